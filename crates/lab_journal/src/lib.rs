@@ -1,0 +1,65 @@
+//! The run journal: the only write path of Lab.
+//!
+//! A journal is one file per run: a [header](HEADER_LEN) followed by frames
+//! `len: u32 LE | crc32c(payload): u32 LE | payload`. Payloads encode
+//! [`lab_types::Record`]s (see [`codec`]). A frame length of zero marks the end
+//! of the written part (the rest of the file is space reserved ahead).
+//!
+//! [`JournalWriter`] appends through a shared memory map, so the bytes of a
+//! record belong to the kernel as soon as `append` returns, and a `kill -9` one
+//! instant later loses nothing. [`read_journal`] decodes a journal, stopping at
+//! the first torn or corrupt frame and reporting what it dropped.
+
+pub mod codec;
+mod reader;
+mod writer;
+
+pub use codec::DecodeError;
+pub use reader::{Damage, Scan, read_journal, scan_from};
+pub use writer::JournalWriter;
+
+/// The magic bytes a journal starts with.
+pub const MAGIC: &[u8; 8] = b"LABJRNL\0";
+/// The format version this crate writes. Readers accept the same major version.
+pub const FORMAT_VERSION: u16 = 1;
+/// Header length in bytes: magic, version (u16 LE), flags (u16 LE), reserved (u32).
+pub const HEADER_LEN: usize = 16;
+/// A frame's header: length and CRC.
+pub const FRAME_HEADER_LEN: usize = 8;
+/// The largest payload a frame may carry.
+pub const MAX_PAYLOAD: usize = 256 << 20;
+
+/// Errors of journal I/O.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum JournalError {
+    /// The file system said no.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The file is not a Lab journal, or of a version this build cannot read.
+    #[error("{path} is not a Lab journal: {reason}")]
+    BadHeader {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A record too large for one frame.
+    #[error("a record of {size} bytes is larger than the {MAX_PAYLOAD}-byte limit of one journal frame")]
+    TooLarge {
+        /// Its encoded size.
+        size: usize,
+    },
+    /// The journal was already closed.
+    #[error("the journal is closed")]
+    Closed,
+}
+
+/// The 16 header bytes of a journal of this version.
+#[must_use]
+pub fn header() -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..8].copy_from_slice(MAGIC);
+    h[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    h
+}

@@ -1,0 +1,202 @@
+//! Appending to a journal through a shared memory map.
+//!
+//! The writer maps a window of the file (8 MiB, or more for a larger frame),
+//! with the space reserved by `fallocate` first: a full disk is then an error
+//! returned by `append`, never a `SIGBUS` on a store. Old windows are unmapped as
+//! the writer moves on, so memory stays flat however long the run. A frame is
+//! written payload first and length last; a reader (or a recovery after
+//! `kill -9`) sees either the whole frame or a zero length, and a torn frame
+//! fails its CRC.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{Ordering, fence};
+
+use lab_types::{MetricPoint, Record};
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::codec::{self, METRIC_PAYLOAD_LEN};
+use crate::{FRAME_HEADER_LEN, HEADER_LEN, JournalError, MAX_PAYLOAD, header};
+
+/// How much of the file is mapped at once.
+const WINDOW: u64 = 8 << 20;
+
+/// The single writer of one run's journal. It holds an exclusive `flock` on the
+/// file for as long as it lives, which is how readers tell a live run from a
+/// crashed one.
+pub struct JournalWriter {
+    file: File,
+    path: PathBuf,
+    map: Option<MmapMut>,
+    /// File offset of the mapped window.
+    map_start: u64,
+    /// File offset where the next frame goes.
+    len: u64,
+    /// Bytes reserved in the file.
+    allocated: u64,
+    scratch: Vec<u8>,
+    page: u64,
+}
+
+impl JournalWriter {
+    /// Creates a new journal at `path` (which must not exist), locks it and
+    /// writes its header.
+    pub fn create(path: &Path) -> Result<Self, JournalError> {
+        let file = fs_err::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?
+            .into_parts()
+            .0;
+        // Lock before anything is written: a reader that sees a header without
+        // a lock held knows the writer is gone.
+        file.lock()?;
+        (&file).write_all(&header())?;
+        let mut writer = Self {
+            file,
+            path: path.to_owned(),
+            map: None,
+            map_start: 0,
+            len: HEADER_LEN as u64,
+            allocated: HEADER_LEN as u64,
+            scratch: Vec::with_capacity(256),
+            page: rustix::param::page_size() as u64,
+        };
+        writer.remap(0)?;
+        Ok(writer)
+    }
+
+    /// The journal's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Bytes written so far, header included.
+    #[must_use]
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Whether nothing but the header has been written.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == HEADER_LEN as u64
+    }
+
+    /// Appends one record. When this returns, the record is in the kernel's page cache.
+    pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        codec::encode(record, &mut scratch);
+        let result = self.append_payload(&scratch);
+        self.scratch = scratch;
+        result
+    }
+
+    /// Appends a [`Record::Metric`] without building it: the hot path of `log_metric`.
+    pub fn append_metric(&mut self, time_nanos: i64, point: &MetricPoint) -> Result<(), JournalError> {
+        let at = self.reserve(METRIC_PAYLOAD_LEN)?;
+        let frame = self.frame_mut(at, METRIC_PAYLOAD_LEN)?;
+        codec::encode_metric_into(&mut frame[FRAME_HEADER_LEN..], time_nanos, point);
+        self.seal_frame(at, METRIC_PAYLOAD_LEN)
+    }
+
+    /// Appends an already encoded payload as one frame.
+    pub fn append_payload(&mut self, payload: &[u8]) -> Result<(), JournalError> {
+        let at = self.reserve(payload.len())?;
+        let frame = self.frame_mut(at, payload.len())?;
+        frame[FRAME_HEADER_LEN..].copy_from_slice(payload);
+        self.seal_frame(at, payload.len())
+    }
+
+    /// Makes room for a frame and returns its offset in the window.
+    fn reserve(&mut self, payload_len: usize) -> Result<usize, JournalError> {
+        if payload_len > MAX_PAYLOAD {
+            return Err(JournalError::TooLarge { size: payload_len });
+        }
+        let needed = (FRAME_HEADER_LEN + payload_len) as u64;
+        let window_end = self.map_start + self.map.as_ref().map_or(0, |m| m.len() as u64);
+        // Keep 4 spare bytes so the zero length after the last frame is mapped too.
+        if self.map.is_none() || self.len + needed + 4 > window_end {
+            self.remap(needed + 4)?;
+        }
+        Ok((self.len - self.map_start) as usize)
+    }
+
+    fn frame_mut(&mut self, at: usize, payload_len: usize) -> Result<&mut [u8], JournalError> {
+        let map = self.map.as_mut().ok_or(JournalError::Closed)?;
+        Ok(&mut map[at..at + FRAME_HEADER_LEN + payload_len])
+    }
+
+    /// Writes the CRC, then the length: the frame becomes visible as a whole.
+    fn seal_frame(&mut self, at: usize, payload_len: usize) -> Result<(), JournalError> {
+        let map = self.map.as_mut().ok_or(JournalError::Closed)?;
+        let payload = &map[at + FRAME_HEADER_LEN..at + FRAME_HEADER_LEN + payload_len];
+        let crc = crc32c::crc32c(payload);
+        map[at + 4..at + 8].copy_from_slice(&crc.to_le_bytes());
+        fence(Ordering::Release);
+        map[at..at + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
+        self.len += (FRAME_HEADER_LEN + payload_len) as u64;
+        Ok(())
+    }
+
+    /// Maps a window that starts at the page holding `len` and has room for
+    /// `needed` more bytes, reserving file space first.
+    fn remap(&mut self, needed: u64) -> Result<(), JournalError> {
+        self.map = None;
+        let start = self.len - self.len % self.page;
+        let size = (self.len - start + needed).max(WINDOW).div_ceil(self.page) * self.page;
+        let end = start + size;
+        if end > self.allocated {
+            reserve_space(&self.file, self.allocated, end - self.allocated)?;
+            self.allocated = end;
+        }
+        // SAFETY: the mapping covers space `reserve_space` made part of the file,
+        // and only this writer changes the file's length (it truncates in
+        // `close`, after unmapping). Other processes may read the file but
+        // never write it.
+        let map = unsafe { MmapOptions::new().offset(start).len(size as usize).map_mut(&self.file)? };
+        self.map = Some(map);
+        self.map_start = start;
+        Ok(())
+    }
+
+    /// Flushes the mapped window and the file to stable storage.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        if let Some(map) = &self.map {
+            map.flush()?;
+        }
+        self.file.sync_all()?;
+        Ok(())
+    }
+
+    /// Appends [`Record::Close`], cuts the reserved space off, syncs the file to
+    /// disk and releases the lock.
+    pub fn close(mut self) -> Result<(), JournalError> {
+        self.append(&Record::Close {
+            time_nanos: lab_types::now_nanos(),
+        })?;
+        if let Some(map) = self.map.take() {
+            map.flush()?;
+        }
+        self.file.set_len(self.len)?;
+        self.file.sync_all()?;
+        Ok(())
+    }
+}
+
+/// Reserves `len` bytes at `offset`. File systems without `fallocate` get a
+/// plain `ftruncate`, which extends the file without reserving blocks.
+fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            file.set_len(offset + len)?;
+            Ok(())
+        }
+        Err(e) => Err(JournalError::Io(e.into())),
+    }
+}

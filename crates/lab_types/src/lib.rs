@@ -1,0 +1,19 @@
+//! Lab's shared vocabulary: run ids, parameter values, run status and the
+//! records a run journal holds. Nothing here touches the disk.
+
+mod id;
+mod record;
+mod value;
+
+pub use id::{ParseRunIdError, RunId};
+pub use record::{ErrorInfo, MetricPoint, Record, Status};
+pub use value::Value;
+
+/// Nanoseconds since the Unix epoch, UTC, as journals store time.
+#[must_use]
+pub fn now_nanos() -> i64 {
+    match std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_nanos() as i64,
+        Err(e) => -(e.duration().as_nanos() as i64),
+    }
+}

@@ -1,0 +1,220 @@
+//! Journal records: everything a run says about itself, in the order it said it.
+
+use crate::{RunId, Value};
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Status {
+    /// Its process is alive and has not ended the run.
+    Running,
+    /// The run's code returned.
+    Finished,
+    /// The run's code raised an exception.
+    Failed,
+    /// The process died without ending the run (`kill -9`, out of memory, power off).
+    Crashed,
+    /// The user pressed Ctrl-C (`KeyboardInterrupt`).
+    Interrupted,
+}
+
+impl Status {
+    /// Every status, in the order tables list them.
+    pub const ALL: [Status; 5] = [
+        Status::Running,
+        Status::Finished,
+        Status::Failed,
+        Status::Crashed,
+        Status::Interrupted,
+    ];
+
+    /// The lower-case name used everywhere (`finished`, `failed`, ...).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Finished => "finished",
+            Status::Failed => "failed",
+            Status::Crashed => "crashed",
+            Status::Interrupted => "interrupted",
+        }
+    }
+
+    /// The status with that name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// Its code in the journal.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Status::Running => 0,
+            Status::Finished => 1,
+            Status::Failed => 2,
+            Status::Crashed => 3,
+            Status::Interrupted => 4,
+        }
+    }
+
+    /// The status with that journal code.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The exception that ended a failed run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ErrorInfo {
+    /// The exception's type, e.g. `NameError`.
+    pub kind: String,
+    /// `str(exception)`.
+    pub message: String,
+    /// The formatted traceback.
+    pub traceback: String,
+}
+
+/// One point of a batch.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MetricPoint {
+    /// The metric, as declared by a [`Record::MetricKey`].
+    pub key: u32,
+    /// The step.
+    pub step: i64,
+    /// The value.
+    pub value: f64,
+}
+
+/// One journal entry. Times are nanoseconds since the Unix epoch, UTC.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Record {
+    /// The first record of every journal.
+    Start {
+        /// The run.
+        run: RunId,
+        /// When it started.
+        time_nanos: i64,
+        /// The experiment it belongs to.
+        experiment: String,
+    },
+    /// A fact about the run: `source`, `argv`, `user`, `host`, `pid`,
+    /// `python_version`, `dataset`, `git_commit`, `git_dirty`, `packages`, ...
+    Attr {
+        /// When it was recorded.
+        time_nanos: i64,
+        /// Its name.
+        key: String,
+        /// Its value.
+        value: Value,
+    },
+    /// The feature names or column indices the run trained on.
+    Features {
+        /// When they were logged.
+        time_nanos: i64,
+        /// Names (strings) or indices (integers).
+        names: Vec<Value>,
+    },
+    /// A hyperparameter; a later one with the same key replaces it.
+    Param {
+        /// When it was logged.
+        time_nanos: i64,
+        /// Its name.
+        key: String,
+        /// Its value.
+        value: Value,
+    },
+    /// Declares the number a metric name goes by in the rest of the journal.
+    MetricKey {
+        /// The number.
+        key: u32,
+        /// The name.
+        name: String,
+    },
+    /// One metric point.
+    Metric {
+        /// When it was logged.
+        time_nanos: i64,
+        /// The point.
+        point: MetricPoint,
+    },
+    /// Several points logged by one call.
+    Metrics {
+        /// When they were logged.
+        time_nanos: i64,
+        /// The points.
+        points: Vec<MetricPoint>,
+    },
+    /// A tag.
+    Tag {
+        /// When it was set.
+        time_nanos: i64,
+        /// Its name.
+        key: String,
+        /// Its text.
+        value: String,
+    },
+    /// `log_artifact` was called: the source is known, the copy comes at the end.
+    Artifact {
+        /// When it was logged.
+        time_nanos: i64,
+        /// The artifact's name.
+        name: String,
+        /// The file or folder it will be copied from.
+        source: String,
+    },
+    /// An artifact was copied into the run.
+    ArtifactStored {
+        /// When the copy finished.
+        time_nanos: i64,
+        /// The artifact's name.
+        name: String,
+        /// Where it is, relative to the run's folder.
+        path: String,
+        /// How many files it holds.
+        files: u64,
+        /// How many bytes they hold.
+        bytes: u64,
+    },
+    /// A model was serialised into the run.
+    Model {
+        /// When it was stored.
+        time_nanos: i64,
+        /// The model's name.
+        name: String,
+        /// Where the file is, relative to the run's folder.
+        path: String,
+        /// `joblib` or `pickle`.
+        format: String,
+        /// The object's Python type, `module.Class`.
+        class: String,
+        /// The library the type comes from (`sklearn`, ...).
+        library: String,
+        /// That library's version, or empty.
+        library_version: String,
+        /// File size in bytes.
+        size: u64,
+        /// SHA-256 of the file, lower-case hex.
+        sha256: String,
+    },
+    /// The run ended.
+    End {
+        /// When.
+        time_nanos: i64,
+        /// How.
+        status: Status,
+        /// The exception of a failed run.
+        error: Option<ErrorInfo>,
+    },
+    /// The writer closed the journal; nothing follows.
+    Close {
+        /// When.
+        time_nanos: i64,
+    },
+}
