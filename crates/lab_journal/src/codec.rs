@@ -378,6 +378,16 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
     Ok(record)
 }
 
+/// Decodes a value written by [`encode_value`] (as the index stores them).
+pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
+    let v = c.value(0)?;
+    if c.pos != bytes.len() {
+        return Err(DecodeError::Trailing(bytes.len() - c.pos));
+    }
+    Ok(v)
+}
+
 struct Cursor<'a> {
     buf: &'a [u8],
     pos: usize,

@@ -1,0 +1,41 @@
+//! SDK errors. Bad input names the argument, the value and what was expected.
+
+/// Anything a logging call can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SdkError {
+    /// An argument with a bad value.
+    #[error("`{argument}` {problem}: got {value}")]
+    InvalidArgument {
+        /// The argument's name.
+        argument: &'static str,
+        /// The value, as shown to the user (already quoted if text).
+        value: String,
+        /// What is wrong, as "must ...".
+        problem: String,
+    },
+    /// A log call after the run ended.
+    #[error("run `{run}` has already ended ({status}); start a new run with `@e.start_run` or `with e.start_run():`")]
+    RunEnded {
+        /// The run's short id.
+        run: String,
+        /// How it ended.
+        status: String,
+    },
+    /// The journal failed (a full disk, say).
+    #[error("cannot write to the run journal: {0}")]
+    Journal(#[from] lab_journal::JournalError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] lab_store::Error),
+    /// A file operation failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl SdkError {
+    /// An [`SdkError::InvalidArgument`] whose value is text, shown quoted.
+    pub(crate) fn bad_text(argument: &'static str, value: &str, problem: impl Into<String>) -> Self {
+        Self::InvalidArgument { argument, value: format!("{value:?}"), problem: problem.into() }
+    }
+}

@@ -1,0 +1,19 @@
+//! The run lifecycle: start, log, end, for any client (Python today).
+//!
+//! [`Run::start`] claims a run folder, creates the journal and writes what is
+//! known at once (experiment, source, user, host, ...). Slow facts (the git
+//! commit, the installed packages) are gathered by a named background thread
+//! and appended when ready. Every `log_*` validates its input, then appends one
+//! record and returns: the record is then the kernel's. [`Run::end`] copies
+//! artifacts and writes the end record; closing, syncing and indexing the
+//! journal happen on a background thread that [`wait_for_background`] joins.
+
+mod env;
+mod error;
+mod run;
+mod validate;
+
+pub use env::EnvRequest;
+pub use error::SdkError;
+pub use run::{EndReport, Run, StartOptions, wait_for_background};
+pub use validate::{check_key, check_name};

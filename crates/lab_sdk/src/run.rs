@@ -1,0 +1,447 @@
+//! One run, from start to end.
+
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use lab_journal::JournalWriter;
+use lab_store::{Project, RunPaths, Store};
+use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
+use sha2::{Digest, Sha256};
+
+use crate::validate::{check_key, check_name};
+use crate::{EnvRequest, SdkError};
+
+/// What a client knows when a run starts.
+#[derive(Clone, Debug, Default)]
+pub struct StartOptions {
+    /// The experiment's name.
+    pub experiment: String,
+    /// Facts known at once: `source`, `argv`, `user`, `host`, `pid`,
+    /// `python_version`, `dataset`, ... Each becomes a [`Record::Attr`].
+    pub attrs: Vec<(String, Value)>,
+    /// What the background thread should look at.
+    pub env: EnvRequest,
+}
+
+/// What [`Run::end`] has to say.
+#[derive(Debug, Default)]
+pub struct EndReport {
+    /// Artifacts that could not be copied, and why.
+    pub warnings: Vec<String>,
+}
+
+/// A live run. Shared between the caller and the background threads.
+pub struct Run {
+    id: RunId,
+    short_id: String,
+    project: Project,
+    paths: RunPaths,
+    state: Mutex<State>,
+    env_thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+struct Key {
+    id: u32,
+    next_step: i64,
+}
+
+struct State {
+    /// `None` once the journal is closed.
+    journal: Option<JournalWriter>,
+    keys: HashMap<String, Key>,
+    artifacts: Vec<(String, PathBuf)>,
+    ended: Option<Status>,
+    points: Vec<MetricPoint>,
+}
+
+impl State {
+    fn journal(&mut self) -> Result<&mut JournalWriter, SdkError> {
+        self.journal.as_mut().ok_or(SdkError::Journal(lab_journal::JournalError::Closed))
+    }
+
+    /// The number of `name`, declaring it in the journal the first time, and
+    /// the step the point takes.
+    fn key_step(&mut self, name: &str, step: Option<i64>) -> Result<(u32, i64), SdkError> {
+        if let Some(s) = step
+            && s < 0
+        {
+            return Err(SdkError::InvalidArgument {
+                argument: "step",
+                value: s.to_string(),
+                problem: "must be a non-negative integer".into(),
+            });
+        }
+        if let Some(k) = self.keys.get_mut(name) {
+            let step = step.unwrap_or(k.next_step);
+            k.next_step = k.next_step.max(step.saturating_add(1));
+            return Ok((k.id, step));
+        }
+        check_key("key", name)?;
+        let id = self.keys.len() as u32;
+        self.journal()?.append(&Record::MetricKey { key: id, name: name.to_owned() })?;
+        let step = step.unwrap_or(0);
+        self.keys.insert(name.to_owned(), Key { id, next_step: step.saturating_add(1) });
+        Ok((id, step))
+    }
+}
+
+/// Finishers still closing and indexing journals.
+static BACKGROUND: Mutex<Vec<JoinHandle<Result<(), String>>>> = Mutex::new(Vec::new());
+
+/// Waits for every run's closing and indexing to finish. Returns what failed.
+pub fn wait_for_background() -> Vec<String> {
+    let handles = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner));
+    handles
+        .into_iter()
+        .filter_map(|h| match h.join() {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some("a background thread of Lab panicked".to_owned()),
+        })
+        .collect()
+}
+
+impl Run {
+    /// Starts a run in `project`.
+    pub fn start(project: &Project, options: StartOptions) -> Result<Arc<Run>, SdkError> {
+        let time_nanos = now_nanos();
+        let (id, paths) = project.claim_run(time_nanos)?;
+        let mut journal = JournalWriter::create(&paths.journal)?;
+        journal.append(&Record::Start { run: id, time_nanos, experiment: options.experiment })?;
+        for (key, value) in options.attrs {
+            journal.append(&Record::Attr { time_nanos, key, value })?;
+        }
+        let run = Arc::new(Run {
+            id,
+            short_id: id.short(),
+            project: project.clone(),
+            paths,
+            state: Mutex::new(State {
+                journal: Some(journal),
+                keys: HashMap::new(),
+                artifacts: Vec::new(),
+                ended: None,
+                points: Vec::new(),
+            }),
+            env_thread: Mutex::new(None),
+        });
+        let for_env = Arc::clone(&run);
+        let env = options.env;
+        let handle = std::thread::Builder::new()
+            .name("lab-env".into())
+            .spawn(move || {
+                let attrs = env.gather();
+                let mut st = for_env.lock();
+                let time_nanos = now_nanos();
+                if let Some(journal) = st.journal.as_mut() {
+                    for (key, value) in attrs {
+                        // A failure here (a full disk) shows at the next log call.
+                        if journal.append(&Record::Attr { time_nanos, key, value }).is_err() {
+                            break;
+                        }
+                    }
+                }
+            })?;
+        *run.env_thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        Ok(run)
+    }
+
+    /// The run's id.
+    #[must_use]
+    pub fn id(&self) -> RunId {
+        self.id
+    }
+
+    /// The first 8 hex digits of the id.
+    #[must_use]
+    pub fn short_id(&self) -> &str {
+        &self.short_id
+    }
+
+    /// The run's folder and files.
+    #[must_use]
+    pub fn paths(&self) -> &RunPaths {
+        &self.paths
+    }
+
+    /// The project the run belongs to.
+    #[must_use]
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// How the run ended, if it has.
+    #[must_use]
+    pub fn ended(&self) -> Option<Status> {
+        self.lock().ended
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state, for a log call: refused once the run has ended.
+    fn live(&self) -> Result<MutexGuard<'_, State>, SdkError> {
+        let st = self.lock();
+        match st.ended {
+            Some(status) => Err(SdkError::RunEnded { run: self.short_id.clone(), status: status.to_string() }),
+            None => Ok(st),
+        }
+    }
+
+    /// Logs one metric point. Without a step, the point takes the step after
+    /// the last one of that metric (0 for the first).
+    pub fn log_metric(&self, key: &str, value: f64, step: Option<i64>) -> Result<(), SdkError> {
+        let mut st = self.live()?;
+        let (id, step) = st.key_step(key, step)?;
+        st.journal()?.append_metric(now_nanos(), &MetricPoint { key: id, step, value })?;
+        Ok(())
+    }
+
+    /// Logs several metrics as one record. All keys are checked before
+    /// anything is written.
+    pub fn log_metrics<'a>(
+        &self,
+        values: impl Iterator<Item = (&'a str, f64)> + Clone,
+        step: Option<i64>,
+    ) -> Result<(), SdkError> {
+        let mut st = self.live()?;
+        for (key, _) in values.clone() {
+            if !st.keys.contains_key(key) {
+                check_key("key", key)?;
+            }
+        }
+        let mut points = std::mem::take(&mut st.points);
+        points.clear();
+        for (key, value) in values {
+            let (id, step) = match st.key_step(key, step) {
+                Ok(k) => k,
+                Err(e) => {
+                    st.points = points;
+                    return Err(e);
+                }
+            };
+            points.push(MetricPoint { key: id, step, value });
+        }
+        let record = Record::Metrics { time_nanos: now_nanos(), points };
+        let result = st.journal()?.append(&record);
+        if let Record::Metrics { points, .. } = record {
+            st.points = points;
+        }
+        Ok(result?)
+    }
+
+    /// Logs a hyperparameter; logging the same key again replaces its value.
+    pub fn log_param(&self, key: &str, value: Value) -> Result<(), SdkError> {
+        check_key("key", key)?;
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Param { time_nanos: now_nanos(), key: key.to_owned(), value })?;
+        Ok(())
+    }
+
+    /// Records a run attribute (`dataset`, ...).
+    pub fn log_attr(&self, key: &str, value: Value) -> Result<(), SdkError> {
+        check_key("key", key)?;
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Attr { time_nanos: now_nanos(), key: key.to_owned(), value })?;
+        Ok(())
+    }
+
+    /// Logs the feature names (strings) or column indices (integers).
+    pub fn log_features(&self, names: Vec<Value>) -> Result<(), SdkError> {
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Features { time_nanos: now_nanos(), names })?;
+        Ok(())
+    }
+
+    /// Sets a tag.
+    pub fn set_tag(&self, key: &str, value: &str) -> Result<(), SdkError> {
+        check_key("key", key)?;
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Tag { time_nanos: now_nanos(), key: key.to_owned(), value: value.to_owned() })?;
+        Ok(())
+    }
+
+    /// Logs an artifact: the file or folder at `source` is copied into the run
+    /// when it ends. Logging a name again replaces its source.
+    pub fn log_artifact(&self, name: &str, source: &Path) -> Result<(), SdkError> {
+        check_name("name", name)?;
+        let shown = || format!("{:?}", source.display().to_string());
+        match std::fs::metadata(source) {
+            Ok(m) if m.is_file() || m.is_dir() => {}
+            Ok(_) => {
+                return Err(SdkError::InvalidArgument { argument: "path", value: shown(), problem: "must be a regular file or a folder".into() });
+            }
+            Err(e) => {
+                return Err(SdkError::InvalidArgument {
+                    argument: "path",
+                    value: shown(),
+                    problem: format!("must be an existing file or folder ({})", io_reason(&e)),
+                });
+            }
+        }
+        let source = std::path::absolute(source)?;
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Artifact {
+            time_nanos: now_nanos(),
+            name: name.to_owned(),
+            source: source.display().to_string(),
+        })?;
+        st.artifacts.retain(|(n, _)| n != name);
+        st.artifacts.push((name.to_owned(), source));
+        Ok(())
+    }
+
+    /// The folder models are written to; made on first use.
+    pub fn models_dir(&self) -> Result<PathBuf, SdkError> {
+        fs_err::create_dir_all(&self.paths.models)?;
+        Ok(self.paths.models.clone())
+    }
+
+    /// Takes a serialised model at `file` (inside [`Run::models_dir`]), hashes
+    /// it, moves it to its final name and records it.
+    pub fn add_model(
+        &self,
+        name: &str,
+        file: &Path,
+        format: &str,
+        class: &str,
+        library: &str,
+        library_version: &str,
+    ) -> Result<(String, u64, String), SdkError> {
+        check_name("name", name)?;
+        drop(self.live()?);
+        let (size, sha256) = hash_file(file)?;
+        let ext = if format == "pickle" { "pkl" } else { format };
+        let rel = format!("models/{name}.{ext}");
+        fs_err::rename(file, self.paths.dir.join(&rel))?;
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Model {
+            time_nanos: now_nanos(),
+            name: name.to_owned(),
+            path: rel.clone(),
+            format: format.to_owned(),
+            class: class.to_owned(),
+            library: library.to_owned(),
+            library_version: library_version.to_owned(),
+            size,
+            sha256: sha256.clone(),
+        })?;
+        Ok((rel, size, sha256))
+    }
+
+    /// Ends the run: copies its artifacts, writes the end record, and leaves
+    /// closing, syncing and indexing the journal to a background thread.
+    pub fn end(self: &Arc<Self>, status: Status, error: Option<ErrorInfo>) -> Result<EndReport, SdkError> {
+        let artifacts = std::mem::take(&mut self.live()?.artifacts);
+        let mut report = EndReport::default();
+        for (name, source) in artifacts {
+            match copy_artifact(&source, &self.paths, &name) {
+                Ok((path, files, bytes)) => {
+                    self.lock().journal()?.append(&Record::ArtifactStored { time_nanos: now_nanos(), name, path, files, bytes })?;
+                }
+                Err(e) => report.warnings.push(format!("artifact `{name}` was not copied from {}: {e}", source.display())),
+            }
+        }
+        {
+            let mut st = self.lock();
+            st.journal()?.append(&Record::End { time_nanos: now_nanos(), status, error })?;
+            st.ended = Some(status);
+        }
+        let run = Arc::clone(self);
+        let handle = std::thread::Builder::new().name("lab-finish".into()).spawn(move || run.finish())?;
+        BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
+        Ok(report)
+    }
+
+    /// Joins the environment thread, closes and syncs the journal, and folds
+    /// it into the index.
+    fn finish(&self) -> Result<(), String> {
+        let env = self.env_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(h) = env {
+            h.join().map_err(|_| "the environment thread of Lab panicked".to_owned())?;
+        }
+        let journal = self.lock().journal.take();
+        if let Some(j) = journal {
+            j.close().map_err(|e| format!("run {}: closing the journal failed: {e}", self.short_id))?;
+        }
+        let mut store = Store::open(self.project.clone()).map_err(|e| format!("run {}: {e}", self.short_id))?;
+        store.fold_run(&self.short_id).map_err(|e| format!("run {}: indexing failed: {e}", self.short_id))?;
+        Ok(())
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file or folder".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        _ => e.to_string(),
+    }
+}
+
+fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
+    let mut f = fs_err::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        size += n as u64;
+    }
+    let digest = hasher.finalize();
+    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok((size, hex))
+}
+
+/// Copies a file to `artifacts/<name>/<file name>` or a folder's content to
+/// `artifacts/<name>/`. Returns the path relative to the run, files and bytes.
+fn copy_artifact(source: &Path, paths: &RunPaths, name: &str) -> std::io::Result<(String, u64, u64)> {
+    let dest = paths.artifacts.join(name);
+    if dest.exists() {
+        fs_err::remove_dir_all(&dest)?;
+    }
+    fs_err::create_dir_all(&dest)?;
+    let meta = fs_err::metadata(source)?;
+    if meta.is_file() {
+        let file_name = source.file_name().map_or_else(|| name.into(), std::ffi::OsStr::to_os_string);
+        let bytes = fs_err::copy(source, dest.join(&file_name))?;
+        let rel = format!("artifacts/{name}/{}", file_name.to_string_lossy());
+        Ok((rel, 1, bytes))
+    } else {
+        let (files, bytes) = copy_tree(source, &dest)?;
+        Ok((format!("artifacts/{name}"), files, bytes))
+    }
+}
+
+/// Copies a folder tree. Symbolic links to files are copied as files; links to
+/// folders are skipped, so a cycle cannot make the copy endless.
+fn copy_tree(from: &Path, to: &Path) -> std::io::Result<(u64, u64)> {
+    let mut files = 0;
+    let mut bytes = 0;
+    for entry in fs_err::read_dir(from)? {
+        let entry = entry?;
+        let src = entry.path();
+        let dst = to.join(entry.file_name());
+        let link = entry.file_type()?.is_symlink();
+        let meta = fs_err::metadata(&src)?;
+        if meta.is_dir() {
+            if !link {
+                fs_err::create_dir_all(&dst)?;
+                let (f, b) = copy_tree(&src, &dst)?;
+                files += f;
+                bytes += b;
+            }
+        } else if meta.is_file() {
+            bytes += fs_err::copy(&src, &dst)?;
+            files += 1;
+        }
+    }
+    Ok((files, bytes))
+}

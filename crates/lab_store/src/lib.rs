@@ -1,0 +1,69 @@
+//! A Lab project on disk: its layout, the index built from run journals, and
+//! reading runs back.
+//!
+//! Journals are the truth. The SQLite index (`.lab/index.sqlite`, WAL mode)
+//! holds what queries need (runs, parameters, metric summaries, tags,
+//! artifacts, models) and how far into each journal it has read. Opening a
+//! [`Store`] and calling [`Store::refresh`] folds in every journal tail not yet
+//! indexed, so live and crashed runs read up to date.
+
+mod error;
+mod fold;
+mod project;
+mod read;
+mod schema;
+
+pub use error::Error;
+pub use project::{Project, RunPaths, STORE_DIR};
+pub use read::{ArtifactInfo, MetricSummary, ModelInfo, RunInfo};
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::Connection;
+
+/// An open project index.
+pub struct Store {
+    project: Project,
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens (creating if needed) the index of `project`.
+    pub fn open(project: Project) -> Result<Self, Error> {
+        let conn = Connection::open(project.index_path())?;
+        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        schema::migrate(&conn)?;
+        Ok(Self { project, conn })
+    }
+
+    /// Finds the project for `cwd` (see [`Project::discover`]) and opens its index.
+    pub fn discover(cwd: &Path) -> Result<Self, Error> {
+        Self::open(Project::discover(cwd)?)
+    }
+
+    /// The project this index belongs to.
+    #[must_use]
+    pub fn project(&self) -> &Project {
+        &self.project
+    }
+
+    /// Folds every journal record not yet indexed into the index.
+    /// Returns the damage found in journals whose writers are gone.
+    pub fn refresh(&mut self) -> Result<Vec<(String, lab_journal::Damage)>, Error> {
+        fold::refresh(&self.project, &mut self.conn)
+    }
+
+    /// Folds the journal of one run into the index.
+    pub fn fold_run(&mut self, short_id: &str) -> Result<Option<lab_journal::Damage>, Error> {
+        fold::fold_run(&self.project, &mut self.conn, short_id)
+    }
+
+    /// Empties the index and rebuilds it from the journals alone.
+    pub fn reindex(&mut self) -> Result<Vec<(String, lab_journal::Damage)>, Error> {
+        schema::clear(&self.conn)?;
+        self.refresh()
+    }
+}

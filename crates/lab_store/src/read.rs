@@ -1,0 +1,311 @@
+//! Reading runs back from the index, and metric series from the journals.
+
+use std::collections::HashMap;
+
+use lab_journal::{codec, read_journal};
+use lab_types::{ErrorInfo, Record, RunId, Status, Value};
+use rusqlite::{Connection, params};
+
+use crate::{Error, Store};
+
+/// A run, as the index knows it.
+#[derive(Clone, Debug)]
+pub struct RunInfo {
+    /// The full id.
+    pub id: RunId,
+    /// Its first 8 hex digits.
+    pub short_id: String,
+    /// The experiment's name.
+    pub experiment: String,
+    /// Where it stands.
+    pub status: Status,
+    /// Start, nanoseconds since the epoch.
+    pub start_nanos: i64,
+    /// End, if it ended.
+    pub end_nanos: Option<i64>,
+    /// Every attribute recorded (`source`, `argv`, `user`, `host`, `packages`, ...).
+    pub attrs: Vec<(String, Value)>,
+    /// Feature names or indices.
+    pub features: Vec<Value>,
+    /// Parameters in the order they were first logged (latest value of each).
+    pub params: Vec<(String, Value)>,
+    /// Metric summaries in the order they were first logged.
+    pub metrics: Vec<MetricSummary>,
+    /// Tags, by name.
+    pub tags: Vec<(String, String)>,
+    /// Artifacts in logging order.
+    pub artifacts: Vec<ArtifactInfo>,
+    /// Models in logging order.
+    pub models: Vec<ModelInfo>,
+    /// The exception of a failed run.
+    pub error: Option<ErrorInfo>,
+    /// Damage found in the journal, if any.
+    pub damage: Option<String>,
+}
+
+impl RunInfo {
+    /// An attribute by name.
+    #[must_use]
+    pub fn attr(&self, key: &str) -> Option<&Value> {
+        self.attrs.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// An attribute as text, if it is a string.
+    #[must_use]
+    pub fn attr_str(&self, key: &str) -> Option<&str> {
+        match self.attr(key) {
+            Some(Value::Str(s)) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// A metric summary by name.
+    #[must_use]
+    pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
+        self.metrics.iter().find(|m| m.name == name)
+    }
+}
+
+/// A metric's summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MetricSummary {
+    /// Its name.
+    pub name: String,
+    /// The last value logged.
+    pub last: f64,
+    /// The step of the last value.
+    pub last_step: i64,
+    /// Smallest value (NaN ignored).
+    pub min: Option<f64>,
+    /// Largest value (NaN ignored).
+    pub max: Option<f64>,
+    /// How many points.
+    pub count: i64,
+}
+
+/// An artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArtifactInfo {
+    /// Its name.
+    pub name: String,
+    /// Where it was logged from.
+    pub source: String,
+    /// Where it is in the run's folder, once copied (relative to the run folder).
+    pub path: Option<String>,
+    /// Files copied.
+    pub files: Option<u64>,
+    /// Bytes copied.
+    pub bytes: Option<u64>,
+}
+
+/// A model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelInfo {
+    /// Its name.
+    pub name: String,
+    /// The file, relative to the run folder.
+    pub path: String,
+    /// `joblib` or `pickle`.
+    pub format: String,
+    /// The object's type, `module.Class`.
+    pub class: String,
+    /// The library of that type.
+    pub library: String,
+    /// That library's version.
+    pub library_version: String,
+    /// Bytes.
+    pub size: u64,
+    /// SHA-256, hex.
+    pub sha256: String,
+    /// When it was logged.
+    pub logged_nanos: i64,
+}
+
+const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
+
+impl Store {
+    /// Every run (of `experiment`, if given), newest first, with everything
+    /// indexed about it. Call [`Store::refresh`] first for up-to-date results.
+    pub fn runs(&self, experiment: Option<&str>) -> Result<Vec<RunInfo>, Error> {
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR experiment = ?1) ORDER BY start_nanos DESC, id DESC"
+        );
+        let mut runs: Vec<RunInfo> = self
+            .conn
+            .prepare(&sql)?
+            .query_map([experiment], run_row)?
+            .collect::<Result<_, _>>()?;
+        fill_details(&self.conn, &mut runs)?;
+        Ok(runs)
+    }
+
+    /// The run whose id starts with `prefix` (case-insensitive).
+    pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
+        let id = self.resolve(prefix)?;
+        let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
+        let mut runs = vec![self.conn.query_row(&sql, [&id], run_row)?];
+        fill_details(&self.conn, &mut runs)?;
+        Ok(runs.remove(0))
+    }
+
+    /// The full id of the run whose id starts with `prefix`.
+    pub fn resolve(&self, prefix: &str) -> Result<String, Error> {
+        let p = prefix.trim().to_ascii_lowercase();
+        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::BadRunId { prefix: prefix.to_owned() });
+        }
+        let upper = format!("{p}{}", "g");
+        let ids: Vec<String> = self
+            .conn
+            .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
+            .query_map(params![p, upper], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        match ids.len() {
+            0 => Err(Error::UnknownRun { prefix: prefix.to_owned() }),
+            1 => Ok(ids.into_iter().next().unwrap_or_default()),
+            _ => Err(Error::AmbiguousRun { prefix: prefix.to_owned(), candidates: ids }),
+        }
+    }
+
+    /// Every point of metric `name` of a run, in logging order, as
+    /// `(step, time_nanos, value)`, read from the journal.
+    pub fn metric_history(&self, run: &RunInfo, name: &str) -> Result<Vec<(i64, i64, f64)>, Error> {
+        let paths = self.project.run_paths(&run.short_id);
+        let mut key = None;
+        let mut out = Vec::new();
+        read_journal(&paths.journal, 0, |_, record| match record {
+            Record::MetricKey { key: k, name: n } if n == name => key = Some(k),
+            Record::Metric { time_nanos, point } if Some(point.key) == key => {
+                out.push((point.step, time_nanos, point.value));
+            }
+            Record::Metrics { time_nanos, points } if key.is_some() => {
+                out.extend(points.iter().filter(|p| Some(p.key) == key).map(|p| (p.step, time_nanos, p.value)));
+            }
+            _ => {}
+        })?;
+        Ok(out)
+    }
+
+    /// How many runs have each status.
+    pub fn status_counts(&self) -> Result<HashMap<String, i64>, Error> {
+        Ok(self
+            .conn
+            .prepare("SELECT status, count(*) FROM runs GROUP BY status")?
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?)
+    }
+}
+
+fn decode(bytes: &[u8]) -> Value {
+    codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
+}
+
+fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+    let id: String = r.get(0)?;
+    let status: String = r.get(3)?;
+    let error_type: Option<String> = r.get(6)?;
+    let features: Option<Vec<u8>> = r.get(9)?;
+    Ok(RunInfo {
+        id: id.parse().unwrap_or_else(|_| RunId::from_bytes([0; 16])),
+        short_id: r.get(1)?,
+        experiment: r.get(2)?,
+        status: Status::parse(&status).unwrap_or(Status::Crashed),
+        start_nanos: r.get(4)?,
+        end_nanos: r.get(5)?,
+        error: match error_type {
+            Some(kind) => Some(ErrorInfo {
+                kind,
+                message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                traceback: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+            }),
+            None => None,
+        },
+        features: match features.map(|b| decode(&b)) {
+            Some(Value::List(items)) => items,
+            _ => Vec::new(),
+        },
+        damage: r.get(10)?,
+        attrs: Vec::new(),
+        params: Vec::new(),
+        metrics: Vec::new(),
+        tags: Vec::new(),
+        artifacts: Vec::new(),
+        models: Vec::new(),
+    })
+}
+
+/// Loads params, metrics, tags, artifacts, models and attributes of `runs`,
+/// one query per table.
+fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id.to_string(), i)).collect();
+    // One run: filter by it; many: read the tables whole (cheaper than IN lists).
+    let only = (runs.len() == 1).then(|| runs[0].id.to_string());
+    let filter = |table: &str, cols: &str, order: &str| {
+        format!("SELECT run_id, {cols} FROM {table} WHERE (?1 IS NULL OR run_id = ?1) ORDER BY run_id, {order}")
+    };
+    let mut each = |sql: String, f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<(), Error> {
+        let mut stmt = conn.prepare(&sql)?;
+        let mut rows = stmt.query([&only])?;
+        while let Some(row) = rows.next()? {
+            let id: String = row.get(0)?;
+            if let Some(&i) = index.get(&id) {
+                f(&mut runs[i], row)?;
+            }
+        }
+        Ok(())
+    };
+    each(filter("attrs", "key, value", "key"), &mut |run, r| {
+        run.attrs.push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
+        Ok(())
+    })?;
+    each(filter("params", "key, value", "seq"), &mut |run, r| {
+        run.params.push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
+        Ok(())
+    })?;
+    each(filter("metrics", "key, last_bits, last_step, min, max, count", "seq"), &mut |run, r| {
+        run.metrics.push(MetricSummary {
+            name: r.get(1)?,
+            last: f64::from_bits(r.get::<_, i64>(2)? as u64),
+            last_step: r.get(3)?,
+            min: r.get(4)?,
+            max: r.get(5)?,
+            count: r.get(6)?,
+        });
+        Ok(())
+    })?;
+    each(filter("tags", "key, value", "key"), &mut |run, r| {
+        run.tags.push((r.get(1)?, r.get(2)?));
+        Ok(())
+    })?;
+    each(filter("artifacts", "name, source, path, files, bytes", "seq"), &mut |run, r| {
+        run.artifacts.push(ArtifactInfo {
+            name: r.get(1)?,
+            source: r.get(2)?,
+            path: r.get(3)?,
+            files: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+            bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+        });
+        Ok(())
+    })?;
+    each(
+        filter("models", "name, path, format, class, library, library_version, size, sha256, logged_nanos", "seq"),
+        &mut |run, r| {
+            run.models.push(ModelInfo {
+                name: r.get(1)?,
+                path: r.get(2)?,
+                format: r.get(3)?,
+                class: r.get(4)?,
+                library: r.get(5)?,
+                library_version: r.get(6)?,
+                size: r.get::<_, i64>(7)? as u64,
+                sha256: r.get(8)?,
+                logged_nanos: r.get(9)?,
+            });
+            Ok(())
+        },
+    )?;
+    Ok(())
+}

@@ -1,0 +1,181 @@
+//! The index schema. Migrations are an append-only list; the schema version
+//! is `PRAGMA user_version`. Never edit a shipped migration: add one.
+
+use rusqlite::Connection;
+
+use crate::Error;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    "
+    CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        short_id TEXT NOT NULL UNIQUE,
+        experiment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_nanos INTEGER NOT NULL,
+        end_nanos INTEGER,
+        source TEXT,
+        user TEXT,
+        host TEXT,
+        python_version TEXT,
+        git_commit TEXT,
+        git_dirty INTEGER,
+        error_type TEXT,
+        error_message TEXT,
+        traceback TEXT,
+        features BLOB,
+        journal_offset INTEGER NOT NULL,
+        closed INTEGER NOT NULL DEFAULT 0,
+        complete INTEGER NOT NULL DEFAULT 0,
+        damage TEXT
+    );
+    CREATE INDEX runs_start ON runs(start_nanos);
+    CREATE INDEX runs_experiment ON runs(experiment);
+    CREATE TABLE attrs (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE params (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        text TEXT NOT NULL,
+        num REAL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_keys (
+        run_id TEXT NOT NULL,
+        key_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (run_id, key_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE metrics (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        last REAL,
+        last_bits INTEGER NOT NULL,
+        last_step INTEGER NOT NULL,
+        last_nanos INTEGER NOT NULL,
+        min REAL,
+        max REAL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE tags (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifacts (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        path TEXT,
+        files INTEGER,
+        bytes INTEGER,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE models (
+        run_id TEXT NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        format TEXT NOT NULL,
+        class TEXT NOT NULL,
+        library TEXT NOT NULL,
+        library_version TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        logged_nanos INTEGER NOT NULL,
+        PRIMARY KEY (run_id, name)
+    ) WITHOUT ROWID;
+    ",
+];
+
+const TABLES: &[&str] = &["runs", "attrs", "params", "metric_keys", "metrics", "tags", "artifacts", "models"];
+
+/// The schema version this build writes.
+#[allow(clippy::cast_possible_wrap)]
+pub const VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// Brings the database up to [`VERSION`].
+pub fn migrate(conn: &Connection) -> Result<(), Error> {
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if current > VERSION {
+        return Err(Error::NewerSchema {
+            path: conn.path().unwrap_or_default().into(),
+            found: current,
+            known: VERSION,
+        });
+    }
+    if current == VERSION {
+        return Ok(());
+    }
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    // Another process may have migrated while we waited for the lock.
+    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    let result = (|| {
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+            conn.execute_batch(sql)?;
+            conn.pragma_update(None, "user_version", i as i64 + 1)?;
+        }
+        Ok::<(), rusqlite::Error>(())
+    })();
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT")?,
+        Err(e) => {
+            conn.execute_batch("ROLLBACK")?;
+            return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Deletes every indexed row (the journals are untouched).
+pub fn clear(conn: &Connection) -> Result<(), Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    for t in TABLES {
+        conn.execute(&format!("DELETE FROM {t}"), [])?;
+    }
+    conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_apply_to_an_empty_database_and_are_idempotent() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        migrate(&conn).unwrap();
+        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, VERSION);
+        let mut names: Vec<String> = conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        names.sort();
+        let mut expected: Vec<String> = TABLES.iter().map(|s| (*s).to_owned()).collect();
+        expected.sort();
+        assert_eq!(names, expected);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        assert!(matches!(migrate(&conn), Err(Error::NewerSchema { .. })));
+    }
+}
