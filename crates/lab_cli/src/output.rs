@@ -1,0 +1,149 @@
+//! Terminal output: colour decisions, error reporting, time formatting.
+
+use std::io::IsTerminal;
+
+use crate::ExitStatus;
+
+/// Whether to colour what goes to stdout: only on a terminal, never with `NO_COLOR`.
+#[must_use]
+pub fn color_stdout() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn color_stderr() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+}
+
+/// Wraps `text` in an ANSI colour when `on`.
+#[must_use]
+pub fn paint(text: &str, code: &str, on: bool) -> String {
+    if on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+}
+
+/// Prints an error (and its causes) to stderr as `error: ...`.
+pub fn error(e: &anyhow::Error) {
+    let head = paint("error", "1;31", color_stderr());
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let c = cause.to_string();
+        if !text.contains(&c) {
+            text.push_str(&format!("\n  caused by: {c}"));
+        }
+    }
+    eprintln!("{head}: {text}");
+}
+
+/// Prints a warning to stderr.
+pub fn warn(text: &str) {
+    eprintln!("{}: {text}", paint("warning", "1;33", color_stderr()));
+}
+
+/// The exit status an error deserves: the user's mistake or Lab's failure.
+#[must_use]
+pub fn classify(e: &anyhow::Error) -> ExitStatus {
+    match e.downcast_ref::<lab_store::Error>() {
+        Some(
+            lab_store::Error::NotAProject { .. }
+            | lab_store::Error::UnknownRun { .. }
+            | lab_store::Error::AmbiguousRun { .. }
+            | lab_store::Error::BadRunId { .. }
+            | lab_store::Error::UnknownModel { .. },
+        ) => ExitStatus::Failure,
+        _ => ExitStatus::Internal,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC for nanoseconds since the epoch.
+#[must_use]
+pub fn utc(time_nanos: i64) -> String {
+    let secs = time_nanos.div_euclid(1_000_000_000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// ISO 8601 with a `Z`, for machine-readable output.
+#[must_use]
+pub fn iso(time_nanos: i64) -> String {
+    let mut s = utc(time_nanos).replacen(' ', "T", 1);
+    s.push_str(&format!(".{:06}Z", time_nanos.rem_euclid(1_000_000_000) / 1000));
+    s
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A duration for people: `850 ms`, `12.3 s`, `4 min 05 s`, `2 h 03 min`.
+#[must_use]
+pub fn duration(nanos: i64) -> String {
+    let ms = nanos / 1_000_000;
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        ..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        ..3_600_000 => format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {:02} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// Bytes for people.
+#[must_use]
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}
+
+/// A metric value: up to 4 significant decimals, as Python prints NaN and infinities.
+#[must_use]
+pub fn number(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else if v != 0.0 && (v.abs() >= 1e6 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        let s = format!("{v:.4}");
+        let s = s.trim_end_matches('0').trim_end_matches('.');
+        if s == "-0" { "0".into() } else { s.to_owned() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(1_795_765_800_000_000_000), "2026-11-27 07:50:00");
+        assert_eq!(utc(951_782_400_000_000_000), "2000-02-29 00:00:00");
+        assert_eq!(iso(1_500_000), "1970-01-01T00:00:00.001500Z");
+    }
+
+    #[test]
+    fn numbers() {
+        assert_eq!(number(0.973_684_2), "0.9737");
+        assert_eq!(number(1.0), "1");
+        assert_eq!(number(f64::NAN), "nan");
+        assert_eq!(number(-f64::INFINITY), "-inf");
+        assert_eq!(number(1e-9), "1.000e-9");
+        assert_eq!(bytes(1234), "1.2 KB");
+        assert_eq!(duration(1_500_000_000), "1.5 s");
+    }
+}

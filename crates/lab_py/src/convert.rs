@@ -1,0 +1,208 @@
+//! Python objects to Lab values, with errors that name the argument, show the
+//! value and say what was expected.
+
+use lab_types::Value;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+
+/// Values nest at most this deep.
+const MAX_DEPTH: usize = 32;
+
+/// `type value` for messages, e.g. `str 'abc'`, cut to a readable length.
+pub fn describe(obj: &Bound<'_, PyAny>) -> String {
+    let ty = obj.get_type().name().map_or_else(|_| "object".to_owned(), |n| n.to_string());
+    let repr = obj.repr().map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string());
+    let repr = if repr.chars().count() > 60 { format!("{}…", repr.chars().take(59).collect::<String>()) } else { repr };
+    format!("{ty} {repr}")
+}
+
+/// A key argument: a non-empty string (emptiness and control characters are checked by `lab_sdk`).
+pub fn key<'a, 'py>(argument: &str, obj: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
+    obj.cast::<PyString>().map_err(|_| {
+        PyTypeError::new_err(format!("`{argument}` must be a string: got {}", describe(obj)))
+    })
+}
+
+fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
+    obj.get_type().module().is_ok_and(|m| m.to_cow().is_ok_and(|m| m == "numpy" || m.starts_with("numpy.")))
+}
+
+/// A parameter value: None, bool, int, float, str, and lists, tuples and dicts
+/// of those; numpy scalars and arrays through `tolist()`; anything else as its
+/// `str()`, marked as such.
+pub fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    value_at(obj, 0)
+}
+
+fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(PyValueError::new_err(format!("`value` nests lists or dicts deeper than {MAX_DEPTH} levels")));
+    }
+    if obj.is_none() {
+        return Ok(Value::Null);
+    }
+    if let Ok(b) = obj.cast::<PyBool>() {
+        return Ok(Value::Bool(b.is_true()));
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return Ok(match i.extract::<i64>() {
+            Ok(v) => Value::Int(v),
+            // Too big for 64 bits: keep the digits.
+            Err(_) => Value::Repr(i.str()?.to_string()),
+        });
+    }
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(Value::Float(f.value()));
+    }
+    if let Ok(s) = obj.cast::<PyString>() {
+        return Ok(Value::Str(s.to_cow()?.into_owned()));
+    }
+    if let Ok(l) = obj.cast::<PyList>() {
+        return l.iter().map(|v| value_at(&v, depth + 1)).collect::<PyResult<_>>().map(Value::List);
+    }
+    if let Ok(t) = obj.cast::<PyTuple>() {
+        return t.iter().map(|v| value_at(&v, depth + 1)).collect::<PyResult<_>>().map(Value::List);
+    }
+    if let Ok(d) = obj.cast::<PyDict>() {
+        let mut items = Vec::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let k = match k.cast::<PyString>() {
+                Ok(s) => s.to_cow()?.into_owned(),
+                Err(_) => k.str()?.to_string(),
+            };
+            items.push((k, value_at(&v, depth + 1)?));
+        }
+        return Ok(Value::Dict(items));
+    }
+    if is_numpy(obj) && obj.hasattr("tolist")? {
+        let plain = obj.call_method0("tolist")?;
+        return value_at(&plain, depth + 1);
+    }
+    Ok(Value::Repr(obj.str()?.to_string()))
+}
+
+/// A metric value: one number, or a 1-D sequence of numbers (stored as `key[i]`).
+pub enum MetricValue {
+    One(f64),
+    Many(Vec<f64>),
+}
+
+fn not_a_number(obj: &Bound<'_, PyAny>) -> PyErr {
+    PyTypeError::new_err(format!(
+        "`value` must be a number or a 1-D array of numbers: got {}",
+        describe(obj)
+    ))
+}
+
+/// One number: a Python or numpy number, or anything with `__float__` that is
+/// not text.
+pub fn number(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(f.value());
+    }
+    if let Ok(i) = obj.cast::<PyInt>() {
+        return i.extract::<f64>().map_err(|_| not_a_number(obj));
+    }
+    if obj.is_instance_of::<PyString>() || obj.is_instance_of::<PyDict>() || obj.is_none() {
+        return Err(not_a_number(obj));
+    }
+    if obj.hasattr("ndim")? {
+        let ndim: usize = obj.getattr("ndim")?.extract().unwrap_or(usize::MAX);
+        if ndim != 0 {
+            return Err(not_a_number(obj));
+        }
+    }
+    if obj.hasattr("__float__")? {
+        return obj.call_method0("__float__")?.extract::<f64>().map_err(|_| not_a_number(obj));
+    }
+    Err(not_a_number(obj))
+}
+
+/// A metric value, scalar or 1-D.
+pub fn metric(obj: &Bound<'_, PyAny>) -> PyResult<MetricValue> {
+    if let Ok(f) = obj.cast::<PyFloat>() {
+        return Ok(MetricValue::One(f.value()));
+    }
+    if obj.hasattr("ndim")? && !obj.is_instance_of::<PyString>() {
+        let ndim: i64 = obj.getattr("ndim")?.extract().unwrap_or(-1);
+        return match ndim {
+            0 => number(obj).map(MetricValue::One),
+            1 => {
+                let items = obj.call_method0("tolist")?;
+                let list = items.cast::<PyList>().map_err(|_| not_a_number(obj))?;
+                list.iter().map(|v| number(&v).map_err(|_| not_a_number(obj))).collect::<PyResult<_>>().map(MetricValue::Many)
+            }
+            _ => Err(PyValueError::new_err(format!(
+                "`value` must be a number or a 1-D array of numbers: got a {ndim}-D array of shape {}",
+                obj.getattr("shape").and_then(|s| s.str()).map_or_else(|_| "?".into(), |s| s.to_string())
+            ))),
+        };
+    }
+    if obj.is_instance_of::<PyList>() || obj.is_instance_of::<PyTuple>() {
+        let seq = obj.try_iter()?;
+        let mut out = Vec::new();
+        for item in seq {
+            let item = item?;
+            if item.is_instance_of::<PyList>() || item.is_instance_of::<PyTuple>() {
+                return Err(PyValueError::new_err(format!(
+                    "`value` must be a number or a 1-D array of numbers: got a nested sequence {}",
+                    describe(obj)
+                )));
+            }
+            out.push(number(&item).map_err(|_| not_a_number(obj))?);
+        }
+        return Ok(MetricValue::Many(out));
+    }
+    number(obj).map(MetricValue::One)
+}
+
+/// A step: `None`, or a non-negative integer (Python or numpy; not a bool or float).
+pub fn step(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
+    let Some(obj) = obj.filter(|o| !o.is_none()) else { return Ok(None) };
+    let bad = || {
+        PyTypeError::new_err(format!("`step` must be a non-negative integer or None: got {}", describe(obj)))
+    };
+    if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() {
+        return Err(bad());
+    }
+    let i = if let Ok(i) = obj.cast::<PyInt>() {
+        i.clone()
+    } else if obj.hasattr("__index__")? {
+        obj.call_method0("__index__")?.cast_into::<PyInt>().map_err(|_| bad())?
+    } else {
+        return Err(bad());
+    };
+    let v: i64 = i.extract().map_err(|_| {
+        PyValueError::new_err(format!("`step` must be a non-negative integer below 2**63: got {}", describe(obj)))
+    })?;
+    if v < 0 {
+        return Err(PyValueError::new_err(format!("`step` must be a non-negative integer: got {v}")));
+    }
+    Ok(Some(v))
+}
+
+/// A Lab value as a Python object.
+pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Int(i) => i.into_pyobject(py)?.into_any(),
+        Value::Float(f) => f.into_pyobject(py)?.into_any(),
+        Value::Str(s) | Value::Repr(s) => s.into_pyobject(py)?.into_any(),
+        Value::List(items) => {
+            let l = PyList::empty(py);
+            for i in items {
+                l.append(to_py(py, i)?)?;
+            }
+            l.into_any()
+        }
+        Value::Dict(items) => {
+            let d = PyDict::new(py);
+            for (k, v) in items {
+                d.set_item(k, to_py(py, v)?)?;
+            }
+            d.into_any()
+        }
+    })
+}

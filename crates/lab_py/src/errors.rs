@@ -1,0 +1,53 @@
+//! Lab's Python exceptions, and how Rust errors map onto them.
+//!
+//! Every Lab error derives from `LabError`. Bad arguments are also
+//! `ValueError`s (`InvalidArgumentError`), so `except ValueError` catches them.
+
+use pyo3::exceptions::{PyException, PyValueError};
+use pyo3::prelude::*;
+
+pyo3::create_exception!(lab, LabError, PyException, "The base of every error Lab raises.");
+pyo3::create_exception!(lab, NotAProjectError, LabError, "No Lab project here (no `.lab` folder in this folder or above).");
+pyo3::create_exception!(lab, RunNotFoundError, LabError, "No run has an id starting with the given prefix.");
+pyo3::create_exception!(lab, AmbiguousRunError, LabError, "Several runs have ids starting with the given prefix.");
+pyo3::create_exception!(lab, NoActiveRunError, LabError, "A logging call was made outside a run.");
+pyo3::create_exception!(lab, RunEndedError, LabError, "A logging call was made on a run that has ended.");
+pyo3::create_exception!(lab, ModelNotFoundError, LabError, "The run has no model of the given name.");
+pyo3::create_exception!(lab, StorageError, LabError, "The journal, the index or a file could not be written or read.");
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("LabError", py.get_type::<LabError>())?;
+    m.add("NotAProjectError", py.get_type::<NotAProjectError>())?;
+    m.add("RunNotFoundError", py.get_type::<RunNotFoundError>())?;
+    m.add("AmbiguousRunError", py.get_type::<AmbiguousRunError>())?;
+    m.add("NoActiveRunError", py.get_type::<NoActiveRunError>())?;
+    m.add("RunEndedError", py.get_type::<RunEndedError>())?;
+    m.add("ModelNotFoundError", py.get_type::<ModelNotFoundError>())?;
+    m.add("StorageError", py.get_type::<StorageError>())?;
+    Ok(())
+}
+
+/// A store error as the matching exception.
+pub fn store_err(e: lab_store::Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        lab_store::Error::NotAProject { .. } => NotAProjectError::new_err(msg),
+        lab_store::Error::UnknownRun { .. } => RunNotFoundError::new_err(msg),
+        lab_store::Error::AmbiguousRun { .. } => AmbiguousRunError::new_err(msg),
+        lab_store::Error::BadRunId { .. } => PyValueError::new_err(msg),
+        lab_store::Error::UnknownModel { .. } => ModelNotFoundError::new_err(msg),
+        _ => StorageError::new_err(msg),
+    }
+}
+
+/// An SDK error as the matching exception.
+pub fn sdk_err(e: lab_sdk::SdkError) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        lab_sdk::SdkError::InvalidArgument { .. } => PyValueError::new_err(msg),
+        lab_sdk::SdkError::RunEnded { .. } => RunEndedError::new_err(msg),
+        lab_sdk::SdkError::Store(s) => store_err(s),
+        _ => StorageError::new_err(msg),
+    }
+}

@@ -1,0 +1,35 @@
+//! `lab._lab`: the native half of the Python package.
+//!
+//! Conversions (Python values to [`lab_types::Value`], numbers, steps) and
+//! exceptions live here; the run lifecycle is `lab_sdk`'s and reading back is
+//! `lab_store`'s.
+
+mod convert;
+mod errors;
+mod read;
+mod run;
+
+use pyo3::prelude::*;
+
+/// The `lab._lab` module.
+#[pymodule]
+fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    errors::register(m)?;
+    m.add_class::<run::RunHandle>()?;
+    m.add_function(wrap_pyfunction!(run::start_run, m)?)?;
+    m.add_function(wrap_pyfunction!(run::wait_for_background, m)?)?;
+    m.add_function(wrap_pyfunction!(run::check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(read::list_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(read::get_run, m)?)?;
+    m.add_function(wrap_pyfunction!(read::metric_history, m)?)?;
+    m.add_function(wrap_pyfunction!(read::project_root, m)?)?;
+    m.add_function(wrap_pyfunction!(run_cli, m)?)?;
+    Ok(())
+}
+
+/// Runs the `lab` command line with `argv` (program name first); returns the exit code.
+#[pyfunction]
+fn run_cli(py: Python<'_>, argv: Vec<String>) -> i32 {
+    py.detach(|| lab_cli::run(argv))
+}

@@ -1,0 +1,143 @@
+//! Reading runs back as plain Python dicts, which `lab.run.Run` wraps.
+
+use lab_store::{RunInfo, Store};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList};
+
+use crate::convert::to_py;
+use crate::errors::store_err;
+
+fn open(py: Python<'_>) -> PyResult<Store> {
+    let cwd = std::env::current_dir()?;
+    py.detach(|| {
+        let mut store = Store::discover(&cwd)?;
+        store.refresh()?;
+        Ok(store)
+    })
+    .map_err(store_err)
+}
+
+fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("id", run.id.to_string())?;
+    d.set_item("short_id", &run.short_id)?;
+    d.set_item("experiment", &run.experiment)?;
+    d.set_item("status", run.status.as_str())?;
+    d.set_item("start_nanos", run.start_nanos)?;
+    d.set_item("end_nanos", run.end_nanos)?;
+    d.set_item("run_dir", store.project().run_paths(&run.short_id).dir)?;
+    let attrs = PyDict::new(py);
+    for (k, v) in &run.attrs {
+        attrs.set_item(k, to_py(py, v)?)?;
+    }
+    d.set_item("attrs", attrs)?;
+    let features = PyList::empty(py);
+    for f in &run.features {
+        features.append(to_py(py, f)?)?;
+    }
+    d.set_item("features", features)?;
+    let params = PyDict::new(py);
+    for (k, v) in &run.params {
+        params.set_item(k, to_py(py, v)?)?;
+    }
+    d.set_item("params", params)?;
+    let metrics = PyDict::new(py);
+    for m in &run.metrics {
+        let s = PyDict::new(py);
+        s.set_item("last", m.last)?;
+        s.set_item("last_step", m.last_step)?;
+        s.set_item("min", m.min)?;
+        s.set_item("max", m.max)?;
+        s.set_item("count", m.count)?;
+        metrics.set_item(&m.name, s)?;
+    }
+    d.set_item("metrics", metrics)?;
+    let tags = PyDict::new(py);
+    for (k, v) in &run.tags {
+        tags.set_item(k, v)?;
+    }
+    d.set_item("tags", tags)?;
+    let artifacts = PyList::empty(py);
+    for a in &run.artifacts {
+        let x = PyDict::new(py);
+        x.set_item("name", &a.name)?;
+        x.set_item("source", &a.source)?;
+        x.set_item("path", &a.path)?;
+        x.set_item("files", a.files)?;
+        x.set_item("bytes", a.bytes)?;
+        artifacts.append(x)?;
+    }
+    d.set_item("artifacts", artifacts)?;
+    let models = PyList::empty(py);
+    for m in &run.models {
+        let x = PyDict::new(py);
+        x.set_item("name", &m.name)?;
+        x.set_item("path", &m.path)?;
+        x.set_item("format", &m.format)?;
+        x.set_item("class", &m.class)?;
+        x.set_item("library", &m.library)?;
+        x.set_item("library_version", &m.library_version)?;
+        x.set_item("size", m.size)?;
+        x.set_item("sha256", &m.sha256)?;
+        x.set_item("logged_nanos", m.logged_nanos)?;
+        models.append(x)?;
+    }
+    d.set_item("models", models)?;
+    match &run.error {
+        Some(e) => {
+            let x = PyDict::new(py);
+            x.set_item("type", &e.kind)?;
+            x.set_item("message", &e.message)?;
+            x.set_item("traceback", &e.traceback)?;
+            d.set_item("error", x)?;
+        }
+        None => d.set_item("error", py.None())?,
+    }
+    d.set_item("damage", &run.damage)?;
+    Ok(d)
+}
+
+/// Every run (of `experiment`), newest first, as dicts.
+#[pyfunction]
+#[pyo3(signature = (experiment=None))]
+pub fn list_runs<'py>(py: Python<'py>, experiment: Option<String>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let store = open(py)?;
+    let (store, runs) = py.detach(move || {
+        let runs = store.runs(experiment.as_deref());
+        (store, runs)
+    });
+    let runs = runs.map_err(store_err)?;
+    runs.iter().map(|r| run_dict(py, &store, r)).collect()
+}
+
+/// The run whose id starts with `prefix`, as a dict.
+#[pyfunction]
+pub fn get_run<'py>(py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyDict>> {
+    let store = open(py)?;
+    let prefix = prefix.to_owned();
+    let (store, run) = py.detach(move || {
+        let run = store.run(&prefix);
+        (store, run)
+    });
+    let run = run.map_err(store_err)?;
+    run_dict(py, &store, &run)
+}
+
+/// Every point of a metric: a list of `(step, time_nanos, value)`.
+#[pyfunction]
+pub fn metric_history(py: Python<'_>, run_id: &str, name: &str) -> PyResult<Vec<(i64, i64, f64)>> {
+    let store = open(py)?;
+    let (run_id, name) = (run_id.to_owned(), name.to_owned());
+    py.detach(move || {
+        let run = store.run(&run_id)?;
+        store.metric_history(&run, &name)
+    })
+    .map_err(store_err)
+}
+
+/// The folder of the project found from the current folder.
+#[pyfunction]
+pub fn project_root(py: Python<'_>) -> PyResult<String> {
+    let store = open(py)?;
+    Ok(store.project().root().display().to_string())
+}

@@ -1,0 +1,337 @@
+"""The training-script side of Lab: :class:`Experiment`.
+
+One decorator and a few ``log_*`` calls record a run::
+
+    e = Experiment()
+
+    @e.start_run
+    def train():
+        e.log_features(feature_names)
+        e.log_parameter("max_depth", 4)
+        e.log_metric("accuracy_score", 0.97)
+        e.log_model("GridSearchCV", clf)
+
+Every ``log_*`` call returns only once its record is in the operating system's
+hands, so a run killed one instant later keeps it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from lab import _lab
+from lab._lab import LabError, NoActiveRunError
+
+# `typing` costs milliseconds to import; annotations here are strings anyway.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
+
+    T = TypeVar("T")
+
+__all__ = ["Experiment", "LabWarning"]
+
+
+class LabWarning(UserWarning):
+    """Something Lab could not do for a run that still went on (an artifact that vanished)."""
+
+
+_waiter_registered = False
+
+
+def _wait_at_exit() -> None:
+    problems = _lab.wait_for_background()
+    for p in problems:
+        print(f"lab: {p}", file=sys.stderr)
+
+
+def _source() -> str:
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
+    if path in ("", "-"):
+        return "<interactive>"
+    if path == "-c":
+        return "<command>"
+    if "ipykernel" in path or "ipython" in os.path.basename(path).lower():
+        return "<notebook>"
+    return os.path.abspath(path)
+
+
+def _user() -> str:
+    for var in ("USER", "LOGNAME", "USERNAME"):
+        if os.environ.get(var):
+            return os.environ[var]
+    try:
+        import pwd
+
+        return pwd.getpwuid(os.getuid()).pw_name
+    except (ImportError, KeyError, AttributeError):
+        return ""
+
+
+def _host() -> str:
+    try:
+        return os.uname().nodename
+    except AttributeError:
+        import platform
+
+        return platform.node()
+
+
+def _no_run(method: str) -> NoActiveRunError:
+    return NoActiveRunError(
+        f"`{method}` was called outside a run; start one by decorating the training "
+        "function with `@e.start_run`, or log inside `with e.start_run():`"
+    )
+
+
+def _error_tuple(exc_type: type, exc: BaseException, tb: Any) -> tuple:
+    import traceback
+
+    name = exc_type.__qualname__
+    if exc_type.__module__ not in ("builtins", "__main__"):
+        name = f"{exc_type.__module__}.{name}"
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    return (name, str(exc), text)
+
+
+class _RunScope:
+    """What ``e.start_run`` returns: a context manager for a block, and a
+    decorator that runs the function at once as one run."""
+
+    def __init__(self, experiment: "Experiment") -> None:
+        self._experiment = experiment
+
+    def __enter__(self) -> "Experiment":
+        self._experiment._begin()
+        return self._experiment
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        self._experiment._finish(exc_type, exc, tb)
+        return False
+
+    def __call__(self, func: Callable[[], T]) -> Callable[..., T]:
+        if not callable(func):
+            raise TypeError(
+                f"`start_run` decorates a function: got {type(func).__name__} {func!r}"
+            )
+        experiment = self._experiment
+        with _RunScope(experiment):
+            func()
+
+        def run_again(*args: Any, **kwargs: Any) -> T:
+            """Calls the decorated function again, as a new run."""
+            with _RunScope(experiment):
+                return func(*args, **kwargs)
+
+        run_again.__name__ = getattr(func, "__name__", "run")
+        run_again.__qualname__ = getattr(func, "__qualname__", "run")
+        run_again.__doc__ = getattr(func, "__doc__", None)
+        run_again.__wrapped__ = func  # type: ignore[attr-defined]
+        return run_again
+
+
+class Experiment:
+    """A group of runs of one training script.
+
+    :param name: the experiment's name; by default the script's file name
+        without its extension.
+    :param dataset: a description of the data the runs train on (a name, a path,
+        a dict of facts); stored with every run.
+    """
+
+    def __init__(self, name: Optional[str] = None, dataset: Any = None) -> None:
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
+        if name is not None and not name.strip():
+            raise ValueError(f"`name` must not be empty: got {name!r}")
+        self.name = name
+        self.dataset = dataset
+        self._run: Any = None
+
+    def __repr__(self) -> str:
+        return f"Experiment(name={self.name!r}, dataset={self.dataset!r})"
+
+    @property
+    def run_id(self) -> Optional[str]:
+        """The id of the current run, or of the last one if none is running."""
+        return self._run.id if self._run is not None else None
+
+    def start_run(self, func: Optional[Callable[[], Any]] = None) -> Any:
+        """Start a run.
+
+        As a decorator, ``@e.start_run`` runs the function at once as one run
+        (and the name it decorates becomes a function that runs it again as a
+        new run). As ``with e.start_run():`` the block is the run.
+
+        An exception inside the run marks it ``failed`` with the error and
+        traceback, and is raised again unchanged; ``KeyboardInterrupt`` marks
+        it ``interrupted``.
+        """
+        scope = _RunScope(self)
+        if func is None:
+            return scope
+        return scope(func)
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def _begin(self) -> None:
+        global _waiter_registered
+        if self._run is not None and not self._run.ended:
+            raise LabError(
+                f"run `{self._run.short_id}` of this experiment is still running; "
+                "runs of one Experiment cannot nest (use a second Experiment)"
+            )
+        source = _source()
+        name = self.name
+        if name is None:
+            stem = os.path.splitext(os.path.basename(source))[0]
+            name = stem if source[:1] != "<" and stem else "default"
+        attrs: dict = {
+            "source": source,
+            "argv": list(sys.argv[1:]),
+            "user": _user(),
+            "host": _host(),
+            "pid": os.getpid(),
+            "python_version": sys.version.split()[0],
+            "python_executable": sys.executable,
+            "cwd": os.getcwd(),
+            "lab_version": _lab.__version__,
+        }
+        if self.dataset is not None:
+            attrs["dataset"] = self.dataset
+        git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
+        site_dirs = [p for p in sys.path if p]
+        run, created = _lab.start_run(name, attrs, git_dir, site_dirs)
+        if created is not None:
+            print(
+                f"lab: {created} is now a Lab project; runs are kept in "
+                f"{os.path.join(created, '.lab')} (set LAB_PROJECT to keep them elsewhere)",
+                file=sys.stderr,
+            )
+        self._run = run
+        if not _waiter_registered:
+            import atexit
+
+            atexit.register(_wait_at_exit)
+            _waiter_registered = True
+
+    def _finish(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        run = self._run
+        if run is None or run.ended:
+            return
+        error = None
+        if exc_type is None:
+            status = "finished"
+        elif issubclass(exc_type, KeyboardInterrupt):
+            status, error = "interrupted", _error_tuple(exc_type, exc, tb)
+        elif issubclass(exc_type, SystemExit) and exc.code in (None, 0):
+            status = "finished"
+        else:
+            status, error = "failed", _error_tuple(exc_type, exc, tb)
+        try:
+            problems = run.end(status, error)
+        except Exception as end_error:
+            if exc_type is None:
+                raise
+            # The user's own exception matters more: say ours and let theirs go on.
+            print(f"lab: could not end run {run.short_id}: {end_error}", file=sys.stderr)
+            return
+        if problems:
+            import warnings
+
+            for p in problems:
+                warnings.warn(p, LabWarning, stacklevel=3)
+
+    def _live(self, method: str) -> Any:
+        run = self._run
+        if run is None:
+            raise _no_run(method)
+        return run
+
+    # -- logging -----------------------------------------------------------
+
+    def log_features(self, names: Iterable[Any]) -> None:
+        """Log the feature names (or column indices) the model trains on.
+
+        Accepts a list, tuple, range, numpy array or pandas Index.
+        """
+        run = self._live("log_features")
+        if isinstance(names, (str, bytes, dict)) or not hasattr(names, "__iter__"):
+            raise TypeError(
+                "`names` must be a list of feature names or column indices: "
+                f"got {type(names).__name__} {names!r:.60}"
+            )
+        tolist = getattr(names, "tolist", None)
+        items = tolist() if callable(tolist) else list(names)
+        if not isinstance(items, list):
+            items = list(items)
+        run.log_features(items)
+
+    def log_parameter(self, key: str, value: Any) -> None:
+        """Log a hyperparameter. Logging the same key again replaces its value.
+
+        Values may be int, float, bool, str, None, or lists, tuples and dicts of
+        those; numpy values are converted with ``tolist()``; any other object is
+        stored as its ``str()``.
+        """
+        self._live("log_parameter").log_param(key, value)
+
+    def log_parameters(self, parameters: Mapping[str, Any]) -> None:
+        """Log every item of a dict as a hyperparameter."""
+        self._live("log_parameters").log_params(parameters)
+
+    def log_metric(self, key: str, value: Any, step: Optional[int] = None) -> None:
+        """Log one value of a metric.
+
+        ``value`` is a number (NaN and infinities are kept), or a 1-D array of
+        numbers stored as ``key[0]``, ``key[1]``, ... Without ``step`` the point
+        takes the step after the metric's last one (0 for the first).
+        """
+        run = self._run
+        if run is None:
+            raise _no_run("log_metric")
+        run.log_metric(key, value, step)
+
+    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
+        """Log several metrics at once, as one record."""
+        run = self._run
+        if run is None:
+            raise _no_run("log_metrics")
+        run.log_metrics(metrics, step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the run; the value is kept as text."""
+        self._live("set_tag").set_tag(key, value)
+
+    def log_artifact(self, name: str, path: "os.PathLike[str] | str") -> None:
+        """Log a file or a folder as an artifact.
+
+        The path must exist now; its content is copied into the run when the run
+        ends (finished or failed), so a folder may keep growing until then.
+        """
+        run = self._live("log_artifact")
+        try:
+            fspath = os.fspath(path)
+        except TypeError:
+            raise TypeError(
+                f"`path` must be a path (str or os.PathLike): got {type(path).__name__} {path!r:.60}"
+            ) from None
+        if isinstance(fspath, bytes):
+            fspath = os.fsdecode(fspath)
+        run.log_artifact(name, fspath)
+
+    log_artifacts = log_artifact
+
+    def log_model(self, name: str, model: Any) -> None:
+        """Serialise ``model`` into the run now (joblib when installed, else pickle).
+
+        The file's format, the model's library and version, its size and SHA-256
+        are recorded; :func:`lab.load_model` loads it back. An object that
+        cannot be serialised raises ``TypeError`` and the run goes on.
+        """
+        run = self._live("log_model")
+        _lab.check_name("name", name)
+        from lab._models import serialise
+
+        serialise(run, name, model)

@@ -1,0 +1,162 @@
+"""Reading runs back: :func:`runs`, :func:`get_run`, :func:`load_model`."""
+
+from __future__ import annotations
+
+import os
+
+from lab import _lab
+from lab._lab import LabError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any, Dict, List, Optional, Tuple, Union
+
+__all__ = ["ModelIntegrityError", "Run", "get_run", "load_model", "runs"]
+
+
+class ModelIntegrityError(LabError):
+    """A model file does not match the SHA-256 recorded when it was logged."""
+
+
+def _time(nanos: "Optional[int]") -> "Optional[datetime]":
+    if nanos is None:
+        return None
+    from datetime import datetime, timezone
+
+    return datetime.fromtimestamp(nanos / 1e9, tz=timezone.utc)
+
+
+class Run:
+    """One recorded run, as the project's index knows it.
+
+    Attributes mirror what the run recorded; ``params`` hold the latest value
+    of each parameter and ``metrics`` the last value of each metric.
+    """
+
+    def __init__(self, data: "Dict[str, Any]") -> None:
+        self._data = data
+        attrs = data["attrs"]
+        self.id: str = data["id"]
+        self.short_id: str = data["short_id"]
+        self.experiment: str = data["experiment"]
+        self.status: str = data["status"]
+        self.start_time = _time(data["start_nanos"])
+        self.end_time = _time(data["end_nanos"])
+        self.source: "Optional[str]" = attrs.get("source")
+        self.argv: "List[str]" = attrs.get("argv", [])
+        self.user: "Optional[str]" = attrs.get("user")
+        self.host: "Optional[str]" = attrs.get("host")
+        self.dataset: "Any" = attrs.get("dataset")
+        self.python_version: "Optional[str]" = attrs.get("python_version")
+        self.git_commit: "Optional[str]" = attrs.get("git_commit")
+        self.git_dirty: "Optional[bool]" = attrs.get("git_dirty")
+        self.git_branch: "Optional[str]" = attrs.get("git_branch")
+        self.packages: "List[str]" = attrs.get("packages", [])
+        self.attrs: "Dict[str, Any]" = attrs
+        self.features: "List[Union[str, int]]" = data["features"]
+        self.params: "Dict[str, Any]" = data["params"]
+        self.metric_summaries: "Dict[str, Dict[str, Any]]" = data["metrics"]
+        self.metrics: "Dict[str, float]" = {k: v["last"] for k, v in data["metrics"].items()}
+        self.tags: "Dict[str, str]" = data["tags"]
+        self.path: str = os.fspath(data["run_dir"])
+        self.artifacts: "Dict[str, str]" = {
+            a["name"]: os.path.join(self.path, a["path"]) for a in data["artifacts"] if a["path"]
+        }
+        self.models: "Dict[str, Dict[str, Any]]" = {
+            m["name"]: {**m, "path": os.path.join(self.path, m["path"])} for m in data["models"]
+        }
+        self.error: "Optional[Dict[str, str]]" = data["error"]
+        self.damage: "Optional[str]" = data["damage"]
+
+    @property
+    def duration(self) -> "Optional[float]":
+        """Seconds from start to end, or None while running."""
+        if self._data["end_nanos"] is None:
+            return None
+        return (self._data["end_nanos"] - self._data["start_nanos"]) / 1e9
+
+    def metric_history(self, name: str) -> "List[Tuple[int, float, float]]":
+        """Every point of metric ``name`` as ``(step, timestamp, value)``; the
+        timestamp is seconds since the Unix epoch (UTC), as ``time.time()``."""
+        return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name)]
+
+    def __repr__(self) -> str:
+        return f"<Run {self.short_id} {self.experiment!r} {self.status}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Run) and other.id == self.id
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+
+def runs(experiment: "Optional[str]" = None, *, as_frame: bool = False) -> "Any":
+    """Every run of the current project (of ``experiment``, if given), newest first.
+
+    With ``as_frame=True``, a pandas DataFrame with one row per run and columns
+    ``params.<name>`` and ``metrics.<name>`` (pandas must be installed).
+    """
+    if experiment is not None and not isinstance(experiment, str):
+        raise TypeError(f"`experiment` must be a string or None: got {type(experiment).__name__} {experiment!r}")
+    found = [Run(d) for d in _lab.list_runs(experiment)]
+    if not as_frame:
+        return found
+    import pandas as pd
+
+    rows = []
+    for r in found:
+        row = {
+            "id": r.id,
+            "short_id": r.short_id,
+            "experiment": r.experiment,
+            "status": r.status,
+            "start_time": r.start_time,
+            "end_time": r.end_time,
+            "source": r.source,
+        }
+        row.update({f"params.{k}": v for k, v in r.params.items()})
+        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def get_run(run_id: str) -> Run:
+    """The run whose id starts with ``run_id`` (any unique prefix, e.g. the
+    8 digits ``lab ls`` shows)."""
+    if not isinstance(run_id, str):
+        raise TypeError(f"`run_id` must be a string: got {type(run_id).__name__} {run_id!r}")
+    return Run(_lab.get_run(run_id))
+
+
+def _sha256(path: str) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_model(run: "Union[Run, str]", name: str) -> "Any":
+    """Load the model ``name`` logged by ``run`` (a :class:`Run` or an id prefix),
+    after checking the file still has the SHA-256 recorded when it was logged."""
+    if isinstance(run, str):
+        run = get_run(run)
+    elif not isinstance(run, Run):
+        raise TypeError(f"`run` must be a Run or a run id: got {type(run).__name__} {run!r}")
+    model = run.models.get(name)
+    if model is None:
+        known = ", ".join(sorted(run.models)) or "none"
+        raise _lab.ModelNotFoundError(f"run `{run.short_id}` has no model named `{name}`; it has: {known}")
+    path = model["path"]
+    actual = _sha256(path)
+    if actual != model["sha256"]:
+        raise ModelIntegrityError(
+            f"model `{name}` of run `{run.short_id}` has changed since it was logged: "
+            f"SHA-256 {actual} instead of {model['sha256']}: {path}"
+        )
+    from lab._models import load
+
+    return load(path, model["format"])
