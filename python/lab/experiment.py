@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from lab import _lab
-from lab._lab import LabError, NoActiveRunError
+from lab._lab import ExperimentCore, LabError, NoActiveRunError
 
 # `typing` costs milliseconds to import; annotations here are strings anyway.
 TYPE_CHECKING = False
@@ -131,7 +131,7 @@ class _RunScope:
         return run_again
 
 
-class Experiment:
+class Experiment(ExperimentCore):
     """A group of runs of one training script.
 
     :param name: the experiment's name; by default the script's file name
@@ -147,7 +147,6 @@ class Experiment:
             raise ValueError(f"`name` must not be empty: got {name!r}")
         self.name = name
         self.dataset = dataset
-        self._run: Any = None
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, dataset={self.dataset!r})"
@@ -209,7 +208,7 @@ class Experiment:
                 f"{os.path.join(created, '.lab')} (set LAB_PROJECT to keep them elsewhere)",
                 file=sys.stderr,
             )
-        self._run = run
+        self._attach(run)
         if not _waiter_registered:
             import atexit
 
@@ -281,24 +280,8 @@ class Experiment:
         """Log every item of a dict as a hyperparameter."""
         self._live("log_parameters").log_params(parameters)
 
-    def log_metric(self, key: str, value: Any, step: Optional[int] = None) -> None:
-        """Log one value of a metric.
-
-        ``value`` is a number (NaN and infinities are kept), or a 1-D array of
-        numbers stored as ``key[0]``, ``key[1]``, ... Without ``step`` the point
-        takes the step after the metric's last one (0 for the first).
-        """
-        run = self._run
-        if run is None:
-            raise _no_run("log_metric")
-        run.log_metric(key, value, step)
-
-    def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None:
-        """Log several metrics at once, as one record."""
-        run = self._run
-        if run is None:
-            raise _no_run("log_metrics")
-        run.log_metrics(metrics, step)
+    # log_metric and log_metrics are ExperimentCore's (in Rust): they are the
+    # calls training loops make most, and skipping a Python frame halves them.
 
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag on the run; the value is kept as text."""

@@ -17,6 +17,7 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     errors::register(m)?;
     m.add_class::<run::RunHandle>()?;
+    m.add_class::<run::ExperimentCore>()?;
     m.add_function(wrap_pyfunction!(run::start_run, m)?)?;
     m.add_function(wrap_pyfunction!(run::wait_for_background, m)?)?;
     m.add_function(wrap_pyfunction!(run::check_name, m)?)?;

@@ -1,8 +1,9 @@
 //! `RunHandle`: a live run, as Python's `Experiment` drives it.
 
-use std::borrow::Cow;
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_store::Project;
@@ -18,6 +19,161 @@ use crate::errors::{sdk_err, store_err};
 #[pyclass(frozen, module = "lab._lab")]
 pub struct RunHandle {
     run: Arc<Run>,
+    keys: Mutex<KeyCache>,
+}
+
+/// Metric numbers by the identity of the Python string that named them.
+///
+/// Training loops log the same few names over and over, usually as the very
+/// same string objects (literals are interned); looking them up by address
+/// skips decoding the name on every call. The cache holds a reference to
+/// each string, so an address cannot be reused by another string while it is
+/// cached. Names made fresh on every call would grow it without end, so it is
+/// emptied when it gets large.
+#[derive(Default)]
+struct KeyCache {
+    ids: HashMap<usize, (Py<PyString>, u32), BuildHasherDefault<AddressHasher>>,
+}
+
+const KEY_CACHE_MAX: usize = 4096;
+
+/// A hasher for addresses: they are already well spread but for their low,
+/// aligned bits.
+#[derive(Default)]
+struct AddressHasher(u64);
+
+impl Hasher for AddressHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0 << 8 | u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.0 = (n as u64 >> 4).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+impl RunHandle {
+    fn new(run: Arc<Run>) -> Self {
+        Self { run, keys: Mutex::new(KeyCache::default()) }
+    }
+
+    /// The run's number for the metric named by `key`.
+    fn key_id(&self, key: &Bound<'_, PyString>) -> PyResult<u32> {
+        let address = key.as_ptr() as usize;
+        let mut cache = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, id)) = cache.ids.get(&address) {
+            return Ok(*id);
+        }
+        let id = self.run.metric_key(&key.to_cow()?).map_err(sdk_err)?;
+        if cache.ids.len() >= KEY_CACHE_MAX {
+            cache.ids.clear();
+        }
+        cache.ids.insert(address, (key.clone().unbind(), id));
+        Ok(id)
+    }
+
+    /// `log_metric`, shared by `RunHandle` and `ExperimentCore`.
+    pub fn log_metric_from(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let key = convert::key("key", key)?;
+        let step = convert::step(step)?;
+        match convert::metric(value)? {
+            MetricValue::One(v) => {
+                let id = self.key_id(key)?;
+                self.run.log_metric_id(id, v, step)
+            }
+            MetricValue::Many(vs) => {
+                let names = vector_names(&key.to_cow()?, vs.len());
+                self.run.log_metrics(names.iter().map(String::as_str).zip(vs), step)
+            }
+        }
+        .map_err(sdk_err)
+    }
+
+    /// `log_metrics`, shared by `RunHandle` and `ExperimentCore`.
+    pub fn log_metrics_from(&self, values: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let dict = values.cast::<PyDict>().map_err(|_| {
+            PyTypeError::new_err(format!("`metrics` must be a dict of metric names to numbers: got {}", convert::describe(values)))
+        })?;
+        let step = convert::step(step)?;
+        let mut points: Vec<(u32, f64)> = Vec::with_capacity(dict.len());
+        for (k, v) in dict.iter() {
+            let key = convert::key("key", &k)?;
+            match convert::metric(&v)? {
+                MetricValue::One(x) => points.push((self.key_id(key)?, x)),
+                MetricValue::Many(xs) => {
+                    for (i, x) in xs.into_iter().enumerate() {
+                        let name = format!("{}[{i}]", key.to_cow()?);
+                        points.push((self.run.metric_key(&name).map_err(sdk_err)?, x));
+                    }
+                }
+            }
+        }
+        self.run.log_metrics_ids(points.into_iter(), step).map_err(sdk_err)
+    }
+}
+
+/// The base of Python's `Experiment`: holds its live run and logs metrics
+/// without a Python frame in between, since training loops call these most.
+#[pyclass(subclass, module = "lab._lab")]
+pub struct ExperimentCore {
+    run: Mutex<Option<Py<RunHandle>>>,
+}
+
+fn no_run(method: &str) -> PyErr {
+    crate::errors::NoActiveRunError::new_err(format!(
+        "`{method}` was called outside a run; start one by decorating the training function with `@e.start_run`, or log inside `with e.start_run():`"
+    ))
+}
+
+impl ExperimentCore {
+    fn handle(&self, py: Python<'_>, method: &str) -> PyResult<Py<RunHandle>> {
+        self.run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|h| h.clone_ref(py))
+            .ok_or_else(|| no_run(method))
+    }
+}
+
+#[pymethods]
+impl ExperimentCore {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyAny>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
+        Self { run: Mutex::new(None) }
+    }
+
+    /// The current (or last) run, or None.
+    #[getter]
+    fn _run(&self, py: Python<'_>) -> Option<Py<RunHandle>> {
+        self.run.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|h| h.clone_ref(py))
+    }
+
+    /// Makes `handle` the experiment's run.
+    fn _attach(&self, handle: Py<RunHandle>) {
+        *self.run.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+    }
+
+    /// Log one value of a metric.
+    ///
+    /// `value` is a number (NaN and infinities are kept), or a 1-D array of
+    /// numbers stored as `key[0]`, `key[1]`, ... Without `step` the point
+    /// takes the step after the metric's last one (0 for the first).
+    #[pyo3(signature = (key, value, step=None))]
+    fn log_metric(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.handle(py, "log_metric")?.get().log_metric_from(key, value, step)
+    }
+
+    /// Log several metrics at once, as one record.
+    #[pyo3(signature = (metrics, step=None))]
+    fn log_metrics(&self, py: Python<'_>, metrics: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        self.handle(py, "log_metrics")?.get().log_metrics_from(metrics, step)
+    }
 }
 
 /// Starts a run in the project found from the current folder (or
@@ -42,7 +198,7 @@ pub fn start_run(
         let options = StartOptions { experiment, attrs: values, env: EnvRequest { git_dir, site_dirs } };
         let run = Run::start(&project, options).map_err(sdk_err)?;
         let created = created.then(|| project.root().display().to_string());
-        Ok((RunHandle { run }, created))
+        Ok((RunHandle::new(run), created))
     })
 }
 
@@ -94,47 +250,13 @@ impl RunHandle {
     /// Logs one point of a metric (or of `key[i]` for each element of a 1-D array).
     #[pyo3(signature = (key, value, step=None))]
     fn log_metric(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let key = convert::key("key", key)?.to_cow()?;
-        let step = convert::step(step)?;
-        match convert::metric(value)? {
-            MetricValue::One(v) => self.run.log_metric(&key, v, step),
-            MetricValue::Many(vs) => {
-                let names = vector_names(&key, vs.len());
-                self.run.log_metrics(names.iter().map(String::as_str).zip(vs), step)
-            }
-        }
-        .map_err(sdk_err)
+        self.log_metric_from(key, value, step)
     }
 
     /// Logs several metrics at once from a dict.
     #[pyo3(signature = (values, step=None))]
     fn log_metrics(&self, values: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let dict = values.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("`metrics` must be a dict of metric names to numbers: got {}", convert::describe(values)))
-        })?;
-        let step = convert::step(step)?;
-        let mut keys: Vec<Bound<'_, PyString>> = Vec::with_capacity(dict.len());
-        let mut nums: Vec<f64> = Vec::with_capacity(dict.len());
-        let mut extra: Vec<(String, f64)> = Vec::new();
-        for (k, v) in dict.iter() {
-            let k = convert::key("key", &k)?.clone();
-            match convert::metric(&v)? {
-                MetricValue::One(x) => {
-                    keys.push(k);
-                    nums.push(x);
-                }
-                MetricValue::Many(xs) => {
-                    let names = vector_names(&k.to_cow()?, xs.len());
-                    extra.extend(names.into_iter().zip(xs));
-                }
-            }
-        }
-        let mut items: Vec<(Cow<'_, str>, f64)> = Vec::with_capacity(keys.len() + extra.len());
-        for (k, x) in keys.iter().zip(nums) {
-            items.push((k.to_cow()?, x));
-        }
-        items.extend(extra.into_iter().map(|(k, x)| (Cow::Owned(k), x)));
-        self.run.log_metrics(items.iter().map(|(k, x)| (k.as_ref(), *x)), step).map_err(sdk_err)
+        self.log_metrics_from(values, step)
     }
 
     /// Logs a hyperparameter.

@@ -44,17 +44,22 @@ pub struct Run {
 }
 
 struct Key {
-    id: u32,
     next_step: i64,
 }
 
 struct State {
     /// `None` once the journal is closed.
     journal: Option<JournalWriter>,
-    keys: HashMap<String, Key>,
+    /// Metric names to their numbers; `steps[number]` is the metric's next step.
+    names: HashMap<String, u32>,
+    steps: Vec<Key>,
     artifacts: Vec<(String, PathBuf)>,
     ended: Option<Status>,
     points: Vec<MetricPoint>,
+}
+
+fn bad_step(s: i64) -> SdkError {
+    SdkError::InvalidArgument { argument: "step", value: s.to_string(), problem: "must be a non-negative integer".into() }
 }
 
 impl State {
@@ -62,29 +67,29 @@ impl State {
         self.journal.as_mut().ok_or(SdkError::Journal(lab_journal::JournalError::Closed))
     }
 
-    /// The number of `name`, declaring it in the journal the first time, and
-    /// the step the point takes.
-    fn key_step(&mut self, name: &str, step: Option<i64>) -> Result<(u32, i64), SdkError> {
-        if let Some(s) = step
-            && s < 0
-        {
-            return Err(SdkError::InvalidArgument {
-                argument: "step",
-                value: s.to_string(),
-                problem: "must be a non-negative integer".into(),
-            });
-        }
-        if let Some(k) = self.keys.get_mut(name) {
-            let step = step.unwrap_or(k.next_step);
-            k.next_step = k.next_step.max(step.saturating_add(1));
-            return Ok((k.id, step));
+    /// The number of metric `name`, declaring it in the journal the first time.
+    fn key(&mut self, name: &str) -> Result<u32, SdkError> {
+        if let Some(&id) = self.names.get(name) {
+            return Ok(id);
         }
         check_key("key", name)?;
-        let id = self.keys.len() as u32;
+        let id = self.steps.len() as u32;
         self.journal()?.append(&Record::MetricKey { key: id, name: name.to_owned() })?;
-        let step = step.unwrap_or(0);
-        self.keys.insert(name.to_owned(), Key { id, next_step: step.saturating_add(1) });
-        Ok((id, step))
+        self.names.insert(name.to_owned(), id);
+        self.steps.push(Key { next_step: 0 });
+        Ok(id)
+    }
+
+    /// The step a point of metric `id` takes, moving the metric's next step on.
+    fn step(&mut self, id: u32, step: Option<i64>) -> Result<i64, SdkError> {
+        let k = self.steps.get_mut(id as usize).ok_or_else(|| SdkError::InvalidArgument {
+            argument: "key",
+            value: id.to_string(),
+            problem: "must be a metric number this run declared".into(),
+        })?;
+        let step = step.unwrap_or(k.next_step);
+        k.next_step = k.next_step.max(step.saturating_add(1));
+        Ok(step)
     }
 }
 
@@ -121,7 +126,8 @@ impl Run {
             paths,
             state: Mutex::new(State {
                 journal: Some(journal),
-                keys: HashMap::new(),
+                names: HashMap::new(),
+                steps: Vec::new(),
                 artifacts: Vec::new(),
                 ended: None,
                 points: Vec::new(),
@@ -192,39 +198,57 @@ impl Run {
         }
     }
 
+    /// The number metric `name` goes by in this run, declaring it the first
+    /// time. Clients that see the same name often may keep the number and log
+    /// with [`Run::log_metric_id`].
+    pub fn metric_key(&self, name: &str) -> Result<u32, SdkError> {
+        self.live()?.key(name)
+    }
+
     /// Logs one metric point. Without a step, the point takes the step after
     /// the last one of that metric (0 for the first).
     pub fn log_metric(&self, key: &str, value: f64, step: Option<i64>) -> Result<(), SdkError> {
+        let id = self.metric_key(key)?;
+        self.log_metric_id(id, value, step)
+    }
+
+    /// Logs one point of the metric numbered `id` (see [`Run::metric_key`]).
+    pub fn log_metric_id(&self, id: u32, value: f64, step: Option<i64>) -> Result<(), SdkError> {
+        if let Some(s) = step.filter(|s| *s < 0) {
+            return Err(bad_step(s));
+        }
         let mut st = self.live()?;
-        let (id, step) = st.key_step(key, step)?;
+        let step = st.step(id, step)?;
         st.journal()?.append_metric(now_nanos(), &MetricPoint { key: id, step, value })?;
         Ok(())
     }
 
     /// Logs several metrics as one record. All keys are checked before
     /// anything is written.
-    pub fn log_metrics<'a>(
-        &self,
-        values: impl Iterator<Item = (&'a str, f64)> + Clone,
-        step: Option<i64>,
-    ) -> Result<(), SdkError> {
-        let mut st = self.live()?;
-        for (key, _) in values.clone() {
-            if !st.keys.contains_key(key) {
-                check_key("key", key)?;
-            }
+    pub fn log_metrics<'a>(&self, values: impl Iterator<Item = (&'a str, f64)>, step: Option<i64>) -> Result<(), SdkError> {
+        let mut ids = Vec::new();
+        for (key, value) in values {
+            ids.push((self.metric_key(key)?, value));
         }
+        self.log_metrics_ids(ids.into_iter(), step)
+    }
+
+    /// Logs several points of metrics given by number, as one record.
+    pub fn log_metrics_ids(&self, values: impl Iterator<Item = (u32, f64)>, step: Option<i64>) -> Result<(), SdkError> {
+        if let Some(s) = step.filter(|s| *s < 0) {
+            return Err(bad_step(s));
+        }
+        let mut st = self.live()?;
         let mut points = std::mem::take(&mut st.points);
         points.clear();
         for (key, value) in values {
-            let (id, step) = match st.key_step(key, step) {
-                Ok(k) => k,
+            match st.step(key, step) {
+                Ok(step) => points.push(MetricPoint { key, step, value }),
                 Err(e) => {
                     st.points = points;
                     return Err(e);
                 }
-            };
-            points.push(MetricPoint { key: id, step, value });
+            }
         }
         let record = Record::Metrics { time_nanos: now_nanos(), points };
         let result = st.journal()?.append(&record);
