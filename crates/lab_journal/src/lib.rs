@@ -11,10 +11,12 @@
 //! the first torn or corrupt frame and reporting what it dropped.
 
 pub mod codec;
+mod liveness;
 mod reader;
 mod writer;
 
 pub use codec::DecodeError;
+pub use liveness::{WRITER_ATTR, WriterIdentity};
 pub use reader::{Damage, Scan, read_journal, scan_from};
 pub use writer::JournalWriter;
 

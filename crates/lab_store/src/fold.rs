@@ -9,7 +9,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::TryLockError;
 
-use lab_journal::{Damage, codec, read_journal};
+use lab_journal::{Damage, WRITER_ATTR, WriterIdentity, codec, read_journal};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
@@ -81,7 +81,16 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
         };
         let offset = before.as_ref().map_or(0, |b| b.offset);
         let mut delta = Delta::default();
-        let scan = read_journal(&paths.journal, offset, |at, record| delta.add(at, record, &mut keys))?;
+        let mut scan = read_journal(&paths.journal, offset, |at, record| delta.add(at, record, &mut keys))?;
+        // A held lock may belong to a child the writer forked; if the writer
+        // itself is dead the run is over all the same.
+        let writer_dead = !writer_gone && writer_identity(conn, before.as_ref(), &delta)?.and_then(|w| w.is_dead()) == Some(true);
+        if writer_dead && scan.end > 0 {
+            // It can write no more: read what it wrote between our scan and its end.
+            let more = read_journal(&paths.journal, scan.end, |at, record| delta.add(at, record, &mut keys))?;
+            scan = lab_journal::Scan { end: more.end, records: scan.records + more.records, damage: more.damage };
+        }
+        let writer_gone = writer_gone || writer_dead;
         let start = match (&before, &delta.start) {
             (Some(b), _) => b.id.clone(),
             (None, Some((id, _, _))) => id.to_string(),
@@ -105,6 +114,19 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
         drop(file);
         return Ok(damage);
     }
+}
+
+/// Who writes the journal, from what this fold read or what the index holds.
+fn writer_identity(conn: &Connection, before: Option<&Indexed>, delta: &Delta) -> Result<Option<WriterIdentity>, Error> {
+    if let Some((_, v)) = delta.attrs.iter().find(|(k, _)| k == WRITER_ATTR) {
+        return Ok(WriterIdentity::from_value(v));
+    }
+    let Some(b) = before else { return Ok(None) };
+    let blob: Option<Vec<u8>> = conn
+        .prepare_cached("SELECT value FROM attrs WHERE run_id = ?1 AND key = ?2")?
+        .query_row(params![b.id, WRITER_ATTR], |r| r.get(0))
+        .optional()?;
+    Ok(blob.and_then(|b| codec::decode_value(&b).ok()).and_then(|v| WriterIdentity::from_value(&v)))
 }
 
 fn indexed(conn: &Connection, short: &str) -> Result<Option<Indexed>, Error> {

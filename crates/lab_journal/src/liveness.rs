@@ -1,0 +1,131 @@
+//! Telling a live writer from a dead one.
+//!
+//! The writer holds an exclusive `flock` on its journal for as long as it
+//! lives, so a journal whose lock is free has no writer. The converse does not
+//! hold: a child process forked by the writer (a data-loader worker, or a
+//! helper caught between `fork` and `exec`) shares the locked file description
+//! and keeps the lock after the writer dies. So the writer also records who it
+//! is — [`WriterIdentity`] — and a reader on the same machine and boot asks the
+//! kernel whether that process still runs.
+
+use lab_types::Value;
+
+/// The process that writes a journal: recorded as the `writer` attribute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriterIdentity {
+    /// Its process id.
+    pub pid: i64,
+    /// When it started, in clock ticks since boot (`/proc/<pid>/stat` field 22),
+    /// which tells it from a later process that reuses the id.
+    pub start_ticks: i64,
+    /// The kernel's boot id: a reboot kills every writer.
+    pub boot_id: String,
+    /// The machine's name.
+    pub host: String,
+}
+
+/// The attribute key the identity is recorded under.
+pub const WRITER_ATTR: &str = "writer";
+
+impl WriterIdentity {
+    /// This process, where the platform can say (Linux); `None` elsewhere.
+    #[must_use]
+    pub fn current() -> Option<Self> {
+        let pid = i64::from(std::process::id());
+        Some(Self {
+            pid,
+            start_ticks: start_ticks(pid)?.0,
+            boot_id: boot_id()?,
+            host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
+        })
+    }
+
+    /// As a journal value.
+    #[must_use]
+    pub fn to_value(&self) -> Value {
+        Value::Dict(vec![
+            ("pid".into(), Value::Int(self.pid)),
+            ("start_ticks".into(), Value::Int(self.start_ticks)),
+            ("boot_id".into(), Value::Str(self.boot_id.clone())),
+            ("host".into(), Value::Str(self.host.clone())),
+        ])
+    }
+
+    /// From a journal value.
+    #[must_use]
+    pub fn from_value(v: &Value) -> Option<Self> {
+        let Value::Dict(items) = v else { return None };
+        let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
+        match (get("pid"), get("start_ticks"), get("boot_id"), get("host")) {
+            (Some(Value::Int(pid)), Some(Value::Int(start)), Some(Value::Str(boot)), Some(Value::Str(host))) => Some(Self {
+                pid: *pid,
+                start_ticks: *start,
+                boot_id: boot.clone(),
+                host: host.clone(),
+            }),
+            _ => None,
+        }
+    }
+
+    /// `Some(true)` when the process is certainly gone (exited, a zombie, its
+    /// id reused, or the machine rebooted since), `Some(false)` when it runs,
+    /// `None` when this machine cannot tell (another host, no `/proc`).
+    #[must_use]
+    pub fn is_dead(&self) -> Option<bool> {
+        let here = Self::current()?;
+        if here.host != self.host {
+            return None;
+        }
+        if here.boot_id != self.boot_id {
+            return Some(true);
+        }
+        match start_ticks(self.pid) {
+            None => Some(true),
+            Some((ticks, state)) => Some(ticks != self.start_ticks || state == 'Z' || state == 'X'),
+        }
+    }
+}
+
+/// Field 22 (start time) and field 3 (state) of `/proc/<pid>/stat`.
+fn start_ticks(pid: i64) -> Option<(i64, char)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces and parentheses: skip past the last `)`.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let mut fields = rest.split_ascii_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ticks = fields.nth(18)?.parse().ok()?;
+    Some((ticks, state))
+}
+
+fn boot_id() -> Option<String> {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn this_process_is_alive_and_round_trips() {
+        let me = WriterIdentity::current().expect("Linux has /proc");
+        assert_eq!(me.is_dead(), Some(false));
+        assert_eq!(WriterIdentity::from_value(&me.to_value()), Some(me.clone()));
+        let reused = WriterIdentity { start_ticks: me.start_ticks + 1, ..me.clone() };
+        assert_eq!(reused.is_dead(), Some(true));
+        let rebooted = WriterIdentity { boot_id: "another boot".into(), ..me.clone() };
+        assert_eq!(rebooted.is_dead(), Some(true));
+        let elsewhere = WriterIdentity { host: format!("{}-other", me.host), ..me };
+        assert_eq!(elsewhere.is_dead(), None);
+    }
+
+    #[test]
+    fn an_exited_process_is_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = i64::from(child.id());
+        let ticks = start_ticks(pid).map_or(0, |t| t.0);
+        child.wait().unwrap();
+        let me = WriterIdentity::current().unwrap();
+        let gone = WriterIdentity { pid, start_ticks: ticks, ..me };
+        assert_eq!(gone.is_dead(), Some(true));
+    }
+}
