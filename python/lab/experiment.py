@@ -176,7 +176,7 @@ class Experiment(ExperimentCore):
 
     def _begin(self) -> None:
         global _waiter_registered
-        if self._run is not None and not self._run.ended:
+        if self._run is not None and not self._run.ended and self._run.owned:
             raise LabError(
                 f"run `{self._run.short_id}` of this experiment is still running; "
                 "runs of one Experiment cannot nest (use a second Experiment)"
@@ -213,11 +213,14 @@ class Experiment(ExperimentCore):
             import atexit
 
             atexit.register(_wait_at_exit)
+            if hasattr(os, "register_at_fork"):
+                os.register_at_fork(after_in_child=_lab.after_fork_in_child)
             _waiter_registered = True
 
     def _finish(self, exc_type: Any, exc: Any, tb: Any) -> None:
         run = self._run
-        if run is None or run.ended:
+        if run is None or run.ended or not run.owned:
+            # Nothing to end, or a forked child leaving a block of its parent's run.
             return
         error = None
         if exc_type is None:

@@ -46,7 +46,7 @@ pub fn sdk_err(e: lab_sdk::SdkError) -> PyErr {
     let msg = e.to_string();
     match e {
         lab_sdk::SdkError::InvalidArgument { .. } => PyValueError::new_err(msg),
-        lab_sdk::SdkError::RunEnded { .. } => RunEndedError::new_err(msg),
+        lab_sdk::SdkError::RunEnded { .. } | lab_sdk::SdkError::ForkedChild { .. } => RunEndedError::new_err(msg),
         lab_sdk::SdkError::Store(s) => store_err(s),
         _ => StorageError::new_err(msg),
     }

@@ -86,7 +86,10 @@ impl RunHandle {
                 self.run.log_metric_id(id, v, step)
             }
             MetricValue::Many(vs) => {
-                let names = vector_names(&key.to_cow()?, vs.len());
+                let key = key.to_cow()?;
+                // The elements get names of their own; the key itself must still be one.
+                lab_sdk::check_key("key", &key).map_err(sdk_err)?;
+                let names = vector_names(&key, vs.len());
                 self.run.log_metrics(names.iter().map(String::as_str).zip(vs), step)
             }
         }
@@ -105,8 +108,10 @@ impl RunHandle {
             match convert::metric(&v)? {
                 MetricValue::One(x) => points.push((self.key_id(key)?, x)),
                 MetricValue::Many(xs) => {
+                    let key = key.to_cow()?;
+                    lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                     for (i, x) in xs.into_iter().enumerate() {
-                        let name = format!("{}[{i}]", key.to_cow()?);
+                        let name = format!("{key}[{i}]");
                         points.push((self.run.metric_key(&name).map_err(sdk_err)?, x));
                     }
                 }
@@ -209,6 +214,13 @@ pub fn wait_for_background(py: Python<'_>) -> Vec<String> {
     py.detach(lab_sdk::wait_for_background)
 }
 
+/// To be called in a child right after `os.fork()`: runs started before the
+/// fork stay the parent's.
+#[pyfunction]
+pub fn after_fork_in_child() {
+    lab_sdk::after_fork_in_child();
+}
+
 /// Raises `ValueError` unless `name` can name an artifact or model.
 #[pyfunction]
 pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -239,6 +251,12 @@ impl RunHandle {
     #[getter]
     fn run_dir(&self) -> PathBuf {
         self.run.paths().dir.clone()
+    }
+
+    /// Whether this process started the run (false in a forked child).
+    #[getter]
+    fn owned(&self) -> bool {
+        self.run.owned_by_this_process()
     }
 
     /// Whether the run has ended.

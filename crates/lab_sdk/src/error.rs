@@ -22,6 +22,12 @@ pub enum SdkError {
         /// How it ended.
         status: String,
     },
+    /// A log call in a forked child on a run its parent started.
+    #[error("run `{run}` belongs to the parent process; a forked child cannot log to it (start a run in the child, or log from the parent)")]
+    ForkedChild {
+        /// The run's short id.
+        run: String,
+    },
     /// The journal failed (a full disk, say).
     #[error("cannot write to the run journal: {0}")]
     Journal(#[from] lab_journal::JournalError),

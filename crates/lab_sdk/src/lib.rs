@@ -15,5 +15,5 @@ mod validate;
 
 pub use env::EnvRequest;
 pub use error::SdkError;
-pub use run::{EndReport, Run, StartOptions, wait_for_background};
+pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
 pub use validate::{check_key, check_name};

@@ -3,10 +3,11 @@
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 
-use lab_journal::JournalWriter;
+use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 use sha2::{Digest, Sha256};
@@ -35,6 +36,8 @@ pub struct EndReport {
 
 /// A live run. Shared between the caller and the background threads.
 pub struct Run {
+    /// The fork generation the run was started in.
+    generation: u64,
     id: RunId,
     short_id: String,
     project: Project,
@@ -96,6 +99,36 @@ impl State {
 /// Finishers still closing and indexing journals.
 static BACKGROUND: Mutex<Vec<JoinHandle<Result<(), String>>>> = Mutex::new(Vec::new());
 
+/// Bumped in a forked child: runs started before the fork belong to the parent.
+static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// Runs that may be live, so a forked child can let go of their journals.
+static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
+
+/// To be called in a child process right after `fork`. The child gets a copy
+/// of every live run, but the runs stay the parent's: the child closes its
+/// copies of their journals (so it does not keep their writer lock) and any
+/// log call on them raises. Runs the child starts itself work as usual.
+pub fn after_fork_in_child() {
+    FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    // The threads behind these handles exist only in the parent.
+    if let Ok(mut handles) = BACKGROUND.try_lock() {
+        std::mem::forget(std::mem::take(&mut *handles));
+    }
+    let Ok(mut live) = LIVE_RUNS.try_lock() else { return };
+    for run in std::mem::take(&mut *live).iter().filter_map(Weak::upgrade) {
+        // A lock held by a thread that did not survive the fork stays held;
+        // such a run keeps its copy, which only delays the crash verdict.
+        if let Ok(mut st) = run.state.try_lock() {
+            // Dropping the writer unmaps and closes; it never changes the file.
+            drop(st.journal.take());
+        }
+        if let Ok(mut env) = run.env_thread.try_lock() {
+            std::mem::forget(env.take());
+        }
+    }
+}
+
 /// Waits for every run's closing and indexing to finish. Returns what failed.
 pub fn wait_for_background() -> Vec<String> {
     let handles = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner));
@@ -116,10 +149,14 @@ impl Run {
         let (id, paths) = project.claim_run(time_nanos)?;
         let mut journal = JournalWriter::create(&paths.journal)?;
         journal.append(&Record::Start { run: id, time_nanos, experiment: options.experiment })?;
+        if let Some(me) = WriterIdentity::current() {
+            journal.append(&Record::Attr { time_nanos, key: WRITER_ATTR.to_owned(), value: me.to_value() })?;
+        }
         for (key, value) in options.attrs {
             journal.append(&Record::Attr { time_nanos, key, value })?;
         }
         let run = Arc::new(Run {
+            generation: FORK_GENERATION.load(Ordering::SeqCst),
             id,
             short_id: id.short(),
             project: project.clone(),
@@ -152,6 +189,9 @@ impl Run {
                 }
             })?;
         *run.env_thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        live.retain(|w| w.strong_count() > 0);
+        live.push(Arc::downgrade(&run));
         Ok(run)
     }
 
@@ -179,6 +219,13 @@ impl Run {
         &self.project
     }
 
+    /// Whether this process started the run (false in a child forked after
+    /// the run started: the run is the parent's).
+    #[must_use]
+    pub fn owned_by_this_process(&self) -> bool {
+        self.generation == FORK_GENERATION.load(Ordering::Relaxed)
+    }
+
     /// How the run ended, if it has.
     #[must_use]
     pub fn ended(&self) -> Option<Status> {
@@ -191,6 +238,9 @@ impl Run {
 
     /// The state, for a log call: refused once the run has ended.
     fn live(&self) -> Result<MutexGuard<'_, State>, SdkError> {
+        if self.generation != FORK_GENERATION.load(Ordering::Relaxed) {
+            return Err(SdkError::ForkedChild { run: self.short_id.clone() });
+        }
         let st = self.lock();
         match st.ended {
             Some(status) => Err(SdkError::RunEnded { run: self.short_id.clone(), status: status.to_string() }),
