@@ -73,35 +73,47 @@ impl Project {
     }
 
     /// Like [`Project::discover`], but makes `LAB_PROJECT` (or else `cwd`) a
-    /// project when none is found. The flag says whether one was made.
+    /// project when none is found. The flag says whether this call made it
+    /// (of several processes racing to make one, exactly one did).
     pub fn discover_or_create(cwd: &Path) -> Result<(Self, bool), Error> {
         match Self::discover(cwd) {
             Ok(p) => Ok((p, false)),
             Err(Error::NotAProject { .. }) => {
                 let root = env_project().unwrap_or_else(|| cwd.to_owned());
-                Self::create(&root).map(|p| (p, true))
+                Self::create(&root)
             }
             Err(e) => Err(e),
         }
     }
 
-    /// Makes `root` a project (creating the folder if needed). Idempotent.
-    pub fn create(root: &Path) -> Result<Self, Error> {
+    /// Makes `root` a project (creating the folder if needed); the flag says
+    /// whether it was made now or was one already.
+    pub fn create(root: &Path) -> Result<(Self, bool), Error> {
         let root = std::path::absolute(root)?;
         let store = root.join(STORE_DIR);
         fs_err::create_dir_all(store.join("runs"))?;
         let marker = store.join(MARKER);
+        let mut created = false;
         if !marker.is_file() {
             let body = serde_json::json!({
                 "format": 1,
                 "created_nanos": lab_types::now_nanos(),
             });
-            // Write then rename, so a reader never sees a half-written marker.
+            // Write aside, then link into place: a reader never sees half a
+            // marker, and of racing processes exactly one link succeeds.
             let tmp = store.join(format!(".{MARKER}.{}", std::process::id()));
             fs_err::write(&tmp, format!("{body:#}\n"))?;
-            fs_err::rename(&tmp, &marker)?;
+            match std::fs::hard_link(&tmp, &marker) {
+                Ok(()) => created = true,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(e.into());
+                }
+            }
+            fs_err::remove_file(&tmp)?;
         }
-        Ok(Self { root })
+        Ok((Self { root }, created))
     }
 
     /// The project folder.
