@@ -1,0 +1,68 @@
+"""Shared fixtures: every test works in a fresh project folder of its own."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty folder that is the current folder and `LAB_PROJECT`."""
+    folder = tmp_path / "project"
+    folder.mkdir()
+    monkeypatch.chdir(folder)
+    monkeypatch.setenv("LAB_PROJECT", str(folder))
+    return folder
+
+
+def lab_env(project: Path) -> dict:
+    env = dict(os.environ)
+    env["LAB_PROJECT"] = str(project)
+    env.pop("NO_COLOR", None)
+    return env
+
+
+def run_python(project: Path, code: str, *args: str, check: bool = False, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Runs `code` as a script file in `project` with this interpreter."""
+    script = project / "script.py"
+    script.write_text(textwrap.dedent(code))
+    proc = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=project,
+        env=lab_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"script failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def lab_cli(project: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """Runs the `lab` console script of this interpreter's environment."""
+    exe = Path(sys.executable).parent / "lab"
+    return subprocess.run(
+        [str(exe), *args],
+        cwd=project,
+        env=lab_env(project),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def wait_background() -> None:
+    """Lets finished runs of this process close and index their journals."""
+    from lab import _lab
+
+    assert _lab.wait_for_background() == []

@@ -1,0 +1,586 @@
+"""Bad input raises at the call with a message that names the argument, shows
+the value and says what was expected; nothing is written half-way and the run
+goes on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import lab
+from conftest import lab_cli, lab_env, wait_background
+from lab.experiment import Experiment
+
+
+# -- helpers -------------------------------------------------------------------
+
+
+def read_back(e: Experiment) -> lab.Run:
+    """The experiment's last run, read from the store once everything is settled."""
+    run_id = e.run_id
+    assert run_id is not None
+    wait_background()
+    return lab.get_run(run_id)
+
+
+def check_message(exc: BaseException, argument: str, shown: "list[str] | str", expected: str) -> None:
+    """The message names `argument`, shows the value (one of `shown`) and says `expected`."""
+    msg = str(exc)
+    if isinstance(shown, str):
+        shown = [shown]
+    assert f"`{argument}`" in msg, f"message does not name `{argument}`: {msg!r}"
+    assert any(s in msg for s in shown), f"message does not show the value (any of {shown!r}): {msg!r}"
+    assert expected.lower() in msg.lower(), f"message does not say {expected!r}: {msg!r}"
+
+
+def log_valid_after(e: Experiment) -> None:
+    """What a run logs after a refused call, to show it goes on."""
+    e.log_parameter("after", 1)
+    e.log_metric("after", 1.0)
+    e.set_tag("after", "yes")
+
+
+def assert_only_valid(run: lab.Run) -> None:
+    """The run ended well and holds exactly what `log_valid_after` logged."""
+    assert run.status == "finished"
+    assert run.error is None
+    assert run.params == {"after": 1}
+    assert run.metrics == {"after": 1.0}
+    assert run.tags == {"after": "yes"}
+    assert [v for _, _, v in run.metric_history("after")] == [1.0]
+    assert run.metric_history("good_first") == []
+
+
+# Forms a value may be shown in: Python's repr, or Rust's debug text.
+NUL_FORMS = ["a\\0b", "a\\x00b", "a\\u{0}b", "a\\u0000b"]
+
+BAD_KEYS = [
+    pytest.param(1, TypeError, ["1"], "must be a string", id="int"),
+    pytest.param(None, TypeError, ["None"], "must be a string", id="None"),
+    pytest.param(b"loss", TypeError, ["b'loss'"], "must be a string", id="bytes"),
+    pytest.param("", ValueError, ['""', "''"], "empty", id="empty"),
+    pytest.param("a\nb", ValueError, ["a\\nb"], "control character", id="newline"),
+    pytest.param("a\tb", ValueError, ["a\\tb"], "control character", id="tab"),
+    pytest.param("a\x00b", ValueError, NUL_FORMS, "control character", id="nul"),
+    pytest.param("k" * 251, ValueError, ["kkkkkkkk"], "at most 250", id="too-long"),
+]
+
+KEY_CALLS = {
+    "log_parameter": lambda e, k: e.log_parameter(k, 1),
+    "log_parameters": lambda e, k: e.log_parameters({"good_first": 1, k: 2}),
+    "log_metric": lambda e, k: e.log_metric(k, 1.0),
+    "log_metric_1d": lambda e, k: e.log_metric(k, np.array([1.0, 2.0])),
+    "log_metric_step": lambda e, k: e.log_metric(k, 1.0, step=3),
+    "log_metrics": lambda e, k: e.log_metrics({"good_first": 1.0, k: 2.0}),
+    "log_metrics_1d": lambda e, k: e.log_metrics({"good_first": 1.0, k: np.array([1.0, 2.0])}),
+    "set_tag": lambda e, k: e.set_tag(k, "value"),
+}
+
+
+# -- keys ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", sorted(KEY_CALLS))
+@pytest.mark.parametrize("key, error, shown, expected", BAD_KEYS)
+def test_bad_key_is_refused_and_run_goes_on(project, method, key, error, shown, expected):
+    e = Experiment("bad-keys")
+    with e.start_run():
+        with pytest.raises(error) as info:
+            KEY_CALLS[method](e, key)
+        check_message(info.value, "key", shown, expected)
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert len(lab.runs()) == 1
+
+
+# -- artifact and model names --------------------------------------------------
+
+BAD_NAMES = [
+    pytest.param("a/b", ["a/b"], "`/`", id="slash"),
+    pytest.param("../escape", ["../escape"], "`/`", id="dotdot-slash"),
+    pytest.param("a\\b", ["a\\\\b", "a\\b"], "`\\`", id="backslash"),
+    pytest.param("..", ['".."', "'..'"], "`..`", id="dotdot"),
+    pytest.param("x..y", ["x..y"], "`..`", id="inner-dotdot"),
+    pytest.param("a\x00b", NUL_FORMS, "control character", id="nul"),
+    pytest.param("", ['""', "''"], "empty", id="empty"),
+]
+
+
+def _artifact_source(project: Path) -> Path:
+    src = project / "data.txt"
+    src.write_text("some data\n")
+    return src
+
+
+@pytest.mark.parametrize("name, shown, expected", BAD_NAMES)
+def test_bad_artifact_name(project, name, shown, expected):
+    src = _artifact_source(project)
+    e = Experiment("bad-names")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            e.log_artifact(name, src)
+        check_message(info.value, "name", shown, expected)
+        with pytest.raises(ValueError) as info:
+            e.log_artifacts(name, str(src))
+        check_message(info.value, "name", shown, expected)
+        e.log_artifact("good", src)
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert set(run.artifacts) == {"good"}
+    assert Path(run.artifacts["good"]).read_text() == "some data\n"
+    assert sorted(os.listdir(Path(run.path) / "artifacts")) == ["good"]
+    # Nothing escaped the run's folder.
+    assert not (Path(run.path).parent / "escape").exists()
+    assert not (Path(run.path) / "escape").exists()
+
+
+@pytest.mark.parametrize("name, shown, expected", BAD_NAMES)
+def test_bad_model_name(project, name, shown, expected):
+    e = Experiment("bad-names")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            e.log_model(name, {"weights": [1, 2, 3]})
+        check_message(info.value, "name", shown, expected)
+        e.log_model("good", {"weights": [4, 5]})
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert set(run.models) == {"good"}
+    models_dir = Path(run.path) / "models"
+    assert os.listdir(models_dir) == [os.path.basename(run.models["good"]["path"])]
+    assert not (Path(run.path).parent / "escape").exists()
+    assert lab.load_model(run, "good") == {"weights": [4, 5]}
+
+
+@pytest.mark.parametrize("name", [1, None, b"model"], ids=["int", "None", "bytes"])
+def test_non_string_artifact_and_model_names(project, name):
+    src = _artifact_source(project)
+    e = Experiment("bad-names")
+    with e.start_run():
+        with pytest.raises(TypeError) as info:
+            e.log_artifact(name, src)
+        check_message(info.value, "name", repr(name), "must be a string")
+        with pytest.raises(TypeError) as info:
+            e.log_model(name, [1])
+        check_message(info.value, "name", repr(name), "must be a string")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.artifacts == {}
+    assert run.models == {}
+
+
+def test_missing_artifact_path(project):
+    missing = project / "no-such-folder" / "missing.csv"
+    e = Experiment("artifacts")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            e.log_artifact("data", missing)
+        check_message(info.value, "path", "missing.csv", "exist")
+        with pytest.raises(ValueError) as info:
+            e.log_artifact("data", str(missing))
+        check_message(info.value, "path", str(missing), "exist")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.artifacts == {}
+    assert not (Path(run.path) / "artifacts" / "data").exists()
+
+
+def test_artifact_path_of_wrong_type(project):
+    e = Experiment("artifacts")
+    with e.start_run():
+        with pytest.raises(TypeError) as info:
+            e.log_artifact("data", 12345)
+        check_message(info.value, "path", "12345", "path")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.artifacts == {}
+
+
+# -- metric values and steps ---------------------------------------------------
+
+BAD_METRIC_VALUES = [
+    pytest.param("0.5", ["'0.5'"], id="str"),
+    pytest.param({"a": 1}, ["{'a': 1}"], id="dict"),
+    pytest.param(np.zeros((2, 2)), ["(2, 2)"], id="2d-array"),
+    pytest.param([[1.0, 2.0], [3.0, 4.0]], ["[[1.0, 2.0], [3.0, 4.0]]"], id="nested-list"),
+    pytest.param(None, ["None"], id="None"),
+]
+
+
+@pytest.mark.parametrize("value, shown", BAD_METRIC_VALUES)
+@pytest.mark.parametrize("how", ["log_metric", "log_metrics"])
+def test_bad_metric_value(project, how, value, shown):
+    e = Experiment("bad-values")
+    with e.start_run():
+        with pytest.raises((TypeError, ValueError)) as info:
+            if how == "log_metric":
+                e.log_metric("bad", value)
+            else:
+                e.log_metrics({"good_first": 1.0, "bad": value})
+        check_message(info.value, "value", shown, "number")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.metric_history("bad") == []
+    assert run.metric_history("bad[0]") == []
+
+
+BAD_STEPS = [
+    pytest.param(-1, ValueError, ["-1"], id="negative"),
+    pytest.param(np.int64(-5), ValueError, ["-5"], id="negative-numpy"),
+    pytest.param(1.5, TypeError, ["1.5"], id="float"),
+    pytest.param(2.0, TypeError, ["2.0"], id="integral-float"),
+    pytest.param("3", TypeError, ["'3'"], id="str"),
+    pytest.param(True, TypeError, ["True"], id="bool"),
+]
+
+
+@pytest.mark.parametrize("step, error, shown", BAD_STEPS)
+@pytest.mark.parametrize("how", ["log_metric", "log_metrics", "log_metric_1d"])
+def test_bad_step(project, how, step, error, shown):
+    e = Experiment("bad-steps")
+    with e.start_run():
+        e.log_metric("m", 0.5)  # step 0
+        with pytest.raises(error) as info:
+            if how == "log_metric":
+                e.log_metric("m", 1.0, step=step)
+            elif how == "log_metrics":
+                e.log_metrics({"m": 1.0, "other": 2.0}, step=step)
+            else:
+                e.log_metric("vec", np.array([1.0, 2.0]), step=step)
+        check_message(info.value, "step", shown, "non-negative integer")
+        e.log_metric("m", 2.0)
+    run = read_back(e)
+    assert run.status == "finished"
+    # The refused point took no step: the next implicit one is 1.
+    assert [(s, v) for s, _, v in run.metric_history("m")] == [(0, 0.5), (1, 2.0)]
+    assert run.metric_history("other") == []
+    assert run.metric_history("vec[0]") == []
+    assert run.metrics == {"m": 2.0}
+
+
+def test_parameter_nested_too_deep(project):
+    deep: list = []
+    for _ in range(100):
+        deep = [deep]
+    e = Experiment("deep")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            e.log_parameter("deep", deep)
+        assert "`value`" in str(info.value) and "deep" in str(info.value), str(info.value)
+        with pytest.raises(ValueError):
+            e.log_parameters({"good_first": 1, "deep": deep})
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+
+
+# -- models that cannot be serialised -------------------------------------------
+
+
+class HoldsALock:
+    def __init__(self) -> None:
+        self.weights = list(range(1000))
+        self.lock = threading.Lock()
+
+
+class ExplodesWhenPickled:
+    def __reduce__(self):
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    "make, type_name",
+    [
+        pytest.param(lambda: (lambda x: x + 1), "function", id="lambda"),
+        pytest.param(HoldsALock, "HoldsALock", id="lock"),
+        pytest.param(ExplodesWhenPickled, "ExplodesWhenPickled", id="reduce-raises"),
+    ],
+)
+def test_unpicklable_model(project, make, type_name):
+    e = Experiment("models")
+    bad = make()
+    caught = []
+
+    @e.start_run
+    def train():
+        with pytest.raises(TypeError) as info:
+            e.log_model("bad", bad)
+        caught.append(info.value)
+        e.log_model("good", {"w": [1, 2]})
+        log_valid_after(e)
+
+    (exc,) = caught
+    assert type_name in str(exc), str(exc)
+    assert "`model`" in str(exc)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert set(run.models) == {"good"}
+    files = os.listdir(Path(run.path) / "models")
+    assert files == [os.path.basename(run.models["good"]["path"])], files
+    assert not any(f.endswith(".tmp") or f.startswith(".") for f in files)
+    assert lab.load_model(run, "good") == {"w": [1, 2]}
+
+
+# -- calls outside a live run -------------------------------------------------------
+
+LATE_CALLS = {
+    "log_parameter": lambda e, src: e.log_parameter("late", 1),
+    "log_parameters": lambda e, src: e.log_parameters({"late": 1}),
+    "log_metric": lambda e, src: e.log_metric("late", 1.0),
+    "log_metrics": lambda e, src: e.log_metrics({"late": 1.0}),
+    "set_tag": lambda e, src: e.set_tag("late", "x"),
+    "log_features": lambda e, src: e.log_features(["late"]),
+    "log_artifact": lambda e, src: e.log_artifact("late", src),
+    "log_model": lambda e, src: e.log_model("late", {"late": True}),
+}
+
+
+@pytest.mark.parametrize("method", sorted(LATE_CALLS))
+def test_logging_after_the_run_ended(project, method):
+    src = _artifact_source(project)
+    e = Experiment("late")
+    with e.start_run():
+        log_valid_after(e)
+    short_id = e.run_id[:8]
+    with pytest.raises(lab.RunEndedError) as info:
+        LATE_CALLS[method](e, src)
+    assert isinstance(info.value, lab.LabError)
+    msg = str(info.value)
+    assert short_id in msg and "ended" in msg, msg
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.features == []
+    assert run.artifacts == {}
+    assert run.models == {}
+    models = Path(run.path) / "models"
+    assert not models.exists() or os.listdir(models) == []
+
+
+@pytest.mark.parametrize("method", sorted(LATE_CALLS))
+def test_logging_outside_any_run(project, method):
+    src = _artifact_source(project)
+    e = Experiment("never-started")
+    with pytest.raises(lab.NoActiveRunError) as info:
+        LATE_CALLS[method](e, src)
+    assert isinstance(info.value, lab.LabError)
+    msg = str(info.value)
+    assert "@e.start_run" in msg, msg
+    assert "with e.start_run():" in msg, msg
+    assert method in msg, msg
+    assert e.run_id is None
+    # Nothing was made on disk.
+    assert not (project / ".lab").exists()
+
+
+def test_nested_run_of_one_experiment(project):
+    e = Experiment("nesting")
+    with e.start_run():
+        outer = e.run_id
+        with pytest.raises(lab.LabError) as info:
+            with e.start_run():
+                e.log_parameter("inner", 1)  # pragma: no cover - never reached
+        assert outer[:8] in str(info.value)
+        with pytest.raises(lab.LabError):
+
+            @e.start_run
+            def inner():  # pragma: no cover - never reached
+                e.log_parameter("inner", 1)
+
+        assert e.run_id == outer
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert [r.id for r in lab.runs()] == [outer]
+
+
+# -- Experiment, log_metrics, log_features arguments -------------------------------
+
+
+@pytest.mark.parametrize("name", [123, b"exp", ["exp"]], ids=["int", "bytes", "list"])
+def test_experiment_name_must_be_a_string(project, name):
+    with pytest.raises(TypeError) as info:
+        Experiment(name=name)
+    check_message(info.value, "name", repr(name), "string")
+    assert not (project / ".lab").exists()
+
+
+@pytest.mark.parametrize(
+    "metrics", [[("a", 1.0)], "a", 1.0, None, {("a", 1.0)}], ids=["list-of-pairs", "str", "float", "None", "set"]
+)
+def test_log_metrics_needs_a_dict(project, metrics):
+    e = Experiment("metrics")
+    with e.start_run():
+        with pytest.raises(TypeError) as info:
+            e.log_metrics(metrics)
+        check_message(info.value, "metrics", repr(metrics)[:40], "dict")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.metric_history("a") == []
+
+
+@pytest.mark.parametrize(
+    "parameters", [[("lr", 0.1)], "lr", 0.1, None], ids=["list-of-pairs", "str", "float", "None"]
+)
+def test_log_parameters_needs_a_dict(project, parameters):
+    e = Experiment("params")
+    with e.start_run():
+        with pytest.raises(TypeError) as info:
+            e.log_parameters(parameters)
+        check_message(info.value, "parameters", repr(parameters)[:40], "dict")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+
+
+@pytest.mark.parametrize("names", ["sepal length", b"sepal length"], ids=["str", "bytes"])
+def test_log_features_refuses_a_plain_string(project, names):
+    e = Experiment("features")
+    with e.start_run():
+        with pytest.raises(TypeError) as info:
+            e.log_features(names)
+        check_message(info.value, "names", repr(names), "list")
+        with pytest.raises(TypeError) as info:
+            e.log_features(["ok", 1.5])
+        check_message(info.value, "names", "1.5", "feature names")
+        e.log_features(["x", "y"])
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.features == ["x", "y"]
+
+
+# -- reading runs back -------------------------------------------------------------
+
+
+def _make_runs(n: int) -> "list[str]":
+    ids = []
+    for i in range(n):
+        e = Experiment("reading")
+        with e.start_run():
+            e.log_parameter("i", i)
+            e.log_model("model", {"i": i})
+        ids.append(e.run_id)
+    wait_background()
+    return ids
+
+
+def test_get_run_unknown_prefix(project):
+    (run_id,) = _make_runs(1)
+    other = "f" if run_id[0] != "f" else "0"
+    for prefix in [other + "1234567", other * 32]:
+        with pytest.raises(lab.RunNotFoundError) as info:
+            lab.get_run(prefix)
+        assert isinstance(info.value, lab.LabError)
+        assert prefix in str(info.value)
+    assert lab.get_run(run_id[:8]).id == run_id
+
+
+def test_get_run_ambiguous_prefix(project):
+    ids = _make_runs(2)
+    common = os.path.commonprefix(ids)
+    assert common, f"time-ordered ids started together should share a prefix: {ids}"
+    for prefix in {common, common[:1]}:
+        with pytest.raises(lab.AmbiguousRunError) as info:
+            lab.get_run(prefix)
+        assert isinstance(info.value, lab.LabError)
+        msg = str(info.value)
+        assert prefix in msg
+        for run_id in ids:
+            assert run_id in msg, msg
+    # One more digit tells them apart.
+    for run_id in ids:
+        assert lab.get_run(run_id[: len(common) + 1]).id == run_id
+
+
+@pytest.mark.parametrize("prefix", ["xyz", "0e5-", "g", "", "12 34", "0x12"])
+def test_get_run_not_hex(project, prefix):
+    _make_runs(1)
+    with pytest.raises(ValueError) as info:
+        lab.get_run(prefix)
+    msg = str(info.value)
+    assert f"`{prefix}`" in msg or repr(prefix) in msg, msg
+    assert "hex" in msg, msg
+
+
+def test_get_run_needs_a_string(project):
+    _make_runs(1)
+    with pytest.raises(TypeError) as info:
+        lab.get_run(123)
+    check_message(info.value, "run_id", "123", "string")
+
+
+def test_load_model_unknown_name(project):
+    (run_id,) = _make_runs(1)
+    run = lab.get_run(run_id)
+    for where in (run, run_id, run_id[:8]):
+        with pytest.raises(lab.ModelNotFoundError) as info:
+            lab.load_model(where, "no-such-model")
+        assert isinstance(info.value, lab.LabError)
+        msg = str(info.value)
+        assert "no-such-model" in msg and "model" in msg, msg
+    assert lab.load_model(run, "model") == {"i": 0}
+
+
+def test_load_model_altered_on_disk(project):
+    first, second = _make_runs(2)
+    run = lab.get_run(first)
+    path = Path(run.models["model"]["path"])
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # same size, one byte changed
+    path.write_bytes(bytes(data))
+    with pytest.raises(lab.ModelIntegrityError) as info:
+        lab.load_model(run, "model")
+    assert isinstance(info.value, lab.LabError)
+    msg = str(info.value)
+    assert "model" in msg and run.short_id in msg, msg
+    assert run.models["model"]["sha256"] in msg, msg
+    with pytest.raises(lab.ModelIntegrityError):
+        lab.load_model(first, "model")
+    # The other run's model is untouched and loads.
+    assert lab.load_model(second, "model") == {"i": 1}
+
+
+# -- the command line ------------------------------------------------------------------
+
+
+def test_cli_show_unknown_run(project):
+    (run_id,) = _make_runs(1)
+    prefix = ("f" if run_id[0] != "f" else "0") + "abc1234"
+    proc = lab_cli(project, "show", prefix)
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    assert prefix in proc.stderr + proc.stdout
+    ok = lab_cli(project, "show", run_id[:8])
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_cli_ls_outside_any_project(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = lab_env(elsewhere)
+    del env["LAB_PROJECT"]
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lab"), "ls"],
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, (proc.stdout, proc.stderr)
+    out = proc.stderr + proc.stdout
+    assert "project" in out.lower(), out
+    assert "Experiment" in out or "lab init" in out, out
+    assert not (elsewhere / ".lab").exists()

@@ -1,0 +1,73 @@
+"""Many processes logging into one project at once, with readers in between."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import lab
+from conftest import lab_cli, lab_env
+
+WRITER = """
+import sys
+from lab.experiment import Experiment
+
+worker = int(sys.argv[1])
+e = Experiment("concurrent")
+with e.start_run():
+    e.log_parameter("worker", worker)
+    for i in range(50_000):
+        e.log_metric("value", worker * 1_000_000 + i, step=i)
+print(e.run_id)
+"""
+
+PROCESSES = 8
+POINTS = 50_000
+
+
+def test_eight_writers_lose_nothing(project: Path) -> None:
+    script = project / "writer.py"
+    script.write_text(WRITER)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(w)],
+            cwd=project,
+            env=lab_env(project),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(PROCESSES)
+    ]
+    # Readers fold live journals into the index while the writers write.
+    reads = 0
+    while any(w.poll() is None for w in writers):
+        ls = lab_cli(project, "ls", "--format", "json")
+        assert ls.returncode == 0, ls.stderr
+        assert "locked" not in ls.stderr
+        reads += 1
+    assert reads > 0
+    ids = []
+    announcements = 0
+    for w in writers:
+        out, err = w.communicate()
+        assert w.returncode == 0, err
+        # The only thing said on stderr: that the folder became a project, once.
+        announcements += err.count("is now a Lab project")
+        assert err.count("\n") == err.count("is now a Lab project"), err
+        ids.append(out.strip())
+    assert announcements == 1
+
+    runs = {r.id: r for r in lab.runs("concurrent")}
+    assert set(runs) == set(ids)
+    for run in runs.values():
+        worker = run.params["worker"]
+        assert run.status == "finished"
+        summary = run.metric_summaries["value"]
+        assert summary["count"] == POINTS
+        assert summary["min"] == worker * 1_000_000
+        assert summary["max"] == worker * 1_000_000 + POINTS - 1
+        history = run.metric_history("value")
+        assert [s for s, _, _ in history] == list(range(POINTS))
+        assert all(v == worker * 1_000_000 + s for s, _, v in history)

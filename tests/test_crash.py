@@ -1,0 +1,117 @@
+"""A run killed with SIGKILL keeps every step it acknowledged and shows as crashed."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import lab
+from conftest import lab_env
+
+CHILD = """
+import sys
+from lab.experiment import Experiment
+
+e = Experiment("crash")
+with e.start_run():
+    print(e.run_id, flush=True)
+    step = 0
+    while True:
+        e.log_metric("loss", 1.0 / (step + 1), step=step)
+        e.log_parameter("last_step", step)
+        print(step, flush=True)
+        step += 1
+"""
+
+ROUNDS = 20
+
+
+def test_kill_minus_nine_loses_no_acknowledged_step(project: Path) -> None:
+    script = project / "child.py"
+    script.write_text(CHILD)
+    rng = random.Random(1234)
+    for round_ in range(ROUNDS):
+        with subprocess.Popen(
+            [sys.executable, str(script)],
+            cwd=project,
+            env=lab_env(project),
+            stdout=subprocess.PIPE,
+            text=True,
+        ) as child:
+            assert child.stdout is not None
+            run_id = child.stdout.readline().strip()
+            # Kill at a random moment: at once (while the run is still gathering
+            # its environment), or after thousands of steps.
+            deadline = time.monotonic() + rng.choice([0.0, 0.001, 0.01, 0.05, 0.2, 0.5])
+            acknowledged = []
+            while time.monotonic() < deadline:
+                line = child.stdout.readline()
+                if line:
+                    acknowledged.append(int(line))
+            child.send_signal(signal.SIGKILL)
+            # Lines already written to the pipe were acknowledged too.
+            rest = child.stdout.read()
+            acknowledged += [int(x) for x in rest.split()]
+        assert child.returncode == -signal.SIGKILL
+
+        run = lab.get_run(run_id)
+        assert run.status == "crashed", f"round {round_}"
+        stored = {step for step, _, _ in run.metric_history("loss")}
+        missing = [s for s in acknowledged if s not in stored]
+        assert not missing, f"round {round_}: acknowledged steps lost: {missing[:10]}"
+        if acknowledged:
+            assert run.metrics["loss"] == 1.0 / (max(stored) + 1)
+            assert run.params["last_step"] >= acknowledged[-1]
+    assert len(lab.runs("crash")) == ROUNDS
+
+
+FORKING_CHILD = """
+import os, sys, time
+from lab.experiment import Experiment
+
+e = Experiment("forking")
+with e.start_run():
+    e.log_metric("loss", 0.5)
+    pid = os.fork()
+    if pid == 0:
+        # The run is the parent's: logging to it from here is refused.
+        try:
+            e.log_metric("loss", 0.25)
+        except Exception as exc:
+            # One write(2) a line: parent and child share the pipe.
+            os.write(1, f"{type(exc).__name__} {exc}\\n".encode())
+        # A forked worker that outlives its parent, as data loaders can.
+        time.sleep(30)
+        os._exit(0)
+    os.write(1, f"{e.run_id} {pid}\\n".encode())
+    time.sleep(30)
+"""
+
+
+def test_a_forked_child_neither_logs_to_nor_keeps_alive_its_parents_run(project: Path) -> None:
+    script = project / "forking.py"
+    script.write_text(FORKING_CHILD)
+    with subprocess.Popen(
+        [sys.executable, str(script)], cwd=project, env=lab_env(project), stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        lines = [parent.stdout.readline().split(), parent.stdout.readline().split()]
+        assert all(lines), lines
+        refusal = next(line for line in lines if line[0] == "RunEndedError")
+        run_id, child_pid = next(line for line in lines if line[0] != "RunEndedError")
+        assert "belongs to the parent process" in " ".join(refusal), lines
+        assert lab.get_run(run_id).status == "running"
+        parent.send_signal(signal.SIGKILL)
+    try:
+        # The child still runs and still has the file open, yet the run is over.
+        assert os.path.exists(f"/proc/{child_pid}")
+        run = lab.get_run(run_id)
+        assert run.status == "crashed"
+        assert run.metric_history("loss") and [v for _, _, v in run.metric_history("loss")] == [0.5]
+    finally:
+        os.kill(int(child_pid), signal.SIGKILL)
