@@ -4,7 +4,7 @@ Add an :class:`~lab.experiment.Experiment` to a training script and every run is
 recorded: feature names, hyperparameters, metrics, artifacts and models, with
 where, when and from what code it ran::
 
-    from lab.experiment import Experiment
+    from lab.experiment import Experiment, LabWarning
 
     e = Experiment()
 
@@ -27,13 +27,14 @@ from lab._lab import (
     StorageError,
     __version__,
 )
-from lab.experiment import Experiment
+from lab.experiment import Experiment, LabWarning
 from lab.run import ModelIntegrityError, Run, get_run, load_model, runs
 
 __all__ = [
     "AmbiguousRunError",
     "Experiment",
     "LabError",
+    "LabWarning",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "NoActiveRunError",

@@ -15,11 +15,13 @@ from lab._lab import (
     RunNotFoundError,
     StorageError,
 )
+from lab.experiment import LabWarning
 from lab.run import ModelIntegrityError
 
 __all__ = [
     "AmbiguousRunError",
     "LabError",
+    "LabWarning",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "NoActiveRunError",

@@ -48,8 +48,10 @@ def _wait_at_exit() -> None:
 def _source() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
-    if path in ("", "-"):
-        return "<interactive>"
+    if path in ("", "-", "<stdin>"):
+        return "<stdin>" if path else "<interactive>"
+    if path.startswith("<"):
+        return path
     if path == "-c":
         return "<command>"
     if "ipykernel" in path or "ipython" in os.path.basename(path).lower():
@@ -203,9 +205,10 @@ class Experiment(ExperimentCore):
         site_dirs = [p for p in sys.path if p]
         run, created = _lab.start_run(name, attrs, git_dir, site_dirs)
         if created is not None:
+            where = "" if os.environ.get("LAB_PROJECT") else " (set LAB_PROJECT to keep them elsewhere)"
             print(
                 f"lab: {created} is now a Lab project; runs are kept in "
-                f"{os.path.join(created, '.lab')} (set LAB_PROJECT to keep them elsewhere)",
+                f"{os.path.join(created, '.lab')}{where}",
                 file=sys.stderr,
             )
         self._attach(run)
@@ -280,7 +283,8 @@ class Experiment(ExperimentCore):
         self._live("log_parameter").log_param(key, value)
 
     def log_parameters(self, parameters: Mapping[str, Any]) -> None:
-        """Log every item of a dict as a hyperparameter."""
+        """Log every item of a dict (or any mapping) as a hyperparameter; all
+        are checked before any is written."""
         self._live("log_parameters").log_params(parameters)
 
     # log_metric and log_metrics are ExperimentCore's (in Rust): they are the
@@ -294,7 +298,8 @@ class Experiment(ExperimentCore):
         """Log a file or a folder as an artifact.
 
         The path must exist now; its content is copied into the run when the run
-        ends (finished or failed), so a folder may keep growing until then.
+        ends, however it ends (finished, failed or interrupted), so a folder may
+        keep growing until then.
         """
         run = self._live("log_artifact")
         try:

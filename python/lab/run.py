@@ -151,7 +151,12 @@ def load_model(run: "Union[Run, str]", name: str) -> "Any":
         known = ", ".join(sorted(run.models)) or "none"
         raise _lab.ModelNotFoundError(f"run `{run.short_id}` has no model named `{name}`; it has: {known}")
     path = model["path"]
-    actual = _sha256(path)
+    try:
+        actual = _sha256(path)
+    except FileNotFoundError:
+        raise ModelIntegrityError(
+            f"the file of model `{name}` of run `{run.short_id}` is missing: {path}"
+        ) from None
     if actual != model["sha256"]:
         raise ModelIntegrityError(
             f"model `{name}` of run `{run.short_id}` has changed since it was logged: "

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 /// Lab works on the project found from the current folder upward (the folder
 /// holding `.lab/`), or on the one `LAB_PROJECT` names.
 #[derive(Debug, Parser)]
-#[command(name = "lab", version, about, long_about, max_term_width = 100)]
+#[command(name = "lab", version, max_term_width = 100)]
 pub struct Cli {
     /// The command to run.
     #[command(subcommand)]

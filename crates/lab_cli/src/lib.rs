@@ -37,7 +37,11 @@ where
     let cli = match Cli::try_parse_from(argv) {
         Ok(cli) => cli,
         Err(e) => {
-            let code = if e.use_stderr() { ExitStatus::Usage } else { ExitStatus::Success };
+            let code = if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
             // Printing help or a usage error; a closed pipe is no failure.
             let _ = e.print();
             return code as i32;

@@ -1,5 +1,6 @@
 //! Terminal output: colour decisions, error reporting, time formatting.
 
+use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use crate::ExitStatus;
@@ -17,7 +18,11 @@ fn color_stderr() -> bool {
 /// Wraps `text` in an ANSI colour when `on`.
 #[must_use]
 pub fn paint(text: &str, code: &str, on: bool) -> String {
-    if on { format!("\x1b[{code}m{text}\x1b[0m") } else { text.to_owned() }
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_owned()
+    }
 }
 
 /// Prints an error (and its causes) to stderr as `error: ...`.
@@ -27,7 +32,7 @@ pub fn error(e: &anyhow::Error) {
     for cause in e.chain().skip(1) {
         let c = cause.to_string();
         if !text.contains(&c) {
-            text.push_str(&format!("\n  caused by: {c}"));
+            let _ = write!(text, "\n  caused by: {c}");
         }
     }
     eprintln!("{head}: {text}");
@@ -59,14 +64,19 @@ pub fn utc(time_nanos: i64) -> String {
     let secs = time_nanos.div_euclid(1_000_000_000);
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// ISO 8601 with a `Z`, for machine-readable output.
 #[must_use]
 pub fn iso(time_nanos: i64) -> String {
     let mut s = utc(time_nanos).replacen(' ', "T", 1);
-    s.push_str(&format!(".{:06}Z", time_nanos.rem_euclid(1_000_000_000) / 1000));
+    let _ = write!(s, ".{:06}Z", time_nanos.rem_euclid(1_000_000_000) / 1000);
     s
 }
 
@@ -87,11 +97,14 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[must_use]
 pub fn duration(nanos: i64) -> String {
     let ms = nanos / 1_000_000;
-    match ms {
-        ..1_000 => format!("{ms} ms"),
-        ..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        ..3_600_000 => format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000),
-        _ => format!("{} h {:02} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else if ms < 3_600_000 {
+        format!("{} min {:02} s", ms / 60_000, ms % 60_000 / 1000)
+    } else {
+        format!("{} h {:02} min", ms / 3_600_000, ms % 3_600_000 / 60_000)
     }
 }
 
@@ -105,7 +118,11 @@ pub fn bytes(n: u64) -> String {
         v /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }
 
 /// A metric value: up to 4 significant decimals, as Python prints NaN and infinities.

@@ -9,7 +9,10 @@ pub fn width() -> Option<usize> {
     {
         return Some(usize::from(size.ws_col));
     }
-    std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).filter(|&c| c > 0)
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .filter(|&c| c > 0)
 }
 
 /// Display width of `s` (one column per character; box and block glyphs are one wide).
@@ -44,10 +47,14 @@ pub fn truncate(s: &str, max: usize) -> String {
 #[must_use]
 pub fn bar(fraction: f64, width: usize) -> String {
     const PARTS: [char; 8] = [' ', '▏', '▎', '▍', '▌', '▋', '▊', '▉'];
-    let f = if fraction.is_finite() { fraction.clamp(0.0, 1.0) } else { 0.0 };
+    let f = if fraction.is_finite() {
+        fraction.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
     let eighths = (f * (width * 8) as f64).round() as usize;
     let mut s = "█".repeat(eighths / 8);
-    if eighths % 8 > 0 {
+    if !eighths.is_multiple_of(8) {
         s.push(PARTS[eighths % 8]);
     }
     while text_width(&s) < width {

@@ -278,7 +278,10 @@ pub enum DecodeError {
 
 /// Decodes one payload.
 pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
-    let mut c = Cursor { buf: payload, pos: 0 };
+    let mut c = Cursor {
+        buf: payload,
+        pos: 0,
+    };
     let record = match c.u8()? {
         tag::START => Record::Start {
             run: RunId::from_bytes(c.array::<16>()?),
@@ -501,7 +504,10 @@ mod tests {
     #[test]
     fn every_record_round_trips() {
         let v = Value::Dict(vec![
-            ("a".into(), Value::List(vec![Value::Int(i64::MIN), Value::Float(f64::NAN)])),
+            (
+                "a".into(),
+                Value::List(vec![Value::Int(i64::MIN), Value::Float(f64::NAN)]),
+            ),
             ("ü".into(), Value::Repr("<object>".into())),
             ("n".into(), Value::Null),
             ("b".into(), Value::Bool(true)),
@@ -512,18 +518,60 @@ mod tests {
                 time_nanos: 5,
                 experiment: "exp".into(),
             },
-            Record::Attr { time_nanos: 1, key: "k".into(), value: v.clone() },
-            Record::Features { time_nanos: 1, names: vec![Value::Str("x".into()), Value::Int(3)] },
-            Record::Param { time_nanos: 1, key: "p".into(), value: v },
-            Record::MetricKey { key: 7, name: "loss".into() },
-            Record::Metric { time_nanos: 1, point: MetricPoint { key: 7, step: 3, value: f64::INFINITY } },
+            Record::Attr {
+                time_nanos: 1,
+                key: "k".into(),
+                value: v.clone(),
+            },
+            Record::Features {
+                time_nanos: 1,
+                names: vec![Value::Str("x".into()), Value::Int(3)],
+            },
+            Record::Param {
+                time_nanos: 1,
+                key: "p".into(),
+                value: v,
+            },
+            Record::MetricKey {
+                key: 7,
+                name: "loss".into(),
+            },
+            Record::Metric {
+                time_nanos: 1,
+                point: MetricPoint {
+                    key: 7,
+                    step: 3,
+                    value: f64::INFINITY,
+                },
+            },
             Record::Metrics {
                 time_nanos: 1,
-                points: vec![MetricPoint { key: 1, step: 0, value: 1e-308 }; 3],
+                points: vec![
+                    MetricPoint {
+                        key: 1,
+                        step: 0,
+                        value: 1e-308
+                    };
+                    3
+                ],
             },
-            Record::Tag { time_nanos: 1, key: "t".into(), value: "v".into() },
-            Record::Artifact { time_nanos: 1, name: "a".into(), source: "/tmp/x".into() },
-            Record::ArtifactStored { time_nanos: 1, name: "a".into(), path: "artifacts/a".into(), files: 2, bytes: 9 },
+            Record::Tag {
+                time_nanos: 1,
+                key: "t".into(),
+                value: "v".into(),
+            },
+            Record::Artifact {
+                time_nanos: 1,
+                name: "a".into(),
+                source: "/tmp/x".into(),
+            },
+            Record::ArtifactStored {
+                time_nanos: 1,
+                name: "a".into(),
+                path: "artifacts/a".into(),
+                files: 2,
+                bytes: 9,
+            },
             Record::Model {
                 time_nanos: 1,
                 name: "m".into(),
@@ -538,9 +586,17 @@ mod tests {
             Record::End {
                 time_nanos: 2,
                 status: Status::Failed,
-                error: Some(ErrorInfo { kind: "NameError".into(), message: "m".into(), traceback: "tb".into() }),
+                error: Some(ErrorInfo {
+                    kind: "NameError".into(),
+                    message: "m".into(),
+                    traceback: "tb".into(),
+                }),
             },
-            Record::End { time_nanos: 2, status: Status::Finished, error: None },
+            Record::End {
+                time_nanos: 2,
+                status: Status::Finished,
+                error: None,
+            },
             Record::Close { time_nanos: 3 },
         ];
         for r in &records {
@@ -550,9 +606,19 @@ mod tests {
 
     #[test]
     fn fast_metric_encoding_matches_the_general_one() {
-        let point = MetricPoint { key: 3, step: 9, value: 0.25 };
+        let point = MetricPoint {
+            key: 3,
+            step: 9,
+            value: 0.25,
+        };
         let mut general = Vec::new();
-        encode(&Record::Metric { time_nanos: 42, point }, &mut general);
+        encode(
+            &Record::Metric {
+                time_nanos: 42,
+                point,
+            },
+            &mut general,
+        );
         let mut fast = [0u8; METRIC_PAYLOAD_LEN];
         encode_metric_into(&mut fast, 42, &point);
         assert_eq!(general, fast);

@@ -22,7 +22,9 @@ pub use writer::JournalWriter;
 
 /// The magic bytes a journal starts with.
 pub const MAGIC: &[u8; 8] = b"LABJRNL\0";
-/// The format version this crate writes. Readers accept the same major version.
+/// The format version this crate writes and the only one it reads. Records
+/// may be added within a version (readers skip tags they do not know); any
+/// other change to the layout takes a new version.
 pub const FORMAT_VERSION: u16 = 1;
 /// Header length in bytes: magic, version (u16 LE), flags (u16 LE), reserved (u32).
 pub const HEADER_LEN: usize = 16;
@@ -47,7 +49,9 @@ pub enum JournalError {
         reason: String,
     },
     /// A record too large for one frame.
-    #[error("a record of {size} bytes is larger than the {MAX_PAYLOAD}-byte limit of one journal frame")]
+    #[error(
+        "a record of {size} bytes is larger than the {MAX_PAYLOAD}-byte limit of one journal frame"
+    )]
     TooLarge {
         /// Its encoded size.
         size: usize,

@@ -36,7 +36,10 @@ impl WriterIdentity {
             pid,
             start_ticks: start_ticks(pid)?.0,
             boot_id: boot_id()?,
-            host: rustix::system::uname().nodename().to_string_lossy().into_owned(),
+            host: rustix::system::uname()
+                .nodename()
+                .to_string_lossy()
+                .into_owned(),
         })
     }
 
@@ -57,7 +60,12 @@ impl WriterIdentity {
         let Value::Dict(items) = v else { return None };
         let get = |k: &str| items.iter().find(|(key, _)| key == k).map(|(_, v)| v);
         match (get("pid"), get("start_ticks"), get("boot_id"), get("host")) {
-            (Some(Value::Int(pid)), Some(Value::Int(start)), Some(Value::Str(boot)), Some(Value::Str(host))) => Some(Self {
+            (
+                Some(Value::Int(pid)),
+                Some(Value::Int(start)),
+                Some(Value::Str(boot)),
+                Some(Value::Str(host)),
+            ) => Some(Self {
                 pid: *pid,
                 start_ticks: *start,
                 boot_id: boot.clone(),
@@ -98,7 +106,9 @@ fn start_ticks(pid: i64) -> Option<(i64, char)> {
 }
 
 fn boot_id() -> Option<String> {
-    std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok().map(|s| s.trim().to_owned())
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .ok()
+        .map(|s| s.trim().to_owned())
 }
 
 #[cfg(test)]
@@ -110,11 +120,20 @@ mod tests {
         let me = WriterIdentity::current().expect("Linux has /proc");
         assert_eq!(me.is_dead(), Some(false));
         assert_eq!(WriterIdentity::from_value(&me.to_value()), Some(me.clone()));
-        let reused = WriterIdentity { start_ticks: me.start_ticks + 1, ..me.clone() };
+        let reused = WriterIdentity {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
         assert_eq!(reused.is_dead(), Some(true));
-        let rebooted = WriterIdentity { boot_id: "another boot".into(), ..me.clone() };
+        let rebooted = WriterIdentity {
+            boot_id: "another boot".into(),
+            ..me.clone()
+        };
         assert_eq!(rebooted.is_dead(), Some(true));
-        let elsewhere = WriterIdentity { host: format!("{}-other", me.host), ..me };
+        let elsewhere = WriterIdentity {
+            host: format!("{}-other", me.host),
+            ..me
+        };
         assert_eq!(elsewhere.is_dead(), None);
     }
 
@@ -125,7 +144,11 @@ mod tests {
         let ticks = start_ticks(pid).map_or(0, |t| t.0);
         child.wait().unwrap();
         let me = WriterIdentity::current().unwrap();
-        let gone = WriterIdentity { pid, start_ticks: ticks, ..me };
+        let gone = WriterIdentity {
+            pid,
+            start_ticks: ticks,
+            ..me
+        };
         assert_eq!(gone.is_dead(), Some(true));
     }
 }

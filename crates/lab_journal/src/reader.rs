@@ -50,7 +50,11 @@ pub fn read_journal(
     let got = read_full(&mut file, &mut head)?;
     if got == 0 {
         // Created but not written yet: a run that is only starting.
-        return Ok(Scan { end: 0, records: 0, damage: None });
+        return Ok(Scan {
+            end: 0,
+            records: 0,
+            damage: None,
+        });
     }
     if got < HEADER_LEN || &head[..8] != MAGIC {
         return Err(JournalError::BadHeader {
@@ -93,10 +97,20 @@ pub fn scan_from(
         let offset = base + pos as u64;
         let avail = buf.len() - pos;
         if avail == 0 {
-            return Ok(Scan { end: offset, records, damage: None });
+            return Ok(Scan {
+                end: offset,
+                records,
+                damage: None,
+            });
         }
         if avail < 4 {
-            return damaged(&mut input, &buf[pos..], offset, records, "the file ends inside a frame header");
+            return damaged(
+                &mut input,
+                &buf[pos..],
+                offset,
+                records,
+                "the file ends inside a frame header",
+            );
         }
         let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().unwrap_or_default()) as usize;
         if len == 0 {
@@ -104,17 +118,41 @@ pub fn scan_from(
             return end_of_data(&mut input, &buf[pos..], offset, records);
         }
         if avail < FRAME_HEADER_LEN {
-            return damaged(&mut input, &buf[pos..], offset, records, "the file ends inside a frame header");
+            return damaged(
+                &mut input,
+                &buf[pos..],
+                offset,
+                records,
+                "the file ends inside a frame header",
+            );
         }
         if len > MAX_PAYLOAD {
-            return damaged(&mut input, &buf[pos..], offset, records, &format!("frame length {len} is over the limit"));
+            return damaged(
+                &mut input,
+                &buf[pos..],
+                offset,
+                records,
+                &format!("frame length {len} is over the limit"),
+            );
         }
         if buf.len() - pos < FRAME_HEADER_LEN + len && !eof {
-            eof = refill(&mut input, &mut buf, &mut pos, &mut base, FRAME_HEADER_LEN + len)?;
+            eof = refill(
+                &mut input,
+                &mut buf,
+                &mut pos,
+                &mut base,
+                FRAME_HEADER_LEN + len,
+            )?;
         }
         let offset = base + pos as u64;
         if buf.len() - pos < FRAME_HEADER_LEN + len {
-            return damaged(&mut input, &buf[pos..], offset, records, "the file ends inside a frame (a torn write)");
+            return damaged(
+                &mut input,
+                &buf[pos..],
+                offset,
+                records,
+                "the file ends inside a frame (a torn write)",
+            );
         }
         let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().unwrap_or_default());
         let payload = &buf[pos + FRAME_HEADER_LEN..pos + FRAME_HEADER_LEN + len];
@@ -126,10 +164,17 @@ pub fn scan_from(
                 visit(offset, record);
                 records += 1;
             }
-            // A record from a newer minor version: its frame is sound, skip it.
+            // A record added by a later Lab of the same format version: its
+            // frame is sound, so skip it and go on.
             Err(DecodeError::UnknownTag(_)) => {}
             Err(e) => {
-                return damaged(&mut input, &buf[pos..], offset, records, &format!("undecodable record: {e}"));
+                return damaged(
+                    &mut input,
+                    &buf[pos..],
+                    offset,
+                    records,
+                    &format!("undecodable record: {e}"),
+                );
             }
         }
         pos += FRAME_HEADER_LEN + len;
@@ -177,7 +222,10 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 /// How many bytes from the start of `rest` (then the unread input) up to and
 /// including the last non-zero byte.
 fn data_extent(input: &mut impl Read, rest: &[u8]) -> Result<u64, JournalError> {
-    let mut extent = rest.iter().rposition(|b| *b != 0).map_or(0, |i| i as u64 + 1);
+    let mut extent = rest
+        .iter()
+        .rposition(|b| *b != 0)
+        .map_or(0, |i| i as u64 + 1);
     let mut seen = rest.len() as u64;
     let mut chunk = vec![0u8; 1 << 16];
     loop {
@@ -192,14 +240,23 @@ fn data_extent(input: &mut impl Read, rest: &[u8]) -> Result<u64, JournalError> 
     }
 }
 
-fn end_of_data(input: &mut impl Read, rest: &[u8], offset: u64, records: u64) -> Result<Scan, JournalError> {
+fn end_of_data(
+    input: &mut impl Read,
+    rest: &[u8],
+    offset: u64,
+    records: u64,
+) -> Result<Scan, JournalError> {
     let extent = data_extent(input, rest)?;
     let damage = (extent > 0).then(|| Damage {
         offset,
         dropped_bytes: extent,
         reason: "a zero frame length with data after it".into(),
     });
-    Ok(Scan { end: offset, records, damage })
+    Ok(Scan {
+        end: offset,
+        records,
+        damage,
+    })
 }
 
 fn damaged(

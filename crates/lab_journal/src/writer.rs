@@ -97,7 +97,11 @@ impl JournalWriter {
     }
 
     /// Appends a [`Record::Metric`] without building it: the hot path of `log_metric`.
-    pub fn append_metric(&mut self, time_nanos: i64, point: &MetricPoint) -> Result<(), JournalError> {
+    pub fn append_metric(
+        &mut self,
+        time_nanos: i64,
+        point: &MetricPoint,
+    ) -> Result<(), JournalError> {
         let at = self.reserve(METRIC_PAYLOAD_LEN)?;
         let frame = self.frame_mut(at, METRIC_PAYLOAD_LEN)?;
         codec::encode_metric_into(&mut frame[FRAME_HEADER_LEN..], time_nanos, point);
@@ -158,7 +162,12 @@ impl JournalWriter {
         // and only this writer changes the file's length (it truncates in
         // `close`, after unmapping). Other processes may read the file but
         // never write it.
-        let map = unsafe { MmapOptions::new().offset(start).len(size as usize).map_mut(&self.file)? };
+        let map = unsafe {
+            MmapOptions::new()
+                .offset(start)
+                .len(size as usize)
+                .map_mut(&self.file)?
+        };
         self.map = Some(map);
         self.map_start = start;
         Ok(())

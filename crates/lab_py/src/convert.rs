@@ -11,21 +11,39 @@ const MAX_DEPTH: usize = 32;
 
 /// `type value` for messages, e.g. `str 'abc'`, cut to a readable length.
 pub fn describe(obj: &Bound<'_, PyAny>) -> String {
-    let ty = obj.get_type().name().map_or_else(|_| "object".to_owned(), |n| n.to_string());
-    let repr = obj.repr().map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string());
-    let repr = if repr.chars().count() > 60 { format!("{}…", repr.chars().take(59).collect::<String>()) } else { repr };
+    let ty = obj
+        .get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string());
+    let repr = obj
+        .repr()
+        .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string());
+    let repr = if repr.chars().count() > 60 {
+        format!("{}…", repr.chars().take(59).collect::<String>())
+    } else {
+        repr
+    };
     format!("{ty} {repr}")
 }
 
 /// A key argument: a non-empty string (emptiness and control characters are checked by `lab_sdk`).
-pub fn key<'a, 'py>(argument: &str, obj: &'a Bound<'py, PyAny>) -> PyResult<&'a Bound<'py, PyString>> {
+pub fn key<'a, 'py>(
+    argument: &str,
+    obj: &'a Bound<'py, PyAny>,
+) -> PyResult<&'a Bound<'py, PyString>> {
     obj.cast::<PyString>().map_err(|_| {
-        PyTypeError::new_err(format!("`{argument}` must be a string: got {}", describe(obj)))
+        PyTypeError::new_err(format!(
+            "`{argument}` must be a string: got {}",
+            describe(obj)
+        ))
     })
 }
 
 fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
-    obj.get_type().module().is_ok_and(|m| m.to_cow().is_ok_and(|m| m == "numpy" || m.starts_with("numpy.")))
+    obj.get_type().module().is_ok_and(|m| {
+        m.to_cow()
+            .is_ok_and(|m| m == "numpy" || m.starts_with("numpy."))
+    })
 }
 
 /// A parameter value: None, bool, int, float, str, and lists, tuples and dicts
@@ -37,7 +55,9 @@ pub fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
 
 fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
-        return Err(PyValueError::new_err(format!("`value` nests lists or dicts deeper than {MAX_DEPTH} levels")));
+        return Err(PyValueError::new_err(format!(
+            "`value` nests lists or dicts deeper than {MAX_DEPTH} levels"
+        )));
     }
     if obj.is_none() {
         return Ok(Value::Null);
@@ -59,10 +79,18 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Str(s.to_cow()?.into_owned()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
-        return l.iter().map(|v| value_at(&v, depth + 1)).collect::<PyResult<_>>().map(Value::List);
+        return l
+            .iter()
+            .map(|v| value_at(&v, depth + 1))
+            .collect::<PyResult<_>>()
+            .map(Value::List);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
-        return t.iter().map(|v| value_at(&v, depth + 1)).collect::<PyResult<_>>().map(Value::List);
+        return t
+            .iter()
+            .map(|v| value_at(&v, depth + 1))
+            .collect::<PyResult<_>>()
+            .map(Value::List);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
         let mut items = Vec::with_capacity(d.len());
@@ -114,13 +142,56 @@ pub fn number(obj: &Bound<'_, PyAny>) -> PyResult<f64> {
         }
     }
     if obj.hasattr("__float__")? {
-        return obj.call_method0("__float__")?.extract::<f64>().map_err(|_| not_a_number(obj));
+        return obj
+            .call_method0("__float__")?
+            .extract::<f64>()
+            .map_err(|_| not_a_number(obj));
     }
     Err(not_a_number(obj))
 }
 
-/// A metric value, scalar or 1-D.
+/// A metric value, scalar or 1-D (not empty).
 pub fn metric(obj: &Bound<'_, PyAny>) -> PyResult<MetricValue> {
+    let value = metric_any(obj)?;
+    if let MetricValue::Many(v) = &value
+        && v.is_empty()
+    {
+        return Err(PyValueError::new_err(format!(
+            "`value` must be a number or a non-empty 1-D array of numbers: got an empty {}",
+            convert_type_name(obj)
+        )));
+    }
+    Ok(value)
+}
+
+fn convert_type_name(obj: &Bound<'_, PyAny>) -> String {
+    obj.get_type()
+        .name()
+        .map_or_else(|_| "object".to_owned(), |n| n.to_string())
+}
+
+/// A dict argument: a `dict`, or any mapping (converted with `dict()`).
+pub fn mapping<'py>(
+    argument: &str,
+    what: &str,
+    obj: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyDict>> {
+    if let Ok(d) = obj.cast::<PyDict>() {
+        return Ok(d.clone());
+    }
+    if obj.hasattr("keys")? && obj.hasattr("__getitem__")? {
+        let d = obj.py().get_type::<PyDict>().call1((obj,))?;
+        return d
+            .cast_into::<PyDict>()
+            .map_err(|e| PyTypeError::new_err(e.to_string()));
+    }
+    Err(PyTypeError::new_err(format!(
+        "`{argument}` must be a dict of {what}: got {}",
+        describe(obj)
+    )))
+}
+
+fn metric_any(obj: &Bound<'_, PyAny>) -> PyResult<MetricValue> {
     if let Ok(f) = obj.cast::<PyFloat>() {
         return Ok(MetricValue::One(f.value()));
     }
@@ -131,11 +202,16 @@ pub fn metric(obj: &Bound<'_, PyAny>) -> PyResult<MetricValue> {
             1 => {
                 let items = obj.call_method0("tolist")?;
                 let list = items.cast::<PyList>().map_err(|_| not_a_number(obj))?;
-                list.iter().map(|v| number(&v).map_err(|_| not_a_number(obj))).collect::<PyResult<_>>().map(MetricValue::Many)
+                list.iter()
+                    .map(|v| number(&v).map_err(|_| not_a_number(obj)))
+                    .collect::<PyResult<_>>()
+                    .map(MetricValue::Many)
             }
             _ => Err(PyValueError::new_err(format!(
                 "`value` must be a number or a 1-D array of numbers: got a {ndim}-D array of shape {}",
-                obj.getattr("shape").and_then(|s| s.str()).map_or_else(|_| "?".into(), |s| s.to_string())
+                obj.getattr("shape")
+                    .and_then(|s| s.str())
+                    .map_or_else(|_| "?".into(), |s| s.to_string())
             ))),
         };
     }
@@ -159,9 +235,14 @@ pub fn metric(obj: &Bound<'_, PyAny>) -> PyResult<MetricValue> {
 
 /// A step: `None`, or a non-negative integer (Python or numpy; not a bool or float).
 pub fn step(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
-    let Some(obj) = obj.filter(|o| !o.is_none()) else { return Ok(None) };
+    let Some(obj) = obj.filter(|o| !o.is_none()) else {
+        return Ok(None);
+    };
     let bad = || {
-        PyTypeError::new_err(format!("`step` must be a non-negative integer or None: got {}", describe(obj)))
+        PyTypeError::new_err(format!(
+            "`step` must be a non-negative integer or None: got {}",
+            describe(obj)
+        ))
     };
     if obj.is_instance_of::<PyBool>() || obj.is_instance_of::<PyFloat>() {
         return Err(bad());
@@ -169,15 +250,22 @@ pub fn step(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     let i = if let Ok(i) = obj.cast::<PyInt>() {
         i.clone()
     } else if obj.hasattr("__index__")? {
-        obj.call_method0("__index__")?.cast_into::<PyInt>().map_err(|_| bad())?
+        obj.call_method0("__index__")?
+            .cast_into::<PyInt>()
+            .map_err(|_| bad())?
     } else {
         return Err(bad());
     };
     let v: i64 = i.extract().map_err(|_| {
-        PyValueError::new_err(format!("`step` must be a non-negative integer below 2**63: got {}", describe(obj)))
+        PyValueError::new_err(format!(
+            "`step` must be a non-negative integer below 2**63: got {}",
+            describe(obj)
+        ))
     })?;
     if v < 0 {
-        return Err(PyValueError::new_err(format!("`step` must be a non-negative integer: got {v}")));
+        return Err(PyValueError::new_err(format!(
+            "`step` must be a non-negative integer: got {v}"
+        )));
     }
     Ok(Some(v))
 }

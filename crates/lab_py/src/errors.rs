@@ -1,19 +1,59 @@
 //! Lab's Python exceptions, and how Rust errors map onto them.
 //!
-//! Every Lab error derives from `LabError`. Bad arguments are also
-//! `ValueError`s (`InvalidArgumentError`), so `except ValueError` catches them.
+//! Every error about runs and stores derives from `LabError`. Bad arguments
+//! raise the built-in `TypeError` (wrong type) or `ValueError` (bad value).
 
 use pyo3::exceptions::{PyException, PyValueError};
 use pyo3::prelude::*;
 
-pyo3::create_exception!(lab, LabError, PyException, "The base of every error Lab raises.");
-pyo3::create_exception!(lab, NotAProjectError, LabError, "No Lab project here (no `.lab` folder in this folder or above).");
-pyo3::create_exception!(lab, RunNotFoundError, LabError, "No run has an id starting with the given prefix.");
-pyo3::create_exception!(lab, AmbiguousRunError, LabError, "Several runs have ids starting with the given prefix.");
-pyo3::create_exception!(lab, NoActiveRunError, LabError, "A logging call was made outside a run.");
-pyo3::create_exception!(lab, RunEndedError, LabError, "A logging call was made on a run that has ended.");
-pyo3::create_exception!(lab, ModelNotFoundError, LabError, "The run has no model of the given name.");
-pyo3::create_exception!(lab, StorageError, LabError, "The journal, the index or a file could not be written or read.");
+pyo3::create_exception!(
+    lab,
+    LabError,
+    PyException,
+    "The base of every error Lab raises."
+);
+pyo3::create_exception!(
+    lab,
+    NotAProjectError,
+    LabError,
+    "No Lab project here (no `.lab` folder in this folder or above)."
+);
+pyo3::create_exception!(
+    lab,
+    RunNotFoundError,
+    LabError,
+    "No run has an id starting with the given prefix."
+);
+pyo3::create_exception!(
+    lab,
+    AmbiguousRunError,
+    LabError,
+    "Several runs have ids starting with the given prefix."
+);
+pyo3::create_exception!(
+    lab,
+    NoActiveRunError,
+    LabError,
+    "A logging call was made outside a run."
+);
+pyo3::create_exception!(
+    lab,
+    RunEndedError,
+    LabError,
+    "A logging call was made on a run that has ended."
+);
+pyo3::create_exception!(
+    lab,
+    ModelNotFoundError,
+    LabError,
+    "The run has no model of the given name."
+);
+pyo3::create_exception!(
+    lab,
+    StorageError,
+    LabError,
+    "The journal, the index or a file could not be written or read."
+);
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
@@ -46,7 +86,9 @@ pub fn sdk_err(e: lab_sdk::SdkError) -> PyErr {
     let msg = e.to_string();
     match e {
         lab_sdk::SdkError::InvalidArgument { .. } => PyValueError::new_err(msg),
-        lab_sdk::SdkError::RunEnded { .. } | lab_sdk::SdkError::ForkedChild { .. } => RunEndedError::new_err(msg),
+        lab_sdk::SdkError::RunEnded { .. } | lab_sdk::SdkError::ForkedChild { .. } => {
+            RunEndedError::new_err(msg)
+        }
         lab_sdk::SdkError::Store(s) => store_err(s),
         _ => StorageError::new_err(msg),
     }

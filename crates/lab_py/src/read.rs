@@ -100,7 +100,7 @@ fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Boun
 /// Every run (of `experiment`), newest first, as dicts.
 #[pyfunction]
 #[pyo3(signature = (experiment=None))]
-pub fn list_runs<'py>(py: Python<'py>, experiment: Option<String>) -> PyResult<Vec<Bound<'py, PyDict>>> {
+pub fn list_runs(py: Python<'_>, experiment: Option<String>) -> PyResult<Vec<Bound<'_, PyDict>>> {
     let store = open(py)?;
     let (store, runs) = py.detach(move || {
         let runs = store.runs(experiment.as_deref());

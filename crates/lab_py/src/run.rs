@@ -58,7 +58,10 @@ impl Hasher for AddressHasher {
 
 impl RunHandle {
     fn new(run: Arc<Run>) -> Self {
-        Self { run, keys: Mutex::new(KeyCache::default()) }
+        Self {
+            run,
+            keys: Mutex::new(KeyCache::default()),
+        }
     }
 
     /// The run's number for the metric named by `key`.
@@ -77,7 +80,12 @@ impl RunHandle {
     }
 
     /// `log_metric`, shared by `RunHandle` and `ExperimentCore`.
-    pub fn log_metric_from(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    pub fn log_metric_from(
+        &self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         let key = convert::key("key", key)?;
         let step = convert::step(step)?;
         match convert::metric(value)? {
@@ -90,17 +98,20 @@ impl RunHandle {
                 // The elements get names of their own; the key itself must still be one.
                 lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                 let names = vector_names(&key, vs.len());
-                self.run.log_metrics(names.iter().map(String::as_str).zip(vs), step)
+                self.run
+                    .log_metrics(names.iter().map(String::as_str).zip(vs), step)
             }
         }
         .map_err(sdk_err)
     }
 
     /// `log_metrics`, shared by `RunHandle` and `ExperimentCore`.
-    pub fn log_metrics_from(&self, values: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        let dict = values.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("`metrics` must be a dict of metric names to numbers: got {}", convert::describe(values)))
-        })?;
+    pub fn log_metrics_from(
+        &self,
+        values: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        let dict = convert::mapping("metrics", "metric names to numbers", values)?;
         let step = convert::step(step)?;
         let mut points: Vec<(u32, f64)> = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
@@ -117,7 +128,9 @@ impl RunHandle {
                 }
             }
         }
-        self.run.log_metrics_ids(points.into_iter(), step).map_err(sdk_err)
+        self.run
+            .log_metrics_ids(points.into_iter(), step)
+            .map_err(sdk_err)
     }
 }
 
@@ -150,13 +163,19 @@ impl ExperimentCore {
     #[new]
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyAny>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
-        Self { run: Mutex::new(None) }
+        Self {
+            run: Mutex::new(None),
+        }
     }
 
     /// The current (or last) run, or None.
     #[getter]
     fn _run(&self, py: Python<'_>) -> Option<Py<RunHandle>> {
-        self.run.lock().unwrap_or_else(PoisonError::into_inner).as_ref().map(|h| h.clone_ref(py))
+        self.run
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|h| h.clone_ref(py))
     }
 
     /// Makes `handle` the experiment's run.
@@ -170,14 +189,29 @@ impl ExperimentCore {
     /// numbers stored as `key[0]`, `key[1]`, ... Without `step` the point
     /// takes the step after the metric's last one (0 for the first).
     #[pyo3(signature = (key, value, step=None))]
-    fn log_metric(&self, py: Python<'_>, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        self.handle(py, "log_metric")?.get().log_metric_from(key, value, step)
+    fn log_metric(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.handle(py, "log_metric")?
+            .get()
+            .log_metric_from(key, value, step)
     }
 
     /// Log several metrics at once, as one record.
     #[pyo3(signature = (metrics, step=None))]
-    fn log_metrics(&self, py: Python<'_>, metrics: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-        self.handle(py, "log_metrics")?.get().log_metrics_from(metrics, step)
+    fn log_metrics(
+        &self,
+        py: Python<'_>,
+        metrics: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
+        self.handle(py, "log_metrics")?
+            .get()
+            .log_metrics_from(metrics, step)
     }
 }
 
@@ -195,12 +229,19 @@ pub fn start_run(
 ) -> PyResult<(RunHandle, Option<String>)> {
     let mut values = Vec::with_capacity(attrs.len());
     for (k, v) in attrs.iter() {
-        values.push((convert::key("attrs", &k)?.to_cow()?.into_owned(), convert::value(&v)?));
+        values.push((
+            convert::key("attrs", &k)?.to_cow()?.into_owned(),
+            convert::value(&v)?,
+        ));
     }
     let cwd = std::env::current_dir()?;
     py.detach(|| {
         let (project, created) = Project::discover_or_create(&cwd).map_err(store_err)?;
-        let options = StartOptions { experiment, attrs: values, env: EnvRequest { git_dir, site_dirs } };
+        let options = StartOptions {
+            experiment,
+            attrs: values,
+            env: EnvRequest { git_dir, site_dirs },
+        };
         let run = Run::start(&project, options).map_err(sdk_err)?;
         let created = created.then(|| project.root().display().to_string());
         Ok((RunHandle::new(run), created))
@@ -224,7 +265,11 @@ pub fn after_fork_in_child() {
 /// Raises `ValueError` unless `name` can name an artifact or model.
 #[pyfunction]
 pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
-    let arg: &'static str = if argument == "name" { "name" } else { "argument" };
+    let arg: &'static str = if argument == "name" {
+        "name"
+    } else {
+        "argument"
+    };
     let s = convert::key(arg, name)?;
     lab_sdk::check_name(arg, &s.to_cow()?).map_err(sdk_err)
 }
@@ -267,13 +312,22 @@ impl RunHandle {
 
     /// Logs one point of a metric (or of `key[i]` for each element of a 1-D array).
     #[pyo3(signature = (key, value, step=None))]
-    fn log_metric(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn log_metric(
+        &self,
+        key: &Bound<'_, PyAny>,
+        value: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.log_metric_from(key, value, step)
     }
 
     /// Logs several metrics at once from a dict.
     #[pyo3(signature = (values, step=None))]
-    fn log_metrics(&self, values: &Bound<'_, PyAny>, step: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+    fn log_metrics(
+        &self,
+        values: &Bound<'_, PyAny>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<()> {
         self.log_metrics_from(values, step)
     }
 
@@ -286,9 +340,7 @@ impl RunHandle {
 
     /// Logs every item of a dict as a hyperparameter; all are checked first.
     fn log_params(&self, values: &Bound<'_, PyAny>) -> PyResult<()> {
-        let dict = values.cast::<PyDict>().map_err(|_| {
-            PyTypeError::new_err(format!("`parameters` must be a dict of names to values: got {}", convert::describe(values)))
-        })?;
+        let dict = convert::mapping("parameters", "names to values", values)?;
         let mut items = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
             let key = convert::key("key", &k)?.to_cow()?.into_owned();
@@ -303,7 +355,9 @@ impl RunHandle {
 
     /// Records a run attribute.
     fn log_attr(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        self.run.log_attr(key, convert::value(value)?).map_err(sdk_err)
+        self.run
+            .log_attr(key, convert::value(value)?)
+            .map_err(sdk_err)
     }
 
     /// Logs feature names or column indices (already a list of str and int).
@@ -333,7 +387,8 @@ impl RunHandle {
     /// Logs an artifact to copy in at the end.
     fn log_artifact(&self, py: Python<'_>, name: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
         let name = convert::key("name", name)?.to_cow()?.into_owned();
-        py.detach(|| self.run.log_artifact(&name, &path)).map_err(sdk_err)
+        py.detach(|| self.run.log_artifact(&name, &path))
+            .map_err(sdk_err)
     }
 
     /// The folder to serialise models into.
@@ -349,22 +404,44 @@ impl RunHandle {
         name: String,
         file: PathBuf,
         format: String,
-        class: String,
+        class_name: String,
         library: String,
         library_version: String,
     ) -> PyResult<(String, u64, String)> {
-        py.detach(|| self.run.add_model(&name, &file, &format, &class, &library, &library_version))
-            .map_err(sdk_err)
+        py.detach(|| {
+            self.run.add_model(
+                &name,
+                &file,
+                &format,
+                &class_name,
+                &library,
+                &library_version,
+            )
+        })
+        .map_err(sdk_err)
     }
 
     /// Ends the run with `status` (`finished`, `failed`, `interrupted`) and,
     /// for a failure, `(type, message, traceback)`. Returns warnings.
     #[pyo3(signature = (status, error=None))]
-    fn end(&self, py: Python<'_>, status: &str, error: Option<(String, String, String)>) -> PyResult<Vec<String>> {
+    fn end(
+        &self,
+        py: Python<'_>,
+        status: &str,
+        error: Option<(String, String, String)>,
+    ) -> PyResult<Vec<String>> {
         let status = Status::parse(status)
             .filter(|s| *s != Status::Running && *s != Status::Crashed)
-            .ok_or_else(|| PyValueError::new_err(format!("`status` must be finished, failed or interrupted: got {status:?}")))?;
-        let error = error.map(|(kind, message, traceback)| ErrorInfo { kind, message, traceback });
+            .ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "`status` must be finished, failed or interrupted: got {status:?}"
+                ))
+            })?;
+        let error = error.map(|(kind, message, traceback)| ErrorInfo {
+            kind,
+            message,
+            traceback,
+        });
         let report = py.detach(|| self.run.end(status, error)).map_err(sdk_err)?;
         Ok(report.warnings)
     }

@@ -42,7 +42,12 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args(["status", "--porcelain=v2", "--branch", "--untracked-files=no"])
+        .args([
+            "status",
+            "--porcelain=v2",
+            "--branch",
+            "--untracked-files=no",
+        ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -78,7 +83,9 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
 fn installed_packages(dirs: &[PathBuf]) -> Vec<String> {
     let mut found: BTreeMap<String, String> = BTreeMap::new();
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok()?.file_name().into_string().ok())
             .collect();
@@ -94,13 +101,22 @@ fn installed_packages(dirs: &[PathBuf]) -> Vec<String> {
             let (name, version) = match stem.split_once('-') {
                 Some((n, rest)) => {
                     // egg-info names may end in -pyX.Y.
-                    let v = if is_dist { rest } else { rest.split("-py").next().unwrap_or(rest) };
+                    let v = if is_dist {
+                        rest
+                    } else {
+                        rest.split("-py").next().unwrap_or(rest)
+                    };
                     (n.to_owned(), v.to_owned())
                 }
-                None => (stem.to_owned(), metadata_version(&dir.join(&entry)).unwrap_or_default()),
+                None => (
+                    stem.to_owned(),
+                    metadata_version(&dir.join(&entry)).unwrap_or_default(),
+                ),
             };
             let key = name.to_ascii_lowercase().replace(['-', '.'], "_");
-            found.entry(key).or_insert_with(|| format!("{name}=={version}"));
+            found
+                .entry(key)
+                .or_insert_with(|| format!("{name}=={version}"));
         }
     }
     found.into_values().collect()
@@ -122,13 +138,21 @@ mod tests {
     #[test]
     fn packages_are_read_from_folder_names() {
         let dir = tempfile::tempdir().unwrap();
-        for d in ["numpy-2.4.6.dist-info", "scikit_learn-1.9.1.dist-info", "six-1.16.0-py3.11.egg-info", "notapackage"] {
+        for d in [
+            "numpy-2.4.6.dist-info",
+            "scikit_learn-1.9.1.dist-info",
+            "six-1.16.0-py3.11.egg-info",
+            "notapackage",
+        ] {
             std::fs::create_dir(dir.path().join(d)).unwrap();
         }
         let second = tempfile::tempdir().unwrap();
         std::fs::create_dir(second.path().join("numpy-1.0.dist-info")).unwrap();
         let found = installed_packages(&[dir.path().to_owned(), second.path().to_owned()]);
-        assert_eq!(found, ["numpy==2.4.6", "scikit_learn==1.9.1", "six==1.16.0"]);
+        assert_eq!(
+            found,
+            ["numpy==2.4.6", "scikit_learn==1.9.1", "six==1.16.0"]
+        );
     }
 
     #[test]

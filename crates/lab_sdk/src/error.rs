@@ -15,7 +15,9 @@ pub enum SdkError {
         problem: String,
     },
     /// A log call after the run ended.
-    #[error("run `{run}` has already ended ({status}); start a new run with `@e.start_run` or `with e.start_run():`")]
+    #[error(
+        "run `{run}` has already ended ({status}); start a new run with `@e.start_run` or `with e.start_run():`"
+    )]
     RunEnded {
         /// The run's short id.
         run: String,
@@ -23,7 +25,9 @@ pub enum SdkError {
         status: String,
     },
     /// A log call in a forked child on a run its parent started.
-    #[error("run `{run}` belongs to the parent process; a forked child cannot log to it (start a run in the child, or log from the parent)")]
+    #[error(
+        "run `{run}` belongs to the parent process; a forked child cannot log to it (start a run in the child, or log from the parent)"
+    )]
     ForkedChild {
         /// The run's short id.
         run: String,
@@ -41,7 +45,15 @@ pub enum SdkError {
 
 impl SdkError {
     /// An [`SdkError::InvalidArgument`] whose value is text, shown quoted.
-    pub(crate) fn bad_text(argument: &'static str, value: &str, problem: impl Into<String>) -> Self {
-        Self::InvalidArgument { argument, value: format!("{value:?}"), problem: problem.into() }
+    pub(crate) fn bad_text(
+        argument: &'static str,
+        value: &str,
+        problem: impl Into<String>,
+    ) -> Self {
+        Self::InvalidArgument {
+            argument,
+            value: format!("{value:?}"),
+            problem: problem.into(),
+        }
     }
 }

@@ -16,4 +16,4 @@ mod validate;
 pub use env::EnvRequest;
 pub use error::SdkError;
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
-pub use validate::{check_key, check_name};
+pub use validate::{MAX_VALUE_DEPTH, check_key, check_name, check_value};

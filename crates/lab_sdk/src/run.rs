@@ -1,6 +1,7 @@
 //! One run, from start to end.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,7 +13,7 @@ use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 use sha2::{Digest, Sha256};
 
-use crate::validate::{check_key, check_name};
+use crate::validate::{check_key, check_name, check_value};
 use crate::{EnvRequest, SdkError};
 
 /// What a client knows when a run starts.
@@ -62,12 +63,18 @@ struct State {
 }
 
 fn bad_step(s: i64) -> SdkError {
-    SdkError::InvalidArgument { argument: "step", value: s.to_string(), problem: "must be a non-negative integer".into() }
+    SdkError::InvalidArgument {
+        argument: "step",
+        value: s.to_string(),
+        problem: "must be a non-negative integer".into(),
+    }
 }
 
 impl State {
     fn journal(&mut self) -> Result<&mut JournalWriter, SdkError> {
-        self.journal.as_mut().ok_or(SdkError::Journal(lab_journal::JournalError::Closed))
+        self.journal
+            .as_mut()
+            .ok_or(SdkError::Journal(lab_journal::JournalError::Closed))
     }
 
     /// The number of metric `name`, declaring it in the journal the first time.
@@ -77,7 +84,10 @@ impl State {
         }
         check_key("key", name)?;
         let id = self.steps.len() as u32;
-        self.journal()?.append(&Record::MetricKey { key: id, name: name.to_owned() })?;
+        self.journal()?.append(&Record::MetricKey {
+            key: id,
+            name: name.to_owned(),
+        })?;
         self.names.insert(name.to_owned(), id);
         self.steps.push(Key { next_step: 0 });
         Ok(id)
@@ -85,11 +95,14 @@ impl State {
 
     /// The step a point of metric `id` takes, moving the metric's next step on.
     fn step(&mut self, id: u32, step: Option<i64>) -> Result<i64, SdkError> {
-        let k = self.steps.get_mut(id as usize).ok_or_else(|| SdkError::InvalidArgument {
-            argument: "key",
-            value: id.to_string(),
-            problem: "must be a metric number this run declared".into(),
-        })?;
+        let k = self
+            .steps
+            .get_mut(id as usize)
+            .ok_or_else(|| SdkError::InvalidArgument {
+                argument: "key",
+                value: id.to_string(),
+                problem: "must be a metric number this run declared".into(),
+            })?;
         let step = step.unwrap_or(k.next_step);
         k.next_step = k.next_step.max(step.saturating_add(1));
         Ok(step)
@@ -115,7 +128,9 @@ pub fn after_fork_in_child() {
     if let Ok(mut handles) = BACKGROUND.try_lock() {
         std::mem::forget(std::mem::take(&mut *handles));
     }
-    let Ok(mut live) = LIVE_RUNS.try_lock() else { return };
+    let Ok(mut live) = LIVE_RUNS.try_lock() else {
+        return;
+    };
     for run in std::mem::take(&mut *live).iter().filter_map(Weak::upgrade) {
         // A lock held by a thread that did not survive the fork stays held;
         // such a run keeps its copy, which only delays the crash verdict.
@@ -148,12 +163,24 @@ impl Run {
         let time_nanos = now_nanos();
         let (id, paths) = project.claim_run(time_nanos)?;
         let mut journal = JournalWriter::create(&paths.journal)?;
-        journal.append(&Record::Start { run: id, time_nanos, experiment: options.experiment })?;
+        journal.append(&Record::Start {
+            run: id,
+            time_nanos,
+            experiment: options.experiment,
+        })?;
         if let Some(me) = WriterIdentity::current() {
-            journal.append(&Record::Attr { time_nanos, key: WRITER_ATTR.to_owned(), value: me.to_value() })?;
+            journal.append(&Record::Attr {
+                time_nanos,
+                key: WRITER_ATTR.to_owned(),
+                value: me.to_value(),
+            })?;
         }
         for (key, value) in options.attrs {
-            journal.append(&Record::Attr { time_nanos, key, value })?;
+            journal.append(&Record::Attr {
+                time_nanos,
+                key,
+                value,
+            })?;
         }
         let run = Arc::new(Run {
             generation: FORK_GENERATION.load(Ordering::SeqCst),
@@ -182,13 +209,22 @@ impl Run {
                 if let Some(journal) = st.journal.as_mut() {
                     for (key, value) in attrs {
                         // A failure here (a full disk) shows at the next log call.
-                        if journal.append(&Record::Attr { time_nanos, key, value }).is_err() {
+                        if journal
+                            .append(&Record::Attr {
+                                time_nanos,
+                                key,
+                                value,
+                            })
+                            .is_err()
+                        {
                             break;
                         }
                     }
                 }
             })?;
-        *run.env_thread.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        *run.env_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
         let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
@@ -239,11 +275,16 @@ impl Run {
     /// The state, for a log call: refused once the run has ended.
     fn live(&self) -> Result<MutexGuard<'_, State>, SdkError> {
         if self.generation != FORK_GENERATION.load(Ordering::Relaxed) {
-            return Err(SdkError::ForkedChild { run: self.short_id.clone() });
+            return Err(SdkError::ForkedChild {
+                run: self.short_id.clone(),
+            });
         }
         let st = self.lock();
         match st.ended {
-            Some(status) => Err(SdkError::RunEnded { run: self.short_id.clone(), status: status.to_string() }),
+            Some(status) => Err(SdkError::RunEnded {
+                run: self.short_id.clone(),
+                status: status.to_string(),
+            }),
             None => Ok(st),
         }
     }
@@ -256,7 +297,7 @@ impl Run {
     }
 
     /// Logs one metric point. Without a step, the point takes the step after
-    /// the last one of that metric (0 for the first).
+    /// the largest one of that metric so far (0 for the first).
     pub fn log_metric(&self, key: &str, value: f64, step: Option<i64>) -> Result<(), SdkError> {
         let id = self.metric_key(key)?;
         self.log_metric_id(id, value, step)
@@ -269,13 +310,25 @@ impl Run {
         }
         let mut st = self.live()?;
         let step = st.step(id, step)?;
-        st.journal()?.append_metric(now_nanos(), &MetricPoint { key: id, step, value })?;
+        st.journal()?.append_metric(
+            now_nanos(),
+            &MetricPoint {
+                key: id,
+                step,
+                value,
+            },
+        )?;
         Ok(())
     }
 
-    /// Logs several metrics as one record. All keys are checked before
-    /// anything is written.
-    pub fn log_metrics<'a>(&self, values: impl Iterator<Item = (&'a str, f64)>, step: Option<i64>) -> Result<(), SdkError> {
+    /// Logs several metrics as one record. Every key is checked before any
+    /// point is written (a new valid key may be declared before a later bad
+    /// one is found; a declaration without points shows nowhere).
+    pub fn log_metrics<'a>(
+        &self,
+        values: impl Iterator<Item = (&'a str, f64)>,
+        step: Option<i64>,
+    ) -> Result<(), SdkError> {
         let mut ids = Vec::new();
         for (key, value) in values {
             ids.push((self.metric_key(key)?, value));
@@ -284,7 +337,11 @@ impl Run {
     }
 
     /// Logs several points of metrics given by number, as one record.
-    pub fn log_metrics_ids(&self, values: impl Iterator<Item = (u32, f64)>, step: Option<i64>) -> Result<(), SdkError> {
+    pub fn log_metrics_ids(
+        &self,
+        values: impl Iterator<Item = (u32, f64)>,
+        step: Option<i64>,
+    ) -> Result<(), SdkError> {
         if let Some(s) = step.filter(|s| *s < 0) {
             return Err(bad_step(s));
         }
@@ -300,7 +357,10 @@ impl Run {
                 }
             }
         }
-        let record = Record::Metrics { time_nanos: now_nanos(), points };
+        let record = Record::Metrics {
+            time_nanos: now_nanos(),
+            points,
+        };
         let result = st.journal()?.append(&record);
         if let Record::Metrics { points, .. } = record {
             st.points = points;
@@ -311,23 +371,36 @@ impl Run {
     /// Logs a hyperparameter; logging the same key again replaces its value.
     pub fn log_param(&self, key: &str, value: Value) -> Result<(), SdkError> {
         check_key("key", key)?;
+        check_value("value", &value)?;
         let mut st = self.live()?;
-        st.journal()?.append(&Record::Param { time_nanos: now_nanos(), key: key.to_owned(), value })?;
+        st.journal()?.append(&Record::Param {
+            time_nanos: now_nanos(),
+            key: key.to_owned(),
+            value,
+        })?;
         Ok(())
     }
 
     /// Records a run attribute (`dataset`, ...).
     pub fn log_attr(&self, key: &str, value: Value) -> Result<(), SdkError> {
         check_key("key", key)?;
+        check_value("value", &value)?;
         let mut st = self.live()?;
-        st.journal()?.append(&Record::Attr { time_nanos: now_nanos(), key: key.to_owned(), value })?;
+        st.journal()?.append(&Record::Attr {
+            time_nanos: now_nanos(),
+            key: key.to_owned(),
+            value,
+        })?;
         Ok(())
     }
 
     /// Logs the feature names (strings) or column indices (integers).
     pub fn log_features(&self, names: Vec<Value>) -> Result<(), SdkError> {
         let mut st = self.live()?;
-        st.journal()?.append(&Record::Features { time_nanos: now_nanos(), names })?;
+        st.journal()?.append(&Record::Features {
+            time_nanos: now_nanos(),
+            names,
+        })?;
         Ok(())
     }
 
@@ -335,7 +408,11 @@ impl Run {
     pub fn set_tag(&self, key: &str, value: &str) -> Result<(), SdkError> {
         check_key("key", key)?;
         let mut st = self.live()?;
-        st.journal()?.append(&Record::Tag { time_nanos: now_nanos(), key: key.to_owned(), value: value.to_owned() })?;
+        st.journal()?.append(&Record::Tag {
+            time_nanos: now_nanos(),
+            key: key.to_owned(),
+            value: value.to_owned(),
+        })?;
         Ok(())
     }
 
@@ -347,7 +424,11 @@ impl Run {
         match std::fs::metadata(source) {
             Ok(m) if m.is_file() || m.is_dir() => {}
             Ok(_) => {
-                return Err(SdkError::InvalidArgument { argument: "path", value: shown(), problem: "must be a regular file or a folder".into() });
+                return Err(SdkError::InvalidArgument {
+                    argument: "path",
+                    value: shown(),
+                    problem: "must be a regular file or a folder".into(),
+                });
             }
             Err(e) => {
                 return Err(SdkError::InvalidArgument {
@@ -409,41 +490,72 @@ impl Run {
 
     /// Ends the run: copies its artifacts, writes the end record, and leaves
     /// closing, syncing and indexing the journal to a background thread.
-    pub fn end(self: &Arc<Self>, status: Status, error: Option<ErrorInfo>) -> Result<EndReport, SdkError> {
+    pub fn end(
+        self: &Arc<Self>,
+        status: Status,
+        error: Option<ErrorInfo>,
+    ) -> Result<EndReport, SdkError> {
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
         let mut report = EndReport::default();
         for (name, source) in artifacts {
             match copy_artifact(&source, &self.paths, &name) {
                 Ok((path, files, bytes)) => {
-                    self.lock().journal()?.append(&Record::ArtifactStored { time_nanos: now_nanos(), name, path, files, bytes })?;
+                    self.lock().journal()?.append(&Record::ArtifactStored {
+                        time_nanos: now_nanos(),
+                        name,
+                        path,
+                        files,
+                        bytes,
+                    })?;
                 }
-                Err(e) => report.warnings.push(format!("artifact `{name}` was not copied from {}: {e}", source.display())),
+                Err(e) => report.warnings.push(format!(
+                    "artifact `{name}` was not copied from {}: {e}",
+                    source.display()
+                )),
             }
         }
         {
             let mut st = self.lock();
-            st.journal()?.append(&Record::End { time_nanos: now_nanos(), status, error })?;
+            st.journal()?.append(&Record::End {
+                time_nanos: now_nanos(),
+                status,
+                error,
+            })?;
             st.ended = Some(status);
         }
         let run = Arc::clone(self);
-        let handle = std::thread::Builder::new().name("lab-finish".into()).spawn(move || run.finish())?;
-        BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner).push(handle);
+        let handle = std::thread::Builder::new()
+            .name("lab-finish".into())
+            .spawn(move || run.finish())?;
+        BACKGROUND
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(handle);
         Ok(report)
     }
 
     /// Joins the environment thread, closes and syncs the journal, and folds
     /// it into the index.
     fn finish(&self) -> Result<(), String> {
-        let env = self.env_thread.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let env = self
+            .env_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         if let Some(h) = env {
-            h.join().map_err(|_| "the environment thread of Lab panicked".to_owned())?;
+            h.join()
+                .map_err(|_| "the environment thread of Lab panicked".to_owned())?;
         }
         let journal = self.lock().journal.take();
         if let Some(j) = journal {
-            j.close().map_err(|e| format!("run {}: closing the journal failed: {e}", self.short_id))?;
+            j.close()
+                .map_err(|e| format!("run {}: closing the journal failed: {e}", self.short_id))?;
         }
-        let mut store = Store::open(self.project.clone()).map_err(|e| format!("run {}: {e}", self.short_id))?;
-        store.fold_run(&self.short_id).map_err(|e| format!("run {}: indexing failed: {e}", self.short_id))?;
+        let mut store =
+            Store::open(self.project.clone()).map_err(|e| format!("run {}: {e}", self.short_id))?;
+        store
+            .fold_run(&self.short_id)
+            .map_err(|e| format!("run {}: indexing failed: {e}", self.short_id))?;
         Ok(())
     }
 }
@@ -470,21 +582,31 @@ fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
         size += n as u64;
     }
     let digest = hasher.finalize();
-    let hex = digest.iter().map(|b| format!("{b:02x}")).collect();
+    let hex = digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    });
     Ok((size, hex))
 }
 
 /// Copies a file to `artifacts/<name>/<file name>` or a folder's content to
 /// `artifacts/<name>/`. Returns the path relative to the run, files and bytes.
-fn copy_artifact(source: &Path, paths: &RunPaths, name: &str) -> std::io::Result<(String, u64, u64)> {
+fn copy_artifact(
+    source: &Path,
+    paths: &RunPaths,
+    name: &str,
+) -> std::io::Result<(String, u64, u64)> {
+    // Look at the source first: a vanished one leaves no empty folder behind.
+    let meta = fs_err::metadata(source)?;
     let dest = paths.artifacts.join(name);
     if dest.exists() {
         fs_err::remove_dir_all(&dest)?;
     }
     fs_err::create_dir_all(&dest)?;
-    let meta = fs_err::metadata(source)?;
     if meta.is_file() {
-        let file_name = source.file_name().map_or_else(|| name.into(), std::ffi::OsStr::to_os_string);
+        let file_name = source
+            .file_name()
+            .map_or_else(|| name.into(), std::ffi::OsStr::to_os_string);
         let bytes = fs_err::copy(source, dest.join(&file_name))?;
         let rel = format!("artifacts/{name}/{}", file_name.to_string_lossy());
         Ok((rel, 1, bytes))

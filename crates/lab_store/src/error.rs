@@ -8,13 +8,12 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// No project was found where one was needed.
-    #[error(
-        "not inside a Lab project (no `.lab` folder here or above): {}\n\nhint: run a script that uses `Experiment` here to make this folder a project, or set `LAB_PROJECT`",
-        .start.display()
-    )]
+    #[error("{}", not_a_project(.start, *.from_env))]
     NotAProject {
-        /// Where the search started.
+        /// Where the search started (or the folder `LAB_PROJECT` names).
         start: PathBuf,
+        /// Whether `LAB_PROJECT` named the folder.
+        from_env: bool,
     },
     /// No run has an id starting with that prefix.
     #[error("no run has an id starting with `{prefix}`\n\nhint: `lab ls` lists the runs")]
@@ -56,7 +55,7 @@ pub enum Error {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// The index was written by a newer Lab.
-    #[error("the index at {} has schema version {found}; this Lab knows up to {known}\n\nhint: upgrade Lab, or run `lab reindex` with this version", .path.display())]
+    #[error("the index has schema version {found}, newer than this Lab knows ({known}): {}\n\nhint: upgrade Lab to read this project", .path.display())]
     NewerSchema {
         /// The database.
         path: PathBuf,
@@ -65,4 +64,18 @@ pub enum Error {
         /// Ours.
         known: i64,
     },
+}
+
+fn not_a_project(start: &std::path::Path, from_env: bool) -> String {
+    if from_env {
+        format!(
+            "`LAB_PROJECT` names a folder that is not a Lab project (it has no `.lab` folder): {}\n\nhint: run a script that uses `Experiment` with this `LAB_PROJECT` to make it one, or unset `LAB_PROJECT`",
+            start.display()
+        )
+    } else {
+        format!(
+            "not inside a Lab project (no `.lab` folder here or in any folder above): {}\n\nhint: run a script that uses `Experiment` here to make this folder a project, or set `LAB_PROJECT`",
+            start.display()
+        )
+    }
 }

@@ -15,8 +15,45 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Error, Project};
 
-/// Folds every run whose journal may hold records the index lacks.
-pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<(String, Damage)>, Error> {
+/// A journal that could not be folded in whole.
+#[derive(Debug, Clone)]
+pub enum Issue {
+    /// Its writer is gone and it ends in a torn or corrupt frame: what came
+    /// before is indexed, the rest was moved aside.
+    Damaged {
+        /// The run's short id.
+        run: String,
+        /// Where and why.
+        damage: Damage,
+    },
+    /// It could not be read at all (not a journal, a newer format, an I/O error).
+    Unreadable {
+        /// The run's short id.
+        run: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Issue::Damaged { run, damage } => write!(
+                f,
+                "the journal of run `{run}` is damaged at byte {}: {}; the {} bytes from there on were moved to `journal.lab.damaged`",
+                damage.offset, damage.reason, damage.dropped_bytes
+            ),
+            Issue::Unreadable { run, reason } => write!(
+                f,
+                "the journal of run `{run}` cannot be read, so the run is left out: {reason}"
+            ),
+        }
+    }
+}
+
+/// Folds every run whose journal may hold records the index lacks. A journal
+/// that cannot be read is reported and skipped; the others are still folded.
+pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, Error> {
     let complete: HashSet<String> = conn
         .prepare("SELECT short_id FROM runs WHERE complete = 1")?
         .query_map([], |r| r.get(0))?
@@ -31,14 +68,23 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<(String, 
     for entry in entries {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 8 && name.bytes().all(|b| b.is_ascii_hexdigit()) && !complete.contains(name) {
+        if name.len() == 8
+            && name.bytes().all(|b| b.is_ascii_hexdigit())
+            && !complete.contains(name)
+        {
             pending.push(name.to_owned());
         }
     }
     pending.sort();
     for short in pending {
-        if let Some(d) = fold_run(project, conn, &short)? {
-            damages.push((short, d));
+        match fold_run(project, conn, &short) {
+            Ok(Some(damage)) => damages.push(Issue::Damaged { run: short, damage }),
+            Ok(None) => {}
+            Err(e @ (Error::Journal(_) | Error::Io(_))) => damages.push(Issue::Unreadable {
+                run: short,
+                reason: e.to_string(),
+            }),
+            Err(e) => return Err(e),
         }
     }
     Ok(damages)
@@ -52,7 +98,11 @@ struct Indexed {
 }
 
 /// Folds one run. Returns the damage of a journal whose writer is gone.
-pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result<Option<Damage>, Error> {
+pub fn fold_run(
+    project: &Project,
+    conn: &mut Connection,
+    short: &str,
+) -> Result<Option<Damage>, Error> {
     let paths = project.run_paths(short);
     loop {
         let before = indexed(conn, short)?;
@@ -81,14 +131,24 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
         };
         let offset = before.as_ref().map_or(0, |b| b.offset);
         let mut delta = Delta::default();
-        let mut scan = read_journal(&paths.journal, offset, |at, record| delta.add(at, record, &mut keys))?;
+        let mut scan = read_journal(&paths.journal, offset, |at, record| {
+            delta.add(at, record, &mut keys);
+        })?;
         // A held lock may belong to a child the writer forked; if the writer
         // itself is dead the run is over all the same.
-        let writer_dead = !writer_gone && writer_identity(conn, before.as_ref(), &delta)?.and_then(|w| w.is_dead()) == Some(true);
+        let writer_dead = !writer_gone
+            && writer_identity(conn, before.as_ref(), &delta)?.and_then(|w| w.is_dead())
+                == Some(true);
         if writer_dead && scan.end > 0 {
             // It can write no more: read what it wrote between our scan and its end.
-            let more = read_journal(&paths.journal, scan.end, |at, record| delta.add(at, record, &mut keys))?;
-            scan = lab_journal::Scan { end: more.end, records: scan.records + more.records, damage: more.damage };
+            let more = read_journal(&paths.journal, scan.end, |at, record| {
+                delta.add(at, record, &mut keys);
+            })?;
+            scan = lab_journal::Scan {
+                end: more.end,
+                records: scan.records + more.records,
+                damage: more.damage,
+            };
         }
         let writer_gone = writer_gone || writer_dead;
         let start = match (&before, &delta.start) {
@@ -98,7 +158,11 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
             // or its process died before it said anything.
             (None, None) => return Ok(None),
         };
-        let damage = if writer_gone { scan.damage.clone() } else { None };
+        let damage = if writer_gone {
+            scan.damage.clone()
+        } else {
+            None
+        };
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = indexed(&tx, short)?;
         if now.as_ref().map(|n| n.offset) != before.as_ref().map(|b| b.offset) {
@@ -106,7 +170,16 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
             drop(tx);
             continue;
         }
-        write_delta(&tx, &start, short, &delta, scan.end, writer_gone, damage.as_ref(), &paths)?;
+        write_delta(
+            &tx,
+            &start,
+            short,
+            &delta,
+            scan.end,
+            writer_gone,
+            damage.as_ref(),
+            &paths,
+        )?;
         tx.commit()?;
         if let Some(d) = &damage {
             cut_damaged_tail(&paths.journal, d)?;
@@ -117,7 +190,11 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
 }
 
 /// Who writes the journal, from what this fold read or what the index holds.
-fn writer_identity(conn: &Connection, before: Option<&Indexed>, delta: &Delta) -> Result<Option<WriterIdentity>, Error> {
+fn writer_identity(
+    conn: &Connection,
+    before: Option<&Indexed>,
+    delta: &Delta,
+) -> Result<Option<WriterIdentity>, Error> {
     if let Some((_, v)) = delta.attrs.iter().find(|(k, _)| k == WRITER_ATTR) {
         return Ok(WriterIdentity::from_value(v));
     }
@@ -126,7 +203,9 @@ fn writer_identity(conn: &Connection, before: Option<&Indexed>, delta: &Delta) -
         .prepare_cached("SELECT value FROM attrs WHERE run_id = ?1 AND key = ?2")?
         .query_row(params![b.id, WRITER_ATTR], |r| r.get(0))
         .optional()?;
-    Ok(blob.and_then(|b| codec::decode_value(&b).ok()).and_then(|v| WriterIdentity::from_value(&v)))
+    Ok(blob
+        .and_then(|b| codec::decode_value(&b).ok())
+        .and_then(|v| WriterIdentity::from_value(&v)))
 }
 
 fn indexed(conn: &Connection, short: &str) -> Result<Option<Indexed>, Error> {
@@ -172,7 +251,11 @@ struct Delta {
 impl Delta {
     fn add(&mut self, at: u64, record: Record, keys: &mut HashMap<u32, String>) {
         match record {
-            Record::Start { run, time_nanos, experiment } => self.start = Some((run, time_nanos, experiment)),
+            Record::Start {
+                run,
+                time_nanos,
+                experiment,
+            } => self.start = Some((run, time_nanos, experiment)),
             Record::Attr { key, value, .. } => self.attrs.push((key, value)),
             Record::Features { names, .. } => self.features = Some(names),
             Record::Param { key, value, .. } => self.params.push((at, key, value)),
@@ -180,25 +263,37 @@ impl Delta {
                 keys.insert(key, name.clone());
                 self.new_keys.push((key, name));
             }
-            Record::Metric { time_nanos, point } => self.point(at, time_nanos, point),
+            // `seq` orders metrics by first appearance: the record's offset,
+            // then the point's place in it (records are far below 2^47 bytes).
+            Record::Metric { time_nanos, point } => self.point(at << 16, time_nanos, point),
             Record::Metrics { time_nanos, points } => {
-                for p in points {
-                    self.point(at, time_nanos, p);
+                for (i, p) in points.into_iter().enumerate() {
+                    self.point((at << 16) | (i as u64).min(0xffff), time_nanos, p);
                 }
             }
             Record::Tag { key, value, .. } => self.tags.push((key, value)),
             Record::Artifact { name, source, .. } => self.artifacts.push((at, name, source)),
-            Record::ArtifactStored { name, path, files, bytes, .. } => self.stored.push((name, path, files, bytes)),
+            Record::ArtifactStored {
+                name,
+                path,
+                files,
+                bytes,
+                ..
+            } => self.stored.push((name, path, files, bytes)),
             model @ Record::Model { .. } => self.models.push((at, model)),
-            Record::End { time_nanos, status, error } => self.end = Some((time_nanos, status, error)),
+            Record::End {
+                time_nanos,
+                status,
+                error,
+            } => self.end = Some((time_nanos, status, error)),
             Record::Close { .. } => {}
         }
     }
 
-    fn point(&mut self, at: u64, time_nanos: i64, p: MetricPoint) {
+    fn point(&mut self, seq: u64, time_nanos: i64, p: MetricPoint) {
         let finite = (!p.value.is_nan()).then_some(p.value);
         let s = self.metrics.entry(p.key).or_insert(Summary {
-            first_offset: at,
+            first_offset: seq,
             last: p.value,
             last_step: p.step,
             last_nanos: time_nanos,
@@ -262,8 +357,12 @@ fn write_delta(
         let sql = format!("UPDATE runs SET {column} = ?2 WHERE id = ?1");
         match value {
             Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![id, b])?,
-            Value::Null => tx.prepare_cached(&sql)?.execute(params![id, rusqlite::types::Null])?,
-            other => tx.prepare_cached(&sql)?.execute(params![id, other.to_string()])?,
+            Value::Null => tx
+                .prepare_cached(&sql)?
+                .execute(params![id, rusqlite::types::Null])?,
+            other => tx
+                .prepare_cached(&sql)?
+                .execute(params![id, other.to_string()])?,
         };
     }
     if let Some(features) = &d.features {
@@ -278,8 +377,10 @@ fn write_delta(
         .execute(params![id, key, *at as i64, blob(value), value.to_string(), value.as_f64().and_then(real)])?;
     }
     for (key_id, name) in &d.new_keys {
-        tx.prepare_cached("INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, key_id, name])?;
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, key_id, name])?;
     }
     if !d.metrics.is_empty() {
         let names: HashMap<u32, String> = tx
@@ -299,7 +400,9 @@ fn write_delta(
         for (key_id, s) in &d.metrics {
             // A point whose key was never declared cannot be named; the writer
             // always declares first, so this is only reachable in a damaged journal.
-            let Some(name) = names.get(key_id) else { continue };
+            let Some(name) = names.get(key_id) else {
+                continue;
+            };
             stmt.execute(params![
                 id,
                 name,
@@ -330,7 +433,18 @@ fn write_delta(
             .execute(params![id, name, path, *files as i64, *bytes as i64])?;
     }
     for (at, model) in &d.models {
-        if let Record::Model { time_nanos, name, path, format, class, library, library_version, size, sha256 } = model {
+        if let Record::Model {
+            time_nanos,
+            name,
+            path,
+            format,
+            class,
+            library,
+            library_version,
+            size,
+            sha256,
+        } = model
+        {
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO models (run_id, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -357,13 +471,23 @@ fn write_delta(
             .execute(params![id, Status::Crashed.as_str()])?;
     }
     let damage_note = damage
-        .map(|d| format!("{} bytes dropped at offset {}: {}", d.dropped_bytes, d.offset, d.reason))
+        .map(|d| {
+            format!(
+                "{} bytes dropped at offset {}: {}",
+                d.dropped_bytes, d.offset, d.reason
+            )
+        })
         .or_else(|| {
             let kept = damaged_copy(&paths.journal);
-            kept.exists().then(|| format!("a damaged journal tail was cut off and kept in {}", kept.display()))
+            kept.exists().then(|| {
+                format!(
+                    "a damaged journal tail was cut off and kept in {}",
+                    kept.display()
+                )
+            })
         });
     tx.prepare_cached(
-        "UPDATE runs SET journal_offset = ?2, complete = ?3, closed = ?3, damage = coalesce(?4, damage) WHERE id = ?1",
+        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = coalesce(?4, damage) WHERE id = ?1",
     )?
     .execute(params![id, end_offset as i64, writer_gone, damage_note])?;
     Ok(())
@@ -374,13 +498,17 @@ fn damaged_copy(journal: &std::path::Path) -> std::path::PathBuf {
 }
 
 /// Moves the unreadable tail of a finished journal aside and cuts it off, so
-/// the journal ends at its last good frame.
+/// the journal ends at its last good frame. Only the bytes that held data are
+/// kept aside, not the zeros reserved after them.
 fn cut_damaged_tail(journal: &std::path::Path, d: &Damage) -> Result<(), Error> {
-    let bytes = fs_err::read(journal)?;
-    let from = (d.offset as usize).min(bytes.len());
+    use std::io::{Read, Seek, SeekFrom};
     let kept = damaged_copy(journal);
     if !kept.exists() {
-        fs_err::write(&kept, &bytes[from..])?;
+        let mut f = fs_err::File::open(journal)?;
+        f.seek(SeekFrom::Start(d.offset))?;
+        let mut tail = Vec::new();
+        f.take(d.dropped_bytes).read_to_end(&mut tail)?;
+        fs_err::write(&kept, &tail)?;
     }
     let f = fs_err::OpenOptions::new().write(true).open(journal)?;
     f.set_len(d.offset)?;

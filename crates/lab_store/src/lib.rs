@@ -14,6 +14,7 @@ mod read;
 mod schema;
 
 pub use error::Error;
+pub use fold::Issue;
 pub use project::{Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, MetricSummary, ModelInfo, RunInfo};
 
@@ -32,7 +33,7 @@ impl Store {
     /// Opens (creating if needed) the index of `project`.
     pub fn open(project: Project) -> Result<Self, Error> {
         let conn = Connection::open(project.index_path())?;
-        conn.busy_timeout(Duration::from_secs(60))?;
+        conn.busy_timeout(Duration::from_mins(1))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         schema::migrate(&conn)?;
@@ -50,9 +51,10 @@ impl Store {
         &self.project
     }
 
-    /// Folds every journal record not yet indexed into the index.
-    /// Returns the damage found in journals whose writers are gone.
-    pub fn refresh(&mut self) -> Result<Vec<(String, lab_journal::Damage)>, Error> {
+    /// Folds every journal record not yet indexed into the index. Returns
+    /// the journals that could not be folded in whole: damaged ones whose
+    /// writers are gone, and unreadable ones (which are skipped).
+    pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
         fold::refresh(&self.project, &mut self.conn)
     }
 
@@ -62,7 +64,7 @@ impl Store {
     }
 
     /// Empties the index and rebuilds it from the journals alone.
-    pub fn reindex(&mut self) -> Result<Vec<(String, lab_journal::Damage)>, Error> {
+    pub fn reindex(&mut self) -> Result<Vec<Issue>, Error> {
         schema::clear(&self.conn)?;
         self.refresh()
     }

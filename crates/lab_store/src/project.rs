@@ -51,11 +51,18 @@ impl RunPaths {
 impl Project {
     /// The project at `root`, which must hold a store.
     pub fn at(root: &Path) -> Result<Self, Error> {
+        Self::at_inner(root, false)
+    }
+
+    fn at_inner(root: &Path, from_env: bool) -> Result<Self, Error> {
         let root = std::path::absolute(root)?;
         if root.join(STORE_DIR).join(MARKER).is_file() {
             Ok(Self { root })
         } else {
-            Err(Error::NotAProject { start: root })
+            Err(Error::NotAProject {
+                start: root,
+                from_env,
+            })
         }
     }
 
@@ -63,13 +70,18 @@ impl Project {
     /// holds a store.
     pub fn discover(cwd: &Path) -> Result<Self, Error> {
         if let Some(dir) = env_project() {
-            return Self::at(&dir);
+            return Self::at_inner(&dir, true);
         }
         let cwd = std::path::absolute(cwd)?;
         cwd.ancestors()
             .find(|dir| dir.join(STORE_DIR).join(MARKER).is_file())
-            .map(|dir| Self { root: dir.to_owned() })
-            .ok_or(Error::NotAProject { start: cwd })
+            .map(|dir| Self {
+                root: dir.to_owned(),
+            })
+            .ok_or(Error::NotAProject {
+                start: cwd,
+                from_env: false,
+            })
     }
 
     /// Like [`Project::discover`], but makes `LAB_PROJECT` (or else `cwd`) a

@@ -152,7 +152,9 @@ impl Store {
     pub fn resolve(&self, prefix: &str) -> Result<String, Error> {
         let p = prefix.trim().to_ascii_lowercase();
         if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::BadRunId { prefix: prefix.to_owned() });
+            return Err(Error::BadRunId {
+                prefix: prefix.to_owned(),
+            });
         }
         let upper = format!("{p}{}", "g");
         let ids: Vec<String> = self
@@ -161,9 +163,14 @@ impl Store {
             .query_map(params![p, upper], |r| r.get(0))?
             .collect::<Result<_, _>>()?;
         match ids.len() {
-            0 => Err(Error::UnknownRun { prefix: prefix.to_owned() }),
+            0 => Err(Error::UnknownRun {
+                prefix: prefix.to_owned(),
+            }),
             1 => Ok(ids.into_iter().next().unwrap_or_default()),
-            _ => Err(Error::AmbiguousRun { prefix: prefix.to_owned(), candidates: ids }),
+            _ => Err(Error::AmbiguousRun {
+                prefix: prefix.to_owned(),
+                candidates: ids,
+            }),
         }
     }
 
@@ -179,7 +186,12 @@ impl Store {
                 out.push((point.step, time_nanos, point.value));
             }
             Record::Metrics { time_nanos, points } if key.is_some() => {
-                out.extend(points.iter().filter(|p| Some(p.key) == key).map(|p| (p.step, time_nanos, p.value)));
+                out.extend(
+                    points
+                        .iter()
+                        .filter(|p| Some(p.key) == key)
+                        .map(|p| (p.step, time_nanos, p.value)),
+                );
             }
             _ => {}
         })?;
@@ -240,13 +252,21 @@ fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
     if runs.is_empty() {
         return Ok(());
     }
-    let index: HashMap<String, usize> = runs.iter().enumerate().map(|(i, r)| (r.id.to_string(), i)).collect();
+    let index: HashMap<String, usize> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| (r.id.to_string(), i))
+        .collect();
     // One run: filter by it; many: read the tables whole (cheaper than IN lists).
     let only = (runs.len() == 1).then(|| runs[0].id.to_string());
     let filter = |table: &str, cols: &str, order: &str| {
-        format!("SELECT run_id, {cols} FROM {table} WHERE (?1 IS NULL OR run_id = ?1) ORDER BY run_id, {order}")
+        format!(
+            "SELECT run_id, {cols} FROM {table} WHERE (?1 IS NULL OR run_id = ?1) ORDER BY run_id, {order}"
+        )
     };
-    let mut each = |sql: String, f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>| -> Result<(), Error> {
+    let mut each = |sql: String,
+                    f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
+     -> Result<(), Error> {
         let mut stmt = conn.prepare(&sql)?;
         let mut rows = stmt.query([&only])?;
         while let Some(row) = rows.next()? {
@@ -258,40 +278,56 @@ fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
         Ok(())
     };
     each(filter("attrs", "key, value", "key"), &mut |run, r| {
-        run.attrs.push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
+        run.attrs
+            .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
         Ok(())
     })?;
     each(filter("params", "key, value", "seq"), &mut |run, r| {
-        run.params.push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
+        run.params
+            .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
         Ok(())
     })?;
-    each(filter("metrics", "key, last_bits, last_step, min, max, count", "seq"), &mut |run, r| {
-        run.metrics.push(MetricSummary {
-            name: r.get(1)?,
-            last: f64::from_bits(r.get::<_, i64>(2)? as u64),
-            last_step: r.get(3)?,
-            min: r.get(4)?,
-            max: r.get(5)?,
-            count: r.get(6)?,
-        });
-        Ok(())
-    })?;
+    each(
+        filter(
+            "metrics",
+            "key, last_bits, last_step, min, max, count",
+            "seq",
+        ),
+        &mut |run, r| {
+            run.metrics.push(MetricSummary {
+                name: r.get(1)?,
+                last: f64::from_bits(r.get::<_, i64>(2)? as u64),
+                last_step: r.get(3)?,
+                min: r.get(4)?,
+                max: r.get(5)?,
+                count: r.get(6)?,
+            });
+            Ok(())
+        },
+    )?;
     each(filter("tags", "key, value", "key"), &mut |run, r| {
         run.tags.push((r.get(1)?, r.get(2)?));
         Ok(())
     })?;
-    each(filter("artifacts", "name, source, path, files, bytes", "seq"), &mut |run, r| {
-        run.artifacts.push(ArtifactInfo {
-            name: r.get(1)?,
-            source: r.get(2)?,
-            path: r.get(3)?,
-            files: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-            bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
-        });
-        Ok(())
-    })?;
     each(
-        filter("models", "name, path, format, class, library, library_version, size, sha256, logged_nanos", "seq"),
+        filter("artifacts", "name, source, path, files, bytes", "seq"),
+        &mut |run, r| {
+            run.artifacts.push(ArtifactInfo {
+                name: r.get(1)?,
+                source: r.get(2)?,
+                path: r.get(3)?,
+                files: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+            });
+            Ok(())
+        },
+    )?;
+    each(
+        filter(
+            "models",
+            "name, path, format, class, library, library_version, size, sha256, logged_nanos",
+            "seq",
+        ),
         &mut |run, r| {
             run.models.push(ModelInfo {
                 name: r.get(1)?,

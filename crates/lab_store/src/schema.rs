@@ -26,7 +26,6 @@ const MIGRATIONS: &[&str] = &[
         traceback TEXT,
         features BLOB,
         journal_offset INTEGER NOT NULL,
-        closed INTEGER NOT NULL DEFAULT 0,
         complete INTEGER NOT NULL DEFAULT 0,
         damage TEXT
     );
@@ -99,7 +98,16 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
-const TABLES: &[&str] = &["runs", "attrs", "params", "metric_keys", "metrics", "tags", "artifacts", "models"];
+const TABLES: &[&str] = &[
+    "runs",
+    "attrs",
+    "params",
+    "metric_keys",
+    "metrics",
+    "tags",
+    "artifacts",
+    "models",
+];
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)]
@@ -157,7 +165,9 @@ mod tests {
         let conn = Connection::open_in_memory().unwrap();
         migrate(&conn).unwrap();
         migrate(&conn).unwrap();
-        let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, VERSION);
         let mut names: Vec<String> = conn
             .prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
@@ -175,7 +185,8 @@ mod tests {
     #[test]
     fn a_newer_schema_is_refused() {
         let conn = Connection::open_in_memory().unwrap();
-        conn.pragma_update(None, "user_version", VERSION + 1).unwrap();
+        conn.pragma_update(None, "user_version", VERSION + 1)
+            .unwrap();
         assert!(matches!(migrate(&conn), Err(Error::NewerSchema { .. })));
     }
 }

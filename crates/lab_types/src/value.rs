@@ -1,6 +1,6 @@
 //! Parameter and attribute values.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 /// A parameter value, or any run attribute: what `log_parameter` accepts.
 #[derive(Clone, Debug, PartialEq)]
@@ -34,10 +34,8 @@ impl Value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f).map_or_else(
-                || J::String(float_name(*f).to_owned()),
-                J::Number,
-            ),
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map_or_else(|| J::String(float_name(*f).to_owned()), J::Number),
             Value::Str(s) | Value::Repr(s) => J::String(s.clone()),
             Value::List(items) => J::Array(items.iter().map(Value::to_json).collect()),
             Value::Dict(items) => J::Object(
@@ -108,7 +106,8 @@ impl fmt::Display for Value {
                     if i > 0 {
                         f.write_str(", ")?;
                     }
-                    write!(f, "{k:?}: ")?;
+                    write_py_str(f, k)?;
+                    f.write_str(": ")?;
                     write_nested(f, v)?;
                 }
                 f.write_str("}")
@@ -119,9 +118,39 @@ impl fmt::Display for Value {
 
 fn write_nested(f: &mut fmt::Formatter<'_>, v: &Value) -> fmt::Result {
     match v {
-        Value::Str(s) => write!(f, "{s:?}"),
+        Value::Str(s) => write_py_str(f, s),
         other => write!(f, "{other}"),
     }
+}
+
+/// A string as Python's `repr` writes it: single quotes unless the text has
+/// one and no double quote.
+fn write_py_str(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    f.write_str(&out)
 }
 
 #[cfg(test)]
@@ -146,7 +175,9 @@ mod tests {
             Value::Null,
             Value::Float(2.0),
         ]);
-        assert_eq!(v.to_string(), "[1, \"a\", None, 2.0]");
+        assert_eq!(v.to_string(), "[1, 'a', None, 2.0]");
+        let d = Value::Dict(vec![("it's".into(), Value::Str("a\nb".into()))]);
+        assert_eq!(d.to_string(), "{\"it's\": 'a\\nb'}");
         assert_eq!(Value::Bool(true).to_string(), "True");
     }
 }

@@ -7,16 +7,20 @@ use anyhow::Result;
 use lab_store::RunInfo;
 use lab_types::Status;
 
+use crate::ExitStatus;
 use crate::args::{Format, LsArgs};
 use crate::output::{self, paint};
 use crate::table::{self, Table};
-use crate::ExitStatus;
 
 const BAR_WIDTH: usize = 10;
 
 pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     let store = super::open_fresh()?;
     let mut runs = store.runs(args.experiment.as_deref())?;
+    // Columns in the order runs first logged the metrics, oldest run first,
+    // whatever order the rows are shown in.
+    let columns = metric_columns(&runs);
+    let any = !runs.is_empty();
     if let Some(key) = &args.sort_by {
         sort_by_metric(&mut runs, key);
     }
@@ -31,14 +35,24 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         }
         Format::Table => {
             if runs.is_empty() {
-                writeln!(out, "No runs yet.")?;
+                writeln!(
+                    out,
+                    "{}",
+                    if any {
+                        "No runs match."
+                    } else {
+                        "No runs yet."
+                    }
+                )?;
                 return Ok(ExitStatus::Success);
             }
             let color = output::color_stdout();
-            let (text, dropped) = render(&runs, color).render(table::width(), 4);
+            let (text, dropped) = render(&runs, &columns, color).render(table::width(), 4);
             out.write_all(text.as_bytes())?;
             if dropped > 0 {
-                output::warn(&format!("{dropped} metric column(s) did not fit the terminal; `lab ls --format json` shows all"));
+                output::warn(&format!(
+                    "{dropped} metric column(s) did not fit the terminal; `lab ls --format json` shows all"
+                ));
             }
         }
     }
@@ -56,7 +70,13 @@ fn sort_by_metric(runs: &mut [RunInfo], key: &str) {
         let va = a.metric(name).map(|m| m.last).filter(|v| !v.is_nan());
         let vb = b.metric(name).map(|m| m.last).filter(|v| !v.is_nan());
         match (va, vb) {
-            (Some(x), Some(y)) => if ascending { x.total_cmp(&y) } else { y.total_cmp(&x) },
+            (Some(x), Some(y)) => {
+                if ascending {
+                    x.total_cmp(&y)
+                } else {
+                    y.total_cmp(&x)
+                }
+            }
             (Some(_), None) => std::cmp::Ordering::Less,
             (None, Some(_)) => std::cmp::Ordering::Greater,
             (None, None) => std::cmp::Ordering::Equal,
@@ -94,12 +114,15 @@ pub fn status_cell(status: Status, color: bool) -> String {
 
 pub fn source_name(run: &RunInfo) -> String {
     run.attr_str("source")
-        .map(|s| std::path::Path::new(s).file_name().map_or_else(|| s.to_owned(), |f| f.to_string_lossy().into_owned()))
+        .map(|s| {
+            std::path::Path::new(s)
+                .file_name()
+                .map_or_else(|| s.to_owned(), |f| f.to_string_lossy().into_owned())
+        })
         .unwrap_or_default()
 }
 
-fn render(runs: &[RunInfo], color: bool) -> Table {
-    let metrics = metric_columns(runs);
+fn render(runs: &[RunInfo], metrics: &[String], color: bool) -> Table {
     let scale: HashMap<&str, f64> = metrics
         .iter()
         .map(|name| {
@@ -112,7 +135,12 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
             (name.as_str(), max)
         })
         .collect();
-    let mut header = vec!["ID".to_owned(), "SOURCE".to_owned(), "STARTED (UTC)".to_owned(), "STATUS".to_owned()];
+    let mut header = vec![
+        "ID".to_owned(),
+        "SOURCE".to_owned(),
+        "STARTED (UTC)".to_owned(),
+        "STATUS".to_owned(),
+    ];
     header.extend(metrics.iter().cloned());
     let rows = runs
         .iter()
@@ -123,13 +151,17 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
                 output::utc(run.start_nanos)[..16].to_owned(),
                 status_cell(run.status, color),
             ];
-            for name in &metrics {
+            for name in metrics {
                 row.push(match run.metric(name) {
                     None => String::new(),
                     Some(m) => {
                         let max = scale[name.as_str()];
                         let fraction = if max > 0.0 { m.last.abs() / max } else { 0.0 };
-                        format!("{:<8} {}", output::number(m.last), table::bar(fraction, BAR_WIDTH))
+                        format!(
+                            "{:<8} {}",
+                            output::number(m.last),
+                            table::bar(fraction, BAR_WIDTH)
+                        )
                     }
                 });
             }
@@ -139,8 +171,9 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
     Table { header, rows }
 }
 
+/// A metric value as JSON; NaN and infinities as the same strings parameters use.
 fn json_number(v: f64) -> serde_json::Value {
-    serde_json::Number::from_f64(v).map_or_else(|| serde_json::Value::String(output::number(v)), serde_json::Value::Number)
+    lab_types::Value::Float(v).to_json()
 }
 
 fn json_row(run: &RunInfo) -> serde_json::Value {

@@ -23,11 +23,8 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
 /// beyond it, warning about damaged journals.
 fn open_fresh() -> Result<Store> {
     let mut store = Store::discover(&current_dir())?;
-    for (short, d) in store.refresh()? {
-        output::warn(&format!(
-            "the journal of run `{short}` is damaged at byte {}: {} ({} bytes dropped)",
-            d.offset, d.reason, d.dropped_bytes
-        ));
+    for issue in store.refresh()? {
+        output::warn(&issue.to_string());
     }
     Ok(store)
 }

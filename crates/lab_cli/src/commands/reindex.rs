@@ -1,5 +1,7 @@
 //! `lab reindex`: rebuild the index from the journals.
 
+use std::io::Write as _;
+
 use anyhow::Result;
 use lab_store::Store;
 
@@ -9,14 +11,14 @@ use crate::output;
 
 pub fn run() -> Result<ExitStatus> {
     let mut store = Store::discover(&current_dir())?;
-    let damages = store.reindex()?;
-    for (short, d) in &damages {
-        output::warn(&format!(
-            "the journal of run `{short}` is damaged at byte {}: {}; {} bytes were cut off and kept beside it",
-            d.offset, d.reason, d.dropped_bytes
-        ));
+    for issue in store.reindex()? {
+        output::warn(&issue.to_string());
     }
     let runs = store.runs(None)?.len();
-    println!("Indexed {runs} run(s) from their journals in {}", store.project().store_dir().display());
+    writeln!(
+        std::io::stdout().lock(),
+        "Indexed {runs} run(s) from their journals in {}",
+        store.project().store_dir().display()
+    )?;
     Ok(ExitStatus::Success)
 }

@@ -7,10 +7,10 @@ use anyhow::Result;
 use lab_store::RunInfo;
 use lab_types::Value;
 
+use crate::ExitStatus;
 use crate::args::ShowArgs;
 use crate::output::{self, paint};
 use crate::table::Table;
-use crate::ExitStatus;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     let store = super::open_fresh()?;
@@ -26,22 +26,42 @@ fn section(out: &mut String, title: &str, color: bool) {
 }
 
 fn field(out: &mut String, name: &str, value: &str) {
-    let _ = writeln!(out, "  {name:<12}{value}");
+    let _ = writeln!(out, "  {name:<11} {value}");
 }
 
 /// The whole report, as text.
 pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{} {}", paint("Run", "1", color), paint(&run.id.to_string(), "33", color));
+    let _ = writeln!(
+        out,
+        "{} {}",
+        paint("Run", "1", color),
+        paint(&run.id.to_string(), "33", color)
+    );
     field(&mut out, "experiment", &run.experiment);
     let mut status = super::ls::status_cell(run.status, color);
     if let Some(e) = &run.error {
-        let _ = write!(status, "  {}: {}", e.kind, e.message);
+        let _ = write!(status, "  {}", e.kind);
+        if !e.message.is_empty() {
+            let _ = write!(status, ": {}", e.message);
+        }
     }
     field(&mut out, "status", &status);
-    field(&mut out, "started", &format!("{} UTC", output::utc(run.start_nanos)));
+    field(
+        &mut out,
+        "started",
+        &format!("{} UTC", output::utc(run.start_nanos)),
+    );
     if let Some(end) = run.end_nanos {
-        field(&mut out, "ended", &format!("{} UTC ({})", output::utc(end), output::duration(end - run.start_nanos)));
+        field(
+            &mut out,
+            "ended",
+            &format!(
+                "{} UTC ({})",
+                output::utc(end),
+                output::duration(end - run.start_nanos)
+            ),
+        );
     }
     let mut source = run.attr_str("source").unwrap_or("").to_owned();
     if let Some(Value::List(argv)) = run.attr("argv") {
@@ -58,8 +78,18 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
     }
     if let Some(commit) = run.attr_str("git_commit") {
         let dirty = matches!(run.attr("git_dirty"), Some(Value::Bool(true)));
-        let branch = run.attr_str("git_branch").map(|b| format!(" on {b}")).unwrap_or_default();
-        field(&mut out, "git", &format!("{commit}{branch}{}", if dirty { " (uncommitted changes)" } else { "" }));
+        let branch = run
+            .attr_str("git_branch")
+            .map(|b| format!(" on {b}"))
+            .unwrap_or_default();
+        field(
+            &mut out,
+            "git",
+            &format!(
+                "{commit}{branch}{}",
+                if dirty { " (uncommitted changes)" } else { "" }
+            ),
+        );
     }
     if let Some(Value::List(p)) = run.attr("packages") {
         field(&mut out, "packages", &format!("{} installed", p.len()));
@@ -73,7 +103,11 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
     }
 
     if !run.features.is_empty() {
-        section(&mut out, &format!("Features ({})", run.features.len()), color);
+        section(
+            &mut out,
+            &format!("Features ({})", run.features.len()),
+            color,
+        );
         let names: Vec<String> = run.features.iter().map(ToString::to_string).collect();
         let _ = writeln!(out, "  {}", names.join(", "));
     }
@@ -81,7 +115,11 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
         section(&mut out, "Parameters", color);
         let t = Table {
             header: vec!["  NAME".into(), "VALUE".into()],
-            rows: run.params.iter().map(|(k, v)| vec![format!("  {k}"), v.to_string()]).collect(),
+            rows: run
+                .params
+                .iter()
+                .map(|(k, v)| vec![format!("  {k}"), v.to_string()])
+                .collect(),
         };
         out.push_str(&t.render(None, 2).0);
     }
@@ -89,7 +127,9 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
         section(&mut out, "Metrics", color);
         let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
         let t = Table {
-            header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS"].map(String::from).to_vec(),
+            header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS"]
+                .map(String::from)
+                .to_vec(),
             rows: run
                 .metrics
                 .iter()
@@ -118,7 +158,13 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
         for a in &run.artifacts {
             let where_ = match (&a.path, a.files, a.bytes) {
                 (Some(p), Some(f), Some(b)) => format!("{p} ({f} file(s), {})", output::bytes(b)),
-                _ => format!("not copied yet, from {}", a.source),
+                _ if run.status == lab_types::Status::Running => {
+                    format!("to be copied at the end from {}", a.source)
+                }
+                _ => format!(
+                    "not copied (the source was gone when the run ended): {}",
+                    a.source
+                ),
             };
             field(&mut out, &a.name, &where_);
         }
@@ -126,11 +172,22 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
     if !run.models.is_empty() {
         section(&mut out, "Models", color);
         for m in &run.models {
-            let lib = if m.library_version.is_empty() { m.library.clone() } else { format!("{} {}", m.library, m.library_version) };
+            let lib = if m.library_version.is_empty() {
+                m.library.clone()
+            } else {
+                format!("{} {}", m.library, m.library_version)
+            };
             field(
                 &mut out,
                 &m.name,
-                &format!("{}  {}  {}  {}  sha256 {}…", m.class, m.format, lib, output::bytes(m.size), &m.sha256[..m.sha256.len().min(12)]),
+                &format!(
+                    "{}  {}  {}  {}  sha256 {}…",
+                    m.class,
+                    m.format,
+                    lib,
+                    output::bytes(m.size),
+                    &m.sha256[..m.sha256.len().min(12)]
+                ),
             );
         }
     }

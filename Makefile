@@ -1,0 +1,54 @@
+# Lab's tasks. `make help` lists them; the README and .ci/run call these.
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+TEST_DEPS := maturin pytest hypothesis mypy numpy pandas scikit-learn joblib
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: help demo test test-rust test-python lint fmt develop bench venv
+
+help: ## List the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+
+venv: $(PY) ## Make .venv with Lab's build and test tools
+	$(PIP) install -q --disable-pip-version-check $(TEST_DEPS)
+
+demo: $(PY) ## Build Lab (release) into .venv, run the iris example in examples/, then `lab ls`
+	$(PIP) install -q --disable-pip-version-check maturin scikit-learn joblib
+	$(VENV)/bin/maturin develop --release -q
+	cd examples && ../$(PY) iris.py --seed 1 && ../$(PY) iris.py --seed 2 && ../$(VENV)/bin/lab ls
+
+develop: venv ## Build Lab (debug) into .venv
+	$(VENV)/bin/maturin develop -q
+
+test: lint test-rust test-python ## Run every check and test: what CI runs
+
+test-rust: ## Build the workspace and run the Rust tests
+	cargo build --workspace --all-targets --locked
+	if command -v cargo-nextest >/dev/null; then \
+	  cargo nextest run --workspace --locked --no-fail-fast; \
+	else \
+	  cargo test --workspace --locked --no-fail-fast; \
+	fi
+	cargo test --workspace --doc --locked
+
+test-python: develop ## Run the Python tests against a debug build, and check the type stubs
+	$(PY) -m mypy.stubtest lab._lab
+	$(PY) -m pytest -q tests
+
+lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	python3 .ci/check-deps
+
+fmt: ## Format the Rust code
+	cargo fmt --all
+
+bench: venv ## Run the benchmarks (release build) and print medians
+	$(VENV)/bin/maturin develop --release -q
+	$(PY) benches/run.py
