@@ -224,3 +224,17 @@ def test_environment_is_recorded_off_the_calling_thread(project: Path) -> None:
     assert any(p.startswith("numpy==") for p in run.packages)
     assert run.attrs["pid"] > 0
     assert run.attrs["writer"]["pid"] == run.attrs["pid"]
+
+
+def test_objects_stored_as_text_are_marked(project: Path) -> None:
+    class Opaque:
+        def __str__(self) -> str:
+            return "Opaque(7)"
+
+    e = Experiment("marked")
+    with e.start_run():
+        e.log_parameter("model", Opaque())
+        e.log_parameter("plain", "Opaque(7)")
+    run = lab.get_run(e.run_id)
+    assert run.params == {"model": "Opaque(7)", "plain": "Opaque(7)"}
+    assert run.stringified_params == {"model"}

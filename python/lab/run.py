@@ -56,6 +56,8 @@ class Run:
         self.attrs: "Dict[str, Any]" = attrs
         self.features: "List[Union[str, int]]" = data["features"]
         self.params: "Dict[str, Any]" = data["params"]
+        #: Parameters whose value was no plain Python value and was stored as its ``str()``.
+        self.stringified_params: "frozenset[str]" = frozenset(data["stringified_params"])
         self.metric_summaries: "Dict[str, Dict[str, Any]]" = data["metrics"]
         self.metrics: "Dict[str, float]" = {k: v["last"] for k, v in data["metrics"].items()}
         self.tags: "Dict[str, str]" = data["tags"]

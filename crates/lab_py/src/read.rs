@@ -37,10 +37,15 @@ fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Boun
     }
     d.set_item("features", features)?;
     let params = PyDict::new(py);
+    let stringified = PyList::empty(py);
     for (k, v) in &run.params {
         params.set_item(k, to_py(py, v)?)?;
+        if matches!(v, lab_types::Value::Repr(_)) {
+            stringified.append(k)?;
+        }
     }
     d.set_item("params", params)?;
+    d.set_item("stringified_params", stringified)?;
     let metrics = PyDict::new(py);
     for m in &run.metrics {
         let s = PyDict::new(py);

@@ -118,7 +118,14 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
             rows: run
                 .params
                 .iter()
-                .map(|(k, v)| vec![format!("  {k}"), v.to_string()])
+                .map(|(k, v)| {
+                    let text = match v {
+                        // Stored as the object's str(): say so.
+                        Value::Repr(s) => format!("{s}  (as text)"),
+                        other => other.to_string(),
+                    };
+                    vec![format!("  {k}"), text]
+                })
                 .collect(),
         };
         out.push_str(&t.render(None, 2).0);
