@@ -268,6 +268,9 @@ pub enum DecodeError {
     /// A status code this version does not know.
     #[error("unknown status code {0}")]
     UnknownStatus(u8),
+    /// A flag byte other than 0 or 1.
+    #[error("flag byte {0} is neither 0 nor 1")]
+    BadFlag(u8),
     /// Values nested deeper than [`MAX_DEPTH`].
     #[error("values nested deeper than {MAX_DEPTH}")]
     TooDeep,
@@ -358,11 +361,12 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             let status = Status::from_code(code).ok_or(DecodeError::UnknownStatus(code))?;
             let error = match c.u8()? {
                 0 => None,
-                _ => Some(ErrorInfo {
+                1 => Some(ErrorInfo {
                     kind: c.string()?,
                     message: c.string()?,
                     traceback: c.string()?,
                 }),
+                other => return Err(DecodeError::BadFlag(other)),
             };
             Record::End {
                 time_nanos,

@@ -15,18 +15,27 @@ use crate::table::{self, Table};
 const BAR_WIDTH: usize = 10;
 
 pub fn run(args: &LsArgs) -> Result<ExitStatus> {
+    if let Some(flag) = args.sort_by.as_deref().filter(|s| s.starts_with("--")) {
+        // SORT_BY takes `-name` for ascending order, so clap lets hyphens
+        // through; a long option it does not know is still a usage error.
+        crate::output::error(&anyhow::anyhow!(
+            "unexpected option `{flag}` for `lab ls`\n\nhint: `lab ls --help` lists the options"
+        ));
+        return Ok(ExitStatus::Usage);
+    }
     let store = super::open_fresh()?;
     let mut runs = store.runs(args.experiment.as_deref())?;
-    // Columns in the order runs first logged the metrics, oldest run first,
-    // whatever order the rows are shown in.
-    let columns = metric_columns(&runs);
-    let any = !runs.is_empty();
     if let Some(key) = &args.sort_by {
         sort_by_metric(&mut runs, key);
     }
     if let Some(n) = args.limit {
         runs.truncate(n);
     }
+    // Columns for the listed runs, in the order they first logged the
+    // metrics, oldest run first, whatever order the rows are shown in.
+    let mut by_age: Vec<&RunInfo> = runs.iter().collect();
+    by_age.sort_by_key(|r| r.start_nanos);
+    let columns = metric_columns(&by_age);
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -35,6 +44,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         }
         Format::Table => {
             if runs.is_empty() {
+                let any = store.status_counts()?.values().sum::<i64>() > 0;
                 writeln!(
                     out,
                     "{}",
@@ -84,10 +94,10 @@ fn sort_by_metric(runs: &mut [RunInfo], key: &str) {
     });
 }
 
-/// Metric names in the order runs first logged them, oldest run first.
-fn metric_columns(runs: &[RunInfo]) -> Vec<String> {
+/// Metric names in the order `runs` (oldest first) first logged them.
+fn metric_columns(runs: &[&RunInfo]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
-    for run in runs.iter().rev() {
+    for run in runs {
         for m in &run.metrics {
             if !names.contains(&m.name) {
                 names.push(m.name.clone());

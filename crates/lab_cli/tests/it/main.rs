@@ -1,2 +1,747 @@
 //! CLI tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use lab_sdk::{EnvRequest, Run, StartOptions};
+use lab_store::Project;
+use lab_types::{ErrorInfo, RunId, Status, Value};
+
+/// `wait_for_background` joins the finishers of every run of this process, so
+/// runs are ended and waited for one test at a time: each test then knows its
+/// own runs are closed and indexed.
+static SDK: Mutex<()> = Mutex::new(());
+
+/// The artifact run `a` logs.
+const CSV: &str = "10,0,0\n0,9,1\n0,2,8\n";
+
+struct Output {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Output {
+    /// Exit code and stderr, for error snapshots.
+    fn failure(&self) -> String {
+        format!("exit code: {}\n{}", self.code, self.stderr)
+    }
+}
+
+fn lab_command(cwd: &Path, project: Option<&Path>, args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+    cmd.args(args)
+        .current_dir(cwd)
+        .env("NO_COLOR", "1")
+        .env("COLUMNS", "200")
+        .env_remove("LAB_PROJECT")
+        .stdin(Stdio::null());
+    if let Some(p) = project {
+        cmd.env("LAB_PROJECT", p);
+    }
+    cmd
+}
+
+fn run_lab(mut cmd: Command) -> Output {
+    let out = cmd.output().unwrap();
+    Output {
+        code: out
+            .status
+            .code()
+            .unwrap_or_else(|| panic!("lab was killed: {:?}", out.status)),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Runs `lab` on `project`.
+fn lab(project: &Path, args: &[&str]) -> Output {
+    run_lab(lab_command(project, Some(project), args))
+}
+
+/// Runs `lab` and requires success with nothing on stderr.
+fn lab_ok(project: &Path, args: &[&str]) -> String {
+    let out = lab(project, args);
+    assert_eq!(out.code, 0, "lab {args:?} failed: {}", out.stderr);
+    assert_eq!(out.stderr, "", "lab {args:?} warned");
+    out.stdout
+}
+
+fn regex_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if "\\.+*?()|[]{}^$#&-~".contains(c) {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Snapshots `text` with run ids, times, durations and the project's path
+/// replaced by placeholders of the same width where columns depend on it.
+fn snapshot(name: &str, project: &Path, text: &str, extra: &[(&str, &str)]) {
+    let mut settings = insta::Settings::clone_current();
+    settings.set_prepend_module_to_snapshot(false);
+    for (re, with) in extra {
+        settings.add_filter(re, *with);
+    }
+    settings.add_filter(&regex_escape(&project.display().to_string()), "[PROJECT]");
+    if let Ok(real) = project.canonicalize() {
+        settings.add_filter(&regex_escape(&real.display().to_string()), "[PROJECT]");
+    }
+    settings.add_filter(r"/tmp/\.tmp[A-Za-z0-9]+", "[TMP]");
+    settings.add_filter(r"\b[0-9a-f]{32}\b", "[RUN_ID]");
+    settings.add_filter(r"\b[0-9a-f]{8}\b", "[SHORT8]");
+    settings.add_filter(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z", "[ISO-TIME]");
+    settings.add_filter(
+        r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}",
+        "YYYY-MM-DD hh:mm:ss",
+    );
+    settings.add_filter(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "YYYY-MM-DD hh:mm");
+    settings.add_filter(
+        r"\((\d+ ms|\d+\.\d s|\d+ min \d{2} s|\d+ h \d{2} min)\)",
+        "([DURATION])",
+    );
+    settings.bind(|| insta::assert_snapshot!(name, text));
+}
+
+fn attrs(script: &str, seed: i64) -> Vec<(String, Value)> {
+    vec![
+        (
+            "source".into(),
+            Value::Str(format!("/home/alice/exp/{script}")),
+        ),
+        (
+            "argv".into(),
+            Value::List(vec![
+                Value::Str("--seed".into()),
+                Value::Str(seed.to_string()),
+            ]),
+        ),
+        ("user".into(), Value::Str("alice".into())),
+        ("host".into(), Value::Str("gpu-box".into())),
+        ("python_version".into(), Value::Str("3.12.1".into())),
+        ("dataset".into(), Value::Str("iris.csv".into())),
+    ]
+}
+
+fn start(project: &Project, experiment: &str, script: &str, seed: i64) -> Arc<Run> {
+    Run::start(
+        project,
+        StartOptions {
+            experiment: experiment.into(),
+            attrs: attrs(script, seed),
+            env: EnvRequest::default(),
+        },
+    )
+    .unwrap()
+}
+
+fn end(run: &Arc<Run>, status: Status, error: Option<ErrorInfo>) {
+    let report = run.end(status, error).unwrap();
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+}
+
+fn wait() {
+    let failures = lab_sdk::wait_for_background();
+    assert!(failures.is_empty(), "{failures:?}");
+}
+
+fn new_project() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, created) = Project::create(dir.path()).unwrap();
+    assert!(created);
+    (dir, project)
+}
+
+/// Four runs, oldest first:
+/// - `a`: train.py, iris, finished; acc 0.9, loss 1 → 0.25, features,
+///   parameters, a tag, an artifact and a model;
+/// - `b`: train.py, iris, finished; acc 0.95, loss 0.8 → 0.3;
+/// - `c`: explore.py, scratch, finished; no metric;
+/// - `d`: train.py, iris, failed with a traceback; acc 0.7, no loss.
+struct Fixture {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    a: RunId,
+    b: RunId,
+    c: RunId,
+    d: RunId,
+}
+
+fn fixture() -> Fixture {
+    let (dir, project) = new_project();
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+
+    let a = start(&project, "iris", "train.py", 1);
+    a.log_features(
+        ["sepal length (cm)", "sepal width (cm)", "petal length (cm)"]
+            .into_iter()
+            .map(|s| Value::Str(s.into()))
+            .collect(),
+    )
+    .unwrap();
+    a.log_param("seed", Value::Int(1)).unwrap();
+    a.log_param("n_estimators", Value::Int(10)).unwrap();
+    a.log_param("criterion", Value::Str("gini".into())).unwrap();
+    a.log_param("n_estimators", Value::Int(20)).unwrap();
+    for loss in [1.0, 0.5, 0.25] {
+        a.log_metric("loss", loss, None).unwrap();
+    }
+    a.log_metrics(
+        [("acc", 0.9), ("precision[2]", 0.8), ("precision[10]", 0.6)].into_iter(),
+        None,
+    )
+    .unwrap();
+    a.set_tag("stage", "baseline").unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let csv = files.path().join("confusion_matrix.csv");
+    std::fs::write(&csv, CSV).unwrap();
+    a.log_artifact("confusion_matrix", &csv).unwrap();
+    let tmp = a.models_dir().unwrap().join(".clf.tmp");
+    std::fs::write(&tmp, b"not really a forest").unwrap();
+    a.add_model(
+        "clf",
+        &tmp,
+        "joblib",
+        "sklearn.ensemble.RandomForestClassifier",
+        "sklearn",
+        "1.9.1",
+    )
+    .unwrap();
+    end(&a, Status::Finished, None);
+    wait();
+
+    let b = start(&project, "iris", "train.py", 2);
+    b.log_param("seed", Value::Int(2)).unwrap();
+    b.log_metric("loss", 0.8, None).unwrap();
+    b.log_metric("loss", 0.3, None).unwrap();
+    b.log_metric("acc", 0.95, None).unwrap();
+    end(&b, Status::Finished, None);
+    wait();
+
+    let c = start(&project, "scratch", "explore.py", 3);
+    c.log_param("note", Value::Str("just looking".into()))
+        .unwrap();
+    end(&c, Status::Finished, None);
+    wait();
+
+    let d = start(&project, "iris", "train.py", 4);
+    d.log_param("seed", Value::Int(4)).unwrap();
+    d.log_metric("acc", 0.7, None).unwrap();
+    end(
+        &d,
+        Status::Failed,
+        Some(ErrorInfo {
+            kind: "ValueError".into(),
+            message: "Input contains NaN".into(),
+            traceback: "Traceback (most recent call last):\n  File \"/home/alice/exp/train.py\", line 12, in <module>\n    model.fit(X, y)\nValueError: Input contains NaN\n".into(),
+        }),
+    );
+    wait();
+
+    Fixture {
+        root: project.root().to_owned(),
+        _dir: dir,
+        a: a.id(),
+        b: b.id(),
+        c: c.id(),
+        d: d.id(),
+    }
+}
+
+/// The short ids `lab ls --format json ARGS` lists, in order.
+fn json_order(project: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["ls", "--format", "json"];
+    all.extend_from_slice(args);
+    let rows: serde_json::Value = serde_json::from_str(&lab_ok(project, &all)).unwrap();
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["short_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn ls_lists_runs_newest_first() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["ls"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 5, "{out}");
+    assert!(lines[0].starts_with("ID "), "{out}");
+    for (line, id) in lines[1..].iter().zip([f.d, f.c, f.b, f.a]) {
+        assert!(line.starts_with(&id.short()), "{out}");
+    }
+    assert!(lines[2].contains("explore.py") && lines[2].contains("finished"));
+    assert!(lines[1].contains("failed ✗"));
+    // Columns in first-logged order, oldest run first.
+    let header: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        header,
+        [
+            "ID",
+            "SOURCE",
+            "STARTED",
+            "(UTC)",
+            "STATUS",
+            "loss",
+            "acc",
+            "precision[2]",
+            "precision[10]"
+        ]
+    );
+    snapshot("ls", &f.root, &out, &[]);
+}
+
+#[test]
+fn ls_leaves_a_blank_cell_for_a_missing_metric() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["ls"]);
+    let lines: Vec<&str> = out.lines().collect();
+    // Columns by characters: bars and `✗` take several bytes.
+    let chars =
+        |line: &str, from: usize, n: usize| -> String { line.chars().skip(from).take(n).collect() };
+    let col = lines[0].find("loss").unwrap();
+    let cell = |line: &str| chars(line, col, 8).trim().to_owned();
+    let row = |id: RunId| *lines.iter().find(|l| l.starts_with(&id.short())).unwrap();
+    assert_eq!(cell(row(f.a)), "0.25");
+    assert_eq!(cell(row(f.b)), "0.3");
+    assert_eq!(cell(row(f.d)), "", "{out}");
+    // A run without any metric ends after its status.
+    assert!(row(f.c).trim_end().ends_with("finished"), "{out}");
+    // The largest value fills the bar; the others are scaled to it.
+    let acc = lines[0].find("acc").unwrap();
+    assert_eq!(chars(row(f.b), acc, 19), "0.95     ██████████", "{out}");
+    assert_eq!(chars(row(f.a), acc, 8).trim(), "0.9", "{out}");
+    let d_acc = chars(row(f.d), acc, 19);
+    assert!(d_acc.starts_with("0.7      ███████"), "{out}");
+    assert_ne!(d_acc, "0.7      ██████████", "{out}");
+}
+
+#[test]
+fn ls_json_has_every_run_and_value() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["ls", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 4);
+    assert_eq!(rows[3]["id"], f.a.to_string());
+    assert_eq!(rows[3]["params"]["n_estimators"], 20);
+    assert_eq!(rows[3]["metrics"]["loss"], 0.25);
+    assert_eq!(rows[0]["status"], "failed");
+    assert_eq!(rows[0]["source"], "/home/alice/exp/train.py");
+    assert!(rows[0]["end_time"].is_string());
+    snapshot("ls_json", &f.root, &out, &[]);
+}
+
+#[test]
+fn ls_sorts_by_a_metric_and_limits_and_filters() {
+    let fx = fixture();
+    let (a, b, c, d) = (fx.a.short(), fx.b.short(), fx.c.short(), fx.d.short());
+    let (a, b, c, d) = (a.as_str(), b.as_str(), c.as_str(), d.as_str());
+    assert_eq!(json_order(&fx.root, &[]), [d, c, b, a]);
+    // Largest first; runs without the metric last, newest first among them.
+    assert_eq!(json_order(&fx.root, &["acc"]), [b, a, d, c]);
+    assert_eq!(json_order(&fx.root, &["-acc"]), [d, a, b, c]);
+    assert_eq!(json_order(&fx.root, &["loss"]), [b, a, d, c]);
+    assert_eq!(json_order(&fx.root, &["-loss"]), [a, b, d, c]);
+    assert_eq!(json_order(&fx.root, &["--", "-loss"]), [a, b, d, c]);
+    assert_eq!(json_order(&fx.root, &["nope"]), [d, c, b, a]);
+    // Limit after sorting.
+    assert_eq!(json_order(&fx.root, &["-acc", "-n", "2"]), [d, a]);
+    assert_eq!(json_order(&fx.root, &["--limit", "1"]), [d]);
+    assert!(json_order(&fx.root, &["--limit", "0"]).is_empty());
+    assert_eq!(json_order(&fx.root, &["--limit", "99"]).len(), 4);
+    // Experiment.
+    assert_eq!(json_order(&fx.root, &["-e", "scratch"]), [c]);
+    assert_eq!(
+        json_order(&fx.root, &["--experiment", "iris", "acc"]),
+        [b, a, d]
+    );
+    assert!(json_order(&fx.root, &["-e", "nothing"]).is_empty());
+
+    // The table in the same order.
+    let table = lab_ok(&fx.root, &["ls", "-acc", "-e", "iris", "-n", "2"]);
+    let ids: Vec<&str> = table.lines().skip(1).map(|l| &l[..8]).collect();
+    assert_eq!(ids, [d, a]);
+    snapshot("ls_sorted_limited", &fx.root, &table, &[]);
+    // Only the metrics of the listed runs get columns.
+    let scratch = lab_ok(&fx.root, &["ls", "-e", "scratch"]);
+    assert!(!scratch.contains("acc"), "{scratch}");
+}
+
+#[test]
+fn ls_says_no_runs_match_when_the_filters_leave_none() {
+    // docs/cli.md: "when it has runs but none is left to list (`--experiment`
+    // matched nothing, or `--limit 0`), it prints `No runs match.`".
+    let f = fixture();
+    assert_eq!(lab_ok(&f.root, &["ls", "-n", "0"]), "No runs match.\n");
+    assert_eq!(
+        lab_ok(&f.root, &["ls", "-e", "nothing"]),
+        "No runs match.\n"
+    );
+}
+
+#[test]
+fn ls_of_an_empty_project() {
+    let (_dir, project) = new_project();
+    assert_eq!(lab_ok(project.root(), &["ls"]), "No runs yet.\n");
+    assert_eq!(lab_ok(project.root(), &["ls", "--format", "json"]), "[]\n");
+}
+
+#[test]
+fn show_prints_everything_about_a_run() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["show", &f.a.short()]);
+    assert!(out.starts_with(&format!("Run {}\n", f.a)), "{out}");
+    assert!(out.contains("  status      finished\n"), "{out}");
+    assert!(out.contains("  user        alice@gpu-box\n"), "{out}");
+    assert!(
+        out.contains("  source      /home/alice/exp/train.py --seed 1\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "  folder      {}\n",
+            f.root.join(".lab/runs").join(f.a.short()).display()
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "  confusion_matrix artifacts/confusion_matrix/confusion_matrix.csv (1 file(s), {} B)\n",
+            CSV.len()
+        )),
+        "{out}"
+    );
+    // Metrics of one call keep their order: precision[2] before precision[10].
+    let p2 = out.find("precision[2]").unwrap();
+    let p10 = out.find("precision[10]").unwrap();
+    assert!(p2 < p10, "{out}");
+    snapshot("show", &f.root, &out, &[]);
+
+    // The full id, any case, and a longer prefix show the same.
+    let full = f.a.to_string();
+    assert_eq!(lab_ok(&f.root, &["show", &full]), out);
+    assert_eq!(
+        lab_ok(&f.root, &["show", &full[..12].to_ascii_uppercase()]),
+        out
+    );
+}
+
+#[test]
+fn show_of_a_failed_run_has_its_error_and_traceback() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["show", &f.d.short()]);
+    assert!(
+        out.contains("  status      failed ✗  ValueError: Input contains NaN\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\nTraceback\n  Traceback (most recent call last):\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("  ValueError: Input contains NaN\n"), "{out}");
+    snapshot("show_failed", &f.root, &out, &[]);
+}
+
+#[test]
+fn run_prefix_errors_exit_1() {
+    let f = fixture();
+    let unknown = lab(&f.root, &["show", "ffff"]);
+    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.stdout, "");
+    assert!(unknown.stderr.contains("hint: `lab ls` lists the runs"));
+    snapshot("error_unknown_run", &f.root, &unknown.failure(), &[]);
+
+    let ids: Vec<String> = [f.a, f.b, f.c, f.d]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let common = (0..32)
+        .take_while(|&i| {
+            ids.iter()
+                .all(|id| id.as_bytes()[i] == ids[0].as_bytes()[i])
+        })
+        .count();
+    assert!(
+        common >= 1,
+        "time-ordered ids share a leading digit: {ids:?}"
+    );
+    let prefix = &ids[0][..common];
+    let ambiguous = lab(&f.root, &["show", prefix]);
+    assert_eq!(ambiguous.code, 1);
+    assert_eq!(ambiguous.stdout, "");
+    for id in &ids {
+        assert!(
+            ambiguous.stderr.contains(id.as_str()),
+            "{}",
+            ambiguous.stderr
+        );
+    }
+    let quoted = format!("`{prefix}`");
+    snapshot(
+        "error_ambiguous_run",
+        &f.root,
+        &ambiguous.failure(),
+        &[(&regex_escape(&quoted), "`[PREFIX]`")],
+    );
+
+    for bad in ["xyz", "0e5z", "0123456789abcdef0123456789abcdef0"] {
+        let out = lab(&f.root, &["show", bad]);
+        assert_eq!(out.code, 1, "{bad}: {}", out.stderr);
+        assert_eq!(
+            out.stderr,
+            format!("error: `{bad}` is not a run id: expected 1 to 32 hexadecimal digits\n")
+        );
+    }
+    snapshot(
+        "error_not_a_run_id",
+        &f.root,
+        &lab(&f.root, &["show", "xyz"]).failure(),
+        &[],
+    );
+}
+
+#[test]
+fn outside_a_project_ls_exits_1_and_says_how_to_make_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run_lab(lab_command(dir.path(), None, &["ls"]));
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("error: not inside a Lab project"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("hint: run a script that uses `Experiment`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("LAB_PROJECT"), "{}", out.stderr);
+    snapshot("error_not_a_project", dir.path(), &out.failure(), &[]);
+
+    // `LAB_PROJECT` naming a folder that is not a project.
+    let out = run_lab(lab_command(dir.path(), Some(dir.path()), &["show", "0"]));
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("`LAB_PROJECT` names a folder that is not a Lab project"),
+        "{}",
+        out.stderr
+    );
+    snapshot(
+        "error_lab_project_not_a_project",
+        dir.path(),
+        &out.failure(),
+        &[],
+    );
+    // Nothing was made.
+    assert!(!dir.path().join(".lab").exists());
+}
+
+#[test]
+fn a_project_is_found_from_a_folder_inside_it() {
+    let f = fixture();
+    let sub = f.root.join("src/deep");
+    std::fs::create_dir_all(&sub).unwrap();
+    let out = run_lab(lab_command(&sub, None, &["ls", "--format", "json"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let f = fixture();
+    for args in [
+        &["frobnicate"][..],
+        &[][..],
+        &["--bogus"][..],
+        &["show"][..],
+        &["show", "--bogus", "abc"][..],
+        &["ls", "--format", "yaml"][..],
+        &["ls", "--limit", "-1"][..],
+        &["ls", "--limit", "many"][..],
+        &["ls", "acc", "loss"][..],
+    ] {
+        let out = lab(&f.root, args);
+        assert_eq!(out.code, 2, "lab {args:?}: {}{}", out.stdout, out.stderr);
+        assert_eq!(out.stdout, "", "lab {args:?}");
+        assert!(!out.stderr.is_empty(), "lab {args:?}");
+    }
+    snapshot(
+        "error_unknown_subcommand",
+        &f.root,
+        &lab(&f.root, &["frobnicate"]).failure(),
+        &[],
+    );
+    snapshot(
+        "error_bad_format",
+        &f.root,
+        &lab(&f.root, &["ls", "--format", "yaml"]).failure(),
+        &[],
+    );
+    snapshot(
+        "error_unknown_option",
+        &f.root,
+        &lab(&f.root, &["--bogus"]).failure(),
+        &[],
+    );
+}
+
+#[test]
+fn an_unknown_ls_option_is_a_usage_error() {
+    // `SORT_BY` may start with `-` (`lab ls -loss`), but an unknown `--option`
+    // is a mistake on the command line (docs/cli.md: exit status 2).
+    let (_dir, project) = new_project();
+    let out = lab(project.root(), &["ls", "--bogus"]);
+    assert_eq!(
+        out.code, 2,
+        "`lab ls --bogus` was accepted: stdout {:?}, stderr {:?}",
+        out.stdout, out.stderr
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let (_dir, project) = new_project();
+    let root = project.root();
+    let help = lab_ok(root, &["--help"]);
+    assert!(help.contains("Usage: lab <COMMAND>"), "{help}");
+    snapshot("help", root, &help, &[]);
+    let ls_help = lab_ok(root, &["ls", "--help"]);
+    assert!(
+        ls_help.contains("[SORT_BY]") && ls_help.contains("--limit <N>"),
+        "{ls_help}"
+    );
+    snapshot("ls_help", root, &ls_help, &[]);
+    assert_eq!(lab_ok(root, &["help", "ls"]), ls_help);
+    assert_eq!(
+        lab_ok(root, &["--version"]),
+        format!("lab {}\n", env!("CARGO_PKG_VERSION"))
+    );
+    // Without a command: the summary on stderr, status 2.
+    let bare = lab(root, &[]);
+    assert_eq!(bare.code, 2);
+    assert!(
+        bare.stderr.contains("Usage: lab <COMMAND>"),
+        "{}",
+        bare.stderr
+    );
+}
+
+#[test]
+fn reindex_prints_the_count_and_keeps_the_listing() {
+    let f = fixture();
+    let before = lab_ok(&f.root, &["ls"]);
+    let json_before = lab_ok(&f.root, &["ls", "--format", "json"]);
+    let show_before = lab_ok(&f.root, &["show", &f.a.short()]);
+    let out = lab_ok(&f.root, &["reindex"]);
+    assert_eq!(
+        out,
+        format!(
+            "Indexed 4 run(s) from their journals in {}\n",
+            f.root.join(".lab").display()
+        )
+    );
+    snapshot("reindex", &f.root, &out, &[]);
+    assert_eq!(lab_ok(&f.root, &["ls"]), before);
+    assert_eq!(lab_ok(&f.root, &["ls", "--format", "json"]), json_before);
+    assert_eq!(lab_ok(&f.root, &["show", &f.a.short()]), show_before);
+
+    // From the journals alone: the index deleted.
+    for name in ["index.sqlite", "index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(f.root.join(".lab").join(name));
+    }
+    assert_eq!(lab_ok(&f.root, &["reindex"]), out);
+    assert_eq!(lab_ok(&f.root, &["ls"]), before);
+    assert_eq!(lab_ok(&f.root, &["ls", "--format", "json"]), json_before);
+}
+
+#[test]
+fn a_broken_index_exits_3() {
+    let (_dir, project) = new_project();
+    std::fs::write(project.index_path(), vec![b'x'; 4096]).unwrap();
+    let out = lab(project.root(), &["ls"]);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+}
+
+#[test]
+fn an_unreadable_journal_is_warned_about_and_the_rest_listed() {
+    let f = fixture();
+    let bad = f.root.join(".lab/runs/deadbeef");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("journal.lab"), "not a journal at all\n").unwrap();
+    let out = lab(&f.root, &["ls", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert!(
+        out.stderr
+            .starts_with("warning: the journal of run `deadbeef` cannot be read"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("not a Lab journal"), "{}", out.stderr);
+}
+
+#[test]
+fn a_closed_pipe_ends_ls_quietly_with_success() {
+    const RUNS: usize = 40;
+    const METRICS: usize = 40;
+    let (_dir, project) = new_project();
+    let names: Vec<String> = (0..METRICS)
+        .map(|i| format!("metric_{i:02}_{}", "x".repeat(80)))
+        .collect();
+    {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        for r in 0..RUNS {
+            let run = start(&project, "wide", "wide.py", r as i64);
+            run.log_metrics(
+                names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| (n.as_str(), (r * METRICS + i) as f64)),
+                None,
+            )
+            .unwrap();
+            end(&run, Status::Finished, None);
+        }
+        wait();
+    }
+    // Far more than a pipe holds.
+    let mut whole = lab_command(project.root(), Some(project.root()), &["ls"]);
+    whole.env_remove("COLUMNS");
+    let whole = run_lab(whole);
+    assert_eq!(whole.code, 0, "{}", whole.stderr);
+    assert_eq!(whole.stdout.lines().count(), RUNS + 1);
+    assert!(whole.stdout.len() > 128 * 1024, "{}", whole.stdout.len());
+
+    for args in [&["ls"][..], &["ls", "--format", "json"][..]] {
+        let mut cmd = lab_command(project.root(), Some(project.root()), args);
+        cmd.env_remove("COLUMNS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut first = String::new();
+        {
+            let mut reader = BufReader::new(child.stdout.take().unwrap());
+            reader.read_line(&mut first).unwrap();
+        } // The read end is closed here, like `| head -1`.
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!first.is_empty());
+        assert_eq!(out.status.code(), Some(0), "lab {args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+        assert_eq!(stderr, "", "lab {args:?}");
+    }
+}
