@@ -13,6 +13,9 @@ use lab_types::Record;
 use crate::codec::{self, DecodeError};
 use crate::{FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_LEN, JournalError, MAGIC, MAX_PAYLOAD};
 
+/// Reads grow from the first size to the largest as a journal turns out long,
+/// so a small journal costs a small buffer.
+const FIRST_CHUNK: usize = 64 << 10;
 const CHUNK: usize = 4 << 20;
 
 /// What a scan found.
@@ -82,7 +85,7 @@ pub fn scan_from(
     start: u64,
     mut visit: impl FnMut(u64, Record),
 ) -> Result<Scan, JournalError> {
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut buf: Vec<u8> = Vec::new();
     // File offset of buf[0].
     let mut base = start;
     let mut pos = 0usize;
@@ -195,7 +198,8 @@ fn refill(
     *pos = 0;
     while buf.len() < want {
         let old = buf.len();
-        let grow = CHUNK.max(want - old);
+        let chunk = buf.capacity().clamp(FIRST_CHUNK, CHUNK);
+        let grow = chunk.max(want - old);
         buf.resize(old + grow, 0);
         let n = read_full(input, &mut buf[old..])?;
         buf.truncate(old + n);
