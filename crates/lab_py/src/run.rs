@@ -66,8 +66,13 @@ impl RunHandle {
 
     /// The run's number for the metric named by `key`.
     fn key_id(&self, key: &Bound<'_, PyString>) -> PyResult<u32> {
-        let address = key.as_ptr() as usize;
         let mut cache = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
+        self.key_id_in(&mut cache, key)
+    }
+
+    /// [`RunHandle::key_id`] with the cache already locked (once for a whole batch).
+    fn key_id_in(&self, cache: &mut KeyCache, key: &Bound<'_, PyString>) -> PyResult<u32> {
+        let address = key.as_ptr() as usize;
         if let Some((_, id)) = cache.ids.get(&address) {
             return Ok(*id);
         }
@@ -114,10 +119,11 @@ impl RunHandle {
         let dict = convert::mapping("metrics", "metric names to numbers", values)?;
         let step = convert::step(step)?;
         let mut points: Vec<(u32, f64)> = Vec::with_capacity(dict.len());
+        let mut cache = self.keys.lock().unwrap_or_else(PoisonError::into_inner);
         for (k, v) in dict.iter() {
             let key = convert::key("key", &k)?;
             match convert::metric(&v)? {
-                MetricValue::One(x) => points.push((self.key_id(key)?, x)),
+                MetricValue::One(x) => points.push((self.key_id_in(&mut cache, key)?, x)),
                 MetricValue::Many(xs) => {
                     let key = key.to_cow()?;
                     lab_sdk::check_key("key", &key).map_err(sdk_err)?;
