@@ -93,15 +93,39 @@ class Run:
         return hash(self.id)
 
 
-def runs(experiment: "Optional[str]" = None, *, as_frame: bool = False) -> "Any":
-    """Every run of the current project (of ``experiment``, if given), newest first.
+def runs(
+    experiment: "Optional[str]" = None,
+    *,
+    where: "Optional[str]" = None,
+    sort: "Union[str, List[str], None]" = None,
+    status: "Union[str, List[str], None]" = None,
+    limit: "Optional[int]" = None,
+    as_frame: bool = False,
+) -> "Any":
+    """The runs of the current project, newest first.
 
-    With ``as_frame=True``, a pandas DataFrame with one row per run and columns
-    ``params.<name>`` and ``metrics.<name>`` (pandas must be installed).
+    :param experiment: only runs of this experiment.
+    :param where: only runs for which this query holds, e.g.
+        ``"accuracy_score > 0.9 and params.max_depth <= 4"`` (the query
+        language of ``lab ls --where``; see docs/query.md). A bad query raises
+        ``ValueError`` with the query and a caret under the bad part.
+    :param sort: a sort key or a list of them: a metric, parameter, tag or run
+        field, smallest first, or largest first with a leading ``-``
+        (``"-accuracy_score"``). Runs lacking the key go last.
+    :param status: only runs with this status (or any of a list of them).
+    :param limit: at most this many runs.
+    :param as_frame: return a pandas DataFrame with one row per run and columns
+        ``params.<name>`` and ``metrics.<name>`` (pandas must be installed).
     """
     if experiment is not None and not isinstance(experiment, str):
         raise TypeError(f"`experiment` must be a string or None: got {type(experiment).__name__} {experiment!r}")
-    found = [Run(d) for d in _lab.list_runs(experiment)]
+    if where is not None and not isinstance(where, str):
+        raise TypeError(f"`where` must be a query string or None: got {type(where).__name__} {where!r}")
+    sort_keys = _strings("sort", sort)
+    statuses = _strings("status", status)
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
+        raise ValueError(f"`limit` must be a non-negative integer or None: got {limit!r}")
+    found = [Run(d) for d in _lab.list_runs(experiment, where, sort_keys, statuses, limit)]
     if not as_frame:
         return found
     import pandas as pd
@@ -121,6 +145,16 @@ def runs(experiment: "Optional[str]" = None, *, as_frame: bool = False) -> "Any"
         row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _strings(argument: str, value: "Union[str, List[str], None]") -> "List[str]":
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise TypeError(f"`{argument}` must be a string, a list of strings or None: got {type(value).__name__} {value!r}")
 
 
 def get_run(run_id: str) -> Run:

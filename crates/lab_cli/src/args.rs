@@ -37,13 +37,34 @@ pub enum Command {
 
 /// `lab ls`.
 #[derive(Debug, Parser)]
+#[command(after_long_help = LS_EXAMPLES)]
 pub struct LsArgs {
-    /// Sort by this metric, largest first (a leading `-` sorts smallest first).
+    /// Sort by this metric, largest first, as the original Lab did (a leading
+    /// `-` sorts smallest first). `--sort` is the general form.
     #[arg(value_name = "SORT_BY", allow_hyphen_values = true)]
     pub sort_by: Option<String>,
+    /// Only runs for which this query holds, e.g. "accuracy > 0.9 and
+    /// `params.max_depth` <= 4" (see docs/query.md).
+    #[arg(long, short = 'w', value_name = "QUERY")]
+    pub r#where: Option<String>,
+    /// Sort by a metric, parameter, tag or run field: smallest first, or
+    /// largest first with a leading `-` (e.g. `--sort -accuracy`). Repeat for
+    /// ties; runs lacking the key go last.
+    #[arg(long, short = 's', value_name = "[-]KEY", allow_hyphen_values = true)]
+    pub sort: Vec<String>,
     /// Only runs of this experiment.
     #[arg(long, short = 'e', value_name = "NAME")]
     pub experiment: Option<String>,
+    /// Only runs with this status (repeat, or separate with commas).
+    #[arg(long, value_name = "STATUS", value_delimiter = ',')]
+    pub status: Vec<StatusArg>,
+    /// Also show a column per parameter.
+    #[arg(long)]
+    pub params: bool,
+    /// Show exactly these columns after the run's own (metrics, parameters,
+    /// tags or run fields), separated by commas.
+    #[arg(long, short = 'c', value_name = "A,B,C", value_delimiter = ',')]
+    pub columns: Vec<String>,
     /// Show at most this many runs.
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
@@ -52,11 +73,46 @@ pub struct LsArgs {
     pub format: Format,
 }
 
+const LS_EXAMPLES: &str = "Examples:
+  lab ls accuracy_score                      largest accuracy first
+  lab ls --where \"accuracy_score > 0.9\" --sort -accuracy_score --limit 10
+  lab ls --status failed,crashed             runs that went wrong
+  lab ls --params --format csv > runs.csv";
+
+/// A run status, as the command line takes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum StatusArg {
+    /// Still logging.
+    Running,
+    /// Ended normally.
+    Finished,
+    /// Ended with an exception.
+    Failed,
+    /// Its process died without ending it.
+    Crashed,
+    /// Stopped with Ctrl-C.
+    Interrupted,
+}
+
+impl From<StatusArg> for lab_types::Status {
+    fn from(s: StatusArg) -> Self {
+        match s {
+            StatusArg::Running => Self::Running,
+            StatusArg::Finished => Self::Finished,
+            StatusArg::Failed => Self::Failed,
+            StatusArg::Crashed => Self::Crashed,
+            StatusArg::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
 /// Output formats of `lab ls`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     /// A table for people.
     Table,
+    /// One row per run with a header, for spreadsheets.
+    Csv,
     /// One JSON object per run, in an array.
     Json,
 }

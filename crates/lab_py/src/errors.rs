@@ -75,7 +75,9 @@ pub fn store_err(e: lab_store::Error) -> PyErr {
         lab_store::Error::NotAProject { .. } => NotAProjectError::new_err(msg),
         lab_store::Error::UnknownRun { .. } => RunNotFoundError::new_err(msg),
         lab_store::Error::AmbiguousRun { .. } => AmbiguousRunError::new_err(msg),
-        lab_store::Error::BadRunId { .. } => PyValueError::new_err(msg),
+        lab_store::Error::BadRunId { .. } | lab_store::Error::Query(_) => {
+            PyValueError::new_err(msg)
+        }
         lab_store::Error::UnknownModel { .. } => ModelNotFoundError::new_err(msg),
         _ => StorageError::new_err(msg),
     }

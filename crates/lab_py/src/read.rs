@@ -1,6 +1,8 @@
 //! Reading runs back as plain Python dicts, which `lab.run.Run` wraps.
 
-use lab_store::{RunInfo, Store};
+use lab_store::{RunInfo, Selection, Store};
+use lab_types::Status;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
@@ -102,13 +104,37 @@ fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Boun
     Ok(d)
 }
 
-/// Every run (of `experiment`), newest first, as dicts.
+/// The runs a selection asks for (all by default, newest first), as dicts.
 #[pyfunction]
-#[pyo3(signature = (experiment=None))]
-pub fn list_runs(py: Python<'_>, experiment: Option<String>) -> PyResult<Vec<Bound<'_, PyDict>>> {
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None))]
+pub fn list_runs(
+    py: Python<'_>,
+    experiment: Option<String>,
+    r#where: Option<String>,
+    sort: Vec<String>,
+    status: Vec<String>,
+    limit: Option<usize>,
+) -> PyResult<Vec<Bound<'_, PyDict>>> {
+    let statuses = status
+        .iter()
+        .map(|s| {
+            Status::parse(s).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "`status` must be one of running, finished, failed, crashed, interrupted: got {s:?}"
+                ))
+            })
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let selection = Selection {
+        experiment,
+        statuses,
+        filter: r#where,
+        sort,
+        limit,
+    };
     let store = open(py)?;
     let (store, runs) = py.detach(move || {
-        let runs = store.runs(experiment.as_deref());
+        let runs = store.select(&selection);
         (store, runs)
     });
     let runs = runs.map_err(store_err)?;

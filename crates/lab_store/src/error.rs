@@ -45,6 +45,9 @@ pub enum Error {
         /// The models it has.
         available: Vec<String>,
     },
+    /// A query or sort key that cannot be parsed or names nothing known.
+    #[error("{0}")]
+    Query(#[from] crate::query::QueryError),
     /// The index database failed.
     #[error("the index failed: {0}")]
     Sqlite(#[from] rusqlite::Error),

@@ -375,12 +375,14 @@ fn write_delta(
              ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
         .execute(params![id, key, *at as i64, blob(value), value.to_string(), value.as_f64().and_then(real)])?;
+        remember_name(tx, "params", key)?;
     }
     for (key_id, name) in &d.new_keys {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![id, key_id, name])?;
+        remember_name(tx, "metrics", name)?;
     }
     if !d.metrics.is_empty() {
         let names: HashMap<u32, String> = tx
@@ -420,6 +422,7 @@ fn write_delta(
     for (key, value) in &d.tags {
         tx.prepare_cached("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![id, key, value])?;
+        remember_name(tx, "tags", key)?;
     }
     for (at, name, source) in &d.artifacts {
         tx.prepare_cached(
@@ -490,6 +493,14 @@ fn write_delta(
         "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = coalesce(?4, damage) WHERE id = ?1",
     )?
     .execute(params![id, end_offset as i64, writer_gone, damage_note])?;
+    Ok(())
+}
+
+/// Records that some run has a metric, parameter or tag of this name, for
+/// resolving names in queries without scanning the big tables.
+fn remember_name(tx: &Connection, scope: &str, key: &str) -> Result<(), Error> {
+    tx.prepare_cached("INSERT OR IGNORE INTO names (scope, key) VALUES (?1, ?2)")?
+        .execute(params![scope, key])?;
     Ok(())
 }
 

@@ -10,13 +10,16 @@
 mod error;
 mod fold;
 mod project;
+pub mod query;
 mod read;
 mod schema;
+mod select;
 
 pub use error::Error;
 pub use fold::Issue;
 pub use project::{Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, MetricSummary, ModelInfo, RunInfo};
+pub use select::Selection;
 
 use std::path::Path;
 use std::time::Duration;

@@ -121,7 +121,7 @@ pub struct ModelInfo {
     pub logged_nanos: i64,
 }
 
-const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
+pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
 
 impl Store {
     /// Every run (of `experiment`, if given), newest first, with everything
@@ -212,7 +212,7 @@ fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
 
-fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
+pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     let id: String = r.get(0)?;
     let status: String = r.get(3)?;
     let error_type: Option<String> = r.get(6)?;
@@ -248,7 +248,7 @@ fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
 
 /// Loads params, metrics, tags, artifacts, models and attributes of `runs`,
 /// one query per table.
-fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
+pub(crate) fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
     if runs.is_empty() {
         return Ok(());
     }
@@ -257,18 +257,26 @@ fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
         .enumerate()
         .map(|(i, r)| (r.id.to_string(), i))
         .collect();
-    // One run: filter by it; many: read the tables whole (cheaper than IN lists).
-    let only = (runs.len() == 1).then(|| runs[0].id.to_string());
+    // A few runs: look each up by key; many: read the tables whole, which is
+    // cheaper than a long IN list.
+    let ids: Vec<String> = if runs.len() <= 500 {
+        runs.iter().map(|r| r.id.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    let condition = if ids.is_empty() {
+        "1".to_owned()
+    } else {
+        format!("run_id IN ({})", vec!["?"; ids.len()].join(", "))
+    };
     let filter = |table: &str, cols: &str, order: &str| {
-        format!(
-            "SELECT run_id, {cols} FROM {table} WHERE (?1 IS NULL OR run_id = ?1) ORDER BY run_id, {order}"
-        )
+        format!("SELECT run_id, {cols} FROM {table} WHERE {condition} ORDER BY run_id, {order}")
     };
     let mut each = |sql: String,
                     f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
      -> Result<(), Error> {
         let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query([&only])?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(&ids))?;
         while let Some(row) = rows.next()? {
             let id: String = row.get(0)?;
             if let Some(&i) = index.get(&id) {

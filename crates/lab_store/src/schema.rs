@@ -96,6 +96,17 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, name)
     ) WITHOUT ROWID;
     ",
+    // 2: the names runs have, so queries resolve names without scanning.
+    "
+    CREATE TABLE names (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        PRIMARY KEY (scope, key)
+    ) WITHOUT ROWID;
+    INSERT OR IGNORE INTO names SELECT DISTINCT 'metrics', key FROM metrics;
+    INSERT OR IGNORE INTO names SELECT DISTINCT 'params', key FROM params;
+    INSERT OR IGNORE INTO names SELECT DISTINCT 'tags', key FROM tags;
+    ",
 ];
 
 const TABLES: &[&str] = &[
@@ -107,6 +118,7 @@ const TABLES: &[&str] = &[
     "tags",
     "artifacts",
     "models",
+    "names",
 ];
 
 /// The schema version this build writes.

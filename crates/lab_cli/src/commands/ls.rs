@@ -4,8 +4,9 @@ use std::collections::HashMap;
 use std::io::Write;
 
 use anyhow::Result;
-use lab_store::RunInfo;
-use lab_types::Status;
+use lab_store::query::{Name, Scope, parse_sort};
+use lab_store::{RunInfo, Selection, Store};
+use lab_types::{Status, Value};
 
 use crate::ExitStatus;
 use crate::args::{Format, LsArgs};
@@ -14,33 +15,61 @@ use crate::table::{self, Table};
 
 const BAR_WIDTH: usize = 10;
 
+/// A column after the run's own (id, source, date, status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Column {
+    Metric(String),
+    Param(String),
+    Tag(String),
+    Field(String),
+}
+
+impl Column {
+    fn title(&self) -> String {
+        match self {
+            Column::Metric(k) | Column::Field(k) => k.clone(),
+            Column::Param(k) => format!("params.{k}"),
+            Column::Tag(k) => format!("tags.{k}"),
+        }
+    }
+}
+
 pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     if let Some(flag) = args.sort_by.as_deref().filter(|s| s.starts_with("--")) {
         // SORT_BY takes `-name` for ascending order, so clap lets hyphens
         // through; a long option it does not know is still a usage error.
-        crate::output::error(&anyhow::anyhow!(
+        output::error(&anyhow::anyhow!(
             "unexpected option `{flag}` for `lab ls`\n\nhint: `lab ls --help` lists the options"
         ));
         return Ok(ExitStatus::Usage);
     }
     let store = super::open_fresh()?;
-    let mut runs = store.runs(args.experiment.as_deref())?;
+    let mut sort = Vec::new();
     if let Some(key) = &args.sort_by {
-        sort_by_metric(&mut runs, key);
+        // The original Lab's SORT_BY: largest first, `-` for smallest first.
+        sort.push(match key.strip_prefix('-') {
+            Some(k) => k.to_owned(),
+            None => format!("-{key}"),
+        });
     }
-    if let Some(n) = args.limit {
-        runs.truncate(n);
-    }
-    // Columns for the listed runs, in the order they first logged the
-    // metrics, oldest run first, whatever order the rows are shown in.
-    let mut by_age: Vec<&RunInfo> = runs.iter().collect();
-    by_age.sort_by_key(|r| r.start_nanos);
-    let columns = metric_columns(&by_age);
+    sort.extend(args.sort.iter().cloned());
+    let selection = Selection {
+        experiment: args.experiment.clone(),
+        statuses: args.status.iter().map(|s| Status::from(*s)).collect(),
+        filter: args.r#where.clone(),
+        sort,
+        limit: args.limit,
+    };
+    let runs = store.select(&selection)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
             let rows: Vec<_> = runs.iter().map(json_row).collect();
             writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+        }
+        Format::Csv => {
+            let columns = all_columns(&runs);
+            write_csv(&mut out, &runs, &columns)?;
         }
         Format::Table => {
             if runs.is_empty() {
@@ -56,12 +85,13 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
                 )?;
                 return Ok(ExitStatus::Success);
             }
+            let columns = table_columns(&store, &runs, args)?;
             let color = output::color_stdout();
             let (text, dropped) = render(&runs, &columns, color).render(table::width(), 4);
             out.write_all(text.as_bytes())?;
             if dropped > 0 {
                 output::warn(&format!(
-                    "{dropped} metric column(s) did not fit the terminal; `lab ls --format json` shows all"
+                    "{dropped} column(s) did not fit the terminal; choose some with `--columns`, or use `--format csv`"
                 ));
             }
         }
@@ -69,33 +99,8 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Sorts by a metric's last value, largest first (`-name`: smallest first).
-/// Runs without the metric, or with NaN, go last either way.
-fn sort_by_metric(runs: &mut [RunInfo], key: &str) {
-    let (name, ascending) = match key.strip_prefix('-') {
-        Some(n) => (n, true),
-        None => (key, false),
-    };
-    runs.sort_by(|a, b| {
-        let va = a.metric(name).map(|m| m.last).filter(|v| !v.is_nan());
-        let vb = b.metric(name).map(|m| m.last).filter(|v| !v.is_nan());
-        match (va, vb) {
-            (Some(x), Some(y)) => {
-                if ascending {
-                    x.total_cmp(&y)
-                } else {
-                    y.total_cmp(&x)
-                }
-            }
-            (Some(_), None) => std::cmp::Ordering::Less,
-            (None, Some(_)) => std::cmp::Ordering::Greater,
-            (None, None) => std::cmp::Ordering::Equal,
-        }
-    });
-}
-
 /// Metric names in the order `runs` (oldest first) first logged them.
-fn metric_columns(runs: &[&RunInfo]) -> Vec<String> {
+fn metric_names(runs: &[&RunInfo]) -> Vec<String> {
     let mut names: Vec<String> = Vec::new();
     for run in runs {
         for m in &run.metrics {
@@ -105,6 +110,66 @@ fn metric_columns(runs: &[&RunInfo]) -> Vec<String> {
         }
     }
     names
+}
+
+fn param_names(runs: &[&RunInfo]) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for run in runs {
+        for (k, _) in &run.params {
+            if !names.contains(k) {
+                names.push(k.clone());
+            }
+        }
+    }
+    names
+}
+
+fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
+    let mut by_age: Vec<&RunInfo> = runs.iter().collect();
+    by_age.sort_by_key(|r| r.start_nanos);
+    by_age
+}
+
+/// The table's columns: those asked for with `--columns`, else (with
+/// `--params`) every parameter, then every metric, of the listed runs in the
+/// order they were first logged, oldest run first.
+fn table_columns(store: &Store, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<Column>> {
+    if !args.columns.is_empty() {
+        let catalog = store.catalog()?;
+        return args
+            .columns
+            .iter()
+            .map(|text| {
+                let key = parse_sort(text)?;
+                let Name { key: name, .. } = key.name.clone();
+                Ok(match catalog.scope_of(&key.name, text)? {
+                    Scope::Metrics => Column::Metric(name),
+                    Scope::Params => Column::Param(name),
+                    Scope::Tags => Column::Tag(name),
+                    Scope::Run => Column::Field(name),
+                })
+            })
+            .collect::<Result<_, lab_store::query::QueryError>>()
+            .map_err(|e| lab_store::Error::Query(e).into());
+    }
+    let by_age = oldest_first(runs);
+    let mut columns = Vec::new();
+    if args.params {
+        columns.extend(param_names(&by_age).into_iter().map(Column::Param));
+    }
+    columns.extend(metric_names(&by_age).into_iter().map(Column::Metric));
+    Ok(columns)
+}
+
+/// Every parameter and metric of the listed runs, for CSV.
+fn all_columns(runs: &[RunInfo]) -> Vec<Column> {
+    let by_age = oldest_first(runs);
+    let mut columns: Vec<Column> = param_names(&by_age)
+        .into_iter()
+        .map(Column::Param)
+        .collect();
+    columns.extend(metric_names(&by_age).into_iter().map(Column::Metric));
+    columns
 }
 
 pub fn status_cell(status: Status, color: bool) -> String {
@@ -132,17 +197,41 @@ pub fn source_name(run: &RunInfo) -> String {
         .unwrap_or_default()
 }
 
-fn render(runs: &[RunInfo], metrics: &[String], color: bool) -> Table {
-    let scale: HashMap<&str, f64> = metrics
+/// A run field's value as text.
+fn field_text(run: &RunInfo, field: &str) -> String {
+    match field {
+        "id" => run.id.to_string(),
+        "short_id" => run.short_id.clone(),
+        "experiment" => run.experiment.clone(),
+        "status" => run.status.to_string(),
+        "start_time" => output::utc(run.start_nanos),
+        "end_time" => run.end_nanos.map(output::utc).unwrap_or_default(),
+        "duration" => run
+            .end_nanos
+            .map(|e| output::duration(e - run.start_nanos))
+            .unwrap_or_default(),
+        other => match run.attr(other) {
+            Some(Value::Str(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        },
+    }
+}
+
+fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
+    let scale: HashMap<&str, f64> = columns
         .iter()
-        .map(|name| {
-            let max = runs
-                .iter()
-                .filter_map(|r| r.metric(name))
-                .map(|m| m.last.abs())
-                .filter(|v| v.is_finite())
-                .fold(0.0_f64, f64::max);
-            (name.as_str(), max)
+        .filter_map(|c| match c {
+            Column::Metric(name) => {
+                let max = runs
+                    .iter()
+                    .filter_map(|r| r.metric(name))
+                    .map(|m| m.last.abs())
+                    .filter(|v| v.is_finite())
+                    .fold(0.0_f64, f64::max);
+                Some((name.as_str(), max))
+            }
+            _ => None,
         })
         .collect();
     let mut header = vec![
@@ -151,7 +240,7 @@ fn render(runs: &[RunInfo], metrics: &[String], color: bool) -> Table {
         "STARTED (UTC)".to_owned(),
         "STATUS".to_owned(),
     ];
-    header.extend(metrics.iter().cloned());
+    header.extend(columns.iter().map(Column::title));
     let rows = runs
         .iter()
         .map(|run| {
@@ -161,24 +250,115 @@ fn render(runs: &[RunInfo], metrics: &[String], color: bool) -> Table {
                 output::utc(run.start_nanos)[..16].to_owned(),
                 status_cell(run.status, color),
             ];
-            for name in metrics {
-                row.push(match run.metric(name) {
-                    None => String::new(),
-                    Some(m) => {
-                        let max = scale[name.as_str()];
-                        let fraction = if max > 0.0 { m.last.abs() / max } else { 0.0 };
-                        format!(
-                            "{:<8} {}",
-                            output::number(m.last),
-                            table::bar(fraction, BAR_WIDTH)
-                        )
-                    }
+            for column in columns {
+                row.push(match column {
+                    Column::Metric(name) => match run.metric(name) {
+                        None => String::new(),
+                        Some(m) => {
+                            let max = scale[name.as_str()];
+                            let fraction = if max > 0.0 { m.last.abs() / max } else { 0.0 };
+                            format!(
+                                "{:<8} {}",
+                                output::number(m.last),
+                                table::bar(fraction, BAR_WIDTH)
+                            )
+                        }
+                    },
+                    Column::Param(name) => run
+                        .params
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| table::truncate(&v.to_string(), 30))
+                        .unwrap_or_default(),
+                    Column::Tag(name) => run
+                        .tags
+                        .iter()
+                        .find(|(k, _)| k == name)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default(),
+                    Column::Field(name) => table::truncate(&field_text(run, name), 40),
                 });
             }
             row
         })
         .collect();
     Table { header, rows }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_owned()
+    }
+}
+
+fn write_csv(out: &mut impl Write, runs: &[RunInfo], columns: &[Column]) -> std::io::Result<()> {
+    let mut header: Vec<String> = [
+        "id",
+        "experiment",
+        "source",
+        "status",
+        "start_time",
+        "end_time",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
+    header.extend(columns.iter().map(|c| match c {
+        Column::Metric(k) => format!("metrics.{k}"),
+        other => other.title(),
+    }));
+    writeln!(
+        out,
+        "{}",
+        header
+            .iter()
+            .map(|h| csv_field(h))
+            .collect::<Vec<_>>()
+            .join(",")
+    )?;
+    for run in runs {
+        let mut row = vec![
+            run.id.to_string(),
+            run.experiment.clone(),
+            run.attr_str("source").unwrap_or_default().to_owned(),
+            run.status.to_string(),
+            output::iso(run.start_nanos),
+            run.end_nanos.map(output::iso).unwrap_or_default(),
+        ];
+        for c in columns {
+            row.push(match c {
+                Column::Metric(k) => run
+                    .metric(k)
+                    .map(|m| format!("{}", m.last))
+                    .unwrap_or_default(),
+                Column::Param(k) => run
+                    .params
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.to_string())
+                    .unwrap_or_default(),
+                Column::Tag(k) => run
+                    .tags
+                    .iter()
+                    .find(|(n, _)| n == k)
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default(),
+                Column::Field(k) => field_text(run, k),
+            });
+        }
+        writeln!(
+            out,
+            "{}",
+            row.iter()
+                .map(|f| csv_field(f))
+                .collect::<Vec<_>>()
+                .join(",")
+        )?;
+    }
+    Ok(())
 }
 
 /// A metric value as JSON; NaN and infinities as the same strings parameters use.
@@ -197,5 +377,6 @@ fn json_row(run: &RunInfo) -> serde_json::Value {
         "end_time": run.end_nanos.map(output::iso),
         "params": run.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
         "metrics": run.metrics.iter().map(|m| (m.name.clone(), json_number(m.last))).collect::<serde_json::Map<_, _>>(),
+        "tags": run.tags.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
     })
 }

@@ -350,7 +350,15 @@ fn ls_sorts_by_a_metric_and_limits_and_filters() {
     assert_eq!(json_order(&fx.root, &["loss"]), [b, a, d, c]);
     assert_eq!(json_order(&fx.root, &["-loss"]), [a, b, d, c]);
     assert_eq!(json_order(&fx.root, &["--", "-loss"]), [a, b, d, c]);
-    assert_eq!(json_order(&fx.root, &["nope"]), [d, c, b, a]);
+    // A sort key no run has is refused, with the nearest names.
+    let out = lab(&fx.root, &["ls", "nope"]);
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("no run has a metric, parameter, tag or run field named `nope`"),
+        "{}",
+        out.stderr
+    );
     // Limit after sorting.
     assert_eq!(json_order(&fx.root, &["-acc", "-n", "2"]), [d, a]);
     assert_eq!(json_order(&fx.root, &["--limit", "1"]), [d]);

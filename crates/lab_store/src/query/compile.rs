@@ -1,0 +1,510 @@
+//! Resolving names and compiling a query to SQL over the index.
+//!
+//! Every comparison becomes `coalesce((...), 0)`: a comparison with a value
+//! the run lacks (a metric it never logged) is false, and `not` of it true.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use rusqlite::types::Value as Sql;
+
+use super::QueryError;
+use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+
+/// What kind of value a run field holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Time,
+    Number,
+}
+
+/// Run fields a query may name, with their column.
+const FIELDS: &[(&str, &str, Kind)] = &[
+    ("id", "runs.id", Kind::Text),
+    ("short_id", "runs.short_id", Kind::Text),
+    ("experiment", "runs.experiment", Kind::Text),
+    ("status", "runs.status", Kind::Text),
+    ("start_time", "runs.start_nanos", Kind::Time),
+    ("end_time", "runs.end_nanos", Kind::Time),
+    (
+        "duration",
+        "((runs.end_nanos - runs.start_nanos) / 1e9)",
+        Kind::Number,
+    ),
+    ("source", "runs.source", Kind::Text),
+    ("user", "runs.user", Kind::Text),
+    ("host", "runs.host", Kind::Text),
+    ("git_commit", "runs.git_commit", Kind::Text),
+    ("python_version", "runs.python_version", Kind::Text),
+];
+
+/// The names a project knows: what a query can refer to.
+#[derive(Clone, Debug, Default)]
+pub struct Catalog {
+    /// Metric names.
+    pub metrics: BTreeSet<String>,
+    /// Parameter names.
+    pub params: BTreeSet<String>,
+    /// Tag names.
+    pub tags: BTreeSet<String>,
+}
+
+/// SQL text with its parameters, in order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Compiled {
+    /// A boolean expression (for a filter) or an `ORDER BY` list (for a sort).
+    pub sql: String,
+    /// The values for its `?` placeholders.
+    pub params: Vec<Sql>,
+}
+
+#[derive(Clone, Debug)]
+enum Resolved {
+    Field(&'static str, &'static str, Kind),
+    Metric(String),
+    Param(String),
+    Tag(String),
+}
+
+impl Catalog {
+    fn has(&self, scope: Scope, key: &str) -> bool {
+        match scope {
+            Scope::Run => FIELDS.iter().any(|f| f.0 == key),
+            Scope::Metrics => self.metrics.contains(key),
+            Scope::Params => self.params.contains(key),
+            Scope::Tags => self.tags.contains(key),
+        }
+    }
+
+    fn resolve(&self, name: &Name, query: &str) -> Result<Resolved, QueryError> {
+        let scopes: Vec<Scope> = match name.scope {
+            Some(s) => vec![s],
+            None => [Scope::Run, Scope::Metrics, Scope::Params, Scope::Tags]
+                .into_iter()
+                .filter(|s| self.has(*s, &name.key))
+                .collect(),
+        };
+        let found: Vec<Scope> = scopes
+            .into_iter()
+            .filter(|s| self.has(*s, &name.key))
+            .collect();
+        match found.as_slice() {
+            [scope] => Ok(match scope {
+                Scope::Run => {
+                    let f = FIELDS
+                        .iter()
+                        .find(|f| f.0 == name.key)
+                        .copied()
+                        .unwrap_or(FIELDS[0]);
+                    Resolved::Field(f.0, f.1, f.2)
+                }
+                Scope::Metrics => Resolved::Metric(name.key.clone()),
+                Scope::Params => Resolved::Param(name.key.clone()),
+                Scope::Tags => Resolved::Tag(name.key.clone()),
+            }),
+            [] => Err(self.unknown(name, query)),
+            many => {
+                let options: Vec<String> = many
+                    .iter()
+                    .map(|s| format!("`{}.{}`", s.prefix(), name.key))
+                    .collect();
+                let (offset, len) = locate(query, &name.key);
+                Err(QueryError::new(
+                    query,
+                    offset,
+                    len,
+                    format!(
+                        "`{}` is ambiguous: write {}",
+                        name.key,
+                        options.join(" or ")
+                    ),
+                ))
+            }
+        }
+    }
+
+    /// Which scope `name` (as written in `text`) refers to: an error if no run
+    /// has it (with suggestions) or it is ambiguous.
+    pub fn scope_of(&self, name: &Name, text: &str) -> Result<Scope, QueryError> {
+        Ok(match self.resolve(name, text)? {
+            Resolved::Field(..) => Scope::Run,
+            Resolved::Metric(_) => Scope::Metrics,
+            Resolved::Param(_) => Scope::Params,
+            Resolved::Tag(_) => Scope::Tags,
+        })
+    }
+
+    fn unknown(&self, name: &Name, query: &str) -> QueryError {
+        let (offset, len) = locate(query, &name.key);
+        let what = match name.scope {
+            Some(Scope::Run) => "run field",
+            Some(Scope::Metrics) => "metric",
+            Some(Scope::Params) => "parameter",
+            Some(Scope::Tags) => "tag",
+            None => "metric, parameter, tag or run field",
+        };
+        let mut e = QueryError::new(
+            query,
+            offset,
+            len,
+            format!("no run has a {what} named `{}`", name.key),
+        );
+        let mut candidates: Vec<(f64, String)> = Vec::new();
+        let mut consider = |scope: Scope, key: &str| {
+            if name.scope.is_some_and(|s| s != scope) {
+                return;
+            }
+            let (typed, known) = (name.key.to_lowercase(), key.to_lowercase());
+            let mut score = strsim::jaro_winkler(&typed, &known);
+            // A misspelt start of a longer name (`acuracy` for `accuracy_score`).
+            let prefix: String = known.chars().take(typed.chars().count()).collect();
+            score = score.max(strsim::jaro_winkler(&typed, &prefix) - 0.05);
+            if known.contains(&typed) || typed.contains(&known) {
+                score = score.max(0.85);
+            }
+            if score >= 0.8 {
+                let shown = if name.scope.is_some() {
+                    format!("{}.{key}", scope.prefix())
+                } else {
+                    key.to_owned()
+                };
+                candidates.push((score, shown));
+            }
+        };
+        for f in FIELDS {
+            consider(Scope::Run, f.0);
+        }
+        for k in &self.metrics {
+            consider(Scope::Metrics, k);
+        }
+        for k in &self.params {
+            consider(Scope::Params, k);
+        }
+        for k in &self.tags {
+            consider(Scope::Tags, k);
+        }
+        candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        candidates.dedup_by(|a, b| a.1 == b.1);
+        e.suggestions = candidates.into_iter().take(3).map(|c| c.1).collect();
+        e
+    }
+}
+
+/// Where `key` is in the query, for pointing at it (the whole query if not found).
+fn locate(query: &str, key: &str) -> (usize, usize) {
+    query.find(key).map_or((0, query.len()), |i| (i, key.len()))
+}
+
+/// Compiles a filter to a SQL boolean expression over `runs`.
+pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Compiled, QueryError> {
+    let mut c = Compiler {
+        catalog,
+        query,
+        out: Compiled::default(),
+    };
+    c.expr(expr)?;
+    Ok(c.out)
+}
+
+/// Compiles one sort key (written as `text`) to `ORDER BY` terms; runs that
+/// lack the key go last whichever the direction.
+pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
+    let mut c = Compiler {
+        catalog,
+        query: text,
+        out: Compiled::default(),
+    };
+    {
+        let dir = if key.descending { "DESC" } else { "ASC" };
+        // Each use of a subquery binds its own key, so build each use anew.
+        match catalog.resolve(&key.name, text)? {
+            Resolved::Param(k) => {
+                let (n1, t1, n2, n3, t3) = (
+                    c.sub("num", "params", &k),
+                    c.sub("text", "params", &k),
+                    c.sub("num", "params", &k),
+                    c.sub("num", "params", &k),
+                    c.sub("text", "params", &k),
+                );
+                // Numbers sort before text; each then in the asked direction.
+                let _ = write!(
+                    c.out.sql,
+                    "({n1} IS NULL AND {t1} IS NULL), {n2} IS NULL, {n3} {dir}, {t3} {dir}"
+                );
+            }
+            other => {
+                let (e1, e2) = (c.value(&other, false), c.value(&other, false));
+                let _ = write!(c.out.sql, "({e1} IS NULL), {e2} {dir}");
+            }
+        }
+    }
+    Ok(c.out)
+}
+
+struct Compiler<'a> {
+    catalog: &'a Catalog,
+    query: &'a str,
+    out: Compiled,
+}
+
+fn sql_op(op: CmpOp) -> &'static str {
+    match op {
+        CmpOp::Eq => "=",
+        CmpOp::Ne => "!=",
+        CmpOp::Lt => "<",
+        CmpOp::Le => "<=",
+        CmpOp::Gt => ">",
+        CmpOp::Ge => ">=",
+        CmpOp::Match | CmpOp::NotMatch => "",
+    }
+}
+
+fn flip(op: CmpOp) -> CmpOp {
+    match op {
+        CmpOp::Lt => CmpOp::Gt,
+        CmpOp::Le => CmpOp::Ge,
+        CmpOp::Gt => CmpOp::Lt,
+        CmpOp::Ge => CmpOp::Le,
+        other => other,
+    }
+}
+
+impl Compiler<'_> {
+    fn error(&self, near: &str, message: String) -> QueryError {
+        let (offset, len) = locate(self.query, near);
+        QueryError::new(self.query, offset, len, message)
+    }
+
+    /// A correlated subquery for one key of one table, with its key bound.
+    fn sub(&mut self, column: &str, table: &str, key: &str) -> String {
+        self.out.params.push(Sql::Text(key.to_owned()));
+        format!("(SELECT {column} FROM {table} WHERE run_id = runs.id AND key = ?)")
+    }
+
+    /// The SQL for a resolved name; `text` picks a parameter's text over its number.
+    fn value(&mut self, r: &Resolved, text: bool) -> String {
+        match r {
+            Resolved::Field(_, col, _) => (*col).to_owned(),
+            Resolved::Metric(k) => self.sub("last", "metrics", k),
+            Resolved::Param(k) => self.sub(if text { "text" } else { "num" }, "params", k),
+            Resolved::Tag(k) => self.sub("value", "tags", k),
+        }
+    }
+
+    fn exists(&mut self, r: &Resolved) -> String {
+        match r {
+            Resolved::Field(_, col, _) => format!("{col} IS NOT NULL"),
+            Resolved::Metric(k) => format!("EXISTS {}", self.sub("1", "metrics", k)),
+            Resolved::Param(k) => format!("EXISTS {}", self.sub("1", "params", k)),
+            Resolved::Tag(k) => format!("EXISTS {}", self.sub("1", "tags", k)),
+        }
+    }
+
+    fn expr(&mut self, e: &Expr) -> Result<(), QueryError> {
+        match e {
+            Expr::And(a, b) | Expr::Or(a, b) => {
+                self.out.sql.push('(');
+                self.expr(a)?;
+                self.out.sql.push_str(if matches!(e, Expr::And(..)) {
+                    " AND "
+                } else {
+                    " OR "
+                });
+                self.expr(b)?;
+                self.out.sql.push(')');
+            }
+            Expr::Not(a) => {
+                self.out.sql.push_str("(NOT ");
+                self.expr(a)?;
+                self.out.sql.push(')');
+            }
+            Expr::Cmp(l, op, r) => {
+                let sql = self.cmp(l, *op, r)?;
+                self.out.sql.push_str(&sql);
+            }
+            Expr::In(name, negated, values) => {
+                let sql = self.in_list(name, *negated, values)?;
+                self.out.sql.push_str(&sql);
+            }
+        }
+        Ok(())
+    }
+
+    fn cmp(&mut self, left: &Operand, op: CmpOp, right: &Operand) -> Result<String, QueryError> {
+        match (left, right) {
+            (Operand::Name(first), Operand::Name(second)) => {
+                let ra = self.catalog.resolve(first, self.query)?;
+                let rb = self.catalog.resolve(second, self.query)?;
+                let text = !(numeric(&ra) && numeric(&rb));
+                if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
+                    return Err(self.error(
+                        &second.key,
+                        "`~` and `!~` need a quoted pattern on their right".into(),
+                    ));
+                }
+                let (x, y) = (self.value(&ra, text), self.value(&rb, text));
+                Ok(format!("coalesce(({x} {} {y}), 0)", sql_op(op)))
+            }
+            (Operand::Lit(lit), Operand::Name(name)) => {
+                if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
+                    return Err(self.error(
+                        &name.key,
+                        "put the name before `~` and the pattern after it".into(),
+                    ));
+                }
+                self.name_vs_literal(name, flip(op), lit)
+            }
+            (Operand::Name(name), Operand::Lit(lit)) => self.name_vs_literal(name, op, lit),
+            (Operand::Lit(_), Operand::Lit(_)) => Err(QueryError::new(
+                self.query,
+                0,
+                self.query.len(),
+                "a comparison needs a name on one side",
+            )),
+        }
+    }
+
+    fn name_vs_literal(
+        &mut self,
+        name: &Name,
+        op: CmpOp,
+        lit: &Literal,
+    ) -> Result<String, QueryError> {
+        let r = self.catalog.resolve(name, self.query)?;
+        let shown = name.to_string();
+        match (lit, op) {
+            (Literal::Null, CmpOp::Eq) => return Ok(format!("(NOT {})", self.exists(&r))),
+            (Literal::Null, CmpOp::Ne) => return Ok(format!("({})", self.exists(&r))),
+            (Literal::Null, _) => return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)"))),
+            (Literal::Str(pattern), CmpOp::Match | CmpOp::NotMatch) => {
+                if matches!(r, Resolved::Metric(_)) || matches!(r, Resolved::Field(_, _, Kind::Time | Kind::Number)) {
+                    return Err(self.error(&name.key, format!("`{shown}` holds numbers; `~` matches text")));
+                }
+                let x = self.value(&r, true);
+                self.out.params.push(Sql::Text(pattern.clone()));
+                let test = if pattern.contains(['*', '?', '[']) {
+                    format!("{x} GLOB ?")
+                } else {
+                    format!("instr(lower({x}), lower(?)) > 0")
+                };
+                let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
+                return Ok(format!("coalesce(({negate}({test})), 0)"));
+            }
+            (_, CmpOp::Match | CmpOp::NotMatch) => {
+                return Err(self.error(&name.key, "`~` and `!~` need a quoted pattern, such as 'iris*'".into()));
+            }
+            _ => {}
+        }
+        let (x, value) = match (&r, lit) {
+            (Resolved::Field(_, _, Kind::Time), Literal::Date(nanos, _)) => {
+                (self.value(&r, false), Sql::Integer(*nanos))
+            }
+            (Resolved::Field(field, _, Kind::Time), Literal::Str(s)) => {
+                let nanos = super::lexer::lex(s)
+                    .ok()
+                    .and_then(|t| match (t.first().map(|t| &t.tok), t.len()) {
+                        (Some(super::lexer::Tok::Date(n, _)), 2) => Some(*n),
+                        _ => None,
+                    })
+                    .ok_or_else(|| self.error(s, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")))?;
+                (self.value(&r, false), Sql::Integer(nanos))
+            }
+            (Resolved::Field(field, _, Kind::Time), _) => {
+                return Err(self.error(&name.key, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")));
+            }
+            (_, Literal::Date(_, text)) => {
+                return Err(self.error(text, format!("`{shown}` is not a time; only `start_time` and `end_time` compare with dates")));
+            }
+            (
+                Resolved::Field(_, _, Kind::Text) | Resolved::Param(_) | Resolved::Tag(_),
+                Literal::Str(s),
+            ) => (self.value(&r, true), Sql::Text(s.clone())),
+            (Resolved::Field(field, _, Kind::Text), _) => {
+                return Err(self.error(
+                    &name.key,
+                    format!("`{field}` is text; compare it with a quoted string"),
+                ));
+            }
+            (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), Literal::Number(n)) => {
+                (self.value(&r, false), Sql::Real(*n))
+            }
+            (Resolved::Metric(_) | Resolved::Param(_), Literal::Bool(b)) => {
+                (self.value(&r, false), Sql::Real(f64::from(u8::from(*b))))
+            }
+            (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), _) => {
+                return Err(self.error(
+                    &name.key,
+                    format!("`{shown}` holds numbers; compare it with a number"),
+                ));
+            }
+            (Resolved::Param(_), Literal::Number(n)) => (self.value(&r, false), Sql::Real(*n)),
+            (Resolved::Tag(_), _) => {
+                return Err(self.error(
+                    &name.key,
+                    format!("tag `{shown}` is text; compare it with a quoted string"),
+                ));
+            }
+            (_, Literal::Null) => {
+                return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)")));
+            }
+        };
+        self.out.params.push(value);
+        Ok(format!("coalesce(({x} {} ?), 0)", sql_op(op)))
+    }
+
+    fn in_list(
+        &mut self,
+        name: &Name,
+        negated: bool,
+        values: &[Literal],
+    ) -> Result<String, QueryError> {
+        let r = self.catalog.resolve(name, self.query)?;
+        let numbers = values
+            .iter()
+            .all(|v| matches!(v, Literal::Number(_) | Literal::Bool(_)));
+        let strings = values.iter().all(|v| matches!(v, Literal::Str(_)));
+        if !numbers && !strings {
+            return Err(self.error(
+                &name.key,
+                format!("the list after `{name} in` must hold only numbers or only quoted strings"),
+            ));
+        }
+        if strings
+            && (matches!(r, Resolved::Metric(_))
+                || matches!(r, Resolved::Field(_, _, Kind::Number | Kind::Time)))
+        {
+            return Err(self.error(
+                &name.key,
+                format!("`{name}` holds numbers; list numbers after `in`"),
+            ));
+        }
+        if numbers && matches!(r, Resolved::Tag(_) | Resolved::Field(_, _, Kind::Text)) {
+            return Err(self.error(
+                &name.key,
+                format!("`{name}` is text; list quoted strings after `in`"),
+            ));
+        }
+        let x = self.value(&r, strings);
+        for v in values {
+            self.out.params.push(match v {
+                Literal::Number(n) => Sql::Real(*n),
+                Literal::Bool(b) => Sql::Real(f64::from(u8::from(*b))),
+                Literal::Str(s) => Sql::Text(s.clone()),
+                _ => Sql::Null,
+            });
+        }
+        let marks = vec!["?"; values.len()].join(", ");
+        Ok(format!(
+            "coalesce(({x} {}IN ({marks})), 0)",
+            if negated { "NOT " } else { "" }
+        ))
+    }
+}
+
+fn numeric(r: &Resolved) -> bool {
+    matches!(
+        r,
+        Resolved::Metric(_) | Resolved::Param(_) | Resolved::Field(_, _, Kind::Number | Kind::Time)
+    )
+}

@@ -1,0 +1,145 @@
+//! Lab's query language: one filter and sort syntax for `lab ls --where`,
+//! `lab.runs(where=...)` and the HTTP API.
+//!
+//! ```text
+//! accuracy_score > 0.9 and params.n_estimators >= 50
+//! status in ('failed', 'crashed') or not experiment ~ 'iris*'
+//! start_time >= 2026-11-01 and tags.team = 'vision'
+//! ```
+//!
+//! A query is parsed into an [`Expr`] (whose `Display` prints it back in a
+//! canonical form that parses to the same tree), then resolved against the
+//! names a project knows and compiled to SQL over the index. `docs/query.md`
+//! is the user's reference.
+
+mod ast;
+mod compile;
+mod error;
+mod lexer;
+mod parser;
+
+pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+pub use compile::{Catalog, Compiled, compile_sort, compile_where};
+pub use error::QueryError;
+pub use parser::{parse, parse_sort};
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn name() -> impl Strategy<Value = Name> {
+        let scope = prop_oneof![
+            Just(None),
+            Just(Some(Scope::Run)),
+            Just(Some(Scope::Metrics)),
+            Just(Some(Scope::Params)),
+            Just(Some(Scope::Tags)),
+        ];
+        let key = prop_oneof![
+            "[a-z_][a-z0-9_]{0,6}",
+            "[a-zA-Z0-9 _.\\-`\\[\\]é]{1,8}",
+            Just("and".to_owned()),
+            Just("None".to_owned()),
+            Just("metrics".to_owned()),
+        ];
+        (scope, key).prop_map(|(scope, key)| Name { scope, key })
+    }
+
+    fn literal() -> impl Strategy<Value = Literal> {
+        prop_oneof![
+            any::<f64>()
+                .prop_filter("finite", |f| f.is_finite())
+                .prop_map(Literal::Number),
+            (-1000i32..1000).prop_map(|n| Literal::Number(f64::from(n))),
+            ".{0,8}".prop_map(Literal::Str),
+            any::<bool>().prop_map(Literal::Bool),
+            Just(Literal::Null),
+            (1970i32..2100, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60).prop_map(
+                |(y, m, d, h, mi)| {
+                    let text = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}");
+                    let nanos = lexer::date(&text, 0).map_or(0, |d| d.0);
+                    Literal::Date(nanos, text)
+                }
+            ),
+        ]
+    }
+
+    fn op() -> impl Strategy<Value = CmpOp> {
+        prop_oneof![
+            Just(CmpOp::Eq),
+            Just(CmpOp::Ne),
+            Just(CmpOp::Lt),
+            Just(CmpOp::Le),
+            Just(CmpOp::Gt),
+            Just(CmpOp::Ge),
+            Just(CmpOp::Match),
+            Just(CmpOp::NotMatch),
+        ]
+    }
+
+    fn leaf() -> impl Strategy<Value = Expr> {
+        prop_oneof![
+            (name(), op(), literal()).prop_map(|(n, o, l)| Expr::Cmp(
+                Operand::Name(n),
+                o,
+                Operand::Lit(l)
+            )),
+            (literal(), op(), name()).prop_map(|(l, o, n)| Expr::Cmp(
+                Operand::Lit(l),
+                o,
+                Operand::Name(n)
+            )),
+            (name(), op(), name()).prop_map(|(a, o, b)| Expr::Cmp(
+                Operand::Name(a),
+                o,
+                Operand::Name(b)
+            )),
+            (
+                name(),
+                any::<bool>(),
+                prop::collection::vec(literal(), 1..4)
+            )
+                .prop_map(|(n, neg, v)| Expr::In(n, neg, v)),
+        ]
+    }
+
+    fn expr() -> impl Strategy<Value = Expr> {
+        leaf().prop_recursive(4, 24, 2, |inner| {
+            prop_oneof![
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
+                (inner.clone(), inner.clone())
+                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                inner.prop_map(|a| Expr::Not(Box::new(a))),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn printed_queries_parse_to_the_same_tree(e in expr()) {
+            let text = e.to_string();
+            let back = parse(&text).map_err(|err| TestCaseError::fail(format!("{err}")))?;
+            prop_assert_eq!(&back, &e, "printed as {}", text);
+        }
+
+        #[test]
+        fn sort_keys_round_trip(n in name(), descending in any::<bool>()) {
+            let key = SortKey { name: n, descending };
+            prop_assert_eq!(parse_sort(&key.to_string()).map_err(|e| TestCaseError::fail(e.to_string()))?, key);
+        }
+
+        #[test]
+        fn any_text_parses_or_fails_cleanly(text in ".{0,40}") {
+            if let Err(e) = parse(&text) {
+                prop_assert!(e.offset <= text.len());
+                prop_assert!(text.is_char_boundary(e.offset));
+                prop_assert!(!e.to_string().is_empty());
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! Listing runs with the query language: filter, sort, limit.
+
+use std::fmt::Write as _;
+
+use lab_types::Status;
+use rusqlite::types::Value as Sql;
+
+use crate::query::{self, Catalog};
+use crate::read::{RUN_COLUMNS, fill_details, run_row};
+use crate::{Error, RunInfo, Store};
+
+/// Which runs to list, and in what order.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only runs of this experiment.
+    pub experiment: Option<String>,
+    /// Only runs with one of these statuses (all when empty).
+    pub statuses: Vec<Status>,
+    /// A filter in the query language (`docs/query.md`).
+    pub filter: Option<String>,
+    /// Sort keys, first one first: a name, with `-` before it for largest first.
+    /// Ties, and the order without keys, are newest first.
+    pub sort: Vec<String>,
+    /// At most this many runs.
+    pub limit: Option<usize>,
+}
+
+impl Store {
+    /// The names runs of this project have: what queries may refer to.
+    pub fn catalog(&self) -> Result<Catalog, Error> {
+        let mut c = Catalog::default();
+        let mut stmt = self.conn.prepare_cached("SELECT scope, key FROM names")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let scope: String = row.get(0)?;
+            let key: String = row.get(1)?;
+            match scope.as_str() {
+                "metrics" => c.metrics.insert(key),
+                "params" => c.params.insert(key),
+                "tags" => c.tags.insert(key),
+                _ => false,
+            };
+        }
+        Ok(c)
+    }
+
+    /// The runs `selection` asks for, with everything indexed about them.
+    /// Call [`Store::refresh`] first for up-to-date results.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        let catalog = self.catalog()?;
+        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1");
+        let mut params: Vec<Sql> = Vec::new();
+        if let Some(e) = &selection.experiment {
+            sql.push_str(" AND runs.experiment = ?");
+            params.push(Sql::Text(e.clone()));
+        }
+        if !selection.statuses.is_empty() {
+            let _ = write!(
+                sql,
+                " AND runs.status IN ({})",
+                vec!["?"; selection.statuses.len()].join(", ")
+            );
+            params.extend(
+                selection
+                    .statuses
+                    .iter()
+                    .map(|s| Sql::Text(s.as_str().to_owned())),
+            );
+        }
+        if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
+            let expr = query::parse(text)?;
+            let compiled = query::compile_where(&expr, &catalog, text)?;
+            sql.push_str(" AND ");
+            sql.push_str(&compiled.sql);
+            params.extend(compiled.params);
+        }
+        sql.push_str(" ORDER BY ");
+        for text in &selection.sort {
+            let key = query::parse_sort(text)?;
+            let compiled = query::compile_sort(&key, &catalog, text)?;
+            sql.push_str(&compiled.sql);
+            sql.push_str(", ");
+            params.extend(compiled.params);
+        }
+        sql.push_str("runs.start_nanos DESC, runs.id DESC");
+        if let Some(n) = selection.limit {
+            sql.push_str(" LIMIT ?");
+            params.push(Sql::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+        }
+        let mut runs: Vec<RunInfo> = self
+            .conn
+            .prepare(&sql)?
+            .query_map(rusqlite::params_from_iter(params), run_row)?
+            .collect::<Result<_, _>>()?;
+        fill_details(&self.conn, &mut runs)?;
+        Ok(runs)
+    }
+}
