@@ -385,6 +385,13 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
     Ok(record)
 }
 
+/// Decodes the value at the start of `bytes`; returns it and the bytes it took.
+pub fn decode_value_prefix(bytes: &[u8]) -> Result<(Value, usize), DecodeError> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
+    let v = c.value(0)?;
+    Ok((v, c.pos))
+}
+
 /// Decodes a value written by [`encode_value`] (as the index stores them).
 pub fn decode_value(bytes: &[u8]) -> Result<Value, DecodeError> {
     let mut c = Cursor { buf: bytes, pos: 0 };

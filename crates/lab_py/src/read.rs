@@ -1,6 +1,6 @@
 //! Reading runs back as plain Python dicts, which `lab.run.Run` wraps.
 
-use lab_store::{RunInfo, Selection, Store};
+use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::Status;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -131,6 +131,7 @@ pub fn list_runs(
         filter: r#where,
         sort,
         limit,
+        detail: Detail::Full,
     };
     let store = open(py)?;
     let (store, runs) = py.detach(move || {

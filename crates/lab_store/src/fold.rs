@@ -54,6 +54,24 @@ impl std::fmt::Display for Issue {
 /// Folds every run whose journal may hold records the index lacks. A journal
 /// that cannot be read is reported and skipped; the others are still folded.
 pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, Error> {
+    // When no run folder came or went since every run was complete, there is
+    // nothing to fold: skip reading a folder of perhaps ten thousand entries.
+    let runs_dir_mtime = dir_mtime_nanos(&project.runs_dir());
+    let recorded: Option<i64> = conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'runs_dir_mtime'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let incomplete: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM runs WHERE complete = 0)",
+        [],
+        |r| r.get(0),
+    )?;
+    if runs_dir_mtime.is_some() && recorded == runs_dir_mtime && !incomplete {
+        return Ok(Vec::new());
+    }
     let complete: HashSet<String> = conn
         .prepare("SELECT short_id FROM runs WHERE complete = 1")?
         .query_map([], |r| r.get(0))?
@@ -76,18 +94,38 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, E
         }
     }
     pending.sort();
+    let mut all_complete = true;
     for short in pending {
         match fold_run(project, conn, &short) {
             Ok(Some(damage)) => damages.push(Issue::Damaged { run: short, damage }),
-            Ok(None) => {}
-            Err(e @ (Error::Journal(_) | Error::Io(_))) => damages.push(Issue::Unreadable {
-                run: short,
-                reason: e.to_string(),
-            }),
+            Ok(None) => all_complete &= indexed(conn, &short)?.is_some_and(|i| i.complete),
+            Err(e @ (Error::Journal(_) | Error::Io(_))) => {
+                all_complete = false;
+                damages.push(Issue::Unreadable {
+                    run: short,
+                    reason: e.to_string(),
+                });
+            }
             Err(e) => return Err(e),
         }
     }
+    // Remember the folder's time only once it has stood still for a second:
+    // a folder made in the same clock tick as the last change would not move
+    // it, and would be missed.
+    let settled = runs_dir_mtime.is_some_and(|m| lab_types::now_nanos() - m > 1_000_000_000);
+    if all_complete && settled {
+        conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('runs_dir_mtime', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [runs_dir_mtime],
+        )?;
+    }
     Ok(damages)
+}
+
+fn dir_mtime_nanos(dir: &std::path::Path) -> Option<i64> {
+    let modified = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let d = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
 }
 
 /// What the index knows of a run before a fold.
@@ -468,6 +506,7 @@ fn write_delta(
             error.as_ref().map(|e| &e.traceback)
         ])?;
     }
+    crate::summary::write(tx, id)?;
     if writer_gone {
         // The writer is gone; a run it never ended crashed.
         tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?

@@ -14,11 +14,12 @@ pub mod query;
 mod read;
 mod schema;
 mod select;
+mod summary;
 
 pub use error::Error;
 pub use fold::Issue;
 pub use project::{Project, RunPaths, STORE_DIR};
-pub use read::{ArtifactInfo, MetricSummary, ModelInfo, RunInfo};
+pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::Selection;
 
 use std::path::Path;
@@ -39,6 +40,10 @@ impl Store {
         conn.busy_timeout(Duration::from_mins(1))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // Read pages through a memory map rather than a system call each:
+        // listing ten thousand runs touches tens of thousands of pages.
+        conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
         schema::migrate(&conn)?;
         Ok(Self { project, conn })
     }

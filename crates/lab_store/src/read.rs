@@ -121,6 +121,17 @@ pub struct ModelInfo {
     pub logged_nanos: i64,
 }
 
+/// How much to load about each run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything.
+    #[default]
+    Full,
+    /// What a listing shows: attributes (but the package list), parameters,
+    /// metric summaries and tags; no artifacts or models.
+    Listing,
+}
+
 pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
 
 impl Store {
@@ -135,7 +146,7 @@ impl Store {
             .prepare(&sql)?
             .query_map([experiment], run_row)?
             .collect::<Result<_, _>>()?;
-        fill_details(&self.conn, &mut runs)?;
+        fill_details(&self.conn, &mut runs, Detail::Full)?;
         Ok(runs)
     }
 
@@ -144,7 +155,7 @@ impl Store {
         let id = self.resolve(prefix)?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
         let mut runs = vec![self.conn.query_row(&sql, [&id], run_row)?];
-        fill_details(&self.conn, &mut runs)?;
+        fill_details(&self.conn, &mut runs, Detail::Full)?;
         Ok(runs.remove(0))
     }
 
@@ -248,49 +259,57 @@ pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
 
 /// Loads params, metrics, tags, artifacts, models and attributes of `runs`,
 /// one query per table.
-pub(crate) fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<(), Error> {
+pub(crate) fn fill_details(
+    conn: &Connection,
+    runs: &mut [RunInfo],
+    detail: Detail,
+) -> Result<(), Error> {
     if runs.is_empty() {
         return Ok(());
     }
-    let index: HashMap<String, usize> = runs
-        .iter()
-        .enumerate()
-        .map(|(i, r)| (r.id.to_string(), i))
-        .collect();
-    // A few runs: look each up by key; many: read the tables whole, which is
-    // cheaper than a long IN list.
-    let ids: Vec<String> = if runs.len() <= 500 {
-        runs.iter().map(|r| r.id.to_string()).collect()
-    } else {
-        Vec::new()
-    };
-    let condition = if ids.is_empty() {
-        "1".to_owned()
-    } else {
-        format!("run_id IN ({})", vec!["?"; ids.len()].join(", "))
-    };
+    // The runs to fill, by their place in `runs`: each table is then read by
+    // key for exactly these runs, in one query, whatever their number.
+    conn.execute_batch(
+        "CREATE TEMP TABLE IF NOT EXISTS selected (pos INTEGER PRIMARY KEY, id TEXT NOT NULL); DELETE FROM temp.selected;",
+    )?;
+    {
+        let tx = conn.unchecked_transaction()?;
+        let mut insert =
+            tx.prepare_cached("INSERT INTO temp.selected (pos, id) VALUES (?1, ?2)")?;
+        for (i, r) in runs.iter().enumerate() {
+            insert.execute(params![i as i64, r.id.to_string()])?;
+        }
+        drop(insert);
+        tx.commit()?;
+    }
     let filter = |table: &str, cols: &str, order: &str| {
-        format!("SELECT run_id, {cols} FROM {table} WHERE {condition} ORDER BY run_id, {order}")
+        let only = match (table, detail) {
+            ("attrs", Detail::Listing) => " AND t.key != 'packages'",
+            _ => "",
+        };
+        format!(
+            "SELECT s.pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
+        )
     };
     let mut each = |sql: String,
                     f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
      -> Result<(), Error> {
-        let mut stmt = conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(&ids))?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let id: String = row.get(0)?;
-            if let Some(&i) = index.get(&id) {
-                f(&mut runs[i], row)?;
+            let pos: i64 = row.get(0)?;
+            if let Some(run) = usize::try_from(pos).ok().and_then(|p| runs.get_mut(p)) {
+                f(run, row)?;
             }
         }
         Ok(())
     };
-    each(filter("attrs", "key, value", "key"), &mut |run, r| {
+    each(filter("attrs", "t.key, t.value", "key"), &mut |run, r| {
         run.attrs
             .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
         Ok(())
     })?;
-    each(filter("params", "key, value", "seq"), &mut |run, r| {
+    each(filter("params", "t.key, t.value", "seq"), &mut |run, r| {
         run.params
             .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
         Ok(())
@@ -298,7 +317,7 @@ pub(crate) fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<()
     each(
         filter(
             "metrics",
-            "key, last_bits, last_step, min, max, count",
+            "t.key, t.last_bits, t.last_step, t.min, t.max, t.count",
             "seq",
         ),
         &mut |run, r| {
@@ -313,12 +332,19 @@ pub(crate) fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<()
             Ok(())
         },
     )?;
-    each(filter("tags", "key, value", "key"), &mut |run, r| {
+    each(filter("tags", "t.key, t.value", "key"), &mut |run, r| {
         run.tags.push((r.get(1)?, r.get(2)?));
         Ok(())
     })?;
+    if detail == Detail::Listing {
+        return Ok(());
+    }
     each(
-        filter("artifacts", "name, source, path, files, bytes", "seq"),
+        filter(
+            "artifacts",
+            "t.name, t.source, t.path, t.files, t.bytes",
+            "seq",
+        ),
         &mut |run, r| {
             run.artifacts.push(ArtifactInfo {
                 name: r.get(1)?,
@@ -333,7 +359,7 @@ pub(crate) fn fill_details(conn: &Connection, runs: &mut [RunInfo]) -> Result<()
     each(
         filter(
             "models",
-            "name, path, format, class, library, library_version, size, sha256, logged_nanos",
+            "t.name, t.path, t.format, t.class, t.library, t.library_version, t.size, t.sha256, t.logged_nanos",
             "seq",
         ),
         &mut |run, r| {

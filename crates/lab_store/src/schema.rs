@@ -107,6 +107,10 @@ const MIGRATIONS: &[&str] = &[
     INSERT OR IGNORE INTO names SELECT DISTINCT 'params', key FROM params;
     INSERT OR IGNORE INTO names SELECT DISTINCT 'tags', key FROM tags;
     ",
+    // 3: each run's listing summary in its own row (see summary.rs).
+    "ALTER TABLE runs ADD COLUMN summary BLOB;",
+    // 4: small facts about the index itself (when the runs folder last changed).
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
 ];
 
 const TABLES: &[&str] = &[
@@ -119,6 +123,7 @@ const TABLES: &[&str] = &[
     "artifacts",
     "models",
     "names",
+    "meta",
 ];
 
 /// The schema version this build writes.

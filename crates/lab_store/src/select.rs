@@ -6,8 +6,8 @@ use lab_types::Status;
 use rusqlite::types::Value as Sql;
 
 use crate::query::{self, Catalog};
-use crate::read::{RUN_COLUMNS, fill_details, run_row};
-use crate::{Error, RunInfo, Store};
+use crate::read::{Detail, RUN_COLUMNS, fill_details, run_row};
+use crate::{Error, RunInfo, Store, summary};
 
 /// Which runs to list, and in what order.
 #[derive(Clone, Debug, Default)]
@@ -23,6 +23,8 @@ pub struct Selection {
     pub sort: Vec<String>,
     /// At most this many runs.
     pub limit: Option<usize>,
+    /// How much to load about each.
+    pub detail: Detail,
 }
 
 impl Store {
@@ -48,7 +50,9 @@ impl Store {
     /// Call [`Store::refresh`] first for up-to-date results.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
         let catalog = self.catalog()?;
-        let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE 1");
+        // First the ids, filtered, sorted and cut: sorting whole rows would
+        // carry every summary through the sort.
+        let mut sql = "SELECT runs.rowid FROM runs WHERE 1".to_owned();
         let mut params: Vec<Sql> = Vec::new();
         if let Some(e) = &selection.experiment {
             sql.push_str(" AND runs.experiment = ?");
@@ -87,12 +91,39 @@ impl Store {
             sql.push_str(" LIMIT ?");
             params.push(Sql::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
         }
-        let mut runs: Vec<RunInfo> = self
+        let rowids: Vec<i64> = self
             .conn
             .prepare(&sql)?
-            .query_map(rusqlite::params_from_iter(params), run_row)?
+            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
             .collect::<Result<_, _>>()?;
-        fill_details(&self.conn, &mut runs)?;
+        let listing = selection.detail == Detail::Listing;
+        let mut complete = true;
+        let mut runs: Vec<RunInfo> = Vec::with_capacity(rowids.len());
+        {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
+            ))?;
+            for rowid in rowids {
+                let mut rows = stmt.query([rowid])?;
+                let Some(row) = rows.next()? else { continue };
+                let mut run = run_row(row)?;
+                if listing {
+                    let blob: Option<Vec<u8>> = row.get(11)?;
+                    complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+                }
+                runs.push(run);
+            }
+        }
+        // Full details, or a listing from an index older than summaries.
+        if !listing || !complete {
+            for run in &mut runs {
+                run.attrs.clear();
+                run.params.clear();
+                run.metrics.clear();
+                run.tags.clear();
+            }
+            fill_details(&self.conn, &mut runs, selection.detail)?;
+        }
         Ok(runs)
     }
 }

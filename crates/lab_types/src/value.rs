@@ -59,6 +59,35 @@ impl Value {
     }
 }
 
+impl serde::Serialize for Value {
+    /// The same shape as [`Value::to_json`], written without building it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{SerializeMap, SerializeSeq};
+        match self {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(f) => s.serialize_str(float_name(*f)),
+            Value::Str(t) | Value::Repr(t) => s.serialize_str(t),
+            Value::List(items) => {
+                let mut seq = s.serialize_seq(Some(items.len()))?;
+                for v in items {
+                    seq.serialize_element(v)?;
+                }
+                seq.end()
+            }
+            Value::Dict(items) => {
+                let mut map = s.serialize_map(Some(items.len()))?;
+                for (k, v) in items {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+    }
+}
+
 fn float_name(f: f64) -> &'static str {
     if f.is_nan() {
         "NaN"
@@ -165,6 +194,19 @@ mod tests {
             serde_json::json!("-Infinity")
         );
         assert_eq!(Value::Float(0.5).to_json(), serde_json::json!(0.5));
+    }
+
+    #[test]
+    fn serializing_matches_to_json() {
+        let v = Value::Dict(vec![
+            (
+                "a".into(),
+                Value::List(vec![Value::Int(1), Value::Float(f64::NAN), Value::Null]),
+            ),
+            ("b".into(), Value::Float(-f64::INFINITY)),
+            ("c".into(), Value::Repr("obj".into())),
+        ]);
+        assert_eq!(serde_json::to_value(&v).unwrap(), v.to_json());
     }
 
     #[test]

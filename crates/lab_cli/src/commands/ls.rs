@@ -5,7 +5,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use lab_store::query::{Name, Scope, parse_sort};
-use lab_store::{RunInfo, Selection, Store};
+use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::{Status, Value};
 
 use crate::ExitStatus;
@@ -59,13 +59,22 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         filter: args.r#where.clone(),
         sort,
         limit: args.limit,
+        detail: Detail::Listing,
     };
     let runs = store.select(&selection)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            let rows: Vec<_> = runs.iter().map(json_row).collect();
-            writeln!(out, "{}", serde_json::to_string_pretty(&rows)?)?;
+            let rows: Vec<JsonRow<'_>> = runs.iter().map(JsonRow).collect();
+            let mut buffered = std::io::BufWriter::new(&mut out);
+            // Indented for a person at a terminal, compact for a program.
+            if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                serde_json::to_writer_pretty(&mut buffered, &rows)?;
+            } else {
+                serde_json::to_writer(&mut buffered, &rows)?;
+            }
+            writeln!(buffered)?;
+            buffered.flush()?;
         }
         Format::Csv => {
             let columns = all_columns(&runs);
@@ -361,22 +370,45 @@ fn write_csv(out: &mut impl Write, runs: &[RunInfo], columns: &[Column]) -> std:
     Ok(())
 }
 
-/// A metric value as JSON; NaN and infinities as the same strings parameters use.
-fn json_number(v: f64) -> serde_json::Value {
-    lab_types::Value::Float(v).to_json()
-}
+/// One run of `lab ls --format json`, serialised straight from the run.
+struct JsonRow<'a>(&'a RunInfo);
 
-fn json_row(run: &RunInfo) -> serde_json::Value {
-    serde_json::json!({
-        "id": run.id.to_string(),
-        "short_id": run.short_id,
-        "experiment": run.experiment,
-        "source": run.attr_str("source"),
-        "status": run.status.as_str(),
-        "start_time": output::iso(run.start_nanos),
-        "end_time": run.end_nanos.map(output::iso),
-        "params": run.params.iter().map(|(k, v)| (k.clone(), v.to_json())).collect::<serde_json::Map<_, _>>(),
-        "metrics": run.metrics.iter().map(|m| (m.name.clone(), json_number(m.last))).collect::<serde_json::Map<_, _>>(),
-        "tags": run.tags.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect::<serde_json::Map<_, _>>(),
-    })
+impl serde::Serialize for JsonRow<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        struct Pairs<'a, V>(&'a [(String, V)]);
+        impl<V: serde::Serialize> serde::Serialize for Pairs<'_, V> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for (k, v) in self.0 {
+                    map.serialize_entry(k, v)?;
+                }
+                map.end()
+            }
+        }
+        struct Metrics<'a>(&'a [lab_store::MetricSummary]);
+        impl serde::Serialize for Metrics<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut map = s.serialize_map(Some(self.0.len()))?;
+                for m in self.0 {
+                    // NaN and infinities as the same strings parameters use.
+                    map.serialize_entry(&m.name, &Value::Float(m.last))?;
+                }
+                map.end()
+            }
+        }
+        let run = self.0;
+        let mut map = s.serialize_map(Some(10))?;
+        map.serialize_entry("end_time", &run.end_nanos.map(output::iso))?;
+        map.serialize_entry("experiment", &run.experiment)?;
+        map.serialize_entry("id", &run.id.to_string())?;
+        map.serialize_entry("metrics", &Metrics(&run.metrics))?;
+        map.serialize_entry("params", &Pairs(&run.params))?;
+        map.serialize_entry("short_id", &run.short_id)?;
+        map.serialize_entry("source", &run.attr_str("source"))?;
+        map.serialize_entry("start_time", &output::iso(run.start_nanos))?;
+        map.serialize_entry("status", run.status.as_str())?;
+        map.serialize_entry("tags", &Pairs(&run.tags))?;
+        map.end()
+    }
 }

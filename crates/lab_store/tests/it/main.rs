@@ -1267,3 +1267,110 @@ fn projects_are_made_once_and_found_from_below() {
     assert!(store.refresh().unwrap().is_empty());
     assert!(store.runs(None).unwrap().is_empty());
 }
+
+fn close_run(w: Writer) {
+    let mut w = w;
+    w.rec(&Record::End {
+        time_nanos: now_nanos(),
+        status: Status::Finished,
+        error: None,
+    });
+    w.w.close().unwrap();
+}
+
+#[test]
+fn a_run_made_after_the_runs_folder_settled_is_still_found() {
+    let (_dir, project) = new_project();
+    close_run(begin(&project, "e", now_nanos()));
+    // Age the runs folder, so refresh may remember it and skip the next scan.
+    let runs = std::fs::File::open(project.runs_dir()).unwrap();
+    runs.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
+        .unwrap();
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    assert_eq!(store.runs(None).unwrap().len(), 1);
+    // Nothing changed: the next refresh has nothing to do and finds the same.
+    assert!(store.refresh().unwrap().is_empty());
+    assert_eq!(store.runs(None).unwrap().len(), 1);
+    // A new run folder moves the folder's time on, and is folded in.
+    let second = begin(&project, "e", now_nanos());
+    let short = second.short();
+    close_run(second);
+    store.refresh().unwrap();
+    let listed: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.short_id)
+        .collect();
+    assert_eq!(listed.len(), 2);
+    assert!(listed.contains(&short));
+}
+
+#[test]
+fn select_filters_sorts_and_limits_with_the_query_language() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    for (i, acc) in [0.5, 0.9, 0.7].into_iter().enumerate() {
+        let mut w = begin(&project, if i == 2 { "b" } else { "a" }, t0 + i as i64);
+        w.param("depth", Value::Int(i as i64 + 1));
+        w.rec(&Record::MetricKey {
+            key: 0,
+            name: "acc".into(),
+        });
+        w.rec(&Record::Metric {
+            time_nanos: t0,
+            point: MetricPoint {
+                key: 0,
+                step: 0,
+                value: acc,
+            },
+        });
+        close_run(w);
+    }
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    let pick = |s: &Store, sel: lab_store::Selection| -> Vec<i64> {
+        s.select(&sel)
+            .unwrap()
+            .iter()
+            .map(|r| match r.params[0].1 {
+                Value::Int(d) => d,
+                _ => -1,
+            })
+            .collect()
+    };
+    let sel =
+        |filter: Option<&str>, sort: &[&str], limit: Option<usize>, detail| lab_store::Selection {
+            filter: filter.map(str::to_owned),
+            sort: sort.iter().map(|s| (*s).to_owned()).collect(),
+            limit,
+            detail,
+            ..Default::default()
+        };
+    for detail in [lab_store::Detail::Full, lab_store::Detail::Listing] {
+        assert_eq!(
+            pick(&store, sel(Some("acc > 0.6"), &["-acc"], None, detail)),
+            [2, 3]
+        );
+        assert_eq!(pick(&store, sel(None, &["acc"], Some(2), detail)), [1, 3]);
+        assert_eq!(
+            pick(&store, sel(Some("experiment = 'a'"), &[], None, detail)),
+            [2, 1]
+        );
+    }
+    let listed = store
+        .select(&sel(None, &["-acc"], Some(1), lab_store::Detail::Listing))
+        .unwrap();
+    assert_eq!(listed[0].metrics[0].last.to_bits(), 0.9_f64.to_bits());
+    assert!(listed[0].models.is_empty() && listed[0].artifacts.is_empty());
+    let err = store
+        .select(&sel(Some("ac > 1"), &[], None, lab_store::Detail::Full))
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("no run has a metric, parameter, tag or run field named `ac`"),
+        "{text}"
+    );
+    assert!(text.contains("did you mean `acc`?"), "{text}");
+}
