@@ -119,11 +119,23 @@ pub enum Format {
 
 /// `lab show`.
 #[derive(Debug, Parser)]
+#[command(after_long_help = SHOW_EXAMPLES)]
 pub struct ShowArgs {
-    /// The run: its id or any unique prefix of it (as `lab ls` shows).
-    #[arg(value_name = "RUN")]
-    pub run: String,
+    /// The run: its id or any unique prefix of it (as `lab ls` shows). With
+    /// `--graph` and no run, the graph draws every run of the project.
+    #[arg(value_name = "RUN", required_unless_present = "graph")]
+    pub run: Option<String>,
+    /// Write the run's diagram (dataset -> script -> hyperparameters ->
+    /// metrics) to this file instead of printing the report; the format
+    /// follows the extension: `.svg` or `.dot` (Graphviz source).
+    #[arg(long, value_name = "FILE")]
+    pub graph: Option<PathBuf>,
 }
+
+const SHOW_EXAMPLES: &str = "Examples:
+  lab show 0e52f0da                          everything about one run
+  lab show 0e52f0da --graph run.svg          its diagram, as SVG
+  lab show --graph project.dot               every run of the project, as Graphviz source";
 
 /// Where a command should look for the project.
 #[must_use]

@@ -14,7 +14,10 @@ use crate::table::Table;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     let store = super::open_fresh()?;
-    let run = store.run(&args.run)?;
+    let Some(prefix) = args.run.as_deref() else {
+        anyhow::bail!("`lab show` needs a run, or `--graph FILE` to draw every run");
+    };
+    let run = store.run(prefix)?;
     let run_dir = store.project().run_paths(&run.short_id).dir;
     let text = render(&run, &run_dir, output::color_stdout());
     std::io::stdout().lock().write_all(text.as_bytes())?;
