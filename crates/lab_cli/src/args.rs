@@ -33,6 +33,28 @@ pub enum Command {
     /// The index is derived data; this is safe at any time, also while runs
     /// are logging.
     Reindex,
+    /// Show runs side by side: parameters, metrics and features.
+    ///
+    /// One column per run, the first run being the reference: parameters
+    /// that differ come first, metrics show each later run's difference to
+    /// the first, and features added or removed relative to the first run are
+    /// listed.
+    Compare(CompareArgs),
+    /// Delete runs: their journals, artifacts, models and index rows.
+    ///
+    /// Asks for confirmation unless `--yes` is given; with no terminal to ask
+    /// on, refuses without `--yes`.
+    Rm(RmArgs),
+    /// Delete what interrupted commands and runs left behind.
+    ///
+    /// Removes leftover `.lab/trash` folders, temporary files of processes
+    /// that are gone, and index rows of runs whose folder no longer exists.
+    Gc(GcArgs),
+    /// Show the Lab version, the project and the machine.
+    Info,
+    /// Write the runs to a file, one row per run with its parameters and
+    /// last metric values.
+    Export(ExportArgs),
 }
 
 /// `lab ls`.
@@ -141,4 +163,80 @@ const SHOW_EXAMPLES: &str = "Examples:
 #[must_use]
 pub fn current_dir() -> PathBuf {
     std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."))
+}
+
+/// `lab compare`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = COMPARE_EXAMPLES)]
+pub struct CompareArgs {
+    /// The runs: ids or unique prefixes of them, at least two. The first is
+    /// the one the others are compared with.
+    #[arg(value_name = "RUN", num_args = 2.., required = true)]
+    pub runs: Vec<String>,
+}
+
+const COMPARE_EXAMPLES: &str = "Examples:
+  lab compare 0e52f0da 0e52f0be              two runs side by side
+  lab compare 0e52f0da 0e52f0be 0e52f0a1     the last two against the first";
+
+/// `lab rm`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = RM_EXAMPLES)]
+pub struct RmArgs {
+    /// The runs to delete: ids or unique prefixes of them.
+    #[arg(value_name = "RUN", required = true)]
+    pub runs: Vec<String>,
+    /// Delete without asking for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Also delete runs that are still running.
+    #[arg(long)]
+    pub force: bool,
+}
+
+const RM_EXAMPLES: &str = "Examples:
+  lab rm 0e52f0da                            asks, then deletes one run
+  lab rm 0e52f0da 0e52f0be --yes             deletes two runs without asking";
+
+/// `lab gc`.
+#[derive(Debug, Parser)]
+pub struct GcArgs {
+    /// Only report what would be removed.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `lab export`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = EXPORT_EXAMPLES)]
+pub struct ExportArgs {
+    /// Only runs for which this query holds (see docs/query.md).
+    #[arg(long, short = 'w', value_name = "QUERY")]
+    pub r#where: Option<String>,
+    /// Sort by a metric, parameter, tag or run field: smallest first, or
+    /// largest first with a leading `-`. Repeat for ties.
+    #[arg(long, short = 's', value_name = "[-]KEY", allow_hyphen_values = true)]
+    pub sort: Vec<String>,
+    /// Only runs of this experiment.
+    #[arg(long, short = 'e', value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// The file format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// The file to write; it is replaced whole, or left as it was on failure.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+const EXPORT_EXAMPLES: &str = "Examples:
+  lab export --format csv -o runs.csv
+  lab export -e iris --where \"accuracy > 0.9\" --sort -accuracy --format json -o best.json";
+
+/// File formats of `lab export`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// A header row, then one row per run, as `lab ls --format csv` prints.
+    Csv,
+    /// A JSON array of one object per run, as `lab ls --format json` prints.
+    Json,
 }

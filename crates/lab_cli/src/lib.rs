@@ -1,4 +1,5 @@
-//! The `lab` command line: list, show and reindex runs.
+//! The `lab` command line: list, show, compare and export runs; maintain the
+//! project (`rm`, `gc`, `reindex`, `info`).
 //!
 //! [`run`] parses arguments and dispatches to one module per subcommand. Data
 //! goes to stdout, diagnostics to stderr; colour only on a terminal and never
@@ -6,6 +7,7 @@
 
 mod args;
 mod commands;
+mod graph;
 mod output;
 mod table;
 

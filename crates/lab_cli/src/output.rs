@@ -43,9 +43,24 @@ pub fn warn(text: &str) {
     eprintln!("{}: {text}", paint("warning", "1;33", color_stderr()));
 }
 
+/// A request that cannot be met, for reasons the user can fix (exit status 1).
+#[derive(Debug)]
+pub struct UserError(pub String);
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UserError {}
+
 /// The exit status an error deserves: the user's mistake or Lab's failure.
 #[must_use]
 pub fn classify(e: &anyhow::Error) -> ExitStatus {
+    if e.downcast_ref::<UserError>().is_some() {
+        return ExitStatus::Failure;
+    }
     match e.downcast_ref::<lab_store::Error>() {
         Some(
             lab_store::Error::NotAProject { .. }

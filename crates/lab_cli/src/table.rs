@@ -63,6 +63,50 @@ pub fn bar(fraction: f64, width: usize) -> String {
     s
 }
 
+/// A sparkline of `values` at most `width` cells wide: each cell the mean of
+/// its share of the values, scaled between the smallest and largest finite
+/// value; cells with no finite value are blank.
+#[must_use]
+pub fn sparkline(values: &[f64], width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    if values.is_empty() || width == 0 {
+        return String::new();
+    }
+    let cells = values.len().min(width);
+    let means: Vec<Option<f64>> = (0..cells)
+        .map(|c| {
+            let (from, to) = (
+                c * values.len() / cells,
+                ((c + 1) * values.len() / cells).max(c * values.len() / cells + 1),
+            );
+            let finite: Vec<f64> = values[from..to.min(values.len())]
+                .iter()
+                .copied()
+                .filter(|v| v.is_finite())
+                .collect();
+            (!finite.is_empty()).then(|| finite.iter().sum::<f64>() / finite.len() as f64)
+        })
+        .collect();
+    let lo = means
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::INFINITY, f64::min);
+    let hi = means
+        .iter()
+        .flatten()
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    means
+        .iter()
+        .map(|m| match m {
+            None => ' ',
+            Some(v) if hi > lo => BARS[(((v - lo) / (hi - lo)) * 7.0).round() as usize],
+            Some(_) => BARS[3],
+        })
+        .collect()
+}
+
 /// A table: a header row and rows of cells, left-aligned, two spaces apart.
 pub struct Table {
     /// Column titles.
@@ -132,6 +176,18 @@ mod tests {
         assert_eq!(bar(0.5, 4), "██  ");
         assert_eq!(bar(0.53, 4), "██▏ ");
         assert_eq!(bar(f64::NAN, 2), "  ");
+    }
+
+    #[test]
+    fn sparklines() {
+        assert_eq!(
+            sparkline(&[0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], 8),
+            "▁▂▃▄▅▆▇█"
+        );
+        assert_eq!(sparkline(&[1.0, 1.0], 8), "▄▄");
+        assert_eq!(sparkline(&[0.0, 0.0, 10.0, 10.0], 2), "▁█");
+        assert_eq!(sparkline(&[f64::NAN, 1.0, 2.0], 3), " ▁█");
+        assert_eq!(sparkline(&[], 5), "");
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod fold;
 mod project;
 pub mod query;
 mod read;
+mod remove;
 mod schema;
 mod select;
 mod summary;

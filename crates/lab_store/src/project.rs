@@ -6,6 +6,7 @@
 //! <project>/.lab/runs/<short id>/journal.lab
 //! <project>/.lab/runs/<short id>/artifacts/<name>/...
 //! <project>/.lab/runs/<short id>/models/<name>.<format>
+//! <project>/.lab/trash/<short id>/        a run `lab rm` is deleting
 //! ```
 
 use std::path::{Path, PathBuf};

@@ -209,6 +209,35 @@ impl Store {
         Ok(out)
     }
 
+    /// Every metric's values in logging order, read from the journal in one
+    /// pass (for sparklines and summaries of the whole series).
+    pub fn metric_series(&self, run: &RunInfo) -> Result<Vec<(String, Vec<f64>)>, Error> {
+        let paths = self.project.run_paths(&run.short_id);
+        let mut names: HashMap<u32, usize> = HashMap::new();
+        let mut series: Vec<(String, Vec<f64>)> = Vec::new();
+        read_journal(&paths.journal, 0, |_, record| match record {
+            Record::MetricKey { key, name } => {
+                names.insert(key, series.len());
+                series.push((name, Vec::new()));
+            }
+            Record::Metric { point, .. } => {
+                if let Some(&i) = names.get(&point.key) {
+                    series[i].1.push(point.value);
+                }
+            }
+            Record::Metrics { points, .. } => {
+                for p in points {
+                    if let Some(&i) = names.get(&p.key) {
+                        series[i].1.push(p.value);
+                    }
+                }
+            }
+            _ => {}
+        })?;
+        series.retain(|(_, v)| !v.is_empty());
+        Ok(series)
+    }
+
     /// How many runs have each status.
     pub fn status_counts(&self) -> Result<HashMap<String, i64>, Error> {
         Ok(self

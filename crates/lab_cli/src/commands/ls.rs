@@ -17,7 +17,7 @@ const BAR_WIDTH: usize = 10;
 
 /// A column after the run's own (id, source, date, status).
 #[derive(Clone, Debug, PartialEq, Eq)]
-enum Column {
+pub(super) enum Column {
     Metric(String),
     Param(String),
     Tag(String),
@@ -171,7 +171,7 @@ fn table_columns(store: &Store, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<C
 }
 
 /// Every parameter and metric of the listed runs, for CSV.
-fn all_columns(runs: &[RunInfo]) -> Vec<Column> {
+pub(super) fn all_columns(runs: &[RunInfo]) -> Vec<Column> {
     let by_age = oldest_first(runs);
     let mut columns: Vec<Column> = param_names(&by_age)
         .into_iter()
@@ -303,7 +303,11 @@ fn csv_field(s: &str) -> String {
     }
 }
 
-fn write_csv(out: &mut impl Write, runs: &[RunInfo], columns: &[Column]) -> std::io::Result<()> {
+pub(super) fn write_csv(
+    out: &mut impl Write,
+    runs: &[RunInfo],
+    columns: &[Column],
+) -> std::io::Result<()> {
     let mut header: Vec<String> = [
         "id",
         "experiment",
@@ -371,7 +375,7 @@ fn write_csv(out: &mut impl Write, runs: &[RunInfo], columns: &[Column]) -> std:
 }
 
 /// One run of `lab ls --format json`, serialised straight from the run.
-struct JsonRow<'a>(&'a RunInfo);
+pub(super) struct JsonRow<'a>(pub(super) &'a RunInfo);
 
 impl serde::Serialize for JsonRow<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

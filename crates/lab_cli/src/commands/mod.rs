@@ -1,7 +1,13 @@
 //! One module per subcommand; each returns an [`ExitStatus`].
 
+mod compare;
+mod disk;
+mod export;
+mod gc;
+mod info;
 mod ls;
 mod reindex;
+mod rm;
 mod show;
 
 use anyhow::Result;
@@ -16,7 +22,17 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Ls(args) => ls::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Reindex => reindex::run(),
+        Command::Compare(args) => compare::run(&args),
+        Command::Rm(args) => rm::run(&args),
+        Command::Gc(args) => gc::run(&args),
+        Command::Info => info::run(),
+        Command::Export(args) => export::run(&args),
     }
+}
+
+/// The script's file name of a run, as listings show it.
+pub fn ls_source_name(run: &lab_store::RunInfo) -> String {
+    ls::source_name(run)
 }
 
 /// Opens the current project's index and folds in what the journals hold

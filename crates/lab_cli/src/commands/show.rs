@@ -9,18 +9,80 @@ use lab_types::Value;
 
 use crate::ExitStatus;
 use crate::args::ShowArgs;
-use crate::output::{self, paint};
+use crate::output::{self, UserError, paint};
 use crate::table::Table;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     let store = super::open_fresh()?;
+    if let Some(file) = &args.graph {
+        return write_graph(&store, args.run.as_deref(), file);
+    }
     let Some(prefix) = args.run.as_deref() else {
-        anyhow::bail!("`lab show` needs a run, or `--graph FILE` to draw every run");
+        return Err(UserError(
+            "`lab show` needs a run, or `--graph FILE` to draw every run".into(),
+        )
+        .into());
     };
     let run = store.run(prefix)?;
     let run_dir = store.project().run_paths(&run.short_id).dir;
-    let text = render(&run, &run_dir, output::color_stdout());
+    // The series behind the sparklines; a journal that cannot be read leaves
+    // the report without them rather than failing it.
+    let series = store.metric_series(&run).unwrap_or_default();
+    let text = render(&run, &run_dir, &series, output::color_stdout());
     std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitStatus::Success)
+}
+
+/// Writes the diagram of one run, or of every run, to `file` (`.svg` or
+/// `.dot`), through a temporary file so a failure leaves nothing half-written.
+fn write_graph(
+    store: &lab_store::Store,
+    prefix: Option<&str>,
+    file: &std::path::Path,
+) -> Result<ExitStatus> {
+    let ext = file
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    let render: fn(&[lab_store::RunInfo]) -> String = match ext.as_deref() {
+        Some("svg") => crate::graph::svg,
+        Some("dot" | "gv") => crate::graph::dot,
+        _ => {
+            return Err(UserError(format!(
+                "`--graph` writes `.svg` or `.dot` files: got {}\n\nhint: `lab show RUN --graph run.svg`",
+                file.display()
+            ))
+            .into());
+        }
+    };
+    let runs = match prefix {
+        Some(p) => vec![store.run(p)?],
+        None => store.runs(None)?,
+    };
+    if runs.is_empty() {
+        return Err(UserError("the project has no runs to draw yet".into()).into());
+    }
+    let text = render(&runs);
+    let name = file
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let written = std::fs::write(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, file));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(UserError(format!(
+            "cannot write the diagram ({e}): {}",
+            file.display()
+        ))
+        .into());
+    }
+    writeln!(
+        std::io::stdout().lock(),
+        "Wrote the diagram of {} run(s) to {}",
+        runs.len(),
+        file.display()
+    )?;
     Ok(ExitStatus::Success)
 }
 
@@ -32,8 +94,69 @@ fn field(out: &mut String, name: &str, value: &str) {
     let _ = writeln!(out, "  {name:<11} {value}");
 }
 
+const TREE_DEPTH: usize = 4;
+const TREE_ENTRIES: usize = 20;
+
+/// A folder's files and folders with their sizes, as a tree (bounded in
+/// depth and entries per folder, saying what was left out).
+fn tree(out: &mut String, dir: &std::path::Path, indent: &str, depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.filter_map(Result::ok).collect();
+    entries.sort_by_key(std::fs::DirEntry::file_name);
+    let total = entries.len();
+    for (i, entry) in entries.iter().take(TREE_ENTRIES).enumerate() {
+        let last = i + 1 == total.min(TREE_ENTRIES) && total <= TREE_ENTRIES;
+        let (branch, next) = if last {
+            ("└── ", "    ")
+        } else {
+            ("├── ", "│   ")
+        };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let path = entry.path();
+        if path.is_dir() {
+            let (files, bytes) = folder_size(&path);
+            let _ = writeln!(
+                out,
+                "{indent}{branch}{name}/  ({files} file(s), {})",
+                output::bytes(bytes)
+            );
+            if depth + 1 < TREE_DEPTH {
+                tree(out, &path, &format!("{indent}{next}"), depth + 1);
+            }
+        } else {
+            let size = entry.metadata().map_or(0, |m| m.len());
+            let _ = writeln!(out, "{indent}{branch}{name}  ({})", output::bytes(size));
+        }
+    }
+    if total > TREE_ENTRIES {
+        let _ = writeln!(out, "{indent}└── … {} more", total - TREE_ENTRIES);
+    }
+}
+
+fn folder_size(dir: &std::path::Path) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    entries.filter_map(Result::ok).fold((0, 0), |(f, b), e| {
+        let p = e.path();
+        if p.is_dir() {
+            let (f2, b2) = folder_size(&p);
+            (f + f2, b + b2)
+        } else {
+            (f + 1, b + e.metadata().map_or(0, |m| m.len()))
+        }
+    })
+}
+
 /// The whole report, as text.
-pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
+pub fn render(
+    run: &RunInfo,
+    run_dir: &std::path::Path,
+    series: &[(String, Vec<f64>)],
+    color: bool,
+) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -137,7 +260,7 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
         section(&mut out, "Metrics", color);
         let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
         let t = Table {
-            header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS"]
+            header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
                 .map(String::from)
                 .to_vec(),
             rows: run
@@ -151,11 +274,16 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
                         opt(m.min),
                         opt(m.max),
                         m.count.to_string(),
+                        series
+                            .iter()
+                            .find(|(name, _)| *name == m.name)
+                            .map(|(_, values)| crate::table::sparkline(values, 24))
+                            .unwrap_or_default(),
                     ]
                 })
                 .collect(),
         };
-        out.push_str(&t.render(None, 6).0);
+        out.push_str(&t.render(None, 7).0);
     }
     if !run.tags.is_empty() {
         section(&mut out, "Tags", color);
@@ -177,6 +305,12 @@ pub fn render(run: &RunInfo, run_dir: &std::path::Path, color: bool) -> String {
                 ),
             };
             field(&mut out, &a.name, &where_);
+            if let Some(p) = &a.path {
+                let root = run_dir.join(p);
+                if root.is_dir() {
+                    tree(&mut out, &root, "    ", 0);
+                }
+            }
         }
     }
     if !run.models.is_empty() {

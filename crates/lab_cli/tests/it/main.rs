@@ -756,3 +756,504 @@ fn a_closed_pipe_ends_ls_quietly_with_success() {
         assert_eq!(stderr, "", "lab {args:?}");
     }
 }
+
+/// How many rows of each per-run table of the index belong to run `id`.
+fn index_rows(project: &Path, id: &str) -> Vec<(&'static str, i64)> {
+    let conn = rusqlite::Connection::open(project.join(".lab/index.sqlite")).unwrap();
+    [
+        ("runs", "id"),
+        ("attrs", "run_id"),
+        ("params", "run_id"),
+        ("metric_keys", "run_id"),
+        ("metrics", "run_id"),
+        ("tags", "run_id"),
+        ("artifacts", "run_id"),
+        ("models", "run_id"),
+    ]
+    .into_iter()
+    .map(|(table, column)| {
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap();
+        (table, n)
+    })
+    .collect()
+}
+
+/// The names the index offers to queries in `scope`.
+fn index_names(project: &Path, scope: &str) -> Vec<String> {
+    let conn = rusqlite::Connection::open(project.join(".lab/index.sqlite")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT key FROM names WHERE scope = ?1 ORDER BY key")
+        .unwrap();
+    stmt.query_map([scope], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A prefix every run of the fixture shares.
+fn shared_prefix(f: &Fixture) -> String {
+    let ids: Vec<String> = [f.a, f.b, f.c, f.d]
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let common = (0..32)
+        .take_while(|&i| {
+            ids.iter()
+                .all(|id| id.as_bytes()[i] == ids[0].as_bytes()[i])
+        })
+        .count();
+    assert!(common >= 1, "{ids:?}");
+    ids[0][..common].to_owned()
+}
+
+#[test]
+fn compare_shows_runs_side_by_side() {
+    let f = fixture();
+    let out = lab_ok(
+        &f.root,
+        &["compare", &f.a.short(), &f.b.short(), &f.d.short()],
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].contains(&f.a.short()) && lines[0].contains(&f.d.short()),
+        "{out}"
+    );
+    // Differing parameters before equal ones; metric differences to the first run.
+    let seed = lines.iter().position(|l| l.starts_with("  seed")).unwrap();
+    let criterion = lines
+        .iter()
+        .position(|l| l.starts_with("  criterion"))
+        .unwrap();
+    assert!(seed < lines.iter().position(|l| *l == "Metrics").unwrap());
+    assert!(criterion > seed);
+    let acc = lines.iter().find(|l| l.starts_with("  acc")).unwrap();
+    assert!(
+        acc.contains("0.95 (+0.05)") && acc.contains("0.7 (-0.2)"),
+        "{acc}"
+    );
+    assert!(out.contains("removed"), "{out}");
+    snapshot("compare", &f.root, &out, &[]);
+
+    // Equal parameters are marked and listed after the differing ones.
+    let same = lab_ok(&f.root, &["compare", &f.a.short(), &f.a.short()]);
+    assert!(same.contains("= seed"), "{same}");
+    assert!(same.contains("0.9 (+0)"), "{same}");
+}
+
+#[test]
+fn compare_lists_equal_parameters_last_and_added_features() {
+    let (_dir, project) = new_project();
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut ids = Vec::new();
+    for (seed, features) in [(1, &["x", "y"][..]), (2, &["x", "y", "z"][..])] {
+        let run = start(&project, "e", "train.py", seed);
+        run.log_features(features.iter().map(|s| Value::Str((*s).into())).collect())
+            .unwrap();
+        run.log_param("lr", Value::Float(0.1)).unwrap();
+        run.log_param("seed", Value::Int(seed)).unwrap();
+        run.log_metric("acc", 0.5 + 0.1 * seed as f64, None)
+            .unwrap();
+        end(&run, Status::Finished, None);
+        ids.push(run.id().short());
+    }
+    wait();
+    let out = lab_ok(project.root(), &["compare", &ids[0], &ids[1]]);
+    let body: Vec<&str> = out.lines().skip(1).collect();
+    assert_eq!(
+        body,
+        [
+            "Parameters",
+            "  seed      1         2",
+            "= lr        0.1       0.1",
+            "Metrics",
+            "  acc       0.6       0.7 (+0.1)",
+            "Features",
+            "  (count)   2         3",
+            "  z         -         added",
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn compare_errors() {
+    let f = fixture();
+    let unknown = lab(&f.root, &["compare", &f.a.short(), "ffff"]);
+    assert_eq!(unknown.code, 1);
+    assert_eq!(unknown.stdout, "");
+    assert!(
+        unknown
+            .stderr
+            .starts_with("error: no run has an id starting with `ffff`"),
+        "{}",
+        unknown.stderr
+    );
+    let prefix = shared_prefix(&f);
+    let ambiguous = lab(&f.root, &["compare", &prefix, &f.a.short()]);
+    assert_eq!(ambiguous.code, 1);
+    assert!(
+        ambiguous.stderr.contains("is ambiguous"),
+        "{}",
+        ambiguous.stderr
+    );
+    let one = lab(&f.root, &["compare", &f.a.short()]);
+    assert_eq!(one.code, 2, "{}", one.stderr);
+    assert!(one.stderr.contains("RUN"), "{}", one.stderr);
+}
+
+#[test]
+fn rm_removes_exactly_those_runs() {
+    let f = fixture();
+    let a = f.a.to_string();
+    assert!(index_rows(&f.root, &a).iter().all(|(_, n)| *n > 0));
+    assert!(index_names(&f.root, "params").contains(&"criterion".to_owned()));
+    let show_b = lab_ok(&f.root, &["show", &f.b.short()]);
+    let out = lab_ok(&f.root, &["rm", &f.a.short(), "--yes"]);
+    assert!(
+        out.starts_with(&format!(
+            "Removed run `{}` (iris, train.py, finished): ",
+            f.a.short()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("Removed 1 run(s), freed "), "{out}");
+    snapshot("rm", &f.root, &out, &[(r"\d+(\.\d)? (B|KB|MB)", "[SIZE]")]);
+    assert!(!f.root.join(".lab/runs").join(f.a.short()).exists());
+    assert!(!f.root.join(".lab/trash").join(f.a.short()).exists());
+    for (table, n) in index_rows(&f.root, &a) {
+        assert_eq!(n, 0, "{table}");
+    }
+    // Names only the removed run had are gone; shared ones stay.
+    let params = index_names(&f.root, "params");
+    assert!(!params.contains(&"criterion".to_owned()), "{params:?}");
+    assert!(params.contains(&"seed".to_owned()), "{params:?}");
+    assert!(index_names(&f.root, "tags").is_empty());
+    // The others are untouched, also after the journals are read again.
+    for id in [f.b, f.c, f.d] {
+        assert!(
+            f.root
+                .join(".lab/runs")
+                .join(id.short())
+                .join("journal.lab")
+                .is_file()
+        );
+    }
+    assert_eq!(
+        json_order(&f.root, &[]),
+        [f.d, f.c, f.b].map(RunId::short).to_vec()
+    );
+    assert_eq!(lab_ok(&f.root, &["show", &f.b.short()]), show_b);
+    lab_ok(&f.root, &["reindex"]);
+    assert_eq!(json_order(&f.root, &[]).len(), 3);
+    let gone = lab(&f.root, &["show", &f.a.short()]);
+    assert_eq!(gone.code, 1);
+
+    // Several at once.
+    let out = lab_ok(&f.root, &["rm", "-y", &f.b.short(), &f.c.short()]);
+    assert!(out.contains("Removed 2 run(s)"), "{out}");
+    assert_eq!(json_order(&f.root, &[]), [f.d.short()].to_vec());
+}
+
+#[test]
+fn rm_refuses_without_confirmation_and_for_bad_runs() {
+    let f = fixture();
+    let before = lab_ok(&f.root, &["ls", "--format", "json"]);
+    // stdin is not a terminal in these tests.
+    let asked = lab(&f.root, &["rm", &f.a.short()]);
+    assert_eq!(asked.code, 1);
+    assert_eq!(asked.stdout, "");
+    assert_eq!(
+        asked.stderr,
+        "error: refusing to remove 1 run(s) without confirmation: stdin is not a terminal\n\nhint: pass `--yes` to remove without asking\n"
+    );
+    let unknown = lab(&f.root, &["rm", "--yes", &f.a.short(), "ffff"]);
+    assert_eq!(unknown.code, 1);
+    assert!(
+        unknown
+            .stderr
+            .contains("no run has an id starting with `ffff`")
+    );
+    let ambiguous = lab(&f.root, &["rm", "--yes", &shared_prefix(&f)]);
+    assert_eq!(ambiguous.code, 1);
+    assert!(
+        ambiguous.stderr.contains("is ambiguous"),
+        "{}",
+        ambiguous.stderr
+    );
+    let none = lab(&f.root, &["rm"]);
+    assert_eq!(none.code, 2);
+    // Nothing was removed.
+    assert_eq!(lab_ok(&f.root, &["ls", "--format", "json"]), before);
+    assert!(f.root.join(".lab/runs").join(f.a.short()).is_dir());
+}
+
+#[test]
+fn rm_refuses_a_running_run_unless_forced() {
+    let (_dir, project) = new_project();
+    let root = project.root().to_owned();
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let run = start(&project, "live", "train.py", 1);
+    run.log_metric("acc", 0.5, None).unwrap();
+    let short = run.id().short();
+    let refused = lab(&root, &["rm", "--yes", &short]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert_eq!(
+        refused.stderr,
+        format!(
+            "error: run `{short}` is still running: removing it would lose what it logs next\n\nhint: wait for it to end, or pass `--force` to remove it anyway\n"
+        )
+    );
+    assert!(root.join(".lab/runs").join(&short).is_dir());
+    let forced = lab(&root, &["rm", "--yes", "--force", &short]);
+    assert_eq!(forced.code, 0, "{}", forced.stderr);
+    assert!(
+        forced.stdout.contains("(live, train.py, running)"),
+        "{}",
+        forced.stdout
+    );
+    assert!(!root.join(".lab/runs").join(&short).exists());
+    // The run's own process may still end it; its files are gone either way.
+    let _ = run.end(Status::Finished, None);
+    let _ = lab_sdk::wait_for_background();
+}
+
+#[test]
+fn gc_removes_leftovers_and_reports_them() {
+    let f = fixture();
+    let store = f.root.join(".lab");
+    let trash = store.join("trash/0badf00d");
+    std::fs::create_dir_all(trash.join("models")).unwrap();
+    std::fs::write(trash.join("journal.lab"), vec![b'j'; 1000]).unwrap();
+    let models = store.join("runs").join(f.a.short()).join("models");
+    let orphan = models.join(".clf.2147483646.tmp");
+    std::fs::write(&orphan, vec![b'm'; 200]).unwrap();
+    let live = models.join(format!(".clf.{}.tmp", std::process::id()));
+    std::fs::write(&live, b"still being written").unwrap();
+    let marker = store.join(".project.json.2147483646");
+    std::fs::write(&marker, b"{}\n").unwrap();
+    // A run folder deleted by hand: its index rows stay until `lab gc`.
+    std::fs::remove_dir_all(store.join("runs").join(f.b.short())).unwrap();
+
+    let dry = lab_ok(&f.root, &["gc", "--dry-run"]);
+    assert!(
+        dry.ends_with("Would remove 4 item(s), would free 1.2 KB\n"),
+        "{dry}"
+    );
+    assert!(trash.is_dir() && orphan.is_file() && marker.is_file());
+    assert_eq!(index_rows(&f.root, &f.b.to_string())[0], ("runs", 1));
+
+    let out = lab_ok(&f.root, &["gc"]);
+    assert_eq!(
+        out,
+        dry.replace("Would remove", "Removed")
+            .replace("would free", "freed")
+    );
+    assert!(
+        out.contains("Removed a leftover trash folder (1.0 KB): .lab/trash/0badf00d\n"),
+        "{out}"
+    );
+    assert!(out.contains(&format!(
+        "Removed an orphaned temporary file (200 B): .lab/runs/{}/models/.clf.2147483646.tmp\n",
+        f.a.short()
+    )));
+    assert!(
+        out.contains("Removed an orphaned temporary file (3 B): .lab/.project.json.2147483646\n")
+    );
+    assert!(out.contains(&format!(
+        "Removed the index rows of run `{}`, whose folder is gone\n",
+        f.b.short()
+    )));
+    snapshot("gc", &f.root, &out, &[]);
+    assert!(!trash.exists() && !orphan.exists() && !marker.exists());
+    assert!(live.is_file(), "a temporary file of a live process is kept");
+    for (table, n) in index_rows(&f.root, &f.b.to_string()) {
+        assert_eq!(n, 0, "{table}");
+    }
+    assert_eq!(
+        json_order(&f.root, &[]),
+        [f.d, f.c, f.a].map(RunId::short).to_vec()
+    );
+    assert_eq!(lab_ok(&f.root, &["gc"]), "Nothing to clean up\n");
+}
+
+#[test]
+fn info_describes_the_project_and_the_machine() {
+    let f = fixture();
+    let out = lab_ok(&f.root, &["info"]);
+    let lines: Vec<&str> = out.lines().collect();
+    let keys: Vec<&str> = lines.iter().map(|l| l.split(':').next().unwrap()).collect();
+    assert_eq!(
+        keys,
+        ["Lab", "Project", "Runs", "Python", "OS", "CPUs", "Remotes"],
+        "{out}"
+    );
+    assert_eq!(lines[0], format!("Lab:     {}", env!("CARGO_PKG_VERSION")));
+    assert!(
+        lines[1].starts_with(&format!("Project: {} (", f.root.display()))
+            && lines[1].ends_with(" in .lab)"),
+        "{out}"
+    );
+    assert_eq!(lines[2], "Runs:    4 (3 finished, 1 failed)");
+    assert!(
+        lines[3] == "Python:  not found" || lines[3].starts_with("Python:  Python 3"),
+        "{out}"
+    );
+    assert!(lines[4].starts_with("OS:      "), "{out}");
+    let cpus: usize = lines[5].trim_start_matches("CPUs:").trim().parse().unwrap();
+    assert!(cpus >= 1);
+    assert_eq!(lines[6], "Remotes: none");
+
+    let mut with_remote = lab_command(&f.root, Some(&f.root), &["info"]);
+    with_remote.env("LAB_TRACKING_URI", "https://lab.example.com");
+    let with_remote = run_lab(with_remote);
+    assert_eq!(with_remote.code, 0);
+    assert!(
+        with_remote
+            .stdout
+            .ends_with("Remotes: https://lab.example.com\n")
+    );
+
+    // Without python3 on PATH.
+    let mut no_python = lab_command(&f.root, Some(&f.root), &["info"]);
+    no_python.env("PATH", "/nonexistent");
+    let no_python = run_lab(no_python);
+    assert!(
+        no_python.stdout.contains("Python:  not found\n"),
+        "{}",
+        no_python.stdout
+    );
+
+    let outside = tempfile::tempdir().unwrap();
+    let out = run_lab(lab_command(outside.path(), None, &["info"]));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("Project: none (not inside a Lab project)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("Runs:"));
+}
+
+#[test]
+fn export_writes_what_ls_prints() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("runs.csv");
+    let out = lab_ok(
+        &f.root,
+        &["export", "--format", "csv", "-o", csv.to_str().unwrap()],
+    );
+    assert_eq!(out, format!("Exported 4 run(s) to {}\n", csv.display()));
+    assert_eq!(
+        std::fs::read_to_string(&csv).unwrap(),
+        lab_ok(&f.root, &["ls", "--format", "csv"])
+    );
+    let json = dir.path().join("runs.json");
+    let args = ["--where", "acc > 0.8", "--sort", "-acc", "-e", "iris"];
+    let mut all = vec!["export", "--format", "json", "-o", json.to_str().unwrap()];
+    all.extend_from_slice(&args);
+    lab_ok(&f.root, &all);
+    let mut ls = vec!["ls", "--format", "json"];
+    ls.extend_from_slice(&args);
+    assert_eq!(
+        std::fs::read_to_string(&json).unwrap(),
+        lab_ok(&f.root, &ls)
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+    // Replaced whole, relative to the current folder, no temporary file left.
+    let out = run_lab(lab_command(
+        dir.path(),
+        Some(&f.root),
+        &["export", "--format", "csv", "-o", "runs.json"],
+    ));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(std::fs::read_to_string(&json).unwrap().starts_with("id,"));
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["runs.csv", "runs.json"]);
+}
+
+#[test]
+fn export_errors() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no/such/folder/runs.csv");
+    let out = lab(
+        &f.root,
+        &["export", "--format", "csv", "-o", missing.to_str().unwrap()],
+    );
+    assert_eq!(out.code, 1);
+    assert_eq!(out.stdout, "");
+    assert!(
+        out.stderr.starts_with("error: cannot write the export: "),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.ends_with(&format!(": {}\n", missing.display())),
+        "{}",
+        out.stderr
+    );
+    assert!(!dir.path().join("no").exists());
+
+    let folder = lab(
+        &f.root,
+        &[
+            "export",
+            "--format",
+            "json",
+            "-o",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    assert_eq!(folder.code, 1);
+    assert_eq!(
+        folder.stderr,
+        format!(
+            "error: cannot write the export: the output path is a folder, not a file: {}\n",
+            dir.path().display()
+        )
+    );
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    let target = dir.path().join("runs.csv");
+    let bad_query = lab(
+        &f.root,
+        &[
+            "export",
+            "--format",
+            "csv",
+            "-o",
+            target.to_str().unwrap(),
+            "--where",
+            "acc >",
+        ],
+    );
+    assert_eq!(bad_query.code, 1);
+    assert!(!target.exists());
+    let parquet = lab(
+        &f.root,
+        &[
+            "export",
+            "--format",
+            "parquet",
+            "-o",
+            target.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(parquet.code, 2);
+    let no_output = lab(&f.root, &["export", "--format", "csv"]);
+    assert_eq!(no_output.code, 2);
+}

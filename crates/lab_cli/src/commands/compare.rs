@@ -1,0 +1,155 @@
+//! `lab compare`: runs side by side, one column per run.
+
+use std::io::Write as _;
+
+use anyhow::Result;
+use lab_store::RunInfo;
+use lab_types::Value;
+
+use crate::ExitStatus;
+use crate::args::CompareArgs;
+use crate::output::{self, paint};
+use crate::table::{self, Table};
+
+/// What a cell shows when the run lacks the value.
+const MISSING: &str = "-";
+
+pub fn run(args: &CompareArgs) -> Result<ExitStatus> {
+    let store = super::open_fresh()?;
+    let runs: Vec<RunInfo> = args
+        .runs
+        .iter()
+        .map(|prefix| store.run(prefix))
+        .collect::<Result<_, _>>()?;
+    let color = output::color_stdout();
+    let table = render(&runs, color);
+    // Every column is a run: none may be left out to fit the terminal.
+    let (text, _) = table.render(None, table.header.len());
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(ExitStatus::Success)
+}
+
+fn render(runs: &[RunInfo], color: bool) -> Table {
+    let mut header = vec![String::new()];
+    header.extend(runs.iter().map(|r| paint(&r.short_id, "33", color)));
+    let mut rows = Vec::new();
+    let section = |title: &str| {
+        let mut row = vec![paint(title, "1", color)];
+        row.extend(runs.iter().map(|_| String::new()));
+        row
+    };
+
+    rows.push(section("Parameters"));
+    let mut differ = Vec::new();
+    let mut same = Vec::new();
+    for key in names(
+        runs.iter()
+            .map(|r| r.params.iter().map(|(k, _)| k.as_str())),
+    ) {
+        let cells: Vec<String> = runs
+            .iter()
+            .map(|r| {
+                r.params.iter().find(|(k, _)| *k == key).map_or_else(
+                    || MISSING.to_owned(),
+                    |(_, v)| table::truncate(&v.to_string(), 30),
+                )
+            })
+            .collect();
+        let values: Vec<Option<&Value>> = runs
+            .iter()
+            .map(|r| r.params.iter().find(|(k, _)| *k == key).map(|(_, v)| v))
+            .collect();
+        if values.iter().all(|v| *v == values[0]) {
+            same.push((format!("= {key}"), cells));
+        } else {
+            differ.push((format!("  {key}"), cells));
+        }
+    }
+    for (key, cells) in differ.into_iter().chain(same) {
+        let mut row = vec![key];
+        row.extend(cells);
+        rows.push(row);
+    }
+
+    rows.push(section("Metrics"));
+    for key in names(
+        runs.iter()
+            .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
+    ) {
+        let first = runs[0].metric(&key).map(|m| m.last);
+        let mut row = vec![format!("  {key}")];
+        for (i, run) in runs.iter().enumerate() {
+            row.push(match (run.metric(&key).map(|m| m.last), first) {
+                (None, _) => MISSING.to_owned(),
+                (Some(v), Some(f)) if i > 0 && (v - f).is_finite() => {
+                    format!("{} ({})", output::number(v), signed(v - f))
+                }
+                (Some(v), _) => output::number(v),
+            });
+        }
+        rows.push(row);
+    }
+
+    rows.push(section("Features"));
+    let first: Vec<String> = runs[0].features.iter().map(Value::to_string).collect();
+    let mut count = vec!["  (count)".to_owned()];
+    count.extend(runs.iter().map(|r| r.features.len().to_string()));
+    rows.push(count);
+    let all = names(
+        runs.iter()
+            .map(|r| r.features.iter().map(Value::to_string).collect::<Vec<_>>()),
+    );
+    for feature in all {
+        let in_first = first.contains(&feature);
+        let has: Vec<bool> = runs
+            .iter()
+            .map(|r| r.features.iter().any(|f| f.to_string() == feature))
+            .collect();
+        if has.iter().all(|&h| h == in_first) {
+            continue;
+        }
+        let mut row = vec![format!("  {}", table::truncate(&feature, 40))];
+        for (i, &h) in has.iter().enumerate() {
+            row.push(
+                match (i > 0, h, in_first) {
+                    (true, true, false) => "added",
+                    (true, false, true) => "removed",
+                    (_, true, _) => "yes",
+                    (_, false, _) => MISSING,
+                }
+                .to_owned(),
+            );
+        }
+        rows.push(row);
+    }
+    Table { header, rows }
+}
+
+/// The names of each run's list, first run first, each once, in order.
+fn names<I, N>(lists: I) -> Vec<String>
+where
+    I: IntoIterator<Item = N>,
+    N: IntoIterator,
+    N::Item: AsRef<str>,
+{
+    let mut out: Vec<String> = Vec::new();
+    for list in lists {
+        for name in list {
+            let name = name.as_ref();
+            if !out.iter().any(|n| n == name) {
+                out.push(name.to_owned());
+            }
+        }
+    }
+    out
+}
+
+/// A difference with its sign: `+0.05`, `-0.1`, `+0`.
+fn signed(d: f64) -> String {
+    let text = output::number(d);
+    if text.starts_with('-') {
+        text
+    } else {
+        format!("+{text}")
+    }
+}

@@ -1,0 +1,301 @@
+//! The original Lab's diagram of runs: dataset -> script -> hyperparameters
+//! -> metrics, as Graphviz source or as an SVG laid out here (no external
+//! program needed).
+
+use std::fmt::Write as _;
+
+use lab_store::RunInfo;
+use lab_types::Value;
+
+use crate::output;
+
+/// A box in the diagram: a title and lines of text.
+#[derive(Clone, Debug, PartialEq)]
+struct Node {
+    id: String,
+    title: String,
+    lines: Vec<String>,
+    column: usize,
+}
+
+/// The diagram of `runs`: one column per stage, shared datasets and scripts
+/// drawn once, one box of hyperparameters and one of metrics per run.
+struct Diagram {
+    nodes: Vec<Node>,
+    edges: Vec<(String, String)>,
+}
+
+const COLUMNS: [&str; 4] = ["dataset", "script", "hyperparameters", "metrics"];
+
+fn dataset_name(run: &RunInfo) -> String {
+    match run.attr("dataset") {
+        None | Some(Value::Null) => "no dataset given".to_owned(),
+        Some(Value::Str(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.chars().count() > max {
+        format!("{}…", s.chars().take(max - 1).collect::<String>())
+    } else {
+        s.to_owned()
+    }
+}
+
+impl Diagram {
+    fn new(runs: &[RunInfo]) -> Self {
+        let mut nodes: Vec<Node> = Vec::new();
+        let mut edges: Vec<(String, String)> = Vec::new();
+        let add = |nodes: &mut Vec<Node>, node: Node| {
+            if !nodes.iter().any(|n| n.id == node.id) {
+                nodes.push(node);
+            }
+        };
+        for run in runs {
+            let dataset = dataset_name(run);
+            let data_id = format!("data_{}", nodes.len());
+            let data_id = nodes
+                .iter()
+                .find(|n| n.column == 0 && n.title == dataset)
+                .map_or(data_id, |n| n.id.clone());
+            add(
+                &mut nodes,
+                Node {
+                    id: data_id.clone(),
+                    title: dataset,
+                    lines: vec![],
+                    column: 0,
+                },
+            );
+            let source = crate::commands::ls_source_name(run);
+            let commit = run
+                .attr_str("git_commit")
+                .map(|c| format!("git {}", &c[..c.len().min(10)]));
+            let script_key = format!("{source} {}", commit.clone().unwrap_or_default());
+            let script_id = nodes
+                .iter()
+                .find(|n| {
+                    n.column == 1
+                        && format!(
+                            "{} {}",
+                            n.title,
+                            n.lines.first().cloned().unwrap_or_default()
+                        ) == script_key
+                })
+                .map_or_else(|| format!("script_{}", nodes.len()), |n| n.id.clone());
+            add(
+                &mut nodes,
+                Node {
+                    id: script_id.clone(),
+                    title: source,
+                    lines: commit.into_iter().collect(),
+                    column: 1,
+                },
+            );
+            let params_id = format!("params_{}", run.short_id);
+            let mut lines: Vec<String> = run
+                .params
+                .iter()
+                .map(|(k, v)| cut(&format!("{k} = {v}"), 40))
+                .collect();
+            if lines.is_empty() {
+                lines.push("no hyperparameters".into());
+            }
+            add(
+                &mut nodes,
+                Node {
+                    id: params_id.clone(),
+                    title: format!("run {} ({})", run.short_id, run.status),
+                    lines,
+                    column: 2,
+                },
+            );
+            let metrics_id = format!("metrics_{}", run.short_id);
+            let mut lines: Vec<String> = run
+                .metrics
+                .iter()
+                .map(|m| cut(&format!("{} = {}", m.name, output::number(m.last)), 40))
+                .collect();
+            if lines.is_empty() {
+                lines.push("no metrics".into());
+            }
+            add(
+                &mut nodes,
+                Node {
+                    id: metrics_id.clone(),
+                    title: format!("metrics {}", run.short_id),
+                    lines,
+                    column: 3,
+                },
+            );
+            for edge in [
+                (data_id, script_id.clone()),
+                (script_id, params_id.clone()),
+                (params_id, metrics_id),
+            ] {
+                if !edges.contains(&edge) {
+                    edges.push(edge);
+                }
+            }
+        }
+        Self { nodes, edges }
+    }
+}
+
+fn dot_escape(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Graphviz source of the diagram.
+#[must_use]
+pub fn dot(runs: &[RunInfo]) -> String {
+    let d = Diagram::new(runs);
+    let mut out = String::from(
+        "digraph lab {\n  rankdir=LR;\n  node [shape=box, style=rounded, fontname=\"Helvetica\"];\n",
+    );
+    for (col, name) in COLUMNS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "  subgraph cluster_{col} {{\n    label=\"{name}\";\n    style=dashed;"
+        );
+        for n in d.nodes.iter().filter(|n| n.column == col) {
+            let mut label = dot_escape(&n.title);
+            for l in &n.lines {
+                label.push_str("\\l");
+                label.push_str(&dot_escape(l));
+            }
+            if !n.lines.is_empty() {
+                label.push_str("\\l");
+            }
+            let _ = writeln!(out, "    {} [label=\"{label}\"];", n.id);
+        }
+        out.push_str("  }\n");
+    }
+    for (a, b) in &d.edges {
+        let _ = writeln!(out, "  {a} -> {b};");
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+const LINE_HEIGHT: f64 = 16.0;
+const CHAR_WIDTH: f64 = 7.2;
+const BOLD_CHAR_WIDTH: f64 = 8.0;
+const GAP: f64 = 24.0;
+const COLUMN_GAP: f64 = 70.0;
+const PAD: f64 = 8.0;
+
+/// The diagram as a standalone SVG document.
+#[must_use]
+pub fn svg(runs: &[RunInfo]) -> String {
+    let d = Diagram::new(runs);
+    // Size every box, then stack each column's boxes top to bottom.
+    let width_of = |n: &Node| {
+        let lines = n
+            .lines
+            .iter()
+            .map(|l| l.chars().count() as f64 * CHAR_WIDTH);
+        let title = n.title.chars().count() as f64 * BOLD_CHAR_WIDTH;
+        lines.fold(title, f64::max) + 2.0 * PAD
+    };
+    let height_of = |n: &Node| (1 + n.lines.len()) as f64 * LINE_HEIGHT + 2.0 * PAD;
+    let col_width: Vec<f64> = (0..COLUMNS.len())
+        .map(|c| {
+            d.nodes
+                .iter()
+                .filter(|n| n.column == c)
+                .map(width_of)
+                .fold(120.0, f64::max)
+        })
+        .collect();
+    let mut x = vec![20.0; COLUMNS.len()];
+    for c in 1..COLUMNS.len() {
+        x[c] = x[c - 1] + col_width[c - 1] + COLUMN_GAP;
+    }
+    let mut y_next = [50.0; 4];
+    let mut place = Vec::new();
+    for n in &d.nodes {
+        let y = y_next[n.column];
+        y_next[n.column] += height_of(n) + GAP;
+        place.push((n, x[n.column], y, width_of(n), height_of(n)));
+    }
+    let total_w = x[COLUMNS.len() - 1] + col_width[COLUMNS.len() - 1] + 20.0;
+    let total_h = y_next.iter().fold(100.0_f64, |a, b| a.max(*b)) + 10.0;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0}" height="{total_h:.0}" viewBox="0 0 {total_w:.0} {total_h:.0}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
+    );
+    out.push_str("<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"8\" markerHeight=\"8\" orient=\"auto\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>\n");
+    let _ = writeln!(
+        out,
+        r##"<rect width="100%" height="100%" fill="#ffffff"/>"##
+    );
+    for (c, name) in COLUMNS.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="28" font-weight="bold" fill="#333">{name}</text>"##,
+            x[c]
+        );
+    }
+    let find = |id: &str| place.iter().find(|p| p.0.id == id);
+    for (a, b) in &d.edges {
+        if let (Some(from), Some(to)) = (find(a), find(b)) {
+            let (x1, y1) = (from.1 + from.3, from.2 + from.4 / 2.0);
+            let (x2, y2) = (to.1, to.2 + to.4 / 2.0);
+            let mid = f64::midpoint(x1, x2);
+            let _ = writeln!(
+                out,
+                r##"<path d="M{x1:.1},{y1:.1} C{mid:.1},{y1:.1} {mid:.1},{y2:.1} {x2:.1},{y2:.1}" fill="none" stroke="#555" stroke-width="1.2" marker-end="url(#arrow)"/>"##
+            );
+        }
+    }
+    for (n, x, y, w, h) in &place {
+        let fill = ["#e8f1fb", "#eef7ea", "#fdf3e3", "#f3ecf9"][n.column];
+        let _ = writeln!(
+            out,
+            r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{fill}" stroke="#888"/>"##
+        );
+        let _ = writeln!(
+            out,
+            r##"<text x="{:.1}" y="{:.1}" font-weight="bold" fill="#111">{}</text>"##,
+            x + PAD,
+            y + PAD + 12.0,
+            xml_escape(&n.title)
+        );
+        for (i, line) in n.lines.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
+                x + PAD,
+                y + PAD + 12.0 + (i + 1) as f64 * LINE_HEIGHT,
+                xml_escape(line)
+            );
+        }
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping() {
+        assert_eq!(xml_escape("<a & 'b'>"), "&lt;a &amp; &#39;b&#39;&gt;");
+        assert_eq!(dot_escape("say \"hi\"\n"), "say \\\"hi\\\"\\n");
+        assert_eq!(cut("abcdef", 4), "abc…");
+    }
+}

@@ -1,0 +1,106 @@
+//! Removing runs from the index.
+
+use rusqlite::TransactionBehavior;
+
+use crate::{Error, Store};
+
+/// The tables holding one row or more per run, keyed by `run_id`.
+const RUN_TABLES: &[&str] = &[
+    "attrs",
+    "params",
+    "metric_keys",
+    "metrics",
+    "tags",
+    "artifacts",
+    "models",
+];
+
+impl Store {
+    /// Deletes every indexed row of the run with full id `id`, in one
+    /// transaction: its row in `runs` and its rows in every per-run table.
+    /// Names (of metrics, parameters and tags) that no remaining run has are
+    /// dropped too, so queries and suggestions no longer offer them.
+    ///
+    /// Only the index changes: the run's folder is the caller's to remove.
+    /// While the folder exists, [`Store::refresh`] indexes the run again from
+    /// its journal. Removing an id the index does not hold does nothing.
+    pub fn remove_run(&mut self, id: &str) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for table in RUN_TABLES {
+            tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+        }
+        tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
+        for (scope, table) in [
+            ("metrics", "metrics"),
+            ("params", "params"),
+            ("tags", "tags"),
+        ] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM names WHERE scope = ?1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.key = names.key)"
+                ),
+                [scope],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Project;
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store.conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)
+    }
+
+    #[test]
+    fn removes_every_row_of_one_run_and_only_its_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let mut store = Store::open(project).unwrap();
+        store
+            .conn
+            .execute_batch(
+                "
+                INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
+                    VALUES ('aa', 'aa', 'e', 'finished', 1, 0), ('bb', 'bb', 'e', 'finished', 2, 0);
+                INSERT INTO attrs VALUES ('aa', 'user', x''), ('bb', 'user', x'');
+                INSERT INTO params VALUES ('aa', 'lr', 0, x'', '0.1', 0.1), ('bb', 'seed', 0, x'', '1', 1);
+                INSERT INTO metric_keys VALUES ('aa', 0, 'acc'), ('bb', 0, 'acc');
+                INSERT INTO metrics VALUES ('aa', 'acc', 0, 1, 0, 0, 0, 1, 1, 1), ('aa', 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
+                    ('bb', 'acc', 0, 1, 0, 0, 0, 1, 1, 1);
+                INSERT INTO tags VALUES ('aa', 'stage', 'x');
+                INSERT INTO artifacts VALUES ('aa', 'cm', 0, 'cm.csv', NULL, NULL, NULL);
+                INSERT INTO models VALUES ('aa', 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);
+                INSERT INTO names VALUES ('metrics', 'acc'), ('metrics', 'only_a'), ('params', 'lr'), ('params', 'seed'), ('tags', 'stage');
+                ",
+            )
+            .unwrap();
+        store.remove_run("aa").unwrap();
+        for table in RUN_TABLES.iter().chain(&["runs"]) {
+            let column = if *table == "runs" { "id" } else { "run_id" };
+            assert_eq!(
+                count(
+                    &store,
+                    &format!("SELECT count(*) FROM {table} WHERE {column} = 'aa'")
+                ),
+                0,
+                "{table}"
+            );
+        }
+        assert_eq!(count(&store, "SELECT count(*) FROM runs"), 1);
+        assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 1);
+        let catalog = store.catalog().unwrap();
+        assert!(catalog.metrics.contains("acc"));
+        assert!(!catalog.metrics.contains("only_a"));
+        assert!(catalog.params.contains("seed") && !catalog.params.contains("lr"));
+        assert!(catalog.tags.is_empty());
+        // A second removal is a no-op.
+        store.remove_run("aa").unwrap();
+    }
+}
