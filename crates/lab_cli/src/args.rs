@@ -55,6 +55,24 @@ pub enum Command {
     /// Write the runs to a file, one row per run with its parameters and
     /// last metric values.
     Export(ExportArgs),
+    /// Follow a live run: each metric's latest value, step, rate and a
+    /// sparkline, refreshed as points arrive, until the run ends.
+    ///
+    /// Meant for training over SSH. On a terminal the view is redrawn in
+    /// place; piped, a line is printed for each change.
+    Watch(WatchArgs),
+}
+
+/// `lab watch`.
+#[derive(Debug, Parser)]
+pub struct WatchArgs {
+    /// The run to follow: its id or a unique prefix. By default the newest
+    /// running run.
+    #[arg(value_name = "RUN")]
+    pub run: Option<String>,
+    /// Seconds between refreshes.
+    #[arg(long, value_name = "SECONDS", default_value = "0.5")]
+    pub interval: f64,
 }
 
 /// `lab ls`.

@@ -9,6 +9,7 @@ mod ls;
 mod reindex;
 mod rm;
 mod show;
+mod watch;
 
 use anyhow::Result;
 use lab_store::Store;
@@ -27,7 +28,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Gc(args) => gc::run(&args),
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),
+        Command::Watch(args) => watch::run(&args),
     }
+}
+
+/// A run's status as listings show it (coloured when asked).
+pub fn ls_status(status: lab_types::Status, color: bool) -> String {
+    ls::status_cell(status, color)
 }
 
 /// The script's file name of a run, as listings show it.
