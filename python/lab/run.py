@@ -31,11 +31,14 @@ class Run:
     """One recorded run, as the project's index knows it.
 
     Attributes mirror what the run recorded; ``params`` hold the latest value
-    of each parameter and ``metrics`` the last value of each metric.
+    of each parameter and ``metrics`` the last value of each metric. Runs from
+    :func:`runs` carry what a listing needs; the rest (``attrs``, ``argv``,
+    ``packages``, ``artifacts``, ``models``) is read on first use.
     """
 
     def __init__(self, data: "Dict[str, Any]") -> None:
         self._data = data
+        self._complete: "Optional[Dict[str, Any]]" = data if data["full"] else None
         attrs = data["attrs"]
         self.id: str = data["id"]
         self.short_id: str = data["short_id"]
@@ -44,7 +47,6 @@ class Run:
         self.start_time = _time(data["start_nanos"])
         self.end_time = _time(data["end_nanos"])
         self.source: "Optional[str]" = attrs.get("source")
-        self.argv: "List[str]" = attrs.get("argv", [])
         self.user: "Optional[str]" = attrs.get("user")
         self.host: "Optional[str]" = attrs.get("host")
         self.dataset: "Any" = attrs.get("dataset")
@@ -52,24 +54,54 @@ class Run:
         self.git_commit: "Optional[str]" = attrs.get("git_commit")
         self.git_dirty: "Optional[bool]" = attrs.get("git_dirty")
         self.git_branch: "Optional[str]" = attrs.get("git_branch")
-        self.packages: "List[str]" = attrs.get("packages", [])
-        self.attrs: "Dict[str, Any]" = attrs
         self.features: "List[Union[str, int]]" = data["features"]
         self.params: "Dict[str, Any]" = data["params"]
         #: Parameters whose value was no plain Python value and was stored as its ``str()``.
         self.stringified_params: "frozenset[str]" = frozenset(data["stringified_params"])
-        self.metric_summaries: "Dict[str, Dict[str, Any]]" = data["metrics"]
-        self.metrics: "Dict[str, float]" = {k: v["last"] for k, v in data["metrics"].items()}
+        self.metrics: "Dict[str, float]" = {m[0]: m[1] for m in data["metrics"]}
         self.tags: "Dict[str, str]" = data["tags"]
         self.path: str = os.fspath(data["run_dir"])
-        self.artifacts: "Dict[str, str]" = {
-            a["name"]: os.path.join(self.path, a["path"]) for a in data["artifacts"] if a["path"]
-        }
-        self.models: "Dict[str, Dict[str, Any]]" = {
-            m["name"]: {**m, "path": os.path.join(self.path, m["path"])} for m in data["models"]
-        }
         self.error: "Optional[Dict[str, str]]" = data["error"]
         self.damage: "Optional[str]" = data["damage"]
+
+    def _all(self) -> "Dict[str, Any]":
+        """Everything about the run, read once when first needed."""
+        if self._complete is None:
+            self._complete = _lab.get_run(self.id)
+        return self._complete
+
+    @property
+    def metric_summaries(self) -> "Dict[str, Dict[str, Any]]":
+        """Per metric: ``last``, ``last_step``, ``min``, ``max`` (NaN ignored) and ``count``."""
+        return {
+            name: {"last": last, "last_step": step, "min": lo, "max": hi, "count": count}
+            for name, last, step, lo, hi, count in self._data["metrics"]
+        }
+
+    @property
+    def attrs(self) -> "Dict[str, Any]":
+        """Every attribute the run recorded (``source``, ``argv``, ``packages``, ``writer``, ...)."""
+        return self._all()["attrs"]
+
+    @property
+    def argv(self) -> "List[str]":
+        """The script's arguments."""
+        return self.attrs.get("argv", [])
+
+    @property
+    def packages(self) -> "List[str]":
+        """The installed distributions, as ``name==version``."""
+        return self.attrs.get("packages", [])
+
+    @property
+    def artifacts(self) -> "Dict[str, str]":
+        """Artifact name to its path in the store, for those copied in."""
+        return {a["name"]: os.path.join(self.path, a["path"]) for a in self._all()["artifacts"] if a["path"]}
+
+    @property
+    def models(self) -> "Dict[str, Dict[str, Any]]":
+        """Model name to its metadata (``path``, ``format``, ``class``, ``library``, ``size``, ``sha256``, ...)."""
+        return {m["name"]: {**m, "path": os.path.join(self.path, m["path"])} for m in self._all()["models"]}
 
     @property
     def duration(self) -> "Optional[float]":

@@ -19,8 +19,16 @@ fn open(py: Python<'_>) -> PyResult<Store> {
     .map_err(store_err)
 }
 
-fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Bound<'py, PyDict>> {
+/// A run as a dict; `full` says whether it holds everything (else only what
+/// a listing holds: no package list, artifacts or models, a few attributes).
+fn run_dict<'py>(
+    py: Python<'py>,
+    store: &Store,
+    run: &RunInfo,
+    full: bool,
+) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
+    d.set_item("full", full)?;
     d.set_item("id", run.id.to_string())?;
     d.set_item("short_id", &run.short_id)?;
     d.set_item("experiment", &run.experiment)?;
@@ -48,15 +56,10 @@ fn run_dict<'py>(py: Python<'py>, store: &Store, run: &RunInfo) -> PyResult<Boun
     }
     d.set_item("params", params)?;
     d.set_item("stringified_params", stringified)?;
-    let metrics = PyDict::new(py);
+    // (name, last, last_step, min, max, count) per metric, in logging order.
+    let metrics = PyList::empty(py);
     for m in &run.metrics {
-        let s = PyDict::new(py);
-        s.set_item("last", m.last)?;
-        s.set_item("last_step", m.last_step)?;
-        s.set_item("min", m.min)?;
-        s.set_item("max", m.max)?;
-        s.set_item("count", m.count)?;
-        metrics.set_item(&m.name, s)?;
+        metrics.append((&m.name, m.last, m.last_step, m.min, m.max, m.count))?;
     }
     d.set_item("metrics", metrics)?;
     let tags = PyDict::new(py);
@@ -131,7 +134,7 @@ pub fn list_runs(
         filter: r#where,
         sort,
         limit,
-        detail: Detail::Full,
+        detail: Detail::Listing,
     };
     let store = open(py)?;
     let (store, runs) = py.detach(move || {
@@ -139,7 +142,9 @@ pub fn list_runs(
         (store, runs)
     });
     let runs = runs.map_err(store_err)?;
-    runs.iter().map(|r| run_dict(py, &store, r)).collect()
+    runs.iter()
+        .map(|r| run_dict(py, &store, r, false))
+        .collect()
 }
 
 /// The run whose id starts with `prefix`, as a dict.
@@ -152,7 +157,7 @@ pub fn get_run<'py>(py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyDict
         (store, run)
     });
     let run = run.map_err(store_err)?;
-    run_dict(py, &store, &run)
+    run_dict(py, &store, &run, true)
 }
 
 /// Every point of a metric: a list of `(step, time_nanos, value)`.
