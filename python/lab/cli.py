@@ -5,7 +5,12 @@ import sys
 
 def main() -> int:
     """Run ``lab`` with this process's arguments and return its exit code."""
+    import os
+
     from lab._lab import run_cli
+
+    # Commands that build environments need the Python Lab runs in.
+    os.environ.setdefault("LAB_PYTHON", sys.executable)
 
     try:
         sys.stdout.flush()

@@ -201,6 +201,9 @@ class Experiment(ExperimentCore):
         }
         if self.dataset is not None:
             attrs["dataset"] = self.dataset
+        if os.environ.get("LAB_LAUNCH"):
+            # Set by `lab run`, which lists the runs its script made.
+            attrs["launch"] = os.environ["LAB_LAUNCH"]
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
         run, created = _lab.start_run(name, attrs, git_dir, site_dirs)

@@ -61,6 +61,53 @@ pub enum Command {
     /// Meant for training over SSH. On a terminal the view is redrawn in
     /// place; piped, a line is printed for each change.
     Watch(WatchArgs),
+    /// Make a new project folder with its own Python environment.
+    ///
+    /// Needs a `requirements.txt` in the current folder. Creates the folder
+    /// NAME with a Lab store, a `.labignore`, a `notebooks/` folder, a copy of
+    /// `requirements.txt`, and a virtual environment `.venv` with those
+    /// requirements and this Lab in it (taken from this machine, not
+    /// downloaded). If anything fails, nothing is left behind.
+    Init(InitArgs),
+    /// Run a script in the project's environment, with the project as its store.
+    ///
+    /// Uses the project's `.venv` Python when it has one (else the Python Lab
+    /// runs in), passes the arguments through untouched, returns the script's
+    /// exit status, and ends by listing the runs the script made.
+    Run(RunArgs),
+    /// Reinstall `requirements.txt` (and this Lab) into the project's environment.
+    Update,
+    /// Make the project's environment a Jupyter kernel.
+    ///
+    /// Installs `ipykernel` into `.venv` (from the package index) and
+    /// registers a kernel named after the project.
+    Notebook,
+}
+
+/// `lab init`.
+#[derive(Debug, Parser)]
+pub struct InitArgs {
+    /// The new project's folder (must not exist yet).
+    #[arg(long, value_name = "NAME")]
+    pub name: PathBuf,
+    /// Make the project without a virtual environment (no `requirements.txt` needed).
+    #[arg(long)]
+    pub no_venv: bool,
+}
+
+/// `lab run`.
+#[derive(Debug, Parser)]
+pub struct RunArgs {
+    /// The Python script to run.
+    #[arg(value_name = "SCRIPT")]
+    pub script: PathBuf,
+    /// Arguments for the script, passed through as they are.
+    #[arg(
+        value_name = "ARGS",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// `lab watch`.

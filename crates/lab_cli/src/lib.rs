@@ -50,7 +50,7 @@ where
         }
     };
     match commands::dispatch(cli) {
-        Ok(status) => status as i32,
+        Ok(code) => code,
         Err(e) => {
             if is_broken_pipe(&e) {
                 return ExitStatus::Success as i32;

@@ -10,16 +10,17 @@ mod reindex;
 mod rm;
 mod show;
 mod watch;
+mod workspace;
 
 use anyhow::Result;
 use lab_store::Store;
 
 use crate::args::{Cli, Command, current_dir};
-use crate::{ExitStatus, output};
+use crate::output;
 
-/// Runs the parsed command.
-pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
-    match cli.command {
+/// Runs the parsed command; returns its exit status.
+pub fn dispatch(cli: Cli) -> Result<i32> {
+    let status = match cli.command {
         Command::Ls(args) => ls::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Reindex => reindex::run(),
@@ -29,7 +30,13 @@ pub fn dispatch(cli: Cli) -> Result<ExitStatus> {
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
-    }
+        Command::Init(args) => workspace::init(&args),
+        // The script's own exit status is `lab run`'s.
+        Command::Run(args) => return workspace::run(&args),
+        Command::Update => workspace::update(),
+        Command::Notebook => workspace::notebook(),
+    };
+    status.map(|s| s as i32)
 }
 
 /// A run's status as listings show it (coloured when asked).
