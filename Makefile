@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-TEST_DEPS := maturin pytest hypothesis mypy numpy pandas scikit-learn joblib
+TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help demo test test-rust test-python lint fmt develop bench venv

@@ -304,4 +304,8 @@ pub enum ExportFormat {
     Csv,
     /// A JSON array of one object per run, as `lab ls --format json` prints.
     Json,
+    /// Apache Parquet (Snappy-compressed): the same columns as CSV, typed:
+    /// times as UTC timestamps, metrics as doubles, parameters as doubles when
+    /// every value is a number and as text otherwise.
+    Parquet,
 }

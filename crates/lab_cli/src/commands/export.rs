@@ -37,6 +37,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
             serde_json::to_writer(&mut body, &rows)?;
             body.push(b'\n');
         }
+        ExportFormat::Parquet => body = super::parquet::write(&runs, &ls::all_columns(&runs))?,
     }
     if let Err(e) = write_atomically(path, &body) {
         output::error(&anyhow!("cannot write the export: {e}: {}", path.display()));

@@ -6,6 +6,7 @@ mod export;
 mod gc;
 mod info;
 mod ls;
+mod parquet;
 mod reindex;
 mod rm;
 mod show;

@@ -1253,7 +1253,12 @@ fn export_errors() {
             target.to_str().unwrap(),
         ],
     );
-    assert_eq!(parquet.code, 2);
+    assert_eq!(parquet.code, 0, "{}", parquet.stderr);
+    let bytes = std::fs::read(&target).unwrap();
+    assert!(
+        bytes.starts_with(b"PAR1") && bytes.ends_with(b"PAR1"),
+        "a Parquet file"
+    );
     let no_output = lab(&f.root, &["export", "--format", "csv"]);
     assert_eq!(no_output.code, 2);
 }
