@@ -50,11 +50,22 @@ def test_graph_of_every_run_as_dot(project: Path) -> None:
 
 def test_graph_bad_output(project: Path) -> None:
     make_runs()
-    png = lab_cli(project, "show", "--graph", str(project / "x.png"))
-    assert png.returncode == 1
-    assert "`--graph` writes `.svg` or `.dot` files" in png.stderr
+    jpg = lab_cli(project, "show", "--graph", str(project / "x.jpg"))
+    assert jpg.returncode == 1
+    assert "`--graph` writes `.svg`, `.png` or `.dot` files" in jpg.stderr
     missing = lab_cli(project, "show", "--graph", str(project / "no" / "such" / "dir.svg"))
     assert missing.returncode == 1
     assert "cannot write the diagram" in missing.stderr and "dir.svg" in missing.stderr
     neither = lab_cli(project, "show")
     assert neither.returncode == 2
+
+
+def test_graph_as_png(project: Path) -> None:
+    make_runs()
+    out = project / "all.png"
+    proc = lab_cli(project, "show", "--graph", str(out))
+    assert proc.returncode == 0, proc.stderr
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert width > 600 and height > 150, (width, height)

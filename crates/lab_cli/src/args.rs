@@ -214,7 +214,7 @@ pub struct ShowArgs {
     pub run: Option<String>,
     /// Write the run's diagram (dataset -> script -> hyperparameters ->
     /// metrics) to this file instead of printing the report; the format
-    /// follows the extension: `.svg` or `.dot` (Graphviz source).
+    /// follows the extension: `.svg`, `.png` or `.dot` (Graphviz source).
     #[arg(long, value_name = "FILE")]
     pub graph: Option<PathBuf>,
 }

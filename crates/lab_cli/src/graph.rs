@@ -288,9 +288,64 @@ pub fn svg(runs: &[RunInfo]) -> String {
     out
 }
 
+/// The diagram as a PNG, drawn from the SVG at twice its size with the
+/// machine's own fonts.
+pub fn png(runs: &[RunInfo]) -> anyhow::Result<Vec<u8>> {
+    Ok(raster(&svg(runs))?.encode_png()?)
+}
+
+/// Draws an SVG document with the machine's fonts, at twice its size.
+fn raster(svg: &str) -> anyhow::Result<resvg::tiny_skia::Pixmap> {
+    let mut options = resvg::usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    // The SVG asks for Helvetica, Arial or any sans-serif: make "sans-serif"
+    // one this machine has, preferring the common free ones.
+    let families: Vec<String> = fonts
+        .faces()
+        .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+        .collect();
+    let Some(sans) = ["DejaVu Sans", "Liberation Sans", "Noto Sans", "FreeSans"]
+        .iter()
+        .map(|s| (*s).to_owned())
+        .find(|s| families.contains(s))
+        .or_else(|| families.first().cloned())
+    else {
+        anyhow::bail!(crate::output::UserError(
+            "this machine has no fonts to draw the diagram's text with\n\nhint: write `.svg` instead".into()
+        ));
+    };
+    fonts.set_sans_serif_family(sans.clone());
+    options.font_family = sans;
+    let tree = resvg::usvg::Tree::from_str(svg, &options)?;
+    let size = tree.size().to_int_size();
+    let mut pixmap = resvg::tiny_skia::Pixmap::new(size.width() * 2, size.height() * 2)
+        .ok_or_else(|| anyhow::anyhow!("the diagram is too large to draw: {size:?}"))?;
+    resvg::render(
+        &tree,
+        resvg::tiny_skia::Transform::from_scale(2.0, 2.0),
+        &mut pixmap.as_mut(),
+    );
+    Ok(pixmap)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn png_text_is_drawn() {
+        // Text is #111/#222; lines and borders are #555 and lighter. Dark
+        // pixels therefore mean the text was drawn with a real font.
+        let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="200" height="40" font-family="Helvetica, Arial, sans-serif" font-size="12"><rect width="100%" height="100%" fill="#ffffff"/><text x="10" y="25" fill="#111">accuracy = 0.97</text></svg>"##;
+        let pixmap = raster(svg).unwrap();
+        let dark = pixmap
+            .pixels()
+            .iter()
+            .filter(|p| p.red() < 60 && p.green() < 60 && p.blue() < 60)
+            .count();
+        assert!(dark > 50, "only {dark} dark pixels: no text drawn");
+    }
 
     #[test]
     fn escaping() {

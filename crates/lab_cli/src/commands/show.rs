@@ -44,12 +44,13 @@ fn write_graph(
         .extension()
         .and_then(|e| e.to_str())
         .map(str::to_ascii_lowercase);
-    let render: fn(&[lab_store::RunInfo]) -> String = match ext.as_deref() {
-        Some("svg") => crate::graph::svg,
-        Some("dot" | "gv") => crate::graph::dot,
+    let render: fn(&[lab_store::RunInfo]) -> Result<Vec<u8>> = match ext.as_deref() {
+        Some("svg") => |runs| Ok(crate::graph::svg(runs).into_bytes()),
+        Some("png") => crate::graph::png,
+        Some("dot" | "gv") => |runs| Ok(crate::graph::dot(runs).into_bytes()),
         _ => {
             return Err(UserError(format!(
-                "`--graph` writes `.svg` or `.dot` files: got {}\n\nhint: `lab show RUN --graph run.svg`",
+                "`--graph` writes `.svg`, `.png` or `.dot` files: got {}\n\nhint: `lab show RUN --graph run.svg`",
                 file.display()
             ))
             .into());
@@ -62,13 +63,13 @@ fn write_graph(
     if runs.is_empty() {
         return Err(UserError("the project has no runs to draw yet".into()).into());
     }
-    let text = render(&runs);
+    let text = render(&runs)?;
     let name = file
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, text.as_bytes()).and_then(|()| std::fs::rename(&tmp, file));
+    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, file));
     if let Err(e) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(UserError(format!(
