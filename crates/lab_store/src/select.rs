@@ -50,9 +50,16 @@ impl Store {
     /// Call [`Store::refresh`] first for up-to-date results.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
         let catalog = self.catalog()?;
-        // First the ids, filtered, sorted and cut: sorting whole rows would
-        // carry every summary through the sort.
-        let mut sql = "SELECT runs.rowid FROM runs WHERE 1".to_owned();
+        // With sort keys, first the ids, filtered, sorted and cut (sorting
+        // whole rows would carry every summary through the sort), then the
+        // rows. Without, the newest-first order comes from an index and the
+        // rows are read in one pass.
+        let two_phase = !selection.sort.is_empty();
+        let mut sql = if two_phase {
+            "SELECT runs.rowid FROM runs WHERE 1".to_owned()
+        } else {
+            format!("SELECT {RUN_COLUMNS}, summary FROM runs WHERE 1")
+        };
         let mut params: Vec<Sql> = Vec::new();
         if let Some(e) = &selection.experiment {
             sql.push_str(" AND runs.experiment = ?");
@@ -91,27 +98,38 @@ impl Store {
             sql.push_str(" LIMIT ?");
             params.push(Sql::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
         }
-        let rowids: Vec<i64> = self
-            .conn
-            .prepare(&sql)?
-            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
         let listing = selection.detail == Detail::Listing;
         let mut complete = true;
-        let mut runs: Vec<RunInfo> = Vec::with_capacity(rowids.len());
-        {
+        let mut runs: Vec<RunInfo> = Vec::new();
+        let mut take = |row: &rusqlite::Row<'_>| -> Result<(), Error> {
+            let mut run = run_row(row)?;
+            if listing {
+                let blob: Option<Vec<u8>> = row.get(11)?;
+                complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+            }
+            runs.push(run);
+            Ok(())
+        };
+        if two_phase {
+            let rowids: Vec<i64> = self
+                .conn
+                .prepare(&sql)?
+                .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
             ))?;
             for rowid in rowids {
                 let mut rows = stmt.query([rowid])?;
-                let Some(row) = rows.next()? else { continue };
-                let mut run = run_row(row)?;
-                if listing {
-                    let blob: Option<Vec<u8>> = row.get(11)?;
-                    complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+                if let Some(row) = rows.next()? {
+                    take(row)?;
                 }
-                runs.push(run);
+            }
+        } else {
+            let mut stmt = self.conn.prepare(&sql)?;
+            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+            while let Some(row) = rows.next()? {
+                take(row)?;
             }
         }
         // Full details, or a listing from an index older than summaries.
