@@ -28,6 +28,29 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+/// How long to wait for another process's lock on the index.
+const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+/// Runs `f` again while the index is busy, up to [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match f() {
+            Err(e) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// An open project index.
 pub struct Store {
     project: Project,
@@ -38,14 +61,25 @@ impl Store {
     /// Opens (creating if needed) the index of `project`.
     pub fn open(project: Project) -> Result<Self, Error> {
         let conn = Connection::open(project.index_path())?;
-        conn.busy_timeout(Duration::from_mins(1))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Switching a new index to WAL, and migrating it, take locks that
+        // SQLite does not always wait for: several processes opening a new
+        // project at once retry instead of failing.
+        retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         // Read pages through a memory map rather than a system call each:
         // listing ten thousand runs touches tens of thousands of pages.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        schema::migrate(&conn)?;
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        loop {
+            match schema::migrate(&conn) {
+                Err(Error::Sqlite(e)) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                other => break other?,
+            }
+        }
         Ok(Self { project, conn })
     }
 
