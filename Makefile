@@ -52,3 +52,11 @@ fmt: ## Format the Rust code
 bench: venv ## Run the benchmarks (release build) and print medians
 	$(VENV)/bin/maturin develop --release -q
 	$(PY) benches/run.py
+
+.PHONY: bench-peers bench-peers-quick
+
+bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
+	python3 benches/peers/run.py
+
+bench-peers-quick: ## The side-by-side benchmarks at small sizes: a smoke run of every scenario
+	python3 benches/peers/run.py --quick

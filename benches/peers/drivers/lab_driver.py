@@ -63,9 +63,11 @@ def log_metric(p: dict) -> dict:
             if clock() > end:
                 break
         t1 = clock()
+        common.emit({"partial": True, "calls": done, "us_per_call": (t1 - t0) / done * 1e6})  # what was measured, should waiting for durability time out
+        t1b = clock()
         # Nothing to wait for: each record was in the page cache when its call returned.
         t2 = clock()
-    return {"calls": done, "us_per_call": (t1 - t0) / done * 1e6, "durable_s": t2 - t0}
+    return {"calls": done, "us_per_call": (t1 - t0) / done * 1e6, "durable_s": (t1 - t0) + (t2 - t1b)}
 
 
 def log_batch(p: dict) -> dict:
@@ -81,8 +83,10 @@ def log_batch(p: dict) -> dict:
             if clock() > end:
                 break
         t1 = clock()
+        common.emit({"partial": True, "points": done * width, "calls_s": t1 - t0})  # what was measured, should waiting for durability time out
+        t1b = clock()
         t2 = clock()
-    return {"points": done * width, "calls_s": t1 - t0, "durable_s": t2 - t0}
+    return {"points": done * width, "calls_s": t1 - t0, "durable_s": (t1 - t0) + (t2 - t1b)}
 
 
 def many_write(p: dict) -> dict:
