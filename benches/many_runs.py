@@ -4,10 +4,8 @@
     python benches/many_runs.py --runs 1000     # smaller
 
 Makes the project once with Lab's own Python API (every run a real run), then
-times whole `lab ls` processes and `lab.runs(where=..., sort=...)` calls,
-alternating them, and prints medians. With `--mlflow`, MLflow's `search_runs`
-on the same data is timed in the same way, in its own virtual environment
-(`benches/peers/requirements.txt`), and reported as a ratio.
+times whole `lab ls` processes (the `lab` next to this interpreter) and
+`lab.runs(where=..., sort=...)` calls, in shuffled order, and prints medians.
 """
 
 from __future__ import annotations
