@@ -61,6 +61,13 @@ pub enum Command {
     /// Meant for training over SSH. On a terminal the view is redrawn in
     /// place; piped, a line is printed for each change.
     Watch(WatchArgs),
+    /// Open the project in a web browser: runs, charts, comparisons, live.
+    ///
+    /// Serves the web page and its JSON API (`/api/v1`, described at
+    /// `/api/v1/openapi.json`) until Ctrl-C. Listens on 127.0.0.1 only unless
+    /// `--host` says otherwise; any other address needs `--token` (or an
+    /// explicit `--no-auth`), because the page shows and deletes runs.
+    Ui(UiArgs),
     /// Make a new project folder with its own Python environment.
     ///
     /// Needs a `requirements.txt` in the current folder. Creates the folder
@@ -120,6 +127,31 @@ pub struct WatchArgs {
     /// Seconds between refreshes.
     #[arg(long, value_name = "SECONDS", default_value = "0.5")]
     pub interval: f64,
+}
+
+/// `lab ui`.
+#[derive(Debug, Parser)]
+pub struct UiArgs {
+    /// The port to listen on (0 picks a free one).
+    #[arg(long, short = 'p', default_value_t = 5050)]
+    pub port: u16,
+    /// The address to listen on. Anything but a loopback address needs
+    /// `--token` or `--no-auth`.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub host: String,
+    /// Require this token on every API request (`Authorization: Bearer
+    /// TOKEN`); the printed address carries it for the browser.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "LAB_UI_TOKEN",
+        conflicts_with = "no_auth"
+    )]
+    pub token: Option<String>,
+    /// Serve a non-loopback address without a token: anyone who can reach
+    /// it can read and delete runs.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `lab ls`.

@@ -15,6 +15,11 @@ mod run;
 
 use pyo3::prelude::*;
 
+// Lab's own allocations (listings, journal records) go through mimalloc, as in
+// the `lab` binary; Python's objects keep Python's allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// The `lab._lab` module.
 #[pymodule]
 fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {

@@ -134,6 +134,7 @@ pub fn list_runs(
         filter: r#where,
         sort,
         limit,
+        offset: 0,
         detail: Detail::Listing,
     };
     let store = open(py)?;

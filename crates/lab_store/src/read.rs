@@ -238,6 +238,45 @@ impl Store {
         Ok(series)
     }
 
+    /// Every run's id, status and how far its journal is indexed: what a
+    /// watcher compares between two looks to see what changed.
+    pub fn run_states(&self) -> Result<Vec<(String, Status, u64)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, status, journal_offset FROM runs")?;
+        let rows = stmt.query_map([], |r| {
+            let status: String = r.get(1)?;
+            let offset: i64 = r.get(2)?;
+            Ok((
+                r.get::<_, String>(0)?,
+                Status::parse(&status).unwrap_or(Status::Crashed),
+                u64::try_from(offset).unwrap_or(0),
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// How many points each metric of run `id` (a full id) has.
+    pub fn metric_counts(&self, id: &str) -> Result<Vec<(String, u64)>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
+        let rows = stmt.query_map([id], |r| {
+            let n: i64 = r.get(1)?;
+            Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The names of the project's experiments, sorted.
+    pub fn experiments(&self) -> Result<Vec<String>, Error> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT DISTINCT experiment FROM runs ORDER BY experiment")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// How many runs have each status.
     pub fn status_counts(&self) -> Result<HashMap<String, i64>, Error> {
         Ok(self

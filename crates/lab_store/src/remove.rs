@@ -2,7 +2,7 @@
 
 use rusqlite::TransactionBehavior;
 
-use crate::{Error, Store};
+use crate::{Error, RunInfo, Store};
 
 /// The tables holding one row or more per run, keyed by `run_id`.
 const RUN_TABLES: &[&str] = &[
@@ -45,6 +45,30 @@ impl Store {
             )?;
         }
         tx.commit()?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Deletes a run for good: its index rows first, then its folder, which is
+    /// moved to `.lab/trash` with one rename and deleted there. A crash leaves
+    /// the run whole (its folder is indexed again) or a trash folder that
+    /// `lab gc` deletes. An error after the rename leaves only that trash.
+    pub fn delete_run(&mut self, run: &RunInfo) -> Result<(), Error> {
+        let dir = self.project.run_paths(&run.short_id).dir;
+        let trash_dir = self.project.store_dir().join("trash");
+        let trash = trash_dir.join(&run.short_id);
+        self.remove_run(&run.id.to_string())?;
+        if !dir.exists() {
+            return Ok(());
+        }
+        fs_err::create_dir_all(&trash_dir)?;
+        if fs_err::symlink_metadata(&trash).is_ok() {
+            // Left by an earlier removal that stopped halfway.
+            fs_err::remove_dir_all(&trash)?;
+        }
+        fs_err::rename(&dir, &trash)?;
+        fs_err::remove_dir_all(&trash)?;
         Ok(())
     }
 }

@@ -111,6 +111,9 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE runs ADD COLUMN summary BLOB;",
     // 4: small facts about the index itself (when the runs folder last changed).
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value) WITHOUT ROWID;",
+    // 5: newest first with the id as tie-breaker straight from the index, so
+    // an unsorted listing needs no temporary sort of whole rows.
+    "DROP INDEX runs_start; CREATE INDEX runs_start ON runs(start_nanos, id);",
 ];
 
 const TABLES: &[&str] = &[

@@ -23,6 +23,8 @@ pub struct Selection {
     pub sort: Vec<String>,
     /// At most this many runs.
     pub limit: Option<usize>,
+    /// Skip this many first (paging).
+    pub offset: usize,
     /// How much to load about each.
     pub detail: Detail,
 }
@@ -49,12 +51,27 @@ impl Store {
     /// The runs `selection` asks for, with everything indexed about them.
     /// Call [`Store::refresh`] first for up-to-date results.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        Ok(self.select_inner(selection, false)?.0)
+    }
+
+    /// One page of the runs `selection` asks for (`offset`, `limit`), and how
+    /// many runs match in all.
+    pub fn select_page(&self, selection: &Selection) -> Result<(Vec<RunInfo>, usize), Error> {
+        self.select_inner(selection, true)
+    }
+
+    fn select_inner(
+        &self,
+        selection: &Selection,
+        count: bool,
+    ) -> Result<(Vec<RunInfo>, usize), Error> {
         let catalog = self.catalog()?;
         // With sort keys, first the ids, filtered, sorted and cut (sorting
         // whole rows would carry every summary through the sort), then the
         // rows. Without, the newest-first order comes from an index and the
         // rows are read in one pass.
-        let two_phase = !selection.sort.is_empty();
+        // Counting needs every matching id, so it takes the first way too.
+        let two_phase = !selection.sort.is_empty() || count;
         let mut sql = if two_phase {
             "SELECT runs.rowid FROM runs WHERE 1".to_owned()
         } else {
@@ -94,13 +111,20 @@ impl Store {
             params.extend(compiled.params);
         }
         sql.push_str("runs.start_nanos DESC, runs.id DESC");
-        if let Some(n) = selection.limit {
-            sql.push_str(" LIMIT ?");
-            params.push(Sql::Integer(i64::try_from(n).unwrap_or(i64::MAX)));
+        if !count && (selection.limit.is_some() || selection.offset > 0) {
+            let n = selection
+                .limit
+                .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            sql.push_str(" LIMIT ? OFFSET ?");
+            params.push(Sql::Integer(n));
+            params.push(Sql::Integer(
+                i64::try_from(selection.offset).unwrap_or(i64::MAX),
+            ));
         }
         let listing = selection.detail == Detail::Listing;
         let mut complete = true;
         let mut runs: Vec<RunInfo> = Vec::new();
+        let mut total = 0;
         let mut take = |row: &rusqlite::Row<'_>| -> Result<(), Error> {
             let mut run = run_row(row)?;
             if listing {
@@ -116,10 +140,19 @@ impl Store {
                 .prepare(&sql)?
                 .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
                 .collect::<Result<_, _>>()?;
+            total = rowids.len();
+            let page = rowids
+                .into_iter()
+                .skip(if count { selection.offset } else { 0 })
+                .take(if count {
+                    selection.limit.unwrap_or(usize::MAX)
+                } else {
+                    usize::MAX
+                });
             let mut stmt = self.conn.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
             ))?;
-            for rowid in rowids {
+            for rowid in page {
                 let mut rows = stmt.query([rowid])?;
                 if let Some(row) = rows.next()? {
                     take(row)?;
@@ -142,6 +175,9 @@ impl Store {
             }
             fill_details(&self.conn, &mut runs, selection.detail)?;
         }
-        Ok(runs)
+        if !two_phase {
+            total = runs.len();
+        }
+        Ok((runs, total))
     }
 }

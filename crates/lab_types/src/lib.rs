@@ -3,6 +3,7 @@
 
 mod id;
 mod record;
+pub mod time;
 mod value;
 
 pub use id::{ParseRunIdError, RunId};

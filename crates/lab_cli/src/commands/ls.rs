@@ -59,6 +59,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         filter: args.r#where.clone(),
         sort,
         limit: args.limit,
+        offset: 0,
         detail: Detail::Listing,
     };
     let runs = store.select(&selection)?;

@@ -10,6 +10,7 @@ mod parquet;
 mod reindex;
 mod rm;
 mod show;
+mod ui;
 mod watch;
 mod workspace;
 
@@ -31,6 +32,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Ui(args) => ui::run(&args),
         Command::Init(args) => workspace::init(&args),
         // The script's own exit status is `lab run`'s.
         Command::Run(args) => return workspace::run(&args),

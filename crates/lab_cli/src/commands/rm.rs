@@ -92,25 +92,10 @@ fn confirm(store: &Store, runs: &[RunInfo]) -> Result<bool> {
     }
 }
 
-/// Removes the index rows, then moves the folder to `.lab/trash` with one
-/// rename and deletes it there: a crash leaves the run whole (its folder is
-/// indexed again) or a trash folder `lab gc` deletes. Returns the bytes freed.
+/// Deletes the run (see [`Store::delete_run`]); returns the bytes freed.
 fn remove_run(store: &mut Store, run: &RunInfo) -> Result<u64> {
-    let dir = store.project().run_paths(&run.short_id).dir;
-    let trash_dir = store.project().store_dir().join("trash");
-    let trash = trash_dir.join(&run.short_id);
-    let bytes = disk::size(&dir);
-    store.remove_run(&run.id.to_string())?;
-    if !dir.exists() {
-        return Ok(0);
-    }
-    fs_err::create_dir_all(&trash_dir)?;
-    if trash.exists() {
-        // Left by an earlier removal that stopped halfway.
-        disk::remove(&trash)?;
-    }
-    fs_err::rename(&dir, &trash)?;
-    fs_err::remove_dir_all(&trash).with_context(|| {
+    let bytes = disk::size(&store.project().run_paths(&run.short_id).dir);
+    store.delete_run(run).with_context(|| {
         format!(
             "run `{}` is removed, but its files could not be deleted; `lab gc` will retry",
             run.short_id

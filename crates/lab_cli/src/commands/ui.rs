@@ -1,0 +1,63 @@
+//! `lab ui`: serve the project's web page and API until Ctrl-C.
+
+use std::net::{IpAddr, SocketAddr};
+
+use anyhow::{Context, Result};
+use lab_server::{AppState, Options};
+use lab_store::Project;
+
+use crate::ExitStatus;
+use crate::args::{UiArgs, current_dir};
+use crate::output::UserError;
+
+pub fn run(args: &UiArgs) -> Result<ExitStatus> {
+    let ip: IpAddr = match args.host.as_str() {
+        "localhost" => IpAddr::from([127, 0, 0, 1]),
+        h => h.parse().map_err(|_| {
+            UserError(format!(
+                "`--host` must be an IP address such as `127.0.0.1` or `0.0.0.0`: got `{h}`"
+            ))
+        })?,
+    };
+    let token = args.token.clone().filter(|t| !t.is_empty());
+    if !ip.is_loopback() && token.is_none() && !args.no_auth {
+        return Err(UserError(format!(
+            "`--host {}` makes the page reachable from other machines, so it needs a token\n\nhint: add `--token TOKEN` (every request must then carry it), or `--no-auth` to serve without one",
+            args.host
+        ))
+        .into());
+    }
+    let project = Project::discover(&current_dir())?;
+    let mut options = Options::new(project);
+    options.token.clone_from(&token);
+    let state = AppState::new(options)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("lab-ui")
+        .build()
+        .context("cannot start the server's threads")?;
+    runtime.block_on(async {
+        let addr = SocketAddr::new(ip, args.port);
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+            UserError(format!(
+                "cannot listen on {addr}: {e}\n\nhint: another program may use port {}; pick another with `--port`",
+                args.port
+            ))
+        })?;
+        let bound = listener.local_addr()?;
+        let shown_host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
+        let shown_host = if shown_host.contains(':') { format!("[{shown_host}]") } else { shown_host };
+        let fragment = token.as_ref().map(|t| format!("#token={t}")).unwrap_or_default();
+        println!(
+            "Lab is serving {} at http://{shown_host}:{}/{fragment}",
+            state.project().root().display(),
+            bound.port()
+        );
+        println!("Press Ctrl-C to stop.");
+        lab_server::serve(listener, state, lab_server::shutdown_signal())
+            .await
+            .context("the server stopped")?;
+        anyhow::Ok(())
+    })?;
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,496 @@
+//! The JSON API under `/api/v1` (described in `docs/http-api.md`).
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use lab_store::{Detail, RunInfo, Selection, Store};
+use lab_types::{Status, Value};
+use serde_json::{Map, Value as J, json};
+
+use crate::error::ApiError;
+use crate::series::{self, Series, XAxis};
+use crate::{AppState, events, files};
+
+type Params = Query<Vec<(String, String)>>;
+
+pub(crate) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/runs", get(list_runs))
+        .route("/runs/{id}", get(get_run).delete(delete_run))
+        .route("/runs/{id}/metrics/{name}", get(metric))
+        .route("/runs/{id}/artifacts", get(artifacts))
+        .route("/runs/{id}/artifacts/{*path}", get(artifact_file))
+        .route("/runs/{id}/models/{name}", get(model_file))
+        .route("/names", get(names))
+        .route("/events", get(events::stream))
+        .route("/openapi.json", get(openapi))
+}
+
+/// The last value of parameter `name`, if given once or more.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
+    params: &[(String, String)],
+    name: &str,
+    default: T,
+    range: (T, T),
+) -> Result<T, ApiError> {
+    let Some(text) = param(params, name) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<T>() {
+        Ok(n) if n >= range.0 && n <= range.1 => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "`{name}` must be a whole number from {} to {}: got `{text}`",
+            range.0, range.1
+        ))),
+    }
+}
+
+fn list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Which params and metrics a listing includes.
+struct Columns {
+    all: bool,
+    params: Vec<String>,
+    metrics: Vec<String>,
+}
+
+impl Columns {
+    fn parse(text: Option<&str>) -> Self {
+        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+            return Self {
+                all: true,
+                params: Vec::new(),
+                metrics: Vec::new(),
+            };
+        };
+        let mut c = Self {
+            all: false,
+            params: Vec::new(),
+            metrics: Vec::new(),
+        };
+        for name in list(text) {
+            if let Some(p) = name.strip_prefix("params.") {
+                c.params.push(p.to_owned());
+            } else if let Some(m) = name.strip_prefix("metrics.") {
+                c.metrics.push(m.to_owned());
+            } else {
+                c.params.push(name.clone());
+                c.metrics.push(name);
+            }
+        }
+        c
+    }
+}
+
+fn duration_s(run: &RunInfo) -> Option<f64> {
+    let end = match run.end_nanos {
+        Some(end) => end,
+        None if run.status == Status::Running => lab_types::now_nanos(),
+        None => return None,
+    };
+    Some((end - run.start_nanos).max(0) as f64 / 1e9)
+}
+
+fn value(v: &Value) -> J {
+    v.to_json()
+}
+
+/// A run as the runs list shows it.
+fn summary(run: &RunInfo, columns: &Columns) -> J {
+    let mut params = Map::new();
+    for (k, v) in &run.params {
+        if columns.all || columns.params.contains(k) {
+            params.insert(k.clone(), value(v));
+        }
+    }
+    let mut metrics = Map::new();
+    for m in &run.metrics {
+        if columns.all || columns.metrics.contains(&m.name) {
+            metrics.insert(m.name.clone(), value(&Value::Float(m.last)));
+        }
+    }
+    let tags: Map<String, J> = run
+        .tags
+        .iter()
+        .map(|(k, v)| (k.clone(), J::String(v.clone())))
+        .collect();
+    json!({
+        "id": run.id.to_string(),
+        "short_id": run.short_id,
+        "experiment": run.experiment,
+        "status": run.status.as_str(),
+        "source": run.attr_str("source"),
+        "start_time": lab_types::time::iso(run.start_nanos),
+        "end_time": run.end_nanos.map(lab_types::time::iso),
+        "duration_s": duration_s(run),
+        "user": run.attr_str("user"),
+        "host": run.attr_str("host"),
+        "params": params,
+        "metrics": metrics,
+        "tags": tags,
+    })
+}
+
+/// A run as the runs list shows it, with every param and metric.
+pub(crate) fn summary_all(run: &RunInfo) -> J {
+    summary(run, &Columns::parse(None))
+}
+
+/// A run with everything recorded about it.
+fn detail(run: &RunInfo) -> J {
+    let mut out = summary_all(run);
+    let J::Object(map) = &mut out else {
+        return out;
+    };
+    let git = run.attr_str("git_commit").map(|commit| {
+        json!({
+            "commit": commit,
+            "branch": run.attr_str("git_branch"),
+            "dirty": matches!(run.attr("git_dirty"), Some(Value::Bool(true))),
+        })
+    });
+    let packages: Vec<J> = match run.attr("packages") {
+        Some(Value::List(items)) => items
+            .iter()
+            .filter_map(|p| match p {
+                Value::Str(s) => Some(match s.split_once("==") {
+                    Some((name, version)) => json!({"name": name, "version": version}),
+                    None => json!({"name": s, "version": null}),
+                }),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let shown = [
+        "source",
+        "user",
+        "host",
+        "pid",
+        "python_version",
+        "argv",
+        "git_commit",
+        "git_branch",
+        "git_dirty",
+        "dataset",
+        "packages",
+    ];
+    let attrs: Map<String, J> = run
+        .attrs
+        .iter()
+        .filter(|(k, _)| !shown.contains(&k.as_str()))
+        .map(|(k, v)| (k.clone(), value(v)))
+        .collect();
+    let metrics: Vec<J> = run
+        .metrics
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name,
+                "last": value(&Value::Float(m.last)),
+                "last_step": m.last_step,
+                "min": m.min.map(|v| value(&Value::Float(v))),
+                "max": m.max.map(|v| value(&Value::Float(v))),
+                "count": m.count,
+            })
+        })
+        .collect();
+    let artifacts: Vec<J> = run
+        .artifacts
+        .iter()
+        .map(|a| json!({"name": a.name, "source": a.source, "path": a.path, "files": a.files, "bytes": a.bytes}))
+        .collect();
+    let models: Vec<J> = run
+        .models
+        .iter()
+        .map(|m| {
+            json!({
+                "name": m.name, "path": m.path, "format": m.format, "class": m.class,
+                "library": m.library, "library_version": m.library_version, "size": m.size,
+                "sha256": m.sha256, "logged_time": lab_types::time::iso(m.logged_nanos),
+            })
+        })
+        .collect();
+    map.insert("pid".into(), run.attr("pid").map_or(J::Null, value));
+    map.insert(
+        "python".into(),
+        run.attr("python_version").map_or(J::Null, value),
+    );
+    map.insert("argv".into(), run.attr("argv").map_or(J::Null, value));
+    map.insert("git".into(), git.unwrap_or(J::Null));
+    map.insert(
+        "dataset".into(),
+        run.attr("dataset")
+            .filter(|d| **d != Value::Null)
+            .map_or(J::Null, value),
+    );
+    map.insert(
+        "features".into(),
+        J::Array(run.features.iter().map(value).collect()),
+    );
+    map.insert("metrics".into(), J::Array(metrics));
+    map.insert(
+        "error".into(),
+        run.error.as_ref().map_or(
+            J::Null,
+            |e| json!({"type": e.kind, "message": e.message, "traceback": e.traceback}),
+        ),
+    );
+    map.insert("artifacts".into(), J::Array(artifacts));
+    map.insert("models".into(), J::Array(models));
+    map.insert("packages".into(), J::Array(packages));
+    map.insert("attrs".into(), J::Object(attrs));
+    map.insert(
+        "damage".into(),
+        run.damage.clone().map_or(J::Null, J::String),
+    );
+    out
+}
+
+/// Every name runs have, for choosing columns and completing queries.
+fn names_of(store: &Store) -> Result<J, ApiError> {
+    let c = store.catalog()?;
+    let sorted = |set: &std::collections::BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    Ok(json!({
+        "params": sorted(&c.params),
+        "metrics": sorted(&c.metrics),
+        "tags": sorted(&c.tags),
+    }))
+}
+
+async fn list_runs(
+    State(state): State<AppState>,
+    Query(params): Params,
+) -> Result<Json<J>, ApiError> {
+    let limit = number(&params, "limit", 100_usize, (0, 10_000))?;
+    let offset = number(&params, "offset", 0_usize, (0, usize::MAX / 2))?;
+    let statuses = match param(&params, "status") {
+        Some(text) => list(text)
+            .iter()
+            .map(|s| {
+                Status::parse(s).ok_or_else(|| {
+                    ApiError::BadRequest(format!(
+                        "`status` must be a list of running, finished, failed, crashed, interrupted: got `{s}`"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let selection = Selection {
+        experiment: param(&params, "experiment")
+            .map(str::to_owned)
+            .filter(|e| !e.is_empty()),
+        statuses,
+        filter: param(&params, "where").map(str::to_owned),
+        sort: param(&params, "sort").map(list).unwrap_or_default(),
+        limit: Some(limit),
+        offset,
+        detail: Detail::Listing,
+    };
+    let columns = Columns::parse(param(&params, "columns"));
+    let body = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let (runs, total) = store.select_page(&selection)?;
+            let rows: Vec<J> = runs.iter().map(|r| summary(r, &columns)).collect();
+            Ok(json!({
+                "total": total,
+                "offset": offset,
+                "runs": rows,
+                "names": names_of(store)?,
+            }))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+async fn get_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<J>, ApiError> {
+    let body = state
+        .with_store(move |store| {
+            store.refresh()?;
+            Ok(detail(&store.run(&id)?))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+async fn delete_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.run(&id)?;
+            if run.status == Status::Running {
+                return Err(ApiError::Conflict(format!(
+                    "run `{}` is still running; stop it first",
+                    run.short_id
+                )));
+            }
+            store.delete_run(&run)?;
+            Ok(())
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn metric(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    Query(params): Params,
+) -> Result<Json<J>, ApiError> {
+    let axis = match param(&params, "x").unwrap_or("step") {
+        "step" => XAxis::Step,
+        "time" => XAxis::Time,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`x` must be `step` or `time`: got `{other}`"
+            )));
+        }
+    };
+    let max_points = number(&params, "max_points", 2000_usize, (2, 100_000))?;
+    let bound = |key: &str| -> Result<Option<f64>, ApiError> {
+        match param(&params, key) {
+            None => Ok(None),
+            Some(t) => match t.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`{key}` must be a finite number: got `{t}`"
+                ))),
+            },
+        }
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    let cache_state = state.clone();
+    let (series, name) = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.run(&id)?;
+            if run.metric(&name).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "run `{}` has no metric `{name}`",
+                    run.short_id
+                )));
+            }
+            let journal = store.project().run_paths(&run.short_id).journal;
+            let len = fs_err::metadata(&journal).map_or(0, |m| m.len());
+            let id = run.id.to_string();
+            let cache = &cache_state.inner.series;
+            if let Some(s) = cache.get(&id, &name, len) {
+                return Ok((s, name));
+            }
+            let points = store.metric_history(&run, &name)?;
+            let s = Arc::new(Series::from_points(&points, run.start_nanos));
+            cache.put(&id, &name, len, s.clone());
+            Ok((s, name))
+        })
+        .await?;
+    let view = tokio::task::spawn_blocking(move || {
+        series::downsample(&series, axis, from, to, max_points)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({
+        "name": name,
+        "x_axis": if axis == XAxis::Step { "step" } else { "time" },
+        "total": view.in_range,
+        "downsampled": view.downsampled,
+        "x": view.x,
+        "y": view.y,
+    })))
+}
+
+async fn artifacts(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<J>, ApiError> {
+    let body = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.run(&id)?;
+            let paths = store.project().run_paths(&run.short_id);
+            Ok(json!({ "files": files::list(&paths.artifacts, &paths.dir) }))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+async fn artifact_file(
+    State(state): State<AppState>,
+    Path((id, path)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = state
+        .with_store(move |store| {
+            let run = store.run(&id)?;
+            let paths = store.project().run_paths(&run.short_id);
+            files::resolve(&paths.artifacts, &paths.dir, &path)
+        })
+        .await?;
+    files::send(&file, &headers, false).await
+}
+
+async fn model_file(
+    State(state): State<AppState>,
+    Path((id, name)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let file = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.run(&id)?;
+            let model = run.models.iter().find(|m| m.name == name).ok_or_else(|| {
+                ApiError::NotFound(format!("run `{}` has no model `{name}`", run.short_id))
+            })?;
+            let paths = store.project().run_paths(&run.short_id);
+            files::resolve(&paths.dir, &paths.dir, &model.path)
+        })
+        .await?;
+    files::send(&file, &headers, true).await
+}
+
+async fn names(State(state): State<AppState>) -> Result<Json<J>, ApiError> {
+    let body = state
+        .with_store(|store| {
+            store.refresh()?;
+            let mut names = names_of(store)?;
+            let experiments = store.experiments()?;
+            if let J::Object(map) = &mut names {
+                map.insert("experiments".into(), json!(experiments));
+            }
+            Ok(names)
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}

@@ -1,0 +1,144 @@
+//! The one error type of the API, and its JSON shape.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+/// An error answered as `{"error": {"code", "message"}}` with its status.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A `where` or `sort` that does not parse or resolve.
+    #[error("{message}")]
+    BadQuery {
+        /// What is wrong.
+        message: String,
+        /// Where the bad part starts, in characters.
+        offset: usize,
+        /// How long it is, in characters.
+        length: usize,
+    },
+    /// Another bad parameter.
+    #[error("{0}")]
+    BadRequest(String),
+    /// A token is required.
+    #[error("a token is required: send `Authorization: Bearer TOKEN` or `?token=TOKEN`")]
+    Unauthorized,
+    /// An artifact path that leaves the run's folder.
+    #[error("{0}")]
+    ForbiddenPath(String),
+    /// No such run, metric, artifact or model.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the run's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A `Range` outside the file.
+    #[error("the range `{0}` is outside the file")]
+    RangeNotSatisfiable(String),
+    /// Anything else: logged in full, answered generically.
+    #[error("{0}")]
+    Internal(String),
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: Inner<'a>,
+}
+
+#[derive(Serialize)]
+struct Inner<'a> {
+    code: &'static str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    offset: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    length: Option<usize>,
+}
+
+impl ApiError {
+    /// The status code and the `code` string.
+    #[must_use]
+    pub fn status(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::BadQuery { .. } => (StatusCode::BAD_REQUEST, "bad_query"),
+            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::ForbiddenPath(_) => (StatusCode::FORBIDDEN, "forbidden_path"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            ApiError::RangeNotSatisfiable(_) => {
+                (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
+            }
+            ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status();
+        let text = if let ApiError::Internal(detail) = &self {
+            // The detail stays in the server's log.
+            eprintln!("lab ui: internal error: {detail}");
+            "internal error; the server's log has the details".to_owned()
+        } else {
+            self.to_string()
+        };
+        let (offset, length) = match &self {
+            ApiError::BadQuery { offset, length, .. } => (Some(*offset), Some(*length)),
+            _ => (None, None),
+        };
+        let body = Body {
+            error: Inner {
+                code,
+                message: &text,
+                offset,
+                length,
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        if matches!(self, ApiError::Unauthorized) {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer"),
+            );
+        }
+        response
+    }
+}
+
+impl From<lab_store::Error> for ApiError {
+    fn from(e: lab_store::Error) -> Self {
+        use lab_store::Error as E;
+        match e {
+            E::Query(q) => {
+                let end = (q.offset + q.len.max(1)).min(q.query.len());
+                let length = q
+                    .query
+                    .get(q.offset.min(end)..end)
+                    .map_or(1, |s| s.chars().count().max(1));
+                let mut message = q.message.clone();
+                if !q.suggestions.is_empty() {
+                    let list: Vec<String> =
+                        q.suggestions.iter().map(|s| format!("`{s}`")).collect();
+                    message = format!("{message}; did you mean {}?", list.join(" or "));
+                }
+                ApiError::BadQuery {
+                    message,
+                    offset: q.column(),
+                    length,
+                }
+            }
+            E::UnknownRun { .. } | E::UnknownModel { .. } => ApiError::NotFound(e.to_string()),
+            E::BadRunId { .. } | E::AmbiguousRun { .. } => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for ApiError {
+    fn from(e: std::io::Error) -> Self {
+        ApiError::Internal(e.to_string())
+    }
+}

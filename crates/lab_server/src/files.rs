@@ -1,0 +1,274 @@
+//! Artifact and model files: listing, safe paths and ranged responses.
+
+use std::path::{Component, Path, PathBuf};
+
+use axum::body::Body;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::Response;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use crate::error::ApiError;
+
+/// One file of a run's artifacts.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+pub struct FileEntry {
+    /// Its path under the artifacts folder, with `/`.
+    pub path: String,
+    /// Bytes.
+    pub size: u64,
+    /// The artifact it belongs to (the first part of the path).
+    pub artifact: String,
+}
+
+/// Every regular file under `root` (which is inside `run_dir`), sorted by
+/// path. Symbolic links are listed only when they stay inside `run_dir`.
+pub fn list(root: &Path, run_dir: &Path) -> Vec<FileEntry> {
+    let Ok(run_dir) = run_dir.canonicalize() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Ok(target) = path.canonicalize() else {
+                continue;
+            };
+            if !target.starts_with(&run_dir) {
+                continue;
+            }
+            let Ok(meta) = std::fs::metadata(&target) else {
+                continue;
+            };
+            if meta.is_dir() {
+                // A link to a folder inside the run is listed through its target.
+                if entry.file_type().is_ok_and(|t| !t.is_symlink()) {
+                    stack.push(path);
+                }
+            } else if meta.is_file() {
+                let Ok(inside) = path.strip_prefix(root) else {
+                    continue;
+                };
+                let parts: Vec<String> = inside
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                    .collect();
+                out.push(FileEntry {
+                    artifact: parts.first().cloned().unwrap_or_default(),
+                    path: parts.join("/"),
+                    size: meta.len(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+/// The file `requested` (already percent-decoded) under `root`, refusing
+/// anything that leaves `jail`: `..`, absolute paths, and symbolic links whose
+/// target is outside.
+pub fn resolve(root: &Path, jail: &Path, requested: &str) -> Result<PathBuf, ApiError> {
+    let refuse =
+        || ApiError::ForbiddenPath(format!("the path `{requested}` leaves the run's folder"));
+    if requested.is_empty() {
+        return Err(ApiError::BadRequest("the file path is empty".into()));
+    }
+    if requested.contains('\0') || requested.contains('\\') {
+        return Err(refuse());
+    }
+    let wanted = Path::new(requested);
+    if wanted.is_absolute()
+        || !wanted
+            .components()
+            .all(|c| matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(refuse());
+    }
+    let Ok(real) = root.join(wanted).canonicalize() else {
+        return Err(ApiError::NotFound(format!("no file `{requested}`")));
+    };
+    let jail = jail
+        .canonicalize()
+        .map_err(|_| ApiError::NotFound(format!("no file `{requested}`")))?;
+    if !real.starts_with(&jail) {
+        return Err(refuse());
+    }
+    if !real.is_file() {
+        return Err(ApiError::NotFound(format!("`{requested}` is not a file")));
+    }
+    Ok(real)
+}
+
+/// Types a browser would run as a page: sent as downloads only.
+fn active(mime: &str) -> bool {
+    mime.starts_with("text/html")
+        || mime.starts_with("image/svg")
+        || mime.contains("xml")
+        || mime.contains("javascript")
+        || mime.starts_with("text/xsl")
+}
+
+/// A single `bytes=` range of a file of `len` bytes, inclusive.
+fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
+    let bad = || ApiError::RangeNotSatisfiable(value.to_owned());
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        // Another unit: ignore the header and send the whole file.
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        // Several ranges: send the whole file, as servers may.
+        return Ok(None);
+    }
+    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
+    let (a, b) = (a.trim(), b.trim());
+    let range = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| bad())?;
+        if n == 0 || len == 0 {
+            return Err(bad());
+        }
+        (len.saturating_sub(n), len - 1)
+    } else {
+        let start: u64 = a.parse().map_err(|_| bad())?;
+        let end: u64 = if b.is_empty() {
+            len.saturating_sub(1)
+        } else {
+            b.parse::<u64>()
+                .map_err(|_| bad())?
+                .min(len.saturating_sub(1))
+        };
+        if start >= len || start > end {
+            return Err(bad());
+        }
+        (start, end)
+    };
+    Ok(Some(range))
+}
+
+/// Streams `path`, honouring one `Range`, with safe headers: `nosniff`, a
+/// sandboxing policy, and active content as a download.
+pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Response, ApiError> {
+    let mut file = tokio::fs::File::open(path).await?;
+    let len = file.metadata().await?.len();
+    let mime = mime_guess::from_path(path).first_or_octet_stream();
+    let mime = mime.essence_str().to_owned();
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(v) => parse_range(v, len)?,
+        None => None,
+    };
+    let (status, start, count) = match range {
+        Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        None => (StatusCode::OK, 0, len),
+    };
+    if start > 0 {
+        file.seek(std::io::SeekFrom::Start(start)).await?;
+    }
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let mut response = Response::builder()
+        .status(status)
+        .header(header::CONTENT_LENGTH, count)
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .header(
+            header::CONTENT_SECURITY_POLICY,
+            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
+        )
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(body)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let h = response.headers_mut();
+    if active(&mime) {
+        // Shown as plain bytes if opened at all, never rendered in the app's origin.
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+    } else {
+        let with_charset = if mime.starts_with("text/") {
+            format!("{mime}; charset=utf-8")
+        } else {
+            mime.clone()
+        };
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&with_charset)
+                .unwrap_or(HeaderValue::from_static("application/octet-stream")),
+        );
+    }
+    if download || active(&mime) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let safe: String = name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "._-".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{safe}\"")) {
+            h.insert(header::CONTENT_DISPOSITION, v);
+        }
+    }
+    if let Some((a, b)) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 9)));
+        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 99)));
+        assert_eq!(parse_range("bytes=50-500", 100).unwrap(), Some((50, 99)));
+        assert!(parse_range("bytes=100-", 100).is_err());
+        assert!(parse_range("bytes=9-3", 100).is_err());
+        assert!(parse_range("bytes=x-3", 100).is_err());
+        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+    }
+
+    #[test]
+    fn paths_that_leave_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let root = run.join("artifacts");
+        std::fs::create_dir_all(root.join("a")).unwrap();
+        std::fs::write(root.join("a/ok.txt"), "ok").unwrap();
+        std::fs::write(dir.path().join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret.txt"), root.join("a/link.txt")).unwrap();
+        assert!(resolve(&root, &run, "a/ok.txt").is_ok());
+        for bad in [
+            "../../secret.txt",
+            "/etc/passwd",
+            "a/../../../secret.txt",
+            "a/link.txt",
+            "a\\..\\x",
+        ] {
+            assert!(
+                matches!(resolve(&root, &run, bad), Err(ApiError::ForbiddenPath(_))),
+                "{bad} must be refused"
+            );
+        }
+        let listed: Vec<String> = list(&root, &run).into_iter().map(|f| f.path).collect();
+        assert_eq!(
+            listed,
+            vec!["a/ok.txt"],
+            "links out of the run are not listed"
+        );
+    }
+}

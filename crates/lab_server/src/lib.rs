@@ -1,0 +1,234 @@
+//! The HTTP server behind `lab ui`: a JSON API under `/api/v1` (described by
+//! `/api/v1/openapi.json` and `docs/http-api.md`) and the web page built from
+//! `ui/`, embedded in the binary.
+//!
+//! [`router`] builds the whole application from an [`AppState`], so tests
+//! call it without a socket; [`serve`] runs it on a listener until shutdown.
+
+mod api;
+mod assets;
+mod error;
+mod events;
+mod files;
+pub mod series;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use lab_store::{Project, Store};
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+
+/// The page's Content-Security-Policy: scripts only from the server itself.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The project served.
+    pub project: Project,
+    /// When set, every API request must carry this token.
+    pub token: Option<String>,
+    /// How often the project is looked at for live events.
+    pub poll_interval: Duration,
+    /// At most this many metric points are kept in memory for charts.
+    pub cache_points: usize,
+}
+
+impl Options {
+    /// Defaults for `project`: no token, a look every 250 ms, 50 million
+    /// cached points.
+    #[must_use]
+    pub fn new(project: Project) -> Self {
+        Self {
+            project,
+            token: None,
+            poll_interval: Duration::from_millis(250),
+            cache_points: 50_000_000,
+        }
+    }
+}
+
+/// What every handler shares: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: Options,
+    /// Open index connections not in use (SQLite connections are not shared
+    /// between threads; each request takes one, or opens one).
+    pool: Mutex<Vec<Store>>,
+    series: series::Cache,
+    events: broadcast::Sender<events::Event>,
+    shutdown: CancellationToken,
+}
+
+impl AppState {
+    /// The state for `options`. Opens the index once, so a project that
+    /// cannot be opened fails here rather than on the first request.
+    pub fn new(options: Options) -> Result<Self, lab_store::Error> {
+        let mut store = Store::open(options.project.clone())?;
+        store.refresh()?;
+        let (events, _) = broadcast::channel(4096);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                series: series::Cache::new(options.cache_points),
+                options,
+                pool: Mutex::new(vec![store]),
+                events,
+                shutdown: CancellationToken::new(),
+            }),
+        })
+    }
+
+    /// The project served.
+    #[must_use]
+    pub fn project(&self) -> &Project {
+        &self.inner.options.project
+    }
+
+    /// Ends live event streams, so a graceful shutdown does not wait for them.
+    pub fn shut_down(&self) {
+        self.inner.shutdown.cancel();
+    }
+
+    /// Runs `f` with an index connection on a blocking thread.
+    pub(crate) async fn with_store<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let taken = state
+                .inner
+                .pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop();
+            let mut store = match taken {
+                Some(s) => s,
+                None => Store::open(state.inner.options.project.clone())?,
+            };
+            let out = f(&mut store);
+            let mut pool = state
+                .inner
+                .pool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if pool.len() < 8 {
+                pool.push(store);
+            }
+            out
+        })
+        .await
+        .map_err(|e| ApiError::Internal(format!("a request's task failed: {e}")))?
+    }
+}
+
+/// The whole application: `/api/v1/...`, then the page.
+pub fn router(state: AppState) -> Router {
+    let api = api::routes()
+        .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+    Router::new()
+        .nest("/api/v1", api)
+        .merge(assets::routes())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            Duration::from_mins(1),
+        ))
+        .with_state(state)
+}
+
+/// Refuses API requests without the token, when one is set. The token comes
+/// in `Authorization: Bearer …` or as `?token=…` (for links and event streams,
+/// which cannot set headers).
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let Some(expected) = state.inner.options.token.as_deref() else {
+        return next.run(request).await;
+    };
+    let from_header = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let from_query = request.uri().query().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .map(str::to_owned)
+    });
+    let given = from_header.map(str::to_owned).or(from_query);
+    if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
+        next.run(request).await
+    } else {
+        ApiError::Unauthorized.into_response()
+    }
+}
+
+/// Compares in time that does not depend on where the inputs differ.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Serves `state` on `listener` until `shutdown` completes, with the live
+/// event watcher running alongside.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let watcher = tokio::spawn(events::watch(state.clone()));
+    let stopper = state.clone();
+    let result = axum::serve(listener, router(state))
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopper.shut_down();
+        })
+        .await;
+    watcher.abort();
+    result
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

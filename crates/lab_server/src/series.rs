@@ -1,0 +1,293 @@
+//! Metric series for charts: read once from the journal, kept in memory, and
+//! downsampled per request so that every bucket keeps its minimum and maximum.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One metric's points, as columns, in logging order.
+#[derive(Debug, Default)]
+pub struct Series {
+    /// Steps.
+    pub steps: Vec<i64>,
+    /// Seconds since the run started.
+    pub times: Vec<f64>,
+    /// Values.
+    pub values: Vec<f64>,
+}
+
+impl Series {
+    /// Builds the columns from `(step, time_nanos, value)` points.
+    #[must_use]
+    pub fn from_points(points: &[(i64, i64, f64)], start_nanos: i64) -> Self {
+        let mut s = Series {
+            steps: Vec::with_capacity(points.len()),
+            times: Vec::with_capacity(points.len()),
+            values: Vec::with_capacity(points.len()),
+        };
+        for &(step, nanos, value) in points {
+            s.steps.push(step);
+            s.times.push((nanos - start_nanos) as f64 / 1e9);
+            s.values.push(value);
+        }
+        s
+    }
+
+    /// How many points.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    /// Whether there are none.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.values.is_empty()
+    }
+}
+
+/// The x axis of a chart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XAxis {
+    /// The step each point was logged with.
+    Step,
+    /// Seconds since the run started.
+    Time,
+}
+
+/// A downsampled view: `x` and `y` columns (`None` for values JSON cannot hold).
+#[derive(Debug, Default, PartialEq)]
+pub struct View {
+    /// x values.
+    pub x: Vec<f64>,
+    /// y values; `None` where the value is NaN or infinite.
+    pub y: Vec<Option<f64>>,
+    /// Points in the range before downsampling.
+    pub in_range: usize,
+    /// Whether points were dropped.
+    pub downsampled: bool,
+}
+
+/// The points of `series` with x in `[from, to]`, at most `max_points` of
+/// them: when there are more, they are cut into `max_points / 2` buckets of
+/// consecutive points and each bucket gives its smallest and its largest
+/// value, in their order, so a spike stays visible.
+#[must_use]
+pub fn downsample(
+    series: &Series,
+    axis: XAxis,
+    from: Option<f64>,
+    to: Option<f64>,
+    max_points: usize,
+) -> View {
+    let x_of = |i: usize| match axis {
+        XAxis::Step => series.steps[i] as f64,
+        XAxis::Time => series.times[i],
+    };
+    let inside = |x: f64| from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t);
+    let picked: Vec<usize> = if from.is_none() && to.is_none() {
+        Vec::new()
+    } else {
+        (0..series.len()).filter(|&i| inside(x_of(i))).collect()
+    };
+    let all = from.is_none() && to.is_none();
+    let n = if all { series.len() } else { picked.len() };
+    let index = |k: usize| if all { k } else { picked[k] };
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let mut view = View {
+        in_range: n,
+        ..View::default()
+    };
+    let max_points = max_points.max(2);
+    if n <= max_points {
+        for k in 0..n {
+            let i = index(k);
+            view.x.push(x_of(i));
+            view.y.push(finite(series.values[i]));
+        }
+        return view;
+    }
+    view.downsampled = true;
+    let buckets = max_points / 2;
+    view.x.reserve(buckets * 2);
+    view.y.reserve(buckets * 2);
+    for b in 0..buckets {
+        let start = b * n / buckets;
+        let end = (b + 1) * n / buckets;
+        let (mut lo, mut hi): (Option<usize>, Option<usize>) = (None, None);
+        for k in start..end {
+            let v = series.values[index(k)];
+            if !v.is_finite() {
+                continue;
+            }
+            if lo.is_none_or(|l| v < series.values[index(l)]) {
+                lo = Some(k);
+            }
+            if hi.is_none_or(|h| v > series.values[index(h)]) {
+                hi = Some(k);
+            }
+        }
+        let mut keep: Vec<usize> = match (lo, hi) {
+            (Some(l), Some(h)) if l == h => vec![l],
+            (Some(l), Some(h)) => vec![l.min(h), l.max(h)],
+            // Nothing finite in the bucket: its first point shows the gap.
+            _ => vec![start],
+        };
+        keep.dedup();
+        for k in keep {
+            let i = index(k);
+            view.x.push(x_of(i));
+            view.y.push(finite(series.values[i]));
+        }
+    }
+    view
+}
+
+/// Series already read, by run and metric, with the journal length they were
+/// read at; bounded by a total number of points.
+#[derive(Debug)]
+pub struct Cache {
+    inner: Mutex<CacheInner>,
+    max_points: usize,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    entries: HashMap<(String, String), Entry>,
+    points: usize,
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    journal_len: u64,
+    series: Arc<Series>,
+    used: u64,
+}
+
+impl Cache {
+    /// A cache holding at most `max_points` points in all.
+    #[must_use]
+    pub fn new(max_points: usize) -> Self {
+        Self {
+            inner: Mutex::new(CacheInner::default()),
+            max_points,
+        }
+    }
+
+    /// The series of `metric` of run `id` read at `journal_len`, if kept.
+    pub fn get(&self, id: &str, metric: &str, journal_len: u64) -> Option<Arc<Series>> {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.clock += 1;
+        let now = inner.clock;
+        let entry = inner.entries.get_mut(&(id.to_owned(), metric.to_owned()))?;
+        if entry.journal_len != journal_len {
+            return None;
+        }
+        entry.used = now;
+        Some(entry.series.clone())
+    }
+
+    /// Keeps a series, dropping the least recently used ones beyond the bound.
+    pub fn put(&self, id: &str, metric: &str, journal_len: u64, series: Arc<Series>) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.clock += 1;
+        let used = inner.clock;
+        let key = (id.to_owned(), metric.to_owned());
+        if let Some(old) = inner.entries.remove(&key) {
+            inner.points -= old.series.len();
+        }
+        inner.points += series.len();
+        inner.entries.insert(
+            key,
+            Entry {
+                journal_len,
+                series,
+                used,
+            },
+        );
+        while inner.points > self.max_points && inner.entries.len() > 1 {
+            let Some(oldest) = inner
+                .entries
+                .iter()
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            if let Some(e) = inner.entries.remove(&oldest) {
+                inner.points -= e.series.len();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(values: &[f64]) -> Series {
+        let points: Vec<(i64, i64, f64)> = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| (i as i64, i as i64 * 1_000_000_000, v))
+            .collect();
+        Series::from_points(&points, 0)
+    }
+
+    #[test]
+    fn small_series_come_back_whole() {
+        let s = series(&[1.0, f64::NAN, 3.0]);
+        let v = downsample(&s, XAxis::Step, None, None, 10);
+        assert_eq!(v.x, vec![0.0, 1.0, 2.0]);
+        assert_eq!(v.y, vec![Some(1.0), None, Some(3.0)]);
+        assert!(!v.downsampled);
+    }
+
+    #[test]
+    fn a_spike_survives() {
+        let mut values = vec![0.0; 1_000_000];
+        values[777_777] = 100.0;
+        values[123_456] = -5.0;
+        let s = series(&values);
+        let v = downsample(&s, XAxis::Step, None, None, 2000);
+        assert!(v.downsampled);
+        assert!(v.x.len() <= 2000, "{}", v.x.len());
+        assert!(v.y.contains(&Some(100.0)));
+        assert!(v.y.contains(&Some(-5.0)));
+        let spike = v.y.iter().position(|y| *y == Some(100.0)).unwrap();
+        assert!((v.x[spike] - 777_777.0).abs() < f64::EPSILON);
+        assert!(v.x.windows(2).all(|w| w[0] <= w[1]), "x stays in order");
+    }
+
+    #[test]
+    fn ranges_and_time() {
+        let s = series(&(0..100).map(f64::from).collect::<Vec<_>>());
+        let v = downsample(&s, XAxis::Time, Some(10.0), Some(19.0), 100);
+        assert_eq!(v.in_range, 10);
+        assert_eq!(v.x.first(), Some(&10.0));
+        assert_eq!(v.y.last(), Some(&Some(19.0)));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_checks_the_journal_length() {
+        let cache = Cache::new(5);
+        cache.put("a", "m", 10, Arc::new(series(&[1.0, 2.0, 3.0])));
+        assert!(cache.get("a", "m", 10).is_some());
+        assert!(
+            cache.get("a", "m", 11).is_none(),
+            "a grown journal is read again"
+        );
+        cache.put("b", "m", 10, Arc::new(series(&[1.0, 2.0, 3.0])));
+        assert!(
+            cache.get("a", "m", 10).is_none(),
+            "the least recently used went"
+        );
+        assert!(cache.get("b", "m", 10).is_some());
+    }
+}
