@@ -43,8 +43,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 DRIVERS = HERE / "drivers"
 REQUIREMENTS = HERE / "requirements.txt"
-sys.path.insert(0, str(DRIVERS))
-import common  # noqa: E402  (the drivers' shared code: the many-runs data)
 
 PIP_ENV = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1"}
 # No tool may reach the network: W&B offline, no telemetry.
@@ -263,20 +261,25 @@ def build_lab(state: Path, source: Path) -> dict:
     return {"ok": True, "footprint": footprint, "build_s": build_s}
 
 
-def setup_envs(state: Path, tools: list, lab_source: Path) -> dict:
+def setup_envs(state: Path, tools: list, lab_source: Path, then: dict) -> dict:
+    """Every environment, side by side (downloads overlap, and Lab builds while
+    the peers install); then[env](), if any, runs once that environment is ready."""
     groups = requirements()
     shared = groups["shared"]
     envs = sorted({t.env for t in tools} | {"lab"})
-    with ThreadPoolExecutor(max_workers=len(envs)) as pool:  # downloads overlap
-        futures = {e: pool.submit(ensure_env, e, groups.get(e, []) if e != "lab" else [], shared, state) for e in envs}
-        status = {e: f.result() for e, f in futures.items()}
-    return status
 
+    def prepare(env: str) -> dict:
+        status = ensure_env(env, groups.get(env, []) if env != "lab" else [], shared, state)
+        if env == "lab" and status["ok"]:
+            built = build_lab(state, lab_source)
+            status = built if not built["ok"] else status | built
+        if status["ok"] and env in then:
+            then[env]()
+        return status
 
-def finish_lab(status: dict, state: Path, lab_source: Path) -> None:
-    if status["lab"]["ok"]:
-        built = build_lab(state, lab_source)
-        status["lab"] = built if not built["ok"] else status["lab"] | built
+    with ThreadPoolExecutor(max_workers=len(envs)) as pool:
+        futures = {e: pool.submit(prepare, e) for e in envs}
+        return {e: f.result() for e, f in futures.items()}
 
 
 # ------------------------------------------------------------ child processes
@@ -1086,7 +1089,7 @@ def main() -> int:
     started = time.time()
     t_start = time.perf_counter()
     args.state.mkdir(parents=True, exist_ok=True)
-    status = setup_envs(args.state, wanted, args.lab_source)
+
     def mlflow_store():
         d = Path(tempfile.mkdtemp(prefix="lab-peers-mlflow-", dir=args.workdir))
         o = run_driver(args.state, BY_KEY["mlflow"], "init_store", {}, d, 300)
@@ -1097,12 +1100,7 @@ def main() -> int:
         else:
             MLFLOW_TEMPLATE.append(o.result["store"])
 
-    with ThreadPoolExecutor(2) as pool:  # MLflow's empty store is made while Lab builds
-        jobs = [pool.submit(finish_lab, status, args.state, args.lab_source)]
-        if any(t.env == "mlflow" for t in wanted) and status["mlflow"]["ok"]:
-            jobs.append(pool.submit(mlflow_store))
-        for j in jobs:
-            j.result()
+    status = setup_envs(args.state, wanted, args.lab_source, {"mlflow": mlflow_store})
     for t in wanted:
         s = status[t.env]
         if not s["ok"]:
