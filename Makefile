@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
-TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib
+TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help demo test test-rust test-python lint fmt develop bench venv
@@ -53,7 +53,11 @@ bench: venv ## Run the benchmarks (release build) and print medians
 	$(VENV)/bin/maturin develop --release -q
 	$(PY) benches/run.py
 
-.PHONY: bench-peers bench-peers-quick
+bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows, JS size
+	$(VENV)/bin/maturin develop --release -q
+	$(PY) benches/ui.py
+
+.PHONY: bench-ui bench-peers bench-peers-quick
 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py

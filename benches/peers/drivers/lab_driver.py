@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 
 import common
 from common import clock
@@ -167,7 +168,77 @@ def many_query(p: dict) -> dict:
                 m0 = metrics.get(common.SORT_METRIC)
                 rows.append(m0.get("last") if isinstance(m0, dict) else m0)
         return {"first_s": elapsed, "how": "where" if native else "python", "command": "lab " + " ".join(args)} | common.check_rows(rows, p)
+    if mode == "rest":
+        return rest_query(p)
     raise ValueError(f"unknown mode {mode!r}")
+
+
+def rest_query(p: dict) -> dict:
+    """`lab ui` on the same project, on 127.0.0.1: GET /api/v1/runs, every page;
+    then the first page of 100, as the web page asks for it."""
+    import json
+    import socket
+    import urllib.parse
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [lab_bin(), "ui", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=open("lab-ui.log", "w"),
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1/runs?"
+    query = {"where": f"{common.QUERY_METRIC} > {common.QUERY_THRESHOLD}", "sort": f"-{common.SORT_METRIC}"}
+    try:
+        t = clock()
+        while True:
+            try:
+                urllib.request.urlopen(base + "limit=0", timeout=1).read()
+                break
+            except OSError:
+                if server.poll() is not None or clock() - t > 60:
+                    raise RuntimeError("lab ui did not start: " + open("lab-ui.log").read()[-500:])
+                time.sleep(0.05)
+        startup = clock() - t
+
+        def get(**extra):
+            url = base + urllib.parse.urlencode(query | extra)
+            return json.loads(urllib.request.urlopen(url, timeout=600).read())
+
+        timings, rows, pages = [], [], 0
+        for _ in range(2):
+            t = clock()
+            found, pages = [], 0
+            while True:
+                page = get(limit=10000, offset=len(found))
+                pages += 1
+                found += page["runs"]
+                if len(found) >= page["total"] or not page["runs"]:
+                    break
+            timings.append(clock() - t)
+            rows = [r["metrics"][common.SORT_METRIC] for r in found]
+        page_s, server_ms = [], []
+        for _ in range(5):
+            t = clock()
+            with urllib.request.urlopen(base + urllib.parse.urlencode(query | {"limit": 100}), timeout=600) as r:
+                r.read()
+                timing = r.headers.get("Server-Timing", "")
+            page_s.append(clock() - t)
+            server_ms += [float(part[4:]) for part in timing.split(";") if part.startswith("dur=")]
+        return {
+            "first_s": timings[0],
+            "warm_s": timings[1],
+            "page_s": page_s,
+            "page_server_ms": server_ms,
+            "server_start_s": startup,
+            "pages": pages,
+        } | common.check_rows(rows, p)
+    finally:
+        os.killpg(server.pid, 9)
+        server.wait()
 
 
 def crash_child(p: dict) -> None:

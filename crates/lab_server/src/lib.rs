@@ -141,6 +141,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let api = api::routes()
         .route_layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn(server_timing))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", api)
@@ -188,6 +189,19 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
     } else {
         ApiError::Unauthorized.into_response()
     }
+}
+
+/// Says how long the server took to answer, in a `Server-Timing` header
+/// (`app;dur=` milliseconds until the response's head was ready), so clients
+/// and benchmarks can tell the server's time from the network's.
+async fn server_timing(request: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Ok(v) = HeaderValue::from_str(&format!("app;dur={ms:.3}")) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
 }
 
 /// Compares in time that does not depend on where the inputs differ.

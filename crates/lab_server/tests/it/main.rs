@@ -139,6 +139,10 @@ async fn lists_filters_sorts_and_pages() {
 
     let all = get(&s, "/api/v1/runs").await;
     assert_eq!(all.status, StatusCode::OK);
+    assert!(
+        all.header("server-timing").starts_with("app;dur="),
+        "the server reports its time"
+    );
     let body = all.json();
     assert_eq!(body["total"], 3);
     assert_eq!(body["runs"].as_array().unwrap().len(), 3);
