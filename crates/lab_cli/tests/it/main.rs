@@ -1262,3 +1262,79 @@ fn export_errors() {
     let no_output = lab(&f.root, &["export", "--format", "csv"]);
     assert_eq!(no_output.code, 2);
 }
+
+#[test]
+fn ui_refuses_unsafe_or_impossible_addresses() {
+    let (dir, _project) = new_project();
+    let open = lab(dir.path(), &["ui", "--host", "0.0.0.0"]);
+    assert_eq!(open.code, 1, "{}", open.stderr);
+    assert!(
+        open.stderr.contains("`--host 0.0.0.0`") && open.stderr.contains("--token"),
+        "{}",
+        open.stderr
+    );
+    let bad_host = lab(dir.path(), &["ui", "--host", "example.org"]);
+    assert_eq!(bad_host.code, 1);
+    assert!(
+        bad_host.stderr.contains("`--host` must be an IP address"),
+        "{}",
+        bad_host.stderr
+    );
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let busy = lab(dir.path(), &["ui", "--port", &port]);
+    assert_eq!(busy.code, 1);
+    assert!(
+        busy.stderr
+            .contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{}",
+        busy.stderr
+    );
+    let both = lab(dir.path(), &["ui", "--token", "x", "--no-auth"]);
+    assert_eq!(both.code, 2, "conflicting options are a usage error");
+    let outside = tempfile::tempdir().unwrap();
+    let not_project = run_lab(lab_command(outside.path(), None, &["ui"]));
+    assert_eq!(not_project.code, 1);
+    assert!(
+        not_project.stderr.contains("not inside a Lab project"),
+        "{}",
+        not_project.stderr
+    );
+}
+
+#[test]
+fn ui_serves_until_terminated() {
+    let (dir, _project) = new_project();
+    let mut child = lab_command(dir.path(), Some(dir.path()), &["ui", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let mut sock = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    std::io::Write::write_all(&mut sock, b"GET /api/v1/runs HTTP/1.0\r\n\r\n").unwrap();
+    let mut reply = String::new();
+    std::io::Read::read_to_string(&mut sock, &mut reply).unwrap();
+    assert!(
+        reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"),
+        "{reply}"
+    );
+    assert!(reply.contains("\"total\":0"), "{reply}");
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(child.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "SIGTERM stops it cleanly");
+}
