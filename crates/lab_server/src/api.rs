@@ -402,8 +402,11 @@ async fn metric(
             if let Some(s) = cache.get(&id, &name, len) {
                 return Ok((s, name));
             }
-            let points = store.metric_history(&run, &name)?;
-            let s = Arc::new(Series::from_points(&points, run.start_nanos));
+            let mut series = Series::new();
+            store.visit_metric(&run, &name, |step, nanos, value| {
+                series.push(step, nanos, run.start_nanos, value);
+            })?;
+            let s = Arc::new(series);
             cache.put(&id, &name, len, s.clone());
             Ok((s, name))
         })

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// One metric's points, as columns, in logging order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Series {
     /// Steps.
     pub steps: Vec<i64>,
@@ -13,21 +13,38 @@ pub struct Series {
     pub times: Vec<f64>,
     /// Values.
     pub values: Vec<f64>,
+    /// Whether the steps never decrease (then a range is found by bisection).
+    steps_sorted: bool,
 }
 
 impl Series {
+    /// An empty series; add points with [`Series::push`].
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            steps: Vec::new(),
+            times: Vec::new(),
+            values: Vec::new(),
+            steps_sorted: true,
+        }
+    }
+
+    /// Adds a point logged at `nanos` by a run that started at `start_nanos`.
+    pub fn push(&mut self, step: i64, nanos: i64, start_nanos: i64, value: f64) {
+        if self.steps.last().is_some_and(|&last| step < last) {
+            self.steps_sorted = false;
+        }
+        self.steps.push(step);
+        self.times.push((nanos - start_nanos) as f64 / 1e9);
+        self.values.push(value);
+    }
+
     /// Builds the columns from `(step, time_nanos, value)` points.
     #[must_use]
     pub fn from_points(points: &[(i64, i64, f64)], start_nanos: i64) -> Self {
-        let mut s = Series {
-            steps: Vec::with_capacity(points.len()),
-            times: Vec::with_capacity(points.len()),
-            values: Vec::with_capacity(points.len()),
-        };
+        let mut s = Self::new();
         for &(step, nanos, value) in points {
-            s.steps.push(step);
-            s.times.push((nanos - start_nanos) as f64 / 1e9);
-            s.values.push(value);
+            s.push(step, nanos, start_nanos, value);
         }
         s
     }
@@ -42,6 +59,28 @@ impl Series {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
+    }
+
+    fn x(&self, axis: XAxis, i: usize) -> f64 {
+        match axis {
+            XAxis::Step => self.steps[i] as f64,
+            XAxis::Time => self.times[i],
+        }
+    }
+
+    /// Whether x never decreases along the series. Time comes from the
+    /// system clock, which may step back, so it is checked each time.
+    fn sorted(&self, axis: XAxis) -> bool {
+        match axis {
+            XAxis::Step => self.steps_sorted,
+            XAxis::Time => self.times.windows(2).all(|w| w[0] <= w[1]),
+        }
+    }
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -79,30 +118,36 @@ pub fn downsample(
     to: Option<f64>,
     max_points: usize,
 ) -> View {
-    let x_of = |i: usize| match axis {
-        XAxis::Step => series.steps[i] as f64,
-        XAxis::Time => series.times[i],
-    };
     let inside = |x: f64| from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t);
-    let picked: Vec<usize> = if from.is_none() && to.is_none() {
-        Vec::new()
-    } else {
-        (0..series.len()).filter(|&i| inside(x_of(i))).collect()
-    };
-    let all = from.is_none() && to.is_none();
-    let n = if all { series.len() } else { picked.len() };
-    let index = |k: usize| if all { k } else { picked[k] };
+    // The points in range: a contiguous span when x is ordered, else a list.
+    let (span, picked): (std::ops::Range<usize>, Option<Vec<usize>>) =
+        if from.is_none() && to.is_none() {
+            (0..series.len(), None)
+        } else if series.sorted(axis) {
+            let lo = from.map_or(0, |f| partition(series, axis, |x| x < f));
+            let hi = to.map_or(series.len(), |t| partition(series, axis, |x| x <= t));
+            (lo..hi.max(lo), None)
+        } else {
+            let list: Vec<usize> = (0..series.len())
+                .filter(|&i| inside(series.x(axis, i)))
+                .collect();
+            (0..list.len(), Some(list))
+        };
+    let index = |k: usize| picked.as_ref().map_or(k, |p| p[k]);
+    let n = span.len();
     let finite = |v: f64| v.is_finite().then_some(v);
     let mut view = View {
         in_range: n,
         ..View::default()
     };
+    let mut emit = |view: &mut View, i: usize| {
+        view.x.push(series.x(axis, i));
+        view.y.push(finite(series.values[i]));
+    };
     let max_points = max_points.max(2);
     if n <= max_points {
-        for k in 0..n {
-            let i = index(k);
-            view.x.push(x_of(i));
-            view.y.push(finite(series.values[i]));
+        for k in span {
+            emit(&mut view, index(k));
         }
         return view;
     }
@@ -110,36 +155,62 @@ pub fn downsample(
     let buckets = max_points / 2;
     view.x.reserve(buckets * 2);
     view.y.reserve(buckets * 2);
+    let values = &series.values;
     for b in 0..buckets {
-        let start = b * n / buckets;
-        let end = (b + 1) * n / buckets;
-        let (mut lo, mut hi): (Option<usize>, Option<usize>) = (None, None);
-        for k in start..end {
-            let v = series.values[index(k)];
-            if !v.is_finite() {
-                continue;
+        let start = span.start + b * n / buckets;
+        let end = span.start + (b + 1) * n / buckets;
+        let (mut lo, mut hi) = (usize::MAX, usize::MAX);
+        let (mut lo_v, mut hi_v) = (f64::INFINITY, f64::NEG_INFINITY);
+        if picked.is_none() {
+            // The common case, a contiguous slice: a tight loop.
+            for (k, &v) in values[start..end].iter().enumerate() {
+                if v < lo_v {
+                    lo_v = v;
+                    lo = start + k;
+                }
+                if v > hi_v {
+                    hi_v = v;
+                    hi = start + k;
+                }
             }
-            if lo.is_none_or(|l| v < series.values[index(l)]) {
-                lo = Some(k);
-            }
-            if hi.is_none_or(|h| v > series.values[index(h)]) {
-                hi = Some(k);
+        } else {
+            for k in start..end {
+                let v = values[index(k)];
+                if v < lo_v {
+                    lo_v = v;
+                    lo = k;
+                }
+                if v > hi_v {
+                    hi_v = v;
+                    hi = k;
+                }
             }
         }
-        let mut keep: Vec<usize> = match (lo, hi) {
-            (Some(l), Some(h)) if l == h => vec![l],
-            (Some(l), Some(h)) => vec![l.min(h), l.max(h)],
+        if lo == usize::MAX {
             // Nothing finite in the bucket: its first point shows the gap.
-            _ => vec![start],
-        };
-        keep.dedup();
-        for k in keep {
-            let i = index(k);
-            view.x.push(x_of(i));
-            view.y.push(finite(series.values[i]));
+            emit(&mut view, index(start));
+        } else if lo == hi {
+            emit(&mut view, index(lo));
+        } else {
+            emit(&mut view, index(lo.min(hi)));
+            emit(&mut view, index(lo.max(hi)));
         }
     }
     view
+}
+
+/// The first index whose x fails `before` (x must be ordered).
+fn partition(series: &Series, axis: XAxis, before: impl Fn(f64) -> bool) -> usize {
+    let (mut lo, mut hi) = (0, series.len());
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if before(series.x(axis, mid)) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
 }
 
 /// Series already read, by run and metric, with the journal length they were
@@ -263,6 +334,22 @@ mod tests {
         let spike = v.y.iter().position(|y| *y == Some(100.0)).unwrap();
         assert!((v.x[spike] - 777_777.0).abs() < f64::EPSILON);
         assert!(v.x.windows(2).all(|w| w[0] <= w[1]), "x stays in order");
+    }
+
+    #[test]
+    fn unordered_steps_are_filtered_one_by_one() {
+        let points: Vec<(i64, i64, f64)> =
+            [5, 1, 7, 3, 9].iter().map(|&s| (s, s, s as f64)).collect();
+        let s = Series::from_points(&points, 0);
+        let v = downsample(&s, XAxis::Step, Some(2.0), Some(7.0), 10);
+        assert_eq!(v.x, vec![5.0, 7.0, 3.0]);
+        let v = downsample(&s, XAxis::Step, Some(2.0), Some(7.0), 2);
+        assert_eq!(
+            v.y,
+            vec![Some(7.0), Some(3.0)],
+            "max then min, in logging order"
+        );
+        assert!(v.downsampled);
     }
 
     #[test]

@@ -188,25 +188,36 @@ impl Store {
     /// Every point of metric `name` of a run, in logging order, as
     /// `(step, time_nanos, value)`, read from the journal.
     pub fn metric_history(&self, run: &RunInfo, name: &str) -> Result<Vec<(i64, i64, f64)>, Error> {
+        let mut out = Vec::new();
+        self.visit_metric(run, name, |step, nanos, value| {
+            out.push((step, nanos, value))
+        })?;
+        Ok(out)
+    }
+
+    /// Calls `f(step, time_nanos, value)` for every point of metric `name` of
+    /// a run, in logging order, reading the journal once without collecting.
+    pub fn visit_metric(
+        &self,
+        run: &RunInfo,
+        name: &str,
+        mut f: impl FnMut(i64, i64, f64),
+    ) -> Result<(), Error> {
         let paths = self.project.run_paths(&run.short_id);
         let mut key = None;
-        let mut out = Vec::new();
         read_journal(&paths.journal, 0, |_, record| match record {
             Record::MetricKey { key: k, name: n } if n == name => key = Some(k),
             Record::Metric { time_nanos, point } if Some(point.key) == key => {
-                out.push((point.step, time_nanos, point.value));
+                f(point.step, time_nanos, point.value);
             }
             Record::Metrics { time_nanos, points } if key.is_some() => {
-                out.extend(
-                    points
-                        .iter()
-                        .filter(|p| Some(p.key) == key)
-                        .map(|p| (p.step, time_nanos, p.value)),
-                );
+                for p in points.iter().filter(|p| Some(p.key) == key) {
+                    f(p.step, time_nanos, p.value);
+                }
             }
             _ => {}
         })?;
-        Ok(out)
+        Ok(())
     }
 
     /// Every metric's values in logging order, read from the journal in one
