@@ -190,7 +190,7 @@ impl Store {
     pub fn metric_history(&self, run: &RunInfo, name: &str) -> Result<Vec<(i64, i64, f64)>, Error> {
         let mut out = Vec::new();
         self.visit_metric(run, name, |step, nanos, value| {
-            out.push((step, nanos, value))
+            out.push((step, nanos, value));
         })?;
         Ok(out)
     }
