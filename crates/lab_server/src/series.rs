@@ -140,7 +140,7 @@ pub fn downsample(
         in_range: n,
         ..View::default()
     };
-    let mut emit = |view: &mut View, i: usize| {
+    let emit = |view: &mut View, i: usize| {
         view.x.push(series.x(axis, i));
         view.y.push(finite(series.values[i]));
     };
