@@ -307,10 +307,25 @@ async fn list_runs(
         detail: Detail::Listing,
     };
     let columns = Columns::parse(param(&params, "columns"));
+    let key = format!(
+        "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
+        selection.experiment, selection.statuses, selection.filter, selection.sort
+    );
+    let cache = state.clone();
     let body = state
         .with_store(move |store| {
             store.refresh()?;
-            let (runs, total) = store.select_page(&selection)?;
+            let generation = store.generation()?;
+            let ids = if let Some(ids) = cache.cached_ids(&key, generation) {
+                ids
+            } else {
+                let ids = Arc::new(store.select_ids(&selection)?);
+                cache.keep_ids(key, generation, ids.clone());
+                ids
+            };
+            let total = ids.len();
+            let page = lab_store::page_of(&ids, offset, Some(limit));
+            let runs = store.load_runs(page, Detail::Listing)?;
             let rows: Vec<J> = runs.iter().map(|r| summary(r, &columns)).collect();
             Ok(json!({
                 "total": total,

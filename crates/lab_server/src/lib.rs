@@ -12,6 +12,7 @@ mod events;
 mod files;
 pub mod series;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -58,6 +59,9 @@ impl Options {
     }
 }
 
+/// The ids a query matched, with the index generation they were read at.
+type Matched = (i64, Arc<Vec<i64>>);
+
 /// What every handler shares: cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
@@ -70,6 +74,9 @@ struct Inner {
     /// between threads; each request takes one, or opens one).
     pool: Mutex<Vec<Store>>,
     series: series::Cache,
+    /// The ids a runs query matched, by query, with the index generation
+    /// they were read at: paging through a long table reads them once.
+    selections: Mutex<HashMap<String, Matched>>,
     events: broadcast::Sender<events::Event>,
     shutdown: CancellationToken,
 }
@@ -84,6 +91,7 @@ impl AppState {
         Ok(Self {
             inner: Arc::new(Inner {
                 series: series::Cache::new(options.cache_points),
+                selections: Mutex::new(HashMap::new()),
                 options,
                 pool: Mutex::new(vec![store]),
                 events,
@@ -101,6 +109,32 @@ impl AppState {
     /// Ends live event streams, so a graceful shutdown does not wait for them.
     pub fn shut_down(&self) {
         self.inner.shutdown.cancel();
+    }
+
+    /// The matching ids of a runs query read at `generation`, if kept.
+    pub(crate) fn cached_ids(&self, key: &str, generation: i64) -> Option<Arc<Vec<i64>>> {
+        let map = self
+            .inner
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(key)
+            .filter(|(g, _)| *g == generation)
+            .map(|(_, ids)| ids.clone())
+    }
+
+    /// Keeps the matching ids of a runs query (a few dozen queries at most).
+    pub(crate) fn keep_ids(&self, key: String, generation: i64, ids: Arc<Vec<i64>>) {
+        let mut map = self
+            .inner
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.retain(|_, (g, _)| *g == generation);
+        if map.len() >= 64 {
+            map.clear();
+        }
+        map.insert(key, (generation, ids));
     }
 
     /// Runs `f` with an index connection on a blocking thread.

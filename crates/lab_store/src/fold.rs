@@ -218,6 +218,7 @@ pub fn fold_run(
             damage.as_ref(),
             &paths,
         )?;
+        crate::schema::bump_generation(&tx)?;
         tx.commit()?;
         if let Some(d) = &damage {
             cut_damaged_tail(&paths.journal, d)?;

@@ -21,7 +21,7 @@ pub use error::Error;
 pub use fold::Issue;
 pub use project::{Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
-pub use select::Selection;
+pub use select::{Selection, page_of};
 
 use std::path::Path;
 use std::time::Duration;
@@ -104,6 +104,12 @@ impl Store {
     /// Folds the journal of one run into the index.
     pub fn fold_run(&mut self, short_id: &str) -> Result<Option<lab_journal::Damage>, Error> {
         fold::fold_run(&self.project, &mut self.conn, short_id)
+    }
+
+    /// A number that changes whenever the indexed runs change: two equal
+    /// numbers mean any query gives the same answer (for caching answers).
+    pub fn generation(&self) -> Result<i64, Error> {
+        schema::generation(&self.conn)
     }
 
     /// Empties the index and rebuilds it from the journals alone.

@@ -44,6 +44,7 @@ impl Store {
                 [scope],
             )?;
         }
+        crate::schema::bump_generation(&tx)?;
         tx.commit()?;
         Ok(())
     }

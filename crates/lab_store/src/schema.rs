@@ -1,7 +1,7 @@
 //! The index schema. Migrations are an append-only list; the schema version
 //! is `PRAGMA user_version`. Never edit a shipped migration: add one.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 
 use crate::Error;
 
@@ -166,13 +166,39 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
     Ok(())
 }
 
-/// Deletes every indexed row (the journals are untouched).
+/// Deletes every indexed row (the journals are untouched). The generation
+/// goes on counting from where it was, so it never repeats.
 pub fn clear(conn: &Connection) -> Result<(), Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
+    let generation = generation(conn)?;
     for t in TABLES {
         conn.execute(&format!("DELETE FROM {t}"), [])?;
     }
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('generation', ?1)",
+        [generation + 1],
+    )?;
     conn.execute_batch("COMMIT")?;
+    Ok(())
+}
+
+/// A number that changes whenever the index's runs change (a fold, a
+/// removal, a rebuild): equal numbers mean equal answers to any query.
+pub fn generation(conn: &Connection) -> Result<i64, Error> {
+    let value: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE key = 'generation'", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    Ok(value.unwrap_or(0))
+}
+
+/// Moves the generation on; call inside the transaction that changes runs.
+pub fn bump_generation(conn: &Connection) -> Result<(), Error> {
+    conn.execute(
+        "INSERT INTO meta (key, value) VALUES ('generation', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1",
+        [],
+    )?;
     Ok(())
 }
 

@@ -51,28 +51,82 @@ impl Store {
     /// The runs `selection` asks for, with everything indexed about them.
     /// Call [`Store::refresh`] first for up-to-date results.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
-        Ok(self.select_inner(selection, false)?.0)
+        self.select_inner(selection)
     }
 
     /// One page of the runs `selection` asks for (`offset`, `limit`), and how
     /// many runs match in all.
     pub fn select_page(&self, selection: &Selection) -> Result<(Vec<RunInfo>, usize), Error> {
-        self.select_inner(selection, true)
+        let ids = self.select_ids(selection)?;
+        let page = page_of(&ids, selection.offset, selection.limit);
+        Ok((self.load_runs(page, selection.detail)?, ids.len()))
     }
 
-    fn select_inner(
+    /// The row ids of every run `selection` matches, in its order (`limit`
+    /// and `offset` are not applied): cheap to keep, and to page through with
+    /// [`Store::load_runs`] while [`Store::generation`] stays the same.
+    pub fn select_ids(&self, selection: &Selection) -> Result<Vec<i64>, Error> {
+        let (sql, params) = self.selection_sql(selection, true, false)?;
+        Ok(self
+            .conn
+            .prepare(&sql)?
+            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// The runs with these row ids (from [`Store::select_ids`]), in that
+    /// order; ids no longer in the index are left out.
+    pub fn load_runs(&self, rowids: &[i64], detail: Detail) -> Result<Vec<RunInfo>, Error> {
+        let listing = detail == Detail::Listing;
+        let mut complete = true;
+        let mut runs = Vec::with_capacity(rowids.len());
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
+        ))?;
+        for rowid in rowids {
+            let mut rows = stmt.query([rowid])?;
+            if let Some(row) = rows.next()? {
+                let mut run = run_row(row)?;
+                if listing {
+                    let blob: Option<Vec<u8>> = row.get(11)?;
+                    complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+                }
+                runs.push(run);
+            }
+        }
+        self.complete_details(&mut runs, detail, listing && complete)?;
+        Ok(runs)
+    }
+
+    /// Full details, or a listing from an index older than summaries.
+    fn complete_details(
+        &self,
+        runs: &mut [RunInfo],
+        detail: Detail,
+        done: bool,
+    ) -> Result<(), Error> {
+        if !done {
+            for run in runs.iter_mut() {
+                run.attrs.clear();
+                run.params.clear();
+                run.metrics.clear();
+                run.tags.clear();
+            }
+            fill_details(&self.conn, runs, detail)?;
+        }
+        Ok(())
+    }
+
+    /// The SQL for `selection`: row ids only, or the listing's columns; with
+    /// its `LIMIT` and `OFFSET` or without.
+    fn selection_sql(
         &self,
         selection: &Selection,
-        count: bool,
-    ) -> Result<(Vec<RunInfo>, usize), Error> {
+        ids_only: bool,
+        limited: bool,
+    ) -> Result<(String, Vec<Sql>), Error> {
         let catalog = self.catalog()?;
-        // With sort keys, first the ids, filtered, sorted and cut (sorting
-        // whole rows would carry every summary through the sort), then the
-        // rows. Without, the newest-first order comes from an index and the
-        // rows are read in one pass.
-        // Counting needs every matching id, so it takes the first way too.
-        let two_phase = !selection.sort.is_empty() || count;
-        let mut sql = if two_phase {
+        let mut sql = if ids_only {
             "SELECT runs.rowid FROM runs WHERE 1".to_owned()
         } else {
             format!("SELECT {RUN_COLUMNS}, summary FROM runs WHERE 1")
@@ -111,7 +165,7 @@ impl Store {
             params.extend(compiled.params);
         }
         sql.push_str("runs.start_nanos DESC, runs.id DESC");
-        if !count && (selection.limit.is_some() || selection.offset > 0) {
+        if limited && (selection.limit.is_some() || selection.offset > 0) {
             let n = selection
                 .limit
                 .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
@@ -121,63 +175,46 @@ impl Store {
                 i64::try_from(selection.offset).unwrap_or(i64::MAX),
             ));
         }
+        Ok((sql, params))
+    }
+
+    fn select_inner(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        // With sort keys, first the ids, filtered, sorted and cut (sorting
+        // whole rows would carry every summary through the sort), then the
+        // rows. Without, the newest-first order comes from an index and the
+        // rows are read in one pass.
+        if !selection.sort.is_empty() {
+            let (sql, params) = self.selection_sql(selection, true, true)?;
+            let rowids: Vec<i64> = self
+                .conn
+                .prepare(&sql)?
+                .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            return self.load_runs(&rowids, selection.detail);
+        }
+        let (sql, params) = self.selection_sql(selection, false, true)?;
         let listing = selection.detail == Detail::Listing;
         let mut complete = true;
         let mut runs: Vec<RunInfo> = Vec::new();
-        let mut total = 0;
-        let mut take = |row: &rusqlite::Row<'_>| -> Result<(), Error> {
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+        while let Some(row) = rows.next()? {
             let mut run = run_row(row)?;
             if listing {
                 let blob: Option<Vec<u8>> = row.get(11)?;
                 complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
             }
             runs.push(run);
-            Ok(())
-        };
-        if two_phase {
-            let rowids: Vec<i64> = self
-                .conn
-                .prepare(&sql)?
-                .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            total = rowids.len();
-            let page = rowids
-                .into_iter()
-                .skip(if count { selection.offset } else { 0 })
-                .take(if count {
-                    selection.limit.unwrap_or(usize::MAX)
-                } else {
-                    usize::MAX
-                });
-            let mut stmt = self.conn.prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
-            ))?;
-            for rowid in page {
-                let mut rows = stmt.query([rowid])?;
-                if let Some(row) = rows.next()? {
-                    take(row)?;
-                }
-            }
-        } else {
-            let mut stmt = self.conn.prepare(&sql)?;
-            let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-            while let Some(row) = rows.next()? {
-                take(row)?;
-            }
         }
-        // Full details, or a listing from an index older than summaries.
-        if !listing || !complete {
-            for run in &mut runs {
-                run.attrs.clear();
-                run.params.clear();
-                run.metrics.clear();
-                run.tags.clear();
-            }
-            fill_details(&self.conn, &mut runs, selection.detail)?;
-        }
-        if !two_phase {
-            total = runs.len();
-        }
-        Ok((runs, total))
+        self.complete_details(&mut runs, selection.detail, listing && complete)?;
+        Ok(runs)
     }
+}
+
+/// The slice of `ids` a page asks for.
+#[must_use]
+pub fn page_of(ids: &[i64], offset: usize, limit: Option<usize>) -> &[i64] {
+    let start = offset.min(ids.len());
+    let end = limit.map_or(ids.len(), |n| start.saturating_add(n).min(ids.len()));
+    &ids[start..end]
 }

@@ -591,3 +591,44 @@ async fn live_events_announce_runs_and_points() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_cached_query_sees_new_runs_and_removals() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let uri = "/api/v1/runs?where=n_estimators%20%3E%201&sort=-n_estimators&limit=1";
+    let before = get(&s, uri).await.json();
+    assert_eq!(before["total"], 3);
+    {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = start(&project, "iris");
+        run.log_param("n_estimators", Value::Int(99)).unwrap();
+        run.end(Status::Finished, None).unwrap();
+        lab_sdk::wait_for_background();
+    }
+    let after = get(&s, uri).await.json();
+    assert_eq!(after["total"], 4, "the new run is counted");
+    assert_eq!(
+        after["runs"][0]["params"]["n_estimators"], 99,
+        "and sorted first"
+    );
+    let gone = send(
+        &s,
+        Request::delete(format!("/api/v1/runs/{}", ids[1]))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT);
+    assert_eq!(get(&s, uri).await.json()["total"], 3);
+    let second = get(
+        &s,
+        "/api/v1/runs?where=n_estimators%20%3E%201&sort=-n_estimators&limit=1&offset=1",
+    )
+    .await
+    .json();
+    assert_eq!(
+        second["runs"][0]["params"]["n_estimators"], 10,
+        "paging reads the same order"
+    );
+}
