@@ -57,11 +57,27 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
     }
 }
 
+/// Items separated by commas; a comma between backticks (a quoted name such
+/// as `` `a, b` ``) belongs to its item.
 fn list(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(str::trim)
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    items.push(current);
+    items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty())
-        .map(str::to_owned)
         .collect()
 }
 
@@ -410,8 +426,12 @@ async fn metric(
                     run.short_id
                 )));
             }
-            let journal = store.project().run_paths(&run.short_id).journal;
-            let len = fs_err::metadata(&journal).map_or(0, |m| m.len());
+            // The index was just refreshed: its point count says whether a
+            // kept series is whole (a live journal's file length does not, as
+            // its space is reserved ahead).
+            let len = run
+                .metric(&name)
+                .map_or(0, |m| u64::try_from(m.count).unwrap_or(0));
             let id = run.id.to_string();
             let cache = &cache_state.inner.series;
             if let Some(s) = cache.get(&id, &name, len) {
@@ -511,4 +531,15 @@ async fn openapi() -> Response {
         include_str!("openapi.json"),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::list;
+
+    #[test]
+    fn lists_keep_quoted_commas() {
+        assert_eq!(list("-a, b,,c "), vec!["-a", "b", "c"]);
+        assert_eq!(list("-params.`x, y`,z"), vec!["-params.`x, y`", "z"]);
+    }
 }

@@ -91,15 +91,23 @@ fn look(store: &mut Store, seen: &mut Seen) -> Result<Vec<Event>, ApiError> {
     Ok(events)
 }
 
-/// The watcher: runs while the server does, looking only while someone listens.
+/// How many intervals pass between two looks while nobody listens: the
+/// watcher keeps looking, less often, so that what it has seen is current
+/// when someone connects and the first change after that is announced.
+const IDLE_EVERY: u32 = 8;
+
+/// The watcher: runs while the server does.
 pub(crate) async fn watch(state: AppState) {
     let mut seen = Some(Seen::default());
     let interval = state.inner.options.poll_interval;
+    let mut tick: u32 = 0;
     loop {
-        tokio::time::sleep(interval).await;
-        if state.inner.events.receiver_count() == 0 {
-            // Nobody listens: start afresh when someone does.
-            seen = Some(Seen::default());
+        // The first look is at once, so the watcher is primed from the start.
+        if tick > 0 {
+            tokio::time::sleep(interval).await;
+        }
+        tick = tick.wrapping_add(1);
+        if state.inner.events.receiver_count() == 0 && tick % IDLE_EVERY != 1 {
             continue;
         }
         let mut s = seen.take().unwrap_or_default();

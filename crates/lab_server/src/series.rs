@@ -213,8 +213,8 @@ fn partition(series: &Series, axis: XAxis, before: impl Fn(f64) -> bool) -> usiz
     lo
 }
 
-/// Series already read, by run and metric, with the journal length they were
-/// read at; bounded by a total number of points.
+/// Series already read, by run and metric, with the number of points the
+/// index knew when they were read; bounded by a total number of points.
 #[derive(Debug)]
 pub struct Cache {
     inner: Mutex<CacheInner>,
@@ -245,7 +245,8 @@ impl Cache {
         }
     }
 
-    /// The series of `metric` of run `id` read at `journal_len`, if kept.
+    /// The series of `metric` of run `id` read when it had `journal_len`
+    /// points (any number that grows with the series), if kept.
     pub fn get(&self, id: &str, metric: &str, journal_len: u64) -> Option<Arc<Series>> {
         let mut inner = self
             .inner

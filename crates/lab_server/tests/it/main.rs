@@ -632,3 +632,28 @@ async fn a_cached_query_sees_new_runs_and_removals() {
         "paging reads the same order"
     );
 }
+
+#[tokio::test]
+async fn a_live_runs_series_grows_between_requests() {
+    let (_dir, project, _) = project();
+    let s = state(&project, None);
+    let run = {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        start(&project, "live")
+    };
+    let uri = format!("/api/v1/runs/{}/metrics/loss", run.id());
+    for (logged, step) in [(10, 0), (25, 10)] {
+        for i in step..logged {
+            run.log_metric("loss", f64::from(i), Some(i64::from(i)))
+                .unwrap();
+        }
+        let got = get(&s, &uri).await.json();
+        assert_eq!(
+            got["total"], logged,
+            "the chart sees every point logged so far: {got}"
+        );
+    }
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    run.end(Status::Finished, None).unwrap();
+    lab_sdk::wait_for_background();
+}
