@@ -1,0 +1,207 @@
+// The client of the HTTP API (docs/http-api.md). Every call sends the token
+// (kept in sessionStorage for the tab) as `Authorization: Bearer`; URLs that
+// the browser fetches by itself (<img>, downloads, EventSource) carry it as
+// `?token=`.
+
+export type Num = number | "NaN" | "Infinity" | "-Infinity";
+export type Value = unknown;
+
+export interface Names {
+  params: string[];
+  metrics: string[];
+  tags: string[];
+  experiments?: string[];
+}
+
+export type Status = "running" | "finished" | "failed" | "crashed" | "interrupted";
+export const STATUSES: Status[] = ["running", "finished", "failed", "crashed", "interrupted"];
+
+export interface RunRow {
+  id: string;
+  short_id: string;
+  experiment: string;
+  status: Status | string;
+  source?: string | null;
+  start_time?: string | null;
+  end_time?: string | null;
+  duration_s?: Num | null;
+  user?: string | null;
+  host?: string | null;
+  params?: Record<string, Value>;
+  metrics?: Record<string, Num | null>;
+  tags?: Record<string, string>;
+}
+
+export interface RunsResponse {
+  total: number;
+  offset: number;
+  runs: RunRow[];
+  names: Names;
+}
+
+export interface MetricSummary {
+  name: string;
+  last: Num | null;
+  last_step?: number | null;
+  min?: Num | null;
+  max?: Num | null;
+  count?: number;
+}
+
+export interface RunDetail extends Omit<RunRow, "metrics"> {
+  pid?: number | null;
+  python?: string | null;
+  argv?: string[] | null;
+  git?: { commit?: string | null; branch?: string | null; dirty?: boolean | null } | null;
+  dataset?: Record<string, Value> | null;
+  features?: string[] | null;
+  metrics: MetricSummary[];
+  error?: { type?: string | null; message?: string | null; traceback?: string | null } | null;
+  artifacts?: { name: string; path: string; files: number; bytes: number }[];
+  models?: {
+    name: string;
+    format?: string | null;
+    class?: string | null;
+    library?: string | null;
+    library_version?: string | null;
+    size?: number | null;
+    sha256?: string | null;
+  }[];
+  packages?: { name: string; version: string }[];
+  attrs?: Record<string, Value> | null;
+  damage?: Value;
+}
+
+export interface Series {
+  name: string;
+  x_axis: "step" | "time";
+  total: number;
+  downsampled: boolean;
+  x: Num[];
+  y: (Num | null)[];
+}
+
+export interface ArtifactFile {
+  path: string;
+  size: number;
+  artifact: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    public status: number,
+    public code: string,
+    message: string,
+    public offset?: number,
+    public length?: number,
+  ) {
+    super(message);
+  }
+}
+
+const TOKEN_KEY = "lab.token";
+let token: string | null = null;
+try {
+  token = sessionStorage.getItem(TOKEN_KEY);
+} catch {
+  token = null;
+}
+
+export function getToken(): string | null {
+  return token;
+}
+
+export function setToken(t: string | null): void {
+  token = t && t.length > 0 ? t : null;
+  try {
+    if (token) sessionStorage.setItem(TOKEN_KEY, token);
+    else sessionStorage.removeItem(TOKEN_KEY);
+  } catch {
+    /* storage disabled: keep it in memory */
+  }
+}
+
+let unauthorizedHandler: (() => void) | null = null;
+export function onUnauthorized(fn: () => void): void {
+  unauthorizedHandler = fn;
+}
+
+export type Params = Record<string, string | number | boolean | null | undefined>;
+
+/** `/api/v1` + path + query string (no token). */
+export function apiUrl(path: string, params?: Params): string {
+  const q = new URLSearchParams();
+  if (params) {
+    for (const [k, v] of Object.entries(params)) {
+      if (v === undefined || v === null || v === "") continue;
+      q.set(k, String(v));
+    }
+  }
+  const s = q.toString();
+  return "/api/v1" + path + (s ? "?" + s : "");
+}
+
+/** A URL the browser fetches by itself: it carries the token as `?token=`. */
+export function authedUrl(path: string, params?: Params): string {
+  return apiUrl(path, { ...(params ?? {}), token: token ?? undefined });
+}
+
+export function runPath(id: string): string {
+  return "/runs/" + encodeURIComponent(id);
+}
+
+/** Encodes an artifact path segment by segment, keeping the slashes. */
+export function encodePath(path: string): string {
+  return path.split("/").map(encodeURIComponent).join("/");
+}
+
+export async function apiFetch(path: string, params?: Params, init?: RequestInit): Promise<Response> {
+  const headers = new Headers(init?.headers);
+  if (token) headers.set("Authorization", "Bearer " + token);
+  const res = await fetch(apiUrl(path, params), { ...init, headers });
+  if (!res.ok) throw await toError(res);
+  return res;
+}
+
+export async function api<T>(path: string, params?: Params, init?: RequestInit): Promise<T> {
+  const headers = new Headers(init?.headers);
+  headers.set("Accept", "application/json");
+  const res = await apiFetch(path, params, { ...init, headers });
+  if (res.status === 204) return undefined as T;
+  return (await res.json()) as T;
+}
+
+async function toError(res: Response): Promise<ApiError> {
+  let code = "http_" + res.status;
+  let message = res.statusText || "request failed";
+  let offset: number | undefined;
+  let length: number | undefined;
+  try {
+    const body = await res.json();
+    if (body && typeof body === "object" && body.error) {
+      code = String(body.error.code ?? code);
+      message = String(body.error.message ?? message);
+      if (typeof body.error.offset === "number") offset = body.error.offset;
+      if (typeof body.error.length === "number") length = body.error.length;
+    }
+  } catch {
+    /* not JSON */
+  }
+  if (res.status === 401 && unauthorizedHandler) unauthorizedHandler();
+  return new ApiError(res.status, code, message, offset, length);
+}
+
+export function isAbort(e: unknown): boolean {
+  return e instanceof DOMException && e.name === "AbortError";
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return `${e.message} (${e.status} ${e.code})`;
+  if (e instanceof Error) return e.message;
+  return String(e);
+}
+
+/** A number from the API, or null for missing and non-finite values (charts skip them). */
+export function finite(v: unknown): number | null {
+  return typeof v === "number" && Number.isFinite(v) ? v : null;
+}

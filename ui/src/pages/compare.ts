@@ -1,0 +1,369 @@
+// Compare runs: metrics overlaid (one chart per metric, one series per run),
+// the params side by side (differences first), parallel coordinates of the
+// params against a metric, and a scatter of a param against a metric.
+
+import { api, errorText, isAbort, runPath, type RunDetail } from "../api";
+import { h, fill, loading, errorBox, throttle } from "../dom";
+import { fmtNum, fmtValue } from "../format";
+import { subscribe } from "../live";
+import type { View } from "../page";
+import { buildHash, getList, getStr, navigate, runsHash, type Route } from "../route";
+import { statusBadge } from "../components/badge";
+import { MetricChart, chartControls, type ChartSettings } from "../components/chart";
+import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
+import { seriesColor } from "../theme";
+import { selection } from "./runs";
+
+export function comparePage(route: Route): View {
+  return new CompareView(route);
+}
+
+function settingsFrom(route: Route): ChartSettings {
+  const smooth = Number(getStr(route, "smooth"));
+  return {
+    x: getStr(route, "x") === "time" ? "time" : "step",
+    log: getStr(route, "log") === "1",
+    smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
+  };
+}
+
+class CompareView implements View {
+  el: HTMLElement;
+  private ids: string[];
+  private runs: RunDetail[] = [];
+  private metric: string;
+  private param: string;
+  private settings: ChartSettings;
+  private charts = new Map<string, MetricChart>();
+  private pc: ParallelCoords | null = null;
+  private scatter: Scatter | null = null;
+  private paramsBox: HTMLElement | null = null;
+  private pcMetric: HTMLSelectElement | null = null;
+  private scParam: HTMLSelectElement | null = null;
+  private scMetric: HTMLSelectElement | null = null;
+  private onlyDiff = false;
+  private abort = new AbortController();
+  private unsub: () => void;
+  private refetch: ReturnType<typeof throttle>;
+
+  constructor(route: Route) {
+    this.ids = [...new Set(getList(route, "ids") ?? [])];
+    this.metric = getStr(route, "metric");
+    this.param = getStr(route, "param");
+    this.settings = settingsFrom(route);
+    this.el = h("section", { class: "page compare-page" });
+    this.refetch = throttle(() => this.load(false), 3000);
+    this.unsub = subscribe({
+      metrics: (m) => {
+        if (!this.runs.some((r) => r.id === m.id)) return;
+        for (const n of m.names) this.charts.get(n)?.refresh();
+        this.refetch();
+      },
+      run: (r) => {
+        if (this.runs.some((x) => x.id === r.id)) this.refetch();
+      },
+      resync: () => {
+        this.refetch();
+        for (const c of this.charts.values()) c.refresh();
+      },
+    });
+    if (!this.ids.length) {
+      const n = selection.size;
+      fill(
+        this.el,
+        h("h1", null, "Compare runs"),
+        h(
+          "p",
+          null,
+          "Tick runs in the ",
+          h("a", { href: runsHash() }, "runs table"),
+          " and press Compare.",
+          n >= 2 ? [" Or ", h("a", { href: buildHash("/compare", { ids: [...selection.keys()] }) }, `compare the ${n} runs ticked`), "."] : null,
+        ),
+      );
+      return;
+    }
+    fill(this.el, loading("Loading the runs…"));
+    this.load(true);
+  }
+
+  update(route: Route): boolean {
+    const ids = [...new Set(getList(route, "ids") ?? [])];
+    if (ids.join(",") !== this.ids.join(",")) return false;
+    const s = settingsFrom(route);
+    if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth) {
+      const refetch = s.x !== this.settings.x;
+      this.settings = s;
+      for (const c of this.charts.values()) c.setSettings(s, refetch);
+    }
+    const metric = getStr(route, "metric");
+    const param = getStr(route, "param");
+    if (metric !== this.metric || param !== this.param) {
+      this.metric = metric;
+      this.param = param;
+      this.drawPlots();
+    }
+    return true;
+  }
+
+  private hash(change: Partial<{ metric: string; param: string; settings: ChartSettings; ids: string[] }>): string {
+    const s = change.settings ?? this.settings;
+    return buildHash("/compare", {
+      ids: change.ids ?? this.ids,
+      metric: change.metric ?? this.metric,
+      param: change.param ?? this.param,
+      x: s.x === "time" ? "time" : undefined,
+      log: s.log ? "1" : undefined,
+      smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+    });
+  }
+
+  private async load(first: boolean): Promise<void> {
+    const got = await Promise.allSettled(this.ids.map((id) => api<RunDetail>(runPath(id), undefined, { signal: this.abort.signal })));
+    if (this.abort.signal.aborted) return;
+    const runs: RunDetail[] = [];
+    const errors: string[] = [];
+    got.forEach((g, i) => {
+      if (g.status === "fulfilled") runs.push(g.value);
+      else if (!isAbort(g.reason)) errors.push(`${this.ids[i]}: ${errorText(g.reason)}`);
+    });
+    this.runs = runs;
+    if (first) this.render(errors);
+    else {
+      this.renderParams();
+      this.drawPlots();
+      this.syncCharts();
+    }
+  }
+
+  private colorOf(r: RunDetail): number {
+    const i = this.ids.findIndex((id) => r.id === id || r.id.startsWith(id));
+    return i < 0 ? 0 : i;
+  }
+
+  private metricNames(): string[] {
+    const seen = new Set<string>();
+    for (const r of this.runs) for (const m of r.metrics ?? []) seen.add(m.name);
+    return [...seen];
+  }
+
+  private paramNames(): string[] {
+    const seen = new Set<string>();
+    for (const r of this.runs) for (const k of Object.keys(r.params ?? {})) seen.add(k);
+    return [...seen];
+  }
+
+  private differs(values: unknown[]): boolean {
+    const s = values.map((v) => (v === undefined ? "\u0000missing" : fmtValue(v)));
+    return s.some((x) => x !== s[0]);
+  }
+
+  private render(errors: string[]): void {
+    const chips = this.runs.map((r) =>
+      h(
+        "li",
+        { class: "run-chip" },
+        h("span", { class: "swatch", style: { background: seriesColor(this.colorOf(r)) }, "aria-hidden": "true" }),
+        h("a", { class: "mono", href: `#/run/${encodeURIComponent(r.id)}` }, r.short_id),
+        h("span", { class: "muted" }, r.experiment),
+        statusBadge(String(r.status)),
+        this.runs.length > 1
+          ? h(
+              "button",
+              {
+                class: "btn ghost small",
+                title: `Remove ${r.short_id} from the comparison`,
+                "aria-label": `Remove ${r.short_id} from the comparison`,
+                onclick: () => navigate(this.hash({ ids: this.ids.filter((id) => !(r.id === id || r.id.startsWith(id))) })),
+              },
+              "×",
+            )
+          : null,
+      ),
+    );
+
+    const chartsGrid = h("div", { class: "charts-grid" });
+    const controls = chartControls(this.settings, (s, refetch) => {
+      this.settings = s;
+      for (const c of this.charts.values()) c.setSettings(s, refetch);
+      navigate(this.hash({ settings: s }), true);
+    });
+
+    this.paramsBox = h("div", { class: "compare-params-box" });
+    this.pc = new ParallelCoords();
+    this.scatter = new Scatter();
+    this.pcMetric = h("select", { "aria-label": "Metric of the parallel coordinates", onchange: () => navigate(this.hash({ metric: this.pcMetric!.value }), true) });
+    this.scParam = h("select", { "aria-label": "Param on the x axis", onchange: () => navigate(this.hash({ param: this.scParam!.value }), true) });
+    this.scMetric = h("select", { "aria-label": "Metric on the y axis", onchange: () => navigate(this.hash({ metric: this.scMetric!.value }), true) });
+
+    fill(
+      this.el,
+      h("div", { class: "compare-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"), h("h1", null, `Compare ${this.runs.length} runs`)),
+      errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
+      h("ul", { class: "run-chips" }, chips),
+      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
+      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls), chartsGrid),
+      h(
+        "section",
+        { class: "card" },
+        h("div", { class: "section-head" }, h("h2", null, "Parallel coordinates"), h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "metric"), this.pcMetric)),
+        this.pc.el,
+      ),
+      h(
+        "section",
+        { class: "card" },
+        h(
+          "div",
+          { class: "section-head" },
+          h("h2", null, "Scatter"),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "param (x)"), this.scParam),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "metric (y)"), this.scMetric),
+        ),
+        this.scatter.el,
+      ),
+    );
+    this.chartsGrid = chartsGrid;
+    this.renderParams();
+    this.syncCharts();
+    this.drawPlots();
+  }
+
+  private chartsGrid: HTMLElement | null = null;
+  private chartRuns = new Map<string, string>();
+
+  private syncCharts(): void {
+    const grid = this.chartsGrid;
+    if (!grid) return;
+    const names = this.metricNames();
+    if (!names.length) {
+      fill(grid, h("p", { class: "muted" }, "These runs logged no metrics."));
+      return;
+    }
+    if (!this.charts.size) grid.replaceChildren();
+    for (const n of names) {
+      const sources = this.runs
+        .filter((r) => (r.metrics ?? []).some((m) => m.name === n))
+        .map((r) => ({ runId: r.id, label: r.short_id, colorIndex: this.colorOf(r) }));
+      const existing = this.charts.get(n);
+      if (existing) {
+        const key = sources.map((x) => x.runId).join(",");
+        if (this.chartRuns.get(n) !== key) {
+          this.chartRuns.set(n, key);
+          existing.setSources(sources);
+        }
+        continue;
+      }
+      this.chartRuns.set(n, sources.map((x) => x.runId).join(","));
+      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`);
+      this.charts.set(n, c);
+      grid.appendChild(c.el);
+    }
+  }
+
+  private renderParams(): void {
+    if (!this.paramsBox) return;
+    const runs = this.runs;
+    const params = this.paramNames().map((k) => ({ k, values: runs.map((r) => (r.params ?? {})[k]) }));
+    const metrics = this.metricNames().map((k) => ({ k, values: runs.map((r) => (r.metrics ?? []).find((m) => m.name === k)?.last) }));
+    const order = (rows: { k: string; values: unknown[] }[]) =>
+      rows.map((r) => ({ ...r, diff: this.differs(r.values) })).sort((a, b) => Number(b.diff) - Number(a.diff));
+    const pRows = order(params);
+    const mRows = order(metrics);
+    const nDiff = pRows.filter((r) => r.diff).length;
+    const toggle = h("label", { class: "ctl" }, h("input", {
+      type: "checkbox",
+      checked: this.onlyDiff,
+      onchange: (e: Event) => {
+        this.onlyDiff = (e.target as HTMLInputElement).checked;
+        this.renderParams();
+      },
+    }), " only differences");
+    const row = (r: { k: string; values: unknown[]; diff: boolean }, metric: boolean) =>
+      this.onlyDiff && !r.diff
+        ? null
+        : h(
+            "tr",
+            { class: r.diff ? "diff" : undefined, "data-name": r.k },
+            h("th", { scope: "row", title: r.k }, r.k, r.diff ? h("span", { class: "diff-mark", title: "The runs differ" }, " ≠") : null),
+            r.values.map((v) => h("td", { class: metric || typeof v === "number" ? "num" : undefined }, v === undefined ? "—" : metric ? fmtNum(v) : fmtValue(v))),
+          );
+    fill(
+      this.paramsBox,
+      h("div", { class: "muted small-line" }, `${nDiff} of ${pRows.length} params differ (highlighted, listed first). `, toggle),
+      h(
+        "div",
+        { class: "table-scroll" },
+        h(
+          "table",
+          { class: "data compare-params", testid: "compare-params" },
+          h(
+            "thead",
+            null,
+            h(
+              "tr",
+              null,
+              h("th", null, ""),
+              runs.map((r) =>
+                h(
+                  "th",
+                  { scope: "col", class: "run-col" },
+                  h("span", { class: "swatch", style: { background: seriesColor(this.colorOf(r)) }, "aria-hidden": "true" }),
+                  h("a", { class: "mono", href: `#/run/${encodeURIComponent(r.id)}` }, r.short_id),
+                ),
+              ),
+            ),
+          ),
+          h(
+            "tbody",
+            null,
+            pRows.length ? h("tr", { class: "group" }, h("th", { colspan: runs.length + 1 }, "params")) : null,
+            pRows.map((r) => row(r, false)),
+            mRows.length ? h("tr", { class: "group" }, h("th", { colspan: runs.length + 1 }, "metrics (last value)")) : null,
+            mRows.map((r) => row(r, true)),
+          ),
+        ),
+      ),
+    );
+  }
+
+  private plotRuns(): PlotRun[] {
+    return this.runs.map((r) => ({
+      id: r.id,
+      label: r.short_id,
+      colorIndex: this.colorOf(r),
+      params: r.params ?? {},
+      metrics: Object.fromEntries((r.metrics ?? []).map((m) => [m.name, m.last])),
+    }));
+  }
+
+  private drawPlots(): void {
+    if (!this.pc || !this.scatter || !this.pcMetric || !this.scParam || !this.scMetric) return;
+    const metrics = this.metricNames();
+    const params = this.paramNames();
+    const metric = metrics.includes(this.metric) ? this.metric : metrics[0] ?? "";
+    const setOptions = (sel: HTMLSelectElement, list: string[], value: string) => {
+      sel.replaceChildren(...list.map((n) => h("option", { value: n }, n)));
+      sel.value = value;
+      sel.disabled = list.length === 0;
+    };
+    setOptions(this.pcMetric, metrics, metric);
+    setOptions(this.scMetric, metrics, metric);
+    // Params that differ say the most; fall back to all of them.
+    const runs = this.plotRuns();
+    const differing = params.filter((p) => this.differs(runs.map((r) => r.params[p])));
+    const axes = (differing.length ? differing : params).slice(0, 14);
+    const param = params.includes(this.param) ? this.param : axes[0] ?? params[0] ?? "";
+    setOptions(this.scParam, params, param);
+    this.pc.set(runs, axes, metric);
+    this.scatter.set(runs, param, metric);
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    this.unsub();
+    this.refetch.cancel();
+    for (const c of this.charts.values()) c.destroy();
+    this.pc?.destroy();
+    this.scatter?.destroy();
+  }
+}

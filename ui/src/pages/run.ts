@@ -1,0 +1,564 @@
+// One run: overview, params, metric charts (live), artifacts, models, packages.
+
+import { api, ApiError, authedUrl, errorText, isAbort, runPath, type RunDetail, type RunRow } from "../api";
+import { h, fill, loading, errorBox, throttle, type Children } from "../dom";
+import { fmtBytes, fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
+import { subscribe, sameRun } from "../live";
+import type { View } from "../page";
+import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
+import { statusBadge, updateBadge } from "../components/badge";
+import { MetricChart, chartControls, type ChartSettings } from "../components/chart";
+import { ArtifactBrowser } from "../components/artifacts";
+import { saveSelection, selection, updateCompareNav } from "./runs";
+
+type Tab = "overview" | "artifacts" | "models" | "packages";
+const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
+
+export function runPage(route: Route): View {
+  return new RunView(route);
+}
+
+function settingsFrom(route: Route): ChartSettings {
+  const smooth = Number(getStr(route, "smooth"));
+  return {
+    x: getStr(route, "x") === "time" ? "time" : "step",
+    log: getStr(route, "log") === "1",
+    smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
+  };
+}
+
+class RunView implements View {
+  el: HTMLElement;
+  private ref: string;
+  private run: RunDetail | null = null;
+  private tab: Tab = "overview";
+  private file: string | null = null;
+  private settings: ChartSettings;
+  private head: HTMLElement;
+  private tabsNav: HTMLElement;
+  private content: HTMLElement;
+  private badge: HTMLElement | null = null;
+  private durationEl: HTMLElement | null = null;
+  private side: HTMLElement | null = null;
+  private chartsGrid: HTMLElement | null = null;
+  private charts = new Map<string, MetricChart>();
+  private artifacts: ArtifactBrowser | null = null;
+  private abort = new AbortController();
+  private unsub: () => void;
+  private refetch: ReturnType<typeof throttle>;
+  private ticker: number;
+  private removed = false;
+
+  constructor(route: Route) {
+    this.ref = route.id ?? "";
+    this.settings = settingsFrom(route);
+    this.tab = (TABS as string[]).includes(getStr(route, "tab")) ? (getStr(route, "tab") as Tab) : "overview";
+    this.file = getStr(route, "file") || null;
+    this.head = h("header", { class: "run-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"));
+    this.tabsNav = h("nav", { class: "tabs", "aria-label": "Run sections" });
+    this.content = h("div", { class: "run-content" }, loading("Loading the run…"));
+    this.el = h("section", { class: "page run-page" }, this.head, this.tabsNav, this.content);
+    this.refetch = throttle(() => this.load(), 1500);
+    this.unsub = subscribe({
+      run: (r) => this.onRunEvent(r),
+      metrics: (m) => {
+        if (!this.run || !sameRun(m.id, this.run.id)) return;
+        let unknown = false;
+        for (const n of m.names) {
+          const c = this.charts.get(n);
+          if (c) c.refresh();
+          else unknown = true;
+        }
+        if (unknown || this.tab === "overview") this.refetch();
+      },
+      resync: () => {
+        this.refetch();
+        for (const c of this.charts.values()) c.refresh();
+      },
+      removed: (r) => {
+        if (this.run && r.id === this.run.id) {
+          this.removed = true;
+          this.content.prepend(errorBox("This run was deleted."));
+        }
+      },
+    });
+    this.ticker = window.setInterval(() => this.updateDuration(), 1000);
+    this.load();
+  }
+
+  update(route: Route): boolean {
+    if ((route.id ?? "") !== this.ref) return false;
+    const tab = (TABS as string[]).includes(getStr(route, "tab")) ? (getStr(route, "tab") as Tab) : "overview";
+    const s = settingsFrom(route);
+    this.file = getStr(route, "file") || null;
+    if (tab !== this.tab) {
+      this.tab = tab;
+      this.settings = s;
+      this.renderTab();
+    } else if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth) {
+      const refetch = s.x !== this.settings.x;
+      this.settings = s;
+      for (const c of this.charts.values()) c.setSettings(s, refetch);
+    }
+    return true;
+  }
+
+  private hashFor(change: Partial<{ tab: Tab; file: string | null; settings: ChartSettings }>): string {
+    const tab = change.tab ?? this.tab;
+    const s = change.settings ?? this.settings;
+    const file = "file" in change ? change.file : this.file;
+    return buildHash(`/run/${encodeURIComponent(this.ref)}`, {
+      tab: tab === "overview" ? undefined : tab,
+      file: tab === "artifacts" && file ? file : undefined,
+      x: s.x === "time" ? "time" : undefined,
+      log: s.log ? "1" : undefined,
+      smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+    });
+  }
+
+  private async load(): Promise<void> {
+    try {
+      const run = await api<RunDetail>(runPath(this.ref), undefined, { signal: this.abort.signal });
+      const first = !this.run;
+      this.run = run;
+      if (first) {
+        this.renderHead();
+        this.renderTabs();
+        this.renderTab();
+      } else {
+        this.refreshHead();
+        if (this.tab === "overview") this.refreshOverview();
+        this.renderTabs();
+      }
+    } catch (e) {
+      if (isAbort(e)) return;
+      if (!this.run) {
+        const msg = e instanceof ApiError && e.status === 404 ? `No run matches “${this.ref}”.` : "Could not load the run: " + errorText(e);
+        fill(this.content, errorBox(msg));
+      }
+    }
+  }
+
+  private onRunEvent(r: RunRow): void {
+    if (!this.run || !sameRun(r.id, this.run.id)) return;
+    if (r.status !== this.run.status) {
+      this.run.status = r.status;
+      this.run.end_time = r.end_time ?? this.run.end_time;
+      this.run.duration_s = r.duration_s ?? this.run.duration_s;
+      if (this.badge) updateBadge(this.badge, String(r.status));
+      this.updateDuration();
+    }
+    this.refetch();
+  }
+
+  private renderHead(): void {
+    const r = this.run!;
+    this.badge = statusBadge(String(r.status), "run-status");
+    this.durationEl = h("span", { class: "run-duration" });
+    const sel = h("button", {
+      class: "btn small",
+      "aria-pressed": selection.has(r.id) ? "true" : "false",
+      onclick: () => {
+        if (selection.has(r.id)) selection.delete(r.id);
+        else selection.set(r.id, r.short_id);
+        saveSelection();
+        updateCompareNav();
+        sel.setAttribute("aria-pressed", selection.has(r.id) ? "true" : "false");
+        sel.textContent = selection.has(r.id) ? "✓ Selected for compare" : "Select for compare";
+      },
+    });
+    sel.textContent = selection.has(r.id) ? "✓ Selected for compare" : "Select for compare";
+    fill(
+      this.head,
+      h("a", { class: "back", href: runsHash() }, "← Runs"),
+      h(
+        "div",
+        { class: "run-title" },
+        h("h1", null, h("span", { class: "mono" }, r.short_id), h("span", { class: "run-exp" }, r.experiment)),
+        this.badge,
+        this.durationEl,
+        h("span", { class: "muted", title: r.start_time ?? "" }, r.start_time ? "started " + fmtTime(r.start_time) : ""),
+        h("span", { class: "spacer" }),
+        sel,
+        this.deleteControl(),
+      ),
+    );
+    this.updateDuration();
+    document.title = `${r.short_id} · ${r.experiment} · Lab`;
+  }
+
+  /** "Delete…", then an inline confirmation (no browser dialog). */
+  private deleteControl(): HTMLElement {
+    const box = h("span", { class: "delete-box" });
+    const ask = () => {
+      const r = this.run!;
+      const yes = h("button", { class: "btn small danger", onclick: () => void remove() }, "Delete");
+      const no = h("button", { class: "btn small", onclick: () => idle() }, "Cancel");
+      fill(box, h("span", { class: "confirm-text" }, `Delete run ${r.short_id} and its files?`), yes, no);
+      no.focus();
+    };
+    const idle = () => fill(box, h("button", { class: "btn small ghost", title: "Delete this run (as lab rm)", onclick: ask }, "Delete…"));
+    const remove = async () => {
+      const r = this.run!;
+      fill(box, h("span", { class: "muted" }, "Deleting…"));
+      try {
+        await api<void>(runPath(r.id), undefined, { method: "DELETE" });
+        selection.delete(r.id);
+        saveSelection();
+        updateCompareNav();
+        navigate(runsHash());
+      } catch (e) {
+        const msg = e instanceof ApiError && e.status === 409 ? "It is still running: it cannot be deleted now." : "Could not delete it: " + errorText(e);
+        fill(box, h("span", { class: "error-text" }, msg), " ", h("button", { class: "btn small", onclick: () => idle() }, "OK"));
+      }
+    };
+    idle();
+    return box;
+  }
+
+  private refreshHead(): void {
+    if (this.badge && this.run) updateBadge(this.badge, String(this.run.status));
+    this.updateDuration();
+  }
+
+  private updateDuration(): void {
+    if (!this.durationEl || !this.run) return;
+    const r = this.run;
+    if (r.status === "running") {
+      const s = elapsed(r.start_time);
+      this.durationEl.textContent = s === null ? "" : fmtDuration(s) + " so far";
+    } else {
+      this.durationEl.textContent = fmtDuration(r.duration_s);
+    }
+  }
+
+  private renderTabs(): void {
+    const r = this.run!;
+    const files = (r.artifacts ?? []).reduce((a, x) => a + (x.files ?? 0), 0);
+    const label: Record<Tab, string> = {
+      overview: "Overview",
+      artifacts: `Artifacts (${files})`,
+      models: `Models (${(r.models ?? []).length})`,
+      packages: `Packages (${(r.packages ?? []).length})`,
+    };
+    fill(
+      this.tabsNav,
+      TABS.map((t) =>
+        h(
+          "a",
+          { href: this.hashFor({ tab: t }), class: "tab" + (t === this.tab ? " current" : ""), "aria-current": t === this.tab ? "page" : undefined, "data-tab": t },
+          label[t],
+        ),
+      ),
+    );
+  }
+
+  private clearTab(): void {
+    for (const c of this.charts.values()) c.destroy();
+    this.charts.clear();
+    this.artifacts?.destroy();
+    this.artifacts = null;
+    this.side = null;
+    this.chartsGrid = null;
+  }
+
+  private renderTab(): void {
+    if (!this.run) return;
+    this.clearTab();
+    this.renderTabs();
+    const r = this.run;
+    switch (this.tab) {
+      case "overview":
+        this.renderOverview();
+        break;
+      case "artifacts":
+        this.artifacts = new ArtifactBrowser(r.id, this.file, (path) => {
+          this.file = path;
+          navigate(this.hashFor({ file: path }), true);
+        });
+        fill(this.content, this.artifacts.el);
+        break;
+      case "models":
+        fill(this.content, this.models());
+        break;
+      case "packages":
+        fill(this.content, this.packages());
+        break;
+    }
+    if (this.removed) this.content.prepend(errorBox("This run was deleted."));
+  }
+
+  // ---------------------------------------------------------------- overview
+
+  private renderOverview(): void {
+    this.side = h("div", { class: "run-side" });
+    this.chartsGrid = h("div", { class: "charts-grid" });
+    const controls = chartControls(this.settings, (s, refetch) => {
+      this.settings = s;
+      for (const c of this.charts.values()) c.setSettings(s, refetch);
+      navigate(this.hashFor({ settings: s }), true);
+      this.renderTabs();
+    });
+    const main = h(
+      "div",
+      { class: "run-main" },
+      h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls),
+      this.chartsGrid,
+    );
+    fill(this.content, this.errorPanel(), h("div", { class: "run-grid" }, this.side, main));
+    this.fillSide();
+    this.syncCharts();
+  }
+
+  private refreshOverview(): void {
+    if (!this.side) return;
+    const err = this.content.querySelector(".run-error");
+    const fresh = this.errorPanel();
+    if (err && fresh) err.replaceWith(fresh);
+    else if (err) err.remove();
+    else if (fresh) this.content.prepend(fresh);
+    this.fillSide();
+    this.syncCharts();
+  }
+
+  private syncCharts(): void {
+    if (!this.chartsGrid || !this.run) return;
+    const names = this.run.metrics.map((m) => m.name);
+    if (!names.length && !this.charts.size) {
+      fill(this.chartsGrid, h("p", { class: "muted" }, "This run logged no metrics."));
+      return;
+    }
+    if (!this.charts.size) this.chartsGrid.replaceChildren();
+    for (const n of names) {
+      if (this.charts.has(n)) continue;
+      const c = new MetricChart(n, [{ runId: this.run.id, label: n, colorIndex: 0 }], this.settings, "metric-chart");
+      c.el.id = "chart-" + cssId(n);
+      this.charts.set(n, c);
+      this.chartsGrid.appendChild(c.el);
+    }
+  }
+
+  private errorPanel(): HTMLElement | null {
+    const r = this.run!;
+    const parts: Children[] = [];
+    if (r.error) {
+      parts.push(
+        h(
+          "div",
+          { class: "error-box run-error", role: "alert" },
+          h("div", { class: "err-title" }, h("strong", null, r.error.type ?? "Error"), r.error.message ? ": " : "", r.error.message ?? ""),
+          r.error.traceback ? h("pre", { class: "traceback" }, r.error.traceback) : null,
+        ),
+      );
+    }
+    if (r.damage !== null && r.damage !== undefined && r.damage !== false) {
+      parts.push(h("div", { class: "warn-box" }, h("strong", null, "This run's journal is damaged: "), fmtValue(r.damage)));
+    }
+    if (!parts.length) return null;
+    return parts.length === 1 ? (parts[0] as HTMLElement) : h("div", { class: "run-error" }, parts);
+  }
+
+  private fillSide(): void {
+    if (!this.side || !this.run) return;
+    const r = this.run;
+    const rows: [string, Children][] = [];
+    const add = (k: string, v: Children) => {
+      if (v === null || v === undefined || v === "") return;
+      rows.push([k, v]);
+    };
+    add("id", h("span", { class: "mono" }, r.id));
+    add("experiment", r.experiment);
+    add("status", statusBadge(String(r.status)));
+    add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
+    add("command", r.argv && r.argv.length ? h("span", { class: "mono" }, r.argv.join(" ")) : null);
+    add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
+    add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
+    add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
+    add("user", r.user);
+    add("host", r.host);
+    add("pid", r.pid === null || r.pid === undefined ? null : String(r.pid));
+    add("python", r.python);
+    if (r.git) {
+      add(
+        "git",
+        h(
+          "span",
+          null,
+          r.git.commit ? h("span", { class: "mono", title: r.git.commit }, r.git.commit.slice(0, 12)) : null,
+          r.git.branch ? ` on ${r.git.branch}` : "",
+          r.git.dirty ? h("span", { class: "tag warn" }, "dirty") : r.git.dirty === false ? h("span", { class: "tag" }, "clean") : null,
+        ),
+      );
+    }
+    if (r.dataset) {
+      const ds = r.dataset;
+      const name = typeof ds.name === "string" ? ds.name : null;
+      const rest = Object.entries(ds).filter(([k]) => k !== "name");
+      add(
+        "dataset",
+        h(
+          "span",
+          null,
+          name ? h("strong", null, name) : null,
+          rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
+        ),
+      );
+    }
+    const tags = Object.entries(r.tags ?? {});
+    if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
+
+    const details = h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
+
+    const params = Object.entries(r.params ?? {});
+    const paramsTable = h(
+      "table",
+      { class: "kv params", testid: "params-table" },
+      h(
+        "tbody",
+        null,
+        params.length
+          ? params.map(([k, v]) => h("tr", null, h("th", { scope: "row", title: k }, k), h("td", { class: typeof v === "number" ? "num" : "" }, fmtValue(v))))
+          : h("tr", null, h("td", { class: "muted" }, "No params.")),
+      ),
+    );
+
+    const metrics = r.metrics ?? [];
+    const metricsTable = metrics.length
+      ? h(
+          "table",
+          { class: "data metrics-summary" },
+          h("thead", null, h("tr", null, h("th", null, "metric"), h("th", { class: "num" }, "last"), h("th", { class: "num" }, "min"), h("th", { class: "num" }, "max"), h("th", { class: "num" }, "points"))),
+          h(
+            "tbody",
+            null,
+            metrics.map((m) =>
+              h(
+                "tr",
+                null,
+                h(
+                  "th",
+                  { scope: "row" },
+                  h(
+                    "a",
+                    {
+                      href: "#chart-" + cssId(m.name),
+                      onclick: (e: Event) => {
+                        e.preventDefault();
+                        document.getElementById("chart-" + cssId(m.name))?.scrollIntoView({ block: "center" });
+                      },
+                    },
+                    m.name,
+                  ),
+                ),
+                h("td", { class: "num" }, fmtNum(m.last)),
+                h("td", { class: "num" }, fmtNum(m.min)),
+                h("td", { class: "num" }, fmtNum(m.max)),
+                h("td", { class: "num" }, m.count === undefined ? "" : String(m.count)),
+              ),
+            ),
+          ),
+        )
+      : null;
+
+    const features = r.features ?? [];
+    const featuresEl = features.length
+      ? h(
+          "details",
+          { class: "features", open: features.length <= 30 },
+          h("summary", null, h("h2", { class: "inline" }, `Features (${features.length})`)),
+          h("ul", { class: "chips" }, features.map((f) => h("li", { class: "chip" }, f))),
+        )
+      : null;
+
+    const attrs = Object.entries(r.attrs ?? {});
+    const attrsEl = attrs.length
+      ? h(
+          "details",
+          { class: "attrs" },
+          h("summary", null, h("h2", { class: "inline" }, `Other attributes (${attrs.length})`)),
+          h("table", { class: "kv" }, h("tbody", null, attrs.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", { class: "mono" }, fmtValue(v)))))),
+        )
+      : null;
+
+    fill(
+      this.side,
+      h("h2", null, "Details"),
+      details,
+      h("h2", null, `Params (${params.length})`),
+      paramsTable,
+      metricsTable ? h("h2", null, `Metrics (${metrics.length})`) : null,
+      metricsTable,
+      featuresEl,
+      attrsEl,
+    );
+  }
+
+  // ---------------------------------------------------------------- models, packages
+
+  private models(): HTMLElement {
+    const r = this.run!;
+    const models = r.models ?? [];
+    if (!models.length) return h("p", { class: "muted" }, "This run saved no models.");
+    return h(
+      "table",
+      { class: "data models" },
+      h(
+        "thead",
+        null,
+        h("tr", null, ["name", "format", "class", "library", "size", "sha256", ""].map((c) => h("th", { class: c === "size" ? "num" : undefined }, c))),
+      ),
+      h(
+        "tbody",
+        null,
+        models.map((m) =>
+          h(
+            "tr",
+            null,
+            h("td", null, h("strong", null, m.name)),
+            h("td", null, m.format ?? ""),
+            h("td", { class: "mono" }, m.class ?? ""),
+            h("td", null, [m.library, m.library_version].filter(Boolean).join(" ")),
+            h("td", { class: "num" }, fmtBytes(m.size)),
+            h("td", { class: "mono sha", title: m.sha256 ?? "" }, m.sha256 ? m.sha256.slice(0, 16) + "…" : ""),
+            h("td", null, h("a", { class: "btn small", href: authedUrl(`${runPath(r.id)}/models/${encodeURIComponent(m.name)}`), download: m.name }, "Download")),
+          ),
+        ),
+      ),
+    );
+  }
+
+  private packages(): HTMLElement {
+    const pkgs = [...(this.run!.packages ?? [])].sort((a, b) => a.name.localeCompare(b.name));
+    if (!pkgs.length) return h("p", { class: "muted" }, "No installed packages were recorded.");
+    const count = h("span", { class: "muted" });
+    const tbody = h("tbody");
+    const input = h("input", { type: "search", placeholder: "Filter packages", "aria-label": "Filter packages", class: "pkg-filter" });
+    const render = () => {
+      const s = input.value.trim().toLowerCase();
+      const shown = s ? pkgs.filter((p) => p.name.toLowerCase().includes(s) || p.version.toLowerCase().includes(s)) : pkgs;
+      count.textContent = `${shown.length} of ${pkgs.length}`;
+      fill(tbody, shown.map((p) => h("tr", null, h("td", null, p.name), h("td", { class: "mono" }, p.version))));
+    };
+    input.addEventListener("input", render);
+    render();
+    return h(
+      "div",
+      { class: "packages" },
+      h("div", { class: "toolbar" }, input, count),
+      h("table", { class: "data" }, h("thead", null, h("tr", null, h("th", null, "package"), h("th", null, "version"))), tbody),
+    );
+  }
+
+  destroy(): void {
+    this.abort.abort();
+    this.unsub();
+    this.refetch.cancel();
+    clearInterval(this.ticker);
+    this.clearTab();
+    document.title = "Lab";
+  }
+}
+
+function cssId(s: string): string {
+  return s.replace(/[^A-Za-z0-9_-]/g, (c) => "_" + c.charCodeAt(0).toString(16));
+}
