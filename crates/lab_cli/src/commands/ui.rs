@@ -1,5 +1,6 @@
 //! `lab ui`: serve the project's web page and API until Ctrl-C.
 
+use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use anyhow::{Context, Result};
@@ -48,12 +49,15 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
         let shown_host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
         let shown_host = if shown_host.contains(':') { format!("[{shown_host}]") } else { shown_host };
         let fragment = token.as_ref().map(|t| format!("#token={t}")).unwrap_or_default();
-        println!(
-            "Lab is serving {} at http://{shown_host}:{}/{fragment}",
+        // A closed stdout (`lab ui | head -1`) must not stop the server.
+        let mut out = std::io::stdout();
+        let _ = writeln!(
+            out,
+            "Lab is serving {} at http://{shown_host}:{}/{fragment}\nPress Ctrl-C to stop.",
             state.project().root().display(),
             bound.port()
         );
-        println!("Press Ctrl-C to stop.");
+        let _ = out.flush();
         lab_server::serve(listener, state, lab_server::shutdown_signal())
             .await
             .context("the server stopped")?;

@@ -1310,6 +1310,8 @@ fn ui_serves_until_terminated() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // The first line has the address. The reader is dropped then, closing
+    // the pipe before the second line: that must not stop the server.
     let mut line = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut line)
