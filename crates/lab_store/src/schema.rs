@@ -114,6 +114,9 @@ const MIGRATIONS: &[&str] = &[
     // 5: newest first with the id as tie-breaker straight from the index, so
     // an unsorted listing needs no temporary sort of whole rows.
     "DROP INDEX runs_start; CREATE INDEX runs_start ON runs(start_nanos, id);",
+    // 6: the runs still to fold, so that every refresh asking "is any run
+    // incomplete?" reads a tiny index instead of the whole runs table.
+    "CREATE INDEX runs_incomplete ON runs(complete) WHERE complete = 0;",
 ];
 
 const TABLES: &[&str] = &[
@@ -226,6 +229,51 @@ mod tests {
         let mut expected: Vec<String> = TABLES.iter().map(|s| (*s).to_owned()).collect();
         expected.sort();
         assert_eq!(names, expected);
+    }
+
+    fn plan(conn: &Connection, sql: &str) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    #[test]
+    fn the_hot_queries_use_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        let incomplete = plan(
+            &conn,
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE complete = 0)",
+        );
+        assert!(incomplete.contains("runs_incomplete"), "{incomplete}");
+        let newest = plan(
+            &conn,
+            "SELECT id FROM runs ORDER BY start_nanos DESC, id DESC",
+        );
+        assert!(
+            newest.contains("runs_start") && !newest.contains("TEMP B-TREE"),
+            "{newest}"
+        );
+    }
+
+    #[test]
+    fn generations_move_on_and_survive_a_rebuild() {
+        let conn = Connection::open_in_memory().unwrap();
+        migrate(&conn).unwrap();
+        assert_eq!(generation(&conn).unwrap(), 0);
+        bump_generation(&conn).unwrap();
+        bump_generation(&conn).unwrap();
+        assert_eq!(generation(&conn).unwrap(), 2);
+        clear(&conn).unwrap();
+        assert_eq!(
+            generation(&conn).unwrap(),
+            3,
+            "a rebuild never repeats a generation"
+        );
     }
 
     #[test]
