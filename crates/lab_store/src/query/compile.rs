@@ -217,25 +217,18 @@ pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Comp
     };
     {
         let dir = if key.descending { "DESC" } else { "ASC" };
-        // Each use of a subquery binds its own key, so build each use anew.
+        // Each subquery runs once per row it sorts (SQLite does not share
+        // them), so each key is looked up as few times as it can be.
         match catalog.resolve(&key.name, text)? {
             Resolved::Param(k) => {
-                let (n1, t1, n2, n3, t3) = (
-                    c.sub("num", "params", &k),
-                    c.sub("text", "params", &k),
-                    c.sub("num", "params", &k),
-                    c.sub("num", "params", &k),
-                    c.sub("text", "params", &k),
-                );
-                // Numbers sort before text; each then in the asked direction.
-                let _ = write!(
-                    c.out.sql,
-                    "({n1} IS NULL AND {t1} IS NULL), {n2} IS NULL, {n3} {dir}, {t3} {dir}"
-                );
+                let (num, txt) = (c.sub("num", "params", &k), c.sub("text", "params", &k));
+                // Numbers sort before text, each in the asked direction; runs
+                // without the parameter (both NULL) come last.
+                let _ = write!(c.out.sql, "{num} {dir} NULLS LAST, {txt} {dir} NULLS LAST");
             }
             other => {
-                let (e1, e2) = (c.value(&other, false), c.value(&other, false));
-                let _ = write!(c.out.sql, "({e1} IS NULL), {e2} {dir}");
+                let e = c.value(&other, false);
+                let _ = write!(c.out.sql, "{e} {dir} NULLS LAST");
             }
         }
     }
