@@ -221,10 +221,14 @@ pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Comp
         // them), so each key is looked up as few times as it can be.
         match catalog.resolve(&key.name, text)? {
             Resolved::Param(k) => {
-                let (num, txt) = (c.sub("num", "params", &k), c.sub("text", "params", &k));
+                let (as_number, as_text) =
+                    (c.sub("num", "params", &k), c.sub("text", "params", &k));
                 // Numbers sort before text, each in the asked direction; runs
                 // without the parameter (both NULL) come last.
-                let _ = write!(c.out.sql, "{num} {dir} NULLS LAST, {txt} {dir} NULLS LAST");
+                let _ = write!(
+                    c.out.sql,
+                    "{as_number} {dir} NULLS LAST, {as_text} {dir} NULLS LAST"
+                );
             }
             other => {
                 let e = c.value(&other, false);
