@@ -9,11 +9,22 @@ import { api, ApiError, errorText, finite, isAbort, runPath, type Series } from 
 import { h, fill, throttle } from "../dom";
 import { fmtAxis, fmtDuration, fmtNum } from "../format";
 import { onThemeChange, seriesColor, theme, withAlpha } from "../theme";
+import { getStr, type Route } from "../route";
 
 export interface ChartSettings {
   x: "step" | "time";
   log: boolean;
   smooth: number; // EMA weight, 0 (none) to 0.99
+}
+
+/** The chart settings a page's address holds (`x`, `log`, `smooth`). */
+export function chartSettingsFrom(route: Route): ChartSettings {
+  const smooth = Number(getStr(route, "smooth"));
+  return {
+    x: getStr(route, "x") === "time" ? "time" : "step",
+    log: getStr(route, "log") === "1",
+    smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
+  };
 }
 
 export interface ChartSource {

@@ -9,22 +9,13 @@ import { subscribe } from "../live";
 import type { View } from "../page";
 import { buildHash, getList, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge } from "../components/badge";
-import { MetricChart, chartControls, type ChartSettings } from "../components/chart";
+import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
 import { seriesColor } from "../theme";
 import { selection } from "./runs";
 
 export function comparePage(route: Route): View {
   return new CompareView(route);
-}
-
-function settingsFrom(route: Route): ChartSettings {
-  const smooth = Number(getStr(route, "smooth"));
-  return {
-    x: getStr(route, "x") === "time" ? "time" : "step",
-    log: getStr(route, "log") === "1",
-    smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
-  };
 }
 
 class CompareView implements View {
@@ -50,7 +41,7 @@ class CompareView implements View {
     this.ids = [...new Set(getList(route, "ids") ?? [])];
     this.metric = getStr(route, "metric");
     this.param = getStr(route, "param");
-    this.settings = settingsFrom(route);
+    this.settings = chartSettingsFrom(route);
     this.el = h("section", { class: "page compare-page" });
     this.refetch = throttle(() => this.load(false), 3000);
     this.unsub = subscribe({
@@ -90,7 +81,7 @@ class CompareView implements View {
   update(route: Route): boolean {
     const ids = [...new Set(getList(route, "ids") ?? [])];
     if (ids.join(",") !== this.ids.join(",")) return false;
-    const s = settingsFrom(route);
+    const s = chartSettingsFrom(route);
     if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth) {
       const refetch = s.x !== this.settings.x;
       this.settings = s;

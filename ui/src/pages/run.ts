@@ -7,7 +7,7 @@ import { subscribe, sameRun } from "../live";
 import type { View } from "../page";
 import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge, updateBadge } from "../components/badge";
-import { MetricChart, chartControls, type ChartSettings } from "../components/chart";
+import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
 import { saveSelection, selection, updateCompareNav } from "./runs";
 
@@ -16,15 +16,6 @@ const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
 
 export function runPage(route: Route): View {
   return new RunView(route);
-}
-
-function settingsFrom(route: Route): ChartSettings {
-  const smooth = Number(getStr(route, "smooth"));
-  return {
-    x: getStr(route, "x") === "time" ? "time" : "step",
-    log: getStr(route, "log") === "1",
-    smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
-  };
 }
 
 class RunView implements View {
@@ -51,7 +42,7 @@ class RunView implements View {
 
   constructor(route: Route) {
     this.ref = route.id ?? "";
-    this.settings = settingsFrom(route);
+    this.settings = chartSettingsFrom(route);
     this.tab = (TABS as string[]).includes(getStr(route, "tab")) ? (getStr(route, "tab") as Tab) : "overview";
     this.file = getStr(route, "file") || null;
     this.head = h("header", { class: "run-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"));
@@ -89,7 +80,7 @@ class RunView implements View {
   update(route: Route): boolean {
     if ((route.id ?? "") !== this.ref) return false;
     const tab = (TABS as string[]).includes(getStr(route, "tab")) ? (getStr(route, "tab") as Tab) : "overview";
-    const s = settingsFrom(route);
+    const s = chartSettingsFrom(route);
     this.file = getStr(route, "file") || null;
     if (tab !== this.tab) {
       this.tab = tab;
