@@ -94,6 +94,8 @@ export class ApiError extends Error {
     message: string,
     public offset?: number,
     public length?: number,
+    /** For `bad_query`: which parameter holds the bad token. */
+    public param?: "where" | "sort",
   ) {
     super(message);
   }
@@ -176,6 +178,7 @@ async function toError(res: Response): Promise<ApiError> {
   let message = res.statusText || "request failed";
   let offset: number | undefined;
   let length: number | undefined;
+  let param: "where" | "sort" | undefined;
   try {
     const body = await res.json();
     if (body && typeof body === "object" && body.error) {
@@ -183,12 +186,13 @@ async function toError(res: Response): Promise<ApiError> {
       message = String(body.error.message ?? message);
       if (typeof body.error.offset === "number") offset = body.error.offset;
       if (typeof body.error.length === "number") length = body.error.length;
+      if (body.error.param === "where" || body.error.param === "sort") param = body.error.param;
     }
   } catch {
     /* not JSON */
   }
   if (res.status === 401 && unauthorizedHandler) unauthorizedHandler();
-  return new ApiError(res.status, code, message, offset, length);
+  return new ApiError(res.status, code, message, offset, length, param);
 }
 
 export function isAbort(e: unknown): boolean {

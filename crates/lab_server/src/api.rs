@@ -335,7 +335,11 @@ async fn list_runs(
             let ids = if let Some(ids) = cache.cached_ids(&key, generation) {
                 ids
             } else {
-                let ids = Arc::new(store.select_ids(&selection)?);
+                let ids = Arc::new(
+                    store
+                        .select_ids(&selection)
+                        .map_err(|e| ApiError::from_selection(e, selection.filter.as_deref()))?,
+                );
                 cache.keep_ids(key, generation, ids.clone());
                 ids
             };

@@ -17,6 +17,8 @@ pub enum ApiError {
         offset: usize,
         /// How long it is, in characters.
         length: usize,
+        /// Which parameter holds it (`where` or `sort`), when known.
+        param: Option<&'static str>,
     },
     /// Another bad parameter.
     #[error("{0}")]
@@ -54,6 +56,8 @@ struct Inner<'a> {
     offset: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     length: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'static str>,
 }
 
 impl ApiError {
@@ -85,9 +89,14 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let (offset, length) = match &self {
-            ApiError::BadQuery { offset, length, .. } => (Some(*offset), Some(*length)),
-            _ => (None, None),
+        let (offset, length, param) = match &self {
+            ApiError::BadQuery {
+                offset,
+                length,
+                param,
+                ..
+            } => (Some(*offset), Some(*length), *param),
+            _ => (None, None, None),
         };
         let body = Body {
             error: Inner {
@@ -95,6 +104,7 @@ impl IntoResponse for ApiError {
                 message: &text,
                 offset,
                 length,
+                param,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -128,11 +138,36 @@ impl From<lab_store::Error> for ApiError {
                     message,
                     offset: q.column(),
                     length,
+                    param: None,
                 }
             }
             E::UnknownRun { .. } | E::UnknownModel { .. } => ApiError::NotFound(e.to_string()),
             E::BadRunId { .. } | E::AmbiguousRun { .. } => ApiError::BadRequest(e.to_string()),
             other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl ApiError {
+    /// A store error of a runs query, saying which parameter a bad query
+    /// came from: the filter `filter`, or else the sort keys.
+    #[must_use]
+    pub fn from_selection(e: lab_store::Error, filter: Option<&str>) -> Self {
+        let from_filter =
+            matches!(&e, lab_store::Error::Query(q) if Some(q.query.as_str()) == filter);
+        match ApiError::from(e) {
+            ApiError::BadQuery {
+                message,
+                offset,
+                length,
+                ..
+            } => ApiError::BadQuery {
+                message,
+                offset,
+                length,
+                param: Some(if from_filter { "where" } else { "sort" }),
+            },
+            other => other,
         }
     }
 }

@@ -429,17 +429,8 @@ class RunsView implements View {
   private fail(e: unknown): void {
     if (isAbort(e)) return;
     if (e instanceof ApiError && e.code === "bad_query") {
-      const where = this.q.where.trim();
-      if (where && this.q.sort.length) {
-        // Both could be wrong: ask about the filter alone to tell which.
-        const gen = this.gen;
-        api<RunsResponse>("/runs", { where, limit: 0 }, { signal: this.abort.signal }).then(
-          () => gen === this.gen && this.showFilterError(e, "sort"),
-          () => gen === this.gen && this.showFilterError(e, "where"),
-        );
-      } else {
-        this.showFilterError(e, where || !this.q.sort.length ? "where" : "sort");
-      }
+      // The server says whether the filter or the sort keys hold the mistake.
+      this.showFilterError(e, e.param ?? (this.q.where.trim() ? "where" : "sort"));
       this.total = 0;
       this.pages = new Map();
       this.error = null;

@@ -201,6 +201,16 @@ async fn bad_input_is_a_json_error_naming_it() {
     let body = bad.json();
     assert_eq!(body["error"]["code"], "bad_query");
     assert_eq!(body["error"]["offset"], 11, "{body}");
+    assert_eq!(body["error"]["param"], "where", "{body}");
+    let bad_sort = get(&s, "/api/v1/runs?where=accuracy%20%3E%200&sort=-acurracy")
+        .await
+        .json();
+    assert_eq!(bad_sort["error"]["code"], "bad_query");
+    assert_eq!(bad_sort["error"]["param"], "sort", "{bad_sort}");
+    assert_eq!(
+        bad_sort["error"]["offset"], 1,
+        "the offset is within the sort key: {bad_sort}"
+    );
     assert!(
         body["error"]["message"]
             .as_str()
