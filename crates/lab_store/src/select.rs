@@ -86,12 +86,7 @@ impl Store {
         for rowid in rowids {
             let mut rows = stmt.query([rowid])?;
             if let Some(row) = rows.next()? {
-                let mut run = run_row(row)?;
-                if listing {
-                    let blob: Option<Vec<u8>> = row.get(11)?;
-                    complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
-                }
-                runs.push(run);
+                runs.push(listed_run(row, listing, &mut complete)?);
             }
         }
         self.complete_details(&mut runs, detail, listing && complete)?;
@@ -199,16 +194,26 @@ impl Store {
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
-            let mut run = run_row(row)?;
-            if listing {
-                let blob: Option<Vec<u8>> = row.get(11)?;
-                complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
-            }
-            runs.push(run);
+            runs.push(listed_run(row, listing, &mut complete)?);
         }
         self.complete_details(&mut runs, selection.detail, listing && complete)?;
         Ok(runs)
     }
+}
+
+/// A run from a row of `RUN_COLUMNS, summary`; for a listing, with its
+/// summary applied (`complete` turns false when a row has none usable).
+fn listed_run(
+    row: &rusqlite::Row<'_>,
+    listing: bool,
+    complete: &mut bool,
+) -> Result<RunInfo, Error> {
+    let mut run = run_row(row)?;
+    if listing {
+        let blob: Option<Vec<u8>> = row.get(11)?;
+        *complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+    }
+    Ok(run)
 }
 
 /// The slice of `ids` a page asks for.
