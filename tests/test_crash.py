@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import lab
-from conftest import lab_env
+from conftest import lab_cli, lab_env
 
 CHILD = """
 import sys
@@ -115,3 +115,58 @@ def test_a_forked_child_neither_logs_to_nor_keeps_alive_its_parents_run(project:
         assert run.metric_history("loss") and [v for _, _, v in run.metric_history("loss")] == [0.5]
     finally:
         os.kill(int(child_pid), signal.SIGKILL)
+
+
+CONTAINED = """
+import os, sys, time
+from lab.experiment import Experiment
+
+e = Experiment("contained")
+with e.start_run():
+    for step in range(1000):
+        e.log_metric("loss", 1.0 / (step + 1), step=step)
+    print(e.run_id, os.getpid(), flush=True)
+    # Wait while the host looks at the run, then log on.
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.01)
+    for step in range(1000, 20000):
+        e.log_metric("loss", 1.0 / (step + 1), step=step)
+print("done", flush=True)
+"""
+
+
+def test_a_writer_in_another_pid_namespace_is_alive_while_it_holds_its_lock(
+    project: Path, tmp_path: Path
+) -> None:
+    # A container sharing the host's name and boot id: `unshare --pid --fork
+    # --mount-proc` gives the writer process ids that mean nothing outside.
+    script = project / "contained.py"
+    script.write_text(CONTAINED)
+    go = tmp_path / "go"
+    with subprocess.Popen(
+        ["unshare", "--pid", "--fork", "--mount-proc", sys.executable, str(script), str(go)],
+        cwd=project,
+        env=lab_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as writer:
+        assert writer.stdout is not None
+        run_id, inner_pid = writer.stdout.readline().split()
+        assert int(inner_pid) < 10, "the writer runs in its own PID namespace"
+        try:
+            for command in (["ls"], ["reindex"], ["ls", "--status", "running"], ["show", run_id]):
+                proc = lab_cli(project, *command)
+                assert proc.returncode == 0, proc.stderr
+            assert lab.get_run(run_id).status == "running"
+            journal = project / ".lab" / "runs" / run_id[:8] / "journal.lab"
+            assert not list(journal.parent.glob("journal.lab.damaged*")), "nothing was cut"
+        finally:
+            go.touch()
+        out, err = writer.communicate(timeout=120)
+    assert writer.returncode == 0, err
+    assert out.strip() == "done"
+    run = lab.get_run(run_id)
+    assert run.status == "finished"
+    assert run.metric_summaries["loss"]["count"] == 20000
+    assert run.damage is None

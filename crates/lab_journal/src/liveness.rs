@@ -5,8 +5,16 @@
 //! hold: a child process forked by the writer (a data-loader worker, or a
 //! helper caught between `fork` and `exec`) shares the locked file description
 //! and keeps the lock after the writer dies. So the writer also records who it
-//! is — [`WriterIdentity`] — and a reader on the same machine and boot asks the
-//! kernel whether that process still runs.
+//! is — [`WriterIdentity`] — and a reader asks the kernel whether that process
+//! still runs, but only where the answer is certain: on the same machine, in
+//! the same boot, and in the same PID namespace. A writer in a container
+//! (`unshare --pid`, `docker --network host`, a batch scheduler's sandbox) has
+//! process ids that mean nothing to a reader outside it; there, and wherever
+//! the writer's `/proc` was not its own, only the lock speaks.
+//!
+//! Whatever this module says, a journal whose lock is held is never
+//! truncated, moved or rewritten by a reader: a wrong verdict may at worst
+//! mark a run crashed early, never cost a live writer its file.
 
 use lab_types::Value;
 
@@ -22,6 +30,9 @@ pub struct WriterIdentity {
     pub boot_id: String,
     /// The machine's name.
     pub host: String,
+    /// The writer's PID namespace (the inode of `/proc/self/ns/pid`): process
+    /// ids are only comparable within one. `None` in journals of older Labs.
+    pub pid_ns: Option<i64>,
 }
 
 /// The attribute key the identity is recorded under.
@@ -32,6 +43,12 @@ impl WriterIdentity {
     #[must_use]
     pub fn current() -> Option<Self> {
         let pid = i64::from(std::process::id());
+        // In a PID namespace whose `/proc` belongs to another (`unshare --pid`
+        // without `--mount-proc`), `/proc/<pid>` is some other process: then
+        // this process cannot describe itself, and says nothing.
+        if proc_self_pid()? != pid {
+            return None;
+        }
         Some(Self {
             pid,
             start_ticks: start_ticks(pid)?.0,
@@ -40,18 +57,23 @@ impl WriterIdentity {
                 .nodename()
                 .to_string_lossy()
                 .into_owned(),
+            pid_ns: pid_namespace(),
         })
     }
 
     /// As a journal value.
     #[must_use]
     pub fn to_value(&self) -> Value {
-        Value::Dict(vec![
+        let mut items = vec![
             ("pid".into(), Value::Int(self.pid)),
             ("start_ticks".into(), Value::Int(self.start_ticks)),
             ("boot_id".into(), Value::Str(self.boot_id.clone())),
             ("host".into(), Value::Str(self.host.clone())),
-        ])
+        ];
+        if let Some(ns) = self.pid_ns {
+            items.push(("pid_ns".into(), Value::Int(ns)));
+        }
+        Value::Dict(items)
     }
 
     /// From a journal value.
@@ -70,6 +92,10 @@ impl WriterIdentity {
                 start_ticks: *start,
                 boot_id: boot.clone(),
                 host: host.clone(),
+                pid_ns: match get("pid_ns") {
+                    Some(Value::Int(ns)) => Some(*ns),
+                    _ => None,
+                },
             }),
             _ => None,
         }
@@ -77,7 +103,9 @@ impl WriterIdentity {
 
     /// `Some(true)` when the process is certainly gone (exited, a zombie, its
     /// id reused, or the machine rebooted since), `Some(false)` when it runs,
-    /// `None` when this machine cannot tell (another host, no `/proc`).
+    /// `None` when this process cannot tell (another host, another PID
+    /// namespace, an identity from a Lab that did not record its namespace,
+    /// no `/proc`).
     #[must_use]
     pub fn is_dead(&self) -> Option<bool> {
         let here = Self::current()?;
@@ -86,6 +114,9 @@ impl WriterIdentity {
         }
         if here.boot_id != self.boot_id {
             return Some(true);
+        }
+        if self.pid_ns.is_none() || here.pid_ns != self.pid_ns {
+            return None;
         }
         match start_ticks(self.pid) {
             None => Some(true),
@@ -103,6 +134,26 @@ fn start_ticks(pid: i64) -> Option<(i64, char)> {
     let state = fields.next()?.chars().next()?;
     let ticks = fields.nth(18)?.parse().ok()?;
     Some((ticks, state))
+}
+
+/// The process id `/proc/self` names: this process's id in the namespace of
+/// the mounted `/proc`.
+fn proc_self_pid() -> Option<i64> {
+    std::fs::read_link("/proc/self")
+        .ok()?
+        .to_str()?
+        .parse()
+        .ok()
+}
+
+/// The inode of this process's PID namespace (`pid:[4026531836]`).
+fn pid_namespace() -> Option<i64> {
+    let link = std::fs::read_link("/proc/self/ns/pid").ok()?;
+    link.to_str()?
+        .strip_prefix("pid:[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
 }
 
 fn boot_id() -> Option<String> {
@@ -132,9 +183,27 @@ mod tests {
         assert_eq!(rebooted.is_dead(), Some(true));
         let elsewhere = WriterIdentity {
             host: format!("{}-other", me.host),
-            ..me
+            ..me.clone()
         };
         assert_eq!(elsewhere.is_dead(), None);
+        // A dead pid in another PID namespace, or from a Lab that did not say
+        // which namespace, tells nothing.
+        let gone = WriterIdentity {
+            start_ticks: me.start_ticks + 1,
+            ..me.clone()
+        };
+        assert_eq!(gone.is_dead(), Some(true));
+        let contained = WriterIdentity {
+            pid_ns: me.pid_ns.map(|ns| ns + 1),
+            ..gone.clone()
+        };
+        assert_eq!(contained.is_dead(), None);
+        let older = WriterIdentity {
+            pid_ns: None,
+            ..gone
+        };
+        assert_eq!(older.is_dead(), None);
+        assert_eq!(WriterIdentity::from_value(&older.to_value()), Some(older));
     }
 
     #[test]
