@@ -22,6 +22,12 @@ use crate::{FRAME_HEADER_LEN, HEADER_LEN, JournalError, MAX_PAYLOAD, header};
 /// How much of the file is mapped at once.
 const WINDOW: u64 = 8 << 20;
 
+/// File space kept in reserve for the records that end a run (its artifacts'
+/// `ArtifactStored` records, End and Close): ordinary appends fail with a full
+/// disk while this much is still reserved, so a run can always be ended.
+/// An End record's error text is capped well below this.
+pub const END_RESERVE: u64 = 1 << 20;
+
 /// The single writer of one run's journal. It holds an exclusive `flock` on the
 /// file for as long as it lives, which is how readers tell a live run from a
 /// crashed one.
@@ -64,7 +70,7 @@ impl JournalWriter {
             scratch: Vec::with_capacity(256),
             page: rustix::param::page_size() as u64,
         };
-        writer.remap(0)?;
+        writer.remap(0, END_RESERVE)?;
         Ok(writer)
     }
 
@@ -87,11 +93,24 @@ impl JournalWriter {
     }
 
     /// Appends one record. When this returns, the record is in the kernel's page cache.
+    ///
+    /// Fails with a full disk while [`END_RESERVE`] bytes are still reserved:
+    /// those are for [`JournalWriter::append_final`].
     pub fn append(&mut self, record: &Record) -> Result<(), JournalError> {
+        self.append_with(record, END_RESERVE)
+    }
+
+    /// Appends one of the records that end a run (`ArtifactStored`, End, Close),
+    /// which may use the space [`JournalWriter::append`] leaves in reserve.
+    pub fn append_final(&mut self, record: &Record) -> Result<(), JournalError> {
+        self.append_with(record, 0)
+    }
+
+    fn append_with(&mut self, record: &Record, keep: u64) -> Result<(), JournalError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
         codec::encode(record, &mut scratch);
-        let result = self.append_payload(&scratch);
+        let result = self.append_payload_with(&scratch, keep);
         self.scratch = scratch;
         result
     }
@@ -102,7 +121,7 @@ impl JournalWriter {
         time_nanos: i64,
         point: &MetricPoint,
     ) -> Result<(), JournalError> {
-        let at = self.reserve(METRIC_PAYLOAD_LEN)?;
+        let at = self.reserve(METRIC_PAYLOAD_LEN, END_RESERVE)?;
         let frame = self.frame_mut(at, METRIC_PAYLOAD_LEN)?;
         codec::encode_metric_into(&mut frame[FRAME_HEADER_LEN..], time_nanos, point);
         self.seal_frame(at, METRIC_PAYLOAD_LEN)
@@ -110,22 +129,30 @@ impl JournalWriter {
 
     /// Appends an already encoded payload as one frame.
     pub fn append_payload(&mut self, payload: &[u8]) -> Result<(), JournalError> {
-        let at = self.reserve(payload.len())?;
+        self.append_payload_with(payload, END_RESERVE)
+    }
+
+    fn append_payload_with(&mut self, payload: &[u8], keep: u64) -> Result<(), JournalError> {
+        let at = self.reserve(payload.len(), keep)?;
         let frame = self.frame_mut(at, payload.len())?;
         frame[FRAME_HEADER_LEN..].copy_from_slice(payload);
         self.seal_frame(at, payload.len())
     }
 
-    /// Makes room for a frame and returns its offset in the window.
-    fn reserve(&mut self, payload_len: usize) -> Result<usize, JournalError> {
+    /// Makes room for a frame, with `keep` more bytes reserved after it, and
+    /// returns its offset in the window.
+    fn reserve(&mut self, payload_len: usize, keep: u64) -> Result<usize, JournalError> {
         if payload_len > MAX_PAYLOAD {
             return Err(JournalError::TooLarge { size: payload_len });
         }
-        let needed = (FRAME_HEADER_LEN + payload_len) as u64;
-        let window_end = self.map_start + self.map.as_ref().map_or(0, |m| m.len() as u64);
         // Keep 4 spare bytes so the zero length after the last frame is mapped too.
-        if self.map.is_none() || self.len + needed + 4 > window_end {
-            self.remap(needed + 4)?;
+        let needed = (FRAME_HEADER_LEN + payload_len) as u64 + 4;
+        let window_end = self.map_start + self.map.as_ref().map_or(0, |m| m.len() as u64);
+        if self.map.is_none()
+            || self.len + needed > window_end
+            || self.len + needed + keep > self.allocated
+        {
+            self.remap(needed, keep)?;
         }
         Ok((self.len - self.map_start) as usize)
     }
@@ -148,16 +175,27 @@ impl JournalWriter {
     }
 
     /// Maps a window that starts at the page holding `len` and has room for
-    /// `needed` more bytes, reserving file space first.
-    fn remap(&mut self, needed: u64) -> Result<(), JournalError> {
-        self.map = None;
+    /// `needed` more bytes, with `keep` more reserved in the file after them,
+    /// reserving file space first. When the file system has no room for a
+    /// whole window, what is reserved already is mapped, if it is enough.
+    fn remap(&mut self, needed: u64, keep: u64) -> Result<(), JournalError> {
         let start = self.len - self.len % self.page;
-        let size = (self.len - start + needed).max(WINDOW).div_ceil(self.page) * self.page;
-        let end = start + size;
+        let round = |n: u64| n.div_ceil(self.page) * self.page;
+        let mut end = start + round((self.len - start + needed + keep).max(WINDOW));
         if end > self.allocated {
-            reserve_space(&self.file, self.allocated, end - self.allocated)?;
-            self.allocated = end;
+            match reserve_space(&self.file, self.allocated, end - self.allocated) {
+                Ok(()) => self.allocated = end,
+                Err(e) => {
+                    let least = round(self.len + needed + keep);
+                    if self.allocated < least {
+                        return Err(e);
+                    }
+                    end = self.allocated - self.allocated % self.page;
+                }
+            }
         }
+        let size = end - start;
+        self.map = None;
         // SAFETY: the mapping covers space `reserve_space` made part of the file,
         // and only this writer changes the file's length (it truncates in
         // `close`, after unmapping). Other processes may read the file but
@@ -185,7 +223,7 @@ impl JournalWriter {
     /// Appends [`Record::Close`], cuts the reserved space off, syncs the file to
     /// disk and releases the lock.
     pub fn close(mut self) -> Result<(), JournalError> {
-        self.append(&Record::Close {
+        self.append_final(&Record::Close {
             time_nanos: lab_types::now_nanos(),
         })?;
         if let Some(map) = self.map.take() {
