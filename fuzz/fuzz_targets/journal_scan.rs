@@ -1,5 +1,6 @@
 //! Scanning arbitrary bytes as a journal never panics, reports an end offset
-//! inside the input, and hands out only records whose frames it checked.
+//! inside the input, hands out only records whose frames it checked, and
+//! accounts for every damaged stretch inside the input, in order.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -11,9 +12,14 @@ fuzz_target!(|data: &[u8]| {
         last = offset;
     })
     .expect("reading from memory cannot fail");
-    assert!(scan.end >= 16 && scan.end <= 16 + data.len() as u64);
-    if let Some(d) = scan.damage {
-        assert_eq!(d.offset, scan.end);
-        assert!(d.dropped_bytes <= data.len() as u64);
+    let input_end = 16 + data.len() as u64;
+    assert!(scan.end >= 16 && scan.end <= input_end);
+    let mut prev_end = 16;
+    for d in &scan.damage {
+        assert!(d.offset >= prev_end && d.offset + d.dropped_bytes <= input_end);
+        prev_end = d.offset + d.dropped_bytes;
+    }
+    if let Some(tail) = scan.tail_damage() {
+        assert_eq!(tail.offset, scan.end);
     }
 });

@@ -211,6 +211,8 @@ pub enum StatusArg {
     Crashed,
     /// Stopped with Ctrl-C.
     Interrupted,
+    /// Its journal is damaged where it would tell how the run went.
+    Damaged,
 }
 
 impl From<StatusArg> for lab_types::Status {
@@ -221,6 +223,7 @@ impl From<StatusArg> for lab_types::Status {
             StatusArg::Failed => Self::Failed,
             StatusArg::Crashed => Self::Crashed,
             StatusArg::Interrupted => Self::Interrupted,
+            StatusArg::Damaged => Self::Damaged,
         }
     }
 }

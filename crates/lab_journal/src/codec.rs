@@ -23,6 +23,12 @@ pub mod tag {
     pub const CLOSE: u8 = 13;
 }
 
+/// Whether `tag` is one of the record tags above.
+#[must_use]
+pub fn is_known_tag(t: u8) -> bool {
+    (tag::START..=tag::CLOSE).contains(&t)
+}
+
 /// Value tags.
 mod vtag {
     pub const NULL: u8 = 0;

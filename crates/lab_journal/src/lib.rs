@@ -7,8 +7,9 @@
 //!
 //! [`JournalWriter`] appends through a shared memory map, so the bytes of a
 //! record belong to the kernel as soon as `append` returns, and a `kill -9` one
-//! instant later loses nothing. [`read_journal`] decodes a journal, stopping at
-//! the first torn or corrupt frame and reporting what it dropped.
+//! instant later loses nothing. [`read_journal`] decodes a journal, reporting
+//! every torn or corrupt stretch it skipped: behind a live writer it stops at
+//! the first, in a settled journal it reads on from the next good frame.
 
 pub mod codec;
 mod liveness;
@@ -17,7 +18,9 @@ mod writer;
 
 pub use codec::DecodeError;
 pub use liveness::{WRITER_ATTR, WriterIdentity};
-pub use reader::{Damage, Scan, read_journal, scan_from};
+pub use reader::{
+    Damage, Mode, RESYNC_MAX_PAYLOAD, Scan, read_journal, read_journal_as, scan_from, scan_from_as,
+};
 pub use writer::JournalWriter;
 
 /// The magic bytes a journal starts with.

@@ -1,10 +1,19 @@
 //! Reading a journal back, with recovery.
 //!
 //! The reader streams the file with `read(2)` (never a memory map: a writer
-//! may shorten the file while a reader is in it). It hands each good record to
-//! a visitor and stops at the first frame that is torn or fails its CRC,
-//! reporting where, why, and how many bytes it left unread.
+//! may shorten the file while a reader is in it) and hands each good record to
+//! a visitor. What it does at a torn or corrupt frame depends on whether a
+//! writer may still be appending ([`Mode`]):
+//!
+//! - behind a **live** writer it stops there: the end of a live journal is
+//!   where frames appear, and bytes beyond it may be changing under the read;
+//! - in a **settled** journal (its writer is gone, nothing will change) it
+//!   resynchronises: it looks for the next offset where a whole frame with a
+//!   good CRC and a decodable record starts, reports the bytes in between as
+//!   damaged, and reads on from there. One flipped bit costs one record, not
+//!   everything after it.
 
+use std::fs::TryLockError;
 use std::io::Read;
 use std::path::Path;
 
@@ -18,6 +27,26 @@ use crate::{FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_LEN, JournalError, MAGIC, M
 const FIRST_CHUNK: usize = 64 << 10;
 const CHUNK: usize = 4 << 20;
 
+/// When resynchronising, frames longer than this are not looked for: each
+/// candidate offset would otherwise cost reading up to [`MAX_PAYLOAD`] bytes.
+/// A frame this long right after damage is lost with it; the scan resumes at
+/// the next frame.
+pub const RESYNC_MAX_PAYLOAD: usize = 16 << 20;
+
+/// Preallocated journal space comes in whole pages, and a journal's writer
+/// cuts it off when it closes the journal. A file that ends in zeros and whose
+/// length is not a multiple of this was closed and then lost data.
+const PAGE_MULTIPLE: u64 = 4096;
+
+/// Whether a writer may still append to the journal being read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// A writer may be appending: stop at the first frame that is not whole.
+    Live,
+    /// Nothing will change any more: read past damage to every good frame.
+    Settled,
+}
+
 /// What a scan found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scan {
@@ -25,30 +54,71 @@ pub struct Scan {
     pub end: u64,
     /// How many records were handed to the visitor.
     pub records: u64,
-    /// The damage that stopped the scan, if any.
-    pub damage: Option<Damage>,
+    /// Every damaged stretch, in file order. In [`Mode::Live`] at most one,
+    /// at the end; it may be a frame being written.
+    pub damage: Vec<Damage>,
+}
+
+impl Scan {
+    /// The damage that runs to the end of the data, if any: what recovery may
+    /// cut off.
+    #[must_use]
+    pub fn tail_damage(&self) -> Option<&Damage> {
+        self.damage.last().filter(|d| d.tail)
+    }
 }
 
 /// A torn or corrupt part of a journal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Damage {
-    /// Where the bad frame starts.
+    /// Where the bad bytes start.
     pub offset: u64,
-    /// How many bytes from there on hold data that was not read.
+    /// How many bytes from there on were skipped: up to the next good frame,
+    /// or for damage at the tail, up to and including the last non-zero byte.
     pub dropped_bytes: u64,
     /// What was wrong.
     pub reason: String,
+    /// Whether no good frame follows.
+    pub tail: bool,
 }
 
 /// Reads the journal at `path` from byte `from` on (0 or less than the header
 /// length means from the first frame), calling `visit(offset, record)` for
-/// each good record.
+/// each good record. Whether a writer may still be appending is told by the
+/// journal's lock: a journal nobody holds is read past damage
+/// ([`Mode::Settled`]).
 pub fn read_journal(
     path: &Path,
     from: u64,
     visit: impl FnMut(u64, Record),
 ) -> Result<Scan, JournalError> {
-    let mut file = fs_err::File::open(path)?;
+    let file = fs_err::File::open(path)?;
+    let mode = match file.file().try_lock_shared() {
+        Ok(()) => Mode::Settled,
+        Err(TryLockError::WouldBlock) => Mode::Live,
+        Err(TryLockError::Error(e)) => return Err(e.into()),
+    };
+    read_file(file, path, from, mode, visit)
+}
+
+/// [`read_journal`] with the mode given: for a caller that already knows
+/// whether the writer is gone (it holds the lock itself, say).
+pub fn read_journal_as(
+    path: &Path,
+    from: u64,
+    mode: Mode,
+    visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
+    read_file(fs_err::File::open(path)?, path, from, mode, visit)
+}
+
+fn read_file(
+    mut file: fs_err::File,
+    path: &Path,
+    from: u64,
+    mode: Mode,
+    mut visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
     let mut head = [0u8; HEADER_LEN];
     let got = read_full(&mut file, &mut head)?;
     if got == 0 {
@@ -56,132 +126,383 @@ pub fn read_journal(
         return Ok(Scan {
             end: 0,
             records: 0,
-            damage: None,
-        });
-    }
-    if got < HEADER_LEN || &head[..8] != MAGIC {
-        return Err(JournalError::BadHeader {
-            path: path.display().to_string(),
-            reason: "the magic bytes are missing".into(),
+            damage: Vec::new(),
         });
     }
     let version = u16::from_le_bytes([head[8], head[9]]);
-    if version != FORMAT_VERSION {
+    let header_damage = if got < HEADER_LEN {
+        Some("the file ends inside the header")
+    } else if &head[..8] != MAGIC {
+        Some("the magic bytes are missing")
+    } else if version != FORMAT_VERSION {
+        // A journal of another version is not damaged: it is not ours to read.
         return Err(JournalError::BadHeader {
             path: path.display().to_string(),
             reason: format!("format version {version}; this Lab reads version {FORMAT_VERSION}"),
         });
+    } else {
+        None
+    };
+    if let Some(reason) = header_damage {
+        // A damaged header in a settled journal: read the frames after it
+        // anyway, if there are any. Behind a live writer (or with no frame to
+        // be found) it is not a journal this reader can make sense of.
+        if mode == Mode::Live || got < HEADER_LEN {
+            return Err(JournalError::BadHeader {
+                path: path.display().to_string(),
+                reason: reason.into(),
+            });
+        }
+        let mut scan = scan_from_as(file, HEADER_LEN as u64, mode, &mut visit)?;
+        if scan.records == 0 {
+            return Err(JournalError::BadHeader {
+                path: path.display().to_string(),
+                reason: reason.into(),
+            });
+        }
+        if from <= HEADER_LEN as u64 {
+            scan.damage.insert(
+                0,
+                Damage {
+                    offset: 0,
+                    dropped_bytes: HEADER_LEN as u64,
+                    reason: format!("the header is damaged ({reason})"),
+                    tail: false,
+                },
+            );
+        }
+        return Ok(scan);
     }
     let start = from.max(HEADER_LEN as u64);
     if start > HEADER_LEN as u64 {
         std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
     }
-    scan_from(file, start, visit)
+    scan_from_as(file, start, mode, visit)
+}
+
+/// Scans frames from `input`, whose first byte is at file offset `start`, as
+/// a settled journal (resynchronising after damage).
+pub fn scan_from(
+    input: impl Read,
+    start: u64,
+    visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
+    scan_from_as(input, start, Mode::Settled, visit)
 }
 
 /// Scans frames from `input`, whose first byte is at file offset `start`.
-pub fn scan_from(
-    mut input: impl Read,
+pub fn scan_from_as(
+    input: impl Read,
     start: u64,
+    mode: Mode,
     mut visit: impl FnMut(u64, Record),
 ) -> Result<Scan, JournalError> {
-    let mut buf: Vec<u8> = Vec::new();
-    // File offset of buf[0].
-    let mut base = start;
-    let mut pos = 0usize;
-    let mut eof = false;
+    let mut s = Stream {
+        input,
+        buf: Vec::new(),
+        base: start,
+        pos: 0,
+        eof: false,
+    };
     let mut records = 0u64;
+    let mut damage: Vec<Damage> = Vec::new();
+    let mut end = start;
     loop {
-        // Make sure a frame header is buffered, then its payload.
-        let need_header = FRAME_HEADER_LEN;
-        if buf.len() - pos < need_header && !eof {
-            eof = refill(&mut input, &mut buf, &mut pos, &mut base, need_header)?;
-        }
-        let offset = base + pos as u64;
-        let avail = buf.len() - pos;
-        if avail == 0 {
+        let at = s.offset();
+        let bad = match s.frame()? {
+            Frame::EndOfFile => {
+                return Ok(Scan {
+                    end: at,
+                    records,
+                    damage,
+                });
+            }
+            Frame::Good(len, record) => {
+                if let Some(record) = record {
+                    visit(at, record);
+                    records += 1;
+                }
+                s.pos += FRAME_HEADER_LEN + len;
+                end = s.offset();
+                continue;
+            }
+            Frame::Zero if mode == Mode::Settled => {
+                // A writer stopped between storing a frame and storing its
+                // length (killed mid-append, or its last page written back
+                // without the one before): the frame is whole but for it.
+                if let Some((len, record)) = s.unsealed()? {
+                    visit(at, record);
+                    records += 1;
+                    s.pos += FRAME_HEADER_LEN + len;
+                    end = s.offset();
+                    continue;
+                }
+                None
+            }
+            Frame::Zero => None,
+            Frame::Bad(reason) => Some(reason),
+        };
+        if mode == Mode::Live {
+            // The end of a live journal, or a frame on its way: stop here and
+            // leave the rest for a later look.
+            let extent = s.data_extent()?;
+            let reason = bad.unwrap_or_else(|| "a zero frame length with data after it".into());
+            if extent > 0 {
+                damage.push(Damage {
+                    offset: at,
+                    dropped_bytes: extent,
+                    reason,
+                    tail: true,
+                });
+            }
             return Ok(Scan {
-                end: offset,
+                end,
                 records,
-                damage: None,
+                damage,
             });
         }
-        if avail < 4 {
-            return damaged(
-                &mut input,
-                &buf[pos..],
-                offset,
-                records,
-                "the file ends inside a frame header",
-            );
+        match s.resync()? {
+            Resync::Found(next) => {
+                damage.push(Damage {
+                    offset: at,
+                    dropped_bytes: next - at,
+                    reason: bad.unwrap_or_else(|| {
+                        "zero bytes where frames should be (a zero frame length with frames after it)"
+                            .into()
+                    }),
+                    tail: false,
+                });
+            }
+            Resync::NotFound { last_nonzero } => {
+                let extent = last_nonzero.map_or(0, |l| l + 1 - at);
+                let file_end = s.offset();
+                let reason = match bad {
+                    Some(reason) => Some(reason),
+                    // A writer killed in the middle of an append (before the
+                    // frame's CRC) leaves part of one frame after the zero
+                    // length and nothing after it, in a journal never closed:
+                    // a record whose call never returned, not damage.
+                    None if extent > 0
+                        && extent <= (FRAME_HEADER_LEN + MAX_PAYLOAD) as u64
+                        && file_end % PAGE_MULTIPLE == 0 =>
+                    {
+                        None
+                    }
+                    None if extent > 0 => Some("a zero frame length with data after it".into()),
+                    // Only zeros to the end of the file: reserved space, unless
+                    // the file was cut to its length when it was closed.
+                    None if file_end > at && file_end % PAGE_MULTIPLE != 0 => {
+                        damage.push(Damage {
+                            offset: at,
+                            dropped_bytes: file_end - at,
+                            reason: format!(
+                                "the journal ends in {} zero bytes, where a closed journal has records",
+                                file_end - at
+                            ),
+                            tail: true,
+                        });
+                        None
+                    }
+                    None => None,
+                };
+                if let Some(reason) = reason {
+                    damage.push(Damage {
+                        offset: at,
+                        dropped_bytes: extent,
+                        reason,
+                        tail: true,
+                    });
+                }
+                return Ok(Scan {
+                    end,
+                    records,
+                    damage,
+                });
+            }
         }
-        let len = u32::from_le_bytes(buf[pos..pos + 4].try_into().unwrap_or_default()) as usize;
-        if len == 0 {
-            // The end of the written part; what follows must be reserved zeros.
-            return end_of_data(&mut input, &buf[pos..], offset, records);
-        }
-        if avail < FRAME_HEADER_LEN {
-            return damaged(
-                &mut input,
-                &buf[pos..],
-                offset,
-                records,
-                "the file ends inside a frame header",
-            );
-        }
-        if len > MAX_PAYLOAD {
-            return damaged(
-                &mut input,
-                &buf[pos..],
-                offset,
-                records,
-                &format!("frame length {len} is over the limit"),
-            );
-        }
-        if buf.len() - pos < FRAME_HEADER_LEN + len && !eof {
-            eof = refill(
-                &mut input,
-                &mut buf,
-                &mut pos,
-                &mut base,
-                FRAME_HEADER_LEN + len,
+    }
+}
+
+enum Frame {
+    /// The input ends exactly here.
+    EndOfFile,
+    /// A zero length: the end of the written data, or zeroed damage.
+    Zero,
+    /// A whole frame with this payload length and a good CRC; its record,
+    /// unless the tag is one a later Lab added.
+    Good(usize, Option<Record>),
+    /// Not a good frame, and why.
+    Bad(String),
+}
+
+/// A buffered window over the input, by file offset.
+struct Stream<R> {
+    input: R,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    base: u64,
+    pos: usize,
+    eof: bool,
+}
+
+impl<R: Read> Stream<R> {
+    fn offset(&self) -> u64 {
+        self.base + self.pos as u64
+    }
+
+    /// Makes sure `want` bytes are buffered from `pos`, or as many as are left.
+    /// Returns how many are.
+    fn ensure(&mut self, want: usize) -> Result<usize, JournalError> {
+        if self.buf.len() - self.pos < want && !self.eof {
+            self.eof = refill(
+                &mut self.input,
+                &mut self.buf,
+                &mut self.pos,
+                &mut self.base,
+                want,
             )?;
         }
-        let offset = base + pos as u64;
-        if buf.len() - pos < FRAME_HEADER_LEN + len {
-            return damaged(
-                &mut input,
-                &buf[pos..],
-                offset,
-                records,
-                "the file ends inside a frame (a torn write)",
-            );
+        Ok(self.buf.len() - self.pos)
+    }
+
+    /// The frame at `pos`.
+    fn frame(&mut self) -> Result<Frame, JournalError> {
+        let avail = self.ensure(FRAME_HEADER_LEN)?;
+        if avail == 0 {
+            return Ok(Frame::EndOfFile);
         }
-        let crc = u32::from_le_bytes(buf[pos + 4..pos + 8].try_into().unwrap_or_default());
-        let payload = &buf[pos + FRAME_HEADER_LEN..pos + FRAME_HEADER_LEN + len];
+        if avail < 4 {
+            return Ok(Frame::Bad("the file ends inside a frame header".into()));
+        }
+        let len = u32_at(&self.buf, self.pos) as usize;
+        if len == 0 {
+            return Ok(Frame::Zero);
+        }
+        if avail < FRAME_HEADER_LEN {
+            return Ok(Frame::Bad("the file ends inside a frame header".into()));
+        }
+        if len > MAX_PAYLOAD {
+            return Ok(Frame::Bad(format!("frame length {len} is over the limit")));
+        }
+        if self.ensure(FRAME_HEADER_LEN + len)? < FRAME_HEADER_LEN + len {
+            return Ok(Frame::Bad(
+                "the file ends inside a frame (a torn write)".into(),
+            ));
+        }
+        let crc = u32_at(&self.buf, self.pos + 4);
+        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + FRAME_HEADER_LEN + len];
         if crc32c::crc32c(payload) != crc {
-            return damaged(&mut input, &buf[pos..], offset, records, "CRC mismatch");
+            return Ok(Frame::Bad("CRC mismatch".into()));
         }
         match codec::decode(payload) {
-            Ok(record) => {
-                visit(offset, record);
-                records += 1;
-            }
+            Ok(record) => Ok(Frame::Good(len, Some(record))),
             // A record added by a later Lab of the same format version: its
             // frame is sound, so skip it and go on.
-            Err(DecodeError::UnknownTag(_)) => {}
-            Err(e) => {
-                return damaged(
-                    &mut input,
-                    &buf[pos..],
-                    offset,
-                    records,
-                    &format!("undecodable record: {e}"),
-                );
+            Err(DecodeError::UnknownTag(_)) => Ok(Frame::Good(len, None)),
+            Err(e) => Ok(Frame::Bad(format!("undecodable record: {e}"))),
+        }
+    }
+
+    /// At a zero length: the frame that starts here if only its length were
+    /// stored, when its CRC and record check out and nothing follows it.
+    fn unsealed(&mut self) -> Result<Option<(usize, Record)>, JournalError> {
+        let avail = self.ensure(FRAME_HEADER_LEN + 1)?;
+        if avail < FRAME_HEADER_LEN + 1 || !codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN])
+        {
+            return Ok(None);
+        }
+        let avail = self.ensure(FRAME_HEADER_LEN + RESYNC_MAX_PAYLOAD + 4)?;
+        let crc = u32_at(&self.buf, self.pos + 4);
+        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + avail];
+        let longest = payload.len().min(RESYNC_MAX_PAYLOAD);
+        let mut running = 0u32;
+        for len in 1..=longest {
+            running = crc32c::crc32c_append(running, &payload[len - 1..len]);
+            // What follows an unsealed frame is reserved space: zeros.
+            let after = &payload[len..payload.len().min(len + 4)];
+            if running != crc || after.iter().any(|b| *b != 0) {
+                continue;
+            }
+            if let Ok(record) = codec::decode(&payload[..len]) {
+                return Ok(Some((len, record)));
             }
         }
-        pos += FRAME_HEADER_LEN + len;
+        Ok(None)
     }
+
+    /// Looks for the next offset after `pos` where a good frame of a record
+    /// this Lab knows starts, and moves there. When there is none, the input
+    /// is read to its end and the offset of its last non-zero byte from the
+    /// old `pos` on is returned instead.
+    fn resync(&mut self) -> Result<Resync, JournalError> {
+        let mut last_nonzero = None;
+        loop {
+            let avail = self.ensure(FRAME_HEADER_LEN + 1)?;
+            if avail < FRAME_HEADER_LEN + 1 {
+                // Too few bytes left for a frame: note what they hold.
+                if let Some(i) = self.buf[self.pos..].iter().rposition(|b| *b != 0) {
+                    last_nonzero = Some(self.offset() + i as u64);
+                }
+                self.pos = self.buf.len();
+                return Ok(Resync::NotFound { last_nonzero });
+            }
+            if self.buf[self.pos] != 0 {
+                last_nonzero = Some(self.offset());
+            }
+            self.pos += 1;
+            // Zeros cannot start a frame: skip a run of them at once (the
+            // last three may still be the low bytes of a length).
+            let window = &self.buf[self.pos..];
+            let zeros = window.iter().position(|b| *b != 0).unwrap_or(window.len());
+            if zeros > 3 {
+                self.pos += zeros - 3;
+                continue;
+            }
+            if self.buf.len() - self.pos < FRAME_HEADER_LEN + 1 {
+                continue;
+            }
+            let len = u32_at(&self.buf, self.pos) as usize;
+            let plausible = (1..=RESYNC_MAX_PAYLOAD).contains(&len)
+                && codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN]);
+            if plausible
+                && self.ensure(FRAME_HEADER_LEN + len)? >= FRAME_HEADER_LEN + len
+                && matches!(self.frame()?, Frame::Good(_, Some(_)))
+            {
+                return Ok(Resync::Found(self.offset()));
+            }
+        }
+    }
+
+    /// How many bytes from `pos` up to and including the last non-zero byte
+    /// of the input. Reads the input to its end.
+    fn data_extent(&mut self) -> Result<u64, JournalError> {
+        let from = self.offset();
+        let mut last_nonzero: Option<u64> = None;
+        loop {
+            if let Some(i) = self.buf[self.pos..].iter().rposition(|b| *b != 0) {
+                last_nonzero = Some(self.offset() + i as u64);
+            }
+            self.pos = self.buf.len();
+            if self.eof || self.ensure(1)? == 0 {
+                break;
+            }
+        }
+        Ok(last_nonzero.map_or(0, |l| l + 1 - from))
+    }
+}
+
+enum Resync {
+    /// A good frame starts at this offset.
+    Found(u64),
+    /// None does; the input is read to its end.
+    NotFound {
+        /// The last non-zero byte passed over.
+        last_nonzero: Option<u64>,
+    },
+}
+
+fn u32_at(buf: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]])
 }
 
 /// Reads until at least `want` bytes are buffered past `pos`, or the end.
@@ -221,63 +542,4 @@ fn read_full(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(done)
-}
-
-/// How many bytes from the start of `rest` (then the unread input) up to and
-/// including the last non-zero byte.
-fn data_extent(input: &mut impl Read, rest: &[u8]) -> Result<u64, JournalError> {
-    let mut extent = rest
-        .iter()
-        .rposition(|b| *b != 0)
-        .map_or(0, |i| i as u64 + 1);
-    let mut seen = rest.len() as u64;
-    let mut chunk = vec![0u8; 1 << 16];
-    loop {
-        let n = read_full(input, &mut chunk)?;
-        if n == 0 {
-            return Ok(extent);
-        }
-        if let Some(i) = chunk[..n].iter().rposition(|b| *b != 0) {
-            extent = seen + i as u64 + 1;
-        }
-        seen += n as u64;
-    }
-}
-
-fn end_of_data(
-    input: &mut impl Read,
-    rest: &[u8],
-    offset: u64,
-    records: u64,
-) -> Result<Scan, JournalError> {
-    let extent = data_extent(input, rest)?;
-    let damage = (extent > 0).then(|| Damage {
-        offset,
-        dropped_bytes: extent,
-        reason: "a zero frame length with data after it".into(),
-    });
-    Ok(Scan {
-        end: offset,
-        records,
-        damage,
-    })
-}
-
-fn damaged(
-    input: &mut impl Read,
-    rest: &[u8],
-    offset: u64,
-    records: u64,
-    reason: &str,
-) -> Result<Scan, JournalError> {
-    let extent = data_extent(input, rest)?;
-    Ok(Scan {
-        end: offset,
-        records,
-        damage: Some(Damage {
-            offset,
-            dropped_bytes: extent,
-            reason: reason.to_owned(),
-        }),
-    })
 }

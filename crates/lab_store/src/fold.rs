@@ -5,28 +5,46 @@
 //! one transaction that first checks nobody else folded the same bytes
 //! meanwhile. Whether the writer is still alive is told by its `flock` on the
 //! journal: a run whose journal is unlocked and has no end record crashed.
+//!
+//! Damage is read past once the writer is gone (see `lab_journal`'s reader):
+//! a flipped bit costs the record it is in. A run never disappears for it: a
+//! journal whose Start record is lost is still listed, with status `damaged`,
+//! and so is one whose damage may have held its End record. A damaged tail is
+//! cut off into a numbered `journal.lab.damaged.N` beside the journal (never
+//! overwriting an earlier piece); nothing is ever cut, moved or rewritten
+//! while a journal's lock is held, whatever the writer's process id says.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::TryLockError;
+use std::path::{Path, PathBuf};
 
-use lab_journal::{Damage, WRITER_ATTR, WriterIdentity, codec, read_journal};
+use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, codec, read_journal_as};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use crate::{Error, Project};
 
+/// The experiment a run is listed under when its Start record is lost.
+pub const UNKNOWN_EXPERIMENT: &str = "(unknown)";
+
+/// How many damaged stretches a run's damage note spells out.
+const NOTED_DAMAGE: usize = 5;
+
 /// A journal that could not be folded in whole.
 #[derive(Debug, Clone)]
 pub enum Issue {
-    /// Its writer is gone and it ends in a torn or corrupt frame: what came
-    /// before is indexed, the rest was moved aside.
+    /// Its writer is gone and part of it is torn or corrupt: the records
+    /// around the damage are indexed.
     Damaged {
         /// The run's short id.
         run: String,
         /// Where and why.
         damage: Damage,
+        /// Where the damaged bytes were kept, when they were cut off the end
+        /// of the journal.
+        kept: Option<PathBuf>,
     },
-    /// It could not be read at all (not a journal, a newer format, an I/O error).
+    /// It could not be read at all (a newer format, an I/O error).
     Unreadable {
         /// The run's short id.
         run: String,
@@ -38,14 +56,34 @@ pub enum Issue {
 impl std::fmt::Display for Issue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Issue::Damaged { run, damage } => write!(
-                f,
-                "the journal of run `{run}` is damaged at byte {}: {}; the {} bytes from there on were moved to `journal.lab.damaged`",
-                damage.offset, damage.reason, damage.dropped_bytes
-            ),
+            Issue::Damaged { run, damage, kept } => {
+                write!(
+                    f,
+                    "the journal of run `{run}` is damaged at byte {}: {}; ",
+                    damage.offset, damage.reason
+                )?;
+                match kept {
+                    Some(path) => write!(
+                        f,
+                        "the {} bytes from there to the end were moved to `{}`",
+                        damage.dropped_bytes,
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                    None if damage.tail => write!(
+                        f,
+                        "the {} bytes from there to the end were skipped",
+                        damage.dropped_bytes
+                    ),
+                    None => write!(
+                        f,
+                        "{} bytes were skipped and the records after them read",
+                        damage.dropped_bytes
+                    ),
+                }
+            }
             Issue::Unreadable { run, reason } => write!(
                 f,
-                "the journal of run `{run}` cannot be read, so the run is left out: {reason}"
+                "the journal of run `{run}` cannot be read: {reason}"
             ),
         }
     }
@@ -76,20 +114,17 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, E
         .prepare("SELECT short_id FROM runs WHERE complete = 1")?
         .query_map([], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    let mut damages = Vec::new();
+    let mut issues = Vec::new();
     let entries = match fs_err::read_dir(project.runs_dir()) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(damages),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(issues),
         Err(e) => return Err(e.into()),
     };
     let mut pending = Vec::new();
     for entry in entries {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.len() == 8
-            && name.bytes().all(|b| b.is_ascii_hexdigit())
-            && !complete.contains(name)
-        {
+        if is_short_id(name) && !complete.contains(name) {
             pending.push(name.to_owned());
         }
     }
@@ -97,11 +132,13 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, E
     let mut all_complete = true;
     for short in pending {
         match fold_run(project, conn, &short) {
-            Ok(Some(damage)) => damages.push(Issue::Damaged { run: short, damage }),
-            Ok(None) => all_complete &= indexed(conn, &short)?.is_some_and(|i| i.complete),
+            Ok(found) => {
+                issues.extend(found);
+                all_complete &= indexed(conn, &short)?.is_some_and(|i| i.complete);
+            }
             Err(e @ (Error::Journal(_) | Error::Io(_))) => {
                 all_complete = false;
-                damages.push(Issue::Unreadable {
+                issues.push(Issue::Unreadable {
                     run: short,
                     reason: e.to_string(),
                 });
@@ -119,10 +156,15 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, E
             [runs_dir_mtime],
         )?;
     }
-    Ok(damages)
+    Ok(issues)
 }
 
-fn dir_mtime_nanos(dir: &std::path::Path) -> Option<i64> {
+/// Whether a folder name is a run's short id (8 lower-case hex digits).
+fn is_short_id(name: &str) -> bool {
+    name.len() == 8 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn dir_mtime_nanos(dir: &Path) -> Option<i64> {
     let modified = std::fs::metadata(dir).ok()?.modified().ok()?;
     let d = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
     i64::try_from(d.as_nanos()).ok()
@@ -135,29 +177,39 @@ struct Indexed {
     complete: bool,
 }
 
-/// Folds one run. Returns the damage of a journal whose writer is gone.
-pub fn fold_run(
-    project: &Project,
-    conn: &mut Connection,
-    short: &str,
-) -> Result<Option<Damage>, Error> {
+/// Who may still write a journal, as a fold finds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Its lock is held and nothing says the holder is dead.
+    Live,
+    /// Its lock is held, but by a process other than the writer, which is
+    /// dead (a child it forked keeps the lock): the journal will not grow,
+    /// but it is not ours to change.
+    DeadButLocked,
+    /// This fold holds the lock: nobody writes, and the journal may be
+    /// repaired.
+    Gone,
+}
+
+/// Folds one run. Returns the damage found in a journal whose writer is gone.
+pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result<Vec<Issue>, Error> {
     let paths = project.run_paths(short);
     loop {
         let before = indexed(conn, short)?;
         if before.as_ref().is_some_and(|b| b.complete) {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let file = match std::fs::File::open(&paths.journal) {
             Ok(f) => f,
             // A run folder whose journal is not created yet, or was removed.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(e.into()),
         };
         // Held until the fold is written: once we have it, the writer is gone
         // for good and the file will not change.
-        let writer_gone = match file.try_lock_shared() {
-            Ok(()) => true,
-            Err(TryLockError::WouldBlock) => false,
+        let mut writer = match file.try_lock_shared() {
+            Ok(()) => Writer::Gone,
+            Err(TryLockError::WouldBlock) => Writer::Live,
             Err(TryLockError::Error(e)) => return Err(e.into()),
         };
         let mut keys: HashMap<u32, String> = match &before {
@@ -169,38 +221,60 @@ pub fn fold_run(
         };
         let offset = before.as_ref().map_or(0, |b| b.offset);
         let mut delta = Delta::default();
-        let mut scan = read_journal(&paths.journal, offset, |at, record| {
+        let mode = if writer == Writer::Gone {
+            Mode::Settled
+        } else {
+            Mode::Live
+        };
+        let mut scan = match read_journal_as(&paths.journal, offset, mode, |at, record| {
             delta.add(at, record, &mut keys);
-        })?;
+        }) {
+            Ok(scan) => scan,
+            Err(e @ lab_journal::JournalError::BadHeader { .. }) if writer == Writer::Gone => {
+                // Nothing in it can be read, yet the run must not vanish.
+                return unreadable_run(conn, short, &e.to_string());
+            }
+            Err(e) => return Err(e.into()),
+        };
         // A held lock may belong to a child the writer forked; if the writer
-        // itself is dead the run is over all the same.
-        let writer_dead = !writer_gone
+        // itself is certainly dead the run is over all the same.
+        if writer == Writer::Live
             && writer_identity(conn, before.as_ref(), &delta)?.and_then(|w| w.is_dead())
-                == Some(true);
-        if writer_dead && scan.end > 0 {
-            // It can write no more: read what it wrote between our scan and its end.
-            let more = read_journal(&paths.journal, scan.end, |at, record| {
+                == Some(true)
+        {
+            writer = Writer::DeadButLocked;
+            // It can write no more: read what it wrote between our scan and
+            // its end, past any damage.
+            let rest = read_journal_as(&paths.journal, scan.end, Mode::Settled, |at, record| {
                 delta.add(at, record, &mut keys);
             })?;
-            scan = lab_journal::Scan {
-                end: more.end,
-                records: scan.records + more.records,
-                damage: more.damage,
+            scan = Scan {
+                end: rest.end,
+                records: scan.records + rest.records,
+                damage: rest.damage,
             };
         }
-        let writer_gone = writer_gone || writer_dead;
+        if writer == Writer::Live {
+            // What looks damaged may be a frame on its way.
+            scan.damage.clear();
+        }
         let start = match (&before, &delta.start) {
             (Some(b), _) => b.id.clone(),
             (None, Some((id, _, _))) => id.to_string(),
             // Nothing but a header (or nothing at all): the run is starting,
             // or its process died before it said anything.
-            (None, None) => return Ok(None),
+            (None, None) if scan.records == 0 && scan.damage.is_empty() => {
+                return Ok(Vec::new());
+            }
+            // Its Start record is lost, or still to come.
+            (None, None) if writer == Writer::Live => return Ok(Vec::new()),
+            (None, None) => {
+                let id = lost_start_id(short);
+                delta.lost_start = Some((id.clone(), delta.first_nanos.unwrap_or_else(|| slot_nanos(short))));
+                id
+            }
         };
-        let damage = if writer_gone {
-            scan.damage.clone()
-        } else {
-            None
-        };
+        let settled = writer != Writer::Live;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = indexed(&tx, short)?;
         if now.as_ref().map(|n| n.offset) != before.as_ref().map(|b| b.offset) {
@@ -208,24 +282,91 @@ pub fn fold_run(
             drop(tx);
             continue;
         }
+        // A damaged tail is cut off only by a fold that holds the lock.
+        let kept = match scan.tail_damage() {
+            Some(d) if writer == Writer::Gone => Some(cut_damaged_tail(&paths.journal, d)?),
+            _ => None,
+        };
         write_delta(
             &tx,
             &start,
             short,
             &delta,
-            scan.end,
-            writer_gone,
-            damage.as_ref(),
+            &Folded {
+                end_offset: scan.end,
+                settled,
+                damage: &scan.damage,
+                kept: kept.as_deref(),
+            },
             &paths,
         )?;
         crate::schema::bump_generation(&tx)?;
         tx.commit()?;
-        if let Some(d) = &damage {
-            cut_damaged_tail(&paths.journal, d)?;
+        if writer == Writer::Gone && kept.is_none() {
+            trim_reserved_space(&paths.journal, scan.end)?;
         }
         drop(file);
-        return Ok(damage);
+        let issues = scan
+            .damage
+            .iter()
+            .map(|d| Issue::Damaged {
+                run: short.to_owned(),
+                damage: d.clone(),
+                kept: if d.tail { kept.clone() } else { None },
+            })
+            .collect();
+        return Ok(issues);
     }
+}
+
+/// What a fold found out about the journal as a whole.
+struct Folded<'a> {
+    /// Just past the last good frame.
+    end_offset: u64,
+    /// Whether the writer is gone: nothing more will be written.
+    settled: bool,
+    /// The damaged stretches read past.
+    damage: &'a [Damage],
+    /// Where a damaged tail was kept, if it was cut off.
+    kept: Option<&'a Path>,
+}
+
+/// The id a run is listed under when its Start record (which holds its id)
+/// is lost: its short id, then zeros.
+fn lost_start_id(short: &str) -> String {
+    format!("{short}{}", "0".repeat(24))
+}
+
+/// The start of a run's time slot, from its short id: when its Start record
+/// is lost and no other record has a time.
+fn slot_nanos(short: &str) -> i64 {
+    u32::from_str_radix(short, 16).map_or(0, RunId::slot_start_nanos)
+}
+
+/// Lists a run whose journal has nothing readable in it, as damaged.
+fn unreadable_run(conn: &mut Connection, short: &str, reason: &str) -> Result<Vec<Issue>, Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    if indexed(&tx, short)?.is_none() {
+        tx.prepare_cached(
+            "INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset, complete, damage)
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6)",
+        )?
+        .execute(params![
+            lost_start_id(short),
+            short,
+            UNKNOWN_EXPERIMENT,
+            Status::Damaged.as_str(),
+            slot_nanos(short),
+            format!("nothing in the journal can be read: {reason}")
+        ])?;
+        crate::summary::write(&tx, &lost_start_id(short))?;
+        crate::schema::bump_generation(&tx)?;
+    }
+    tx.commit()?;
+    Ok(vec![Issue::Unreadable {
+        run: short.to_owned(),
+        reason: reason.to_owned(),
+    }])
 }
 
 /// Who writes the journal, from what this fold read or what the index holds.
@@ -285,10 +426,19 @@ struct Delta {
     stored: Vec<(String, String, u64, u64)>,
     models: Vec<(u64, Record)>,
     end: Option<(i64, Status, Option<ErrorInfo>)>,
+    /// A Close record was read: the journal was closed by its writer.
+    closed: bool,
+    /// The earliest time any record carries.
+    first_nanos: Option<i64>,
+    /// The id and start time a run whose Start record is lost is listed with.
+    lost_start: Option<(String, i64)>,
 }
 
 impl Delta {
     fn add(&mut self, at: u64, record: Record, keys: &mut HashMap<u32, String>) {
+        if let Some(t) = record_time(&record) {
+            self.first_nanos = Some(self.first_nanos.map_or(t, |f| f.min(t)));
+        }
         match record {
             Record::Start {
                 run,
@@ -325,7 +475,7 @@ impl Delta {
                 status,
                 error,
             } => self.end = Some((time_nanos, status, error)),
-            Record::Close { .. } => {}
+            Record::Close { .. } => self.closed = true,
         }
     }
 
@@ -351,6 +501,25 @@ impl Delta {
     }
 }
 
+/// The time a record carries, if it carries one.
+fn record_time(record: &Record) -> Option<i64> {
+    match record {
+        Record::Start { time_nanos, .. }
+        | Record::Attr { time_nanos, .. }
+        | Record::Features { time_nanos, .. }
+        | Record::Param { time_nanos, .. }
+        | Record::Metric { time_nanos, .. }
+        | Record::Metrics { time_nanos, .. }
+        | Record::Tag { time_nanos, .. }
+        | Record::Artifact { time_nanos, .. }
+        | Record::ArtifactStored { time_nanos, .. }
+        | Record::Model { time_nanos, .. }
+        | Record::End { time_nanos, .. }
+        | Record::Close { time_nanos } => Some(*time_nanos),
+        Record::MetricKey { .. } => None,
+    }
+}
+
 fn blob(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     codec::encode_value(v, &mut out);
@@ -363,15 +532,12 @@ fn real(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
 
-#[allow(clippy::too_many_arguments)]
 fn write_delta(
     tx: &Connection,
     id: &str,
     short: &str,
     d: &Delta,
-    end_offset: u64,
-    writer_gone: bool,
-    damage: Option<&Damage>,
+    folded: &Folded<'_>,
     paths: &crate::RunPaths,
 ) -> Result<(), Error> {
     if let Some((run, time, experiment)) = &d.start {
@@ -380,6 +546,12 @@ fn write_delta(
              VALUES (?1, ?2, ?3, 'running', ?4, 0)",
         )?
         .execute(params![run.to_string(), short, experiment, time])?;
+    } else if let Some((lost, time)) = &d.lost_start {
+        tx.prepare_cached(
+            "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
+             VALUES (?1, ?2, ?3, 'running', ?4, 0)",
+        )?
+        .execute(params![lost, short, UNKNOWN_EXPERIMENT, time])?;
     }
     for (key, value) in &d.attrs {
         tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
@@ -508,32 +680,75 @@ fn write_delta(
         ])?;
     }
     crate::summary::write(tx, id)?;
-    if writer_gone {
-        // The writer is gone; a run it never ended crashed.
+    let note = damage_note(tx, id, folded, paths)?;
+    if folded.settled {
+        // The writer is gone: a run it never ended crashed, unless the
+        // journal is damaged where it would have said so.
+        let lost_end = d.lost_start.is_some()
+            || d.closed
+            || !folded.damage.is_empty()
+            || note.is_some();
+        let verdict = if lost_end {
+            Status::Damaged
+        } else {
+            Status::Crashed
+        };
         tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
-            .execute(params![id, Status::Crashed.as_str()])?;
+            .execute(params![id, verdict.as_str()])?;
     }
-    let damage_note = damage
-        .map(|d| {
-            format!(
-                "{} bytes dropped at offset {}: {}",
-                d.dropped_bytes, d.offset, d.reason
-            )
-        })
-        .or_else(|| {
-            let kept = damaged_copy(&paths.journal);
-            kept.exists().then(|| {
-                format!(
-                    "a damaged journal tail was cut off and kept in {}",
-                    kept.display()
-                )
-            })
-        });
     tx.prepare_cached(
-        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = coalesce(?4, damage) WHERE id = ?1",
+        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE id = ?1",
     )?
-    .execute(params![id, end_offset as i64, writer_gone, damage_note])?;
+    .execute(params![
+        id,
+        folded.end_offset as i64,
+        folded.settled,
+        note
+    ])?;
     Ok(())
+}
+
+/// The run's damage note: what this fold read past, what an earlier fold
+/// noted, and the pieces cut off its journal.
+fn damage_note(
+    tx: &Connection,
+    id: &str,
+    folded: &Folded<'_>,
+    paths: &crate::RunPaths,
+) -> Result<Option<String>, Error> {
+    let earlier: Option<String> = tx
+        .prepare_cached("SELECT damage FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let mut parts: Vec<String> = earlier.into_iter().collect();
+    for d in folded.damage.iter().take(NOTED_DAMAGE) {
+        parts.push(format!(
+            "{} bytes skipped at offset {}: {}",
+            d.dropped_bytes, d.offset, d.reason
+        ));
+    }
+    if folded.damage.len() > NOTED_DAMAGE {
+        parts.push(format!(
+            "and {} more damaged stretches",
+            folded.damage.len() - NOTED_DAMAGE
+        ));
+    }
+    if let Some(kept) = folded.kept {
+        parts.push(format!("the damaged tail is kept in {}", kept.display()));
+    } else if parts.is_empty() && folded.settled {
+        // Rebuilding the index of a journal an earlier fold cut: say where
+        // the pieces are.
+        let pieces = damaged_pieces(&paths.journal)?;
+        if !pieces.is_empty() {
+            let names: Vec<String> = pieces.iter().map(|p| p.display().to_string()).collect();
+            parts.push(format!(
+                "damaged bytes cut off the journal are kept in {}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("; ")))
 }
 
 /// Records that some run has a metric, parameter or tag of this name, for
@@ -544,25 +759,95 @@ fn remember_name(tx: &Connection, scope: &str, key: &str) -> Result<(), Error> {
     Ok(())
 }
 
-fn damaged_copy(journal: &std::path::Path) -> std::path::PathBuf {
-    journal.with_extension("lab.damaged")
+/// The prefix of the pieces cut off a journal: `journal.lab.damaged.1`, `.2`, ...
+/// (an older Lab wrote one, unnumbered `journal.lab.damaged`).
+const DAMAGED_SUFFIX: &str = ".damaged";
+
+/// The pieces cut off `journal` so far, oldest first.
+pub(crate) fn damaged_pieces(journal: &Path) -> Result<Vec<PathBuf>, Error> {
+    let Some(dir) = journal.parent() else {
+        return Ok(Vec::new());
+    };
+    let base = format!(
+        "{}{DAMAGED_SUFFIX}",
+        journal.file_name().unwrap_or_default().to_string_lossy()
+    );
+    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    let entries = match fs_err::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let number = if name == base {
+            Some(0)
+        } else {
+            name.strip_prefix(&base)
+                .and_then(|rest| rest.strip_prefix('.'))
+                .and_then(|n| n.parse::<u64>().ok())
+        };
+        if let Some(n) = number {
+            found.push((n, entry.path()));
+        }
+    }
+    found.sort();
+    Ok(found.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Moves the unreadable tail of a finished journal aside and cuts it off, so
-/// the journal ends at its last good frame. Only the bytes that held data are
-/// kept aside, not the zeros reserved after them.
-fn cut_damaged_tail(journal: &std::path::Path, d: &Damage) -> Result<(), Error> {
-    use std::io::{Read, Seek, SeekFrom};
-    let kept = damaged_copy(journal);
-    if !kept.exists() {
+/// Moves the unreadable tail of a settled journal into the next numbered
+/// piece beside it and cuts it off, so the journal ends at its last good
+/// frame. Only the bytes that held data are kept, not the zeros reserved
+/// after them. An earlier piece is never overwritten. Returns the piece.
+fn cut_damaged_tail(journal: &Path, d: &Damage) -> Result<PathBuf, Error> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut tail = Vec::new();
+    {
         let mut f = fs_err::File::open(journal)?;
         f.seek(SeekFrom::Start(d.offset))?;
-        let mut tail = Vec::new();
         f.take(d.dropped_bytes).read_to_end(&mut tail)?;
-        fs_err::write(&kept, &tail)?;
     }
+    let taken = damaged_pieces(journal)?;
+    let mut number = taken
+        .iter()
+        .filter_map(|p| p.extension()?.to_str()?.parse::<u64>().ok())
+        .max()
+        .unwrap_or(0);
+    let kept = loop {
+        number += 1;
+        let path = journal.with_file_name(format!(
+            "{}{DAMAGED_SUFFIX}.{number}",
+            journal.file_name().unwrap_or_default().to_string_lossy()
+        ));
+        match fs_err::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                f.write_all(&tail)?;
+                f.sync_all()?;
+                break path;
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
     let f = fs_err::OpenOptions::new().write(true).open(journal)?;
     f.set_len(d.offset)?;
     f.sync_all()?;
+    Ok(kept)
+}
+
+/// Gives back the space a crashed writer reserved past its last record: the
+/// journal then ends at its last frame, as a closed one does. Only called by
+/// a fold that holds the journal's lock.
+fn trim_reserved_space(journal: &Path, end: u64) -> Result<(), Error> {
+    let f = fs_err::OpenOptions::new().write(true).open(journal)?;
+    if end > 0 && f.metadata()?.len() > end {
+        f.set_len(end)?;
+    }
     Ok(())
 }

@@ -101,8 +101,9 @@ impl Store {
         fold::refresh(&self.project, &mut self.conn)
     }
 
-    /// Folds the journal of one run into the index.
-    pub fn fold_run(&mut self, short_id: &str) -> Result<Option<lab_journal::Damage>, Error> {
+    /// Folds the journal of one run into the index. Returns the damage found
+    /// in it, if its writer is gone.
+    pub fn fold_run(&mut self, short_id: &str) -> Result<Vec<Issue>, Error> {
         fold::fold_run(&self.project, &mut self.conn, short_id)
     }
 

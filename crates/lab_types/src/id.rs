@@ -35,6 +35,13 @@ impl RunId {
         Self((u128::from(slot) << 96) | u128::from_be_bytes(low))
     }
 
+    /// When the time slot numbered `slot` (an id's first 32 bits, its short
+    /// form) starts, in nanoseconds since the Unix epoch.
+    #[must_use]
+    pub fn slot_start_nanos(slot: u32) -> i64 {
+        (EPOCH_SECS * 4 + i64::from(slot)) * 250_000_000
+    }
+
     /// The same id with its time slot moved on by one (used when the short form is taken).
     #[must_use]
     pub fn next_slot(self) -> Self {

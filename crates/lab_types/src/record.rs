@@ -15,16 +15,21 @@ pub enum Status {
     Crashed,
     /// The user pressed Ctrl-C (`KeyboardInterrupt`).
     Interrupted,
+    /// The journal is damaged where it would tell how the run went (its
+    /// Start record, or the stretch where an End record may have been). A
+    /// reader's verdict, like `Crashed`: never written in a journal.
+    Damaged,
 }
 
 impl Status {
     /// Every status, in the order tables list them.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Running,
         Status::Finished,
         Status::Failed,
         Status::Crashed,
         Status::Interrupted,
+        Status::Damaged,
     ];
 
     /// The lower-case name used everywhere (`finished`, `failed`, ...).
@@ -36,6 +41,7 @@ impl Status {
             Status::Failed => "failed",
             Status::Crashed => "crashed",
             Status::Interrupted => "interrupted",
+            Status::Damaged => "damaged",
         }
     }
 
@@ -54,13 +60,18 @@ impl Status {
             Status::Failed => 2,
             Status::Crashed => 3,
             Status::Interrupted => 4,
+            Status::Damaged => 5,
         }
     }
 
-    /// The status with that journal code.
+    /// The status with that journal code. `Damaged` is no journal status: a
+    /// journal cannot say it is damaged.
     #[must_use]
     pub fn from_code(code: u8) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.code() == code)
+        Self::ALL
+            .into_iter()
+            .filter(|s| *s != Status::Damaged)
+            .find(|s| s.code() == code)
     }
 }
 

@@ -187,11 +187,11 @@ pub fn status_cell(status: Status, color: bool) -> String {
         Status::Running => "1;34",
         Status::Finished => "32",
         Status::Failed => "1;31",
-        Status::Crashed => "1;35",
+        Status::Crashed | Status::Damaged => "1;35",
         Status::Interrupted => "33",
     };
     let text = match status {
-        Status::Failed | Status::Crashed => format!("{status} ✗"),
+        Status::Failed | Status::Crashed | Status::Damaged => format!("{status} ✗"),
         _ => status.to_string(),
     };
     paint(&text, code, color)

@@ -1,7 +1,7 @@
 //! Journal writer and reader against real files: round trips, windows, torn tails, flipped bytes.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
-use lab_journal::{JournalWriter, read_journal};
+use lab_journal::{JournalWriter, Mode, read_journal, read_journal_as};
 use lab_types::{MetricPoint, Record, RunId, Status};
 
 fn start() -> Record {
@@ -58,7 +58,7 @@ fn written_records_read_back_across_windows() {
     w.close().unwrap();
 
     let (records, scan) = collect(&path);
-    assert_eq!(scan.damage, None);
+    assert_eq!(scan.damage, []);
     assert_eq!(records.len(), 2 + 600_000 + 1 + 1 + 1);
     assert!(matches!(records.last(), Some(Record::Close { .. })));
     assert_eq!(
@@ -103,7 +103,7 @@ fn a_writer_that_vanishes_leaves_a_readable_journal() {
     // Simulate the process dying: no close, no sync, reserved zeros left behind.
     std::mem::forget(w);
     let (records, scan) = collect(&path);
-    assert_eq!(scan.damage, None, "reserved zeros are not damage");
+    assert_eq!(scan.damage, [], "reserved zeros are not damage");
     assert_eq!(records.len(), 1002);
     assert!(std::fs::metadata(&path).unwrap().len() > scan.end);
 }
@@ -137,14 +137,15 @@ fn a_journal_cut_mid_frame_keeps_everything_before_the_cut() {
     f.set_len(cut).unwrap();
     let (records, scan) = collect(&path);
     assert_eq!(records.len(), 7, "start + 6 params survive");
-    let damage = scan.damage.unwrap();
+    let damage = scan.tail_damage().unwrap();
     assert_eq!(damage.offset, ends[6]);
     assert_eq!(damage.dropped_bytes, 5);
+    assert_eq!(scan.damage.len(), 1);
     assert_eq!(scan.end, ends[6]);
 }
 
 #[test]
-fn a_flipped_byte_stops_the_scan_at_the_bad_frame() {
+fn a_flipped_byte_costs_only_its_own_record() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.lab");
     let ends = write_sample(&path, 10);
@@ -153,15 +154,84 @@ fn a_flipped_byte_stops_the_scan_at_the_bad_frame() {
     bytes[at] ^= 0x40;
     std::fs::write(&path, &bytes).unwrap();
     let (records, scan) = collect(&path);
-    assert_eq!(records.len(), 4);
-    let damage = scan.damage.unwrap();
+    // start, params 1-3, params 5-10, close: only the 4th param is lost.
+    assert_eq!(records.len(), 1 + 9 + 1);
+    assert!(!records.iter().any(|r| matches!(r, Record::Param { key, .. } if key == "p3")));
+    assert_eq!(scan.damage.len(), 1);
+    let damage = &scan.damage[0];
     assert_eq!(damage.offset, ends[3]);
     assert_eq!(damage.reason, "CRC mismatch");
-    assert_eq!(damage.dropped_bytes, bytes.len() as u64 - ends[3]);
+    assert_eq!(damage.dropped_bytes, ends[4] - ends[3]);
+    assert!(!damage.tail);
+    assert_eq!(scan.end, bytes.len() as u64);
 }
 
 #[test]
-fn a_zeroed_length_with_data_after_it_is_damage() {
+fn behind_a_live_writer_the_scan_stops_at_the_first_bad_frame() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let ends = write_sample(&path, 10);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[ends[3] as usize + 12] ^= 0x40;
+    std::fs::write(&path, &bytes).unwrap();
+    let mut n = 0;
+    let scan = read_journal_as(&path, 0, Mode::Live, |_, _| n += 1).unwrap();
+    assert_eq!(n, 4);
+    assert_eq!(scan.end, ends[3]);
+    assert_eq!(scan.damage.len(), 1);
+    assert!(scan.damage[0].tail);
+}
+
+#[test]
+fn every_flipped_bit_of_a_journal_costs_at_most_the_records_it_touches() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let ends = write_sample(&path, 6);
+    let clean = std::fs::read(&path).unwrap();
+    let frames: Vec<(u64, u64)> = std::iter::once(16)
+        .chain(ends.iter().copied())
+        .zip(ends.iter().copied())
+        .collect();
+    let total = frames.len() + 1; // and the close record
+    for byte in 16..clean.len() {
+        for bit in 0..8 {
+            let mut bytes = clean.clone();
+            bytes[byte] ^= 1 << bit;
+            std::fs::write(&path, &bytes).unwrap();
+            let (records, scan) = collect(&path);
+            // The frame holding the flipped bit is lost; every other one is read.
+            let hit = frames
+                .iter()
+                .position(|(a, b)| (*a..*b).contains(&(byte as u64)));
+            let expected = total - 1;
+            assert_eq!(
+                records.len(),
+                expected,
+                "bit {bit} of byte {byte} (frame {hit:?}): {scan:?}"
+            );
+            assert_eq!(scan.damage.len(), 1, "byte {byte}: {scan:?}");
+        }
+    }
+}
+
+#[test]
+fn a_damaged_header_is_read_past_in_a_settled_journal() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    write_sample(&path, 3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[2] ^= 0x01;
+    std::fs::write(&path, &bytes).unwrap();
+    let (records, scan) = collect(&path);
+    assert_eq!(records.len(), 1 + 3 + 1);
+    assert_eq!(scan.damage[0].offset, 0);
+    assert!(scan.damage[0].reason.contains("header"), "{scan:?}");
+    let live = read_journal_as(&path, 0, Mode::Live, |_, _| {}).unwrap_err();
+    assert!(live.to_string().contains("not a Lab journal"), "{live}");
+}
+
+#[test]
+fn a_zeroed_length_with_frames_after_it_is_damage_that_is_read_past() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("journal.lab");
     let ends = write_sample(&path, 5);
@@ -170,8 +240,45 @@ fn a_zeroed_length_with_data_after_it_is_damage() {
     bytes[at..at + 4].fill(0);
     std::fs::write(&path, &bytes).unwrap();
     let (records, scan) = collect(&path);
-    assert_eq!(records.len(), 3);
-    assert!(scan.damage.is_some());
+    assert_eq!(records.len(), 1 + 4 + 1, "only the third param is lost");
+    assert_eq!(scan.damage.len(), 1);
+    assert_eq!(scan.damage[0].offset, ends[2]);
+}
+
+#[test]
+fn a_zeroed_tail_of_a_closed_journal_is_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let ends = write_sample(&path, 5);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_ne!(bytes.len() % 4096, 0, "a closed journal is cut to its frames");
+    let at = ends[4] as usize;
+    let len = bytes.len();
+    bytes[at..].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let (records, scan) = collect(&path);
+    assert_eq!(records.len(), 5, "start and four params");
+    let tail = scan.tail_damage().expect("a zeroed tail is reported");
+    assert_eq!(tail.offset, ends[4]);
+    assert_eq!(tail.dropped_bytes, (len - at) as u64);
+    assert!(tail.reason.contains("zero bytes"), "{}", tail.reason);
+}
+
+#[test]
+fn garbage_after_the_last_frame_is_tail_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let ends = write_sample(&path, 3);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let good = bytes.len();
+    bytes.extend_from_slice(b"\x07\x00\x00\x00garbage that is no frame");
+    bytes.extend_from_slice(&[0u8; 5000]);
+    std::fs::write(&path, &bytes).unwrap();
+    let (records, scan) = collect(&path);
+    assert_eq!(records.len(), ends.len() + 1);
+    let tail = scan.tail_damage().unwrap();
+    assert_eq!(tail.offset, good as u64);
+    assert_eq!(tail.dropped_bytes, 4 + 24);
 }
 
 #[test]
@@ -192,4 +299,168 @@ fn a_foreign_file_is_refused() {
     std::fs::write(&path, b"hello, this is not a journal").unwrap();
     let err = read_journal(&path, 0, |_, _| {}).unwrap_err();
     assert!(err.to_string().contains("not a Lab journal"), "{err}");
+}
+
+/// A tmpfs of a fixed size, mounted for one test and removed after it.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the tests run as root)"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Fills what is left of the disk with one file.
+    fn fill(&self) {
+        use std::io::Write as _;
+        let mut f = std::fs::File::create(self.path().join("filler")).unwrap();
+        let block = vec![1u8; 64 << 10];
+        loop {
+            if f.write_all(&block).is_err() {
+                break;
+            }
+        }
+        let _ = f.flush();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_fails_logging_but_leaves_room_to_end_the_run() {
+    let disk = SmallDisk::new(12 << 20);
+    let path = disk.path().join("journal.lab");
+    let mut w = JournalWriter::create(&path).unwrap();
+    w.append(&start()).unwrap();
+    disk.fill();
+    let big = |i: usize| Record::Tag {
+        time_nanos: 0,
+        key: format!("t{i}"),
+        value: "x".repeat(64 << 10),
+    };
+    let mut logged = 0;
+    let err = loop {
+        match w.append(&big(logged)) {
+            Ok(()) => logged += 1,
+            Err(e) => break e,
+        }
+        assert!(logged < 1000, "the disk never filled");
+    };
+    assert!(
+        err.to_string().contains("No space left"),
+        "a full disk is an error at the call: {err}"
+    );
+    // What is held in reserve still takes the records that end the run.
+    let message = "m".repeat(64 << 10);
+    let traceback = "t".repeat(256 << 10);
+    w.append_final(&Record::End {
+        time_nanos: 2,
+        status: Status::Failed,
+        error: Some(lab_types::ErrorInfo {
+            kind: "OSError".into(),
+            message,
+            traceback,
+        }),
+    })
+    .unwrap();
+    w.close().unwrap();
+    let (records, scan) = collect(&path);
+    assert_eq!(scan.damage, []);
+    assert_eq!(records.len(), 1 + logged + 2);
+    assert!(matches!(
+        records[records.len() - 2],
+        Record::End {
+            status: Status::Failed,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_frame_whose_length_was_never_stored_is_read_once_the_writer_is_gone() {
+    // A writer killed between storing a frame and storing its length.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let mut w = JournalWriter::create(&path).unwrap();
+    w.append(&start()).unwrap();
+    w.append(&Record::MetricKey {
+        key: 0,
+        name: "loss".into(),
+    })
+    .unwrap();
+    let at = w.len();
+    let point = MetricPoint {
+        key: 0,
+        step: 0,
+        value: 0.0,
+    };
+    w.append_metric(7, &point).unwrap();
+    std::mem::forget(w);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[at as usize..at as usize + 4].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+
+    let mut records = Vec::new();
+    let scan = read_journal_as(&path, 0, Mode::Settled, |_, r| records.push(r)).unwrap();
+    assert_eq!(scan.damage, [], "{scan:?}");
+    assert_eq!(records.len(), 3);
+    assert_eq!(
+        records[2],
+        Record::Metric {
+            time_nanos: 7,
+            point
+        }
+    );
+    assert_eq!(scan.end, at + 8 + 29);
+    // Behind a live writer it is not a frame yet.
+    let mut live = 0;
+    let scan = read_journal_as(&path, 0, Mode::Live, |_, _| live += 1).unwrap();
+    assert_eq!((live, scan.end), (2, at));
+}
+
+#[test]
+fn an_append_cut_short_by_a_kill_is_no_damage() {
+    // Killed after storing part of a payload, before its CRC and length.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let mut w = JournalWriter::create(&path).unwrap();
+    w.append(&start()).unwrap();
+    let at = w.len() as usize;
+    w.append(&Record::Tag {
+        time_nanos: 3,
+        key: "k".into(),
+        value: "v".repeat(100),
+    })
+    .unwrap();
+    std::mem::forget(w);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes.len() % 4096, 0, "never closed: reserved space is left");
+    bytes[at..at + 8].fill(0);
+    bytes[at + 40..at + 60].fill(0);
+    std::fs::write(&path, &bytes).unwrap();
+    let mut n = 0;
+    let scan = read_journal_as(&path, 0, Mode::Settled, |_, _| n += 1).unwrap();
+    assert_eq!((n, scan.end), (1, at as u64));
+    assert_eq!(scan.damage, [], "nothing acknowledged was lost");
 }

@@ -152,8 +152,9 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).unwrap().len()
 }
 
-fn damaged_copy(paths: &RunPaths) -> std::path::PathBuf {
-    paths.dir.join("journal.lab.damaged")
+/// The `n`th piece cut off a run's journal.
+fn damaged_piece(paths: &RunPaths, n: u32) -> std::path::PathBuf {
+    paths.dir.join(format!("journal.lab.damaged.{n}"))
 }
 
 /// Compares two views of the same run field by field.
@@ -570,9 +571,12 @@ fn a_writer_dropped_without_end_is_crashed_with_what_it_logged() {
         }
     );
     assert_eq!(index_row(&project, &short), (written as i64, true));
-    // Reserved zeros are not damage: the journal is left as it was.
-    assert!(file_len(&journal) > written);
-    assert!(!damaged_copy(&project.run_paths(&short)).exists());
+    // Reserved zeros are not damage: they are given back, and the journal
+    // ends at its last record as a closed one does.
+    assert_eq!(file_len(&journal), written);
+    assert!(!damaged_piece(&project.run_paths(&short), 1).exists());
+    let again = read_journal(&journal, 0, |_, _| {}).unwrap();
+    assert_eq!((again.end, again.damage), (written, vec![]));
     assert!(store.refresh().unwrap().is_empty());
     assert_index_sound(&project);
 }
@@ -605,6 +609,8 @@ fn a_held_lock_whose_writer_process_is_dead_is_crashed() {
     ));
     drop(f);
 
+    let written = w.w.len();
+    let reserved = file_len(&w.paths.journal);
     let mut store = open(&project);
     assert!(store.refresh().unwrap().is_empty());
     let run = store.run(&short).unwrap();
@@ -613,6 +619,53 @@ fn a_held_lock_whose_writer_process_is_dead_is_crashed() {
     let loss = summary(&run, "loss");
     assert_eq!((loss.last, loss.count), (0.25, 2));
     assert!(index_row(&project, &short).1, "the run is complete");
+    // A journal whose lock is held is never cut, whatever the verdict.
+    assert_eq!(file_len(&w.paths.journal), reserved);
+    assert!(reserved > written);
+
+    // The same dead pid in another PID namespace (a writer in a container),
+    // or from a Lab that did not record its namespace: the pid means nothing
+    // here, so the held lock says the writer lives.
+    for pid_ns in [ghost.pid_ns.map(|ns| ns + 1), None] {
+        let contained = WriterIdentity {
+            pid_ns,
+            ..ghost.clone()
+        };
+        let mut boxed = begin(&project, "contained", now_nanos() + 2 * SECOND);
+        boxed.attr(WRITER_ATTR, contained.to_value());
+        boxed.key(0, "loss");
+        boxed.metric(0, 0, 1.0);
+        // Stray bytes past the end, as a frame on its way may look.
+        let end = boxed.w.len();
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(&boxed.paths.journal)
+                .unwrap();
+            f.seek(SeekFrom::Start(end + 8)).unwrap();
+            f.write_all(b"in flight").unwrap();
+        }
+        let len = file_len(&boxed.paths.journal);
+        assert!(store.refresh().unwrap().is_empty());
+        assert!(store.reindex().unwrap().is_empty());
+        let run = store.run(&boxed.short()).unwrap();
+        assert_eq!(run.status, Status::Running, "{pid_ns:?}");
+        assert!(!index_row(&project, &boxed.short()).1);
+        assert_eq!(file_len(&boxed.paths.journal), len, "nothing was cut");
+        assert!(!damaged_piece(&boxed.paths, 1).exists());
+        // The writer goes on as if nothing happened.
+        let boxed_short = boxed.short();
+        boxed.metric(0, 1, 0.5);
+        boxed.end(now_nanos(), Status::Finished, None);
+        boxed.close();
+        assert!(store.refresh().unwrap().is_empty());
+        let run = store.run(&boxed_short).unwrap();
+        assert_eq!(run.status, Status::Finished);
+        assert_eq!(summary(&run, "loss").count, 2);
+        assert_eq!(run.damage, None);
+        store.delete_run(&run).unwrap();
+    }
 
     // The same dead pid on another host: this machine cannot tell, so the
     // held lock says the writer lives.
@@ -643,16 +696,21 @@ fn damage_behind_a_live_writer_is_ignored_until_the_writer_is_gone() {
     w.key(0, "loss");
     w.metric(0, 0, 0.5);
     let (short, paths, end) = (w.short(), w.paths.clone(), w.w.len());
-    // Stray bytes after the zero length that ends the written data.
-    let garbage = b"stray bytes";
+    // A frame whose payload does not match its CRC where the next frame
+    // goes (as a frame half written back before a power cut looks), and
+    // stray bytes after it.
+    let mut garbage = Vec::new();
+    garbage.extend_from_slice(&20u32.to_le_bytes());
+    garbage.extend_from_slice(&0xdead_beef_u32.to_le_bytes());
+    garbage.extend_from_slice(b"stray bytes");
     {
         use std::io::{Seek, SeekFrom, Write};
         let mut f = std::fs::OpenOptions::new()
             .write(true)
             .open(&paths.journal)
             .unwrap();
-        f.seek(SeekFrom::Start(end + 100)).unwrap();
-        f.write_all(garbage).unwrap();
+        f.seek(SeekFrom::Start(end)).unwrap();
+        f.write_all(&garbage).unwrap();
     }
     let len = file_len(&paths.journal);
 
@@ -663,12 +721,12 @@ fn damage_behind_a_live_writer_is_ignored_until_the_writer_is_gone() {
     assert_eq!(run.damage, None);
     assert_eq!(summary(&run, "loss").count, 1);
     assert_eq!(file_len(&paths.journal), len, "a live journal is not cut");
-    assert!(!damaged_copy(&paths).exists());
+    assert!(!damaged_piece(&paths, 1).exists());
 
     drop(w);
     let issues = store.refresh().unwrap();
     assert_eq!(issues.len(), 1, "{issues:?}");
-    let Issue::Damaged { run, damage } = &issues[0] else {
+    let Issue::Damaged { run, damage, kept } = &issues[0] else {
         panic!("expected Damaged, got {issues:?}")
     };
     assert_eq!(run, &short);
@@ -676,18 +734,19 @@ fn damage_behind_a_live_writer_is_ignored_until_the_writer_is_gone() {
         damage,
         &Damage {
             offset: end,
-            dropped_bytes: 100 + garbage.len() as u64,
-            reason: "a zero frame length with data after it".into(),
+            dropped_bytes: garbage.len() as u64,
+            reason: "CRC mismatch".into(),
+            tail: true,
         }
     );
+    assert_eq!(kept.as_deref(), Some(damaged_piece(&paths, 1).as_path()));
     let run = store.run(&short).unwrap();
-    assert_eq!(run.status, Status::Crashed);
+    // Whether an End record was among the stray bytes cannot be told.
+    assert_eq!(run.status, Status::Damaged);
     assert_eq!(run.params, [("seed".to_owned(), Value::Int(5))]);
     assert_eq!(summary(&run, "loss").count, 1);
     assert_eq!(file_len(&paths.journal), end);
-    let mut kept = vec![0u8; 100];
-    kept.extend_from_slice(garbage);
-    assert_eq!(std::fs::read(damaged_copy(&paths)).unwrap(), kept);
+    assert_eq!(std::fs::read(damaged_piece(&paths, 1)).unwrap(), garbage);
     assert!(store.refresh().unwrap().is_empty());
 }
 
@@ -746,7 +805,7 @@ fn fold_run_indexes_one_run() {
         w.close();
     }
     let mut store = open(&project);
-    assert_eq!(store.fold_run(&shorts[1]).unwrap(), None);
+    assert!(store.fold_run(&shorts[1]).unwrap().is_empty());
     let listed: Vec<String> = store
         .runs(None)
         .unwrap()
@@ -772,7 +831,7 @@ fn closed_run_with_ten_points(project: &Project) -> (RunId, RunPaths, Vec<(u64, 
     w.close();
     let mut frames = Vec::new();
     let scan = read_journal(&paths.journal, 0, |at, r| frames.push((at, r))).unwrap();
-    assert_eq!(scan.damage, None);
+    assert_eq!(scan.damage, []);
     (id, paths, frames)
 }
 
@@ -784,86 +843,6 @@ fn sixth_metric(frames: &[(u64, Record)]) -> u64 {
         .nth(5)
         .unwrap()
         .0
-}
-
-/// Checks what a refresh makes of a journal damaged at `offset`.
-fn check_damage_recovery(
-    project: &Project,
-    id: RunId,
-    paths: &RunPaths,
-    offset: u64,
-    reason: &str,
-) {
-    let bytes = std::fs::read(&paths.journal).unwrap();
-    let dropped = bytes[offset as usize..]
-        .iter()
-        .rposition(|b| *b != 0)
-        .unwrap() as u64
-        + 1;
-    let tail = bytes[offset as usize..(offset + dropped) as usize].to_vec();
-
-    let mut store = open(project);
-    let issues = store.refresh().unwrap();
-    assert_eq!(issues.len(), 1, "{issues:?}");
-    match &issues[0] {
-        Issue::Damaged { run, damage } => {
-            assert_eq!(run, &id.short());
-            assert_eq!(
-                damage,
-                &Damage {
-                    offset,
-                    dropped_bytes: dropped,
-                    reason: reason.into(),
-                }
-            );
-        }
-        other @ Issue::Unreadable { .. } => panic!("expected Damaged, got {other:?}"),
-    }
-    let message = issues[0].to_string();
-    assert!(
-        message.contains(&format!("damaged at byte {offset}")),
-        "{message}"
-    );
-
-    // Everything before the damage, nothing after; the End record was lost.
-    let run = store.run(&id.to_string()).unwrap();
-    assert_eq!(run.status, Status::Crashed);
-    assert_eq!(run.params, [("seed".to_owned(), Value::Int(3))]);
-    assert_eq!(
-        summary(&run, "loss"),
-        MetricSummary {
-            name: "loss".into(),
-            last: 5.0,
-            last_step: 4,
-            min: Some(1.0),
-            max: Some(5.0),
-            count: 5,
-        }
-    );
-    assert_eq!(
-        run.damage.as_deref(),
-        Some(format!("{dropped} bytes dropped at offset {offset}: {reason}").as_str())
-    );
-    // The tail was moved aside and cut off.
-    assert_eq!(file_len(&paths.journal), offset);
-    assert_eq!(std::fs::read(damaged_copy(paths)).unwrap(), tail);
-    let clean = read_journal(&paths.journal, 0, |_, _| {}).unwrap();
-    assert_eq!((clean.end, clean.damage), (offset, None));
-    assert_eq!(index_row(project, &id.short()), (offset as i64, true));
-
-    // Nothing new the second time.
-    assert!(store.refresh().unwrap().is_empty());
-    assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 5);
-
-    // Rebuilt from the cut journal: the same records, and a note on the cut.
-    assert!(store.reindex().unwrap().is_empty());
-    let again = store.run(&id.short()).unwrap();
-    assert_eq!(again.status, Status::Crashed);
-    assert_eq!(again.metrics, run.metrics);
-    let note = again.damage.expect("the cut is remembered");
-    assert!(note.contains("journal.lab.damaged"), "{note}");
-    assert_eq!(std::fs::read(damaged_copy(paths)).unwrap(), tail);
-    assert_index_sound(project);
 }
 
 #[test]
@@ -878,25 +857,194 @@ fn a_journal_cut_mid_frame_keeps_the_records_before_the_cut() {
     // Inside the payload: the frame header is whole, the payload is not.
     f.set_len(offset + 8 + 10).unwrap();
     drop(f);
-    check_damage_recovery(
-        &project,
-        id,
-        &paths,
-        offset,
-        "the file ends inside a frame (a torn write)",
+    let bytes = std::fs::read(&paths.journal).unwrap();
+    let dropped = bytes[offset as usize..]
+        .iter()
+        .rposition(|b| *b != 0)
+        .unwrap() as u64
+        + 1;
+    let tail = bytes[offset as usize..(offset + dropped) as usize].to_vec();
+    let reason = "the file ends inside a frame (a torn write)";
+
+    let mut store = open(&project);
+    let issues = store.refresh().unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    match &issues[0] {
+        Issue::Damaged { run, damage, kept } => {
+            assert_eq!(run, &id.short());
+            assert_eq!(
+                damage,
+                &Damage {
+                    offset,
+                    dropped_bytes: dropped,
+                    reason: reason.into(),
+                    tail: true,
+                }
+            );
+            assert_eq!(kept.as_deref(), Some(damaged_piece(&paths, 1).as_path()));
+        }
+        other @ Issue::Unreadable { .. } => panic!("expected Damaged, got {other:?}"),
+    }
+    let message = issues[0].to_string();
+    assert!(
+        message.contains(&format!("damaged at byte {offset}"))
+            && message.contains("journal.lab.damaged.1"),
+        "{message}"
     );
+
+    // Everything before the damage; the End record was lost with the tail,
+    // so how the run went cannot be told.
+    let run = store.run(&id.to_string()).unwrap();
+    assert_eq!(run.status, Status::Damaged);
+    assert_eq!(run.params, [("seed".to_owned(), Value::Int(3))]);
+    assert_eq!(
+        summary(&run, "loss"),
+        MetricSummary {
+            name: "loss".into(),
+            last: 5.0,
+            last_step: 4,
+            min: Some(1.0),
+            max: Some(5.0),
+            count: 5,
+        }
+    );
+    let note = run.damage.clone().unwrap();
+    assert!(
+        note.contains(&format!("{dropped} bytes skipped at offset {offset}: {reason}"))
+            && note.contains("journal.lab.damaged.1"),
+        "{note}"
+    );
+    // The tail was moved aside and cut off.
+    assert_eq!(file_len(&paths.journal), offset);
+    assert_eq!(std::fs::read(damaged_piece(&paths, 1)).unwrap(), tail);
+    let clean = read_journal(&paths.journal, 0, |_, _| {}).unwrap();
+    assert_eq!((clean.end, clean.damage), (offset, vec![]));
+    assert_eq!(index_row(&project, &id.short()), (offset as i64, true));
+
+    // Nothing new the second time.
+    assert!(store.refresh().unwrap().is_empty());
+    assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 5);
+
+    // Rebuilt from the cut journal: the same records, and a note on the cut.
+    // The journal now ends cleanly, without an End record: crashed, as far
+    // as it alone can tell, and the note says what was cut.
+    assert!(store.reindex().unwrap().is_empty());
+    let again = store.run(&id.short()).unwrap();
+    assert_eq!(again.metrics, run.metrics);
+    assert_eq!(again.status, Status::Damaged);
+    let note = again.damage.expect("the cut is remembered");
+    assert!(note.contains("journal.lab.damaged.1"), "{note}");
+    assert_eq!(std::fs::read(damaged_piece(&paths, 1)).unwrap(), tail);
+    assert_index_sound(&project);
 }
 
 #[test]
-fn a_flipped_byte_keeps_the_records_before_the_bad_frame() {
+fn a_flipped_byte_costs_one_record_and_the_run_ends_as_it_did() {
     let (_dir, project) = new_project();
     let (id, paths, frames) = closed_run_with_ten_points(&project);
     let offset = sixth_metric(&frames);
     let mut bytes = std::fs::read(&paths.journal).unwrap();
-    let at = offset as usize + 8 + 12;
-    bytes[at] ^= 0x40;
+    bytes[offset as usize + 8 + 12] ^= 0x40;
     std::fs::write(&paths.journal, &bytes).unwrap();
-    check_damage_recovery(&project, id, &paths, offset, "CRC mismatch");
+
+    let mut store = open(&project);
+    let issues = store.refresh().unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let Issue::Damaged { damage, kept, .. } = &issues[0] else {
+        panic!("{issues:?}")
+    };
+    assert_eq!((damage.offset, damage.tail, kept), (offset, false, &None));
+    assert_eq!(damage.reason, "CRC mismatch");
+    let run = store.run(&id.short()).unwrap();
+    assert_eq!(run.status, Status::Finished, "the End record was read");
+    let loss = summary(&run, "loss");
+    assert_eq!((loss.count, loss.last, loss.last_step), (9, 10.0, 9));
+    assert!(run.damage.unwrap().contains("CRC mismatch"));
+    // Damage in the middle is read past, not cut: the journal is untouched.
+    assert_eq!(std::fs::read(&paths.journal).unwrap(), bytes);
+    assert!(!damaged_piece(&paths, 1).exists());
+}
+
+#[test]
+fn a_run_whose_start_record_is_lost_is_still_listed() {
+    let (_dir, project) = new_project();
+    let (id, paths, frames) = closed_run_with_ten_points(&project);
+    let start = frames[0].0;
+    let mut bytes = std::fs::read(&paths.journal).unwrap();
+    bytes[start as usize + 8 + 3] ^= 0x01; // inside the run id
+    std::fs::write(&paths.journal, &bytes).unwrap();
+
+    let mut store = open(&project);
+    for rebuild in [false, true] {
+        let issues = if rebuild {
+            store.reindex().unwrap()
+        } else {
+            store.refresh().unwrap()
+        };
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        let runs = store.runs(None).unwrap();
+        assert_eq!(runs.len(), 1, "the run does not vanish");
+        let run = &runs[0];
+        assert_eq!(run.short_id, id.short());
+        assert_eq!(run.status, Status::Finished, "its End record says so");
+        assert_eq!(run.experiment, "(unknown)");
+        assert_eq!(run.params, [("seed".to_owned(), Value::Int(3))]);
+        assert_eq!(summary(run, "loss").count, 10);
+        assert!(run.damage.as_deref().unwrap().contains("CRC mismatch"));
+        // Any unique prefix still finds it.
+        assert_eq!(store.run(&id.short()[..6]).unwrap().short_id, id.short());
+    }
+
+    // Without an End record either, it is listed as damaged.
+    let (_dir, project) = new_project();
+    let mut w = begin(&project, "lost", now_nanos());
+    w.param("lr", Value::Float(0.1));
+    let short = w.short();
+    let journal = w.paths.journal.clone();
+    drop(w);
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[16 + 8] ^= 0xff; // the Start record's tag
+    std::fs::write(&journal, &bytes).unwrap();
+    let mut store = open(&project);
+    assert_eq!(store.refresh().unwrap().len(), 1);
+    let run = store.run(&short).unwrap();
+    assert_eq!(run.status, Status::Damaged);
+    assert_eq!(run.params, [("lr".to_owned(), Value::Float(0.1))]);
+}
+
+#[test]
+fn a_second_damage_never_overwrites_the_first_piece() {
+    let (_dir, project) = new_project();
+    let (id, paths, frames) = closed_run_with_ten_points(&project);
+    let offset = sixth_metric(&frames);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&paths.journal)
+        .unwrap()
+        .set_len(offset + 20)
+        .unwrap();
+    let mut store = open(&project);
+    assert_eq!(store.refresh().unwrap().len(), 1);
+    let first = std::fs::read(damaged_piece(&paths, 1)).unwrap();
+    // The journal is damaged again (its new last frame torn), and rebuilt.
+    let fourth = frames
+        .iter()
+        .filter(|(_, r)| matches!(r, Record::Metric { .. }))
+        .nth(3)
+        .unwrap()
+        .0;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&paths.journal)
+        .unwrap()
+        .set_len(fourth + 12)
+        .unwrap();
+    let issues = store.reindex().unwrap();
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    assert!(issues[0].to_string().contains("journal.lab.damaged.2"));
+    assert_eq!(std::fs::read(damaged_piece(&paths, 1)).unwrap(), first);
+    assert_eq!(std::fs::read(damaged_piece(&paths, 2)).unwrap().len(), 12);
+    assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 3);
 }
 
 #[test]
@@ -920,35 +1068,49 @@ fn an_unreadable_journal_is_reported_and_the_other_runs_are_listed() {
     std::fs::write(&newer.journal, header).unwrap();
 
     let mut store = open(&project);
-    for _ in 0..2 {
-        let mut issues: Vec<(String, String)> = store
-            .refresh()
-            .unwrap()
-            .into_iter()
-            .map(|i| match i {
-                Issue::Unreadable { run, reason } => (run, reason),
-                other @ Issue::Damaged { .. } => panic!("expected Unreadable, got {other:?}"),
-            })
-            .collect();
-        issues.sort();
-        assert_eq!(issues.len(), 2, "{issues:?}");
-        assert_eq!(issues[0].0, "0badf00d");
-        assert!(issues[0].1.contains("format version 2"), "{}", issues[0].1);
-        assert_eq!(issues[1].0, "deadbeef");
-        assert!(issues[1].1.contains("not a Lab journal"), "{}", issues[1].1);
+    let mut issues: Vec<(String, String)> = store
+        .refresh()
+        .unwrap()
+        .into_iter()
+        .map(|i| match i {
+            Issue::Unreadable { run, reason } => (run, reason),
+            other @ Issue::Damaged { .. } => panic!("expected Unreadable, got {other:?}"),
+        })
+        .collect();
+    issues.sort();
+    assert_eq!(issues.len(), 2, "{issues:?}");
+    assert_eq!(issues[0].0, "0badf00d");
+    assert!(issues[0].1.contains("format version 2"), "{}", issues[0].1);
+    assert_eq!(issues[1].0, "deadbeef");
+    assert!(issues[1].1.contains("not a Lab journal"), "{}", issues[1].1);
 
-        let listed: Vec<String> = store
+    // They are listed all the same, as damaged, with what is wrong: a run
+    // never vanishes from the listing.
+    for _ in 0..2 {
+        let listed: Vec<(String, Status)> = store
             .runs(None)
             .unwrap()
             .into_iter()
-            .map(|r| r.short_id)
+            .map(|r| (r.short_id, r.status))
             .collect();
-        assert_eq!(listed, [good[1].clone(), good[0].clone()]);
+        assert_eq!(listed.len(), 4, "{listed:?}");
+        for (short, status) in &listed {
+            let expected = if good.contains(short) {
+                Status::Finished
+            } else {
+                Status::Damaged
+            };
+            assert_eq!(*status, expected, "{short}");
+        }
+        assert!(store.refresh().unwrap().is_empty(), "reported once");
     }
-    assert!(matches!(
-        store.run("deadbeef"),
-        Err(Error::UnknownRun { .. })
-    ));
+    let garbage_run = store.run("deadbeef").unwrap();
+    assert!(
+        garbage_run
+            .damage
+            .unwrap()
+            .contains("nothing in the journal can be read"),
+    );
     // The bad files are left as they were.
     assert_eq!(
         std::fs::read(&garbage.journal).unwrap(),
