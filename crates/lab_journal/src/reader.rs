@@ -407,7 +407,8 @@ impl<R: Read> Stream<R> {
     /// stored, when its CRC and record check out and nothing follows it.
     fn unsealed(&mut self) -> Result<Option<(usize, Record)>, JournalError> {
         let avail = self.ensure(FRAME_HEADER_LEN + 1)?;
-        if avail < FRAME_HEADER_LEN + 1 || !codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN])
+        if avail < FRAME_HEADER_LEN + 1
+            || !codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN])
         {
             return Ok(None);
         }

@@ -500,13 +500,15 @@ impl Run {
         for (name, source) in artifacts {
             match copy_artifact(&source, &self.paths, &name) {
                 Ok((path, files, bytes)) => {
-                    self.lock().journal()?.append(&Record::ArtifactStored {
-                        time_nanos: now_nanos(),
-                        name,
-                        path,
-                        files,
-                        bytes,
-                    })?;
+                    self.lock()
+                        .journal()?
+                        .append_final(&Record::ArtifactStored {
+                            time_nanos: now_nanos(),
+                            name,
+                            path,
+                            files,
+                            bytes,
+                        })?;
                 }
                 Err(e) => report.warnings.push(format!(
                     "artifact `{name}` was not copied from {}: {e}",
@@ -516,7 +518,8 @@ impl Run {
         }
         {
             let mut st = self.lock();
-            st.journal()?.append(&Record::End {
+            // From the space kept in reserve: a full disk still ends the run.
+            st.journal()?.append_final(&Record::End {
                 time_nanos: now_nanos(),
                 status,
                 error,

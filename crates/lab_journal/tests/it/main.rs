@@ -156,7 +156,11 @@ fn a_flipped_byte_costs_only_its_own_record() {
     let (records, scan) = collect(&path);
     // start, params 1-3, params 5-10, close: only the 4th param is lost.
     assert_eq!(records.len(), 1 + 9 + 1);
-    assert!(!records.iter().any(|r| matches!(r, Record::Param { key, .. } if key == "p3")));
+    assert!(
+        !records
+            .iter()
+            .any(|r| matches!(r, Record::Param { key, .. } if key == "p3"))
+    );
     assert_eq!(scan.damage.len(), 1);
     let damage = &scan.damage[0];
     assert_eq!(damage.offset, ends[3]);
@@ -251,7 +255,11 @@ fn a_zeroed_tail_of_a_closed_journal_is_damage() {
     let path = dir.path().join("journal.lab");
     let ends = write_sample(&path, 5);
     let mut bytes = std::fs::read(&path).unwrap();
-    assert_ne!(bytes.len() % 4096, 0, "a closed journal is cut to its frames");
+    assert_ne!(
+        bytes.len() % 4096,
+        0,
+        "a closed journal is cut to its frames"
+    );
     let at = ends[4] as usize;
     let len = bytes.len();
     bytes[at..].fill(0);
@@ -455,7 +463,11 @@ fn an_append_cut_short_by_a_kill_is_no_damage() {
     .unwrap();
     std::mem::forget(w);
     let mut bytes = std::fs::read(&path).unwrap();
-    assert_eq!(bytes.len() % 4096, 0, "never closed: reserved space is left");
+    assert_eq!(
+        bytes.len() % 4096,
+        0,
+        "never closed: reserved space is left"
+    );
     bytes[at..at + 8].fill(0);
     bytes[at + 40..at + 60].fill(0);
     std::fs::write(&path, &bytes).unwrap();
