@@ -81,10 +81,9 @@ impl std::fmt::Display for Issue {
                     ),
                 }
             }
-            Issue::Unreadable { run, reason } => write!(
-                f,
-                "the journal of run `{run}` cannot be read: {reason}"
-            ),
+            Issue::Unreadable { run, reason } => {
+                write!(f, "the journal of run `{run}` cannot be read: {reason}")
+            }
         }
     }
 }
@@ -192,7 +191,11 @@ enum Writer {
 }
 
 /// Folds one run. Returns the damage found in a journal whose writer is gone.
-pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result<Vec<Issue>, Error> {
+pub fn fold_run(
+    project: &Project,
+    conn: &mut Connection,
+    short: &str,
+) -> Result<Vec<Issue>, Error> {
     let paths = project.run_paths(short);
     loop {
         let before = indexed(conn, short)?;
@@ -270,7 +273,10 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
             (None, None) if writer == Writer::Live => return Ok(Vec::new()),
             (None, None) => {
                 let id = lost_start_id(short);
-                delta.lost_start = Some((id.clone(), delta.first_nanos.unwrap_or_else(|| slot_nanos(short))));
+                delta.lost_start = Some((
+                    id.clone(),
+                    delta.first_nanos.unwrap_or_else(|| slot_nanos(short)),
+                ));
                 id
             }
         };
@@ -282,9 +288,11 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
             drop(tx);
             continue;
         }
-        // A damaged tail is cut off only by a fold that holds the lock.
+        // A damaged tail is cut off only by a fold that holds the lock, and
+        // only where the piece can be kept (not on a full disk or a
+        // read-only project: a later fold cuts it).
         let kept = match scan.tail_damage() {
-            Some(d) if writer == Writer::Gone => Some(cut_damaged_tail(&paths.journal, d)?),
+            Some(d) if writer == Writer::Gone => cut_damaged_tail(&paths.journal, d).ok(),
             _ => None,
         };
         write_delta(
@@ -302,8 +310,9 @@ pub fn fold_run(project: &Project, conn: &mut Connection, short: &str) -> Result
         )?;
         crate::schema::bump_generation(&tx)?;
         tx.commit()?;
-        if writer == Writer::Gone && kept.is_none() {
-            trim_reserved_space(&paths.journal, scan.end)?;
+        if writer == Writer::Gone && scan.tail_damage().is_none() {
+            // Only space is at stake: a read-only project keeps it.
+            let _ = trim_reserved_space(&paths.journal, scan.end);
         }
         drop(file);
         let issues = scan
@@ -520,6 +529,27 @@ fn record_time(record: &Record) -> Option<i64> {
     }
 }
 
+/// The longest text of a list or dict parameter kept for queries to compare
+/// and match; a longer one is kept only in its encoded form.
+const MAX_COMPOUND_TEXT: usize = 4096;
+
+/// A parameter's `value` and `text` columns, holding it once: a string is
+/// its text, with an empty `value`; anything else is its encoding, with its
+/// text for queries (and none for a list or dict too long to compare).
+fn param_columns(value: &Value) -> (Vec<u8>, Option<String>) {
+    match value {
+        Value::Str(s) => (Vec::new(), Some(s.clone())),
+        Value::List(_) | Value::Dict(_) => {
+            let text = value.to_string();
+            (
+                blob(value),
+                (text.len() <= MAX_COMPOUND_TEXT).then_some(text),
+            )
+        }
+        other => (blob(other), Some(other.to_string())),
+    }
+}
+
 fn blob(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
     codec::encode_value(v, &mut out);
@@ -581,11 +611,12 @@ fn write_delta(
             .execute(params![id, blob(&Value::List(features.clone()))])?;
     }
     for (at, key, value) in &d.params {
+        let (stored, text) = param_columns(value);
         tx.prepare_cached(
             "INSERT INTO params (run_id, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
-        .execute(params![id, key, *at as i64, blob(value), value.to_string(), value.as_f64().and_then(real)])?;
+        .execute(params![id, key, *at as i64, stored, text, value.as_f64().and_then(real)])?;
         remember_name(tx, "params", key)?;
     }
     for (key_id, name) in &d.new_keys {
@@ -684,10 +715,8 @@ fn write_delta(
     if folded.settled {
         // The writer is gone: a run it never ended crashed, unless the
         // journal is damaged where it would have said so.
-        let lost_end = d.lost_start.is_some()
-            || d.closed
-            || !folded.damage.is_empty()
-            || note.is_some();
+        let lost_end =
+            d.lost_start.is_some() || d.closed || !folded.damage.is_empty() || note.is_some();
         let verdict = if lost_end {
             Status::Damaged
         } else {
@@ -699,12 +728,7 @@ fn write_delta(
     tx.prepare_cached(
         "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE id = ?1",
     )?
-    .execute(params![
-        id,
-        folded.end_offset as i64,
-        folded.settled,
-        note
-    ])?;
+    .execute(params![id, folded.end_offset as i64, folded.settled, note])?;
     Ok(())
 }
 
@@ -827,8 +851,11 @@ fn cut_damaged_tail(journal: &Path, d: &Damage) -> Result<PathBuf, Error> {
             .open(&path)
         {
             Ok(mut f) => {
-                f.write_all(&tail)?;
-                f.sync_all()?;
+                if let Err(e) = f.write_all(&tail).and_then(|()| f.sync_all()) {
+                    drop(f);
+                    let _ = fs_err::remove_file(&path);
+                    return Err(e.into());
+                }
                 break path;
             }
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}

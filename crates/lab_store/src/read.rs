@@ -298,6 +298,16 @@ impl Store {
     }
 }
 
+/// A parameter from its `value` and `text` columns: a string is kept as its
+/// text alone, with an empty `value`.
+pub(crate) fn param_value(value: &[u8], text: Option<String>) -> Value {
+    if value.is_empty() {
+        Value::Str(text.unwrap_or_default())
+    } else {
+        decode(value)
+    }
+}
+
 fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
@@ -388,11 +398,14 @@ pub(crate) fn fill_details(
             .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
         Ok(())
     })?;
-    each(filter("params", "t.key, t.value", "seq"), &mut |run, r| {
-        run.params
-            .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
-        Ok(())
-    })?;
+    each(
+        filter("params", "t.key, t.value, t.text", "seq"),
+        &mut |run, r| {
+            let value = param_value(&r.get::<_, Vec<u8>>(2)?, r.get(3)?);
+            run.params.push((r.get(1)?, value));
+            Ok(())
+        },
+    )?;
     each(
         filter(
             "metrics",

@@ -78,7 +78,7 @@ impl Store {
     /// order; ids no longer in the index are left out.
     pub fn load_runs(&self, rowids: &[i64], detail: Detail) -> Result<Vec<RunInfo>, Error> {
         let listing = detail == Detail::Listing;
-        let mut complete = true;
+        let mut incomplete = Vec::new();
         let mut runs = Vec::with_capacity(rowids.len());
         let mut stmt = self.conn.prepare_cached(&format!(
             "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
@@ -86,28 +86,42 @@ impl Store {
         for rowid in rowids {
             let mut rows = stmt.query([rowid])?;
             if let Some(row) = rows.next()? {
-                runs.push(listed_run(row, listing, &mut complete)?);
+                runs.push(listed_run(row, listing, &mut incomplete, runs.len())?);
             }
         }
-        self.complete_details(&mut runs, detail, listing && complete)?;
+        self.complete_details(&mut runs, detail, &incomplete)?;
         Ok(runs)
     }
 
-    /// Full details, or a listing from an index older than summaries.
+    /// Full details, or for a listing, the details of the runs (by place in
+    /// `runs`) whose summary could not be used: one too long to keep, or an
+    /// index older than summaries.
     fn complete_details(
         &self,
         runs: &mut [RunInfo],
         detail: Detail,
-        done: bool,
+        incomplete: &[usize],
     ) -> Result<(), Error> {
-        if !done {
-            for run in runs.iter_mut() {
+        if detail != Detail::Listing {
+            return fill_details(&self.conn, runs, detail);
+        }
+        if incomplete.is_empty() {
+            return Ok(());
+        }
+        let mut some: Vec<RunInfo> = incomplete
+            .iter()
+            .map(|&i| {
+                let run = &mut runs[i];
                 run.attrs.clear();
                 run.params.clear();
                 run.metrics.clear();
                 run.tags.clear();
-            }
-            fill_details(&self.conn, runs, detail)?;
+                run.clone()
+            })
+            .collect();
+        fill_details(&self.conn, &mut some, detail)?;
+        for (&i, filled) in incomplete.iter().zip(some) {
+            runs[i] = filled;
         }
         Ok(())
     }
@@ -189,29 +203,33 @@ impl Store {
         }
         let (sql, params) = self.selection_sql(selection, false, true)?;
         let listing = selection.detail == Detail::Listing;
-        let mut complete = true;
+        let mut incomplete = Vec::new();
         let mut runs: Vec<RunInfo> = Vec::new();
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
         while let Some(row) = rows.next()? {
-            runs.push(listed_run(row, listing, &mut complete)?);
+            runs.push(listed_run(row, listing, &mut incomplete, runs.len())?);
         }
-        self.complete_details(&mut runs, selection.detail, listing && complete)?;
+        self.complete_details(&mut runs, selection.detail, &incomplete)?;
         Ok(runs)
     }
 }
 
 /// A run from a row of `RUN_COLUMNS, summary`; for a listing, with its
-/// summary applied (`complete` turns false when a row has none usable).
+/// summary applied (its place, `at`, goes into `incomplete` when the row has
+/// none usable).
 fn listed_run(
     row: &rusqlite::Row<'_>,
     listing: bool,
-    complete: &mut bool,
+    incomplete: &mut Vec<usize>,
+    at: usize,
 ) -> Result<RunInfo, Error> {
     let mut run = run_row(row)?;
     if listing {
         let blob: Option<Vec<u8>> = row.get(11)?;
-        *complete &= blob.is_some_and(|b| summary::apply(&mut run, &b));
+        if !blob.is_some_and(|b| summary::apply(&mut run, &b)) {
+            incomplete.push(at);
+        }
     }
     Ok(run)
 }

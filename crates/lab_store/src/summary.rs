@@ -13,6 +13,10 @@
 //!             f64 min, f64 max, i64 count)            metrics (min/max NaN when none)
 //! u32 n, n × (string key, string value)               tags
 //! ```
+//!
+//! A run with a value longer than [`MAX_LISTED_VALUE`] (a long dataset
+//! description, a parameter holding a document) has no summary: its values
+//! are then kept once, in their tables, and a listing reads them from there.
 
 use lab_journal::codec;
 use lab_types::Value;
@@ -29,27 +33,59 @@ fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The longest encoded attribute, parameter or tag a summary copies.
+pub(crate) const MAX_LISTED_VALUE: usize = 4096;
+
 /// A `metrics` row: name, last value's bits, last step, min, max, count.
 type MetricRow = (String, i64, i64, Option<f64>, Option<f64>, i64);
 
 /// Rebuilds the summary of run `id` from the index tables.
 pub(crate) fn write(tx: &Connection, id: &str) -> Result<(), Error> {
+    let summary = build(tx, id)?;
+    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE id = ?1")?
+        .execute(params![id, summary])?;
+    Ok(())
+}
+
+/// The summary of run `id`, or `None` when one of its values is too long to
+/// copy into it.
+fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
     let mut blob = Vec::with_capacity(1024);
-    for sql in [
-        format!(
+    {
+        let mut stmt = tx.prepare_cached(&format!(
             "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({LISTED_ATTRS}) ORDER BY key"
-        ),
-        "SELECT key, value FROM params WHERE run_id = ?1 ORDER BY seq".to_owned(),
-    ] {
-        let mut stmt = tx.prepare_cached(&sql)?;
+        ))?;
         let rows: Vec<(String, Vec<u8>)> = stmt
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
         for (k, v) in rows {
+            if v.len() > MAX_LISTED_VALUE {
+                return Ok(None);
+            }
             put_str(&mut blob, &k);
             // Already in the value encoding: copy it as it is.
             blob.extend_from_slice(&v);
+        }
+    }
+    {
+        let mut stmt = tx
+            .prepare_cached("SELECT key, value, text FROM params WHERE run_id = ?1 ORDER BY seq")?;
+        let rows: Vec<(String, Vec<u8>, Option<String>)> = stmt
+            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+            .collect::<Result<_, _>>()?;
+        blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+        for (k, v, text) in rows {
+            if v.len().max(text.as_ref().map_or(0, String::len)) > MAX_LISTED_VALUE {
+                return Ok(None);
+            }
+            put_str(&mut blob, &k);
+            if v.is_empty() {
+                // A string, kept in the table as its text alone.
+                codec::encode_value(&Value::Str(text.unwrap_or_default()), &mut blob);
+            } else {
+                blob.extend_from_slice(&v);
+            }
         }
     }
     {
@@ -86,13 +122,14 @@ pub(crate) fn write(tx: &Connection, id: &str) -> Result<(), Error> {
             .collect::<Result<_, _>>()?;
         blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
         for (k, v) in rows {
+            if v.len() > MAX_LISTED_VALUE {
+                return Ok(None);
+            }
             put_str(&mut blob, &k);
             put_str(&mut blob, &v);
         }
     }
-    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE id = ?1")?
-        .execute(params![id, blob])?;
-    Ok(())
+    Ok(Some(blob))
 }
 
 struct Reader<'a> {
