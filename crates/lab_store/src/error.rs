@@ -49,7 +49,7 @@ pub enum Error {
     #[error("{0}")]
     Query(#[from] crate::query::QueryError),
     /// The index database failed.
-    #[error("the index failed: {0}")]
+    #[error("the index failed: {}{}", .0, damage_hint(.0))]
     Sqlite(#[from] rusqlite::Error),
     /// A journal could not be read.
     #[error(transparent)]
@@ -57,6 +57,14 @@ pub enum Error {
     /// A file operation failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// The index file is not a database, or SQLite finds it corrupt.
+    #[error("the index is damaged ({reason}): {}\n\nhint: `lab reindex` rebuilds it from the journals, keeping the damaged file aside", .path.display())]
+    DamagedIndex {
+        /// The database.
+        path: PathBuf,
+        /// What SQLite said.
+        reason: String,
+    },
     /// The index was written by a newer Lab.
     #[error("the index has schema version {found}, newer than this Lab knows ({known}): {}\n\nhint: upgrade Lab to read this project", .path.display())]
     NewerSchema {
@@ -67,6 +75,16 @@ pub enum Error {
         /// Ours.
         known: i64,
     },
+}
+
+/// A hint after SQLite's own words when they say the index is corrupt.
+fn damage_hint(e: &rusqlite::Error) -> &'static str {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase) => {
+            "\n\nhint: `lab reindex` rebuilds the index from the journals, keeping the damaged file aside"
+        }
+        _ => "",
+    }
 }
 
 fn not_a_project(start: &std::path::Path, from_env: bool) -> String {

@@ -23,7 +23,7 @@ pub use project::{Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
@@ -55,11 +55,77 @@ fn retry_busy<T>(mut f: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result
 pub struct Store {
     project: Project,
     conn: Connection,
+    /// Why the index on disk could not be written, when this store folds
+    /// into a copy of it in memory instead (a full disk, a read-only project).
+    in_memory: Option<String>,
+}
+
+/// Whether an error means the index cannot be written here (while it can
+/// still be read): the disk is full, or the project is read-only.
+fn unwritable(e: &Error) -> bool {
+    match e {
+        Error::Sqlite(e) => matches!(
+            e.sqlite_error_code(),
+            Some(
+                rusqlite::ErrorCode::DiskFull
+                    // SQLite's own writes failing (its WAL index on a full
+                    // disk says this).
+                    | rusqlite::ErrorCode::SystemIoFailure
+                    | rusqlite::ErrorCode::ReadOnly
+                    | rusqlite::ErrorCode::CannotOpen
+                    | rusqlite::ErrorCode::PermissionDenied
+            )
+        ),
+        Error::Io(e) => matches!(
+            e.kind(),
+            std::io::ErrorKind::StorageFull
+                | std::io::ErrorKind::ReadOnlyFilesystem
+                | std::io::ErrorKind::PermissionDenied
+        ),
+        _ => false,
+    }
+}
+
+/// The index file cannot be read as a database: [`Error::DamagedIndex`].
+fn damaged(e: Error, path: &Path) -> Error {
+    match &e {
+        Error::Sqlite(err)
+            if matches!(
+                err.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+            ) =>
+        {
+            Error::DamagedIndex {
+                path: path.to_owned(),
+                reason: err.to_string(),
+            }
+        }
+        _ => e,
+    }
 }
 
 impl Store {
-    /// Opens (creating if needed) the index of `project`.
+    /// Opens (creating if needed) the index of `project`. When the index
+    /// cannot be written (a full disk, a read-only project), it is read into
+    /// memory instead: reading works, and folds go to the copy
+    /// ([`Store::in_memory`] says why).
+    ///
+    /// A damaged index is never a dead end either: the runs are then read
+    /// from the journals into memory, until `lab reindex`
+    /// ([`Store::open_to_rebuild`]) replaces it.
     pub fn open(project: Project) -> Result<Self, Error> {
+        let path = project.index_path();
+        match Self::open_on_disk(project.clone()) {
+            Ok(store) => Ok(store),
+            Err(e) if unwritable(&e) => Self::open_copy(project, &e.to_string()),
+            Err(e) => match damaged(e, &path) {
+                e @ Error::DamagedIndex { .. } => Self::open_copy(project, &e.to_string()),
+                e => Err(e),
+            },
+        }
+    }
+
+    fn open_on_disk(project: Project) -> Result<Self, Error> {
         let conn = Connection::open(project.index_path())?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new index to WAL, and migrating it, take locks that
@@ -68,19 +134,39 @@ impl Store {
         retry_busy(|| conn.pragma_update(None, "journal_mode", "WAL"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        // A fold of a large journal is one large transaction; give the WAL
+        // file back after each checkpoint rather than keeping its high mark.
+        conn.pragma_update(None, "journal_size_limit", 4_i64 << 20)?;
         // Read pages through a memory map rather than a system call each:
         // listing ten thousand runs touches tens of thousands of pages.
         conn.pragma_update(None, "mmap_size", 1_i64 << 30)?;
-        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
-        loop {
-            match schema::migrate(&conn) {
-                Err(Error::Sqlite(e)) if is_busy(&e) && std::time::Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                other => break other?,
-            }
-        }
-        Ok(Self { project, conn })
+        migrate_waiting(&conn)?;
+        Ok(Self {
+            project,
+            conn,
+            in_memory: None,
+        })
+    }
+
+    /// A store over a copy in memory of what the index on disk holds (if it
+    /// can be read at all), for a project whose index cannot be written.
+    fn open_copy(project: Project, why: &str) -> Result<Self, Error> {
+        let mut conn = Connection::open_in_memory()?;
+        copy_index_into(&project.index_path(), &mut conn)?;
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
+        schema::migrate(&conn)?;
+        Ok(Self {
+            project,
+            conn,
+            in_memory: Some(why.to_owned()),
+        })
+    }
+
+    /// Why this store folds into memory instead of the index on disk (which
+    /// cannot be written: a full disk, a read-only project), if it does.
+    #[must_use]
+    pub fn in_memory(&self) -> Option<&str> {
+        self.in_memory.as_deref()
     }
 
     /// Finds the project for `cwd` (see [`Project::discover`]) and opens its index.
@@ -96,9 +182,30 @@ impl Store {
 
     /// Folds every journal record not yet indexed into the index. Returns
     /// the journals that could not be folded in whole: damaged ones whose
-    /// writers are gone, and unreadable ones (which are skipped).
+    /// writers are gone, and unreadable ones (which are skipped). When the
+    /// index turns out not to be writable, the fold goes on in a copy of it
+    /// in memory.
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
-        fold::refresh(&self.project, &mut self.conn)
+        match fold::refresh(&self.project, &mut self.conn) {
+            Err(e) if unwritable(&e) && self.in_memory.is_none() => {
+                self.move_to_memory(&e.to_string())?;
+                fold::refresh(&self.project, &mut self.conn)
+            }
+            Err(e) => Err(damaged(e, &self.project.index_path())),
+            ok => ok,
+        }
+    }
+
+    /// Goes on in a copy in memory of what the open index holds.
+    fn move_to_memory(&mut self, why: &str) -> Result<(), Error> {
+        let mut copy = Connection::open_in_memory()?;
+        {
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)?;
+            backup.run_to_completion(1024, Duration::ZERO, None)?;
+        }
+        self.conn = copy;
+        self.in_memory = Some(why.to_owned());
+        Ok(())
     }
 
     /// Folds the journal of one run into the index. Returns the damage found
@@ -118,4 +225,101 @@ impl Store {
         schema::clear(&self.conn)?;
         self.refresh()
     }
+
+    /// Opens the index of `project` to rebuild it, as `lab reindex` does: an
+    /// index that cannot be read as a database is moved aside first (to
+    /// `index.sqlite.damaged.N`, with its WAL files) and a new one made.
+    /// Returns the store and where a damaged index was moved.
+    pub fn open_to_rebuild(project: Project) -> Result<(Self, Option<PathBuf>), Error> {
+        let path = project.index_path();
+        match Self::open_on_disk(project.clone()).map_err(|e| damaged(e, &path)) {
+            Ok(store) => Ok((store, None)),
+            Err(Error::DamagedIndex { path, .. }) => {
+                let kept = move_aside(&path)?;
+                Ok((Self::open_on_disk(project)?, Some(kept)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Migrates, retrying while another process holds a lock SQLite does not
+/// wait for.
+fn migrate_waiting(conn: &Connection) -> Result<(), Error> {
+    let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match schema::migrate(conn) {
+            Err(Error::Sqlite(e)) if is_busy(&e) && std::time::Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Copies the index at `path`, opened read-only and without taking locks
+/// or writing anything beside it, into `into`. Nothing is copied when there
+/// is no index or it cannot be read: the copy then starts empty and folds
+/// every journal.
+fn copy_index_into(path: &Path, into: &mut Connection) -> Result<(), Error> {
+    if !path.exists() {
+        return Ok(());
+    }
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let uri = format!("file:{}?immutable=1", uri_path(path));
+    let Ok(disk) = Connection::open_with_flags(uri, flags) else {
+        return Ok(());
+    };
+    let copied = {
+        let backup = rusqlite::backup::Backup::new(&disk, into)?;
+        backup.run_to_completion(1024, Duration::ZERO, None).is_ok()
+    };
+    if !copied {
+        // Unreadable after all: start from nothing.
+        *into = Connection::open_in_memory()?;
+    }
+    Ok(())
+}
+
+/// A path as a `file:` URI path: `%`, `?` and `#` escaped.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3f"),
+            '#' => out.push_str("%23"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Moves a damaged index and its WAL files aside, to the first free
+/// `index.sqlite.damaged.N`. Returns the new path of the index.
+fn move_aside(path: &Path) -> Result<PathBuf, Error> {
+    let name = path
+        .file_name()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let mut n = 1;
+    let target = loop {
+        let candidate = path.with_file_name(format!("{name}.damaged.{n}"));
+        if !candidate.exists() {
+            break candidate;
+        }
+        n += 1;
+    };
+    fs_err::rename(path, &target)?;
+    for suffix in ["-wal", "-shm"] {
+        let side = path.with_file_name(format!("{name}{suffix}"));
+        if side.exists() {
+            fs_err::rename(
+                &side,
+                target.with_file_name(format!("{name}.damaged.{n}{suffix}")),
+            )?;
+        }
+    }
+    Ok(target)
 }

@@ -59,5 +59,10 @@ fn open_fresh() -> Result<Store> {
     for issue in store.refresh()? {
         output::warn(&issue.to_string());
     }
+    if let Some(why) = store.in_memory() {
+        output::warn(&format!(
+            "the index cannot be used as it is, so the runs were read from their journals into memory: {why}"
+        ));
+    }
     Ok(store)
 }

@@ -910,8 +910,9 @@ fn a_journal_cut_mid_frame_keeps_the_records_before_the_cut() {
     );
     let note = run.damage.clone().unwrap();
     assert!(
-        note.contains(&format!("{dropped} bytes skipped at offset {offset}: {reason}"))
-            && note.contains("journal.lab.damaged.1"),
+        note.contains(&format!(
+            "{dropped} bytes skipped at offset {offset}: {reason}"
+        )) && note.contains("journal.lab.damaged.1"),
         "{note}"
     );
     // The tail was moved aside and cut off.
@@ -1535,4 +1536,198 @@ fn select_filters_sorts_and_limits_with_the_query_language() {
         "{text}"
     );
     assert!(text.contains("did you mean `acc`?"), "{text}");
+}
+
+#[test]
+fn a_long_value_is_stored_once_and_the_wal_is_given_back() {
+    let (_dir, project) = new_project();
+    let mut w = begin(&project, "big", now_nanos());
+    let megabyte = |i: usize| Value::Str(format!("{i}").repeat(1 << 20));
+    for i in 0..16 {
+        w.param(&format!("doc{i}"), megabyte(i));
+    }
+    w.attr("dataset", megabyte(99));
+    w.rec(&Record::Tag {
+        time_nanos: now_nanos(),
+        key: "note".into(),
+        value: "n".repeat(1 << 20),
+    });
+    w.param("lr", Value::Float(0.1));
+    w.end(now_nanos(), Status::Finished, None);
+    let short = w.short();
+    w.close();
+    let journal = file_len(&project.run_paths(&short).journal);
+
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    drop(store);
+    let index = file_len(&project.index_path());
+    let wal = project.index_path().with_file_name("index.sqlite-wal");
+    let wal = if wal.exists() { file_len(&wal) } else { 0 };
+    // Each value once in the index, next to the journal: not three times.
+    assert!(
+        index < journal + journal / 4,
+        "index {index} bytes for a {journal}-byte journal"
+    );
+    assert!(wal <= 4 << 20, "the WAL keeps {wal} bytes");
+
+    // Listed and shown with every value intact.
+    let store = open(&project);
+    for run in [
+        store.run(&short).unwrap(),
+        store
+            .select(&lab_store::Selection {
+                detail: lab_store::Detail::Listing,
+                ..Default::default()
+            })
+            .unwrap()
+            .remove(0),
+    ] {
+        assert_eq!(run.params.len(), 17);
+        assert_eq!(run.params[3], ("doc3".to_owned(), megabyte(3)));
+        assert_eq!(run.params[16], ("lr".to_owned(), Value::Float(0.1)));
+        assert_eq!(run.attr("dataset"), Some(&megabyte(99)));
+        assert_eq!(run.tags[0].1.len(), 1 << 20);
+    }
+}
+
+#[test]
+fn a_damaged_index_is_read_around_and_rebuilt_by_reindex() {
+    let (_dir, project) = new_project();
+    build_mixed_project(&project);
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    let before = store.runs(None).unwrap();
+    drop(store);
+    let index = project.index_path();
+    let garbage = b"this used to be an index, until a disk ate it".repeat(100);
+    std::fs::write(&index, &garbage).unwrap();
+    for side in ["index.sqlite-wal", "index.sqlite-shm"] {
+        let _ = std::fs::remove_file(index.with_file_name(side));
+    }
+
+    // Reading goes on, from the journals, in memory.
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    assert!(
+        store.in_memory().unwrap().contains("the index is damaged"),
+        "{:?}",
+        store.in_memory()
+    );
+    let read = store.runs(None).unwrap();
+    assert_eq!(read.len(), before.len());
+    for (a, b) in read.iter().zip(&before) {
+        assert_same_run(a, b);
+    }
+    assert_eq!(std::fs::read(&index).unwrap(), garbage, "left as it was");
+    drop(store);
+
+    // `lab reindex` moves it aside and builds a new one.
+    let (mut store, moved) = Store::open_to_rebuild(project.clone()).unwrap();
+    let moved = moved.expect("the damaged index was moved aside");
+    assert_eq!(moved, index.with_file_name("index.sqlite.damaged.1"));
+    assert_eq!(std::fs::read(&moved).unwrap(), garbage);
+    assert!(store.reindex().unwrap().is_empty());
+    assert!(store.in_memory().is_none());
+    let rebuilt = store.runs(None).unwrap();
+    assert_eq!(rebuilt.len(), before.len());
+    assert_index_sound(&project);
+}
+
+/// A tmpfs of a fixed size, mounted for one test and removed after it.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the tests run as root)"
+        );
+        Self { dir }
+    }
+
+    fn remount(&self, options: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,{options}")])
+            .arg(self.dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Fills what is left of the disk with one file; returns its path.
+    fn fill(&self) -> std::path::PathBuf {
+        use std::io::Write as _;
+        let path = self.dir.path().join("filler");
+        let mut f = std::fs::File::create(&path).unwrap();
+        let block = vec![1u8; 16 << 10];
+        while f.write_all(&block).is_ok() {}
+        path
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn reads_work_on_a_full_disk_and_on_a_read_only_project() {
+    let disk = SmallDisk::new(64 << 20);
+    let (project, _) = Project::create(&disk.dir.path().join("p")).unwrap();
+    let t0 = now_nanos();
+    let mut first = begin(&project, "disk", t0);
+    first.param("seed", Value::Int(1));
+    first.end(t0 + 1, Status::Finished, None);
+    first.close();
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    drop(store);
+    // A second run is written, then the disk fills before anyone indexes it.
+    let mut second = begin(&project, "disk", t0 + SECOND);
+    second.param("seed", Value::Int(2));
+    second.param("doc", Value::Str("d".repeat(2 << 20)));
+    second.end(t0 + SECOND + 1, Status::Finished, None);
+    let short = second.short();
+    second.close();
+    let filler = disk.fill();
+
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    assert!(store.in_memory().is_some(), "the full disk was noticed");
+    let runs = store.runs(None).unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[0].short_id, short);
+    assert_eq!(runs[0].params[0], ("seed".to_owned(), Value::Int(2)));
+    drop(store);
+
+    // Read-only (a mounted snapshot, a shared read-only folder).
+    std::fs::remove_file(&filler).unwrap();
+    disk.remount("ro");
+    let mut store = open(&project);
+    let issues = store.refresh().unwrap();
+    assert!(issues.is_empty(), "{issues:?}");
+    assert_eq!(store.runs(None).unwrap().len(), 2);
+    assert!(store.in_memory().is_some());
+    drop(store);
+
+    // With room again, the index catches up on disk.
+    disk.remount("rw");
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    assert!(store.in_memory().is_none());
+    assert_eq!(store.runs(None).unwrap().len(), 2);
+    drop(store);
+    assert_index_sound(&project);
 }
