@@ -33,6 +33,13 @@ pub enum Command {
     /// The index is derived data; this is safe at any time, also while runs
     /// are logging.
     Reindex,
+    /// Look the project over for damage, and put back what can be saved.
+    ///
+    /// Checks the index, reads every run's journal whole, and lists damaged
+    /// stretches, runs listed as damaged, and pieces cut off journals
+    /// (`journal.lab.damaged.N`) with the good records they still hold.
+    /// Exits with 1 when it found damage.
+    Doctor(DoctorArgs),
     /// Show runs side by side: parameters, metrics and features.
     ///
     /// One column per run, the first run being the reference: parameters
@@ -297,6 +304,15 @@ pub struct RmArgs {
 const RM_EXAMPLES: &str = "Examples:
   lab rm 0e52f0da                            asks, then deletes one run
   lab rm 0e52f0da 0e52f0be --yes             deletes two runs without asking";
+
+/// `lab doctor`.
+#[derive(Debug, Parser)]
+pub struct DoctorArgs {
+    /// Put the good records of the pieces cut off journals back into them
+    /// and index those runs again (a piece is kept, renamed `….salvaged`).
+    #[arg(long)]
+    pub salvage: bool,
+}
 
 /// `lab gc`.
 #[derive(Debug, Parser)]

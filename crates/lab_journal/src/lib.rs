@@ -21,7 +21,7 @@ pub use liveness::{WRITER_ATTR, WriterIdentity};
 pub use reader::{
     Damage, Mode, RESYNC_MAX_PAYLOAD, Scan, read_journal, read_journal_as, scan_from, scan_from_as,
 };
-pub use writer::JournalWriter;
+pub use writer::{END_RESERVE, JournalWriter, append_to_settled};
 
 /// The magic bytes a journal starts with.
 pub const MAGIC: &[u8; 8] = b"LABJRNL\0";
@@ -62,6 +62,12 @@ pub enum JournalError {
     /// The journal was already closed.
     #[error("the journal is closed")]
     Closed,
+    /// A writer holds the journal.
+    #[error("a running writer holds the journal: {path}")]
+    InUse {
+        /// The file.
+        path: String,
+    },
 }
 
 /// The 16 header bytes of a journal of this version.

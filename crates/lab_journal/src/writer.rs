@@ -247,3 +247,57 @@ fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError>
         Err(e) => Err(JournalError::Io(e.into())),
     }
 }
+
+/// Appends `records` to a journal whose writer is gone (its lock is free;
+/// this takes it while it works), as one `write(2)` of whole frames after its
+/// last good frame, then syncs it. Used to put back records salvaged from
+/// pieces cut off the journal. Refused when a writer holds the journal, or
+/// when the journal does not end cleanly. Returns the journal's new length.
+pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, JournalError> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = fs_err::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)?
+        .into_parts()
+        .0;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(JournalError::InUse {
+                path: path.display().to_string(),
+            });
+        }
+        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+    }
+    let scan = crate::read_journal_as(path, 0, crate::Mode::Settled, |_, _| {})?;
+    if let Some(d) = scan.tail_damage() {
+        return Err(JournalError::BadHeader {
+            path: path.display().to_string(),
+            reason: format!(
+                "it is damaged at byte {} ({}); fold it first so the damage is cut off",
+                d.offset, d.reason
+            ),
+        });
+    }
+    let mut frames = Vec::new();
+    let mut payload = Vec::new();
+    for record in records {
+        payload.clear();
+        codec::encode(record, &mut payload);
+        if payload.len() > MAX_PAYLOAD {
+            return Err(JournalError::TooLarge {
+                size: payload.len(),
+            });
+        }
+        frames.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        frames.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        frames.extend_from_slice(&payload);
+    }
+    // Reserved zeros after the last frame go: the frames follow it directly.
+    file.set_len(scan.end)?;
+    file.seek(SeekFrom::Start(scan.end))?;
+    file.write_all(&frames)?;
+    file.sync_all()?;
+    Ok(scan.end + frames.len() as u64)
+}

@@ -763,11 +763,16 @@ fn damage_note(
     } else if parts.is_empty() && folded.settled {
         // Rebuilding the index of a journal an earlier fold cut: say where
         // the pieces are.
-        let pieces = damaged_pieces(&paths.journal)?;
-        if !pieces.is_empty() {
-            let names: Vec<String> = pieces.iter().map(|p| p.display().to_string()).collect();
+        let kept = pieces(&paths.journal)?;
+        if !kept.is_empty() {
+            let names: Vec<String> = kept.iter().map(|p| p.path.display().to_string()).collect();
+            let salvaged = if kept.iter().all(|p| p.salvaged) {
+                " (their good records were put back)"
+            } else {
+                ""
+            };
             parts.push(format!(
-                "damaged bytes cut off the journal are kept in {}",
+                "damaged bytes cut off the journal are kept in {}{salvaged}",
                 names.join(", ")
             ));
         }
@@ -787,8 +792,18 @@ fn remember_name(tx: &Connection, scope: &str, key: &str) -> Result<(), Error> {
 /// (an older Lab wrote one, unnumbered `journal.lab.damaged`).
 const DAMAGED_SUFFIX: &str = ".damaged";
 
-/// The pieces cut off `journal` so far, oldest first.
-pub(crate) fn damaged_pieces(journal: &Path) -> Result<Vec<PathBuf>, Error> {
+/// A piece cut off a journal, as its file name tells.
+pub(crate) struct PieceName {
+    /// Its number (0 for the unnumbered piece of an older Lab).
+    pub number: u64,
+    /// Its file.
+    pub path: PathBuf,
+    /// Whether its records were put back (`….salvaged`).
+    pub salvaged: bool,
+}
+
+/// Every piece cut off `journal` so far, oldest first.
+pub(crate) fn pieces(journal: &Path) -> Result<Vec<PieceName>, Error> {
     let Some(dir) = journal.parent() else {
         return Ok(Vec::new());
     };
@@ -796,7 +811,7 @@ pub(crate) fn damaged_pieces(journal: &Path) -> Result<Vec<PathBuf>, Error> {
         "{}{DAMAGED_SUFFIX}",
         journal.file_name().unwrap_or_default().to_string_lossy()
     );
-    let mut found: Vec<(u64, PathBuf)> = Vec::new();
+    let mut found = Vec::new();
     let entries = match fs_err::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -806,19 +821,38 @@ pub(crate) fn damaged_pieces(journal: &Path) -> Result<Vec<PathBuf>, Error> {
         let entry = entry?;
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
-        let number = if name == base {
+        let Some(rest) = name.strip_prefix(&base) else {
+            continue;
+        };
+        let (rest, salvaged) = match rest.strip_suffix(".salvaged") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let number = if rest.is_empty() {
             Some(0)
         } else {
-            name.strip_prefix(&base)
-                .and_then(|rest| rest.strip_prefix('.'))
-                .and_then(|n| n.parse::<u64>().ok())
+            rest.strip_prefix('.').and_then(|n| n.parse::<u64>().ok())
         };
-        if let Some(n) = number {
-            found.push((n, entry.path()));
+        if let Some(number) = number {
+            found.push(PieceName {
+                number,
+                path: entry.path(),
+                salvaged,
+            });
         }
     }
-    found.sort();
-    Ok(found.into_iter().map(|(_, p)| p).collect())
+    found.sort_by_key(|p| p.number);
+    Ok(found)
+}
+
+/// The pieces cut off `journal` whose records are not put back yet, oldest
+/// first.
+pub(crate) fn damaged_pieces(journal: &Path) -> Result<Vec<PathBuf>, Error> {
+    Ok(pieces(journal)?
+        .into_iter()
+        .filter(|p| !p.salvaged)
+        .map(|p| p.path)
+        .collect())
 }
 
 /// Moves the unreadable tail of a settled journal into the next numbered
@@ -833,12 +867,7 @@ fn cut_damaged_tail(journal: &Path, d: &Damage) -> Result<PathBuf, Error> {
         f.seek(SeekFrom::Start(d.offset))?;
         f.take(d.dropped_bytes).read_to_end(&mut tail)?;
     }
-    let taken = damaged_pieces(journal)?;
-    let mut number = taken
-        .iter()
-        .filter_map(|p| p.extension()?.to_str()?.parse::<u64>().ok())
-        .max()
-        .unwrap_or(0);
+    let mut number = pieces(journal)?.iter().map(|p| p.number).max().unwrap_or(0);
     let kept = loop {
         number += 1;
         let path = journal.with_file_name(format!(

@@ -7,6 +7,7 @@
 //! [`Store`] and calling [`Store::refresh`] folds in every journal tail not yet
 //! indexed, so live and crashed runs read up to date.
 
+mod doctor;
 mod error;
 mod fold;
 mod project;
@@ -17,6 +18,7 @@ mod schema;
 mod select;
 mod summary;
 
+pub use doctor::{Health, Piece};
 pub use error::Error;
 pub use fold::Issue;
 pub use project::{Project, RunPaths, STORE_DIR};

@@ -31,21 +31,15 @@ pub fn run() -> Result<ExitStatus> {
             ));
             let counts = store.status_counts()?;
             let total: i64 = counts.values().sum();
-            let by_status: Vec<String> = [
-                Status::Running,
-                Status::Finished,
-                Status::Failed,
-                Status::Crashed,
-                Status::Interrupted,
-            ]
-            .iter()
-            .filter_map(|s| {
-                counts
-                    .get(s.as_str())
-                    .filter(|&&n| n > 0)
-                    .map(|n| format!("{n} {s}"))
-            })
-            .collect();
+            let by_status: Vec<String> = Status::ALL
+                .iter()
+                .filter_map(|s| {
+                    counts
+                        .get(s.as_str())
+                        .filter(|&&n| n > 0)
+                        .map(|n| format!("{n} {s}"))
+                })
+                .collect();
             lines.push((
                 "Runs",
                 if by_status.is_empty() {

@@ -2,6 +2,7 @@
 
 mod compare;
 mod disk;
+mod doctor;
 mod export;
 mod gc;
 mod info;
@@ -26,6 +27,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Ls(args) => ls::run(&args),
         Command::Show(args) => show::run(&args),
         Command::Reindex => reindex::run(),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Rm(args) => rm::run(&args),
         Command::Gc(args) => gc::run(&args),

@@ -677,13 +677,37 @@ fn reindex_prints_the_count_and_keeps_the_listing() {
 }
 
 #[test]
-fn a_broken_index_exits_3() {
-    let (_dir, project) = new_project();
-    std::fs::write(project.index_path(), vec![b'x'; 4096]).unwrap();
-    let out = lab(project.root(), &["ls"]);
-    assert_eq!(out.code, 3, "{}", out.stderr);
-    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
-    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+fn a_broken_index_is_read_around_and_rebuilt_by_reindex() {
+    let f = fixture();
+    let index = f.root.join(".lab/index.sqlite");
+    std::fs::write(&index, vec![b'x'; 4096]).unwrap();
+    let out = lab(&f.root, &["ls", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 4, "read from the journals");
+    assert!(
+        out.stderr.contains("the index is damaged") && out.stderr.contains("lab reindex"),
+        "{}",
+        out.stderr
+    );
+    let rebuilt = lab(&f.root, &["reindex"]);
+    assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
+    assert!(
+        rebuilt.stderr.contains("it was moved aside to ")
+            && rebuilt.stderr.contains("index.sqlite.damaged.1"),
+        "{}",
+        rebuilt.stderr
+    );
+    assert_eq!(
+        std::fs::read(f.root.join(".lab/index.sqlite.damaged.1")).unwrap(),
+        vec![b'x'; 4096]
+    );
+    assert!(
+        rebuilt.stdout.starts_with("Indexed 4 run(s)"),
+        "{}",
+        rebuilt.stdout
+    );
+    lab_ok(&f.root, &["ls"]);
 }
 
 #[test]
@@ -695,7 +719,11 @@ fn an_unreadable_journal_is_warned_about_and_the_rest_listed() {
     let out = lab(&f.root, &["ls", "--format", "json"]);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(rows.as_array().unwrap().len(), 4);
+    // It is listed too, as damaged: a run never vanishes from the listing.
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 5);
+    let bad = rows.iter().find(|r| r["short_id"] == "deadbeef").unwrap();
+    assert_eq!(bad["status"], "damaged");
     assert!(
         out.stderr
             .starts_with("warning: the journal of run `deadbeef` cannot be read"),
@@ -703,6 +731,8 @@ fn an_unreadable_journal_is_warned_about_and_the_rest_listed() {
         out.stderr
     );
     assert!(out.stderr.contains("not a Lab journal"), "{}", out.stderr);
+    // Said once: the run is settled.
+    lab_ok(&f.root, &["ls"]);
 }
 
 #[test]
@@ -1339,4 +1369,103 @@ fn ui_serves_until_terminated() {
     .unwrap();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(0), "SIGTERM stops it cleanly");
+}
+
+#[test]
+fn doctor_reports_damage_and_salvages_what_an_older_cut_kept() {
+    let f = fixture();
+    let short = f.b.short();
+    let dir = f.root.join(".lab").join("runs").join(&short);
+    let journal = dir.join("journal.lab");
+    // The first metric frame of run `b` (loss 0.8) is corrupt, and an older
+    // Lab, stopping at it, cut everything from there into one unnumbered
+    // piece: the run lost its last points and its End record.
+    let mut offsets = Vec::new();
+    lab_journal::read_journal(&journal, 0, |at, r| {
+        if matches!(r, lab_types::Record::Metric { .. }) {
+            offsets.push(at);
+        }
+    })
+    .unwrap();
+    let mut bytes = std::fs::read(&journal).unwrap();
+    let at = offsets[0] as usize;
+    bytes[at + 12] ^= 0x10;
+    std::fs::write(dir.join("journal.lab.damaged"), &bytes[at..]).unwrap();
+    std::fs::write(&journal, &bytes[..at]).unwrap();
+    lab_ok(&f.root, &["reindex"]);
+    let before: serde_json::Value =
+        serde_json::from_str(&lab_ok(&f.root, &["ls", "--format", "json"])).unwrap();
+    let b_before = before
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["short_id"] == short.as_str())
+        .unwrap();
+    assert_eq!(b_before["status"], "damaged", "{b_before}");
+
+    let report = lab(&f.root, &["doctor"]);
+    assert_eq!(report.code, 1, "damage found: {}", report.stderr);
+    assert!(report.stdout.contains("Index: sound"), "{}", report.stdout);
+    assert!(
+        report.stdout.contains(&format!(
+            "{short}  piece cut off the journal: .lab/runs/{short}/journal.lab.damaged"
+        )),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains("lab doctor --salvage"),
+        "{}",
+        report.stdout
+    );
+    assert!(
+        report.stdout.contains(&format!(
+            "Runs listed as damaged (how they went cannot be told from their journals): {short}"
+        )),
+        "{}",
+        report.stdout
+    );
+
+    let salvaged = lab(&f.root, &["doctor", "--salvage"]);
+    assert!(
+        salvaged
+            .stdout
+            .contains(&format!("record(s) into the journal of run `{short}`")),
+        "{}",
+        salvaged.stdout
+    );
+    let shown = lab_ok(&f.root, &["show", &short]);
+    assert!(
+        shown.contains("finished"),
+        "the End record is back:\n{shown}"
+    );
+    let after: serde_json::Value =
+        serde_json::from_str(&lab_ok(&f.root, &["ls", "--format", "json"])).unwrap();
+    let b_after = after
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["short_id"] == short.as_str())
+        .unwrap();
+    assert_eq!(b_after["status"], "finished");
+    assert_eq!(b_after["metrics"]["acc"], 0.95, "{b_after}");
+    assert_eq!(
+        b_after["metrics"]["loss"], 0.3,
+        "only the corrupt point is lost"
+    );
+    // The piece is kept, renamed.
+    assert!(dir.join("journal.lab.damaged.salvaged").exists());
+    assert!(!dir.join("journal.lab.damaged").exists());
+    // Nothing is left to salvage; the damage is still told.
+    let again = lab(&f.root, &["doctor"]);
+    assert!(!again.stdout.contains("--salvage"), "{}", again.stdout);
+
+    // A healthy project is healthy.
+    let g = fixture();
+    let healthy = lab(&g.root, &["doctor"]);
+    assert_eq!(healthy.code, 0, "{}{}", healthy.stdout, healthy.stderr);
+    assert_eq!(
+        healthy.stdout,
+        "Index: sound\nJournals: 4 read, none damaged\n"
+    );
 }
