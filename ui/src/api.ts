@@ -13,8 +13,8 @@ export interface Names {
   experiments?: string[];
 }
 
-export type Status = "running" | "finished" | "failed" | "crashed" | "interrupted";
-export const STATUSES: Status[] = ["running", "finished", "failed", "crashed", "interrupted"];
+export type Status = "running" | "finished" | "failed" | "crashed" | "interrupted" | "damaged";
+export const STATUSES: Status[] = ["running", "finished", "failed", "crashed", "interrupted", "damaged"];
 
 export interface RunRow {
   id: string;

@@ -303,8 +303,10 @@ async fn list_runs(
             .iter()
             .map(|s| {
                 Status::parse(s).ok_or_else(|| {
+                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
                     ApiError::BadRequest(format!(
-                        "`status` must be a list of running, finished, failed, crashed, interrupted: got `{s}`"
+                        "`status` must be a list of {}: got `{s}`",
+                        names.join(", ")
                     ))
                 })
             })

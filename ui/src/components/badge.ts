@@ -6,6 +6,7 @@ const ICON: Record<string, string> = {
   failed: "✕",
   crashed: "⚠",
   interrupted: "■",
+  damaged: "⚡",
 };
 
 /** A status badge: a colour and a word (and an icon), never the colour alone. */
