@@ -54,8 +54,9 @@ pub struct Scan {
     pub end: u64,
     /// How many records were handed to the visitor.
     pub records: u64,
-    /// Every damaged stretch, in file order. In [`Mode::Live`] at most one,
-    /// at the end; it may be a frame being written.
+    /// Every damaged stretch, in file order. In [`Mode::Live`] at most one, a
+    /// bad frame where the scan stopped (a zero length there is the end of
+    /// the data); it may be a frame being written.
     pub damage: Vec<Damage>,
 }
 
@@ -244,10 +245,10 @@ pub fn scan_from_as(
         };
         if mode == Mode::Live {
             // The end of a live journal, or a frame on its way: stop here and
-            // leave the rest for a later look.
-            let extent = s.data_extent()?;
-            let reason = bad.unwrap_or_else(|| "a zero frame length with data after it".into());
-            if extent > 0 {
+            // leave the rest for a later look. The reserved space after the
+            // end (megabytes of zeros) is not read at all.
+            if let Some(reason) = bad {
+                let extent = s.data_extent()?;
                 damage.push(Damage {
                     offset: at,
                     dropped_bytes: extent,

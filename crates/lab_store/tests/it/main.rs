@@ -12,6 +12,8 @@ use lab_store::{
 };
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
+mod model;
+
 const SECOND: i64 = 1_000_000_000;
 
 fn new_project() -> (tempfile::TempDir, Project) {
