@@ -79,9 +79,9 @@ struct Frame {
 
 /// Writes the case's journal into a new run folder; returns the run's id,
 /// short id and frames, and the written length.
-fn write(project: &Project, case: &Case, n: i64) -> (RunId, String, Vec<Frame>) {
+fn write(project: &Project, case: &Case, number: i64) -> (RunId, String, Vec<Frame>) {
     // Each case a time slot of its own (a quarter of a second).
-    let (id, paths) = project.claim_run(1_000 + n * 250_000_000).unwrap();
+    let (id, paths) = project.claim_run(1_000 + number * 250_000_000).unwrap();
     let mut w = JournalWriter::create(&paths.journal).unwrap();
     let mut frames = Vec::new();
     let mut push = |w: &mut JournalWriter, record: Record| {
