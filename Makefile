@@ -1,13 +1,19 @@
 # Lab's tasks. `make help` lists them; the README and .ci/run call these.
 
 SHELL := /bin/bash
+# Two environments, kept apart: `.venv` holds Lab built in release, as users
+# get it (`make demo`, the benchmarks, `make soak`); `.venv-test` holds a
+# debug build and the test tools (`make test`, `make develop`).
 VENV ?= .venv
+TEST_VENV ?= .venv-test
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
+TPY := $(TEST_VENV)/bin/python
+TPIP := $(TEST_VENV)/bin/pip
 TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help demo test test-rust test-python lint fmt develop bench venv
+.PHONY: help demo test test-rust test-python lint fmt develop bench venv test-venv soak
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,16 +21,24 @@ help: ## List the tasks
 $(PY):
 	python3 -m venv $(VENV)
 
-venv: $(PY) ## Make .venv with Lab's build and test tools
+$(TPY):
+	python3 -m venv $(TEST_VENV)
+
+venv: $(PY) ## Make .venv (Lab in release, for use and benchmarks) with the tools the benchmarks need
 	$(PIP) install -q --disable-pip-version-check $(TEST_DEPS)
+
+test-venv: $(TPY) ## Make .venv-test with Lab's build and test tools
+	$(TPIP) install -q --disable-pip-version-check $(TEST_DEPS)
 
 demo: $(PY) ## Build Lab (release) into .venv, run the iris example in examples/, then `lab ls`
 	$(PIP) install -q --disable-pip-version-check maturin scikit-learn joblib
-	$(VENV)/bin/maturin develop --release -q
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	cd examples && ../$(PY) iris.py --seed 1 && ../$(PY) iris.py --seed 2 && ../$(VENV)/bin/lab ls
+	@echo
+	@echo "Lab is installed in $(VENV). To put \`lab\` on your PATH:  source $(VENV)/bin/activate"
 
-develop: venv ## Build Lab (debug) into .venv
-	$(VENV)/bin/maturin develop -q
+develop: test-venv ## Build Lab (debug) into .venv-test
+	VIRTUAL_ENV=$$PWD/$(TEST_VENV) $(TEST_VENV)/bin/maturin develop -q
 
 test: lint test-rust test-python ## Run every check and test: what CI runs
 
@@ -38,8 +52,8 @@ test-rust: ## Build the workspace and run the Rust tests
 	cargo test --workspace --doc --locked
 
 test-python: develop ## Run the Python tests against a debug build, and check the type stubs
-	$(PY) -m mypy.stubtest lab._lab
-	$(PY) -m pytest -q tests
+	$(TPY) -m mypy.stubtest lab._lab
+	$(TPY) -m pytest -q tests
 
 lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction
 	cargo fmt --all --check
@@ -50,12 +64,16 @@ fmt: ## Format the Rust code
 	cargo fmt --all
 
 bench: venv ## Run the benchmarks (release build) and print medians
-	$(VENV)/bin/maturin develop --release -q
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/run.py
 
 bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows, JS size
-	$(VENV)/bin/maturin develop --release -q
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/ui.py
+
+soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 minutes (release build)
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
 .PHONY: bench-ui bench-peers bench-peers-quick
 
