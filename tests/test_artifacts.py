@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -334,3 +335,33 @@ def test_a_run_removed_while_live_is_not_brought_back_by_its_artifacts(project: 
     wait_background()
     assert not run_dir.exists()
     assert os.listdir(project / ".lab" / "runs") == []
+
+
+# -- models ---------------------------------------------------------------------
+
+
+def test_one_model_name_saved_from_many_threads_at_once(project: Path) -> None:
+    e = Experiment("models")
+    errors: List[BaseException] = []
+    start = threading.Barrier(8)
+
+    def save(t: int) -> None:
+        start.wait()
+        for i in range(20):
+            try:
+                e.log_model("m", {"thread": t, "i": i, "pad": "x" * 50_000})
+            except BaseException as exc:  # noqa: BLE001 - collected and asserted on
+                errors.append(exc)
+
+    with e.start_run():
+        threads = [threading.Thread(target=save, args=(t,)) for t in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert errors == []
+    run = lab.get_run(e.run_id)
+    # The last call to record wins, and the file is the one its record describes.
+    loaded = lab.load_model(run, "m")
+    assert loaded["i"] == 19
+    assert os.listdir(Path(run.path) / "models") == [Path(run.models["m"]["path"]).name]

@@ -455,8 +455,25 @@ impl Run {
         Ok(self.paths.models.clone())
     }
 
-    /// Takes a serialised model at `file` (inside [`Run::models_dir`]), hashes
-    /// it, moves it to its final name and records it.
+    /// A new path in [`Run::models_dir`] to serialise model `name` into before
+    /// [`Run::add_model`] takes it. Each call gets its own, so threads saving
+    /// models of the same name at once do not write into one file; the name
+    /// holds the process id (`.<name>.<pid>-<n>.tmp`), so that `lab gc` can
+    /// tell the leftovers of a process that died.
+    pub fn model_temp_path(&self, name: &str) -> Result<PathBuf, SdkError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        check_name("name", name)?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .models_dir()?
+            .join(format!(".{name}.{}-{n}.tmp", std::process::id())))
+    }
+
+    /// Takes a serialised model at `file` (inside [`Run::models_dir`], named by
+    /// [`Run::model_temp_path`]), hashes it, moves it to its final name and
+    /// records it. Of calls with the same name, the last to record wins: the
+    /// move and the record are made together under the run's lock, so the
+    /// file in place is always the one the latest record describes.
     pub fn add_model(
         &self,
         name: &str,
@@ -471,8 +488,8 @@ impl Run {
         let (size, sha256) = hash_file(file)?;
         let ext = if format == "pickle" { "pkl" } else { format };
         let rel = format!("models/{name}.{ext}");
-        fs_err::rename(file, self.paths.dir.join(&rel))?;
         let mut st = self.live()?;
+        fs_err::rename(file, self.paths.dir.join(&rel))?;
         st.journal()?.append(&Record::Model {
             time_nanos: now_nanos(),
             name: name.to_owned(),

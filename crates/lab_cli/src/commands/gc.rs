@@ -138,13 +138,16 @@ fn name_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `.<name>.<pid>.tmp` whose process is gone.
+/// `.<name>.<pid>-<n>.tmp` (or `.<name>.<pid>.tmp`, as earlier versions
+/// named it) whose process is gone.
 fn is_orphaned_model_temp(name: &str) -> bool {
     let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
         return false;
     };
-    stem.rsplit_once('.')
-        .is_some_and(|(model, pid)| !model.is_empty() && dead_pid(pid))
+    stem.rsplit_once('.').is_some_and(|(model, tail)| {
+        let pid = tail.split_once('-').map_or(tail, |(pid, _)| pid);
+        !model.is_empty() && dead_pid(pid)
+    })
 }
 
 /// Whether `text` is a process id no process has.

@@ -1033,8 +1033,13 @@ fn gc_removes_leftovers_and_reports_them() {
     let models = store.join("runs").join(f.a.short()).join("models");
     let orphan = models.join(".clf.2147483646.tmp");
     std::fs::write(&orphan, vec![b'm'; 200]).unwrap();
+    // As this version names them: one per call.
+    let orphan_call = models.join(".clf.2147483646-7.tmp");
+    std::fs::write(&orphan_call, vec![b'm'; 100]).unwrap();
     let live = models.join(format!(".clf.{}.tmp", std::process::id()));
     std::fs::write(&live, b"still being written").unwrap();
+    let live_call = models.join(format!(".clf.{}-0.tmp", std::process::id()));
+    std::fs::write(&live_call, b"still being written").unwrap();
     let marker = store.join(".project.json.2147483646");
     std::fs::write(&marker, b"{}\n").unwrap();
     // A run folder deleted by hand: its index rows stay until `lab gc`.
@@ -1042,10 +1047,10 @@ fn gc_removes_leftovers_and_reports_them() {
 
     let dry = lab_ok(&f.root, &["gc", "--dry-run"]);
     assert!(
-        dry.ends_with("Would remove 4 item(s), would free 1.2 KB\n"),
+        dry.ends_with("Would remove 5 item(s), would free 1.3 KB\n"),
         "{dry}"
     );
-    assert!(trash.is_dir() && orphan.is_file() && marker.is_file());
+    assert!(trash.is_dir() && orphan.is_file() && orphan_call.is_file() && marker.is_file());
     assert_eq!(index_rows(&f.root, &f.b.to_string())[0], ("runs", 1));
 
     let out = lab_ok(&f.root, &["gc"]);
@@ -1062,6 +1067,10 @@ fn gc_removes_leftovers_and_reports_them() {
         "Removed an orphaned temporary file (200 B): .lab/runs/{}/models/.clf.2147483646.tmp\n",
         f.a.short()
     )));
+    assert!(out.contains(&format!(
+        "Removed an orphaned temporary file (100 B): .lab/runs/{}/models/.clf.2147483646-7.tmp\n",
+        f.a.short()
+    )));
     assert!(
         out.contains("Removed an orphaned temporary file (3 B): .lab/.project.json.2147483646\n")
     );
@@ -1070,8 +1079,12 @@ fn gc_removes_leftovers_and_reports_them() {
         f.b.short()
     )));
     snapshot("gc", &f.root, &out, &[]);
-    assert!(!trash.exists() && !orphan.exists() && !marker.exists());
+    assert!(!trash.exists() && !orphan.exists() && !orphan_call.exists() && !marker.exists());
     assert!(live.is_file(), "a temporary file of a live process is kept");
+    assert!(
+        live_call.is_file(),
+        "a temporary file of a live process is kept"
+    );
     for (table, n) in index_rows(&f.root, &f.b.to_string()) {
         assert_eq!(n, 0, "{table}");
     }

@@ -1,13 +1,15 @@
 //! SDK tests: runs made through [`Run`] and read back through the index.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 
+use std::fmt::Write as _;
 use std::os::unix::fs::{MetadataExt as _, symlink};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
 
 use lab_sdk::{EndReport, EnvRequest, Run, SdkError, StartOptions};
 use lab_store::{ArtifactInfo, Project, RunInfo, Store};
 use lab_types::Status;
+use sha2::Digest as _;
 
 /// `wait_for_background` joins the finishers of every run of the process:
 /// tests that end runs take turns, so each knows its own runs are indexed.
@@ -245,4 +247,55 @@ fn a_run_folder_deleted_while_live_is_not_brought_back() {
         ]
     );
     assert!(!run.paths().dir.exists());
+}
+
+#[test]
+fn models_of_one_name_saved_from_many_threads_all_succeed_and_the_last_wins() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let run = start(&project);
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let run = Arc::clone(&run);
+            let barrier = Arc::clone(&barrier);
+            std::thread::Builder::new()
+                .name(format!("saver-{t}"))
+                .spawn(move || {
+                    barrier.wait();
+                    for i in 0..20 {
+                        let tmp = run.model_temp_path("m").unwrap();
+                        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+                        let pid = std::process::id();
+                        assert!(name.starts_with(&format!(".m.{pid}-")), "{name}");
+                        std::fs::write(&tmp, format!("{t} {i} {}", "x".repeat(10_000))).unwrap();
+                        run.add_model("m", &tmp, "pickle", "dict", "builtins", "")
+                            .unwrap();
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(end(&run).warnings.is_empty());
+    let info = indexed(&project, &run);
+    let model = info.models.iter().find(|m| m.name == "m").unwrap();
+    let file = run.paths().dir.join(&model.path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.split(' ').nth(1) == Some("19"), "{}", &text[..10]);
+    assert_eq!(model.size, text.len() as u64);
+    // The file in place is the one the last record describes.
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex = digest.iter().fold(String::new(), |mut s, b| {
+        write!(s, "{b:02x}").unwrap();
+        s
+    });
+    assert_eq!(model.sha256, hex);
+    let left: Vec<_> = std::fs::read_dir(&run.paths().models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["m.pkl"]);
 }
