@@ -214,9 +214,9 @@ fn artifact_leftovers(dir: &Path, run: &RunInfo, found: &mut Vec<Garbage>) {
     }
 }
 
-/// Folders under `dir` named `.lab` that hold `project.json` or `runs/`: a
-/// project's store, copied whole or in part. Links are not followed; what is
-/// inside a store copy is not looked at.
+/// Folders under `dir` named `.lab` that hold `project.json` and `runs/`: a
+/// copy of a project's store, which an artifact copy now never makes. Links
+/// are not followed; what is inside a store copy is not looked at.
 fn store_copies(dir: &Path) -> Vec<PathBuf> {
     let mut copies = Vec::new();
     let mut todo = vec![dir.to_owned()];
@@ -230,7 +230,8 @@ fn store_copies(dir: &Path) -> Vec<PathBuf> {
             }
             let path = entry.path();
             if entry.file_name() == STORE_DIR
-                && (path.join(MARKER_FILE).is_file() || path.join("runs").is_dir())
+                && path.join(MARKER_FILE).is_file()
+                && path.join("runs").is_dir()
             {
                 copies.push(path);
             } else {

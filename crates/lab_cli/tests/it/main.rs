@@ -1138,8 +1138,9 @@ fn gc_removes_what_earlier_artifact_copies_left() {
             .join("artifacts/confusion_matrix/src/.lab/project.json"),
         70,
     );
-    // A `.lab` folder that is no store is the user's.
+    // `.lab` folders that are no store are the user's.
     write(&stored.join("tools/.lab/settings.toml"), 5);
+    write(&stored.join("cache/.lab/runs/keep.txt"), 5);
     // Run `b` ended while copying an artifact: no record claims it.
     let partial = runs.join(f.b.short()).join("artifacts/code");
     write(&partial.join("train.py"), 100);
@@ -1182,6 +1183,7 @@ fn gc_removes_what_earlier_artifact_copies_left() {
     assert!(!abandoned.exists() && !copy.exists() && !partial.exists());
     assert!(stored.join("confusion_matrix.csv").is_file());
     assert!(stored.join("tools/.lab/settings.toml").is_file());
+    assert!(stored.join("cache/.lab/runs/keep.txt").is_file());
     assert!(starting.is_dir() && young.is_dir() && copying.is_file());
     assert_eq!(lab_ok(&f.root, &["gc"]), "Nothing to clean up\n");
     // The runs read as before.
