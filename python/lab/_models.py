@@ -31,8 +31,9 @@ def serialise(run: Any, name: str, model: Any) -> None:
     except ImportError:
         joblib = None
     fmt = "joblib" if joblib is not None else "pickle"
-    folder = run.models_dir()
-    tmp = os.path.join(folder, f".{name}.{os.getpid()}.tmp")
+    # A path of this call's own: threads saving one name at once must not
+    # write into one file.
+    tmp = run.model_temp_path(name)
     try:
         if joblib is not None:
             joblib.dump(model, tmp)

@@ -397,9 +397,9 @@ impl RunHandle {
             .map_err(sdk_err)
     }
 
-    /// The folder to serialise models into.
-    fn models_dir(&self) -> PyResult<PathBuf> {
-        self.run.models_dir().map_err(sdk_err)
+    /// A new temporary path to serialise model `name` into, for `add_model`.
+    fn model_temp_path(&self, name: &str) -> PyResult<PathBuf> {
+        self.run.model_temp_path(name).map_err(sdk_err)
     }
 
     /// Records a serialised model; returns `(path relative to the run, size, sha256)`.

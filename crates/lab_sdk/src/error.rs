@@ -32,6 +32,17 @@ pub enum SdkError {
         /// The run's short id.
         run: String,
     },
+    /// The run's folder was deleted while the run was live.
+    #[error(
+        "the folder of run `{run}` was deleted while the run was live (by `lab rm --force`?), so nothing more can be saved into it: {}",
+        path.display()
+    )]
+    RunFolderGone {
+        /// The run's short id.
+        run: String,
+        /// The folder that is gone.
+        path: std::path::PathBuf,
+    },
     /// The journal failed (a full disk, say).
     #[error("cannot write to the run journal: {0}")]
     Journal(#[from] lab_journal::JournalError),

@@ -5,9 +5,12 @@
 //! commit, the installed packages) are gathered by a named background thread
 //! and appended when ready. Every `log_*` validates its input, then appends one
 //! record and returns: the record is then the kernel's. [`Run::end`] copies
-//! artifacts and writes the end record; closing, syncing and indexing the
-//! journal happen on a background thread that [`wait_for_background`] joins.
+//! artifacts (the `artifacts` module: never Lab's own folders, sparse files
+//! kept sparse, a failed copy removed) and writes the end record; closing,
+//! syncing and indexing the journal happen on a background thread that
+//! [`wait_for_background`] joins.
 
+mod artifacts;
 mod env;
 mod error;
 mod run;

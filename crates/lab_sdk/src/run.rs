@@ -14,7 +14,7 @@ use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos}
 use sha2::{Digest, Sha256};
 
 use crate::validate::{check_key, check_name, check_value};
-use crate::{EnvRequest, SdkError};
+use crate::{EnvRequest, SdkError, artifacts};
 
 /// What a client knows when a run starts.
 #[derive(Clone, Debug, Default)]
@@ -31,7 +31,8 @@ pub struct StartOptions {
 /// What [`Run::end`] has to say.
 #[derive(Debug, Default)]
 pub struct EndReport {
-    /// Artifacts that could not be copied, and why.
+    /// Artifacts that could not be copied, and why; what a folder copy left
+    /// out with a warning (a dangling link, a link loop).
     pub warnings: Vec<String>,
 }
 
@@ -417,27 +418,13 @@ impl Run {
     }
 
     /// Logs an artifact: the file or folder at `source` is copied into the run
-    /// when it ends. Logging a name again replaces its source.
+    /// when it ends (see the `artifacts` module for what a folder copy leaves
+    /// out and how links are followed). Logging a name again replaces its
+    /// source. A folder of Lab's own (a project's `.lab`, a folder inside it,
+    /// a run's folder) is refused.
     pub fn log_artifact(&self, name: &str, source: &Path) -> Result<(), SdkError> {
         check_name("name", name)?;
-        let shown = || format!("{:?}", source.display().to_string());
-        match std::fs::metadata(source) {
-            Ok(m) if m.is_file() || m.is_dir() => {}
-            Ok(_) => {
-                return Err(SdkError::InvalidArgument {
-                    argument: "path",
-                    value: shown(),
-                    problem: "must be a regular file or a folder".into(),
-                });
-            }
-            Err(e) => {
-                return Err(SdkError::InvalidArgument {
-                    argument: "path",
-                    value: shown(),
-                    problem: format!("must be an existing file or folder ({})", io_reason(&e)),
-                });
-            }
-        }
+        artifacts::check_source(&self.project, &self.paths, source)?;
         let source = std::path::absolute(source)?;
         let mut st = self.live()?;
         st.journal()?.append(&Record::Artifact {
@@ -452,12 +439,41 @@ impl Run {
 
     /// The folder models are written to; made on first use.
     pub fn models_dir(&self) -> Result<PathBuf, SdkError> {
-        fs_err::create_dir_all(&self.paths.models)?;
+        // `create_dir`, never `create_dir_all`: a run folder deleted while the
+        // run is live (`lab rm --force`) must stay deleted.
+        match fs_err::create_dir(&self.paths.models) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(SdkError::RunFolderGone {
+                    run: self.short_id.clone(),
+                    path: self.paths.dir.clone(),
+                });
+            }
+            Err(e) => return Err(e.into()),
+        }
         Ok(self.paths.models.clone())
     }
 
-    /// Takes a serialised model at `file` (inside [`Run::models_dir`]), hashes
-    /// it, moves it to its final name and records it.
+    /// A new path in [`Run::models_dir`] to serialise model `name` into before
+    /// [`Run::add_model`] takes it. Each call gets its own, so threads saving
+    /// models of the same name at once do not write into one file; the name
+    /// holds the process id (`.<name>.<pid>-<n>.tmp`), so that `lab gc` can
+    /// tell the leftovers of a process that died.
+    pub fn model_temp_path(&self, name: &str) -> Result<PathBuf, SdkError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        check_name("name", name)?;
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        Ok(self
+            .models_dir()?
+            .join(format!(".{name}.{}-{n}.tmp", std::process::id())))
+    }
+
+    /// Takes a serialised model at `file` (inside [`Run::models_dir`], named by
+    /// [`Run::model_temp_path`]), hashes it, moves it to its final name and
+    /// records it. Of calls with the same name, the last to record wins: the
+    /// move and the record are made together under the run's lock, so the
+    /// file in place is always the one the latest record describes.
     pub fn add_model(
         &self,
         name: &str,
@@ -472,8 +488,8 @@ impl Run {
         let (size, sha256) = hash_file(file)?;
         let ext = if format == "pickle" { "pkl" } else { format };
         let rel = format!("models/{name}.{ext}");
-        fs_err::rename(file, self.paths.dir.join(&rel))?;
         let mut st = self.live()?;
+        fs_err::rename(file, self.paths.dir.join(&rel))?;
         st.journal()?.append(&Record::Model {
             time_nanos: now_nanos(),
             name: name.to_owned(),
@@ -498,22 +514,27 @@ impl Run {
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
         let mut report = EndReport::default();
         for (name, source) in artifacts {
-            match copy_artifact(&source, &self.paths, &name) {
-                Ok((path, files, bytes)) => {
+            let mut notes = Vec::new();
+            let copied =
+                artifacts::copy_artifact(&self.project, &self.paths, &name, &source, &mut notes);
+            report
+                .warnings
+                .extend(notes.iter().map(|n| format!("artifact `{name}`: {n}")));
+            match copied {
+                Ok(stored) => {
                     self.lock()
                         .journal()?
                         .append_final(&Record::ArtifactStored {
                             time_nanos: now_nanos(),
                             name,
-                            path,
-                            files,
-                            bytes,
+                            path: stored.path,
+                            files: stored.files,
+                            bytes: stored.bytes,
                         })?;
                 }
-                Err(e) => report.warnings.push(format!(
-                    "artifact `{name}` was not copied from {}: {e}",
-                    source.display()
-                )),
+                Err(e) => report
+                    .warnings
+                    .push(format!("artifact `{name}` was not copied: {e}")),
             }
         }
         {
@@ -563,14 +584,6 @@ impl Run {
     }
 }
 
-fn io_reason(e: &std::io::Error) -> String {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => "no such file or folder".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => e.to_string(),
-    }
-}
-
 fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
     let mut f = fs_err::File::open(path)?;
     let mut hasher = Sha256::new();
@@ -590,57 +603,4 @@ fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
         s
     });
     Ok((size, hex))
-}
-
-/// Copies a file to `artifacts/<name>/<file name>` or a folder's content to
-/// `artifacts/<name>/`. Returns the path relative to the run, files and bytes.
-fn copy_artifact(
-    source: &Path,
-    paths: &RunPaths,
-    name: &str,
-) -> std::io::Result<(String, u64, u64)> {
-    // Look at the source first: a vanished one leaves no empty folder behind.
-    let meta = fs_err::metadata(source)?;
-    let dest = paths.artifacts.join(name);
-    if dest.exists() {
-        fs_err::remove_dir_all(&dest)?;
-    }
-    fs_err::create_dir_all(&dest)?;
-    if meta.is_file() {
-        let file_name = source
-            .file_name()
-            .map_or_else(|| name.into(), std::ffi::OsStr::to_os_string);
-        let bytes = fs_err::copy(source, dest.join(&file_name))?;
-        let rel = format!("artifacts/{name}/{}", file_name.to_string_lossy());
-        Ok((rel, 1, bytes))
-    } else {
-        let (files, bytes) = copy_tree(source, &dest)?;
-        Ok((format!("artifacts/{name}"), files, bytes))
-    }
-}
-
-/// Copies a folder tree. Symbolic links to files are copied as files; links to
-/// folders are skipped, so a cycle cannot make the copy endless.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<(u64, u64)> {
-    let mut files = 0;
-    let mut bytes = 0;
-    for entry in fs_err::read_dir(from)? {
-        let entry = entry?;
-        let src = entry.path();
-        let dst = to.join(entry.file_name());
-        let link = entry.file_type()?.is_symlink();
-        let meta = fs_err::metadata(&src)?;
-        if meta.is_dir() {
-            if !link {
-                fs_err::create_dir_all(&dst)?;
-                let (f, b) = copy_tree(&src, &dst)?;
-                files += f;
-                bytes += b;
-            }
-        } else if meta.is_file() {
-            bytes += fs_err::copy(&src, &dst)?;
-            files += 1;
-        }
-    }
-    Ok((files, bytes))
 }

@@ -21,7 +21,7 @@ mod summary;
 pub use doctor::{Health, Piece};
 pub use error::Error;
 pub use fold::Issue;
-pub use project::{Project, RunPaths, STORE_DIR};
+pub use project::{JOURNAL_FILE, MARKER_FILE, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 

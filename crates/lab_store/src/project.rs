@@ -17,7 +17,10 @@ use crate::Error;
 
 /// The folder inside a project that holds everything Lab writes.
 pub const STORE_DIR: &str = ".lab";
-const MARKER: &str = "project.json";
+/// The file in [`STORE_DIR`] that marks a folder as a project.
+pub const MARKER_FILE: &str = "project.json";
+/// A run's journal, in its run folder.
+pub const JOURNAL_FILE: &str = "journal.lab";
 
 /// A project: a folder with a `.lab` store inside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +44,7 @@ pub struct RunPaths {
 impl RunPaths {
     fn new(dir: PathBuf) -> Self {
         Self {
-            journal: dir.join("journal.lab"),
+            journal: dir.join(JOURNAL_FILE),
             artifacts: dir.join("artifacts"),
             models: dir.join("models"),
             dir,
@@ -57,7 +60,7 @@ impl Project {
 
     fn at_inner(root: &Path, from_env: bool) -> Result<Self, Error> {
         let root = std::path::absolute(root)?;
-        if root.join(STORE_DIR).join(MARKER).is_file() {
+        if root.join(STORE_DIR).join(MARKER_FILE).is_file() {
             Ok(Self { root })
         } else {
             Err(Error::NotAProject {
@@ -75,7 +78,7 @@ impl Project {
         }
         let cwd = std::path::absolute(cwd)?;
         cwd.ancestors()
-            .find(|dir| dir.join(STORE_DIR).join(MARKER).is_file())
+            .find(|dir| dir.join(STORE_DIR).join(MARKER_FILE).is_file())
             .map(|dir| Self {
                 root: dir.to_owned(),
             })
@@ -105,7 +108,7 @@ impl Project {
         let root = std::path::absolute(root)?;
         let store = root.join(STORE_DIR);
         fs_err::create_dir_all(store.join("runs"))?;
-        let marker = store.join(MARKER);
+        let marker = store.join(MARKER_FILE);
         let mut created = false;
         if !marker.is_file() {
             let body = serde_json::json!({
@@ -114,7 +117,7 @@ impl Project {
             });
             // Write aside, then link into place: a reader never sees half a
             // marker, and of racing processes exactly one link succeeds.
-            let tmp = store.join(format!(".{MARKER}.{}", std::process::id()));
+            let tmp = store.join(format!(".{MARKER_FILE}.{}", std::process::id()));
             fs_err::write(&tmp, format!("{body:#}\n"))?;
             match std::fs::hard_link(&tmp, &marker) {
                 Ok(()) => created = true,

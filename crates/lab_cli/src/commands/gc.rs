@@ -1,9 +1,21 @@
 //! `lab gc`: delete what interrupted commands and runs left behind.
+//!
+//! Besides trash folders, dead processes' temporary files and index rows of
+//! vanished runs, it removes what earlier versions could leave in run
+//! folders: artifact copies that never completed (no `ArtifactStored` record,
+//! in a run that is no longer running), copies of a Lab store inside an
+//! artifact (logging `"."` from the project root once copied `.lab` into
+//! itself), and run folders without a journal, recreated by the artifacts of
+//! a run that `lab rm --force` removed while it was live.
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
+use lab_store::{JOURNAL_FILE, MARKER_FILE, RunInfo, STORE_DIR};
+use lab_types::Status;
 
 use crate::ExitStatus;
 use crate::args::GcArgs;
@@ -11,14 +23,38 @@ use crate::output;
 
 use super::disk;
 
+/// How old a run folder without a journal must be to be removed. A run that
+/// is starting makes its folder, then its journal, microseconds later; a
+/// folder older than this without one will never get it.
+const JOURNAL_GRACE: Duration = Duration::from_mins(10);
+
 /// Something to delete.
 enum Garbage {
     /// A folder in `.lab/trash`, left by a `lab rm` that stopped halfway.
     Trash(PathBuf),
     /// A temporary file whose writing process is gone.
     Temp(PathBuf),
+    /// A run folder without a journal, unknown to the index.
+    RunFolder(PathBuf),
+    /// An artifact folder that no `ArtifactStored` record claims.
+    PartialArtifact(PathBuf),
+    /// A copy of a Lab store inside an artifact.
+    StoreCopy(PathBuf),
     /// Index rows of a run whose folder is gone.
     Rows { id: String, short_id: String },
+}
+
+impl Garbage {
+    fn describe(&self) -> &'static str {
+        match self {
+            Garbage::Trash(_) => "a leftover trash folder",
+            Garbage::Temp(_) => "an orphaned temporary file",
+            Garbage::RunFolder(_) => "a run folder without a journal",
+            Garbage::PartialArtifact(_) => "an artifact whose copy never completed",
+            Garbage::StoreCopy(_) => "a copy of a Lab store inside an artifact",
+            Garbage::Rows { .. } => "index rows",
+        }
+    }
 }
 
 pub fn run(args: &GcArgs) -> Result<ExitStatus> {
@@ -44,20 +80,31 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
             })
             .map(Garbage::Temp),
     );
-    // `.lab/runs/<short>/models/.<name>.<pid>.tmp`: a model being saved.
+    let runs = store.runs(None)?;
+    let by_short: HashMap<&str, &RunInfo> = runs.iter().map(|r| (r.short_id.as_str(), r)).collect();
     let mut run_dirs: Vec<PathBuf> = std::fs::read_dir(project.runs_dir())
         .map(|e| e.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     run_dirs.sort();
     for dir in run_dirs {
+        let run = by_short.get(name_of(&dir).as_str()).copied();
+        if run.is_none() && is_abandoned_run_folder(&dir) {
+            found.push(Garbage::RunFolder(dir));
+            continue;
+        }
+        // `.lab/runs/<short>/models/.<name>.<pid>-<n>.tmp`: a model being saved.
         found.extend(
             files_in(&dir.join("models"))
                 .into_iter()
                 .filter(|p| is_orphaned_model_temp(&name_of(p)))
                 .map(Garbage::Temp),
         );
+        // A running run may be copying its artifacts right now.
+        if let Some(run) = run.filter(|r| r.status != Status::Running) {
+            artifact_leftovers(&dir, run, &mut found);
+        }
     }
-    for run in store.runs(None)? {
+    for run in runs {
         if !project.run_paths(&run.short_id).dir.exists() {
             found.push(Garbage::Rows {
                 id: run.id.to_string(),
@@ -79,20 +126,20 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     let mut freed = 0;
     for item in &found {
         match item {
-            Garbage::Trash(path) | Garbage::Temp(path) => {
+            Garbage::Trash(path)
+            | Garbage::Temp(path)
+            | Garbage::RunFolder(path)
+            | Garbage::PartialArtifact(path)
+            | Garbage::StoreCopy(path) => {
                 let bytes = disk::size(path);
                 if !args.dry_run {
                     disk::remove(path)?;
                 }
                 freed += bytes;
-                let what = if matches!(item, Garbage::Trash(_)) {
-                    "a leftover trash folder"
-                } else {
-                    "an orphaned temporary file"
-                };
                 writeln!(
                     out,
-                    "{verb} {what} ({}): {}",
+                    "{verb} {} ({}): {}",
+                    item.describe(),
                     output::bytes(bytes),
                     disk::shown(path, &root)
                 )?;
@@ -119,6 +166,83 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// A run folder that has no journal and has not had one for
+/// [`JOURNAL_GRACE`]: not a run that is starting, but one whose folder was
+/// deleted while it ran and then made again by an earlier version copying its
+/// artifacts or saving a model.
+fn is_abandoned_run_folder(dir: &Path) -> bool {
+    let name = name_of(dir);
+    if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return false;
+    }
+    let Ok(meta) = std::fs::symlink_metadata(dir) else {
+        return false;
+    };
+    if !meta.is_dir() || std::fs::symlink_metadata(dir.join(JOURNAL_FILE)).is_ok() {
+        return false;
+    }
+    meta.modified()
+        .ok()
+        .and_then(|m| SystemTime::now().duration_since(m).ok())
+        .is_some_and(|age| age >= JOURNAL_GRACE)
+}
+
+/// In the folder of a run that is not running: artifact folders no
+/// `ArtifactStored` record claims (a copy cut short), and in the others,
+/// copies of a Lab store.
+fn artifact_leftovers(dir: &Path, run: &RunInfo, found: &mut Vec<Garbage>) {
+    let mut folders: Vec<PathBuf> = std::fs::read_dir(dir.join("artifacts"))
+        .map(|e| {
+            e.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    folders.sort();
+    for folder in folders {
+        let name = name_of(&folder);
+        let stored = run
+            .artifacts
+            .iter()
+            .any(|a| a.name == name && a.path.is_some());
+        if stored {
+            found.extend(store_copies(&folder).into_iter().map(Garbage::StoreCopy));
+        } else {
+            found.push(Garbage::PartialArtifact(folder));
+        }
+    }
+}
+
+/// Folders under `dir` named `.lab` that hold `project.json` and `runs/`: a
+/// copy of a project's store, which an artifact copy now never makes. Links
+/// are not followed; what is inside a store copy is not looked at.
+fn store_copies(dir: &Path) -> Vec<PathBuf> {
+    let mut copies = Vec::new();
+    let mut todo = vec![dir.to_owned()];
+    while let Some(folder) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if !entry.file_type().is_ok_and(|t| t.is_dir()) {
+                continue;
+            }
+            let path = entry.path();
+            if entry.file_name() == STORE_DIR
+                && path.join(MARKER_FILE).is_file()
+                && path.join("runs").is_dir()
+            {
+                copies.push(path);
+            } else {
+                todo.push(path);
+            }
+        }
+    }
+    copies.sort();
+    copies
+}
+
 fn files_in(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|e| {
@@ -138,13 +262,16 @@ fn name_of(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// `.<name>.<pid>.tmp` whose process is gone.
+/// `.<name>.<pid>-<n>.tmp` (or `.<name>.<pid>.tmp`, as earlier versions
+/// named it) whose process is gone.
 fn is_orphaned_model_temp(name: &str) -> bool {
     let Some(stem) = name.strip_prefix('.').and_then(|n| n.strip_suffix(".tmp")) else {
         return false;
     };
-    stem.rsplit_once('.')
-        .is_some_and(|(model, pid)| !model.is_empty() && dead_pid(pid))
+    stem.rsplit_once('.').is_some_and(|(model, tail)| {
+        let pid = tail.split_once('-').map_or(tail, |(pid, _)| pid);
+        !model.is_empty() && dead_pid(pid)
+    })
 }
 
 /// Whether `text` is a process id no process has.

@@ -1030,6 +1030,10 @@ fn rm_refuses_a_running_run_unless_forced() {
     let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
     let run = start(&project, "live", "train.py", 1);
     run.log_metric("acc", 0.5, None).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    std::fs::write(files.path().join("notes.txt"), "notes").unwrap();
+    run.log_artifact("notes", &files.path().join("notes.txt"))
+        .unwrap();
     let short = run.id().short();
     let refused = lab(&root, &["rm", "--yes", &short]);
     assert_eq!(refused.code, 1, "{}", refused.stderr);
@@ -1048,9 +1052,19 @@ fn rm_refuses_a_running_run_unless_forced() {
         forced.stdout
     );
     assert!(!root.join(".lab/runs").join(&short).exists());
-    // The run's own process may still end it; its files are gone either way.
-    let _ = run.end(Status::Finished, None);
-    let _ = lab_sdk::wait_for_background();
+    // The run's own process may still end it: its artifacts are not copied,
+    // for that would make its folder again.
+    let report = run.end(Status::Finished, None).unwrap();
+    assert_eq!(
+        report.warnings,
+        [format!(
+            "artifact `notes` was not copied: the run's folder was deleted while the run was live (by `lab rm --force`?): {}",
+            run.paths().dir.display()
+        )]
+    );
+    wait();
+    assert!(!root.join(".lab/runs").join(&short).exists());
+    assert_eq!(lab_ok(&root, &["gc"]), "Nothing to clean up\n");
 }
 
 #[test]
@@ -1063,8 +1077,13 @@ fn gc_removes_leftovers_and_reports_them() {
     let models = store.join("runs").join(f.a.short()).join("models");
     let orphan = models.join(".clf.2147483646.tmp");
     std::fs::write(&orphan, vec![b'm'; 200]).unwrap();
+    // As this version names them: one per call.
+    let orphan_call = models.join(".clf.2147483646-7.tmp");
+    std::fs::write(&orphan_call, vec![b'm'; 100]).unwrap();
     let live = models.join(format!(".clf.{}.tmp", std::process::id()));
     std::fs::write(&live, b"still being written").unwrap();
+    let live_call = models.join(format!(".clf.{}-0.tmp", std::process::id()));
+    std::fs::write(&live_call, b"still being written").unwrap();
     let marker = store.join(".project.json.2147483646");
     std::fs::write(&marker, b"{}\n").unwrap();
     // A run folder deleted by hand: its index rows stay until `lab gc`.
@@ -1072,10 +1091,10 @@ fn gc_removes_leftovers_and_reports_them() {
 
     let dry = lab_ok(&f.root, &["gc", "--dry-run"]);
     assert!(
-        dry.ends_with("Would remove 4 item(s), would free 1.2 KB\n"),
+        dry.ends_with("Would remove 5 item(s), would free 1.3 KB\n"),
         "{dry}"
     );
-    assert!(trash.is_dir() && orphan.is_file() && marker.is_file());
+    assert!(trash.is_dir() && orphan.is_file() && orphan_call.is_file() && marker.is_file());
     assert_eq!(index_rows(&f.root, &f.b.to_string())[0], ("runs", 1));
 
     let out = lab_ok(&f.root, &["gc"]);
@@ -1092,6 +1111,10 @@ fn gc_removes_leftovers_and_reports_them() {
         "Removed an orphaned temporary file (200 B): .lab/runs/{}/models/.clf.2147483646.tmp\n",
         f.a.short()
     )));
+    assert!(out.contains(&format!(
+        "Removed an orphaned temporary file (100 B): .lab/runs/{}/models/.clf.2147483646-7.tmp\n",
+        f.a.short()
+    )));
     assert!(
         out.contains("Removed an orphaned temporary file (3 B): .lab/.project.json.2147483646\n")
     );
@@ -1100,8 +1123,12 @@ fn gc_removes_leftovers_and_reports_them() {
         f.b.short()
     )));
     snapshot("gc", &f.root, &out, &[]);
-    assert!(!trash.exists() && !orphan.exists() && !marker.exists());
+    assert!(!trash.exists() && !orphan.exists() && !orphan_call.exists() && !marker.exists());
     assert!(live.is_file(), "a temporary file of a live process is kept");
+    assert!(
+        live_call.is_file(),
+        "a temporary file of a live process is kept"
+    );
     for (table, n) in index_rows(&f.root, &f.b.to_string()) {
         assert_eq!(n, 0, "{table}");
     }
@@ -1110,6 +1137,101 @@ fn gc_removes_leftovers_and_reports_them() {
         [f.d, f.c, f.a].map(RunId::short).to_vec()
     );
     assert_eq!(lab_ok(&f.root, &["gc"]), "Nothing to clean up\n");
+}
+
+/// Sets a folder's modification time `secs` into the past.
+fn age(dir: &Path, secs: u64) {
+    let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+    std::fs::File::open(dir)
+        .unwrap()
+        .set_modified(then)
+        .unwrap();
+}
+
+#[test]
+fn gc_removes_what_earlier_artifact_copies_left() {
+    let f = fixture();
+    let runs = f.root.join(".lab/runs");
+    let write = |path: &Path, bytes: usize| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, vec![b'x'; bytes]).unwrap();
+    };
+    // Run `a` logged "." from the project root: its stored artifact holds a
+    // copy of `.lab` (which held a copy of itself, and so on).
+    let stored = runs.join(f.a.short()).join("artifacts/confusion_matrix");
+    let copy = stored.join("src/.lab");
+    write(&copy.join("project.json"), 30);
+    write(
+        &copy
+            .join("runs")
+            .join(f.a.short())
+            .join("artifacts/confusion_matrix/src/.lab/project.json"),
+        70,
+    );
+    // `.lab` folders that are no store are the user's.
+    write(&stored.join("tools/.lab/settings.toml"), 5);
+    write(&stored.join("cache/.lab/runs/keep.txt"), 5);
+    // Run `b` ended while copying an artifact: no record claims it.
+    let partial = runs.join(f.b.short()).join("artifacts/code");
+    write(&partial.join("train.py"), 100);
+    write(&partial.join(".lab/runs/x/journal.lab"), 200);
+    // A run removed by `lab rm --force` while live, whose writer then copied
+    // its artifacts into a folder it made again.
+    let abandoned = runs.join("0badc0de");
+    write(&abandoned.join("artifacts/code/train.py"), 400);
+    age(&abandoned, 3600);
+    // A run that is starting: its folder, not yet its journal. Kept.
+    let starting = runs.join("0badc0df");
+    std::fs::create_dir(&starting).unwrap();
+    // The same, but with files in it, made a moment ago. Kept too.
+    let young = runs.join("0badc0e0");
+    write(&young.join("artifacts/code/x"), 1);
+    // A live run's artifact being copied: no record yet, but kept.
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let project = Project::at(&f.root).unwrap();
+    let live = start(&project, "live", "train.py", 9);
+    let copying = runs.join(live.id().short()).join("artifacts/big/part");
+    write(&copying, 10);
+
+    let dry = lab_ok(&f.root, &["gc", "--dry-run"]);
+    let out = lab_ok(&f.root, &["gc"]);
+    assert_eq!(
+        out,
+        dry.replace("Would remove", "Removed")
+            .replace("would free", "freed")
+    );
+    let (a, b) = (f.a.short(), f.b.short());
+    assert_eq!(
+        out,
+        format!(
+            "Removed a run folder without a journal (400 B): .lab/runs/0badc0de\n\
+             Removed a copy of a Lab store inside an artifact (100 B): .lab/runs/{a}/artifacts/confusion_matrix/src/.lab\n\
+             Removed an artifact whose copy never completed (300 B): .lab/runs/{b}/artifacts/code\n\
+             Removed 3 item(s), freed 800 B\n"
+        )
+    );
+    assert!(!abandoned.exists() && !copy.exists() && !partial.exists());
+    assert!(stored.join("confusion_matrix.csv").is_file());
+    assert!(stored.join("tools/.lab/settings.toml").is_file());
+    assert!(stored.join("cache/.lab/runs/keep.txt").is_file());
+    assert!(starting.is_dir() && young.is_dir() && copying.is_file());
+    assert_eq!(lab_ok(&f.root, &["gc"]), "Nothing to clean up\n");
+    // The runs read as before.
+    assert_eq!(
+        json_order(&f.root, &[]),
+        [live.id(), f.d, f.c, f.b, f.a].map(RunId::short).to_vec()
+    );
+    live.end(Status::Finished, None).unwrap();
+    wait();
+    // Once the run has ended, a folder no record claims is a leftover.
+    let out = lab_ok(&f.root, &["gc"]);
+    assert!(
+        out.starts_with(&format!(
+            "Removed an artifact whose copy never completed (10 B): .lab/runs/{}/artifacts/big\n",
+            live.id().short()
+        )),
+        "{out}"
+    );
 }
 
 #[test]

@@ -1,0 +1,301 @@
+//! SDK tests: runs made through [`Run`] and read back through the index.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+
+use std::fmt::Write as _;
+use std::os::unix::fs::{MetadataExt as _, symlink};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier, Mutex, PoisonError};
+
+use lab_sdk::{EndReport, EnvRequest, Run, SdkError, StartOptions};
+use lab_store::{ArtifactInfo, Project, RunInfo, Store};
+use lab_types::Status;
+use sha2::Digest as _;
+
+/// `wait_for_background` joins the finishers of every run of the process:
+/// tests that end runs take turns, so each knows its own runs are indexed.
+static SDK: Mutex<()> = Mutex::new(());
+
+fn new_project() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = Project::create(dir.path()).unwrap();
+    (dir, project)
+}
+
+fn start(project: &Project) -> Arc<Run> {
+    Run::start(
+        project,
+        StartOptions {
+            experiment: "artifacts".into(),
+            attrs: Vec::new(),
+            env: EnvRequest::default(),
+        },
+    )
+    .unwrap()
+}
+
+/// Ends `run` and waits for it to be indexed.
+fn end(run: &Arc<Run>) -> EndReport {
+    let report = run.end(Status::Finished, None).unwrap();
+    let failures = lab_sdk::wait_for_background();
+    assert!(failures.is_empty(), "{failures:?}");
+    report
+}
+
+fn indexed(project: &Project, run: &Run) -> RunInfo {
+    let mut store = Store::open(project.clone()).unwrap();
+    store.refresh().unwrap();
+    store.run(run.short_id()).unwrap()
+}
+
+fn artifact(info: &RunInfo, name: &str) -> ArtifactInfo {
+    info.artifacts
+        .iter()
+        .find(|a| a.name == name)
+        .unwrap_or_else(|| panic!("no artifact `{name}` in {:?}", info.artifacts))
+        .clone()
+}
+
+/// Every file under `dir`, relative to it, sorted; links are not followed.
+fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            let kind = entry.file_type().unwrap();
+            if kind.is_dir() {
+                walk(root, &entry.path(), out);
+            } else {
+                let rel = entry.path().strip_prefix(root).unwrap().to_owned();
+                out.push(rel.display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+#[test]
+fn the_project_root_is_copied_without_lab() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let root = project.root();
+    write(&root.join("train.py"), "fit()\n");
+    write(&root.join("data/x.csv"), "1,2\n");
+    let run = start(&project);
+    run.log_artifact("code", root).unwrap();
+    let report = end(&run);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    let stored = artifact(&indexed(&project, &run), "code");
+    assert_eq!(stored.path.as_deref(), Some("artifacts/code"));
+    assert_eq!((stored.files, stored.bytes), (Some(2), Some(10)));
+    let copied = run.paths().artifacts.join("code");
+    assert_eq!(files_under(&copied), ["data/x.csv", "train.py"]);
+}
+
+#[test]
+fn lab_folders_are_refused_when_logged_however_they_are_spelled() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let root = project.root().to_owned();
+    let run = start(&project);
+    symlink(".lab/runs", root.join("runs_alias")).unwrap();
+    let spellings: [PathBuf; 5] = [
+        root.join(".lab"),
+        root.join(".lab/runs/../runs"),
+        run.paths().dir.clone(),
+        root.join("runs_alias"),
+        root.join("runs_alias").join(run.short_id()),
+    ];
+    for path in spellings {
+        match run.log_artifact("x", &path) {
+            Err(SdkError::InvalidArgument {
+                argument, problem, ..
+            }) => {
+                assert_eq!(argument, "path");
+                assert!(problem.contains("Lab's own"), "{problem}");
+            }
+            other => panic!("{} was accepted: {other:?}", path.display()),
+        }
+    }
+    let report = end(&run);
+    assert!(report.warnings.is_empty(), "{:?}", report.warnings);
+    assert!(!run.paths().artifacts.exists());
+}
+
+#[test]
+fn a_source_swapped_for_a_lab_folder_before_the_end_is_not_copied() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let root = project.root().to_owned();
+    let run = start(&project);
+    std::fs::create_dir(root.join("out")).unwrap();
+    run.log_artifact("out", &root.join("out")).unwrap();
+    std::fs::remove_dir(root.join("out")).unwrap();
+    symlink(&run.paths().dir, root.join("out")).unwrap();
+    let report = end(&run);
+    assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+    assert!(
+        report.warnings[0]
+            .starts_with("artifact `out` was not copied: it is a folder of Lab's own"),
+        "{:?}",
+        report.warnings
+    );
+    assert!(artifact(&indexed(&project, &run), "out").path.is_none());
+    assert!(!run.paths().artifacts.join("out").exists());
+}
+
+#[test]
+fn dangling_links_and_link_loops_are_skipped_and_the_rest_recorded() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let other = tempfile::tempdir().unwrap();
+    let src = other.path().join("src");
+    write(&src.join("a.txt"), "a");
+    write(&other.path().join("outside/o.txt"), "oo");
+    symlink(other.path().join("missing"), src.join("dead")).unwrap();
+    std::fs::create_dir(src.join("sub")).unwrap();
+    symlink("..", src.join("sub/up")).unwrap();
+    symlink("me", src.join("me")).unwrap();
+    symlink(other.path().join("outside"), src.join("out")).unwrap();
+    let run = start(&project);
+    run.log_artifact("src", &src).unwrap();
+    let mut warnings = end(&run).warnings;
+    warnings.sort();
+    let s = src.display();
+    assert_eq!(
+        warnings,
+        [
+            format!(
+                "artifact `src`: skipped a symbolic link loop (a link to a folder that holds it): {s}/sub/up"
+            ),
+            format!("artifact `src`: skipped a symbolic link loop: {s}/me"),
+            format!("artifact `src`: skipped a symbolic link to a missing file: {s}/dead"),
+        ]
+    );
+    let stored = artifact(&indexed(&project, &run), "src");
+    assert_eq!((stored.files, stored.bytes), (Some(2), Some(3)));
+    assert_eq!(
+        files_under(&run.paths().artifacts.join("src")),
+        ["a.txt", "out/o.txt"]
+    );
+}
+
+#[test]
+fn a_sparse_file_stays_sparse() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let other = tempfile::tempdir().unwrap();
+    let src = other.path().join("sparse.bin");
+    {
+        let f = std::fs::File::create(&src).unwrap();
+        f.set_len(64 << 20).unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[7u8; 4096], 16 << 20).unwrap();
+    }
+    let run = start(&project);
+    run.log_artifact("sparse", &src).unwrap();
+    assert!(end(&run).warnings.is_empty());
+    let copy = run.paths().artifacts.join("sparse/sparse.bin");
+    let meta = std::fs::metadata(&copy).unwrap();
+    assert_eq!(meta.len(), 64 << 20);
+    assert!(
+        meta.blocks() * 512 <= 1 << 20,
+        "{} bytes allocated for 4 KiB of data",
+        meta.blocks() * 512
+    );
+    let data = std::fs::read(&copy).unwrap();
+    assert!(data[(16 << 20)..(16 << 20) + 4096].iter().all(|b| *b == 7));
+    assert_eq!(data.iter().filter(|b| **b != 0).count(), 4096);
+}
+
+#[test]
+fn a_run_folder_deleted_while_live_is_not_brought_back() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let other = tempfile::tempdir().unwrap();
+    write(&other.path().join("a.txt"), "a");
+    let run = start(&project);
+    run.log_artifact("a", &other.path().join("a.txt")).unwrap();
+    run.log_artifact("all", other.path()).unwrap();
+    std::fs::remove_dir_all(&run.paths().dir).unwrap();
+    match run.models_dir() {
+        Err(e @ SdkError::RunFolderGone { .. }) => assert_eq!(
+            e.to_string(),
+            format!(
+                "the folder of run `{}` was deleted while the run was live (by `lab rm --force`?), so nothing more can be saved into it: {}",
+                run.short_id(),
+                run.paths().dir.display()
+            )
+        ),
+        other => panic!("{other:?}"),
+    }
+    let warnings = end(&run).warnings;
+    let gone = format!(
+        "the run's folder was deleted while the run was live (by `lab rm --force`?): {}",
+        run.paths().dir.display()
+    );
+    assert_eq!(
+        warnings,
+        [
+            format!("artifact `a` was not copied: {gone}"),
+            format!("artifact `all` was not copied: {gone}"),
+        ]
+    );
+    assert!(!run.paths().dir.exists());
+}
+
+#[test]
+fn models_of_one_name_saved_from_many_threads_all_succeed_and_the_last_wins() {
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let run = start(&project);
+    let barrier = Arc::new(Barrier::new(8));
+    let threads: Vec<_> = (0..8)
+        .map(|t| {
+            let run = Arc::clone(&run);
+            let barrier = Arc::clone(&barrier);
+            std::thread::Builder::new()
+                .name(format!("saver-{t}"))
+                .spawn(move || {
+                    barrier.wait();
+                    for i in 0..20 {
+                        let tmp = run.model_temp_path("m").unwrap();
+                        let name = tmp.file_name().unwrap().to_string_lossy().into_owned();
+                        let pid = std::process::id();
+                        assert!(name.starts_with(&format!(".m.{pid}-")), "{name}");
+                        std::fs::write(&tmp, format!("{t} {i} {}", "x".repeat(10_000))).unwrap();
+                        run.add_model("m", &tmp, "pickle", "dict", "builtins", "")
+                            .unwrap();
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(end(&run).warnings.is_empty());
+    let info = indexed(&project, &run);
+    let model = info.models.iter().find(|m| m.name == "m").unwrap();
+    let file = run.paths().dir.join(&model.path);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.split(' ').nth(1) == Some("19"), "{}", &text[..10]);
+    assert_eq!(model.size, text.len() as u64);
+    // The file in place is the one the last record describes.
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    let hex = digest.iter().fold(String::new(), |mut s, b| {
+        write!(s, "{b:02x}").unwrap();
+        s
+    });
+    assert_eq!(model.sha256, hex);
+    let left: Vec<_> = std::fs::read_dir(&run.paths().models)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(left, ["m.pkl"]);
+}
