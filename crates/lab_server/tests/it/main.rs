@@ -34,8 +34,8 @@ fn start(project: &Project, experiment: &str) -> Arc<Run> {
     .unwrap()
 }
 
-/// Three runs: two finished with params and metrics (one with an artifact
-/// folder, a model-like file and an XSS param), one failed.
+/// Three runs: two finished with params and metrics and an XSS param (the
+/// second with an artifact folder and a 16-byte model), one failed.
 fn project() -> (tempfile::TempDir, Project, Vec<String>) {
     let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
@@ -63,6 +63,10 @@ fn project() -> (tempfile::TempDir, Project, Vec<String>) {
             std::fs::write(src.join("page.html"), "<script>alert(1)</script>").unwrap();
             std::fs::write(src.join("sub/data.csv"), "a,b\n1,2\n").unwrap();
             run.log_artifact("plots", &src).unwrap();
+            let model = run.models_dir().unwrap().join("model.tmp");
+            std::fs::write(&model, "0123456789abcdef").unwrap();
+            run.add_model("model", &model, "joblib", "Forest", "sklearn", "1.0")
+                .unwrap();
         }
         run.end(Status::Finished, None).unwrap();
         ids.push(run.id().to_string());
@@ -433,6 +437,91 @@ async fn artifacts_are_listed_and_served_safely() {
     );
     let missing = get(&s, &format!("/api/v1/runs/{id}/artifacts/plots/none.txt")).await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
+}
+
+/// A GET of `uri` with `Range: range`.
+async fn ranged(state: &AppState, uri: &str, range: &str) -> Reply {
+    send(
+        state,
+        Request::get(uri)
+            .header(header::RANGE, range)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_malformed_range_is_ignored_and_an_unsatisfiable_one_refused() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let id = &ids[1];
+    for (uri, whole) in [
+        (
+            format!("/api/v1/runs/{id}/artifacts/plots/notes.txt"),
+            &b"0123456789"[..],
+        ),
+        (
+            format!("/api/v1/runs/{id}/models/model"),
+            &b"0123456789abcdef"[..],
+        ),
+    ] {
+        // RFC 9110: a server may ignore a Range it cannot parse, and must
+        // ignore one in a unit it does not know; it sends the whole file.
+        for range in [
+            "bytes=abc",
+            "bytes=",
+            "bytes=-",
+            "bytes=1-x",
+            "bytes=x-3",
+            "bytes=--1",
+            "bytes=1--2",
+            "bytes=9-3",
+            "bytes=+1-2",
+            "bytes=0x1-2",
+            "bytes 0-1",
+            "items=0-1",
+            "bytes=0-1,4-5",
+            "",
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri} with `{range}`");
+            assert_eq!(r.body, whole, "{uri} with `{range}`");
+            assert_eq!(r.header("content-range"), "", "{uri} with `{range}`");
+        }
+        for (range, part) in [
+            ("bytes=2-5", &whole[2..=5]),
+            ("BYTES=-3", &whole[whole.len() - 3..]),
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(
+                r.status,
+                StatusCode::PARTIAL_CONTENT,
+                "{uri} with `{range}`"
+            );
+            assert_eq!(r.body, part, "{uri} with `{range}`");
+        }
+        // Well formed, but no byte of the file is in it.
+        for range in [
+            "bytes=50-60",
+            "bytes=16-",
+            "bytes=-0",
+            "bytes=99999999999999999999999-",
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(
+                r.status,
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "{uri} with `{range}`"
+            );
+            assert_eq!(error_code(&r), "range_not_satisfiable");
+            assert_eq!(
+                r.header("content-range"),
+                format!("bytes */{}", whole.len()),
+                "a refusal says how long the file is"
+            );
+        }
+    }
 }
 
 #[tokio::test]
