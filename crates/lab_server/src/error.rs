@@ -32,6 +32,9 @@ pub enum ApiError {
     /// No such run, metric, artifact or model.
     #[error("{0}")]
     NotFound(String),
+    /// A method the route does not have.
+    #[error("this route does not take `{0}`; the `Allow` header lists the methods it takes")]
+    MethodNotAllowed(String),
     /// The request conflicts with the run's state.
     #[error("{0}")]
     Conflict(String),
@@ -70,6 +73,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::ForbiddenPath(_) => (StatusCode::FORBIDDEN, "forbidden_path"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RangeNotSatisfiable(_) => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")

@@ -9,6 +9,7 @@ mod api;
 mod assets;
 mod error;
 mod events;
+mod extract;
 mod files;
 pub mod series;
 

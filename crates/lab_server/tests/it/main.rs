@@ -255,6 +255,81 @@ async fn bad_input_is_a_json_error_naming_it() {
     let no_route = get(&s, "/api/v1/nothing").await;
     assert_eq!(no_route.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&no_route), "not_found");
+    let no_method = send(
+        &s,
+        Request::put("/api/v1/runs").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(no_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&no_method), "method_not_allowed");
+    assert_eq!(no_method.header("allow"), "GET,HEAD");
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_utf8_is_a_json_error_naming_the_part() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let id = &ids[1];
+    for (method, uri, needle) in [
+        ("GET", "/api/v1/runs/%FF".to_owned(), "`id`"),
+        ("GET", "/api/v1/runs/%C3%28".to_owned(), "`id`"),
+        ("DELETE", "/api/v1/runs/%FF".to_owned(), "`id`"),
+        ("GET", "/api/v1/runs/%FF/metrics/loss".to_owned(), "`id`"),
+        ("GET", format!("/api/v1/runs/{id}/metrics/%C3%28"), "`name`"),
+        ("GET", "/api/v1/runs/%FF/artifacts".to_owned(), "`id`"),
+        ("GET", format!("/api/v1/runs/{id}/artifacts/%FF"), "`path`"),
+        (
+            "GET",
+            format!("/api/v1/runs/{id}/artifacts/plots/a%C3%28.txt"),
+            "`path`",
+        ),
+        ("GET", format!("/api/v1/runs/{id}/models/%FF"), "`name`"),
+        (
+            "GET",
+            "/api/v1/runs?experiment=%FF".to_owned(),
+            "`experiment`",
+        ),
+        (
+            "GET",
+            "/api/v1/runs?where=a%20%3D%20%C3%28".to_owned(),
+            "`where`",
+        ),
+        ("GET", "/api/v1/runs?sort=%FF".to_owned(), "`sort`"),
+        ("GET", "/api/v1/runs?limit=1&%FF=1".to_owned(), "parameter"),
+        (
+            "GET",
+            format!("/api/v1/runs/{id}/metrics/loss?x=%FF"),
+            "`x`",
+        ),
+    ] {
+        let r = send(
+            &s,
+            Request::builder()
+                .method(method)
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {uri}");
+        assert!(
+            r.header("content-type").starts_with("application/json"),
+            "{method} {uri}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(error_code(&r), "bad_request", "{method} {uri}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(needle) && message.contains("UTF-8"),
+            "{method} {uri}: {message}"
+        );
+    }
+    // Percent-encoded text that is UTF-8 still works, in the path and the query.
+    let fine = get(&s, "/api/v1/runs?experiment=%C3%A9t%C3%A9+2").await;
+    assert_eq!(fine.status, StatusCode::OK);
+    assert_eq!(fine.json()["total"], 0);
+    let plus = get(&s, "/api/v1/runs?where=accuracy+%3E+0.6").await;
+    assert_eq!(plus.json()["total"], 1, "`+` is a space in a query");
 }
 
 #[tokio::test]
