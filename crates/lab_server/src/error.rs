@@ -26,6 +26,12 @@ pub enum ApiError {
     /// A token is required.
     #[error("a token is required: send `Authorization: Bearer TOKEN` or `?token=TOKEN`")]
     Unauthorized,
+    /// A `Host` this server does not answer (see `guard`).
+    #[error("{0}")]
+    BadHost(String),
+    /// A state-changing request from another site's page.
+    #[error("{0}")]
+    CrossOrigin(String),
     /// An artifact path that leaves the run's folder.
     #[error("{0}")]
     ForbiddenPath(String),
@@ -71,6 +77,8 @@ impl ApiError {
             ApiError::BadQuery { .. } => (StatusCode::BAD_REQUEST, "bad_query"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadHost(_) => (StatusCode::MISDIRECTED_REQUEST, "bad_host"),
+            ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
             ApiError::ForbiddenPath(_) => (StatusCode::FORBIDDEN, "forbidden_path"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),

@@ -52,7 +52,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 /// The pairs of `query`, refusing a name or value that is not UTF-8.
-fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
+pub(crate) fn parse_query(query: &str) -> Result<Vec<(String, String)>, ApiError> {
     let mut pairs = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (raw_name, raw_value) = pair.split_once('=').unwrap_or((pair, ""));

@@ -11,6 +11,7 @@ mod error;
 mod events;
 mod extract;
 mod files;
+mod guard;
 pub mod series;
 
 use std::collections::HashMap;
@@ -33,13 +34,23 @@ pub use error::ApiError;
 /// The page's Content-Security-Policy: scripts only from the server itself.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// The fewest characters a token may have: 16 random ones take long enough
+/// to guess over HTTP.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The project served.
     pub project: Project,
-    /// When set, every API request must carry this token.
+    /// When set, every API request must carry this token (`lab ui` wants
+    /// at least [`MIN_TOKEN_CHARS`] characters), and any `Host` is answered.
     pub token: Option<String>,
+    /// Answer requests for any `Host`, not only loopback names and addresses:
+    /// for a server that listens on an address other machines reach, whose
+    /// names it cannot know. Without a token this lets any web page a browser
+    /// opens read and delete runs through DNS rebinding.
+    pub any_host: bool,
     /// How often the project is looked at for live events.
     pub poll_interval: Duration,
     /// At most this many metric points are kept in memory for charts.
@@ -47,13 +58,14 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for `project`: no token, a look every 250 ms, 20 million
+    /// Defaults for `project`: no token, loopback names only, a look every 250 ms, 20 million
     /// cached points (24 bytes each: about 480 MB at most).
     #[must_use]
     pub fn new(project: Project) -> Self {
         Self {
             project,
             token: None,
+            any_host: false,
             poll_interval: Duration::from_millis(250),
             cache_points: 20_000_000,
         }
@@ -181,6 +193,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -213,11 +226,13 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let from_query = request.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("token="))
-            .map(str::to_owned)
-    });
+    // Decoded as the page encodes it, so a token with `+`, `/` or `=` works.
+    let from_query = request
+        .uri()
+        .query()
+        .and_then(|q| extract::parse_query(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token"))
+        .map(|(_, v)| v);
     let given = from_header.map(str::to_owned).or(from_query);
     if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
         next.run(request).await

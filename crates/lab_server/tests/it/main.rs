@@ -113,7 +113,14 @@ impl Reply {
     }
 }
 
-async fn send(state: &AppState, request: Request<Body>) -> Reply {
+/// Sends `request` through the router, with `Host: 127.0.0.1:5050` unless
+/// it names a host itself (as every HTTP/1.1 client does).
+async fn send(state: &AppState, mut request: Request<Body>) -> Reply {
+    if !request.headers().contains_key(header::HOST) {
+        request
+            .headers_mut()
+            .insert(header::HOST, "127.0.0.1:5050".parse().unwrap());
+    }
     let response = router(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -599,6 +606,178 @@ async fn a_malformed_range_is_ignored_and_an_unsatisfiable_one_refused() {
     }
 }
 
+/// A request as a browser sends it: `Host`, and `Origin` unless `None`.
+fn browser(method: &str, uri: &str, host: &str, origin: Option<&str>) -> Request<Body> {
+    let mut r = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, host);
+    if let Some(o) = origin {
+        r = r.header(header::ORIGIN, o);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+/// Names a hostile page could reach the server by once its DNS name points
+/// at 127.0.0.1, and names of this machine.
+const FOREIGN_HOSTS: [&str; 7] = [
+    "evil.example:5050",
+    "evil.example",
+    "localhost.evil.example:5050",
+    "LOCALHOST.evil.example",
+    "127.0.0.1.nip.io:5050",
+    "127.0.0.1.:5050",
+    "0.0.0.0:5050",
+];
+const LOOPBACK_HOSTS: [&str; 7] = [
+    "127.0.0.1:5050",
+    "127.0.0.1",
+    "127.42.0.7:5050",
+    "localhost:5050",
+    "LocalHost",
+    "localhost.:5050",
+    "[::1]:5050",
+];
+
+#[tokio::test]
+async fn without_a_token_only_loopback_hosts_are_answered() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let script = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist/assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "js")
+        })
+        .unwrap();
+    let script = format!("/assets/{script}");
+    for uri in ["/api/v1/runs", "/api/v1/names", "/", "/#/runs", &script] {
+        for host in FOREIGN_HOSTS {
+            let r = send(&s, browser("GET", uri, host, None)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::MISDIRECTED_REQUEST,
+                "{uri} for {host}"
+            );
+            assert_eq!(error_code(&r), "bad_host", "{uri} for {host}");
+            assert!(
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("`Host: {host}`")),
+                "{}",
+                r.json()
+            );
+            assert_eq!(r.header("x-content-type-options"), "nosniff");
+        }
+        for host in LOOPBACK_HOSTS {
+            let r = send(&s, browser("GET", uri, host, None)).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri} for {host}");
+        }
+    }
+    // The hostile page's delete: refused, and the run stays.
+    let target = format!("/api/v1/runs/{}", ids[0]);
+    for host in FOREIGN_HOSTS {
+        let origin = format!("http://{host}");
+        let r = send(&s, browser("DELETE", &target, host, Some(&origin))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::MISDIRECTED_REQUEST,
+            "DELETE for {host}"
+        );
+    }
+    assert_eq!(get(&s, &target).await.status, StatusCode::OK);
+    // An HTTP/1.1 request must say which host it is for.
+    let mut bare = Request::get("/api/v1/runs").body(Body::empty()).unwrap();
+    bare.headers_mut()
+        .insert(header::HOST, "evil.example".parse().unwrap());
+    bare.headers_mut().remove(header::HOST);
+    let no_host = router(s.clone()).oneshot(bare).await.unwrap();
+    assert_eq!(no_host.status(), StatusCode::BAD_REQUEST);
+    // Started for other machines (`--host 0.0.0.0 --no-auth`): any name.
+    let mut options = Options::new(project.clone());
+    options.any_host = true;
+    let open = AppState::new(options).unwrap();
+    for host in FOREIGN_HOSTS {
+        let r = send(&open, browser("GET", "/api/v1/runs", host, None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_servers_own_page_may_delete() {
+    let (_dir, project, ids) = project();
+    let host = "127.0.0.1:5050";
+    for token in [None, Some("0123456789abcdef0123")] {
+        let s = state(&project, token);
+        let with_token = |mut r: Request<Body>| {
+            if let Some(t) = token {
+                r.headers_mut().insert(
+                    header::AUTHORIZATION,
+                    format!("Bearer {t}").parse().unwrap(),
+                );
+            }
+            r
+        };
+        let target = format!("/api/v1/runs/{}", ids[0]);
+        for origin in [
+            "http://evil.example",
+            "http://evil.example:5050",
+            "http://localhost:5050",
+            "http://127.0.0.1:5051",
+            "null",
+        ] {
+            for method in ["DELETE", "POST", "PUT", "PATCH"] {
+                let r = send(&s, with_token(browser(method, &target, host, Some(origin)))).await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} from {origin}");
+                assert_eq!(error_code(&r), "cross_origin");
+                assert!(
+                    r.json()["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("`{origin}`")),
+                    "{}",
+                    r.json()
+                );
+            }
+        }
+        for site in ["cross-site", "same-site"] {
+            let mut r = with_token(browser("DELETE", &target, host, None));
+            r.headers_mut()
+                .insert("sec-fetch-site", site.parse().unwrap());
+            let r = send(&s, r).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "from a {site} page");
+        }
+        // Reads from elsewhere are answered (the browser keeps them from
+        // the page that asked).
+        let read = send(
+            &s,
+            with_token(browser("GET", &target, host, Some("http://evil.example"))),
+        )
+        .await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.json()["id"], ids[0].as_str(), "nothing was deleted");
+    }
+    // The page's own delete, as a browser sends it.
+    let s = state(&project, None);
+    let mut own = browser(
+        "DELETE",
+        &format!("/api/v1/runs/{}", ids[0]),
+        host,
+        Some("http://127.0.0.1:5050"),
+    );
+    own.headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert_eq!(send(&s, own).await.status, StatusCode::NO_CONTENT);
+    // And a client that is not a browser (no `Origin`).
+    let plain = Request::delete(format!("/api/v1/runs/{}", ids[1]))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, plain).await.status, StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn a_token_guards_the_api_but_not_the_page() {
     let (_dir, project, _) = project();
@@ -628,6 +807,34 @@ async fn a_token_guards_the_api_but_not_the_page() {
         get(&s, "/api/v1/runs?token=s3cret").await.status,
         StatusCode::OK
     );
+    // A token in the query is decoded as the page encodes it.
+    let b64 = state(&project, Some("0123456789+/abc=="));
+    assert_eq!(
+        get(&b64, "/api/v1/runs?token=0123456789%2B%2Fabc%3D%3D")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&b64, "/api/v1/runs?token=0123456789+/abc==")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "`+` in a query is a space"
+    );
+    // With a token any host name is answered: a page without it reads nothing.
+    for host in FOREIGN_HOSTS {
+        let r = send(&s, browser("GET", "/api/v1/runs", host, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{host}");
+        let mut r = browser("GET", "/api/v1/runs", host, None);
+        r.headers_mut()
+            .insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert_eq!(send(&s, r).await.status, StatusCode::OK, "{host}");
+        assert_eq!(
+            send(&s, browser("GET", "/", host, None)).await.status,
+            StatusCode::OK
+        );
+    }
     let page = get(&s, "/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.header("content-type").starts_with("text/html"));
