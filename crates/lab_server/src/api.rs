@@ -331,10 +331,10 @@ async fn list_runs(
     );
     let cache = state.clone();
     let body = state
-        .with_store(move |store| {
+        .with_store_at(move |store, epoch| {
             store.refresh()?;
-            let generation = store.generation()?;
-            let ids = if let Some(ids) = cache.cached_ids(&key, generation) {
+            let stamp = (epoch, store.generation()?);
+            let ids = if let Some(ids) = cache.cached_ids(&key, stamp) {
                 ids
             } else {
                 let ids = Arc::new(
@@ -342,7 +342,7 @@ async fn list_runs(
                         .select_ids(&selection)
                         .map_err(|e| ApiError::from_selection(e, selection.filter.as_deref()))?,
                 );
-                cache.keep_ids(key, generation, ids.clone());
+                cache.keep_ids(key, stamp, ids.clone());
                 ids
             };
             let total = ids.len();

@@ -12,6 +12,7 @@ mod events;
 mod extract;
 mod files;
 mod guard;
+mod pool;
 pub mod series;
 
 use std::collections::HashMap;
@@ -58,8 +59,8 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for `project`: no token, loopback names only, a look every 250 ms, 20 million
-    /// cached points (24 bytes each: about 480 MB at most).
+    /// Defaults for `project`: no token, loopback names only, a look every
+    /// 250 ms, 20 million cached points (24 bytes each: about 480 MB at most).
     #[must_use]
     pub fn new(project: Project) -> Self {
         Self {
@@ -72,8 +73,12 @@ impl Options {
     }
 }
 
-/// The ids a query matched, with the index generation they were read at.
-type Matched = (i64, Arc<Vec<i64>>);
+/// Which index answered: the epoch of its file (see the `pool` module) and
+/// its generation. Equal stamps mean equal answers to any query.
+pub(crate) type Stamp = (u64, i64);
+
+/// The ids a query matched, with the stamp of the index they were read from.
+type Matched = (Stamp, Arc<Vec<i64>>);
 
 /// What every handler shares: cheap to clone.
 #[derive(Clone)]
@@ -83,12 +88,11 @@ pub struct AppState {
 
 struct Inner {
     options: Options,
-    /// Open index connections not in use (SQLite connections are not shared
-    /// between threads; each request takes one, or opens one).
-    pool: Mutex<Vec<Store>>,
+    /// The index connections.
+    pool: pool::Pool,
     series: series::Cache,
-    /// The ids a runs query matched, by query, with the index generation
-    /// they were read at: paging through a long table reads them once.
+    /// The ids a runs query matched, by query, with the stamp of the index
+    /// they were read from: paging through a long table reads them once.
     selections: Mutex<HashMap<String, Matched>>,
     events: broadcast::Sender<events::Event>,
     shutdown: CancellationToken,
@@ -98,15 +102,17 @@ impl AppState {
     /// The state for `options`. Opens the index once, so a project that
     /// cannot be opened fails here rather than on the first request.
     pub fn new(options: Options) -> Result<Self, lab_store::Error> {
+        let before = pool::Pool::file_now(&options.project);
         let mut store = Store::open(options.project.clone())?;
         store.refresh()?;
+        let pool = pool::Pool::new(options.project.clone(), store, before);
         let (events, _) = broadcast::channel(4096);
         Ok(Self {
             inner: Arc::new(Inner {
                 series: series::Cache::new(options.cache_points),
                 selections: Mutex::new(HashMap::new()),
                 options,
-                pool: Mutex::new(vec![store]),
+                pool,
                 events,
                 shutdown: CancellationToken::new(),
             }),
@@ -124,30 +130,30 @@ impl AppState {
         self.inner.shutdown.cancel();
     }
 
-    /// The matching ids of a runs query read at `generation`, if kept.
-    pub(crate) fn cached_ids(&self, key: &str, generation: i64) -> Option<Arc<Vec<i64>>> {
+    /// The matching ids of a runs query read at `stamp`, if kept.
+    pub(crate) fn cached_ids(&self, key: &str, stamp: Stamp) -> Option<Arc<Vec<i64>>> {
         let map = self
             .inner
             .selections
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(key)
-            .filter(|(g, _)| *g == generation)
+            .filter(|(s, _)| *s == stamp)
             .map(|(_, ids)| ids.clone())
     }
 
     /// Keeps the matching ids of a runs query (a few dozen queries at most).
-    pub(crate) fn keep_ids(&self, key: String, generation: i64, ids: Arc<Vec<i64>>) {
+    pub(crate) fn keep_ids(&self, key: String, stamp: Stamp, ids: Arc<Vec<i64>>) {
         let mut map = self
             .inner
             .selections
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, (g, _)| *g == generation);
+        map.retain(|_, (s, _)| *s == stamp);
         if map.len() >= 64 {
             map.clear();
         }
-        map.insert(key, (generation, ids));
+        map.insert(key, (stamp, ids));
     }
 
     /// Runs `f` with an index connection on a blocking thread.
@@ -156,31 +162,34 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
     {
+        self.with_store_at(|store, _| f(store)).await
+    }
+
+    /// Runs `f` with an index connection on a blocking thread, and the epoch
+    /// of the index file it has open (for caching what it reads).
+    pub(crate) async fn with_store_at<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store, u64) -> Result<T, ApiError> + Send + 'static,
+    {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
-            let taken = state
-                .inner
-                .pool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
-            let mut store = match taken {
-                Some(s) => s,
-                None => Store::open(state.inner.options.project.clone())?,
-            };
-            let out = f(&mut store);
-            let mut pool = state
-                .inner
-                .pool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if pool.len() < 8 {
-                pool.push(store);
-            }
-            out
+            let mut lease = state.inner.pool.take(|| state.forget_answers())?;
+            let epoch = lease.epoch();
+            f(lease.store(), epoch)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("a request's task failed: {e}")))?
+    }
+
+    /// Drops what was read from an index file no longer in use.
+    fn forget_answers(&self) {
+        self.inner.series.clear();
+        self.inner
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 

@@ -1038,3 +1038,180 @@ async fn a_live_runs_series_grows_between_requests() {
     run.end(Status::Finished, None).unwrap();
     lab_sdk::wait_for_background();
 }
+
+/// The ids, sorted, of the runs `/api/v1/runs` lists, and the total.
+async fn listed(state: &AppState) -> (Vec<String>, u64) {
+    let body = get(state, "/api/v1/runs?sort=n_estimators").await.json();
+    let mut ids: Vec<String> = body["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    (ids, body["total"].as_u64().unwrap())
+}
+
+/// Changes made to the project behind the server's back: the first run's
+/// folder removed, one new run. Returns the new run's id.
+fn remove_one_run_and_add_one(project: &Project, gone: &str) -> String {
+    std::fs::remove_dir_all(project.run_paths(&gone[..8]).dir).unwrap();
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let run = start(project, "iris");
+    run.log_param("n_estimators", Value::Int(77)).unwrap();
+    run.log_metric("loss", 0.5, Some(0)).unwrap();
+    run.end(Status::Finished, None).unwrap();
+    lab_sdk::wait_for_background();
+    run.id().to_string()
+}
+
+/// The index files (the database and its WAL files) moved to `suffix`
+/// names, or deleted when `suffix` is `None`.
+fn move_index(project: &Project, suffix: Option<&str>) {
+    let index = project.index_path().display().to_string();
+    for part in ["", "-wal", "-shm"] {
+        let from = format!("{index}{part}");
+        if !std::path::Path::new(&from).exists() {
+            continue;
+        }
+        match suffix {
+            Some(s) => std::fs::rename(&from, format!("{index}{s}{part}")).unwrap(),
+            None => std::fs::remove_file(&from).unwrap(),
+        }
+    }
+}
+
+/// The server reads a project, which changes behind its back while its
+/// index is rebuilt by `rebuild`; afterwards it must list what the rebuilt
+/// index holds, and drop what it kept from the old one.
+async fn survives_a_rebuild(rebuild: impl FnOnce(&Project)) {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    // Fill the caches: the query's ids, a series, the pool's connections.
+    let (before, total) = listed(&s).await;
+    assert_eq!(total, 3);
+    let loss = format!("/api/v1/runs/{}/metrics/loss", ids[1]);
+    assert_eq!(get(&s, &loss).await.json()["total"], 1000);
+    let added = remove_one_run_and_add_one(&project, &ids[0]);
+    rebuild(&project);
+    let mut want: Vec<String> = before.into_iter().filter(|i| *i != ids[0]).collect();
+    want.push(added.clone());
+    want.sort();
+    for _ in 0..2 {
+        let (now, total) = listed(&s).await;
+        assert_eq!(now, want, "the listing is the rebuilt index's");
+        assert_eq!(total, 3);
+    }
+    assert_eq!(
+        get(&s, &format!("/api/v1/runs/{}", ids[0])).await.status,
+        StatusCode::NOT_FOUND,
+        "the removed run is gone"
+    );
+    assert_eq!(
+        get(&s, &format!("/api/v1/runs/{added}")).await.json()["params"]["n_estimators"],
+        77
+    );
+    assert_eq!(get(&s, &loss).await.json()["total"], 1000);
+    let names = get(&s, "/api/v1/names").await.json();
+    assert_eq!(names["metrics"], serde_json::json!(["accuracy", "loss"]));
+    // Closing the connections to the old file left the new one's WAL files
+    // alone (SQLite sees the old file moved, so it neither checkpoints nor
+    // deletes them by name), so other processes share them.
+    let index = project.index_path().display().to_string();
+    for part in ["-wal", "-shm"] {
+        assert!(
+            std::path::Path::new(&format!("{index}{part}")).exists(),
+            "{index}{part} is gone"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_rebuilt_into_a_new_file() {
+    survives_a_rebuild(|project| {
+        move_index(project, Some(".damaged"));
+        let mut store = lab_store::Store::open(project.clone()).unwrap();
+        store.refresh().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_deleted_under_it() {
+    // Nobody rebuilds it: the server's next look does.
+    survives_a_rebuild(|project| move_index(project, None)).await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_rebuilt_by_reindex() {
+    survives_a_rebuild(|project| {
+        let mut store = lab_store::Store::open(project.clone()).unwrap();
+        assert!(store.reindex().unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_whose_database_file_alone_was_deleted() {
+    // Its `-wal` and `-shm` files stay: the new index must not share them
+    // with a connection to the old one.
+    survives_a_rebuild(|project| std::fs::remove_file(project.index_path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_while_the_index_is_replaced_all_succeed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let (s, stop, id) = (s.clone(), stop.clone(), ids[1].clone());
+        clients.push(tokio::spawn(async move {
+            let uris = [
+                "/api/v1/runs?sort=-n_estimators".to_owned(),
+                format!("/api/v1/runs/{id}"),
+                format!("/api/v1/runs/{id}/metrics/loss?max_points={}", 10 + i),
+                "/api/v1/names".to_owned(),
+            ];
+            let mut answered = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for uri in &uris {
+                    let r = get(&s, uri).await;
+                    assert_eq!(
+                        r.status,
+                        StatusCode::OK,
+                        "{uri}: {}",
+                        String::from_utf8_lossy(&r.body)
+                    );
+                    answered += 1;
+                }
+            }
+            answered
+        }));
+    }
+    let pause = || tokio::time::sleep(Duration::from_millis(150));
+    pause().await;
+    // The database file alone, then everything, moved away; then a new index
+    // built beside the server.
+    std::fs::remove_file(project.index_path()).unwrap();
+    pause().await;
+    move_index(&project, Some(".old"));
+    pause().await;
+    let p = project.clone();
+    tokio::task::spawn_blocking(move || {
+        move_index(&p, Some(".older"));
+        lab_store::Store::open(p.clone())
+            .unwrap()
+            .refresh()
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    pause().await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        assert!(c.await.unwrap() > 0);
+    }
+    assert_eq!(listed(&s).await.1, 3);
+}
