@@ -55,16 +55,22 @@ fn check(
     headers: &HeaderMap,
     any_host: bool,
 ) -> Result<(), ApiError> {
+    // A malformed or repeated `Host` is a bad request (RFC 9112, section 3.2).
     let mut hosts = headers.get_all(header::HOST).iter();
     let host = match (hosts.next(), hosts.next()) {
         (None, _) => None,
-        (Some(h), None) => Some(
-            h.to_str()
-                .map_err(|_| ApiError::BadHost("the `Host` header is not ASCII text".into()))?,
-        ),
+        (Some(h), None) => match h.to_str() {
+            Ok(text) if split(text).is_some() => Some(text),
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "`Host` must be a host name or address with an optional port: got `{}`",
+                    shorten(&String::from_utf8_lossy(h.as_bytes()))
+                )));
+            }
+        },
         (Some(_), Some(_)) => {
-            return Err(ApiError::BadHost(
-                "the request has several `Host` headers".into(),
+            return Err(ApiError::BadRequest(
+                "the request has several `Host` headers; it must have one".into(),
             ));
         }
     };
@@ -82,7 +88,7 @@ fn check(
         for named in [target_authority, host].into_iter().flatten() {
             if !split(named).is_some_and(|(name, _)| is_loopback(name)) {
                 return Err(ApiError::BadHost(format!(
-                    "without a token, this server answers only requests for `localhost`, `127.0.0.1` or `[::1]`: got `Host: {}`",
+                    "without a token, this server answers only requests for `localhost`, `127.0.0.1` or `[::1]`, not for `{}`",
                     shorten(named)
                 )));
             }
@@ -365,9 +371,21 @@ mod tests {
                 &headers(&[("host", "localhost"), ("host", "evil.example")]),
                 false
             )),
-            "bad_host",
+            "bad_request",
             "two Host headers"
         );
+        for any in [false, true] {
+            for bad in ["local host", "user@localhost", "localhost:80:80", "[::1"] {
+                let h = headers(&[("host", bad)]);
+                assert_eq!(code(check(get, v11, None, &h, any)), "bad_request", "{bad}");
+            }
+            let mut h = HeaderMap::new();
+            h.insert(
+                header::HOST,
+                axum::http::HeaderValue::from_bytes(b"local\xffhost").unwrap(),
+            );
+            assert_eq!(code(check(get, v11, None, &h, any)), "bad_request");
+        }
         assert_eq!(
             code(check(
                 get,

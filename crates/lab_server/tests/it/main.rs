@@ -666,7 +666,7 @@ async fn without_a_token_only_loopback_hosts_are_answered() {
                 r.json()["error"]["message"]
                     .as_str()
                     .unwrap()
-                    .contains(&format!("`Host: {host}`")),
+                    .contains(&format!("not for `{host}`")),
                 "{}",
                 r.json()
             );
