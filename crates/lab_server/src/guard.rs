@@ -1,7 +1,7 @@
 //! Refuses the requests a hostile web page could make a browser send.
 //!
 //! Any page a browser opens can send requests to `http://127.0.0.1:5050`.
-//! Without a token, two things stop it from reading or changing runs:
+//! Two checks stop it from reading or changing runs:
 //!
 //! - **DNS rebinding.** A page at `http://evil.example:5050` whose name is
 //!   then pointed at 127.0.0.1 is, for the browser, the same origin as the
