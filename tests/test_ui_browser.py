@@ -411,7 +411,7 @@ def test_compare_overlays_two_runs(page: Page, ui_project: tuple[Path, dict[str,
 
 def test_a_server_with_a_token(browser: Any, ui_project: tuple[Path, dict[str, str]]) -> None:
     project, ids = ui_project
-    with lab_ui(project, "--token", "s3cret-t0ken") as base:
+    with lab_ui(project, "--token", "s3cret-t0ken-0123") as base:
         with pytest.raises(urllib.error.HTTPError) as refused:
             get_json(base + "/api/v1/runs")
         assert refused.value.code == 401
@@ -420,15 +420,15 @@ def test_a_server_with_a_token(browser: Any, ui_project: tuple[Path, dict[str, s
         try:
             page = Page(ctx.new_page(), base)
             # The address `lab ui` prints: the page keeps the token and takes it out of the address.
-            page.goto("#token=s3cret-t0ken")
+            page.goto("#token=s3cret-t0ken-0123")
             page.wait_rows(4)
             assert page.page.evaluate("() => location.hash") == "#/"
-            assert page.page.evaluate("() => sessionStorage.getItem('lab.token')") == "s3cret-t0ken"
+            assert page.page.evaluate("() => sessionStorage.getItem('lab.token')") == "s3cret-t0ken-0123"
             sync_api.expect(page.page.locator("#live")).to_have_attribute("data-state", "live")
             # Images carry it in their address.
             page.goto(f"#/run/{ids['A']}?tab=artifacts&file=plots/roc.png")
             img = page.page.locator('[data-testid="artifact-preview"] img')
-            sync_api.expect(img).to_have_attribute("src", re.compile(r"[?&]token=s3cret-t0ken"))
+            sync_api.expect(img).to_have_attribute("src", re.compile(r"[?&]token=s3cret-t0ken-0123"))
             page.page.wait_for_function(
                 "() => { const i = document.querySelector('[data-testid=artifact-preview] img'); return i && i.complete && i.naturalWidth > 0; }"
             )
@@ -437,12 +437,62 @@ def test_a_server_with_a_token(browser: Any, ui_project: tuple[Path, dict[str, s
             other.goto("#/")
             box = other.page.locator('[data-testid="token-box"]')
             sync_api.expect(box).to_be_visible()
-            box.locator("input").fill("s3cret-t0ken")
+            box.locator("input").fill("s3cret-t0ken-0123")
             box.locator("input").press("Enter")
             other.wait_rows(4)
             sync_api.expect(box).to_have_count(0)
             assert page.dialogs == other.dialogs == []
             assert page.errors == other.errors == []
+        finally:
+            ctx.close()
+
+
+def test_the_page_deletes_a_run_and_a_rebinding_page_cannot(
+    browser: Any, ui_project: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    # A copy of the project: the other tests keep their four runs.
+    source, ids = ui_project
+    project = tmp_path / "project"
+    shutil.copytree(source, project, ignore=shutil.ignore_patterns("server-*.log"))
+    runs = project / ".lab" / "runs"
+    with lab_ui(project) as base:
+        port = base.rsplit(":", 1)[1]
+        # A hostile page whose DNS name now points at 127.0.0.1: for the
+        # browser it is the same origin as the server, so it could read every
+        # answer, but each request names its own host.
+        rebinding = browser.browser_type.launch(
+            executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, "--host-resolver-rules=MAP evil.example 127.0.0.1"]
+        )
+        try:
+            hostile = rebinding.new_page()
+            answer = hostile.goto(f"http://evil.example:{port}/")
+            assert answer is not None and answer.status == 421
+            seen = hostile.evaluate(
+                """async (id) => {
+                    const list = await fetch("/api/v1/runs");
+                    const del = await fetch("/api/v1/runs/" + id, { method: "DELETE" });
+                    return [list.status, await list.text(), del.status];
+                }""",
+                ids["B"],
+            )
+        finally:
+            rebinding.close()
+        assert seen[0] == 421 and seen[2] == 421, seen
+        assert ids["A"] not in seen[1] and '"bad_host"' in seen[1], seen
+        assert (runs / ids["B"][:8]).exists(), "the hostile page deleted a run"
+        # The page itself deletes (its DELETE carries the browser's `Origin`),
+        # at either loopback name.
+        ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+        try:
+            for at, key, left in [(base, "B", 3), (base.replace("127.0.0.1", "localhost"), "C", 2)]:
+                page = Page(ctx.new_page(), at)
+                page.goto(f"#/run/{ids[key]}")
+                sync_api.expect(page.page.locator('[data-testid="run-status"]')).to_have_attribute("data-status", "finished")
+                page.page.get_by_role("button", name="Delete…").click()
+                page.page.get_by_role("button", name="Delete", exact=True).click()
+                assert ids[key] not in page.wait_rows(left)
+                assert not (runs / ids[key][:8]).exists()
+                assert page.dialogs == [] and page.errors == []
         finally:
             ctx.close()
 

@@ -142,12 +142,16 @@ pub struct UiArgs {
     /// The port to listen on (0 picks a free one).
     #[arg(long, short = 'p', default_value_t = 5050)]
     pub port: u16,
-    /// The address to listen on. Anything but a loopback address needs
-    /// `--token` or `--no-auth`.
+    /// The address to listen on: an IP address, or `localhost` for
+    /// 127.0.0.1. Anything but a loopback address needs `--token` or
+    /// `--no-auth`. Without a token, only requests addressed to `localhost`,
+    /// `127.x.y.z` or `[::1]` are answered (a web page cannot reach the
+    /// server under its own name).
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub host: String,
     /// Require this token on every API request (`Authorization: Bearer
-    /// TOKEN`); the printed address carries it for the browser.
+    /// TOKEN`): at least 16 characters, ASCII without spaces (`openssl rand
+    /// -hex 16` makes one). The printed address carries it for the browser.
     #[arg(
         long,
         value_name = "TOKEN",
@@ -156,7 +160,8 @@ pub struct UiArgs {
     )]
     pub token: Option<String>,
     /// Serve a non-loopback address without a token: anyone who can reach
-    /// it can read and delete runs.
+    /// it, and any web page a browser that can reach it opens, can read and
+    /// delete runs.
     #[arg(long)]
     pub no_auth: bool,
 }

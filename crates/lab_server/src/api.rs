@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -12,10 +12,9 @@ use lab_types::{Status, Value};
 use serde_json::{Map, Value as J, json};
 
 use crate::error::ApiError;
+use crate::extract::{Params, Path};
 use crate::series::{self, Series, XAxis};
 use crate::{AppState, events, files};
-
-type Params = Query<Vec<(String, String)>>;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -28,6 +27,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/names", get(names))
         .route("/events", get(events::stream))
         .route("/openapi.json", get(openapi))
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::MethodNotAllowed(method.to_string())
+        })
 }
 
 /// The last value of parameter `name`, if given once or more.
@@ -294,7 +296,7 @@ fn names_of(store: &Store) -> Result<J, ApiError> {
 
 async fn list_runs(
     State(state): State<AppState>,
-    Query(params): Params,
+    Params(params): Params,
 ) -> Result<Json<J>, ApiError> {
     let limit = number(&params, "limit", 100_usize, (0, 10_000))?;
     let offset = number(&params, "offset", 0_usize, (0, usize::MAX / 2))?;
@@ -331,10 +333,10 @@ async fn list_runs(
     );
     let cache = state.clone();
     let body = state
-        .with_store(move |store| {
+        .with_store_at(move |store, epoch| {
             store.refresh()?;
-            let generation = store.generation()?;
-            let ids = if let Some(ids) = cache.cached_ids(&key, generation) {
+            let stamp = (epoch, store.generation()?);
+            let ids = if let Some(ids) = cache.cached_ids(&key, stamp) {
                 ids
             } else {
                 let ids = Arc::new(
@@ -342,7 +344,7 @@ async fn list_runs(
                         .select_ids(&selection)
                         .map_err(|e| ApiError::from_selection(e, selection.filter.as_deref()))?,
                 );
-                cache.keep_ids(key, generation, ids.clone());
+                cache.keep_ids(key, stamp, ids.clone());
                 ids
             };
             let total = ids.len();
@@ -397,7 +399,7 @@ async fn delete_run(
 async fn metric(
     State(state): State<AppState>,
     Path((id, name)): Path<(String, String)>,
-    Query(params): Params,
+    Params(params): Params,
 ) -> Result<Json<J>, ApiError> {
     let axis = match param(&params, "x").unwrap_or("step") {
         "step" => XAxis::Step,

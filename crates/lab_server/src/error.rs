@@ -26,12 +26,21 @@ pub enum ApiError {
     /// A token is required.
     #[error("a token is required: send `Authorization: Bearer TOKEN` or `?token=TOKEN`")]
     Unauthorized,
+    /// A `Host` this server does not answer (see `guard`).
+    #[error("{0}")]
+    BadHost(String),
+    /// A state-changing request from another site's page.
+    #[error("{0}")]
+    CrossOrigin(String),
     /// An artifact path that leaves the run's folder.
     #[error("{0}")]
     ForbiddenPath(String),
     /// No such run, metric, artifact or model.
     #[error("{0}")]
     NotFound(String),
+    /// A method the route does not have.
+    #[error("this route does not take `{0}`; the `Allow` header lists the methods it takes")]
+    MethodNotAllowed(String),
     /// The request conflicts with the run's state.
     #[error("{0}")]
     Conflict(String),
@@ -68,8 +77,11 @@ impl ApiError {
             ApiError::BadQuery { .. } => (StatusCode::BAD_REQUEST, "bad_query"),
             ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            ApiError::BadHost(_) => (StatusCode::MISDIRECTED_REQUEST, "bad_host"),
+            ApiError::CrossOrigin(_) => (StatusCode::FORBIDDEN, "cross_origin"),
             ApiError::ForbiddenPath(_) => (StatusCode::FORBIDDEN, "forbidden_path"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::RangeNotSatisfiable(_) => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")

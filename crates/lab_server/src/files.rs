@@ -4,7 +4,7 @@ use std::path::{Component, Path, PathBuf};
 
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
@@ -113,40 +113,61 @@ fn active(mime: &str) -> bool {
         || mime.starts_with("text/xsl")
 }
 
-/// A single `bytes=` range of a file of `len` bytes, inclusive.
-fn parse_range(value: &str, len: u64) -> Result<Option<(u64, u64)>, ApiError> {
-    let bad = || ApiError::RangeNotSatisfiable(value.to_owned());
-    let Some(spec) = value.trim().strip_prefix("bytes=") else {
-        // Another unit: ignore the header and send the whole file.
-        return Ok(None);
+/// What a `Range` header asks of a file.
+#[derive(Debug, PartialEq, Eq)]
+enum Ranged {
+    /// No range, or one to ignore: the whole file.
+    Whole,
+    /// The bytes from the first to the second, inclusive.
+    Part(u64, u64),
+    /// A well-formed range with no byte of the file in it.
+    Unsatisfiable,
+}
+
+/// One `bytes=` range of a file of `len` bytes (RFC 9110, section 14). A
+/// header that does not parse, names another unit or asks for several ranges
+/// is ignored, as the RFC allows: the whole file is sent.
+fn parse_range(value: &str, len: u64) -> Ranged {
+    let Some((unit, spec)) = value.trim().split_once('=') else {
+        return Ranged::Whole;
     };
-    if spec.contains(',') {
-        // Several ranges: send the whole file, as servers may.
-        return Ok(None);
+    if !unit.eq_ignore_ascii_case("bytes") || spec.contains(',') {
+        return Ranged::Whole;
     }
-    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let (a, b) = (a.trim(), b.trim());
-    let range = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| bad())?;
-        if n == 0 || len == 0 {
-            return Err(bad());
-        }
-        (len.saturating_sub(n), len - 1)
-    } else {
-        let start: u64 = a.parse().map_err(|_| bad())?;
-        let end: u64 = if b.is_empty() {
-            len.saturating_sub(1)
-        } else {
-            b.parse::<u64>()
-                .map_err(|_| bad())?
-                .min(len.saturating_sub(1))
-        };
-        if start >= len || start > end {
-            return Err(bad());
-        }
-        (start, end)
+    let Some((first, last)) = spec.split_once('-') else {
+        return Ranged::Whole;
     };
-    Ok(Some(range))
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    // More digits than a u64 holds are past the end of any file.
+    let number = |s: &str| s.parse::<u64>().unwrap_or(u64::MAX);
+    if first.is_empty() {
+        // The last `last` bytes.
+        if !digits(last) {
+            return Ranged::Whole;
+        }
+        let n = number(last);
+        if n == 0 || len == 0 {
+            return Ranged::Unsatisfiable;
+        }
+        return Ranged::Part(len.saturating_sub(n), len - 1);
+    }
+    if !digits(first) || !(last.is_empty() || digits(last)) {
+        return Ranged::Whole;
+    }
+    let start = number(first);
+    let end = if last.is_empty() {
+        u64::MAX
+    } else {
+        number(last)
+    };
+    if end < start {
+        // Invalid by the RFC's grammar.
+        return Ranged::Whole;
+    }
+    if start >= len {
+        return Ranged::Unsatisfiable;
+    }
+    Ranged::Part(start, end.min(len - 1))
 }
 
 /// Streams `path`, honouring one `Range`, with safe headers: `nosniff`, a
@@ -156,9 +177,18 @@ pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Re
     let len = file.metadata().await?.len();
     let mime = mime_guess::from_path(path).first_or_octet_stream();
     let mime = mime.essence_str().to_owned();
-    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(v) => parse_range(v, len)?,
-        None => None,
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let range = match asked.map_or(Ranged::Whole, |v| parse_range(v, len)) {
+        Ranged::Whole => None,
+        Ranged::Part(a, b) => Some((a, b)),
+        Ranged::Unsatisfiable => {
+            let mut refused =
+                ApiError::RangeNotSatisfiable(asked.unwrap_or_default().to_owned()).into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                refused.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(refused);
+        }
     };
     let (status, start, count) = match range {
         Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
@@ -232,14 +262,32 @@ mod tests {
 
     #[test]
     fn ranges() {
-        assert_eq!(parse_range("bytes=0-9", 100).unwrap(), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100).unwrap(), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100).unwrap(), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100).unwrap(), Some((50, 99)));
-        assert!(parse_range("bytes=100-", 100).is_err());
-        assert!(parse_range("bytes=9-3", 100).is_err());
-        assert!(parse_range("bytes=x-3", 100).is_err());
-        assert_eq!(parse_range("items=0-1", 100).unwrap(), None);
+        use Ranged::{Part, Unsatisfiable, Whole};
+        for (value, len, want) in [
+            ("bytes=0-9", 100, Part(0, 9)),
+            ("bytes=90-", 100, Part(90, 99)),
+            ("bytes=-10", 100, Part(90, 99)),
+            ("bytes=-500", 100, Part(0, 99)),
+            ("bytes=50-500", 100, Part(50, 99)),
+            (" Bytes=1-1 ", 100, Part(1, 1)),
+            ("bytes=0-99999999999999999999999", 100, Part(0, 99)),
+            ("bytes=100-", 100, Unsatisfiable),
+            ("bytes=-0", 100, Unsatisfiable),
+            ("bytes=0-", 0, Unsatisfiable),
+            ("bytes=-1", 0, Unsatisfiable),
+            ("bytes=99999999999999999999999-", 100, Unsatisfiable),
+            ("bytes=9-3", 100, Whole),
+            ("bytes=x-3", 100, Whole),
+            ("bytes=abc", 100, Whole),
+            ("bytes=", 100, Whole),
+            ("bytes=-", 100, Whole),
+            ("bytes=1-2-3", 100, Whole),
+            ("bytes=0-1,5-6", 100, Whole),
+            ("items=0-1", 100, Whole),
+            ("", 100, Whole),
+        ] {
+            assert_eq!(parse_range(value, len), want, "`{value}` of {len} bytes");
+        }
     }
 
     #[test]

@@ -9,7 +9,10 @@ mod api;
 mod assets;
 mod error;
 mod events;
+mod extract;
 mod files;
+mod guard;
+mod pool;
 pub mod series;
 
 use std::collections::HashMap;
@@ -32,13 +35,23 @@ pub use error::ApiError;
 /// The page's Content-Security-Policy: scripts only from the server itself.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
 
+/// The fewest characters a token may have: 16 random ones take long enough
+/// to guess over HTTP.
+pub const MIN_TOKEN_CHARS: usize = 16;
+
 /// How the server is set up.
 #[derive(Clone, Debug)]
 pub struct Options {
     /// The project served.
     pub project: Project,
-    /// When set, every API request must carry this token.
+    /// When set, every API request must carry this token (`lab ui` wants
+    /// at least [`MIN_TOKEN_CHARS`] characters), and any `Host` is answered.
     pub token: Option<String>,
+    /// Answer requests for any `Host`, not only loopback names and addresses:
+    /// for a server that listens on an address other machines reach, whose
+    /// names it cannot know. Without a token this lets any web page a browser
+    /// opens read and delete runs through DNS rebinding.
+    pub any_host: bool,
     /// How often the project is looked at for live events.
     pub poll_interval: Duration,
     /// At most this many metric points are kept in memory for charts.
@@ -46,21 +59,26 @@ pub struct Options {
 }
 
 impl Options {
-    /// Defaults for `project`: no token, a look every 250 ms, 20 million
-    /// cached points (24 bytes each: about 480 MB at most).
+    /// Defaults for `project`: no token, loopback names only, a look every
+    /// 250 ms, 20 million cached points (24 bytes each: about 480 MB at most).
     #[must_use]
     pub fn new(project: Project) -> Self {
         Self {
             project,
             token: None,
+            any_host: false,
             poll_interval: Duration::from_millis(250),
             cache_points: 20_000_000,
         }
     }
 }
 
-/// The ids a query matched, with the index generation they were read at.
-type Matched = (i64, Arc<Vec<i64>>);
+/// Which index answered: the epoch of its file (see the `pool` module) and
+/// its generation. Equal stamps mean equal answers to any query.
+pub(crate) type Stamp = (u64, i64);
+
+/// The ids a query matched, with the stamp of the index they were read from.
+type Matched = (Stamp, Arc<Vec<i64>>);
 
 /// What every handler shares: cheap to clone.
 #[derive(Clone)]
@@ -70,12 +88,11 @@ pub struct AppState {
 
 struct Inner {
     options: Options,
-    /// Open index connections not in use (SQLite connections are not shared
-    /// between threads; each request takes one, or opens one).
-    pool: Mutex<Vec<Store>>,
+    /// The index connections.
+    pool: pool::Pool,
     series: series::Cache,
-    /// The ids a runs query matched, by query, with the index generation
-    /// they were read at: paging through a long table reads them once.
+    /// The ids a runs query matched, by query, with the stamp of the index
+    /// they were read from: paging through a long table reads them once.
     selections: Mutex<HashMap<String, Matched>>,
     events: broadcast::Sender<events::Event>,
     shutdown: CancellationToken,
@@ -85,15 +102,17 @@ impl AppState {
     /// The state for `options`. Opens the index once, so a project that
     /// cannot be opened fails here rather than on the first request.
     pub fn new(options: Options) -> Result<Self, lab_store::Error> {
+        let before = pool::Pool::file_now(&options.project);
         let mut store = Store::open(options.project.clone())?;
         store.refresh()?;
+        let pool = pool::Pool::new(options.project.clone(), store, before);
         let (events, _) = broadcast::channel(4096);
         Ok(Self {
             inner: Arc::new(Inner {
                 series: series::Cache::new(options.cache_points),
                 selections: Mutex::new(HashMap::new()),
                 options,
-                pool: Mutex::new(vec![store]),
+                pool,
                 events,
                 shutdown: CancellationToken::new(),
             }),
@@ -111,30 +130,30 @@ impl AppState {
         self.inner.shutdown.cancel();
     }
 
-    /// The matching ids of a runs query read at `generation`, if kept.
-    pub(crate) fn cached_ids(&self, key: &str, generation: i64) -> Option<Arc<Vec<i64>>> {
+    /// The matching ids of a runs query read at `stamp`, if kept.
+    pub(crate) fn cached_ids(&self, key: &str, stamp: Stamp) -> Option<Arc<Vec<i64>>> {
         let map = self
             .inner
             .selections
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(key)
-            .filter(|(g, _)| *g == generation)
+            .filter(|(s, _)| *s == stamp)
             .map(|(_, ids)| ids.clone())
     }
 
     /// Keeps the matching ids of a runs query (a few dozen queries at most).
-    pub(crate) fn keep_ids(&self, key: String, generation: i64, ids: Arc<Vec<i64>>) {
+    pub(crate) fn keep_ids(&self, key: String, stamp: Stamp, ids: Arc<Vec<i64>>) {
         let mut map = self
             .inner
             .selections
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        map.retain(|_, (g, _)| *g == generation);
+        map.retain(|_, (s, _)| *s == stamp);
         if map.len() >= 64 {
             map.clear();
         }
-        map.insert(key, (generation, ids));
+        map.insert(key, (stamp, ids));
     }
 
     /// Runs `f` with an index connection on a blocking thread.
@@ -143,31 +162,34 @@ impl AppState {
         T: Send + 'static,
         F: FnOnce(&mut Store) -> Result<T, ApiError> + Send + 'static,
     {
+        self.with_store_at(|store, _| f(store)).await
+    }
+
+    /// Runs `f` with an index connection on a blocking thread, and the epoch
+    /// of the index file it has open (for caching what it reads).
+    pub(crate) async fn with_store_at<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Store, u64) -> Result<T, ApiError> + Send + 'static,
+    {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
-            let taken = state
-                .inner
-                .pool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
-            let mut store = match taken {
-                Some(s) => s,
-                None => Store::open(state.inner.options.project.clone())?,
-            };
-            let out = f(&mut store);
-            let mut pool = state
-                .inner
-                .pool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if pool.len() < 8 {
-                pool.push(store);
-            }
-            out
+            let mut lease = state.inner.pool.take(|| state.forget_answers())?;
+            let epoch = lease.epoch();
+            f(lease.store(), epoch)
         })
         .await
         .map_err(|e| ApiError::Internal(format!("a request's task failed: {e}")))?
+    }
+
+    /// Drops what was read from an index file no longer in use.
+    fn forget_answers(&self) {
+        self.inner.series.clear();
+        self.inner
+            .selections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
     }
 }
 
@@ -180,6 +202,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest("/api/v1", api)
         .merge(assets::routes())
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(CSP),
@@ -212,11 +235,13 @@ async fn authorize(State(state): State<AppState>, request: Request, next: Next) 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::trim);
-    let from_query = request.uri().query().and_then(|q| {
-        q.split('&')
-            .find_map(|pair| pair.strip_prefix("token="))
-            .map(str::to_owned)
-    });
+    // Decoded as the page encodes it, so a token with `+`, `/` or `=` works.
+    let from_query = request
+        .uri()
+        .query()
+        .and_then(|q| extract::parse_query(q).ok())
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "token"))
+        .map(|(_, v)| v);
     let given = from_header.map(str::to_owned).or(from_query);
     if given.is_some_and(|g| same(g.as_bytes(), expected.as_bytes())) {
         next.run(request).await

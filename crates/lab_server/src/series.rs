@@ -262,6 +262,16 @@ impl Cache {
         Some(entry.series.clone())
     }
 
+    /// Drops every series kept.
+    pub fn clear(&self) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.entries.clear();
+        inner.points = 0;
+    }
+
     /// Keeps a series, dropping the least recently used ones beyond the bound.
     pub fn put(&self, id: &str, metric: &str, journal_len: u64, series: Arc<Series>) {
         let mut inner = self

@@ -12,15 +12,20 @@ use crate::args::{UiArgs, current_dir};
 use crate::output::UserError;
 
 pub fn run(args: &UiArgs) -> Result<ExitStatus> {
-    let ip: IpAddr = match args.host.as_str() {
-        "localhost" => IpAddr::from([127, 0, 0, 1]),
-        h => h.parse().map_err(|_| {
+    let ip: IpAddr = if args.host.eq_ignore_ascii_case("localhost") {
+        IpAddr::from([127, 0, 0, 1])
+    } else {
+        args.host.parse().map_err(|_| {
             UserError(format!(
-                "`--host` must be an IP address such as `127.0.0.1` or `0.0.0.0`: got `{h}`"
+                "`--host` must be an IP address such as `127.0.0.1` or `0.0.0.0`, or `localhost`: got `{}`",
+                args.host
             ))
-        })?,
+        })?
     };
     let token = args.token.clone().filter(|t| !t.is_empty());
+    if let Some(t) = &token {
+        check_token(t)?;
+    }
     if !ip.is_loopback() && token.is_none() && !args.no_auth {
         return Err(UserError(format!(
             "`--host {}` makes the page reachable from other machines, so it needs a token\n\nhint: add `--token TOKEN` (every request must then carry it), or `--no-auth` to serve without one",
@@ -31,6 +36,9 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
     let project = Project::discover(&current_dir())?;
     let mut options = Options::new(project);
     options.token.clone_from(&token);
+    // Reached from other machines, the server cannot know the names it is
+    // reached by (a token, or `--no-auth`, was required above).
+    options.any_host = !ip.is_loopback();
     let state = AppState::new(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -64,4 +72,23 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
         anyhow::Ok(())
     })?;
     Ok(ExitStatus::Success)
+}
+
+/// Refuses a token that is short enough to guess, or that a browser cannot
+/// send in a header. The token itself is not shown: it is a secret.
+fn check_token(token: &str) -> Result<(), UserError> {
+    let chars = token.chars().count();
+    let hint = "hint: make one with `openssl rand -hex 16`";
+    if chars < lab_server::MIN_TOKEN_CHARS {
+        return Err(UserError(format!(
+            "the token (`--token` or `LAB_UI_TOKEN`) must have at least {} characters: it has {chars}\n\n{hint}",
+            lab_server::MIN_TOKEN_CHARS
+        )));
+    }
+    if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(UserError(format!(
+            "the token (`--token` or `LAB_UI_TOKEN`) must be ASCII letters, digits and punctuation, without spaces\n\n{hint}"
+        )));
+    }
+    Ok(())
 }

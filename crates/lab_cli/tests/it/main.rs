@@ -1444,6 +1444,40 @@ fn ui_refuses_unsafe_or_impossible_addresses() {
     );
     let both = lab(dir.path(), &["ui", "--token", "x", "--no-auth"]);
     assert_eq!(both.code, 2, "conflicting options are a usage error");
+    for args in [
+        &["ui", "--token", "s3cret"][..],
+        &["ui", "--token", "0123456789abcde"],
+        &["ui", "--host", "0.0.0.0", "--token", "0123456789abcde"],
+    ] {
+        let short = lab(dir.path(), args);
+        assert_eq!(short.code, 1, "{args:?}: {}", short.stderr);
+        assert!(
+            short.stderr.contains("must have at least 16 characters")
+                && short.stderr.contains("openssl rand"),
+            "{}",
+            short.stderr
+        );
+        assert!(!short.stderr.contains("s3cret"), "the token is a secret");
+    }
+    let mut env_cmd = lab_command(dir.path(), Some(dir.path()), &["ui"]);
+    env_cmd.env("LAB_UI_TOKEN", "s3cret");
+    let from_env = run_lab(env_cmd);
+    assert_eq!(from_env.code, 1);
+    assert!(
+        from_env.stderr.contains("`LAB_UI_TOKEN`") && from_env.stderr.contains("it has 6"),
+        "{}",
+        from_env.stderr
+    );
+    let spaced = lab(
+        dir.path(),
+        &["ui", "--token", "correct horse battery staple"],
+    );
+    assert_eq!(spaced.code, 1);
+    assert!(
+        spaced.stderr.contains("without spaces"),
+        "{}",
+        spaced.stderr
+    );
     let outside = tempfile::tempdir().unwrap();
     let not_project = run_lab(lab_command(outside.path(), None, &["ui"]));
     assert_eq!(not_project.code, 1);
@@ -1590,4 +1624,167 @@ fn doctor_reports_damage_and_salvages_what_an_older_cut_kept() {
         healthy.stdout,
         "Index: sound\nJournals: 4 read, none damaged\n"
     );
+}
+
+/// A `lab ui` started with `args` on a free port, stopped when dropped.
+struct Served {
+    child: std::process::Child,
+    port: u16,
+    /// The first line it printed.
+    banner: String,
+}
+
+impl Served {
+    fn start(dir: &Path, args: &[&str]) -> Self {
+        let mut all = vec!["ui", "--port", "0"];
+        all.extend_from_slice(args);
+        let mut child = lab_command(dir, Some(dir), &all)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut banner)
+            .unwrap();
+        let address = banner.split_whitespace().last().unwrap_or_default();
+        let port = address
+            .trim_start_matches("http://")
+            .split(['/', '#'])
+            .next()
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {banner:?}"));
+        Self {
+            child,
+            port,
+            banner,
+        }
+    }
+
+    /// Sends `head` (the request line and headers, without the blank line
+    /// ending them) and gives the whole answer.
+    fn request(&self, head: &str) -> String {
+        let mut sock = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let text = format!(
+            "{}\r\nConnection: close\r\n\r\n",
+            head.replace('\n', "\r\n")
+        );
+        std::io::Write::write_all(&mut sock, text.as_bytes()).unwrap();
+        let mut reply = Vec::new();
+        std::io::Read::read_to_end(&mut sock, &mut reply).unwrap();
+        String::from_utf8_lossy(&reply).into_owned()
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status code of an HTTP answer.
+fn status_of(reply: &str) -> u16 {
+    reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {reply:?}"))
+}
+
+#[test]
+fn ui_answers_a_hostile_page_with_refusals() {
+    let f = fixture();
+    let served = Served::start(&f.root, &[]);
+    let a = f.a.to_string();
+    // The hostile page's view: its own name, pointed at 127.0.0.1 by its DNS.
+    let foreign =
+        "Host: evil.example:5050\nOrigin: http://evil.example:5050\nSec-Fetch-Site: same-origin";
+    let list = served.request(&format!("GET /api/v1/runs HTTP/1.1\n{foreign}"));
+    assert_eq!(status_of(&list), 421, "{list}");
+    assert!(
+        list.contains("\"code\":\"bad_host\"") && !list.contains(&a),
+        "{list}"
+    );
+    let page = served.request(&format!("GET / HTTP/1.1\n{foreign}"));
+    assert_eq!(status_of(&page), 421, "{page}");
+    let delete = served.request(&format!("DELETE /api/v1/runs/{a} HTTP/1.1\n{foreign}"));
+    assert_eq!(status_of(&delete), 421, "{delete}");
+    // A page elsewhere writing to the real address.
+    let cross = served.request(&format!(
+        "DELETE /api/v1/runs/{a} HTTP/1.1\nHost: 127.0.0.1:{}\nOrigin: http://evil.example\nSec-Fetch-Site: cross-site",
+        served.port
+    ));
+    assert_eq!(status_of(&cross), 403, "{cross}");
+    assert!(cross.contains("\"code\":\"cross_origin\""), "{cross}");
+    assert!(
+        f.root.join(".lab/runs").join(&a[..8]).exists(),
+        "nothing was deleted"
+    );
+    // The server's own page, at each of its loopback names.
+    for host in [
+        format!("127.0.0.1:{}", served.port),
+        format!("localhost:{}", served.port),
+    ] {
+        let own = format!("Host: {host}\nOrigin: http://{host}\nSec-Fetch-Site: same-origin");
+        let list = served.request(&format!("GET /api/v1/runs HTTP/1.1\n{own}"));
+        assert_eq!(status_of(&list), 200, "{list}");
+        assert!(list.contains(&a), "{list}");
+    }
+    let own = format!(
+        "Host: 127.0.0.1:{port}\nOrigin: http://127.0.0.1:{port}\nSec-Fetch-Site: same-origin",
+        port = served.port
+    );
+    let deleted = served.request(&format!("DELETE /api/v1/runs/{a} HTTP/1.1\n{own}"));
+    assert_eq!(status_of(&deleted), 204, "{deleted}");
+    assert!(!f.root.join(".lab/runs").join(&a[..8]).exists());
+    // HTTP/1.0 without `Host` is not a browser: answered.
+    let old = served.request("GET /api/v1/runs HTTP/1.0");
+    assert_eq!(status_of(&old), 200, "{old}");
+    // HTTP/1.1 must name a host.
+    let bare = served.request("GET /api/v1/runs HTTP/1.1");
+    assert_eq!(status_of(&bare), 400, "{bare}");
+    assert!(bare.contains("\"code\":\"bad_request\""), "{bare}");
+}
+
+#[test]
+fn ui_with_a_token_answers_any_host_that_has_it() {
+    let f = fixture();
+    let token = "0123456789abcdef";
+    let served = Served::start(&f.root, &["--token", token]);
+    assert!(
+        served
+            .banner
+            .trim_end()
+            .ends_with(&format!("/#token={token}")),
+        "{}",
+        served.banner
+    );
+    let without = served.request("GET /api/v1/runs HTTP/1.1\nHost: box.example:5050");
+    assert_eq!(status_of(&without), 401, "{without}");
+    let with = served.request(&format!(
+        "GET /api/v1/runs HTTP/1.1\nHost: box.example:5050\nAuthorization: Bearer {token}"
+    ));
+    assert_eq!(status_of(&with), 200, "{with}");
+    let cross = served.request(&format!(
+        "DELETE /api/v1/runs/{} HTTP/1.1\nHost: box.example:5050\nAuthorization: Bearer {token}\nOrigin: http://evil.example",
+        f.a
+    ));
+    assert_eq!(status_of(&cross), 403, "{cross}");
+}
+
+#[test]
+fn ui_host_localhost_is_127_0_0_1() {
+    let (dir, _project) = new_project();
+    for name in ["localhost", "LOCALHOST"] {
+        let served = Served::start(dir.path(), &["--host", name]);
+        assert!(
+            served.banner.contains("http://127.0.0.1:"),
+            "{}",
+            served.banner
+        );
+        let reply = served.request("GET /api/v1/runs HTTP/1.1\nHost: localhost");
+        assert_eq!(status_of(&reply), 200, "{reply}");
+    }
 }

@@ -34,8 +34,8 @@ fn start(project: &Project, experiment: &str) -> Arc<Run> {
     .unwrap()
 }
 
-/// Three runs: two finished with params and metrics (one with an artifact
-/// folder, a model-like file and an XSS param), one failed.
+/// Three runs: two finished with params and metrics and an XSS param (the
+/// second with an artifact folder and a 16-byte model), one failed.
 fn project() -> (tempfile::TempDir, Project, Vec<String>) {
     let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
     let dir = tempfile::tempdir().unwrap();
@@ -63,6 +63,10 @@ fn project() -> (tempfile::TempDir, Project, Vec<String>) {
             std::fs::write(src.join("page.html"), "<script>alert(1)</script>").unwrap();
             std::fs::write(src.join("sub/data.csv"), "a,b\n1,2\n").unwrap();
             run.log_artifact("plots", &src).unwrap();
+            let model = run.models_dir().unwrap().join("model.tmp");
+            std::fs::write(&model, "0123456789abcdef").unwrap();
+            run.add_model("model", &model, "joblib", "Forest", "sklearn", "1.0")
+                .unwrap();
         }
         run.end(Status::Finished, None).unwrap();
         ids.push(run.id().to_string());
@@ -109,7 +113,14 @@ impl Reply {
     }
 }
 
-async fn send(state: &AppState, request: Request<Body>) -> Reply {
+/// Sends `request` through the router, with `Host: 127.0.0.1:5050` unless
+/// it names a host itself (as every HTTP/1.1 client does).
+async fn send(state: &AppState, mut request: Request<Body>) -> Reply {
+    if !request.headers().contains_key(header::HOST) {
+        request
+            .headers_mut()
+            .insert(header::HOST, "127.0.0.1:5050".parse().unwrap());
+    }
     let response = router(state.clone()).oneshot(request).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
@@ -251,6 +262,81 @@ async fn bad_input_is_a_json_error_naming_it() {
     let no_route = get(&s, "/api/v1/nothing").await;
     assert_eq!(no_route.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&no_route), "not_found");
+    let no_method = send(
+        &s,
+        Request::put("/api/v1/runs").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(no_method.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(error_code(&no_method), "method_not_allowed");
+    assert_eq!(no_method.header("allow"), "GET,HEAD");
+}
+
+#[tokio::test]
+async fn a_url_that_is_not_utf8_is_a_json_error_naming_the_part() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let id = &ids[1];
+    for (method, uri, needle) in [
+        ("GET", "/api/v1/runs/%FF".to_owned(), "`id`"),
+        ("GET", "/api/v1/runs/%C3%28".to_owned(), "`id`"),
+        ("DELETE", "/api/v1/runs/%FF".to_owned(), "`id`"),
+        ("GET", "/api/v1/runs/%FF/metrics/loss".to_owned(), "`id`"),
+        ("GET", format!("/api/v1/runs/{id}/metrics/%C3%28"), "`name`"),
+        ("GET", "/api/v1/runs/%FF/artifacts".to_owned(), "`id`"),
+        ("GET", format!("/api/v1/runs/{id}/artifacts/%FF"), "`path`"),
+        (
+            "GET",
+            format!("/api/v1/runs/{id}/artifacts/plots/a%C3%28.txt"),
+            "`path`",
+        ),
+        ("GET", format!("/api/v1/runs/{id}/models/%FF"), "`name`"),
+        (
+            "GET",
+            "/api/v1/runs?experiment=%FF".to_owned(),
+            "`experiment`",
+        ),
+        (
+            "GET",
+            "/api/v1/runs?where=a%20%3D%20%C3%28".to_owned(),
+            "`where`",
+        ),
+        ("GET", "/api/v1/runs?sort=%FF".to_owned(), "`sort`"),
+        ("GET", "/api/v1/runs?limit=1&%FF=1".to_owned(), "parameter"),
+        (
+            "GET",
+            format!("/api/v1/runs/{id}/metrics/loss?x=%FF"),
+            "`x`",
+        ),
+    ] {
+        let r = send(
+            &s,
+            Request::builder()
+                .method(method)
+                .uri(&uri)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{method} {uri}");
+        assert!(
+            r.header("content-type").starts_with("application/json"),
+            "{method} {uri}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(error_code(&r), "bad_request", "{method} {uri}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(
+            message.contains(needle) && message.contains("UTF-8"),
+            "{method} {uri}: {message}"
+        );
+    }
+    // Percent-encoded text that is UTF-8 still works, in the path and the query.
+    let fine = get(&s, "/api/v1/runs?experiment=%C3%A9t%C3%A9+2").await;
+    assert_eq!(fine.status, StatusCode::OK);
+    assert_eq!(fine.json()["total"], 0);
+    let plus = get(&s, "/api/v1/runs?where=accuracy+%3E+0.6").await;
+    assert_eq!(plus.json()["total"], 1, "`+` is a space in a query");
 }
 
 #[tokio::test]
@@ -435,6 +521,263 @@ async fn artifacts_are_listed_and_served_safely() {
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
 }
 
+/// A GET of `uri` with `Range: range`.
+async fn ranged(state: &AppState, uri: &str, range: &str) -> Reply {
+    send(
+        state,
+        Request::get(uri)
+            .header(header::RANGE, range)
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_malformed_range_is_ignored_and_an_unsatisfiable_one_refused() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let id = &ids[1];
+    for (uri, whole) in [
+        (
+            format!("/api/v1/runs/{id}/artifacts/plots/notes.txt"),
+            &b"0123456789"[..],
+        ),
+        (
+            format!("/api/v1/runs/{id}/models/model"),
+            &b"0123456789abcdef"[..],
+        ),
+    ] {
+        // RFC 9110: a server may ignore a Range it cannot parse, and must
+        // ignore one in a unit it does not know; it sends the whole file.
+        for range in [
+            "bytes=abc",
+            "bytes=",
+            "bytes=-",
+            "bytes=1-x",
+            "bytes=x-3",
+            "bytes=--1",
+            "bytes=1--2",
+            "bytes=9-3",
+            "bytes=+1-2",
+            "bytes=0x1-2",
+            "bytes 0-1",
+            "items=0-1",
+            "bytes=0-1,4-5",
+            "",
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri} with `{range}`");
+            assert_eq!(r.body, whole, "{uri} with `{range}`");
+            assert_eq!(r.header("content-range"), "", "{uri} with `{range}`");
+        }
+        for (range, part) in [
+            ("bytes=2-5", &whole[2..=5]),
+            ("BYTES=-3", &whole[whole.len() - 3..]),
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(
+                r.status,
+                StatusCode::PARTIAL_CONTENT,
+                "{uri} with `{range}`"
+            );
+            assert_eq!(r.body, part, "{uri} with `{range}`");
+        }
+        // Well formed, but no byte of the file is in it.
+        for range in [
+            "bytes=50-60",
+            "bytes=16-",
+            "bytes=-0",
+            "bytes=99999999999999999999999-",
+        ] {
+            let r = ranged(&s, &uri, range).await;
+            assert_eq!(
+                r.status,
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "{uri} with `{range}`"
+            );
+            assert_eq!(error_code(&r), "range_not_satisfiable");
+            assert_eq!(
+                r.header("content-range"),
+                format!("bytes */{}", whole.len()),
+                "a refusal says how long the file is"
+            );
+        }
+    }
+}
+
+/// A request as a browser sends it: `Host`, and `Origin` unless `None`.
+fn browser(method: &str, uri: &str, host: &str, origin: Option<&str>) -> Request<Body> {
+    let mut r = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, host);
+    if let Some(o) = origin {
+        r = r.header(header::ORIGIN, o);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+/// Names a hostile page could reach the server by once its DNS name points
+/// at 127.0.0.1, and names of this machine.
+const FOREIGN_HOSTS: [&str; 7] = [
+    "evil.example:5050",
+    "evil.example",
+    "localhost.evil.example:5050",
+    "LOCALHOST.evil.example",
+    "127.0.0.1.nip.io:5050",
+    "127.0.0.1.:5050",
+    "0.0.0.0:5050",
+];
+const LOOPBACK_HOSTS: [&str; 7] = [
+    "127.0.0.1:5050",
+    "127.0.0.1",
+    "127.42.0.7:5050",
+    "localhost:5050",
+    "LocalHost",
+    "localhost.:5050",
+    "[::1]:5050",
+];
+
+#[tokio::test]
+async fn without_a_token_only_loopback_hosts_are_answered() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let script = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../../ui/dist/assets"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .find(|n| {
+            std::path::Path::new(n)
+                .extension()
+                .is_some_and(|e| e == "js")
+        })
+        .unwrap();
+    let script = format!("/assets/{script}");
+    for uri in ["/api/v1/runs", "/api/v1/names", "/", "/#/runs", &script] {
+        for host in FOREIGN_HOSTS {
+            let r = send(&s, browser("GET", uri, host, None)).await;
+            assert_eq!(
+                r.status,
+                StatusCode::MISDIRECTED_REQUEST,
+                "{uri} for {host}"
+            );
+            assert_eq!(error_code(&r), "bad_host", "{uri} for {host}");
+            assert!(
+                r.json()["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("not for `{host}`")),
+                "{}",
+                r.json()
+            );
+            assert_eq!(r.header("x-content-type-options"), "nosniff");
+        }
+        for host in LOOPBACK_HOSTS {
+            let r = send(&s, browser("GET", uri, host, None)).await;
+            assert_eq!(r.status, StatusCode::OK, "{uri} for {host}");
+        }
+    }
+    // The hostile page's delete: refused, and the run stays.
+    let target = format!("/api/v1/runs/{}", ids[0]);
+    for host in FOREIGN_HOSTS {
+        let origin = format!("http://{host}");
+        let r = send(&s, browser("DELETE", &target, host, Some(&origin))).await;
+        assert_eq!(
+            r.status,
+            StatusCode::MISDIRECTED_REQUEST,
+            "DELETE for {host}"
+        );
+    }
+    assert_eq!(get(&s, &target).await.status, StatusCode::OK);
+    // An HTTP/1.1 request must say which host it is for.
+    let mut bare = Request::get("/api/v1/runs").body(Body::empty()).unwrap();
+    bare.headers_mut()
+        .insert(header::HOST, "evil.example".parse().unwrap());
+    bare.headers_mut().remove(header::HOST);
+    let no_host = router(s.clone()).oneshot(bare).await.unwrap();
+    assert_eq!(no_host.status(), StatusCode::BAD_REQUEST);
+    // Started for other machines (`--host 0.0.0.0 --no-auth`): any name.
+    let mut options = Options::new(project.clone());
+    options.any_host = true;
+    let open = AppState::new(options).unwrap();
+    for host in FOREIGN_HOSTS {
+        let r = send(&open, browser("GET", "/api/v1/runs", host, None)).await;
+        assert_eq!(r.status, StatusCode::OK, "{host}");
+    }
+}
+
+#[tokio::test]
+async fn only_the_servers_own_page_may_delete() {
+    let (_dir, project, ids) = project();
+    let host = "127.0.0.1:5050";
+    for token in [None, Some("0123456789abcdef0123")] {
+        let s = state(&project, token);
+        let with_token = |mut r: Request<Body>| {
+            if let Some(t) = token {
+                r.headers_mut().insert(
+                    header::AUTHORIZATION,
+                    format!("Bearer {t}").parse().unwrap(),
+                );
+            }
+            r
+        };
+        let target = format!("/api/v1/runs/{}", ids[0]);
+        for origin in [
+            "http://evil.example",
+            "http://evil.example:5050",
+            "http://localhost:5050",
+            "http://127.0.0.1:5051",
+            "null",
+        ] {
+            for method in ["DELETE", "POST", "PUT", "PATCH"] {
+                let r = send(&s, with_token(browser(method, &target, host, Some(origin)))).await;
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} from {origin}");
+                assert_eq!(error_code(&r), "cross_origin");
+                assert!(
+                    r.json()["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .contains(&format!("`{origin}`")),
+                    "{}",
+                    r.json()
+                );
+            }
+        }
+        for site in ["cross-site", "same-site"] {
+            let mut r = with_token(browser("DELETE", &target, host, None));
+            r.headers_mut()
+                .insert("sec-fetch-site", site.parse().unwrap());
+            let r = send(&s, r).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "from a {site} page");
+        }
+        // Reads from elsewhere are answered (the browser keeps them from
+        // the page that asked).
+        let read = send(
+            &s,
+            with_token(browser("GET", &target, host, Some("http://evil.example"))),
+        )
+        .await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.json()["id"], ids[0].as_str(), "nothing was deleted");
+    }
+    // The page's own delete, as a browser sends it.
+    let s = state(&project, None);
+    let mut own = browser(
+        "DELETE",
+        &format!("/api/v1/runs/{}", ids[0]),
+        host,
+        Some("http://127.0.0.1:5050"),
+    );
+    own.headers_mut()
+        .insert("sec-fetch-site", "same-origin".parse().unwrap());
+    assert_eq!(send(&s, own).await.status, StatusCode::NO_CONTENT);
+    // And a client that is not a browser (no `Origin`).
+    let plain = Request::delete(format!("/api/v1/runs/{}", ids[1]))
+        .body(Body::empty())
+        .unwrap();
+    assert_eq!(send(&s, plain).await.status, StatusCode::NO_CONTENT);
+}
+
 #[tokio::test]
 async fn a_token_guards_the_api_but_not_the_page() {
     let (_dir, project, _) = project();
@@ -464,6 +807,34 @@ async fn a_token_guards_the_api_but_not_the_page() {
         get(&s, "/api/v1/runs?token=s3cret").await.status,
         StatusCode::OK
     );
+    // A token in the query is decoded as the page encodes it.
+    let b64 = state(&project, Some("0123456789+/abc=="));
+    assert_eq!(
+        get(&b64, "/api/v1/runs?token=0123456789%2B%2Fabc%3D%3D")
+            .await
+            .status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get(&b64, "/api/v1/runs?token=0123456789+/abc==")
+            .await
+            .status,
+        StatusCode::UNAUTHORIZED,
+        "`+` in a query is a space"
+    );
+    // With a token any host name is answered: a page without it reads nothing.
+    for host in FOREIGN_HOSTS {
+        let r = send(&s, browser("GET", "/api/v1/runs", host, None)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{host}");
+        let mut r = browser("GET", "/api/v1/runs", host, None);
+        r.headers_mut()
+            .insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert_eq!(send(&s, r).await.status, StatusCode::OK, "{host}");
+        assert_eq!(
+            send(&s, browser("GET", "/", host, None)).await.status,
+            StatusCode::OK
+        );
+    }
     let page = get(&s, "/").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.header("content-type").starts_with("text/html"));
@@ -666,4 +1037,181 @@ async fn a_live_runs_series_grows_between_requests() {
     let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
     run.end(Status::Finished, None).unwrap();
     lab_sdk::wait_for_background();
+}
+
+/// The ids, sorted, of the runs `/api/v1/runs` lists, and the total.
+async fn listed(state: &AppState) -> (Vec<String>, u64) {
+    let body = get(state, "/api/v1/runs?sort=n_estimators").await.json();
+    let mut ids: Vec<String> = body["runs"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{body}"))
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_owned())
+        .collect();
+    ids.sort();
+    (ids, body["total"].as_u64().unwrap())
+}
+
+/// Changes made to the project behind the server's back: the first run's
+/// folder removed, one new run. Returns the new run's id.
+fn remove_one_run_and_add_one(project: &Project, gone: &str) -> String {
+    std::fs::remove_dir_all(project.run_paths(&gone[..8]).dir).unwrap();
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let run = start(project, "iris");
+    run.log_param("n_estimators", Value::Int(77)).unwrap();
+    run.log_metric("loss", 0.5, Some(0)).unwrap();
+    run.end(Status::Finished, None).unwrap();
+    lab_sdk::wait_for_background();
+    run.id().to_string()
+}
+
+/// The index files (the database and its WAL files) moved to `suffix`
+/// names, or deleted when `suffix` is `None`.
+fn move_index(project: &Project, suffix: Option<&str>) {
+    let index = project.index_path().display().to_string();
+    for part in ["", "-wal", "-shm"] {
+        let from = format!("{index}{part}");
+        if !std::path::Path::new(&from).exists() {
+            continue;
+        }
+        match suffix {
+            Some(s) => std::fs::rename(&from, format!("{index}{s}{part}")).unwrap(),
+            None => std::fs::remove_file(&from).unwrap(),
+        }
+    }
+}
+
+/// The server reads a project, which changes behind its back while its
+/// index is rebuilt by `rebuild`; afterwards it must list what the rebuilt
+/// index holds, and drop what it kept from the old one.
+async fn survives_a_rebuild(rebuild: impl FnOnce(&Project)) {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    // Fill the caches: the query's ids, a series, the pool's connections.
+    let (before, total) = listed(&s).await;
+    assert_eq!(total, 3);
+    let loss = format!("/api/v1/runs/{}/metrics/loss", ids[1]);
+    assert_eq!(get(&s, &loss).await.json()["total"], 1000);
+    let added = remove_one_run_and_add_one(&project, &ids[0]);
+    rebuild(&project);
+    let mut want: Vec<String> = before.into_iter().filter(|i| *i != ids[0]).collect();
+    want.push(added.clone());
+    want.sort();
+    for _ in 0..2 {
+        let (now, total) = listed(&s).await;
+        assert_eq!(now, want, "the listing is the rebuilt index's");
+        assert_eq!(total, 3);
+    }
+    assert_eq!(
+        get(&s, &format!("/api/v1/runs/{}", ids[0])).await.status,
+        StatusCode::NOT_FOUND,
+        "the removed run is gone"
+    );
+    assert_eq!(
+        get(&s, &format!("/api/v1/runs/{added}")).await.json()["params"]["n_estimators"],
+        77
+    );
+    assert_eq!(get(&s, &loss).await.json()["total"], 1000);
+    let names = get(&s, "/api/v1/names").await.json();
+    assert_eq!(names["metrics"], serde_json::json!(["accuracy", "loss"]));
+    // Closing the connections to the old file left the new one's WAL files
+    // alone (SQLite sees the old file moved, so it neither checkpoints nor
+    // deletes them by name), so other processes share them.
+    let index = project.index_path().display().to_string();
+    for part in ["-wal", "-shm"] {
+        assert!(
+            std::path::Path::new(&format!("{index}{part}")).exists(),
+            "{index}{part} is gone"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_rebuilt_into_a_new_file() {
+    survives_a_rebuild(|project| {
+        move_index(project, Some(".damaged"));
+        let mut store = lab_store::Store::open(project.clone()).unwrap();
+        store.refresh().unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_deleted_under_it() {
+    // Nobody rebuilds it: the server's next look does.
+    survives_a_rebuild(|project| move_index(project, None)).await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_rebuilt_by_reindex() {
+    survives_a_rebuild(|project| {
+        let mut store = lab_store::Store::open(project.clone()).unwrap();
+        assert!(store.reindex().unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_server_reads_an_index_whose_database_file_alone_was_deleted() {
+    // Its `-wal` and `-shm` files stay: the new index must not share them
+    // with a connection to the old one.
+    survives_a_rebuild(|project| std::fs::remove_file(project.index_path()).unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn requests_while_the_index_is_replaced_all_succeed() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut clients = Vec::new();
+    for i in 0..6 {
+        let (s, stop, id) = (s.clone(), stop.clone(), ids[1].clone());
+        clients.push(tokio::spawn(async move {
+            let uris = [
+                "/api/v1/runs?sort=-n_estimators".to_owned(),
+                format!("/api/v1/runs/{id}"),
+                format!("/api/v1/runs/{id}/metrics/loss?max_points={}", 10 + i),
+                "/api/v1/names".to_owned(),
+            ];
+            let mut answered = 0;
+            while !stop.load(Ordering::Relaxed) {
+                for uri in &uris {
+                    let r = get(&s, uri).await;
+                    assert_eq!(
+                        r.status,
+                        StatusCode::OK,
+                        "{uri}: {}",
+                        String::from_utf8_lossy(&r.body)
+                    );
+                    answered += 1;
+                }
+            }
+            answered
+        }));
+    }
+    let pause = || tokio::time::sleep(Duration::from_millis(150));
+    pause().await;
+    // The database file alone, then everything, moved away; then a new index
+    // built beside the server.
+    std::fs::remove_file(project.index_path()).unwrap();
+    pause().await;
+    move_index(&project, Some(".old"));
+    pause().await;
+    let p = project.clone();
+    tokio::task::spawn_blocking(move || {
+        move_index(&p, Some(".older"));
+        lab_store::Store::open(p.clone())
+            .unwrap()
+            .refresh()
+            .unwrap();
+    })
+    .await
+    .unwrap();
+    pause().await;
+    stop.store(true, Ordering::Relaxed);
+    for c in clients {
+        assert!(c.await.unwrap() > 0);
+    }
+    assert_eq!(listed(&s).await.1, 3);
 }
