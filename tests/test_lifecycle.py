@@ -238,3 +238,63 @@ def test_objects_stored_as_text_are_marked(project: Path) -> None:
     run = lab.get_run(e.run_id)
     assert run.params == {"model": "Opaque(7)", "plain": "Opaque(7)"}
     assert run.stringified_params == {"model"}
+
+
+# -- one Experiment, two threads -------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["with", "decorator"])
+def test_two_threads_starting_runs_of_one_experiment_at_once(project: Path, form: str) -> None:
+    """Exactly one thread starts a run; the other is refused and logs nothing anywhere."""
+    trials = 12
+    e = Experiment("race")
+    for trial in range(trials):
+        go = threading.Barrier(2)
+        tried = threading.Barrier(2, timeout=30)
+        outcome: "dict[str, BaseException | str]" = {}
+
+        def body(who: str) -> None:
+            e.log_parameter("who", who)
+            e.log_metric("trial", trial)
+            tried.wait()  # stay in the run until the other thread has tried
+
+        def attempt(who: str) -> None:
+            go.wait()
+            try:
+                if form == "with":
+                    with e.start_run():
+                        body(who)
+                else:
+                    e.start_run(lambda: body(who))
+                outcome[who] = "ran"
+            except lab.LabError as err:
+                outcome[who] = err
+                tried.wait()
+
+        threads = [threading.Thread(target=attempt, args=(w,)) for w in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        winners = [w for w, o in outcome.items() if o == "ran"]
+        losers = [o for o in outcome.values() if isinstance(o, lab.LabError)]
+        assert len(winners) == 1 and len(losers) == 1, f"trial {trial}: {outcome}"
+        assert "runs of one Experiment cannot nest" in str(losers[0])
+    wait_background()
+    found = lab.runs()
+    assert len(found) == trials
+    for run in found:
+        assert run.status == "finished"
+        assert set(run.params) == {"who"}
+        assert run.metric_summaries["trial"]["count"] == 1
+
+
+def test_another_thread_logs_into_the_live_run_of_the_experiment(project: Path) -> None:
+    """One current run per Experiment: any thread's logging call goes to it."""
+    e = Experiment("shared")
+    with e.start_run():
+        t = threading.Thread(target=lambda: e.log_parameter("from_thread", 1))
+        t.start()
+        t.join()
+    run = lab.get_run(e.run_id)
+    assert run.params == {"from_thread": 1}

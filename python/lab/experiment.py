@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from lab import _lab
-from lab._lab import ExperimentCore, LabError, NoActiveRunError
+from lab._lab import ExperimentCore, NoActiveRunError, RunHandle
 
 # `typing` costs milliseconds to import; annotations here are strings anyway.
 TYPE_CHECKING = False
@@ -103,13 +103,16 @@ class _RunScope:
 
     def __init__(self, experiment: "Experiment") -> None:
         self._experiment = experiment
+        self._run: Optional[RunHandle] = None
 
     def __enter__(self) -> "Experiment":
-        self._experiment._begin()
+        self._run = self._experiment._begin()
         return self._experiment
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self._experiment._finish(exc_type, exc, tb)
+        run, self._run = self._run, None
+        if run is not None:
+            self._experiment._finish(run, exc_type, exc, tb)
         return False
 
     def __call__(self, func: Callable[[], T]) -> Callable[..., T]:
@@ -176,13 +179,20 @@ class Experiment(ExperimentCore):
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _begin(self) -> None:
+    def _begin(self) -> RunHandle:
+        """Starts a run and makes it the experiment's; of two threads starting
+        runs at once, exactly one does and the other raises ``LabError``."""
+        self._claim()
+        try:
+            run = self._start()
+        except BaseException:
+            self._release()
+            raise
+        self._attach(run)
+        return run
+
+    def _start(self) -> RunHandle:
         global _waiter_registered
-        if self._run is not None and not self._run.ended and self._run.owned:
-            raise LabError(
-                f"run `{self._run.short_id}` of this experiment is still running; "
-                "runs of one Experiment cannot nest (use a second Experiment)"
-            )
         source = _source()
         name = self.name
         if name is None:
@@ -214,7 +224,6 @@ class Experiment(ExperimentCore):
                 f"{os.path.join(created, '.lab')}{where}",
                 file=sys.stderr,
             )
-        self._attach(run)
         if not _waiter_registered:
             import atexit
 
@@ -222,10 +231,10 @@ class Experiment(ExperimentCore):
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_lab.after_fork_in_child)
             _waiter_registered = True
+        return run
 
-    def _finish(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        run = self._run
-        if run is None or run.ended or not run.owned:
+    def _finish(self, run: RunHandle, exc_type: Any, exc: Any, tb: Any) -> None:
+        if run.ended or not run.owned:
             # Nothing to end, or a forked child leaving a block of its parent's run.
             return
         error = None

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::convert::{self, MetricValue};
-use crate::errors::{sdk_err, store_err};
+use crate::errors::{LabError, sdk_err, store_err};
 
 /// A live run. Made by `start_run`; ended by `end`.
 #[pyclass(frozen, module = "lab._lab")]
@@ -142,9 +142,21 @@ impl RunHandle {
 
 /// The base of Python's `Experiment`: holds its live run and logs metrics
 /// without a Python frame in between, since training loops call these most.
+///
+/// One experiment has one current run, whichever thread logs. Starting a run
+/// claims the experiment first (`_claim`), under the same lock that holds the
+/// run, so of two threads starting runs at once exactly one gets to.
 #[pyclass(subclass, module = "lab._lab")]
 pub struct ExperimentCore {
-    run: Mutex<Option<Py<RunHandle>>>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The current (or last) run.
+    run: Option<Py<RunHandle>>,
+    /// Whether a thread has claimed the experiment and is starting a run.
+    starting: bool,
 }
 
 fn no_run(method: &str) -> PyErr {
@@ -154,10 +166,13 @@ fn no_run(method: &str) -> PyErr {
 }
 
 impl ExperimentCore {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn handle(&self, py: Python<'_>, method: &str) -> PyResult<Py<RunHandle>> {
-        self.run
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.slot()
+            .run
             .as_ref()
             .map(|h| h.clone_ref(py))
             .ok_or_else(|| no_run(method))
@@ -170,23 +185,49 @@ impl ExperimentCore {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyAny>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
         Self {
-            run: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
         }
     }
 
     /// The current (or last) run, or None.
     #[getter]
     fn _run(&self, py: Python<'_>) -> Option<Py<RunHandle>> {
-        self.run
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|h| h.clone_ref(py))
+        self.slot().run.as_ref().map(|h| h.clone_ref(py))
     }
 
-    /// Makes `handle` the experiment's run.
+    /// Claims the experiment for a run about to start; raises `LabError` if
+    /// its run is still live, or another thread is starting one. Every claim
+    /// ends with `_attach` or, if starting failed, `_release`.
+    fn _claim(&self) -> PyResult<()> {
+        let mut slot = self.slot();
+        if slot.starting {
+            return Err(LabError::new_err(
+                "a run of this experiment is being started by another thread; runs of one Experiment cannot nest (use a second Experiment)",
+            ));
+        }
+        if let Some(h) = &slot.run {
+            let run = &h.get().run;
+            if run.ended().is_none() && run.owned_by_this_process() {
+                return Err(LabError::new_err(format!(
+                    "run `{}` of this experiment is still running; runs of one Experiment cannot nest (use a second Experiment)",
+                    run.short_id()
+                )));
+            }
+        }
+        slot.starting = true;
+        Ok(())
+    }
+
+    /// Makes `handle` the experiment's run, ending the claim.
     fn _attach(&self, handle: Py<RunHandle>) {
-        *self.run.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let mut slot = self.slot();
+        slot.run = Some(handle);
+        slot.starting = false;
+    }
+
+    /// Ends a claim whose run could not be started.
+    fn _release(&self) {
+        self.slot().starting = false;
     }
 
     /// Log one value of a metric.
