@@ -88,13 +88,63 @@ def _no_run(method: str) -> NoActiveRunError:
 
 
 def _error_tuple(exc_type: type, exc: BaseException, tb: Any) -> tuple:
-    import traceback
+    """``(type name, message, traceback)`` of the exception a run ends with.
 
-    name = exc_type.__qualname__
-    if exc_type.__module__ not in ("builtins", "__main__"):
-        name = f"{exc_type.__module__}.{name}"
-    text = "".join(traceback.format_exception(exc_type, exc, tb))
-    return (name, str(exc), text)
+    Never raises, whatever the exception: one whose ``__str__`` raises is
+    ``<unprintable …>``, one whose traceback cannot be formatted gets a plain
+    one. ``RunHandle.end`` keeps the head and tail of long texts.
+    """
+    try:
+        short = exc_type.__name__
+        name = exc_type.__qualname__
+    except Exception:
+        short = name = "<unknown exception type>"
+    try:
+        module = exc_type.__module__
+    except Exception:
+        module = None
+    if isinstance(module, str) and module not in ("builtins", "__main__"):
+        name = f"{module}.{name}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {short} object>"
+    try:
+        import traceback
+
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+    except Exception:
+        text = _plain_traceback(tb, name, message)
+    return (name, message, text)
+
+
+def _plain_traceback(tb: Any, name: str, message: str) -> str:
+    """A traceback without what ``traceback.format_exception`` choked on."""
+    try:
+        import traceback
+
+        frames = "".join(traceback.format_tb(tb))
+    except Exception:
+        frames = "  (the frames could not be formatted)\n"
+    return f"Traceback (most recent call last):\n{frames}{name}: {message}\n"
+
+
+def _outcome(exc_type: Any, exc: Any, tb: Any) -> tuple:
+    """The status and error a run ends with when its block or function left
+    with ``exc`` (None when it returned)."""
+    if exc_type is None:
+        return "finished", None
+    if issubclass(exc_type, KeyboardInterrupt):
+        return "interrupted", _error_tuple(exc_type, exc, tb)
+    if issubclass(exc_type, SystemExit):
+        try:
+            code = exc.code
+            clean = code is None or (isinstance(code, int) and int(code) == 0)
+        except Exception:
+            clean = False
+        if clean:
+            return "finished", None
+    return "failed", _error_tuple(exc_type, exc, tb)
 
 
 class _RunScope:
@@ -237,15 +287,7 @@ class Experiment(ExperimentCore):
         if run.ended or not run.owned:
             # Nothing to end, or a forked child leaving a block of its parent's run.
             return
-        error = None
-        if exc_type is None:
-            status = "finished"
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status, error = "interrupted", _error_tuple(exc_type, exc, tb)
-        elif issubclass(exc_type, SystemExit) and exc.code in (None, 0):
-            status = "finished"
-        else:
-            status, error = "failed", _error_tuple(exc_type, exc, tb)
+        status, error = _outcome(exc_type, exc, tb)
         try:
             problems = run.end(status, error)
         except Exception as end_error:

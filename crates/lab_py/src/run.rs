@@ -321,6 +321,21 @@ pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
     lab_sdk::check_name(arg, &s.to_cow()?).map_err(sdk_err)
 }
 
+/// The part of an error's text a run keeps, cut before it is copied: a
+/// message may be hundreds of megabytes.
+fn error_text(text: &Bound<'_, PyString>, max_bytes: usize) -> PyResult<String> {
+    // Lone surrogates: an exception's text is kept whatever it holds.
+    let text = if let Ok(t) = text.to_cow() {
+        t
+    } else {
+        let bytes = text
+            .call_method1("encode", ("utf-8", "backslashreplace"))?
+            .extract::<Vec<u8>>()?;
+        String::from_utf8_lossy(&bytes).into_owned().into()
+    };
+    Ok(lab_sdk::cut_text(&text, max_bytes).into_owned())
+}
+
 fn vector_names(key: &str, n: usize) -> Vec<String> {
     (0..n).map(|i| format!("{key}[{i}]")).collect()
 }
@@ -470,12 +485,19 @@ impl RunHandle {
 
     /// Ends the run with `status` (`finished`, `failed`, `interrupted`) and,
     /// for a failure, `(type, message, traceback)`. Returns warnings.
+    ///
+    /// The texts may be of any size (only what the run keeps is copied) and
+    /// may hold lone surrogates (kept as `\udXXX` escapes).
     #[pyo3(signature = (status, error=None))]
     fn end(
         &self,
         py: Python<'_>,
         status: &str,
-        error: Option<(String, String, String)>,
+        error: Option<(
+            Bound<'_, PyString>,
+            Bound<'_, PyString>,
+            Bound<'_, PyString>,
+        )>,
     ) -> PyResult<Vec<String>> {
         let status = Status::parse(status)
             .filter(|s| *s != Status::Running && *s != Status::Crashed)
@@ -484,11 +506,14 @@ impl RunHandle {
                     "`status` must be finished, failed or interrupted: got {status:?}"
                 ))
             })?;
-        let error = error.map(|(kind, message, traceback)| ErrorInfo {
-            kind,
-            message,
-            traceback,
-        });
+        let error = match error {
+            Some((kind, message, traceback)) => Some(ErrorInfo {
+                kind: error_text(&kind, lab_sdk::MAX_ERROR_TYPE_BYTES)?,
+                message: error_text(&message, lab_sdk::MAX_ERROR_MESSAGE_BYTES)?,
+                traceback: error_text(&traceback, lab_sdk::MAX_ERROR_TRACEBACK_BYTES)?,
+            }),
+            None => None,
+        };
         let report = py.detach(|| self.run.end(status, error)).map_err(sdk_err)?;
         Ok(report.warnings)
     }

@@ -5,14 +5,19 @@
 //! commit, the installed packages) are gathered by a named background thread
 //! and appended when ready. Every `log_*` validates its input, then appends one
 //! record and returns: the record is then the kernel's. [`Run::end`] copies
-//! artifacts and writes the end record; closing, syncing and indexing the
+//! artifacts and writes the end record (an error's text cut to
+//! [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]); closing, syncing and indexing the
 //! journal happen on a background thread that [`wait_for_background`] joins.
 
+mod cut;
 mod env;
 mod error;
 mod run;
 mod validate;
 
+pub use cut::{
+    MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_TRACEBACK_BYTES, MAX_ERROR_TYPE_BYTES, cut_error, cut_text,
+};
 pub use env::EnvRequest;
 pub use error::SdkError;
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};

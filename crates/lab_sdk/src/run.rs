@@ -490,11 +490,19 @@ impl Run {
 
     /// Ends the run: copies its artifacts, writes the end record, and leaves
     /// closing, syncing and indexing the journal to a background thread.
+    ///
+    /// The error's type, message and traceback are kept up to
+    /// [`MAX_ERROR_TYPE_BYTES`](crate::MAX_ERROR_TYPE_BYTES),
+    /// [`MAX_ERROR_MESSAGE_BYTES`](crate::MAX_ERROR_MESSAGE_BYTES) and
+    /// [`MAX_ERROR_TRACEBACK_BYTES`](crate::MAX_ERROR_TRACEBACK_BYTES) bytes
+    /// (head and tail; see [`cut_text`](crate::cut_text)), so an error of any
+    /// size ends the run.
     pub fn end(
         self: &Arc<Self>,
         status: Status,
         error: Option<ErrorInfo>,
     ) -> Result<EndReport, SdkError> {
+        let error = error.map(crate::cut_error);
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
         let mut report = EndReport::default();
         for (name, source) in artifacts {
