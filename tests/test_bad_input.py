@@ -69,6 +69,14 @@ BAD_KEYS = [
     pytest.param("a\tb", ValueError, ["a\\tb"], "control character", id="tab"),
     pytest.param("a\x00b", ValueError, NUL_FORMS, "control character", id="nul"),
     pytest.param("k" * 251, ValueError, ["kkkkkkkk"], "at most 250", id="too-long"),
+    pytest.param(" ", ValueError, ['" "', "' '"], "visible character", id="space"),
+    pytest.param(" \u3000 ", ValueError, ["\\u{3000}", "\u3000"], "visible character", id="ideographic-space"),
+    pytest.param("\u200d", ValueError, ["\\u{200d}", "\u200d"], "visible character", id="zero-width-joiner-only"),
+    pytest.param("loss\u202e", ValueError, ["loss\\u{202e}"], "invisible", id="right-to-left-override"),
+    pytest.param("\u2066loss\u2069", ValueError, ["\\u{2066}loss"], "invisible", id="isolate"),
+    pytest.param("lo\u200bss", ValueError, ["lo\\u{200b}ss"], "invisible", id="zero-width-space"),
+    pytest.param("\ufeffloss", ValueError, ["\\u{feff}loss"], "invisible", id="byte-order-mark"),
+    pytest.param("loss\u200f", ValueError, ["loss\\u{200f}"], "invisible", id="right-to-left-mark"),
 ]
 
 KEY_CALLS = {
@@ -110,6 +118,8 @@ BAD_NAMES = [
     pytest.param("x..y", ["x..y"], "`..`", id="inner-dotdot"),
     pytest.param("a\x00b", NUL_FORMS, "control character", id="nul"),
     pytest.param("", ['""', "''"], "empty", id="empty"),
+    pytest.param("\u202emodel", ["\\u{202e}model"], "invisible", id="right-to-left-override"),
+    pytest.param("  ", ['"  "', "'  '"], "visible character", id="blank"),
 ]
 
 
@@ -417,6 +427,45 @@ def test_experiment_name_must_be_a_string(project, name):
 
 
 @pytest.mark.parametrize(
+    "name, shown, expected",
+    [
+        ("", ['""', "''"], "empty"),
+        ("   ", ['"   "'], "visible character"),
+        ("a\nb", ["a\\nb"], "control character"),
+        ("iris\u202e", ["iris\\u{202e}"], "invisible"),
+        ("e" * 251, ["eeee"], "at most 250"),
+    ],
+    ids=["empty", "blank", "newline", "override", "too-long"],
+)
+def test_experiment_name_follows_the_key_rules(project, name, shown, expected):
+    with pytest.raises(ValueError) as info:
+        Experiment(name)
+    check_message(info.value, "name", shown, expected)
+    assert not (project / ".lab").exists()
+
+
+def test_a_script_name_that_is_no_valid_name_gives_the_default_experiment(project):
+    from conftest import run_python
+
+    (project / "\u202eevil.py").write_text("")
+    code = """
+    import runpy, sys
+    sys.argv = ["\\u202eevil.py"]
+    from lab.experiment import Experiment
+    e = Experiment()
+    import __main__
+    __main__.__file__ = "\\u202eevil.py"
+    with e.start_run():
+        pass
+    print(e.run_id)
+    """
+    proc = run_python(project, code, check=True)
+    run_id = proc.stdout.strip()
+    wait_background()
+    assert lab.get_run(run_id).experiment == "default"
+
+
+@pytest.mark.parametrize(
     "metrics", [[("a", 1.0)], "a", 1.0, None, {("a", 1.0)}], ids=["list-of-pairs", "str", "float", "None", "set"]
 )
 def test_log_metrics_needs_a_dict(project, metrics):
@@ -584,3 +633,21 @@ def test_cli_ls_outside_any_project(tmp_path):
     assert "project" in out.lower(), out
     assert "Experiment" in out or "lab init" in out, out
     assert not (elsewhere / ".lab").exists()
+
+
+# -- keys that look unusual but are fine ------------------------------------------
+
+
+def test_unusual_but_visible_keys_are_kept(project):
+    # Inner and outer spaces, joiners inside words and emoji, right-to-left scripts.
+    keys = ["learning rate", " padded ", "می\u200cخواهم", "\U0001f469\u200d\U0001f4bb", "معدل التعلم", "ключ"]
+    e = Experiment("unusual-keys")
+    with e.start_run():
+        for i, k in enumerate(keys):
+            e.log_parameter(k, i)
+            e.log_metric(k, float(i))
+            e.set_tag(k, str(i))
+    run = read_back(e)
+    assert run.params == {k: i for i, k in enumerate(keys)}
+    assert run.metrics == {k: float(i) for i, k in enumerate(keys)}
+    assert run.tags == {k: str(i) for i, k in enumerate(keys)}

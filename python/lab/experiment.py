@@ -80,6 +80,14 @@ def _host() -> str:
         return platform.node()
 
 
+def _is_key(text: str) -> bool:
+    try:
+        _lab.check_key("name", text)
+    except ValueError:
+        return False
+    return True
+
+
 def _no_run(method: str) -> NoActiveRunError:
     return NoActiveRunError(
         f"`{method}` was called outside a run; start one by decorating the training "
@@ -198,8 +206,8 @@ class Experiment(ExperimentCore):
     def __init__(self, name: Optional[str] = None, dataset: Any = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
-        if name is not None and not name.strip():
-            raise ValueError(f"`name` must not be empty: got {name!r}")
+        if name is not None:
+            _lab.check_key("name", name)
         self.name = name
         self.dataset = dataset
 
@@ -247,7 +255,7 @@ class Experiment(ExperimentCore):
         name = self.name
         if name is None:
             stem = os.path.splitext(os.path.basename(source))[0]
-            name = stem if source[:1] != "<" and stem else "default"
+            name = stem if source[:1] != "<" and _is_key(stem) else "default"
         attrs: dict = {
             "source": source,
             "argv": list(sys.argv[1:]),

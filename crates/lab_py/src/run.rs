@@ -309,16 +309,29 @@ pub fn after_fork_in_child() {
     lab_sdk::after_fork_in_child();
 }
 
+/// The name of a Python argument, for an error message.
+fn argument_name(argument: &str) -> &'static str {
+    match argument {
+        "name" => "name",
+        "key" => "key",
+        _ => "argument",
+    }
+}
+
 /// Raises `ValueError` unless `name` can name an artifact or model.
 #[pyfunction]
 pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
-    let arg: &'static str = if argument == "name" {
-        "name"
-    } else {
-        "argument"
-    };
+    let arg = argument_name(argument);
     let s = convert::key(arg, name)?;
     lab_sdk::check_name(arg, &s.to_cow()?).map_err(sdk_err)
+}
+
+/// Raises `ValueError` unless `key` can be a key (or an experiment's name).
+#[pyfunction]
+pub fn check_key(argument: &str, key: &Bound<'_, PyAny>) -> PyResult<()> {
+    let arg = argument_name(argument);
+    let s = convert::key(arg, key)?;
+    lab_sdk::check_key(arg, &s.to_cow()?).map_err(sdk_err)
 }
 
 /// The part of an error's text a run keeps, cut before it is copied: a

@@ -19,7 +19,7 @@ use crate::{EnvRequest, SdkError};
 /// What a client knows when a run starts.
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
-    /// The experiment's name.
+    /// The experiment's name, which must pass [`check_key`](crate::check_key).
     pub experiment: String,
     /// Facts known at once: `source`, `argv`, `user`, `host`, `pid`,
     /// `python_version`, `dataset`, ... Each becomes a [`Record::Attr`].
@@ -160,6 +160,7 @@ pub fn wait_for_background() -> Vec<String> {
 impl Run {
     /// Starts a run in `project`.
     pub fn start(project: &Project, options: StartOptions) -> Result<Arc<Run>, SdkError> {
+        check_key("experiment", &options.experiment)?;
         let time_nanos = now_nanos();
         let (id, paths) = project.claim_run(time_nanos)?;
         let mut journal = JournalWriter::create(&paths.journal)?;
