@@ -69,6 +69,7 @@ BAD_KEYS = [
     pytest.param("a\tb", ValueError, ["a\\tb"], "control character", id="tab"),
     pytest.param("a\x00b", ValueError, NUL_FORMS, "control character", id="nul"),
     pytest.param("k" * 251, ValueError, ["kkkkkkkk"], "at most 250", id="too-long"),
+    pytest.param("a\ud800b", ValueError, ["a\\ud800b"], "valid Unicode", id="lone-surrogate"),
     pytest.param(" ", ValueError, ['" "', "' '"], "visible character", id="space"),
     pytest.param(" \u3000 ", ValueError, ["\\u{3000}", "\u3000"], "visible character", id="ideographic-space"),
     pytest.param("\u200d", ValueError, ["\\u{200d}", "\u200d"], "visible character", id="zero-width-joiner-only"),
@@ -118,6 +119,7 @@ BAD_NAMES = [
     pytest.param("x..y", ["x..y"], "`..`", id="inner-dotdot"),
     pytest.param("a\x00b", NUL_FORMS, "control character", id="nul"),
     pytest.param("", ['""', "''"], "empty", id="empty"),
+    pytest.param("m\ud800", ["m\\ud800"], "valid Unicode", id="lone-surrogate"),
     pytest.param("\u202emodel", ["\\u{202e}model"], "invisible", id="right-to-left-override"),
     pytest.param("  ", ['"  "', "'  '"], "visible character", id="blank"),
 ]
@@ -651,3 +653,100 @@ def test_unusual_but_visible_keys_are_kept(project):
     assert run.params == {k: i for i, k in enumerate(keys)}
     assert run.metrics == {k: float(i) for i, k in enumerate(keys)}
     assert run.tags == {k: str(i) for i, k in enumerate(keys)}
+
+
+# -- text that is not valid Unicode ----------------------------------------------------
+
+SURROGATE = "a\ud800b"
+SURROGATE_SHOWN = "a\\ud800b"
+
+
+def test_lone_surrogates_in_values_are_refused_and_the_run_goes_on(project):
+    e = Experiment("surrogates")
+    with e.start_run():
+        for argument, call in [
+            ("value", lambda: e.log_parameter("p", SURROGATE)),
+            ("value", lambda: e.log_parameter("p", {"x": [1, SURROGATE]})),
+            ("value", lambda: e.log_parameter("p", {SURROGATE: 1})),
+            ("parameters", lambda: e.log_parameters({"good_first": 1, "p": SURROGATE})),
+            ("value", lambda: e.set_tag("t", SURROGATE)),
+            ("names", lambda: e.log_features(["ok", SURROGATE])),
+            ("path", lambda: e.log_artifact("data", project / SURROGATE)),
+        ]:
+            with pytest.raises(ValueError) as info:
+                call()
+            assert not isinstance(info.value, UnicodeError), repr(info.value)
+            check_message(info.value, argument, SURROGATE_SHOWN, "valid Unicode")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.features == []
+
+
+def test_lone_surrogates_in_experiment_names_and_datasets(project):
+    with pytest.raises(ValueError) as info:
+        Experiment(SURROGATE)
+    check_message(info.value, "name", SURROGATE_SHOWN, "valid Unicode")
+    e = Experiment("surrogates", dataset={"source": SURROGATE})
+    with pytest.raises(ValueError) as info:
+        with e.start_run():
+            e.log_parameter("never", 1)  # pragma: no cover - never reached
+    assert not isinstance(info.value, UnicodeError), repr(info.value)
+    check_message(info.value, "dataset", SURROGATE_SHOWN, "valid Unicode")
+    assert e.run_id is None
+    e.dataset = "iris"
+    with e.start_run():
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert [r.id for r in lab.runs()] == [run.id]
+
+
+def test_script_arguments_that_are_not_utf8_are_kept_as_escapes(project):
+    script = project / "args.py"
+    script.write_text(
+        "from lab.experiment import Experiment\n"
+        "e = Experiment('args')\n"
+        "with e.start_run():\n"
+        "    e.log_parameter('ok', 1)\n"
+        "print(e.run_id)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), b"caf\xe9", "plain"], cwd=project, env=lab_env(project), capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    run = lab.get_run(proc.stdout.decode().strip())
+    assert run.status == "finished" and run.params == {"ok": 1}
+    assert run.argv == ["caf\\xe9", "plain"]
+
+
+# -- dict keys that collide once made text ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argument, call",
+    [
+        ("value", lambda e: e.log_parameter("p", {1: "a", "1": "b"})),
+        ("value", lambda e: e.log_parameter("p", {"outer": [{"x": 0, 2.5: "a", "2.5": "b"}]})),
+        ("parameters", lambda e: e.log_parameters({"good_first": 1, "p": {"1": "b", 1: "a"}})),
+    ],
+    ids=["top", "nested", "log_parameters"],
+)
+def test_dict_keys_that_collide_as_text_are_refused(project, argument, call):
+    e = Experiment("collide")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            call(e)
+        check_message(info.value, argument, ["`1`", "`2.5`"], "same text")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+
+
+def test_a_dataset_whose_keys_collide_starts_no_run(project):
+    e = Experiment("collide", dataset={None: 1, "None": 2})
+    with pytest.raises(ValueError) as info:
+        with e.start_run():
+            pass  # pragma: no cover - never reached
+    check_message(info.value, "dataset", "`None`", "same text")
+    assert e.run_id is None

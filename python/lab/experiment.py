@@ -80,6 +80,21 @@ def _host() -> str:
         return platform.node()
 
 
+def _valid_text(text: str) -> str:
+    """``text`` as valid Unicode. Arguments, paths and environment variables
+    hold bytes that are not UTF-8 as lone surrogates (``'\\udcff'``), which
+    no record can store: they are kept as escapes (``'\\xff'``)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _is_key(text: str) -> bool:
     try:
         _lab.check_key("name", text)
@@ -251,27 +266,32 @@ class Experiment(ExperimentCore):
 
     def _start(self) -> RunHandle:
         global _waiter_registered
-        source = _source()
+        source = _valid_text(_source())
         name = self.name
-        if name is None:
+        if name is not None:
+            # A plain attribute: checked again, as it may have changed since `__init__`.
+            if not isinstance(name, str):
+                raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
+            _lab.check_key("name", name)
+        else:
             stem = os.path.splitext(os.path.basename(source))[0]
             name = stem if source[:1] != "<" and _is_key(stem) else "default"
         attrs: dict = {
             "source": source,
-            "argv": list(sys.argv[1:]),
-            "user": _user(),
-            "host": _host(),
+            "argv": [_valid_text(a) for a in sys.argv[1:]],
+            "user": _valid_text(_user()),
+            "host": _valid_text(_host()),
             "pid": os.getpid(),
             "python_version": sys.version.split()[0],
-            "python_executable": sys.executable,
-            "cwd": os.getcwd(),
+            "python_executable": _valid_text(sys.executable),
+            "cwd": _valid_text(os.getcwd()),
             "lab_version": _lab.__version__,
         }
         if self.dataset is not None:
             attrs["dataset"] = self.dataset
         if os.environ.get("LAB_LAUNCH"):
             # Set by `lab run`, which lists the runs its script made.
-            attrs["launch"] = os.environ["LAB_LAUNCH"]
+            attrs["launch"] = _valid_text(os.environ["LAB_LAUNCH"])
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
         run, created = _lab.start_run(name, attrs, git_dir, site_dirs)
@@ -372,6 +392,13 @@ class Experiment(ExperimentCore):
             ) from None
         if isinstance(fspath, bytes):
             fspath = os.fsdecode(fspath)
+        try:
+            os.fsencode(fspath)
+        except UnicodeEncodeError:
+            raise ValueError(
+                "`path` must be valid Unicode text (or bytes the file system decoded), "
+                f"without lone surrogates: got {fspath!r}"
+            ) from None
         run.log_artifact(name, fspath)
 
     log_artifacts = log_artifact

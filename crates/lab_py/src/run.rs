@@ -76,7 +76,10 @@ impl RunHandle {
         if let Some((_, id)) = cache.ids.get(&address) {
             return Ok(*id);
         }
-        let id = self.run.metric_key(&key.to_cow()?).map_err(sdk_err)?;
+        let id = self
+            .run
+            .metric_key(&convert::text("key", key)?)
+            .map_err(sdk_err)?;
         if cache.ids.len() >= KEY_CACHE_MAX {
             cache.ids.clear();
         }
@@ -99,7 +102,7 @@ impl RunHandle {
                 self.run.log_metric_id(id, v, step)
             }
             MetricValue::Many(vs) => {
-                let key = key.to_cow()?;
+                let key = convert::text("key", key)?;
                 // The elements get names of their own; the key itself must still be one.
                 lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                 let names = vector_names(&key, vs.len());
@@ -125,7 +128,7 @@ impl RunHandle {
             match convert::metric(&v)? {
                 MetricValue::One(x) => points.push((self.key_id_in(&mut cache, key)?, x)),
                 MetricValue::Many(xs) => {
-                    let key = key.to_cow()?;
+                    let key = convert::text("key", key)?;
                     lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                     for (i, x) in xs.into_iter().enumerate() {
                         let name = format!("{key}[{i}]");
@@ -269,17 +272,19 @@ impl ExperimentCore {
 #[pyo3(signature = (experiment, attrs, git_dir, site_dirs))]
 pub fn start_run(
     py: Python<'_>,
-    experiment: String,
+    experiment: &Bound<'_, PyAny>,
     attrs: &Bound<'_, PyDict>,
     git_dir: Option<PathBuf>,
     site_dirs: Vec<PathBuf>,
 ) -> PyResult<(RunHandle, Option<String>)> {
+    let experiment = convert::key_text("name", experiment)?.into_owned();
     let mut values = Vec::with_capacity(attrs.len());
     for (k, v) in attrs.iter() {
-        values.push((
-            convert::key("attrs", &k)?.to_cow()?.into_owned(),
-            convert::value(&v)?,
-        ));
+        let key = convert::key_text("attrs", &k)?.into_owned();
+        // Lab makes every attribute but the user's `dataset`.
+        let argument = if key == "dataset" { "dataset" } else { "attrs" };
+        let value = convert::value(argument, &v)?;
+        values.push((key, value));
     }
     let cwd = std::env::current_dir()?;
     py.detach(|| {
@@ -322,16 +327,21 @@ fn argument_name(argument: &str) -> &'static str {
 #[pyfunction]
 pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
     let arg = argument_name(argument);
-    let s = convert::key(arg, name)?;
-    lab_sdk::check_name(arg, &s.to_cow()?).map_err(sdk_err)
+    lab_sdk::check_name(arg, &convert::key_text(arg, name)?).map_err(sdk_err)
+}
+
+/// Raises `TypeError` unless `value` is a string, `ValueError` unless it is
+/// valid Unicode text.
+#[pyfunction]
+pub fn check_text(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    convert::key_text(argument, value).map(drop)
 }
 
 /// Raises `ValueError` unless `key` can be a key (or an experiment's name).
 #[pyfunction]
 pub fn check_key(argument: &str, key: &Bound<'_, PyAny>) -> PyResult<()> {
     let arg = argument_name(argument);
-    let s = convert::key(arg, key)?;
-    lab_sdk::check_key(arg, &s.to_cow()?).map_err(sdk_err)
+    lab_sdk::check_key(arg, &convert::key_text(arg, key)?).map_err(sdk_err)
 }
 
 /// The part of an error's text a run keeps, cut before it is copied: a
@@ -408,8 +418,8 @@ impl RunHandle {
 
     /// Logs a hyperparameter.
     fn log_param(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = convert::key("key", key)?.to_cow()?;
-        let value = convert::value(value)?;
+        let key = convert::key_text("key", key)?;
+        let value = convert::value("value", value)?;
         self.run.log_param(&key, value).map_err(sdk_err)
     }
 
@@ -418,9 +428,9 @@ impl RunHandle {
         let dict = convert::mapping("parameters", "names to values", values)?;
         let mut items = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
-            let key = convert::key("key", &k)?.to_cow()?.into_owned();
+            let key = convert::key_text("key", &k)?.into_owned();
             lab_sdk::check_key("key", &key).map_err(sdk_err)?;
-            items.push((key, convert::value(&v)?));
+            items.push((key, convert::value("parameters", &v)?));
         }
         for (k, v) in items {
             self.run.log_param(&k, v).map_err(sdk_err)?;
@@ -431,7 +441,7 @@ impl RunHandle {
     /// Records a run attribute.
     fn log_attr(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         self.run
-            .log_attr(key, convert::value(value)?)
+            .log_attr(key, convert::value("value", value)?)
             .map_err(sdk_err)
     }
 
@@ -439,7 +449,7 @@ impl RunHandle {
     fn log_features(&self, names: &Bound<'_, PyList>) -> PyResult<()> {
         let mut out = Vec::with_capacity(names.len());
         for (i, n) in names.iter().enumerate() {
-            match convert::value(&n)? {
+            match convert::value("names", &n)? {
                 v @ (Value::Str(_) | Value::Int(_)) => out.push(v),
                 _ => {
                     return Err(PyTypeError::new_err(format!(
@@ -454,14 +464,16 @@ impl RunHandle {
 
     /// Sets a tag; the value is kept as text.
     fn set_tag(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = convert::key("key", key)?.to_cow()?;
+        let key = convert::key_text("key", key)?;
         let value = value.str()?;
-        self.run.set_tag(&key, &value.to_cow()?).map_err(sdk_err)
+        self.run
+            .set_tag(&key, &convert::text("value", &value)?)
+            .map_err(sdk_err)
     }
 
     /// Logs an artifact to copy in at the end.
     fn log_artifact(&self, py: Python<'_>, name: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
-        let name = convert::key("name", name)?.to_cow()?.into_owned();
+        let name = convert::key_text("name", name)?.into_owned();
         py.detach(|| self.run.log_artifact(&name, &path))
             .map_err(sdk_err)
     }
