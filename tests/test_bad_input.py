@@ -720,6 +720,24 @@ def test_script_arguments_that_are_not_utf8_are_kept_as_escapes(project):
     assert run.argv == ["caf\\xe9", "plain"]
 
 
+def test_lone_surrogates_in_reading_arguments(project):
+    (run_id,) = _make_runs(1)
+    run = lab.get_run(run_id)
+    for argument, call in [
+        ("experiment", lambda: lab.runs(SURROGATE)),
+        ("where", lambda: lab.runs(where=SURROGATE)),
+        ("sort", lambda: lab.runs(sort=SURROGATE)),
+        ("status", lambda: lab.runs(status=[SURROGATE])),
+        ("run_id", lambda: lab.get_run(SURROGATE)),
+        ("name", lambda: run.metric_history(SURROGATE)),
+        ("name", lambda: lab.load_model(run, SURROGATE)),
+    ]:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert not isinstance(info.value, UnicodeError), repr(info.value)
+        check_message(info.value, argument, SURROGATE_SHOWN, "valid Unicode")
+
+
 # -- dict keys that collide once made text ------------------------------------------------
 
 
@@ -750,3 +768,46 @@ def test_a_dataset_whose_keys_collide_starts_no_run(project):
             pass  # pragma: no cover - never reached
     check_message(info.value, "dataset", "`None`", "same text")
     assert e.run_id is None
+
+
+# -- arguments of the reading calls ---------------------------------------------------------
+
+
+def test_reading_calls_check_their_arguments(project):
+    (run_id,) = _make_runs(1)
+    run = lab.get_run(run_id)
+    for argument, shown, call in [
+        ("name", "None", lambda: run.metric_history(None)),
+        ("name", "3", lambda: run.metric_history(3)),
+        ("name", "None", lambda: lab.load_model(run, None)),
+        ("name", "b'model'", lambda: lab.load_model(run_id, b"model")),
+        ("run", "None", lambda: lab.load_model(None, "model")),
+        ("run", "3", lambda: lab.load_model(3, "model")),
+        ("run_id", "None", lambda: lab.get_run(None)),
+        ("experiment", "3", lambda: lab.runs(3)),
+        ("where", "3", lambda: lab.runs(where=3)),
+        ("sort", "3", lambda: lab.runs(sort=3)),
+        ("status", "3", lambda: lab.runs(status=[3])),
+        ("limit", "'3'", lambda: lab.runs(limit="3")),
+        ("limit", "1.5", lambda: lab.runs(limit=1.5)),
+        ("limit", "True", lambda: lab.runs(limit=True)),
+    ]:
+        with pytest.raises(TypeError) as info:
+            call()
+        check_message(info.value, argument, shown, "must be")
+    assert lab.load_model(run, "model") == {"i": 0}
+
+
+def test_runs_limit(project):
+    ids = _make_runs(3)
+    newest_first = ids[::-1]
+    assert [r.id for r in lab.runs(limit=2)] == newest_first[:2]
+    assert [r.id for r in lab.runs(limit=np.int64(1))] == newest_first[:1]
+    assert lab.runs(limit=0) == []
+    # More than any project can hold means no limit.
+    for huge in (2**63, 2**70, 10**100):
+        assert [r.id for r in lab.runs(limit=huge)] == newest_first
+    for negative in (-1, -(2**70)):
+        with pytest.raises(ValueError) as info:
+            lab.runs(limit=negative)
+        check_message(info.value, "limit", str(negative), "non-negative")

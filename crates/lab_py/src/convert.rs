@@ -58,6 +58,12 @@ pub fn text<'a>(argument: &str, s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, 
     })
 }
 
+/// An optional string argument's text.
+pub fn optional_text(argument: &str, s: Option<&Bound<'_, PyString>>) -> PyResult<Option<String>> {
+    s.map(|s| text(argument, s).map(Cow::into_owned))
+        .transpose()
+}
+
 fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
     obj.get_type().module().is_ok_and(|m| {
         m.to_cow()
