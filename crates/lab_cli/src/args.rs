@@ -94,7 +94,8 @@ pub enum Command {
 /// `lab init`.
 #[derive(Debug, Parser)]
 pub struct InitArgs {
-    /// The new project's folder (must not exist yet).
+    /// The new project's folder, made in the current folder (a plain name,
+    /// not a path; it must not exist yet).
     #[arg(long, value_name = "NAME")]
     pub name: PathBuf,
     /// Make the project without a virtual environment (no `requirements.txt` needed).
