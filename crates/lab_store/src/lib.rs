@@ -19,7 +19,7 @@ mod summary;
 
 pub use error::Error;
 pub use fold::Issue;
-pub use project::{Project, RunPaths, STORE_DIR};
+pub use project::{PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 

@@ -1374,3 +1374,64 @@ fn select_filters_sorts_and_limits_with_the_query_language() {
     );
     assert!(text.contains("did you mean `acc`?"), "{text}");
 }
+
+#[test]
+fn a_damaged_or_newer_marker_is_refused_by_every_way_in() {
+    let (dir, project) = new_project();
+    let marker = project.store_dir().join("project.json");
+    let below = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&below).unwrap();
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "not JSON: it is empty"),
+        (b"  \n", "not JSON: it is empty"),
+        (b"\x00\xffgarbage", "not JSON"),
+        (b"{\"format\": 1", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b"{}", "`format`"),
+        (b"{\"format\": \"1\"}", "`format`"),
+        (b"{\"format\": 0}", "`format`"),
+        (b"{\"format\": -1}", "`format`"),
+        (b"{\"format\": 1.5}", "`format`"),
+    ];
+    for (body, problem) in cases {
+        std::fs::write(&marker, body).unwrap();
+        let shown = String::from_utf8_lossy(body);
+        for result in [
+            Project::at(dir.path()),
+            Project::discover(&below),
+            Project::create(dir.path()).map(|(p, _)| p),
+        ] {
+            let e = result.unwrap_err();
+            let message = e.to_string();
+            assert!(matches!(e, Error::BadMarker { .. }), "{shown:?}: {e:?}");
+            assert!(message.contains(problem), "{shown:?}: {message}");
+            assert!(message.contains(&marker.display().to_string()), "{message}");
+        }
+        // Refused, not rewritten.
+        assert_eq!(std::fs::read(&marker).unwrap(), *body);
+    }
+    std::fs::write(&marker, vec![b' '; 1 << 20]).unwrap();
+    assert!(matches!(
+        Project::at(dir.path()),
+        Err(Error::BadMarker { .. })
+    ));
+
+    std::fs::write(&marker, b"{\"format\": 2}").unwrap();
+    let e = Project::discover(&below).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NewerProject {
+                found: 2,
+                known: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("hint: upgrade Lab"), "{e}");
+
+    std::fs::write(&marker, b"{\"format\": 1, \"note\": \"by hand\"}").unwrap();
+    assert_eq!(Project::at(dir.path()).unwrap(), project);
+    assert_eq!(Project::discover(&below).unwrap(), project);
+}
