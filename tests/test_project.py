@@ -4,6 +4,7 @@ marker, run folders deleted by hand."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -96,4 +97,33 @@ def test_a_marker_with_more_fields_is_fine(project: Path) -> None:
     run_id = _one_run()
     marker = project / ".lab" / "project.json"
     marker.write_text('{"format": 1, "created_nanos": 1, "note": "kept by hand"}')
+    assert [r.id for r in lab.runs()] == [run_id]
+
+
+# -- run folders deleted by hand ------------------------------------------------------------
+
+
+def test_a_run_folder_deleted_by_hand_is_no_longer_listed(project: Path) -> None:
+    kept, gone = _one_run("a"), _one_run("b")
+    assert {r.id for r in lab.runs()} == {kept, gone}
+    shutil.rmtree(lab.get_run(gone).path)
+    assert [r.id for r in lab.runs()] == [kept]
+    with pytest.raises(lab.RunNotFoundError):
+        lab.get_run(gone)
+    proc = lab_cli(project, "ls", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert gone not in proc.stdout and kept in proc.stdout
+
+
+def test_with_the_runs_folder_deleted_no_run_is_listed(project: Path) -> None:
+    _one_run("a")
+    _one_run("b")
+    assert len(lab.runs()) == 2
+    shutil.rmtree(project / ".lab" / "runs")
+    assert lab.runs() == []
+    proc = lab_cli(project, "ls", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+    # Logging goes on in the same project.
+    run_id = _one_run("c")
     assert [r.id for r in lab.runs()] == [run_id]

@@ -94,9 +94,10 @@ impl Store {
         &self.project
     }
 
-    /// Folds every journal record not yet indexed into the index. Returns
-    /// the journals that could not be folded in whole: damaged ones whose
-    /// writers are gone, and unreadable ones (which are skipped).
+    /// Folds every journal record not yet indexed into the index, and drops
+    /// the rows of runs whose folder is gone. Returns the journals that could
+    /// not be folded in whole: damaged ones whose writers are gone, and
+    /// unreadable ones (which are skipped).
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
         fold::refresh(&self.project, &mut self.conn)
     }

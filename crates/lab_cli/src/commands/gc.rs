@@ -17,12 +17,11 @@ enum Garbage {
     Trash(PathBuf),
     /// A temporary file whose writing process is gone.
     Temp(PathBuf),
-    /// Index rows of a run whose folder is gone.
-    Rows { id: String, short_id: String },
 }
 
 pub fn run(args: &GcArgs) -> Result<ExitStatus> {
-    let mut store = super::open_fresh()?;
+    // Opening the index fresh also drops the rows of runs whose folder is gone.
+    let store = super::open_fresh()?;
     let project = store.project().clone();
     let root = project.root().to_owned();
     let store_dir = project.store_dir();
@@ -57,14 +56,6 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
                 .map(Garbage::Temp),
         );
     }
-    for run in store.runs(None)? {
-        if !project.run_paths(&run.short_id).dir.exists() {
-            found.push(Garbage::Rows {
-                id: run.id.to_string(),
-                short_id: run.short_id,
-            });
-        }
-    }
 
     let mut out = std::io::stdout().lock();
     if found.is_empty() {
@@ -78,35 +69,23 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     };
     let mut freed = 0;
     for item in &found {
-        match item {
-            Garbage::Trash(path) | Garbage::Temp(path) => {
-                let bytes = disk::size(path);
-                if !args.dry_run {
-                    disk::remove(path)?;
-                }
-                freed += bytes;
-                let what = if matches!(item, Garbage::Trash(_)) {
-                    "a leftover trash folder"
-                } else {
-                    "an orphaned temporary file"
-                };
-                writeln!(
-                    out,
-                    "{verb} {what} ({}): {}",
-                    output::bytes(bytes),
-                    disk::shown(path, &root)
-                )?;
-            }
-            Garbage::Rows { id, short_id } => {
-                if !args.dry_run {
-                    store.remove_run(id)?;
-                }
-                writeln!(
-                    out,
-                    "{verb} the index rows of run `{short_id}`, whose folder is gone"
-                )?;
-            }
+        let (Garbage::Trash(path) | Garbage::Temp(path)) = item;
+        let bytes = disk::size(path);
+        if !args.dry_run {
+            disk::remove(path)?;
         }
+        freed += bytes;
+        let what = if matches!(item, Garbage::Trash(_)) {
+            "a leftover trash folder"
+        } else {
+            "an orphaned temporary file"
+        };
+        writeln!(
+            out,
+            "{verb} {what} ({}): {}",
+            output::bytes(bytes),
+            disk::shown(path, &root)
+        )?;
     }
     writeln!(
         out,

@@ -1308,6 +1308,65 @@ fn a_run_made_after_the_runs_folder_settled_is_still_found() {
 }
 
 #[test]
+fn runs_whose_folder_is_gone_leave_the_index() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut shorts = Vec::new();
+    for i in 0..3 {
+        let mut w = begin(&project, "e", t0 + i * SECOND);
+        w.param(&format!("only_{i}"), Value::Int(i));
+        shorts.push(w.short());
+        close_run(w);
+    }
+    // Age the runs folder, so refresh remembers it and skips the next scan.
+    let runs = std::fs::File::open(project.runs_dir()).unwrap();
+    runs.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
+        .unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_eq!(store.runs(None).unwrap().len(), 3);
+    let generation = store.generation().unwrap();
+    store.refresh().unwrap();
+    assert_eq!(store.generation().unwrap(), generation, "nothing changed");
+
+    // One folder deleted by hand: its rows and the names only it had go.
+    std::fs::remove_dir_all(project.run_paths(&shorts[1]).dir).unwrap();
+    store.refresh().unwrap();
+    let listed: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.short_id)
+        .collect();
+    assert_eq!(listed, [shorts[2].clone(), shorts[0].clone()]);
+    assert!(store.generation().unwrap() > generation);
+    let params = store.catalog().unwrap().params;
+    assert!(params.contains("only_0") && !params.contains("only_1"));
+    assert!(matches!(
+        store.run(&shorts[1]),
+        Err(Error::UnknownRun { .. })
+    ));
+
+    // The whole runs folder deleted: nothing is left to list, and a new run
+    // makes the folder again and is listed alone.
+    std::fs::remove_dir_all(project.runs_dir()).unwrap();
+    store.refresh().unwrap();
+    assert!(store.runs(None).unwrap().is_empty());
+    assert!(store.catalog().unwrap().params.is_empty());
+    let w = begin(&project, "e", now_nanos());
+    let new = w.short();
+    close_run(w);
+    store.refresh().unwrap();
+    let listed: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.short_id)
+        .collect();
+    assert_eq!(listed, [new]);
+}
+
+#[test]
 fn select_filters_sorts_and_limits_with_the_query_language() {
     let (_dir, project) = new_project();
     let t0 = now_nanos();
