@@ -21,4 +21,6 @@ pub use cut::{
 pub use env::EnvRequest;
 pub use error::SdkError;
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
-pub use validate::{MAX_VALUE_DEPTH, check_key, check_name, check_value};
+pub use validate::{
+    MAX_KEY_LEN, MAX_VALUE_DEPTH, check_key, check_name, check_value, is_invisible_format,
+};
