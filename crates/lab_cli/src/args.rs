@@ -47,8 +47,9 @@ pub enum Command {
     Rm(RmArgs),
     /// Delete what interrupted commands and runs left behind.
     ///
-    /// Removes leftover `.lab/trash` folders, temporary files of processes
-    /// that are gone, and index rows of runs whose folder no longer exists.
+    /// Removes leftover `.lab/trash` folders and temporary files of
+    /// processes that are gone. (Index rows of runs whose folder no longer
+    /// exists need no `lab gc`: every command drops them.)
     Gc(GcArgs),
     /// Show the Lab version, the project and the machine.
     Info,
