@@ -69,6 +69,15 @@ BAD_KEYS = [
     pytest.param("a\tb", ValueError, ["a\\tb"], "control character", id="tab"),
     pytest.param("a\x00b", ValueError, NUL_FORMS, "control character", id="nul"),
     pytest.param("k" * 251, ValueError, ["kkkkkkkk"], "at most 250", id="too-long"),
+    pytest.param("a\ud800b", ValueError, ["a\\ud800b"], "valid Unicode", id="lone-surrogate"),
+    pytest.param(" ", ValueError, ['" "', "' '"], "visible character", id="space"),
+    pytest.param(" \u3000 ", ValueError, ["\\u{3000}", "\u3000"], "visible character", id="ideographic-space"),
+    pytest.param("\u200d", ValueError, ["\\u{200d}", "\u200d"], "visible character", id="zero-width-joiner-only"),
+    pytest.param("loss\u202e", ValueError, ["loss\\u{202e}"], "invisible", id="right-to-left-override"),
+    pytest.param("\u2066loss\u2069", ValueError, ["\\u{2066}loss"], "invisible", id="isolate"),
+    pytest.param("lo\u200bss", ValueError, ["lo\\u{200b}ss"], "invisible", id="zero-width-space"),
+    pytest.param("\ufeffloss", ValueError, ["\\u{feff}loss"], "invisible", id="byte-order-mark"),
+    pytest.param("loss\u200f", ValueError, ["loss\\u{200f}"], "invisible", id="right-to-left-mark"),
 ]
 
 KEY_CALLS = {
@@ -110,6 +119,9 @@ BAD_NAMES = [
     pytest.param("x..y", ["x..y"], "`..`", id="inner-dotdot"),
     pytest.param("a\x00b", NUL_FORMS, "control character", id="nul"),
     pytest.param("", ['""', "''"], "empty", id="empty"),
+    pytest.param("m\ud800", ["m\\ud800"], "valid Unicode", id="lone-surrogate"),
+    pytest.param("\u202emodel", ["\\u{202e}model"], "invisible", id="right-to-left-override"),
+    pytest.param("  ", ['"  "', "'  '"], "visible character", id="blank"),
 ]
 
 
@@ -417,6 +429,45 @@ def test_experiment_name_must_be_a_string(project, name):
 
 
 @pytest.mark.parametrize(
+    "name, shown, expected",
+    [
+        ("", ['""', "''"], "empty"),
+        ("   ", ['"   "'], "visible character"),
+        ("a\nb", ["a\\nb"], "control character"),
+        ("iris\u202e", ["iris\\u{202e}"], "invisible"),
+        ("e" * 251, ["eeee"], "at most 250"),
+    ],
+    ids=["empty", "blank", "newline", "override", "too-long"],
+)
+def test_experiment_name_follows_the_key_rules(project, name, shown, expected):
+    with pytest.raises(ValueError) as info:
+        Experiment(name)
+    check_message(info.value, "name", shown, expected)
+    assert not (project / ".lab").exists()
+
+
+def test_a_script_name_that_is_no_valid_name_gives_the_default_experiment(project):
+    from conftest import run_python
+
+    (project / "\u202eevil.py").write_text("")
+    code = """
+    import runpy, sys
+    sys.argv = ["\\u202eevil.py"]
+    from lab.experiment import Experiment
+    e = Experiment()
+    import __main__
+    __main__.__file__ = "\\u202eevil.py"
+    with e.start_run():
+        pass
+    print(e.run_id)
+    """
+    proc = run_python(project, code, check=True)
+    run_id = proc.stdout.strip()
+    wait_background()
+    assert lab.get_run(run_id).experiment == "default"
+
+
+@pytest.mark.parametrize(
     "metrics", [[("a", 1.0)], "a", 1.0, None, {("a", 1.0)}], ids=["list-of-pairs", "str", "float", "None", "set"]
 )
 def test_log_metrics_needs_a_dict(project, metrics):
@@ -584,3 +635,179 @@ def test_cli_ls_outside_any_project(tmp_path):
     assert "project" in out.lower(), out
     assert "Experiment" in out or "lab init" in out, out
     assert not (elsewhere / ".lab").exists()
+
+
+# -- keys that look unusual but are fine ------------------------------------------
+
+
+def test_unusual_but_visible_keys_are_kept(project):
+    # Inner and outer spaces, joiners inside words and emoji, right-to-left scripts.
+    keys = ["learning rate", " padded ", "می\u200cخواهم", "\U0001f469\u200d\U0001f4bb", "معدل التعلم", "ключ"]
+    e = Experiment("unusual-keys")
+    with e.start_run():
+        for i, k in enumerate(keys):
+            e.log_parameter(k, i)
+            e.log_metric(k, float(i))
+            e.set_tag(k, str(i))
+    run = read_back(e)
+    assert run.params == {k: i for i, k in enumerate(keys)}
+    assert run.metrics == {k: float(i) for i, k in enumerate(keys)}
+    assert run.tags == {k: str(i) for i, k in enumerate(keys)}
+
+
+# -- text that is not valid Unicode ----------------------------------------------------
+
+SURROGATE = "a\ud800b"
+SURROGATE_SHOWN = "a\\ud800b"
+
+
+def test_lone_surrogates_in_values_are_refused_and_the_run_goes_on(project):
+    e = Experiment("surrogates")
+    with e.start_run():
+        for argument, call in [
+            ("value", lambda: e.log_parameter("p", SURROGATE)),
+            ("value", lambda: e.log_parameter("p", {"x": [1, SURROGATE]})),
+            ("value", lambda: e.log_parameter("p", {SURROGATE: 1})),
+            ("parameters", lambda: e.log_parameters({"good_first": 1, "p": SURROGATE})),
+            ("value", lambda: e.set_tag("t", SURROGATE)),
+            ("names", lambda: e.log_features(["ok", SURROGATE])),
+            ("path", lambda: e.log_artifact("data", project / SURROGATE)),
+        ]:
+            with pytest.raises(ValueError) as info:
+                call()
+            assert not isinstance(info.value, UnicodeError), repr(info.value)
+            check_message(info.value, argument, SURROGATE_SHOWN, "valid Unicode")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert run.features == []
+
+
+def test_lone_surrogates_in_experiment_names_and_datasets(project):
+    with pytest.raises(ValueError) as info:
+        Experiment(SURROGATE)
+    check_message(info.value, "name", SURROGATE_SHOWN, "valid Unicode")
+    e = Experiment("surrogates", dataset={"source": SURROGATE})
+    with pytest.raises(ValueError) as info:
+        with e.start_run():
+            e.log_parameter("never", 1)  # pragma: no cover - never reached
+    assert not isinstance(info.value, UnicodeError), repr(info.value)
+    check_message(info.value, "dataset", SURROGATE_SHOWN, "valid Unicode")
+    assert e.run_id is None
+    e.dataset = "iris"
+    with e.start_run():
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+    assert [r.id for r in lab.runs()] == [run.id]
+
+
+def test_script_arguments_that_are_not_utf8_are_kept_as_escapes(project):
+    script = project / "args.py"
+    script.write_text(
+        "from lab.experiment import Experiment\n"
+        "e = Experiment('args')\n"
+        "with e.start_run():\n"
+        "    e.log_parameter('ok', 1)\n"
+        "print(e.run_id)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script), b"caf\xe9", "plain"], cwd=project, env=lab_env(project), capture_output=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr.decode()
+    run = lab.get_run(proc.stdout.decode().strip())
+    assert run.status == "finished" and run.params == {"ok": 1}
+    assert run.argv == ["caf\\xe9", "plain"]
+
+
+def test_lone_surrogates_in_reading_arguments(project):
+    (run_id,) = _make_runs(1)
+    run = lab.get_run(run_id)
+    for argument, call in [
+        ("experiment", lambda: lab.runs(SURROGATE)),
+        ("where", lambda: lab.runs(where=SURROGATE)),
+        ("sort", lambda: lab.runs(sort=SURROGATE)),
+        ("status", lambda: lab.runs(status=[SURROGATE])),
+        ("run_id", lambda: lab.get_run(SURROGATE)),
+        ("name", lambda: run.metric_history(SURROGATE)),
+        ("name", lambda: lab.load_model(run, SURROGATE)),
+    ]:
+        with pytest.raises(ValueError) as info:
+            call()
+        assert not isinstance(info.value, UnicodeError), repr(info.value)
+        check_message(info.value, argument, SURROGATE_SHOWN, "valid Unicode")
+
+
+# -- dict keys that collide once made text ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argument, call",
+    [
+        ("value", lambda e: e.log_parameter("p", {1: "a", "1": "b"})),
+        ("value", lambda e: e.log_parameter("p", {"outer": [{"x": 0, 2.5: "a", "2.5": "b"}]})),
+        ("parameters", lambda e: e.log_parameters({"good_first": 1, "p": {"1": "b", 1: "a"}})),
+    ],
+    ids=["top", "nested", "log_parameters"],
+)
+def test_dict_keys_that_collide_as_text_are_refused(project, argument, call):
+    e = Experiment("collide")
+    with e.start_run():
+        with pytest.raises(ValueError) as info:
+            call(e)
+        check_message(info.value, argument, ["`1`", "`2.5`"], "same text")
+        log_valid_after(e)
+    run = read_back(e)
+    assert_only_valid(run)
+
+
+def test_a_dataset_whose_keys_collide_starts_no_run(project):
+    e = Experiment("collide", dataset={None: 1, "None": 2})
+    with pytest.raises(ValueError) as info:
+        with e.start_run():
+            pass  # pragma: no cover - never reached
+    check_message(info.value, "dataset", "`None`", "same text")
+    assert e.run_id is None
+
+
+# -- arguments of the reading calls ---------------------------------------------------------
+
+
+def test_reading_calls_check_their_arguments(project):
+    (run_id,) = _make_runs(1)
+    run = lab.get_run(run_id)
+    for argument, shown, call in [
+        ("name", "None", lambda: run.metric_history(None)),
+        ("name", "3", lambda: run.metric_history(3)),
+        ("name", "None", lambda: lab.load_model(run, None)),
+        ("name", "b'model'", lambda: lab.load_model(run_id, b"model")),
+        ("run", "None", lambda: lab.load_model(None, "model")),
+        ("run", "3", lambda: lab.load_model(3, "model")),
+        ("run_id", "None", lambda: lab.get_run(None)),
+        ("experiment", "3", lambda: lab.runs(3)),
+        ("where", "3", lambda: lab.runs(where=3)),
+        ("sort", "3", lambda: lab.runs(sort=3)),
+        ("status", "3", lambda: lab.runs(status=[3])),
+        ("limit", "'3'", lambda: lab.runs(limit="3")),
+        ("limit", "1.5", lambda: lab.runs(limit=1.5)),
+        ("limit", "True", lambda: lab.runs(limit=True)),
+    ]:
+        with pytest.raises(TypeError) as info:
+            call()
+        check_message(info.value, argument, shown, "must be")
+    assert lab.load_model(run, "model") == {"i": 0}
+
+
+def test_runs_limit(project):
+    ids = _make_runs(3)
+    newest_first = ids[::-1]
+    assert [r.id for r in lab.runs(limit=2)] == newest_first[:2]
+    assert [r.id for r in lab.runs(limit=np.int64(1))] == newest_first[:1]
+    assert lab.runs(limit=0) == []
+    # More than any project can hold means no limit.
+    for huge in (2**63, 2**70, 10**100):
+        assert [r.id for r in lab.runs(limit=huge)] == newest_first
+    for negative in (-1, -(2**70)):
+        with pytest.raises(ValueError) as info:
+            lab.runs(limit=negative)
+        check_message(info.value, "limit", str(negative), "non-negative")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytest
 
@@ -238,3 +240,248 @@ def test_objects_stored_as_text_are_marked(project: Path) -> None:
     run = lab.get_run(e.run_id)
     assert run.params == {"model": "Opaque(7)", "plain": "Opaque(7)"}
     assert run.stringified_params == {"model"}
+
+
+# -- one Experiment, two threads -------------------------------------------------
+
+
+@pytest.mark.parametrize("form", ["with", "decorator"])
+def test_two_threads_starting_runs_of_one_experiment_at_once(project: Path, form: str) -> None:
+    """Exactly one thread starts a run; the other is refused and logs nothing anywhere."""
+    trials = 12
+    e = Experiment("race")
+    for trial in range(trials):
+        go = threading.Barrier(2)
+        tried = threading.Barrier(2, timeout=30)
+        outcome: "dict[str, BaseException | str]" = {}
+
+        def body(who: str) -> None:
+            e.log_parameter("who", who)
+            e.log_metric("trial", trial)
+            tried.wait()  # stay in the run until the other thread has tried
+
+        def attempt(who: str) -> None:
+            go.wait()
+            try:
+                if form == "with":
+                    with e.start_run():
+                        body(who)
+                else:
+                    e.start_run(lambda: body(who))
+                outcome[who] = "ran"
+            except lab.LabError as err:
+                outcome[who] = err
+                tried.wait()
+
+        threads = [threading.Thread(target=attempt, args=(w,)) for w in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        winners = [w for w, o in outcome.items() if o == "ran"]
+        losers = [o for o in outcome.values() if isinstance(o, lab.LabError)]
+        assert len(winners) == 1 and len(losers) == 1, f"trial {trial}: {outcome}"
+        assert "runs of one Experiment cannot nest" in str(losers[0])
+    wait_background()
+    found = lab.runs()
+    assert len(found) == trials
+    for run in found:
+        assert run.status == "finished"
+        assert set(run.params) == {"who"}
+        assert run.metric_summaries["trial"]["count"] == 1
+
+
+def test_another_thread_logs_into_the_live_run_of_the_experiment(project: Path) -> None:
+    """One current run per Experiment: any thread's logging call goes to it."""
+    e = Experiment("shared")
+    with e.start_run():
+        t = threading.Thread(target=lambda: e.log_parameter("from_thread", 1))
+        t.start()
+        t.join()
+    run = lab.get_run(e.run_id)
+    assert run.params == {"from_thread": 1}
+
+
+# -- ending a run, whatever the exception --------------------------------------------
+
+
+class _StrRaises(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+
+class _ReprAndStrRaise(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ is broken")
+
+
+class _BrokenModuleMeta(type):
+    @property
+    def __module__(cls) -> str:  # type: ignore[override]
+        raise RuntimeError("__module__ is broken")
+
+
+class _BrokenModule(Exception, metaclass=_BrokenModuleMeta):
+    pass
+
+
+class _StrNotText(Exception):
+    def __str__(self) -> "str":
+        return 42  # type: ignore[return-value]
+
+
+class _NotesThatCannotBeRead(list):
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("__notes__ is broken")
+
+
+def _unformattable_traceback() -> BaseException:
+    err = ValueError("plain message")
+    # `traceback.format_exception` iterates over the notes and fails.
+    err.__notes__ = _NotesThatCannotBeRead(["a note"])
+    return err
+
+
+UNUSUAL_ERRORS = [
+    pytest.param(lambda: _StrRaises(), "_StrRaises", "<unprintable _StrRaises object>", id="str-raises"),
+    pytest.param(lambda: _ReprAndStrRaise(), "_ReprAndStrRaise", "<unprintable _ReprAndStrRaise object>", id="repr-and-str-raise"),
+    pytest.param(lambda: _BrokenModule("odd class"), "_BrokenModule", "odd class", id="broken-module"),
+    pytest.param(lambda: _StrNotText(), "_StrNotText", "<unprintable _StrNotText object>", id="str-not-text"),
+    pytest.param(lambda: ValueError("lone \ud800 surrogate"), "ValueError", "lone \\ud800 surrogate", id="surrogate"),
+    pytest.param(_unformattable_traceback, "ValueError", "plain message", id="bad-traceback"),
+]
+
+
+@pytest.mark.parametrize("make, type_name, message", UNUSUAL_ERRORS)
+@pytest.mark.parametrize("form", ["with", "decorator"])
+def test_a_run_always_ends_and_the_error_propagates_unchanged(
+    project: Path, capsys: pytest.CaptureFixture[str], make: Callable[[], BaseException], type_name: str, message: str, form: str
+) -> None:
+    original = make()
+    seen: "list[object]" = []
+    e = Experiment("unusual")
+
+    def train() -> None:
+        e.log_parameter("lr", 0.1)
+        try:
+            raise original
+        except BaseException as err:
+            seen.append(err.__traceback__)
+            raise
+
+    with pytest.raises(BaseException) as caught:
+        if form == "with":
+            with e.start_run():
+                train()
+        else:
+            e.start_run(train)
+    assert caught.value is original
+    # Its own traceback, down to the `raise` in `train`, with nothing of Lab's chained to it.
+    chain = []
+    tb = caught.value.__traceback__
+    while tb is not None:
+        chain.append(tb)
+        tb = tb.tb_next
+    assert seen[0] in chain
+    assert chain[-1].tb_frame.f_code.co_name == "train"
+    assert caught.value.__context__ is None and caught.value.__cause__ is None
+    assert "could not end" not in capsys.readouterr().err
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert run.status == "failed"
+    assert run.error["type"].endswith(type_name)
+    assert run.error["message"] == message
+    assert run.error["traceback"]
+    assert run.params == {"lr": 0.1}
+
+
+def test_a_huge_error_message_is_stored_cut_and_the_run_ends(project: Path) -> None:
+    # The sizes docs/python-api.md gives.
+    max_message, max_traceback = 64 << 10, 256 << 10
+    head, tail = "HEAD" * 1000, "TAIL" * 1000
+    original = RuntimeError(head + "x" * (300 << 20) + tail)
+    e = Experiment("huge")
+    with pytest.raises(RuntimeError) as caught:
+        with e.start_run():
+            raise original
+    assert caught.value is original
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert run.status == "failed"
+    message = run.error["message"]
+    assert len(message.encode()) <= max_message
+    assert message.startswith(head) and message.endswith(tail)
+    assert "bytes cut" in message
+    traceback = run.error["traceback"]
+    assert len(traceback.encode()) <= max_traceback
+    assert traceback.startswith("Traceback") and "bytes cut" in traceback
+
+
+def test_a_system_exit_with_an_odd_code_still_ends_the_run(project: Path) -> None:
+    class Odd:
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("cannot compare")
+
+        __hash__ = object.__hash__
+
+    e = Experiment("exit")
+    code = Odd()
+    with pytest.raises(SystemExit) as caught:
+        with e.start_run():
+            sys.exit(code)
+    assert caught.value.code is code
+    wait_background()
+    assert lab.get_run(e.run_id).status == "failed"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> "Iterator[Path]":
+    """A 12 MiB tmpfs of its own, removed afterwards."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root")
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_when_ending_fails_the_users_error_still_propagates(small_disk: Path) -> None:
+    code = """
+    import os
+    import lab
+    from lab.experiment import Experiment
+
+    class Boom(Exception):
+        pass
+
+    e = Experiment("full-disk")
+    original = Boom("the script's own error")
+    try:
+        with e.start_run():
+            # Fill the disk, then the space the journal reserved for itself.
+            with open("filler", "wb", buffering=0) as f:
+                try:
+                    while True:
+                        f.write(bytes(1 << 16))
+                except OSError:
+                    pass
+            try:
+                for i in range(10**8):
+                    e.log_metric("m", float(i))
+            except lab.StorageError:
+                pass
+            raise original
+    except Boom as err:
+        print("caught", err is original, err.__context__ is None)
+    """
+    proc = run_python(small_disk, code)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "caught True True\n"
+    assert "lab: could not end run" in proc.stderr
+    assert "Traceback" not in proc.stderr

@@ -126,6 +126,32 @@ def test_init_without_requirements_or_onto_an_existing_name(tmp_path: Path, monk
     assert no_env.returncode == 1 and "has no environment" in no_env.stderr
 
 
+@pytest.mark.parametrize(
+    "name",
+    ["../escaped", "..", ".", "a/b", "a/../b", "/tmp/lab-init-absolute", "./../escaped", "a/", "./proj"],
+)
+def test_init_makes_only_a_plain_folder_in_the_current_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    monkeypatch.delenv("LAB_PROJECT", raising=False)
+    here = tmp_path / "here"
+    here.mkdir()
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    for extra in ([], ["--no-venv"]):
+        refused = lab(here, "init", "--name", name, *extra)
+        assert refused.returncode == 1, (name, refused.stderr)
+        assert "`--name` must be the name of a new folder in the current folder" in refused.stderr, refused.stderr
+        assert f"`{name}`" in refused.stderr, refused.stderr
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert not Path("/tmp/lab-init-absolute").exists()
+
+
+def test_init_with_an_empty_name_is_a_usage_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LAB_PROJECT", raising=False)
+    refused = lab(tmp_path, "init", "--name", "", "--no-venv")
+    assert refused.returncode == 2, refused.stderr
+    assert "--name" in refused.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_failing_install_leaves_nothing_behind(workdir: Path) -> None:
     (workdir / "requirements.txt").write_text("no-such-package-for-lab-tests==1.0\n")
     failed = lab(workdir, "init", "--name", "broken")

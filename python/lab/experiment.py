@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import sys
 from lab import _lab
-from lab._lab import ExperimentCore, LabError, NoActiveRunError
+from lab._lab import ExperimentCore, NoActiveRunError, RunHandle
 
 # `typing` costs milliseconds to import; annotations here are strings anyway.
 TYPE_CHECKING = False
@@ -80,6 +80,29 @@ def _host() -> str:
         return platform.node()
 
 
+def _valid_text(text: str) -> str:
+    """``text`` as valid Unicode. Arguments, paths and environment variables
+    hold bytes that are not UTF-8 as lone surrogates (``'\\udcff'``), which
+    no record can store: they are kept as escapes (``'\\xff'``)."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return os.fsencode(text).decode("utf-8", "backslashreplace")
+    except UnicodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _is_key(text: str) -> bool:
+    try:
+        _lab.check_key("name", text)
+    except ValueError:
+        return False
+    return True
+
+
 def _no_run(method: str) -> NoActiveRunError:
     return NoActiveRunError(
         f"`{method}` was called outside a run; start one by decorating the training "
@@ -88,13 +111,63 @@ def _no_run(method: str) -> NoActiveRunError:
 
 
 def _error_tuple(exc_type: type, exc: BaseException, tb: Any) -> tuple:
-    import traceback
+    """``(type name, message, traceback)`` of the exception a run ends with.
 
-    name = exc_type.__qualname__
-    if exc_type.__module__ not in ("builtins", "__main__"):
-        name = f"{exc_type.__module__}.{name}"
-    text = "".join(traceback.format_exception(exc_type, exc, tb))
-    return (name, str(exc), text)
+    Never raises, whatever the exception: one whose ``__str__`` raises is
+    ``<unprintable …>``, one whose traceback cannot be formatted gets a plain
+    one. ``RunHandle.end`` keeps the head and tail of long texts.
+    """
+    try:
+        short = exc_type.__name__
+        name = exc_type.__qualname__
+    except Exception:
+        short = name = "<unknown exception type>"
+    try:
+        module = exc_type.__module__
+    except Exception:
+        module = None
+    if isinstance(module, str) and module not in ("builtins", "__main__"):
+        name = f"{module}.{name}"
+    try:
+        message = str(exc)
+    except Exception:
+        message = f"<unprintable {short} object>"
+    try:
+        import traceback
+
+        text = "".join(traceback.format_exception(exc_type, exc, tb))
+    except Exception:
+        text = _plain_traceback(tb, name, message)
+    return (name, message, text)
+
+
+def _plain_traceback(tb: Any, name: str, message: str) -> str:
+    """A traceback without what ``traceback.format_exception`` choked on."""
+    try:
+        import traceback
+
+        frames = "".join(traceback.format_tb(tb))
+    except Exception:
+        frames = "  (the frames could not be formatted)\n"
+    return f"Traceback (most recent call last):\n{frames}{name}: {message}\n"
+
+
+def _outcome(exc_type: Any, exc: Any, tb: Any) -> tuple:
+    """The status and error a run ends with when its block or function left
+    with ``exc`` (None when it returned)."""
+    if exc_type is None:
+        return "finished", None
+    if issubclass(exc_type, KeyboardInterrupt):
+        return "interrupted", _error_tuple(exc_type, exc, tb)
+    if issubclass(exc_type, SystemExit):
+        try:
+            code = exc.code
+            clean = code is None or (isinstance(code, int) and int(code) == 0)
+        except Exception:
+            clean = False
+        if clean:
+            return "finished", None
+    return "failed", _error_tuple(exc_type, exc, tb)
 
 
 class _RunScope:
@@ -103,13 +176,16 @@ class _RunScope:
 
     def __init__(self, experiment: "Experiment") -> None:
         self._experiment = experiment
+        self._run: Optional[RunHandle] = None
 
     def __enter__(self) -> "Experiment":
-        self._experiment._begin()
+        self._run = self._experiment._begin()
         return self._experiment
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        self._experiment._finish(exc_type, exc, tb)
+        run, self._run = self._run, None
+        if run is not None:
+            self._experiment._finish(run, exc_type, exc, tb)
         return False
 
     def __call__(self, func: Callable[[], T]) -> Callable[..., T]:
@@ -145,8 +221,8 @@ class Experiment(ExperimentCore):
     def __init__(self, name: Optional[str] = None, dataset: Any = None) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
-        if name is not None and not name.strip():
-            raise ValueError(f"`name` must not be empty: got {name!r}")
+        if name is not None:
+            _lab.check_key("name", name)
         self.name = name
         self.dataset = dataset
 
@@ -176,34 +252,46 @@ class Experiment(ExperimentCore):
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _begin(self) -> None:
+    def _begin(self) -> RunHandle:
+        """Starts a run and makes it the experiment's; of two threads starting
+        runs at once, exactly one does and the other raises ``LabError``."""
+        self._claim()
+        try:
+            run = self._start()
+        except BaseException:
+            self._release()
+            raise
+        self._attach(run)
+        return run
+
+    def _start(self) -> RunHandle:
         global _waiter_registered
-        if self._run is not None and not self._run.ended and self._run.owned:
-            raise LabError(
-                f"run `{self._run.short_id}` of this experiment is still running; "
-                "runs of one Experiment cannot nest (use a second Experiment)"
-            )
-        source = _source()
+        source = _valid_text(_source())
         name = self.name
-        if name is None:
+        if name is not None:
+            # A plain attribute: checked again, as it may have changed since `__init__`.
+            if not isinstance(name, str):
+                raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
+            _lab.check_key("name", name)
+        else:
             stem = os.path.splitext(os.path.basename(source))[0]
-            name = stem if source[:1] != "<" and stem else "default"
+            name = stem if source[:1] != "<" and _is_key(stem) else "default"
         attrs: dict = {
             "source": source,
-            "argv": list(sys.argv[1:]),
-            "user": _user(),
-            "host": _host(),
+            "argv": [_valid_text(a) for a in sys.argv[1:]],
+            "user": _valid_text(_user()),
+            "host": _valid_text(_host()),
             "pid": os.getpid(),
             "python_version": sys.version.split()[0],
-            "python_executable": sys.executable,
-            "cwd": os.getcwd(),
+            "python_executable": _valid_text(sys.executable),
+            "cwd": _valid_text(os.getcwd()),
             "lab_version": _lab.__version__,
         }
         if self.dataset is not None:
             attrs["dataset"] = self.dataset
         if os.environ.get("LAB_LAUNCH"):
             # Set by `lab run`, which lists the runs its script made.
-            attrs["launch"] = os.environ["LAB_LAUNCH"]
+            attrs["launch"] = _valid_text(os.environ["LAB_LAUNCH"])
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
         run, created = _lab.start_run(name, attrs, git_dir, site_dirs)
@@ -214,7 +302,6 @@ class Experiment(ExperimentCore):
                 f"{os.path.join(created, '.lab')}{where}",
                 file=sys.stderr,
             )
-        self._attach(run)
         if not _waiter_registered:
             import atexit
 
@@ -222,21 +309,13 @@ class Experiment(ExperimentCore):
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_lab.after_fork_in_child)
             _waiter_registered = True
+        return run
 
-    def _finish(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        run = self._run
-        if run is None or run.ended or not run.owned:
+    def _finish(self, run: RunHandle, exc_type: Any, exc: Any, tb: Any) -> None:
+        if run.ended or not run.owned:
             # Nothing to end, or a forked child leaving a block of its parent's run.
             return
-        error = None
-        if exc_type is None:
-            status = "finished"
-        elif issubclass(exc_type, KeyboardInterrupt):
-            status, error = "interrupted", _error_tuple(exc_type, exc, tb)
-        elif issubclass(exc_type, SystemExit) and exc.code in (None, 0):
-            status = "finished"
-        else:
-            status, error = "failed", _error_tuple(exc_type, exc, tb)
+        status, error = _outcome(exc_type, exc, tb)
         try:
             problems = run.end(status, error)
         except Exception as end_error:
@@ -313,6 +392,13 @@ class Experiment(ExperimentCore):
             ) from None
         if isinstance(fspath, bytes):
             fspath = os.fsdecode(fspath)
+        try:
+            os.fsencode(fspath)
+        except UnicodeEncodeError:
+            raise ValueError(
+                "`path` must be valid Unicode text (or bytes the file system decoded), "
+                f"without lone surrogates: got {fspath!r}"
+            ) from None
         run.log_artifact(name, fspath)
 
     log_artifacts = log_artifact

@@ -113,6 +113,8 @@ class Run:
     def metric_history(self, name: str) -> "List[Tuple[int, float, float]]":
         """Every point of metric ``name`` as ``(step, timestamp, value)``; the
         timestamp is seconds since the Unix epoch (UTC), as ``time.time()``."""
+        if not isinstance(name, str):
+            raise TypeError(f"`name` must be a string: got {type(name).__name__} {name!r:.60}")
         return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name)]
 
     def __repr__(self) -> str:
@@ -145,7 +147,8 @@ def runs(
         field, smallest first, or largest first with a leading ``-``
         (``"-accuracy_score"``). Runs lacking the key go last.
     :param status: only runs with this status (or any of a list of them).
-    :param limit: at most this many runs.
+    :param limit: at most this many runs (a non-negative integer; one larger
+        than any project could hold, such as ``2**70``, means no limit).
     :param as_frame: return a pandas DataFrame with one row per run and columns
         ``params.<name>`` and ``metrics.<name>`` (pandas must be installed).
     """
@@ -155,8 +158,7 @@ def runs(
         raise TypeError(f"`where` must be a query string or None: got {type(where).__name__} {where!r}")
     sort_keys = _strings("sort", sort)
     statuses = _strings("status", status)
-    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 0):
-        raise ValueError(f"`limit` must be a non-negative integer or None: got {limit!r}")
+    limit = _limit(limit)
     found = [Run(d) for d in _lab.list_runs(experiment, where, sort_keys, statuses, limit)]
     if not as_frame:
         return found
@@ -177,6 +179,21 @@ def runs(
         row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _limit(limit: "Any") -> "Optional[int]":
+    """``limit`` as an int, or None for no limit."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not hasattr(limit, "__index__"):
+        raise TypeError(f"`limit` must be a non-negative integer or None: got {type(limit).__name__} {limit!r:.60}")
+    import operator
+
+    n = operator.index(limit)
+    if n < 0:
+        raise ValueError(f"`limit` must be a non-negative integer or None: got {n}")
+    # More than any project holds: no limit (and no overflow on the way).
+    return n if n < 2**63 else None
 
 
 def _strings(argument: str, value: "Union[str, List[str], None]") -> "List[str]":
@@ -210,10 +227,11 @@ def _sha256(path: str) -> str:
 def load_model(run: "Union[Run, str]", name: str) -> "Any":
     """Load the model ``name`` logged by ``run`` (a :class:`Run` or an id prefix),
     after checking the file still has the SHA-256 recorded when it was logged."""
+    if not isinstance(run, (Run, str)):
+        raise TypeError(f"`run` must be a Run or a run id: got {type(run).__name__} {run!r:.60}")
+    _lab.check_text("name", name)
     if isinstance(run, str):
         run = get_run(run)
-    elif not isinstance(run, Run):
-        raise TypeError(f"`run` must be a Run or a run id: got {type(run).__name__} {run!r}")
     model = run.models.get(name)
     if model is None:
         known = ", ".join(sorted(run.models)) or "none"

@@ -54,8 +54,9 @@ pub enum Command {
     Rm(RmArgs),
     /// Delete what interrupted commands and runs left behind.
     ///
-    /// Removes leftover `.lab/trash` folders, temporary files of processes
-    /// that are gone, and index rows of runs whose folder no longer exists.
+    /// Removes leftover `.lab/trash` folders and temporary files of
+    /// processes that are gone. (Index rows of runs whose folder no longer
+    /// exists need no `lab gc`: every command drops them.)
     Gc(GcArgs),
     /// Show the Lab version, the project and the machine.
     Info,
@@ -101,7 +102,8 @@ pub enum Command {
 /// `lab init`.
 #[derive(Debug, Parser)]
 pub struct InitArgs {
-    /// The new project's folder (must not exist yet).
+    /// The new project's folder, made in the current folder (a plain name,
+    /// not a path; it must not exist yet).
     #[arg(long, value_name = "NAME")]
     pub name: PathBuf,
     /// Make the project without a virtual environment (no `requirements.txt` needed).

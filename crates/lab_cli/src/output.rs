@@ -67,6 +67,8 @@ pub fn classify(e: &anyhow::Error) -> ExitStatus {
             | lab_store::Error::UnknownRun { .. }
             | lab_store::Error::AmbiguousRun { .. }
             | lab_store::Error::BadRunId { .. }
+            | lab_store::Error::BadMarker { .. }
+            | lab_store::Error::NewerProject { .. }
             | lab_store::Error::UnknownModel { .. }
             | lab_store::Error::Query(_),
         ) => ExitStatus::Failure,

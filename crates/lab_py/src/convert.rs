@@ -1,6 +1,9 @@
 //! Python objects to Lab values, with errors that name the argument, show the
 //! value and say what was expected.
 
+use std::borrow::Cow;
+use std::collections::HashSet;
+
 use lab_types::Value;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -26,7 +29,7 @@ pub fn describe(obj: &Bound<'_, PyAny>) -> String {
     format!("{ty} {repr}")
 }
 
-/// A key argument: a non-empty string (emptiness and control characters are checked by `lab_sdk`).
+/// A key argument: a string (what it may hold is checked by `lab_sdk`).
 pub fn key<'a, 'py>(
     argument: &str,
     obj: &'a Bound<'py, PyAny>,
@@ -39,6 +42,28 @@ pub fn key<'a, 'py>(
     })
 }
 
+/// A key argument's text (see [`key`] and [`text`]).
+pub fn key_text<'a>(argument: &str, obj: &'a Bound<'_, PyAny>) -> PyResult<Cow<'a, str>> {
+    text(argument, key(argument, obj)?)
+}
+
+/// The text of a Python string, which must be valid Unicode: a lone
+/// surrogate (`'\ud800'`) has no UTF-8 form, so nothing can store it.
+pub fn text<'a>(argument: &str, s: &'a Bound<'_, PyString>) -> PyResult<Cow<'a, str>> {
+    s.to_cow().map_err(|_| {
+        PyValueError::new_err(format!(
+            "`{argument}` must be valid Unicode text, without lone surrogates: got {}",
+            describe(s)
+        ))
+    })
+}
+
+/// An optional string argument's text.
+pub fn optional_text(argument: &str, s: Option<&Bound<'_, PyString>>) -> PyResult<Option<String>> {
+    s.map(|s| text(argument, s).map(Cow::into_owned))
+        .transpose()
+}
+
 fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
     obj.get_type().module().is_ok_and(|m| {
         m.to_cow()
@@ -46,17 +71,17 @@ fn is_numpy(obj: &Bound<'_, PyAny>) -> bool {
     })
 }
 
-/// A parameter value: None, bool, int, float, str, and lists, tuples and dicts
-/// of those; numpy scalars and arrays through `tolist()`; anything else as its
-/// `str()`, marked as such.
-pub fn value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
-    value_at(obj, 0)
+/// A value: None, bool, int, float, str, and lists, tuples and dicts of
+/// those; numpy scalars and arrays through `tolist()`; anything else as its
+/// `str()`, marked as such. Errors name `argument`.
+pub fn value(argument: &str, obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    value_at(argument, obj, 0)
 }
 
-fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
+fn value_at(argument: &str, obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err(format!(
-            "`value` nests lists or dicts deeper than {MAX_DEPTH} levels"
+            "`{argument}` nests lists or dicts deeper than {MAX_DEPTH} levels"
         )));
     }
     if obj.is_none() {
@@ -76,38 +101,73 @@ fn value_at(obj: &Bound<'_, PyAny>, depth: usize) -> PyResult<Value> {
         return Ok(Value::Float(f.value()));
     }
     if let Ok(s) = obj.cast::<PyString>() {
-        return Ok(Value::Str(s.to_cow()?.into_owned()));
+        return Ok(Value::Str(text(argument, s)?.into_owned()));
     }
     if let Ok(l) = obj.cast::<PyList>() {
         return l
             .iter()
-            .map(|v| value_at(&v, depth + 1))
+            .map(|v| value_at(argument, &v, depth + 1))
             .collect::<PyResult<_>>()
             .map(Value::List);
     }
     if let Ok(t) = obj.cast::<PyTuple>() {
         return t
             .iter()
-            .map(|v| value_at(&v, depth + 1))
+            .map(|v| value_at(argument, &v, depth + 1))
             .collect::<PyResult<_>>()
             .map(Value::List);
     }
     if let Ok(d) = obj.cast::<PyDict>() {
-        let mut items = Vec::with_capacity(d.len());
-        for (k, v) in d.iter() {
-            let k = match k.cast::<PyString>() {
-                Ok(s) => s.to_cow()?.into_owned(),
-                Err(_) => k.str()?.to_string(),
-            };
-            items.push((k, value_at(&v, depth + 1)?));
-        }
-        return Ok(Value::Dict(items));
+        return dict_value(argument, d, depth);
     }
     if is_numpy(obj) && obj.hasattr("tolist")? {
         let plain = obj.call_method0("tolist")?;
-        return value_at(&plain, depth + 1);
+        return value_at(argument, &plain, depth + 1);
     }
     Ok(Value::Repr(obj.str()?.to_string()))
+}
+
+/// A dict, its keys as text. Two keys with the same text (`1` and `'1'`)
+/// would keep one value only, so they are refused.
+fn dict_value(argument: &str, d: &Bound<'_, PyDict>, depth: usize) -> PyResult<Value> {
+    let mut items = Vec::with_capacity(d.len());
+    // Distinct plain `str` keys are distinct texts; only other keys can collide.
+    let mut only_str = true;
+    for (k, v) in d.iter() {
+        let k = if k.is_exact_instance_of::<PyString>() {
+            text(argument, k.cast::<PyString>()?)?.into_owned()
+        } else {
+            only_str = false;
+            text(argument, &k.str()?)?.into_owned()
+        };
+        items.push((k, value_at(argument, &v, depth + 1)?));
+    }
+    if !only_str {
+        let mut seen = HashSet::with_capacity(items.len());
+        for (k, _) in &items {
+            if !seen.insert(k.as_str()) {
+                return Err(colliding_keys(argument, d, k));
+            }
+        }
+    }
+    Ok(Value::Dict(items))
+}
+
+fn colliding_keys(argument: &str, d: &Bound<'_, PyDict>, text: &str) -> PyErr {
+    let same: Vec<String> = d
+        .keys()
+        .iter()
+        .filter(|k| k.str().is_ok_and(|s| s.to_cow().is_ok_and(|s| s == text)))
+        .map(|k| {
+            k.repr()
+                .map_or_else(|_| "<unprintable>".to_owned(), |r| r.to_string())
+        })
+        .collect();
+    PyValueError::new_err(format!(
+        "`{argument}` has keys with the same text `{text}` ({}); keys are stored as text, so one value would be lost: got {}",
+        same.join(" and "),
+        describe(d)
+    ))
 }
 
 /// A metric value: one number, or a 1-D sequence of numbers (stored as `key[i]`).

@@ -30,6 +30,8 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::start_run, m)?)?;
     m.add_function(wrap_pyfunction!(run::wait_for_background, m)?)?;
     m.add_function(wrap_pyfunction!(run::check_name, m)?)?;
+    m.add_function(wrap_pyfunction!(run::check_key, m)?)?;
+    m.add_function(wrap_pyfunction!(run::check_text, m)?)?;
     m.add_function(wrap_pyfunction!(run::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(read::list_runs, m)?)?;
     m.add_function(wrap_pyfunction!(read::get_run, m)?)?;

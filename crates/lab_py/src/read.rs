@@ -1,12 +1,14 @@
 //! Reading runs back as plain Python dicts, which `lab.run.Run` wraps.
 
+use std::borrow::Cow;
+
 use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::Status;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList};
+use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::convert::to_py;
+use crate::convert::{optional_text, text, to_py};
 use crate::errors::store_err;
 
 fn open(py: Python<'_>) -> PyResult<Store> {
@@ -110,18 +112,25 @@ fn run_dict<'py>(
 /// The runs a selection asks for (all by default, newest first), as dicts.
 #[pyfunction]
 #[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None))]
-pub fn list_runs(
-    py: Python<'_>,
-    experiment: Option<String>,
-    r#where: Option<String>,
-    sort: Vec<String>,
-    status: Vec<String>,
+pub fn list_runs<'py>(
+    py: Python<'py>,
+    experiment: Option<Bound<'py, PyString>>,
+    r#where: Option<Bound<'py, PyString>>,
+    sort: Vec<Bound<'py, PyString>>,
+    status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
-) -> PyResult<Vec<Bound<'_, PyDict>>> {
+) -> PyResult<Vec<Bound<'py, PyDict>>> {
+    let experiment = optional_text("experiment", experiment.as_ref())?;
+    let r#where = optional_text("where", r#where.as_ref())?;
+    let sort = sort
+        .iter()
+        .map(|s| text("sort", s).map(Cow::into_owned))
+        .collect::<PyResult<Vec<_>>>()?;
     let statuses = status
         .iter()
         .map(|s| {
-            Status::parse(s).ok_or_else(|| {
+            let s = text("status", s)?;
+            Status::parse(&s).ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "`status` must be one of running, finished, failed, crashed, interrupted: got {s:?}"
                 ))
@@ -150,9 +159,12 @@ pub fn list_runs(
 
 /// The run whose id starts with `prefix`, as a dict.
 #[pyfunction]
-pub fn get_run<'py>(py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyDict>> {
+pub fn get_run<'py>(
+    py: Python<'py>,
+    prefix: &Bound<'py, PyString>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let prefix = text("run_id", prefix)?.into_owned();
     let store = open(py)?;
-    let prefix = prefix.to_owned();
     let (store, run) = py.detach(move || {
         let run = store.run(&prefix);
         (store, run)
@@ -163,9 +175,14 @@ pub fn get_run<'py>(py: Python<'py>, prefix: &str) -> PyResult<Bound<'py, PyDict
 
 /// Every point of a metric: a list of `(step, time_nanos, value)`.
 #[pyfunction]
-pub fn metric_history(py: Python<'_>, run_id: &str, name: &str) -> PyResult<Vec<(i64, i64, f64)>> {
+pub fn metric_history(
+    py: Python<'_>,
+    run_id: &Bound<'_, PyString>,
+    name: &Bound<'_, PyString>,
+) -> PyResult<Vec<(i64, i64, f64)>> {
+    let run_id = text("run_id", run_id)?.into_owned();
+    let name = text("name", name)?.into_owned();
     let store = open(py)?;
-    let (run_id, name) = (run_id.to_owned(), name.to_owned());
     py.detach(move || {
         let run = store.run(&run_id)?;
         store.metric_history(&run, &name)

@@ -13,7 +13,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::convert::{self, MetricValue};
-use crate::errors::{sdk_err, store_err};
+use crate::errors::{LabError, sdk_err, store_err};
 
 /// A live run. Made by `start_run`; ended by `end`.
 #[pyclass(frozen, module = "lab._lab")]
@@ -76,7 +76,10 @@ impl RunHandle {
         if let Some((_, id)) = cache.ids.get(&address) {
             return Ok(*id);
         }
-        let id = self.run.metric_key(&key.to_cow()?).map_err(sdk_err)?;
+        let id = self
+            .run
+            .metric_key(&convert::text("key", key)?)
+            .map_err(sdk_err)?;
         if cache.ids.len() >= KEY_CACHE_MAX {
             cache.ids.clear();
         }
@@ -99,7 +102,7 @@ impl RunHandle {
                 self.run.log_metric_id(id, v, step)
             }
             MetricValue::Many(vs) => {
-                let key = key.to_cow()?;
+                let key = convert::text("key", key)?;
                 // The elements get names of their own; the key itself must still be one.
                 lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                 let names = vector_names(&key, vs.len());
@@ -125,7 +128,7 @@ impl RunHandle {
             match convert::metric(&v)? {
                 MetricValue::One(x) => points.push((self.key_id_in(&mut cache, key)?, x)),
                 MetricValue::Many(xs) => {
-                    let key = key.to_cow()?;
+                    let key = convert::text("key", key)?;
                     lab_sdk::check_key("key", &key).map_err(sdk_err)?;
                     for (i, x) in xs.into_iter().enumerate() {
                         let name = format!("{key}[{i}]");
@@ -142,9 +145,21 @@ impl RunHandle {
 
 /// The base of Python's `Experiment`: holds its live run and logs metrics
 /// without a Python frame in between, since training loops call these most.
+///
+/// One experiment has one current run, whichever thread logs. Starting a run
+/// claims the experiment first (`_claim`), under the same lock that holds the
+/// run, so of two threads starting runs at once exactly one gets to.
 #[pyclass(subclass, module = "lab._lab")]
 pub struct ExperimentCore {
-    run: Mutex<Option<Py<RunHandle>>>,
+    slot: Mutex<Slot>,
+}
+
+#[derive(Default)]
+struct Slot {
+    /// The current (or last) run.
+    run: Option<Py<RunHandle>>,
+    /// Whether a thread has claimed the experiment and is starting a run.
+    starting: bool,
 }
 
 fn no_run(method: &str) -> PyErr {
@@ -154,10 +169,13 @@ fn no_run(method: &str) -> PyErr {
 }
 
 impl ExperimentCore {
+    fn slot(&self) -> std::sync::MutexGuard<'_, Slot> {
+        self.slot.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn handle(&self, py: Python<'_>, method: &str) -> PyResult<Py<RunHandle>> {
-        self.run
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.slot()
+            .run
             .as_ref()
             .map(|h| h.clone_ref(py))
             .ok_or_else(|| no_run(method))
@@ -170,23 +188,49 @@ impl ExperimentCore {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyAny>, _kwargs: Option<&Bound<'_, PyAny>>) -> Self {
         Self {
-            run: Mutex::new(None),
+            slot: Mutex::new(Slot::default()),
         }
     }
 
     /// The current (or last) run, or None.
     #[getter]
     fn _run(&self, py: Python<'_>) -> Option<Py<RunHandle>> {
-        self.run
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .as_ref()
-            .map(|h| h.clone_ref(py))
+        self.slot().run.as_ref().map(|h| h.clone_ref(py))
     }
 
-    /// Makes `handle` the experiment's run.
+    /// Claims the experiment for a run about to start; raises `LabError` if
+    /// its run is still live, or another thread is starting one. Every claim
+    /// ends with `_attach` or, if starting failed, `_release`.
+    fn _claim(&self) -> PyResult<()> {
+        let mut slot = self.slot();
+        if slot.starting {
+            return Err(LabError::new_err(
+                "a run of this experiment is being started by another thread; runs of one Experiment cannot nest (use a second Experiment)",
+            ));
+        }
+        if let Some(h) = &slot.run {
+            let run = &h.get().run;
+            if run.ended().is_none() && run.owned_by_this_process() {
+                return Err(LabError::new_err(format!(
+                    "run `{}` of this experiment is still running; runs of one Experiment cannot nest (use a second Experiment)",
+                    run.short_id()
+                )));
+            }
+        }
+        slot.starting = true;
+        Ok(())
+    }
+
+    /// Makes `handle` the experiment's run, ending the claim.
     fn _attach(&self, handle: Py<RunHandle>) {
-        *self.run.lock().unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        let mut slot = self.slot();
+        slot.run = Some(handle);
+        slot.starting = false;
+    }
+
+    /// Ends a claim whose run could not be started.
+    fn _release(&self) {
+        self.slot().starting = false;
     }
 
     /// Log one value of a metric.
@@ -228,17 +272,19 @@ impl ExperimentCore {
 #[pyo3(signature = (experiment, attrs, git_dir, site_dirs))]
 pub fn start_run(
     py: Python<'_>,
-    experiment: String,
+    experiment: &Bound<'_, PyAny>,
     attrs: &Bound<'_, PyDict>,
     git_dir: Option<PathBuf>,
     site_dirs: Vec<PathBuf>,
 ) -> PyResult<(RunHandle, Option<String>)> {
+    let experiment = convert::key_text("name", experiment)?.into_owned();
     let mut values = Vec::with_capacity(attrs.len());
     for (k, v) in attrs.iter() {
-        values.push((
-            convert::key("attrs", &k)?.to_cow()?.into_owned(),
-            convert::value(&v)?,
-        ));
+        let key = convert::key_text("attrs", &k)?.into_owned();
+        // Lab makes every attribute but the user's `dataset`.
+        let argument = if key == "dataset" { "dataset" } else { "attrs" };
+        let value = convert::value(argument, &v)?;
+        values.push((key, value));
     }
     let cwd = std::env::current_dir()?;
     py.detach(|| {
@@ -268,16 +314,49 @@ pub fn after_fork_in_child() {
     lab_sdk::after_fork_in_child();
 }
 
+/// The name of a Python argument, for an error message.
+fn argument_name(argument: &str) -> &'static str {
+    match argument {
+        "name" => "name",
+        "key" => "key",
+        _ => "argument",
+    }
+}
+
 /// Raises `ValueError` unless `name` can name an artifact or model.
 #[pyfunction]
 pub fn check_name(argument: &str, name: &Bound<'_, PyAny>) -> PyResult<()> {
-    let arg: &'static str = if argument == "name" {
-        "name"
+    let arg = argument_name(argument);
+    lab_sdk::check_name(arg, &convert::key_text(arg, name)?).map_err(sdk_err)
+}
+
+/// Raises `TypeError` unless `value` is a string, `ValueError` unless it is
+/// valid Unicode text.
+#[pyfunction]
+pub fn check_text(argument: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
+    convert::key_text(argument, value).map(drop)
+}
+
+/// Raises `ValueError` unless `key` can be a key (or an experiment's name).
+#[pyfunction]
+pub fn check_key(argument: &str, key: &Bound<'_, PyAny>) -> PyResult<()> {
+    let arg = argument_name(argument);
+    lab_sdk::check_key(arg, &convert::key_text(arg, key)?).map_err(sdk_err)
+}
+
+/// The part of an error's text a run keeps, cut before it is copied: a
+/// message may be hundreds of megabytes.
+fn error_text(text: &Bound<'_, PyString>, max_bytes: usize) -> PyResult<String> {
+    // Lone surrogates: an exception's text is kept whatever it holds.
+    let text = if let Ok(t) = text.to_cow() {
+        t
     } else {
-        "argument"
+        let bytes = text
+            .call_method1("encode", ("utf-8", "backslashreplace"))?
+            .extract::<Vec<u8>>()?;
+        String::from_utf8_lossy(&bytes).into_owned().into()
     };
-    let s = convert::key(arg, name)?;
-    lab_sdk::check_name(arg, &s.to_cow()?).map_err(sdk_err)
+    Ok(lab_sdk::cut_text(&text, max_bytes).into_owned())
 }
 
 fn vector_names(key: &str, n: usize) -> Vec<String> {
@@ -339,8 +418,8 @@ impl RunHandle {
 
     /// Logs a hyperparameter.
     fn log_param(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = convert::key("key", key)?.to_cow()?;
-        let value = convert::value(value)?;
+        let key = convert::key_text("key", key)?;
+        let value = convert::value("value", value)?;
         self.run.log_param(&key, value).map_err(sdk_err)
     }
 
@@ -349,9 +428,9 @@ impl RunHandle {
         let dict = convert::mapping("parameters", "names to values", values)?;
         let mut items = Vec::with_capacity(dict.len());
         for (k, v) in dict.iter() {
-            let key = convert::key("key", &k)?.to_cow()?.into_owned();
+            let key = convert::key_text("key", &k)?.into_owned();
             lab_sdk::check_key("key", &key).map_err(sdk_err)?;
-            items.push((key, convert::value(&v)?));
+            items.push((key, convert::value("parameters", &v)?));
         }
         for (k, v) in items {
             self.run.log_param(&k, v).map_err(sdk_err)?;
@@ -362,7 +441,7 @@ impl RunHandle {
     /// Records a run attribute.
     fn log_attr(&self, key: &str, value: &Bound<'_, PyAny>) -> PyResult<()> {
         self.run
-            .log_attr(key, convert::value(value)?)
+            .log_attr(key, convert::value("value", value)?)
             .map_err(sdk_err)
     }
 
@@ -370,7 +449,7 @@ impl RunHandle {
     fn log_features(&self, names: &Bound<'_, PyList>) -> PyResult<()> {
         let mut out = Vec::with_capacity(names.len());
         for (i, n) in names.iter().enumerate() {
-            match convert::value(&n)? {
+            match convert::value("names", &n)? {
                 v @ (Value::Str(_) | Value::Int(_)) => out.push(v),
                 _ => {
                     return Err(PyTypeError::new_err(format!(
@@ -385,14 +464,16 @@ impl RunHandle {
 
     /// Sets a tag; the value is kept as text.
     fn set_tag(&self, key: &Bound<'_, PyAny>, value: &Bound<'_, PyAny>) -> PyResult<()> {
-        let key = convert::key("key", key)?.to_cow()?;
+        let key = convert::key_text("key", key)?;
         let value = value.str()?;
-        self.run.set_tag(&key, &value.to_cow()?).map_err(sdk_err)
+        self.run
+            .set_tag(&key, &convert::text("value", &value)?)
+            .map_err(sdk_err)
     }
 
     /// Logs an artifact to copy in at the end.
     fn log_artifact(&self, py: Python<'_>, name: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
-        let name = convert::key("name", name)?.to_cow()?.into_owned();
+        let name = convert::key_text("name", name)?.into_owned();
         py.detach(|| self.run.log_artifact(&name, &path))
             .map_err(sdk_err)
     }
@@ -429,12 +510,19 @@ impl RunHandle {
 
     /// Ends the run with `status` (`finished`, `failed`, `interrupted`) and,
     /// for a failure, `(type, message, traceback)`. Returns warnings.
+    ///
+    /// The texts may be of any size (only what the run keeps is copied) and
+    /// may hold lone surrogates (kept as `\udXXX` escapes).
     #[pyo3(signature = (status, error=None))]
     fn end(
         &self,
         py: Python<'_>,
         status: &str,
-        error: Option<(String, String, String)>,
+        error: Option<(
+            Bound<'_, PyString>,
+            Bound<'_, PyString>,
+            Bound<'_, PyString>,
+        )>,
     ) -> PyResult<Vec<String>> {
         let status = Status::parse(status)
             .filter(|s| *s != Status::Running && *s != Status::Crashed)
@@ -443,11 +531,14 @@ impl RunHandle {
                     "`status` must be finished, failed or interrupted: got {status:?}"
                 ))
             })?;
-        let error = error.map(|(kind, message, traceback)| ErrorInfo {
-            kind,
-            message,
-            traceback,
-        });
+        let error = match error {
+            Some((kind, message, traceback)) => Some(ErrorInfo {
+                kind: error_text(&kind, lab_sdk::MAX_ERROR_TYPE_BYTES)?,
+                message: error_text(&message, lab_sdk::MAX_ERROR_MESSAGE_BYTES)?,
+                traceback: error_text(&traceback, lab_sdk::MAX_ERROR_TRACEBACK_BYTES)?,
+            }),
+            None => None,
+        };
         let report = py.detach(|| self.run.end(status, error)).map_err(sdk_err)?;
         Ok(report.warnings)
     }

@@ -6,17 +6,24 @@
 //! and appended when ready. Every `log_*` validates its input, then appends one
 //! record and returns: the record is then the kernel's. [`Run::end`] copies
 //! artifacts (the `artifacts` module: never Lab's own folders, sparse files
-//! kept sparse, a failed copy removed) and writes the end record; closing,
-//! syncing and indexing the journal happen on a background thread that
-//! [`wait_for_background`] joins.
+//! kept sparse, a failed copy removed) and writes the end record (an error's
+//! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);
+//! closing, syncing and indexing the journal happen on a background thread
+//! that [`wait_for_background`] joins.
 
 mod artifacts;
+mod cut;
 mod env;
 mod error;
 mod run;
 mod validate;
 
+pub use cut::{
+    MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_TRACEBACK_BYTES, MAX_ERROR_TYPE_BYTES, cut_error, cut_text,
+};
 pub use env::EnvRequest;
 pub use error::SdkError;
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
-pub use validate::{MAX_VALUE_DEPTH, check_key, check_name, check_value};
+pub use validate::{
+    MAX_KEY_LEN, MAX_VALUE_DEPTH, check_key, check_name, check_value, is_invisible_format,
+};

@@ -19,7 +19,7 @@ use crate::{EnvRequest, SdkError, artifacts};
 /// What a client knows when a run starts.
 #[derive(Clone, Debug, Default)]
 pub struct StartOptions {
-    /// The experiment's name.
+    /// The experiment's name, which must pass [`check_key`](crate::check_key).
     pub experiment: String,
     /// Facts known at once: `source`, `argv`, `user`, `host`, `pid`,
     /// `python_version`, `dataset`, ... Each becomes a [`Record::Attr`].
@@ -161,6 +161,7 @@ pub fn wait_for_background() -> Vec<String> {
 impl Run {
     /// Starts a run in `project`.
     pub fn start(project: &Project, options: StartOptions) -> Result<Arc<Run>, SdkError> {
+        check_key("experiment", &options.experiment)?;
         let time_nanos = now_nanos();
         let (id, paths) = project.claim_run(time_nanos)?;
         let mut journal = JournalWriter::create(&paths.journal)?;
@@ -506,11 +507,19 @@ impl Run {
 
     /// Ends the run: copies its artifacts, writes the end record, and leaves
     /// closing, syncing and indexing the journal to a background thread.
+    ///
+    /// The error's type, message and traceback are kept up to
+    /// [`MAX_ERROR_TYPE_BYTES`](crate::MAX_ERROR_TYPE_BYTES),
+    /// [`MAX_ERROR_MESSAGE_BYTES`](crate::MAX_ERROR_MESSAGE_BYTES) and
+    /// [`MAX_ERROR_TRACEBACK_BYTES`](crate::MAX_ERROR_TRACEBACK_BYTES) bytes
+    /// (head and tail; see [`cut_text`](crate::cut_text)), so an error of any
+    /// size ends the run.
     pub fn end(
         self: &Arc<Self>,
         status: Status,
         error: Option<ErrorInfo>,
     ) -> Result<EndReport, SdkError> {
+        let error = error.map(crate::cut_error);
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
         let mut report = EndReport::default();
         for (name, source) in artifacts {

@@ -65,6 +65,24 @@ pub enum Error {
         /// What SQLite said.
         reason: String,
     },
+    /// `.lab/project.json` is damaged: not JSON, not an object, no `format`.
+    #[error("`.lab/project.json` is not a Lab project marker ({problem}): {}\n\nhint: if this folder is a Lab project whose marker was damaged, write `{{\"format\": 1}}` into it", .path.display())]
+    BadMarker {
+        /// The marker.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The project was made by a newer Lab.
+    #[error("`.lab/project.json` says the project has format {found}, newer than this Lab knows ({known}): {}\n\nhint: upgrade Lab to use this project", .path.display())]
+    NewerProject {
+        /// The marker.
+        path: PathBuf,
+        /// Its format.
+        found: u64,
+        /// Ours.
+        known: u64,
+    },
     /// The index was written by a newer Lab.
     #[error("the index has schema version {found}, newer than this Lab knows ({known}): {}\n\nhint: upgrade Lab to read this project", .path.display())]
     NewerSchema {

@@ -90,6 +90,7 @@ impl std::fmt::Display for Issue {
 
 /// Folds every run whose journal may hold records the index lacks. A journal
 /// that cannot be read is reported and skipped; the others are still folded.
+/// Runs whose folder is gone leave the index.
 pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, Error> {
     // When no run folder came or went since every run was complete, there is
     // nothing to fold: skip reading a folder of perhaps ten thousand entries.
@@ -116,18 +117,29 @@ pub fn refresh(project: &Project, conn: &mut Connection) -> Result<Vec<Issue>, E
     let mut issues = Vec::new();
     let entries = match fs_err::read_dir(project.runs_dir()) {
         Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(issues),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::remove::forget_vanished(project, conn, true, &[])?;
+            return Ok(issues);
+        }
         Err(e) => return Err(e.into()),
     };
     let mut pending = Vec::new();
+    let mut complete_listed = 0;
     for entry in entries {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
-        if is_short_id(name) && !complete.contains(name) {
-            pending.push(name.to_owned());
+        if is_short_id(name) {
+            if complete.contains(name) {
+                complete_listed += 1;
+            } else {
+                pending.push(name.to_owned());
+            }
         }
     }
     pending.sort();
+    // Run folders that went away since the index saw them take their rows along.
+    let complete_vanished = complete_listed < complete.len();
+    crate::remove::forget_vanished(project, conn, complete_vanished, &pending)?;
     let mut all_complete = true;
     for short in pending {
         match fold_run(project, conn, &short) {

@@ -21,7 +21,7 @@ mod summary;
 pub use doctor::{Health, Piece};
 pub use error::Error;
 pub use fold::Issue;
-pub use project::{JOURNAL_FILE, MARKER_FILE, Project, RunPaths, STORE_DIR};
+pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 
@@ -182,11 +182,11 @@ impl Store {
         &self.project
     }
 
-    /// Folds every journal record not yet indexed into the index. Returns
-    /// the journals that could not be folded in whole: damaged ones whose
-    /// writers are gone, and unreadable ones (which are skipped). When the
-    /// index turns out not to be writable, the fold goes on in a copy of it
-    /// in memory.
+    /// Folds every journal record not yet indexed into the index, and drops
+    /// the rows of runs whose folder is gone. Returns the journals that could
+    /// not be folded in whole: damaged ones whose writers are gone, and
+    /// unreadable ones (which are skipped). When the index turns out not to
+    /// be writable, the fold goes on in a copy of it in memory.
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
         match fold::refresh(&self.project, &mut self.conn) {
             Err(e) if unwritable(&e) && self.in_memory.is_none() => {

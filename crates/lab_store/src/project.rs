@@ -1,7 +1,7 @@
 //! Where a project is and how its files are laid out.
 //!
 //! ```text
-//! <project>/.lab/project.json              marks the folder as a Lab project
+//! <project>/.lab/project.json              marks the folder as a Lab project: {"format": 1, ...}
 //! <project>/.lab/index.sqlite              the index (derived from the journals)
 //! <project>/.lab/runs/<short id>/journal.lab
 //! <project>/.lab/runs/<short id>/artifacts/<name>/...
@@ -21,6 +21,11 @@ pub const STORE_DIR: &str = ".lab";
 pub const MARKER_FILE: &str = "project.json";
 /// A run's journal, in its run folder.
 pub const JOURNAL_FILE: &str = "journal.lab";
+/// The project format this Lab writes, and the newest it reads: the
+/// `format` of `.lab/project.json`.
+pub const PROJECT_FORMAT: u64 = 1;
+/// A marker is a few dozen bytes; a larger file is not one.
+const MARKER_MAX_BYTES: u64 = 1 << 16;
 
 /// A project: a folder with a `.lab` store inside.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,7 +65,9 @@ impl Project {
 
     fn at_inner(root: &Path, from_env: bool) -> Result<Self, Error> {
         let root = std::path::absolute(root)?;
-        if root.join(STORE_DIR).join(MARKER_FILE).is_file() {
+        let marker = root.join(STORE_DIR).join(MARKER_FILE);
+        if marker.is_file() {
+            check_marker(&marker)?;
             Ok(Self { root })
         } else {
             Err(Error::NotAProject {
@@ -77,15 +84,19 @@ impl Project {
             return Self::at_inner(&dir, true);
         }
         let cwd = std::path::absolute(cwd)?;
-        cwd.ancestors()
+        let root = cwd
+            .ancestors()
             .find(|dir| dir.join(STORE_DIR).join(MARKER_FILE).is_file())
-            .map(|dir| Self {
-                root: dir.to_owned(),
-            })
-            .ok_or(Error::NotAProject {
-                start: cwd,
+            .ok_or_else(|| Error::NotAProject {
+                start: cwd.clone(),
                 from_env: false,
-            })
+            })?;
+        // The nearest marker decides: a damaged one is reported, not skipped
+        // for a project further up.
+        check_marker(&root.join(STORE_DIR).join(MARKER_FILE))?;
+        Ok(Self {
+            root: root.to_owned(),
+        })
     }
 
     /// Like [`Project::discover`], but makes `LAB_PROJECT` (or else `cwd`) a
@@ -112,7 +123,7 @@ impl Project {
         let mut created = false;
         if !marker.is_file() {
             let body = serde_json::json!({
-                "format": 1,
+                "format": PROJECT_FORMAT,
                 "created_nanos": lab_types::now_nanos(),
             });
             // Write aside, then link into place: a reader never sees half a
@@ -128,6 +139,9 @@ impl Project {
                 }
             }
             fs_err::remove_file(&tmp)?;
+        }
+        if !created {
+            check_marker(&marker)?;
         }
         Ok((Self { root }, created))
     }
@@ -182,6 +196,42 @@ impl Project {
                 }
             }
         }
+    }
+}
+
+/// Refuses a marker that is not a JSON object with a `format` this Lab
+/// knows. The marker is written aside and linked into place, so it is never
+/// seen half-written: an empty or unreadable one is damaged, not in the making.
+fn check_marker(marker: &Path) -> Result<(), Error> {
+    use std::io::Read as _;
+
+    let bad = |problem: String| Error::BadMarker {
+        path: marker.to_owned(),
+        problem,
+    };
+    let mut bytes = Vec::new();
+    fs_err::File::open(marker)?
+        .take(MARKER_MAX_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MARKER_MAX_BYTES {
+        return Err(bad(format!("it is larger than {MARKER_MAX_BYTES} bytes")));
+    }
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad("not JSON: it is empty".into()));
+    }
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let Some(fields) = value.as_object() else {
+        return Err(bad("not a JSON object".into()));
+    };
+    match fields.get("format").and_then(serde_json::Value::as_u64) {
+        Some(found) if found > PROJECT_FORMAT => Err(Error::NewerProject {
+            path: marker.to_owned(),
+            found,
+            known: PROJECT_FORMAT,
+        }),
+        Some(1..) => Ok(()),
+        _ => Err(bad("its `format` is not a positive whole number".into())),
     }
 }
 

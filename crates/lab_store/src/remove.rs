@@ -1,8 +1,9 @@
-//! Removing runs from the index.
+//! Removing runs from the index: runs `lab rm` deletes, and runs whose
+//! folder is gone.
 
-use rusqlite::TransactionBehavior;
+use rusqlite::{Connection, TransactionBehavior};
 
-use crate::{Error, RunInfo, Store};
+use crate::{Error, Project, RunInfo, Store};
 
 /// The tables holding one row or more per run, keyed by `run_id`.
 const RUN_TABLES: &[&str] = &[
@@ -25,29 +26,75 @@ impl Store {
     /// While the folder exists, [`Store::refresh`] indexes the run again from
     /// its journal. Removing an id the index does not hold does nothing.
     pub fn remove_run(&mut self, id: &str) -> Result<(), Error> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        remove_rows(&mut self.conn, &[id.to_owned()])
+    }
+}
+
+/// Deletes every indexed row of the runs with these full ids, in one
+/// transaction (see [`Store::remove_run`]).
+fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    for id in ids {
         for table in RUN_TABLES {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
         }
         tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
-        for (scope, table) in [
-            ("metrics", "metrics"),
-            ("params", "params"),
-            ("tags", "tags"),
-        ] {
-            tx.execute(
-                &format!(
-                    "DELETE FROM names WHERE scope = ?1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.key = names.key)"
-                ),
-                [scope],
-            )?;
-        }
-        crate::schema::bump_generation(&tx)?;
-        tx.commit()?;
-        Ok(())
     }
+    for (scope, table) in [
+        ("metrics", "metrics"),
+        ("params", "params"),
+        ("tags", "tags"),
+    ] {
+        tx.execute(
+            &format!(
+                "DELETE FROM names WHERE scope = ?1 AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.key = names.key)"
+            ),
+            [scope],
+        )?;
+    }
+    crate::schema::bump_generation(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Deletes the index rows of runs whose folder is gone: deleted by hand, or
+/// with the whole runs folder. The index is derived from the folders, and
+/// must not list runs they no longer hold.
+///
+/// `refresh` has just listed the runs folder: `complete_vanished` says
+/// whether it missed a folder of a complete run (only then are the folders
+/// of all runs looked for, which is rare), and `listed_pending` holds the
+/// folders it saw that the index does not hold complete, sorted. A run is
+/// looked for once more on disk before its rows go, so a run whose folder
+/// was made after that listing keeps them.
+pub(crate) fn forget_vanished(
+    project: &Project,
+    conn: &mut Connection,
+    complete_vanished: bool,
+    listed_pending: &[String],
+) -> Result<(), Error> {
+    let sql = if complete_vanished {
+        "SELECT id, short_id FROM runs"
+    } else {
+        "SELECT id, short_id FROM runs WHERE complete = 0"
+    };
+    let mut gone: Vec<String> = Vec::new();
+    {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let short: String = row.get(1)?;
+            if listed_pending.binary_search(&short).is_err()
+                && !project.run_paths(&short).dir.exists()
+            {
+                gone.push(row.get(0)?);
+            }
+        }
+    }
+    if gone.is_empty() {
+        return Ok(());
+    }
+    remove_rows(conn, &gone)
 }
 
 impl Store {
@@ -77,7 +124,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Project;
 
     fn count(store: &Store, sql: &str) -> i64 {
         store.conn.query_row(sql, [], |r| r.get(0)).unwrap_or(-1)

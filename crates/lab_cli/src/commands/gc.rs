@@ -40,8 +40,6 @@ enum Garbage {
     PartialArtifact(PathBuf),
     /// A copy of a Lab store inside an artifact.
     StoreCopy(PathBuf),
-    /// Index rows of a run whose folder is gone.
-    Rows { id: String, short_id: String },
 }
 
 impl Garbage {
@@ -52,13 +50,13 @@ impl Garbage {
             Garbage::RunFolder(_) => "a run folder without a journal",
             Garbage::PartialArtifact(_) => "an artifact whose copy never completed",
             Garbage::StoreCopy(_) => "a copy of a Lab store inside an artifact",
-            Garbage::Rows { .. } => "index rows",
         }
     }
 }
 
 pub fn run(args: &GcArgs) -> Result<ExitStatus> {
-    let mut store = super::open_fresh()?;
+    // Opening the index fresh also drops the rows of runs whose folder is gone.
+    let store = super::open_fresh()?;
     let project = store.project().clone();
     let root = project.root().to_owned();
     let store_dir = project.store_dir();
@@ -104,14 +102,6 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
             artifact_leftovers(&dir, run, &mut found);
         }
     }
-    for run in runs {
-        if !project.run_paths(&run.short_id).dir.exists() {
-            found.push(Garbage::Rows {
-                id: run.id.to_string(),
-                short_id: run.short_id,
-            });
-        }
-    }
 
     let mut out = std::io::stdout().lock();
     if found.is_empty() {
@@ -142,15 +132,6 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
                     item.describe(),
                     output::bytes(bytes),
                     disk::shown(path, &root)
-                )?;
-            }
-            Garbage::Rows { id, short_id } => {
-                if !args.dry_run {
-                    store.remove_run(id)?;
-                }
-                writeln!(
-                    out,
-                    "{verb} the index rows of run `{short_id}`, whose folder is gone"
                 )?;
             }
         }

@@ -117,7 +117,25 @@ impl Drop for Rollback {
     }
 }
 
+/// `--name` must name one new folder right in the current one: no path, so
+/// a project is never made somewhere the user did not look.
+fn check_project_name(name: &Path) -> Result<()> {
+    let text = name.to_string_lossy();
+    let plain = matches!(
+        name.components().collect::<Vec<_>>().as_slice(),
+        [std::path::Component::Normal(_)]
+    ) && !text.contains('/');
+    if plain {
+        return Ok(());
+    }
+    Err(UserError(format!(
+        "`--name` must be the name of a new folder in the current folder, not a path: got `{text}`\n\nhint: change to the folder the project should be made in, then run `lab init --name NAME` there"
+    ))
+    .into())
+}
+
 pub fn init(args: &InitArgs) -> Result<ExitStatus> {
+    check_project_name(&args.name)?;
     let cwd = current_dir();
     let requirements = cwd.join("requirements.txt");
     if !args.no_venv && !requirements.is_file() {

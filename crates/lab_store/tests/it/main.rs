@@ -1473,6 +1473,65 @@ fn a_run_made_after_the_runs_folder_settled_is_still_found() {
 }
 
 #[test]
+fn runs_whose_folder_is_gone_leave_the_index() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut shorts = Vec::new();
+    for i in 0..3 {
+        let mut w = begin(&project, "e", t0 + i * SECOND);
+        w.param(&format!("only_{i}"), Value::Int(i));
+        shorts.push(w.short());
+        close_run(w);
+    }
+    // Age the runs folder, so refresh remembers it and skips the next scan.
+    let runs = std::fs::File::open(project.runs_dir()).unwrap();
+    runs.set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(10))
+        .unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_eq!(store.runs(None).unwrap().len(), 3);
+    let generation = store.generation().unwrap();
+    store.refresh().unwrap();
+    assert_eq!(store.generation().unwrap(), generation, "nothing changed");
+
+    // One folder deleted by hand: its rows and the names only it had go.
+    std::fs::remove_dir_all(project.run_paths(&shorts[1]).dir).unwrap();
+    store.refresh().unwrap();
+    let listed: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.short_id)
+        .collect();
+    assert_eq!(listed, [shorts[2].clone(), shorts[0].clone()]);
+    assert!(store.generation().unwrap() > generation);
+    let params = store.catalog().unwrap().params;
+    assert!(params.contains("only_0") && !params.contains("only_1"));
+    assert!(matches!(
+        store.run(&shorts[1]),
+        Err(Error::UnknownRun { .. })
+    ));
+
+    // The whole runs folder deleted: nothing is left to list, and a new run
+    // makes the folder again and is listed alone.
+    std::fs::remove_dir_all(project.runs_dir()).unwrap();
+    store.refresh().unwrap();
+    assert!(store.runs(None).unwrap().is_empty());
+    assert!(store.catalog().unwrap().params.is_empty());
+    let w = begin(&project, "e", now_nanos());
+    let new = w.short();
+    close_run(w);
+    store.refresh().unwrap();
+    let listed: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .into_iter()
+        .map(|r| r.short_id)
+        .collect();
+    assert_eq!(listed, [new]);
+}
+
+#[test]
 fn select_filters_sorts_and_limits_with_the_query_language() {
     let (_dir, project) = new_project();
     let t0 = now_nanos();
@@ -1732,4 +1791,65 @@ fn reads_work_on_a_full_disk_and_on_a_read_only_project() {
     assert_eq!(store.runs(None).unwrap().len(), 2);
     drop(store);
     assert_index_sound(&project);
+}
+
+#[test]
+fn a_damaged_or_newer_marker_is_refused_by_every_way_in() {
+    let (dir, project) = new_project();
+    let marker = project.store_dir().join("project.json");
+    let below = dir.path().join("a").join("b");
+    std::fs::create_dir_all(&below).unwrap();
+    let cases: &[(&[u8], &str)] = &[
+        (b"", "not JSON: it is empty"),
+        (b"  \n", "not JSON: it is empty"),
+        (b"\x00\xffgarbage", "not JSON"),
+        (b"{\"format\": 1", "not JSON"),
+        (b"[1]", "not a JSON object"),
+        (b"{}", "`format`"),
+        (b"{\"format\": \"1\"}", "`format`"),
+        (b"{\"format\": 0}", "`format`"),
+        (b"{\"format\": -1}", "`format`"),
+        (b"{\"format\": 1.5}", "`format`"),
+    ];
+    for (body, problem) in cases {
+        std::fs::write(&marker, body).unwrap();
+        let shown = String::from_utf8_lossy(body);
+        for result in [
+            Project::at(dir.path()),
+            Project::discover(&below),
+            Project::create(dir.path()).map(|(p, _)| p),
+        ] {
+            let e = result.unwrap_err();
+            let message = e.to_string();
+            assert!(matches!(e, Error::BadMarker { .. }), "{shown:?}: {e:?}");
+            assert!(message.contains(problem), "{shown:?}: {message}");
+            assert!(message.contains(&marker.display().to_string()), "{message}");
+        }
+        // Refused, not rewritten.
+        assert_eq!(std::fs::read(&marker).unwrap(), *body);
+    }
+    std::fs::write(&marker, vec![b' '; 1 << 20]).unwrap();
+    assert!(matches!(
+        Project::at(dir.path()),
+        Err(Error::BadMarker { .. })
+    ));
+
+    std::fs::write(&marker, b"{\"format\": 2}").unwrap();
+    let e = Project::discover(&below).unwrap_err();
+    assert!(
+        matches!(
+            e,
+            Error::NewerProject {
+                found: 2,
+                known: 1,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("hint: upgrade Lab"), "{e}");
+
+    std::fs::write(&marker, b"{\"format\": 1, \"note\": \"by hand\"}").unwrap();
+    assert_eq!(Project::at(dir.path()).unwrap(), project);
+    assert_eq!(Project::discover(&below).unwrap(), project);
 }
