@@ -1,6 +1,6 @@
 //! `lab ls`: one row per run, one column per metric with a bar.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use anyhow::Result;
@@ -109,29 +109,74 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Metric names in the order `runs` (oldest first) first logged them.
-fn metric_names(runs: &[&RunInfo]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for run in runs {
-        for m in &run.metrics {
-            if !names.contains(&m.name) {
-                names.push(m.name.clone());
-            }
+/// Each name once, in the order first met.
+fn first_seen<'a>(lists: impl Iterator<Item = impl Iterator<Item = &'a str>>) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut names = Vec::new();
+    for name in lists.flatten() {
+        if seen.insert(name) {
+            names.push(name.to_owned());
         }
     }
     names
 }
 
+/// Metric names in the order `runs` (oldest first) first logged them.
+fn metric_names(runs: &[&RunInfo]) -> Vec<String> {
+    first_seen(
+        runs.iter()
+            .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
+    )
+}
+
 fn param_names(runs: &[&RunInfo]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for run in runs {
-        for (k, _) in &run.params {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
+    first_seen(
+        runs.iter()
+            .map(|r| r.params.iter().map(|(k, _)| k.as_str())),
+    )
+}
+
+/// A run's metrics, parameters and tags by name: filling a row of N columns
+/// then costs N lookups rather than N scans of the run's lists.
+pub(super) struct Named<'a> {
+    metrics: HashMap<&'a str, &'a lab_store::MetricSummary>,
+    params: HashMap<&'a str, &'a Value>,
+    tags: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Named<'a> {
+    pub(super) fn new(run: &'a RunInfo) -> Self {
+        // The first of a name wins, as a scan from the front would find it.
+        let mut metrics = HashMap::with_capacity(run.metrics.len());
+        for m in &run.metrics {
+            metrics.entry(m.name.as_str()).or_insert(m);
+        }
+        let mut params = HashMap::with_capacity(run.params.len());
+        for (k, v) in &run.params {
+            params.entry(k.as_str()).or_insert(v);
+        }
+        let mut tags = HashMap::with_capacity(run.tags.len());
+        for (k, v) in &run.tags {
+            tags.entry(k.as_str()).or_insert(v.as_str());
+        }
+        Self {
+            metrics,
+            params,
+            tags,
         }
     }
-    names
+
+    pub(super) fn metric(&self, name: &str) -> Option<&'a lab_store::MetricSummary> {
+        self.metrics.get(name).copied()
+    }
+
+    pub(super) fn param(&self, name: &str) -> Option<&'a Value> {
+        self.params.get(name).copied()
+    }
+
+    pub(super) fn tag(&self, name: &str) -> Option<&'a str> {
+        self.tags.get(name).copied()
+    }
 }
 
 fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
@@ -229,11 +274,12 @@ fn field_text(run: &RunInfo, field: &str) -> String {
 }
 
 fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
+    let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
     let scale: HashMap<&str, f64> = columns
         .iter()
         .filter_map(|c| match c {
             Column::Metric(name) => {
-                let max = runs
+                let max = named
                     .iter()
                     .filter_map(|r| r.metric(name))
                     .map(|m| m.last.abs())
@@ -253,7 +299,8 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
     header.extend(columns.iter().map(Column::title));
     let rows = runs
         .iter()
-        .map(|run| {
+        .zip(&named)
+        .map(|(run, named)| {
             let mut row = vec![
                 paint(&run.short_id, "33", color),
                 table::truncate(&source_name(run), 30),
@@ -262,10 +309,10 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
             ];
             for column in columns {
                 row.push(match column {
-                    Column::Metric(name) => match run.metric(name) {
+                    Column::Metric(name) => match named.metric(name) {
                         None => String::new(),
                         Some(m) => {
-                            let max = scale[name.as_str()];
+                            let max = scale.get(name.as_str()).copied().unwrap_or(0.0);
                             let fraction = if max > 0.0 { m.last.abs() / max } else { 0.0 };
                             format!(
                                 "{:<8} {}",
@@ -274,18 +321,11 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
                             )
                         }
                     },
-                    Column::Param(name) => run
-                        .params
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| table::truncate(&v.to_string(), 30))
+                    Column::Param(name) => named
+                        .param(name)
+                        .map(|v| table::truncate(&v.to_string(), 30))
                         .unwrap_or_default(),
-                    Column::Tag(name) => run
-                        .tags
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default(),
+                    Column::Tag(name) => named.tag(name).map(str::to_owned).unwrap_or_default(),
                     Column::Field(name) => table::truncate(&field_text(run, name), 40),
                 });
             }
@@ -334,6 +374,7 @@ pub(super) fn write_csv(
             .join(",")
     )?;
     for run in runs {
+        let named = Named::new(run);
         let mut row = vec![
             run.id.to_string(),
             run.experiment.clone(),
@@ -344,22 +385,12 @@ pub(super) fn write_csv(
         ];
         for c in columns {
             row.push(match c {
-                Column::Metric(k) => run
+                Column::Metric(k) => named
                     .metric(k)
                     .map(|m| format!("{}", m.last))
                     .unwrap_or_default(),
-                Column::Param(k) => run
-                    .params
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default(),
-                Column::Tag(k) => run
-                    .tags
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
+                Column::Param(k) => named.param(k).map(ToString::to_string).unwrap_or_default(),
+                Column::Tag(k) => named.tag(k).map(str::to_owned).unwrap_or_default(),
                 Column::Field(k) => field_text(run, k),
             });
         }

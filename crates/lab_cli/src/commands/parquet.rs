@@ -9,9 +9,10 @@ use lab_store::RunInfo;
 use lab_types::Value;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
-use super::ls::Column;
+use super::ls::{Column, Named};
 
 fn text(name: &str, values: Vec<Option<String>>) -> (Field, ArrayRef) {
     (
@@ -41,6 +42,7 @@ fn time(name: &str, values: Vec<Option<i64>>) -> (Field, ArrayRef) {
 
 /// The runs as one Parquet file in memory.
 pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
+    let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
     let mut fields: Vec<(Field, ArrayRef)> = vec![
         text("id", runs.iter().map(|r| Some(r.id.to_string())).collect()),
         text(
@@ -67,13 +69,10 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
         match column {
             Column::Metric(k) => fields.push(number(
                 &format!("metrics.{k}"),
-                runs.iter().map(|r| r.metric(k).map(|m| m.last)).collect(),
+                named.iter().map(|r| r.metric(k).map(|m| m.last)).collect(),
             )),
             Column::Param(k) => {
-                let values: Vec<Option<&Value>> = runs
-                    .iter()
-                    .map(|r| r.params.iter().find(|(n, _)| n == k).map(|(_, v)| v))
-                    .collect();
+                let values: Vec<Option<&Value>> = named.iter().map(|r| r.param(k)).collect();
                 let name = format!("params.{k}");
                 // Numbers when every value is one, else the values' text.
                 if values.iter().flatten().all(|v| v.as_f64().is_some()) {
@@ -90,9 +89,7 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
             }
             Column::Tag(k) => fields.push(text(
                 &format!("tags.{k}"),
-                runs.iter()
-                    .map(|r| r.tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-                    .collect(),
+                named.iter().map(|r| r.tag(k).map(str::to_owned)).collect(),
             )),
             Column::Field(_) => {}
         }
@@ -100,9 +97,18 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
     let (schema, arrays): (Vec<Field>, Vec<ArrayRef>) = fields.into_iter().unzip();
     let schema = Arc::new(Schema::new(schema));
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    let props = WriterProperties::builder()
+    // A column costs its writer buffers, and a dictionary and page
+    // statistics cost far more: with a hundred thousand metrics, gigabytes.
+    // Only the run's repetitive text columns get a dictionary; statistics
+    // stay, once per column.
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .build();
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for name in ["experiment", "status", "source"] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), true);
+    }
+    let props = props.build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     writer.write(&batch)?;

@@ -1,5 +1,6 @@
 //! `lab show RUN`: everything recorded about one run.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -260,6 +261,10 @@ pub fn render(
     if !run.metrics.is_empty() {
         section(&mut out, "Metrics", color);
         let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
+        let mut by_name: HashMap<&str, &[f64]> = HashMap::with_capacity(series.len());
+        for (name, values) in series {
+            by_name.entry(name.as_str()).or_insert(values.as_slice());
+        }
         let t = Table {
             header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
                 .map(String::from)
@@ -275,10 +280,9 @@ pub fn render(
                         opt(m.min),
                         opt(m.max),
                         m.count.to_string(),
-                        series
-                            .iter()
-                            .find(|(name, _)| *name == m.name)
-                            .map(|(_, values)| crate::table::sparkline(values, 24))
+                        by_name
+                            .get(m.name.as_str())
+                            .map(|values| crate::table::sparkline(values, 24))
                             .unwrap_or_default(),
                     ]
                 })

@@ -10,6 +10,8 @@ use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_store::Project;
 use lab_types::{ErrorInfo, RunId, Status, Value};
 
+mod many;
+
 /// `wait_for_background` joins the finishers of every run of this process, so
 /// runs are ended and waited for one test at a time: each test then knows its
 /// own runs are closed and indexed.
