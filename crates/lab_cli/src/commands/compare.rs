@@ -11,6 +11,7 @@ use crate::ExitStatus;
 use crate::args::CompareArgs;
 use crate::output::{self, paint};
 use crate::table::{self, Table};
+use crate::visible;
 
 use super::ls::Named;
 
@@ -41,7 +42,6 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         row.extend(runs.iter().map(|_| String::new()));
         row
     };
-
     let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
 
     rows.push(section("Parameters"));
@@ -57,10 +57,11 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
             .map(|v| {
                 v.map_or_else(
                     || MISSING.to_owned(),
-                    |v| table::truncate(&v.to_string(), 30),
+                    |v| table::truncate(&visible::text(&v.to_string()), 30),
                 )
             })
             .collect();
+        let key = visible::text(&key);
         if values.iter().all(|v| *v == values[0]) {
             same.push((format!("= {key}"), cells));
         } else {
@@ -79,7 +80,7 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
             .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
     ) {
         let first = named[0].metric(&key).map(|m| m.last);
-        let mut row = vec![format!("  {key}")];
+        let mut row = vec![format!("  {}", visible::text(&key))];
         for (i, run) in named.iter().enumerate() {
             row.push(match (run.metric(&key).map(|m| m.last), first) {
                 (None, _) => MISSING.to_owned(),
@@ -110,7 +111,10 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         if has.iter().all(|&h| h == in_first) {
             continue;
         }
-        let mut row = vec![format!("  {}", table::truncate(&feature, 40))];
+        let mut row = vec![format!(
+            "  {}",
+            table::truncate(&visible::text(&feature), 40)
+        )];
         for (i, &h) in has.iter().enumerate() {
             row.push(
                 match (i > 0, h, in_first) {

@@ -12,6 +12,7 @@ use crate::ExitStatus;
 use crate::args::{Format, LsArgs};
 use crate::output::{self, paint};
 use crate::table::{self, Table};
+use crate::visible;
 
 const BAR_WIDTH: usize = 10;
 
@@ -252,7 +253,7 @@ pub fn source_name(run: &RunInfo) -> String {
         .unwrap_or_default()
 }
 
-/// A run field's value as text.
+/// A run field's value as text, exact (for CSV).
 fn field_text(run: &RunInfo, field: &str) -> String {
     match field {
         "id" => run.id.to_string(),
@@ -271,6 +272,12 @@ fn field_text(run: &RunInfo, field: &str) -> String {
             None => String::new(),
         },
     }
+}
+
+/// Text from a run for a table cell: control characters shown as escapes,
+/// then cut to `max` columns.
+fn cell(text: &str, max: usize) -> String {
+    table::truncate(&visible::text(text), max)
 }
 
 fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
@@ -296,14 +303,18 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
         "STARTED (UTC)".to_owned(),
         "STATUS".to_owned(),
     ];
-    header.extend(columns.iter().map(Column::title));
+    header.extend(
+        columns
+            .iter()
+            .map(|c| visible::text(&c.title()).into_owned()),
+    );
     let rows = runs
         .iter()
         .zip(&named)
         .map(|(run, named)| {
             let mut row = vec![
                 paint(&run.short_id, "33", color),
-                table::truncate(&source_name(run), 30),
+                cell(&source_name(run), 30),
                 output::utc(run.start_nanos)[..16].to_owned(),
                 status_cell(run.status, color),
             ];
@@ -323,10 +334,10 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
                     },
                     Column::Param(name) => named
                         .param(name)
-                        .map(|v| table::truncate(&v.to_string(), 30))
+                        .map(|v| cell(&v.to_string(), 30))
                         .unwrap_or_default(),
-                    Column::Tag(name) => named.tag(name).map(str::to_owned).unwrap_or_default(),
-                    Column::Field(name) => table::truncate(&field_text(run, name), 40),
+                    Column::Tag(name) => named.tag(name).map(|v| cell(v, 40)).unwrap_or_default(),
+                    Column::Field(name) => cell(&field_text(run, name), 40),
                 });
             }
             row

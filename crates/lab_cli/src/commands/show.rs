@@ -12,6 +12,7 @@ use crate::ExitStatus;
 use crate::args::ShowArgs;
 use crate::output::{self, UserError, paint};
 use crate::table::Table;
+use crate::visible;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     let store = super::open_fresh()?;
@@ -92,8 +93,14 @@ fn section(out: &mut String, title: &str, color: bool) {
     let _ = writeln!(out, "\n{}", paint(title, "1", color));
 }
 
+/// A line `  NAME  VALUE`, both made safe to print.
 fn field(out: &mut String, name: &str, value: &str) {
-    let _ = writeln!(out, "  {name:<11} {value}");
+    let _ = writeln!(
+        out,
+        "  {:<11} {}",
+        visible::text(name),
+        visible::text(value)
+    );
 }
 
 const TREE_DEPTH: usize = 4;
@@ -115,7 +122,7 @@ fn tree(out: &mut String, dir: &std::path::Path, indent: &str, depth: usize) {
         } else {
             ("├── ", "│   ")
         };
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = visible::text(&entry.file_name().to_string_lossy()).into_owned();
         let path = entry.path();
         if path.is_dir() {
             let (files, bytes) = folder_size(&path);
@@ -167,14 +174,15 @@ pub fn render(
         paint(&run.id.to_string(), "33", color)
     );
     field(&mut out, "experiment", &run.experiment);
+    // The status is painted: only the error's text goes through `visible`.
     let mut status = super::ls::status_cell(run.status, color);
     if let Some(e) = &run.error {
-        let _ = write!(status, "  {}", e.kind);
+        let _ = write!(status, "  {}", visible::text(&e.kind));
         if !e.message.is_empty() {
-            let _ = write!(status, ": {}", e.message);
+            let _ = write!(status, ": {}", visible::text(&e.message));
         }
     }
-    field(&mut out, "status", &status);
+    let _ = writeln!(out, "  {:<11} {status}", "status");
     field(
         &mut out,
         "started",
@@ -237,7 +245,7 @@ pub fn render(
             color,
         );
         let names: Vec<String> = run.features.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "  {}", names.join(", "));
+        let _ = writeln!(out, "  {}", visible::text(&names.join(", ")));
     }
     if !run.params.is_empty() {
         section(&mut out, "Parameters", color);
@@ -249,10 +257,10 @@ pub fn render(
                 .map(|(k, v)| {
                     let text = match v {
                         // Stored as the object's str(): say so.
-                        Value::Repr(s) => format!("{s}  (as text)"),
-                        other => other.to_string(),
+                        Value::Repr(s) => format!("{}  (as text)", visible::text(s)),
+                        other => visible::text(&other.to_string()).into_owned(),
                     };
-                    vec![format!("  {k}"), text]
+                    vec![format!("  {}", visible::text(k)), text]
                 })
                 .collect(),
         };
@@ -274,7 +282,7 @@ pub fn render(
                 .iter()
                 .map(|m| {
                     vec![
-                        format!("  {}", m.name),
+                        format!("  {}", visible::text(&m.name)),
                         output::number(m.last),
                         m.last_step.to_string(),
                         opt(m.min),
@@ -345,7 +353,7 @@ pub fn render(
     {
         section(&mut out, "Traceback", color);
         for line in e.traceback.trim_end().lines() {
-            let _ = writeln!(out, "  {line}");
+            let _ = writeln!(out, "  {}", visible::text(line));
         }
     }
     out

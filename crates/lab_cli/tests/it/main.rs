@@ -10,6 +10,7 @@ use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_store::Project;
 use lab_types::{ErrorInfo, RunId, Status, Value};
 
+mod escapes;
 mod many;
 
 /// `wait_for_background` joins the finishers of every run of this process, so
