@@ -9,16 +9,17 @@ use lab_store::RunInfo;
 use lab_types::Value;
 
 use crate::ExitStatus;
-use crate::args::ShowArgs;
+use crate::args::{GraphFormat, ShowArgs};
 use crate::output::{self, UserError, paint};
 use crate::table::Table;
+use crate::target::Target;
 use crate::visible;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
-    let store = super::open_fresh()?;
     if let Some(file) = &args.graph {
-        return write_graph(&store, args.run.as_deref(), file);
+        return write_graph(args.run.as_deref(), file, args.graph_format);
     }
+    let store = super::open_fresh()?;
     let Some(prefix) = args.run.as_deref() else {
         return Err(UserError(
             "`lab show` needs a run, or `--graph FILE` to draw every run".into(),
@@ -35,29 +36,58 @@ pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Writes the diagram of one run, or of every run, to `file` (`.svg` or
-/// `.dot`), through a temporary file so a failure leaves nothing half-written.
+/// The diagram format `file`'s extension names, if any.
+fn graph_format_of(file: &std::path::Path) -> Option<GraphFormat> {
+    let ext = file.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "svg" => Some(GraphFormat::Svg),
+        "png" => Some(GraphFormat::Png),
+        "dot" | "gv" => Some(GraphFormat::Dot),
+        _ => None,
+    }
+}
+
+const WHAT: &str = "the diagram";
+
+/// Writes the diagram of one run, or of every run, to `file` (or standard
+/// output for `-`), in `format` or the one its extension names.
 fn write_graph(
-    store: &lab_store::Store,
     prefix: Option<&str>,
     file: &std::path::Path,
+    format: Option<GraphFormat>,
 ) -> Result<ExitStatus> {
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let render: fn(&[lab_store::RunInfo]) -> Result<Vec<u8>> = match ext.as_deref() {
-        Some("svg") => |runs| Ok(crate::graph::svg(runs).into_bytes()),
-        Some("png") => crate::graph::png,
-        Some("dot" | "gv") => |runs| Ok(crate::graph::dot(runs).into_bytes()),
-        _ => {
-            return Err(UserError(format!(
-                "`--graph` writes `.svg`, `.png` or `.dot` files: got {}\n\nhint: `lab show RUN --graph run.svg`",
-                file.display()
-            ))
-            .into());
+    let target = Target::check(file, WHAT)?;
+    let from_name = (!target.is_stdout())
+        .then(|| graph_format_of(file))
+        .flatten();
+    let format = match (format, from_name) {
+        (Some(f), Some(n)) if f != n => {
+            output::warn(&format!(
+                "writing {} as `--graph-format` says, though the file name ends in `.{}`: {}",
+                match f {
+                    GraphFormat::Svg => "SVG",
+                    GraphFormat::Png => "PNG",
+                    GraphFormat::Dot => "DOT",
+                },
+                file.extension().unwrap_or_default().to_string_lossy(),
+                target.shown()
+            ));
+            f
+        }
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) if target.is_stdout() => GraphFormat::Svg,
+        (None, None) => {
+            output::error(&anyhow::anyhow!(
+                "`--graph` writes `.svg`, `.png` or `.dot` files: cannot tell the format from the file name `{}`\n\nhint: `lab show RUN --graph run.svg`, or `--graph-format svg|png|dot`",
+                target.shown()
+            ));
+            return Ok(ExitStatus::Usage);
         }
     };
+    if format == GraphFormat::Png {
+        target.refuse_binary_on_terminal("PNG", WHAT)?;
+    }
+    let store = super::open_fresh()?;
     let runs = match prefix {
         Some(p) => vec![store.run(p)?],
         None => store.runs(None)?,
@@ -65,27 +95,20 @@ fn write_graph(
     if runs.is_empty() {
         return Err(UserError("the project has no runs to draw yet".into()).into());
     }
-    let text = render(&runs)?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(UserError(format!(
-            "cannot write the diagram ({e}): {}",
-            file.display()
-        ))
-        .into());
+    let body = match format {
+        GraphFormat::Svg => crate::graph::svg(&runs).into_bytes(),
+        GraphFormat::Png => crate::graph::png(&runs)?,
+        GraphFormat::Dot => crate::graph::dot(&runs).into_bytes(),
+    };
+    target.write(&body, WHAT)?;
+    if !target.is_stdout() {
+        writeln!(
+            std::io::stdout().lock(),
+            "Wrote the diagram of {} run(s) to {}",
+            runs.len(),
+            target.shown()
+        )?;
     }
-    writeln!(
-        std::io::stdout().lock(),
-        "Wrote the diagram of {} run(s) to {}",
-        runs.len(),
-        file.display()
-    )?;
     Ok(ExitStatus::Success)
 }
 

@@ -181,6 +181,13 @@ fn run_text_is_shown_with_escapes_and_tables_stay_aligned() {
         "{watch}"
     );
 
+    let svg = lab_ok(root, &["show", &hostile.short(), "--graph", "-"]);
+    assert_safe(&svg);
+    assert!(
+        svg.contains("note = see \\x1b]8;;https://evil.example…"),
+        "{svg}"
+    );
+
     // Data formats keep the exact text; CSV quotes the newlines.
     let json: serde_json::Value =
         serde_json::from_str(&lab_ok(root, &["ls", "--format", "json"])).unwrap();
