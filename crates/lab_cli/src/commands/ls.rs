@@ -1,5 +1,6 @@
 //! `lab ls`: one row per run, one column per metric with a bar.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
@@ -347,12 +348,52 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
 }
 
 /// A CSV field, quoted when it must be (RFC 4180).
-fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
-        s.to_owned()
+        Cow::Borrowed(s)
     }
+}
+
+/// A metric value in CSV, in the shortest form that reads back exactly, and
+/// NaN and infinities as Python spells them, so that Python's `float()` and
+/// pandas read every value back: `0.25`, `1.0`, `1e-9`, `nan`, `inf`, `-inf`.
+fn csv_number(v: f64) -> String {
+    if v.is_nan() {
+        "nan".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// The run's own columns of CSV and Parquet, in the order of the Python
+/// data frame (`lab.runs(as_frame=True)`).
+pub(super) const RUN_FIELDS: [&str; 7] = [
+    "id",
+    "short_id",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "source",
+];
+
+fn write_row<'a>(
+    out: &mut impl Write,
+    fields: impl Iterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, f) in fields.enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&csv_field(f));
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 pub(super) fn write_csv(
@@ -360,59 +401,35 @@ pub(super) fn write_csv(
     runs: &[RunInfo],
     columns: &[Column],
 ) -> std::io::Result<()> {
-    let mut header: Vec<String> = [
-        "id",
-        "experiment",
-        "source",
-        "status",
-        "start_time",
-        "end_time",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut header: Vec<String> = RUN_FIELDS.iter().map(|s| (*s).to_owned()).collect();
     header.extend(columns.iter().map(|c| match c {
         Column::Metric(k) => format!("metrics.{k}"),
         other => other.title(),
     }));
-    writeln!(
-        out,
-        "{}",
-        header
-            .iter()
-            .map(|h| csv_field(h))
-            .collect::<Vec<_>>()
-            .join(",")
-    )?;
+    write_row(out, header.iter().map(String::as_str))?;
     for run in runs {
         let named = Named::new(run);
         let mut row = vec![
             run.id.to_string(),
+            run.short_id.clone(),
             run.experiment.clone(),
-            run.attr_str("source").unwrap_or_default().to_owned(),
             run.status.to_string(),
             output::iso(run.start_nanos),
             run.end_nanos.map(output::iso).unwrap_or_default(),
+            run.attr_str("source").unwrap_or_default().to_owned(),
         ];
         for c in columns {
             row.push(match c {
                 Column::Metric(k) => named
                     .metric(k)
-                    .map(|m| format!("{}", m.last))
+                    .map(|m| csv_number(m.last))
                     .unwrap_or_default(),
                 Column::Param(k) => named.param(k).map(ToString::to_string).unwrap_or_default(),
                 Column::Tag(k) => named.tag(k).map(str::to_owned).unwrap_or_default(),
                 Column::Field(k) => field_text(run, k),
             });
         }
-        writeln!(
-            out,
-            "{}",
-            row.iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(",")
-        )?;
+        write_row(out, row.iter().map(String::as_str))?;
     }
     Ok(())
 }
