@@ -361,7 +361,7 @@ pub enum ExportFormat {
     /// A JSON array of one object per run, as `lab ls --format json` prints.
     Json,
     /// Apache Parquet (Snappy-compressed): the same columns as CSV, typed:
-    /// times as UTC timestamps, metrics as doubles, parameters as doubles when
-    /// every value is a number and as text otherwise.
+    /// times as UTC timestamps, metrics as doubles, a parameter as integers,
+    /// booleans or doubles when every value is one, and as text otherwise.
     Parquet,
 }
