@@ -197,3 +197,20 @@ def test_export_to_standard_output(project: Path) -> None:
     binary = subprocess.run([str(exe), "export", "--format", "parquet", "-o", "-"], cwd=project, capture_output=True)
     assert binary.returncode == 0, binary.stderr
     assert pq.read_table(io.BytesIO(binary.stdout)).num_rows == 2
+
+
+def test_binary_output_is_refused_on_a_terminal(project: Path) -> None:
+    import os
+    import pty
+
+    make_runs()
+    exe = Path(sys.executable).parent / "lab"
+    for args in (["export", "--format", "parquet", "-o", "-"], ["show", "--graph", "-", "--graph-format", "png"]):
+        leader, follower = pty.openpty()
+        try:
+            proc = subprocess.run([str(exe), *args], cwd=project, stdout=follower, stderr=subprocess.PIPE, text=True, timeout=60)
+        finally:
+            os.close(follower)
+        os.close(leader)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "is binary and standard output is a terminal" in proc.stderr, proc.stderr

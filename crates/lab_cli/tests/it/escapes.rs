@@ -211,6 +211,14 @@ fn run_text_is_shown_with_escapes_and_tables_stay_aligned() {
     assert_eq!(sorted.code, 1);
     assert_safe(&sorted.stderr);
 
+    // A leftover temporary model file whose name holds an escape sequence.
+    let models = project.run_paths(&hostile.short()).dir.join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    std::fs::write(models.join(format!(".clf{CLEAR}.999999999.tmp")), "x").unwrap();
+    let gc = lab_ok(root, &["gc", "--dry-run"]);
+    assert_safe(&gc);
+    assert!(gc.contains("/models/.clf\\x1b[2J.999999999.tmp\n"), "{gc}");
+
     let rm = lab_ok(root, &["rm", &hostile.short(), "--yes"]);
     assert_safe(&rm);
     assert!(
@@ -221,4 +229,15 @@ fn run_text_is_shown_with_escapes_and_tables_stay_aligned() {
         "{rm}"
     );
     assert!(Path::new(root).join(".lab").exists());
+}
+
+#[test]
+fn a_project_path_with_an_escape_sequence_is_shown_safe() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join(format!("p{CLEAR}{RLO}"));
+    std::fs::create_dir(&folder).unwrap();
+    Project::create(&folder).unwrap();
+    let info = lab_ok(&folder, &["info"]);
+    assert_safe(&info);
+    assert!(info.contains("p\\x1b[2J\\u202e ("), "{info}");
 }
