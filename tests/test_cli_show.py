@@ -51,8 +51,9 @@ def test_graph_of_every_run_as_dot(project: Path) -> None:
 def test_graph_bad_output(project: Path) -> None:
     make_runs()
     jpg = lab_cli(project, "show", "--graph", str(project / "x.jpg"))
-    assert jpg.returncode == 1
+    assert jpg.returncode == 2, "a file name that names no format is a usage error"
     assert "`--graph` writes `.svg`, `.png` or `.dot` files" in jpg.stderr
+    assert not (project / "x.jpg").exists()
     missing = lab_cli(project, "show", "--graph", str(project / "no" / "such" / "dir.svg"))
     assert missing.returncode == 1
     assert "cannot write the diagram" in missing.stderr and "dir.svg" in missing.stderr

@@ -262,16 +262,35 @@ pub struct ShowArgs {
     #[arg(value_name = "RUN", required_unless_present = "graph")]
     pub run: Option<String>,
     /// Write the run's diagram (dataset -> script -> hyperparameters ->
-    /// metrics) to this file instead of printing the report; the format
-    /// follows the extension: `.svg`, `.png` or `.dot` (Graphviz source).
+    /// metrics) to this file instead of printing the report, or to standard
+    /// output with `-`. The format follows the extension: `.svg`, `.png` or
+    /// `.dot` (Graphviz source); `--graph-format` wins over it, and `-` is
+    /// SVG by default. A symbolic link to a file is written through;
+    /// folders, FIFOs, sockets and devices are refused.
     #[arg(long, value_name = "FILE")]
     pub graph: Option<PathBuf>,
+    /// The diagram's format, whatever the extension of the `--graph` file.
+    #[arg(long, value_enum, value_name = "FORMAT", requires = "graph")]
+    pub graph_format: Option<GraphFormat>,
+}
+
+/// Formats of `lab show --graph`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GraphFormat {
+    /// A standalone SVG drawing.
+    Svg,
+    /// The same drawing as a PNG picture (binary: not to a terminal).
+    Png,
+    /// Graphviz source.
+    Dot,
 }
 
 const SHOW_EXAMPLES: &str = "Examples:
   lab show 0e52f0da                          everything about one run
   lab show 0e52f0da --graph run.svg          its diagram, as SVG
-  lab show --graph project.dot               every run of the project, as Graphviz source";
+  lab show --graph project.dot               every run of the project, as Graphviz source
+  lab show 0e52f0da --graph - > run.svg      SVG on standard output
+  lab show 0e52f0da --graph - --graph-format dot | dot -Tpdf -o run.pdf";
 
 /// Where a command should look for the project.
 #[must_use]
@@ -343,17 +362,22 @@ pub struct ExportArgs {
     /// Only runs of this experiment.
     #[arg(long, short = 'e', value_name = "NAME")]
     pub experiment: Option<String>,
-    /// The file format.
+    /// The file format. By default it follows the extension of `--output`:
+    /// `.csv`, `.json`, `.parquet` or `.pq`; this option wins over it.
     #[arg(long, value_enum)]
-    pub format: ExportFormat,
-    /// The file to write; it is replaced whole, or left as it was on failure.
+    pub format: Option<ExportFormat>,
+    /// The file to write, or `-` for standard output (which needs
+    /// `--format`). The file is replaced whole, or left as it was on
+    /// failure; a symbolic link to a file is written through. Folders,
+    /// FIFOs, sockets and devices are refused.
     #[arg(long, short = 'o', value_name = "FILE")]
     pub output: PathBuf,
 }
 
 const EXPORT_EXAMPLES: &str = "Examples:
-  lab export --format csv -o runs.csv
-  lab export -e iris --where \"accuracy > 0.9\" --sort -accuracy --format json -o best.json";
+  lab export -o runs.csv                     every run, as CSV
+  lab export -e iris --where \"accuracy > 0.9\" --sort -accuracy -o best.json
+  lab export --format parquet -o - | python read.py";
 
 /// File formats of `lab export`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -363,7 +387,7 @@ pub enum ExportFormat {
     /// A JSON array of one object per run, as `lab ls --format json` prints.
     Json,
     /// Apache Parquet (Snappy-compressed): the same columns as CSV, typed:
-    /// times as UTC timestamps, metrics as doubles, parameters as doubles when
-    /// every value is a number and as text otherwise.
+    /// times as UTC timestamps, metrics as doubles, a parameter as integers,
+    /// booleans or doubles when every value is one, and as text otherwise.
     Parquet,
 }

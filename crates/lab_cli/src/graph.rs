@@ -8,6 +8,7 @@ use lab_store::RunInfo;
 use lab_types::Value;
 
 use crate::output;
+use crate::visible;
 
 /// A box in the diagram: a title and lines of text.
 #[derive(Clone, Debug, PartialEq)]
@@ -30,16 +31,19 @@ const COLUMNS: [&str; 4] = ["dataset", "script", "hyperparameters", "metrics"];
 fn dataset_name(run: &RunInfo) -> String {
     match run.attr("dataset") {
         None | Some(Value::Null) => "no dataset given".to_owned(),
-        Some(Value::Str(s)) => s.clone(),
-        Some(v) => v.to_string(),
+        Some(Value::Str(s)) => visible::text(s).into_owned(),
+        Some(v) => visible::text(&v.to_string()).into_owned(),
     }
 }
 
+/// `s` cut to `max` characters, with control characters shown as escapes
+/// (XML may not hold them, and a reader should see them).
 fn cut(s: &str, max: usize) -> String {
+    let s = visible::text(s);
     if s.chars().count() > max {
         format!("{}…", s.chars().take(max - 1).collect::<String>())
     } else {
-        s.to_owned()
+        s.into_owned()
     }
 }
 
@@ -68,10 +72,10 @@ impl Diagram {
                     column: 0,
                 },
             );
-            let source = crate::commands::ls_source_name(run);
+            let source = visible::text(&crate::commands::ls_source_name(run)).into_owned();
             let commit = run
                 .attr_str("git_commit")
-                .map(|c| format!("git {}", &c[..c.len().min(10)]));
+                .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
             let script_key = format!("{source} {}", commit.clone().unwrap_or_default());
             let script_id = nodes
                 .iter()

@@ -10,6 +10,8 @@ mod commands;
 mod graph;
 mod output;
 mod table;
+mod target;
+mod visible;
 
 use std::ffi::OsString;
 

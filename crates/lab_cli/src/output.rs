@@ -35,12 +35,18 @@ pub fn error(e: &anyhow::Error) {
             let _ = write!(text, "\n  caused by: {c}");
         }
     }
-    eprintln!("{head}: {text}");
+    // Errors may quote what a run recorded (names suggested for a bad sort
+    // key, a journal's path): shown safe, keeping the lines of a hint.
+    eprintln!("{head}: {}", crate::visible::lines(&text));
 }
 
-/// Prints a warning to stderr.
+/// Prints a warning to stderr, shown safe as errors are.
 pub fn warn(text: &str) {
-    eprintln!("{}: {text}", paint("warning", "1;33", color_stderr()));
+    eprintln!(
+        "{}: {}",
+        paint("warning", "1;33", color_stderr()),
+        crate::visible::lines(text)
+    );
 }
 
 /// A request that cannot be met, for reasons the user can fix (exit status 1).

@@ -1,5 +1,6 @@
 //! `lab compare`: runs side by side, one column per run.
 
+use std::collections::HashSet;
 use std::io::Write as _;
 
 use anyhow::Result;
@@ -10,6 +11,9 @@ use crate::ExitStatus;
 use crate::args::CompareArgs;
 use crate::output::{self, paint};
 use crate::table::{self, Table};
+use crate::visible;
+
+use super::ls::Named;
 
 /// What a cell shows when the run lacks the value.
 const MISSING: &str = "-";
@@ -38,6 +42,7 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         row.extend(runs.iter().map(|_| String::new()));
         row
     };
+    let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
 
     rows.push(section("Parameters"));
     let mut differ = Vec::new();
@@ -46,19 +51,17 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         runs.iter()
             .map(|r| r.params.iter().map(|(k, _)| k.as_str())),
     ) {
-        let cells: Vec<String> = runs
+        let values: Vec<Option<&Value>> = named.iter().map(|r| r.param(&key)).collect();
+        let cells: Vec<String> = values
             .iter()
-            .map(|r| {
-                r.params.iter().find(|(k, _)| *k == key).map_or_else(
+            .map(|v| {
+                v.map_or_else(
                     || MISSING.to_owned(),
-                    |(_, v)| table::truncate(&v.to_string(), 30),
+                    |v| table::truncate(&visible::text(&v.to_string()), 30),
                 )
             })
             .collect();
-        let values: Vec<Option<&Value>> = runs
-            .iter()
-            .map(|r| r.params.iter().find(|(k, _)| *k == key).map(|(_, v)| v))
-            .collect();
+        let key = visible::text(&key);
         if values.iter().all(|v| *v == values[0]) {
             same.push((format!("= {key}"), cells));
         } else {
@@ -76,9 +79,9 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         runs.iter()
             .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
     ) {
-        let first = runs[0].metric(&key).map(|m| m.last);
-        let mut row = vec![format!("  {key}")];
-        for (i, run) in runs.iter().enumerate() {
+        let first = named[0].metric(&key).map(|m| m.last);
+        let mut row = vec![format!("  {}", visible::text(&key))];
+        for (i, run) in named.iter().enumerate() {
             row.push(match (run.metric(&key).map(|m| m.last), first) {
                 (None, _) => MISSING.to_owned(),
                 (Some(v), Some(f)) if i > 0 && (v - f).is_finite() => {
@@ -91,7 +94,10 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
     }
 
     rows.push(section("Features"));
-    let first: Vec<String> = runs[0].features.iter().map(Value::to_string).collect();
+    let features: Vec<HashSet<String>> = runs
+        .iter()
+        .map(|r| r.features.iter().map(Value::to_string).collect())
+        .collect();
     let mut count = vec!["  (count)".to_owned()];
     count.extend(runs.iter().map(|r| r.features.len().to_string()));
     rows.push(count);
@@ -100,15 +106,15 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
             .map(|r| r.features.iter().map(Value::to_string).collect::<Vec<_>>()),
     );
     for feature in all {
-        let in_first = first.contains(&feature);
-        let has: Vec<bool> = runs
-            .iter()
-            .map(|r| r.features.iter().any(|f| f.to_string() == feature))
-            .collect();
+        let in_first = features[0].contains(&feature);
+        let has: Vec<bool> = features.iter().map(|f| f.contains(&feature)).collect();
         if has.iter().all(|&h| h == in_first) {
             continue;
         }
-        let mut row = vec![format!("  {}", table::truncate(&feature, 40))];
+        let mut row = vec![format!(
+            "  {}",
+            table::truncate(&visible::text(&feature), 40)
+        )];
         for (i, &h) in has.iter().enumerate() {
             row.push(
                 match (i > 0, h, in_first) {
@@ -132,11 +138,13 @@ where
     N: IntoIterator,
     N::Item: AsRef<str>,
 {
+    let mut seen: HashSet<String> = HashSet::new();
     let mut out: Vec<String> = Vec::new();
     for list in lists {
         for name in list {
             let name = name.as_ref();
-            if !out.iter().any(|n| n == name) {
+            if !seen.contains(name) {
+                seen.insert(name.to_owned());
                 out.push(name.to_owned());
             }
         }

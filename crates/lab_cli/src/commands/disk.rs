@@ -27,11 +27,14 @@ pub fn remove(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// `path` relative to `root` when inside it, for shorter messages.
+/// `path` relative to `root` when inside it, for shorter messages, with
+/// control characters in file names shown as escapes.
 #[must_use]
 pub fn shown(path: &Path, root: &Path) -> String {
-    path.strip_prefix(root)
+    let text = path
+        .strip_prefix(root)
         .unwrap_or(path)
         .display()
-        .to_string()
+        .to_string();
+    crate::visible::text(&text).into_owned()
 }

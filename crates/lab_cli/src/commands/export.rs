@@ -1,7 +1,7 @@
-//! `lab export`: the runs, one row each, written to a file.
+//! `lab export`: the runs, one row each, written to a file or to stdout.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Result, anyhow};
 use lab_store::{Detail, Selection};
@@ -9,17 +9,61 @@ use lab_store::{Detail, Selection};
 use crate::ExitStatus;
 use crate::args::{ExportArgs, ExportFormat};
 use crate::output;
+use crate::target::Target;
 
 use super::ls;
 
+const WHAT: &str = "the export";
+
+/// The format a file name's extension names, if any.
+fn format_of(path: &Path) -> Option<ExportFormat> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "csv" => Some(ExportFormat::Csv),
+        "json" => Some(ExportFormat::Json),
+        "parquet" | "pq" => Some(ExportFormat::Parquet),
+        _ => None,
+    }
+}
+
+fn name(format: ExportFormat) -> &'static str {
+    match format {
+        ExportFormat::Csv => "csv",
+        ExportFormat::Json => "json",
+        ExportFormat::Parquet => "parquet",
+    }
+}
+
 pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
     let path = &args.output;
-    if path.is_dir() {
-        output::error(&anyhow!(
-            "cannot write the export: the output path is a folder, not a file: {}",
-            path.display()
-        ));
-        return Ok(ExitStatus::Failure);
+    let target = Target::check(path, WHAT)?;
+    let from_name = (!target.is_stdout()).then(|| format_of(path)).flatten();
+    let format = match (args.format, from_name) {
+        (Some(f), Some(n)) if f != n => {
+            output::warn(&format!(
+                "writing {} as `--format {}` says, though the file name ends in `.{}`: {}",
+                name(f).to_ascii_uppercase(),
+                name(f),
+                path.extension().unwrap_or_default().to_string_lossy(),
+                target.shown()
+            ));
+            f
+        }
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) => {
+            output::error(&anyhow!(if target.is_stdout() {
+                "`-o -` (standard output) needs `--format csv|json|parquet`\n\nhint: `lab export --format csv -o -`".to_owned()
+            } else {
+                format!(
+                    "cannot tell the format from the file name `{0}`: expected a name ending in `.csv`, `.json`, `.parquet` or `.pq`, or `--format csv|json|parquet`\n\nhint: `lab export -o runs.csv`, or `lab export --format csv -o {0}`",
+                    target.shown()
+                )
+            }));
+            return Ok(ExitStatus::Usage);
+        }
+    };
+    if format == ExportFormat::Parquet {
+        target.refuse_binary_on_terminal("Parquet", WHAT)?;
     }
     let store = super::open_fresh()?;
     let runs = store.select(&Selection {
@@ -30,7 +74,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
         ..Selection::default()
     })?;
     let mut body = Vec::new();
-    match args.format {
+    match format {
         ExportFormat::Csv => ls::write_csv(&mut body, &runs, &ls::all_columns(&runs))?,
         ExportFormat::Json => {
             let rows: Vec<ls::JsonRow<'_>> = runs.iter().map(ls::JsonRow).collect();
@@ -39,42 +83,14 @@ pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
         }
         ExportFormat::Parquet => body = super::parquet::write(&runs, &ls::all_columns(&runs))?,
     }
-    if let Err(e) = write_atomically(path, &body) {
-        output::error(&anyhow!("cannot write the export: {e}: {}", path.display()));
-        return Ok(ExitStatus::Failure);
+    target.write(&body, WHAT)?;
+    if !target.is_stdout() {
+        writeln!(
+            std::io::stdout().lock(),
+            "Exported {} run(s) to {}",
+            runs.len(),
+            target.shown()
+        )?;
     }
-    writeln!(
-        std::io::stdout().lock(),
-        "Exported {} run(s) to {}",
-        runs.len(),
-        path.display()
-    )?;
     Ok(ExitStatus::Success)
-}
-
-/// Writes `body` to a temporary file beside `path`, then renames it into
-/// place: `path` is either left as it was or holds all of `body`.
-fn write_atomically(path: &Path, body: &[u8]) -> std::io::Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::other("the output path names no file"))?;
-    let parent = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let tmp = parent.join(format!(
-        ".{}.{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(body)?;
-        file.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }

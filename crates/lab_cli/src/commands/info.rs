@@ -79,7 +79,13 @@ pub fn run() -> Result<ExitStatus> {
     ));
     let mut out = std::io::stdout().lock();
     for (key, value) in lines {
-        writeln!(out, "{:<9}{value}", format!("{key}:"))?;
+        // Paths, `LAB_TRACKING_URI` and what `python3` printed, made safe.
+        writeln!(
+            out,
+            "{:<9}{}",
+            format!("{key}:"),
+            crate::visible::text(&value)
+        )?;
     }
     Ok(ExitStatus::Success)
 }

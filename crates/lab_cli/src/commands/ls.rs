@@ -1,6 +1,7 @@
 //! `lab ls`: one row per run, one column per metric with a bar.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use anyhow::Result;
@@ -12,6 +13,7 @@ use crate::ExitStatus;
 use crate::args::{Format, LsArgs};
 use crate::output::{self, paint};
 use crate::table::{self, Table};
+use crate::visible;
 
 const BAR_WIDTH: usize = 10;
 
@@ -109,29 +111,74 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Metric names in the order `runs` (oldest first) first logged them.
-fn metric_names(runs: &[&RunInfo]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for run in runs {
-        for m in &run.metrics {
-            if !names.contains(&m.name) {
-                names.push(m.name.clone());
-            }
+/// Each name once, in the order first met.
+fn first_seen<'a>(lists: impl Iterator<Item = impl Iterator<Item = &'a str>>) -> Vec<String> {
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut names = Vec::new();
+    for name in lists.flatten() {
+        if seen.insert(name) {
+            names.push(name.to_owned());
         }
     }
     names
 }
 
+/// Metric names in the order `runs` (oldest first) first logged them.
+fn metric_names(runs: &[&RunInfo]) -> Vec<String> {
+    first_seen(
+        runs.iter()
+            .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
+    )
+}
+
 fn param_names(runs: &[&RunInfo]) -> Vec<String> {
-    let mut names: Vec<String> = Vec::new();
-    for run in runs {
-        for (k, _) in &run.params {
-            if !names.contains(k) {
-                names.push(k.clone());
-            }
+    first_seen(
+        runs.iter()
+            .map(|r| r.params.iter().map(|(k, _)| k.as_str())),
+    )
+}
+
+/// A run's metrics, parameters and tags by name: filling a row of N columns
+/// then costs N lookups rather than N scans of the run's lists.
+pub(super) struct Named<'a> {
+    metrics: HashMap<&'a str, &'a lab_store::MetricSummary>,
+    params: HashMap<&'a str, &'a Value>,
+    tags: HashMap<&'a str, &'a str>,
+}
+
+impl<'a> Named<'a> {
+    pub(super) fn new(run: &'a RunInfo) -> Self {
+        // The first of a name wins, as a scan from the front would find it.
+        let mut metrics = HashMap::with_capacity(run.metrics.len());
+        for m in &run.metrics {
+            metrics.entry(m.name.as_str()).or_insert(m);
+        }
+        let mut params = HashMap::with_capacity(run.params.len());
+        for (k, v) in &run.params {
+            params.entry(k.as_str()).or_insert(v);
+        }
+        let mut tags = HashMap::with_capacity(run.tags.len());
+        for (k, v) in &run.tags {
+            tags.entry(k.as_str()).or_insert(v.as_str());
+        }
+        Self {
+            metrics,
+            params,
+            tags,
         }
     }
-    names
+
+    pub(super) fn metric(&self, name: &str) -> Option<&'a lab_store::MetricSummary> {
+        self.metrics.get(name).copied()
+    }
+
+    pub(super) fn param(&self, name: &str) -> Option<&'a Value> {
+        self.params.get(name).copied()
+    }
+
+    pub(super) fn tag(&self, name: &str) -> Option<&'a str> {
+        self.tags.get(name).copied()
+    }
 }
 
 fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
@@ -207,7 +254,7 @@ pub fn source_name(run: &RunInfo) -> String {
         .unwrap_or_default()
 }
 
-/// A run field's value as text.
+/// A run field's value as text, exact (for CSV).
 fn field_text(run: &RunInfo, field: &str) -> String {
     match field {
         "id" => run.id.to_string(),
@@ -228,12 +275,19 @@ fn field_text(run: &RunInfo, field: &str) -> String {
     }
 }
 
+/// Text from a run for a table cell: control characters shown as escapes,
+/// then cut to `max` columns.
+fn cell(text: &str, max: usize) -> String {
+    table::truncate(&visible::text(text), max)
+}
+
 fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
+    let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
     let scale: HashMap<&str, f64> = columns
         .iter()
         .filter_map(|c| match c {
             Column::Metric(name) => {
-                let max = runs
+                let max = named
                     .iter()
                     .filter_map(|r| r.metric(name))
                     .map(|m| m.last.abs())
@@ -250,22 +304,27 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
         "STARTED (UTC)".to_owned(),
         "STATUS".to_owned(),
     ];
-    header.extend(columns.iter().map(Column::title));
+    header.extend(
+        columns
+            .iter()
+            .map(|c| visible::text(&c.title()).into_owned()),
+    );
     let rows = runs
         .iter()
-        .map(|run| {
+        .zip(&named)
+        .map(|(run, named)| {
             let mut row = vec![
                 paint(&run.short_id, "33", color),
-                table::truncate(&source_name(run), 30),
+                cell(&source_name(run), 30),
                 output::utc(run.start_nanos)[..16].to_owned(),
                 status_cell(run.status, color),
             ];
             for column in columns {
                 row.push(match column {
-                    Column::Metric(name) => match run.metric(name) {
+                    Column::Metric(name) => match named.metric(name) {
                         None => String::new(),
                         Some(m) => {
-                            let max = scale[name.as_str()];
+                            let max = scale.get(name.as_str()).copied().unwrap_or(0.0);
                             let fraction = if max > 0.0 { m.last.abs() / max } else { 0.0 };
                             format!(
                                 "{:<8} {}",
@@ -274,19 +333,12 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
                             )
                         }
                     },
-                    Column::Param(name) => run
-                        .params
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| table::truncate(&v.to_string(), 30))
+                    Column::Param(name) => named
+                        .param(name)
+                        .map(|v| cell(&v.to_string(), 30))
                         .unwrap_or_default(),
-                    Column::Tag(name) => run
-                        .tags
-                        .iter()
-                        .find(|(k, _)| k == name)
-                        .map(|(_, v)| v.clone())
-                        .unwrap_or_default(),
-                    Column::Field(name) => table::truncate(&field_text(run, name), 40),
+                    Column::Tag(name) => named.tag(name).map(|v| cell(v, 40)).unwrap_or_default(),
+                    Column::Field(name) => cell(&field_text(run, name), 40),
                 });
             }
             row
@@ -296,12 +348,52 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
 }
 
 /// A CSV field, quoted when it must be (RFC 4180).
-fn csv_field(s: &str) -> String {
+fn csv_field(s: &str) -> Cow<'_, str> {
     if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
+        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
     } else {
-        s.to_owned()
+        Cow::Borrowed(s)
     }
+}
+
+/// A metric value in CSV, in the shortest form that reads back exactly, and
+/// NaN and infinities as Python spells them, so that Python's `float()` and
+/// pandas read every value back: `0.25`, `1.0`, `1e-9`, `nan`, `inf`, `-inf`.
+fn csv_number(v: f64) -> String {
+    if v.is_nan() {
+        "nan".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf" } else { "-inf" }.to_owned()
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// The run's own columns of CSV and Parquet, in the order of the Python
+/// data frame (`lab.runs(as_frame=True)`).
+pub(super) const RUN_FIELDS: [&str; 7] = [
+    "id",
+    "short_id",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "source",
+];
+
+fn write_row<'a>(
+    out: &mut impl Write,
+    fields: impl Iterator<Item = &'a str>,
+) -> std::io::Result<()> {
+    let mut line = String::new();
+    for (i, f) in fields.enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        line.push_str(&csv_field(f));
+    }
+    line.push('\n');
+    out.write_all(line.as_bytes())
 }
 
 pub(super) fn write_csv(
@@ -309,68 +401,35 @@ pub(super) fn write_csv(
     runs: &[RunInfo],
     columns: &[Column],
 ) -> std::io::Result<()> {
-    let mut header: Vec<String> = [
-        "id",
-        "experiment",
-        "source",
-        "status",
-        "start_time",
-        "end_time",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut header: Vec<String> = RUN_FIELDS.iter().map(|s| (*s).to_owned()).collect();
     header.extend(columns.iter().map(|c| match c {
         Column::Metric(k) => format!("metrics.{k}"),
         other => other.title(),
     }));
-    writeln!(
-        out,
-        "{}",
-        header
-            .iter()
-            .map(|h| csv_field(h))
-            .collect::<Vec<_>>()
-            .join(",")
-    )?;
+    write_row(out, header.iter().map(String::as_str))?;
     for run in runs {
+        let named = Named::new(run);
         let mut row = vec![
             run.id.to_string(),
+            run.short_id.clone(),
             run.experiment.clone(),
-            run.attr_str("source").unwrap_or_default().to_owned(),
             run.status.to_string(),
             output::iso(run.start_nanos),
             run.end_nanos.map(output::iso).unwrap_or_default(),
+            run.attr_str("source").unwrap_or_default().to_owned(),
         ];
         for c in columns {
             row.push(match c {
-                Column::Metric(k) => run
+                Column::Metric(k) => named
                     .metric(k)
-                    .map(|m| format!("{}", m.last))
+                    .map(|m| csv_number(m.last))
                     .unwrap_or_default(),
-                Column::Param(k) => run
-                    .params
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.to_string())
-                    .unwrap_or_default(),
-                Column::Tag(k) => run
-                    .tags
-                    .iter()
-                    .find(|(n, _)| n == k)
-                    .map(|(_, v)| v.clone())
-                    .unwrap_or_default(),
+                Column::Param(k) => named.param(k).map(ToString::to_string).unwrap_or_default(),
+                Column::Tag(k) => named.tag(k).map(str::to_owned).unwrap_or_default(),
                 Column::Field(k) => field_text(run, k),
             });
         }
-        writeln!(
-            out,
-            "{}",
-            row.iter()
-                .map(|f| csv_field(f))
-                .collect::<Vec<_>>()
-                .join(",")
-        )?;
+        write_row(out, row.iter().map(String::as_str))?;
     }
     Ok(())
 }

@@ -3,15 +3,19 @@
 use std::sync::Arc;
 
 use anyhow::Result;
-use arrow_array::{ArrayRef, Float64Array, RecordBatch, StringArray, TimestampNanosecondArray};
+use arrow_array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
+    TimestampNanosecondArray,
+};
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
 use lab_store::RunInfo;
 use lab_types::Value;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::Compression;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
-use super::ls::Column;
+use super::ls::{Column, Named};
 
 fn text(name: &str, values: Vec<Option<String>>) -> (Field, ArrayRef) {
     (
@@ -25,6 +29,72 @@ fn number(name: &str, values: Vec<Option<f64>>) -> (Field, ArrayRef) {
         Field::new(name, DataType::Float64, true),
         Arc::new(Float64Array::from(values)),
     )
+}
+
+fn integer(name: &str, values: Vec<Option<i64>>) -> (Field, ArrayRef) {
+    (
+        Field::new(name, DataType::Int64, true),
+        Arc::new(Int64Array::from(values)),
+    )
+}
+
+fn boolean(name: &str, values: Vec<Option<bool>>) -> (Field, ArrayRef) {
+    (
+        Field::new(name, DataType::Boolean, true),
+        Arc::new(BooleanArray::from(values)),
+    )
+}
+
+/// A parameter's column, typed by its values (`None` and missing values are
+/// null): integers when every value is an integer, booleans when every value
+/// is one, doubles when every value is an integer or a float, else text.
+fn param(name: &str, values: &[Option<&Value>]) -> (Field, ArrayRef) {
+    let present = || {
+        values
+            .iter()
+            .flatten()
+            .filter(|v| !matches!(v, Value::Null))
+    };
+    let each = |f: fn(&Value) -> bool| present().all(|v| f(v));
+    if each(|v| matches!(v, Value::Int(_))) {
+        integer(
+            name,
+            values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Int(i)) => Some(*i),
+                    _ => None,
+                })
+                .collect(),
+        )
+    } else if each(|v| matches!(v, Value::Bool(_))) {
+        boolean(
+            name,
+            values
+                .iter()
+                .map(|v| match v {
+                    Some(Value::Bool(b)) => Some(*b),
+                    _ => None,
+                })
+                .collect(),
+        )
+    } else if each(|v| matches!(v, Value::Int(_) | Value::Float(_))) {
+        number(
+            name,
+            values.iter().map(|v| v.and_then(Value::as_f64)).collect(),
+        )
+    } else {
+        text(
+            name,
+            values
+                .iter()
+                .map(|v| match v {
+                    None | Some(Value::Null) => None,
+                    Some(v) => Some(v.to_string()),
+                })
+                .collect(),
+        )
+    }
 }
 
 fn time(name: &str, values: Vec<Option<i64>>) -> (Field, ArrayRef) {
@@ -41,17 +111,17 @@ fn time(name: &str, values: Vec<Option<i64>>) -> (Field, ArrayRef) {
 
 /// The runs as one Parquet file in memory.
 pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
+    let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
+    // The run's own columns, in the order of `super::ls::RUN_FIELDS`.
     let mut fields: Vec<(Field, ArrayRef)> = vec![
         text("id", runs.iter().map(|r| Some(r.id.to_string())).collect()),
         text(
-            "experiment",
-            runs.iter().map(|r| Some(r.experiment.clone())).collect(),
+            "short_id",
+            runs.iter().map(|r| Some(r.short_id.clone())).collect(),
         ),
         text(
-            "source",
-            runs.iter()
-                .map(|r| r.attr_str("source").map(str::to_owned))
-                .collect(),
+            "experiment",
+            runs.iter().map(|r| Some(r.experiment.clone())).collect(),
         ),
         text(
             "status",
@@ -62,37 +132,26 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
             runs.iter().map(|r| Some(r.start_nanos)).collect(),
         ),
         time("end_time", runs.iter().map(|r| r.end_nanos).collect()),
+        text(
+            "source",
+            runs.iter()
+                .map(|r| r.attr_str("source").map(str::to_owned))
+                .collect(),
+        ),
     ];
     for column in columns {
         match column {
             Column::Metric(k) => fields.push(number(
                 &format!("metrics.{k}"),
-                runs.iter().map(|r| r.metric(k).map(|m| m.last)).collect(),
+                named.iter().map(|r| r.metric(k).map(|m| m.last)).collect(),
             )),
             Column::Param(k) => {
-                let values: Vec<Option<&Value>> = runs
-                    .iter()
-                    .map(|r| r.params.iter().find(|(n, _)| n == k).map(|(_, v)| v))
-                    .collect();
-                let name = format!("params.{k}");
-                // Numbers when every value is one, else the values' text.
-                if values.iter().flatten().all(|v| v.as_f64().is_some()) {
-                    fields.push(number(
-                        &name,
-                        values.iter().map(|v| v.and_then(Value::as_f64)).collect(),
-                    ));
-                } else {
-                    fields.push(text(
-                        &name,
-                        values.iter().map(|v| v.map(ToString::to_string)).collect(),
-                    ));
-                }
+                let values: Vec<Option<&Value>> = named.iter().map(|r| r.param(k)).collect();
+                fields.push(param(&format!("params.{k}"), &values));
             }
             Column::Tag(k) => fields.push(text(
                 &format!("tags.{k}"),
-                runs.iter()
-                    .map(|r| r.tags.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
-                    .collect(),
+                named.iter().map(|r| r.tag(k).map(str::to_owned)).collect(),
             )),
             Column::Field(_) => {}
         }
@@ -100,9 +159,18 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
     let (schema, arrays): (Vec<Field>, Vec<ArrayRef>) = fields.into_iter().unzip();
     let schema = Arc::new(Schema::new(schema));
     let batch = RecordBatch::try_new(schema.clone(), arrays)?;
-    let props = WriterProperties::builder()
+    // A column costs its writer buffers, and a dictionary and page
+    // statistics cost far more: with a hundred thousand metrics, gigabytes.
+    // Only the run's repetitive text columns get a dictionary; statistics
+    // stay, once per column.
+    let mut props = WriterProperties::builder()
         .set_compression(Compression::SNAPPY)
-        .build();
+        .set_dictionary_enabled(false)
+        .set_statistics_enabled(EnabledStatistics::Chunk);
+    for name in ["experiment", "status", "source"] {
+        props = props.set_column_dictionary_enabled(ColumnPath::from(name), true);
+    }
+    let props = props.build();
     let mut out = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut out, schema, Some(props))?;
     writer.write(&batch)?;

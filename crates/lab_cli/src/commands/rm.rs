@@ -9,6 +9,7 @@ use lab_types::Status;
 use crate::ExitStatus;
 use crate::args::RmArgs;
 use crate::output;
+use crate::visible;
 
 use super::disk;
 
@@ -43,8 +44,8 @@ pub fn run(args: &RmArgs) -> Result<ExitStatus> {
             out,
             "Removed run `{}` ({}, {}, {}): {}",
             run.short_id,
-            run.experiment,
-            super::ls::source_name(run),
+            visible::text(&run.experiment),
+            visible::text(&super::ls::source_name(run)),
             run.status,
             output::bytes(bytes)
         )?;
@@ -74,8 +75,8 @@ fn confirm(store: &Store, runs: &[RunInfo]) -> Result<bool> {
             err,
             "  {}  {}  {}  {}  {}",
             run.short_id,
-            run.experiment,
-            super::ls::source_name(run),
+            visible::text(&run.experiment),
+            visible::text(&super::ls::source_name(run)),
             run.status,
             output::bytes(disk::size(&store.project().run_paths(&run.short_id).dir))
         )?;

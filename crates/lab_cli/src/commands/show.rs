@@ -1,5 +1,6 @@
 //! `lab show RUN`: everything recorded about one run.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
@@ -8,15 +9,17 @@ use lab_store::RunInfo;
 use lab_types::Value;
 
 use crate::ExitStatus;
-use crate::args::ShowArgs;
+use crate::args::{GraphFormat, ShowArgs};
 use crate::output::{self, UserError, paint};
 use crate::table::Table;
+use crate::target::Target;
+use crate::visible;
 
 pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
-    let store = super::open_fresh()?;
     if let Some(file) = &args.graph {
-        return write_graph(&store, args.run.as_deref(), file);
+        return write_graph(args.run.as_deref(), file, args.graph_format);
     }
+    let store = super::open_fresh()?;
     let Some(prefix) = args.run.as_deref() else {
         return Err(UserError(
             "`lab show` needs a run, or `--graph FILE` to draw every run".into(),
@@ -33,29 +36,58 @@ pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// Writes the diagram of one run, or of every run, to `file` (`.svg` or
-/// `.dot`), through a temporary file so a failure leaves nothing half-written.
+/// The diagram format `file`'s extension names, if any.
+fn graph_format_of(file: &std::path::Path) -> Option<GraphFormat> {
+    let ext = file.extension()?.to_str()?.to_ascii_lowercase();
+    match ext.as_str() {
+        "svg" => Some(GraphFormat::Svg),
+        "png" => Some(GraphFormat::Png),
+        "dot" | "gv" => Some(GraphFormat::Dot),
+        _ => None,
+    }
+}
+
+const WHAT: &str = "the diagram";
+
+/// Writes the diagram of one run, or of every run, to `file` (or standard
+/// output for `-`), in `format` or the one its extension names.
 fn write_graph(
-    store: &lab_store::Store,
     prefix: Option<&str>,
     file: &std::path::Path,
+    format: Option<GraphFormat>,
 ) -> Result<ExitStatus> {
-    let ext = file
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    let render: fn(&[lab_store::RunInfo]) -> Result<Vec<u8>> = match ext.as_deref() {
-        Some("svg") => |runs| Ok(crate::graph::svg(runs).into_bytes()),
-        Some("png") => crate::graph::png,
-        Some("dot" | "gv") => |runs| Ok(crate::graph::dot(runs).into_bytes()),
-        _ => {
-            return Err(UserError(format!(
-                "`--graph` writes `.svg`, `.png` or `.dot` files: got {}\n\nhint: `lab show RUN --graph run.svg`",
-                file.display()
-            ))
-            .into());
+    let target = Target::check(file, WHAT)?;
+    let from_name = (!target.is_stdout())
+        .then(|| graph_format_of(file))
+        .flatten();
+    let format = match (format, from_name) {
+        (Some(f), Some(n)) if f != n => {
+            output::warn(&format!(
+                "writing {} as `--graph-format` says, though the file name ends in `.{}`: {}",
+                match f {
+                    GraphFormat::Svg => "SVG",
+                    GraphFormat::Png => "PNG",
+                    GraphFormat::Dot => "DOT",
+                },
+                file.extension().unwrap_or_default().to_string_lossy(),
+                target.shown()
+            ));
+            f
+        }
+        (Some(f), _) | (None, Some(f)) => f,
+        (None, None) if target.is_stdout() => GraphFormat::Svg,
+        (None, None) => {
+            output::error(&anyhow::anyhow!(
+                "`--graph` writes `.svg`, `.png` or `.dot` files: cannot tell the format from the file name `{}`\n\nhint: `lab show RUN --graph run.svg`, or `--graph-format svg|png|dot`",
+                target.shown()
+            ));
+            return Ok(ExitStatus::Usage);
         }
     };
+    if format == GraphFormat::Png {
+        target.refuse_binary_on_terminal("PNG", WHAT)?;
+    }
+    let store = super::open_fresh()?;
     let runs = match prefix {
         Some(p) => vec![store.run(p)?],
         None => store.runs(None)?,
@@ -63,27 +95,20 @@ fn write_graph(
     if runs.is_empty() {
         return Err(UserError("the project has no runs to draw yet".into()).into());
     }
-    let text = render(&runs)?;
-    let name = file
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = file.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
-    let written = std::fs::write(&tmp, &text).and_then(|()| std::fs::rename(&tmp, file));
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(UserError(format!(
-            "cannot write the diagram ({e}): {}",
-            file.display()
-        ))
-        .into());
+    let body = match format {
+        GraphFormat::Svg => crate::graph::svg(&runs).into_bytes(),
+        GraphFormat::Png => crate::graph::png(&runs)?,
+        GraphFormat::Dot => crate::graph::dot(&runs).into_bytes(),
+    };
+    target.write(&body, WHAT)?;
+    if !target.is_stdout() {
+        writeln!(
+            std::io::stdout().lock(),
+            "Wrote the diagram of {} run(s) to {}",
+            runs.len(),
+            target.shown()
+        )?;
     }
-    writeln!(
-        std::io::stdout().lock(),
-        "Wrote the diagram of {} run(s) to {}",
-        runs.len(),
-        file.display()
-    )?;
     Ok(ExitStatus::Success)
 }
 
@@ -91,8 +116,14 @@ fn section(out: &mut String, title: &str, color: bool) {
     let _ = writeln!(out, "\n{}", paint(title, "1", color));
 }
 
+/// A line `  NAME  VALUE`, both made safe to print.
 fn field(out: &mut String, name: &str, value: &str) {
-    let _ = writeln!(out, "  {name:<11} {value}");
+    let _ = writeln!(
+        out,
+        "  {:<11} {}",
+        visible::text(name),
+        visible::text(value)
+    );
 }
 
 const TREE_DEPTH: usize = 4;
@@ -114,7 +145,7 @@ fn tree(out: &mut String, dir: &std::path::Path, indent: &str, depth: usize) {
         } else {
             ("├── ", "│   ")
         };
-        let name = entry.file_name().to_string_lossy().into_owned();
+        let name = visible::text(&entry.file_name().to_string_lossy()).into_owned();
         let path = entry.path();
         if path.is_dir() {
             let (files, bytes) = folder_size(&path);
@@ -166,14 +197,15 @@ pub fn render(
         paint(&run.id.to_string(), "33", color)
     );
     field(&mut out, "experiment", &run.experiment);
+    // The status is painted: only the error's text goes through `visible`.
     let mut status = super::ls::status_cell(run.status, color);
     if let Some(e) = &run.error {
-        let _ = write!(status, "  {}", e.kind);
+        let _ = write!(status, "  {}", visible::text(&e.kind));
         if !e.message.is_empty() {
-            let _ = write!(status, ": {}", e.message);
+            let _ = write!(status, ": {}", visible::text(&e.message));
         }
     }
-    field(&mut out, "status", &status);
+    let _ = writeln!(out, "  {:<11} {status}", "status");
     field(
         &mut out,
         "started",
@@ -236,7 +268,7 @@ pub fn render(
             color,
         );
         let names: Vec<String> = run.features.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "  {}", names.join(", "));
+        let _ = writeln!(out, "  {}", visible::text(&names.join(", ")));
     }
     if !run.params.is_empty() {
         section(&mut out, "Parameters", color);
@@ -248,10 +280,10 @@ pub fn render(
                 .map(|(k, v)| {
                     let text = match v {
                         // Stored as the object's str(): say so.
-                        Value::Repr(s) => format!("{s}  (as text)"),
-                        other => other.to_string(),
+                        Value::Repr(s) => format!("{}  (as text)", visible::text(s)),
+                        other => visible::text(&other.to_string()).into_owned(),
                     };
-                    vec![format!("  {k}"), text]
+                    vec![format!("  {}", visible::text(k)), text]
                 })
                 .collect(),
         };
@@ -260,6 +292,10 @@ pub fn render(
     if !run.metrics.is_empty() {
         section(&mut out, "Metrics", color);
         let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
+        let mut by_name: HashMap<&str, &[f64]> = HashMap::with_capacity(series.len());
+        for (name, values) in series {
+            by_name.entry(name.as_str()).or_insert(values.as_slice());
+        }
         let t = Table {
             header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
                 .map(String::from)
@@ -269,16 +305,15 @@ pub fn render(
                 .iter()
                 .map(|m| {
                     vec![
-                        format!("  {}", m.name),
+                        format!("  {}", visible::text(&m.name)),
                         output::number(m.last),
                         m.last_step.to_string(),
                         opt(m.min),
                         opt(m.max),
                         m.count.to_string(),
-                        series
-                            .iter()
-                            .find(|(name, _)| *name == m.name)
-                            .map(|(_, values)| crate::table::sparkline(values, 24))
+                        by_name
+                            .get(m.name.as_str())
+                            .map(|values| crate::table::sparkline(values, 24))
                             .unwrap_or_default(),
                     ]
                 })
@@ -341,7 +376,7 @@ pub fn render(
     {
         section(&mut out, "Traceback", color);
         for line in e.traceback.trim_end().lines() {
-            let _ = writeln!(out, "  {line}");
+            let _ = writeln!(out, "  {}", visible::text(line));
         }
     }
     out

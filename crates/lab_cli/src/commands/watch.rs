@@ -16,6 +16,7 @@ use crate::ExitStatus;
 use crate::args::{WatchArgs, current_dir};
 use crate::output::{self, UserError, paint};
 use crate::table;
+use crate::visible;
 
 /// How many recent values each sparkline shows.
 const RECENT: usize = 60;
@@ -166,7 +167,14 @@ fn lines(out: &mut impl Write, follow: &Follow) -> std::io::Result<()> {
         .series
         .iter()
         .filter(|s| s.count > 0)
-        .map(|s| format!("{} {} (step {})", s.name, output::number(s.last), s.step))
+        .map(|s| {
+            format!(
+                "{} {} (step {})",
+                visible::text(&s.name),
+                output::number(s.last),
+                s.step
+            )
+        })
         .collect();
     if !parts.is_empty() {
         writeln!(out, "{}", parts.join("  "))?;
@@ -187,7 +195,7 @@ fn draw(
         "{} {}  {}  {}",
         paint("Run", "1", color),
         paint(short, "33", color),
-        experiment,
+        visible::text(experiment),
         crate::commands::ls_status(status, color)
     )?;
     writeln!(out)?;
@@ -201,7 +209,7 @@ fn draw(
             .map(|s| {
                 let recent = &s.recent[s.recent.len().saturating_sub(RECENT)..];
                 vec![
-                    s.name.clone(),
+                    visible::text(&s.name).into_owned(),
                     output::number(s.last),
                     s.step.to_string(),
                     s.count.to_string(),

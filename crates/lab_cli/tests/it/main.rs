@@ -10,6 +10,10 @@ use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_store::Project;
 use lab_types::{ErrorInfo, RunId, Status, Value};
 
+mod escapes;
+mod many;
+mod targets;
+
 /// `wait_for_background` joins the finishers of every run of this process, so
 /// runs are ended and waited for one test at a time: each test then knows its
 /// own runs are closed and indexed.
@@ -1392,7 +1396,7 @@ fn export_errors() {
     assert_eq!(
         folder.stderr,
         format!(
-            "error: cannot write the export: the output path is a folder, not a file: {}\n",
+            "error: cannot write the export: the output path is a folder, not a regular file: {}\n\nhint: name a regular file, or `-` for standard output\n",
             dir.path().display()
         )
     );
