@@ -147,7 +147,9 @@ fn tree(out: &mut String, dir: &std::path::Path, indent: &str, depth: usize) {
         };
         let name = visible::text(&entry.file_name().to_string_lossy()).into_owned();
         let path = entry.path();
-        if path.is_dir() {
+        // A link is shown as itself, never followed: a link back up the
+        // tree would otherwise never end.
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             let (files, bytes) = folder_size(&path);
             let _ = writeln!(
                 out,
@@ -167,13 +169,14 @@ fn tree(out: &mut String, dir: &std::path::Path, indent: &str, depth: usize) {
     }
 }
 
+/// Files and bytes under `dir`, not following links (see [`tree`]).
 fn folder_size(dir: &std::path::Path) -> (u64, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (0, 0);
     };
     entries.filter_map(Result::ok).fold((0, 0), |(f, b), e| {
         let p = e.path();
-        if p.is_dir() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
             let (f2, b2) = folder_size(&p);
             (f + f2, b + b2)
         } else {

@@ -1810,3 +1810,30 @@ fn ui_host_localhost_is_127_0_0_1() {
         assert_eq!(status_of(&reply), 200, "{reply}");
     }
 }
+
+#[test]
+fn show_lists_links_in_a_stored_artifact_without_following_them() {
+    let (_dir, project) = new_project();
+    let source = tempfile::tempdir().unwrap();
+    std::fs::write(source.path().join("weights.bin"), b"12345678").unwrap();
+    let run = {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = start(&project, "links", "train.py", 1);
+        run.log_artifact("logs", source.path()).unwrap();
+        end(&run, Status::Finished, None);
+        wait();
+        run
+    };
+    // Links put into the stored copy by hand, two of them back up the tree:
+    // followed, the tree would double at every level.
+    let stored = project.run_paths(&run.short_id()).artifacts.join("logs");
+    std::os::unix::fs::symlink("..", stored.join("up")).unwrap();
+    std::os::unix::fs::symlink("..", stored.join("up2")).unwrap();
+    let out = lab_ok(project.root(), &["show", run.short_id()]);
+    assert!(out.contains("weights.bin  (8 B)"), "{out}");
+    assert!(
+        out.contains("up  ("),
+        "the link is listed as itself:\n{out}"
+    );
+    assert!(out.contains("up2  ("), "{out}");
+}
