@@ -1826,7 +1826,7 @@ fn show_lists_links_in_a_stored_artifact_without_following_them() {
     };
     // Links put into the stored copy by hand, two of them back up the tree:
     // followed, the tree would double at every level.
-    let stored = project.run_paths(&run.short_id()).artifacts.join("logs");
+    let stored = project.run_paths(run.short_id()).artifacts.join("logs");
     std::os::unix::fs::symlink("..", stored.join("up")).unwrap();
     std::os::unix::fs::symlink("..", stored.join("up2")).unwrap();
     let out = lab_ok(project.root(), &["show", run.short_id()]);
