@@ -335,11 +335,7 @@ async fn list_runs(
             let ids = if let Some(ids) = cache.cached_ids(&key, generation) {
                 ids
             } else {
-                let ids = Arc::new(
-                    store
-                        .select_ids(&selection)
-                        .map_err(|e| ApiError::from_selection(e, selection.filter.as_deref()))?,
-                );
+                let ids = Arc::new(store.select_ids(&selection)?);
                 cache.keep_ids(key, generation, ids.clone());
                 ids
             };

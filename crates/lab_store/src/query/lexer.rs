@@ -157,6 +157,7 @@ pub fn lex(query: &str) -> Result<Vec<Token>, QueryError> {
                     let text = &query[i..end];
                     let n: f64 = text.parse().map_err(|_| {
                         QueryError::new(query, i, end - i, format!("`{text}` is not a number"))
+                            .with_hint(format!("strings take quotes ('{text}')"))
                     })?;
                     i = end;
                     Tok::Number(n)

@@ -20,8 +20,26 @@ mod parser;
 
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 pub use compile::{Catalog, Compiled, compile_sort, compile_where};
-pub use error::QueryError;
+pub use error::{Input, QueryError};
 pub use parser::{parse, parse_sort};
+
+/// How deep parentheses and `not` may nest in a query. Deeper is refused
+/// while parsing, so that no walk over the tree (and no SQL made from it)
+/// recurses without bound.
+pub const MAX_NESTING: usize = 100;
+
+/// How many comparisons (`a > 1`, `b in (...)`) one query may hold. Each
+/// binds at most two SQL variables, which keeps a query far from SQLite's
+/// limit on them; a long list of values belongs in one `in`.
+pub const MAX_COMPARISONS: usize = 1000;
+
+/// How long a glob pattern (a `~` pattern with `*`, `?` or `[`) may be, in
+/// bytes. SQLite refuses patterns over 50,000 bytes, and matches each `*`
+/// with one more level of recursion on the thread's stack.
+pub const MAX_GLOB_BYTES: usize = 1000;
+
+/// How many sort keys one listing may have.
+pub const MAX_SORT_KEYS: usize = 100;
 
 #[cfg(test)]
 mod tests {
@@ -106,12 +124,10 @@ mod tests {
     }
 
     fn expr() -> impl Strategy<Value = Expr> {
-        leaf().prop_recursive(4, 24, 2, |inner| {
+        leaf().prop_recursive(4, 32, 4, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::And),
+                prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::Or),
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })

@@ -14,6 +14,8 @@ use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos}
 
 const SECOND: i64 = 1_000_000_000;
 
+mod query;
+
 fn new_project() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let (project, created) = Project::create(dir.path()).unwrap();
