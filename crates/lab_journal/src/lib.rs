@@ -11,6 +11,8 @@
 //! the first torn or corrupt frame and reporting what it dropped.
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 mod liveness;
 mod reader;
 mod writer;

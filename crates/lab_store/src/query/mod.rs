@@ -11,10 +11,17 @@
 //! canonical form that parses to the same tree), then resolved against the
 //! names a project knows and compiled to SQL over the index. `docs/query.md`
 //! is the user's reference.
+//!
+//! Queries come from anyone who can reach `lab ui`: every one is parsed and
+//! compiled within fixed bounds ([`MAX_NESTING`], [`MAX_COMPARISONS`],
+//! [`MAX_GLOB_BYTES`], [`MAX_SORT_KEYS`]) into SQL within SQLite's limits, so
+//! that any text gets a right answer or a [`QueryError`], never a crash.
 
 mod ast;
 mod compile;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lexer;
 mod parser;
 
@@ -71,6 +78,8 @@ mod tests {
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(Literal::Number),
             (-1000i32..1000).prop_map(|n| Literal::Number(f64::from(n))),
+            Just(Literal::Number(f64::INFINITY)),
+            Just(Literal::Number(f64::NEG_INFINITY)),
             ".{0,8}".prop_map(Literal::Str),
             any::<bool>().prop_map(Literal::Bool),
             Just(Literal::Null),
