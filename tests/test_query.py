@@ -135,3 +135,100 @@ def test_the_command_line_uses_the_same_language(runs: dict, project: Path) -> N
     header, *rows = cols.stdout.splitlines()
     assert header.split()[-2:] == ["params.max_depth", "tags.team"]
     assert [r.split()[-2] for r in rows] == ["2", "4", "8"]
+
+
+# Hostile queries: each gets a right answer or a `ValueError` (exit status 1
+# from the command line) pointing at the bad part, never a crash.
+
+
+def caret_at(text: str, column: int) -> bool:
+    """Whether `text` has a caret line pointing at `column` of the query."""
+    return any(line.startswith("  " + " " * column + "^") for line in text.splitlines())
+
+
+def test_deep_nesting_is_a_value_error(runs: dict) -> None:
+    for levels in (1_500, 10_000):
+        with pytest.raises(ValueError, match="nests deeper than 100 levels") as e:
+            lab.runs(where="(" * levels + "accuracy > 0.5" + ")" * levels)
+        assert caret_at(str(e.value), 100)
+    with pytest.raises(ValueError, match="nests deeper than 100 levels") as e:
+        lab.runs(where="not " * 100_000 + "accuracy > 0.5")
+    assert caret_at(str(e.value), 400)
+    assert ids(lab.runs(where="(" * 100 + "accuracy > 0.95" + ")" * 100)) == [runs[3], runs[1]]
+
+
+def test_long_chains_are_a_value_error_naming_the_limit(runs: dict) -> None:
+    for op, term in [("and", "accuracy > 0.5"), ("or", "accuracy > 0.5"), ("and", "not accuracy > 0.5")]:
+        with pytest.raises(ValueError, match="more than 1000 comparisons") as e:
+            lab.runs(where=f" {op} ".join([term] * 100_000))
+        assert "hint: to compare one name with many values, list them: `name in (1, 2, 3)`" in str(e.value)
+    assert ids(lab.runs(where=" or ".join(["accuracy > 0.95"] * 1000))) == [runs[3], runs[1]]
+
+
+def test_a_long_in_list_answers_right(runs: dict) -> None:
+    values = ", ".join(str(n) for n in range(100, 100_100))
+    assert ids(lab.runs(where=f"max_depth in ({values}, 4)")) == [runs[3], runs[1]]
+    assert ids(lab.runs(where=f"max_depth not in ({values}, 4, 8)")) == [runs[5], runs[4], runs[0]]
+    words = ", ".join(f"'w{n}'" for n in range(100_000))
+    assert ids(lab.runs(where=f"optimizer in ({words}, 'sgd')")) == [runs[5], runs[4], runs[2]]
+
+
+def test_a_huge_glob_is_a_value_error_naming_the_limit(runs: dict) -> None:
+    with pytest.raises(ValueError, match="a glob pattern is at most 1000 bytes") as e:
+        lab.runs(where="experiment ~ '" + "x" * 1_000_000 + "*'")
+    assert caret_at(str(e.value), 13)
+    # A substring has no such limit.
+    assert lab.runs(where="experiment ~ '" + "x" * 1_000_000 + "'") == []
+
+
+def test_a_bare_word_on_the_right_is_a_string(runs: dict) -> None:
+    assert ids(lab.runs(where="status = failed")) == [runs[2]]
+    assert ids(lab.runs(where="accuracy > 0.9 and status = finished")) == [runs[3], runs[1]]
+    assert ids(lab.runs(where="experiment = iris and optimizer = sgd")) == [runs[2]]
+    assert ids(lab.runs(where="tags.team = vision and accuracy > 0.95")) == [runs[3]]
+    assert ids(lab.runs(where="status in (failed, crashed)")) == [runs[2]]
+    # A word that names something is that name: `loss` is a metric.
+    with pytest.raises(ValueError, match="`experiment` is text and `loss` is a metric") as e:
+        lab.runs(where="experiment = loss")
+    assert str(e.value).endswith("\n\nhint: strings take quotes ('loss')")
+
+
+def test_a_bad_sort_key_says_so(runs: dict) -> None:
+    with pytest.raises(ValueError) as e:
+        lab.runs(sort=["accuracy", "-speed"])
+    assert str(e.value).startswith("bad sort key: no run has a metric, parameter, tag or run field named `speed`")
+    assert caret_at(str(e.value), 1)
+    with pytest.raises(ValueError, match="^bad sort key: more than 100 sort keys"):
+        lab.runs(sort=["accuracy"] * 1000)
+    with pytest.raises(ValueError, match="^bad query: "):
+        lab.runs(where="accuracy >", sort="-speed")
+
+
+def test_the_command_line_refuses_hostile_queries_with_a_caret(runs: dict, project: Path) -> None:
+    # One argument holds at most 128 KiB: these are the largest that fit.
+    for query, message, column in [
+        ("(" * 10_000 + "accuracy > 0.5" + ")" * 10_000, "nests deeper than 100 levels", 100),
+        (" and ".join(["accuracy > 0.5"] * 5_000), "more than 1000 comparisons", 19_000),
+        ("experiment ~ '" + "x" * 100_000 + "*'", "a glob pattern is at most 1000 bytes", 13),
+    ]:
+        bad = lab_cli(project, "ls", "--where", query)
+        assert bad.returncode == 1, bad.stderr[:500]
+        assert bad.stderr.startswith("error: bad query: "), bad.stderr[:500]
+        assert message in bad.stderr, bad.stderr[:500]
+        assert caret_at(bad.stderr, column), bad.stderr[-500:]
+    # 40,000 values: more than SQLite's 32,766 variables, were each one.
+    listed = lab_cli(project, "ls", "--where", f"max_depth in ({'1, ' * 40_000}4)", "--format", "json")
+    assert listed.returncode == 0, listed.stderr[:500]
+    import json
+
+    assert [r["id"] for r in json.loads(listed.stdout)] == [runs[3], runs[1]]
+    placeholder = lab_cli(project, "ls", "--where", "accuracy > 0.9 and status = finished", "--format", "json")
+    assert placeholder.returncode == 0, placeholder.stderr
+    assert [r["id"] for r in json.loads(placeholder.stdout)] == [runs[3], runs[1]]
+    sort = lab_cli(project, "ls", "--sort", "-speed")
+    assert sort.returncode == 1
+    assert sort.stderr.startswith("error: bad sort key: no run has"), sort.stderr
+    assert caret_at(sort.stderr, 1), sort.stderr
+    column = lab_cli(project, "ls", "--columns", "accuracy,speed")
+    assert column.returncode == 1
+    assert column.stderr.startswith("error: bad column: no run has"), column.stderr

@@ -4,10 +4,4 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    if let Ok(record) = lab_journal::codec::decode(data) {
-        let mut again = Vec::new();
-        lab_journal::codec::encode(&record, &mut again);
-        assert_eq!(again, data, "decode then encode changed the bytes");
-    }
-});
+fuzz_target!(|data: &[u8]| lab_journal::fuzzing::check_decode(data));

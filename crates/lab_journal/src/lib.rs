@@ -12,6 +12,8 @@
 //! the first, in a settled journal it reads on from the next good frame.
 
 pub mod codec;
+#[doc(hidden)]
+pub mod fuzzing;
 mod liveness;
 mod reader;
 mod writer;

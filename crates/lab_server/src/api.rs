@@ -339,11 +339,7 @@ async fn list_runs(
             let ids = if let Some(ids) = cache.cached_ids(&key, stamp) {
                 ids
             } else {
-                let ids = Arc::new(
-                    store
-                        .select_ids(&selection)
-                        .map_err(|e| ApiError::from_selection(e, selection.filter.as_deref()))?,
-                );
+                let ids = Arc::new(store.select_ids(&selection)?);
                 cache.keep_ids(key, stamp, ids.clone());
                 ids
             };

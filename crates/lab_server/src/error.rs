@@ -17,8 +17,8 @@ pub enum ApiError {
         offset: usize,
         /// How long it is, in characters.
         length: usize,
-        /// Which parameter holds it (`where` or `sort`), when known.
-        param: Option<&'static str>,
+        /// Which parameter holds it: `where` or `sort`.
+        param: &'static str,
     },
     /// Another bad parameter.
     #[error("{0}")]
@@ -107,7 +107,7 @@ impl IntoResponse for ApiError {
                 length,
                 param,
                 ..
-            } => (Some(*offset), Some(*length), *param),
+            } => (Some(*offset), Some(*length), Some(*param)),
             _ => (None, None, None),
         };
         let body = Body {
@@ -135,22 +135,23 @@ impl From<lab_store::Error> for ApiError {
         use lab_store::Error as E;
         match e {
             E::Query(q) => {
-                let end = (q.offset + q.len.max(1)).min(q.query.len());
-                let length = q
-                    .query
-                    .get(q.offset.min(end)..end)
-                    .map_or(1, |s| s.chars().count().max(1));
-                let mut message = q.message.clone();
-                if !q.suggestions.is_empty() {
-                    let list: Vec<String> =
-                        q.suggestions.iter().map(|s| format!("`{s}`")).collect();
-                    message = format!("{message}; did you mean {}?", list.join(" or "));
+                // The code says it is a query; a sort key or a column says so.
+                let mut message = match q.input {
+                    lab_store::query::Input::Filter => q.message.clone(),
+                    other => format!("bad {}: {}", other.noun(), q.message),
+                };
+                for hint in q.hints() {
+                    message = format!("{message}; {hint}");
                 }
                 ApiError::BadQuery {
                     message,
                     offset: q.column(),
-                    length,
-                    param: None,
+                    length: q.width(),
+                    param: match q.input {
+                        lab_store::query::Input::SortKey => "sort",
+                        lab_store::query::Input::Column => "columns",
+                        _ => "where",
+                    },
                 }
             }
             E::UnknownRun { .. } | E::UnknownModel { .. } => ApiError::NotFound(e.to_string()),
@@ -160,29 +161,7 @@ impl From<lab_store::Error> for ApiError {
     }
 }
 
-impl ApiError {
-    /// A store error of a runs query, saying which parameter a bad query
-    /// came from: the filter `filter`, or else the sort keys.
-    #[must_use]
-    pub fn from_selection(e: lab_store::Error, filter: Option<&str>) -> Self {
-        let from_filter =
-            matches!(&e, lab_store::Error::Query(q) if Some(q.query.as_str()) == filter);
-        match ApiError::from(e) {
-            ApiError::BadQuery {
-                message,
-                offset,
-                length,
-                ..
-            } => ApiError::BadQuery {
-                message,
-                offset,
-                length,
-                param: Some(if from_filter { "where" } else { "sort" }),
-            },
-            other => other,
-        }
-    }
-}
+impl ApiError {}
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {

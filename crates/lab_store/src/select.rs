@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use lab_types::Status;
+use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
 
 use crate::query::{self, Catalog};
@@ -32,20 +33,7 @@ pub struct Selection {
 impl Store {
     /// The names runs of this project have: what queries may refer to.
     pub fn catalog(&self) -> Result<Catalog, Error> {
-        let mut c = Catalog::default();
-        let mut stmt = self.conn.prepare_cached("SELECT scope, key FROM names")?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let scope: String = row.get(0)?;
-            let key: String = row.get(1)?;
-            match scope.as_str() {
-                "metrics" => c.metrics.insert(key),
-                "params" => c.params.insert(key),
-                "tags" => c.tags.insert(key),
-                _ => false,
-            };
-        }
-        Ok(c)
+        catalog(&self.conn)
     }
 
     /// The runs `selection` asks for, with everything indexed about them.
@@ -66,12 +54,7 @@ impl Store {
     /// and `offset` are not applied): cheap to keep, and to page through with
     /// [`Store::load_runs`] while [`Store::generation`] stays the same.
     pub fn select_ids(&self, selection: &Selection) -> Result<Vec<i64>, Error> {
-        let (sql, params) = self.selection_sql(selection, true, false)?;
-        Ok(self
-            .conn
-            .prepare(&sql)?
-            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
-            .collect::<Result<_, _>>()?)
+        select_ids(&self.conn, selection)
     }
 
     /// The runs with these row ids (from [`Store::select_ids`]), in that
@@ -126,74 +109,13 @@ impl Store {
         Ok(())
     }
 
-    /// The SQL for `selection`: row ids only, or the listing's columns; with
-    /// its `LIMIT` and `OFFSET` or without.
-    fn selection_sql(
-        &self,
-        selection: &Selection,
-        ids_only: bool,
-        limited: bool,
-    ) -> Result<(String, Vec<Sql>), Error> {
-        let catalog = self.catalog()?;
-        let mut sql = if ids_only {
-            "SELECT runs.rowid FROM runs WHERE 1".to_owned()
-        } else {
-            format!("SELECT {RUN_COLUMNS}, summary FROM runs WHERE 1")
-        };
-        let mut params: Vec<Sql> = Vec::new();
-        if let Some(e) = &selection.experiment {
-            sql.push_str(" AND runs.experiment = ?");
-            params.push(Sql::Text(e.clone()));
-        }
-        if !selection.statuses.is_empty() {
-            let _ = write!(
-                sql,
-                " AND runs.status IN ({})",
-                vec!["?"; selection.statuses.len()].join(", ")
-            );
-            params.extend(
-                selection
-                    .statuses
-                    .iter()
-                    .map(|s| Sql::Text(s.as_str().to_owned())),
-            );
-        }
-        if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
-            let expr = query::parse(text)?;
-            let compiled = query::compile_where(&expr, &catalog, text)?;
-            sql.push_str(" AND ");
-            sql.push_str(&compiled.sql);
-            params.extend(compiled.params);
-        }
-        sql.push_str(" ORDER BY ");
-        for text in &selection.sort {
-            let key = query::parse_sort(text)?;
-            let compiled = query::compile_sort(&key, &catalog, text)?;
-            sql.push_str(&compiled.sql);
-            sql.push_str(", ");
-            params.extend(compiled.params);
-        }
-        sql.push_str("runs.start_nanos DESC, runs.id DESC");
-        if limited && (selection.limit.is_some() || selection.offset > 0) {
-            let n = selection
-                .limit
-                .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
-            sql.push_str(" LIMIT ? OFFSET ?");
-            params.push(Sql::Integer(n));
-            params.push(Sql::Integer(
-                i64::try_from(selection.offset).unwrap_or(i64::MAX),
-            ));
-        }
-        Ok((sql, params))
-    }
-
     fn select_inner(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
         // With sort keys, first the ids, filtered, sorted and cut (sorting
         // whole rows would carry every summary through the sort), then the
         // rows. Without, the newest-first order comes from an index and the
         // rows are read in one pass.
         if !selection.sort.is_empty() {
-            let (sql, params) = self.selection_sql(selection, true, true)?;
+            let (sql, params) = selection_sql(&self.conn, selection, true, true)?;
             let rowids: Vec<i64> = self
                 .conn
                 .prepare(&sql)?
@@ -201,7 +123,7 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             return self.load_runs(&rowids, selection.detail);
         }
-        let (sql, params) = self.selection_sql(selection, false, true)?;
+        let (sql, params) = selection_sql(&self.conn, selection, false, true)?;
         let listing = selection.detail == Detail::Listing;
         let mut incomplete = Vec::new();
         let mut runs: Vec<RunInfo> = Vec::new();
@@ -213,6 +135,106 @@ impl Store {
         self.complete_details(&mut runs, selection.detail, &incomplete)?;
         Ok(runs)
     }
+}
+
+/// The names the runs of the index on `conn` have.
+pub(crate) fn catalog(conn: &Connection) -> Result<Catalog, Error> {
+    let mut c = Catalog::default();
+    let mut stmt = conn.prepare_cached("SELECT scope, key FROM names")?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let scope: String = row.get(0)?;
+        let key: String = row.get(1)?;
+        match scope.as_str() {
+            "metrics" => c.metrics.insert(key),
+            "params" => c.params.insert(key),
+            "tags" => c.tags.insert(key),
+            _ => false,
+        };
+    }
+    Ok(c)
+}
+
+/// [`Store::select_ids`] on the index open on `conn`.
+pub(crate) fn select_ids(conn: &Connection, selection: &Selection) -> Result<Vec<i64>, Error> {
+    let (sql, params) = selection_sql(conn, selection, true, false)?;
+    Ok(conn
+        .prepare(&sql)?
+        .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The SQL for `selection`: row ids only, or the listing's columns; with
+/// its `LIMIT` and `OFFSET` or without.
+fn selection_sql(
+    conn: &Connection,
+    selection: &Selection,
+    ids_only: bool,
+    limited: bool,
+) -> Result<(String, Vec<Sql>), Error> {
+    let catalog = catalog(conn)?;
+    let mut sql = if ids_only {
+        "SELECT runs.rowid FROM runs WHERE 1".to_owned()
+    } else {
+        format!("SELECT {RUN_COLUMNS}, summary FROM runs WHERE 1")
+    };
+    let mut params: Vec<Sql> = Vec::new();
+    if let Some(e) = &selection.experiment {
+        sql.push_str(" AND runs.experiment = ?");
+        params.push(Sql::Text(e.clone()));
+    }
+    if !selection.statuses.is_empty() {
+        // Each status once: a list repeating them must not run out of
+        // SQLite's variables.
+        let statuses: std::collections::BTreeSet<&str> =
+            selection.statuses.iter().map(|s| s.as_str()).collect();
+        let _ = write!(
+            sql,
+            " AND runs.status IN ({})",
+            vec!["?"; statuses.len()].join(", ")
+        );
+        params.extend(statuses.into_iter().map(|s| Sql::Text(s.to_owned())));
+    }
+    if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
+        let expr = query::parse(text)?;
+        let compiled = query::compile_where(&expr, &catalog, text)?;
+        sql.push_str(" AND ");
+        sql.push_str(&compiled.sql);
+        params.extend(compiled.params);
+    }
+    sql.push_str(" ORDER BY ");
+    for (i, text) in selection.sort.iter().enumerate() {
+        if i == query::MAX_SORT_KEYS {
+            return Err(query::QueryError::new(
+                text,
+                0,
+                text.len(),
+                format!(
+                    "more than {} sort keys: a listing sorts by at most that many",
+                    query::MAX_SORT_KEYS
+                ),
+            )
+            .about(query::Input::SortKey)
+            .into());
+        }
+        let key = query::parse_sort(text)?;
+        let compiled = query::compile_sort(&key, &catalog, text)?;
+        sql.push_str(&compiled.sql);
+        sql.push_str(", ");
+        params.extend(compiled.params);
+    }
+    sql.push_str("runs.start_nanos DESC, runs.id DESC");
+    if limited && (selection.limit.is_some() || selection.offset > 0) {
+        let n = selection
+            .limit
+            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        sql.push_str(" LIMIT ? OFFSET ?");
+        params.push(Sql::Integer(n));
+        params.push(Sql::Integer(
+            i64::try_from(selection.offset).unwrap_or(i64::MAX),
+        ));
+    }
+    Ok((sql, params))
 }
 
 /// A run from a row of `RUN_COLUMNS, summary`; for a listing, with its

@@ -455,7 +455,6 @@ class RunsView implements View {
       h(
         "div",
         { class: "fe-msg" },
-        source === "sort" ? "Sort: " : null,
         e.message,
         source === "sort" ? [" ", h("button", { class: "btn small", onclick: () => this.go({ sort: [] }) }, "Clear the sort")] : null,
       ),

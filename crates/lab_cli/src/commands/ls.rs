@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 
 use anyhow::Result;
-use lab_store::query::{Name, Scope, parse_sort};
+use lab_store::query::{Input, Name, QueryError, Scope, parse_sort};
 use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::{Status, Value};
 
@@ -206,8 +206,8 @@ fn table_columns(store: &Store, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<C
                     Scope::Run => Column::Field(name),
                 })
             })
-            .collect::<Result<_, lab_store::query::QueryError>>()
-            .map_err(|e| lab_store::Error::Query(e).into());
+            .collect::<Result<_, QueryError>>()
+            .map_err(|e| lab_store::Error::Query(e.about(Input::Column)).into());
     }
     let by_age = oldest_first(runs);
     let mut columns = Vec::new();

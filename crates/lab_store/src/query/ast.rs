@@ -112,12 +112,18 @@ impl CmpOp {
 }
 
 /// A query.
+///
+/// `and` and `or` hold two or more operands each, so that a long chain is one
+/// flat node rather than a tree as deep as the chain is long; a group in
+/// parentheses stays a node of its own. Every tree the parser makes is at
+/// most a few hundred levels deep (see [`MAX_NESTING`](super::MAX_NESTING)),
+/// so the recursive walks over it (printing, compiling, dropping) are bounded.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Expr {
-    /// Both hold.
-    And(Box<Expr>, Box<Expr>),
-    /// Either holds.
-    Or(Box<Expr>, Box<Expr>),
+    /// All hold.
+    And(Vec<Expr>),
+    /// One or more holds.
+    Or(Vec<Expr>),
     /// It does not hold.
     Not(Box<Expr>),
     /// A comparison.
@@ -137,6 +143,11 @@ pub struct SortKey {
 
 const KEYWORDS: [&str; 8] = ["and", "or", "not", "in", "true", "false", "null", "none"];
 
+/// Whether `s` is a keyword (in any case), so a name only in backticks.
+pub(crate) fn is_keyword(s: &str) -> bool {
+    KEYWORDS.contains(&s.to_ascii_lowercase().as_str())
+}
+
 /// Whether `s` can be written without backticks.
 pub(crate) fn is_plain_name(s: &str) -> bool {
     let mut chars = s.chars();
@@ -145,7 +156,7 @@ pub(crate) fn is_plain_name(s: &str) -> bool {
     };
     (first.is_alphabetic() || first == '_')
         && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '[' | ']' | '-'))
-        && !KEYWORDS.contains(&s.to_ascii_lowercase().as_str())
+        && !is_keyword(s)
 }
 
 impl fmt::Display for Name {
@@ -164,6 +175,10 @@ impl fmt::Display for Name {
 impl fmt::Display for Literal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // `1e999` is how an infinity is written (it overflows to one).
+            Literal::Number(n) if n.is_infinite() => {
+                f.write_str(if *n > 0.0 { "1e999" } else { "-1e999" })
+            }
             Literal::Number(n) => write!(f, "{n}"),
             Literal::Str(s) => {
                 f.write_str("'")?;
@@ -202,33 +217,42 @@ impl Expr {
         }
     }
 
-    fn write_child(f: &mut fmt::Formatter<'_>, child: &Expr, min: u8) -> fmt::Result {
-        if child.precedence() < min {
-            write!(f, "({child})")
-        } else {
+    /// Writes `child`, in parentheses unless it binds tighter than `than`.
+    fn write_child(f: &mut fmt::Formatter<'_>, child: &Expr, than: u8) -> fmt::Result {
+        if child.precedence() > than {
             write!(f, "{child}")
+        } else {
+            write!(f, "({child})")
         }
+    }
+
+    fn write_all(
+        f: &mut fmt::Formatter<'_>,
+        items: &[Expr],
+        keyword: &str,
+        than: u8,
+    ) -> fmt::Result {
+        for (i, item) in items.iter().enumerate() {
+            if i > 0 {
+                f.write_str(keyword)?;
+            }
+            Self::write_child(f, item, than)?;
+        }
+        Ok(())
     }
 }
 
 impl fmt::Display for Expr {
     /// The canonical form: single spaces, lower-case keywords, parentheses only
-    /// where precedence needs them (`and` and `or` group to the left).
+    /// where the tree has a group (an `or` inside an `and`, an `and` directly
+    /// inside an `and`, anything but a comparison under `not`).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Expr::Or(a, b) => {
-                Self::write_child(f, a, 1)?;
-                f.write_str(" or ")?;
-                Self::write_child(f, b, 2)
-            }
-            Expr::And(a, b) => {
-                Self::write_child(f, a, 2)?;
-                f.write_str(" and ")?;
-                Self::write_child(f, b, 3)
-            }
+            Expr::Or(items) => Self::write_all(f, items, " or ", 1),
+            Expr::And(items) => Self::write_all(f, items, " and ", 2),
             Expr::Not(e) => {
                 f.write_str("not ")?;
-                Self::write_child(f, e, 3)
+                Self::write_child(f, e, 2)
             }
             Expr::Cmp(a, op, b) => write!(f, "{a} {} {b}", op.symbol()),
             Expr::In(name, negated, values) => {

@@ -8,8 +8,8 @@ use std::fmt::Write as _;
 
 use rusqlite::types::Value as Sql;
 
-use super::QueryError;
 use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+use super::{Input, QueryError};
 
 /// What kind of value a run field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,6 +74,16 @@ impl Catalog {
             Scope::Metrics => self.metrics.contains(key),
             Scope::Params => self.params.contains(key),
             Scope::Tags => self.tags.contains(key),
+        }
+    }
+
+    /// Whether `name` names anything runs have.
+    fn knows(&self, name: &Name) -> bool {
+        match name.scope {
+            Some(scope) => self.has(scope, &name.key),
+            None => [Scope::Run, Scope::Metrics, Scope::Params, Scope::Tags]
+                .into_iter()
+                .any(|s| self.has(s, &name.key)),
         }
     }
 
@@ -210,6 +220,10 @@ pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Comp
 /// Compiles one sort key (written as `text`) to `ORDER BY` terms; runs that
 /// lack the key go last whichever the direction.
 pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
+    sort_sql(key, catalog, text).map_err(|e| e.about(Input::SortKey))
+}
+
+fn sort_sql(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
     let mut c = Compiler {
         catalog,
         query: text,
@@ -300,17 +314,8 @@ impl Compiler<'_> {
 
     fn expr(&mut self, e: &Expr) -> Result<(), QueryError> {
         match e {
-            Expr::And(a, b) | Expr::Or(a, b) => {
-                self.out.sql.push('(');
-                self.expr(a)?;
-                self.out.sql.push_str(if matches!(e, Expr::And(..)) {
-                    " AND "
-                } else {
-                    " OR "
-                });
-                self.expr(b)?;
-                self.out.sql.push(')');
-            }
+            Expr::And(items) => self.join(items, " AND ", "1")?,
+            Expr::Or(items) => self.join(items, " OR ", "0")?,
             Expr::Not(a) => {
                 self.out.sql.push_str("(NOT ");
                 self.expr(a)?;
@@ -328,18 +333,59 @@ impl Compiler<'_> {
         Ok(())
     }
 
+    /// `items` joined with `op` as a balanced tree of pairs: SQLite parses
+    /// `a AND b AND c` as `(a AND b) AND c`, one level deeper per term, and
+    /// refuses expressions over 1000 levels deep; pairs nest only log2(n).
+    fn join(&mut self, items: &[Expr], op: &str, empty: &str) -> Result<(), QueryError> {
+        match items {
+            [] => self.out.sql.push_str(empty),
+            [only] => self.expr(only)?,
+            _ => {
+                let (first, second) = items.split_at(items.len() / 2);
+                self.out.sql.push('(');
+                self.join(first, op, empty)?;
+                self.out.sql.push_str(op);
+                self.join(second, op, empty)?;
+                self.out.sql.push(')');
+            }
+        }
+        Ok(())
+    }
+
     fn cmp(&mut self, left: &Operand, op: CmpOp, right: &Operand) -> Result<String, QueryError> {
         match (left, right) {
             (Operand::Name(first), Operand::Name(second)) => {
                 let ra = self.catalog.resolve(first, self.query)?;
-                let rb = self.catalog.resolve(second, self.query)?;
-                let text = !(numeric(&ra) && numeric(&rb));
+                // A plain word on the right that names nothing is a string
+                // (`status = finished`); one that names something is that
+                // name, with a hint about quotes if the comparison fails.
+                let word = is_word(second);
+                if word && !self.catalog.knows(second) {
+                    return self.name_vs_literal(first, op, &Literal::Str(second.key.clone()));
+                }
+                let hint = |e: QueryError| {
+                    if word {
+                        e.with_hint(format!("strings take quotes ('{}')", second.key))
+                    } else {
+                        e
+                    }
+                };
+                let rb = self.catalog.resolve(second, self.query).map_err(hint)?;
                 if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
-                    return Err(self.error(
+                    return Err(hint(self.error(
                         &second.key,
                         "`~` and `!~` need a quoted pattern on their right".into(),
-                    ));
+                    )));
                 }
+                if let Some((text, metric)) = text_and_metric(&ra, &rb) {
+                    return Err(hint(self.error(
+                        &second.key,
+                        format!(
+                            "`{text}` is text and `{metric}` is a metric: they cannot be compared"
+                        ),
+                    )));
+                }
+                let text = !(numeric(&ra) && numeric(&rb));
                 let (x, y) = (self.value(&ra, text), self.value(&rb, text));
                 Ok(format!("coalesce(({x} {} {y}), 0)", sql_op(op)))
             }
@@ -380,7 +426,7 @@ impl Compiler<'_> {
                 }
                 let x = self.value(&r, true);
                 self.out.params.push(Sql::Text(pattern.clone()));
-                let test = if pattern.contains(['*', '?', '[']) {
+                let test = if super::parser::is_glob(pattern) {
                     format!("{x} GLOB ?")
                 } else {
                     format!("instr(lower({x}), lower(?)) > 0")
@@ -483,19 +529,63 @@ impl Compiler<'_> {
             ));
         }
         let x = self.value(&r, strings);
-        for v in values {
-            self.out.params.push(match v {
-                Literal::Number(n) => Sql::Real(*n),
-                Literal::Bool(b) => Sql::Real(f64::from(u8::from(*b))),
-                Literal::Str(s) => Sql::Text(s.clone()),
-                _ => Sql::Null,
-            });
-        }
-        let marks = vec!["?"; values.len()].join(", ");
+        // The whole list is one variable, a JSON array, however long it is:
+        // one `?` per value would pass SQLite's limit of 32766 variables.
+        self.out.params.push(Sql::Text(json_array(values)));
         Ok(format!(
-            "coalesce(({x} {}IN ({marks})), 0)",
+            "coalesce(({x} {}IN (SELECT value FROM json_each(?))), 0)",
             if negated { "NOT " } else { "" }
         ))
+    }
+}
+
+/// A list of numbers or strings as a JSON array that SQLite reads back to
+/// the same values: numbers in their shortest exact form, infinities as
+/// numbers too large for a double.
+fn json_array(values: &[Literal]) -> String {
+    let mut out = String::from("[");
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let n = match v {
+            Literal::Number(n) => *n,
+            Literal::Bool(b) => f64::from(u8::from(*b)),
+            Literal::Str(s) => {
+                out.push_str(&serde_json::Value::from(s.as_str()).to_string());
+                continue;
+            }
+            // Refused before: a list holds only numbers or only strings.
+            Literal::Date(..) | Literal::Null => {
+                out.push_str("null");
+                continue;
+            }
+        };
+        if n.is_finite() {
+            let _ = write!(out, "{}", serde_json::Value::from(n));
+        } else {
+            out.push_str(if n > 0.0 { "9e999" } else { "-9e999" });
+        }
+    }
+    out.push(']');
+    out
+}
+
+/// Whether `name` is an unscoped plain word: `finished`, `iris.v2`.
+fn is_word(name: &Name) -> bool {
+    let mut chars = name.key.chars();
+    name.scope.is_none()
+        && chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-'))
+        && !super::ast::is_keyword(&name.key)
+}
+
+/// A run field holding text and a metric, in either order: the names of both.
+fn text_and_metric<'r>(a: &'r Resolved, b: &'r Resolved) -> Option<(&'r str, &'r str)> {
+    match (a, b) {
+        (Resolved::Field(field, _, Kind::Text), Resolved::Metric(m))
+        | (Resolved::Metric(m), Resolved::Field(field, _, Kind::Text)) => Some((field, m)),
+        _ => None,
     }
 }
 

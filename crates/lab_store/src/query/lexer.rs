@@ -152,11 +152,26 @@ pub fn lex(query: &str) -> Result<Vec<Token>, QueryError> {
                     let text = query[i..end].to_owned();
                     i = end;
                     Tok::Date(nanos, text)
+                } else if looks_like_date(bytes, i) {
+                    let end = i + bytes[i..]
+                        .iter()
+                        .position(|b| !(b.is_ascii_alphanumeric() || b"-:.".contains(b)))
+                        .unwrap_or(bytes.len() - i);
+                    return Err(QueryError::new(
+                        query,
+                        i,
+                        end - i,
+                        format!(
+                            "`{}` is not a date Lab can compare: write YYYY-MM-DD, optionally with THH:MM[:SS[.fff]][Z], from 1677-09-22 to 2262-04-11",
+                            &query[i..end]
+                        ),
+                    ));
                 } else {
                     let end = number_end(bytes, i);
                     let text = &query[i..end];
                     let n: f64 = text.parse().map_err(|_| {
                         QueryError::new(query, i, end - i, format!("`{text}` is not a number"))
+                            .with_hint(format!("strings take quotes ('{text}')"))
                     })?;
                     i = end;
                     Tok::Number(n)
@@ -320,10 +335,17 @@ pub(crate) fn date(query: &str, start: usize) -> Option<(i64, usize)> {
             return None;
         }
         let m = digits(end + 4, 2)?;
+        if h > 23 || m > 59 {
+            return None;
+        }
         secs = h * 3600 + m * 60;
         end += 6;
         if b.get(end) == Some(&b':') {
-            secs += digits(end + 1, 2)?;
+            let sec = digits(end + 1, 2)?;
+            if sec > 59 {
+                return None;
+            }
+            secs += sec;
             end += 3;
             if b.get(end) == Some(&b'.') {
                 let frac_start = end + 1;
@@ -343,8 +365,26 @@ pub(crate) fn date(query: &str, start: usize) -> Option<(i64, usize)> {
     if b.get(end).is_some_and(u8::is_ascii_alphanumeric) {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400 + secs) * 1_000_000_000 + nanos, end))
+    // Nanoseconds since 1970 in an `i64` reach from 1677 to 2262.
+    let nanos = days_from_civil(year, month, day)
+        .checked_mul(86_400)?
+        .checked_add(secs)?
+        .checked_mul(1_000_000_000)?
+        .checked_add(nanos)?;
+    Some((nanos, end))
+}
+
+/// Whether a date starts at `i` (`YYYY-MM-DD`), whether or not it is valid.
+fn looks_like_date(bytes: &[u8], i: usize) -> bool {
+    let shape = b"dddd-dd-dd";
+    bytes.len() >= i + shape.len()
+        && shape.iter().zip(&bytes[i..]).all(|(want, b)| {
+            if *want == b'd' {
+                b.is_ascii_digit()
+            } else {
+                b == want
+            }
+        })
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -375,6 +415,27 @@ mod tests {
         );
         assert_eq!(date("2026-13-01", 0), None);
         assert_eq!(date("2026-11-27x", 0), None);
+        assert_eq!(
+            date("2262-04-11T23:47:16.854775807", 0).map(|d| d.0),
+            Some(i64::MAX)
+        );
+        assert_eq!(date("2262-04-11T23:47:16.854775808", 0), None);
+        assert_eq!(date("4052-11-01", 0), None);
+        assert_eq!(date("1677-09-21", 0), None);
+    }
+
+    #[test]
+    fn dates_out_of_range_or_malformed_are_errors() {
+        for (query, bad) in [
+            ("start_time > 4052-11-01 and a = 1", "4052-11-01"),
+            ("start_time > 2026-13-01", "2026-13-01"),
+            ("start_time > 2026-11-27T25:00", "2026-11-27T25:00"),
+            ("start_time < 1000-01-01T00:00:00Z)", "1000-01-01T00:00:00Z"),
+        ] {
+            let e = lex(query).unwrap_err();
+            assert_eq!(&query[e.offset..e.offset + e.len], bad, "{query}");
+            assert!(e.message.contains("is not a date"), "{}", e.message);
+        }
     }
 
     #[test]

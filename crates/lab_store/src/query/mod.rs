@@ -11,17 +11,42 @@
 //! canonical form that parses to the same tree), then resolved against the
 //! names a project knows and compiled to SQL over the index. `docs/query.md`
 //! is the user's reference.
+//!
+//! Queries come from anyone who can reach `lab ui`: every one is parsed and
+//! compiled within fixed bounds ([`MAX_NESTING`], [`MAX_COMPARISONS`],
+//! [`MAX_GLOB_BYTES`], [`MAX_SORT_KEYS`]) into SQL within SQLite's limits, so
+//! that any text gets a right answer or a [`QueryError`], never a crash.
 
 mod ast;
 mod compile;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lexer;
 mod parser;
 
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 pub use compile::{Catalog, Compiled, compile_sort, compile_where};
-pub use error::QueryError;
+pub use error::{Input, QueryError};
 pub use parser::{parse, parse_sort};
+
+/// How deep parentheses and `not` may nest in a query. Deeper is refused
+/// while parsing, so that no walk over the tree (and no SQL made from it)
+/// recurses without bound.
+pub const MAX_NESTING: usize = 100;
+
+/// How many comparisons (`a > 1`, `b in (...)`) one query may hold. Each
+/// binds at most two SQL variables, which keeps a query far from SQLite's
+/// limit on them; a long list of values belongs in one `in`.
+pub const MAX_COMPARISONS: usize = 1000;
+
+/// How long a glob pattern (a `~` pattern with `*`, `?` or `[`) may be, in
+/// bytes. SQLite refuses patterns over 50,000 bytes, and matches each `*`
+/// with one more level of recursion on the thread's stack.
+pub const MAX_GLOB_BYTES: usize = 1000;
+
+/// How many sort keys one listing may have.
+pub const MAX_SORT_KEYS: usize = 100;
 
 #[cfg(test)]
 mod tests {
@@ -53,6 +78,8 @@ mod tests {
                 .prop_filter("finite", |f| f.is_finite())
                 .prop_map(Literal::Number),
             (-1000i32..1000).prop_map(|n| Literal::Number(f64::from(n))),
+            Just(Literal::Number(f64::INFINITY)),
+            Just(Literal::Number(f64::NEG_INFINITY)),
             ".{0,8}".prop_map(Literal::Str),
             any::<bool>().prop_map(Literal::Bool),
             Just(Literal::Null),
@@ -106,12 +133,10 @@ mod tests {
     }
 
     fn expr() -> impl Strategy<Value = Expr> {
-        leaf().prop_recursive(4, 24, 2, |inner| {
+        leaf().prop_recursive(4, 32, 4, |inner| {
             prop_oneof![
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::And(Box::new(a), Box::new(b))),
-                (inner.clone(), inner.clone())
-                    .prop_map(|(a, b)| Expr::Or(Box::new(a), Box::new(b))),
+                prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::And),
+                prop::collection::vec(inner.clone(), 2..5).prop_map(Expr::Or),
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })

@@ -1,9 +1,12 @@
 //! From tokens to a tree: `or` binds loosest, then `and`, then `not`, then
-//! comparisons; both `and` and `or` group to the left.
+//! comparisons. A chain of `and`s (or of `or`s) is one node; parentheses and
+//! `not` nest at most [`MAX_NESTING`] levels, and a query holds at most
+//! [`MAX_COMPARISONS`] comparisons, so the tree stays shallow and its SQL
+//! within SQLite's limits.
 
-use super::QueryError;
-use super::ast::{Expr, Literal, Name, Operand, Scope, SortKey};
+use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 use super::lexer::{Tok, Token, lex};
+use super::{Input, MAX_COMPARISONS, MAX_GLOB_BYTES, MAX_NESTING, QueryError};
 
 /// Parses a filter query.
 pub fn parse(query: &str) -> Result<Expr, QueryError> {
@@ -16,11 +19,7 @@ pub fn parse(query: &str) -> Result<Expr, QueryError> {
             "the query is empty; expected a comparison such as `accuracy > 0.9`",
         ));
     }
-    let mut p = Parser {
-        query,
-        tokens,
-        at: 0,
-    };
+    let mut p = Parser::new(query, tokens);
     let expr = p.or()?;
     let t = p.peek();
     if t.tok != Tok::End {
@@ -47,21 +46,14 @@ pub fn parse_sort(key: &str) -> Result<SortKey, QueryError> {
             lead + usize::from(trimmed.starts_with('+')),
         ),
     };
-    let tokens = lex(rest).map_err(|e| QueryError {
-        query: key.to_owned(),
-        offset: e.offset + at,
-        ..e
-    })?;
-    let mut p = Parser {
-        query: rest,
-        tokens,
-        at: 0,
-    };
     let shift = |e: QueryError| QueryError {
         query: key.to_owned(),
         offset: e.offset + at,
+        input: Input::SortKey,
         ..e
     };
+    let tokens = lex(rest).map_err(shift)?;
+    let mut p = Parser::new(rest, tokens);
     let name = p.name().map_err(shift)?;
     let t = p.peek();
     if t.tok != Tok::End {
@@ -77,9 +69,23 @@ struct Parser<'a> {
     query: &'a str,
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses and `not`s open around the token being read.
+    depth: usize,
+    /// Comparisons read so far.
+    comparisons: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
+    fn new(query: &'a str, tokens: Vec<Token>) -> Self {
+        Self {
+            query,
+            tokens,
+            at: 0,
+            depth: 0,
+            comparisons: 0,
+        }
+    }
+
     fn peek(&self) -> Token {
         self.tokens[self.at.min(self.tokens.len() - 1)].clone()
     }
@@ -96,38 +102,82 @@ impl Parser<'_> {
         QueryError::new(self.query, t.offset, t.len, message)
     }
 
+    /// Opens one more level of nesting at `t` (a `(` or a `not`).
+    fn enter(&mut self, t: &Token) -> Result<(), QueryError> {
+        self.depth += 1;
+        if self.depth > MAX_NESTING {
+            return Err(self.error_at(
+                t,
+                &format!(
+                    "this query nests deeper than {MAX_NESTING} levels of parentheses and `not`"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Counts one more comparison, starting at `t`.
+    fn count(&mut self, t: &Token) -> Result<(), QueryError> {
+        self.comparisons += 1;
+        if self.comparisons > MAX_COMPARISONS {
+            return Err(self
+                .error_at(
+                    t,
+                    &format!("this query has more than {MAX_COMPARISONS} comparisons"),
+                )
+                .with_hint(
+                    "to compare one name with many values, list them: `name in (1, 2, 3)`",
+                ));
+        }
+        Ok(())
+    }
+
     fn or(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.and()?;
+        let mut items = vec![self.and()?];
         while self.peek().tok == Tok::Or {
             self.bump();
-            let right = self.and()?;
-            left = Expr::Or(Box::new(left), Box::new(right));
+            items.push(self.and()?);
         }
-        Ok(left)
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, QueryError> {
-        let mut left = self.not()?;
+        let mut items = vec![self.not()?];
         while self.peek().tok == Tok::And {
             self.bump();
-            let right = self.not()?;
-            left = Expr::And(Box::new(left), Box::new(right));
+            items.push(self.not()?);
         }
-        Ok(left)
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn not(&mut self) -> Result<Expr, QueryError> {
-        if self.peek().tok == Tok::Not {
-            self.bump();
-            return Ok(Expr::Not(Box::new(self.not()?)));
+        let mut nots = 0;
+        while self.peek().tok == Tok::Not {
+            let t = self.bump();
+            self.enter(&t)?;
+            nots += 1;
         }
-        self.primary()
+        let mut e = self.primary()?;
+        for _ in 0..nots {
+            e = Expr::Not(Box::new(e));
+        }
+        self.depth -= nots;
+        Ok(e)
     }
 
     fn primary(&mut self) -> Result<Expr, QueryError> {
         let t = self.peek();
         if t.tok == Tok::LParen {
             self.bump();
+            self.enter(&t)?;
             let e = self.or()?;
             let close = self.peek();
             if close.tok != Tok::RParen {
@@ -141,8 +191,10 @@ impl Parser<'_> {
                 ));
             }
             self.bump();
+            self.depth -= 1;
             return Ok(e);
         }
+        self.count(&t)?;
         let left = self.operand("a name or a value to compare")?;
         let t = self.peek();
         let negated_in = t.tok == Tok::Not
@@ -167,9 +219,22 @@ impl Parser<'_> {
             ));
         };
         self.bump();
+        let at = self.peek();
         let right = self.operand(&format!("a value after `{}`", op.symbol()))?;
         if matches!((&left, &right), (Operand::Lit(_), Operand::Lit(_))) {
             return Err(self.error_at(&t, "this compares two values; one side must be a name"));
+        }
+        if let (CmpOp::Match | CmpOp::NotMatch, Operand::Lit(Literal::Str(pattern))) = (op, &right)
+            && is_glob(pattern)
+            && pattern.len() > MAX_GLOB_BYTES
+        {
+            return Err(self.error_at(
+                &at,
+                &format!(
+                    "a glob pattern is at most {MAX_GLOB_BYTES} bytes; this one has {}",
+                    pattern.len()
+                ),
+            ));
         }
         Ok(Expr::Cmp(left, op, right))
     }
@@ -192,12 +257,16 @@ impl Parser<'_> {
         self.bump();
         let mut values = Vec::new();
         loop {
+            let at = self.peek();
             match self.operand("a value in the list")? {
                 Operand::Lit(l) => values.push(l),
+                // A list holds values: a plain word in it is a string.
+                Operand::Name(Name { scope: None, key }) if matches!(at.tok, Tok::Ident(_)) => {
+                    values.push(Literal::Str(key));
+                }
                 Operand::Name(_) => {
-                    let prev = self.tokens[self.at - 1].clone();
                     return Err(self.error_at(
-                        &prev,
+                        &at,
                         "the list after `in` holds values; quote strings ('like this')",
                     ));
                 }
@@ -278,6 +347,11 @@ impl Parser<'_> {
     }
 }
 
+/// Whether a `~` pattern is a glob rather than a substring.
+pub(crate) fn is_glob(pattern: &str) -> bool {
+    pattern.contains(['*', '?', '['])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,10 +368,26 @@ mod tests {
     fn precedence_and_grouping() {
         let e = parse("a > 1 or b < 2 and not c = 'x'").unwrap();
         assert_eq!(e.to_string(), "a > 1 or b < 2 and not c = 'x'");
-        let Expr::Or(_, right) = &e else {
-            panic!("{e:?}")
+        let Expr::Or(items) = &e else { panic!("{e:?}") };
+        assert!(matches!(items[..], [Expr::Cmp(..), Expr::And(_)]));
+        assert_eq!(
+            parse("a = 1 and b = 2 and c = 3 or d = 4 or e = 5")
+                .unwrap()
+                .to_string(),
+            "a = 1 and b = 2 and c = 3 or d = 4 or e = 5"
+        );
+        let Expr::Or(items) = parse("a = 1 and b = 2 and c = 3 or d = 4 or e = 5").unwrap() else {
+            panic!()
         };
-        assert!(matches!(**right, Expr::And(..)));
+        assert!(matches!(&items[..], [Expr::And(three), _, _] if three.len() == 3));
+        // A group is kept as one, and printed in parentheses.
+        let e = parse("(a = 1 and b = 2) and c = 3").unwrap();
+        assert!(matches!(&e, Expr::And(two) if matches!(two[0], Expr::And(_))));
+        assert_eq!(e.to_string(), "(a = 1 and b = 2) and c = 3");
+        assert_eq!(
+            parse("not not (a = 1 or b = 2)").unwrap().to_string(),
+            "not not (a = 1 or b = 2)"
+        );
         let e = parse("(a > 1 or b < 2) and c = 3").unwrap();
         assert_eq!(e.to_string(), "(a > 1 or b < 2) and c = 3");
         assert_eq!(
@@ -354,11 +444,14 @@ mod tests {
                 .message
                 .contains("no closing")
         );
-        assert!(
-            parse("a in (b)")
-                .unwrap_err()
-                .message
-                .contains("holds values")
+        for names in ["a in (metrics.b)", "a in (1, `b`)"] {
+            let e = parse(names).unwrap_err();
+            assert!(e.message.contains("holds values"), "{}", e.message);
+        }
+        // A plain word in a list is a string: the list holds only values.
+        assert_eq!(
+            parse("a in (b, c-1)").unwrap().to_string(),
+            "a in ('b', 'c-1')"
         );
     }
 

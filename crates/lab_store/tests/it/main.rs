@@ -16,6 +16,8 @@ mod model;
 
 const SECOND: i64 = 1_000_000_000;
 
+mod query;
+
 fn new_project() -> (tempfile::TempDir, Project) {
     let dir = tempfile::tempdir().unwrap();
     let (project, created) = Project::create(dir.path()).unwrap();
