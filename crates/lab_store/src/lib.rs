@@ -9,6 +9,7 @@
 
 mod doctor;
 mod error;
+pub mod fields;
 mod fold;
 mod project;
 pub mod query;
