@@ -20,7 +20,7 @@ mod select;
 mod summary;
 
 pub use doctor::{Health, Piece};
-pub use error::Error;
+pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;
 pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
