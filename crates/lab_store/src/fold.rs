@@ -22,6 +22,7 @@ use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, codec, read_j
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::metrics::{MetricEvent, metric_events};
 use crate::{Error, Project};
 
 /// The experiment a run is listed under when its Start record is lost.
@@ -469,17 +470,23 @@ impl Delta {
             Record::Attr { key, value, .. } => self.attrs.push((key, value)),
             Record::Features { names, .. } => self.features = Some(names),
             Record::Param { key, value, .. } => self.params.push((at, key, value)),
-            Record::MetricKey { key, name } => {
-                keys.insert(key, name.clone());
-                self.new_keys.push((key, name));
-            }
-            // `seq` orders metrics by first appearance: the record's offset,
-            // then the point's place in it (records are far below 2^47 bytes).
-            Record::Metric { time_nanos, point } => self.point(at << 16, time_nanos, point),
-            Record::Metrics { time_nanos, points } => {
-                for (i, p) in points.into_iter().enumerate() {
-                    self.point((at << 16) | (i as u64).min(0xffff), time_nanos, p);
-                }
+            record
+            @ (Record::MetricKey { .. } | Record::Metric { .. } | Record::Metrics { .. }) => {
+                // `seq` orders metrics by first appearance: the record's
+                // offset, then the point's place in it (records are far
+                // below 2^47 bytes).
+                let mut place = 0u64;
+                metric_events(record, &mut |event| match event {
+                    MetricEvent::Declared { key, name } => {
+                        keys.insert(key, name.clone());
+                        self.new_keys.push((key, name));
+                    }
+                    MetricEvent::Point { time_nanos, point } => {
+                        self.point((at << 16) | place.min(0xffff), time_nanos, point);
+                        place += 1;
+                    }
+                    MetricEvent::Ended(_) => {}
+                });
             }
             Record::Tag { key, value, .. } => self.tags.push((key, value)),
             Record::Artifact { name, source, .. } => self.artifacts.push((at, name, source)),

@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use lab_journal::{codec, read_journal};
-use lab_types::{ErrorInfo, Record, RunId, Status, Value};
+use lab_journal::codec;
+use lab_types::{ErrorInfo, RunId, Status, Value};
 use rusqlite::{Connection, params};
 
-use crate::{Error, Store};
+use crate::{Error, MetricEvent, Store};
 
 /// A run, as the index knows it.
 #[derive(Clone, Debug)]
@@ -203,17 +203,11 @@ impl Store {
         name: &str,
         mut f: impl FnMut(i64, i64, f64),
     ) -> Result<(), Error> {
-        let paths = self.project.run_paths(&run.short_id);
         let mut key = None;
-        read_journal(&paths.journal, 0, |_, record| match record {
-            Record::MetricKey { key: k, name: n } if n == name => key = Some(k),
-            Record::Metric { time_nanos, point } if Some(point.key) == key => {
+        self.read_metric_events(&run.short_id, 0, |event| match event {
+            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
+            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
                 f(point.step, time_nanos, point.value);
-            }
-            Record::Metrics { time_nanos, points } if key.is_some() => {
-                for p in points.iter().filter(|p| Some(p.key) == key) {
-                    f(p.step, time_nanos, p.value);
-                }
             }
             _ => {}
         })?;
@@ -223,27 +217,19 @@ impl Store {
     /// Every metric's values in logging order, read from the journal in one
     /// pass (for sparklines and summaries of the whole series).
     pub fn metric_series(&self, run: &RunInfo) -> Result<Vec<(String, Vec<f64>)>, Error> {
-        let paths = self.project.run_paths(&run.short_id);
         let mut names: HashMap<u32, usize> = HashMap::new();
         let mut series: Vec<(String, Vec<f64>)> = Vec::new();
-        read_journal(&paths.journal, 0, |_, record| match record {
-            Record::MetricKey { key, name } => {
+        self.read_metric_events(&run.short_id, 0, |event| match event {
+            MetricEvent::Declared { key, name } => {
                 names.insert(key, series.len());
                 series.push((name, Vec::new()));
             }
-            Record::Metric { point, .. } => {
+            MetricEvent::Point { point, .. } => {
                 if let Some(&i) = names.get(&point.key) {
                     series[i].1.push(point.value);
                 }
             }
-            Record::Metrics { points, .. } => {
-                for p in points {
-                    if let Some(&i) = names.get(&p.key) {
-                        series[i].1.push(p.value);
-                    }
-                }
-            }
-            _ => {}
+            MetricEvent::Ended(_) => {}
         })?;
         series.retain(|(_, v)| !v.is_empty());
         Ok(series)
