@@ -5,8 +5,9 @@ import { getToken, onUnauthorized, setToken } from "./api";
 import { h } from "./dom";
 import { connect } from "./live";
 import type { View } from "./page";
-import { parseHash, rememberRuns, setRouter, type Route } from "./route";
-import { runsPage, updateCompareNav } from "./pages/runs";
+import { buildHash, parseHash, rememberRuns, setRouter, type Route } from "./route";
+import * as selection from "./selection";
+import { runsPage } from "./pages/runs";
 import { runPage } from "./pages/run";
 import { comparePage } from "./pages/compare";
 
@@ -62,6 +63,12 @@ function route(r: Route): void {
   app.appendChild(view.el);
 }
 
+/** The top bar's Compare link goes to the ticked runs. */
+function updateCompareNav(): void {
+  const a = document.querySelector<HTMLAnchorElement>('.topnav a[data-nav="compare"]');
+  if (a) a.href = selection.count() >= 2 ? buildHash("/compare", { ids: selection.ids() }) : "#/compare";
+}
+
 function rerender(): void {
   view?.destroy();
   view = null;
@@ -112,6 +119,7 @@ window.addEventListener("hashchange", () => {
 onUnauthorized(askToken);
 setRouter(route);
 connect(document.getElementById("live"));
+selection.subscribe(updateCompareNav);
 updateCompareNav();
 if (!location.hash) history.replaceState(history.state, "", location.pathname + location.search + "#/");
 route(parseHash(location.hash));

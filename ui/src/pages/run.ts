@@ -9,7 +9,7 @@ import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge, updateBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
-import { saveSelection, selection, updateCompareNav } from "./runs";
+import * as selection from "../selection";
 
 type Tab = "overview" | "artifacts" | "models" | "packages";
 const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
@@ -150,10 +150,7 @@ class RunView implements View {
       class: "btn small",
       "aria-pressed": selection.has(r.id) ? "true" : "false",
       onclick: () => {
-        if (selection.has(r.id)) selection.delete(r.id);
-        else selection.set(r.id, r.short_id);
-        saveSelection();
-        updateCompareNav();
+        selection.toggle(r);
         sel.setAttribute("aria-pressed", selection.has(r.id) ? "true" : "false");
         sel.textContent = selection.has(r.id) ? "✓ Selected for compare" : "Select for compare";
       },
@@ -194,9 +191,7 @@ class RunView implements View {
       fill(box, h("span", { class: "muted" }, "Deleting…"));
       try {
         await api<void>(runPath(r.id), undefined, { method: "DELETE" });
-        selection.delete(r.id);
-        saveSelection();
-        updateCompareNav();
+        selection.untick(r.id);
         navigate(runsHash());
       } catch (e) {
         const msg = e instanceof ApiError && e.status === 409 ? "It is still running: it cannot be deleted now." : "Could not delete it: " + errorText(e);

@@ -22,6 +22,7 @@ import {
 import { subscribe } from "../live";
 import type { View } from "../page";
 import { buildHash, getList, getStr, navigate, type Route } from "../route";
+import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
 
 const PAGE = 500;
@@ -30,28 +31,6 @@ const OVERSCAN = 8;
 const SELECT_W = 34;
 const COL_W = 108;
 const DEFAULT_EACH = 6;
-
-/** Runs ticked for comparison: kept while the tab lives. */
-export const selection = new Map<string, string>(); // id -> short id
-try {
-  const saved = JSON.parse(sessionStorage.getItem("lab.selection") ?? "[]");
-  if (Array.isArray(saved)) for (const [id, short] of saved) selection.set(String(id), String(short));
-} catch {
-  /* nothing saved */
-}
-/** The top bar's Compare link goes to the ticked runs. */
-export function updateCompareNav(): void {
-  const a = document.querySelector<HTMLAnchorElement>('.topnav a[data-nav="compare"]');
-  if (a) a.href = selection.size >= 2 ? buildHash("/compare", { ids: [...selection.keys()] }) : "#/compare";
-}
-
-export function saveSelection(): void {
-  try {
-    sessionStorage.setItem("lab.selection", JSON.stringify([...selection]));
-  } catch {
-    /* storage disabled */
-  }
-}
 
 interface Query {
   where: string;
@@ -93,6 +72,7 @@ class RunsView implements View {
   private rowEls = new Map<number, { el: HTMLElement; row: RunRow | null; sel: boolean }>();
   private abort = new AbortController();
   private unsub: () => void;
+  private unsubSelection: () => void;
   private raf = 0;
   private restoreScroll: { top: number; left: number } | null = null;
   private error: string | null = null;
@@ -194,10 +174,7 @@ class RunsView implements View {
         if (!known || (this.cols.some((c) => c.kind === "metrics") && [...this.rowEls.values()].some((x) => x.row?.id === m.id))) this.softRefresh();
       },
       removed: (r) => {
-        if (selection.delete(r.id)) {
-          saveSelection();
-          this.updateSelectionUi();
-        }
+        selection.untick(r.id);
         this.softRefresh();
       },
       resync: () => this.softRefresh(),
@@ -211,6 +188,10 @@ class RunsView implements View {
         }
       }
     }, 1000);
+    this.unsubSelection = selection.subscribe(() => {
+      this.updateSelectionUi();
+      this.renderRows();
+    });
     this.updateSelectionUi();
   }
 
@@ -739,13 +720,13 @@ class RunsView implements View {
     const row = this.rowAt(i);
     if (!row) return;
     if (t instanceof HTMLInputElement && t.type === "checkbox") {
-      this.toggle(row, t.checked);
+      selection.tick([row], t.checked);
       this.setActive(i, false);
       return;
     }
     if (t.closest("a")) return; // the link navigates by itself
     if (e.ctrlKey || e.metaKey) {
-      this.toggle(row, !selection.has(row.id));
+      selection.toggle(row);
       return;
     }
     this.setActive(i, false);
@@ -797,50 +778,35 @@ class RunsView implements View {
       const row = this.rowAt(this.active);
       if (row) {
         e.preventDefault();
-        this.toggle(row, !selection.has(row.id));
+        selection.toggle(row);
       }
     }
-  }
-
-  private toggle(row: RunRow, on: boolean): void {
-    if (on) selection.set(row.id, row.short_id);
-    else selection.delete(row.id);
-    saveSelection();
-    this.updateSelectionUi();
-    this.renderRows();
   }
 
   private selectVisible(on: boolean): void {
     const [first, last] = this.visibleRange();
     const top = Math.floor(this.scroller.scrollTop / RH);
     const bottom = Math.floor((this.scroller.scrollTop + this.scroller.clientHeight - this.head.offsetHeight) / RH);
+    const rows: RunRow[] = [];
     for (let i = Math.max(first, top); i <= Math.min(last, bottom); i++) {
       const r = this.rowAt(i);
-      if (!r) continue;
-      if (on) selection.set(r.id, r.short_id);
-      else selection.delete(r.id);
+      if (r) rows.push(r);
     }
-    saveSelection();
-    this.updateSelectionUi();
-    this.renderRows();
+    selection.tick(rows, on);
   }
 
   private clearSelection(): void {
     selection.clear();
-    saveSelection();
-    this.updateSelectionUi();
     const all = this.head.querySelector<HTMLInputElement>(".select-page");
     if (all) all.checked = false;
-    this.renderRows();
   }
 
   private updateSelectionUi(): void {
-    const n = selection.size;
+    const n = selection.count();
     this.compareBtn.textContent = `Compare (${n})`;
     this.compareBtn.disabled = n < 2;
     this.compareBtn.title = n < 2 ? "Tick two or more runs to compare them" : "Compare the ticked runs";
     this.clearBtn.hidden = n === 0;
-    updateCompareNav();
   }
 
   private updateCount(): void {
@@ -849,8 +815,8 @@ class RunsView implements View {
   }
 
   private compare(): void {
-    if (selection.size < 2) return;
-    navigate(buildHash("/compare", { ids: [...selection.keys()] }));
+    if (selection.count() < 2) return;
+    navigate(buildHash("/compare", { ids: selection.ids() }));
   }
 
   private renderStatus(): void {
@@ -981,6 +947,7 @@ class RunsView implements View {
     };
     this.abort.abort();
     this.unsub();
+    this.unsubSelection();
     this.softRefresh.cancel();
     this.closeChooser();
     this.ro.disconnect();
