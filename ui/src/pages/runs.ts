@@ -2,28 +2,17 @@
 // rows are in the DOM, under a spacer of the full height), fetched from the
 // server in pages as the view scrolls, sorted and filtered by the server.
 
-import { api, ApiError, errorText, isAbort, STATUSES, type Names, type RunRow, type RunsResponse } from "../api";
-import { h, fill, debounce, throttle, type Children } from "../dom";
+import { api, ApiError, errorText, isAbort, type Names, type RunRow, type RunsResponse } from "../api";
+import { h, throttle } from "../dom";
 import { fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
-import {
-  FIELDS,
-  cellValue,
-  columnsParam,
-  keyId,
-  parseKey,
-  parseSort,
-  sameKey,
-  shortKey,
-  sortToServer,
-  sortToUrl,
-  type ColKey,
-  type SortKey,
-} from "../keys";
+import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey } from "../keys";
 import { subscribe } from "../live";
 import type { View } from "../page";
-import { buildHash, getList, getStr, navigate, type Route } from "../route";
+import { buildHash, navigate, type Route } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
+import { QueryBar } from "../runs/query-bar";
+import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
 
 const PAGE = 500;
 const RH = 30; // row height, px
@@ -31,14 +20,6 @@ const OVERSCAN = 8;
 const SELECT_W = 34;
 const COL_W = 108;
 const DEFAULT_EACH = 6;
-
-interface Query {
-  where: string;
-  sort: SortKey[];
-  status: string[];
-  experiment: string;
-  cols: ColKey[] | null; // null: the default columns
-}
 
 /** What the runs page remembers when it is left, to come back to the same place. */
 interface Memo {
@@ -61,7 +42,7 @@ export function runsPage(route: Route): View {
 class RunsView implements View {
   el: HTMLElement;
   private names: Names | null = namesCache;
-  private q: Query = { where: "", sort: [], status: [], experiment: "", cols: null };
+  private q: Query = NO_QUERY;
   private cols: ColKey[] = [];
   private dataKey = "";
   private total = -1;
@@ -80,10 +61,7 @@ class RunsView implements View {
   private ro: ResizeObserver;
 
   // elements
-  private filterInput: HTMLInputElement;
-  private filterError: HTMLElement;
-  private statusBox: HTMLElement;
-  private expSelect: HTMLSelectElement;
+  private bar: QueryBar;
   private countEl: HTMLElement;
   private compareBtn: HTMLButtonElement;
   private clearBtn: HTMLButtonElement;
@@ -99,30 +77,7 @@ class RunsView implements View {
   private ticker: number;
 
   constructor() {
-    this.filterInput = h("input", {
-      type: "search",
-      class: "filter-input",
-      testid: "filter-input",
-      placeholder: "Filter, e.g. accuracy > 0.9 and status = finished",
-      "aria-label": "Filter runs (query language)",
-      spellcheck: "false",
-      autocomplete: "off",
-    });
-    const applyTyped = debounce(() => this.applyFilter(true), 700);
-    this.filterInput.addEventListener("input", () => applyTyped());
-    this.filterInput.addEventListener("keydown", (e: KeyboardEvent) => {
-      if (e.key === "Enter") {
-        applyTyped.cancel();
-        this.applyFilter(false);
-      } else if (e.key === "Escape" && this.filterInput.value) {
-        this.filterInput.value = "";
-        applyTyped.cancel();
-        this.applyFilter(false);
-      }
-    });
-    this.filterError = h("div", { class: "filter-error", testid: "filter-error", role: "alert", hidden: true });
-    this.statusBox = h("div", { class: "status-filter", role: "group", "aria-label": "Status" });
-    this.expSelect = h("select", { class: "exp-select", "aria-label": "Experiment", onchange: () => this.go({ experiment: this.expSelect.value }) });
+    this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
     this.countEl = h("span", { class: "count", role: "status" });
     this.compareBtn = h("button", { class: "btn primary", testid: "compare-button", onclick: () => this.compare() });
     this.clearBtn = h("button", { class: "btn ghost", title: "Untick every run", onclick: () => this.clearSelection() }, "Clear");
@@ -141,9 +96,7 @@ class RunsView implements View {
       h(
         "div",
         { class: "toolbar" },
-        h("div", { class: "filter-wrap" }, this.filterInput, this.filterError),
-        this.statusBox,
-        this.expSelect,
+        ...this.bar.els,
         h("span", { class: "chooser-anchor" }, this.colsBtn),
         h("span", { class: "spacer" }),
         this.countEl,
@@ -221,7 +174,7 @@ class RunsView implements View {
     const exps = n.experiments ?? this.names?.experiments ?? [];
     this.names = { params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
     namesCache = this.names;
-    this.renderExperiments();
+    this.bar.setExperiments(exps);
   }
 
   update(route: Route): boolean {
@@ -229,20 +182,8 @@ class RunsView implements View {
       this.pendingRoute = route; // start() takes it once the names are in
       return true;
     }
-    const q: Query = {
-      where: getStr(route, "where"),
-      sort: parseSort(getList(route, "sort"), this.names),
-      status: (getList(route, "status") ?? []).filter((s) => s),
-      experiment: getStr(route, "experiment"),
-      cols: (() => {
-        const l = getList(route, "cols");
-        return l === null ? null : l.map((s) => parseKey(s, this.names));
-      })(),
-    };
-    this.q = q;
-    if (document.activeElement !== this.filterInput || this.filterInput.value.trim() === q.where.trim()) this.filterInput.value = q.where;
-    this.renderStatus();
-    this.renderExperiments();
+    this.q = readQuery(route, this.names);
+    this.bar.show(this.q);
     const oldCols = this.cols.map(keyId).join("\u0000");
     this.cols = this.resolveCols();
     if (oldCols !== this.cols.map(keyId).join("\u0000") || !this.head.childElementCount) this.buildHead();
@@ -290,41 +231,13 @@ class RunsView implements View {
   }
 
   private computeDataKey(): string {
-    return JSON.stringify([this.q.where, sortToServer(this.q.sort), this.q.status.join(","), this.q.experiment, columnsParam(this.cols, this.names)]);
+    return fetchKey(this.q, this.cols, this.names);
   }
 
-  private queryParams(offset: number, limit: number) {
-    return {
-      where: this.q.where.trim() || undefined,
-      sort: sortToServer(this.q.sort),
-      status: this.q.status.length ? this.q.status.join(",") : undefined,
-      experiment: this.q.experiment || undefined,
-      columns: columnsParam(this.cols, this.names),
-      limit,
-      offset,
-    };
-  }
 
   /** Writes the state into the URL (which comes back through update()). */
-  private go(change: Partial<{ where: string; sort: SortKey[]; status: string[]; experiment: string; cols: ColKey[] | null }>, replace = false): void {
-    const q = { ...this.q, ...change };
-    const hash = buildHash("/", {
-      where: q.where.trim() || undefined,
-      sort: q.sort.length ? sortToUrl(q.sort, this.names) : undefined,
-      status: q.status.length ? q.status : undefined,
-      experiment: q.experiment || undefined,
-      cols: q.cols === null ? undefined : q.cols.map((c) => shortKey(c, this.names)),
-    });
-    navigate(hash, replace);
-  }
-
-  private applyFilter(typing: boolean): void {
-    const where = this.filterInput.value;
-    if (where.trim() === this.q.where.trim()) {
-      if (!typing) this.reload();
-      return;
-    }
-    this.go({ where }, typing);
+  private go(change: QueryChange, replace = false): void {
+    navigate(queryHash({ ...this.q, ...change }, this.names), replace);
   }
 
   // ---------------------------------------------------------------- data
@@ -353,7 +266,7 @@ class RunsView implements View {
     if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
     try {
       const got = await Promise.all(
-        [...want].map(async (p) => [p, await api<RunsResponse>("/runs", this.queryParams(p * PAGE, PAGE), { signal: this.abort.signal })] as const),
+        [...want].map(async (p) => [p, await api<RunsResponse>("/runs", serverParams(this.q, this.cols, this.names, p * PAGE, PAGE), { signal: this.abort.signal })] as const),
       );
       if (gen !== this.gen) return;
       this.pages = new Map();
@@ -375,7 +288,7 @@ class RunsView implements View {
     const gen = this.gen;
     this.pending.add(p);
     try {
-      const r = await api<RunsResponse>("/runs", this.queryParams(p * PAGE, PAGE), { signal: this.abort.signal });
+      const r = await api<RunsResponse>("/runs", serverParams(this.q, this.cols, this.names, p * PAGE, PAGE), { signal: this.abort.signal });
       if (gen !== this.gen) return;
       this.pending.delete(p);
       this.pages.set(p, r.runs);
@@ -424,41 +337,7 @@ class RunsView implements View {
   }
 
   private showFilterError(e: ApiError | null, source: "where" | "sort" = "where"): void {
-    if (!e) {
-      this.filterError.hidden = true;
-      this.filterError.replaceChildren();
-      this.filterInput.removeAttribute("aria-invalid");
-      this.updateCount();
-      return;
-    }
-    this.filterInput.setAttribute("aria-invalid", "true");
-    const parts: Children[] = [
-      h(
-        "div",
-        { class: "fe-msg" },
-        e.message,
-        source === "sort" ? [" ", h("button", { class: "btn small", onclick: () => this.go({ sort: [] }) }, "Clear the sort")] : null,
-      ),
-    ];
-    const where = source === "sort" ? sortToServer(this.q.sort) ?? "" : this.q.where;
-    const chars = Array.from(where);
-    if (typeof e.offset === "number" && where && e.offset <= chars.length) {
-      const len = Math.max(0, e.length ?? 0);
-      const before = chars.slice(0, e.offset).join("");
-      const bad = chars.slice(e.offset, e.offset + len).join("");
-      const after = chars.slice(e.offset + len).join("");
-      parts.push(
-        h(
-          "div",
-          { class: "fe-query", "aria-label": "where the query is wrong" },
-          before,
-          bad ? h("mark", { class: "fe-bad" }, bad) : h("mark", { class: "fe-bad fe-caret", title: "here" }, "\u00a0"),
-          after,
-        ),
-      );
-    }
-    fill(this.filterError, ...parts);
-    this.filterError.hidden = false;
+    this.bar.showError(e, source);
     this.updateCount();
   }
 
@@ -475,7 +354,7 @@ class RunsView implements View {
     }
     if (this.names && r.experiment && !(this.names.experiments ?? []).includes(r.experiment)) {
       this.names.experiments = [...(this.names.experiments ?? []), r.experiment].sort();
-      this.renderExperiments();
+      this.bar.setExperiments(this.names.experiments);
     }
     this.softRefresh();
   }
@@ -589,9 +468,9 @@ class RunsView implements View {
       this.empty.replaceChildren(h("div", { class: "error-box", role: "alert" }, this.error));
     } else if (this.total === 0) {
       this.empty.hidden = false;
-      const filtered = this.q.where || this.q.status.length || this.q.experiment;
+      const filtered = filters(this.q);
       this.empty.replaceChildren(
-        !this.filterError.hidden
+        this.bar.refused
           ? h("p", null, "The filter is not valid: see the message under it.")
           : filtered
           ? h("p", null, "No run matches this filter.")
@@ -811,44 +690,12 @@ class RunsView implements View {
 
   private updateCount(): void {
     const t = this.total;
-    this.countEl.textContent = t < 0 || !this.filterError.hidden ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
+    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
   }
 
   private compare(): void {
     if (selection.count() < 2) return;
     navigate(buildHash("/compare", { ids: selection.ids() }));
-  }
-
-  private renderStatus(): void {
-    const on = new Set(this.q.status);
-    const chips = STATUSES.map((s) =>
-      h(
-        "button",
-        {
-          class: `chip status-chip status-${s}`,
-          "aria-pressed": on.has(s) ? "true" : "false",
-          title: on.has(s) ? `Showing ${s} runs: click to stop filtering on it` : `Show only ${s} runs (with the other ticked statuses)`,
-          onclick: () => {
-            const next = new Set(on);
-            if (next.has(s)) next.delete(s);
-            else next.add(s);
-            this.go({ status: STATUSES.filter((x) => next.has(x)) });
-          },
-        },
-        s,
-      ),
-    );
-    this.statusBox.replaceChildren(...chips);
-  }
-
-  private renderExperiments(): void {
-    const exps = this.names?.experiments ?? [];
-    const cur = this.q.experiment;
-    const opts = [h("option", { value: "" }, "all experiments"), ...exps.map((e) => h("option", { value: e }, e))];
-    if (cur && !exps.includes(cur)) opts.push(h("option", { value: cur }, cur));
-    this.expSelect.replaceChildren(...opts);
-    this.expSelect.value = cur;
-    this.expSelect.hidden = exps.length === 0 && !cur;
   }
 
   // ---------------------------------------------------------------- column chooser
