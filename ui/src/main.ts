@@ -7,11 +7,12 @@ import { connect } from "./live";
 import type { View } from "./page";
 import { buildHash, parseHash, rememberRuns, setRouter, type Route } from "./route";
 import * as selection from "./selection";
-import { runsPage } from "./pages/runs";
+import { makeRunsPage } from "./pages/runs";
 import { runPage } from "./pages/run";
 import { comparePage } from "./pages/compare";
 
 const app = document.getElementById("app")!;
+const runsPage = makeRunsPage();
 let view: View | null = null;
 let page: Route["page"] | null = null;
 

@@ -2,7 +2,7 @@
 // rows are in the DOM, under a spacer of the full height), fetched from the
 // server in pages as the view scrolls, sorted and filtered by the server.
 
-import { api, ApiError, errorText, isAbort, type Names, type RunRow, type RunsResponse } from "../api";
+import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
 import { h, throttle } from "../dom";
 import { fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
 import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey } from "../keys";
@@ -11,44 +11,46 @@ import type { View } from "../page";
 import { buildHash, navigate, type Route } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
+import { Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
 import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
 
-const PAGE = 500;
 const RH = 30; // row height, px
 const OVERSCAN = 8;
 const SELECT_W = 34;
 const COL_W = 108;
 const DEFAULT_EACH = 6;
 
-/** What the runs page remembers when it is left, to come back to the same place. */
-interface Memo {
-  dataKey: string;
-  pages: Map<number, RunRow[]>;
-  total: number;
-  scrollTop: number;
-  scrollLeft: number;
-  active: number;
+/** What the runs page keeps between visits: the project's names, and the
+ *  rows and place it was at, to come back to the same place at once. */
+interface Memory {
+  names: Names | null;
+  last: {
+    dataKey: string;
+    rows: PagerSnapshot;
+    scrollTop: number;
+    scrollLeft: number;
+    active: number;
+  } | null;
 }
-let memo: Memo | null = null;
-let namesCache: Names | null = null;
 
-export function runsPage(route: Route): View {
-  const v = new RunsView();
-  v.start(route);
-  return v;
+/** The runs page: each call of the function it gives mounts it for a route. */
+export function makeRunsPage(): (route: Route) => View {
+  const memory: Memory = { names: null, last: null };
+  return (route) => {
+    const v = new RunsView(memory);
+    v.start(route);
+    return v;
+  };
 }
 
 class RunsView implements View {
   el: HTMLElement;
-  private names: Names | null = namesCache;
+  private names: Names | null;
   private q: Query = NO_QUERY;
   private cols: ColKey[] = [];
   private dataKey = "";
-  private total = -1;
-  private pages = new Map<number, RunRow[]>();
-  private pending = new Set<number>();
-  private gen = 0;
+  private pager: Pager;
   private active = 0;
   private rowEls = new Map<number, { el: HTMLElement; row: RunRow | null; sel: boolean }>();
   private abort = new AbortController();
@@ -76,7 +78,19 @@ class RunsView implements View {
   private softRefresh: ReturnType<typeof throttle>;
   private ticker: number;
 
-  constructor() {
+  constructor(private memory: Memory) {
+    this.names = memory.names;
+    this.pager = new Pager({
+      params: (offset, limit) => serverParams(this.q, this.cols, this.names, offset, limit),
+      signal: this.abort.signal,
+      names: (n) => this.absorbNames(n),
+      loaded: (whole) => {
+        this.error = null;
+        if (whole) this.showFilterError(null);
+        this.layout();
+      },
+      failed: (e) => this.fail(e),
+    });
     this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
     this.countEl = h("span", { class: "count", role: "status" });
     this.compareBtn = h("button", { class: "btn primary", testid: "compare-button", onclick: () => this.compare() });
@@ -123,7 +137,7 @@ class RunsView implements View {
         // Points for a run the table does not hold yet: it is new (the server
         // may announce a run that starts as the page connects only by its
         // points), so fetch the view again. For a shown run, its last values changed.
-        const known = [...this.pages.values()].some((rows) => rows.some((r) => r.id === m.id));
+        const known = this.pager.holds(m.id);
         if (!known || (this.cols.some((c) => c.kind === "metrics") && [...this.rowEls.values()].some((x) => x.row?.id === m.id))) this.softRefresh();
       },
       removed: (r) => {
@@ -173,7 +187,7 @@ class RunsView implements View {
   private setNames(n: Names): void {
     const exps = n.experiments ?? this.names?.experiments ?? [];
     this.names = { params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
-    namesCache = this.names;
+    this.memory.names = this.names;
     this.bar.setExperiments(exps);
   }
 
@@ -191,13 +205,13 @@ class RunsView implements View {
     const key = this.computeDataKey();
     if (key !== this.dataKey) {
       this.dataKey = key;
-      if (memo && memo.dataKey === key) {
+      const last = this.memory.last;
+      if (last && last.dataKey === key) {
         // Back from another page: show what we had at once, then refresh.
-        this.pages = memo.pages;
-        this.total = memo.total;
-        this.active = memo.active;
-        this.restoreScroll = { top: memo.scrollTop, left: memo.scrollLeft };
-        memo = null;
+        this.pager.restore(last.rows);
+        this.active = last.active;
+        this.restoreScroll = { top: last.scrollTop, left: last.scrollLeft };
+        this.memory.last = null;
         this.clearRows();
         this.layout();
         this.refresh();
@@ -243,64 +257,19 @@ class RunsView implements View {
   // ---------------------------------------------------------------- data
 
   private reload(): void {
-    this.gen++;
-    this.pages = new Map();
-    this.pending.clear();
-    this.total = -1;
+    this.pager.reset();
     this.error = null;
     this.scroller.scrollTop = 0;
     this.active = 0;
     this.clearRows();
     this.showFilterError(null);
-    this.fetchPage(0);
+    void this.pager.fetch(0);
     this.layout();
   }
 
   /** Fetches the pages in view again and swaps them in at once (live updates). */
-  private async refresh(): Promise<void> {
-    if (this.total < 0 && this.pending.size) return;
-    const gen = ++this.gen;
-    this.pending.clear();
-    const [first, last] = this.visibleRange();
-    const want = new Set<number>([Math.floor(first / PAGE)]);
-    if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
-    try {
-      const got = await Promise.all(
-        [...want].map(async (p) => [p, await api<RunsResponse>("/runs", serverParams(this.q, this.cols, this.names, p * PAGE, PAGE), { signal: this.abort.signal })] as const),
-      );
-      if (gen !== this.gen) return;
-      this.pages = new Map();
-      for (const [p, r] of got) {
-        this.pages.set(p, r.runs);
-        this.total = r.total;
-        this.absorbNames(r.names);
-      }
-      this.error = null;
-      this.showFilterError(null);
-      this.layout();
-    } catch (e) {
-      if (gen === this.gen) this.fail(e);
-    }
-  }
-
-  private async fetchPage(p: number): Promise<void> {
-    if (this.pending.has(p) || this.pages.has(p)) return;
-    const gen = this.gen;
-    this.pending.add(p);
-    try {
-      const r = await api<RunsResponse>("/runs", serverParams(this.q, this.cols, this.names, p * PAGE, PAGE), { signal: this.abort.signal });
-      if (gen !== this.gen) return;
-      this.pending.delete(p);
-      this.pages.set(p, r.runs);
-      this.total = r.total;
-      this.error = null;
-      this.absorbNames(r.names);
-      this.layout();
-    } catch (e) {
-      if (gen !== this.gen) return;
-      this.pending.delete(p);
-      this.fail(e);
-    }
+  private refresh(): void {
+    void this.pager.refresh(...this.visibleRange());
   }
 
   private absorbNames(n: Names | undefined): void {
@@ -325,8 +294,7 @@ class RunsView implements View {
     if (e instanceof ApiError && e.code === "bad_query") {
       // The server says whether the filter or the sort keys hold the mistake.
       this.showFilterError(e, e.param ?? (this.q.where.trim() ? "where" : "sort"));
-      this.total = 0;
-      this.pages = new Map();
+      this.pager.clear();
       this.error = null;
     } else if (e instanceof ApiError && e.status === 401) {
       this.error = "The server wants a token: enter it in the box above.";
@@ -344,14 +312,7 @@ class RunsView implements View {
   private onRunEvent(r: RunRow): void {
     // Update the row in place at once; then fetch the view again (at most once a second)
     // so that new runs appear where the sort and filter put them.
-    for (const [p, rows] of this.pages) {
-      const i = rows.findIndex((x) => x.id === r.id);
-      if (i >= 0) {
-        rows[i] = { ...rows[i], ...r, params: { ...rows[i].params, ...r.params }, metrics: { ...rows[i].metrics, ...r.metrics } };
-        this.pages.set(p, rows);
-        this.schedule();
-      }
-    }
+    if (this.pager.merge(r)) this.schedule();
     if (this.names && r.experiment && !(this.names.experiments ?? []).includes(r.experiment)) {
       this.names.experiments = [...(this.names.experiments ?? []), r.experiment].sort();
       this.bar.setExperiments(this.names.experiments);
@@ -459,14 +420,14 @@ class RunsView implements View {
   }
 
   private layout(): void {
-    const total = Math.max(0, this.total);
+    const total = Math.max(0, this.pager.total);
     this.body.style.height = total * RH + "px";
     this.table.setAttribute("aria-rowcount", String(total + 1));
     this.updateCount();
     if (this.error) {
       this.empty.hidden = false;
       this.empty.replaceChildren(h("div", { class: "error-box", role: "alert" }, this.error));
-    } else if (this.total === 0) {
+    } else if (this.pager.total === 0) {
       this.empty.hidden = false;
       const filtered = filters(this.q);
       this.empty.replaceChildren(
@@ -476,13 +437,13 @@ class RunsView implements View {
           ? h("p", null, "No run matches this filter.")
           : h("p", null, "No runs yet. Log one from Python (", h("code", null, "import lab"), ") and it appears here."),
       );
-    } else if (this.total < 0) {
+    } else if (this.pager.total < 0) {
       this.empty.hidden = false;
       this.empty.replaceChildren(h("div", { class: "loading" }, "Loading runs…"));
     } else {
       this.empty.hidden = true;
     }
-    if (this.restoreScroll && this.total > 0) {
+    if (this.restoreScroll && this.pager.total > 0) {
       if (this.scroller.clientHeight > 0) {
         this.scroller.scrollTop = this.restoreScroll.top;
         this.scroller.scrollLeft = this.restoreScroll.left;
@@ -501,24 +462,21 @@ class RunsView implements View {
     const top = this.scroller.scrollTop;
     const hgt = Math.max(RH, this.scroller.clientHeight - this.headH);
     const first = Math.max(0, Math.floor(top / RH) - OVERSCAN);
-    const last = Math.min(Math.max(0, this.total) - 1, Math.ceil((top + hgt) / RH) + OVERSCAN);
+    const last = Math.min(Math.max(0, this.pager.total) - 1, Math.ceil((top + hgt) / RH) + OVERSCAN);
     return [first, last];
   }
 
   private rowAt(i: number): RunRow | null {
-    const page = this.pages.get(Math.floor(i / PAGE));
-    return page?.[i % PAGE] ?? null;
+    return this.pager.row(i);
   }
 
   private renderRows(): void {
-    if (this.total <= 0) {
+    if (this.pager.total <= 0) {
       this.clearRows();
       return;
     }
     const [first, last] = this.visibleRange();
-    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) {
-      if (!this.pages.has(p)) this.fetchPage(p);
-    }
+    this.pager.want(first, last);
     const focusedIndex = this.body.contains(document.activeElement) ? this.active : -1;
     for (const [i, x] of this.rowEls) {
       if (i < first || i > last) {
@@ -617,7 +575,7 @@ class RunsView implements View {
   }
 
   private setActive(i: number, focus: boolean): void {
-    const n = Math.max(0, this.total);
+    const n = Math.max(0, this.pager.total);
     if (n === 0) return;
     this.active = Math.min(n - 1, Math.max(0, i));
     if (focus) {
@@ -646,7 +604,7 @@ class RunsView implements View {
       this.setActive(this.active + moves[e.key], true);
     } else if (e.key === "Home" || e.key === "End") {
       e.preventDefault();
-      this.setActive(e.key === "Home" ? 0 : this.total - 1, true);
+      this.setActive(e.key === "Home" ? 0 : this.pager.total - 1, true);
     } else if (e.key === "Enter") {
       const row = this.rowAt(this.active);
       if (row) {
@@ -689,7 +647,7 @@ class RunsView implements View {
   }
 
   private updateCount(): void {
-    const t = this.total;
+    const t = this.pager.total;
     this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
   }
 
@@ -784,10 +742,9 @@ class RunsView implements View {
   }
 
   destroy(): void {
-    memo = {
+    this.memory.last = {
       dataKey: this.dataKey,
-      pages: this.pages,
-      total: this.total,
+      rows: this.pager.snapshot(),
       scrollTop: this.scroller.scrollTop,
       scrollLeft: this.scroller.scrollLeft,
       active: this.active,
