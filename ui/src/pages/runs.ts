@@ -11,6 +11,7 @@ import type { View } from "../page";
 import { buildHash, navigate, type Route } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
+import { ColumnChooser, resolveColumns, sameColumns } from "../runs/columns";
 import { Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
 import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
@@ -19,7 +20,6 @@ const RH = 30; // row height, px
 const OVERSCAN = 8;
 const SELECT_W = 34;
 const COL_W = 108;
-const DEFAULT_EACH = 6;
 
 /** What the runs page keeps between visits: the project's names, and the
  *  rows and place it was at, to come back to the same place at once. */
@@ -67,8 +67,7 @@ class RunsView implements View {
   private countEl: HTMLElement;
   private compareBtn: HTMLButtonElement;
   private clearBtn: HTMLButtonElement;
-  private colsBtn: HTMLButtonElement;
-  private popover: HTMLElement | null = null;
+  private chooser: ColumnChooser;
   private table: HTMLElement;
   private scroller: HTMLElement;
   private inner: HTMLElement;
@@ -95,7 +94,7 @@ class RunsView implements View {
     this.countEl = h("span", { class: "count", role: "status" });
     this.compareBtn = h("button", { class: "btn primary", testid: "compare-button", onclick: () => this.compare() });
     this.clearBtn = h("button", { class: "btn ghost", title: "Untick every run", onclick: () => this.clearSelection() }, "Clear");
-    this.colsBtn = h("button", { class: "btn", "aria-haspopup": "dialog", "aria-expanded": "false", onclick: (e: Event) => this.toggleChooser(e) }, "Columns ▾");
+    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.go({ cols }, true) });
 
     this.head = h("div", { class: "vt-head", role: "row" });
     this.body = h("div", { class: "vt-body", role: "rowgroup" });
@@ -111,7 +110,7 @@ class RunsView implements View {
         "div",
         { class: "toolbar" },
         ...this.bar.els,
-        h("span", { class: "chooser-anchor" }, this.colsBtn),
+        this.chooser.el,
         h("span", { class: "spacer" }),
         this.countEl,
         this.clearBtn,
@@ -198,9 +197,9 @@ class RunsView implements View {
     }
     this.q = readQuery(route, this.names);
     this.bar.show(this.q);
-    const oldCols = this.cols.map(keyId).join("\u0000");
-    this.cols = this.resolveCols();
-    if (oldCols !== this.cols.map(keyId).join("\u0000") || !this.head.childElementCount) this.buildHead();
+    const oldCols = this.cols;
+    this.cols = resolveColumns(this.q.cols, this.names);
+    if (!sameColumns(oldCols, this.cols) || !this.head.childElementCount) this.buildHead();
     else this.updateHeadSort();
     const key = this.computeDataKey();
     if (key !== this.dataKey) {
@@ -220,28 +219,6 @@ class RunsView implements View {
       }
     }
     return true;
-  }
-
-  private resolveCols(): ColKey[] {
-    const n = this.names!;
-    let chosen: ColKey[];
-    if (this.q.cols === null) {
-      chosen = [
-        ...n.metrics.slice(0, DEFAULT_EACH).map((name) => ({ kind: "metrics" as const, name })),
-        ...n.params.slice(0, DEFAULT_EACH).map((name) => ({ kind: "params" as const, name })),
-      ];
-    } else {
-      chosen = this.q.cols.filter((c) => c.kind !== "field");
-    }
-    // Shown grouped: metrics, then params, then tags, each in the project's order.
-    const order = (k: ColKey) => {
-      const g = k.kind === "metrics" ? 0 : k.kind === "params" ? 1 : 2;
-      const list = k.kind === "params" ? n.params : k.kind === "metrics" ? n.metrics : n.tags;
-      const i = list.indexOf(k.name);
-      return g * 1e6 + (i < 0 ? 999999 : i);
-    };
-    const seen = new Set<string>();
-    return chosen.filter((c) => (seen.has(keyId(c)) ? false : (seen.add(keyId(c)), true))).sort((a, b) => order(a) - order(b));
   }
 
   private computeDataKey(): string {
@@ -278,9 +255,9 @@ class RunsView implements View {
     if (same(n.params ?? [], this.names.params) && same(n.metrics ?? [], this.names.metrics) && same(n.tags ?? [], this.names.tags)) return;
     this.setNames({ ...n, experiments: this.names.experiments });
     if (this.q.cols === null) {
-      const before = this.cols.map(keyId).join("\u0000");
-      this.cols = this.resolveCols();
-      if (before !== this.cols.map(keyId).join("\u0000")) {
+      const before = this.cols;
+      this.cols = resolveColumns(this.q.cols, this.names);
+      if (!sameColumns(before, this.cols)) {
         this.buildHead();
         // The columns asked of the server changed: fetch again with them.
         this.dataKey = this.computeDataKey();
@@ -656,91 +633,6 @@ class RunsView implements View {
     navigate(buildHash("/compare", { ids: selection.ids() }));
   }
 
-  // ---------------------------------------------------------------- column chooser
-
-  private toggleChooser(e: Event): void {
-    e.stopPropagation();
-    if (this.popover) {
-      this.closeChooser();
-      return;
-    }
-    const n = this.names ?? { params: [], metrics: [], tags: [] };
-    const chosen = new Set(this.cols.map(keyId));
-    const search = h("input", { type: "search", placeholder: "Find a column", "aria-label": "Find a column", class: "chooser-search" });
-    const lists: HTMLElement[] = [];
-    const boxes: HTMLInputElement[] = [];
-    const apply = () => {
-      const cols: ColKey[] = boxes.filter((b) => b.checked).map((b) => parseKey(b.value, this.names));
-      this.go({ cols }, true);
-    };
-    for (const kind of ["metrics", "params", "tags"] as const) {
-      const items = n[kind].map((name) => {
-        const k: ColKey = { kind, name };
-        const box = h("input", { type: "checkbox", value: keyId(k), checked: chosen.has(keyId(k)), onchange: apply });
-        boxes.push(box);
-        return h("label", { class: "chooser-item", "data-name": name.toLowerCase() }, box, " ", name);
-      });
-      lists.push(
-        h(
-          "fieldset",
-          { class: "chooser-group" },
-          h("legend", null, `${kind} (${n[kind].length})`),
-          items.length ? items : h("span", { class: "muted" }, "none"),
-        ),
-      );
-    }
-    search.addEventListener("input", () => {
-      const s = search.value.toLowerCase();
-      for (const l of this.popover?.querySelectorAll<HTMLElement>(".chooser-item") ?? []) l.hidden = !!s && !(l.dataset.name ?? "").includes(s);
-    });
-    const setAll = (on: boolean) => {
-      for (const b of boxes) if (!b.closest<HTMLElement>(".chooser-item")!.hidden) b.checked = on;
-      apply();
-    };
-    this.popover = h(
-      "div",
-      { class: "popover chooser", role: "dialog", "aria-label": "Columns", onclick: (ev: Event) => ev.stopPropagation() },
-      h(
-        "div",
-        { class: "chooser-top" },
-        search,
-        h("button", { class: "btn small", onclick: () => setAll(true) }, "All"),
-        h("button", { class: "btn small", onclick: () => setAll(false) }, "None"),
-        h(
-          "button",
-          {
-            class: "btn small",
-            onclick: () => {
-              this.closeChooser();
-              this.go({ cols: null }, true);
-            },
-          },
-          "Default",
-        ),
-      ),
-      h("div", { class: "chooser-lists" }, lists),
-    );
-    this.popover.addEventListener("keydown", (ev: KeyboardEvent) => {
-      if (ev.key === "Escape") {
-        this.closeChooser();
-        this.colsBtn.focus();
-      }
-    });
-    this.colsBtn.after(this.popover);
-    this.colsBtn.setAttribute("aria-expanded", "true");
-    search.focus();
-    setTimeout(() => document.addEventListener("click", this.outside), 0);
-  }
-
-  private outside = () => this.closeChooser();
-
-  private closeChooser(): void {
-    document.removeEventListener("click", this.outside);
-    this.popover?.remove();
-    this.popover = null;
-    this.colsBtn.setAttribute("aria-expanded", "false");
-  }
-
   destroy(): void {
     this.memory.last = {
       dataKey: this.dataKey,
@@ -753,7 +645,7 @@ class RunsView implements View {
     this.unsub();
     this.unsubSelection();
     this.softRefresh.cancel();
-    this.closeChooser();
+    this.chooser.close();
     this.ro.disconnect();
     clearInterval(this.ticker);
     if (this.raf) cancelAnimationFrame(this.raf);
