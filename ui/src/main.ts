@@ -1,4 +1,4 @@
-// Lab's web page: routing, the token, the live connection.
+// Lab's web page: routing, the token, the live connection, the top bar.
 
 import "./style.css";
 import { getToken, onUnauthorized, setToken } from "./api";
