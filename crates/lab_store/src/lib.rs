@@ -19,6 +19,7 @@ mod remove;
 mod schema;
 mod select;
 mod summary;
+pub mod wire;
 
 pub use doctor::{Health, Piece};
 pub use error::{Error, ErrorKind, Missing};
