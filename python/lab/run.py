@@ -58,7 +58,8 @@ class Run:
         self.params: "Dict[str, Any]" = data["params"]
         #: Parameters whose value was no plain Python value and was stored as its ``str()``.
         self.stringified_params: "frozenset[str]" = frozenset(data["stringified_params"])
-        self.metrics: "Dict[str, float]" = {m["name"]: m["last"] for m in data["metrics"]}
+        # Each metric is a tuple (name, last, last_step, min, max, count).
+        self.metrics: "Dict[str, float]" = {m[0]: m[1] for m in data["metrics"]}
         self.tags: "Dict[str, str]" = data["tags"]
         self.path: str = os.fspath(data["run_dir"])
         error = data["error"]
@@ -79,8 +80,8 @@ class Run:
     def metric_summaries(self) -> "Dict[str, Dict[str, Any]]":
         """Per metric: ``last``, ``last_step``, ``min``, ``max`` (NaN ignored) and ``count``."""
         return {
-            m["name"]: {"last": m["last"], "last_step": m["last_step"], "min": m["min"], "max": m["max"], "count": m["count"]}
-            for m in self._data["metrics"]
+            name: {"last": last, "last_step": step, "min": lo, "max": hi, "count": count}
+            for name, last, step, lo, hi, count in self._data["metrics"]
         }
 
     @property

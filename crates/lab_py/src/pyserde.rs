@@ -1,4 +1,4 @@
-//! Any `serde::Serialize` value as Python objects: structs and maps become
+//! Any `serde::Serialize` value as Python objects ([`Converter`]): structs and maps become
 //! dicts, sequences lists, tuples tuples, and numbers, strings, booleans and
 //! `None` themselves. This is how the wire types of `lab_store::wire` reach
 //! Python: one conversion, no shape written twice.
@@ -7,6 +7,8 @@
 //! themselves differently for JSON give their plain form here, so times are
 //! integers (nanoseconds) and NaN and infinities are floats.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 
 use pyo3::BoundObject;
@@ -16,12 +18,46 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
-/// `value` as Python objects.
-pub fn to_python<'py, T: Serialize + ?Sized>(
+/// Converts values to Python objects, making the string of each field name
+/// once however many values have that field (a listing converts thousands
+/// of runs with the same fields).
+pub struct Converter<'py> {
     py: Python<'py>,
-    value: &T,
-) -> PyResult<Bound<'py, PyAny>> {
-    value.serialize(ToPy { py }).map_err(|e| e.0)
+    /// Field names by the address of their text (field names are
+    /// `&'static str`).
+    keys: RefCell<HashMap<usize, Bound<'py, PyString>>>,
+    /// Fields of the outermost struct to leave out.
+    leave_out: &'static [&'static str],
+}
+
+impl<'py> Converter<'py> {
+    pub fn new(py: Python<'py>) -> Self {
+        Self {
+            py,
+            keys: RefCell::new(HashMap::new()),
+            leave_out: &[],
+        }
+    }
+
+    /// Leaves these fields of the value converted (the outermost struct)
+    /// out: fields the Python side does not read cost their conversion.
+    pub fn leaving_out(self, fields: &'static [&'static str]) -> Self {
+        Self {
+            leave_out: fields,
+            ..self
+        }
+    }
+
+    /// `value` as Python objects.
+    pub fn convert<T: Serialize + ?Sized>(&self, value: &T) -> PyResult<Bound<'py, PyAny>> {
+        value
+            .serialize(ToPy {
+                py: self.py,
+                keys: &self.keys,
+                leave_out: self.leave_out,
+            })
+            .map_err(|e| e.0)
+    }
 }
 
 /// A Python exception, as serde's error.
@@ -54,13 +90,23 @@ impl From<PyErr> for Error {
 }
 
 #[derive(Clone, Copy)]
-struct ToPy<'py> {
+struct ToPy<'a, 'py> {
     py: Python<'py>,
+    keys: &'a RefCell<HashMap<usize, Bound<'py, PyString>>>,
+    leave_out: &'static [&'static str],
 }
 
 type Out<'py> = Result<Bound<'py, PyAny>, Error>;
 
-impl<'py> ToPy<'py> {
+impl<'py> ToPy<'_, 'py> {
+    /// The serializer of what a value holds: nothing is left out there.
+    fn inner(self) -> Self {
+        Self {
+            leave_out: &[],
+            ..self
+        }
+    }
+
     fn object<T: IntoPyObject<'py>>(self, v: T) -> Out<'py> {
         v.into_pyobject(self.py)
             .map(|o| o.into_any().into_bound())
@@ -69,27 +115,27 @@ impl<'py> ToPy<'py> {
 }
 
 /// A list being filled (sequences; tuples are made from it at the end).
-struct Seq<'py> {
-    to: ToPy<'py>,
+struct Seq<'a, 'py> {
+    to: ToPy<'a, 'py>,
     items: Vec<Bound<'py, PyAny>>,
 }
 
 /// A dict being filled (maps and structs).
-struct Dict<'py> {
-    to: ToPy<'py>,
+struct Dict<'a, 'py> {
+    to: ToPy<'a, 'py>,
     entries: Bound<'py, PyDict>,
     key: Option<Bound<'py, PyAny>>,
 }
 
-impl<'py> ser::Serializer for ToPy<'py> {
+impl<'a, 'py> ser::Serializer for ToPy<'a, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
-    type SerializeSeq = Seq<'py>;
-    type SerializeTuple = Seq<'py>;
-    type SerializeTupleStruct = Seq<'py>;
+    type SerializeSeq = Seq<'a, 'py>;
+    type SerializeTuple = Seq<'a, 'py>;
+    type SerializeTupleStruct = Seq<'a, 'py>;
     type SerializeTupleVariant = Impossible<Self::Ok, Error>;
-    type SerializeMap = Dict<'py>;
-    type SerializeStruct = Dict<'py>;
+    type SerializeMap = Dict<'a, 'py>;
+    type SerializeStruct = Dict<'a, 'py>;
     type SerializeStructVariant = Impossible<Self::Ok, Error>;
 
     fn is_human_readable(&self) -> bool {
@@ -164,19 +210,19 @@ impl<'py> ser::Serializer for ToPy<'py> {
         v: &T,
     ) -> Out<'py> {
         let dict = PyDict::new(self.py);
-        dict.set_item(variant, v.serialize(self)?)?;
+        dict.set_item(variant, v.serialize(self.inner())?)?;
         Ok(dict.into_any())
     }
-    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'py>, Error> {
+    fn serialize_seq(self, len: Option<usize>) -> Result<Seq<'a, 'py>, Error> {
         Ok(Seq {
             to: self,
             items: Vec::with_capacity(len.unwrap_or(0)),
         })
     }
-    fn serialize_tuple(self, len: usize) -> Result<Seq<'py>, Error> {
+    fn serialize_tuple(self, len: usize) -> Result<Seq<'a, 'py>, Error> {
         self.serialize_seq(Some(len))
     }
-    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq<'py>, Error> {
+    fn serialize_tuple_struct(self, _: &'static str, len: usize) -> Result<Seq<'a, 'py>, Error> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -190,14 +236,14 @@ impl<'py> ser::Serializer for ToPy<'py> {
             "`{name}::{variant}` has no Python form"
         )))
     }
-    fn serialize_map(self, _: Option<usize>) -> Result<Dict<'py>, Error> {
+    fn serialize_map(self, _: Option<usize>) -> Result<Dict<'a, 'py>, Error> {
         Ok(Dict {
             to: self,
             entries: PyDict::new(self.py),
             key: None,
         })
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Dict<'py>, Error> {
+    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Dict<'a, 'py>, Error> {
         self.serialize_map(None)
     }
     fn serialize_struct_variant(
@@ -213,11 +259,11 @@ impl<'py> ser::Serializer for ToPy<'py> {
     }
 }
 
-impl<'py> ser::SerializeSeq for Seq<'py> {
+impl<'py> ser::SerializeSeq for Seq<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
-        self.items.push(v.serialize(self.to)?);
+        self.items.push(v.serialize(self.to.inner())?);
         Ok(())
     }
     fn end(self) -> Out<'py> {
@@ -225,7 +271,7 @@ impl<'py> ser::SerializeSeq for Seq<'py> {
     }
 }
 
-impl<'py> ser::SerializeTuple for Seq<'py> {
+impl<'py> ser::SerializeTuple for Seq<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
     fn serialize_element<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -236,7 +282,7 @@ impl<'py> ser::SerializeTuple for Seq<'py> {
     }
 }
 
-impl<'py> ser::SerializeTupleStruct for Seq<'py> {
+impl<'py> ser::SerializeTupleStruct for Seq<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -247,11 +293,11 @@ impl<'py> ser::SerializeTupleStruct for Seq<'py> {
     }
 }
 
-impl<'py> ser::SerializeMap for Dict<'py> {
+impl<'py> ser::SerializeMap for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
     fn serialize_key<T: Serialize + ?Sized>(&mut self, k: &T) -> Result<(), Error> {
-        self.key = Some(k.serialize(self.to)?);
+        self.key = Some(k.serialize(self.to.inner())?);
         Ok(())
     }
     fn serialize_value<T: Serialize + ?Sized>(&mut self, v: &T) -> Result<(), Error> {
@@ -259,7 +305,7 @@ impl<'py> ser::SerializeMap for Dict<'py> {
             .key
             .take()
             .ok_or_else(|| <Error as ser::Error>::custom("a map value came before its key"))?;
-        self.entries.set_item(key, v.serialize(self.to)?)?;
+        self.entries.set_item(key, v.serialize(self.to.inner())?)?;
         Ok(())
     }
     fn end(self) -> Out<'py> {
@@ -267,7 +313,7 @@ impl<'py> ser::SerializeMap for Dict<'py> {
     }
 }
 
-impl<'py> ser::SerializeStruct for Dict<'py> {
+impl<'py> ser::SerializeStruct for Dict<'_, 'py> {
     type Ok = Bound<'py, PyAny>;
     type Error = Error;
     fn serialize_field<T: Serialize + ?Sized>(
@@ -275,9 +321,15 @@ impl<'py> ser::SerializeStruct for Dict<'py> {
         key: &'static str,
         v: &T,
     ) -> Result<(), Error> {
-        // Field names repeat for every run: interned, each is made once.
-        let key = PyString::intern(self.to.py, key);
-        self.entries.set_item(key, v.serialize(self.to)?)?;
+        if self.to.leave_out.contains(&key) {
+            return Ok(());
+        }
+        let value = v.serialize(self.to.inner())?;
+        let mut keys = self.to.keys.borrow_mut();
+        let key = keys
+            .entry(key.as_ptr() as usize)
+            .or_insert_with(|| PyString::intern(self.to.py, key));
+        self.entries.set_item(&*key, value)?;
         Ok(())
     }
     fn end(self) -> Out<'py> {

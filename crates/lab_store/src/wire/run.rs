@@ -176,8 +176,11 @@ impl Serialize for RunSummary {
     }
 }
 
-/// A metric's summary.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, ToSchema)]
+/// A metric's summary. JSON writes it as an object; other formats as the
+/// tuple `(name, last, last_step, min, max, count)`, which is what
+/// `lab.Run` reads (a listing of 10,000 runs of 20 metrics makes 200,000 of
+/// them, and tuples take a third of the time dicts take).
+#[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 pub struct MetricSummary {
     /// How many points.
     #[schema(minimum = 0)]
@@ -194,6 +197,23 @@ pub struct MetricSummary {
     pub min: Option<Float>,
     /// Its name.
     pub name: String,
+}
+
+impl Serialize for MetricSummary {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if !s.is_human_readable() {
+            let m = self;
+            return (&m.name, m.last, m.last_step, m.min, m.max, m.count).serialize(s);
+        }
+        let mut out = s.serialize_struct("MetricSummary", 6)?;
+        out.serialize_field("count", &self.count)?;
+        out.serialize_field("last", &self.last)?;
+        out.serialize_field("last_step", &self.last_step)?;
+        out.serialize_field("max", &self.max)?;
+        out.serialize_field("min", &self.min)?;
+        out.serialize_field("name", &self.name)?;
+        out.end()
+    }
 }
 
 /// The exception that ended a failed run.
