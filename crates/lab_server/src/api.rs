@@ -401,7 +401,7 @@ async fn names(State(state): State<AppState>) -> Result<Json<J>, ApiError> {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        crate::openapi::COMMITTED,
     )
         .into_response()
 }

@@ -17,15 +17,18 @@ use crate::RunInfo;
 pub struct RunSummary {
     /// Seconds from start to end; for a running run, to now.
     #[serde(default)]
+    #[schema(required = true)]
     pub duration_s: Option<f64>,
     /// When it ended.
     #[serde(default)]
     #[schema(schema_with = values::optional_time)]
+    #[schema(required = true)]
     pub end_time: Option<Time>,
     /// The experiment's name.
     pub experiment: String,
     /// The machine's name.
     #[serde(default)]
+    #[schema(required = true)]
     pub host: Option<String>,
     /// The full id: 32 hex digits.
     pub id: String,
@@ -39,6 +42,7 @@ pub struct RunSummary {
     pub short_id: String,
     /// The script's path, or `<interactive>`, `<command>`, `<notebook>`.
     #[serde(default)]
+    #[schema(required = true)]
     pub source: Option<String>,
     /// When it started.
     #[schema(schema_with = values::time)]
@@ -51,6 +55,7 @@ pub struct RunSummary {
     pub tags: Named<String>,
     /// Who ran it.
     #[serde(default)]
+    #[schema(required = true)]
     pub user: Option<String>,
 }
 
@@ -176,10 +181,7 @@ impl Serialize for RunSummary {
     }
 }
 
-/// A metric's summary. JSON writes it as an object; other formats as the
-/// tuple `(name, last, last_step, min, max, count)`, which is what
-/// `lab.Run` reads (a listing of 10,000 runs of 20 metrics makes 200,000 of
-/// them, and tuples take a third of the time dicts take).
+/// A metric's summary.
 #[derive(Clone, Debug, PartialEq, Deserialize, ToSchema)]
 pub struct MetricSummary {
     /// How many points.
@@ -191,15 +193,21 @@ pub struct MetricSummary {
     pub last_step: i64,
     /// The largest value (NaN ignored); null when every value was NaN.
     #[serde(default)]
+    #[schema(required = true)]
     pub max: Option<Float>,
     /// The smallest value (NaN ignored); null when every value was NaN.
     #[serde(default)]
+    #[schema(required = true)]
     pub min: Option<Float>,
     /// Its name.
     pub name: String,
 }
 
 impl Serialize for MetricSummary {
+    /// An object in JSON; in other formats the tuple `(name, last,
+    /// last_step, min, max, count)`, which is what `lab.Run` reads (a
+    /// listing of 10,000 runs of 20 metrics makes 200,000 of them, and
+    /// tuples take a third of the time dicts take).
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         if !s.is_human_readable() {
             let m = self;
@@ -232,6 +240,7 @@ pub struct RunError {
 pub struct Git {
     /// The branch, if on one.
     #[serde(default)]
+    #[schema(required = true)]
     pub branch: Option<String>,
     /// The commit.
     pub commit: String,
@@ -244,14 +253,17 @@ pub struct Git {
 pub struct Artifact {
     /// Bytes copied.
     #[serde(default)]
+    #[schema(required = true)]
     pub bytes: Option<u64>,
     /// Files copied.
     #[serde(default)]
+    #[schema(required = true)]
     pub files: Option<u64>,
     /// Its name.
     pub name: String,
     /// Where it is in the run's folder, once copied.
     #[serde(default)]
+    #[schema(required = true)]
     pub path: Option<String>,
     /// Where it was logged from.
     pub source: String,
@@ -288,6 +300,7 @@ pub struct Package {
     pub name: String,
     /// Its version, when the package list says.
     #[serde(default)]
+    #[schema(required = true)]
     pub version: Option<String>,
 }
 
@@ -300,6 +313,7 @@ pub struct Package {
 pub struct RunDetail {
     /// The script's arguments.
     #[schema(schema_with = any_value)]
+    #[schema(required = true)]
     pub argv: Option<Value>,
     /// Artifacts in logging order.
     pub artifacts: Vec<Artifact>,
@@ -308,18 +322,23 @@ pub struct RunDetail {
     pub attrs: Named<Value>,
     /// Damage found in the run's journal.
     #[serde(default)]
+    #[schema(required = true)]
     pub damage: Option<String>,
     /// The dataset description given to the experiment.
     #[schema(schema_with = any_value)]
+    #[schema(required = true)]
     pub dataset: Option<Value>,
     /// Seconds from start to end; for a running run, to now.
     #[serde(default)]
+    #[schema(required = true)]
     pub duration_s: Option<f64>,
     /// When it ended.
     #[serde(default)]
     #[schema(schema_with = values::optional_time)]
+    #[schema(required = true)]
     pub end_time: Option<Time>,
     /// The exception of a failed run.
+    #[schema(required = true)]
     pub error: Option<RunError>,
     /// The experiment's name.
     pub experiment: String,
@@ -327,9 +346,11 @@ pub struct RunDetail {
     #[schema(schema_with = features)]
     pub features: Vec<Value>,
     /// Where the script was in git, when it was in a repository.
+    #[schema(required = true)]
     pub git: Option<Git>,
     /// The machine's name.
     #[serde(default)]
+    #[schema(required = true)]
     pub host: Option<String>,
     /// The full id: 32 hex digits.
     pub id: String,
@@ -344,14 +365,17 @@ pub struct RunDetail {
     pub params: Named<Value>,
     /// The process id.
     #[schema(schema_with = any_value)]
+    #[schema(required = true)]
     pub pid: Option<Value>,
     /// The Python version, `3.11.7`.
     #[schema(schema_with = any_value)]
+    #[schema(required = true)]
     pub python: Option<Value>,
     /// The first 8 hex digits of the id.
     pub short_id: String,
     /// The script's path, or `<interactive>`, `<command>`, `<notebook>`.
     #[serde(default)]
+    #[schema(required = true)]
     pub source: Option<String>,
     /// When it started.
     #[schema(schema_with = values::time)]
@@ -364,6 +388,7 @@ pub struct RunDetail {
     pub tags: Named<String>,
     /// Who ran it.
     #[serde(default)]
+    #[schema(required = true)]
     pub user: Option<String>,
 }
 

@@ -225,7 +225,9 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Named<T> {
 /// The schema of a parameter or attribute value ([`Value`]):
 /// any JSON.
 pub(super) fn value() -> Schema {
-    ObjectBuilder::new().into()
+    ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::SchemaType::AnyValue)
+        .into()
 }
 
 /// The schema of an object whose entries are `values`.
