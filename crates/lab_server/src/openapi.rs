@@ -4,8 +4,8 @@
 //! (`lab_store::wire`, through their `utoipa::ToSchema`); everything else
 //! (routes, parameters, responses and their headers, the other schemas) is
 //! data in `openapi-base.json`. [`document`] puts the two together; the
-//! result is committed as `openapi.json`, which the server sends. A test
-//! fails when the committed
+//! result is committed as `openapi.json`, which the server sends and
+//! `ui/src/api-types.ts` is generated from. A test fails when the committed
 //! file is not what [`document`] makes:
 //!
 //! ```text
@@ -99,6 +99,24 @@ mod tests {
              (- committed, + generated); {}\n\
              write it again with: cargo run -q -p lab_server --example openapi > crates/lab_server/src/openapi.json",
             first_difference(super::COMMITTED, &generated)
+        );
+    }
+
+    #[test]
+    fn the_pages_types_are_generated_from_the_committed_document() {
+        let script =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/scripts/api-types.mjs");
+        let out = std::process::Command::new("node")
+            .arg(&script)
+            .arg("--check")
+            .output()
+            .unwrap_or_else(|e| {
+                panic!("`node` could not be started ({e}); install Node.js 20 or newer")
+            });
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
     }
 }
