@@ -118,9 +118,7 @@ impl Columns {
         }
         c
     }
-}
 
-impl Columns {
     fn param(&self, name: &str) -> bool {
         self.all || self.params.iter().any(|p| p == name)
     }
