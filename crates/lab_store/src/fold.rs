@@ -295,8 +295,10 @@ pub fn fold_run(
         let settled = writer != Writer::Live;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = indexed(&tx, short)?;
-        if now.as_ref().map(|n| n.offset) != before.as_ref().map(|b| b.offset) {
-            // Someone else folded these bytes meanwhile; start again from theirs.
+        let progress = |i: &Option<Indexed>| i.as_ref().map(|i| (i.offset, i.complete));
+        if progress(&now) != progress(&before) {
+            // Someone else folded these bytes meanwhile (or, finding no new
+            // record, settled the run and cut its tail); start again from theirs.
             drop(tx);
             continue;
         }

@@ -1053,6 +1053,61 @@ fn a_second_damage_never_overwrites_the_first_piece() {
 }
 
 #[test]
+fn two_folds_that_find_the_same_damaged_tail_cut_it_once() {
+    let (_dir, project) = new_project();
+    let mut w = begin(&project, "race", now_nanos());
+    w.key(0, "loss");
+    w.metric(0, 0, 0.5);
+    let (short, paths, end) = (w.short(), w.paths.clone(), w.w.len());
+    // Folded while the writer lives: the index reaches `end`.
+    assert!(open(&project).refresh().unwrap().is_empty());
+    assert_eq!(index_row(&project, &short), (end as i64, false));
+    // The writer dies leaving a torn frame where the next one goes: no new
+    // record, only a tail to cut.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&paths.journal)
+            .unwrap();
+        f.seek(SeekFrom::Start(end)).unwrap();
+        f.write_all(&20u32.to_le_bytes()).unwrap();
+        f.write_all(b"\xde\xad\xbe\xefstray bytes").unwrap();
+    }
+    drop(w);
+    // Two readers read the journal and find the same tail while a third
+    // holds the index, then both write what they found, one after the other.
+    let holder = rusqlite::Connection::open(project.index_path()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let folds: Vec<_> = (0..2)
+        .map(|_| {
+            let project = project.clone();
+            let short = short.clone();
+            std::thread::Builder::new()
+                .name("fold".into())
+                .spawn(move || open(&project).fold_run(&short).unwrap())
+                .unwrap()
+        })
+        .collect();
+    // Long enough for both to have read the journal and to wait on the index.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    holder.execute_batch("COMMIT").unwrap();
+    let issues: Vec<Vec<Issue>> = folds.into_iter().map(|f| f.join().unwrap()).collect();
+    assert_eq!(
+        issues.iter().map(Vec::len).sum::<usize>(),
+        1,
+        "one fold cut the tail, the other found the run done: {issues:?}"
+    );
+    assert_eq!(file_len(&paths.journal), end);
+    assert!(damaged_piece(&paths, 1).exists());
+    assert!(!damaged_piece(&paths, 2).exists(), "no second, empty piece");
+    let run = open(&project).run(&short).unwrap();
+    assert_eq!(run.status, Status::Damaged);
+    let note = run.damage.unwrap();
+    assert_eq!(note.matches("journal.lab.damaged").count(), 1, "{note}");
+}
+
+#[test]
 fn an_unreadable_journal_is_reported_and_the_other_runs_are_listed() {
     let (_dir, project) = new_project();
     let t0 = now_nanos();
