@@ -211,9 +211,18 @@ impl Store {
     }
 
     /// Folds the journal of one run into the index. Returns the damage found
-    /// in it, if its writer is gone.
+    /// in it, if its writer is gone. When the index turns out not to be
+    /// writable, the fold goes on in a copy of it in memory, as
+    /// [`Store::refresh`] does.
     pub fn fold_run(&mut self, short_id: &str) -> Result<Vec<Issue>, Error> {
-        fold::fold_run(&self.project, &mut self.conn, short_id)
+        match fold::fold_run(&self.project, &mut self.conn, short_id) {
+            Err(e) if unwritable(&e) && self.in_memory.is_none() => {
+                self.move_to_memory(&e.to_string())?;
+                fold::fold_run(&self.project, &mut self.conn, short_id)
+            }
+            Err(e) => Err(damaged(e, &self.project.index_path())),
+            ok => ok,
+        }
     }
 
     /// A number that changes whenever the indexed runs change: two equal

@@ -1801,6 +1801,30 @@ impl Drop for SmallDisk {
 }
 
 #[test]
+fn a_run_folded_by_itself_on_a_full_disk_is_folded_in_memory() {
+    // What a run's own finisher does when it ends on a full disk.
+    let disk = SmallDisk::new(64 << 20);
+    let (project, _) = Project::create(&disk.dir.path().join("p")).unwrap();
+    let t0 = now_nanos();
+    let mut first = begin(&project, "disk", t0);
+    first.end(t0 + 1, Status::Finished, None);
+    first.close();
+    assert!(open(&project).refresh().unwrap().is_empty());
+    let mut second = begin(&project, "disk", t0 + SECOND);
+    second.param("doc", Value::Str("d".repeat(2 << 20)));
+    second.end(t0 + SECOND + 1, Status::Finished, None);
+    let short = second.short();
+    second.close();
+    let mut store = open(&project);
+    disk.fill();
+
+    assert!(store.fold_run(&short).unwrap().is_empty());
+    assert!(store.in_memory().is_some(), "the full disk was noticed");
+    assert_eq!(store.run(&short).unwrap().status, Status::Finished);
+    assert_eq!(store.runs(None).unwrap().len(), 2);
+}
+
+#[test]
 fn reads_work_on_a_full_disk_and_on_a_read_only_project() {
     let disk = SmallDisk::new(64 << 20);
     let (project, _) = Project::create(&disk.dir.path().join("p")).unwrap();
