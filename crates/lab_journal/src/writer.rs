@@ -106,6 +106,13 @@ impl JournalWriter {
         self.append_with(record, 0)
     }
 
+    /// [`JournalWriter::append_final`] for a record that other ending records
+    /// follow (an `ArtifactStored` before the End record): it fails rather
+    /// than leave less than `keep` bytes of the reserve for them.
+    pub fn append_final_keeping(&mut self, record: &Record, keep: u64) -> Result<(), JournalError> {
+        self.append_with(record, keep.min(END_RESERVE))
+    }
+
     fn append_with(&mut self, record: &Record, keep: u64) -> Result<(), JournalError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
