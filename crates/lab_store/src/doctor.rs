@@ -57,12 +57,16 @@ const SALVAGED: &str = ".salvaged";
 impl Store {
     /// What SQLite's `quick_check` says of the index: empty when sound.
     pub fn check_index(&self) -> Result<Vec<String>, Error> {
-        let lines: Vec<String> = self
+        let lines: rusqlite::Result<Vec<String>> = self
             .conn
-            .prepare("PRAGMA quick_check")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut check| check.query_map([], |r| r.get(0))?.collect());
+        match lines {
+            Ok(lines) => Ok(lines.into_iter().filter(|l| l != "ok").collect()),
+            // Damaged past checking: that is the answer.
+            Err(e) if crate::is_sqlite_damage(&e) => Ok(vec![e.to_string()]),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads every run's journal whole and reports its health, by short id.

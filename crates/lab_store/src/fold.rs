@@ -53,6 +53,16 @@ pub enum Issue {
     },
 }
 
+impl Issue {
+    /// The short id of the run whose journal it is.
+    #[must_use]
+    pub fn run(&self) -> &str {
+        match self {
+            Issue::Damaged { run, .. } | Issue::Unreadable { run, .. } => run,
+        }
+    }
+}
+
 impl std::fmt::Display for Issue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -1752,6 +1752,81 @@ fn a_damaged_index_is_read_around_and_rebuilt_by_reindex() {
     assert_index_sound(&project);
 }
 
+#[test]
+fn a_damaged_page_found_only_when_read_is_read_around_and_rebuilt_by_reindex() {
+    // SQLite opens an index whose pages past the first are damaged, and
+    // finds out only when a query reaches one: a lost write, a bad sector.
+    let (_dir, project) = new_project();
+    build_mixed_project(&project);
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    let before = store.runs(None).unwrap();
+    drop(store);
+    let index = project.index_path();
+    {
+        let conn = rusqlite::Connection::open(&index).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    let sound = std::fs::read(&index).unwrap();
+    let pages = sound.len() / 4096;
+    assert!(pages > 10, "{pages} pages");
+    let listing = lab_store::Selection {
+        detail: lab_store::Detail::Listing,
+        ..Default::default()
+    };
+    for page in 1..pages {
+        let mut bytes = sound.clone();
+        bytes[page * 4096..(page + 1) * 4096].fill(0);
+        std::fs::write(&index, &bytes).unwrap();
+        for side in ["index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = std::fs::remove_file(index.with_file_name(side));
+        }
+        let mut store = open(&project);
+        store
+            .refresh()
+            .unwrap_or_else(|e| panic!("page {page}: refresh: {e}"));
+        let read = store
+            .runs(None)
+            .unwrap_or_else(|e| panic!("page {page}: runs: {e}"));
+        assert_same_runs(&read, &before);
+        let listed = store
+            .select(&listing)
+            .unwrap_or_else(|e| panic!("page {page}: select: {e}"));
+        assert_eq!(listed.len(), before.len(), "page {page}");
+        drop(store);
+
+        let (mut store, _) = Store::open_to_rebuild(project.clone())
+            .unwrap_or_else(|e| panic!("page {page}: opening to rebuild: {e}"));
+        store
+            .reindex()
+            .unwrap_or_else(|e| panic!("page {page}: reindex: {e}"));
+        assert!(store.in_memory().is_none(), "page {page}");
+        assert_same_runs(&store.runs(None).unwrap(), &before);
+        drop(store);
+        assert_index_sound(&project);
+        for entry in std::fs::read_dir(project.store_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains(".damaged.") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+
+    // A flipped bit SQLite cannot see, in a status: no status Lab writes.
+    rusqlite::Connection::open(&index)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET status = 'finishec' WHERE short_id = ?1",
+            [&before[0].short_id],
+        )
+        .unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_same_runs(&store.runs(None).unwrap(), &before);
+    assert!(store.in_memory().is_some());
+}
+
 /// A tmpfs of a fixed size, mounted for one test and removed after it.
 struct SmallDisk {
     dir: tempfile::TempDir,
