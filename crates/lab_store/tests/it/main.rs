@@ -1018,6 +1018,36 @@ fn a_run_whose_start_record_is_lost_is_still_listed() {
 }
 
 #[test]
+fn a_copied_run_folder_is_a_run_of_its_own_and_leaves_the_original_alone() {
+    // A run folder copied under another name: its journal's Start record
+    // names the original run.
+    let (_dir, project) = new_project();
+    let (id, paths, _) = closed_run_with_ten_points(&project);
+    let copy = project.run_paths("0fffffff");
+    std::fs::create_dir(&copy.dir).unwrap();
+    std::fs::copy(&paths.journal, &copy.journal).unwrap();
+
+    let mut store = open(&project);
+    for _ in 0..3 {
+        store.refresh().unwrap();
+        let runs = store.runs(None).unwrap();
+        assert_eq!(runs.len(), 2, "the copy does not vanish");
+        let original = store.run(&id.to_string()).unwrap();
+        assert_eq!(original.short_id, id.short());
+        assert_eq!(summary(&original, "loss").count, 10, "counted once");
+        let copied = store.run("0fffffff").unwrap();
+        assert_eq!(copied.short_id, "0fffffff");
+        assert!(copied.id.to_string().starts_with("0fffffff"));
+        assert_eq!(copied.status, Status::Finished);
+        assert_eq!(summary(&copied, "loss").count, 10);
+        let note = copied.damage.unwrap();
+        assert!(note.contains(&id.to_string()), "{note}");
+    }
+    assert!(index_row(&project, &id.short()).1, "complete");
+    assert!(index_row(&project, "0fffffff").1, "complete");
+}
+
+#[test]
 fn a_second_damage_never_overwrites_the_first_piece() {
     let (_dir, project) = new_project();
     let (id, paths, frames) = closed_run_with_ten_points(&project);
