@@ -242,8 +242,9 @@ impl JournalWriter {
     }
 }
 
-/// Reserves `len` bytes at `offset`. File systems without `fallocate` get a
-/// plain `ftruncate`, which extends the file without reserving blocks.
+/// Reserves `len` bytes at `offset`, the end of the file. File systems
+/// without `fallocate` get a plain `ftruncate`, which extends the file
+/// without reserving blocks.
 fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError> {
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len) {
         Ok(()) => Ok(()),
@@ -251,7 +252,16 @@ fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError>
             file.set_len(offset + len)?;
             Ok(())
         }
-        Err(e) => Err(JournalError::Io(e.into())),
+        Err(e) => {
+            // ext4 keeps what it could allocate before it ran out of room,
+            // and the file's length with it (to a whole block, not a page):
+            // give it back, so that the file of a writer killed now still
+            // ends in whole pages of reserved space, as readers expect.
+            if file.metadata()?.len() > offset {
+                file.set_len(offset)?;
+            }
+            Err(JournalError::Io(e.into()))
+        }
     }
 }
 

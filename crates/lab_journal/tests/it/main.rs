@@ -309,9 +309,12 @@ fn a_foreign_file_is_refused() {
     assert!(err.to_string().contains("not a Lab journal"), "{err}");
 }
 
-/// A tmpfs of a fixed size, mounted for one test and removed after it.
+/// A tmpfs of a fixed size (or an ext4 file system in an image file),
+/// mounted for one test and removed after it.
 struct SmallDisk {
     dir: tempfile::TempDir,
+    /// The folder of the ext4 image, if it is one.
+    _image: Option<tempfile::TempDir>,
 }
 
 impl SmallDisk {
@@ -326,7 +329,39 @@ impl SmallDisk {
             status.success(),
             "mounting a tmpfs needs root (the tests run as root)"
         );
-        Self { dir }
+        Self { dir, _image: None }
+    }
+
+    /// An ext4 file system of 1 KiB blocks (what `mkfs.ext4` makes of small
+    /// disks), on a loop device.
+    fn ext4(bytes: u64) -> Self {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(bytes)
+            .unwrap();
+        let status = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "1024"])
+            .arg(&image)
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting an image needs root and a loop device (the tests run as root)"
+        );
+        Self {
+            dir,
+            _image: Some(image_dir),
+        }
     }
 
     fn path(&self) -> &std::path::Path {
@@ -353,6 +388,43 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
+}
+
+#[test]
+fn a_writer_killed_on_a_full_ext4_disk_leaves_reserved_space_only() {
+    // ext4 keeps what it could allocate of a window it ran out of room for,
+    // and lengthens the file to match, to a multiple of its 1 KiB blocks.
+    let disk = SmallDisk::ext4(48 << 20);
+    let path = disk.path().join("journal.lab");
+    let mut w = JournalWriter::create(&path).unwrap();
+    w.append(&start()).unwrap();
+    disk.fill();
+    let mut logged = 0;
+    while w
+        .append_metric(
+            1,
+            &MetricPoint {
+                key: 0,
+                step: logged,
+                value: 0.5,
+            },
+        )
+        .is_ok()
+    {
+        logged += 1;
+    }
+    assert!(logged > 0);
+    std::mem::forget(w);
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        len % 4096,
+        0,
+        "the file ends where reserved space ends: {len}"
+    );
+    let mut records = 0;
+    let scan = read_journal_as(&path, 0, Mode::Settled, |_, _| records += 1).unwrap();
+    assert_eq!(scan.damage, [], "reserved zeros are not damage");
+    assert_eq!(records, 1 + logged);
 }
 
 #[test]
