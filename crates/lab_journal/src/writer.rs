@@ -269,9 +269,12 @@ fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError>
 /// this takes it while it works), as one `write(2)` of whole frames after its
 /// last good frame, then syncs it. Used to put back records salvaged from
 /// pieces cut off the journal. Refused when a writer holds the journal, or
-/// when the journal does not end cleanly. Returns the journal's new length.
+/// when the journal does not end cleanly. Returns how many bytes it appended:
+/// none when the journal ends with these very frames already (put back by a
+/// salvage that stopped before it could rename its piece, or cut off twice).
 pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, JournalError> {
     use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt as _;
     let mut file = fs_err::OpenOptions::new()
         .read(true)
         .write(true)
@@ -311,10 +314,17 @@ pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, Journal
         frames.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         frames.extend_from_slice(&payload);
     }
+    if let Some(at) = scan.end.checked_sub(frames.len() as u64) {
+        let mut last = vec![0; frames.len()];
+        file.read_exact_at(&mut last, at)?;
+        if last == frames {
+            return Ok(0);
+        }
+    }
     // Reserved zeros after the last frame go: the frames follow it directly.
     file.set_len(scan.end)?;
     file.seek(SeekFrom::Start(scan.end))?;
     file.write_all(&frames)?;
     file.sync_all()?;
-    Ok(scan.end + frames.len() as u64)
+    Ok(frames.len() as u64)
 }

@@ -1048,6 +1048,48 @@ fn a_copied_run_folder_is_a_run_of_its_own_and_leaves_the_original_alone() {
 }
 
 #[test]
+fn salvaging_a_piece_whose_records_are_back_already_puts_nothing_back_twice() {
+    let (_dir, project) = new_project();
+    let (id, paths, frames) = closed_run_with_ten_points(&project);
+    // An older Lab cut everything from the corrupt sixth point into one
+    // unnumbered piece.
+    let cut = sixth_metric(&frames) as usize;
+    let mut bytes = std::fs::read(&paths.journal).unwrap();
+    bytes[cut + 12] ^= 0x10;
+    let piece = paths.dir.join("journal.lab.damaged");
+    std::fs::write(&piece, &bytes[cut..]).unwrap();
+    std::fs::write(&paths.journal, &bytes[..cut]).unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 5);
+
+    // Four points, End and Close come back.
+    assert_eq!(store.salvage(&id.short()).unwrap(), 6);
+    let salvaged = paths.dir.join("journal.lab.damaged.salvaged");
+    let run = store.run(&id.short()).unwrap();
+    assert_eq!(
+        (run.status, summary(&run, "loss").count),
+        (Status::Finished, 9)
+    );
+    let journal = std::fs::read(&paths.journal).unwrap();
+
+    // A salvage stopped between putting the records back and renaming the
+    // piece; and the same tail cut twice (the first cut stopped before the
+    // journal was shortened): neither puts the records back again.
+    std::fs::rename(&salvaged, &piece).unwrap();
+    std::fs::copy(&piece, paths.dir.join("journal.lab.damaged.1")).unwrap();
+    assert_eq!(store.salvage(&id.short()).unwrap(), 0);
+    assert_eq!(std::fs::read(&paths.journal).unwrap(), journal);
+    let run = store.run(&id.short()).unwrap();
+    assert_eq!(
+        (run.status, summary(&run, "loss").count),
+        (Status::Finished, 9)
+    );
+    assert!(salvaged.exists());
+    assert!(paths.dir.join("journal.lab.damaged.1.salvaged").exists());
+}
+
+#[test]
 fn a_second_damage_never_overwrites_the_first_piece() {
     let (_dir, project) = new_project();
     let (id, paths, frames) = closed_run_with_ten_points(&project);
