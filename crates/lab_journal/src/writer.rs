@@ -265,11 +265,14 @@ fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError>
     }
 }
 
+/// How long [`append_to_settled`] waits for readers to let go of a journal.
+const SETTLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Appends `records` to a journal whose writer is gone (its lock is free;
-/// this takes it while it works), as one `write(2)` of whole frames after its
+/// this takes it while it works, waiting up to two seconds for readers), as one `write(2)` of whole frames after its
 /// last good frame, then syncs it. Used to put back records salvaged from
-/// pieces cut off the journal. Refused when a writer holds the journal, or
-/// when the journal does not end cleanly. Returns how many bytes it appended:
+/// pieces cut off the journal. Refused when another process holds the
+/// journal, or when the journal does not end cleanly. Returns how many bytes it appended:
 /// none when the journal ends with these very frames already (put back by a
 /// salvage that stopped before it could rename its piece, or cut off twice).
 pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, JournalError> {
@@ -281,14 +284,21 @@ pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, Journal
         .open(path)?
         .into_parts()
         .0;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(JournalError::InUse {
-                path: path.display().to_string(),
-            });
+    // A reader holds the lock for as long as it reads: wait a little for it.
+    let deadline = std::time::Instant::now() + SETTLED_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::InUse {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
     }
     let scan = crate::read_journal_as(path, 0, crate::Mode::Settled, |_, _| {})?;
     if let Some(d) = scan.tail_damage() {
