@@ -314,7 +314,7 @@ pub fn fold_run(
         }
         // A damaged tail is cut off only by a fold that holds the lock, and
         // only where the piece can be kept (not on a full disk or a
-        // read-only project: a later fold cuts it).
+        // read-only project: a later fold, or `lab reindex`, cuts it).
         let kept = match scan.tail_damage() {
             Some(d) if writer == Writer::Gone => cut_damaged_tail(&paths.journal, d).ok(),
             _ => None,
