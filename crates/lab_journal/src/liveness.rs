@@ -119,9 +119,26 @@ impl WriterIdentity {
             return None;
         }
         match start_ticks(self.pid) {
-            None => Some(true),
             Some((ticks, state)) => Some(ticks != self.start_ticks || state == 'Z' || state == 'X'),
+            // No `/proc/<pid>` to read: the process is gone, or `/proc` hides
+            // it from this reader (mounted with `hidepid`, and the writer is
+            // another user's). Only the kernel's answer tells which; a hidden
+            // process's start time cannot be compared, so then the lock speaks.
+            None => match process_exists(self.pid) {
+                Some(false) => Some(true),
+                _ => None,
+            },
         }
+    }
+}
+
+/// Whether a process with this id exists in this PID namespace (`kill(pid, 0)`:
+/// `ESRCH` when none does, success or `EPERM` when one does).
+fn process_exists(pid: i64) -> Option<bool> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok().filter(|p| *p > 0)?)?;
+    match rustix::process::test_kill_process(pid) {
+        Err(e) if e == rustix::io::Errno::SRCH => Some(false),
+        Ok(()) | Err(_) => Some(true),
     }
 }
 
