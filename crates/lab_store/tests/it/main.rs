@@ -2081,3 +2081,31 @@ fn a_damaged_or_newer_marker_is_refused_by_every_way_in() {
     assert_eq!(Project::at(dir.path()).unwrap(), project);
     assert_eq!(Project::discover(&below).unwrap(), project);
 }
+
+#[test]
+fn a_short_id_is_never_given_twice_even_after_its_folder_is_deleted_by_hand() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut w = begin(&project, "first", t0);
+    w.end(t0 + 1, Status::Finished, None);
+    let first = w.short();
+    let first_dir = w.paths.dir.clone();
+    w.close();
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    // The folder goes by hand, and a run starts in the same time slot before
+    // any reader looked: it must not take the old run's name, under which
+    // the index still holds the old run.
+    std::fs::remove_dir_all(&first_dir).unwrap();
+    let mut again = begin(&project, "second", t0);
+    again.end(t0 + 2, Status::Finished, None);
+    let second = again.short();
+    again.close();
+    assert_ne!(second, first);
+    assert!(second > first, "{second} after {first}");
+    assert!(store.refresh().unwrap().is_empty());
+    let runs = store.runs(None).unwrap();
+    assert_eq!(runs.len(), 1, "the old run is gone, the new one listed");
+    assert_eq!(runs[0].short_id, second);
+    assert_eq!(runs[0].experiment, "second");
+}
