@@ -11,6 +11,7 @@ mod doctor;
 mod error;
 pub mod fields;
 mod fold;
+pub mod index;
 mod metrics;
 mod project;
 pub mod query;
@@ -18,6 +19,7 @@ mod read;
 mod remove;
 mod schema;
 mod select;
+mod sqlite;
 mod summary;
 
 pub use doctor::{Health, Piece};
@@ -33,6 +35,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use crate::sqlite::SqliteIndex;
 
 /// How long to wait for another process's lock on the index.
 const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
@@ -234,7 +238,7 @@ impl Store {
             Err(e) if is_damage(&e) && !self.from_journals && self.rebuilt.get().is_none() => {
                 let why = damaged(e, &self.project.index_path()).to_string();
                 let mut conn = empty_in_memory()?;
-                fold::refresh(&self.project, &mut conn)?;
+                fold::refresh(&self.project, &mut SqliteIndex::new(&mut conn))?;
                 f(&self.rebuilt.get_or_init(move || (conn, why)).0)
             }
             Err(e) => Err(damaged(e, &self.project.index_path())),
@@ -280,14 +284,14 @@ impl Store {
     /// be writable, the fold goes on in a copy of it in memory.
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
         self.keep_rebuilt();
-        match fold::refresh(&self.project, &mut self.conn) {
+        match fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn)) {
             Err(e) if unwritable(&e) && self.in_memory.is_none() => {
                 self.move_to_memory(&e.to_string())?;
                 self.refresh()
             }
             Err(e) if is_damage(&e) && !self.from_journals => {
                 self.rebuild_in_memory(e)?;
-                fold::refresh(&self.project, &mut self.conn)
+                fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn))
             }
             Err(e) => Err(damaged(e, &self.project.index_path())),
             ok => ok,
@@ -312,14 +316,18 @@ impl Store {
     /// [`Store::refresh`] does.
     pub fn fold_run(&mut self, short_id: &str) -> Result<Vec<Issue>, Error> {
         self.keep_rebuilt();
-        match fold::fold_run(&self.project, &mut self.conn, short_id) {
+        match fold::fold_run(
+            &self.project,
+            &mut SqliteIndex::new(&mut self.conn),
+            short_id,
+        ) {
             Err(e) if unwritable(&e) && self.in_memory.is_none() => {
                 self.move_to_memory(&e.to_string())?;
                 self.fold_run(short_id)
             }
             Err(e) if is_damage(&e) && !self.from_journals => {
                 self.rebuild_in_memory(e)?;
-                let issues = fold::refresh(&self.project, &mut self.conn)?;
+                let issues = fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn))?;
                 Ok(issues.into_iter().filter(|i| i.run() == short_id).collect())
             }
             Err(e) => Err(damaged(e, &self.project.index_path())),

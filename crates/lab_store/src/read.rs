@@ -132,7 +132,28 @@ pub enum Detail {
     Listing,
 }
 
+/// The `runs` columns a [`RunInfo`] is read from, in this order, then (for a
+/// listing) its summary. [`col`] names each one's place.
 pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
+
+/// The place of each column of [`RUN_COLUMNS`] (and the `summary` after
+/// them) in a row: rows are read by place, which costs no name lookups in a
+/// listing of thousands, and these names keep the places readable.
+pub(crate) mod col {
+    pub const ID: usize = 0;
+    pub const SHORT_ID: usize = 1;
+    pub const EXPERIMENT: usize = 2;
+    pub const STATUS: usize = 3;
+    pub const START_NANOS: usize = 4;
+    pub const END_NANOS: usize = 5;
+    pub const ERROR_TYPE: usize = 6;
+    pub const ERROR_MESSAGE: usize = 7;
+    pub const TRACEBACK: usize = 8;
+    pub const FEATURES: usize = 9;
+    pub const DAMAGE: usize = 10;
+    /// After `RUN_COLUMNS`, in a listing's query.
+    pub const SUMMARY: usize = 11;
+}
 
 impl Store {
     /// Every run (of `experiment`, if given), newest first, with everything
@@ -318,22 +339,27 @@ fn damaged_column(column: usize, name: &str, value: &str) -> rusqlite::Error {
 }
 
 pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
-    let id: String = r.get(0)?;
-    let status: String = r.get(3)?;
-    let error_type: Option<String> = r.get(6)?;
-    let features: Option<Vec<u8>> = r.get(9)?;
+    let id: String = r.get(col::ID)?;
+    let status: String = r.get(col::STATUS)?;
+    let error_type: Option<String> = r.get(col::ERROR_TYPE)?;
+    let features: Option<Vec<u8>> = r.get(col::FEATURES)?;
     Ok(RunInfo {
-        id: id.parse().map_err(|_| damaged_column(0, "id", &id))?,
-        short_id: r.get(1)?,
-        experiment: r.get(2)?,
-        status: Status::parse(&status).ok_or_else(|| damaged_column(3, "status", &status))?,
-        start_nanos: r.get(4)?,
-        end_nanos: r.get(5)?,
+        id: id.parse().map_err(|_| damaged_column(col::ID, "id", &id))?,
+        short_id: r.get(col::SHORT_ID)?,
+        experiment: r.get(col::EXPERIMENT)?,
+        status: Status::parse(&status)
+            .ok_or_else(|| damaged_column(col::STATUS, "status", &status))?,
+        start_nanos: r.get(col::START_NANOS)?,
+        end_nanos: r.get(col::END_NANOS)?,
         error: match error_type {
             Some(kind) => Some(ErrorInfo {
                 kind,
-                message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                traceback: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                message: r
+                    .get::<_, Option<String>>(col::ERROR_MESSAGE)?
+                    .unwrap_or_default(),
+                traceback: r
+                    .get::<_, Option<String>>(col::TRACEBACK)?
+                    .unwrap_or_default(),
             }),
             None => None,
         },
@@ -341,7 +367,7 @@ pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
             Some(Value::List(items)) => items,
             _ => Vec::new(),
         },
-        damage: r.get(10)?,
+        damage: r.get(col::DAMAGE)?,
         attrs: Vec::new(),
         params: Vec::new(),
         metrics: Vec::new(),
@@ -478,4 +504,30 @@ pub(crate) fn fill_details(
         },
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RUN_COLUMNS, col};
+
+    #[test]
+    fn the_column_places_name_the_columns() {
+        let names: Vec<&str> = RUN_COLUMNS.split(", ").collect();
+        for (place, name) in [
+            (col::ID, "id"),
+            (col::SHORT_ID, "short_id"),
+            (col::EXPERIMENT, "experiment"),
+            (col::STATUS, "status"),
+            (col::START_NANOS, "start_nanos"),
+            (col::END_NANOS, "end_nanos"),
+            (col::ERROR_TYPE, "error_type"),
+            (col::ERROR_MESSAGE, "error_message"),
+            (col::TRACEBACK, "traceback"),
+            (col::FEATURES, "features"),
+            (col::DAMAGE, "damage"),
+        ] {
+            assert_eq!(names[place], name);
+        }
+        assert_eq!(col::SUMMARY, names.len());
+    }
 }

@@ -255,7 +255,7 @@ fn listed_run(
 ) -> Result<RunInfo, Error> {
     let mut run = run_row(row)?;
     if listing {
-        let blob: Option<Vec<u8>> = row.get(11)?;
+        let blob: Option<Vec<u8>> = row.get(crate::read::col::SUMMARY)?;
         if !blob.is_some_and(|b| summary::apply(&mut run, &b)) {
             incomplete.push(at);
         }
