@@ -3,6 +3,7 @@
 //! program needed).
 
 use lab_types::fields::attr;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use lab_store::RunInfo;
@@ -50,101 +51,147 @@ fn cut(s: &str, max: usize) -> String {
 
 impl Diagram {
     fn new(runs: &[RunInfo]) -> Self {
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut edges: Vec<(String, String)> = Vec::new();
-        let add = |nodes: &mut Vec<Node>, node: Node| {
-            if !nodes.iter().any(|n| n.id == node.id) {
-                nodes.push(node);
-            }
-        };
+        let mut b = Builder::default();
         for run in runs {
-            let dataset = dataset_name(run);
-            let data_id = format!("data_{}", nodes.len());
-            let data_id = nodes
-                .iter()
-                .find(|n| n.column == 0 && n.title == dataset)
-                .map_or(data_id, |n| n.id.clone());
-            add(
-                &mut nodes,
-                Node {
-                    id: data_id.clone(),
-                    title: dataset,
-                    lines: vec![],
-                    column: 0,
-                },
-            );
-            let source = visible::text(&output::source_name(run)).into_owned();
-            let commit = run
-                .attr_str(attr::GIT_COMMIT)
-                .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
-            let script_key = format!("{source} {}", commit.clone().unwrap_or_default());
-            let script_id = nodes
-                .iter()
-                .find(|n| {
-                    n.column == 1
-                        && format!(
-                            "{} {}",
-                            n.title,
-                            n.lines.first().cloned().unwrap_or_default()
-                        ) == script_key
-                })
-                .map_or_else(|| format!("script_{}", nodes.len()), |n| n.id.clone());
-            add(
-                &mut nodes,
-                Node {
-                    id: script_id.clone(),
-                    title: source,
-                    lines: commit.into_iter().collect(),
-                    column: 1,
-                },
-            );
-            let params_id = format!("params_{}", run.short_id);
-            let mut lines: Vec<String> = run
-                .params
-                .iter()
-                .map(|(k, v)| cut(&format!("{k} = {v}"), 40))
-                .collect();
-            if lines.is_empty() {
-                lines.push("no hyperparameters".into());
-            }
-            add(
-                &mut nodes,
-                Node {
-                    id: params_id.clone(),
-                    title: format!("run {} ({})", run.short_id, run.status),
-                    lines,
-                    column: 2,
-                },
-            );
-            let metrics_id = format!("metrics_{}", run.short_id);
-            let mut lines: Vec<String> = run
-                .metrics
-                .iter()
-                .map(|m| cut(&format!("{} = {}", m.name, output::number(m.last)), 40))
-                .collect();
-            if lines.is_empty() {
-                lines.push("no metrics".into());
-            }
-            add(
-                &mut nodes,
-                Node {
-                    id: metrics_id.clone(),
-                    title: format!("metrics {}", run.short_id),
-                    lines,
-                    column: 3,
-                },
-            );
-            for edge in [
-                (data_id, script_id.clone()),
-                (script_id, params_id.clone()),
-                (params_id, metrics_id),
-            ] {
-                if !edges.contains(&edge) {
-                    edges.push(edge);
-                }
-            }
+            let data_id = b.dataset(run);
+            let script_id = b.script(run);
+            let params_id = b.hyperparameters(run);
+            let metrics_id = b.metrics(run);
+            b.edge((data_id, script_id.clone()));
+            b.edge((script_id, params_id.clone()));
+            b.edge((params_id, metrics_id));
         }
-        Self { nodes, edges }
+        Self {
+            nodes: b.nodes,
+            edges: b.edges,
+        }
+    }
+}
+
+/// A diagram being drawn, with indexes of what it holds: adding a run looks
+/// up its shared boxes and its edges at once rather than scanning every box
+/// and edge so far, which made the diagram of many runs quadratic.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    edges: Vec<(String, String)>,
+    ids: HashSet<String>,
+    edge_set: HashSet<(String, String)>,
+    /// The first dataset box of each title.
+    datasets: HashMap<String, String>,
+    /// The first script box of each [`script_key`].
+    scripts: HashMap<String, String>,
+}
+
+/// What makes two script boxes the same: the source and the commit line.
+fn script_key(title: &str, commit: Option<&str>) -> String {
+    format!("{title} {}", commit.unwrap_or_default())
+}
+
+impl Builder {
+    /// Adds `node` unless a box with its id is there already.
+    fn add(&mut self, node: Node) {
+        if !self.ids.insert(node.id.clone()) {
+            return;
+        }
+        match node.column {
+            0 => {
+                self.datasets
+                    .entry(node.title.clone())
+                    .or_insert_with(|| node.id.clone());
+            }
+            1 => {
+                let key = script_key(&node.title, node.lines.first().map(String::as_str));
+                self.scripts.entry(key).or_insert_with(|| node.id.clone());
+            }
+            _ => {}
+        }
+        self.nodes.push(node);
+    }
+
+    /// Adds `edge` unless it is there already.
+    fn edge(&mut self, edge: (String, String)) {
+        if self.edge_set.insert(edge.clone()) {
+            self.edges.push(edge);
+        }
+    }
+
+    /// The box of the run's dataset, shared by the runs of the same dataset.
+    fn dataset(&mut self, run: &RunInfo) -> String {
+        let dataset = dataset_name(run);
+        let id = self
+            .datasets
+            .get(&dataset)
+            .cloned()
+            .unwrap_or_else(|| format!("data_{}", self.nodes.len()));
+        self.add(Node {
+            id: id.clone(),
+            title: dataset,
+            lines: vec![],
+            column: 0,
+        });
+        id
+    }
+
+    /// The box of the run's script and commit, shared by the runs of the same
+    /// script at the same commit.
+    fn script(&mut self, run: &RunInfo) -> String {
+        let source = visible::text(&output::source_name(run)).into_owned();
+        let commit = run
+            .attr_str(attr::GIT_COMMIT)
+            .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
+        let id = self
+            .scripts
+            .get(&script_key(&source, commit.as_deref()))
+            .cloned()
+            .unwrap_or_else(|| format!("script_{}", self.nodes.len()));
+        self.add(Node {
+            id: id.clone(),
+            title: source,
+            lines: commit.into_iter().collect(),
+            column: 1,
+        });
+        id
+    }
+
+    /// The box of the run's hyperparameters, one line each.
+    fn hyperparameters(&mut self, run: &RunInfo) -> String {
+        let id = format!("params_{}", run.short_id);
+        let mut lines: Vec<String> = run
+            .params
+            .iter()
+            .map(|(k, v)| cut(&format!("{k} = {v}"), 40))
+            .collect();
+        if lines.is_empty() {
+            lines.push("no hyperparameters".into());
+        }
+        self.add(Node {
+            id: id.clone(),
+            title: format!("run {} ({})", run.short_id, run.status),
+            lines,
+            column: 2,
+        });
+        id
+    }
+
+    /// The box of the run's metrics, one line each with its last value.
+    fn metrics(&mut self, run: &RunInfo) -> String {
+        let id = format!("metrics_{}", run.short_id);
+        let mut lines: Vec<String> = run
+            .metrics
+            .iter()
+            .map(|m| cut(&format!("{} = {}", m.name, output::number(m.last)), 40))
+            .collect();
+        if lines.is_empty() {
+            lines.push("no metrics".into());
+        }
+        self.add(Node {
+            id: id.clone(),
+            title: format!("metrics {}", run.short_id),
+            lines,
+            column: 3,
+        });
+        id
     }
 }
 
