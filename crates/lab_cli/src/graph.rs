@@ -248,11 +248,26 @@ const GAP: f64 = 24.0;
 const COLUMN_GAP: f64 = 70.0;
 const PAD: f64 = 8.0;
 
-/// The diagram as a standalone SVG document.
-#[must_use]
-pub fn svg(runs: &[RunInfo]) -> String {
-    let d = Diagram::new(runs);
-    // Size every box, then stack each column's boxes top to bottom.
+/// A box placed on the page: its left, top, width and height.
+struct Placed<'a> {
+    node: &'a Node,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+/// Where everything goes: the left edge of each column, each box, and the
+/// size of the page.
+struct Layout<'a> {
+    column_x: Vec<f64>,
+    boxes: Vec<Placed<'a>>,
+    width: f64,
+    height: f64,
+}
+
+/// Sizes every box, then stacks each column's boxes top to bottom.
+fn layout(d: &Diagram) -> Layout<'_> {
     let width_of = |n: &Node| {
         let lines = n
             .lines
@@ -276,15 +291,35 @@ pub fn svg(runs: &[RunInfo]) -> String {
         x[c] = x[c - 1] + col_width[c - 1] + COLUMN_GAP;
     }
     let mut y_next = [50.0; 4];
-    let mut place = Vec::new();
+    let mut boxes = Vec::with_capacity(d.nodes.len());
     for n in &d.nodes {
         let y = y_next[n.column];
         y_next[n.column] += height_of(n) + GAP;
-        place.push((n, x[n.column], y, width_of(n), height_of(n)));
+        boxes.push(Placed {
+            node: n,
+            x: x[n.column],
+            y,
+            w: width_of(n),
+            h: height_of(n),
+        });
     }
-    let total_w = x[COLUMNS.len() - 1] + col_width[COLUMNS.len() - 1] + 20.0;
-    let total_h = y_next.iter().fold(100.0_f64, |a, b| a.max(*b)) + 10.0;
+    let width = x[COLUMNS.len() - 1] + col_width[COLUMNS.len() - 1] + 20.0;
+    let height = y_next.iter().fold(100.0_f64, |a, b| a.max(*b)) + 10.0;
+    Layout {
+        column_x: x,
+        boxes,
+        width,
+        height,
+    }
+}
+
+/// The diagram as a standalone SVG document.
+#[must_use]
+pub fn svg(runs: &[RunInfo]) -> String {
+    let d = Diagram::new(runs);
+    let page = layout(&d);
     let mut out = String::new();
+    let (total_w, total_h) = (page.width, page.height);
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0}" height="{total_h:.0}" viewBox="0 0 {total_w:.0} {total_h:.0}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
@@ -298,14 +333,25 @@ pub fn svg(runs: &[RunInfo]) -> String {
         let _ = writeln!(
             out,
             r##"<text x="{:.1}" y="28" font-weight="bold" fill="#333">{name}</text>"##,
-            x[c]
+            page.column_x[c]
         );
     }
-    let find = |id: &str| place.iter().find(|p| p.0.id == id);
-    for (a, b) in &d.edges {
-        if let (Some(from), Some(to)) = (find(a), find(b)) {
-            let (x1, y1) = (from.1 + from.3, from.2 + from.4 / 2.0);
-            let (x2, y2) = (to.1, to.2 + to.4 / 2.0);
+    svg_arrows(&mut out, &d.edges, &page.boxes);
+    for b in &page.boxes {
+        svg_box(&mut out, b);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// An arrow per edge, from the right side of one box to the left side of
+/// the next.
+fn svg_arrows(out: &mut String, edges: &[(String, String)], boxes: &[Placed<'_>]) {
+    let by_id: HashMap<&str, &Placed<'_>> = boxes.iter().map(|p| (p.node.id.as_str(), p)).collect();
+    for (a, b) in edges {
+        if let (Some(from), Some(to)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
+            let (x1, y1) = (from.x + from.w, from.y + from.h / 2.0);
+            let (x2, y2) = (to.x, to.y + to.h / 2.0);
             let mid = f64::midpoint(x1, x2);
             let _ = writeln!(
                 out,
@@ -313,31 +359,38 @@ pub fn svg(runs: &[RunInfo]) -> String {
             );
         }
     }
-    for (n, x, y, w, h) in &place {
-        let fill = ["#e8f1fb", "#eef7ea", "#fdf3e3", "#f3ecf9"][n.column];
+}
+
+/// One box: its frame, its title in bold, and its lines.
+fn svg_box(out: &mut String, b: &Placed<'_>) {
+    let Placed {
+        node: n,
+        x,
+        y,
+        w,
+        h,
+    } = b;
+    let fill = ["#e8f1fb", "#eef7ea", "#fdf3e3", "#f3ecf9"][n.column];
+    let _ = writeln!(
+        out,
+        r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{fill}" stroke="#888"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" font-weight="bold" fill="#111">{}</text>"##,
+        x + PAD,
+        y + PAD + 12.0,
+        xml_escape(&n.title)
+    );
+    for (i, line) in n.lines.iter().enumerate() {
         let _ = writeln!(
             out,
-            r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{fill}" stroke="#888"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" font-weight="bold" fill="#111">{}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
             x + PAD,
-            y + PAD + 12.0,
-            xml_escape(&n.title)
+            y + PAD + 12.0 + (i + 1) as f64 * LINE_HEIGHT,
+            xml_escape(line)
         );
-        for (i, line) in n.lines.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
-                x + PAD,
-                y + PAD + 12.0 + (i + 1) as f64 * LINE_HEIGHT,
-                xml_escape(line)
-            );
-        }
     }
-    out.push_str("</svg>\n");
-    out
 }
 
 /// The diagram as a PNG, drawn from the SVG at twice its size with the
