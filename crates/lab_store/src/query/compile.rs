@@ -402,6 +402,8 @@ impl Compiler<'_> {
         }
     }
 
+    /// `name` compared with a value: a test for a missing value (`null`), a
+    /// pattern match, or a comparison of two values of one kind.
     fn name_vs_literal(
         &mut self,
         name: &Name,
@@ -409,43 +411,81 @@ impl Compiler<'_> {
         lit: &Literal,
     ) -> Result<String, QueryError> {
         let r = self.catalog.resolve(name, self.query)?;
-        let shown = name.to_string();
         match (lit, op) {
-            (Literal::Null, CmpOp::Eq) => return Ok(format!("(NOT {})", self.exists(&r))),
-            (Literal::Null, CmpOp::Ne) => return Ok(format!("({})", self.exists(&r))),
-            (Literal::Null, _) => return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)"))),
+            (Literal::Null, _) => self.missing(&r, name, op),
             (Literal::Str(pattern), CmpOp::Match | CmpOp::NotMatch) => {
-                if matches!(r, Resolved::Metric(_)) || matches!(r, Resolved::Field(_, _, Kind::Time | Kind::Number)) {
-                    return Err(self.error(&name.key, format!("`{shown}` holds numbers; `~` matches text")));
-                }
-                let x = self.value(&r, true);
-                self.out.params.push(Sql::Text(pattern.clone()));
-                let test = if super::parser::is_glob(pattern) {
-                    format!("{x} GLOB ?")
-                } else {
-                    format!("instr(lower({x}), lower(?)) > 0")
-                };
-                let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
-                return Ok(format!("coalesce(({negate}({test})), 0)"));
+                self.pattern(&r, name, op, pattern)
             }
-            (_, CmpOp::Match | CmpOp::NotMatch) => {
-                return Err(self.error(&name.key, "`~` and `!~` need a quoted pattern, such as 'iris*'".into()));
+            (_, CmpOp::Match | CmpOp::NotMatch) => Err(self.error(
+                &name.key,
+                "`~` and `!~` need a quoted pattern, such as 'iris*'".into(),
+            )),
+            _ => {
+                let (x, value) = self.operands(&r, name, lit)?;
+                self.out.params.push(value);
+                Ok(format!("coalesce(({x} {} ?), 0)", sql_op(op)))
             }
-            _ => {}
         }
-        let (x, value) = match (&r, lit) {
+    }
+
+    /// `name = null` or `name != null`: whether the run lacks the value or has it.
+    fn missing(&mut self, r: &Resolved, name: &Name, op: CmpOp) -> Result<String, QueryError> {
+        match op {
+            CmpOp::Eq => Ok(format!("(NOT {})", self.exists(r))),
+            CmpOp::Ne => Ok(format!("({})", self.exists(r))),
+            _ => Err(self.error(
+                &name.key,
+                format!("`null` can only be compared with `=` or `!=` (to ask whether `{name}` is missing)"),
+            )),
+        }
+    }
+
+    /// `name ~ 'pattern'` or `name !~ 'pattern'`: a glob if the pattern has
+    /// glob characters, else a case-insensitive substring.
+    fn pattern(
+        &mut self,
+        r: &Resolved,
+        name: &Name,
+        op: CmpOp,
+        pattern: &str,
+    ) -> Result<String, QueryError> {
+        if matches!(r, Resolved::Metric(_))
+            || matches!(r, Resolved::Field(_, _, Kind::Time | Kind::Number))
+        {
+            return Err(self.error(
+                &name.key,
+                format!("`{name}` holds numbers; `~` matches text"),
+            ));
+        }
+        let x = self.value(r, true);
+        self.out.params.push(Sql::Text(pattern.to_owned()));
+        let test = if super::parser::is_glob(pattern) {
+            format!("{x} GLOB ?")
+        } else {
+            format!("instr(lower({x}), lower(?)) > 0")
+        };
+        let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
+        Ok(format!("coalesce(({negate}({test})), 0)"))
+    }
+
+    /// The two sides of a comparison of `name` with a value: the SQL of the
+    /// name, and the value to bind; an error if their kinds cannot be
+    /// compared (a time with anything but a date, text with a number...).
+    fn operands(
+        &mut self,
+        r: &Resolved,
+        name: &Name,
+        lit: &Literal,
+    ) -> Result<(String, Sql), QueryError> {
+        let shown = name.to_string();
+        Ok(match (r, lit) {
             (Resolved::Field(_, _, Kind::Time), Literal::Date(nanos, _)) => {
-                (self.value(&r, false), Sql::Integer(*nanos))
+                (self.value(r, false), Sql::Integer(*nanos))
             }
             (Resolved::Field(field, _, Kind::Time), Literal::Str(s)) => {
-                let nanos = super::lexer::lex(s)
-                    .ok()
-                    .and_then(|t| match (t.first().map(|t| &t.tok), t.len()) {
-                        (Some(super::lexer::Tok::Date(n, _)), 2) => Some(*n),
-                        _ => None,
-                    })
+                let nanos = date_in(s)
                     .ok_or_else(|| self.error(s, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")))?;
-                (self.value(&r, false), Sql::Integer(nanos))
+                (self.value(r, false), Sql::Integer(nanos))
             }
             (Resolved::Field(field, _, Kind::Time), _) => {
                 return Err(self.error(&name.key, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")));
@@ -456,7 +496,7 @@ impl Compiler<'_> {
             (
                 Resolved::Field(_, _, Kind::Text) | Resolved::Param(_) | Resolved::Tag(_),
                 Literal::Str(s),
-            ) => (self.value(&r, true), Sql::Text(s.clone())),
+            ) => (self.value(r, true), Sql::Text(s.clone())),
             (Resolved::Field(field, _, Kind::Text), _) => {
                 return Err(self.error(
                     &name.key,
@@ -464,10 +504,10 @@ impl Compiler<'_> {
                 ));
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), Literal::Number(n)) => {
-                (self.value(&r, false), Sql::Real(*n))
+                (self.value(r, false), Sql::Real(*n))
             }
             (Resolved::Metric(_) | Resolved::Param(_), Literal::Bool(b)) => {
-                (self.value(&r, false), Sql::Real(f64::from(u8::from(*b))))
+                (self.value(r, false), Sql::Real(f64::from(u8::from(*b))))
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), _) => {
                 return Err(self.error(
@@ -475,7 +515,7 @@ impl Compiler<'_> {
                     format!("`{shown}` holds numbers; compare it with a number"),
                 ));
             }
-            (Resolved::Param(_), Literal::Number(n)) => (self.value(&r, false), Sql::Real(*n)),
+            (Resolved::Param(_), Literal::Number(n)) => (self.value(r, false), Sql::Real(*n)),
             (Resolved::Tag(_), _) => {
                 return Err(self.error(
                     &name.key,
@@ -485,9 +525,7 @@ impl Compiler<'_> {
             (_, Literal::Null) => {
                 return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)")));
             }
-        };
-        self.out.params.push(value);
-        Ok(format!("coalesce(({x} {} ?), 0)", sql_op(op)))
+        })
     }
 
     fn in_list(
@@ -563,6 +601,17 @@ fn json_array(values: &[Literal]) -> String {
     }
     out.push(']');
     out
+}
+
+/// The time a quoted string holds when it is exactly one date
+/// (`'2026-11-27'`), in nanoseconds since 1970.
+fn date_in(s: &str) -> Option<i64> {
+    super::lexer::lex(s)
+        .ok()
+        .and_then(|t| match (t.first().map(|t| &t.tok), t.len()) {
+            (Some(super::lexer::Tok::Date(n, _)), 2) => Some(*n),
+            _ => None,
+        })
 }
 
 /// Whether `name` is an unscoped plain word: `finished`, `iris.v2`.
