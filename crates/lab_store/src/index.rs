@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use lab_journal::Damage;
 use lab_types::{RunId, Value};
 
-pub use crate::fold::{
+pub use crate::delta::{
     ArtifactLogged, ArtifactStored, Delta, End, MetricDelta, MetricKey, ModelLogged, ParamSet,
     Start,
 };

@@ -7,6 +7,7 @@
 //! [`Store`] and calling [`Store::refresh`] folds in every journal tail not yet
 //! indexed, so live and crashed runs read up to date.
 
+mod delta;
 mod doctor;
 mod error;
 pub mod fields;

@@ -19,7 +19,6 @@
 //! index what it has folded and hands it what to write, through
 //! [`FoldIndex`](crate::index::FoldIndex).
 
-mod delta;
 mod pieces;
 
 use std::collections::HashMap;
@@ -29,12 +28,9 @@ use std::path::{Path, PathBuf};
 use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, read_journal_as};
 use lab_types::RunId;
 
-pub use delta::{
-    ArtifactLogged, ArtifactStored, Delta, End, MetricDelta, MetricKey, ModelLogged, ParamSet,
-    Start,
-};
 pub(crate) use pieces::{damaged_pieces, pieces};
 
+use crate::delta::Delta;
 use crate::index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 use crate::{Error, Project};
 

@@ -11,7 +11,8 @@ use lab_types::{Status, Value};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
-use crate::fold::{Delta, UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
+use crate::delta::Delta;
+use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::index::{FoldWrite, Folded};
 
 /// How many damaged stretches a run's damage note spells out.
