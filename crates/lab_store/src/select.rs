@@ -207,7 +207,7 @@ fn selection_sql(
         let compiled = query::compile_where(&expr, &catalog, text)?;
         sql.push_str(" AND ");
         sql.push_str(&compiled.sql);
-        params.extend(compiled.params);
+        params.extend(compiled.params.into_iter().map(sql_value));
     }
     sql.push_str(" ORDER BY ");
     for (i, text) in selection.sort.iter().enumerate() {
@@ -228,7 +228,7 @@ fn selection_sql(
         let compiled = query::compile_sort(&key, &catalog, text)?;
         sql.push_str(&compiled.sql);
         sql.push_str(", ");
-        params.extend(compiled.params);
+        params.extend(compiled.params.into_iter().map(sql_value));
     }
     sql.push_str("runs.start_nanos DESC, runs.id DESC");
     if limited && (selection.limit.is_some() || selection.offset > 0) {
@@ -269,4 +269,13 @@ pub fn page_of(ids: &[i64], offset: usize, limit: Option<usize>) -> &[i64] {
     let start = offset.min(ids.len());
     let end = limit.map_or(ids.len(), |n| start.saturating_add(n).min(ids.len()));
     &ids[start..end]
+}
+
+/// A value the query compiler bound, as SQLite takes it.
+fn sql_value(b: query::Bound) -> Sql {
+    match b {
+        query::Bound::Integer(i) => Sql::Integer(i),
+        query::Bound::Real(r) => Sql::Real(r),
+        query::Bound::Text(t) => Sql::Text(t),
+    }
 }

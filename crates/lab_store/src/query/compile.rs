@@ -1,14 +1,14 @@
 //! Resolving names and compiling a query to SQL over the index.
 //!
-//! Every comparison becomes `coalesce((...), 0)`: a comparison with a value
-//! the run lacks (a metric it never logged) is false, and `not` of it true.
+//! Every comparison is false, not NULL, when the run lacks a value (a metric
+//! it never logged), and `not` of it true: the [`Dialect`] says how that, and
+//! the few other things databases spell apart, are written.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use rusqlite::types::Value as Sql;
-
 use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+use super::dialect::{Dialect, Sqlite};
 use super::{Input, QueryError};
 use crate::fields::FieldKind;
 
@@ -45,13 +45,24 @@ pub struct Catalog {
     pub tags: BTreeSet<String>,
 }
 
+/// A value bound to a placeholder of compiled SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bound {
+    /// An integer (times, in nanoseconds).
+    Integer(i64),
+    /// A number.
+    Real(f64),
+    /// Text: a name, a string, a pattern, a JSON array.
+    Text(String),
+}
+
 /// SQL text with its parameters, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Compiled {
     /// A boolean expression (for a filter) or an `ORDER BY` list (for a sort).
     pub sql: String,
     /// The values for its `?` placeholders.
-    pub params: Vec<Sql>,
+    pub params: Vec<Bound>,
 }
 
 #[derive(Clone, Debug)]
@@ -200,9 +211,20 @@ fn locate(query: &str, key: &str) -> (usize, usize) {
     query.find(key).map_or((0, query.len()), |i| (i, key.len()))
 }
 
-/// Compiles a filter to a SQL boolean expression over `runs`.
+/// Compiles a filter to a SQLite boolean expression over `runs`.
 pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Compiled, QueryError> {
+    compile_where_in(&Sqlite, expr, catalog, query)
+}
+
+/// Compiles a filter to a boolean expression over `runs` in `dialect`.
+pub fn compile_where_in(
+    dialect: &dyn Dialect,
+    expr: &Expr,
+    catalog: &Catalog,
+    query: &str,
+) -> Result<Compiled, QueryError> {
     let mut c = Compiler {
+        dialect,
         catalog,
         query,
         out: Compiled::default(),
@@ -211,14 +233,30 @@ pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Comp
     Ok(c.out)
 }
 
-/// Compiles one sort key (written as `text`) to `ORDER BY` terms; runs that
-/// lack the key go last whichever the direction.
+/// Compiles one sort key (written as `text`) to SQLite `ORDER BY` terms;
+/// runs that lack the key go last whichever the direction.
 pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
-    sort_sql(key, catalog, text).map_err(|e| e.about(Input::SortKey))
+    compile_sort_in(&Sqlite, key, catalog, text)
 }
 
-fn sort_sql(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
+/// Compiles one sort key to `ORDER BY` terms in `dialect`.
+pub fn compile_sort_in(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Compiled, QueryError> {
+    sort_sql(dialect, key, catalog, text).map_err(|e| e.about(Input::SortKey))
+}
+
+fn sort_sql(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Compiled, QueryError> {
     let mut c = Compiler {
+        dialect,
         catalog,
         query: text,
         out: Compiled::default(),
@@ -248,6 +286,7 @@ fn sort_sql(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, Qu
 }
 
 struct Compiler<'a> {
+    dialect: &'a dyn Dialect,
     catalog: &'a Catalog,
     query: &'a str,
     out: Compiled,
@@ -283,7 +322,7 @@ impl Compiler<'_> {
 
     /// A correlated subquery for one key of one table, with its key bound.
     fn sub(&mut self, column: &str, table: &str, key: &str) -> String {
-        self.out.params.push(Sql::Text(key.to_owned()));
+        self.out.params.push(Bound::Text(key.to_owned()));
         format!("(SELECT {column} FROM {table} WHERE run_id = runs.id AND key = ?)")
     }
 
@@ -381,7 +420,7 @@ impl Compiler<'_> {
                 }
                 let text = !(numeric(&ra) && numeric(&rb));
                 let (x, y) = (self.value(&ra, text), self.value(&rb, text));
-                Ok(format!("coalesce(({x} {} {y}), 0)", sql_op(op)))
+                Ok(self.dialect.or_false(&format!("{x} {} {y}", sql_op(op))))
             }
             (Operand::Lit(lit), Operand::Name(name)) => {
                 if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
@@ -423,7 +462,7 @@ impl Compiler<'_> {
             _ => {
                 let (x, value) = self.operands(&r, name, lit)?;
                 self.out.params.push(value);
-                Ok(format!("coalesce(({x} {} ?), 0)", sql_op(op)))
+                Ok(self.dialect.or_false(&format!("{x} {} ?", sql_op(op))))
             }
         }
     }
@@ -458,14 +497,17 @@ impl Compiler<'_> {
             ));
         }
         let x = self.value(r, true);
-        self.out.params.push(Sql::Text(pattern.to_owned()));
         let test = if super::parser::is_glob(pattern) {
-            format!("{x} GLOB ?")
+            self.out
+                .params
+                .push(Bound::Text(self.dialect.glob_pattern(pattern)));
+            self.dialect.glob(&x)
         } else {
-            format!("instr(lower({x}), lower(?)) > 0")
+            self.out.params.push(Bound::Text(pattern.to_owned()));
+            self.dialect.contains_text(&x)
         };
         let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
-        Ok(format!("coalesce(({negate}({test})), 0)"))
+        Ok(self.dialect.or_false(&format!("{negate}({test})")))
     }
 
     /// The two sides of a comparison of `name` with a value: the SQL of the
@@ -476,16 +518,16 @@ impl Compiler<'_> {
         r: &Resolved,
         name: &Name,
         lit: &Literal,
-    ) -> Result<(String, Sql), QueryError> {
+    ) -> Result<(String, Bound), QueryError> {
         let shown = name.to_string();
         Ok(match (r, lit) {
             (Resolved::Field(_, _, Kind::Time), Literal::Date(nanos, _)) => {
-                (self.value(r, false), Sql::Integer(*nanos))
+                (self.value(r, false), Bound::Integer(*nanos))
             }
             (Resolved::Field(field, _, Kind::Time), Literal::Str(s)) => {
                 let nanos = date_in(s)
                     .ok_or_else(|| self.error(s, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")))?;
-                (self.value(r, false), Sql::Integer(nanos))
+                (self.value(r, false), Bound::Integer(nanos))
             }
             (Resolved::Field(field, _, Kind::Time), _) => {
                 return Err(self.error(&name.key, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")));
@@ -496,7 +538,7 @@ impl Compiler<'_> {
             (
                 Resolved::Field(_, _, Kind::Text) | Resolved::Param(_) | Resolved::Tag(_),
                 Literal::Str(s),
-            ) => (self.value(r, true), Sql::Text(s.clone())),
+            ) => (self.value(r, true), Bound::Text(s.clone())),
             (Resolved::Field(field, _, Kind::Text), _) => {
                 return Err(self.error(
                     &name.key,
@@ -504,10 +546,10 @@ impl Compiler<'_> {
                 ));
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), Literal::Number(n)) => {
-                (self.value(r, false), Sql::Real(*n))
+                (self.value(r, false), Bound::Real(*n))
             }
             (Resolved::Metric(_) | Resolved::Param(_), Literal::Bool(b)) => {
-                (self.value(r, false), Sql::Real(f64::from(u8::from(*b))))
+                (self.value(r, false), Bound::Real(f64::from(u8::from(*b))))
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), _) => {
                 return Err(self.error(
@@ -515,7 +557,7 @@ impl Compiler<'_> {
                     format!("`{shown}` holds numbers; compare it with a number"),
                 ));
             }
-            (Resolved::Param(_), Literal::Number(n)) => (self.value(r, false), Sql::Real(*n)),
+            (Resolved::Param(_), Literal::Number(n)) => (self.value(r, false), Bound::Real(*n)),
             (Resolved::Tag(_), _) => {
                 return Err(self.error(
                     &name.key,
@@ -563,11 +605,10 @@ impl Compiler<'_> {
         let x = self.value(&r, strings);
         // The whole list is one variable, a JSON array, however long it is:
         // one `?` per value would pass SQLite's limit of 32766 variables.
-        self.out.params.push(Sql::Text(json_array(values)));
-        Ok(format!(
-            "coalesce(({x} {}IN (SELECT value FROM json_each(?))), 0)",
-            if negated { "NOT " } else { "" }
-        ))
+        self.out.params.push(Bound::Text(json_array(values)));
+        Ok(self
+            .dialect
+            .or_false(&self.dialect.in_json_array(&x, negated, strings)))
     }
 }
 
