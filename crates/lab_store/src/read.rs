@@ -377,8 +377,9 @@ pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     })
 }
 
-/// Loads params, metrics, tags, artifacts, models and attributes of `runs`,
-/// one query per table.
+/// Loads attributes, params, metrics and tags of `runs` (and for the full
+/// detail, artifacts and models), one query per table, whatever the number
+/// of runs.
 pub(crate) fn fill_details(
     conn: &Connection,
     runs: &mut [RunInfo],
@@ -387,123 +388,145 @@ pub(crate) fn fill_details(
     if runs.is_empty() {
         return Ok(());
     }
-    // The runs to fill, by their place in `runs`: each table is then read by
-    // key for exactly these runs, in one query, whatever their number.
+    select(conn, runs)?;
+    let mut rows = Rows { conn, runs, detail };
+    rows.attrs()?;
+    rows.params()?;
+    rows.metrics()?;
+    rows.tags()?;
+    if detail == Detail::Full {
+        rows.artifacts()?;
+        rows.models()?;
+    }
+    Ok(())
+}
+
+/// Puts the ids of `runs` in the temporary table `selected`, by their place:
+/// each table is then read by key for exactly these runs, in one query.
+fn select(conn: &Connection, runs: &[RunInfo]) -> Result<(), Error> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS selected (pos INTEGER PRIMARY KEY, id TEXT NOT NULL); DELETE FROM temp.selected;",
     )?;
+    let tx = conn.unchecked_transaction()?;
     {
-        let tx = conn.unchecked_transaction()?;
         let mut insert =
             tx.prepare_cached("INSERT INTO temp.selected (pos, id) VALUES (?1, ?2)")?;
         for (i, r) in runs.iter().enumerate() {
             insert.execute(params![i as i64, r.id.to_string()])?;
         }
-        drop(insert);
-        tx.commit()?;
     }
-    let filter = |table: &str, cols: &str, order: &str| {
-        let only = match (table, detail) {
+    tx.commit()?;
+    Ok(())
+}
+
+/// The rows of one per-run table for the selected runs, each handed to the
+/// run it belongs to.
+struct Rows<'a> {
+    conn: &'a Connection,
+    runs: &'a mut [RunInfo],
+    detail: Detail,
+}
+
+impl Rows<'_> {
+    /// Calls `f` with each row of `table` (columns `cols`, as `t.…`) and its
+    /// run, runs in order and each run's rows by `order`.
+    fn each(
+        &mut self,
+        table: &str,
+        cols: &str,
+        order: &str,
+        mut f: impl FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), Error> {
+        let only = match (table, self.detail) {
             // What a listing summary would carry: the listed attributes.
             ("attrs", Detail::Listing) => {
                 format!(" AND t.key IN ({})", crate::fields::listed_attrs_sql())
             }
             _ => String::new(),
         };
-        format!(
-            "SELECT s.pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
-        )
-    };
-    let mut each = |sql: String,
-                    f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
-     -> Result<(), Error> {
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let sql = format!(
+            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let pos: i64 = row.get(0)?;
-            if let Some(run) = usize::try_from(pos).ok().and_then(|p| runs.get_mut(p)) {
+            let pos: i64 = row.get("pos")?;
+            if let Some(run) = usize::try_from(pos).ok().and_then(|p| self.runs.get_mut(p)) {
                 f(run, row)?;
             }
         }
         Ok(())
-    };
-    each(filter("attrs", "t.key, t.value", "key"), &mut |run, r| {
-        run.attrs
-            .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
-        Ok(())
-    })?;
-    each(
-        filter("params", "t.key, t.value, t.text", "seq"),
-        &mut |run, r| {
-            let value = param_value(&r.get::<_, Vec<u8>>(2)?, r.get(3)?);
-            run.params.push((r.get(1)?, value));
-            Ok(())
-        },
-    )?;
-    each(
-        filter(
-            "metrics",
-            "t.key, t.last_bits, t.last_step, t.min, t.max, t.count",
-            "seq",
-        ),
-        &mut |run, r| {
-            run.metrics.push(MetricSummary {
-                name: r.get(1)?,
-                last: f64::from_bits(r.get::<_, i64>(2)? as u64),
-                last_step: r.get(3)?,
-                min: r.get(4)?,
-                max: r.get(5)?,
-                count: r.get(6)?,
-            });
-            Ok(())
-        },
-    )?;
-    each(filter("tags", "t.key, t.value", "key"), &mut |run, r| {
-        run.tags.push((r.get(1)?, r.get(2)?));
-        Ok(())
-    })?;
-    if detail == Detail::Listing {
-        return Ok(());
     }
-    each(
-        filter(
-            "artifacts",
-            "t.name, t.source, t.path, t.files, t.bytes",
-            "seq",
-        ),
-        &mut |run, r| {
+
+    fn attrs(&mut self) -> Result<(), Error> {
+        self.each("attrs", "t.key, t.value", "key", |run, r| {
+            run.attrs
+                .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
+            Ok(())
+        })
+    }
+
+    fn params(&mut self) -> Result<(), Error> {
+        self.each("params", "t.key, t.value, t.text", "seq", |run, r| {
+            let value = param_value(&r.get::<_, Vec<u8>>("value")?, r.get("text")?);
+            run.params.push((r.get("key")?, value));
+            Ok(())
+        })
+    }
+
+    fn metrics(&mut self) -> Result<(), Error> {
+        let cols = "t.key, t.last_bits, t.last_step, t.min, t.max, t.count";
+        self.each("metrics", cols, "seq", |run, r| {
+            run.metrics.push(MetricSummary {
+                name: r.get("key")?,
+                last: f64::from_bits(r.get::<_, i64>("last_bits")? as u64),
+                last_step: r.get("last_step")?,
+                min: r.get("min")?,
+                max: r.get("max")?,
+                count: r.get("count")?,
+            });
+            Ok(())
+        })
+    }
+
+    fn tags(&mut self) -> Result<(), Error> {
+        self.each("tags", "t.key, t.value", "key", |run, r| {
+            run.tags.push((r.get("key")?, r.get("value")?));
+            Ok(())
+        })
+    }
+
+    fn artifacts(&mut self) -> Result<(), Error> {
+        let cols = "t.name, t.source, t.path, t.files, t.bytes";
+        self.each("artifacts", cols, "seq", |run, r| {
             run.artifacts.push(ArtifactInfo {
-                name: r.get(1)?,
-                source: r.get(2)?,
-                path: r.get(3)?,
-                files: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                name: r.get("name")?,
+                source: r.get("source")?,
+                path: r.get("path")?,
+                files: r.get::<_, Option<i64>>("files")?.map(|v| v as u64),
+                bytes: r.get::<_, Option<i64>>("bytes")?.map(|v| v as u64),
             });
             Ok(())
-        },
-    )?;
-    each(
-        filter(
-            "models",
-            "t.name, t.path, t.format, t.class, t.library, t.library_version, t.size, t.sha256, t.logged_nanos",
-            "seq",
-        ),
-        &mut |run, r| {
+        })
+    }
+
+    fn models(&mut self) -> Result<(), Error> {
+        let cols = "t.name, t.path, t.format, t.class, t.library, t.library_version, t.size, t.sha256, t.logged_nanos";
+        self.each("models", cols, "seq", |run, r| {
             run.models.push(ModelInfo {
-                name: r.get(1)?,
-                path: r.get(2)?,
-                format: r.get(3)?,
-                class: r.get(4)?,
-                library: r.get(5)?,
-                library_version: r.get(6)?,
-                size: r.get::<_, i64>(7)? as u64,
-                sha256: r.get(8)?,
-                logged_nanos: r.get(9)?,
+                name: r.get("name")?,
+                path: r.get("path")?,
+                format: r.get("format")?,
+                class: r.get("class")?,
+                library: r.get("library")?,
+                library_version: r.get("library_version")?,
+                size: r.get::<_, i64>("size")? as u64,
+                sha256: r.get("sha256")?,
+                logged_nanos: r.get("logged_nanos")?,
             });
             Ok(())
-        },
-    )?;
-    Ok(())
+        })
+    }
 }
 
 #[cfg(test)]
