@@ -7,6 +7,22 @@ from typing_extensions import disjoint_base
 
 __all__ = [
     "__version__",
+    "ATTR_SOURCE",
+    "ATTR_ARGV",
+    "ATTR_USER",
+    "ATTR_HOST",
+    "ATTR_PID",
+    "ATTR_PYTHON_VERSION",
+    "ATTR_PYTHON_EXECUTABLE",
+    "ATTR_CWD",
+    "ATTR_LAB_VERSION",
+    "ATTR_DATASET",
+    "ATTR_LAUNCH",
+    "ATTR_GIT_COMMIT",
+    "ATTR_GIT_BRANCH",
+    "ATTR_GIT_DIRTY",
+    "ATTR_PACKAGES",
+    "ATTR_WRITER",
     "LabError",
     "NotAProjectError",
     "RunNotFoundError",
@@ -31,6 +47,23 @@ __all__ = [
 ]
 
 __version__: str
+# Attribute names (`lab_types::fields::attr`).
+ATTR_SOURCE: str
+ATTR_ARGV: str
+ATTR_USER: str
+ATTR_HOST: str
+ATTR_PID: str
+ATTR_PYTHON_VERSION: str
+ATTR_PYTHON_EXECUTABLE: str
+ATTR_CWD: str
+ATTR_LAB_VERSION: str
+ATTR_DATASET: str
+ATTR_LAUNCH: str
+ATTR_GIT_COMMIT: str
+ATTR_GIT_BRANCH: str
+ATTR_GIT_DIRTY: str
+ATTR_PACKAGES: str
+ATTR_WRITER: str
 
 class LabError(Exception): ...
 class NotAProjectError(LabError): ...

@@ -277,21 +277,21 @@ class Experiment(ExperimentCore):
             stem = os.path.splitext(os.path.basename(source))[0]
             name = stem if source[:1] != "<" and _is_key(stem) else "default"
         attrs: dict = {
-            "source": source,
-            "argv": [_valid_text(a) for a in sys.argv[1:]],
-            "user": _valid_text(_user()),
-            "host": _valid_text(_host()),
-            "pid": os.getpid(),
-            "python_version": sys.version.split()[0],
-            "python_executable": _valid_text(sys.executable),
-            "cwd": _valid_text(os.getcwd()),
-            "lab_version": _lab.__version__,
+            _lab.ATTR_SOURCE: source,
+            _lab.ATTR_ARGV: [_valid_text(a) for a in sys.argv[1:]],
+            _lab.ATTR_USER: _valid_text(_user()),
+            _lab.ATTR_HOST: _valid_text(_host()),
+            _lab.ATTR_PID: os.getpid(),
+            _lab.ATTR_PYTHON_VERSION: sys.version.split()[0],
+            _lab.ATTR_PYTHON_EXECUTABLE: _valid_text(sys.executable),
+            _lab.ATTR_CWD: _valid_text(os.getcwd()),
+            _lab.ATTR_LAB_VERSION: _lab.__version__,
         }
         if self.dataset is not None:
-            attrs["dataset"] = self.dataset
+            attrs[_lab.ATTR_DATASET] = self.dataset
         if os.environ.get("LAB_LAUNCH"):
             # Set by `lab run`, which lists the runs its script made.
-            attrs["launch"] = _valid_text(os.environ["LAB_LAUNCH"])
+            attrs[_lab.ATTR_LAUNCH] = _valid_text(os.environ["LAB_LAUNCH"])
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
         run, created = _lab.start_run(name, attrs, git_dir, site_dirs)

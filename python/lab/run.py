@@ -46,14 +46,14 @@ class Run:
         self.status: str = data["status"]
         self.start_time = _time(data["start_nanos"])
         self.end_time = _time(data["end_nanos"])
-        self.source: "Optional[str]" = attrs.get("source")
-        self.user: "Optional[str]" = attrs.get("user")
-        self.host: "Optional[str]" = attrs.get("host")
-        self.dataset: "Any" = attrs.get("dataset")
-        self.python_version: "Optional[str]" = attrs.get("python_version")
-        self.git_commit: "Optional[str]" = attrs.get("git_commit")
-        self.git_dirty: "Optional[bool]" = attrs.get("git_dirty")
-        self.git_branch: "Optional[str]" = attrs.get("git_branch")
+        self.source: "Optional[str]" = attrs.get(_lab.ATTR_SOURCE)
+        self.user: "Optional[str]" = attrs.get(_lab.ATTR_USER)
+        self.host: "Optional[str]" = attrs.get(_lab.ATTR_HOST)
+        self.dataset: "Any" = attrs.get(_lab.ATTR_DATASET)
+        self.python_version: "Optional[str]" = attrs.get(_lab.ATTR_PYTHON_VERSION)
+        self.git_commit: "Optional[str]" = attrs.get(_lab.ATTR_GIT_COMMIT)
+        self.git_dirty: "Optional[bool]" = attrs.get(_lab.ATTR_GIT_DIRTY)
+        self.git_branch: "Optional[str]" = attrs.get(_lab.ATTR_GIT_BRANCH)
         self.features: "List[Union[str, int]]" = data["features"]
         self.params: "Dict[str, Any]" = data["params"]
         #: Parameters whose value was no plain Python value and was stored as its ``str()``.
@@ -86,12 +86,12 @@ class Run:
     @property
     def argv(self) -> "List[str]":
         """The script's arguments."""
-        return self.attrs.get("argv", [])
+        return self.attrs.get(_lab.ATTR_ARGV, [])
 
     @property
     def packages(self) -> "List[str]":
         """The installed distributions, as ``name==version``."""
-        return self.attrs.get("packages", [])
+        return self.attrs.get(_lab.ATTR_PACKAGES, [])
 
     @property
     def artifacts(self) -> "Dict[str, str]":

@@ -7,6 +7,8 @@ export type Num = number | "NaN" | "Infinity" | "-Infinity";
 export type Value = unknown;
 
 export interface Names {
+  /** The run fields a query, sort key or column may name. */
+  fields?: string[];
   params: string[];
   metrics: string[];
   tags: string[];

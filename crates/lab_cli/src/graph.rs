@@ -2,6 +2,7 @@
 //! -> metrics, as Graphviz source or as an SVG laid out here (no external
 //! program needed).
 
+use lab_types::fields::attr;
 use std::fmt::Write as _;
 
 use lab_store::RunInfo;
@@ -29,7 +30,7 @@ struct Diagram {
 const COLUMNS: [&str; 4] = ["dataset", "script", "hyperparameters", "metrics"];
 
 fn dataset_name(run: &RunInfo) -> String {
-    match run.attr("dataset") {
+    match run.attr(attr::DATASET) {
         None | Some(Value::Null) => "no dataset given".to_owned(),
         Some(Value::Str(s)) => visible::text(s).into_owned(),
         Some(v) => visible::text(&v.to_string()).into_owned(),
@@ -74,7 +75,7 @@ impl Diagram {
             );
             let source = visible::text(&crate::commands::ls_source_name(run)).into_owned();
             let commit = run
-                .attr_str("git_commit")
+                .attr_str(attr::GIT_COMMIT)
                 .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
             let script_key = format!("{source} {}", commit.clone().unwrap_or_default());
             let script_id = nodes

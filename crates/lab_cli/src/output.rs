@@ -3,6 +3,8 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
+use lab_store::ErrorKind;
+
 use crate::ExitStatus;
 
 /// Whether to colour what goes to stdout: only on a terminal, never with `NO_COLOR`.
@@ -67,18 +69,20 @@ pub fn classify(e: &anyhow::Error) -> ExitStatus {
     if e.downcast_ref::<UserError>().is_some() {
         return ExitStatus::Failure;
     }
-    match e.downcast_ref::<lab_store::Error>() {
-        Some(
-            lab_store::Error::NotAProject { .. }
-            | lab_store::Error::UnknownRun { .. }
-            | lab_store::Error::AmbiguousRun { .. }
-            | lab_store::Error::BadRunId { .. }
-            | lab_store::Error::BadMarker { .. }
-            | lab_store::Error::NewerProject { .. }
-            | lab_store::Error::UnknownModel { .. }
-            | lab_store::Error::Query(_),
-        ) => ExitStatus::Failure,
-        _ => ExitStatus::Internal,
+    match e.downcast_ref::<lab_store::Error>().map(lab_store::Error::kind) {
+        Some(kind) => exit_status(kind),
+        None => ExitStatus::Internal,
+    }
+}
+
+/// The exit status of each kind of store error (see `docs/cli.md`).
+fn exit_status(kind: ErrorKind) -> ExitStatus {
+    match kind {
+        ErrorKind::NotAProject
+        | ErrorKind::NotFound(_)
+        | ErrorKind::Ambiguous
+        | ErrorKind::InvalidInput => ExitStatus::Failure,
+        ErrorKind::Busy | ErrorKind::Storage | ErrorKind::Internal => ExitStatus::Internal,
     }
 }
 

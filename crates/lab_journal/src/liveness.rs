@@ -36,7 +36,7 @@ pub struct WriterIdentity {
 }
 
 /// The attribute key the identity is recorded under.
-pub const WRITER_ATTR: &str = "writer";
+pub const WRITER_ATTR: &str = lab_types::fields::attr::WRITER;
 
 impl WriterIdentity {
     /// This process, where the platform can say (Linux); `None` elsewhere.

@@ -68,30 +68,32 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     Ok(())
 }
 
-/// A store error as the matching exception.
+/// A store error as the matching exception, by its kind.
 pub fn store_err(e: lab_store::Error) -> PyErr {
-    let msg = e.to_string();
-    match e {
-        lab_store::Error::NotAProject { .. } => NotAProjectError::new_err(msg),
-        lab_store::Error::UnknownRun { .. } => RunNotFoundError::new_err(msg),
-        lab_store::Error::AmbiguousRun { .. } => AmbiguousRunError::new_err(msg),
-        lab_store::Error::BadRunId { .. } | lab_store::Error::Query(_) => {
-            PyValueError::new_err(msg)
-        }
-        lab_store::Error::UnknownModel { .. } => ModelNotFoundError::new_err(msg),
-        _ => StorageError::new_err(msg),
+    kind_err(e.kind(), e.to_string())
+}
+
+/// The exception for each kind of store error.
+fn kind_err(kind: lab_store::ErrorKind, msg: String) -> PyErr {
+    use lab_store::{ErrorKind, Missing};
+    match kind {
+        ErrorKind::NotAProject => NotAProjectError::new_err(msg),
+        ErrorKind::NotFound(Missing::Run) => RunNotFoundError::new_err(msg),
+        ErrorKind::NotFound(Missing::Model) => ModelNotFoundError::new_err(msg),
+        ErrorKind::Ambiguous => AmbiguousRunError::new_err(msg),
+        ErrorKind::InvalidInput => PyValueError::new_err(msg),
+        ErrorKind::Busy | ErrorKind::Storage | ErrorKind::Internal => StorageError::new_err(msg),
     }
 }
 
-/// An SDK error as the matching exception.
+/// An SDK error as the matching exception, by its kind.
 pub fn sdk_err(e: lab_sdk::SdkError) -> PyErr {
+    use lab_sdk::SdkErrorKind;
     let msg = e.to_string();
-    match e {
-        lab_sdk::SdkError::InvalidArgument { .. } => PyValueError::new_err(msg),
-        lab_sdk::SdkError::RunEnded { .. } | lab_sdk::SdkError::ForkedChild { .. } => {
-            RunEndedError::new_err(msg)
-        }
-        lab_sdk::SdkError::Store(s) => store_err(s),
-        _ => StorageError::new_err(msg),
+    match e.kind() {
+        SdkErrorKind::InvalidArgument => PyValueError::new_err(msg),
+        SdkErrorKind::RunEnded => RunEndedError::new_err(msg),
+        SdkErrorKind::Store(s) => kind_err(s.kind(), msg),
+        SdkErrorKind::Storage => StorageError::new_err(msg),
     }
 }

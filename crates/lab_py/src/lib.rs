@@ -24,6 +24,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[pymodule]
 fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    // The attribute names of `lab_types::fields`, as `ATTR_SOURCE = "source"`
+    // and so on: the Python side records and reads attributes by these.
+    for name in lab_types::fields::attr::ALL {
+        m.add(format!("ATTR_{}", name.to_ascii_uppercase()), *name)?;
+    }
     errors::register(m)?;
     m.add_class::<run::RunHandle>()?;
     m.add_class::<run::ExperimentCore>()?;

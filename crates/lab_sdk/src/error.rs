@@ -54,7 +54,35 @@ pub enum SdkError {
     Io(#[from] std::io::Error),
 }
 
+/// What kind of failure an [`SdkError`] is, for the edges to map.
+#[derive(Clone, Copy, Debug)]
+pub enum SdkErrorKind<'a> {
+    /// An argument with a bad value.
+    InvalidArgument,
+    /// A log call on a run this process can no longer log to (it ended, or
+    /// it is a forked child's copy of its parent's run).
+    RunEnded,
+    /// The store failed; its own kind says how.
+    Store(&'a lab_store::Error),
+    /// The journal or a file failed (a full disk, a folder gone).
+    Storage,
+}
+
 impl SdkError {
+    /// What kind of failure this is. Every variant is named here, so a new
+    /// one cannot fall through to a default at an edge.
+    #[must_use]
+    pub fn kind(&self) -> SdkErrorKind<'_> {
+        match self {
+            SdkError::InvalidArgument { .. } => SdkErrorKind::InvalidArgument,
+            SdkError::RunEnded { .. } | SdkError::ForkedChild { .. } => SdkErrorKind::RunEnded,
+            SdkError::Store(e) => SdkErrorKind::Store(e),
+            SdkError::RunFolderGone { .. } | SdkError::Journal(_) | SdkError::Io(_) => {
+                SdkErrorKind::Storage
+            }
+        }
+    }
+
     /// An [`SdkError::InvalidArgument`] whose value is text, shown quoted.
     pub(crate) fn bad_text(
         argument: &'static str,

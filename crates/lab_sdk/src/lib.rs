@@ -22,7 +22,7 @@ pub use cut::{
     MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_TRACEBACK_BYTES, MAX_ERROR_TYPE_BYTES, cut_error, cut_text,
 };
 pub use env::EnvRequest;
-pub use error::SdkError;
+pub use error::{SdkError, SdkErrorKind};
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
 pub use validate::{
     MAX_KEY_LEN, MAX_VALUE_DEPTH, check_key, check_name, check_value, is_invisible_format,

@@ -1,5 +1,6 @@
 //! The JSON API under `/api/v1` (described in `docs/http-api.md`).
 
+use lab_types::fields::attr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -155,12 +156,12 @@ fn summary(run: &RunInfo, columns: &Columns) -> J {
         "short_id": run.short_id,
         "experiment": run.experiment,
         "status": run.status.as_str(),
-        "source": run.attr_str("source"),
+        "source": run.attr_str(attr::SOURCE),
         "start_time": lab_types::time::iso(run.start_nanos),
         "end_time": run.end_nanos.map(lab_types::time::iso),
         "duration_s": duration_s(run),
-        "user": run.attr_str("user"),
-        "host": run.attr_str("host"),
+        "user": run.attr_str(attr::USER),
+        "host": run.attr_str(attr::HOST),
         "params": params,
         "metrics": metrics,
         "tags": tags,
@@ -178,14 +179,14 @@ fn detail(run: &RunInfo) -> J {
     let J::Object(map) = &mut out else {
         return out;
     };
-    let git = run.attr_str("git_commit").map(|commit| {
+    let git = run.attr_str(attr::GIT_COMMIT).map(|commit| {
         json!({
             "commit": commit,
-            "branch": run.attr_str("git_branch"),
-            "dirty": matches!(run.attr("git_dirty"), Some(Value::Bool(true))),
+            "branch": run.attr_str(attr::GIT_BRANCH),
+            "dirty": matches!(run.attr(attr::GIT_DIRTY), Some(Value::Bool(true))),
         })
     });
-    let packages: Vec<J> = match run.attr("packages") {
+    let packages: Vec<J> = match run.attr(attr::PACKAGES) {
         Some(Value::List(items)) => items
             .iter()
             .filter_map(|p| match p {
@@ -198,18 +199,19 @@ fn detail(run: &RunInfo) -> J {
             .collect(),
         _ => Vec::new(),
     };
+    // Attributes the detail has a place of its own for; the rest go in `attrs`.
     let shown = [
-        "source",
-        "user",
-        "host",
-        "pid",
-        "python_version",
-        "argv",
-        "git_commit",
-        "git_branch",
-        "git_dirty",
-        "dataset",
-        "packages",
+        attr::SOURCE,
+        attr::USER,
+        attr::HOST,
+        attr::PID,
+        attr::PYTHON_VERSION,
+        attr::ARGV,
+        attr::GIT_COMMIT,
+        attr::GIT_BRANCH,
+        attr::GIT_DIRTY,
+        attr::DATASET,
+        attr::PACKAGES,
     ];
     let attrs: Map<String, J> = run
         .attrs
@@ -247,16 +249,16 @@ fn detail(run: &RunInfo) -> J {
             })
         })
         .collect();
-    map.insert("pid".into(), run.attr("pid").map_or(J::Null, value));
+    map.insert("pid".into(), run.attr(attr::PID).map_or(J::Null, value));
     map.insert(
         "python".into(),
-        run.attr("python_version").map_or(J::Null, value),
+        run.attr(attr::PYTHON_VERSION).map_or(J::Null, value),
     );
-    map.insert("argv".into(), run.attr("argv").map_or(J::Null, value));
+    map.insert("argv".into(), run.attr(attr::ARGV).map_or(J::Null, value));
     map.insert("git".into(), git.unwrap_or(J::Null));
     map.insert(
         "dataset".into(),
-        run.attr("dataset")
+        run.attr(attr::DATASET)
             .filter(|d| **d != Value::Null)
             .map_or(J::Null, value),
     );
@@ -287,7 +289,9 @@ fn detail(run: &RunInfo) -> J {
 fn names_of(store: &Store) -> Result<J, ApiError> {
     let c = store.catalog()?;
     let sorted = |set: &std::collections::BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    let fields: Vec<&str> = lab_store::fields::queryable().map(|f| f.name).collect();
     Ok(json!({
+        "fields": fields,
         "params": sorted(&c.params),
         "metrics": sorted(&c.metrics),
         "tags": sorted(&c.tags),

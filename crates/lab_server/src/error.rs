@@ -132,36 +132,45 @@ impl IntoResponse for ApiError {
 
 impl From<lab_store::Error> for ApiError {
     fn from(e: lab_store::Error) -> Self {
-        use lab_store::Error as E;
-        match e {
-            E::Query(q) => {
-                // The code says it is a query; a sort key or a column says so.
-                let mut message = match q.input {
-                    lab_store::query::Input::Filter => q.message.clone(),
-                    other => format!("bad {}: {}", other.noun(), q.message),
-                };
-                for hint in q.hints() {
-                    message = format!("{message}; {hint}");
-                }
-                ApiError::BadQuery {
-                    message,
-                    offset: q.column(),
-                    length: q.width(),
-                    param: match q.input {
-                        lab_store::query::Input::SortKey => "sort",
-                        lab_store::query::Input::Column => "columns",
-                        _ => "where",
-                    },
-                }
+        use lab_store::ErrorKind;
+        match (e.kind(), e) {
+            (ErrorKind::InvalidInput, lab_store::Error::Query(q)) => bad_query(&q),
+            (ErrorKind::NotFound(_), e) => ApiError::NotFound(e.to_string()),
+            (ErrorKind::InvalidInput | ErrorKind::Ambiguous, e) => {
+                ApiError::BadRequest(e.to_string())
             }
-            E::UnknownRun { .. } | E::UnknownModel { .. } => ApiError::NotFound(e.to_string()),
-            E::BadRunId { .. } | E::AmbiguousRun { .. } => ApiError::BadRequest(e.to_string()),
-            other => ApiError::Internal(other.to_string()),
+            (
+                ErrorKind::NotAProject
+                | ErrorKind::Busy
+                | ErrorKind::Storage
+                | ErrorKind::Internal,
+                e,
+            ) => ApiError::Internal(e.to_string()),
         }
     }
 }
 
-impl ApiError {}
+/// A query, sort key or column error, pointing at the bad part.
+fn bad_query(q: &lab_store::query::QueryError) -> ApiError {
+    // The code says it is a query; a sort key or a column says so.
+    let mut message = match q.input {
+        lab_store::query::Input::Filter => q.message.clone(),
+        other => format!("bad {}: {}", other.noun(), q.message),
+    };
+    for hint in q.hints() {
+        message = format!("{message}; {hint}");
+    }
+    ApiError::BadQuery {
+        message,
+        offset: q.column(),
+        length: q.width(),
+        param: match q.input {
+            lab_store::query::Input::SortKey => "sort",
+            lab_store::query::Input::Column => "columns",
+            lab_store::query::Input::Filter => "where",
+        },
+    }
+}
 
 impl From<std::io::Error> for ApiError {
     fn from(e: std::io::Error) -> Self {

@@ -95,6 +95,85 @@ pub enum Error {
     },
 }
 
+/// What kind of failure an [`Error`] is: the one question every edge asks
+/// (the CLI for its exit status, the Python package for its exception, the
+/// HTTP API for its status code), answered once, here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// No usable project where one was needed: none found, or its marker is
+    /// damaged or from a newer Lab.
+    NotAProject,
+    /// No run or model by the name given.
+    NotFound(Missing),
+    /// A run id prefix that matches several runs.
+    Ambiguous,
+    /// The input cannot be used: a malformed run id, a bad query or sort key.
+    InvalidInput,
+    /// Another process held the index for longer than Lab waits.
+    Busy,
+    /// The disk, a file, a journal or the index failed, or holds what this
+    /// Lab cannot read.
+    Storage,
+    /// Lab itself went wrong (SQL it built was refused, a value of the wrong
+    /// type came back): a bug to report.
+    Internal,
+}
+
+/// What was not found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Missing {
+    /// A run.
+    Run,
+    /// A model of a run.
+    Model,
+}
+
+impl Error {
+    /// What kind of failure this is. Every variant is named here, so a new
+    /// one cannot fall through to a default at some edge.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotAProject { .. } | Error::BadMarker { .. } | Error::NewerProject { .. } => {
+                ErrorKind::NotAProject
+            }
+            Error::UnknownRun { .. } => ErrorKind::NotFound(Missing::Run),
+            Error::UnknownModel { .. } => ErrorKind::NotFound(Missing::Model),
+            Error::AmbiguousRun { .. } => ErrorKind::Ambiguous,
+            Error::BadRunId { .. } | Error::Query(_) => ErrorKind::InvalidInput,
+            Error::Sqlite(e) => sqlite_kind(e),
+            Error::Journal(_) | Error::Io(_) | Error::DamagedIndex { .. } | Error::NewerSchema { .. } => {
+                ErrorKind::Storage
+            }
+        }
+    }
+}
+
+/// The kind of an SQLite failure: a lock held too long, the database or
+/// the disk under it, or SQL and values Lab got wrong.
+fn sqlite_kind(e: &rusqlite::Error) -> ErrorKind {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseBusy | C::DatabaseLocked) => ErrorKind::Busy,
+        Some(
+            C::SystemIoFailure
+            | C::DatabaseCorrupt
+            | C::NotADatabase
+            | C::DiskFull
+            | C::CannotOpen
+            | C::ReadOnly
+            | C::PermissionDenied
+            | C::FileLockingProtocolFailed
+            | C::OutOfMemory
+            | C::NoLargeFileSupport
+            | C::TooBig,
+        ) => ErrorKind::Storage,
+        // SQL refused, a constraint broken, a value of the wrong type: how
+        // Lab used the database, not the database itself.
+        _ => ErrorKind::Internal,
+    }
+}
+
 /// A hint after SQLite's own words when they say the index is corrupt.
 fn damage_hint(e: &rusqlite::Error) -> &'static str {
     match e.sqlite_error_code() {

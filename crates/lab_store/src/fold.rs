@@ -598,14 +598,8 @@ fn write_delta(
     for (key, value) in &d.attrs {
         tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![id, key, blob(value)])?;
-        let column = match key.as_str() {
-            "source" => "source",
-            "user" => "user",
-            "host" => "host",
-            "python_version" => "python_version",
-            "git_commit" => "git_commit",
-            "git_dirty" => "git_dirty",
-            _ => continue,
+        let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
+            continue;
         };
         let sql = format!("UPDATE runs SET {column} = ?2 WHERE id = ?1");
         match value {

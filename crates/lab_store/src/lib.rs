@@ -9,6 +9,7 @@
 
 mod doctor;
 mod error;
+pub mod fields;
 mod fold;
 mod project;
 pub mod query;
@@ -19,7 +20,7 @@ mod select;
 mod summary;
 
 pub use doctor::{Health, Piece};
-pub use error::Error;
+pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;
 pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};

@@ -373,8 +373,11 @@ pub(crate) fn fill_details(
     }
     let filter = |table: &str, cols: &str, order: &str| {
         let only = match (table, detail) {
-            ("attrs", Detail::Listing) => " AND t.key != 'packages'",
-            _ => "",
+            // What a listing summary would carry: the listed attributes.
+            ("attrs", Detail::Listing) => {
+                format!(" AND t.key IN ({})", crate::fields::listed_attrs_sql())
+            }
+            _ => String::new(),
         };
         format!(
             "SELECT s.pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"

@@ -24,10 +24,6 @@ use rusqlite::{Connection, params};
 
 use crate::{Error, MetricSummary, RunInfo};
 
-/// The attributes a listing can show; the rest (the package list above all)
-/// stay in the `attrs` table.
-const LISTED_ATTRS: &str = "'source', 'user', 'host', 'python_version', 'git_commit', 'git_branch', 'git_dirty', 'dataset'";
-
 fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(&(s.len() as u32).to_le_bytes());
     out.extend_from_slice(s.as_bytes());
@@ -53,7 +49,8 @@ fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
     let mut blob = Vec::with_capacity(1024);
     {
         let mut stmt = tx.prepare_cached(&format!(
-            "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({LISTED_ATTRS}) ORDER BY key"
+            "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
+            crate::fields::listed_attrs_sql()
         ))?;
         let rows: Vec<(String, Vec<u8>)> = stmt
             .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?

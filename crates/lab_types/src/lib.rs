@@ -1,6 +1,7 @@
 //! Lab's shared vocabulary: run ids, parameter values, run status and the
 //! records a run journal holds. Nothing here touches the disk.
 
+pub mod fields;
 mod id;
 mod record;
 pub mod time;

@@ -1,5 +1,6 @@
 //! `lab ls`: one row per run, one column per metric with a bar.
 
+use lab_types::fields::attr;
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -245,7 +246,7 @@ pub fn status_cell(status: Status, color: bool) -> String {
 }
 
 pub fn source_name(run: &RunInfo) -> String {
-    run.attr_str("source")
+    run.attr_str(attr::SOURCE)
         .map(|s| {
             std::path::Path::new(s)
                 .file_name()
@@ -416,7 +417,7 @@ pub(super) fn write_csv(
             run.status.to_string(),
             output::iso(run.start_nanos),
             run.end_nanos.map(output::iso).unwrap_or_default(),
-            run.attr_str("source").unwrap_or_default().to_owned(),
+            run.attr_str(attr::SOURCE).unwrap_or_default().to_owned(),
         ];
         for c in columns {
             row.push(match c {
@@ -469,7 +470,7 @@ impl serde::Serialize for JsonRow<'_> {
         map.serialize_entry("metrics", &Metrics(&run.metrics))?;
         map.serialize_entry("params", &Pairs(&run.params))?;
         map.serialize_entry("short_id", &run.short_id)?;
-        map.serialize_entry("source", &run.attr_str("source"))?;
+        map.serialize_entry("source", &run.attr_str(attr::SOURCE))?;
         map.serialize_entry("start_time", &output::iso(run.start_nanos))?;
         map.serialize_entry("status", run.status.as_str())?;
         map.serialize_entry("tags", &Pairs(&run.tags))?;

@@ -1,5 +1,6 @@
 //! `lab export --format parquet`: the CSV columns as a typed Parquet file.
 
+use lab_types::fields::attr;
 use std::sync::Arc;
 
 use anyhow::Result;
@@ -135,7 +136,7 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
         text(
             "source",
             runs.iter()
-                .map(|r| r.attr_str("source").map(str::to_owned))
+                .map(|r| r.attr_str(attr::SOURCE).map(str::to_owned))
                 .collect(),
         ),
     ];

@@ -1,5 +1,6 @@
 //! `lab show RUN`: everything recorded about one run.
 
+use lab_types::fields::attr;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -225,23 +226,23 @@ pub fn render(
             ),
         );
     }
-    let mut source = run.attr_str("source").unwrap_or("").to_owned();
-    if let Some(Value::List(argv)) = run.attr("argv") {
+    let mut source = run.attr_str(attr::SOURCE).unwrap_or("").to_owned();
+    if let Some(Value::List(argv)) = run.attr(attr::ARGV) {
         for a in argv {
             let _ = write!(source, " {a}");
         }
     }
     field(&mut out, "source", &source);
-    if let (Some(user), Some(host)) = (run.attr_str("user"), run.attr_str("host")) {
+    if let (Some(user), Some(host)) = (run.attr_str(attr::USER), run.attr_str(attr::HOST)) {
         field(&mut out, "user", &format!("{user}@{host}"));
     }
-    if let Some(v) = run.attr_str("python_version") {
+    if let Some(v) = run.attr_str(attr::PYTHON_VERSION) {
         field(&mut out, "python", v);
     }
-    if let Some(commit) = run.attr_str("git_commit") {
-        let dirty = matches!(run.attr("git_dirty"), Some(Value::Bool(true)));
+    if let Some(commit) = run.attr_str(attr::GIT_COMMIT) {
+        let dirty = matches!(run.attr(attr::GIT_DIRTY), Some(Value::Bool(true)));
         let branch = run
-            .attr_str("git_branch")
+            .attr_str(attr::GIT_BRANCH)
             .map(|b| format!(" on {b}"))
             .unwrap_or_default();
         field(
@@ -253,10 +254,10 @@ pub fn render(
             ),
         );
     }
-    if let Some(Value::List(p)) = run.attr("packages") {
+    if let Some(Value::List(p)) = run.attr(attr::PACKAGES) {
         field(&mut out, "packages", &format!("{} installed", p.len()));
     }
-    if let Some(d) = run.attr("dataset").filter(|d| **d != Value::Null) {
+    if let Some(d) = run.attr(attr::DATASET).filter(|d| **d != Value::Null) {
         field(&mut out, "dataset", &d.to_string());
     }
     field(&mut out, "folder", &run_dir.display().to_string());

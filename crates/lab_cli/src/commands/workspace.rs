@@ -6,6 +6,7 @@
 //! machine (a link to the Lab package the running Lab belongs to), never
 //! downloaded.
 
+use lab_types::fields::attr;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -294,7 +295,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let mut made: Vec<_> = store
         .runs(None)?
         .into_iter()
-        .filter(|r| r.attr_str("launch") == Some(launch.as_str()))
+        .filter(|r| r.attr_str(attr::LAUNCH) == Some(launch.as_str()))
         .collect();
     made.reverse();
     let mut err = std::io::stderr().lock();

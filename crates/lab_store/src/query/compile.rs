@@ -10,6 +10,7 @@ use rusqlite::types::Value as Sql;
 
 use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 use super::{Input, QueryError};
+use crate::fields::FieldKind;
 
 /// What kind of value a run field holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,25 +20,19 @@ enum Kind {
     Number,
 }
 
-/// Run fields a query may name, with their column.
-const FIELDS: &[(&str, &str, Kind)] = &[
-    ("id", "runs.id", Kind::Text),
-    ("short_id", "runs.short_id", Kind::Text),
-    ("experiment", "runs.experiment", Kind::Text),
-    ("status", "runs.status", Kind::Text),
-    ("start_time", "runs.start_nanos", Kind::Time),
-    ("end_time", "runs.end_nanos", Kind::Time),
-    (
-        "duration",
-        "((runs.end_nanos - runs.start_nanos) / 1e9)",
-        Kind::Number,
-    ),
-    ("source", "runs.source", Kind::Text),
-    ("user", "runs.user", Kind::Text),
-    ("host", "runs.host", Kind::Text),
-    ("git_commit", "runs.git_commit", Kind::Text),
-    ("python_version", "runs.python_version", Kind::Text),
-];
+/// Run fields a query may name, with their SQL: the queryable rows of the
+/// field table (`crate::fields`).
+fn fields() -> impl Iterator<Item = (&'static str, &'static str, Kind)> {
+    crate::fields::queryable().filter_map(|f| {
+        let kind = match f.kind {
+            FieldKind::Text => Kind::Text,
+            FieldKind::Time => Kind::Time,
+            FieldKind::Number => Kind::Number,
+            FieldKind::Bool => return None,
+        };
+        Some((f.name, f.column?, kind))
+    })
+}
 
 /// The names a project knows: what a query can refer to.
 #[derive(Clone, Debug, Default)]
@@ -70,7 +65,7 @@ enum Resolved {
 impl Catalog {
     fn has(&self, scope: Scope, key: &str) -> bool {
         match scope {
-            Scope::Run => FIELDS.iter().any(|f| f.0 == key),
+            Scope::Run => fields().any(|f| f.0 == key),
             Scope::Metrics => self.metrics.contains(key),
             Scope::Params => self.params.contains(key),
             Scope::Tags => self.tags.contains(key),
@@ -102,11 +97,10 @@ impl Catalog {
         match found.as_slice() {
             [scope] => Ok(match scope {
                 Scope::Run => {
-                    let f = FIELDS
-                        .iter()
-                        .find(|f| f.0 == name.key)
-                        .copied()
-                        .unwrap_or(FIELDS[0]);
+                    let f =
+                        fields()
+                            .find(|f| f.0 == name.key)
+                            .unwrap_or(("id", "runs.id", Kind::Text));
                     Resolved::Field(f.0, f.1, f.2)
                 }
                 Scope::Metrics => Resolved::Metric(name.key.clone()),
@@ -182,7 +176,7 @@ impl Catalog {
                 candidates.push((score, shown));
             }
         };
-        for f in FIELDS {
+        for f in fields() {
             consider(Scope::Run, f.0);
         }
         for k in &self.metrics {

@@ -2,9 +2,9 @@
 
 use std::fmt;
 
-/// What the text of a query error was given as.
+/// What the text of a query error was given as. Not `non_exhaustive`: the
+/// edges match it whole, so a new kind of input is handled everywhere.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Input {
     /// A filter (`--where`, `where=`).
     #[default]
