@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import re
 import signal
 import subprocess
 import sys
@@ -71,3 +73,40 @@ def test_ctrl_c_stops_lab_ui_cleanly(project: Path) -> None:
         ui.kill()
     assert ui.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
+
+
+def test_ctrl_c_during_lab_run_lists_the_interrupted_run(project: Path) -> None:
+    """Ctrl-C reaches the whole foreground group: the script ends its run as
+    interrupted, and `lab run` still lists the runs it made and exits with
+    the script's status, without a traceback of its own."""
+    (project / "train.py").write_text(textwrap.dedent("""
+        import time
+        from lab.experiment import Experiment
+        e = Experiment()
+        with e.start_run():
+            print("training", flush=True)
+            time.sleep(60)
+    """))
+    (project / ".lab").mkdir()
+    (project / ".lab" / "project.json").write_text('{"format": 1}')
+    lab = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lab"), "run", "train.py"],
+        cwd=project,
+        env=lab_env(project),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert lab.stdout is not None
+        assert lab.stdout.readline() == "training\n"
+        os.killpg(lab.pid, signal.SIGINT)
+        _, err = lab.communicate(timeout=30)
+    finally:
+        if lab.poll() is None:
+            os.killpg(lab.pid, signal.SIGKILL)
+    assert lab.returncode == 128 + signal.SIGINT, err
+    assert re.search(r"^lab: run [0-9a-f]{8} interrupted$", err, re.M), err
+    assert "Traceback (most recent call last)" not in err.split("KeyboardInterrupt", 1)[-1], err
+    assert "lab/cli.py" not in err, err
