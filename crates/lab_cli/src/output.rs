@@ -69,7 +69,10 @@ pub fn classify(e: &anyhow::Error) -> ExitStatus {
     if e.downcast_ref::<UserError>().is_some() {
         return ExitStatus::Failure;
     }
-    match e.downcast_ref::<lab_store::Error>().map(lab_store::Error::kind) {
+    match e
+        .downcast_ref::<lab_store::Error>()
+        .map(lab_store::Error::kind)
+    {
         Some(kind) => exit_status(kind),
         None => ExitStatus::Internal,
     }

@@ -140,10 +140,7 @@ impl From<lab_store::Error> for ApiError {
                 ApiError::BadRequest(e.to_string())
             }
             (
-                ErrorKind::NotAProject
-                | ErrorKind::Busy
-                | ErrorKind::Storage
-                | ErrorKind::Internal,
+                ErrorKind::NotAProject | ErrorKind::Busy | ErrorKind::Storage | ErrorKind::Internal,
                 e,
             ) => ApiError::Internal(e.to_string()),
         }

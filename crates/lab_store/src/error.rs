@@ -142,9 +142,10 @@ impl Error {
             Error::AmbiguousRun { .. } => ErrorKind::Ambiguous,
             Error::BadRunId { .. } | Error::Query(_) => ErrorKind::InvalidInput,
             Error::Sqlite(e) => sqlite_kind(e),
-            Error::Journal(_) | Error::Io(_) | Error::DamagedIndex { .. } | Error::NewerSchema { .. } => {
-                ErrorKind::Storage
-            }
+            Error::Journal(_)
+            | Error::Io(_)
+            | Error::DamagedIndex { .. }
+            | Error::NewerSchema { .. } => ErrorKind::Storage,
         }
     }
 }
