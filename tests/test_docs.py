@@ -105,6 +105,11 @@ NOT_RUN = {
 # without the call that raises them (tests/test_bad_input.py and
 # tests/test_artifacts.py check them): their first lines start so.
 MESSAGE_LISTS = ("`", "run `0e52f208`", "LabWarning: ")
+# How what `lab` prints starts: a ```text block that starts so is output
+# without its command, and must be a session or listed.
+LOOKS_LIKE_OUTPUT = re.compile(
+    r"^(error:|warning:|hint:|lab:|Run [0-9a-f]|ID  |Metrics$|Parameters$|Models$|Artifacts$|Indexed |Removed |Exported |Lab is serving)"
+)
 
 
 # ---------------------------------------------------------------- parsing
@@ -398,6 +403,11 @@ class Shell:
             self.proc.stdout.close()
 
 
+# How long the output of a command that serves must stay the same before
+# Ctrl-C: `lab ui` prints its lines at once, `lab watch` redraws the same view.
+SETTLE_SECS = 0.5
+
+
 def serve_and_stop(command: str, cwd: Path, env: dict, terminal: bool) -> tuple:
     """Runs a command that goes on until Ctrl-C (`lab ui`, `lab watch`):
     reads what it prints until that stays the same for a moment, then
@@ -433,7 +443,7 @@ def serve_and_stop(command: str, cwd: Path, env: dict, terminal: bool) -> tuple:
             screen = render(raw, terminal)
             if screen != shown:
                 shown, since = screen, time.monotonic()
-            elif screen.strip() and time.monotonic() - since > 1.0 and not stopped:
+            elif screen.strip() and time.monotonic() - since > SETTLE_SECS and not stopped:
                 os.killpg(proc.pid, signal.SIGINT)
                 stopped = True
                 deadline = time.monotonic() + 15
@@ -931,7 +941,7 @@ def test_every_block_is_run_or_listed() -> None:
                 continue
             if block.kind == "plain" and not block.first.startswith(MESSAGE_LISTS) and block.info != "text":
                 unlisted.append(f"{file}:{block.line}: {block.first}")
-            if block.kind == "plain" and block.info == "text" and re.match(r"^(error|warning|lab):", block.first):
+            if block.kind == "plain" and block.info == "text" and LOOKS_LIKE_OUTPUT.match(block.first):
                 unlisted.append(f"{file}:{block.line}: {block.first}")
     assert not unlisted, (
         "blocks that are neither a session (`$ ` or `>>> ` lines) nor code nor listed in NOT_RUN "
