@@ -64,8 +64,8 @@ DOC_FILES = ["README.md"] + sorted(f"docs/{p.name}" for p in (REPO / "docs").glo
 # in a session instead, where it is checked.
 NOT_RUN = {
     ("README.md", "make demo    # build Lab (release) into .venv, run examples/iris.py twice, then `lab ls`"):
-        "builds Lab in release, minutes; `test_make_demo_is_what_the_readme_project_is` checks that "
-        "the README's project is what it leaves",
+        "`make demo` builds Lab in release, minutes (`test_make_demo_is_what_the_readme_project_is` "
+        "checks that the README's examples run in what it leaves); `make test` runs this test",
     ("docs/architecture.md", "lab_types  <-  lab_journal  <-  lab_store  <-  lab_sdk  <-  lab_py"):
         "a diagram of the crates",
     ("docs/benchmarks.md", "make bench                               # full sizes, as below"):
@@ -403,6 +403,20 @@ class Shell:
             self.proc.stdout.close()
 
 
+def own_network() -> bool:
+    """Whether this user may make a network namespace (root may). Without
+    one, `lab ui` listens on this machine's port 5050, which may be taken."""
+    global _OWN_NETWORK
+    if _OWN_NETWORK is None:
+        try:
+            _OWN_NETWORK = subprocess.run(["unshare", "--net", "true"], capture_output=True).returncode == 0
+        except OSError:
+            _OWN_NETWORK = False
+    return _OWN_NETWORK
+
+
+_OWN_NETWORK: Optional[bool] = None
+
 # How long the output of a command that serves must stay the same before
 # Ctrl-C: `lab ui` prints its lines at once, `lab watch` redraws the same view.
 SETTLE_SECS = 0.5
@@ -414,7 +428,7 @@ def serve_and_stop(command: str, cwd: Path, env: dict, terminal: bool) -> tuple:
     presses Ctrl-C. `lab ui` runs in a network namespace of its own, so
     its port is free whatever else this machine serves."""
     argv = ["bash", "-c", command]
-    if re.match(r"^lab ui\b", command):
+    if re.match(r"^lab ui\b", command) and own_network():
         argv = ["unshare", "--net", "bash", "-c", 'ip link set lo up && eval "$1"', "bash", command]
     if terminal:
         master, slave = pty.openpty()
@@ -660,7 +674,8 @@ class Checker:
         for step, printed, back in zip(steps, json.loads(proc.stdout), backs):
             if step.expected is None:
                 step.expected = []
-            self.compare(block.file, step, place, printed, 0, back)
+            raised = printed.startswith(BAD_LINE)
+            self.compare(block.file, step, place, printed, 1 if raised else 0, back)
 
     def python_script(self, block: Block, place: Place, cwd: Path) -> None:
         source, _ = self.ids.command(place.real_path("\n".join(block.body)), self.present(place))
