@@ -515,6 +515,141 @@ def test_the_page_deletes_a_run_and_a_rebinding_page_cannot(
             ctx.close()
 
 
+def test_the_column_chooser_changes_the_columns(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
+    _, ids = ui_project
+    page.goto("#/")
+    page.wait_rows(4)
+    note = page.page.locator('[data-testid="sort-header-params.note"]')
+    stage = page.page.locator('[data-testid="sort-header-tags.stage"]')
+    sync_api.expect(note).to_have_count(1)
+    assert stage.count() == 0, "tags are not among the default columns"
+    button = page.page.get_by_role("button", name="Columns ▾")
+    button.click()
+    chooser = page.page.get_by_role("dialog", name="Columns")
+    sync_api.expect(chooser).to_be_visible()
+    assert button.get_attribute("aria-expanded") == "true"
+    # Finding a column hides the others; ticking one adds it to the table and the address.
+    chooser.locator(".chooser-search").fill("sta")
+    sync_api.expect(chooser.locator(".chooser-item:visible")).to_have_count(1)
+    chooser.locator(".chooser-item", has_text="stage").locator("input").check()
+    sync_api.expect(stage).to_have_count(1)
+    assert "cols=" in page.page.evaluate("() => location.hash")
+    cell = page.page.locator(f'[data-testid="run-row"][data-run-id="{ids["A"]}"] .vt-cell', has_text="candidate")
+    sync_api.expect(cell).to_have_count(1)
+    chooser.locator(".chooser-search").fill("")
+    chooser.locator(".chooser-item", has_text="note").locator("input").uncheck()
+    sync_api.expect(note).to_have_count(0)
+    # Escape closes it and gives the focus back to its button.
+    page.page.keyboard.press("Escape")
+    sync_api.expect(chooser).to_have_count(0)
+    assert button.get_attribute("aria-expanded") == "false"
+    assert page.page.evaluate("() => document.activeElement.textContent") == "Columns ▾"
+    # The address reproduces the choice.
+    page.page.reload()
+    page.wait_rows(4)
+    sync_api.expect(stage).to_have_count(1)
+    sync_api.expect(note).to_have_count(0)
+    # A click outside closes it; "Default" brings back the default columns.
+    button.click()
+    sync_api.expect(chooser).to_be_visible()
+    page.page.locator(".count").click()
+    sync_api.expect(chooser).to_have_count(0)
+    button.click()
+    chooser.get_by_role("button", name="Default").click()
+    sync_api.expect(note).to_have_count(1)
+    sync_api.expect(stage).to_have_count(0)
+    sync_api.expect(chooser).to_have_count(0)
+    assert "cols=" not in page.page.evaluate("() => location.hash")
+
+
+def test_status_chips_and_the_experiment_select_filter(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
+    _, ids = ui_project
+    page.goto("#/")
+    page.wait_rows(4)
+    failed = page.page.locator(".status-chip.status-failed")
+    finished = page.page.locator(".status-chip.status-finished")
+    failed.click()
+    assert page.wait_rows(1) == [ids["D"]]
+    sync_api.expect(failed).to_have_attribute("aria-pressed", "true")
+    assert "status=failed" in page.page.evaluate("() => location.hash")
+    finished.click()
+    page.wait_rows(4)
+    assert "status=finished,failed" in page.page.evaluate("() => location.hash")
+    failed.click()
+    assert set(page.wait_rows(3)) == {ids["A"], ids["B"], ids["C"]}
+    sync_api.expect(failed).to_have_attribute("aria-pressed", "false")
+    select = page.page.get_by_label("Experiment")
+    assert select.locator("option").first.inner_text() == "all experiments"
+    select.select_option("browser")
+    page.page.wait_for_function("() => location.hash.includes('experiment=browser')")
+    # The address reproduces the view.
+    page.page.reload()
+    assert set(page.wait_rows(3)) == {ids["A"], ids["B"], ids["C"]}
+    sync_api.expect(finished).to_have_attribute("aria-pressed", "true")
+    sync_api.expect(page.page.get_by_label("Experiment")).to_have_value("browser")
+    assert page.page.inner_text(".count") == "3 runs"
+
+
+def test_the_keyboard_ticks_runs_and_the_tab_keeps_them(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
+    _, ids = ui_project
+    page.goto("#/")
+    shown = page.wait_rows(4)
+    rows = page.page.locator('[data-testid="run-row"]')
+    active = page.page.locator('[data-testid="run-row"].active')
+    compare = page.page.locator('[data-testid="compare-button"]')
+    nav = page.page.locator('.topnav a[data-nav="compare"]')
+    clear = page.page.get_by_role("button", name="Clear")
+    sync_api.expect(compare).to_have_text("Compare (0)")
+    sync_api.expect(compare).to_be_disabled()
+    sync_api.expect(clear).to_be_hidden()
+    # Arrows move the active row, space ticks it, End goes to the last one.
+    rows.first.focus()
+    page.page.keyboard.press("ArrowDown")
+    sync_api.expect(active).to_have_attribute("data-run-id", shown[1])
+    page.page.keyboard.press("Space")
+    sync_api.expect(active).to_have_attribute("aria-selected", "true")
+    page.page.keyboard.press("End")
+    sync_api.expect(active).to_have_attribute("data-run-id", shown[3])
+    page.page.keyboard.press("Space")
+    sync_api.expect(compare).to_have_text("Compare (2)")
+    sync_api.expect(compare).to_be_enabled()
+    href = nav.get_attribute("href") or ""
+    assert href.startswith("#/compare?ids=") and shown[1] in href and shown[3] in href
+    # A control-click ticks without opening the run.
+    rows.nth(0).click(modifiers=["Control"])
+    sync_api.expect(compare).to_have_text("Compare (3)")
+    assert page.page.evaluate("() => location.hash") == "#/"
+    # The header's box ticks the runs in view; Clear unticks every run and that box.
+    page.page.locator(".select-page").check()
+    sync_api.expect(compare).to_have_text("Compare (4)")
+    clear.click()
+    sync_api.expect(compare).to_have_text("Compare (0)")
+    sync_api.expect(page.page.locator('[data-testid="run-row"][aria-selected="true"]')).to_have_count(0)
+    assert not page.page.locator(".select-page").is_checked()
+    assert nav.get_attribute("href") == "#/compare"
+    # Enter opens the active run; it is ticked there, and the table shows it ticked on the way back,
+    # with the same row active.
+    rows.nth(2).focus()
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_function("() => location.hash.startsWith('#/run/')")
+    assert shown[2] in page.page.evaluate("() => location.hash")
+    tick = page.page.locator(".run-title button[aria-pressed]")
+    sync_api.expect(tick).to_have_text("Select for compare")
+    tick.click()
+    sync_api.expect(tick).to_have_text("✓ Selected for compare")
+    sync_api.expect(tick).to_have_attribute("aria-pressed", "true")
+    page.page.go_back()
+    page.wait_rows(4)
+    sync_api.expect(active).to_have_attribute("data-run-id", shown[2])
+    sync_api.expect(active).to_have_attribute("aria-selected", "true")
+    sync_api.expect(compare).to_have_text("Compare (1)")
+    # The tab keeps the ticks across a reload.
+    page.page.reload()
+    page.wait_rows(4)
+    sync_api.expect(compare).to_have_text("Compare (1)")
+    sync_api.expect(page.page.locator(f'[data-testid="run-row"][data-run-id="{shown[2]}"]')).to_have_attribute("aria-selected", "true")
+
+
 def test_a_live_run_appears_and_its_chart_grows(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
     project, ids = ui_project
     page.goto("#/")

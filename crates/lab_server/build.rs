@@ -15,6 +15,7 @@ fn main() {
     let dist = ui.join("dist");
     for input in [
         "src",
+        "scripts",
         "index.html",
         "package.json",
         "package-lock.json",

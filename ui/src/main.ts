@@ -1,16 +1,18 @@
-// Lab's web page: routing, the token, the live connection.
+// Lab's web page: routing, the token, the live connection, the top bar.
 
 import "./style.css";
 import { getToken, onUnauthorized, setToken } from "./api";
 import { h } from "./dom";
 import { connect } from "./live";
 import type { View } from "./page";
-import { parseHash, rememberRuns, setRouter, type Route } from "./route";
-import { runsPage, updateCompareNav } from "./pages/runs";
+import { buildHash, parseHash, rememberRuns, setRouter, type Route } from "./route";
+import * as selection from "./selection";
+import { makeRunsPage } from "./pages/runs";
 import { runPage } from "./pages/run";
 import { comparePage } from "./pages/compare";
 
 const app = document.getElementById("app")!;
+const runsPage = makeRunsPage();
 let view: View | null = null;
 let page: Route["page"] | null = null;
 
@@ -60,6 +62,12 @@ function route(r: Route): void {
       return;
   }
   app.appendChild(view.el);
+}
+
+/** The top bar's Compare link goes to the ticked runs. */
+function updateCompareNav(): void {
+  const a = document.querySelector<HTMLAnchorElement>('.topnav a[data-nav="compare"]');
+  if (a) a.href = selection.count() >= 2 ? buildHash("/compare", { ids: selection.ids() }) : "#/compare";
 }
 
 function rerender(): void {
@@ -112,6 +120,7 @@ window.addEventListener("hashchange", () => {
 onUnauthorized(askToken);
 setRouter(route);
 connect(document.getElementById("live"));
+selection.subscribe(updateCompareNav);
 updateCompareNav();
 if (!location.hash) history.replaceState(history.state, "", location.pathname + location.search + "#/");
 route(parseHash(location.hash));

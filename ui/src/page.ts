@@ -1,3 +1,5 @@
+// What a mounted page is, as main.ts routes to it.
+
 import type { Route } from "./route";
 
 /** A mounted page. `update` takes a new route of the same page in place (returns false to be rebuilt). */

@@ -73,7 +73,7 @@ impl Diagram {
                     column: 0,
                 },
             );
-            let source = visible::text(&crate::commands::ls_source_name(run)).into_owned();
+            let source = visible::text(&output::source_name(run)).into_owned();
             let commit = run
                 .attr_str(attr::GIT_COMMIT)
                 .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));

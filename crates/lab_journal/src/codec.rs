@@ -45,6 +45,13 @@ mod vtag {
 /// Values nest at most this deep; deeper input is refused when logged.
 pub const MAX_DEPTH: usize = 64;
 
+/// The most items of a list, dict, Features or Metrics record room is made
+/// for before they are read: a count is only checked against the bytes left,
+/// and a decoded item takes many times the bytes of an encoded one, so
+/// damaged bytes read as a count (and the reader tries many when it looks
+/// past damage) must not ask for gigabytes up front.
+const PREALLOCATED_ITEMS: usize = 4096;
+
 /// Appends the payload of `record` to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
     match record {
@@ -287,10 +294,18 @@ pub enum DecodeError {
 
 /// Decodes one payload.
 pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
-    let mut c = Cursor {
-        buf: payload,
-        pos: 0,
-    };
+    let (record, used) = decode_prefix(payload)?;
+    if used != payload.len() {
+        return Err(DecodeError::Trailing(payload.len() - used));
+    }
+    Ok(record)
+}
+
+/// Decodes the record at the start of `bytes`; returns it and the bytes it
+/// took. Every record says how long it is, so this is the only length at
+/// which [`decode`] could succeed on a prefix of `bytes`.
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
     let record = match c.u8()? {
         tag::START => Record::Start {
             run: RunId::from_bytes(c.array::<16>()?),
@@ -305,7 +320,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
         tag::FEATURES => {
             let time_nanos = c.i64()?;
             let n = c.count(1)?;
-            let mut names = Vec::with_capacity(n);
+            let mut names = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
             for _ in 0..n {
                 names.push(c.value(0)?);
             }
@@ -327,7 +342,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
         tag::METRICS => {
             let time_nanos = c.i64()?;
             let n = c.count(20)?;
-            let mut points = Vec::with_capacity(n);
+            let mut points = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
             for _ in 0..n {
                 points.push(c.point()?);
             }
@@ -385,10 +400,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
         },
         other => return Err(DecodeError::UnknownTag(other)),
     };
-    if c.pos != payload.len() {
-        return Err(DecodeError::Trailing(payload.len() - c.pos));
-    }
-    Ok(record)
+    Ok((record, c.pos))
 }
 
 /// Decodes the value at the start of `bytes`; returns it and the bytes it took.
@@ -484,7 +496,7 @@ impl Cursor<'_> {
             vtag::REPR => Value::Repr(self.string()?),
             vtag::LIST => {
                 let n = self.count(1)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
                 }
@@ -492,7 +504,7 @@ impl Cursor<'_> {
             }
             vtag::DICT => {
                 let n = self.count(5)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
                 for _ in 0..n {
                     let k = self.string()?;
                     items.push((k, self.value(depth + 1)?));

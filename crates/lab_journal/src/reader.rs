@@ -415,21 +415,20 @@ impl<R: Read> Stream<R> {
         }
         let avail = self.ensure(FRAME_HEADER_LEN + RESYNC_MAX_PAYLOAD + 4)?;
         let crc = u32_at(&self.buf, self.pos + 4);
-        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + avail];
-        let longest = payload.len().min(RESYNC_MAX_PAYLOAD);
-        let mut running = 0u32;
-        for len in 1..=longest {
-            running = crc32c::crc32c_append(running, &payload[len - 1..len]);
-            // What follows an unsealed frame is reserved space: zeros.
-            let after = &payload[len..payload.len().min(len + 4)];
-            if running != crc || after.iter().any(|b| *b != 0) {
-                continue;
-            }
-            if let Ok(record) = codec::decode(&payload[..len]) {
-                return Ok(Some((len, record)));
-            }
+        let bytes = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + avail];
+        // A record says how long it is: the one length the frame can have.
+        // (Trying every length against the CRC instead costs megabytes of
+        // work at each zero length.)
+        let Ok((record, len)) = codec::decode_prefix(&bytes[..bytes.len().min(RESYNC_MAX_PAYLOAD)])
+        else {
+            return Ok(None);
+        };
+        // What follows an unsealed frame is reserved space: zeros.
+        let after = &bytes[len..bytes.len().min(len + 4)];
+        if after.iter().any(|b| *b != 0) || crc32c::crc32c(&bytes[..len]) != crc {
+            return Ok(None);
         }
-        Ok(None)
+        Ok(Some((len, record)))
     }
 
     /// Looks for the next offset after `pos` where a good frame of a record
@@ -468,11 +467,21 @@ impl<R: Read> Stream<R> {
                 && codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN]);
             if plausible
                 && self.ensure(FRAME_HEADER_LEN + len)? >= FRAME_HEADER_LEN + len
-                && matches!(self.frame()?, Frame::Good(_, Some(_)))
+                && self.holds_record(len)
             {
                 return Ok(Resync::Found(self.offset()));
             }
         }
+    }
+
+    /// Whether the whole frame at `pos`, with a payload of `len` bytes, holds
+    /// a record this Lab knows under a matching CRC: what [`Stream::frame`]
+    /// calls good. The record is decoded first: damaged bytes seldom make
+    /// one, and fail within a few bytes, where the CRC reads all `len` (and
+    /// a damaged stretch can offer a plausible length every few bytes).
+    fn holds_record(&self, len: usize) -> bool {
+        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + FRAME_HEADER_LEN + len];
+        codec::decode(payload).is_ok() && crc32c::crc32c(payload) == u32_at(&self.buf, self.pos + 4)
     }
 
     /// How many bytes from `pos` up to and including the last non-zero byte

@@ -110,6 +110,23 @@ impl State {
     }
 }
 
+/// The most journal space the End record (with the longest error text it
+/// keeps) and the Close record after it take: what recording stored
+/// artifacts leaves of the space kept in reserve for ending a run.
+const END_AND_CLOSE_BYTES: u64 = {
+    let frame = lab_journal::FRAME_HEADER_LEN;
+    // Tag, time, status, error flag, three string lengths, the texts.
+    let end = 11
+        + 3 * 4
+        + crate::MAX_ERROR_TYPE_BYTES
+        + crate::MAX_ERROR_MESSAGE_BYTES
+        + crate::MAX_ERROR_TRACEBACK_BYTES;
+    // Tag and time; then the zero length that ends the data.
+    let close = 9;
+    (frame + end + frame + close + 4) as u64
+};
+const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
+
 /// Finishers still closing and indexing journals.
 static BACKGROUND: Mutex<Vec<JoinHandle<Result<(), String>>>> = Mutex::new(Vec::new());
 
@@ -531,15 +548,25 @@ impl Run {
                 .extend(notes.iter().map(|n| format!("artifact `{name}`: {n}")));
             match copied {
                 Ok(stored) => {
-                    self.lock()
-                        .journal()?
-                        .append_final(&Record::ArtifactStored {
+                    // From the reserve, but never from the part the End
+                    // record needs: on a full disk, an artifact goes
+                    // unrecorded (its copy is left for `lab gc`) rather than
+                    // the run unended.
+                    let recorded = self.lock().journal()?.append_final_keeping(
+                        &Record::ArtifactStored {
                             time_nanos: now_nanos(),
-                            name,
+                            name: name.clone(),
                             path: stored.path,
                             files: stored.files,
                             bytes: stored.bytes,
-                        })?;
+                        },
+                        END_AND_CLOSE_BYTES,
+                    );
+                    if let Err(e) = recorded {
+                        report.warnings.push(format!(
+                            "artifact `{name}` was copied, but recording it failed: {e}"
+                        ));
+                    }
                 }
                 Err(e) => report
                     .warnings

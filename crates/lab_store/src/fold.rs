@@ -22,6 +22,7 @@ use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, codec, read_j
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
+use crate::metrics::{MetricEvent, metric_events};
 use crate::{Error, Project};
 
 /// The experiment a run is listed under when its Start record is lost.
@@ -51,6 +52,16 @@ pub enum Issue {
         /// Why.
         reason: String,
     },
+}
+
+impl Issue {
+    /// The short id of the run whose journal it is.
+    #[must_use]
+    pub fn run(&self) -> &str {
+        match self {
+            Issue::Damaged { run, .. } | Issue::Unreadable { run, .. } => run,
+        }
+    }
 }
 
 impl std::fmt::Display for Issue {
@@ -275,7 +286,7 @@ pub fn fold_run(
         }
         let start = match (&before, &delta.start) {
             (Some(b), _) => b.id.clone(),
-            (None, Some((id, _, _))) => id.to_string(),
+            (None, Some((id, _, _))) => filed_id(short, *id),
             // Nothing but a header (or nothing at all): the run is starting,
             // or its process died before it said anything.
             (None, None) if scan.records == 0 && scan.damage.is_empty() => {
@@ -295,14 +306,16 @@ pub fn fold_run(
         let settled = writer != Writer::Live;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let now = indexed(&tx, short)?;
-        if now.as_ref().map(|n| n.offset) != before.as_ref().map(|b| b.offset) {
-            // Someone else folded these bytes meanwhile; start again from theirs.
+        let progress = |i: &Option<Indexed>| i.as_ref().map(|i| (i.offset, i.complete));
+        if progress(&now) != progress(&before) {
+            // Someone else folded these bytes meanwhile (or, finding no new
+            // record, settled the run and cut its tail); start again from theirs.
             drop(tx);
             continue;
         }
         // A damaged tail is cut off only by a fold that holds the lock, and
         // only where the piece can be kept (not on a full disk or a
-        // read-only project: a later fold cuts it).
+        // read-only project: a later fold, or `lab reindex`, cuts it).
         let kept = match scan.tail_damage() {
             Some(d) if writer == Writer::Gone => cut_damaged_tail(&paths.journal, d).ok(),
             _ => None,
@@ -317,6 +330,11 @@ pub fn fold_run(
                 settled,
                 damage: &scan.damage,
                 kept: kept.as_deref(),
+                misfiled: delta
+                    .start
+                    .as_ref()
+                    .map(|(id, _, _)| id)
+                    .filter(|id| id.short() != short),
             },
             &paths,
         )?;
@@ -350,6 +368,22 @@ struct Folded<'a> {
     damage: &'a [Damage],
     /// Where a damaged tail was kept, if it was cut off.
     kept: Option<&'a Path>,
+    /// The id the Start record names, when it is not this folder's run (a
+    /// copied folder).
+    misfiled: Option<&'a RunId>,
+}
+
+/// The id a run is indexed under: its Start record's, unless that names
+/// another folder's run (the folder is a copy), whose short id then gives way
+/// to this folder's name. A short id is one folder, so two folders never
+/// share a row.
+fn filed_id(short: &str, id: RunId) -> String {
+    let text = id.to_string();
+    if id.short() == short {
+        text
+    } else {
+        format!("{short}{}", &text[short.len()..])
+    }
 }
 
 /// The id a run is listed under when its Start record (which holds its id)
@@ -469,17 +503,23 @@ impl Delta {
             Record::Attr { key, value, .. } => self.attrs.push((key, value)),
             Record::Features { names, .. } => self.features = Some(names),
             Record::Param { key, value, .. } => self.params.push((at, key, value)),
-            Record::MetricKey { key, name } => {
-                keys.insert(key, name.clone());
-                self.new_keys.push((key, name));
-            }
-            // `seq` orders metrics by first appearance: the record's offset,
-            // then the point's place in it (records are far below 2^47 bytes).
-            Record::Metric { time_nanos, point } => self.point(at << 16, time_nanos, point),
-            Record::Metrics { time_nanos, points } => {
-                for (i, p) in points.into_iter().enumerate() {
-                    self.point((at << 16) | (i as u64).min(0xffff), time_nanos, p);
-                }
+            record
+            @ (Record::MetricKey { .. } | Record::Metric { .. } | Record::Metrics { .. }) => {
+                // `seq` orders metrics by first appearance: the record's
+                // offset, then the point's place in it (records are far
+                // below 2^47 bytes).
+                let mut place = 0u64;
+                metric_events(record, &mut |event| match event {
+                    MetricEvent::Declared { key, name } => {
+                        keys.insert(key, name.clone());
+                        self.new_keys.push((key, name));
+                    }
+                    MetricEvent::Point { time_nanos, point } => {
+                        self.point((at << 16) | place.min(0xffff), time_nanos, point);
+                        place += 1;
+                    }
+                    MetricEvent::Ended(_) => {}
+                });
             }
             Record::Tag { key, value, .. } => self.tags.push((key, value)),
             Record::Artifact { name, source, .. } => self.artifacts.push((at, name, source)),
@@ -582,12 +622,12 @@ fn write_delta(
     folded: &Folded<'_>,
     paths: &crate::RunPaths,
 ) -> Result<(), Error> {
-    if let Some((run, time, experiment)) = &d.start {
+    if let Some((_, time, experiment)) = &d.start {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
              VALUES (?1, ?2, ?3, 'running', ?4, 0)",
         )?
-        .execute(params![run.to_string(), short, experiment, time])?;
+        .execute(params![id, short, experiment, time])?;
     } else if let Some((lost, time)) = &d.lost_start {
         tx.prepare_cached(
             "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
@@ -752,6 +792,11 @@ fn damage_note(
         .optional()?
         .flatten();
     let mut parts: Vec<String> = earlier.into_iter().collect();
+    if let Some(other) = folded.misfiled {
+        parts.push(format!(
+            "the journal's Start record names run {other}, not one of this folder (a copy?)"
+        ));
+    }
     for d in folded.damage.iter().take(NOTED_DAMAGE) {
         parts.push(format!(
             "{} bytes skipped at offset {}: {}",

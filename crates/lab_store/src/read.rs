@@ -2,11 +2,11 @@
 
 use std::collections::HashMap;
 
-use lab_journal::{codec, read_journal};
-use lab_types::{ErrorInfo, Record, RunId, Status, Value};
+use lab_journal::codec;
+use lab_types::{ErrorInfo, RunId, Status, Value};
 use rusqlite::{Connection, params};
 
-use crate::{Error, Store};
+use crate::{Error, MetricEvent, Store};
 
 /// A run, as the index knows it.
 #[derive(Clone, Debug)]
@@ -141,48 +141,30 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR experiment = ?1) ORDER BY start_nanos DESC, id DESC"
         );
-        let mut runs: Vec<RunInfo> = self
-            .conn
-            .prepare(&sql)?
-            .query_map([experiment], run_row)?
-            .collect::<Result<_, _>>()?;
-        fill_details(&self.conn, &mut runs, Detail::Full)?;
-        Ok(runs)
+        self.read(|db| {
+            let mut runs: Vec<RunInfo> = db
+                .prepare(&sql)?
+                .query_map([experiment], run_row)?
+                .collect::<Result<_, _>>()?;
+            fill_details(db, &mut runs, Detail::Full)?;
+            Ok(runs)
+        })
     }
 
     /// The run whose id starts with `prefix` (case-insensitive).
     pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
-        let id = self.resolve(prefix)?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-        let mut runs = vec![self.conn.query_row(&sql, [&id], run_row)?];
-        fill_details(&self.conn, &mut runs, Detail::Full)?;
-        Ok(runs.remove(0))
+        self.read(|db| {
+            let id = resolve(db, prefix)?;
+            let mut runs = vec![db.query_row(&sql, [&id], run_row)?];
+            fill_details(db, &mut runs, Detail::Full)?;
+            Ok(runs.remove(0))
+        })
     }
 
     /// The full id of the run whose id starts with `prefix`.
     pub fn resolve(&self, prefix: &str) -> Result<String, Error> {
-        let p = prefix.trim().to_ascii_lowercase();
-        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::BadRunId {
-                prefix: prefix.to_owned(),
-            });
-        }
-        let upper = format!("{p}{}", "g");
-        let ids: Vec<String> = self
-            .conn
-            .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
-            .query_map(params![p, upper], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        match ids.len() {
-            0 => Err(Error::UnknownRun {
-                prefix: prefix.to_owned(),
-            }),
-            1 => Ok(ids.into_iter().next().unwrap_or_default()),
-            _ => Err(Error::AmbiguousRun {
-                prefix: prefix.to_owned(),
-                candidates: ids,
-            }),
-        }
+        self.read(|db| resolve(db, prefix))
     }
 
     /// Every point of metric `name` of a run, in logging order, as
@@ -203,17 +185,11 @@ impl Store {
         name: &str,
         mut f: impl FnMut(i64, i64, f64),
     ) -> Result<(), Error> {
-        let paths = self.project.run_paths(&run.short_id);
         let mut key = None;
-        read_journal(&paths.journal, 0, |_, record| match record {
-            Record::MetricKey { key: k, name: n } if n == name => key = Some(k),
-            Record::Metric { time_nanos, point } if Some(point.key) == key => {
+        self.read_metric_events(&run.short_id, 0, |event| match event {
+            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
+            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
                 f(point.step, time_nanos, point.value);
-            }
-            Record::Metrics { time_nanos, points } if key.is_some() => {
-                for p in points.iter().filter(|p| Some(p.key) == key) {
-                    f(p.step, time_nanos, p.value);
-                }
             }
             _ => {}
         })?;
@@ -223,27 +199,19 @@ impl Store {
     /// Every metric's values in logging order, read from the journal in one
     /// pass (for sparklines and summaries of the whole series).
     pub fn metric_series(&self, run: &RunInfo) -> Result<Vec<(String, Vec<f64>)>, Error> {
-        let paths = self.project.run_paths(&run.short_id);
         let mut names: HashMap<u32, usize> = HashMap::new();
         let mut series: Vec<(String, Vec<f64>)> = Vec::new();
-        read_journal(&paths.journal, 0, |_, record| match record {
-            Record::MetricKey { key, name } => {
+        self.read_metric_events(&run.short_id, 0, |event| match event {
+            MetricEvent::Declared { key, name } => {
                 names.insert(key, series.len());
                 series.push((name, Vec::new()));
             }
-            Record::Metric { point, .. } => {
+            MetricEvent::Point { point, .. } => {
                 if let Some(&i) = names.get(&point.key) {
                     series[i].1.push(point.value);
                 }
             }
-            Record::Metrics { points, .. } => {
-                for p in points {
-                    if let Some(&i) = names.get(&p.key) {
-                        series[i].1.push(p.value);
-                    }
-                }
-            }
-            _ => {}
+            MetricEvent::Ended(_) => {}
         })?;
         series.retain(|(_, v)| !v.is_empty());
         Ok(series)
@@ -252,49 +220,76 @@ impl Store {
     /// Every run's id, status and how far its journal is indexed: what a
     /// watcher compares between two looks to see what changed.
     pub fn run_states(&self) -> Result<Vec<(String, Status, u64)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, status, journal_offset FROM runs")?;
-        let rows = stmt.query_map([], |r| {
-            let status: String = r.get(1)?;
-            let offset: i64 = r.get(2)?;
-            Ok((
-                r.get::<_, String>(0)?,
-                Status::parse(&status).unwrap_or(Status::Crashed),
-                u64::try_from(offset).unwrap_or(0),
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt = db.prepare_cached("SELECT id, status, journal_offset FROM runs")?;
+            let rows = stmt.query_map([], |r| {
+                let status: String = r.get(1)?;
+                let offset: i64 = r.get(2)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Status::parse(&status).ok_or_else(|| damaged_column(1, "status", &status))?,
+                    u64::try_from(offset).unwrap_or(0),
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// How many points each metric of run `id` (a full id) has.
     pub fn metric_counts(&self, id: &str) -> Result<Vec<(String, u64)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
-        let rows = stmt.query_map([id], |r| {
-            let n: i64 = r.get(1)?;
-            Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt = db.prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
+            let rows = stmt.query_map([id], |r| {
+                let n: i64 = r.get(1)?;
+                Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The names of the project's experiments, sorted.
     pub fn experiments(&self) -> Result<Vec<String>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT experiment FROM runs ORDER BY experiment")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt =
+                db.prepare_cached("SELECT DISTINCT experiment FROM runs ORDER BY experiment")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// How many runs have each status.
     pub fn status_counts(&self) -> Result<HashMap<String, i64>, Error> {
-        Ok(self
-            .conn
-            .prepare("SELECT status, count(*) FROM runs GROUP BY status")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?)
+        self.read(|db| {
+            Ok(db
+                .prepare("SELECT status, count(*) FROM runs GROUP BY status")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+/// [`Store::resolve`] on the index open on `conn`.
+fn resolve(conn: &Connection, prefix: &str) -> Result<String, Error> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::BadRunId {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let upper = format!("{p}{}", "g");
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
+        .query_map(params![p, upper], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    match ids.len() {
+        0 => Err(Error::UnknownRun {
+            prefix: prefix.to_owned(),
+        }),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => Err(Error::AmbiguousRun {
+            prefix: prefix.to_owned(),
+            candidates: ids,
+        }),
     }
 }
 
@@ -312,16 +307,26 @@ fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
 
+/// The error for a value that Lab never writes in its column: the index is
+/// damaged there, and reads go to the journals instead.
+fn damaged_column(column: usize, name: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("{value:?} is no run's {name}").into(),
+    )
+}
+
 pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     let id: String = r.get(0)?;
     let status: String = r.get(3)?;
     let error_type: Option<String> = r.get(6)?;
     let features: Option<Vec<u8>> = r.get(9)?;
     Ok(RunInfo {
-        id: id.parse().unwrap_or_else(|_| RunId::from_bytes([0; 16])),
+        id: id.parse().map_err(|_| damaged_column(0, "id", &id))?,
         short_id: r.get(1)?,
         experiment: r.get(2)?,
-        status: Status::parse(&status).unwrap_or(Status::Crashed),
+        status: Status::parse(&status).ok_or_else(|| damaged_column(3, "status", &status))?,
         start_nanos: r.get(4)?,
         end_nanos: r.get(5)?,
         error: match error_type {

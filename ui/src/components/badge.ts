@@ -1,3 +1,5 @@
+// A run's status as a badge: a mark and the status in words, coloured by status.
+
 import { h } from "../dom";
 
 const ICON: Record<string, string> = {

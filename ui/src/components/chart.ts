@@ -226,25 +226,6 @@ export class MetricChart {
 
   private draw(): void {
     if (this.destroyed || !this.visible) return;
-    const t = theme();
-    const multi = this.sources.length > 1;
-    const smooth = this.settings.smooth;
-    const tables: uPlot.AlignedData[] = [];
-    const lastOf = (u: uPlot, sidx: number): number | null => {
-      const d = u.data[sidx] as (number | null | undefined)[];
-      for (let i = d.length - 1; i >= 0; i--) if (d[i] !== null && d[i] !== undefined) return d[i] as number;
-      return null;
-    };
-    const series: uPlot.Series[] = [
-      {
-        label: this.settings.x === "time" ? "time" : "step",
-        value: (u, v, _s, idx) => {
-          const x = idx === null || idx === undefined ? lastOf(u, 0) : v;
-          if (x === null || x === undefined) return "–";
-          return this.settings.x === "time" ? fmtDuration(x) : fmtNum(x, 6);
-        },
-      },
-    ];
     let positive = false;
     let anyFinite = false;
     for (const l of this.loaded) {
@@ -256,6 +237,50 @@ export class MetricChart {
       }
     }
     const log = this.settings.log && positive;
+    const { tables, series } = this.seriesData(log);
+    const points = this.loaded.reduce((a, l) => a + l.x.length, 0);
+    this.showCounts(points);
+
+    this.plot?.destroy();
+    this.plot = null;
+    if (!this.loaded.length || points === 0 || !anyFinite) {
+      fill(
+        this.plotEl,
+        h(
+          "div",
+          { class: "chart-empty" },
+          !this.loaded.length ? "No points yet." : points === 0 ? "No points in this range." : "Every value is NaN or infinite: nothing to draw.",
+        ),
+      );
+      this.showNote(null);
+      if (this.zoom) this.showNote("“Reset zoom” shows the whole run.");
+      return;
+    }
+    this.showNote(
+      this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null,
+    );
+    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    this.plotEl.replaceChildren();
+    this.lastWidth = this.width();
+    this.plot = new uPlot(this.options(series, log), data, this.plotEl);
+    if (this.zoom) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
+  }
+
+  /** uPlot's data and series of what was loaded: one line a run, or a faint raw line and its smoothed one. */
+  private seriesData(log: boolean): { tables: uPlot.AlignedData[]; series: uPlot.Series[] } {
+    const multi = this.sources.length > 1;
+    const smooth = this.settings.smooth;
+    const tables: uPlot.AlignedData[] = [];
+    const series: uPlot.Series[] = [
+      {
+        label: this.settings.x === "time" ? "time" : "step",
+        value: (u, v, _s, idx) => {
+          const x = idx === null || idx === undefined ? lastOf(u, 0) : v;
+          if (x === null || x === undefined) return "–";
+          return this.settings.x === "time" ? fmtDuration(x) : fmtNum(x, 6);
+        },
+      },
+    ];
     const fix = (ys: (number | null)[]) => (log ? ys.map((v) => (v !== null && v > 0 ? v : null)) : ys);
     // At rest (no cursor), the legend shows each series' last value.
     const fmtY = (u: uPlot, v: number | null, sidx: number, idx: number | null) => {
@@ -282,7 +307,11 @@ export class MetricChart {
         });
       }
     }
-    const points = this.loaded.reduce((a, l) => a + l.x.length, 0);
+    return { tables, series };
+  }
+
+  /** The chart's counts, in its head and in its data attributes (`points` drawn). */
+  private showCounts(points: number): void {
     const total = this.loaded.reduce((a, l) => a + l.total, 0);
     this.el.dataset.points = String(points);
     this.el.dataset.total = String(total);
@@ -291,26 +320,10 @@ export class MetricChart {
     this.info.textContent =
       `${total.toLocaleString("en-US")} point${total === 1 ? "" : "s"}` + (down ? ` · ${points.toLocaleString("en-US")} drawn` : "") + (this.zoom ? " · zoomed" : "");
     this.el.querySelector<HTMLElement>(".chart-reset")!.hidden = !this.zoom;
+  }
 
-    this.plot?.destroy();
-    this.plot = null;
-    if (!this.loaded.length || points === 0 || !anyFinite) {
-      fill(
-        this.plotEl,
-        h(
-          "div",
-          { class: "chart-empty" },
-          !this.loaded.length ? "No points yet." : points === 0 ? "No points in this range." : "Every value is NaN or infinite: nothing to draw.",
-        ),
-      );
-      this.showNote(null);
-      if (this.zoom) this.showNote("“Reset zoom” shows the whole run.");
-      return;
-    }
-    this.showNote(
-      this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null,
-    );
-    const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
+  private options(series: uPlot.Series[], log: boolean): uPlot.Options {
+    const t = theme();
     const axis: uPlot.Axis = {
       stroke: t.muted,
       grid: { stroke: t.grid, width: 1 },
@@ -319,9 +332,7 @@ export class MetricChart {
     };
     const timeAxis = this.settings.x === "time";
     const xAxis: uPlot.Axis = timeAxis ? { ...axis, values: (_u, splits) => splits.map((v) => fmtSeconds(v, splits)) } : { ...axis };
-    this.plotEl.replaceChildren();
-    this.lastWidth = this.width();
-    const opts: uPlot.Options = {
+    return {
       width: this.lastWidth,
       height: HEIGHT,
       scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
@@ -341,8 +352,6 @@ export class MetricChart {
         setSelect: [(u) => this.onSelect(u)],
       },
     };
-    this.plot = new uPlot(opts, data, this.plotEl);
-    if (this.zoom) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
   }
 
   private onSelect(u: uPlot): void {
@@ -435,4 +444,11 @@ export function chartControls(initial: ChartSettings, onChange: (s: ChartSetting
     withSmoothing ? h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "smoothing"), slider, smoothVal) : null,
     h("span", { class: "ctl-hint muted" }, "drag to zoom · double-click to reset"),
   );
+}
+
+/** The last value of series `sidx` that is there. */
+function lastOf(u: uPlot, sidx: number): number | null {
+  const d = u.data[sidx] as (number | null | undefined)[];
+  for (let i = d.length - 1; i >= 0; i--) if (d[i] !== null && d[i] !== undefined) return d[i] as number;
+  return null;
 }

@@ -65,6 +65,15 @@ abstract class CanvasPlot {
   }
 }
 
+/** Where the parallel coordinates' axes stand: their top and bottom, the space between two, and positions. */
+interface PcGeometry {
+  top: number;
+  bottom: number;
+  span: number;
+  xAt(i: number): number;
+  yAt(p: number): number;
+}
+
 export class ParallelCoords extends CanvasPlot {
   private runs: PlotRun[] = [];
   private params: string[] = [];
@@ -108,16 +117,21 @@ export class ParallelCoords extends CanvasPlot {
     const top = 40;
     const bottom = 20;
     const span = this.axes.length > 1 ? (W - left - right) / (this.axes.length - 1) : 0;
-    const xAt = (i: number) => left + i * span;
-    const yAt = (p: number) => top + (1 - p) * (H - top - bottom);
+    const g: PcGeometry = { top, bottom: H - bottom, span, xAt: (i) => left + i * span, yAt: (p) => top + (1 - p) * (H - top - bottom) };
+    this.drawLines(ctx, g);
+    // axes over the lines
+    this.axes.forEach((a, i) => this.drawAxis(ctx, g, a, i));
+    this.drawRunLabels(ctx);
+  }
 
-    // lines
+  /** A line a run through its values on each axis, the hovered one on top. */
+  private drawLines(ctx: CanvasRenderingContext2D, g: PcGeometry): void {
     this.lines = this.runs.map((run) => ({
       run,
       pts: this.axes.map((a, i) => {
         const v = i === this.axes.length - 1 ? run.metrics[this.metric] : run.params[a.name];
         const p = a.pos(v);
-        return p === null ? null : ([xAt(i), yAt(p)] as [number, number]);
+        return p === null ? null : ([g.xAt(i), g.yAt(p)] as [number, number]);
       }),
     }));
     const drawLine = (l: (typeof this.lines)[number], width: number, alpha: number) => {
@@ -146,47 +160,52 @@ export class ParallelCoords extends CanvasPlot {
     for (const l of this.lines) if (l.run.id !== this.hot) drawLine(l, 1.6, this.hot ? 0.3 : 0.85);
     const hotLine = this.lines.find((l) => l.run.id === this.hot);
     if (hotLine) drawLine(hotLine, 3, 1);
+  }
 
-    // axes over the lines
-    this.axes.forEach((a, i) => {
-      const x = xAt(i);
+  /** Axis `i`: its line, its name and kind above it, its ticks with haloed labels. */
+  private drawAxis(ctx: CanvasRenderingContext2D, g: PcGeometry, a: Axis, i: number): void {
+    const t = theme();
+    const last = this.axes.length - 1;
+    const x = g.xAt(i);
+    ctx.strokeStyle = t.axis;
+    ctx.lineWidth = 1;
+    ctx.beginPath();
+    ctx.moveTo(x, g.top);
+    ctx.lineTo(x, g.bottom);
+    ctx.stroke();
+    ctx.fillStyle = t.fg;
+    ctx.font = canvasFont(12);
+    ctx.textAlign = i === 0 ? "left" : i === last ? "right" : "center";
+    const label = ellipsize(ctx, a.name, Math.max(40, g.span - 10));
+    ctx.fillText(label, i === 0 ? x - 8 : i === last ? x + 8 : x, g.top - 22);
+    ctx.fillStyle = t.muted;
+    ctx.font = canvasFont(10);
+    ctx.fillText(i === last ? "metric" : a.kind === "cat" ? "param (categories)" : "param", i === 0 ? x - 8 : i === last ? x + 8 : x, g.top - 9);
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    const ticks = a.ticks();
+    const step = Math.max(1, Math.ceil(ticks.length / 12));
+    ticks.forEach((tk, j) => {
+      if (j % step !== 0) return;
+      const y = g.yAt(tk.at);
       ctx.strokeStyle = t.axis;
-      ctx.lineWidth = 1;
       ctx.beginPath();
-      ctx.moveTo(x, top);
-      ctx.lineTo(x, H - bottom);
+      ctx.moveTo(x - 3, y);
+      ctx.lineTo(x + 3, y);
       ctx.stroke();
-      ctx.fillStyle = t.fg;
-      ctx.font = canvasFont(12);
-      ctx.textAlign = i === 0 ? "left" : i === this.axes.length - 1 ? "right" : "center";
-      const label = ellipsize(ctx, a.name, Math.max(40, span - 10));
-      ctx.fillText(label, i === 0 ? x - 8 : i === this.axes.length - 1 ? x + 8 : x, top - 22);
+      const s = ellipsize(ctx, tk.label, Math.max(30, g.span / 2 - 8));
+      // A halo so the labels stay readable over the lines.
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = t.panel;
+      ctx.strokeText(s, x - 5, y);
       ctx.fillStyle = t.muted;
-      ctx.font = canvasFont(10);
-      ctx.fillText(i === this.axes.length - 1 ? "metric" : a.kind === "cat" ? "param (categories)" : "param", i === 0 ? x - 8 : i === this.axes.length - 1 ? x + 8 : x, top - 9);
-      ctx.textAlign = "right";
-      ctx.textBaseline = "middle";
-      const ticks = a.ticks();
-      const step = Math.max(1, Math.ceil(ticks.length / 12));
-      ticks.forEach((tk, j) => {
-        if (j % step !== 0) return;
-        const y = yAt(tk.at);
-        ctx.strokeStyle = t.axis;
-        ctx.beginPath();
-        ctx.moveTo(x - 3, y);
-        ctx.lineTo(x + 3, y);
-        ctx.stroke();
-        const s = ellipsize(ctx, tk.label, Math.max(30, span / 2 - 8));
-        // A halo so the labels stay readable over the lines.
-        ctx.lineWidth = 3;
-        ctx.strokeStyle = t.panel;
-        ctx.strokeText(s, x - 5, y);
-        ctx.fillStyle = t.muted;
-        ctx.fillText(s, x - 5, y);
-      });
-      ctx.textBaseline = "alphabetic";
+      ctx.fillText(s, x - 5, y);
     });
-    // run labels at the metric axis
+    ctx.textBaseline = "alphabetic";
+  }
+
+  /** Each run's label at its end on the metric axis. */
+  private drawRunLabels(ctx: CanvasRenderingContext2D): void {
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
     ctx.font = canvasFont(11);
@@ -249,6 +268,16 @@ function segDist(px: number, py: number, a: [number, number], b: [number, number
   return Math.hypot(px - (a[0] + t * dx), py - (a[1] + t * dy));
 }
 
+/** Where the scatter's plot area is, and where a position (0 to 1) on each axis falls. */
+interface ScatterGeometry {
+  left: number;
+  top: number;
+  pw: number;
+  ph: number;
+  xPos(p: number): number;
+  yPos(p: number): number;
+}
+
 export class Scatter extends CanvasPlot {
   private runs: PlotRun[] = [];
   private xName = "";
@@ -288,18 +317,38 @@ export class Scatter extends CanvasPlot {
     const bottom = 44;
     const pw = W - left - right;
     const ph = H - top - bottom;
-    // For categories, keep the points off the plot's edges.
-    const xPos = (p: number) => left + (xa.kind === "cat" ? (xa.cats.length === 1 ? 0.5 : 0.06 + p * 0.88) : 0.04 + p * 0.92) * pw;
-    const yPos = (p: number) => top + (1 - (0.04 + p * 0.92)) * ph;
+    const g: ScatterGeometry = {
+      left,
+      top,
+      pw,
+      ph,
+      // For categories, keep the points off the plot's edges.
+      xPos: (p) => left + (xa.kind === "cat" ? (xa.cats.length === 1 ? 0.5 : 0.06 + p * 0.88) : 0.04 + p * 0.92) * pw,
+      yPos: (p) => top + (1 - (0.04 + p * 0.92)) * ph,
+    };
+    this.drawFrame(ctx, g, xa, ya);
+    this.drawPoints(ctx, g, xa, ya);
+    this.el.dataset.points = String(this.pts.length);
+    const missing = this.runs.length - this.pts.length;
+    if (missing > 0) {
+      ctx.fillStyle = t.muted;
+      ctx.textAlign = "right";
+      ctx.textBaseline = "top";
+      ctx.fillText(`${missing} run${missing === 1 ? "" : "s"} without both values`, left + pw - 4, top + 4);
+    }
+  }
 
-    // grid and ticks
+  /** The grid, the ticks and their labels, the box, and the axes' names. */
+  private drawFrame(ctx: CanvasRenderingContext2D, g: ScatterGeometry, xa: Axis, ya: Axis): void {
+    const t = theme();
+    const { left, top, pw, ph } = g;
     ctx.strokeStyle = t.grid;
     ctx.fillStyle = t.muted;
     ctx.lineWidth = 1;
     ctx.textAlign = "right";
     ctx.textBaseline = "middle";
     for (const tk of ya.ticks()) {
-      const y = yPos(tk.at);
+      const y = g.yPos(tk.at);
       if (y < top - 1 || y > top + ph + 1) continue;
       ctx.beginPath();
       ctx.moveTo(left, y);
@@ -312,7 +361,7 @@ export class Scatter extends CanvasPlot {
     const xt = xa.ticks();
     const every = Math.max(1, Math.ceil(xt.length / Math.max(1, Math.floor(pw / 70))));
     xt.forEach((tk, i) => {
-      const x = xPos(tk.at);
+      const x = g.xPos(tk.at);
       if (x < left - 1 || x > left + pw + 1) return;
       ctx.beginPath();
       ctx.moveTo(x, top);
@@ -331,8 +380,11 @@ export class Scatter extends CanvasPlot {
     ctx.textBaseline = "middle";
     ctx.fillText(ellipsize(ctx, this.yName, ph), 0, 0);
     ctx.restore();
+  }
 
-    // points
+  /** A dot a run that has both values, labelled when there are few; each goes into `pts` for hovering. */
+  private drawPoints(ctx: CanvasRenderingContext2D, g: ScatterGeometry, xa: Axis, ya: Axis): void {
+    const t = theme();
     ctx.font = canvasFont(11);
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
@@ -340,8 +392,8 @@ export class Scatter extends CanvasPlot {
       const px = xa.pos(run.params[this.xName]);
       const py = ya.pos(run.metrics[this.yName]);
       if (px === null || py === null) continue;
-      const x = xPos(px);
-      const y = yPos(py);
+      const x = g.xPos(px);
+      const y = g.yPos(py);
       this.pts.push({ run, x, y });
       const c = seriesColor(run.colorIndex);
       ctx.fillStyle = withAlpha(c, 0.85);
@@ -354,20 +406,12 @@ export class Scatter extends CanvasPlot {
       if (this.runs.length <= 30) {
         ctx.fillStyle = c;
         const w = ctx.measureText(run.label).width;
-        if (x + 8 + w > left + pw) {
+        if (x + 8 + w > g.left + g.pw) {
           ctx.textAlign = "right";
           ctx.fillText(run.label, x - 8, y);
           ctx.textAlign = "left";
         } else ctx.fillText(run.label, x + 8, y);
       }
-    }
-    this.el.dataset.points = String(this.pts.length);
-    const missing = this.runs.length - this.pts.length;
-    if (missing > 0) {
-      ctx.fillStyle = t.muted;
-      ctx.textAlign = "right";
-      ctx.textBaseline = "top";
-      ctx.fillText(`${missing} run${missing === 1 ? "" : "s"} without both values`, left + pw - 4, top + 4);
     }
   }
 

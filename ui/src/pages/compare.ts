@@ -12,7 +12,7 @@ import { statusBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
 import { seriesColor } from "../theme";
-import { selection } from "./runs";
+import * as selection from "../selection";
 
 export function comparePage(route: Route): View {
   return new CompareView(route);
@@ -59,7 +59,7 @@ class CompareView implements View {
       },
     });
     if (!this.ids.length) {
-      const n = selection.size;
+      const n = selection.count();
       fill(
         this.el,
         h("h1", null, "Compare runs"),
@@ -69,7 +69,7 @@ class CompareView implements View {
           "Tick runs in the ",
           h("a", { href: runsHash() }, "runs table"),
           " and press Compare.",
-          n >= 2 ? [" Or ", h("a", { href: buildHash("/compare", { ids: [...selection.keys()] }) }, `compare the ${n} runs ticked`), "."] : null,
+          n >= 2 ? [" Or ", h("a", { href: buildHash("/compare", { ids: selection.ids() }) }, `compare the ${n} runs ticked`), "."] : null,
         ),
       );
       return;

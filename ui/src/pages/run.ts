@@ -1,6 +1,6 @@
 // One run: overview, params, metric charts (live), artifacts, models, packages.
 
-import { api, ApiError, authedUrl, errorText, isAbort, runPath, type RunDetail, type RunRow } from "../api";
+import { api, ApiError, authedUrl, errorText, isAbort, runPath, type MetricSummary, type RunDetail, type RunRow } from "../api";
 import { h, fill, loading, errorBox, throttle, type Children } from "../dom";
 import { fmtBytes, fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
 import { subscribe, sameRun } from "../live";
@@ -9,7 +9,7 @@ import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge, updateBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
-import { saveSelection, selection, updateCompareNav } from "./runs";
+import * as selection from "../selection";
 
 type Tab = "overview" | "artifacts" | "models" | "packages";
 const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
@@ -150,10 +150,7 @@ class RunView implements View {
       class: "btn small",
       "aria-pressed": selection.has(r.id) ? "true" : "false",
       onclick: () => {
-        if (selection.has(r.id)) selection.delete(r.id);
-        else selection.set(r.id, r.short_id);
-        saveSelection();
-        updateCompareNav();
+        selection.toggle(r);
         sel.setAttribute("aria-pressed", selection.has(r.id) ? "true" : "false");
         sel.textContent = selection.has(r.id) ? "✓ Selected for compare" : "Select for compare";
       },
@@ -194,9 +191,7 @@ class RunView implements View {
       fill(box, h("span", { class: "muted" }, "Deleting…"));
       try {
         await api<void>(runPath(r.id), undefined, { method: "DELETE" });
-        selection.delete(r.id);
-        saveSelection();
-        updateCompareNav();
+        selection.untick(r.id);
         navigate(runsHash());
       } catch (e) {
         const msg = e instanceof ApiError && e.status === 409 ? "It is still running: it cannot be deleted now." : "Could not delete it: " + errorText(e);
@@ -352,135 +347,17 @@ class RunView implements View {
   private fillSide(): void {
     if (!this.side || !this.run) return;
     const r = this.run;
-    const rows: [string, Children][] = [];
-    const add = (k: string, v: Children) => {
-      if (v === null || v === undefined || v === "") return;
-      rows.push([k, v]);
-    };
-    add("id", h("span", { class: "mono" }, r.id));
-    add("experiment", r.experiment);
-    add("status", statusBadge(String(r.status)));
-    add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
-    add("command", r.argv && r.argv.length ? h("span", { class: "mono" }, r.argv.join(" ")) : null);
-    add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
-    add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
-    add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
-    add("user", r.user);
-    add("host", r.host);
-    add("pid", r.pid === null || r.pid === undefined ? null : String(r.pid));
-    add("python", r.python);
-    if (r.git) {
-      add(
-        "git",
-        h(
-          "span",
-          null,
-          r.git.commit ? h("span", { class: "mono", title: r.git.commit }, r.git.commit.slice(0, 12)) : null,
-          r.git.branch ? ` on ${r.git.branch}` : "",
-          r.git.dirty ? h("span", { class: "tag warn" }, "dirty") : r.git.dirty === false ? h("span", { class: "tag" }, "clean") : null,
-        ),
-      );
-    }
-    if (r.dataset) {
-      const ds = r.dataset;
-      const name = typeof ds.name === "string" ? ds.name : null;
-      const rest = Object.entries(ds).filter(([k]) => k !== "name");
-      add(
-        "dataset",
-        h(
-          "span",
-          null,
-          name ? h("strong", null, name) : null,
-          rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
-        ),
-      );
-    }
-    const tags = Object.entries(r.tags ?? {});
-    if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
-
-    const details = h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
-
     const params = Object.entries(r.params ?? {});
-    const paramsTable = h(
-      "table",
-      { class: "kv params", testid: "params-table" },
-      h(
-        "tbody",
-        null,
-        params.length
-          ? params.map(([k, v]) => h("tr", null, h("th", { scope: "row", title: k }, k), h("td", { class: typeof v === "number" ? "num" : "" }, fmtValue(v))))
-          : h("tr", null, h("td", { class: "muted" }, "No params.")),
-      ),
-    );
-
     const metrics = r.metrics ?? [];
-    const metricsTable = metrics.length
-      ? h(
-          "table",
-          { class: "data metrics-summary" },
-          h("thead", null, h("tr", null, h("th", null, "metric"), h("th", { class: "num" }, "last"), h("th", { class: "num" }, "min"), h("th", { class: "num" }, "max"), h("th", { class: "num" }, "points"))),
-          h(
-            "tbody",
-            null,
-            metrics.map((m) =>
-              h(
-                "tr",
-                null,
-                h(
-                  "th",
-                  { scope: "row" },
-                  h(
-                    "a",
-                    {
-                      href: "#chart-" + cssId(m.name),
-                      onclick: (e: Event) => {
-                        e.preventDefault();
-                        document.getElementById("chart-" + cssId(m.name))?.scrollIntoView({ block: "center" });
-                      },
-                    },
-                    m.name,
-                  ),
-                ),
-                h("td", { class: "num" }, fmtNum(m.last)),
-                h("td", { class: "num" }, fmtNum(m.min)),
-                h("td", { class: "num" }, fmtNum(m.max)),
-                h("td", { class: "num" }, m.count === undefined ? "" : String(m.count)),
-              ),
-            ),
-          ),
-        )
-      : null;
-
-    const features = r.features ?? [];
-    const featuresEl = features.length
-      ? h(
-          "details",
-          { class: "features", open: features.length <= 30 },
-          h("summary", null, h("h2", { class: "inline" }, `Features (${features.length})`)),
-          h("ul", { class: "chips" }, features.map((f) => h("li", { class: "chip" }, f))),
-        )
-      : null;
-
-    const attrs = Object.entries(r.attrs ?? {});
-    const attrsEl = attrs.length
-      ? h(
-          "details",
-          { class: "attrs" },
-          h("summary", null, h("h2", { class: "inline" }, `Other attributes (${attrs.length})`)),
-          h("table", { class: "kv" }, h("tbody", null, attrs.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", { class: "mono" }, fmtValue(v)))))),
-        )
-      : null;
-
     fill(
       this.side,
       h("h2", null, "Details"),
-      details,
+      detailsTable(r),
       h("h2", null, `Params (${params.length})`),
-      paramsTable,
-      metricsTable ? h("h2", null, `Metrics (${metrics.length})`) : null,
-      metricsTable,
-      featuresEl,
-      attrsEl,
+      paramsTable(params),
+      metrics.length ? [h("h2", null, `Metrics (${metrics.length})`), metricsTable(metrics)] : null,
+      featuresList(r.features ?? []),
+      attrsList(Object.entries(r.attrs ?? {})),
     );
   }
 
@@ -548,6 +425,128 @@ class RunView implements View {
     this.clearTab();
     document.title = "Lab";
   }
+}
+
+// ---------------------------------------------------------------- the overview's side column
+
+/** The run's fields: id, experiment, status, source, command, times, where it ran, git, dataset, tags. */
+function detailsTable(r: RunDetail): HTMLElement {
+  const rows: [string, Children][] = [];
+  const add = (k: string, v: Children) => {
+    if (v === null || v === undefined || v === "") return;
+    rows.push([k, v]);
+  };
+  add("id", h("span", { class: "mono" }, r.id));
+  add("experiment", r.experiment);
+  add("status", statusBadge(String(r.status)));
+  add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
+  add("command", r.argv && r.argv.length ? h("span", { class: "mono" }, r.argv.join(" ")) : null);
+  add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
+  add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
+  add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
+  add("user", r.user);
+  add("host", r.host);
+  add("pid", r.pid === null || r.pid === undefined ? null : String(r.pid));
+  add("python", r.python);
+  if (r.git) {
+    add(
+      "git",
+      h(
+        "span",
+        null,
+        r.git.commit ? h("span", { class: "mono", title: r.git.commit }, r.git.commit.slice(0, 12)) : null,
+        r.git.branch ? ` on ${r.git.branch}` : "",
+        r.git.dirty ? h("span", { class: "tag warn" }, "dirty") : r.git.dirty === false ? h("span", { class: "tag" }, "clean") : null,
+      ),
+    );
+  }
+  if (r.dataset) {
+    const ds = r.dataset;
+    const name = typeof ds.name === "string" ? ds.name : null;
+    const rest = Object.entries(ds).filter(([k]) => k !== "name");
+    add(
+      "dataset",
+      h(
+        "span",
+        null,
+        name ? h("strong", null, name) : null,
+        rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
+      ),
+    );
+  }
+  const tags = Object.entries(r.tags ?? {});
+  if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
+  return h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
+}
+
+function paramsTable(params: [string, unknown][]): HTMLElement {
+  return h(
+    "table",
+    { class: "kv params", testid: "params-table" },
+    h(
+      "tbody",
+      null,
+      params.length
+        ? params.map(([k, v]) => h("tr", null, h("th", { scope: "row", title: k }, k), h("td", { class: typeof v === "number" ? "num" : "" }, fmtValue(v))))
+        : h("tr", null, h("td", { class: "muted" }, "No params.")),
+    ),
+  );
+}
+
+/** Each metric's last, min and max values and its points; a metric's name goes to its chart. */
+function metricsTable(metrics: MetricSummary[]): HTMLElement {
+  const toChart = (name: string) =>
+    h(
+      "a",
+      {
+        href: "#chart-" + cssId(name),
+        onclick: (e: Event) => {
+          e.preventDefault();
+          document.getElementById("chart-" + cssId(name))?.scrollIntoView({ block: "center" });
+        },
+      },
+      name,
+    );
+  return h(
+    "table",
+    { class: "data metrics-summary" },
+    h("thead", null, h("tr", null, h("th", null, "metric"), h("th", { class: "num" }, "last"), h("th", { class: "num" }, "min"), h("th", { class: "num" }, "max"), h("th", { class: "num" }, "points"))),
+    h(
+      "tbody",
+      null,
+      metrics.map((m) =>
+        h(
+          "tr",
+          null,
+          h("th", { scope: "row" }, toChart(m.name)),
+          h("td", { class: "num" }, fmtNum(m.last)),
+          h("td", { class: "num" }, fmtNum(m.min)),
+          h("td", { class: "num" }, fmtNum(m.max)),
+          h("td", { class: "num" }, m.count === undefined ? "" : String(m.count)),
+        ),
+      ),
+    ),
+  );
+}
+
+function featuresList(features: string[]): HTMLElement | null {
+  if (!features.length) return null;
+  return h(
+    "details",
+    { class: "features", open: features.length <= 30 },
+    h("summary", null, h("h2", { class: "inline" }, `Features (${features.length})`)),
+    h("ul", { class: "chips" }, features.map((f) => h("li", { class: "chip" }, f))),
+  );
+}
+
+function attrsList(attrs: [string, unknown][]): HTMLElement | null {
+  if (!attrs.length) return null;
+  return h(
+    "details",
+    { class: "attrs" },
+    h("summary", null, h("h2", { class: "inline" }, `Other attributes (${attrs.length})`)),
+    h("table", { class: "kv" }, h("tbody", null, attrs.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", { class: "mono" }, fmtValue(v)))))),
+  );
 }
 
 function cssId(s: string): string {

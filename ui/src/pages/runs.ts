@@ -1,188 +1,83 @@
-// The runs table: every run of the project, virtualised (only the visible
-// rows are in the DOM, under a spacer of the full height), fetched from the
-// server in pages as the view scrolls, sorted and filtered by the server.
+// The runs page: every run of the project in a table that the server sorts,
+// filters and hands over in pages as the view scrolls. This module puts the
+// parts together (runs/: the query bar and its URL state, the column chooser,
+// the pager, the table, the selection buttons), keeps them in step with the
+// address, the project's names and the live events, and remembers where the
+// page was for the next visit.
 
-import { api, ApiError, errorText, isAbort, STATUSES, type Names, type RunRow, type RunsResponse } from "../api";
-import { h, fill, debounce, throttle, type Children } from "../dom";
-import { fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
-import {
-  FIELDS,
-  cellValue,
-  columnsParam,
-  keyId,
-  parseKey,
-  parseSort,
-  sameKey,
-  shortKey,
-  sortToServer,
-  sortToUrl,
-  type ColKey,
-  type SortKey,
-} from "../keys";
+import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
+import { h, throttle } from "../dom";
+import type { ColKey } from "../keys";
 import { subscribe } from "../live";
 import type { View } from "../page";
-import { buildHash, getList, getStr, navigate, type Route } from "../route";
-import { statusBadge } from "../components/badge";
+import { navigate, type Route } from "../route";
+import * as selection from "../selection";
+import { ColumnChooser, resolveColumns, sameColumns } from "../runs/columns";
+import { Pager, type PagerSnapshot } from "../runs/pager";
+import { QueryBar } from "../runs/query-bar";
+import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
+import { SelectionBar } from "../runs/selection-bar";
+import { RunsTable, type TablePlace } from "../runs/table";
 
-const PAGE = 500;
-const RH = 30; // row height, px
-const OVERSCAN = 8;
-const SELECT_W = 34;
-const COL_W = 108;
-const DEFAULT_EACH = 6;
-
-/** Runs ticked for comparison: kept while the tab lives. */
-export const selection = new Map<string, string>(); // id -> short id
-try {
-  const saved = JSON.parse(sessionStorage.getItem("lab.selection") ?? "[]");
-  if (Array.isArray(saved)) for (const [id, short] of saved) selection.set(String(id), String(short));
-} catch {
-  /* nothing saved */
-}
-/** The top bar's Compare link goes to the ticked runs. */
-export function updateCompareNav(): void {
-  const a = document.querySelector<HTMLAnchorElement>('.topnav a[data-nav="compare"]');
-  if (a) a.href = selection.size >= 2 ? buildHash("/compare", { ids: [...selection.keys()] }) : "#/compare";
+/** What the runs page keeps between visits: the project's names, and the
+ *  rows and place it was at, to come back to the same place at once. */
+interface Memory {
+  names: Names | null;
+  last: { dataKey: string; rows: PagerSnapshot; place: TablePlace } | null;
 }
 
-export function saveSelection(): void {
-  try {
-    sessionStorage.setItem("lab.selection", JSON.stringify([...selection]));
-  } catch {
-    /* storage disabled */
-  }
-}
-
-interface Query {
-  where: string;
-  sort: SortKey[];
-  status: string[];
-  experiment: string;
-  cols: ColKey[] | null; // null: the default columns
-}
-
-/** What the runs page remembers when it is left, to come back to the same place. */
-interface Memo {
-  dataKey: string;
-  pages: Map<number, RunRow[]>;
-  total: number;
-  scrollTop: number;
-  scrollLeft: number;
-  active: number;
-}
-let memo: Memo | null = null;
-let namesCache: Names | null = null;
-
-export function runsPage(route: Route): View {
-  const v = new RunsView();
-  v.start(route);
-  return v;
+/** The runs page: each call of the function it gives mounts it for a route. */
+export function makeRunsPage(): (route: Route) => View {
+  const memory: Memory = { names: null, last: null };
+  return (route) => {
+    const v = new RunsView(memory);
+    v.start(route);
+    return v;
+  };
 }
 
 class RunsView implements View {
   el: HTMLElement;
-  private names: Names | null = namesCache;
-  private q: Query = { where: "", sort: [], status: [], experiment: "", cols: null };
+  private names: Names | null;
+  private q: Query = NO_QUERY;
   private cols: ColKey[] = [];
   private dataKey = "";
-  private total = -1;
-  private pages = new Map<number, RunRow[]>();
-  private pending = new Set<number>();
-  private gen = 0;
-  private active = 0;
-  private rowEls = new Map<number, { el: HTMLElement; row: RunRow | null; sel: boolean }>();
-  private abort = new AbortController();
-  private unsub: () => void;
-  private raf = 0;
-  private restoreScroll: { top: number; left: number } | null = null;
   private error: string | null = null;
-  private headH = 0;
-  private ro: ResizeObserver;
-
-  // elements
-  private filterInput: HTMLInputElement;
-  private filterError: HTMLElement;
-  private statusBox: HTMLElement;
-  private expSelect: HTMLSelectElement;
+  private pendingRoute: Route | null = null;
+  private abort = new AbortController();
+  private pager: Pager;
+  private bar: QueryBar;
+  private chooser: ColumnChooser;
+  private table: RunsTable;
+  private ticks: SelectionBar;
   private countEl: HTMLElement;
-  private compareBtn: HTMLButtonElement;
-  private clearBtn: HTMLButtonElement;
-  private colsBtn: HTMLButtonElement;
-  private popover: HTMLElement | null = null;
-  private table: HTMLElement;
-  private scroller: HTMLElement;
-  private inner: HTMLElement;
-  private head: HTMLElement;
-  private body: HTMLElement;
-  private empty: HTMLElement;
   private softRefresh: ReturnType<typeof throttle>;
-  private ticker: number;
+  private unsub: () => void;
 
-  constructor() {
-    this.filterInput = h("input", {
-      type: "search",
-      class: "filter-input",
-      testid: "filter-input",
-      placeholder: "Filter, e.g. accuracy > 0.9 and status = finished",
-      "aria-label": "Filter runs (query language)",
-      spellcheck: "false",
-      autocomplete: "off",
+  constructor(private memory: Memory) {
+    this.names = memory.names;
+    this.pager = new Pager({
+      params: (offset, limit) => serverParams(this.q, this.cols, this.names, offset, limit),
+      signal: this.abort.signal,
+      names: (n) => this.absorbNames(n),
+      loaded: (whole) => {
+        this.error = null;
+        if (whole) this.showFilterError(null);
+        this.layout();
+      },
+      failed: (e) => this.fail(e),
     });
-    const applyTyped = debounce(() => this.applyFilter(true), 700);
-    this.filterInput.addEventListener("input", () => applyTyped());
-    this.filterInput.addEventListener("keydown", (e: KeyboardEvent) => {
-      if (e.key === "Enter") {
-        applyTyped.cancel();
-        this.applyFilter(false);
-      } else if (e.key === "Escape" && this.filterInput.value) {
-        this.filterInput.value = "";
-        applyTyped.cancel();
-        this.applyFilter(false);
-      }
-    });
-    this.filterError = h("div", { class: "filter-error", testid: "filter-error", role: "alert", hidden: true });
-    this.statusBox = h("div", { class: "status-filter", role: "group", "aria-label": "Status" });
-    this.expSelect = h("select", { class: "exp-select", "aria-label": "Experiment", onchange: () => this.go({ experiment: this.expSelect.value }) });
+    this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
+    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.go({ cols }, true) });
+    this.table = new RunsTable(this.pager, { names: () => this.names, sort: (sort) => this.go({ sort }) });
+    this.ticks = new SelectionBar(() => this.table.uncheckAll());
     this.countEl = h("span", { class: "count", role: "status" });
-    this.compareBtn = h("button", { class: "btn primary", testid: "compare-button", onclick: () => this.compare() });
-    this.clearBtn = h("button", { class: "btn ghost", title: "Untick every run", onclick: () => this.clearSelection() }, "Clear");
-    this.colsBtn = h("button", { class: "btn", "aria-haspopup": "dialog", "aria-expanded": "false", onclick: (e: Event) => this.toggleChooser(e) }, "Columns ▾");
-
-    this.head = h("div", { class: "vt-head", role: "row" });
-    this.body = h("div", { class: "vt-body", role: "rowgroup" });
-    this.empty = h("div", { class: "vt-empty", hidden: true });
-    this.inner = h("div", { class: "vt-inner" }, this.head, this.body);
-    this.scroller = h("div", { class: "vt-scroll" }, this.inner, this.empty);
-    this.table = h("div", { class: "vt", role: "grid", testid: "runs-table", "aria-label": "Runs" }, this.scroller);
-
     this.el = h(
       "section",
       { class: "page runs-page" },
-      h(
-        "div",
-        { class: "toolbar" },
-        h("div", { class: "filter-wrap" }, this.filterInput, this.filterError),
-        this.statusBox,
-        this.expSelect,
-        h("span", { class: "chooser-anchor" }, this.colsBtn),
-        h("span", { class: "spacer" }),
-        this.countEl,
-        this.clearBtn,
-        this.compareBtn,
-      ),
-      this.table,
+      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
+      this.table.el,
     );
-
-    this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
-    this.scroller.addEventListener("keydown", (e) => this.onKey(e));
-    this.body.addEventListener("click", (e) => this.onClick(e));
-    this.body.addEventListener("focusin", (e) => {
-      const row = (e.target as HTMLElement).closest<HTMLElement>(".vt-row");
-      if (row?.dataset.index) this.setActive(Number(row.dataset.index), false);
-    });
-    this.ro = new ResizeObserver(() => this.schedule());
-    this.ro.observe(this.scroller);
-
     this.softRefresh = throttle(() => this.refresh(), 1000);
     this.unsub = subscribe({
       run: (r) => this.onRunEvent(r),
@@ -190,28 +85,15 @@ class RunsView implements View {
         // Points for a run the table does not hold yet: it is new (the server
         // may announce a run that starts as the page connects only by its
         // points), so fetch the view again. For a shown run, its last values changed.
-        const known = [...this.pages.values()].some((rows) => rows.some((r) => r.id === m.id));
-        if (!known || (this.cols.some((c) => c.kind === "metrics") && [...this.rowEls.values()].some((x) => x.row?.id === m.id))) this.softRefresh();
+        const known = this.pager.holds(m.id);
+        if (!known || (this.cols.some((c) => c.kind === "metrics") && this.table.shows(m.id))) this.softRefresh();
       },
       removed: (r) => {
-        if (selection.delete(r.id)) {
-          saveSelection();
-          this.updateSelectionUi();
-        }
+        selection.untick(r.id);
         this.softRefresh();
       },
       resync: () => this.softRefresh(),
     });
-    // Durations of running runs tick.
-    this.ticker = window.setInterval(() => {
-      for (const [, x] of this.rowEls) {
-        if (x.row?.status === "running") {
-          const cell = x.el.querySelector<HTMLElement>(".c-duration");
-          if (cell) cell.textContent = durationText(x.row);
-        }
-      }
-    }, 1000);
-    this.updateSelectionUi();
   }
 
   start(route: Route): void {
@@ -225,7 +107,46 @@ class RunsView implements View {
     }
   }
 
-  private pendingRoute: Route | null = null;
+  update(route: Route): boolean {
+    if (!this.names) {
+      this.pendingRoute = route; // start() takes it once the names are in
+      return true;
+    }
+    this.q = readQuery(route, this.names);
+    this.bar.show(this.q);
+    const oldCols = this.cols;
+    this.cols = resolveColumns(this.q.cols, this.names);
+    if (!sameColumns(oldCols, this.cols) || !this.table.hasHead) this.table.setColumns(this.cols, this.q.sort);
+    else this.table.setSort(this.q.sort);
+    const key = fetchKey(this.q, this.cols, this.names);
+    if (key !== this.dataKey) {
+      this.dataKey = key;
+      const last = this.memory.last;
+      if (last && last.dataKey === key) {
+        // Back from another page: show what we had at once, then refresh.
+        this.pager.restore(last.rows);
+        this.table.restore(last.place);
+        this.memory.last = null;
+        this.layout();
+        this.refresh();
+      } else {
+        this.reload();
+      }
+    }
+    return true;
+  }
+
+  destroy(): void {
+    this.memory.last = { dataKey: this.dataKey, rows: this.pager.snapshot(), place: this.table.place() };
+    this.abort.abort();
+    this.unsub();
+    this.softRefresh.cancel();
+    this.chooser.close();
+    this.table.destroy();
+    this.ticks.destroy();
+  }
+
+  // ---------------------------------------------------------------- names
 
   private async loadNames(): Promise<void> {
     try {
@@ -239,191 +160,47 @@ class RunsView implements View {
   private setNames(n: Names): void {
     const exps = n.experiments ?? this.names?.experiments ?? [];
     this.names = { params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
-    namesCache = this.names;
-    this.renderExperiments();
+    this.memory.names = this.names;
+    this.bar.setExperiments(exps);
   }
 
-  update(route: Route): boolean {
-    if (!this.names) {
-      this.pendingRoute = route; // start() takes it once the names are in
-      return true;
-    }
-    const q: Query = {
-      where: getStr(route, "where"),
-      sort: parseSort(getList(route, "sort"), this.names),
-      status: (getList(route, "status") ?? []).filter((s) => s),
-      experiment: getStr(route, "experiment"),
-      cols: (() => {
-        const l = getList(route, "cols");
-        return l === null ? null : l.map((s) => parseKey(s, this.names));
-      })(),
-    };
-    this.q = q;
-    if (document.activeElement !== this.filterInput || this.filterInput.value.trim() === q.where.trim()) this.filterInput.value = q.where;
-    this.renderStatus();
-    this.renderExperiments();
-    const oldCols = this.cols.map(keyId).join("\u0000");
-    this.cols = this.resolveCols();
-    if (oldCols !== this.cols.map(keyId).join("\u0000") || !this.head.childElementCount) this.buildHead();
-    else this.updateHeadSort();
-    const key = this.computeDataKey();
-    if (key !== this.dataKey) {
-      this.dataKey = key;
-      if (memo && memo.dataKey === key) {
-        // Back from another page: show what we had at once, then refresh.
-        this.pages = memo.pages;
-        this.total = memo.total;
-        this.active = memo.active;
-        this.restoreScroll = { top: memo.scrollTop, left: memo.scrollLeft };
-        memo = null;
-        this.clearRows();
-        this.layout();
-        this.refresh();
-      } else {
-        this.reload();
-      }
-    }
-    return true;
-  }
-
-  private resolveCols(): ColKey[] {
-    const n = this.names!;
-    let chosen: ColKey[];
-    if (this.q.cols === null) {
-      chosen = [
-        ...n.metrics.slice(0, DEFAULT_EACH).map((name) => ({ kind: "metrics" as const, name })),
-        ...n.params.slice(0, DEFAULT_EACH).map((name) => ({ kind: "params" as const, name })),
-      ];
-    } else {
-      chosen = this.q.cols.filter((c) => c.kind !== "field");
-    }
-    // Shown grouped: metrics, then params, then tags, each in the project's order.
-    const order = (k: ColKey) => {
-      const g = k.kind === "metrics" ? 0 : k.kind === "params" ? 1 : 2;
-      const list = k.kind === "params" ? n.params : k.kind === "metrics" ? n.metrics : n.tags;
-      const i = list.indexOf(k.name);
-      return g * 1e6 + (i < 0 ? 999999 : i);
-    };
-    const seen = new Set<string>();
-    return chosen.filter((c) => (seen.has(keyId(c)) ? false : (seen.add(keyId(c)), true))).sort((a, b) => order(a) - order(b));
-  }
-
-  private computeDataKey(): string {
-    return JSON.stringify([this.q.where, sortToServer(this.q.sort), this.q.status.join(","), this.q.experiment, columnsParam(this.cols, this.names)]);
-  }
-
-  private queryParams(offset: number, limit: number) {
-    return {
-      where: this.q.where.trim() || undefined,
-      sort: sortToServer(this.q.sort),
-      status: this.q.status.length ? this.q.status.join(",") : undefined,
-      experiment: this.q.experiment || undefined,
-      columns: columnsParam(this.cols, this.names),
-      limit,
-      offset,
-    };
-  }
-
-  /** Writes the state into the URL (which comes back through update()). */
-  private go(change: Partial<{ where: string; sort: SortKey[]; status: string[]; experiment: string; cols: ColKey[] | null }>, replace = false): void {
-    const q = { ...this.q, ...change };
-    const hash = buildHash("/", {
-      where: q.where.trim() || undefined,
-      sort: q.sort.length ? sortToUrl(q.sort, this.names) : undefined,
-      status: q.status.length ? q.status : undefined,
-      experiment: q.experiment || undefined,
-      cols: q.cols === null ? undefined : q.cols.map((c) => shortKey(c, this.names)),
-    });
-    navigate(hash, replace);
-  }
-
-  private applyFilter(typing: boolean): void {
-    const where = this.filterInput.value;
-    if (where.trim() === this.q.where.trim()) {
-      if (!typing) this.reload();
-      return;
-    }
-    this.go({ where }, typing);
-  }
-
-  // ---------------------------------------------------------------- data
-
-  private reload(): void {
-    this.gen++;
-    this.pages = new Map();
-    this.pending.clear();
-    this.total = -1;
-    this.error = null;
-    this.scroller.scrollTop = 0;
-    this.active = 0;
-    this.clearRows();
-    this.showFilterError(null);
-    this.fetchPage(0);
-    this.layout();
-  }
-
-  /** Fetches the pages in view again and swaps them in at once (live updates). */
-  private async refresh(): Promise<void> {
-    if (this.total < 0 && this.pending.size) return;
-    const gen = ++this.gen;
-    this.pending.clear();
-    const [first, last] = this.visibleRange();
-    const want = new Set<number>([Math.floor(first / PAGE)]);
-    if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
-    try {
-      const got = await Promise.all(
-        [...want].map(async (p) => [p, await api<RunsResponse>("/runs", this.queryParams(p * PAGE, PAGE), { signal: this.abort.signal })] as const),
-      );
-      if (gen !== this.gen) return;
-      this.pages = new Map();
-      for (const [p, r] of got) {
-        this.pages.set(p, r.runs);
-        this.total = r.total;
-        this.absorbNames(r.names);
-      }
-      this.error = null;
-      this.showFilterError(null);
-      this.layout();
-    } catch (e) {
-      if (gen === this.gen) this.fail(e);
-    }
-  }
-
-  private async fetchPage(p: number): Promise<void> {
-    if (this.pending.has(p) || this.pages.has(p)) return;
-    const gen = this.gen;
-    this.pending.add(p);
-    try {
-      const r = await api<RunsResponse>("/runs", this.queryParams(p * PAGE, PAGE), { signal: this.abort.signal });
-      if (gen !== this.gen) return;
-      this.pending.delete(p);
-      this.pages.set(p, r.runs);
-      this.total = r.total;
-      this.error = null;
-      this.absorbNames(r.names);
-      this.layout();
-    } catch (e) {
-      if (gen !== this.gen) return;
-      this.pending.delete(p);
-      this.fail(e);
-    }
-  }
-
+  /** The names an answer of the server carries: new ones may change the default columns. */
   private absorbNames(n: Names | undefined): void {
     if (!n || !this.names) return;
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
     if (same(n.params ?? [], this.names.params) && same(n.metrics ?? [], this.names.metrics) && same(n.tags ?? [], this.names.tags)) return;
     this.setNames({ ...n, experiments: this.names.experiments });
     if (this.q.cols === null) {
-      const before = this.cols.map(keyId).join("\u0000");
-      this.cols = this.resolveCols();
-      if (before !== this.cols.map(keyId).join("\u0000")) {
-        this.buildHead();
+      const before = this.cols;
+      this.cols = resolveColumns(this.q.cols, this.names);
+      if (!sameColumns(before, this.cols)) {
+        this.table.setColumns(this.cols, this.q.sort);
         // The columns asked of the server changed: fetch again with them.
-        this.dataKey = this.computeDataKey();
+        this.dataKey = fetchKey(this.q, this.cols, this.names);
         this.softRefresh();
       }
     }
+  }
+
+  // ---------------------------------------------------------------- data
+
+  /** Writes the state into the URL (which comes back through update()). */
+  private go(change: QueryChange, replace = false): void {
+    navigate(queryHash({ ...this.q, ...change }, this.names), replace);
+  }
+
+  private reload(): void {
+    this.pager.reset();
+    this.error = null;
+    this.table.reset();
+    this.showFilterError(null);
+    void this.pager.fetch(0);
+    this.layout();
+  }
+
+  /** Fetches the pages in view again and swaps them in at once (live updates). */
+  private refresh(): void {
+    void this.pager.refresh(...this.table.visibleRange());
   }
 
   private fail(e: unknown): void {
@@ -431,8 +208,7 @@ class RunsView implements View {
     if (e instanceof ApiError && e.code === "bad_query") {
       // The server says whether the filter or the sort keys hold the mistake.
       this.showFilterError(e, e.param ?? (this.q.where.trim() ? "where" : "sort"));
-      this.total = 0;
-      this.pages = new Map();
+      this.pager.clear();
       this.error = null;
     } else if (e instanceof ApiError && e.status === 401) {
       this.error = "The server wants a token: enter it in the box above.";
@@ -442,557 +218,51 @@ class RunsView implements View {
     this.layout();
   }
 
-  private showFilterError(e: ApiError | null, source: "where" | "sort" = "where"): void {
-    if (!e) {
-      this.filterError.hidden = true;
-      this.filterError.replaceChildren();
-      this.filterInput.removeAttribute("aria-invalid");
-      this.updateCount();
-      return;
-    }
-    this.filterInput.setAttribute("aria-invalid", "true");
-    const parts: Children[] = [
-      h(
-        "div",
-        { class: "fe-msg" },
-        e.message,
-        source === "sort" ? [" ", h("button", { class: "btn small", onclick: () => this.go({ sort: [] }) }, "Clear the sort")] : null,
-      ),
-    ];
-    const where = source === "sort" ? sortToServer(this.q.sort) ?? "" : this.q.where;
-    const chars = Array.from(where);
-    if (typeof e.offset === "number" && where && e.offset <= chars.length) {
-      const len = Math.max(0, e.length ?? 0);
-      const before = chars.slice(0, e.offset).join("");
-      const bad = chars.slice(e.offset, e.offset + len).join("");
-      const after = chars.slice(e.offset + len).join("");
-      parts.push(
-        h(
-          "div",
-          { class: "fe-query", "aria-label": "where the query is wrong" },
-          before,
-          bad ? h("mark", { class: "fe-bad" }, bad) : h("mark", { class: "fe-bad fe-caret", title: "here" }, "\u00a0"),
-          after,
-        ),
-      );
-    }
-    fill(this.filterError, ...parts);
-    this.filterError.hidden = false;
-    this.updateCount();
-  }
-
   private onRunEvent(r: RunRow): void {
     // Update the row in place at once; then fetch the view again (at most once a second)
     // so that new runs appear where the sort and filter put them.
-    for (const [p, rows] of this.pages) {
-      const i = rows.findIndex((x) => x.id === r.id);
-      if (i >= 0) {
-        rows[i] = { ...rows[i], ...r, params: { ...rows[i].params, ...r.params }, metrics: { ...rows[i].metrics, ...r.metrics } };
-        this.pages.set(p, rows);
-        this.schedule();
-      }
-    }
+    if (this.pager.merge(r)) this.table.schedule();
     if (this.names && r.experiment && !(this.names.experiments ?? []).includes(r.experiment)) {
       this.names.experiments = [...(this.names.experiments ?? []), r.experiment].sort();
-      this.renderExperiments();
+      this.bar.setExperiments(this.names.experiments);
     }
     this.softRefresh();
   }
 
-  // ---------------------------------------------------------------- rendering
-
-  private gridTemplate(): string {
-    return [SELECT_W + "px", ...FIELDS.map((f) => f.width + "px"), ...this.cols.map(() => COL_W + "px")].join(" ");
-  }
-
-  private buildHead(): void {
-    const width = SELECT_W + FIELDS.reduce((a, f) => a + f.width, 0) + this.cols.length * COL_W;
-    this.inner.style.setProperty("--grid", this.gridTemplate());
-    this.inner.style.minWidth = width + "px";
-    const cells: HTMLElement[] = [
-      h(
-        "div",
-        { class: "vt-cell vt-hcell c-select", role: "columnheader" },
-        h("input", {
-          type: "checkbox",
-          class: "select-page",
-          "aria-label": "Select the runs in view",
-          title: "Select the runs in view",
-          onchange: (e: Event) => this.selectVisible((e.target as HTMLInputElement).checked),
-        }),
-      ),
-    ];
-    for (const f of FIELDS) cells.push(this.headCell({ kind: "field", name: f.name }, f.label, null));
-    for (const c of this.cols) cells.push(this.headCell(c, c.name, c.kind === "params" ? "param" : c.kind === "metrics" ? "metric" : "tag"));
-    this.head.replaceChildren(...cells);
-    this.updateHeadSort();
-    this.clearRows();
-    this.schedule();
-  }
-
-  private headCell(k: ColKey, label: string, group: string | null): HTMLElement {
-    const id = keyId(k);
-    const btn = h(
-      "button",
-      {
-        class: "sort-btn",
-        testid: `sort-header-${id}`,
-        "data-key": id,
-        title: `${group ? group + " " : ""}${label}: click to sort, shift-click to add a secondary sort key`,
-        onclick: (e: MouseEvent) => this.sortBy(k, e.shiftKey),
-      },
-      group ? h("span", { class: `h-group g-${k.kind}` }, group) : null,
-      h("span", { class: "h-label" }, label),
-      h("span", { class: "sort-ind", "aria-hidden": "true" }),
-    );
-    return h("div", { class: `vt-cell vt-hcell ${k.kind === "metrics" ? "num" : ""} k-${k.kind}`, role: "columnheader", "aria-sort": "none" }, btn);
-  }
-
-  private updateHeadSort(): void {
-    for (const btn of this.head.querySelectorAll<HTMLButtonElement>(".sort-btn")) {
-      const k = parseKey(btn.dataset.key ?? "", this.names);
-      const i = this.q.sort.findIndex((s) => sameKey(s.key, k));
-      const ind = btn.querySelector(".sort-ind")!;
-      const cell = btn.parentElement!;
-      if (i < 0) {
-        ind.textContent = "";
-        cell.setAttribute("aria-sort", "none");
-        btn.classList.remove("sorted");
-      } else {
-        const s = this.q.sort[i];
-        ind.textContent = (s.desc ? "▼" : "▲") + (this.q.sort.length > 1 ? String(i + 1) : "");
-        cell.setAttribute("aria-sort", i === 0 ? (s.desc ? "descending" : "ascending") : "other");
-        btn.classList.add("sorted");
-      }
-    }
-  }
-
-  /** Click: sort by this key (again: flip; a third time: back to the default).
-   *  Shift-click: add it as the next key (or flip it, or drop it). */
-  private sortBy(k: ColKey, add: boolean): void {
-    const cur = this.q.sort;
-    const i = cur.findIndex((s) => sameKey(s.key, k));
-    let next: SortKey[];
-    if (add) {
-      if (i < 0) next = [...cur, { key: k, desc: false }];
-      else if (!cur[i].desc) next = cur.map((s, j) => (j === i ? { key: s.key, desc: true } : s));
-      else next = cur.filter((_, j) => j !== i);
-    } else if (i === 0 && cur.length === 1) {
-      next = cur[0].desc ? [] : [{ key: k, desc: true }];
-    } else {
-      next = [{ key: k, desc: false }];
-    }
-    this.go({ sort: next });
-  }
-
-  private clearRows(): void {
-    for (const [, x] of this.rowEls) x.el.remove();
-    this.rowEls.clear();
-  }
-
-  private schedule(): void {
-    if (this.raf) return;
-    this.raf = requestAnimationFrame(() => {
-      this.raf = 0;
-      this.renderRows();
-    });
-  }
+  // ---------------------------------------------------------------- showing
 
   private layout(): void {
-    const total = Math.max(0, this.total);
-    this.body.style.height = total * RH + "px";
-    this.table.setAttribute("aria-rowcount", String(total + 1));
+    this.table.size();
     this.updateCount();
-    if (this.error) {
-      this.empty.hidden = false;
-      this.empty.replaceChildren(h("div", { class: "error-box", role: "alert" }, this.error));
-    } else if (this.total === 0) {
-      this.empty.hidden = false;
-      const filtered = this.q.where || this.q.status.length || this.q.experiment;
-      this.empty.replaceChildren(
-        !this.filterError.hidden
-          ? h("p", null, "The filter is not valid: see the message under it.")
-          : filtered
-          ? h("p", null, "No run matches this filter.")
-          : h("p", null, "No runs yet. Log one from Python (", h("code", null, "import lab"), ") and it appears here."),
-      );
-    } else if (this.total < 0) {
-      this.empty.hidden = false;
-      this.empty.replaceChildren(h("div", { class: "loading" }, "Loading runs…"));
-    } else {
-      this.empty.hidden = true;
-    }
-    if (this.restoreScroll && this.total > 0) {
-      if (this.scroller.clientHeight > 0) {
-        this.scroller.scrollTop = this.restoreScroll.top;
-        this.scroller.scrollLeft = this.restoreScroll.left;
-        this.restoreScroll = null;
-      } else if (!this.abort.signal.aborted) {
-        // Not in the page yet: once it is.
-        requestAnimationFrame(() => this.layout());
-        return;
-      }
-    }
-    this.renderRows();
-  }
-
-  private visibleRange(): [number, number] {
-    this.headH = this.head.offsetHeight;
-    const top = this.scroller.scrollTop;
-    const hgt = Math.max(RH, this.scroller.clientHeight - this.headH);
-    const first = Math.max(0, Math.floor(top / RH) - OVERSCAN);
-    const last = Math.min(Math.max(0, this.total) - 1, Math.ceil((top + hgt) / RH) + OVERSCAN);
-    return [first, last];
-  }
-
-  private rowAt(i: number): RunRow | null {
-    const page = this.pages.get(Math.floor(i / PAGE));
-    return page?.[i % PAGE] ?? null;
-  }
-
-  private renderRows(): void {
-    if (this.total <= 0) {
-      this.clearRows();
+    this.table.showEmpty(this.emptyMessage());
+    if (!this.table.placeScroll() && !this.abort.signal.aborted) {
+      // Not in the page yet: once it is.
+      requestAnimationFrame(() => this.layout());
       return;
     }
-    const [first, last] = this.visibleRange();
-    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) {
-      if (!this.pages.has(p)) this.fetchPage(p);
-    }
-    const focusedIndex = this.body.contains(document.activeElement) ? this.active : -1;
-    for (const [i, x] of this.rowEls) {
-      if (i < first || i > last) {
-        x.el.remove();
-        this.rowEls.delete(i);
-      }
-    }
-    const activeShown = this.active >= first && this.active <= last;
-    let prev: HTMLElement | null = null;
-    for (let i = first; i <= last; i++) {
-      const row = this.rowAt(i);
-      const sel = !!row && selection.has(row.id);
-      let x = this.rowEls.get(i);
-      if (!x || x.row !== row || x.sel !== sel) {
-        const el = this.buildRow(i, row, sel);
-        if (x) x.el.replaceWith(el);
-        x = { el, row, sel };
-        this.rowEls.set(i, x);
-      }
-      const tabbable = activeShown ? i === this.active : i === first;
-      x.el.tabIndex = tabbable ? 0 : -1;
-      x.el.classList.toggle("active", i === this.active);
-      const expected: ChildNode | null = prev ? prev.nextSibling : this.body.firstChild;
-      if (expected !== x.el) this.body.insertBefore(x.el, expected);
-      prev = x.el;
-    }
-    if (focusedIndex >= 0 && document.activeElement !== this.rowEls.get(focusedIndex)?.el) {
-      this.rowEls.get(focusedIndex)?.el.focus({ preventScroll: true });
-    }
+    this.table.render();
   }
 
-  private buildRow(i: number, r: RunRow | null, sel: boolean): HTMLElement {
-    const style = { top: i * RH + "px" };
-    if (!r) {
-      return h("div", { class: "vt-row placeholder", role: "row", "data-index": i, style }, h("div", { class: "vt-cell" }), h("div", { class: "vt-cell muted" }, "…"));
+  /** What the table shows in place of rows: an error, why there are none, or that they are coming. */
+  private emptyMessage(): HTMLElement | null {
+    const total = this.pager.total;
+    if (this.error) return h("div", { class: "error-box", role: "alert" }, this.error);
+    if (total === 0) {
+      if (this.bar.refused) return h("p", null, "The filter is not valid: see the message under it.");
+      if (filters(this.q)) return h("p", null, "No run matches this filter.");
+      return h("p", null, "No runs yet. Log one from Python (", h("code", null, "import lab"), ") and it appears here.");
     }
-    const cells: HTMLElement[] = [
-      h(
-        "div",
-        { class: "vt-cell c-select", role: "gridcell" },
-        h("input", { type: "checkbox", testid: "row-select", tabIndex: -1, checked: sel, "aria-label": `Select run ${r.short_id}` }),
-      ),
-      h("div", { class: "vt-cell mono", role: "gridcell" }, h("a", { href: `#/run/${encodeURIComponent(r.id)}`, tabIndex: -1, title: r.id }, r.short_id)),
-      h("div", { class: "vt-cell", role: "gridcell", title: r.experiment }, r.experiment),
-      h("div", { class: "vt-cell", role: "gridcell" }, statusBadge(String(r.status))),
-      h("div", { class: "vt-cell num", role: "gridcell", title: r.start_time ?? "" }, fmtTime(r.start_time)),
-      h("div", { class: "vt-cell num c-duration", role: "gridcell" }, durationText(r)),
-    ];
-    for (const c of this.cols) {
-      const v = cellValue(r, c);
-      const s = c.kind === "metrics" ? fmtNum(v) : fmtValue(v);
-      const cls = c.kind === "metrics" ? "vt-cell num" : "vt-cell";
-      cells.push(h("div", { class: cls + (v === undefined || v === null ? " missing" : ""), role: "gridcell", title: c.kind === "metrics" ? fmtValue(v) : s }, s));
-    }
-    return h(
-      "div",
-      {
-        class: "vt-row" + (sel ? " selected" : "") + ` st-${r.status}`,
-        role: "row",
-        testid: "run-row",
-        "data-run-id": r.id,
-        "data-index": i,
-        "aria-rowindex": i + 2,
-        "aria-selected": sel ? "true" : "false",
-        style,
-      },
-      cells,
-    );
+    if (total < 0) return h("div", { class: "loading" }, "Loading runs…");
+    return null;
   }
 
-  // ---------------------------------------------------------------- interaction
-
-  private onClick(e: MouseEvent): void {
-    const t = e.target as HTMLElement;
-    const rowEl = t.closest<HTMLElement>(".vt-row");
-    if (!rowEl || !rowEl.dataset.runId) return;
-    const i = Number(rowEl.dataset.index);
-    const row = this.rowAt(i);
-    if (!row) return;
-    if (t instanceof HTMLInputElement && t.type === "checkbox") {
-      this.toggle(row, t.checked);
-      this.setActive(i, false);
-      return;
-    }
-    if (t.closest("a")) return; // the link navigates by itself
-    if (e.ctrlKey || e.metaKey) {
-      this.toggle(row, !selection.has(row.id));
-      return;
-    }
-    this.setActive(i, false);
-    this.open(row);
-  }
-
-  private open(row: RunRow): void {
-    navigate(`#/run/${encodeURIComponent(row.id)}`);
-  }
-
-  private setActive(i: number, focus: boolean): void {
-    const n = Math.max(0, this.total);
-    if (n === 0) return;
-    this.active = Math.min(n - 1, Math.max(0, i));
-    if (focus) {
-      const top = this.active * RH;
-      const bodyH = this.scroller.clientHeight - this.head.offsetHeight;
-      if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
-      else if (top + RH > this.scroller.scrollTop + bodyH) this.scroller.scrollTop = top + RH - bodyH;
-    }
-    this.renderRows();
-    if (focus) this.rowEls.get(this.active)?.el.focus({ preventScroll: true });
-  }
-
-  private onKey(e: KeyboardEvent): void {
-    const t = e.target as HTMLElement;
-    if (e.key === "ArrowDown" && this.head.contains(t)) {
-      // From a column header straight into the rows.
-      e.preventDefault();
-      this.setActive(this.active, true);
-      return;
-    }
-    if (!t.classList.contains("vt-row")) return;
-    const page = Math.max(1, Math.floor((this.scroller.clientHeight - this.head.offsetHeight) / RH) - 1);
-    const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
-    if (e.key in moves) {
-      e.preventDefault();
-      this.setActive(this.active + moves[e.key], true);
-    } else if (e.key === "Home" || e.key === "End") {
-      e.preventDefault();
-      this.setActive(e.key === "Home" ? 0 : this.total - 1, true);
-    } else if (e.key === "Enter") {
-      const row = this.rowAt(this.active);
-      if (row) {
-        e.preventDefault();
-        this.open(row);
-      }
-    } else if (e.key === " ") {
-      const row = this.rowAt(this.active);
-      if (row) {
-        e.preventDefault();
-        this.toggle(row, !selection.has(row.id));
-      }
-    }
-  }
-
-  private toggle(row: RunRow, on: boolean): void {
-    if (on) selection.set(row.id, row.short_id);
-    else selection.delete(row.id);
-    saveSelection();
-    this.updateSelectionUi();
-    this.renderRows();
-  }
-
-  private selectVisible(on: boolean): void {
-    const [first, last] = this.visibleRange();
-    const top = Math.floor(this.scroller.scrollTop / RH);
-    const bottom = Math.floor((this.scroller.scrollTop + this.scroller.clientHeight - this.head.offsetHeight) / RH);
-    for (let i = Math.max(first, top); i <= Math.min(last, bottom); i++) {
-      const r = this.rowAt(i);
-      if (!r) continue;
-      if (on) selection.set(r.id, r.short_id);
-      else selection.delete(r.id);
-    }
-    saveSelection();
-    this.updateSelectionUi();
-    this.renderRows();
-  }
-
-  private clearSelection(): void {
-    selection.clear();
-    saveSelection();
-    this.updateSelectionUi();
-    const all = this.head.querySelector<HTMLInputElement>(".select-page");
-    if (all) all.checked = false;
-    this.renderRows();
-  }
-
-  private updateSelectionUi(): void {
-    const n = selection.size;
-    this.compareBtn.textContent = `Compare (${n})`;
-    this.compareBtn.disabled = n < 2;
-    this.compareBtn.title = n < 2 ? "Tick two or more runs to compare them" : "Compare the ticked runs";
-    this.clearBtn.hidden = n === 0;
-    updateCompareNav();
+  private showFilterError(e: ApiError | null, source: "where" | "sort" = "where"): void {
+    this.bar.showError(e, source);
+    this.updateCount();
   }
 
   private updateCount(): void {
-    const t = this.total;
-    this.countEl.textContent = t < 0 || !this.filterError.hidden ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
+    const t = this.pager.total;
+    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
   }
-
-  private compare(): void {
-    if (selection.size < 2) return;
-    navigate(buildHash("/compare", { ids: [...selection.keys()] }));
-  }
-
-  private renderStatus(): void {
-    const on = new Set(this.q.status);
-    const chips = STATUSES.map((s) =>
-      h(
-        "button",
-        {
-          class: `chip status-chip status-${s}`,
-          "aria-pressed": on.has(s) ? "true" : "false",
-          title: on.has(s) ? `Showing ${s} runs: click to stop filtering on it` : `Show only ${s} runs (with the other ticked statuses)`,
-          onclick: () => {
-            const next = new Set(on);
-            if (next.has(s)) next.delete(s);
-            else next.add(s);
-            this.go({ status: STATUSES.filter((x) => next.has(x)) });
-          },
-        },
-        s,
-      ),
-    );
-    this.statusBox.replaceChildren(...chips);
-  }
-
-  private renderExperiments(): void {
-    const exps = this.names?.experiments ?? [];
-    const cur = this.q.experiment;
-    const opts = [h("option", { value: "" }, "all experiments"), ...exps.map((e) => h("option", { value: e }, e))];
-    if (cur && !exps.includes(cur)) opts.push(h("option", { value: cur }, cur));
-    this.expSelect.replaceChildren(...opts);
-    this.expSelect.value = cur;
-    this.expSelect.hidden = exps.length === 0 && !cur;
-  }
-
-  // ---------------------------------------------------------------- column chooser
-
-  private toggleChooser(e: Event): void {
-    e.stopPropagation();
-    if (this.popover) {
-      this.closeChooser();
-      return;
-    }
-    const n = this.names ?? { params: [], metrics: [], tags: [] };
-    const chosen = new Set(this.cols.map(keyId));
-    const search = h("input", { type: "search", placeholder: "Find a column", "aria-label": "Find a column", class: "chooser-search" });
-    const lists: HTMLElement[] = [];
-    const boxes: HTMLInputElement[] = [];
-    const apply = () => {
-      const cols: ColKey[] = boxes.filter((b) => b.checked).map((b) => parseKey(b.value, this.names));
-      this.go({ cols }, true);
-    };
-    for (const kind of ["metrics", "params", "tags"] as const) {
-      const items = n[kind].map((name) => {
-        const k: ColKey = { kind, name };
-        const box = h("input", { type: "checkbox", value: keyId(k), checked: chosen.has(keyId(k)), onchange: apply });
-        boxes.push(box);
-        return h("label", { class: "chooser-item", "data-name": name.toLowerCase() }, box, " ", name);
-      });
-      lists.push(
-        h(
-          "fieldset",
-          { class: "chooser-group" },
-          h("legend", null, `${kind} (${n[kind].length})`),
-          items.length ? items : h("span", { class: "muted" }, "none"),
-        ),
-      );
-    }
-    search.addEventListener("input", () => {
-      const s = search.value.toLowerCase();
-      for (const l of this.popover?.querySelectorAll<HTMLElement>(".chooser-item") ?? []) l.hidden = !!s && !(l.dataset.name ?? "").includes(s);
-    });
-    const setAll = (on: boolean) => {
-      for (const b of boxes) if (!b.closest<HTMLElement>(".chooser-item")!.hidden) b.checked = on;
-      apply();
-    };
-    this.popover = h(
-      "div",
-      { class: "popover chooser", role: "dialog", "aria-label": "Columns", onclick: (ev: Event) => ev.stopPropagation() },
-      h(
-        "div",
-        { class: "chooser-top" },
-        search,
-        h("button", { class: "btn small", onclick: () => setAll(true) }, "All"),
-        h("button", { class: "btn small", onclick: () => setAll(false) }, "None"),
-        h(
-          "button",
-          {
-            class: "btn small",
-            onclick: () => {
-              this.closeChooser();
-              this.go({ cols: null }, true);
-            },
-          },
-          "Default",
-        ),
-      ),
-      h("div", { class: "chooser-lists" }, lists),
-    );
-    this.popover.addEventListener("keydown", (ev: KeyboardEvent) => {
-      if (ev.key === "Escape") {
-        this.closeChooser();
-        this.colsBtn.focus();
-      }
-    });
-    this.colsBtn.after(this.popover);
-    this.colsBtn.setAttribute("aria-expanded", "true");
-    search.focus();
-    setTimeout(() => document.addEventListener("click", this.outside), 0);
-  }
-
-  private outside = () => this.closeChooser();
-
-  private closeChooser(): void {
-    document.removeEventListener("click", this.outside);
-    this.popover?.remove();
-    this.popover = null;
-    this.colsBtn.setAttribute("aria-expanded", "false");
-  }
-
-  destroy(): void {
-    memo = {
-      dataKey: this.dataKey,
-      pages: this.pages,
-      total: this.total,
-      scrollTop: this.scroller.scrollTop,
-      scrollLeft: this.scroller.scrollLeft,
-      active: this.active,
-    };
-    this.abort.abort();
-    this.unsub();
-    this.softRefresh.cancel();
-    this.closeChooser();
-    this.ro.disconnect();
-    clearInterval(this.ticker);
-    if (this.raf) cancelAnimationFrame(this.raf);
-  }
-}
-
-function durationText(r: RunRow): string {
-  if (r.status === "running") {
-    const s = elapsed(r.start_time);
-    return s === null ? "" : fmtDuration(s) + " …";
-  }
-  return fmtDuration(r.duration_s);
 }

@@ -98,11 +98,15 @@ pub fn run(args: &DoctorArgs) -> Result<ExitStatus> {
 
     if args.salvage {
         for short in &to_salvage {
-            let n = store.salvage(short)?;
-            writeln!(
-                out,
-                "Put back {n} record(s) into the journal of run `{short}`"
-            )?;
+            // One journal that cannot be salvaged now (busy, read-only)
+            // leaves the others to be.
+            match store.salvage(short) {
+                Ok(n) => writeln!(
+                    out,
+                    "Put back {n} record(s) into the journal of run `{short}`"
+                )?,
+                Err(e) => writeln!(out, "Could not put back the records of run `{short}`: {e}")?,
+            }
         }
     } else if !to_salvage.is_empty() {
         writeln!(

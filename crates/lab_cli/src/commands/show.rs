@@ -202,7 +202,7 @@ pub fn render(
     );
     field(&mut out, "experiment", &run.experiment);
     // The status is painted: only the error's text goes through `visible`.
-    let mut status = super::ls::status_cell(run.status, color);
+    let mut status = output::status_cell(run.status, color);
     if let Some(e) = &run.error {
         let _ = write!(status, "  {}", visible::text(&e.kind));
         if !e.message.is_empty() {

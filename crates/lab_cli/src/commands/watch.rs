@@ -8,9 +8,8 @@ use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use lab_journal::read_journal;
-use lab_store::{Selection, Store};
-use lab_types::{Record, Status};
+use lab_store::{MetricEvent, Selection, Store};
+use lab_types::Status;
 
 use crate::ExitStatus;
 use crate::args::{WatchArgs, current_dir};
@@ -57,28 +56,19 @@ impl Follow {
         }
     }
 
-    fn read(&mut self, journal: &std::path::Path) -> Result<bool> {
+    fn read(&mut self, store: &Store, short_id: &str) -> Result<bool> {
         let before: u64 = self.series.iter().map(|s| s.count).sum();
-        let scan = read_journal(journal, self.offset, |_, record| match record {
-            Record::MetricKey { key, name } => {
+        self.offset = store.read_metric_events(short_id, self.offset, |event| match event {
+            MetricEvent::Declared { key, name } => {
                 self.keys.insert(key, self.series.len());
                 self.series.push(Series {
                     name,
                     ..Series::default()
                 });
             }
-            Record::Metric { point, .. } => self.point(point.key, point.step, point.value),
-            Record::Metrics { points, .. } => {
-                for p in points {
-                    self.point(p.key, p.step, p.value);
-                }
-            }
-            Record::End { status, .. } => self.ended = Some(status),
-            _ => {}
+            MetricEvent::Point { point, .. } => self.point(point.key, point.step, point.value),
+            MetricEvent::Ended(status) => self.ended = Some(status),
         })?;
-        if scan.end > self.offset {
-            self.offset = scan.end;
-        }
         for s in &mut self.series {
             s.first_seen
                 .get_or_insert_with(|| (Instant::now(), s.count));
@@ -104,13 +94,12 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
             .next()
             .ok_or_else(|| UserError("no run is running in this project\n\nhint: `lab watch RUN` follows a given run".into()))?,
     };
-    let journal = store.project().run_paths(&run.short_id).journal;
     let tty = std::io::stdout().is_terminal();
     let color = output::color_stdout();
     let mut follow = Follow::default();
     let mut out = std::io::stdout().lock();
     loop {
-        let changed = follow.read(&journal)?;
+        let changed = follow.read(&store, &run.short_id)?;
         // The index says whether a run without an end record is still alive.
         let status = if let Some(s) = follow.ended {
             s
@@ -133,14 +122,14 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
         }
         out.flush()?;
         if status != Status::Running {
-            if follow.read(&journal)? && !tty {
+            if follow.read(&store, &run.short_id)? && !tty {
                 lines(&mut out, &follow)?;
             }
             writeln!(
                 out,
                 "run {} {}",
                 run.short_id,
-                crate::commands::ls_status(status, color)
+                output::status_cell(status, color)
             )?;
             return Ok(ExitStatus::Success);
         }
@@ -196,7 +185,7 @@ fn draw(
         paint("Run", "1", color),
         paint(short, "33", color),
         visible::text(experiment),
-        crate::commands::ls_status(status, color)
+        output::status_cell(status, color)
     )?;
     writeln!(out)?;
     let t = table::Table {

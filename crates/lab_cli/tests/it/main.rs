@@ -1550,6 +1550,67 @@ fn ui_serves_until_terminated() {
     assert_eq!(status.code(), Some(0), "SIGTERM stops it cleanly");
 }
 
+/// Cuts run `short`'s journal as an older Lab did at a corrupt first metric
+/// frame: everything from there into one unnumbered piece.
+fn cut_like_an_older_lab(root: &Path, short: &str) -> PathBuf {
+    let dir = root.join(".lab").join("runs").join(short);
+    let journal = dir.join("journal.lab");
+    let mut first_metric = None;
+    lab_journal::read_journal(&journal, 0, |at, r| {
+        if matches!(r, lab_types::Record::Metric { .. }) {
+            first_metric.get_or_insert(at);
+        }
+    })
+    .unwrap();
+    let at = first_metric.unwrap() as usize;
+    let mut bytes = std::fs::read(&journal).unwrap();
+    bytes[at + 12] ^= 0x10;
+    std::fs::write(dir.join("journal.lab.damaged"), &bytes[at..]).unwrap();
+    std::fs::write(&journal, &bytes[..at]).unwrap();
+    journal
+}
+
+#[test]
+fn doctor_salvages_the_other_runs_when_one_journal_is_busy() {
+    let f = fixture();
+    let busy = cut_like_an_older_lab(&f.root, &f.a.short());
+    cut_like_an_older_lab(&f.root, &f.b.short());
+    lab_ok(&f.root, &["reindex"]);
+    // Someone reads run `a`'s journal all the while (`lab ui` showing it).
+    let reader = std::fs::File::open(&busy).unwrap();
+    reader.lock_shared().unwrap();
+    let salvaged = lab(&f.root, &["doctor", "--salvage"]);
+    drop(reader);
+    assert_eq!(salvaged.code, 1, "{}{}", salvaged.stdout, salvaged.stderr);
+    assert!(
+        salvaged.stdout.contains(&format!(
+            "record(s) into the journal of run `{}`",
+            f.b.short()
+        )),
+        "{}",
+        salvaged.stdout
+    );
+    assert!(
+        salvaged.stdout.contains(&format!(
+            "Could not put back the records of run `{}`: another process holds the journal",
+            f.a.short()
+        )),
+        "{}",
+        salvaged.stdout
+    );
+    // Once it is free, the salvage of `a` goes through.
+    let again = lab(&f.root, &["doctor", "--salvage"]);
+    assert!(
+        again.stdout.contains(&format!(
+            "record(s) into the journal of run `{}`",
+            f.a.short()
+        )),
+        "{}",
+        again.stdout
+    );
+    assert!(lab_ok(&f.root, &["show", &f.a.short()]).contains("finished"));
+}
+
 #[test]
 fn doctor_reports_damage_and_salvages_what_an_older_cut_kept() {
     let f = fixture();
