@@ -55,10 +55,11 @@ test-python: develop ## Run the Python tests against a debug build, and check th
 	$(TPY) -m mypy.stubtest lab._lab
 	$(TPY) -m pytest -q tests
 
-lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction
+lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction, no module circles
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	python3 .ci/check-deps
+	python3 .ci/check-cycles
 
 fmt: ## Format the Rust code
 	cargo fmt --all

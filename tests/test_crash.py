@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -170,3 +172,62 @@ def test_a_writer_in_another_pid_namespace_is_alive_while_it_holds_its_lock(
     assert run.status == "finished"
     assert run.metric_summaries["loss"]["count"] == 20000
     assert run.damage is None
+
+
+HIDDEN = """
+import os, sys, time
+from lab.experiment import Experiment
+
+os.umask(0)  # a project shared with another user
+e = Experiment("hidden")
+with e.start_run():
+    e.log_metric("loss", 0.5, step=0)
+    print(e.run_id, flush=True)
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.01)
+    e.log_metric("loss", 0.25, step=1)
+print("done", flush=True)
+"""
+
+
+def test_a_writer_hidden_from_the_reader_by_hidepid_is_alive_while_it_holds_its_lock(tmp_path: Path) -> None:
+    # Another user reads a project shared with the writer, on a machine whose
+    # `/proc` is mounted with `hidepid=2` (as multi-user hosts often are):
+    # the writer's `/proc/<pid>` does not exist for that user, yet it runs.
+    shared = Path(tempfile.mkdtemp(prefix="lab-shared-"))
+    try:
+        shared.chmod(0o777)
+        project = shared / "project"
+        project.mkdir(mode=0o777)
+        project.chmod(0o777)
+        script = shared / "hidden.py"
+        script.write_text(HIDDEN)
+        go = tmp_path / "go"
+        exe = Path(sys.executable).parent / "lab"
+        as_other_user = [
+            "unshare", "--mount", "--propagation", "private", "sh", "-c",
+            'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid=65534 --regid=65534 --clear-groups "$0" "$@"',
+            str(exe),
+        ]
+        with subprocess.Popen(
+            [sys.executable, str(script), str(go)], cwd=project, env=lab_env(project), stdout=subprocess.PIPE, text=True
+        ) as writer:
+            assert writer.stdout is not None
+            run_id = writer.stdout.readline().strip()
+            try:
+                for command in (["ls"], ["show", run_id]):
+                    proc = subprocess.run(
+                        [*as_other_user, *command], cwd=project, env=lab_env(project), capture_output=True, text=True
+                    )
+                    assert proc.returncode == 0, proc.stderr
+                    assert "running" in proc.stdout and "crashed" not in proc.stdout, proc.stdout
+            finally:
+                go.touch()
+            out, _ = writer.communicate(timeout=120)
+        assert writer.returncode == 0
+        assert out.strip() == "done"
+        proc = lab_cli(project, "show", run_id)
+        assert proc.returncode == 0, proc.stderr
+        assert "finished" in proc.stdout, proc.stdout
+    finally:
+        shutil.rmtree(shared, ignore_errors=True)

@@ -30,6 +30,35 @@ def test_keyboard_interrupt_marks_the_run_interrupted_and_propagates(project: Pa
     assert run.metrics == {"loss": 1.0}
 
 
+def test_ctrl_c_right_after_a_run_starts_stops_a_blocking_call(project: Path) -> None:
+    """A Ctrl-C goes to the main thread, which Python wakes from a blocking
+    call, also while Lab's own threads gather the run's environment: taken
+    by one of them, it waited until the blocking call was over."""
+    (project / "blocked.py").write_text(
+        "import time\n"
+        "from lab.experiment import Experiment\n"
+        "e = Experiment('blocked')\n"
+        "with e.start_run():\n"
+        "    print(e.run_id, flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    # Before, one Ctrl-C in 3 to 15 here waited the whole minute.
+    for _ in range(30):
+        with subprocess.Popen(
+            [sys.executable, str(project / "blocked.py")],
+            cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ) as proc:
+            assert proc.stdout is not None
+            run_id = proc.stdout.readline().strip()
+            proc.send_signal(signal.SIGINT)
+            try:
+                _, err = proc.communicate(timeout=10)
+            finally:
+                proc.kill()
+        assert "KeyboardInterrupt" in err, err
+        assert lab.get_run(run_id).status == "interrupted"
+
+
 def test_ctrl_c_in_a_real_process(project: Path) -> None:
     code = """
     import sys, time

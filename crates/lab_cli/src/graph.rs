@@ -3,6 +3,7 @@
 //! program needed).
 
 use lab_types::fields::attr;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use lab_store::RunInfo;
@@ -50,101 +51,147 @@ fn cut(s: &str, max: usize) -> String {
 
 impl Diagram {
     fn new(runs: &[RunInfo]) -> Self {
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut edges: Vec<(String, String)> = Vec::new();
-        let add = |nodes: &mut Vec<Node>, node: Node| {
-            if !nodes.iter().any(|n| n.id == node.id) {
-                nodes.push(node);
-            }
-        };
+        let mut b = Builder::default();
         for run in runs {
-            let dataset = dataset_name(run);
-            let data_id = format!("data_{}", nodes.len());
-            let data_id = nodes
-                .iter()
-                .find(|n| n.column == 0 && n.title == dataset)
-                .map_or(data_id, |n| n.id.clone());
-            add(
-                &mut nodes,
-                Node {
-                    id: data_id.clone(),
-                    title: dataset,
-                    lines: vec![],
-                    column: 0,
-                },
-            );
-            let source = visible::text(&crate::commands::ls_source_name(run)).into_owned();
-            let commit = run
-                .attr_str(attr::GIT_COMMIT)
-                .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
-            let script_key = format!("{source} {}", commit.clone().unwrap_or_default());
-            let script_id = nodes
-                .iter()
-                .find(|n| {
-                    n.column == 1
-                        && format!(
-                            "{} {}",
-                            n.title,
-                            n.lines.first().cloned().unwrap_or_default()
-                        ) == script_key
-                })
-                .map_or_else(|| format!("script_{}", nodes.len()), |n| n.id.clone());
-            add(
-                &mut nodes,
-                Node {
-                    id: script_id.clone(),
-                    title: source,
-                    lines: commit.into_iter().collect(),
-                    column: 1,
-                },
-            );
-            let params_id = format!("params_{}", run.short_id);
-            let mut lines: Vec<String> = run
-                .params
-                .iter()
-                .map(|(k, v)| cut(&format!("{k} = {v}"), 40))
-                .collect();
-            if lines.is_empty() {
-                lines.push("no hyperparameters".into());
-            }
-            add(
-                &mut nodes,
-                Node {
-                    id: params_id.clone(),
-                    title: format!("run {} ({})", run.short_id, run.status),
-                    lines,
-                    column: 2,
-                },
-            );
-            let metrics_id = format!("metrics_{}", run.short_id);
-            let mut lines: Vec<String> = run
-                .metrics
-                .iter()
-                .map(|m| cut(&format!("{} = {}", m.name, output::number(m.last)), 40))
-                .collect();
-            if lines.is_empty() {
-                lines.push("no metrics".into());
-            }
-            add(
-                &mut nodes,
-                Node {
-                    id: metrics_id.clone(),
-                    title: format!("metrics {}", run.short_id),
-                    lines,
-                    column: 3,
-                },
-            );
-            for edge in [
-                (data_id, script_id.clone()),
-                (script_id, params_id.clone()),
-                (params_id, metrics_id),
-            ] {
-                if !edges.contains(&edge) {
-                    edges.push(edge);
-                }
-            }
+            let data_id = b.dataset(run);
+            let script_id = b.script(run);
+            let params_id = b.hyperparameters(run);
+            let metrics_id = b.metrics(run);
+            b.edge((data_id, script_id.clone()));
+            b.edge((script_id, params_id.clone()));
+            b.edge((params_id, metrics_id));
         }
-        Self { nodes, edges }
+        Self {
+            nodes: b.nodes,
+            edges: b.edges,
+        }
+    }
+}
+
+/// A diagram being drawn, with indexes of what it holds: adding a run looks
+/// up its shared boxes and its edges at once rather than scanning every box
+/// and edge so far, which made the diagram of many runs quadratic.
+#[derive(Default)]
+struct Builder {
+    nodes: Vec<Node>,
+    edges: Vec<(String, String)>,
+    ids: HashSet<String>,
+    edge_set: HashSet<(String, String)>,
+    /// The first dataset box of each title.
+    datasets: HashMap<String, String>,
+    /// The first script box of each [`script_key`].
+    scripts: HashMap<String, String>,
+}
+
+/// What makes two script boxes the same: the source and the commit line.
+fn script_key(title: &str, commit: Option<&str>) -> String {
+    format!("{title} {}", commit.unwrap_or_default())
+}
+
+impl Builder {
+    /// Adds `node` unless a box with its id is there already.
+    fn add(&mut self, node: Node) {
+        if !self.ids.insert(node.id.clone()) {
+            return;
+        }
+        match node.column {
+            0 => {
+                self.datasets
+                    .entry(node.title.clone())
+                    .or_insert_with(|| node.id.clone());
+            }
+            1 => {
+                let key = script_key(&node.title, node.lines.first().map(String::as_str));
+                self.scripts.entry(key).or_insert_with(|| node.id.clone());
+            }
+            _ => {}
+        }
+        self.nodes.push(node);
+    }
+
+    /// Adds `edge` unless it is there already.
+    fn edge(&mut self, edge: (String, String)) {
+        if self.edge_set.insert(edge.clone()) {
+            self.edges.push(edge);
+        }
+    }
+
+    /// The box of the run's dataset, shared by the runs of the same dataset.
+    fn dataset(&mut self, run: &RunInfo) -> String {
+        let dataset = dataset_name(run);
+        let id = self
+            .datasets
+            .get(&dataset)
+            .cloned()
+            .unwrap_or_else(|| format!("data_{}", self.nodes.len()));
+        self.add(Node {
+            id: id.clone(),
+            title: dataset,
+            lines: vec![],
+            column: 0,
+        });
+        id
+    }
+
+    /// The box of the run's script and commit, shared by the runs of the same
+    /// script at the same commit.
+    fn script(&mut self, run: &RunInfo) -> String {
+        let source = visible::text(&output::source_name(run)).into_owned();
+        let commit = run
+            .attr_str(attr::GIT_COMMIT)
+            .map(|c| format!("git {}", cut(&c.chars().take(10).collect::<String>(), 10)));
+        let id = self
+            .scripts
+            .get(&script_key(&source, commit.as_deref()))
+            .cloned()
+            .unwrap_or_else(|| format!("script_{}", self.nodes.len()));
+        self.add(Node {
+            id: id.clone(),
+            title: source,
+            lines: commit.into_iter().collect(),
+            column: 1,
+        });
+        id
+    }
+
+    /// The box of the run's hyperparameters, one line each.
+    fn hyperparameters(&mut self, run: &RunInfo) -> String {
+        let id = format!("params_{}", run.short_id);
+        let mut lines: Vec<String> = run
+            .params
+            .iter()
+            .map(|(k, v)| cut(&format!("{k} = {v}"), 40))
+            .collect();
+        if lines.is_empty() {
+            lines.push("no hyperparameters".into());
+        }
+        self.add(Node {
+            id: id.clone(),
+            title: format!("run {} ({})", run.short_id, run.status),
+            lines,
+            column: 2,
+        });
+        id
+    }
+
+    /// The box of the run's metrics, one line each with its last value.
+    fn metrics(&mut self, run: &RunInfo) -> String {
+        let id = format!("metrics_{}", run.short_id);
+        let mut lines: Vec<String> = run
+            .metrics
+            .iter()
+            .map(|m| cut(&format!("{} = {}", m.name, output::number(m.last)), 40))
+            .collect();
+        if lines.is_empty() {
+            lines.push("no metrics".into());
+        }
+        self.add(Node {
+            id: id.clone(),
+            title: format!("metrics {}", run.short_id),
+            lines,
+            column: 3,
+        });
+        id
     }
 }
 
@@ -201,11 +248,26 @@ const GAP: f64 = 24.0;
 const COLUMN_GAP: f64 = 70.0;
 const PAD: f64 = 8.0;
 
-/// The diagram as a standalone SVG document.
-#[must_use]
-pub fn svg(runs: &[RunInfo]) -> String {
-    let d = Diagram::new(runs);
-    // Size every box, then stack each column's boxes top to bottom.
+/// A box placed on the page: its left, top, width and height.
+struct Placed<'a> {
+    node: &'a Node,
+    x: f64,
+    y: f64,
+    w: f64,
+    h: f64,
+}
+
+/// Where everything goes: the left edge of each column, each box, and the
+/// size of the page.
+struct Layout<'a> {
+    column_x: Vec<f64>,
+    boxes: Vec<Placed<'a>>,
+    width: f64,
+    height: f64,
+}
+
+/// Sizes every box, then stacks each column's boxes top to bottom.
+fn layout(d: &Diagram) -> Layout<'_> {
     let width_of = |n: &Node| {
         let lines = n
             .lines
@@ -229,15 +291,35 @@ pub fn svg(runs: &[RunInfo]) -> String {
         x[c] = x[c - 1] + col_width[c - 1] + COLUMN_GAP;
     }
     let mut y_next = [50.0; 4];
-    let mut place = Vec::new();
+    let mut boxes = Vec::with_capacity(d.nodes.len());
     for n in &d.nodes {
         let y = y_next[n.column];
         y_next[n.column] += height_of(n) + GAP;
-        place.push((n, x[n.column], y, width_of(n), height_of(n)));
+        boxes.push(Placed {
+            node: n,
+            x: x[n.column],
+            y,
+            w: width_of(n),
+            h: height_of(n),
+        });
     }
-    let total_w = x[COLUMNS.len() - 1] + col_width[COLUMNS.len() - 1] + 20.0;
-    let total_h = y_next.iter().fold(100.0_f64, |a, b| a.max(*b)) + 10.0;
+    let width = x[COLUMNS.len() - 1] + col_width[COLUMNS.len() - 1] + 20.0;
+    let height = y_next.iter().fold(100.0_f64, |a, b| a.max(*b)) + 10.0;
+    Layout {
+        column_x: x,
+        boxes,
+        width,
+        height,
+    }
+}
+
+/// The diagram as a standalone SVG document.
+#[must_use]
+pub fn svg(runs: &[RunInfo]) -> String {
+    let d = Diagram::new(runs);
+    let page = layout(&d);
     let mut out = String::new();
+    let (total_w, total_h) = (page.width, page.height);
     let _ = writeln!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{total_w:.0}" height="{total_h:.0}" viewBox="0 0 {total_w:.0} {total_h:.0}" font-family="Helvetica, Arial, sans-serif" font-size="12">"#
@@ -251,14 +333,25 @@ pub fn svg(runs: &[RunInfo]) -> String {
         let _ = writeln!(
             out,
             r##"<text x="{:.1}" y="28" font-weight="bold" fill="#333">{name}</text>"##,
-            x[c]
+            page.column_x[c]
         );
     }
-    let find = |id: &str| place.iter().find(|p| p.0.id == id);
-    for (a, b) in &d.edges {
-        if let (Some(from), Some(to)) = (find(a), find(b)) {
-            let (x1, y1) = (from.1 + from.3, from.2 + from.4 / 2.0);
-            let (x2, y2) = (to.1, to.2 + to.4 / 2.0);
+    svg_arrows(&mut out, &d.edges, &page.boxes);
+    for b in &page.boxes {
+        svg_box(&mut out, b);
+    }
+    out.push_str("</svg>\n");
+    out
+}
+
+/// An arrow per edge, from the right side of one box to the left side of
+/// the next.
+fn svg_arrows(out: &mut String, edges: &[(String, String)], boxes: &[Placed<'_>]) {
+    let by_id: HashMap<&str, &Placed<'_>> = boxes.iter().map(|p| (p.node.id.as_str(), p)).collect();
+    for (a, b) in edges {
+        if let (Some(from), Some(to)) = (by_id.get(a.as_str()), by_id.get(b.as_str())) {
+            let (x1, y1) = (from.x + from.w, from.y + from.h / 2.0);
+            let (x2, y2) = (to.x, to.y + to.h / 2.0);
             let mid = f64::midpoint(x1, x2);
             let _ = writeln!(
                 out,
@@ -266,31 +359,38 @@ pub fn svg(runs: &[RunInfo]) -> String {
             );
         }
     }
-    for (n, x, y, w, h) in &place {
-        let fill = ["#e8f1fb", "#eef7ea", "#fdf3e3", "#f3ecf9"][n.column];
+}
+
+/// One box: its frame, its title in bold, and its lines.
+fn svg_box(out: &mut String, b: &Placed<'_>) {
+    let Placed {
+        node: n,
+        x,
+        y,
+        w,
+        h,
+    } = b;
+    let fill = ["#e8f1fb", "#eef7ea", "#fdf3e3", "#f3ecf9"][n.column];
+    let _ = writeln!(
+        out,
+        r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{fill}" stroke="#888"/>"##
+    );
+    let _ = writeln!(
+        out,
+        r##"<text x="{:.1}" y="{:.1}" font-weight="bold" fill="#111">{}</text>"##,
+        x + PAD,
+        y + PAD + 12.0,
+        xml_escape(&n.title)
+    );
+    for (i, line) in n.lines.iter().enumerate() {
         let _ = writeln!(
             out,
-            r##"<rect x="{x:.1}" y="{y:.1}" width="{w:.1}" height="{h:.1}" rx="6" fill="{fill}" stroke="#888"/>"##
-        );
-        let _ = writeln!(
-            out,
-            r##"<text x="{:.1}" y="{:.1}" font-weight="bold" fill="#111">{}</text>"##,
+            r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
             x + PAD,
-            y + PAD + 12.0,
-            xml_escape(&n.title)
+            y + PAD + 12.0 + (i + 1) as f64 * LINE_HEIGHT,
+            xml_escape(line)
         );
-        for (i, line) in n.lines.iter().enumerate() {
-            let _ = writeln!(
-                out,
-                r##"<text x="{:.1}" y="{:.1}" fill="#222">{}</text>"##,
-                x + PAD,
-                y + PAD + 12.0 + (i + 1) as f64 * LINE_HEIGHT,
-                xml_escape(line)
-            );
-        }
     }
-    out.push_str("</svg>\n");
-    out
 }
 
 /// The diagram as a PNG, drawn from the SVG at twice its size with the

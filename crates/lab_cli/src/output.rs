@@ -3,7 +3,9 @@
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 
-use lab_store::ErrorKind;
+use lab_store::{ErrorKind, RunInfo};
+use lab_types::Status;
+use lab_types::fields::attr;
 
 use crate::ExitStatus;
 
@@ -87,6 +89,36 @@ fn exit_status(kind: ErrorKind) -> ExitStatus {
         | ErrorKind::InvalidInput => ExitStatus::Failure,
         ErrorKind::Busy | ErrorKind::Storage | ErrorKind::Internal => ExitStatus::Internal,
     }
+}
+
+/// A run's status as tables show it: coloured when `color`, with ✗ when it
+/// went wrong.
+#[must_use]
+pub fn status_cell(status: Status, color: bool) -> String {
+    let code = match status {
+        Status::Running => "1;34",
+        Status::Finished => "32",
+        Status::Failed => "1;31",
+        Status::Crashed | Status::Damaged => "1;35",
+        Status::Interrupted => "33",
+    };
+    let text = match status {
+        Status::Failed | Status::Crashed | Status::Damaged => format!("{status} ✗"),
+        _ => status.to_string(),
+    };
+    paint(&text, code, color)
+}
+
+/// The file name of a run's script, as tables show it.
+#[must_use]
+pub fn source_name(run: &RunInfo) -> String {
+    run.attr_str(attr::SOURCE)
+        .map(|s| {
+            std::path::Path::new(s)
+                .file_name()
+                .map_or_else(|| s.to_owned(), |f| f.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default()
 }
 
 pub use lab_types::time::{iso, utc};

@@ -45,6 +45,13 @@ mod vtag {
 /// Values nest at most this deep; deeper input is refused when logged.
 pub const MAX_DEPTH: usize = 64;
 
+/// The most items of a list, dict, Features or Metrics record room is made
+/// for before they are read: a count is only checked against the bytes left,
+/// and a decoded item takes many times the bytes of an encoded one, so
+/// damaged bytes read as a count (and the reader tries many when it looks
+/// past damage) must not ask for gigabytes up front.
+const PREALLOCATED_ITEMS: usize = 4096;
+
 /// Appends the payload of `record` to `out`.
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
     match record {
@@ -124,6 +131,23 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
             put_str(out, name);
             put_str(out, source);
         }
+        Record::ArtifactStored { .. } | Record::Model { .. } => encode_file(record, out),
+        Record::End {
+            time_nanos,
+            status,
+            error,
+        } => encode_end(*time_nanos, *status, error.as_ref(), out),
+        Record::Close { time_nanos } => {
+            out.push(tag::CLOSE);
+            put_i64(out, *time_nanos);
+        }
+    }
+}
+
+/// The records about files copied or saved into the run: `ArtifactStored`
+/// and `Model` (nothing for the others).
+fn encode_file(record: &Record, out: &mut Vec<u8>) {
+    match record {
         Record::ArtifactStored {
             time_nanos,
             name,
@@ -157,27 +181,22 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
             put_u64(out, *size);
             put_str(out, sha256);
         }
-        Record::End {
-            time_nanos,
-            status,
-            error,
-        } => {
-            out.push(tag::END);
-            put_i64(out, *time_nanos);
-            out.push(status.code());
-            match error {
-                None => out.push(0),
-                Some(e) => {
-                    out.push(1);
-                    put_str(out, &e.kind);
-                    put_str(out, &e.message);
-                    put_str(out, &e.traceback);
-                }
-            }
-        }
-        Record::Close { time_nanos } => {
-            out.push(tag::CLOSE);
-            put_i64(out, *time_nanos);
+        _ => {}
+    }
+}
+
+/// The End record: its time, its status, and the exception of a failed run.
+fn encode_end(time_nanos: i64, status: Status, error: Option<&ErrorInfo>, out: &mut Vec<u8>) {
+    out.push(tag::END);
+    put_i64(out, time_nanos);
+    out.push(status.code());
+    match error {
+        None => out.push(0),
+        Some(e) => {
+            out.push(1);
+            put_str(out, &e.kind);
+            put_str(out, &e.message);
+            put_str(out, &e.traceback);
         }
     }
 }
@@ -287,10 +306,18 @@ pub enum DecodeError {
 
 /// Decodes one payload.
 pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
-    let mut c = Cursor {
-        buf: payload,
-        pos: 0,
-    };
+    let (record, used) = decode_prefix(payload)?;
+    if used != payload.len() {
+        return Err(DecodeError::Trailing(payload.len() - used));
+    }
+    Ok(record)
+}
+
+/// Decodes the record at the start of `bytes`; returns it and the bytes it
+/// took. Every record says how long it is, so this is the only length at
+/// which [`decode`] could succeed on a prefix of `bytes`.
+pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
+    let mut c = Cursor { buf: bytes, pos: 0 };
     let record = match c.u8()? {
         tag::START => Record::Start {
             run: RunId::from_bytes(c.array::<16>()?),
@@ -302,15 +329,10 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             key: c.string()?,
             value: c.value(0)?,
         },
-        tag::FEATURES => {
-            let time_nanos = c.i64()?;
-            let n = c.count(1)?;
-            let mut names = Vec::with_capacity(n);
-            for _ in 0..n {
-                names.push(c.value(0)?);
-            }
-            Record::Features { time_nanos, names }
-        }
+        tag::FEATURES => Record::Features {
+            time_nanos: c.i64()?,
+            names: c.items(1, |c| c.value(0))?,
+        },
         tag::PARAM => Record::Param {
             time_nanos: c.i64()?,
             key: c.string()?,
@@ -324,15 +346,10 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             time_nanos: c.i64()?,
             point: c.point()?,
         },
-        tag::METRICS => {
-            let time_nanos = c.i64()?;
-            let n = c.count(20)?;
-            let mut points = Vec::with_capacity(n);
-            for _ in 0..n {
-                points.push(c.point()?);
-            }
-            Record::Metrics { time_nanos, points }
-        }
+        tag::METRICS => Record::Metrics {
+            time_nanos: c.i64()?,
+            points: c.items(20, Cursor::point)?,
+        },
         tag::TAG => Record::Tag {
             time_nanos: c.i64()?,
             key: c.string()?,
@@ -361,34 +378,13 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
             size: c.u64()?,
             sha256: c.string()?,
         },
-        tag::END => {
-            let time_nanos = c.i64()?;
-            let code = c.u8()?;
-            let status = Status::from_code(code).ok_or(DecodeError::UnknownStatus(code))?;
-            let error = match c.u8()? {
-                0 => None,
-                1 => Some(ErrorInfo {
-                    kind: c.string()?,
-                    message: c.string()?,
-                    traceback: c.string()?,
-                }),
-                other => return Err(DecodeError::BadFlag(other)),
-            };
-            Record::End {
-                time_nanos,
-                status,
-                error,
-            }
-        }
+        tag::END => c.end()?,
         tag::CLOSE => Record::Close {
             time_nanos: c.i64()?,
         },
         other => return Err(DecodeError::UnknownTag(other)),
     };
-    if c.pos != payload.len() {
-        return Err(DecodeError::Trailing(payload.len() - c.pos));
-    }
-    Ok(record)
+    Ok((record, c.pos))
 }
 
 /// Decodes the value at the start of `bytes`; returns it and the bytes it took.
@@ -454,6 +450,41 @@ impl Cursor<'_> {
         }
         Ok(n)
     }
+    /// A count, then that many items read by `item`, each of at least
+    /// `min_size` bytes.
+    fn items<T>(
+        &mut self,
+        min_size: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
+        let n = self.count(min_size)?;
+        let mut out = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
+        for _ in 0..n {
+            out.push(item(self)?);
+        }
+        Ok(out)
+    }
+    /// The End record after its tag: time, status, and the exception of a
+    /// failed run.
+    fn end(&mut self) -> Result<Record, DecodeError> {
+        let time_nanos = self.i64()?;
+        let code = self.u8()?;
+        let status = Status::from_code(code).ok_or(DecodeError::UnknownStatus(code))?;
+        let error = match self.u8()? {
+            0 => None,
+            1 => Some(ErrorInfo {
+                kind: self.string()?,
+                message: self.string()?,
+                traceback: self.string()?,
+            }),
+            other => return Err(DecodeError::BadFlag(other)),
+        };
+        Ok(Record::End {
+            time_nanos,
+            status,
+            error,
+        })
+    }
     fn string(&mut self) -> Result<String, DecodeError> {
         let n = self.u32()? as usize;
         let at = self.pos;
@@ -484,7 +515,7 @@ impl Cursor<'_> {
             vtag::REPR => Value::Repr(self.string()?),
             vtag::LIST => {
                 let n = self.count(1)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
                 for _ in 0..n {
                     items.push(self.value(depth + 1)?);
                 }
@@ -492,7 +523,7 @@ impl Cursor<'_> {
             }
             vtag::DICT => {
                 let n = self.count(5)?;
-                let mut items = Vec::with_capacity(n);
+                let mut items = Vec::with_capacity(n.min(PREALLOCATED_ITEMS));
                 for _ in 0..n {
                     let k = self.string()?;
                     items.push((k, self.value(depth + 1)?));

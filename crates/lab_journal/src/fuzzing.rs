@@ -2,12 +2,17 @@
 //! replay their corpora through the very same checks on a stable compiler.
 
 /// `journal_decode`: any payload decodes to a record or an error, never a
-/// panic; and a record that decodes encodes back to the same bytes.
+/// panic; a record that decodes encodes back to the same bytes; and the
+/// record at the start of any bytes is the one its length decodes to.
 pub fn check_decode(data: &[u8]) {
     if let Ok(record) = crate::codec::decode(data) {
         let mut again = Vec::new();
         crate::codec::encode(&record, &mut again);
         assert_eq!(again, data, "decode then encode changed the bytes");
+    }
+    if let Ok((_, used)) = crate::codec::decode_prefix(data) {
+        let record = crate::codec::decode(&data[..used]);
+        assert!(record.is_ok(), "a prefix decoded alone fails: {record:?}");
     }
 }
 

@@ -64,8 +64,8 @@ pub enum JournalError {
     /// The journal was already closed.
     #[error("the journal is closed")]
     Closed,
-    /// A writer holds the journal.
-    #[error("a running writer holds the journal: {path}")]
+    /// Another process holds the journal's lock: its writer, or a reader.
+    #[error("another process holds the journal (its writer, or a reader): {path}")]
     InUse {
         /// The file.
         path: String,

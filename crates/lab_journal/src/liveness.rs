@@ -101,27 +101,46 @@ impl WriterIdentity {
         }
     }
 
-    /// `Some(true)` when the process is certainly gone (exited, a zombie, its
-    /// id reused, or the machine rebooted since), `Some(false)` when it runs,
-    /// `None` when this process cannot tell (another host, another PID
-    /// namespace, an identity from a Lab that did not record its namespace,
-    /// no `/proc`).
+    /// `Some(true)` when the process is certainly gone (exited, a zombie, or
+    /// its id reused), `Some(false)` when it runs, `None` when this process
+    /// cannot tell (another host, another boot id, another PID namespace, an
+    /// identity from a Lab that did not record its namespace, no `/proc`).
     #[must_use]
     pub fn is_dead(&self) -> Option<bool> {
         let here = Self::current()?;
         if here.host != self.host {
             return None;
         }
+        // A lock held across a reboot is impossible on a local file system:
+        // another boot id behind a held lock is another machine (of the same
+        // name, sharing the project), whose processes this one cannot see.
         if here.boot_id != self.boot_id {
-            return Some(true);
+            return None;
         }
         if self.pid_ns.is_none() || here.pid_ns != self.pid_ns {
             return None;
         }
         match start_ticks(self.pid) {
-            None => Some(true),
             Some((ticks, state)) => Some(ticks != self.start_ticks || state == 'Z' || state == 'X'),
+            // No `/proc/<pid>` to read: the process is gone, or `/proc` hides
+            // it from this reader (mounted with `hidepid`, and the writer is
+            // another user's). Only the kernel's answer tells which; a hidden
+            // process's start time cannot be compared, so then the lock speaks.
+            None => match process_exists(self.pid) {
+                Some(false) => Some(true),
+                _ => None,
+            },
         }
+    }
+}
+
+/// Whether a process with this id exists in this PID namespace (`kill(pid, 0)`:
+/// `ESRCH` when none does, success or `EPERM` when one does).
+fn process_exists(pid: i64) -> Option<bool> {
+    let pid = rustix::process::Pid::from_raw(i32::try_from(pid).ok().filter(|p| *p > 0)?)?;
+    match rustix::process::test_kill_process(pid) {
+        Err(e) if e == rustix::io::Errno::SRCH => Some(false),
+        Ok(()) | Err(_) => Some(true),
     }
 }
 
@@ -176,11 +195,13 @@ mod tests {
             ..me.clone()
         };
         assert_eq!(reused.is_dead(), Some(true));
-        let rebooted = WriterIdentity {
+        // A held lock cannot outlive a reboot: another boot id is another
+        // machine of the same name, which this one cannot look into.
+        let other_boot = WriterIdentity {
             boot_id: "another boot".into(),
             ..me.clone()
         };
-        assert_eq!(rebooted.is_dead(), Some(true));
+        assert_eq!(other_boot.is_dead(), None);
         let elsewhere = WriterIdentity {
             host: format!("{}-other", me.host),
             ..me.clone()

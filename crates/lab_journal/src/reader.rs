@@ -205,26 +205,25 @@ pub fn scan_from_as(
         pos: 0,
         eof: false,
     };
-    let mut records = 0u64;
-    let mut damage: Vec<Damage> = Vec::new();
-    let mut end = start;
+    let mut scan = Scan {
+        end: start,
+        records: 0,
+        damage: Vec::new(),
+    };
     loop {
         let at = s.offset();
         let bad = match s.frame()? {
             Frame::EndOfFile => {
-                return Ok(Scan {
-                    end: at,
-                    records,
-                    damage,
-                });
+                scan.end = at;
+                return Ok(scan);
             }
             Frame::Good(len, record) => {
                 if let Some(record) = record {
                     visit(at, record);
-                    records += 1;
+                    scan.records += 1;
                 }
                 s.pos += FRAME_HEADER_LEN + len;
-                end = s.offset();
+                scan.end = s.offset();
                 continue;
             }
             Frame::Zero if mode == Mode::Settled => {
@@ -233,9 +232,9 @@ pub fn scan_from_as(
                 // without the one before): the frame is whole but for it.
                 if let Some((len, record)) = s.unsealed()? {
                     visit(at, record);
-                    records += 1;
+                    scan.records += 1;
                     s.pos += FRAME_HEADER_LEN + len;
-                    end = s.offset();
+                    scan.end = s.offset();
                     continue;
                 }
                 None
@@ -249,78 +248,77 @@ pub fn scan_from_as(
             // end (megabytes of zeros) is not read at all.
             if let Some(reason) = bad {
                 let extent = s.data_extent()?;
-                damage.push(Damage {
+                scan.damage.push(Damage {
                     offset: at,
                     dropped_bytes: extent,
                     reason,
                     tail: true,
                 });
             }
-            return Ok(Scan {
-                end,
-                records,
-                damage,
-            });
+            return Ok(scan);
         }
         match s.resync()? {
-            Resync::Found(next) => {
-                damage.push(Damage {
-                    offset: at,
-                    dropped_bytes: next - at,
-                    reason: bad.unwrap_or_else(|| {
-                        "zero bytes where frames should be (a zero frame length with frames after it)"
-                            .into()
-                    }),
-                    tail: false,
-                });
-            }
+            Resync::Found(next) => scan.damage.push(Damage {
+                offset: at,
+                dropped_bytes: next - at,
+                reason: bad.unwrap_or_else(|| {
+                    "zero bytes where frames should be (a zero frame length with frames after it)"
+                        .into()
+                }),
+                tail: false,
+            }),
             Resync::NotFound { last_nonzero } => {
-                let extent = last_nonzero.map_or(0, |l| l + 1 - at);
-                let file_end = s.offset();
-                let reason = match bad {
-                    Some(reason) => Some(reason),
-                    // A writer killed in the middle of an append (before the
-                    // frame's CRC) leaves part of one frame after the zero
-                    // length and nothing after it, in a journal never closed:
-                    // a record whose call never returned, not damage.
-                    None if extent > 0
-                        && extent <= (FRAME_HEADER_LEN + MAX_PAYLOAD) as u64
-                        && file_end % PAGE_MULTIPLE == 0 =>
-                    {
-                        None
-                    }
-                    None if extent > 0 => Some("a zero frame length with data after it".into()),
-                    // Only zeros to the end of the file: reserved space, unless
-                    // the file was cut to its length when it was closed.
-                    None if file_end > at && file_end % PAGE_MULTIPLE != 0 => {
-                        damage.push(Damage {
-                            offset: at,
-                            dropped_bytes: file_end - at,
-                            reason: format!(
-                                "the journal ends in {} zero bytes, where a closed journal has records",
-                                file_end - at
-                            ),
-                            tail: true,
-                        });
-                        None
-                    }
-                    None => None,
-                };
-                if let Some(reason) = reason {
-                    damage.push(Damage {
-                        offset: at,
-                        dropped_bytes: extent,
-                        reason,
-                        tail: true,
-                    });
-                }
-                return Ok(Scan {
-                    end,
-                    records,
-                    damage,
-                });
+                scan.damage
+                    .extend(tail_damage(at, bad, last_nonzero, s.offset()));
+                return Ok(scan);
             }
         }
+    }
+}
+
+/// What the tail of a settled journal is, from the offset `at` where good
+/// frames stop (at a bad frame, its reason in `bad`, or at a zero length),
+/// given its last non-zero byte and where the file ends: damage, or nothing
+/// (reserved space, or an append cut short before its record was
+/// acknowledged).
+fn tail_damage(
+    at: u64,
+    bad: Option<String>,
+    last_nonzero: Option<u64>,
+    file_end: u64,
+) -> Option<Damage> {
+    let extent = last_nonzero.map_or(0, |l| l + 1 - at);
+    let damage = |dropped_bytes, reason| {
+        Some(Damage {
+            offset: at,
+            dropped_bytes,
+            reason,
+            tail: true,
+        })
+    };
+    match bad {
+        Some(reason) => damage(extent, reason),
+        // A writer killed in the middle of an append (before the frame's
+        // CRC) leaves part of one frame after the zero length and nothing
+        // after it, in a journal never closed: a record whose call never
+        // returned, not damage.
+        None if extent > 0
+            && extent <= (FRAME_HEADER_LEN + MAX_PAYLOAD) as u64
+            && file_end.is_multiple_of(PAGE_MULTIPLE) =>
+        {
+            None
+        }
+        None if extent > 0 => damage(extent, "a zero frame length with data after it".into()),
+        // Only zeros to the end of the file: reserved space, unless the file
+        // was cut to its length when it was closed.
+        None if file_end > at && !file_end.is_multiple_of(PAGE_MULTIPLE) => damage(
+            file_end - at,
+            format!(
+                "the journal ends in {} zero bytes, where a closed journal has records",
+                file_end - at
+            ),
+        ),
+        None => None,
     }
 }
 
@@ -415,21 +413,20 @@ impl<R: Read> Stream<R> {
         }
         let avail = self.ensure(FRAME_HEADER_LEN + RESYNC_MAX_PAYLOAD + 4)?;
         let crc = u32_at(&self.buf, self.pos + 4);
-        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + avail];
-        let longest = payload.len().min(RESYNC_MAX_PAYLOAD);
-        let mut running = 0u32;
-        for len in 1..=longest {
-            running = crc32c::crc32c_append(running, &payload[len - 1..len]);
-            // What follows an unsealed frame is reserved space: zeros.
-            let after = &payload[len..payload.len().min(len + 4)];
-            if running != crc || after.iter().any(|b| *b != 0) {
-                continue;
-            }
-            if let Ok(record) = codec::decode(&payload[..len]) {
-                return Ok(Some((len, record)));
-            }
+        let bytes = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + avail];
+        // A record says how long it is: the one length the frame can have.
+        // (Trying every length against the CRC instead costs megabytes of
+        // work at each zero length.)
+        let Ok((record, len)) = codec::decode_prefix(&bytes[..bytes.len().min(RESYNC_MAX_PAYLOAD)])
+        else {
+            return Ok(None);
+        };
+        // What follows an unsealed frame is reserved space: zeros.
+        let after = &bytes[len..bytes.len().min(len + 4)];
+        if after.iter().any(|b| *b != 0) || crc32c::crc32c(&bytes[..len]) != crc {
+            return Ok(None);
         }
-        Ok(None)
+        Ok(Some((len, record)))
     }
 
     /// Looks for the next offset after `pos` where a good frame of a record
@@ -468,11 +465,21 @@ impl<R: Read> Stream<R> {
                 && codec::is_known_tag(self.buf[self.pos + FRAME_HEADER_LEN]);
             if plausible
                 && self.ensure(FRAME_HEADER_LEN + len)? >= FRAME_HEADER_LEN + len
-                && matches!(self.frame()?, Frame::Good(_, Some(_)))
+                && self.holds_record(len)
             {
                 return Ok(Resync::Found(self.offset()));
             }
         }
+    }
+
+    /// Whether the whole frame at `pos`, with a payload of `len` bytes, holds
+    /// a record this Lab knows under a matching CRC: what [`Stream::frame`]
+    /// calls good. The record is decoded first: damaged bytes seldom make
+    /// one, and fail within a few bytes, where the CRC reads all `len` (and
+    /// a damaged stretch can offer a plausible length every few bytes).
+    fn holds_record(&self, len: usize) -> bool {
+        let payload = &self.buf[self.pos + FRAME_HEADER_LEN..self.pos + FRAME_HEADER_LEN + len];
+        codec::decode(payload).is_ok() && crc32c::crc32c(payload) == u32_at(&self.buf, self.pos + 4)
     }
 
     /// How many bytes from `pos` up to and including the last non-zero byte

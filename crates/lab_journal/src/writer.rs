@@ -106,6 +106,13 @@ impl JournalWriter {
         self.append_with(record, 0)
     }
 
+    /// [`JournalWriter::append_final`] for a record that other ending records
+    /// follow (an `ArtifactStored` before the End record): it fails rather
+    /// than leave less than `keep` bytes of the reserve for them.
+    pub fn append_final_keeping(&mut self, record: &Record, keep: u64) -> Result<(), JournalError> {
+        self.append_with(record, keep.min(END_RESERVE))
+    }
+
     fn append_with(&mut self, record: &Record, keep: u64) -> Result<(), JournalError> {
         let mut scratch = std::mem::take(&mut self.scratch);
         scratch.clear();
@@ -235,8 +242,9 @@ impl JournalWriter {
     }
 }
 
-/// Reserves `len` bytes at `offset`. File systems without `fallocate` get a
-/// plain `ftruncate`, which extends the file without reserving blocks.
+/// Reserves `len` bytes at `offset`, the end of the file. File systems
+/// without `fallocate` get a plain `ftruncate`, which extends the file
+/// without reserving blocks.
 fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError> {
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), offset, len) {
         Ok(()) => Ok(()),
@@ -244,31 +252,53 @@ fn reserve_space(file: &File, offset: u64, len: u64) -> Result<(), JournalError>
             file.set_len(offset + len)?;
             Ok(())
         }
-        Err(e) => Err(JournalError::Io(e.into())),
+        Err(e) => {
+            // ext4 keeps what it could allocate before it ran out of room,
+            // and the file's length with it (to a whole block, not a page):
+            // give it back, so that the file of a writer killed now still
+            // ends in whole pages of reserved space, as readers expect.
+            if file.metadata()?.len() > offset {
+                file.set_len(offset)?;
+            }
+            Err(JournalError::Io(e.into()))
+        }
     }
 }
 
+/// How long [`append_to_settled`] waits for readers to let go of a journal.
+const SETTLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Appends `records` to a journal whose writer is gone (its lock is free;
-/// this takes it while it works), as one `write(2)` of whole frames after its
+/// this takes it while it works, waiting up to two seconds for readers), as one `write(2)` of whole frames after its
 /// last good frame, then syncs it. Used to put back records salvaged from
-/// pieces cut off the journal. Refused when a writer holds the journal, or
-/// when the journal does not end cleanly. Returns the journal's new length.
+/// pieces cut off the journal. Refused when another process holds the
+/// journal, or when the journal does not end cleanly. Returns how many bytes it appended:
+/// none when the journal ends with these very frames already (put back by a
+/// salvage that stopped before it could rename its piece, or cut off twice).
 pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, JournalError> {
     use std::io::{Seek, SeekFrom};
+    use std::os::unix::fs::FileExt as _;
     let mut file = fs_err::OpenOptions::new()
         .read(true)
         .write(true)
         .open(path)?
         .into_parts()
         .0;
-    match file.try_lock() {
-        Ok(()) => {}
-        Err(std::fs::TryLockError::WouldBlock) => {
-            return Err(JournalError::InUse {
-                path: path.display().to_string(),
-            });
+    // A reader holds the lock for as long as it reads: wait a little for it.
+    let deadline = std::time::Instant::now() + SETTLED_LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JournalError::InUse {
+                    path: path.display().to_string(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
         }
-        Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
     }
     let scan = crate::read_journal_as(path, 0, crate::Mode::Settled, |_, _| {})?;
     if let Some(d) = scan.tail_damage() {
@@ -294,10 +324,17 @@ pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, Journal
         frames.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         frames.extend_from_slice(&payload);
     }
+    if let Some(at) = scan.end.checked_sub(frames.len() as u64) {
+        let mut last = vec![0; frames.len()];
+        file.read_exact_at(&mut last, at)?;
+        if last == frames {
+            return Ok(0);
+        }
+    }
     // Reserved zeros after the last frame go: the frames follow it directly.
     file.set_len(scan.end)?;
     file.seek(SeekFrom::Start(scan.end))?;
     file.write_all(&frames)?;
     file.sync_all()?;
-    Ok(scan.end + frames.len() as u64)
+    Ok(frames.len() as u64)
 }

@@ -411,60 +411,13 @@ fn copy_tree(
         };
         let src = entry.path();
         let dst = level.to.join(entry.file_name());
-        let link = match entry.file_type() {
-            Ok(t) => t.is_symlink(),
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                notes.push(removed(&src));
-                continue;
-            }
-            Err(e) => return Err(io(Op::Read, &src)(e)),
-        };
-        let meta = match std::fs::metadata(&src) {
-            Ok(m) => m,
-            Err(e) if e.kind() == ErrorKind::NotFound => {
-                notes.push(if link {
-                    format!(
-                        "skipped a symbolic link to a missing file: {}",
-                        src.display()
-                    )
-                } else {
-                    removed(&src)
-                });
-                continue;
-            }
-            Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
-                notes.push(format!("skipped a symbolic link loop: {}", src.display()));
-                continue;
-            }
-            Err(e) => return Err(io(Op::Read, &src)(e)),
+        let Some(meta) = entry_metadata(&entry, &src, notes)? else {
+            continue;
         };
         if meta.is_dir() {
-            if lab.contains(&src, &meta) {
-                continue;
+            if let Some(level) = enter_folder(src, dst, &meta, &stack, lab, notes)? {
+                stack.push(level);
             }
-            let id = identity(&meta);
-            if stack.iter().any(|l| l.id == id) {
-                notes.push(format!(
-                    "skipped a symbolic link loop (a link to a folder that holds it): {}",
-                    src.display()
-                ));
-                continue;
-            }
-            let entries = match std::fs::read_dir(&src) {
-                Ok(e) => e,
-                Err(e) if e.kind() == ErrorKind::NotFound => {
-                    notes.push(removed(&src));
-                    continue;
-                }
-                Err(e) => return Err(io(Op::List, &src)(e)),
-            };
-            std::fs::create_dir(&dst).map_err(io(Op::Create, &dst))?;
-            stack.push(Level {
-                entries,
-                from: src,
-                to: dst,
-                id,
-            });
         } else if meta.is_file() {
             match copy_file(&src, &dst, &mut buf)? {
                 Some(n) => {
@@ -476,6 +429,82 @@ fn copy_tree(
         }
     }
     Ok((files, bytes))
+}
+
+/// The metadata of the entry `src`, a symbolic link followed: `None`, with a
+/// note, for an entry removed meanwhile, a link to a missing file or a link
+/// that resolves to itself.
+fn entry_metadata(
+    entry: &std::fs::DirEntry,
+    src: &Path,
+    notes: &mut Vec<String>,
+) -> Result<Option<Metadata>, CopyError> {
+    let link = match entry.file_type() {
+        Ok(t) => t.is_symlink(),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            notes.push(removed(src));
+            return Ok(None);
+        }
+        Err(e) => return Err(io(Op::Read, src)(e)),
+    };
+    match std::fs::metadata(src) {
+        Ok(m) => Ok(Some(m)),
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            notes.push(if link {
+                format!(
+                    "skipped a symbolic link to a missing file: {}",
+                    src.display()
+                )
+            } else {
+                removed(src)
+            });
+            Ok(None)
+        }
+        Err(e) if e.raw_os_error() == Some(Errno::LOOP.raw_os_error()) => {
+            notes.push(format!("skipped a symbolic link loop: {}", src.display()));
+            Ok(None)
+        }
+        Err(e) => Err(io(Op::Read, src)(e)),
+    }
+}
+
+/// The level for the folder `src` (with metadata `meta`), its copy `dst`
+/// made: `None` for a folder of Lab's own, a link back to a folder on the
+/// way down (with a note) or a folder removed meanwhile (with a note).
+fn enter_folder(
+    src: PathBuf,
+    dst: PathBuf,
+    meta: &Metadata,
+    stack: &[Level],
+    lab: &LabFolders,
+    notes: &mut Vec<String>,
+) -> Result<Option<Level>, CopyError> {
+    if lab.contains(&src, meta) {
+        return Ok(None);
+    }
+    let id = identity(meta);
+    if stack.iter().any(|l| l.id == id) {
+        notes.push(format!(
+            "skipped a symbolic link loop (a link to a folder that holds it): {}",
+            src.display()
+        ));
+        return Ok(None);
+    }
+    let entries = match std::fs::read_dir(&src) {
+        Ok(e) => e,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
+            notes.push(removed(&src));
+            return Ok(None);
+        }
+        Err(e) => return Err(io(Op::List, &src)(e)),
+    };
+    std::fs::create_dir(&dst).map_err(io(Op::Create, &dst))?;
+    Ok(Some(Level {
+        entries,
+        from: src,
+        to: dst,
+        id,
+    }))
 }
 
 fn removed(path: &Path) -> String {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use lab_types::Value;
+use lab_types::fields::attr;
 
 /// What to look at.
 #[derive(Clone, Debug, Default)]
@@ -29,7 +30,7 @@ impl EnvRequest {
         }
         let packages = installed_packages(&self.site_dirs);
         attrs.push((
-            "packages".to_owned(),
+            attr::PACKAGES.to_owned(),
             Value::List(packages.into_iter().map(Value::Str).collect()),
         ));
         attrs
@@ -68,12 +69,12 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
             dirty = true;
         }
     }
-    let mut attrs = vec![("git_dirty".to_owned(), Value::Bool(dirty))];
+    let mut attrs = vec![(attr::GIT_DIRTY.to_owned(), Value::Bool(dirty))];
     if let Some(c) = commit {
-        attrs.push(("git_commit".to_owned(), Value::Str(c)));
+        attrs.push((attr::GIT_COMMIT.to_owned(), Value::Str(c)));
     }
     if let Some(b) = branch {
-        attrs.push(("git_branch".to_owned(), Value::Str(b)));
+        attrs.push((attr::GIT_BRANCH.to_owned(), Value::Str(b)));
     }
     Some(attrs)
 }

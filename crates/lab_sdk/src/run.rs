@@ -110,6 +110,23 @@ impl State {
     }
 }
 
+/// The most journal space the End record (with the longest error text it
+/// keeps) and the Close record after it take: what recording stored
+/// artifacts leaves of the space kept in reserve for ending a run.
+const END_AND_CLOSE_BYTES: u64 = {
+    let frame = lab_journal::FRAME_HEADER_LEN;
+    // Tag, time, status, error flag, three string lengths, the texts.
+    let end = 11
+        + 3 * 4
+        + crate::MAX_ERROR_TYPE_BYTES
+        + crate::MAX_ERROR_MESSAGE_BYTES
+        + crate::MAX_ERROR_TRACEBACK_BYTES;
+    // Tag and time; then the zero length that ends the data.
+    let close = 9;
+    (frame + end + frame + close + 4) as u64
+};
+const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
+
 /// Finishers still closing and indexing journals.
 static BACKGROUND: Mutex<Vec<JoinHandle<Result<(), String>>>> = Mutex::new(Vec::new());
 
@@ -202,28 +219,26 @@ impl Run {
         });
         let for_env = Arc::clone(&run);
         let env = options.env;
-        let handle = std::thread::Builder::new()
-            .name("lab-env".into())
-            .spawn(move || {
-                let attrs = env.gather();
-                let mut st = for_env.lock();
-                let time_nanos = now_nanos();
-                if let Some(journal) = st.journal.as_mut() {
-                    for (key, value) in attrs {
-                        // A failure here (a full disk) shows at the next log call.
-                        if journal
-                            .append(&Record::Attr {
-                                time_nanos,
-                                key,
-                                value,
-                            })
-                            .is_err()
-                        {
-                            break;
-                        }
+        let handle = spawn_quiet("lab-env", move || {
+            let attrs = env.gather();
+            let mut st = for_env.lock();
+            let time_nanos = now_nanos();
+            if let Some(journal) = st.journal.as_mut() {
+                for (key, value) in attrs {
+                    // A failure here (a full disk) shows at the next log call.
+                    if journal
+                        .append(&Record::Attr {
+                            time_nanos,
+                            key,
+                            value,
+                        })
+                        .is_err()
+                    {
+                        break;
                     }
                 }
-            })?;
+            }
+        })?;
         *run.env_thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(handle);
@@ -531,15 +546,25 @@ impl Run {
                 .extend(notes.iter().map(|n| format!("artifact `{name}`: {n}")));
             match copied {
                 Ok(stored) => {
-                    self.lock()
-                        .journal()?
-                        .append_final(&Record::ArtifactStored {
+                    // From the reserve, but never from the part the End
+                    // record needs: on a full disk, an artifact goes
+                    // unrecorded (its copy is left for `lab gc`) rather than
+                    // the run unended.
+                    let recorded = self.lock().journal()?.append_final_keeping(
+                        &Record::ArtifactStored {
                             time_nanos: now_nanos(),
-                            name,
+                            name: name.clone(),
                             path: stored.path,
                             files: stored.files,
                             bytes: stored.bytes,
-                        })?;
+                        },
+                        END_AND_CLOSE_BYTES,
+                    );
+                    if let Err(e) = recorded {
+                        report.warnings.push(format!(
+                            "artifact `{name}` was copied, but recording it failed: {e}"
+                        ));
+                    }
                 }
                 Err(e) => report
                     .warnings
@@ -557,9 +582,7 @@ impl Run {
             st.ended = Some(status);
         }
         let run = Arc::clone(self);
-        let handle = std::thread::Builder::new()
-            .name("lab-finish".into())
-            .spawn(move || run.finish())?;
+        let handle = spawn_quiet("lab-finish", move || run.finish())?;
         BACKGROUND
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -612,4 +635,71 @@ fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
         s
     });
     Ok((size, hex))
+}
+
+/// Spawns one of Lab's named background threads with every asynchronous
+/// signal blocked, so that a Ctrl-C (or a SIGTERM) goes to the process's
+/// other threads: Python runs signal handlers in its main thread, and wakes
+/// that thread from a blocking call (`time.sleep`, a read) only when the
+/// signal is delivered to it. Taken by a Lab thread, a Ctrl-C in the first
+/// moments of a run waited for the blocking call to end. The new thread
+/// inherits the mask of the thread that spawns it, which has its own mask
+/// back right after.
+fn spawn_quiet<F, T>(name: &str, f: F) -> std::io::Result<JoinHandle<T>>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let previous = signals::block_asynchronous();
+    let spawned = std::thread::Builder::new().name(name.into()).spawn(f);
+    signals::restore(previous);
+    spawned
+}
+
+#[cfg(unix)]
+mod signals {
+    /// Blocks every signal but those a fault raises in the faulting thread
+    /// (which must not be blocked), and returns the mask to restore.
+    pub(super) fn block_asynchronous() -> Option<libc::sigset_t> {
+        // SAFETY: the sets are initialised by `sigemptyset`/`sigfillset`
+        // before use, and `pthread_sigmask` only reads `set` and writes
+        // `previous`, both valid for the call.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut previous: libc::sigset_t = std::mem::zeroed();
+            libc::sigfillset(&raw mut set);
+            for fault in [
+                libc::SIGSEGV,
+                libc::SIGBUS,
+                libc::SIGFPE,
+                libc::SIGILL,
+                libc::SIGTRAP,
+                libc::SIGABRT,
+                libc::SIGSYS,
+            ] {
+                libc::sigdelset(&raw mut set, fault);
+            }
+            libc::sigemptyset(&raw mut previous);
+            (libc::pthread_sigmask(libc::SIG_BLOCK, &raw const set, &raw mut previous) == 0)
+                .then_some(previous)
+        }
+    }
+
+    pub(super) fn restore(previous: Option<libc::sigset_t>) {
+        if let Some(previous) = previous {
+            // SAFETY: `previous` is the mask `pthread_sigmask` returned.
+            unsafe {
+                libc::pthread_sigmask(libc::SIG_SETMASK, &raw const previous, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    pub(super) fn block_asynchronous() -> Option<()> {
+        None
+    }
+
+    pub(super) fn restore(_: Option<()>) {}
 }

@@ -118,21 +118,7 @@ pub fn downsample(
     to: Option<f64>,
     max_points: usize,
 ) -> View {
-    let inside = |x: f64| from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t);
-    // The points in range: a contiguous span when x is ordered, else a list.
-    let (span, picked): (std::ops::Range<usize>, Option<Vec<usize>>) =
-        if from.is_none() && to.is_none() {
-            (0..series.len(), None)
-        } else if series.sorted(axis) {
-            let lo = from.map_or(0, |f| partition(series, axis, |x| x < f));
-            let hi = to.map_or(series.len(), |t| partition(series, axis, |x| x <= t));
-            (lo..hi.max(lo), None)
-        } else {
-            let list: Vec<usize> = (0..series.len())
-                .filter(|&i| inside(series.x(axis, i)))
-                .collect();
-            (0..list.len(), Some(list))
-        };
+    let (span, picked) = in_range(series, axis, from, to);
     let index = |k: usize| picked.as_ref().map_or(k, |p| p[k]);
     let n = span.len();
     let finite = |v: f64| v.is_finite().then_some(v);
@@ -155,37 +141,10 @@ pub fn downsample(
     let buckets = max_points / 2;
     view.x.reserve(buckets * 2);
     view.y.reserve(buckets * 2);
-    let values = &series.values;
     for b in 0..buckets {
         let start = span.start + b * n / buckets;
         let end = span.start + (b + 1) * n / buckets;
-        let (mut lo, mut hi) = (usize::MAX, usize::MAX);
-        let (mut lo_v, mut hi_v) = (f64::INFINITY, f64::NEG_INFINITY);
-        if picked.is_none() {
-            // The common case, a contiguous slice: a tight loop.
-            for (k, &v) in values[start..end].iter().enumerate() {
-                if v < lo_v {
-                    lo_v = v;
-                    lo = start + k;
-                }
-                if v > hi_v {
-                    hi_v = v;
-                    hi = start + k;
-                }
-            }
-        } else {
-            for k in start..end {
-                let v = values[index(k)];
-                if v < lo_v {
-                    lo_v = v;
-                    lo = k;
-                }
-                if v > hi_v {
-                    hi_v = v;
-                    hi = k;
-                }
-            }
-        }
+        let (lo, hi) = extremes(&series.values, start..end, picked.as_deref());
         if lo == usize::MAX {
             // Nothing finite in the bucket: its first point shows the gap.
             emit(&mut view, index(start));
@@ -197,6 +156,72 @@ pub fn downsample(
         }
     }
     view
+}
+
+/// The points with x in `[from, to]`: a contiguous span of the series when
+/// x is ordered (found by bisection), else a span of a list of the indexes
+/// that are in range.
+fn in_range(
+    series: &Series,
+    axis: XAxis,
+    from: Option<f64>,
+    to: Option<f64>,
+) -> (std::ops::Range<usize>, Option<Vec<usize>>) {
+    if from.is_none() && to.is_none() {
+        (0..series.len(), None)
+    } else if series.sorted(axis) {
+        let lo = from.map_or(0, |f| partition(series, axis, |x| x < f));
+        let hi = to.map_or(series.len(), |t| partition(series, axis, |x| x <= t));
+        (lo..hi.max(lo), None)
+    } else {
+        let inside = |x: f64| from.is_none_or(|f| x >= f) && to.is_none_or(|t| x <= t);
+        let list: Vec<usize> = (0..series.len())
+            .filter(|&i| inside(series.x(axis, i)))
+            .collect();
+        (0..list.len(), Some(list))
+    }
+}
+
+/// Where the smallest and the largest value of one bucket are, as positions
+/// in the span, the first of equal values winning; `usize::MAX` where none
+/// was found (a bucket of NaNs has neither). `picked` maps positions to
+/// points when the span is a list. Meant to be inlined: it runs for every
+/// point, so it allocates nothing and calls nothing per point.
+#[inline]
+fn extremes(
+    values: &[f64],
+    bucket: std::ops::Range<usize>,
+    picked: Option<&[usize]>,
+) -> (usize, usize) {
+    let (mut lo, mut hi) = (usize::MAX, usize::MAX);
+    let (mut lo_v, mut hi_v) = (f64::INFINITY, f64::NEG_INFINITY);
+    if let Some(picked) = picked {
+        for k in bucket {
+            let v = values[picked[k]];
+            if v < lo_v {
+                lo_v = v;
+                lo = k;
+            }
+            if v > hi_v {
+                hi_v = v;
+                hi = k;
+            }
+        }
+    } else {
+        // The common case, a contiguous slice: a tight loop.
+        let start = bucket.start;
+        for (k, &v) in values[bucket].iter().enumerate() {
+            if v < lo_v {
+                lo_v = v;
+                lo = start + k;
+            }
+            if v > hi_v {
+                hi_v = v;
+                hi = start + k;
+            }
+        }
+    }
+    (lo, hi)
 }
 
 /// The first index whose x fails `before` (x must be ordered).

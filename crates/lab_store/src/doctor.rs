@@ -57,12 +57,16 @@ const SALVAGED: &str = ".salvaged";
 impl Store {
     /// What SQLite's `quick_check` says of the index: empty when sound.
     pub fn check_index(&self) -> Result<Vec<String>, Error> {
-        let lines: Vec<String> = self
+        let lines: rusqlite::Result<Vec<String>> = self
             .conn
-            .prepare("PRAGMA quick_check")?
-            .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        Ok(lines.into_iter().filter(|l| l != "ok").collect())
+            .prepare("PRAGMA quick_check")
+            .and_then(|mut check| check.query_map([], |r| r.get(0))?.collect());
+        match lines {
+            Ok(lines) => Ok(lines.into_iter().filter(|l| l != "ok").collect()),
+            // Damaged past checking: that is the answer.
+            Err(e) if crate::is_sqlite_damage(&e) => Ok(vec![e.to_string()]),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Reads every run's journal whole and reports its health, by short id.
@@ -131,28 +135,31 @@ impl Store {
     pub fn salvage(&mut self, short: &str) -> Result<u64, Error> {
         let paths = self.project.run_paths(short);
         let mut pieces = damaged_pieces(&paths.journal)?;
+        if pieces.is_empty() {
+            return Ok(0);
+        }
         // The newest cut came from furthest up the journal: it goes back first.
         pieces.reverse();
+        // The run is read again from its journal, start to end. Its rows go
+        // first: should the salvage stop halfway, the next refresh reads the
+        // journal whole, whatever it holds by then.
+        if let Ok(id) = self.resolve(short) {
+            self.remove_run(&id)?;
+        }
         let mut restored = 0;
         for piece in pieces {
             let bytes = fs_err::read(&piece)?;
             let mut records: Vec<Record> = Vec::new();
             scan_from(&bytes[..], 0, |_, r| records.push(r))?;
-            if !records.is_empty() {
-                lab_journal::append_to_settled(&paths.journal, &records)?;
+            if !records.is_empty() && lab_journal::append_to_settled(&paths.journal, &records)? > 0
+            {
                 restored += records.len() as u64;
             }
             let mut done = piece.clone().into_os_string();
             done.push(SALVAGED);
             fs_err::rename(&piece, PathBuf::from(done))?;
         }
-        if restored > 0 {
-            // The run is read again from its journal, start to end.
-            if let Ok(id) = self.resolve(short) {
-                self.remove_run(&id)?;
-            }
-            self.fold_run(short)?;
-        }
+        self.fold_run(short)?;
         Ok(restored)
     }
 }

@@ -7,10 +7,12 @@
 //! [`Store`] and calling [`Store::refresh`] folds in every journal tail not yet
 //! indexed, so live and crashed runs read up to date.
 
+mod delta;
 mod doctor;
 mod error;
 pub mod fields;
 mod fold;
+pub mod index;
 mod metrics;
 mod project;
 pub mod query;
@@ -18,6 +20,7 @@ mod read;
 mod remove;
 mod schema;
 mod select;
+mod sqlite;
 mod summary;
 pub mod wire;
 
@@ -29,10 +32,13 @@ pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, 
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 
+use std::cell::OnceCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rusqlite::Connection;
+
+use crate::sqlite::SqliteIndex;
 
 /// How long to wait for another process's lock on the index.
 const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
@@ -62,8 +68,16 @@ pub struct Store {
     project: Project,
     conn: Connection,
     /// Why the index on disk could not be written, when this store folds
-    /// into a copy of it in memory instead (a full disk, a read-only project).
+    /// into a copy of it in memory instead (a full disk, a read-only project),
+    /// or is damaged, when it reads every journal into memory.
     in_memory: Option<String>,
+    /// Whether `conn` holds only what the journals said (in memory): an
+    /// index that cannot be damaged.
+    from_journals: bool,
+    /// The runs read from their journals into memory, and why, once a read
+    /// found the index damaged (SQLite finds a damaged page only when a
+    /// query reaches it): every later read uses them.
+    rebuilt: OnceCell<(Connection, String)>,
 }
 
 /// Whether an error means the index cannot be written here (while it can
@@ -92,22 +106,47 @@ fn unwritable(e: &Error) -> bool {
     }
 }
 
+/// Whether the index is damaged, as SQLite says (not a database, corrupt),
+/// or as a value Lab never writes in its column shows (another type, text
+/// that is not UTF-8, an unknown status): SQLite keeps no checksums.
+fn is_damage(e: &Error) -> bool {
+    match e {
+        Error::DamagedIndex { .. } => true,
+        Error::Sqlite(err) => is_sqlite_damage(err),
+        _ => false,
+    }
+}
+
+/// [`is_damage`] of an error of SQLite's.
+fn is_sqlite_damage(err: &rusqlite::Error) -> bool {
+    matches!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
+    ) || matches!(
+        err,
+        rusqlite::Error::InvalidColumnType(..)
+            | rusqlite::Error::FromSqlConversionFailure(..)
+            | rusqlite::Error::Utf8Error(..)
+    )
+}
+
 /// The index file cannot be read as a database: [`Error::DamagedIndex`].
 fn damaged(e: Error, path: &Path) -> Error {
     match &e {
-        Error::Sqlite(err)
-            if matches!(
-                err.sqlite_error_code(),
-                Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt)
-            ) =>
-        {
-            Error::DamagedIndex {
-                path: path.to_owned(),
-                reason: err.to_string(),
-            }
-        }
+        Error::Sqlite(err) if is_sqlite_damage(err) => Error::DamagedIndex {
+            path: path.to_owned(),
+            reason: err.to_string(),
+        },
         _ => e,
     }
+}
+
+/// An empty index in memory, for the runs the journals hold.
+fn empty_in_memory() -> Result<Connection, Error> {
+    let conn = Connection::open_in_memory()?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    schema::migrate(&conn)?;
+    Ok(conn)
 }
 
 impl Store {
@@ -118,14 +157,21 @@ impl Store {
     ///
     /// A damaged index is never a dead end either: the runs are then read
     /// from the journals into memory, until `lab reindex`
-    /// ([`Store::open_to_rebuild`]) replaces it.
+    /// ([`Store::open_to_rebuild`]) replaces it. That holds for damage SQLite
+    /// finds later, when a fold or a read reaches it, too.
     pub fn open(project: Project) -> Result<Self, Error> {
         let path = project.index_path();
         match Self::open_on_disk(project.clone()) {
             Ok(store) => Ok(store),
             Err(e) if unwritable(&e) => Self::open_copy(project, &e.to_string()),
             Err(e) => match damaged(e, &path) {
-                e @ Error::DamagedIndex { .. } => Self::open_copy(project, &e.to_string()),
+                e @ Error::DamagedIndex { .. } => Ok(Self {
+                    project,
+                    conn: empty_in_memory()?,
+                    in_memory: Some(e.to_string()),
+                    from_journals: true,
+                    rebuilt: OnceCell::new(),
+                }),
                 e => Err(e),
             },
         }
@@ -151,6 +197,8 @@ impl Store {
             project,
             conn,
             in_memory: None,
+            from_journals: false,
+            rebuilt: OnceCell::new(),
         })
     }
 
@@ -165,14 +213,59 @@ impl Store {
             project,
             conn,
             in_memory: Some(why.to_owned()),
+            from_journals: false,
+            rebuilt: OnceCell::new(),
         })
     }
 
     /// Why this store folds into memory instead of the index on disk (which
-    /// cannot be written: a full disk, a read-only project), if it does.
+    /// cannot be written: a full disk, a read-only project; or is damaged),
+    /// if it does.
     #[must_use]
     pub fn in_memory(&self) -> Option<&str> {
-        self.in_memory.as_deref()
+        self.in_memory
+            .as_deref()
+            .or_else(|| self.rebuilt.get().map(|(_, why)| why.as_str()))
+    }
+
+    /// The connection reads go to.
+    fn db(&self) -> &Connection {
+        self.rebuilt.get().map_or(&self.conn, |(conn, _)| conn)
+    }
+
+    /// Runs the read `f`. When it finds the index damaged, every journal is
+    /// read into memory, and `f` runs there (as does every later read).
+    fn read<T>(&self, f: impl Fn(&Connection) -> Result<T, Error>) -> Result<T, Error> {
+        match f(self.db()) {
+            Err(e) if is_damage(&e) && !self.from_journals && self.rebuilt.get().is_none() => {
+                let why = damaged(e, &self.project.index_path()).to_string();
+                let mut conn = empty_in_memory()?;
+                fold::refresh(&self.project, &mut SqliteIndex::new(&mut conn))?;
+                f(&self.rebuilt.get_or_init(move || (conn, why)).0)
+            }
+            Err(e) => Err(damaged(e, &self.project.index_path())),
+            ok => ok,
+        }
+    }
+
+    /// Goes on with the runs a read put in memory, if one found the index
+    /// damaged: what changes the index changes them.
+    pub(crate) fn keep_rebuilt(&mut self) {
+        if let Some((conn, why)) = self.rebuilt.take() {
+            self.conn = conn;
+            self.in_memory = Some(why);
+            self.from_journals = true;
+        }
+    }
+
+    /// Reads every journal into a new index in memory, the one on disk being
+    /// damaged (`e` says how), and goes on there.
+    fn rebuild_in_memory(&mut self, e: Error) -> Result<(), Error> {
+        let why = damaged(e, &self.project.index_path()).to_string();
+        self.conn = empty_in_memory()?;
+        self.in_memory = Some(why);
+        self.from_journals = true;
+        Ok(())
     }
 
     /// Finds the project for `cwd` (see [`Project::discover`]) and opens its index.
@@ -192,10 +285,15 @@ impl Store {
     /// unreadable ones (which are skipped). When the index turns out not to
     /// be writable, the fold goes on in a copy of it in memory.
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
-        match fold::refresh(&self.project, &mut self.conn) {
+        self.keep_rebuilt();
+        match fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn)) {
             Err(e) if unwritable(&e) && self.in_memory.is_none() => {
                 self.move_to_memory(&e.to_string())?;
-                fold::refresh(&self.project, &mut self.conn)
+                self.refresh()
+            }
+            Err(e) if is_damage(&e) && !self.from_journals => {
+                self.rebuild_in_memory(e)?;
+                fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn))
             }
             Err(e) => Err(damaged(e, &self.project.index_path())),
             ok => ok,
@@ -215,19 +313,39 @@ impl Store {
     }
 
     /// Folds the journal of one run into the index. Returns the damage found
-    /// in it, if its writer is gone.
+    /// in it, if its writer is gone. When the index turns out not to be
+    /// writable, the fold goes on in a copy of it in memory, as
+    /// [`Store::refresh`] does.
     pub fn fold_run(&mut self, short_id: &str) -> Result<Vec<Issue>, Error> {
-        fold::fold_run(&self.project, &mut self.conn, short_id)
+        self.keep_rebuilt();
+        match fold::fold_run(
+            &self.project,
+            &mut SqliteIndex::new(&mut self.conn),
+            short_id,
+        ) {
+            Err(e) if unwritable(&e) && self.in_memory.is_none() => {
+                self.move_to_memory(&e.to_string())?;
+                self.fold_run(short_id)
+            }
+            Err(e) if is_damage(&e) && !self.from_journals => {
+                self.rebuild_in_memory(e)?;
+                let issues = fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn))?;
+                Ok(issues.into_iter().filter(|i| i.run() == short_id).collect())
+            }
+            Err(e) => Err(damaged(e, &self.project.index_path())),
+            ok => ok,
+        }
     }
 
     /// A number that changes whenever the indexed runs change: two equal
     /// numbers mean any query gives the same answer (for caching answers).
     pub fn generation(&self) -> Result<i64, Error> {
-        schema::generation(&self.conn)
+        self.read(schema::generation)
     }
 
     /// Empties the index and rebuilds it from the journals alone.
     pub fn reindex(&mut self) -> Result<Vec<Issue>, Error> {
+        self.keep_rebuilt();
         schema::clear(&self.conn)?;
         self.refresh()
     }
@@ -238,7 +356,18 @@ impl Store {
     /// Returns the store and where a damaged index was moved.
     pub fn open_to_rebuild(project: Project) -> Result<(Self, Option<PathBuf>), Error> {
         let path = project.index_path();
-        match Self::open_on_disk(project.clone()).map_err(|e| damaged(e, &path)) {
+        // A damaged page may lie where nothing reads when the file is opened:
+        // the whole file is checked, as a rebuild reads every journal anyway.
+        let opened = Self::open_on_disk(project.clone()).and_then(|store| {
+            match store.check_index()?.first() {
+                Some(problem) => Err(Error::DamagedIndex {
+                    path: path.clone(),
+                    reason: problem.clone(),
+                }),
+                None => Ok(store),
+            }
+        });
+        match opened.map_err(|e| damaged(e, &path)) {
             Ok(store) => Ok((store, None)),
             Err(Error::DamagedIndex { path, .. }) => {
                 let kept = move_aside(&path)?;

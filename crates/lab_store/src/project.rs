@@ -179,14 +179,32 @@ impl Project {
     /// Claims a folder for a new run started at `time_nanos`. Two runs in one
     /// project never share a short id: the folder is made with an atomic
     /// `mkdir`, and a taken short id moves the id to the next time slot.
+    ///
+    /// A short id is never given twice, even after its folder was deleted by
+    /// hand: the index may still hold the old run under it, and would take
+    /// the new run's folder for the old one's. So the project remembers the
+    /// last slot it gave (`.lab/last_slot`), and a new run takes a later one
+    /// (unless that is more than an hour ahead of the clock, as after the
+    /// clock was set back: then the clock wins).
     pub fn claim_run(&self, time_nanos: i64) -> Result<(RunId, RunPaths), Error> {
         let runs = self.runs_dir();
         fs_err::create_dir_all(&runs)?;
         let mut id = RunId::new(time_nanos, 0);
+        let last = self.store_dir().join(LAST_SLOT_FILE);
+        if let Some(given) = read_last_slot(&last)
+            && given < id.slot().saturating_add(SLOTS_AHEAD)
+        {
+            id = id.at_least_slot(given.saturating_add(1));
+        }
         loop {
             let dir = runs.join(id.short());
             match std::fs::create_dir(&dir) {
-                Ok(()) => return Ok((id, RunPaths::new(dir))),
+                Ok(()) => {
+                    // Remembering is best effort: losing it only makes a
+                    // reused name possible again after a hand deletion.
+                    let _ = write_last_slot(&last, id.slot());
+                    return Ok((id, RunPaths::new(dir)));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id = id.next_slot(),
                 Err(e) => {
                     return Err(Error::Io(std::io::Error::new(
@@ -197,6 +215,27 @@ impl Project {
             }
         }
     }
+}
+
+/// Where a project remembers the last time slot it gave a run.
+const LAST_SLOT_FILE: &str = "last_slot";
+
+/// How far ahead of the clock a remembered slot may be and still be
+/// followed: an hour of quarter seconds.
+const SLOTS_AHEAD: u32 = 4 * 3600;
+
+/// The last slot given, when it is recorded and readable. A write cut short
+/// reads as a smaller number or none: at worst a little less protection.
+fn read_last_slot(path: &Path) -> Option<u32> {
+    std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+/// Records `slot` as the last one given, unless a later one is recorded.
+fn write_last_slot(path: &Path, slot: u32) -> std::io::Result<()> {
+    if read_last_slot(path).is_some_and(|given| given >= slot) {
+        return Ok(());
+    }
+    std::fs::write(path, format!("{slot}\n"))
 }
 
 /// Refuses a marker that is not a JSON object with a `format` this Lab

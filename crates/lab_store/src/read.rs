@@ -132,7 +132,28 @@ pub enum Detail {
     Listing,
 }
 
+/// The `runs` columns a [`RunInfo`] is read from, in this order, then (for a
+/// listing) its summary. [`col`] names each one's place.
 pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
+
+/// The place of each column of [`RUN_COLUMNS`] (and the `summary` after
+/// them) in a row: rows are read by place, which costs no name lookups in a
+/// listing of thousands, and these names keep the places readable.
+pub(crate) mod col {
+    pub const ID: usize = 0;
+    pub const SHORT_ID: usize = 1;
+    pub const EXPERIMENT: usize = 2;
+    pub const STATUS: usize = 3;
+    pub const START_NANOS: usize = 4;
+    pub const END_NANOS: usize = 5;
+    pub const ERROR_TYPE: usize = 6;
+    pub const ERROR_MESSAGE: usize = 7;
+    pub const TRACEBACK: usize = 8;
+    pub const FEATURES: usize = 9;
+    pub const DAMAGE: usize = 10;
+    /// After `RUN_COLUMNS`, in a listing's query.
+    pub const SUMMARY: usize = 11;
+}
 
 impl Store {
     /// Every run (of `experiment`, if given), newest first, with everything
@@ -141,48 +162,30 @@ impl Store {
         let sql = format!(
             "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR experiment = ?1) ORDER BY start_nanos DESC, id DESC"
         );
-        let mut runs: Vec<RunInfo> = self
-            .conn
-            .prepare(&sql)?
-            .query_map([experiment], run_row)?
-            .collect::<Result<_, _>>()?;
-        fill_details(&self.conn, &mut runs, Detail::Full)?;
-        Ok(runs)
+        self.read(|db| {
+            let mut runs: Vec<RunInfo> = db
+                .prepare(&sql)?
+                .query_map([experiment], run_row)?
+                .collect::<Result<_, _>>()?;
+            fill_details(db, &mut runs, Detail::Full)?;
+            Ok(runs)
+        })
     }
 
     /// The run whose id starts with `prefix` (case-insensitive).
     pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
-        let id = self.resolve(prefix)?;
         let sql = format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1");
-        let mut runs = vec![self.conn.query_row(&sql, [&id], run_row)?];
-        fill_details(&self.conn, &mut runs, Detail::Full)?;
-        Ok(runs.remove(0))
+        self.read(|db| {
+            let id = resolve(db, prefix)?;
+            let mut runs = vec![db.query_row(&sql, [&id], run_row)?];
+            fill_details(db, &mut runs, Detail::Full)?;
+            Ok(runs.remove(0))
+        })
     }
 
     /// The full id of the run whose id starts with `prefix`.
     pub fn resolve(&self, prefix: &str) -> Result<String, Error> {
-        let p = prefix.trim().to_ascii_lowercase();
-        if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::BadRunId {
-                prefix: prefix.to_owned(),
-            });
-        }
-        let upper = format!("{p}{}", "g");
-        let ids: Vec<String> = self
-            .conn
-            .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
-            .query_map(params![p, upper], |r| r.get(0))?
-            .collect::<Result<_, _>>()?;
-        match ids.len() {
-            0 => Err(Error::UnknownRun {
-                prefix: prefix.to_owned(),
-            }),
-            1 => Ok(ids.into_iter().next().unwrap_or_default()),
-            _ => Err(Error::AmbiguousRun {
-                prefix: prefix.to_owned(),
-                candidates: ids,
-            }),
-        }
+        self.read(|db| resolve(db, prefix))
     }
 
     /// Every point of metric `name` of a run, in logging order, as
@@ -238,49 +241,76 @@ impl Store {
     /// Every run's id, status and how far its journal is indexed: what a
     /// watcher compares between two looks to see what changed.
     pub fn run_states(&self) -> Result<Vec<(String, Status, u64)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, status, journal_offset FROM runs")?;
-        let rows = stmt.query_map([], |r| {
-            let status: String = r.get(1)?;
-            let offset: i64 = r.get(2)?;
-            Ok((
-                r.get::<_, String>(0)?,
-                Status::parse(&status).unwrap_or(Status::Crashed),
-                u64::try_from(offset).unwrap_or(0),
-            ))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt = db.prepare_cached("SELECT id, status, journal_offset FROM runs")?;
+            let rows = stmt.query_map([], |r| {
+                let status: String = r.get(1)?;
+                let offset: i64 = r.get(2)?;
+                Ok((
+                    r.get::<_, String>(0)?,
+                    Status::parse(&status).ok_or_else(|| damaged_column(1, "status", &status))?,
+                    u64::try_from(offset).unwrap_or(0),
+                ))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// How many points each metric of run `id` (a full id) has.
     pub fn metric_counts(&self, id: &str) -> Result<Vec<(String, u64)>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
-        let rows = stmt.query_map([id], |r| {
-            let n: i64 = r.get(1)?;
-            Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt = db.prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
+            let rows = stmt.query_map([id], |r| {
+                let n: i64 = r.get(1)?;
+                Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// The names of the project's experiments, sorted.
     pub fn experiments(&self) -> Result<Vec<String>, Error> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT DISTINCT experiment FROM runs ORDER BY experiment")?;
-        let rows = stmt.query_map([], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.read(|db| {
+            let mut stmt =
+                db.prepare_cached("SELECT DISTINCT experiment FROM runs ORDER BY experiment")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
 
     /// How many runs have each status.
     pub fn status_counts(&self) -> Result<HashMap<String, i64>, Error> {
-        Ok(self
-            .conn
-            .prepare("SELECT status, count(*) FROM runs GROUP BY status")?
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?)
+        self.read(|db| {
+            Ok(db
+                .prepare("SELECT status, count(*) FROM runs GROUP BY status")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?)
+        })
+    }
+}
+
+/// [`Store::resolve`] on the index open on `conn`.
+fn resolve(conn: &Connection, prefix: &str) -> Result<String, Error> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::BadRunId {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let upper = format!("{p}{}", "g");
+    let ids: Vec<String> = conn
+        .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
+        .query_map(params![p, upper], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    match ids.len() {
+        0 => Err(Error::UnknownRun {
+            prefix: prefix.to_owned(),
+        }),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => Err(Error::AmbiguousRun {
+            prefix: prefix.to_owned(),
+            candidates: ids,
+        }),
     }
 }
 
@@ -298,23 +328,38 @@ fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
 
+/// The error for a value that Lab never writes in its column: the index is
+/// damaged there, and reads go to the journals instead.
+fn damaged_column(column: usize, name: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        column,
+        rusqlite::types::Type::Text,
+        format!("{value:?} is no run's {name}").into(),
+    )
+}
+
 pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
-    let id: String = r.get(0)?;
-    let status: String = r.get(3)?;
-    let error_type: Option<String> = r.get(6)?;
-    let features: Option<Vec<u8>> = r.get(9)?;
+    let id: String = r.get(col::ID)?;
+    let status: String = r.get(col::STATUS)?;
+    let error_type: Option<String> = r.get(col::ERROR_TYPE)?;
+    let features: Option<Vec<u8>> = r.get(col::FEATURES)?;
     Ok(RunInfo {
-        id: id.parse().unwrap_or_else(|_| RunId::from_bytes([0; 16])),
-        short_id: r.get(1)?,
-        experiment: r.get(2)?,
-        status: Status::parse(&status).unwrap_or(Status::Crashed),
-        start_nanos: r.get(4)?,
-        end_nanos: r.get(5)?,
+        id: id.parse().map_err(|_| damaged_column(col::ID, "id", &id))?,
+        short_id: r.get(col::SHORT_ID)?,
+        experiment: r.get(col::EXPERIMENT)?,
+        status: Status::parse(&status)
+            .ok_or_else(|| damaged_column(col::STATUS, "status", &status))?,
+        start_nanos: r.get(col::START_NANOS)?,
+        end_nanos: r.get(col::END_NANOS)?,
         error: match error_type {
             Some(kind) => Some(ErrorInfo {
                 kind,
-                message: r.get::<_, Option<String>>(7)?.unwrap_or_default(),
-                traceback: r.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                message: r
+                    .get::<_, Option<String>>(col::ERROR_MESSAGE)?
+                    .unwrap_or_default(),
+                traceback: r
+                    .get::<_, Option<String>>(col::TRACEBACK)?
+                    .unwrap_or_default(),
             }),
             None => None,
         },
@@ -322,7 +367,7 @@ pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
             Some(Value::List(items)) => items,
             _ => Vec::new(),
         },
-        damage: r.get(10)?,
+        damage: r.get(col::DAMAGE)?,
         attrs: Vec::new(),
         params: Vec::new(),
         metrics: Vec::new(),
@@ -332,8 +377,9 @@ pub(crate) fn run_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
     })
 }
 
-/// Loads params, metrics, tags, artifacts, models and attributes of `runs`,
-/// one query per table.
+/// Loads attributes, params, metrics and tags of `runs` (and for the full
+/// detail, artifacts and models), one query per table, whatever the number
+/// of runs.
 pub(crate) fn fill_details(
     conn: &Connection,
     runs: &mut [RunInfo],
@@ -342,121 +388,169 @@ pub(crate) fn fill_details(
     if runs.is_empty() {
         return Ok(());
     }
-    // The runs to fill, by their place in `runs`: each table is then read by
-    // key for exactly these runs, in one query, whatever their number.
+    select(conn, runs)?;
+    let mut rows = Rows { conn, runs, detail };
+    rows.attrs()?;
+    rows.params()?;
+    rows.metrics()?;
+    rows.tags()?;
+    if detail == Detail::Full {
+        rows.artifacts()?;
+        rows.models()?;
+    }
+    Ok(())
+}
+
+/// Puts the ids of `runs` in the temporary table `selected`, by their place:
+/// each table is then read by key for exactly these runs, in one query.
+fn select(conn: &Connection, runs: &[RunInfo]) -> Result<(), Error> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS selected (pos INTEGER PRIMARY KEY, id TEXT NOT NULL); DELETE FROM temp.selected;",
     )?;
+    let tx = conn.unchecked_transaction()?;
     {
-        let tx = conn.unchecked_transaction()?;
         let mut insert =
             tx.prepare_cached("INSERT INTO temp.selected (pos, id) VALUES (?1, ?2)")?;
         for (i, r) in runs.iter().enumerate() {
             insert.execute(params![i as i64, r.id.to_string()])?;
         }
-        drop(insert);
-        tx.commit()?;
     }
-    let filter = |table: &str, cols: &str, order: &str| {
-        let only = match (table, detail) {
+    tx.commit()?;
+    Ok(())
+}
+
+/// The rows of one per-run table for the selected runs, each handed to the
+/// run it belongs to.
+struct Rows<'a> {
+    conn: &'a Connection,
+    runs: &'a mut [RunInfo],
+    detail: Detail,
+}
+
+impl Rows<'_> {
+    /// Calls `f` with each row of `table` (columns `cols`, as `t.…`) and its
+    /// run, runs in order and each run's rows by `order`.
+    fn each(
+        &mut self,
+        table: &str,
+        cols: &str,
+        order: &str,
+        mut f: impl FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), Error> {
+        let only = match (table, self.detail) {
             // What a listing summary would carry: the listed attributes.
             ("attrs", Detail::Listing) => {
                 format!(" AND t.key IN ({})", crate::fields::listed_attrs_sql())
             }
             _ => String::new(),
         };
-        format!(
-            "SELECT s.pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
-        )
-    };
-    let mut each = |sql: String,
-                    f: &mut dyn FnMut(&mut RunInfo, &rusqlite::Row<'_>) -> rusqlite::Result<()>|
-     -> Result<(), Error> {
-        let mut stmt = conn.prepare_cached(&sql)?;
+        let sql = format!(
+            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
-            let pos: i64 = row.get(0)?;
-            if let Some(run) = usize::try_from(pos).ok().and_then(|p| runs.get_mut(p)) {
+            let pos: i64 = row.get("pos")?;
+            if let Some(run) = usize::try_from(pos).ok().and_then(|p| self.runs.get_mut(p)) {
                 f(run, row)?;
             }
         }
         Ok(())
-    };
-    each(filter("attrs", "t.key, t.value", "key"), &mut |run, r| {
-        run.attrs
-            .push((r.get(1)?, decode(&r.get::<_, Vec<u8>>(2)?)));
-        Ok(())
-    })?;
-    each(
-        filter("params", "t.key, t.value, t.text", "seq"),
-        &mut |run, r| {
-            let value = param_value(&r.get::<_, Vec<u8>>(2)?, r.get(3)?);
-            run.params.push((r.get(1)?, value));
-            Ok(())
-        },
-    )?;
-    each(
-        filter(
-            "metrics",
-            "t.key, t.last_bits, t.last_step, t.min, t.max, t.count",
-            "seq",
-        ),
-        &mut |run, r| {
-            run.metrics.push(MetricSummary {
-                name: r.get(1)?,
-                last: f64::from_bits(r.get::<_, i64>(2)? as u64),
-                last_step: r.get(3)?,
-                min: r.get(4)?,
-                max: r.get(5)?,
-                count: r.get(6)?,
-            });
-            Ok(())
-        },
-    )?;
-    each(filter("tags", "t.key, t.value", "key"), &mut |run, r| {
-        run.tags.push((r.get(1)?, r.get(2)?));
-        Ok(())
-    })?;
-    if detail == Detail::Listing {
-        return Ok(());
     }
-    each(
-        filter(
-            "artifacts",
-            "t.name, t.source, t.path, t.files, t.bytes",
-            "seq",
-        ),
-        &mut |run, r| {
+
+    fn attrs(&mut self) -> Result<(), Error> {
+        self.each("attrs", "t.key, t.value", "key", |run, r| {
+            run.attrs
+                .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
+            Ok(())
+        })
+    }
+
+    fn params(&mut self) -> Result<(), Error> {
+        self.each("params", "t.key, t.value, t.text", "seq", |run, r| {
+            let value = param_value(&r.get::<_, Vec<u8>>("value")?, r.get("text")?);
+            run.params.push((r.get("key")?, value));
+            Ok(())
+        })
+    }
+
+    fn metrics(&mut self) -> Result<(), Error> {
+        let cols = "t.key, t.last_bits, t.last_step, t.min, t.max, t.count";
+        self.each("metrics", cols, "seq", |run, r| {
+            run.metrics.push(MetricSummary {
+                name: r.get("key")?,
+                last: f64::from_bits(r.get::<_, i64>("last_bits")? as u64),
+                last_step: r.get("last_step")?,
+                min: r.get("min")?,
+                max: r.get("max")?,
+                count: r.get("count")?,
+            });
+            Ok(())
+        })
+    }
+
+    fn tags(&mut self) -> Result<(), Error> {
+        self.each("tags", "t.key, t.value", "key", |run, r| {
+            run.tags.push((r.get("key")?, r.get("value")?));
+            Ok(())
+        })
+    }
+
+    fn artifacts(&mut self) -> Result<(), Error> {
+        let cols = "t.name, t.source, t.path, t.files, t.bytes";
+        self.each("artifacts", cols, "seq", |run, r| {
             run.artifacts.push(ArtifactInfo {
-                name: r.get(1)?,
-                source: r.get(2)?,
-                path: r.get(3)?,
-                files: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
-                bytes: r.get::<_, Option<i64>>(5)?.map(|v| v as u64),
+                name: r.get("name")?,
+                source: r.get("source")?,
+                path: r.get("path")?,
+                files: r.get::<_, Option<i64>>("files")?.map(|v| v as u64),
+                bytes: r.get::<_, Option<i64>>("bytes")?.map(|v| v as u64),
             });
             Ok(())
-        },
-    )?;
-    each(
-        filter(
-            "models",
-            "t.name, t.path, t.format, t.class, t.library, t.library_version, t.size, t.sha256, t.logged_nanos",
-            "seq",
-        ),
-        &mut |run, r| {
+        })
+    }
+
+    fn models(&mut self) -> Result<(), Error> {
+        let cols = "t.name, t.path, t.format, t.class, t.library, t.library_version, t.size, t.sha256, t.logged_nanos";
+        self.each("models", cols, "seq", |run, r| {
             run.models.push(ModelInfo {
-                name: r.get(1)?,
-                path: r.get(2)?,
-                format: r.get(3)?,
-                class: r.get(4)?,
-                library: r.get(5)?,
-                library_version: r.get(6)?,
-                size: r.get::<_, i64>(7)? as u64,
-                sha256: r.get(8)?,
-                logged_nanos: r.get(9)?,
+                name: r.get("name")?,
+                path: r.get("path")?,
+                format: r.get("format")?,
+                class: r.get("class")?,
+                library: r.get("library")?,
+                library_version: r.get("library_version")?,
+                size: r.get::<_, i64>("size")? as u64,
+                sha256: r.get("sha256")?,
+                logged_nanos: r.get("logged_nanos")?,
             });
             Ok(())
-        },
-    )?;
-    Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{RUN_COLUMNS, col};
+
+    #[test]
+    fn the_column_places_name_the_columns() {
+        let names: Vec<&str> = RUN_COLUMNS.split(", ").collect();
+        for (place, name) in [
+            (col::ID, "id"),
+            (col::SHORT_ID, "short_id"),
+            (col::EXPERIMENT, "experiment"),
+            (col::STATUS, "status"),
+            (col::START_NANOS, "start_nanos"),
+            (col::END_NANOS, "end_nanos"),
+            (col::ERROR_TYPE, "error_type"),
+            (col::ERROR_MESSAGE, "error_message"),
+            (col::TRACEBACK, "traceback"),
+            (col::FEATURES, "features"),
+            (col::DAMAGE, "damage"),
+        ] {
+            assert_eq!(names[place], name);
+        }
+        assert_eq!(col::SUMMARY, names.len());
+    }
 }

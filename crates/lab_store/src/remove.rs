@@ -26,6 +26,7 @@ impl Store {
     /// While the folder exists, [`Store::refresh`] indexes the run again from
     /// its journal. Removing an id the index does not hold does nothing.
     pub fn remove_run(&mut self, id: &str) -> Result<(), Error> {
+        self.keep_rebuilt();
         remove_rows(&mut self.conn, &[id.to_owned()])
     }
 }

@@ -33,108 +33,115 @@ pub struct Selection {
 impl Store {
     /// The names runs of this project have: what queries may refer to.
     pub fn catalog(&self) -> Result<Catalog, Error> {
-        catalog(&self.conn)
+        self.read(catalog)
     }
 
     /// The runs `selection` asks for, with everything indexed about them.
     /// Call [`Store::refresh`] first for up-to-date results.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
-        self.select_inner(selection)
+        self.read(|db| select(db, selection))
     }
 
     /// One page of the runs `selection` asks for (`offset`, `limit`), and how
     /// many runs match in all.
     pub fn select_page(&self, selection: &Selection) -> Result<(Vec<RunInfo>, usize), Error> {
-        let ids = self.select_ids(selection)?;
-        let page = page_of(&ids, selection.offset, selection.limit);
-        Ok((self.load_runs(page, selection.detail)?, ids.len()))
+        self.read(|db| {
+            let ids = select_ids(db, selection)?;
+            let page = page_of(&ids, selection.offset, selection.limit);
+            Ok((load_runs(db, page, selection.detail)?, ids.len()))
+        })
     }
 
     /// The row ids of every run `selection` matches, in its order (`limit`
     /// and `offset` are not applied): cheap to keep, and to page through with
     /// [`Store::load_runs`] while [`Store::generation`] stays the same.
     pub fn select_ids(&self, selection: &Selection) -> Result<Vec<i64>, Error> {
-        select_ids(&self.conn, selection)
+        self.read(|db| select_ids(db, selection))
     }
 
     /// The runs with these row ids (from [`Store::select_ids`]), in that
     /// order; ids no longer in the index are left out.
     pub fn load_runs(&self, rowids: &[i64], detail: Detail) -> Result<Vec<RunInfo>, Error> {
-        let listing = detail == Detail::Listing;
-        let mut incomplete = Vec::new();
-        let mut runs = Vec::with_capacity(rowids.len());
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
-        ))?;
-        for rowid in rowids {
-            let mut rows = stmt.query([rowid])?;
-            if let Some(row) = rows.next()? {
-                runs.push(listed_run(row, listing, &mut incomplete, runs.len())?);
-            }
-        }
-        self.complete_details(&mut runs, detail, &incomplete)?;
-        Ok(runs)
+        self.read(|db| load_runs(db, rowids, detail))
     }
+}
 
-    /// Full details, or for a listing, the details of the runs (by place in
-    /// `runs`) whose summary could not be used: one too long to keep, or an
-    /// index older than summaries.
-    fn complete_details(
-        &self,
-        runs: &mut [RunInfo],
-        detail: Detail,
-        incomplete: &[usize],
-    ) -> Result<(), Error> {
-        if detail != Detail::Listing {
-            return fill_details(&self.conn, runs, detail);
-        }
-        if incomplete.is_empty() {
-            return Ok(());
-        }
-        let mut some: Vec<RunInfo> = incomplete
-            .iter()
-            .map(|&i| {
-                let run = &mut runs[i];
-                run.attrs.clear();
-                run.params.clear();
-                run.metrics.clear();
-                run.tags.clear();
-                run.clone()
-            })
-            .collect();
-        fill_details(&self.conn, &mut some, detail)?;
-        for (&i, filled) in incomplete.iter().zip(some) {
-            runs[i] = filled;
-        }
-        Ok(())
-    }
-
-    fn select_inner(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
-        // With sort keys, first the ids, filtered, sorted and cut (sorting
-        // whole rows would carry every summary through the sort), then the
-        // rows. Without, the newest-first order comes from an index and the
-        // rows are read in one pass.
-        if !selection.sort.is_empty() {
-            let (sql, params) = selection_sql(&self.conn, selection, true, true)?;
-            let rowids: Vec<i64> = self
-                .conn
-                .prepare(&sql)?
-                .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            return self.load_runs(&rowids, selection.detail);
-        }
-        let (sql, params) = selection_sql(&self.conn, selection, false, true)?;
-        let listing = selection.detail == Detail::Listing;
-        let mut incomplete = Vec::new();
-        let mut runs: Vec<RunInfo> = Vec::new();
-        let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
-        while let Some(row) = rows.next()? {
+/// [`Store::load_runs`] on the index open on `conn`.
+fn load_runs(conn: &Connection, rowids: &[i64], detail: Detail) -> Result<Vec<RunInfo>, Error> {
+    let listing = detail == Detail::Listing;
+    let mut incomplete = Vec::new();
+    let mut runs = Vec::with_capacity(rowids.len());
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS}, summary FROM runs WHERE rowid = ?1"
+    ))?;
+    for rowid in rowids {
+        let mut rows = stmt.query([rowid])?;
+        if let Some(row) = rows.next()? {
             runs.push(listed_run(row, listing, &mut incomplete, runs.len())?);
         }
-        self.complete_details(&mut runs, selection.detail, &incomplete)?;
-        Ok(runs)
     }
+    complete_details(conn, &mut runs, detail, &incomplete)?;
+    Ok(runs)
+}
+
+/// Full details, or for a listing, the details of the runs (by place in
+/// `runs`) whose summary could not be used: one too long to keep, or an
+/// index older than summaries.
+fn complete_details(
+    conn: &Connection,
+    runs: &mut [RunInfo],
+    detail: Detail,
+    incomplete: &[usize],
+) -> Result<(), Error> {
+    if detail != Detail::Listing {
+        return fill_details(conn, runs, detail);
+    }
+    if incomplete.is_empty() {
+        return Ok(());
+    }
+    let mut some: Vec<RunInfo> = incomplete
+        .iter()
+        .map(|&i| {
+            let run = &mut runs[i];
+            run.attrs.clear();
+            run.params.clear();
+            run.metrics.clear();
+            run.tags.clear();
+            run.clone()
+        })
+        .collect();
+    fill_details(conn, &mut some, detail)?;
+    for (&i, filled) in incomplete.iter().zip(some) {
+        runs[i] = filled;
+    }
+    Ok(())
+}
+
+/// [`Store::select`] on the index open on `conn`.
+fn select(conn: &Connection, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+    // With sort keys, first the ids, filtered, sorted and cut (sorting
+    // whole rows would carry every summary through the sort), then the
+    // rows. Without, the newest-first order comes from an index and the
+    // rows are read in one pass.
+    if !selection.sort.is_empty() {
+        let (sql, params) = selection_sql(conn, selection, true, true)?;
+        let rowids: Vec<i64> = conn
+            .prepare(&sql)?
+            .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        return load_runs(conn, &rowids, selection.detail);
+    }
+    let (sql, params) = selection_sql(conn, selection, false, true)?;
+    let listing = selection.detail == Detail::Listing;
+    let mut incomplete = Vec::new();
+    let mut runs: Vec<RunInfo> = Vec::new();
+    let mut stmt = conn.prepare(&sql)?;
+    let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
+    while let Some(row) = rows.next()? {
+        runs.push(listed_run(row, listing, &mut incomplete, runs.len())?);
+    }
+    complete_details(conn, &mut runs, selection.detail, &incomplete)?;
+    Ok(runs)
 }
 
 /// The names the runs of the index on `conn` have.
@@ -200,7 +207,7 @@ fn selection_sql(
         let compiled = query::compile_where(&expr, &catalog, text)?;
         sql.push_str(" AND ");
         sql.push_str(&compiled.sql);
-        params.extend(compiled.params);
+        params.extend(compiled.params.into_iter().map(sql_value));
     }
     sql.push_str(" ORDER BY ");
     for (i, text) in selection.sort.iter().enumerate() {
@@ -221,7 +228,7 @@ fn selection_sql(
         let compiled = query::compile_sort(&key, &catalog, text)?;
         sql.push_str(&compiled.sql);
         sql.push_str(", ");
-        params.extend(compiled.params);
+        params.extend(compiled.params.into_iter().map(sql_value));
     }
     sql.push_str("runs.start_nanos DESC, runs.id DESC");
     if limited && (selection.limit.is_some() || selection.offset > 0) {
@@ -248,7 +255,7 @@ fn listed_run(
 ) -> Result<RunInfo, Error> {
     let mut run = run_row(row)?;
     if listing {
-        let blob: Option<Vec<u8>> = row.get(11)?;
+        let blob: Option<Vec<u8>> = row.get(crate::read::col::SUMMARY)?;
         if !blob.is_some_and(|b| summary::apply(&mut run, &b)) {
             incomplete.push(at);
         }
@@ -262,4 +269,13 @@ pub fn page_of(ids: &[i64], offset: usize, limit: Option<usize>) -> &[i64] {
     let start = offset.min(ids.len());
     let end = limit.map_or(ids.len(), |n| start.saturating_add(n).min(ids.len()));
     &ids[start..end]
+}
+
+/// A value the query compiler bound, as SQLite takes it.
+fn sql_value(b: query::Bound) -> Sql {
+    match b {
+        query::Bound::Integer(i) => Sql::Integer(i),
+        query::Bound::Real(r) => Sql::Real(r),
+        query::Bound::Text(t) => Sql::Text(t),
+    }
 }

@@ -47,86 +47,103 @@ pub(crate) fn write(tx: &Connection, id: &str) -> Result<(), Error> {
 /// copy into it.
 fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
     let mut blob = Vec::with_capacity(1024);
-    {
-        let mut stmt = tx.prepare_cached(&format!(
-            "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
-            crate::fields::listed_attrs_sql()
-        ))?;
-        let rows: Vec<(String, Vec<u8>)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for (k, v) in rows {
-            if v.len() > MAX_LISTED_VALUE {
-                return Ok(None);
-            }
-            put_str(&mut blob, &k);
-            // Already in the value encoding: copy it as it is.
+    let whole = attrs(tx, id, &mut blob)? && params(tx, id, &mut blob)? && {
+        metrics(tx, id, &mut blob)?;
+        tags(tx, id, &mut blob)?
+    };
+    Ok(whole.then_some(blob))
+}
+
+/// The sections, each written after the count of its entries. Each returns
+/// false when a value is too long to copy, and the run then has no summary.
+fn attrs(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
+        crate::fields::listed_attrs_sql()
+    ))?;
+    let rows: Vec<(String, Vec<u8>)> = stmt
+        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
+        .collect::<Result<_, _>>()?;
+    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    for (k, v) in rows {
+        if v.len() > MAX_LISTED_VALUE {
+            return Ok(false);
+        }
+        put_str(blob, &k);
+        // Already in the value encoding: copy it as it is.
+        blob.extend_from_slice(&v);
+    }
+    Ok(true)
+}
+
+fn params(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut stmt =
+        tx.prepare_cached("SELECT key, value, text FROM params WHERE run_id = ?1 ORDER BY seq")?;
+    let rows: Vec<(String, Vec<u8>, Option<String>)> = stmt
+        .query_map([id], |r| {
+            Ok((r.get("key")?, r.get("value")?, r.get("text")?))
+        })?
+        .collect::<Result<_, _>>()?;
+    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    for (k, v, text) in rows {
+        if v.len().max(text.as_ref().map_or(0, String::len)) > MAX_LISTED_VALUE {
+            return Ok(false);
+        }
+        put_str(blob, &k);
+        if v.is_empty() {
+            // A string, kept in the table as its text alone.
+            codec::encode_value(&Value::Str(text.unwrap_or_default()), blob);
+        } else {
             blob.extend_from_slice(&v);
         }
     }
-    {
-        let mut stmt = tx
-            .prepare_cached("SELECT key, value, text FROM params WHERE run_id = ?1 ORDER BY seq")?;
-        let rows: Vec<(String, Vec<u8>, Option<String>)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<_, _>>()?;
-        blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for (k, v, text) in rows {
-            if v.len().max(text.as_ref().map_or(0, String::len)) > MAX_LISTED_VALUE {
-                return Ok(None);
-            }
-            put_str(&mut blob, &k);
-            if v.is_empty() {
-                // A string, kept in the table as its text alone.
-                codec::encode_value(&Value::Str(text.unwrap_or_default()), &mut blob);
-            } else {
-                blob.extend_from_slice(&v);
-            }
+    Ok(true)
+}
+
+fn tags(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut stmt =
+        tx.prepare_cached("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
+    let rows: Vec<(String, String)> = stmt
+        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
+        .collect::<Result<_, _>>()?;
+    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    for (k, v) in rows {
+        if v.len() > MAX_LISTED_VALUE {
+            return Ok(false);
         }
+        put_str(blob, &k);
+        put_str(blob, &v);
     }
-    {
-        let mut stmt = tx.prepare_cached(
-            "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run_id = ?1 ORDER BY seq",
-        )?;
-        let rows: Vec<MetricRow> = stmt
-            .query_map([id], |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                    r.get(5)?,
-                ))
-            })?
-            .collect::<Result<_, _>>()?;
-        blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for (name, last_bits, step, min, max, count) in rows {
-            put_str(&mut blob, &name);
-            blob.extend_from_slice(&last_bits.to_le_bytes());
-            blob.extend_from_slice(&step.to_le_bytes());
-            blob.extend_from_slice(&min.unwrap_or(f64::NAN).to_le_bytes());
-            blob.extend_from_slice(&max.unwrap_or(f64::NAN).to_le_bytes());
-            blob.extend_from_slice(&count.to_le_bytes());
-        }
+    Ok(true)
+}
+
+/// Metric summaries: numbers, never too long.
+fn metrics(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<(), Error> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run_id = ?1 ORDER BY seq",
+    )?;
+    let rows: Vec<MetricRow> = stmt
+        .query_map([id], |r| {
+            Ok((
+                r.get("key")?,
+                r.get("last_bits")?,
+                r.get("last_step")?,
+                r.get("min")?,
+                r.get("max")?,
+                r.get("count")?,
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
+    for (name, last_bits, step, min, max, count) in rows {
+        put_str(blob, &name);
+        blob.extend_from_slice(&last_bits.to_le_bytes());
+        blob.extend_from_slice(&step.to_le_bytes());
+        blob.extend_from_slice(&min.unwrap_or(f64::NAN).to_le_bytes());
+        blob.extend_from_slice(&max.unwrap_or(f64::NAN).to_le_bytes());
+        blob.extend_from_slice(&count.to_le_bytes());
     }
-    {
-        let mut stmt =
-            tx.prepare_cached("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
-        let rows: Vec<(String, String)> = stmt
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-        for (k, v) in rows {
-            if v.len() > MAX_LISTED_VALUE {
-                return Ok(None);
-            }
-            put_str(&mut blob, &k);
-            put_str(&mut blob, &v);
-        }
-    }
-    Ok(Some(blob))
+    Ok(())
 }
 
 struct Reader<'a> {

@@ -42,6 +42,22 @@ impl RunId {
         (EPOCH_SECS * 4 + i64::from(slot)) * 250_000_000
     }
 
+    /// Its time slot: the first 32 bits, what the short form spells.
+    #[must_use]
+    pub fn slot(self) -> u32 {
+        (self.0 >> 96) as u32
+    }
+
+    /// The same id in time slot `slot` (kept if it is later already).
+    #[must_use]
+    pub fn at_least_slot(self, slot: u32) -> Self {
+        if self.slot() >= slot {
+            self
+        } else {
+            Self((u128::from(slot) << 96) | (self.0 & ((1u128 << 96) - 1)))
+        }
+    }
+
     /// The same id with its time slot moved on by one (used when the short form is taken).
     #[must_use]
     pub fn next_slot(self) -> Self {

@@ -33,18 +33,29 @@ pub fn run(args: &CompareArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+/// The table: a column per run, and a section each for the parameters, the
+/// metrics and the features.
 fn render(runs: &[RunInfo], color: bool) -> Table {
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| paint(&r.short_id, "33", color)));
-    let mut rows = Vec::new();
     let section = |title: &str| {
         let mut row = vec![paint(title, "1", color)];
         row.extend(runs.iter().map(|_| String::new()));
         row
     };
     let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
+    let mut rows = vec![section("Parameters")];
+    rows.extend(parameter_rows(runs, &named));
+    rows.push(section("Metrics"));
+    rows.extend(metric_rows(runs, &named));
+    rows.push(section("Features"));
+    rows.extend(feature_rows(runs));
+    Table { header, rows }
+}
 
-    rows.push(section("Parameters"));
+/// A row per parameter: those whose values differ first (`  name`), then
+/// those every run shares (`= name`).
+fn parameter_rows(runs: &[RunInfo], named: &[Named<'_>]) -> Vec<Vec<String>> {
     let mut differ = Vec::new();
     let mut same = Vec::new();
     for key in names(
@@ -68,13 +79,21 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
             differ.push((format!("  {key}"), cells));
         }
     }
-    for (key, cells) in differ.into_iter().chain(same) {
-        let mut row = vec![key];
-        row.extend(cells);
-        rows.push(row);
-    }
+    differ
+        .into_iter()
+        .chain(same)
+        .map(|(key, cells)| {
+            let mut row = vec![key];
+            row.extend(cells);
+            row
+        })
+        .collect()
+}
 
-    rows.push(section("Metrics"));
+/// A row per metric: each run's last value, and after the first run's, the
+/// difference from it.
+fn metric_rows(runs: &[RunInfo], named: &[Named<'_>]) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     for key in names(
         runs.iter()
             .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
@@ -92,15 +111,19 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         }
         rows.push(row);
     }
+    rows
+}
 
-    rows.push(section("Features"));
+/// How many features each run has, then a row per feature that not every
+/// run has: added or removed compared with the first run.
+fn feature_rows(runs: &[RunInfo]) -> Vec<Vec<String>> {
     let features: Vec<HashSet<String>> = runs
         .iter()
         .map(|r| r.features.iter().map(Value::to_string).collect())
         .collect();
     let mut count = vec!["  (count)".to_owned()];
     count.extend(runs.iter().map(|r| r.features.len().to_string()));
-    rows.push(count);
+    let mut rows = vec![count];
     let all = names(
         runs.iter()
             .map(|r| r.features.iter().map(Value::to_string).collect::<Vec<_>>()),
@@ -128,7 +151,7 @@ fn render(runs: &[RunInfo], color: bool) -> Table {
         }
         rows.push(row);
     }
-    Table { header, rows }
+    rows
 }
 
 /// The names of each run's list, first run first, each once, in order.

@@ -9,12 +9,12 @@
 //! a run that `lab rm --force` removed while it was live.
 
 use std::collections::HashMap;
-use std::io::Write as _;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use anyhow::Result;
-use lab_store::{JOURNAL_FILE, MARKER_FILE, RunInfo, STORE_DIR};
+use lab_store::{JOURNAL_FILE, MARKER_FILE, RunInfo, STORE_DIR, Store};
 use lab_types::Status;
 
 use crate::ExitStatus;
@@ -57,11 +57,23 @@ impl Garbage {
 pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     // Opening the index fresh also drops the rows of runs whose folder is gone.
     let store = super::open_fresh()?;
-    let project = store.project().clone();
-    let root = project.root().to_owned();
+    let found = find(&store)?;
+    let root = store.project().root().to_owned();
+    let mut out = std::io::stdout().lock();
+    if found.is_empty() {
+        writeln!(out, "Nothing to clean up")?;
+        return Ok(ExitStatus::Success);
+    }
+    remove(&found, args.dry_run, &root, &mut out)?;
+    Ok(ExitStatus::Success)
+}
+
+/// Everything there is to delete, folder by folder in name order: the trash,
+/// the store's orphaned temporary files, then what each run folder holds.
+fn find(store: &Store) -> Result<Vec<Garbage>> {
+    let project = store.project();
     let store_dir = project.store_dir();
     let mut found = Vec::new();
-
     if let Ok(entries) = std::fs::read_dir(store_dir.join("trash")) {
         let mut paths: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
         paths.sort();
@@ -102,19 +114,15 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
             artifact_leftovers(&dir, run, &mut found);
         }
     }
+    Ok(found)
+}
 
-    let mut out = std::io::stdout().lock();
-    if found.is_empty() {
-        writeln!(out, "Nothing to clean up")?;
-        return Ok(ExitStatus::Success);
-    }
-    let verb = if args.dry_run {
-        "Would remove"
-    } else {
-        "Removed"
-    };
+/// Removes each item found (or only says it would, on a dry run), a line
+/// each with the bytes it held, then the total.
+fn remove(found: &[Garbage], dry_run: bool, root: &Path, out: &mut impl Write) -> Result<()> {
+    let verb = if dry_run { "Would remove" } else { "Removed" };
     let mut freed = 0;
-    for item in &found {
+    for item in found {
         match item {
             Garbage::Trash(path)
             | Garbage::Temp(path)
@@ -122,7 +130,7 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
             | Garbage::PartialArtifact(path)
             | Garbage::StoreCopy(path) => {
                 let bytes = disk::size(path);
-                if !args.dry_run {
+                if !dry_run {
                     disk::remove(path)?;
                 }
                 freed += bytes;
@@ -131,7 +139,7 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
                     "{verb} {} ({}): {}",
                     item.describe(),
                     output::bytes(bytes),
-                    disk::shown(path, &root)
+                    disk::shown(path, root)
                 )?;
             }
         }
@@ -141,10 +149,10 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
         "{} {} item(s), {} {}",
         verb,
         found.len(),
-        if args.dry_run { "would free" } else { "freed" },
+        if dry_run { "would free" } else { "freed" },
         output::bytes(freed)
     )?;
-    Ok(ExitStatus::Success)
+    Ok(())
 }
 
 /// A run folder that has no journal and has not had one for

@@ -70,16 +70,9 @@ pub fn run() -> Result<ExitStatus> {
         std::thread::available_parallelism()
             .map_or_else(|_| "unknown".to_owned(), |n| n.to_string()),
     ));
-    lines.push((
-        "Remotes",
-        std::env::var("LAB_TRACKING_URI")
-            .ok()
-            .filter(|v| !v.is_empty())
-            .unwrap_or_else(|| "none".to_owned()),
-    ));
     let mut out = std::io::stdout().lock();
     for (key, value) in lines {
-        // Paths, `LAB_TRACKING_URI` and what `python3` printed, made safe.
+        // Paths and what `python3` printed, made safe.
         writeln!(
             out,
             "{:<9}{}",

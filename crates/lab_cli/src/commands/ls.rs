@@ -244,31 +244,6 @@ pub(super) fn all_columns(runs: &[RunInfo]) -> Vec<Column> {
     columns
 }
 
-pub fn status_cell(status: Status, color: bool) -> String {
-    let code = match status {
-        Status::Running => "1;34",
-        Status::Finished => "32",
-        Status::Failed => "1;31",
-        Status::Crashed | Status::Damaged => "1;35",
-        Status::Interrupted => "33",
-    };
-    let text = match status {
-        Status::Failed | Status::Crashed | Status::Damaged => format!("{status} ✗"),
-        _ => status.to_string(),
-    };
-    paint(&text, code, color)
-}
-
-pub fn source_name(run: &RunInfo) -> String {
-    run.attr_str(attr::SOURCE)
-        .map(|s| {
-            std::path::Path::new(s)
-                .file_name()
-                .map_or_else(|| s.to_owned(), |f| f.to_string_lossy().into_owned())
-        })
-        .unwrap_or_default()
-}
-
 /// A run field's value as text, exact (for CSV).
 fn field_text(run: &RunInfo, field: &str) -> String {
     match field {
@@ -330,9 +305,9 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
         .map(|(run, named)| {
             let mut row = vec![
                 paint(&run.short_id, "33", color),
-                cell(&source_name(run), 30),
+                cell(&output::source_name(run), 30),
                 output::utc(run.start_nanos)[..16].to_owned(),
-                status_cell(run.status, color),
+                output::status_cell(run.status, color),
             ];
             for column in columns {
                 row.push(match column {

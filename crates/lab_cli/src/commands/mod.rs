@@ -44,16 +44,6 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
     status.map(|s| s as i32)
 }
 
-/// A run's status as listings show it (coloured when asked).
-pub fn ls_status(status: lab_types::Status, color: bool) -> String {
-    ls::status_cell(status, color)
-}
-
-/// The script's file name of a run, as listings show it.
-pub fn ls_source_name(run: &lab_store::RunInfo) -> String {
-    ls::source_name(run)
-}
-
 /// Opens the current project's index and folds in what the journals hold
 /// beyond it, warning about damaged journals.
 fn open_fresh() -> Result<Store> {

@@ -2,7 +2,7 @@
 
 use std::io::Write as _;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use lab_store::{Project, Store};
 
 use crate::ExitStatus;
@@ -10,14 +10,20 @@ use crate::args::current_dir;
 use crate::output;
 
 pub fn run() -> Result<ExitStatus> {
-    let (mut store, moved) = Store::open_to_rebuild(Project::discover(&current_dir())?)?;
+    let project = Project::discover(&current_dir())?;
+    let index = project.index_path();
+    let (mut store, moved) = Store::open_to_rebuild(project)
+        .with_context(|| format!("cannot rebuild the index: {}", index.display()))?;
     if let Some(path) = moved {
         output::warn(&format!(
             "the index could not be read as a database; it was moved aside to {}",
             path.display()
         ));
     }
-    for issue in store.reindex()? {
+    let issues = store
+        .reindex()
+        .with_context(|| format!("cannot rebuild the index: {}", index.display()))?;
+    for issue in issues {
         output::warn(&issue.to_string());
     }
     let runs = store.runs(None)?.len();

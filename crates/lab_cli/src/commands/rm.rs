@@ -45,7 +45,7 @@ pub fn run(args: &RmArgs) -> Result<ExitStatus> {
             "Removed run `{}` ({}, {}, {}): {}",
             run.short_id,
             visible::text(&run.experiment),
-            visible::text(&super::ls::source_name(run)),
+            visible::text(&output::source_name(run)),
             run.status,
             output::bytes(bytes)
         )?;
@@ -76,7 +76,7 @@ fn confirm(store: &Store, runs: &[RunInfo]) -> Result<bool> {
             "  {}  {}  {}  {}  {}",
             run.short_id,
             visible::text(&run.experiment),
-            visible::text(&super::ls::source_name(run)),
+            visible::text(&output::source_name(run)),
             run.status,
             output::bytes(disk::size(&store.project().run_paths(&run.short_id).dir))
         )?;

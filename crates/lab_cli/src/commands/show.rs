@@ -194,15 +194,30 @@ pub fn render(
     color: bool,
 ) -> String {
     let mut out = String::new();
+    summary(&mut out, run, color);
+    provenance(&mut out, run, run_dir);
+    features(&mut out, run, color);
+    parameters(&mut out, run, color);
+    metrics(&mut out, run, series, color);
+    tags(&mut out, run, color);
+    artifacts(&mut out, run, run_dir, color);
+    models(&mut out, run, color);
+    traceback(&mut out, run, color);
+    out
+}
+
+/// The heading, then what the run is and how it went: experiment, status
+/// (with the error), start and end.
+fn summary(out: &mut String, run: &RunInfo, color: bool) {
     let _ = writeln!(
         out,
         "{} {}",
         paint("Run", "1", color),
         paint(&run.id.to_string(), "33", color)
     );
-    field(&mut out, "experiment", &run.experiment);
+    field(out, "experiment", &run.experiment);
     // The status is painted: only the error's text goes through `visible`.
-    let mut status = super::ls::status_cell(run.status, color);
+    let mut status = output::status_cell(run.status, color);
     if let Some(e) = &run.error {
         let _ = write!(status, "  {}", visible::text(&e.kind));
         if !e.message.is_empty() {
@@ -211,13 +226,13 @@ pub fn render(
     }
     let _ = writeln!(out, "  {:<11} {status}", "status");
     field(
-        &mut out,
+        out,
         "started",
         &format!("{} UTC", output::utc(run.start_nanos)),
     );
     if let Some(end) = run.end_nanos {
         field(
-            &mut out,
+            out,
             "ended",
             &format!(
                 "{} UTC ({})",
@@ -226,18 +241,23 @@ pub fn render(
             ),
         );
     }
+}
+
+/// Where the run came from: its command, user, Python, commit, packages and
+/// dataset, then its folder and any damage to its journal.
+fn provenance(out: &mut String, run: &RunInfo, run_dir: &std::path::Path) {
     let mut source = run.attr_str(attr::SOURCE).unwrap_or("").to_owned();
     if let Some(Value::List(argv)) = run.attr(attr::ARGV) {
         for a in argv {
             let _ = write!(source, " {a}");
         }
     }
-    field(&mut out, "source", &source);
+    field(out, "source", &source);
     if let (Some(user), Some(host)) = (run.attr_str(attr::USER), run.attr_str(attr::HOST)) {
-        field(&mut out, "user", &format!("{user}@{host}"));
+        field(out, "user", &format!("{user}@{host}"));
     }
     if let Some(v) = run.attr_str(attr::PYTHON_VERSION) {
-        field(&mut out, "python", v);
+        field(out, "python", v);
     }
     if let Some(commit) = run.attr_str(attr::GIT_COMMIT) {
         let dirty = matches!(run.attr(attr::GIT_DIRTY), Some(Value::Bool(true)));
@@ -246,7 +266,7 @@ pub fn render(
             .map(|b| format!(" on {b}"))
             .unwrap_or_default();
         field(
-            &mut out,
+            out,
             "git",
             &format!(
                 "{commit}{branch}{}",
@@ -255,133 +275,164 @@ pub fn render(
         );
     }
     if let Some(Value::List(p)) = run.attr(attr::PACKAGES) {
-        field(&mut out, "packages", &format!("{} installed", p.len()));
+        field(out, "packages", &format!("{} installed", p.len()));
     }
     if let Some(d) = run.attr(attr::DATASET).filter(|d| **d != Value::Null) {
-        field(&mut out, "dataset", &d.to_string());
+        field(out, "dataset", &d.to_string());
     }
-    field(&mut out, "folder", &run_dir.display().to_string());
+    field(out, "folder", &run_dir.display().to_string());
     if let Some(d) = &run.damage {
-        field(&mut out, "damage", d);
+        field(out, "damage", d);
     }
+}
 
-    if !run.features.is_empty() {
-        section(
-            &mut out,
-            &format!("Features ({})", run.features.len()),
-            color,
-        );
-        let names: Vec<String> = run.features.iter().map(ToString::to_string).collect();
-        let _ = writeln!(out, "  {}", visible::text(&names.join(", ")));
+/// The feature names, on one line.
+fn features(out: &mut String, run: &RunInfo, color: bool) {
+    if run.features.is_empty() {
+        return;
     }
-    if !run.params.is_empty() {
-        section(&mut out, "Parameters", color);
-        let t = Table {
-            header: vec!["  NAME".into(), "VALUE".into()],
-            rows: run
-                .params
-                .iter()
-                .map(|(k, v)| {
-                    let text = match v {
-                        // Stored as the object's str(): say so.
-                        Value::Repr(s) => format!("{}  (as text)", visible::text(s)),
-                        other => visible::text(&other.to_string()).into_owned(),
-                    };
-                    vec![format!("  {}", visible::text(k)), text]
-                })
-                .collect(),
+    section(out, &format!("Features ({})", run.features.len()), color);
+    let names: Vec<String> = run.features.iter().map(ToString::to_string).collect();
+    let _ = writeln!(out, "  {}", visible::text(&names.join(", ")));
+}
+
+/// The parameters, as a table of names and values.
+fn parameters(out: &mut String, run: &RunInfo, color: bool) {
+    if run.params.is_empty() {
+        return;
+    }
+    section(out, "Parameters", color);
+    let t = Table {
+        header: vec!["  NAME".into(), "VALUE".into()],
+        rows: run
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    // Stored as the object's str(): say so.
+                    Value::Repr(s) => format!("{}  (as text)", visible::text(s)),
+                    other => visible::text(&other.to_string()).into_owned(),
+                };
+                vec![format!("  {}", visible::text(k)), text]
+            })
+            .collect(),
+    };
+    out.push_str(&t.render(None, 2).0);
+}
+
+/// The metrics, as a table of their summaries, each with a sparkline of its
+/// series.
+fn metrics(out: &mut String, run: &RunInfo, series: &[(String, Vec<f64>)], color: bool) {
+    if run.metrics.is_empty() {
+        return;
+    }
+    section(out, "Metrics", color);
+    let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
+    let mut by_name: HashMap<&str, &[f64]> = HashMap::with_capacity(series.len());
+    for (name, values) in series {
+        by_name.entry(name.as_str()).or_insert(values.as_slice());
+    }
+    let t = Table {
+        header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
+            .map(String::from)
+            .to_vec(),
+        rows: run
+            .metrics
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("  {}", visible::text(&m.name)),
+                    output::number(m.last),
+                    m.last_step.to_string(),
+                    opt(m.min),
+                    opt(m.max),
+                    m.count.to_string(),
+                    by_name
+                        .get(m.name.as_str())
+                        .map(|values| crate::table::sparkline(values, 24))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    };
+    out.push_str(&t.render(None, 7).0);
+}
+
+/// The tags, a line each.
+fn tags(out: &mut String, run: &RunInfo, color: bool) {
+    if run.tags.is_empty() {
+        return;
+    }
+    section(out, "Tags", color);
+    for (k, v) in &run.tags {
+        field(out, k, v);
+    }
+}
+
+/// Each artifact: where it was copied to, with the tree of a copied folder,
+/// or why it was not (yet) copied.
+fn artifacts(out: &mut String, run: &RunInfo, run_dir: &std::path::Path, color: bool) {
+    if run.artifacts.is_empty() {
+        return;
+    }
+    section(out, "Artifacts", color);
+    for a in &run.artifacts {
+        let where_ = match (&a.path, a.files, a.bytes) {
+            (Some(p), Some(f), Some(b)) => format!("{p} ({f} file(s), {})", output::bytes(b)),
+            _ if run.status == lab_types::Status::Running => {
+                format!("to be copied at the end from {}", a.source)
+            }
+            _ => format!(
+                "not copied (the source was gone when the run ended): {}",
+                a.source
+            ),
         };
-        out.push_str(&t.render(None, 2).0);
-    }
-    if !run.metrics.is_empty() {
-        section(&mut out, "Metrics", color);
-        let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
-        let mut by_name: HashMap<&str, &[f64]> = HashMap::with_capacity(series.len());
-        for (name, values) in series {
-            by_name.entry(name.as_str()).or_insert(values.as_slice());
-        }
-        let t = Table {
-            header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
-                .map(String::from)
-                .to_vec(),
-            rows: run
-                .metrics
-                .iter()
-                .map(|m| {
-                    vec![
-                        format!("  {}", visible::text(&m.name)),
-                        output::number(m.last),
-                        m.last_step.to_string(),
-                        opt(m.min),
-                        opt(m.max),
-                        m.count.to_string(),
-                        by_name
-                            .get(m.name.as_str())
-                            .map(|values| crate::table::sparkline(values, 24))
-                            .unwrap_or_default(),
-                    ]
-                })
-                .collect(),
-        };
-        out.push_str(&t.render(None, 7).0);
-    }
-    if !run.tags.is_empty() {
-        section(&mut out, "Tags", color);
-        for (k, v) in &run.tags {
-            field(&mut out, k, v);
-        }
-    }
-    if !run.artifacts.is_empty() {
-        section(&mut out, "Artifacts", color);
-        for a in &run.artifacts {
-            let where_ = match (&a.path, a.files, a.bytes) {
-                (Some(p), Some(f), Some(b)) => format!("{p} ({f} file(s), {})", output::bytes(b)),
-                _ if run.status == lab_types::Status::Running => {
-                    format!("to be copied at the end from {}", a.source)
-                }
-                _ => format!(
-                    "not copied (the source was gone when the run ended): {}",
-                    a.source
-                ),
-            };
-            field(&mut out, &a.name, &where_);
-            if let Some(p) = &a.path {
-                let root = run_dir.join(p);
-                if root.is_dir() {
-                    tree(&mut out, &root, "    ", 0);
-                }
+        field(out, &a.name, &where_);
+        if let Some(p) = &a.path {
+            let root = run_dir.join(p);
+            if root.is_dir() {
+                tree(out, &root, "    ", 0);
             }
         }
     }
-    if !run.models.is_empty() {
-        section(&mut out, "Models", color);
-        for m in &run.models {
-            let lib = if m.library_version.is_empty() {
-                m.library.clone()
-            } else {
-                format!("{} {}", m.library, m.library_version)
-            };
-            field(
-                &mut out,
-                &m.name,
-                &format!(
-                    "{}  {}  {}  {}  sha256 {}…",
-                    m.class,
-                    m.format,
-                    lib,
-                    output::bytes(m.size),
-                    &m.sha256[..m.sha256.len().min(12)]
-                ),
-            );
-        }
+}
+
+/// Each saved model: its class, format, library, size and the start of its
+/// checksum.
+fn models(out: &mut String, run: &RunInfo, color: bool) {
+    if run.models.is_empty() {
+        return;
     }
+    section(out, "Models", color);
+    for m in &run.models {
+        let lib = if m.library_version.is_empty() {
+            m.library.clone()
+        } else {
+            format!("{} {}", m.library, m.library_version)
+        };
+        field(
+            out,
+            &m.name,
+            &format!(
+                "{}  {}  {}  {}  sha256 {}…",
+                m.class,
+                m.format,
+                lib,
+                output::bytes(m.size),
+                &m.sha256[..m.sha256.len().min(12)]
+            ),
+        );
+    }
+}
+
+/// The traceback of a run that failed, if it left one.
+fn traceback(out: &mut String, run: &RunInfo, color: bool) {
     if let Some(e) = &run.error
         && !e.traceback.is_empty()
     {
-        section(&mut out, "Traceback", color);
+        section(out, "Traceback", color);
         for line in e.traceback.trim_end().lines() {
             let _ = writeln!(out, "  {}", visible::text(line));
         }
     }
-    out
 }

@@ -54,6 +54,8 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
             ))
         })?;
         let bound = listener.local_addr()?;
+        // Before saying Ctrl-C stops it: from then on, it does.
+        let shutdown = lab_server::shutdown_signal().context("cannot listen for Ctrl-C")?;
         let shown_host = if ip.is_unspecified() { "127.0.0.1".to_owned() } else { bound.ip().to_string() };
         let shown_host = if shown_host.contains(':') { format!("[{shown_host}]") } else { shown_host };
         let fragment = token.as_ref().map(|t| format!("#token={t}")).unwrap_or_default();
@@ -66,7 +68,7 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
             bound.port()
         );
         let _ = out.flush();
-        lab_server::serve(listener, state, lab_server::shutdown_signal())
+        lab_server::serve(listener, state, shutdown)
             .await
             .context("the server stopped")?;
         anyhow::Ok(())

@@ -129,7 +129,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
                 out,
                 "run {} {}",
                 run.short_id,
-                crate::commands::ls_status(status, color)
+                output::status_cell(status, color)
             )?;
             return Ok(ExitStatus::Success);
         }
@@ -185,7 +185,7 @@ fn draw(
         paint("Run", "1", color),
         paint(short, "33", color),
         visible::text(experiment),
-        crate::commands::ls_status(status, color)
+        output::status_cell(status, color)
     )?;
     writeln!(out)?;
     let t = table::Table {

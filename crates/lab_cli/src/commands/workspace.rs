@@ -283,6 +283,17 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     };
     // Runs the script starts carry this, so they can be listed at the end.
     let launch = lab_types::RunId::new(lab_types::now_nanos(), 0).to_string();
+    // Ctrl-C reaches the whole foreground group: the script decides what it
+    // means (Python ends its run as interrupted), and this process lives on
+    // to list the runs and exit with the script's status. A handler, not an
+    // ignored signal, which the script would inherit.
+    let signals = tokio::runtime::Builder::new_current_thread()
+        .enable_io()
+        .build()
+        .context("cannot start the signal handler")?;
+    let _entered = signals.enter();
+    let _interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot listen for Ctrl-C")?;
     let status = Command::new(&python)
         .arg(&script)
         .args(&args.args)

@@ -309,9 +309,12 @@ fn a_foreign_file_is_refused() {
     assert!(err.to_string().contains("not a Lab journal"), "{err}");
 }
 
-/// A tmpfs of a fixed size, mounted for one test and removed after it.
+/// A tmpfs of a fixed size (or an ext4 file system in an image file),
+/// mounted for one test and removed after it.
 struct SmallDisk {
     dir: tempfile::TempDir,
+    /// The folder of the ext4 image, if it is one.
+    _image: Option<tempfile::TempDir>,
 }
 
 impl SmallDisk {
@@ -326,7 +329,39 @@ impl SmallDisk {
             status.success(),
             "mounting a tmpfs needs root (the tests run as root)"
         );
-        Self { dir }
+        Self { dir, _image: None }
+    }
+
+    /// An ext4 file system of 1 KiB blocks (what `mkfs.ext4` makes of small
+    /// disks), on a loop device.
+    fn ext4(bytes: u64) -> Self {
+        let image_dir = tempfile::tempdir().unwrap();
+        let image = image_dir.path().join("disk.img");
+        std::fs::File::create(&image)
+            .unwrap()
+            .set_len(bytes)
+            .unwrap();
+        let status = std::process::Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-b", "1024"])
+            .arg(&image)
+            .status()
+            .expect("mkfs.ext4 runs");
+        assert!(status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-o", "loop"])
+            .arg(&image)
+            .arg(dir.path())
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "mounting an image needs root and a loop device (the tests run as root)"
+        );
+        Self {
+            dir,
+            _image: Some(image_dir),
+        }
     }
 
     fn path(&self) -> &std::path::Path {
@@ -353,6 +388,43 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
+}
+
+#[test]
+fn a_writer_killed_on_a_full_ext4_disk_leaves_reserved_space_only() {
+    // ext4 keeps what it could allocate of a window it ran out of room for,
+    // and lengthens the file to match, to a multiple of its 1 KiB blocks.
+    let disk = SmallDisk::ext4(48 << 20);
+    let path = disk.path().join("journal.lab");
+    let mut w = JournalWriter::create(&path).unwrap();
+    w.append(&start()).unwrap();
+    disk.fill();
+    let mut logged = 0;
+    while w
+        .append_metric(
+            1,
+            &MetricPoint {
+                key: 0,
+                step: logged,
+                value: 0.5,
+            },
+        )
+        .is_ok()
+    {
+        logged += 1;
+    }
+    assert!(logged > 0);
+    std::mem::forget(w);
+    let len = std::fs::metadata(&path).unwrap().len();
+    assert_eq!(
+        len % 4096,
+        0,
+        "the file ends where reserved space ends: {len}"
+    );
+    let mut records = 0;
+    let scan = read_journal_as(&path, 0, Mode::Settled, |_, _| records += 1).unwrap();
+    assert_eq!(scan.damage, [], "reserved zeros are not damage");
+    assert_eq!(records, 1 + logged);
 }
 
 #[test]
@@ -475,4 +547,111 @@ fn an_append_cut_short_by_a_kill_is_no_damage() {
     let scan = read_journal_as(&path, 0, Mode::Settled, |_, _| n += 1).unwrap();
     assert_eq!((n, scan.end), (1, at as u64));
     assert_eq!(scan.damage, [], "nothing acknowledged was lost");
+}
+
+/// Scans `bytes` (a whole journal) as a settled journal on another thread,
+/// and fails if that takes more than a minute. A scan is linear in the
+/// journal and takes milliseconds here; the inputs of the tests below cost
+/// hours (terabytes of CRC) to one that is not. This catches a hang, it does
+/// not time the reader.
+fn scan_within_a_minute(bytes: Vec<u8>) -> (Vec<Record>, lab_journal::Scan) {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("scan".into())
+        .spawn(move || {
+            let mut records = Vec::new();
+            let scan = lab_journal::scan_from(&bytes[16..], 16, |_, r| records.push(r)).unwrap();
+            tx.send((records, scan)).unwrap();
+        })
+        .unwrap();
+    rx.recv_timeout(std::time::Duration::from_mins(1))
+        .expect("the scan finished within a minute")
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(8 + payload.len());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+fn encoded(record: &Record) -> Vec<u8> {
+    let mut payload = Vec::new();
+    lab_journal::codec::encode(record, &mut payload);
+    payload
+}
+
+/// A good frame almost as long as the reader looks for after damage
+/// ([`lab_journal::RESYNC_MAX_PAYLOAD`]): every offset before it has whole
+/// would-be frames of up to some 16 million bytes after it.
+fn long_tag() -> Vec<u8> {
+    let len = lab_journal::RESYNC_MAX_PAYLOAD - 200_000;
+    assert!(len > 16_000_000);
+    frame(&encoded(&Record::Tag {
+        time_nanos: 2,
+        key: "long".into(),
+        value: "x".repeat(len),
+    }))
+}
+
+#[test]
+fn a_damaged_frame_full_of_plausible_frame_lengths_is_read_past_in_one_pass() {
+    // A parameter holding half a million integers of 16 million: at every
+    // ninth byte, a frame length under the resynchronisation limit followed
+    // by a known record tag (the next integer's value tag). Its CRC is
+    // damaged, so the reader resynchronises through all of it.
+    let mut bytes = lab_journal::header().to_vec();
+    bytes.extend(frame(&encoded(&start())));
+    let mut param = frame(&encoded(&Record::Param {
+        time_nanos: 1,
+        key: "seeds".into(),
+        value: lab_types::Value::List(vec![lab_types::Value::Int(16_000_000); 500_000]),
+    }));
+    param[4] ^= 0x01;
+    let damaged_at = bytes.len() as u64;
+    let damaged_len = param.len() as u64;
+    bytes.extend(param);
+    bytes.extend(long_tag());
+    bytes.extend(frame(&encoded(&Record::Close { time_nanos: 3 })));
+
+    let (records, scan) = scan_within_a_minute(bytes);
+    assert_eq!(records.len(), 3, "start, the long tag and close");
+    assert_eq!(scan.damage.len(), 1, "{scan:?}");
+    assert_eq!(
+        (scan.damage[0].offset, scan.damage[0].dropped_bytes),
+        (damaged_at, damaged_len)
+    );
+}
+
+#[test]
+fn many_zeroed_lengths_before_a_long_frame_are_read_past_in_one_pass() {
+    // Fifty thousand times a good frame, then a frame whose length is zero
+    // (with a known tag after it, as an unsealed frame would have), then a
+    // long good frame: at each zero, the reader looks for a frame whose
+    // length was never stored.
+    let mut bytes = lab_journal::header().to_vec();
+    bytes.extend(frame(&encoded(&start())));
+    let good = frame(&encoded(&Record::Metric {
+        time_nanos: 7,
+        point: MetricPoint {
+            key: 0,
+            step: 1,
+            value: 0.5,
+        },
+    }));
+    let mut zeroed = good.clone();
+    zeroed[..4].fill(0);
+    zeroed[9] ^= 0x01;
+    let blocks = 50_000;
+    for _ in 0..blocks {
+        bytes.extend_from_slice(&good);
+        bytes.extend_from_slice(&zeroed);
+    }
+    bytes.extend(long_tag());
+
+    let (records, scan) = scan_within_a_minute(bytes);
+    assert_eq!(records.len(), 1 + blocks + 1);
+    assert_eq!(scan.damage.len(), blocks);
+    assert!(scan.damage.iter().all(|d| d.dropped_bytes == 37 && !d.tail));
 }

@@ -299,3 +299,81 @@ fn models_of_one_name_saved_from_many_threads_all_succeed_and_the_last_wins() {
         .collect();
     assert_eq!(left, ["m.pkl"]);
 }
+
+/// A tmpfs of a fixed size, mounted for one test and removed after it.
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn new(bytes: u64) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={bytes}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mounting a tmpfs needs root");
+        Self(dir)
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.0.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_run_that_stored_many_artifacts_still_ends_on_a_full_disk() {
+    use std::io::Write as _;
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let disk = SmallDisk::new(24 << 20);
+    let (project, _) = Project::create(&disk.path().join("p")).unwrap();
+    let sources = disk.path().join("src");
+    std::fs::create_dir(&sources).unwrap();
+    let run = start(&project);
+    // Empty files take no room, so they are copied even on a full disk; each
+    // one stored adds a record of some 450 bytes to the end of the run.
+    let count = 3000;
+    for i in 0..count {
+        let file = sources.join(format!("{}{i:05}", "f".repeat(200)));
+        std::fs::File::create(&file).unwrap();
+        run.log_artifact(&format!("{}{i:05}", "a".repeat(200)), &file)
+            .unwrap();
+    }
+    // The disk fills up, and logging goes on until it is refused.
+    let filler = disk.path().join("filler");
+    {
+        let mut f = std::fs::File::create(&filler).unwrap();
+        while f.write_all(&[1u8; 16 << 10]).is_ok() {}
+    }
+    let mut step = 0;
+    while run.log_metric("loss", 0.5, Some(step)).is_ok() {
+        step += 1;
+    }
+
+    let report = run.end(Status::Finished, None).unwrap();
+    let failures = lab_sdk::wait_for_background();
+    assert!(failures.is_empty(), "{failures:?}");
+    std::fs::remove_file(&filler).unwrap();
+    let info = indexed(&project, &run);
+    assert_eq!(info.status, Status::Finished, "the End record had its room");
+    let recorded = info.artifacts.iter().filter(|a| a.path.is_some()).count();
+    assert!(recorded > 0);
+    assert_eq!(
+        report.warnings.len(),
+        count - recorded,
+        "{:?}",
+        &report.warnings[..1]
+    );
+    assert!(
+        report.warnings[0].contains("was copied, but recording it failed"),
+        "{}",
+        report.warnings[0]
+    );
+}

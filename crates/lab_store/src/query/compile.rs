@@ -1,14 +1,14 @@
 //! Resolving names and compiling a query to SQL over the index.
 //!
-//! Every comparison becomes `coalesce((...), 0)`: a comparison with a value
-//! the run lacks (a metric it never logged) is false, and `not` of it true.
+//! Every comparison is false, not NULL, when the run lacks a value (a metric
+//! it never logged), and `not` of it true: the [`Dialect`] says how that, and
+//! the few other things databases spell apart, are written.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use rusqlite::types::Value as Sql;
-
 use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+use super::dialect::{Dialect, Sqlite};
 use super::{Input, QueryError};
 use crate::fields::FieldKind;
 
@@ -45,13 +45,24 @@ pub struct Catalog {
     pub tags: BTreeSet<String>,
 }
 
+/// A value bound to a placeholder of compiled SQL.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Bound {
+    /// An integer (times, in nanoseconds).
+    Integer(i64),
+    /// A number.
+    Real(f64),
+    /// Text: a name, a string, a pattern, a JSON array.
+    Text(String),
+}
+
 /// SQL text with its parameters, in order.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Compiled {
     /// A boolean expression (for a filter) or an `ORDER BY` list (for a sort).
     pub sql: String,
     /// The values for its `?` placeholders.
-    pub params: Vec<Sql>,
+    pub params: Vec<Bound>,
 }
 
 #[derive(Clone, Debug)]
@@ -200,9 +211,20 @@ fn locate(query: &str, key: &str) -> (usize, usize) {
     query.find(key).map_or((0, query.len()), |i| (i, key.len()))
 }
 
-/// Compiles a filter to a SQL boolean expression over `runs`.
+/// Compiles a filter to a SQLite boolean expression over `runs`.
 pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Compiled, QueryError> {
+    compile_where_in(&Sqlite, expr, catalog, query)
+}
+
+/// Compiles a filter to a boolean expression over `runs` in `dialect`.
+pub fn compile_where_in(
+    dialect: &dyn Dialect,
+    expr: &Expr,
+    catalog: &Catalog,
+    query: &str,
+) -> Result<Compiled, QueryError> {
     let mut c = Compiler {
+        dialect,
         catalog,
         query,
         out: Compiled::default(),
@@ -211,14 +233,30 @@ pub fn compile_where(expr: &Expr, catalog: &Catalog, query: &str) -> Result<Comp
     Ok(c.out)
 }
 
-/// Compiles one sort key (written as `text`) to `ORDER BY` terms; runs that
-/// lack the key go last whichever the direction.
+/// Compiles one sort key (written as `text`) to SQLite `ORDER BY` terms;
+/// runs that lack the key go last whichever the direction.
 pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
-    sort_sql(key, catalog, text).map_err(|e| e.about(Input::SortKey))
+    compile_sort_in(&Sqlite, key, catalog, text)
 }
 
-fn sort_sql(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
+/// Compiles one sort key to `ORDER BY` terms in `dialect`.
+pub fn compile_sort_in(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Compiled, QueryError> {
+    sort_sql(dialect, key, catalog, text).map_err(|e| e.about(Input::SortKey))
+}
+
+fn sort_sql(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Compiled, QueryError> {
     let mut c = Compiler {
+        dialect,
         catalog,
         query: text,
         out: Compiled::default(),
@@ -248,6 +286,7 @@ fn sort_sql(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, Qu
 }
 
 struct Compiler<'a> {
+    dialect: &'a dyn Dialect,
     catalog: &'a Catalog,
     query: &'a str,
     out: Compiled,
@@ -283,7 +322,7 @@ impl Compiler<'_> {
 
     /// A correlated subquery for one key of one table, with its key bound.
     fn sub(&mut self, column: &str, table: &str, key: &str) -> String {
-        self.out.params.push(Sql::Text(key.to_owned()));
+        self.out.params.push(Bound::Text(key.to_owned()));
         format!("(SELECT {column} FROM {table} WHERE run_id = runs.id AND key = ?)")
     }
 
@@ -381,7 +420,7 @@ impl Compiler<'_> {
                 }
                 let text = !(numeric(&ra) && numeric(&rb));
                 let (x, y) = (self.value(&ra, text), self.value(&rb, text));
-                Ok(format!("coalesce(({x} {} {y}), 0)", sql_op(op)))
+                Ok(self.dialect.or_false(&format!("{x} {} {y}", sql_op(op))))
             }
             (Operand::Lit(lit), Operand::Name(name)) => {
                 if matches!(op, CmpOp::Match | CmpOp::NotMatch) {
@@ -402,6 +441,8 @@ impl Compiler<'_> {
         }
     }
 
+    /// `name` compared with a value: a test for a missing value (`null`), a
+    /// pattern match, or a comparison of two values of one kind.
     fn name_vs_literal(
         &mut self,
         name: &Name,
@@ -409,43 +450,84 @@ impl Compiler<'_> {
         lit: &Literal,
     ) -> Result<String, QueryError> {
         let r = self.catalog.resolve(name, self.query)?;
-        let shown = name.to_string();
         match (lit, op) {
-            (Literal::Null, CmpOp::Eq) => return Ok(format!("(NOT {})", self.exists(&r))),
-            (Literal::Null, CmpOp::Ne) => return Ok(format!("({})", self.exists(&r))),
-            (Literal::Null, _) => return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)"))),
+            (Literal::Null, _) => self.missing(&r, name, op),
             (Literal::Str(pattern), CmpOp::Match | CmpOp::NotMatch) => {
-                if matches!(r, Resolved::Metric(_)) || matches!(r, Resolved::Field(_, _, Kind::Time | Kind::Number)) {
-                    return Err(self.error(&name.key, format!("`{shown}` holds numbers; `~` matches text")));
-                }
-                let x = self.value(&r, true);
-                self.out.params.push(Sql::Text(pattern.clone()));
-                let test = if super::parser::is_glob(pattern) {
-                    format!("{x} GLOB ?")
-                } else {
-                    format!("instr(lower({x}), lower(?)) > 0")
-                };
-                let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
-                return Ok(format!("coalesce(({negate}({test})), 0)"));
+                self.pattern(&r, name, op, pattern)
             }
-            (_, CmpOp::Match | CmpOp::NotMatch) => {
-                return Err(self.error(&name.key, "`~` and `!~` need a quoted pattern, such as 'iris*'".into()));
+            (_, CmpOp::Match | CmpOp::NotMatch) => Err(self.error(
+                &name.key,
+                "`~` and `!~` need a quoted pattern, such as 'iris*'".into(),
+            )),
+            _ => {
+                let (x, value) = self.operands(&r, name, lit)?;
+                self.out.params.push(value);
+                Ok(self.dialect.or_false(&format!("{x} {} ?", sql_op(op))))
             }
-            _ => {}
         }
-        let (x, value) = match (&r, lit) {
+    }
+
+    /// `name = null` or `name != null`: whether the run lacks the value or has it.
+    fn missing(&mut self, r: &Resolved, name: &Name, op: CmpOp) -> Result<String, QueryError> {
+        match op {
+            CmpOp::Eq => Ok(format!("(NOT {})", self.exists(r))),
+            CmpOp::Ne => Ok(format!("({})", self.exists(r))),
+            _ => Err(self.error(
+                &name.key,
+                format!("`null` can only be compared with `=` or `!=` (to ask whether `{name}` is missing)"),
+            )),
+        }
+    }
+
+    /// `name ~ 'pattern'` or `name !~ 'pattern'`: a glob if the pattern has
+    /// glob characters, else a case-insensitive substring.
+    fn pattern(
+        &mut self,
+        r: &Resolved,
+        name: &Name,
+        op: CmpOp,
+        pattern: &str,
+    ) -> Result<String, QueryError> {
+        if matches!(r, Resolved::Metric(_))
+            || matches!(r, Resolved::Field(_, _, Kind::Time | Kind::Number))
+        {
+            return Err(self.error(
+                &name.key,
+                format!("`{name}` holds numbers; `~` matches text"),
+            ));
+        }
+        let x = self.value(r, true);
+        let test = if super::parser::is_glob(pattern) {
+            self.out
+                .params
+                .push(Bound::Text(self.dialect.glob_pattern(pattern)));
+            self.dialect.glob(&x)
+        } else {
+            self.out.params.push(Bound::Text(pattern.to_owned()));
+            self.dialect.contains_text(&x)
+        };
+        let negate = if op == CmpOp::NotMatch { "NOT " } else { "" };
+        Ok(self.dialect.or_false(&format!("{negate}({test})")))
+    }
+
+    /// The two sides of a comparison of `name` with a value: the SQL of the
+    /// name, and the value to bind; an error if their kinds cannot be
+    /// compared (a time with anything but a date, text with a number...).
+    fn operands(
+        &mut self,
+        r: &Resolved,
+        name: &Name,
+        lit: &Literal,
+    ) -> Result<(String, Bound), QueryError> {
+        let shown = name.to_string();
+        Ok(match (r, lit) {
             (Resolved::Field(_, _, Kind::Time), Literal::Date(nanos, _)) => {
-                (self.value(&r, false), Sql::Integer(*nanos))
+                (self.value(r, false), Bound::Integer(*nanos))
             }
             (Resolved::Field(field, _, Kind::Time), Literal::Str(s)) => {
-                let nanos = super::lexer::lex(s)
-                    .ok()
-                    .and_then(|t| match (t.first().map(|t| &t.tok), t.len()) {
-                        (Some(super::lexer::Tok::Date(n, _)), 2) => Some(*n),
-                        _ => None,
-                    })
+                let nanos = date_in(s)
                     .ok_or_else(|| self.error(s, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")))?;
-                (self.value(&r, false), Sql::Integer(nanos))
+                (self.value(r, false), Bound::Integer(nanos))
             }
             (Resolved::Field(field, _, Kind::Time), _) => {
                 return Err(self.error(&name.key, format!("`{field}` is a time; compare it with a date such as 2026-11-27 or 2026-11-27T08:30:00")));
@@ -456,7 +538,7 @@ impl Compiler<'_> {
             (
                 Resolved::Field(_, _, Kind::Text) | Resolved::Param(_) | Resolved::Tag(_),
                 Literal::Str(s),
-            ) => (self.value(&r, true), Sql::Text(s.clone())),
+            ) => (self.value(r, true), Bound::Text(s.clone())),
             (Resolved::Field(field, _, Kind::Text), _) => {
                 return Err(self.error(
                     &name.key,
@@ -464,10 +546,10 @@ impl Compiler<'_> {
                 ));
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), Literal::Number(n)) => {
-                (self.value(&r, false), Sql::Real(*n))
+                (self.value(r, false), Bound::Real(*n))
             }
             (Resolved::Metric(_) | Resolved::Param(_), Literal::Bool(b)) => {
-                (self.value(&r, false), Sql::Real(f64::from(u8::from(*b))))
+                (self.value(r, false), Bound::Real(f64::from(u8::from(*b))))
             }
             (Resolved::Field(_, _, Kind::Number) | Resolved::Metric(_), _) => {
                 return Err(self.error(
@@ -475,7 +557,7 @@ impl Compiler<'_> {
                     format!("`{shown}` holds numbers; compare it with a number"),
                 ));
             }
-            (Resolved::Param(_), Literal::Number(n)) => (self.value(&r, false), Sql::Real(*n)),
+            (Resolved::Param(_), Literal::Number(n)) => (self.value(r, false), Bound::Real(*n)),
             (Resolved::Tag(_), _) => {
                 return Err(self.error(
                     &name.key,
@@ -485,9 +567,7 @@ impl Compiler<'_> {
             (_, Literal::Null) => {
                 return Err(self.error(&name.key, format!("`null` can only be compared with `=` or `!=` (to ask whether `{shown}` is missing)")));
             }
-        };
-        self.out.params.push(value);
-        Ok(format!("coalesce(({x} {} ?), 0)", sql_op(op)))
+        })
     }
 
     fn in_list(
@@ -525,11 +605,10 @@ impl Compiler<'_> {
         let x = self.value(&r, strings);
         // The whole list is one variable, a JSON array, however long it is:
         // one `?` per value would pass SQLite's limit of 32766 variables.
-        self.out.params.push(Sql::Text(json_array(values)));
-        Ok(format!(
-            "coalesce(({x} {}IN (SELECT value FROM json_each(?))), 0)",
-            if negated { "NOT " } else { "" }
-        ))
+        self.out.params.push(Bound::Text(json_array(values)));
+        Ok(self
+            .dialect
+            .or_false(&self.dialect.in_json_array(&x, negated, strings)))
     }
 }
 
@@ -563,6 +642,17 @@ fn json_array(values: &[Literal]) -> String {
     }
     out.push(']');
     out
+}
+
+/// The time a quoted string holds when it is exactly one date
+/// (`'2026-11-27'`), in nanoseconds since 1970.
+fn date_in(s: &str) -> Option<i64> {
+    super::lexer::lex(s)
+        .ok()
+        .and_then(|t| match (t.first().map(|t| &t.tok), t.len()) {
+            (Some(super::lexer::Tok::Date(n, _)), 2) => Some(*n),
+            _ => None,
+        })
 }
 
 /// Whether `name` is an unscoped plain word: `finished`, `iris.v2`.

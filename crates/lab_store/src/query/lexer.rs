@@ -58,161 +58,23 @@ pub struct Token {
     pub len: usize,
 }
 
+/// The tokens of `query`, ending with [`Tok::End`].
 pub fn lex(query: &str) -> Result<Vec<Token>, QueryError> {
-    let bytes = query.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
-    while i < bytes.len() {
+    while i < query.len() {
         let c = query[i..].chars().next().unwrap_or(' ');
         if c.is_whitespace() {
             i += c.len_utf8();
             continue;
         }
-        let start = i;
-        let tok = match c {
-            '(' => {
-                i += 1;
-                Tok::LParen
-            }
-            ')' => {
-                i += 1;
-                Tok::RParen
-            }
-            ',' => {
-                i += 1;
-                Tok::Comma
-            }
-            '=' => {
-                i += if bytes.get(i + 1) == Some(&b'=') {
-                    2
-                } else {
-                    1
-                };
-                Tok::Op(CmpOp::Eq)
-            }
-            '!' => match bytes.get(i + 1) {
-                Some(b'=') => {
-                    i += 2;
-                    Tok::Op(CmpOp::Ne)
-                }
-                Some(b'~') => {
-                    i += 2;
-                    Tok::Op(CmpOp::NotMatch)
-                }
-                _ => {
-                    return Err(QueryError::new(
-                        query,
-                        i,
-                        1,
-                        "`!` must be followed by `=` or `~`",
-                    ));
-                }
-            },
-            '<' => match bytes.get(i + 1) {
-                Some(b'=') => {
-                    i += 2;
-                    Tok::Op(CmpOp::Le)
-                }
-                Some(b'>') => {
-                    i += 2;
-                    Tok::Op(CmpOp::Ne)
-                }
-                _ => {
-                    i += 1;
-                    Tok::Op(CmpOp::Lt)
-                }
-            },
-            '>' => {
-                if bytes.get(i + 1) == Some(&b'=') {
-                    i += 2;
-                    Tok::Op(CmpOp::Ge)
-                } else {
-                    i += 1;
-                    Tok::Op(CmpOp::Gt)
-                }
-            }
-            '~' => {
-                i += 1;
-                Tok::Op(CmpOp::Match)
-            }
-            '\'' | '"' => {
-                let (s, end) = string(query, i, c)?;
-                i = end;
-                Tok::Str(s)
-            }
-            '`' => {
-                let (s, end) = backticked(query, i)?;
-                i = end;
-                Tok::Quoted(s)
-            }
-            c if c.is_ascii_digit()
-                || ((c == '-' || c == '+' || c == '.') && next_is_digit(bytes, i)) =>
-            {
-                if let Some((nanos, end)) = date(query, i) {
-                    let text = query[i..end].to_owned();
-                    i = end;
-                    Tok::Date(nanos, text)
-                } else if looks_like_date(bytes, i) {
-                    let end = i + bytes[i..]
-                        .iter()
-                        .position(|b| !(b.is_ascii_alphanumeric() || b"-:.".contains(b)))
-                        .unwrap_or(bytes.len() - i);
-                    return Err(QueryError::new(
-                        query,
-                        i,
-                        end - i,
-                        format!(
-                            "`{}` is not a date Lab can compare: write YYYY-MM-DD, optionally with THH:MM[:SS[.fff]][Z], from 1677-09-22 to 2262-04-11",
-                            &query[i..end]
-                        ),
-                    ));
-                } else {
-                    let end = number_end(bytes, i);
-                    let text = &query[i..end];
-                    let n: f64 = text.parse().map_err(|_| {
-                        QueryError::new(query, i, end - i, format!("`{text}` is not a number"))
-                            .with_hint(format!("strings take quotes ('{text}')"))
-                    })?;
-                    i = end;
-                    Tok::Number(n)
-                }
-            }
-            c if c.is_alphabetic() || c == '_' => {
-                let end = query[i..]
-                    .char_indices()
-                    .find(|(_, c)| {
-                        !(c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-'))
-                    })
-                    .map_or(query.len(), |(j, _)| i + j);
-                let word = &query[i..end];
-                i = end;
-                match word.to_ascii_lowercase().as_str() {
-                    "and" => Tok::And,
-                    "or" => Tok::Or,
-                    "not" => Tok::Not,
-                    "in" => Tok::In,
-                    "true" => Tok::True,
-                    "false" => Tok::False,
-                    "null" | "none" => Tok::Null,
-                    _ => Tok::Ident(word.to_owned()),
-                }
-            }
-            other => {
-                return Err(QueryError::new(
-                    query,
-                    i,
-                    other.len_utf8(),
-                    format!(
-                        "unexpected character `{other}`; names with spaces or symbols go in backticks, strings in quotes"
-                    ),
-                ));
-            }
-        };
+        let (tok, end) = token(query, i, c)?;
         out.push(Token {
             tok,
-            offset: start,
-            len: i - start,
+            offset: i,
+            len: end - i,
         });
+        i = end;
     }
     out.push(Token {
         tok: Tok::End,
@@ -220,6 +82,120 @@ pub fn lex(query: &str) -> Result<Vec<Token>, QueryError> {
         len: 0,
     });
     Ok(out)
+}
+
+/// The token that starts at byte `i` with the character `c`, and the byte
+/// where it ends.
+fn token(query: &str, i: usize, c: char) -> Result<(Tok, usize), QueryError> {
+    let bytes = query.as_bytes();
+    Ok(match c {
+        '(' => (Tok::LParen, i + 1),
+        ')' => (Tok::RParen, i + 1),
+        ',' => (Tok::Comma, i + 1),
+        '=' | '!' | '<' | '>' | '~' => operator(query, i, c)?,
+        '\'' | '"' => {
+            let (s, end) = string(query, i, c)?;
+            (Tok::Str(s), end)
+        }
+        '`' => {
+            let (s, end) = backticked(query, i)?;
+            (Tok::Quoted(s), end)
+        }
+        c if c.is_ascii_digit()
+            || ((c == '-' || c == '+' || c == '.') && next_is_digit(bytes, i)) =>
+        {
+            date_or_number(query, i)?
+        }
+        c if c.is_alphabetic() || c == '_' => word(query, i),
+        other => {
+            return Err(QueryError::new(
+                query,
+                i,
+                other.len_utf8(),
+                format!(
+                    "unexpected character `{other}`; names with spaces or symbols go in backticks, strings in quotes"
+                ),
+            ));
+        }
+    })
+}
+
+/// A comparison operator starting with `c` at byte `i`: `=` (or `==`), `!=`,
+/// `!~`, `<`, `<=`, `<>`, `>`, `>=` or `~`.
+fn operator(query: &str, i: usize, c: char) -> Result<(Tok, usize), QueryError> {
+    let next = query.as_bytes().get(i + 1);
+    let (op, len) = match (c, next) {
+        ('=', Some(b'=')) => (CmpOp::Eq, 2),
+        ('=', _) => (CmpOp::Eq, 1),
+        ('!', Some(b'=')) | ('<', Some(b'>')) => (CmpOp::Ne, 2),
+        ('!', Some(b'~')) => (CmpOp::NotMatch, 2),
+        ('!', _) => {
+            return Err(QueryError::new(
+                query,
+                i,
+                1,
+                "`!` must be followed by `=` or `~`",
+            ));
+        }
+        ('<', Some(b'=')) => (CmpOp::Le, 2),
+        ('<', _) => (CmpOp::Lt, 1),
+        ('>', Some(b'=')) => (CmpOp::Ge, 2),
+        ('>', _) => (CmpOp::Gt, 1),
+        // `~`, the one left.
+        _ => (CmpOp::Match, 1),
+    };
+    Ok((Tok::Op(op), i + len))
+}
+
+/// A date or a number at byte `i`. Text shaped like a date that is not one
+/// Lab can compare is an error saying so, rather than numbers in a row.
+fn date_or_number(query: &str, i: usize) -> Result<(Tok, usize), QueryError> {
+    let bytes = query.as_bytes();
+    if let Some((nanos, end)) = date(query, i) {
+        return Ok((Tok::Date(nanos, query[i..end].to_owned()), end));
+    }
+    if looks_like_date(bytes, i) {
+        let end = i + bytes[i..]
+            .iter()
+            .position(|b| !(b.is_ascii_alphanumeric() || b"-:.".contains(b)))
+            .unwrap_or(bytes.len() - i);
+        return Err(QueryError::new(
+            query,
+            i,
+            end - i,
+            format!(
+                "`{}` is not a date Lab can compare: write YYYY-MM-DD, optionally with THH:MM[:SS[.fff]][Z], from 1677-09-22 to 2262-04-11",
+                &query[i..end]
+            ),
+        ));
+    }
+    let end = number_end(bytes, i);
+    let text = &query[i..end];
+    let n: f64 = text.parse().map_err(|_| {
+        QueryError::new(query, i, end - i, format!("`{text}` is not a number"))
+            .with_hint(format!("strings take quotes ('{text}')"))
+    })?;
+    Ok((Tok::Number(n), end))
+}
+
+/// A name or a keyword at byte `i`: keywords are matched whatever their case.
+fn word(query: &str, i: usize) -> (Tok, usize) {
+    let end = query[i..]
+        .char_indices()
+        .find(|(_, c)| !(c.is_alphanumeric() || matches!(c, '_' | '.' | '[' | ']' | '-')))
+        .map_or(query.len(), |(j, _)| i + j);
+    let word = &query[i..end];
+    let tok = match word.to_ascii_lowercase().as_str() {
+        "and" => Tok::And,
+        "or" => Tok::Or,
+        "not" => Tok::Not,
+        "in" => Tok::In,
+        "true" => Tok::True,
+        "false" => Tok::False,
+        "null" | "none" => Tok::Null,
+        _ => Tok::Ident(word.to_owned()),
+    };
+    (tok, end)
 }
 
 fn next_is_digit(bytes: &[u8], i: usize) -> bool {

@@ -19,6 +19,7 @@
 
 mod ast;
 mod compile;
+mod dialect;
 mod error;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -26,7 +27,10 @@ mod lexer;
 mod parser;
 
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
-pub use compile::{Catalog, Compiled, compile_sort, compile_where};
+pub use compile::{
+    Bound, Catalog, Compiled, compile_sort, compile_sort_in, compile_where, compile_where_in,
+};
+pub use dialect::{Dialect, Sqlite};
 pub use error::{Input, QueryError};
 pub use parser::{parse, parse_sort};
 

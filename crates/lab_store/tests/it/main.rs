@@ -1018,6 +1018,78 @@ fn a_run_whose_start_record_is_lost_is_still_listed() {
 }
 
 #[test]
+fn a_copied_run_folder_is_a_run_of_its_own_and_leaves_the_original_alone() {
+    // A run folder copied under another name: its journal's Start record
+    // names the original run.
+    let (_dir, project) = new_project();
+    let (id, paths, _) = closed_run_with_ten_points(&project);
+    let copy = project.run_paths("0fffffff");
+    std::fs::create_dir(&copy.dir).unwrap();
+    std::fs::copy(&paths.journal, &copy.journal).unwrap();
+
+    let mut store = open(&project);
+    for _ in 0..3 {
+        store.refresh().unwrap();
+        let runs = store.runs(None).unwrap();
+        assert_eq!(runs.len(), 2, "the copy does not vanish");
+        let original = store.run(&id.to_string()).unwrap();
+        assert_eq!(original.short_id, id.short());
+        assert_eq!(summary(&original, "loss").count, 10, "counted once");
+        let copied = store.run("0fffffff").unwrap();
+        assert_eq!(copied.short_id, "0fffffff");
+        assert!(copied.id.to_string().starts_with("0fffffff"));
+        assert_eq!(copied.status, Status::Finished);
+        assert_eq!(summary(&copied, "loss").count, 10);
+        let note = copied.damage.unwrap();
+        assert!(note.contains(&id.to_string()), "{note}");
+    }
+    assert!(index_row(&project, &id.short()).1, "complete");
+    assert!(index_row(&project, "0fffffff").1, "complete");
+}
+
+#[test]
+fn salvaging_a_piece_whose_records_are_back_already_puts_nothing_back_twice() {
+    let (_dir, project) = new_project();
+    let (id, paths, frames) = closed_run_with_ten_points(&project);
+    // An older Lab cut everything from the corrupt sixth point into one
+    // unnumbered piece.
+    let cut = sixth_metric(&frames) as usize;
+    let mut bytes = std::fs::read(&paths.journal).unwrap();
+    bytes[cut + 12] ^= 0x10;
+    let piece = paths.dir.join("journal.lab.damaged");
+    std::fs::write(&piece, &bytes[cut..]).unwrap();
+    std::fs::write(&paths.journal, &bytes[..cut]).unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 5);
+
+    // Four points, End and Close come back.
+    assert_eq!(store.salvage(&id.short()).unwrap(), 6);
+    let salvaged = paths.dir.join("journal.lab.damaged.salvaged");
+    let run = store.run(&id.short()).unwrap();
+    assert_eq!(
+        (run.status, summary(&run, "loss").count),
+        (Status::Finished, 9)
+    );
+    let journal = std::fs::read(&paths.journal).unwrap();
+
+    // A salvage stopped between putting the records back and renaming the
+    // piece; and the same tail cut twice (the first cut stopped before the
+    // journal was shortened): neither puts the records back again.
+    std::fs::rename(&salvaged, &piece).unwrap();
+    std::fs::copy(&piece, paths.dir.join("journal.lab.damaged.1")).unwrap();
+    assert_eq!(store.salvage(&id.short()).unwrap(), 0);
+    assert_eq!(std::fs::read(&paths.journal).unwrap(), journal);
+    let run = store.run(&id.short()).unwrap();
+    assert_eq!(
+        (run.status, summary(&run, "loss").count),
+        (Status::Finished, 9)
+    );
+    assert!(salvaged.exists());
+    assert!(paths.dir.join("journal.lab.damaged.1.salvaged").exists());
+}
+
+#[test]
 fn a_second_damage_never_overwrites_the_first_piece() {
     let (_dir, project) = new_project();
     let (id, paths, frames) = closed_run_with_ten_points(&project);
@@ -1050,6 +1122,61 @@ fn a_second_damage_never_overwrites_the_first_piece() {
     assert_eq!(std::fs::read(damaged_piece(&paths, 1)).unwrap(), first);
     assert_eq!(std::fs::read(damaged_piece(&paths, 2)).unwrap().len(), 12);
     assert_eq!(summary(&store.run(&id.short()).unwrap(), "loss").count, 3);
+}
+
+#[test]
+fn two_folds_that_find_the_same_damaged_tail_cut_it_once() {
+    let (_dir, project) = new_project();
+    let mut w = begin(&project, "race", now_nanos());
+    w.key(0, "loss");
+    w.metric(0, 0, 0.5);
+    let (short, paths, end) = (w.short(), w.paths.clone(), w.w.len());
+    // Folded while the writer lives: the index reaches `end`.
+    assert!(open(&project).refresh().unwrap().is_empty());
+    assert_eq!(index_row(&project, &short), (end as i64, false));
+    // The writer dies leaving a torn frame where the next one goes: no new
+    // record, only a tail to cut.
+    {
+        use std::io::{Seek, SeekFrom, Write};
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&paths.journal)
+            .unwrap();
+        f.seek(SeekFrom::Start(end)).unwrap();
+        f.write_all(&20u32.to_le_bytes()).unwrap();
+        f.write_all(b"\xde\xad\xbe\xefstray bytes").unwrap();
+    }
+    drop(w);
+    // Two readers read the journal and find the same tail while a third
+    // holds the index, then both write what they found, one after the other.
+    let holder = rusqlite::Connection::open(project.index_path()).unwrap();
+    holder.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let folds: Vec<_> = (0..2)
+        .map(|_| {
+            let project = project.clone();
+            let short = short.clone();
+            std::thread::Builder::new()
+                .name("fold".into())
+                .spawn(move || open(&project).fold_run(&short).unwrap())
+                .unwrap()
+        })
+        .collect();
+    // Long enough for both to have read the journal and to wait on the index.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    holder.execute_batch("COMMIT").unwrap();
+    let issues: Vec<Vec<Issue>> = folds.into_iter().map(|f| f.join().unwrap()).collect();
+    assert_eq!(
+        issues.iter().map(Vec::len).sum::<usize>(),
+        1,
+        "one fold cut the tail, the other found the run done: {issues:?}"
+    );
+    assert_eq!(file_len(&paths.journal), end);
+    assert!(damaged_piece(&paths, 1).exists());
+    assert!(!damaged_piece(&paths, 2).exists(), "no second, empty piece");
+    let run = open(&project).run(&short).unwrap();
+    assert_eq!(run.status, Status::Damaged);
+    let note = run.damage.unwrap();
+    assert_eq!(note.matches("journal.lab.damaged").count(), 1, "{note}");
 }
 
 #[test]
@@ -1697,6 +1824,81 @@ fn a_damaged_index_is_read_around_and_rebuilt_by_reindex() {
     assert_index_sound(&project);
 }
 
+#[test]
+fn a_damaged_page_found_only_when_read_is_read_around_and_rebuilt_by_reindex() {
+    // SQLite opens an index whose pages past the first are damaged, and
+    // finds out only when a query reaches one: a lost write, a bad sector.
+    let (_dir, project) = new_project();
+    build_mixed_project(&project);
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    let before = store.runs(None).unwrap();
+    drop(store);
+    let index = project.index_path();
+    {
+        let conn = rusqlite::Connection::open(&index).unwrap();
+        conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
+            .unwrap();
+    }
+    let sound = std::fs::read(&index).unwrap();
+    let pages = sound.len() / 4096;
+    assert!(pages > 10, "{pages} pages");
+    let listing = lab_store::Selection {
+        detail: lab_store::Detail::Listing,
+        ..Default::default()
+    };
+    for page in 1..pages {
+        let mut bytes = sound.clone();
+        bytes[page * 4096..(page + 1) * 4096].fill(0);
+        std::fs::write(&index, &bytes).unwrap();
+        for side in ["index.sqlite-wal", "index.sqlite-shm"] {
+            let _ = std::fs::remove_file(index.with_file_name(side));
+        }
+        let mut store = open(&project);
+        store
+            .refresh()
+            .unwrap_or_else(|e| panic!("page {page}: refresh: {e}"));
+        let read = store
+            .runs(None)
+            .unwrap_or_else(|e| panic!("page {page}: runs: {e}"));
+        assert_same_runs(&read, &before);
+        let listed = store
+            .select(&listing)
+            .unwrap_or_else(|e| panic!("page {page}: select: {e}"));
+        assert_eq!(listed.len(), before.len(), "page {page}");
+        drop(store);
+
+        let (mut store, _) = Store::open_to_rebuild(project.clone())
+            .unwrap_or_else(|e| panic!("page {page}: opening to rebuild: {e}"));
+        store
+            .reindex()
+            .unwrap_or_else(|e| panic!("page {page}: reindex: {e}"));
+        assert!(store.in_memory().is_none(), "page {page}");
+        assert_same_runs(&store.runs(None).unwrap(), &before);
+        drop(store);
+        assert_index_sound(&project);
+        for entry in std::fs::read_dir(project.store_dir()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.to_string_lossy().contains(".damaged.") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+    }
+
+    // A flipped bit SQLite cannot see, in a status: no status Lab writes.
+    rusqlite::Connection::open(&index)
+        .unwrap()
+        .execute(
+            "UPDATE runs SET status = 'finishec' WHERE short_id = ?1",
+            [&before[0].short_id],
+        )
+        .unwrap();
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    assert_same_runs(&store.runs(None).unwrap(), &before);
+    assert!(store.in_memory().is_some());
+}
+
 /// A tmpfs of a fixed size, mounted for one test and removed after it.
 struct SmallDisk {
     dir: tempfile::TempDir,
@@ -1743,6 +1945,30 @@ impl Drop for SmallDisk {
             .arg(self.dir.path())
             .status();
     }
+}
+
+#[test]
+fn a_run_folded_by_itself_on_a_full_disk_is_folded_in_memory() {
+    // What a run's own finisher does when it ends on a full disk.
+    let disk = SmallDisk::new(64 << 20);
+    let (project, _) = Project::create(&disk.dir.path().join("p")).unwrap();
+    let t0 = now_nanos();
+    let mut first = begin(&project, "disk", t0);
+    first.end(t0 + 1, Status::Finished, None);
+    first.close();
+    assert!(open(&project).refresh().unwrap().is_empty());
+    let mut second = begin(&project, "disk", t0 + SECOND);
+    second.param("doc", Value::Str("d".repeat(2 << 20)));
+    second.end(t0 + SECOND + 1, Status::Finished, None);
+    let short = second.short();
+    second.close();
+    let mut store = open(&project);
+    disk.fill();
+
+    assert!(store.fold_run(&short).unwrap().is_empty());
+    assert!(store.in_memory().is_some(), "the full disk was noticed");
+    assert_eq!(store.run(&short).unwrap().status, Status::Finished);
+    assert_eq!(store.runs(None).unwrap().len(), 2);
 }
 
 #[test]
@@ -1854,4 +2080,32 @@ fn a_damaged_or_newer_marker_is_refused_by_every_way_in() {
     std::fs::write(&marker, b"{\"format\": 1, \"note\": \"by hand\"}").unwrap();
     assert_eq!(Project::at(dir.path()).unwrap(), project);
     assert_eq!(Project::discover(&below).unwrap(), project);
+}
+
+#[test]
+fn a_short_id_is_never_given_twice_even_after_its_folder_is_deleted_by_hand() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut w = begin(&project, "first", t0);
+    w.end(t0 + 1, Status::Finished, None);
+    let first = w.short();
+    let first_dir = w.paths.dir.clone();
+    w.close();
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    // The folder goes by hand, and a run starts in the same time slot before
+    // any reader looked: it must not take the old run's name, under which
+    // the index still holds the old run.
+    std::fs::remove_dir_all(&first_dir).unwrap();
+    let mut again = begin(&project, "second", t0);
+    again.end(t0 + 2, Status::Finished, None);
+    let second = again.short();
+    again.close();
+    assert_ne!(second, first);
+    assert!(second > first, "{second} after {first}");
+    assert!(store.refresh().unwrap().is_empty());
+    let runs = store.runs(None).unwrap();
+    assert_eq!(runs.len(), 1, "the old run is gone, the new one listed");
+    assert_eq!(runs[0].short_id, second);
+    assert_eq!(runs[0].experiment, "second");
 }

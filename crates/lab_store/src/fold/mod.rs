@@ -1,0 +1,431 @@
+//! Folding journals into the index.
+//!
+//! A fold reads a run's journal from the offset the index has reached, sums up
+//! what it finds (parameters replace, metric summaries merge), and writes it in
+//! one transaction that first checks nobody else folded the same bytes
+//! meanwhile. Whether the writer is still alive is told by its `flock` on the
+//! journal: a run whose journal is unlocked and has no end record crashed.
+//!
+//! Damage is read past once the writer is gone (see `lab_journal`'s reader):
+//! a flipped bit costs the record it is in. A run never disappears for it: a
+//! journal whose Start record is lost is still listed, with status `damaged`,
+//! and so is one whose damage may have held its End record. A damaged tail is
+//! cut off into a numbered `journal.lab.damaged.N` beside the journal (never
+//! overwriting an earlier piece); nothing is ever cut, moved or rewritten
+//! while a journal's lock is held, whatever the writer's process id says.
+
+//!
+//! This module is the journal's side of folding and knows no SQL: it asks an
+//! index what it has folded and hands it what to write, through
+//! [`FoldIndex`](crate::index::FoldIndex).
+
+mod pieces;
+
+use std::collections::HashMap;
+use std::fs::TryLockError;
+use std::path::{Path, PathBuf};
+
+use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, read_journal_as};
+use lab_types::RunId;
+
+pub(crate) use pieces::{damaged_pieces, pieces};
+
+use crate::delta::Delta;
+use crate::index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
+use crate::{Error, Project};
+
+/// The experiment a run is listed under when its Start record is lost.
+pub const UNKNOWN_EXPERIMENT: &str = "(unknown)";
+
+/// A journal that could not be folded in whole.
+#[derive(Debug, Clone)]
+pub enum Issue {
+    /// Its writer is gone and part of it is torn or corrupt: the records
+    /// around the damage are indexed.
+    Damaged {
+        /// The run's short id.
+        run: String,
+        /// Where and why.
+        damage: Damage,
+        /// Where the damaged bytes were kept, when they were cut off the end
+        /// of the journal.
+        kept: Option<PathBuf>,
+    },
+    /// It could not be read at all (a newer format, an I/O error).
+    Unreadable {
+        /// The run's short id.
+        run: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Issue {
+    /// The short id of the run whose journal it is.
+    #[must_use]
+    pub fn run(&self) -> &str {
+        match self {
+            Issue::Damaged { run, .. } | Issue::Unreadable { run, .. } => run,
+        }
+    }
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Issue::Damaged { run, damage, kept } => {
+                write!(
+                    f,
+                    "the journal of run `{run}` is damaged at byte {}: {}; ",
+                    damage.offset, damage.reason
+                )?;
+                match kept {
+                    Some(path) => write!(
+                        f,
+                        "the {} bytes from there to the end were moved to `{}`",
+                        damage.dropped_bytes,
+                        path.file_name().unwrap_or_default().to_string_lossy()
+                    ),
+                    None if damage.tail => write!(
+                        f,
+                        "the {} bytes from there to the end were skipped",
+                        damage.dropped_bytes
+                    ),
+                    None => write!(
+                        f,
+                        "{} bytes were skipped and the records after them read",
+                        damage.dropped_bytes
+                    ),
+                }
+            }
+            Issue::Unreadable { run, reason } => {
+                write!(f, "the journal of run `{run}` cannot be read: {reason}")
+            }
+        }
+    }
+}
+
+/// Folds every run whose journal may hold records the index lacks. A journal
+/// that cannot be read is reported and skipped; the others are still folded.
+/// Runs whose folder is gone leave the index.
+pub(crate) fn refresh(project: &Project, index: &mut dyn FoldIndex) -> Result<Vec<Issue>, Error> {
+    // When no run folder came or went since every run was complete, there is
+    // nothing to fold: skip reading a folder of perhaps ten thousand entries.
+    let runs_dir_mtime = dir_mtime_nanos(&project.runs_dir());
+    let recorded = index.settled_dir_mtime()?;
+    if runs_dir_mtime.is_some() && recorded == runs_dir_mtime && !index.any_incomplete()? {
+        return Ok(Vec::new());
+    }
+    let complete = index.complete_runs()?;
+    let mut issues = Vec::new();
+    let entries = match fs_err::read_dir(project.runs_dir()) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            index.forget_vanished(project, true, &[])?;
+            return Ok(issues);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let mut pending = Vec::new();
+    let mut complete_listed = 0;
+    for entry in entries {
+        let name = entry?.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if is_short_id(name) {
+            if complete.contains(name) {
+                complete_listed += 1;
+            } else {
+                pending.push(name.to_owned());
+            }
+        }
+    }
+    pending.sort();
+    // Run folders that went away since the index saw them take their rows along.
+    let complete_vanished = complete_listed < complete.len();
+    index.forget_vanished(project, complete_vanished, &pending)?;
+    let mut all_complete = true;
+    for short in pending {
+        match fold_run(project, index, &short) {
+            Ok(found) => {
+                issues.extend(found);
+                all_complete &= index.indexed(&short)?.is_some_and(|i| i.complete);
+            }
+            Err(e @ (Error::Journal(_) | Error::Io(_))) => {
+                all_complete = false;
+                issues.push(Issue::Unreadable {
+                    run: short,
+                    reason: e.to_string(),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    // Remember the folder's time only once it has stood still for a second:
+    // a folder made in the same clock tick as the last change would not move
+    // it, and would be missed.
+    let settled = runs_dir_mtime.is_some_and(|m| lab_types::now_nanos() - m > 1_000_000_000);
+    if all_complete && settled {
+        index.set_settled_dir_mtime(runs_dir_mtime)?;
+    }
+    Ok(issues)
+}
+
+/// Whether a folder name is a run's short id (8 lower-case hex digits).
+fn is_short_id(name: &str) -> bool {
+    name.len() == 8 && name.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn dir_mtime_nanos(dir: &Path) -> Option<i64> {
+    let modified = std::fs::metadata(dir).ok()?.modified().ok()?;
+    let d = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
+}
+
+/// Who may still write a journal, as a fold finds it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Writer {
+    /// Its lock is held and nothing says the holder is dead.
+    Live,
+    /// Its lock is held, but by a process other than the writer, which is
+    /// dead (a child it forked keeps the lock): the journal will not grow,
+    /// but it is not ours to change.
+    DeadButLocked,
+    /// This fold holds the lock: nobody writes, and the journal may be
+    /// repaired.
+    Gone,
+}
+
+/// What one read of a journal gave.
+struct Read {
+    delta: Delta,
+    scan: Scan,
+    writer: Writer,
+}
+
+/// Folds one run. Returns the damage found in a journal whose writer is gone.
+pub(crate) fn fold_run(
+    project: &Project,
+    index: &mut dyn FoldIndex,
+    short: &str,
+) -> Result<Vec<Issue>, Error> {
+    let paths = project.run_paths(short);
+    loop {
+        let before = index.indexed(short)?;
+        if before.as_ref().is_some_and(|b| b.complete) {
+            return Ok(Vec::new());
+        }
+        let file = match std::fs::File::open(&paths.journal) {
+            Ok(f) => f,
+            // A run folder whose journal is not created yet, or was removed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        // Held until the fold is written: once we have it, the writer is gone
+        // for good and the file will not change.
+        let writer = match file.try_lock_shared() {
+            Ok(()) => Writer::Gone,
+            Err(TryLockError::WouldBlock) => Writer::Live,
+            Err(TryLockError::Error(e)) => return Err(e.into()),
+        };
+        let Some(Read {
+            mut delta,
+            scan,
+            writer,
+        }) = read(index, &paths.journal, before.as_ref(), writer)?
+        else {
+            // Nothing in it can be read, yet the run must not vanish.
+            return unreadable_run(index, short, &paths.journal);
+        };
+        let Some(id) = indexed_id(short, before.as_ref(), &mut delta, &scan, writer) else {
+            return Ok(Vec::new());
+        };
+        let misfiled = delta
+            .start
+            .as_ref()
+            .map(|s| s.run)
+            .filter(|run| run.short() != short);
+        let write = FoldWrite {
+            short_id: short,
+            id: &id,
+            delta: &delta,
+            folded: Folded {
+                end_offset: scan.end,
+                settled: writer != Writer::Live,
+                damage: &scan.damage,
+                misfiled: misfiled.as_ref(),
+            },
+            paths: &paths,
+        };
+        // A damaged tail is cut off only by a fold that holds the lock, and
+        // only where the piece can be kept (not on a full disk or a
+        // read-only project: a later fold, or `lab reindex`, cuts it).
+        let mut cut_tail = || match scan.tail_damage() {
+            Some(d) if writer == Writer::Gone => pieces::cut_damaged_tail(&paths.journal, d).ok(),
+            _ => None,
+        };
+        let kept = match index.write_fold(before.as_ref(), &write, &mut cut_tail)? {
+            Written::Done { kept } => kept,
+            // Someone else folded these bytes meanwhile; start again from theirs.
+            Written::Raced => continue,
+        };
+        if writer == Writer::Gone && scan.tail_damage().is_none() {
+            // Only space is at stake: a read-only project keeps it.
+            let _ = pieces::trim_reserved_space(&paths.journal, scan.end);
+        }
+        drop(file);
+        return Ok(issues_of(short, &scan, kept.as_ref()));
+    }
+}
+
+/// Reads a journal from where the index got, past damage when the writer is
+/// gone; learns whether a held lock's writer is dead. `None` when a settled
+/// journal has nothing readable at all.
+fn read(
+    index: &dyn FoldIndex,
+    journal: &Path,
+    before: Option<&Indexed>,
+    mut writer: Writer,
+) -> Result<Option<Read>, Error> {
+    let mut keys: HashMap<u32, String> = match before {
+        Some(b) => index.metric_names(&b.id)?,
+        None => HashMap::new(),
+    };
+    let offset = before.map_or(0, |b| b.offset);
+    let mut delta = Delta::default();
+    let mode = if writer == Writer::Gone {
+        Mode::Settled
+    } else {
+        Mode::Live
+    };
+    let mut scan = match read_journal_as(journal, offset, mode, |at, record| {
+        delta.add(at, record, &mut keys);
+    }) {
+        Ok(scan) => scan,
+        Err(lab_journal::JournalError::BadHeader { .. }) if writer == Writer::Gone => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    // A held lock may belong to a child the writer forked; if the writer
+    // itself is certainly dead the run is over all the same.
+    if writer == Writer::Live
+        && writer_identity(index, before, &delta)?.and_then(|w| w.is_dead()) == Some(true)
+    {
+        writer = Writer::DeadButLocked;
+        // It can write no more: read what it wrote between our scan and
+        // its end, past any damage.
+        let rest = read_journal_as(journal, scan.end, Mode::Settled, |at, record| {
+            delta.add(at, record, &mut keys);
+        })?;
+        scan = Scan {
+            end: rest.end,
+            records: scan.records + rest.records,
+            damage: rest.damage,
+        };
+    }
+    if writer == Writer::Live {
+        // What looks damaged may be a frame on its way.
+        scan.damage.clear();
+    }
+    Ok(Some(Read {
+        delta,
+        scan,
+        writer,
+    }))
+}
+
+/// The id run `short` is indexed under, or `None` when there is no run to
+/// index yet: a journal holding only its header (a run starting, or one
+/// that died before it said anything), or a live one whose Start record is
+/// still to come. A settled journal whose Start record is lost is indexed
+/// under its short id and zeros.
+fn indexed_id(
+    short: &str,
+    before: Option<&Indexed>,
+    delta: &mut Delta,
+    scan: &Scan,
+    writer: Writer,
+) -> Option<String> {
+    match (before, &delta.start) {
+        (Some(b), _) => Some(b.id.clone()),
+        (None, Some(start)) => Some(filed_id(short, start.run)),
+        (None, None) if scan.records == 0 && scan.damage.is_empty() => None,
+        (None, None) if writer == Writer::Live => None,
+        (None, None) => {
+            let id = lost_start_id(short);
+            let time = delta.first_nanos.unwrap_or_else(|| slot_nanos(short));
+            delta.lost_start = Some((id.clone(), time));
+            Some(id)
+        }
+    }
+}
+
+/// The issues a fold reports: each damaged stretch, and where a cut tail went.
+fn issues_of(short: &str, scan: &Scan, kept: Option<&PathBuf>) -> Vec<Issue> {
+    scan.damage
+        .iter()
+        .map(|d| Issue::Damaged {
+            run: short.to_owned(),
+            damage: d.clone(),
+            kept: if d.tail { kept.cloned() } else { None },
+        })
+        .collect()
+}
+
+/// The id a run is indexed under: its Start record's, unless that names
+/// another folder's run (the folder is a copy), whose short id then gives way
+/// to this folder's name. A short id is one folder, so two folders never
+/// share a row.
+fn filed_id(short: &str, id: RunId) -> String {
+    let text = id.to_string();
+    if id.short() == short {
+        text
+    } else {
+        format!("{short}{}", &text[short.len()..])
+    }
+}
+
+/// The id a run is listed under when its Start record (which holds its id)
+/// is lost: its short id, then zeros.
+pub(crate) fn lost_start_id(short: &str) -> String {
+    format!("{short}{}", "0".repeat(24))
+}
+
+/// The start of a run's time slot, from its short id: when its Start record
+/// is lost and no other record has a time.
+pub(crate) fn slot_nanos(short: &str) -> i64 {
+    u32::from_str_radix(short, 16).map_or(0, RunId::slot_start_nanos)
+}
+
+/// Lists a run whose journal has nothing readable in it, as damaged.
+fn unreadable_run(
+    index: &mut dyn FoldIndex,
+    short: &str,
+    journal: &Path,
+) -> Result<Vec<Issue>, Error> {
+    // Read once more for the reason, to say it.
+    let reason = match read_journal_as(journal, 0, Mode::Settled, |_, _| {}) {
+        Err(e) => e.to_string(),
+        Ok(_) => "the journal cannot be read".to_owned(),
+    };
+    index.write_unreadable(short, &reason)?;
+    Ok(vec![Issue::Unreadable {
+        run: short.to_owned(),
+        reason,
+    }])
+}
+
+/// Who writes the journal, from what this fold read or what the index holds.
+fn writer_identity(
+    index: &dyn FoldIndex,
+    before: Option<&Indexed>,
+    delta: &Delta,
+) -> Result<Option<WriterIdentity>, Error> {
+    if let Some((_, v)) = delta.attrs.iter().find(|(k, _)| k == WRITER_ATTR) {
+        return Ok(WriterIdentity::from_value(v));
+    }
+    let Some(b) = before else { return Ok(None) };
+    Ok(index
+        .attr(&b.id, WRITER_ATTR)?
+        .and_then(|v| WriterIdentity::from_value(&v)))
+}

@@ -1,0 +1,141 @@
+//! The index in SQLite: how a project on disk keeps what the fold reads from
+//! its journals (docs/storage.md describes the tables).
+//!
+//! [`SqliteIndex`] implements the fold's [`FoldIndex`](crate::index::FoldIndex)
+//! over one connection; `write` splits a fold's delta into the tables, one
+//! function per record family.
+
+mod write;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+
+use lab_journal::codec;
+use lab_types::Value;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use crate::index::{FoldIndex, FoldWrite, Indexed, Written};
+use crate::{Error, Project};
+
+/// A project's SQLite index, seen through one connection.
+pub(crate) struct SqliteIndex<'c> {
+    conn: &'c mut Connection,
+}
+
+impl<'c> SqliteIndex<'c> {
+    pub(crate) fn new(conn: &'c mut Connection) -> Self {
+        Self { conn }
+    }
+}
+
+/// What the index holds of run `short_id`: the `runs` row's progress.
+pub(crate) fn indexed(conn: &Connection, short_id: &str) -> Result<Option<Indexed>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT id, journal_offset, complete FROM runs WHERE short_id = :short_id")?
+        .query_row(&[(":short_id", short_id)], |r| {
+            Ok(Indexed {
+                id: r.get("id")?,
+                offset: r.get::<_, i64>("journal_offset")? as u64,
+                complete: r.get("complete")?,
+            })
+        })
+        .optional()?)
+}
+
+impl FoldIndex for SqliteIndex<'_> {
+    fn indexed(&self, short_id: &str) -> Result<Option<Indexed>, Error> {
+        indexed(self.conn, short_id)
+    }
+
+    fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error> {
+        write::metric_names(self.conn, id)
+    }
+
+    fn attr(&self, id: &str, key: &str) -> Result<Option<Value>, Error> {
+        let blob: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached("SELECT value FROM attrs WHERE run_id = ?1 AND key = ?2")?
+            .query_row(params![id, key], |r| r.get("value"))
+            .optional()?;
+        Ok(blob.and_then(|b| codec::decode_value(&b).ok()))
+    }
+
+    fn write_fold(
+        &mut self,
+        expected: Option<&Indexed>,
+        write: &FoldWrite<'_>,
+        cut_tail: &mut dyn FnMut() -> Option<PathBuf>,
+    ) -> Result<Written, Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let now = indexed(&tx, write.short_id)?;
+        let progress = |i: Option<&Indexed>| i.map(|i| (i.offset, i.complete));
+        if progress(now.as_ref()) != progress(expected) {
+            // Someone else folded these bytes meanwhile (or, finding no new
+            // record, settled the run and cut its tail).
+            return Ok(Written::Raced);
+        }
+        let kept = cut_tail();
+        write::fold(&tx, write, kept.as_deref())?;
+        crate::schema::bump_generation(&tx)?;
+        tx.commit()?;
+        Ok(Written::Done { kept })
+    }
+
+    fn write_unreadable(&mut self, short_id: &str, reason: &str) -> Result<(), Error> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if indexed(&tx, short_id)?.is_none() {
+            write::unreadable(&tx, short_id, reason)?;
+            crate::schema::bump_generation(&tx)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn complete_runs(&self) -> Result<HashSet<String>, Error> {
+        Ok(self
+            .conn
+            .prepare("SELECT short_id FROM runs WHERE complete = 1")?
+            .query_map([], |r| r.get("short_id"))?
+            .collect::<Result<_, _>>()?)
+    }
+
+    fn any_incomplete(&self) -> Result<bool, Error> {
+        Ok(self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE complete = 0)",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    fn settled_dir_mtime(&self) -> Result<Option<i64>, Error> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'runs_dir_mtime'",
+                [],
+                |r| r.get("value"),
+            )
+            .optional()?)
+    }
+
+    fn set_settled_dir_mtime(&mut self, mtime: Option<i64>) -> Result<(), Error> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('runs_dir_mtime', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [mtime],
+        )?;
+        Ok(())
+    }
+
+    fn forget_vanished(
+        &mut self,
+        project: &Project,
+        complete_vanished: bool,
+        listed_pending: &[String],
+    ) -> Result<(), Error> {
+        crate::remove::forget_vanished(project, self.conn, complete_vanished, listed_pending)
+    }
+}

@@ -1,0 +1,357 @@
+//! Writing a fold into the SQLite index: one function per family of records
+//! (the run itself, attributes, parameters, metrics, tags, artifacts, models,
+//! the end), then the run's listing summary, its status verdict and its
+//! progress. All inside the transaction the caller holds.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use lab_journal::codec;
+use lab_types::{Status, Value};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::Error;
+use crate::delta::Delta;
+use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
+use crate::index::{FoldWrite, Folded};
+
+/// How many damaged stretches a run's damage note spells out.
+const NOTED_DAMAGE: usize = 5;
+
+/// The longest text of a list or dict parameter kept for queries to compare
+/// and match; a longer one is kept only in its encoded form.
+const MAX_COMPOUND_TEXT: usize = 4096;
+
+/// Writes everything one fold read about a run.
+pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> Result<(), Error> {
+    let (id, d) = (w.id, w.delta);
+    run_row(tx, id, w.short_id, d)?;
+    attrs(tx, id, &d.attrs)?;
+    if let Some(features) = &d.features {
+        tx.prepare_cached("UPDATE runs SET features = ?2 WHERE id = ?1")?
+            .execute(params![id, blob(&Value::List(features.clone()))])?;
+    }
+    params_of(tx, id, d)?;
+    metrics(tx, id, d)?;
+    tags(tx, id, &d.tags)?;
+    artifacts(tx, id, d)?;
+    models(tx, id, d)?;
+    end(tx, id, d)?;
+    crate::summary::write(tx, id)?;
+    let note = damage_note(tx, id, &w.folded, kept, &w.paths.journal)?;
+    if w.folded.settled {
+        verdict(tx, id, d, &w.folded, note.is_some())?;
+    }
+    tx.prepare_cached(
+        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        w.folded.end_offset as i64,
+        w.folded.settled,
+        note
+    ])?;
+    Ok(())
+}
+
+/// Lists a run whose journal has nothing readable in it, as damaged.
+pub(super) fn unreadable(tx: &Connection, short_id: &str, reason: &str) -> Result<(), Error> {
+    let id = lost_start_id(short_id);
+    tx.prepare_cached(
+        "INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset, complete, damage)
+         VALUES (?1, ?2, ?3, ?4, ?5, 0, 1, ?6)",
+    )?
+    .execute(params![
+        id,
+        short_id,
+        UNKNOWN_EXPERIMENT,
+        Status::Damaged.as_str(),
+        slot_nanos(short_id),
+        format!("nothing in the journal can be read: {reason}")
+    ])?;
+    crate::summary::write(tx, &id)?;
+    Ok(())
+}
+
+/// The metric numbering of run `id`'s journal, as folded so far.
+pub(super) fn metric_names(conn: &Connection, id: &str) -> Result<HashMap<u32, String>, Error> {
+    Ok(conn
+        .prepare_cached("SELECT key_id, name FROM metric_keys WHERE run_id = ?1")?
+        .query_map([id], |r| Ok((r.get("key_id")?, r.get("name")?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The run's row, made when its Start record (or, lost, its folder) is read.
+fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), Error> {
+    let (experiment, time) = match (&d.start, &d.lost_start) {
+        (Some(start), _) => (start.experiment.as_str(), start.time_nanos),
+        (None, Some((_, time))) => (UNKNOWN_EXPERIMENT, *time),
+        (None, None) => return Ok(()),
+    };
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
+         VALUES (?1, ?2, ?3, 'running', ?4, 0)",
+    )?
+    .execute(params![id, short_id, experiment, time])?;
+    Ok(())
+}
+
+/// Attributes, and the `runs` columns the field table copies some into.
+fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Error> {
+    for (key, value) in attrs {
+        tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, key, blob(value)])?;
+        let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
+            continue;
+        };
+        let sql = format!("UPDATE runs SET {column} = ?2 WHERE id = ?1");
+        match value {
+            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![id, b])?,
+            Value::Null => tx
+                .prepare_cached(&sql)?
+                .execute(params![id, rusqlite::types::Null])?,
+            other => tx
+                .prepare_cached(&sql)?
+                .execute(params![id, other.to_string()])?,
+        };
+    }
+    Ok(())
+}
+
+/// Parameters: the latest value of each, stored once.
+fn params_of(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    for p in &d.params {
+        let (stored, text) = param_columns(&p.value);
+        tx.prepare_cached(
+            "INSERT INTO params (run_id, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
+        )?
+        .execute(params![id, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
+        remember_name(tx, "params", &p.key)?;
+    }
+    Ok(())
+}
+
+/// Metric names and summaries (merged with what was folded before).
+fn metrics(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    for k in &d.new_keys {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![id, k.key, k.name])?;
+        remember_name(tx, "metrics", &k.name)?;
+    }
+    if d.metrics.is_empty() {
+        return Ok(());
+    }
+    let names = metric_names(tx, id)?;
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (run_id, key) DO UPDATE SET
+           last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
+           last_nanos = excluded.last_nanos,
+           min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
+           max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL THEN excluded.max ELSE max(max, excluded.max) END,
+           count = count + excluded.count",
+    )?;
+    for (key_id, s) in &d.metrics {
+        // A point whose key was never declared cannot be named; the writer
+        // always declares first, so this is only reachable in a damaged journal.
+        let Some(name) = names.get(key_id) else {
+            continue;
+        };
+        stmt.execute(params![
+            id,
+            name,
+            s.first_seq as i64,
+            real(s.last),
+            s.last.to_bits() as i64,
+            s.last_step,
+            s.last_nanos,
+            s.min,
+            s.max,
+            s.count
+        ])?;
+    }
+    Ok(())
+}
+
+fn tags(tx: &Connection, id: &str, tags: &[(String, String)]) -> Result<(), Error> {
+    for (key, value) in tags {
+        tx.prepare_cached("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![id, key, value])?;
+        remember_name(tx, "tags", key)?;
+    }
+    Ok(())
+}
+
+/// Artifacts as logged, then as copied into the run.
+fn artifacts(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    for a in &d.artifacts {
+        tx.prepare_cached(
+            "INSERT INTO artifacts (run_id, name, seq, source) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run_id, name) DO UPDATE SET source = excluded.source",
+        )?
+        .execute(params![id, a.name, a.offset as i64, a.source])?;
+    }
+    for s in &d.stored {
+        tx.prepare_cached("UPDATE artifacts SET path = ?3, files = ?4, bytes = ?5 WHERE run_id = ?1 AND name = ?2")?
+            .execute(params![id, s.name, s.path, s.files as i64, s.bytes as i64])?;
+    }
+    Ok(())
+}
+
+fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    for m in &d.models {
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO models (run_id, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?
+        .execute(params![
+            id,
+            m.name,
+            m.offset as i64,
+            m.path,
+            m.format,
+            m.class,
+            m.library,
+            m.library_version,
+            m.size as i64,
+            m.sha256,
+            m.time_nanos
+        ])?;
+    }
+    Ok(())
+}
+
+/// The End record: status, end time and the exception of a failed run.
+fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    let Some(end) = &d.end else {
+        return Ok(());
+    };
+    let error = end.error.as_ref();
+    tx.prepare_cached(
+        "UPDATE runs SET status = ?2, end_nanos = ?3, error_type = ?4, error_message = ?5, traceback = ?6 WHERE id = ?1",
+    )?
+    .execute(params![
+        id,
+        end.status.as_str(),
+        end.time_nanos,
+        error.map(|e| &e.kind),
+        error.map(|e| &e.message),
+        error.map(|e| &e.traceback)
+    ])?;
+    Ok(())
+}
+
+/// The writer is gone: a run it never ended crashed, unless the journal is
+/// damaged where it would have said so.
+fn verdict(
+    tx: &Connection,
+    id: &str,
+    d: &Delta,
+    folded: &Folded<'_>,
+    noted: bool,
+) -> Result<(), Error> {
+    let lost_end = d.lost_start.is_some() || d.closed || !folded.damage.is_empty() || noted;
+    let verdict = if lost_end {
+        Status::Damaged
+    } else {
+        Status::Crashed
+    };
+    tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
+        .execute(params![id, verdict.as_str()])?;
+    Ok(())
+}
+
+/// The run's damage note: what an earlier fold noted, what this one read
+/// past, and the pieces cut off its journal.
+fn damage_note(
+    tx: &Connection,
+    id: &str,
+    folded: &Folded<'_>,
+    kept: Option<&Path>,
+    journal: &Path,
+) -> Result<Option<String>, Error> {
+    let earlier: Option<String> = tx
+        .prepare_cached("SELECT damage FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get("damage"))
+        .optional()?
+        .flatten();
+    let mut parts: Vec<String> = earlier.into_iter().collect();
+    if let Some(other) = folded.misfiled {
+        parts.push(format!(
+            "the journal's Start record names run {other}, not one of this folder (a copy?)"
+        ));
+    }
+    for d in folded.damage.iter().take(NOTED_DAMAGE) {
+        parts.push(format!(
+            "{} bytes skipped at offset {}: {}",
+            d.dropped_bytes, d.offset, d.reason
+        ));
+    }
+    if folded.damage.len() > NOTED_DAMAGE {
+        parts.push(format!(
+            "and {} more damaged stretches",
+            folded.damage.len() - NOTED_DAMAGE
+        ));
+    }
+    if let Some(kept) = kept {
+        parts.push(format!("the damaged tail is kept in {}", kept.display()));
+    } else if parts.is_empty() && folded.settled {
+        // Rebuilding the index of a journal an earlier fold cut: say where
+        // the pieces are.
+        let kept = crate::fold::pieces(journal)?;
+        if !kept.is_empty() {
+            let names: Vec<String> = kept.iter().map(|p| p.path.display().to_string()).collect();
+            let salvaged = if kept.iter().all(|p| p.salvaged) {
+                " (their good records were put back)"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "damaged bytes cut off the journal are kept in {}{salvaged}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("; ")))
+}
+
+/// Records that some run has a metric, parameter or tag of this name, for
+/// resolving names in queries without scanning the big tables.
+fn remember_name(tx: &Connection, scope: &str, key: &str) -> Result<(), Error> {
+    tx.prepare_cached("INSERT OR IGNORE INTO names (scope, key) VALUES (?1, ?2)")?
+        .execute(params![scope, key])?;
+    Ok(())
+}
+
+/// A parameter's `value` and `text` columns, holding it once: a string is
+/// its text, with an empty `value`; anything else is its encoding, with its
+/// text for queries (and none for a list or dict too long to compare).
+fn param_columns(value: &Value) -> (Vec<u8>, Option<String>) {
+    match value {
+        Value::Str(s) => (Vec::new(), Some(s.clone())),
+        Value::List(_) | Value::Dict(_) => {
+            let text = value.to_string();
+            (
+                blob(value),
+                (text.len() <= MAX_COMPOUND_TEXT).then_some(text),
+            )
+        }
+        other => (blob(other), Some(other.to_string())),
+    }
+}
+
+fn blob(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    codec::encode_value(v, &mut out);
+    out
+}
+
+/// SQLite has no NaN: it would store NULL. Keep finite and infinite values as
+/// REAL and NaN as NULL; exact bits live in `last_bits`.
+fn real(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
