@@ -104,18 +104,22 @@ mod tests {
 
     #[test]
     fn the_pages_types_are_generated_from_the_committed_document() {
-        let script =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui/scripts/api-types.mjs");
-        let out = std::process::Command::new("node")
-            .arg(&script)
-            .arg("--check")
+        // openapi-typescript, from ui/'s lockfile, which this crate's build
+        // script installs (`npm ci`) before it builds the page.
+        let ui = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ui");
+        let out = std::process::Command::new("npm")
+            .args(["run", "-s", "api-types", "--", "--check"])
+            .current_dir(&ui)
             .output()
             .unwrap_or_else(|e| {
-                panic!("`node` could not be started ({e}); install Node.js 20 or newer")
+                panic!("`npm` could not be started ({e}); install Node.js 20 or newer")
             });
         assert!(
             out.status.success(),
-            "{}",
+            "ui/src/api-types.ts is not what openapi-typescript makes of \
+             crates/lab_server/src/openapi.json; write it again with \
+             `npm run api-types` in ui/\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
     }
