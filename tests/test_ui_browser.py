@@ -290,6 +290,20 @@ def test_clicking_a_metric_header_sorts(page: Page, ui_project: tuple[Path, dict
     sync_api.expect(page.page.locator('[data-testid="run-row"]').first).to_have_attribute("data-run-id", ids["A"])
 
 
+def test_run_fields_in_the_address_read_as_fields_on_first_load(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
+    # Which names are run fields comes from the server (`names.fields`): a
+    # fresh page must have them before it reads `sort` and `cols`, or
+    # `start_time` and `user` would read as metrics.
+    _, ids = ui_project
+    page.goto("#/?sort=start_time&cols=user,accuracy")
+    sync_api.expect(page.page.locator('[data-testid="run-row"]').first).to_have_attribute("data-run-id", ids["B"])
+    assert page.row_ids() == [ids["B"], ids["C"], ids["A"], ids["D"]], "oldest first, as they were made"
+    assert page.page.locator('[data-testid="sort-header-start_time"]').locator("..").get_attribute("aria-sort") == "ascending"
+    assert page.page.locator('[data-testid="sort-header-metrics.accuracy"]').count() == 1
+    assert page.page.locator('[data-testid="sort-header-metrics.user"]').count() == 0, "`user` is a field, not a metric"
+    assert page.page.locator('[data-testid="filter-error"]').inner_text().strip() == ""
+
+
 def test_typing_a_filter_changes_the_rows(page: Page, ui_project: tuple[Path, dict[str, str]]) -> None:
     _, ids = ui_project
     page.goto("#/")

@@ -24,6 +24,11 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", ui.join(input).display());
     }
+    // The page's API types are checked against the OpenAPI document.
+    println!(
+        "cargo:rerun-if-changed={}",
+        manifest.join("src/openapi.json").display()
+    );
     println!("cargo:rerun-if-env-changed=LAB_UI_SKIP_BUILD");
 
     let skip = std::env::var_os("LAB_UI_SKIP_BUILD").is_some_and(|v| v != "0");

@@ -44,8 +44,8 @@ class Run:
         self.short_id: str = data["short_id"]
         self.experiment: str = data["experiment"]
         self.status: str = data["status"]
-        self.start_time = _time(data["start_nanos"])
-        self.end_time = _time(data["end_nanos"])
+        self.start_time = _time(data["start_time"])
+        self.end_time = _time(data["end_time"])
         self.source: "Optional[str]" = attrs.get(_lab.ATTR_SOURCE)
         self.user: "Optional[str]" = attrs.get(_lab.ATTR_USER)
         self.host: "Optional[str]" = attrs.get(_lab.ATTR_HOST)
@@ -58,10 +58,16 @@ class Run:
         self.params: "Dict[str, Any]" = data["params"]
         #: Parameters whose value was no plain Python value and was stored as its ``str()``.
         self.stringified_params: "frozenset[str]" = frozenset(data["stringified_params"])
+        # Each metric is a tuple (name, last, last_step, min, max, count).
         self.metrics: "Dict[str, float]" = {m[0]: m[1] for m in data["metrics"]}
         self.tags: "Dict[str, str]" = data["tags"]
         self.path: str = os.fspath(data["run_dir"])
-        self.error: "Optional[Dict[str, str]]" = data["error"]
+        error = data["error"]
+        self.error: "Optional[Dict[str, str]]" = (
+            None
+            if error is None
+            else {"type": error["type"], "message": error["message"], "traceback": error["traceback"]}
+        )
         self.damage: "Optional[str]" = data["damage"]
 
     def _all(self) -> "Dict[str, Any]":
@@ -101,14 +107,27 @@ class Run:
     @property
     def models(self) -> "Dict[str, Dict[str, Any]]":
         """Model name to its metadata (``path``, ``format``, ``class``, ``library``, ``size``, ``sha256``, ...)."""
-        return {m["name"]: {**m, "path": os.path.join(self.path, m["path"])} for m in self._all()["models"]}
+        return {
+            m["name"]: {
+                "name": m["name"],
+                "path": os.path.join(self.path, m["path"]),
+                "format": m["format"],
+                "class": m["class"],
+                "library": m["library"],
+                "library_version": m["library_version"],
+                "size": m["size"],
+                "sha256": m["sha256"],
+                "logged_nanos": m["logged_time"],
+            }
+            for m in self._all()["models"]
+        }
 
     @property
     def duration(self) -> "Optional[float]":
         """Seconds from start to end, or None while running."""
-        if self._data["end_nanos"] is None:
+        if self._data["end_time"] is None:
             return None
-        return (self._data["end_nanos"] - self._data["start_nanos"]) / 1e9
+        return (self._data["end_time"] - self._data["start_time"]) / 1e9
 
     def metric_history(self, name: str) -> "List[Tuple[int, float, float]]":
         """Every point of metric ``name`` as ``(step, timestamp, value)``; the

@@ -3,91 +3,22 @@
 // the browser fetches by itself (<img>, downloads, EventSource) carry it as
 // `?token=`.
 
-export type Num = number | "NaN" | "Infinity" | "-Infinity";
+import type * as Api from "./api-types";
+
+// The API's shapes come from src/api-types.ts, generated from the OpenAPI
+// document (itself generated from the Rust types the server sends).
+export type Num = Api.Number;
 export type Value = unknown;
-
-export interface Names {
-  /** The run fields a query, sort key or column may name. */
-  fields?: string[];
-  params: string[];
-  metrics: string[];
-  tags: string[];
-  experiments?: string[];
-}
-
-export type Status = "running" | "finished" | "failed" | "crashed" | "interrupted" | "damaged";
+export type Names = Api.Names;
+export type Status = Api.Status;
 export const STATUSES: Status[] = ["running", "finished", "failed", "crashed", "interrupted", "damaged"];
-
-export interface RunRow {
-  id: string;
-  short_id: string;
-  experiment: string;
-  status: Status | string;
-  source?: string | null;
-  start_time?: string | null;
-  end_time?: string | null;
-  duration_s?: Num | null;
-  user?: string | null;
-  host?: string | null;
-  params?: Record<string, Value>;
-  metrics?: Record<string, Num | null>;
-  tags?: Record<string, string>;
-}
-
-export interface RunsResponse {
-  total: number;
-  offset: number;
-  runs: RunRow[];
-  names: Names;
-}
-
-export interface MetricSummary {
-  name: string;
-  last: Num | null;
-  last_step?: number | null;
-  min?: Num | null;
-  max?: Num | null;
-  count?: number;
-}
-
-export interface RunDetail extends Omit<RunRow, "metrics"> {
-  pid?: number | null;
-  python?: string | null;
-  argv?: string[] | null;
-  git?: { commit?: string | null; branch?: string | null; dirty?: boolean | null } | null;
-  dataset?: Record<string, Value> | null;
-  features?: string[] | null;
-  metrics: MetricSummary[];
-  error?: { type?: string | null; message?: string | null; traceback?: string | null } | null;
-  artifacts?: { name: string; path: string; files: number; bytes: number }[];
-  models?: {
-    name: string;
-    format?: string | null;
-    class?: string | null;
-    library?: string | null;
-    library_version?: string | null;
-    size?: number | null;
-    sha256?: string | null;
-  }[];
-  packages?: { name: string; version: string }[];
-  attrs?: Record<string, Value> | null;
-  damage?: Value;
-}
-
-export interface Series {
-  name: string;
-  x_axis: "step" | "time";
-  total: number;
-  downsampled: boolean;
-  x: Num[];
-  y: (Num | null)[];
-}
-
-export interface ArtifactFile {
-  path: string;
-  size: number;
-  artifact: string;
-}
+/** A run as the runs list shows it. */
+export type RunRow = Api.RunSummary;
+export type RunsResponse = Api.RunList;
+export type MetricSummary = Api.MetricSummary;
+export type RunDetail = Api.RunDetail;
+export type Series = Api.Series;
+export type ArtifactFile = Api.Files["files"][number];
 
 export class ApiError extends Error {
   constructor(

@@ -24,7 +24,6 @@ export const FIELDS: FieldDef[] = [
   { name: "duration", label: "duration", width: 86 },
 ];
 
-const FIELD_NAMES = new Set(["id", "short_id", "experiment", "status", "start_time", "end_time", "duration", "source", "user", "host", "git_commit", "python_version"]);
 const KEYWORDS = new Set(["and", "or", "not", "in", "true", "false", "null", "none"]);
 
 export function keyId(k: ColKey): string {
@@ -35,15 +34,20 @@ export function sameKey(a: ColKey, b: ColKey): boolean {
   return a.kind === b.kind && a.name === b.name;
 }
 
+/** Whether `s` is a run field (`start_time`, `user`, ...): the server says which names are (`names.fields`). */
+function isField(s: string, names: Names | null): boolean {
+  return !!names && names.fields.includes(s);
+}
+
 /** Reads a key as written in the URL: `accuracy`, `metrics.accuracy`, `params.lr`, `start_time`. */
 export function parseKey(s: string, names: Names | null): ColKey {
-  if (FIELD_NAMES.has(s)) return { kind: "field", name: s === "short_id" ? "id" : s };
+  if (isField(s, names)) return { kind: "field", name: s === "short_id" ? "id" : s };
   const dot = s.indexOf(".");
   const scope = dot > 0 ? s.slice(0, dot) : "";
   const rest = dot > 0 ? s.slice(dot + 1) : "";
   const inGroup = (kind: "params" | "metrics" | "tags", n: string) => !!names && names[kind].includes(n);
   if ((scope === "params" || scope === "metrics" || scope === "tags") && inGroup(scope, rest)) return { kind: scope, name: rest };
-  if (scope === "run" && FIELD_NAMES.has(rest)) return { kind: "field", name: rest };
+  if (scope === "run" && isField(rest, names)) return { kind: "field", name: rest };
   if (inGroup("metrics", s)) return { kind: "metrics", name: s };
   if (inGroup("params", s)) return { kind: "params", name: s };
   if (inGroup("tags", s)) return { kind: "tags", name: s };
@@ -54,7 +58,7 @@ export function parseKey(s: string, names: Names | null): ColKey {
 /** How a key is written in the URL: the bare name when it is unambiguous. */
 export function shortKey(k: ColKey, names: Names | null): string {
   if (k.kind === "field") return k.name;
-  if (!names || FIELD_NAMES.has(k.name) || /^(params|metrics|tags|run)\./.test(k.name)) return keyId(k);
+  if (!names || isField(k.name, names) || /^(params|metrics|tags|run)\./.test(k.name)) return keyId(k);
   let count = 0;
   for (const g of ["params", "metrics", "tags"] as const) if (names[g].includes(k.name)) count++;
   return count === 1 ? k.name : keyId(k);

@@ -329,28 +329,3 @@ pub fn step(obj: Option<&Bound<'_, PyAny>>) -> PyResult<Option<i64>> {
     }
     Ok(Some(v))
 }
-
-/// A Lab value as a Python object.
-pub fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-    Ok(match v {
-        Value::Null => py.None().into_bound(py),
-        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
-        Value::Int(i) => i.into_pyobject(py)?.into_any(),
-        Value::Float(f) => f.into_pyobject(py)?.into_any(),
-        Value::Str(s) | Value::Repr(s) => s.into_pyobject(py)?.into_any(),
-        Value::List(items) => {
-            let l = PyList::empty(py);
-            for i in items {
-                l.append(to_py(py, i)?)?;
-            }
-            l.into_any()
-        }
-        Value::Dict(items) => {
-            let d = PyDict::new(py);
-            for (k, v) in items {
-                d.set_item(k, to_py(py, v)?)?;
-            }
-            d.into_any()
-        }
-    })
-}

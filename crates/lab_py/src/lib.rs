@@ -10,6 +10,7 @@
 
 mod convert;
 mod errors;
+mod pyserde;
 mod read;
 mod run;
 

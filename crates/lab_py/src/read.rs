@@ -2,14 +2,17 @@
 
 use std::borrow::Cow;
 
+use lab_store::wire::RunDetail;
 use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::Status;
 use pyo3::exceptions::PyValueError;
+use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
-use crate::convert::{optional_text, text, to_py};
+use crate::convert::{optional_text, text};
 use crate::errors::store_err;
+use crate::pyserde::Converter;
 
 fn open(py: Python<'_>) -> PyResult<Store> {
     let cwd = std::env::current_dir()?;
@@ -21,91 +24,56 @@ fn open(py: Python<'_>) -> PyResult<Store> {
     .map_err(store_err)
 }
 
-/// A run as a dict; `full` says whether it holds everything (else only what
-/// a listing holds: no package list, artifacts or models, a few attributes).
+/// The fields of [`RunDetail`] that `lab.Run` does not read: those that
+/// show an attribute in a form of its own (it reads every attribute as
+/// recorded, from `attrs`), and `duration_s` (it has the times). Leaving
+/// them out keeps a listing of 10,000 runs from making 100,000 objects
+/// nobody reads.
+const NOT_READ: &[&str] = &[
+    "argv",
+    "dataset",
+    "duration_s",
+    "git",
+    "host",
+    "packages",
+    "pid",
+    "python",
+    "source",
+    "user",
+];
+
+/// A run as the dict `lab.Run` reads: the run's [`RunDetail`], converted
+/// with a [`Converter`] (so times are nanoseconds and NaN a float), and what
+/// only Python reads, added here: `attrs` holds every attribute as it was
+/// recorded (not only those without a field of their own, which are left
+/// out: [`NOT_READ`]), `run_dir` the
+/// run's folder, `stringified_params` the parameters kept as their `str()`,
+/// and `full` whether the run was read whole (else only what a listing
+/// holds: no package list, artifacts or models, a few attributes).
 fn run_dict<'py>(
     py: Python<'py>,
+    to_python: &Converter<'py>,
     store: &Store,
-    run: &RunInfo,
+    run: RunInfo,
     full: bool,
-) -> PyResult<Bound<'py, PyDict>> {
-    let d = PyDict::new(py);
-    d.set_item("full", full)?;
-    d.set_item("id", run.id.to_string())?;
-    d.set_item("short_id", &run.short_id)?;
-    d.set_item("experiment", &run.experiment)?;
-    d.set_item("status", run.status.as_str())?;
-    d.set_item("start_nanos", run.start_nanos)?;
-    d.set_item("end_nanos", run.end_nanos)?;
-    d.set_item("run_dir", store.project().run_paths(&run.short_id).dir)?;
+) -> PyResult<Bound<'py, PyAny>> {
     let attrs = PyDict::new(py);
     for (k, v) in &run.attrs {
-        attrs.set_item(k, to_py(py, v)?)?;
+        attrs.set_item(k, to_python.convert(v)?)?;
     }
-    d.set_item("attrs", attrs)?;
-    let features = PyList::empty(py);
-    for f in &run.features {
-        features.append(to_py(py, f)?)?;
-    }
-    d.set_item("features", features)?;
-    let params = PyDict::new(py);
-    let stringified = PyList::empty(py);
-    for (k, v) in &run.params {
-        params.set_item(k, to_py(py, v)?)?;
-        if matches!(v, lab_types::Value::Repr(_)) {
-            stringified.append(k)?;
-        }
-    }
-    d.set_item("params", params)?;
-    d.set_item("stringified_params", stringified)?;
-    // (name, last, last_step, min, max, count) per metric, in logging order.
-    let metrics = PyList::empty(py);
-    for m in &run.metrics {
-        metrics.append((&m.name, m.last, m.last_step, m.min, m.max, m.count))?;
-    }
-    d.set_item("metrics", metrics)?;
-    let tags = PyDict::new(py);
-    for (k, v) in &run.tags {
-        tags.set_item(k, v)?;
-    }
-    d.set_item("tags", tags)?;
-    let artifacts = PyList::empty(py);
-    for a in &run.artifacts {
-        let x = PyDict::new(py);
-        x.set_item("name", &a.name)?;
-        x.set_item("source", &a.source)?;
-        x.set_item("path", &a.path)?;
-        x.set_item("files", a.files)?;
-        x.set_item("bytes", a.bytes)?;
-        artifacts.append(x)?;
-    }
-    d.set_item("artifacts", artifacts)?;
-    let models = PyList::empty(py);
-    for m in &run.models {
-        let x = PyDict::new(py);
-        x.set_item("name", &m.name)?;
-        x.set_item("path", &m.path)?;
-        x.set_item("format", &m.format)?;
-        x.set_item("class", &m.class)?;
-        x.set_item("library", &m.library)?;
-        x.set_item("library_version", &m.library_version)?;
-        x.set_item("size", m.size)?;
-        x.set_item("sha256", &m.sha256)?;
-        x.set_item("logged_nanos", m.logged_nanos)?;
-        models.append(x)?;
-    }
-    d.set_item("models", models)?;
-    match &run.error {
-        Some(e) => {
-            let x = PyDict::new(py);
-            x.set_item("type", &e.kind)?;
-            x.set_item("message", &e.message)?;
-            x.set_item("traceback", &e.traceback)?;
-            d.set_item("error", x)?;
-        }
-        None => d.set_item("error", py.None())?,
-    }
-    d.set_item("damage", &run.damage)?;
+    let stringified: Vec<&str> = run
+        .params
+        .iter()
+        .filter(|(_, v)| matches!(v, lab_types::Value::Repr(_)))
+        .map(|(k, _)| k.as_str())
+        .collect();
+    let stringified = PyList::new(py, stringified)?;
+    let run_dir = store.project().run_paths(&run.short_id).dir;
+    let d = to_python.convert(&RunDetail::of(run))?;
+    d.set_item(intern!(py, "attrs"), attrs)?;
+    d.set_item(intern!(py, "run_dir"), run_dir)?;
+    d.set_item(intern!(py, "stringified_params"), stringified)?;
+    d.set_item(intern!(py, "full"), full)?;
     Ok(d)
 }
 
@@ -119,7 +87,7 @@ pub fn list_runs<'py>(
     sort: Vec<Bound<'py, PyString>>,
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
-) -> PyResult<Vec<Bound<'py, PyDict>>> {
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let experiment = optional_text("experiment", experiment.as_ref())?;
     let r#where = optional_text("where", r#where.as_ref())?;
     let sort = sort
@@ -152,17 +120,15 @@ pub fn list_runs<'py>(
         (store, runs)
     });
     let runs = runs.map_err(store_err)?;
-    runs.iter()
-        .map(|r| run_dict(py, &store, r, false))
+    let to_python = Converter::new(py).leaving_out(NOT_READ);
+    runs.into_iter()
+        .map(|r| run_dict(py, &to_python, &store, r, false))
         .collect()
 }
 
 /// The run whose id starts with `prefix`, as a dict.
 #[pyfunction]
-pub fn get_run<'py>(
-    py: Python<'py>,
-    prefix: &Bound<'py, PyString>,
-) -> PyResult<Bound<'py, PyDict>> {
+pub fn get_run<'py>(py: Python<'py>, prefix: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
     let prefix = text("run_id", prefix)?.into_owned();
     let store = open(py)?;
     let (store, run) = py.detach(move || {
@@ -170,7 +136,13 @@ pub fn get_run<'py>(
         (store, run)
     });
     let run = run.map_err(store_err)?;
-    run_dict(py, &store, &run, true)
+    run_dict(
+        py,
+        &Converter::new(py).leaving_out(NOT_READ),
+        &store,
+        run,
+        true,
+    )
 }
 
 /// Every point of a metric: a list of `(step, time_nanos, value)`.

@@ -1,6 +1,5 @@
 //! The JSON API under `/api/v1` (described in `docs/http-api.md`).
 
-use lab_types::fields::attr;
 use std::sync::Arc;
 
 use axum::extract::State;
@@ -8,9 +7,11 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use lab_store::wire::{RunDetail, RunSummary};
 use lab_store::{Detail, RunInfo, Selection, Store};
-use lab_types::{Status, Value};
-use serde_json::{Map, Value as J, json};
+use lab_types::Status;
+use serde::Serialize;
+use serde_json::{Value as J, json};
 
 use crate::error::ApiError;
 use crate::extract::{Params, Path};
@@ -117,172 +118,33 @@ impl Columns {
         }
         c
     }
-}
 
-fn duration_s(run: &RunInfo) -> Option<f64> {
-    let end = match run.end_nanos {
-        Some(end) => end,
-        None if run.status == Status::Running => lab_types::now_nanos(),
-        None => return None,
-    };
-    Some((end - run.start_nanos).max(0) as f64 / 1e9)
-}
-
-fn value(v: &Value) -> J {
-    v.to_json()
-}
-
-/// A run as the runs list shows it.
-fn summary(run: &RunInfo, columns: &Columns) -> J {
-    let mut params = Map::new();
-    for (k, v) in &run.params {
-        if columns.all || columns.params.contains(k) {
-            params.insert(k.clone(), value(v));
-        }
+    fn param(&self, name: &str) -> bool {
+        self.all || self.params.iter().any(|p| p == name)
     }
-    let mut metrics = Map::new();
-    for m in &run.metrics {
-        if columns.all || columns.metrics.contains(&m.name) {
-            metrics.insert(m.name.clone(), value(&Value::Float(m.last)));
-        }
+
+    fn metric(&self, name: &str) -> bool {
+        self.all || self.metrics.iter().any(|m| m == name)
     }
-    let tags: Map<String, J> = run
-        .tags
-        .iter()
-        .map(|(k, v)| (k.clone(), J::String(v.clone())))
-        .collect();
-    json!({
-        "id": run.id.to_string(),
-        "short_id": run.short_id,
-        "experiment": run.experiment,
-        "status": run.status.as_str(),
-        "source": run.attr_str(attr::SOURCE),
-        "start_time": lab_types::time::iso(run.start_nanos),
-        "end_time": run.end_nanos.map(lab_types::time::iso),
-        "duration_s": duration_s(run),
-        "user": run.attr_str(attr::USER),
-        "host": run.attr_str(attr::HOST),
-        "params": params,
-        "metrics": metrics,
-        "tags": tags,
-    })
 }
 
-/// A run as the runs list shows it, with every param and metric.
-pub(crate) fn summary_all(run: &RunInfo) -> J {
-    summary(run, &Columns::parse(None))
+/// A run as the runs list shows it: the params and metrics `columns` asks
+/// for, in name order.
+fn summary(run: RunInfo, columns: &Columns) -> RunSummary {
+    let mut summary = RunSummary::of(run);
+    summary.params.retain(|k| columns.param(k));
+    summary.metrics.retain(|k| columns.metric(k));
+    summary.sort();
+    summary
 }
 
-/// A run with everything recorded about it.
-fn detail(run: &RunInfo) -> J {
-    let mut out = summary_all(run);
-    let J::Object(map) = &mut out else {
-        return out;
-    };
-    let git = run.attr_str(attr::GIT_COMMIT).map(|commit| {
-        json!({
-            "commit": commit,
-            "branch": run.attr_str(attr::GIT_BRANCH),
-            "dirty": matches!(run.attr(attr::GIT_DIRTY), Some(Value::Bool(true))),
-        })
-    });
-    let packages: Vec<J> = match run.attr(attr::PACKAGES) {
-        Some(Value::List(items)) => items
-            .iter()
-            .filter_map(|p| match p {
-                Value::Str(s) => Some(match s.split_once("==") {
-                    Some((name, version)) => json!({"name": name, "version": version}),
-                    None => json!({"name": s, "version": null}),
-                }),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    // Attributes the detail has a place of its own for; the rest go in `attrs`.
-    let shown = [
-        attr::SOURCE,
-        attr::USER,
-        attr::HOST,
-        attr::PID,
-        attr::PYTHON_VERSION,
-        attr::ARGV,
-        attr::GIT_COMMIT,
-        attr::GIT_BRANCH,
-        attr::GIT_DIRTY,
-        attr::DATASET,
-        attr::PACKAGES,
-    ];
-    let attrs: Map<String, J> = run
-        .attrs
-        .iter()
-        .filter(|(k, _)| !shown.contains(&k.as_str()))
-        .map(|(k, v)| (k.clone(), value(v)))
-        .collect();
-    let metrics: Vec<J> = run
-        .metrics
-        .iter()
-        .map(|m| {
-            json!({
-                "name": m.name,
-                "last": value(&Value::Float(m.last)),
-                "last_step": m.last_step,
-                "min": m.min.map(|v| value(&Value::Float(v))),
-                "max": m.max.map(|v| value(&Value::Float(v))),
-                "count": m.count,
-            })
-        })
-        .collect();
-    let artifacts: Vec<J> = run
-        .artifacts
-        .iter()
-        .map(|a| json!({"name": a.name, "source": a.source, "path": a.path, "files": a.files, "bytes": a.bytes}))
-        .collect();
-    let models: Vec<J> = run
-        .models
-        .iter()
-        .map(|m| {
-            json!({
-                "name": m.name, "path": m.path, "format": m.format, "class": m.class,
-                "library": m.library, "library_version": m.library_version, "size": m.size,
-                "sha256": m.sha256, "logged_time": lab_types::time::iso(m.logged_nanos),
-            })
-        })
-        .collect();
-    map.insert("pid".into(), run.attr(attr::PID).map_or(J::Null, value));
-    map.insert(
-        "python".into(),
-        run.attr(attr::PYTHON_VERSION).map_or(J::Null, value),
-    );
-    map.insert("argv".into(), run.attr(attr::ARGV).map_or(J::Null, value));
-    map.insert("git".into(), git.unwrap_or(J::Null));
-    map.insert(
-        "dataset".into(),
-        run.attr(attr::DATASET)
-            .filter(|d| **d != Value::Null)
-            .map_or(J::Null, value),
-    );
-    map.insert(
-        "features".into(),
-        J::Array(run.features.iter().map(value).collect()),
-    );
-    map.insert("metrics".into(), J::Array(metrics));
-    map.insert(
-        "error".into(),
-        run.error.as_ref().map_or(
-            J::Null,
-            |e| json!({"type": e.kind, "message": e.message, "traceback": e.traceback}),
-        ),
-    );
-    map.insert("artifacts".into(), J::Array(artifacts));
-    map.insert("models".into(), J::Array(models));
-    map.insert("packages".into(), J::Array(packages));
-    map.insert("attrs".into(), J::Object(attrs));
-    map.insert(
-        "damage".into(),
-        run.damage.clone().map_or(J::Null, J::String),
-    );
-    out
+/// One page of runs.
+#[derive(Serialize)]
+struct RunList {
+    names: J,
+    offset: usize,
+    runs: Vec<RunSummary>,
+    total: usize,
 }
 
 /// Every name runs have, for choosing columns and completing queries.
@@ -301,7 +163,7 @@ fn names_of(store: &Store) -> Result<J, ApiError> {
 async fn list_runs(
     State(state): State<AppState>,
     Params(params): Params,
-) -> Result<Json<J>, ApiError> {
+) -> Result<Json<RunList>, ApiError> {
     let limit = number(&params, "limit", 100_usize, (0, 10_000))?;
     let offset = number(&params, "offset", 0_usize, (0, usize::MAX / 2))?;
     let statuses = match param(&params, "status") {
@@ -350,13 +212,12 @@ async fn list_runs(
             let total = ids.len();
             let page = lab_store::page_of(&ids, offset, Some(limit));
             let runs = store.load_runs(page, Detail::Listing)?;
-            let rows: Vec<J> = runs.iter().map(|r| summary(r, &columns)).collect();
-            Ok(json!({
-                "total": total,
-                "offset": offset,
-                "runs": rows,
-                "names": names_of(store)?,
-            }))
+            Ok(RunList {
+                names: names_of(store)?,
+                offset,
+                runs: runs.into_iter().map(|r| summary(r, &columns)).collect(),
+                total,
+            })
         })
         .await?;
     Ok(Json(body))
@@ -365,11 +226,13 @@ async fn list_runs(
 async fn get_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<J>, ApiError> {
+) -> Result<Json<RunDetail>, ApiError> {
     let body = state
         .with_store(move |store| {
             store.refresh()?;
-            Ok(detail(&store.run(&id)?))
+            let mut detail = RunDetail::of(store.run(&id)?);
+            detail.sort();
+            Ok(detail)
         })
         .await?;
     Ok(Json(body))
@@ -536,7 +399,7 @@ async fn names(State(state): State<AppState>) -> Result<Json<J>, ApiError> {
 async fn openapi() -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        include_str!("openapi.json"),
+        crate::openapi::COMMITTED,
     )
         .into_response()
 }

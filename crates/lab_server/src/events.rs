@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::Stream;
 use lab_store::Store;
+use lab_store::wire::RunSummary;
 use lab_types::Status;
 use serde_json::{Value as J, json};
 use tokio::sync::broadcast;
 
 use crate::AppState;
-use crate::api::summary_all;
 use crate::error::ApiError;
 
 /// One thing that changed.
@@ -49,9 +49,12 @@ fn look(store: &mut Store, seen: &mut Seen) -> Result<Vec<Event>, ApiError> {
             && changed_status
             && let Ok(run) = store.run(&id)
         {
+            let mut summary = RunSummary::of(run);
+            summary.sort();
             events.push(Event {
                 kind: "run",
-                data: summary_all(&run),
+                data: serde_json::to_value(summary)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
             });
         }
         if grew || (seen.primed && before.is_none()) || status == Status::Running {

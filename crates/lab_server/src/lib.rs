@@ -12,6 +12,7 @@ mod events;
 mod extract;
 mod files;
 mod guard;
+pub mod openapi;
 mod pool;
 pub mod series;
 

@@ -22,6 +22,7 @@ mod schema;
 mod select;
 mod sqlite;
 mod summary;
+pub mod wire;
 
 pub use doctor::{Health, Piece};
 pub use error::{Error, ErrorKind, Missing};

@@ -81,6 +81,26 @@ impl std::fmt::Display for Status {
     }
 }
 
+impl serde::Serialize for Status {
+    /// Its name, as [`Status::as_str`] spells it.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Status {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Status::parse(&name).ok_or_else(|| {
+            let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+            serde::de::Error::custom(format!(
+                "`status` must be one of {}: got `{name}`",
+                names.join(", ")
+            ))
+        })
+    }
+}
+
 /// The exception that ended a failed run.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ErrorInfo {

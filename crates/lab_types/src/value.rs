@@ -60,14 +60,17 @@ impl Value {
 }
 
 impl serde::Serialize for Value {
-    /// The same shape as [`Value::to_json`], written without building it.
+    /// For a human-readable format (JSON), the same shape as
+    /// [`Value::to_json`], written without building it. Any other format
+    /// (the Python objects `lab._lab` makes) can hold NaN and infinities, and
+    /// gets them as floats.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::{SerializeMap, SerializeSeq};
         match self {
             Value::Null => s.serialize_unit(),
             Value::Bool(b) => s.serialize_bool(*b),
             Value::Int(i) => s.serialize_i64(*i),
-            Value::Float(f) if f.is_finite() => s.serialize_f64(*f),
+            Value::Float(f) if f.is_finite() || !s.is_human_readable() => s.serialize_f64(*f),
             Value::Float(f) => s.serialize_str(float_name(*f)),
             Value::Str(t) | Value::Repr(t) => s.serialize_str(t),
             Value::List(items) => {
@@ -85,6 +88,67 @@ impl serde::Serialize for Value {
                 map.end()
             }
         }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Value {
+    /// Any JSON value. A string stays a string, even `"NaN"`: JSON cannot
+    /// tell a float NaN written as text from the text itself, so a
+    /// parameter that was NaN reads back from JSON as the string `"NaN"`.
+    /// An integer beyond `i64` becomes a float.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a parameter or attribute value")
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::Int(i))
+    }
+    fn visit_u64<E>(self, u: u64) -> Result<Value, E> {
+        Ok(i64::try_from(u).map_or(Value::Float(u as f64), Value::Int))
+    }
+    fn visit_f64<E>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::Float(f))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::Str(s.to_owned()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::Str(s))
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::List(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut items = Vec::with_capacity(map.size_hint().unwrap_or(0).min(4096));
+        while let Some(entry) = map.next_entry()? {
+            items.push(entry);
+        }
+        Ok(Value::Dict(items))
     }
 }
 
@@ -207,6 +271,25 @@ mod tests {
             ("c".into(), Value::Repr("obj".into())),
         ]);
         assert_eq!(serde_json::to_value(&v).unwrap(), v.to_json());
+    }
+
+    #[test]
+    fn json_reads_back() {
+        let v = Value::Dict(vec![
+            (
+                "a".into(),
+                Value::List(vec![Value::Int(-1), Value::Float(0.5)]),
+            ),
+            ("b".into(), Value::Null),
+            ("c".into(), Value::Bool(true)),
+            ("d".into(), Value::Str("x".into())),
+        ]);
+        let text = serde_json::to_string(&v).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), v);
+        assert_eq!(
+            serde_json::from_str::<Value>("18446744073709551615").unwrap(),
+            Value::Float(18_446_744_073_709_551_615.0)
+        );
     }
 
     #[test]

@@ -337,7 +337,7 @@ class RunView implements View {
         ),
       );
     }
-    if (r.damage !== null && r.damage !== undefined && r.damage !== false) {
+    if (r.damage !== null && r.damage !== undefined) {
       parts.push(h("div", { class: "warn-box" }, h("strong", null, "This run's journal is damaged: "), fmtValue(r.damage)));
     }
     if (!parts.length) return null;
@@ -356,7 +356,8 @@ class RunView implements View {
       h("h2", null, `Params (${params.length})`),
       paramsTable(params),
       metrics.length ? [h("h2", null, `Metrics (${metrics.length})`), metricsTable(metrics)] : null,
-      featuresList(r.features ?? []),
+      // Features are names or indices (the API allows any JSON).
+      featuresList((r.features ?? []) as string[]),
       attrsList(Object.entries(r.attrs ?? {})),
     );
   }
@@ -403,7 +404,7 @@ class RunView implements View {
     const input = h("input", { type: "search", placeholder: "Filter packages", "aria-label": "Filter packages", class: "pkg-filter" });
     const render = () => {
       const s = input.value.trim().toLowerCase();
-      const shown = s ? pkgs.filter((p) => p.name.toLowerCase().includes(s) || p.version.toLowerCase().includes(s)) : pkgs;
+      const shown = s ? pkgs.filter((p) => p.name.toLowerCase().includes(s) || (p.version ?? "").toLowerCase().includes(s)) : pkgs;
       count.textContent = `${shown.length} of ${pkgs.length}`;
       fill(tbody, shown.map((p) => h("tr", null, h("td", null, p.name), h("td", { class: "mono" }, p.version))));
     };
@@ -440,14 +441,17 @@ function detailsTable(r: RunDetail): HTMLElement {
   add("experiment", r.experiment);
   add("status", statusBadge(String(r.status)));
   add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
-  add("command", r.argv && r.argv.length ? h("span", { class: "mono" }, r.argv.join(" ")) : null);
+  // The arguments, the Python version and the dataset are attributes as
+  // recorded (the API allows any JSON): a list of strings, a string, a dict.
+  const argv = r.argv as string[] | null;
+  add("command", argv && argv.length ? h("span", { class: "mono" }, argv.join(" ")) : null);
   add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
   add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
   add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
   add("user", r.user);
   add("host", r.host);
   add("pid", r.pid === null || r.pid === undefined ? null : String(r.pid));
-  add("python", r.python);
+  add("python", r.python as string | null);
   if (r.git) {
     add(
       "git",
@@ -461,7 +465,7 @@ function detailsTable(r: RunDetail): HTMLElement {
     );
   }
   if (r.dataset) {
-    const ds = r.dataset;
+    const ds = r.dataset as Record<string, unknown>;
     const name = typeof ds.name === "string" ? ds.name : null;
     const rest = Object.entries(ds).filter(([k]) => k !== "name");
     add(

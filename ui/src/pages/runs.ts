@@ -44,6 +44,8 @@ class RunsView implements View {
   private dataKey = "";
   private error: string | null = null;
   private pendingRoute: Route | null = null;
+  /** The route the page shows. */
+  private route: Route | null = null;
   private abort = new AbortController();
   private pager: Pager;
   private bar: QueryBar;
@@ -112,6 +114,7 @@ class RunsView implements View {
       this.pendingRoute = route; // start() takes it once the names are in
       return true;
     }
+    this.route = route;
     this.q = readQuery(route, this.names);
     this.bar.show(this.q);
     const oldCols = this.cols;
@@ -153,13 +156,13 @@ class RunsView implements View {
       const n = await api<Names>("/names", undefined, { signal: this.abort.signal });
       this.setNames(n);
     } catch (e) {
-      if (!isAbort(e) && !this.names) this.setNames({ params: [], metrics: [], tags: [], experiments: [] });
+      if (!isAbort(e) && !this.names) this.setNames({ fields: [], params: [], metrics: [], tags: [], experiments: [] });
     }
   }
 
   private setNames(n: Names): void {
     const exps = n.experiments ?? this.names?.experiments ?? [];
-    this.names = { params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
+    this.names = { fields: n.fields ?? [], params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
     this.memory.names = this.names;
     this.bar.setExperiments(exps);
   }
@@ -168,8 +171,15 @@ class RunsView implements View {
   private absorbNames(n: Names | undefined): void {
     if (!n || !this.names) return;
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-    if (same(n.params ?? [], this.names.params) && same(n.metrics ?? [], this.names.metrics) && same(n.tags ?? [], this.names.tags)) return;
+    const fieldsBefore = this.names.fields;
+    if (same(n.fields ?? [], fieldsBefore) && same(n.params ?? [], this.names.params) && same(n.metrics ?? [], this.names.metrics) && same(n.tags ?? [], this.names.tags)) return;
     this.setNames({ ...n, experiments: this.names.experiments });
+    if (this.route && !same(this.names.fields, fieldsBefore)) {
+      // Which names are run fields decides how the address's keys read
+      // (`sort=-start_time`, `cols=user`): read it again with the new ones.
+      this.update(this.route);
+      return;
+    }
     if (this.q.cols === null) {
       const before = this.cols;
       this.cols = resolveColumns(this.q.cols, this.names);

@@ -73,12 +73,12 @@ pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
         detail: Detail::Listing,
         ..Selection::default()
     })?;
+    let count = runs.len();
     let mut body = Vec::new();
     match format {
         ExportFormat::Csv => ls::write_csv(&mut body, &runs, &ls::all_columns(&runs))?,
         ExportFormat::Json => {
-            let rows: Vec<ls::JsonRow<'_>> = runs.iter().map(ls::JsonRow).collect();
-            serde_json::to_writer(&mut body, &rows)?;
+            serde_json::to_writer(&mut body, &ls::json_rows(runs))?;
             body.push(b'\n');
         }
         ExportFormat::Parquet => body = super::parquet::write(&runs, &ls::all_columns(&runs))?,
@@ -87,8 +87,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitStatus> {
     if !target.is_stdout() {
         writeln!(
             std::io::stdout().lock(),
-            "Exported {} run(s) to {}",
-            runs.len(),
+            "Exported {count} run(s) to {}",
             target.shown()
         )?;
     }

@@ -7,6 +7,7 @@ use std::io::Write;
 
 use anyhow::Result;
 use lab_store::query::{Input, Name, QueryError, Scope, parse_sort};
+use lab_store::wire::RunSummary;
 use lab_store::{Detail, RunInfo, Selection, Store};
 use lab_types::{Status, Value};
 
@@ -69,7 +70,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
-            let rows: Vec<JsonRow<'_>> = runs.iter().map(JsonRow).collect();
+            let rows = json_rows(runs);
             let mut buffered = std::io::BufWriter::new(&mut out);
             // Indented for a person at a terminal, compact for a program.
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -110,6 +111,19 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// The runs as `lab ls --format json` and `lab export` write them: each a
+/// [`RunSummary`] without the fields these have never shown (`duration_s`,
+/// `host`, `user`).
+pub(super) fn json_rows(runs: Vec<RunInfo>) -> impl serde::Serialize {
+    struct Rows(Vec<RunSummary>);
+    impl serde::Serialize for Rows {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(RunSummary::without_listing_extras))
+        }
+    }
+    Rows(runs.into_iter().map(RunSummary::of).collect())
 }
 
 /// Each name once, in the order first met.
@@ -408,47 +422,4 @@ pub(super) fn write_csv(
         write_row(out, row.iter().map(String::as_str))?;
     }
     Ok(())
-}
-
-/// One run of `lab ls --format json`, serialised straight from the run.
-pub(super) struct JsonRow<'a>(pub(super) &'a RunInfo);
-
-impl serde::Serialize for JsonRow<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeMap;
-        struct Pairs<'a, V>(&'a [(String, V)]);
-        impl<V: serde::Serialize> serde::Serialize for Pairs<'_, V> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(self.0.len()))?;
-                for (k, v) in self.0 {
-                    map.serialize_entry(k, v)?;
-                }
-                map.end()
-            }
-        }
-        struct Metrics<'a>(&'a [lab_store::MetricSummary]);
-        impl serde::Serialize for Metrics<'_> {
-            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                let mut map = s.serialize_map(Some(self.0.len()))?;
-                for m in self.0 {
-                    // NaN and infinities as the same strings parameters use.
-                    map.serialize_entry(&m.name, &Value::Float(m.last))?;
-                }
-                map.end()
-            }
-        }
-        let run = self.0;
-        let mut map = s.serialize_map(Some(10))?;
-        map.serialize_entry("end_time", &run.end_nanos.map(output::iso))?;
-        map.serialize_entry("experiment", &run.experiment)?;
-        map.serialize_entry("id", &run.id.to_string())?;
-        map.serialize_entry("metrics", &Metrics(&run.metrics))?;
-        map.serialize_entry("params", &Pairs(&run.params))?;
-        map.serialize_entry("short_id", &run.short_id)?;
-        map.serialize_entry("source", &run.attr_str(attr::SOURCE))?;
-        map.serialize_entry("start_time", &output::iso(run.start_nanos))?;
-        map.serialize_entry("status", run.status.as_str())?;
-        map.serialize_entry("tags", &Pairs(&run.tags))?;
-        map.end()
-    }
 }

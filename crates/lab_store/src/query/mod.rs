@@ -34,6 +34,13 @@ pub use dialect::{Dialect, Sqlite};
 pub use error::{Input, QueryError};
 pub use parser::{parse, parse_sort};
 
+/// A date as queries write it (`YYYY-MM-DD`, optionally `THH:MM[:SS[.f]]`
+/// and `Z`, in UTC) at the start of `text`: nanoseconds since 1970 and
+/// where the date ends.
+pub(crate) fn parse_date(text: &str) -> Option<(i64, usize)> {
+    lexer::date(text, 0)
+}
+
 /// How deep parentheses and `not` may nest in a query. Deeper is refused
 /// while parsing, so that no walk over the tree (and no SQL made from it)
 /// recurses without bound.
