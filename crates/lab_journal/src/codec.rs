@@ -316,6 +316,7 @@ pub fn decode(payload: &[u8]) -> Result<Record, DecodeError> {
 /// Decodes the record at the start of `bytes`; returns it and the bytes it
 /// took. Every record says how long it is, so this is the only length at
 /// which [`decode`] could succeed on a prefix of `bytes`.
+#[inline]
 pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
     let mut c = Cursor { buf: bytes, pos: 0 };
     let record = match c.u8()? {

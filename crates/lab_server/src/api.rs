@@ -308,7 +308,9 @@ async fn metric(
             if let Some(s) = cache.get(&id, &name, len) {
                 return Ok((s, name));
             }
-            let mut series = Series::new();
+            // The count is what the index had; a live run may have logged
+            // more since, which the columns grow to hold.
+            let mut series = Series::with_capacity(usize::try_from(len).unwrap_or(0));
             store.visit_metric(&run, &name, |step, nanos, value| {
                 series.push(step, nanos, run.start_nanos, value);
             })?;

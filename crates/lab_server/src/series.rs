@@ -29,6 +29,18 @@ impl Series {
         }
     }
 
+    /// An empty series with room for `points` points, so that reading a
+    /// long metric does not copy its columns each time they grow.
+    #[must_use]
+    pub fn with_capacity(points: usize) -> Self {
+        Self {
+            steps: Vec::with_capacity(points),
+            times: Vec::with_capacity(points),
+            values: Vec::with_capacity(points),
+            steps_sorted: true,
+        }
+    }
+
     /// Adds a point logged at `nanos` by a run that started at `start_nanos`.
     pub fn push(&mut self, step: i64, nanos: i64, start_nanos: i64, value: f64) {
         if self.steps.last().is_some_and(|&last| step < last) {

@@ -30,6 +30,7 @@ pub enum MetricEvent {
 
 /// Calls `f` with each metric event in `record` (none for records about
 /// other things).
+#[inline]
 pub fn metric_events(record: Record, f: &mut impl FnMut(MetricEvent)) {
     match record {
         Record::MetricKey { key, name } => f(MetricEvent::Declared { key, name }),
