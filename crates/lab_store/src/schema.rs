@@ -117,6 +117,22 @@ const MIGRATIONS: &[&str] = &[
     // 6: the runs still to fold, so that every refresh asking "is any run
     // incomplete?" reads a tiny index instead of the whole runs table.
     "CREATE INDEX runs_incomplete ON runs(complete) WHERE complete = 0;",
+    // 7: a list or dict parameter whose text is too long to keep twice has
+    // no `text` (its value is in `value`): the column may be NULL.
+    "
+    CREATE TABLE params_7 (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        text TEXT,
+        num REAL,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    INSERT INTO params_7 SELECT run_id, key, seq, value, text, num FROM params;
+    DROP TABLE params;
+    ALTER TABLE params_7 RENAME TO params;
+    ",
 ];
 
 const TABLES: &[&str] = &[
