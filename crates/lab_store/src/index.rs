@@ -8,18 +8,25 @@
 //! team's server) implements the same trait, and its query SQL comes from the
 //! query compiler through a [`Dialect`](crate::query::Dialect), so neither the
 //! fold nor the compiler is copied.
+//!
+//! Besides the trait, this module holds what any index's writer works out the
+//! same way whatever its SQL (a run's damage note, the status of a run whose
+//! writer is gone, how a parameter is kept for queries), the entry points
+//! that fold a project into any index ([`fold_project`], [`fold_one`]), and
+//! the read side's seam, [`RunIndex`].
 
 use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use lab_journal::Damage;
-use lab_types::{RunId, Value};
+use lab_journal::{Damage, codec};
+use lab_types::{RunId, Status, Value};
 
 pub use crate::delta::{
     ArtifactLogged, ArtifactStored, Delta, End, MetricDelta, MetricKey, ModelLogged, ParamSet,
     Start,
 };
-use crate::{Error, Project, RunPaths};
+pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
+use crate::{Error, Issue, Project, RunInfo, RunPaths, Selection};
 
 /// What an index knows of a run before a fold reads its journal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,4 +126,172 @@ pub trait FoldIndex {
         complete_vanished: bool,
         listed_pending: &[String],
     ) -> Result<(), Error>;
+}
+
+/// Folds every run of `project` that `index` does not hold complete, as
+/// `Store::refresh` does for SQLite: the same fold, into any index.
+pub fn fold_project(project: &Project, index: &mut dyn FoldIndex) -> Result<Vec<Issue>, Error> {
+    crate::fold::refresh(project, index)
+}
+
+/// Folds run `short_id` of `project` into `index`, as `Store::fold_run` does
+/// for SQLite.
+pub fn fold_one(
+    project: &Project,
+    index: &mut dyn FoldIndex,
+    short_id: &str,
+) -> Result<Vec<Issue>, Error> {
+    crate::fold::fold_run(project, index, short_id)
+}
+
+/// What a reader of runs asks of an index: the SQLite store of a project and
+/// a team's PostgreSQL index answer alike, with the same [`RunInfo`] (from
+/// which `wire::RunSummary` and `wire::RunDetail` are made).
+pub trait RunIndex {
+    /// The runs `selection` asks for (filter, sort, limit and offset in the
+    /// query language), with what its `detail` asks to load.
+    fn select_runs(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error>;
+
+    /// The run whose id starts with `prefix` (case-insensitive), with
+    /// everything indexed about it.
+    fn run_by_prefix(&self, prefix: &str) -> Result<RunInfo, Error>;
+}
+
+impl RunIndex for crate::Store {
+    fn select_runs(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        self.select(selection)
+    }
+
+    fn run_by_prefix(&self, prefix: &str) -> Result<RunInfo, Error> {
+        self.run(prefix)
+    }
+}
+
+/// How many damaged stretches a run's damage note spells out.
+const NOTED_DAMAGE: usize = 5;
+
+/// The longest text of a list or dict parameter kept for queries to compare
+/// and match; a longer one is kept only in its encoded form.
+pub const MAX_COMPOUND_TEXT: usize = 4096;
+
+/// The run's damage note: what an earlier fold noted (`earlier`), what this
+/// one read past, and the pieces cut off its journal (`kept` now, or by an
+/// earlier fold, found beside `journal`).
+pub fn damage_note(
+    earlier: Option<String>,
+    folded: &Folded<'_>,
+    kept: Option<&Path>,
+    journal: &Path,
+) -> Result<Option<String>, Error> {
+    let mut parts: Vec<String> = earlier.into_iter().collect();
+    if let Some(other) = folded.misfiled {
+        parts.push(format!(
+            "the journal's Start record names run {other}, not one of this folder (a copy?)"
+        ));
+    }
+    for d in folded.damage.iter().take(NOTED_DAMAGE) {
+        parts.push(format!(
+            "{} bytes skipped at offset {}: {}",
+            d.dropped_bytes, d.offset, d.reason
+        ));
+    }
+    if folded.damage.len() > NOTED_DAMAGE {
+        parts.push(format!(
+            "and {} more damaged stretches",
+            folded.damage.len() - NOTED_DAMAGE
+        ));
+    }
+    if let Some(kept) = kept {
+        parts.push(format!("the damaged tail is kept in {}", kept.display()));
+    } else if parts.is_empty() && folded.settled {
+        // Rebuilding the index of a journal an earlier fold cut: say where
+        // the pieces are.
+        let kept = crate::fold::pieces(journal)?;
+        if !kept.is_empty() {
+            let names: Vec<String> = kept.iter().map(|p| p.path.display().to_string()).collect();
+            let salvaged = if kept.iter().all(|p| p.salvaged) {
+                " (their good records were put back)"
+            } else {
+                ""
+            };
+            parts.push(format!(
+                "damaged bytes cut off the journal are kept in {}{salvaged}",
+                names.join(", ")
+            ));
+        }
+    }
+    Ok((!parts.is_empty()).then(|| parts.join("; ")))
+}
+
+/// The status of a run whose writer is gone without ending it: crashed, or
+/// damaged when the journal may have lost how it ended (its Start record is
+/// lost, it was closed, damage was read past or noted). An index writes it
+/// only over `running`.
+#[must_use]
+pub fn settled_status(d: &Delta, folded: &Folded<'_>, noted: bool) -> Status {
+    let lost_end = d.lost_start.is_some() || d.closed || !folded.damage.is_empty() || noted;
+    if lost_end {
+        Status::Damaged
+    } else {
+        Status::Crashed
+    }
+}
+
+/// A parameter's `value` and `text` columns, holding it once: a string is
+/// its text, with an empty `value`; anything else is its encoding, with its
+/// text for queries (and none for a list or dict too long to compare).
+#[must_use]
+pub fn param_columns(value: &Value) -> (Vec<u8>, Option<String>) {
+    match value {
+        Value::Str(s) => (Vec::new(), Some(s.clone())),
+        Value::List(_) | Value::Dict(_) => {
+            let text = value.to_string();
+            (
+                encode_value(value),
+                (text.len() <= MAX_COMPOUND_TEXT).then_some(text),
+            )
+        }
+        other => (encode_value(other), Some(other.to_string())),
+    }
+}
+
+/// A parameter from its `value` and `text` columns (see [`param_columns`]).
+#[must_use]
+pub fn param_value(value: &[u8], text: Option<String>) -> Value {
+    crate::read::param_value(value, text)
+}
+
+/// A value in the journal's encoding, as indexes keep attributes, features
+/// and parameters.
+#[must_use]
+pub fn encode_value(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    codec::encode_value(v, &mut out);
+    out
+}
+
+/// A value from [`encode_value`]'s bytes; bytes that do not decode read as
+/// a `Repr` saying so.
+#[must_use]
+pub fn decode_value(bytes: &[u8]) -> Value {
+    crate::read::decode(bytes)
+}
+
+/// A number as indexes keep it for queries: NaN as missing (SQLite has no
+/// NaN, and PostgreSQL's sorts above every number); exact bits are kept
+/// beside it.
+#[must_use]
+pub fn real(v: f64) -> Option<f64> {
+    (!v.is_nan()).then_some(v)
+}
+
+/// Whether run `short_id`, indexed but not seen in the runs folder's listing
+/// (`listed_pending`, sorted: what `FoldIndex::forget_vanished` is given), is
+/// gone from disk: its rows are then to go.
+#[must_use]
+pub fn vanished(project: &Project, short_id: &str, listed_pending: &[String]) -> bool {
+    listed_pending
+        .binary_search_by(|s| s.as_str().cmp(short_id))
+        .is_err()
+        && !project.run_paths(short_id).dir.exists()
 }

@@ -324,7 +324,7 @@ pub(crate) fn param_value(value: &[u8], text: Option<String>) -> Value {
     }
 }
 
-fn decode(bytes: &[u8]) -> Value {
+pub(crate) fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
 

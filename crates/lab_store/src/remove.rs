@@ -85,9 +85,7 @@ pub(crate) fn forget_vanished(
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let short: String = row.get(1)?;
-            if listed_pending.binary_search(&short).is_err()
-                && !project.run_paths(&short).dir.exists()
-            {
+            if crate::index::vanished(project, &short, listed_pending) {
                 gone.push(row.get(0)?);
             }
         }

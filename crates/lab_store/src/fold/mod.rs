@@ -387,13 +387,15 @@ fn filed_id(short: &str, id: RunId) -> String {
 
 /// The id a run is listed under when its Start record (which holds its id)
 /// is lost: its short id, then zeros.
-pub(crate) fn lost_start_id(short: &str) -> String {
+#[must_use]
+pub fn lost_start_id(short: &str) -> String {
     format!("{short}{}", "0".repeat(24))
 }
 
 /// The start of a run's time slot, from its short id: when its Start record
 /// is lost and no other record has a time.
-pub(crate) fn slot_nanos(short: &str) -> i64 {
+#[must_use]
+pub fn slot_nanos(short: &str) -> i64 {
     u32::from_str_radix(short, 16).map_or(0, RunId::slot_start_nanos)
 }
 
