@@ -26,6 +26,7 @@ pub use crate::delta::{
     Start,
 };
 pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
+pub use crate::select::selection_sql_in;
 use crate::{Error, Issue, Project, RunInfo, RunPaths, Selection};
 
 /// What an index knows of a run before a fold reads its journal.
@@ -294,4 +295,33 @@ pub fn vanished(project: &Project, short_id: &str, listed_pending: &[String]) ->
         .binary_search_by(|s| s.as_str().cmp(short_id))
         .is_err()
         && !project.run_paths(short_id).dir.exists()
+}
+
+/// The ids a run id prefix covers, `low <= id < high` (ids are lower-case
+/// hex, so `high` is the prefix and `g`); an error when `prefix` cannot
+/// begin a run id.
+pub fn prefix_range(prefix: &str) -> Result<(String, String), Error> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::BadRunId {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let high = format!("{p}g");
+    Ok((p, high))
+}
+
+/// The one run among `ids` (the first 21 ids in [`prefix_range`], sorted)
+/// that `prefix` names: an error when there is none, or more than one.
+pub fn pick_run(prefix: &str, ids: Vec<String>) -> Result<String, Error> {
+    match ids.len() {
+        0 => Err(Error::UnknownRun {
+            prefix: prefix.to_owned(),
+        }),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => Err(Error::AmbiguousRun {
+            prefix: prefix.to_owned(),
+            candidates: ids,
+        }),
+    }
 }

@@ -291,27 +291,12 @@ impl Store {
 
 /// [`Store::resolve`] on the index open on `conn`.
 fn resolve(conn: &Connection, prefix: &str) -> Result<String, Error> {
-    let p = prefix.trim().to_ascii_lowercase();
-    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::BadRunId {
-            prefix: prefix.to_owned(),
-        });
-    }
-    let upper = format!("{p}{}", "g");
+    let (low, high) = crate::index::prefix_range(prefix)?;
     let ids: Vec<String> = conn
         .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
-        .query_map(params![p, upper], |r| r.get(0))?
+        .query_map(params![low, high], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    match ids.len() {
-        0 => Err(Error::UnknownRun {
-            prefix: prefix.to_owned(),
-        }),
-        1 => Ok(ids.into_iter().next().unwrap_or_default()),
-        _ => Err(Error::AmbiguousRun {
-            prefix: prefix.to_owned(),
-            candidates: ids,
-        }),
-    }
+    crate::index::pick_run(prefix, ids)
 }
 
 /// A parameter from its `value` and `text` columns: a string is kept as its

@@ -603,7 +603,9 @@ impl Compiler<'_> {
         let x = self.value(&r, strings);
         // The whole list is one variable, a JSON array, however long it is:
         // one `?` per value would pass SQLite's limit of 32766 variables.
-        self.out.params.push(Bound::Text(json_array(values)));
+        self.out
+            .params
+            .push(Bound::Text(self.dialect.json_list(json_array(values))));
         Ok(self
             .dialect
             .or_false(&self.dialect.in_json_array(&x, negated, strings)))
