@@ -31,7 +31,7 @@ use lab_types::RunId;
 pub(crate) use pieces::{damaged_pieces, pieces};
 
 use crate::delta::Delta;
-use crate::index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
+use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 use crate::{Error, Project};
 
 /// The experiment a run is listed under when its Start record is lost.

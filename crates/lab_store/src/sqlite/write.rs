@@ -11,8 +11,9 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::delta::Delta;
+use crate::facts::{encode_value as blob, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
-use crate::index::{FoldWrite, Folded, encode_value as blob, param_columns, real};
+use crate::fold_index::{FoldWrite, Folded};
 
 /// Writes everything one fold read about a run.
 pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> Result<(), Error> {
@@ -238,7 +239,7 @@ fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 }
 
 /// The writer is gone: a run it never ended crashed, or is damaged (see
-/// [`crate::index::settled_status`]).
+/// [`crate::facts::settled_status`]).
 fn verdict(
     tx: &Connection,
     id: &str,
@@ -246,14 +247,14 @@ fn verdict(
     folded: &Folded<'_>,
     noted: bool,
 ) -> Result<(), Error> {
-    let verdict = crate::index::settled_status(d, folded, noted);
+    let verdict = crate::facts::settled_status(d, folded, noted);
     tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
         .execute(params![id, verdict.as_str()])?;
     Ok(())
 }
 
 /// The run's damage note: what an earlier fold noted, then what this one
-/// adds (see [`crate::index::damage_note`]).
+/// adds (see [`crate::facts::damage_note`]).
 fn damage_note(
     tx: &Connection,
     id: &str,
@@ -266,7 +267,7 @@ fn damage_note(
         .query_row([id], |r| r.get("damage"))
         .optional()?
         .flatten();
-    crate::index::damage_note(earlier, folded, kept, journal)
+    crate::facts::damage_note(earlier, folded, kept, journal)
 }
 
 /// Records that some run has a metric, parameter or tag of this name, for
