@@ -4,6 +4,7 @@
 
 mod cluster;
 mod concurrent;
+mod globs;
 mod journals;
 mod same;
 

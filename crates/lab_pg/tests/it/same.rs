@@ -337,3 +337,52 @@ fn live_journals_folded_as_they_grow_give_the_same_runs_in_sqlite_and_postgresql
     pg.fold(&project).unwrap();
     check_same(&store, dir.path(), &pg, dir.path(), "all ended");
 }
+
+#[test]
+fn queries_at_the_limits_answer_alike_in_sqlite_and_postgresql() {
+    let cluster = Cluster::start();
+    let mut rng = Rng::new(41);
+    let (_dir, project) = new_project();
+    journals::runs(&project, &mut rng, 30, false);
+    let mut store = Store::open(project.clone()).unwrap();
+    store.refresh().unwrap();
+    let mut pg = connect(&cluster, "limits");
+    pg.fold(&project).unwrap();
+    let numbers: Vec<String> = (0..100_000).map(|i| (i - 50).to_string()).collect();
+    let strings: Vec<String> = (0..100_000).map(|i| format!("'s{i}'")).collect();
+    let filters = [
+        format!("{}p0 > 1{}", "(".repeat(99), ")".repeat(99)),
+        format!("{}p0 > 1{}", "(".repeat(101), ")".repeat(101)),
+        format!("{}p0 > 1", "not ".repeat(99)),
+        vec!["m0 > 1"; 1000].join(" or "),
+        vec!["m0 > 1"; 1001].join(" or "),
+        vec!["not p1 = 'adam'"; 1000].join(" and "),
+        format!("p0 in ({})", numbers.join(", ")),
+        format!("p1 in ('adam', {})", strings.join(", ")),
+        format!("not p1 in ({}, 'sgd')", strings.join(", ")),
+        format!("p1 ~ '{}'", "*a".repeat(500)),
+        format!("p1 ~ '{}'", "*a".repeat(501)),
+        format!("p1 ~ '{}*'", "[a-z]".repeat(190)),
+    ];
+    for filter in &filters {
+        let selection = Selection {
+            filter: Some(filter.clone()),
+            ..Selection::default()
+        };
+        let s = answer(&store, &selection);
+        let p = answer(&pg, &selection);
+        assert_eq!(s, p, "{}...", &filter[..filter.len().min(80)]);
+    }
+    let sorts: Vec<String> = (0..101).map(|i| format!("p{}", i % 5)).collect();
+    for n in [100, 101] {
+        let selection = Selection {
+            sort: sorts[..n].to_vec(),
+            ..Selection::default()
+        };
+        assert_eq!(
+            answer(&store, &selection),
+            answer(&pg, &selection),
+            "{n} sort keys"
+        );
+    }
+}
