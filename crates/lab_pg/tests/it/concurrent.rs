@@ -328,3 +328,63 @@ fn a_stretch_of_journal_written_twice_is_counted_once() {
     index.write_fold(now.as_ref(), &next, &mut || None).unwrap();
     assert_eq!(index.run(&short).unwrap().metrics[0].count, 6);
 }
+
+#[test]
+fn two_numbers_declared_for_one_metric_merge_into_one_summary() {
+    // Only a journal written by hand has this; SQLite merges the two too.
+    let cluster = Cluster::start();
+    let (_dir, project) = new_project();
+    let mut index = connect(&cluster, "merge");
+    let run = RunId::new(1_000, 0);
+    let (short, id) = (run.short(), run.to_string());
+    let mut delta = Delta {
+        start: Some(Start {
+            run,
+            time_nanos: 1_000,
+            experiment: "e".into(),
+        }),
+        new_keys: vec![
+            MetricKey {
+                key: 0,
+                name: "loss".into(),
+            },
+            MetricKey {
+                key: 1,
+                name: "loss".into(),
+            },
+        ],
+        ..Delta::default()
+    };
+    for (key, count, min) in [(0, 3, 0.5), (1, 2, 0.25)] {
+        delta.metrics.insert(
+            key,
+            MetricDelta {
+                first_seq: u64::from(key) << 16,
+                last: min,
+                last_step: 1,
+                last_nanos: 1_001,
+                min: Some(min),
+                max: Some(0.9),
+                count,
+            },
+        );
+    }
+    let paths = project.run_paths(&short);
+    let write = FoldWrite {
+        short_id: &short,
+        id: &id,
+        delta: &delta,
+        folded: Folded {
+            end_offset: 100,
+            settled: false,
+            damage: &[],
+            misfiled: None,
+        },
+        paths: &paths,
+    };
+    index.write_fold(None, &write, &mut || None).unwrap();
+    let run = index.run(&short).unwrap();
+    assert_eq!(run.metrics.len(), 1);
+    assert_eq!(run.metrics[0].count, 5);
+    assert_eq!(run.metrics[0].min, Some(0.25));
+}
