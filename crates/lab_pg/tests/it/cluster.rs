@@ -53,10 +53,17 @@ fn is_root() -> bool {
 impl Cluster {
     /// Makes and starts a cluster, with an empty database `lab`.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let as_postgres = is_root();
+        // The postgres user must reach the folder: not under root's home,
+        // wherever TMPDIR points.
+        let dir = if as_postgres {
+            tempfile::tempdir_in("/tmp")
+        } else {
+            tempfile::tempdir()
+        }
+        .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let data = dir.path().join("pg");
-        let as_postgres = is_root();
         if as_postgres {
             let status = Command::new("install")
                 .args(["-d", "-o", "postgres", "-g", "postgres"])
