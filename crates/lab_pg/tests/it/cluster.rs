@@ -157,6 +157,11 @@ impl Cluster {
         self.url("lab")
     }
 
+    /// What the server has logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
+    }
+
     /// Runs `sql` in database `db`.
     pub fn sql(&self, db: &str, sql: &str) {
         let mut client = postgres::Client::connect(&self.url(db), postgres::NoTls).unwrap();

@@ -388,3 +388,86 @@ fn two_numbers_declared_for_one_metric_merge_into_one_summary() {
     assert_eq!(run.metrics[0].count, 5);
     assert_eq!(run.metrics[0].min, Some(0.25));
 }
+
+/// Set in a child process of the kill test: the database to fold into.
+const FOLD_URL: &str = "LAB_PG_TEST_FOLD_URL";
+/// Set with it: the project to fold.
+const FOLD_PROJECT: &str = "LAB_PG_TEST_FOLD_PROJECT";
+
+#[test]
+fn a_folding_process_killed_midway_leaves_whole_runs_and_a_fold_again_completes_them() {
+    if let Ok(url) = std::env::var(FOLD_URL) {
+        // The child: fold until killed.
+        let dir = std::path::PathBuf::from(std::env::var(FOLD_PROJECT).unwrap());
+        let (project, _) = Project::create(&dir).unwrap();
+        let mut index = PgIndex::connect(&url, "killed").unwrap();
+        index.fold(&project).unwrap();
+        return;
+    }
+    let cluster = Cluster::start();
+    let mut rng = Rng::new(61);
+    let (a_dir, a) = new_project();
+    let (b_dir, b) = new_project();
+    journals::runs(&a, &mut rng, 150, false);
+    copy_runs(&a, &b);
+    let mut store = Store::open(a.clone()).unwrap();
+    store.refresh().unwrap();
+    // The schema, made before the child starts, for counting its runs.
+    drop(connect(&cluster, "killed"));
+    let mut client = postgres::Client::connect(&cluster.lab(), postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM lab.runs", &[])
+            .unwrap()
+            .get(0)
+    };
+    // PostgreSQL says so when a client vanishes inside a transaction: kill
+    // folding children until one was killed there.
+    let cut_open = |cluster: &Cluster| cluster.log().matches("open transaction").count();
+    let mut killed_inside = false;
+    for _ in 0..10 {
+        let before = (count(&mut client), cut_open(&cluster));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "concurrent::a_folding_process_killed_midway_leaves_whole_runs_and_a_fold_again_completes_them",
+                "--nocapture",
+            ])
+            .env(FOLD_URL, cluster.lab())
+            .env(FOLD_PROJECT, b.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+        while count(&mut client) < before.0 + 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child folds nothing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            count(&mut client) < 150,
+            "a child finished before it was killed"
+        );
+        // The server notices the vanished client a moment later.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if cut_open(&cluster) > before.1 {
+            killed_inside = true;
+            break;
+        }
+    }
+    assert!(killed_inside, "no child was killed inside a transaction");
+    let mut again = connect(&cluster, "killed");
+    again.fold(&b).unwrap();
+    check_same(
+        &store,
+        a_dir.path(),
+        &again,
+        b_dir.path(),
+        "after a kill -9 mid-fold",
+    );
+}
