@@ -221,3 +221,53 @@ fn text_holding_nul_characters_is_folded_and_queried() {
         }
     }
 }
+
+/// Set in the child of the test below: start a cluster, say where, and wait.
+const LEAKY_CHILD: &str = "LAB_PG_TEST_LEAKY_CHILD";
+
+#[test]
+fn a_cluster_whose_test_process_is_killed_is_stopped_and_removed() {
+    if std::env::var_os(LEAKY_CHILD).is_some() {
+        let cluster = Cluster::start();
+        let (port, data) = cluster.place();
+        println!("cluster {port} {}", data.display());
+        std::thread::sleep(std::time::Duration::from_mins(5));
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_cluster_whose_test_process_is_killed_is_stopped_and_removed",
+            "--nocapture",
+        ])
+        .env(LEAKY_CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !line.starts_with("cluster ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "the child started no cluster"
+        );
+    }
+    let mut words = line.split_whitespace().skip(1);
+    let port: u16 = words.next().unwrap().parse().unwrap();
+    let data = std::path::PathBuf::from(words.next().unwrap());
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/lab");
+    assert!(postgres::Client::connect(&url, postgres::NoTls).is_ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while data.exists() || postgres::Client::connect(&url, postgres::NoTls).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster outlived its test process: {}",
+            data.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
