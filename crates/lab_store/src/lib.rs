@@ -10,8 +10,10 @@
 mod delta;
 mod doctor;
 mod error;
+mod facts;
 pub mod fields;
 mod fold;
+mod fold_index;
 pub mod index;
 mod metrics;
 mod project;
