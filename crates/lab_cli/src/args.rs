@@ -97,6 +97,34 @@ pub enum Command {
     /// Installs `ipykernel` into `.venv` (from the package index) and
     /// registers a kernel named after the project.
     Notebook,
+    /// Send runs to a team server (`lab server`) from now on.
+    ///
+    /// Asks for the token without showing it (or reads it from stdin with
+    /// `--token-stdin`), checks it with the server, and keeps the URL and
+    /// token in `server.json` in the user's configuration folder
+    /// (`$XDG_CONFIG_HOME/lab`, else `~/.config/lab`), readable by the user
+    /// only. From then on every run streams to the server while it trains.
+    /// `LAB_SERVER` and `LAB_TOKEN` override the file.
+    Login(LoginArgs),
+    /// Stop sending runs to the team server: forget its URL and token.
+    Logout,
+    /// Send every run not yet all on the team server: journals from where the
+    /// server's acknowledgement stopped, then artifacts and models.
+    ///
+    /// Safe to run at any time and to interrupt: the next `lab sync` goes on
+    /// where this one stopped. Runs still logging are sent as far as they go.
+    Sync,
+}
+
+/// `lab login`.
+#[derive(Debug, Parser)]
+pub struct LoginArgs {
+    /// The server's URL, like `https://lab.example:8080`.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Read the token from the first line of stdin instead of asking for it.
+    #[arg(long)]
+    pub token_stdin: bool,
 }
 
 /// `lab init`.

@@ -16,6 +16,7 @@ mod cut;
 mod env;
 mod error;
 mod run;
+pub mod team;
 mod validate;
 
 pub use cut::{

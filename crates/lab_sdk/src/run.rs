@@ -142,6 +142,7 @@ static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
 /// log call on them raises. Runs the child starts itself work as usual.
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    crate::team::stream::after_fork_in_child();
     // The threads behind these handles exist only in the parent.
     if let Ok(mut handles) = BACKGROUND.try_lock() {
         std::mem::forget(std::mem::take(&mut *handles));
@@ -245,6 +246,10 @@ impl Run {
         let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
+        drop(live);
+        // With a team server configured, a background thread sends the
+        // journal as it grows; nothing on the logging path waits for it.
+        crate::team::watch_run(project, &run.short_id, &run.paths);
         Ok(run)
     }
 
@@ -645,7 +650,7 @@ fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
 /// moments of a run waited for the blocking call to end. The new thread
 /// inherits the mask of the thread that spawns it, which has its own mask
 /// back right after.
-fn spawn_quiet<F, T>(name: &str, f: F) -> std::io::Result<JoinHandle<T>>
+pub(crate) fn spawn_quiet<F, T>(name: &str, f: F) -> std::io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

@@ -11,6 +11,7 @@ mod parquet;
 mod reindex;
 mod rm;
 mod show;
+mod team;
 mod ui;
 mod watch;
 mod workspace;
@@ -40,6 +41,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => return workspace::run(&args),
         Command::Update => workspace::update(),
         Command::Notebook => workspace::notebook(),
+        Command::Login(args) => team::login(&args),
+        Command::Logout => team::logout(),
+        Command::Sync => team::sync(),
     };
     status.map(|s| s as i32)
 }
