@@ -17,6 +17,7 @@ mod env;
 mod error;
 mod run;
 pub mod team;
+mod thread;
 mod validate;
 
 pub use cut::{

@@ -96,7 +96,7 @@ pub fn watch_run(project: &Project, short: &str, paths: &RunPaths) {
         });
         let for_thread = Arc::clone(&shared);
         let client = Client::new(&config);
-        let spawned = crate::run::spawn_quiet("lab-upload", move || {
+        let spawned = crate::thread::spawn_quiet("lab-upload", move || {
             Uploader::new(for_thread, client, name).run();
         });
         if let Err(e) = spawned {
