@@ -86,35 +86,37 @@ pub fn watch_run(project: &Project, short: &str, paths: &RunPaths) {
         }
     };
     let mut all = lock(&UPLOADERS);
-    let shared = if let Some(s) = all.iter().find(|s| s.project == *project) {
-        Arc::clone(s)
-    } else {
-        let shared = Arc::new(Shared {
-            project: project.clone(),
-            inner: Mutex::new(Inner::default()),
-            wake: Condvar::new(),
-        });
-        let for_thread = Arc::clone(&shared);
-        let client = Client::new(&config);
-        let spawned = crate::thread::spawn_quiet("lab-upload", move || {
-            Uploader::new(for_thread, client, name).run();
-        });
-        if let Err(e) = spawned {
-            tell_once(
-                "thread",
-                &format!("runs are not sent to the server: cannot start the upload thread ({e})"),
-            );
-            return;
-        }
-        all.push(Arc::clone(&shared));
-        shared
-    };
-    drop(all);
-    let mut inner = lock(&shared.inner);
-    inner.own.insert(short.to_owned());
-    inner.incoming.push((short.to_owned(), paths.clone()));
-    drop(inner);
-    shared.wake.notify_all();
+    if let Some(shared) = all.iter().find(|s| s.project == *project) {
+        let mut inner = lock(&shared.inner);
+        inner.own.insert(short.to_owned());
+        inner.incoming.push((short.to_owned(), paths.clone()));
+        drop(inner);
+        shared.wake.notify_all();
+        return;
+    }
+    // The run is handed over before the thread starts, so the thread never
+    // takes it for one an earlier process left.
+    let shared = Arc::new(Shared {
+        project: project.clone(),
+        inner: Mutex::new(Inner {
+            incoming: vec![(short.to_owned(), paths.clone())],
+            own: HashSet::from([short.to_owned()]),
+            stopped: false,
+        }),
+        wake: Condvar::new(),
+    });
+    let for_thread = Arc::clone(&shared);
+    let client = Client::new(&config);
+    let spawned = crate::thread::spawn_quiet("lab-upload", move || {
+        Uploader::new(for_thread, client, name).run();
+    });
+    match spawned {
+        Ok(_) => all.push(shared),
+        Err(e) => tell_once(
+            "thread",
+            &format!("runs are not sent to the server: cannot start the upload thread ({e})"),
+        ),
+    }
 }
 
 /// The grace at exit: [`GRACE_VAR`] if set to a number of seconds, else
@@ -197,6 +199,12 @@ impl Uploader {
     }
 
     fn open(&mut self, short: &str, paths: &RunPaths, own: bool) {
+        // A run of this process this thread already took up as one left
+        // by an earlier process (it saw the run's folder first).
+        if let Some((_, was_own)) = self.runs.iter_mut().find(|(r, _)| r.short_id() == short) {
+            *was_own |= own;
+            return;
+        }
         match RunUpload::open(short, paths, self.client.base(), &self.project) {
             Ok(Ok(run)) => self.runs.push((run, own)),
             Ok(Err(Stop::Refused(message))) => {

@@ -12,7 +12,7 @@ use super::stream::pending_runs;
 use super::upload::{self, RunUpload, Step, Stop};
 
 /// How many failures in a row `lab sync` takes before it gives up.
-const MAX_FAILURES: u32 = 6;
+const MAX_FAILURES: u32 = 4;
 
 /// What `lab sync` did.
 #[derive(Debug, Default)]

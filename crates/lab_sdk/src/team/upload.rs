@@ -158,17 +158,15 @@ impl RunUpload {
         if state.run.is_empty() {
             match journal::run_id(&paths.journal) {
                 Ok(Some(id)) => state.run = id.to_string(),
-                Ok(None) => {
-                    return Ok(Err(Stop::Refused(format!(
-                        "run `{short}` has no Start record to name it by"
-                    ))));
-                }
+                // A run being started this instant: its writer sends it.
+                Ok(None) => return Ok(Err(Stop::Busy)),
                 Err(e) => return Ok(Err(Stop::Refused(format!("run `{short}`: {e}")))),
             }
             server.clone_into(&mut state.server);
             project.clone_into(&mut state.project);
         }
-        Ok(Ok(Self {
+        let fresh = state.acked == 0;
+        let mut run = Self {
             short: short.to_owned(),
             paths: paths.clone(),
             project: project.to_owned(),
@@ -182,7 +180,11 @@ impl RunUpload {
             files: None,
             next_file: 0,
             blob: None,
-        }))
+        };
+        if fresh {
+            run.save()?;
+        }
+        Ok(Ok(run))
     }
 
     /// The run's short id.
