@@ -108,10 +108,10 @@ pub enum Command {
     Login(LoginArgs),
     /// Stop sending runs to the team server: forget its URL and token.
     Logout,
-    /// Send every run not yet all on the team server: journals from where the
-    /// server's acknowledgement stopped, then artifacts and models.
+    /// Send every run not yet all on the team server.
     ///
-    /// Safe to run at any time and to interrupt: the next `lab sync` goes on
+    /// Sends each journal from where the server's acknowledgement stopped,
+    /// then the run's artifacts and models. Safe to run at any time and to interrupt: the next `lab sync` goes on
     /// where this one stopped. Runs still logging are sent as far as they go.
     Sync,
 }
