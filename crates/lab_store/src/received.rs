@@ -220,6 +220,25 @@ pub fn fold_received(
     }
 }
 
+/// Calls `f` with each metric event of `bytes`, whole frames of a received
+/// journal from offset `from` on (0: the header first): reading a metric's
+/// points back from a journal kept elsewhere, one stretch at a time.
+pub fn received_metric_events(
+    from: u64,
+    bytes: &[u8],
+    mut f: impl FnMut(crate::MetricEvent),
+) -> Result<(), Error> {
+    let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
+        (HEADER_LEN as u64, &bytes[HEADER_LEN..])
+    } else {
+        (from, bytes)
+    };
+    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| {
+        crate::metric_events(record, &mut f);
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

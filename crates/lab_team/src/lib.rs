@@ -147,6 +147,10 @@ pub fn router(state: AppState) -> Router {
         .route("/projects/{project}/runs/{run}", get(read::run))
         .route("/projects/{project}/names", get(read::names))
         .route(
+            "/projects/{project}/runs/{run}/metrics/{name}",
+            get(read::metric),
+        )
+        .route(
             "/projects/{project}/runs/{run}/journal",
             put(ingest::put_journal).get(ingest::get_journal),
         )

@@ -9,9 +9,11 @@ use std::collections::{BTreeSet, HashMap};
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use lab_server::series::{Series, XAxis};
 use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{Detail, RunInfo, Selection};
+use lab_store::{Detail, MetricEvent, RunInfo, Selection};
 use lab_types::Status;
+use object_store::ObjectStoreExt as _;
 use serde_json::{Value as J, json};
 
 use crate::AppState;
@@ -320,6 +322,94 @@ pub(crate) async fn names(
         })
         .await?;
     Ok(Json(body))
+}
+
+/// `GET /projects/{project}/runs/{id}/metrics/{name}`: as `lab ui`'s
+/// `GET /runs/{id}/metrics/{name}`, the points read from the journal in the
+/// object store, one stretch at a time, and downsampled alike.
+pub(crate) async fn metric(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, id, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let params = pairs(query.as_deref())?;
+    let axis = match param(&params, "x").unwrap_or("step") {
+        "step" => XAxis::Step,
+        "time" => XAxis::Time,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`x` must be `step` or `time`: got `{other}`"
+            )));
+        }
+    };
+    let max_points = number(&params, "max_points", 2000, 100_000)?;
+    if max_points < 2 {
+        return Err(ApiError::BadRequest(format!(
+            "`max_points` must be a whole number from 2 to 100000: got `{max_points}`"
+        )));
+    }
+    let bound = |key: &str| -> Result<Option<f64>, ApiError> {
+        match param(&params, key) {
+            None => Ok(None),
+            Some(t) => match t.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`{key}` must be a finite number: got `{t}`"
+                ))),
+            },
+        }
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    let p = project.clone();
+    let n = name.clone();
+    let (run, length) = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&p)?;
+            let run = lease.with(|i| i.run(&id))?;
+            if run.metric(&n).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "run `{}` has no metric `{n}`",
+                    run.short_id
+                )));
+            }
+            let length = lease
+                .with(|i| lab_store::index::FoldIndex::indexed(i, &run.short_id))?
+                .map_or(0, |i| i.offset);
+            Ok((run, length))
+        })
+        .await?;
+    let bucket = &state.inner.bucket;
+    let run_id = run.id.to_string();
+    let mut series = Series::new();
+    let mut key = None;
+    for (start, size) in bucket.stretches(&project, &run_id, length).await? {
+        let bytes = bucket
+            .store
+            .get_range(&bucket.stretch(&project, &run_id, start), 0..size)
+            .await?;
+        lab_store::index::received_metric_events(start, &bytes, |event| match event {
+            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
+            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
+                series.push(point.step, time_nanos, run.start_nanos, point.value);
+            }
+            _ => {}
+        })?;
+    }
+    let view = tokio::task::spawn_blocking(move || {
+        lab_server::series::downsample(&series, axis, from, to, max_points)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({
+        "name": name,
+        "x_axis": if axis == XAxis::Step { "step" } else { "time" },
+        "total": view.in_range,
+        "downsampled": view.downsampled,
+        "x": view.x,
+        "y": view.y,
+    })))
 }
 
 #[cfg(test)]

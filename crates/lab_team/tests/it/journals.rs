@@ -188,11 +188,87 @@ fn a_journal_sent_in_pieces_is_kept_whole_and_folded_as_locally() {
         (bad_query.status, bad_query.code()),
         (400, "bad_query".to_owned())
     );
+    // A metric's points, downsampled as `lab ui` does, from the journal read
+    // back out of the object store.
+    let local_run = store.run(&runs[1].id().to_string()).unwrap();
+    let mut series = lab_server::series::Series::new();
+    store
+        .visit_metric(&local_run, "loss", |step, nanos, value| {
+            series.push(step, nanos, local_run.start_nanos, value);
+        })
+        .unwrap();
+    for (query, axis) in [
+        ("", lab_server::series::XAxis::Step),
+        (
+            "?x=time&max_points=100&from=0.0",
+            lab_server::series::XAxis::Time,
+        ),
+    ] {
+        let from = if query.is_empty() { None } else { Some(0.0) };
+        let max = if query.is_empty() { 2000 } else { 100 };
+        let want = lab_server::series::downsample(&series, axis, from, None, max);
+        let got = http(
+            s.addr,
+            "GET",
+            &format!(
+                "/api/v1/projects/{P}/runs/{}/metrics/loss{query}",
+                runs[1].id()
+            ),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+        let got = got.json();
+        assert_eq!(got["total"].as_u64(), Some(want.in_range as u64));
+        assert_eq!(got["downsampled"].as_bool(), Some(want.downsampled));
+        assert_eq!(got["x"], serde_json::json!(want.x));
+        // Equal up to the last bit that JSON text parsing may change.
+        let ys: Vec<Option<f64>> = serde_json::from_value(got["y"].clone()).unwrap();
+        assert_eq!(ys.len(), want.y.len());
+        for (i, (a, b)) in ys.iter().zip(&want.y).enumerate() {
+            let same = match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-15 * b.abs().max(1e-300),
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(same, "y[{i}]: {a:?} against {b:?}");
+        }
+    }
+    assert_eq!(
+        want_total_points(&s, &token, &runs[1].id().to_string()),
+        2000
+    );
+    let missing = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{}/metrics/nope", runs[1].id()),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(missing.status, 404);
     let projects = http(s.addr, "GET", "/api/v1/projects", Some(&token), &[], b"").unwrap();
     assert_eq!(
         projects.json()["projects"],
         serde_json::json!([{"name": P, "runs": 2}])
     );
+}
+
+/// How many points of `loss` the server reads back for run `run`.
+fn want_total_points(s: &Server, token: &str, run: &str) -> u64 {
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{run}/metrics/loss?max_points=2"),
+        Some(token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    r.json()["total"].as_u64().unwrap()
 }
 
 /// Sends `bytes` from `from` on in pieces of `size`, each piece overlapping
