@@ -51,6 +51,17 @@ pub enum Error {
     /// The index database failed.
     #[error("the index failed: {}{}", .0, damage_hint(.0))]
     Sqlite(#[from] rusqlite::Error),
+    /// Another database behind the index (PostgreSQL, for a team's server)
+    /// failed; `kind` says how, as the database told it.
+    #[error("the {database} index failed: {message}")]
+    OtherIndex {
+        /// Which database.
+        database: &'static str,
+        /// What it said.
+        message: String,
+        /// What kind of failure it is.
+        kind: ErrorKind,
+    },
     /// A journal could not be read.
     #[error(transparent)]
     Journal(#[from] lab_journal::JournalError),
@@ -142,6 +153,7 @@ impl Error {
             Error::AmbiguousRun { .. } => ErrorKind::Ambiguous,
             Error::BadRunId { .. } | Error::Query(_) => ErrorKind::InvalidInput,
             Error::Sqlite(e) => sqlite_kind(e),
+            Error::OtherIndex { kind, .. } => *kind,
             Error::Journal(_)
             | Error::Io(_)
             | Error::DamagedIndex { .. }

@@ -80,7 +80,9 @@ pub const FIELDS: &[Field] = &[
     run(field::END_TIME, "runs.end_nanos", FieldKind::Time),
     run(
         field::DURATION,
-        "((runs.end_nanos - runs.start_nanos) / 1e9)",
+        // Spelt alike in SQLite and PostgreSQL, and computed alike: the
+        // difference in whole nanoseconds, then one division of doubles.
+        "(CAST(runs.end_nanos - runs.start_nanos AS DOUBLE PRECISION) / 1e9)",
         FieldKind::Number,
     ),
     attribute(attr::SOURCE, Some("runs.source"), FieldKind::Text, true),

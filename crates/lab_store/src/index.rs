@@ -8,115 +8,82 @@
 //! team's server) implements the same trait, and its query SQL comes from the
 //! query compiler through a [`Dialect`](crate::query::Dialect), so neither the
 //! fold nor the compiler is copied.
+//!
+//! Besides the trait, this module holds what any index's writer works out the
+//! same way whatever its SQL (a run's damage note, the status of a run whose
+//! writer is gone, how a parameter is kept for queries), the entry points
+//! that fold a project into any index ([`fold_project`], [`fold_one`]), those
+//! that check and fold journal bytes received from another machine
+//! ([`check_received`], [`fold_received`]: a team's server), and the read
+//! side's seam, [`RunIndex`].
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
-
-use lab_journal::Damage;
-use lab_types::{RunId, Value};
+use lab_types::Value;
 
 pub use crate::delta::{
     ArtifactLogged, ArtifactStored, Delta, End, MetricDelta, MetricKey, ModelLogged, ParamSet,
     Start,
 };
-use crate::{Error, Project, RunPaths};
+pub use crate::facts::{
+    MAX_COMPOUND_TEXT, damage_note, encode_value, param_columns, real, settled_status,
+};
+pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
+pub use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
+pub use crate::read::{pick_run, prefix_range};
+pub use crate::received::{
+    BadFrame, FoldedReceived, check_received, fold_received, received_metric_events,
+};
+pub use crate::remove::vanished;
+pub use crate::select::selection_sql_in;
+use crate::{Error, Issue, Project, RunInfo, Selection};
 
-/// What an index knows of a run before a fold reads its journal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Indexed {
-    /// The id the run is indexed under.
-    pub id: String,
-    /// How far its journal has been folded.
-    pub offset: u64,
-    /// Whether its writer was gone at the last fold: nothing more to read.
-    pub complete: bool,
+/// Folds every run of `project` that `index` does not hold complete, as
+/// `Store::refresh` does for SQLite: the same fold, into any index.
+pub fn fold_project(project: &Project, index: &mut dyn FoldIndex) -> Result<Vec<Issue>, Error> {
+    crate::fold::refresh(project, index)
 }
 
-/// What a fold found out about a journal as a whole.
-pub struct Folded<'a> {
-    /// Just past the last good frame: where the next fold starts.
-    pub end_offset: u64,
-    /// Whether the writer is gone: nothing more will be written.
-    pub settled: bool,
-    /// The damaged stretches read past.
-    pub damage: &'a [Damage],
-    /// The id the Start record names, when it is not this folder's run (a
-    /// copied folder).
-    pub misfiled: Option<&'a RunId>,
+/// Folds run `short_id` of `project` into `index`, as `Store::fold_run` does
+/// for SQLite.
+pub fn fold_one(
+    project: &Project,
+    index: &mut dyn FoldIndex,
+    short_id: &str,
+) -> Result<Vec<Issue>, Error> {
+    crate::fold::fold_run(project, index, short_id)
 }
 
-/// Everything one fold writes about one run.
-pub struct FoldWrite<'a> {
-    /// The run's short id (its folder's name).
-    pub short_id: &'a str,
-    /// The id it is indexed under.
-    pub id: &'a str,
-    /// What its journal said since the last fold.
-    pub delta: &'a Delta,
-    /// What the fold found out about the journal.
-    pub folded: Folded<'a>,
-    /// The run's files (for notes on pieces cut off its journal).
-    pub paths: &'a RunPaths,
+/// What a reader of runs asks of an index: the SQLite store of a project and
+/// a team's PostgreSQL index answer alike, with the same [`RunInfo`] (from
+/// which `wire::RunSummary` and `wire::RunDetail` are made).
+pub trait RunIndex {
+    /// The runs `selection` asks for (filter, sort, limit and offset in the
+    /// query language), with what its `detail` asks to load.
+    fn select_runs(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error>;
+
+    /// The run whose id starts with `prefix` (case-insensitive), with
+    /// everything indexed about it.
+    fn run_by_prefix(&self, prefix: &str) -> Result<RunInfo, Error>;
 }
 
-/// Whether a fold was written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Written {
-    /// It was; a damaged tail was cut off into this piece, if it was.
-    Done {
-        /// Where the tail was kept.
-        kept: Option<PathBuf>,
-    },
-    /// Another fold moved the run on first: read again from where it got.
-    Raced,
+impl RunIndex for crate::Store {
+    fn select_runs(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        self.select(selection)
+    }
+
+    fn run_by_prefix(&self, prefix: &str) -> Result<RunInfo, Error> {
+        self.run(prefix)
+    }
 }
 
-/// What the fold needs of an index. Each write is one transaction.
-pub trait FoldIndex {
-    /// What the index holds of run `short_id`, if anything.
-    fn indexed(&self, short_id: &str) -> Result<Option<Indexed>, Error>;
+/// A parameter from its `value` and `text` columns (see [`param_columns`]).
+#[must_use]
+pub fn param_value(value: &[u8], text: Option<String>) -> Value {
+    crate::read::param_value(value, text)
+}
 
-    /// The metric numbering of run `id`'s journal as folded so far.
-    fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error>;
-
-    /// An attribute of run `id`, if it has one.
-    fn attr(&self, id: &str, key: &str) -> Result<Option<Value>, Error>;
-
-    /// Writes what one fold read, in one transaction — unless the run's
-    /// progress is no longer `expected` (another fold got there first), in
-    /// which case nothing is written. `cut_tail` runs inside the
-    /// transaction, once the progress is checked, and cuts a damaged tail
-    /// off the journal if there is one to cut, so two folds never cut one
-    /// tail twice; the piece it kept goes into the run's damage note.
-    fn write_fold(
-        &mut self,
-        expected: Option<&Indexed>,
-        write: &FoldWrite<'_>,
-        cut_tail: &mut dyn FnMut() -> Option<PathBuf>,
-    ) -> Result<Written, Error>;
-
-    /// Lists a run whose journal holds nothing readable, as damaged with
-    /// `reason` (unless the index holds the run already).
-    fn write_unreadable(&mut self, short_id: &str, reason: &str) -> Result<(), Error>;
-
-    /// The short ids of every run whose writer was gone at its last fold.
-    fn complete_runs(&self) -> Result<HashSet<String>, Error>;
-
-    /// Whether any run is still to fold again.
-    fn any_incomplete(&self) -> Result<bool, Error>;
-
-    /// The runs folder's modification time when a refresh last found every
-    /// run complete.
-    fn settled_dir_mtime(&self) -> Result<Option<i64>, Error>;
-
-    /// Remembers it.
-    fn set_settled_dir_mtime(&mut self, mtime: Option<i64>) -> Result<(), Error>;
-
-    /// Drops the runs whose folder is gone (see `remove::forget_vanished`).
-    fn forget_vanished(
-        &mut self,
-        project: &Project,
-        complete_vanished: bool,
-        listed_pending: &[String],
-    ) -> Result<(), Error>;
+/// A value from [`encode_value`]'s bytes; bytes that do not decode read as
+/// a `Repr` saying so.
+#[must_use]
+pub fn decode_value(bytes: &[u8]) -> Value {
+    crate::read::decode(bytes)
 }

@@ -10,13 +10,16 @@
 mod delta;
 mod doctor;
 mod error;
+mod facts;
 pub mod fields;
 mod fold;
+mod fold_index;
 pub mod index;
 mod metrics;
 mod project;
 pub mod query;
 mod read;
+mod received;
 mod remove;
 mod schema;
 mod select;

@@ -291,27 +291,12 @@ impl Store {
 
 /// [`Store::resolve`] on the index open on `conn`.
 fn resolve(conn: &Connection, prefix: &str) -> Result<String, Error> {
-    let p = prefix.trim().to_ascii_lowercase();
-    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(Error::BadRunId {
-            prefix: prefix.to_owned(),
-        });
-    }
-    let upper = format!("{p}{}", "g");
+    let (low, high) = prefix_range(prefix)?;
     let ids: Vec<String> = conn
         .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
-        .query_map(params![p, upper], |r| r.get(0))?
+        .query_map(params![low, high], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    match ids.len() {
-        0 => Err(Error::UnknownRun {
-            prefix: prefix.to_owned(),
-        }),
-        1 => Ok(ids.into_iter().next().unwrap_or_default()),
-        _ => Err(Error::AmbiguousRun {
-            prefix: prefix.to_owned(),
-            candidates: ids,
-        }),
-    }
+    pick_run(prefix, ids)
 }
 
 /// A parameter from its `value` and `text` columns: a string is kept as its
@@ -324,7 +309,7 @@ pub(crate) fn param_value(value: &[u8], text: Option<String>) -> Value {
     }
 }
 
-fn decode(bytes: &[u8]) -> Value {
+pub(crate) fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
 
@@ -526,6 +511,35 @@ impl Rows<'_> {
             });
             Ok(())
         })
+    }
+}
+
+/// The ids a run id prefix covers, `low <= id < high` (ids are lower-case
+/// hex, so `high` is the prefix and `g`); an error when `prefix` cannot
+/// begin a run id.
+pub fn prefix_range(prefix: &str) -> Result<(String, String), Error> {
+    let p = prefix.trim().to_ascii_lowercase();
+    if p.is_empty() || p.len() > 32 || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::BadRunId {
+            prefix: prefix.to_owned(),
+        });
+    }
+    let high = format!("{p}g");
+    Ok((p, high))
+}
+
+/// The one run among `ids` (the first 21 ids in [`prefix_range`], sorted)
+/// that `prefix` names: an error when there is none, or more than one.
+pub fn pick_run(prefix: &str, ids: Vec<String>) -> Result<String, Error> {
+    match ids.len() {
+        0 => Err(Error::UnknownRun {
+            prefix: prefix.to_owned(),
+        }),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => Err(Error::AmbiguousRun {
+            prefix: prefix.to_owned(),
+            candidates: ids,
+        }),
     }
 }
 

@@ -85,9 +85,7 @@ pub(crate) fn forget_vanished(
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let short: String = row.get(1)?;
-            if listed_pending.binary_search(&short).is_err()
-                && !project.run_paths(&short).dir.exists()
-            {
+            if vanished(project, &short, listed_pending) {
                 gone.push(row.get(0)?);
             }
         }
@@ -120,6 +118,17 @@ impl Store {
         fs_err::remove_dir_all(&trash)?;
         Ok(())
     }
+}
+
+/// Whether run `short_id`, indexed but not seen in the runs folder's listing
+/// (`listed_pending`, sorted: what `FoldIndex::forget_vanished` is given), is
+/// gone from disk: its rows are then to go.
+#[must_use]
+pub fn vanished(project: &Project, short_id: &str, listed_pending: &[String]) -> bool {
+    listed_pending
+        .binary_search_by(|s| s.as_str().cmp(short_id))
+        .is_err()
+        && !project.run_paths(short_id).dir.exists()
 }
 
 #[cfg(test)]

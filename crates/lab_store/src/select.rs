@@ -180,15 +180,35 @@ fn selection_sql(
     limited: bool,
 ) -> Result<(String, Vec<Sql>), Error> {
     let catalog = catalog(conn)?;
-    let mut sql = if ids_only {
-        "SELECT runs.rowid FROM runs WHERE 1".to_owned()
+    let head = if ids_only {
+        "SELECT runs.rowid FROM runs".to_owned()
     } else {
-        format!("SELECT {RUN_COLUMNS}, summary FROM runs WHERE 1")
+        format!("SELECT {RUN_COLUMNS}, summary FROM runs")
     };
-    let mut params: Vec<Sql> = Vec::new();
+    let compiled = selection_sql_in(&query::Sqlite, &head, selection, &catalog, limited)?;
+    Ok((
+        compiled.sql,
+        compiled.params.into_iter().map(sql_value).collect(),
+    ))
+}
+
+/// The SQL of a listing of `selection` in `dialect`: `head` (a `SELECT ...
+/// FROM runs`) with the selection's conditions, its order (sort keys, then
+/// newest first) and, when `limited`, its `LIMIT` and `OFFSET`; `?` for
+/// each value (see [`Dialect::finish`](query::Dialect::finish)). Every
+/// index lists runs with this one statement.
+pub fn selection_sql_in(
+    dialect: &dyn query::Dialect,
+    head: &str,
+    selection: &Selection,
+    catalog: &Catalog,
+    limited: bool,
+) -> Result<query::Compiled, Error> {
+    let mut sql = format!("{head} WHERE 1 = 1");
+    let mut params: Vec<query::Bound> = Vec::new();
     if let Some(e) = &selection.experiment {
         sql.push_str(" AND runs.experiment = ?");
-        params.push(Sql::Text(e.clone()));
+        params.push(query::Bound::Text(e.clone()));
     }
     if !selection.statuses.is_empty() {
         // Each status once: a list repeating them must not run out of
@@ -200,14 +220,18 @@ fn selection_sql(
             " AND runs.status IN ({})",
             vec!["?"; statuses.len()].join(", ")
         );
-        params.extend(statuses.into_iter().map(|s| Sql::Text(s.to_owned())));
+        params.extend(
+            statuses
+                .into_iter()
+                .map(|s| query::Bound::Text(s.to_owned())),
+        );
     }
     if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
         let expr = query::parse(text)?;
-        let compiled = query::compile_where(&expr, &catalog, text)?;
+        let compiled = query::compile_where_in(dialect, &expr, catalog, text)?;
         sql.push_str(" AND ");
         sql.push_str(&compiled.sql);
-        params.extend(compiled.params.into_iter().map(sql_value));
+        params.extend(compiled.params);
     }
     sql.push_str(" ORDER BY ");
     for (i, text) in selection.sort.iter().enumerate() {
@@ -225,23 +249,27 @@ fn selection_sql(
             .into());
         }
         let key = query::parse_sort(text)?;
-        let compiled = query::compile_sort(&key, &catalog, text)?;
+        let compiled = query::compile_sort_in(dialect, &key, catalog, text)?;
         sql.push_str(&compiled.sql);
         sql.push_str(", ");
-        params.extend(compiled.params.into_iter().map(sql_value));
+        params.extend(compiled.params);
     }
     sql.push_str("runs.start_nanos DESC, runs.id DESC");
     if limited && (selection.limit.is_some() || selection.offset > 0) {
+        // No limit is the largest one: every database takes that.
         let n = selection
             .limit
-            .map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX));
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
         sql.push_str(" LIMIT ? OFFSET ?");
-        params.push(Sql::Integer(n));
-        params.push(Sql::Integer(
+        params.push(query::Bound::Integer(n));
+        params.push(query::Bound::Integer(
             i64::try_from(selection.offset).unwrap_or(i64::MAX),
         ));
     }
-    Ok((sql, params))
+    Ok(query::Compiled {
+        sql: dialect.finish(sql),
+        params,
+    })
 }
 
 /// A run from a row of `RUN_COLUMNS, summary`; for a listing, with its

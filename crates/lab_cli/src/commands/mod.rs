@@ -10,6 +10,7 @@ mod ls;
 mod parquet;
 mod reindex;
 mod rm;
+mod server;
 mod show;
 mod team;
 mod ui;
@@ -36,6 +37,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Ui(args) => ui::run(&args),
+        Command::Server(args) => server::run(&args),
         Command::Init(args) => workspace::init(&args),
         // The script's own exit status is `lab run`'s.
         Command::Run(args) => return workspace::run(&args),

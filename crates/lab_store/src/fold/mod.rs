@@ -31,7 +31,7 @@ use lab_types::RunId;
 pub(crate) use pieces::{damaged_pieces, pieces};
 
 use crate::delta::Delta;
-use crate::index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
+use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 use crate::{Error, Project};
 
 /// The experiment a run is listed under when its Start record is lost.
@@ -387,13 +387,15 @@ fn filed_id(short: &str, id: RunId) -> String {
 
 /// The id a run is listed under when its Start record (which holds its id)
 /// is lost: its short id, then zeros.
-pub(crate) fn lost_start_id(short: &str) -> String {
+#[must_use]
+pub fn lost_start_id(short: &str) -> String {
     format!("{short}{}", "0".repeat(24))
 }
 
 /// The start of a run's time slot, from its short id: when its Start record
 /// is lost and no other record has a time.
-pub(crate) fn slot_nanos(short: &str) -> i64 {
+#[must_use]
+pub fn slot_nanos(short: &str) -> i64 {
     u32::from_str_radix(short, 16).map_or(0, RunId::slot_start_nanos)
 }
 

@@ -410,12 +410,10 @@ impl Compiler<'_> {
                         "`~` and `!~` need a quoted pattern on their right".into(),
                     )));
                 }
-                if let Some((text, metric)) = text_and_metric(&ra, &rb) {
+                if let Some((text, number, what)) = text_and_number(&ra, &rb) {
                     return Err(hint(self.error(
                         &second.key,
-                        format!(
-                            "`{text}` is text and `{metric}` is a metric: they cannot be compared"
-                        ),
+                        format!("`{text}` is text and `{number}` {what}: they cannot be compared"),
                     )));
                 }
                 let text = !(numeric(&ra) && numeric(&rb));
@@ -605,7 +603,9 @@ impl Compiler<'_> {
         let x = self.value(&r, strings);
         // The whole list is one variable, a JSON array, however long it is:
         // one `?` per value would pass SQLite's limit of 32766 variables.
-        self.out.params.push(Bound::Text(json_array(values)));
+        self.out
+            .params
+            .push(Bound::Text(self.dialect.json_list(json_array(values))));
         Ok(self
             .dialect
             .or_false(&self.dialect.in_json_array(&x, negated, strings)))
@@ -664,11 +664,29 @@ fn is_word(name: &Name) -> bool {
         && !super::ast::is_keyword(&name.key)
 }
 
-/// A run field holding text and a metric, in either order: the names of both.
-fn text_and_metric<'r>(a: &'r Resolved, b: &'r Resolved) -> Option<(&'r str, &'r str)> {
-    match (a, b) {
-        (Resolved::Field(field, _, Kind::Text), Resolved::Metric(m))
-        | (Resolved::Metric(m), Resolved::Field(field, _, Kind::Text)) => Some((field, m)),
+/// Text only (a tag, a text run field) and numbers only (a metric, a
+/// number or time run field), in either order: the names of both, and what
+/// the second is. Databases disagree on comparing the two (SQLite puts every
+/// number before any text; PostgreSQL has no such comparison), and no one
+/// means it, so it is refused. A parameter may hold either and compares as
+/// text with text.
+fn text_and_number<'r>(
+    a: &'r Resolved,
+    b: &'r Resolved,
+) -> Option<(&'r str, &'r str, &'static str)> {
+    let text = |r: &'r Resolved| match r {
+        Resolved::Field(field, _, Kind::Text) => Some(*field),
+        Resolved::Tag(k) => Some(k.as_str()),
+        _ => None,
+    };
+    let number = |r: &'r Resolved| match r {
+        Resolved::Metric(m) => Some((m.as_str(), "is a metric")),
+        Resolved::Field(field, _, Kind::Number) => Some((*field, "holds numbers")),
+        Resolved::Field(field, _, Kind::Time) => Some((*field, "is a time")),
+        _ => None,
+    };
+    match (text(a), number(b), text(b), number(a)) {
+        (Some(t), Some((n, what)), _, _) | (_, _, Some(t), Some((n, what))) => Some((t, n, what)),
         _ => None,
     }
 }

@@ -29,6 +29,12 @@ pub trait Dialect {
     /// bound at the next placeholder: numbers, or strings when `text`.
     fn in_json_array(&self, x: &str, negated: bool, text: bool) -> String;
 
+    /// The JSON array to bind for [`Dialect::in_json_array`], from the
+    /// compiler's (as `serde_json` spells it: a NUL is `\u0000`).
+    fn json_list(&self, json: String) -> String {
+        json
+    }
+
     /// A complete statement with `?` for each bound value, in the
     /// database's own placeholders.
     fn finish(&self, sql: String) -> String {

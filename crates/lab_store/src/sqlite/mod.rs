@@ -14,7 +14,7 @@ use lab_journal::codec;
 use lab_types::Value;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use crate::index::{FoldIndex, FoldWrite, Indexed, Written};
+use crate::fold_index::{FoldIndex, FoldWrite, Indexed, Written};
 use crate::{Error, Project};
 
 /// A project's SQLite index, seen through one connection.

@@ -6,21 +6,14 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use lab_journal::codec;
 use lab_types::{Status, Value};
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::delta::Delta;
+use crate::facts::{encode_value as blob, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
-use crate::index::{FoldWrite, Folded};
-
-/// How many damaged stretches a run's damage note spells out.
-const NOTED_DAMAGE: usize = 5;
-
-/// The longest text of a list or dict parameter kept for queries to compare
-/// and match; a longer one is kept only in its encoded form.
-const MAX_COMPOUND_TEXT: usize = 4096;
+use crate::fold_index::{FoldWrite, Folded};
 
 /// Writes everything one fold read about a run.
 pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> Result<(), Error> {
@@ -245,8 +238,8 @@ fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
     Ok(())
 }
 
-/// The writer is gone: a run it never ended crashed, unless the journal is
-/// damaged where it would have said so.
+/// The writer is gone: a run it never ended crashed, or is damaged (see
+/// [`crate::facts::settled_status`]).
 fn verdict(
     tx: &Connection,
     id: &str,
@@ -254,19 +247,14 @@ fn verdict(
     folded: &Folded<'_>,
     noted: bool,
 ) -> Result<(), Error> {
-    let lost_end = d.lost_start.is_some() || d.closed || !folded.damage.is_empty() || noted;
-    let verdict = if lost_end {
-        Status::Damaged
-    } else {
-        Status::Crashed
-    };
+    let verdict = crate::facts::settled_status(d, folded, noted);
     tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
         .execute(params![id, verdict.as_str()])?;
     Ok(())
 }
 
-/// The run's damage note: what an earlier fold noted, what this one read
-/// past, and the pieces cut off its journal.
+/// The run's damage note: what an earlier fold noted, then what this one
+/// adds (see [`crate::facts::damage_note`]).
 fn damage_note(
     tx: &Connection,
     id: &str,
@@ -279,44 +267,7 @@ fn damage_note(
         .query_row([id], |r| r.get("damage"))
         .optional()?
         .flatten();
-    let mut parts: Vec<String> = earlier.into_iter().collect();
-    if let Some(other) = folded.misfiled {
-        parts.push(format!(
-            "the journal's Start record names run {other}, not one of this folder (a copy?)"
-        ));
-    }
-    for d in folded.damage.iter().take(NOTED_DAMAGE) {
-        parts.push(format!(
-            "{} bytes skipped at offset {}: {}",
-            d.dropped_bytes, d.offset, d.reason
-        ));
-    }
-    if folded.damage.len() > NOTED_DAMAGE {
-        parts.push(format!(
-            "and {} more damaged stretches",
-            folded.damage.len() - NOTED_DAMAGE
-        ));
-    }
-    if let Some(kept) = kept {
-        parts.push(format!("the damaged tail is kept in {}", kept.display()));
-    } else if parts.is_empty() && folded.settled {
-        // Rebuilding the index of a journal an earlier fold cut: say where
-        // the pieces are.
-        let kept = crate::fold::pieces(journal)?;
-        if !kept.is_empty() {
-            let names: Vec<String> = kept.iter().map(|p| p.path.display().to_string()).collect();
-            let salvaged = if kept.iter().all(|p| p.salvaged) {
-                " (their good records were put back)"
-            } else {
-                ""
-            };
-            parts.push(format!(
-                "damaged bytes cut off the journal are kept in {}{salvaged}",
-                names.join(", ")
-            ));
-        }
-    }
-    Ok((!parts.is_empty()).then(|| parts.join("; ")))
+    crate::facts::damage_note(earlier, folded, kept, journal)
 }
 
 /// Records that some run has a metric, parameter or tag of this name, for
@@ -325,33 +276,4 @@ fn remember_name(tx: &Connection, scope: &str, key: &str) -> Result<(), Error> {
     tx.prepare_cached("INSERT OR IGNORE INTO names (scope, key) VALUES (?1, ?2)")?
         .execute(params![scope, key])?;
     Ok(())
-}
-
-/// A parameter's `value` and `text` columns, holding it once: a string is
-/// its text, with an empty `value`; anything else is its encoding, with its
-/// text for queries (and none for a list or dict too long to compare).
-fn param_columns(value: &Value) -> (Vec<u8>, Option<String>) {
-    match value {
-        Value::Str(s) => (Vec::new(), Some(s.clone())),
-        Value::List(_) | Value::Dict(_) => {
-            let text = value.to_string();
-            (
-                blob(value),
-                (text.len() <= MAX_COMPOUND_TEXT).then_some(text),
-            )
-        }
-        other => (blob(other), Some(other.to_string())),
-    }
-}
-
-fn blob(v: &Value) -> Vec<u8> {
-    let mut out = Vec::new();
-    codec::encode_value(v, &mut out);
-    out
-}
-
-/// SQLite has no NaN: it would store NULL. Keep finite and infinite values as
-/// REAL and NaN as NULL; exact bits live in `last_bits`.
-fn real(v: f64) -> Option<f64> {
-    (!v.is_nan()).then_some(v)
 }

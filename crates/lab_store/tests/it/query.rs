@@ -302,6 +302,36 @@ fn a_word_that_names_something_is_a_name_with_a_hint_when_it_fails() {
 }
 
 #[test]
+fn text_compared_with_numbers_is_refused_in_either_order() {
+    let (_dir, store) = three_runs();
+    for (query, message) in [
+        ("team = acc", "`team` is text and `acc` is a metric"),
+        ("acc < tags.team", "`team` is text and `acc` is a metric"),
+        (
+            "start_time = experiment",
+            "`experiment` is text and `start_time` is a time",
+        ),
+        (
+            "team > duration",
+            "`team` is text and `duration` holds numbers",
+        ),
+        (
+            "status != end_time",
+            "`status` is text and `end_time` is a time",
+        ),
+    ] {
+        let q = query_error(&store, &selection(query, &[]));
+        assert!(q.message.starts_with(message), "{query}: {}", q.message);
+    }
+    // A parameter holds either: compared with text, its text is.
+    assert_eq!(
+        depths(&store, "optimizer = team").unwrap(),
+        Vec::<i64>::new()
+    );
+    assert_eq!(depths(&store, "depth < acc").unwrap(), Vec::<i64>::new());
+}
+
+#[test]
 fn an_ambiguous_word_on_the_right_hints_at_quotes() {
     let (dir, project) = new_project();
     let mut w = begin(&project, "x", now_nanos());

@@ -1,0 +1,306 @@
+//! Reading runs back from the index in PostgreSQL: listing them with the
+//! query language (compiled by `lab_store`'s compiler through the
+//! [`Postgres`] dialect) and reading one, as the same `RunInfo` the SQLite
+//! store gives for the same journals.
+//!
+//! The compiler writes SQL over tables named `runs`, `params`, `metrics` and
+//! `tags`; here those are names for the project's rows of `lab.runs`, ...
+//! (`WITH runs AS NOT MATERIALIZED (SELECT * FROM lab.runs WHERE project_id
+//! = ?)`), which the planner folds into each subquery, keys and all.
+
+use std::collections::HashMap;
+
+use lab_store::index::{
+    RunIndex, decode_value, param_value, pick_run, prefix_range, selection_sql_in,
+};
+use lab_store::query::{Bound, Catalog};
+use lab_store::{
+    ArtifactInfo, Detail, Error, ErrorKind, MetricSummary, ModelInfo, RunInfo, Selection,
+};
+use lab_types::{ErrorInfo, Status, Value};
+use postgres::Row;
+use postgres::types::{ToSql, Type};
+
+use crate::{Pg as _, PgIndex, Postgres, text};
+
+/// The `lab.runs` columns a [`RunInfo`] is read from, in this order.
+const RUN_COLUMNS: &str = "runs.id, runs.short_id, runs.experiment, runs.status, runs.start_nanos, runs.end_nanos, runs.error_type, runs.error_message, runs.traceback, runs.features, runs.damage";
+
+/// The compiler's table names, as the project's rows.
+const PROJECT_TABLES: &str =
+    "WITH runs AS NOT MATERIALIZED (SELECT * FROM lab.runs WHERE project_id = ?),
+ params AS NOT MATERIALIZED (SELECT * FROM lab.params WHERE project_id = ?),
+ metrics AS NOT MATERIALIZED (SELECT * FROM lab.metrics WHERE project_id = ?),
+ tags AS NOT MATERIALIZED (SELECT * FROM lab.tags WHERE project_id = ?) ";
+
+/// A value bound to a statement, with the type it is declared as.
+enum Param {
+    Int4(i32),
+    Int8(i64),
+    Float8(f64),
+    Text(String),
+}
+
+impl Param {
+    fn sql_type(&self) -> Type {
+        match self {
+            Param::Int4(_) => Type::INT4,
+            Param::Int8(_) => Type::INT8,
+            Param::Float8(_) => Type::FLOAT8,
+            Param::Text(_) => Type::TEXT,
+        }
+    }
+
+    fn value(&self) -> &(dyn ToSql + Sync) {
+        match self {
+            Param::Int4(v) => v,
+            Param::Int8(v) => v,
+            Param::Float8(v) => v,
+            Param::Text(v) => v,
+        }
+    }
+}
+
+impl From<Bound> for Param {
+    fn from(b: Bound) -> Self {
+        match b {
+            Bound::Integer(i) => Param::Int8(i),
+            Bound::Real(r) => Param::Float8(r),
+            Bound::Text(t) => Param::Text(text(&t).into_owned()),
+        }
+    }
+}
+
+/// A value Lab never writes in its column: the index is damaged, or was
+/// written by something else.
+fn damaged(what: &str, value: &str) -> Error {
+    Error::OtherIndex {
+        database: "PostgreSQL",
+        message: format!("{value:?} is no run's {what}"),
+        kind: ErrorKind::Internal,
+    }
+}
+
+impl PgIndex {
+    /// The names this project's runs have: what queries may refer to.
+    pub fn catalog(&self) -> Result<Catalog, Error> {
+        let rows = self
+            .client
+            .borrow_mut()
+            .query(
+                "SELECT scope, key FROM lab.names WHERE project_id = $1",
+                &[&self.project],
+            )
+            .pg()?;
+        let mut c = Catalog::default();
+        for r in rows {
+            let (scope, key): (&str, String) = (r.get(0), r.get(1));
+            match scope {
+                "metrics" => c.metrics.insert(key),
+                "params" => c.params.insert(key),
+                "tags" => c.tags.insert(key),
+                _ => false,
+            };
+        }
+        Ok(c)
+    }
+
+    /// The runs `selection` asks for, as [`lab_store::Store::select`] gives
+    /// them for a project on disk.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        let (sql, params) = self.selection_sql(selection)?;
+        let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
+        let rows = {
+            let mut client = self.client.borrow_mut();
+            let stmt = client.prepare_typed(&sql, &types).pg()?;
+            client.query(&stmt, &values).pg()?
+        };
+        let mut runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
+        self.fill_details(&mut runs, selection.detail)?;
+        Ok(runs)
+    }
+
+    /// The run whose id starts with `prefix` (case-insensitive), with
+    /// everything indexed about it.
+    pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
+        let (low, high) = prefix_range(prefix)?;
+        let ids: Vec<String> = self
+            .client
+            .borrow_mut()
+            .query(
+                "SELECT id FROM lab.runs WHERE project_id = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT 21",
+                &[&self.project, &low, &high],
+            )
+            .pg()?
+            .into_iter()
+            .map(|r| r.get(0))
+            .collect();
+        let id = pick_run(prefix, ids)?;
+        let row = self
+            .client
+            .borrow_mut()
+            .query_one(
+                &format!(
+                    "SELECT {RUN_COLUMNS} FROM lab.runs runs WHERE project_id = $1 AND id = $2"
+                ),
+                &[&self.project, &id],
+            )
+            .pg()?;
+        let mut runs = vec![run_row(&row)?];
+        self.fill_details(&mut runs, Detail::Full)?;
+        Ok(runs.remove(0))
+    }
+
+    /// The SQL of `selection` with its values: the statement every index
+    /// lists runs with, through the [`Postgres`] dialect, over the project's
+    /// rows.
+    fn selection_sql(&self, selection: &Selection) -> Result<(String, Vec<Param>), Error> {
+        let catalog = self.catalog()?;
+        let head = format!("{PROJECT_TABLES}SELECT {RUN_COLUMNS} FROM runs");
+        let compiled = selection_sql_in(&Postgres, &head, selection, &catalog, true)?;
+        let params = (0..4)
+            .map(|_| Param::Int4(self.project))
+            .chain(compiled.params.into_iter().map(Param::from))
+            .collect();
+        Ok((compiled.sql, params))
+    }
+
+    /// Loads attributes, parameters, metrics and tags of `runs` (and for the
+    /// full detail, artifacts and models), one query per table.
+    fn fill_details(&self, runs: &mut [RunInfo], detail: Detail) -> Result<(), Error> {
+        if runs.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
+        let place: HashMap<&str, usize> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        let mut client = self.client.borrow_mut();
+        let mut each = |sql: &str, f: &mut dyn FnMut(&mut RunInfo, &Row)| -> Result<(), Error> {
+            let listed: Vec<&str> = lab_store::fields::listed_attrs().collect();
+            let listing_attrs = sql.contains("$3");
+            let rows = if listing_attrs {
+                client.query(sql, &[&self.project, &ids, &listed])
+            } else {
+                client.query(sql, &[&self.project, &ids])
+            }
+            .pg()?;
+            for row in &rows {
+                let id: &str = row.get(0);
+                if let Some(&i) = place.get(id) {
+                    f(&mut runs[i], row);
+                }
+            }
+            Ok(())
+        };
+        let attrs_sql = if detail == Detail::Listing {
+            // What a listing carries: the listed attributes.
+            "SELECT run_id, key, value FROM lab.attrs WHERE project_id = $1 AND run_id = ANY($2) AND key = ANY($3) ORDER BY run_id, key"
+        } else {
+            "SELECT run_id, key, value FROM lab.attrs WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, key"
+        };
+        each(attrs_sql, &mut |run, r| {
+            run.attrs.push((r.get(1), decode_value(r.get(2))));
+        })?;
+        each(
+            "SELECT run_id, key, value, text FROM lab.params WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, seq",
+            &mut |run, r| {
+                let value = param_value(r.get(2), r.get(3));
+                run.params.push((r.get(1), value));
+            },
+        )?;
+        each(
+            "SELECT run_id, key, last_bits, last_step, min, max, count FROM lab.metrics WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, seq",
+            &mut |run, r| {
+                run.metrics.push(MetricSummary {
+                    name: r.get(1),
+                    last: f64::from_bits(r.get::<_, i64>(2) as u64),
+                    last_step: r.get(3),
+                    min: r.get(4),
+                    max: r.get(5),
+                    count: r.get(6),
+                });
+            },
+        )?;
+        each(
+            "SELECT run_id, key, value FROM lab.tags WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, key",
+            &mut |run, r| run.tags.push((r.get(1), r.get(2))),
+        )?;
+        if detail == Detail::Full {
+            each(
+                "SELECT run_id, name, source, path, files, bytes FROM lab.artifacts WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, seq",
+                &mut |run, r| {
+                    run.artifacts.push(ArtifactInfo {
+                        name: r.get(1),
+                        source: r.get(2),
+                        path: r.get(3),
+                        files: r.get::<_, Option<i64>>(4).map(|v| v as u64),
+                        bytes: r.get::<_, Option<i64>>(5).map(|v| v as u64),
+                    });
+                },
+            )?;
+            each(
+                "SELECT run_id, name, path, format, class, library, library_version, size, sha256, logged_nanos FROM lab.models WHERE project_id = $1 AND run_id = ANY($2) ORDER BY run_id, seq",
+                &mut |run, r| {
+                    run.models.push(ModelInfo {
+                        name: r.get(1),
+                        path: r.get(2),
+                        format: r.get(3),
+                        class: r.get(4),
+                        library: r.get(5),
+                        library_version: r.get(6),
+                        size: r.get::<_, i64>(7) as u64,
+                        sha256: r.get(8),
+                        logged_nanos: r.get(9),
+                    });
+                },
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl RunIndex for PgIndex {
+    fn select_runs(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        self.select(selection)
+    }
+
+    fn run_by_prefix(&self, prefix: &str) -> Result<RunInfo, Error> {
+        self.run(prefix)
+    }
+}
+
+/// A run from a row of [`RUN_COLUMNS`], without its details.
+fn run_row(r: &Row) -> Result<RunInfo, Error> {
+    let id: &str = r.get(0);
+    let status: &str = r.get(3);
+    let error_type: Option<String> = r.get(6);
+    let features: Option<Vec<u8>> = r.get(9);
+    Ok(RunInfo {
+        id: id.parse().map_err(|_| damaged("id", id))?,
+        short_id: r.get(1),
+        experiment: r.get(2),
+        status: Status::parse(status).ok_or_else(|| damaged("status", status))?,
+        start_nanos: r.get(4),
+        end_nanos: r.get(5),
+        error: error_type.map(|kind| ErrorInfo {
+            kind,
+            message: r.get::<_, Option<String>>(7).unwrap_or_default(),
+            traceback: r.get::<_, Option<String>>(8).unwrap_or_default(),
+        }),
+        features: match features.map(|b| decode_value(&b)) {
+            Some(Value::List(items)) => items,
+            _ => Vec::new(),
+        },
+        damage: r.get(10),
+        attrs: Vec::new(),
+        params: Vec::new(),
+        metrics: Vec::new(),
+        tags: Vec::new(),
+        artifacts: Vec::new(),
+        models: Vec::new(),
+    })
+}

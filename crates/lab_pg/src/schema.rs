@@ -1,0 +1,205 @@
+//! The schema of the index in PostgreSQL, in its own schema `lab`.
+//! Migrations are an append-only list; the version is the one row of
+//! `lab.schema_version`. Never edit a shipped migration: add one.
+//!
+//! Every table holds many projects: `lab.projects` names them, and every
+//! other table's key starts with `project_id`. Text that queries compare or
+//! sort is `COLLATE "C"`, so it orders by bytes, as SQLite's text does.
+//! Numbers are `float8` with NaN kept as NULL (PostgreSQL sorts NaN above
+//! every number; SQLite has none), exact bits beside them.
+
+use lab_store::{Error, ErrorKind};
+use postgres::Client;
+
+use crate::Pg as _;
+
+/// The advisory lock that migrations are applied under: one server
+/// migrates, the others wait and find the schema up to date. (A fold's
+/// locks take two keys, which never meet one-key locks.)
+const MIGRATION_LOCK: i64 = 0x4c61_625f_5067_0001;
+
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE lab.projects (
+        id integer GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        name text COLLATE "C" NOT NULL UNIQUE,
+        generation bigint NOT NULL DEFAULT 0,
+        runs_dir_mtime bigint
+    );
+    CREATE TABLE lab.runs (
+        project_id integer NOT NULL REFERENCES lab.projects (id) ON DELETE CASCADE,
+        id text COLLATE "C" NOT NULL,
+        short_id text COLLATE "C" NOT NULL,
+        experiment text COLLATE "C" NOT NULL,
+        status text COLLATE "C" NOT NULL,
+        start_nanos bigint NOT NULL,
+        end_nanos bigint,
+        source text COLLATE "C",
+        "user" text COLLATE "C",
+        host text COLLATE "C",
+        python_version text COLLATE "C",
+        git_commit text COLLATE "C",
+        -- Not compared by queries: as the attribute's text.
+        git_dirty text COLLATE "C",
+        error_type text,
+        error_message text,
+        traceback text,
+        features bytea,
+        journal_offset bigint NOT NULL,
+        complete boolean NOT NULL DEFAULT false,
+        damage text,
+        PRIMARY KEY (project_id, id),
+        UNIQUE (project_id, short_id)
+    );
+    CREATE INDEX runs_start ON lab.runs (project_id, start_nanos, id);
+    CREATE INDEX runs_incomplete ON lab.runs (project_id) WHERE NOT complete;
+    CREATE TABLE lab.attrs (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        value bytea NOT NULL,
+        PRIMARY KEY (project_id, run_id, key),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.params (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        value bytea NOT NULL,
+        text text COLLATE "C",
+        num float8,
+        PRIMARY KEY (project_id, run_id, key),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.metric_keys (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key_id bigint NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        PRIMARY KEY (project_id, run_id, key_id),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.metrics (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        last float8,
+        last_bits bigint NOT NULL,
+        last_step bigint NOT NULL,
+        last_nanos bigint NOT NULL,
+        min float8,
+        max float8,
+        count bigint NOT NULL,
+        PRIMARY KEY (project_id, run_id, key),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.tags (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        value text COLLATE "C" NOT NULL,
+        PRIMARY KEY (project_id, run_id, key),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.artifacts (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        source text NOT NULL,
+        path text,
+        files bigint,
+        bytes bigint,
+        PRIMARY KEY (project_id, run_id, name),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.models (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        name text COLLATE "C" NOT NULL,
+        seq bigint NOT NULL,
+        path text NOT NULL,
+        format text NOT NULL,
+        class text NOT NULL,
+        library text NOT NULL,
+        library_version text NOT NULL,
+        size bigint NOT NULL,
+        sha256 text NOT NULL,
+        logged_nanos bigint NOT NULL,
+        PRIMARY KEY (project_id, run_id, name),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    CREATE TABLE lab.names (
+        project_id integer NOT NULL REFERENCES lab.projects (id) ON DELETE CASCADE,
+        scope text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        PRIMARY KEY (project_id, scope, key)
+    );
+    "#,
+];
+
+/// The schema version this build writes.
+#[allow(clippy::cast_possible_wrap)]
+pub const VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Brings the database's `lab` schema up to [`VERSION`], in one transaction
+/// under an advisory lock: servers starting together apply each migration
+/// once, and one that finds the schema newer than it knows refuses to go on.
+pub(crate) fn migrate(client: &mut Client) -> Result<(), Error> {
+    let mut tx = client.transaction().pg()?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .pg()?;
+    tx.batch_execute(
+        "CREATE SCHEMA IF NOT EXISTS lab;
+         CREATE TABLE IF NOT EXISTS lab.schema_version (version integer NOT NULL);",
+    )
+    .pg()?;
+    let current: Option<i32> = tx
+        .query_opt("SELECT version FROM lab.schema_version", &[])
+        .pg()?
+        .map(|r| r.get(0));
+    let current = if let Some(v) = current {
+        v
+    } else {
+        tx.execute("INSERT INTO lab.schema_version (version) VALUES (0)", &[])
+            .pg()?;
+        0
+    };
+    if current > VERSION {
+        return Err(Error::OtherIndex {
+            database: "PostgreSQL",
+            message: format!(
+                "the database holds Lab's schema version {current}, newer than this Lab knows ({VERSION})\n\nhint: upgrade Lab to use this database"
+            ),
+            kind: ErrorKind::Storage,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+        tx.batch_execute(sql).pg()?;
+        let version = i as i32 + 1;
+        tx.execute("UPDATE lab.schema_version SET version = $1", &[&version])
+            .pg()?;
+    }
+    tx.commit().pg()
+}
+
+/// The id of project `name`, made if new.
+pub(crate) fn project_id(client: &mut Client, name: &str) -> Result<i32, Error> {
+    let name = crate::text(name);
+    client
+        .execute(
+            "INSERT INTO lab.projects (name) VALUES ($1) ON CONFLICT (name) DO NOTHING",
+            &[&name.as_ref()],
+        )
+        .pg()?;
+    let row = client
+        .query_one(
+            "SELECT id FROM lab.projects WHERE name = $1",
+            &[&name.as_ref()],
+        )
+        .pg()?;
+    Ok(row.get(0))
+}

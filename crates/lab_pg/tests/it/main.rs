@@ -1,0 +1,167 @@
+//! The PostgreSQL index against a real PostgreSQL: each test starts a
+//! cluster of its own (`cluster`) and stops it after.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::must_use_candidate)] // Tests fail loudly by design.
+
+mod cluster;
+mod concurrent;
+mod globs;
+mod journals;
+mod same;
+
+use lab_pg::PgIndex;
+use lab_store::Project;
+
+pub use cluster::Cluster;
+
+/// A new project in a temporary folder.
+pub fn new_project() -> (tempfile::TempDir, Project) {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = Project::create(dir.path()).unwrap();
+    (dir, project)
+}
+
+/// Opens project `name` in the cluster's database `lab`.
+pub fn connect(cluster: &Cluster, name: &str) -> PgIndex {
+    match PgIndex::connect(&cluster.lab(), name) {
+        Ok(index) => index,
+        Err(e) => panic!("connecting failed: {e}"),
+    }
+}
+
+#[test]
+fn a_new_database_gets_the_schema_and_a_second_connection_keeps_it() {
+    let cluster = Cluster::start();
+    let _first = connect(&cluster, "one");
+    let _second = connect(&cluster, "two");
+    let mut client = postgres::Client::connect(&cluster.lab(), postgres::NoTls).unwrap();
+    let version: i32 = client
+        .query_one("SELECT version FROM lab.schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(version, lab_pg::VERSION);
+    let rows: i64 = client
+        .query_one("SELECT count(*) FROM lab.schema_version", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(rows, 1);
+    let mut tables: Vec<String> = client
+        .query(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'lab' ORDER BY 1",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    tables.sort();
+    assert_eq!(
+        tables,
+        [
+            "artifacts",
+            "attrs",
+            "metric_keys",
+            "metrics",
+            "models",
+            "names",
+            "params",
+            "projects",
+            "runs",
+            "schema_version",
+            "tags"
+        ]
+    );
+    let projects: Vec<String> = client
+        .query("SELECT name FROM lab.projects ORDER BY id", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(projects, ["one", "two"]);
+}
+
+#[test]
+fn a_schema_newer_than_this_lab_is_refused() {
+    let cluster = Cluster::start();
+    drop(connect(&cluster, "p"));
+    cluster.sql(
+        "lab",
+        &format!(
+            "UPDATE lab.schema_version SET version = {}",
+            lab_pg::VERSION + 1
+        ),
+    );
+    let Err(e) = PgIndex::connect(&cluster.lab(), "p") else {
+        panic!("a newer schema was used");
+    };
+    assert!(e.to_string().contains("newer than this Lab knows"), "{e}");
+    assert_eq!(e.kind(), lab_store::ErrorKind::Storage);
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_a_clear_error() {
+    let cluster = Cluster::start();
+    let url = cluster
+        .url("no_such_database")
+        .replace("postgres@", "postgres:secret@");
+    let Err(e) = PgIndex::connect(&url, "p") else {
+        panic!("connected to a missing database");
+    };
+    let shown = e.to_string();
+    assert!(
+        shown.contains("cannot connect to `postgresql://postgres:***@127.0.0.1:"),
+        "{shown}"
+    );
+    assert!(shown.contains("no_such_database"), "{shown}");
+    assert!(!shown.contains("secret"), "{shown}");
+}
+
+#[test]
+fn projects_in_one_database_keep_their_runs_apart() {
+    let cluster = Cluster::start();
+    let mut rng = journals::Rng::new(7);
+    let (_a_dir, a) = new_project();
+    let (_b_dir, b) = new_project();
+    journals::settled_runs(&a, &mut rng, 5);
+    // The same journals in two projects: the same run ids in both.
+    let copy = |from: &Project, to: &Project| {
+        for e in std::fs::read_dir(from.runs_dir()).unwrap() {
+            let e = e.unwrap();
+            let target = to.runs_dir().join(e.file_name());
+            std::fs::create_dir_all(&target).unwrap();
+            std::fs::copy(
+                e.path().join(lab_store::JOURNAL_FILE),
+                target.join(lab_store::JOURNAL_FILE),
+            )
+            .unwrap();
+        }
+    };
+    copy(&a, &b);
+    journals::settled_runs(&b, &mut rng, 3);
+    let mut in_a = connect(&cluster, "a");
+    let mut in_b = connect(&cluster, "b");
+    in_a.fold(&a).unwrap();
+    in_b.fold(&b).unwrap();
+    let all = lab_store::Selection::default();
+    let ids = |index: &PgIndex| -> Vec<String> {
+        index
+            .select(&all)
+            .unwrap()
+            .iter()
+            .map(|r| r.id.to_string())
+            .collect()
+    };
+    assert_eq!(ids(&in_a).len(), 5);
+    assert_eq!(ids(&in_b).len(), 8);
+    for id in ids(&in_a) {
+        assert!(ids(&in_b).contains(&id));
+        // Each reads its own copy, whose details are whole.
+        assert_eq!(in_a.run(&id).unwrap().id.to_string(), id);
+        assert_eq!(in_b.run(&id).unwrap().id.to_string(), id);
+    }
+    // Clearing one project leaves the other.
+    in_a.clear().unwrap();
+    assert!(ids(&in_a).is_empty());
+    assert_eq!(ids(&in_b).len(), 8);
+    in_a.fold(&a).unwrap();
+    assert_eq!(ids(&in_a).len(), 5);
+}
