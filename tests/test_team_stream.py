@@ -118,6 +118,14 @@ def test_login_keeps_the_token_private(project: Path, server: Server, logged_in:
     )
     assert proc.returncode == 1 and "does not know this token" in proc.stderr, proc.stderr
     assert json.loads(path.read_text())["token"] == logged_in
+    # A reader's token is kept, and said to send nothing.
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lab"), "login", server.url, "--token-stdin"],
+        input=server.token(f"reader-{time.monotonic_ns()}", "reader") + "\n",
+        capture_output=True, text=True, env=lab_env(project), timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "(reader, every project)" in proc.stdout and "a reader's token cannot send runs" in proc.stderr
     assert lab_cli(project, "logout").returncode == 0
     assert not path.exists()
 

@@ -51,12 +51,24 @@ pub fn login(args: &LoginArgs) -> Result<ExitStatus> {
     config::save_to(&server, &path).map_err(user)?;
     let scope = who
         .project
+        .as_deref()
         .map_or_else(|| "every project".to_owned(), |p| format!("project `{p}`"));
+    let streams = if who.role == "reader" {
+        ""
+    } else {
+        "; runs now stream there"
+    };
     println!(
-        "Logged in to {} as `{}` ({}, {scope}); runs now stream there",
+        "Logged in to {} as `{}` ({}, {scope}){streams}",
         server.url, who.name, who.role
     );
     eprintln!("The token is kept in {}", path.display());
+    if who.role == "reader" {
+        eprintln!(
+            "note: a reader's token cannot send runs: they stay on this machine\n\nhint: `lab login {}` with a writer's token to send them",
+            server.url
+        );
+    }
     Ok(ExitStatus::Success)
 }
 
