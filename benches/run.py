@@ -6,7 +6,9 @@ and written as JSON.
 
 Measures, each in a fresh project under a temporary folder:
 
-- log_metric: 100,000 calls in one run, microseconds per call;
+- log_metric: 100,000 calls in one run, microseconds per call; and again
+  with the run streaming to a team server (`--server URL --token TOKEN`, a
+  running `lab server`; the line is left out without them);
 - log_metrics: 100 keys per call, points per second;
 - import: `python -c "from lab.experiment import Experiment"` minus a bare
   `python -c pass`, milliseconds;
@@ -35,9 +37,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def child(code: str, project: Path) -> dict:
-    """Runs `code` in a fresh interpreter; it prints one JSON object last."""
-    env = dict(os.environ, LAB_PROJECT=str(project))
+def child(code: str, project: Path, server: "tuple[str, str] | None" = None) -> dict:
+    """Runs `code` in a fresh interpreter; it prints one JSON object last.
+    Runs stream to `server` (URL, token) when given, and to none otherwise,
+    whatever the user's `lab login` says."""
+    env = dict(os.environ, LAB_PROJECT=str(project), XDG_CONFIG_HOME=str(project / ".config"))
+    env.pop("LAB_SERVER", None)
+    env.pop("LAB_TOKEN", None)
+    if server is not None:
+        env["LAB_SERVER"], env["LAB_TOKEN"] = server
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
@@ -156,11 +164,11 @@ def import_ms(repeats: int) -> dict:
     }
 
 
-def repeat(code: str, repeats: int) -> list:
+def repeat(code: str, repeats: int, server: "tuple[str, str] | None" = None) -> list:
     results = []
     for _ in range(repeats):
         with tempfile.TemporaryDirectory(prefix="lab-bench-") as d:
-            results.append(child(code, Path(d)))
+            results.append(child(code, Path(d), server))
     return results
 
 
@@ -172,7 +180,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, for a smoke run")
     parser.add_argument("--json", type=Path, default=Path("bench-out/lab.json"), help="where to write the results")
+    parser.add_argument("--server", help="a running `lab server` to stream to, for the streaming-on line")
+    parser.add_argument("--token", help="a writer token of that server")
     args = parser.parse_args()
+    if bool(args.server) != bool(args.token):
+        parser.error("`--server` and `--token` go together")
     quick = args.quick
     reps = 3 if quick else 7
     n_metric = 10_000 if quick else 100_000
@@ -191,6 +203,13 @@ def main() -> int:
     r = [x["us_per_call"] for x in repeat(LOG_METRIC.format(n=n_metric), reps)]
     results["log_metric_us"] = summary(r)
     rows.append(("log_metric, µs per call", summary(r), "≤ 1"))
+
+    if args.server:
+        # The same loop while the lab-upload thread sends the journal.
+        server = (args.server, args.token)
+        r = [x["us_per_call"] for x in repeat(LOG_METRIC.format(n=n_metric), reps, server)]
+        results["log_metric_streaming_us"] = summary(r)
+        rows.append(("log_metric, streaming to a server, µs per call", summary(r), "≤ 1"))
 
     r = [x["points_per_sec"] / 1e6 for x in repeat(LOG_METRICS.format(calls=n_metric // 10), reps)]
     results["log_metrics_mpoints_per_sec"] = summary(r)

@@ -21,6 +21,11 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder.mkdir()
     monkeypatch.chdir(folder)
     monkeypatch.setenv("LAB_PROJECT", str(folder))
+    # A user's `lab login` never reaches a test: runs stream only where a
+    # test names a server.
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("LAB_SERVER", raising=False)
+    monkeypatch.delenv("LAB_TOKEN", raising=False)
     return folder
 
 

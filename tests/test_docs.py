@@ -63,6 +63,16 @@ DOC_FILES = ["README.md"] + sorted(f"docs/{p.name}" for p in (REPO / "docs").glo
 # block's first line. Anything that shows what a `lab` command prints belongs
 # in a session instead, where it is checked.
 NOT_RUN = {
+    ("docs/team.md", "lab login https://lab.example:8080"):
+        "needs a running team server; tests/test_team_stream.py logs in to a real one",
+    ("docs/team.md", "lab: the server does not answer; training goes on, and runs are sent when it does: cannot reach the server (io: Connection refused (os error 111)): https://lab.example:8080/api/v1/projects/iris/runs/0e631a23305b9fb5f71713d16f3c5544/journal?offset=0"):
+        "the uploader's message on a server that is down; tests/test_team_client.py checks it is said once",
+    ("docs/team.md", "lab: the server refused the token; training goes on and runs stay here: ..."):
+        "the uploader's message on a revoked token; tests/test_team_stream.py checks it with a real server",
+    ("docs/team.md", "lab: 1 run is not all on the server yet; `lab sync` sends the rest, and so does the next run in this project"):
+        "the message at exit when the grace ran out; tests/test_team_client.py checks it",
+    ("docs/team.md", "lab sync"):
+        "needs a running team server; tests/test_team_stream.py runs `lab sync` against a real one",
     ("README.md", "make demo    # build Lab (release) into .venv, run examples/iris.py twice, then `lab ls`"):
         "`make demo` builds Lab in release, minutes (`test_make_demo_is_what_the_readme_project_is` "
         "checks that the README's examples run in what it leaves); `make test` runs this test",

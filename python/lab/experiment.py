@@ -41,6 +41,9 @@ _waiter_registered = False
 
 def _wait_at_exit() -> None:
     problems = _lab.wait_for_background()
+    # Runs stream to a team server while they train; what is left gets a
+    # short grace here, and `lab sync` (or the next run) sends the rest.
+    problems += _lab.finish_uploads()
     for p in problems:
         print(f"lab: {p}", file=sys.stderr)
 

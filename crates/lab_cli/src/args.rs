@@ -76,6 +76,14 @@ pub enum Command {
     /// `--host` says otherwise; any other address needs `--token` (or an
     /// explicit `--no-auth`), because the page shows and deletes runs.
     Ui(UiArgs),
+    /// Run a team's server: runs sent by `lab` clients, kept in an object
+    /// store and indexed in PostgreSQL, served per project.
+    ///
+    /// The object store (`--artifacts`) holds the truth: every journal and
+    /// file. PostgreSQL (`--database`) holds the index, rebuilt from it.
+    /// Every request but `GET /api/v1/health` needs a token made with
+    /// `lab server token create`. Runs until Ctrl-C or SIGTERM.
+    Server(ServerArgs),
     /// Make a new project folder with its own Python environment.
     ///
     /// Needs a `requirements.txt` in the current folder. Creates the folder
@@ -97,6 +105,34 @@ pub enum Command {
     /// Installs `ipykernel` into `.venv` (from the package index) and
     /// registers a kernel named after the project.
     Notebook,
+    /// Send runs to a team server (`lab server`) from now on.
+    ///
+    /// Asks for the token without showing it (or reads it from stdin with
+    /// `--token-stdin`), checks it with the server, and keeps the URL and
+    /// token in `server.json` in the user's configuration folder
+    /// (`$XDG_CONFIG_HOME/lab`, else `~/.config/lab`), readable by the user
+    /// only. From then on every run streams to the server while it trains.
+    /// `LAB_SERVER` and `LAB_TOKEN` override the file.
+    Login(LoginArgs),
+    /// Stop sending runs to the team server: forget its URL and token.
+    Logout,
+    /// Send every run not yet all on the team server.
+    ///
+    /// Sends each journal from where the server's acknowledgement stopped,
+    /// then the run's artifacts and models. Safe to run at any time and to interrupt: the next `lab sync` goes on
+    /// where this one stopped. Runs still logging are sent as far as they go.
+    Sync,
+}
+
+/// `lab login`.
+#[derive(Debug, Parser)]
+pub struct LoginArgs {
+    /// The server's URL, like `https://lab.example:8080`.
+    #[arg(value_name = "URL")]
+    pub url: String,
+    /// Read the token from the first line of stdin instead of asking for it.
+    #[arg(long)]
+    pub token_stdin: bool,
 }
 
 /// `lab init`.
@@ -136,6 +172,83 @@ pub struct WatchArgs {
     /// Seconds between refreshes.
     #[arg(long, value_name = "SECONDS", default_value = "0.5")]
     pub interval: f64,
+}
+
+/// `lab server`.
+#[derive(Debug, Parser)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ServerArgs {
+    /// Manage the server's tokens.
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+    /// The PostgreSQL database, as `postgresql://USER[:PASSWORD]@HOST[:PORT]/DB`.
+    /// Its schemas are made, or brought up to date, on start.
+    #[arg(long, value_name = "URL", env = "LAB_DATABASE", required = true)]
+    pub database: Option<String>,
+    /// The object store: `s3://BUCKET/PREFIX` (S3 or any S3-compatible
+    /// store, set up by the `AWS_*` variables: `AWS_ACCESS_KEY_ID`,
+    /// `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ENDPOINT_URL`), or
+    /// `file:///PATH` for a folder on this machine.
+    #[arg(long, value_name = "URL", env = "LAB_ARTIFACTS", required = true)]
+    pub artifacts: Option<String>,
+    /// The address and port to listen on.
+    #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+}
+
+/// `lab server token`.
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Make, list and revoke the tokens clients use.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// `lab server token ...`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print it, once, alone on the last line: only its
+    /// hash is kept.
+    Create(TokenCreateArgs),
+    /// List the tokens: name, role, project, when made, when revoked.
+    List(TokenDbArgs),
+    /// Revoke a token: every request with it is refused from now on.
+    Revoke(TokenRevokeArgs),
+}
+
+/// The database the tokens are kept in.
+#[derive(Debug, Parser)]
+pub struct TokenDbArgs {
+    /// The server's PostgreSQL database (as for `lab server`).
+    #[arg(long, value_name = "URL", env = "LAB_DATABASE")]
+    pub database: String,
+}
+
+/// `lab server token create`.
+#[derive(Debug, Parser)]
+pub struct TokenCreateArgs {
+    /// A name for the token, to list and revoke it by (unique).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// What it may do: `reader` reads runs and files; `writer` also sends
+    /// them; `admin` also sees every project.
+    #[arg(long, value_name = "ROLE", value_parser = ["reader", "writer", "admin"])]
+    pub role: String,
+    /// The one project it may read and write; without it, every project.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
+    #[command(flatten)]
+    pub db: TokenDbArgs,
+}
+
+/// `lab server token revoke`.
+#[derive(Debug, Parser)]
+pub struct TokenRevokeArgs {
+    /// The token's name.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    #[command(flatten)]
+    pub db: TokenDbArgs,
 }
 
 /// `lab ui`.

@@ -60,6 +60,19 @@ impl PgIndex {
         })
     }
 
+    /// Connects to the database at `url` and brings its schema up to date,
+    /// opening no project: for a server to migrate once as it starts.
+    pub fn migrate(url: &str) -> Result<(), Error> {
+        let mut client = Client::connect(url, NoTls).map_err(|e| {
+            let mut e = pg_error(&e);
+            if let Error::OtherIndex { message, .. } = &mut e {
+                *message = format!("cannot connect to `{}`: {message}", redact(url));
+            }
+            e
+        })?;
+        schema::migrate(&mut client)
+    }
+
     /// Folds every journal of `project` (a project on disk) that this index
     /// does not hold complete: `Store::refresh`, into PostgreSQL.
     pub fn fold(&mut self, project: &Project) -> Result<Vec<Issue>, Error> {

@@ -35,6 +35,7 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<run::ExperimentCore>()?;
     m.add_function(wrap_pyfunction!(run::start_run, m)?)?;
     m.add_function(wrap_pyfunction!(run::wait_for_background, m)?)?;
+    m.add_function(wrap_pyfunction!(run::finish_uploads, m)?)?;
     m.add_function(wrap_pyfunction!(run::check_name, m)?)?;
     m.add_function(wrap_pyfunction!(run::check_key, m)?)?;
     m.add_function(wrap_pyfunction!(run::check_text, m)?)?;

@@ -307,6 +307,14 @@ pub fn wait_for_background(py: Python<'_>) -> Vec<String> {
     py.detach(lab_sdk::wait_for_background)
 }
 
+/// Gives the team server upload thread its grace at exit
+/// (`LAB_UPLOAD_GRACE_SECS`, 10 s by default) to send what this process's
+/// runs still hold. Returns what is left to say.
+#[pyfunction]
+pub fn finish_uploads(py: Python<'_>) -> Vec<String> {
+    py.detach(|| lab_sdk::team::finish_uploads(lab_sdk::team::grace()))
+}
+
 /// To be called in a child right after `os.fork()`: runs started before the
 /// fork stay the parent's.
 #[pyfunction]

@@ -16,6 +16,8 @@ mod cut;
 mod env;
 mod error;
 mod run;
+pub mod team;
+mod thread;
 mod validate;
 
 pub use cut::{

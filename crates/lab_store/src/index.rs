@@ -12,8 +12,10 @@
 //! Besides the trait, this module holds what any index's writer works out the
 //! same way whatever its SQL (a run's damage note, the status of a run whose
 //! writer is gone, how a parameter is kept for queries), the entry points
-//! that fold a project into any index ([`fold_project`], [`fold_one`]), and
-//! the read side's seam, [`RunIndex`].
+//! that fold a project into any index ([`fold_project`], [`fold_one`]), those
+//! that check and fold journal bytes received from another machine
+//! ([`check_received`], [`fold_received`]: a team's server), and the read
+//! side's seam, [`RunIndex`].
 
 use lab_types::Value;
 
@@ -27,6 +29,9 @@ pub use crate::facts::{
 pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 pub use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 pub use crate::read::{pick_run, prefix_range};
+pub use crate::received::{
+    BadFrame, FoldedReceived, check_received, fold_received, received_metric_events,
+};
 pub use crate::remove::vanished;
 pub use crate::select::selection_sql_in;
 use crate::{Error, Issue, Project, RunInfo, Selection};

@@ -19,6 +19,7 @@ mod metrics;
 mod project;
 pub mod query;
 mod read;
+mod received;
 mod remove;
 mod schema;
 mod select;

@@ -47,7 +47,7 @@ pub struct RunPaths {
 }
 
 impl RunPaths {
-    fn new(dir: PathBuf) -> Self {
+    pub(crate) fn new(dir: PathBuf) -> Self {
         Self {
             journal: dir.join(JOURNAL_FILE),
             artifacts: dir.join("artifacts"),

@@ -10,7 +10,9 @@ mod ls;
 mod parquet;
 mod reindex;
 mod rm;
+mod server;
 mod show;
+mod team;
 mod ui;
 mod watch;
 mod workspace;
@@ -35,11 +37,15 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Ui(args) => ui::run(&args),
+        Command::Server(args) => server::run(&args),
         Command::Init(args) => workspace::init(&args),
         // The script's own exit status is `lab run`'s.
         Command::Run(args) => return workspace::run(&args),
         Command::Update => workspace::update(),
         Command::Notebook => workspace::notebook(),
+        Command::Login(args) => team::login(&args),
+        Command::Logout => team::logout(),
+        Command::Sync => team::sync(),
     };
     status.map(|s| s as i32)
 }

@@ -1,0 +1,315 @@
+//! Journal bytes that arrive from elsewhere (a team's server, sent by the
+//! machine that ran the run): checking a stretch before it is kept, and
+//! folding it into any index with the same [`Delta`] and the same
+//! [`FoldIndex`] writes as a journal on disk.
+//!
+//! A received journal has no writer here: no lock, no process to ask after.
+//! Its bytes come in order, whole frames only, each checked (length, CRC, a
+//! record this Lab decodes) by `lab_journal`'s reader before it is kept; so
+//! the fold reads them as a live journal and never finds damage in them. A
+//! run stays `running` until its End record arrives, or until whoever
+//! receives it says it crashed ([`fold_received`] with `settled`).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use lab_journal::{FORMAT_VERSION, FRAME_HEADER_LEN, HEADER_LEN, MAGIC, MAX_PAYLOAD, Mode};
+use lab_types::{Record, RunId};
+
+use crate::delta::Delta;
+use crate::fold_index::{FoldIndex, FoldWrite, Folded, Written};
+use crate::{Error, RunPaths};
+
+/// Why a stretch of received journal cannot be kept.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("bad journal bytes at offset {offset}: {reason}")]
+pub struct BadFrame {
+    /// The journal offset where the bad bytes start.
+    pub offset: u64,
+    /// What is wrong.
+    pub reason: String,
+}
+
+/// Checks `bytes`, the journal of run `run` from offset `from` on (a frame
+/// boundary: 0, or the end of what was kept before), and returns the offset
+/// just past the last whole frame in them: what may be kept. A trailing
+/// partial frame is left out (its sender sends it again, whole); a frame
+/// with a bad length, a bad CRC or a record that does not decode is refused.
+/// From offset 0 the bytes must start with a journal header and the run's
+/// Start record.
+pub fn check_received(run: &RunId, from: u64, bytes: &[u8]) -> Result<u64, BadFrame> {
+    let bad = |offset: u64, reason: String| BadFrame { offset, reason };
+    let (frames_at, frames) = if from == 0 {
+        if bytes.len() < HEADER_LEN {
+            return Err(bad(
+                0,
+                format!(
+                    "a journal starts with its {HEADER_LEN}-byte header; got {} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+        if &bytes[..8] != MAGIC {
+            return Err(bad(
+                0,
+                "the journal header's magic bytes are missing".into(),
+            ));
+        }
+        if version != FORMAT_VERSION {
+            return Err(bad(
+                0,
+                format!(
+                    "journal format version {version}; this Lab reads version {FORMAT_VERSION}"
+                ),
+            ));
+        }
+        (HEADER_LEN as u64, &bytes[HEADER_LEN..])
+    } else if from < HEADER_LEN as u64 {
+        return Err(bad(from, "an offset inside the journal header".into()));
+    } else {
+        (from, bytes)
+    };
+    let mut first: Option<Record> = None;
+    let scan = lab_journal::scan_from_as(frames, frames_at, Mode::Live, |_, record| {
+        if first.is_none() {
+            first = Some(record);
+        }
+    })
+    .map_err(|e| bad(frames_at, e.to_string()))?;
+    // Where the whole frames stop: the rest is a frame on its way, or bad.
+    let rest = &frames[(scan.end - frames_at) as usize..];
+    if let Some(reason) = refused_rest(rest, scan.damage.first().map(|d| d.reason.as_str())) {
+        return Err(bad(scan.end, reason));
+    }
+    if from == 0 {
+        match first {
+            Some(Record::Start { run: named, .. }) if named == *run => {}
+            Some(Record::Start { run: named, .. }) => {
+                return Err(bad(
+                    HEADER_LEN as u64,
+                    format!("the Start record names run `{named}`, not `{run}`"),
+                ));
+            }
+            Some(_) => {
+                return Err(bad(
+                    HEADER_LEN as u64,
+                    "the first record of a journal must be its Start record".into(),
+                ));
+            }
+            None => {
+                return Err(bad(
+                    HEADER_LEN as u64,
+                    "the first stretch of a journal must hold its whole Start record".into(),
+                ));
+            }
+        }
+    }
+    Ok(scan.end)
+}
+
+/// Why the bytes after the last whole frame are refused, if they are: they
+/// may only be the start of a frame whose end is still to come.
+fn refused_rest(rest: &[u8], reason: Option<&str>) -> Option<String> {
+    if rest.is_empty() || rest.len() < 4 {
+        return None;
+    }
+    let len = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+    if len == 0 {
+        return Some("a frame length of zero (reserved space is never sent)".into());
+    }
+    if len > MAX_PAYLOAD {
+        return Some(format!("frame length {len} is over the limit"));
+    }
+    if rest.len() < FRAME_HEADER_LEN + len {
+        return None;
+    }
+    Some(reason.unwrap_or("a bad frame").to_owned())
+}
+
+/// What [`fold_received`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FoldedReceived {
+    /// The bytes were folded.
+    Folded,
+    /// The index held them already (folded before, and acknowledged late).
+    AlreadyFolded,
+}
+
+/// Folds `bytes`, whole frames that [`check_received`] passed, of the
+/// journal of run `run` from offset `from` on, into `index`. `settled` says
+/// no more will come (the run crashed, as its sender found): a run without
+/// an End record is then no longer `running`. The index must hold the run's
+/// journal up to `from` exactly (or already up to the end of `bytes`).
+pub fn fold_received(
+    index: &mut dyn FoldIndex,
+    run: &RunId,
+    from: u64,
+    bytes: &[u8],
+    settled: bool,
+) -> Result<FoldedReceived, Error> {
+    let short = run.short();
+    let end = from + bytes.len() as u64;
+    // Not a folder on disk: nothing is ever cut off a received journal, and
+    // no piece of one is looked for there.
+    let paths = RunPaths::new(PathBuf::from(format!("/nonexistent/lab-received/{short}")));
+    loop {
+        let before = index.indexed(&short)?;
+        let offset = before.as_ref().map_or(0, |b| b.offset);
+        if let Some(b) = &before
+            && b.id != run.to_string()
+        {
+            return Err(Error::OtherIndex {
+                database: "index",
+                message: format!(
+                    "run `{run}` shares its short id `{short}` with run `{}`, indexed first",
+                    b.id
+                ),
+                kind: crate::ErrorKind::InvalidInput,
+            });
+        }
+        if offset >= end && !(settled && bytes.is_empty()) {
+            return Ok(FoldedReceived::AlreadyFolded);
+        }
+        if offset != from {
+            return Err(Error::OtherIndex {
+                database: "index",
+                message: format!(
+                    "the index holds run `{run}` up to offset {offset}, not {from} where the bytes to fold start"
+                ),
+                kind: crate::ErrorKind::Internal,
+            });
+        }
+        let mut keys: HashMap<u32, String> = match &before {
+            Some(b) => index.metric_names(&b.id)?,
+            None => HashMap::new(),
+        };
+        let mut delta = Delta::default();
+        let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
+            (HEADER_LEN as u64, &bytes[HEADER_LEN..])
+        } else {
+            (from, bytes)
+        };
+        lab_journal::scan_from_as(frames, at, Mode::Live, |at, record| {
+            delta.add(at, record, &mut keys);
+        })?;
+        if before.is_none() && delta.start.is_none() {
+            return Err(Error::OtherIndex {
+                database: "index",
+                message: format!("the journal of run `{run}` is folded before its Start record"),
+                kind: crate::ErrorKind::InvalidInput,
+            });
+        }
+        let id = run.to_string();
+        let write = FoldWrite {
+            short_id: &short,
+            id: &id,
+            delta: &delta,
+            folded: Folded {
+                end_offset: end,
+                settled,
+                damage: &[],
+                misfiled: None,
+            },
+            paths: &paths,
+        };
+        match index.write_fold(before.as_ref(), &write, &mut || None)? {
+            Written::Done { .. } => return Ok(FoldedReceived::Folded),
+            Written::Raced => {}
+        }
+    }
+}
+
+/// Calls `f` with each metric event of `bytes`, whole frames of a received
+/// journal from offset `from` on (0: the header first): reading a metric's
+/// points back from a journal kept elsewhere, one stretch at a time.
+pub fn received_metric_events(
+    from: u64,
+    bytes: &[u8],
+    mut f: impl FnMut(crate::MetricEvent),
+) -> Result<(), Error> {
+    let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
+        (HEADER_LEN as u64, &bytes[HEADER_LEN..])
+    } else {
+        (from, bytes)
+    };
+    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| {
+        crate::metric_events(record, &mut f);
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A frame as the journal format lays it out (`docs/journal-format.md`).
+    fn frame(record: &Record) -> Vec<u8> {
+        let mut payload = Vec::new();
+        lab_journal::codec::encode(record, &mut payload);
+        let mut out = Vec::new();
+        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        out.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
+        out.extend_from_slice(&payload);
+        out
+    }
+
+    fn journal(run: RunId) -> (Vec<u8>, usize) {
+        let mut bytes = lab_journal::header().to_vec();
+        bytes.extend(frame(&Record::Start {
+            run,
+            time_nanos: 1,
+            experiment: "e".into(),
+        }));
+        let start_end = bytes.len();
+        bytes.extend(frame(&Record::Tag {
+            time_nanos: 2,
+            key: "k".into(),
+            value: "v".into(),
+        }));
+        (bytes, start_end)
+    }
+
+    #[test]
+    fn whole_frames_are_kept_and_a_trailing_partial_frame_is_left_out() {
+        let run = RunId::new(1_800_000_000_000_000_000, 7);
+        let (bytes, start_end) = journal(run);
+        assert_eq!(check_received(&run, 0, &bytes), Ok(bytes.len() as u64));
+        assert_eq!(
+            check_received(&run, 0, &bytes[..bytes.len() - 1]),
+            Ok(start_end as u64)
+        );
+        assert_eq!(
+            check_received(&run, start_end as u64, &bytes[start_end..start_end + 3]),
+            Ok(start_end as u64)
+        );
+    }
+
+    #[test]
+    fn bad_frames_and_wrong_starts_are_refused() {
+        let run = RunId::new(1_800_000_000_000_000_000, 7);
+        let (bytes, start_end) = journal(run);
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let e = check_received(&run, 0, &flipped).unwrap_err();
+        assert_eq!(e.offset, start_end as u64);
+        assert!(e.reason.contains("CRC"), "{e}");
+        let other = RunId::new(1_800_000_000_000_000_000, 8);
+        assert!(
+            check_received(&other, 0, &bytes)
+                .unwrap_err()
+                .reason
+                .contains("names run")
+        );
+        assert!(check_received(&run, 0, &bytes[..20]).is_err());
+        assert!(check_received(&run, 0, &bytes[start_end..]).is_err());
+        let mut zeros = bytes.clone();
+        zeros.extend([0u8; 16]);
+        assert!(
+            check_received(&run, 0, &zeros)
+                .unwrap_err()
+                .reason
+                .contains("zero")
+        );
+    }
+}

@@ -1,0 +1,361 @@
+//! Receiving journals: byte ranges from an offset, checked, kept in the
+//! object store and folded into the index; heartbeats; a client's word that
+//! its run crashed.
+//!
+//! A request that changes a run's journal holds a session advisory lock on
+//! the run (on a connection of its own) while it compares, stores and
+//! folds, so two requests for one run, on one server or two, take turns.
+//! The stretch is stored before it is folded, and answered only once both
+//! are done: a server killed in between has acknowledged nothing, and the
+//! client's retry stores the same offset again.
+
+use axum::Extension;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::{StreamExt as _, TryStreamExt as _};
+use lab_store::index::{FoldIndex as _, check_received, fold_received};
+use lab_types::RunId;
+use object_store::ObjectStoreExt as _;
+use serde_json::{Value as J, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::error::ApiError;
+use crate::tokens::{Caller, Role, valid_project};
+use crate::{AppState, MAX_JOURNAL_BODY};
+
+/// A project name from the path, checked.
+pub(crate) fn project_name(project: &str) -> Result<(), ApiError> {
+    if valid_project(project) {
+        Ok(())
+    } else {
+        Err(ApiError::BadRequest(format!(
+            "a project name is 1 to 100 letters, digits, `.`, `_` or `-`: got `{project}`"
+        )))
+    }
+}
+
+/// A run's full id from the path.
+pub(crate) fn run_id(run: &str) -> Result<RunId, ApiError> {
+    let lower = run.to_ascii_lowercase();
+    if lower.len() != 32 || !lower.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(ApiError::BadRequest(format!(
+            "a run is named by its full id, 32 hexadecimal digits: got `{run}`"
+        )));
+    }
+    lower
+        .parse()
+        .map_err(|e: lab_types::ParseRunIdError| ApiError::BadRequest(e.to_string()))
+}
+
+/// Reads a body of at most `limit` bytes; a longer one is refused with 413
+/// without reading it all.
+pub(crate) async fn read_body(body: Body, limit: usize, what: &str) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::TooLarge(format!(
+            "{what} may be at most {limit} bytes\n\nhint: send it in several requests"
+        ))
+    };
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk
+            .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
+        if out.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(Bytes::from(out))
+}
+
+/// The value of query parameter `name`, if given.
+fn query_param(query: Option<&str>, name: &str) -> Option<String> {
+    query?
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The advisory lock of run `run` of `project`: one key, from a hash.
+fn lock_key(project: &str, run: &RunId) -> i64 {
+    let digest = Sha256::digest(format!("lab journal\0{project}\0{run}"));
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_le_bytes(key)
+}
+
+/// Notes that the client of run `run` is alive.
+fn touch(client: &mut postgres::Client, project: &str, run: &RunId) -> Result<(), ApiError> {
+    client.execute(
+        "INSERT INTO lab_team.heartbeats (project, run, seen_nanos) VALUES ($1, $2, $3)
+         ON CONFLICT (project, run) DO UPDATE SET seen_nanos = greatest(lab_team.heartbeats.seen_nanos, excluded.seen_nanos)",
+        &[&project, &run.to_string(), &lab_types::now_nanos()],
+    )?;
+    Ok(())
+}
+
+/// Runs `f` holding run `run`'s lock.
+fn locked<T>(
+    s: &AppState,
+    project: &str,
+    run: &RunId,
+    f: impl FnOnce(&mut postgres::Client) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    let key = lock_key(project, run);
+    let mut lease = s.inner.db.take()?;
+    lease
+        .client()
+        .execute("SELECT pg_advisory_lock($1)", &[&key])?;
+    let result = f(lease.client());
+    if lease
+        .client()
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .is_err()
+    {
+        // Closing the session lets the lock go.
+        lease.discard();
+    }
+    result
+}
+
+/// How many bytes of run `run`'s journal the index holds: its length on
+/// the server. A run of the same short id indexed first is refused.
+fn held(index: &lab_pg::PgIndex, run: &RunId) -> Result<u64, ApiError> {
+    match index.indexed(&run.short())? {
+        Some(i) if i.id != run.to_string() => Err(ApiError::Conflict(format!(
+            "run `{run}` shares its short id `{}` with run `{}` of this project, which the server holds",
+            run.short(),
+            i.id
+        ))),
+        Some(i) => Ok(i.offset),
+        None => Ok(0),
+    }
+}
+
+/// Whether project `project` is in the index (without making it).
+pub(crate) fn project_exists(s: &AppState, project: &str) -> Result<bool, ApiError> {
+    let mut lease = s.inner.db.take()?;
+    Ok(lease
+        .client()
+        .query_opt("SELECT 1 FROM lab.projects WHERE name = $1", &[&project])?
+        .is_some())
+}
+
+/// `GET .../journal/length`.
+pub(crate) async fn length(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, run)): Path<(String, String)>,
+) -> Result<Json<J>, ApiError> {
+    project_name(&project)?;
+    caller.may(Role::Reader, &project)?;
+    let run = run_id(&run)?;
+    let length = state
+        .blocking(move |s| {
+            if !project_exists(s, &project)? {
+                return Ok(0);
+            }
+            let mut index = s.inner.indexes.take(&project)?;
+            held(index.index(), &run)
+        })
+        .await?;
+    Ok(Json(json!({ "length": length })))
+}
+
+/// `PUT .../journal?offset=N`: the journal's bytes from offset N.
+pub(crate) async fn put_journal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, run)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    body: Body,
+) -> Result<Json<J>, ApiError> {
+    project_name(&project)?;
+    caller.may(Role::Writer, &project)?;
+    let run = run_id(&run)?;
+    let offset = match query_param(query.as_deref(), "offset") {
+        Some(text) => text.parse::<u64>().map_err(|_| {
+            ApiError::BadRequest(format!(
+                "`offset` must be a whole number of bytes: got `{text}`"
+            ))
+        })?,
+        None => {
+            return Err(ApiError::BadRequest(
+                "`offset` is required: the journal offset of the body's first byte".into(),
+            ));
+        }
+    };
+    let bytes = read_body(body, MAX_JOURNAL_BODY, "a journal stretch").await?;
+    let handle = tokio::runtime::Handle::current();
+    let length = state
+        .blocking(move |s| {
+            locked(s, &project, &run, |client| {
+                touch(client, &project, &run)?;
+                receive(s, &handle, &project, &run, offset, &bytes)
+            })
+        })
+        .await?;
+    Ok(Json(json!({ "length": length })))
+}
+
+/// Compares, checks, stores and folds a journal stretch, holding the run's
+/// lock; returns the journal's length on the server after it.
+fn receive(
+    s: &AppState,
+    handle: &tokio::runtime::Handle,
+    project: &str,
+    run: &RunId,
+    offset: u64,
+    bytes: &Bytes,
+) -> Result<u64, ApiError> {
+    let bucket = &s.inner.bucket;
+    let mut lease = s.inner.indexes.take(project)?;
+    let length = held(lease.index(), run)?;
+    if offset > length {
+        return Err(ApiError::Gap { length });
+    }
+    let run_text = run.to_string();
+    let end_of_body = offset + bytes.len() as u64;
+    if offset < length {
+        // The overlap must be what the server holds: a retry.
+        let upto = length.min(end_of_body);
+        let held =
+            handle.block_on(bucket.journal_range(project, &run_text, length, offset, upto))?;
+        let sent = &bytes[..(upto - offset) as usize];
+        if let Some(at) = held.iter().zip(sent).position(|(a, b)| a != b) {
+            return Err(ApiError::JournalConflict {
+                message: format!(
+                    "byte {} of the journal of run `{run}` differs from the one the server holds; nothing was stored",
+                    offset + at as u64
+                ),
+                length,
+            });
+        }
+    }
+    if end_of_body <= length {
+        return Ok(length);
+    }
+    let new = bytes.slice((length - offset) as usize..);
+    let end = check_received(run, length, &new).map_err(|e| ApiError::BadFrame {
+        message: format!("{e}; nothing was stored"),
+        length,
+    })?;
+    if end == length {
+        // Only the start of a frame: it comes again, whole.
+        return Ok(length);
+    }
+    let kept = new.slice(..(end - length) as usize);
+    handle.block_on(bucket.store.put(
+        &bucket.stretch(project, &run_text, length),
+        kept.clone().into(),
+    ))?;
+    lease.with(|index| fold_received(index, run, length, &kept, false))?;
+    Ok(end)
+}
+
+/// `GET .../journal`: the journal's bytes as the server holds them (for a
+/// reader that rebuilds an index, or checks a copy).
+pub(crate) async fn get_journal(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, run)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    project_name(&project)?;
+    caller.may(Role::Reader, &project)?;
+    let run = run_id(&run)?;
+    let (project2, run2) = (project.clone(), run);
+    let length = state
+        .blocking(move |s| {
+            if !project_exists(s, &project2)? {
+                return Err(ApiError::NotFound(format!("no project `{project2}`")));
+            }
+            let mut index = s.inner.indexes.take(&project2)?;
+            held(index.index(), &run2)
+        })
+        .await?;
+    if length == 0 {
+        return Err(ApiError::NotFound(format!(
+            "the server holds nothing of run `{run}`"
+        )));
+    }
+    let bucket = state.inner.bucket.clone();
+    let run_text = run.to_string();
+    let paths: Vec<_> = bucket
+        .stretches(&project, &run_text, length)
+        .await?
+        .into_iter()
+        .map(|(start, _)| bucket.stretch(&project, &run_text, start))
+        .collect();
+    let store = bucket.store.clone();
+    let stream = futures_util::stream::iter(paths)
+        .then(move |p| {
+            let store = store.clone();
+            async move {
+                store
+                    .get(&p)
+                    .await
+                    .map(object_store::GetResult::into_stream)
+            }
+        })
+        .try_flatten();
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, length.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+/// `POST .../heartbeat`: the client is alive.
+pub(crate) async fn heartbeat(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, run)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    project_name(&project)?;
+    caller.may(Role::Writer, &project)?;
+    let run = run_id(&run)?;
+    state
+        .blocking(move |s| {
+            let mut lease = s.inner.db.take()?;
+            touch(lease.client(), &project, &run)
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../crashed`: the client found its run crashed; the server shows
+/// it so, unless an End record says otherwise.
+pub(crate) async fn crashed(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, run)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    project_name(&project)?;
+    caller.may(Role::Writer, &project)?;
+    let run = run_id(&run)?;
+    state
+        .blocking(move |s| {
+            locked(s, &project, &run, |client| {
+                touch(client, &project, &run)?;
+                let mut lease = s.inner.indexes.take(&project)?;
+                let length = held(lease.index(), &run)?;
+                if length == 0 {
+                    return Err(ApiError::NotFound(format!(
+                        "the server holds nothing of run `{run}`; send its journal first"
+                    )));
+                }
+                lease.with(|index| fold_received(index, &run, length, &[], true))?;
+                Ok(())
+            })
+        })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

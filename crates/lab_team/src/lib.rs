@@ -1,0 +1,214 @@
+//! `lab server`: a team's server. Clients send each run's journal (as byte
+//! ranges from an offset), heartbeats, artifacts and models (as blobs named
+//! by their SHA-256) and file lists; the server keeps the bytes in an object
+//! store (the truth: S3 or any S3-compatible store, or a folder) and folds
+//! the journals into PostgreSQL (the index, `lab_pg`) with the same fold as
+//! a project's SQLite index, and answers the runs API of `lab ui` for each
+//! project. The protocol is `docs/team.md`'s.
+//!
+//! The server keeps no state of its own outside the database and the
+//! object store: any number of them may serve the same two. Each request
+//! that changes a run's journal holds a PostgreSQL advisory lock on that run
+//! while it compares, stores and folds, so replicas take turns per run.
+//!
+//! [`router`] builds the application from an [`AppState`], so tests call it
+//! without a socket; [`serve`] runs it on a listener until shutdown.
+
+mod auth;
+mod blobs;
+mod db;
+mod error;
+mod indexes;
+mod ingest;
+mod read;
+mod store;
+mod tokens;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::http::{Method, StatusCode};
+use axum::middleware;
+use axum::routing::{get, post, put};
+use tower_http::timeout::TimeoutLayer;
+
+pub use error::ApiError;
+pub use store::BadStoreUrl;
+pub use tokens::{
+    Role, TokenInfo, create as create_token, list as list_tokens, revoke as revoke_token,
+};
+
+/// The largest journal stretch one request may send.
+pub const MAX_JOURNAL_BODY: usize = 8 << 20;
+/// The largest blob part one request may send.
+pub const MAX_PART_BODY: usize = 64 << 20;
+/// The largest JSON body (a file list).
+pub const MAX_JSON_BODY: usize = 8 << 20;
+
+/// How the server is set up.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// The PostgreSQL database: `postgresql://user@host:port/db`.
+    pub database: String,
+    /// The object store: `s3://bucket/prefix` or `file:///path`.
+    pub artifacts: String,
+    /// A run without an End record whose client was last heard from longer
+    /// ago than this is shown `unreachable` rather than `running`.
+    pub heartbeat_timeout: Duration,
+    /// The size of a blob upload's parts (but the last).
+    pub part_size: u64,
+}
+
+impl Options {
+    /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts.
+    #[must_use]
+    pub fn new(database: String, artifacts: String) -> Self {
+        Self {
+            database,
+            artifacts,
+            heartbeat_timeout: Duration::from_mins(1),
+            part_size: 8 << 20,
+        }
+    }
+}
+
+/// Why the server cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The object store URL.
+    #[error(transparent)]
+    Store(#[from] BadStoreUrl),
+    /// The database.
+    #[error("{0}")]
+    Database(String),
+}
+
+/// What every handler shares: cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    options: Options,
+    db: db::Db,
+    indexes: indexes::Indexes,
+    bucket: store::Bucket,
+}
+
+impl AppState {
+    /// Connects to the database (applying the schemas' migrations) and opens
+    /// the object store. Blocks: call it before the runtime serves requests,
+    /// or on a blocking thread.
+    pub fn open(options: Options) -> Result<Self, StartError> {
+        let bucket = store::Bucket::open(&options.artifacts)?;
+        let db = db::Db::open(&options.database).map_err(|e| StartError::Database(detail(&e)))?;
+        let indexes = indexes::Indexes::new(&options.database);
+        // Applies the index's migrations now rather than at the first request.
+        indexes
+            .migrate()
+            .map_err(|e| StartError::Database(e.to_string()))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                options,
+                db,
+                indexes,
+                bucket,
+            }),
+        })
+    }
+
+    /// Runs `f` on a blocking thread (where PostgreSQL is called).
+    pub(crate) async fn blocking<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&AppState) -> Result<T, ApiError> + Send + 'static,
+    {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || f(&state))
+            .await
+            .map_err(|e| ApiError::Internal(format!("a request's task failed: {e}")))?
+    }
+}
+
+/// The whole text of an error, as logged.
+fn detail(e: &ApiError) -> String {
+    e.to_string()
+}
+
+/// The whole application, under `/api/v1`.
+pub fn router(state: AppState) -> Router {
+    let open = Router::new().route("/health", get(|| async { "ok" }));
+    let api = Router::new()
+        .route("/whoami", get(auth::whoami))
+        .route("/projects", get(read::projects))
+        .route("/projects/{project}/runs", get(read::runs))
+        .route("/projects/{project}/runs/{run}", get(read::run))
+        .route("/projects/{project}/names", get(read::names))
+        .route(
+            "/projects/{project}/runs/{run}/metrics/{name}",
+            get(read::metric),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/journal",
+            put(ingest::put_journal).get(ingest::get_journal),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/journal/length",
+            get(ingest::length),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/heartbeat",
+            post(ingest::heartbeat),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/crashed",
+            post(ingest::crashed),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/files",
+            put(blobs::put_files).get(blobs::get_files),
+        )
+        .route("/blobs/{sha}", get(blobs::get_blob).head(blobs::head_blob))
+        .route("/blobs/{sha}/uploads", post(blobs::start_upload))
+        .route("/blobs/{sha}/uploads/{id}", get(blobs::upload_parts))
+        .route("/blobs/{sha}/uploads/{id}/parts/{n}", put(blobs::put_part))
+        .route(
+            "/blobs/{sha}/uploads/{id}/complete",
+            post(blobs::complete_upload),
+        )
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ));
+    let v1 = open
+        .merge(api)
+        .method_not_allowed_fallback(|method: Method| async move {
+            ApiError::MethodNotAllowed(method.to_string())
+        })
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+    Router::new()
+        .nest("/api/v1", v1)
+        .fallback(|| async {
+            ApiError::NotFound("no such route; the API is under `/api/v1`".into())
+        })
+        // Bodies are read with limits of their own (413 in the API's shape).
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_mins(5),
+        ))
+        .with_state(state)
+}
+
+/// Serves `state` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

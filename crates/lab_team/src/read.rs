@@ -1,0 +1,427 @@
+//! Reading: the projects, and per project the runs API of `lab ui` (the
+//! same query parameters and the same wire types, `lab_store::wire`), read
+//! from the index in PostgreSQL. A run with no End record whose client has
+//! not been heard from within the heartbeat timeout is shown `unreachable`
+//! rather than `running`: its client may be offline and alive.
+
+use std::collections::{BTreeSet, HashMap};
+
+use axum::Extension;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use lab_server::series::{Series, XAxis};
+use lab_store::wire::{RunDetail, RunSummary};
+use lab_store::{Detail, MetricEvent, RunInfo, Selection};
+use lab_types::Status;
+use object_store::ObjectStoreExt as _;
+use serde_json::{Value as J, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::ingest::{project_exists, project_name};
+use crate::tokens::{Caller, Role};
+
+/// `GET /projects`: the projects the token may see, with their run counts.
+pub(crate) async fn projects(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+) -> Result<Json<J>, ApiError> {
+    caller.may_do(Role::Reader)?;
+    let list = state
+        .blocking(move |s| {
+            let mut lease = s.inner.db.take()?;
+            let rows = lease.client().query(
+                "SELECT p.name, count(r.id) FROM lab.projects p LEFT JOIN lab.runs r ON r.project_id = p.id
+                 WHERE $1::text IS NULL OR p.name = $1 GROUP BY p.name ORDER BY p.name",
+                &[&caller.project],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| json!({ "name": r.get::<_, String>(0), "runs": r.get::<_, i64>(1) }))
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    Ok(Json(json!({ "projects": list })))
+}
+
+/// The query string's pairs, decoded as a form is.
+fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
+    let mut out = Vec::new();
+    for pair in query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty())
+    {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Some(k), Some(v)) = (decode(k), decode(v)) else {
+            return Err(ApiError::BadRequest(format!(
+                "the query parameter `{pair}` is not UTF-8 text once percent-decoded"
+            )));
+        };
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+/// `text` with `+` as a space and `%XX` as the byte XX, if UTF-8.
+fn decode(text: &str) -> Option<String> {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'%'
+            && let (Some(hi), Some(lo)) = (
+                bytes.get(i + 1).copied().and_then(hex),
+                bytes.get(i + 2).copied().and_then(hex),
+            )
+        {
+            out.push((hi * 16 + lo) as u8);
+            i += 3;
+            continue;
+        }
+        out.push(if b == b'+' { b' ' } else { b });
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The last value of parameter `name`.
+fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+fn number(
+    params: &[(String, String)],
+    name: &str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ApiError> {
+    let Some(text) = param(params, name) else {
+        return Ok(default);
+    };
+    match text.trim().parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        _ => Err(ApiError::BadRequest(format!(
+            "`{name}` must be a whole number from 0 to {max}: got `{text}`"
+        ))),
+    }
+}
+
+/// Items separated by commas; a comma between backticks belongs to its item.
+fn list(text: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    for c in text.chars() {
+        match c {
+            '`' => {
+                quoted = !quoted;
+                current.push(c);
+            }
+            ',' if !quoted => items.push(std::mem::take(&mut current)),
+            _ => current.push(c),
+        }
+    }
+    items.push(current);
+    items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Refuses a project the token may not read, or one the server does not
+/// hold, alike.
+async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<(), ApiError> {
+    project_name(project)?;
+    caller.may(Role::Reader, project)?;
+    let p = project.to_owned();
+    if state.blocking(move |s| project_exists(s, &p)).await? {
+        Ok(())
+    } else {
+        Err(ApiError::NotFound(format!("no project `{project}`")))
+    }
+}
+
+/// When each run of `project` was last heard from.
+fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
+    let mut lease = s.inner.db.take()?;
+    Ok(lease
+        .client()
+        .query(
+            "SELECT run, seen_nanos FROM lab_team.heartbeats WHERE project = $1",
+            &[&project],
+        )?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
+}
+
+/// The status the server shows for `run`: `unreachable` for a running run
+/// whose client is silent.
+fn shown_status(s: &AppState, run: &RunInfo, seen: &HashMap<String, i64>) -> Option<&'static str> {
+    if run.status != Status::Running {
+        return None;
+    }
+    let timeout = i64::try_from(s.inner.options.heartbeat_timeout.as_nanos()).unwrap_or(i64::MAX);
+    let last = seen.get(&run.id.to_string()).copied().unwrap_or(i64::MIN);
+    (lab_types::now_nanos().saturating_sub(last) > timeout).then_some("unreachable")
+}
+
+/// `value` (a serialized run) with its status replaced, if `status` is set.
+fn with_status(mut value: J, status: Option<&str>) -> J {
+    if let (Some(status), J::Object(map)) = (status, &mut value) {
+        map.insert("status".into(), json!(status));
+    }
+    value
+}
+
+/// Every name the project's runs have, for columns and query completion.
+fn names_of(index: &lab_pg::PgIndex) -> Result<J, ApiError> {
+    let c = index.catalog()?;
+    let sorted = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
+    let fields: Vec<&str> = lab_store::fields::queryable().map(|f| f.name).collect();
+    Ok(json!({
+        "fields": fields,
+        "params": sorted(&c.params),
+        "metrics": sorted(&c.metrics),
+        "tags": sorted(&c.tags),
+    }))
+}
+
+/// `GET /projects/{project}/runs`: as `lab ui`'s `GET /runs`.
+pub(crate) async fn runs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(project): Path<String>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let params = pairs(query.as_deref())?;
+    let limit = number(&params, "limit", 100, 10_000)?;
+    let offset = number(&params, "offset", 0, usize::MAX / 2)?;
+    let statuses = match param(&params, "status") {
+        Some(text) => list(text)
+            .iter()
+            .map(|s| {
+                Status::parse(s).ok_or_else(|| {
+                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
+                    ApiError::BadRequest(format!(
+                        "`status` must be a list of {}: got `{s}`",
+                        names.join(", ")
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?,
+        None => Vec::new(),
+    };
+    let selection = Selection {
+        experiment: param(&params, "experiment")
+            .map(str::to_owned)
+            .filter(|e| !e.is_empty()),
+        statuses,
+        filter: param(&params, "where").map(str::to_owned),
+        sort: param(&params, "sort").map(list).unwrap_or_default(),
+        limit: None,
+        offset: 0,
+        detail: Detail::Listing,
+    };
+    let columns = param(&params, "columns")
+        .filter(|c| !c.trim().is_empty())
+        .map(list);
+    let body = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&project)?;
+            let all = lease.with(|i| i.select(&selection))?;
+            let names = names_of(lease.index())?;
+            let seen = heartbeats(s, &project)?;
+            let total = all.len();
+            let runs: Vec<J> = all
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|run| {
+                    let status = shown_status(s, &run, &seen);
+                    let mut summary = RunSummary::of(run);
+                    if let Some(columns) = &columns {
+                        let wants = |prefix: &str, k: &str| {
+                            columns
+                                .iter()
+                                .any(|c| c == k || c.strip_prefix(prefix).is_some_and(|c| c == k))
+                        };
+                        summary.params.retain(|k| wants("params.", k));
+                        summary.metrics.retain(|k| wants("metrics.", k));
+                    }
+                    summary.sort();
+                    let value = serde_json::to_value(&summary)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?;
+                    Ok(with_status(value, status))
+                })
+                .collect::<Result<_, ApiError>>()?;
+            Ok(json!({ "names": names, "offset": offset, "runs": runs, "total": total }))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// `GET /projects/{project}/runs/{id}`: as `lab ui`'s `GET /runs/{id}`.
+pub(crate) async fn run(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let body = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&project)?;
+            let run = lease.with(|i| i.run(&id))?;
+            let seen = heartbeats(s, &project)?;
+            let status = shown_status(s, &run, &seen);
+            let mut detail = RunDetail::of(run);
+            detail.sort();
+            let value =
+                serde_json::to_value(&detail).map_err(|e| ApiError::Internal(e.to_string()))?;
+            Ok(with_status(value, status))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// `GET /projects/{project}/names`: as `lab ui`'s `GET /names`.
+pub(crate) async fn names(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path(project): Path<String>,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let body = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&project)?;
+            let mut names = names_of(lease.index())?;
+            let mut db = s.inner.db.take()?;
+            let experiments: Vec<String> = db
+                .client()
+                .query(
+                    "SELECT DISTINCT r.experiment FROM lab.runs r JOIN lab.projects p ON p.id = r.project_id
+                     WHERE p.name = $1 ORDER BY 1",
+                    &[&project],
+                )?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            if let J::Object(map) = &mut names {
+                map.insert("experiments".into(), json!(experiments));
+            }
+            Ok(names)
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// `GET /projects/{project}/runs/{id}/metrics/{name}`: as `lab ui`'s
+/// `GET /runs/{id}/metrics/{name}`, the points read from the journal in the
+/// object store, one stretch at a time, and downsampled alike.
+pub(crate) async fn metric(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, id, name)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let params = pairs(query.as_deref())?;
+    let axis = match param(&params, "x").unwrap_or("step") {
+        "step" => XAxis::Step,
+        "time" => XAxis::Time,
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "`x` must be `step` or `time`: got `{other}`"
+            )));
+        }
+    };
+    let max_points = number(&params, "max_points", 2000, 100_000)?;
+    if max_points < 2 {
+        return Err(ApiError::BadRequest(format!(
+            "`max_points` must be a whole number from 2 to 100000: got `{max_points}`"
+        )));
+    }
+    let bound = |key: &str| -> Result<Option<f64>, ApiError> {
+        match param(&params, key) {
+            None => Ok(None),
+            Some(t) => match t.trim().parse::<f64>() {
+                Ok(v) if v.is_finite() => Ok(Some(v)),
+                _ => Err(ApiError::BadRequest(format!(
+                    "`{key}` must be a finite number: got `{t}`"
+                ))),
+            },
+        }
+    };
+    let (from, to) = (bound("from")?, bound("to")?);
+    let p = project.clone();
+    let n = name.clone();
+    let (run, length) = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&p)?;
+            let run = lease.with(|i| i.run(&id))?;
+            if run.metric(&n).is_none() {
+                return Err(ApiError::NotFound(format!(
+                    "run `{}` has no metric `{n}`",
+                    run.short_id
+                )));
+            }
+            let length = lease
+                .with(|i| lab_store::index::FoldIndex::indexed(i, &run.short_id))?
+                .map_or(0, |i| i.offset);
+            Ok((run, length))
+        })
+        .await?;
+    let bucket = &state.inner.bucket;
+    let run_id = run.id.to_string();
+    let mut series = Series::new();
+    let mut key = None;
+    for (start, size) in bucket.stretches(&project, &run_id, length).await? {
+        let bytes = bucket
+            .store
+            .get_range(&bucket.stretch(&project, &run_id, start), 0..size)
+            .await?;
+        lab_store::index::received_metric_events(start, &bytes, |event| match event {
+            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
+            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
+                series.push(point.step, time_nanos, run.start_nanos, point.value);
+            }
+            _ => {}
+        })?;
+    }
+    let view = tokio::task::spawn_blocking(move || {
+        lab_server::series::downsample(&series, axis, from, to, max_points)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Json(json!({
+        "name": name,
+        "x_axis": if axis == XAxis::Step { "step" } else { "time" },
+        "total": view.in_range,
+        "downsampled": view.downsampled,
+        "x": view.x,
+        "y": view.y,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_decode_as_forms() {
+        let p = pairs(Some("where=a+%3E+1&sort=-x&bad")).unwrap();
+        assert_eq!(param(&p, "where"), Some("a > 1"));
+        assert_eq!(param(&p, "bad"), Some(""));
+        assert!(pairs(Some("a=%FF")).is_err());
+        assert_eq!(list("-a, `b, c`,,d"), vec!["-a", "`b, c`", "d"]);
+    }
+}

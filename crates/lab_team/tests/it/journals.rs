@@ -1,0 +1,439 @@
+//! Journals sent in pieces, with retries, gaps, conflicting and bad bytes:
+//! kept byte for byte, folded as the local index folds them, and a run's
+//! status as its client is heard from or not.
+
+use std::time::Duration;
+
+use lab_store::wire::RunSummary;
+use lab_store::{Selection, Store};
+use lab_team::Role;
+use serde_json::Value as J;
+
+use crate::{Server, http, journal_bytes, local_project, send_journal};
+
+const P: &str = "iris-project";
+
+fn put(s: &Server, token: &str, run: &str, offset: usize, bytes: &[u8]) -> crate::Response {
+    http(
+        s.addr,
+        "PUT",
+        &format!("/api/v1/projects/{P}/runs/{run}/journal?offset={offset}"),
+        Some(token),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_journal_sent_in_pieces_is_kept_whole_and_folded_as_locally() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    for run in &runs {
+        let bytes = journal_bytes(&project, run);
+        let id = run.id().to_string();
+        let first = put(&s, &token, &id, 0, &bytes[..300]);
+        assert_eq!(
+            first.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&first.body)
+        );
+        let held = first.json()["length"].as_u64().unwrap() as usize;
+        assert!(held > 16 && held <= 300, "{held}");
+        // The same bytes again: a retry, nothing stored twice.
+        let again = put(&s, &token, &id, 0, &bytes[..300]);
+        assert_eq!(
+            (again.status, again.json()["length"].as_u64()),
+            (200, Some(held as u64))
+        );
+        // From past the end: a gap, and where to resume.
+        let gap = put(&s, &token, &id, held + 10, &bytes[held + 10..held + 100]);
+        assert_eq!((gap.status, gap.code()), (409, "gap".to_owned()));
+        assert_eq!(gap.json()["length"].as_u64(), Some(held as u64));
+        // A different byte where the server holds one: refused, nothing kept.
+        let mut changed = bytes[..held + 200].to_vec();
+        changed[held - 3] ^= 0x40;
+        let conflict = put(&s, &token, &id, 0, &changed);
+        assert_eq!(
+            (conflict.status, conflict.code()),
+            (409, "conflict".to_owned())
+        );
+        assert_eq!(conflict.json()["length"].as_u64(), Some(held as u64));
+        // A frame whose CRC does not match its bytes.
+        let mut bad = bytes[held..held + 200].to_vec();
+        bad[6] ^= 0xff;
+        let refused = put(&s, &token, &id, held, &bad);
+        assert_eq!(
+            (refused.status, refused.code()),
+            (400, "bad_frame".to_owned())
+        );
+        assert_eq!(refused.json()["length"].as_u64(), Some(held as u64));
+        // An overlap of good bytes is a retry too: the rest goes on from it.
+        let overlap = put(&s, &token, &id, held - 50, &bytes[held - 50..held + 500]);
+        assert_eq!(overlap.status, 200);
+        let held = overlap.json()["length"].as_u64().unwrap() as usize;
+        // The rest in odd-sized pieces.
+        let rest = send_journal_from(&s, &token, &id, &bytes, held, 777);
+        assert_eq!(rest, bytes.len() as u64);
+
+        let length = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}/runs/{id}/journal/length"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(length.json()["length"].as_u64(), Some(bytes.len() as u64));
+        let copy = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}/runs/{id}/journal"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(copy.status, 200);
+        assert!(
+            copy.body == bytes,
+            "the server's copy differs from the journal"
+        );
+        // The object store holds the same bytes, stretch after stretch.
+        let dir = s
+            .store
+            .path()
+            .join(format!("projects/{P}/runs/{id}/journal"));
+        let mut names: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        names.sort();
+        let stored: Vec<u8> = names
+            .iter()
+            .flat_map(|p| std::fs::read(p).unwrap())
+            .collect();
+        assert!(
+            stored == bytes,
+            "the object store's stretches differ from the journal"
+        );
+    }
+
+    // The runs API shows what `lab ls --format json` shows for them.
+    let mut store = Store::open(project.clone()).unwrap();
+    store.refresh().unwrap();
+    let local = store.select(&Selection::default()).unwrap();
+    let listed = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(listed.status, 200);
+    let listed = listed.json();
+    assert_eq!(listed["total"].as_u64(), Some(2));
+    for run in local {
+        let summary = RunSummary::of(run);
+        let want = serde_json::to_value(summary.without_listing_extras()).unwrap();
+        let got = listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == want["id"])
+            .unwrap_or_else(|| panic!("run {} is not listed", want["id"]));
+        for (key, value) in want.as_object().unwrap() {
+            assert_eq!(&got[key], value, "`{key}` of run {}", want["id"]);
+        }
+    }
+    let one = http(
+        s.addr,
+        "GET",
+        &format!(
+            "/api/v1/projects/{P}/runs/{}",
+            &runs[0].id().to_string()[..10]
+        ),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["params"]["depth"], J::from(3));
+    let queried = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs?where=depth+%3E+3"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(queried.json()["total"].as_u64(), Some(1));
+    let bad_query = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs?where=depth+%3E"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        (bad_query.status, bad_query.code()),
+        (400, "bad_query".to_owned())
+    );
+    // A metric's points, downsampled as `lab ui` does, from the journal read
+    // back out of the object store.
+    let local_run = store.run(&runs[1].id().to_string()).unwrap();
+    let mut series = lab_server::series::Series::new();
+    store
+        .visit_metric(&local_run, "loss", |step, nanos, value| {
+            series.push(step, nanos, local_run.start_nanos, value);
+        })
+        .unwrap();
+    for (query, axis) in [
+        ("", lab_server::series::XAxis::Step),
+        (
+            "?x=time&max_points=100&from=0.0",
+            lab_server::series::XAxis::Time,
+        ),
+    ] {
+        let from = if query.is_empty() { None } else { Some(0.0) };
+        let max = if query.is_empty() { 2000 } else { 100 };
+        let want = lab_server::series::downsample(&series, axis, from, None, max);
+        let got = http(
+            s.addr,
+            "GET",
+            &format!(
+                "/api/v1/projects/{P}/runs/{}/metrics/loss{query}",
+                runs[1].id()
+            ),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(got.status, 200, "{}", String::from_utf8_lossy(&got.body));
+        let got = got.json();
+        assert_eq!(got["total"].as_u64(), Some(want.in_range as u64));
+        assert_eq!(got["downsampled"].as_bool(), Some(want.downsampled));
+        assert_eq!(got["x"], serde_json::json!(want.x));
+        // Equal up to the last bit that JSON text parsing may change.
+        let ys: Vec<Option<f64>> = serde_json::from_value(got["y"].clone()).unwrap();
+        assert_eq!(ys.len(), want.y.len());
+        for (i, (a, b)) in ys.iter().zip(&want.y).enumerate() {
+            let same = match (a, b) {
+                (Some(a), Some(b)) => (a - b).abs() <= 1e-15 * b.abs().max(1e-300),
+                (None, None) => true,
+                _ => false,
+            };
+            assert!(same, "y[{i}]: {a:?} against {b:?}");
+        }
+    }
+    assert_eq!(
+        want_total_points(&s, &token, &runs[1].id().to_string()),
+        2000
+    );
+    let missing = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{}/metrics/nope", runs[1].id()),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(missing.status, 404);
+    let projects = http(s.addr, "GET", "/api/v1/projects", Some(&token), &[], b"").unwrap();
+    assert_eq!(
+        projects.json()["projects"],
+        serde_json::json!([{"name": P, "runs": 2}])
+    );
+}
+
+/// How many points of `loss` the server reads back for run `run`.
+fn want_total_points(s: &Server, token: &str, run: &str) -> u64 {
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{run}/metrics/loss?max_points=2"),
+        Some(token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    r.json()["total"].as_u64().unwrap()
+}
+
+/// Sends `bytes` from `from` on in pieces of `size`, each piece overlapping
+/// the last by a few bytes; returns the length the server holds.
+fn send_journal_from(
+    s: &Server,
+    token: &str,
+    run: &str,
+    bytes: &[u8],
+    from: usize,
+    size: usize,
+) -> u64 {
+    let mut at = from;
+    while at < bytes.len() {
+        let start = at.saturating_sub(7).max(from);
+        let end = (at + size).min(bytes.len());
+        let r = put(s, token, run, start, &bytes[start..end]);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let length = r.json()["length"].as_u64().unwrap() as usize;
+        assert!(length > at || end < bytes.len(), "no progress at {at}");
+        at = if length > at { length } else { at };
+        if length == start && end < bytes.len() {
+            // A frame longer than the piece: send it whole.
+            let r = put(
+                s,
+                token,
+                run,
+                at,
+                &bytes[at..(at + 8 * size).min(bytes.len())],
+            );
+            at = r.json()["length"].as_u64().unwrap() as usize;
+        }
+    }
+    at as u64
+}
+
+#[test]
+fn a_run_is_running_while_its_client_is_heard_then_unreachable_crashed_or_what_its_end_says() {
+    let cluster = crate::Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = Server::on(cluster, store, &url, |o| {
+        o.heartbeat_timeout = Duration::from_millis(800);
+    });
+    let token = s.token("ci", Role::Writer, Some(P));
+    let _guard = crate::SDK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = lab_store::Project::create(dir.path()).unwrap();
+    let run = lab_sdk::Run::start(
+        &project,
+        lab_sdk::StartOptions {
+            experiment: "live".into(),
+            attrs: Vec::new(),
+            env: lab_sdk::EnvRequest::default(),
+        },
+    )
+    .unwrap();
+    run.log_metric("loss", 0.5, None).unwrap();
+    let id = run.id().to_string();
+    let journal = project.run_paths(&run.id().short()).journal;
+    // What a live journal holds: up to the end of its last whole frame.
+    let live = |journal: &std::path::Path| {
+        let end = lab_journal::read_journal(journal, 0, |_, _| {})
+            .unwrap()
+            .end as usize;
+        std::fs::read(journal).unwrap()[..end].to_vec()
+    };
+    let bytes = live(&journal);
+    assert_eq!(
+        send_journal(s.addr, &token, P, &id, &bytes, 4096),
+        bytes.len() as u64
+    );
+    let status = || {
+        let r = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}/runs/{id}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        r.json()["status"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status(), "running");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(status(), "unreachable");
+    let beat = http(
+        s.addr,
+        "POST",
+        &format!("/api/v1/projects/{P}/runs/{id}/heartbeat"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(beat.status, 204);
+    assert_eq!(status(), "running");
+    let crashed = http(
+        s.addr,
+        "POST",
+        &format!("/api/v1/projects/{P}/runs/{id}/crashed"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crashed.status, 204);
+    assert_eq!(status(), "crashed");
+    // The client catches up: its End record says how the run went.
+    run.log_metric("loss", 0.25, None).unwrap();
+    run.end(lab_types::Status::Finished, None).unwrap();
+    lab_sdk::wait_for_background();
+    let bytes = std::fs::read(&journal).unwrap();
+    assert_eq!(
+        send_journal(s.addr, &token, P, &id, &bytes, 4096),
+        bytes.len() as u64
+    );
+    assert_eq!(status(), "finished");
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(
+        crate::metric_count(&r.json(), "loss"),
+        Some(2),
+        "{}",
+        r.json()
+    );
+}
+
+#[test]
+fn an_oversize_body_is_refused_and_nothing_is_kept() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let run = "0123456789abcdef0123456789abcdef";
+    let huge = vec![7u8; lab_team::MAX_JOURNAL_BODY + 1];
+    let r = put(&s, &token, run, 0, &huge);
+    assert_eq!((r.status, r.code()), (413, "too_large".to_owned()));
+    let length = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{run}/journal/length"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(length.json()["length"].as_u64(), Some(0));
+    // Not a journal at all, and a first stretch without its Start record.
+    let r = put(&s, &token, run, 0, b"not a journal, not at all");
+    assert_eq!((r.status, r.code()), (400, "bad_frame".to_owned()));
+    let r = put(&s, &token, run, 0, &lab_journal_header());
+    assert_eq!((r.status, r.code()), (400, "bad_frame".to_owned()));
+    let r = put(&s, &token, "not-a-run", 0, b"");
+    assert_eq!((r.status, r.code()), (400, "bad_request".to_owned()));
+}
+
+fn lab_journal_header() -> Vec<u8> {
+    lab_journal::header().to_vec()
+}

@@ -1,0 +1,137 @@
+"""A real `lab server` for tests: a PostgreSQL cluster of the test's own
+(`initdb` in a temporary folder, as the `postgres` user when run as root),
+an object store in a folder (`file://`), and the server on a free port of
+127.0.0.1, all stopped and removed after."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+LAB = str(Path(sys.executable).parent / "lab")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bin() -> Path:
+    if os.environ.get("PG_BIN"):
+        return Path(os.environ["PG_BIN"])
+    found = sorted(
+        (int(p.name), p / "bin") for p in Path("/usr/lib/postgresql").iterdir() if p.name.isdigit() and (p / "bin" / "initdb").exists()
+    )
+    return found[-1][1]
+
+
+class Postgres:
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        os.chmod(folder, 0o755)
+        self.data = folder / "pg"
+        self.root = os.geteuid() == 0
+        if self.root:
+            subprocess.run(["install", "-d", "-o", "postgres", "-g", "postgres", str(self.data)], check=True)
+        else:
+            self.data.mkdir()
+        self.bin = pg_bin()
+        self.port = free_port()
+        self._pg("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
+        self.start()
+        subprocess.run(
+            [str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-q", "-c", "create database lab"],
+            check=True,
+            capture_output=True,
+        )
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/lab"
+
+    def _pg(self, program: str, *args: str) -> None:
+        command = [str(self.bin / program), *args]
+        if self.root:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        subprocess.run(command, check=True, capture_output=True)
+
+    def start(self) -> None:
+        self._pg(
+            "pg_ctl", "-D", str(self.data), "-l", str(self.data / "server.log"),
+            "-o", f"-p {self.port} -h 127.0.0.1 -k {self.data}", "-w", "start",
+        )
+
+    def stop(self) -> None:
+        self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+
+class Server:
+    """`lab server` on a database and a folder of blobs."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.pg = Postgres(folder / "db")
+        self.bucket = folder / "bucket"
+        self.bucket.mkdir()
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: "subprocess.Popen | None" = None
+        self.log = open(os.devnull, "w")
+        self.start()
+
+    def token(self, name: str, role: str = "writer") -> str:
+        out = subprocess.run(
+            [LAB, "server", "token", "create", "--database", self.pg.url, "--name", name, "--role", role],
+            capture_output=True, text=True, check=True, timeout=60,
+        )
+        return out.stdout.strip().splitlines()[-1]
+
+    def revoke(self, name: str) -> None:
+        subprocess.run(
+            [LAB, "server", "token", "revoke", "--database", self.pg.url, name],
+            capture_output=True, text=True, check=True, timeout=60,
+        )
+
+    def start(self) -> None:
+        self.log.close()
+        self.log = open(self.folder / f"server-{time.monotonic_ns()}.log", "w")
+        self.proc = subprocess.Popen(
+            [LAB, "server", "--database", self.pg.url, "--artifacts", self.bucket.as_uri(), "--listen", f"127.0.0.1:{self.port}"],
+            stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/api/v1/health", timeout=2):
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"lab server exited: {self.log.name}")
+                time.sleep(0.1)
+        raise RuntimeError("lab server did not answer within 60 s")
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+        self.proc = None
+        self.log.close()
+
+    def get(self, path: str, token: str) -> dict:
+        request = urllib.request.Request(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return json.load(r)
+
+    def close(self) -> None:
+        self.stop(signal.SIGKILL)
+        try:
+            self.pg.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)

@@ -1,0 +1,231 @@
+"""Runs streamed to a real `lab server` (PostgreSQL and a folder of blobs,
+started by the test): while they train, through a server that stops, a
+client killed mid-upload, and a token revoked mid-run. Each checks with the
+server's read API that every acknowledged point is there exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import lab_cli, lab_env
+from team_server import Server
+
+TRAIN = """
+import sys, time, lab
+n, pause = int(sys.argv[1]), float(sys.argv[2])
+e = lab.Experiment("train")
+with e.start_run():
+    print(e.run_id, flush=True)
+    for i in range(n):
+        e.log_metric("loss", 1.0 / (i + 1), step=i)
+        if pause and i % 100 == 99:
+            time.sleep(pause)
+    e.log_artifact("notes", "notes.txt")
+"""
+
+
+@pytest.fixture(scope="module")
+def server():
+    # Not under pytest's folder: PostgreSQL runs as its own user, which must
+    # reach its data folder.
+    folder = Path(tempfile.mkdtemp(prefix="lab-team-"))
+    os.chmod(folder, 0o755)
+    s = Server(folder)
+    yield s
+    s.close()
+
+
+def start_training(project: Path, n: int, pause: float) -> subprocess.Popen:
+    (project / "train.py").write_text(textwrap.dedent(TRAIN))
+    (project / "notes.txt").write_text("what was tried\n")
+    return subprocess.Popen(
+        [sys.executable, "train.py", str(n), str(pause)],
+        cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def points_on_server(server: Server, token: str, project: Path, run_id: str) -> int:
+    """How many points of `loss` the server's index holds for the run."""
+    detail = server.get(f"/projects/{project.name}/runs/{run_id}", token)
+    return sum(m["count"] for m in detail["metrics"] if m["name"] == "loss")
+
+
+def journal_on_server(server: Server, token: str, project: Path, run_id: str) -> bytes:
+    request = urllib.request.Request(
+        f"{server.url}/api/v1/projects/{project.name}/runs/{run_id}/journal", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=30) as r:
+        return r.read()
+
+
+def local_journal(project: Path, run_id: str) -> bytes:
+    return (project / ".lab" / "runs" / run_id[:8] / "journal.lab").read_bytes()
+
+
+def same_on_server(server: Server, token: str, project: Path, run_id: str, points: int) -> None:
+    """The server holds the run's journal byte for byte, and its index every
+    point once."""
+    assert journal_on_server(server, token, project, run_id) == local_journal(project, run_id)
+    assert points_on_server(server, token, project, run_id) == points
+
+
+def wait_for(check, timeout: float = 60, every: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            got = check()
+            if got:
+                return got
+        except Exception:  # noqa: BLE001 - the server may not have the run yet
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            return check()
+        time.sleep(every)
+
+
+@pytest.fixture
+def logged_in(project: Path, server: Server, monkeypatch: pytest.MonkeyPatch, request) -> str:
+    token = server.token(f"t-{request.node.name[:40]}-{time.monotonic_ns()}")
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lab"), "login", server.url, "--token-stdin"],
+        input=token + "\n", capture_output=True, text=True, env=lab_env(project), cwd=project, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return token
+
+
+def test_login_keeps_the_token_private(project: Path, server: Server, logged_in: str, tmp_path: Path) -> None:
+    path = tmp_path / "config" / "lab" / "server.json"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert json.loads(path.read_text()) == {"url": server.url, "token": logged_in}
+    # A token the server does not know is refused, and the file is kept.
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lab"), "login", server.url, "--token-stdin"],
+        input="not-a-token\n", capture_output=True, text=True, env=lab_env(project), timeout=60,
+    )
+    assert proc.returncode == 1 and "does not know this token" in proc.stderr, proc.stderr
+    assert json.loads(path.read_text())["token"] == logged_in
+    # A reader's token is kept, and said to send nothing.
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "lab"), "login", server.url, "--token-stdin"],
+        input=server.token(f"reader-{time.monotonic_ns()}", "reader") + "\n",
+        capture_output=True, text=True, env=lab_env(project), timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "(reader, every project)" in proc.stdout and "a reader's token cannot send runs" in proc.stderr
+    assert lab_cli(project, "logout").returncode == 0
+    assert not path.exists()
+
+
+def test_a_run_streams_while_it_trains(project: Path, server: Server, logged_in: str) -> None:
+    proc = start_training(project, 3000, 0.05)
+    run_id = proc.stdout.readline().strip()
+    # Seen on the server while the script still trains.
+    seen = wait_for(lambda: proc.poll() is None and points_on_server(server, logged_in, project, run_id) >= 500)
+    assert seen and proc.poll() is None
+    detail = server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)
+    assert detail["status"] == "running"
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "server" not in err and "not all on" not in err, err
+    # All of it, once each, and the run's end and its artifact.
+    same_on_server(server, logged_in, project, run_id, 3000)
+    detail = server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)
+    assert detail["status"] == "finished"
+    state = json.loads((project / ".lab" / "runs" / run_id[:8] / "upload.json").read_text())
+    assert state["done"] and state["acked"] == (project / ".lab" / "runs" / run_id[:8] / "journal.lab").stat().st_size
+    # Nothing left for `lab sync`.
+    synced = lab_cli(project, "sync")
+    assert synced.returncode == 0 and "0 runs sent, 1 run already on the server" in synced.stdout, synced.stdout
+
+
+def test_a_server_stopped_mid_run_costs_nothing_and_sync_sends_the_rest(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "1")
+    proc = start_training(project, 4000, 0.05)
+    run_id = proc.stdout.readline().strip()
+    wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 300)
+    server.stop(signal.SIGKILL)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 0, err
+    assert err.count("the server does not answer") == 1, err
+    assert "`lab sync` sends the rest" in err
+    server.start()
+    synced = lab_cli(project, "sync", timeout=120)
+    assert synced.returncode == 0, synced.stderr
+    assert "1 run sent" in synced.stdout, synced.stdout
+    same_on_server(server, logged_in, project, run_id, 4000)
+    detail = server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)
+    assert detail["status"] == "finished"
+
+
+def test_a_client_killed_mid_upload_is_completed_by_sync(project: Path, server: Server, logged_in: str) -> None:
+    proc = start_training(project, 100000, 0.02)
+    run_id = proc.stdout.readline().strip()
+    wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 1000)
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    # What the server acknowledged is a prefix of the journal, in whole frames.
+    acked = journal_on_server(server, logged_in, project, run_id)
+    assert local_journal(project, run_id).startswith(acked)
+    synced = lab_cli(project, "sync", timeout=120)
+    assert synced.returncode == 0, synced.stderr
+    assert "1 run sent" in synced.stdout, synced.stdout
+    # What the killed process logged is all there, once; the run crashed.
+    local = subprocess.run(
+        [sys.executable, "-c", f"import lab; print(len(lab.get_run('{run_id}').metric_history('loss')))"],
+        cwd=project, env=lab_env(project), capture_output=True, text=True, check=True,
+    )
+    same_on_server(server, logged_in, project, run_id, int(local.stdout))
+    assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "crashed"
+    detail = server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)
+    assert detail["status"] == "crashed"
+
+
+def test_a_revoked_token_is_said_once_and_training_goes_on(project: Path, server: Server, logged_in: str, request) -> None:
+    name = server.get("/whoami", logged_in)["name"]
+    proc = start_training(project, 3000, 0.05)
+    run_id = proc.stdout.readline().strip()
+    wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 200)
+    server.revoke(name)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert err.count("the server refused the token") == 1, err
+    assert "`lab login" in err
+    count = subprocess.run(
+        [sys.executable, "-c", f"import lab; print(len(lab.get_run('{run_id}').metric_history('loss')))"],
+        cwd=project, env=lab_env(project), capture_output=True, text=True, check=True,
+    )
+    assert count.stdout.strip() == "3000"
+
+
+def test_the_next_run_in_the_project_sends_what_an_earlier_process_left(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    # Logged while the server was down; the process could not send it.
+    server.stop(signal.SIGKILL)
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "0")
+    first = start_training(project, 500, 0)
+    first_id = first.stdout.readline().strip()
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0 and "the server does not answer" in err, err
+    server.start()
+    # The next run in the project sends the one left while its own is
+    # caught up.
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "30")
+    second = start_training(project, 3000, 0.05)
+    second_id = second.stdout.readline().strip()
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 0, err
+    same_on_server(server, logged_in, project, second_id, 3000)
+    same_on_server(server, logged_in, project, first_id, 500)
