@@ -437,3 +437,89 @@ fn an_oversize_body_is_refused_and_nothing_is_kept() {
 fn lab_journal_header() -> Vec<u8> {
     lab_journal::header().to_vec()
 }
+
+#[test]
+fn clients_racing_over_two_replicas_store_each_byte_once_and_count_each_point_once() {
+    let s = Server::start();
+    let other = s.replica();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = std::sync::Arc::new(journal_bytes(&project, &runs[0]));
+    let id = runs[0].id().to_string();
+    let addrs = [s.addr, other.addr];
+    // Four clients send the same journal at once, each in its own stretch
+    // size, each request to the replica after the one before.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (bytes, token, id) = (bytes.clone(), token.clone(), id.clone());
+            std::thread::Builder::new()
+                .name(format!("client-{c}"))
+                .spawn(move || {
+                    let size = 300 + 211 * c;
+                    let mut at = 0usize;
+                    let mut turn = c;
+                    while at < bytes.len() {
+                        let end = (at + size).min(bytes.len());
+                        let r = http(
+                            addrs[turn % 2],
+                            "PUT",
+                            &format!("/api/v1/projects/{P}/runs/{id}/journal?offset={at}"),
+                            Some(&token),
+                            &[],
+                            &bytes[at..end],
+                        )
+                        .unwrap();
+                        turn += 1;
+                        let length = r.json()["length"].as_u64().unwrap() as usize;
+                        match r.status {
+                            // Another client got further (a gap), or this stretch held no whole frame.
+                            200 | 409 if length > at => at = length,
+                            200 => at = length.max(at),
+                            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+                        }
+                        if length == at && end < bytes.len() && r.status == 200 {
+                            // A frame longer than the stretch: send it whole.
+                            let r = http(
+                                addrs[turn % 2],
+                                "PUT",
+                                &format!("/api/v1/projects/{P}/runs/{id}/journal?offset={at}"),
+                                Some(&token),
+                                &[],
+                                &bytes[at..(at + 8 * size).min(bytes.len())],
+                            )
+                            .unwrap();
+                            at = r.json()["length"].as_u64().unwrap() as usize;
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let copy = http(
+        other.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}/journal"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        copy.body == *bytes,
+        "the server's copy differs from the journal"
+    );
+    let shown = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
+    assert_eq!(crate::metric_count(&shown.json(), "accuracy"), Some(1));
+}
