@@ -166,6 +166,11 @@ pub struct ServerArgs {
     /// The address and port to listen on.
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Requests each token may make per second on this server, on average
+    /// (twice as many in a burst); beyond that the server answers 429 with
+    /// `Retry-After`. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub rate_limit: u32,
 }
 
 /// `lab server token`.

@@ -58,10 +58,14 @@ pub struct Options {
     pub heartbeat_timeout: Duration,
     /// The size of a blob upload's parts (but the last).
     pub part_size: u64,
+    /// Requests a token may make per second, on average, on this server
+    /// (twice as many in a burst); 0: no limit.
+    pub rate_per_sec: u32,
 }
 
 impl Options {
-    /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts.
+    /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
+    /// 500 requests a second per token.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -69,6 +73,7 @@ impl Options {
             artifacts,
             heartbeat_timeout: Duration::from_mins(1),
             part_size: 8 << 20,
+            rate_per_sec: 500,
         }
     }
 }
@@ -95,6 +100,7 @@ struct Inner {
     db: db::Db,
     indexes: indexes::Indexes,
     bucket: store::Bucket,
+    limits: auth::Limits,
 }
 
 impl AppState {
@@ -115,6 +121,7 @@ impl AppState {
                 db,
                 indexes,
                 bucket,
+                limits: auth::Limits::default(),
             }),
         })
     }

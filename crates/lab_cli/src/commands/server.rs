@@ -88,8 +88,9 @@ fn serve(args: &ServerArgs) -> Result<ExitStatus> {
             args.listen
         ))
     })?;
-    let state = AppState::open(Options::new(database.clone(), artifacts.clone()))
-        .map_err(|e| UserError(e.to_string()))?;
+    let mut options = Options::new(database.clone(), artifacts.clone());
+    options.rate_per_sec = args.rate_limit;
+    let state = AppState::open(options).map_err(|e| UserError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("lab-server")
