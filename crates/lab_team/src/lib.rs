@@ -18,6 +18,7 @@ mod auth;
 mod blobs;
 mod db;
 mod error;
+mod events;
 mod indexes;
 mod ingest;
 mod read;
@@ -101,6 +102,9 @@ struct Inner {
     indexes: indexes::Indexes,
     bucket: store::Bucket,
     limits: auth::Limits,
+    /// Cancelled when the server stops: ends live event streams, so a
+    /// graceful shutdown does not wait for them.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -122,6 +126,7 @@ impl AppState {
                 indexes,
                 bucket,
                 limits: auth::Limits::default(),
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -153,6 +158,7 @@ pub fn router(state: AppState) -> Router {
         .route("/projects/{project}/runs", get(read::runs))
         .route("/projects/{project}/runs/{run}", get(read::run))
         .route("/projects/{project}/names", get(read::names))
+        .route("/projects/{project}/events", get(events::stream))
         .route(
             "/projects/{project}/runs/{run}/metrics/{name}",
             get(read::metric),
@@ -215,7 +221,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopper = state.inner.shutdown.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopper.cancel();
+        })
         .await
 }

@@ -138,7 +138,11 @@ fn list(text: &str) -> Vec<String> {
 
 /// Refuses a project the token may not read, or one the server does not
 /// hold, alike.
-async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<(), ApiError> {
+pub(crate) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+) -> Result<(), ApiError> {
     project_name(project)?;
     caller.may(Role::Reader, project)?;
     let p = project.to_owned();
@@ -150,7 +154,7 @@ async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<()
 }
 
 /// When each run of `project` was last heard from.
-fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
+pub(crate) fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
     let mut lease = s.inner.db.take()?;
     Ok(lease
         .client()
@@ -165,7 +169,11 @@ fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiEr
 
 /// The status the server shows for `run`: `unreachable` for a running run
 /// whose client is silent.
-fn shown_status(s: &AppState, run: &RunInfo, seen: &HashMap<String, i64>) -> Option<&'static str> {
+pub(crate) fn shown_status(
+    s: &AppState,
+    run: &RunInfo,
+    seen: &HashMap<String, i64>,
+) -> Option<&'static str> {
     if run.status != Status::Running {
         return None;
     }
@@ -175,7 +183,7 @@ fn shown_status(s: &AppState, run: &RunInfo, seen: &HashMap<String, i64>) -> Opt
 }
 
 /// `value` (a serialized run) with its status replaced, if `status` is set.
-fn with_status(mut value: J, status: Option<&str>) -> J {
+pub(crate) fn with_status(mut value: J, status: Option<&str>) -> J {
     if let (Some(status), J::Object(map)) = (status, &mut value) {
         map.insert("status".into(), json!(status));
     }

@@ -523,3 +523,59 @@ fn clients_racing_over_two_replicas_store_each_byte_once_and_count_each_point_on
     assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
     assert_eq!(crate::metric_count(&shown.json(), "accuracy"), Some(1));
 }
+
+#[test]
+fn live_events_tell_of_new_runs_and_points() {
+    use std::io::{Read as _, Write as _};
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let first = journal_bytes(&project, &runs[0]);
+    send_journal(
+        s.addr,
+        &token,
+        P,
+        &runs[0].id().to_string(),
+        &first,
+        1 << 20,
+    );
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/projects/{P}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    // Once the stream has looked (and primed itself), a second run arrives.
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = journal_bytes(&project, &runs[1]);
+    let id = runs[1].id().to_string();
+    send_journal(s.addr, &token, P, &id, &second, 1 << 20);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("event: run") && seen.contains("event: metrics")) {
+        let n = stream.read(&mut buf).expect("no events within 20 s");
+        assert!(n > 0, "the stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains(&id), "{seen}");
+    assert!(
+        !seen.contains(&runs[0].id().to_string()),
+        "the first run was announced again: {seen}"
+    );
+    // Another project's token cannot listen.
+    let other = s.token("other", Role::Reader, Some("elsewhere"));
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/events"),
+        Some(&other),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
+}
