@@ -179,6 +179,26 @@ pub enum ServerCommand {
     /// Make, list and revoke the tokens clients use.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make the index in PostgreSQL again from the object store alone.
+    ///
+    /// Clears each project's runs from the index and folds every journal in
+    /// the object store again. Tokens, heartbeats and file lists stay. Stop
+    /// the servers first.
+    Reindex(ReindexArgs),
+}
+
+/// `lab server reindex`.
+#[derive(Debug, Parser)]
+pub struct ReindexArgs {
+    /// The server's PostgreSQL database (as for `lab server`).
+    #[arg(long, value_name = "URL", env = "LAB_DATABASE")]
+    pub database: String,
+    /// The server's object store (as for `lab server`).
+    #[arg(long, value_name = "URL", env = "LAB_ARTIFACTS")]
+    pub artifacts: String,
+    /// Only this project.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
 }
 
 /// `lab server token ...`.

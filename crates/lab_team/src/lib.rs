@@ -22,6 +22,7 @@ mod events;
 mod indexes;
 mod ingest;
 mod read;
+mod reindex;
 mod store;
 mod tokens;
 
@@ -35,6 +36,7 @@ use axum::routing::{get, post, put};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use reindex::{Reindexed, reindex};
 pub use store::BadStoreUrl;
 pub use tokens::{
     Role, TokenInfo, create as create_token, list as list_tokens, revoke as revoke_token,

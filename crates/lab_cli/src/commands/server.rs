@@ -14,6 +14,15 @@ use crate::output::UserError;
 pub fn run(args: &ServerArgs) -> Result<ExitStatus> {
     match &args.command {
         Some(ServerCommand::Token(command)) => token(command),
+        Some(ServerCommand::Reindex(a)) => {
+            let done = lab_team::reindex(&a.database, &a.artifacts, a.project.as_deref())
+                .map_err(failed)?;
+            eprintln!(
+                "Indexed {} runs of {} projects from {} bytes of journals",
+                done.runs, done.projects, done.bytes
+            );
+            Ok(ExitStatus::Success)
+        }
         None => serve(args),
     }
 }

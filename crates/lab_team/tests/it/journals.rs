@@ -579,3 +579,42 @@ fn live_events_tell_of_new_runs_and_points() {
     .unwrap();
     assert_eq!(r.status, 404);
 }
+
+#[test]
+fn the_index_is_made_again_from_the_object_store_alone() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    for run in &runs {
+        let bytes = journal_bytes(&project, run);
+        send_journal(s.addr, &token, P, &run.id().to_string(), &bytes, 999);
+    }
+    let get = |path: &str| {
+        let r = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}{path}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let detail = format!("/runs/{}", runs[0].id());
+    let (list, one) = (get("/runs"), get(&detail));
+    // The index is lost.
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    c.batch_execute("DELETE FROM lab.runs; DELETE FROM lab.names;")
+        .unwrap();
+    assert_eq!(get("/runs")["total"].as_u64(), Some(0));
+    let url = format!("file://{}", s.store.path().display());
+    let done = lab_team::reindex(&s.cluster.lab(), &url, None).unwrap();
+    assert_eq!((done.projects, done.runs), (1, 2));
+    assert_eq!(get("/runs"), list);
+    assert_eq!(get(&detail), one);
+    // Again: the same.
+    lab_team::reindex(&s.cluster.lab(), &url, Some(P)).unwrap();
+    assert_eq!(get("/runs"), list);
+}
