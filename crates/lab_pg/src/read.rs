@@ -121,6 +121,24 @@ impl PgIndex {
         Ok(runs)
     }
 
+    /// How many runs `selection` matches, whatever its limit and offset:
+    /// the total beside a page of them.
+    pub fn count(&self, selection: &Selection) -> Result<usize, Error> {
+        let all = Selection {
+            limit: None,
+            offset: 0,
+            ..selection.clone()
+        };
+        let (sql, params) = self.selection_sql(&all)?;
+        let sql = format!("SELECT count(*) FROM ({sql}) AS matched");
+        let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
+        let mut client = self.client.borrow_mut();
+        let stmt = client.prepare_typed(&sql, &types).pg()?;
+        let n: i64 = client.query_one(&stmt, &values).pg()?.get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
+
     /// The run whose id starts with `prefix` (case-insensitive), with
     /// everything indexed about it.
     pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {

@@ -236,8 +236,8 @@ pub(crate) async fn runs(
         statuses,
         filter: param(&params, "where").map(str::to_owned),
         sort: param(&params, "sort").map(list).unwrap_or_default(),
-        limit: None,
-        offset: 0,
+        limit: Some(limit),
+        offset,
         detail: Detail::Listing,
     };
     let columns = param(&params, "columns")
@@ -246,14 +246,12 @@ pub(crate) async fn runs(
     let body = state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&project)?;
-            let all = lease.with(|i| i.select(&selection))?;
+            let page = lease.with(|i| i.select(&selection))?;
+            let total = lease.with(|i| i.count(&selection))?;
             let names = names_of(lease.index())?;
             let seen = heartbeats(s, &project)?;
-            let total = all.len();
-            let runs: Vec<J> = all
+            let runs: Vec<J> = page
                 .into_iter()
-                .skip(offset)
-                .take(limit)
                 .map(|run| {
                     let status = shown_status(s, &run, &seen);
                     let mut summary = RunSummary::of(run);

@@ -165,6 +165,20 @@ fn a_journal_sent_in_pieces_is_kept_whole_and_folded_as_locally() {
     .unwrap();
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["params"]["depth"], J::from(3));
+    // A page of them, with the total beside it: newest first.
+    let page = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs?limit=1&offset=1"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    let page = page.json();
+    assert_eq!(page["total"].as_u64(), Some(2));
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["runs"][0]["id"], J::from(runs[0].id().to_string()));
     let queried = http(
         s.addr,
         "GET",
