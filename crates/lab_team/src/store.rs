@@ -47,7 +47,17 @@ impl Bucket {
                     "`--artifacts` names no bucket: got `{url}`; expected `s3://BUCKET/PREFIX`"
                 )));
             }
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // A store that does not answer fails a request in seconds (503,
+            // and the client backs off), not after object_store's default
+            // three minutes of retries, with the client's request open.
+            let retry = object_store::RetryConfig {
+                max_retries: 4,
+                retry_timeout: std::time::Duration::from_secs(10),
+                ..object_store::RetryConfig::default()
+            };
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             let endpoint = std::env::var("AWS_ENDPOINT_URL")
                 .or_else(|_| std::env::var("AWS_ENDPOINT"))
                 .ok();
