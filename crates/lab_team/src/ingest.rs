@@ -23,6 +23,7 @@ use serde_json::{Value as J, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
+use crate::indexes::IndexLease;
 use crate::tokens::{Caller, Role, valid_project};
 use crate::{AppState, MAX_JOURNAL_BODY};
 
@@ -124,8 +125,8 @@ fn locked<T>(
 
 /// How many bytes of run `run`'s journal the index holds: its length on
 /// the server. A run of the same short id indexed first is refused.
-fn held(index: &lab_pg::PgIndex, run: &RunId) -> Result<u64, ApiError> {
-    match index.indexed(&run.short())? {
+fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
+    match lease.with(|i| i.indexed(&run.short()))? {
         Some(i) if i.id != run.to_string() => Err(ApiError::Conflict(format!(
             "run `{run}` shares its short id `{}` with run `{}` of this project, which the server holds",
             run.short(),
@@ -160,7 +161,7 @@ pub(crate) async fn length(
                 return Ok(0);
             }
             let mut index = s.inner.indexes.take(&project)?;
-            held(index.index(), &run)
+            held(&mut index, &run)
         })
         .await?;
     Ok(Json(json!({ "length": length })))
@@ -214,7 +215,7 @@ fn receive(
 ) -> Result<u64, ApiError> {
     let bucket = &s.inner.bucket;
     let mut lease = s.inner.indexes.take(project)?;
-    let length = held(lease.index(), run)?;
+    let length = held(&mut lease, run)?;
     if offset > length {
         return Err(ApiError::Gap { length });
     }
@@ -274,7 +275,7 @@ pub(crate) async fn get_journal(
                 return Err(ApiError::NotFound(format!("no project `{project2}`")));
             }
             let mut index = s.inner.indexes.take(&project2)?;
-            held(index.index(), &run2)
+            held(&mut index, &run2)
         })
         .await?;
     if length == 0 {
@@ -346,7 +347,7 @@ pub(crate) async fn crashed(
             locked(s, &project, &run, |client| {
                 touch(client, &project, &run)?;
                 let mut lease = s.inner.indexes.take(&project)?;
-                let length = held(lease.index(), &run)?;
+                let length = held(&mut lease, &run)?;
                 if length == 0 {
                     return Err(ApiError::NotFound(format!(
                         "the server holds nothing of run `{run}`; send its journal first"

@@ -191,16 +191,15 @@ pub(crate) fn with_status(mut value: J, status: Option<&str>) -> J {
 }
 
 /// Every name the project's runs have, for columns and query completion.
-fn names_of(index: &lab_pg::PgIndex) -> Result<J, ApiError> {
-    let c = index.catalog()?;
+fn names_json(c: &lab_store::query::Catalog) -> J {
     let sorted = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
     let fields: Vec<&str> = lab_store::fields::queryable().map(|f| f.name).collect();
-    Ok(json!({
+    json!({
         "fields": fields,
         "params": sorted(&c.params),
         "metrics": sorted(&c.metrics),
         "tags": sorted(&c.tags),
-    }))
+    })
 }
 
 /// `GET /projects/{project}/runs`: as `lab ui`'s `GET /runs`.
@@ -248,7 +247,7 @@ pub(crate) async fn runs(
             let mut lease = s.inner.indexes.take(&project)?;
             let page = lease.with(|i| i.select(&selection))?;
             let total = lease.with(|i| i.count(&selection))?;
-            let names = names_of(lease.index())?;
+            let names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
             let seen = heartbeats(s, &project)?;
             let runs: Vec<J> = page
                 .into_iter()
@@ -309,7 +308,7 @@ pub(crate) async fn names(
     let body = state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&project)?;
-            let mut names = names_of(lease.index())?;
+            let mut names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
             let mut db = s.inner.db.take()?;
             let experiments: Vec<String> = db
                 .client()

@@ -632,3 +632,108 @@ fn the_index_is_made_again_from_the_object_store_alone() {
     lab_team::reindex(&s.cluster.lab(), &url, Some(P)).unwrap();
     assert_eq!(get("/runs"), list);
 }
+
+/// Runs PostgreSQL's `pg_ctl` with `args`, as the cluster's harness does
+/// (as the `postgres` user when run as root).
+fn pg_ctl(args: &[&str]) {
+    let mut bins: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|b| b.join("pg_ctl").exists())
+        .collect();
+    bins.sort_by_key(|b| {
+        b.parent()
+            .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let pg_ctl = bins.pop().unwrap().join("pg_ctl");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap()
+        .stdout
+        == b"0\n";
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+        c
+    } else {
+        std::process::Command::new(pg_ctl)
+    };
+    let out = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn postgresql_down_is_a_503_and_nothing_is_lost_when_it_is_back() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = journal_bytes(&project, &runs[0]);
+    let id = runs[0].id().to_string();
+    let half = put(&s, &token, &id, 0, &bytes[..bytes.len() / 2]);
+    assert_eq!(half.status, 200);
+    let held = half.json()["length"].as_u64().unwrap() as usize;
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    let data: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let port: String = c.query_one("SHOW port", &[]).unwrap().get(0);
+    drop(c);
+    pg_ctl(&["-D", &data, "-m", "fast", "-w", "stop"]);
+    let r = put(&s, &token, &id, held, &bytes[held..]);
+    assert_eq!((r.status, r.code()), (503, "unavailable".to_owned()));
+    assert!(r.header("retry-after").is_some());
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 503);
+    let log = format!("{data}/server.log");
+    let options = format!("-p {port} -h 127.0.0.1 -k {data} -F");
+    pg_ctl(&["-D", &data, "-l", &log, "-o", &options, "-w", "start"]);
+    // The pool's broken connections are replaced; the client goes on.
+    let mut answered = None;
+    for _ in 0..5 {
+        let r = put(&s, &token, &id, held, &bytes[held..]);
+        if r.status == 200 {
+            answered = r.json()["length"].as_u64();
+            break;
+        }
+        assert_eq!(r.status, 503);
+    }
+    assert_eq!(answered, Some(bytes.len() as u64));
+    let copy = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}/journal"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(copy.body == bytes);
+    let shown = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
+}
