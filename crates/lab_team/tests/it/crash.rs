@@ -1,6 +1,7 @@
-//! `lab server` killed with SIGKILL while a client sends a journal, then
-//! started again: every byte it acknowledged is there, and the client goes
-//! on to the end with nothing counted twice.
+//! The `lab` binary: `lab server` killed with SIGKILL while a client sends a
+//! journal, then started again (every byte it acknowledged is there, and the
+//! client goes on to the end with nothing counted twice); and `lab server
+//! token`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -177,4 +178,79 @@ fn a_server_killed_mid_upload_loses_no_acknowledged_byte() {
     server.kill().unwrap();
     server.wait().unwrap();
     drop(dir);
+}
+
+#[test]
+fn the_token_commands_make_list_and_revoke_tokens() {
+    let cluster = Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let lab_cmd = |args: &[&str]| {
+        let out = Command::new(lab())
+            .args(["server", "token"])
+            .args(args)
+            .args(["--database", &cluster.lab()])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (code, stdout, stderr) = lab_cmd(&[
+        "create",
+        "--name",
+        "ada",
+        "--role",
+        "writer",
+        "--project",
+        "p",
+    ]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The token alone on the last line; what it is for on stderr.
+    let token = stdout.lines().last().unwrap().to_owned();
+    assert!(token.starts_with("lab_") && token.len() == 68, "{stdout}");
+    assert!(
+        stderr.contains("writer token `ada` for project `p`"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = lab_cmd(&["create", "--name", "ada", "--role", "reader"]);
+    assert_eq!(code, Some(1));
+    assert!(
+        stderr.contains("a token named `ada` exists already"),
+        "{stderr}"
+    );
+    let (code, _, stderr) = lab_cmd(&["create", "--name", "x", "--role", "owner"]);
+    assert_eq!(code, Some(2), "{stderr}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut server = start(&cluster, store.path(), addr);
+    let me = http(addr, "GET", "/api/v1/whoami", Some(&token), &[], b"").unwrap();
+    assert_eq!(me.status, 200);
+    let (code, stdout, _) = lab_cmd(&["list"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        stdout.starts_with("NAME\tROLE\tPROJECT\tCREATED\tREVOKED\nada\twriter\tp\t"),
+        "{stdout}"
+    );
+    assert!(stdout.trim_end().ends_with("\t-"), "{stdout}");
+    assert!(
+        !stdout.contains(&token[4..]),
+        "the list shows the token: {stdout}"
+    );
+    let (code, _, stderr) = lab_cmd(&["revoke", "ada"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let me = http(addr, "GET", "/api/v1/whoami", Some(&token), &[], b"").unwrap();
+    assert_eq!(me.status, 401);
+    let (code, _, stderr) = lab_cmd(&["revoke", "nobody"]);
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("no token named `nobody`"), "{stderr}");
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
