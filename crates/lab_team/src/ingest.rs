@@ -59,8 +59,14 @@ pub(crate) async fn read_body(body: Body, limit: usize, what: &str) -> Result<By
             "{what} may be at most {limit} bytes\n\nhint: send it in several requests"
         ))
     };
+    // Room for the whole body at once when its length is told (and within
+    // the limit), rather than growing by doubling to twice its size.
+    let told = axum::body::HttpBody::size_hint(&body).upper().unwrap_or(0);
+    if told > limit as u64 {
+        return Err(too_large());
+    }
     let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(told as usize);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
