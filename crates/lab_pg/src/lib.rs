@@ -5,7 +5,7 @@
 //!
 //! [`PgIndex`] is one project's view of the database. It implements
 //! `lab_store`'s [`FoldIndex`](lab_store::index::FoldIndex) (what the fold
-//! asks and writes; `write`), and its [`RunIndex`](lab_store::index::RunIndex)
+//! asks and writes; `write` and `records`), and its [`RunIndex`](lab_store::index::RunIndex)
 //! (listing and reading runs back as `RunInfo`; `read`), compiling queries
 //! through the [`Postgres`] dialect. Connecting applies the schema's
 //! migrations under an advisory lock (`schema`), so any number of servers
@@ -17,6 +17,7 @@
 
 mod dialect;
 mod read;
+mod records;
 mod schema;
 mod write;
 
@@ -34,6 +35,8 @@ pub struct PgIndex {
     client: RefCell<Client>,
     /// The project's row in `lab.projects`.
     project: i32,
+    /// The fold's statements, prepared once on the connection.
+    prepared: RefCell<records::Prepared>,
 }
 
 impl PgIndex {
@@ -53,6 +56,7 @@ impl PgIndex {
         Ok(Self {
             client: RefCell::new(client),
             project,
+            prepared: RefCell::default(),
         })
     }
 

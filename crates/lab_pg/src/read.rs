@@ -18,9 +18,10 @@ use lab_store::{
     ArtifactInfo, Detail, Error, ErrorKind, MetricSummary, ModelInfo, RunInfo, Selection,
 };
 use lab_types::{ErrorInfo, Status, Value};
-use postgres::Row;
 use postgres::types::{ToSql, Type};
+use postgres::{IsolationLevel, Row, Transaction};
 
+use crate::records::{Prepared, prepare};
 use crate::{Pg as _, PgIndex, Postgres, text};
 
 /// The `lab.runs` columns a [`RunInfo`] is read from, in this order.
@@ -82,16 +83,76 @@ fn damaged(what: &str, value: &str) -> Error {
 }
 
 impl PgIndex {
-    /// The names this project's runs have: what queries may refer to.
-    pub fn catalog(&self) -> Result<Catalog, Error> {
-        let rows = self
-            .client
-            .borrow_mut()
-            .query(
-                "SELECT scope, key FROM lab.names WHERE project_id = $1",
-                &[&self.project],
-            )
+    /// Runs the reads of `f` in one read-only transaction: one snapshot, so
+    /// a listing's runs and their details agree whatever folds commit
+    /// meanwhile.
+    fn snapshot<T>(
+        &self,
+        f: impl FnOnce(&mut Reader<'_, '_>) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        let mut client = self.client.borrow_mut();
+        let mut prepared = self.prepared.borrow_mut();
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
             .pg()?;
+        let out = f(&mut Reader {
+            tx: &mut tx,
+            prepared: &mut prepared,
+            project: self.project,
+        })?;
+        tx.commit().pg()?;
+        Ok(out)
+    }
+
+    /// The names this project's runs have: what queries may refer to.
+    // The method itself is not general enough over the reader's lifetimes.
+    #[allow(clippy::redundant_closure_for_method_calls)]
+    pub fn catalog(&self) -> Result<Catalog, Error> {
+        self.snapshot(|r| r.catalog())
+    }
+
+    /// The runs `selection` asks for, as [`lab_store::Store::select`] gives
+    /// them for a project on disk.
+    pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+        self.snapshot(|r| r.select(selection))
+    }
+
+    /// How many runs `selection` matches, whatever its limit and offset:
+    /// the total beside a page of them.
+    pub fn count(&self, selection: &Selection) -> Result<usize, Error> {
+        self.snapshot(|r| r.count(selection))
+    }
+
+    /// The run whose id starts with `prefix` (case-insensitive), with
+    /// everything indexed about it.
+    pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
+        self.snapshot(|r| r.run(prefix))
+    }
+}
+
+/// Reads inside one snapshot.
+struct Reader<'t, 'c> {
+    tx: &'t mut Transaction<'c>,
+    prepared: &'t mut Prepared,
+    project: i32,
+}
+
+impl Reader<'_, '_> {
+    /// Rows of `sql`, prepared once on the connection.
+    fn rows(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<Row>, Error> {
+        let stmt = prepare(self.prepared, self.tx, sql)?;
+        self.tx.query(&stmt, params).pg()
+    }
+
+    fn catalog(&mut self) -> Result<Catalog, Error> {
+        let project = self.project;
+        let rows = self.rows(
+            "SELECT scope, key FROM lab.names WHERE project_id = $1",
+            &[&project],
+        )?;
         let mut c = Catalog::default();
         for r in rows {
             let (scope, key): (&str, String) = (r.get(0), r.get(1));
@@ -105,25 +166,19 @@ impl PgIndex {
         Ok(c)
     }
 
-    /// The runs `selection` asks for, as [`lab_store::Store::select`] gives
-    /// them for a project on disk.
-    pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
+    fn select(&mut self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
         let (sql, params) = self.selection_sql(selection)?;
         let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
-        let rows = {
-            let mut client = self.client.borrow_mut();
-            let stmt = client.prepare_typed(&sql, &types).pg()?;
-            client.query(&stmt, &values).pg()?
-        };
+        // Typed: each value is declared as what it is, whatever its place.
+        let stmt = self.tx.prepare_typed(&sql, &types).pg()?;
+        let rows = self.tx.query(&stmt, &values).pg()?;
         let mut runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
         self.fill_details(&mut runs, selection.detail)?;
         Ok(runs)
     }
 
-    /// How many runs `selection` matches, whatever its limit and offset:
-    /// the total beside a page of them.
-    pub fn count(&self, selection: &Selection) -> Result<usize, Error> {
+    fn count(&mut self, selection: &Selection) -> Result<usize, Error> {
         let all = Selection {
             limit: None,
             offset: 0,
@@ -133,39 +188,30 @@ impl PgIndex {
         let sql = format!("SELECT count(*) FROM ({sql}) AS matched");
         let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
         let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
-        let mut client = self.client.borrow_mut();
-        let stmt = client.prepare_typed(&sql, &types).pg()?;
-        let n: i64 = client.query_one(&stmt, &values).pg()?.get(0);
+        let stmt = self.tx.prepare_typed(&sql, &types).pg()?;
+        let n: i64 = self.tx.query_one(&stmt, &values).pg()?.get(0);
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    /// The run whose id starts with `prefix` (case-insensitive), with
-    /// everything indexed about it.
-    pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
+    fn run(&mut self, prefix: &str) -> Result<RunInfo, Error> {
         let (low, high) = prefix_range(prefix)?;
+        let project = self.project;
         let ids: Vec<String> = self
-            .client
-            .borrow_mut()
-            .query(
+            .rows(
                 "SELECT id FROM lab.runs WHERE project_id = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT 21",
-                &[&self.project, &low, &high],
-            )
-            .pg()?
+                &[&project, &low, &high],
+            )?
             .into_iter()
             .map(|r| r.get(0))
             .collect();
         let id = pick_run(prefix, ids)?;
-        let row = self
-            .client
-            .borrow_mut()
-            .query_one(
-                &format!(
-                    "SELECT {RUN_COLUMNS} FROM lab.runs runs WHERE project_id = $1 AND id = $2"
-                ),
-                &[&self.project, &id],
-            )
-            .pg()?;
-        let mut runs = vec![run_row(&row)?];
+        let sql =
+            format!("SELECT {RUN_COLUMNS} FROM lab.runs runs WHERE project_id = $1 AND id = $2");
+        let rows = self.rows(&sql, &[&project, &id])?;
+        let row = rows.first().ok_or_else(|| Error::UnknownRun {
+            prefix: prefix.to_owned(),
+        })?;
+        let mut runs = vec![run_row(row)?];
         self.fill_details(&mut runs, Detail::Full)?;
         Ok(runs.remove(0))
     }
@@ -173,7 +219,7 @@ impl PgIndex {
     /// The SQL of `selection` with its values: the statement every index
     /// lists runs with, through the [`Postgres`] dialect, over the project's
     /// rows.
-    fn selection_sql(&self, selection: &Selection) -> Result<(String, Vec<Param>), Error> {
+    fn selection_sql(&mut self, selection: &Selection) -> Result<(String, Vec<Param>), Error> {
         let catalog = self.catalog()?;
         let head = format!("{PROJECT_TABLES}SELECT {RUN_COLUMNS} FROM runs");
         let compiled = selection_sql_in(&Postgres, &head, selection, &catalog, true)?;
@@ -186,7 +232,7 @@ impl PgIndex {
 
     /// Loads attributes, parameters, metrics and tags of `runs` (and for the
     /// full detail, artifacts and models), one query per table.
-    fn fill_details(&self, runs: &mut [RunInfo], detail: Detail) -> Result<(), Error> {
+    fn fill_details(&mut self, runs: &mut [RunInfo], detail: Detail) -> Result<(), Error> {
         if runs.is_empty() {
             return Ok(());
         }
@@ -196,16 +242,14 @@ impl PgIndex {
             .enumerate()
             .map(|(i, id)| (id.as_str(), i))
             .collect();
-        let mut client = self.client.borrow_mut();
+        let project = self.project;
+        let listed: Vec<&str> = lab_store::fields::listed_attrs().collect();
         let mut each = |sql: &str, f: &mut dyn FnMut(&mut RunInfo, &Row)| -> Result<(), Error> {
-            let listed: Vec<&str> = lab_store::fields::listed_attrs().collect();
-            let listing_attrs = sql.contains("$3");
-            let rows = if listing_attrs {
-                client.query(sql, &[&self.project, &ids, &listed])
+            let rows = if sql.contains("$3") {
+                self.rows(sql, &[&project, &ids, &listed])
             } else {
-                client.query(sql, &[&self.project, &ids])
-            }
-            .pg()?;
+                self.rows(sql, &[&project, &ids])
+            }?;
             for row in &rows {
                 let id: &str = row.get(0);
                 if let Some(&i) = place.get(id) {

@@ -4,6 +4,9 @@
 //! the `postgres` user, since `initdb` refuses root; the folder is then
 //! readable by all, which it must be for that user to reach its data.
 //!
+//! A watchdog process stops the cluster and removes its folder when the
+//! test process dies without dropping it (killed, or timed out).
+//!
 //! The cluster's default collation is ICU's English where this PostgreSQL
 //! has ICU, so that text compared without the index's own "C" collation
 //! would order differently from SQLite and show.
@@ -20,7 +23,26 @@ pub struct Cluster {
     bin: PathBuf,
     as_postgres: bool,
     port: u16,
+    watchdog: Option<std::process::Child>,
 }
+
+/// Waits for the test process (`$1`) to end while the cluster's data
+/// folder (`$2`) exists; if the folder outlives the process, stops the
+/// cluster with `pg_ctl` (`$3`, run as `postgres` when `$4` says so) and
+/// removes the folder's parent.
+const WATCHDOG: &str = r#"
+pid=$1; data=$2; pg_ctl=$3; as_postgres=$4
+alive() { [ -d "/proc/$pid" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null; }
+while alive && [ -d "$data" ]; do sleep 0.5; done
+if [ -d "$data" ]; then
+  if [ "$as_postgres" = yes ]; then
+    runuser -u postgres -- "$pg_ctl" -D "$data" -m immediate -w stop
+  else
+    "$pg_ctl" -D "$data" -m immediate -w stop
+  fi
+  rm -rf "$(dirname "$data")"
+fi
+"#;
 
 /// The newest PostgreSQL's programs (`PG_BIN` overrides).
 fn pg_bin() -> PathBuf {
@@ -53,10 +75,17 @@ fn is_root() -> bool {
 impl Cluster {
     /// Makes and starts a cluster, with an empty database `lab`.
     pub fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
+        let as_postgres = is_root();
+        // The postgres user must reach the folder: not under root's home,
+        // wherever TMPDIR points.
+        let dir = if as_postgres {
+            tempfile::tempdir_in("/tmp")
+        } else {
+            tempfile::tempdir()
+        }
+        .unwrap();
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         let data = dir.path().join("pg");
-        let as_postgres = is_root();
         if as_postgres {
             let status = Command::new("install")
                 .args(["-d", "-o", "postgres", "-g", "postgres"])
@@ -73,6 +102,7 @@ impl Cluster {
             bin: pg_bin(),
             as_postgres,
             port: 0,
+            watchdog: None,
         };
         let base = [
             "-D",
@@ -130,6 +160,19 @@ impl Cluster {
             );
             if out.status.success() {
                 cluster.port = port;
+                cluster.watchdog = Some(
+                    Command::new("sh")
+                        .args(["-c", WATCHDOG, "watchdog"])
+                        .arg(std::process::id().to_string())
+                        .arg(&cluster.data)
+                        .arg(cluster.bin.join("pg_ctl"))
+                        .arg(if cluster.as_postgres { "yes" } else { "no" })
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .spawn()
+                        .unwrap(),
+                );
                 cluster.sql("postgres", "CREATE DATABASE lab");
                 return cluster;
             }
@@ -148,6 +191,16 @@ impl Cluster {
     /// The URL of the database `lab`.
     pub fn lab(&self) -> String {
         self.url("lab")
+    }
+
+    /// The cluster's port and data folder.
+    pub fn place(&self) -> (u16, &Path) {
+        (self.port, &self.data)
+    }
+
+    /// What the server has logged.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data.join("server.log")).unwrap_or_default()
     }
 
     /// Runs `sql` in database `db`.
@@ -177,6 +230,10 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            let _ = watchdog.kill();
+            let _ = watchdog.wait();
+        }
         if self.port != 0 {
             let _ = self.run(
                 "pg_ctl",

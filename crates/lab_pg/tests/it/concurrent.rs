@@ -328,3 +328,146 @@ fn a_stretch_of_journal_written_twice_is_counted_once() {
     index.write_fold(now.as_ref(), &next, &mut || None).unwrap();
     assert_eq!(index.run(&short).unwrap().metrics[0].count, 6);
 }
+
+#[test]
+fn two_numbers_declared_for_one_metric_merge_into_one_summary() {
+    // Only a journal written by hand has this; SQLite merges the two too.
+    let cluster = Cluster::start();
+    let (_dir, project) = new_project();
+    let mut index = connect(&cluster, "merge");
+    let run = RunId::new(1_000, 0);
+    let (short, id) = (run.short(), run.to_string());
+    let mut delta = Delta {
+        start: Some(Start {
+            run,
+            time_nanos: 1_000,
+            experiment: "e".into(),
+        }),
+        new_keys: vec![
+            MetricKey {
+                key: 0,
+                name: "loss".into(),
+            },
+            MetricKey {
+                key: 1,
+                name: "loss".into(),
+            },
+        ],
+        ..Delta::default()
+    };
+    for (key, count, min) in [(0, 3, 0.5), (1, 2, 0.25)] {
+        delta.metrics.insert(
+            key,
+            MetricDelta {
+                first_seq: u64::from(key) << 16,
+                last: min,
+                last_step: 1,
+                last_nanos: 1_001,
+                min: Some(min),
+                max: Some(0.9),
+                count,
+            },
+        );
+    }
+    let paths = project.run_paths(&short);
+    let write = FoldWrite {
+        short_id: &short,
+        id: &id,
+        delta: &delta,
+        folded: Folded {
+            end_offset: 100,
+            settled: false,
+            damage: &[],
+            misfiled: None,
+        },
+        paths: &paths,
+    };
+    index.write_fold(None, &write, &mut || None).unwrap();
+    let run = index.run(&short).unwrap();
+    assert_eq!(run.metrics.len(), 1);
+    assert_eq!(run.metrics[0].count, 5);
+    assert_eq!(run.metrics[0].min, Some(0.25));
+}
+
+/// Set in a child process of the kill test: the database to fold into.
+const FOLD_URL: &str = "LAB_PG_TEST_FOLD_URL";
+/// Set with it: the project to fold.
+const FOLD_PROJECT: &str = "LAB_PG_TEST_FOLD_PROJECT";
+
+#[test]
+fn a_folding_process_killed_midway_leaves_whole_runs_and_a_fold_again_completes_them() {
+    if let Ok(url) = std::env::var(FOLD_URL) {
+        // The child: fold until killed.
+        let dir = std::path::PathBuf::from(std::env::var(FOLD_PROJECT).unwrap());
+        let (project, _) = Project::create(&dir).unwrap();
+        let mut index = PgIndex::connect(&url, "killed").unwrap();
+        index.fold(&project).unwrap();
+        return;
+    }
+    let cluster = Cluster::start();
+    let mut rng = Rng::new(61);
+    let (a_dir, a) = new_project();
+    let (b_dir, b) = new_project();
+    journals::runs(&a, &mut rng, 150, false);
+    copy_runs(&a, &b);
+    let mut store = Store::open(a.clone()).unwrap();
+    store.refresh().unwrap();
+    // The schema, made before the child starts, for counting its runs.
+    drop(connect(&cluster, "killed"));
+    let mut client = postgres::Client::connect(&cluster.lab(), postgres::NoTls).unwrap();
+    let count = |client: &mut postgres::Client| -> i64 {
+        client
+            .query_one("SELECT count(*) FROM lab.runs", &[])
+            .unwrap()
+            .get(0)
+    };
+    // PostgreSQL says so when a client vanishes inside a transaction: kill
+    // folding children until one was killed there.
+    let cut_open = |cluster: &Cluster| cluster.log().matches("open transaction").count();
+    let mut killed_inside = false;
+    for _ in 0..10 {
+        let before = (count(&mut client), cut_open(&cluster));
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "concurrent::a_folding_process_killed_midway_leaves_whole_runs_and_a_fold_again_completes_them",
+                "--nocapture",
+            ])
+            .env(FOLD_URL, cluster.lab())
+            .env(FOLD_PROJECT, b.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_mins(2);
+        while count(&mut client) < before.0 + 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the child folds nothing"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(
+            count(&mut client) < 150,
+            "a child finished before it was killed"
+        );
+        // The server notices the vanished client a moment later.
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        if cut_open(&cluster) > before.1 {
+            killed_inside = true;
+            break;
+        }
+    }
+    assert!(killed_inside, "no child was killed inside a transaction");
+    let mut again = connect(&cluster, "killed");
+    again.fold(&b).unwrap();
+    check_same(
+        &store,
+        a_dir.path(),
+        &again,
+        b_dir.path(),
+        "after a kill -9 mid-fold",
+    );
+}

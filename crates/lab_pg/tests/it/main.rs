@@ -165,3 +165,109 @@ fn projects_in_one_database_keep_their_runs_apart() {
     in_a.fold(&a).unwrap();
     assert_eq!(ids(&in_a).len(), 5);
 }
+
+#[test]
+fn text_holding_nul_characters_is_folded_and_queried() {
+    // PostgreSQL's text has no NUL: the index keeps U+FFFD instead, and a
+    // parameter its exact value.
+    let cluster = Cluster::start();
+    let (_dir, project) = new_project();
+    let (id, paths) = project.claim_run(1_000_000_000).unwrap();
+    let mut w = lab_journal::JournalWriter::create(&paths.journal).unwrap();
+    for record in [
+        lab_types::Record::Start {
+            run: id,
+            time_nanos: 1,
+            experiment: "a\0b".into(),
+        },
+        lab_types::Record::Param {
+            time_nanos: 2,
+            key: "p".into(),
+            value: lab_types::Value::Str("x\0y".into()),
+        },
+        lab_types::Record::Tag {
+            time_nanos: 3,
+            key: "t".into(),
+            value: "\0".into(),
+        },
+    ] {
+        w.append(&record).unwrap();
+    }
+    w.close().unwrap();
+    let mut index = connect(&cluster, "nul");
+    index.fold(&project).unwrap();
+    let run = index.run(&id.short()).unwrap();
+    assert_eq!(run.experiment, "a\u{fffd}b");
+    assert_eq!(
+        run.params,
+        [("p".to_owned(), lab_types::Value::Str("x\0y".into()))]
+    );
+    assert_eq!(run.tags, [("t".to_owned(), "\u{fffd}".to_owned())]);
+    for (filter, found) in [
+        ("p ~ 'x*'", 1),
+        ("p = 'x\0y'", 1),
+        ("experiment ~ 'a?b'", 1),
+        ("t in ('\0', 'z')", 1),
+        ("t ~ '\0'", 1),
+        ("p ~ 'q'", 0),
+    ] {
+        let selection = lab_store::Selection {
+            filter: Some(filter.to_owned()),
+            ..lab_store::Selection::default()
+        };
+        match index.select(&selection) {
+            Ok(runs) => assert_eq!(runs.len(), found, "{}", filter.escape_debug()),
+            Err(e) => panic!("{}: {e}", filter.escape_debug()),
+        }
+    }
+}
+
+/// Set in the child of the test below: start a cluster, say where, and wait.
+const LEAKY_CHILD: &str = "LAB_PG_TEST_LEAKY_CHILD";
+
+#[test]
+fn a_cluster_whose_test_process_is_killed_is_stopped_and_removed() {
+    if std::env::var_os(LEAKY_CHILD).is_some() {
+        let cluster = Cluster::start();
+        let (port, data) = cluster.place();
+        println!("cluster {port} {}", data.display());
+        std::thread::sleep(std::time::Duration::from_mins(5));
+        return;
+    }
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "a_cluster_whose_test_process_is_killed_is_stopped_and_removed",
+            "--nocapture",
+        ])
+        .env(LEAKY_CHILD, "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    while !line.starts_with("cluster ") {
+        line.clear();
+        assert!(
+            std::io::BufRead::read_line(&mut out, &mut line).unwrap() > 0,
+            "the child started no cluster"
+        );
+    }
+    let mut words = line.split_whitespace().skip(1);
+    let port: u16 = words.next().unwrap().parse().unwrap();
+    let data = std::path::PathBuf::from(words.next().unwrap());
+    let url = format!("postgresql://postgres@127.0.0.1:{port}/lab");
+    assert!(postgres::Client::connect(&url, postgres::NoTls).is_ok());
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while data.exists() || postgres::Client::connect(&url, postgres::NoTls).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cluster outlived its test process: {}",
+            data.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}

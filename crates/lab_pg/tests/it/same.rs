@@ -386,3 +386,102 @@ fn queries_at_the_limits_answer_alike_in_sqlite_and_postgresql() {
         );
     }
 }
+
+/// A random query over the names and values the random runs have.
+fn random_filter(rng: &mut Rng, depth: u32) -> String {
+    const NAMES: &[&str] = &[
+        "p0",
+        "p1",
+        "p2",
+        "p3",
+        "p4",
+        "m0",
+        "m1",
+        "m2",
+        "m3",
+        "team",
+        "stage",
+        "note",
+        "experiment",
+        "status",
+        "user",
+        "host",
+        "source",
+        "duration",
+        "start_time",
+        "end_time",
+        "id",
+        "params.p1",
+        "metrics.m0",
+        "tags.team",
+    ];
+    const OPS: &[&str] = &["=", "!=", "<", "<=", ">", ">=", "~", "!~"];
+    let literal = |rng: &mut Rng| -> String {
+        match rng.below(7) {
+            0 => (*rng.pick(&["0", "1", "-1", "0.5", "10", "1e300", "-1e-300", "9.5"])).to_owned(),
+            1 => (*rng.pick(&["true", "false", "null"])).to_owned(),
+            2 => (*rng.pick(&["1970-01-01", "1970-01-01T00:00:01", "2030-01-01"])).to_owned(),
+            3 => format!("'{}*'", rng.pick(&["a", "I", "", "[a-c]", "?", "é"])),
+            _ => format!("'{}'", rng.pick(journals::TEXTS).replace('\'', "''")),
+        }
+    };
+    if depth > 2 || rng.chance(40) {
+        let name = *rng.pick(NAMES);
+        return match rng.below(5) {
+            0 => format!("{name} {} {}", rng.pick(OPS), rng.pick(NAMES)),
+            1 => {
+                let values: Vec<String> = (0..=rng.below(3)).map(|_| literal(rng)).collect();
+                let not = if rng.chance(30) { "not " } else { "" };
+                format!("{name} {not}in ({})", values.join(", "))
+            }
+            _ => format!("{name} {} {}", rng.pick(OPS), literal(rng)),
+        };
+    }
+    match rng.below(3) {
+        0 => format!("not ({})", random_filter(rng, depth + 1)),
+        1 => format!(
+            "({}) and ({})",
+            random_filter(rng, depth + 1),
+            random_filter(rng, depth + 1)
+        ),
+        _ => format!(
+            "({}) or ({})",
+            random_filter(rng, depth + 1),
+            random_filter(rng, depth + 1)
+        ),
+    }
+}
+
+#[test]
+fn random_queries_answer_alike_in_sqlite_and_postgresql() {
+    let cluster = Cluster::start();
+    let mut rng = Rng::new(51);
+    let (_dir, project) = new_project();
+    journals::settled_runs(&project, &mut rng, 40);
+    let mut store = Store::open(project.clone()).unwrap();
+    store.refresh().unwrap();
+    let mut pg = connect(&cluster, "random");
+    pg.fold(&project).unwrap();
+    let (mut answered, mut refused) = (0, 0);
+    for _ in 0..3000 {
+        let filter = random_filter(&mut rng, 0);
+        let selection = Selection {
+            filter: Some(filter.clone()),
+            sort: vec![(*rng.pick(SORTS)).to_owned()],
+            ..Selection::default()
+        };
+        let s = answer(&store, &selection);
+        let p = answer(&pg, &selection);
+        assert_eq!(s, p, "{filter}");
+        match s {
+            Ok(ids) if !ids.is_empty() => answered += 1,
+            Ok(_) => {}
+            Err(_) => refused += 1,
+        }
+    }
+    // The queries mean something: many select runs, and many are refused.
+    assert!(
+        answered > 300 && refused > 100,
+        "{answered} answered, {refused} refused"
+    );
+}
