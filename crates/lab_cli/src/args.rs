@@ -194,6 +194,11 @@ pub struct ServerArgs {
     /// The address and port to listen on.
     #[arg(long, value_name = "ADDRESS:PORT", default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// Requests each token may make per second on this server, on average
+    /// (twice as many in a burst); beyond that the server answers 429 with
+    /// `Retry-After`. 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub rate_limit: u32,
 }
 
 /// `lab server token`.
@@ -202,6 +207,26 @@ pub enum ServerCommand {
     /// Make, list and revoke the tokens clients use.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Make the index in PostgreSQL again from the object store alone.
+    ///
+    /// Clears each project's runs from the index and folds every journal in
+    /// the object store again. Tokens, heartbeats and file lists stay. Stop
+    /// the servers first.
+    Reindex(ReindexArgs),
+}
+
+/// `lab server reindex`.
+#[derive(Debug, Parser)]
+pub struct ReindexArgs {
+    /// The server's PostgreSQL database (as for `lab server`).
+    #[arg(long, value_name = "URL", env = "LAB_DATABASE")]
+    pub database: String,
+    /// The server's object store (as for `lab server`).
+    #[arg(long, value_name = "URL", env = "LAB_ARTIFACTS")]
+    pub artifacts: String,
+    /// Only this project.
+    #[arg(long, value_name = "PROJECT")]
+    pub project: Option<String>,
 }
 
 /// `lab server token ...`.

@@ -120,6 +120,12 @@ impl PgIndex {
         self.snapshot(|r| r.select(selection))
     }
 
+    /// How many runs `selection` matches, whatever its limit and offset:
+    /// the total beside a page of them.
+    pub fn count(&self, selection: &Selection) -> Result<usize, Error> {
+        self.snapshot(|r| r.count(selection))
+    }
+
     /// The run whose id starts with `prefix` (case-insensitive), with
     /// everything indexed about it.
     pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
@@ -170,6 +176,21 @@ impl Reader<'_, '_> {
         let mut runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
         self.fill_details(&mut runs, selection.detail)?;
         Ok(runs)
+    }
+
+    fn count(&mut self, selection: &Selection) -> Result<usize, Error> {
+        let all = Selection {
+            limit: None,
+            offset: 0,
+            ..selection.clone()
+        };
+        let (sql, params) = self.selection_sql(&all)?;
+        let sql = format!("SELECT count(*) FROM ({sql}) AS matched");
+        let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
+        let stmt = self.tx.prepare_typed(&sql, &types).pg()?;
+        let n: i64 = self.tx.query_one(&stmt, &values).pg()?.get(0);
+        Ok(usize::try_from(n).unwrap_or(0))
     }
 
     fn run(&mut self, prefix: &str) -> Result<RunInfo, Error> {

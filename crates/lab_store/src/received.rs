@@ -303,6 +303,13 @@ mod tests {
         );
         assert!(check_received(&run, 0, &bytes[..20]).is_err());
         assert!(check_received(&run, 0, &bytes[start_end..]).is_err());
+        // A frame length past the largest frame: not a frame on its way.
+        let mut huge = bytes.clone();
+        huge.extend(u32::MAX.to_le_bytes());
+        huge.extend([1u8; 8]);
+        let e = check_received(&run, 0, &huge).unwrap_err();
+        assert_eq!(e.offset, bytes.len() as u64);
+        assert!(e.reason.contains("over the limit"), "{e}");
         let mut zeros = bytes.clone();
         zeros.extend([0u8; 16]);
         assert!(

@@ -9,6 +9,7 @@
 //! transient, and a file list is sent again by its client.
 
 use std::sync::{Mutex, PoisonError};
+use std::time::Duration;
 
 use postgres::{Client, NoTls};
 
@@ -148,9 +149,18 @@ impl Db {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .pop();
+        // An idle connection may have been closed by a restart of the
+        // database without the client noticing yet: ask it first.
         let client = match idle {
-            Some(c) if !c.is_closed() => c,
-            _ => connect(&self.url)?,
+            Some(mut c) => {
+                if !c.is_closed() && c.is_valid(Duration::from_secs(5)).is_ok() {
+                    c
+                } else {
+                    close_off_runtime(c);
+                    connect(&self.url)?
+                }
+            }
+            None => connect(&self.url)?,
         };
         Ok(Lease {
             db: self,

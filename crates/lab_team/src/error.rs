@@ -74,6 +74,14 @@ pub enum ApiError {
     /// A `Range` outside the blob.
     #[error("the range `{0}` is outside the blob")]
     RangeNotSatisfiable(String),
+    /// A token over its rate: try again after the seconds given.
+    #[error("token `{token}` has made too many requests; try again in {retry_after_secs} s")]
+    RateLimited {
+        /// The token's name.
+        token: String,
+        /// When to try again.
+        retry_after_secs: u64,
+    },
     /// The database or the object store cannot be reached: try again later.
     #[error("{0}")]
     Unavailable(String),
@@ -104,6 +112,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
             ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
@@ -162,6 +171,13 @@ impl IntoResponse for ApiError {
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             }
             _ => {}
         }

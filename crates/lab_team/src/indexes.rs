@@ -32,15 +32,20 @@ impl Indexes {
 
     /// An index connection for `project` (made in the database if new).
     pub(crate) fn take(&self, project: &str) -> Result<IndexLease<'_>, ApiError> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get_mut(project)
-            .and_then(Vec::pop);
-        let index = match idle {
-            Some(i) => i,
-            None => PgIndex::connect(&self.url, project)?,
+        // An idle connection may have been closed by a restart of the
+        // database without the client noticing yet: ask it first.
+        let index = loop {
+            let idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_mut(project)
+                .and_then(Vec::pop);
+            match idle {
+                Some(i) if i.generation().is_ok() => break i,
+                Some(broken) => crate::db::close_off_runtime(broken),
+                None => break PgIndex::connect(&self.url, project)?,
+            }
         };
         Ok(IndexLease {
             pool: self,
@@ -66,19 +71,17 @@ pub(crate) struct IndexLease<'a> {
 }
 
 impl IndexLease<'_> {
-    pub(crate) fn index(&mut self) -> &mut PgIndex {
-        match &mut self.index {
-            Some(i) => i,
-            None => unreachable!("a lease holds its connection until dropped"),
-        }
-    }
-
-    /// Runs `f` with the connection; a failure closes it.
+    /// Runs `f` with the connection; a failure of the database closes it.
     pub(crate) fn with<T>(
         &mut self,
         f: impl FnOnce(&mut PgIndex) -> Result<T, lab_store::Error>,
     ) -> Result<T, ApiError> {
-        let result = f(self.index());
+        let Some(index) = self.index.as_mut() else {
+            return Err(ApiError::Unavailable(
+                "the connection to PostgreSQL broke earlier in this request".into(),
+            ));
+        };
+        let result = f(index);
         if let Err(e) = &result
             && matches!(
                 e.kind(),

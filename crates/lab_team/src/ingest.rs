@@ -23,6 +23,7 @@ use serde_json::{Value as J, json};
 use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
+use crate::indexes::IndexLease;
 use crate::tokens::{Caller, Role, valid_project};
 use crate::{AppState, MAX_JOURNAL_BODY};
 
@@ -58,8 +59,14 @@ pub(crate) async fn read_body(body: Body, limit: usize, what: &str) -> Result<By
             "{what} may be at most {limit} bytes\n\nhint: send it in several requests"
         ))
     };
+    // Room for the whole body at once when its length is told (and within
+    // the limit), rather than growing by doubling to twice its size.
+    let told = axum::body::HttpBody::size_hint(&body).upper().unwrap_or(0);
+    if told > limit as u64 {
+        return Err(too_large());
+    }
     let mut stream = body.into_data_stream();
-    let mut out = Vec::new();
+    let mut out = Vec::with_capacity(told as usize);
     while let Some(chunk) = stream.next().await {
         let chunk = chunk
             .map_err(|e| ApiError::BadRequest(format!("cannot read the request body: {e}")))?;
@@ -124,8 +131,8 @@ fn locked<T>(
 
 /// How many bytes of run `run`'s journal the index holds: its length on
 /// the server. A run of the same short id indexed first is refused.
-fn held(index: &lab_pg::PgIndex, run: &RunId) -> Result<u64, ApiError> {
-    match index.indexed(&run.short())? {
+fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
+    match lease.with(|i| i.indexed(&run.short()))? {
         Some(i) if i.id != run.to_string() => Err(ApiError::Conflict(format!(
             "run `{run}` shares its short id `{}` with run `{}` of this project, which the server holds",
             run.short(),
@@ -160,7 +167,7 @@ pub(crate) async fn length(
                 return Ok(0);
             }
             let mut index = s.inner.indexes.take(&project)?;
-            held(index.index(), &run)
+            held(&mut index, &run)
         })
         .await?;
     Ok(Json(json!({ "length": length })))
@@ -214,7 +221,7 @@ fn receive(
 ) -> Result<u64, ApiError> {
     let bucket = &s.inner.bucket;
     let mut lease = s.inner.indexes.take(project)?;
-    let length = held(lease.index(), run)?;
+    let length = held(&mut lease, run)?;
     if offset > length {
         return Err(ApiError::Gap { length });
     }
@@ -274,7 +281,7 @@ pub(crate) async fn get_journal(
                 return Err(ApiError::NotFound(format!("no project `{project2}`")));
             }
             let mut index = s.inner.indexes.take(&project2)?;
-            held(index.index(), &run2)
+            held(&mut index, &run2)
         })
         .await?;
     if length == 0 {
@@ -346,7 +353,7 @@ pub(crate) async fn crashed(
             locked(s, &project, &run, |client| {
                 touch(client, &project, &run)?;
                 let mut lease = s.inner.indexes.take(&project)?;
-                let length = held(lease.index(), &run)?;
+                let length = held(&mut lease, &run)?;
                 if length == 0 {
                     return Err(ApiError::NotFound(format!(
                         "the server holds nothing of run `{run}`; send its journal first"

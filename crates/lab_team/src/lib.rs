@@ -18,9 +18,11 @@ mod auth;
 mod blobs;
 mod db;
 mod error;
+mod events;
 mod indexes;
 mod ingest;
 mod read;
+mod reindex;
 mod store;
 mod tokens;
 
@@ -34,6 +36,7 @@ use axum::routing::{get, post, put};
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use reindex::{Reindexed, reindex};
 pub use store::BadStoreUrl;
 pub use tokens::{
     Role, TokenInfo, create as create_token, list as list_tokens, revoke as revoke_token,
@@ -58,10 +61,14 @@ pub struct Options {
     pub heartbeat_timeout: Duration,
     /// The size of a blob upload's parts (but the last).
     pub part_size: u64,
+    /// Requests a token may make per second, on average, on this server
+    /// (twice as many in a burst); 0: no limit.
+    pub rate_per_sec: u32,
 }
 
 impl Options {
-    /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts.
+    /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
+    /// 500 requests a second per token.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -69,6 +76,7 @@ impl Options {
             artifacts,
             heartbeat_timeout: Duration::from_mins(1),
             part_size: 8 << 20,
+            rate_per_sec: 500,
         }
     }
 }
@@ -95,6 +103,10 @@ struct Inner {
     db: db::Db,
     indexes: indexes::Indexes,
     bucket: store::Bucket,
+    limits: auth::Limits,
+    /// Cancelled when the server stops: ends live event streams, so a
+    /// graceful shutdown does not wait for them.
+    shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl AppState {
@@ -115,6 +127,8 @@ impl AppState {
                 db,
                 indexes,
                 bucket,
+                limits: auth::Limits::default(),
+                shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         })
     }
@@ -146,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .route("/projects/{project}/runs", get(read::runs))
         .route("/projects/{project}/runs/{run}", get(read::run))
         .route("/projects/{project}/names", get(read::names))
+        .route("/projects/{project}/events", get(events::stream))
         .route(
             "/projects/{project}/runs/{run}/metrics/{name}",
             get(read::metric),
@@ -208,7 +223,11 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let stopper = state.inner.shutdown.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stopper.cancel();
+        })
         .await
 }

@@ -138,7 +138,11 @@ fn list(text: &str) -> Vec<String> {
 
 /// Refuses a project the token may not read, or one the server does not
 /// hold, alike.
-async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<(), ApiError> {
+pub(crate) async fn readable(
+    state: &AppState,
+    caller: &Caller,
+    project: &str,
+) -> Result<(), ApiError> {
     project_name(project)?;
     caller.may(Role::Reader, project)?;
     let p = project.to_owned();
@@ -150,7 +154,7 @@ async fn readable(state: &AppState, caller: &Caller, project: &str) -> Result<()
 }
 
 /// When each run of `project` was last heard from.
-fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
+pub(crate) fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
     let mut lease = s.inner.db.take()?;
     Ok(lease
         .client()
@@ -165,7 +169,11 @@ fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiEr
 
 /// The status the server shows for `run`: `unreachable` for a running run
 /// whose client is silent.
-fn shown_status(s: &AppState, run: &RunInfo, seen: &HashMap<String, i64>) -> Option<&'static str> {
+pub(crate) fn shown_status(
+    s: &AppState,
+    run: &RunInfo,
+    seen: &HashMap<String, i64>,
+) -> Option<&'static str> {
     if run.status != Status::Running {
         return None;
     }
@@ -175,7 +183,7 @@ fn shown_status(s: &AppState, run: &RunInfo, seen: &HashMap<String, i64>) -> Opt
 }
 
 /// `value` (a serialized run) with its status replaced, if `status` is set.
-fn with_status(mut value: J, status: Option<&str>) -> J {
+pub(crate) fn with_status(mut value: J, status: Option<&str>) -> J {
     if let (Some(status), J::Object(map)) = (status, &mut value) {
         map.insert("status".into(), json!(status));
     }
@@ -183,16 +191,15 @@ fn with_status(mut value: J, status: Option<&str>) -> J {
 }
 
 /// Every name the project's runs have, for columns and query completion.
-fn names_of(index: &lab_pg::PgIndex) -> Result<J, ApiError> {
-    let c = index.catalog()?;
+fn names_json(c: &lab_store::query::Catalog) -> J {
     let sorted = |set: &BTreeSet<String>| set.iter().cloned().collect::<Vec<_>>();
     let fields: Vec<&str> = lab_store::fields::queryable().map(|f| f.name).collect();
-    Ok(json!({
+    json!({
         "fields": fields,
         "params": sorted(&c.params),
         "metrics": sorted(&c.metrics),
         "tags": sorted(&c.tags),
-    }))
+    })
 }
 
 /// `GET /projects/{project}/runs`: as `lab ui`'s `GET /runs`.
@@ -228,8 +235,8 @@ pub(crate) async fn runs(
         statuses,
         filter: param(&params, "where").map(str::to_owned),
         sort: param(&params, "sort").map(list).unwrap_or_default(),
-        limit: None,
-        offset: 0,
+        limit: Some(limit),
+        offset,
         detail: Detail::Listing,
     };
     let columns = param(&params, "columns")
@@ -238,14 +245,12 @@ pub(crate) async fn runs(
     let body = state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&project)?;
-            let all = lease.with(|i| i.select(&selection))?;
-            let names = names_of(lease.index())?;
+            let page = lease.with(|i| i.select(&selection))?;
+            let total = lease.with(|i| i.count(&selection))?;
+            let names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
             let seen = heartbeats(s, &project)?;
-            let total = all.len();
-            let runs: Vec<J> = all
+            let runs: Vec<J> = page
                 .into_iter()
-                .skip(offset)
-                .take(limit)
                 .map(|run| {
                     let status = shown_status(s, &run, &seen);
                     let mut summary = RunSummary::of(run);
@@ -303,7 +308,7 @@ pub(crate) async fn names(
     let body = state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&project)?;
-            let mut names = names_of(lease.index())?;
+            let mut names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
             let mut db = s.inner.db.take()?;
             let experiments: Vec<String> = db
                 .client()

@@ -47,7 +47,17 @@ impl Bucket {
                     "`--artifacts` names no bucket: got `{url}`; expected `s3://BUCKET/PREFIX`"
                 )));
             }
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
+            // A store that does not answer fails a request in seconds (503,
+            // and the client backs off), not after object_store's default
+            // three minutes of retries, with the client's request open.
+            let retry = object_store::RetryConfig {
+                max_retries: 4,
+                retry_timeout: std::time::Duration::from_secs(10),
+                ..object_store::RetryConfig::default()
+            };
+            let mut builder = AmazonS3Builder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry);
             let endpoint = std::env::var("AWS_ENDPOINT_URL")
                 .or_else(|_| std::env::var("AWS_ENDPOINT"))
                 .ok();
@@ -125,9 +135,25 @@ impl Bucket {
         self.path(&format!("uploads/{id}"))
     }
 
+    /// The names of the folders right under `rest` (a folder of this
+    /// store's prefix), sorted.
+    pub(crate) async fn folders(&self, rest: &str) -> Result<Vec<String>, ApiError> {
+        let listed = self
+            .store
+            .list_with_delimiter(Some(&self.path(rest)))
+            .await?;
+        let mut names: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_owned))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     /// The stretches of run `run`'s journal that make it up to `length`:
     /// `(start, size)` from offset 0, each starting where the one before
-    /// ended.
+    /// ended. A `length` of `u64::MAX` takes every stretch so chained.
     pub(crate) async fn stretches(
         &self,
         project: &str,
@@ -155,7 +181,7 @@ impl Bucket {
                 at += size;
             }
         }
-        if at < length {
+        if at < length && length != u64::MAX {
             return Err(ApiError::Internal(format!(
                 "the object store holds {at} bytes of the journal of run `{run}` of project `{project}`, the index {length}"
             )));

@@ -14,6 +14,15 @@ use crate::output::UserError;
 pub fn run(args: &ServerArgs) -> Result<ExitStatus> {
     match &args.command {
         Some(ServerCommand::Token(command)) => token(command),
+        Some(ServerCommand::Reindex(a)) => {
+            let done = lab_team::reindex(&a.database, &a.artifacts, a.project.as_deref())
+                .map_err(failed)?;
+            eprintln!(
+                "Indexed {} runs of {} projects from {} bytes of journals",
+                done.runs, done.projects, done.bytes
+            );
+            Ok(ExitStatus::Success)
+        }
         None => serve(args),
     }
 }
@@ -88,8 +97,9 @@ fn serve(args: &ServerArgs) -> Result<ExitStatus> {
             args.listen
         ))
     })?;
-    let state = AppState::open(Options::new(database.clone(), artifacts.clone()))
-        .map_err(|e| UserError(e.to_string()))?;
+    let mut options = Options::new(database.clone(), artifacts.clone());
+    options.rate_per_sec = args.rate_limit;
+    let state = AppState::open(options).map_err(|e| UserError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("lab-server")

@@ -293,22 +293,48 @@ impl S3 {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", "lab-test-access", "--secret-key", "lab-test-secret-key"])
-            .arg(root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the S3 tests need s3s-fs: cargo install --locked s3s-fs --version 0.14.1 --features binary");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        Self::on(root, port)
+    }
+
+    /// `s3s-fs` on `root` and `port`.
+    fn on(root: tempfile::TempDir, port: u16) -> Self {
+        let child = spawn(root.path(), port);
         Self { child, port, root }
     }
+
+    /// Stops the server (SIGKILL), keeping what it holds.
+    fn stop(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts it again, on the same folder and port.
+    fn resume(&mut self) {
+        self.child = spawn(self.root.path(), self.port);
+    }
+}
+
+/// Starts `s3s-fs` on `root` and `port`, and waits until it listens.
+fn spawn(root: &std::path::Path, port: u16) -> Child {
+    let mut child = Command::new("s3s-fs")
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", "lab-test-access", "--secret-key", "lab-test-secret-key"])
+        .arg(root)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("the S3 tests need s3s-fs: cargo install --locked s3s-fs --version 0.14.1 --features binary");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "s3s-fs exited at start"
+        );
+        assert!(Instant::now() < deadline, "s3s-fs did not listen");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for S3 {
@@ -320,7 +346,7 @@ impl Drop for S3 {
 
 #[test]
 fn blobs_and_journals_go_to_a_real_s3_server() {
-    let s3 = S3::start();
+    let mut s3 = S3::start();
     // The standard variables configure the store (this test alone sets them).
     // SAFETY: no other thread of this test binary reads or writes them.
     unsafe {
@@ -356,6 +382,43 @@ fn blobs_and_journals_go_to_a_real_s3_server() {
     )
     .unwrap();
     assert!(copy.body == bytes);
+    // The store goes away: the server says so at once (503, so the client
+    // backs off) and keeps nothing; back, everything goes on.
+    s3.stop();
+    let second = crate::journal_bytes(&project, &runs[1]);
+    let other = runs[1].id().to_string();
+    let started = Instant::now();
+    let r = http(
+        s.addr,
+        "PUT",
+        &format!("/api/v1/projects/p/runs/{other}/journal?offset=0"),
+        Some(&token),
+        &[],
+        &second,
+    )
+    .unwrap();
+    assert_eq!((r.status, r.code()), (503, "unavailable".to_owned()));
+    assert!(r.header("retry-after").is_some());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    s3.resume();
+    assert_eq!(
+        crate::send_journal(s.addr, &token, "p", &other, &second, 1 << 20),
+        second.len() as u64
+    );
+    let copy = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/p/runs/{other}/journal"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(copy.body == second);
     let stored = s3
         .root
         .path()

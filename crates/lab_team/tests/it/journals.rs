@@ -165,6 +165,20 @@ fn a_journal_sent_in_pieces_is_kept_whole_and_folded_as_locally() {
     .unwrap();
     assert_eq!(one.status, 200);
     assert_eq!(one.json()["params"]["depth"], J::from(3));
+    // A page of them, with the total beside it: newest first.
+    let page = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs?limit=1&offset=1"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    let page = page.json();
+    assert_eq!(page["total"].as_u64(), Some(2));
+    assert_eq!(page["runs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(page["runs"][0]["id"], J::from(runs[0].id().to_string()));
     let queried = http(
         s.addr,
         "GET",
@@ -436,4 +450,290 @@ fn an_oversize_body_is_refused_and_nothing_is_kept() {
 
 fn lab_journal_header() -> Vec<u8> {
     lab_journal::header().to_vec()
+}
+
+#[test]
+fn clients_racing_over_two_replicas_store_each_byte_once_and_count_each_point_once() {
+    let s = Server::start();
+    let other = s.replica();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = std::sync::Arc::new(journal_bytes(&project, &runs[0]));
+    let id = runs[0].id().to_string();
+    let addrs = [s.addr, other.addr];
+    // Four clients send the same journal at once, each in its own stretch
+    // size, each request to the replica after the one before.
+    let clients: Vec<_> = (0..4)
+        .map(|c| {
+            let (bytes, token, id) = (bytes.clone(), token.clone(), id.clone());
+            std::thread::Builder::new()
+                .name(format!("client-{c}"))
+                .spawn(move || {
+                    let size = 300 + 211 * c;
+                    let mut at = 0usize;
+                    let mut turn = c;
+                    while at < bytes.len() {
+                        let end = (at + size).min(bytes.len());
+                        let r = http(
+                            addrs[turn % 2],
+                            "PUT",
+                            &format!("/api/v1/projects/{P}/runs/{id}/journal?offset={at}"),
+                            Some(&token),
+                            &[],
+                            &bytes[at..end],
+                        )
+                        .unwrap();
+                        turn += 1;
+                        let length = r.json()["length"].as_u64().unwrap() as usize;
+                        match r.status {
+                            // Another client got further (a gap), or this stretch held no whole frame.
+                            200 | 409 if length > at => at = length,
+                            200 => at = length.max(at),
+                            other => panic!("{other}: {}", String::from_utf8_lossy(&r.body)),
+                        }
+                        if length == at && end < bytes.len() && r.status == 200 {
+                            // A frame longer than the stretch: send it whole.
+                            let r = http(
+                                addrs[turn % 2],
+                                "PUT",
+                                &format!("/api/v1/projects/{P}/runs/{id}/journal?offset={at}"),
+                                Some(&token),
+                                &[],
+                                &bytes[at..(at + 8 * size).min(bytes.len())],
+                            )
+                            .unwrap();
+                            at = r.json()["length"].as_u64().unwrap() as usize;
+                        }
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    let copy = http(
+        other.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}/journal"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(
+        copy.body == *bytes,
+        "the server's copy differs from the journal"
+    );
+    let shown = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
+    assert_eq!(crate::metric_count(&shown.json(), "accuracy"), Some(1));
+}
+
+#[test]
+fn live_events_tell_of_new_runs_and_points() {
+    use std::io::{Read as _, Write as _};
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let first = journal_bytes(&project, &runs[0]);
+    send_journal(
+        s.addr,
+        &token,
+        P,
+        &runs[0].id().to_string(),
+        &first,
+        1 << 20,
+    );
+    let mut stream = std::net::TcpStream::connect(s.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /api/v1/projects/{P}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+    )
+    .unwrap();
+    // Once the stream has looked (and primed itself), a second run arrives.
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = journal_bytes(&project, &runs[1]);
+    let id = runs[1].id().to_string();
+    send_journal(s.addr, &token, P, &id, &second, 1 << 20);
+    let mut seen = String::new();
+    let mut buf = [0u8; 4096];
+    while !(seen.contains("event: run") && seen.contains("event: metrics")) {
+        let n = stream.read(&mut buf).expect("no events within 20 s");
+        assert!(n > 0, "the stream ended: {seen}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(seen.starts_with("HTTP/1.1 200"), "{seen}");
+    assert!(seen.contains(&id), "{seen}");
+    assert!(
+        !seen.contains(&runs[0].id().to_string()),
+        "the first run was announced again: {seen}"
+    );
+    // Another project's token cannot listen.
+    let other = s.token("other", Role::Reader, Some("elsewhere"));
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/events"),
+        Some(&other),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 404);
+}
+
+#[test]
+fn the_index_is_made_again_from_the_object_store_alone() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    for run in &runs {
+        let bytes = journal_bytes(&project, run);
+        send_journal(s.addr, &token, P, &run.id().to_string(), &bytes, 999);
+    }
+    let get = |path: &str| {
+        let r = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}{path}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()
+    };
+    let detail = format!("/runs/{}", runs[0].id());
+    let (list, one) = (get("/runs"), get(&detail));
+    // The index is lost.
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    c.batch_execute("DELETE FROM lab.runs; DELETE FROM lab.names;")
+        .unwrap();
+    assert_eq!(get("/runs")["total"].as_u64(), Some(0));
+    let url = format!("file://{}", s.store.path().display());
+    let done = lab_team::reindex(&s.cluster.lab(), &url, None).unwrap();
+    assert_eq!((done.projects, done.runs), (1, 2));
+    assert_eq!(get("/runs"), list);
+    assert_eq!(get(&detail), one);
+    // Again: the same.
+    lab_team::reindex(&s.cluster.lab(), &url, Some(P)).unwrap();
+    assert_eq!(get("/runs"), list);
+}
+
+/// Runs PostgreSQL's `pg_ctl` with `args`, as the cluster's harness does
+/// (as the `postgres` user when run as root).
+fn pg_ctl(args: &[&str]) {
+    let mut bins: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .unwrap()
+        .map(|e| e.unwrap().path().join("bin"))
+        .filter(|b| b.join("pg_ctl").exists())
+        .collect();
+    bins.sort_by_key(|b| {
+        b.parent()
+            .and_then(|v| v.file_name()?.to_str()?.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    let pg_ctl = bins.pop().unwrap().join("pg_ctl");
+    let root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .unwrap()
+        .stdout
+        == b"0\n";
+    let mut cmd = if root {
+        let mut c = std::process::Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(pg_ctl);
+        c
+    } else {
+        std::process::Command::new(pg_ctl)
+    };
+    let out = cmd
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "pg_ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn postgresql_down_is_a_503_and_nothing_is_lost_when_it_is_back() {
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = journal_bytes(&project, &runs[0]);
+    let id = runs[0].id().to_string();
+    let half = put(&s, &token, &id, 0, &bytes[..bytes.len() / 2]);
+    assert_eq!(half.status, 200);
+    let held = half.json()["length"].as_u64().unwrap() as usize;
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    let data: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let port: String = c.query_one("SHOW port", &[]).unwrap().get(0);
+    drop(c);
+    pg_ctl(&["-D", &data, "-m", "fast", "-w", "stop"]);
+    let r = put(&s, &token, &id, held, &bytes[held..]);
+    assert_eq!((r.status, r.code()), (503, "unavailable".to_owned()));
+    assert!(r.header("retry-after").is_some());
+    let r = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(r.status, 503);
+    let log = format!("{data}/server.log");
+    let options = format!("-p {port} -h 127.0.0.1 -k {data} -F");
+    pg_ctl(&["-D", &data, "-l", &log, "-o", &options, "-w", "start"]);
+    // The pool's broken connections are replaced; the client goes on.
+    let mut answered = None;
+    for _ in 0..5 {
+        let r = put(&s, &token, &id, held, &bytes[held..]);
+        if r.status == 200 {
+            answered = r.json()["length"].as_u64();
+            break;
+        }
+        assert_eq!(r.status, 503);
+    }
+    assert_eq!(answered, Some(bytes.len() as u64));
+    let copy = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}/journal"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert!(copy.body == bytes);
+    let shown = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
 }

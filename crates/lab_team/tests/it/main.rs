@@ -39,6 +39,45 @@ pub struct Server {
     pub store: tempfile::TempDir,
 }
 
+/// Another server on the same database and object store.
+pub struct Replica {
+    _runner: Runner,
+    pub addr: SocketAddr,
+}
+
+/// Serves `state` on a port of the loopback, on a thread of its own.
+fn run(state: AppState) -> (Runner, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("test-server".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                lab_team::serve(listener, state, async move {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+            });
+        })
+        .unwrap();
+    (
+        Runner {
+            stop: Some(stop),
+            thread: Some(thread),
+        },
+        addr,
+    )
+}
+
 /// The server's thread, stopped and joined when dropped.
 struct Runner {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -75,33 +114,9 @@ impl Server {
         let mut options = Options::new(cluster.lab(), url.to_owned());
         tune(&mut options);
         let state = AppState::open(options).unwrap();
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("test-server".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
-                    .enable_all()
-                    .build()
-                    .unwrap();
-                rt.block_on(async move {
-                    let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                    lab_team::serve(listener, state, async move {
-                        let _ = stopped.await;
-                    })
-                    .await
-                    .unwrap();
-                });
-            })
-            .unwrap();
+        let (runner, addr) = run(state);
         Self {
-            runner: Runner {
-                stop: Some(stop),
-                thread: Some(thread),
-            },
+            runner,
             addr,
             cluster,
             store,
@@ -112,6 +127,18 @@ impl Server {
     pub fn stop(self) -> (Cluster, tempfile::TempDir) {
         drop(self.runner);
         (self.cluster, self.store)
+    }
+
+    /// A second server on the same database and object store, as another
+    /// replica would be.
+    pub fn replica(&self) -> Replica {
+        let url = format!("file://{}", self.store.path().display());
+        let state = AppState::open(Options::new(self.cluster.lab(), url)).unwrap();
+        let (runner, addr) = run(state);
+        Replica {
+            _runner: runner,
+            addr,
+        }
     }
 
     /// A new token's text.

@@ -157,3 +157,25 @@ fn every_route_but_health_needs_a_valid_token_of_the_project_and_role() {
             .all(|h| h.len() == 64 && !h.contains(&admin[4..]))
     );
 }
+
+#[test]
+fn a_token_over_its_rate_is_told_when_to_come_back() {
+    let cluster = crate::Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = Server::on(cluster, store, &url, |o| o.rate_per_sec = 2);
+    let busy = s.token("busy", Role::Reader, None);
+    let calm = s.token("calm", Role::Reader, None);
+    for _ in 0..4 {
+        let r = http(s.addr, "GET", "/api/v1/whoami", Some(&busy), &[], b"").unwrap();
+        assert_eq!(r.status, 200);
+    }
+    let r = http(s.addr, "GET", "/api/v1/whoami", Some(&busy), &[], b"").unwrap();
+    assert_eq!((r.status, r.code()), (429, "rate_limited".to_owned()));
+    assert_eq!(r.header("retry-after"), Some("1"));
+    let r = http(s.addr, "GET", "/api/v1/whoami", Some(&calm), &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    let r = http(s.addr, "GET", "/api/v1/whoami", Some(&busy), &[], b"").unwrap();
+    assert_eq!(r.status, 200);
+}
