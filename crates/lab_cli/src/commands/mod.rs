@@ -9,6 +9,7 @@ mod info;
 mod ls;
 mod parquet;
 mod reindex;
+mod remote;
 mod rm;
 mod show;
 mod ui;
@@ -40,6 +41,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => return workspace::run(&args),
         Command::Update => workspace::update(),
         Command::Notebook => workspace::notebook(),
+        Command::Config(args) => remote::config(&args),
+        Command::Push(args) => remote::push(&args),
+        Command::Pull(args) => remote::pull(&args),
     };
     status.map(|s| s as i32)
 }

@@ -1,0 +1,47 @@
+//! Progress bars for `lab push` and `lab pull`, on stderr, only on a terminal.
+
+use std::io::IsTerminal as _;
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// A byte-counting bar per phase (hashing, sending, fetching).
+pub struct Bars {
+    bar: ProgressBar,
+}
+
+impl Bars {
+    /// A bar on stderr when it is a terminal; hidden otherwise (pipes and
+    /// logs get the summary line alone).
+    #[must_use]
+    pub fn new() -> Self {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        let style = ProgressStyle::with_template(
+            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+        bar.set_style(style);
+        Self { bar }
+    }
+}
+
+impl lab_remote::Progress for Bars {
+    fn begin(&self, phase: &str, files: u64, bytes: u64) {
+        self.bar.reset();
+        self.bar.set_length(bytes);
+        self.bar.set_message(format!("{phase} {files} file(s)"));
+    }
+
+    fn advance(&self, bytes: u64) {
+        self.bar.inc(bytes);
+    }
+
+    fn end(&self) {
+        self.bar.finish_and_clear();
+    }
+}

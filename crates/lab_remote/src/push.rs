@@ -1,0 +1,540 @@
+//! `lab push`: a project into a bucket, incrementally, resumably, in parallel.
+//!
+//! 1. The project is scanned (see [`crate::scan`]) and every file hashed.
+//! 2. The bucket's manifest of the project and its list of blobs say what is
+//!    there already: only files whose bytes are in no blob are sent.
+//! 3. Files are sent several at a time; a file larger than [`PART_SIZE`] goes
+//!    in parts (S3 multipart), read from disk a part at a time, so memory
+//!    holds at most [`BUFFERS`] parts whatever the file's size. The parts of
+//!    an upload are remembered in `.lab/push/uploads/` as they arrive, so an
+//!    interrupted push sends only the parts still missing.
+//! 4. The manifest is written last: a pull sees the old project or the new
+//!    one, never a mix. With `--force` the bucket then loses the files gone
+//!    here (and any blob no longer named).
+//!
+//! A file is hashed as it is sent, and a file whose bytes changed since it
+//! was scanned is not stored under the old hash: the push fails naming it.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt as _;
+use lab_store::Project;
+use object_store::ObjectStoreExt as _;
+use object_store::multipart::{MultipartStore as _, PartId};
+use object_store::path::Path as Key;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::Semaphore;
+
+use crate::client::Bucket;
+use crate::manifest::{
+    Entry, MANIFEST_FORMAT, MANIFEST_MAX_BYTES, Manifest, blob_key, blobs_prefix, is_sha256,
+    manifest_key,
+};
+use crate::scan::{self, LocalFile, STATE_DIR};
+use crate::{Error, Progress};
+
+/// Files larger than this are sent in parts of this size (S3 wants parts
+/// of at least 5 MiB, but the last).
+pub const PART_SIZE: u64 = 8 << 20;
+/// How many parts (or whole small files) may be in memory at once.
+pub const BUFFERS: usize = 8;
+/// How many files are sent at once.
+const FILES_AT_ONCE: usize = 8;
+/// How many parts of one file are sent at once.
+const PARTS_AT_ONCE: usize = 4;
+
+/// What `lab push` was asked to do.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PushOptions {
+    /// Delete from the bucket the files that are gone here.
+    pub force: bool,
+    /// Only say what would be sent and deleted.
+    pub dry_run: bool,
+}
+
+/// What a push did (or, with `--dry-run`, would do).
+#[derive(Debug, Default)]
+pub struct PushReport {
+    /// The project's name in the bucket.
+    pub project: String,
+    /// The key of its manifest.
+    pub manifest: String,
+    /// Files of the project pushed (sent or already there).
+    pub files: usize,
+    /// Of them, the files whose bytes were sent (would be, in a dry run),
+    /// with their sizes.
+    pub sent: Vec<(String, u64)>,
+    /// The bytes that went over the network: less than the files' sizes
+    /// when an interrupted upload was resumed.
+    pub sent_bytes: u64,
+    /// Files already in the bucket.
+    pub unchanged: usize,
+    /// Files the bucket lost because they are gone here (`--force`).
+    pub deleted: Vec<String>,
+    /// Files in the bucket that are gone here, kept there (no `--force`).
+    pub kept_remote: usize,
+    /// Run folders left out because their run is still logging.
+    pub live_runs: Vec<String>,
+    /// Files a bucket cannot hold (links, devices, names not UTF-8).
+    pub unsendable: Vec<String>,
+}
+
+/// Where the parts of an interrupted upload are remembered.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct UploadState {
+    endpoint: String,
+    bucket: String,
+    key: String,
+    upload_id: String,
+    part_size: u64,
+    size: u64,
+    parts: Vec<Option<PartDone>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+struct PartDone {
+    etag: String,
+    sha256: String,
+}
+
+/// A file to send: its bytes are named by `sha256`.
+#[derive(Clone, Debug)]
+struct ToSend {
+    file: LocalFile,
+    sha256: String,
+}
+
+/// Pushes `project` to `bucket` under the name `name`.
+pub async fn push(
+    project: &Project,
+    bucket: &Bucket,
+    name: &str,
+    opts: PushOptions,
+    progress: &dyn Progress,
+) -> Result<PushReport, Error> {
+    crate::config::check_project_name("the project's folder name", name)?;
+    let scanned = scan::scan(project)?;
+    let mkey = manifest_key(name);
+    let remote = match bucket.get_small(&mkey, MANIFEST_MAX_BYTES).await? {
+        Some(bytes) => Some(Manifest::parse(&bytes, &mkey)?),
+        None => None,
+    };
+    let blobs = present_blobs(bucket, name).await?;
+    let hashed = hash_all(&scanned.files, progress).await?;
+
+    let mut report = PushReport {
+        project: name.to_owned(),
+        manifest: bucket.url(&format!("{name}/")),
+        files: hashed.len(),
+        live_runs: scanned.live_runs.clone(),
+        unsendable: scanned.unsendable.clone(),
+        ..PushReport::default()
+    };
+    let (manifest, deleted, kept_remote) =
+        next_manifest(name, &hashed, &scanned, remote.as_ref(), opts.force);
+    report.deleted = deleted;
+    report.kept_remote = kept_remote;
+
+    // One upload per distinct content missing from the bucket.
+    let mut to_send: BTreeMap<String, ToSend> = BTreeMap::new();
+    for (file, sha) in &hashed {
+        if blobs.get(sha) == Some(&file.size) {
+            report.unchanged += 1;
+        } else {
+            report.sent.push((file.path.clone(), file.size));
+            to_send.entry(sha.clone()).or_insert_with(|| ToSend {
+                file: file.clone(),
+                sha256: sha.clone(),
+            });
+        }
+    }
+    if opts.dry_run {
+        return Ok(report);
+    }
+
+    let total: u64 = to_send.values().map(|t| t.file.size).sum();
+    progress.begin("sending", to_send.len() as u64, total);
+    let ctx = Arc::new(Ctx {
+        bucket: bucket.clone(),
+        project: name.to_owned(),
+        state_dir: project.store_dir().join(STATE_DIR).join("uploads"),
+        buffers: Arc::new(Semaphore::new(BUFFERS)),
+    });
+    let results: Vec<Result<u64, Error>> =
+        futures_util::stream::iter(to_send.into_values().map(|t| {
+            let ctx = Arc::clone(&ctx);
+            async move { ctx.upload(&t, progress).await }
+        }))
+        .buffer_unordered(FILES_AT_ONCE)
+        .collect()
+        .await;
+    progress.end();
+    for r in results {
+        report.sent_bytes += r?;
+    }
+
+    if remote.as_ref() != Some(&manifest) {
+        let bytes = manifest.to_bytes()?;
+        bucket
+            .store
+            .put(&Key::from(mkey.as_str()), bytes.into())
+            .await
+            .map_err(|e| bucket.error("writing the manifest", &e))?;
+    }
+    // The uploads are all complete: their folder goes if empty (another
+    // push may be using it; then it stays).
+    let _ = std::fs::remove_dir(&ctx.state_dir);
+    let _ = std::fs::remove_dir(project.store_dir().join(STATE_DIR));
+    if opts.force {
+        let named: BTreeSet<&str> = manifest.files.iter().map(|e| e.sha256.as_str()).collect();
+        for sha in blobs.keys().filter(|s| !named.contains(s.as_str())) {
+            let key = Key::from(blob_key(name, sha).as_str());
+            bucket
+                .store
+                .delete(&key)
+                .await
+                .map_err(|e| bucket.error("deleting files gone here", &e))?;
+        }
+    }
+    Ok(report)
+}
+
+/// The blobs in the bucket, by hash, with their sizes.
+async fn present_blobs(bucket: &Bucket, name: &str) -> Result<HashMap<String, u64>, Error> {
+    let prefix = blobs_prefix(name);
+    Ok(bucket
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|(key, size)| {
+            let sha = key.rsplit('/').next()?.to_owned();
+            is_sha256(&sha).then_some((sha, size))
+        })
+        .collect())
+}
+
+/// Hashes every file, a few at a time on the blocking pool.
+async fn hash_all(
+    files: &[LocalFile],
+    progress: &dyn Progress,
+) -> Result<Vec<(LocalFile, String)>, Error> {
+    let total: u64 = files.iter().map(|f| f.size).sum();
+    progress.begin("hashing", files.len() as u64, total);
+    let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
+    let results: Vec<Result<(LocalFile, String), Error>> =
+        futures_util::stream::iter(files.iter().cloned().map(|file| async move {
+            let abs = file.abs.clone();
+            let (sha, size) = tokio::task::spawn_blocking(move || scan::hash_file(&abs))
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+            progress.advance(size);
+            Ok((LocalFile { size, ..file }, sha))
+        }))
+        .buffered(threads)
+        .collect()
+        .await;
+    progress.end();
+    results.into_iter().collect()
+}
+
+/// The manifest after this push; the paths it drops (`--force`); how many
+/// files only the bucket has and keeps.
+fn next_manifest(
+    name: &str,
+    hashed: &[(LocalFile, String)],
+    scanned: &scan::Scan,
+    remote: Option<&Manifest>,
+    force: bool,
+) -> (Manifest, Vec<String>, usize) {
+    let mut files: BTreeMap<String, Entry> = hashed
+        .iter()
+        .map(|(f, sha)| {
+            (
+                f.path.clone(),
+                Entry {
+                    path: f.path.clone(),
+                    size: f.size,
+                    sha256: sha.clone(),
+                    mode: f.mode,
+                },
+            )
+        })
+        .collect();
+    let mut dirs: BTreeSet<String> = scanned.dirs.iter().cloned().collect();
+    let local_files: BTreeSet<String> = files.keys().cloned().collect();
+    let local_dirs = dirs.clone();
+    // Runs still logging were left out, not deleted: whatever the bucket
+    // has of them stays, `--force` or not.
+    let live: Vec<String> = scanned.live_runs.iter().map(|r| format!("{r}/")).collect();
+    let is_live = |p: &str| live.iter().any(|l| p.starts_with(l.as_str()));
+    // A path the bucket has that clashes with the tree here (a file where a
+    // folder now is, or the reverse) gives way to the tree here.
+    let clashes = |p: &str| {
+        local_dirs.contains(p)
+            || ancestors(p).any(|a| local_files.contains(a))
+            || local_files.contains(p)
+    };
+    let mut deleted = Vec::new();
+    let mut kept = 0;
+    if let Some(remote) = remote {
+        for e in &remote.files {
+            if files.contains_key(&e.path) {
+                continue;
+            }
+            if is_live(&e.path) {
+                files.insert(e.path.clone(), e.clone());
+            } else if force || clashes(&e.path) {
+                deleted.push(e.path.clone());
+            } else {
+                files.insert(e.path.clone(), e.clone());
+                kept += 1;
+            }
+        }
+        for d in &remote.dirs {
+            if (is_live(&format!("{d}/")) || !force)
+                && !local_files.contains(d)
+                && !ancestors(d).any(|a| local_files.contains(a))
+            {
+                dirs.insert(d.clone());
+            }
+        }
+    }
+    // Folders of files kept from the bucket.
+    let parents: Vec<String> = files
+        .keys()
+        .flat_map(|p| ancestors(p).map(str::to_owned).collect::<Vec<_>>())
+        .collect();
+    dirs.extend(parents);
+    let dirs: Vec<String> = dirs
+        .into_iter()
+        .filter(|d| !files.contains_key(d))
+        .collect();
+    (
+        Manifest {
+            format: MANIFEST_FORMAT,
+            project: name.to_owned(),
+            files: files.into_values().collect(),
+            dirs,
+        },
+        deleted,
+        kept,
+    )
+}
+
+/// `a/b/c` gives `a/b`, then `a`.
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut at = path;
+    std::iter::from_fn(move || {
+        let (parent, _) = at.rsplit_once('/')?;
+        at = parent;
+        Some(parent)
+    })
+}
+
+struct Ctx {
+    bucket: Bucket,
+    project: String,
+    state_dir: PathBuf,
+    buffers: Arc<Semaphore>,
+}
+
+impl Ctx {
+    /// Sends one file's bytes; returns how many bytes went over the network.
+    async fn upload(&self, t: &ToSend, progress: &dyn Progress) -> Result<u64, Error> {
+        if t.file.size <= PART_SIZE {
+            self.upload_whole(t, progress).await
+        } else {
+            match self.upload_parts(t, progress, true).await {
+                // The remembered upload is gone from the server (aborted,
+                // expired): start it again.
+                Err(Error::Remote(why)) if why.contains("NoSuchUpload") => {
+                    self.upload_parts(t, progress, false).await
+                }
+                other => other,
+            }
+        }
+    }
+
+    async fn upload_whole(&self, t: &ToSend, progress: &dyn Progress) -> Result<u64, Error> {
+        let _buffer = self
+            .buffers
+            .acquire()
+            .await
+            .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        let bytes = fs_err::tokio::read(&t.file.abs).await?;
+        if scan::sha256(&bytes) != t.sha256 {
+            return Err(Error::Changed {
+                path: t.file.path.clone(),
+            });
+        }
+        let n = bytes.len() as u64;
+        let key = Key::from(blob_key(&self.project, &t.sha256).as_str());
+        self.bucket
+            .store
+            .put(&key, bytes.into())
+            .await
+            .map_err(|e| self.bucket.error(&format!("sending `{}`", t.file.path), &e))?;
+        progress.advance(n);
+        Ok(n)
+    }
+
+    fn state_path(&self, sha: &str) -> PathBuf {
+        self.state_dir.join(format!("{sha}.json"))
+    }
+
+    fn load_state(&self, sha: &str, key: &str, size: u64) -> Option<UploadState> {
+        let bytes = std::fs::read(self.state_path(sha)).ok()?;
+        let state: UploadState = serde_json::from_slice(&bytes).ok()?;
+        let same = state.endpoint == self.bucket.endpoint
+            && state.bucket == self.bucket.name
+            && state.key == key
+            && state.part_size == PART_SIZE
+            && state.size == size
+            && state.parts.len() as u64 == size.div_ceil(PART_SIZE);
+        same.then_some(state)
+    }
+
+    fn save_state(&self, sha: &str, state: &UploadState) -> Result<(), Error> {
+        fs_err::create_dir_all(&self.state_dir)?;
+        let path = self.state_path(sha);
+        let tmp = path.with_extension(format!("json.{}", std::process::id()));
+        let bytes = serde_json::to_vec(state).map_err(|e| Error::Io(std::io::Error::other(e)))?;
+        fs_err::write(&tmp, bytes)?;
+        fs_err::rename(&tmp, &path)?;
+        Ok(())
+    }
+
+    /// Sends a large file in parts, resuming a remembered upload when `resume`.
+    async fn upload_parts(
+        &self,
+        t: &ToSend,
+        progress: &dyn Progress,
+        resume: bool,
+    ) -> Result<u64, Error> {
+        let key_text = blob_key(&self.project, &t.sha256);
+        let key = Key::from(key_text.as_str());
+        let size = t.file.size;
+        let count = size.div_ceil(PART_SIZE) as usize;
+        let doing = format!("sending `{}`", t.file.path);
+        let remembered = if resume {
+            self.load_state(&t.sha256, &key_text, size)
+        } else {
+            None
+        };
+        let mut state = if let Some(s) = remembered {
+            s
+        } else {
+            let upload_id = self
+                .bucket
+                .store
+                .create_multipart(&key)
+                .await
+                .map_err(|e| self.bucket.error(&doing, &e))?;
+            let s = UploadState {
+                endpoint: self.bucket.endpoint.clone(),
+                bucket: self.bucket.name.clone(),
+                key: key_text.clone(),
+                upload_id,
+                part_size: PART_SIZE,
+                size,
+                parts: vec![None; count],
+            };
+            self.save_state(&t.sha256, &s)?;
+            s
+        };
+        let upload_id = state.upload_id.clone();
+        let mut file = fs_err::tokio::File::open(&t.file.abs).await?;
+        let mut whole = Sha256::new();
+        let mut sent = 0u64;
+        let mut in_flight = futures_util::stream::FuturesUnordered::new();
+        for index in 0..count {
+            let permit = Arc::clone(&self.buffers)
+                .acquire_owned()
+                .await
+                .map_err(|e| Error::Io(std::io::Error::other(e)))?;
+            let len = (size - index as u64 * PART_SIZE).min(PART_SIZE) as usize;
+            let mut buf = vec![0u8; len];
+            file.read_exact(&mut buf).await.map_err(|e| {
+                if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                    Error::Changed {
+                        path: t.file.path.clone(),
+                    }
+                } else {
+                    Error::Io(e)
+                }
+            })?;
+            whole.update(&buf);
+            let part_sha = scan::sha256(&buf);
+            if state.parts[index]
+                .as_ref()
+                .is_some_and(|p| p.sha256 == part_sha)
+            {
+                // Sent by an earlier push, and the same bytes.
+                progress.advance(len as u64);
+                continue;
+            }
+            let store = Arc::clone(&self.bucket.store);
+            let key = key.clone();
+            let id = upload_id.clone();
+            in_flight.push(async move {
+                let r = store.put_part(&key, &id, index, buf.into()).await;
+                drop(permit);
+                (index, part_sha, len as u64, r)
+            });
+            while in_flight.len() >= PARTS_AT_ONCE {
+                if let Some(done) = in_flight.next().await {
+                    sent += self.record_part(t, &mut state, done, &doing, progress)?;
+                }
+            }
+        }
+        while let Some(done) = in_flight.next().await {
+            sent += self.record_part(t, &mut state, done, &doing, progress)?;
+        }
+        // Nothing may be stored under a hash its bytes do not have.
+        let mut extra = [0u8; 1];
+        let longer = file.read(&mut extra).await? > 0;
+        if longer || scan::hex(&whole.finalize()) != t.sha256 {
+            let _ = self.bucket.store.abort_multipart(&key, &upload_id).await;
+            let _ = fs_err::remove_file(self.state_path(&t.sha256));
+            return Err(Error::Changed {
+                path: t.file.path.clone(),
+            });
+        }
+        let parts: Vec<PartId> = state
+            .parts
+            .iter()
+            .map(|p| PartId {
+                content_id: p.as_ref().map(|p| p.etag.clone()).unwrap_or_default(),
+            })
+            .collect();
+        self.bucket
+            .store
+            .complete_multipart(&key, &upload_id, parts)
+            .await
+            .map_err(|e| self.bucket.error(&doing, &e))?;
+        let _ = fs_err::remove_file(self.state_path(&t.sha256));
+        Ok(sent)
+    }
+
+    fn record_part(
+        &self,
+        t: &ToSend,
+        state: &mut UploadState,
+        (index, sha256, len, result): (usize, String, u64, object_store::Result<PartId>),
+        doing: &str,
+        progress: &dyn Progress,
+    ) -> Result<u64, Error> {
+        let part = result.map_err(|e| self.bucket.error(doing, &e))?;
+        state.parts[index] = Some(PartDone {
+            etag: part.content_id,
+            sha256,
+        });
+        self.save_state(&t.sha256, state)?;
+        progress.advance(len);
+        Ok(len)
+    }
+}
