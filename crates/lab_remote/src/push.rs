@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
-use lab_store::Project;
+use lab_store::{Project, Store};
 use object_store::ObjectStoreExt as _;
 use object_store::multipart::{MultipartStore as _, PartId};
 use object_store::path::Path as Key;
@@ -81,6 +81,8 @@ pub struct PushReport {
     pub live_runs: Vec<String>,
     /// Files a bucket cannot hold (links, devices, names not UTF-8).
     pub unsendable: Vec<String>,
+    /// What bringing the index up to date before the push found wrong.
+    pub warnings: Vec<String>,
 }
 
 /// Where the parts of an interrupted upload are remembered.
@@ -117,13 +119,21 @@ pub async fn push(
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
     crate::config::check_project_name("the project's folder name", name)?;
-    let scanned = scan::scan(project)?;
     let mkey = manifest_key(name);
     let remote = match bucket.get_small(&mkey, MANIFEST_MAX_BYTES).await? {
         Some(bytes) => Some(Manifest::parse(&bytes, &mkey)?),
         None => None,
     };
     let blobs = present_blobs(bucket, name).await?;
+    // The bucket answered: fold what the journals hold, as every reader
+    // does, so that a crashed run's journal loses its reserved space here
+    // and now, not in the pulled copy (which would then differ).
+    let warnings = if opts.dry_run {
+        Vec::new()
+    } else {
+        fold(project)
+    };
+    let scanned = scan::scan(project)?;
     let hashed = hash_all(&scanned.files, progress).await?;
 
     let mut report = PushReport {
@@ -132,6 +142,7 @@ pub async fn push(
         files: hashed.len(),
         live_runs: scanned.live_runs.clone(),
         unsendable: scanned.unsendable.clone(),
+        warnings,
         ..PushReport::default()
     };
     let (manifest, deleted, kept_remote) =
@@ -201,6 +212,17 @@ pub async fn push(
         }
     }
     Ok(report)
+}
+
+/// Folds the journals into the index; returns what went wrong, as warnings
+/// (the journals are pushed as they are all the same).
+fn fold(project: &Project) -> Vec<String> {
+    match Store::open(project.clone()).and_then(|mut s| s.refresh()) {
+        Ok(issues) => issues.iter().map(ToString::to_string).collect(),
+        Err(e) => vec![format!(
+            "could not bring the index up to date before pushing (the journals are pushed as they are): {e}"
+        )],
+    }
 }
 
 /// The blobs in the bucket, by hash, with their sizes.

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use anyhow::Result;
 use lab_remote::config::{self, Config, Remote};
 use lab_remote::{Bucket, Error, PushOptions, PushReport};
-use lab_store::{Project, Store};
+use lab_store::Project;
 
 use crate::ExitStatus;
 use crate::args::{ConfigArgs, ConfigCommand, PullArgs, PushArgs, current_dir};
@@ -107,11 +107,6 @@ pub fn push(args: &PushArgs) -> Result<ExitStatus> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    // Fold what the journals hold first, as every reader does: a crashed
-    // run's journal loses its reserved space now, not in the pulled copy.
-    if !args.dry_run {
-        fold(&project);
-    }
     let report = lab_remote::block_on(lab_remote::push(
         &project,
         &bucket,
@@ -173,20 +168,10 @@ pub fn push(args: &PushArgs) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-fn fold(project: &Project) {
-    match Store::open(project.clone()).and_then(|mut s| s.refresh()) {
-        Ok(issues) => {
-            for issue in issues {
-                output::warn(&issue.to_string());
-            }
-        }
-        Err(e) => output::warn(&format!(
-            "could not bring the index up to date before pushing (the journals are pushed as they are): {e}"
-        )),
-    }
-}
-
 fn warn_left_out(report: &PushReport) {
+    for warning in &report.warnings {
+        output::warn(warning);
+    }
     for run in &report.live_runs {
         let short = run.rsplit('/').next().unwrap_or(run);
         output::warn(&format!(

@@ -1,0 +1,822 @@
+//! `lab config minio`, `lab push`, `lab pull` against a real S3 server:
+//! `s3s-fs` 0.14.1 (`cargo install --locked s3s-fs --version 0.14.1
+//! --features binary`; `.ci/run` installs it), started for each test on a
+//! free port of the loopback and stopped after it.
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::PoisonError;
+use std::time::{Duration, Instant};
+
+use lab_store::Project;
+use lab_types::{Status, Value};
+
+use crate::{Output, SDK, end, run_lab, start, wait};
+
+const AK: &str = "lab-test-access";
+const SK: &str = "lab-test-secret-key";
+const BUCKET: &str = "lab-runs";
+
+/// A running `s3s-fs`; each folder of its root is a bucket.
+struct S3 {
+    child: Child,
+    port: u16,
+    root: tempfile::TempDir,
+}
+
+impl S3 {
+    fn start() -> Self {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join(BUCKET)).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("s3s-fs")
+            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--access-key", AK, "--secret-key", SK])
+            .arg(root.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect(
+                "the tests of `lab push` need the S3 server s3s-fs: \
+                 cargo install --locked s3s-fs --version 0.14.1 --features binary",
+            );
+        let mut s3 = Self { child, port, root };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                s3.child.try_wait().unwrap().is_none(),
+                "s3s-fs exited at start"
+            );
+            assert!(Instant::now() < deadline, "s3s-fs did not listen");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        s3.port = port;
+        s3
+    }
+
+    fn endpoint(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Every file the server keeps, with its bytes: the whole bucket state.
+    fn state(&self) -> BTreeMap<PathBuf, Vec<u8>> {
+        tree(self.root.path())
+            .into_iter()
+            .filter(|(_, f)| f.is_some())
+            .map(|(p, f)| (p, f.unwrap().0))
+            .collect()
+    }
+
+    fn blobs(&self, project: &str) -> Vec<String> {
+        let dir = self.root.path().join(BUCKET).join(project).join("blobs");
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for S3 {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A user's machine: a configuration folder and a folder to work in.
+struct Home {
+    dir: tempfile::TempDir,
+}
+
+impl Home {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("config")).unwrap();
+        std::fs::create_dir(dir.path().join("work")).unwrap();
+        Self { dir }
+    }
+
+    fn config(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+
+    fn work(&self) -> PathBuf {
+        self.dir.path().join("work")
+    }
+
+    fn command(&self, cwd: &Path, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_lab"));
+        cmd.args(args)
+            .current_dir(cwd)
+            .env("NO_COLOR", "1")
+            .env("XDG_CONFIG_HOME", self.config())
+            .env_remove("LAB_PROJECT")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    fn lab(&self, cwd: &Path, args: &[&str]) -> Output {
+        run_lab(self.command(cwd, args))
+    }
+
+    fn lab_ok(&self, cwd: &Path, args: &[&str]) -> Output {
+        let out = self.lab(cwd, args);
+        assert_eq!(
+            out.code, 0,
+            "lab {args:?} failed:\n{}\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+
+    fn add_remote(&self, s3: &S3) {
+        self.lab_ok(
+            &self.work(),
+            &[
+                "config",
+                "minio",
+                "--tag",
+                "minio",
+                "--endpoint",
+                &s3.endpoint(),
+                "--accesskey",
+                AK,
+                "--secretkey",
+                SK,
+            ],
+        );
+    }
+}
+
+/// Every file and folder under `root`: files with their bytes and mode.
+fn tree(root: &Path) -> BTreeMap<PathBuf, Option<(Vec<u8>, u32)>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let path = e.path();
+            let rel = path.strip_prefix(root).unwrap().to_owned();
+            let meta = std::fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, None);
+                stack.push(path);
+            } else {
+                out.insert(
+                    rel,
+                    Some((
+                        std::fs::read(&path).unwrap(),
+                        meta.permissions().mode() & 0o777,
+                    )),
+                );
+            }
+        }
+    }
+    out
+}
+
+/// A project folder as a push should reproduce it: without the index, the
+/// push's own state, and what `.labignore` lists.
+fn pushed_part(root: &Path) -> BTreeMap<PathBuf, Option<(Vec<u8>, u32)>> {
+    tree(root)
+        .into_iter()
+        .filter(|(p, _)| {
+            let s = p.to_string_lossy();
+            !s.starts_with(".lab/index.sqlite")
+                && !s.starts_with(".lab/push")
+                && !s.starts_with(".venv")
+                && !s.ends_with(".tmp")
+                && s != "data/raw/secret.csv"
+        })
+        .collect()
+}
+
+/// A project named `demo` with code, data, runs (one with an artifact and
+/// a model, one failed) and a `.labignore`.
+fn demo_project(home: &Home) -> Project {
+    let root = home.work().join("demo");
+    let (project, _) = Project::create(&root).unwrap();
+    std::fs::write(root.join("train.py"), "print('training')\n").unwrap();
+    std::fs::write(root.join("run.sh"), "#!/bin/sh\npython train.py\n").unwrap();
+    std::fs::set_permissions(root.join("run.sh"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::create_dir_all(root.join("data/raw")).unwrap();
+    std::fs::write(root.join("data/iris.csv"), "5.1,3.5,1.4,0.2,setosa\n").unwrap();
+    std::fs::write(root.join("data/copy.csv"), "5.1,3.5,1.4,0.2,setosa\n").unwrap();
+    std::fs::create_dir_all(root.join("notebooks")).unwrap();
+    // Left out by `.labignore`: a folder, a pattern, and (below) a file
+    // named in a nested `.labignore`.
+    std::fs::write(root.join(".labignore"), ".venv\n*.tmp\n").unwrap();
+    std::fs::create_dir_all(root.join(".venv/bin")).unwrap();
+    std::fs::write(root.join(".venv/bin/python"), "not pushed").unwrap();
+    std::fs::write(root.join("scratch.tmp"), "not pushed").unwrap();
+    std::fs::write(root.join("data/raw/.labignore"), "secret.csv\n").unwrap();
+    std::fs::write(root.join("data/raw/secret.csv"), "not pushed").unwrap();
+    std::fs::write(root.join("data/raw/public.csv"), "pushed").unwrap();
+
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let a = start(&project, "iris", "train.py", 1);
+    a.log_param("seed", Value::Int(1)).unwrap();
+    for loss in [1.0, 0.5, 0.25] {
+        a.log_metric("loss", loss, None).unwrap();
+    }
+    a.log_metric("acc", 0.93, None).unwrap();
+    let csv = root.join("data/iris.csv");
+    a.log_artifact("dataset", &csv).unwrap();
+    let tmp = a.models_dir().unwrap().join(".clf.tmp");
+    std::fs::write(&tmp, b"not really a forest").unwrap();
+    a.add_model(
+        "clf",
+        &tmp,
+        "joblib",
+        "sklearn.tree.DecisionTree",
+        "sklearn",
+        "1.9.1",
+    )
+    .unwrap();
+    end(&a, Status::Finished, None);
+    wait();
+    let b = start(&project, "iris", "train.py", 2);
+    b.log_metric("acc", 0.5, None).unwrap();
+    end(&b, Status::Failed, None);
+    wait();
+    project
+}
+
+/// The `N` of "N file(s) sent" and "M unchanged" in a push's summary.
+fn counts(summary: &str) -> (usize, usize) {
+    let number_before = |word: &str| -> usize {
+        let at = summary
+            .find(word)
+            .unwrap_or_else(|| panic!("no `{word}` in {summary}"));
+        summary[..at]
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .trim_start_matches(['(', ','])
+            .parse()
+            .unwrap()
+    };
+    (number_before("file(s) sent"), number_before("unchanged"))
+}
+
+#[test]
+fn push_then_pull_reproduces_the_project_and_a_second_push_sends_nothing() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    // A run still logging: its folder is left out, with a warning.
+    let live = {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        start(&project, "iris", "train.py", 3)
+    };
+    live.log_metric("acc", 0.1, None).unwrap();
+
+    let out = home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET, "."]);
+    let short = &live.id().to_string()[..8];
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: run `{short}` is still running, so its folder `.lab/runs/{short}` was left out"
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stdout.starts_with(&format!(
+            "Pushed `demo` to s3://{BUCKET}/demo/ (remote `minio`): "
+        )),
+        "{}",
+        out.stdout
+    );
+    let (sent, unchanged) = counts(&out.stdout);
+    assert_eq!(unchanged, 0, "{}", out.stdout);
+    // data/copy.csv and the run's artifact have the bytes of
+    // data/iris.csv: they are stored once.
+    let files_pushed = sent;
+    let contents: std::collections::BTreeSet<Vec<u8>> = pushed_part(&root)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(format!(".lab/runs/{short}")))
+        .filter_map(|(_, f)| f.map(|(bytes, _)| bytes))
+        .collect();
+    assert!(contents.len() < files_pushed);
+    assert_eq!(
+        s3.blobs("demo").len(),
+        contents.len(),
+        "one blob per distinct content"
+    );
+
+    // The pulled copy is the project, file for file, byte for byte.
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let out = home.lab_ok(
+        &elsewhere,
+        &[
+            "pull",
+            "--tag",
+            "minio",
+            "--bucket",
+            BUCKET,
+            "--project",
+            "demo",
+        ],
+    );
+    assert!(
+        out.stdout.contains(" 2 run(s) indexed, in "),
+        "{}",
+        out.stdout
+    );
+    let pulled = elsewhere.join("demo");
+    let mut expected = pushed_part(&root);
+    expected.retain(|p, _| !p.starts_with(format!(".lab/runs/{short}")));
+    let got = pushed_part(&pulled);
+    assert_eq!(
+        got.keys().collect::<Vec<_>>(),
+        expected.keys().collect::<Vec<_>>()
+    );
+    assert!(got == expected, "the pulled files differ in bytes or mode");
+    assert!(
+        got.contains_key(Path::new("notebooks")),
+        "an empty folder comes back"
+    );
+    assert!(!pulled.join(".venv").exists() && !pulled.join("scratch.tmp").exists());
+    assert!(!pulled.join("data/raw/secret.csv").exists());
+    assert!(pulled.join("data/raw/public.csv").exists());
+    // Its runs read as they do here.
+    let ls = |dir: &Path| home.lab_ok(dir, &["ls", "--format", "json"]).stdout;
+    let here: serde_json::Value = serde_json::from_str(&ls(&root)).unwrap();
+    let there: serde_json::Value = serde_json::from_str(&ls(&pulled)).unwrap();
+    let finished: Vec<_> = here
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] != "running")
+        .cloned()
+        .collect();
+    assert_eq!(there.as_array().unwrap(), &finished);
+    let shown = home.lab_ok(
+        &pulled,
+        &["show", &finished[0]["id"].as_str().unwrap()[..8]],
+    );
+    assert!(shown.stdout.contains("failed"), "{}", shown.stdout);
+
+    // Unchanged (but for the live run): nothing is sent, nothing rewritten.
+    let before = s3.state();
+    let out = home.lab_ok(&root, &["push"]);
+    assert_eq!(counts(&out.stdout), (0, files_pushed), "{}", out.stdout);
+    assert!(out.stdout.contains("(0 B)"), "{}", out.stdout);
+    assert!(s3.state() == before, "an unchanged push changed the bucket");
+
+    // Once it has ended, the run goes too.
+    end(&live, Status::Finished, None);
+    {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        wait();
+    }
+    let out = home.lab_ok(&root, &["push"]);
+    assert_eq!(out.stderr, "", "no warning once the run ended");
+    let (sent, unchanged) = counts(&out.stdout);
+    assert!(sent >= 1 && unchanged >= files_pushed - 1, "{}", out.stdout);
+    let again = home.dir.path().join("again");
+    std::fs::create_dir(&again).unwrap();
+    // No options: the last remote, bucket and project.
+    let out = home.lab_ok(&again, &["pull"]);
+    assert!(
+        out.stdout.contains(" 3 run(s) indexed, in "),
+        "{}",
+        out.stdout
+    );
+    same_files(&again.join("demo"), &root);
+}
+
+#[test]
+fn dry_run_changes_nothing_and_force_prunes_after_a_warning() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    let old_blobs = s3.blobs("demo");
+
+    std::fs::remove_file(root.join("run.sh")).unwrap();
+    std::fs::write(root.join("train.py"), "print('training harder')\n").unwrap();
+    let bucket_before = s3.state();
+    let local_before = tree(&root);
+
+    let out = home.lab_ok(&root, &["push", "--dry-run"]);
+    assert!(
+        out.stdout.contains("send    train.py (25 B)\n"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("delete  "), "{}", out.stdout);
+    let out = home.lab_ok(&root, &["push", "--dry-run", "--force"]);
+    assert!(out.stdout.contains("delete  run.sh\n"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("Would send 1 file(s) (25 B) to s3://lab-runs/demo/ (remote `minio`), ")
+            && out.stdout.contains(", 1 deleted; nothing was sent"),
+        "{}",
+        out.stdout
+    );
+    assert!(s3.state() == bucket_before, "a dry run changed the bucket");
+    assert!(tree(&root) == local_before, "a dry run changed the project");
+
+    // Without `--force`, a file gone here stays in the bucket.
+    let out = home.lab_ok(&root, &["push"]);
+    assert!(
+        out.stdout
+            .contains("1 file(s) gone here stay in the bucket (`--force` deletes them)"),
+        "{}",
+        out.stdout
+    );
+    let kept = home.dir.path().join("kept");
+    std::fs::create_dir(&kept).unwrap();
+    home.lab_ok(&kept, &["pull"]);
+    assert!(kept.join("demo/run.sh").exists());
+    assert_eq!(
+        std::fs::read_to_string(kept.join("demo/train.py")).unwrap(),
+        "print('training harder')\n"
+    );
+
+    // With it, the bucket follows, after a warning naming what goes.
+    let out = home.lab_ok(&root, &["push", "--force"]);
+    assert!(
+        out.stderr.contains(
+            "warning: `--force` deleted 1 file(s) from the bucket that are gone here:\n  run.sh"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains(", 1 deleted"), "{}", out.stdout);
+    let pruned = home.dir.path().join("pruned");
+    std::fs::create_dir(&pruned).unwrap();
+    home.lab_ok(&pruned, &["pull"]);
+    assert!(!pruned.join("demo/run.sh").exists());
+    same_files(&pruned.join("demo"), &root);
+    // The old bytes of run.sh and train.py are gone from the bucket.
+    let now = s3.blobs("demo");
+    assert_eq!(old_blobs.iter().filter(|b| !now.contains(b)).count(), 2);
+}
+
+#[test]
+fn an_interrupted_push_of_a_large_file_resumes_where_it_stopped() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    // 64 MiB of bytes that do not compress, sent in 8 parts of 8 MiB.
+    let big = root.join("data/weights.bin");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&big).unwrap());
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..(64 << 20) / 8 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            std::io::Write::write_all(&mut f, &x.to_le_bytes()).unwrap();
+        }
+    }
+    let uploads = root.join(".lab/push/uploads");
+    let mut child = home
+        .command(&root, &["push", "--tag", "minio", "--bucket", BUCKET])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed once the server has some of its parts, not all.
+    let deadline = Instant::now() + Duration::from_mins(2);
+    loop {
+        let done = std::fs::read_dir(&uploads)
+            .ok()
+            .and_then(|mut d| d.next())
+            .and_then(|e| std::fs::read(e.unwrap().path()).ok())
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map_or(0, |state| {
+                state["parts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|p| !p.is_null())
+                    .count()
+            });
+        if done >= 1 {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the push ended before any part was seen"
+        );
+        assert!(Instant::now() < deadline, "no part arrived");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        !s3.root
+            .path()
+            .join(BUCKET)
+            .join("demo/manifest.json")
+            .exists(),
+        "the manifest is written only once every file is in"
+    );
+
+    let out = home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    let summary = out.stdout.clone();
+    // Parts already there are not sent again: fewer bytes than the file.
+    let sent = summary
+        .split(" file(s) sent (")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .unwrap();
+    let (value, unit) = sent.split_once(' ').unwrap();
+    let value: f64 = value.parse().unwrap();
+    assert_eq!(unit, "MB", "{summary}");
+    assert!(value < 64.0 * 1.048_576 - 8.0, "{summary}");
+    assert!(!uploads.exists(), "the resumed upload's state is gone");
+
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(&elsewhere, &["pull"]);
+    assert!(
+        std::fs::read(elsewhere.join("demo/data/weights.bin")).unwrap()
+            == std::fs::read(&big).unwrap()
+    );
+    same_files(&elsewhere.join("demo"), &root);
+}
+
+/// Fails naming the paths whose bytes or modes differ.
+fn same_files(a: &Path, b: &Path) {
+    let (a, b) = (pushed_part(a), pushed_part(b));
+    let differ: Vec<_> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .collect();
+    assert!(differ.is_empty(), "these differ: {differ:?}");
+}
+
+#[test]
+fn the_credentials_file_is_private_and_outside_the_project() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let file = home.config().join("lab/remotes.json");
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    let dir_mode = std::fs::metadata(home.config().join("lab"))
+        .unwrap()
+        .permissions()
+        .mode()
+        & 0o777;
+    assert_eq!(dir_mode, 0o700);
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(SK));
+    assert!(text.contains(&format!("\"endpoint\": \"http://{}\"", s3.endpoint())));
+    // Replacing a remote keeps the mode.
+    let out = home.lab_ok(
+        &home.work(),
+        &[
+            "config",
+            "minio",
+            "--tag",
+            "minio",
+            "--endpoint",
+            &s3.endpoint(),
+            "--accesskey",
+            AK,
+            "--secretkey",
+            SK,
+        ],
+    );
+    assert!(
+        out.stdout.starts_with("Replaced the remote `minio`"),
+        "{}",
+        out.stdout
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    // Nothing of it reaches the bucket.
+    let project = demo_project(&home);
+    home.lab_ok(
+        project.root(),
+        &["push", "--tag", "minio", "--bucket", BUCKET],
+    );
+    for (path, bytes) in s3.state() {
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SK),
+            "the secret key is in {}",
+            path.display()
+        );
+    }
+}
+
+/// Runs `lab ARGS`, which must fail with status 1 and an error naming each
+/// of `names`, and leave `cwd` as it was.
+fn refused(home: &Home, cwd: &Path, args: &[&str], names: &[&str]) -> String {
+    let before = tree(cwd);
+    let out = home.lab(cwd, args);
+    assert_eq!(out.code, 1, "lab {args:?}: {}{}", out.stdout, out.stderr);
+    assert!(out.stderr.starts_with("error: "), "{}", out.stderr);
+    for name in names {
+        assert!(
+            out.stderr.contains(name),
+            "lab {args:?}: no {name} in\n{}",
+            out.stderr
+        );
+    }
+    assert!(
+        tree(cwd) == before,
+        "lab {args:?} changed {}",
+        cwd.display()
+    );
+    out.stderr
+}
+
+#[test]
+fn bad_input_is_refused_naming_the_argument_and_the_value() {
+    let s3 = S3::start();
+    let home = Home::new();
+    let work = home.work();
+    // Nothing remembered yet.
+    refused(
+        &home,
+        &work,
+        &["pull"],
+        &["no `--tag` given", "lab config minio"],
+    );
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    let empty = home.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+
+    refused(
+        &home,
+        &root,
+        &["push", "--tag", "nope", "--bucket", BUCKET],
+        &["`--tag`", "`nope`", "`minio`"],
+    );
+    refused(
+        &home,
+        &root,
+        &["push", "--tag", "minio"],
+        &["no `--bucket` given"],
+    );
+    refused(
+        &home,
+        &root,
+        &["push", "--tag", "minio", "--bucket", "Bad_Bucket"],
+        &["`--bucket`", "`Bad_Bucket`"],
+    );
+    refused(
+        &home,
+        &root,
+        &["push", "--tag", "minio", "--bucket", "missing"],
+        &["`--bucket`", "does not exist", "`missing`"],
+    );
+    refused(
+        &home,
+        &work,
+        &["push", "--tag", "minio", "--bucket", BUCKET, "."],
+        &["not inside a Lab project"],
+    );
+    for endpoint in [
+        "",
+        "ftp://127.0.0.1:9",
+        "127.0.0.1:notaport",
+        "http://127.0.0.1:9/bucket",
+    ] {
+        refused(
+            &home,
+            &work,
+            &[
+                "config",
+                "minio",
+                "--tag",
+                "x",
+                "--endpoint",
+                endpoint,
+                "--accesskey",
+                AK,
+                "--secretkey",
+                SK,
+            ],
+            &["`--endpoint`", &format!("`{endpoint}`")],
+        );
+    }
+    refused(
+        &home,
+        &work,
+        &[
+            "config",
+            "minio",
+            "--tag",
+            "a b",
+            "--endpoint",
+            "127.0.0.1:9",
+            "--accesskey",
+            AK,
+            "--secretkey",
+            SK,
+        ],
+        &["`--tag`", "`a b`"],
+    );
+
+    // A server that is not there, and credentials it refuses.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    for (tag, endpoint, secret, names) in [
+        (
+            "down",
+            format!("127.0.0.1:{closed}"),
+            SK,
+            vec!["cannot reach remote `down`", "Connection refused"],
+        ),
+        (
+            "wrong",
+            s3.endpoint(),
+            "not-the-secret",
+            vec![
+                "remote `wrong`",
+                "refused the credentials of access key",
+                AK,
+            ],
+        ),
+    ] {
+        home.lab_ok(
+            &work,
+            &[
+                "config",
+                "minio",
+                "--tag",
+                tag,
+                "--endpoint",
+                &endpoint,
+                "--accesskey",
+                AK,
+                "--secretkey",
+                secret,
+            ],
+        );
+        refused(
+            &home,
+            &root,
+            &["push", "--tag", tag, "--bucket", BUCKET],
+            &names,
+        );
+        refused(
+            &home,
+            &empty,
+            &[
+                "pull",
+                "--tag",
+                tag,
+                "--bucket",
+                BUCKET,
+                "--project",
+                "demo",
+            ],
+            &names,
+        );
+    }
+
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    // The folder exists, or the name is a path.
+    refused(
+        &home,
+        &work,
+        &["pull", "--project", "demo"],
+        &["`--project`", "exists already", "`demo`"],
+    );
+    for name in ["../demo", "a/b", "/tmp/x", "..", "."] {
+        refused(
+            &home,
+            &empty,
+            &["pull", "--project", name],
+            &["`--project`", &format!("`{name}`")],
+        );
+    }
+    refused(
+        &home,
+        &empty,
+        &["pull", "--project", "other"],
+        &["`--project` names no project", "`other`", "`demo`"],
+    );
+}
