@@ -44,4 +44,16 @@ impl lab_remote::Progress for Bars {
     fn end(&self) {
         self.bar.finish_and_clear();
     }
+
+    fn before_delete(&self, paths: &[String]) {
+        let mut text = format!(
+            "`--force` deletes {} file(s) from the bucket that are gone here:",
+            paths.len()
+        );
+        for path in paths {
+            text.push_str("\n  ");
+            text.push_str(path);
+        }
+        self.bar.suspend(|| crate::output::warn(&text));
+    }
 }

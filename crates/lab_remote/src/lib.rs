@@ -26,7 +26,7 @@ pub use error::Error;
 pub use pull::{PullReport, pull};
 pub use push::{BUFFERS, PART_SIZE, PushOptions, PushReport, push};
 
-/// Told how a transfer goes, for a progress bar.
+/// Told how a transfer goes, for a progress bar and warnings.
 pub trait Progress: Send + Sync {
     /// A phase starts (`"hashing"`, `"sending"`, `"fetching"`) over this
     /// many files and bytes.
@@ -35,6 +35,9 @@ pub trait Progress: Send + Sync {
     fn advance(&self, bytes: u64);
     /// The phase is over.
     fn end(&self);
+    /// `lab push --force` is about to delete these files from the bucket
+    /// (they are gone here): the moment to warn.
+    fn before_delete(&self, _paths: &[String]) {}
 }
 
 /// A [`Progress`] that shows nothing.

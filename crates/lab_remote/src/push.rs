@@ -166,6 +166,9 @@ pub async fn push(
     if opts.dry_run {
         return Ok(report);
     }
+    if !report.deleted.is_empty() {
+        progress.before_delete(&report.deleted);
+    }
 
     let total: u64 = to_send.values().map(|t| t.file.size).sum();
     progress.begin("sending", to_send.len() as u64, total);

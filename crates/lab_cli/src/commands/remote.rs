@@ -138,16 +138,6 @@ pub fn push(args: &PushArgs) -> Result<ExitStatus> {
         )?;
         return Ok(ExitStatus::Success);
     }
-    if !report.deleted.is_empty() {
-        let mut text = format!(
-            "`--force` deleted {} file(s) from the bucket that are gone here:",
-            report.deleted.len()
-        );
-        for path in &report.deleted {
-            let _ = write!(text, "\n  {path}");
-        }
-        output::warn(&text);
-    }
     let mut line = format!(
         "Pushed `{name}` to {at}: {} file(s) sent ({}), {} unchanged, {} deleted",
         report.sent.len(),

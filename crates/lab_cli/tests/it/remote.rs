@@ -455,7 +455,7 @@ fn dry_run_changes_nothing_and_force_prunes_after_a_warning() {
     let out = home.lab_ok(&root, &["push", "--force"]);
     assert!(
         out.stderr.contains(
-            "warning: `--force` deleted 1 file(s) from the bucket that are gone here:\n  run.sh"
+            "warning: `--force` deletes 1 file(s) from the bucket that are gone here:\n  run.sh"
         ),
         "{}",
         out.stderr
