@@ -79,7 +79,7 @@ pub async fn pull(
             bucket.name, bucket.tag
         )));
     };
-    let manifest = Manifest::parse(&bytes, &mkey)?;
+    let manifest = Manifest::parse(&bytes, &bucket.url(&mkey))?;
     let work = cwd.join(format!(".{name}.pulling"));
     fs_err::create_dir_all(&work)?;
     remove_strays(&work, &manifest)?;

@@ -121,7 +121,7 @@ pub async fn push(
     crate::config::check_project_name("the project's folder name", name)?;
     let mkey = manifest_key(name);
     let remote = match bucket.get_small(&mkey, MANIFEST_MAX_BYTES).await? {
-        Some(bytes) => Some(Manifest::parse(&bytes, &mkey)?),
+        Some(bytes) => Some(Manifest::parse(&bytes, &bucket.url(&mkey))?),
         None => None,
     };
     let blobs = present_blobs(bucket, name).await?;

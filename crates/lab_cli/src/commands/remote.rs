@@ -206,9 +206,17 @@ pub fn pull(args: &PullArgs) -> Result<ExitStatus> {
     for issue in &report.issues {
         output::warn(issue);
     }
+    let resumed = if report.resumed > 0 {
+        format!(
+            " ({} fetched by an interrupted pull before)",
+            report.resumed
+        )
+    } else {
+        String::new()
+    };
     writeln!(
         std::io::stdout().lock(),
-        "Pulled `{name}` from {} (remote `{}`): {} file(s) ({}), {} run(s) indexed, in {}",
+        "Pulled `{name}` from {} (remote `{}`): {} file(s) ({}){resumed}, {} run(s) indexed, in {}",
         report.manifest,
         bucket.tag,
         report.files,

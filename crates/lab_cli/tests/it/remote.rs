@@ -820,3 +820,178 @@ fn bad_input_is_refused_naming_the_argument_and_the_value() {
         &["`--project` names no project", "`other`", "`demo`"],
     );
 }
+
+#[test]
+fn an_interrupted_pull_goes_on_and_replaces_what_is_wrong() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    // What a pull stopped halfway left: a good file, a bad one, a half
+    // fetched one, and a file of another version of the project.
+    let elsewhere = home.dir.path().join("elsewhere");
+    let work = elsewhere.join(".demo.pulling");
+    std::fs::create_dir_all(work.join("data")).unwrap();
+    std::fs::copy(root.join("data/iris.csv"), work.join("data/iris.csv")).unwrap();
+    std::fs::write(work.join("train.py"), "print('not what was pushed')\n").unwrap();
+    std::fs::write(work.join("run.sh.lab-part"), "#!/bin/").unwrap();
+    std::fs::write(work.join("stray.txt"), "gone since").unwrap();
+
+    let out = home.lab_ok(&elsewhere, &["pull"]);
+    assert!(
+        out.stdout
+            .contains(" (1 fetched by an interrupted pull before), 2 run(s) indexed"),
+        "{}",
+        out.stdout
+    );
+    assert!(!work.exists());
+    same_files(&elsewhere.join("demo"), &root);
+}
+
+#[test]
+fn a_hostile_or_damaged_bucket_is_refused_and_nothing_is_made() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let bucket = s3.root.path().join(BUCKET);
+    let a = "ca978112ca1bbdcafac231b39a23dc4da786eff8147c4e72b9807785afee48bb"; // "a"
+    let manifest = |path: &str| {
+        format!(
+            r#"{{"format":1,"project":"p","files":[{{"path":"{path}","size":1,"sha256":"{a}","mode":420}}],"dirs":[]}}"#
+        )
+    };
+    // A path that leaves the project.
+    std::fs::create_dir_all(bucket.join("evil/blobs")).unwrap();
+    std::fs::write(
+        bucket.join("evil/manifest.json"),
+        manifest("../../escaped.txt"),
+    )
+    .unwrap();
+    std::fs::write(bucket.join(format!("evil/blobs/{a}")), "a").unwrap();
+    // Bytes that are not the ones the manifest names.
+    std::fs::create_dir_all(bucket.join("bent/blobs")).unwrap();
+    std::fs::write(bucket.join("bent/manifest.json"), manifest("data.txt")).unwrap();
+    std::fs::write(bucket.join(format!("bent/blobs/{a}")), "b").unwrap();
+    // Not a manifest at all.
+    std::fs::create_dir_all(bucket.join("junk")).unwrap();
+    std::fs::write(bucket.join("junk/manifest.json"), "<html>").unwrap();
+
+    let here = home.dir.path().join("here");
+    std::fs::create_dir(&here).unwrap();
+    let pull = |name: &str| {
+        home.lab(
+            &here,
+            &[
+                "pull",
+                "--tag",
+                "minio",
+                "--bucket",
+                BUCKET,
+                "--project",
+                name,
+            ],
+        )
+    };
+    let out = pull("evil");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains(
+            "the manifest `s3://lab-runs/evil/manifest.json` is not one `lab push` writes: the path `../../escaped.txt` leaves the project"
+        ),
+        "{}",
+        out.stderr
+    );
+    let out = pull("bent");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr
+            .contains("the bytes of `data.txt` in the bucket are not the ones the manifest names"),
+        "{}",
+        out.stderr
+    );
+    let out = pull("junk");
+    assert_eq!(out.code, 1);
+    assert!(
+        out.stderr.contains("is not one `lab push` writes"),
+        "{}",
+        out.stderr
+    );
+    assert!(!home.dir.path().join("escaped.txt").exists());
+    for name in ["evil", "bent", "junk"] {
+        assert!(!here.join(name).exists(), "{name} was made");
+    }
+}
+
+/// Appends to files when the push starts sending: they change after they
+/// were hashed.
+struct Scribbler(Vec<PathBuf>);
+
+impl lab_remote::Progress for Scribbler {
+    fn begin(&self, phase: &str, _: u64, _: u64) {
+        if phase == "sending" {
+            for path in &self.0 {
+                let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+                std::io::Write::write_all(&mut f, b"more").unwrap();
+            }
+        }
+    }
+    fn advance(&self, _: u64) {}
+    fn end(&self) {}
+}
+
+#[test]
+fn a_file_that_changes_while_it_is_sent_is_not_stored_under_its_old_hash() {
+    let s3 = S3::start();
+    let home = Home::new();
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    let big = root.join("data/big.bin");
+    std::fs::write(&big, vec![7u8; 20 << 20]).unwrap();
+    let remote = lab_remote::config::Remote {
+        endpoint: format!("http://{}", s3.endpoint()),
+        access_key: AK.into(),
+        secret_key: SK.into(),
+    };
+    let bucket = lab_remote::Bucket::new("minio", &remote, BUCKET).unwrap();
+    let small = root.join("train.py");
+    let old = [
+        lab_remote::scan::sha256(&std::fs::read(&small).unwrap()),
+        lab_remote::scan::sha256(&std::fs::read(&big).unwrap()),
+    ];
+    // One sent whole, one in parts.
+    let err = lab_remote::block_on(lab_remote::push(
+        &project,
+        &bucket,
+        "demo",
+        lab_remote::PushOptions::default(),
+        &Scribbler(vec![small, big.clone()]),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(&err, lab_remote::Error::Changed { path } if path == "train.py" || path == "data/big.bin"),
+        "{err}"
+    );
+    assert!(
+        !s3.root
+            .path()
+            .join(BUCKET)
+            .join("demo/manifest.json")
+            .exists(),
+        "a push that failed wrote the manifest"
+    );
+    // Nothing is stored under the hashes of the old bytes.
+    let blobs = s3.blobs("demo");
+    assert!(!blobs.is_empty(), "the other files were sent");
+    for sha in &old {
+        assert!(!blobs.contains(sha), "new bytes stored as {sha}");
+    }
+    // Left alone, they go.
+    home.add_remote(&s3);
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(&elsewhere, &["pull"]);
+    same_files(&elsewhere.join("demo"), &root);
+}
