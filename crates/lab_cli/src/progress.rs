@@ -1,12 +1,15 @@
 //! Progress bars for `lab push` and `lab pull`, on stderr, only on a terminal.
 
 use std::io::IsTerminal as _;
+use std::sync::{Mutex, PoisonError};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// A byte-counting bar per phase (hashing, sending, fetching).
 pub struct Bars {
     bar: ProgressBar,
+    /// What to do once the bucket answered.
+    on_answer: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
 
 impl Bars {
@@ -26,7 +29,20 @@ impl Bars {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
-        Self { bar }
+        Self {
+            bar,
+            on_answer: Mutex::new(None),
+        }
+    }
+
+    /// Runs `f` once the bucket has answered.
+    #[must_use]
+    pub fn on_answer(self, f: impl FnOnce() + Send + 'static) -> Self {
+        *self
+            .on_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(f));
+        self
     }
 }
 
@@ -43,6 +59,17 @@ impl lab_remote::Progress for Bars {
 
     fn end(&self) {
         self.bar.finish_and_clear();
+    }
+
+    fn answered(&self) {
+        let f = self
+            .on_answer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(f) = f {
+            self.bar.suspend(f);
+        }
     }
 
     fn before_delete(&self, paths: &[String]) {

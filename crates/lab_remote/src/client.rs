@@ -99,6 +99,14 @@ impl Bucket {
                 self.name, self.name
             ));
         }
+        if has("AccessDenied") {
+            return Error::Remote(format!(
+                "{at} denied access key `{}` access to bucket `{}` while {doing}: {}\n\nhint: check that the key may read and write the bucket",
+                self.access_key,
+                self.name,
+                first_line(&text)
+            ));
+        }
         if has("InvalidAccessKeyId")
             || has("SignatureDoesNotMatch")
             || has("NotSignedUp")

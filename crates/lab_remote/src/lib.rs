@@ -35,6 +35,10 @@ pub trait Progress: Send + Sync {
     fn advance(&self, bytes: u64);
     /// The phase is over.
     fn end(&self);
+    /// The bucket answered: the remote, its credentials and the bucket are
+    /// good (the moment to remember them, before the transfer that may be
+    /// interrupted).
+    fn answered(&self) {}
     /// `lab push --force` is about to delete these files from the bucket
     /// (they are gone here): the moment to warn.
     fn before_delete(&self, _paths: &[String]) {}

@@ -80,6 +80,7 @@ pub async fn pull(
         )));
     };
     let manifest = Manifest::parse(&bytes, &bucket.url(&mkey))?;
+    progress.answered();
     let work = cwd.join(format!(".{name}.pulling"));
     fs_err::create_dir_all(&work)?;
     remove_strays(&work, &manifest)?;

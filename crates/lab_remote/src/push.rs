@@ -125,6 +125,9 @@ pub async fn push(
         None => None,
     };
     let blobs = present_blobs(bucket, name).await?;
+    if !opts.dry_run {
+        progress.answered();
+    }
     // The bucket answered: fold what the journals hold, as every reader
     // does, so that a crashed run's journal loses its reserved space here
     // and now, not in the pulled copy (which would then differ).

@@ -85,6 +85,13 @@ fn target(tag: Option<&String>, bucket: Option<&String>) -> Result<(Config, Buck
     Ok((cfg, bucket))
 }
 
+/// Progress bars that remember the remote, bucket and project once the
+/// bucket has answered: an interrupted push goes on with a bare `lab push`.
+fn remembering(cfg: Config, bucket: &Bucket, project: &str) -> Bars {
+    let (bucket, project) = (bucket.clone(), project.to_owned());
+    Bars::new().on_answer(move || remember(cfg, &bucket, &project))
+}
+
 /// Remembers what a push or pull used; failing to is only worth a warning.
 fn remember(mut cfg: Config, bucket: &Bucket, project: &str) {
     cfg.last = config::Last {
@@ -115,7 +122,7 @@ pub fn push(args: &PushArgs) -> Result<ExitStatus> {
             force: args.force,
             dry_run: args.dry_run,
         },
-        &Bars::new(),
+        &remembering(cfg, &bucket, &name),
     ))?;
     warn_left_out(&report);
     let mut out = std::io::stdout().lock();
@@ -153,8 +160,6 @@ pub fn push(args: &PushArgs) -> Result<ExitStatus> {
         );
     }
     writeln!(out, "{line}")?;
-    drop(out);
-    remember(cfg, &bucket, &name);
     Ok(ExitStatus::Success)
 }
 
@@ -201,7 +206,7 @@ pub fn pull(args: &PullArgs) -> Result<ExitStatus> {
         &current_dir(),
         &bucket,
         &name,
-        &Bars::new(),
+        &remembering(cfg, &bucket, &name),
     ))?;
     for issue in &report.issues {
         output::warn(issue);
@@ -224,6 +229,5 @@ pub fn pull(args: &PullArgs) -> Result<ExitStatus> {
         report.runs,
         report.root.display()
     )?;
-    remember(cfg, &bucket, &name);
     Ok(ExitStatus::Success)
 }
