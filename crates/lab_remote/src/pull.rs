@@ -118,6 +118,14 @@ pub async fn pull(
         report.resumed += r?;
     }
 
+    // `rename` would replace an empty folder made meanwhile: look again.
+    if dest.symlink_metadata().is_ok() {
+        return Err(Error::Invalid(format!(
+            "`--project` names something made in the current folder during the pull: `{name}` at {}; the files are in {}",
+            dest.display(),
+            work.display()
+        )));
+    }
     fs_err::rename(&work, &dest)?;
     let project = Project::at(&dest)?;
     let (mut store, _) = Store::open_to_rebuild(project)?;

@@ -4,8 +4,9 @@
 //! 2. The bucket's manifest of the project and its list of blobs say what is
 //!    there already: only files whose bytes are in no blob are sent.
 //! 3. Files are sent several at a time; a file larger than [`PART_SIZE`] goes
-//!    in parts (S3 multipart), read from disk a part at a time, so memory
-//!    holds at most [`BUFFERS`] parts whatever the file's size. The parts of
+//!    in parts (S3 multipart; larger parts past 10,000 of them), read from
+//!    disk a part at a time, so memory holds at most [`BUFFERS`] parts
+//!    whatever the file's size. The parts of
 //!    an upload are remembered in `.lab/push/uploads/` as they arrive, so an
 //!    interrupted push sends only the parts still missing.
 //! 4. The manifest is written last: a pull sees the old project or the new
@@ -40,6 +41,18 @@ use crate::{Error, Progress};
 /// Files larger than this are sent in parts of this size (S3 wants parts
 /// of at least 5 MiB, but the last).
 pub const PART_SIZE: u64 = 8 << 20;
+/// S3 takes at most this many parts in one upload.
+const MAX_PARTS: u64 = 10_000;
+
+/// The part size for a file of `size` bytes: [`PART_SIZE`], or more (whole
+/// MiB) for a file that would take more than [`MAX_PARTS`] parts of it
+/// (past 78 GiB).
+#[must_use]
+pub fn part_size(size: u64) -> u64 {
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(1 << 20) << 20;
+    needed.max(PART_SIZE)
+}
+
 /// How many parts (or whole small files) may be in memory at once.
 pub const BUFFERS: usize = 8;
 /// How many files are sent at once.
@@ -420,9 +433,9 @@ impl Ctx {
         let same = state.endpoint == self.bucket.endpoint
             && state.bucket == self.bucket.name
             && state.key == key
-            && state.part_size == PART_SIZE
+            && state.part_size == part_size(size)
             && state.size == size
-            && state.parts.len() as u64 == size.div_ceil(PART_SIZE);
+            && state.parts.len() as u64 == size.div_ceil(part_size(size));
         same.then_some(state)
     }
 
@@ -446,7 +459,8 @@ impl Ctx {
         let key_text = blob_key(&self.project, &t.sha256);
         let key = Key::from(key_text.as_str());
         let size = t.file.size;
-        let count = size.div_ceil(PART_SIZE) as usize;
+        let part = part_size(size);
+        let count = size.div_ceil(part) as usize;
         let doing = format!("sending `{}`", t.file.path);
         let remembered = if resume {
             self.load_state(&t.sha256, &key_text, size)
@@ -467,7 +481,7 @@ impl Ctx {
                 bucket: self.bucket.name.clone(),
                 key: key_text.clone(),
                 upload_id,
-                part_size: PART_SIZE,
+                part_size: part,
                 size,
                 parts: vec![None; count],
             };
@@ -484,7 +498,7 @@ impl Ctx {
                 .acquire_owned()
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(e)))?;
-            let len = (size - index as u64 * PART_SIZE).min(PART_SIZE) as usize;
+            let len = (size - index as u64 * part).min(part) as usize;
             let mut buf = vec![0u8; len];
             file.read_exact(&mut buf).await.map_err(|e| {
                 if e.kind() == std::io::ErrorKind::UnexpectedEof {
@@ -564,5 +578,22 @@ impl Ctx {
         self.save_state(&t.sha256, state)?;
         progress.advance(len);
         Ok(len)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_stay_within_what_s3_takes() {
+        assert_eq!(part_size(1), PART_SIZE);
+        assert_eq!(part_size(64 << 20), PART_SIZE);
+        assert_eq!(part_size(MAX_PARTS * PART_SIZE), PART_SIZE);
+        for size in [MAX_PARTS * PART_SIZE + 1, 1 << 40, 5 << 40] {
+            let part = part_size(size);
+            assert!(size.div_ceil(part) <= MAX_PARTS, "{size}");
+            assert_eq!(part % (1 << 20), 0);
+        }
     }
 }
