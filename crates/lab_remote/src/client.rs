@@ -139,7 +139,7 @@ impl Bucket {
 
     /// Lists the keys under `prefix` with their sizes.
     pub async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>, Error> {
-        let prefix_key = Key::from(prefix);
+        let prefix_key = key(prefix)?;
         self.store
             .list(Some(&prefix_key))
             .map_ok(|m| (m.location.to_string(), m.size))
@@ -166,7 +166,7 @@ impl Bucket {
     /// The object at `key`, or `None` when there is none.
     pub async fn get_small(&self, key: &str, max: usize) -> Result<Option<Vec<u8>>, Error> {
         use object_store::ObjectStoreExt as _;
-        let k = Key::from(key);
+        let k = crate::client::key(key)?;
         match self.store.get(&k).await {
             Ok(r) => {
                 if r.meta.size > max as u64 {
@@ -191,6 +191,13 @@ impl Bucket {
             Err(e) => Err(self.error(&format!("reading `{key}`"), &e)),
         }
     }
+}
+
+/// The object key `text`, as it is: a project's name goes into the bucket
+/// unencoded (`Key::from` would percent-encode `#`, `%` and every non-ASCII
+/// letter), so other tools see the folder's name.
+pub fn key(text: &str) -> Result<Key, Error> {
+    Key::parse(text).map_err(|e| Error::Invalid(format!("`{text}` cannot be an object key: {e}")))
 }
 
 /// The error and what caused it, down to the root: the client's own text

@@ -14,7 +14,6 @@ use std::path::{Path, PathBuf};
 use futures_util::StreamExt as _;
 use lab_store::{Project, Store};
 use object_store::ObjectStoreExt as _;
-use object_store::path::Path as Key;
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncWriteExt as _;
 
@@ -238,7 +237,7 @@ fn set_mode(path: &Path, mode: u32) -> Result<(), Error> {
 
 /// Streams a blob into `to`, checking its size and SHA-256.
 async fn download(bucket: &Bucket, name: &str, e: &Entry, to: &Path) -> Result<(), Error> {
-    let key = Key::from(blob_key(name, &e.sha256).as_str());
+    let key = crate::client::key(&blob_key(name, &e.sha256))?;
     let doing = format!("fetching `{}`", e.path);
     let got = bucket
         .store

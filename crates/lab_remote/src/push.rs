@@ -24,7 +24,6 @@ use futures_util::StreamExt as _;
 use lab_store::{Project, Store};
 use object_store::ObjectStoreExt as _;
 use object_store::multipart::{MultipartStore as _, PartId};
-use object_store::path::Path as Key;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use tokio::io::AsyncReadExt as _;
@@ -211,7 +210,7 @@ pub async fn push(
         let bytes = manifest.to_bytes()?;
         bucket
             .store
-            .put(&Key::from(mkey.as_str()), bytes.into())
+            .put(&crate::client::key(&mkey)?, bytes.into())
             .await
             .map_err(|e| bucket.error("writing the manifest", &e))?;
     }
@@ -222,7 +221,7 @@ pub async fn push(
     if opts.force {
         let named: BTreeSet<&str> = manifest.files.iter().map(|e| e.sha256.as_str()).collect();
         for sha in blobs.keys().filter(|s| !named.contains(s.as_str())) {
-            let key = Key::from(blob_key(name, sha).as_str());
+            let key = crate::client::key(&blob_key(name, sha))?;
             bucket
                 .store
                 .delete(&key)
@@ -413,7 +412,7 @@ impl Ctx {
             });
         }
         let n = bytes.len() as u64;
-        let key = Key::from(blob_key(&self.project, &t.sha256).as_str());
+        let key = crate::client::key(&blob_key(&self.project, &t.sha256))?;
         self.bucket
             .store
             .put(&key, bytes.into())
@@ -457,7 +456,7 @@ impl Ctx {
         resume: bool,
     ) -> Result<u64, Error> {
         let key_text = blob_key(&self.project, &t.sha256);
-        let key = Key::from(key_text.as_str());
+        let key = crate::client::key(&key_text)?;
         let size = t.file.size;
         let part = part_size(size);
         let count = size.div_ceil(part) as usize;

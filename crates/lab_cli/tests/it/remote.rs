@@ -996,3 +996,30 @@ fn a_file_that_changes_while_it_is_sent_is_not_stored_under_its_old_hash() {
     home.lab_ok(&elsewhere, &["pull"]);
     same_files(&elsewhere.join("demo"), &root);
 }
+
+#[test]
+fn names_with_spaces_and_accents_and_empty_files_go_as_they_are() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let name = "my prøject #1";
+    let root = home.work().join(name);
+    Project::create(&root).unwrap();
+    std::fs::write(root.join("empty.txt"), "").unwrap();
+    std::fs::create_dir_all(root.join("dåta 2")).unwrap();
+    std::fs::write(root.join("dåta 2/ßcores [v1].csv"), "1,2\n").unwrap();
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    // The bucket's folder has the project's name, not an encoding of it.
+    assert!(
+        s3.root
+            .path()
+            .join(BUCKET)
+            .join(name)
+            .join("manifest.json")
+            .is_file()
+    );
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(&elsewhere, &["pull", "--project", name]);
+    same_files(&elsewhere.join(name), &root);
+}
