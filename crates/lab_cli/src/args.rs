@@ -182,9 +182,11 @@ pub struct PushArgs {
     /// Only list what would be sent and deleted; change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// The project folder (the one holding `.lab/`).
-    #[arg(value_name = "PATH", default_value = ".")]
-    pub path: PathBuf,
+    /// The project to push: the one holding this folder (the folder with
+    /// `.lab/` in it, or one above). By default the current project, as for
+    /// every command.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
 }
 
 const PUSH_EXAMPLES: &str = "Examples:

@@ -7,7 +7,7 @@ use std::io::Write as _;
 use anyhow::Result;
 use lab_remote::config::{self, Config, Remote};
 use lab_remote::{Bucket, Error, PushOptions, PushReport};
-use lab_store::Project;
+use lab_store::{MARKER_FILE, Project, STORE_DIR};
 
 use crate::ExitStatus;
 use crate::args::{ConfigArgs, ConfigCommand, PullArgs, PushArgs, current_dir};
@@ -108,7 +108,18 @@ fn remember(mut cfg: Config, bucket: &Bucket, project: &str) {
 
 pub fn push(args: &PushArgs) -> Result<ExitStatus> {
     let (cfg, bucket) = target(args.tag.as_ref(), args.bucket.as_ref())?;
-    let project = Project::at(&current_dir().join(&args.path))?;
+    let project = match &args.path {
+        None => Project::discover(&current_dir())?,
+        Some(path) => {
+            let start = std::path::absolute(current_dir().join(path))?;
+            let root = start
+                .ancestors()
+                .find(|d| d.join(STORE_DIR).join(MARKER_FILE).is_file())
+                .unwrap_or(&start)
+                .to_owned();
+            Project::at(&root)?
+        }
+    };
     let name = project
         .root()
         .file_name()

@@ -1008,7 +1008,20 @@ fn names_with_spaces_and_accents_and_empty_files_go_as_they_are() {
     std::fs::write(root.join("empty.txt"), "").unwrap();
     std::fs::create_dir_all(root.join("dåta 2")).unwrap();
     std::fs::write(root.join("dåta 2/ßcores [v1].csv"), "1,2\n").unwrap();
-    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
+    // From a folder inside the project, as every command works.
+    home.lab_ok(
+        &root.join("dåta 2"),
+        &["push", "--tag", "minio", "--bucket", BUCKET],
+    );
+    let out = home.lab_ok(
+        &home.work(),
+        &["push", "--dry-run", &format!("{name}/dåta 2")],
+    );
+    assert!(
+        out.stdout.contains(", 0 deleted; nothing was sent"),
+        "{}",
+        out.stdout
+    );
     // The bucket's folder has the project's name, not an encoding of it.
     assert!(
         s3.root
