@@ -8,6 +8,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// A byte-counting bar per phase (hashing, sending, fetching).
 pub struct Bars {
     bar: ProgressBar,
+    /// Whether to draw: stderr is a terminal.
+    draw: bool,
     /// What to do once the bucket answered.
     on_answer: Mutex<Option<Box<dyn FnOnce() + Send>>>,
 }
@@ -17,20 +19,17 @@ impl Bars {
     /// logs get the summary line alone).
     #[must_use]
     pub fn new() -> Self {
-        let target = if std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(Some(0), target);
+        // Hidden until a phase begins, so nothing is drawn before it has a length.
+        let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
         let style = ProgressStyle::with_template(
-            "{msg} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
+            "{msg} [{wide_bar}] {bytes}/{total_bytes} {binary_bytes_per_sec} {eta}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
         Self {
             bar,
+            draw: std::io::stderr().is_terminal(),
             on_answer: Mutex::new(None),
         }
     }
@@ -48,9 +47,12 @@ impl Bars {
 
 impl lab_remote::Progress for Bars {
     fn begin(&self, phase: &str, files: u64, bytes: u64) {
-        self.bar.reset();
         self.bar.set_length(bytes);
         self.bar.set_message(format!("{phase} {files} file(s)"));
+        self.bar.reset();
+        if self.draw {
+            self.bar.set_draw_target(ProgressDrawTarget::stderr());
+        }
     }
 
     fn advance(&self, bytes: u64) {
@@ -59,6 +61,7 @@ impl lab_remote::Progress for Bars {
 
     fn end(&self) {
         self.bar.finish_and_clear();
+        self.bar.set_draw_target(ProgressDrawTarget::hidden());
     }
 
     fn answered(&self) {
