@@ -21,7 +21,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use futures_util::StreamExt as _;
-use lab_store::{Project, Store};
+use lab_store::{MARKER_FILE, Project, STORE_DIR, Store};
 use object_store::ObjectStoreExt as _;
 use object_store::multipart::{MultipartStore as _, PartId};
 use serde::{Deserialize, Serialize};
@@ -140,15 +140,24 @@ pub async fn push(
     if !opts.dry_run {
         progress.answered();
     }
-    // The bucket answered: fold what the journals hold, as every reader
-    // does, so that a crashed run's journal loses its reserved space here
-    // and now, not in the pulled copy (which would then differ).
-    let warnings = if opts.dry_run {
-        Vec::new()
-    } else {
-        fold(project)
-    };
     let scanned = scan::scan(project)?;
+    let marker = format!("{STORE_DIR}/{MARKER_FILE}");
+    if !scanned.files.iter().any(|f| f.path == marker) {
+        return Err(Error::Invalid(format!(
+            "`.labignore` leaves out `{marker}`, without which a pulled copy is no Lab project: {}",
+            project.root().display()
+        )));
+    }
+    // The bucket answered and the push can be made: fold what the journals
+    // hold, as every reader does, so that a crashed run's journal loses its
+    // reserved space (or its damaged tail, into a file of its own) here and
+    // now, not in the pulled copy (which would then differ). Then look
+    // again: the fold may have made files.
+    let (warnings, scanned) = if opts.dry_run {
+        (Vec::new(), scanned)
+    } else {
+        (fold(project), scan::scan(project)?)
+    };
     let hashed = hash_all(&scanned.files, progress).await?;
 
     let mut report = PushReport {

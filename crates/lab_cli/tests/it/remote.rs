@@ -798,6 +798,17 @@ fn bad_input_is_refused_naming_the_argument_and_the_value() {
         );
     }
 
+    // A `.labignore` that would make the pushed copy no project.
+    let labignore = std::fs::read_to_string(root.join(".labignore")).unwrap();
+    std::fs::write(root.join(".labignore"), format!("{labignore}/.lab\n")).unwrap();
+    refused(
+        &home,
+        &root,
+        &["push", "--tag", "minio", "--bucket", BUCKET],
+        &["`.labignore` leaves out `.lab/project.json`"],
+    );
+    std::fs::write(root.join(".labignore"), labignore).unwrap();
+
     home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET]);
     // The folder exists, or the name is a path.
     refused(
