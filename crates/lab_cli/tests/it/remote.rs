@@ -277,6 +277,23 @@ fn push_then_pull_reproduces_the_project_and_a_second_push_sends_nothing() {
     home.add_remote(&s3);
     let project = demo_project(&home);
     let root = project.root().to_owned();
+    // A run whose process died: its journal still has the space its
+    // writer kept in reserve, which the first reader cuts off.
+    let crashed = {
+        let start = lab_types::now_nanos();
+        let (id, paths) = project.claim_run(start).unwrap();
+        let mut w = lab_journal::JournalWriter::create(&paths.journal).unwrap();
+        w.append(&lab_types::Record::Start {
+            run: id,
+            time_nanos: start,
+            experiment: "iris".into(),
+        })
+        .unwrap();
+        drop(w);
+        paths.journal
+    };
+    let reserved = std::fs::metadata(&crashed).unwrap().len();
+    assert!(reserved > 4096, "the journal keeps no reserve: {reserved}");
     // A run still logging: its folder is left out, with a warning.
     let live = {
         let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
@@ -333,9 +350,13 @@ fn push_then_pull_reproduces_the_project_and_a_second_push_sends_nothing() {
         ],
     );
     assert!(
-        out.stdout.contains(" 2 run(s) indexed, in "),
+        out.stdout.contains(" 3 run(s) indexed, in "),
         "{}",
         out.stdout
+    );
+    assert!(
+        std::fs::metadata(&crashed).unwrap().len() < reserved,
+        "the push did not fold the crashed run's journal"
     );
     let pulled = elsewhere.join("demo");
     let mut expected = pushed_part(&root);
@@ -365,9 +386,14 @@ fn push_then_pull_reproduces_the_project_and_a_second_push_sends_nothing() {
         .cloned()
         .collect();
     assert_eq!(there.as_array().unwrap(), &finished);
+    let statuses: Vec<&str> = finished
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["crashed", "failed", "finished"]);
     let shown = home.lab_ok(
         &pulled,
-        &["show", &finished[0]["id"].as_str().unwrap()[..8]],
+        &["show", &finished[1]["id"].as_str().unwrap()[..8]],
     );
     assert!(shown.stdout.contains("failed"), "{}", shown.stdout);
 
@@ -393,7 +419,7 @@ fn push_then_pull_reproduces_the_project_and_a_second_push_sends_nothing() {
     // No options: the last remote, bucket and project.
     let out = home.lab_ok(&again, &["pull"]);
     assert!(
-        out.stdout.contains(" 3 run(s) indexed, in "),
+        out.stdout.contains(" 4 run(s) indexed, in "),
         "{}",
         out.stdout
     );
