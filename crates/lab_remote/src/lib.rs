@@ -6,6 +6,8 @@
 //!   in the user's configuration folder with mode 0600, never in a project;
 //! - [`scan`]: which files a push sends (all but `.labignore`'s, the index,
 //!   and the folders of runs still logging);
+//! - [`hashes`]: the hashes a push remembers, so that an unchanged file is
+//!   not read again;
 //! - [`manifest`]: the layout in the bucket, a manifest naming each file's
 //!   SHA-256 and one blob per distinct content;
 //! - [`push()`] and [`pull()`]: the transfers, reporting through [`Progress`].
@@ -16,6 +18,7 @@
 mod client;
 pub mod config;
 mod error;
+pub mod hashes;
 pub mod manifest;
 mod pull;
 mod push;

@@ -30,6 +30,7 @@ use tokio::io::AsyncReadExt as _;
 use tokio::sync::Semaphore;
 
 use crate::client::Bucket;
+use crate::hashes::{self, Hashed, Hashes};
 use crate::manifest::{
     Entry, MANIFEST_FORMAT, MANIFEST_MAX_BYTES, Manifest, blob_key, blobs_prefix, is_sha256,
     manifest_key,
@@ -95,6 +96,9 @@ pub struct PushReport {
     pub unsendable: Vec<String>,
     /// What bringing the index up to date before the push found wrong.
     pub warnings: Vec<String>,
+    /// How many files were read to hash them (the others had not changed
+    /// since an earlier push read them).
+    pub read: usize,
 }
 
 /// Where the parts of an interrupted upload are remembered.
@@ -158,7 +162,16 @@ pub async fn push(
     } else {
         (fold(project), scan::scan(project)?)
     };
-    let hashed = hash_all(&scanned.files, progress).await?;
+    let hashes_path = project
+        .store_dir()
+        .join(STATE_DIR)
+        .join(hashes::HASHES_FILE);
+    let (hashed, remembered, read) = hash_all(
+        &scanned.files,
+        Arc::new(Hashes::load(&hashes_path)),
+        progress,
+    )
+    .await?;
 
     let mut report = PushReport {
         project: name.to_owned(),
@@ -167,6 +180,7 @@ pub async fn push(
         live_runs: scanned.live_runs.clone(),
         unsendable: scanned.unsendable.clone(),
         warnings,
+        read,
         ..PushReport::default()
     };
     let (manifest, deleted, kept_remote) =
@@ -226,7 +240,7 @@ pub async fn push(
     // The uploads are all complete: their folder goes if empty (another
     // push may be using it; then it stays).
     let _ = std::fs::remove_dir(&ctx.state_dir);
-    let _ = std::fs::remove_dir(project.store_dir().join(STATE_DIR));
+    remembered.save(&hashes_path)?;
     if opts.force {
         let named: BTreeSet<&str> = manifest.files.iter().map(|e| e.sha256.as_str()).collect();
         for sha in blobs.keys().filter(|s| !named.contains(s.as_str())) {
@@ -266,28 +280,52 @@ async fn present_blobs(bucket: &Bucket, name: &str) -> Result<HashMap<String, u6
         .collect())
 }
 
-/// Hashes every file, a few at a time on the blocking pool.
+/// Hashes every file, a few at a time on the blocking pool, taking the
+/// remembered hash of a file that cannot have changed; returns the hashes
+/// to remember next time and how many files were read.
 async fn hash_all(
     files: &[LocalFile],
+    known: Arc<Hashes>,
     progress: &dyn Progress,
-) -> Result<Vec<(LocalFile, String)>, Error> {
+) -> Result<(Vec<(LocalFile, String)>, Hashes, usize), Error> {
     let total: u64 = files.iter().map(|f| f.size).sum();
     progress.begin("hashing", files.len() as u64, total);
     let threads = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-    let results: Vec<Result<(LocalFile, String), Error>> =
-        futures_util::stream::iter(files.iter().cloned().map(|file| async move {
-            let abs = file.abs.clone();
-            let (sha, size) = tokio::task::spawn_blocking(move || scan::hash_file(&abs))
+    let results: Vec<Result<(LocalFile, Hashed, Hashes), Error>> =
+        futures_util::stream::iter(files.iter().cloned().map(|file| {
+            let known = Arc::clone(&known);
+            async move {
+                let (rel, abs) = (file.path.clone(), file.abs.clone());
+                let (hashed, learnt) = tokio::task::spawn_blocking(move || {
+                    let mut learnt = Hashes::default();
+                    known.hash(&rel, &abs, &mut learnt).map(|h| (h, learnt))
+                })
                 .await
                 .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-            progress.advance(size);
-            Ok((LocalFile { size, ..file }, sha))
+                progress.advance(hashed.size);
+                Ok((file, hashed, learnt))
+            }
         }))
         .buffered(threads)
         .collect()
         .await;
     progress.end();
-    results.into_iter().collect()
+    let mut out = Vec::with_capacity(files.len());
+    let mut remembered = Hashes::default();
+    let mut read = 0;
+    for r in results {
+        let (file, hashed, learnt) = r?;
+        remembered.extend(learnt);
+        read += usize::from(hashed.read);
+        out.push((
+            LocalFile {
+                size: hashed.size,
+                ..file
+            },
+            hashed.sha256,
+        ));
+    }
+    Ok((out, remembered, read))
 }
 
 /// The manifest after this push; the paths it drops (`--force`); how many

@@ -1073,3 +1073,66 @@ fn names_with_spaces_and_accents_and_empty_files_go_as_they_are() {
     home.lab_ok(&elsewhere, &["pull", "--project", name]);
     same_files(&elsewhere.join(name), &root);
 }
+
+#[test]
+fn a_push_reads_again_only_the_files_that_may_have_changed() {
+    let s3 = S3::start();
+    let home = Home::new();
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    let remote = lab_remote::config::Remote {
+        endpoint: format!("http://{}", s3.endpoint()),
+        access_key: AK.into(),
+        secret_key: SK.into(),
+    };
+    let bucket = lab_remote::Bucket::new("minio", &remote, BUCKET).unwrap();
+    let push = || {
+        lab_remote::block_on(lab_remote::push(
+            &project,
+            &bucket,
+            "demo",
+            lab_remote::PushOptions::default(),
+            &lab_remote::NoProgress,
+        ))
+        .unwrap()
+    };
+    // Files written just now are read at every push; once they are older
+    // than the margin, a push that read them remembers their hashes.
+    std::thread::sleep(Duration::from_nanos(
+        lab_remote::hashes::MARGIN_NANOS as u64 + 100_000_000,
+    ));
+    let first = push();
+    assert_eq!(first.read, first.files);
+    let second = push();
+    assert_eq!(second.read, 0, "{second:?}");
+    assert!(second.sent.is_empty());
+    // Same size, same modification time, other bytes: read and sent.
+    let train = root.join("train.py");
+    let mtime = std::fs::metadata(&train).unwrap().modified().unwrap();
+    std::fs::write(&train, "print('TRAINING')\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&train)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let third = push();
+    assert_eq!(third.read, 1, "{third:?}");
+    assert_eq!(third.sent, [("train.py".to_owned(), 18)]);
+    home.add_remote(&s3);
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(
+        &elsewhere,
+        &[
+            "pull",
+            "--tag",
+            "minio",
+            "--bucket",
+            BUCKET,
+            "--project",
+            "demo",
+        ],
+    );
+    same_files(&elsewhere.join("demo"), &root);
+}
