@@ -412,6 +412,11 @@ fn next_manifest(
     )
 }
 
+/// The result of a task, or the task's panic as an error.
+fn joined<T>(r: Result<T, tokio::task::JoinError>) -> Result<T, Error> {
+    r.map_err(|e| Error::Io(std::io::Error::other(e)))
+}
+
 /// `a/b/c` gives `a/b`, then `a`.
 fn ancestors(path: &str) -> impl Iterator<Item = &str> {
     let mut at = path;
@@ -568,19 +573,22 @@ impl Ctx {
             let store = Arc::clone(&self.bucket.store);
             let key = key.clone();
             let id = upload_id.clone();
-            in_flight.push(async move {
+            // A task of its own: it goes on (and gives its buffer back)
+            // while this file waits for a buffer for its next part, which
+            // another file's parts may hold.
+            in_flight.push(tokio::spawn(async move {
                 let r = store.put_part(&key, &id, index, buf.into()).await;
                 drop(permit);
                 (index, part_sha, len as u64, r)
-            });
+            }));
             while in_flight.len() >= PARTS_AT_ONCE {
                 if let Some(done) = in_flight.next().await {
-                    sent += self.record_part(t, &mut state, done, &doing, progress)?;
+                    sent += self.record_part(t, &mut state, joined(done)?, &doing, progress)?;
                 }
             }
         }
         while let Some(done) = in_flight.next().await {
-            sent += self.record_part(t, &mut state, done, &doing, progress)?;
+            sent += self.record_part(t, &mut state, joined(done)?, &doing, progress)?;
         }
         // Nothing may be stored under a hash its bytes do not have.
         let mut extra = [0u8; 1];

@@ -1136,3 +1136,43 @@ fn a_push_reads_again_only_the_files_that_may_have_changed() {
     );
     same_files(&elsewhere.join("demo"), &root);
 }
+
+#[test]
+fn many_large_files_at_once_share_the_buffers_without_waiting_on_each_other() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    // More files of two parts each than there are buffers: each holds one
+    // part in flight while it waits for a buffer for its second.
+    let parts = lab_remote::PART_SIZE as usize + 1024;
+    for i in 0..lab_remote::BUFFERS + 2 {
+        std::fs::write(root.join(format!("data/w{i}.bin")), vec![i as u8; parts]).unwrap();
+    }
+    let mut child = home
+        .command(&root, &["push", "--tag", "minio", "--bucket", BUCKET])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("the push hung");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(&elsewhere, &["pull"]);
+    same_files(&elsewhere.join("demo"), &root);
+}
