@@ -101,10 +101,10 @@ impl Bucket {
         }
         if has("AccessDenied") {
             return Error::Remote(format!(
-                "{at} denied access key `{}` access to bucket `{}` while {doing}: {}\n\nhint: check that the key may read and write the bucket",
+                "{at} denied access key `{}` access to bucket `{}` while {doing} ({})\n\nhint: check that the key may read and write the bucket",
                 self.access_key,
                 self.name,
-                first_line(&text)
+                s3_reason(&text)
             ));
         }
         if has("InvalidAccessKeyId")
@@ -117,23 +117,23 @@ impl Bucket {
             )
         {
             return Error::Remote(format!(
-                "{at} refused the credentials of access key `{}` while {doing}: {}\n\nhint: set them again with `lab config minio --tag {} --endpoint ... --accesskey KEY --secretkey SECRET`",
+                "{at} refused the credentials of access key `{}` while {doing} ({})\n\nhint: set them again with `lab config minio --tag {} --endpoint ... --accesskey KEY --secretkey SECRET`",
                 self.access_key,
-                first_line(&text),
+                s3_reason(&text),
                 self.tag
             ));
         }
         if has("error sending request") || has("Connection refused") || has("timed out") {
             return Error::Remote(format!(
                 "cannot reach {at} while {doing}: {}\n\nhint: check the endpoint with `lab config minio --tag {} --endpoint HOST:PORT ...`, and that the server is running",
-                first_line(&text),
+                root_cause(e),
                 self.tag
             ));
         }
         Error::Remote(format!(
             "{at} failed while {doing} in bucket `{}`: {}",
             self.name,
-            first_line(&text)
+            s3_reason(&text)
         ))
     }
 
@@ -216,6 +216,22 @@ fn with_causes(e: &dyn std::error::Error) -> String {
     text
 }
 
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or(text)
+/// What the innermost cause of an error says ("Connection refused").
+fn root_cause(e: &dyn std::error::Error) -> String {
+    let mut at = e;
+    while let Some(cause) = at.source() {
+        at = cause;
+    }
+    at.to_string()
+}
+
+/// The S3 error code an answer carries (`<Code>SignatureDoesNotMatch</Code>`)
+/// in backticks, else the client's first line.
+fn s3_reason(text: &str) -> String {
+    text.split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map_or_else(
+            || text.lines().next().unwrap_or(text).to_owned(),
+            |(code, _)| format!("`{code}`"),
+        )
 }
