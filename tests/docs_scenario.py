@@ -249,27 +249,36 @@ class S3Server:
 
         self.root = scratch / f"s3.{uuid.uuid4().hex}"
         (self.root / S3_BUCKET).mkdir(parents=True)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.address = f"127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen(
-            ["s3s-fs", "--host", "127.0.0.1", "--port", str(self.port),
-             "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY, str(self.root)],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                break
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise AssertionError("s3s-fs did not start")
-                time.sleep(0.05)
+        # A free port may be taken by another server before this one binds
+        # it: then it exits, and another port is tried.
+        for _ in range(10):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            self.address = f"127.0.0.1:{self.port}"
+            self.proc = subprocess.Popen(
+                ["s3s-fs", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY, str(self.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 20
+            while self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise AssertionError("s3s-fs did not start")
+                    time.sleep(0.05)
+            # Listening, and not some other server on that port.
+            time.sleep(0.1)
+            if self.proc.poll() is None:
+                return
+            self.proc.wait()
+        raise AssertionError("s3s-fs could not listen on any port")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

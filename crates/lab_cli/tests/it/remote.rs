@@ -30,35 +30,40 @@ impl S3 {
     fn start() -> Self {
         let root = tempfile::tempdir().unwrap();
         std::fs::create_dir(root.path().join(BUCKET)).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("s3s-fs")
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--access-key", AK, "--secret-key", SK])
-            .arg(root.path())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect(
-                "the tests of `lab push` need the S3 server s3s-fs: \
-                 cargo install --locked s3s-fs --version 0.14.1 --features binary",
-            );
-        let mut s3 = Self { child, port, root };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                s3.child.try_wait().unwrap().is_none(),
-                "s3s-fs exited at start"
-            );
-            assert!(Instant::now() < deadline, "s3s-fs did not listen");
-            std::thread::sleep(Duration::from_millis(20));
+        // A free port may be taken by another test's server before this
+        // one binds it: then it exits, and another port is tried.
+        for _ in 0..10 {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let mut child = Command::new("s3s-fs")
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", AK, "--secret-key", SK])
+                .arg(root.path())
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect(
+                    "the tests of `lab push` need the S3 server s3s-fs: \
+                     cargo install --locked s3s-fs --version 0.14.1 --features binary",
+                );
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err()
+                && child.try_wait().unwrap().is_none()
+            {
+                assert!(Instant::now() < deadline, "s3s-fs did not listen");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // Listening, and not someone else's server on that port.
+            std::thread::sleep(Duration::from_millis(100));
+            if child.try_wait().unwrap().is_none() {
+                return Self { child, port, root };
+            }
         }
-        s3.port = port;
-        s3
+        panic!("s3s-fs could not listen on any port");
     }
 
     fn endpoint(&self) -> String {
