@@ -1,7 +1,7 @@
 //! What a pushed project looks like in a bucket.
 //!
 //! ```text
-//! <project>/manifest.json        every file: path, size, SHA-256, mode; and every folder
+//! <project>/manifest.json        every file: path, size, SHA-256, mode; every folder; each run's id
 //! <project>/blobs/<sha256>       a file's bytes, named by their SHA-256 (hex)
 //! ```
 //!
@@ -10,6 +10,8 @@
 //! files all arrived is made visible at once by writing the manifest last.
 //! The manifest is the truth of what a project holds; a blob no manifest
 //! names is a leftover of an interrupted or pruned push.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +46,12 @@ pub struct Manifest {
     pub files: Vec<Entry>,
     /// Every folder, sorted (so that empty folders come back too).
     pub dirs: Vec<String>,
+    /// The full id of the run in each run folder (`.lab/runs/<short id>`),
+    /// by short id: two copies of a project can make different runs with
+    /// the same short id, and a push must not replace one with the other
+    /// unknowingly.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub runs: BTreeMap<String, String>,
 }
 
 /// The key of a project's manifest.
@@ -124,6 +132,11 @@ impl Manifest {
                 return Err(bad(format!("`{d}` is both a file and a folder")));
             }
         }
+        for short in m.runs.keys() {
+            if !is_inside(short) || short.contains('/') {
+                return Err(bad(format!("the run folder `{short}` is not a plain name")));
+            }
+        }
         // A file may not sit where another file's folder is.
         for e in &m.files {
             let mut at = e.path.as_str();
@@ -165,6 +178,7 @@ mod tests {
             project: "p".into(),
             files,
             dirs: dirs.into_iter().map(String::from).collect(),
+            runs: BTreeMap::new(),
         }
         .to_bytes()
         .unwrap()

@@ -162,6 +162,10 @@ pub async fn push(
     } else {
         (fold(project), scan::scan(project)?)
     };
+    let local_runs = run_ids(project, &scanned.live_runs);
+    if let Some(remote) = &remote {
+        check_clashes(&local_runs, remote, opts.force)?;
+    }
     let hashes_path = project
         .store_dir()
         .join(STATE_DIR)
@@ -183,8 +187,9 @@ pub async fn push(
         read,
         ..PushReport::default()
     };
-    let (manifest, deleted, kept_remote) =
+    let (mut manifest, deleted, kept_remote) =
         next_manifest(name, &hashed, &scanned, remote.as_ref(), opts.force);
+    manifest.runs = next_runs(&manifest, local_runs, remote.as_ref());
     report.deleted = deleted;
     report.kept_remote = kept_remote;
 
@@ -253,6 +258,67 @@ pub async fn push(
         }
     }
     Ok(report)
+}
+
+/// The full id of each run pushed, by short id, as the index has them
+/// (runs still logging are left out). A dry run does not make an index to
+/// ask.
+fn run_ids(project: &Project, live: &[String]) -> BTreeMap<String, String> {
+    if !project.index_path().exists() {
+        return BTreeMap::new();
+    }
+    let runs = Store::open(project.clone()).and_then(|s| s.runs(None));
+    runs.map(|runs| {
+        runs.into_iter()
+            .filter(|r| {
+                !live
+                    .iter()
+                    .any(|l| l.ends_with(&format!("/{}", r.short_id)))
+            })
+            .map(|r| (r.short_id, r.id.to_string()))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Refuses to replace, without `--force`, a run of the bucket by another
+/// run of the same short id.
+fn check_clashes(
+    local: &BTreeMap<String, String>,
+    remote: &Manifest,
+    force: bool,
+) -> Result<(), Error> {
+    if force {
+        return Ok(());
+    }
+    for (short, id) in local {
+        if let Some(theirs) = remote.runs.get(short).filter(|t| *t != id) {
+            return Err(Error::Invalid(format!(
+                "the bucket's run folder `.lab/runs/{short}` holds another run (`{theirs}`) than here (`{id}`): two copies of the project made a run in the same quarter second, and this push would replace the bucket's\n\nhint: pull the bucket's copy into another folder to keep its run, then push with `--force` to replace it"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The run ids of the new manifest: this copy's, and the bucket's for the
+/// run folders it keeps.
+fn next_runs(
+    manifest: &Manifest,
+    local: BTreeMap<String, String>,
+    remote: Option<&Manifest>,
+) -> BTreeMap<String, String> {
+    let mut runs = BTreeMap::new();
+    if let Some(remote) = remote {
+        for (short, id) in &remote.runs {
+            let folder = format!("{STORE_DIR}/runs/{short}/");
+            if manifest.files.iter().any(|e| e.path.starts_with(&folder)) {
+                runs.insert(short.clone(), id.clone());
+            }
+        }
+    }
+    runs.extend(local);
+    runs
 }
 
 /// Folds the journals into the index; returns what went wrong, as warnings
@@ -406,6 +472,7 @@ fn next_manifest(
             project: name.to_owned(),
             files: files.into_values().collect(),
             dirs,
+            runs: BTreeMap::new(),
         },
         deleted,
         kept,

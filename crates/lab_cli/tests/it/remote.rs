@@ -1181,3 +1181,75 @@ fn many_large_files_at_once_share_the_buffers_without_waiting_on_each_other() {
     home.lab_ok(&elsewhere, &["pull"]);
     same_files(&elsewhere.join("demo"), &root);
 }
+
+/// A run made by hand in `project` at `time_nanos` (its short id follows
+/// from the time), ended as crashed runs are.
+fn run_at(project: &Project, time_nanos: i64) -> String {
+    let (id, paths) = project.claim_run(time_nanos).unwrap();
+    let mut w = lab_journal::JournalWriter::create(&paths.journal).unwrap();
+    w.append(&lab_types::Record::Start {
+        run: id,
+        time_nanos,
+        experiment: "iris".into(),
+    })
+    .unwrap();
+    w.close().unwrap();
+    id.to_string()
+}
+
+#[test]
+fn pushes_from_two_copies_of_a_project_add_up_and_never_swap_runs() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let here = demo_project(&home);
+    home.lab_ok(here.root(), &["push", "--tag", "minio", "--bucket", BUCKET]);
+    let laptop = home.dir.path().join("laptop");
+    std::fs::create_dir(&laptop).unwrap();
+    home.lab_ok(&laptop, &["pull"]);
+    let there = Project::at(&laptop.join("demo")).unwrap();
+    // A new run in each copy, a second apart: both end up in the bucket.
+    let now = lab_types::now_nanos() + 10_000_000_000;
+    run_at(&here, now);
+    run_at(&there, now + 1_000_000_000);
+    home.lab_ok(here.root(), &["push"]);
+    let out = home.lab_ok(there.root(), &["push"]);
+    assert!(
+        out.stdout
+            .contains("1 file(s) gone here stay in the bucket"),
+        "{}",
+        out.stdout
+    );
+    let third = home.dir.path().join("third");
+    std::fs::create_dir(&third).unwrap();
+    let out = home.lab_ok(&third, &["pull"]);
+    assert!(out.stdout.contains(" 4 run(s) indexed"), "{}", out.stdout);
+
+    // Two runs in the same quarter second: the same short id, other runs.
+    let later = now + 60_000_000_000;
+    let ours = run_at(&here, later);
+    let theirs = run_at(&there, later);
+    assert_eq!(ours[..8], theirs[..8]);
+    home.lab_ok(here.root(), &["push"]);
+    let before = s3.state();
+    let out = home.lab(there.root(), &["push"]);
+    assert_eq!(out.code, 1, "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&format!(
+            "error: the bucket's run folder `.lab/runs/{}` holds another run (`{ours}`) than here (`{theirs}`)",
+            &ours[..8]
+        )),
+        "{}",
+        out.stderr
+    );
+    assert!(s3.state() == before, "the refused push changed the bucket");
+    // `--force` replaces it, as asked.
+    home.lab_ok(there.root(), &["push", "--force"]);
+    let fourth = home.dir.path().join("fourth");
+    std::fs::create_dir(&fourth).unwrap();
+    home.lab_ok(&fourth, &["pull"]);
+    let json = home
+        .lab_ok(&fourth.join("demo"), &["ls", "--format", "json"])
+        .stdout;
+    assert!(json.contains(&theirs) && !json.contains(&ours), "{json}");
+}
