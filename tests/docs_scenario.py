@@ -227,3 +227,60 @@ def make_leftovers(project: Path, short_id) -> None:
     code = store / "runs" / short_id(IRIS_SEED_3) / "artifacts" / "code"
     code.mkdir()
     (code / "train.py").write_text("print('training')\n" * 40)
+
+
+# The S3 server the examples of `lab push` and `lab pull` send to: s3s-fs
+# (`cargo install --locked s3s-fs --version 0.14.1 --features binary`;
+# .ci/run installs it), on a free port of the loopback, with one bucket.
+S3_ACCESS_KEY = "lab"
+S3_SECRET_KEY = "lab-secret-key"
+S3_BUCKET = "lab-runs"
+# What the docs show for the server's address, and for the user's
+# configuration folder (`XDG_CONFIG_HOME`).
+DOC_S3_ADDRESS = "127.0.0.1:9000"
+DOC_CONFIG = "/home/alice/.config"
+
+
+class S3Server:
+    """A running s3s-fs whose root is a folder of `scratch`, stopped by `stop`."""
+
+    def __init__(self, scratch: Path) -> None:
+        import socket
+
+        self.root = scratch / f"s3.{uuid.uuid4().hex}"
+        (self.root / S3_BUCKET).mkdir(parents=True)
+        # A free port may be taken by another server before this one binds
+        # it: then it exits, and another port is tried.
+        for _ in range(10):
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
+            self.address = f"127.0.0.1:{self.port}"
+            self.proc = subprocess.Popen(
+                ["s3s-fs", "--host", "127.0.0.1", "--port", str(self.port),
+                 "--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY, str(self.root)],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            deadline = time.monotonic() + 20
+            while self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise AssertionError("s3s-fs did not start")
+                    time.sleep(0.05)
+            # Listening, and not some other server on that port.
+            time.sleep(0.1)
+            if self.proc.poll() is None:
+                return
+            self.proc.wait()
+        raise AssertionError("s3s-fs could not listen on any port")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()

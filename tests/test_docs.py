@@ -245,6 +245,8 @@ MASKS = [
     (re.compile(r"^(Removed run .*\): )\S+ \S+$", re.M), r"\1<size>"),
     (re.compile(r"^(Removed \d+ (?:run|item)\(s\), freed )\S+ \S+$", re.M), r"\1<size>"),
     (re.compile(r"^(Removed a leftover trash folder \()[^)]*(\))", re.M), r"\1<size>\2"),
+    # What `lab push` and `lab pull` sent: the journals among the files.
+    (re.compile(r"(\d+ file\(s\)(?: sent)? \()[^)]*(\))"), r"\1<size>\2"),
     # Process ids in the names of temporary files.
     (re.compile(r"(\.project\.json\.)\d+"), r"\1<pid>"),
     (re.compile(r"(/\.[^/\s]+\.)\d+(-\d+\.tmp)"), r"\1<pid>\2"),
@@ -877,6 +879,36 @@ def _live(places: Places, ids: Ids) -> Place:
     return place
 
 
+def _s3(places: Places, ids: Ids, remote: bool = False) -> Place:
+    """A copy of the guide's project in a folder `guide` (the name it is
+    pushed under), an S3 server with a bucket `lab-runs`, and a
+    configuration folder of its own; with `remote`, the server is
+    configured as the remote `minio` already."""
+    parent = places.fresh("s3")
+    parent.mkdir()
+    folder = sc.copy_project(places.guide.project, parent / "guide")
+    server = sc.S3Server(places.scratch)
+    config = parent / "config"
+    config.mkdir()
+    env = sc.clean_env(XDG_CONFIG_HOME=str(config))
+    paths = [
+        (folder, sc.DOC_GUIDE),
+        (parent, "/tmp/labdocs"),
+        (config, sc.DOC_CONFIG),
+        (Path(server.address), sc.DOC_S3_ADDRESS),
+        (REPO, sc.DOC_REPO),
+    ]
+    place = Place(folder, paths, env, [folder], [], places.scratch)
+    place.after.append(server.stop)
+    if remote:
+        subprocess.run(
+            [sc.lab_exe(), "config", "minio", "--tag", "minio", "--endpoint", server.address,
+             "--accesskey", sc.S3_ACCESS_KEY, "--secretkey", sc.S3_SECRET_KEY],
+            env=env, check=True, capture_output=True,
+        )
+    return place
+
+
 def _unreadable(places: Places, ids: Ids) -> Place:
     place = places.demo()
     folder = place.cwd / ".lab" / "runs" / "deadbeef"
@@ -895,6 +927,8 @@ SETUPS: dict = {
     "leftovers": _leftovers,
     "live run": _live,
     "unreadable journal": _unreadable,
+    "s3": _s3,
+    "s3 remote": lambda places, ids: _s3(places, ids, remote=True),
 }
 DEFAULT_PLACE = {"README.md": "readme", "docs/query.md": "query"}
 OTHER_DIRECTIVES = {"terminal", "run"}

@@ -105,6 +105,29 @@ pub enum Command {
     /// Installs `ipykernel` into `.venv` (from the package index) and
     /// registers a kernel named after the project.
     Notebook,
+    /// Keep Lab's settings: the S3 remotes `lab push` and `lab pull` use.
+    Config(ConfigArgs),
+    /// Send the whole project, code and runs, to an S3-compatible bucket.
+    ///
+    /// Sends every file of the project but those `.labignore` lists
+    /// (gitignore syntax) and the index (rebuilt by `lab pull`), as
+    /// `s3://BUCKET/NAME/`, NAME being the project folder's name. Only files
+    /// whose bytes are not in the bucket yet are sent; an interrupted push
+    /// sends what is missing when run again. Files deleted here stay in the
+    /// bucket unless `--force` is given. The folders of runs still logging
+    /// are left out, with a warning. Without `--tag` and `--bucket`, uses the
+    /// remote and bucket of the last push or pull.
+    #[command(after_long_help = PUSH_EXAMPLES)]
+    Push(PushArgs),
+    /// Make a folder from a project pushed to an S3-compatible bucket.
+    ///
+    /// Makes the folder NAME in the current folder, fetches the project's
+    /// files into it (each checked against its SHA-256; an interrupted pull
+    /// goes on where it stopped when run again), and rebuilds its index from
+    /// the journals. Without options, uses the remote, bucket and project of
+    /// the last push or pull.
+    #[command(after_long_help = PULL_EXAMPLES)]
+    Pull(PullArgs),
     /// Send runs to a team server (`lab server`) from now on.
     ///
     /// Asks for the token without showing it (or reads it from stdin with
@@ -134,6 +157,99 @@ pub struct LoginArgs {
     #[arg(long)]
     pub token_stdin: bool,
 }
+
+/// `lab config`.
+#[derive(Debug, Parser)]
+pub struct ConfigArgs {
+    /// What to configure.
+    #[command(subcommand)]
+    pub what: ConfigCommand,
+}
+
+/// What `lab config` sets.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Add (or replace) an S3-compatible remote: MinIO, AWS S3, or any other.
+    ///
+    /// Stored under its tag in the user's configuration folder
+    /// (`$XDG_CONFIG_HOME/lab/remotes.json`, else
+    /// `~/.config/lab/remotes.json`), readable by the user alone (mode
+    /// 0600), never in a project.
+    #[command(after_long_help = CONFIG_EXAMPLES)]
+    Minio(MinioArgs),
+}
+
+/// `lab config minio`.
+#[derive(Debug, Parser)]
+pub struct MinioArgs {
+    /// The name to use the remote by (`lab push --tag TAG`).
+    #[arg(long, value_name = "TAG")]
+    pub tag: String,
+    /// The server: HOST:PORT for plain HTTP, or a URL such as
+    /// `https://HOST:PORT`.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub endpoint: String,
+    /// The access key id.
+    #[arg(long, value_name = "KEY")]
+    pub accesskey: String,
+    /// The secret access key.
+    #[arg(long, value_name = "SECRET")]
+    pub secretkey: String,
+}
+
+const CONFIG_EXAMPLES: &str = "Examples:
+  lab config minio --tag minio --endpoint 127.0.0.1:9000 --accesskey KEY --secretkey SECRET
+  lab config minio --tag aws --endpoint https://s3.eu-west-1.amazonaws.com --accesskey KEY --secretkey SECRET";
+
+/// `lab push`.
+#[derive(Debug, Parser)]
+pub struct PushArgs {
+    /// The remote, as `lab config minio --tag` named it. By default the
+    /// last one used.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The bucket (it must exist). By default the last one used.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// Also delete from the bucket the project's files that are gone here
+    /// (they are listed first, as a warning).
+    #[arg(long)]
+    pub force: bool,
+    /// Only list what would be sent and deleted; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The project to push: the one holding this folder (the folder with
+    /// `.lab/` in it, or one above). By default the current project, as for
+    /// every command.
+    #[arg(value_name = "PATH")]
+    pub path: Option<PathBuf>,
+}
+
+const PUSH_EXAMPLES: &str = "Examples:
+  lab push --tag minio --bucket lab-runs .   send the project in the current folder
+  lab push                                   again, to the same remote and bucket
+  lab push --dry-run                         what would be sent
+  lab push --force                           also delete from the bucket what is gone here";
+
+/// `lab pull`.
+#[derive(Debug, Parser)]
+pub struct PullArgs {
+    /// The remote, as `lab config minio --tag` named it. By default the
+    /// last one used.
+    #[arg(long, value_name = "TAG")]
+    pub tag: Option<String>,
+    /// The bucket. By default the last one used.
+    #[arg(long, value_name = "BUCKET")]
+    pub bucket: Option<String>,
+    /// The project's name in the bucket, which is also the name of the
+    /// folder made for it here. By default the last one pushed or pulled.
+    #[arg(long, value_name = "NAME")]
+    pub project: Option<String>,
+}
+
+const PULL_EXAMPLES: &str = "Examples:
+  lab pull --tag minio --bucket lab-runs --project iris   makes ./iris
+  lab pull --project iris                                  from the last remote and bucket";
 
 /// `lab init`.
 #[derive(Debug, Parser)]

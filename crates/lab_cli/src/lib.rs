@@ -1,5 +1,6 @@
 //! The `lab` command line: list, show, compare and export runs; maintain the
-//! project (`rm`, `gc`, `reindex`, `info`).
+//! project (`rm`, `gc`, `reindex`, `info`); send it to a bucket and back
+//! (`config minio`, `push`, `pull`).
 //!
 //! [`run`] parses arguments and dispatches to one module per subcommand. Data
 //! goes to stdout, diagnostics to stderr; colour only on a terminal and never
@@ -9,6 +10,7 @@ mod args;
 mod commands;
 mod graph;
 mod output;
+mod progress;
 mod table;
 mod target;
 mod visible;

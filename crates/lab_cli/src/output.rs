@@ -71,6 +71,13 @@ pub fn classify(e: &anyhow::Error) -> ExitStatus {
     if e.downcast_ref::<UserError>().is_some() {
         return ExitStatus::Failure;
     }
+    if let Some(remote) = e.downcast_ref::<lab_remote::Error>() {
+        return if remote.is_user_error() {
+            ExitStatus::Failure
+        } else {
+            ExitStatus::Internal
+        };
+    }
     match e
         .downcast_ref::<lab_store::Error>()
         .map(lab_store::Error::kind)

@@ -55,6 +55,22 @@ impl RunPaths {
             dir,
         }
     }
+
+    /// Whether a writer holds the run's journal (its `flock`): the run is
+    /// still logging, and its journal may grow under a reader. A run folder
+    /// without a journal has no writer.
+    pub fn journal_is_locked(&self) -> Result<bool, Error> {
+        let file = match std::fs::File::open(&self.journal) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(e.into()),
+        };
+        match file.try_lock_shared() {
+            Ok(()) => Ok(false),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(true),
+            Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+        }
+    }
 }
 
 impl Project {

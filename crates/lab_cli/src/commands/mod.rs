@@ -9,6 +9,7 @@ mod info;
 mod ls;
 mod parquet;
 mod reindex;
+mod remote;
 mod rm;
 mod server;
 mod show;
@@ -46,6 +47,9 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Login(args) => team::login(&args),
         Command::Logout => team::logout(),
         Command::Sync => team::sync(),
+        Command::Config(args) => remote::config(&args),
+        Command::Push(args) => remote::push(&args),
+        Command::Pull(args) => remote::pull(&args),
     };
     status.map(|s| s as i32)
 }

@@ -12,6 +12,7 @@ use lab_types::{ErrorInfo, RunId, Status, Value};
 
 mod escapes;
 mod many;
+mod remote;
 mod targets;
 
 /// `wait_for_background` joins the finishers of every run of this process, so
