@@ -9,7 +9,7 @@
 mod cluster;
 
 mod blobs;
-mod crash;
+pub(crate) mod crash;
 mod journals;
 mod tls;
 mod tokens;

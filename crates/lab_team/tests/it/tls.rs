@@ -190,3 +190,96 @@ fn bad_certificate_and_key_files_are_named_in_the_error() {
     let e = Tls::load(&cert, &stranger).err().unwrap().to_string();
     assert!(e.contains("does not go with"), "{e}");
 }
+
+#[test]
+fn lab_server_serves_https_with_tls_cert_and_key_and_refuses_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificate(dir.path());
+    let cluster = Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let artifacts = format!("file://{}", store.path().display());
+    let server = |extra: &[&std::ffi::OsStr], addr: &str| {
+        let mut command = Command::new(crate::crash::lab());
+        command
+            .args([
+                "server",
+                "--database",
+                &cluster.lab(),
+                "--artifacts",
+                &artifacts,
+            ])
+            .args(["--listen", addr])
+            .args(extra);
+        command
+    };
+    // One without the other, a missing file, a key that is no key.
+    let missing = dir.path().join("missing.pem");
+    for (extra, says) in [
+        (vec![cert.as_os_str()], "--tls-key"),
+        (
+            vec![
+                "--tls-cert".as_ref(),
+                missing.as_os_str(),
+                "--tls-key".as_ref(),
+                key.as_os_str(),
+            ],
+            "missing.pem",
+        ),
+        (
+            vec![
+                "--tls-cert".as_ref(),
+                cert.as_os_str(),
+                "--tls-key".as_ref(),
+                cert.as_os_str(),
+            ],
+            "`--tls-key`",
+        ),
+    ] {
+        let mut extra = extra;
+        if extra.len() == 1 {
+            extra.insert(0, "--tls-cert".as_ref());
+        }
+        let out = server(&extra, "127.0.0.1:0").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(if extra.len() == 2 { 2 } else { 1 }),
+            "{err}"
+        );
+        assert!(err.contains(says), "{err}");
+    }
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = server(
+        &[
+            "--tls-cert".as_ref(),
+            cert.as_os_str(),
+            "--tls-key".as_ref(),
+            key.as_os_str(),
+        ],
+        &port.to_string(),
+    )
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(first.contains(&format!("https://{port}/")), "{first}");
+    let health = https(
+        port,
+        &ca,
+        "GET /api/v1/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let health = health.unwrap();
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+}
