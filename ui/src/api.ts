@@ -1,7 +1,8 @@
-// The client of the HTTP API (docs/http-api.md). Every call sends the token
-// (kept in sessionStorage for the tab) as `Authorization: Bearer`; URLs that
-// the browser fetches by itself (<img>, downloads, EventSource) carry it as
-// `?token=`.
+// The client of the HTTP API (docs/http-api.md). For `lab ui`, every call
+// sends the token (kept in sessionStorage for the tab) as `Authorization:
+// Bearer`; URLs that the browser fetches by itself (<img>, downloads,
+// EventSource) carry it as `?token=`. On a team server (`lab server`), the
+// page logs in once and its session cookie goes with every request instead.
 
 import type * as Api from "./api-types";
 
@@ -63,7 +64,28 @@ export function onUnauthorized(fn: () => void): void {
 
 export type Params = Record<string, string | number | boolean | null | undefined>;
 
-/** `/api/v1` + path + query string (no token). */
+// Where the API is, learnt from where the page is served: `lab ui` serves
+// one project at `/`, whose API is `/api/v1`; `lab server` lists its projects
+// at `/projects/` and serves each at `/projects/{project}/`, whose API is
+// `/api/v1/projects/{project}`.
+const served = /^\/projects\/([^/]+)\/?/.exec(location.pathname);
+/** The project this page shows, on a team server; null for `lab ui`. */
+export const PROJECT: string | null = served ? safeDecode(served[1]) : null;
+/** The page is a team server's list of projects (`/projects/`). */
+export const PROJECT_LIST: boolean = /^\/projects\/?$/.test(location.pathname);
+/** The page is served by a team server (`lab server`). */
+export const TEAM: boolean = PROJECT !== null || PROJECT_LIST;
+export const API_BASE: string = PROJECT !== null ? "/api/v1/projects/" + encodeURIComponent(PROJECT) : "/api/v1";
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+}
+
+/** The API's root + path + query string (no token). */
 export function apiUrl(path: string, params?: Params): string {
   const q = new URLSearchParams();
   if (params) {
@@ -73,12 +95,63 @@ export function apiUrl(path: string, params?: Params): string {
     }
   }
   const s = q.toString();
-  return "/api/v1" + path + (s ? "?" + s : "");
+  return API_BASE + path + (s ? "?" + s : "");
 }
 
-/** A URL the browser fetches by itself: it carries the token as `?token=`. */
+/** A URL the browser fetches by itself: it carries the token as `?token=`
+ * (a team server's page has its session cookie instead). */
 export function authedUrl(path: string, params?: Params): string {
+  if (TEAM) return apiUrl(path, params);
   return apiUrl(path, { ...(params ?? {}), token: token ?? undefined });
+}
+
+// ---------------------------------------------------------------- a team server's session
+// The token is sent once, to `POST /api/v1/session`, which sets an HttpOnly
+// cookie the page never sees; what changes anything carries the session's
+// CSRF token in `X-CSRF-Token`.
+
+export interface Session {
+  name: string;
+  role: string;
+  project: string | null;
+  csrf: string;
+}
+
+let csrf: string | null = null;
+
+async function sessionCall(method: string, body?: unknown): Promise<Response> {
+  const headers = new Headers({ Accept: "application/json" });
+  if (body !== undefined) headers.set("Content-Type", "application/json");
+  if (csrf) headers.set("X-CSRF-Token", csrf);
+  return fetch("/api/v1/session", { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+}
+
+/** The session this tab's cookie holds, or null. */
+export async function currentSession(): Promise<Session | null> {
+  const res = await sessionCall("GET");
+  if (res.status === 401) return null;
+  if (!res.ok) throw await toError(res);
+  const s = (await res.json()) as Session;
+  csrf = s.csrf;
+  return s;
+}
+
+/** Logs in with `t`; throws the server's refusal. */
+export async function login(t: string): Promise<Session> {
+  const res = await sessionCall("POST", { token: t });
+  if (!res.ok) {
+    const e = await toError(res, false);
+    throw e;
+  }
+  const s = (await res.json()) as Session;
+  csrf = s.csrf;
+  return s;
+}
+
+export async function logout(): Promise<void> {
+  const res = await sessionCall("DELETE");
+  csrf = null;
+  if (!res.ok && res.status !== 401) throw await toError(res, false);
 }
 
 export function runPath(id: string): string {
@@ -92,7 +165,10 @@ export function encodePath(path: string): string {
 
 export async function apiFetch(path: string, params?: Params, init?: RequestInit): Promise<Response> {
   const headers = new Headers(init?.headers);
-  if (token) headers.set("Authorization", "Bearer " + token);
+  if (TEAM) {
+    const method = (init?.method ?? "GET").toUpperCase();
+    if (csrf && method !== "GET" && method !== "HEAD") headers.set("X-CSRF-Token", csrf);
+  } else if (token) headers.set("Authorization", "Bearer " + token);
   const res = await fetch(apiUrl(path, params), { ...init, headers });
   if (!res.ok) throw await toError(res);
   return res;
@@ -106,7 +182,7 @@ export async function api<T>(path: string, params?: Params, init?: RequestInit):
   return (await res.json()) as T;
 }
 
-async function toError(res: Response): Promise<ApiError> {
+async function toError(res: Response, notify = true): Promise<ApiError> {
   let code = "http_" + res.status;
   let message = res.statusText || "request failed";
   let offset: number | undefined;
@@ -124,7 +200,7 @@ async function toError(res: Response): Promise<ApiError> {
   } catch {
     /* not JSON */
   }
-  if (res.status === 401 && unauthorizedHandler) unauthorizedHandler();
+  if (notify && res.status === 401 && unauthorizedHandler) unauthorizedHandler();
   return new ApiError(res.status, code, message, offset, length, param);
 }
 

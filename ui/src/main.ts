@@ -1,7 +1,7 @@
 // Lab's web page: routing, the token, the live connection, the top bar.
 
 import "./style.css";
-import { getToken, onUnauthorized, setToken } from "./api";
+import { currentSession, errorText, getToken, login, logout, onUnauthorized, PROJECT, PROJECT_LIST, setToken, TEAM, type Session } from "./api";
 import { h } from "./dom";
 import { connect } from "./live";
 import type { View } from "./page";
@@ -10,6 +10,7 @@ import * as selection from "./selection";
 import { makeRunsPage } from "./pages/runs";
 import { runPage } from "./pages/run";
 import { comparePage } from "./pages/compare";
+import { projectsPage } from "./pages/projects";
 
 const app = document.getElementById("app")!;
 const runsPage = makeRunsPage();
@@ -71,6 +72,10 @@ function updateCompareNav(): void {
 }
 
 function rerender(): void {
+  if (PROJECT_LIST) {
+    app.replaceChildren(projectsPage());
+    return;
+  }
   view?.destroy();
   view = null;
   page = null;
@@ -92,17 +97,37 @@ function askToken(): void {
   const form = h(
     "form",
     { class: "token-box", role: "dialog", "aria-label": "Token needed", testid: "token-box" },
-    h("strong", null, "This server needs a token."),
-    h("p", { class: "muted" }, "It is printed by ", h("code", null, "lab ui"), " in the page's address (", h("code", null, "#token=…"), ")."),
-    h("div", { class: "token-row" }, input, h("button", { class: "btn primary", type: "submit" }, "Use token")),
-    getToken() ? h("p", { class: "error-text" }, "The token this tab holds was refused.") : null,
+    h("strong", null, TEAM ? "Log in with your token." : "This server needs a token."),
+    TEAM
+      ? h("p", { class: "muted" }, "Ask the server's admin for one (", h("code", null, "lab server token create"), ").")
+      : h("p", { class: "muted" }, "It is printed by ", h("code", null, "lab ui"), " in the page's address (", h("code", null, "#token=…"), ")."),
+    h("div", { class: "token-row" }, input, h("button", { class: "btn primary", type: "submit" }, TEAM ? "Log in" : "Use token")),
+    !TEAM && getToken() ? h("p", { class: "error-text" }, "The token this tab holds was refused.") : null,
   );
+  const failure = h("p", { class: "error-text", role: "alert", testid: "login-error" });
+  form.appendChild(failure);
   form.addEventListener("submit", (e) => {
     e.preventDefault();
+    if (TEAM) {
+      login(input.value.trim()).then(
+        (s) => {
+          showWho(s);
+          tokenBox?.remove();
+          tokenBox = null;
+          if (!PROJECT_LIST) connect(null);
+          rerender();
+        },
+        (err) => {
+          failure.textContent = "That token was refused: " + errorText(err);
+          input.select();
+        },
+      );
+      return;
+    }
     setToken(input.value.trim());
     tokenBox?.remove();
     tokenBox = null;
-    connect(null);
+    if (!PROJECT_LIST) connect(null);
     rerender();
   });
   tokenBox = form;
@@ -112,15 +137,59 @@ function askToken(): void {
 
 // ---------------------------------------------------------------- start
 
+/** A team server's top bar: the projects, then the project shown; at the
+ * end, who is logged in and a button to log out. */
+function teamTopbar(): void {
+  const brand = document.querySelector<HTMLAnchorElement>(".topbar .brand");
+  if (brand) brand.href = "/projects/";
+  if (PROJECT !== null) brand?.after(h("a", { class: "project-name", href: "#/", title: "This project's runs", testid: "project-name" }, PROJECT));
+  const out = h("button", { class: "btn logout", type: "button", testid: "logout", hidden: true }, "Log out");
+  out.addEventListener("click", () => {
+    logout().then(
+      () => {
+        showWho(null);
+        view?.destroy();
+        view = null;
+        page = null;
+        app.replaceChildren();
+        askToken();
+      },
+      (err) => alert("Could not log out: " + errorText(err)),
+    );
+  });
+  document.querySelector(".topbar")?.append(h("span", { class: "who muted", testid: "who" }), out);
+  currentSession().then(showWho, () => showWho(null));
+}
+
+function showWho(s: Session | null): void {
+  const who = document.querySelector<HTMLElement>(".topbar .who");
+  const out = document.querySelector<HTMLButtonElement>(".topbar .logout");
+  if (who) who.textContent = s ? s.name : "";
+  if (out) out.hidden = s === null;
+}
+
 takeToken();
-window.addEventListener("hashchange", () => {
-  takeToken();
+if (TEAM) teamTopbar();
+if (PROJECT_LIST) {
+  onUnauthorized(askToken);
+  document.querySelector(".topnav")?.remove();
+  document.getElementById("live")?.remove();
+  document.title = "Projects · Lab";
+  app.appendChild(projectsPage());
+} else {
+  start();
+}
+
+function start(): void {
+  window.addEventListener("hashchange", () => {
+    takeToken();
+    route(parseHash(location.hash));
+  });
+  onUnauthorized(askToken);
+  setRouter(route);
+  connect(document.getElementById("live"));
+  selection.subscribe(updateCompareNav);
+  updateCompareNav();
+  if (!location.hash) history.replaceState(history.state, "", location.pathname + location.search + "#/");
   route(parseHash(location.hash));
-});
-onUnauthorized(askToken);
-setRouter(route);
-connect(document.getElementById("live"));
-selection.subscribe(updateCompareNav);
-updateCompareNav();
-if (!location.hash) history.replaceState(history.state, "", location.pathname + location.search + "#/");
-route(parseHash(location.hash));
+}

@@ -315,6 +315,14 @@ pub struct ServerArgs {
     /// `Retry-After`. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub rate_limit: u32,
+    /// Speak TLS (HTTPS) with this PEM file of certificates: the server's,
+    /// then any intermediates. Needs `--tls-key`. Without them the server
+    /// speaks plain HTTP: put it behind a proxy that terminates TLS.
+    #[arg(long, value_name = "PATH", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM file of the private key of `--tls-cert`'s certificate.
+    #[arg(long, value_name = "PATH", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 /// `lab server token`.

@@ -5,13 +5,12 @@ use axum::http::{HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rust_embed::Embed;
 
-use crate::AppState;
-
 #[derive(Embed)]
 #[folder = "../../ui/dist"]
 struct Page;
 
-pub(crate) fn routes() -> Router<AppState> {
+/// The page's files, for any router (the team server serves it too).
+pub fn routes<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new().fallback(page)
 }
 

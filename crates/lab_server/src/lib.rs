@@ -6,7 +6,7 @@
 //! call it without a socket; [`serve`] runs it on a listener until shutdown.
 
 mod api;
-mod assets;
+pub mod assets;
 mod error;
 mod events;
 mod extract;

@@ -1,4 +1,5 @@
-//! Every route but `/health` needs a token: `Authorization: Bearer TOKEN`.
+//! Every route but `/health` and `/session` needs a token (`Authorization:
+//! Bearer TOKEN`) or the web page's session cookie (see `sessions`).
 //! The token's hash is looked up on each request (revoking takes effect at
 //! once, on every replica), and the caller it names goes into the request
 //! for the handlers, which check its role and project. Each token may make
@@ -18,6 +19,7 @@ use serde_json::{Value as J, json};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::sessions;
 use crate::tokens::{self, Caller};
 
 /// Refuses requests without a valid token; hands the caller on.
@@ -32,15 +34,30 @@ pub(crate) async fn authorize(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(|t| t.trim().to_owned());
-    let Some(token) = given.filter(|t| !t.is_empty() && t.len() <= 256) else {
+    let found = if let Some(token) = given {
+        if token.is_empty() || token.len() > 256 {
+            return ApiError::Unauthorized.into_response();
+        }
+        state
+            .blocking(move |s| {
+                let mut lease = s.inner.db.take()?;
+                tokens::caller(lease.client(), &token)
+            })
+            .await
+    } else if let Some(id) = sessions::session_id(request.headers()) {
+        // The page's session: what changes anything needs the CSRF token.
+        if sessions::changes_state(request.method()) && !sessions::csrf_ok(request.headers(), &id) {
+            return sessions::csrf_refused().into_response();
+        }
+        state
+            .blocking(move |s| {
+                let mut lease = s.inner.db.take()?;
+                sessions::caller(lease.client(), &id)
+            })
+            .await
+    } else {
         return ApiError::Unauthorized.into_response();
     };
-    let found = state
-        .blocking(move |s| {
-            let mut lease = s.inner.db.take()?;
-            tokens::caller(lease.client(), &token)
-        })
-        .await;
     match found {
         Ok(Some(caller)) => {
             let rate = state.inner.options.rate_per_sec;

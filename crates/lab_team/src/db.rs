@@ -1,5 +1,6 @@
 //! The server's own tables in PostgreSQL, beside the index (`lab_pg`, schema
-//! `lab`): tokens, heartbeats, uploads in progress and each run's file list,
+//! `lab`): tokens, the web page's sessions, heartbeats, uploads in progress
+//! and each run's file list,
 //! in schema `lab_team`, with migrations of their own applied on start under
 //! an advisory lock. And the connections: a small pool of synchronous
 //! clients, used from blocking threads only.
@@ -52,6 +53,15 @@ const MIGRATIONS: &[&str] = &[
         size bigint NOT NULL,
         PRIMARY KEY (project, run, path)
     );
+    ",
+    // 2: the web page's sessions, by the SHA-256 of their id.
+    r"
+    CREATE TABLE lab_team.sessions (
+        sha256 text PRIMARY KEY,
+        token_id integer NOT NULL REFERENCES lab_team.tokens (id),
+        expires_nanos bigint NOT NULL
+    );
+    CREATE INDEX sessions_expiry ON lab_team.sessions (expires_nanos);
     ",
 ];
 

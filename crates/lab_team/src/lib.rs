@@ -11,6 +11,9 @@
 //! that changes a run's journal holds a PostgreSQL advisory lock on that run
 //! while it compares, stores and folds, so replicas take turns per run.
 //!
+//! The web page is `lab ui`'s: the project list at `/projects/`, each
+//! project's runs at `/projects/{project}/` (`/` leads to the list).
+//!
 //! [`router`] builds the application from an [`AppState`], so tests call it
 //! without a socket; [`serve`] runs it on a listener until shutdown.
 
@@ -23,21 +26,26 @@ mod indexes;
 mod ingest;
 mod read;
 mod reindex;
+mod sessions;
 mod store;
+mod tls;
 mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware;
+use axum::response::Redirect;
 use axum::routing::{get, post, put};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
 pub use reindex::{Reindexed, reindex};
 pub use store::BadStoreUrl;
+pub use tls::{BadTls, Tls};
 pub use tokens::{
     Role, TokenInfo, create as create_token, list as list_tokens, revoke as revoke_token,
 };
@@ -64,11 +72,15 @@ pub struct Options {
     /// Requests a token may make per second, on average, on this server
     /// (twice as many in a burst); 0: no limit.
     pub rate_per_sec: u32,
+    /// How long a web page's session lasts after its login.
+    pub session_ttl: Duration,
+    /// The server speaks TLS itself: session cookies are `Secure`.
+    pub tls: bool,
 }
 
 impl Options {
     /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
-    /// 500 requests a second per token.
+    /// 500 requests a second per token; sessions of 12 hours; no TLS.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -77,6 +89,8 @@ impl Options {
             heartbeat_timeout: Duration::from_mins(1),
             part_size: 8 << 20,
             rate_per_sec: 500,
+            session_ttl: Duration::from_hours(12),
+            tls: false,
         }
     }
 }
@@ -153,7 +167,14 @@ fn detail(e: &ApiError) -> String {
 
 /// The whole application, under `/api/v1`.
 pub fn router(state: AppState) -> Router {
-    let open = Router::new().route("/health", get(|| async { "ok" }));
+    let open = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route(
+            "/session",
+            post(sessions::login)
+                .get(sessions::current)
+                .delete(sessions::logout),
+        );
     let api = Router::new()
         .route("/whoami", get(auth::whoami))
         .route("/projects", get(read::projects))
@@ -205,9 +226,22 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound("no such API route".into()) });
     Router::new()
         .nest("/api/v1", v1)
-        .fallback(|| async {
-            ApiError::NotFound("no such route; the API is under `/api/v1`".into())
-        })
+        // The page lists the projects at `/projects/` and shows one at
+        // `/projects/{project}/`, reading the API under its own address.
+        .route("/", get(|| async { Redirect::to("/projects/") }))
+        .merge(lab_server::assets::routes())
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(lab_server::CSP),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ))
         // Bodies are read with limits of their own (413 in the API's shape).
         .layer(axum::extract::DefaultBodyLimit::disable())
         .layer(TimeoutLayer::with_status_code(
@@ -217,17 +251,31 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves `state` on `listener` until `shutdown` completes.
+/// Serves `state` on `listener` until `shutdown` completes: over TLS with
+/// `tls` (then the state's options should say `tls`, for `Secure`
+/// cookies), else plain HTTP.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    tls: Option<Tls>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopper = state.inner.shutdown.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            stopper.cancel();
-        })
-        .await
+    let shutdown = async move {
+        shutdown.await;
+        stopper.cancel();
+    };
+    match tls {
+        Some(tls) => {
+            let listener = tls::TlsListener::new(listener, &tls)?;
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, router(state))
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

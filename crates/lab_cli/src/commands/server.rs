@@ -99,6 +99,14 @@ fn serve(args: &ServerArgs) -> Result<ExitStatus> {
     })?;
     let mut options = Options::new(database.clone(), artifacts.clone());
     options.rate_per_sec = args.rate_limit;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            Some(lab_team::Tls::load(cert, key).map_err(|e| UserError(e.to_string()))?)
+        }
+        _ => None,
+    };
+    options.tls = tls.is_some();
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let state = AppState::open(options).map_err(|e| UserError(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -114,9 +122,9 @@ fn serve(args: &ServerArgs) -> Result<ExitStatus> {
         let bound = listener.local_addr()?;
         let shutdown = lab_server::shutdown_signal().context("cannot listen for Ctrl-C")?;
         let mut out = std::io::stdout();
-        let _ = writeln!(out, "Lab's team server is listening on http://{bound}/api/v1\nPress Ctrl-C to stop.");
+        let _ = writeln!(out, "Lab's team server is listening on {scheme}://{bound}/\nPress Ctrl-C to stop.");
         let _ = out.flush();
-        lab_team::serve(listener, state, shutdown)
+        lab_team::serve(listener, state, tls, shutdown)
             .await
             .context("the server stopped")?;
         anyhow::Ok(())

@@ -17,7 +17,7 @@ use lab_types::Status;
 use crate::{Cluster, http};
 
 /// The `lab` binary beside this test's (both in `target/<profile>`).
-fn lab() -> PathBuf {
+pub(crate) fn lab() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let lab = dir.join("lab");

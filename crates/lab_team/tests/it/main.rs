@@ -9,9 +9,11 @@
 mod cluster;
 
 mod blobs;
-mod crash;
+pub(crate) mod crash;
 mod journals;
+mod tls;
 mod tokens;
+mod web;
 
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
@@ -47,6 +49,11 @@ pub struct Replica {
 
 /// Serves `state` on a port of the loopback, on a thread of its own.
 fn run(state: AppState) -> (Runner, SocketAddr) {
+    run_tls(state, None)
+}
+
+/// Serves `state` over TLS with `tls` when given.
+pub fn run_tls(state: AppState, tls: Option<lab_team::Tls>) -> (Runner, SocketAddr) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let addr = listener.local_addr().unwrap();
@@ -61,7 +68,7 @@ fn run(state: AppState) -> (Runner, SocketAddr) {
                 .unwrap();
             rt.block_on(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
-                lab_team::serve(listener, state, async move {
+                lab_team::serve(listener, state, tls, async move {
                     let _ = stopped.await;
                 })
                 .await
@@ -79,7 +86,7 @@ fn run(state: AppState) -> (Runner, SocketAddr) {
 }
 
 /// The server's thread, stopped and joined when dropped.
-struct Runner {
+pub struct Runner {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
