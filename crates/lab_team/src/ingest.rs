@@ -130,17 +130,12 @@ fn locked<T>(
 }
 
 /// How many bytes of run `run`'s journal the index holds: its length on
-/// the server. A run of the same short id indexed first is refused.
+/// the server. Runs are found by full id: two machines' runs may share a
+/// short id.
 fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
-    match lease.with(|i| i.indexed(&run.short()))? {
-        Some(i) if i.id != run.to_string() => Err(ApiError::Conflict(format!(
-            "run `{run}` shares its short id `{}` with run `{}` of this project, which the server holds",
-            run.short(),
-            i.id
-        ))),
-        Some(i) => Ok(i.offset),
-        None => Ok(0),
-    }
+    Ok(lease
+        .with(|i| i.indexed_id(&run.to_string()))?
+        .map_or(0, |i| i.offset))
 }
 
 /// Whether project `project` is in the index (without making it).

@@ -380,7 +380,7 @@ pub(crate) async fn metric(
                 )));
             }
             let length = lease
-                .with(|i| lab_store::index::FoldIndex::indexed(i, &run.short_id))?
+                .with(|i| lab_store::index::FoldIndex::indexed_id(i, &run.id.to_string()))?
                 .map_or(0, |i| i.offset);
             Ok((run, length))
         })

@@ -11,6 +11,7 @@ mod cluster;
 mod blobs;
 mod crash;
 mod journals;
+mod short_ids;
 mod tokens;
 
 use std::fmt::Write as _;
