@@ -102,6 +102,18 @@ fn touch(client: &mut postgres::Client, project: &str, run: &RunId) -> Result<()
          ON CONFLICT (project, run) DO UPDATE SET seen_nanos = greatest(lab_team.heartbeats.seen_nanos, excluded.seen_nanos)",
         &[&project, &run.to_string(), &lab_types::now_nanos()],
     )?;
+    // Heard from again: no longer out of reach.
+    client.execute(
+        "WITH back AS (
+             UPDATE lab.runs r SET status = 'running'
+             FROM lab.projects p
+             WHERE p.name = $1 AND r.project_id = p.id AND r.id = $2 AND r.status = 'unreachable'
+             RETURNING 1
+         )
+         UPDATE lab.projects SET generation = generation + 1
+         WHERE name = $1 AND EXISTS (SELECT 1 FROM back)",
+        &[&project, &run.to_string()],
+    )?;
     Ok(())
 }
 
