@@ -390,7 +390,7 @@ export interface components {
             y: (number | null)[];
         };
         /** @enum {string} */
-        Status: "running" | "finished" | "failed" | "crashed" | "interrupted" | "damaged";
+        Status: "running" | "finished" | "failed" | "crashed" | "interrupted" | "damaged" | "unreachable";
     };
     responses: never;
     parameters: never;

@@ -107,7 +107,7 @@ pub fn status_cell(status: Status, color: bool) -> String {
         Status::Finished => "32",
         Status::Failed => "1;31",
         Status::Crashed | Status::Damaged => "1;35",
-        Status::Interrupted => "33",
+        Status::Interrupted | Status::Unreachable => "33",
     };
     let text = match status {
         Status::Failed | Status::Crashed | Status::Damaged => format!("{status} ✗"),

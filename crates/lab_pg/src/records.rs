@@ -106,7 +106,7 @@ impl Fold<'_, '_> {
         if w.folded.settled {
             let verdict = settled_status(d, &w.folded, note.is_some());
             self.exec(
-                "UPDATE lab.runs SET status = $3 WHERE project_id = $1 AND id = $2 AND status = 'running'",
+                "UPDATE lab.runs SET status = $3 WHERE project_id = $1 AND id = $2 AND status IN ('running', 'unreachable')",
                 &[&verdict.as_str()],
             )?;
         }

@@ -139,6 +139,14 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (project_id, scope, key)
     );
     "#,
+    // 2: runs are keyed by their full id alone: two machines of a team may
+    // start runs with the same short id (a quarter second of the same
+    // clock), and both are kept. A short id (or a prefix of one) is still
+    // looked up through the id, which begins with it.
+    r"
+    ALTER TABLE lab.runs DROP CONSTRAINT runs_project_id_short_id_key;
+    CREATE INDEX runs_short ON lab.runs (project_id, short_id);
+    ",
 ];
 
 /// The schema version this build writes.

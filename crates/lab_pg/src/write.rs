@@ -22,19 +22,37 @@ use postgres::{Client, GenericClient, Transaction};
 use crate::records::{Fold, Prepared, prepare};
 use crate::{Pg as _, PgIndex, text};
 
-/// What the index holds of run `short_id` of project `project`.
+/// Which column [`indexed`] finds a run by.
+#[derive(Clone, Copy)]
+enum By {
+    /// Its short id: a project on disk, where a short id is one folder.
+    Short,
+    /// Its full id: runs received from many machines may share a short id.
+    Id,
+}
+
+/// What the index holds of the run of project `project` whose short id or
+/// full id (`by`) is `key`.
 fn indexed(
     c: &mut impl GenericClient,
     prepared: &mut Prepared,
     project: i32,
-    short_id: &str,
+    by: By,
+    key: &str,
 ) -> Result<Option<Indexed>, Error> {
     let stmt = prepare(
         prepared,
         c,
-        "SELECT id, journal_offset, complete FROM lab.runs WHERE project_id = $1 AND short_id = $2",
+        match by {
+            By::Short => {
+                "SELECT id, journal_offset, complete FROM lab.runs WHERE project_id = $1 AND short_id = $2 ORDER BY id LIMIT 1"
+            }
+            By::Id => {
+                "SELECT id, journal_offset, complete FROM lab.runs WHERE project_id = $1 AND id = $2"
+            }
+        },
     )?;
-    Ok(c.query_opt(&stmt, &[&project, &short_id])
+    Ok(c.query_opt(&stmt, &[&project, &key])
         .pg()?
         .map(|r| Indexed {
             id: r.get(0),
@@ -43,8 +61,8 @@ fn indexed(
         }))
 }
 
-/// Takes the lock of run `short_id` of project `project` until the end of
-/// the transaction: folds of one run take turns.
+/// Takes the lock of short id `short_id` of project `project` until the
+/// end of the transaction: folds of one run take turns.
 fn lock_run(
     tx: &mut Transaction<'_>,
     prepared: &mut Prepared,
@@ -82,8 +100,23 @@ impl FoldIndex for PgIndex {
             &mut *self.client.borrow_mut(),
             &mut self.prepared.borrow_mut(),
             self.project,
+            By::Short,
             short_id,
         )
+    }
+
+    fn indexed_id(&self, id: &str) -> Result<Option<Indexed>, Error> {
+        indexed(
+            &mut *self.client.borrow_mut(),
+            &mut self.prepared.borrow_mut(),
+            self.project,
+            By::Id,
+            id,
+        )
+    }
+
+    fn keys_by_id(&self) -> bool {
+        true
     }
 
     fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error> {
@@ -123,8 +156,11 @@ impl FoldIndex for PgIndex {
         let mut client = self.client.borrow_mut();
         let mut prepared = self.prepared.borrow_mut();
         let mut tx = client.transaction().pg()?;
+        // Locked by short id, as `write_unreadable` is (runs sharing one
+        // take turns); found by full id, which is one run whether its
+        // journal is a folder's or was received.
         lock_run(&mut tx, &mut prepared, project, write.short_id)?;
-        let now = indexed(&mut tx, &mut prepared, project, write.short_id)?;
+        let now = indexed(&mut tx, &mut prepared, project, By::Id, write.id)?;
         let progress = |i: Option<&Indexed>| i.map(|i| (i.offset, i.complete));
         if progress(now.as_ref()) != progress(expected) {
             // Someone else folded these bytes meanwhile (or, finding no new
@@ -151,7 +187,7 @@ impl FoldIndex for PgIndex {
         let mut prepared = self.prepared.borrow_mut();
         let mut tx = client.transaction().pg()?;
         lock_run(&mut tx, &mut prepared, project, short_id)?;
-        if indexed(&mut tx, &mut prepared, project, short_id)?.is_none() {
+        if indexed(&mut tx, &mut prepared, project, By::Short, short_id)?.is_none() {
             let reason = format!("nothing in the journal can be read: {reason}");
             tx.execute(
                 "INSERT INTO lab.runs (project_id, id, short_id, experiment, status, start_nanos, journal_offset, complete, damage)

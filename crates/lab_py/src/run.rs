@@ -533,7 +533,7 @@ impl RunHandle {
         )>,
     ) -> PyResult<Vec<String>> {
         let status = Status::parse(status)
-            .filter(|s| *s != Status::Running && *s != Status::Crashed)
+            .filter(|s| !matches!(s, Status::Running | Status::Crashed | Status::Unreachable))
             .ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "`status` must be finished, failed or interrupted: got {status:?}"

@@ -67,6 +67,18 @@ pub trait FoldIndex {
     /// What the index holds of run `short_id`, if anything.
     fn indexed(&self, short_id: &str) -> Result<Option<Indexed>, Error>;
 
+    /// What the index holds of the run whose full id is `id`, if anything:
+    /// how a received journal is found (runs of two machines may share a
+    /// short id, never an id).
+    fn indexed_id(&self, id: &str) -> Result<Option<Indexed>, Error>;
+
+    /// Whether runs are keyed by their full id, so that two may share a
+    /// short id (a team's index, fed by many machines). Otherwise a short
+    /// id is one run, as it is one folder.
+    fn keys_by_id(&self) -> bool {
+        false
+    }
+
     /// The metric numbering of run `id`'s journal as folded so far.
     fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error>;
 

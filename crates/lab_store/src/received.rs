@@ -153,11 +153,13 @@ pub fn fold_received(
     // Not a folder on disk: nothing is ever cut off a received journal, and
     // no piece of one is looked for there.
     let paths = RunPaths::new(PathBuf::from(format!("/nonexistent/lab-received/{short}")));
+    let id = run.to_string();
     loop {
-        let before = index.indexed(&short)?;
+        let before = index.indexed_id(&id)?;
         let offset = before.as_ref().map_or(0, |b| b.offset);
-        if let Some(b) = &before
-            && b.id != run.to_string()
+        if before.is_none()
+            && !index.keys_by_id()
+            && let Some(b) = index.indexed(&short)?
         {
             return Err(Error::OtherIndex {
                 database: "index",
@@ -200,7 +202,6 @@ pub fn fold_received(
                 kind: crate::ErrorKind::InvalidInput,
             });
         }
-        let id = run.to_string();
         let write = FoldWrite {
             short_id: &short,
             id: &id,

@@ -21,7 +21,7 @@ use serde_json::{Value as J, json};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::read::{heartbeats, readable, shown_status, with_status};
+use crate::read::{mark_unreachable, readable};
 use crate::tokens::Caller;
 
 /// How often a stream looks.
@@ -46,6 +46,7 @@ fn look(
     seen: &mut Seen,
     tick: u32,
 ) -> Result<Vec<(&'static str, J)>, ApiError> {
+    mark_unreachable(s, project)?;
     let mut lease = s.inner.indexes.take(project)?;
     let generation = lease.with(|i| i.generation())?;
     if seen.primed && seen.generation == Some(generation) && !tick.is_multiple_of(READ_EVERY) {
@@ -58,13 +59,11 @@ fn look(
             ..Selection::default()
         })
     })?;
-    let beats = heartbeats(s, project)?;
     let mut events = Vec::new();
     let mut now = HashMap::with_capacity(runs.len());
     for run in runs {
         let id = run.id.to_string();
-        let shown = shown_status(s, &run, &beats);
-        let status = shown.unwrap_or(run.status.as_str()).to_owned();
+        let status = run.status.as_str().to_owned();
         let counts: HashMap<String, i64> = run
             .metrics
             .iter()
@@ -77,7 +76,7 @@ fn look(
                 summary.sort();
                 let value =
                     serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.to_string()))?;
-                events.push(("run", with_status(value, shown)));
+                events.push(("run", value));
             }
             let mut names = Vec::new();
             let mut points = 0;

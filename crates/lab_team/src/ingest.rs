@@ -102,6 +102,18 @@ fn touch(client: &mut postgres::Client, project: &str, run: &RunId) -> Result<()
          ON CONFLICT (project, run) DO UPDATE SET seen_nanos = greatest(lab_team.heartbeats.seen_nanos, excluded.seen_nanos)",
         &[&project, &run.to_string(), &lab_types::now_nanos()],
     )?;
+    // Heard from again: no longer out of reach.
+    client.execute(
+        "WITH back AS (
+             UPDATE lab.runs r SET status = 'running'
+             FROM lab.projects p
+             WHERE p.name = $1 AND r.project_id = p.id AND r.id = $2 AND r.status = 'unreachable'
+             RETURNING 1
+         )
+         UPDATE lab.projects SET generation = generation + 1
+         WHERE name = $1 AND EXISTS (SELECT 1 FROM back)",
+        &[&project, &run.to_string()],
+    )?;
     Ok(())
 }
 
@@ -130,17 +142,12 @@ fn locked<T>(
 }
 
 /// How many bytes of run `run`'s journal the index holds: its length on
-/// the server. A run of the same short id indexed first is refused.
+/// the server. Runs are found by full id: two machines' runs may share a
+/// short id.
 fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
-    match lease.with(|i| i.indexed(&run.short()))? {
-        Some(i) if i.id != run.to_string() => Err(ApiError::Conflict(format!(
-            "run `{run}` shares its short id `{}` with run `{}` of this project, which the server holds",
-            run.short(),
-            i.id
-        ))),
-        Some(i) => Ok(i.offset),
-        None => Ok(0),
-    }
+    Ok(lease
+        .with(|i| i.indexed_id(&run.to_string()))?
+        .map_or(0, |i| i.offset))
 }
 
 /// Whether project `project` is in the index (without making it).

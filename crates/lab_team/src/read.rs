@@ -1,17 +1,18 @@
 //! Reading: the projects, and per project the runs API of `lab ui` (the
 //! same query parameters and the same wire types, `lab_store::wire`), read
 //! from the index in PostgreSQL. A run with no End record whose client has
-//! not been heard from within the heartbeat timeout is shown `unreachable`
-//! rather than `running`: its client may be offline and alive.
+//! not been heard from within the heartbeat timeout is `unreachable` rather
+//! than `running` (its client may be offline and alive): a status kept in
+//! the index, marked before each read ([`mark_unreachable`]).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use lab_server::series::{Series, XAxis};
 use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{Detail, MetricEvent, RunInfo, Selection};
+use lab_store::{Detail, MetricEvent, Selection};
 use lab_types::Status;
 use object_store::ObjectStoreExt as _;
 use serde_json::{Value as J, json};
@@ -153,41 +154,32 @@ pub(crate) async fn readable(
     }
 }
 
-/// When each run of `project` was last heard from.
-pub(crate) fn heartbeats(s: &AppState, project: &str) -> Result<HashMap<String, i64>, ApiError> {
-    let mut lease = s.inner.db.take()?;
-    Ok(lease
-        .client()
-        .query(
-            "SELECT run, seen_nanos FROM lab_team.heartbeats WHERE project = $1",
-            &[&project],
-        )?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect())
-}
-
-/// The status the server shows for `run`: `unreachable` for a running run
-/// whose client is silent.
-pub(crate) fn shown_status(
-    s: &AppState,
-    run: &RunInfo,
-    seen: &HashMap<String, i64>,
-) -> Option<&'static str> {
-    if run.status != Status::Running {
-        return None;
-    }
+/// Marks the runs of `project` that are `unreachable`: indexed `running`
+/// (no End record) and not heard from within the heartbeat timeout. The
+/// status is kept in the index, so that queries (`status = unreachable`)
+/// and every replica see it; a heartbeat or a journal stretch makes the run
+/// `running` again (`ingest::touch`), an End record what it says, a crash
+/// report `crashed`. Called before each read of the runs.
+pub(crate) fn mark_unreachable(s: &AppState, project: &str) -> Result<(), ApiError> {
     let timeout = i64::try_from(s.inner.options.heartbeat_timeout.as_nanos()).unwrap_or(i64::MAX);
-    let last = seen.get(&run.id.to_string()).copied().unwrap_or(i64::MIN);
-    (lab_types::now_nanos().saturating_sub(last) > timeout).then_some("unreachable")
-}
-
-/// `value` (a serialized run) with its status replaced, if `status` is set.
-pub(crate) fn with_status(mut value: J, status: Option<&str>) -> J {
-    if let (Some(status), J::Object(map)) = (status, &mut value) {
-        map.insert("status".into(), json!(status));
-    }
-    value
+    let since = lab_types::now_nanos().saturating_sub(timeout);
+    let mut lease = s.inner.db.take()?;
+    lease.client().execute(
+        "WITH gone AS (
+             UPDATE lab.runs r SET status = 'unreachable'
+             FROM lab.projects p
+             WHERE p.name = $1 AND r.project_id = p.id AND r.status = 'running'
+             AND NOT EXISTS (
+                 SELECT 1 FROM lab_team.heartbeats h
+                 WHERE h.project = $1 AND h.run = r.id COLLATE \"C\" AND h.seen_nanos >= $2
+             )
+             RETURNING 1
+         )
+         UPDATE lab.projects SET generation = generation + 1
+         WHERE name = $1 AND EXISTS (SELECT 1 FROM gone)",
+        &[&project, &since],
+    )?;
+    Ok(())
 }
 
 /// Every name the project's runs have, for columns and query completion.
@@ -244,15 +236,14 @@ pub(crate) async fn runs(
         .map(list);
     let body = state
         .blocking(move |s| {
+            mark_unreachable(s, &project)?;
             let mut lease = s.inner.indexes.take(&project)?;
             let page = lease.with(|i| i.select(&selection))?;
             let total = lease.with(|i| i.count(&selection))?;
             let names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
-            let seen = heartbeats(s, &project)?;
             let runs: Vec<J> = page
                 .into_iter()
                 .map(|run| {
-                    let status = shown_status(s, &run, &seen);
                     let mut summary = RunSummary::of(run);
                     if let Some(columns) = &columns {
                         let wants = |prefix: &str, k: &str| {
@@ -264,9 +255,7 @@ pub(crate) async fn runs(
                         summary.metrics.retain(|k| wants("metrics.", k));
                     }
                     summary.sort();
-                    let value = serde_json::to_value(&summary)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?;
-                    Ok(with_status(value, status))
+                    serde_json::to_value(&summary).map_err(|e| ApiError::Internal(e.to_string()))
                 })
                 .collect::<Result<_, ApiError>>()?;
             Ok(json!({ "names": names, "offset": offset, "runs": runs, "total": total }))
@@ -284,15 +273,12 @@ pub(crate) async fn run(
     readable(&state, &caller, &project).await?;
     let body = state
         .blocking(move |s| {
+            mark_unreachable(s, &project)?;
             let mut lease = s.inner.indexes.take(&project)?;
             let run = lease.with(|i| i.run(&id))?;
-            let seen = heartbeats(s, &project)?;
-            let status = shown_status(s, &run, &seen);
             let mut detail = RunDetail::of(run);
             detail.sort();
-            let value =
-                serde_json::to_value(&detail).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(with_status(value, status))
+            serde_json::to_value(&detail).map_err(|e| ApiError::Internal(e.to_string()))
         })
         .await?;
     Ok(Json(body))
@@ -380,7 +366,7 @@ pub(crate) async fn metric(
                 )));
             }
             let length = lease
-                .with(|i| lab_store::index::FoldIndex::indexed(i, &run.short_id))?
+                .with(|i| lab_store::index::FoldIndex::indexed_id(i, &run.id.to_string()))?
                 .map_or(0, |i| i.offset);
             Ok((run, length))
         })

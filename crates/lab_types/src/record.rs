@@ -19,17 +19,22 @@ pub enum Status {
     /// Start record, or the stretch where an End record may have been). A
     /// reader's verdict, like `Crashed`: never written in a journal.
     Damaged,
+    /// A team server's verdict: the run has no End record and its client
+    /// has not been heard from for a while (it may be offline and alive).
+    /// Never written in a journal, never made by a project's own index.
+    Unreachable,
 }
 
 impl Status {
     /// Every status, in the order tables list them.
-    pub const ALL: [Status; 6] = [
+    pub const ALL: [Status; 7] = [
         Status::Running,
         Status::Finished,
         Status::Failed,
         Status::Crashed,
         Status::Interrupted,
         Status::Damaged,
+        Status::Unreachable,
     ];
 
     /// The lower-case name used everywhere (`finished`, `failed`, ...).
@@ -42,6 +47,7 @@ impl Status {
             Status::Crashed => "crashed",
             Status::Interrupted => "interrupted",
             Status::Damaged => "damaged",
+            Status::Unreachable => "unreachable",
         }
     }
 
@@ -61,16 +67,18 @@ impl Status {
             Status::Crashed => 3,
             Status::Interrupted => 4,
             Status::Damaged => 5,
+            Status::Unreachable => 6,
         }
     }
 
-    /// The status with that journal code. `Damaged` is no journal status: a
-    /// journal cannot say it is damaged.
+    /// The status with that journal code. `Damaged` and `Unreachable` are
+    /// no journal statuses: a journal cannot say it is damaged, nor that
+    /// its writer is out of reach.
     #[must_use]
     pub fn from_code(code: u8) -> Option<Self> {
         Self::ALL
             .into_iter()
-            .filter(|s| *s != Status::Damaged)
+            .filter(|s| !matches!(s, Status::Damaged | Status::Unreachable))
             .find(|s| s.code() == code)
     }
 }
@@ -248,4 +256,24 @@ pub enum Record {
         /// When.
         time_nanos: i64,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Status;
+
+    #[test]
+    fn the_readers_verdicts_have_names_but_no_journal_code() {
+        for status in Status::ALL {
+            assert_eq!(Status::parse(status.as_str()), Some(status));
+            let in_journal = !matches!(status, Status::Damaged | Status::Unreachable);
+            assert_eq!(
+                Status::from_code(status.code()).is_some(),
+                in_journal,
+                "{status}"
+            );
+        }
+        assert_eq!(Status::parse("unreachable"), Some(Status::Unreachable));
+        assert_eq!(Status::from_code(6), None);
+    }
 }

@@ -9,6 +9,7 @@ const ICON: Record<string, string> = {
   crashed: "⚠",
   interrupted: "■",
   damaged: "⚡",
+  unreachable: "◌",
 };
 
 /** A status badge: a colour and a word (and an icon), never the colour alone. */

@@ -166,6 +166,12 @@ impl FoldIndex for CutMidFold<'_> {
     fn indexed(&self, short_id: &str) -> Result<Option<Indexed>, Error> {
         self.inner.indexed(short_id)
     }
+    fn indexed_id(&self, id: &str) -> Result<Option<Indexed>, Error> {
+        self.inner.indexed_id(id)
+    }
+    fn keys_by_id(&self) -> bool {
+        self.inner.keys_by_id()
+    }
     fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error> {
         self.inner.metric_names(id)
     }

@@ -7,6 +7,7 @@ mod concurrent;
 mod globs;
 mod journals;
 mod same;
+mod short_ids;
 
 use lab_pg::PgIndex;
 use lab_store::Project;

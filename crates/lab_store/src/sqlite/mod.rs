@@ -47,6 +47,20 @@ impl FoldIndex for SqliteIndex<'_> {
         indexed(self.conn, short_id)
     }
 
+    fn indexed_id(&self, id: &str) -> Result<Option<Indexed>, Error> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id, journal_offset, complete FROM runs WHERE id = :id")?
+            .query_row(&[(":id", id)], |r| {
+                Ok(Indexed {
+                    id: r.get("id")?,
+                    offset: r.get::<_, i64>("journal_offset")? as u64,
+                    complete: r.get("complete")?,
+                })
+            })
+            .optional()?)
+    }
+
     fn metric_names(&self, id: &str) -> Result<HashMap<u32, String>, Error> {
         write::metric_names(self.conn, id)
     }

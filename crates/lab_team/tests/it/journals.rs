@@ -370,7 +370,26 @@ fn a_run_is_running_while_its_client_is_heard_then_unreachable_crashed_or_what_i
         r.json()["status"].as_str().unwrap().to_owned()
     };
     assert_eq!(status(), "running");
+    // How many runs a listing with query `query` counts.
+    let count = |query: &str| {
+        let r = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}/runs?{query}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.json()["total"].as_u64().unwrap()
+    };
+    assert_eq!(count("status=unreachable"), 0);
     std::thread::sleep(Duration::from_secs(1));
+    // A status of its own, in the index: filtered and queried like any.
+    assert_eq!(count("status=unreachable"), 1);
+    assert_eq!(count("where=status+%3D+unreachable"), 1);
+    assert_eq!(count("status=running"), 0);
     assert_eq!(status(), "unreachable");
     let beat = http(
         s.addr,
@@ -383,6 +402,7 @@ fn a_run_is_running_while_its_client_is_heard_then_unreachable_crashed_or_what_i
     .unwrap();
     assert_eq!(beat.status, 204);
     assert_eq!(status(), "running");
+    assert_eq!(count("where=status+%3D+unreachable"), 0);
     let crashed = http(
         s.addr,
         "POST",

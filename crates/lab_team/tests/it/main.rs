@@ -11,6 +11,7 @@ mod cluster;
 mod blobs;
 pub(crate) mod crash;
 mod journals;
+mod short_ids;
 mod tls;
 mod tokens;
 mod web;
