@@ -267,3 +267,37 @@ def test_the_python_api_says_what_is_wrong_with_the_server(team, tmp_path: Path)
     assert said.startswith("RunNotFoundError True the server answered 404"), said
     # A model of a run that is also here is loaded from here.
     assert run("model") == "loaded\n"
+
+
+ELSEWHERE = """
+import lab
+from lab.errors import ServerError
+run = lab.runs(remote=True, limit=1)[0]
+assert run.remote and run.path.startswith("http://") and lab.runs() == []
+print(sorted(run.models), run.metric_summaries["accuracy"]["count"])
+for call in (lambda: lab.load_model(run, "model"), lambda: run.metric_history("loss")):
+    try:
+        call()
+    except ServerError as e:
+        print(e)
+"""
+
+
+def test_a_remote_run_that_is_not_here_says_so_for_its_model_and_points(team, tmp_path: Path) -> None:
+    _, _, project, env = team
+    # The same project elsewhere: its name on the server, none of its runs.
+    made = subprocess.run(
+        [LAB, "init", "--name", project.name, "--no-venv"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    elsewhere = tmp_path / project.name
+    (elsewhere / "read.py").write_text(textwrap.dedent(ELSEWHERE))
+    proc = subprocess.run(
+        [sys.executable, "read.py"], cwd=elsewhere, env=dict(env, LAB_PROJECT=str(elsewhere)),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['model'] 1"
+    assert "is on the team server only" in lines[1] and "hint: load it on the machine where the run was logged" in proc.stdout
+    assert any("this `Run` was read from the team server" in line for line in lines), proc.stdout
