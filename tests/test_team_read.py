@@ -148,8 +148,10 @@ def test_show_remote_gives_the_same_report(team) -> None:
         ["--where", "(" * 5000 + "loss < 1" + ")" * 5000],
         ["--sort", "accuracy", "--sort", "-nosuch"],
         ["--sort", "params.`unclosed"],
+        ["--columns", "accuracy,zzz"],
+        ["--columns", "params.zzz"],
     ],
-    ids=["incomplete", "misspelt", "unbalanced", "unicode", "deep", "sort-name", "sort-syntax"],
+    ids=["incomplete", "misspelt", "unbalanced", "unicode", "deep", "sort-name", "sort-syntax", "column", "scoped-column"],
 )
 def test_a_bad_query_gives_the_local_error(team, options: "list[str]") -> None:
     local, remote = both(team, "ls", *options)

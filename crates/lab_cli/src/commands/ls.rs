@@ -271,26 +271,43 @@ fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec
 }
 
 /// A `--columns` name, placed among the names the server's runs use as
-/// the local catalog places it among the project's.
+/// the local catalog places it among the project's (without its
+/// suggestions of names near a misspelt one).
 fn remote_column(names: &super::team_read::Names, text: &str) -> Result<Column> {
-    let key = parse_sort(text).map_err(|e| lab_store::Error::Query(e.about(Input::Column)))?;
+    let bad = |e: QueryError| lab_store::Error::Query(e.about(Input::Column));
+    let key = parse_sort(text).map_err(bad)?;
     let Name { key: name, scope } = key.name;
     let has = |list: &[String]| list.contains(&name);
-    Ok(match scope {
-        Some(Scope::Params) => Column::Param(name),
-        Some(Scope::Tags) => Column::Tag(name),
-        Some(Scope::Metrics) => Column::Metric(name),
-        Some(Scope::Run) => Column::Field(name),
-        _ if has(&names.fields) => Column::Field(name),
-        _ if has(&names.metrics) => Column::Metric(name),
-        _ if has(&names.params) => Column::Param(name),
-        _ if has(&names.tags) => Column::Tag(name),
-        _ => {
-            return Err(crate::output::UserError(format!(
-                "bad column: no run on the server has `{text}`\n\nhint: `lab ls --remote --format json` shows every name"
-            ))
-            .into());
-        }
+    let column = match scope {
+        Some(Scope::Params) => has(&names.params).then(|| Column::Param(name.clone())),
+        Some(Scope::Tags) => has(&names.tags).then(|| Column::Tag(name.clone())),
+        Some(Scope::Metrics) => has(&names.metrics).then(|| Column::Metric(name.clone())),
+        Some(Scope::Run) => has(&names.fields).then(|| Column::Field(name.clone())),
+        None if has(&names.fields) => Some(Column::Field(name.clone())),
+        None if has(&names.metrics) => Some(Column::Metric(name.clone())),
+        None if has(&names.params) => Some(Column::Param(name.clone())),
+        None if has(&names.tags) => Some(Column::Tag(name.clone())),
+        None => None,
+    };
+    column.ok_or_else(|| {
+        let what = match scope {
+            Some(Scope::Run) => "run field",
+            Some(Scope::Metrics) => "metric",
+            Some(Scope::Params) => "parameter",
+            Some(Scope::Tags) => "tag",
+            None => "metric, parameter, tag or run field",
+        };
+        let offset = text.rfind(name.as_str()).unwrap_or(0);
+        bad(QueryError {
+            query: text.to_owned(),
+            input: Input::Column,
+            offset,
+            len: name.len(),
+            message: format!("no run has a {what} named `{name}`"),
+            suggestions: Vec::new(),
+            hint: None,
+        })
+        .into()
     })
 }
 
