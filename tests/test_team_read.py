@@ -115,8 +115,9 @@ def test_ls_remote_gives_the_same_csv_and_table(team) -> None:
     assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
     assert remote.stdout == local.stdout
     _, _, project, env = team
-    none = lab(env, project, "ls", "--remote", "--where", "accuracy > 5")
-    assert none.returncode == 0 and none.stdout == "No runs match.\n"
+    for options in (["--where", "accuracy > 5"], ["--limit", "0"]):
+        local, remote = both(team, "ls", *options)
+        assert remote.returncode == 0 and remote.stdout == local.stdout == "No runs match.\n"
 
 
 def test_show_remote_gives_the_same_report(team) -> None:

@@ -104,7 +104,8 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
             if runs.is_empty() {
                 let any = match &source {
                     Source::Local(store) => store.status_counts()?.values().sum::<i64>() > 0,
-                    Source::Remote(names) => !names.fields.is_empty() && filtered(args),
+                    // A server knows a project from its first run on.
+                    Source::Remote(_) => true,
                 };
                 writeln!(
                     out,
@@ -136,11 +137,6 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
 enum Source {
     Local(Box<Store>),
     Remote(super::team_read::Names),
-}
-
-/// Whether `args` leave runs out.
-fn filtered(args: &LsArgs) -> bool {
-    args.r#where.is_some() || args.experiment.is_some() || !args.status.is_empty()
 }
 
 /// The runs as `lab ls --format json` and `lab export` write them: each a
