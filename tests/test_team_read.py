@@ -304,3 +304,11 @@ def test_a_remote_run_that_is_not_here_says_so_for_its_model_and_points(team, tm
     assert lines[0] == "['model'] 1"
     assert "is on the team server only" in lines[1] and "hint: load it on the machine where the run was logged" in proc.stdout
     assert any("this `Run` was read from the team server" in line for line in lines), proc.stdout
+
+
+def test_remote_must_be_a_bool(project: Path) -> None:
+    import lab
+
+    for call in (lambda: lab.runs(remote="yes"), lambda: lab.get_run("0e63", remote=1)):
+        with pytest.raises(TypeError, match="`remote` must be True or False"):
+            call()
