@@ -71,6 +71,10 @@ NOT_RUN = {
         "the uploader's message on a revoked token; tests/test_team_stream.py checks it with a real server",
     ("docs/team.md", "lab: 1 run is not all on the server yet; `lab sync` sends the rest, and so does the next run in this project"):
         "the message at exit when the grace ran out; tests/test_team_client.py checks it",
+    ("docs/team.md", "lab ls --remote --where \"accuracy > 0.9\" --sort -accuracy --limit 10"):
+        "needs a running team server; tests/test_team_read.py reads a real one with each option",
+    ("docs/team.md", "import lab"):
+        "needs a running team server; tests/test_team_read.py reads a real one with `remote=True`",
     ("docs/team.md", "lab sync"):
         "needs a running team server; tests/test_team_stream.py runs `lab sync` against a real one",
     ("README.md", "make demo    # build Lab (release) into .venv, run examples/iris.py twice, then `lab ls`"):
@@ -82,7 +86,7 @@ NOT_RUN = {
         "benchmarks: minutes, and their numbers are measurements",
     ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):
         "benchmarks against other trackers: an hour, and installs them",
-    ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--format table|csv|json]"):
+    ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--format table|csv|json] [--remote]"):
         "the synopsis of every command, not a command line",
     ("docs/cli.md", "warning: the journal of run `0e52f1df` is damaged at byte 2354: CRC mismatch; 37 bytes were skipped and the records after them read"):
         "the message about a journal damaged in the middle; its byte counts depend on the journal's "

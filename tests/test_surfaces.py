@@ -34,10 +34,11 @@ ONLY = {
     # The Python dict carries what `lab.Run` reads and nothing it does not:
     # every attribute as recorded (the HTTP API's `attrs` holds only those
     # without a field of their own), the run's folder, the parameters kept as
-    # their str(), and whether it was read whole; it leaves out the fields that
+    # their str(), whether it was read whole and whether from the team
+    # server; it leaves out the fields that
     # show an attribute in a form of their own, and the duration (Run has the
     # times).
-    "python": {"run_dir", "stringified_params", "full"},
+    "python": {"run_dir", "stringified_params", "full", "remote"},
     "python_lacks": {"argv", "dataset", "duration_s", "git", "host", "packages", "pid", "python", "source", "user"},
 }
 

@@ -24,6 +24,7 @@ from lab._lab import (
     NotAProjectError,
     RunEndedError,
     RunNotFoundError,
+    ServerError,
     StorageError,
     __version__,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "Run",
     "RunEndedError",
     "RunNotFoundError",
+    "ServerError",
     "StorageError",
     "__version__",
     "get_run",

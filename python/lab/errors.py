@@ -13,6 +13,7 @@ from lab._lab import (
     NotAProjectError,
     RunEndedError,
     RunNotFoundError,
+    ServerError,
     StorageError,
 )
 from lab.experiment import LabWarning
@@ -28,5 +29,6 @@ __all__ = [
     "NotAProjectError",
     "RunEndedError",
     "RunNotFoundError",
+    "ServerError",
     "StorageError",
 ]

@@ -39,6 +39,29 @@ class Run:
     def __init__(self, data: "Dict[str, Any]") -> None:
         self._data = data
         self._complete: "Optional[Dict[str, Any]]" = data if data["full"] else None
+        #: Whether the run was read from the team server (``remote=True``).
+        self.remote: bool = data["remote"]
+        self._init_all(data)
+        if self.remote and not data["full"]:
+            # A server's listing carries less than a local one: the fields
+            # it lacks are read with the rest of the run on first use
+            # (``__getattr__``).
+            for name in Run._NOT_LISTED:
+                del self.__dict__[name]
+
+    # Fields a server's listing does not carry.
+    _NOT_LISTED = frozenset(
+        ["dataset", "python_version", "git_commit", "git_dirty", "git_branch", "features", "error", "damage"]
+    )
+
+    def __getattr__(self, name: str) -> "Any":
+        # Only called for an attribute not set: those of a server's listing.
+        if name in Run._NOT_LISTED and self.__dict__.get("remote"):
+            self._init_all(self._all())
+            return self.__dict__[name]
+        raise AttributeError(f"'Run' object has no attribute '{name}'")
+
+    def _init_all(self, data: "Dict[str, Any]") -> None:
         attrs = data["attrs"]
         self.id: str = data["id"]
         self.short_id: str = data["short_id"]
@@ -73,15 +96,17 @@ class Run:
     def _all(self) -> "Dict[str, Any]":
         """Everything about the run, read once when first needed."""
         if self._complete is None:
-            self._complete = _lab.get_run(self.id)
+            self._complete = _lab.get_run(self.id, self.remote)
         return self._complete
 
     @property
     def metric_summaries(self) -> "Dict[str, Dict[str, Any]]":
         """Per metric: ``last``, ``last_step``, ``min``, ``max`` (NaN ignored) and ``count``."""
+        # A server's listing has each metric's last value only.
+        metrics = self._all()["metrics"] if self.remote else self._data["metrics"]
         return {
             name: {"last": last, "last_step": step, "min": lo, "max": hi, "count": count}
-            for name, last, step, lo, hi, count in self._data["metrics"]
+            for name, last, step, lo, hi, count in metrics
         }
 
     @property
@@ -134,6 +159,12 @@ class Run:
         timestamp is seconds since the Unix epoch (UTC), as ``time.time()``."""
         if not isinstance(name, str):
             raise TypeError(f"`name` must be a string: got {type(name).__name__} {name!r:.60}")
+        if self.remote:
+            raise _lab.ServerError(
+                f"the points of run `{self.short_id}` are read from this machine's copy of the run: "
+                f"this `Run` was read from the team server\n\n"
+                f"hint: `lab.get_run({self.short_id!r}).metric_history({name!r})` where the run was logged"
+            )
         return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name)]
 
     def __repr__(self) -> str:
@@ -154,6 +185,7 @@ def runs(
     status: "Union[str, List[str], None]" = None,
     limit: "Optional[int]" = None,
     as_frame: bool = False,
+    remote: bool = False,
 ) -> "Any":
     """The runs of the current project, newest first.
 
@@ -170,6 +202,10 @@ def runs(
         than any project could hold, such as ``2**70``, means no limit).
     :param as_frame: return a pandas DataFrame with one row per run and columns
         ``params.<name>`` and ``metrics.<name>`` (pandas must be installed).
+    :param remote: read the team server's copy of the project (the server
+        ``lab login`` names, or ``LAB_SERVER`` and ``LAB_TOKEN``) instead of
+        the runs here. A server that is not configured, cannot be reached or
+        refuses the token raises :class:`lab.errors.ServerError`.
     """
     if experiment is not None and not isinstance(experiment, str):
         raise TypeError(f"`experiment` must be a string or None: got {type(experiment).__name__} {experiment!r}")
@@ -178,7 +214,9 @@ def runs(
     sort_keys = _strings("sort", sort)
     statuses = _strings("status", status)
     limit = _limit(limit)
-    found = [Run(d) for d in _lab.list_runs(experiment, where, sort_keys, statuses, limit)]
+    if not isinstance(remote, bool):
+        raise TypeError(f"`remote` must be True or False: got {type(remote).__name__} {remote!r:.60}")
+    found = [Run(d) for d in _lab.list_runs(experiment, where, sort_keys, statuses, limit, remote)]
     if not as_frame:
         return found
     import pandas as pd
@@ -225,12 +263,15 @@ def _strings(argument: str, value: "Union[str, List[str], None]") -> "List[str]"
     raise TypeError(f"`{argument}` must be a string, a list of strings or None: got {type(value).__name__} {value!r}")
 
 
-def get_run(run_id: str) -> Run:
+def get_run(run_id: str, *, remote: bool = False) -> Run:
     """The run whose id starts with ``run_id`` (any unique prefix, e.g. the
-    8 digits ``lab ls`` shows)."""
+    8 digits ``lab ls`` shows); with ``remote=True``, the team server's copy
+    of it (see :func:`runs`)."""
     if not isinstance(run_id, str):
         raise TypeError(f"`run_id` must be a string: got {type(run_id).__name__} {run_id!r}")
-    return Run(_lab.get_run(run_id))
+    if not isinstance(remote, bool):
+        raise TypeError(f"`remote` must be True or False: got {type(remote).__name__} {remote!r:.60}")
+    return Run(_lab.get_run(run_id, remote))
 
 
 def _sha256(path: str) -> str:
@@ -255,6 +296,20 @@ def load_model(run: "Union[Run, str]", name: str) -> "Any":
     if model is None:
         known = ", ".join(sorted(run.models)) or "none"
         raise _lab.ModelNotFoundError(f"run `{run.short_id}` has no model named `{name}`; it has: {known}")
+    if run.remote:
+        # The server holds the file, but a model is loaded from this
+        # machine's copy of the run, when there is one.
+        try:
+            run = get_run(run.id)
+        except _lab.RunNotFoundError:
+            raise _lab.ServerError(
+                f"model `{name}` of run `{run.short_id}` is on the team server only, "
+                f"and `lab.load_model` loads a model from this machine's copy of its run\n\n"
+                f"hint: load it on the machine where the run was logged"
+            ) from None
+        model = run.models.get(name)
+        if model is None:
+            raise _lab.ModelNotFoundError(f"run `{run.short_id}` here has no model named `{name}`")
     path = model["path"]
     try:
         actual = _sha256(path)

@@ -466,6 +466,10 @@ pub struct LsArgs {
     /// Print this format instead of a table.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
+    /// List the team server's copy of this project (the server `lab login`
+    /// names, or `LAB_SERVER` and `LAB_TOKEN`) instead of the runs here.
+    #[arg(long)]
+    pub remote: bool,
 }
 
 const LS_EXAMPLES: &str = "Examples:
@@ -534,6 +538,10 @@ pub struct ShowArgs {
     /// The diagram's format, whatever the extension of the `--graph` file.
     #[arg(long, value_enum, value_name = "FORMAT", requires = "graph")]
     pub graph_format: Option<GraphFormat>,
+    /// Show the team server's copy of the run (the server `lab login` names,
+    /// or `LAB_SERVER` and `LAB_TOKEN`) instead of the one here.
+    #[arg(long, conflicts_with = "graph")]
+    pub remote: bool,
 }
 
 /// Formats of `lab show --graph`.

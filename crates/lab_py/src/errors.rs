@@ -55,6 +55,13 @@ pyo3::create_exception!(
     "The journal, the index or a file could not be written or read."
 );
 
+pyo3::create_exception!(
+    lab,
+    ServerError,
+    LabError,
+    "The team server is not configured, cannot be reached, refused the token, or answered with an error."
+);
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = m.py();
     m.add("LabError", py.get_type::<LabError>())?;
@@ -65,6 +72,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("RunEndedError", py.get_type::<RunEndedError>())?;
     m.add("ModelNotFoundError", py.get_type::<ModelNotFoundError>())?;
     m.add("StorageError", py.get_type::<StorageError>())?;
+    m.add("ServerError", py.get_type::<ServerError>())?;
     Ok(())
 }
 
@@ -95,5 +103,24 @@ pub fn sdk_err(e: lab_sdk::SdkError) -> PyErr {
         SdkErrorKind::RunEnded => RunEndedError::new_err(msg),
         SdkErrorKind::Store(s) => kind_err(s.kind(), msg),
         SdkErrorKind::Storage => StorageError::new_err(msg),
+    }
+}
+
+/// A team client error as the matching exception: a bad query is a
+/// `ValueError` as a local one is, a run the server does not have a
+/// `RunNotFoundError`, a file that failed here a `StorageError`, the rest
+/// (no server, a network error, a refused token) a `ServerError` naming the
+/// server's URL.
+pub fn team_err(e: lab_sdk::team::Error) -> PyErr {
+    use lab_sdk::team::Error;
+    let msg = e.to_string();
+    match e {
+        Error::Query(_) | Error::Invalid(_) => PyValueError::new_err(msg),
+        Error::Status { status: 404, .. } => RunNotFoundError::new_err(msg),
+        Error::Io(_) => StorageError::new_err(msg),
+        e if e.is_refusal() => {
+            ServerError::new_err(format!("{msg}\n\nhint: `lab login URL` with a valid token"))
+        }
+        _ => ServerError::new_err(msg),
     }
 }

@@ -2,8 +2,9 @@
 
 use std::borrow::Cow;
 
+use lab_sdk::team::{config, read::Query, read::Remote};
 use lab_store::wire::RunDetail;
-use lab_store::{Detail, RunInfo, Selection, Store};
+use lab_store::{Detail, Project, RunInfo, Selection, Store};
 use lab_types::Status;
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
@@ -11,7 +12,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::convert::{optional_text, text};
-use crate::errors::store_err;
+use crate::errors::{ServerError, store_err, team_err};
 use crate::pyserde::Converter;
 
 fn open(py: Python<'_>) -> PyResult<Store> {
@@ -53,7 +54,7 @@ const NOT_READ: &[&str] = &[
 fn run_dict<'py>(
     py: Python<'py>,
     to_python: &Converter<'py>,
-    store: &Store,
+    place: &Place,
     run: RunInfo,
     full: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
@@ -68,18 +69,52 @@ fn run_dict<'py>(
         .map(|(k, _)| k.as_str())
         .collect();
     let stringified = PyList::new(py, stringified)?;
-    let run_dir = store.project().run_paths(&run.short_id).dir;
+    let (run_dir, remote) = match place {
+        Place::Local(store) => (
+            store
+                .project()
+                .run_paths(&run.short_id)
+                .dir
+                .display()
+                .to_string(),
+            false,
+        ),
+        Place::Remote(remote) => (
+            remote.run_url(&run.id.to_string()).display().to_string(),
+            true,
+        ),
+    };
     let d = to_python.convert(&RunDetail::of(run))?;
     d.set_item(intern!(py, "attrs"), attrs)?;
     d.set_item(intern!(py, "run_dir"), run_dir)?;
     d.set_item(intern!(py, "stringified_params"), stringified)?;
     d.set_item(intern!(py, "full"), full)?;
+    d.set_item(intern!(py, "remote"), remote)?;
     Ok(d)
+}
+
+/// Where runs are read from: this project, or its copy on the team server.
+enum Place {
+    Local(Store),
+    Remote(Remote),
+}
+
+/// The current project on the team server `lab login` (or `LAB_SERVER` and
+/// `LAB_TOKEN`) names.
+fn open_remote(py: Python<'_>) -> PyResult<Remote> {
+    let cwd = std::env::current_dir()?;
+    let server = config::current().map_err(team_err)?.ok_or_else(|| {
+        ServerError::new_err(
+            "no team server to read runs from\n\nhint: `lab login URL` names one, or set `LAB_SERVER` and `LAB_TOKEN`",
+        )
+    })?;
+    let project = py.detach(|| Project::discover(&cwd)).map_err(store_err)?;
+    Remote::new(&server, project.root()).map_err(team_err)
 }
 
 /// The runs a selection asks for (all by default, newest first), as dicts.
 #[pyfunction]
-#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None))]
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
 pub fn list_runs<'py>(
     py: Python<'py>,
     experiment: Option<Bound<'py, PyString>>,
@@ -87,6 +122,7 @@ pub fn list_runs<'py>(
     sort: Vec<Bound<'py, PyString>>,
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
+    remote: bool,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
     let experiment = optional_text("experiment", experiment.as_ref())?;
     let r#where = optional_text("where", r#where.as_ref())?;
@@ -114,32 +150,65 @@ pub fn list_runs<'py>(
         offset: 0,
         detail: Detail::Listing,
     };
-    let store = open(py)?;
-    let (store, runs) = py.detach(move || {
-        let runs = store.select(&selection);
-        (store, runs)
-    });
-    let runs = runs.map_err(store_err)?;
+    let (place, runs) = if remote {
+        let remote = open_remote(py)?;
+        let statuses: Vec<String> = selection.statuses.iter().map(ToString::to_string).collect();
+        let runs = py
+            .detach(|| {
+                remote
+                    .runs(&Query {
+                        filter: selection.filter.as_deref(),
+                        sort: &selection.sort,
+                        statuses,
+                        experiment: selection.experiment.as_deref(),
+                        limit: selection.limit,
+                    })
+                    .map_err(Box::new)
+            })
+            .map_err(|e| team_err(*e))?
+            .0;
+        (Place::Remote(remote), runs)
+    } else {
+        let store = open(py)?;
+        let (store, runs) = py.detach(move || {
+            let runs = store.select(&selection);
+            (store, runs)
+        });
+        (Place::Local(store), runs.map_err(store_err)?)
+    };
     let to_python = Converter::new(py).leaving_out(NOT_READ);
     runs.into_iter()
-        .map(|r| run_dict(py, &to_python, &store, r, false))
+        .map(|r| run_dict(py, &to_python, &place, r, false))
         .collect()
 }
 
 /// The run whose id starts with `prefix`, as a dict.
 #[pyfunction]
-pub fn get_run<'py>(py: Python<'py>, prefix: &Bound<'py, PyString>) -> PyResult<Bound<'py, PyAny>> {
+#[pyo3(signature = (prefix, remote=false))]
+pub fn get_run<'py>(
+    py: Python<'py>,
+    prefix: &Bound<'py, PyString>,
+    remote: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let prefix = text("run_id", prefix)?.into_owned();
-    let store = open(py)?;
-    let (store, run) = py.detach(move || {
-        let run = store.run(&prefix);
-        (store, run)
-    });
-    let run = run.map_err(store_err)?;
+    let (place, run) = if remote {
+        let remote = open_remote(py)?;
+        let run = py
+            .detach(|| remote.run(&prefix).map_err(Box::new))
+            .map_err(|e| team_err(*e))?;
+        (Place::Remote(remote), run)
+    } else {
+        let store = open(py)?;
+        let (store, run) = py.detach(move || {
+            let run = store.run(&prefix);
+            (store, run)
+        });
+        (Place::Local(store), run.map_err(store_err)?)
+    };
     run_dict(
         py,
         &Converter::new(py).leaving_out(NOT_READ),
-        &store,
+        &place,
         run,
         true,
     )

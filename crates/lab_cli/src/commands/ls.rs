@@ -47,7 +47,6 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         ));
         return Ok(ExitStatus::Usage);
     }
-    let store = super::open_fresh()?;
     let mut sort = Vec::new();
     if let Some(key) = &args.sort_by {
         // The original Lab's SORT_BY: largest first, `-` for smallest first.
@@ -57,16 +56,32 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         });
     }
     sort.extend(args.sort.iter().cloned());
-    let selection = Selection {
-        experiment: args.experiment.clone(),
-        statuses: args.status.iter().map(|s| Status::from(*s)).collect(),
-        filter: args.r#where.clone(),
-        sort,
-        limit: args.limit,
-        offset: 0,
-        detail: Detail::Listing,
+    let statuses: Vec<Status> = args.status.iter().map(|s| Status::from(*s)).collect();
+    let (runs, source) = if args.remote {
+        let remote = super::team_read::open()?;
+        let (runs, names) = remote
+            .runs(&super::team_read::Query {
+                filter: args.r#where.as_deref(),
+                sort: &sort,
+                statuses: statuses.iter().map(ToString::to_string).collect(),
+                experiment: args.experiment.as_deref(),
+                limit: args.limit,
+            })
+            .map_err(|e| super::team_read::error(e, Some(&remote)))?;
+        (runs, Source::Remote(names))
+    } else {
+        let store = super::open_fresh()?;
+        let selection = Selection {
+            experiment: args.experiment.clone(),
+            statuses,
+            filter: args.r#where.clone(),
+            sort,
+            limit: args.limit,
+            offset: 0,
+            detail: Detail::Listing,
+        };
+        (store.select(&selection)?, Source::Local(Box::new(store)))
     };
-    let runs = store.select(&selection)?;
     let mut out = std::io::stdout().lock();
     match args.format {
         Format::Json => {
@@ -87,7 +102,11 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         }
         Format::Table => {
             if runs.is_empty() {
-                let any = store.status_counts()?.values().sum::<i64>() > 0;
+                let any = match &source {
+                    Source::Local(store) => store.status_counts()?.values().sum::<i64>() > 0,
+                    // A server knows a project from its first run on.
+                    Source::Remote(_) => true,
+                };
                 writeln!(
                     out,
                     "{}",
@@ -99,7 +118,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
                 )?;
                 return Ok(ExitStatus::Success);
             }
-            let columns = table_columns(&store, &runs, args)?;
+            let columns = table_columns(&source, &runs, args)?;
             let color = output::color_stdout();
             let (text, dropped) = render(&runs, &columns, color).render(table::width(), 4);
             out.write_all(text.as_bytes())?;
@@ -111,6 +130,13 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         }
     }
     Ok(ExitStatus::Success)
+}
+
+/// Where the listed runs come from: this project, or its copy on the team
+/// server (with every name its runs use).
+enum Source {
+    Local(Box<Store>),
+    Remote(super::team_read::Names),
 }
 
 /// The runs as `lab ls --format json` and `lab export` write them: each a
@@ -205,8 +231,15 @@ fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
 /// The table's columns: those asked for with `--columns`, else (with
 /// `--params`) every parameter, then every metric, of the listed runs in the
 /// order they were first logged, oldest run first.
-fn table_columns(store: &Store, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<Column>> {
-    if !args.columns.is_empty() {
+fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<Column>> {
+    if let (Source::Remote(names), false) = (source, args.columns.is_empty()) {
+        return args
+            .columns
+            .iter()
+            .map(|text| remote_column(names, text))
+            .collect();
+    }
+    if let (Source::Local(store), false) = (source, args.columns.is_empty()) {
         let catalog = store.catalog()?;
         return args
             .columns
@@ -231,6 +264,47 @@ fn table_columns(store: &Store, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<C
     }
     columns.extend(metric_names(&by_age).into_iter().map(Column::Metric));
     Ok(columns)
+}
+
+/// A `--columns` name, placed among the names the server's runs use as
+/// the local catalog places it among the project's (without its
+/// suggestions of names near a misspelt one).
+fn remote_column(names: &super::team_read::Names, text: &str) -> Result<Column> {
+    let bad = |e: QueryError| lab_store::Error::Query(e.about(Input::Column));
+    let key = parse_sort(text).map_err(bad)?;
+    let Name { key: name, scope } = key.name;
+    let has = |list: &[String]| list.contains(&name);
+    let column = match scope {
+        Some(Scope::Params) => has(&names.params).then(|| Column::Param(name.clone())),
+        Some(Scope::Tags) => has(&names.tags).then(|| Column::Tag(name.clone())),
+        Some(Scope::Metrics) => has(&names.metrics).then(|| Column::Metric(name.clone())),
+        Some(Scope::Run) => has(&names.fields).then(|| Column::Field(name.clone())),
+        None if has(&names.fields) => Some(Column::Field(name.clone())),
+        None if has(&names.metrics) => Some(Column::Metric(name.clone())),
+        None if has(&names.params) => Some(Column::Param(name.clone())),
+        None if has(&names.tags) => Some(Column::Tag(name.clone())),
+        None => None,
+    };
+    column.ok_or_else(|| {
+        let what = match scope {
+            Some(Scope::Run) => "run field",
+            Some(Scope::Metrics) => "metric",
+            Some(Scope::Params) => "parameter",
+            Some(Scope::Tags) => "tag",
+            None => "metric, parameter, tag or run field",
+        };
+        let offset = text.rfind(name.as_str()).unwrap_or(0);
+        bad(QueryError {
+            query: text.to_owned(),
+            input: Input::Column,
+            offset,
+            len: name.len(),
+            message: format!("no run has a {what} named `{name}`"),
+            suggestions: Vec::new(),
+            hint: None,
+        })
+        .into()
+    })
 }
 
 /// Every parameter and metric of the listed runs, for CSV.

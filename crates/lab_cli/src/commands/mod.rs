@@ -14,6 +14,7 @@ mod rm;
 mod server;
 mod show;
 mod team;
+mod team_read;
 mod ui;
 mod watch;
 mod workspace;

@@ -20,13 +20,27 @@ pub fn run(args: &ShowArgs) -> Result<ExitStatus> {
     if let Some(file) = &args.graph {
         return write_graph(args.run.as_deref(), file, args.graph_format);
     }
-    let store = super::open_fresh()?;
     let Some(prefix) = args.run.as_deref() else {
         return Err(UserError(
             "`lab show` needs a run, or `--graph FILE` to draw every run".into(),
         )
         .into());
     };
+    if args.remote {
+        let remote = super::team_read::open()?;
+        let fail = |e| super::team_read::error(e, Some(&remote));
+        let run = remote.run(prefix).map_err(fail)?;
+        let series = remote.metric_series(&run).map_err(fail)?;
+        let text = render(
+            &run,
+            &remote.run_url(&run.id.to_string()),
+            &series,
+            output::color_stdout(),
+        );
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(ExitStatus::Success);
+    }
+    let store = super::open_fresh()?;
     let run = store.run(prefix)?;
     let run_dir = store.project().run_paths(&run.short_id).dir;
     // The series behind the sparklines; a journal that cannot be read leaves

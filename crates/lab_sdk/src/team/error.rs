@@ -44,6 +44,10 @@ pub enum Error {
         /// `missing`).
         body: serde_json::Value,
     },
+    /// The server refused a query (`where`, `sort`): the same error a
+    /// local query gives, pointing at the bad part.
+    #[error(transparent)]
+    Query(lab_store::query::QueryError),
     /// A local file could not be read.
     #[error(transparent)]
     Io(#[from] std::io::Error),

@@ -7,6 +7,7 @@
 //! - [`http`]: the server's API as the client uses it;
 //! - [`journal`]: a journal's whole frames from an offset, as the server
 //!   takes them;
+//! - [`read`]: the server's copy of a project, read back as local runs;
 //! - [`upload`]: one run sent step by step, resumable from what the server
 //!   acknowledged (kept in the run's folder);
 //! - [`stream`]: the `lab-upload` thread of a process that logs runs, and
@@ -22,6 +23,7 @@ pub mod config;
 mod error;
 pub mod http;
 pub mod journal;
+pub mod read;
 pub mod stream;
 mod sync;
 pub mod upload;

@@ -560,5 +560,164 @@ impl RunDetail {
     }
 }
 
+/// A run id as the wire writes it, read back.
+fn run_id(text: &str) -> Result<lab_types::RunId, String> {
+    text.parse()
+        .map_err(|_| format!("the run id `{text}` is not 32 hex digits"))
+}
+
+fn text(name: &str, value: Option<String>) -> Option<(String, Value)> {
+    value.map(|v| (name.to_owned(), Value::Str(v)))
+}
+
+impl RunSummary {
+    /// The [`RunInfo`] this summary was made from, as far as it tells: what
+    /// a listing shows (each metric's last value only; no artifacts, models
+    /// or attributes beyond `source`, `user` and `host`). For reading a
+    /// server's listing with the code that shows a local one.
+    ///
+    /// # Errors
+    ///
+    /// When the id is not a run id.
+    pub fn into_info(self) -> Result<RunInfo, String> {
+        let attrs = [
+            text(attr::SOURCE, self.source),
+            text(attr::USER, self.user),
+            text(attr::HOST, self.host),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        Ok(RunInfo {
+            id: run_id(&self.id)?,
+            short_id: self.short_id,
+            experiment: self.experiment,
+            status: self.status,
+            start_nanos: self.start_time.0,
+            end_nanos: self.end_time.map(|t| t.0),
+            attrs,
+            features: Vec::new(),
+            params: self.params.0,
+            metrics: self
+                .metrics
+                .0
+                .into_iter()
+                .map(|(name, last)| crate::MetricSummary {
+                    name,
+                    last: last.0,
+                    last_step: 0,
+                    min: None,
+                    max: None,
+                    count: 0,
+                })
+                .collect(),
+            tags: self.tags.0,
+            artifacts: Vec::new(),
+            models: Vec::new(),
+            error: None,
+            damage: None,
+        })
+    }
+}
+
+impl RunDetail {
+    /// The [`RunInfo`] this detail was made from: every attribute back
+    /// under its own name. For showing a server's run with the code that
+    /// shows a local one.
+    ///
+    /// # Errors
+    ///
+    /// When the id is not a run id.
+    pub fn into_info(self) -> Result<RunInfo, String> {
+        let mut attrs: Vec<(String, Value)> = [
+            text(attr::SOURCE, self.source),
+            text(attr::USER, self.user),
+            text(attr::HOST, self.host),
+            self.pid.map(|v| (attr::PID.to_owned(), v)),
+            self.python.map(|v| (attr::PYTHON_VERSION.to_owned(), v)),
+            self.argv.map(|v| (attr::ARGV.to_owned(), v)),
+            self.dataset.map(|v| (attr::DATASET.to_owned(), v)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if let Some(git) = self.git {
+            attrs.push((attr::GIT_COMMIT.to_owned(), Value::Str(git.commit)));
+            attrs.extend(text(attr::GIT_BRANCH, git.branch));
+            attrs.push((attr::GIT_DIRTY.to_owned(), Value::Bool(git.dirty)));
+        }
+        if !self.packages.is_empty() {
+            let list = self
+                .packages
+                .into_iter()
+                .map(|p| {
+                    Value::Str(match p.version {
+                        Some(v) => format!("{}=={v}", p.name),
+                        None => p.name,
+                    })
+                })
+                .collect();
+            attrs.push((attr::PACKAGES.to_owned(), Value::List(list)));
+        }
+        attrs.extend(self.attrs.0);
+        Ok(RunInfo {
+            id: run_id(&self.id)?,
+            short_id: self.short_id,
+            experiment: self.experiment,
+            status: self.status,
+            start_nanos: self.start_time.0,
+            end_nanos: self.end_time.map(|t| t.0),
+            attrs,
+            features: self.features,
+            params: self.params.0,
+            metrics: self
+                .metrics
+                .into_iter()
+                .map(|m| crate::MetricSummary {
+                    name: m.name,
+                    last: m.last.0,
+                    last_step: m.last_step,
+                    min: m.min.map(|v| v.0),
+                    max: m.max.map(|v| v.0),
+                    count: m.count,
+                })
+                .collect(),
+            tags: self.tags.0,
+            artifacts: self
+                .artifacts
+                .into_iter()
+                .map(|a| crate::ArtifactInfo {
+                    name: a.name,
+                    source: a.source,
+                    path: a.path,
+                    files: a.files,
+                    bytes: a.bytes,
+                })
+                .collect(),
+            models: self
+                .models
+                .into_iter()
+                .map(|m| crate::ModelInfo {
+                    name: m.name,
+                    path: m.path,
+                    format: m.format,
+                    class: m.class,
+                    library: m.library,
+                    library_version: m.library_version,
+                    size: m.size,
+                    sha256: m.sha256,
+                    logged_nanos: m.logged_time.0,
+                })
+                .collect(),
+            error: self.error.map(|e| lab_types::ErrorInfo {
+                kind: e.r#type,
+                message: e.message,
+                traceback: e.traceback,
+            }),
+            damage: self.damage,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

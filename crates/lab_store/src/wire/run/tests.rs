@@ -251,3 +251,70 @@ fn the_schemas_name_every_field_serialized() {
         assert_eq!(keys(schema["properties"].clone()), keys(value));
     }
 }
+
+#[test]
+fn a_run_read_back_from_json_is_the_run() {
+    let mut original = run();
+    // Every digit of a float survives the trip (1/53 is one a parser that
+    // is not exact reads one ulp off).
+    original.metrics[0].last = 1.0 / 53.0;
+    // What JSON cannot tell apart: a NaN from its text, a value kept as its
+    // `str()` from text, a package list entry that is not text.
+    original
+        .params
+        .retain(|(k, _)| !matches!(k.as_str(), "ratio" | "layers" | "model"));
+    for (k, v) in &mut original.attrs {
+        if k == attr::PACKAGES
+            && let Value::List(items) = v
+        {
+            items.retain(|p| matches!(p, Value::Str(_)));
+        }
+    }
+    let json = serde_json::to_string(&RunDetail::of(original.clone())).unwrap();
+    let back = serde_json::from_str::<RunDetail>(&json)
+        .unwrap()
+        .into_info()
+        .unwrap();
+    let mut attrs = back.attrs.clone();
+    let mut want = original.attrs.clone();
+    attrs.sort_by(|a, b| a.0.cmp(&b.0));
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(attrs, want);
+    assert_eq!(back.metrics[0].last.to_bits(), (1.0_f64 / 53.0).to_bits());
+    let rest = |run: &RunInfo| {
+        format!(
+            "{:?}",
+            RunInfo {
+                attrs: Vec::new(),
+                ..run.clone()
+            }
+        )
+    };
+    assert_eq!(rest(&back), rest(&original));
+    assert_eq!(
+        (
+            back.metrics[1].last.to_bits(),
+            back.metrics[0].max.map(f64::to_bits)
+        ),
+        (f64::NEG_INFINITY.to_bits(), Some(f64::INFINITY.to_bits()))
+    );
+
+    // A summary tells what a listing shows.
+    let json = serde_json::to_string(&RunSummary::of(original.clone())).unwrap();
+    let listed = serde_json::from_str::<RunSummary>(&json)
+        .unwrap()
+        .into_info()
+        .unwrap();
+    assert_eq!(listed.params, original.params);
+    assert_eq!(listed.tags, original.tags);
+    assert_eq!(listed.metrics[0].last.to_bits(), (1.0_f64 / 53.0).to_bits());
+    assert_eq!(listed.attr_str(attr::SOURCE), Some("train.py"));
+    assert!(
+        serde_json::from_str::<RunSummary>(
+            &json.replace("0123456789abcdef0123456789abcdef", "nope")
+        )
+        .unwrap()
+        .into_info()
+        .is_err()
+    );
+}

@@ -1,0 +1,314 @@
+"""Reading the team's runs from a real `lab server` (PostgreSQL and a folder
+of blobs, started by the test): `lab ls --remote`, `lab show --remote`,
+`lab.runs(remote=True)` and `lab.get_run(id, remote=True)` give what their
+local versions give for the same runs; a bad query gives the local error;
+a server that is down, a bad token or no server give a clear error at once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import lab_env
+from team_server import Server, free_port
+
+LAB = str(Path(sys.executable).parent / "lab")
+
+TRAIN = """
+import math, sys, lab
+e = lab.Experiment(sys.argv[1])
+for i, (depth, rate) in enumerate([(2, 0.1), (4, 0.01), (8, 0.5), (3, 0.2)]):
+    with e.start_run():
+        e.log_parameters({"max_depth": depth, "learning rate": rate, "layers": [depth, 2 * depth]})
+        for step in range(50):
+            e.log_metric("loss", 1.0 / (step + depth), step=step)
+        e.log_metric("accuracy", 0.5 + depth / 20)
+        if i == 2:
+            e.log_metric("odd", math.nan)
+        e.set_tag("stage", "candidate" if depth > 3 else "draft")
+        e.log_artifact("notes", "notes.txt")
+        e.log_model("model", {"depth": depth})
+"""
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    """A server, a token, and a project (with a name of its own on the
+    server) whose runs all reached it."""
+    folder = Path(tempfile.mkdtemp(prefix="lab-team-read-"))
+    os.chmod(folder, 0o755)
+    server = Server(folder)
+    home = tmp_path_factory.mktemp("read")
+    project = home / f"iris-{os.getpid()}"
+    project.mkdir()
+    config = home / "config"
+    token = server.token("reader-of-runs", role="writer")
+    env = dict(lab_env(project), XDG_CONFIG_HOME=str(config), LAB_SERVER="", LAB_TOKEN="")
+    login = subprocess.run(
+        [LAB, "login", server.url, "--token-stdin"], input=token + "\n", capture_output=True, text=True, env=env, timeout=60
+    )
+    assert login.returncode == 0, login.stderr
+    (project / "train.py").write_text(textwrap.dedent(TRAIN))
+    (project / "notes.txt").write_text("what was tried\n")
+    for experiment in ("iris", "wine"):
+        proc = subprocess.run(
+            [sys.executable, "train.py", experiment], cwd=project, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert proc.returncode == 0, proc.stderr
+    synced = subprocess.run([LAB, "sync"], cwd=project, env=env, capture_output=True, text=True, timeout=180)
+    assert synced.returncode == 0 and "0 runs sent, 8 runs already" in synced.stdout, synced.stdout + synced.stderr
+    yield server, token, project, env
+    server.close()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def lab(env: dict, project: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([LAB, *args], cwd=project, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def both(team, *args: str) -> "tuple[subprocess.CompletedProcess, subprocess.CompletedProcess]":
+    _, _, project, env = team
+    return lab(env, project, *args), lab(env, project, *args, "--remote")
+
+
+LISTINGS = [
+    [],
+    ["accuracy"],
+    ["--where", "accuracy > 0.6 and tags.stage = candidate"],
+    ["--sort", "-params.max_depth", "--sort", "experiment", "--limit", "5"],
+    ["--where", "params.`learning rate` < 0.3", "--sort", "loss"],
+    ["--experiment", "wine", "--status", "finished"],
+    ["--limit", "0"],
+    ["--where", "odd != odd or accuracy >= 0.9"],
+]
+
+
+@pytest.mark.parametrize("options", LISTINGS, ids=lambda o: " ".join(o) or "all")
+def test_ls_remote_gives_the_same_json_as_ls(team, options: "list[str]") -> None:
+    local, remote = both(team, "ls", *options, "--format", "json")
+    assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+    assert remote.stderr == ""
+    rows = json.loads(local.stdout)
+    assert json.loads(remote.stdout) == rows
+    if options in ([], ["accuracy"]):
+        assert len(rows) == 8
+
+
+def test_ls_remote_gives_the_same_csv_and_table(team) -> None:
+    local, remote = both(team, "ls", "--format", "csv", "--sort", "start_time")
+    assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+    # The same rows and cells; the server sends names in name order, so the
+    # columns after the run's own may come in another order.
+    assert list(csv.DictReader(io.StringIO(remote.stdout))) == list(csv.DictReader(io.StringIO(local.stdout)))
+    local, remote = both(team, "ls", "--columns", "accuracy,params.max_depth,tags.stage,experiment")
+    assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+    assert remote.stdout == local.stdout
+    _, _, project, env = team
+    for options in (["--where", "accuracy > 5"], ["--limit", "0"]):
+        local, remote = both(team, "ls", *options)
+        assert remote.returncode == 0 and remote.stdout == local.stdout == "No runs match.\n"
+
+
+def test_show_remote_gives_the_same_report(team) -> None:
+    _, _, project, env = team
+    rows = json.loads(lab(env, project, "ls", "--format", "json").stdout)
+    for row in rows[:3]:
+        local, remote = both(team, "show", row["short_id"])
+        assert local.returncode == 0 and remote.returncode == 0, local.stderr + remote.stderr
+        # The same report, but for where the run is: its folder here, its
+        # URL on the server (and so no tree of the artifact's files).
+        def without_place(text: str) -> "list[str]":
+            return [line for line in text.splitlines() if not line.lstrip().startswith(("folder", "└", "├", "│"))]
+        # The server gives parameters, metrics and tags in name order.
+        assert sorted(without_place(remote.stdout)) == sorted(without_place(local.stdout))
+        assert without_place(remote.stdout)[:8] == without_place(local.stdout)[:8]
+        folder = [line for line in remote.stdout.splitlines() if line.lstrip().startswith("folder")]
+        assert folder and f"/api/v1/projects/{project.name}/runs/{row['id']}" in folder[0]
+    missing = lab(env, project, "show", "ffffffff", "--remote")
+    assert missing.returncode == 1 and "404" in missing.stderr and "ffffffff" in missing.stderr, missing.stderr
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--where", "accuracy >"],
+        ["--where", "acuracy > 0.5"],
+        ["--where", "params.max_depth = 'a' and (loss < 1"],
+        ["--where", "é" * 50 + " = 1"],
+        ["--where", "(" * 5000 + "loss < 1" + ")" * 5000],
+        ["--sort", "accuracy", "--sort", "-nosuch"],
+        ["--sort", "params.`unclosed"],
+        ["--columns", "accuracy,zzz"],
+        ["--columns", "params.zzz"],
+    ],
+    ids=["incomplete", "misspelt", "unbalanced", "unicode", "deep", "sort-name", "sort-syntax", "column", "scoped-column"],
+)
+def test_a_bad_query_gives_the_local_error(team, options: "list[str]") -> None:
+    local, remote = both(team, "ls", *options)
+    assert local.returncode == 1, local.stderr
+    assert (remote.returncode, remote.stderr) == (1, local.stderr)
+    assert remote.stdout == ""
+
+
+def test_no_server_a_server_down_and_a_bad_token_are_said_at_once(team, tmp_path: Path) -> None:
+    server, token, project, env = team
+    nothing = dict(env, XDG_CONFIG_HOME=str(tmp_path / "nowhere"))
+    none = lab(nothing, project, "ls", "--remote")
+    assert none.returncode == 1 and "no team server to read runs from" in none.stderr and "lab login" in none.stderr
+    down = f"http://127.0.0.1:{free_port()}"
+    for args in (["ls", "--remote"], ["show", "0000", "--remote"]):
+        started = time.monotonic()
+        proc = lab(dict(env, LAB_SERVER=down, LAB_TOKEN=token), project, *args)
+        assert time.monotonic() - started < 15
+        assert proc.returncode == 1 and "cannot reach the server" in proc.stderr and down in proc.stderr, proc.stderr
+    bad = lab(dict(env, LAB_TOKEN="not-a-token"), project, "ls", "--remote")
+    assert bad.returncode == 1 and "401" in bad.stderr and f"hint: `lab login {server.url}`" in bad.stderr, bad.stderr
+
+
+PYTHON = """
+import json, lab
+def view(r):
+    return {
+        "id": r.id, "short_id": r.short_id, "experiment": r.experiment, "status": r.status,
+        # Times travel as ISO 8601 text to the microsecond.
+        "start_time": r.start_time.timestamp(), "end_time": r.end_time.timestamp(), "source": r.source, "user": r.user,
+        "host": r.host, "dataset": r.dataset, "python_version": r.python_version, "git_commit": r.git_commit,
+        "features": r.features, "params": r.params, "metrics": {k: repr(v) for k, v in r.metrics.items()},
+        "metric_summaries": repr(sorted(r.metric_summaries.items())), "tags": r.tags, "error": r.error, "damage": r.damage,
+        "attrs": json.dumps(r.attrs, sort_keys=True), "duration": r.duration, "models": sorted(r.models),
+        "artifacts": sorted(r.artifacts),
+    }
+out = {}
+for remote in (False, True):
+    runs = lab.runs(where="accuracy > 0.55", sort=["-params.max_depth", "experiment"], limit=5, remote=remote)
+    frame = lab.runs(remote=remote, as_frame=True)
+    one = lab.get_run(runs[0].short_id, remote=remote)
+    out[str(remote)] = {
+        "runs": [view(r) for r in runs], "one": view(one), "remote": [r.remote for r in runs],
+        "frame": frame.sort_index(axis=1).to_json(), "columns": sorted(frame.columns),
+    }
+    try:
+        lab.runs(where="acuracy >", remote=remote)
+    except ValueError as e:
+        out[str(remote)]["error"] = str(e)
+remote = lab.get_run(out["True"]["runs"][0]["id"], remote=True)
+print(json.dumps(out))
+"""
+
+
+def test_the_python_api_reads_the_server_as_it_reads_the_project(team) -> None:
+    _, _, project, env = team
+    (project / "read.py").write_text(textwrap.dedent(PYTHON))
+    proc = subprocess.run([sys.executable, "read.py"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    local, remote = out["False"], out["True"]
+    assert remote["remote"] == [True] * len(remote["runs"]) and local["remote"] == [False] * len(local["runs"])
+    assert len(local["runs"]) == 5
+    assert remote["frame"] == local["frame"] and remote["columns"] == local["columns"]
+    assert remote["error"] == local["error"] and "^" in local["error"]
+    for got, want in zip([*remote["runs"], remote["one"]], [*local["runs"], local["one"]]):
+        # Artifacts are named by where they are: here, or on the server.
+        assert sorted(got) == sorted(want)
+        for time in ("start_time", "end_time", "duration"):
+            assert abs(got.pop(time) - want.pop(time)) < 2e-6
+        assert {k: v for k, v in got.items() if k != "artifacts"} == {k: v for k, v in want.items() if k != "artifacts"}
+        assert [a.rsplit("/", 1)[-1] for a in got["artifacts"]] == [a.rsplit("/", 1)[-1] for a in want["artifacts"]]
+
+
+ERRORS = """
+import lab, os, sys
+from lab.errors import ServerError, RunNotFoundError
+what = sys.argv[1]
+try:
+    if what == "missing":
+        lab.get_run("ffffffff", remote=True)
+    elif what == "model":
+        run = lab.runs(remote=True, limit=1)[0]
+        lab.load_model(run, "model")
+    else:
+        lab.runs(remote=True)
+except (ServerError, RunNotFoundError) as e:
+    print(type(e).__name__, isinstance(e, lab.errors.LabError), e)
+else:
+    print("loaded")
+"""
+
+
+def test_the_python_api_says_what_is_wrong_with_the_server(team, tmp_path: Path) -> None:
+    server, token, project, env = team
+    (project / "errors.py").write_text(textwrap.dedent(ERRORS))
+
+    def run(what: str, **extra: str) -> str:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "errors.py", what], cwd=project, env=dict(env, **extra), capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert time.monotonic() - started < 20
+        return proc.stdout
+
+    down = f"http://127.0.0.1:{free_port()}"
+    said = run("runs", LAB_SERVER=down)
+    assert said.startswith("ServerError True cannot reach the server") and down in said, said
+    said = run("runs", LAB_TOKEN="not-a-token")
+    assert said.startswith("ServerError True the server answered 401") and "lab login" in said, said
+    said = run("runs", XDG_CONFIG_HOME=str(tmp_path / "nowhere"))
+    assert said.startswith("ServerError True no team server to read runs from"), said
+    said = run("missing")
+    assert said.startswith("RunNotFoundError True the server answered 404"), said
+    # A model of a run that is also here is loaded from here.
+    assert run("model") == "loaded\n"
+
+
+ELSEWHERE = """
+import lab
+from lab.errors import ServerError
+run = lab.runs(remote=True, limit=1)[0]
+assert run.remote and run.path.startswith("http://") and lab.runs() == []
+print(sorted(run.models), run.metric_summaries["accuracy"]["count"])
+for call in (lambda: lab.load_model(run, "model"), lambda: run.metric_history("loss")):
+    try:
+        call()
+    except ServerError as e:
+        print(e)
+"""
+
+
+def test_a_remote_run_that_is_not_here_says_so_for_its_model_and_points(team, tmp_path: Path) -> None:
+    _, _, project, env = team
+    # The same project elsewhere: its name on the server, none of its runs.
+    made = subprocess.run(
+        [LAB, "init", "--name", project.name, "--no-venv"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert made.returncode == 0, made.stderr
+    elsewhere = tmp_path / project.name
+    (elsewhere / "read.py").write_text(textwrap.dedent(ELSEWHERE))
+    proc = subprocess.run(
+        [sys.executable, "read.py"], cwd=elsewhere, env=dict(env, LAB_PROJECT=str(elsewhere)),
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "['model'] 1"
+    assert "is on the team server only" in lines[1] and "hint: load it on the machine where the run was logged" in proc.stdout
+    assert any("this `Run` was read from the team server" in line for line in lines), proc.stdout
+
+
+def test_remote_must_be_a_bool(project: Path) -> None:
+    import lab
+
+    for call in (lambda: lab.runs(remote="yes"), lambda: lab.get_run("0e63", remote=1)):
+        with pytest.raises(TypeError, match="`remote` must be True or False"):
+            call()
