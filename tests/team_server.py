@@ -75,11 +75,17 @@ class Postgres:
 class Server:
     """`lab server` on a database and a folder of blobs."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, artifacts: "str | None" = None, env: "dict | None" = None, args: "list[str] | None" = None) -> None:
+        """`artifacts`: the store's URL (a folder of `folder` by default);
+        `env`: more variables for the server (`AWS_*`); `args`: more
+        options of `lab server`."""
         self.folder = folder
         self.pg = Postgres(folder / "db")
         self.bucket = folder / "bucket"
         self.bucket.mkdir()
+        self.artifacts = artifacts or self.bucket.as_uri()
+        self.env = dict(os.environ, **(env or {}))
+        self.args = list(args or [])
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: "subprocess.Popen | None" = None
@@ -103,8 +109,8 @@ class Server:
         self.log.close()
         self.log = open(self.folder / f"server-{time.monotonic_ns()}.log", "w")
         self.proc = subprocess.Popen(
-            [LAB, "server", "--database", self.pg.url, "--artifacts", self.bucket.as_uri(), "--listen", f"127.0.0.1:{self.port}"],
-            stdout=self.log, stderr=subprocess.STDOUT,
+            [LAB, "server", "--database", self.pg.url, "--artifacts", self.artifacts, "--listen", f"127.0.0.1:{self.port}", *self.args],
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:

@@ -315,6 +315,11 @@ pub struct ServerArgs {
     /// `Retry-After`. 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub rate_limit: u32,
+    /// How often, in seconds, to look for projects pushed to the store with
+    /// `lab push` (the bucket named by `--artifacts`, without a prefix) and
+    /// take their runs in; also once at start. 0: never.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+    pub scan_pushed: u64,
     /// Speak TLS (HTTPS) with this PEM file of certificates: the server's,
     /// then any intermediates. Needs `--tls-key`. Without them the server
     /// speaks plain HTTP: put it behind a proxy that terminates TLS.

@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
+use lab_types::RunId;
 use object_store::{GetOptions, GetRange, ObjectStoreExt as _, WriteMultipart};
 use serde::Deserialize;
 use serde_json::{Value as J, json};
@@ -41,7 +42,7 @@ fn sha256(sha: &str) -> Result<String, ApiError> {
 }
 
 /// Whether the blob is in the object store.
-async fn present(state: &AppState, sha: &str) -> Result<bool, ApiError> {
+pub(crate) async fn present(state: &AppState, sha: &str) -> Result<bool, ApiError> {
     let bucket = &state.inner.bucket;
     match bucket.store.head(&bucket.blob(sha)).await {
         Ok(_) => Ok(true),
@@ -394,15 +395,16 @@ struct FileList {
     files: Vec<FileEntry>,
 }
 
+/// One file of a run: its path in the run's folder and its blob.
 #[derive(Deserialize, serde::Serialize)]
-struct FileEntry {
-    path: String,
-    sha256: String,
-    size: u64,
+pub(crate) struct FileEntry {
+    pub(crate) path: String,
+    pub(crate) sha256: String,
+    pub(crate) size: u64,
 }
 
 /// A file's path in a run's folder: relative, no `..`, no empty part.
-fn file_path(path: &str) -> Result<(), ApiError> {
+pub(crate) fn file_path(path: &str) -> Result<(), ApiError> {
     let ok = !path.is_empty()
         && path.len() <= 4096
         && !path.starts_with('/')
@@ -453,26 +455,35 @@ pub(crate) async fn put_files(
         return Err(ApiError::MissingBlobs(missing));
     }
     state
-        .blocking(move |s| {
-            let mut lease = s.inner.db.take()?;
-            let mut tx = lease.client().transaction()?;
-            let run = run.to_string();
-            tx.execute(
-                "DELETE FROM lab_team.files WHERE project = $1 AND run = $2",
-                &[&project, &run],
-            )?;
-            for f in &list.files {
-                tx.execute(
-                    "INSERT INTO lab_team.files (project, run, path, sha256, size) VALUES ($1, $2, $3, $4, $5)
-                     ON CONFLICT (project, run, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
-                    &[&project, &run, &f.path, &f.sha256.to_ascii_lowercase(), &(f.size as i64)],
-                )?;
-            }
-            tx.commit()?;
-            Ok(())
-        })
+        .blocking(move |s| keep_file_list(s, &project, &run, &list.files))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Makes `files` the file list of run `run` of `project`, in place of the
+/// one before.
+pub(crate) fn keep_file_list(
+    s: &AppState,
+    project: &str,
+    run: &RunId,
+    files: &[FileEntry],
+) -> Result<(), ApiError> {
+    let mut lease = s.inner.db.take()?;
+    let mut tx = lease.client().transaction()?;
+    let run = run.to_string();
+    tx.execute(
+        "DELETE FROM lab_team.files WHERE project = $1 AND run = $2",
+        &[&project, &run],
+    )?;
+    for f in files {
+        tx.execute(
+            "INSERT INTO lab_team.files (project, run, path, sha256, size) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (project, run, path) DO UPDATE SET sha256 = excluded.sha256, size = excluded.size",
+            &[&project, &run, &f.path, &f.sha256.to_ascii_lowercase(), &(f.size as i64)],
+        )?;
+    }
+    tx.commit()?;
+    Ok(())
 }
 
 /// `GET /projects/{project}/runs/{run}/files`: the run's file list.

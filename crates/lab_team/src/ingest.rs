@@ -118,7 +118,7 @@ fn touch(client: &mut postgres::Client, project: &str, run: &RunId) -> Result<()
 }
 
 /// Runs `f` holding run `run`'s lock.
-fn locked<T>(
+pub(crate) fn locked<T>(
     s: &AppState,
     project: &str,
     run: &RunId,
@@ -144,7 +144,7 @@ fn locked<T>(
 /// How many bytes of run `run`'s journal the index holds: its length on
 /// the server. Runs are found by full id: two machines' runs may share a
 /// short id.
-fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
+pub(crate) fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
     Ok(lease
         .with(|i| i.indexed_id(&run.to_string()))?
         .map_or(0, |i| i.offset))
@@ -218,7 +218,7 @@ pub(crate) async fn put_journal(
 
 /// Compares, checks, stores and folds a journal stretch, holding the run's
 /// lock; returns the journal's length on the server after it.
-fn receive(
+pub(crate) fn receive(
     s: &AppState,
     handle: &tokio::runtime::Handle,
     project: &str,

@@ -24,6 +24,7 @@ mod error;
 mod events;
 mod indexes;
 mod ingest;
+mod pushed;
 mod read;
 mod reindex;
 mod sessions;
@@ -76,11 +77,15 @@ pub struct Options {
     pub session_ttl: Duration,
     /// The server speaks TLS itself: session cookies are `Secure`.
     pub tls: bool,
+    /// How often the server looks for projects pushed to its store with
+    /// `lab push` (and once at start); `None`: never.
+    pub scan_pushed: Option<Duration>,
 }
 
 impl Options {
     /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
-    /// 500 requests a second per token; sessions of 12 hours; no TLS.
+    /// 500 requests a second per token; sessions of 12 hours; no TLS;
+    /// pushed projects looked for every 30 s.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -91,6 +96,7 @@ impl Options {
             rate_per_sec: 500,
             session_ttl: Duration::from_hours(12),
             tls: false,
+            scan_pushed: Some(Duration::from_secs(30)),
         }
     }
 }
@@ -261,6 +267,9 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let stopper = state.inner.shutdown.clone();
+    if let Some(every) = state.inner.options.scan_pushed {
+        tokio::spawn(pushed::keep_looking(state.clone(), every));
+    }
     let shutdown = async move {
         shutdown.await;
         stopper.cancel();

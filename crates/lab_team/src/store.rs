@@ -100,7 +100,7 @@ impl Bucket {
         }
     }
 
-    fn path(&self, rest: &str) -> Path {
+    pub(crate) fn path(&self, rest: &str) -> Path {
         if self.prefix.is_empty() {
             Path::from(rest)
         } else {

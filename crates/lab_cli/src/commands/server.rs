@@ -99,6 +99,8 @@ fn serve(args: &ServerArgs) -> Result<ExitStatus> {
     })?;
     let mut options = Options::new(database.clone(), artifacts.clone());
     options.rate_per_sec = args.rate_limit;
+    options.scan_pushed =
+        (args.scan_pushed > 0).then(|| std::time::Duration::from_secs(args.scan_pushed));
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => {
             Some(lab_team::Tls::load(cert, key).map_err(|e| UserError(e.to_string()))?)
