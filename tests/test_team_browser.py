@@ -34,6 +34,7 @@ with e.start_run():
     e.log_parameters({"lr": 0.1, "note": "<b>not bold</b>"})
     for i in range(200):
         e.log_metric("loss", 1.0 / (i + 1), step=i)
+    e.log_artifact("notes", "notes.md")
 """
 
 
@@ -66,6 +67,7 @@ def streamed_run(project: Path, server: Server) -> str:
     )
     assert login.returncode == 0, login.stderr
     (project / "train.py").write_text(textwrap.dedent(TRAIN))
+    (project / "notes.md").write_text("# Tried\n\nA <b>bold</b> guess.\n")
     done = subprocess.run(
         [sys.executable, "train.py"], cwd=project, env=lab_env(project), capture_output=True, text=True, timeout=120
     )
@@ -75,7 +77,8 @@ def streamed_run(project: Path, server: Server) -> str:
     while True:
         try:
             detail = server.get(f"/projects/{project.name}/runs/{run_id}", token)
-            if detail.get("status") == "finished":
+            files = server.get(f"/projects/{project.name}/runs/{run_id}/files", token)["files"]
+            if detail.get("status") == "finished" and files:
                 return run_id
         except Exception:  # noqa: BLE001 - not there yet
             pass
@@ -134,6 +137,15 @@ def test_the_page_logs_in_lists_projects_and_opens_a_run(
         assert page.get_by_role("button", name="Delete…").count() == 0
         page.wait_for_timeout(500)
         page.screenshot(path=str(SHOTS / f"team-run-{name}.png"), full_page=True)
+
+        # The run's artifacts, listed and shown from the server's blobs.
+        page.goto(f"{server.url}/projects/{project.name}/#/run/{run_id}?tab=artifacts")
+        tree = page.locator('[data-testid="artifact-tree"]')
+        file = tree.locator('[data-testid="artifact-file"][data-path$="notes.md"]')
+        sync_api.expect(file).to_have_count(1, timeout=10_000)
+        file.click()
+        sync_api.expect(page.get_by_test_id("artifact-preview")).to_contain_text("A <b>bold</b> guess.", timeout=10_000)
+        page.screenshot(path=str(SHOTS / f"team-artifacts-{name}.png"), full_page=True)
 
         # A page loaded again keeps the session; logging out ends it.
         page.reload()

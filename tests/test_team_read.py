@@ -16,6 +16,8 @@ import sys
 import tempfile
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -312,3 +314,40 @@ def test_remote_must_be_a_bool(project: Path) -> None:
     for call in (lambda: lab.runs(remote="yes"), lambda: lab.get_run("0e63", remote=1)):
         with pytest.raises(TypeError, match="`remote` must be True or False"):
             call()
+
+
+def test_a_runs_artifacts_and_models_are_served_as_lab_ui_serves_them(team) -> None:
+    server, token, project, env = team
+    local = json.loads(lab(env, project, "ls", "--format", "json", "--sort", "start_time").stdout)
+    run = local[0]
+    base = f"/projects/{project.name}/runs/{run['id']}"
+    listed = server.get(f"{base}/artifacts", token)["files"]
+    assert listed == [{"path": "notes/notes.txt", "size": 15, "artifact": "notes"}]
+
+    def fetch(path: str, headers: "dict | None" = None):
+        request = urllib.request.Request(
+            f"{server.url}/api/v1{base}/{path}", headers={"Authorization": f"Bearer {token}", **(headers or {})}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
+        except urllib.error.HTTPError as e:
+            return e.code, {k.lower(): v for k, v in e.headers.items()}, e.read()
+
+    status, headers, body = fetch("artifacts/notes/notes.txt")
+    assert (status, body) == (200, b"what was tried\n")
+    assert headers["content-type"] == "text/plain; charset=utf-8"
+    assert headers["x-content-type-options"] == "nosniff" and headers["content-security-policy"].startswith("sandbox")
+    status, headers, body = fetch("artifacts/notes/notes.txt", {"Range": "bytes=5-7"})
+    assert (status, body, headers["content-range"]) == (206, b"was", "bytes 5-7/15")
+    # The model's file, as a download with its bytes.
+    folder = project / ".lab" / "runs" / run["id"][:8]
+    [model] = [p for p in (folder / "models").iterdir() if p.name.startswith("model.")]
+    status, headers, body = fetch("models/model")
+    assert status == 200 and headers["content-disposition"].startswith("attachment;")
+    assert body == model.read_bytes() and model.name in headers["content-disposition"]
+    # What is not there, or leaves the run, is not found; the error names it.
+    for path, code in [("artifacts/notes/other.txt", 404), ("artifacts/../models/model/x", 404), ("models/nope", 404)]:
+        status, _, body = fetch(path)
+        assert status == code, (path, status, body)
+        assert json.loads(body)["error"]["code"] == "not_found"

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 
 /// One file of a run's artifacts.
 #[derive(Debug, Serialize, PartialEq, Eq)]
-pub struct FileEntry {
+pub(crate) struct FileEntry {
     /// Its path under the artifacts folder, with `/`.
     pub path: String,
     /// Bytes.
@@ -23,7 +23,7 @@ pub struct FileEntry {
 
 /// Every regular file under `root` (which is inside `run_dir`), sorted by
 /// path. Symbolic links are listed only when they stay inside `run_dir`.
-pub fn list(root: &Path, run_dir: &Path) -> Vec<FileEntry> {
+pub(crate) fn list(root: &Path, run_dir: &Path) -> Vec<FileEntry> {
     let Ok(run_dir) = run_dir.canonicalize() else {
         return Vec::new();
     };
@@ -72,7 +72,7 @@ pub fn list(root: &Path, run_dir: &Path) -> Vec<FileEntry> {
 /// The file `requested` (already percent-decoded) under `root`, refusing
 /// anything that leaves `jail`: `..`, absolute paths, and symbolic links whose
 /// target is outside.
-pub fn resolve(root: &Path, jail: &Path, requested: &str) -> Result<PathBuf, ApiError> {
+pub(crate) fn resolve(root: &Path, jail: &Path, requested: &str) -> Result<PathBuf, ApiError> {
     let refuse =
         || ApiError::ForbiddenPath(format!("the path `{requested}` leaves the run's folder"));
     if requested.is_empty() {
@@ -115,7 +115,7 @@ fn active(mime: &str) -> bool {
 
 /// What a `Range` header asks of a file.
 #[derive(Debug, PartialEq, Eq)]
-enum Ranged {
+pub enum Ranged {
     /// No range, or one to ignore: the whole file.
     Whole,
     /// The bytes from the first to the second, inclusive.
@@ -127,7 +127,8 @@ enum Ranged {
 /// One `bytes=` range of a file of `len` bytes (RFC 9110, section 14). A
 /// header that does not parse, names another unit or asks for several ranges
 /// is ignored, as the RFC allows: the whole file is sent.
-fn parse_range(value: &str, len: u64) -> Ranged {
+#[must_use]
+pub fn parse_range(value: &str, len: u64) -> Ranged {
     let Some((unit, spec)) = value.trim().split_once('=') else {
         return Ranged::Whole;
     };
@@ -172,11 +173,9 @@ fn parse_range(value: &str, len: u64) -> Ranged {
 
 /// Streams `path`, honouring one `Range`, with safe headers: `nosniff`, a
 /// sandboxing policy, and active content as a download.
-pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Response, ApiError> {
+pub(crate) async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Response, ApiError> {
     let mut file = tokio::fs::File::open(path).await?;
     let len = file.metadata().await?.len();
-    let mime = mime_guess::from_path(path).first_or_octet_stream();
-    let mime = mime.essence_str().to_owned();
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let range = match asked.map_or(Ranged::Whole, |v| parse_range(v, len)) {
         Ranged::Whole => None,
@@ -202,15 +201,39 @@ pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Re
         .status(status)
         .header(header::CONTENT_LENGTH, count)
         .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .header(
-            header::CONTENT_SECURITY_POLICY,
-            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
-        )
-        .header(header::CACHE_CONTROL, "no-cache")
         .body(body)
         .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let h = response.headers_mut();
+    dress(h, &name, download);
+    if let Some((a, b)) = range
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}"))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+/// The safe headers of a run's file named `name` sent to a browser: its
+/// type (from the name), `nosniff`, a sandboxing policy, no caching, and
+/// active content (or any file, with `download`) as a download.
+pub fn dress(h: &mut HeaderMap, name: &str, download: bool) {
+    let mime = mime_guess::from_path(name).first_or_octet_stream();
+    let mime = mime.essence_str().to_owned();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'",
+        ),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     if active(&mime) {
         // Shown as plain bytes if opened at all, never rendered in the app's origin.
         h.insert(
@@ -230,10 +253,6 @@ pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Re
         );
     }
     if download || active(&mime) {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let safe: String = name
             .chars()
             .map(|c| {
@@ -248,12 +267,6 @@ pub async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Re
             h.insert(header::CONTENT_DISPOSITION, v);
         }
     }
-    if let Some((a, b)) = range
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {a}-{b}/{len}"))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
-    Ok(response)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ pub mod assets;
 mod error;
 mod events;
 mod extract;
-mod files;
+pub mod files;
 mod guard;
 pub mod openapi;
 mod pool;

@@ -15,6 +15,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt as _;
+use lab_server::files::{Ranged, parse_range};
 use lab_types::RunId;
 use object_store::{GetOptions, GetRange, ObjectStoreExt as _, WriteMultipart};
 use serde::Deserialize;
@@ -66,29 +67,6 @@ pub(crate) async fn head_blob(
     }
 }
 
-/// The bytes a `Range: bytes=...` header of one range asks for, of a blob
-/// of `size` bytes: `None` without the header.
-fn range(headers: &HeaderMap, size: u64) -> Result<Option<std::ops::Range<u64>>, ApiError> {
-    let Some(value) = headers.get(header::RANGE) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or_default();
-    let bad = || ApiError::RangeNotSatisfiable(text.to_owned());
-    let spec = text.strip_prefix("bytes=").ok_or_else(bad)?;
-    let (a, b) = spec.split_once('-').ok_or_else(bad)?;
-    let num = |s: &str| s.trim().parse::<u64>().map_err(|_| bad());
-    let r = match (a.trim().is_empty(), b.trim().is_empty()) {
-        (false, false) => num(a)?..num(b)?.saturating_add(1).min(size),
-        (false, true) => num(a)?..size,
-        (true, false) => size.saturating_sub(num(b)?)..size,
-        (true, true) => return Err(bad()),
-    };
-    if r.start >= r.end {
-        return Err(bad());
-    }
-    Ok(Some(r))
-}
-
 /// `GET /blobs/{sha}`: the bytes, streamed (`Range` honoured).
 pub(crate) async fn get_blob(
     State(state): State<AppState>,
@@ -98,8 +76,20 @@ pub(crate) async fn get_blob(
 ) -> Result<Response, ApiError> {
     caller.may_do(Role::Reader)?;
     let sha = sha256(&sha)?;
+    send_blob(&state, &sha, &headers, None).await
+}
+
+/// Streams blob `sha`, honouring one `Range`: as bytes, or (`file`: its
+/// name and whether to download it) as a run's file is sent to a browser,
+/// with `lab ui`'s safe headers.
+pub(crate) async fn send_blob(
+    state: &AppState,
+    sha: &str,
+    headers: &HeaderMap,
+    file: Option<(&str, bool)>,
+) -> Result<Response, ApiError> {
     let bucket = &state.inner.bucket;
-    let path = bucket.blob(&sha);
+    let path = bucket.blob(sha);
     let size = match bucket.store.head(&path).await {
         Ok(meta) => meta.size,
         Err(object_store::Error::NotFound { .. }) => {
@@ -107,7 +97,16 @@ pub(crate) async fn get_blob(
         }
         Err(e) => return Err(e.into()),
     };
-    let wanted = range(&headers, size)?;
+    let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    let wanted = match asked.map_or(Ranged::Whole, |v| parse_range(v, size)) {
+        Ranged::Whole => None,
+        Ranged::Part(a, b) => Some(a..b + 1),
+        Ranged::Unsatisfiable => {
+            return Err(ApiError::RangeNotSatisfiable(
+                asked.unwrap_or_default().to_owned(),
+            ));
+        }
+    };
     let r = wanted.clone().unwrap_or(0..size);
     let options = GetOptions::new().with_range(wanted.clone().map(GetRange::Bounded));
     let got = bucket.store.get_opts(&path, options).await?;
@@ -126,6 +125,9 @@ pub(crate) async fn get_blob(
         Body::from_stream(got.into_stream()),
     )
         .into_response();
+    if let Some((name, download)) = file {
+        lab_server::files::dress(response.headers_mut(), name, download);
+    }
     if wanted.is_some()
         && let Ok(v) = format!("bytes {}-{}/{size}", r.start, r.end - 1).parse()
     {

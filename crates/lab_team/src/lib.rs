@@ -27,6 +27,7 @@ mod ingest;
 mod pushed;
 mod read;
 mod reindex;
+mod runfiles;
 mod sessions;
 mod store;
 mod tls;
@@ -191,6 +192,18 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{project}/runs/{run}/metrics/{name}",
             get(read::metric),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/artifacts",
+            get(runfiles::artifacts),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/artifacts/{*path}",
+            get(runfiles::artifact_file),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/models/{name}",
+            get(runfiles::model_file),
         )
         .route(
             "/projects/{project}/runs/{run}/journal",
