@@ -75,6 +75,9 @@ NOT_RUN = {
         "needs a running team server; tests/test_team_read.py reads a real one with each option",
     ("docs/team.md", "import lab"):
         "needs a running team server; tests/test_team_read.py reads a real one with `remote=True`",
+    ("docs/team.md", "# /etc/systemd/system/lab-server.service"):
+        "a systemd unit; tests/test_team_service.py starts `lab server` as its ExecStart and "
+        "environment file say, against a real database and store",
     ("docs/team.md", "lab sync"):
         "needs a running team server; tests/test_team_stream.py runs `lab sync` against a real one",
     ("README.md", "make demo    # build Lab (release) into .venv, run examples/iris.py twice, then `lab ls`"):
