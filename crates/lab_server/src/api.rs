@@ -8,13 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{Detail, RunInfo, Selection, Store};
+use lab_store::{Detail, Store};
 use lab_types::Status;
 use serde::Serialize;
 use serde_json::{Value as J, json};
 
 use crate::error::ApiError;
 use crate::extract::{Params, Path};
+use crate::params::{self, Columns, SeriesQuery, param};
 use crate::series::{self, Series, XAxis};
 use crate::{AppState, events, files};
 
@@ -32,110 +33,6 @@ pub(crate) fn routes() -> Router<AppState> {
         .method_not_allowed_fallback(|method: Method| async move {
             ApiError::MethodNotAllowed(method.to_string())
         })
-}
-
-/// The last value of parameter `name`, if given once or more.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy>(
-    params: &[(String, String)],
-    name: &str,
-    default: T,
-    range: (T, T),
-) -> Result<T, ApiError> {
-    let Some(text) = param(params, name) else {
-        return Ok(default);
-    };
-    match text.trim().parse::<T>() {
-        Ok(n) if n >= range.0 && n <= range.1 => Ok(n),
-        _ => Err(ApiError::BadRequest(format!(
-            "`{name}` must be a whole number from {} to {}: got `{text}`",
-            range.0, range.1
-        ))),
-    }
-}
-
-/// Items separated by commas; a comma between backticks (a quoted name such
-/// as `` `a, b` ``) belongs to its item.
-fn list(text: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ',' if !quoted => items.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    items.push(current);
-    items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
-}
-
-/// Which params and metrics a listing includes.
-struct Columns {
-    all: bool,
-    params: Vec<String>,
-    metrics: Vec<String>,
-}
-
-impl Columns {
-    fn parse(text: Option<&str>) -> Self {
-        let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
-            return Self {
-                all: true,
-                params: Vec::new(),
-                metrics: Vec::new(),
-            };
-        };
-        let mut c = Self {
-            all: false,
-            params: Vec::new(),
-            metrics: Vec::new(),
-        };
-        for name in list(text) {
-            if let Some(p) = name.strip_prefix("params.") {
-                c.params.push(p.to_owned());
-            } else if let Some(m) = name.strip_prefix("metrics.") {
-                c.metrics.push(m.to_owned());
-            } else {
-                c.params.push(name.clone());
-                c.metrics.push(name);
-            }
-        }
-        c
-    }
-
-    fn param(&self, name: &str) -> bool {
-        self.all || self.params.iter().any(|p| p == name)
-    }
-
-    fn metric(&self, name: &str) -> bool {
-        self.all || self.metrics.iter().any(|m| m == name)
-    }
-}
-
-/// A run as the runs list shows it: the params and metrics `columns` asks
-/// for, in name order.
-fn summary(run: RunInfo, columns: &Columns) -> RunSummary {
-    let mut summary = RunSummary::of(run);
-    summary.params.retain(|k| columns.param(k));
-    summary.metrics.retain(|k| columns.metric(k));
-    summary.sort();
-    summary
 }
 
 /// One page of runs.
@@ -164,34 +61,8 @@ async fn list_runs(
     State(state): State<AppState>,
     Params(params): Params,
 ) -> Result<Json<RunList>, ApiError> {
-    let limit = number(&params, "limit", 100_usize, (0, 10_000))?;
-    let offset = number(&params, "offset", 0_usize, (0, usize::MAX / 2))?;
-    let statuses = match param(&params, "status") {
-        Some(text) => list(text)
-            .iter()
-            .map(|s| {
-                Status::parse(s).ok_or_else(|| {
-                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::BadRequest(format!(
-                        "`status` must be a list of {}: got `{s}`",
-                        names.join(", ")
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
-    };
-    let selection = Selection {
-        experiment: param(&params, "experiment")
-            .map(str::to_owned)
-            .filter(|e| !e.is_empty()),
-        statuses,
-        filter: param(&params, "where").map(str::to_owned),
-        sort: param(&params, "sort").map(list).unwrap_or_default(),
-        limit: Some(limit),
-        offset,
-        detail: Detail::Listing,
-    };
+    let selection = params::selection(&params).map_err(ApiError::BadRequest)?;
+    let (offset, limit) = (selection.offset, selection.limit.unwrap_or(100));
     let columns = Columns::parse(param(&params, "columns"));
     let key = format!(
         "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
@@ -215,7 +86,7 @@ async fn list_runs(
             Ok(RunList {
                 names: names_of(store)?,
                 offset,
-                runs: runs.into_iter().map(|r| summary(r, &columns)).collect(),
+                runs: runs.into_iter().map(|r| columns.summary(r)).collect(),
                 total,
             })
         })
@@ -264,28 +135,12 @@ async fn metric(
     Path((id, name)): Path<(String, String)>,
     Params(params): Params,
 ) -> Result<Json<J>, ApiError> {
-    let axis = match param(&params, "x").unwrap_or("step") {
-        "step" => XAxis::Step,
-        "time" => XAxis::Time,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "`x` must be `step` or `time`: got `{other}`"
-            )));
-        }
-    };
-    let max_points = number(&params, "max_points", 2000_usize, (2, 100_000))?;
-    let bound = |key: &str| -> Result<Option<f64>, ApiError> {
-        match param(&params, key) {
-            None => Ok(None),
-            Some(t) => match t.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(Some(v)),
-                _ => Err(ApiError::BadRequest(format!(
-                    "`{key}` must be a finite number: got `{t}`"
-                ))),
-            },
-        }
-    };
-    let (from, to) = (bound("from")?, bound("to")?);
+    let SeriesQuery {
+        axis,
+        max_points,
+        from,
+        to,
+    } = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
     let cache_state = state.clone();
     let (series, name) = state
         .with_store(move |store| {
@@ -404,15 +259,4 @@ async fn openapi() -> Response {
         crate::openapi::COMMITTED,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::list;
-
-    #[test]
-    fn lists_keep_quoted_commas() {
-        assert_eq!(list("-a, b,,c "), vec!["-a", "b", "c"]);
-        assert_eq!(list("-params.`x, y`,z"), vec!["-params.`x, y`", "z"]);
-    }
 }

@@ -173,7 +173,11 @@ pub fn parse_range(value: &str, len: u64) -> Ranged {
 
 /// Streams `path`, honouring one `Range`, with safe headers: `nosniff`, a
 /// sandboxing policy, and active content as a download.
-pub(crate) async fn send(path: &Path, headers: &HeaderMap, download: bool) -> Result<Response, ApiError> {
+pub(crate) async fn send(
+    path: &Path,
+    headers: &HeaderMap,
+    download: bool,
+) -> Result<Response, ApiError> {
     let mut file = tokio::fs::File::open(path).await?;
     let len = file.metadata().await?.len();
     let asked = headers.get(header::RANGE).and_then(|v| v.to_str().ok());

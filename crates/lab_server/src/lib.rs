@@ -13,6 +13,7 @@ mod extract;
 pub mod files;
 mod guard;
 pub mod openapi;
+pub mod params;
 mod pool;
 pub mod series;
 

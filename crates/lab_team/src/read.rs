@@ -10,10 +10,10 @@ use std::collections::BTreeSet;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use lab_server::params::{self, Columns, SeriesQuery, param};
 use lab_server::series::{Series, XAxis};
-use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{Detail, MetricEvent, Selection};
-use lab_types::Status;
+use lab_store::MetricEvent;
+use lab_store::wire::RunDetail;
 use object_store::ObjectStoreExt as _;
 use serde_json::{Value as J, json};
 
@@ -47,94 +47,7 @@ pub(crate) async fn projects(
 
 /// The query string's pairs, decoded as a form is.
 fn pairs(query: Option<&str>) -> Result<Vec<(String, String)>, ApiError> {
-    let mut out = Vec::new();
-    for pair in query
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let (Some(k), Some(v)) = (decode(k), decode(v)) else {
-            return Err(ApiError::BadRequest(format!(
-                "the query parameter `{pair}` is not UTF-8 text once percent-decoded"
-            )));
-        };
-        out.push((k, v));
-    }
-    Ok(out)
-}
-
-/// `text` with `+` as a space and `%XX` as the byte XX, if UTF-8.
-fn decode(text: &str) -> Option<String> {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let b = bytes[i];
-        if b == b'%'
-            && let (Some(hi), Some(lo)) = (
-                bytes.get(i + 1).copied().and_then(hex),
-                bytes.get(i + 2).copied().and_then(hex),
-            )
-        {
-            out.push((hi * 16 + lo) as u8);
-            i += 3;
-            continue;
-        }
-        out.push(if b == b'+' { b' ' } else { b });
-        i += 1;
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The last value of parameter `name`.
-fn param<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    params
-        .iter()
-        .rev()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-}
-
-fn number(
-    params: &[(String, String)],
-    name: &str,
-    default: usize,
-    max: usize,
-) -> Result<usize, ApiError> {
-    let Some(text) = param(params, name) else {
-        return Ok(default);
-    };
-    match text.trim().parse::<usize>() {
-        Ok(n) if n <= max => Ok(n),
-        _ => Err(ApiError::BadRequest(format!(
-            "`{name}` must be a whole number from 0 to {max}: got `{text}`"
-        ))),
-    }
-}
-
-/// Items separated by commas; a comma between backticks belongs to its item.
-fn list(text: &str) -> Vec<String> {
-    let mut items = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ',' if !quoted => items.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    items.push(current);
-    items
-        .into_iter()
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .collect()
+    params::parse_query(query.unwrap_or_default()).map_err(ApiError::BadRequest)
 }
 
 /// Refuses a project the token may not read, or one the server does not
@@ -203,37 +116,9 @@ pub(crate) async fn runs(
 ) -> Result<Json<J>, ApiError> {
     readable(&state, &caller, &project).await?;
     let params = pairs(query.as_deref())?;
-    let limit = number(&params, "limit", 100, 10_000)?;
-    let offset = number(&params, "offset", 0, usize::MAX / 2)?;
-    let statuses = match param(&params, "status") {
-        Some(text) => list(text)
-            .iter()
-            .map(|s| {
-                Status::parse(s).ok_or_else(|| {
-                    let names: Vec<&str> = Status::ALL.iter().map(|s| s.as_str()).collect();
-                    ApiError::BadRequest(format!(
-                        "`status` must be a list of {}: got `{s}`",
-                        names.join(", ")
-                    ))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?,
-        None => Vec::new(),
-    };
-    let selection = Selection {
-        experiment: param(&params, "experiment")
-            .map(str::to_owned)
-            .filter(|e| !e.is_empty()),
-        statuses,
-        filter: param(&params, "where").map(str::to_owned),
-        sort: param(&params, "sort").map(list).unwrap_or_default(),
-        limit: Some(limit),
-        offset,
-        detail: Detail::Listing,
-    };
-    let columns = param(&params, "columns")
-        .filter(|c| !c.trim().is_empty())
-        .map(list);
+    let selection = params::selection(&params).map_err(ApiError::BadRequest)?;
+    let offset = selection.offset;
+    let columns = Columns::parse(param(&params, "columns"));
     let body = state
         .blocking(move |s| {
             mark_unreachable(s, &project)?;
@@ -244,17 +129,7 @@ pub(crate) async fn runs(
             let runs: Vec<J> = page
                 .into_iter()
                 .map(|run| {
-                    let mut summary = RunSummary::of(run);
-                    if let Some(columns) = &columns {
-                        let wants = |prefix: &str, k: &str| {
-                            columns
-                                .iter()
-                                .any(|c| c == k || c.strip_prefix(prefix).is_some_and(|c| c == k))
-                        };
-                        summary.params.retain(|k| wants("params.", k));
-                        summary.metrics.retain(|k| wants("metrics.", k));
-                    }
-                    summary.sort();
+                    let summary = columns.summary(run);
                     serde_json::to_value(&summary).map_err(|e| ApiError::Internal(e.to_string()))
                 })
                 .collect::<Result<_, ApiError>>()?;
@@ -326,33 +201,12 @@ pub(crate) async fn metric(
 ) -> Result<Json<J>, ApiError> {
     readable(&state, &caller, &project).await?;
     let params = pairs(query.as_deref())?;
-    let axis = match param(&params, "x").unwrap_or("step") {
-        "step" => XAxis::Step,
-        "time" => XAxis::Time,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "`x` must be `step` or `time`: got `{other}`"
-            )));
-        }
-    };
-    let max_points = number(&params, "max_points", 2000, 100_000)?;
-    if max_points < 2 {
-        return Err(ApiError::BadRequest(format!(
-            "`max_points` must be a whole number from 2 to 100000: got `{max_points}`"
-        )));
-    }
-    let bound = |key: &str| -> Result<Option<f64>, ApiError> {
-        match param(&params, key) {
-            None => Ok(None),
-            Some(t) => match t.trim().parse::<f64>() {
-                Ok(v) if v.is_finite() => Ok(Some(v)),
-                _ => Err(ApiError::BadRequest(format!(
-                    "`{key}` must be a finite number: got `{t}`"
-                ))),
-            },
-        }
-    };
-    let (from, to) = (bound("from")?, bound("to")?);
+    let SeriesQuery {
+        axis,
+        max_points,
+        from,
+        to,
+    } = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
     let p = project.clone();
     let n = name.clone();
     let (run, length) = state
@@ -401,18 +255,4 @@ pub(crate) async fn metric(
         "x": view.x,
         "y": view.y,
     })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn queries_decode_as_forms() {
-        let p = pairs(Some("where=a+%3E+1&sort=-x&bad")).unwrap();
-        assert_eq!(param(&p, "where"), Some("a > 1"));
-        assert_eq!(param(&p, "bad"), Some(""));
-        assert!(pairs(Some("a=%FF")).is_err());
-        assert_eq!(list("-a, `b, c`,,d"), vec!["-a", "`b, c`", "d"]);
-    }
 }
