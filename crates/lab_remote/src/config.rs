@@ -10,10 +10,9 @@
 //! `lab push` and `lab pull` take when their options are left out.
 
 use std::collections::BTreeMap;
-use std::io::Write as _;
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 
+use lab_store::user_config::WriteError;
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -61,20 +60,12 @@ pub struct Config {
 
 /// Lab's configuration folder: `$XDG_CONFIG_HOME/lab`, else `~/.config/lab`.
 pub fn config_dir() -> Result<PathBuf, Error> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        // The XDG rule: a relative path is to be ignored.
-        if dir.is_absolute() {
-            return Ok(dir.join("lab"));
-        }
-    }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".config").join("lab")),
-        None => Err(Error::Invalid(
+    lab_store::user_config::dir().ok_or_else(|| {
+        Error::Invalid(
             "cannot tell where to keep the remotes: neither `XDG_CONFIG_HOME` nor `HOME` is set"
                 .into(),
-        )),
-    }
+        )
+    })
 }
 
 impl Config {
@@ -125,32 +116,16 @@ impl Config {
     /// Writes the configuration to `path` (mode 0600, in a folder made with
     /// mode 0700), replacing the file whole.
     pub fn save_to(&self, path: &Path) -> Result<(), Error> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| config_error("cannot make the configuration folder", &e, dir))?;
-        let tmp = dir.join(format!(".{CONFIG_FILE}.{}", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            // A file left by an earlier process of the same id may have
-            // other bits; the mode above applies only to a new file.
-            f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-            let mut text = serde_json::to_string_pretty(self)?;
-            text.push('\n');
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, path)
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&tmp);
-            config_error("cannot write the remotes", &e, path)
+        let mut text = serde_json::to_string_pretty(self)
+            .map_err(|e| config_error("cannot write the remotes", &e, path))?;
+        text.push('\n');
+        lab_store::user_config::write_private(path, text.as_bytes()).map_err(|e| match e {
+            WriteError::Folder(e) => config_error(
+                "cannot make the configuration folder",
+                &e,
+                path.parent().unwrap_or(Path::new(".")),
+            ),
+            WriteError::File(e) => config_error("cannot write the remotes", &e, path),
         })
     }
 

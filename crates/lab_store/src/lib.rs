@@ -25,6 +25,7 @@ mod schema;
 mod select;
 mod sqlite;
 mod summary;
+pub mod user_config;
 pub mod wire;
 
 pub use doctor::{Health, Piece};

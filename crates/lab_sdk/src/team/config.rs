@@ -7,10 +7,10 @@
 //! written with mode 0600 (its folder 0700) and replaced whole, never seen
 //! half written. `LAB_SERVER` and `LAB_TOKEN` override what the file says.
 
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
+use lab_store::user_config::WriteError;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
@@ -46,20 +46,12 @@ impl std::fmt::Debug for ServerConfig {
 
 /// Lab's configuration folder: `$XDG_CONFIG_HOME/lab`, else `~/.config/lab`.
 pub fn config_dir() -> Result<PathBuf, Error> {
-    if let Some(dir) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-        let dir = PathBuf::from(dir);
-        // The XDG rule: a relative path is to be ignored.
-        if dir.is_absolute() {
-            return Ok(dir.join("lab"));
-        }
-    }
-    match std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        Some(home) => Ok(PathBuf::from(home).join(".config").join("lab")),
-        None => Err(Error::Invalid(
+    lab_store::user_config::dir().ok_or_else(|| {
+        Error::Invalid(
             "cannot tell where to keep the server's address: neither `XDG_CONFIG_HOME` nor `HOME` is set"
                 .into(),
-        )),
-    }
+        )
+    })
 }
 
 /// The server file's path.
@@ -125,37 +117,21 @@ pub fn load_from(path: &Path) -> Result<Option<ServerConfig>, Error> {
 /// Writes `config` to `path` with mode 0600, in a folder made with mode
 /// 0700, replacing the file whole.
 pub fn save_to(config: &ServerConfig, path: &Path) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
     let bad = |what: &str, e: &dyn std::fmt::Display, at: &Path| Error::Config {
         what: format!("{what} ({e})"),
         path: at.to_owned(),
     };
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .map_err(|e| bad("cannot make the configuration folder", &e, dir))?;
-    let tmp = dir.join(format!(".{SERVER_FILE}.{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        // A file left by an earlier process of the same id may have other
-        // bits: the mode above applies only to a new file.
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        let mut text = serde_json::to_string_pretty(config)?;
-        text.push('\n');
-        f.write_all(text.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        // The half-written copy holds the token: never leave it behind.
-        let _ = std::fs::remove_file(&tmp);
-        bad("cannot write the server file", &e, path)
+    let mut text = serde_json::to_string_pretty(config)
+        .map_err(|e| bad("cannot write the server file", &e, path))?;
+    text.push('\n');
+    // The file holds the token: only its owner may read it.
+    lab_store::user_config::write_private(path, text.as_bytes()).map_err(|e| match e {
+        WriteError::Folder(e) => bad(
+            "cannot make the configuration folder",
+            &e,
+            path.parent().unwrap_or(Path::new(".")),
+        ),
+        WriteError::File(e) => bad("cannot write the server file", &e, path),
     })
 }
 
@@ -209,6 +185,7 @@ pub fn parse_url(argument: &str, text: &str) -> Result<String, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt as _;
 
     fn sample() -> ServerConfig {
         ServerConfig {
