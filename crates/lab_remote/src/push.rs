@@ -134,6 +134,70 @@ pub async fn push(
     opts: PushOptions,
     progress: &dyn Progress,
 ) -> Result<PushReport, Error> {
+    let plan = plan(project, bucket, name, opts, progress).await?;
+    if opts.dry_run {
+        return Ok(plan.report);
+    }
+    let Plan {
+        mut report,
+        manifest,
+        remote,
+        to_send,
+        blobs,
+        remembered,
+        hashes_path,
+    } = plan;
+    if !report.deleted.is_empty() {
+        progress.before_delete(&report.deleted);
+    }
+    let state_dir = project.store_dir().join(STATE_DIR).join("uploads");
+    report.sent_bytes = send_all(bucket, name, &state_dir, to_send, progress).await?;
+    if remote.as_ref() != Some(&manifest) {
+        let mkey = manifest_key(name);
+        let bytes = manifest.to_bytes()?;
+        bucket
+            .store
+            .put(&crate::client::key(&mkey)?, bytes.into())
+            .await
+            .map_err(|e| bucket.error("writing the manifest", &e))?;
+    }
+    // The uploads are all complete: their folder goes if empty (another
+    // push may be using it; then it stays).
+    let _ = std::fs::remove_dir(&state_dir);
+    remembered.save(&hashes_path)?;
+    if opts.force {
+        prune(bucket, name, &manifest, &blobs).await?;
+    }
+    Ok(report)
+}
+
+/// What a push will do, found before anything is sent.
+struct Plan {
+    /// The report so far: what will be sent, kept and deleted.
+    report: PushReport,
+    /// The manifest to write once every blob is there.
+    manifest: Manifest,
+    /// The manifest the bucket holds.
+    remote: Option<Manifest>,
+    /// One upload per distinct content missing from the bucket.
+    to_send: BTreeMap<String, ToSend>,
+    /// The blobs in the bucket, with their sizes.
+    blobs: HashMap<String, u64>,
+    /// The hashes to remember for the next push, and where.
+    remembered: Hashes,
+    hashes_path: std::path::PathBuf,
+}
+
+/// Reads the bucket and the project (folding the journals, unless a dry
+/// run), hashes what changed, and works out the next manifest and what to
+/// send.
+async fn plan(
+    project: &Project,
+    bucket: &Bucket,
+    name: &str,
+    opts: PushOptions,
+    progress: &dyn Progress,
+) -> Result<Plan, Error> {
     crate::config::check_project_name("the project's folder name", name)?;
     let mkey = manifest_key(name);
     let remote = match bucket.get_small(&mkey, MANIFEST_MAX_BYTES).await? {
@@ -193,7 +257,6 @@ pub async fn push(
     report.deleted = deleted;
     report.kept_remote = kept_remote;
 
-    // One upload per distinct content missing from the bucket.
     let mut to_send: BTreeMap<String, ToSend> = BTreeMap::new();
     for (file, sha) in &hashed {
         if blobs.get(sha) == Some(&file.size) {
@@ -206,19 +269,31 @@ pub async fn push(
             });
         }
     }
-    if opts.dry_run {
-        return Ok(report);
-    }
-    if !report.deleted.is_empty() {
-        progress.before_delete(&report.deleted);
-    }
+    Ok(Plan {
+        report,
+        manifest,
+        remote,
+        to_send,
+        blobs,
+        remembered,
+        hashes_path,
+    })
+}
 
+/// Sends every blob of `to_send`, several at once; returns the bytes sent.
+async fn send_all(
+    bucket: &Bucket,
+    name: &str,
+    state_dir: &std::path::Path,
+    to_send: BTreeMap<String, ToSend>,
+    progress: &dyn Progress,
+) -> Result<u64, Error> {
     let total: u64 = to_send.values().map(|t| t.file.size).sum();
     progress.begin("sending", to_send.len() as u64, total);
     let ctx = Arc::new(Ctx {
         bucket: bucket.clone(),
         project: name.to_owned(),
-        state_dir: project.store_dir().join(STATE_DIR).join("uploads"),
+        state_dir: state_dir.to_owned(),
         buffers: Arc::new(Semaphore::new(BUFFERS)),
     });
     let results: Vec<Result<u64, Error>> =
@@ -230,34 +305,30 @@ pub async fn push(
         .collect()
         .await;
     progress.end();
+    let mut sent = 0;
     for r in results {
-        report.sent_bytes += r?;
+        sent += r?;
     }
+    Ok(sent)
+}
 
-    if remote.as_ref() != Some(&manifest) {
-        let bytes = manifest.to_bytes()?;
+/// Deletes the blobs no longer named by `manifest` (`--force`).
+async fn prune(
+    bucket: &Bucket,
+    name: &str,
+    manifest: &Manifest,
+    blobs: &HashMap<String, u64>,
+) -> Result<(), Error> {
+    let named: BTreeSet<&str> = manifest.files.iter().map(|e| e.sha256.as_str()).collect();
+    for sha in blobs.keys().filter(|s| !named.contains(s.as_str())) {
+        let key = crate::client::key(&blob_key(name, sha))?;
         bucket
             .store
-            .put(&crate::client::key(&mkey)?, bytes.into())
+            .delete(&key)
             .await
-            .map_err(|e| bucket.error("writing the manifest", &e))?;
+            .map_err(|e| bucket.error("deleting files gone here", &e))?;
     }
-    // The uploads are all complete: their folder goes if empty (another
-    // push may be using it; then it stays).
-    let _ = std::fs::remove_dir(&ctx.state_dir);
-    remembered.save(&hashes_path)?;
-    if opts.force {
-        let named: BTreeSet<&str> = manifest.files.iter().map(|e| e.sha256.as_str()).collect();
-        for sha in blobs.keys().filter(|s| !named.contains(s.as_str())) {
-            let key = crate::client::key(&blob_key(name, sha))?;
-            bucket
-                .store
-                .delete(&key)
-                .await
-                .map_err(|e| bucket.error("deleting files gone here", &e))?;
-        }
-    }
-    Ok(report)
+    Ok(())
 }
 
 /// The full id of each run pushed, by short id, as the index has them
@@ -580,32 +651,9 @@ impl Ctx {
         let part = part_size(size);
         let count = size.div_ceil(part) as usize;
         let doing = format!("sending `{}`", t.file.path);
-        let remembered = if resume {
-            self.load_state(&t.sha256, &key_text, size)
-        } else {
-            None
-        };
-        let mut state = if let Some(s) = remembered {
-            s
-        } else {
-            let upload_id = self
-                .bucket
-                .store
-                .create_multipart(&key)
-                .await
-                .map_err(|e| self.bucket.error(&doing, &e))?;
-            let s = UploadState {
-                endpoint: self.bucket.endpoint.clone(),
-                bucket: self.bucket.name.clone(),
-                key: key_text.clone(),
-                upload_id,
-                part_size: part,
-                size,
-                parts: vec![None; count],
-            };
-            self.save_state(&t.sha256, &s)?;
-            s
-        };
+        let mut state = self
+            .upload_state(t, &key_text, &key, resume, &doing)
+            .await?;
         let upload_id = state.upload_id.clone();
         let mut file = fs_err::tokio::File::open(&t.file.abs).await?;
         let mut whole = Sha256::new();
@@ -667,6 +715,53 @@ impl Ctx {
                 path: t.file.path.clone(),
             });
         }
+        self.complete(t, &key, &state, &doing).await?;
+        Ok(sent)
+    }
+
+    /// The multipart upload of `t`: the one an earlier push left (with
+    /// `resume`, when its state file still fits), else a new one, whose
+    /// state is saved before any part is sent.
+    async fn upload_state(
+        &self,
+        t: &ToSend,
+        key_text: &str,
+        key: &object_store::path::Path,
+        resume: bool,
+        doing: &str,
+    ) -> Result<UploadState, Error> {
+        let size = t.file.size;
+        if resume && let Some(s) = self.load_state(&t.sha256, key_text, size) {
+            return Ok(s);
+        }
+        let part = part_size(size);
+        let upload_id = self
+            .bucket
+            .store
+            .create_multipart(key)
+            .await
+            .map_err(|e| self.bucket.error(doing, &e))?;
+        let s = UploadState {
+            endpoint: self.bucket.endpoint.clone(),
+            bucket: self.bucket.name.clone(),
+            key: key_text.to_owned(),
+            upload_id,
+            part_size: part,
+            size,
+            parts: vec![None; size.div_ceil(part) as usize],
+        };
+        self.save_state(&t.sha256, &s)?;
+        Ok(s)
+    }
+
+    /// Completes the upload whose parts `state` names, and forgets it.
+    async fn complete(
+        &self,
+        t: &ToSend,
+        key: &object_store::path::Path,
+        state: &UploadState,
+        doing: &str,
+    ) -> Result<(), Error> {
         let parts: Vec<PartId> = state
             .parts
             .iter()
@@ -676,11 +771,11 @@ impl Ctx {
             .collect();
         self.bucket
             .store
-            .complete_multipart(&key, &upload_id, parts)
+            .complete_multipart(key, &state.upload_id, parts)
             .await
-            .map_err(|e| self.bucket.error(&doing, &e))?;
+            .map_err(|e| self.bucket.error(doing, &e))?;
         let _ = fs_err::remove_file(self.state_path(&t.sha256));
-        Ok(sent)
+        Ok(())
     }
 
     fn record_part(
