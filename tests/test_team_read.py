@@ -275,20 +275,29 @@ def test_the_python_api_says_what_is_wrong_with_the_server(team, tmp_path: Path)
 
 
 ELSEWHERE = """
-import lab
-from lab.errors import ServerError
+import json, os, sys, lab
 run = lab.runs(remote=True, limit=1)[0]
 assert run.remote and run.path.startswith("http://") and lab.runs() == []
-print(sorted(run.models), run.metric_summaries["accuracy"]["count"])
-for call in (lambda: lab.load_model(run, "model"), lambda: run.metric_history("loss")):
-    try:
-        call()
-    except ServerError as e:
-        print(e)
+cache = os.path.join(os.environ["XDG_CACHE_HOME"], "lab", "models", run.models["model"]["sha256"])
+if sys.argv[1:] == ["damaged"]:
+    with open(cache, "wb") as f:
+        f.write(b"not the model")
+print(json.dumps({
+    "id": run.id,
+    "model": lab.load_model(run, "model"),
+    "history": run.metric_history("loss"),
+    "cached": os.path.isfile(cache),
+}))
+"""
+
+LOCAL = """
+import json, sys, lab
+run = lab.get_run(sys.argv[1])
+print(json.dumps({"model": lab.load_model(run, "model"), "history": run.metric_history("loss")}))
 """
 
 
-def test_a_remote_run_that_is_not_here_says_so_for_its_model_and_points(team, tmp_path: Path) -> None:
+def test_a_remote_run_not_here_gives_its_model_and_every_point_from_the_server(team, tmp_path: Path) -> None:
     _, _, project, env = team
     # The same project elsewhere: its name on the server, none of its runs.
     made = subprocess.run(
@@ -297,15 +306,23 @@ def test_a_remote_run_that_is_not_here_says_so_for_its_model_and_points(team, tm
     assert made.returncode == 0, made.stderr
     elsewhere = tmp_path / project.name
     (elsewhere / "read.py").write_text(textwrap.dedent(ELSEWHERE))
-    proc = subprocess.run(
-        [sys.executable, "read.py"], cwd=elsewhere, env=dict(env, LAB_PROJECT=str(elsewhere)),
-        capture_output=True, text=True, timeout=60,
-    )
+    there = dict(env, LAB_PROJECT=str(elsewhere), XDG_CACHE_HOME=str(tmp_path / "cache"))
+    got = []
+    for args in ([], [], ["damaged"]):
+        proc = subprocess.run([sys.executable, "read.py", *args], cwd=elsewhere, env=there,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        got.append(json.loads(proc.stdout))
+    (project / "local.py").write_text(textwrap.dedent(LOCAL))
+    proc = subprocess.run([sys.executable, "local.py", got[0]["id"]], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
-    lines = proc.stdout.splitlines()
-    assert lines[0] == "['model'] 1"
-    assert "is on the team server only" in lines[1] and "hint: load it on the machine where the run was logged" in proc.stdout
-    assert any("this `Run` was read from the team server" in line for line in lines), proc.stdout
+    local = json.loads(proc.stdout)
+    assert len(local["history"]) == 50
+    # Fetched; again with the cached copy there; and over a damaged copy.
+    for remote in got:
+        assert remote["model"] == local["model"] and remote["history"] == local["history"]
+        assert remote["cached"]
 
 
 def test_remote_must_be_a_bool(project: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from lab import _lab
 from lab._lab import LabError
@@ -159,13 +160,8 @@ class Run:
         timestamp is seconds since the Unix epoch (UTC), as ``time.time()``."""
         if not isinstance(name, str):
             raise TypeError(f"`name` must be a string: got {type(name).__name__} {name!r:.60}")
-        if self.remote:
-            raise _lab.ServerError(
-                f"the points of run `{self.short_id}` are read from this machine's copy of the run: "
-                f"this `Run` was read from the team server\n\n"
-                f"hint: `lab.get_run({self.short_id!r}).metric_history({name!r})` where the run was logged"
-            )
-        return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name)]
+        # A run read from the team server: every point, from its journal there.
+        return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name, self.remote)]
 
     def __repr__(self) -> str:
         return f"<Run {self.short_id} {self.experiment!r} {self.status}>"
@@ -274,6 +270,14 @@ def get_run(run_id: str, *, remote: bool = False) -> Run:
     return Run(_lab.get_run(run_id, remote))
 
 
+def _model_cache() -> Path:
+    """Where model files fetched from the team server are kept, by SHA-256:
+    ``$XDG_CACHE_HOME/lab/models``, else ``~/.cache/lab/models``."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    return root / "lab" / "models"
+
+
 def _sha256(path: str) -> str:
     import hashlib
 
@@ -297,19 +301,19 @@ def load_model(run: "Union[Run, str]", name: str) -> "Any":
         known = ", ".join(sorted(run.models)) or "none"
         raise _lab.ModelNotFoundError(f"run `{run.short_id}` has no model named `{name}`; it has: {known}")
     if run.remote:
-        # The server holds the file, but a model is loaded from this
-        # machine's copy of the run, when there is one.
+        # This machine's copy of the run when there is one, else the file
+        # fetched from the server into the user's cache (by its SHA-256,
+        # checked as it arrives).
         try:
             run = get_run(run.id)
-        except _lab.RunNotFoundError:
-            raise _lab.ServerError(
-                f"model `{name}` of run `{run.short_id}` is on the team server only, "
-                f"and `lab.load_model` loads a model from this machine's copy of its run\n\n"
-                f"hint: load it on the machine where the run was logged"
-            ) from None
-        model = run.models.get(name)
-        if model is None:
-            raise _lab.ModelNotFoundError(f"run `{run.short_id}` here has no model named `{name}`")
+            model = run.models.get(name) or model
+        except (_lab.RunNotFoundError, _lab.NotAProjectError):
+            pass
+        if run.remote:
+            path = _model_cache() / model["sha256"]
+            if not path.is_file() or _sha256(str(path)) != model["sha256"]:
+                _lab.fetch_blob(model["sha256"], str(path))
+            model = dict(model, path=str(path))
     path = model["path"]
     try:
         actual = _sha256(path)

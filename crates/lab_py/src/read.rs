@@ -214,21 +214,47 @@ pub fn get_run<'py>(
     )
 }
 
-/// Every point of a metric: a list of `(step, time_nanos, value)`.
+/// Every point of a metric: a list of `(step, time_nanos, value)`; with
+/// `remote`, read from the team server's copy of the run's journal.
 #[pyfunction]
+#[pyo3(signature = (run_id, name, remote=false))]
 pub fn metric_history(
     py: Python<'_>,
     run_id: &Bound<'_, PyString>,
     name: &Bound<'_, PyString>,
+    remote: bool,
 ) -> PyResult<Vec<(i64, i64, f64)>> {
     let run_id = text("run_id", run_id)?.into_owned();
     let name = text("name", name)?.into_owned();
+    if remote {
+        let remote = open_remote(py)?;
+        return py
+            .detach(move || {
+                let run = remote.run(&run_id).map_err(Box::new)?;
+                remote.metric_history(&run, &name).map_err(Box::new)
+            })
+            .map_err(|e| team_err(*e));
+    }
     let store = open(py)?;
     py.detach(move || {
         let run = store.run(&run_id)?;
         store.metric_history(&run, &name)
     })
     .map_err(store_err)
+}
+
+/// Fetches the file whose SHA-256 is `sha256` from the team server into
+/// `path`, checked as it arrives; returns its size.
+#[pyfunction]
+pub fn fetch_blob(
+    py: Python<'_>,
+    sha256: &Bound<'_, PyString>,
+    path: std::path::PathBuf,
+) -> PyResult<u64> {
+    let sha256 = text("sha256", sha256)?.into_owned();
+    let remote = open_remote(py)?;
+    py.detach(move || remote.fetch_blob(&sha256, &path).map_err(Box::new))
+        .map_err(|e| team_err(*e))
 }
 
 /// The folder of the project found from the current folder.

@@ -15,6 +15,7 @@ mod artifacts;
 mod cut;
 mod env;
 mod error;
+mod hash;
 mod run;
 pub mod team;
 mod thread;

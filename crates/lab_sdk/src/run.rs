@@ -1,8 +1,6 @@
 //! One run, from start to end.
 
 use std::collections::HashMap;
-use std::fmt::Write as _;
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -11,7 +9,6 @@ use std::thread::JoinHandle;
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
-use sha2::{Digest, Sha256};
 
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
@@ -623,22 +620,5 @@ impl Run {
 }
 
 fn hash_file(path: &Path) -> Result<(u64, String), SdkError> {
-    let mut f = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let digest = hasher.finalize();
-    let hex = digest.iter().fold(String::with_capacity(64), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    });
-    Ok((size, hex))
+    Ok(crate::hash::file(path)?)
 }

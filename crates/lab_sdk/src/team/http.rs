@@ -381,6 +381,53 @@ impl Client {
         }
     }
 
+    /// `GET` of bytes under `/api/v1` (a journal, a blob), written to `out`
+    /// as they arrive, however many: returns how many. An answer other than
+    /// 200 is read (its first bytes) for its error.
+    pub fn get_to(&self, path: &str, out: &mut dyn std::io::Write) -> Result<u64, Error> {
+        let url = self.url(path);
+        let unreachable = |reason: String| Error::Unreachable {
+            reason,
+            url: url.clone(),
+        };
+        let request = http::Request::builder()
+            .method(http::Method::GET)
+            .uri(&url)
+            .header("Authorization", &self.auth)
+            .body(())
+            .map_err(|e| unreachable(e.to_string()))?;
+        // A long body takes what it takes: no time limit past the answer's
+        // start (Ctrl-C stops a download that hangs).
+        let request = self
+            .agent
+            .configure_request(request)
+            .timeout_global(None)
+            .timeout_recv_response(Some(Duration::from_mins(2)))
+            .build();
+        let mut response = self
+            .agent
+            .run(request)
+            .map_err(|e| unreachable(e.to_string()))?;
+        let status = response.status().as_u16();
+        let mut reader = response.body_mut().with_config().limit(u64::MAX).reader();
+        if status == 200 {
+            return std::io::copy(&mut reader, out).map_err(|e| unreachable(e.to_string()));
+        }
+        let mut body = Vec::new();
+        reader
+            .take(MAX_ANSWER_BYTES)
+            .read_to_end(&mut body)
+            .map_err(|e| unreachable(e.to_string()))?;
+        Err(self.error(
+            path,
+            &Answer {
+                status,
+                body,
+                retry_after: None,
+            },
+        ))
+    }
+
     /// `GET` of a read endpoint under `/api/v1` (the path with its query,
     /// already escaped), as JSON.
     pub fn get_json(&self, path: &str) -> Result<serde_json::Value, Error> {

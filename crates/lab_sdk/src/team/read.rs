@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use lab_store::RunInfo;
 use lab_store::query::{Input, QueryError};
 use lab_store::wire::{RunDetail, RunSummary};
+use lab_store::{MetricEvent, RunInfo};
 use serde::Deserialize;
 
 use super::http::escape;
@@ -203,6 +203,93 @@ impl Remote {
             }
         }
         Ok(series)
+    }
+
+    /// Every point of metric `name` of `run`, in logging order, as
+    /// `(step, time_nanos, value)`: read from the run's journal as the
+    /// server holds it, so nothing is downsampled.
+    ///
+    /// # Errors
+    ///
+    /// Any error of the server or the network, or a journal that does not
+    /// read.
+    pub fn metric_history(&self, run: &RunInfo, name: &str) -> Result<Vec<(i64, i64, f64)>, Error> {
+        let path = self.path(&format!("/runs/{}/journal", run.id));
+        let mut journal = Vec::new();
+        self.client.get_to(&path, &mut journal)?;
+        let mut key = None;
+        let mut out = Vec::new();
+        lab_store::index::received_metric_events(0, &journal, |event| match event {
+            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
+            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
+                out.push((point.step, time_nanos, point.value));
+            }
+            _ => {}
+        })
+        .map_err(|e| self.bad_answer(&path, &e.to_string()))?;
+        Ok(out)
+    }
+
+    /// Fetches the file whose SHA-256 is `sha256` (a model's, an
+    /// artifact's) into `path`, checking the hash as it arrives: the file
+    /// appears only whole and right (written beside it, then renamed).
+    ///
+    /// # Errors
+    ///
+    /// Any error of the server or the network; [`Error::Invalid`] when the
+    /// bytes do not have that hash; the disk's.
+    pub fn fetch_blob(&self, sha256: &str, path: &Path) -> Result<u64, Error> {
+        use sha2::Digest as _;
+        struct Hashing<W> {
+            out: W,
+            hash: sha2::Sha256,
+        }
+        impl<W: std::io::Write> std::io::Write for Hashing<W> {
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                let n = self.out.write(buf)?;
+                self.hash.update(&buf[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                self.out.flush()
+            }
+        }
+        if sha256.len() != 64
+            || !sha256
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(Error::Invalid(format!(
+                "a file is fetched by its SHA-256, 64 lowercase hexadecimal digits: got `{sha256}`"
+            )));
+        }
+        let dir = path.parent().unwrap_or(Path::new("."));
+        fs_err::create_dir_all(dir)?;
+        let tmp = dir.join(format!(".{sha256}.{}.part", std::process::id()));
+        let fetch = || -> Result<u64, Error> {
+            let file = fs_err::File::create(&tmp)?;
+            let mut out = Hashing {
+                out: std::io::BufWriter::new(file),
+                hash: sha2::Sha256::new(),
+            };
+            let size = self.client.get_to(&format!("/blobs/{sha256}"), &mut out)?;
+            let Hashing { out, hash } = out;
+            let file = out
+                .into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?;
+            let got = crate::hash::hex(&hash.finalize());
+            if got != sha256 {
+                return Err(Error::Invalid(format!(
+                    "the server sent bytes whose SHA-256 is {got} for the file {sha256}; nothing was kept"
+                )));
+            }
+            file.sync_all()?;
+            fs_err::rename(&tmp, path)?;
+            Ok(size)
+        };
+        fetch().inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
     }
 
     fn bad_answer(&self, path: &str, why: &str) -> Error {

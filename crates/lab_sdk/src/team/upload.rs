@@ -9,7 +9,6 @@
 //! sending the run, so two never send one run at once.
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::io::{Read as _, Seek as _, SeekFrom};
 use std::os::unix::fs::FileExt as _;
 use std::path::{Path, PathBuf};
@@ -17,7 +16,6 @@ use std::time::{Duration, Instant};
 
 use lab_store::RunPaths;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest as _, Sha256};
 
 use super::Error;
 use super::http::{Client, JournalAnswer, MAX_JOURNAL_REQUEST, UploadStart};
@@ -446,23 +444,7 @@ fn list_files(run_dir: &Path) -> Result<Vec<FileEntry>, Error> {
 }
 
 fn hash(path: &Path) -> Result<(u64, String), Error> {
-    let mut f = fs_err::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        size += n as u64;
-    }
-    let mut hex = String::with_capacity(64);
-    for b in hasher.finalize() {
-        let _ = write!(hex, "{b:02x}");
-    }
-    Ok((size, hex))
+    Ok(crate::hash::file(path)?)
 }
 
 /// The name a project goes by on the server: its folder's name, which must
