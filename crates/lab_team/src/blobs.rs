@@ -76,6 +76,26 @@ pub(crate) async fn get_blob(
 ) -> Result<Response, ApiError> {
     caller.may_do(Role::Reader)?;
     let sha = sha256(&sha)?;
+    // A token of one project reads only the files its project's runs name:
+    // a hash seen elsewhere opens nothing.
+    if let Some(project) = caller.project.clone() {
+        let wanted = sha.clone();
+        let named = state
+            .blocking(move |s| {
+                let mut lease = s.inner.db.take()?;
+                Ok(lease
+                    .client()
+                    .query_opt(
+                        "SELECT 1 FROM lab_team.files WHERE sha256 = $1 AND project = $2 LIMIT 1",
+                        &[&wanted, &project],
+                    )?
+                    .is_some())
+            })
+            .await?;
+        if !named {
+            return Err(ApiError::NotFound(format!("no blob `{sha}`")));
+        }
+    }
     send_blob(&state, &sha, &headers, None).await
 }
 

@@ -63,6 +63,10 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX sessions_expiry ON lab_team.sessions (expires_nanos);
     ",
+    // 3: which projects name a blob, for a project's token reading it.
+    r"
+    CREATE INDEX files_by_blob ON lab_team.files (sha256, project);
+    ",
 ];
 
 /// Connects to `url`, for a command that needs one connection.

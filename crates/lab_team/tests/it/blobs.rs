@@ -155,17 +155,51 @@ fn check_blobs(s: Server, restart: impl Fn(Server) -> Server, token: &str) -> Se
     )
     .unwrap();
     assert_eq!(head.status, 200);
-    let got = http(
+    let get = |token: &str| {
+        http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/blobs/{sha}"),
+            Some(token),
+            &[],
+            b"",
+        )
+        .unwrap()
+    };
+    // A project's token reads the blobs its project's runs name, and no
+    // other: knowing a hash is not enough.
+    assert_eq!(get(token).status, 404);
+    let listed = http(
         s.addr,
-        "GET",
-        &format!("/api/v1/blobs/{sha}"),
+        "PUT",
+        "/api/v1/projects/p/runs/fedcba9876543210fedcba9876543210/files",
         Some(token),
         &[],
-        b"",
+        json!({"files": [{"path": "models/m.joblib", "sha256": sha, "size": blob.len()}]})
+            .to_string()
+            .as_bytes(),
     )
     .unwrap();
+    assert_eq!(listed.status, 204);
+    let got = get(token);
     assert_eq!(got.status, 200);
     assert!(got.body == blob, "the blob read back differs");
+    let other = s.token(
+        &format!("other-{}", sha.get(..8).unwrap_or_default()),
+        Role::Admin,
+        Some("q"),
+    );
+    let refused = get(&other);
+    assert_eq!(
+        (refused.status, refused.code()),
+        (404, "not_found".to_owned())
+    );
+    let everyone = s.token(
+        &format!("all-{}", sha.get(..8).unwrap_or_default()),
+        Role::Reader,
+        None,
+    );
+    assert_eq!(get(&everyone).status, 200);
     let part = http(
         s.addr,
         "GET",
