@@ -111,3 +111,39 @@ def test_a_2_gb_artifact_streams_with_both_sides_under_200_mb(tmpfs: Path, tmp_p
     finally:
         server.close()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+BIG_RECORD = """
+import lab
+e = lab.Experiment("wide")
+with e.start_run():
+    print(e.run_id, flush=True)
+    e.log_parameters({"notes": "x" * (20 << 20)})
+    for step in range(100):
+        e.log_metric("loss", 1.0 / (step + 1), step=step)
+"""
+
+
+def test_a_record_larger_than_a_request_streams_alone(tmp_path: Path) -> None:
+    """A 20 MB parameter is one journal frame, more than a request's usual
+    8 MiB: it goes in a request of its own, and the points after it follow."""
+    folder = Path(tempfile.mkdtemp(prefix="lab-team-wide-"))
+    os.chmod(folder, 0o755)
+    server = Server(folder)
+    try:
+        project = tmp_path / "wide"
+        project.mkdir()
+        token = server.token("wide")
+        env = dict(lab_env(project), LAB_SERVER=server.url, LAB_TOKEN=token, LAB_UPLOAD_GRACE_SECS="120")
+        (project / "train.py").write_text(textwrap.dedent(BIG_RECORD))
+        done = subprocess.run([sys.executable, "train.py"], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert "larger than" not in done.stderr, done.stderr
+        run_id = done.stdout.split()[0]
+        detail = server.get(f"/projects/{project.name}/runs/{run_id}", token)
+        assert detail["status"] == "finished"
+        assert [(m["name"], m["count"]) for m in detail["metrics"]] == [("loss", 100)]
+        assert len(detail["params"]["notes"]) == 20 << 20
+    finally:
+        server.close()
+        shutil.rmtree(folder, ignore_errors=True)

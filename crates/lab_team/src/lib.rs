@@ -52,8 +52,10 @@ pub use tokens::{
     Role, TokenInfo, create as create_token, list as list_tokens, revoke as revoke_token,
 };
 
-/// The largest journal stretch one request may send.
-pub const MAX_JOURNAL_BODY: usize = 8 << 20;
+/// The largest journal stretch one request may send: clients send 8 MiB
+/// at a time, and a frame larger than that alone (the journal's header
+/// and one frame's header and 64 MiB of record).
+pub const MAX_JOURNAL_BODY: usize = (64 << 20) + 64;
 /// The largest blob part one request may send.
 pub const MAX_PART_BODY: usize = 64 << 20;
 /// The largest JSON body (a file list).

@@ -13,6 +13,10 @@ use super::{Error, ServerConfig};
 
 /// The most journal bytes one request carries.
 pub const MAX_JOURNAL_REQUEST: usize = 8 << 20;
+/// The most one request carries when a single frame is larger than
+/// [`MAX_JOURNAL_REQUEST`]: that frame goes alone (the journal's header, a
+/// frame's header and 64 MiB of record; the server's limit).
+pub const MAX_FRAME_REQUEST: usize = (64 << 20) + 64;
 /// The longest answer body read: a listing of runs, an error.
 const MAX_ANSWER_BYTES: u64 = 64 << 20;
 

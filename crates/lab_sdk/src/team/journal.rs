@@ -13,6 +13,7 @@ use lab_journal::{FRAME_HEADER_LEN, HEADER_LEN, JournalError, Mode};
 use lab_types::{Record, RunId};
 
 use super::Error;
+use super::http::MAX_FRAME_REQUEST;
 
 /// What a scan of whole frames found.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -85,10 +86,22 @@ pub fn read_frames(path: &Path, from: u64, end: u64, max: usize) -> Result<Vec<u
         pos += FRAME_HEADER_LEN + len;
     }
     if pos == first {
-        return Err(Error::Invalid(format!(
-            "a journal frame at offset {} is larger than the {max} bytes a request may carry",
-            from + first as u64
-        )));
+        // One frame larger than a request: it goes alone, if the server
+        // takes a request that large.
+        let len = bytes
+            .get(first..first + 4)
+            .map_or(0, |h| u32::from_le_bytes([h[0], h[1], h[2], h[3]]) as usize);
+        let alone = first + FRAME_HEADER_LEN + len;
+        if alone > MAX_FRAME_REQUEST || (alone as u64) > end - from {
+            return Err(Error::Invalid(format!(
+                "a journal frame at offset {} is {alone} bytes, larger than the {MAX_FRAME_REQUEST} bytes a request may carry",
+                from + first as u64
+            )));
+        }
+        let mut whole = vec![0u8; alone];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut whole)?;
+        return Ok(whole);
     }
     bytes.truncate(pos);
     Ok(bytes)
@@ -186,11 +199,40 @@ mod tests {
         let some = read_frames(&path, head, end, 37 * 10 + 20).unwrap();
         assert_eq!(some.len(), 370);
         assert_eq!(some, all[head as usize..head as usize + 370]);
-        // Nothing whole fits.
-        let e = read_frames(&path, head, end, 20).unwrap_err().to_string();
-        assert!(e.contains("larger than the 20 bytes"), "{e}");
+        // Nothing whole fits: the first frame goes alone.
+        let alone = read_frames(&path, head, end, 20).unwrap();
+        assert_eq!(alone, all[head as usize..head as usize + 37]);
         // From the start, the header and the frames that fit.
         let first = read_frames(&path, 0, end, head as usize + 40).unwrap();
         assert_eq!(first.len() as u64, head + 37);
+    }
+
+    #[test]
+    fn a_frame_larger_than_a_request_goes_alone_up_to_the_servers_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.lab");
+        let mut w = JournalWriter::create(&path).unwrap();
+        start(&mut w);
+        let head = whole_frames(&path, 0).unwrap().end;
+        let big = |mb: usize| Record::Param {
+            time_nanos: 2,
+            key: "notes".into(),
+            value: lab_types::Value::Str("x".repeat(mb << 20)),
+        };
+        w.append(&big(20)).unwrap();
+        w.append_metric(2, &point(1)).unwrap();
+        let end = whole_frames(&path, 0).unwrap().end;
+        let first = read_frames(&path, head, end, 8 << 20).unwrap();
+        assert!(first.len() > 20 << 20 && (first.len() as u64) < end - head - 30);
+        // The rest, after it, goes as usual.
+        let rest = read_frames(&path, head + first.len() as u64, end, 8 << 20).unwrap();
+        assert_eq!(rest.len(), 37);
+        // Past the server's limit, it is said.
+        w.append(&big(70)).unwrap();
+        let end2 = whole_frames(&path, 0).unwrap().end;
+        let e = read_frames(&path, end, end2, 8 << 20)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("bytes a request may carry"), "{e}");
     }
 }
