@@ -22,7 +22,6 @@ import pytest
 from conftest import lab_env
 from team_server import Server
 
-LAB = str(Path(sys.executable).parent / "lab")
 SIZE = 2 << 30
 MEMORY_LIMIT = 200 << 20
 

@@ -31,6 +31,7 @@ __all__ = [
     "RunEndedError",
     "ModelNotFoundError",
     "StorageError",
+    "ServerError",
     "RunHandle",
     "ExperimentCore",
     "start_run",
