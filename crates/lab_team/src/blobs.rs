@@ -331,6 +331,37 @@ pub(crate) async fn upload_parts(
     Ok(Json(json!({ "parts": parts })))
 }
 
+/// Forgets the uploads begun longer ago than the server's upload time to
+/// live (a client that gave up, or never came back): their rows and their
+/// parts. Returns how many.
+pub(crate) async fn expire_uploads(state: &AppState) -> Result<usize, ApiError> {
+    let ttl = i64::try_from(state.inner.options.upload_ttl.as_nanos()).unwrap_or(i64::MAX);
+    let before = lab_types::now_nanos().saturating_sub(ttl);
+    let old = state
+        .blocking(move |s| {
+            let mut lease = s.inner.db.take()?;
+            let rows = lease.client().query(
+                "SELECT id, size, part_size FROM lab_team.uploads WHERE created_nanos < $1",
+                &[&before],
+            )?;
+            Ok(rows
+                .iter()
+                .map(|r| {
+                    let up = Upload {
+                        size: r.get::<_, i64>(1).cast_unsigned(),
+                        part_size: r.get::<_, i64>(2).cast_unsigned().max(1),
+                    };
+                    (r.get::<_, String>(0), up.parts())
+                })
+                .collect::<Vec<_>>())
+        })
+        .await?;
+    for (id, parts) in &old {
+        drop_upload(state, id, *parts).await?;
+    }
+    Ok(old.len())
+}
+
 /// Forgets upload `id`: its row and its parts.
 async fn drop_upload(state: &AppState, id: &str, parts: u32) -> Result<(), ApiError> {
     let bucket = &state.inner.bucket;

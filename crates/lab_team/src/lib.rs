@@ -83,12 +83,15 @@ pub struct Options {
     /// How often the server looks for projects pushed to its store with
     /// `lab push` (and once at start); `None`: never.
     pub scan_pushed: Option<Duration>,
+    /// An upload of a blob not completed within this long is dropped, its
+    /// parts deleted (its client starts again if it ever comes back).
+    pub upload_ttl: Duration,
 }
 
 impl Options {
     /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
     /// 500 requests a second per token; sessions of 12 hours; no TLS;
-    /// pushed projects looked for every 30 s.
+    /// pushed projects looked for every 30 s; uploads dropped after 2 days.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -100,6 +103,7 @@ impl Options {
             session_ttl: Duration::from_hours(12),
             tls: false,
             scan_pushed: Some(Duration::from_secs(30)),
+            upload_ttl: Duration::from_hours(48),
         }
     }
 }
@@ -272,6 +276,24 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Drops forgotten uploads, at start and then every quarter of their time
+/// to live (at most hourly), until the server stops.
+async fn expire_uploads(state: AppState) {
+    let every = (state.inner.options.upload_ttl / 4).min(Duration::from_hours(1));
+    let stop = state.inner.shutdown.clone();
+    loop {
+        match blobs::expire_uploads(&state).await {
+            Ok(0) => {}
+            Ok(n) => eprintln!("lab server: dropped {n} upload(s) not completed in time"),
+            Err(e) => eprintln!("lab server: dropping forgotten uploads failed: {e}"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// Serves `state` on `listener` until `shutdown` completes: over TLS with
 /// `tls` (then the state's options should say `tls`, for `Secure`
 /// cookies), else plain HTTP.
@@ -285,6 +307,7 @@ pub async fn serve(
     if let Some(every) = state.inner.options.scan_pushed {
         tokio::spawn(pushed::keep_looking(state.clone(), every));
     }
+    tokio::spawn(expire_uploads(state.clone()));
     let shutdown = async move {
         shutdown.await;
         stopper.cancel();

@@ -459,3 +459,72 @@ fn blobs_and_journals_go_to_a_real_s3_server() {
         .join(format!("lab-team/some/prefix/projects/p/runs/{id}/journal"));
     assert!(stored.is_dir(), "{}", stored.display());
 }
+
+#[test]
+fn an_upload_never_completed_is_dropped_with_its_parts() {
+    let cluster = Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = Server::on(cluster, store, &url, |o| {
+        o.part_size = PART;
+        o.upload_ttl = Duration::from_secs(2);
+    });
+    let token = s.token("ci", Role::Writer, Some("p"));
+    let blob = data(2 * PART as usize);
+    let sha = hex(&Sha256::digest(&blob));
+    let started = http(
+        s.addr,
+        "POST",
+        &format!("/api/v1/blobs/{sha}/uploads"),
+        Some(&token),
+        &[],
+        json!({"size": blob.len()}).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(started.status, 201);
+    let id = started.json()["upload"].as_str().unwrap().to_owned();
+    let part = http(
+        s.addr,
+        "PUT",
+        &format!("/api/v1/blobs/{sha}/uploads/{id}/parts/1"),
+        Some(&token),
+        &[],
+        &blob[..PART as usize],
+    )
+    .unwrap();
+    assert_eq!(part.status, 204);
+    let parts = s.store.path().join("uploads").join(&id);
+    assert_eq!(std::fs::read_dir(&parts).unwrap().count(), 1);
+    // The server looks every half second here (a quarter of the time to
+    // live); the upload goes within a few.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let asked = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/blobs/{sha}/uploads/{id}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        if asked.status == 404 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the upload was never dropped");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let left = std::fs::read_dir(&parts).map_or(0, Iterator::count);
+    assert_eq!(left, 0, "its parts are deleted too");
+    // The client starts again: a new upload.
+    let again = http(
+        s.addr,
+        "POST",
+        &format!("/api/v1/blobs/{sha}/uploads"),
+        Some(&token),
+        &[],
+        json!({"size": blob.len()}).to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(again.status, 201);
+}
