@@ -67,6 +67,15 @@ const MIGRATIONS: &[&str] = &[
     r"
     CREATE INDEX files_by_blob ON lab_team.files (sha256, project);
     ",
+    // 4: how many stretches each run's journal has had since its last merge.
+    r"
+    CREATE TABLE lab_team.journals (
+        project text NOT NULL,
+        run text NOT NULL,
+        stretches integer NOT NULL,
+        PRIMARY KEY (project, run)
+    );
+    ",
 ];
 
 /// Connects to `url`, for a command that needs one connection.

@@ -209,7 +209,7 @@ pub(crate) async fn put_journal(
         .blocking(move |s| {
             locked(s, &project, &run, |client| {
                 touch(client, &project, &run)?;
-                receive(s, &handle, &project, &run, offset, &bytes)
+                receive(s, &handle, client, &project, &run, offset, &bytes)
             })
         })
         .await?;
@@ -217,10 +217,11 @@ pub(crate) async fn put_journal(
 }
 
 /// Compares, checks, stores and folds a journal stretch, holding the run's
-/// lock; returns the journal's length on the server after it.
+/// lock (on `client`'s session); returns the journal's length on the server after it.
 pub(crate) fn receive(
     s: &AppState,
     handle: &tokio::runtime::Handle,
+    client: &mut postgres::Client,
     project: &str,
     run: &RunId,
     offset: u64,
@@ -268,6 +269,14 @@ pub(crate) fn receive(
         kept.clone().into(),
     ))?;
     lease.with(|index| fold_received(index, run, length, &kept, false))?;
+    drop(lease);
+    // Stored and folded: a merge that fails costs reading speed, not data,
+    // and is tried again at the next stretch.
+    if let Err(e) = crate::compact::stretch_added(s, handle, client, project, &run_text, end) {
+        eprintln!(
+            "lab server: merging the journal of run `{run}` of project `{project}` failed: {e}"
+        );
+    }
     Ok(end)
 }
 

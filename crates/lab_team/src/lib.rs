@@ -19,6 +19,7 @@
 
 mod auth;
 mod blobs;
+mod compact;
 mod db;
 mod error;
 mod events;
@@ -86,12 +87,16 @@ pub struct Options {
     /// An upload of a blob not completed within this long is dropped, its
     /// parts deleted (its client starts again if it ever comes back).
     pub upload_ttl: Duration,
+    /// A run's journal stretches (one per request taken) are merged into
+    /// larger objects every this many; 0: never.
+    pub compact_every: u32,
 }
 
 impl Options {
     /// Defaults: a run is unreachable after 60 s of silence; 8 MiB parts;
     /// 500 requests a second per token; sessions of 12 hours; no TLS;
-    /// pushed projects looked for every 30 s; uploads dropped after 2 days.
+    /// pushed projects looked for every 30 s; uploads dropped after 2 days;
+    /// journal stretches merged every 256.
     #[must_use]
     pub fn new(database: String, artifacts: String) -> Self {
         Self {
@@ -104,6 +109,7 @@ impl Options {
             tls: false,
             scan_pushed: Some(Duration::from_secs(30)),
             upload_ttl: Duration::from_hours(48),
+            compact_every: 256,
         }
     }
 }

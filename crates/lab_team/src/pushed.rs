@@ -145,8 +145,8 @@ async fn take_journal(
             while length < size {
                 let end = size.min(length + MAX_JOURNAL_BODY as u64);
                 let bytes = handle.block_on(s.inner.bucket.store.get_range(&blob, length..end))?;
-                let after = locked(s, &project, &run, |_| {
-                    receive(s, &handle, &project, &run, length, &bytes)
+                let after = locked(s, &project, &run, |client| {
+                    receive(s, &handle, client, &project, &run, length, &bytes)
                 });
                 match after {
                     Ok(after) if after > length => length = after,

@@ -160,16 +160,7 @@ impl Bucket {
         run: &str,
         length: u64,
     ) -> Result<Vec<(u64, u64)>, ApiError> {
-        let dir = self.journal_dir(project, run);
-        let mut found: Vec<(u64, u64)> = Vec::new();
-        let mut listing = self.store.list(Some(&dir));
-        while let Some(meta) = listing.next().await {
-            let meta = meta?;
-            if let Some(start) = meta.location.filename().and_then(|n| n.parse::<u64>().ok()) {
-                found.push((start, meta.size));
-            }
-        }
-        found.sort_unstable();
+        let found = self.all_stretches(project, run).await?;
         let mut chain = Vec::new();
         let mut at = 0;
         for (start, size) in found {
@@ -187,6 +178,27 @@ impl Bucket {
             )));
         }
         Ok(chain)
+    }
+
+    /// Every stretch object of run `run`'s journal, chained or not (a merge
+    /// leaves the ones it covered for the next to delete), as `(start,
+    /// size)`, sorted.
+    pub(crate) async fn all_stretches(
+        &self,
+        project: &str,
+        run: &str,
+    ) -> Result<Vec<(u64, u64)>, ApiError> {
+        let dir = self.journal_dir(project, run);
+        let mut found: Vec<(u64, u64)> = Vec::new();
+        let mut listing = self.store.list(Some(&dir));
+        while let Some(meta) = listing.next().await {
+            let meta = meta?;
+            if let Some(start) = meta.location.filename().and_then(|n| n.parse::<u64>().ok()) {
+                found.push((start, meta.size));
+            }
+        }
+        found.sort_unstable();
+        Ok(found)
     }
 
     /// Bytes `[from, to)` of run `run`'s journal, which is `length` long.

@@ -757,3 +757,58 @@ fn postgresql_down_is_a_503_and_nothing_is_lost_when_it_is_back() {
     .unwrap();
     assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
 }
+
+#[test]
+fn a_journal_of_many_stretches_is_merged_and_reads_back_the_same() {
+    let cluster = crate::Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = Server::on(cluster, store, &url, |o| o.compact_every = 8);
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let objects = |id: &str| {
+        std::fs::read_dir(
+            s.store
+                .path()
+                .join(format!("projects/{P}/runs/{id}/journal")),
+        )
+        .unwrap()
+        .count()
+    };
+    let get = |path: &str| {
+        let r = http(
+            s.addr,
+            "GET",
+            &format!("/api/v1/projects/{P}{path}"),
+            Some(&token),
+            &[],
+            b"",
+        )
+        .unwrap();
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r
+    };
+    for run in &runs {
+        let bytes = journal_bytes(&project, run);
+        let id = run.id().to_string();
+        // Some 80 requests: without merging, 80 objects.
+        let size = bytes.len() / 80 + 1;
+        assert_eq!(
+            send_journal(s.addr, &token, P, &id, &bytes, size),
+            bytes.len() as u64
+        );
+        let n = objects(&id);
+        assert!(n <= 2 * 8 + 1, "{n} objects for {} bytes", bytes.len());
+        assert_eq!(get(&format!("/runs/{id}/journal")).body, bytes);
+        let loss = get(&format!("/runs/{id}/metrics/loss?max_points=100000")).json();
+        assert_eq!(loss["total"].as_u64(), Some(2000));
+    }
+    // The index made again from the merged objects is the same.
+    let list = get("/runs").json();
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    c.batch_execute("DELETE FROM lab.runs; DELETE FROM lab.names;")
+        .unwrap();
+    let done = lab_team::reindex(&s.cluster.lab(), &url, None).unwrap();
+    assert_eq!((done.projects, done.runs), (1, 2));
+    assert_eq!(get("/runs").json(), list);
+}
