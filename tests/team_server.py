@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 LAB = str(Path(sys.executable).parent / "lab")
@@ -128,6 +129,15 @@ class Server:
         request = urllib.request.Request(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.load(r)
+
+    def answer(self, path: str, token: str) -> "tuple[int, dict, Message]":
+        """A GET's status, JSON body and headers, whatever the status."""
+        request = urllib.request.Request(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.load(r), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e), e.headers
 
     def close(self) -> None:
         self.stop(signal.SIGKILL)

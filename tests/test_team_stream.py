@@ -36,6 +36,27 @@ with e.start_run():
 """
 
 
+# Training that times its own `log_metric` calls, and says so at the end.
+TIMED = """
+import json, sys, time, lab
+n, pause = int(sys.argv[1]), float(sys.argv[2])
+e = lab.Experiment("train")
+spent = worst = 0.0
+started = time.monotonic()
+with e.start_run():
+    print(e.run_id, flush=True)
+    for i in range(n):
+        t = time.perf_counter()
+        e.log_metric("loss", 1.0 / (i + 1), step=i)
+        took = time.perf_counter() - t
+        spent += took
+        worst = max(worst, took)
+        if i % 100 == 99:
+            time.sleep(pause)
+print(json.dumps({"spent": spent, "worst": worst, "trained": time.monotonic() - started}), flush=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def server():
     # Not under pytest's folder: PostgreSQL runs as its own user, which must
@@ -52,6 +73,14 @@ def start_training(project: Path, n: int, pause: float) -> subprocess.Popen:
     (project / "notes.txt").write_text("what was tried\n")
     return subprocess.Popen(
         [sys.executable, "train.py", str(n), str(pause)],
+        cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def start_timed(project: Path, n: int, pause: float) -> subprocess.Popen:
+    (project / "timed.py").write_text(textwrap.dedent(TIMED))
+    return subprocess.Popen(
+        [sys.executable, "timed.py", str(n), str(pause)],
         cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -229,3 +258,57 @@ def test_the_next_run_in_the_project_sends_what_an_earlier_process_left(project:
     assert second.returncode == 0, err
     same_on_server(server, logged_in, project, second_id, 3000)
     same_on_server(server, logged_in, project, first_id, 500)
+
+
+def test_postgresql_stopped_for_30_s_slows_no_training_and_loses_no_point(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    # About 50 s of training: 20,000 points, a quarter second's pause every 100.
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "90")
+    n, pause = 20000, 0.25
+    proc = start_timed(project, n, pause)
+    try:
+        postgresql_stopped_for_30_s(project, server, logged_in, proc, n, pause)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def postgresql_stopped_for_30_s(project: Path, server: Server, logged_in: str, proc: subprocess.Popen, n: int, pause: float) -> None:
+    run_id = proc.stdout.readline().strip()
+    wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 1000)
+    server.pg.stop()
+    stopped = time.monotonic()
+    try:
+        # The server stays up and says it cannot answer now (503, a JSON
+        # error, when to come back), while the run goes on.
+        checks = 0
+        while time.monotonic() - stopped < 30:
+            status, body, headers = server.answer(f"/projects/{project.name}/runs/{run_id}", logged_in)
+            assert status == 503, (status, body)
+            assert body["error"]["code"] == "unavailable", body
+            assert headers.get("Retry-After"), headers
+            assert server.proc is not None and server.proc.poll() is None
+            assert proc.poll() is None
+            checks += 1
+            time.sleep(3)
+        assert checks >= 5
+    finally:
+        server.pg.start()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    timing = json.loads(out.splitlines()[-1])
+    # The log calls never waited for the network: none took long, and the
+    # training took its pauses and little more.
+    assert timing["worst"] < 0.5, timing
+    assert timing["spent"] < 10, timing
+    assert timing["trained"] < n / 100 * pause + 15, timing
+    # Said once, and all sent before the process ended.
+    assert err.count("the server does not answer") == 1, err
+    assert "not all on the server" not in err, err
+    # A fresh reader finds every point, once, and the journal byte for byte.
+    same_on_server(server, logged_in, project, run_id, n)
+    assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"
+    listed = lab_cli(project, "show", run_id[:8], "--remote")
+    assert listed.returncode == 0, listed.stderr
+    assert "finished" in listed.stdout, listed.stdout
+
