@@ -77,6 +77,16 @@ def start_training(project: Path, n: int, pause: float) -> subprocess.Popen:
     )
 
 
+@pytest.fixture(scope="module")
+def s3_server():
+    """A server whose object store is a real S3 server (`s3s-fs`)."""
+    folder = Path(tempfile.mkdtemp(prefix="lab-team-s3-"))
+    os.chmod(folder, 0o755)
+    s = Server(folder, s3=True)
+    yield s
+    s.close()
+
+
 def start_timed(project: Path, n: int, pause: float) -> subprocess.Popen:
     (project / "timed.py").write_text(textwrap.dedent(TIMED))
     return subprocess.Popen(
@@ -312,3 +322,50 @@ def postgresql_stopped_for_30_s(project: Path, server: Server, logged_in: str, p
     assert listed.returncode == 0, listed.stderr
     assert "finished" in listed.stdout, listed.stdout
 
+
+def test_the_s3_server_stopped_and_restarted_mid_run_loses_no_point(project: Path, s3_server: Server, monkeypatch, request) -> None:
+    server = s3_server
+    token = server.token(f"t-{request.node.name[:40]}")
+    monkeypatch.setenv("LAB_SERVER", server.url)
+    monkeypatch.setenv("LAB_TOKEN", token)
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "90")
+    # About 20 s of training.
+    n, pause = 8000, 0.25
+    proc = start_timed(project, n, pause)
+    try:
+        run_id = proc.stdout.readline().strip()
+        wait_for(lambda: points_on_server(server, token, project, run_id) >= 500)
+        assert server.s3 is not None
+        server.s3.kill()
+        stopped = time.monotonic()
+        try:
+            # The server stays up; what needs the store is a 503 with a JSON
+            # error (the index, in PostgreSQL, still answers).
+            status, body, headers = server.answer(f"/projects/{project.name}/runs/{run_id}/metrics/loss", token)
+            assert (status, body["error"]["code"]) == (503, "unavailable"), body
+            assert headers.get("Retry-After"), headers
+            assert server.answer(f"/projects/{project.name}/runs/{run_id}", token)[0] == 200
+            time.sleep(max(0.0, 8 - (time.monotonic() - stopped)))
+            assert server.proc is not None and server.proc.poll() is None
+            assert proc.poll() is None
+        finally:
+            # The same folder, on the same port.
+            server.s3.start()
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        timing = json.loads(out.splitlines()[-1])
+        assert timing["worst"] < 0.5, timing
+        assert timing["trained"] < n / 100 * pause + 15, timing
+        assert err.count("the server does not answer") == 1, err
+        assert "not all on the server" not in err, err
+        # A fresh reader finds every point once, and the journal (read back
+        # from the S3 server) byte for byte.
+        same_on_server(server, token, project, run_id, n)
+        assert server.get(f"/projects/{project.name}/runs/{run_id}", token)["status"] == "finished"
+        points = server.get(f"/projects/{project.name}/runs/{run_id}/metrics/loss?max_points=100000", token)
+        assert (points["total"], points["downsampled"]) == (n, False)
+        assert points["x"] == list(range(n))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
