@@ -1,7 +1,9 @@
 """Runs streamed to a real `lab server` (PostgreSQL and a folder of blobs,
-started by the test): while they train, through a server that stops, a
-client killed mid-upload, and a token revoked mid-run. Each checks with the
-server's read API that every acknowledged point is there exactly once."""
+or a real S3 server, started by the test): while they train, through a
+server that stops, PostgreSQL stopped for 30 s, the S3 server restarted, a
+client killed mid-upload, a token revoked mid-run, and 16 clients at once.
+Each checks with the server's read API that every acknowledged point is
+there exactly once."""
 
 from __future__ import annotations
 
@@ -369,3 +371,45 @@ def test_the_s3_server_stopped_and_restarted_mid_run_loses_no_point(project: Pat
         if proc.poll() is None:
             proc.kill()
             proc.communicate()
+
+
+MANY = """
+import sys, lab
+n = int(sys.argv[1])
+e = lab.Experiment("many")
+with e.start_run():
+    print(e.run_id, flush=True)
+    for i in range(n):
+        e.log_metric("loss", 1.0 / (i + 1), step=i)
+"""
+
+
+def test_sixteen_clients_of_100000_points_each_all_arrive_once(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "120")
+    n, clients = 100_000, 16
+    (project / "many.py").write_text(textwrap.dedent(MANY))
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "many.py", str(n)],
+            cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(clients)
+    ]
+    try:
+        ids = [p.stdout.readline().strip() for p in procs]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+            assert "server" not in err and "not all on" not in err, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    took = time.monotonic() - started
+    print(f"{clients} clients x {n} points: all acknowledged after {took:.1f} s")
+    assert len(set(ids)) == clients
+    for run_id in ids:
+        same_on_server(server, logged_in, project, run_id, n)
+        assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"
