@@ -152,14 +152,17 @@ const MIGRATIONS: &[&str] = &[
     // waits for the commit, and a rolled-back change says nothing), so
     // every process listening on the database learns of it, whoever made
     // it. The payload names the project and its new generation; a name too
-    // long for a notification's 8000 bytes is left out (`null`: listeners
-    // look at every project).
+    // long for a notification (8000 bytes) is left out (`null`: listeners
+    // look at every project), so that no name can make a fold fail.
     r"
     CREATE FUNCTION lab.announce() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        payload text := json_build_object('project', NEW.name, 'generation', NEW.generation)::text;
     BEGIN
-        PERFORM pg_notify('lab_runs', json_build_object(
-            'project', CASE WHEN octet_length(NEW.name) <= 4000 THEN NEW.name END,
-            'generation', NEW.generation)::text);
+        IF octet_length(payload) > 7000 THEN
+            payload := json_build_object('project', NULL, 'generation', NEW.generation)::text;
+        END IF;
+        PERFORM pg_notify('lab_runs', payload);
         RETURN NULL;
     END
     $$;
@@ -171,7 +174,7 @@ const MIGRATIONS: &[&str] = &[
 
 /// The channel on which a change of a project's runs is announced, once
 /// committed: the payload is JSON, `{"project": NAME, "generation": N}`
-/// (`project` is `null` for a name longer than 4000 bytes).
+/// (`project` is `null` for a name whose payload would not fit).
 pub const CHANNEL: &str = "lab_runs";
 
 /// The schema version this build writes.
