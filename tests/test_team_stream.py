@@ -7,14 +7,17 @@ there exactly once."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import queue
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -285,9 +288,43 @@ def test_postgresql_stopped_for_30_s_slows_no_training_and_loses_no_point(projec
             proc.communicate()
 
 
+def follow(server: Server, token: str, project: Path) -> "tuple[queue.Queue[tuple[str, dict]], http.client.HTTPConnection]":
+    """The project's live events at `server`, as they come (kind, data),
+    and the connection (closing it ends them)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    conn.request("GET", f"/api/v1/projects/{project.name}/events", headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    events: "queue.Queue[tuple[str, dict]]" = queue.Queue()
+
+    def read() -> None:
+        kind = ""
+        try:
+            for raw in response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line[len("event: "):]
+                elif line.startswith("data: "):
+                    events.put((kind, json.loads(line[len("data: "):])))
+        except (OSError, ValueError, AttributeError):
+            return  # closed by the test
+
+    threading.Thread(target=read, name="events", daemon=True).start()
+    return events, conn
+
+
 def postgresql_stopped_for_30_s(project: Path, server: Server, logged_in: str, proc: subprocess.Popen, n: int, pause: float) -> None:
     run_id = proc.stdout.readline().strip()
     wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 1000)
+    # A member follows the project live, through the outage.
+    events, following = follow(server, logged_in, project)
+    try:
+        outage(project, server, logged_in, proc, run_id, events, n, pause)
+    finally:
+        following.close()
+
+
+def outage(project: Path, server: Server, logged_in: str, proc: subprocess.Popen, run_id: str, events: "queue.Queue[tuple[str, dict]]", n: int, pause: float) -> None:
     server.pg.stop()
     stopped = time.monotonic()
     try:
@@ -320,6 +357,16 @@ def postgresql_stopped_for_30_s(project: Path, server: Server, logged_in: str, p
     # A fresh reader finds every point, once, and the journal byte for byte.
     same_on_server(server, logged_in, project, run_id, n)
     assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"
+    # The stream opened before the outage tells of the run's end after it.
+    deadline = time.monotonic() + 10
+    told = []
+    while not any(k == "run" and d["id"] == run_id and d["status"] == "finished" for k, d in told):
+        told.append(events.get(timeout=max(0.1, deadline - time.monotonic())))
+    # The server listens to PostgreSQL again soon after it is back (its
+    # tries are at most 5 s apart), and said so.
+    said = wait_for(lambda: "listening for changes again" in Path(server.log.name).read_text(), timeout=10)
+    assert said, Path(server.log.name).read_text()[-2000:]
+    assert Path(server.log.name).read_text().count("not listening for changes") == 1
     listed = lab_cli(project, "show", run_id[:8], "--remote")
     assert listed.returncode == 0, listed.stderr
     assert "finished" in listed.stdout, listed.stdout

@@ -5,7 +5,7 @@
 //!
 //! The connection is tokio-postgres's own (asynchronous: it waits on the
 //! socket, not on a thread). When it breaks (the database restarted, the
-//! network cut) the server connects again, waiting 0.5 s doubling to 30 s
+//! network cut) the server connects again, waiting 0.5 s doubling to 5 s
 //! (with jitter) between tries, and says so once each way. While it is
 //! down, the watchers look every second on their own; once it listens
 //! again, every watcher looks at once, so what changed meanwhile is sent.
@@ -21,8 +21,9 @@ use crate::db::redact;
 
 /// The first wait before connecting again, doubled after each failure.
 const FIRST_WAIT: Duration = Duration::from_millis(500);
-/// The longest wait.
-const LONGEST_WAIT: Duration = Duration::from_secs(30);
+/// The longest wait: one connection per server, so trying often costs the
+/// database little, and live events come back soon after it does.
+const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// How often the connection is asked whether it still answers (a database
 /// gone without closing it, as behind a cut network, is found so).
 const PING_EVERY: Duration = Duration::from_secs(30);
