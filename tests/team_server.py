@@ -15,6 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from email.message import Message
 from pathlib import Path
 
 LAB = str(Path(sys.executable).parent / "lab")
@@ -72,19 +73,79 @@ class Postgres:
         self._pg("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
 
-class Server:
-    """`lab server` on a database and a folder of blobs."""
+S3S_FS = shutil.which("s3s-fs") or str(Path.home() / ".cargo" / "bin" / "s3s-fs")
 
-    def __init__(self, folder: Path, artifacts: "str | None" = None, env: "dict | None" = None, args: "list[str] | None" = None) -> None:
-        """`artifacts`: the store's URL (a folder of `folder` by default);
-        `env`: more variables for the server (`AWS_*`); `args`: more
-        options of `lab server`."""
+
+class S3:
+    """A real S3 server, `s3s-fs`, whose folder's folders are buckets; it
+    holds bucket `lab-team`."""
+
+    ACCESS_KEY = "lab-test-access"
+    SECRET_KEY = "lab-test-secret-key"
+
+    def __init__(self, folder: Path) -> None:
+        self.root = folder
+        (folder / "lab-team").mkdir(parents=True)
+        self.port = free_port()
+        self.proc: "subprocess.Popen | None" = None
+        self.start()
+
+    def env(self) -> dict:
+        """The variables that point a server at it."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.ACCESS_KEY,
+            "AWS_SECRET_ACCESS_KEY": self.SECRET_KEY,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.port}",
+            "AWS_REGION": "us-east-1",
+        }
+
+    def start(self) -> None:
+        """Starts it, on its folder and port (again, after `kill`)."""
+        self.proc = subprocess.Popen(
+            [S3S_FS, "--host", "127.0.0.1", "--port", str(self.port),
+             "--access-key", self.ACCESS_KEY, "--secret-key", self.SECRET_KEY, str(self.root)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("s3s-fs did not start")
+                time.sleep(0.05)
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=30)
+        self.proc = None
+
+
+class Server:
+    """`lab server` on a database and a folder of blobs (or, with `s3`, a
+    real S3 server)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        s3: bool = False,
+        artifacts: "str | None" = None,
+        env: "dict | None" = None,
+        args: "list[str] | None" = None,
+    ) -> None:
+        """`s3`: a real S3 server of its own for the store; `artifacts`: the
+        store's URL otherwise (a folder of `folder` by default); `env`: more
+        variables for the server (`AWS_*`); `args`: more options of `lab
+        server`."""
         self.folder = folder
         self.pg = Postgres(folder / "db")
         self.bucket = folder / "bucket"
         self.bucket.mkdir()
-        self.artifacts = artifacts or self.bucket.as_uri()
-        self.env = dict(os.environ, **(env or {}))
+        self.s3 = S3(folder / "s3") if s3 else None
+        self.artifacts = "s3://lab-team/runs" if self.s3 else artifacts or self.bucket.as_uri()
+        self.env = dict(env or {})
         self.args = list(args or [])
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -108,9 +169,12 @@ class Server:
     def start(self) -> None:
         self.log.close()
         self.log = open(self.folder / f"server-{time.monotonic_ns()}.log", "w")
+        env = dict(os.environ, **self.env)
+        if self.s3 is not None:
+            env.update(self.s3.env())
         self.proc = subprocess.Popen(
             [LAB, "server", "--database", self.pg.url, "--artifacts", self.artifacts, "--listen", f"127.0.0.1:{self.port}", *self.args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env,
+            stdout=self.log, stderr=subprocess.STDOUT, env=env,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -135,8 +199,19 @@ class Server:
         with urllib.request.urlopen(request, timeout=30) as r:
             return json.load(r)
 
+    def answer(self, path: str, token: str) -> "tuple[int, dict, Message]":
+        """A GET's status, JSON body and headers, whatever the status."""
+        request = urllib.request.Request(f"{self.url}/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as r:
+                return r.status, json.load(r), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e), e.headers
+
     def close(self) -> None:
         self.stop(signal.SIGKILL)
+        if self.s3 is not None:
+            self.s3.kill()
         try:
             self.pg.stop()
         finally:

@@ -1,18 +1,23 @@
 """Runs streamed to a real `lab server` (PostgreSQL and a folder of blobs,
-started by the test): while they train, through a server that stops, a
-client killed mid-upload, and a token revoked mid-run. Each checks with the
-server's read API that every acknowledged point is there exactly once."""
+or a real S3 server, started by the test): while they train, through a
+server that stops, PostgreSQL stopped for 30 s, the S3 server restarted, a
+client killed mid-upload, a token revoked mid-run, and 16 clients at once.
+Each checks with the server's read API that every acknowledged point is
+there exactly once."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import queue
 import signal
 import stat
 import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -36,6 +41,27 @@ with e.start_run():
 """
 
 
+# Training that times its own `log_metric` calls, and says so at the end.
+TIMED = """
+import json, sys, time, lab
+n, pause = int(sys.argv[1]), float(sys.argv[2])
+e = lab.Experiment("train")
+spent = worst = 0.0
+started = time.monotonic()
+with e.start_run():
+    print(e.run_id, flush=True)
+    for i in range(n):
+        t = time.perf_counter()
+        e.log_metric("loss", 1.0 / (i + 1), step=i)
+        took = time.perf_counter() - t
+        spent += took
+        worst = max(worst, took)
+        if i % 100 == 99:
+            time.sleep(pause)
+print(json.dumps({"spent": spent, "worst": worst, "trained": time.monotonic() - started}), flush=True)
+"""
+
+
 @pytest.fixture(scope="module")
 def server():
     # Not under pytest's folder: PostgreSQL runs as its own user, which must
@@ -52,6 +78,24 @@ def start_training(project: Path, n: int, pause: float) -> subprocess.Popen:
     (project / "notes.txt").write_text("what was tried\n")
     return subprocess.Popen(
         [sys.executable, "train.py", str(n), str(pause)],
+        cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """A server whose object store is a real S3 server (`s3s-fs`)."""
+    folder = Path(tempfile.mkdtemp(prefix="lab-team-s3-"))
+    os.chmod(folder, 0o755)
+    s = Server(folder, s3=True)
+    yield s
+    s.close()
+
+
+def start_timed(project: Path, n: int, pause: float) -> subprocess.Popen:
+    (project / "timed.py").write_text(textwrap.dedent(TIMED))
+    return subprocess.Popen(
+        [sys.executable, "timed.py", str(n), str(pause)],
         cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
@@ -229,3 +273,190 @@ def test_the_next_run_in_the_project_sends_what_an_earlier_process_left(project:
     assert second.returncode == 0, err
     same_on_server(server, logged_in, project, second_id, 3000)
     same_on_server(server, logged_in, project, first_id, 500)
+
+
+def test_postgresql_stopped_for_30_s_slows_no_training_and_loses_no_point(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    # About 50 s of training: 20,000 points, a quarter second's pause every 100.
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "90")
+    n, pause = 20000, 0.25
+    proc = start_timed(project, n, pause)
+    try:
+        postgresql_stopped_for_30_s(project, server, logged_in, proc, n, pause)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+def follow(server: Server, token: str, project: Path) -> "tuple[queue.Queue[tuple[str, dict]], http.client.HTTPConnection]":
+    """The project's live events at `server`, as they come (kind, data),
+    and the connection (closing it ends them)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+    conn.request("GET", f"/api/v1/projects/{project.name}/events", headers={"Authorization": f"Bearer {token}"})
+    response = conn.getresponse()
+    assert response.status == 200, response.read()
+    events: "queue.Queue[tuple[str, dict]]" = queue.Queue()
+
+    def read() -> None:
+        kind = ""
+        try:
+            for raw in response:
+                line = raw.decode().rstrip("\n")
+                if line.startswith("event: "):
+                    kind = line[len("event: "):]
+                elif line.startswith("data: "):
+                    events.put((kind, json.loads(line[len("data: "):])))
+        except (OSError, ValueError, AttributeError):
+            return  # closed by the test
+
+    threading.Thread(target=read, name="events", daemon=True).start()
+    return events, conn
+
+
+def postgresql_stopped_for_30_s(project: Path, server: Server, logged_in: str, proc: subprocess.Popen, n: int, pause: float) -> None:
+    run_id = proc.stdout.readline().strip()
+    wait_for(lambda: points_on_server(server, logged_in, project, run_id) >= 1000)
+    # A member follows the project live, through the outage.
+    events, following = follow(server, logged_in, project)
+    try:
+        outage(project, server, logged_in, proc, run_id, events, n, pause)
+    finally:
+        following.close()
+
+
+def outage(project: Path, server: Server, logged_in: str, proc: subprocess.Popen, run_id: str, events: "queue.Queue[tuple[str, dict]]", n: int, pause: float) -> None:
+    server.pg.stop()
+    stopped = time.monotonic()
+    try:
+        # The server stays up and says it cannot answer now (503, a JSON
+        # error, when to come back), while the run goes on.
+        checks = 0
+        while time.monotonic() - stopped < 30:
+            status, body, headers = server.answer(f"/projects/{project.name}/runs/{run_id}", logged_in)
+            assert status == 503, (status, body)
+            assert body["error"]["code"] == "unavailable", body
+            assert headers.get("Retry-After"), headers
+            assert server.proc is not None and server.proc.poll() is None
+            assert proc.poll() is None
+            checks += 1
+            time.sleep(3)
+        assert checks >= 5
+    finally:
+        server.pg.start()
+    out, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    timing = json.loads(out.splitlines()[-1])
+    # The log calls never waited for the network: none took long, and the
+    # training took its pauses and little more.
+    assert timing["worst"] < 0.5, timing
+    assert timing["spent"] < 10, timing
+    assert timing["trained"] < n / 100 * pause + 15, timing
+    # Said once, and all sent before the process ended.
+    assert err.count("the server does not answer") == 1, err
+    assert "not all on the server" not in err, err
+    # A fresh reader finds every point, once, and the journal byte for byte.
+    same_on_server(server, logged_in, project, run_id, n)
+    assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"
+    # The stream opened before the outage tells of the run's end after it.
+    deadline = time.monotonic() + 10
+    told = []
+    while not any(k == "run" and d["id"] == run_id and d["status"] == "finished" for k, d in told):
+        told.append(events.get(timeout=max(0.1, deadline - time.monotonic())))
+    # The server listens to PostgreSQL again soon after it is back (its
+    # tries are at most 5 s apart), and said so.
+    said = wait_for(lambda: "listening for changes again" in Path(server.log.name).read_text(), timeout=10)
+    assert said, Path(server.log.name).read_text()[-2000:]
+    assert Path(server.log.name).read_text().count("not listening for changes") == 1
+    listed = lab_cli(project, "show", run_id[:8], "--remote")
+    assert listed.returncode == 0, listed.stderr
+    assert "finished" in listed.stdout, listed.stdout
+
+
+def test_the_s3_server_stopped_and_restarted_mid_run_loses_no_point(project: Path, s3_server: Server, monkeypatch, request) -> None:
+    server = s3_server
+    token = server.token(f"t-{request.node.name[:40]}")
+    monkeypatch.setenv("LAB_SERVER", server.url)
+    monkeypatch.setenv("LAB_TOKEN", token)
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "90")
+    # About 20 s of training.
+    n, pause = 8000, 0.25
+    proc = start_timed(project, n, pause)
+    try:
+        run_id = proc.stdout.readline().strip()
+        wait_for(lambda: points_on_server(server, token, project, run_id) >= 500)
+        assert server.s3 is not None
+        server.s3.kill()
+        stopped = time.monotonic()
+        try:
+            # The server stays up; what needs the store is a 503 with a JSON
+            # error (the index, in PostgreSQL, still answers).
+            status, body, headers = server.answer(f"/projects/{project.name}/runs/{run_id}/metrics/loss", token)
+            assert (status, body["error"]["code"]) == (503, "unavailable"), body
+            assert headers.get("Retry-After"), headers
+            assert server.answer(f"/projects/{project.name}/runs/{run_id}", token)[0] == 200
+            time.sleep(max(0.0, 8 - (time.monotonic() - stopped)))
+            assert server.proc is not None and server.proc.poll() is None
+            assert proc.poll() is None
+        finally:
+            # The same folder, on the same port.
+            server.s3.start()
+        out, err = proc.communicate(timeout=240)
+        assert proc.returncode == 0, err
+        timing = json.loads(out.splitlines()[-1])
+        assert timing["worst"] < 0.5, timing
+        assert timing["trained"] < n / 100 * pause + 15, timing
+        assert err.count("the server does not answer") == 1, err
+        assert "not all on the server" not in err, err
+        # A fresh reader finds every point once, and the journal (read back
+        # from the S3 server) byte for byte.
+        same_on_server(server, token, project, run_id, n)
+        assert server.get(f"/projects/{project.name}/runs/{run_id}", token)["status"] == "finished"
+        points = server.get(f"/projects/{project.name}/runs/{run_id}/metrics/loss?max_points=100000", token)
+        assert (points["total"], points["downsampled"]) == (n, False)
+        assert points["x"] == list(range(n))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+MANY = """
+import sys, lab
+n = int(sys.argv[1])
+e = lab.Experiment("many")
+with e.start_run():
+    print(e.run_id, flush=True)
+    for i in range(n):
+        e.log_metric("loss", 1.0 / (i + 1), step=i)
+"""
+
+
+def test_sixteen_clients_of_100000_points_each_all_arrive_once(project: Path, server: Server, logged_in: str, monkeypatch) -> None:
+    monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "120")
+    n, clients = 100_000, 16
+    (project / "many.py").write_text(textwrap.dedent(MANY))
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "many.py", str(n)],
+            cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for _ in range(clients)
+    ]
+    try:
+        ids = [p.stdout.readline().strip() for p in procs]
+        for p in procs:
+            _, err = p.communicate(timeout=300)
+            assert p.returncode == 0, err
+            assert "server" not in err and "not all on" not in err, err
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+    took = time.monotonic() - started
+    print(f"{clients} clients x {n} points: all acknowledged after {took:.1f} s")
+    assert len(set(ids)) == clients
+    for run_id in ids:
+        same_on_server(server, logged_in, project, run_id, n)
+        assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"

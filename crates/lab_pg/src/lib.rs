@@ -27,7 +27,7 @@ use lab_store::{Error, ErrorKind, Issue, Project};
 use postgres::{Client, NoTls};
 
 pub use dialect::{Postgres, glob_regex};
-pub use schema::VERSION;
+pub use schema::{CHANNEL, VERSION};
 
 /// One project's index in a PostgreSQL database.
 pub struct PgIndex {

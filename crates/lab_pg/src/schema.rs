@@ -147,7 +147,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs DROP CONSTRAINT runs_project_id_short_id_key;
     CREATE INDEX runs_short ON lab.runs (project_id, short_id);
     ",
+    // 3: a change of a project's runs (its generation moving on) is
+    // announced on channel `lab_runs` when its transaction commits (NOTIFY
+    // waits for the commit, and a rolled-back change says nothing), so
+    // every process listening on the database learns of it, whoever made
+    // it. The payload names the project and its new generation; a name too
+    // long for a notification (8000 bytes) is left out (`null`: listeners
+    // look at every project), so that no name can make a fold fail.
+    r"
+    CREATE FUNCTION lab.announce() RETURNS trigger LANGUAGE plpgsql AS $$
+    DECLARE
+        payload text := json_build_object('project', NEW.name, 'generation', NEW.generation)::text;
+    BEGIN
+        IF octet_length(payload) > 7000 THEN
+            payload := json_build_object('project', NULL, 'generation', NEW.generation)::text;
+        END IF;
+        PERFORM pg_notify('lab_runs', payload);
+        RETURN NULL;
+    END
+    $$;
+    CREATE TRIGGER projects_announce AFTER UPDATE OF generation ON lab.projects
+        FOR EACH ROW WHEN (NEW.generation IS DISTINCT FROM OLD.generation)
+        EXECUTE FUNCTION lab.announce();
+    ",
 ];
+
+/// The channel on which a change of a project's runs is announced, once
+/// committed: the payload is JSON, `{"project": NAME, "generation": N}`
+/// (`project` is `null` for a name whose payload would not fit).
+pub const CHANNEL: &str = "lab_runs";
 
 /// The schema version this build writes.
 #[allow(clippy::cast_possible_wrap)]

@@ -202,10 +202,17 @@ impl From<lab_store::Error> for ApiError {
 
 impl From<postgres::Error> for ApiError {
     fn from(e: postgres::Error) -> Self {
-        if e.as_db_error().is_some() {
-            ApiError::Internal(format!("PostgreSQL: {e}"))
-        } else {
-            ApiError::Unavailable(format!("PostgreSQL: {e}"))
+        let Some(db) = e.as_db_error() else {
+            return ApiError::Unavailable(format!("PostgreSQL: {e}"));
+        };
+        let code = db.code().code();
+        let message = format!("PostgreSQL: {} (SQLSTATE {code})", db.message());
+        match &code[..2] {
+            // The database going away or unable to go on now (its
+            // shutdown ends every session with 57P01), out of resources,
+            // or a transaction to try again: the client comes back later.
+            "08" | "40" | "53" | "57" | "58" => ApiError::Unavailable(message),
+            _ => ApiError::Internal(message),
         }
     }
 }

@@ -25,6 +25,7 @@ mod error;
 mod events;
 mod indexes;
 mod ingest;
+mod listen;
 mod pushed;
 mod read;
 mod reindex;
@@ -137,6 +138,8 @@ struct Inner {
     indexes: indexes::Indexes,
     bucket: store::Bucket,
     limits: auth::Limits,
+    /// The watchers of live events, woken by the database's notifications.
+    hub: events::Hub,
     /// Cancelled when the server stops: ends live event streams, so a
     /// graceful shutdown does not wait for them.
     shutdown: tokio_util::sync::CancellationToken,
@@ -161,6 +164,7 @@ impl AppState {
                 indexes,
                 bucket,
                 limits: auth::Limits::default(),
+                hub: events::Hub::default(),
                 shutdown: tokio_util::sync::CancellationToken::new(),
             }),
         })
@@ -318,17 +322,29 @@ pub async fn serve(
         shutdown.await;
         stopper.cancel();
     };
-    match tls {
+    // Hears every server's changes, for live events; ends with the server.
+    let listening = tokio::spawn(listen::listen(state.clone()));
+    let served = match tls {
         Some(tls) => {
-            let listener = tls::TlsListener::new(listener, &tls)?;
-            axum::serve(listener, router(state))
+            let listener = match tls::TlsListener::new(listener, &tls) {
+                Ok(l) => l,
+                Err(e) => {
+                    state.inner.shutdown.cancel();
+                    let _ = listening.await;
+                    return Err(e);
+                }
+            };
+            axum::serve(listener, router(state.clone()))
                 .with_graceful_shutdown(shutdown)
                 .await
         }
         None => {
-            axum::serve(listener, router(state))
+            axum::serve(listener, router(state.clone()))
                 .with_graceful_shutdown(shutdown)
                 .await
         }
-    }
+    };
+    state.inner.shutdown.cancel();
+    let _ = listening.await;
+    served
 }

@@ -6,6 +6,7 @@ mod cluster;
 mod concurrent;
 mod globs;
 mod journals;
+mod notify;
 mod same;
 mod short_ids;
 

@@ -812,3 +812,92 @@ fn a_journal_of_many_stretches_is_merged_and_reads_back_the_same() {
     assert_eq!((done.projects, done.runs), (1, 2));
     assert_eq!(get("/runs").json(), list);
 }
+
+#[test]
+fn a_request_cut_off_by_postgresql_stopping_is_a_503() {
+    use sha2::{Digest as _, Sha256};
+    let s = Server::start();
+    let token = s.token("ci", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = journal_bytes(&project, &runs[0]);
+    let id = runs[0].id().to_string();
+    let held = put(&s, &token, &id, 0, &bytes[..bytes.len() / 2]).json()["length"]
+        .as_u64()
+        .unwrap() as usize;
+    // The run's lock is taken elsewhere: the next request waits for it,
+    // inside PostgreSQL, when PostgreSQL stops.
+    let digest = Sha256::digest(format!("lab journal\0{P}\0{id}"));
+    let key = i64::from_le_bytes(digest[..8].try_into().unwrap());
+    let mut c = postgres::Client::connect(&s.cluster.lab(), postgres::NoTls).unwrap();
+    c.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let data: String = c.query_one("SHOW data_directory", &[]).unwrap().get(0);
+    let port: String = c.query_one("SHOW port", &[]).unwrap().get(0);
+    let addr = s.addr;
+    let (token2, id2, rest) = (token.clone(), id.clone(), bytes[held..].to_vec());
+    let waiting = std::thread::Builder::new()
+        .name("test-put".into())
+        .spawn(move || {
+            http(
+                addr,
+                "PUT",
+                &format!("/api/v1/projects/{P}/runs/{id2}/journal?offset={held}"),
+                Some(&token2),
+                &[],
+                &rest,
+            )
+            .unwrap()
+        })
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let waits: i64 = c
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'SELECT pg_advisory_lock%'",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        if waits > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the request does not wait"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    pg_ctl(&["-D", &data, "-m", "fast", "-w", "stop"]);
+    drop(c);
+    let r = waiting.join().unwrap();
+    assert_eq!(
+        (r.status, r.code()),
+        (503, "unavailable".to_owned()),
+        "{}",
+        String::from_utf8_lossy(&r.body)
+    );
+    assert!(r.header("retry-after").is_some());
+    let log = format!("{data}/server.log");
+    let options = format!("-p {port} -h 127.0.0.1 -k {data} -F");
+    pg_ctl(&["-D", &data, "-l", &log, "-o", &options, "-w", "start"]);
+    // Nothing of the cut request was kept: sent again, it all arrives once.
+    let mut answered = None;
+    for _ in 0..5 {
+        let r = put(&s, &token, &id, held, &bytes[held..]);
+        if r.status == 200 {
+            answered = r.json()["length"].as_u64();
+            break;
+        }
+        assert_eq!(r.status, 503);
+    }
+    assert_eq!(answered, Some(bytes.len() as u64));
+    let shown = http(
+        s.addr,
+        "GET",
+        &format!("/api/v1/projects/{P}/runs/{id}"),
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(crate::metric_count(&shown.json(), "loss"), Some(2000));
+}

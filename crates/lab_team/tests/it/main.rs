@@ -10,6 +10,7 @@ mod cluster;
 
 mod blobs;
 pub(crate) mod crash;
+mod events;
 mod journals;
 mod short_ids;
 mod tls;
