@@ -119,6 +119,31 @@ impl ApiError {
     }
 }
 
+/// Logs that the database or the object store cannot be reached: the first
+/// time, then at most every 10 s with how many requests were refused since,
+/// so that an outage under many clients is a few lines, not one per request.
+fn log_unavailable(detail: &str) {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+    static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match &mut *last {
+        Some((at, quiet)) if at.elapsed() < Duration::from_secs(10) => *quiet += 1,
+        Some((at, quiet)) => {
+            eprintln!(
+                "lab server: unavailable: {detail} (and {quiet} more request(s) refused in the last {} s)",
+                at.elapsed().as_secs()
+            );
+            *at = Instant::now();
+            *quiet = 0;
+        }
+        None => {
+            eprintln!("lab server: unavailable: {detail}");
+            *last = Some((Instant::now(), 0));
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code) = self.status();
@@ -129,7 +154,7 @@ impl IntoResponse for ApiError {
                 "internal error; the server's log has the details".to_owned()
             }
             ApiError::Unavailable(detail) => {
-                eprintln!("lab server: unavailable: {detail}");
+                log_unavailable(detail);
                 "the server cannot reach its database or object store; try again later".to_owned()
             }
             other => other.to_string(),
