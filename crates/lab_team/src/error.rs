@@ -126,7 +126,9 @@ fn log_unavailable(detail: &str) {
     use std::sync::Mutex;
     use std::time::{Duration, Instant};
     static LAST: Mutex<Option<(Instant, u64)>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut last = LAST
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     match &mut *last {
         Some((at, quiet)) if at.elapsed() < Duration::from_secs(10) => *quiet += 1,
         Some((at, quiet)) => {

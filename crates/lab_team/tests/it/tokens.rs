@@ -179,3 +179,78 @@ fn a_token_over_its_rate_is_told_when_to_come_back() {
     let r = http(s.addr, "GET", "/api/v1/whoami", Some(&busy), &[], b"").unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// `text` escaped for a URL's query.
+fn escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[test]
+fn every_query_of_the_fuzz_corpus_is_answered_or_refused_never_a_500() {
+    let s = Server::start();
+    let token = s.token("reader", Role::Writer, Some("a"));
+    let (_dir, project, runs) = local_project();
+    for run in &runs {
+        let bytes = journal_bytes(&project, run);
+        send_journal(s.addr, &token, "a", &run.id().to_string(), &bytes, 1 << 20);
+    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus/query");
+    let mut queries: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| String::from_utf8(std::fs::read(e.unwrap().path()).unwrap()).ok())
+        .collect();
+    queries.sort();
+    assert!(queries.len() > 100, "the corpus is missing");
+    let (mut answered, mut refused) = (0, 0);
+    for q in &queries {
+        for param in ["where", "sort"] {
+            let r = http(
+                s.addr,
+                "GET",
+                &format!("/api/v1/projects/a/runs?{param}={}", escape(q)),
+                Some(&token),
+                &[],
+                b"",
+            )
+            .unwrap();
+            match r.status {
+                200 => answered += 1,
+                400 => {
+                    assert!(
+                        ["bad_query", "bad_request"].contains(&r.code().as_str()),
+                        "{param}={q:?}: {}",
+                        r.code()
+                    );
+                    refused += 1;
+                }
+                other => panic!(
+                    "{param}={q:?}: status {other}: {}",
+                    String::from_utf8_lossy(&r.body)
+                ),
+            }
+        }
+    }
+    assert!(
+        answered > 0 && refused > 0,
+        "{answered} answered, {refused} refused"
+    );
+    // Still serving.
+    let list = http(
+        s.addr,
+        "GET",
+        "/api/v1/projects/a/runs",
+        Some(&token),
+        &[],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(list.json()["total"].as_u64(), Some(2));
+}
