@@ -83,8 +83,11 @@ SIZES = {
         "many_runs": 10_000,
         "api_reps": 101,
         "peer_call_n": 2_000,
-        "peer_points": 2_000,  # per client, 16 clients
+        "peer_points": 500,  # per client, 16 clients
         "peer_kill_n": 3_000,
+        "peer_load_reps": 3,
+        # MLflow's synchronous log_metric takes ~0.1 s a call here: fewer calls
+        "mlflow_sync_cap": {"peer_call_n": 100, "peer_points": 50, "peer_kill_n": 300},
         "push_mb": 1024,
         "push_reps": 3,
     },
@@ -102,6 +105,8 @@ SIZES = {
         "peer_call_n": 100,
         "peer_points": 100,
         "peer_kill_n": 300,
+        "peer_load_reps": 1,
+        "mlflow_sync_cap": {"peer_call_n": 30, "peer_points": 30, "peer_kill_n": 150},
         "push_mb": 64,
         "push_reps": 1,
     },
@@ -802,6 +807,17 @@ def render(results: dict) -> tuple:
         ratios.append(("`aws s3 sync` time / `lab push` time, unchanged", results["push_aws_sync_unchanged_s"]["median"] / results["push_lab_unchanged_s"]["median"]))
     for key, value in results.get("ratios", {}).items():
         ratios.append((key, value))
+    peers = results.get("peers", {}).get("tools", {})
+    lab_cost = peers.get("lab", {}).get("ns_per_call", {}).get("median")
+    lab_rate = peers.get("lab", {}).get("points_per_s", {}).get("median")
+    for key, row in peers.items():
+        if key == "lab":
+            continue
+        c, r = row.get("ns_per_call", {}), row.get("points_per_s", {})
+        if lab_cost and "median" in c:
+            ratios.append((f"{row['label']} / Lab, training-thread time per call", c["median"] / lab_cost))
+        if lab_rate and "median" in r:
+            ratios.append((f"Lab / {row['label']}, points per second from 16 clients", lab_rate / r["median"]))
     widths = [max(len(head[i]), *(len(r[i]) for r in rows)) if rows else len(head[i]) for i in range(len(head))]
     text = ["  ".join(h.ljust(w) for h, w in zip(head, widths))]
     text += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in rows]
@@ -815,6 +831,29 @@ def render(results: dict) -> tuple:
         for name, value in ratios:
             text.append(f"{name}: {value:.2f}×")
             md.append(f"| {name} | {value:.2f}× |")
+    if peers:
+        phead = ["tool", "version", "µs per call (median)", "points/s, 16 clients (median)", "kill -9: calls returned", "held after", "lost", "longest call (s)"]
+        prows = []
+        for row in peers.values():
+            c, r, k = row.get("ns_per_call", {}), row.get("points_per_s", {}), row.get("kill", {})
+            cells = [row["label"], row["version"]]
+            cells.append(fmt(c["median"] / 1e3) if "median" in c else "error: " + c.get("error", "?")[:120])
+            cells.append(fmt(r["median"]) if "median" in r else "error: " + r.get("error", "?")[:120])
+            if "held" in k:
+                cells += [f"{k['logged']:,} of {k['calls']:,}", f"{k['held']:,}", f"{k['lost']:,}", fmt(k["worst_call_s"])]
+            else:
+                cells += ["error: " + k.get("error", "?")[:120], "", "", ""]
+            prows.append(cells)
+        text.append("")
+        text.append("  |  ".join(phead))
+        text += ["  |  ".join(c) for c in prows]
+        md.append("")
+        md.append("| " + " | ".join(phead) + " |")
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|")
+        md += ["| " + " | ".join(c) + " |" for c in prows]
+        for tool, why in results["peers"].get("status", {}).items():
+            text.append(f"{tool}: {why}")
+            md.append(f"\n{tool}: {why}")
     return "\n".join(text), "\n".join(md)
 
 
@@ -859,7 +898,7 @@ def main() -> int:
                 elif name == "push":
                     scenario_push(s3, work, size, results)
                 elif name == "peers":
-                    import team_peers
+                    import team_peers  # noqa: PLC0415  (only this scenario needs it)
 
                     team_peers.scenario_peers(server, pg, s3, work, size, results)
             except Exception as exc:  # the other scenarios still run; the error is in the results
