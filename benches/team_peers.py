@@ -485,10 +485,10 @@ def scenario_peers(server: "team.LabServer", pg: "team.Postgres", s3: "team.S3",
     peers: list = [(LabPeer(server, work), False)]
     status: dict = {}
     started: list = []
-    mlflow = team.ensure_venv("mlflow")
-    if mlflow is None:
+    mlflow = team.ensure_venv("mlflow") if {"mlflow", "mlflow-async"} & set(size["tools"]) else None
+    if mlflow is None and {"mlflow", "mlflow-async"} & set(size["tools"]):
         status["mlflow"] = "could not be installed"
-    else:
+    elif mlflow is not None:
         try:
             m = MlflowPeer(mlflow, work, pg, s3, asynchronous=False)
             m.create()
@@ -497,10 +497,10 @@ def scenario_peers(server: "team.LabServer", pg: "team.Postgres", s3: "team.S3",
             peers += [(m, False), (m, True)]
         except Exception as exc:
             status["mlflow"] = str(exc)[-600:]
-    aim = team.ensure_venv("aim")
-    if aim is None:
+    aim = team.ensure_venv("aim") if "aim" in size["tools"] else None
+    if aim is None and "aim" in size["tools"]:
         status["aim"] = "could not be installed"
-    else:
+    elif aim is not None:
         try:
             a = AimPeer(aim, work)
             a.restart()
@@ -516,9 +516,10 @@ def scenario_peers(server: "team.LabServer", pg: "team.Postgres", s3: "team.S3",
                 peer.asynchronous = asynchronous
                 peer.key = "mlflow-async" if asynchronous else "mlflow"
                 peer.label = "MLflow, async logging" if asynchronous else "MLflow"
+            if peer.key not in size["tools"]:
+                continue
             sz = dict(size)
-            if peer.key == "mlflow":
-                sz.update(size["mlflow_sync_cap"])
+            sz.update(size["mlflow_async_cap" if peer.key == "mlflow-async" else "mlflow_sync_cap"] if peer.key.startswith("mlflow") else {})
             row: dict = {"label": peer.label, "version": peer.version, "calls": sz["peer_call_n"], "points_per_client": sz["peer_points"]}
             out["tools"][peer.key] = row
             team.log(f"peers: {peer.label} {peer.version}")
