@@ -106,9 +106,9 @@ SIZES = {
         "api_reps": 11,
         "peer_call_n": 100,
         "peer_points": 100,
-        "peer_kill_n": 300,
+        "peer_kill_n": 150,
         "peer_load_reps": 1,
-        "mlflow_sync_cap": {"peer_call_n": 30, "peer_points": 30, "peer_kill_n": 150},
+        "mlflow_sync_cap": {"peer_call_n": 30, "peer_points": 30, "peer_kill_n": 90},
         "mlflow_async_cap": {"peer_points": 30},
         "push_mb": 64,
         "push_reps": 1,
@@ -846,7 +846,11 @@ def render(results: dict) -> tuple:
             c, r, k = row.get("ns_per_call", {}), row.get("points_per_s", {}), row.get("kill", {})
             cells = [row["label"], row["version"]]
             cells.append(fmt(c["median"] / 1e3) if "median" in c else "error: " + c.get("error", "?")[:120])
-            cells.append(fmt(r["median"]) if "median" in r else "error: " + r.get("error", "?")[:120])
+            if "median" in r:
+                lost = sum(r.get("missing", []))
+                cells.append(fmt(r["median"]) + (f" ({lost:,} of {r['points'] * len(r['missing']):,} points missing)" if lost else ""))
+            else:
+                cells.append("error: " + r.get("error", "?")[:120])
             if "held" in k:
                 cells += [f"{k['logged']:,} of {k['calls']:,}", f"{k['held']:,}", f"{k['lost']:,}", fmt(k["worst_call_s"])]
             else:

@@ -424,8 +424,9 @@ def cost(peer: Peer, work: Path, n: int, reps: int) -> list:
     return values
 
 
-def load(peer: Peer, work: Path, points: int, clients: int, rep: int) -> float:
-    """Points per second from `clients` processes: first call to all held."""
+def load(peer: Peer, work: Path, points: int, clients: int, rep: int) -> dict:
+    """Points per second from `clients` processes: first call to all held.
+    Points the server lacks at the end are counted, not hidden."""
     name = f"load-{peer.key}-{rep}"
     procs = [peer.spawn("load", points, name, work / f"{peer.key}-load-{rep}" / f"c{k}") for k in range(clients)]
     outs = [finish(p) for p in procs]
@@ -435,10 +436,17 @@ def load(peer: Peer, work: Path, points: int, clients: int, rep: int) -> float:
         raise RuntimeError(errors[0])
     start = min(o["start"] for o in outs)
     counts = counts_of(peer, name, [o["run"] for o in outs])
-    missing = clients * points - sum(counts.values())
-    if missing:
-        raise RuntimeError(f"{missing} points of {clients * points} missing on the server after the load")
-    return clients * points / (done - start)
+    said = [o[k] for o in outs for k in ("flush_error", "close_error") if k in o]
+    return {"rate": clients * points / (done - start), "missing": clients * points - sum(counts.values()), "said": said[:3]}
+
+
+def loads(peer: Peer, work: Path, points: int, reps: int) -> dict:
+    rounds = [load(peer, work, points, team.CLIENTS, rep) for rep in range(reps)]
+    out = team.summary([r["rate"] for r in rounds])
+    out["missing"] = [r["missing"] for r in rounds]
+    out["points"] = team.CLIENTS * points
+    out["said"] = [m for r in rounds for m in r["said"]][:3]
+    return out
 
 
 def kill(peer: Peer, work: Path, n: int) -> dict:
@@ -525,7 +533,7 @@ def scenario_peers(server: "team.LabServer", pg: "team.Postgres", s3: "team.S3",
             team.log(f"peers: {peer.label} {peer.version}")
             for what, fn in (
                 ("ns_per_call", lambda p=peer, sz=sz: team.summary(cost(p, work, sz["peer_call_n"], sz["reps"]))),
-                ("points_per_s", lambda p=peer, sz=sz: team.summary([load(p, work, sz["peer_points"], team.CLIENTS, rep) for rep in range(sz["peer_load_reps"])])),
+                ("points_per_s", lambda p=peer, sz=sz: loads(p, work, sz["peer_points"], sz["peer_load_reps"])),
                 ("kill", lambda p=peer, sz=sz: kill(p, work, sz["peer_kill_n"])),
             ):
                 t = time.perf_counter()
