@@ -911,7 +911,7 @@ def main() -> int:
                 elif name == "push":
                     scenario_push(s3, work, size, results)
                 elif name == "peers":
-                    import team_peers  # noqa: PLC0415  (only this scenario needs it)
+                    import team_peers  # only this scenario needs it
 
                     team_peers.scenario_peers(server, pg, s3, work, dict(size, tools=args.peers.split(",")), results)
             except Exception as exc:  # the other scenarios still run; the error is in the results
