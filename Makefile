@@ -76,10 +76,18 @@ soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
-.PHONY: bench-ui bench-peers bench-peers-quick
+.PHONY: bench-ui bench-peers bench-peers-quick bench-team bench-team-quick
 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py
 
 bench-peers-quick: ## The side-by-side benchmarks at small sizes: a smoke run of every scenario
 	python3 benches/peers/run.py --quick
+
+bench-team: venv ## Team mode (release): streaming cost, ingest, visibility, runs API, push; MLflow and Aim servers beside
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(PY) benches/team.py
+
+bench-team-quick: venv ## The team-mode benchmarks at small sizes: a smoke run of every scenario
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(PY) benches/team.py --quick --json bench-out/team-quick.json --md bench-out/team-quick.md

@@ -89,6 +89,8 @@ NOT_RUN = {
         "benchmarks: minutes, and their numbers are measurements",
     ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):
         "benchmarks against other trackers: an hour, and installs them",
+    ("docs/benchmarks.md", "make bench-team                                   # every scenario, full sizes (about 25 minutes here)"):
+        "team-mode benchmarks: a PostgreSQL cluster, an S3 server and the peers' servers, minutes",
     ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--format table|csv|json] [--remote]"):
         "the synopsis of every command, not a command line",
     ("docs/cli.md", "warning: the journal of run `0e52f1df` is damaged at byte 2354: CRC mismatch; 37 bytes were skipped and the records after them read"):
