@@ -78,6 +78,9 @@ NOT_RUN = {
     ("docs/team.md", "# /etc/systemd/system/lab-server.service"):
         "a systemd unit; tests/test_team_service.py starts `lab server` as its ExecStart and "
         "environment file say, against a real database and store",
+    ("docs/team.md", "Lab is serving /home/ada/vision at http://127.0.0.1:5050/"):
+        "what `lab ui` prints when logged in to a team server; tests/test_team_ui.py checks the "
+        "line with a real server",
     ("docs/team.md", "lab sync"):
         "needs a running team server; tests/test_team_stream.py runs `lab sync` against a real one",
     ("README.md", "make demo    # build Lab (release) into .venv, run examples/iris.py twice, then `lab ls`"):

@@ -184,7 +184,7 @@ export interface components {
         Error: {
             error: {
                 /** @enum {string} */
-                code: "bad_query" | "bad_request" | "unauthorized" | "cross_origin" | "forbidden_path" | "not_found" | "method_not_allowed" | "conflict" | "range_not_satisfiable" | "bad_host" | "internal";
+                code: "bad_query" | "bad_request" | "unauthorized" | "cross_origin" | "forbidden_path" | "not_found" | "method_not_allowed" | "conflict" | "range_not_satisfiable" | "bad_host" | "bad_gateway" | "internal";
                 /** @description bad_query: its length, in characters */
                 length?: number;
                 message: string;

@@ -75,7 +75,12 @@ export const PROJECT: string | null = served ? safeDecode(served[1]) : null;
 export const PROJECT_LIST: boolean = /^\/projects\/?$/.test(location.pathname);
 /** The page is served by a team server (`lab server`). */
 export const TEAM: boolean = PROJECT !== null || PROJECT_LIST;
-export const API_BASE: string = PROJECT !== null ? "/api/v1/projects/" + encodeURIComponent(PROJECT) : "/api/v1";
+/** `lab ui` showing the team server's copy of its project, at `/team/`. */
+export const TEAM_COPY: boolean = !TEAM && /^\/team\/?$/.test(location.pathname);
+/** Runs are only read here, never deleted: a team server's, or its copy. */
+export const READ_ONLY: boolean = TEAM || TEAM_COPY;
+export const API_BASE: string =
+  PROJECT !== null ? "/api/v1/projects/" + encodeURIComponent(PROJECT) : TEAM_COPY ? "/api/v1/team" : "/api/v1";
 
 function safeDecode(s: string): string {
   try {
@@ -172,6 +177,19 @@ export async function apiFetch(path: string, params?: Params, init?: RequestInit
   const res = await fetch(apiUrl(path, params), { ...init, headers });
   if (!res.ok) throw await toError(res);
   return res;
+}
+
+/** The team server `lab ui` also shows (its `lab login`), or null. */
+export async function teamInfo(): Promise<{ url: string; project: string } | null> {
+  if (TEAM) return null;
+  const headers = new Headers({ Accept: "application/json" });
+  if (token) headers.set("Authorization", "Bearer " + token);
+  try {
+    const res = await fetch("/api/v1/team-info", { headers });
+    return res.ok ? await res.json() : null;
+  } catch {
+    return null;
+  }
 }
 
 export async function api<T>(path: string, params?: Params, init?: RequestInit): Promise<T> {

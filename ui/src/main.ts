@@ -1,7 +1,7 @@
 // Lab's web page: routing, the token, the live connection, the top bar.
 
 import "./style.css";
-import { currentSession, errorText, getToken, login, logout, onUnauthorized, PROJECT, PROJECT_LIST, setToken, TEAM, type Session } from "./api";
+import { currentSession, errorText, getToken, login, logout, onUnauthorized, PROJECT, PROJECT_LIST, setToken, TEAM, TEAM_COPY, teamInfo, type Session } from "./api";
 import { h } from "./dom";
 import { connect } from "./live";
 import type { View } from "./page";
@@ -168,8 +168,37 @@ function showWho(s: Session | null): void {
   if (out) out.hidden = s === null;
 }
 
+/** `lab ui` with a team server (`lab login`): a switch in the top bar
+ * between this machine's runs (`/`) and the team server's copy (`/team/`). */
+function sourceSwitch(): void {
+  teamInfo().then((team) => {
+    if (!team) return;
+    const here = TEAM_COPY ? "team" : "local";
+    const link = (where: "local" | "team", label: string, short: string, title: string) => {
+      // The tab keeps the page's token: the other view needs no new one.
+      const a = h(
+        "a",
+        { href: where === "team" ? "/team/#/" : "/#/", title, testid: "source-" + where },
+        h("span", { class: "long" }, label),
+        h("span", { class: "short" }, short),
+      );
+      if (where === here) a.setAttribute("aria-current", "page");
+      return a;
+    };
+    const sw = h(
+      "nav",
+      { class: "source-switch", "aria-label": "Whose runs", testid: "source-switch" },
+      link("local", "This machine", "Here", "The runs in this project's folder"),
+      link("team", "Team", "Team", `The team server's copy of project ${team.project}: ${team.url}`),
+    );
+    document.querySelector(".topbar .topnav")?.after(sw);
+    if (TEAM_COPY) document.title = "Team · " + document.title;
+  });
+}
+
 takeToken();
 if (TEAM) teamTopbar();
+else sourceSwitch();
 if (PROJECT_LIST) {
   onUnauthorized(askToken);
   document.querySelector(".topnav")?.remove();

@@ -30,6 +30,8 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/names", get(names))
         .route("/events", get(events::stream))
         .route("/openapi.json", get(openapi))
+        .route("/team-info", get(crate::team::info))
+        .route("/team/{*rest}", get(crate::team::proxy))
         .method_not_allowed_fallback(|method: Method| async move {
             ApiError::MethodNotAllowed(method.to_string())
         })

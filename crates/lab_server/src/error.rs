@@ -47,6 +47,9 @@ pub enum ApiError {
     /// A `Range` outside the file.
     #[error("the range `{0}` is outside the file")]
     RangeNotSatisfiable(String),
+    /// The team server `lab ui` shows the copy of does not answer.
+    #[error("{0}")]
+    BadGateway(String),
     /// Anything else: logged in full, answered generically.
     #[error("{0}")]
     Internal(String),
@@ -86,6 +89,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable(_) => {
                 (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable")
             }
+            ApiError::BadGateway(_) => (StatusCode::BAD_GATEWAY, "bad_gateway"),
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }

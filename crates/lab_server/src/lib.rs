@@ -16,6 +16,7 @@ pub mod openapi;
 pub mod params;
 mod pool;
 pub mod series;
+mod team;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 
 pub use error::ApiError;
+pub use team::TeamSource;
 
 /// The page's Content-Security-Policy: scripts only from the server itself.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -58,6 +60,9 @@ pub struct Options {
     pub poll_interval: Duration,
     /// At most this many metric points are kept in memory for charts.
     pub cache_points: usize,
+    /// The team server whose copy of the project the page also shows, at
+    /// `/team/` (`lab login`'s); `None`: the local runs only.
+    pub team: Option<TeamSource>,
 }
 
 impl Options {
@@ -71,6 +76,7 @@ impl Options {
             any_host: false,
             poll_interval: Duration::from_millis(250),
             cache_points: 20_000_000,
+            team: None,
         }
     }
 }
@@ -98,6 +104,8 @@ struct Inner {
     selections: Mutex<HashMap<String, Matched>>,
     events: broadcast::Sender<events::Event>,
     shutdown: CancellationToken,
+    /// The client of the team server, for `/api/v1/team/`.
+    team_client: reqwest::Client,
 }
 
 impl AppState {
@@ -117,6 +125,11 @@ impl AppState {
                 pool,
                 events,
                 shutdown: CancellationToken::new(),
+                team_client: reqwest::Client::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()
+                    .unwrap_or_default(),
             }),
         })
     }
@@ -125,6 +138,12 @@ impl AppState {
     #[must_use]
     pub fn project(&self) -> &Project {
         &self.inner.options.project
+    }
+
+    /// The team server whose copy of the project the page shows.
+    #[must_use]
+    pub fn team(&self) -> Option<&TeamSource> {
+        self.inner.options.team.as_ref()
     }
 
     /// Ends live event streams, so a graceful shutdown does not wait for them.

@@ -1,6 +1,6 @@
 // One run: overview, params, metric charts (live), artifacts, models, packages.
 
-import { api, ApiError, authedUrl, errorText, isAbort, runPath, TEAM, type MetricSummary, type RunDetail, type RunRow } from "../api";
+import { api, ApiError, authedUrl, errorText, isAbort, READ_ONLY, runPath, type MetricSummary, type RunDetail, type RunRow } from "../api";
 import { h, fill, loading, errorBox, throttle, type Children } from "../dom";
 import { fmtBytes, fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
 import { subscribe, sameRun } from "../live";
@@ -169,7 +169,7 @@ class RunView implements View {
         h("span", { class: "spacer" }),
         sel,
         // A team server does not delete runs from its page (yet).
-        TEAM ? null : this.deleteControl(),
+        READ_ONLY ? null : this.deleteControl(),
       ),
     );
     this.updateDuration();

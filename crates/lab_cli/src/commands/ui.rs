@@ -39,6 +39,7 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
     // Reached from other machines, the server cannot know the names it is
     // reached by (a token, or `--no-auth`, was required above).
     options.any_host = !ip.is_loopback();
+    options.team = team_source(&options.project);
     let state = AppState::new(options)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,10 +64,19 @@ pub fn run(args: &UiArgs) -> Result<ExitStatus> {
         let mut out = std::io::stdout();
         let _ = writeln!(
             out,
-            "Lab is serving {} at http://{shown_host}:{}/{fragment}\nPress Ctrl-C to stop.",
+            "Lab is serving {} at http://{shown_host}:{}/{fragment}",
             state.project().root().display(),
             bound.port()
         );
+        if let Some(team) = state.team() {
+            let _ = writeln!(
+                out,
+                "The team's runs ({}) are at http://{shown_host}:{}/team/{fragment}",
+                team.url,
+                bound.port()
+            );
+        }
+        let _ = writeln!(out, "Press Ctrl-C to stop.");
         let _ = out.flush();
         lab_server::serve(listener, state, shutdown)
             .await
@@ -93,4 +103,26 @@ fn check_token(token: &str) -> Result<(), UserError> {
         )));
     }
     Ok(())
+}
+
+/// The team server `lab login` (or `LAB_SERVER` and `LAB_TOKEN`) names,
+/// whose copy of the project the page shows at `/team/`; none without a
+/// login, or with settings that do not read (said once, and the page shows
+/// the local runs).
+fn team_source(project: &Project) -> Option<lab_server::TeamSource> {
+    let server = match lab_sdk::team::config::current() {
+        Ok(server) => server?,
+        Err(e) => {
+            eprintln!(
+                "warning: the team server's settings do not read, so the page shows this machine's runs only: {e}"
+            );
+            return None;
+        }
+    };
+    let name = lab_sdk::team::upload::project_name(project.root()).ok()?;
+    Some(lab_server::TeamSource {
+        url: server.url,
+        token: server.token,
+        project: name,
+    })
 }
