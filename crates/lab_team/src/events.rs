@@ -319,6 +319,28 @@ async fn run_watcher(state: AppState, project: String, w: Arc<Watcher>) {
 
 /// `GET /projects/{project}/events`: server-sent events until the client
 /// leaves or the server stops.
+/// How often a live stream looks again at its token.
+const TOKEN_RECHECK: Duration = Duration::from_secs(5);
+
+/// Whether token `name` is still valid (not revoked). A database that does
+/// not answer keeps the stream: the next look decides.
+async fn token_valid(state: &AppState, name: &str) -> bool {
+    let name = name.to_owned();
+    state
+        .blocking(move |s| {
+            let mut lease = s.inner.db.take()?;
+            Ok(lease
+                .client()
+                .query_opt(
+                    "SELECT 1 FROM lab_team.tokens WHERE name = $1 AND revoked_nanos IS NULL",
+                    &[&name],
+                )?
+                .is_some())
+        })
+        .await
+        .unwrap_or(true)
+}
+
 pub(crate) async fn stream(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -342,21 +364,37 @@ pub(crate) async fn stream(
         )));
     }
     let stop = state.inner.shutdown.clone();
-    let events = futures_util::stream::unfold((rx, stop), |(mut rx, stop)| async move {
-        let got = tokio::select! {
-            () = stop.cancelled() => return None,
-            got = rx.recv() => got,
-        };
-        let event = match got {
-            Ok(e) => Event::default().event(e.kind).data(&*e.data),
-            // Too slow a reader: say so, so it reads again what it shows.
-            Err(broadcast::error::RecvError::Lagged(n)) => Event::default()
-                .event("lagged")
-                .data(json!({ "missed": n }).to_string()),
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(event), (rx, stop)))
-    });
+    // A stream is one long request: its token is looked at again now and
+    // then, and the stream ends once it is revoked.
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    recheck.tick().await;
+    let token = caller.name.clone();
+    let start = (rx, stop, recheck, state.clone(), token);
+    let events = futures_util::stream::unfold(
+        start,
+        |(mut rx, stop, mut recheck, state, token)| async move {
+            let got = loop {
+                tokio::select! {
+                    () = stop.cancelled() => return None,
+                    _ = recheck.tick() => {
+                        if !token_valid(&state, &token).await {
+                            return None;
+                        }
+                    }
+                    got = rx.recv() => break got,
+                }
+            };
+            let event = match got {
+                Ok(e) => Event::default().event(e.kind).data(&*e.data),
+                // Too slow a reader: say so, so it reads again what it shows.
+                Err(broadcast::error::RecvError::Lagged(n)) => Event::default()
+                    .event("lagged")
+                    .data(json!({ "missed": n }).to_string()),
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((Ok(event), (rx, stop, recheck, state, token)))
+        },
+    );
     Ok(Sse::new(events).keep_alive(
         KeepAlive::new()
             .interval(Duration::from_secs(15))

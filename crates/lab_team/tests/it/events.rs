@@ -23,12 +23,13 @@ struct Got {
 }
 
 /// Opens project `P`'s event stream at `addr`; its events arrive on the
-/// receiver, read by a thread of their own.
+/// receiver, read by a thread of their own, which ends (and the receiver
+/// disconnects) when the server ends the stream.
 fn events(addr: SocketAddr, token: &str) -> mpsc::Receiver<Got> {
     let mut stream = TcpStream::connect(addr).unwrap();
     write!(
         stream,
-        "GET /api/v1/projects/{P}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n"
+        "GET /api/v1/projects/{P}/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut lines = BufReader::new(stream);
@@ -228,4 +229,51 @@ fn a_replica_streams_the_runs_and_points_sent_to_another_within_a_second() {
         rx.try_iter()
             .all(|g| g.data["id"] != runs[0].id().to_string())
     );
+}
+
+#[test]
+fn a_live_stream_ends_once_its_token_is_revoked() {
+    let s = Server::start();
+    let token = s.token("watcher", Role::Reader, Some(P));
+    let writer = s.token("writer", Role::Writer, Some(P));
+    let (_dir, project, runs) = local_project();
+    let bytes = journal_bytes(&project, &runs[0]);
+    send_journal(
+        s.addr,
+        &writer,
+        P,
+        &runs[0].id().to_string(),
+        &bytes,
+        1 << 20,
+    );
+    let rx = events(s.addr, &token);
+    // Open, and kept open while the token is good.
+    let deadline = Instant::now() + Duration::from_secs(7);
+    while Instant::now() < deadline {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                panic!("the stream ended with its token good")
+            }
+        }
+    }
+    assert!(lab_team::revoke_token(&s.cluster.lab(), "watcher").unwrap());
+    let revoked = Instant::now();
+    loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                assert!(
+                    revoked.elapsed() < Duration::from_secs(15),
+                    "the stream went on with its token revoked"
+                );
+            }
+        }
+    }
+    // The writer's stream, meanwhile, is not touched.
+    let other = events(s.addr, &writer);
+    assert!(matches!(
+        other.recv_timeout(Duration::from_secs(2)),
+        Ok(_) | Err(mpsc::RecvTimeoutError::Timeout)
+    ));
 }
