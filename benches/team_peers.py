@@ -21,6 +21,7 @@ against the calls that returned without an error.
 
 from __future__ import annotations
 
+import abc
 import json
 import os
 import subprocess
@@ -182,7 +183,7 @@ print(json.dumps(out))
 """
 
 
-class Peer:
+class Peer(abc.ABC):
     """A tool: its server (started, killed, started again) and its clients."""
 
     key = ""
@@ -208,14 +209,17 @@ class Peer:
     def env(self, folder: Path) -> dict:
         return dict(os.environ, PYTHONWARNINGS="ignore", DO_NOT_TRACK="1", MLFLOW_DISABLE_TELEMETRY="true", AIM_UI_TELEMETRY_ENABLED="0")
 
-    def counts(self, runs: list) -> dict:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def counts(self, experiment: str, runs: list) -> dict:
+        """Each run's points of `loss` on the tool's server, by run."""
 
+    @abc.abstractmethod
     def kill9(self) -> None:
-        raise NotImplementedError
+        """Kills the tool's server with SIGKILL."""
 
+    @abc.abstractmethod
     def restart(self) -> None:
-        raise NotImplementedError
+        """Starts the tool's server again, on the same store."""
 
     def close(self) -> None:
         pass
@@ -242,8 +246,9 @@ class LabPeer(Peer):
             text=True,
         )
 
-    def counts_in(self, project: str, runs: list) -> dict:
-        return {r: self.server.counts(project, r).get("loss", 0) for r in runs}
+    def counts(self, experiment: str, runs: list) -> dict:
+        # Each client is a project named after its experiment.
+        return {r: self.server.counts(experiment, r).get("loss", 0) for r in runs}
 
     def kill9(self) -> None:
         self.server.kill9()
@@ -312,7 +317,7 @@ class MlflowPeer(Peer):
     def params(self, mode: str, n: int, experiment: str) -> dict:
         return dict(super().params(mode, n, experiment), url=self.url, **{"async": self.asynchronous})
 
-    def counts(self, runs: list) -> dict:
+    def counts(self, experiment: str, runs: list) -> dict:
         out = subprocess.run(
             [self.python, "-c", MLFLOW_COUNT, json.dumps({"url": self.url, "runs": runs})],
             capture_output=True, text=True, env=self.env(self.work), timeout=600,
@@ -366,7 +371,7 @@ class AimPeer(Peer):
     def params(self, mode: str, n: int, experiment: str) -> dict:
         return dict(super().params(mode, n, experiment), url=self.url)
 
-    def counts(self, runs: list) -> dict:
+    def counts(self, experiment: str, runs: list) -> dict:
         # Read from the repository itself, the server stopped: what it holds.
         self.kill9()
         try:
@@ -407,11 +412,6 @@ def finish(proc: subprocess.Popen, timeout: float = CLIENT_TIMEOUT_S) -> dict:
     return json.loads(lines[-1])
 
 
-def counts_of(peer: Peer, experiment: str, runs: list) -> dict:
-    if isinstance(peer, LabPeer):
-        return peer.counts_in(experiment, runs)
-    return peer.counts(runs)
-
 
 def cost(peer: Peer, work: Path, n: int, reps: int) -> list:
     values = []
@@ -434,7 +434,7 @@ def load(peer: Peer, work: Path, points: int, clients: int, rep: int) -> dict:
     if errors:
         raise RuntimeError(errors[0])
     start = min(o["start"] for o in outs)
-    counts = counts_of(peer, name, [o["run"] for o in outs])
+    counts = peer.counts(name, [o["run"] for o in outs])
     said = [o[k] for o in outs for k in ("flush_error", "close_error") if k in o]
     return {"rate": clients * points / (done - start), "missing": clients * points - sum(counts.values()), "said": said[:3]}
 
@@ -479,7 +479,7 @@ def kill(peer: Peer, work: Path, n: int) -> dict:
     r = results[-1]
     if not killed.is_set():
         return {"error": "the client ended before its server was killed"}
-    held = counts_of(peer, name, [r["run"]])[r["run"]]
+    held = peer.counts(name, [r["run"]])[r["run"]]
     out = {"calls": n, "logged": r["logged"], "failed": r["failed"], "held": held, "lost": r["logged"] - held, "worst_call_s": r["worst_call_s"]}
     for k in ("flush_error", "close_error"):
         if k in r:
