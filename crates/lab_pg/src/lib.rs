@@ -27,7 +27,7 @@ use lab_store::{Error, ErrorKind, Issue, Project};
 use postgres::{Client, NoTls};
 
 pub use dialect::{Postgres, glob_regex};
-pub use schema::{CHANNEL, VERSION};
+pub use schema::{CHANNEL, VERSION, migrate_schema};
 
 /// One project's index in a PostgreSQL database.
 pub struct PgIndex {
@@ -107,7 +107,8 @@ impl PgIndex {
 }
 
 /// `url` without its password, to show in a message.
-fn redact(url: &str) -> String {
+#[must_use]
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(scheme), Some(at)) if at > scheme => {
             let user = &url[scheme + 3..at];

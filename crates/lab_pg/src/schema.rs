@@ -185,39 +185,67 @@ pub const VERSION: i32 = MIGRATIONS.len() as i32;
 /// under an advisory lock: servers starting together apply each migration
 /// once, and one that finds the schema newer than it knows refuses to go on.
 pub(crate) fn migrate(client: &mut Client) -> Result<(), Error> {
+    migrate_schema(client, "lab", MIGRATION_LOCK, MIGRATIONS, "Lab's index")
+}
+
+/// Brings schema `schema` (a name of letters and `_`) up to date with
+/// `steps`, an append-only list of migrations whose count is its version
+/// (kept in `{schema}.schema_version`): in one transaction under advisory
+/// lock `lock`, so processes starting together apply each step once; a
+/// schema newer than `steps` knows is refused, naming it as `what`. The
+/// team server's own schema is kept this way too.
+pub fn migrate_schema(
+    client: &mut Client,
+    schema: &str,
+    lock: i64,
+    steps: &[&str],
+    what: &str,
+) -> Result<(), Error> {
+    debug_assert!(schema.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
     let mut tx = client.transaction().pg()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock])
         .pg()?;
-    tx.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS lab;
-         CREATE TABLE IF NOT EXISTS lab.schema_version (version integer NOT NULL);",
-    )
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.schema_version (version integer NOT NULL);"
+    ))
     .pg()?;
     let current: Option<i32> = tx
-        .query_opt("SELECT version FROM lab.schema_version", &[])
+        .query_opt(&format!("SELECT version FROM {schema}.schema_version"), &[])
         .pg()?
         .map(|r| r.get(0));
     let current = if let Some(v) = current {
         v
     } else {
-        tx.execute("INSERT INTO lab.schema_version (version) VALUES (0)", &[])
-            .pg()?;
+        tx.execute(
+            &format!("INSERT INTO {schema}.schema_version (version) VALUES (0)"),
+            &[],
+        )
+        .pg()?;
         0
     };
-    if current > VERSION {
+    let known = i32::try_from(steps.len()).unwrap_or(i32::MAX);
+    if current > known {
         return Err(Error::OtherIndex {
             database: "PostgreSQL",
             message: format!(
-                "the database holds Lab's schema version {current}, newer than this Lab knows ({VERSION})\n\nhint: upgrade Lab to use this database"
+                "the database holds the schema of {what} at version {current}, newer than this Lab knows ({known})\n\nhint: upgrade Lab to use this database"
             ),
             kind: ErrorKind::Storage,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
+    for (i, sql) in steps
+        .iter()
+        .enumerate()
+        .skip(current.max(0).cast_unsigned() as usize)
+    {
         tx.batch_execute(sql).pg()?;
-        let version = i as i32 + 1;
-        tx.execute("UPDATE lab.schema_version SET version = $1", &[&version])
-            .pg()?;
+        let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute(
+            &format!("UPDATE {schema}.schema_version SET version = $1"),
+            &[&version],
+        )
+        .pg()?;
     }
     tx.commit().pg()
 }

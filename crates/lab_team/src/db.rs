@@ -85,64 +85,21 @@ pub(crate) fn connect(url: &str) -> Result<Client, ApiError> {
             std::error::Error::source(&e).map_or_else(|| e.to_string(), |s| format!("{e}: {s}"));
         ApiError::Unavailable(format!(
             "cannot connect to PostgreSQL at `{}`: {why}",
-            redact(url)
+            lab_pg::redact(url)
         ))
     })
-}
-
-/// `url` without its password, to show in a message.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let user = &url[scheme + 3..at];
-            match user.find(':') {
-                Some(colon) => {
-                    format!("{}{}:***{}", &url[..scheme + 3], &user[..colon], &url[at..])
-                }
-                None => url.to_owned(),
-            }
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// Brings schema `lab_team` up to date, in one transaction under an
 /// advisory lock, as `lab_pg` does for the index.
 pub(crate) fn migrate(client: &mut Client) -> Result<(), ApiError> {
-    let mut tx = client.transaction()?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])?;
-    tx.batch_execute(
-        "CREATE SCHEMA IF NOT EXISTS lab_team;
-         CREATE TABLE IF NOT EXISTS lab_team.schema_version (version integer NOT NULL);",
-    )?;
-    let current: Option<i32> = tx
-        .query_opt("SELECT version FROM lab_team.schema_version", &[])?
-        .map(|r| r.get(0));
-    let current = if let Some(v) = current {
-        v
-    } else {
-        tx.execute(
-            "INSERT INTO lab_team.schema_version (version) VALUES (0)",
-            &[],
-        )?;
-        0
-    };
-    let known = MIGRATIONS.len() as i32;
-    if current > known {
-        return Err(ApiError::Internal(format!(
-            "the database holds the team server's schema version {current}, newer than this Lab knows ({known}); upgrade Lab"
-        )));
-    }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
-        tx.batch_execute(sql)?;
-        let version = i as i32 + 1;
-        tx.execute(
-            "UPDATE lab_team.schema_version SET version = $1",
-            &[&version],
-        )?;
-    }
-    tx.commit()?;
-    Ok(())
+    Ok(lab_pg::migrate_schema(
+        client,
+        "lab_team",
+        MIGRATION_LOCK,
+        MIGRATIONS,
+        "the team server",
+    )?)
 }
 
 /// At most this many idle connections are kept.
@@ -249,19 +206,5 @@ impl Drop for Lease<'_> {
                 idle.push(c);
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::redact;
-
-    #[test]
-    fn passwords_are_left_out_of_messages() {
-        assert_eq!(
-            redact("postgresql://lab:secret@db:5432/lab"),
-            "postgresql://lab:***@db:5432/lab"
-        );
-        assert_eq!(redact("postgresql://lab@db/lab"), "postgresql://lab@db/lab");
     }
 }

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::AppState;
-use crate::db::redact;
+use lab_pg::redact;
 
 /// The first wait before connecting again, doubled after each failure.
 const FIRST_WAIT: Duration = Duration::from_millis(500);
