@@ -16,7 +16,7 @@ use serde_json::{Value as J, json};
 use crate::error::ApiError;
 use crate::extract::{Params, Path};
 use crate::params::{self, Columns, SeriesQuery, param};
-use crate::series::{self, Series, XAxis};
+use crate::series::{self, Series};
 use crate::{AppState, events, files};
 
 pub(crate) fn routes() -> Router<AppState> {
@@ -181,14 +181,7 @@ async fn metric(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({
-        "name": name,
-        "x_axis": if axis == XAxis::Step { "step" } else { "time" },
-        "total": view.in_range,
-        "downsampled": view.downsampled,
-        "x": view.x,
-        "y": view.y,
-    })))
+    Ok(Json(view.to_json(&name, axis)))
 }
 
 async fn artifacts(

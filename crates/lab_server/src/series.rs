@@ -118,6 +118,22 @@ pub struct View {
     pub downsampled: bool,
 }
 
+impl View {
+    /// The answer of `GET .../metrics/{name}` (by `lab ui` and the team
+    /// server alike) for metric `name` on `axis`.
+    #[must_use]
+    pub fn to_json(&self, name: &str, axis: XAxis) -> serde_json::Value {
+        serde_json::json!({
+            "name": name,
+            "x_axis": if axis == XAxis::Step { "step" } else { "time" },
+            "total": self.in_range,
+            "downsampled": self.downsampled,
+            "x": self.x,
+            "y": self.y,
+        })
+    }
+}
+
 /// The points of `series` with x in `[from, to]`, at most `max_points` of
 /// them: when there are more, they are cut into `max_points / 2` buckets of
 /// consecutive points and each bucket gives its smallest and its largest

@@ -11,7 +11,7 @@ use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
 use lab_server::params::{self, Columns, SeriesQuery, param};
-use lab_server::series::{Series, XAxis};
+use lab_server::series::Series;
 use lab_store::MetricEvent;
 use lab_store::wire::RunDetail;
 use object_store::ObjectStoreExt as _;
@@ -247,12 +247,5 @@ pub(crate) async fn metric(
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(json!({
-        "name": name,
-        "x_axis": if axis == XAxis::Step { "step" } else { "time" },
-        "total": view.in_range,
-        "downsampled": view.downsampled,
-        "x": view.x,
-        "y": view.y,
-    })))
+    Ok(Json(view.to_json(&name, axis)))
 }
