@@ -24,7 +24,8 @@ from playwright import sync_api
 
 from conftest import lab_env
 from team_server import Server, free_port
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+# `browser`: the module's Chromium, as the page's own tests start it.
+from test_ui_browser import SHOTS, browser  # noqa: F401
 
 LAB = str(Path(sys.executable).parent / "lab")
 
@@ -107,6 +108,10 @@ def test_the_team_copy_is_read_through_lab_ui_as_the_server_gives_it(both) -> No
     assert status == 200 and json.loads(body)["total"] == 40
     status, body = get(f"{base}/api/v1/team/runs/{run}/artifacts/notes/notes.txt", UI_TOKEN)
     assert (status, body) == (200, b"what was tried\n")
+    # No way out of the project's routes on the server.
+    for escape in ("runs/%2E%2E/%2E%2E/other/runs", "runs/../../other/runs", "./runs"):
+        status, body = get(f"{base}/api/v1/team/{escape}", UI_TOKEN)
+        assert status == 400 and json.loads(body)["error"]["code"] == "bad_request", (escape, status, body)
     # lab ui's own checks stand in front: no token, no team.
     assert get(f"{base}/api/v1/team/runs")[0] == 401
     # The server's errors come back as they are.
@@ -115,17 +120,7 @@ def test_the_team_copy_is_read_through_lab_ui_as_the_server_gives_it(both) -> No
     assert get(f"{base}/api/v1/team/runs/ffffffff", UI_TOKEN)[0] == 404
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+@pytest.mark.parametrize("size", [(1440, 900), (390, 844)], ids=["desktop", "phone"])
 def test_the_page_switches_between_this_machines_runs_and_the_teams(both, browser, size) -> None:
     base = both["base"]
     name = "desktop" if size[0] > 600 else "phone"

@@ -100,7 +100,13 @@ pub(crate) async fn proxy(
         .split('&')
         .filter(|p| !p.is_empty() && !p.starts_with("token="))
         .collect();
-    // `rest` arrives decoded: each segment is escaped again.
+    // `rest` arrives decoded: each segment is escaped again. A `.` or `..`
+    // would lead out of the project's routes on the server: refused.
+    if rest.split('/').any(|p| p == "." || p == "..") {
+        return Err(ApiError::BadRequest(format!(
+            "a path under `/api/v1/team/` may not hold `.` or `..` segments: got `{rest}`"
+        )));
+    }
     let path: Vec<String> = rest.split('/').map(escape).collect();
     let mut url = format!(
         "{}/api/v1/projects/{}/{}",
