@@ -24,7 +24,8 @@ from playwright import sync_api
 
 from conftest import lab_env
 from team_server import Server
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS
+# `browser`: the module's Chromium, as the page's own tests start it.
+from test_ui_browser import SHOTS, browser  # noqa: F401
 
 TRAIN = """
 import lab
@@ -45,16 +46,6 @@ def server() -> Iterator[Server]:
     s = Server(folder)
     yield s
     s.close()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 def streamed_run(project: Path, server: Server) -> str:
