@@ -110,6 +110,8 @@ def test_a_2_gb_artifact_streams_with_both_sides_under_200_mb(tmpfs: Path, tmp_p
     finally:
         server.close()
         shutil.rmtree(folder, ignore_errors=True)
+        # Sparse, but 2 GB to whoever lists /tmp: not left behind.
+        shutil.rmtree(tmp_path / "big-project", ignore_errors=True)
 
 
 BIG_RECORD = """
