@@ -10,10 +10,15 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 TPY := $(TEST_VENV)/bin/python
 TPIP := $(TEST_VENV)/bin/pip
+# A third environment for the integration tests: the training frameworks and
+# the other trackers Lab hooks into or imports from (gigabytes with PyTorch),
+# kept out of the other two.
+INT_VENV ?= .venv-int
+IPY := $(INT_VENV)/bin/python
 TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: help demo test test-rust test-python lint fmt develop bench venv test-venv soak
+.PHONY: help demo test test-rust test-python test-integrations lint fmt develop bench venv test-venv int-venv soak
 
 help: ## List the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -26,6 +31,12 @@ $(TPY):
 
 venv: $(PY) ## Make .venv (Lab in release, for use and benchmarks) with the tools the benchmarks need
 	$(PIP) install -q --disable-pip-version-check $(TEST_DEPS)
+
+$(IPY):
+	python3 -m venv $(INT_VENV)
+
+int-venv: $(IPY) ## Make .venv-int with the frameworks and trackers of tests/integrations/requirements.txt (large)
+	$(INT_VENV)/bin/pip install -q --disable-pip-version-check -r tests/integrations/requirements.txt
 
 test-venv: $(TPY) ## Make .venv-test with Lab's build and test tools
 	$(TPIP) install -q --disable-pip-version-check $(TEST_DEPS)
@@ -40,7 +51,7 @@ demo: $(PY) ## Build Lab (release) into .venv, run the iris example in examples/
 develop: test-venv ## Build Lab (debug) into .venv-test
 	VIRTUAL_ENV=$$PWD/$(TEST_VENV) $(TEST_VENV)/bin/maturin develop -q
 
-test: lint test-rust test-python ## Run every check and test: what CI runs
+test: lint test-rust test-python test-integrations ## Run every check and test: what CI runs
 
 test-rust: ## Build the workspace and run the Rust tests
 	cargo build --workspace --all-targets --locked
@@ -53,7 +64,11 @@ test-rust: ## Build the workspace and run the Rust tests
 
 test-python: develop ## Run the Python tests against a debug build, and check the type stubs
 	$(TPY) -m mypy.stubtest lab._lab
-	$(TPY) -m pytest -q tests
+	$(TPY) -m pytest -q tests --ignore=tests/integrations
+
+test-integrations: int-venv ## Run tests/integrations in .venv-int: Lab inside Keras, Lightning, Transformers, XGBoost, ...; importers
+	VIRTUAL_ENV=$$PWD/$(INT_VENV) $(INT_VENV)/bin/maturin develop -q
+	$(IPY) -m pytest -q tests/integrations
 
 lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction, no module circles
 	cargo fmt --all --check
