@@ -10,12 +10,16 @@
 //! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);
 //! closing, syncing and indexing the journal happen on a background thread
 //! that [`wait_for_background`] joins.
+//!
+//! [`import::write_imported`] writes a run recorded by another tracker, whole
+//! or not at all, with the source's times.
 
 mod artifacts;
 mod cut;
 mod env;
 mod error;
 mod hash;
+pub mod import;
 mod run;
 pub mod team;
 mod thread;
