@@ -128,6 +128,18 @@ pub enum Command {
     /// the last push or pull.
     #[command(after_long_help = PULL_EXAMPLES)]
     Pull(PullArgs),
+    /// Bring runs recorded by MLflow or W&B into this project.
+    ///
+    /// Each run becomes an ordinary Lab run with the source's experiment,
+    /// times, parameters, tags, every metric point, status and artifacts,
+    /// and an `imported_from` attribute naming where it came from. Importing
+    /// again skips the runs already here (a run imported while the source had
+    /// not ended it is imported again once it has). Each run is written
+    /// whole or not at all; one that cannot be read is reported and the
+    /// others are imported. Imports into the current project, made here if
+    /// there is none. See docs/import.md for what maps to what.
+    #[command(after_long_help = IMPORT_EXAMPLES)]
+    Import(ImportArgs),
     /// Send runs to a team server (`lab server`) from now on.
     ///
     /// Asks for the token without showing it (or reads it from stdin with
@@ -146,6 +158,57 @@ pub enum Command {
     /// where this one stopped. Runs still logging are sent as far as they go.
     Sync,
 }
+
+/// `lab import`.
+#[derive(Debug, Parser)]
+pub struct ImportArgs {
+    /// Where the runs come from.
+    #[command(subcommand)]
+    pub from: ImportCommand,
+}
+
+/// The trackers `lab import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Runs of MLflow: a SQLite database, an `mlruns` folder or a tracking server.
+    Mlflow(ImportMlflowArgs),
+    /// Runs of W&B, from run folders written offline or synced (`.wandb` files).
+    Wandb(ImportWandbArgs),
+}
+
+/// `lab import mlflow`.
+#[derive(Debug, Parser)]
+pub struct ImportMlflowArgs {
+    /// The MLflow store: `sqlite:///path/to/mlflow.db`, an `mlruns` folder
+    /// (a path or `file:///path`), or a tracking server's `http://host:port`.
+    #[arg(value_name = "URI")]
+    pub uri: String,
+    /// Import only the experiment of this name.
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `lab import wandb`.
+#[derive(Debug, Parser)]
+pub struct ImportWandbArgs {
+    /// A `wandb` folder (with `offline-run-*` and `run-*` folders), the
+    /// folder holding it, or one run folder.
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+const IMPORT_EXAMPLES: &str = "Examples:
+  lab import mlflow sqlite:///home/me/mlflow.db
+  lab import mlflow ./mlruns --experiment baseline
+  lab import mlflow http://127.0.0.1:5000
+  lab import wandb ./wandb
+  lab import wandb ./wandb/offline-run-20260101_120000-abc123 --dry-run";
 
 /// `lab login`.
 #[derive(Debug, Parser)]
