@@ -154,9 +154,27 @@ impl Collected {
     fn history(&mut self, record: &proto::HistoryRecord, left: &mut LeftOut) {
         let mut step = record.step.as_ref().map(|s| s.num);
         let mut time_nanos = None;
+        // W&B writes a logged media object or table as one item per field
+        // (`table.nrows`, `table._type`, ...): the fields under a name that
+        // has a `_type` are that object's, not numbers of their own.
+        let media: Vec<String> = record
+            .item
+            .iter()
+            .filter_map(|i| i.name().strip_suffix("._type").map(str::to_owned))
+            .collect();
+        left.add_n(
+            "non-numeric history values (media, tables, text)",
+            media.len() as u64,
+        );
         let mut values = Vec::new();
         for item in &record.item {
             let name = item.name();
+            if media.iter().any(|m| {
+                name.strip_prefix(m.as_str())
+                    .is_some_and(|r| r.starts_with('.'))
+            }) {
+                continue;
+            }
             let Ok(value) = serde_json::from_str::<serde_json::Value>(&item.value_json) else {
                 left.add("history values that are not JSON");
                 continue;
@@ -166,6 +184,7 @@ impl Collected {
                 "_timestamp" => {
                     time_nanos = value.as_f64().map(|s| (s * 1e9).round() as i64);
                 }
+                // W&B's own (`_runtime`, `_wandb`, ...).
                 _ if name.starts_with('_') => {}
                 _ => values.push((name, value)),
             }
@@ -564,6 +583,16 @@ mod tests {
                 item: vec![
                     item("loss", &format!("{}", 1.0 / f64::from(step + 1))),
                     item("img", r#"{"_type": "image-file", "path": "media/x.png"}"#),
+                    Item {
+                        key: String::new(),
+                        nested_key: vec!["table".into(), "_type".into()],
+                        value_json: r#""table-file""#.into(),
+                    },
+                    Item {
+                        key: String::new(),
+                        nested_key: vec!["table".into(), "nrows".into()],
+                        value_json: "1".into(),
+                    },
                     item("_step", &step.to_string()),
                     item("_timestamp", &format!("{}.5", 1_700_000_001 + step)),
                     item("_runtime", "1.0"),
@@ -616,7 +645,7 @@ mod tests {
         assert_eq!(loss.points[1].time_nanos, 1_700_000_002_500_000_000);
         assert_eq!(
             read.left_out,
-            vec![("non-numeric history values (media, tables, text)".into(), 3)]
+            vec![("non-numeric history values (media, tables, text)".into(), 6)]
         );
         assert!(r.tags.contains(&("baseline".into(), String::new())));
         assert!(r.tags.contains(&("wandb.name".into(), "brisk-1".into())));
