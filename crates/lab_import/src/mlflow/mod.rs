@@ -230,7 +230,7 @@ pub fn open(uri: &str, experiment: Option<&str>) -> Result<Box<dyn Source>, Impo
         return Ok(Box::new(sqlite::SqliteStore::open(Path::new(path), only)?));
     }
     if uri.starts_with("http://") || uri.starts_with("https://") {
-        return Ok(Box::new(rest::Server::open(uri, only)));
+        return Ok(Box::new(rest::Server::open(uri, only)?));
     }
     if let Some(scheme) = uri.split_once("://").map(|(s, _)| s)
         && scheme != "file"

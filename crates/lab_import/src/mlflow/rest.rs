@@ -27,7 +27,8 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn open(url: &str, only: Option<String>) -> Self {
+    /// A client of the server at `url`, which must answer as MLflow does.
+    pub(crate) fn open(url: &str, only: Option<String>) -> Result<Self, ImportError> {
         let agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(Duration::from_secs(10)))
@@ -35,12 +36,24 @@ impl Server {
             .user_agent(concat!("lab/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
-        Self {
+        let server = Self {
             base: url.trim_end_matches('/').to_owned(),
             agent,
             only,
             runs: Vec::new(),
-        }
+        };
+        // Asked once now, so that a wrong URL is said before anything is made.
+        server
+            .json(
+                "/api/2.0/mlflow/experiments/search",
+                Some(&json!({"max_results": 1})),
+            )
+            .map_err(|why| {
+                ImportError::source(format!(
+                    "`{url}` is not an MLflow tracking server Lab can read: {why}\n\nhint: is `mlflow server` running there?"
+                ))
+            })?;
+        Ok(server)
     }
 
     /// Sends a request; the answer's body, or why there is none.
