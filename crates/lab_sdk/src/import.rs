@@ -220,23 +220,20 @@ fn fill(
             bytes: stored.bytes,
         })?;
     }
-    match &run.end {
-        Some(end) => {
-            journal.append_final(&Record::End {
-                time_nanos: end.time_nanos,
-                status: end.status,
-                error: end.error.clone().map(crate::cut_error),
-            })?;
-            journal.close()?;
-        }
-        None => {
-            // No End and no Close: the journal of a writer gone without
-            // ending its run, which the fold settles as `crashed` (a closed
-            // journal without an End record would be `damaged`). The fold
-            // also gives back the space reserved after the last frame.
-            journal.sync()?;
-            drop(journal);
-        }
+    if let Some(end) = &run.end {
+        journal.append_final(&Record::End {
+            time_nanos: end.time_nanos,
+            status: end.status,
+            error: end.error.clone().map(crate::cut_error),
+        })?;
+        journal.close()?;
+    } else {
+        // No End and no Close: the journal of a writer gone without ending
+        // its run, which the fold settles as `crashed` (a closed journal
+        // without an End record would be `damaged`). The fold also gives
+        // back the space reserved after the last frame.
+        journal.sync()?;
+        drop(journal);
     }
     Ok(points)
 }
