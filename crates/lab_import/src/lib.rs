@@ -15,6 +15,10 @@
 //! - **Whole or nothing.** Each run is written by
 //!   [`lab_sdk::import::write_imported`]; an error while reading or writing
 //!   one run leaves nothing of it and the import goes on with the next.
+//! - **One import at a time.** An import holds an exclusive lock on
+//!   `.lab/import.lock` from the moment it lists the runs already imported
+//!   to its end: two imports started together into one project would each
+//!   find the other's runs missing and import them twice. The second waits.
 //! - **A summary.** [`Summary`] counts what was imported, skipped and
 //!   failed (with the reasons), and what was left out of imported runs.
 
@@ -154,6 +158,7 @@ pub fn import(
     options: Options,
     progress: &dyn Progress,
 ) -> Result<Summary, ImportError> {
+    let _lock = lock(project)?;
     let mut store = Store::open(project.clone())?;
     store.refresh()?;
     let mut copies: HashMap<String, Vec<Copy>> = HashMap::new();
@@ -250,6 +255,30 @@ pub fn import(
     Ok(summary)
 }
 
+/// The name of the lock file in `.lab` that imports take turns on.
+pub const LOCK_FILE: &str = "import.lock";
+
+/// Takes the project's import lock, waiting for another import to end.
+/// Released when the file is closed (dropped, or the process dies).
+fn lock(project: &Project) -> Result<std::fs::File, ImportError> {
+    let path = project.store_dir().join(LOCK_FILE);
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(lab_store::Error::Io)?
+        .into_parts()
+        .0;
+    file.lock().map_err(|e| {
+        lab_store::Error::Io(std::io::Error::new(
+            e.kind(),
+            format!("cannot lock {}: {e}", path.display()),
+        ))
+    })?;
+    Ok(file)
+}
+
 fn count_read(summary: &mut Summary, read: &Read) {
     for (kind, n) in &read.left_out {
         summary.leave_out(kind, *n);
@@ -281,5 +310,89 @@ impl LeftOut {
     #[must_use]
     pub fn into_vec(self) -> Vec<(String, u64)> {
         self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use lab_sdk::import::{ImportedEnd, ImportedRun};
+    use lab_store::{Project, Store};
+    use lab_types::Status;
+
+    use super::*;
+
+    /// A source of `n` finished runs whose reading takes a while.
+    struct Slow(usize);
+
+    impl Source for Slow {
+        fn runs(&mut self) -> Result<Vec<SourceRun>, ImportError> {
+            Ok((0..self.0)
+                .map(|index| SourceRun {
+                    origin: format!("test:{index}"),
+                    label: format!("run {index}"),
+                    ended: true,
+                    index,
+                })
+                .collect())
+        }
+
+        fn read(&mut self, run: &SourceRun, _scratch: &Path) -> Result<Read, String> {
+            std::thread::sleep(Duration::from_millis(30));
+            Ok(Read {
+                run: ImportedRun {
+                    origin: run.origin.clone(),
+                    experiment: "exp".into(),
+                    start_nanos: 1_000,
+                    end: Some(ImportedEnd {
+                        time_nanos: 2_000,
+                        status: Status::Finished,
+                        error: None,
+                    }),
+                    ..ImportedRun::default()
+                },
+                left_out: Vec::new(),
+            })
+        }
+    }
+
+    #[test]
+    fn imports_started_together_import_each_run_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let project = Arc::new(project);
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let project = Arc::clone(&project);
+                std::thread::Builder::new()
+                    .name("import".into())
+                    .spawn(move || {
+                        import(&project, &mut Slow(4), Options::default(), &Quiet).unwrap()
+                    })
+                    .unwrap()
+            })
+            .collect();
+        let summaries: Vec<Summary> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        let imported: usize = summaries.iter().map(|s| s.imported.len()).sum();
+        let skipped: usize = summaries.iter().map(|s| s.skipped.len()).sum();
+        assert_eq!((imported, skipped), (4, 4));
+        let store = Store::open((*project).clone()).unwrap();
+        assert_eq!(store.runs(None).unwrap().len(), 4);
+    }
+
+    #[test]
+    fn importing_twice_adds_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let first = import(&project, &mut Slow(2), Options::default(), &Quiet).unwrap();
+        assert_eq!(first.imported.len(), 2);
+        let again = import(&project, &mut Slow(2), Options::default(), &Quiet).unwrap();
+        assert_eq!((again.imported.len(), again.skipped.len()), (0, 2));
+        let dry = import(&project, &mut Slow(3), Options { dry_run: true }, &Quiet).unwrap();
+        assert_eq!((dry.imported.len(), dry.skipped.len()), (1, 2));
+        let store = Store::open(project).unwrap();
+        assert_eq!(store.runs(None).unwrap().len(), 2);
     }
 }
