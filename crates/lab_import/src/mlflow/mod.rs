@@ -79,6 +79,9 @@ impl MlRun {
     }
 }
 
+/// The tag that holds a run's name.
+const RUN_NAME_TAG: &str = "mlflow.runName";
+
 /// The MLflow tags that are facts Lab records as attributes.
 const TAG_ATTRS: &[(&str, &str)] = &[
     ("mlflow.source.name", attr::SOURCE),
@@ -133,7 +136,13 @@ pub(crate) fn to_imported(run: MlRun, artifacts: Vec<(String, PathBuf)>) -> Read
     });
     let mut attrs: Vec<(String, Value)> = Vec::new();
     let mut tags = Vec::new();
-    for (key, value) in run.tags {
+    // The run's name is a column of its own in newer stores, and the tag
+    // `mlflow.runName` in older ones: the tag either way.
+    let mut source_tags = run.tags;
+    if !run.run_name.is_empty() && !source_tags.iter().any(|(k, _)| k == RUN_NAME_TAG) {
+        source_tags.push((RUN_NAME_TAG.to_owned(), run.run_name.clone()));
+    }
+    for (key, value) in source_tags {
         if let Some((_, name)) = TAG_ATTRS.iter().find(|(k, _)| *k == key) {
             attrs.push(((*name).to_owned(), Value::Str(value)));
         } else {
