@@ -297,3 +297,62 @@ def test_wrong_uris_say_what_is_wrong(project: Path, tmp_path: Path) -> None:
     assert "mlflow server --backend-store-uri" in scheme.stderr
     # Nothing was made: not even the project.
     assert not (project / ".lab").exists()
+
+
+def add_runs(db: Path, experiment_id: str, runs: int, points: int) -> None:
+    """Adds finished runs of one metric each straight into MLflow's tables,
+    so that an import has something to chew on."""
+    import sqlite3
+    import uuid
+
+    con = sqlite3.connect(db)
+    t0 = 1_790_000_000_000
+    for i in range(runs):
+        rid = uuid.uuid4().hex
+        con.execute(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id, status,"
+            " start_time, end_time, source_version, lifecycle_stage, artifact_uri, experiment_id)"
+            " VALUES (?, ?, 'LOCAL', '', '', 'me', 'FINISHED', ?, ?, '', 'active', '', ?)",
+            (rid, f"bulk{i}", t0 + i, t0 + i + points, int(experiment_id)),
+        )
+        con.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES ('m', ?, ?, ?, ?, 0)",
+            [(s / points, t0 + s, rid, s) for s in range(points)],
+        )
+    con.commit()
+    con.close()
+
+
+def test_an_import_killed_halfway_leaves_whole_runs_and_goes_on(project: Path, tmp_path: Path) -> None:
+    store = tmp_path / "mlflow"
+    uri = f"sqlite:///{store}/mlflow.db"
+    expected = write_store(store, uri)
+    baseline = next(w["experiment_id"] for w in expected.values() if w["experiment"] == "baseline")
+    add_runs(store / "mlflow.db", baseline, runs=300, points=2000)
+    total = len(expected) + 300
+    exe = Path(sys.executable).parent / "lab"
+    proc = subprocess.Popen([str(exe), "import", "mlflow", uri], cwd=project, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs_dir = project / ".lab" / "runs"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if runs_dir.is_dir() and len(list(runs_dir.glob("*/journal.lab"))) >= 20:
+            break
+        time.sleep(0.01)
+    proc.kill()
+    proc.wait()
+    listed = lab.runs()
+    assert 20 <= len(listed) < total, len(listed)
+    # Every run there is whole: a bulk run has all its points.
+    for run in listed:
+        if run.tags.get("mlflow.runName", "").startswith("bulk"):
+            assert run.metric_summaries["m"]["count"] == 2000, run
+            assert run.status == "finished"
+    again = lab_cli(project, "import", "mlflow", uri, timeout=600)
+    assert again.returncode == 0, again.stderr
+    runs = lab.runs()
+    assert len(runs) == total
+    origins = [r.attrs["imported_from"] for r in runs]
+    assert len(set(origins)) == total
+    gc = lab_cli(project, "gc")
+    assert gc.returncode == 0, gc.stderr
+    assert not list((project / ".lab").glob(".import-*"))

@@ -186,8 +186,10 @@ pub fn import(
             progress.advance(&run.label);
             continue;
         }
+        // Named with the process id, so that `lab gc` can tell the
+        // leftovers of an import that was killed.
         let scratch = match tempfile::Builder::new()
-            .prefix(".import-")
+            .prefix(&format!("{SCRATCH_PREFIX}{}-", std::process::id()))
             .tempdir_in(project.store_dir())
         {
             Ok(dir) => dir,
@@ -254,6 +256,11 @@ pub fn import(
     progress.end();
     Ok(summary)
 }
+
+/// How the scratch folders of an import in `.lab` start: then the process
+/// id, a `-` and a random part. A run's fetched artifacts wait there until the
+/// run is written.
+pub const SCRATCH_PREFIX: &str = ".import-";
 
 /// The name of the lock file in `.lab` that imports take turns on.
 pub const LOCK_FILE: &str = "import.lock";

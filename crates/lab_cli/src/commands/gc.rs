@@ -90,6 +90,23 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
             })
             .map(Garbage::Temp),
     );
+    // `.lab/.import-<pid>-<random>/`: a killed `lab import`'s scratch folder.
+    if let Ok(entries) = std::fs::read_dir(&store_dir) {
+        let mut scratch: Vec<PathBuf> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .strip_prefix(lab_import::SCRATCH_PREFIX)
+                    .and_then(|rest| rest.split_once('-'))
+                    .is_some_and(|(pid, _)| dead_pid(pid))
+            })
+            .map(|e| e.path())
+            .collect();
+        scratch.sort();
+        found.extend(scratch.into_iter().map(Garbage::Temp));
+    }
     let runs = store.runs(None)?;
     let by_short: HashMap<&str, &RunInfo> = runs.iter().map(|r| (r.short_id.as_str(), r)).collect();
     let mut run_dirs: Vec<PathBuf> = std::fs::read_dir(project.runs_dir())
