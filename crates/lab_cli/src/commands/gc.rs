@@ -1,6 +1,7 @@
 //! `lab gc`: delete what interrupted commands and runs left behind.
 //!
-//! Besides trash folders, dead processes' temporary files and index rows of
+//! Besides trash folders, dead processes' temporary files (and the scratch
+//! folders of a killed `lab import`) and index rows of
 //! vanished runs, it removes what earlier versions could leave in run
 //! folders: artifact copies that never completed (no `ArtifactStored` record,
 //! in a run that is no longer running), copies of a Lab store inside an
@@ -34,6 +35,8 @@ enum Garbage {
     Trash(PathBuf),
     /// A temporary file whose writing process is gone.
     Temp(PathBuf),
+    /// The scratch folder of a `lab import` that was killed.
+    ImportScratch(PathBuf),
     /// A run folder without a journal, unknown to the index.
     RunFolder(PathBuf),
     /// An artifact folder that no `ArtifactStored` record claims.
@@ -47,6 +50,7 @@ impl Garbage {
         match self {
             Garbage::Trash(_) => "a leftover trash folder",
             Garbage::Temp(_) => "an orphaned temporary file",
+            Garbage::ImportScratch(_) => "a killed import's scratch folder",
             Garbage::RunFolder(_) => "a run folder without a journal",
             Garbage::PartialArtifact(_) => "an artifact whose copy never completed",
             Garbage::StoreCopy(_) => "a copy of a Lab store inside an artifact",
@@ -105,7 +109,7 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
             .map(|e| e.path())
             .collect();
         scratch.sort();
-        found.extend(scratch.into_iter().map(Garbage::Temp));
+        found.extend(scratch.into_iter().map(Garbage::ImportScratch));
     }
     let runs = store.runs(None)?;
     let by_short: HashMap<&str, &RunInfo> = runs.iter().map(|r| (r.short_id.as_str(), r)).collect();
@@ -143,6 +147,7 @@ fn remove(found: &[Garbage], dry_run: bool, root: &Path, out: &mut impl Write) -
         match item {
             Garbage::Trash(path)
             | Garbage::Temp(path)
+            | Garbage::ImportScratch(path)
             | Garbage::RunFolder(path)
             | Garbage::PartialArtifact(path)
             | Garbage::StoreCopy(path) => {

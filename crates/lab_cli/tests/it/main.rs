@@ -1162,6 +1162,24 @@ fn gc_removes_leftovers_and_reports_them() {
     assert_eq!(lab_ok(&f.root, &["gc"]), "Nothing to clean up\n");
 }
 
+#[test]
+fn gc_removes_the_scratch_folders_of_a_killed_import() {
+    let f = fixture();
+    let store = f.root.join(".lab");
+    let killed = store.join(".import-2147483646-Ab3dE");
+    std::fs::create_dir_all(killed.join("artifacts")).unwrap();
+    std::fs::write(killed.join("artifacts/model.bin"), vec![b'm'; 300]).unwrap();
+    let live = store.join(format!(".import-{}-xY9", std::process::id()));
+    std::fs::create_dir(&live).unwrap();
+    let out = lab_ok(&f.root, &["gc"]);
+    assert_eq!(
+        out,
+        "Removed a killed import's scratch folder (300 B): .lab/.import-2147483646-Ab3dE\nRemoved 1 item(s), freed 300 B\n"
+    );
+    assert!(!killed.exists());
+    assert!(live.is_dir(), "a live import's scratch folder is kept");
+}
+
 /// Sets a folder's modification time `secs` into the past.
 fn age(dir: &Path, secs: u64) {
     let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
