@@ -104,6 +104,10 @@ def test_offline_runs(project: Path, written: tuple) -> None:
         assert times == sorted(times)
         assert good.start_time.timestamp() - 1 <= times[0] <= times[-1] <= good.end_time.timestamp() + 1
     assert sorted(good.metrics) == ["acc", "loss"]
+    # Where it ran, from W&B's environment record.
+    assert good.source == str(folder / "write.py")
+    assert good.python_version == ".".join(map(str, sys.version_info[:3]))
+    assert good.attrs["python_executable"] == sys.executable
     assert Path(good.artifacts["weights.txt"]).read_text() == "0.5 0.25"
     assert "requirements.txt" not in good.artifacts
     bad = runs[expected["bad"]["id"]]

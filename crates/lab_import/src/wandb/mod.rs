@@ -17,8 +17,9 @@
 //! - the run's tags are tags with empty text; its name, notes, group and job
 //!   type are the tags `wandb.name`, `wandb.notes`, `wandb.group`,
 //!   `wandb.job_type`; its host and git commit the `host` and `git_commit`
-//!   attributes; `files/wandb-metadata.json` gives `source` (the program),
-//!   `argv`, `user` and `python_version`;
+//!   attributes; the environment record (from older SDKs,
+//!   `files/wandb-metadata.json`) gives `source` (the program), `argv`,
+//!   `user`, `host`, `python_version`, `python_executable` and `cwd`;
 //! - files under `files/` are artifacts, except W&B's own (see
 //!   [`WANDB_FILES`]).
 
@@ -118,6 +119,7 @@ impl Folder {
 #[derive(Default)]
 struct Collected {
     run: Option<proto::RunRecord>,
+    environment: Option<proto::EnvironmentRecord>,
     exit: Option<proto::RunExitRecord>,
     config: Vec<(String, serde_json::Value)>,
     /// Metric name → points.
@@ -296,6 +298,11 @@ fn read_file(path: &Path, left: &mut LeftOut) -> Result<Collected, String> {
             Some(RecordType::Config(config)) => c.config(&config, left),
             Some(RecordType::History(history)) => c.history(&history, left),
             Some(RecordType::Exit(exit)) => c.exit = Some(exit),
+            Some(RecordType::Environment(env)) => {
+                if c.environment.is_none() {
+                    c.environment = Some(env);
+                }
+            }
             Some(RecordType::Summary(_) | RecordType::Files(_)) | None => {}
         }
     }
@@ -334,6 +341,33 @@ fn metadata(files: &Path) -> Vec<(String, Value)> {
         out.push((
             attr::PYTHON_VERSION.to_owned(),
             Value::Str(version.to_owned()),
+        ));
+    }
+    out
+}
+
+/// The facts of the environment record Lab has attributes for.
+fn environment(env: &proto::EnvironmentRecord) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    let mut text = |key: &str, value: &str| {
+        if !value.is_empty() {
+            out.push((key.to_owned(), Value::Str(value.to_owned())));
+        }
+    };
+    text(attr::SOURCE, &env.program);
+    // "CPython 3.11.7".
+    text(
+        attr::PYTHON_VERSION,
+        env.python.rsplit(' ').next().unwrap_or_default(),
+    );
+    text(attr::HOST, &env.host);
+    text(attr::USER, &env.username);
+    text(attr::PYTHON_EXECUTABLE, &env.executable);
+    text(attr::CWD, &env.root);
+    if !env.args.is_empty() {
+        out.push((
+            attr::ARGV.to_owned(),
+            Value::List(env.args.iter().cloned().map(Value::Str).collect()),
         ));
     }
     out
@@ -402,7 +436,10 @@ fn read_run(dir: &Path) -> Result<Read, String> {
         .map(|(k, v)| (key_or_renamed(k, &mut left), v))
         .collect();
     let files = dir.join("files");
-    let mut attrs = metadata(&files);
+    let mut attrs = c
+        .environment
+        .as_ref()
+        .map_or_else(|| metadata(&files), environment);
     if !run.host.is_empty() {
         attrs.retain(|(k, _)| k != attr::HOST);
         attrs.push((attr::HOST.to_owned(), Value::Str(run.host.clone())));
@@ -577,6 +614,13 @@ mod tests {
                 update: vec![item("epochs", "3")],
                 remove: vec![],
             })),
+            encode(RecordType::Environment(proto::EnvironmentRecord {
+                python: "CPython 3.11.7".into(),
+                program: "/home/ada/train.py".into(),
+                host: "gpu1".into(),
+                args: vec!["--lr".into(), "0.1".into()],
+                ..proto::EnvironmentRecord::default()
+            })),
         ];
         for step in 0..3 {
             out.push(encode(RecordType::History(proto::HistoryRecord {
@@ -646,6 +690,18 @@ mod tests {
         assert_eq!(
             read.left_out,
             vec![("non-numeric history values (media, tables, text)".into(), 6)]
+        );
+        assert_eq!(
+            r.attrs,
+            vec![
+                ("source".into(), Value::Str("/home/ada/train.py".into())),
+                ("python_version".into(), Value::Str("3.11.7".into())),
+                ("host".into(), Value::Str("gpu1".into())),
+                (
+                    "argv".into(),
+                    Value::List(vec![Value::Str("--lr".into()), Value::Str("0.1".into())])
+                ),
+            ]
         );
         assert!(r.tags.contains(&("baseline".into(), String::new())));
         assert!(r.tags.contains(&("wandb.name".into(), "brisk-1".into())));

@@ -10,7 +10,7 @@ pub struct Record {
     #[prost(int64, tag = "1")]
     pub num: i64,
     /// The `record_type` oneof, the kinds read here.
-    #[prost(oneof = "RecordType", tags = "2, 3, 5, 6, 17, 18")]
+    #[prost(oneof = "RecordType", tags = "2, 3, 5, 6, 17, 18, 26")]
     pub record_type: Option<RecordType>,
 }
 
@@ -35,6 +35,36 @@ pub enum RecordType {
     /// `RunExitRecord exit = 18`.
     #[prost(message, tag = "18")]
     Exit(RunExitRecord),
+    /// `EnvironmentRecord environment = 26`: where the run ran (the SDK
+    /// writes it since it replaced `wandb-metadata.json` with it).
+    #[prost(message, tag = "26")]
+    Environment(EnvironmentRecord),
+}
+
+/// `EnvironmentRecord`, the fields Lab has attributes for.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct EnvironmentRecord {
+    /// `python = 2`, e.g. `CPython 3.11.7`.
+    #[prost(string, tag = "2")]
+    pub python: String,
+    /// `repeated string args = 5`.
+    #[prost(string, repeated, tag = "5")]
+    pub args: Vec<String>,
+    /// `program = 6`: the script's path.
+    #[prost(string, tag = "6")]
+    pub program: String,
+    /// `root = 11`: the working folder.
+    #[prost(string, tag = "11")]
+    pub root: String,
+    /// `host = 12`.
+    #[prost(string, tag = "12")]
+    pub host: String,
+    /// `username = 13`.
+    #[prost(string, tag = "13")]
+    pub username: String,
+    /// `executable = 14`: the Python interpreter.
+    #[prost(string, tag = "14")]
+    pub executable: String,
 }
 
 /// `google.protobuf.Timestamp`.
