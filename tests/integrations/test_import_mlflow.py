@@ -179,7 +179,10 @@ def test_one_experiment(project: Path, tmp_path: Path) -> None:
     store = tmp_path / "mlflow"
     uri = f"sqlite:///{store}/mlflow.db"
     expected = write_store(store, uri)
-    proc = lab_cli(project, "import", "mlflow", uri, "--experiment", "other", timeout=300)
+    # Relative to the current folder, as SQLAlchemy reads `sqlite:///`.
+    relative = "sqlite:///../mlflow/mlflow.db"
+    assert (project / "../mlflow/mlflow.db").is_file()
+    proc = lab_cli(project, "import", "mlflow", relative, "--experiment", "other", timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert [r.experiment for r in lab.runs()] == ["other"]
     wrong = lab_cli(project, "import", "mlflow", uri, "--experiment", "nope")
@@ -277,7 +280,10 @@ def test_tracking_server(project: Path, tmp_path: Path, server: str) -> None:
 def test_wrong_uris_say_what_is_wrong(project: Path, tmp_path: Path) -> None:
     missing = lab_cli(project, "import", "mlflow", f"sqlite:///{tmp_path}/none.db")
     assert missing.returncode == 1
-    assert "is not an MLflow database Lab can read: there is no such file" in missing.stderr
+    assert f"`sqlite:///{tmp_path}/none.db` is not an MLflow database Lab can read: there is no such file: {tmp_path}/none.db" in missing.stderr
+    two = lab_cli(project, "import", "mlflow", "sqlite://mlflow.db")
+    assert two.returncode == 1
+    assert "hint: a SQLite database is `sqlite:///` and its path" in two.stderr
     other = tmp_path / "other.db"
     import sqlite3
 

@@ -179,8 +179,9 @@ pub enum ImportCommand {
 /// `lab import mlflow`.
 #[derive(Debug, Parser)]
 pub struct ImportMlflowArgs {
-    /// The MLflow store: `sqlite:///path/to/mlflow.db`, an `mlruns` folder
-    /// (a path or `file:///path`), or a tracking server's `http://host:port`.
+    /// The MLflow store: `sqlite:///mlflow.db` (relative to the current
+    /// folder; `sqlite:////abs/mlflow.db` absolute), an `mlruns` folder (a
+    /// path or `file:///path`), or a tracking server's `http://host:port`.
     #[arg(value_name = "URI")]
     pub uri: String,
     /// Import only the experiment of this name.
@@ -204,7 +205,8 @@ pub struct ImportWandbArgs {
 }
 
 const IMPORT_EXAMPLES: &str = "Examples:
-  lab import mlflow sqlite:///home/me/mlflow.db
+  lab import mlflow sqlite:///mlflow.db
+  lab import mlflow sqlite:////home/me/mlflow.db
   lab import mlflow ./mlruns --experiment baseline
   lab import mlflow http://127.0.0.1:5000
   lab import wandb ./wandb

@@ -224,19 +224,20 @@ pub(crate) fn key_or_renamed(key: String, left: &mut LeftOut) -> String {
     }
 }
 
-/// The store a `lab import mlflow` argument names: `sqlite:///path`, a
+/// The store a `lab import mlflow` argument names: `sqlite:///path`
+/// (relative to the current folder; `sqlite:////path` is absolute), a
 /// tracking server's `http://` or `https://` URL, or an `mlruns` folder
 /// (a path, or `file:///path`).
 pub fn open(uri: &str, experiment: Option<&str>) -> Result<Box<dyn Source>, ImportError> {
     let only = experiment.map(str::to_owned);
+    // As SQLAlchemy (and so MLflow) reads it: `sqlite:///mlflow.db` is
+    // relative to the current folder, `sqlite:////abs/mlflow.db` absolute.
     if let Some(path) = uri.strip_prefix("sqlite:///") {
         return Ok(Box::new(sqlite::SqliteStore::open(
-            Path::new(&format!("/{path}")),
+            uri,
+            Path::new(path),
             only,
         )?));
-    }
-    if let Some(path) = uri.strip_prefix("sqlite://") {
-        return Ok(Box::new(sqlite::SqliteStore::open(Path::new(path), only)?));
     }
     if uri.starts_with("http://") || uri.starts_with("https://") {
         return Ok(Box::new(rest::Server::open(uri, only)?));
@@ -244,8 +245,15 @@ pub fn open(uri: &str, experiment: Option<&str>) -> Result<Box<dyn Source>, Impo
     if let Some(scheme) = uri.split_once("://").map(|(s, _)| s)
         && scheme != "file"
     {
+        let hint = if scheme == "sqlite" {
+            "a SQLite database is `sqlite:///` and its path: `sqlite:///mlflow.db` in the current folder, `sqlite:////home/me/mlflow.db` anywhere".to_owned()
+        } else {
+            format!(
+                "the `{scheme}://` database backends are read through a tracking server: start `mlflow server --backend-store-uri {uri}` and import from its URL"
+            )
+        };
         return Err(ImportError::source(format!(
-            "`{uri}` is not an MLflow store Lab can read: expected `sqlite:///path/to/mlflow.db`, `http://host:port` or an `mlruns` folder\n\nhint: the `{scheme}://` database backends are read through a tracking server: start `mlflow server --backend-store-uri {uri}` and import from its URL"
+            "`{uri}` is not an MLflow store Lab can read: expected `sqlite:///path/to/mlflow.db`, `http://host:port` or an `mlruns` folder\n\nhint: {hint}"
         )));
     }
     let path = local_path(uri).unwrap_or_else(|| PathBuf::from(uri));

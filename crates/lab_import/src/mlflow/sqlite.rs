@@ -17,15 +17,15 @@ pub(crate) struct SqliteStore {
 }
 
 impl SqliteStore {
-    pub(crate) fn open(path: &Path, only: Option<String>) -> Result<Self, ImportError> {
+    pub(crate) fn open(uri: &str, path: &Path, only: Option<String>) -> Result<Self, ImportError> {
         let bad = |why: String| {
             ImportError::source(format!(
-                "`sqlite:///{}` is not an MLflow database Lab can read: {why}",
-                path.display().to_string().trim_start_matches('/'),
+                "`{uri}` is not an MLflow database Lab can read: {why}"
             ))
         };
         if !path.is_file() {
-            return Err(bad(format!("there is no such file: {}", path.display())));
+            let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_owned());
+            return Err(bad(format!("there is no such file: {}", shown.display())));
         }
         let conn = Connection::open_with_flags(
             path,
