@@ -316,6 +316,79 @@ impl Source for FileStore {
 mod tests {
     use super::*;
 
+    /// An `mlruns` folder of one experiment and one run, as MLflow writes it.
+    fn store() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let exp = dir.path().join("7");
+        let run = exp.join("r1");
+        for sub in ["params", "tags", "metrics/val", "artifacts"] {
+            std::fs::create_dir_all(run.join(sub)).unwrap();
+        }
+        std::fs::write(
+            exp.join("meta.yaml"),
+            "experiment_id: '7'\nlifecycle_stage: active\nname: exp\n",
+        )
+        .unwrap();
+        std::fs::write(
+            run.join("meta.yaml"),
+            "run_id: r1\nrun_name: first\nstatus: 4\nstart_time: 1000\nend_time: 2000\nlifecycle_stage: active\nartifact_uri: file:///nowhere\n",
+        )
+        .unwrap();
+        std::fs::write(run.join("params/lr"), "0.1").unwrap();
+        std::fs::write(run.join("tags/mlflow.user"), "ada").unwrap();
+        std::fs::write(run.join("metrics/val/acc"), "1500 0.5 0\n1600 0.75 1\n").unwrap();
+        std::fs::write(run.join("artifacts/notes.txt"), "hi").unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_run_of_the_file_store_is_read_whole() {
+        let dir = store();
+        let mut source = FileStore::open(dir.path(), None).unwrap();
+        let runs = source.runs().unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].origin, "mlflow:7/r1");
+        let read = source.read(&runs[0], dir.path()).unwrap().run;
+        assert_eq!(read.end.unwrap().status, lab_types::Status::Failed);
+        assert_eq!(read.metrics[0].name, "val/acc");
+        assert_eq!(read.metrics[0].points.len(), 2);
+        assert_eq!(read.artifacts[0].0, "notes.txt");
+        assert!(
+            read.tags
+                .contains(&("mlflow.runName".into(), "first".into()))
+        );
+    }
+
+    #[test]
+    fn a_bad_metric_line_fails_its_run_with_the_line() {
+        let dir = store();
+        let file = dir.path().join("7/r1/metrics/val/acc");
+        std::fs::write(&file, "1500 0.5 0\n1600 zero 1\n").unwrap();
+        let mut source = FileStore::open(dir.path(), None).unwrap();
+        let runs = source.runs().unwrap();
+        let err = source.read(&runs[0], dir.path()).unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "line 2 of {} is not `timestamp value step`: `1600 zero 1`",
+                file.display()
+            )
+        );
+    }
+
+    #[test]
+    fn a_deleted_run_and_an_unknown_experiment() {
+        let dir = store();
+        let meta = dir.path().join("7/r1/meta.yaml");
+        let text = std::fs::read_to_string(&meta).unwrap();
+        std::fs::write(&meta, text.replace("active", "deleted")).unwrap();
+        let mut source = FileStore::open(dir.path(), None).unwrap();
+        assert!(source.runs().unwrap().is_empty());
+        let mut source = FileStore::open(dir.path(), Some("nope".into())).unwrap();
+        let err = source.runs().unwrap_err().to_string();
+        assert!(err.contains("got `nope`, the store has `exp`"), "{err}");
+    }
+
     #[test]
     fn meta_yaml_scalars() {
         let text = "artifact_uri: file:///tmp/a/very/long/path\n  continued\nend_time: 1700000000123\nname: 'it''s'\nrun_name: \"q\\u00e9\"\ntags: []\nuser_id: null\n";
