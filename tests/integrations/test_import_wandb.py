@@ -161,6 +161,18 @@ def test_a_cut_file_is_a_run_without_an_end(project: Path, written: tuple, tmp_p
     assert run.end_time is None
 
 
+def test_a_synced_run_folder_and_a_dry_run(project: Path, written: tuple, tmp_path: Path) -> None:
+    folder, expected = written
+    good = next(p for p in run_folders(folder) if p.name.endswith(expected["good"]["id"]))
+    synced = tmp_path / "synced" / "wandb" / good.name.replace("offline-run-", "run-")
+    shutil.copytree(good, synced)
+    dry = lab_cli(project, "import", "wandb", str(tmp_path / "synced"), "--dry-run", timeout=300)
+    assert dry.returncode == 0, dry.stderr
+    assert f"would import wandb:vision/{expected['good']['id']}" in dry.stdout
+    assert "Would import 1 run(s) (10 metric point(s))" in dry.stdout
+    assert not any((project / ".lab" / "runs").glob("*"))
+
+
 def test_not_a_wandb_folder(project: Path, tmp_path: Path) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
