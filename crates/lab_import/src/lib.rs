@@ -145,7 +145,7 @@ pub struct Options {
 }
 
 /// A copy of a source run the project holds already.
-struct Copy {
+struct Held {
     short_id: String,
     status: Status,
     info: lab_store::RunInfo,
@@ -161,13 +161,13 @@ pub fn import(
     let _lock = lock(project)?;
     let mut store = Store::open(project.clone())?;
     store.refresh()?;
-    let mut copies: HashMap<String, Vec<Copy>> = HashMap::new();
+    let mut copies: HashMap<String, Vec<Held>> = HashMap::new();
     for info in store.runs(None)? {
         if let Some(Value::Str(origin)) = info.attr(IMPORTED_FROM) {
-            copies.entry(origin.clone()).or_default().push(Copy {
+            copies.entry(origin.clone()).or_default().push(Held {
                 short_id: info.short_id.clone(),
                 status: info.status,
-                info: info.clone(),
+                info,
             });
         }
     }
@@ -177,7 +177,7 @@ pub fn import(
     for run in &runs {
         let existing = copies.get(&run.origin);
         // A copy of a run the source had not ended is replaced once it has.
-        let stale: Vec<&Copy> = existing
+        let stale: Vec<&Held> = existing
             .map(|c| c.iter().filter(|c| c.status == Status::Crashed).collect())
             .unwrap_or_default();
         let whole = existing.is_some_and(|c| c.len() > stale.len());
