@@ -1,7 +1,7 @@
 //! MLflow's runs: from its SQLite database (`sqlite:///path/mlflow.db`), its
 //! file store (an `mlruns` folder) or a tracking server (`http://host:port`).
 //!
-//! Each store is read into [`MlRun`]s, which [`to_imported`] maps onto Lab's
+//! Each store is read into `MlRun`s, which `to_imported` maps onto Lab's
 //! run the same way whatever the store (see `docs/import.md`):
 //!
 //! - the experiment's name is the run's experiment;
