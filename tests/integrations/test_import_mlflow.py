@@ -233,11 +233,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def server(tmp_path: Path):
+def start_server(folder: Path, *args: str, env: dict | None = None):
+    """Starts `mlflow server` on a free port of 127.0.0.1; returns the
+    process and its URL once it answers."""
     port = free_port()
-    folder = tmp_path / "server"
-    folder.mkdir()
+    folder.mkdir(parents=True, exist_ok=True)
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen(
         [
@@ -248,33 +248,81 @@ def server(tmp_path: Path):
             "--backend-store-uri", f"sqlite:///{folder}/mlflow.db",
             "--artifacts-destination", str(folder / "artifacts"),
             "--workers", "1",
+            *args,
         ],
         cwd=folder,
+        env={**os.environ, **(env or {})},
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    log.close()
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         assert proc.poll() is None, (folder / "server.log").read_text()[-3000:]
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
+                return proc, f"http://127.0.0.1:{port}"
         except OSError:
             time.sleep(0.5)
-    else:
-        raise AssertionError("mlflow server did not start: " + (folder / "server.log").read_text()[-3000:])
-    yield url
+    os.killpg(proc.pid, 15)
+    raise AssertionError("mlflow server did not start: " + (folder / "server.log").read_text()[-3000:])
+
+
+def stop_server(proc) -> None:
     os.killpg(proc.pid, 15)
     proc.wait(timeout=30)
-    log.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    proc, url = start_server(tmp_path / "server")
+    yield url
+    stop_server(proc)
 
 
 def test_tracking_server(project: Path, tmp_path: Path, server: str) -> None:
     expected = write_store(tmp_path / "client", server)
     import_twice(project, server, expected)
     check_runs(expected)
+
+
+def test_a_server_that_asks_for_a_password(project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = tmp_path / "auth"
+    folder.mkdir()
+    # MLflow's default settings, with the check of a password kept for a
+    # while: without it each request hashes the password again (PBKDF2).
+    (folder / "auth.ini").write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = sqlite:///{folder}/basic_auth.db\n"
+        "admin_username = admin\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        "auth_cache_ttl_seconds = 600\n"
+    )
+    proc, url = start_server(
+        folder,
+        "--app-name",
+        "basic-auth",
+        env={
+            "MLFLOW_AUTH_CONFIG_PATH": str(folder / "auth.ini"),
+            "MLFLOW_AUTH_ADMIN_PASSWORD": "s3cret-Passw0rd",
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only-key",
+        },
+    )
+    try:
+        # MLflow's own variables, which its client reads too.
+        creds = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": "s3cret-Passw0rd"}
+        expected = write_store(tmp_path / "client", url, creds)
+        refused = lab_cli(project, "import", "mlflow", url)
+        assert refused.returncode == 1
+        assert f"`{url}` is not an MLflow tracking server Lab can read: the server answered 401" in refused.stderr
+        for key, value in creds.items():
+            monkeypatch.setenv(key, value)
+        import_twice(project, url, expected)
+        check_runs(expected)
+    finally:
+        stop_server(proc)
 
 
 def test_wrong_uris_say_what_is_wrong(project: Path, tmp_path: Path) -> None:

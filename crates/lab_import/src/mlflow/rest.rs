@@ -21,6 +21,8 @@ const MAX_ANSWER_BYTES: u64 = 1 << 30;
 
 pub(crate) struct Server {
     base: String,
+    /// The `Authorization` header, from MLflow's own variables.
+    auth: Option<String>,
     agent: ureq::Agent,
     only: Option<String>,
     runs: Vec<MlRun>,
@@ -38,6 +40,11 @@ impl Server {
             .into();
         let server = Self {
             base: url.trim_end_matches('/').to_owned(),
+            auth: auth_header(
+                std::env::var("MLFLOW_TRACKING_TOKEN").ok().as_deref(),
+                std::env::var("MLFLOW_TRACKING_USERNAME").ok().as_deref(),
+                std::env::var("MLFLOW_TRACKING_PASSWORD").ok().as_deref(),
+            ),
             agent,
             only,
             runs: Vec::new(),
@@ -59,13 +66,22 @@ impl Server {
     /// Sends a request; the answer's body, or why there is none.
     fn call(&self, path: &str, body: Option<&J>) -> Result<Vec<u8>, String> {
         let url = format!("{}{path}", self.base);
-        let result = match body {
-            Some(b) => self
-                .agent
-                .post(&url)
-                .header("Content-Type", "application/json")
-                .send(b.to_string().as_bytes()),
-            None => self.agent.get(&url).call(),
+        let auth = self.auth.as_deref().unwrap_or_default();
+        let result = match (body, self.auth.is_some()) {
+            (Some(b), with_auth) => {
+                let request = self
+                    .agent
+                    .post(&url)
+                    .header("Content-Type", "application/json");
+                let request = if with_auth {
+                    request.header("Authorization", auth)
+                } else {
+                    request
+                };
+                request.send(b.to_string().as_bytes())
+            }
+            (None, true) => self.agent.get(&url).header("Authorization", auth).call(),
+            (None, false) => self.agent.get(&url).call(),
         };
         let mut response = result.map_err(|e| format!("{e}: {url}"))?;
         let status = response.status().as_u16();
@@ -247,6 +263,42 @@ impl Server {
     }
 }
 
+/// The `Authorization` header MLflow's client would send: a bearer token
+/// (`MLFLOW_TRACKING_TOKEN`) or a user and password
+/// (`MLFLOW_TRACKING_USERNAME`, `MLFLOW_TRACKING_PASSWORD`), as MLflow reads
+/// them.
+fn auth_header(token: Option<&str>, user: Option<&str>, password: Option<&str>) -> Option<String> {
+    if let Some(token) = token.filter(|t| !t.is_empty()) {
+        return Some(format!("Bearer {token}"));
+    }
+    match (user, password) {
+        (Some(u), Some(p)) if !u.is_empty() => {
+            Some(format!("Basic {}", base64(format!("{u}:{p}").as_bytes())))
+        }
+        _ => None,
+    }
+}
+
+/// Standard base64 with padding.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 fn text(v: &J) -> String {
     match v {
         J::String(s) => s.clone(),
@@ -341,5 +393,22 @@ mod tests {
         assert_eq!(float(&json!(0.5)).to_bits(), 0.5f64.to_bits());
         assert_eq!(int(&json!("1700000000000")), Some(1_700_000_000_000));
         assert_eq!(encode("a b/ü"), "a%20b%2F%C3%BC");
+    }
+
+    #[test]
+    fn credentials_as_mlflow_sends_them() {
+        assert_eq!(base64(b"admin:pw"), "YWRtaW46cHc=");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"abc"), "YWJj");
+        assert_eq!(base64(b""), "");
+        assert_eq!(
+            auth_header(Some("t0k"), Some("u"), Some("p")).as_deref(),
+            Some("Bearer t0k")
+        );
+        assert_eq!(
+            auth_header(None, Some("u"), Some("p")).as_deref(),
+            Some("Basic dTpw")
+        );
+        assert_eq!(auth_header(None, Some("u"), None), None);
     }
 }
