@@ -1,0 +1,175 @@
+"""TensorBoard event files, written by TensorBoard's own writer: their scalars
+becoming metrics of a run that logs them as an artifact.
+
+Scalars are written both ways TensorBoard knows: old-style `simple_value`s
+(TF1, PyTorch's `SummaryWriter.add_scalar`) and one-number tensors of the
+`scalars` plugin whose metadata only the first value of a tag carries (TF2's
+`tf.summary.scalar`, Keras's `TensorBoard` callback).
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import warnings
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import pytest
+from tensorboard.compat.proto.event_pb2 import Event
+from tensorboard.compat.proto.summary_pb2 import Summary, SummaryMetadata
+from tensorboard.summary.writer.event_file_writer import EventFileWriter
+from tensorboard.util import tensor_util
+
+import lab
+from conftest import lab_cli, wait_background
+from lab.experiment import Experiment, LabWarning
+
+T0 = 1_700_000_000.0
+
+
+def simple(tag: str, step: int, value: float, wall: Optional[float] = None) -> Event:
+    return Event(
+        wall_time=T0 + step if wall is None else wall,
+        step=step,
+        summary=Summary(value=[Summary.Value(tag=tag, simple_value=value)]),
+    )
+
+
+def tensor(tag: str, step: int, value: float, first: bool, dtype=np.float32) -> Event:
+    v = Summary.Value(tag=tag, tensor=tensor_util.make_tensor_proto(np.array(value, dtype=dtype)))
+    if first:
+        v.metadata.CopyFrom(
+            SummaryMetadata(plugin_data=SummaryMetadata.PluginData(plugin_name="scalars"), data_class=1)
+        )
+    return Event(wall_time=T0 + 0.5 + step, step=step, summary=Summary(value=[v]))
+
+
+def write_events(folder: Path, events: List[Event]) -> Path:
+    """Writes `events` with TensorBoard's own writer; returns the file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before = set(glob.glob(str(folder / "events.out.tfevents.*")))
+    writer = EventFileWriter(str(folder))
+    for e in events:
+        writer.add_event(e)
+    writer.close()
+    [path] = set(glob.glob(str(folder / "events.out.tfevents.*"))) - before
+    return Path(path)
+
+
+def keras_like(logdir: Path, epochs: int = 4, shift: float = 0.0) -> Dict[str, List[Tuple[int, float]]]:
+    """A log folder as Keras's TensorBoard callback writes it: `train/` with
+    simple values, `validation/` with scalar tensors. Returns what it wrote."""
+    train = [(s, float(np.float32(1.0 / (s + 1) + shift))) for s in range(epochs)]
+    val = [(s, float(np.float32(0.5 + s / 10 + shift))) for s in range(epochs)]
+    write_events(logdir / "train", [simple("epoch_loss", s, v) for s, v in train])
+    write_events(logdir / "validation", [tensor("epoch_loss", s, v, s == 0) for s, v in val])
+    return {"train/epoch_loss": train, "validation/epoch_loss": val}
+
+
+def history(run: lab.Run, name: str) -> List[Tuple[int, float]]:
+    return [(s, v) for s, _, v in run.metric_history(name)]
+
+
+def end_with_warnings(e: Experiment, log) -> List[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with e.start_run():
+            log(e)
+    assert all(w.category is LabWarning for w in caught), [str(w.message) for w in caught]
+    return [str(w.message) for w in caught]
+
+
+# -- an artifact's event files ---------------------------------------------------
+
+
+def test_an_artifacts_scalars_become_metrics_with_their_steps_and_times(project: Path) -> None:
+    logdir = project / "logs"
+    wrote = keras_like(logdir)
+    write_events(logdir, [tensor("lr", 3, 0.125, True, np.float64), tensor("lr", 7, 0.0625, False, np.float64)])
+    e = Experiment("tb")
+    # Any warning fails the test (filterwarnings = error).
+    with e.start_run():
+        e.log_metric("acc", 0.9)
+        e.log_artifact("tensorboard", str(logdir))
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert run.status == "finished"
+    for name, points in wrote.items():
+        assert history(run, name) == points, name
+    assert history(run, "lr") == [(3, 0.125), (7, 0.0625)]
+    # Wall times are kept (as seconds, the way metric_history gives them).
+    assert [t for _, t, _ in run.metric_history("train/epoch_loss")] == [T0 + s for s in range(4)]
+    assert [t for _, t, _ in run.metric_history("validation/epoch_loss")] == [T0 + 0.5 + s for s in range(4)]
+    assert set(run.metric_summaries) == {"acc", "train/epoch_loss", "validation/epoch_loss", "lr"}
+    show = lab_cli(project, "show", e.run_id)
+    assert show.returncode == 0, show.stderr
+    for name in ("train/epoch_loss", "validation/epoch_loss", "lr", "acc"):
+        assert name in show.stdout, show.stdout
+    ls = lab_cli(project, "ls", "--format", "json")
+    assert "validation/epoch_loss" in ls.stdout, ls.stdout
+
+
+def test_a_tag_the_run_already_logged_goes_under_tb(project: Path) -> None:
+    logdir = project / "logs"
+    write_events(logdir, [simple("loss", s, 10.0 + s) for s in range(3)])
+    e = Experiment("tb")
+    with e.start_run():
+        for s in range(3):
+            e.log_metric("loss", 0.5, step=s)
+        e.log_artifact("tensorboard", str(logdir))
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert history(run, "loss") == [(0, 0.5), (1, 0.5), (2, 0.5)]
+    assert history(run, "tb/loss") == [(0, 10.0), (1, 11.0), (2, 12.0)]
+
+
+def test_a_damaged_event_file_is_a_warning_naming_it_and_keeps_what_was_read(project: Path) -> None:
+    logdir = project / "logs"
+    good = write_events(logdir / "a", [simple("x", s, float(s)) for s in range(5)])
+    cut = write_events(logdir / "b", [simple("y", s, float(s)) for s in range(5)])
+    data = cut.read_bytes()
+    cut.write_bytes(data[: len(data) - 10])  # the last record cut short
+    flipped = write_events(logdir / "c", [simple("z", s, float(s)) for s in range(5)])
+    data = bytearray(flipped.read_bytes())
+    data[-20] ^= 0xFF  # inside the last record's data
+    flipped.write_bytes(bytes(data))
+    (logdir / "d").mkdir()
+    (logdir / "d" / "events.out.tfevents.123.host").write_text("not an event file\n" * 3)
+    e = Experiment("tb")
+    said = end_with_warnings(e, lambda e: e.log_artifact("tensorboard", str(logdir)))
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert run.status == "finished"
+    assert history(run, "a/x") == [(s, float(s)) for s in range(5)]
+    assert history(run, "b/y") == [(s, float(s)) for s in range(4)]
+    assert history(run, "c/z") == [(s, float(s)) for s in range(4)]
+    assert "d/" not in " ".join(run.metric_summaries)
+    stored = Path(run.artifacts["tensorboard"])
+    assert len(said) == 3, said
+    text = "\n".join(said)
+    assert f"the file ends inside the record at byte" in text
+    assert str(stored / "b" / cut.name) in text
+    assert "fails its checksum and was skipped" in text and str(stored / "c" / flipped.name) in text
+    assert (
+        "it is not a TensorBoard event file (its first bytes are not a TFRecord length and checksum): "
+        + str(stored / "d" / "events.out.tfevents.123.host")
+    ) in text
+    assert all(s.startswith("artifact `tensorboard`: a TensorBoard event file was skipped or cut short: ") for s in said)
+    assert good.exists()
+
+
+def test_tags_lab_refuses_are_renamed_and_said_once(project: Path) -> None:
+    logdir = project / "logs"
+    write_events(logdir, [simple("bad\ttag", s, 1.0) for s in range(3)] + [simple("neg", -1, 1.0)])
+    e = Experiment("tb")
+    said = end_with_warnings(e, lambda e: e.log_artifact("tensorboard", str(logdir)))
+    wait_background()
+    run = lab.get_run(e.run_id)
+    assert history(run, "bad_tag") == [(0, 1.0), (1, 1.0), (2, 1.0)]
+    assert "neg" not in run.metric_summaries
+    assert said == [
+        "artifact `tensorboard`: 1 TensorBoard tag(s) are not valid Lab metric names and were renamed: \"bad\\ttag\" → `bad_tag`",
+        "artifact `tensorboard`: 1 TensorBoard scalar(s) with a negative step were left out (Lab's steps start at 0)",
+    ]
