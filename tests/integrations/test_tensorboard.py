@@ -1,5 +1,6 @@
 """TensorBoard event files, written by TensorBoard's own writer: their scalars
-becoming metrics of a run that logs them as an artifact.
+becoming metrics of a run that logs them as an artifact, and `lab import
+tensorboard` of a log folder.
 
 Scalars are written both ways TensorBoard knows: old-style `simple_value`s
 (TF1, PyTorch's `SummaryWriter.add_scalar`) and one-number tensors of the
@@ -173,3 +174,97 @@ def test_tags_lab_refuses_are_renamed_and_said_once(project: Path) -> None:
         "artifact `tensorboard`: 1 TensorBoard tag(s) are not valid Lab metric names and were renamed: \"bad\\ttag\" → `bad_tag`",
         "artifact `tensorboard`: 1 TensorBoard scalar(s) with a negative step were left out (Lab's steps start at 0)",
     ]
+
+
+# -- lab import tensorboard ------------------------------------------------------
+
+
+def test_import_makes_a_run_per_run_folder_with_full_histories(project: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    one = keras_like(logs / "run1", epochs=5)
+    two = keras_like(logs / "run2", epochs=3, shift=1.0)
+    done = lab_cli(project, "import", "tensorboard", str(logs))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Imported 2 run(s) (16 point(s)) into experiment `logs`: {logs}\n"
+    # The project is made, as a run makes it; nothing else is said.
+    assert done.stderr == f"lab: {project} is now a Lab project; runs are kept in {project / '.lab'}\n"
+    runs = {Path(r.attrs["import.source"]).name: r for r in lab.runs()}
+    assert set(runs) == {"run1", "run2"}
+    for name, wrote in (("run1", one), ("run2", two)):
+        run = runs[name]
+        assert run.experiment == "logs"
+        assert run.status == "finished"
+        assert run.attrs["import.format"] == "tensorboard"
+        assert run.attrs["import.source"] == str(logs / name)
+        assert run.attrs["import.fingerprint"].startswith("sha256:")
+        for metric, points in wrote.items():
+            assert history(run, metric) == points
+        epochs = len(wrote["train/epoch_loss"])
+        assert run.start_time.timestamp() == pytest.approx(T0)
+        assert run.end_time.timestamp() == pytest.approx(T0 + 0.5 + epochs - 1)
+    show = lab_cli(project, "show", runs["run1"].id)
+    assert "validation/epoch_loss" in show.stdout and "finished" in show.stdout, show.stdout
+
+    # Again: nothing new.
+    again = lab_cli(project, "import", "tensorboard", str(logs))
+    assert again.returncode == 0, again.stderr
+    assert again.stderr == ""
+    assert again.stdout == f"Imported 0 run(s) (0 point(s)) into experiment `logs`; 2 already imported: {logs}\n"
+    assert len(lab.runs()) == 2
+
+    # A new run folder: only it is imported.
+    keras_like(logs / "run3", epochs=2)
+    third = lab_cli(project, "import", "tensorboard", str(logs), "--experiment", "mnist")
+    assert third.stdout == f"Imported 1 run(s) (4 point(s)) into experiment `mnist`; 2 already imported: {logs}\n"
+    assert sorted(r.experiment for r in lab.runs()) == ["logs", "logs", "mnist"]
+
+
+def test_import_of_files_at_the_top_of_the_folder_makes_one_run(project: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "mylogs"
+    write_events(logs, [simple("loss", s, 1.0 / (s + 1)) for s in range(3)])
+    done = lab_cli(project, "import", "tensorboard", str(logs))
+    assert done.returncode == 0, done.stderr
+    [run] = lab.runs()
+    assert run.experiment == "mylogs"
+    assert history(run, "loss") == [(0, 1.0), (1, 0.5), (2, float(np.float32(1 / 3)))]
+
+
+def test_import_warns_about_damaged_files_and_imports_what_was_read(project: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    f = write_events(logs / "run1", [simple("loss", s, float(s)) for s in range(4)])
+    f.write_bytes(f.read_bytes()[:-3])
+    (logs / "run2").mkdir()
+    (logs / "run2" / "events.out.tfevents.1.host").write_bytes(b"\0" * 7)
+    (logs / "run3").mkdir()
+    (logs / "run3" / "events.out.tfevents.1.host").write_text("hello, this is text\n")
+    done = lab_cli(project, "import", "tensorboard", str(logs))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Imported 1 run(s) (3 point(s)) into experiment `logs`; 2 without scalars: {logs}\n"
+    err = done.stderr
+    assert f"warning: run `run1`: a TensorBoard event file was skipped or cut short: the file ends inside the record at byte" in err
+    assert str(f) in err
+    assert f"it is not a TensorBoard event file (its first bytes are not a TFRecord length and checksum): {logs / 'run3'}" in err
+    assert f"warning: run `run2` was not imported: its event files hold no scalars: {logs / 'run2'}" in err
+    [run] = lab.runs()
+    assert history(run, "loss") == [(0, 0.0), (1, 1.0), (2, 2.0)]
+
+
+def test_import_refuses_what_is_not_a_log_folder(project: Path, tmp_path: Path) -> None:
+    missing = lab_cli(project, "import", "tensorboard", str(tmp_path / "nope"))
+    assert missing.returncode == 1
+    assert "error: `lab import tensorboard` needs a TensorBoard log folder, and this cannot be read" in missing.stderr
+    assert str(tmp_path / "nope") in missing.stderr
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("x")
+    none = lab_cli(project, "import", "tensorboard", str(empty))
+    assert none.returncode == 1
+    assert none.stderr.strip() == (
+        f"error: no TensorBoard event files (`events.out.tfevents.*`) in this folder or below it: {empty}"
+    )
+    logs = tmp_path / "logs"
+    write_events(logs / "run1", [simple("loss", 0, 1.0)])
+    bad = lab_cli(project, "import", "tensorboard", str(logs), "--experiment", "a\nb")
+    assert bad.returncode == 1
+    assert "error: `--experiment` must not contain control characters" in bad.stderr, bad.stderr
+    assert not (project / ".lab" / "runs").exists() or not os.listdir(project / ".lab" / "runs")

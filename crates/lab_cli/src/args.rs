@@ -128,6 +128,13 @@ pub enum Command {
     /// the last push or pull.
     #[command(after_long_help = PULL_EXAMPLES)]
     Pull(PullArgs),
+    /// Bring runs recorded by another tool into this project.
+    ///
+    /// Each run appears whole or not at all, and importing the same thing
+    /// again adds nothing (each imported run records its source and a
+    /// fingerprint of it). Makes the project in the current folder if there
+    /// is none, as a run does.
+    Import(ImportArgs),
     /// Send runs to a team server (`lab server`) from now on.
     ///
     /// Asks for the token without showing it (or reads it from stdin with
@@ -146,6 +153,50 @@ pub enum Command {
     /// where this one stopped. Runs still logging are sent as far as they go.
     Sync,
 }
+
+/// `lab import`.
+#[derive(Debug, Parser)]
+pub struct ImportArgs {
+    /// Where the runs come from.
+    #[command(subcommand)]
+    pub from: ImportCommand,
+}
+
+/// What `lab import` reads.
+#[derive(Debug, Subcommand)]
+pub enum ImportCommand {
+    /// Import a TensorBoard log folder (the `--logdir` of `tensorboard`).
+    ///
+    /// Each folder directly under DIR that holds event files
+    /// (`events.out.tfevents.*`, at any depth) becomes one finished run; the
+    /// event files directly in DIR make one more. Every scalar becomes a
+    /// metric point with its step and wall time, the metric named after the
+    /// tag, prefixed by the subfolder it was found in below the run's folder:
+    /// `logs/run1/train/` with tag `epoch_loss` gives run `run1` the metric
+    /// `train/epoch_loss`. The run starts and ends at its first and last
+    /// scalar's wall time. Images, histograms, text and graphs are not
+    /// imported. A damaged event file gives what was read before the damage,
+    /// with a warning.
+    #[command(after_long_help = IMPORT_TENSORBOARD_EXAMPLES)]
+    Tensorboard(ImportTensorboardArgs),
+}
+
+/// `lab import tensorboard`.
+#[derive(Debug, Parser)]
+pub struct ImportTensorboardArgs {
+    /// The log folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The experiment the runs go to. By default the log folder's name.
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+}
+
+const IMPORT_TENSORBOARD_EXAMPLES: &str = "\
+Examples:
+  lab import tensorboard logs                      every run of ./logs, experiment `logs`
+  lab import tensorboard logs --experiment mnist   into experiment `mnist`
+  lab import tensorboard logs                      again: adds only what is new";
 
 /// `lab login`.
 #[derive(Debug, Parser)]

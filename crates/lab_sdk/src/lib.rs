@@ -17,6 +17,7 @@ mod cut;
 mod env;
 mod error;
 mod hash;
+pub mod import;
 mod run;
 pub mod tboard;
 pub mod team;

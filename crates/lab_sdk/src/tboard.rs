@@ -271,6 +271,43 @@ mod tests {
     }
 
     #[test]
+    fn a_log_folder_has_a_run_per_folder_below_it_and_one_for_its_own_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = dir.path().join("logs");
+        for f in [
+            "events.out.tfevents.1.h",
+            "run1/train/events.out.tfevents.1.h",
+            "run1/validation/events.out.tfevents.2.h",
+            "run2/events.out.tfevents.1.h",
+            "run3/notes.txt",
+        ] {
+            let path = logs.join(f);
+            fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+            fs_err::write(&path, b"").unwrap();
+        }
+        let runs = log_runs(&logs).unwrap();
+        let got: Vec<(&str, &Path, usize)> = runs
+            .iter()
+            .map(|r| (r.name.as_str(), r.dir.as_path(), r.files.len()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("logs", logs.as_path(), 1),
+                ("run1", logs.join("run1").as_path(), 2),
+                ("run2", logs.join("run2").as_path(), 1),
+            ]
+        );
+        // The top run reads only its own files, not its subfolders'.
+        let second = &runs[1];
+        let before = fingerprint(second).unwrap();
+        assert!(before.starts_with("sha256:"), "{before}");
+        assert_eq!(fingerprint(second).unwrap(), before);
+        fs_err::write(&second.files[0], b"more").unwrap();
+        assert_ne!(fingerprint(second).unwrap(), before);
+    }
+
+    #[test]
     fn invalid_names_are_made_valid() {
         assert_eq!(valid_metric_name("loss"), "loss");
         assert_eq!(valid_metric_name("a\tb\u{202e}c"), "a_b_c");

@@ -5,6 +5,7 @@ mod disk;
 mod doctor;
 mod export;
 mod gc;
+mod import;
 mod info;
 mod ls;
 mod parquet;
@@ -45,6 +46,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Run(args) => return workspace::run(&args),
         Command::Update => workspace::update(),
         Command::Notebook => workspace::notebook(),
+        Command::Import(args) => import::run(&args),
         Command::Login(args) => team::login(&args),
         Command::Logout => team::logout(),
         Command::Sync => team::sync(),
