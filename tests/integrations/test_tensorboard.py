@@ -188,15 +188,15 @@ def test_import_makes_a_run_per_run_folder_with_full_histories(project: Path, tm
     assert done.stdout == f"Imported 2 run(s) (16 point(s)) into experiment `logs`: {logs}\n"
     # The project is made, as a run makes it; nothing else is said.
     assert done.stderr == f"lab: {project} is now a Lab project; runs are kept in {project / '.lab'}\n"
-    runs = {Path(r.attrs["import.source"]).name: r for r in lab.runs()}
+    runs = {Path(r.tags["import.source"]).name: r for r in lab.runs()}
     assert set(runs) == {"run1", "run2"}
     for name, wrote in (("run1", one), ("run2", two)):
         run = runs[name]
         assert run.experiment == "logs"
         assert run.status == "finished"
-        assert run.attrs["import.format"] == "tensorboard"
-        assert run.attrs["import.source"] == str(logs / name)
-        assert run.attrs["import.fingerprint"].startswith("sha256:")
+        assert run.tags["import.format"] == "tensorboard"
+        assert run.tags["import.source"] == str(logs / name)
+        assert run.tags["import.fingerprint"].startswith("sha256:")
         for metric, points in wrote.items():
             assert history(run, metric) == points
         epochs = len(wrote["train/epoch_loss"])
@@ -204,6 +204,11 @@ def test_import_makes_a_run_per_run_folder_with_full_histories(project: Path, tm
         assert run.end_time.timestamp() == pytest.approx(T0 + 0.5 + epochs - 1)
     show = lab_cli(project, "show", runs["run1"].id)
     assert "validation/epoch_loss" in show.stdout and "finished" in show.stdout, show.stdout
+    assert f"  import.source {logs / 'run1'}\n" in show.stdout, show.stdout
+    # The tags find imported runs.
+    found = lab_cli(project, "ls", "-w", 'tags.import.format = "tensorboard"', "--format", "json")
+    assert found.returncode == 0, found.stderr
+    assert found.stdout.count('"short_id"') == 2, found.stdout
 
     # Again: nothing new.
     again = lab_cli(project, "import", "tensorboard", str(logs))
@@ -222,8 +227,10 @@ def test_import_makes_a_run_per_run_folder_with_full_histories(project: Path, tm
 def test_import_of_files_at_the_top_of_the_folder_makes_one_run(project: Path, tmp_path: Path) -> None:
     logs = tmp_path / "mylogs"
     write_events(logs, [simple("loss", s, 1.0 / (s + 1)) for s in range(3)])
-    done = lab_cli(project, "import", "tensorboard", str(logs))
+    # A relative path, with `..` in it, is said as the folder it names.
+    done = lab_cli(project, "import", "tensorboard", "../mylogs")
     assert done.returncode == 0, done.stderr
+    assert done.stdout == f"Imported 1 run(s) (3 point(s)) into experiment `mylogs`: {logs}\n"
     [run] = lab.runs()
     assert run.experiment == "mylogs"
     assert history(run, "loss") == [(0, 1.0), (1, 0.5), (2, float(np.float32(1 / 3)))]

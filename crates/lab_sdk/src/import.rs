@@ -17,13 +17,13 @@ use crate::SdkError;
 use crate::tboard::Points;
 use crate::validate::{check_key, check_value};
 
-/// The attribute naming the tracker a run was imported from (`tensorboard`, ...).
-pub const FORMAT_ATTR: &str = "import.format";
-/// The attribute holding what a run was imported from (a path, a URI).
-pub const SOURCE_ATTR: &str = "import.source";
-/// The attribute holding a fingerprint of what was imported: importing the
-/// same thing again is recognised by it.
-pub const FINGERPRINT_ATTR: &str = "import.fingerprint";
+/// The tag naming the tool a run was imported from (`tensorboard`, ...).
+pub const FORMAT_TAG: &str = "import.format";
+/// The tag holding what a run was imported from (a path, a URI).
+pub const SOURCE_TAG: &str = "import.source";
+/// The tag holding a fingerprint of what was imported: importing the same
+/// thing again is recognised by it.
+pub const FINGERPRINT_TAG: &str = "import.fingerprint";
 
 /// A finished run from elsewhere, to be written in one go.
 #[derive(Clone, Debug)]
@@ -214,7 +214,8 @@ mod tests {
             start_nanos: 1_700_000_000_000_000_000,
             end_nanos: Some(1_700_000_100_000_000_000),
             status: Status::Finished,
-            attrs: vec![(SOURCE_ATTR.into(), Value::Str("/x".into()))],
+            attrs: vec![("dataset".into(), Value::Str("iris".into()))],
+            tags: vec![(SOURCE_TAG.into(), "/x".into())],
             metrics: vec![(
                 "train/loss".into(),
                 vec![
@@ -238,7 +239,8 @@ mod tests {
         assert_eq!(info.experiment, "old");
         assert_eq!(info.start_nanos, 1_700_000_000_000_000_000);
         assert_eq!(info.end_nanos, Some(1_700_000_100_000_000_000));
-        assert_eq!(info.attr_str(SOURCE_ATTR), Some("/x"));
+        assert_eq!(info.attr_str("dataset"), Some("iris"));
+        assert_eq!(info.tags, vec![(SOURCE_TAG.to_owned(), "/x".to_owned())]);
         assert_eq!(
             store.metric_history(&info, "train/loss").unwrap(),
             vec![

@@ -2,7 +2,7 @@
 //!
 //! Each source is read into [`ImportedRun`]s, written by
 //! [`lab_sdk::import::write_run`] (whole or not at all). A run records its
-//! source and a fingerprint of it in attributes; a run whose fingerprint the
+//! source and a fingerprint of it in tags; a run whose fingerprint the
 //! project already holds is not imported again.
 
 use std::collections::HashMap;
@@ -11,10 +11,10 @@ use std::io::{IsTerminal as _, Write as IoWrite};
 
 use anyhow::{Context as _, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lab_sdk::import::{FINGERPRINT_ATTR, FORMAT_ATTR, ImportedRun, SOURCE_ATTR, write_run};
+use lab_sdk::import::{FINGERPRINT_TAG, FORMAT_TAG, ImportedRun, SOURCE_TAG, write_run};
 use lab_sdk::tboard;
 use lab_store::{Project, Store};
-use lab_types::{Status, Value};
+use lab_types::Status;
 
 use crate::ExitStatus;
 use crate::args::{ImportArgs, ImportCommand, ImportTensorboardArgs, current_dir};
@@ -71,7 +71,11 @@ fn known_fingerprints(store: &Store) -> Result<HashMap<String, String>> {
         .runs(None)?
         .into_iter()
         .filter_map(|r| {
-            let fp = r.attr_str(FINGERPRINT_ATTR)?.to_owned();
+            let fp = r
+                .tags
+                .iter()
+                .find(|(k, _)| k == FINGERPRINT_TAG)
+                .map(|(_, v)| v.clone())?;
             Some((fp, r.short_id))
         })
         .collect())
@@ -92,7 +96,7 @@ fn tensorboard(args: &ImportTensorboardArgs) -> Result<ExitStatus> {
         ))
         .into());
     }
-    let dir = std::path::absolute(dir)?;
+    let dir = dir.canonicalize().or_else(|_| std::path::absolute(dir))?;
     let runs = tboard::log_runs(&dir).context("cannot list the log folder")?;
     if runs.is_empty() {
         return Err(UserError(format!(
@@ -160,13 +164,10 @@ fn tensorboard(args: &ImportTensorboardArgs) -> Result<ExitStatus> {
             start_nanos: start,
             end_nanos: Some(end),
             status: Status::Finished,
-            attrs: vec![
-                (FORMAT_ATTR.to_owned(), Value::Str("tensorboard".to_owned())),
-                (
-                    SOURCE_ATTR.to_owned(),
-                    Value::Str(source.display().to_string()),
-                ),
-                (FINGERPRINT_ATTR.to_owned(), Value::Str(fingerprint.clone())),
+            tags: vec![
+                (FORMAT_TAG.to_owned(), "tensorboard".to_owned()),
+                (SOURCE_TAG.to_owned(), source.display().to_string()),
+                (FINGERPRINT_TAG.to_owned(), fingerprint.clone()),
             ],
             metrics: tree.metrics,
             ..ImportedRun::default()
