@@ -99,61 +99,58 @@ pub fn read_tree(dir: &Path) -> Result<TreeScalars, lab_tboard::ReadError> {
 #[must_use]
 pub fn read_files(base: &Path, files: &[PathBuf]) -> TreeScalars {
     let mut out = TreeScalars::default();
-    let mut index: HashMap<String, usize> = HashMap::new();
+    // Valid metric names to their place in `out.metrics`.
+    let mut by_name: HashMap<String, usize> = HashMap::new();
     for path in files {
         out.files += 1;
         let folder = path
             .parent()
             .and_then(|p| p.strip_prefix(base).ok())
             .unwrap_or_else(|| Path::new(""));
-        let read = match lab_tboard::read_file(path) {
-            Ok(read) => read,
-            Err(e) => {
-                out.problems.push(e.to_string());
-                continue;
-            }
-        };
-        if let Some(d) = read.damage.first() {
-            let more = read.damage.len() - 1;
-            let more = if more > 0 {
-                format!(" (and {more} more damaged spot(s))")
-            } else {
-                String::new()
-            };
-            out.problems.push(format!(
-                "{d}{more}; the scalars before it were kept: {}",
-                path.display()
-            ));
-        }
-        for s in read.scalars {
-            if s.step < 0 {
+        // This file's tags to their place: one name made per tag, not per point.
+        let mut by_tag: HashMap<String, usize> = HashMap::new();
+        let read = lab_tboard::visit_file(path, |tag, step, wall_time, value| {
+            if step < 0 {
                 out.negative_steps += 1;
-                continue;
+                return;
             }
-            let raw = metric_name(folder, &s.tag);
-            let i = if let Some(&i) = index.get(&raw) {
+            let i = if let Some(&i) = by_tag.get(tag) {
                 i
             } else {
+                let raw = metric_name(folder, tag);
                 let name = valid_metric_name(&raw);
-                if name != raw {
-                    out.renamed.push((raw.clone(), name.clone()));
+                if name != raw && !out.renamed.iter().any(|(r, _)| *r == raw) {
+                    out.renamed.push((raw, name.clone()));
                 }
                 // Two raw names may become one valid name: they share it.
-                let i = out
-                    .metrics
-                    .iter()
-                    .position(|(n, _)| *n == name)
-                    .unwrap_or_else(|| {
-                        out.metrics.push((name, Vec::new()));
-                        out.metrics.len() - 1
-                    });
-                index.insert(raw, i);
+                let i = *by_name.entry(name.clone()).or_insert_with(|| {
+                    out.metrics.push((name, Vec::new()));
+                    out.metrics.len() - 1
+                });
+                by_tag.insert(tag.to_owned(), i);
                 i
             };
-            let nanos = wall_nanos(s.wall_time);
+            let nanos = wall_nanos(wall_time);
             out.first_nanos = Some(out.first_nanos.map_or(nanos, |f| f.min(nanos)));
             out.last_nanos = Some(out.last_nanos.map_or(nanos, |l| l.max(nanos)));
-            out.metrics[i].1.push((s.step, nanos, s.value));
+            out.metrics[i].1.push((step, nanos, value));
+        });
+        match read {
+            Ok(read) => {
+                if let Some(d) = read.damage.first() {
+                    let more = read.damage.len() - 1;
+                    let more = if more > 0 {
+                        format!(" (and {more} more damaged spot(s))")
+                    } else {
+                        String::new()
+                    };
+                    out.problems.push(format!(
+                        "{d}{more}; its other scalars were kept: {}",
+                        path.display()
+                    ));
+                }
+            }
+            Err(e) => out.problems.push(e.to_string()),
         }
     }
     out

@@ -275,6 +275,26 @@ fn plugin_is_scalars(meta: &proto::SummaryMetadata) -> bool {
 
 /// Reads the scalars of an event file from a stream.
 pub fn read_stream(r: impl Read) -> Result<EventFile, StreamError> {
+    let mut scalars = Vec::new();
+    let mut file = visit_stream(r, |tag, step, wall_time, value| {
+        scalars.push(Scalar {
+            tag: tag.to_owned(),
+            step,
+            wall_time,
+            value,
+        });
+    })?;
+    file.scalars = scalars;
+    Ok(file)
+}
+
+/// Reads an event file from a stream, handing each scalar to `f` as `(tag,
+/// step, wall time, value)` instead of keeping it: what a large file costs
+/// is then what `f` keeps. The answer's `scalars` is empty.
+pub fn visit_stream(
+    r: impl Read,
+    mut f: impl FnMut(&str, i64, f64, f64),
+) -> Result<EventFile, StreamError> {
     let mut r = BufReader::with_capacity(64 * 1024, r);
     let mut out = EventFile::default();
     let mut buf = Vec::new();
@@ -305,7 +325,7 @@ pub fn read_stream(r: impl Read) -> Result<EventFile, StreamError> {
             Framed::Data => match proto::Event::decode(&buf[..]) {
                 Ok(event) => {
                     out.records += 1;
-                    collect(&event, &mut scalar_tags, &mut out.scalars);
+                    collect(&event, &mut scalar_tags, &mut f);
                     offset = offset.saturating_add(record_len);
                     continue;
                 }
@@ -333,7 +353,11 @@ pub fn read_stream(r: impl Read) -> Result<EventFile, StreamError> {
 }
 
 /// The scalars of one event.
-fn collect(event: &proto::Event, scalar_tags: &mut HashMap<String, bool>, out: &mut Vec<Scalar>) {
+fn collect(
+    event: &proto::Event,
+    scalar_tags: &mut HashMap<String, bool>,
+    f: &mut impl FnMut(&str, i64, f64, f64),
+) {
     let Some(summary) = &event.summary else {
         return;
     };
@@ -358,14 +382,19 @@ fn collect(event: &proto::Event, scalar_tags: &mut HashMap<String, bool>, out: &
             None
         };
         if let Some(value) = value {
-            out.push(Scalar {
-                tag: tag.clone(),
-                step: event.step,
-                wall_time: event.wall_time,
-                value,
-            });
+            f(tag, event.step, event.wall_time, value);
         }
     }
+}
+
+/// Reads the event file at `path`, handing each scalar to `f` (see
+/// [`visit_stream`]).
+pub fn visit_file(path: &Path, f: impl FnMut(&str, i64, f64, f64)) -> Result<EventFile, ReadError> {
+    let file = std::fs::File::open(path).map_err(|error| ReadError::Io {
+        path: path.to_owned(),
+        error,
+    })?;
+    visit_stream(file, f).map_err(|e| e.at(path))
 }
 
 /// Reads the scalars of the event file at `path`.
