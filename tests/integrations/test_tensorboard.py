@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import glob
 import os
+import re
+import struct
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -67,6 +69,15 @@ def keras_like(logdir: Path, epochs: int = 4, shift: float = 0.0) -> Dict[str, L
     write_events(logdir / "train", [simple("epoch_loss", s, v) for s, v in train])
     write_events(logdir / "validation", [tensor("epoch_loss", s, v, s == 0) for s, v in val])
     return {"train/epoch_loss": train, "validation/epoch_loss": val}
+
+
+def record_offsets(data: bytes) -> List[int]:
+    """Where each TFRecord of an event file starts: u64 length, CRC, data, CRC."""
+    offsets, at = [], 0
+    while at < len(data):
+        offsets.append(at)
+        at += 16 + struct.unpack_from("<Q", data, at)[0]
+    return offsets
 
 
 def history(run: lab.Run, name: str) -> List[Tuple[int, float]]:
@@ -179,58 +190,70 @@ def test_tags_lab_refuses_are_renamed_and_said_once(project: Path) -> None:
 # -- lab import tensorboard ------------------------------------------------------
 
 
+def imported_lines(stdout: str) -> List[str]:
+    """The `imported ORIGIN as SHORT` lines, with the fingerprint and short id masked."""
+    out = []
+    for line in stdout.splitlines():
+        if line.startswith("imported "):
+            line = re.sub(r"@sha256:[0-9a-f]{64} as [0-9a-f]{8}$", "@sha256:… as …", line)
+        out.append(line)
+    return out
+
+
 def test_import_makes_a_run_per_run_folder_with_full_histories(project: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     one = keras_like(logs / "run1", epochs=5)
     two = keras_like(logs / "run2", epochs=3, shift=1.0)
     done = lab_cli(project, "import", "tensorboard", str(logs))
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"Imported 2 run(s) (16 point(s)) into experiment `logs`: {logs}\n"
+    assert imported_lines(done.stdout) == [
+        f"imported tensorboard:{logs / 'run1'}@sha256:… as …",
+        f"imported tensorboard:{logs / 'run2'}@sha256:… as …",
+        "Imported 2 run(s) (16 metric point(s)), replaced 0, skipped 0 already here, 0 failed",
+    ]
     # The project is made, as a run makes it; nothing else is said.
-    assert done.stderr == f"lab: {project} is now a Lab project; runs are kept in {project / '.lab'}\n"
-    runs = {Path(r.tags["import.source"]).name: r for r in lab.runs()}
-    assert set(runs) == {"run1", "run2"}
+    assert done.stderr == f"warning: {project} is now a Lab project; runs are kept in {project / '.lab'}\n"
+    runs = {r.attrs["imported_from"].split("@")[0]: r for r in lab.runs()}
+    assert set(runs) == {f"tensorboard:{logs / 'run1'}", f"tensorboard:{logs / 'run2'}"}
     for name, wrote in (("run1", one), ("run2", two)):
-        run = runs[name]
+        run = runs[f"tensorboard:{logs / name}"]
         assert run.experiment == "logs"
         assert run.status == "finished"
-        assert run.tags["import.format"] == "tensorboard"
-        assert run.tags["import.source"] == str(logs / name)
-        assert run.tags["import.fingerprint"].startswith("sha256:")
+        assert re.fullmatch(r"tensorboard:.*@sha256:[0-9a-f]{64}", run.attrs["imported_from"])
         for metric, points in wrote.items():
             assert history(run, metric) == points
         epochs = len(wrote["train/epoch_loss"])
         assert run.start_time.timestamp() == pytest.approx(T0)
         assert run.end_time.timestamp() == pytest.approx(T0 + 0.5 + epochs - 1)
-    show = lab_cli(project, "show", runs["run1"].id)
+    show = lab_cli(project, "show", runs[f"tensorboard:{logs / 'run1'}"].id)
     assert "validation/epoch_loss" in show.stdout and "finished" in show.stdout, show.stdout
-    assert f"  import.source {logs / 'run1'}\n" in show.stdout, show.stdout
-    # The tags find imported runs.
-    found = lab_cli(project, "ls", "-w", 'tags.import.format = "tensorboard"', "--format", "json")
-    assert found.returncode == 0, found.stderr
-    assert found.stdout.count('"short_id"') == 2, found.stdout
 
     # Again: nothing new.
     again = lab_cli(project, "import", "tensorboard", str(logs))
     assert again.returncode == 0, again.stderr
     assert again.stderr == ""
-    assert again.stdout == f"Imported 0 run(s) (0 point(s)) into experiment `logs`; 2 already imported: {logs}\n"
+    assert again.stdout == "Imported 0 run(s) (0 metric point(s)), replaced 0, skipped 2 already here, 0 failed\n"
     assert len(lab.runs()) == 2
 
-    # A new run folder: only it is imported.
+    # A new run folder, and one whose training went on: those are imported.
     keras_like(logs / "run3", epochs=2)
+    write_events(logs / "run2" / "train", [simple("epoch_loss", 3, 0.1)])
     third = lab_cli(project, "import", "tensorboard", str(logs), "--experiment", "mnist")
-    assert third.stdout == f"Imported 1 run(s) (4 point(s)) into experiment `mnist`; 2 already imported: {logs}\n"
-    assert sorted(r.experiment for r in lab.runs()) == ["logs", "logs", "mnist"]
+    assert imported_lines(third.stdout) == [
+        f"imported tensorboard:{logs / 'run2'}@sha256:… as …",
+        f"imported tensorboard:{logs / 'run3'}@sha256:… as …",
+        "Imported 2 run(s) (11 metric point(s)), replaced 0, skipped 1 already here, 0 failed",
+    ]
+    assert sorted(r.experiment for r in lab.runs()) == ["logs", "logs", "mnist", "mnist"]
 
 
 def test_import_of_files_at_the_top_of_the_folder_makes_one_run(project: Path, tmp_path: Path) -> None:
     logs = tmp_path / "mylogs"
     write_events(logs, [simple("loss", s, 1.0 / (s + 1)) for s in range(3)])
-    # A relative path, with `..` in it, is said as the folder it names.
+    # A relative path, with `..` in it, is recorded as the folder it names.
     done = lab_cli(project, "import", "tensorboard", "../mylogs")
     assert done.returncode == 0, done.stderr
-    assert done.stdout == f"Imported 1 run(s) (3 point(s)) into experiment `mylogs`: {logs}\n"
+    assert imported_lines(done.stdout)[0] == f"imported tensorboard:{logs}@sha256:… as …"
     [run] = lab.runs()
     assert run.experiment == "mylogs"
     assert history(run, "loss") == [(0, 1.0), (1, 0.5), (2, float(np.float32(1 / 3)))]
@@ -239,19 +262,37 @@ def test_import_of_files_at_the_top_of_the_folder_makes_one_run(project: Path, t
 def test_import_warns_about_damaged_files_and_imports_what_was_read(project: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     f = write_events(logs / "run1", [simple("loss", s, float(s)) for s in range(4)])
-    f.write_bytes(f.read_bytes()[:-3])
+    data = f.read_bytes()
+    last = record_offsets(data)[-1]
+    f.write_bytes(data[:-3])
     (logs / "run2").mkdir()
     (logs / "run2" / "events.out.tfevents.1.host").write_bytes(b"\0" * 7)
     (logs / "run3").mkdir()
     (logs / "run3" / "events.out.tfevents.1.host").write_text("hello, this is text\n")
     done = lab_cli(project, "import", "tensorboard", str(logs))
-    assert done.returncode == 0, done.stderr
-    assert done.stdout == f"Imported 1 run(s) (3 point(s)) into experiment `logs`; 2 without scalars: {logs}\n"
+    # Runs without a scalar could not be imported: the import says so, and fails.
+    assert done.returncode == 1, done.stderr
+    assert imported_lines(done.stdout) == [
+        f"imported tensorboard:{logs / 'run1'}@sha256:… as …",
+        "Imported 1 run(s) (3 metric point(s)), replaced 0, skipped 0 already here, 2 failed",
+    ]
     err = done.stderr
-    assert f"warning: run `run1`: a TensorBoard event file was skipped or cut short: the file ends inside the record at byte" in err
-    assert str(f) in err
-    assert f"it is not a TensorBoard event file (its first bytes are not a TFRecord length and checksum): {logs / 'run3'}" in err
-    assert f"warning: run `run2` was not imported: its event files hold no scalars: {logs / 'run2'}" in err
+    assert (
+        f"warning: TensorBoard run `run1`: the file ends inside the record at byte {last} (cut short while written?); "
+        f"its other scalars were kept: {f}\n"
+    ) in err, err
+    assert (
+        "warning: TensorBoard run `run2` was not imported: its event files hold no scalars "
+        "(a TensorBoard event file was skipped or cut short: the file ends inside the record at byte 0 "
+        f"(cut short while written?); its other scalars were kept: {logs / 'run2' / 'events.out.tfevents.1.host'}): "
+        f"{logs / 'run2'}\n"
+    ) in err, err
+    assert (
+        "warning: TensorBoard run `run3` was not imported: its event files hold no scalars "
+        "(a TensorBoard event file was skipped or cut short: it is not a TensorBoard event file "
+        "(its first bytes are not a TFRecord length and checksum): "
+        f"{logs / 'run3' / 'events.out.tfevents.1.host'}): {logs / 'run3'}\n"
+    ) in err, err
     [run] = lab.runs()
     assert history(run, "loss") == [(0, 0.0), (1, 1.0), (2, 2.0)]
 

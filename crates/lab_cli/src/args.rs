@@ -128,12 +128,17 @@ pub enum Command {
     /// the last push or pull.
     #[command(after_long_help = PULL_EXAMPLES)]
     Pull(PullArgs),
-    /// Bring runs recorded by another tool into this project.
+    /// Bring runs recorded by MLflow, W&B or TensorBoard into this project.
     ///
-    /// Each run appears whole or not at all, and importing the same thing
-    /// again adds nothing (each imported run records its source and a
-    /// fingerprint of it). Makes the project in the current folder if there
-    /// is none, as a run does.
+    /// Each run becomes an ordinary Lab run with the source's experiment,
+    /// times, parameters, tags, every metric point, status and artifacts,
+    /// and an `imported_from` attribute naming where it came from. Importing
+    /// again skips the runs already here (a run imported while the source had
+    /// not ended it is imported again once it has). Each run is written
+    /// whole or not at all; one that cannot be read is reported and the
+    /// others are imported. Imports into the current project, made here if
+    /// there is none. See docs/import.md for what maps to what.
+    #[command(after_long_help = IMPORT_EXAMPLES)]
     Import(ImportArgs),
     /// Send runs to a team server (`lab server`) from now on.
     ///
@@ -162,10 +167,14 @@ pub struct ImportArgs {
     pub from: ImportCommand,
 }
 
-/// What `lab import` reads.
+/// The trackers `lab import` reads.
 #[derive(Debug, Subcommand)]
 pub enum ImportCommand {
-    /// Import a TensorBoard log folder (the `--logdir` of `tensorboard`).
+    /// Runs of MLflow: a SQLite database, an `mlruns` folder or a tracking server.
+    Mlflow(ImportMlflowArgs),
+    /// Runs of W&B, from run folders written offline or synced (`.wandb` files).
+    Wandb(ImportWandbArgs),
+    /// Runs of a TensorBoard log folder (the `--logdir` of `tensorboard`).
     ///
     /// Each folder directly under DIR that holds event files
     /// (`events.out.tfevents.*`, at any depth) becomes one finished run; the
@@ -176,9 +185,37 @@ pub enum ImportCommand {
     /// `train/epoch_loss`. The run starts and ends at its first and last
     /// scalar's wall time. Images, histograms, text and graphs are not
     /// imported. A damaged event file gives what was read before the damage,
-    /// with a warning.
+    /// with a warning. A run folder whose files changed since it was imported
+    /// is imported again, as a new run.
     #[command(after_long_help = IMPORT_TENSORBOARD_EXAMPLES)]
     Tensorboard(ImportTensorboardArgs),
+}
+
+/// `lab import mlflow`.
+#[derive(Debug, Parser)]
+pub struct ImportMlflowArgs {
+    /// The MLflow store: `sqlite:///path/to/mlflow.db`, an `mlruns` folder
+    /// (a path or `file:///path`), or a tracking server's `http://host:port`.
+    #[arg(value_name = "URI")]
+    pub uri: String,
+    /// Import only the experiment of this name.
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `lab import wandb`.
+#[derive(Debug, Parser)]
+pub struct ImportWandbArgs {
+    /// A `wandb` folder (with `offline-run-*` and `run-*` folders), the
+    /// folder holding it, or one run folder.
+    #[arg(value_name = "DIR")]
+    pub dir: std::path::PathBuf,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `lab import tensorboard`.
@@ -190,6 +227,9 @@ pub struct ImportTensorboardArgs {
     /// The experiment the runs go to. By default the log folder's name.
     #[arg(long, value_name = "NAME")]
     pub experiment: Option<String>,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 const IMPORT_TENSORBOARD_EXAMPLES: &str = "\
@@ -197,6 +237,13 @@ Examples:
   lab import tensorboard logs                      every run of ./logs, experiment `logs`
   lab import tensorboard logs --experiment mnist   into experiment `mnist`
   lab import tensorboard logs                      again: adds only what is new";
+
+const IMPORT_EXAMPLES: &str = "Examples:
+  lab import mlflow sqlite:///home/me/mlflow.db
+  lab import mlflow ./mlruns --experiment baseline
+  lab import mlflow http://127.0.0.1:5000
+  lab import wandb ./wandb
+  lab import wandb ./wandb/offline-run-20260101_120000-abc123 --dry-run";
 
 /// `lab login`.
 #[derive(Debug, Parser)]

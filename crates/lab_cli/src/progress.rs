@@ -1,4 +1,4 @@
-//! Progress bars for `lab push` and `lab pull`, on stderr, only on a terminal.
+//! Progress bars for `lab push`, `lab pull` and `lab import`, on stderr, only on a terminal.
 
 use std::io::IsTerminal as _;
 use std::sync::{Mutex, PoisonError};
@@ -85,5 +85,48 @@ impl lab_remote::Progress for Bars {
             text.push_str(path);
         }
         self.bar.suspend(|| crate::output::warn(&text));
+    }
+}
+
+/// A bar counting the runs `lab import` has looked at, on stderr, only on a
+/// terminal.
+pub struct ImportBar {
+    bar: ProgressBar,
+}
+
+impl ImportBar {
+    /// A bar on stderr when it is a terminal; hidden otherwise.
+    #[must_use]
+    pub fn new() -> Self {
+        let target = if std::io::stderr().is_terminal() {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(Some(0), target);
+        let style =
+            ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} run(s) {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+        bar.set_style(style);
+        bar.set_prefix("importing");
+        Self { bar }
+    }
+}
+
+impl lab_import::Progress for ImportBar {
+    fn begin(&self, total: u64) {
+        self.bar.set_length(total);
+        self.bar.reset();
+    }
+
+    fn advance(&self, label: &str) {
+        self.bar
+            .set_message(crate::visible::text(label).into_owned());
+        self.bar.inc(1);
+    }
+
+    fn end(&self) {
+        self.bar.finish_and_clear();
     }
 }

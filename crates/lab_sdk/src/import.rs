@@ -1,252 +1,437 @@
-//! Writing a whole run at once, from what another tracker recorded: the part
-//! of `lab import` that every source shares.
+//! Writing a run recorded elsewhere (by MLflow, W&B, TensorBoard) into a
+//! project, whole or not at all.
 //!
-//! [`write_run`] checks everything first, claims a run folder, writes the
-//! journal under a temporary name inside it, closes it (synced to disk) and
-//! only then renames it to `journal.lab`: until that rename the folder holds
-//! no journal, and every reader passes it by, so a run appears whole or not
-//! at all. A failure removes the folder; a crash leaves a folder with only a
-//! `.journal.lab.import.<pid>.tmp` file, which no listing shows and `lab gc`
-//! removes.
+//! An importer describes the run in memory ([`ImportedRun`]) and calls
+//! [`write_imported`]. The run gets a folder of its own like any run, but its
+//! journal is written under a temporary name (`.journal.lab.importing`) and
+//! renamed to `journal.lab` only once every record and every artifact is in
+//! place: a reader never sees a run folder without a journal, so until the
+//! rename the run does not exist for Lab, and after it, it exists whole. A
+//! failure on the way removes the folder; a process killed on the way leaves a
+//! folder without a journal, which `lab gc` removes.
+//!
+//! Records keep the source's times: the Start record its start time, each
+//! metric point its own time, the End record its end time. Parameters,
+//! attributes and tags are written at the start time. The run's id is claimed
+//! at the time of the import, like any run's (so an imported run never takes
+//! the short id of a run deleted earlier); its start time is the source's.
+
+use std::path::PathBuf;
 
 use lab_journal::JournalWriter;
-use lab_store::Project;
-use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
+use lab_store::{Project, RunPaths, Store};
+use lab_types::{ErrorInfo, MetricPoint, Record, Status, Value, now_nanos};
 
-use crate::SdkError;
-use crate::tboard::Points;
-use crate::validate::{check_key, check_value};
+use crate::validate::{check_key, check_name, check_value};
+use crate::{SdkError, artifacts};
 
-/// The tag naming the tool a run was imported from (`tensorboard`, ...).
-pub const FORMAT_TAG: &str = "import.format";
-/// The tag holding what a run was imported from (a path, a URI).
-pub const SOURCE_TAG: &str = "import.source";
-/// The tag holding a fingerprint of what was imported: importing the same
-/// thing again is recognised by it.
-pub const FINGERPRINT_TAG: &str = "import.fingerprint";
+/// The attribute that names where an imported run came from, e.g.
+/// `mlflow:1/4f0c…` or `wandb:entity/project/abc123`. Importers look for it
+/// to skip runs already imported.
+pub const IMPORTED_FROM: &str = "imported_from";
 
-/// A finished run from elsewhere, to be written in one go.
-#[derive(Clone, Debug)]
-pub struct ImportedRun {
-    pub experiment: String,
-    pub start_nanos: i64,
-    /// `None` for a run still running where it came from.
-    pub end_nanos: Option<i64>,
-    pub status: Status,
-    pub error: Option<ErrorInfo>,
-    pub attrs: Vec<(String, Value)>,
-    pub params: Vec<(String, Value)>,
-    pub tags: Vec<(String, String)>,
-    /// Metric name to its points, `(step, time_nanos, value)`.
-    pub metrics: Vec<(String, Points)>,
+/// One point of an imported metric.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ImportedPoint {
+    /// The step; must not be negative.
+    pub step: i64,
+    /// The value.
+    pub value: f64,
+    /// When it was logged, nanoseconds since the epoch.
+    pub time_nanos: i64,
 }
 
-impl Default for ImportedRun {
-    /// An empty finished run.
-    fn default() -> Self {
-        Self {
-            experiment: String::new(),
-            start_nanos: 0,
-            end_nanos: None,
-            status: Status::Finished,
-            error: None,
-            attrs: Vec::new(),
-            params: Vec::new(),
-            tags: Vec::new(),
-            metrics: Vec::new(),
+/// A metric's full history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportedMetric {
+    /// Its name, which must pass [`check_key`] (see [`valid_key`]).
+    pub name: String,
+    /// Its points, in the source's order.
+    pub points: Vec<ImportedPoint>,
+}
+
+/// How an imported run ended.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ImportedEnd {
+    /// When.
+    pub time_nanos: i64,
+    /// `Finished`, `Failed`, `Interrupted` or `Crashed`.
+    pub status: Status,
+    /// What the source says went wrong, if anything.
+    pub error: Option<ErrorInfo>,
+}
+
+/// Everything an importer read about one run.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ImportedRun {
+    /// Where it came from, recorded as the [`IMPORTED_FROM`] attribute.
+    pub origin: String,
+    /// The experiment, which must pass [`check_key`].
+    pub experiment: String,
+    /// When it started, nanoseconds since the epoch.
+    pub start_nanos: i64,
+    /// How it ended; `None` when the source has not ended it (it is still
+    /// running, or died without saying so): Lab then lists it as `crashed`,
+    /// its verdict for a run whose writer is gone without an End record.
+    pub end: Option<ImportedEnd>,
+    /// Facts about the run (`source`, `user`, `git_commit`, ...).
+    pub attrs: Vec<(String, Value)>,
+    /// Parameters.
+    pub params: Vec<(String, Value)>,
+    /// Tags.
+    pub tags: Vec<(String, String)>,
+    /// Metric histories.
+    pub metrics: Vec<ImportedMetric>,
+    /// Files or folders to copy into the run, by artifact name (which must
+    /// pass [`check_name`]).
+    pub artifacts: Vec<(String, PathBuf)>,
+}
+
+/// What [`write_imported`] made.
+#[derive(Debug)]
+pub struct Written {
+    /// The new run's short id.
+    pub short_id: String,
+    /// Points written.
+    pub points: u64,
+    /// What copying the artifacts left out (a dangling link, a link loop).
+    pub warnings: Vec<String>,
+}
+
+/// The temporary name of an imported run's journal until the run is whole.
+pub const IMPORTING_JOURNAL: &str = ".journal.lab.importing";
+
+/// Writes `run` into `project` as a new, ended run, whole or not at all, and
+/// indexes it. Every name and value is checked before anything is written.
+pub fn write_imported(project: &Project, run: &ImportedRun) -> Result<Written, SdkError> {
+    check(run)?;
+    let (id, paths) = project.claim_run(now_nanos())?;
+    let mut warnings = Vec::new();
+    let written = fill(project, &paths, id, run, &mut warnings).and_then(|points| {
+        fs_err::rename(paths.dir.join(IMPORTING_JOURNAL), &paths.journal)?;
+        Ok(points)
+    });
+    let points = match written {
+        Ok(points) => points,
+        Err(e) => {
+            // Nothing of it was ever visible: the journal was not in place.
+            let _ = fs_err::remove_dir_all(&paths.dir);
+            return Err(e);
         }
-    }
+    };
+    let short_id = id.short();
+    Store::open(project.clone())?.fold_run(&short_id)?;
+    Ok(Written {
+        short_id,
+        points,
+        warnings,
+    })
 }
 
 fn check(run: &ImportedRun) -> Result<(), SdkError> {
     check_key("experiment", &run.experiment)?;
-    for (k, v) in run.attrs.iter().chain(&run.params) {
-        check_key("key", k)?;
-        check_value("value", v)?;
+    for (key, value) in run.attrs.iter().chain(&run.params) {
+        check_key("key", key)?;
+        check_value("value", value)?;
     }
-    for (k, _) in &run.tags {
-        check_key("key", k)?;
+    for (key, _) in &run.tags {
+        check_key("key", key)?;
     }
-    for (name, points) in &run.metrics {
-        check_key("key", name)?;
-        if let Some(&(step, ..)) = points.iter().find(|p| p.0 < 0) {
+    for metric in &run.metrics {
+        check_key("key", &metric.name)?;
+        if let Some(p) = metric.points.iter().find(|p| p.step < 0) {
             return Err(SdkError::InvalidArgument {
                 argument: "step",
-                value: step.to_string(),
-                problem: format!("of metric `{name}` must be a non-negative integer"),
+                value: p.step.to_string(),
+                problem: format!("must be a non-negative integer (metric `{}`)", metric.name),
             });
         }
     }
-    if run.metrics.len() > u32::MAX as usize {
-        return Err(SdkError::InvalidArgument {
-            argument: "metrics",
-            value: run.metrics.len().to_string(),
-            problem: "must be fewer than 2^32 names".into(),
-        });
+    for (name, source) in &run.artifacts {
+        check_name("name", name)?;
+        if !source.exists() {
+            return Err(SdkError::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("artifact `{name}`: no such file: {}", source.display()),
+            )));
+        }
     }
     Ok(())
 }
 
-/// Writes `run` into `project` as a complete run; returns its id. Nothing
-/// of it is visible until it is whole (see the module docs).
-pub fn write_run(project: &Project, run: &ImportedRun) -> Result<RunId, SdkError> {
-    check(run)?;
-    let (id, paths) = project.claim_run(run.start_nanos)?;
-    let temp = paths
-        .dir
-        .join(format!(".journal.lab.import.{}.tmp", std::process::id()));
-    let written = write_journal(&temp, id, run).and_then(|()| {
-        fs_err::rename(&temp, &paths.journal)?;
-        Ok(())
-    });
-    if let Err(e) = written {
-        // Best effort: what is left has no journal, so no reader shows it.
-        let _ = fs_err::remove_dir_all(&paths.dir);
-        return Err(e);
-    }
-    Ok(id)
-}
-
-fn write_journal(path: &std::path::Path, id: RunId, run: &ImportedRun) -> Result<(), SdkError> {
-    let mut j = JournalWriter::create(path)?;
-    let t = run.start_nanos;
-    j.append(&Record::Start {
+/// Writes the journal under its temporary name and copies the artifacts;
+/// returns how many points it wrote.
+fn fill(
+    project: &Project,
+    paths: &RunPaths,
+    id: lab_types::RunId,
+    run: &ImportedRun,
+    warnings: &mut Vec<String>,
+) -> Result<u64, SdkError> {
+    let start = run.start_nanos;
+    let mut journal = JournalWriter::create(&paths.dir.join(IMPORTING_JOURNAL))?;
+    journal.append(&Record::Start {
         run: id,
-        time_nanos: t,
+        time_nanos: start,
         experiment: run.experiment.clone(),
     })?;
-    for (key, value) in &run.attrs {
-        j.append(&Record::Attr {
-            time_nanos: t,
+    let origin = (IMPORTED_FROM.to_owned(), Value::Str(run.origin.clone()));
+    for (key, value) in std::iter::once(&origin).chain(&run.attrs) {
+        journal.append(&Record::Attr {
+            time_nanos: start,
             key: key.clone(),
             value: value.clone(),
         })?;
     }
     for (key, value) in &run.params {
-        j.append(&Record::Param {
-            time_nanos: t,
+        journal.append(&Record::Param {
+            time_nanos: start,
             key: key.clone(),
             value: value.clone(),
         })?;
     }
     for (key, value) in &run.tags {
-        j.append(&Record::Tag {
-            time_nanos: t,
+        journal.append(&Record::Tag {
+            time_nanos: start,
             key: key.clone(),
             value: value.clone(),
         })?;
     }
-    for (key, (name, points)) in (0u32..).zip(&run.metrics) {
-        j.append(&Record::MetricKey {
-            key,
+    let points = write_metrics(&mut journal, &run.metrics)?;
+    for (name, source) in &run.artifacts {
+        let mut notes = Vec::new();
+        let stored =
+            artifacts::copy_artifact(project, paths, name, source, &mut notes).map_err(|e| {
+                SdkError::Io(std::io::Error::other(format!(
+                    "artifact `{name}` was not copied: {e}"
+                )))
+            })?;
+        warnings.extend(notes.iter().map(|n| format!("artifact `{name}`: {n}")));
+        journal.append(&Record::Artifact {
+            time_nanos: start,
             name: name.clone(),
+            source: source.display().to_string(),
         })?;
-        for &(step, time_nanos, value) in points {
-            j.append_metric(time_nanos, &MetricPoint { key, step, value })?;
+        journal.append(&Record::ArtifactStored {
+            time_nanos: start,
+            name: name.clone(),
+            path: stored.path,
+            files: stored.files,
+            bytes: stored.bytes,
+        })?;
+    }
+    if let Some(end) = &run.end {
+        journal.append_final(&Record::End {
+            time_nanos: end.time_nanos,
+            status: end.status,
+            error: end.error.clone().map(crate::cut_error),
+        })?;
+        journal.close()?;
+    } else {
+        // No End and no Close: the journal of a writer gone without ending
+        // its run, which the fold settles as `crashed` (a closed journal
+        // without an End record would be `damaged`). The fold also gives
+        // back the space reserved after the last frame.
+        journal.sync()?;
+        drop(journal);
+    }
+    Ok(points)
+}
+
+/// Declares each metric and writes every point in time order across
+/// metrics (a metric's own order kept for points of the same time), points
+/// of the same time in one record.
+fn write_metrics(journal: &mut JournalWriter, metrics: &[ImportedMetric]) -> Result<u64, SdkError> {
+    let mut all: Vec<(i64, MetricPoint)> = Vec::new();
+    for (key, metric) in metrics.iter().enumerate() {
+        let key = key as u32;
+        journal.append(&Record::MetricKey {
+            key,
+            name: metric.name.clone(),
+        })?;
+        all.extend(metric.points.iter().map(|p| {
+            (
+                p.time_nanos,
+                MetricPoint {
+                    key,
+                    step: p.step,
+                    value: p.value,
+                },
+            )
+        }));
+    }
+    // Stable: a metric's points of one time keep their order.
+    all.sort_by_key(|(t, _)| *t);
+    let mut points = Vec::new();
+    let mut at = 0;
+    while at < all.len() {
+        let time_nanos = all[at].0;
+        let end = at
+            + all[at..]
+                .iter()
+                .take_while(|(t, _)| *t == time_nanos)
+                .count();
+        if end - at == 1 {
+            journal.append_metric(time_nanos, &all[at].1)?;
+        } else {
+            points.clear();
+            points.extend(all[at..end].iter().map(|(_, p)| *p));
+            let record = Record::Metrics {
+                time_nanos,
+                points: std::mem::take(&mut points),
+            };
+            journal.append(&record)?;
+            if let Record::Metrics { points: p, .. } = record {
+                points = p;
+            }
         }
+        at = end;
     }
-    if let Some(end) = run.end_nanos {
-        j.append_final(&Record::End {
-            time_nanos: end,
-            status: run.status,
-            error: run.error.clone().map(crate::cut_error),
-        })?;
+    Ok(all.len() as u64)
+}
+
+/// `name` made into a key [`check_key`] accepts, when it is not one:
+/// control and invisible formatting characters become `_`, a blank name
+/// becomes `_`, and a name longer than the limit is cut (at a character
+/// boundary). Returns `None` when `name` is fine as it is.
+#[must_use]
+pub fn valid_key(name: &str) -> Option<String> {
+    if check_key("key", name).is_ok() {
+        return None;
     }
-    j.close()?;
-    Ok(())
+    let mut key: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || crate::is_invisible_format(c) {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if key.len() > crate::MAX_KEY_LEN {
+        key.truncate(key.floor_char_boundary(crate::MAX_KEY_LEN));
+    }
+    if check_key("key", &key).is_err() {
+        key.push('_');
+    }
+    Some(key)
+}
+
+/// The artifact name a file or folder called `file_name` takes: the name
+/// itself when [`check_name`] accepts it, else one with `/`, `\` and `..`
+/// replaced and a leading `.` dropped (`.hidden` becomes `hidden`).
+#[must_use]
+pub fn artifact_name(file_name: &str) -> String {
+    if check_name("name", file_name).is_ok() {
+        return file_name.to_owned();
+    }
+    let mut name = file_name.replace(['/', '\\'], "_").replace("..", "_");
+    name = name.trim_start_matches('.').to_owned();
+    if let Some(key) = valid_key(&name) {
+        name = key;
+    }
+    if check_name("name", &name).is_err() {
+        name = format!("artifact_{}", name.len());
+    }
+    name
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_bad_run_is_refused_before_any_folder_is_made() {
+    fn project() -> (tempfile::TempDir, Project) {
         let dir = tempfile::tempdir().unwrap();
         let (project, _) = Project::create(dir.path()).unwrap();
-        let run = ImportedRun {
-            experiment: "e".into(),
-            metrics: vec![("loss".into(), vec![(0, 1, 1.0), (-1, 2, 2.0)])],
-            ..ImportedRun::default()
-        };
-        let e = write_run(&project, &run).unwrap_err();
-        assert!(e.to_string().contains("`loss`"), "{e}");
-        let bad = ImportedRun {
-            experiment: "e".into(),
-            tags: vec![("a\nb".into(), "x".into())],
-            ..ImportedRun::default()
-        };
-        assert!(write_run(&project, &bad).is_err());
+        (dir, project)
+    }
+
+    fn sample(origin: &str) -> ImportedRun {
+        ImportedRun {
+            origin: origin.into(),
+            experiment: "exp".into(),
+            start_nanos: 1_600_000_000_000_000_000,
+            end: Some(ImportedEnd {
+                time_nanos: 1_600_000_010_000_000_000,
+                status: Status::Failed,
+                error: None,
+            }),
+            attrs: vec![("user".into(), Value::Str("ada".into()))],
+            params: vec![("lr".into(), Value::Float(0.1))],
+            tags: vec![("team".into(), "x".into())],
+            metrics: vec![ImportedMetric {
+                name: "loss".into(),
+                points: (0..5)
+                    .map(|i| ImportedPoint {
+                        step: i,
+                        value: 1.0 / (i as f64 + 1.0),
+                        time_nanos: 1_600_000_000_000_000_000 + i * 1_000_000,
+                    })
+                    .collect(),
+            }],
+            artifacts: vec![],
+        }
+    }
+
+    #[test]
+    fn an_imported_run_keeps_its_times_status_and_values() {
+        let (_d, project) = project();
+        let written = write_imported(&project, &sample("test:1")).unwrap();
+        assert_eq!(written.points, 5);
+        let store = Store::open(project.clone()).unwrap();
+        let runs = store.runs(None).unwrap();
+        assert_eq!(runs.len(), 1);
+        let r = &runs[0];
+        assert_eq!(r.short_id, written.short_id);
+        assert_eq!(r.status, Status::Failed);
+        assert_eq!(r.start_nanos, 1_600_000_000_000_000_000);
+        assert_eq!(r.end_nanos, Some(1_600_000_010_000_000_000));
+        assert_eq!(r.attr(IMPORTED_FROM), Some(&Value::Str("test:1".into())));
+        assert_eq!(r.params, vec![("lr".into(), Value::Float(0.1))]);
+        assert_eq!(r.metrics[0].count, 5);
         assert!(
-            !project.runs_dir().exists()
-                || fs_err::read_dir(project.runs_dir()).unwrap().count() == 0
+            !project
+                .run_paths(&r.short_id)
+                .dir
+                .join(IMPORTING_JOURNAL)
+                .exists()
         );
     }
 
     #[test]
-    fn a_run_cut_short_before_its_rename_is_shown_nowhere() {
-        let dir = tempfile::tempdir().unwrap();
-        let (project, _) = Project::create(dir.path()).unwrap();
-        let run = ImportedRun {
-            experiment: "old".into(),
-            end_nanos: Some(5),
-            metrics: vec![("loss".into(), vec![(0, 1, 1.0)])],
-            ..ImportedRun::default()
-        };
-        // What a `kill -9` between the journal and its rename leaves.
-        let (id, paths) = project.claim_run(1).unwrap();
-        write_journal(&paths.dir.join(".journal.lab.import.1.tmp"), id, &run).unwrap();
-        let mut store = lab_store::Store::open(project.clone()).unwrap();
-        store.refresh().unwrap();
-        assert_eq!(store.runs(None).unwrap().len(), 0);
-        // And the next import is whole.
-        write_run(&project, &run).unwrap();
-        store.refresh().unwrap();
-        assert_eq!(store.runs(None).unwrap().len(), 1);
+    fn a_run_the_source_has_not_ended_is_listed_as_crashed() {
+        let (_d, project) = project();
+        let mut run = sample("test:2");
+        run.end = None;
+        write_imported(&project, &run).unwrap();
+        let store = Store::open(project).unwrap();
+        assert_eq!(store.runs(None).unwrap()[0].status, Status::Crashed);
     }
 
     #[test]
-    fn a_run_is_written_whole_under_its_journal_name() {
-        let dir = tempfile::tempdir().unwrap();
-        let (project, _) = Project::create(dir.path()).unwrap();
-        let run = ImportedRun {
-            experiment: "old".into(),
-            start_nanos: 1_700_000_000_000_000_000,
-            end_nanos: Some(1_700_000_100_000_000_000),
-            status: Status::Finished,
-            attrs: vec![("dataset".into(), Value::Str("iris".into()))],
-            tags: vec![(SOURCE_TAG.into(), "/x".into())],
-            metrics: vec![(
-                "train/loss".into(),
-                vec![
-                    (0, 1_700_000_001_000_000_000, 1.0),
-                    (5, 1_700_000_002_000_000_000, 0.5),
-                ],
-            )],
-            ..ImportedRun::default()
-        };
-        let id = write_run(&project, &run).unwrap();
-        let paths = project.run_paths(&id.short());
-        let names: Vec<_> = fs_err::read_dir(&paths.dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert_eq!(names, vec!["journal.lab"]);
-        let mut store = lab_store::Store::open(project).unwrap();
-        store.refresh().unwrap();
-        let info = store.run(&id.short()).unwrap();
-        assert_eq!(info.status, Status::Finished);
-        assert_eq!(info.experiment, "old");
-        assert_eq!(info.start_nanos, 1_700_000_000_000_000_000);
-        assert_eq!(info.end_nanos, Some(1_700_000_100_000_000_000));
-        assert_eq!(info.attr_str("dataset"), Some("iris"));
-        assert_eq!(info.tags, vec![(SOURCE_TAG.to_owned(), "/x".to_owned())]);
-        assert_eq!(
-            store.metric_history(&info, "train/loss").unwrap(),
-            vec![
-                (0, 1_700_000_001_000_000_000, 1.0),
-                (5, 1_700_000_002_000_000_000, 0.5)
-            ]
-        );
+    fn a_bad_run_leaves_nothing_behind() {
+        let (_d, project) = project();
+        let mut run = sample("test:3");
+        run.artifacts = vec![("model".into(), "/nonexistent/model.bin".into())];
+        assert!(write_imported(&project, &run).is_err());
+        let mut run = sample("test:4");
+        run.metrics[0].points[2].step = -1;
+        assert!(write_imported(&project, &run).is_err());
+        let entries: Vec<_> = std::fs::read_dir(project.runs_dir())
+            .map(|d| d.flatten().collect())
+            .unwrap_or_default();
+        assert!(entries.is_empty(), "{entries:?}");
+    }
+
+    #[test]
+    fn keys_and_names_are_made_valid() {
+        assert_eq!(valid_key("loss"), None);
+        assert_eq!(valid_key("a\tb").as_deref(), Some("a_b"));
+        assert_eq!(valid_key("   ").as_deref(), Some("   _"));
+        assert_eq!(valid_key(&"x".repeat(300)).map(|k| k.len()), Some(250));
+        assert_eq!(artifact_name("model.pkl"), "model.pkl");
+        assert_eq!(artifact_name(".hidden"), "hidden");
+        assert_eq!(artifact_name("a/../b"), "a___b");
     }
 }

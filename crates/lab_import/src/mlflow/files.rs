@@ -1,0 +1,332 @@
+//! MLflow's file store, an `mlruns` folder:
+//!
+//! ```text
+//! mlruns/<experiment id>/meta.yaml            name, lifecycle_stage, ...
+//! mlruns/<experiment id>/<run id>/meta.yaml   status, start_time, end_time, artifact_uri, ...
+//!                         params/<key>        the value
+//!                         tags/<key>          the value
+//!                         metrics/<key>       a line per point: `timestamp value step`
+//!                         artifacts/          the artifacts (or where artifact_uri says)
+//! ```
+//!
+//! Keys holding `/` are subfolders. `.trash` (deleted experiments) and
+//! `models` (the model registry) are not experiments.
+
+use std::path::{Path, PathBuf};
+
+use super::{MlRun, folder_artifacts, listing, local_path, pick_experiments, to_imported};
+use crate::{ImportError, Read, Source, SourceRun};
+
+pub(crate) struct FileStore {
+    root: PathBuf,
+    only: Option<String>,
+    runs: Vec<(MlRun, PathBuf)>,
+}
+
+impl FileStore {
+    pub(crate) fn open(root: &Path, only: Option<String>) -> Result<Self, ImportError> {
+        let bad = |why: &str| {
+            ImportError::source(format!(
+                "`{}` is not an MLflow store Lab can read: {why}: {}\n\nhint: give an `mlruns` folder, `sqlite:///path/to/mlflow.db` or a tracking server's `http://host:port`",
+                root.display(),
+                root.display()
+            ))
+        };
+        if !root.is_dir() {
+            return Err(bad("there is no such folder"));
+        }
+        let has_experiment = std::fs::read_dir(root)
+            .map_err(|e| bad(&e.to_string()))?
+            .flatten()
+            .any(|e| e.path().join("meta.yaml").is_file());
+        if !has_experiment {
+            return Err(bad(
+                "it holds no experiment folder (a folder with a `meta.yaml`)",
+            ));
+        }
+        Ok(Self {
+            root: root.to_owned(),
+            only,
+            runs: Vec::new(),
+        })
+    }
+}
+
+/// The top-level `key: value` scalars of a `meta.yaml` as MLflow writes them
+/// (with `yaml.safe_dump`): plain, single-quoted or double-quoted, a long one
+/// continued on indented lines.
+pub(crate) fn meta(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        if line.starts_with([' ', '\t']) || line.starts_with('-') {
+            // The continuation of a long scalar (or an item of a list).
+            if let Some((_, value)) = out.last_mut()
+                && !line.trim_start().starts_with("- ")
+            {
+                value.push(' ');
+                value.push_str(line.trim());
+            }
+            continue;
+        }
+        if let Some((key, value)) = line.split_once(':') {
+            out.push((key.trim().to_owned(), value.trim().to_owned()));
+        }
+    }
+    for (_, value) in &mut out {
+        *value = unquote(value);
+    }
+    out
+}
+
+fn unquote(value: &str) -> String {
+    if value.len() >= 2 && value.starts_with('\'') && value.ends_with('\'') {
+        return value[1..value.len() - 1].replace("''", "'");
+    }
+    if value.len() >= 2 && value.starts_with('"') && value.ends_with('"') {
+        if let Ok(serde_json::Value::String(s)) = serde_json::from_str(value) {
+            return s;
+        }
+        return value[1..value.len() - 1].to_owned();
+    }
+    if value == "null" || value == "~" {
+        return String::new();
+    }
+    value.to_owned()
+}
+
+fn get<'a>(meta: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    meta.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+fn read_meta(dir: &Path) -> Result<Vec<(String, String)>, String> {
+    let path = dir.join("meta.yaml");
+    std::fs::read_to_string(&path)
+        .map(|t| meta(&t))
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// Every file under `dir`, as (key with `/` between folders, path).
+fn keyed_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, String> {
+    let mut out = Vec::new();
+    let mut todo = vec![(String::new(), dir.to_owned())];
+    while let Some((prefix, folder)) = todo.pop() {
+        let entries = match std::fs::read_dir(&folder) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(format!("cannot list {}: {e}", folder.display())),
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let key = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push((key, entry.path()));
+            } else {
+                out.push((key, entry.path()));
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+fn status_name(code: &str) -> String {
+    match code {
+        "1" => "RUNNING",
+        "2" => "SCHEDULED",
+        "3" => "FINISHED",
+        "4" => "FAILED",
+        "5" => "KILLED",
+        other => other,
+    }
+    .to_owned()
+}
+
+fn read_run(run: &mut MlRun, dir: &Path) -> Result<(), String> {
+    let text = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+    };
+    for (key, path) in keyed_files(&dir.join("params"))? {
+        run.params.push((key, text(&path)?));
+    }
+    for (key, path) in keyed_files(&dir.join("tags"))? {
+        run.tags.push((key, text(&path)?));
+    }
+    for (key, path) in keyed_files(&dir.join("metrics"))? {
+        let mut points = Vec::new();
+        for (n, line) in text(&path)?.lines().enumerate() {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let parsed = match fields.as_slice() {
+                [ts, value, step] => ts
+                    .parse::<i64>()
+                    .ok()
+                    .zip(value.parse::<f64>().ok())
+                    .zip(step.parse::<i64>().ok())
+                    .map(|((ts, v), s)| (s, v, ts)),
+                [ts, value] => ts
+                    .parse::<i64>()
+                    .ok()
+                    .zip(value.parse::<f64>().ok())
+                    .map(|(ts, v)| (0, v, ts)),
+                [] => continue,
+                _ => None,
+            };
+            points.push(parsed.ok_or_else(|| {
+                format!(
+                    "line {} of {} is not `timestamp value step`: `{line}`",
+                    n + 1,
+                    path.display()
+                )
+            })?);
+        }
+        run.metrics.push((key, points));
+    }
+    Ok(())
+}
+
+impl Source for FileStore {
+    fn runs(&mut self) -> Result<Vec<SourceRun>, ImportError> {
+        let cannot = |e: String| ImportError::source(format!("cannot read the MLflow store: {e}"));
+        let mut experiments = Vec::new();
+        let mut dirs: Vec<PathBuf> = std::fs::read_dir(&self.root)
+            .map_err(|e| cannot(format!("{e}: {}", self.root.display())))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("meta.yaml").is_file())
+            .collect();
+        dirs.sort();
+        for dir in &dirs {
+            let meta = read_meta(dir).map_err(cannot)?;
+            if get(&meta, "lifecycle_stage").is_some_and(|s| s != "active") {
+                continue;
+            }
+            let id = get(&meta, "experiment_id").map_or_else(
+                || {
+                    dir.file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                },
+                str::to_owned,
+            );
+            let name = get(&meta, "name").unwrap_or(&id).to_owned();
+            experiments.push((id, name));
+        }
+        let picked = pick_experiments(
+            experiments,
+            self.only.as_deref(),
+            &self.root.display().to_string(),
+        )?;
+        self.runs.clear();
+        for (id, name) in picked {
+            let exp_dir = self.root.join(&id);
+            let mut run_dirs: Vec<PathBuf> = std::fs::read_dir(&exp_dir)
+                .map_err(|e| cannot(format!("{e}: {}", exp_dir.display())))?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.join("meta.yaml").is_file())
+                .collect();
+            run_dirs.sort();
+            for dir in run_dirs {
+                let run_id = dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let meta = match read_meta(&dir) {
+                    Ok(m) => m,
+                    Err(why) => {
+                        // Listed, so that its reading fails with the reason.
+                        self.runs.push((
+                            MlRun {
+                                experiment_id: id.clone(),
+                                experiment: name.clone(),
+                                run_id,
+                                status: format!("unreadable: {why}"),
+                                ..MlRun::default()
+                            },
+                            dir,
+                        ));
+                        continue;
+                    }
+                };
+                if get(&meta, "lifecycle_stage").is_some_and(|s| s != "active") {
+                    continue;
+                }
+                let int = |k: &str| get(&meta, k).and_then(|v| v.parse::<i64>().ok());
+                self.runs.push((
+                    MlRun {
+                        experiment_id: id.clone(),
+                        experiment: name.clone(),
+                        run_id: get(&meta, "run_id").unwrap_or(&run_id).to_owned(),
+                        run_name: get(&meta, "run_name").unwrap_or_default().to_owned(),
+                        status: status_name(get(&meta, "status").unwrap_or_default()),
+                        start_ms: int("start_time"),
+                        end_ms: int("end_time"),
+                        user: get(&meta, "user_id").unwrap_or_default().to_owned(),
+                        artifact_uri: get(&meta, "artifact_uri").unwrap_or_default().to_owned(),
+                        ..MlRun::default()
+                    },
+                    dir,
+                ));
+            }
+        }
+        let runs: Vec<MlRun> = self.runs.iter().map(|(r, _)| r.clone()).collect();
+        Ok(listing(&runs))
+    }
+
+    fn read(&mut self, run: &SourceRun, _scratch: &Path) -> Result<Read, String> {
+        let (mut ml, dir) = self
+            .runs
+            .get(run.index)
+            .cloned()
+            .ok_or_else(|| format!("no run at {}", run.index))?;
+        if let Some(why) = ml.status.strip_prefix("unreadable: ") {
+            return Err(why.to_owned());
+        }
+        read_run(&mut ml, &dir)?;
+        // The artifact URI of a store that was moved points where it was:
+        // the run's own `artifacts` folder is looked at first.
+        let own = dir.join("artifacts");
+        let mut left = Vec::new();
+        let artifacts = if own.is_dir() {
+            folder_artifacts(&own)?
+        } else if let Some(path) = local_path(&ml.artifact_uri) {
+            folder_artifacts(&path)?
+        } else {
+            if !ml.artifact_uri.is_empty() {
+                left.push((
+                    "artifact folders not on a local path (import from the tracking server to get them)".to_owned(),
+                    1,
+                ));
+            }
+            Vec::new()
+        };
+        let mut read = to_imported(ml, artifacts);
+        read.left_out.extend(left);
+        Ok(read)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn meta_yaml_scalars() {
+        let text = "artifact_uri: file:///tmp/a/very/long/path\n  continued\nend_time: 1700000000123\nname: 'it''s'\nrun_name: \"q\\u00e9\"\ntags: []\nuser_id: null\n";
+        let m = meta(text);
+        assert_eq!(
+            get(&m, "artifact_uri"),
+            Some("file:///tmp/a/very/long/path continued")
+        );
+        assert_eq!(get(&m, "end_time"), Some("1700000000123"));
+        assert_eq!(get(&m, "name"), Some("it's"));
+        assert_eq!(get(&m, "run_name"), Some("qé"));
+        assert_eq!(get(&m, "user_id"), None);
+    }
+}
