@@ -11,9 +11,17 @@ Scalars are written both ways TensorBoard knows: old-style `simple_value`s
 from __future__ import annotations
 
 import glob
+import json
 import os
 import re
+import socket
 import struct
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
 import warnings
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
@@ -26,7 +34,7 @@ from tensorboard.summary.writer.event_file_writer import EventFileWriter
 from tensorboard.util import tensor_util
 
 import lab
-from conftest import lab_cli, wait_background
+from conftest import lab_cli, lab_env, wait_background
 from lab.experiment import Experiment, LabWarning
 
 T0 = 1_700_000_000.0
@@ -121,6 +129,37 @@ def test_an_artifacts_scalars_become_metrics_with_their_steps_and_times(project:
         assert name in show.stdout, show.stdout
     ls = lab_cli(project, "ls", "--format", "json")
     assert "validation/epoch_loss" in ls.stdout, ls.stdout
+    # The web page's series, through the API it reads.
+    series = web_metric(project, e.run_id, "validation/epoch_loss")
+    assert (series["x"], series["y"]) == ([s for s, _ in wrote["validation/epoch_loss"]], [v for _, v in wrote["validation/epoch_loss"]])
+
+
+def web_metric(project: Path, run_id: str, name: str) -> dict:
+    """A metric's series as `lab ui` serves it to the web page."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lab"), "ui", "--port", str(port)],
+        cwd=project,
+        env=lab_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/api/v1/runs/{run_id}/metrics/{urllib.parse.quote(name, safe='')}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                return json.loads(urllib.request.urlopen(url, timeout=5).read())
+            except urllib.error.URLError as e:
+                if isinstance(e, urllib.error.HTTPError):
+                    raise
+                assert server.poll() is None and time.monotonic() < deadline, "lab ui did not start"
+                time.sleep(0.05)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
 
 
 def test_a_tag_the_run_already_logged_goes_under_tb(project: Path) -> None:
