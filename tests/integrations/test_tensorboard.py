@@ -336,6 +336,17 @@ def test_import_warns_about_damaged_files_and_imports_what_was_read(project: Pat
     assert history(run, "loss") == [(0, 0.0), (1, 1.0), (2, 2.0)]
 
 
+def test_import_counts_renamed_tags_and_negative_steps(project: Path, tmp_path: Path) -> None:
+    logs = tmp_path / "logs"
+    write_events(logs / "a", [simple("bad\ttag", s, 1.0) for s in range(3)] + [simple("neg", -1, 1.0), simple("ok", 0, 2.0)])
+    done = lab_cli(project, "import", "tensorboard", str(logs), "--experiment", "e")
+    assert done.returncode == 0, done.stderr
+    assert "warning: left out: 1 names Lab refuses, renamed; 1 metric points with a negative step\n" in done.stderr
+    [run] = lab.runs()
+    assert history(run, "bad_tag") == [(0, 1.0), (1, 1.0), (2, 1.0)]
+    assert set(run.metric_summaries) == {"bad_tag", "ok"}
+
+
 def test_import_refuses_what_is_not_a_log_folder(project: Path, tmp_path: Path) -> None:
     missing = lab_cli(project, "import", "tensorboard", str(tmp_path / "nope"))
     assert missing.returncode == 1
