@@ -384,7 +384,8 @@ class Experiment(ExperimentCore):
 
         The path must exist now; its content is copied into the run when the run
         ends, however it ends (finished, failed or interrupted), so a folder may
-        keep growing until then.
+        keep growing until then. The scalars of TensorBoard event files in it
+        become metrics of the run (``train/epoch_loss``, ...).
         """
         run = self._live("log_artifact")
         try:

@@ -128,7 +128,7 @@ pub enum Command {
     /// the last push or pull.
     #[command(after_long_help = PULL_EXAMPLES)]
     Pull(PullArgs),
-    /// Bring runs recorded by MLflow or W&B into this project.
+    /// Bring runs recorded by MLflow, W&B or TensorBoard into this project.
     ///
     /// Each run becomes an ordinary Lab run with the source's experiment,
     /// times, parameters, tags, every metric point, status and artifacts,
@@ -174,6 +174,21 @@ pub enum ImportCommand {
     Mlflow(ImportMlflowArgs),
     /// Runs of W&B, from run folders written offline or synced (`.wandb` files).
     Wandb(ImportWandbArgs),
+    /// Runs of a TensorBoard log folder (the `--logdir` of `tensorboard`).
+    ///
+    /// Each folder directly under DIR that holds event files
+    /// (`events.out.tfevents.*`, at any depth) becomes one finished run; the
+    /// event files directly in DIR make one more. Every scalar becomes a
+    /// metric point with its step and wall time, the metric named after the
+    /// tag, prefixed by the subfolder it was found in below the run's folder:
+    /// `logs/run1/train/` with tag `epoch_loss` gives run `run1` the metric
+    /// `train/epoch_loss`. The run starts and ends at its first and last
+    /// scalar's wall time. Images, histograms, text and graphs are not
+    /// imported. A damaged event file gives what was read before the damage,
+    /// with a warning. A run folder whose files changed since it was imported
+    /// is imported again, as a new run.
+    #[command(after_long_help = IMPORT_TENSORBOARD_EXAMPLES)]
+    Tensorboard(ImportTensorboardArgs),
 }
 
 /// `lab import mlflow`.
@@ -203,6 +218,26 @@ pub struct ImportWandbArgs {
     #[arg(long)]
     pub dry_run: bool,
 }
+
+/// `lab import tensorboard`.
+#[derive(Debug, Parser)]
+pub struct ImportTensorboardArgs {
+    /// The log folder.
+    #[arg(value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The experiment the runs go to. By default the log folder's name.
+    #[arg(long, value_name = "NAME")]
+    pub experiment: Option<String>,
+    /// Read and check every run, but write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+const IMPORT_TENSORBOARD_EXAMPLES: &str = "\
+Examples:
+  lab import tensorboard logs                      every run of ./logs, experiment `logs`
+  lab import tensorboard logs --experiment mnist   into experiment `mnist`
+  lab import tensorboard logs                      again: adds only what is new";
 
 const IMPORT_EXAMPLES: &str = "Examples:
   lab import mlflow sqlite:///mlflow.db

@@ -23,6 +23,7 @@
 //!   failed (with the reasons), and what was left out of imported runs.
 
 pub mod mlflow;
+pub mod tensorboard;
 mod values;
 pub mod wandb;
 
@@ -77,6 +78,9 @@ pub struct Read {
     /// non-numeric values, a renamed key, an artifact that is not a local
     /// path): kind → count.
     pub left_out: Vec<(String, u64)>,
+    /// What is worth saying about this run's reading, each on its own (a
+    /// damaged file, named): said with the run's label.
+    pub warnings: Vec<String>,
 }
 
 /// A tracker's store of runs.
@@ -205,7 +209,15 @@ pub fn import(
                 continue;
             }
         };
-        match source.read(run, scratch.path()) {
+        let read = source.read(run, scratch.path()).map(|mut read| {
+            summary.warnings.extend(
+                std::mem::take(&mut read.warnings)
+                    .into_iter()
+                    .map(|w| format!("{}: {w}", run.label)),
+            );
+            read
+        });
+        match read {
             Err(why) => summary.failed.push((run.label.clone(), why)),
             Ok(read) if options.dry_run => {
                 count_read(&mut summary, &read);
@@ -361,6 +373,7 @@ mod tests {
                     ..ImportedRun::default()
                 },
                 left_out: Vec::new(),
+                warnings: Vec::new(),
             })
         }
     }

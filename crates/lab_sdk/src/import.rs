@@ -410,6 +410,22 @@ mod tests {
     }
 
     #[test]
+    fn a_run_cut_short_before_its_rename_is_shown_nowhere() {
+        let (_d, project) = project();
+        // What a `kill -9` between a whole journal and its rename leaves.
+        let (id, paths) = project.claim_run(now_nanos()).unwrap();
+        let points = fill(&project, &paths, id, &sample("test:5"), &mut Vec::new()).unwrap();
+        assert_eq!(points, 5);
+        let mut store = Store::open(project.clone()).unwrap();
+        store.refresh().unwrap();
+        assert!(store.runs(None).unwrap().is_empty());
+        // The next import of it is whole, and the only run.
+        write_imported(&project, &sample("test:5")).unwrap();
+        store.refresh().unwrap();
+        assert_eq!(store.runs(None).unwrap().len(), 1);
+    }
+
+    #[test]
     fn a_bad_run_leaves_nothing_behind() {
         let (_d, project) = project();
         let mut run = sample("test:3");

@@ -9,7 +9,8 @@
 //! kept sparse, a failed copy removed) and writes the end record (an error's
 //! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);
 //! closing, syncing and indexing the journal happen on a background thread
-//! that [`wait_for_background`] joins.
+//! that [`wait_for_background`] joins. The scalars of TensorBoard event files
+//! in an artifact become metrics of the run ([`tboard`]).
 //!
 //! [`import::write_imported`] writes a run recorded by another tracker, whole
 //! or not at all, with the source's times.
@@ -21,6 +22,7 @@ mod error;
 mod hash;
 pub mod import;
 mod run;
+pub mod tboard;
 pub mod team;
 mod thread;
 mod validate;

@@ -12,7 +12,7 @@ use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos}
 
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
-use crate::{EnvRequest, SdkError, artifacts};
+use crate::{EnvRequest, SdkError, artifacts, tboard};
 
 /// What a client knows when a run starts.
 #[derive(Clone, Debug, Default)]
@@ -90,6 +90,17 @@ impl State {
         self.names.insert(name.to_owned(), id);
         self.steps.push(Key { next_step: 0 });
         Ok(id)
+    }
+
+    /// Logs points of metric `name` with their own steps and times.
+    fn log_points(&mut self, name: &str, points: &[(i64, i64, f64)]) -> Result<(), SdkError> {
+        let key = self.key(name)?;
+        for &(step, time_nanos, value) in points {
+            let step = self.step(key, Some(step))?;
+            self.journal()?
+                .append_metric(time_nanos, &MetricPoint { key, step, value })?;
+        }
+        Ok(())
     }
 
     /// The step a point of metric `id` takes, moving the metric's next step on.
@@ -568,6 +579,8 @@ impl Run {
                             "artifact `{name}` was copied, but recording it failed: {e}"
                         ));
                     }
+                    let copy = self.paths.artifacts.join(&name);
+                    self.artifact_scalars(&name, &copy, &mut report.warnings);
                 }
                 Err(e) => report
                     .warnings
@@ -591,6 +604,48 @@ impl Run {
             .unwrap_or_else(PoisonError::into_inner)
             .push(handle);
         Ok(report)
+    }
+
+    /// The scalars of the TensorBoard event files in an artifact's copy
+    /// `dir`, logged as metrics of the run (see the `tboard` module for their
+    /// names). Nothing here fails the run: an unreadable file, a damaged one,
+    /// a full disk are warnings.
+    fn artifact_scalars(&self, artifact: &str, dir: &Path, warnings: &mut Vec<String>) {
+        let tree = match tboard::read_tree(dir) {
+            Ok(tree) => tree,
+            Err(e) => {
+                warnings.push(format!(
+                    "artifact `{artifact}`: its TensorBoard event files could not be looked for: {e}"
+                ));
+                return;
+            }
+        };
+        warnings.extend(
+            tboard::notes(&tree)
+                .into_iter()
+                .map(|n| format!("artifact `{artifact}`: {n}")),
+        );
+        let mut st = self.lock();
+        for (raw, points) in tree.metrics {
+            let name = if st.names.contains_key(&raw) {
+                tboard::valid_metric_name(&format!("{}{raw}", tboard::COLLISION_PREFIX))
+            } else {
+                raw
+            };
+            if st.names.contains_key(&name) {
+                warnings.push(format!(
+                    "artifact `{artifact}`: the TensorBoard scalars of `{name}` were left out: the run already has metrics of that name with and without the `{}` prefix",
+                    tboard::COLLISION_PREFIX
+                ));
+                continue;
+            }
+            if let Err(e) = st.log_points(&name, &points) {
+                warnings.push(format!(
+                    "artifact `{artifact}`: logging its TensorBoard scalars stopped at `{name}`: {e}"
+                ));
+                return;
+            }
+        }
     }
 
     /// Joins the environment thread, closes and syncs the journal, and folds

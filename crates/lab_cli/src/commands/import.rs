@@ -1,4 +1,5 @@
-//! `lab import mlflow URI` and `lab import wandb DIR`: other trackers' runs
+//! `lab import mlflow URI`, `lab import wandb DIR` and `lab import
+//! tensorboard DIR`: other trackers' runs
 //! into the current project (made here if there is none), with a progress
 //! bar and a summary.
 
@@ -21,6 +22,11 @@ pub fn run(args: &ImportArgs) -> Result<ExitStatus> {
         ),
         ImportCommand::Wandb(a) => (
             lab_import::wandb::open(&current_dir().join(&a.dir)).map_err(user)?,
+            a.dry_run,
+        ),
+        ImportCommand::Tensorboard(a) => (
+            lab_import::tensorboard::open(&current_dir().join(&a.dir), a.experiment.as_deref())
+                .map_err(user)?,
             a.dry_run,
         ),
     };

@@ -210,6 +210,7 @@ pub(crate) fn to_imported(run: MlRun, artifacts: Vec<(String, PathBuf)>) -> Read
             artifacts,
         },
         left_out: left.into_vec(),
+        warnings: Vec::new(),
     }
 }
 

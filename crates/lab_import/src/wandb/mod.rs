@@ -498,6 +498,7 @@ fn read_run(dir: &Path) -> Result<Read, String> {
             artifacts: artifacts(&files),
         },
         left_out: left.into_vec(),
+        warnings: Vec::new(),
     })
 }
 
