@@ -117,9 +117,13 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
         .map(|e| e.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     run_dirs.sort();
+    // A `lab import` writes each run's journal under a temporary name in the
+    // run's folder, as long as the run takes: while one holds the project's
+    // import lock, a folder without a journal may be its run.
+    let importing = import_running(&store_dir);
     for dir in run_dirs {
         let run = by_short.get(name_of(&dir).as_str()).copied();
-        if run.is_none() && is_abandoned_run_folder(&dir) {
+        if run.is_none() && !importing && is_abandoned_run_folder(&dir) {
             found.push(Garbage::RunFolder(dir));
             continue;
         }
@@ -181,6 +185,20 @@ fn remove(found: &[Garbage], dry_run: bool, root: &Path, out: &mut impl Write) -
 /// [`JOURNAL_GRACE`]: not a run that is starting, but one whose folder was
 /// deleted while it ran and then made again by an earlier version copying its
 /// artifacts or saving a model.
+/// Whether a `lab import` holds the project's import lock now.
+fn import_running(store_dir: &Path) -> bool {
+    let Ok(file) = std::fs::File::open(store_dir.join(lab_import::LOCK_FILE)) else {
+        return false;
+    };
+    match file.try_lock() {
+        Ok(()) => false,
+        Err(std::fs::TryLockError::WouldBlock) => true,
+        // The lock cannot be taken for another reason: keep what may be a
+        // run being imported rather than guess.
+        Err(std::fs::TryLockError::Error(_)) => true,
+    }
+}
+
 fn is_abandoned_run_folder(dir: &Path) -> bool {
     let name = name_of(dir);
     if name.len() != 8 || !name.bytes().all(|b| b.is_ascii_hexdigit()) {

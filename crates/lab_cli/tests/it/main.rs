@@ -1234,6 +1234,14 @@ fn gc_removes_what_earlier_artifact_copies_left() {
     let copying = runs.join(live.id().short()).join("artifacts/big/part");
     write(&copying, 10);
 
+    // While a `lab import` holds the project's import lock, a folder without
+    // a journal may be the run it is writing: kept.
+    let lock = std::fs::File::create(f.root.join(".lab/import.lock")).unwrap();
+    lock.lock().unwrap();
+    let held = lab_ok(&f.root, &["gc", "--dry-run"]);
+    assert!(!held.contains("0badc0de"), "{held}");
+    drop(lock);
+
     let dry = lab_ok(&f.root, &["gc", "--dry-run"]);
     let out = lab_ok(&f.root, &["gc"]);
     assert_eq!(
