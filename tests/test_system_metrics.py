@@ -1,0 +1,233 @@
+"""System metrics: what the sampler thread records while a run is live
+(`sys/...`), how it is turned off, and where the metrics show."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import lab
+from conftest import lab_env, run_python
+
+MACHINE = [
+    "sys/cpu_percent",
+    "sys/rss_bytes",
+    "sys/mem_used_bytes",
+    "sys/mem_percent",
+]
+
+
+@pytest.fixture(autouse=True)
+def _system_metrics_as_users_have_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    # conftest turns them off for every other test.
+    monkeypatch.delenv("LAB_SYSTEM_METRICS", raising=False)
+    monkeypatch.delenv("LAB_SYSTEM_METRICS_INTERVAL", raising=False)
+
+
+def system_names(run: lab.Run) -> list:
+    return sorted(n for n in run.metrics if n.startswith("sys/"))
+
+
+BURN = """
+import json, multiprocessing as mp, resource, sys, time
+from lab import Experiment
+
+def burn(secs):
+    # A grandchild and a child, both spinning.
+    if secs > 1:
+        g = mp.Process(target=burn, args=(secs - 0.5,))
+        g.start()
+    end = time.time() + secs
+    while time.time() < end:
+        pass
+    if secs > 1:
+        g.join()
+
+e = Experiment("burn", system_metrics_interval=0.3)
+with e.start_run():
+    p = mp.get_context("fork").Process(target=burn, args=(2.5,))
+    p.start()
+    p.join()
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"run": e.run_id, "children_cpu": used.ru_utime + used.ru_stime}))
+"""
+
+
+def test_the_cpu_of_the_process_tree_counts_its_children(project: Path) -> None:
+    import json
+
+    proc = run_python(project, BURN, check=True)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    run = lab.get_run(out["run"])
+    for name in MACHINE:
+        assert name in run.metrics, (name, run.metrics)
+    history = run.metric_history("sys/cpu_percent")
+    # 2.5 s at 0.3 s: about eight samples, the last at the end.
+    assert 6 <= len(history) <= 11, history
+    assert [s for s, _, _ in history] == list(range(len(history)))
+    # The CPU seconds the tree used, by the samples: each covers the time
+    # since the one before (the first, one interval from the baseline).
+    # The last sample, at the end, came after the child was waited for: the
+    # ones before it saw the child and grandchild alive.
+    seconds = 0.0
+    previous = None
+    for _, t, percent in history[:-1]:
+        span = 0.3 if previous is None else t - previous
+        seconds += percent / 100 * span
+        previous = t
+    children = out["children_cpu"]
+    # However busy the machine, the spinning child and grandchild had some
+    # CPU; the parent only waited. Counted without its children, the tree
+    # would show the parent's few milliseconds.
+    assert children > 0.3, out
+    assert seconds > 0.5 * children, (seconds, children, history)
+    assert max(p for _, _, p in history[:-1]) > 10, history
+    rss = run.metric_history("sys/rss_bytes")
+    assert len(rss) == len(history)
+    # A Python with Lab imported, and its forked children.
+    assert all(v > 10e6 for _, _, v in rss), rss
+    mem = [v for _, _, v in run.metric_history("sys/mem_percent")]
+    assert all(0 < v < 100 for v in mem), mem
+
+
+SHORT = """
+import os, time
+from lab import Experiment
+
+kwargs = eval(os.environ.get("EXPERIMENT_KWARGS", "{}"))
+e = Experiment("short", **kwargs)
+with e.start_run():
+    e.log_metric("loss", 0.5)
+    time.sleep(float(os.environ.get("SLEEP", "0.3")))
+print(e.run_id)
+"""
+
+
+def run_short(project: Path, monkeypatch: pytest.MonkeyPatch, **env: str) -> lab.Run:
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    proc = run_python(project, SHORT, check=True)
+    return lab.get_run(proc.stdout.split()[-1])
+
+
+def test_a_run_shorter_than_the_interval_has_one_sample_at_its_end(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_short(project, monkeypatch)
+    assert set(MACHINE) <= set(run.metrics), run.metrics
+    for name in system_names(run):
+        assert [s for s, _, _ in run.metric_history(name)] == [0], name
+    # The script's own metric is as it logged it.
+    assert run.metric_history("loss")[0][0] == 0
+    assert run.metrics["loss"] == 0.5
+
+
+def test_the_interval_comes_from_the_argument_then_the_environment(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_short(project, monkeypatch, LAB_SYSTEM_METRICS_INTERVAL="0.2", SLEEP="1.1")
+    # Five samples in 1.1 s, and one at the end.
+    assert 5 <= len(run.metric_history("sys/cpu_percent")) <= 7
+    run = run_short(
+        project,
+        monkeypatch,
+        LAB_SYSTEM_METRICS_INTERVAL="0.2",
+        SLEEP="1.1",
+        EXPERIMENT_KWARGS="{'system_metrics_interval': 60}",
+    )
+    assert len(run.metric_history("sys/cpu_percent")) == 1
+
+
+def test_system_metrics_false_records_none(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = run_short(project, monkeypatch, EXPERIMENT_KWARGS="{'system_metrics': False}")
+    assert run.metrics == {"loss": 0.5}
+
+
+@pytest.mark.parametrize("value", ["0", "false", "off", "NO"])
+def test_the_environment_variable_turns_them_off(
+    project: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    run = run_short(project, monkeypatch, LAB_SYSTEM_METRICS=value)
+    assert run.metrics == {"loss": 0.5}
+
+
+def test_the_variable_turns_them_off_even_when_the_script_asks(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = run_short(
+        project, monkeypatch, LAB_SYSTEM_METRICS="0", EXPERIMENT_KWARGS="{'system_metrics': True}"
+    )
+    assert run.metrics == {"loss": 0.5}
+
+
+def test_bad_settings_are_refused_with_their_name(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lab import Experiment
+
+    with pytest.raises(TypeError, match=r"`system_metrics` must be True or False: got str 'yes'"):
+        Experiment(system_metrics="yes")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"`system_metrics_interval` must be a number of seconds or None"):
+        Experiment(system_metrics_interval="5")  # type: ignore[arg-type]
+    for bad in (0, 0.01, -1, float("nan"), float("inf"), 1e9):
+        with pytest.raises(ValueError, match=r"`system_metrics_interval` must be a number of seconds from 0.1 to 86400"):
+            Experiment(system_metrics_interval=bad)
+    # A bad variable stops the run from starting, and names itself.
+    for var, value, expected in [
+        ("LAB_SYSTEM_METRICS", "maybe", "`LAB_SYSTEM_METRICS` must be `1` to record system metrics or `0` not to"),
+        ("LAB_SYSTEM_METRICS_INTERVAL", "5s", "`LAB_SYSTEM_METRICS_INTERVAL` must be a number of seconds from 0.1 to 86400: got \"5s\""),
+    ]:
+        monkeypatch.setenv(var, value)
+        proc = run_python(project, SHORT)
+        assert proc.returncode == 1
+        assert "ValueError: " + expected in proc.stderr, proc.stderr
+        monkeypatch.delenv(var)
+    # Refused before anything was made: not even the project.
+    assert not (project / ".lab").exists()
+
+
+KILLED = """
+import time
+from lab import Experiment
+
+e = Experiment("killed", system_metrics_interval=0.1)
+with e.start_run():
+    print(e.run_id, flush=True)
+    step = 0
+    while True:
+        e.log_metric("loss", 1.0 / (step + 1), step=step)
+        print(step, flush=True)
+        step += 1
+        time.sleep(0.001)
+"""
+
+
+def test_a_killed_run_keeps_its_steps_and_its_samples(project: Path) -> None:
+    script = project / "killed.py"
+    script.write_text(KILLED)
+    for wait in (0.05, 0.35, 0.8):
+        with subprocess.Popen(
+            [sys.executable, str(script)], cwd=project, env=lab_env(project), stdout=subprocess.PIPE, text=True
+        ) as child:
+            assert child.stdout is not None
+            run_id = child.stdout.readline().strip()
+            deadline = time.monotonic() + wait
+            acknowledged = []
+            while time.monotonic() < deadline:
+                acknowledged.append(int(child.stdout.readline()))
+            child.send_signal(signal.SIGKILL)
+            acknowledged += [int(x) for x in child.stdout.read().split()]
+            child.wait()
+        run = lab.get_run(run_id)
+        assert run.status == "crashed"
+        steps = [s for s, _, _ in run.metric_history("loss")]
+        assert steps[: len(acknowledged)] == acknowledged
+        samples = run.metric_history("sys/cpu_percent")
+        if wait >= 0.35:
+            # Samples every 0.1 s while it lived (the first after Python and
+            # Lab started), none lost to the kill.
+            assert len(samples) >= 2, (wait, samples)
+        assert [s for s, _, _ in samples] == list(range(len(samples)))
