@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import lab
-from conftest import lab_env, run_python
+from conftest import lab_cli, lab_env, run_python
 
 MACHINE = [
     "sys/cpu_percent",
@@ -189,6 +189,42 @@ def test_bad_settings_are_refused_with_their_name(project: Path, monkeypatch: py
     assert not (project / ".lab").exists()
 
 
+def test_lab_show_lists_them_in_their_own_block(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run = run_short(project, monkeypatch)
+    out = lab_cli(project, "show", run.short_id)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    metrics = text[text.index("\nMetrics\n") : text.index("\nSystem\n")]
+    system = text[text.index("\nSystem\n") :]
+    assert "loss" in metrics and "sys/" not in metrics
+    lines = system.splitlines()
+    assert lines[2].split()[:5] == ["NAME", "LAST", "MIN", "MAX", "SAMPLES"]
+    names = [line.split()[0] for line in lines[3:] if line.strip()]
+    # In Lab's order, whatever order they came in.
+    assert names[:4] == MACHINE
+    # Values in their units.
+    cpu = next(line for line in lines if line.split()[:1] == ["sys/cpu_percent"])
+    assert " %" in cpu
+    rss = next(line for line in lines if line.split()[:1] == ["sys/rss_bytes"])
+    assert "MB" in rss
+    # The runs table leaves them to `--columns`.
+    ls = lab_cli(project, "ls")
+    assert "loss" in ls.stdout and "sys/" not in ls.stdout, ls.stdout
+    ls = lab_cli(project, "ls", "--columns", "`sys/rss_bytes`")
+    assert ls.returncode == 0, ls.stderr
+    assert "sys/rss_bytes" in ls.stdout
+    # `lab compare` puts them after the script's metrics.
+    other = run_short(project, monkeypatch)
+    compare = lab_cli(project, "compare", run.short_id, other.short_id)
+    assert compare.returncode == 0, compare.stderr
+    rows = [line.split()[0] for line in compare.stdout.splitlines() if line.startswith("  ")]
+    assert rows.index("loss") < rows.index("sys/cpu_percent"), compare.stdout
+    # And they can be queried by name.
+    where = lab_cli(project, "ls", "--where", "`sys/rss_bytes` > 1000000")
+    assert where.returncode == 0, where.stderr
+    assert run.short_id in where.stdout
+
+
 KILLED = """
 import time
 from lab import Experiment
@@ -231,3 +267,4 @@ def test_a_killed_run_keeps_its_steps_and_its_samples(project: Path) -> None:
             # Lab started), none lost to the kill.
             assert len(samples) >= 2, (wait, samples)
         assert [s for s, _, _ in samples] == list(range(len(samples)))
+
