@@ -268,3 +268,76 @@ def test_a_killed_run_keeps_its_steps_and_its_samples(project: Path) -> None:
             assert len(samples) >= 2, (wait, samples)
         assert [s for s, _, _ in samples] == list(range(len(samples)))
 
+
+SAMPLED = """
+import json, math, time
+from lab import Experiment
+
+e = Experiment("sampled", system_metrics_interval=0.2)
+with e.start_run():
+    for step in range(40):
+        e.log_metric("loss", math.exp(-step / 10), step=step)
+        time.sleep(0.03)
+print(e.run_id)
+"""
+
+
+def test_the_run_page_charts_them_in_a_system_section(project: Path) -> None:
+    from playwright import sync_api
+
+    from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, SHOTS, Page, canvas_colours, lab_ui
+
+    run_id = run_python(project, SAMPLED, check=True).stdout.split()[-1]
+    run = lab.get_run(run_id)
+    system = system_names(run)
+    assert set(MACHINE) <= set(system)
+    with lab_ui(project) as base, sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for width, height in [(1440, 900), (390, 844)]:
+                ctx = browser.new_context(viewport={"width": width, "height": height})
+                page = Page(ctx.new_page(), base)
+                page.goto(f"#/run/{run_id}")
+                section = page.page.locator('[data-testid="system-section"]')
+                sync_api.expect(section).to_be_visible()
+                sync_api.expect(section.locator("h2")).to_have_text("System")
+                # Every system metric is charted there, CPU first, and the
+                # script's metric is not.
+                charts = section.locator('[data-testid="metric-chart"]')
+                sync_api.expect(charts).to_have_count(len(system))
+                assert charts.first.get_attribute("data-metric") == "sys/cpu_percent"
+                assert section.locator('[data-metric="loss"]').count() == 0
+                # The script's metrics come first, and hold no system metric.
+                main = page.page.locator(".run-main > .charts-grid")
+                assert main.locator('[data-testid="metric-chart"]').count() == 1
+                assert main.locator('[data-metric="loss"]').count() == 1
+                # A chart draws its samples, labelled in words.
+                cpu = '[data-testid="system-section"] [data-metric="sys/cpu_percent"]'
+                page.page.locator(cpu).scroll_into_view_if_needed()
+                page.page.wait_for_function(f"() => Number(document.querySelector('{cpu}').dataset.points) > 1")
+                assert canvas_colours(page, cpu) > 2, "the canvas is blank"
+                sync_api.expect(page.page.locator(cpu + " .chart-sub")).to_contain_text("CPU of the process and its children")
+                # The side column lists them apart, in their units.
+                side = page.page.locator(".run-side")
+                sync_api.expect(side.locator("h2", has_text="Metrics (1)")).to_have_count(1)
+                sync_api.expect(side.locator("h2", has_text=f"System ({len(system)})")).to_have_count(1)
+                sync_api.expect(side.locator(".metrics-summary").nth(1)).to_contain_text(" %")
+                # In their units: bytes on the memory chart's axis.
+                rss = '[data-testid="system-section"] [data-metric="sys/rss_bytes"]'
+                page.page.locator(rss).scroll_into_view_if_needed()
+                page.page.wait_for_function(f"() => Number(document.querySelector('{rss}').dataset.points) > 1")
+                sync_api.expect(page.page.locator(rss + " .u-legend")).to_contain_text("MB")
+                # Every chart drawn (they load as they come into view), then the whole page.
+                last = charts.last
+                last.scroll_into_view_if_needed()
+                sync_api.expect(last).not_to_have_attribute("data-points", "0")
+                page.page.locator("h1").scroll_into_view_if_needed()
+                page.shot(f"run-system-{width}")
+                # The runs table does not make columns of them.
+                page.goto("#/")
+                sync_api.expect(page.page.locator('[data-testid="sort-header-metrics.loss"]')).to_have_count(1)
+                assert page.page.locator('[data-testid^="sort-header-metrics.sys/"]').count() == 0
+                assert page.errors == [] and page.dialogs == []
+                ctx.close()
+        finally:
+            browser.close()
