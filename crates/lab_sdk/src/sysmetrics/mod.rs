@@ -242,29 +242,55 @@ fn system_nvml() -> Option<&'static nvml::Nvml> {
         .as_ref()
 }
 
-/// Tells the sampler to take its last sample and stop.
+/// The longest a run's end waits for the sampler's last sample. A sample
+/// takes milliseconds; an NVML call on a GPU in a bad state can hang for
+/// much longer, and the end of a run must not hang with it.
+pub const STOP_WAIT: Duration = Duration::from_millis(500);
+
+/// Tells the sampler to take its last sample and stop, and tells its
+/// stopper when it has.
 #[derive(Default)]
 struct Stop {
-    stopped: Mutex<bool>,
+    flags: Mutex<Flags>,
     wake: Condvar,
 }
 
+#[derive(Default)]
+struct Flags {
+    stopped: bool,
+    done: bool,
+}
+
 impl Stop {
+    fn flags(&self) -> std::sync::MutexGuard<'_, Flags> {
+        self.flags.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Waits until `deadline` or a stop; true on a stop.
     fn wait_until(&self, deadline: Instant) -> bool {
-        let mut stopped = self.stopped.lock().unwrap_or_else(PoisonError::into_inner);
-        while !*stopped {
+        let mut flags = self.flags();
+        while !flags.stopped {
             let now = Instant::now();
             if now >= deadline {
                 break;
             }
-            stopped = self
+            flags = self
                 .wake
-                .wait_timeout(stopped, deadline - now)
+                .wait_timeout(flags, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
-        *stopped
+        flags.stopped
+    }
+}
+
+/// Marks the sampler done when its thread leaves, however it leaves.
+struct Done<'a>(&'a Stop);
+
+impl Drop for Done<'_> {
+    fn drop(&mut self) {
+        self.0.flags().done = true;
+        self.0.wake.notify_all();
     }
 }
 
@@ -282,19 +308,33 @@ impl Sampler {
         let stop = Arc::new(Stop::default());
         let for_thread = Arc::clone(&stop);
         let handle = crate::thread::spawn_quiet(THREAD_NAME, move || {
+            let _done = Done(&for_thread);
             sample_until_stopped(&run, interval, &for_thread);
         })?;
         Ok(Self { stop, handle })
     }
 
-    /// Asks for the last sample and waits for it to be recorded.
+    /// Asks for the last sample and waits for it to be recorded, up to
+    /// [`STOP_WAIT`]. A sampler still busy then is left to finish on its
+    /// own: the run's end refuses anything it appends later.
     pub fn stop(self) {
-        *self
-            .stop
-            .stopped
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = true;
+        let deadline = Instant::now() + STOP_WAIT;
+        let mut flags = self.stop.flags();
+        flags.stopped = true;
         self.stop.wake.notify_all();
+        while !flags.done {
+            let now = Instant::now();
+            if now >= deadline {
+                return;
+            }
+            flags = self
+                .stop
+                .wake
+                .wait_timeout(flags, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+        drop(flags);
         // A panic in the sampler lost system metrics, nothing else.
         let _ = self.handle.join();
     }
@@ -365,6 +405,45 @@ mod tests {
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
         move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    #[test]
+    fn a_stuck_sampler_delays_the_end_by_stop_wait_at_most() {
+        let stop = Arc::new(Stop::default());
+        let for_thread = Arc::clone(&stop);
+        // A sampler stuck in a call that ignores the stop for 3 s.
+        let handle = std::thread::Builder::new()
+            .name("stuck".into())
+            .spawn(move || {
+                let _done = Done(&for_thread);
+                std::thread::sleep(Duration::from_secs(3));
+            })
+            .unwrap();
+        let t = Instant::now();
+        Sampler { stop, handle }.stop();
+        let waited = t.elapsed();
+        assert!(
+            waited >= STOP_WAIT && waited < Duration::from_secs(2),
+            "{waited:?}"
+        );
+
+        // One that answers is joined at once.
+        let stop = Arc::new(Stop::default());
+        let for_thread = Arc::clone(&stop);
+        let handle = std::thread::Builder::new()
+            .name("prompt".into())
+            .spawn(move || {
+                let _done = Done(&for_thread);
+                for_thread.wait_until(Instant::now() + Duration::from_mins(1));
+            })
+            .unwrap();
+        let t = Instant::now();
+        Sampler { stop, handle }.stop();
+        assert!(
+            t.elapsed() < Duration::from_millis(400),
+            "{:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
