@@ -327,10 +327,12 @@ def test_the_run_page_charts_them_in_a_system_section(project: Path) -> None:
                 page.page.locator(rss).scroll_into_view_if_needed()
                 page.page.wait_for_function(f"() => Number(document.querySelector('{rss}').dataset.points) > 1")
                 sync_api.expect(page.page.locator(rss + " .u-legend")).to_contain_text("MB")
-                # Every chart drawn (they load as they come into view), then the whole page.
-                last = charts.last
-                last.scroll_into_view_if_needed()
-                sync_api.expect(last).not_to_have_attribute("data-points", "0")
+                # Every chart draws (they load as they come into view).
+                for i in range(charts.count()):
+                    charts.nth(i).scroll_into_view_if_needed()
+                    sync_api.expect(charts.nth(i)).not_to_have_attribute("data-points", "0")
+                page.page.evaluate("document.querySelector('[data-testid=\"system-section\"]').scrollIntoView()")
+                page.page.screenshot(path=str(SHOTS / f"run-system-{width}-section.png"))
                 page.page.locator("h1").scroll_into_view_if_needed()
                 page.shot(f"run-system-{width}")
                 # The runs table does not make columns of them.
