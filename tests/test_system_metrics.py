@@ -344,3 +344,33 @@ def test_the_run_page_charts_them_in_a_system_section(project: Path) -> None:
                 ctx.close()
         finally:
             browser.close()
+
+
+FORKS = """
+import os, time
+from lab import Experiment
+
+e = Experiment("forks", system_metrics_interval=0.1)
+with e.start_run():
+    for _ in range(5):
+        pid = os.fork()
+        if pid == 0:
+            # A child of a sampled run: no sampler of its own for it, and
+            # its end of the block leaves the parent's run alone.
+            time.sleep(0.15)
+            os._exit(0)
+        os.waitpid(pid, 0)
+    e.log_metric("loss", 0.5)
+print(e.run_id)
+"""
+
+
+def test_forked_children_leave_the_parents_sampler_alone(project: Path) -> None:
+    proc = run_python(project, FORKS, check=True)
+    run = lab.get_run(proc.stdout.split()[-1])
+    assert run.status == "finished"
+    samples = run.metric_history("sys/cpu_percent")
+    # About eight samples in 0.75 s, numbered without a gap or a repeat.
+    assert len(samples) >= 3, samples
+    assert [s for s, _, _ in samples] == list(range(len(samples)))
+    assert run.metrics["loss"] == 0.5
