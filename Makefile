@@ -83,6 +83,10 @@ bench: venv ## Run the benchmarks (release build) and print medians
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/run.py
 
+bench-sysmetrics: venv ## The system metrics sampler's CPU at 5 s and 1 s, and log_metric beside it (release build, 4 minutes)
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(PY) benches/system_metrics.py
+
 bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows, JS size
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/ui.py
@@ -91,7 +95,7 @@ soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
-.PHONY: bench-ui bench-peers bench-peers-quick bench-team bench-team-quick
+.PHONY: bench-sysmetrics bench-ui bench-peers bench-peers-quick bench-team bench-team-quick
 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py

@@ -14,6 +14,19 @@ REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 
 
+@pytest.fixture(autouse=True)
+def _no_system_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs record no system metrics (`sys/...`) unless a test asks.
+
+    With them on, as users have them, a run gets a sample at its end and one
+    per interval: tests that compare a run's metrics with what the script
+    logged would have to leave them out one by one. tests/test_system_metrics.py
+    turns them on and checks them, and how they live with the rest (a crash,
+    `lab show`, the page).
+    """
+    monkeypatch.setenv("LAB_SYSTEM_METRICS", "0")
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty folder that is the current folder and `LAB_PROJECT`."""

@@ -161,6 +161,9 @@ def clean_env(**extra: str) -> dict:
     env["LC_ALL"] = "C.UTF-8"
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
+    # No system metrics: the machine's load would change every `lab show`,
+    # `lab compare` and JSON listing the docs print (the user guide says so).
+    env["LAB_SYSTEM_METRICS"] = "0"
     # Seeds the examples that take no seed (see docs_seed/sitecustomize.py).
     env["PYTHONPATH"] = str(Path(__file__).resolve().parent / "docs_seed")
     env.update(extra)

@@ -92,6 +92,10 @@ NOT_RUN = {
         "a diagram of the crates",
     ("docs/benchmarks.md", "make bench                               # full sizes, as below"):
         "benchmarks: minutes, and their numbers are measurements",
+    ("docs/benchmarks.md", "make bench-sysmetrics                                   # builds Lab in release into .venv, then runs it"):
+        "the system metrics benchmark: minutes, and its numbers are measurements",
+    ("docs/benchmarks.md", "python benches/gpu_check.py   # on a machine with a GPU; prints what it found, exits 1 on a failure"):
+        "needs an NVIDIA GPU, which the test machines do not have",
     ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):
         "benchmarks against other trackers: an hour, and installs them",
     ("docs/benchmarks.md", "make bench-team                                   # every scenario, full sizes (about 25 minutes here)"):

@@ -118,7 +118,12 @@ class ExperimentCore:
     def log_metrics(self, metrics: Mapping[str, Any], step: Optional[int] = None) -> None: ...
 
 def start_run(
-    experiment: str, attrs: Dict[str, Any], git_dir: Optional[_Path], site_dirs: List[_Path]
+    experiment: str,
+    attrs: Dict[str, Any],
+    git_dir: Optional[_Path],
+    site_dirs: List[_Path],
+    system_metrics: bool = True,
+    system_metrics_interval: Optional[float] = None,
 ) -> Tuple[RunHandle, Optional[str]]: ...
 def wait_for_background() -> List[str]: ...
 def finish_uploads() -> List[str]: ...

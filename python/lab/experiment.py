@@ -219,15 +219,50 @@ class Experiment(ExperimentCore):
         without its extension.
     :param dataset: a description of the data the runs train on (a name, a path,
         a dict of facts); stored with every run.
+    :param system_metrics: whether each run records system metrics (``sys/...``:
+        CPU and memory of the process and its children, the machine's memory,
+        disk and network throughput, each GPU's utilisation, memory,
+        temperature and power). ``LAB_SYSTEM_METRICS=0`` turns them off too.
+    :param system_metrics_interval: seconds between two samples (0.1 to
+        86400); by default ``LAB_SYSTEM_METRICS_INTERVAL``, else 5.
     """
 
-    def __init__(self, name: Optional[str] = None, dataset: Any = None) -> None:
+    def __init__(
+        self,
+        name: Optional[str] = None,
+        dataset: Any = None,
+        *,
+        system_metrics: bool = True,
+        system_metrics_interval: Optional[float] = None,
+    ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
         if name is not None:
             _lab.check_key("name", name)
+        if not isinstance(system_metrics, bool):
+            raise TypeError(
+                "`system_metrics` must be True or False: "
+                f"got {type(system_metrics).__name__} {system_metrics!r:.60}"
+            )
+        if system_metrics_interval is not None:
+            if isinstance(system_metrics_interval, bool) or not isinstance(
+                system_metrics_interval, (int, float)
+            ):
+                raise TypeError(
+                    "`system_metrics_interval` must be a number of seconds or None: "
+                    f"got {type(system_metrics_interval).__name__} {system_metrics_interval!r:.60}"
+                )
+            if not 0.1 <= system_metrics_interval <= 86400:
+                raise ValueError(
+                    "`system_metrics_interval` must be a number of seconds from 0.1 to 86400: "
+                    f"got {system_metrics_interval!r}"
+                )
         self.name = name
         self.dataset = dataset
+        self.system_metrics = system_metrics
+        self.system_metrics_interval = (
+            None if system_metrics_interval is None else float(system_metrics_interval)
+        )
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, dataset={self.dataset!r})"
@@ -297,7 +332,14 @@ class Experiment(ExperimentCore):
             attrs[_lab.ATTR_LAUNCH] = _valid_text(os.environ["LAB_LAUNCH"])
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
-        run, created = _lab.start_run(name, attrs, git_dir, site_dirs)
+        run, created = _lab.start_run(
+            name,
+            attrs,
+            git_dir,
+            site_dirs,
+            self.system_metrics is not False,
+            self.system_metrics_interval,
+        )
         if created is not None:
             where = "" if os.environ.get("LAB_PROJECT") else " (set LAB_PROJECT to keep them elsewhere)"
             print(

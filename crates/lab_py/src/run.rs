@@ -5,7 +5,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lab_sdk::{EnvRequest, Run, StartOptions};
+use lab_sdk::{EnvRequest, Run, StartOptions, SystemMetrics};
 use lab_store::Project;
 use lab_types::{ErrorInfo, Status, Value};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -268,16 +268,24 @@ impl ExperimentCore {
 /// Starts a run in the project found from the current folder (or
 /// `LAB_PROJECT`), making the current folder a project if there is none.
 /// Returns the run and, when a project was made, its folder.
+///
+/// `system_metrics` and `system_metrics_interval` (seconds, or `None` for
+/// the default) are the client's say on the system metrics thread;
+/// `LAB_SYSTEM_METRICS` and `LAB_SYSTEM_METRICS_INTERVAL` have theirs.
 #[pyfunction]
-#[pyo3(signature = (experiment, attrs, git_dir, site_dirs))]
+#[pyo3(signature = (experiment, attrs, git_dir, site_dirs, system_metrics=true, system_metrics_interval=None))]
 pub fn start_run(
     py: Python<'_>,
     experiment: &Bound<'_, PyAny>,
     attrs: &Bound<'_, PyDict>,
     git_dir: Option<PathBuf>,
     site_dirs: Vec<PathBuf>,
+    system_metrics: bool,
+    system_metrics_interval: Option<f64>,
 ) -> PyResult<(RunHandle, Option<String>)> {
     let experiment = convert::key_text("name", experiment)?.into_owned();
+    let system_metrics =
+        SystemMetrics::resolve(system_metrics, system_metrics_interval).map_err(sdk_err)?;
     let mut values = Vec::with_capacity(attrs.len());
     for (k, v) in attrs.iter() {
         let key = convert::key_text("attrs", &k)?.into_owned();
@@ -293,6 +301,7 @@ pub fn start_run(
             experiment,
             attrs: values,
             env: EnvRequest { git_dir, site_dirs },
+            system_metrics,
         };
         let run = Run::start(&project, options).map_err(sdk_err)?;
         let created = created.then(|| project.root().display().to_string());

@@ -9,8 +9,11 @@
 //! kept sparse, a failed copy removed) and writes the end record (an error's
 //! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);
 //! closing, syncing and indexing the journal happen on a background thread
-//! that [`wait_for_background`] joins. The scalars of TensorBoard event files
-//! in an artifact become metrics of the run ([`tboard`]).
+//! that [`wait_for_background`] joins. While a run is live, another thread
+//! may record what the machine is doing as `sys/` metrics (the `sysmetrics`
+//! module, when [`StartOptions::system_metrics`] asks for it). The scalars of
+//! TensorBoard event files in an artifact become metrics of the run
+//! ([`tboard`]).
 //!
 //! [`import::write_imported`] writes a run recorded by another tracker, whole
 //! or not at all, with the source's times.
@@ -22,6 +25,7 @@ mod error;
 mod hash;
 pub mod import;
 mod run;
+pub mod sysmetrics;
 pub mod tboard;
 pub mod team;
 mod thread;
@@ -33,6 +37,7 @@ pub use cut::{
 pub use env::EnvRequest;
 pub use error::{SdkError, SdkErrorKind};
 pub use run::{EndReport, Run, StartOptions, after_fork_in_child, wait_for_background};
+pub use sysmetrics::SystemMetrics;
 pub use validate::{
     MAX_KEY_LEN, MAX_VALUE_DEPTH, check_key, check_name, check_value, is_invisible_format,
 };

@@ -10,9 +10,10 @@ use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
+use crate::sysmetrics::Sampler;
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
-use crate::{EnvRequest, SdkError, artifacts, tboard};
+use crate::{EnvRequest, SdkError, SystemMetrics, artifacts, tboard};
 
 /// What a client knows when a run starts.
 #[derive(Clone, Debug, Default)]
@@ -24,6 +25,9 @@ pub struct StartOptions {
     pub attrs: Vec<(String, Value)>,
     /// What the background thread should look at.
     pub env: EnvRequest,
+    /// Whether a thread records system metrics while the run is live, and
+    /// how often (off by default).
+    pub system_metrics: SystemMetrics,
 }
 
 /// What [`Run::end`] has to say.
@@ -44,6 +48,8 @@ pub struct Run {
     paths: RunPaths,
     state: Mutex<State>,
     env_thread: Mutex<Option<JoinHandle<()>>>,
+    /// The system metrics thread, until the run ends.
+    sampler: Mutex<Option<Sampler>>,
 }
 
 struct Key {
@@ -169,6 +175,9 @@ pub fn after_fork_in_child() {
         if let Ok(mut env) = run.env_thread.try_lock() {
             std::mem::forget(env.take());
         }
+        if let Ok(mut sampler) = run.sampler.try_lock() {
+            std::mem::forget(sampler.take());
+        }
     }
 }
 
@@ -226,6 +235,7 @@ impl Run {
                 points: Vec::new(),
             }),
             env_thread: Mutex::new(None),
+            sampler: Mutex::new(None),
         });
         let for_env = Arc::clone(&run);
         let env = options.env;
@@ -252,6 +262,10 @@ impl Run {
         *run.env_thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        if options.system_metrics.enabled {
+            let sampler = Sampler::start(Arc::downgrade(&run), options.system_metrics.interval)?;
+            *run.sampler.lock().unwrap_or_else(PoisonError::into_inner) = Some(sampler);
+        }
         let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
@@ -550,6 +564,16 @@ impl Run {
     ) -> Result<EndReport, SdkError> {
         let error = error.map(crate::cut_error);
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
+        // The last sample, taken as the run's own work ends; it needs the
+        // run's lock, which is not held here.
+        let sampler = self
+            .sampler
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(sampler) = sampler {
+            sampler.stop();
+        }
         let mut report = EndReport::default();
         for (name, source) in artifacts {
             let mut notes = Vec::new();

@@ -27,6 +27,13 @@ export function chartSettingsFrom(route: Route): ChartSettings {
   };
 }
 
+/** How a chart shows its values, when they have a unit: the y axis's ticks
+ *  (all at once, so their precision can follow their spacing) and one value. */
+export interface ChartUnits {
+  axis: (splits: number[]) => string[];
+  value: (v: number) => string;
+}
+
 export interface ChartSource {
   runId: string;
   label: string;
@@ -107,6 +114,7 @@ export class MetricChart {
     private settings: ChartSettings,
     testid: "metric-chart" | "compare-chart",
     subtitle?: string,
+    private units?: ChartUnits,
   ) {
     this.info = h("span", { class: "chart-info" });
     this.note = h("div", { class: "chart-note", hidden: true });
@@ -285,7 +293,8 @@ export class MetricChart {
     // At rest (no cursor), the legend shows each series' last value.
     const fmtY = (u: uPlot, v: number | null, sidx: number, idx: number | null) => {
       const x = idx === null || idx === undefined ? lastOf(u, sidx) : v;
-      return x === null || x === undefined ? "–" : fmtNum(x, 5);
+      if (x === null || x === undefined) return "–";
+      return this.units ? this.units.value(x) : fmtNum(x, 5);
     };
     for (const l of this.loaded) {
       const color = seriesColor(l.source.colorIndex);
@@ -336,7 +345,7 @@ export class MetricChart {
       width: this.lastWidth,
       height: HEIGHT,
       scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
-      axes: [xAxis, { ...axis, size: 58 }],
+      axes: [xAxis, this.units ? { ...axis, size: 64, values: (_u, splits) => this.units!.axis(splits) } : { ...axis, size: 58 }],
       series,
       legend: { show: true, live: true },
       cursor: {

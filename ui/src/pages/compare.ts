@@ -13,6 +13,7 @@ import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } fro
 import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
 import { seriesColor } from "../theme";
 import * as selection from "../selection";
+import { isSystemMetric, sortSystem, systemUnits } from "../system";
 
 export function comparePage(route: Route): View {
   return new CompareView(route);
@@ -132,10 +133,12 @@ class CompareView implements View {
     return i < 0 ? 0 : i;
   }
 
+  /** The runs' metrics: the scripts' own, then the system metrics Lab recorded. */
   private metricNames(): string[] {
     const seen = new Set<string>();
     for (const r of this.runs) for (const m of r.metrics ?? []) seen.add(m.name);
-    return [...seen];
+    const all = [...seen];
+    return [...all.filter((n) => !isSystemMetric(n)), ...sortSystem(all.filter(isSystemMetric))];
   }
 
   private paramNames(): string[] {
@@ -245,7 +248,7 @@ class CompareView implements View {
         continue;
       }
       this.chartRuns.set(n, sources.map((x) => x.runId).join(","));
-      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`);
+      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`, systemUnits(n));
       this.charts.set(n, c);
       grid.appendChild(c.el);
     }

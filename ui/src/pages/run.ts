@@ -10,6 +10,7 @@ import { statusBadge, updateBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
 import * as selection from "../selection";
+import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
 type Tab = "overview" | "artifacts" | "models" | "packages";
 const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
@@ -32,6 +33,9 @@ class RunView implements View {
   private durationEl: HTMLElement | null = null;
   private side: HTMLElement | null = null;
   private chartsGrid: HTMLElement | null = null;
+  /** The System section: the `sys/` metrics Lab records by itself, below the script's. */
+  private systemSection: HTMLElement | null = null;
+  private systemGrid: HTMLElement | null = null;
   private charts = new Map<string, MetricChart>();
   private artifacts: ArtifactBrowser | null = null;
   private abort = new AbortController();
@@ -247,6 +251,8 @@ class RunView implements View {
     this.artifacts = null;
     this.side = null;
     this.chartsGrid = null;
+    this.systemSection = null;
+    this.systemGrid = null;
   }
 
   private renderTab(): void {
@@ -286,11 +292,24 @@ class RunView implements View {
       navigate(this.hashFor({ settings: s }), true);
       this.renderTabs();
     });
+    this.systemGrid = h("div", { class: "charts-grid" });
+    this.systemSection = h(
+      "section",
+      { class: "system-metrics", testid: "system-section", "aria-labelledby": "system-heading", hidden: true },
+      h(
+        "div",
+        { class: "section-head" },
+        h("h2", { id: "system-heading" }, "System"),
+        h("span", { class: "muted" }, "recorded by Lab while the run was live: the process and its children, the machine, each GPU"),
+      ),
+      this.systemGrid,
+    );
     const main = h(
       "div",
       { class: "run-main" },
       h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls),
       this.chartsGrid,
+      this.systemSection,
     );
     fill(this.content, this.errorPanel(), h("div", { class: "run-grid" }, this.side, main));
     this.fillSide();
@@ -310,18 +329,32 @@ class RunView implements View {
 
   private syncCharts(): void {
     if (!this.chartsGrid || !this.run) return;
-    const names = this.run.metrics.map((m) => m.name);
-    if (!names.length && !this.charts.size) {
+    const all = this.run.metrics.map((m) => m.name);
+    const names = all.filter((n) => !isSystemMetric(n));
+    const system = sortSystem(all.filter(isSystemMetric));
+    const mine = [...this.charts.keys()].filter((n) => !isSystemMetric(n)).length;
+    if (!names.length && !mine) {
       fill(this.chartsGrid, h("p", { class: "muted" }, "This run logged no metrics."));
-      return;
+    } else {
+      if (!mine) this.chartsGrid.replaceChildren();
+      this.addCharts(names, this.chartsGrid);
     }
-    if (!this.charts.size) this.chartsGrid.replaceChildren();
+    if (this.systemGrid && this.systemSection && system.length) {
+      this.systemSection.hidden = false;
+      // In their fixed order, even when a GPU's metrics appear later.
+      this.addCharts(system, this.systemGrid);
+      for (const n of system) this.systemGrid.appendChild(this.charts.get(n)!.el);
+    }
+  }
+
+  private addCharts(names: string[], grid: HTMLElement): void {
     for (const n of names) {
       if (this.charts.has(n)) continue;
-      const c = new MetricChart(n, [{ runId: this.run.id, label: n, colorIndex: 0 }], this.settings, "metric-chart");
+      const sub = isSystemMetric(n) ? systemLabel(n) : undefined;
+      const c = new MetricChart(n, [{ runId: this.run!.id, label: n, colorIndex: 0 }], this.settings, "metric-chart", sub, systemUnits(n));
       c.el.id = "chart-" + cssId(n);
       this.charts.set(n, c);
-      this.chartsGrid.appendChild(c.el);
+      grid.appendChild(c.el);
     }
   }
 
@@ -349,7 +382,9 @@ class RunView implements View {
     if (!this.side || !this.run) return;
     const r = this.run;
     const params = Object.entries(r.params ?? {});
-    const metrics = r.metrics ?? [];
+    const metrics = (r.metrics ?? []).filter((m) => !isSystemMetric(m.name));
+    const order = sortSystem((r.metrics ?? []).filter((m) => isSystemMetric(m.name)).map((m) => m.name));
+    const system = order.map((n) => r.metrics.find((m) => m.name === n)!);
     fill(
       this.side,
       h("h2", null, "Details"),
@@ -357,6 +392,7 @@ class RunView implements View {
       h("h2", null, `Params (${params.length})`),
       paramsTable(params),
       metrics.length ? [h("h2", null, `Metrics (${metrics.length})`), metricsTable(metrics)] : null,
+      system.length ? [h("h2", null, `System (${system.length})`), systemTable(system)] : null,
       // Features are names or indices (the API allows any JSON).
       featuresList((r.features ?? []) as string[]),
       attrsList(Object.entries(r.attrs ?? {})),
@@ -498,20 +534,24 @@ function paramsTable(params: [string, unknown][]): HTMLElement {
   );
 }
 
+/** A link that scrolls to metric `name`'s chart. */
+function chartLink(name: string, text: string): HTMLElement {
+  return h(
+    "a",
+    {
+      href: "#chart-" + cssId(name),
+      onclick: (e: Event) => {
+        e.preventDefault();
+        document.getElementById("chart-" + cssId(name))?.scrollIntoView({ block: "center" });
+      },
+    },
+    text,
+  );
+}
+
 /** Each metric's last, min and max values and its points; a metric's name goes to its chart. */
 function metricsTable(metrics: MetricSummary[]): HTMLElement {
-  const toChart = (name: string) =>
-    h(
-      "a",
-      {
-        href: "#chart-" + cssId(name),
-        onclick: (e: Event) => {
-          e.preventDefault();
-          document.getElementById("chart-" + cssId(name))?.scrollIntoView({ block: "center" });
-        },
-      },
-      name,
-    );
+  const toChart = (name: string) => chartLink(name, name);
   return h(
     "table",
     { class: "data metrics-summary" },
@@ -528,6 +568,28 @@ function metricsTable(metrics: MetricSummary[]): HTMLElement {
           h("td", { class: "num" }, fmtNum(m.min)),
           h("td", { class: "num" }, fmtNum(m.max)),
           h("td", { class: "num" }, m.count === undefined ? "" : String(m.count)),
+        ),
+      ),
+    ),
+  );
+}
+
+/** The system metrics, by their short names, with their last and largest values in their units. */
+function systemTable(metrics: MetricSummary[]): HTMLElement {
+  return h(
+    "table",
+    { class: "data metrics-summary system-summary", testid: "system-summary" },
+    h("thead", null, h("tr", null, h("th", null, "sys/"), h("th", { class: "num" }, "last"), h("th", { class: "num" }, "max"))),
+    h(
+      "tbody",
+      null,
+      metrics.map((m) =>
+        h(
+          "tr",
+          null,
+          h("th", { scope: "row", title: `${m.name}: ${systemLabel(m.name)}` }, chartLink(m.name, m.name.slice("sys/".length))),
+          h("td", { class: "num" }, fmtSystem(m.name, m.last)),
+          h("td", { class: "num" }, fmtSystem(m.name, m.max)),
         ),
       ),
     ),

@@ -5,6 +5,7 @@
 import type { Names } from "../api";
 import { h } from "../dom";
 import { keyId, parseKey, type ColKey } from "../keys";
+import { isSystemMetric } from "../system";
 
 /** Metrics, and params, among the default columns. */
 const DEFAULT_EACH = 6;
@@ -15,7 +16,11 @@ export function resolveColumns(chosen: ColKey[] | null, n: Names): ColKey[] {
   const cols =
     chosen === null
       ? [
-          ...n.metrics.slice(0, DEFAULT_EACH).map((name) => ({ kind: "metrics" as const, name })),
+          // The system metrics Lab records by itself are there to pick, not shown by default.
+          ...n.metrics
+            .filter((name) => !isSystemMetric(name))
+            .slice(0, DEFAULT_EACH)
+            .map((name) => ({ kind: "metrics" as const, name })),
           ...n.params.slice(0, DEFAULT_EACH).map((name) => ({ kind: "params" as const, name })),
         ]
       : chosen.filter((c) => c.kind !== "field");

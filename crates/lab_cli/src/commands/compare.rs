@@ -91,13 +91,16 @@ fn parameter_rows(runs: &[RunInfo], named: &[Named<'_>]) -> Vec<Vec<String>> {
 }
 
 /// A row per metric: each run's last value, and after the first run's, the
-/// difference from it.
+/// difference from it. The system metrics Lab records by itself (`sys/...`)
+/// come after the script's own.
 fn metric_rows(runs: &[RunInfo], named: &[Named<'_>]) -> Vec<Vec<String>> {
     let mut rows = Vec::new();
-    for key in names(
+    let mut keys = names(
         runs.iter()
             .map(|r| r.metrics.iter().map(|m| m.name.as_str())),
-    ) {
+    );
+    keys.sort_by_key(|k| k.starts_with(lab_sdk::sysmetrics::PREFIX));
+    for key in keys {
         let first = named[0].metric(&key).map(|m| m.last);
         let mut row = vec![format!("  {}", visible::text(&key))];
         for (i, run) in named.iter().enumerate() {

@@ -230,7 +230,9 @@ fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
 
 /// The table's columns: those asked for with `--columns`, else (with
 /// `--params`) every parameter, then every metric, of the listed runs in the
-/// order they were first logged, oldest run first.
+/// order they were first logged, oldest run first. The system metrics Lab
+/// records by itself (`sys/...`) are left to `--columns`: they would crowd
+/// out the script's own.
 fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<Column>> {
     if let (Source::Remote(names), false) = (source, args.columns.is_empty()) {
         return args
@@ -262,7 +264,12 @@ fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec
     if args.params {
         columns.extend(param_names(&by_age).into_iter().map(Column::Param));
     }
-    columns.extend(metric_names(&by_age).into_iter().map(Column::Metric));
+    columns.extend(
+        metric_names(&by_age)
+            .into_iter()
+            .filter(|name| !name.starts_with(lab_sdk::sysmetrics::PREFIX))
+            .map(Column::Metric),
+    );
     Ok(columns)
 }
 

@@ -216,6 +216,7 @@ pub fn render(
     tags(&mut out, run, color);
     artifacts(&mut out, run, run_dir, color);
     models(&mut out, run, color);
+    system(&mut out, run, series, color);
     traceback(&mut out, run, color);
     out
 }
@@ -334,24 +335,36 @@ fn parameters(out: &mut String, run: &RunInfo, color: bool) {
     out.push_str(&t.render(None, 2).0);
 }
 
-/// The metrics, as a table of their summaries, each with a sparkline of its
-/// series.
-fn metrics(out: &mut String, run: &RunInfo, series: &[(String, Vec<f64>)], color: bool) {
-    if run.metrics.is_empty() {
-        return;
-    }
-    section(out, "Metrics", color);
-    let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
+/// Whether `name` is one of the system metrics Lab records by itself
+/// (`sys/cpu_percent`, ...), listed apart from the script's own.
+fn is_system(name: &str) -> bool {
+    name.starts_with(lab_sdk::sysmetrics::PREFIX)
+}
+
+/// The series of each metric, by name (the first of a name wins).
+fn series_by_name(series: &[(String, Vec<f64>)]) -> HashMap<&str, &[f64]> {
     let mut by_name: HashMap<&str, &[f64]> = HashMap::with_capacity(series.len());
     for (name, values) in series {
         by_name.entry(name.as_str()).or_insert(values.as_slice());
     }
+    by_name
+}
+
+/// The metrics the script logged, as a table of their summaries, each with
+/// a sparkline of its series.
+fn metrics(out: &mut String, run: &RunInfo, series: &[(String, Vec<f64>)], color: bool) {
+    let mine: Vec<_> = run.metrics.iter().filter(|m| !is_system(&m.name)).collect();
+    if mine.is_empty() {
+        return;
+    }
+    section(out, "Metrics", color);
+    let opt = |v: Option<f64>| v.map(output::number).unwrap_or_default();
+    let by_name = series_by_name(series);
     let t = Table {
         header: ["  NAME", "LAST", "STEP", "MIN", "MAX", "POINTS", "SERIES"]
             .map(String::from)
             .to_vec(),
-        rows: run
-            .metrics
+        rows: mine
             .iter()
             .map(|m| {
                 vec![
@@ -370,6 +383,98 @@ fn metrics(out: &mut String, run: &RunInfo, series: &[(String, Vec<f64>)], color
             .collect(),
     };
     out.push_str(&t.render(None, 7).0);
+}
+
+/// A system metric's value in the unit its name ends with.
+fn system_value(name: &str, v: f64) -> String {
+    if !v.is_finite() {
+        return output::number(v);
+    }
+    if name.ends_with("_bytes_per_s") {
+        format!("{}/s", output::bytes(v.max(0.0).round() as u64))
+    } else if name.ends_with("_bytes") {
+        output::bytes(v.max(0.0).round() as u64)
+    } else if name.ends_with("_percent") {
+        format!("{v:.1} %")
+    } else if name.ends_with("_watts") {
+        format!("{v:.1} W")
+    } else if name.ends_with("_c") {
+        format!("{v:.0} °C")
+    } else {
+        output::number(v)
+    }
+}
+
+/// Where a system metric goes in the list, whatever the order they were
+/// first logged in: the process, the machine, then each GPU by number; in
+/// each, the order Lab records them in, then any other name.
+fn system_order(name: &str) -> (u32, usize, &str) {
+    const MACHINE: [&str; 8] = [
+        "cpu_percent",
+        "rss_bytes",
+        "mem_used_bytes",
+        "mem_percent",
+        "disk_read_bytes_per_s",
+        "disk_write_bytes_per_s",
+        "net_recv_bytes_per_s",
+        "net_sent_bytes_per_s",
+    ];
+    const GPU: [&str; 5] = [
+        "util_percent",
+        "mem_used_bytes",
+        "mem_percent",
+        "temp_c",
+        "power_watts",
+    ];
+    let rest = &name[lab_sdk::sysmetrics::PREFIX.len()..];
+    if let Some((gpu, what)) = rest
+        .strip_prefix("gpu")
+        .and_then(|r| r.split_once('/'))
+        .and_then(|(n, what)| Some((n.parse::<u32>().ok()?, what)))
+    {
+        let at = GPU.iter().position(|g| *g == what).unwrap_or(GPU.len());
+        return (gpu.saturating_add(1), at, what);
+    }
+    let at = MACHINE
+        .iter()
+        .position(|m| *m == rest)
+        .unwrap_or(MACHINE.len());
+    (0, at, rest)
+}
+
+/// The system metrics Lab recorded while the run was live (CPU, memory,
+/// disk, network, GPUs), in their units, apart from the script's metrics.
+fn system(out: &mut String, run: &RunInfo, series: &[(String, Vec<f64>)], color: bool) {
+    let mut sys: Vec<_> = run.metrics.iter().filter(|m| is_system(&m.name)).collect();
+    if sys.is_empty() {
+        return;
+    }
+    sys.sort_by(|a, b| system_order(&a.name).cmp(&system_order(&b.name)));
+    section(out, "System", color);
+    let opt = |name: &str, v: Option<f64>| v.map(|v| system_value(name, v)).unwrap_or_default();
+    let by_name = series_by_name(series);
+    let t = Table {
+        header: ["  NAME", "LAST", "MIN", "MAX", "SAMPLES", "SERIES"]
+            .map(String::from)
+            .to_vec(),
+        rows: sys
+            .iter()
+            .map(|m| {
+                vec![
+                    format!("  {}", visible::text(&m.name)),
+                    system_value(&m.name, m.last),
+                    opt(&m.name, m.min),
+                    opt(&m.name, m.max),
+                    m.count.to_string(),
+                    by_name
+                        .get(m.name.as_str())
+                        .map(|values| crate::table::sparkline(values, 24))
+                        .unwrap_or_default(),
+                ]
+            })
+            .collect(),
+    };
+    out.push_str(&t.render(None, 6).0);
 }
 
 /// The tags, a line each.
@@ -448,5 +553,50 @@ fn traceback(out: &mut String, run: &RunInfo, color: bool) {
         for line in e.traceback.trim_end().lines() {
             let _ = writeln!(out, "  {}", visible::text(line));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn system_values_are_shown_in_their_units() {
+        assert_eq!(system_value("sys/cpu_percent", 153.26), "153.3 %");
+        assert_eq!(system_value("sys/rss_bytes", 61_500_000.0), "61.5 MB");
+        assert_eq!(
+            system_value("sys/net_recv_bytes_per_s", 1_400_000.4),
+            "1.4 MB/s"
+        );
+        assert_eq!(system_value("sys/gpu0/temp_c", 71.4), "71 °C");
+        assert_eq!(system_value("sys/gpu0/power_watts", 215.5), "215.5 W");
+        assert_eq!(system_value("sys/made_up", 2.5), "2.5");
+        assert_eq!(system_value("sys/rss_bytes", f64::NAN), "nan");
+    }
+
+    #[test]
+    fn system_metrics_are_listed_in_lab_order() {
+        let mut names = vec![
+            "sys/gpu10/util_percent",
+            "sys/gpu2/power_watts",
+            "sys/net_sent_bytes_per_s",
+            "sys/gpu2/util_percent",
+            "sys/zzz",
+            "sys/rss_bytes",
+            "sys/cpu_percent",
+        ];
+        names.sort_by_key(|n| system_order(n));
+        assert_eq!(
+            names,
+            [
+                "sys/cpu_percent",
+                "sys/rss_bytes",
+                "sys/net_sent_bytes_per_s",
+                "sys/zzz",
+                "sys/gpu2/util_percent",
+                "sys/gpu2/power_watts",
+                "sys/gpu10/util_percent",
+            ]
+        );
     }
 }

@@ -141,6 +141,7 @@ fn start(project: &Project, experiment: &str, script: &str, seed: i64) -> Arc<Ru
             experiment: experiment.into(),
             attrs: attrs(script, seed),
             env: EnvRequest::default(),
+            ..Default::default()
         },
     )
     .unwrap()

@@ -28,6 +28,7 @@ fn start(project: &Project) -> Arc<Run> {
             experiment: "artifacts".into(),
             attrs: Vec::new(),
             env: EnvRequest::default(),
+            ..Default::default()
         },
     )
     .unwrap()
@@ -376,4 +377,95 @@ fn a_run_that_stored_many_artifacts_still_ends_on_a_full_disk() {
         "{}",
         report.warnings[0]
     );
+}
+
+fn start_sampling(project: &Project, interval: std::time::Duration) -> Arc<Run> {
+    Run::start(
+        project,
+        StartOptions {
+            experiment: "sys".into(),
+            system_metrics: lab_sdk::SystemMetrics {
+                enabled: true,
+                interval,
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn metric_names(info: &RunInfo) -> Vec<&str> {
+    info.metrics.iter().map(|m| m.name.as_str()).collect()
+}
+
+#[test]
+fn a_sampling_run_records_system_metrics_each_interval_and_at_the_end() {
+    let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let run = start_sampling(&project, std::time::Duration::from_millis(100));
+    run.log_metric("loss", 0.5, None).unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    let ending = std::time::Instant::now();
+    end(&run);
+    let ended_in = ending.elapsed();
+    let info = indexed(&project, &run);
+    let names = metric_names(&info);
+    for n in [
+        "loss",
+        "sys/cpu_percent",
+        "sys/rss_bytes",
+        "sys/mem_used_bytes",
+        "sys/mem_percent",
+    ] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    // Up to ten samples in a second at 100 ms, and one at the end; fewer on
+    // a loaded machine, where the thread may start late.
+    let cpu = info
+        .metrics
+        .iter()
+        .find(|m| m.name == "sys/cpu_percent")
+        .unwrap();
+    assert!((3..=11).contains(&cpu.count), "{cpu:?}");
+    assert_eq!(cpu.last_step, cpu.count - 1);
+    // The script's own metric is untouched by the sampler's steps.
+    let loss = info.metrics.iter().find(|m| m.name == "loss").unwrap();
+    assert_eq!((loss.count, loss.last_step), (1, 0));
+    // The end waited for one sample, not for an interval (nor for indexing,
+    // which `end` above also waited for).
+    assert!(ended_in < std::time::Duration::from_secs(2), "{ended_in:?}");
+}
+
+#[test]
+fn a_run_shorter_than_the_interval_gets_one_sample_and_ends_at_once() {
+    let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let run = start_sampling(&project, std::time::Duration::from_hours(1));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let ending = std::time::Instant::now();
+    run.end(Status::Finished, None).unwrap();
+    let ended_in = ending.elapsed();
+    assert!(lab_sdk::wait_for_background().is_empty());
+    let info = indexed(&project, &run);
+    let cpu = info
+        .metrics
+        .iter()
+        .find(|m| m.name == "sys/cpu_percent")
+        .unwrap();
+    assert_eq!((cpu.count, cpu.last_step), (1, 0));
+    assert!(
+        ended_in < std::time::Duration::from_millis(500),
+        "{ended_in:?}"
+    );
+}
+
+#[test]
+fn a_run_without_system_metrics_has_none() {
+    let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let run = start(&project);
+    run.log_metric("loss", 0.5, None).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    end(&run);
+    assert_eq!(metric_names(&indexed(&project, &run)), ["loss"]);
 }

@@ -31,6 +31,7 @@ fn start(project: &Project, experiment: &str) -> Arc<Run> {
                 ("user".into(), Value::Str("ada".into())),
             ],
             env: EnvRequest::default(),
+            ..Default::default()
         },
     )
     .unwrap()

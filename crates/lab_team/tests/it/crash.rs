@@ -64,6 +64,7 @@ fn a_server_killed_mid_upload_loses_no_acknowledged_byte() {
                 experiment: "big".into(),
                 attrs: Vec::new(),
                 env: EnvRequest::default(),
+                ..Default::default()
             },
         )
         .unwrap();

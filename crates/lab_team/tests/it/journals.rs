@@ -339,6 +339,7 @@ fn a_run_is_running_while_its_client_is_heard_then_unreachable_crashed_or_what_i
             experiment: "live".into(),
             attrs: Vec::new(),
             env: lab_sdk::EnvRequest::default(),
+            ..Default::default()
         },
     )
     .unwrap();

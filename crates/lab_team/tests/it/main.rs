@@ -275,6 +275,7 @@ pub fn local_project() -> (tempfile::TempDir, Project, Vec<Arc<Run>>) {
                 experiment: "iris".into(),
                 attrs: vec![("source".into(), Value::Str("train.py".into()))],
                 env: EnvRequest::default(),
+                ..Default::default()
             },
         )
         .unwrap();
