@@ -12,6 +12,7 @@
 //! that [`wait_for_background`] joins.
 
 mod artifacts;
+pub mod console;
 mod cut;
 mod env;
 mod error;
