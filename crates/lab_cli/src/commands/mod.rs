@@ -6,6 +6,7 @@ mod doctor;
 mod export;
 mod gc;
 mod info;
+mod logs;
 mod ls;
 mod parquet;
 mod reindex;
@@ -38,6 +39,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Logs(args) => logs::run(&args),
         Command::Ui(args) => ui::run(&args),
         Command::Server(args) => server::run(&args),
         Command::Init(args) => workspace::init(&args),
