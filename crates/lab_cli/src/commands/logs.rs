@@ -110,7 +110,7 @@ impl Printer {
                     return Ok(());
                 }
                 if self.timestamps {
-                    write!(out, "{} ", time_text(time_nanos))?;
+                    write!(out, "{} ", lab_types::time::iso(time_nanos))?;
                 }
                 if self.terminal {
                     writeln!(out, "{}", for_terminal(&text, self.color))?;
@@ -130,36 +130,6 @@ impl Printer {
         }
         Ok(())
     }
-}
-
-/// A time as ISO 8601 in UTC, to the millisecond.
-fn time_text(nanos: i64) -> String {
-    let secs = nanos.div_euclid(1_000_000_000);
-    let millis = nanos.rem_euclid(1_000_000_000) / 1_000_000;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{millis:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-/// The calendar date of a day number since 1970-01-01 (Howard Hinnant's
-/// algorithm).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 pub fn run(args: &LogsArgs) -> Result<ExitStatus> {
@@ -217,14 +187,5 @@ mod tests {
             "red\tok \\x1b]0;title\\x07 \\x1b[2J"
         );
         assert_eq!(plain("\x1b[1;32mgreen\x1b[m"), "green");
-    }
-
-    #[test]
-    fn times_are_utc_to_the_millisecond() {
-        assert_eq!(time_text(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            time_text(1_795_768_845_662_068_239),
-            "2026-11-27T08:40:45.662Z"
-        );
     }
 }
