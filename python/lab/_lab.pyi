@@ -44,6 +44,7 @@ __all__ = [
     "list_runs",
     "get_run",
     "metric_history",
+    "console",
     "fetch_blob",
     "project_root",
     "run_cli",
