@@ -194,6 +194,55 @@ def test_a_terminal_stays_a_terminal_with_its_settings_and_size(project: Path) -
     assert texts[2:] == ["100% [##########]"]
 
 
+def test_a_change_of_the_window_size_is_passed_on(project: Path) -> None:
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    script = project / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import os, time, lab
+            with lab.Experiment("t").start_run():
+                print("before", os.get_terminal_size(1), flush=True)
+                deadline = time.monotonic() + 20
+                while os.get_terminal_size(1).columns != 77 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                print("after", os.get_terminal_size(1), flush=True)
+            """
+        )
+    )
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 101, 0, 0))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=project, env=lab_env(project), stdin=subprocess.DEVNULL, stdout=slave, stderr=slave)
+    os.close(slave)
+    out = b""
+    resized = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        if b"before" in out and not resized:
+            # The user resizes the window.
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 20, 77, 0, 0))
+            resized = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    assert proc.wait(timeout=10) == 0, out
+    assert b"before os.terminal_size(columns=101, lines=33)" in out
+    assert b"after os.terminal_size(columns=77, lines=20)" in out
+
+
 def test_a_progress_bar_is_stored_as_its_final_state(project: Path) -> None:
     run_python(
         project,
