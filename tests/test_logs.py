@@ -562,3 +562,73 @@ def test_a_run_in_this_process_leaves_pytests_capture_working(project: Path, cap
     wait_background()
     assert capfd.readouterr().out == "through pytest\n"
     assert only_run(project).logs() == "through pytest\n"
+
+
+def test_the_http_api_serves_a_runs_console_from_an_offset(project: Path) -> None:
+    import json
+    import socket
+    import urllib.error
+    import urllib.request
+
+    run_python(
+        project,
+        """
+        import sys, lab
+        with lab.Experiment("t", capture_limit=40).start_run():
+            print("\\x1b[32mgreen\\x1b[0m <b>")
+            for i in range(20):
+                print(f"line {i}")
+            print("oops", file=sys.stderr)
+        """,
+        check=True,
+    )
+    run = only_run(project)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "lab"), "ui", "--port", str(port)],
+        cwd=project,
+        env=lab_env(project),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}/api/v1/runs/{run.short_id}/logs"
+
+    def get(query: str = "") -> tuple[int, dict]:
+        try:
+            with urllib.request.urlopen(base + query, timeout=5) as r:
+                return r.status, json.load(r)
+        except urllib.error.HTTPError as e:
+            return e.code, json.load(e)
+
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, body = get()
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert time.monotonic() < deadline and server.poll() is None
+                time.sleep(0.1)
+        assert status == 200
+        assert body["done"] is True
+        texts = [(line["stream"], line["text"]) for line in body["lines"]]
+        # A head of 20 bytes, the cut, a tail of 20 bytes.
+        assert texts[0] == ("stdout", "\x1b[32mgreen\x1b[0m <b>")
+        cut = [line for line in body["lines"] if line["stream"] == "cut"]
+        assert len(cut) == 1 and cut[0]["time"] is None and cut[0]["dropped_lines"] > 0
+        assert texts[-1] == ("stderr", "oops")
+        assert body["lines"][0]["time"].endswith("Z")
+        # Read on from `next`: nothing new.
+        status, again = get(f"?after={body['next']}")
+        assert (status, again["lines"], again["done"]) == (200, [], True)
+        status, only = get("?stream=stderr")
+        assert [line["text"] for line in only["lines"] if line["stream"] != "cut"] == ["oops"]
+        status, bad = get("?stream=both")
+        assert status == 400 and "`stream` must be `stdout` or `stderr`: got `both`" in bad["error"]["message"]
+        status, bad = get("?after=9223372036854775806")
+        assert status == 400 and "`after` must be an offset an earlier answer gave" in bad["error"]["message"]
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -220,6 +220,15 @@ async fn logs(
     let body = state
         .with_store(move |store| {
             let run = store.run(&id)?;
+            // Only offsets an answer gave are readable: past the end, a read
+            // would seek where no file reaches.
+            let journal = store.project().run_paths(&run.short_id).journal;
+            let len = fs_err::metadata(&journal).map_or(0, |m| m.len());
+            if after > len {
+                return Err(ApiError::BadRequest(format!(
+                    "`after` must be an offset an earlier answer gave: got {after}, past the end of the run's journal ({len} bytes)"
+                )));
+            }
             let mut lines = Vec::new();
             let read = store.read_console(&run.short_id, after, |event| match event {
                 lab_store::ConsoleEvent::Line {
