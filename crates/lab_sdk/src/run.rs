@@ -172,6 +172,9 @@ pub fn after_fork_in_child() {
 /// Waits for every run's closing and indexing to finish. Returns what failed.
 pub fn wait_for_background() -> Vec<String> {
     let handles = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner));
+    // A child forked during a run may have printed after it ended: give
+    // the console thread a moment to pass that on before the process exits.
+    crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
     handles
         .into_iter()
         .filter_map(|h| match h.join() {

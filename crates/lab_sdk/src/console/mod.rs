@@ -50,6 +50,15 @@ impl Capture {
     pub(crate) fn stop(self) {}
 }
 
+/// Waits, up to `limit`, for what processes forked during ended runs wrote
+/// after those runs ended to be passed on to the original fds.
+pub fn wait_for_forwarding(limit: std::time::Duration) {
+    #[cfg(unix)]
+    unix::wait_for_forwarding(limit);
+    #[cfg(not(unix))]
+    let _ = limit;
+}
+
 /// Forgets, in a child process right after `fork`, the capture of the
 /// parent: its thread is not in the child, and the child's output goes on
 /// to the parent's capture until the child starts a run of its own.

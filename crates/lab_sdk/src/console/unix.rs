@@ -3,9 +3,9 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::Weak;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use lab_types::{ConsoleLine, Record, Stream, now_nanos};
@@ -16,6 +16,10 @@ use crate::thread::spawn_quiet;
 
 /// Whether a capture holds fds 1 and 2 in this process.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Answered when a `lab-console` thread ends: once every process that held
+/// the captured fds closed them, and what they wrote was passed on.
+static FORWARDERS: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
 
 /// How long ending a run waits for the thread to record what was written
 /// before it: only a terminal that takes no output (stopped with Ctrl-S)
@@ -219,13 +223,19 @@ impl Capture {
         }
         let (wake_read, wake) = pipe()?;
         let (done_tx, done) = sync_channel(1);
+        let (gone_tx, gone) = sync_channel(1);
         let spawned = spawn_quiet("lab-console", move || {
             pump(sources, wake_read, &run, limit_bytes, &done_tx);
+            gone_tx.try_send(()).ok();
         });
         if let Err(e) = spawned {
             restore(&saved);
             return Err(e);
         }
+        FORWARDERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(gone);
         Ok(Some(Capture { saved, wake, done }))
     }
 
@@ -247,7 +257,32 @@ impl Capture {
     }
 }
 
+/// Waits, up to `limit` in all, for the `lab-console` threads of ended runs
+/// to pass on what processes forked during those runs wrote after they
+/// ended: at exit, the process would otherwise take those bytes with it.
+pub(super) fn wait_for_forwarding(limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let waiting = std::mem::take(&mut *FORWARDERS.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut still = Vec::new();
+    for gone in waiting {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // A thread still capturing, or still forwarding a child that lives
+        // on, is waited for no longer than `limit`.
+        if gone.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            still.push(gone);
+        }
+    }
+    FORWARDERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(still);
+}
+
 pub(super) fn after_fork_in_child() {
+    // The parent's threads did not come along.
+    if let Ok(mut f) = FORWARDERS.try_lock() {
+        f.clear();
+    }
     // The parent's thread did not come along: the capture is not this
     // process's to stop, and this process may capture its own runs.
     ACTIVE.store(false, Ordering::SeqCst);
