@@ -15,7 +15,11 @@ Measures, each in a fresh project under a temporary folder:
 - seed example: the user guide's grid search on iris, with the time Lab takes
   on the calling thread (run start, features, parameters, metrics, run end)
   apart from model serialisation and from training;
-- memory: resident memory growth of a run that logs 10 million points.
+- memory: resident memory growth of a run that logs 10 million points;
+- console capture: `print()` of a short line with `flush=True` (one
+  `write(2)` per line, as on a terminal) in a run, with the capture on and
+  off: microseconds per line on the calling thread (wall clock), and CPU
+  time per line of the whole process (the `lab-console` thread included).
 
 Run it against a release build (`make bench` builds one).
 """
@@ -119,6 +123,23 @@ tracking += clock() - t
 t = clock(); e.log_model('GridSearchCV', clf); model = clock() - t
 t = clock(); scope.__exit__(None, None, None); tracking += clock() - t
 print(json.dumps({"tracking_ms": tracking * 1e3, "model_ms": model * 1e3}))
+"""
+
+PRINT = """
+import json, resource, time
+from lab.experiment import Experiment
+e = Experiment("bench", capture={capture})
+N = {n}
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+with e.start_run():
+    print("warm up", flush=True)
+    t, c = time.perf_counter(), cpu()
+    for i in range(N):
+        print("epoch 1 step 1234 loss 0.1234", flush=True)
+    wall, spent = time.perf_counter() - t, cpu() - c
+print(json.dumps({{"us_per_line": wall / N * 1e6, "cpu_us_per_line": spent / N * 1e6}}))
 """
 
 MEMORY = """
@@ -231,6 +252,17 @@ def main() -> int:
     r = [x["rss_growth_mb"] for x in mem]
     results["memory_mb"] = summary(r) | {"points": n_memory}
     rows.append((f"RSS growth, {n_memory:,} points, MB", summary(r), "≤ 50"))
+
+    n_print = 20_000 if quick else 200_000
+    for capture in (False, True):
+        got = repeat(PRINT.format(n=n_print, capture=capture), reps)
+        state = "on" if capture else "off"
+        r = [x["us_per_line"] for x in got]
+        results[f"print_capture_{state}_us"] = summary(r)
+        rows.append((f"print(flush=True), capture {state}, µs per line", summary(r), "-"))
+        r = [x["cpu_us_per_line"] for x in got]
+        results[f"print_capture_{state}_cpu_us"] = summary(r)
+        rows.append((f"print(flush=True), capture {state}, CPU µs per line", summary(r), "-"))
 
     width = max(len(r[0]) for r in rows)
     print(f"{'benchmark':<{width}}  {'median':>10}  {'min':>10}  {'max':>10}  {'n':>3}  target")

@@ -697,3 +697,119 @@ def test_a_live_run_appears_and_its_chart_grows(page: Page, ui_project: tuple[Pa
     sync_api.expect(page.page.locator('[data-testid="run-status"]')).to_have_attribute("data-status", "finished", timeout=10_000)
     page.page.wait_for_function(f"() => document.querySelector('{chart}').dataset.points === '90'", timeout=10_000)
     assert page.dialogs == []
+
+
+# A run that prints: colours, an HTML injection attempt, a progress bar,
+# both streams; then one that prints while the page follows it.
+PRINTER = """
+import json, sys, time
+from lab.experiment import Experiment
+e = Experiment("printer")
+with e.start_run():
+    print("\\x1b[1;31mERROR\\x1b[0m in \\x1b[32mgreen\\x1b[0m and \\x1b[38;5;208morange\\x1b[0m")
+    print(XSS)
+    for i in range(101):
+        sys.stdout.write(f"\\r{i:3d}% |{'#' * (i // 5):<20}|")
+    print()
+    for epoch in range(40):
+        print(f"epoch {epoch:2d}  loss {1 / (epoch + 1):.4f}  accuracy {1 - 1 / (epoch + 2):.4f}")
+    print("a warning on stderr", file=sys.stderr)
+print(json.dumps(e.run_id))
+"""
+
+SLOW_PRINTER = """
+import sys, time
+from lab.experiment import Experiment
+e = Experiment("slow")
+with e.start_run():
+    sys.__stderr__.write(e.run_id + "\\n")
+    sys.__stderr__.flush()
+    for i in range(40):
+        print(f"tick {i}", flush=True)
+        time.sleep(0.1)
+"""
+
+
+@pytest.fixture(scope="module")
+def logs_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    project = tmp_path_factory.mktemp("logs") / "project"
+    project.mkdir()
+    (project / "printer.py").write_text(textwrap.dedent(PRINTER).replace("XSS", repr(XSS)))
+    proc = subprocess.run(
+        [sys.executable, str(project / "printer.py")], cwd=project, env=lab_env(project), capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return project, json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_the_logs_tab_shows_colours_as_styles_and_searches(browser: Any, logs_project: tuple[Path, str]) -> None:
+    project, run_id = logs_project
+    with lab_ui(project) as base:
+        for name, size in [("logs", (1440, 900)), ("logs-phone", (390, 844))]:
+            ctx = browser.new_context(viewport={"width": size[0], "height": size[1]})
+            page = Page(ctx.new_page(), base)
+            try:
+                page.goto(f"#/run/{run_id}?tab=logs")
+                lines = page.page.locator(".log-line")
+                sync_api.expect(lines).to_have_count(44, timeout=10_000)
+                first = lines.nth(0)
+                # Colours are classes and styles on spans; the escape bytes are gone.
+                assert first.inner_text().endswith("ERROR in green and orange")
+                assert first.locator(".log-text span.fg-c1.b").inner_text() == "ERROR"
+                assert first.locator(".log-text span.fg-c2").inner_text() == "green"
+                assert "rgb(255, 135, 0)" in first.locator(".log-text span").nth(2).evaluate("s => getComputedStyle(s).color")
+                # HTML from the log is text.
+                assert lines.nth(1).locator(".log-text").inner_text() == XSS
+                assert page.page.locator(".log-lines img").count() == 0
+                # The progress bar is its final state; stderr is marked.
+                assert lines.nth(2).locator(".log-text").inner_text() == "100% |####################|"
+                sync_api.expect(page.page.locator(".log-line.stderr")).to_have_count(1)
+                sync_api.expect(page.page.locator(".log-status")).to_contain_text("44 lines")
+                sync_api.expect(page.page.locator(".log-status")).to_contain_text("ended")
+                # The page is no wider than the screen.
+                assert page.page.evaluate("document.documentElement.scrollWidth") <= size[0]
+                page.page.eval_on_selector(".log-lines", "l => { l.scrollTop = 0; }")
+                page.shot(name)
+                page.page.fill(".log-search", "EPOCH 3")
+                sync_api.expect(lines).to_have_count(10)  # epochs 30-39, whatever the case
+                sync_api.expect(page.page.locator(".log-status")).to_contain_text("10 of 44 lines")
+                page.page.fill(".log-search", "")
+                page.page.select_option(".log-bar select", "stderr")
+                sync_api.expect(lines).to_have_count(1)
+                assert lines.nth(0).locator(".log-text").inner_text() == "a warning on stderr"
+            finally:
+                ctx.close()
+            assert page.dialogs == [] and page.errors == []
+
+
+def test_the_logs_tab_follows_a_running_run(browser: Any, logs_project: tuple[Path, str]) -> None:
+    project, _ = logs_project
+    (project / "slow.py").write_text(textwrap.dedent(SLOW_PRINTER))
+    with lab_ui(project) as base:
+        ctx = browser.new_context(viewport={"width": 1440, "height": 900})
+        page = Page(ctx.new_page(), base)
+        try:
+            with subprocess.Popen(
+                [sys.executable, str(project / "slow.py")], cwd=project, env=lab_env(project), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            ) as writer:
+                assert writer.stderr is not None
+                run_id = writer.stderr.readline().strip()
+                page.goto(f"#/run/{run_id}?tab=logs")
+                lines = page.page.locator(".log-line")
+                sync_api.expect(lines.first).to_be_visible(timeout=10_000)
+                sync_api.expect(page.page.locator(".log-status")).to_contain_text("following the run")
+                seen = [lines.count()]
+                while writer.poll() is None:
+                    time.sleep(0.5)
+                    seen.append(lines.count())
+                writer.wait(timeout=30)
+            assert any(b > a for a, b in zip(seen, seen[1:])), f"the lines did not grow while the run printed: {seen}"
+            # The ticks, and the run id the script wrote to fd 2 (captured too).
+            sync_api.expect(lines).to_have_count(41, timeout=10_000)
+            sync_api.expect(page.page.locator(".log-status")).to_contain_text("ended", timeout=10_000)
+            assert lines.last.locator(".log-text").inner_text() == "tick 39"
+            # Following keeps the newest line in view.
+            assert lines.last.is_visible()
+        finally:
+            ctx.close()
+        assert page.dialogs == [] and page.errors == []

@@ -29,13 +29,14 @@ from lab._lab import (
     __version__,
 )
 from lab.experiment import Experiment, LabWarning
-from lab.run import ModelIntegrityError, Run, get_run, load_model, runs
+from lab.run import LogLine, ModelIntegrityError, Run, get_run, load_model, runs
 
 __all__ = [
     "AmbiguousRunError",
     "Experiment",
     "LabError",
     "LabWarning",
+    "LogLine",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "NoActiveRunError",

@@ -106,6 +106,49 @@ def _is_key(text: str) -> bool:
     return True
 
 
+#: What a run keeps of its console when nothing else is asked: 8 MiB.
+CAPTURE_LIMIT_BYTES = 8 << 20
+
+
+def _check_limit(argument: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{argument}` must be a number of bytes: got {type(value).__name__} {value!r}")
+    if value < 0 or value >= 1 << 63:
+        raise ValueError(f"`{argument}` must be a number of bytes from 0 to 2**63-1: got {value}")
+    return value
+
+
+def _capture_settings(capture: bool, limit: Optional[int]) -> Optional[int]:
+    """The console bound of a run about to start, or None not to capture."""
+    switch = os.environ.get("LAB_CAPTURE", "").strip().lower()
+    if switch in ("0", "false", "no", "off"):
+        return None
+    if switch not in ("", "1", "true", "yes", "on"):
+        raise ValueError(f"`LAB_CAPTURE` must be 0 or 1: got {switch!r}")
+    if not capture:
+        return None
+    if limit is not None:
+        return limit
+    env = os.environ.get("LAB_CAPTURE_LIMIT", "").strip()
+    if not env:
+        return CAPTURE_LIMIT_BYTES
+    try:
+        return _check_limit("LAB_CAPTURE_LIMIT", int(env))
+    except (TypeError, ValueError):
+        raise ValueError(f"`LAB_CAPTURE_LIMIT` must be a number of bytes: got {env!r}") from None
+
+
+def _flush_console() -> None:
+    """Hands what Python holds in its buffers to fds 1 and 2, so that a run's
+    capture starts and ends where the script's output does."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except Exception:  # a closed or replaced stream: nothing to hand over
+            pass
+
+
 def _no_run(method: str) -> NoActiveRunError:
     return NoActiveRunError(
         f"`{method}` was called outside a run; start one by decorating the training "
@@ -225,6 +268,13 @@ class Experiment(ExperimentCore):
         temperature and power). ``LAB_SYSTEM_METRICS=0`` turns them off too.
     :param system_metrics_interval: seconds between two samples (0.1 to
         86400); by default ``LAB_SYSTEM_METRICS_INTERVAL``, else 5.
+    :param capture: record what each run prints on its standard output and
+        error (Python's and native code's), as ``lab logs`` and
+        ``Run.logs()`` show it. On by default; the environment variable
+        ``LAB_CAPTURE=0`` turns it off for every experiment.
+    :param capture_limit: the most bytes of console text a run keeps; past
+        it, the first and last halves are kept and the cut is noted. By
+        default ``LAB_CAPTURE_LIMIT`` or 8 MiB.
     """
 
     def __init__(
@@ -234,6 +284,8 @@ class Experiment(ExperimentCore):
         *,
         system_metrics: bool = True,
         system_metrics_interval: Optional[float] = None,
+        capture: bool = True,
+        capture_limit: Optional[int] = None,
     ) -> None:
         if name is not None and not isinstance(name, str):
             raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
@@ -257,12 +309,18 @@ class Experiment(ExperimentCore):
                     "`system_metrics_interval` must be a number of seconds from 0.1 to 86400: "
                     f"got {system_metrics_interval!r}"
                 )
+        if not isinstance(capture, bool):
+            raise TypeError(f"`capture` must be True or False: got {type(capture).__name__} {capture!r}")
+        if capture_limit is not None:
+            _check_limit("capture_limit", capture_limit)
         self.name = name
         self.dataset = dataset
         self.system_metrics = system_metrics
         self.system_metrics_interval = (
             None if system_metrics_interval is None else float(system_metrics_interval)
         )
+        self.capture = capture
+        self.capture_limit = capture_limit
 
     def __repr__(self) -> str:
         return f"Experiment(name={self.name!r}, dataset={self.dataset!r})"
@@ -332,6 +390,7 @@ class Experiment(ExperimentCore):
             attrs[_lab.ATTR_LAUNCH] = _valid_text(os.environ["LAB_LAUNCH"])
         git_dir = os.path.dirname(source) if source[:1] != "<" else os.getcwd()
         site_dirs = [p for p in sys.path if p]
+        limit = _capture_settings(self.capture, self.capture_limit)
         run, created = _lab.start_run(
             name,
             attrs,
@@ -354,6 +413,14 @@ class Experiment(ExperimentCore):
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_lab.after_fork_in_child)
             _waiter_registered = True
+        if limit is not None:
+            _flush_console()
+            try:
+                run.start_capture(limit)
+            except Exception as e:  # the training goes on, unrecorded
+                import warnings
+
+                warnings.warn(f"the console of run {run.short_id} is not recorded: {e}", LabWarning, stacklevel=4)
         return run
 
     def _finish(self, run: RunHandle, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -361,6 +428,7 @@ class Experiment(ExperimentCore):
             # Nothing to end, or a forked child leaving a block of its parent's run.
             return
         status, error = _outcome(exc_type, exc, tb)
+        _flush_console()
         try:
             problems = run.end(status, error)
         except Exception as end_error:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 from lab import _lab
 from lab._lab import LabError
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any, Dict, List, Optional, Tuple, Union
 
-__all__ = ["ModelIntegrityError", "Run", "get_run", "load_model", "runs"]
+__all__ = ["LogLine", "ModelIntegrityError", "Run", "get_run", "load_model", "runs"]
 
 
 class ModelIntegrityError(LabError):
@@ -26,6 +27,17 @@ def _time(nanos: "Optional[int]") -> "Optional[datetime]":
     from datetime import datetime, timezone
 
     return datetime.fromtimestamp(nanos / 1e9, tz=timezone.utc)
+
+
+class LogLine(NamedTuple):
+    """One line a run printed (see :meth:`Run.logs`)."""
+
+    #: When the line was read, in seconds since the Unix epoch (UTC).
+    time: float
+    #: ``"stdout"``, ``"stderr"``, or ``"lab"`` for the note of a cut.
+    stream: str
+    #: The line, without its line ending.
+    text: str
 
 
 class Run:
@@ -162,6 +174,41 @@ class Run:
             raise TypeError(f"`name` must be a string: got {type(name).__name__} {name!r:.60}")
         # A run read from the team server: every point, from its journal there.
         return [(s, t / 1e9, v) for s, t, v in _lab.metric_history(self.id, name, self.remote)]
+
+    def logs(self, stream: "Optional[str]" = None, *, lines: bool = False) -> "Union[str, List[LogLine]]":
+        """What the run printed on its standard output and error, read from
+        its journal (so a running run's output so far).
+
+        By default the text, one line per printed line, each ending in
+        ``\n``: a progress bar rewritten with carriage returns is the line it
+        was left showing, colours are kept as their ANSI escape sequences.
+        With ``lines=True``, a list of :class:`LogLine` ``(time, stream,
+        text)``: ``time`` in seconds since the Unix epoch (UTC), ``stream``
+        ``"stdout"`` or ``"stderr"``, ``text`` without its line ending.
+
+        Where the run printed more than it keeps, one line of stream
+        ``"lab"`` says how many lines were left out between the head and
+        the tail.
+
+        :param stream: ``"stdout"`` or ``"stderr"`` for only that one.
+        """
+        if stream not in (None, "stdout", "stderr"):
+            raise ValueError(f"`stream` must be None, 'stdout' or 'stderr': got {stream!r:.60}")
+        if not isinstance(lines, bool):
+            raise TypeError(f"`lines` must be True or False: got {type(lines).__name__} {lines!r:.60}")
+        if self.remote:
+            raise LabError(
+                f"the console of run `{self.short_id}` is not read from a team server yet\n\n"
+                "hint: `lab pull` the project, then read the run locally"
+            )
+        got = [
+            LogLine(t / 1e9, s, text)
+            for t, s, text in _lab.console(self.id)
+            if stream is None or s == stream or s == "lab"
+        ]
+        if lines:
+            return got
+        return "".join(line.text + "\n" for line in got)
 
     def __repr__(self) -> str:
         return f"<Run {self.short_id} {self.experiment!r} {self.status}>"

@@ -124,6 +124,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/runs/{id}/logs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What the run printed on its standard output and error
+         * @description The lines of the run's console after journal offset `after`, in the order read, and the offset to ask from next time. A page follows a running run by asking again with `after` set to `next` until `done`.
+         */
+        get: operations["getLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/runs/{id}/metrics/{name}": {
         parameters: {
             query?: never;
@@ -212,6 +232,31 @@ export interface components {
             commit: string;
             /** @description Whether tracked files had uncommitted changes. */
             dirty: boolean;
+        };
+        LogLine: {
+            /** @description For a cut: the bytes left out */
+            dropped_bytes?: number;
+            /** @description For a cut: the lines left out */
+            dropped_lines?: number;
+            /**
+             * @description `cut`: the run printed more than it keeps, and this many lines were left out here
+             * @enum {string}
+             */
+            stream: "stdout" | "stderr" | "cut";
+            /** @description The line without its ending, as it was left on the screen; colours as ANSI escape sequences */
+            text: string;
+            /**
+             * Format: date-time
+             * @description When the line was read (ISO 8601, UTC, microseconds); null for a cut
+             */
+            time: string | null;
+        };
+        Logs: {
+            /** @description Whether the run can print no more: it ended, or its process is gone */
+            done: boolean;
+            lines: components["schemas"]["LogLine"][];
+            /** @description The offset to ask from next time */
+            next: number;
         };
         /** @description A metric's summary. */
         MetricSummary: {
@@ -402,6 +447,8 @@ export type Artifact = components['schemas']['Artifact'];
 export type Error = components['schemas']['Error'];
 export type Files = components['schemas']['Files'];
 export type Git = components['schemas']['Git'];
+export type LogLine = components['schemas']['LogLine'];
+export type Logs = components['schemas']['Logs'];
 export type MetricSummary = components['schemas']['MetricSummary'];
 export type Model = components['schemas']['Model'];
 export type Names = components['schemas']['Names'];
@@ -940,6 +987,79 @@ export interface operations {
                 headers: {
                     /** @description `bytes *\/LENGTH`: the file's length */
                     "Content-Range"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Without a token, a `Host` that is not a loopback name or address (`bad_host`) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    getLogs: {
+        parameters: {
+            query?: {
+                /** @description The journal offset to read from: 0 (the default) for the start, else a `next` this route gave */
+                after?: number;
+                /** @description Only the lines of this stream (the note of a cut is always given) */
+                stream?: "stdout" | "stderr";
+            };
+            header?: never;
+            path: {
+                /** @description A full run id or a unique prefix of it (hex digits) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The lines */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Logs"];
+                };
+            };
+            /** @description A bad parameter or query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A token is required and was missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such run */
+            404: {
+                headers: {
                     [name: string]: unknown;
                 };
                 content: {

@@ -69,6 +69,13 @@ pub enum Command {
     /// Meant for training over SSH. On a terminal the view is redrawn in
     /// place; piped, a line is printed for each change.
     Watch(WatchArgs),
+    /// Show what a run printed on its standard output and error.
+    ///
+    /// Runs record their console by default (Python's and native code's
+    /// output, each line with its time; a progress bar as its final state).
+    /// On a terminal, colours are kept and other control characters shown as
+    /// escapes; piped, lines are written as the run printed them.
+    Logs(LogsArgs),
     /// Open the project in a web browser: runs, charts, comparisons, live.
     ///
     /// Serves the web page and its JSON API (`/api/v1`, described at
@@ -388,6 +395,26 @@ pub struct WatchArgs {
     /// Seconds between refreshes.
     #[arg(long, value_name = "SECONDS", default_value = "0.5")]
     pub interval: f64,
+}
+
+/// `lab logs`.
+#[derive(Debug, Parser)]
+pub struct LogsArgs {
+    /// The run: its id or a unique prefix.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Keep showing lines as the run prints them, until it ends.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Only lines that hold TEXT (compared without colours, case-sensitive).
+    #[arg(long, value_name = "TEXT")]
+    pub grep: Option<String>,
+    /// Only what the run printed on standard error.
+    #[arg(long)]
+    pub stderr: bool,
+    /// Start each line with when it was printed (UTC).
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
 }
 
 /// `lab server`.

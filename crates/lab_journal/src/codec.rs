@@ -4,7 +4,7 @@
 //! (see [`encode_value`]). `docs/journal-format.md` is the normative description;
 //! this module and that document change together.
 
-use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
+use lab_types::{ConsoleLine, ErrorInfo, MetricPoint, Record, RunId, Status, Stream, Value};
 
 /// Record tags.
 pub mod tag {
@@ -21,12 +21,14 @@ pub mod tag {
     pub const MODEL: u8 = 11;
     pub const END: u8 = 12;
     pub const CLOSE: u8 = 13;
+    pub const CONSOLE: u8 = 14;
+    pub const CONSOLE_CUT: u8 = 15;
 }
 
 /// Whether `tag` is one of the record tags above.
 #[must_use]
 pub fn is_known_tag(t: u8) -> bool {
-    (tag::START..=tag::CLOSE).contains(&t)
+    (tag::START..=tag::CONSOLE_CUT).contains(&t)
 }
 
 /// Value tags.
@@ -140,6 +142,25 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
         Record::Close { time_nanos } => {
             out.push(tag::CLOSE);
             put_i64(out, *time_nanos);
+        }
+        Record::Console { stream, lines } => {
+            out.push(tag::CONSOLE);
+            out.push(stream.code());
+            put_u32(out, lines.len() as u32);
+            for line in lines {
+                put_i64(out, line.time_nanos);
+                put_str(out, &line.text);
+            }
+        }
+        Record::ConsoleCut {
+            time_nanos,
+            lines,
+            bytes,
+        } => {
+            out.push(tag::CONSOLE_CUT);
+            put_i64(out, *time_nanos);
+            put_u64(out, *lines);
+            put_u64(out, *bytes);
         }
     }
 }
@@ -293,6 +314,9 @@ pub enum DecodeError {
     /// A status code this version does not know.
     #[error("unknown status code {0}")]
     UnknownStatus(u8),
+    /// A console stream code other than 1 (stdout) or 2 (stderr).
+    #[error("unknown console stream {0}")]
+    UnknownStream(u8),
     /// A flag byte other than 0 or 1.
     #[error("flag byte {0} is neither 0 nor 1")]
     BadFlag(u8),
@@ -382,6 +406,23 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
         tag::END => c.end()?,
         tag::CLOSE => Record::Close {
             time_nanos: c.i64()?,
+        },
+        tag::CONSOLE => {
+            let code = c.u8()?;
+            Record::Console {
+                stream: Stream::from_code(code).ok_or(DecodeError::UnknownStream(code))?,
+                lines: c.items(12, |c| {
+                    Ok(ConsoleLine {
+                        time_nanos: c.i64()?,
+                        text: c.string()?,
+                    })
+                })?,
+            }
+        }
+        tag::CONSOLE_CUT => Record::ConsoleCut {
+            time_nanos: c.i64()?,
+            lines: c.u64()?,
+            bytes: c.u64()?,
         },
         other => return Err(DecodeError::UnknownTag(other)),
     };
@@ -646,6 +687,24 @@ mod tests {
                 status: Status::Finished,
                 error: None,
             },
+            Record::Console {
+                stream: Stream::Stderr,
+                lines: vec![
+                    ConsoleLine {
+                        time_nanos: 4,
+                        text: "epoch 1 \u{1b}[32mok\u{1b}[0m".into(),
+                    },
+                    ConsoleLine {
+                        time_nanos: 5,
+                        text: String::new(),
+                    },
+                ],
+            },
+            Record::ConsoleCut {
+                time_nanos: 6,
+                lines: 7,
+                bytes: 8,
+            },
             Record::Close { time_nanos: 3 },
         ];
         for r in &records {
@@ -685,5 +744,10 @@ mod tests {
             deep.extend_from_slice(&[vtag::LIST, 1, 0, 0, 0]);
         }
         assert_eq!(decode(&deep), Err(DecodeError::TooDeep));
+        assert_eq!(
+            decode(&[tag::CONSOLE, 3, 0, 0, 0, 0]),
+            Err(DecodeError::UnknownStream(3))
+        );
+        assert!(decode(&[tag::CONSOLE, 1, 255, 255, 255, 255]).is_err());
     }
 }

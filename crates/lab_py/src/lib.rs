@@ -43,6 +43,7 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read::list_runs, m)?)?;
     m.add_function(wrap_pyfunction!(read::get_run, m)?)?;
     m.add_function(wrap_pyfunction!(read::metric_history, m)?)?;
+    m.add_function(wrap_pyfunction!(read::console, m)?)?;
     m.add_function(wrap_pyfunction!(read::fetch_blob, m)?)?;
     m.add_function(wrap_pyfunction!(read::project_root, m)?)?;
     m.add_function(wrap_pyfunction!(run_cli, m)?)?;

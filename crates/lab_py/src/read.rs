@@ -243,6 +243,41 @@ pub fn metric_history(
     .map_err(store_err)
 }
 
+/// What a run printed, in order: a list of `(time_nanos, stream, text)`
+/// with `stream` `stdout` or `stderr`; where a bounded capture left lines
+/// out, one `(time_nanos, "lab", note)` says how many.
+#[pyfunction]
+pub fn console(
+    py: Python<'_>,
+    run_id: &Bound<'_, PyString>,
+) -> PyResult<Vec<(i64, &'static str, String)>> {
+    let run_id = text("run_id", run_id)?.into_owned();
+    let store = open(py)?;
+    py.detach(move || {
+        let run = store.run(&run_id)?;
+        let mut out = Vec::new();
+        let mut last_nanos = run.start_nanos;
+        store.read_console(&run.short_id, 0, |event| match event {
+            lab_store::ConsoleEvent::Line {
+                stream,
+                time_nanos,
+                text,
+            } => {
+                last_nanos = time_nanos;
+                out.push((time_nanos, stream.as_str(), text));
+            }
+            lab_store::ConsoleEvent::Cut { lines, bytes } => out.push((
+                last_nanos,
+                "lab",
+                format!("[lab: {lines} lines ({bytes} bytes) left out here: the run printed more than it keeps]"),
+            )),
+            lab_store::ConsoleEvent::Ended => {}
+        })?;
+        Ok(out)
+    })
+    .map_err(store_err)
+}
+
 /// Fetches the file whose SHA-256 is `sha256` from the team server into
 /// `path`, checked as it arrives; returns its size.
 #[pyfunction]

@@ -560,6 +560,19 @@ impl RunHandle {
         Ok(report.warnings)
     }
 
+    /// Starts recording what the process prints on fds 1 and 2, keeping at
+    /// most `limit_bytes` of text. Returns whether it did (not when another
+    /// run of the process is being captured).
+    fn start_capture(&self, py: Python<'_>, limit_bytes: u64) -> PyResult<bool> {
+        py.detach(|| self.run.start_capture(limit_bytes))
+            .map_err(sdk_err)
+    }
+
+    /// Puts fds 1 and 2 back and records the last of what was printed.
+    fn stop_capture(&self, py: Python<'_>) {
+        py.detach(|| self.run.stop_capture());
+    }
+
     fn __repr__(&self) -> String {
         format!("<RunHandle {}>", self.run.short_id())
     }

@@ -19,6 +19,7 @@
 //! or not at all, with the source's times.
 
 mod artifacts;
+pub mod console;
 mod cut;
 mod env;
 mod error;

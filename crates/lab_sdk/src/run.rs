@@ -11,6 +11,7 @@ use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
 use crate::sysmetrics::Sampler;
+use crate::console::Capture;
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
 use crate::{EnvRequest, SdkError, SystemMetrics, artifacts, tboard};
@@ -50,6 +51,8 @@ pub struct Run {
     env_thread: Mutex<Option<JoinHandle<()>>>,
     /// The system metrics thread, until the run ends.
     sampler: Mutex<Option<Sampler>>,
+    /// The capture of the process's console, while this run has it.
+    capture: Mutex<Option<Capture>>,
 }
 
 struct Key {
@@ -178,12 +181,20 @@ pub fn after_fork_in_child() {
         if let Ok(mut sampler) = run.sampler.try_lock() {
             std::mem::forget(sampler.take());
         }
+        if let Ok(mut capture) = run.capture.try_lock() {
+            // Closes the child's copies; the originals stay the parent's.
+            drop(capture.take());
+        }
     }
+    crate::console::after_fork_in_child();
 }
 
 /// Waits for every run's closing and indexing to finish. Returns what failed.
 pub fn wait_for_background() -> Vec<String> {
     let handles = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner));
+    // A child forked during a run may have printed after it ended: give
+    // the console thread a moment to pass that on before the process exits.
+    crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
     handles
         .into_iter()
         .filter_map(|h| match h.join() {
@@ -236,6 +247,7 @@ impl Run {
             }),
             env_thread: Mutex::new(None),
             sampler: Mutex::new(None),
+            capture: Mutex::new(None),
         });
         let for_env = Arc::clone(&run);
         let env = options.env;
@@ -331,6 +343,48 @@ impl Run {
                 status: status.to_string(),
             }),
             None => Ok(st),
+        }
+    }
+
+    /// Starts recording what the process prints on fds 1 and 2 (see the
+    /// `console` module), keeping at most `limit_bytes` of text. Returns
+    /// whether it did: not when another run of the process is being
+    /// captured, nor when both fds are closed.
+    pub fn start_capture(self: &Arc<Self>, limit_bytes: u64) -> Result<bool, SdkError> {
+        drop(self.live()?);
+        let mut slot = self.capture.lock().unwrap_or_else(PoisonError::into_inner);
+        if slot.is_some() {
+            return Ok(true);
+        }
+        *slot = Capture::start(Arc::downgrade(self), limit_bytes)?;
+        Ok(slot.is_some())
+    }
+
+    /// Puts fds 1 and 2 back and records the last of what was printed. Ending
+    /// the run does it first; a client may do it earlier.
+    pub fn stop_capture(&self) {
+        let capture = self
+            .capture
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(c) = capture {
+            c.stop();
+        }
+    }
+
+    /// Appends console lines from the capture thread. Nothing is written
+    /// once the run has ended; a failure (a full disk) loses the lines and
+    /// shows at the next log call.
+    pub(crate) fn append_console(&self, record: &Record) {
+        let mut st = self.lock();
+        if st.ended.is_some() {
+            return;
+        }
+        if let Some(journal) = st.journal.as_mut()
+            && journal.append(record).is_err()
+        {
+            // Nothing to tell the printing code; see above.
         }
     }
 
@@ -563,6 +617,8 @@ impl Run {
         error: Option<ErrorInfo>,
     ) -> Result<EndReport, SdkError> {
         let error = error.map(crate::cut_error);
+        drop(self.live()?);
+        self.stop_capture();
         let artifacts = std::mem::take(&mut self.live()?.artifacts);
         // The last sample, taken as the run's own work ends; it needs the
         // run's lock, which is not held here.

@@ -24,6 +24,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs", get(list_runs))
         .route("/runs/{id}", get(get_run).delete(delete_run))
         .route("/runs/{id}/metrics/{name}", get(metric))
+        .route("/runs/{id}/logs", get(logs))
         .route("/runs/{id}/artifacts", get(artifacts))
         .route("/runs/{id}/artifacts/{*path}", get(artifact_file))
         .route("/runs/{id}/models/{name}", get(model_file))
@@ -182,6 +183,78 @@ async fn metric(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(view.to_json(&name, axis)))
+}
+
+/// One line of a run's console in the API; a cut is a line of stream
+/// `cut` saying how much was left out there.
+#[derive(Serialize)]
+struct LogLine {
+    time: Option<String>,
+    stream: &'static str,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped_lines: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dropped_bytes: Option<u64>,
+}
+
+/// What a run printed from journal offset `after` on, and where to ask
+/// from next time: the page follows a running run by asking again.
+async fn logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Params(params): Params,
+) -> Result<Json<J>, ApiError> {
+    let after = params::number(&params, "after", 0u64, (0, i64::MAX as u64))
+        .map_err(ApiError::BadRequest)?;
+    let only = match param(&params, "stream") {
+        None | Some("") => None,
+        Some("stdout") => Some(lab_types::Stream::Stdout),
+        Some("stderr") => Some(lab_types::Stream::Stderr),
+        Some(other) => {
+            return Err(ApiError::BadRequest(format!(
+                "`stream` must be `stdout` or `stderr`: got `{other}`"
+            )));
+        }
+    };
+    let body = state
+        .with_store(move |store| {
+            let run = store.run(&id)?;
+            // Only offsets an answer gave are readable: past the end, a read
+            // would seek where no file reaches.
+            let journal = store.project().run_paths(&run.short_id).journal;
+            let len = fs_err::metadata(&journal).map_or(0, |m| m.len());
+            if after > len {
+                return Err(ApiError::BadRequest(format!(
+                    "`after` must be an offset an earlier answer gave: got {after}, past the end of the run's journal ({len} bytes)"
+                )));
+            }
+            let mut lines = Vec::new();
+            let read = store.read_console(&run.short_id, after, |event| match event {
+                lab_store::ConsoleEvent::Line {
+                    stream,
+                    time_nanos,
+                    text,
+                } if only.is_none_or(|s| s == stream) => lines.push(LogLine {
+                    time: Some(lab_types::time::iso(time_nanos)),
+                    stream: stream.as_str(),
+                    text,
+                    dropped_lines: None,
+                    dropped_bytes: None,
+                }),
+                lab_store::ConsoleEvent::Cut { lines: n, bytes } => lines.push(LogLine {
+                    time: None,
+                    stream: "cut",
+                    text: format!("{n} lines ({bytes} bytes) left out here"),
+                    dropped_lines: Some(n),
+                    dropped_bytes: Some(bytes),
+                }),
+                _ => {}
+            })?;
+            Ok(json!({ "lines": lines, "next": read.next, "done": read.done }))
+        })
+        .await?;
+    Ok(Json(body))
 }
 
 async fn artifacts(

@@ -227,6 +227,9 @@ impl Delta {
                 });
             }
             Record::Close { .. } => self.closed = true,
+            // Console output is read from the journal (`Store::read_console`),
+            // never indexed.
+            Record::Console { .. } | Record::ConsoleCut { .. } => {}
         }
     }
 
@@ -284,7 +287,9 @@ fn record_time(record: &Record) -> Option<i64> {
         | Record::ArtifactStored { time_nanos, .. }
         | Record::Model { time_nanos, .. }
         | Record::End { time_nanos, .. }
+        | Record::ConsoleCut { time_nanos, .. }
         | Record::Close { time_nanos } => Some(*time_nanos),
+        Record::Console { lines, .. } => lines.first().map(|l| l.time_nanos),
         Record::MetricKey { .. } => None,
     }
 }

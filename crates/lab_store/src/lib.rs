@@ -7,6 +7,7 @@
 //! [`Store`] and calling [`Store::refresh`] folds in every journal tail not yet
 //! indexed, so live and crashed runs read up to date.
 
+mod console;
 mod delta;
 mod doctor;
 mod error;
@@ -28,6 +29,7 @@ mod summary;
 pub mod user_config;
 pub mod wire;
 
+pub use console::{ConsoleEvent, ConsoleRead, console_events};
 pub use doctor::{Health, Piece};
 pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;

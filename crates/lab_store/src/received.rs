@@ -287,6 +287,25 @@ mod tests {
     }
 
     #[test]
+    fn console_records_are_taken_like_any_other() {
+        let run = RunId::new(1_800_000_000_000_000_000, 7);
+        let (mut bytes, _) = journal(run);
+        bytes.extend(frame(&Record::Console {
+            stream: lab_types::Stream::Stderr,
+            lines: vec![lab_types::ConsoleLine {
+                time_nanos: 3,
+                text: "\u{1b}[31mred\u{1b}[0m".into(),
+            }],
+        }));
+        bytes.extend(frame(&Record::ConsoleCut {
+            time_nanos: 4,
+            lines: 5,
+            bytes: 6,
+        }));
+        assert_eq!(check_received(&run, 0, &bytes), Ok(bytes.len() as u64));
+    }
+
+    #[test]
     fn bad_frames_and_wrong_starts_are_refused() {
         let run = RunId::new(1_800_000_000_000_000_000, 7);
         let (bytes, start_end) = journal(run);

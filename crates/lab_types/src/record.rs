@@ -131,6 +131,56 @@ pub struct MetricPoint {
     pub value: f64,
 }
 
+/// Which of a run's console streams a line was printed on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stream {
+    /// Standard output, file descriptor 1.
+    Stdout,
+    /// Standard error, file descriptor 2.
+    Stderr,
+}
+
+impl Stream {
+    /// `stdout` or `stderr`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+
+    /// Its code in the journal: its file descriptor.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            Stream::Stdout => 1,
+            Stream::Stderr => 2,
+        }
+    }
+
+    /// The stream with that journal code.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(Stream::Stdout),
+            2 => Some(Stream::Stderr),
+            _ => None,
+        }
+    }
+}
+
+/// One line a run printed, as its final state: a line rewritten with
+/// carriage returns (a progress bar) is the text it was left showing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsoleLine {
+    /// When the line was read (its end, for a line written in pieces).
+    pub time_nanos: i64,
+    /// The text, without its line ending; bytes that were not UTF-8 are
+    /// U+FFFD.
+    pub text: String,
+}
+
 /// One journal entry. Times are nanoseconds since the Unix epoch, UTC.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
@@ -250,6 +300,24 @@ pub enum Record {
         status: Status,
         /// The exception of a failed run.
         error: Option<ErrorInfo>,
+    },
+    /// Lines the run printed on one stream, read together.
+    Console {
+        /// Where they were printed.
+        stream: Stream,
+        /// The lines, in the order printed.
+        lines: Vec<ConsoleLine>,
+    },
+    /// The run printed more than its console bound: this many lines (of
+    /// both streams) between the head before this record and the tail after
+    /// it were left out.
+    ConsoleCut {
+        /// When the tail was written (the run's end).
+        time_nanos: i64,
+        /// Lines left out.
+        lines: u64,
+        /// Bytes of text left out.
+        bytes: u64,
     },
     /// The writer closed the journal; nothing follows.
     Close {

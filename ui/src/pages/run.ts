@@ -1,4 +1,4 @@
-// One run: overview, params, metric charts (live), artifacts, models, packages.
+// One run: overview, params, metric charts (live), console output (live), artifacts, models, packages.
 
 import { api, ApiError, authedUrl, errorText, isAbort, READ_ONLY, runPath, type MetricSummary, type RunDetail, type RunRow } from "../api";
 import { h, fill, loading, errorBox, throttle, type Children } from "../dom";
@@ -9,11 +9,13 @@ import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge, updateBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
+import { LogView } from "../components/logs";
 import * as selection from "../selection";
 import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
-type Tab = "overview" | "artifacts" | "models" | "packages";
-const TABS: Tab[] = ["overview", "artifacts", "models", "packages"];
+type Tab = "overview" | "logs" | "artifacts" | "models" | "packages";
+// A team server keeps a run's console in its journal but does not serve it yet.
+const TABS: Tab[] = READ_ONLY ? ["overview", "artifacts", "models", "packages"] : ["overview", "logs", "artifacts", "models", "packages"];
 
 export function runPage(route: Route): View {
   return new RunView(route);
@@ -38,6 +40,7 @@ class RunView implements View {
   private systemGrid: HTMLElement | null = null;
   private charts = new Map<string, MetricChart>();
   private artifacts: ArtifactBrowser | null = null;
+  private logs: LogView | null = null;
   private abort = new AbortController();
   private unsub: () => void;
   private refetch: ReturnType<typeof throttle>;
@@ -228,6 +231,7 @@ class RunView implements View {
     const files = (r.artifacts ?? []).reduce((a, x) => a + (x.files ?? 0), 0);
     const label: Record<Tab, string> = {
       overview: "Overview",
+      logs: "Logs",
       artifacts: `Artifacts (${files})`,
       models: `Models (${(r.models ?? []).length})`,
       packages: `Packages (${(r.packages ?? []).length})`,
@@ -249,6 +253,8 @@ class RunView implements View {
     this.charts.clear();
     this.artifacts?.destroy();
     this.artifacts = null;
+    this.logs?.destroy();
+    this.logs = null;
     this.side = null;
     this.chartsGrid = null;
     this.systemSection = null;
@@ -270,6 +276,10 @@ class RunView implements View {
           navigate(this.hashFor({ file: path }), true);
         });
         fill(this.content, this.artifacts.el);
+        break;
+      case "logs":
+        this.logs = new LogView(r.id);
+        fill(this.content, this.logs.el);
         break;
       case "models":
         fill(this.content, this.models());

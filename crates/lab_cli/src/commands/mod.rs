@@ -7,6 +7,7 @@ mod export;
 mod gc;
 mod import;
 mod info;
+mod logs;
 mod ls;
 mod parquet;
 mod reindex;
@@ -39,6 +40,7 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),
         Command::Watch(args) => watch::run(&args),
+        Command::Logs(args) => logs::run(&args),
         Command::Ui(args) => ui::run(&args),
         Command::Server(args) => server::run(&args),
         Command::Init(args) => workspace::init(&args),

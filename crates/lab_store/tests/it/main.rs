@@ -8,9 +8,12 @@ use std::sync::{Arc, Barrier};
 
 use lab_journal::{Damage, JournalWriter, WRITER_ATTR, WriterIdentity, read_journal};
 use lab_store::{
-    ArtifactInfo, Error, Issue, MetricSummary, ModelInfo, Project, RunInfo, RunPaths, Store,
+    ArtifactInfo, ConsoleEvent, Error, Issue, MetricSummary, ModelInfo, Project, RunInfo, RunPaths,
+    Store,
 };
-use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
+use lab_types::{
+    ConsoleLine, ErrorInfo, MetricPoint, Record, RunId, Status, Stream, Value, now_nanos,
+};
 
 mod model;
 
@@ -249,6 +252,12 @@ fn write_full_run(project: &Project, experiment: &str, start: i64) -> Writer {
         bytes: 21,
     });
     w.rec(&model_record(start + 1));
+    w.rec(&console(Stream::Stdout, start + 2, &["epoch 1", ""]));
+    w.rec(&Record::ConsoleCut {
+        time_nanos: start + 3,
+        lines: 2,
+        bytes: 9,
+    });
     w.end(start + 5 * SECOND, Status::Finished, None);
     w
 }
@@ -2148,4 +2157,129 @@ fn a_long_list_parameter_is_read_back_and_leaves_the_project_readable() {
     assert_eq!(count("params.big = null"), 0);
     assert_eq!(count("params.big ~ '1999'"), 0);
     assert_eq!(count("params.lr = 0.1"), 1);
+}
+
+fn console(stream: Stream, time_nanos: i64, texts: &[&str]) -> Record {
+    Record::Console {
+        stream,
+        lines: texts
+            .iter()
+            .map(|t| ConsoleLine {
+                time_nanos,
+                text: (*t).to_owned(),
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn console_lines_are_read_from_the_journal_and_left_out_of_the_index() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut w = begin(&project, "printer", t0);
+    w.attr(WRITER_ATTR, WriterIdentity::current().unwrap().to_value());
+    w.rec(&console(Stream::Stdout, t0 + 1, &["epoch 1", "epoch 2"]));
+    w.key(0, "loss");
+    w.metric(0, 0, 1.0);
+    w.rec(&console(
+        Stream::Stderr,
+        t0 + 2,
+        &["warning: \u{1b}[33mslow\u{1b}[0m"],
+    ));
+    let short = w.short();
+
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    let mut events = Vec::new();
+    let first = store.read_console(&short, 0, |e| events.push(e)).unwrap();
+    assert!(!first.done, "a live run can print more");
+    assert_eq!(
+        events,
+        [
+            ConsoleEvent::Line {
+                stream: Stream::Stdout,
+                time_nanos: t0 + 1,
+                text: "epoch 1".into()
+            },
+            ConsoleEvent::Line {
+                stream: Stream::Stdout,
+                time_nanos: t0 + 1,
+                text: "epoch 2".into()
+            },
+            ConsoleEvent::Line {
+                stream: Stream::Stderr,
+                time_nanos: t0 + 2,
+                text: "warning: \u{1b}[33mslow\u{1b}[0m".into()
+            },
+        ]
+    );
+    // Reading on from where the last read stopped gives only what is new.
+    w.rec(&Record::ConsoleCut {
+        time_nanos: t0 + 3,
+        lines: 10,
+        bytes: 70,
+    });
+    w.rec(&console(Stream::Stdout, t0 + 4, &["done"]));
+    w.end(t0 + 5, Status::Finished, None);
+    let mut more = Vec::new();
+    let second = store
+        .read_console(&short, first.next, |e| more.push(e))
+        .unwrap();
+    assert_eq!(
+        more,
+        [
+            ConsoleEvent::Cut {
+                lines: 10,
+                bytes: 70
+            },
+            ConsoleEvent::Line {
+                stream: Stream::Stdout,
+                time_nanos: t0 + 4,
+                text: "done".into()
+            },
+            ConsoleEvent::Ended,
+        ]
+    );
+    assert!(second.done, "the run ended");
+    w.close();
+
+    // The fold takes the journal whole; the index and the doctor find nothing wrong.
+    assert!(store.refresh().unwrap().is_empty());
+    let run = store.run(&short).unwrap();
+    assert_eq!(run.status, Status::Finished);
+    assert_eq!(summary(&run, "loss").count, 1);
+    assert!(
+        store
+            .examine()
+            .unwrap()
+            .iter()
+            .all(lab_store::Health::is_sound)
+    );
+    assert_index_sound(&project);
+}
+
+#[test]
+fn a_crashed_run_keeps_its_console_and_reading_it_is_done() {
+    let (_dir, project) = new_project();
+    let t0 = now_nanos();
+    let mut w = begin(&project, "printer", t0);
+    w.rec(&console(Stream::Stdout, t0 + 1, &["last words"]));
+    let short = w.short();
+    // The writer goes away without ending the run (its lock with it).
+    drop(w);
+    let store = open(&project);
+    let mut events = Vec::new();
+    let read = store.read_console(&short, 0, |e| events.push(e)).unwrap();
+    assert!(
+        read.done,
+        "nobody can print into a journal whose writer is gone"
+    );
+    assert_eq!(
+        events,
+        [ConsoleEvent::Line {
+            stream: Stream::Stdout,
+            time_nanos: t0 + 1,
+            text: "last words".into()
+        }]
+    );
 }

@@ -1,0 +1,551 @@
+//! The capture on Unix: pipes and pseudo-terminals in place of fds 1 and 2,
+//! and the thread that reads them.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Mutex, PoisonError, Weak};
+use std::time::Duration;
+
+use lab_types::{ConsoleLine, Record, Stream, now_nanos};
+
+use super::lines::{Bound, Splitter};
+use crate::Run;
+use crate::thread::spawn_quiet;
+
+/// Whether a capture holds fds 1 and 2 in this process.
+static ACTIVE: AtomicBool = AtomicBool::new(false);
+
+/// Answered when a `lab-console` thread ends: once every process that held
+/// the captured fds closed them, and what they wrote was passed on.
+static FORWARDERS: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
+
+/// How long ending a run waits for the thread to record what was written
+/// before it: only a terminal that takes no output (stopped with Ctrl-S)
+/// makes it wait that long.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
+/// How often the window size of a terminal is looked at.
+const WINSIZE_POLL_MILLIS: i32 = 250;
+
+/// Bytes read at a time.
+const READ_BYTES: usize = 64 * 1024;
+
+/// A capture of fds 1 and 2, from [`Capture::start`] to [`Capture::stop`].
+pub(crate) struct Capture {
+    /// The fds taken over, with a copy of what they were.
+    saved: Vec<(RawFd, OwnedFd)>,
+    /// Written to tell the thread the run is ending.
+    wake: OwnedFd,
+    /// Answered once the thread has recorded all it will.
+    done: Receiver<()>,
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Takes ownership of a descriptor a call just returned.
+fn owned(ret: libc::c_int) -> io::Result<OwnedFd> {
+    let fd = check(ret)?;
+    // SAFETY: `fd` was just returned by the kernel and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// A copy of `fd` that children do not inherit.
+fn dup_cloexec(fd: RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: `fcntl` with `F_DUPFD_CLOEXEC` reads no memory.
+    owned(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) })
+}
+
+fn set_cloexec(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: `fcntl` on a descriptor we own, no memory passed.
+    check(unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) }).map(|_| ())
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    // SAFETY: `fcntl` on a descriptor we own, no memory passed. A failure
+    // leaves the descriptor blocking, which only makes a drain wait.
+    unsafe {
+        let flags = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if flags >= 0 {
+            libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, flags | libc::O_NONBLOCK);
+        }
+    }
+}
+
+fn is_terminal(fd: RawFd) -> bool {
+    // SAFETY: `isatty` reads no memory.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` has room for the two descriptors `pipe2` writes.
+    check(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    // SAFETY: both were just made by `pipe2`, and are owned by nothing else.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Copies the window size of `from` to `to` when it differs; returns
+/// whether it did.
+fn copy_winsize(from: RawFd, to: RawFd) -> bool {
+    // SAFETY: both `winsize` values are valid for the `ioctl`s that fill or
+    // read them.
+    unsafe {
+        let mut want: libc::winsize = std::mem::zeroed();
+        let mut have: libc::winsize = std::mem::zeroed();
+        if libc::ioctl(from, libc::TIOCGWINSZ, &raw mut want) != 0 {
+            return false;
+        }
+        if libc::ioctl(to, libc::TIOCGWINSZ, &raw mut have) == 0
+            && (have.ws_row, have.ws_col, have.ws_xpixel, have.ws_ypixel)
+                == (want.ws_row, want.ws_col, want.ws_xpixel, want.ws_ypixel)
+        {
+            return false;
+        }
+        libc::ioctl(to, libc::TIOCSWINSZ, &raw const want) == 0
+    }
+}
+
+/// A pseudo-terminal set up like the terminal `like`: its master (read by
+/// the thread) and its slave (to put in place of `like`).
+fn pty_like(like: RawFd) -> io::Result<(OwnedFd, OwnedFd)> {
+    // SAFETY: plain calls on descriptors we own; `name` has room for the
+    // path `ptsname_r` writes and is NUL-terminated by it; `termios` is
+    // filled by `tcgetattr` before `tcsetattr` reads it.
+    unsafe {
+        let master = owned(libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY))?;
+        set_cloexec(&master)?;
+        check(libc::grantpt(master.as_raw_fd()))?;
+        check(libc::unlockpt(master.as_raw_fd()))?;
+        let mut name = [0 as libc::c_char; 128];
+        let err = libc::ptsname_r(master.as_raw_fd(), name.as_mut_ptr(), name.len());
+        if err != 0 {
+            return Err(io::Error::from_raw_os_error(err));
+        }
+        let slave = owned(libc::open(
+            name.as_ptr(),
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        ))?;
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(like, &raw mut t) == 0 {
+            check(libc::tcsetattr(
+                slave.as_raw_fd(),
+                libc::TCSANOW,
+                &raw const t,
+            ))?;
+        }
+        copy_winsize(like, slave.as_raw_fd());
+        Ok((master, slave))
+    }
+}
+
+/// Puts `with` in place of `fd` (children inherit it).
+fn replace(fd: RawFd, with: &OwnedFd) -> io::Result<()> {
+    loop {
+        // SAFETY: `dup2` between two open descriptors reads no memory.
+        match check(unsafe { libc::dup2(with.as_raw_fd(), fd) }) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            other => return other.map(|_| ()),
+        }
+    }
+}
+
+/// One captured stream, as the thread sees it.
+struct Source {
+    stream: Stream,
+    /// The read end of the pipe, or the pseudo-terminal's master.
+    read: Option<OwnedFd>,
+    /// A copy of the original, where every byte goes on to.
+    forward: Option<OwnedFd>,
+    pty: bool,
+    splitter: Splitter,
+}
+
+impl Capture {
+    /// Captures fds 1 and 2 for `run`, keeping at most `limit_bytes` of
+    /// text. `None` when another capture holds them, or neither is open.
+    pub(crate) fn start(run: Weak<Run>, limit_bytes: u64) -> io::Result<Option<Capture>> {
+        if ACTIVE.swap(true, Ordering::SeqCst) {
+            return Ok(None);
+        }
+        match Self::take_over(run, limit_bytes) {
+            Ok(Some(c)) => Ok(Some(c)),
+            other => {
+                ACTIVE.store(false, Ordering::SeqCst);
+                other
+            }
+        }
+    }
+
+    fn take_over(run: Weak<Run>, limit_bytes: u64) -> io::Result<Option<Capture>> {
+        let mut saved: Vec<(RawFd, OwnedFd)> = Vec::new();
+        let mut sources = Vec::new();
+        let result = (|| -> io::Result<()> {
+            for (fd, stream) in [(1, Stream::Stdout), (2, Stream::Stderr)] {
+                let Ok(original) = dup_cloexec(fd) else {
+                    // Closed: nothing to capture there.
+                    continue;
+                };
+                let forward = dup_cloexec(fd)?;
+                let pty = is_terminal(fd);
+                let (read, write) = if pty { pty_like(fd)? } else { pipe()? };
+                replace(fd, &write)?;
+                saved.push((fd, original));
+                sources.push(Source {
+                    stream,
+                    read: Some(read),
+                    forward: Some(forward),
+                    pty,
+                    splitter: Splitter::default(),
+                });
+            }
+            Ok(())
+        })();
+        let restore = |saved: &[(RawFd, OwnedFd)]| {
+            for (fd, original) in saved {
+                // Best effort on a path that already failed.
+                replace(*fd, original).ok();
+            }
+        };
+        if let Err(e) = result {
+            restore(&saved);
+            return Err(e);
+        }
+        if sources.is_empty() {
+            return Ok(None);
+        }
+        let (wake_read, wake) = pipe()?;
+        let (done_tx, done) = sync_channel(1);
+        let (gone_tx, gone) = sync_channel(1);
+        let spawned = spawn_quiet("lab-console", move || {
+            pump(sources, wake_read, &run, limit_bytes, &done_tx);
+            gone_tx.try_send(()).ok();
+        });
+        if let Err(e) = spawned {
+            restore(&saved);
+            return Err(e);
+        }
+        FORWARDERS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(gone);
+        Ok(Some(Capture { saved, wake, done }))
+    }
+
+    /// Puts the original fds back, waits for the thread to record what was
+    /// written before, and lets another capture start.
+    pub(crate) fn stop(self) {
+        for (fd, original) in &self.saved {
+            // Fails only if `fd` was closed and reused meanwhile, when there is
+            // nothing better to do.
+            replace(*fd, original).ok();
+        }
+        // SAFETY: writes one byte from a valid buffer to a pipe we own.
+        unsafe {
+            libc::write(self.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+        }
+        // Ok, or the thread is gone: either way it records nothing more.
+        self.done.recv_timeout(STOP_WAIT).ok();
+        ACTIVE.store(false, Ordering::SeqCst);
+    }
+}
+
+/// Waits, up to `limit` in all, for the `lab-console` threads of ended runs
+/// to pass on what processes forked during those runs wrote after they
+/// ended: at exit, the process would otherwise take those bytes with it.
+pub(super) fn wait_for_forwarding(limit: Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    let waiting = std::mem::take(&mut *FORWARDERS.lock().unwrap_or_else(PoisonError::into_inner));
+    let mut still = Vec::new();
+    for gone in waiting {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        // A thread still capturing, or still forwarding a child that lives
+        // on, is waited for no longer than `limit`.
+        if gone.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+            still.push(gone);
+        }
+    }
+    FORWARDERS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(still);
+}
+
+pub(super) fn after_fork_in_child() {
+    // The parent's threads did not come along.
+    if let Ok(mut f) = FORWARDERS.try_lock() {
+        f.clear();
+    }
+    // The parent's thread did not come along: the capture is not this
+    // process's to stop, and this process may capture its own runs.
+    ACTIVE.store(false, Ordering::SeqCst);
+}
+
+/// Writes all of `bytes` to `fd`, waiting while it is full.
+fn write_all(fd: &OwnedFd, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        // SAFETY: writes from a valid buffer of `bytes.len()` bytes.
+        let n = unsafe { libc::write(fd.as_raw_fd(), bytes.as_ptr().cast(), bytes.len()) };
+        if n >= 0 {
+            bytes = &bytes[n as usize..];
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => {
+                let mut p = libc::pollfd {
+                    fd: fd.as_raw_fd(),
+                    events: libc::POLLOUT,
+                    revents: 0,
+                };
+                // SAFETY: one valid `pollfd`.
+                unsafe { libc::poll(&raw mut p, 1, -1) };
+            }
+            _ => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Whether the pseudo-terminal turns each `\n` written into `\r\n`
+/// (`OPOST` and `ONLCR`, as terminals do by default).
+fn adds_carriage_returns(fd: &OwnedFd) -> bool {
+    // SAFETY: `t` is valid for `tcgetattr` to fill.
+    unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        libc::tcgetattr(fd.as_raw_fd(), &raw mut t) == 0
+            && t.c_oflag & libc::OPOST != 0
+            && t.c_oflag & libc::ONLCR != 0
+    }
+}
+
+/// `bytes` as they were before the pseudo-terminal put a `\r` before each
+/// `\n`: the original terminal puts it there again. (A pair split between
+/// two reads keeps its `\r`, which a terminal shows as nothing.)
+fn without_added_carriage_returns(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            continue;
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// What a read gave.
+enum Read {
+    Bytes(usize),
+    Nothing,
+    Closed,
+}
+
+fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Read {
+    loop {
+        // SAFETY: reads into a valid buffer of `buf.len()` bytes.
+        let n = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            return Read::Bytes(n as usize);
+        }
+        if n == 0 {
+            return Read::Closed;
+        }
+        match io::Error::last_os_error().kind() {
+            io::ErrorKind::Interrupted => {}
+            io::ErrorKind::WouldBlock => return Read::Nothing,
+            // EIO: every copy of a pseudo-terminal's slave is closed.
+            _ => return Read::Closed,
+        }
+    }
+}
+
+/// Where the lines go while the run is being recorded.
+struct Recorder<'a> {
+    run: &'a Weak<Run>,
+    bound: Bound,
+}
+
+impl Recorder<'_> {
+    fn write(&self, record: &Record) {
+        if let Some(run) = self.run.upgrade() {
+            run.append_console(record);
+        }
+    }
+
+    fn lines(&mut self, stream: Stream, texts: Vec<String>) {
+        let time_nanos = now_nanos();
+        let lines: Vec<ConsoleLine> = texts
+            .into_iter()
+            .filter_map(|text| self.bound.admit(stream, ConsoleLine { time_nanos, text }))
+            .collect();
+        if !lines.is_empty() {
+            self.write(&Record::Console { stream, lines });
+        }
+    }
+
+    /// The cut and the tail, at the end of the run.
+    fn finish(&mut self) {
+        let rest = self.bound.finish();
+        if let Some((lines, bytes)) = rest.cut {
+            self.write(&Record::ConsoleCut {
+                time_nanos: now_nanos(),
+                lines,
+                bytes,
+            });
+        }
+        let mut batch: Vec<ConsoleLine> = Vec::new();
+        let mut batch_stream = Stream::Stdout;
+        for (stream, line) in rest.tail {
+            if stream != batch_stream && !batch.is_empty() {
+                self.write(&Record::Console {
+                    stream: batch_stream,
+                    lines: std::mem::take(&mut batch),
+                });
+            }
+            batch_stream = stream;
+            batch.push(line);
+        }
+        if !batch.is_empty() {
+            self.write(&Record::Console {
+                stream: batch_stream,
+                lines: batch,
+            });
+        }
+    }
+}
+
+/// Reads once from `source`: forwards, then records.
+fn pump_one(source: &mut Source, buf: &mut [u8], recorder: Option<&mut Recorder<'_>>) -> Read {
+    let Some(read) = source.read.as_ref() else {
+        return Read::Closed;
+    };
+    let got = read_some(read, buf);
+    let Some(read) = source.read.as_ref() else {
+        return Read::Closed;
+    };
+    match got {
+        Read::Bytes(n) => {
+            let bytes = &buf[..n];
+            let undone;
+            let out = if source.pty && adds_carriage_returns(read) {
+                undone = without_added_carriage_returns(bytes);
+                &undone[..]
+            } else {
+                bytes
+            };
+            if let Some(forward) = source.forward.as_ref()
+                && let Err(e) = write_all(forward, out)
+            {
+                source.forward = None;
+                if e.kind() == io::ErrorKind::BrokenPipe {
+                    // The reader of the original went away (`| head`): close
+                    // ours too, so the writer learns it as it would have.
+                    source.read = None;
+                }
+            }
+            if let Some(recorder) = recorder {
+                let mut texts = Vec::new();
+                source.splitter.push(bytes, &mut |l| texts.push(l));
+                recorder.lines(source.stream, texts);
+            }
+        }
+        Read::Closed => source.read = None,
+        Read::Nothing => {}
+    }
+    got
+}
+
+/// The `lab-console` thread.
+fn pump(
+    mut sources: Vec<Source>,
+    wake: OwnedFd,
+    run: &Weak<Run>,
+    limit_bytes: u64,
+    done: &SyncSender<()>,
+) {
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut recorder = Some(Recorder {
+        run,
+        bound: Bound::new(limit_bytes),
+    });
+    let mut wake = Some(wake);
+    loop {
+        let live: Vec<usize> = (0..sources.len())
+            .filter(|&i| sources[i].read.is_some())
+            .collect();
+        if live.is_empty() && wake.is_none() {
+            break;
+        }
+        let mut fds: Vec<libc::pollfd> = live
+            .iter()
+            .filter_map(|&i| sources[i].read.as_ref())
+            .chain(wake.as_ref())
+            .map(|fd| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let ptys = live.iter().any(|&i| sources[i].pty);
+        let timeout = if ptys { WINSIZE_POLL_MILLIS } else { -1 };
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
+        if n < 0 {
+            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            break;
+        }
+        if n == 0 {
+            for s in &sources {
+                if let (true, Some(read), Some(fwd)) = (s.pty, &s.read, &s.forward) {
+                    copy_winsize(fwd.as_raw_fd(), read.as_raw_fd());
+                }
+            }
+            continue;
+        }
+        for (slot, &i) in live.iter().enumerate() {
+            if fds[slot].revents != 0 {
+                pump_one(&mut sources[i], &mut buf, recorder.as_mut());
+            }
+        }
+        let woken = wake.is_some() && fds.last().is_some_and(|p| p.revents != 0);
+        if woken {
+            // The run is ending and the fds are back in place: what this
+            // process wrote is in the buffers; read it all, record it, and
+            // from now on only forward.
+            wake = None;
+            if let Some(mut rec) = recorder.take() {
+                for s in &mut sources {
+                    if let Some(read) = &s.read {
+                        set_nonblocking(read);
+                    }
+                    while let Read::Bytes(_) = pump_one(s, &mut buf, Some(&mut rec)) {}
+                    if let Some(text) = s.splitter.finish() {
+                        rec.lines(s.stream, vec![text]);
+                    }
+                }
+                rec.finish();
+            }
+            done.try_send(()).ok();
+        }
+    }
+    // Every source closed before the run ended (the script closed fds 1 and 2).
+    if let Some(mut rec) = recorder.take() {
+        for s in &mut sources {
+            if let Some(text) = s.splitter.finish() {
+                rec.lines(s.stream, vec![text]);
+            }
+        }
+        rec.finish();
+    }
+    done.try_send(()).ok();
+}
