@@ -92,7 +92,8 @@ def measure(venv: Path, framework: str, tracker: str, epochs: int) -> list:
         )
     if proc.returncode != 0:
         raise RuntimeError(f"{framework}/{tracker} failed: {peers.short_error(proc.stderr)}\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])["epoch_s"][1:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out["epoch_s"][1:], out.get("inside_s", [])[1:]
 
 
 def main() -> None:
@@ -124,14 +125,19 @@ def main() -> None:
         if tool in wanted:
             venvs[tool] = make_env(state, tool, groups[tool])
     results: dict = {}
+    # Per epoch, the share of its time spent inside Lab's own hooks.
+    within: dict = {}
     for framework in args.frameworks.split(","):
         trackers = [t for t in TRACKERS[framework] if t in wanted]
         for r in range(args.rounds):
             order = trackers[r % len(trackers):] + trackers[: r % len(trackers)]
             for tracker in order:
                 t = time.perf_counter()
-                epochs = measure(venvs[ENV_OF[tracker]], framework, tracker, args.epochs)
+                epochs, inside = measure(venvs[ENV_OF[tracker]], framework, tracker, args.epochs)
                 results.setdefault(framework, {}).setdefault(tracker, []).extend(epochs)
+                if inside:
+                    shares = [i / e for i, e in zip(inside, epochs)]
+                    within.setdefault(framework, {}).setdefault(tracker, []).extend(shares)
                 peers.log(f"{framework} {tracker} round {r + 1}: median epoch {statistics.median(epochs):.3f} s ({time.perf_counter() - t:.0f} s)")
     versions = {}
     for tool, venv in venvs.items():
@@ -144,18 +150,22 @@ def main() -> None:
     for framework, by_tracker in results.items():
         base = statistics.median(by_tracker["none"]) if "none" in by_tracker else None
         lines.append(f"\n{framework} ({args.rounds} rounds of {args.epochs - 1} timed epochs)\n")
-        lines.append("| tracker | median epoch | vs no tracker | epochs timed |")
-        lines.append("|---|---:|---:|---:|")
+        lines.append("| tracker | median epoch | min | max | vs no tracker | inside Lab's hooks | epochs timed |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|")
         for tracker, epochs in by_tracker.items():
             med = statistics.median(epochs)
             rel = f"{(med / base - 1) * 100:+.1f} %" if base else ""
-            lines.append(f"| {LABELS[tracker]} | {med:.3f} s | {rel} | {len(epochs)} |")
+            shares = within.get(framework, {}).get(tracker)
+            own = f"{statistics.median(shares) * 100:.3f} %" if shares else ""
+            lines.append(
+                f"| {LABELS[tracker]} | {med:.3f} s | {min(epochs):.3f} | {max(epochs):.3f} | {rel} | {own} | {len(epochs)} |"
+            )
     build = "debug build in .venv-int" if args.lab_from_int_venv else "release wheel"
     text = "\n".join(lines) + f"\n\nversions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + f" (Lab: {build})\n"
     print(text)
     out = ROOT / "bench-out"
     out.mkdir(exist_ok=True)
-    (out / "epochs.json").write_text(json.dumps({"results": results, "versions": versions, "args": vars(args)}, indent=1))
+    (out / "epochs.json").write_text(json.dumps({"results": results, "inside_share": within, "versions": versions, "args": vars(args)}, indent=1))
     (out / "epochs.md").write_text(text)
 
 
