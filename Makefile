@@ -95,13 +95,16 @@ soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
-.PHONY: bench-sysmetrics bench-ui bench-peers bench-peers-quick bench-team bench-team-quick
+.PHONY: bench-sysmetrics bench-ui bench-peers bench-peers-quick bench-team bench-team-quick bench-epochs
 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py
 
 bench-peers-quick: ## The side-by-side benchmarks at small sizes: a smoke run of every scenario
 	python3 benches/peers/run.py --quick
+
+bench-epochs: int-venv ## A Keras and a Lightning epoch with and without Lab, MLflow autolog and W&B beside (docs/benchmarks.md)
+	python3 benches/epochs/run.py
 
 bench-team: venv ## Team mode (release): streaming cost, ingest, visibility, runs API, push; MLflow and Aim servers beside
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q

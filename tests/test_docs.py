@@ -98,6 +98,8 @@ NOT_RUN = {
         "needs an NVIDIA GPU, which the test machines do not have",
     ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):
         "benchmarks against other trackers: an hour, and installs them",
+    ("docs/benchmarks.md", "make bench-epochs                                          # Lab's release wheel, every tracker, 5 rounds"):
+        "installs MLflow and W&B beside the frameworks of .venv-int and trains for minutes; benches/epochs/run.py is the benchmark itself",
     ("docs/benchmarks.md", "make bench-team                                   # every scenario, full sizes (about 25 minutes here)"):
         "team-mode benchmarks: a PostgreSQL cluster, an S3 server and the peers' servers, minutes",
     ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--format table|csv|json] [--remote]"):

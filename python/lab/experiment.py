@@ -518,13 +518,34 @@ class Experiment(ExperimentCore):
     log_artifacts = log_artifact
 
     def log_model(self, name: str, model: Any) -> None:
-        """Serialise ``model`` into the run now (joblib when installed, else pickle).
+        """Serialise ``model`` into the run now.
 
-        The file's format, the model's library and version, its size and SHA-256
-        are recorded; :func:`lab.load_model` loads it back. An object that
-        cannot be serialised raises ``TypeError`` and the run goes on.
+        Models of Keras, PyTorch, Transformers, XGBoost and LightGBM are
+        stored in their library's own format (``.keras``, ``torch.save``,
+        ``save_pretrained``, XGBoost JSON, LightGBM text); anything else with
+        joblib when installed, else pickle. The file's format, the model's
+        library and version, its size and SHA-256 are recorded;
+        :func:`lab.load_model` loads it back. An object that cannot be
+        serialised raises ``TypeError`` and the run goes on.
+
+        ``log_model(model, "name")``, the order of the original Lab, is
+        accepted too when exactly one of the two arguments is a string.
         """
         run = self._live("log_model")
+        if not isinstance(name, str) and isinstance(model, str):
+            name, model = model, name
+        elif isinstance(name, str) and isinstance(model, str):
+            raise TypeError(
+                f"`log_model` cannot tell the name from the model: both are strings, "
+                f"{name!r:.60} and {model!r:.60}\n\nhint: `log_model(name, model)` takes a model "
+                "object; keep a string as a parameter or a tag"
+            )
+        elif not isinstance(name, str):
+            raise TypeError(
+                f"`name` must be a string: got {type(name).__name__} {name!r:.60} "
+                f"(and the model, a {type(model).__name__}, is no string either: "
+                "`log_model` takes `(name, model)`)"
+            )
         _lab.check_name("name", name)
         from lab._models import serialise
 

@@ -375,4 +375,4 @@ def load_model(run: "Union[Run, str]", name: str) -> "Any":
         )
     from lab._models import load
 
-    return load(path, model["format"])
+    return load(path, model["format"], model["class"])
