@@ -10,8 +10,8 @@ use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths, Store};
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
-use crate::sysmetrics::Sampler;
 use crate::console::Capture;
+use crate::sysmetrics::Sampler;
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
 use crate::{EnvRequest, SdkError, SystemMetrics, artifacts, tboard};
