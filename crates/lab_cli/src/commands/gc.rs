@@ -190,13 +190,9 @@ fn import_running(store_dir: &Path) -> bool {
     let Ok(file) = std::fs::File::open(store_dir.join(lab_import::LOCK_FILE)) else {
         return false;
     };
-    match file.try_lock() {
-        Ok(()) => false,
-        Err(std::fs::TryLockError::WouldBlock) => true,
-        // The lock cannot be taken for another reason: keep what may be a
-        // run being imported rather than guess.
-        Err(std::fs::TryLockError::Error(_)) => true,
-    }
+    // Held by an import, or not to be taken for another reason: either way
+    // keep what may be a run being imported rather than guess.
+    file.try_lock().is_err()
 }
 
 fn is_abandoned_run_folder(dir: &Path) -> bool {
