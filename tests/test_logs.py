@@ -352,6 +352,70 @@ def test_the_last_lines_before_a_kill_9_are_kept(project: Path) -> None:
     assert shown.stdout.splitlines() == [f"step {i}" for i in range(200)] + ["last words"]
 
 
+def test_past_the_bound_the_last_lines_before_a_kill_9_are_kept(project: Path) -> None:
+    script = project / "script.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+            import pathlib, sys, time, lab
+            e = lab.Experiment("t", capture_limit=1000)
+            with e.start_run():
+                for i in range(10_000):
+                    print(f"line {i:05d}", flush=True)
+                print("last words", file=sys.stderr, flush=True)
+                # Wait until the tail's files on disk hold the last line.
+                folder = pathlib.Path(lab.get_run(e.run_id).path)
+                deadline = time.monotonic() + 30
+                while not any(b"last words" in f.read_bytes() for f in folder.glob("console-tail.*.lab")):
+                    assert time.monotonic() < deadline
+                    time.sleep(0.01)
+                open("ready", "w").close()
+                time.sleep(600)
+            """
+        )
+    )
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=project, env=lab_env(project), stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not (project / "ready").exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+    run = only_run(project)
+    assert run.status == "crashed"
+    got = run.logs(lines=True)
+    # The head as the bound keeps it (45 lines of 11 bytes in 500), the cut,
+    # then the last lines printed, in order, up to the very last.
+    assert [line.text for line in got[:45]] == [f"line {i:05d}" for i in range(45)]
+    assert got[45].stream == "lab"
+    left_out = int(got[45].text.split()[1])
+    tail = [line.text for line in got[46:]]
+    assert tail[-1] == "last words" and len(tail) >= 2
+    first = 10_000 - (len(tail) - 1)
+    assert tail[:-1] == [f"line {i:05d}" for i in range(first, 10_000)]
+    assert 45 + left_out + len(tail) - 1 == 10_000
+    # At most the tail's half of the bound, and at least half of that.
+    assert 250 <= sum(len(t) + 1 for t in tail) <= 500 + 11
+    shown = lab_cli(project, "logs", run.short_id).stdout.splitlines()
+    assert shown[-1] == "last words" and shown[45].startswith(f"[lab: {left_out} lines")
+
+
+def test_a_run_that_ends_past_its_bound_leaves_no_tail_files(project: Path) -> None:
+    run_python(
+        project,
+        """
+        import lab
+        with lab.Experiment("t", capture_limit=1000).start_run():
+            for i in range(10_000):
+                print(f"line {i:05d}", flush=True)
+        """,
+        check=True,
+    )
+    run = only_run(project)
+    assert list(Path(run.path).glob("console-tail.*")) == []
+    assert [line.text for line in run.logs(lines=True)][-1] == "line 09999"
+
+
 def test_lab_logs_follow_shows_lines_as_they_come_until_the_run_ends(project: Path) -> None:
     script = project / "script.py"
     script.write_text(

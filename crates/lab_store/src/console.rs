@@ -3,9 +3,18 @@
 //! whether more can come. `lab logs`, `Run.logs()` and the web page's Logs
 //! tab all read it through here; the index keeps none of it.
 
+use std::path::{Path, PathBuf};
+
 use lab_types::{Record, Stream};
 
 use crate::{Error, Store};
+
+/// How the files that hold a capture's tail past its bound start, in the
+/// run's folder: `console-tail.<n>.lab`, small journals of Console records
+/// after a `ConsoleCut` that counts the tail lines before them. The capture
+/// deletes them when it writes the tail into the run's journal; a run that
+/// died first still has them.
+pub const CONSOLE_TAIL_PREFIX: &str = "console-tail.";
 
 /// What a journal record says about a run's console.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,13 +79,19 @@ impl Store {
     ) -> Result<ConsoleRead, Error> {
         let paths = self.project.run_paths(short_id);
         let mut ended = false;
+        let mut cut = false;
         let scan = lab_journal::read_journal(&paths.journal, from, |_, record| {
             console_events(record, &mut |event| {
-                if event == ConsoleEvent::Ended {
-                    if ended {
+                match event {
+                    ConsoleEvent::Ended if ended => return,
+                    ConsoleEvent::Ended => ended = true,
+                    // The capture's note that its tail is in the journal now.
+                    ConsoleEvent::Cut { lines: 0, .. } => {
+                        cut = true;
                         return;
                     }
-                    ended = true;
+                    ConsoleEvent::Cut { .. } => cut = true,
+                    ConsoleEvent::Line { .. } => {}
                 }
                 f(event);
             });
@@ -84,9 +99,52 @@ impl Store {
         // A journal whose writer is gone takes nothing more, End or not.
         let settled = fs_err::File::open(&paths.journal)
             .is_ok_and(|file| file.file().try_lock_shared().is_ok());
+        if (ended || settled) && !cut {
+            // A run that died past its bound, before its tail went into the
+            // journal: the tail is in files of its own.
+            read_tail_files(&paths.dir, &mut f);
+        }
         Ok(ConsoleRead {
             next: scan.end.max(from),
             done: ended || settled,
         })
+    }
+}
+
+/// The tail files in `dir`, oldest first.
+fn tail_files(dir: &Path) -> Vec<PathBuf> {
+    let mut found: Vec<(u64, PathBuf)> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name();
+                    let n = name
+                        .to_str()?
+                        .strip_prefix(CONSOLE_TAIL_PREFIX)?
+                        .strip_suffix(".lab")?
+                        .parse::<u64>()
+                        .ok()?;
+                    Some((n, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    found.sort();
+    found.into_iter().map(|(_, path)| path).collect()
+}
+
+/// Reads the tail files of a run that died past its bound: the oldest's
+/// count of what came before it, then every line. A file that cannot be
+/// read is passed over: what it held is lost, not the rest.
+fn read_tail_files(dir: &Path, f: &mut impl FnMut(ConsoleEvent)) {
+    for (i, path) in tail_files(dir).iter().enumerate() {
+        let _ = lab_journal::read_journal(path, 0, |_, record| match record {
+            Record::ConsoleCut { lines, bytes, .. } if i == 0 && lines > 0 => {
+                f(ConsoleEvent::Cut { lines, bytes });
+            }
+            Record::Console { .. } => console_events(record, f),
+            _ => {}
+        });
     }
 }

@@ -29,7 +29,7 @@ mod summary;
 pub mod user_config;
 pub mod wire;
 
-pub use console::{ConsoleEvent, ConsoleRead, console_events};
+pub use console::{CONSOLE_TAIL_PREFIX, ConsoleEvent, ConsoleRead, console_events};
 pub use doctor::{Health, Piece};
 pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;

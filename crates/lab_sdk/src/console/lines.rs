@@ -150,11 +150,23 @@ impl Bound {
         line.text.len() as u64 + 1
     }
 
+    /// Whether [`Bound::admit`] would give `line` back to be written now.
+    #[must_use]
+    pub fn fits_head(&self, line: &ConsoleLine) -> bool {
+        !self.head_full && Self::cost(line) <= self.head_left
+    }
+
+    /// The bytes the tail keeps.
+    #[must_use]
+    pub fn tail_limit(&self) -> u64 {
+        self.tail_limit
+    }
+
     /// Takes a line: gives it back when it is to be written now (it fits in
     /// the head), else keeps it for the tail.
     pub fn admit(&mut self, stream: Stream, line: ConsoleLine) -> Option<ConsoleLine> {
         let cost = Self::cost(&line);
-        if !self.head_full && cost <= self.head_left {
+        if self.fits_head(&line) {
             self.head_left -= cost;
             return Some(line);
         }

@@ -16,7 +16,9 @@
 //! and appends them to the run's journal as Console records, one record per
 //! read, under the run's lock for the time of one copy into the journal. The
 //! run keeps a bounded amount ([`lines::Bound`]): past it, the tail waits in
-//! memory until the run ends, behind a `ConsoleCut` record.
+//! memory until the run ends, behind a `ConsoleCut` record, and meanwhile in
+//! two small files beside the journal (`tail`), so that a run killed before
+//! its end still shows the last lines it printed.
 //!
 //! Only one capture runs in a process at a time (file descriptors are the
 //! process's): a run started while another is being captured is not
@@ -26,6 +28,8 @@
 //! until they close their copies.
 
 pub mod lines;
+#[cfg(unix)]
+mod tail;
 
 #[cfg(unix)]
 mod unix;

@@ -11,6 +11,7 @@ use std::time::Duration;
 use lab_types::{ConsoleLine, Record, Stream, now_nanos};
 
 use super::lines::{Bound, Splitter};
+use super::tail::TailFiles;
 use crate::Run;
 use crate::thread::spawn_quiet;
 
@@ -371,6 +372,8 @@ fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Read {
 struct Recorder<'a> {
     run: &'a Weak<Run>,
     bound: Bound,
+    /// The tail on disk as it comes, once there is one.
+    tail_files: Option<TailFiles>,
 }
 
 impl Recorder<'_> {
@@ -382,19 +385,39 @@ impl Recorder<'_> {
 
     fn lines(&mut self, stream: Stream, texts: Vec<String>) {
         let time_nanos = now_nanos();
-        let lines: Vec<ConsoleLine> = texts
-            .into_iter()
-            .filter_map(|text| self.bound.admit(stream, ConsoleLine { time_nanos, text }))
-            .collect();
+        let mut lines: Vec<ConsoleLine> = Vec::new();
+        let mut tail: Vec<ConsoleLine> = Vec::new();
+        for text in texts {
+            let line = ConsoleLine { time_nanos, text };
+            if !self.bound.fits_head(&line) {
+                tail.push(line.clone());
+            }
+            lines.extend(self.bound.admit(stream, line));
+        }
         if !lines.is_empty() {
             self.write(&Record::Console { stream, lines });
+        }
+        if !tail.is_empty() {
+            if self.tail_files.is_none()
+                && let Some(run) = self.run.upgrade()
+            {
+                self.tail_files = Some(TailFiles::new(&run.paths().dir, self.bound.tail_limit()));
+            }
+            if let Some(files) = self.tail_files.as_mut() {
+                files.push(stream, tail);
+            }
         }
     }
 
     /// The cut and the tail, at the end of the run.
     fn finish(&mut self) {
         let rest = self.bound.finish();
-        if let Some((lines, bytes)) = rest.cut {
+        // With tail files, a cut note is written even when nothing was cut:
+        // it tells readers the tail is in the journal, not in the files.
+        let cut = rest
+            .cut
+            .or_else(|| self.tail_files.as_ref().map(|_| (0, 0)));
+        if let Some((lines, bytes)) = cut {
             self.write(&Record::ConsoleCut {
                 time_nanos: now_nanos(),
                 lines,
@@ -418,6 +441,9 @@ impl Recorder<'_> {
                 stream: batch_stream,
                 lines: batch,
             });
+        }
+        if let Some(files) = self.tail_files.take() {
+            files.remove();
         }
     }
 }
@@ -475,6 +501,7 @@ fn pump(
     let mut recorder = Some(Recorder {
         run,
         bound: Bound::new(limit_bytes),
+        tail_files: None,
     });
     let mut wake = Some(wake);
     loop {
