@@ -36,6 +36,7 @@ with e.start_run():
     for i in range(200):
         e.log_metric("loss", 1.0 / (i + 1), step=i)
     e.log_artifact("notes", "notes.md")
+    print("\x1b[31mdone\x1b[0m training <i>here</i>", flush=True)
 """
 
 
@@ -137,6 +138,12 @@ def test_the_page_logs_in_lists_projects_and_opens_a_run(
         file.click()
         sync_api.expect(page.get_by_test_id("artifact-preview")).to_contain_text("A <b>bold</b> guess.", timeout=10_000)
         page.screenshot(path=str(SHOTS / f"team-artifacts-{name}.png"), full_page=True)
+
+        # What the run printed, from the journal the server holds.
+        page.goto(f"{server.url}/projects/{project.name}/#/run/{run_id}?tab=logs")
+        sync_api.expect(page.locator("main")).to_contain_text("done training <i>here</i>", timeout=10_000)
+        assert page.locator("main i").count() == 0
+        page.screenshot(path=str(SHOTS / f"team-logs-{name}.png"), full_page=True)
 
         # A page loaded again keeps the session; logging out ends it.
         page.reload()

@@ -41,6 +41,8 @@ for i, (depth, rate) in enumerate([(2, 0.1), (4, 0.01), (8, 0.5), (3, 0.2)]):
         e.set_tag("stage", "candidate" if depth > 3 else "draft")
         e.log_artifact("notes", "notes.txt")
         e.log_model("model", {"depth": depth})
+        print(f"trained depth {depth}")
+        print(f"\x1b[33mwarning\x1b[0m: rate {rate}", file=sys.stderr)
 """
 
 
@@ -368,3 +370,35 @@ def test_a_runs_artifacts_and_models_are_served_as_lab_ui_serves_them(team) -> N
         status, _, body = fetch(path)
         assert status == code, (path, status, body)
         assert json.loads(body)["error"]["code"] == "not_found"
+
+
+LOGS = """
+import json, sys, lab
+print(json.dumps([lab.get_run(sys.argv[1], remote=remote).logs(lines=True) for remote in (False, True)]))
+"""
+
+
+def test_a_runs_console_is_read_from_the_server_as_here(team) -> None:
+    server, token, project, env = team
+    local = json.loads(lab(env, project, "ls", "--format", "json", "--sort", "start_time").stdout)
+    run = local[0]
+    (project / "logs.py").write_text(LOGS)
+    proc = subprocess.run([sys.executable, "logs.py", run["id"]], cwd=project, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    here, there = json.loads(proc.stdout)
+    assert [(s, t) for _, s, t in here] == [("stdout", "trained depth 2"), ("stderr", "\x1b[33mwarning\x1b[0m: rate 0.1")]
+    assert there == here
+    # The server's route answers as `lab ui`'s does.
+    base = f"/projects/{project.name}/runs/{run['id']}/logs"
+    body = server.get(base, token)
+    assert [(line["stream"], line["text"]) for line in body["lines"]] == [(s, t) for _, s, t in here]
+    assert body["done"] is True and body["next"] > 0
+    assert [line["stream"] for line in server.get(f"{base}?stream=stderr", token)["lines"]] == ["stderr"]
+    assert server.get(f"{base}?after={body['next']}", token)["lines"] == []
+    for query, message in [("stream=both", "`stream` must be `stdout` or `stderr`"), ("after=99999999", "`after` must be an offset")]:
+        request = urllib.request.Request(f"{server.url}/api/v1{base}?{query}", headers={"Authorization": f"Bearer {token}"})
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=30)
+        assert refused.value.code == 400
+        assert message in json.loads(refused.value.read())["error"]["message"]

@@ -177,7 +177,8 @@ class Run:
 
     def logs(self, stream: "Optional[str]" = None, *, lines: bool = False) -> "Union[str, List[LogLine]]":
         """What the run printed on its standard output and error, read from
-        its journal (so a running run's output so far).
+        its journal (so a running run's output so far; for a run read with
+        ``remote=True``, the team server's copy of its journal).
 
         By default the text, one line per printed line, each ending in
         ``\n``: a progress bar rewritten with carriage returns is the line it
@@ -196,14 +197,9 @@ class Run:
             raise ValueError(f"`stream` must be None, 'stdout' or 'stderr': got {stream!r:.60}")
         if not isinstance(lines, bool):
             raise TypeError(f"`lines` must be True or False: got {type(lines).__name__} {lines!r:.60}")
-        if self.remote:
-            raise LabError(
-                f"the console of run `{self.short_id}` is not read from a team server yet\n\n"
-                "hint: `lab pull` the project, then read the run locally"
-            )
         got = [
             LogLine(t / 1e9, s, text)
-            for t, s, text in _lab.console(self.id)
+            for t, s, text in _lab.console(self.id, self.remote)
             if stream is None or s == stream or s == "lab"
         ]
         if lines:

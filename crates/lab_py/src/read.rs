@@ -245,19 +245,46 @@ pub fn metric_history(
 
 /// What a run printed, in order: a list of `(time_nanos, stream, text)`
 /// with `stream` `stdout` or `stderr`; where a bounded capture left lines
-/// out, one `(time_nanos, "lab", note)` says how many.
+/// out, one `(time_nanos, "lab", note)` says how many. With `remote`, read
+/// from the team server's copy of the run's journal.
 #[pyfunction]
+#[pyo3(signature = (run_id, remote=false))]
 pub fn console(
     py: Python<'_>,
     run_id: &Bound<'_, PyString>,
+    remote: bool,
 ) -> PyResult<Vec<(i64, &'static str, String)>> {
     let run_id = text("run_id", run_id)?.into_owned();
+    if remote {
+        let remote = open_remote(py)?;
+        return py
+            .detach(move || {
+                let run = remote.run(&run_id).map_err(Box::new)?;
+                let events = remote.console(&run).map_err(Box::new)?;
+                Ok::<_, Box<lab_sdk::team::Error>>(console_lines(run.start_nanos, events))
+            })
+            .map_err(|e| team_err(*e));
+    }
     let store = open(py)?;
     py.detach(move || {
         let run = store.run(&run_id)?;
-        let mut out = Vec::new();
-        let mut last_nanos = run.start_nanos;
-        store.read_console(&run.short_id, 0, |event| match event {
+        let mut events = Vec::new();
+        store.read_console(&run.short_id, 0, |event| events.push(event))?;
+        Ok(console_lines(run.start_nanos, events))
+    })
+    .map_err(store_err)
+}
+
+/// Console events as `Run.logs()` gives them: a cut is a line of stream
+/// `lab` at the time of the line before it.
+fn console_lines(
+    start_nanos: i64,
+    events: Vec<lab_store::ConsoleEvent>,
+) -> Vec<(i64, &'static str, String)> {
+    let mut out = Vec::new();
+    let mut last_nanos = start_nanos;
+    for event in events {
+        match event {
             lab_store::ConsoleEvent::Line {
                 stream,
                 time_nanos,
@@ -266,16 +293,16 @@ pub fn console(
                 last_nanos = time_nanos;
                 out.push((time_nanos, stream.as_str(), text));
             }
+            // A cut of nothing only says the tail is in the journal.
+            lab_store::ConsoleEvent::Cut { lines: 0, .. } | lab_store::ConsoleEvent::Ended => {}
             lab_store::ConsoleEvent::Cut { lines, bytes } => out.push((
                 last_nanos,
                 "lab",
                 format!("[lab: {lines} lines ({bytes} bytes) left out here: the run printed more than it keeps]"),
             )),
-            lab_store::ConsoleEvent::Ended => {}
-        })?;
-        Ok(out)
-    })
-    .map_err(store_err)
+        }
+    }
+    out
 }
 
 /// Fetches the file whose SHA-256 is `sha256` from the team server into

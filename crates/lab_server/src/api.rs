@@ -15,6 +15,7 @@ use serde_json::{Value as J, json};
 
 use crate::error::ApiError;
 use crate::extract::{Params, Path};
+use crate::logs::{Lines, LogsQuery};
 use crate::params::{self, Columns, SeriesQuery, param};
 use crate::series::{self, Series};
 use crate::{AppState, events, files};
@@ -185,19 +186,6 @@ async fn metric(
     Ok(Json(view.to_json(&name, axis)))
 }
 
-/// One line of a run's console in the API; a cut is a line of stream
-/// `cut` saying how much was left out there.
-#[derive(Serialize)]
-struct LogLine {
-    time: Option<String>,
-    stream: &'static str,
-    text: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dropped_lines: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dropped_bytes: Option<u64>,
-}
-
 /// What a run printed from journal offset `after` on, and where to ask
 /// from next time: the page follows a running run by asking again.
 async fn logs(
@@ -205,18 +193,7 @@ async fn logs(
     Path(id): Path<String>,
     Params(params): Params,
 ) -> Result<Json<J>, ApiError> {
-    let after = params::number(&params, "after", 0u64, (0, i64::MAX as u64))
-        .map_err(ApiError::BadRequest)?;
-    let only = match param(&params, "stream") {
-        None | Some("") => None,
-        Some("stdout") => Some(lab_types::Stream::Stdout),
-        Some("stderr") => Some(lab_types::Stream::Stderr),
-        Some(other) => {
-            return Err(ApiError::BadRequest(format!(
-                "`stream` must be `stdout` or `stderr`: got `{other}`"
-            )));
-        }
-    };
+    let query = LogsQuery::parse(&params).map_err(ApiError::BadRequest)?;
     let body = state
         .with_store(move |store| {
             let run = store.run(&id)?;
@@ -224,34 +201,12 @@ async fn logs(
             // would seek where no file reaches.
             let journal = store.project().run_paths(&run.short_id).journal;
             let len = fs_err::metadata(&journal).map_or(0, |m| m.len());
-            if after > len {
-                return Err(ApiError::BadRequest(format!(
-                    "`after` must be an offset an earlier answer gave: got {after}, past the end of the run's journal ({len} bytes)"
-                )));
+            if let Some(error) = query.past_the_end(len) {
+                return Err(ApiError::BadRequest(error));
             }
-            let mut lines = Vec::new();
-            let read = store.read_console(&run.short_id, after, |event| match event {
-                lab_store::ConsoleEvent::Line {
-                    stream,
-                    time_nanos,
-                    text,
-                } if only.is_none_or(|s| s == stream) => lines.push(LogLine {
-                    time: Some(lab_types::time::iso(time_nanos)),
-                    stream: stream.as_str(),
-                    text,
-                    dropped_lines: None,
-                    dropped_bytes: None,
-                }),
-                lab_store::ConsoleEvent::Cut { lines: n, bytes } => lines.push(LogLine {
-                    time: None,
-                    stream: "cut",
-                    text: format!("{n} lines ({bytes} bytes) left out here"),
-                    dropped_lines: Some(n),
-                    dropped_bytes: Some(bytes),
-                }),
-                _ => {}
-            })?;
-            Ok(json!({ "lines": lines, "next": read.next, "done": read.done }))
+            let mut lines = Lines::new(query.only);
+            let read = store.read_console(&run.short_id, query.after, |event| lines.push(event))?;
+            Ok(lines.to_json(read.next, read.done))
         })
         .await?;
     Ok(Json(body))

@@ -12,6 +12,7 @@ mod events;
 mod extract;
 pub mod files;
 mod guard;
+pub mod logs;
 pub mod openapi;
 pub mod params;
 mod pool;

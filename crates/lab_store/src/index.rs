@@ -30,7 +30,8 @@ pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 pub use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 pub use crate::read::{pick_run, prefix_range};
 pub use crate::received::{
-    BadFrame, FoldedReceived, check_received, fold_received, received_metric_events,
+    BadFrame, FoldedReceived, check_received, fold_received, received_console_events,
+    received_metric_events,
 };
 pub use crate::remove::vanished;
 pub use crate::select::selection_sql_in;

@@ -240,6 +240,25 @@ pub fn received_metric_events(
     Ok(())
 }
 
+/// Calls `f` with each console event of `bytes`, whole frames of a received
+/// journal from offset `from` on (0: the header first), as
+/// [`received_metric_events`] does for metrics.
+pub fn received_console_events(
+    from: u64,
+    bytes: &[u8],
+    mut f: impl FnMut(crate::ConsoleEvent),
+) -> Result<(), Error> {
+    let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
+        (HEADER_LEN as u64, &bytes[HEADER_LEN..])
+    } else {
+        (from, bytes)
+    };
+    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| {
+        crate::console_events(record, &mut f);
+    })?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

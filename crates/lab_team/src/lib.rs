@@ -209,6 +209,7 @@ pub fn router(state: AppState) -> Router {
             "/projects/{project}/runs/{run}/metrics/{name}",
             get(read::metric),
         )
+        .route("/projects/{project}/runs/{run}/logs", get(read::logs))
         .route(
             "/projects/{project}/runs/{run}/artifacts",
             get(runfiles::artifacts),

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use axum::Extension;
 use axum::Json;
 use axum::extract::{Path, RawQuery, State};
+use lab_server::logs::{Lines, LogsQuery};
 use lab_server::params::{self, Columns, SeriesQuery, param};
 use lab_server::series::Series;
 use lab_store::MetricEvent;
@@ -248,4 +249,54 @@ pub(crate) async fn metric(
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(Json(view.to_json(&name, axis)))
+}
+
+/// `GET /projects/{project}/runs/{id}/logs`: as `lab ui`'s
+/// `GET /runs/{id}/logs`, what the run printed from journal offset `after`
+/// on, read from the journal in the object store, one stretch at a time.
+/// More can come while the run is running or out of reach.
+pub(crate) async fn logs(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, id)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let params = pairs(query.as_deref())?;
+    let query = LogsQuery::parse(&params).map_err(ApiError::BadRequest)?;
+    let p = project.clone();
+    let (run, length) = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&p)?;
+            let run = lease.with(|i| i.run(&id))?;
+            let length = lease
+                .with(|i| lab_store::index::FoldIndex::indexed_id(i, &run.id.to_string()))?
+                .map_or(0, |i| i.offset);
+            Ok((run, length))
+        })
+        .await?;
+    if let Some(error) = query.past_the_end(length) {
+        return Err(ApiError::BadRequest(error));
+    }
+    let bucket = &state.inner.bucket;
+    let run_id = run.id.to_string();
+    let mut lines = Lines::new(query.only);
+    for (start, size) in bucket.stretches(&project, &run_id, length).await? {
+        if start + size <= query.after {
+            continue;
+        }
+        let skip = query.after.saturating_sub(start);
+        let bytes = bucket
+            .store
+            .get_range(&bucket.stretch(&project, &run_id, start), skip..size)
+            .await?;
+        lab_store::index::received_console_events(start + skip, &bytes, |event| {
+            lines.push(event);
+        })?;
+    }
+    let done = !matches!(
+        run.status,
+        lab_types::Status::Running | lab_types::Status::Unreachable
+    );
+    Ok(Json(lines.to_json(length, done)))
 }

@@ -14,8 +14,7 @@ import * as selection from "../selection";
 import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
 type Tab = "overview" | "logs" | "artifacts" | "models" | "packages";
-// A team server keeps a run's console in its journal but does not serve it yet.
-const TABS: Tab[] = READ_ONLY ? ["overview", "artifacts", "models", "packages"] : ["overview", "logs", "artifacts", "models", "packages"];
+const TABS: Tab[] = ["overview", "logs", "artifacts", "models", "packages"];
 
 export function runPage(route: Route): View {
   return new RunView(route);

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use lab_store::query::{Input, QueryError};
 use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{MetricEvent, RunInfo};
+use lab_store::{ConsoleEvent, MetricEvent, RunInfo};
 use serde::Deserialize;
 
 use super::http::escape;
@@ -227,6 +227,23 @@ impl Remote {
             _ => {}
         })
         .map_err(|e| self.bad_answer(&path, &e.to_string()))?;
+        Ok(out)
+    }
+
+    /// What `run` printed, in order, as console events: read from the
+    /// run's journal as the server holds it.
+    ///
+    /// # Errors
+    ///
+    /// Any error of the server or the network, or a journal that does not
+    /// read.
+    pub fn console(&self, run: &RunInfo) -> Result<Vec<ConsoleEvent>, Error> {
+        let path = self.path(&format!("/runs/{}/journal", run.id));
+        let mut journal = Vec::new();
+        self.client.get_to(&path, &mut journal)?;
+        let mut out = Vec::new();
+        lab_store::index::received_console_events(0, &journal, |event| out.push(event))
+            .map_err(|e| self.bad_answer(&path, &e.to_string()))?;
         Ok(out)
     }
 
