@@ -8,9 +8,20 @@ the tests; nothing is downloaded.
 from __future__ import annotations
 
 import os
+import runpy
 import warnings
+from pathlib import Path
 
 import pytest
+
+# The helpers of tests/conftest.py, for the tests of this folder: pytest
+# keeps one module named `conftest` at a time, the nearest, so
+# `from conftest import lab_cli` finds this one.
+_shared = runpy.run_path(str(Path(__file__).resolve().parent.parent / "conftest.py"))
+lab_cli = _shared["lab_cli"]
+lab_env = _shared["lab_env"]
+run_python = _shared["run_python"]
+wait_background = _shared["wait_background"]
 
 os.environ["KERAS_BACKEND"] = "torch"
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -46,16 +57,6 @@ def lab_warnings(caught: list) -> list:
     from lab import LabWarning
 
     return [str(w.message) for w in caught if issubclass(w.category, LabWarning)]
-
-
-def wait_background() -> None:
-    """Lets finished runs of this process close and index their journals.
-
-    (The same as tests/conftest.py's; pytest imports one `conftest` module
-    by that name at a time, the nearest.)"""
-    from lab import _lab
-
-    assert _lab.wait_for_background() == []
 
 
 def read_run(e):
