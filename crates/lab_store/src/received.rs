@@ -229,15 +229,7 @@ pub fn received_metric_events(
     bytes: &[u8],
     mut f: impl FnMut(crate::MetricEvent),
 ) -> Result<(), Error> {
-    let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
-        (HEADER_LEN as u64, &bytes[HEADER_LEN..])
-    } else {
-        (from, bytes)
-    };
-    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| {
-        crate::metric_events(record, &mut f);
-    })?;
-    Ok(())
+    received_records(from, bytes, |record| crate::metric_events(record, &mut f))
 }
 
 /// Calls `f` with each console event of `bytes`, whole frames of a received
@@ -248,14 +240,18 @@ pub fn received_console_events(
     bytes: &[u8],
     mut f: impl FnMut(crate::ConsoleEvent),
 ) -> Result<(), Error> {
+    received_records(from, bytes, |record| crate::console_events(record, &mut f))
+}
+
+/// Calls `f` with each record of `bytes`, whole frames of a received
+/// journal from offset `from` on (0: the header first).
+fn received_records(from: u64, bytes: &[u8], mut f: impl FnMut(Record)) -> Result<(), Error> {
     let (at, frames) = if from == 0 && bytes.len() >= HEADER_LEN {
         (HEADER_LEN as u64, &bytes[HEADER_LEN..])
     } else {
         (from, bytes)
     };
-    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| {
-        crate::console_events(record, &mut f);
-    })?;
+    lab_journal::scan_from_as(frames, at, Mode::Live, |_, record| f(record))?;
     Ok(())
 }
 

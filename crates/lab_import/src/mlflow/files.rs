@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{MlRun, folder_artifacts, listing, local_path, pick_experiments, to_imported};
+use super::{MlRun, listing, pick_experiments, with_local_artifacts};
 use crate::{ImportError, Read, Source, SourceRun};
 
 pub(crate) struct FileStore {
@@ -292,23 +292,7 @@ impl Source for FileStore {
         // The artifact URI of a store that was moved points where it was:
         // the run's own `artifacts` folder is looked at first.
         let own = dir.join("artifacts");
-        let mut left = Vec::new();
-        let artifacts = if own.is_dir() {
-            folder_artifacts(&own)?
-        } else if let Some(path) = local_path(&ml.artifact_uri) {
-            folder_artifacts(&path)?
-        } else {
-            if !ml.artifact_uri.is_empty() {
-                left.push((
-                    "artifact folders not on a local path (import from the tracking server to get them)".to_owned(),
-                    1,
-                ));
-            }
-            Vec::new()
-        };
-        let mut read = to_imported(ml, artifacts);
-        read.left_out.extend(left);
-        Ok(read)
+        with_local_artifacts(ml, Some(&own))
     }
 }
 

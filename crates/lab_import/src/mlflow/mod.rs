@@ -124,6 +124,32 @@ pub(crate) fn folder_artifacts(dir: &Path) -> Result<Vec<(String, PathBuf)>, Str
     Ok(found)
 }
 
+/// A run read from a store on this machine, with its artifacts when they
+/// are here too: in `own` (the run's folder in a store that was moved),
+/// else where its artifact URI points. Artifacts elsewhere are left out and
+/// said.
+pub(crate) fn with_local_artifacts(ml: MlRun, own: Option<&Path>) -> Result<Read, String> {
+    let dir = own
+        .filter(|p| p.is_dir())
+        .map(Path::to_path_buf)
+        .or_else(|| local_path(&ml.artifact_uri));
+    let mut left = Vec::new();
+    let artifacts = if let Some(dir) = dir {
+        folder_artifacts(&dir)?
+    } else {
+        if !ml.artifact_uri.is_empty() {
+            left.push((
+                "artifact folders not on a local path (import from the tracking server to get them)".to_owned(),
+                1,
+            ));
+        }
+        Vec::new()
+    };
+    let mut read = to_imported(ml, artifacts);
+    read.left_out.extend(left);
+    Ok(read)
+}
+
 /// Maps an MLflow run onto Lab's; `artifacts` are the files to copy.
 pub(crate) fn to_imported(run: MlRun, artifacts: Vec<(String, PathBuf)>) -> Read {
     let mut left = LeftOut::default();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OpenFlags};
 
-use super::{MlRun, Point, folder_artifacts, listing, local_path, pick_experiments, to_imported};
+use super::{MlRun, Point, listing, pick_experiments, with_local_artifacts};
 use crate::{ImportError, Read, Source, SourceRun};
 
 pub(crate) struct SqliteStore {
@@ -153,20 +153,6 @@ impl Source for SqliteStore {
             .ok_or_else(|| format!("no run at {}", run.index))?;
         self.fill(&mut ml)
             .map_err(|e| format!("cannot read the run from the database: {e}"))?;
-        let mut left = Vec::new();
-        let artifacts = if let Some(dir) = local_path(&ml.artifact_uri) {
-            folder_artifacts(&dir)?
-        } else {
-            if !ml.artifact_uri.is_empty() {
-                left.push((
-                    "artifact folders not on a local path (import from the tracking server to get them)".to_owned(),
-                    1,
-                ));
-            }
-            Vec::new()
-        };
-        let mut read = to_imported(ml, artifacts);
-        read.left_out.extend(left);
-        Ok(read)
+        with_local_artifacts(ml, None)
     }
 }
