@@ -7,6 +7,7 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
+use lab_sdk::team::http::escape;
 use serde_json::{Value as J, json};
 
 use super::{MlRun, Point, listing, pick_experiments, to_imported};
@@ -191,11 +192,11 @@ impl Server {
         loop {
             let mut path = format!(
                 "/api/2.0/mlflow/metrics/get-history?run_id={}&metric_key={}&max_results={HISTORY_PAGE}",
-                encode(run_id),
-                encode(key)
+                escape(run_id),
+                escape(key)
             );
             if !token.is_empty() {
-                let _ = write!(path, "&page_token={}", encode(&token));
+                let _ = write!(path, "&page_token={}", escape(&token));
             }
             let page = self.json(&path, None)?;
             for m in page["metrics"].as_array().into_iter().flatten() {
@@ -217,12 +218,12 @@ impl Server {
     fn fetch_artifacts(&self, run_id: &str, path: &str, into: &Path) -> Result<(), String> {
         let mut token = String::new();
         loop {
-            let mut url = format!("/api/2.0/mlflow/artifacts/list?run_id={}", encode(run_id));
+            let mut url = format!("/api/2.0/mlflow/artifacts/list?run_id={}", escape(run_id));
             if !path.is_empty() {
-                let _ = write!(url, "&path={}", encode(path));
+                let _ = write!(url, "&path={}", escape(path));
             }
             if !token.is_empty() {
-                let _ = write!(url, "&page_token={}", encode(&token));
+                let _ = write!(url, "&page_token={}", escape(&token));
             }
             let page = self.json(&url, None)?;
             for f in page["files"].as_array().into_iter().flatten() {
@@ -247,8 +248,8 @@ impl Server {
                     let bytes = self.call(
                         &format!(
                             "/get-artifact?path={}&run_uuid={}",
-                            encode(&file),
-                            encode(run_id)
+                            escape(&file),
+                            escape(run_id)
                         ),
                         None,
                     )?;
@@ -329,19 +330,6 @@ fn float(v: &J) -> f64 {
     }
 }
 
-/// Percent-encodes a query value.
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 impl Source for Server {
     fn runs(&mut self) -> Result<Vec<SourceRun>, ImportError> {
         let unreachable = |why: String| {
@@ -392,7 +380,7 @@ mod tests {
         );
         assert_eq!(float(&json!(0.5)).to_bits(), 0.5f64.to_bits());
         assert_eq!(int(&json!("1700000000000")), Some(1_700_000_000_000));
-        assert_eq!(encode("a b/ü"), "a%20b%2F%C3%BC");
+        assert_eq!(escape("a b/ü"), "a%20b%2F%C3%BC");
     }
 
     #[test]
