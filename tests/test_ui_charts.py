@@ -236,11 +236,14 @@ def test_the_charts_have_a_text_alternative(page: Page, charts_project: tuple[Pa
     assert first[0] == "0.5", first
 
 
-def test_x_as_wall_clock_time_or_another_metric(page: Page, charts_project: tuple[Path, list[str]]) -> None:
+def test_x_as_relative_or_wall_clock_time_or_another_metric(page: Page, charts_project: tuple[Path, list[str]]) -> None:
     _, ids = charts_project
     open_compare(page, ids[:4])
     chart = page.page.locator(LOSS)
     select = page.page.locator('[data-testid="chart-x"]')
+    select.select_option("time")
+    page.page.wait_for_function("() => location.hash.includes('x=time')")
+    page.page.wait_for_function(f"() => /over time [0-9.]+ ms to [0-9.]+ (ms|s)/.test(document.querySelector('{LOSS} .chart-plot').getAttribute('aria-label'))")
     select.select_option("wall")
     page.page.wait_for_function("() => location.hash.includes('x=wall')")
     page.page.wait_for_function(f"() => document.querySelector('{LOSS} .chart-plot').getAttribute('aria-label').includes('wall time')")
