@@ -127,7 +127,9 @@ export class ChartTooltip {
     );
     this.el.hidden = false;
     const w = this.el.offsetWidth;
-    const x = left + 16 + w > width ? Math.max(0, left - 16 - w) : left + 16;
+    // Right of the cursor, else left of it, else (a narrow chart) against
+    // the plot's right edge, over the y axis if need be.
+    const x = left + 16 + w <= width ? left + 16 : left - 16 - w >= 0 ? left - 16 - w : width - w;
     this.el.style.left = x + "px";
     // Inside the plot where it fits, so it covers the legend below less.
     this.el.style.top = Math.max(0, Math.min(top - 10, height - this.el.offsetHeight)) + "px";

@@ -552,12 +552,13 @@ export class MetricChart {
       values: (_u, splits) => splits.map((v) => fmtAxis(v)),
     };
     const mode = this.settings.x;
+    // Room for one line of tick labels (uPlot leaves 50 px); wall-clock ticks take two.
     const xAxis: uPlot.Axis =
       mode === "time"
-        ? { ...axis, values: (_u, splits) => splits.map((v) => fmtSeconds(v, splits)) }
+        ? { ...axis, size: 30, values: (_u, splits) => splits.map((v) => fmtSeconds(v, splits)) }
         : mode === "wall"
           ? { stroke: axis.stroke, grid: axis.grid, ticks: axis.ticks }
-          : { ...axis };
+          : { ...axis, size: 30 };
     return {
       width: this.lastWidth,
       height: HEIGHT,
