@@ -28,8 +28,10 @@ class RunView implements View {
   private tab: Tab = "overview";
   private file: string | null = null;
   private settings: ChartSettings;
-  /** The crosshair and the zoom its charts share (the zoom in the address). */
+  /** The crosshair and the zoom its charts share (the zoom in the address);
+   *  the system metrics' charts share theirs apart, their steps being samples. */
   private sync: ChartSync;
+  private systemSync = new ChartSync(null, () => {});
   private head: HTMLElement;
   private tabsNav: HTMLElement;
   private content: HTMLElement;
@@ -371,7 +373,7 @@ class RunView implements View {
     for (const n of names) {
       if (this.charts.has(n)) continue;
       const sub = isSystemMetric(n) ? systemLabel(n) : undefined;
-      const c = new MetricChart(n, [{ runId: this.run!.id, label: n, colorIndex: 0 }], this.settings, "metric-chart", sub, systemUnits(n), this.sync);
+      const c = new MetricChart(n, [{ runId: this.run!.id, label: n, colorIndex: 0 }], this.settings, "metric-chart", sub, systemUnits(n), isSystemMetric(n) ? this.systemSync : this.sync);
       c.el.id = "chart-" + cssId(n);
       this.charts.set(n, c);
       grid.appendChild(c.el);
