@@ -133,6 +133,26 @@ def test_a_sweep_call_with_wrong_arguments_starts_no_run(project: Path) -> None:
     assert not (project / ".lab").exists()
 
 
+def test_a_sweep_of_a_function_without_a_signature_logs_no_arguments(project: Path) -> None:
+    e = Experiment("sweep")
+    biggest = e.sweep(group="builtin")(max)
+    assert biggest(3, 7) == 7
+    (run,) = by_id().values()
+    assert (run.group, run.params, run.status) == ("builtin", {}, "finished")
+
+
+def test_a_sweep_leaves_out_keyword_arguments_that_are_no_keys(project: Path) -> None:
+    e = Experiment("sweep")
+
+    @e.sweep(group="g")
+    def train(**options):
+        return sorted(options)
+
+    assert train(**{"lr": 0.1, "bad name\n": 2}) == ["bad name\n", "lr"]
+    (run,) = by_id().values()
+    assert (run.params, run.status) == ({"lr": 0.1}, "finished")
+
+
 def test_start_run_as_a_bare_decorator_still_runs_at_once(project: Path) -> None:
     """The seed's contract: `@e.start_run` runs the function at decoration."""
     e = Experiment("once")

@@ -370,6 +370,8 @@ def _sweep_parameters(signature: Any, args: tuple, kwargs: dict) -> Dict[str, An
     import inspect
     import numbers
 
+    if signature is None:
+        return {}
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     found: Dict[str, Any] = {}
@@ -382,20 +384,24 @@ def _sweep_parameters(signature: Any, args: tuple, kwargs: dict) -> Dict[str, An
     return {
         k: v
         for k, v in found.items()
-        if v is None or isinstance(v, (str, bool)) or (isinstance(v, numbers.Real) and _is_key(k))
+        if _is_key(k) and (v is None or isinstance(v, (str, bool, numbers.Real)))
     }
 
 
 def _sweep_name(template: str, signature: Any, args: tuple, kwargs: dict) -> str:
     """``template`` filled in with one call's arguments (``"lr={lr}"``)."""
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
+    if signature is None:
+        arguments = dict(kwargs)
+    else:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
     try:
-        return template.format(**bound.arguments)
+        return template.format(**arguments)
     except (KeyError, IndexError) as e:
         raise ValueError(
             f"`name` {template!r} names {e} which is no argument of the function: "
-            f"it has {', '.join(bound.arguments) or 'none'}"
+            f"it has {', '.join(arguments) or 'none'}"
         ) from None
     except (ValueError, AttributeError) as e:
         raise ValueError(f"`name` {template!r} is no format string for the arguments: {e}") from None
@@ -540,7 +546,10 @@ class Experiment(ExperimentCore):
             import functools
             import inspect
 
-            signature = inspect.signature(f)
+            try:
+                signature: Any = inspect.signature(f)
+            except (TypeError, ValueError):  # a builtin without one: no arguments are logged
+                signature = None
             label = getattr(f, "__name__", "sweep")
             if group is not None:
                 the_group = group
