@@ -115,6 +115,15 @@ def test_a_sweep_is_grouped_and_folds(browser: Any, base: str) -> None:
             page.shot(name)
         page.page.set_viewport_size({"width": 1440, "height": 900})
 
+        # The group's box ticks its runs, ready to compare.
+        compare = page.page.locator('[data-testid="compare-button"]')
+        sweep.locator('[data-testid="group-select"]').check()
+        sync_api.expect(compare).to_have_text("Compare (3)")
+        ticked = page.page.eval_on_selector_all('[data-testid="row-select"]:checked', "bs => bs.length")
+        assert ticked == 3
+        sweep.locator('[data-testid="group-select"]').uncheck()
+        sync_api.expect(compare).to_have_text("Compare (0)")
+
         # Fold the sweep: its three runs leave, its row stays and says so.
         toggle = sweep.locator('[data-testid="group-toggle"]')
         assert toggle.get_attribute("aria-expanded") == "true"

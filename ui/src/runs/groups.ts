@@ -11,6 +11,7 @@ import type { Names, RunRow } from "../api";
 import { h } from "../dom";
 import { fmtNum, fmtValue } from "../format";
 import { cellValue, keyId, parseKey, sameKey, shortKey, type ColKey } from "../keys";
+import * as selection from "../selection";
 import { PAGE, type Pager } from "./pager";
 
 /** The most runs grouped: past it, the rest of the query is left out. */
@@ -199,7 +200,13 @@ function groupCell(g: GroupRow, c: ColKey): HTMLElement {
   return h("div", { class: "vt-cell missing", role: "gridcell", title: `${distinct.size} values` }, `${distinct.size} values`);
 }
 
-/** A group row at row `i`: the fold button over the run fields' columns, then a cell per column. */
+/** Whether every run of `g` is ticked. */
+export function groupTicked(g: GroupRow): boolean {
+  return g.runs.every((r) => selection.has(r.id));
+}
+
+/** A group row at row `i`: a box that ticks its runs, the fold button over
+ *  the run fields' columns, then a cell per column. */
 export function buildGroupRow(i: number, g: GroupRow, cols: ColKey[], spanFields: number, style: Record<string, string>, toggle: () => void): HTMLElement {
   const count = `${g.runs.length} run${g.runs.length === 1 ? "" : "s"}`;
   const button = h(
@@ -232,7 +239,20 @@ export function buildGroupRow(i: number, g: GroupRow, cols: ColKey[], spanFields
       "aria-expanded": g.folded ? "false" : "true",
       style,
     },
-    h("div", { class: "vt-cell c-select", role: "gridcell" }),
+    h(
+      "div",
+      { class: "vt-cell c-select", role: "gridcell" },
+      h("input", {
+        type: "checkbox",
+        testid: "group-select",
+        tabIndex: -1,
+        checked: groupTicked(g),
+        "aria-label": `Select the ${count} of ${g.label}`,
+        title: `Select the ${count} of ${g.label}`,
+        onclick: (e: Event) => e.stopPropagation(),
+        onchange: (e: Event) => selection.tick(g.runs, (e.target as HTMLInputElement).checked),
+      }),
+    ),
     h("div", { class: "vt-cell g-head", role: "gridcell", style: { gridColumn: `span ${spanFields}` } }, button),
     cols.map((c) => groupCell(g, c)),
   );

@@ -11,7 +11,7 @@ import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey 
 import { navigate } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
-import { buildGroupRow, type GroupRow } from "./groups";
+import { buildGroupRow, groupTicked, type GroupRow } from "./groups";
 
 const RH = 30; // row height, px
 const OVERSCAN = 8;
@@ -305,8 +305,8 @@ export class RunsTable {
   /** Row `i` as drawn, built again when its run or its tick changed. */
   private drawRow(i: number): Drawn {
     const row = this.rows.row(i);
-    const sel = !!row && selection.has(row.id);
     const group = this.rows.group?.(i) ?? null;
+    const sel = row ? selection.has(row.id) : !!group && groupTicked(group);
     let x = this.drawn.get(i);
     if (!x || x.row !== row || x.sel !== sel || x.group !== group) {
       const el = group
