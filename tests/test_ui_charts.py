@@ -2,7 +2,8 @@
 
 One project of 50 runs made with Lab's Python API: 20 of them log `loss`
 (3,000 points, more than a chart draws, so the series is downsampled) and
-`acc` (every tenth step), with `lr` among four values; run 3 logs a NaN, a
+`acc` (every tenth step), with `lr` among four values, in two groups (`warm`
+and `cold`, ten runs each); run 3 logs a NaN, a
 +inf and a -inf; the others log a few points. The real `lab ui` serves it
 (see tests/test_ui_browser.py for the harness). Screenshots go to
 `tests-output/ui/`.
@@ -34,7 +35,7 @@ from lab.experiment import Experiment
 ids = []
 for i in range(50):
     e = Experiment("charts")
-    with e.start_run():
+    with e.start_run(group=("warm" if i < 10 else "cold") if i < 20 else None):
         ids.append(e.run_id)
         e.log_parameters({"lr": [0.1, 0.01, 0.001, 0.0001][i % 4], "bs": 32 * (1 + i % 2), "seed": i})
         n = 3000 if i < 20 else 5
@@ -339,6 +340,20 @@ def test_runs_grouped_by_a_parameter_are_a_mean_with_a_band(page: Page, charts_p
     sync_api.expect(page.page.locator('[data-testid="chart-band"]')).to_have_value("std")
     page.page.locator('[data-testid="chart-group-by"]').select_option("")
     sync_api.expect(page.page.locator(LOSS)).to_have_attribute("data-lines", "20")
+
+
+def test_runs_of_a_group_are_a_mean_with_a_band(page: Page, charts_project: tuple[Path, list[str]]) -> None:
+    _, ids = charts_project
+    open_compare(page, ids[:20], "&group=group")
+    chart = page.page.locator(LOSS)
+    sync_api.expect(chart).to_have_attribute("data-lines", "2")
+    sync_api.expect(chart).to_have_attribute("data-bands", "2")
+    assert chart.locator(".legend-item").evaluate_all("els => els.map(e => e.dataset.key)") == ["group:warm", "group:cold"]
+    assert chart.locator(".legend-item .legend-label").all_inner_texts() == ["warm (10)", "cold (10)"]
+    # The group's resting value is the mean of its runs' last values.
+    warm = chart.locator('.legend-item[data-key="group:warm"] .legend-value').inner_text()
+    assert float(warm) == pytest.approx(sum(0.5 + i / 1000 for i in range(10)) / 10, abs=1e-4)
+    sync_api.expect(page.page.locator('[data-testid="chart-group-by"]')).to_have_value("group")
 
 
 def test_labels_built_from_parameters(page: Page, charts_project: tuple[Path, list[str]]) -> None:

@@ -35,6 +35,7 @@ function grid(lines: Line[], max: number): number[] {
   if (all.size <= max) return [...all].sort((a, b) => a - b);
   const out: number[] = new Array(max);
   for (let i = 0; i < max; i++) out[i] = lo + ((hi - lo) * i) / (max - 1);
+  out[max - 1] = hi; // exactly: the runs' last points are there
   return out;
 }
 

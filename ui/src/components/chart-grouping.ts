@@ -25,15 +25,14 @@ export interface GroupedRun {
   params?: Record<string, unknown> | null;
 }
 
-/** The group of run `r` under `groupBy`, or null. */
+/** The group of run `r` under `groupBy`, or null. A bare name is a
+ *  parameter, as the runs table writes one in its `group=`. */
 export function groupOf(r: GroupedRun, groupBy: string): string | null {
+  if (!groupBy) return null;
   if (groupBy === "group") return r.group ?? null;
-  if (groupBy.startsWith("params.")) {
-    const k = groupBy.slice("params.".length);
-    const v = (r.params ?? {})[k];
-    return v === undefined ? null : `${k}=${fmtValue(v)}`;
-  }
-  return null;
+  const k = groupBy.startsWith("params.") ? groupBy.slice("params.".length) : groupBy;
+  const v = (r.params ?? {})[k];
+  return v === undefined ? null : `${k}=${fmtValue(v)}`;
 }
 
 /** Run `r` as a chart's source. */

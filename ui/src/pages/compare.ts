@@ -403,13 +403,14 @@ class CompareView implements View {
 function groupingFrom(route: Route, s: ChartSettings): Grouping {
   const g = getStr(route, "group");
   return {
-    groupBy: g === "group" || g.startsWith("params.") ? g : "",
+    // A bare name is a parameter (as the runs table may write it).
+    groupBy: !g || g === "group" || g.startsWith("params.") ? g : "params." + g,
     band: s.band,
     labelKeys: getList(route, "label") ?? [],
   };
 }
 
-/** The run's group, where the listing has one. */
+/** The run's group, if it has one. */
 function groupOfRun(r: RunDetail): string | null {
-  return (r as RunDetail & { group?: string | null }).group ?? null;
+  return r.group ?? null;
 }
