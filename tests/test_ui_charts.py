@@ -4,7 +4,7 @@ One project of 50 runs made with Lab's Python API: 20 of them log `loss`
 (3,000 points, more than a chart draws, so the series is downsampled) and
 `acc` (every tenth step), with `lr` among four values, in two groups (`warm`
 and `cold`, ten runs each); run 3 logs a NaN, a
-+inf and a -inf; the others log a few points. The real `lab ui` serves it
++inf and a -inf; the others log a few points (the last no `acc`). The real `lab ui` serves it
 (see tests/test_ui_browser.py for the harness). Screenshots go to
 `tests-output/ui/`.
 """
@@ -48,7 +48,7 @@ for i in range(50):
                 # legend that shows a downsampled bucket's extreme is wrong.
                 loss = 0.5 + i / 1000
             e.log_metric("loss", loss, step=step)
-            if step % 10 == 0:
+            if step % 10 == 0 and i != 49:
                 e.log_metric("acc", step / n, step=step)
 print(json.dumps(ids))
 """
@@ -205,6 +205,12 @@ def test_the_tooltip_lists_values_nearest_first_and_highlights_the_line(page: Pa
     sync_api.expect(chart).to_have_attribute("data-hover", "")
     chart.locator(f'.legend-item[data-key="{twenty[5]}"]').hover()
     sync_api.expect(chart).to_have_attribute("data-hover", twenty[5])
+    # And by keyboard: Tab to an entry.
+    page.page.mouse.move(0, 0)
+    chart.locator(f'.legend-item[data-key="{twenty[6]}"]').focus()
+    sync_api.expect(chart).to_have_attribute("data-hover", twenty[6])
+    page.page.keyboard.press("Tab")
+    sync_api.expect(chart).to_have_attribute("data-hover", twenty[7])
 
 
 def test_nan_and_infinities_are_marked_where_they_happened(page: Page, charts_project: tuple[Path, list[str]]) -> None:
@@ -268,6 +274,16 @@ def test_x_as_relative_or_wall_clock_time_or_another_metric(page: Page, charts_p
     page.page.reload()
     sync_api.expect(page.page.locator('[data-testid="chart-x"]')).to_have_value("metrics.acc")
     sync_api.expect(page.page.locator(LOSS)).to_have_attribute("data-points", str(4 * 300), timeout=10_000)
+
+
+def test_runs_without_the_x_metric_are_named(page: Page, charts_project: tuple[Path, list[str]], server: str) -> None:
+    _, ids = charts_project
+    three = [ids[0], ids[1], ids[49]]
+    page.goto(f"#/compare?ids={','.join(three)}&x=metrics.acc")
+    chart = page.page.locator(LOSS)
+    sync_api.expect(chart).to_have_attribute("data-series", "2", timeout=20_000)
+    name = labels_by_id(server)[ids[49]]
+    sync_api.expect(chart.locator(".chart-note")).to_have_text(f"Not drawn, as it has no `acc`: {name}.")
 
 
 def test_zoom_and_crosshair_are_synced_and_the_zoom_is_in_the_address(page: Page, charts_project: tuple[Path, list[str]]) -> None:

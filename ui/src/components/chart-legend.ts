@@ -58,8 +58,12 @@ export class ChartLegend {
           class: "legend-item",
           "data-key": e.key,
           title: e.title,
+          // Reachable by keyboard: focusing an entry highlights its line too.
+          tabIndex: 0,
           onmouseenter: () => this.onHover(e.key),
           onmouseleave: () => this.onHover(null),
+          onfocus: () => this.onHover(e.key),
+          onblur: () => this.onHover(null),
         },
         h("span", { class: "swatch", style: { background: e.color }, "aria-hidden": "true" }),
         h("span", { class: "legend-label" }, e.label),

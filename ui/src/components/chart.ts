@@ -320,6 +320,16 @@ export class MetricChart {
     if (this.again && !this.destroyed) this.load();
   }
 
+  /** Which runs are not drawn because they lack the metric on the x axis. */
+  private missingNote(): string | null {
+    if (!this.settings.x.startsWith("metrics.")) return null;
+    const have = new Set(this.loaded.map((l) => l.source.runId));
+    const missing = this.sources.filter((s) => !have.has(s.runId));
+    if (!missing.length) return null;
+    const names = missing.slice(0, 3).map((s) => s.label).join(", ") + (missing.length > 3 ? ` and ${missing.length - 3} more` : "");
+    return `Not drawn, as ${missing.length === 1 ? "it has" : "they have"} no \`${this.settings.x.slice(8)}\`: ${names}.`;
+  }
+
   private showNote(s: string | null): void {
     this.note.hidden = !s;
     this.note.textContent = s ?? "";
@@ -360,13 +370,12 @@ export class MetricChart {
           !this.loaded.length ? "No points yet." : points === 0 ? "No points in this range." : "Every value is NaN or infinite: nothing to draw.",
         ),
       );
-      this.showNote(null);
+      this.showNote(this.missingNote());
       if (this.zoom) this.showNote("“Reset zoom” shows the whole run.");
       return;
     }
-    this.showNote(
-      this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null,
-    );
+    const notes = [this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null, this.missingNote()];
+    this.showNote(notes.filter((n) => n !== null).join(" ") || null);
     const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
     this.plotEl.replaceChildren();
     this.lastWidth = this.width();
