@@ -372,6 +372,34 @@ def test_runs_of_a_group_are_a_mean_with_a_band(page: Page, charts_project: tupl
     sync_api.expect(page.page.locator('[data-testid="chart-group-by"]')).to_have_value("group")
 
 
+def test_lines_coloured_on_a_scale_by_a_parameter_or_a_metric(page: Page, charts_project: tuple[Path, list[str]]) -> None:
+    _, ids = charts_project
+    twenty = ids[:20]
+    open_compare(page, twenty)
+    chart = page.page.locator(LOSS)
+    chart.locator('[data-testid="legend-more"]').click()
+    swatches = chart.locator(".legend-item .swatch")
+
+    def colours() -> list[str]:
+        return swatches.evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+
+    page.page.locator('[data-testid="chart-color-by"]').select_option("params.lr")
+    page.page.wait_for_function("() => location.hash.includes('color=params.lr')")
+    key = page.page.locator('[data-testid="chart-color-key"]')
+    sync_api.expect(key).to_have_text("0.00010.1 (log)")
+    by_lr = colours()
+    # One colour per lr value (four), the same for runs of the same lr.
+    assert len(set(by_lr)) == 4, by_lr
+    assert all(by_lr[i] == by_lr[i % 4] for i in range(20))
+    page.page.locator('[data-testid="chart-color-by"]').select_option("metrics.loss")
+    sync_api.expect(key).to_have_text("0.50.519")
+    by_loss = colours()
+    assert len(set(by_loss)) == 20 and by_loss != by_lr
+    # The address brings it back.
+    page.page.reload()
+    sync_api.expect(page.page.locator('[data-testid="chart-color-key"]')).to_have_text("0.50.519", timeout=20_000)
+
+
 def test_labels_built_from_parameters(page: Page, charts_project: tuple[Path, list[str]]) -> None:
     _, ids = charts_project
     open_compare(page, ids[:4])

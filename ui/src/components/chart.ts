@@ -66,6 +66,8 @@ export interface ChartSource {
   /** Said on hover: the run's name and id, say. */
   title?: string;
   colorIndex: number;
+  /** A colour of its own (coloured on a scale by a value), instead of the palette's. */
+  color?: string;
   /** Runs of one group are drawn as their mean and a band. */
   group?: string | null;
 }
@@ -413,7 +415,7 @@ export class MetricChart {
           key: "group:" + g,
           label: `${g} (${members.length})`,
           title: `${g}: mean of ${members.length} runs, ${this.settings.band === "std" ? "±1 standard deviation" : "min to max"} shaded\n` + members.map((m) => m.source.title ?? m.source.label).join("\n"),
-          color: seriesColor(members[0].source.colorIndex),
+          color: members[0].source.color ?? seriesColor(members[0].source.colorIndex),
           x: b.x,
           y: b.mean,
           lo,
@@ -429,7 +431,7 @@ export class MetricChart {
         key: l.source.runId,
         label: l.source.label,
         title: l.source.title ?? l.source.label,
-        color: seriesColor(l.source.colorIndex),
+        color: l.source.color ?? seriesColor(l.source.colorIndex),
         x: l.x,
         // A single run keeps its raw line beside the smoothed one (see seriesData).
         y: smooth > 0 && !single ? ema(ys, smooth) : ys,

@@ -11,7 +11,7 @@ import { buildHash, getList, getStr, navigate, runsHash, type Route } from "../r
 import { statusBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, type ChartSettings } from "../components/chart";
 import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
-import { groupingControls, sourceOf, type Grouping } from "../components/chart-grouping";
+import { colorScale, groupingControls, sourceOf, type ColorScale, type Grouping } from "../components/chart-grouping";
 import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
 import { seriesColor } from "../theme";
 import * as selection from "../selection";
@@ -122,6 +122,7 @@ class CompareView implements View {
       zoom: zoomParam(this.sync.zoom),
       group: this.grouping.groupBy || undefined,
       label: this.grouping.labelKeys.length ? this.grouping.labelKeys : undefined,
+      color: this.grouping.colorBy || undefined,
     });
   }
 
@@ -205,8 +206,9 @@ class CompareView implements View {
     const lines = groupingControls(
       this.grouping,
       this.paramNames(),
+      this.metricNames().filter((n) => !isSystemMetric(n)),
       this.runs.some((r) => groupOfRun(r) !== null),
-      (g) => {
+      (g: Grouping) => {
         this.grouping = g;
         this.settings = { ...this.settings, band: g.band };
         for (const c of this.charts.values()) c.setSettings(this.settings, false);
@@ -228,7 +230,7 @@ class CompareView implements View {
       errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
       h("ul", { class: "run-chips" }, chips),
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
-      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines), chartsGrid),
+      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines, this.colorKey), chartsGrid),
       h(
         "section",
         { class: "card" },
@@ -257,6 +259,21 @@ class CompareView implements View {
   private chartsGrid: HTMLElement | null = null;
   private chartRuns = new Map<string, string>();
   private chartLabels = new Map<string, string>();
+  private colorKey = h("span", { class: "color-key", testid: "chart-color-key", hidden: true });
+
+  /** The key of the colours by a value: its name and ends. */
+  private showColorKey(scale: ColorScale | null): void {
+    const by = this.grouping.colorBy;
+    this.colorKey.hidden = !scale;
+    if (!scale) return;
+    const name = by.replace(/^(params|metrics)\./, "");
+    this.colorKey.replaceChildren(
+      scale.range ? h("span", null, scale.range.lo) : h("span", null, name),
+      h("span", { class: "color-ramp", "aria-hidden": "true" }),
+      scale.range ? h("span", null, `${scale.range.hi}${scale.range.log ? " (log)" : ""}`) : "",
+    );
+    this.colorKey.title = `Lines coloured by ${by}` + (scale.range ? "" : " (its values in order)") + "; grey: runs without it";
+  }
 
   private syncCharts(): void {
     const grid = this.chartsGrid;
@@ -267,10 +284,12 @@ class CompareView implements View {
       return;
     }
     if (!this.charts.size) grid.replaceChildren();
+    const scale = this.grouping.colorBy ? colorScale(this.runs, this.grouping.colorBy) : null;
+    this.showColorKey(scale);
     for (const n of names) {
       const sources = this.runs
         .filter((r) => (r.metrics ?? []).some((m) => m.name === n))
-        .map((r) => sourceOf(r, this.colorOf(r), this.grouping));
+        .map((r) => sourceOf(r, this.colorOf(r), this.grouping, scale));
       const existing = this.charts.get(n);
       if (existing) {
         const key = sources.map((x) => x.runId).join(",");
@@ -407,6 +426,7 @@ function groupingFrom(route: Route, s: ChartSettings): Grouping {
     groupBy: !g || g === "group" || g.startsWith("params.") ? g : "params." + g,
     band: s.band,
     labelKeys: getList(route, "label") ?? [],
+    colorBy: /^(params|metrics)\./.test(getStr(route, "color")) ? getStr(route, "color") : "",
   };
 }
 
