@@ -220,12 +220,13 @@ class _RunScope:
     """What ``e.start_run`` returns: a context manager for a block, and a
     decorator that runs the function at once as one run."""
 
-    def __init__(self, experiment: "Experiment") -> None:
+    def __init__(self, experiment: "Experiment", name: Optional[str] = None) -> None:
         self._experiment = experiment
+        self._name = name
         self._run: Optional[RunHandle] = None
 
     def __enter__(self) -> "Experiment":
-        self._run = self._experiment._begin()
+        self._run = self._experiment._begin(self._name)
         return self._experiment
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
@@ -239,13 +240,13 @@ class _RunScope:
             raise TypeError(
                 f"`start_run` decorates a function: got {type(func).__name__} {func!r}"
             )
-        experiment = self._experiment
-        with _RunScope(experiment):
+        experiment, name = self._experiment, self._name
+        with _RunScope(experiment, name):
             func()
 
         def run_again(*args: Any, **kwargs: Any) -> T:
             """Calls the decorated function again, as a new run."""
-            with _RunScope(experiment):
+            with _RunScope(experiment, name):
                 return func(*args, **kwargs)
 
         run_again.__name__ = getattr(func, "__name__", "run")
@@ -330,37 +331,45 @@ class Experiment(ExperimentCore):
         """The id of the current run, or of the last one if none is running."""
         return self._run.id if self._run is not None else None
 
-    def start_run(self, func: Optional[Callable[[], Any]] = None) -> Any:
+    def start_run(self, func: Optional[Callable[[], Any]] = None, *, name: Optional[str] = None) -> Any:
         """Start a run.
 
         As a decorator, ``@e.start_run`` runs the function at once as one run
         (and the name it decorates becomes a function that runs it again as a
         new run). As ``with e.start_run():`` the block is the run.
 
+        :param name: the run's readable name; by default one is generated
+            (``brisk-otter-4821``), unique in the project. Names need not be
+            unique: a name given twice names both runs, and ``lab show NAME``
+            then lists them. ``@e.start_run(name="baseline")`` and
+            ``with e.start_run(name="baseline"):`` both take it.
+
         An exception inside the run marks it ``failed`` with the error and
         traceback, and is raised again unchanged; ``KeyboardInterrupt`` marks
         it ``interrupted``.
         """
-        scope = _RunScope(self)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a string or None: got {type(name).__name__} {name!r}")
+        scope = _RunScope(self, name)
         if func is None:
             return scope
         return scope(func)
 
     # -- lifecycle ---------------------------------------------------------
 
-    def _begin(self) -> RunHandle:
+    def _begin(self, run_name: Optional[str] = None) -> RunHandle:
         """Starts a run and makes it the experiment's; of two threads starting
         runs at once, exactly one does and the other raises ``LabError``."""
         self._claim()
         try:
-            run = self._start()
+            run = self._start(run_name)
         except BaseException:
             self._release()
             raise
         self._attach(run)
         return run
 
-    def _start(self) -> RunHandle:
+    def _start(self, run_name: Optional[str] = None) -> RunHandle:
         global _waiter_registered
         source = _valid_text(_source())
         name = self.name
@@ -385,6 +394,8 @@ class Experiment(ExperimentCore):
         }
         if self.dataset is not None:
             attrs[_lab.ATTR_DATASET] = self.dataset
+        if run_name is not None:
+            attrs[_lab.ATTR_NAME] = run_name
         if os.environ.get("LAB_LAUNCH"):
             # Set by `lab run`, which lists the runs its script made.
             attrs[_lab.ATTR_LAUNCH] = _valid_text(os.environ["LAB_LAUNCH"])
@@ -488,6 +499,20 @@ class Experiment(ExperimentCore):
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag on the run; the value is kept as text."""
         self._live("set_tag").set_tag(key, value)
+
+    def log_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the run; the value is kept as text (the same as
+        :meth:`set_tag`). After the run, ``lab tag`` and ``Run.tags`` change
+        tags."""
+        self._live("log_tag").set_tag(key, value)
+
+    def log_note(self, markdown: str) -> None:
+        """Set the run's note: Markdown text saying what the run is for. A
+        later note replaces it; after the run, ``lab note`` and ``Run.note``
+        change it."""
+        if not isinstance(markdown, str):
+            raise TypeError(f"`markdown` must be a string: got {type(markdown).__name__} {markdown!r}")
+        self._live("log_note").log_note(markdown)
 
     def log_artifact(self, name: str, path: "os.PathLike[str] | str") -> None:
         """Log a file or a folder as an artifact.

@@ -55,6 +55,14 @@ pub mod attr {
     pub const PACKAGES: &str = "packages";
     /// Who writes the journal (see `lab_journal`'s liveness).
     pub const WRITER: &str = "writer";
+    /// The group the run belongs to: the runs of one sweep or one
+    /// cross-validation, listed and drawn together.
+    pub const GROUP: &str = "group";
+    /// The run's readable name (given at start, or generated; a rename in
+    /// the run's meta journal replaces it).
+    pub const NAME: &str = "name";
+    /// The run's note, Markdown (from the run's meta journal).
+    pub const NOTE: &str = "note";
 
     /// Every attribute name above.
     pub const ALL: &[&str] = &[
@@ -74,5 +82,8 @@ pub mod attr {
         GIT_DIRTY,
         PACKAGES,
         WRITER,
+        GROUP,
+        NAME,
+        NOTE,
     ];
 }
