@@ -50,7 +50,7 @@ def test_every_run_gets_a_readable_unique_name_unless_given(project: Path) -> No
     ("name", "error", "message"),
     [
         ("", ValueError, "`name`"),
-        ("   ", ValueError, "non-empty"),
+        ("   ", ValueError, "must not be empty or blank"),
         ("x" * 201, ValueError, "at most 200 characters"),
         ("a\nb", ValueError, "control characters"),
         (3, TypeError, "`name` must be a string or None: got int 3"),

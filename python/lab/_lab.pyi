@@ -24,6 +24,7 @@ __all__ = [
     "ATTR_PACKAGES",
     "ATTR_WRITER",
     "ATTR_GROUP",
+    "ATTR_PARENT",
     "ATTR_NAME",
     "ATTR_NOTE",
     "LabError",
@@ -73,6 +74,7 @@ ATTR_GIT_DIRTY: str
 ATTR_PACKAGES: str
 ATTR_WRITER: str
 ATTR_GROUP: str
+ATTR_PARENT: str
 ATTR_NAME: str
 ATTR_NOTE: str
 
@@ -122,7 +124,7 @@ class ExperimentCore:
     def __new__(cls, *_args: Any, **_kwargs: Any) -> "ExperimentCore": ...
     @property
     def _run(self) -> Optional[RunHandle]: ...
-    def _claim(self) -> None: ...
+    def _claim(self, outer: Optional[RunHandle] = None) -> None: ...
     def _attach(self, handle: RunHandle) -> None: ...
     def _release(self) -> None: ...
     def log_metric(self, key: str, value: Any, step: Optional[int] = None) -> None: ...

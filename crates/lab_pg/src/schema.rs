@@ -170,7 +170,14 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW WHEN (NEW.generation IS DISTINCT FROM OLD.generation)
         EXECUTE FUNCTION lab.announce();
     ",
-    // 4: each run's readable name, a column that queries compare, as the
+    // 4: a run's group and parent run, as the local index keeps them
+    // (attributes copied into columns by the field table).
+    r#"
+    ALTER TABLE lab.runs ADD COLUMN run_group text COLLATE "C";
+    ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
+    CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
+    "#,
+    // 5: each run's readable name, a column that queries compare, as the
     // local index keeps it. Runs folded before it have none until
     // `lab server reindex`; their listings show the name generated from
     // their short id meanwhile, which is the name the fold gives them.

@@ -133,7 +133,15 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE params;
     ALTER TABLE params_7 RENAME TO params;
     ",
-    // 8: each run's readable name, a column that queries compare (runs
+    // 8: a run's group and parent run (attributes a client records at
+    // start), as columns that queries compare and the listing reads; no
+    // client recorded them before this version, so there is nothing to copy.
+    "
+    ALTER TABLE runs ADD COLUMN run_group TEXT;
+    ALTER TABLE runs ADD COLUMN parent TEXT;
+    CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
+    ",
+    // 9: each run's readable name, a column that queries compare (runs
     // indexed before names existed get the name generated from their short
     // id: `migrate` fills it in), and how far its meta journal is folded.
     "
@@ -144,7 +152,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.
-const NAMES_MIGRATION: i64 = 8;
+const NAMES_MIGRATION: i64 = 9;
 
 const TABLES: &[&str] = &[
     "runs",

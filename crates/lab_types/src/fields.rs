@@ -58,6 +58,8 @@ pub mod attr {
     /// The group the run belongs to: the runs of one sweep or one
     /// cross-validation, listed and drawn together.
     pub const GROUP: &str = "group";
+    /// The id of the run this one was started inside (a nested run).
+    pub const PARENT: &str = "parent";
     /// The run's readable name (given at start, or generated; a rename in
     /// the run's meta journal replaces it).
     pub const NAME: &str = "name";
@@ -83,6 +85,7 @@ pub mod attr {
         PACKAGES,
         WRITER,
         GROUP,
+        PARENT,
         NAME,
         NOTE,
     ];

@@ -26,6 +26,10 @@ pub struct RunSummary {
     pub end_time: Option<Time>,
     /// The experiment's name.
     pub experiment: String,
+    /// The group the run belongs to (the runs of one sweep), if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub group: Option<String>,
     /// The machine's name.
     #[serde(default)]
     #[schema(required = true)]
@@ -103,6 +107,7 @@ impl RunSummary {
         Self {
             duration_s: duration_s(&run),
             end_time: run.end_nanos.map(Time),
+            group: text_attr(&run, attr::GROUP),
             host: text_attr(&run, attr::HOST),
             source: text_attr(&run, attr::SOURCE),
             user: text_attr(&run, attr::USER),
@@ -153,12 +158,13 @@ impl Serialize for Fields<'_> {
     /// The fields in name order, named as `lab_types::fields` names them.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.run;
-        let mut out = s.serialize_struct("RunSummary", if self.extras { 14 } else { 11 })?;
+        let mut out = s.serialize_struct("RunSummary", if self.extras { 15 } else { 12 })?;
         if self.extras {
             out.serialize_field("duration_s", &r.duration_s)?;
         }
         out.serialize_field(field::END_TIME, &r.end_time)?;
         out.serialize_field(field::EXPERIMENT, &r.experiment)?;
+        out.serialize_field(attr::GROUP, &r.group)?;
         if self.extras {
             out.serialize_field(attr::HOST, &r.host)?;
         }
@@ -355,6 +361,10 @@ pub struct RunDetail {
     /// Where the script was in git, when it was in a repository.
     #[schema(required = true)]
     pub git: Option<Git>,
+    /// The group the run belongs to (the runs of one sweep), if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub group: Option<String>,
     /// The machine's name.
     #[serde(default)]
     #[schema(required = true)]
@@ -376,6 +386,10 @@ pub struct RunDetail {
     /// Each parameter's value (any JSON).
     #[schema(schema_with = param_values)]
     pub params: Named<Value>,
+    /// The id of the run this one was started inside, if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub parent: Option<String>,
     /// The process id.
     #[schema(schema_with = any_value)]
     #[schema(required = true)]
@@ -419,7 +433,7 @@ fn features() -> Schema {
 
 /// The attributes a detail shows in a field of its own; the rest go in
 /// [`RunDetail::attrs`].
-const OWN_FIELDS: [&str; 13] = [
+const OWN_FIELDS: [&str; 15] = [
     attr::NAME,
     attr::NOTE,
     attr::SOURCE,
@@ -433,6 +447,8 @@ const OWN_FIELDS: [&str; 13] = [
     attr::GIT_DIRTY,
     attr::DATASET,
     attr::PACKAGES,
+    attr::GROUP,
+    attr::PARENT,
 ];
 
 /// Where `run`'s script was in git: known when a commit was recorded.
@@ -516,6 +532,7 @@ impl RunDetail {
             attr(&run, attr::PYTHON_VERSION),
         );
         let dataset = attr(&run, attr::DATASET).filter(|d| *d != Value::Null);
+        let (group, parent) = (text_attr(&run, attr::GROUP), text_attr(&run, attr::PARENT));
         let (duration_s, host, source, user) = (
             duration_s(&run),
             text_attr(&run, attr::HOST),
@@ -540,6 +557,7 @@ impl RunDetail {
             experiment: run.experiment,
             features: run.features,
             git,
+            group,
             host,
             id: run.id.to_string(),
             metrics: run.metrics.into_iter().map(metric).collect(),
@@ -548,6 +566,7 @@ impl RunDetail {
             note,
             packages,
             params: Named(run.params),
+            parent,
             pid,
             python,
             short_id: run.short_id,
@@ -599,7 +618,7 @@ fn text(name: &str, value: Option<String>) -> Option<(String, Value)> {
 impl RunSummary {
     /// The [`RunInfo`] this summary was made from, as far as it tells: what
     /// a listing shows (each metric's last value only; no artifacts, models
-    /// or attributes beyond `source`, `user`, `host` and `name`). For reading a
+    /// or attributes beyond `source`, `user`, `host`, `group` and `name`). For reading a
     /// server's listing with the code that shows a local one.
     ///
     /// # Errors
@@ -610,6 +629,7 @@ impl RunSummary {
             text(attr::SOURCE, self.source),
             text(attr::USER, self.user),
             text(attr::HOST, self.host),
+            text(attr::GROUP, self.group),
             text(attr::NAME, given_name(self.name, &self.short_id)),
         ]
         .into_iter()
@@ -660,6 +680,8 @@ impl RunDetail {
             text(attr::SOURCE, self.source),
             text(attr::USER, self.user),
             text(attr::HOST, self.host),
+            text(attr::GROUP, self.group),
+            text(attr::PARENT, self.parent),
             self.pid.map(|v| (attr::PID.to_owned(), v)),
             self.python.map(|v| (attr::PYTHON_VERSION.to_owned(), v)),
             self.argv.map(|v| (attr::ARGV.to_owned(), v)),
