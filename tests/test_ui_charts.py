@@ -63,7 +63,10 @@ def charts_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list
     project.mkdir()
     script = project / "make_runs.py"
     script.write_text(textwrap.dedent(MAKE_RUNS))
-    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=lab_env(project), capture_output=True, text=True, timeout=300)
+    # No system metrics: this module-wide project is made before the
+    # per-test fixture that turns them off.
+    env = dict(lab_env(project), LAB_SYSTEM_METRICS="0")
+    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     ids = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(ids) == 50
