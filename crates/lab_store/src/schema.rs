@@ -133,6 +133,22 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE params;
     ALTER TABLE params_7 RENAME TO params;
     ",
+    // 8: the media files of runs (images, tables): one row per key and step,
+    // `seq` the offset of the record that wrote it.
+    "
+    CREATE TABLE media (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 const TABLES: &[&str] = &[
@@ -144,6 +160,7 @@ const TABLES: &[&str] = &[
     "tags",
     "artifacts",
     "models",
+    "media",
     "names",
     "meta",
 ];
