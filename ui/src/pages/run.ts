@@ -10,6 +10,7 @@ import { statusBadge, updateBadge } from "../components/badge";
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { ArtifactBrowser } from "../components/artifacts";
 import { LogView } from "../components/logs";
+import { MediaSection } from "../components/media";
 import * as selection from "../selection";
 import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
@@ -39,6 +40,7 @@ class RunView implements View {
   private systemGrid: HTMLElement | null = null;
   private charts = new Map<string, MetricChart>();
   private artifacts: ArtifactBrowser | null = null;
+  private media: MediaSection | null = null;
   private logs: LogView | null = null;
   private abort = new AbortController();
   private unsub: () => void;
@@ -254,6 +256,8 @@ class RunView implements View {
     this.artifacts = null;
     this.logs?.destroy();
     this.logs = null;
+    this.media?.destroy();
+    this.media = null;
     this.side = null;
     this.chartsGrid = null;
     this.systemSection = null;
@@ -313,11 +317,13 @@ class RunView implements View {
       ),
       this.systemGrid,
     );
+    this.media = new MediaSection(this.run!.id);
     const main = h(
       "div",
       { class: "run-main" },
       h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls),
       this.chartsGrid,
+      this.media.el,
       this.systemSection,
     );
     fill(this.content, this.errorPanel(), h("div", { class: "run-grid" }, this.side, main));
@@ -334,6 +340,7 @@ class RunView implements View {
     else if (fresh) this.content.prepend(fresh);
     this.fillSide();
     this.syncCharts();
+    void this.media?.refresh();
   }
 
   private syncCharts(): void {
@@ -380,6 +387,7 @@ class RunView implements View {
         ),
       );
     }
+    if (r.status === "crashed") parts.push(crashPanel(r));
     if (r.damage !== null && r.damage !== undefined) {
       parts.push(h("div", { class: "warn-box" }, h("strong", null, "This run's journal is damaged: "), fmtValue(r.damage)));
     }
@@ -414,28 +422,30 @@ class RunView implements View {
     const r = this.run!;
     const models = r.models ?? [];
     if (!models.length) return h("p", { class: "muted" }, "This run saved no models.");
+    const cols = ["name", "format", "class", "library", "size", "sha256", ""];
     return h(
-      "table",
-      { class: "data models" },
+      "div",
+      { class: "table-scroll" },
       h(
-        "thead",
-        null,
-        h("tr", null, ["name", "format", "class", "library", "size", "sha256", ""].map((c) => h("th", { class: c === "size" ? "num" : undefined }, c))),
-      ),
-      h(
-        "tbody",
-        null,
+        "table",
+        { class: "data models", testid: "models-table" },
+        h("thead", null, h("tr", null, cols.map((c) => h("th", { class: c === "size" ? "num" : c === "class" || c === "sha256" ? "wide-only" : undefined }, c)))),
         models.map((m) =>
           h(
-            "tr",
-            null,
-            h("td", null, h("strong", null, m.name)),
-            h("td", null, m.format ?? ""),
-            h("td", { class: "mono" }, m.class ?? ""),
-            h("td", null, [m.library, m.library_version].filter(Boolean).join(" ")),
-            h("td", { class: "num" }, fmtBytes(m.size)),
-            h("td", { class: "mono sha", title: m.sha256 ?? "" }, m.sha256 ? m.sha256.slice(0, 16) + "…" : ""),
-            h("td", null, h("a", { class: "btn small", href: authedUrl(`${runPath(r.id)}/models/${encodeURIComponent(m.name)}`), download: m.name }, "Download")),
+            "tbody",
+            { class: "model" },
+            h(
+              "tr",
+              null,
+              h("td", null, h("strong", null, m.name)),
+              h("td", null, m.format ?? ""),
+              h("td", { class: "mono wide-only" }, m.class ?? ""),
+              h("td", null, [m.library, m.library_version].filter(Boolean).join(" ")),
+              h("td", { class: "num" }, fmtBytes(m.size)),
+              h("td", { class: "mono sha wide-only", title: m.sha256 ?? "" }, m.sha256 ? m.sha256.slice(0, 16) + "…" : ""),
+              h("td", null, h("a", { class: "btn small", href: authedUrl(`${runPath(r.id)}/models/${encodeURIComponent(m.name)}`), download: m.name }, "Download")),
+            ),
+            h("tr", { class: "load-row" }, h("td", { colspan: cols.length }, copyLine(loadModelLine(r, m.name)))),
           ),
         ),
       ),
@@ -489,8 +499,8 @@ function detailsTable(r: RunDetail): HTMLElement {
   add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
   // The arguments, the Python version and the dataset are attributes as
   // recorded (the API allows any JSON): a list of strings, a string, a dict.
-  const argv = r.argv as string[] | null;
-  add("command", argv && argv.length ? h("span", { class: "mono" }, argv.join(" ")) : null);
+  const command = commandLine(r);
+  add("command", command ? h("span", { class: "mono command", testid: "run-command" }, command) : null);
   add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
   add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
   add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
@@ -510,23 +520,119 @@ function detailsTable(r: RunDetail): HTMLElement {
       ),
     );
   }
-  if (r.dataset) {
-    const ds = r.dataset as Record<string, unknown>;
-    const name = typeof ds.name === "string" ? ds.name : null;
-    const rest = Object.entries(ds).filter(([k]) => k !== "name");
-    add(
-      "dataset",
-      h(
-        "span",
-        null,
-        name ? h("strong", null, name) : null,
-        rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
-      ),
-    );
-  }
+  add("dataset", datasetText(r.dataset));
   const tags = Object.entries(r.tags ?? {});
   if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
   return h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
+}
+
+/**
+ * What the page can say about a crashed run: its process is gone without
+ * ending it (from the journal: no End record, and no writer holds it any
+ * more), the last point it logged, and the artifacts that were never copied
+ * (they are copied when a run ends).
+ */
+function crashPanel(r: RunDetail): HTMLElement {
+  const who = [r.pid !== null && r.pid !== undefined ? `pid ${r.pid}` : null, r.host ? `on ${r.host}` : null].filter(Boolean).join(" ");
+  const metrics = (r.metrics ?? []).filter((m) => !isSystemMetric(m.name) && m.count > 0);
+  const last = metrics.reduce<MetricSummary | null>((a, m) => (a === null || m.last_step > a.last_step ? m : a), null);
+  const uncopied = (r.artifacts ?? []).filter((a) => a.path === null || a.path === undefined);
+  const lines: Children[] = [
+    h(
+      "p",
+      null,
+      `Its process${who ? ` (${who})` : ""} stopped without ending the run: killed (`,
+      h("code", null, "kill -9"),
+      "), out of memory, or the machine went down. Everything it logged up to then is kept.",
+    ),
+    h(
+      "p",
+      { testid: "crash-last-point" },
+      last
+        ? [`Last point: step ${last.last_step} of `, h("strong", null, last.name), ` (${fmtNum(last.last)})`, r.end_time ? `; last heard from ${fmtTime(r.end_time)}.` : "."]
+        : "It logged no metric points.",
+    ),
+    uncopied.length
+      ? h(
+          "p",
+          { testid: "crash-not-copied" },
+          `Not copied (artifacts are copied when a run ends): `,
+          uncopied.map((a, i) => [i ? ", " : "", h("strong", null, a.name), " from ", h("code", null, a.source)]),
+          ".",
+        )
+      : null,
+    h("p", { class: "muted" }, "The Logs tab has what it printed last."),
+  ];
+  return h("div", { class: "warn-box run-crash", role: "alert", testid: "crash-panel" }, h("strong", null, "This run crashed."), lines);
+}
+
+/** The Python line that loads model `name` of run `r` back. */
+function loadModelLine(r: RunDetail, name: string): string {
+  // JSON's string quoting is also a Python string literal.
+  return `lab.load_model(${JSON.stringify(r.short_id)}, ${JSON.stringify(name)})`;
+}
+
+/** A line of code and a button that copies it (or selects it, where the clipboard is refused). */
+function copyLine(text: string): HTMLElement {
+  const code = h("code", { class: "copy-text", testid: "load-model-line" }, text);
+  const button = h("button", { type: "button", class: "btn small", testid: "copy-button", "aria-label": `Copy ${text}` }, "Copy");
+  button.addEventListener("click", () => {
+    const selectIt = () => {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const sel = window.getSelection();
+      sel?.removeAllRanges();
+      sel?.addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    };
+    if (!navigator.clipboard) return selectIt();
+    navigator.clipboard.writeText(text).then(() => {
+      button.textContent = "Copied";
+      window.setTimeout(() => (button.textContent = "Copy"), 1500);
+    }, selectIt);
+  });
+  return h("div", { class: "copy-line" }, code, button);
+}
+
+/** The dataset as recorded: text as it is, a dict as its name then the rest, anything else as a value. */
+function datasetText(ds: unknown): Children {
+  if (ds === null || ds === undefined || ds === "") return null;
+  if (typeof ds === "string") return h("strong", { testid: "run-dataset" }, ds);
+  if (typeof ds !== "object" || Array.isArray(ds)) return h("span", { testid: "run-dataset" }, fmtValue(ds));
+  const d = ds as Record<string, unknown>;
+  const name = typeof d.name === "string" ? d.name : null;
+  const rest = Object.entries(d).filter(([k]) => k !== "name" || name === null);
+  return h(
+    "span",
+    { testid: "run-dataset" },
+    name ? h("strong", null, name) : null,
+    rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
+  );
+}
+
+/** A word as a POSIX shell reads it back: quoted when it holds anything but plain characters. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, `'"'"'`) + "'";
+}
+
+/**
+ * The command that started the run, as typed: the interpreter (`python`,
+ * or the name of the one that ran it), the script (relative to the folder
+ * it ran in when inside it), then the arguments. Null when the run recorded
+ * no script.
+ */
+function commandLine(r: RunDetail): string | null {
+  const source = typeof r.source === "string" ? r.source : "";
+  const argv = Array.isArray(r.argv) ? (r.argv as unknown[]).map(String) : [];
+  if (!source && !argv.length) return null;
+  const attrs = (r.attrs ?? {}) as Record<string, unknown>;
+  const exe = typeof attrs.python_executable === "string" ? attrs.python_executable.split("/").pop() || "python" : "python";
+  const cwd = typeof attrs.cwd === "string" ? attrs.cwd.replace(/\/+$/, "") : "";
+  let script = source;
+  if (cwd && script.startsWith(cwd + "/")) script = script.slice(cwd.length + 1);
+  // `<stdin>`, `<command>`, `<notebook>`: no script file to name.
+  const words = source.startsWith("<") ? [source, ...argv] : [exe, script, ...argv].filter((w) => w !== "");
+  return words.map((w, i) => (i === 0 && w.startsWith("<") ? w : shellWord(w))).join(" ");
 }
 
 function paramsTable(params: [string, unknown][]): HTMLElement {
