@@ -1,7 +1,7 @@
 """The run page in headless Chromium: media (images with a step slider,
 tables), the dataset and command as recorded, a crashed run explained, the
-`lab.load_model(...)` line of each model, and the phone layout. The server
-and browser helpers are tests/test_ui_browser.py's."""
+`lab.load_model(...)` line of each model, the theme button, and the phone
+layout. The server and browser helpers are tests/test_ui_browser.py's."""
 
 from __future__ import annotations
 
@@ -211,6 +211,44 @@ def test_each_model_has_a_load_model_line_that_works(browser: Any, server: str, 
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "{'weights': [1, 2, 3]}"
+
+
+def background(p: Page) -> str:
+    return p.page.evaluate("getComputedStyle(document.body).backgroundColor")
+
+
+def test_the_theme_button_cycles_system_light_dark_and_is_remembered(browser: Any, server: str, run_project: tuple[Path, dict[str, str]]) -> None:
+    ctx, p = open_page(browser, server, color_scheme="dark")
+    try:
+        p.goto(f"#/run/{run_project[1]['media']}")
+        button = p.page.get_by_test_id("theme-toggle")
+        expect(button).to_have_attribute("data-theme", "system", timeout=10_000)
+        root = p.page.locator("html")
+        expect(root).to_have_attribute("data-theme", "dark")
+        dark = background(p)
+        button.click()
+        expect(button).to_have_attribute("data-theme", "light")
+        expect(root).to_have_attribute("data-theme", "light")
+        light = background(p)
+        assert light != dark
+        p.shot("run-light")
+        button.click()
+        expect(root).to_have_attribute("data-theme", "dark")
+        p.page.reload()
+        expect(p.page.get_by_test_id("theme-toggle")).to_have_attribute("data-theme", "dark", timeout=10_000)
+        expect(root).to_have_attribute("data-theme", "dark")
+        assert background(p) == dark
+        wait_image(p, "samples", "2")
+        p.shot("run-dark")
+        p.page.get_by_test_id("theme-toggle").click()
+        expect(p.page.get_by_test_id("theme-toggle")).to_have_attribute("data-theme", "system")
+        # Back to the system's: this browser says dark; a light system is followed too.
+        expect(root).to_have_attribute("data-theme", "dark")
+        p.page.emulate_media(color_scheme="light")
+        expect(root).to_have_attribute("data-theme", "light")
+        assert p.errors == []
+    finally:
+        ctx.close()
 
 
 def page_width(p: Page) -> int:
