@@ -307,3 +307,34 @@ def test_a_key_holds_one_kind_of_media(project):
         dirs = media_dir(e)
     assert sorted(p.name for p in (dirs / "samples").iterdir()) == ["0.png"]
     assert sorted(p.name for p in (dirs / "preds").iterdir()) == ["0.json"]
+
+
+def test_threads_logging_one_key_each_get_a_step_and_a_whole_file(project):
+    import threading
+
+    e = lab.Experiment("media")
+    errors: list = []
+
+    def log(value: int) -> None:
+        try:
+            for _ in range(10):
+                e.log_image("frames", np.full((16, 16), value, np.uint8))
+        except Exception as exc:  # surfaced by the assert below
+            errors.append(exc)
+
+    with e.start_run():
+        threads = [threading.Thread(target=log, args=(v * 30,)) for v in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        dirs = media_dir(e) / "frames"
+    assert errors == []
+    names = sorted((p.name for p in dirs.iterdir()), key=lambda n: int(n.split(".")[0]))
+    assert names == [f"{s}.png" for s in range(80)]
+    counts: dict = {}
+    for name in names:
+        values = np.unique(pixels(dirs / name))
+        assert len(values) == 1
+        counts[int(values[0])] = counts.get(int(values[0]), 0) + 1
+    assert counts == {v * 30: 10 for v in range(8)}
