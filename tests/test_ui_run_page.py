@@ -300,3 +300,49 @@ def test_desktop_screenshots(browser: Any, server: str, run_project: tuple[Path,
         assert p.errors == []
     finally:
         ctx.close()
+
+
+LIVE_IMAGES = """
+import sys, time
+import numpy as np
+import lab
+e = lab.Experiment("live-media")
+with e.start_run():
+    print(e.run_id, flush=True)
+    for step in range(60):
+        e.log_image("frames", np.full((8, 8), step * 6, np.uint8))
+        time.sleep(0.25)
+"""
+
+
+def test_a_running_run_s_new_images_join_the_slider(browser: Any, server: str, run_project: tuple[Path, dict[str, str]]) -> None:
+    # No metric is logged: the page reads the media again by itself.
+    project = run_project[0]
+    (project / "live_images.py").write_text(textwrap.dedent(LIVE_IMAGES))
+    env = lab_env(project)
+    env["LAB_CAPTURE"] = "0"
+    writer = subprocess.Popen([sys.executable, "live_images.py"], cwd=project, env=env, stdout=subprocess.PIPE, text=True)
+    ctx, p = open_page(browser, server)
+    try:
+        assert writer.stdout is not None
+        run_id = writer.stdout.readline().strip()
+        p.goto(f"#/run/{run_id}")
+        step = p.page.locator('[data-testid="media-key"][data-key="frames"] [data-testid="media-step"]')
+        expect(step).to_be_visible(timeout=10_000)
+        first = int(step.inner_text().split()[1])
+        # At the newest step, the slider follows the run: several steps later, without a reload.
+        p.page.wait_for_function(
+            """n => {
+                const s = document.querySelector('[data-key="frames"] [data-testid="media-step"]');
+                return s !== null && parseInt(s.textContent.split(" ")[1]) >= n;
+            }""",
+            arg=first + 8,
+            timeout=8_000,
+        )
+        # ... while it still runs (it takes 15 s): not only once it ended.
+        expect(p.page.get_by_test_id("run-status").first).to_have_attribute("data-status", "running")
+        assert p.errors == []
+    finally:
+        ctx.close()
+        writer.kill()
+        writer.wait(timeout=60)

@@ -1,6 +1,7 @@
 // A run's media on its page: each image key with a step slider, each table
 // key as a sortable table (its first rows), read from `/runs/{id}/media` and
-// the files it names; refreshed in place while the run logs more.
+// the files it names; read again every few seconds while the run is running
+// (logging an image sends no live event), new steps joining their slider.
 
 import { api, authedUrl, encodePath, errorText, isAbort, runPath, type MediaList } from "../api";
 import { h, fill } from "../dom";
@@ -11,6 +12,9 @@ type MediaItem = MediaKey["items"][number];
 
 /** A table shows this many rows at most (after sorting all of them). */
 export const TABLE_ROWS = 500;
+
+/** How often a running run's media are read again. */
+const LIVE_POLL_MS = 2000;
 
 /** Images narrower than this are scaled up by a whole factor, pixels kept sharp. */
 const MIN_SHOWN_PX = 160;
@@ -25,6 +29,7 @@ export class MediaSection {
   private views = new Map<string, KeyView>();
   private abort = new AbortController();
   private pending = false;
+  private poll: number | null = null;
 
   constructor(private runId: string) {
     this.body = h("div", { class: "media-keys" });
@@ -64,7 +69,20 @@ export class MediaSection {
     }
   }
 
+  /** Reads the media again every few seconds while `running`. */
+  setLive(running: boolean): void {
+    if (running && this.poll === null) {
+      this.poll = window.setInterval(() => void this.refresh(), LIVE_POLL_MS);
+    } else if (!running && this.poll !== null) {
+      window.clearInterval(this.poll);
+      this.poll = null;
+      void this.refresh();
+    }
+  }
+
   destroy(): void {
+    if (this.poll !== null) window.clearInterval(this.poll);
+    this.poll = null;
     this.abort.abort();
   }
 }

@@ -318,6 +318,7 @@ class RunView implements View {
       this.systemGrid,
     );
     this.media = new MediaSection(this.run!.id);
+    this.media.setLive(this.run!.status === "running");
     const main = h(
       "div",
       { class: "run-main" },
@@ -340,7 +341,10 @@ class RunView implements View {
     else if (fresh) this.content.prepend(fresh);
     this.fillSide();
     this.syncCharts();
-    void this.media?.refresh();
+    if (this.media) {
+      this.media.setLive(this.run?.status === "running");
+      void this.media.refresh();
+    }
   }
 
   private syncCharts(): void {
