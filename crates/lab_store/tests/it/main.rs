@@ -15,6 +15,7 @@ use lab_types::{
     ConsoleLine, ErrorInfo, MetricPoint, Record, RunId, Status, Stream, Value, now_nanos,
 };
 
+mod media;
 mod model;
 
 const SECOND: i64 = 1_000_000_000;
