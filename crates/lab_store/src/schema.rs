@@ -133,8 +133,16 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE params;
     ALTER TABLE params_7 RENAME TO params;
     ",
-    // 8: the media files of runs (images, tables): one row per key and step,
-    // `seq` the offset of the record that wrote it.
+    // 8: a run's group and parent run (attributes a client records at
+    // start), as columns that queries compare and the listing reads; no
+    // client recorded them before this version, so there is nothing to copy.
+    "
+    ALTER TABLE runs ADD COLUMN run_group TEXT;
+    ALTER TABLE runs ADD COLUMN parent TEXT;
+    CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
+    ",
+    // 9: the media files of runs (images, tables): one row per key and step,
+    // `seq` the offset of the first record of that key and step.
     "
     CREATE TABLE media (
         run_id TEXT NOT NULL,
