@@ -346,3 +346,5 @@ def test_a_running_run_s_new_images_join_the_slider(browser: Any, server: str, r
         ctx.close()
         writer.kill()
         writer.wait(timeout=60)
+        assert writer.stdout is not None
+        writer.stdout.close()
