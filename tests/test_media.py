@@ -338,3 +338,47 @@ def test_threads_logging_one_key_each_get_a_step_and_a_whole_file(project):
         assert len(values) == 1
         counts[int(values[0])] = counts.get(int(values[0]), 0) + 1
     assert counts == {v * 30: 10 for v in range(8)}
+
+
+FILL_THEN_LOG = """
+import os
+import numpy as np
+from lab.experiment import Experiment
+from lab.errors import StorageError
+
+e = Experiment("full")
+with e.start_run():
+    # Take the disk but for about 2 MB, then log an image that needs more.
+    with open(os.environ["FILLER"], "wb") as f:
+        f.write(b"x" * (os.statvfs(os.environ["FILLER"]).f_bavail * os.statvfs(os.environ["FILLER"]).f_frsize - (2 << 20)))
+    noise = np.random.default_rng(0).integers(0, 256, (1200, 1200, 3), dtype=np.uint8)
+    try:
+        e.log_image("noise", noise)
+    except StorageError as err:
+        print("refused:", err, flush=True)
+    e.log_image("small", np.zeros((4, 4), np.uint8))
+    print("run", e.run_id, flush=True)
+"""
+
+
+def test_a_full_disk_refuses_an_image_and_leaves_no_file_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import run_python
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
+    try:
+        project = mount / "project"
+        project.mkdir()
+        monkeypatch.setenv("LAB_PROJECT", str(project))
+        monkeypatch.setenv("FILLER", str(mount / "filler"))
+        proc = run_python(project, FILL_THEN_LOG, check=True)
+        refused = next(line for line in proc.stdout.splitlines() if line.startswith("refused:"))
+        assert "No space left on device" in refused, refused
+        run_id = next(line for line in proc.stdout.splitlines() if line.startswith("run ")).split()[1]
+        media = project / ".lab" / "runs" / run_id[:8] / "media"
+        assert not (media / "noise").exists() or list((media / "noise").iterdir()) == [], "no partial or temporary file is left"
+        assert [p.name for p in (media / "small").iterdir()] == ["0.png"]
+        assert lab.get_run(run_id).status == "finished"
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
