@@ -34,7 +34,7 @@ pub use console::{CONSOLE_TAIL_PREFIX, ConsoleEvent, ConsoleRead, console_events
 pub use doctor::{Health, Piece};
 pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;
-pub use media::{MediaItem, MediaKey};
+pub use media::{MediaItem, MediaKey, group_media};
 pub use metrics::{MetricEvent, metric_events};
 pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};

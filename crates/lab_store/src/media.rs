@@ -32,6 +32,25 @@ pub struct MediaKey {
     pub items: Vec<MediaItem>,
 }
 
+/// Media rows, ordered by key (in the order first logged) then step, as
+/// one [`MediaKey`] per key. For an index of another kind (a team server's)
+/// to answer as this one does.
+#[must_use]
+pub fn group_media(rows: Vec<(String, MediaKind, MediaItem)>) -> Vec<MediaKey> {
+    let mut out: Vec<MediaKey> = Vec::new();
+    for (key, kind, item) in rows {
+        match out.last_mut() {
+            Some(last) if last.key == key => last.items.push(item),
+            _ => out.push(MediaKey {
+                key,
+                kind,
+                items: vec![item],
+            }),
+        }
+    }
+    out
+}
+
 impl Store {
     /// The media of run `id` (a full id), by key in the order first logged,
     /// each key's files by step.
@@ -44,28 +63,22 @@ impl Store {
                  ORDER BY (SELECT MIN(seq) FROM media m WHERE m.run_id = media.run_id AND m.key = media.key), key, step",
             )?;
             let mut rows = stmt.query(params![id])?;
-            let mut out: Vec<MediaKey> = Vec::new();
+            let mut out = Vec::new();
             while let Some(r) = rows.next()? {
-                let key: String = r.get(0)?;
                 let kind: String = r.get(2)?;
-                let kind = MediaKind::parse(&kind).unwrap_or(MediaKind::Image);
-                let item = MediaItem {
-                    step: r.get(1)?,
-                    path: r.get(3)?,
-                    width: r.get(4)?,
-                    height: r.get(5)?,
-                    bytes: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
-                };
-                match out.last_mut() {
-                    Some(last) if last.key == key => last.items.push(item),
-                    _ => out.push(MediaKey {
-                        key,
-                        kind,
-                        items: vec![item],
-                    }),
-                }
+                out.push((
+                    r.get(0)?,
+                    MediaKind::parse(&kind).unwrap_or(MediaKind::Image),
+                    MediaItem {
+                        step: r.get(1)?,
+                        path: r.get(3)?,
+                        width: r.get(4)?,
+                        height: r.get(5)?,
+                        bytes: u64::try_from(r.get::<_, i64>(6)?).unwrap_or(0),
+                    },
+                ));
             }
-            Ok(out)
+            Ok(group_media(out))
         })
     }
 
