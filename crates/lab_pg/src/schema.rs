@@ -177,7 +177,15 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
     CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
     "#,
-    // 5: the media files of runs (images, tables), as the local index keeps
+    // 5: each run's readable name, a column that queries compare, as the
+    // local index keeps it. Runs folded before it have none until
+    // `lab server reindex`; their listings show the name generated from
+    // their short id meanwhile, which is the name the fold gives them.
+    r#"
+    ALTER TABLE lab.runs ADD COLUMN name text COLLATE "C";
+    CREATE INDEX runs_name ON lab.runs (project_id, name);
+    "#,
+    // 6: the media files of runs (images, tables), as the local index keeps
     // them: one row per key and step, `seq` the offset of the first record
     // of that key and step.
     r#"
