@@ -348,3 +348,66 @@ def test_a_running_run_s_new_images_join_the_slider(browser: Any, server: str, r
         writer.wait(timeout=60)
         assert writer.stdout is not None
         writer.stdout.close()
+
+
+def test_name_tags_and_note_are_edited_in_place(browser: Any, server: str, run_project: tuple[Path, dict[str, str]]) -> None:
+    project, ids = run_project
+    run = ids["media"]
+    ctx, p = open_page(browser, server)
+    other_ctx, other = open_page(browser, server)
+    try:
+        p.goto(f"#/run/{run}")
+        other.goto(f"#/run/{run}")
+        name = p.page.get_by_test_id("run-name")
+        expect(name).to_be_visible(timeout=10_000)
+        # Rename: Escape cancels, a bad name is refused with the server's word, Enter saves.
+        p.page.get_by_test_id("run-name-edit").click()
+        field = p.page.get_by_test_id("run-name-input")
+        field.fill("never-saved")
+        field.press("Escape")
+        expect(p.page.get_by_test_id("run-name-input")).to_have_count(0)
+        expect(name).not_to_contain_text("never-saved")
+        p.page.get_by_test_id("run-name-edit").click()
+        field = p.page.get_by_test_id("run-name-input")
+        field.fill("")
+        field.press("Enter")
+        expect(p.page.get_by_test_id("run-name-error")).to_contain_text("name")
+        field.fill("mnist <b>baseline</b>")
+        field.press("Enter")
+        expect(name).to_have_text("mnist <b>baseline</b>✎")
+        # Another page open on the run shows the new name by itself.
+        expect(other.page.get_by_test_id("run-name")).to_have_text("mnist <b>baseline</b>✎", timeout=5_000)
+        # Tags: add one as key=value, remove it again.
+        p.page.get_by_test_id("tag-add").click()
+        p.page.get_by_test_id("tag-input").fill("stage=best")
+        p.page.get_by_test_id("tag-input").press("Enter")
+        tag = p.page.locator('[data-testid="tag"][data-key="stage"]')
+        expect(tag).to_have_text("stage: best×")
+        tag.get_by_test_id("tag-remove").click()
+        expect(tag).to_have_count(0)
+        # The note: Markdown shown safely (text only), Ctrl+Enter saves.
+        p.page.get_by_test_id("note-edit").click()
+        p.page.get_by_test_id("note-input").fill("# Why\n\nTried **lr=3** with `adam`.\n\n- one\n- two\n\n<img src=x onerror=alert(1)>")
+        p.page.get_by_test_id("note-input").press("Control+Enter")
+        view = p.page.get_by_test_id("note-view")
+        expect(view.locator("h3")).to_have_text("Why")
+        expect(view.locator("strong")).to_have_text("lr=3")
+        expect(view.locator("code")).to_have_text("adam")
+        expect(view.locator("li")).to_have_count(2)
+        expect(view).to_contain_text("<img src=x onerror=alert(1)>")
+        assert view.locator("img").count() == 0
+        p.shot("run-edited")
+        # The edits are the run's: read back from Python too.
+        out = subprocess.run(
+            [sys.executable, "-c", f"import lab; r = lab.get_run({run!r}); print(r.name); print(r.tags); print(r.note)"],
+            cwd=project, env=lab_env(project), capture_output=True, text=True,
+        )
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0] == "mnist <b>baseline</b>"
+        assert "stage" not in lines[1]
+        assert lines[2] == "# Why"
+        assert p.errors == [] and p.dialogs == [] and other.errors == []
+    finally:
+        ctx.close()
+        other_ctx.close()

@@ -11,6 +11,7 @@ import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } fro
 import { ArtifactBrowser } from "../components/artifacts";
 import { LogView } from "../components/logs";
 import { MediaSection } from "../components/media";
+import { editableText, noteEditor, patchRun, tagEditor, type RunEdit } from "../components/run-edit";
 import * as selection from "../selection";
 import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
@@ -125,7 +126,12 @@ class RunView implements View {
         this.renderTabs();
         this.renderTab();
       } else {
-        this.refreshHead();
+        // Renamed elsewhere (another page, `lab rename`): the head shows the
+        // new name, unless its name is being edited here.
+        const shown = this.head.querySelector(".run-name")?.textContent;
+        const editing = this.head.querySelector(".edit-input") !== null;
+        if (!editing && shown !== undefined && shown !== (run.name ?? run.short_id)) this.renderHead();
+        else this.refreshHead();
         if (this.tab === "overview") this.refreshOverview();
         this.renderTabs();
       }
@@ -170,7 +176,21 @@ class RunView implements View {
       h(
         "div",
         { class: "run-title" },
-        h("h1", null, h("span", { class: "mono" }, r.short_id), h("span", { class: "run-exp" }, r.experiment)),
+        h(
+          "h1",
+          null,
+          READ_ONLY
+            ? h("span", { class: "run-name", testid: "run-name" }, r.name ?? r.short_id)
+            : editableText({
+                value: r.name ?? "",
+                label: "the run's name",
+                testid: "run-name",
+                view: (v) => h("span", { class: "run-name" }, v),
+                save: (name) => this.edit({ name }),
+              }),
+          h("span", { class: "mono run-short", title: r.id }, r.short_id),
+          h("span", { class: "run-exp" }, r.experiment),
+        ),
         this.badge,
         this.durationEl,
         h("span", { class: "muted", title: r.start_time ?? "" }, r.start_time ? "started " + fmtTime(r.start_time) : ""),
@@ -181,7 +201,16 @@ class RunView implements View {
       ),
     );
     this.updateDuration();
-    document.title = `${r.short_id} · ${r.experiment} · Lab`;
+    document.title = `${r.name ?? r.short_id} · ${r.experiment} · Lab`;
+  }
+
+  /** Sends an edit of the run; shows the run as it is afterwards. */
+  private async edit(edit: RunEdit): Promise<void> {
+    const run = await patchRun(this.run!.id, edit);
+    this.run = run;
+    this.renderHead();
+    this.fillSide(true);
+    this.renderTabs();
   }
 
   /** "Delete…", then an inline confirmation (no browser dialog). */
@@ -399,17 +428,23 @@ class RunView implements View {
     return parts.length === 1 ? (parts[0] as HTMLElement) : h("div", { class: "run-error" }, parts);
   }
 
-  private fillSide(): void {
+  /** The side column; `fresh`: drop a note or tag being typed (it was just saved). */
+  private fillSide(fresh = false): void {
     if (!this.side || !this.run) return;
     const r = this.run;
     const params = Object.entries(r.params ?? {});
     const metrics = (r.metrics ?? []).filter((m) => !isSystemMetric(m.name));
     const order = sortSystem((r.metrics ?? []).filter((m) => isSystemMetric(m.name)).map((m) => m.name));
     const system = order.map((n) => r.metrics.find((m) => m.name === n)!);
+    // A note or a tag being typed survives the refreshes of a live run.
+    const typing = (sel: string) => (fresh ? null : (this.side?.querySelector<HTMLElement>(sel) ?? null));
+    const tags = READ_ONLY ? null : (typing(".tag-editor:has(input)") ?? tagEditor(r.tags ?? {}, (edit) => this.edit(edit)));
+    const note = typing(".run-note:has(textarea)") ?? noteEditor(r.note ?? "", READ_ONLY, (text) => this.edit({ note: text }));
     fill(
       this.side,
+      note,
       h("h2", null, "Details"),
-      detailsTable(r),
+      detailsTable(r, tags),
       h("h2", null, `Params (${params.length})`),
       paramsTable(params),
       metrics.length ? [h("h2", null, `Metrics (${metrics.length})`), metricsTable(metrics)] : null,
@@ -491,7 +526,7 @@ class RunView implements View {
 // ---------------------------------------------------------------- the overview's side column
 
 /** The run's fields: id, experiment, status, source, command, times, where it ran, git, dataset, tags. */
-function detailsTable(r: RunDetail): HTMLElement {
+function detailsTable(r: RunDetail, tagsEditor: HTMLElement | null): HTMLElement {
   const rows: [string, Children][] = [];
   const add = (k: string, v: Children) => {
     if (v === null || v === undefined || v === "") return;
@@ -526,7 +561,8 @@ function detailsTable(r: RunDetail): HTMLElement {
   }
   add("dataset", datasetText(r.dataset));
   const tags = Object.entries(r.tags ?? {});
-  if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
+  if (tagsEditor) add("tags", tagsEditor);
+  else if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
   return h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
 }
 
