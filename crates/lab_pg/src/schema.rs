@@ -177,12 +177,13 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
     CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
     "#,
-    // 5: each run's readable name, a column that queries compare, as the
-    // local index keeps it. Runs folded before it have none until
+    // 5: each run's readable name and its note, columns that queries
+    // compare, as the local index keeps them. Runs folded before it have none until
     // `lab server reindex`; their listings show the name generated from
     // their short id meanwhile, which is the name the fold gives them.
     r#"
     ALTER TABLE lab.runs ADD COLUMN name text COLLATE "C";
+    ALTER TABLE lab.runs ADD COLUMN note text;
     CREATE INDEX runs_name ON lab.runs (project_id, name);
     "#,
 ];

@@ -143,9 +143,11 @@ const MIGRATIONS: &[&str] = &[
     ",
     // 9: each run's readable name, a column that queries compare (runs
     // indexed before names existed get the name generated from their short
-    // id: `migrate` fills it in), and how far its meta journal is folded.
+    // id: `migrate` fills it in), its note (so that a plain word in a query
+    // finds it), and how far its meta journal is folded.
     "
     ALTER TABLE runs ADD COLUMN name TEXT;
+    ALTER TABLE runs ADD COLUMN note TEXT;
     ALTER TABLE runs ADD COLUMN meta_len INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX runs_name ON runs(name);
     ",
