@@ -177,15 +177,24 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
     CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
     "#,
-    // 5: each run's readable name and its note, columns that queries
-    // compare, as the local index keeps them. Runs folded before it have none until
+    // 5: each run's readable name, a column that queries compare, as the
+    // local index keeps it. Runs folded before it have none until
     // `lab server reindex`; their listings show the name generated from
     // their short id meanwhile, which is the name the fold gives them.
     r#"
     ALTER TABLE lab.runs ADD COLUMN name text COLLATE "C";
-    ALTER TABLE lab.runs ADD COLUMN note text;
     CREATE INDEX runs_name ON lab.runs (project_id, name);
     "#,
+    // 6: each run's note, for the plain-word search, as the local index
+    // keeps it: copied from its `note` attribute (a text value: tag 5, a
+    // u32 length, UTF-8).
+    "
+    ALTER TABLE lab.runs ADD COLUMN note text;
+    UPDATE lab.runs r SET note = convert_from(substring(a.value from 6), 'UTF8')
+    FROM lab.attrs a
+    WHERE a.project_id = r.project_id AND a.run_id = r.id AND a.key = 'note'
+      AND get_byte(a.value, 0) = 5;
+    ",
 ];
 
 /// The channel on which a change of a project's runs is announced, once
