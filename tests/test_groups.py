@@ -247,7 +247,7 @@ def test_a_nested_run_gets_the_outer_run_as_parent_and_group(project: Path) -> N
     assert set(runs[outer].metrics) == {"before", "after"}
     for fid in folds:
         assert runs[fid].parent == outer
-        assert runs[fid].group == runs[outer].short_id
+        assert runs[fid].group == runs[outer].name
         assert set(runs[fid].metrics) == {"acc"}
     assert (runs[own].parent, runs[own].group) == (outer, "own")
     assert all(r.status == "finished" for r in runs.values())
@@ -361,9 +361,10 @@ def test_lab_show_and_the_api_show_group_and_parent(project: Path) -> None:
         with e.start_run():
             inner = e.run_id
     wait_background()
+    outer_name = lab.get_run(outer).name
     res = lab_cli(project, "show", inner[:8])
     assert res.returncode == 0, res.stderr
-    assert f"  group       {outer[:8]}\n" in res.stdout
+    assert f"  group       {outer_name}\n" in res.stdout
     assert f"  parent      {outer}\n" in res.stdout
     out = run_python(
         project,
@@ -375,4 +376,4 @@ def test_lab_show_and_the_api_show_group_and_parent(project: Path) -> None:
         """,
         check=True,
     )
-    assert json.loads(out.stdout.splitlines()[-1]) == [outer[:8], outer]
+    assert json.loads(out.stdout.splitlines()[-1]) == [outer_name, outer]

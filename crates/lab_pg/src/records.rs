@@ -191,6 +191,18 @@ impl Fold<'_, '_> {
         // As SQLite keeps them: a boolean as 1 or 0, else the value's text.
         let mut sets = Vec::new();
         let mut shown: Vec<Option<String>> = Vec::new();
+        if let Some((_, note)) = attrs
+            .iter()
+            .find(|(k, _)| *k == lab_types::fields::attr::NOTE)
+        {
+            // For the plain-word search: no field of queries (see
+            // `lab_store::fields`).
+            sets.push(r#""note" = $3"#.to_owned());
+            shown.push(match note {
+                Value::Str(note) => Some(text(note).into_owned()),
+                _ => None,
+            });
+        }
         for (key, value) in &attrs {
             let Some((_, column)) = lab_store::fields::attr_columns().find(|(a, _)| a == key)
             else {

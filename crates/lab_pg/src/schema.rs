@@ -204,6 +204,16 @@ const MIGRATIONS: &[&str] = &[
         FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
     );
     "#,
+    // 7: each run's note, for the plain-word search, as the local index
+    // keeps it: copied from its `note` attribute (a text value: tag 5, a
+    // u32 length, UTF-8).
+    "
+    ALTER TABLE lab.runs ADD COLUMN note text;
+    UPDATE lab.runs r SET note = convert_from(substring(a.value from 6), 'UTF8')
+    FROM lab.attrs a
+    WHERE a.project_id = r.project_id AND a.run_id = r.id AND a.key = 'note'
+      AND get_byte(a.value, 0) = 5;
+    ",
 ];
 
 /// The channel on which a change of a project's runs is announced, once

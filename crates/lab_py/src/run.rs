@@ -401,6 +401,12 @@ impl RunHandle {
         self.run.short_id()
     }
 
+    /// The name the run started with: given, or generated.
+    #[getter]
+    fn name(&self) -> &str {
+        self.run.name()
+    }
+
     /// The run's folder.
     #[getter]
     fn run_dir(&self) -> PathBuf {

@@ -47,6 +47,8 @@ pub struct Run {
     generation: u64,
     id: RunId,
     short_id: String,
+    /// The name it started with (an edit from outside may change it since).
+    name: String,
     project: Project,
     paths: RunPaths,
     state: Mutex<State>,
@@ -256,6 +258,10 @@ impl Run {
             let name = lab_types::names::generated_name(&id.short()).unwrap_or_else(|| id.short());
             attrs.push((attr::NAME.to_owned(), Value::Str(name)));
         }
+        let name = match attrs.iter().find(|(k, _)| k == attr::NAME) {
+            Some((_, Value::Str(name))) => name.clone(),
+            _ => id.short(),
+        };
         for (key, value) in attrs {
             journal.append(&Record::Attr {
                 time_nanos,
@@ -267,6 +273,7 @@ impl Run {
             generation: FORK_GENERATION.load(Ordering::SeqCst),
             id,
             short_id: id.short(),
+            name,
             project: project.clone(),
             paths,
             state: Mutex::new(State {
@@ -331,6 +338,12 @@ impl Run {
     #[must_use]
     pub fn short_id(&self) -> &str {
         &self.short_id
+    }
+
+    /// The name the run started with: given, or generated.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The run's folder and files.

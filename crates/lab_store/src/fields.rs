@@ -120,6 +120,8 @@ pub const FIELDS: &[Field] = &[
     attribute(attr::LAUNCH, None, FieldKind::Text, false),
     attribute(attr::PACKAGES, None, FieldKind::Text, false),
     attribute(attr::WRITER, None, FieldKind::Text, false),
+    // Kept in `runs.note` too, for the plain-word search, but no field of
+    // queries: `note` names a parameter in projects older than notes.
     attribute(attr::NOTE, None, FieldKind::Text, false),
 ];
 

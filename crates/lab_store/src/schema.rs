@@ -165,6 +165,15 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run_id, key, step)
     ) WITHOUT ROWID;
     ",
+    // 11: each run's note, so that a plain word in a query finds it, copied
+    // from its `note` attribute (a text value: tag 5, a u32 length, UTF-8).
+    "
+    ALTER TABLE runs ADD COLUMN note TEXT;
+    UPDATE runs SET note = (
+        SELECT CAST(substr(value, 6) AS TEXT) FROM attrs
+        WHERE attrs.run_id = runs.id AND attrs.key = 'note' AND substr(value, 1, 1) = x'05'
+    );
+    ",
 ];
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.
@@ -344,6 +353,36 @@ mod tests {
             3,
             "a rebuild never repeats a generation"
         );
+    }
+
+    #[test]
+    fn notes_indexed_before_their_column_are_copied_into_it() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in &MIGRATIONS[..10] {
+            conn.execute_batch(sql).unwrap();
+        }
+        conn.pragma_update(None, "user_version", 10).unwrap();
+        conn.execute_batch(
+            "INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
+             VALUES ('a', 'aaaaaaaa', 'e', 'finished', 0, 0), ('b', 'bbbbbbbb', 'e', 'finished', 0, 0)",
+        )
+        .unwrap();
+        let mut note = Vec::new();
+        lab_journal::codec::encode_value(&lab_types::Value::Str("# Why ü".into()), &mut note);
+        conn.execute(
+            "INSERT INTO attrs (run_id, key, value) VALUES ('a', 'note', ?1)",
+            [note],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let notes: Vec<Option<String>> = conn
+            .prepare("SELECT note FROM runs ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(notes, [Some("# Why ü".to_owned()), None]);
     }
 
     #[test]

@@ -1253,3 +1253,45 @@ fn pushes_from_two_copies_of_a_project_add_up_and_never_swap_runs() {
         .stdout;
     assert!(json.contains(&theirs) && !json.contains(&ours), "{json}");
 }
+
+#[test]
+fn a_runs_edits_travel_with_a_push_and_a_pull() {
+    let s3 = S3::start();
+    let home = Home::new();
+    home.add_remote(&s3);
+    let project = demo_project(&home);
+    let root = project.root().to_owned();
+    let short = {
+        let mut store = lab_store::Store::open(project.clone()).unwrap();
+        store.refresh().unwrap();
+        let short = store.runs(None).unwrap()[0].short_id.clone();
+        home.lab_ok(&root, &["rename", &short, "baseline"]);
+        home.lab_ok(&root, &["tag", "baseline", "stage=final"]);
+        home.lab_ok(&root, &["note", "baseline", "# Why\n\nthe reference"]);
+        short
+    };
+    home.lab_ok(&root, &["push", "--tag", "minio", "--bucket", BUCKET, "."]);
+    let elsewhere = home.dir.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    home.lab_ok(
+        &elsewhere,
+        &[
+            "pull",
+            "--tag",
+            "minio",
+            "--bucket",
+            BUCKET,
+            "--project",
+            "demo",
+        ],
+    );
+    let pulled = elsewhere.join("demo");
+    assert!(pulled.join(format!(".lab/runs/{short}/meta.lab")).is_file());
+    let shown = home.lab_ok(&pulled, &["show", "baseline"]).stdout;
+    assert!(shown.contains(&format!("Run {short}")), "{shown}");
+    assert!(shown.contains("  stage       final\n"), "{shown}");
+    assert!(
+        shown.contains("Note\n  # Why\n  \n  the reference\n"),
+        "{shown}"
+    );
+}

@@ -130,6 +130,9 @@ pub enum Expr {
     Cmp(Operand, CmpOp, Operand),
     /// `name in (a, b, ...)`, or `not in` when negated.
     In(Name, bool, Vec<Literal>),
+    /// A plain word (or a quoted string) alone: the runs whose name, note,
+    /// or a tag's name or value holds it, in any case.
+    Text(String),
 }
 
 /// One sort key: a name, descending when written with a leading `-`.
@@ -213,7 +216,7 @@ impl Expr {
             Expr::Or(..) => 1,
             Expr::And(..) => 2,
             Expr::Not(..) => 3,
-            Expr::Cmp(..) | Expr::In(..) => 4,
+            Expr::Cmp(..) | Expr::In(..) | Expr::Text(..) => 4,
         }
     }
 
@@ -255,6 +258,8 @@ impl fmt::Display for Expr {
                 Self::write_child(f, e, 2)
             }
             Expr::Cmp(a, op, b) => write!(f, "{a} {} {b}", op.symbol()),
+            Expr::Text(word) if is_plain_name(word) => f.write_str(word),
+            Expr::Text(text) => write!(f, "{}", Literal::Str(text.clone())),
             Expr::In(name, negated, values) => {
                 write!(f, "{name} {}in (", if *negated { "not " } else { "" })?;
                 for (i, v) in values.iter().enumerate() {

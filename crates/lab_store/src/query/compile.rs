@@ -362,8 +362,26 @@ impl Compiler<'_> {
                 let sql = self.in_list(name, *negated, values)?;
                 self.out.sql.push_str(&sql);
             }
+            Expr::Text(text) => {
+                let sql = self.text_search(text);
+                self.out.sql.push_str(&sql);
+            }
         }
         Ok(())
+    }
+
+    /// A plain word alone: the run's name, its note, or one of its tags'
+    /// names or values holds it, in any case.
+    fn text_search(&mut self, text: &str) -> String {
+        let mut holds = |x: &str| {
+            self.out.params.push(Bound::Text(text.to_owned()));
+            self.dialect.contains_text(x)
+        };
+        let (name, note) = (holds("runs.name"), holds("runs.note"));
+        let (key, value) = (holds("tags.key"), holds("tags.value"));
+        self.dialect.or_false(&format!(
+            "{name} OR {note} OR EXISTS (SELECT 1 FROM tags WHERE tags.run_id = runs.id AND ({key} OR {value}))"
+        ))
     }
 
     /// `items` joined with `op` as a balanced tree of pairs: SQLite parses

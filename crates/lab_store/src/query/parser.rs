@@ -4,7 +4,7 @@
 //! [`MAX_COMPARISONS`] comparisons, so the tree stays shallow and its SQL
 //! within SQLite's limits.
 
-use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
+use super::ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey, is_plain_name};
 use super::lexer::{Tok, Token, lex};
 use super::{Input, MAX_COMPARISONS, MAX_GLOB_BYTES, MAX_NESTING, QueryError};
 
@@ -195,6 +195,7 @@ impl<'a> Parser<'a> {
             return Ok(e);
         }
         self.count(&t)?;
+        let bare = matches!(t.tok, Tok::Ident(_));
         let left = self.operand("a name or a value to compare")?;
         let t = self.peek();
         let negated_in = t.tok == Tok::Not
@@ -211,6 +212,16 @@ impl<'a> Parser<'a> {
                 self.bump();
             }
             return Ok(Expr::In(name, negated_in, self.list()?));
+        }
+        // A plain word or a string alone searches names, notes and tags.
+        if matches!(t.tok, Tok::End | Tok::And | Tok::Or | Tok::RParen) {
+            match &left {
+                Operand::Name(Name { scope: None, key }) if bare && is_plain_name(key) => {
+                    return Ok(Expr::Text(key.clone()));
+                }
+                Operand::Lit(Literal::Str(text)) => return Ok(Expr::Text(text.clone())),
+                _ => {}
+            }
         }
         let Tok::Op(op) = t.tok else {
             return Err(self.error_at(

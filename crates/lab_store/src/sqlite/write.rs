@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use lab_types::fields::attr;
 use lab_types::{Status, Value};
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -126,6 +127,17 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
     for (key, value) in attrs {
         tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![id, key, blob(value)])?;
+        if key == attr::NOTE {
+            // For the plain-word search (see `fields`: no field of queries).
+            tx.prepare_cached("UPDATE runs SET note = ?2 WHERE id = ?1")?
+                .execute(params![
+                    id,
+                    match value {
+                        Value::Str(text) => Some(text.as_str()),
+                        _ => None,
+                    }
+                ])?;
+        }
         let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
             continue;
         };

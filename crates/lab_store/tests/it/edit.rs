@@ -229,3 +229,68 @@ fn a_group_is_set_and_taken_away() {
     let run = store.edit(&short, &group(None)).unwrap();
     assert_eq!(run.attr(attr::GROUP), Some(&Value::Null));
 }
+
+#[test]
+fn a_plain_word_finds_runs_by_name_note_and_tags() {
+    let (_dir, project) = new_project();
+    let t = now_nanos();
+    let mut shorts = Vec::new();
+    for i in 0..4 {
+        let mut w = begin(&project, "exp", t + i);
+        w.param("note", Value::Str("a parameter called note".into()));
+        w.end(t + i, Status::Finished, None);
+        shorts.push(w.short());
+        w.close();
+    }
+    let mut store = open(&project);
+    store.refresh().unwrap();
+    store.edit(&shorts[0], &named("Brisk-Baseline")).unwrap();
+    store
+        .edit(
+            &shorts[1],
+            &Edit {
+                note: Some("the BASELINE for the sweep".into()),
+                ..Edit::default()
+            },
+        )
+        .unwrap();
+    store
+        .edit(
+            &shorts[2],
+            &Edit {
+                tags: vec![("baseline".into(), "yes".into())],
+                ..Edit::default()
+            },
+        )
+        .unwrap();
+    let found = |q: &str| -> Vec<String> {
+        let mut ids: Vec<String> = store
+            .select(&lab_store::Selection {
+                filter: Some(q.to_owned()),
+                ..lab_store::Selection::default()
+            })
+            .unwrap()
+            .into_iter()
+            .map(|r| r.short_id)
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(found("baseline"), shorts[..3].to_vec());
+    assert_eq!(found("'the baseline'"), vec![shorts[1].clone()]);
+    assert_eq!(found("not baseline"), vec![shorts[3].clone()]);
+    assert_eq!(
+        found("baseline and tags.baseline = yes"),
+        vec![shorts[2].clone()]
+    );
+    assert_eq!(found("nowhere"), Vec::<String>::new());
+    // A generated name is found too, and `name` is a field.
+    let generated = lab_types::names::generated_name(&shorts[3]).unwrap();
+    assert_eq!(found(&format!("'{generated}'")), vec![shorts[3].clone()]);
+    assert_eq!(found("name = 'Brisk-Baseline'"), vec![shorts[0].clone()]);
+    // A parameter called `note` is still a parameter.
+    assert_eq!(found("note ~ 'parameter'").len(), 4);
+    // The canonical form of a word query reads back the same.
+    let parsed = lab_store::query::parse("baseline or 'two words'").unwrap();
+    assert_eq!(parsed.to_string(), "baseline or 'two words'");
+}
