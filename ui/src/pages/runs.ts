@@ -1,9 +1,10 @@
 // The runs page: every run of the project in a table that the server sorts,
 // filters and hands over in pages as the view scrolls. This module puts the
 // parts together (runs/: the query bar and its URL state, the column chooser,
-// the pager, the table, the selection buttons), keeps them in step with the
-// address, the project's names and the live events, and remembers where the
-// page was for the next visit.
+// the saved views, the pager, the table, the selection buttons), keeps them in
+// step with the address, the project's names, the rows in view (the default
+// columns are theirs) and the live events, and remembers where the page was
+// for the next visit and which columns were chosen for each experiment.
 
 import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
 import { h, throttle } from "../dom";
@@ -12,12 +13,15 @@ import { subscribe } from "../live";
 import type { View } from "../page";
 import { navigate, type Route } from "../route";
 import * as selection from "../selection";
-import { ColumnChooser, resolveColumns, sameColumns } from "../runs/columns";
-import { Pager, type PagerSnapshot } from "../runs/pager";
+import { ColumnChooser, defaultColumns, remember, remembered, resolveColumns, sameColumns } from "../runs/columns";
+import { PAGE, Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
-import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
+import { NO_QUERY, fetchKey, fetchedColumns, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
 import { SelectionBar } from "../runs/selection-bar";
 import { RunsTable, type TablePlace } from "../runs/table";
+import { ViewsMenu } from "../runs/views";
+import { getStr } from "../route";
+import { keyId } from "../keys";
 
 /** What the runs page keeps between visits: the project's names, and the
  *  rows and place it was at, to come back to the same place at once. */
@@ -41,6 +45,8 @@ class RunsView implements View {
   private names: Names | null;
   private q: Query = NO_QUERY;
   private cols: ColKey[] = [];
+  /** The default columns: what the runs in view have. */
+  private defaults: ColKey[] = [];
   private dataKey = "";
   private error: string | null = null;
   private pendingRoute: Route | null = null;
@@ -50,34 +56,48 @@ class RunsView implements View {
   private pager: Pager;
   private bar: QueryBar;
   private chooser: ColumnChooser;
+  private views: ViewsMenu;
   private table: RunsTable;
   private ticks: SelectionBar;
   private countEl: HTMLElement;
   private softRefresh: ReturnType<typeof throttle>;
   private unsub: () => void;
+  private onSlash = (e: KeyboardEvent) => this.slash(e);
 
   constructor(private memory: Memory) {
     this.names = memory.names;
     this.pager = new Pager({
-      params: (offset, limit) => serverParams(this.q, this.cols, this.names, offset, limit),
+      params: (offset, limit) => serverParams(this.q, fetchedColumns(this.q, this.cols), this.names, offset, limit),
       signal: this.abort.signal,
       names: (n) => this.absorbNames(n),
       loaded: (whole) => {
         this.error = null;
         if (whole) this.showFilterError(null);
+        this.followRows();
         this.layout();
       },
       failed: (e) => this.fail(e),
     });
-    this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
-    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.go({ cols }, true) });
-    this.table = new RunsTable(this.pager, { names: () => this.names, sort: (sort) => this.go({ sort }) });
+    this.bar = new QueryBar({
+      change: (c, replace) => this.go(c, replace),
+      again: () => this.reload(),
+      names: () => this.names,
+      rows: () => this.heldRows(),
+    });
+    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.setColumns(cols, this.q.pin) });
+    this.views = new ViewsMenu();
+    this.table = new RunsTable(this.pager, {
+      names: () => this.names,
+      sort: (sort) => this.go({ sort }),
+      reorder: (cols) => this.setColumns(cols, this.q.pin),
+      pin: (k, on) => this.setColumns(this.q.cols, on ? [...this.q.pin, k] : this.q.pin.filter((p) => keyId(p) !== keyId(k))),
+    });
     this.ticks = new SelectionBar(() => this.table.uncheckAll());
     this.countEl = h("span", { class: "count", role: "status" });
     this.el = h(
       "section",
       { class: "page runs-page" },
-      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
+      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.views.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
       this.table.el,
     );
     this.softRefresh = throttle(() => this.refresh(), 1000);
@@ -96,6 +116,7 @@ class RunsView implements View {
       },
       resync: () => this.softRefresh(),
     });
+    document.addEventListener("keydown", this.onSlash);
   }
 
   start(route: Route): void {
@@ -114,20 +135,33 @@ class RunsView implements View {
       this.pendingRoute = route; // start() takes it once the names are in
       return true;
     }
+    const view = getStr(route, "view");
+    if (view) {
+      // A saved view's link: its state takes the place of the address.
+      this.views.open(view);
+      return true;
+    }
     this.route = route;
     this.q = readQuery(route, this.names);
+    if (this.q.cols === null && this.q.pin.length === 0) {
+      const r = remembered(this.q.experiment, this.names);
+      if (r) {
+        // The columns chosen the last time this experiment was shown.
+        this.go({ cols: r.cols, pin: r.pin }, true);
+        return true;
+      }
+    }
     this.bar.show(this.q);
-    const oldCols = this.cols;
-    this.cols = resolveColumns(this.q.cols, this.names);
-    if (!sameColumns(oldCols, this.cols) || !this.table.hasHead) this.table.setColumns(this.cols, this.q.sort);
-    else this.table.setSort(this.q.sort);
-    const key = fetchKey(this.q, this.cols, this.names);
+    this.views.show(this.q, this.names);
+    this.showColumns(true);
+    const key = fetchKey(this.q, fetchedColumns(this.q, this.cols), this.names);
     if (key !== this.dataKey) {
       this.dataKey = key;
       const last = this.memory.last;
       if (last && last.dataKey === key) {
         // Back from another page: show what we had at once, then refresh.
         this.pager.restore(last.rows);
+        this.followRows();
         this.table.restore(last.place);
         this.memory.last = null;
         this.layout();
@@ -143,8 +177,11 @@ class RunsView implements View {
     this.memory.last = { dataKey: this.dataKey, rows: this.pager.snapshot(), place: this.table.place() };
     this.abort.abort();
     this.unsub();
+    document.removeEventListener("keydown", this.onSlash);
     this.softRefresh.cancel();
     this.chooser.close();
+    this.views.close();
+    this.bar.destroy();
     this.table.destroy();
     this.ticks.destroy();
   }
@@ -167,7 +204,7 @@ class RunsView implements View {
     this.bar.setExperiments(exps);
   }
 
-  /** The names an answer of the server carries: new ones may change the default columns. */
+  /** The names an answer of the server carries: new ones may change how the address reads and the columns' order. */
   private absorbNames(n: Names | undefined): void {
     if (!n || !this.names) return;
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -180,16 +217,61 @@ class RunsView implements View {
       this.update(this.route);
       return;
     }
-    if (this.q.cols === null) {
-      const before = this.cols;
-      this.cols = resolveColumns(this.q.cols, this.names);
-      if (!sameColumns(before, this.cols)) {
-        this.table.setColumns(this.cols, this.q.sort);
-        // The columns asked of the server changed: fetch again with them.
-        this.dataKey = fetchKey(this.q, this.cols, this.names);
-        this.softRefresh();
-      }
+    this.showColumns(false);
+  }
+
+  // ---------------------------------------------------------------- columns
+
+  /** Shows the columns of the query (`sortToo`: and marks its sort keys again). */
+  private showColumns(sortToo: boolean): void {
+    if (!this.names) return;
+    const old = this.cols;
+    this.cols = resolveColumns(this.q.cols, this.defaults, this.q.pin);
+    if (!sameColumns(old, this.cols) || !this.table.hasHead || this.pinsChanged()) this.table.setColumns(this.cols, this.q.sort, this.q.pin);
+    else if (sortToo) this.table.setSort(this.q.sort);
+  }
+
+  private shownPins = "";
+  private pinsChanged(): boolean {
+    const now = this.q.pin.map(keyId).join("\u0000");
+    const changed = now !== this.shownPins;
+    this.shownPins = now;
+    return changed;
+  }
+
+  /** The default columns follow the runs in view: those of the first page held. */
+  private followRows(): void {
+    if (!this.names) return;
+    const rows = this.heldRows();
+    if (!rows.length && this.pager.total !== 0) return;
+    this.defaults = defaultColumns(rows, this.names);
+    if (this.q.cols === null) this.showColumns(false);
+  }
+
+  /** The rows of the first page held (what the defaults and the completions are made of). */
+  private heldRows(): RunRow[] {
+    const out: RunRow[] = [];
+    const n = Math.min(Math.max(0, this.pager.total), PAGE);
+    for (let i = 0; i < n; i++) {
+      const r = this.pager.row(i);
+      if (r) out.push(r);
     }
+    return out;
+  }
+
+  /** Shows `cols` (null: the defaults) with `pin` pinned, and remembers them for the experiment. */
+  private setColumns(cols: ColKey[] | null, pin: ColKey[]): void {
+    remember(this.q.experiment, cols, pin);
+    this.go({ cols, pin }, true);
+  }
+
+  /** `/` anywhere but in a text box: to the filter box. */
+  private slash(e: KeyboardEvent): void {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target as HTMLElement | null;
+    if (t && (t.isContentEditable || t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement)) return;
+    e.preventDefault();
+    this.bar.focus();
   }
 
   // ---------------------------------------------------------------- data
