@@ -437,6 +437,15 @@ def test_the_table_on_a_phone_and_a_desktop(browser: Any, server: str) -> None:
             overflow = page.page.evaluate("() => document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"the page is {overflow} px wider than a {width} px screen"
             page.shot(name)
+            # The boxes the toolbar's buttons open stay on the screen.
+            for button, dialog in [("Columns ▾", "Columns"), ("Views ▾", "Saved views")]:
+                page.page.get_by_role("button", name=button).click()
+                box = page.page.get_by_role("dialog", name=dialog)
+                sync_api.expect(box).to_be_visible()
+                r = box.bounding_box()
+                assert r and r["x"] >= 0 and r["x"] + r["width"] <= width, (dialog, r)
+                page.page.keyboard.press("Escape")
+                sync_api.expect(box).to_have_count(0)
         finally:
             ctx.close()
         assert page.errors == []

@@ -112,6 +112,13 @@ export function saveWidth(key: string, px: number | null): void {
   writeStore(WIDTHS_KEY, all);
 }
 
+/** Moves a popover opened under a button right when its left edge would be
+ *  off a narrow screen (it hangs left from the button's right edge). */
+export function keepInView(pop: HTMLElement): void {
+  const left = pop.getBoundingClientRect().left;
+  if (left < 8) pop.style.right = `${left - 8}px`;
+}
+
 export interface ChooserHooks {
   names(): Names | null;
   /** The columns shown now. */
@@ -182,6 +189,7 @@ export class ColumnChooser {
       }
     });
     this.button.after(this.popover);
+    keepInView(this.popover);
     this.button.setAttribute("aria-expanded", "true");
     search.focus();
     setTimeout(() => document.addEventListener("click", this.outside), 0);

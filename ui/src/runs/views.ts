@@ -9,6 +9,7 @@ import { api, apiFetch, errorText, isAbort, READ_ONLY, type Names } from "../api
 import type * as Api from "../api-types";
 import { h } from "../dom";
 import { navigate } from "../route";
+import { keepInView } from "./columns";
 import { queryHash, type Query } from "./query";
 
 type View = Api.components["schemas"]["View"];
@@ -135,6 +136,7 @@ export class ViewsMenu {
       }
     });
     this.button.after(this.popover);
+    keepInView(this.popover);
     this.button.setAttribute("aria-expanded", "true");
     name.focus();
     setTimeout(() => document.addEventListener("click", this.outside), 0);
