@@ -8,12 +8,13 @@
 
 import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
 import { h, throttle } from "../dom";
-import type { ColKey } from "../keys";
+import { sameKey, type ColKey } from "../keys";
 import { subscribe } from "../live";
 import type { View } from "../page";
 import { navigate, type Route } from "../route";
 import * as selection from "../selection";
 import { ColumnChooser, defaultColumns, remember, remembered, resolveColumns, sameColumns } from "../runs/columns";
+import { GroupControl, GroupedRows } from "../runs/groups";
 import { PAGE, Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
 import { NO_QUERY, fetchKey, fetchedColumns, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
@@ -54,6 +55,9 @@ class RunsView implements View {
   private route: Route | null = null;
   private abort = new AbortController();
   private pager: Pager;
+  /** The pager's rows as the table draws them: grouped, or as they are. */
+  private rows: GroupedRows;
+  private grouping: GroupControl;
   private bar: QueryBar;
   private chooser: ColumnChooser;
   private views: ViewsMenu;
@@ -67,10 +71,11 @@ class RunsView implements View {
   constructor(private memory: Memory) {
     this.names = memory.names;
     this.pager = new Pager({
-      params: (offset, limit) => serverParams(this.q, fetchedColumns(this.q, this.cols), this.names, offset, limit),
+      params: (offset, limit) => serverParams(this.q, this.fetchedCols(), this.names, offset, limit),
       signal: this.abort.signal,
       names: (n) => this.absorbNames(n),
       loaded: (whole) => {
+        this.rows.rebuild();
         this.error = null;
         if (whole) this.showFilterError(null);
         this.followRows();
@@ -86,18 +91,24 @@ class RunsView implements View {
     });
     this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.setColumns(cols, this.q.pin) });
     this.views = new ViewsMenu();
-    this.table = new RunsTable(this.pager, {
+    this.rows = new GroupedRows(this.pager);
+    this.grouping = new GroupControl((group) => this.go({ group }));
+    this.table = new RunsTable(this.rows, {
       names: () => this.names,
       sort: (sort) => this.go({ sort }),
       reorder: (cols) => this.setColumns(cols, this.q.pin),
       pin: (k, on) => this.setColumns(this.q.cols, on ? [...this.q.pin, k] : this.q.pin.filter((p) => keyId(p) !== keyId(k))),
+      fold: (key) => {
+        this.rows.toggle(key);
+        this.layout();
+      },
     });
     this.ticks = new SelectionBar(() => this.table.uncheckAll());
     this.countEl = h("span", { class: "count", role: "status" });
     this.el = h(
       "section",
       { class: "page runs-page" },
-      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.views.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
+      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.grouping.el, this.views.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
       this.table.el,
     );
     this.softRefresh = throttle(() => this.refresh(), 1000);
@@ -154,13 +165,19 @@ class RunsView implements View {
     this.bar.show(this.q);
     this.views.show(this.q, this.names);
     this.showColumns(true);
-    const key = fetchKey(this.q, fetchedColumns(this.q, this.cols), this.names);
+    this.grouping.show(this.names, this.q.group);
+    if (this.rows.setKey(this.q.group)) {
+      this.table.reset();
+      this.layout();
+    }
+    const key = fetchKey(this.q, this.fetchedCols(), this.names);
     if (key !== this.dataKey) {
       this.dataKey = key;
       const last = this.memory.last;
       if (last && last.dataKey === key) {
         // Back from another page: show what we had at once, then refresh.
         this.pager.restore(last.rows);
+        this.rows.rebuild();
         this.followRows();
         this.table.restore(last.place);
         this.memory.last = null;
@@ -202,6 +219,7 @@ class RunsView implements View {
     this.names = { fields: n.fields ?? [], params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
     this.memory.names = this.names;
     this.bar.setExperiments(exps);
+    this.grouping.show(this.names, this.q.group);
   }
 
   /** The names an answer of the server carries: new ones may change how the address reads and the columns' order. */
@@ -276,6 +294,16 @@ class RunsView implements View {
 
   // ---------------------------------------------------------------- data
 
+  /** The columns the server is asked for: every one for the default columns
+   *  (which are made of what the rows have), else those shown and the param
+   *  or metric the rows are grouped by (which the rows must carry). */
+  private fetchedCols(): ColKey[] | null {
+    const cols = fetchedColumns(this.q, this.cols);
+    const g = this.q.group;
+    if (cols === null || !g || (g.kind !== "params" && g.kind !== "metrics") || cols.some((c) => sameKey(c, g))) return cols;
+    return [...cols, g];
+  }
+
   /** Writes the state into the URL (which comes back through update()). */
   private go(change: QueryChange, replace = false): void {
     navigate(queryHash({ ...this.q, ...change }, this.names), replace);
@@ -292,7 +320,7 @@ class RunsView implements View {
 
   /** Fetches the pages in view again and swaps them in at once (live updates). */
   private refresh(): void {
-    void this.pager.refresh(...this.table.visibleRange());
+    void this.pager.refresh(...this.rows.refreshRange(this.table.visibleRange()));
   }
 
   private fail(e: unknown): void {
@@ -313,7 +341,10 @@ class RunsView implements View {
   private onRunEvent(r: RunRow): void {
     // Update the row in place at once; then fetch the view again (at most once a second)
     // so that new runs appear where the sort and filter put them.
-    if (this.pager.merge(r)) this.table.schedule();
+    if (this.pager.merge(r)) {
+      this.rows.rebuild();
+      this.table.schedule();
+    }
     if (this.names && r.experiment && !(this.names.experiments ?? []).includes(r.experiment)) {
       this.names.experiments = [...(this.names.experiments ?? []), r.experiment].sort();
       this.bar.setExperiments(this.names.experiments);
@@ -324,6 +355,7 @@ class RunsView implements View {
   // ---------------------------------------------------------------- showing
 
   private layout(): void {
+    this.rows.fetchAll();
     this.table.size();
     this.updateCount();
     this.table.showEmpty(this.emptyMessage());
@@ -344,7 +376,7 @@ class RunsView implements View {
       if (filters(this.q)) return h("p", null, "No run matches this filter.");
       return h("p", null, "No runs yet. Log one from Python (", h("code", null, "import lab"), ") and it appears here.");
     }
-    if (total < 0) return h("div", { class: "loading" }, "Loading runs…");
+    if (total < 0 || this.rows.total < 0) return h("div", { class: "loading" }, "Loading runs…");
     return null;
   }
 
@@ -355,6 +387,7 @@ class RunsView implements View {
 
   private updateCount(): void {
     const t = this.pager.total;
-    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
+    const left = this.rows.key && this.rows.left ? ` (the first ${(t - this.rows.left).toLocaleString("en-US")} grouped)` : "";
+    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}${left}`;
   }
 }

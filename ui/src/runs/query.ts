@@ -1,11 +1,13 @@
 // The runs page's state in the URL: the filter, the sort keys, the statuses,
-// the experiment, the chosen columns in their order and the pinned ones.
+// the experiment, the chosen columns in their order, the pinned ones and the
+// grouping.
 // Read from a route, written back as an address, and turned into the `/runs`
 // query the server answers.
 
 import type { Names, Params } from "../api";
 import { columnsParam, parseKey, parseSort, shortKey, sortToServer, sortToUrl, type ColKey, type SortKey } from "../keys";
 import { buildHash, getList, getStr, type Route } from "../route";
+import { groupKeyText, readGroupKey } from "./groups";
 
 export interface Query {
   where: string;
@@ -15,11 +17,12 @@ export interface Query {
   cols: ColKey[] | null; // null: the default columns
   /** Columns kept in view when the table scrolls sideways. */
   pin: ColKey[];
+  group: ColKey | null; // null: not grouped (groups.ts)
 }
 
 export type QueryChange = Partial<Query>;
 
-export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null, pin: [] };
+export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null, pin: [], group: null };
 
 export function readQuery(route: Route, names: Names | null): Query {
   const cols = getList(route, "cols");
@@ -30,6 +33,7 @@ export function readQuery(route: Route, names: Names | null): Query {
     experiment: getStr(route, "experiment"),
     cols: cols === null ? null : cols.map((s) => parseKey(s, names)),
     pin: (getList(route, "pin") ?? []).map((s) => parseKey(s, names)),
+    group: readGroupKey(getStr(route, "group"), names),
   };
 }
 
@@ -42,6 +46,7 @@ export function queryHash(q: Query, names: Names | null): string {
     experiment: q.experiment || undefined,
     cols: q.cols === null ? undefined : q.cols.map((c) => shortKey(c, names)),
     pin: q.pin.length ? q.pin.map((c) => shortKey(c, names)) : undefined,
+    group: groupKeyText(q.group, names),
   });
 }
 
