@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import urllib.request
 import sys
 import textwrap
 from pathlib import Path
@@ -249,11 +250,12 @@ def test_a_pinned_column_stays_in_view_when_the_table_scrolls(browser: Any, serv
         page.page.wait_for_timeout(100)
         table = page.page.locator(".vt-scroll").bounding_box()
         pinned = page.page.locator('.vt-hcell[data-key="metrics.accuracy"]').bounding_box()
-        run = page.page.locator('.vt-hcell[data-key="id"]').bounding_box()
+        run = page.page.locator('.vt-hcell[data-key="name"]').bounding_box()
         moved = page.page.locator('.vt-hcell[data-key="experiment"]').bounding_box()
         assert table and pinned and run and moved
         assert moved["x"] < table["x"], "an unpinned column scrolled out of view"
-        assert table["x"] <= run["x"] < pinned["x"] < table["x"] + 300, (table, run, pinned)
+        assert table["x"] <= run["x"] < table["x"] + 40, (table, run)
+        assert abs(pinned["x"] - (run["x"] + run["width"])) <= 1, "the pinned column stays right after the run's"
         cell = page.page.locator('[data-testid="run-row"]').first.locator(".vt-cell.pinned")
         cb = cell.bounding_box()
         assert cb and abs(cb["x"] - pinned["x"]) <= 1, "the rows' pinned cells stay with the header"
@@ -426,6 +428,80 @@ def test_a_saved_view_opens_by_link_in_a_fresh_page(browser: Any, server: str, p
     finally:
         ctx.close()
     assert fresh.errors == []
+
+
+def run_json(base: str, run_id: str) -> Any:
+    with urllib.request.urlopen(f"{base}/api/v1/runs/{run_id}", timeout=10) as r:
+        return json.load(r)
+
+
+def row(page: Page, run_id: str) -> Any:
+    return page.page.locator(f'[data-testid="run-row"][data-run-id="{run_id}"]')
+
+
+def test_a_run_is_renamed_in_the_table_and_another_page_sees_it(browser: Any, server: str, project: tuple[Path, dict[str, str]]) -> None:
+    _, ids = project
+    run_id = ids["B1"]
+    old = run_json(server, run_id)["name"]
+    ctx, page = open_page(browser, server)
+    ctx2, other = open_page(browser, server)
+    try:
+        for p in (page, other):
+            p.goto("#/?experiment=beta")
+            p.wait_rows(2)
+        # The name first, the short id beside it, a link to the run.
+        name = row(page, run_id).locator('[data-testid="run-name"]')
+        sync_api.expect(name).to_have_text(old)
+        link = row(page, run_id).locator("a.run-id")
+        assert link.inner_text() == run_id[:8] or run_id.startswith(link.inner_text())
+        assert link.get_attribute("href") == f"#/run/{run_id}"
+        # Escape puts the name back and saves nothing.
+        name.dblclick()
+        box = page.page.locator('[data-testid="rename-input"]')
+        sync_api.expect(box).to_be_focused()
+        sync_api.expect(box).to_have_value(old)
+        page.page.keyboard.type("nothing")
+        page.page.keyboard.press("Escape")
+        sync_api.expect(box).to_have_count(0)
+        sync_api.expect(name).to_have_text(old)
+        assert run_json(server, run_id)["name"] == old
+        # A name the server refuses: said in the box, which stays open.
+        row(page, run_id).hover()
+        row(page, run_id).locator('[data-testid="rename-button"]').click()
+        sync_api.expect(box).to_be_focused()
+        page.page.keyboard.press("Control+a")
+        page.page.keyboard.press("Delete")
+        page.page.keyboard.type("   ")
+        page.page.keyboard.press("Enter")
+        sync_api.expect(box).to_have_attribute("aria-invalid", "true")
+        assert "Not renamed" in (box.get_attribute("title") or "")
+        assert run_json(server, run_id)["name"] == old
+        # Enter saves; the other open page shows the new name by itself.
+        page.page.keyboard.press("Control+a")
+        page.page.keyboard.type("deep-net")
+        page.page.keyboard.press("Enter")
+        sync_api.expect(box).to_have_count(0)
+        sync_api.expect(row(page, run_id).locator('[data-testid="run-name"]')).to_have_text("deep-net")
+        assert run_json(server, run_id)["name"] == "deep-net"
+        sync_api.expect(row(other, run_id).locator('[data-testid="run-name"]')).to_have_text("deep-net", timeout=3000)
+        page.shot("runs-renamed")
+        # F2 on the active row, from the keyboard.
+        row(page, run_id).locator(".c-select input").focus()
+        row(page, run_id).focus()
+        page.page.keyboard.press("F2")
+        sync_api.expect(box).to_be_focused()
+        page.page.keyboard.press("Control+a")
+        page.page.keyboard.type(old)
+        page.page.keyboard.press("Enter")
+        sync_api.expect(row(page, run_id).locator('[data-testid="run-name"]')).to_have_text(old)
+        # Clicking the name does not open the run; clicking elsewhere in the row does.
+        row(page, run_id).locator('[data-testid="run-name"]').click()
+        assert "#/run/" not in page.page.url
+    finally:
+        ctx.close()
+        ctx2.close()
+    assert page.errors == [] and other.errors == []
+    assert page.dialogs == []
 
 
 def test_the_table_on_a_phone_and_a_desktop(browser: Any, server: str) -> None:

@@ -102,6 +102,14 @@ class RunsView implements View {
         this.rows.toggle(key);
         this.layout();
       },
+      renamed: (run) => {
+        // At once, before the event stream brings it.
+        const row = this.pager.find(run.id);
+        if (row && this.pager.merge({ ...row, name: run.name })) {
+          this.rows.rebuild();
+          this.table.schedule();
+        }
+      },
     });
     this.ticks = new SelectionBar(() => this.table.uncheckAll());
     this.countEl = h("span", { class: "count", role: "status" });

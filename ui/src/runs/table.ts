@@ -6,7 +6,7 @@
 // ones that stay in view; the active row, the mouse and the keyboard; ticks
 // into the selection. The rows come from a RowSource (the pager).
 
-import type { Names, RunRow } from "../api";
+import { READ_ONLY, type Names, type RunDetail, type RunRow } from "../api";
 import { h } from "../dom";
 import { fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
 import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey } from "../keys";
@@ -15,6 +15,7 @@ import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
 import { saveWidth, savedWidths } from "./columns";
 import { buildGroupRow, groupTicked, type GroupRow } from "./groups";
+import { rename } from "./rename";
 
 const RH = 30; // row height, px
 const OVERSCAN = 8;
@@ -47,6 +48,8 @@ export interface TableHooks {
   pin(k: ColKey, on: boolean): void;
   /** A group row was clicked: fold or unfold its runs. */
   fold?(key: string): void;
+  /** A run was renamed in the table: its new state, as the server answered. */
+  renamed(run: RunDetail): void;
 }
 
 /** Where the table was scrolled to and which row was active. */
@@ -74,6 +77,8 @@ export class RunsTable {
   private sortKeys: SortKey[] = [];
   private active = 0;
   private drawn = new Map<number, Drawn>();
+  /** The run whose name is being edited: its row is not drawn again meanwhile. */
+  private editing: string | null = null;
   private raf = 0;
   private restoreScroll: { top: number; left: number } | null = null;
   private scroller: HTMLElement;
@@ -99,6 +104,12 @@ export class RunsTable {
     this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
     this.scroller.addEventListener("keydown", (e) => this.onKey(e));
     this.body.addEventListener("click", (e) => this.onClick(e));
+    this.body.addEventListener("dblclick", (e) => {
+      const t = e.target as HTMLElement;
+      const rowEl = t.closest<HTMLElement>(".vt-row");
+      const row = rowEl?.dataset.index ? this.rows.row(Number(rowEl.dataset.index)) : null;
+      if (rowEl && row && t.closest(".run-name")) this.startRename(rowEl, row);
+    });
     this.body.addEventListener("focusin", (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>(".vt-row");
       if (row?.dataset.index) this.setActive(Number(row.dataset.index), false);
@@ -233,7 +244,8 @@ export class RunsTable {
       if (expected !== x.el) this.body.insertBefore(x.el, expected);
       prev = x.el;
     }
-    if (focusedIndex >= 0 && document.activeElement !== this.drawn.get(focusedIndex)?.el) {
+    // The focus stays with the active row (drawn again), or in it (the rename box).
+    if (focusedIndex >= 0 && !this.drawn.get(focusedIndex)?.el.contains(document.activeElement)) {
       this.drawn.get(focusedIndex)?.el.focus({ preventScroll: true });
     }
   }
@@ -526,6 +538,7 @@ export class RunsTable {
     const group = this.rows.group?.(i) ?? null;
     const sel = row ? selection.has(row.id) : !!group && groupTicked(group);
     let x = this.drawn.get(i);
+    if (x && this.editing !== null && x.row?.id === this.editing && row?.id === this.editing) return x;
     if (!x || x.row !== row || x.sel !== sel || x.group !== group) {
       const el = group
         ? buildGroupRow(i, group, this.cols, FIELDS.length, { top: i * RH + "px" }, () => this.hooks.fold?.(group.key))
@@ -550,8 +563,12 @@ export class RunsTable {
       ),
       h(
         "div",
-        { class: "vt-cell mono sticky", role: "gridcell", style: { left: "var(--stick-0)" } },
-        h("a", { href: `#/run/${encodeURIComponent(r.id)}`, tabIndex: -1, title: r.id }, r.short_id),
+        { class: "vt-cell c-run sticky", role: "gridcell", style: { left: "var(--stick-0)" } },
+        h("span", { class: "run-name", testid: "run-name", title: READ_ONLY ? runName(r) : `${runName(r)} (double-click to rename)` }, runName(r)),
+        h("a", { class: "run-id mono", href: `#/run/${encodeURIComponent(r.id)}`, tabIndex: -1, title: `Open run ${r.id}` }, r.short_id),
+        READ_ONLY
+          ? null
+          : h("button", { class: "rename-btn", testid: "rename-button", tabIndex: -1, "aria-label": `Rename ${runName(r)}`, title: "Rename (F2)" }, "✎"),
       ),
       h("div", { class: "vt-cell", role: "gridcell", title: r.experiment }, r.experiment),
       h("div", { class: "vt-cell", role: "gridcell" }, statusBadge(String(r.status))),
@@ -607,12 +624,36 @@ export class RunsTable {
       return;
     }
     if (t.closest("a")) return; // the link navigates by itself
+    if (t.closest(".rename-btn")) {
+      this.setActive(i, false);
+      this.startRename(rowEl, row);
+      return;
+    }
+    if (t.closest(".run-name") || t.closest(".rename-input")) {
+      // A double-click renames: a click on the name only makes the row active.
+      this.setActive(i, false);
+      return;
+    }
     if (e.ctrlKey || e.metaKey) {
       selection.toggle(row);
       return;
     }
     this.setActive(i, false);
     open(row);
+  }
+
+  /** Opens the name of the run in `rowEl` for editing. */
+  private startRename(rowEl: HTMLElement, row: RunRow): void {
+    const cell = rowEl.querySelector<HTMLElement>(".c-run");
+    if (!cell || READ_ONLY || this.editing !== null) return;
+    this.editing = row.id;
+    rename(cell, row.id, runName(row), {
+      done: (run) => this.hooks.renamed(run),
+      closed: () => {
+        this.editing = null;
+        this.schedule();
+      },
+    });
   }
 
   private setActive(i: number, focus: boolean): void {
@@ -655,6 +696,13 @@ export class RunsTable {
         e.preventDefault();
         open(row);
       }
+    } else if (e.key === "F2") {
+      const row = this.rows.row(this.active);
+      const rowEl = this.drawn.get(this.active)?.el;
+      if (row && rowEl) {
+        e.preventDefault();
+        this.startRename(rowEl, row);
+      }
     } else if (e.key === " ") {
       const row = this.rows.row(this.active);
       if (row) {
@@ -689,6 +737,11 @@ function nextSort(cur: SortKey[], k: ColKey, add: boolean): SortKey[] {
   }
   if (i === 0 && cur.length === 1) return cur[0].desc ? [] : [{ key: k, desc: true }];
   return [{ key: k, desc: false }];
+}
+
+/** A run's name (a server older than names gives none: its short id). */
+function runName(r: RunRow): string {
+  return r.name || r.short_id;
 }
 
 /** A push pin, drawn (an emoji needs a font the machine may not have). */
