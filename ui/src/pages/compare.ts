@@ -9,7 +9,9 @@ import { subscribe } from "../live";
 import type { View } from "../page";
 import { buildHash, getList, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge } from "../components/badge";
-import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
+import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, type ChartSettings } from "../components/chart";
+import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
+import { colorScale, groupingControls, sourceOf, type ColorScale, type Grouping } from "../components/chart-grouping";
 import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
 import { seriesColor } from "../theme";
 import * as selection from "../selection";
@@ -26,6 +28,9 @@ class CompareView implements View {
   private metric: string;
   private param: string;
   private settings: ChartSettings;
+  /** The crosshair and zoom the charts share; how their lines are grouped and labelled. */
+  private sync: ChartSync;
+  private grouping: Grouping;
   private charts = new Map<string, MetricChart>();
   private pc: ParallelCoords | null = null;
   private scatter: Scatter | null = null;
@@ -43,6 +48,8 @@ class CompareView implements View {
     this.metric = getStr(route, "metric");
     this.param = getStr(route, "param");
     this.settings = chartSettingsFrom(route);
+    this.sync = new ChartSync(parseZoom(getStr(route, "zoom")), () => navigate(this.hash({}), true));
+    this.grouping = groupingFrom(route, this.settings);
     this.el = h("section", { class: "page compare-page" });
     this.refetch = throttle(() => this.load(false), 3000);
     this.unsub = subscribe({
@@ -83,10 +90,17 @@ class CompareView implements View {
     const ids = [...new Set(getList(route, "ids") ?? [])];
     if (ids.join(",") !== this.ids.join(",")) return false;
     const s = chartSettingsFrom(route);
-    if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth) {
+    if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth || s.band !== this.settings.band) {
       const refetch = s.x !== this.settings.x;
       this.settings = s;
       for (const c of this.charts.values()) c.setSettings(s, refetch);
+    }
+    const zoom = parseZoom(getStr(route, "zoom"));
+    if (zoomParam(zoom) !== zoomParam(this.sync.zoom)) this.sync.setZoom(zoom);
+    const grouping = groupingFrom(route, s);
+    if (JSON.stringify(grouping) !== JSON.stringify(this.grouping)) {
+      this.grouping = grouping;
+      this.syncCharts();
     }
     const metric = getStr(route, "metric");
     const param = getStr(route, "param");
@@ -104,9 +118,11 @@ class CompareView implements View {
       ids: change.ids ?? this.ids,
       metric: change.metric ?? this.metric,
       param: change.param ?? this.param,
-      x: s.x === "time" ? "time" : undefined,
-      log: s.log ? "1" : undefined,
-      smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+      ...chartSettingsParams(s),
+      zoom: zoomParam(this.sync.zoom),
+      group: this.grouping.groupBy || undefined,
+      label: this.grouping.labelKeys.length ? this.grouping.labelKeys : undefined,
+      color: this.grouping.colorBy || undefined,
     });
   }
 
@@ -177,11 +193,29 @@ class CompareView implements View {
     );
 
     const chartsGrid = h("div", { class: "charts-grid" });
-    const controls = chartControls(this.settings, (s, refetch) => {
-      this.settings = s;
-      for (const c of this.charts.values()) c.setSettings(s, refetch);
-      navigate(this.hash({ settings: s }), true);
-    });
+    const controls = chartControls(
+      this.settings,
+      (s, refetch) => {
+        this.settings = s;
+        for (const c of this.charts.values()) c.setSettings(s, refetch);
+        navigate(this.hash({ settings: s }), true);
+      },
+      true,
+      this.metricNames().filter((n) => !isSystemMetric(n)),
+    );
+    const lines = groupingControls(
+      this.grouping,
+      this.paramNames(),
+      this.metricNames().filter((n) => !isSystemMetric(n)),
+      this.runs.some((r) => groupOfRun(r) !== null),
+      (g: Grouping) => {
+        this.grouping = g;
+        this.settings = { ...this.settings, band: g.band };
+        for (const c of this.charts.values()) c.setSettings(this.settings, false);
+        this.syncCharts();
+        navigate(this.hash({}), true);
+      },
+    );
 
     this.paramsBox = h("div", { class: "compare-params-box" });
     this.pc = new ParallelCoords();
@@ -196,7 +230,7 @@ class CompareView implements View {
       errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
       h("ul", { class: "run-chips" }, chips),
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
-      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls), chartsGrid),
+      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines, this.colorKey), chartsGrid),
       h(
         "section",
         { class: "card" },
@@ -224,6 +258,22 @@ class CompareView implements View {
 
   private chartsGrid: HTMLElement | null = null;
   private chartRuns = new Map<string, string>();
+  private chartLabels = new Map<string, string>();
+  private colorKey = h("span", { class: "color-key", testid: "chart-color-key", hidden: true });
+
+  /** The key of the colours by a value: its name and ends. */
+  private showColorKey(scale: ColorScale | null): void {
+    const by = this.grouping.colorBy;
+    this.colorKey.hidden = !scale;
+    if (!scale) return;
+    const name = by.replace(/^(params|metrics)\./, "");
+    this.colorKey.replaceChildren(
+      scale.range ? h("span", null, scale.range.lo) : h("span", null, name),
+      h("span", { class: "color-ramp", "aria-hidden": "true" }),
+      scale.range ? h("span", null, `${scale.range.hi}${scale.range.log ? " (log)" : ""}`) : "",
+    );
+    this.colorKey.title = `Lines coloured by ${by}` + (scale.range ? "" : " (its values in order)") + "; grey: runs without it";
+  }
 
   private syncCharts(): void {
     const grid = this.chartsGrid;
@@ -234,21 +284,27 @@ class CompareView implements View {
       return;
     }
     if (!this.charts.size) grid.replaceChildren();
+    const scale = this.grouping.colorBy ? colorScale(this.runs, this.grouping.colorBy) : null;
+    this.showColorKey(scale);
     for (const n of names) {
       const sources = this.runs
         .filter((r) => (r.metrics ?? []).some((m) => m.name === n))
-        .map((r) => ({ runId: r.id, label: r.short_id, colorIndex: this.colorOf(r) }));
+        .map((r) => sourceOf(r, this.colorOf(r), this.grouping, scale));
       const existing = this.charts.get(n);
       if (existing) {
         const key = sources.map((x) => x.runId).join(",");
         if (this.chartRuns.get(n) !== key) {
           this.chartRuns.set(n, key);
           existing.setSources(sources);
+        } else if (this.chartLabels.get(n) !== JSON.stringify(sources)) {
+          existing.relabel(sources);
         }
+        this.chartLabels.set(n, JSON.stringify(sources));
         continue;
       }
+      this.chartLabels.set(n, JSON.stringify(sources));
       this.chartRuns.set(n, sources.map((x) => x.runId).join(","));
-      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`, systemUnits(n));
+      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`, systemUnits(n), this.sync);
       this.charts.set(n, c);
       grid.appendChild(c.el);
     }
@@ -360,4 +416,21 @@ class CompareView implements View {
     this.pc?.destroy();
     this.scatter?.destroy();
   }
+}
+
+/** The grouping and labels the address holds (`group=`, `label=`; the band is a chart setting). */
+function groupingFrom(route: Route, s: ChartSettings): Grouping {
+  const g = getStr(route, "group");
+  return {
+    // A bare name is a parameter (as the runs table may write it).
+    groupBy: !g || g === "group" || g.startsWith("params.") ? g : "params." + g,
+    band: s.band,
+    labelKeys: getList(route, "label") ?? [],
+    colorBy: /^(params|metrics)\./.test(getStr(route, "color")) ? getStr(route, "color") : "",
+  };
+}
+
+/** The run's group, if it has one. */
+function groupOfRun(r: RunDetail): string | null {
+  return r.group ?? null;
 }
