@@ -16,7 +16,9 @@ runs are the ones `benches/many_runs.py` makes), then measures, in this order:
 - one metric of 10,000,000 points downsampled to 2,000: the first request (it
   reads the journal) and the next ones (from the server's cache);
 - headless Chromium, from navigation to the runs table showing its first rows,
-  each time in a fresh browser context;
+  each time in a fresh browser context (the bar: 500 ms);
+- a rename (`PATCH /api/v1/runs/{id}`) until another open page shows the new
+  name in its runs table, by the live event stream (the bar: 1 s);
 - the page's JavaScript, gzipped, as the server sends it;
 - headless Chromium, from navigation to the compare page of 20 runs of
   100,000 points each to its chart drawn (a line per run), each time in a
@@ -194,6 +196,45 @@ def chromium_first_rows(base: str, repeats: int) -> list:
     return times
 
 
+def rename_seen_elsewhere(base: str, repeats: int) -> list:
+    """Milliseconds from sending a rename to another open page showing it."""
+    from playwright.sync_api import sync_playwright
+
+    with urllib.request.urlopen(base + "/api/v1/runs?limit=1", timeout=60) as r:
+        run = json.load(r)["runs"][0]["id"]
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+            page.goto(base + "/#/")
+            page.wait_for_selector(f'[data-testid="run-row"][data-run-id="{run}"] [data-testid="run-name"]', timeout=30_000)
+            for i in range(repeats):
+                name = f"bench-rename-{i}"
+                request = urllib.request.Request(
+                    f"{base}/api/v1/runs/{run}",
+                    data=json.dumps({"name": name}).encode(),
+                    method="PATCH",
+                    headers={"Content-Type": "application/json"},
+                )
+                sent_ms = time.time() * 1e3
+                urllib.request.urlopen(request, timeout=60).read()
+                # The page notes the moment it shows the name (polled every frame).
+                seen_ms = page.wait_for_function(
+                    """([run, name]) => {
+                        const el = document.querySelector(`[data-testid="run-row"][data-run-id="${run}"] [data-testid="run-name"]`);
+                        return el && el.textContent === name ? Date.now() : null;
+                    }""",
+                    arg=[run, name],
+                    polling="raf",
+                    timeout=30_000,
+                ).json_value()
+                times.append(seen_ms - sent_ms)
+        finally:
+            browser.close()
+    return times
+
+
 def chromium_compare_drawn(base: str, ids: list, repeats: int) -> list:
     """Navigation to the compare page of `ids` until its `loss` chart is drawn with a line per run (ms)."""
     from playwright.sync_api import sync_playwright
@@ -300,6 +341,8 @@ def measure_runs(args: argparse.Namespace, results: dict) -> None:
         results["runs: total matching"] = page["total"]
         loads = chromium_first_rows(s.base, max(3, args.repeats // 3))
         results["Chromium: navigation to the first rows (ms)"] = summary(loads)
+        renames = rename_seen_elsewhere(s.base, max(5, args.repeats // 2))
+        results["Chromium: a rename until another open page shows it (ms)"] = summary(renames)
         raw, gz = page_js_gzip(s)
         results["page JavaScript (KB, as served)"] = raw / 1024
         results["page JavaScript (KB, gzipped)"] = gz / 1024

@@ -31,6 +31,8 @@ export class ApiError extends Error {
     public length?: number,
     /** For `bad_query`: which parameter holds the bad token. */
     public param?: "where" | "sort",
+    /** For `bad_query`: names that could replace the bad token, best first. */
+    public suggestions?: string[],
   ) {
     super(message);
   }
@@ -207,6 +209,7 @@ async function toError(res: Response, notify = true): Promise<ApiError> {
   let offset: number | undefined;
   let length: number | undefined;
   let param: "where" | "sort" | undefined;
+  let suggestions: string[] | undefined;
   try {
     const body = await res.json();
     if (body && typeof body === "object" && body.error) {
@@ -215,12 +218,13 @@ async function toError(res: Response, notify = true): Promise<ApiError> {
       if (typeof body.error.offset === "number") offset = body.error.offset;
       if (typeof body.error.length === "number") length = body.error.length;
       if (body.error.param === "where" || body.error.param === "sort") param = body.error.param;
+      if (Array.isArray(body.error.suggestions)) suggestions = body.error.suggestions.filter((x: unknown): x is string => typeof x === "string");
     }
   } catch {
     /* not JSON */
   }
   if (notify && res.status === 401 && unauthorizedHandler) unauthorizedHandler();
-  return new ApiError(res.status, code, message, offset, length, param);
+  return new ApiError(res.status, code, message, offset, length, param, suggestions);
 }
 
 export function isAbort(e: unknown): boolean {

@@ -17,7 +17,7 @@ export interface FieldDef {
 
 /** The run fields the table always shows, in order. */
 export const FIELDS: FieldDef[] = [
-  { name: "id", label: "id", width: 92 },
+  { name: "name", label: "run", width: 270 },
   { name: "experiment", label: "experiment", width: 140 },
   { name: "status", label: "status", width: 116 },
   { name: "start_time", label: "start", width: 150 },

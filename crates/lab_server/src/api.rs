@@ -34,6 +34,13 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs/{id}/media", get(media))
         .route("/runs/{id}/models/{name}", get(model_file))
         .route("/names", get(names))
+        .route("/views", get(crate::views::list))
+        .route(
+            "/views/{name}",
+            get(crate::views::get)
+                .put(crate::views::put)
+                .delete(crate::views::delete),
+        )
         .route("/events", get(events::stream))
         .route("/openapi.json", get(openapi))
         .route("/team-info", get(crate::team::info))

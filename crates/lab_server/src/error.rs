@@ -19,6 +19,8 @@ pub enum ApiError {
         length: usize,
         /// Which parameter holds it: `where` or `sort`.
         param: &'static str,
+        /// Names that could replace the bad part ("did you mean"), best first.
+        suggestions: Vec<String>,
     },
     /// Another bad parameter.
     #[error("{0}")]
@@ -70,6 +72,8 @@ struct Inner<'a> {
     length: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     param: Option<&'static str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    suggestions: &'a [String],
 }
 
 impl ApiError {
@@ -105,14 +109,20 @@ impl IntoResponse for ApiError {
         } else {
             self.to_string()
         };
-        let (offset, length, param) = match &self {
+        let (offset, length, param, suggestions) = match &self {
             ApiError::BadQuery {
                 offset,
                 length,
                 param,
+                suggestions,
                 ..
-            } => (Some(*offset), Some(*length), Some(*param)),
-            _ => (None, None, None),
+            } => (
+                Some(*offset),
+                Some(*length),
+                Some(*param),
+                suggestions.as_slice(),
+            ),
+            _ => (None, None, None, &[][..]),
         };
         let body = Body {
             error: Inner {
@@ -121,6 +131,7 @@ impl IntoResponse for ApiError {
                 offset,
                 length,
                 param,
+                suggestions,
             },
         };
         let mut response = (status, Json(body)).into_response();
@@ -170,6 +181,7 @@ fn bad_query(q: &lab_store::query::QueryError) -> ApiError {
             lab_store::query::Input::Column => "columns",
             lab_store::query::Input::Filter => "where",
         },
+        suggestions: q.suggestions.clone(),
     }
 }
 

@@ -18,6 +18,7 @@ pub mod params;
 mod pool;
 pub mod series;
 mod team;
+mod views;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

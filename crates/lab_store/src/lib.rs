@@ -29,6 +29,7 @@ mod select;
 mod sqlite;
 mod summary;
 pub mod user_config;
+pub mod views;
 pub mod wire;
 
 pub use console::{CONSOLE_TAIL_PREFIX, ConsoleEvent, ConsoleRead, console_events};

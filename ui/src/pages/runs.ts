@@ -1,9 +1,10 @@
 // The runs page: every run of the project in a table that the server sorts,
 // filters and hands over in pages as the view scrolls. This module puts the
 // parts together (runs/: the query bar and its URL state, the column chooser,
-// the pager, the table, the selection buttons), keeps them in step with the
-// address, the project's names and the live events, and remembers where the
-// page was for the next visit.
+// the saved views, the pager, the table, the selection buttons), keeps them in
+// step with the address, the project's names, the rows in view (the default
+// columns are theirs) and the live events, and remembers where the page was
+// for the next visit and which columns were chosen for each experiment.
 
 import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
 import { h, throttle } from "../dom";
@@ -12,13 +13,16 @@ import { subscribe } from "../live";
 import type { View } from "../page";
 import { navigate, type Route } from "../route";
 import * as selection from "../selection";
-import { ColumnChooser, resolveColumns, sameColumns } from "../runs/columns";
+import { ColumnChooser, defaultColumns, remember, remembered, resolveColumns, sameColumns } from "../runs/columns";
 import { GroupControl, GroupedRows } from "../runs/groups";
-import { Pager, type PagerSnapshot } from "../runs/pager";
+import { PAGE, Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
-import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
+import { NO_QUERY, fetchKey, fetchedColumns, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
 import { SelectionBar } from "../runs/selection-bar";
 import { RunsTable, type TablePlace } from "../runs/table";
+import { ViewsMenu } from "../runs/views";
+import { getStr } from "../route";
+import { keyId } from "../keys";
 
 /** What the runs page keeps between visits: the project's names, and the
  *  rows and place it was at, to come back to the same place at once. */
@@ -42,6 +46,8 @@ class RunsView implements View {
   private names: Names | null;
   private q: Query = NO_QUERY;
   private cols: ColKey[] = [];
+  /** The default columns: what the runs in view have. */
+  private defaults: ColKey[] = [];
   private dataKey = "";
   private error: string | null = null;
   private pendingRoute: Route | null = null;
@@ -54,11 +60,13 @@ class RunsView implements View {
   private grouping: GroupControl;
   private bar: QueryBar;
   private chooser: ColumnChooser;
+  private views: ViewsMenu;
   private table: RunsTable;
   private ticks: SelectionBar;
   private countEl: HTMLElement;
   private softRefresh: ReturnType<typeof throttle>;
   private unsub: () => void;
+  private onSlash = (e: KeyboardEvent) => this.slash(e);
 
   constructor(private memory: Memory) {
     this.names = memory.names;
@@ -70,20 +78,37 @@ class RunsView implements View {
         this.rows.rebuild();
         this.error = null;
         if (whole) this.showFilterError(null);
+        this.followRows();
         this.layout();
       },
       failed: (e) => this.fail(e),
     });
-    this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
-    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.go({ cols }, true) });
+    this.bar = new QueryBar({
+      change: (c, replace) => this.go(c, replace),
+      again: () => this.reload(),
+      names: () => this.names,
+      rows: () => this.heldRows(),
+    });
+    this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.setColumns(cols, this.q.pin) });
+    this.views = new ViewsMenu();
     this.rows = new GroupedRows(this.pager);
     this.grouping = new GroupControl((group) => this.go({ group }));
     this.table = new RunsTable(this.rows, {
       names: () => this.names,
       sort: (sort) => this.go({ sort }),
+      reorder: (cols) => this.setColumns(cols, this.q.pin),
+      pin: (k, on) => this.setColumns(this.q.cols, on ? [...this.q.pin, k] : this.q.pin.filter((p) => keyId(p) !== keyId(k))),
       fold: (key) => {
         this.rows.toggle(key);
         this.layout();
+      },
+      renamed: (run) => {
+        // At once, before the event stream brings it.
+        const row = this.pager.find(run.id);
+        if (row && this.pager.merge({ ...row, name: run.name })) {
+          this.rows.rebuild();
+          this.table.schedule();
+        }
       },
     });
     this.ticks = new SelectionBar(() => this.table.uncheckAll());
@@ -91,7 +116,7 @@ class RunsView implements View {
     this.el = h(
       "section",
       { class: "page runs-page" },
-      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.grouping.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
+      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.grouping.el, this.views.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
       this.table.el,
     );
     this.softRefresh = throttle(() => this.refresh(), 1000);
@@ -110,6 +135,7 @@ class RunsView implements View {
       },
       resync: () => this.softRefresh(),
     });
+    document.addEventListener("keydown", this.onSlash);
   }
 
   start(route: Route): void {
@@ -128,13 +154,25 @@ class RunsView implements View {
       this.pendingRoute = route; // start() takes it once the names are in
       return true;
     }
+    const view = getStr(route, "view");
+    if (view) {
+      // A saved view's link: its state takes the place of the address.
+      this.views.open(view);
+      return true;
+    }
     this.route = route;
     this.q = readQuery(route, this.names);
+    if (this.q.cols === null && this.q.pin.length === 0) {
+      const r = remembered(this.q.experiment, this.names);
+      if (r) {
+        // The columns chosen the last time this experiment was shown.
+        this.go({ cols: r.cols, pin: r.pin }, true);
+        return true;
+      }
+    }
     this.bar.show(this.q);
-    const oldCols = this.cols;
-    this.cols = resolveColumns(this.q.cols, this.names);
-    if (!sameColumns(oldCols, this.cols) || !this.table.hasHead) this.table.setColumns(this.cols, this.q.sort);
-    else this.table.setSort(this.q.sort);
+    this.views.show(this.q, this.names);
+    this.showColumns(true);
     this.grouping.show(this.names, this.q.group);
     if (this.rows.setKey(this.q.group)) {
       this.table.reset();
@@ -148,6 +186,7 @@ class RunsView implements View {
         // Back from another page: show what we had at once, then refresh.
         this.pager.restore(last.rows);
         this.rows.rebuild();
+        this.followRows();
         this.table.restore(last.place);
         this.memory.last = null;
         this.layout();
@@ -163,8 +202,11 @@ class RunsView implements View {
     this.memory.last = { dataKey: this.dataKey, rows: this.pager.snapshot(), place: this.table.place() };
     this.abort.abort();
     this.unsub();
+    document.removeEventListener("keydown", this.onSlash);
     this.softRefresh.cancel();
     this.chooser.close();
+    this.views.close();
+    this.bar.destroy();
     this.table.destroy();
     this.ticks.destroy();
   }
@@ -188,7 +230,7 @@ class RunsView implements View {
     this.grouping.show(this.names, this.q.group);
   }
 
-  /** The names an answer of the server carries: new ones may change the default columns. */
+  /** The names an answer of the server carries: new ones may change how the address reads and the columns' order. */
   private absorbNames(n: Names | undefined): void {
     if (!n || !this.names) return;
     const same = (a: string[], b: string[]) => a.length === b.length && a.every((x, i) => x === b[i]);
@@ -201,26 +243,73 @@ class RunsView implements View {
       this.update(this.route);
       return;
     }
-    if (this.q.cols === null) {
-      const before = this.cols;
-      this.cols = resolveColumns(this.q.cols, this.names);
-      if (!sameColumns(before, this.cols)) {
-        this.table.setColumns(this.cols, this.q.sort);
-        // The columns asked of the server changed: fetch again with them.
-        this.dataKey = fetchKey(this.q, this.fetchedCols(), this.names);
-        this.softRefresh();
-      }
+    this.showColumns(false);
+  }
+
+  // ---------------------------------------------------------------- columns
+
+  /** Shows the columns of the query (`sortToo`: and marks its sort keys again). */
+  private showColumns(sortToo: boolean): void {
+    if (!this.names) return;
+    const old = this.cols;
+    this.cols = resolveColumns(this.q.cols, this.defaults, this.q.pin);
+    if (!sameColumns(old, this.cols) || !this.table.hasHead || this.pinsChanged()) this.table.setColumns(this.cols, this.q.sort, this.q.pin);
+    else if (sortToo) this.table.setSort(this.q.sort);
+  }
+
+  private shownPins = "";
+  private pinsChanged(): boolean {
+    const now = this.q.pin.map(keyId).join("\u0000");
+    const changed = now !== this.shownPins;
+    this.shownPins = now;
+    return changed;
+  }
+
+  /** The default columns follow the runs in view: those of the first page held. */
+  private followRows(): void {
+    if (!this.names) return;
+    const rows = this.heldRows();
+    if (!rows.length && this.pager.total !== 0) return;
+    this.defaults = defaultColumns(rows, this.names);
+    if (this.q.cols === null) this.showColumns(false);
+  }
+
+  /** The rows of the first page held (what the defaults and the completions are made of). */
+  private heldRows(): RunRow[] {
+    const out: RunRow[] = [];
+    const n = Math.min(Math.max(0, this.pager.total), PAGE);
+    for (let i = 0; i < n; i++) {
+      const r = this.pager.row(i);
+      if (r) out.push(r);
     }
+    return out;
+  }
+
+  /** Shows `cols` (null: the defaults) with `pin` pinned, and remembers them for the experiment. */
+  private setColumns(cols: ColKey[] | null, pin: ColKey[]): void {
+    remember(this.q.experiment, cols, pin);
+    this.go({ cols, pin }, true);
+  }
+
+  /** `/` anywhere but in a text box: to the filter box. */
+  private slash(e: KeyboardEvent): void {
+    if (e.key !== "/" || e.ctrlKey || e.metaKey || e.altKey) return;
+    const t = e.target as HTMLElement | null;
+    if (t && (t.isContentEditable || t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement)) return;
+    e.preventDefault();
+    this.bar.focus();
   }
 
   // ---------------------------------------------------------------- data
 
-  /** The columns the server is asked for: those shown, and the param or
-   *  metric the rows are grouped by (which the rows must carry). */
-  private fetchedCols(): ColKey[] {
+  /** The columns the server is asked for: every one for the default columns
+   *  (which are made of what the rows have), else those shown and the param
+   *  or metric the rows are grouped by (which the rows must carry). */
+  private fetchedCols(): ColKey[] | null {
+    const cols = fetchedColumns(this.q, this.cols);
     const g = this.q.group;
-    if (!g || (g.kind !== "params" && g.kind !== "metrics") || this.cols.some((c) => sameKey(c, g))) return this.cols;
-    return [...this.cols, g];
+    if (cols === null || !g || (g.kind !== "params" && g.kind !== "metrics") || cols.some((c) => sameKey(c, g))) return cols;
+    return [...cols, g];
   }
 
   /** Writes the state into the URL (which comes back through update()). */

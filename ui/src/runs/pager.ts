@@ -62,6 +62,15 @@ export class Pager {
     return page?.[i % PAGE] ?? null;
   }
 
+  /** The row of run `id` in a page held, or null. */
+  find(id: string): RunRow | null {
+    for (const rows of this.pages.values()) {
+      const r = rows.find((x) => x.id === id);
+      if (r) return r;
+    }
+    return null;
+  }
+
   /** Whether a page held has the run `id`. */
   holds(id: string): boolean {
     return [...this.pages.values()].some((rows) => rows.some((r) => r.id === id));

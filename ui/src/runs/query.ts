@@ -1,6 +1,8 @@
 // The runs page's state in the URL: the filter, the sort keys, the statuses,
-// the experiment and the chosen columns. Read from a route, written back as
-// an address, and turned into the `/runs` query the server answers.
+// the experiment, the chosen columns in their order, the pinned ones and the
+// grouping.
+// Read from a route, written back as an address, and turned into the `/runs`
+// query the server answers.
 
 import type { Names, Params } from "../api";
 import { columnsParam, parseKey, parseSort, shortKey, sortToServer, sortToUrl, type ColKey, type SortKey } from "../keys";
@@ -13,12 +15,14 @@ export interface Query {
   status: string[];
   experiment: string;
   cols: ColKey[] | null; // null: the default columns
+  /** Columns kept in view when the table scrolls sideways. */
+  pin: ColKey[];
   group: ColKey | null; // null: not grouped (groups.ts)
 }
 
 export type QueryChange = Partial<Query>;
 
-export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null, group: null };
+export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null, pin: [], group: null };
 
 export function readQuery(route: Route, names: Names | null): Query {
   const cols = getList(route, "cols");
@@ -28,6 +32,7 @@ export function readQuery(route: Route, names: Names | null): Query {
     status: (getList(route, "status") ?? []).filter((s) => s),
     experiment: getStr(route, "experiment"),
     cols: cols === null ? null : cols.map((s) => parseKey(s, names)),
+    pin: (getList(route, "pin") ?? []).map((s) => parseKey(s, names)),
     group: readGroupKey(getStr(route, "group"), names),
   };
 }
@@ -40,23 +45,30 @@ export function queryHash(q: Query, names: Names | null): string {
     status: q.status.length ? q.status : undefined,
     experiment: q.experiment || undefined,
     cols: q.cols === null ? undefined : q.cols.map((c) => shortKey(c, names)),
+    pin: q.pin.length ? q.pin.map((c) => shortKey(c, names)) : undefined,
     group: groupKeyText(q.group, names),
   });
 }
 
-/** What the server is asked for `q` with these columns: rows fetched under one key answer no other. */
-export function fetchKey(q: Query, cols: ColKey[], names: Names | null): string {
-  return JSON.stringify([q.where, sortToServer(q.sort), q.status.join(","), q.experiment, columnsParam(cols, names)]);
+/** The columns the server is asked for: the chosen ones, or every one for
+ *  the defaults (which are made of what the runs in view have). */
+export function fetchedColumns(q: Query, cols: ColKey[]): ColKey[] | null {
+  return q.cols === null ? null : cols;
 }
 
-/** The `/runs` parameters for `limit` runs from `offset`. */
-export function serverParams(q: Query, cols: ColKey[], names: Names | null, offset: number, limit: number): Params {
+/** What the server is asked for `q` with these columns: rows fetched under one key answer no other. */
+export function fetchKey(q: Query, cols: ColKey[] | null, names: Names | null): string {
+  return JSON.stringify([q.where, sortToServer(q.sort), q.status.join(","), q.experiment, cols === null ? null : columnsParam(cols, names)]);
+}
+
+/** The `/runs` parameters for `limit` runs from `offset` (`cols` null: every column). */
+export function serverParams(q: Query, cols: ColKey[] | null, names: Names | null, offset: number, limit: number): Params {
   return {
     where: q.where.trim() || undefined,
     sort: sortToServer(q.sort),
     status: q.status.length ? q.status.join(",") : undefined,
     experiment: q.experiment || undefined,
-    columns: columnsParam(cols, names),
+    columns: cols === null ? undefined : columnsParam(cols, names),
     limit,
     offset,
   };

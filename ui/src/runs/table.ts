@@ -1,22 +1,31 @@
 // The runs table as drawn: a grid of fixed-height rows in which only the rows
 // in view (and a few more) are in the DOM, each at its place over a spacer of
 // the full height; the header with its sort buttons and the box that ticks
-// the runs in view; the column widths; the active row, the mouse and the
-// keyboard; ticks into the selection. The rows come from a RowSource (the pager).
+// the runs in view; the column widths (fitted to the names, or dragged), the
+// columns dragged (or moved with Alt+arrows) into another order and the pinned
+// ones that stay in view; the active row, the mouse and the keyboard; ticks
+// into the selection. The rows come from a RowSource (the pager).
 
-import type { Names, RunRow } from "../api";
+import { READ_ONLY, type Names, type RunDetail, type RunRow } from "../api";
 import { h } from "../dom";
 import { fmtDuration, fmtNum, fmtTime, fmtValue, elapsed } from "../format";
 import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey } from "../keys";
 import { navigate } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
+import { saveWidth, savedWidths } from "./columns";
 import { buildGroupRow, groupTicked, type GroupRow } from "./groups";
+import { rename } from "./rename";
 
 const RH = 30; // row height, px
 const OVERSCAN = 8;
 const SELECT_W = 34;
-const COL_W = 108;
+/** The narrowest and widest a column is made to fit its name, and may be dragged to. */
+const MIN_W = 56;
+const FIT_MAX_W = 280;
+const MAX_W = 900;
+/** Room in a header besides the name: padding, the sort mark, the pin button. */
+const HEAD_EXTRA = 40;
 
 /** The rows to draw. */
 export interface RowSource {
@@ -33,8 +42,14 @@ export interface TableHooks {
   names(): Names | null;
   /** A header was clicked: sort by these keys. */
   sort(keys: SortKey[]): void;
+  /** The columns were put in this order. */
+  reorder(cols: ColKey[]): void;
+  /** A column was pinned (`on`) or unpinned. */
+  pin(k: ColKey, on: boolean): void;
   /** A group row was clicked: fold or unfold its runs. */
   fold?(key: string): void;
+  /** A run was renamed in the table: its new state, as the server answered. */
+  renamed(run: RunDetail): void;
 }
 
 /** Where the table was scrolled to and which row was active. */
@@ -54,9 +69,16 @@ interface Drawn {
 export class RunsTable {
   readonly el: HTMLElement;
   private cols: ColKey[] = [];
+  private pinned = new Set<string>();
+  /** Widths given by hand, by key. */
+  private widths = savedWidths();
+  /** Widths that fit each name, by key. */
+  private fitted = new Map<string, number>();
   private sortKeys: SortKey[] = [];
   private active = 0;
   private drawn = new Map<number, Drawn>();
+  /** The run whose name is being edited: its row is not drawn again meanwhile. */
+  private editing: string | null = null;
   private raf = 0;
   private restoreScroll: { top: number; left: number } | null = null;
   private scroller: HTMLElement;
@@ -82,6 +104,12 @@ export class RunsTable {
     this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
     this.scroller.addEventListener("keydown", (e) => this.onKey(e));
     this.body.addEventListener("click", (e) => this.onClick(e));
+    this.body.addEventListener("dblclick", (e) => {
+      const t = e.target as HTMLElement;
+      const rowEl = t.closest<HTMLElement>(".vt-row");
+      const row = rowEl?.dataset.index ? this.rows.row(Number(rowEl.dataset.index)) : null;
+      if (rowEl && row && t.closest(".run-name")) this.startRename(rowEl, row);
+    });
     this.body.addEventListener("focusin", (e) => {
       const row = (e.target as HTMLElement).closest<HTMLElement>(".vt-row");
       if (row?.dataset.index) this.setActive(Number(row.dataset.index), false);
@@ -105,9 +133,11 @@ export class RunsTable {
     return this.head.childElementCount > 0;
   }
 
-  /** Shows these columns after the run fields, with the sort keys marked. */
-  setColumns(cols: ColKey[], sort: SortKey[]): void {
+  /** Shows these columns after the run fields, with the sort keys marked
+   *  and the `pinned` ones kept in view. */
+  setColumns(cols: ColKey[], sort: SortKey[], pinned: ColKey[] = []): void {
     this.cols = cols;
+    this.pinned = new Set(pinned.map(keyId));
     this.sortKeys = sort;
     this.buildHead();
   }
@@ -214,7 +244,8 @@ export class RunsTable {
       if (expected !== x.el) this.body.insertBefore(x.el, expected);
       prev = x.el;
     }
-    if (focusedIndex >= 0 && document.activeElement !== this.drawn.get(focusedIndex)?.el) {
+    // The focus stays with the active row (drawn again), or in it (the rename box).
+    if (focusedIndex >= 0 && !this.drawn.get(focusedIndex)?.el.contains(document.activeElement)) {
       this.drawn.get(focusedIndex)?.el.focus({ preventScroll: true });
     }
   }
@@ -228,18 +259,61 @@ export class RunsTable {
 
   // ---------------------------------------------------------------- header
 
-  private gridTemplate(): string {
-    return [SELECT_W + "px", ...FIELDS.map((f) => f.width + "px"), ...this.cols.map(() => COL_W + "px")].join(" ");
+  /** The width of column `id` (`label` is its name): given by hand, or fitted to the name. */
+  private width(id: string, label: string, base: number): number {
+    const given = this.widths.get(id);
+    if (given) return given;
+    let w = this.fitted.get(id);
+    if (w === undefined) {
+      w = Math.max(base, Math.min(FIT_MAX_W, Math.ceil(textWidth(label)) + HEAD_EXTRA));
+      this.fitted.set(id, w);
+    }
+    return w;
+  }
+
+  /** Every column's key, label and width, in order: the run fields, then the chosen ones. */
+  private layoutCols(): { id: string; label: string; w: number; k: ColKey }[] {
+    return [
+      ...FIELDS.map((f) => ({ id: f.name, label: f.label, w: this.widths.get(f.name) ?? f.width, k: { kind: "field" as const, name: f.name } })),
+      ...this.cols.map((c) => ({ id: keyId(c), label: c.name, w: this.width(keyId(c), c.name, 96), k: c })),
+    ];
+  }
+
+  /** Sets the grid's columns, the full width and where each sticky column stays. */
+  private applyWidths(): void {
+    const cols = this.layoutCols();
+    this.inner.style.setProperty("--grid", [SELECT_W + "px", ...cols.map((c) => c.w + "px")].join(" "));
+    this.inner.style.minWidth = SELECT_W + cols.reduce((a, c) => a + c.w, 0) + "px";
+    // The first field (the run) stays in view beside the ticks; pinned
+    // columns stay in view after it, each where the ones before it end.
+    let left = SELECT_W;
+    this.inner.style.setProperty("--stick-0", left + "px");
+    left += cols[0].w;
+    let n = 0;
+    for (const c of cols.slice(FIELDS.length)) {
+      if (!this.pinned.has(c.id)) continue;
+      this.inner.style.setProperty(`--stick-${++n}`, left + "px");
+      left += c.w;
+    }
+  }
+
+  /** The CSS class and style that keep cell `j` (0: the first field) in view, if it is kept. */
+  private stickAt(j: number): { cls: string; style: Partial<CSSStyleDeclaration> } | null {
+    if (j === 0) return { cls: " sticky", style: { left: "var(--stick-0)" } };
+    if (j < FIELDS.length) return null;
+    const id = keyId(this.cols[j - FIELDS.length]);
+    if (!this.pinned.has(id)) return null;
+    let n = 0;
+    for (const c of this.cols.slice(0, j - FIELDS.length + 1)) if (this.pinned.has(keyId(c))) n++;
+    return { cls: " sticky pinned", style: { left: `var(--stick-${n})` } };
   }
 
   private buildHead(): void {
-    const width = SELECT_W + FIELDS.reduce((a, f) => a + f.width, 0) + this.cols.length * COL_W;
-    this.inner.style.setProperty("--grid", this.gridTemplate());
-    this.inner.style.minWidth = width + "px";
+    this.applyWidths();
     const cells: HTMLElement[] = [
       h(
         "div",
-        { class: "vt-cell vt-hcell c-select", role: "columnheader" },
+        { class: "vt-cell vt-hcell c-select sticky", role: "columnheader", style: { left: "0px" } },
         h("input", {
           type: "checkbox",
           class: "select-page",
@@ -249,31 +323,187 @@ export class RunsTable {
         }),
       ),
     ];
-    for (const f of FIELDS) cells.push(this.headCell({ kind: "field", name: f.name }, f.label, null));
-    for (const c of this.cols) cells.push(this.headCell(c, c.name, c.kind === "params" ? "param" : c.kind === "metrics" ? "metric" : "tag"));
+    FIELDS.forEach((f, j) => cells.push(this.headCell({ kind: "field", name: f.name }, f.label, null, j)));
+    this.cols.forEach((c, i) =>
+      cells.push(this.headCell(c, c.name, c.kind === "params" ? "param" : c.kind === "metrics" ? "metric" : "tag", FIELDS.length + i)),
+    );
     this.head.replaceChildren(...cells);
+    if (this.refocus) {
+      this.head.querySelector<HTMLElement>(`.sort-btn[data-key="${CSS.escape(this.refocus)}"]`)?.focus();
+      this.refocus = null;
+    }
     this.updateHeadSort();
     this.clearRows();
     this.schedule();
   }
 
-  private headCell(k: ColKey, label: string, group: string | null): HTMLElement {
+  private headCell(k: ColKey, label: string, group: string | null, j: number): HTMLElement {
     const id = keyId(k);
+    const movable = k.kind !== "field";
     const btn = h(
       "button",
       {
         class: "sort-btn",
         testid: `sort-header-${id}`,
         "data-key": id,
-        title: `${group ? group + " " : ""}${label}: click to sort, shift-click to add a secondary sort key`,
+        title: `${group ? group + " " : ""}${label}\nclick to sort, shift-click to add a secondary sort key${movable ? "; drag (or Alt+←/→) to move" : ""}`,
         onclick: (e: MouseEvent) => this.hooks.sort(nextSort(this.sortKeys, k, e.shiftKey)),
+        onkeydown: (e: KeyboardEvent) => {
+          if (movable && e.altKey && (e.key === "ArrowLeft" || e.key === "ArrowRight")) {
+            e.preventDefault();
+            this.move(k, e.key === "ArrowLeft" ? -1 : 1);
+          }
+        },
       },
       group ? h("span", { class: `h-group g-${k.kind}` }, group) : null,
       h("span", { class: "h-label" }, label),
       h("span", { class: "sort-ind", "aria-hidden": "true" }),
     );
-    return h("div", { class: `vt-cell vt-hcell ${k.kind === "metrics" ? "num" : ""} k-${k.kind}`, role: "columnheader", "aria-sort": "none" }, btn);
+    const pinned = this.pinned.has(id);
+    const pin = movable
+      ? h(
+          "button",
+          {
+            class: "pin-btn" + (pinned ? " on" : ""),
+            testid: `pin-${id}`,
+            "aria-pressed": pinned ? "true" : "false",
+            "aria-label": `Pin ${label}`,
+            title: pinned ? `Unpin ${label}` : `Pin ${label}: keep it in view when the table scrolls sideways`,
+            onclick: () => this.hooks.pin(k, !pinned),
+          },
+          pinIcon(),
+        )
+      : null;
+    const grip = h("span", {
+      class: "col-resize",
+      role: "separator",
+      tabIndex: 0,
+      testid: `resize-${id}`,
+      "aria-orientation": "vertical",
+      // The splitter pattern: its name says what it sets, its value whose and how wide.
+      "aria-label": "Column width",
+      "aria-valuemin": MIN_W,
+      "aria-valuemax": MAX_W,
+      title: "Drag to resize (double-click: fit the name; ←/→ with the focus here)",
+    });
+    this.resizable(grip, id, label);
+    const stick = this.stickAt(j);
+    const cell = h(
+      "div",
+      {
+        class: `vt-cell vt-hcell ${k.kind === "metrics" ? "num" : ""} k-${k.kind}${stick?.cls ?? ""}`,
+        role: "columnheader",
+        "aria-sort": "none",
+        "data-key": id,
+        style: stick?.style,
+      },
+      btn,
+      pin,
+      grip,
+    );
+    if (movable) this.draggable(cell, btn, k);
+    return cell;
   }
+
+  /** Dragging the grip (or its arrow keys) sets the column's width; a double-click fits it to the name. */
+  private resizable(grip: HTMLElement, id: string, label: string): void {
+    const current = () => this.layoutCols().find((c) => c.id === id)?.w ?? 96;
+    const say = () => {
+      const w = current();
+      grip.setAttribute("aria-valuenow", String(w));
+      grip.setAttribute("aria-valuetext", `${label}: ${w} px`);
+    };
+    const set = (w: number, save: boolean) => {
+      this.widths.set(id, Math.max(MIN_W, Math.min(MAX_W, Math.round(w))));
+      this.applyWidths();
+      say();
+      if (save) saveWidth(id, this.widths.get(id) ?? null);
+    };
+    say();
+    grip.addEventListener("pointerdown", (e: PointerEvent) => {
+      e.preventDefault();
+      e.stopPropagation();
+      const x0 = e.clientX;
+      const w0 = current();
+      grip.setPointerCapture(e.pointerId);
+      grip.classList.add("dragging");
+      const moveTo = (ev: PointerEvent) => set(w0 + ev.clientX - x0, false);
+      const done = (ev: PointerEvent) => {
+        set(w0 + ev.clientX - x0, true);
+        grip.classList.remove("dragging");
+        grip.removeEventListener("pointermove", moveTo);
+        grip.removeEventListener("pointerup", done);
+        grip.removeEventListener("pointercancel", done);
+      };
+      grip.addEventListener("pointermove", moveTo);
+      grip.addEventListener("pointerup", done);
+      grip.addEventListener("pointercancel", done);
+    });
+    grip.addEventListener("dblclick", (e) => {
+      e.stopPropagation();
+      this.widths.delete(id);
+      this.fitted.delete(id);
+      saveWidth(id, null);
+      this.applyWidths();
+      say();
+    });
+    grip.addEventListener("keydown", (e: KeyboardEvent) => {
+      if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+        e.preventDefault();
+        set(current() + (e.key === "ArrowLeft" ? -16 : 16), true);
+      }
+    });
+    grip.addEventListener("click", (e) => e.stopPropagation());
+  }
+
+  /** A header dragged onto another puts its column before or after that one. */
+  private draggable(cell: HTMLElement, btn: HTMLElement, k: ColKey): void {
+    btn.draggable = true;
+    btn.addEventListener("dragstart", (e: DragEvent) => {
+      e.dataTransfer?.setData("application/x-lab-column", keyId(k));
+      e.dataTransfer?.setData("text/plain", k.name);
+      if (e.dataTransfer) e.dataTransfer.effectAllowed = "move";
+      cell.classList.add("drag-source");
+    });
+    btn.addEventListener("dragend", () => cell.classList.remove("drag-source"));
+    const side = (e: DragEvent) => {
+      const r = cell.getBoundingClientRect();
+      return e.clientX < r.left + r.width / 2 ? "before" : "after";
+    };
+    cell.addEventListener("dragover", (e: DragEvent) => {
+      if (!e.dataTransfer?.types.includes("application/x-lab-column")) return;
+      e.preventDefault();
+      e.dataTransfer.dropEffect = "move";
+      cell.dataset.drop = side(e);
+    });
+    cell.addEventListener("dragleave", () => delete cell.dataset.drop);
+    cell.addEventListener("drop", (e: DragEvent) => {
+      delete cell.dataset.drop;
+      const from = e.dataTransfer?.getData("application/x-lab-column");
+      if (!from) return;
+      e.preventDefault();
+      const moving = this.cols.find((c) => keyId(c) === from);
+      if (!moving || keyId(moving) === keyId(k)) return;
+      const rest = this.cols.filter((c) => c !== moving);
+      const at = rest.findIndex((c) => keyId(c) === keyId(k)) + (side(e) === "after" ? 1 : 0);
+      rest.splice(at, 0, moving);
+      this.hooks.reorder(rest);
+    });
+  }
+
+  /** Moves column `k` one place left (-1) or right (1), keeping the focus on its header. */
+  private move(k: ColKey, by: -1 | 1): void {
+    const i = this.cols.findIndex((c) => sameKey(c, k));
+    const j = i + by;
+    if (i < 0 || j < 0 || j >= this.cols.length) return;
+    const next = [...this.cols];
+    [next[i], next[j]] = [next[j], next[i]];
+    this.refocus = keyId(k);
+    this.hooks.reorder(next);
+  }
+
+  /** After the header is built again, gives the focus back to this column's sort button. */
+  private refocus: string | null = null;
 
   private updateHeadSort(): void {
     const sort = this.sortKeys;
@@ -308,6 +538,7 @@ export class RunsTable {
     const group = this.rows.group?.(i) ?? null;
     const sel = row ? selection.has(row.id) : !!group && groupTicked(group);
     let x = this.drawn.get(i);
+    if (x && this.editing !== null && x.row?.id === this.editing && row?.id === this.editing) return x;
     if (!x || x.row !== row || x.sel !== sel || x.group !== group) {
       const el = group
         ? buildGroupRow(i, group, this.cols, FIELDS.length, { top: i * RH + "px" }, () => this.hooks.fold?.(group.key))
@@ -327,21 +558,36 @@ export class RunsTable {
     const cells: HTMLElement[] = [
       h(
         "div",
-        { class: "vt-cell c-select", role: "gridcell" },
+        { class: "vt-cell c-select sticky", role: "gridcell", style: { left: "0px" } },
         h("input", { type: "checkbox", testid: "row-select", tabIndex: -1, checked: sel, "aria-label": `Select run ${r.short_id}` }),
       ),
-      h("div", { class: "vt-cell mono", role: "gridcell" }, h("a", { href: `#/run/${encodeURIComponent(r.id)}`, tabIndex: -1, title: r.id }, r.short_id)),
+      h(
+        "div",
+        { class: "vt-cell c-run sticky", role: "gridcell", style: { left: "var(--stick-0)" } },
+        h("span", { class: "run-name", testid: "run-name", title: READ_ONLY ? runName(r) : `${runName(r)} (double-click to rename)` }, runName(r)),
+        h("a", { class: "run-id mono", href: `#/run/${encodeURIComponent(r.id)}`, tabIndex: -1, title: `Open run ${r.id}` }, r.short_id),
+        READ_ONLY
+          ? null
+          : h("button", { class: "rename-btn", testid: "rename-button", tabIndex: -1, "aria-label": `Rename ${runName(r)}`, title: "Rename (F2)" }, "✎"),
+      ),
       h("div", { class: "vt-cell", role: "gridcell", title: r.experiment }, r.experiment),
       h("div", { class: "vt-cell", role: "gridcell" }, statusBadge(String(r.status))),
       h("div", { class: "vt-cell num", role: "gridcell", title: r.start_time ?? "" }, fmtTime(r.start_time)),
       h("div", { class: "vt-cell num c-duration", role: "gridcell" }, durationText(r)),
     ];
-    for (const c of this.cols) {
+    this.cols.forEach((c, i) => {
       const v = cellValue(r, c);
       const s = c.kind === "metrics" ? fmtNum(v) : fmtValue(v);
-      const cls = c.kind === "metrics" ? "vt-cell num" : "vt-cell";
-      cells.push(h("div", { class: cls + (v === undefined || v === null ? " missing" : ""), role: "gridcell", title: c.kind === "metrics" ? fmtValue(v) : s }, s));
-    }
+      const stick = this.stickAt(FIELDS.length + i);
+      const cls = (c.kind === "metrics" ? "vt-cell num" : "vt-cell") + (stick?.cls ?? "");
+      cells.push(
+        h(
+          "div",
+          { class: cls + (v === undefined || v === null ? " missing" : ""), role: "gridcell", title: c.kind === "metrics" ? fmtValue(v) : s, style: stick?.style },
+          s,
+        ),
+      );
+    });
     return h(
       "div",
       {
@@ -378,12 +624,36 @@ export class RunsTable {
       return;
     }
     if (t.closest("a")) return; // the link navigates by itself
+    if (t.closest(".rename-btn")) {
+      this.setActive(i, false);
+      this.startRename(rowEl, row);
+      return;
+    }
+    if (t.closest(".run-name") || t.closest(".rename-input")) {
+      // A double-click renames: a click on the name only makes the row active.
+      this.setActive(i, false);
+      return;
+    }
     if (e.ctrlKey || e.metaKey) {
       selection.toggle(row);
       return;
     }
     this.setActive(i, false);
     open(row);
+  }
+
+  /** Opens the name of the run in `rowEl` for editing. */
+  private startRename(rowEl: HTMLElement, row: RunRow): void {
+    const cell = rowEl.querySelector<HTMLElement>(".c-run");
+    if (!cell || READ_ONLY || this.editing !== null) return;
+    this.editing = row.id;
+    rename(cell, row.id, runName(row), {
+      done: (run) => this.hooks.renamed(run),
+      closed: () => {
+        this.editing = null;
+        this.schedule();
+      },
+    });
   }
 
   private setActive(i: number, focus: boolean): void {
@@ -426,6 +696,13 @@ export class RunsTable {
         e.preventDefault();
         open(row);
       }
+    } else if (e.key === "F2") {
+      const row = this.rows.row(this.active);
+      const rowEl = this.drawn.get(this.active)?.el;
+      if (row && rowEl) {
+        e.preventDefault();
+        this.startRename(rowEl, row);
+      }
     } else if (e.key === " ") {
       const row = this.rows.row(this.active);
       if (row) {
@@ -460,6 +737,40 @@ function nextSort(cur: SortKey[], k: ColKey, add: boolean): SortKey[] {
   }
   if (i === 0 && cur.length === 1) return cur[0].desc ? [] : [{ key: k, desc: true }];
   return [{ key: k, desc: false }];
+}
+
+/** A run's name (a server older than names gives none: its short id). */
+function runName(r: RunRow): string {
+  return r.name || r.short_id;
+}
+
+/** A push pin, drawn (an emoji needs a font the machine may not have). */
+function pinIcon(): SVGSVGElement {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 16 16");
+  svg.setAttribute("width", "11");
+  svg.setAttribute("height", "11");
+  svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M10 1l5 5-1.6 1.1-.9-.4-2.6 2.6.4 3.2-1.3 1.3-3.1-3.1L2 15l-1-1 4.3-3.9-3.1-3.1 1.3-1.3 3.2.4 2.6-2.6-.4-.9z");
+  path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
+let measure: CanvasRenderingContext2D | null = null;
+
+/** How wide `text` is in a header's bold label, in px. */
+function textWidth(text: string): number {
+  if (!measure) {
+    measure = document.createElement("canvas").getContext("2d");
+    if (measure) {
+      const cs = getComputedStyle(document.body);
+      measure.font = `650 ${cs.fontSize} ${cs.fontFamily}`;
+    }
+  }
+  return measure ? measure.measureText(text).width : text.length * 8;
 }
 
 function open(row: RunRow): void {

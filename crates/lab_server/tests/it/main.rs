@@ -16,6 +16,7 @@ use tower::ServiceExt;
 
 mod media;
 mod query;
+mod views;
 
 /// Runs end one test at a time (`wait_for_background` joins them all).
 static SDK: Mutex<()> = Mutex::new(());
@@ -240,6 +241,16 @@ async fn bad_input_is_a_json_error_naming_it() {
             .unwrap()
             .contains("`accuracy`"),
         "{unknown}"
+    );
+    // The suggestions also come as a list, for a page to offer them.
+    assert_eq!(
+        unknown["error"]["suggestions"],
+        serde_json::json!(["accuracy"]),
+        "{unknown}"
+    );
+    assert!(
+        body["error"].get("suggestions").is_none(),
+        "no empty list when there is nothing to suggest: {body}"
     );
 
     for (uri, needle) in [
