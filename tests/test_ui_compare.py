@@ -58,7 +58,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[dict[str
     project.mkdir()
     script = project / "sweep.py"
     script.write_text(textwrap.dedent(MAKE_SWEEP).replace("RUNS", str(RUNS)))
-    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=lab_env(project), capture_output=True, text=True, timeout=300)
+    # No system metrics: a short run's one sample of each would be a single value too.
+    env = {**lab_env(project), "LAB_SYSTEM_METRICS": "0"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     runs = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(runs) == RUNS
@@ -208,6 +210,12 @@ def test_parallel_coordinates_colour_by_the_sort_metric_and_brush_to_compare(pag
     assert 0 < brushed < RUNS
     sync_api.expect(page.page.locator('[data-testid="pc-brushed"]')).to_have_text(f"{brushed} of {RUNS} runs in the brushes")
     page.shot("compare-brushed")
+    # The address holds the brush: a link shows the same runs brushed.
+    brush = address(page)["brush"]
+    assert brush.startswith("params.lr:"), brush
+    page.goto(page.page.evaluate("() => location.hash"))
+    sync_api.expect(pc).to_have_attribute("data-brushed", str(brushed), timeout=20_000)
+    sync_api.expect(page.page.locator('[data-testid="pc-brushed"]')).to_have_text(f"{brushed} of {RUNS} runs in the brushes")
     page.page.locator('[data-testid="pc-compare"]').click()
     page.page.wait_for_function(f"() => location.hash.split('ids=')[1]?.split('&')[0].split(',').length === {brushed}")
     ids = address(page)["ids"].split(",")

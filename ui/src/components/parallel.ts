@@ -18,11 +18,37 @@ import { CanvasPlot, placeLabels, segDist } from "./plots";
 /** A brushed range of an axis: numbers between two values, or some categories. */
 type Brush = { kind: "num"; lo: number; hi: number } | { kind: "cat"; cats: Set<string> };
 
+/** A brush as the address writes it: `params.lr:0.0001:0.01` (a range) or
+ *  `params.optimizer=adam|sgd` (categories, each percent-encoded). */
+export function brushText(key: string, b: Brush): string {
+  return b.kind === "num" ? `${key}:${b.lo}:${b.hi}` : `${key}=${[...b.cats].map(encodeURIComponent).join("|")}`;
+}
+
+/** Reads what `brushText` writes; null for anything else. */
+export function parseBrush(s: string): [string, Brush] | null {
+  const num = /^(.+):([-+0-9.eE]+|-?Infinity):([-+0-9.eE]+|-?Infinity)$/.exec(s);
+  if (num) {
+    const lo = Number(num[2]);
+    const hi = Number(num[3]);
+    if (!Number.isNaN(lo) && !Number.isNaN(hi) && lo <= hi) return [num[1], { kind: "num", lo, hi }];
+  }
+  const eq = s.indexOf("=");
+  if (eq <= 0) return null;
+  try {
+    const cats = s.slice(eq + 1) === "" ? [] : s.slice(eq + 1).split("|").map(decodeURIComponent);
+    return [s.slice(0, eq), { kind: "cat", cats: new Set(cats) }];
+  } catch {
+    return null;
+  }
+}
+
 export interface ParallelHandlers {
   /** The axes after a move or a drop, as field keys in order. */
   axes(keys: string[]): void;
   /** "Compare these": the ids of the runs inside the brushes. */
   compare(ids: string[]): void;
+  /** The brushes after one was drawn or cleared, as `brushText` writes them. */
+  brushes(texts: string[]): void;
 }
 
 interface Geometry {
@@ -68,14 +94,24 @@ export class ParallelCoords extends CanvasPlot {
     });
   }
 
-  /** Draws `runs` on the axes of `fields`, coloured by `color`. Brushes on axes that stay are kept. */
-  set(runs: PlotRun[], fields: Field[], color: Field | null): void {
+  /** Draws `runs` on the axes of `fields`, coloured by `color`, with the brushes of `brushes`
+   *  (as `brushText` writes them; those of other fields are left out). */
+  set(runs: PlotRun[], fields: Field[], color: Field | null, brushes: string[]): void {
     this.runs = runs;
     this.fields = fields;
     this.color = color;
     const keys = new Set(fields.map((f) => f.key));
-    for (const k of [...this.brushes.keys()]) if (!keys.has(k)) this.brushes.delete(k);
+    this.brushes.clear();
+    for (const text of brushes) {
+      const b = parseBrush(text);
+      if (b && keys.has(b[0])) this.brushes.set(b[0], b[1]);
+    }
     this.draw();
+  }
+
+  /** The brushes as the address writes them. */
+  brushTexts(): string[] {
+    return [...this.brushes].map(([k, b]) => brushText(k, b));
   }
 
   /** The ids of the runs inside every brush; null when nothing is brushed. */
@@ -87,6 +123,7 @@ export class ParallelCoords extends CanvasPlot {
   clearBrushes(): void {
     this.brushes.clear();
     this.draw();
+    this.handlers.brushes([]);
   }
 
   private inside(r: PlotRun): boolean {
@@ -465,6 +502,7 @@ export class ParallelCoords extends CanvasPlot {
       this.brushes.set(a.field.key, { kind: "cat", cats });
     } else this.brushes.set(a.field.key, { kind: "num", lo: a.valueAt(lo), hi: a.valueAt(hi) });
     this.draw();
+    this.handlers.brushes(this.brushTexts());
   }
 
   protected hover(e: MouseEvent | null): void {

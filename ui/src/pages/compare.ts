@@ -3,7 +3,8 @@
 // parallel coordinates over any fields (coloured by one, brushed to pick
 // runs), and a scatter of any field against any field. Past eight runs the
 // chips fold. The address keeps the plots' choices: `axes=` (the parallel
-// coordinates' fields in order), `color=`, `sx=` and `sy=` (the scatter's).
+// coordinates' fields in order), `color=`, `brush=` (their brushes), `sx=`
+// and `sy=` (the scatter's fields), `media=` (the image key side by side).
 
 import { api, errorText, isAbort, runPath, type RunDetail } from "../api";
 import { h, fill, loading, errorBox, throttle } from "../dom";
@@ -14,7 +15,7 @@ import { buildHash, getList, getStr, navigate, parseHash, runsHash, type Route }
 import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
 import { RunChips } from "../components/chips";
 import { RUN_FIELDS, fieldLabel, metricField, paramField, parseField, runLabel, type Field, type PlotRun } from "../components/fields";
-import { ParallelCoords } from "../components/parallel";
+import { ParallelCoords, parseBrush } from "../components/parallel";
 import { MediaStrip } from "../components/media-strip";
 import { Scatter } from "../components/scatter";
 import { SingleValues } from "../components/values";
@@ -124,6 +125,7 @@ class CompareView implements View {
       metric: change.metric ?? this.metric,
       param: change.param ?? this.param,
       axes: k.axes ?? undefined,
+      brush: k.brush.length ? k.brush : undefined,
       color: k.color,
       sx: k.sx,
       sy: k.sy,
@@ -190,8 +192,9 @@ class CompareView implements View {
 
     this.paramsBox = h("div", { class: "compare-params-box" });
     this.pc = new ParallelCoords({
-      axes: (keys) => navigate(this.hash({ axes: keys })),
-      compare: (ids) => navigate(this.hash({ ids, axes: this.pcFields().map((f) => f.key) })),
+      axes: (keys) => navigate(this.hash({ axes: keys, brush: (this.pc?.brushTexts() ?? []).filter((t) => keys.includes(parseBrush(t)?.[0] ?? "")) })),
+      compare: (ids) => navigate(this.hash({ ids, axes: this.pcFields().map((f) => f.key), brush: [] })),
+      brushes: (texts) => navigate(this.hash({ brush: texts }), true),
     });
     this.scatter = new Scatter();
     this.single = new SingleValues();
@@ -440,7 +443,7 @@ class CompareView implements View {
     fieldSelect(this.pcColor, all, color?.key ?? "");
     const onAxes = new Set(axes.map((f) => f.key));
     fieldSelect(this.pcAdd, all.filter((f) => !onAxes.has(f.key)), "", "an axis…");
-    this.pc.set(runs, axes, color);
+    this.pc.set(runs, axes, color, this.plotKeys.brush);
 
     const known = new Set(all.map((f) => f.key));
     const pick = (key: string | undefined, fallback: Field | null) => {
@@ -471,6 +474,8 @@ class CompareView implements View {
 /** The plots' choices the address keeps (see the top of this file). */
 interface PlotKeys {
   axes: string[] | null;
+  /** The parallel coordinates' brushes (see `brushText`). */
+  brush: string[];
   color?: string;
   sx?: string;
   sy?: string;
@@ -480,7 +485,7 @@ interface PlotKeys {
 
 function plotKeysFrom(route: Route): PlotKeys {
   const opt = (k: string) => getStr(route, k) || undefined;
-  return { axes: getList(route, "axes"), color: opt("color"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
+  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("color"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
 }
 
 /** Fills a select with fields, grouped as params, metrics and run fields. */
