@@ -216,13 +216,28 @@ def test_parallel_coordinates_colour_by_the_sort_metric_and_brush_to_compare(pag
     page.goto(page.page.evaluate("() => location.hash"))
     sync_api.expect(pc).to_have_attribute("data-brushed", str(brushed), timeout=20_000)
     sync_api.expect(page.page.locator('[data-testid="pc-brushed"]')).to_have_text(f"{brushed} of {RUNS} runs in the brushes")
+    # A second brush, on a category axis (adam at the bottom, sgd at the top): both must hold.
+    pc.scroll_into_view_if_needed()
+    box = canvas.bounding_box()
+    assert box is not None
+    x = box["x"] + float(page.page.locator('[data-testid="pc-axis"][data-key="params.optimizer"]').get_attribute("data-x") or "nan")
+    top, bottom = box["y"] + 12, box["y"] + box["height"] - 14
+    page.page.mouse.move(x, top - 4)
+    page.page.mouse.down()
+    page.page.mouse.move(x, top + (bottom - top) * 0.3, steps=4)
+    page.page.mouse.up()
+    in_lr = int(brushed)
+    page.page.wait_for_function("() => location.hash.includes('params.optimizer%3Dsgd') || location.hash.includes('params.optimizer=sgd')")
+    brushed = int(pc.get_attribute("data-brushed") or "0")
+    assert 0 < brushed < in_lr
     page.page.locator('[data-testid="pc-compare"]').click()
     page.page.wait_for_function(f"() => location.hash.split('ids=')[1]?.split('&')[0].split(',').length === {brushed}")
     ids = address(page)["ids"].split(",")
     # The brush kept a range of lr: exactly the runs between its ends.
     by_id = {r["id"]: r for r in runs}
     kept = sorted(by_id[i]["lr"] for i in ids)
-    assert [r["id"] for r in runs if kept[0] <= r["lr"] <= kept[-1]] == [r["id"] for r in runs if r["id"] in set(ids)]
+    assert {by_id[i]["optimizer"] for i in ids} == {"sgd"}
+    assert [r["id"] for r in runs if kept[0] <= r["lr"] <= kept[-1] and r["optimizer"] == "sgd"] == [r["id"] for r in runs if r["id"] in set(ids)]
     # The brush was 30% to 60% down a log axis from 10^-1 to 10^-5: lr between 10^-2.2 and 10^-3.4.
     assert 10**-3.45 <= kept[0] < 10**-3.2 and 10**-2.4 < kept[-1] <= 10**-2.15, kept
     sync_api.expect(page.page.locator('[data-testid="parallel-coords"]')).to_have_attribute("data-brushed", str(brushed), timeout=20_000)
@@ -300,6 +315,9 @@ def test_compare_on_a_phone_does_not_scroll_sideways(phone: Page, sweep: tuple[P
     wait_loaded(phone)
     sync_api.expect(phone.page.locator('[data-testid="single-values"] [data-testid="value-bar"]')).to_have_count(RUNS)
     sync_api.expect(phone.page.locator('[data-testid="scatter"]')).to_have_attribute("data-points", str(RUNS))
+    # The folded chips stand two a row: four rows and the button.
+    chips = phone.page.locator(".run-chips").bounding_box()
+    assert chips is not None and chips["height"] < 200, chips
     width = phone.page.evaluate("() => document.documentElement.scrollWidth")
     assert width <= 390, f"the page is {width} px wide on a 390 px phone"
     # Every card and plot fits the screen.
