@@ -36,6 +36,7 @@ export class MediaStrip {
   private key = "";
   private step: number | null = null;
   private abort = new AbortController();
+  private loads = 0;
 
   /** `choose` is told the key picked in the select (the page keeps it in its address). */
   constructor(private choose: (key: string) => void) {
@@ -46,10 +47,12 @@ export class MediaStrip {
 
   /** Fetches the runs' media lists; the card shows once a run has an image. */
   async load(runs: MediaRun[], key: string): Promise<void> {
+    const seq = ++this.loads;
+    const got = await Promise.allSettled(runs.map((r) => api<{ media: MediaKey[] }>(`${runPath(r.id)}/media`, undefined, { signal: this.abort.signal })));
+    // A later load (the page refreshes while runs are running) wins.
+    if (this.abort.signal.aborted || seq !== this.loads) return;
     this.runs = runs;
     this.key = key;
-    const got = await Promise.allSettled(runs.map((r) => api<{ media: MediaKey[] }>(`${runPath(r.id)}/media`, undefined, { signal: this.abort.signal })));
-    if (this.abort.signal.aborted) return;
     this.media.clear();
     got.forEach((g, i) => {
       // A run without media, or a server without the route, shows nothing.

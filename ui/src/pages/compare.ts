@@ -149,6 +149,8 @@ class CompareView implements View {
     if (first) this.render(errors);
     else {
       this.renderChips();
+      // Running runs may have logged images since.
+      if (this.runs.some((r) => r.status === "running")) this.loadMedia();
       this.renderParams();
       this.drawPlots();
       this.syncCharts();
@@ -255,7 +257,11 @@ class CompareView implements View {
     this.renderParams();
     this.syncCharts();
     this.drawPlots();
-    void this.media.load(
+    this.loadMedia();
+  }
+
+  private loadMedia(): void {
+    void this.media?.load(
       this.runs.map((r) => ({ id: r.id, label: runLabel(r), shortId: r.short_id, colorIndex: this.colorOf(r) })),
       this.plotKeys.media ?? "",
     );
