@@ -397,24 +397,27 @@ def test_logging_outside_any_run(project, method):
 
 
 def test_nested_run_of_one_experiment(project):
+    """A run started inside a live run of the same experiment (and thread) is
+    its child; the outer run is the experiment's run again afterwards."""
     e = Experiment("nesting")
     with e.start_run():
         outer = e.run_id
-        with pytest.raises(lab.LabError) as info:
-            with e.start_run():
-                e.log_parameter("inner", 1)  # pragma: no cover - never reached
-        assert outer[:8] in str(info.value)
-        with pytest.raises(lab.LabError):
+        with e.start_run():
+            inner = e.run_id
+            e.log_parameter("inner", 1)
 
-            @e.start_run
-            def inner():  # pragma: no cover - never reached
-                e.log_parameter("inner", 1)
+        @e.start_run
+        def inner_too():
+            e.log_parameter("inner", 2)
 
         assert e.run_id == outer
         log_valid_after(e)
     run = read_back(e)
     assert_only_valid(run)
-    assert [r.id for r in lab.runs()] == [outer]
+    assert run.id == outer
+    children = [r for r in lab.runs() if r.id != outer]
+    assert len(children) == 2 and inner in {r.id for r in children}
+    assert all(r.parent == outer and r.params["inner"] in (1, 2) for r in children)
 
 
 # -- Experiment, log_metrics, log_features arguments -------------------------------

@@ -39,7 +39,7 @@ ONLY = {
     # show an attribute in a form of their own, and the duration (Run has the
     # times).
     "python": {"run_dir", "stringified_params", "full", "remote"},
-    "python_lacks": {"argv", "dataset", "duration_s", "git", "host", "packages", "pid", "python", "source", "user"},
+    "python_lacks": {"argv", "dataset", "duration_s", "git", "group", "host", "packages", "parent", "pid", "python", "source", "user"},
 }
 
 
@@ -88,7 +88,7 @@ def surfaces(project: Path):
             e.set_tag("stage", "try")
             e.log_features(["petal", "sepal"])
         try:
-            with e.start_run():
+            with e.start_run(group="sweep", parent=e.run_id):
                 e.log_parameter("depth", 5)
                 raise ValueError("broken")
         except ValueError:
@@ -182,7 +182,7 @@ def test_every_surface_gives_the_same_runs(surfaces) -> None:
             ]
             # Every attribute, as recorded: the HTTP API's fields of their own come from these.
             attrs = python_value(d["attrs"])
-            for key in ("source", "user", "host"):
+            for key in ("source", "user", "host", "group", "parent"):
                 assert attrs.get(key) == detail[key], key
             assert attrs.get("dataset") == detail["dataset"]
         assert py["full"] is False and py_one["full"] is True

@@ -30,8 +30,11 @@ LAB = str(Path(sys.executable).parent / "lab")
 TRAIN = """
 import math, sys, lab
 e = lab.Experiment(sys.argv[1])
+first = None
 for i, (depth, rate) in enumerate([(2, 0.1), (4, 0.01), (8, 0.5), (3, 0.2)]):
-    with e.start_run():
+    # One group per experiment, the later runs under the first: both travel.
+    with e.start_run(group=sys.argv[1] + "-sweep", parent=first):
+        first = first or e.run_id
         e.log_parameters({"max_depth": depth, "learning rate": rate, "layers": [depth, 2 * depth]})
         for step in range(50):
             e.log_metric("loss", 1.0 / (step + depth), step=step)
@@ -191,7 +194,7 @@ def view(r):
         "features": r.features, "params": r.params, "metrics": {k: repr(v) for k, v in r.metrics.items()},
         "metric_summaries": repr(sorted(r.metric_summaries.items())), "tags": r.tags, "error": r.error, "damage": r.damage,
         "attrs": json.dumps(r.attrs, sort_keys=True), "duration": r.duration, "models": sorted(r.models),
-        "artifacts": sorted(r.artifacts),
+        "artifacts": sorted(r.artifacts), "group": r.group, "parent": r.parent,
     }
 out = {}
 for remote in (False, True):
@@ -220,6 +223,8 @@ def test_the_python_api_reads_the_server_as_it_reads_the_project(team) -> None:
     local, remote = out["False"], out["True"]
     assert remote["remote"] == [True] * len(remote["runs"]) and local["remote"] == [False] * len(local["runs"])
     assert len(local["runs"]) == 5
+    assert {r["group"] for r in local["runs"]} == {"iris-sweep", "wine-sweep"}
+    assert sum(r["parent"] is None for r in local["runs"]) <= 2
     assert remote["frame"] == local["frame"] and remote["columns"] == local["columns"]
     assert remote["error"] == local["error"] and "^" in local["error"]
     for got, want in zip([*remote["runs"], remote["one"]], [*local["runs"], local["one"]]):

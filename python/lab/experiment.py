@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from lab import _lab
-from lab._lab import ExperimentCore, NoActiveRunError, RunHandle
+from lab._lab import ExperimentCore, LabError, NoActiveRunError, RunHandle
 
 # `typing` costs milliseconds to import; annotations here are strings anyway.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import Any, Callable, Iterable, Mapping, Optional, TypeVar
+    from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple, TypeVar
 
     T = TypeVar("T")
 
@@ -216,22 +217,129 @@ def _outcome(exc_type: Any, exc: Any, tb: Any) -> tuple:
     return "failed", _error_tuple(exc_type, exc, tb)
 
 
+class _Options:
+    """What a run is started with besides the experiment's settings: its
+    name, group, parent run and tags, checked before anything is written."""
+
+    __slots__ = ("name", "group", "parent", "tags")
+
+    def __init__(self, name: Any = None, group: Any = None, parent: Any = None, tags: Any = None) -> None:
+        if name is not None:
+            _check_label("name", name)
+        if group is not None:
+            _check_label("group", group)
+        self.name: Optional[str] = name
+        self.group: Optional[str] = group
+        self.parent: Optional[str] = None if parent is None else _parent_id(parent)
+        self.tags: Dict[str, str] = _check_tags(tags)
+
+
+#: The most characters a run's group (or name) may have.
+MAX_LABEL_CHARS = 200
+
+
+def _check_label(argument: str, value: Any) -> None:
+    """Raises unless ``value`` can name a group: text of 1 to 200 characters,
+    valid Unicode, no control characters."""
+    if not isinstance(value, str):
+        raise TypeError(f"`{argument}` must be a string or None: got {type(value).__name__} {value!r:.60}")
+    if not value.strip():
+        raise ValueError(f"`{argument}` must not be empty or blank: got {value!r}")
+    if len(value) > MAX_LABEL_CHARS:
+        raise ValueError(
+            f"`{argument}` must be at most {MAX_LABEL_CHARS} characters: got {len(value)} ({value[:40]!r}...)"
+        )
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise ValueError(f"`{argument}` must not hold control characters (newlines, tabs): got {value!r:.80}")
+    _lab.check_text(argument, value)
+
+
+def _parent_id(parent: Any) -> str:
+    """The full id of the run ``parent`` names: a ``lab.Run`` (anything with
+    an ``id``), a full id, or a prefix of one."""
+    ident = getattr(parent, "id", parent)
+    if not isinstance(ident, str):
+        raise TypeError(
+            "`parent` must be a run id, a `lab.Run` or None: "
+            f"got {type(parent).__name__} {parent!r:.60}"
+        )
+    if len(ident) == 32 and all(c in "0123456789abcdef" for c in ident):
+        return ident
+    from lab.run import get_run
+
+    try:
+        return get_run(ident).id
+    except LabError as e:
+        raise ValueError(f"`parent` names no run of this project: got {ident!r:.60} ({e})") from None
+
+
+def _check_tags(tags: Any) -> Dict[str, str]:
+    """``tags`` as the tags a run starts with, every key checked."""
+    if tags is None:
+        return {}
+    if not hasattr(tags, "items") or isinstance(tags, (str, bytes)):
+        raise TypeError(f"`tags` must be a dict of tag names to values or None: got {type(tags).__name__} {tags!r:.60}")
+    out: Dict[str, str] = {}
+    for key, value in tags.items():
+        _lab.check_key("key", key)
+        text = str(value)
+        _lab.check_text("tags", text)
+        out[key] = text
+    return out
+
+
+def _run_name(run: RunHandle) -> str:
+    """What an inner run's group defaults to: the outer run's name, or its
+    short id for a run that has none."""
+    name = getattr(run, "name", None)
+    return name if isinstance(name, str) and name else run.short_id
+
+
+#: The runs this process has live, innermost last, per thread: a run started
+#: inside another (of any Experiment) is that run's child.
+_live = threading.local()
+
+
+def _live_runs() -> List[Tuple["Experiment", RunHandle]]:
+    runs = getattr(_live, "runs", None)
+    if runs is None:
+        runs = _live.runs = []
+    return runs
+
+
+def _outer_run() -> Optional[Tuple["Experiment", RunHandle]]:
+    """The innermost run this thread started that is still live here."""
+    runs = _live_runs()
+    while runs:
+        experiment, run = runs[-1]
+        if not run.ended and run.owned:
+            return experiment, run
+        runs.pop()  # ended behind our back, or a forked parent's
+    return None
+
+
 class _RunScope:
     """What ``e.start_run`` returns: a context manager for a block, and a
     decorator that runs the function at once as one run."""
 
-    def __init__(self, experiment: "Experiment") -> None:
+    def __init__(self, experiment: "Experiment", options: Optional[_Options] = None) -> None:
         self._experiment = experiment
+        self._options = options if options is not None else _Options()
         self._run: Optional[RunHandle] = None
+        self._outer: Optional[RunHandle] = None
 
     def __enter__(self) -> "Experiment":
-        self._run = self._experiment._begin()
+        self._run, self._outer = self._experiment._begin(self._options)
         return self._experiment
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
         run, self._run = self._run, None
+        outer, self._outer = self._outer, None
         if run is not None:
-            self._experiment._finish(run, exc_type, exc, tb)
+            try:
+                self._experiment._finish(run, exc_type, exc, tb)
+            finally:
+                self._experiment._leave(run, outer)
         return False
 
     def __call__(self, func: Callable[[], T]) -> Callable[..., T]:
@@ -239,13 +347,13 @@ class _RunScope:
             raise TypeError(
                 f"`start_run` decorates a function: got {type(func).__name__} {func!r}"
             )
-        experiment = self._experiment
-        with _RunScope(experiment):
+        experiment, options = self._experiment, self._options
+        with _RunScope(experiment, options):
             func()
 
         def run_again(*args: Any, **kwargs: Any) -> T:
             """Calls the decorated function again, as a new run."""
-            with _RunScope(experiment):
+            with _RunScope(experiment, options):
                 return func(*args, **kwargs)
 
         run_again.__name__ = getattr(func, "__name__", "run")
@@ -253,6 +361,50 @@ class _RunScope:
         run_again.__doc__ = getattr(func, "__doc__", None)
         run_again.__wrapped__ = func  # type: ignore[attr-defined]
         return run_again
+
+
+def _sweep_parameters(signature: Any, args: tuple, kwargs: dict) -> Dict[str, Any]:
+    """The arguments of one call of a swept function that are plain values
+    (numbers, strings, booleans, None), by parameter name; ``**kwargs``
+    entries under their own names."""
+    import inspect
+    import numbers
+
+    if signature is None:
+        return {}
+    bound = signature.bind(*args, **kwargs)
+    bound.apply_defaults()
+    found: Dict[str, Any] = {}
+    for key, value in bound.arguments.items():
+        kind = signature.parameters[key].kind
+        if kind is inspect.Parameter.VAR_KEYWORD:
+            found.update(value)
+        elif kind is not inspect.Parameter.VAR_POSITIONAL:
+            found[key] = value
+    return {
+        k: v
+        for k, v in found.items()
+        if _is_key(k) and (v is None or isinstance(v, (str, bool, numbers.Real)))
+    }
+
+
+def _sweep_name(template: str, signature: Any, args: tuple, kwargs: dict) -> str:
+    """``template`` filled in with one call's arguments (``"lr={lr}"``)."""
+    if signature is None:
+        arguments = dict(kwargs)
+    else:
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        arguments = dict(bound.arguments)
+    try:
+        return template.format(**arguments)
+    except (KeyError, IndexError) as e:
+        raise ValueError(
+            f"`name` {template!r} names {e} which is no argument of the function: "
+            f"it has {', '.join(arguments) or 'none'}"
+        ) from None
+    except (ValueError, AttributeError) as e:
+        raise ValueError(f"`name` {template!r} is no format string for the arguments: {e}") from None
 
 
 class Experiment(ExperimentCore):
@@ -330,7 +482,15 @@ class Experiment(ExperimentCore):
         """The id of the current run, or of the last one if none is running."""
         return self._run.id if self._run is not None else None
 
-    def start_run(self, func: Optional[Callable[[], Any]] = None) -> Any:
+    def start_run(
+        self,
+        func: Optional[Callable[[], Any]] = None,
+        *,
+        name: Optional[str] = None,
+        group: Optional[str] = None,
+        parent: Any = None,
+        tags: Optional[Mapping[str, Any]] = None,
+    ) -> Any:
         """Start a run.
 
         As a decorator, ``@e.start_run`` runs the function at once as one run
@@ -340,27 +500,114 @@ class Experiment(ExperimentCore):
         An exception inside the run marks it ``failed`` with the error and
         traceback, and is raised again unchanged; ``KeyboardInterrupt`` marks
         it ``interrupted``.
+
+        :param name: the run's name.
+        :param group: the group the run belongs to (the runs of one sweep or
+            one cross-validation): text of 1 to 200 characters. A run started
+            inside another live run of this thread is, unless given one, in
+            the group named after the outer run.
+        :param parent: the run this one belongs under: a ``lab.Run``, an id
+            or an id prefix. A run started inside another run of this thread
+            has that run as its parent unless given one.
+        :param tags: tags the run starts with, ``{name: value}`` (values kept
+            as text).
         """
-        scope = _RunScope(self)
+        scope = _RunScope(self, _Options(name, group, parent, tags))
         if func is None:
             return scope
         return scope(func)
 
+    def sweep(
+        self,
+        func: Optional[Callable[..., T]] = None,
+        *,
+        group: Optional[str] = None,
+        name: Optional[str] = None,
+    ) -> Any:
+        """Decorate a training function so that each call of it is a new run.
+
+        Nothing runs at decoration. Every call starts a run, logs the
+        call's arguments that are numbers, strings, booleans or None as
+        parameters, runs the function and returns what it returns; an
+        exception ends that run ``failed`` and reaches the caller. All runs
+        of the decorated function share one group: ``group`` when given,
+        else ``<function name>-<6 hex digits>`` drawn once per decoration
+        (``wrapper.group`` tells which). ``name`` may be a format string over
+        the arguments, ``name="lr={lr}"``.
+        """
+        if group is not None:
+            _check_label("group", group)
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"`name` must be a format string or None: got {type(name).__name__} {name!r:.60}")
+
+        def decorate(f: Callable[..., T]) -> Callable[..., T]:
+            if not callable(f):
+                raise TypeError(f"`sweep` decorates a function: got {type(f).__name__} {f!r:.60}")
+            import functools
+            import inspect
+
+            try:
+                signature: Any = inspect.signature(f)
+            except (TypeError, ValueError):  # a builtin without one: no arguments are logged
+                signature = None
+            label = getattr(f, "__name__", "sweep")
+            if group is not None:
+                the_group = group
+            else:
+                the_group = f"{label[:MAX_LABEL_CHARS - 7] or 'sweep'}-{os.urandom(3).hex()}"
+                try:
+                    _check_label("group", the_group)
+                except ValueError:  # a function named with control characters
+                    the_group = f"sweep-{the_group[-6:]}"
+            experiment = self
+
+            @functools.wraps(f)
+            def call(*args: Any, **kwargs: Any) -> T:
+                run_name = None if name is None else _sweep_name(name, signature, args, kwargs)
+                params = _sweep_parameters(signature, args, kwargs)
+                with _RunScope(experiment, _Options(run_name, the_group)):
+                    if params:
+                        experiment.log_parameters(params)
+                    return f(*args, **kwargs)
+
+            call.group = the_group  # type: ignore[attr-defined]
+            return call
+
+        if func is None:
+            return decorate
+        return decorate(func)
+
     # -- lifecycle ---------------------------------------------------------
 
-    def _begin(self) -> RunHandle:
+    def _begin(self, options: _Options) -> Tuple[RunHandle, Optional[RunHandle]]:
         """Starts a run and makes it the experiment's; of two threads starting
-        runs at once, exactly one does and the other raises ``LabError``."""
-        self._claim()
+        runs at once, exactly one does and the other raises ``LabError``.
+        Returns the run and, when it nests in a run of this experiment, that
+        outer run (which becomes the experiment's run again when it ends)."""
+        found = _outer_run()
+        outer = found[1] if found is not None and found[0] is self else None
+        self._claim(outer)
         try:
-            run = self._start()
+            run = self._start(options, None if found is None else found[1])
         except BaseException:
             self._release()
             raise
         self._attach(run)
-        return run
+        _live_runs().append((self, run))
+        return run, outer
 
-    def _start(self) -> RunHandle:
+    def _leave(self, run: RunHandle, outer: Optional[RunHandle]) -> None:
+        """Forgets ``run`` as live in this thread; the run it nested in, of
+        this experiment, is the experiment's run again."""
+        runs = _live_runs()
+        for i in range(len(runs) - 1, -1, -1):
+            if runs[i][1] is run:
+                del runs[i]
+                break
+        if outer is not None and not outer.ended:
+            self._attach(outer)
+
+    def _start(self, options: _Options, outer: Optional[RunHandle]) -> RunHandle:
         global _waiter_registered
         source = _valid_text(_source())
         name = self.name
@@ -385,6 +632,12 @@ class Experiment(ExperimentCore):
         }
         if self.dataset is not None:
             attrs[_lab.ATTR_DATASET] = self.dataset
+        parent = options.parent if options.parent is not None else None if outer is None else outer.id
+        group = options.group if options.group is not None else None if outer is None else _run_name(outer)
+        if group is not None:
+            attrs[_lab.ATTR_GROUP] = group
+        if parent is not None:
+            attrs[_lab.ATTR_PARENT] = parent
         if os.environ.get("LAB_LAUNCH"):
             # Set by `lab run`, which lists the runs its script made.
             attrs[_lab.ATTR_LAUNCH] = _valid_text(os.environ["LAB_LAUNCH"])
@@ -413,6 +666,8 @@ class Experiment(ExperimentCore):
             if hasattr(os, "register_at_fork"):
                 os.register_at_fork(after_in_child=_lab.after_fork_in_child)
             _waiter_registered = True
+        for key, value in options.tags.items():
+            run.set_tag(key, value)
         if limit is not None:
             _flush_console()
             try:

@@ -64,7 +64,7 @@ class Run:
 
     # Fields a server's listing does not carry.
     _NOT_LISTED = frozenset(
-        ["dataset", "python_version", "git_commit", "git_dirty", "git_branch", "features", "error", "damage"]
+        ["dataset", "python_version", "git_commit", "git_dirty", "git_branch", "features", "error", "damage", "parent"]
     )
 
     def __getattr__(self, name: str) -> "Any":
@@ -90,6 +90,10 @@ class Run:
         self.git_commit: "Optional[str]" = attrs.get(_lab.ATTR_GIT_COMMIT)
         self.git_dirty: "Optional[bool]" = attrs.get(_lab.ATTR_GIT_DIRTY)
         self.git_branch: "Optional[str]" = attrs.get(_lab.ATTR_GIT_BRANCH)
+        #: The group the run belongs to (the runs of one sweep), or None.
+        self.group: "Optional[str]" = attrs.get(_lab.ATTR_GROUP)
+        #: The id of the run this one was started inside, or None.
+        self.parent: "Optional[str]" = attrs.get(_lab.ATTR_PARENT)
         self.features: "List[Union[str, int]]" = data["features"]
         self.params: "Dict[str, Any]" = data["params"]
         #: Parameters whose value was no plain Python value and was stored as its ``str()``.

@@ -341,6 +341,8 @@ export interface components {
             experiment: string;
             features: unknown[];
             git: components["schemas"]["Git"] | null;
+            /** @description The group the run belongs to (the runs of one sweep), if any. */
+            group: string | null;
             /** @description The machine's name. */
             host: string | null;
             /** @description The full id: 32 hex digits. */
@@ -355,6 +357,8 @@ export interface components {
             params: {
                 [key: string]: unknown;
             };
+            /** @description The id of the run this one was started inside, if any. */
+            parent: string | null;
             pid: unknown;
             python: unknown;
             /** @description The first 8 hex digits of the id. */
@@ -397,6 +401,8 @@ export interface components {
             end_time: string | null;
             /** @description The experiment's name. */
             experiment: string;
+            /** @description The group the run belongs to (the runs of one sweep), if any. */
+            group: string | null;
             /** @description The machine's name. */
             host: string | null;
             /** @description The full id: 32 hex digits. */

@@ -170,6 +170,13 @@ const MIGRATIONS: &[&str] = &[
         FOR EACH ROW WHEN (NEW.generation IS DISTINCT FROM OLD.generation)
         EXECUTE FUNCTION lab.announce();
     ",
+    // 4: a run's group and parent run, as the local index keeps them
+    // (attributes copied into columns by the field table).
+    r#"
+    ALTER TABLE lab.runs ADD COLUMN run_group text COLLATE "C";
+    ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
+    CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
+    "#,
 ];
 
 /// The channel on which a change of a project's runs is announced, once

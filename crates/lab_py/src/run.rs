@@ -201,18 +201,25 @@ impl ExperimentCore {
     /// Claims the experiment for a run about to start; raises `LabError` if
     /// its run is still live, or another thread is starting one. Every claim
     /// ends with `_attach` or, if starting failed, `_release`.
-    fn _claim(&self) -> PyResult<()> {
+    ///
+    /// `outer` is the live run the new one nests in, when the thread that
+    /// started it starts another inside it: the claim is then granted while
+    /// `outer` is the experiment's run (and `_attach(outer)` puts it back
+    /// when the inner run ends).
+    #[pyo3(signature = (outer=None))]
+    fn _claim(&self, outer: Option<&Bound<'_, RunHandle>>) -> PyResult<()> {
         let mut slot = self.slot();
         if slot.starting {
             return Err(LabError::new_err(
-                "a run of this experiment is being started by another thread; runs of one Experiment cannot nest (use a second Experiment)",
+                "a run of this experiment is being started by another thread; runs of one Experiment cannot nest across threads (use a second Experiment)",
             ));
         }
         if let Some(h) = &slot.run {
             let run = &h.get().run;
-            if run.ended().is_none() && run.owned_by_this_process() {
+            let nests = outer.is_some_and(|o| Arc::ptr_eq(&o.get().run, run));
+            if !nests && run.ended().is_none() && run.owned_by_this_process() {
                 return Err(LabError::new_err(format!(
-                    "run `{}` of this experiment is still running; runs of one Experiment cannot nest (use a second Experiment)",
+                    "run `{}` of this experiment is still running in another thread; runs of one Experiment cannot nest across threads (use a second Experiment)",
                     run.short_id()
                 )));
             }

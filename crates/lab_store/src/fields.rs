@@ -107,6 +107,9 @@ pub const FIELDS: &[Field] = &[
         true,
     ),
     attribute(attr::GIT_BRANCH, None, FieldKind::Text, true),
+    // `group` is a word of SQL: its column has another name.
+    attribute(attr::GROUP, Some("runs.run_group"), FieldKind::Text, true),
+    attribute(attr::PARENT, Some("runs.parent"), FieldKind::Text, true),
     attribute(attr::DATASET, None, FieldKind::Text, true),
     attribute(attr::ARGV, None, FieldKind::Text, false),
     attribute(attr::PID, None, FieldKind::Number, false),
@@ -179,6 +182,8 @@ mod tests {
         assert!(queryable().any(|f| f.name == "duration"));
         assert!(attr_columns().any(|(a, c)| a == "git_dirty" && c == "git_dirty"));
         assert!(listed_attrs().any(|a| a == "dataset"));
+        assert!(queryable().any(|f| f.name == "group"));
+        assert!(attr_columns().any(|(a, c)| a == "group" && c == "run_group"));
         assert!(!listed_attrs().any(|a| a == "packages"));
     }
 }

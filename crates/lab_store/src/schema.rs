@@ -133,6 +133,14 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE params;
     ALTER TABLE params_7 RENAME TO params;
     ",
+    // 8: a run's group and parent run (attributes a client records at
+    // start), as columns that queries compare and the listing reads; no
+    // client recorded them before this version, so there is nothing to copy.
+    "
+    ALTER TABLE runs ADD COLUMN run_group TEXT;
+    ALTER TABLE runs ADD COLUMN parent TEXT;
+    CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
+    ",
 ];
 
 const TABLES: &[&str] = &[

@@ -55,6 +55,11 @@ pub mod attr {
     pub const PACKAGES: &str = "packages";
     /// Who writes the journal (see `lab_journal`'s liveness).
     pub const WRITER: &str = "writer";
+    /// The group the run belongs to: the runs of one sweep or one
+    /// cross-validation, listed and drawn together.
+    pub const GROUP: &str = "group";
+    /// The id of the run this one was started inside (a nested run).
+    pub const PARENT: &str = "parent";
 
     /// Every attribute name above.
     pub const ALL: &[&str] = &[
@@ -74,5 +79,7 @@ pub mod attr {
         GIT_DIRTY,
         PACKAGES,
         WRITER,
+        GROUP,
+        PARENT,
     ];
 }

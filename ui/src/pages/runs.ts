@@ -7,12 +7,13 @@
 
 import { api, ApiError, errorText, isAbort, type Names, type RunRow } from "../api";
 import { h, throttle } from "../dom";
-import type { ColKey } from "../keys";
+import { sameKey, type ColKey } from "../keys";
 import { subscribe } from "../live";
 import type { View } from "../page";
 import { navigate, type Route } from "../route";
 import * as selection from "../selection";
 import { ColumnChooser, resolveColumns, sameColumns } from "../runs/columns";
+import { GroupControl, GroupedRows } from "../runs/groups";
 import { Pager, type PagerSnapshot } from "../runs/pager";
 import { QueryBar } from "../runs/query-bar";
 import { NO_QUERY, fetchKey, filters, queryHash, readQuery, serverParams, type Query, type QueryChange } from "../runs/query";
@@ -48,6 +49,9 @@ class RunsView implements View {
   private route: Route | null = null;
   private abort = new AbortController();
   private pager: Pager;
+  /** The pager's rows as the table draws them: grouped, or as they are. */
+  private rows: GroupedRows;
+  private grouping: GroupControl;
   private bar: QueryBar;
   private chooser: ColumnChooser;
   private table: RunsTable;
@@ -59,10 +63,11 @@ class RunsView implements View {
   constructor(private memory: Memory) {
     this.names = memory.names;
     this.pager = new Pager({
-      params: (offset, limit) => serverParams(this.q, this.cols, this.names, offset, limit),
+      params: (offset, limit) => serverParams(this.q, this.fetchedCols(), this.names, offset, limit),
       signal: this.abort.signal,
       names: (n) => this.absorbNames(n),
       loaded: (whole) => {
+        this.rows.rebuild();
         this.error = null;
         if (whole) this.showFilterError(null);
         this.layout();
@@ -71,13 +76,22 @@ class RunsView implements View {
     });
     this.bar = new QueryBar({ change: (c, replace) => this.go(c, replace), again: () => this.reload() });
     this.chooser = new ColumnChooser({ names: () => this.names, shown: () => this.cols, choose: (cols) => this.go({ cols }, true) });
-    this.table = new RunsTable(this.pager, { names: () => this.names, sort: (sort) => this.go({ sort }) });
+    this.rows = new GroupedRows(this.pager);
+    this.grouping = new GroupControl((group) => this.go({ group }));
+    this.table = new RunsTable(this.rows, {
+      names: () => this.names,
+      sort: (sort) => this.go({ sort }),
+      fold: (key) => {
+        this.rows.toggle(key);
+        this.layout();
+      },
+    });
     this.ticks = new SelectionBar(() => this.table.uncheckAll());
     this.countEl = h("span", { class: "count", role: "status" });
     this.el = h(
       "section",
       { class: "page runs-page" },
-      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
+      h("div", { class: "toolbar" }, ...this.bar.els, this.chooser.el, this.grouping.el, h("span", { class: "spacer" }), this.countEl, ...this.ticks.els),
       this.table.el,
     );
     this.softRefresh = throttle(() => this.refresh(), 1000);
@@ -121,13 +135,19 @@ class RunsView implements View {
     this.cols = resolveColumns(this.q.cols, this.names);
     if (!sameColumns(oldCols, this.cols) || !this.table.hasHead) this.table.setColumns(this.cols, this.q.sort);
     else this.table.setSort(this.q.sort);
-    const key = fetchKey(this.q, this.cols, this.names);
+    this.grouping.show(this.names, this.q.group);
+    if (this.rows.setKey(this.q.group)) {
+      this.table.reset();
+      this.layout();
+    }
+    const key = fetchKey(this.q, this.fetchedCols(), this.names);
     if (key !== this.dataKey) {
       this.dataKey = key;
       const last = this.memory.last;
       if (last && last.dataKey === key) {
         // Back from another page: show what we had at once, then refresh.
         this.pager.restore(last.rows);
+        this.rows.rebuild();
         this.table.restore(last.place);
         this.memory.last = null;
         this.layout();
@@ -165,6 +185,7 @@ class RunsView implements View {
     this.names = { fields: n.fields ?? [], params: n.params ?? [], metrics: n.metrics ?? [], tags: n.tags ?? [], experiments: exps };
     this.memory.names = this.names;
     this.bar.setExperiments(exps);
+    this.grouping.show(this.names, this.q.group);
   }
 
   /** The names an answer of the server carries: new ones may change the default columns. */
@@ -186,13 +207,21 @@ class RunsView implements View {
       if (!sameColumns(before, this.cols)) {
         this.table.setColumns(this.cols, this.q.sort);
         // The columns asked of the server changed: fetch again with them.
-        this.dataKey = fetchKey(this.q, this.cols, this.names);
+        this.dataKey = fetchKey(this.q, this.fetchedCols(), this.names);
         this.softRefresh();
       }
     }
   }
 
   // ---------------------------------------------------------------- data
+
+  /** The columns the server is asked for: those shown, and the param or
+   *  metric the rows are grouped by (which the rows must carry). */
+  private fetchedCols(): ColKey[] {
+    const g = this.q.group;
+    if (!g || (g.kind !== "params" && g.kind !== "metrics") || this.cols.some((c) => sameKey(c, g))) return this.cols;
+    return [...this.cols, g];
+  }
 
   /** Writes the state into the URL (which comes back through update()). */
   private go(change: QueryChange, replace = false): void {
@@ -210,7 +239,7 @@ class RunsView implements View {
 
   /** Fetches the pages in view again and swaps them in at once (live updates). */
   private refresh(): void {
-    void this.pager.refresh(...this.table.visibleRange());
+    void this.pager.refresh(...this.rows.refreshRange(this.table.visibleRange()));
   }
 
   private fail(e: unknown): void {
@@ -231,7 +260,10 @@ class RunsView implements View {
   private onRunEvent(r: RunRow): void {
     // Update the row in place at once; then fetch the view again (at most once a second)
     // so that new runs appear where the sort and filter put them.
-    if (this.pager.merge(r)) this.table.schedule();
+    if (this.pager.merge(r)) {
+      this.rows.rebuild();
+      this.table.schedule();
+    }
     if (this.names && r.experiment && !(this.names.experiments ?? []).includes(r.experiment)) {
       this.names.experiments = [...(this.names.experiments ?? []), r.experiment].sort();
       this.bar.setExperiments(this.names.experiments);
@@ -242,6 +274,7 @@ class RunsView implements View {
   // ---------------------------------------------------------------- showing
 
   private layout(): void {
+    this.rows.fetchAll();
     this.table.size();
     this.updateCount();
     this.table.showEmpty(this.emptyMessage());
@@ -262,7 +295,7 @@ class RunsView implements View {
       if (filters(this.q)) return h("p", null, "No run matches this filter.");
       return h("p", null, "No runs yet. Log one from Python (", h("code", null, "import lab"), ") and it appears here.");
     }
-    if (total < 0) return h("div", { class: "loading" }, "Loading runs…");
+    if (total < 0 || this.rows.total < 0) return h("div", { class: "loading" }, "Loading runs…");
     return null;
   }
 
@@ -273,6 +306,7 @@ class RunsView implements View {
 
   private updateCount(): void {
     const t = this.pager.total;
-    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}`;
+    const left = this.rows.key && this.rows.left ? ` (the first ${(t - this.rows.left).toLocaleString("en-US")} grouped)` : "";
+    this.countEl.textContent = t < 0 || this.bar.refused ? "" : `${t.toLocaleString("en-US")} run${t === 1 ? "" : "s"}${left}`;
   }
 }

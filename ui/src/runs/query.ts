@@ -5,6 +5,7 @@
 import type { Names, Params } from "../api";
 import { columnsParam, parseKey, parseSort, shortKey, sortToServer, sortToUrl, type ColKey, type SortKey } from "../keys";
 import { buildHash, getList, getStr, type Route } from "../route";
+import { groupKeyText, readGroupKey } from "./groups";
 
 export interface Query {
   where: string;
@@ -12,11 +13,12 @@ export interface Query {
   status: string[];
   experiment: string;
   cols: ColKey[] | null; // null: the default columns
+  group: ColKey | null; // null: not grouped (groups.ts)
 }
 
 export type QueryChange = Partial<Query>;
 
-export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null };
+export const NO_QUERY: Query = { where: "", sort: [], status: [], experiment: "", cols: null, group: null };
 
 export function readQuery(route: Route, names: Names | null): Query {
   const cols = getList(route, "cols");
@@ -26,6 +28,7 @@ export function readQuery(route: Route, names: Names | null): Query {
     status: (getList(route, "status") ?? []).filter((s) => s),
     experiment: getStr(route, "experiment"),
     cols: cols === null ? null : cols.map((s) => parseKey(s, names)),
+    group: readGroupKey(getStr(route, "group"), names),
   };
 }
 
@@ -37,6 +40,7 @@ export function queryHash(q: Query, names: Names | null): string {
     status: q.status.length ? q.status : undefined,
     experiment: q.experiment || undefined,
     cols: q.cols === null ? undefined : q.cols.map((c) => shortKey(c, names)),
+    group: groupKeyText(q.group, names),
   });
 }
 

@@ -11,6 +11,7 @@ import { FIELDS, cellValue, keyId, parseKey, sameKey, type ColKey, type SortKey 
 import { navigate } from "../route";
 import * as selection from "../selection";
 import { statusBadge } from "../components/badge";
+import { buildGroupRow, groupTicked, type GroupRow } from "./groups";
 
 const RH = 30; // row height, px
 const OVERSCAN = 8;
@@ -24,12 +25,16 @@ export interface RowSource {
   row(i: number): RunRow | null;
   /** Fetches the rows `first` to `last` that are not held. */
   want(first: number, last: number): void;
+  /** The group row at `i`, when rows are grouped (groups.ts). */
+  group?(i: number): GroupRow | null;
 }
 
 export interface TableHooks {
   names(): Names | null;
   /** A header was clicked: sort by these keys. */
   sort(keys: SortKey[]): void;
+  /** A group row was clicked: fold or unfold its runs. */
+  fold?(key: string): void;
 }
 
 /** Where the table was scrolled to and which row was active. */
@@ -43,6 +48,7 @@ interface Drawn {
   el: HTMLElement;
   row: RunRow | null;
   sel: boolean;
+  group: GroupRow | null;
 }
 
 export class RunsTable {
@@ -299,12 +305,15 @@ export class RunsTable {
   /** Row `i` as drawn, built again when its run or its tick changed. */
   private drawRow(i: number): Drawn {
     const row = this.rows.row(i);
-    const sel = !!row && selection.has(row.id);
+    const group = this.rows.group?.(i) ?? null;
+    const sel = row ? selection.has(row.id) : !!group && groupTicked(group);
     let x = this.drawn.get(i);
-    if (!x || x.row !== row || x.sel !== sel) {
-      const el = this.buildRow(i, row, sel);
+    if (!x || x.row !== row || x.sel !== sel || x.group !== group) {
+      const el = group
+        ? buildGroupRow(i, group, this.cols, FIELDS.length, { top: i * RH + "px" }, () => this.hooks.fold?.(group.key))
+        : this.buildRow(i, row, sel);
       if (x) x.el.replaceWith(el);
-      x = { el, row, sel };
+      x = { el, row, sel, group };
       this.drawn.set(i, x);
     }
     return x;
@@ -354,6 +363,11 @@ export class RunsTable {
   private onClick(e: MouseEvent): void {
     const t = e.target as HTMLElement;
     const rowEl = t.closest<HTMLElement>(".vt-row");
+    if (rowEl?.dataset.group !== undefined && !t.closest("button")) {
+      this.setActive(Number(rowEl.dataset.index), false);
+      this.hooks.fold?.(rowEl.dataset.group);
+      return;
+    }
     if (!rowEl || !rowEl.dataset.runId) return;
     const i = Number(rowEl.dataset.index);
     const row = this.rows.row(i);
@@ -403,6 +417,9 @@ export class RunsTable {
     } else if (e.key === "Home" || e.key === "End") {
       e.preventDefault();
       this.setActive(e.key === "Home" ? 0 : this.rows.total - 1, true);
+    } else if ((e.key === "Enter" || e.key === " ") && this.rows.group?.(this.active)) {
+      e.preventDefault();
+      this.hooks.fold?.(this.rows.group(this.active)!.key);
     } else if (e.key === "Enter") {
       const row = this.rows.row(this.active);
       if (row) {

@@ -228,9 +228,10 @@ fn oldest_first(runs: &[RunInfo]) -> Vec<&RunInfo> {
     by_age
 }
 
-/// The table's columns: those asked for with `--columns`, else (with
-/// `--params`) every parameter, then every metric, of the listed runs in the
-/// order they were first logged, oldest run first. The system metrics Lab
+/// The table's columns: those asked for with `--columns`, else the group
+/// when a listed run has one, then (with `--params`) every parameter, then
+/// every metric, of the listed runs in the order they were first logged,
+/// oldest run first. The system metrics Lab
 /// records by itself (`sys/...`) are left to `--columns`: they would crowd
 /// out the script's own.
 fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec<Column>> {
@@ -261,6 +262,9 @@ fn table_columns(source: &Source, runs: &[RunInfo], args: &LsArgs) -> Result<Vec
     }
     let by_age = oldest_first(runs);
     let mut columns = Vec::new();
+    if runs.iter().any(|r| r.attr(attr::GROUP).is_some()) {
+        columns.push(Column::Field(attr::GROUP.to_owned()));
+    }
     if args.params {
         columns.extend(param_names(&by_age).into_iter().map(Column::Param));
     }

@@ -231,6 +231,12 @@ fn summary(out: &mut String, run: &RunInfo, color: bool) {
         paint(&run.id.to_string(), "33", color)
     );
     field(out, "experiment", &run.experiment);
+    if let Some(group) = run.attr_str(attr::GROUP) {
+        field(out, "group", group);
+    }
+    if let Some(parent) = run.attr_str(attr::PARENT) {
+        field(out, "parent", parent);
+    }
     // The status is painted: only the error's text goes through `visible`.
     let mut status = output::status_cell(run.status, color);
     if let Some(e) = &run.error {

@@ -26,6 +26,10 @@ pub struct RunSummary {
     pub end_time: Option<Time>,
     /// The experiment's name.
     pub experiment: String,
+    /// The group the run belongs to (the runs of one sweep), if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub group: Option<String>,
     /// The machine's name.
     #[serde(default)]
     #[schema(required = true)]
@@ -98,6 +102,7 @@ impl RunSummary {
         Self {
             duration_s: duration_s(&run),
             end_time: run.end_nanos.map(Time),
+            group: text_attr(&run, attr::GROUP),
             host: text_attr(&run, attr::HOST),
             source: text_attr(&run, attr::SOURCE),
             user: text_attr(&run, attr::USER),
@@ -147,12 +152,13 @@ impl Serialize for Fields<'_> {
     /// The fields in name order, named as `lab_types::fields` names them.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.run;
-        let mut out = s.serialize_struct("RunSummary", if self.extras { 13 } else { 10 })?;
+        let mut out = s.serialize_struct("RunSummary", if self.extras { 14 } else { 11 })?;
         if self.extras {
             out.serialize_field("duration_s", &r.duration_s)?;
         }
         out.serialize_field(field::END_TIME, &r.end_time)?;
         out.serialize_field(field::EXPERIMENT, &r.experiment)?;
+        out.serialize_field(attr::GROUP, &r.group)?;
         if self.extras {
             out.serialize_field(attr::HOST, &r.host)?;
         }
@@ -348,6 +354,10 @@ pub struct RunDetail {
     /// Where the script was in git, when it was in a repository.
     #[schema(required = true)]
     pub git: Option<Git>,
+    /// The group the run belongs to (the runs of one sweep), if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub group: Option<String>,
     /// The machine's name.
     #[serde(default)]
     #[schema(required = true)]
@@ -363,6 +373,10 @@ pub struct RunDetail {
     /// Each parameter's value (any JSON).
     #[schema(schema_with = param_values)]
     pub params: Named<Value>,
+    /// The id of the run this one was started inside, if any.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub parent: Option<String>,
     /// The process id.
     #[schema(schema_with = any_value)]
     #[schema(required = true)]
@@ -406,7 +420,7 @@ fn features() -> Schema {
 
 /// The attributes a detail shows in a field of its own; the rest go in
 /// [`RunDetail::attrs`].
-const OWN_FIELDS: [&str; 11] = [
+const OWN_FIELDS: [&str; 13] = [
     attr::SOURCE,
     attr::USER,
     attr::HOST,
@@ -418,6 +432,8 @@ const OWN_FIELDS: [&str; 11] = [
     attr::GIT_DIRTY,
     attr::DATASET,
     attr::PACKAGES,
+    attr::GROUP,
+    attr::PARENT,
 ];
 
 /// Where `run`'s script was in git: known when a commit was recorded.
@@ -501,6 +517,7 @@ impl RunDetail {
             attr(&run, attr::PYTHON_VERSION),
         );
         let dataset = attr(&run, attr::DATASET).filter(|d| *d != Value::Null);
+        let (group, parent) = (text_attr(&run, attr::GROUP), text_attr(&run, attr::PARENT));
         let (duration_s, host, source, user) = (
             duration_s(&run),
             text_attr(&run, attr::HOST),
@@ -524,12 +541,14 @@ impl RunDetail {
             experiment: run.experiment,
             features: run.features,
             git,
+            group,
             host,
             id: run.id.to_string(),
             metrics: run.metrics.into_iter().map(metric).collect(),
             models: run.models.into_iter().map(model).collect(),
             packages,
             params: Named(run.params),
+            parent,
             pid,
             python,
             short_id: run.short_id,
@@ -573,7 +592,7 @@ fn text(name: &str, value: Option<String>) -> Option<(String, Value)> {
 impl RunSummary {
     /// The [`RunInfo`] this summary was made from, as far as it tells: what
     /// a listing shows (each metric's last value only; no artifacts, models
-    /// or attributes beyond `source`, `user` and `host`). For reading a
+    /// or attributes beyond `source`, `user`, `host` and `group`). For reading a
     /// server's listing with the code that shows a local one.
     ///
     /// # Errors
@@ -584,6 +603,7 @@ impl RunSummary {
             text(attr::SOURCE, self.source),
             text(attr::USER, self.user),
             text(attr::HOST, self.host),
+            text(attr::GROUP, self.group),
         ]
         .into_iter()
         .flatten()
@@ -633,6 +653,8 @@ impl RunDetail {
             text(attr::SOURCE, self.source),
             text(attr::USER, self.user),
             text(attr::HOST, self.host),
+            text(attr::GROUP, self.group),
+            text(attr::PARENT, self.parent),
             self.pid.map(|v| (attr::PID.to_owned(), v)),
             self.python.map(|v| (attr::PYTHON_VERSION.to_owned(), v)),
             self.argv.map(|v| (attr::ARGV.to_owned(), v)),

@@ -23,11 +23,13 @@ fn run() -> RunInfo {
             (attr::GIT_BRANCH.into(), s("main")),
             (attr::GIT_COMMIT.into(), s("abc123")),
             (attr::GIT_DIRTY.into(), Value::Bool(true)),
+            (attr::GROUP.into(), s("lr-sweep")),
             (attr::HOST.into(), s("box")),
             (
                 attr::PACKAGES.into(),
                 Value::List(vec![s("numpy==2.0"), s("local"), Value::Int(3)]),
             ),
+            (attr::PARENT.into(), s("fedcba9876543210fedcba9876543210")),
             (attr::PID.into(), Value::Int(42)),
             (attr::SOURCE.into(), s("train.py")),
             (attr::USER.into(), s("ada")),
@@ -102,7 +104,7 @@ fn a_summary_in_json() {
     assert_eq!(
         text,
         concat!(
-            r#"{"duration_s":1.5,"end_time":"2026-11-27T07:50:01.500000Z","experiment":"iris","host":"box","#,
+            r#"{"duration_s":1.5,"end_time":"2026-11-27T07:50:01.500000Z","experiment":"iris","group":"lr-sweep","host":"box","#,
             r#""id":"0123456789abcdef0123456789abcdef","metrics":{"acc":"-Infinity","loss":0.25},"#,
             r#""params":{"depth":3,"layers":[1,"NaN"],"lr":0.1,"model":"Forest()","opt":{"a":null,"b":1},"ratio":"NaN"},"#,
             r#""short_id":"01234567","source":"train.py","start_time":"2026-11-27T07:50:00.000000Z","#,
@@ -127,6 +129,7 @@ fn a_summary_in_json() {
         [
             "end_time",
             "experiment",
+            "group",
             "id",
             "metrics",
             "params",
@@ -158,6 +161,7 @@ fn a_detail_in_json() {
             "experiment": "iris",
             "features": ["petal", 2],
             "git": {"branch": "main", "commit": "abc123", "dirty": true},
+            "group": "lr-sweep",
             "host": "box",
             "id": "0123456789abcdef0123456789abcdef",
             "metrics": [
@@ -171,6 +175,7 @@ fn a_detail_in_json() {
             }],
             "packages": [{"name": "numpy", "version": "2.0"}, {"name": "local", "version": null}],
             "params": {"depth": 3, "layers": [1, "NaN"], "lr": 0.1, "model": "Forest()", "opt": {"a": null, "b": 1}, "ratio": "NaN"},
+            "parent": "fedcba9876543210fedcba9876543210",
             "pid": 42,
             "python": null,
             "short_id": "01234567",
@@ -208,6 +213,18 @@ fn the_shapes_read_back() {
     assert_eq!(back.error, detail.error);
     assert_eq!(back.git, detail.git);
     assert_eq!(back.end_time, detail.end_time);
+    assert_eq!(
+        (back.group.as_deref(), back.parent.as_deref()),
+        (Some("lr-sweep"), Some("fedcba9876543210fedcba9876543210"))
+    );
+    let info = back.into_info().unwrap();
+    assert_eq!(info.attr_str(attr::GROUP), Some("lr-sweep"));
+    assert_eq!(
+        info.attr_str(attr::PARENT),
+        Some("fedcba9876543210fedcba9876543210")
+    );
+    let info = summary.into_info().unwrap();
+    assert_eq!(info.attr_str(attr::GROUP), Some("lr-sweep"));
 }
 
 #[test]
@@ -224,6 +241,7 @@ fn run_fields_are_named_as_everywhere() {
         attr::SOURCE,
         attr::USER,
         attr::HOST,
+        attr::GROUP,
     ] {
         assert!(summary.get(name).is_some(), "summary lacks `{name}`");
         assert!(detail.get(name).is_some(), "detail lacks `{name}`");
