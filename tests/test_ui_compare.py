@@ -1,6 +1,7 @@
 """The compare page with many runs, driven in headless Chromium: fifty runs
 of a sweep (a learning rate over four decades, a batch size, an optimizer),
-each with curves (`loss`, `accuracy`) and a metric logged once (`test_acc`).
+each with curves (`loss`, `accuracy`) and a metric logged once (`test_acc`),
+grouped by batch size.
 The chips fold, the single-value metric is a table of bars, the parallel
 coordinates colour by a metric, brush, and move and drop their axes, the
 scatter plots any field against any field, and a phone shows it all without
@@ -41,7 +42,7 @@ for i in range(RUNS):
     optimizer = ["adam", "sgd"][i % 2]
     final = 0.5 + 0.45 * math.exp(-((math.log10(lr) + 3) ** 2)) - 0.0005 * batch
     e = Experiment("sweep")
-    with e.start_run():
+    with e.start_run(group=f"bs{batch}"):
         e.log_parameters({"lr": lr, "batch": batch, "optimizer": optimizer, "seed": 7})
         for step in range(5):
             e.log_metric("loss", 2.0 * math.exp(-step * lr * 100) + 0.1, step=step)
@@ -292,7 +293,7 @@ def test_a_scatter_of_any_field_against_any_field(page: Page, sweep: tuple[Path,
     wait_loaded(page)
     scatter = page.page.locator('[data-testid="scatter"]')
     sync_api.expect(scatter).to_have_attribute("data-points", str(RUNS))
-    for x, y in [("metrics.accuracy", "metrics.test_acc"), ("start_time", "duration"), ("params.optimizer", "params.lr")]:
+    for x, y in [("metrics.accuracy", "metrics.test_acc"), ("start_time", "duration"), ("params.optimizer", "params.lr"), ("group", "metrics.test_acc")]:
         page.page.locator('[data-testid="scatter-x"]').select_option(x)
         page.page.locator('[data-testid="scatter-y"]').select_option(y)
         sync_api.expect(scatter).to_have_attribute("data-x", x)

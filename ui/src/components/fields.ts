@@ -1,7 +1,8 @@
 // What the compare page's plots draw: a run as the plots see it (its name,
 // colour, params, last metric values, duration and start), the fields a plot
-// can put on an axis (any param, any metric, the duration, the start time),
-// written as keys (`params.lr`, `metrics.loss`, `duration`, `start_time`), and
+// can put on an axis (any param, any metric, the duration, the start time,
+// the group), written as keys (`params.lr`, `metrics.loss`, `duration`,
+// `start_time`, `group`), and
 // the axes they make: numeric (on a log scale when positive values span
 // more than two decades), time, or categories.
 
@@ -21,6 +22,7 @@ export interface PlotRun {
   duration: number | null;
   /** Milliseconds since the epoch. */
   startTime: number | null;
+  group: string | null;
 }
 
 /** A run's name as the page shows it: its name, or its short id. */
@@ -39,6 +41,7 @@ export interface Field {
 export const RUN_FIELDS: Field[] = [
   { key: "duration", scope: "run", name: "duration" },
   { key: "start_time", scope: "run", name: "start_time" },
+  { key: "group", scope: "run", name: "group" },
 ];
 
 export function paramField(name: string): Field {
@@ -70,7 +73,7 @@ export function fieldLabel(f: Field): string {
 export function fieldValue(r: PlotRun, f: Field): unknown {
   if (f.scope === "params") return r.params[f.name];
   if (f.scope === "metrics") return r.metrics[f.name];
-  return f.key === "duration" ? r.duration : r.startTime;
+  return f.key === "duration" ? r.duration : f.key === "start_time" ? r.startTime : r.group;
 }
 
 /** A field's value as text, for tooltips and tables. */
@@ -100,10 +103,15 @@ function numberOf(v: unknown): number | null {
 }
 
 /** The axis of `field` over `runs`: metrics, the duration and the start are
- *  numeric; a param is numeric when every value it has is a number. */
+ *  numeric, the group is categories; a param is numeric when every value it
+ *  has is a number. */
 export function fieldAxis(field: Field, runs: PlotRun[]): PlotAxis {
   const values = runs.map((r) => fieldValue(r, field)).filter(present);
-  const numeric = field.scope !== "params" || (values.length > 0 && values.every((v) => typeof v === "number"));
+  const numeric =
+    field.scope === "metrics" ||
+    field.key === "duration" ||
+    field.key === "start_time" ||
+    (field.scope === "params" && values.length > 0 && values.every((v) => typeof v === "number"));
   if (!numeric) return catAxis(field, values);
   const nums = values.map(numberOf).filter((x): x is number => x !== null);
   const time = field.key === "start_time";

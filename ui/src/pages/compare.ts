@@ -391,13 +391,15 @@ class CompareView implements View {
         metrics: Object.fromEntries((r.metrics ?? []).map((m) => [m.name, m.last])),
         duration: r.duration_s ?? null,
         startTime: Number.isFinite(start) ? start : null,
+        group: r.group ?? null,
       };
     });
   }
 
-  /** Every field a plot can show: the runs' params, their metrics, the duration and the start. */
+  /** Every field a plot can show: the runs' params, their metrics, the duration, the start, and the group when one has a group. */
   private allFields(): Field[] {
-    return [...this.paramNames().map(paramField), ...this.metricNames().map(metricField), ...RUN_FIELDS];
+    const grouped = this.runs.some((r) => r.group);
+    return [...this.paramNames().map(paramField), ...this.metricNames().map(metricField), ...RUN_FIELDS.filter((f) => f.key !== "group" || grouped)];
   }
 
   /** The metric plots fall back to: the address's `metric`, or the first. */
