@@ -559,14 +559,23 @@ def test_get_run_ambiguous_prefix(project):
         assert lab.get_run(run_id[: len(common) + 1]).id == run_id
 
 
-@pytest.mark.parametrize("prefix", ["xyz", "0e5-", "g", "", "12 34", "0x12"])
-def test_get_run_not_hex(project, prefix):
+@pytest.mark.parametrize("prefix", ["", "   "])
+def test_get_run_blank(project, prefix):
     _make_runs(1)
     with pytest.raises(ValueError) as info:
         lab.get_run(prefix)
     msg = str(info.value)
     assert f"`{prefix}`" in msg or repr(prefix) in msg, msg
     assert "hex" in msg, msg
+
+
+@pytest.mark.parametrize("name", ["xyz", "0e5-", "g", "12 34", "0x12"])
+def test_get_run_not_hex_is_a_name(project, name):
+    # What cannot be an id prefix is looked up as a run's name.
+    _make_runs(1)
+    with pytest.raises(lab.RunNotFoundError) as info:
+        lab.get_run(name)
+    assert str(info.value).startswith(f"no run is named `{name}`"), str(info.value)
 
 
 def test_get_run_needs_a_string(project):

@@ -286,6 +286,28 @@ def mask(text: str) -> str:
 HEX = re.compile(r"(?<![0-9a-f])[0-9a-f]{4,32}(?![0-9a-f])")
 
 
+def _name_words() -> tuple:
+    source = (REPO / "crates/lab_types/src/names.rs").read_text()
+    adjectives = source[source.index("const ADJECTIVES") : source.index("const NOUNS")]
+    nouns = source[source.index("const NOUNS") : source.index("#[cfg(test)]")]
+    return re.findall(r'"(\w+)"', adjectives), re.findall(r'"(\w+)"', nouns)
+
+
+NAME_WORDS = _name_words()
+
+
+def generated_name(short: str) -> str:
+    """The name Lab generates for a run with this short id (as
+    `lab_types::names::generated_name` does)."""
+    x = int(short, 16)
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return f"{NAME_WORDS[0][x >> 24]}-{NAME_WORDS[1][(x >> 16) & 0xFF]}-{x & 0xFFFF}"
+
+
 class Ids:
     """Real run ids and the ids the docs show for them."""
 
@@ -340,7 +362,22 @@ class Ids:
                 return shorts[token]
             return token
 
-        return HEX.sub(swap, text)
+        text = HEX.sub(swap, text)
+        # A generated name comes from the run's id: the docs show the one of
+        # theirs. Tables keep names in a column of fixed width: the spaces
+        # after a name make up for its length.
+        names = {generated_name(r[:8]): generated_name(d[:8]) for r, d in self.doc_of.items()}
+        if names:
+            pattern = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, names)) + r")(?![\w-])( *)")
+
+            def rename(m: re.Match) -> str:
+                doc, pad = names[m.group(1)], m.group(2)
+                if pad:
+                    pad = " " * max(len(m.group(1)) + len(pad) - len(doc), 1)
+                return doc + pad
+
+            text = pattern.sub(rename, text)
+        return text
 
 
 # ------------------------------------------------------------- the shell
@@ -1051,6 +1088,13 @@ def test_masks_and_ids_keep_the_rest() -> None:
     assert not matches(["a", "...", "d"], ["a", "b", "c"])
     command, back = ids.command("lab show 0e52f84c", {"0e628a6b1234567890abcdef12345678"})
     assert command == "lab show 0e628a6b" and back == {"0e628a6b": "0e52f84c"}
+    # Generated names as Lab makes them (its own test has this one), and
+    # swapped for the docs' in a column of fixed width.
+    assert generated_name("01234567") == "brisk-vole-17107"
+    real, doc = generated_name("0e628a6b"), generated_name("0e52f84c")
+    row = f"0e628a6b  {real:<27}  iris.py"
+    assert ids.output(row, {}) == f"0e52f84c  {doc:<27}  iris.py"
+    assert ids.output(f'"name": "{real}",', {}) == f'"name": "{doc}",'
 
 
 def test_a_drifted_example_fails_with_its_file_line_and_a_diff(scratch: Path) -> None:

@@ -340,7 +340,7 @@ def test_lab_ls_shows_a_group_column_when_a_run_has_a_group(grouped: dict, proje
     res = lab_cli(project, "ls")
     assert res.returncode == 0, res.stderr
     header, *lines = res.stdout.splitlines()
-    assert header.split()[:6] == ["ID", "SOURCE", "STARTED", "(UTC)", "STATUS", "group"], header
+    assert header.split()[:7] == ["ID", "NAME", "SOURCE", "STARTED", "(UTC)", "STATUS", "group"], header
     assert sum("lr-sweep" in line for line in lines) == 2
     assert sum(" other " in line for line in lines) == 1
 

@@ -25,6 +25,8 @@ __all__ = [
     "ATTR_WRITER",
     "ATTR_GROUP",
     "ATTR_PARENT",
+    "ATTR_NAME",
+    "ATTR_NOTE",
     "LabError",
     "NotAProjectError",
     "RunNotFoundError",
@@ -45,6 +47,7 @@ __all__ = [
     "after_fork_in_child",
     "list_runs",
     "get_run",
+    "edit_run",
     "metric_history",
     "console",
     "fetch_blob",
@@ -72,6 +75,8 @@ ATTR_PACKAGES: str
 ATTR_WRITER: str
 ATTR_GROUP: str
 ATTR_PARENT: str
+ATTR_NAME: str
+ATTR_NOTE: str
 
 class LabError(Exception): ...
 class NotAProjectError(LabError): ...
@@ -104,6 +109,7 @@ class RunHandle:
     def log_attr(self, key: str, value: Any) -> None: ...
     def log_features(self, names: List[Union[str, int]]) -> None: ...
     def set_tag(self, key: str, value: Any) -> None: ...
+    def log_note(self, text: str) -> None: ...
     def log_artifact(self, name: str, path: _Path) -> None: ...
     def model_temp_path(self, name: str) -> str: ...
     def add_model(
@@ -147,6 +153,13 @@ def list_runs(
     remote: bool = False,
 ) -> List[Dict[str, Any]]: ...
 def get_run(prefix: str, remote: bool = False) -> Dict[str, Any]: ...
+def edit_run(
+    run: str,
+    name: Optional[str] = None,
+    tags: Optional[List[Tuple[str, str]]] = None,
+    untag: Optional[List[str]] = None,
+    note: Optional[str] = None,
+) -> Dict[str, Any]: ...
 def metric_history(run_id: str, name: str, remote: bool = False) -> List[Tuple[int, int, float]]: ...
 def console(run_id: str, remote: bool = False) -> List[Tuple[int, str, str]]: ...
 def fetch_blob(sha256: str, path: str) -> int: ...

@@ -497,6 +497,12 @@ class Experiment(ExperimentCore):
         (and the name it decorates becomes a function that runs it again as a
         new run). As ``with e.start_run():`` the block is the run.
 
+        :param name: the run's readable name; by default one is generated
+            (``brisk-otter-4821``), unique in the project. Names need not be
+            unique: a name given twice names both runs, and ``lab show NAME``
+            then lists them. ``@e.start_run(name="baseline")`` and
+            ``with e.start_run(name="baseline"):`` both take it.
+
         An exception inside the run marks it ``failed`` with the error and
         traceback, and is raised again unchanged; ``KeyboardInterrupt`` marks
         it ``interrupted``.
@@ -632,6 +638,8 @@ class Experiment(ExperimentCore):
         }
         if self.dataset is not None:
             attrs[_lab.ATTR_DATASET] = self.dataset
+        if options.name is not None:
+            attrs[_lab.ATTR_NAME] = options.name
         parent = options.parent if options.parent is not None else None if outer is None else outer.id
         group = options.group if options.group is not None else None if outer is None else _run_name(outer)
         if group is not None:
@@ -743,6 +751,20 @@ class Experiment(ExperimentCore):
     def set_tag(self, key: str, value: Any) -> None:
         """Set a tag on the run; the value is kept as text."""
         self._live("set_tag").set_tag(key, value)
+
+    def log_tag(self, key: str, value: Any) -> None:
+        """Set a tag on the run; the value is kept as text (the same as
+        :meth:`set_tag`). After the run, ``lab tag`` and ``Run.tags`` change
+        tags."""
+        self._live("log_tag").set_tag(key, value)
+
+    def log_note(self, markdown: str) -> None:
+        """Set the run's note: Markdown text saying what the run is for. A
+        later note replaces it; after the run, ``lab note`` and ``Run.note``
+        change it."""
+        if not isinstance(markdown, str):
+            raise TypeError(f"`markdown` must be a string: got {type(markdown).__name__} {markdown!r}")
+        self._live("log_note").log_note(markdown)
 
     def log_artifact(self, name: str, path: "os.PathLike[str] | str") -> None:
         """Log a file or a folder as an artifact.

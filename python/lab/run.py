@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 from lab import _lab
@@ -100,7 +102,8 @@ class Run:
         self.stringified_params: "frozenset[str]" = frozenset(data["stringified_params"])
         # Each metric is a tuple (name, last, last_step, min, max, count).
         self.metrics: "Dict[str, float]" = {m[0]: m[1] for m in data["metrics"]}
-        self.tags: "Dict[str, str]" = data["tags"]
+        self._name: str = data["name"]
+        self._tags: "Dict[str, str]" = data["tags"]
         self.path: str = os.fspath(data["run_dir"])
         error = data["error"]
         self.error: "Optional[Dict[str, str]]" = (
@@ -109,6 +112,59 @@ class Run:
             else {"type": error["type"], "message": error["message"], "traceback": error["traceback"]}
         )
         self.damage: "Optional[str]" = data["damage"]
+
+    @property
+    def name(self) -> str:
+        """The run's readable name (given at start, renamed, or generated like
+        ``brisk-otter-4821``). Assigning renames the run, in any state."""
+        return self._name
+
+    @name.setter
+    def name(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"`name` must be a string: got {type(value).__name__} {value!r}")
+        self._edit(name=value)
+
+    @property
+    def tags(self) -> "Mapping[str, str]":
+        """The run's tags, read-only: assign a dict to replace them (tags it
+        lacks are removed), in any state of the run."""
+        return MappingProxyType(self._tags)
+
+    @tags.setter
+    def tags(self, value: "Mapping[str, Any]") -> None:
+        if not isinstance(value, Mapping):
+            raise TypeError(f"`tags` must be a dict of str to str: got {type(value).__name__} {value!r}")
+        new = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"`tags` keys must be strings: got {type(k).__name__} {k!r}")
+            new[k] = v if isinstance(v, str) else str(v)
+        gone = [k for k in self._tags if k not in new]
+        self._edit(tags=list(new.items()), untag=gone)
+
+    @property
+    def note(self) -> str:
+        """The run's note, Markdown (``""`` when it has none). Assigning
+        replaces it, in any state of the run."""
+        return self._all()["note"]
+
+    @note.setter
+    def note(self, value: str) -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"`note` must be a string: got {type(value).__name__} {value!r}")
+        self._edit(note=value)
+
+    def _edit(self, **changes: "Any") -> None:
+        if self.remote:
+            raise LabError(
+                f"run `{self.short_id}` was read from the team server, which this version cannot edit"
+                "\n\nhint: edit it in the project it was recorded in (`lab.get_run(...)`), then push or sync it"
+            )
+        data = _lab.edit_run(self.id, **changes)
+        self._data = data
+        self._complete = data
+        self._init_all(data)
 
     def _all(self) -> "Dict[str, Any]":
         """Everything about the run, read once when first needed."""

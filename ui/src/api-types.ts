@@ -87,7 +87,11 @@ export interface paths {
         delete: operations["deleteRun"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Rename, tag, untag or annotate a run, in any state
+         * @description The edit is appended to the run's meta journal (`meta.lab`) and synced before the answer; the event stream then sends a `run` event with the run's new summary.
+         */
+        patch: operations["editRun"];
         trace?: never;
     };
     "/runs/{id}/artifacts": {
@@ -351,6 +355,10 @@ export interface components {
             metrics: components["schemas"]["MetricSummary"][];
             /** @description Models in logging order. */
             models: components["schemas"]["Model"][];
+            /** @description The run's readable name: given, renamed, or generated. */
+            name?: string;
+            /** @description The run's note, Markdown; empty when it has none. */
+            note?: string;
             /** @description The installed distributions. */
             packages: components["schemas"]["Package"][];
             /** @description Each parameter's value (any JSON) */
@@ -374,6 +382,19 @@ export interface components {
             };
             /** @description Who ran it. */
             user: string | null;
+        };
+        /** @description Changes to a run: any of the fields */
+        RunEdit: {
+            /** @description A new name: not blank, at most 200 characters, no control characters */
+            name?: string;
+            /** @description A new note, Markdown (empty removes it; at most 1 MiB) */
+            note?: string;
+            /** @description Tags to set, by name */
+            tags?: {
+                [key: string]: string;
+            };
+            /** @description Tags to remove (a tag the run lacks is no error) */
+            untag?: string[];
         };
         /** @description The exception that ended a failed run. */
         RunError: {
@@ -411,6 +432,12 @@ export interface components {
             metrics: {
                 [key: string]: components["schemas"]["Number"];
             };
+            /**
+             * @description The run's readable name: given, renamed, or generated
+             *     (`brisk-otter-4821`). Empty only from a server older than names
+             *     (`into_info` then generates it).
+             */
+            name?: string;
             /** @description Each parameter's value (any JSON) */
             params: {
                 [key: string]: unknown;
@@ -461,6 +488,7 @@ export type Names = components['schemas']['Names'];
 export type Number = components['schemas']['Number'];
 export type Package = components['schemas']['Package'];
 export type RunDetail = components['schemas']['RunDetail'];
+export type RunEdit = components['schemas']['RunEdit'];
 export type RunError = components['schemas']['RunError'];
 export type RunList = components['schemas']['RunList'];
 export type RunSummary = components['schemas']['RunSummary'];
@@ -814,6 +842,87 @@ export interface operations {
             };
             /** @description The run is still running */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Without a token, a `Host` that is not a loopback name or address (`bad_host`) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    editRun: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A full run id or a unique prefix of it (hex digits) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RunEdit"];
+            };
+        };
+        responses: {
+            /** @description The run as edited */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["RunDetail"];
+                };
+            };
+            /** @description A body that is not an edit, or a bad value (an empty name, a name over 200 characters, a bad tag key): the message names the field and the value */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A token is required and was missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description From another site's page: an `Origin` that is not the server's own, or `Sec-Fetch-Site` other than `same-origin` or `none` (`cross_origin`) */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such run */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -52,6 +52,19 @@ pub enum Command {
     /// Asks for confirmation unless `--yes` is given; with no terminal to ask
     /// on, refuses without `--yes`.
     Rm(RmArgs),
+    /// Give a run a new name, in any state (running, crashed, finished).
+    ///
+    /// The edit is appended to the run's meta journal (`meta.lab`), never
+    /// to its training journal, and travels with the run.
+    Rename(RenameArgs),
+    /// Set tags on a run, in any state.
+    Tag(TagArgs),
+    /// Remove tags from a run, in any state.
+    Untag(UntagArgs),
+    /// Set a run's note (Markdown), in any state.
+    ///
+    /// The note replaces the one before; an empty TEXT removes it.
+    Note(NoteArgs),
     /// Delete what interrupted commands and runs left behind.
     ///
     /// Removes leftover `.lab/trash` folders and temporary files of
@@ -732,6 +745,66 @@ pub struct RmArgs {
 const RM_EXAMPLES: &str = "Examples:
   lab rm 0e52f0da                            asks, then deletes one run
   lab rm 0e52f0da 0e52f0be --yes             deletes two runs without asking";
+
+/// `lab rename`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = RENAME_EXAMPLES)]
+pub struct RenameArgs {
+    /// The run: an id prefix or its name.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// Its new name: not blank, at most 200 characters.
+    #[arg(value_name = "NAME")]
+    pub name: String,
+}
+
+const RENAME_EXAMPLES: &str = "Examples:
+  lab rename 0e52f0da baseline               names a run by its id prefix
+  lab rename brisk-otter-4821 baseline       or by its current name";
+
+/// `lab tag`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = TAG_EXAMPLES)]
+pub struct TagArgs {
+    /// The run: an id prefix or its name.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The tags, each `KEY=VALUE` (the value may be empty, and may hold `=`).
+    #[arg(value_name = "KEY=VALUE", required = true)]
+    pub tags: Vec<String>,
+}
+
+const TAG_EXAMPLES: &str = "Examples:
+  lab tag baseline stage=candidate           sets one tag
+  lab tag 0e52f0da stage=final owner=ana     sets two";
+
+/// `lab untag`.
+#[derive(Debug, Parser)]
+pub struct UntagArgs {
+    /// The run: an id prefix or its name.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The tags' keys (a key the run lacks is no error).
+    #[arg(value_name = "KEY", required = true)]
+    pub keys: Vec<String>,
+}
+
+/// `lab note`.
+#[derive(Debug, Parser)]
+#[command(after_long_help = NOTE_EXAMPLES)]
+pub struct NoteArgs {
+    /// The run: an id prefix or its name.
+    #[arg(value_name = "RUN")]
+    pub run: String,
+    /// The note, Markdown; `-` reads it from standard input.
+    #[arg(value_name = "TEXT")]
+    pub text: String,
+}
+
+const NOTE_EXAMPLES: &str = "Examples:
+  lab note baseline 'First run with the new tokenizer'
+  lab note 0e52f0da - < notes.md             reads the note from a file
+  lab note baseline ''                       removes the note";
 
 /// `lab doctor`.
 #[derive(Debug, Parser)]

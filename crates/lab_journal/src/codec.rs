@@ -23,12 +23,16 @@ pub mod tag {
     pub const CLOSE: u8 = 13;
     pub const CONSOLE: u8 = 14;
     pub const CONSOLE_CUT: u8 = 15;
+    pub const RENAME: u8 = 16;
+    pub const UNTAG: u8 = 17;
+    pub const NOTE: u8 = 18;
+    pub const SET_GROUP: u8 = 19;
 }
 
 /// Whether `tag` is one of the record tags above.
 #[must_use]
 pub fn is_known_tag(t: u8) -> bool {
-    (tag::START..=tag::CONSOLE_CUT).contains(&t)
+    (tag::START..=tag::SET_GROUP).contains(&t)
 }
 
 /// Value tags.
@@ -162,6 +166,35 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
             put_u64(out, *lines);
             put_u64(out, *bytes);
         }
+        Record::Rename { .. }
+        | Record::Untag { .. }
+        | Record::Note { .. }
+        | Record::SetGroup { .. } => encode_edit(record, out),
+    }
+}
+
+/// The edits of a run's meta journal: `Rename`, `Untag`, `Note`, `SetGroup`
+/// (nothing for the others).
+fn encode_edit(record: &Record, out: &mut Vec<u8>) {
+    let (tag, time_nanos, text) = match record {
+        Record::Rename { time_nanos, name } => (tag::RENAME, time_nanos, Some(name)),
+        Record::Untag { time_nanos, key } => (tag::UNTAG, time_nanos, Some(key)),
+        Record::Note { time_nanos, text } => (tag::NOTE, time_nanos, Some(text)),
+        Record::SetGroup { time_nanos, .. } => (tag::SET_GROUP, time_nanos, None),
+        _ => return,
+    };
+    out.push(tag);
+    put_i64(out, *time_nanos);
+    match (record, text) {
+        (Record::SetGroup { group, .. }, _) => match group {
+            None => out.push(0),
+            Some(g) => {
+                out.push(1);
+                put_str(out, g);
+            }
+        },
+        (_, Some(text)) => put_str(out, text),
+        (_, None) => {}
     }
 }
 
@@ -424,6 +457,27 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
             lines: c.u64()?,
             bytes: c.u64()?,
         },
+        tag::RENAME => Record::Rename {
+            time_nanos: c.i64()?,
+            name: c.string()?,
+        },
+        tag::UNTAG => Record::Untag {
+            time_nanos: c.i64()?,
+            key: c.string()?,
+        },
+        tag::NOTE => Record::Note {
+            time_nanos: c.i64()?,
+            text: c.string()?,
+        },
+        tag::SET_GROUP => {
+            let time_nanos = c.i64()?;
+            let group = match c.u8()? {
+                0 => None,
+                1 => Some(c.string()?),
+                other => return Err(DecodeError::BadFlag(other)),
+            };
+            Record::SetGroup { time_nanos, group }
+        }
         other => return Err(DecodeError::UnknownTag(other)),
     };
     Ok((record, c.pos))
@@ -706,6 +760,26 @@ mod tests {
                 bytes: 8,
             },
             Record::Close { time_nanos: 3 },
+            Record::Rename {
+                time_nanos: 9,
+                name: "brisk-otter-42".into(),
+            },
+            Record::Untag {
+                time_nanos: 9,
+                key: "t".into(),
+            },
+            Record::Note {
+                time_nanos: 9,
+                text: "# why\n\nü".into(),
+            },
+            Record::SetGroup {
+                time_nanos: 9,
+                group: Some("lr-sweep".into()),
+            },
+            Record::SetGroup {
+                time_nanos: 9,
+                group: None,
+            },
         ];
         for r in &records {
             round_trip(r);

@@ -15,11 +15,13 @@ pub mod codec;
 #[doc(hidden)]
 pub mod fuzzing;
 mod liveness;
+mod meta;
 mod reader;
 mod writer;
 
 pub use codec::DecodeError;
 pub use liveness::{WRITER_ATTR, WriterIdentity};
+pub use meta::{append_edits, read_edits};
 pub use reader::{
     Damage, Mode, RESYNC_MAX_PAYLOAD, Scan, read_journal, read_journal_as, scan_from, scan_from_as,
 };

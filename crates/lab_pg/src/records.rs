@@ -90,10 +90,17 @@ impl Fold<'_, '_> {
         }
         self.params(d)?;
         self.metrics(d)?;
+        self.untags(&d.untags)?;
         self.tags(&d.tags)?;
         self.artifacts(d)?;
         self.models(d)?;
         self.end(d)?;
+        if let Some((edits, _)) = w.edits {
+            // The meta journal's edits keep the last word.
+            self.attrs(&edits.attrs)?;
+            self.untags(&edits.untags)?;
+            self.tags(&edits.tags)?;
+        }
         self.remember_names()?;
         let earlier: Option<String> = self
             .query(
@@ -154,9 +161,15 @@ impl Fold<'_, '_> {
             (None, None) => return Ok(()),
         };
         self.exec(
-            "INSERT INTO lab.runs (project_id, id, short_id, experiment, status, start_nanos, journal_offset)
-             VALUES ($1, $2, $3, $4, 'running', $5, 0) ON CONFLICT DO NOTHING",
-            &[&short_id, &text(experiment).as_ref(), &time],
+            "INSERT INTO lab.runs (project_id, id, short_id, experiment, status, start_nanos, journal_offset, name)
+             VALUES ($1, $2, $3, $4, 'running', $5, 0, $6) ON CONFLICT DO NOTHING",
+            &[
+                &short_id,
+                &text(experiment).as_ref(),
+                &time,
+                // Until its journal names it.
+                &lab_types::names::generated_name(short_id),
+            ],
         )
     }
 
@@ -309,6 +322,17 @@ impl Fold<'_, '_> {
             )?;
         }
         Ok(())
+    }
+
+    fn untags(&mut self, keys: &[String]) -> Result<(), Error> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let keys: Vec<String> = keys.iter().map(|k| text(k).into_owned()).collect();
+        self.exec(
+            "DELETE FROM lab.tags WHERE project_id = $1 AND run_id = $2 AND key = ANY($3::text[])",
+            &[&keys],
+        )
     }
 
     fn tags(&mut self, tags: &[(String, String)]) -> Result<(), Error> {

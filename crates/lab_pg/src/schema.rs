@@ -177,6 +177,14 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs ADD COLUMN parent text COLLATE "C";
     CREATE INDEX runs_group ON lab.runs (project_id, run_group) WHERE run_group IS NOT NULL;
     "#,
+    // 5: each run's readable name, a column that queries compare, as the
+    // local index keeps it. Runs folded before it have none until
+    // `lab server reindex`; their listings show the name generated from
+    // their short id meanwhile, which is the name the fold gives them.
+    r#"
+    ALTER TABLE lab.runs ADD COLUMN name text COLLATE "C";
+    CREATE INDEX runs_name ON lab.runs (project_id, name);
+    "#,
 ];
 
 /// The channel on which a change of a project's runs is announced, once

@@ -216,6 +216,47 @@ pub fn get_run<'py>(
     )
 }
 
+/// Edits run `run` (an id prefix or a name) of the project here: its name,
+/// tags set, tags removed, note. Returns the run as edited, as `get_run`
+/// does. The edit is durable when this returns.
+#[pyfunction]
+#[pyo3(signature = (run, name=None, tags=None, untag=None, note=None))]
+pub fn edit_run<'py>(
+    py: Python<'py>,
+    run: &Bound<'py, PyString>,
+    name: Option<&Bound<'py, PyString>>,
+    tags: Option<Vec<(String, String)>>,
+    untag: Option<Vec<String>>,
+    note: Option<&Bound<'py, PyString>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let run = text("run", run)?.into_owned();
+    let edit = lab_store::Edit {
+        name: name
+            .map(|n| text("name", n))
+            .transpose()?
+            .map(Cow::into_owned),
+        tags: tags.unwrap_or_default(),
+        untag: untag.unwrap_or_default(),
+        note: note
+            .map(|n| text("note", n))
+            .transpose()?
+            .map(Cow::into_owned),
+        group: None,
+    };
+    let mut store = open(py)?;
+    let (store, edited) = py.detach(move || {
+        let edited = store.edit(&run, &edit);
+        (store, edited)
+    });
+    run_dict(
+        py,
+        &Converter::new(py).leaving_out(NOT_READ),
+        &Place::Local(store),
+        edited.map_err(store_err)?,
+        true,
+    )
+}
+
 /// Every point of a metric: a list of `(step, time_nanos, value)`; with
 /// `remote`, read from the team server's copy of the run's journal.
 #[pyfunction]

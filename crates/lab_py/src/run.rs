@@ -495,6 +495,12 @@ impl RunHandle {
             .map_err(sdk_err)
     }
 
+    /// Replaces the run's note (Markdown text).
+    fn log_note(&self, text: &Bound<'_, pyo3::types::PyString>) -> PyResult<()> {
+        let text = convert::text("text", text)?;
+        self.run.log_note(&text).map_err(sdk_err)
+    }
+
     /// Logs an artifact to copy in at the end.
     fn log_artifact(&self, py: Python<'_>, name: &Bound<'_, PyAny>, path: PathBuf) -> PyResult<()> {
         let name = convert::key_text("name", name)?.into_owned();

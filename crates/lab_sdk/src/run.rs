@@ -8,6 +8,7 @@ use std::thread::JoinHandle;
 
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths, Store};
+use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
 use crate::console::Capture;
@@ -205,10 +206,34 @@ pub fn wait_for_background() -> Vec<String> {
         .collect()
 }
 
+/// Whether `attrs` give the run a name, checked as an edit's name is.
+fn check_given_name(attrs: &[(String, Value)]) -> Result<bool, SdkError> {
+    match attrs.iter().find(|(k, _)| k == attr::NAME) {
+        Some((_, Value::Str(name))) => match lab_store::check_name(name) {
+            Err(lab_store::Error::BadEdit { expected, .. }) => Err(SdkError::bad_text(
+                "name",
+                name,
+                format!("must be {expected}"),
+            )),
+            Err(other) => Err(SdkError::bad_text("name", name, other.to_string())),
+            Ok(()) => Ok(true),
+        },
+        Some((_, other)) => Err(SdkError::bad_text(
+            "name",
+            &other.to_string(),
+            "must be a string",
+        )),
+        None => Ok(false),
+    }
+}
+
 impl Run {
-    /// Starts a run in `project`.
+    /// Starts a run in `project`. Its name is the `name` attribute when
+    /// `options.attrs` has one, else the one generated from its short id.
     pub fn start(project: &Project, options: StartOptions) -> Result<Arc<Run>, SdkError> {
         check_key("experiment", &options.experiment)?;
+        // Checked before anything is written: a bad name makes no run.
+        let given_name = check_given_name(&options.attrs)?;
         let time_nanos = now_nanos();
         let (id, paths) = project.claim_run(time_nanos)?;
         let mut journal = JournalWriter::create(&paths.journal)?;
@@ -224,7 +249,12 @@ impl Run {
                 value: me.to_value(),
             })?;
         }
-        for (key, value) in options.attrs {
+        let mut attrs = options.attrs;
+        if !given_name {
+            let name = lab_types::names::generated_name(&id.short()).unwrap_or_else(|| id.short());
+            attrs.push((attr::NAME.to_owned(), Value::Str(name)));
+        }
+        for (key, value) in attrs {
             journal.append(&Record::Attr {
                 time_nanos,
                 key,
@@ -510,6 +540,27 @@ impl Run {
             time_nanos: now_nanos(),
             key: key.to_owned(),
             value: value.to_owned(),
+        })?;
+        Ok(())
+    }
+
+    /// Replaces the run's note (Markdown; empty removes it).
+    pub fn log_note(&self, text: &str) -> Result<(), SdkError> {
+        if text.len() > lab_store::MAX_NOTE_BYTES {
+            return Err(SdkError::bad_text(
+                "note",
+                &text[..text.floor_char_boundary(40)],
+                format!(
+                    "must be at most {} bytes long (it has {})",
+                    lab_store::MAX_NOTE_BYTES,
+                    text.len()
+                ),
+            ));
+        }
+        let mut st = self.live()?;
+        st.journal()?.append(&Record::Note {
+            time_nanos: now_nanos(),
+            text: text.to_owned(),
         })?;
         Ok(())
     }

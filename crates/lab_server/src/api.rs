@@ -23,7 +23,10 @@ use crate::{AppState, events, files};
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/runs", get(list_runs))
-        .route("/runs/{id}", get(get_run).delete(delete_run))
+        .route(
+            "/runs/{id}",
+            get(get_run).delete(delete_run).patch(edit_run),
+        )
         .route("/runs/{id}/metrics/{name}", get(metric))
         .route("/runs/{id}/logs", get(logs))
         .route("/runs/{id}/artifacts", get(artifacts))
@@ -132,6 +135,68 @@ async fn delete_run(
         })
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The body of `PATCH /api/v1/runs/{id}`: any of the fields.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RunEdit {
+    #[serde(default, deserialize_with = "present")]
+    name: Option<String>,
+    #[serde(default)]
+    tags: std::collections::BTreeMap<String, String>,
+    #[serde(default)]
+    untag: Vec<String>,
+    #[serde(default, deserialize_with = "present")]
+    note: Option<String>,
+}
+
+/// A field that, when given, holds a value: `null` is refused (an absent
+/// field changes nothing; an empty note removes the note).
+fn present<'de, D: serde::Deserializer<'de>, T: serde::Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/runs/{id}`: renames, tags, untags, notes a run in any
+/// state; answers with the run as edited, and tells the event stream.
+async fn edit_run(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: axum::body::Bytes,
+) -> Result<Json<RunDetail>, ApiError> {
+    let edit: RunEdit = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body must be a JSON object of `name`, `tags`, `untag` and `note`: {e}"
+        ))
+    })?;
+    let edit = lab_store::Edit {
+        name: edit.name,
+        tags: edit.tags.into_iter().collect(),
+        untag: edit.untag,
+        note: edit.note,
+        group: None,
+    };
+    let events = state.inner.events.clone();
+    let detail = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.edit(&id, &edit)?;
+            let mut summary = RunSummary::of(run.clone());
+            summary.sort();
+            let mut detail = RunDetail::of(run);
+            detail.sort();
+            // At once, for every open page; the watcher's next look sees
+            // the same edit and sends the summary again, which a page
+            // takes as it takes any `run` event.
+            let data =
+                serde_json::to_value(summary).map_err(|e| ApiError::Internal(e.to_string()))?;
+            let _ = events.send(events::Event { kind: "run", data });
+            Ok(detail)
+        })
+        .await?;
+    Ok(Json(detail))
 }
 
 async fn metric(

@@ -1,5 +1,5 @@
 //! Live events: a watcher looks at the project a few times a second and
-//! announces new runs, status changes, new points and removed runs to every
+//! announces new runs, status changes, edits, new points and removed runs to every
 //! open `GET /api/v1/events` stream.
 
 use std::collections::HashMap;
@@ -30,7 +30,8 @@ pub struct Event {
 /// What the watcher saw of each run the last time.
 #[derive(Default)]
 struct Seen {
-    runs: HashMap<String, (Status, u64)>,
+    /// Each run's status, journal offset and meta journal length.
+    runs: HashMap<String, (Status, u64, u64)>,
     counts: HashMap<String, HashMap<String, u64>>,
     primed: bool,
 }
@@ -40,13 +41,15 @@ fn look(store: &mut Store, seen: &mut Seen) -> Result<Vec<Event>, ApiError> {
     store.refresh()?;
     let states = store.run_states()?;
     let mut events = Vec::new();
-    let mut now: HashMap<String, (Status, u64)> = HashMap::with_capacity(states.len());
-    for (id, status, offset) in states {
+    let mut now: HashMap<String, (Status, u64, u64)> = HashMap::with_capacity(states.len());
+    for (id, status, offset, meta_len) in states {
         let before = seen.runs.get(&id).copied();
-        let changed_status = before.is_none_or(|(s, _)| s != status);
-        let grew = before.is_some_and(|(_, o)| o != offset);
+        // A new status, or an edit (a new name, tags, note): the run's
+        // summary is sent again.
+        let changed = before.is_none_or(|(s, _, m)| s != status || m != meta_len);
+        let grew = before.is_some_and(|(_, o, _)| o != offset);
         if seen.primed
-            && changed_status
+            && changed
             && let Ok(run) = store.run(&id)
         {
             let mut summary = RunSummary::of(run);
@@ -78,7 +81,7 @@ fn look(store: &mut Store, seen: &mut Seen) -> Result<Vec<Event>, ApiError> {
             }
             seen.counts.insert(id.clone(), counts);
         }
-        now.insert(id, (status, offset));
+        now.insert(id, (status, offset, meta_len));
     }
     if seen.primed {
         for id in seen.runs.keys().filter(|id| !now.contains_key(*id)) {

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
 
 use crate::metrics::{MetricEvent, metric_events};
@@ -127,8 +128,10 @@ pub struct Delta {
     pub new_keys: Vec<MetricKey>,
     /// Points summed up, by the metric's number.
     pub metrics: HashMap<u32, MetricDelta>,
-    /// Tags, in the order set.
+    /// Tags, in the order set (without those removed after).
     pub tags: Vec<(String, String)>,
+    /// Tags removed (and not set again after).
+    pub untags: Vec<String>,
     /// Artifacts as logged.
     pub artifacts: Vec<ArtifactLogged>,
     /// Artifacts as copied.
@@ -146,6 +149,19 @@ pub struct Delta {
 }
 
 impl Delta {
+    /// Whether the stretch touched what a run's meta journal also edits
+    /// (tags, the name, the note, the group): the meta journal's edits are
+    /// then applied again after it, so that they keep the last word.
+    #[must_use]
+    pub fn touches_edited(&self) -> bool {
+        !self.tags.is_empty()
+            || !self.untags.is_empty()
+            || self
+                .attrs
+                .iter()
+                .any(|(k, _)| EDITED_ATTRS.contains(&k.as_str()))
+    }
+
     /// Sums up one record, read at offset `at`. `keys` holds the journal's
     /// metric numbering so far, and learns its new declarations.
     pub fn add(&mut self, at: u64, record: Record, keys: &mut HashMap<u32, String>) {
@@ -175,7 +191,20 @@ impl Delta {
             @ (Record::MetricKey { .. } | Record::Metric { .. } | Record::Metrics { .. }) => {
                 self.metric_record(at, record, keys);
             }
-            Record::Tag { key, value, .. } => self.tags.push((key, value)),
+            Record::Tag { key, value, .. } => {
+                self.untags.retain(|k| *k != key);
+                self.tags.push((key, value));
+            }
+            // The edits of a run's meta journal.
+            Record::Untag { key, .. } => {
+                self.tags.retain(|(k, _)| *k != key);
+                self.untags.push(key);
+            }
+            Record::Rename { name, .. } => self.attrs.push((attr::NAME.into(), Value::Str(name))),
+            Record::Note { text, .. } => self.attrs.push((attr::NOTE.into(), Value::Str(text))),
+            Record::SetGroup { group, .. } => self
+                .attrs
+                .push((attr::GROUP.into(), group.map_or(Value::Null, Value::Str))),
             Record::Artifact { name, source, .. } => self.artifacts.push(ArtifactLogged {
                 offset: at,
                 name,
@@ -273,6 +302,9 @@ impl Delta {
     }
 }
 
+/// The attributes a run's meta journal edits.
+pub const EDITED_ATTRS: [&str; 3] = [attr::NAME, attr::NOTE, attr::GROUP];
+
 /// The time a record carries, if it carries one.
 fn record_time(record: &Record) -> Option<i64> {
     match record {
@@ -288,6 +320,10 @@ fn record_time(record: &Record) -> Option<i64> {
         | Record::Model { time_nanos, .. }
         | Record::End { time_nanos, .. }
         | Record::ConsoleCut { time_nanos, .. }
+        | Record::Rename { time_nanos, .. }
+        | Record::Untag { time_nanos, .. }
+        | Record::Note { time_nanos, .. }
+        | Record::SetGroup { time_nanos, .. }
         | Record::Close { time_nanos } => Some(*time_nanos),
         Record::Console { lines, .. } => lines.first().map(|l| l.time_nanos),
         Record::MetricKey { .. } => None,

@@ -29,6 +29,32 @@ pub enum Error {
         /// The ids it matches.
         candidates: Vec<String>,
     },
+    /// No run has that name (what was typed is not an id prefix).
+    #[error(
+        "no run is named `{name}`\n\nhint: a run is given by an id prefix or its name; `lab ls` lists both"
+    )]
+    UnknownRunName {
+        /// What the user typed.
+        name: String,
+    },
+    /// Several runs have the name.
+    #[error("the run name `{name}` is ambiguous: it names {}\n\nhint: give an id prefix instead", .candidates.join(", "))]
+    AmbiguousRunName {
+        /// What the user typed.
+        name: String,
+        /// The ids of the runs it names.
+        candidates: Vec<String>,
+    },
+    /// An edit of a run with a value it cannot take.
+    #[error("`{field}` must be {expected}: got `{value}`")]
+    BadEdit {
+        /// The field.
+        field: &'static str,
+        /// The value (shortened when long).
+        value: String,
+        /// What it must be.
+        expected: String,
+    },
     /// A run id prefix that cannot be one.
     #[error("`{prefix}` is not a run id: expected 1 to 32 hexadecimal digits")]
     BadRunId {
@@ -148,10 +174,14 @@ impl Error {
             Error::NotAProject { .. } | Error::BadMarker { .. } | Error::NewerProject { .. } => {
                 ErrorKind::NotAProject
             }
-            Error::UnknownRun { .. } => ErrorKind::NotFound(Missing::Run),
+            Error::UnknownRun { .. } | Error::UnknownRunName { .. } => {
+                ErrorKind::NotFound(Missing::Run)
+            }
             Error::UnknownModel { .. } => ErrorKind::NotFound(Missing::Model),
-            Error::AmbiguousRun { .. } => ErrorKind::Ambiguous,
-            Error::BadRunId { .. } | Error::Query(_) => ErrorKind::InvalidInput,
+            Error::AmbiguousRun { .. } | Error::AmbiguousRunName { .. } => ErrorKind::Ambiguous,
+            Error::BadRunId { .. } | Error::BadEdit { .. } | Error::Query(_) => {
+                ErrorKind::InvalidInput
+            }
             Error::Sqlite(e) => sqlite_kind(e),
             Error::OtherIndex { kind, .. } => *kind,
             Error::Journal(_)

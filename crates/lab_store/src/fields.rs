@@ -85,6 +85,7 @@ pub const FIELDS: &[Field] = &[
         "(CAST(runs.end_nanos - runs.start_nanos AS DOUBLE PRECISION) / 1e9)",
         FieldKind::Number,
     ),
+    attribute(attr::NAME, Some("runs.name"), FieldKind::Text, true),
     attribute(attr::SOURCE, Some("runs.source"), FieldKind::Text, true),
     attribute(attr::USER, Some("runs.user"), FieldKind::Text, true),
     attribute(attr::HOST, Some("runs.host"), FieldKind::Text, true),
@@ -119,6 +120,7 @@ pub const FIELDS: &[Field] = &[
     attribute(attr::LAUNCH, None, FieldKind::Text, false),
     attribute(attr::PACKAGES, None, FieldKind::Text, false),
     attribute(attr::WRITER, None, FieldKind::Text, false),
+    attribute(attr::NOTE, None, FieldKind::Text, false),
 ];
 
 /// The field called `name`, if there is one.

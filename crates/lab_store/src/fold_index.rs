@@ -48,6 +48,9 @@ pub struct FoldWrite<'a> {
     pub folded: Folded<'a>,
     /// The run's files (for notes on pieces cut off its journal).
     pub paths: &'a RunPaths,
+    /// Every edit of the run's meta journal and the journal's length, when
+    /// they are to be applied after the delta (which set what they edit).
+    pub edits: Option<(&'a Delta, u64)>,
 }
 
 /// Whether a fold was written.

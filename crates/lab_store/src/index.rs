@@ -28,7 +28,7 @@ pub use crate::facts::{
 };
 pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 pub use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
-pub use crate::read::{pick_run, prefix_range};
+pub use crate::read::{pick_named, pick_run, prefix_range};
 pub use crate::received::{
     BadFrame, FoldedReceived, check_received, fold_received, received_console_events,
     received_metric_events,

@@ -10,6 +10,7 @@
 mod console;
 mod delta;
 mod doctor;
+mod edit;
 mod error;
 mod facts;
 pub mod fields;
@@ -31,10 +32,13 @@ pub mod wire;
 
 pub use console::{CONSOLE_TAIL_PREFIX, ConsoleEvent, ConsoleRead, console_events};
 pub use doctor::{Health, Piece};
+pub use edit::{Edit, MAX_NOTE_BYTES, MAX_TAG_KEY_BYTES, check_name};
 pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;
 pub use metrics::{MetricEvent, metric_events};
-pub use project::{JOURNAL_FILE, MARKER_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR};
+pub use project::{
+    JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR,
+};
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Selection, page_of};
 
@@ -291,11 +295,38 @@ impl Store {
     /// unreadable ones (which are skipped). When the index turns out not to
     /// be writable, the fold goes on in a copy of it in memory.
     pub fn refresh(&mut self) -> Result<Vec<Issue>, Error> {
+        let issues = self.refresh_journals()?;
+        match sqlite::fold_edited(&self.project, &mut self.conn) {
+            Err(e) if unwritable(&e) && self.in_memory.is_none() => {
+                self.move_to_memory(&e.to_string())?;
+                sqlite::fold_edited(&self.project, &mut self.conn)?;
+            }
+            Err(e) => return Err(damaged(e, &self.project.index_path())),
+            Ok(()) => {}
+        }
+        Ok(issues)
+    }
+
+    /// Folds the edits of run `short` (indexed as `id`) from its meta
+    /// journal, as [`Store::refresh`] would.
+    pub(crate) fn fold_edits(&mut self, short: &str, id: &str) -> Result<(), Error> {
+        self.keep_rebuilt();
+        match sqlite::fold_edits(&self.project, &mut self.conn, short, id) {
+            Err(e) if unwritable(&e) && self.in_memory.is_none() => {
+                self.move_to_memory(&e.to_string())?;
+                sqlite::fold_edits(&self.project, &mut self.conn, short, id)
+            }
+            other => other,
+        }
+    }
+
+    /// [`Store::refresh`] of the training journals.
+    fn refresh_journals(&mut self) -> Result<Vec<Issue>, Error> {
         self.keep_rebuilt();
         match fold::refresh(&self.project, &mut SqliteIndex::new(&mut self.conn)) {
             Err(e) if unwritable(&e) && self.in_memory.is_none() => {
                 self.move_to_memory(&e.to_string())?;
-                self.refresh()
+                self.refresh_journals()
             }
             Err(e) if is_damage(&e) && !self.from_journals => {
                 self.rebuild_in_memory(e)?;

@@ -21,6 +21,9 @@ pub const STORE_DIR: &str = ".lab";
 pub const MARKER_FILE: &str = "project.json";
 /// A run's journal, in its run folder.
 pub const JOURNAL_FILE: &str = "journal.lab";
+/// A run's meta journal, in its run folder: the edits made to the run (its
+/// name, tags, note, group) from outside its process.
+pub const META_FILE: &str = "meta.lab";
 /// The project format this Lab writes, and the newest it reads: the
 /// `format` of `.lab/project.json`.
 pub const PROJECT_FORMAT: u64 = 1;
@@ -40,6 +43,8 @@ pub struct RunPaths {
     pub dir: PathBuf,
     /// The journal.
     pub journal: PathBuf,
+    /// The meta journal (edits made from outside the run's process).
+    pub meta: PathBuf,
     /// Where artifacts are copied.
     pub artifacts: PathBuf,
     /// Where models are serialised.
@@ -50,6 +55,7 @@ impl RunPaths {
     pub(crate) fn new(dir: PathBuf) -> Self {
         Self {
             journal: dir.join(JOURNAL_FILE),
+            meta: dir.join(META_FILE),
             artifacts: dir.join("artifacts"),
             models: dir.join("models"),
             dir,
@@ -184,6 +190,14 @@ impl Project {
     #[must_use]
     pub fn runs_dir(&self) -> PathBuf {
         self.store_dir().join("runs")
+    }
+
+    /// The file whose time says when a run of the project was last edited:
+    /// an edit touches it before it appends to a run's meta journal, and a
+    /// refresh that sees it moved looks for meta journals to fold.
+    #[must_use]
+    pub fn edits_stamp(&self) -> PathBuf {
+        self.store_dir().join("edited")
     }
 
     /// The files of the run with this short id.

@@ -59,6 +59,23 @@ impl RunInfo {
         }
     }
 
+    /// The run's readable name: the one it was given or renamed to, else the
+    /// one generated from its short id.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self.attr_str(lab_types::fields::attr::NAME) {
+            Some(name) => name.to_owned(),
+            None => lab_types::names::generated_name(&self.short_id)
+                .unwrap_or_else(|| self.short_id.clone()),
+        }
+    }
+
+    /// The run's note (Markdown), empty when it has none.
+    #[must_use]
+    pub fn note(&self) -> &str {
+        self.attr_str(lab_types::fields::attr::NOTE).unwrap_or("")
+    }
+
     /// A metric summary by name.
     #[must_use]
     pub fn metric(&self, name: &str) -> Option<&MetricSummary> {
@@ -238,18 +255,21 @@ impl Store {
         Ok(series)
     }
 
-    /// Every run's id, status and how far its journal is indexed: what a
-    /// watcher compares between two looks to see what changed.
-    pub fn run_states(&self) -> Result<Vec<(String, Status, u64)>, Error> {
+    /// Every run's id, status and how far its journal and meta journal are
+    /// indexed: what a watcher compares between two looks to see what changed.
+    pub fn run_states(&self) -> Result<Vec<(String, Status, u64, u64)>, Error> {
         self.read(|db| {
-            let mut stmt = db.prepare_cached("SELECT id, status, journal_offset FROM runs")?;
+            let mut stmt =
+                db.prepare_cached("SELECT id, status, journal_offset, meta_len FROM runs")?;
             let rows = stmt.query_map([], |r| {
                 let status: String = r.get(1)?;
                 let offset: i64 = r.get(2)?;
+                let meta_len: i64 = r.get(3)?;
                 Ok((
                     r.get::<_, String>(0)?,
                     Status::parse(&status).ok_or_else(|| damaged_column(1, "status", &status))?,
                     u64::try_from(offset).unwrap_or(0),
+                    u64::try_from(meta_len).unwrap_or(0),
                 ))
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -290,13 +310,44 @@ impl Store {
 }
 
 /// [`Store::resolve`] on the index open on `conn`.
-fn resolve(conn: &Connection, prefix: &str) -> Result<String, Error> {
-    let (low, high) = prefix_range(prefix)?;
-    let ids: Vec<String> = conn
-        .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
-        .query_map(params![low, high], |r| r.get(0))?
+/// The full id of the run `given` names: an id prefix first (a name made of
+/// hex digits is reached only when no id starts with it), else a name.
+fn resolve(conn: &Connection, given: &str) -> Result<String, Error> {
+    let ids: Vec<String> = match prefix_range(given) {
+        Ok((low, high)) => conn
+            .prepare_cached("SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT 21")?
+            .query_map(params![low, high], |r| r.get(0))?
+            .collect::<Result<_, _>>()?,
+        Err(e) if given.trim().is_empty() => return Err(e),
+        Err(_) => Vec::new(),
+    };
+    if !ids.is_empty() {
+        return pick_run(given, ids);
+    }
+    let named: Vec<String> = conn
+        .prepare_cached("SELECT id FROM runs WHERE name = ?1 ORDER BY id LIMIT 21")?
+        .query_map([given], |r| r.get(0))?
         .collect::<Result<_, _>>()?;
-    pick_run(prefix, ids)
+    pick_named(given, named)
+}
+
+/// The one run among `ids` (the first 21 runs named `name`, sorted) that
+/// `name` names: an error when there is none, or more than one. A text that
+/// could be an id prefix and names nothing is an unknown id.
+pub fn pick_named(name: &str, ids: Vec<String>) -> Result<String, Error> {
+    match ids.len() {
+        0 if prefix_range(name).is_ok() => Err(Error::UnknownRun {
+            prefix: name.to_owned(),
+        }),
+        0 => Err(Error::UnknownRunName {
+            name: name.to_owned(),
+        }),
+        1 => Ok(ids.into_iter().next().unwrap_or_default()),
+        _ => Err(Error::AmbiguousRunName {
+            name: name.to_owned(),
+            candidates: ids,
+        }),
+    }
 }
 
 /// A parameter from its `value` and `text` columns: a string is kept as its

@@ -213,6 +213,7 @@ pub fn fold_received(
                 misfiled: None,
             },
             paths: &paths,
+            edits: None,
         };
         match index.write_fold(before.as_ref(), &write, &mut || None)? {
             Written::Done { .. } => return Ok(FoldedReceived::Folded),

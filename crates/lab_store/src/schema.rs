@@ -141,7 +141,18 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN parent TEXT;
     CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
     ",
+    // 9: each run's readable name, a column that queries compare (runs
+    // indexed before names existed get the name generated from their short
+    // id: `migrate` fills it in), and how far its meta journal is folded.
+    "
+    ALTER TABLE runs ADD COLUMN name TEXT;
+    ALTER TABLE runs ADD COLUMN meta_len INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX runs_name ON runs(name);
+    ",
 ];
+
+/// The migration that added `runs.name`, which [`migrate`] fills in.
+const NAMES_MIGRATION: i64 = 9;
 
 const TABLES: &[&str] = &[
     "runs",
@@ -180,6 +191,9 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current.max(0) as usize) {
             conn.execute_batch(sql)?;
             conn.pragma_update(None, "user_version", i as i64 + 1)?;
+            if i as i64 + 1 == NAMES_MIGRATION {
+                fill_generated_names(conn)?;
+            }
         }
         Ok::<(), rusqlite::Error>(())
     })();
@@ -188,6 +202,21 @@ pub fn migrate(conn: &Connection) -> Result<(), Error> {
         Err(e) => {
             conn.execute_batch("ROLLBACK")?;
             return Err(e.into());
+        }
+    }
+    Ok(())
+}
+
+/// Gives each run without a name the one generated from its short id.
+fn fill_generated_names(conn: &Connection) -> rusqlite::Result<()> {
+    let shorts: Vec<String> = conn
+        .prepare("SELECT short_id FROM runs WHERE name IS NULL")?
+        .query_map([], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    let mut update = conn.prepare("UPDATE runs SET name = ?2 WHERE short_id = ?1")?;
+    for short in shorts {
+        if let Some(name) = lab_types::names::generated_name(&short) {
+            update.execute(rusqlite::params![short, name])?;
         }
     }
     Ok(())

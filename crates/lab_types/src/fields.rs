@@ -60,6 +60,11 @@ pub mod attr {
     pub const GROUP: &str = "group";
     /// The id of the run this one was started inside (a nested run).
     pub const PARENT: &str = "parent";
+    /// The run's readable name (given at start, or generated; a rename in
+    /// the run's meta journal replaces it).
+    pub const NAME: &str = "name";
+    /// The run's note, Markdown (from the run's meta journal).
+    pub const NOTE: &str = "note";
 
     /// Every attribute name above.
     pub const ALL: &[&str] = &[
@@ -81,5 +86,7 @@ pub mod attr {
         WRITER,
         GROUP,
         PARENT,
+        NAME,
+        NOTE,
     ];
 }

@@ -3,6 +3,7 @@
 
 pub mod fields;
 mod id;
+pub mod names;
 mod record;
 pub mod time;
 mod value;

@@ -319,6 +319,36 @@ pub enum Record {
         /// Bytes of text left out.
         bytes: u64,
     },
+    /// The run was given a new name (a run's meta journal, `meta.lab`).
+    Rename {
+        /// When.
+        time_nanos: i64,
+        /// The new name.
+        name: String,
+    },
+    /// A tag was removed (a run's meta journal).
+    Untag {
+        /// When.
+        time_nanos: i64,
+        /// The tag's name.
+        key: String,
+    },
+    /// The run's note was replaced (a run's meta journal): Markdown, empty
+    /// for none.
+    Note {
+        /// When.
+        time_nanos: i64,
+        /// The whole note.
+        text: String,
+    },
+    /// The run was put in a group, or taken out of its group (a run's meta
+    /// journal).
+    SetGroup {
+        /// When.
+        time_nanos: i64,
+        /// The group, or `None` for no group.
+        group: Option<String>,
+    },
     /// The writer closed the journal; nothing follows.
     Close {
         /// When.

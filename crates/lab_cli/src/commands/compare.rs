@@ -29,12 +29,23 @@ pub fn run(args: &CompareArgs) -> Result<ExitStatus> {
     let table = render(&runs, color);
     // Every column is a run: none may be left out to fit the terminal.
     let (text, _) = table.render(None, table.header.len());
-    std::io::stdout().lock().write_all(text.as_bytes())?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    // The runs' names below the table, which they would widen.
+    writeln!(out, "{}", paint("Names", "1", color))?;
+    for run in &runs {
+        writeln!(
+            out,
+            "  {}  {}",
+            paint(&run.short_id, "33", color),
+            visible::text(&run.name())
+        )?;
+    }
     Ok(ExitStatus::Success)
 }
 
 /// The table: a column per run, and a section each for the parameters, the
-/// metrics and the features.
+/// metrics and the features (the names follow it).
 fn render(runs: &[RunInfo], color: bool) -> Table {
     let mut header = vec![String::new()];
     header.extend(runs.iter().map(|r| paint(&r.short_id, "33", color)));

@@ -334,6 +334,7 @@ fn field_text(run: &RunInfo, field: &str) -> String {
     match field {
         "id" => run.id.to_string(),
         "short_id" => run.short_id.clone(),
+        "name" => run.name(),
         "experiment" => run.experiment.clone(),
         "status" => run.status.to_string(),
         "start_time" => output::utc(run.start_nanos),
@@ -356,6 +357,16 @@ fn cell(text: &str, max: usize) -> String {
     table::truncate(&visible::text(text), max)
 }
 
+/// A run's name for a table: as wide as the longest generated name, so that
+/// the columns after it line up the same whatever the runs are named (a
+/// longer name is cut).
+pub(super) fn name_cell(name: &str) -> String {
+    let width = lab_types::names::GENERATED_MAX_CHARS;
+    let text = cell(name, width);
+    let shown = table::text_width(&text);
+    format!("{text}{}", " ".repeat(width.saturating_sub(shown)))
+}
+
 fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
     let named: Vec<Named<'_>> = runs.iter().map(Named::new).collect();
     let scale: HashMap<&str, f64> = columns
@@ -375,6 +386,7 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
         .collect();
     let mut header = vec![
         "ID".to_owned(),
+        "NAME".to_owned(),
         "SOURCE".to_owned(),
         "STARTED (UTC)".to_owned(),
         "STATUS".to_owned(),
@@ -390,6 +402,7 @@ fn render(runs: &[RunInfo], columns: &[Column], color: bool) -> Table {
         .map(|(run, named)| {
             let mut row = vec![
                 paint(&run.short_id, "33", color),
+                name_cell(&run.name()),
                 cell(&output::source_name(run), 30),
                 output::utc(run.start_nanos)[..16].to_owned(),
                 output::status_cell(run.status, color),

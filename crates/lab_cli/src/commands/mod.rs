@@ -3,6 +3,7 @@
 mod compare;
 mod disk;
 mod doctor;
+mod edit;
 mod export;
 mod gc;
 mod import;
@@ -36,6 +37,10 @@ pub fn dispatch(cli: Cli) -> Result<i32> {
         Command::Doctor(args) => doctor::run(&args),
         Command::Compare(args) => compare::run(&args),
         Command::Rm(args) => rm::run(&args),
+        Command::Rename(args) => edit::rename(&args),
+        Command::Tag(args) => edit::tag(&args),
+        Command::Untag(args) => edit::untag(&args),
+        Command::Note(args) => edit::note(&args),
         Command::Gc(args) => gc::run(&args),
         Command::Info => info::run(),
         Command::Export(args) => export::run(&args),

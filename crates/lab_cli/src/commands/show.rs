@@ -214,6 +214,7 @@ pub fn render(
     parameters(&mut out, run, color);
     metrics(&mut out, run, series, color);
     tags(&mut out, run, color);
+    note(&mut out, run, color);
     artifacts(&mut out, run, run_dir, color);
     models(&mut out, run, color);
     system(&mut out, run, series, color);
@@ -230,6 +231,7 @@ fn summary(out: &mut String, run: &RunInfo, color: bool) {
         paint("Run", "1", color),
         paint(&run.id.to_string(), "33", color)
     );
+    field(out, "name", &run.name());
     field(out, "experiment", &run.experiment);
     if let Some(group) = run.attr_str(attr::GROUP) {
         field(out, "group", group);
@@ -491,6 +493,17 @@ fn tags(out: &mut String, run: &RunInfo, color: bool) {
     section(out, "Tags", color);
     for (k, v) in &run.tags {
         field(out, k, v);
+    }
+}
+
+/// The run's note, as written (Markdown), each line made safe to print.
+fn note(out: &mut String, run: &RunInfo, color: bool) {
+    if run.note().is_empty() {
+        return;
+    }
+    section(out, "Note", color);
+    for line in run.note().lines() {
+        let _ = writeln!(out, "  {}", visible::text(line));
     }
 }
 

@@ -32,6 +32,7 @@ fn hostile_run(project: &Project) -> RunId {
         ("user", format!("eve{CLEAR}")),
         ("host", format!("box{RLO}kcatta")),
         ("dataset", "data\nFAKE ROW".to_owned()),
+        ("name", format!("na{CLEAR}me")),
     ] {
         rec(Record::Attr {
             time_nanos: start,
@@ -94,6 +95,12 @@ fn plain_run(project: &Project) -> RunId {
         run: id,
         time_nanos: start,
         experiment: "plain".into(),
+    })
+    .unwrap();
+    w.append(&Record::Attr {
+        time_nanos: start,
+        key: "name".into(),
+        value: Value::Str("plain".into()),
     })
     .unwrap();
     w.append(&Record::Param {

@@ -131,6 +131,9 @@ fn attrs(script: &str, seed: i64) -> Vec<(String, Value)> {
         ("host".into(), Value::Str("gpu-box".into())),
         ("python_version".into(), Value::Str("3.12.1".into())),
         ("dataset".into(), Value::Str("iris.csv".into())),
+        // Given, so that tables are as wide in every snapshot (a generated
+        // name comes from the run's id, which comes from the time).
+        ("name".into(), Value::Str(format!("seed-{seed}"))),
     ]
 }
 
@@ -290,6 +293,7 @@ fn ls_lists_runs_newest_first() {
         header,
         [
             "ID",
+            "NAME",
             "SOURCE",
             "STARTED",
             "(UTC)",
@@ -511,9 +515,12 @@ fn run_prefix_errors_exit_1() {
     for bad in ["xyz", "0e5z", "0123456789abcdef0123456789abcdef0"] {
         let out = lab(&f.root, &["show", bad]);
         assert_eq!(out.code, 1, "{bad}: {}", out.stderr);
+        // What cannot be an id prefix is looked up as a name.
         assert_eq!(
             out.stderr,
-            format!("error: `{bad}` is not a run id: expected 1 to 32 hexadecimal digits\n")
+            format!(
+                "error: no run is named `{bad}`\n\nhint: a run is given by an id prefix or its name; `lab ls` lists both\n"
+            )
         );
     }
     snapshot(
@@ -912,6 +919,9 @@ fn compare_lists_equal_parameters_last_and_added_features() {
             "Features",
             "  (count)   2         3",
             "  z         -         added",
+            "Names",
+            &format!("  {}  seed-1", ids[0]),
+            &format!("  {}  seed-2", ids[1]),
         ],
         "{out}"
     );
@@ -1926,4 +1936,97 @@ fn show_lists_links_in_a_stored_artifact_without_following_them() {
         "the link is listed as itself:\n{out}"
     );
     assert!(out.contains("up2  ("), "{out}");
+}
+
+#[test]
+fn runs_are_renamed_tagged_untagged_and_noted_by_name_or_id() {
+    let f = fixture();
+    let short = f.d.short();
+    let out = lab_ok(&f.root, &["rename", &short, "baseline"]);
+    assert_eq!(
+        out,
+        format!("Renamed run `{short}` from `seed-4` to `baseline`\n")
+    );
+    let out = lab_ok(
+        &f.root,
+        &["tag", "baseline", "stage=final", "expr=a=b", "empty="],
+    );
+    assert_eq!(
+        out,
+        format!("Tagged run `{short}` (baseline): `stage=final`, `expr=a=b`, `empty=`\n")
+    );
+    let out = lab_ok(&f.root, &["untag", "baseline", "empty", "never"]);
+    assert_eq!(
+        out,
+        format!(
+            "Removed tag `empty` from run `{short}` (baseline)\nRun `{short}` (baseline) had no tag `never`\n"
+        )
+    );
+    let out = lab_ok(&f.root, &["note", "baseline", "# Why\n\nthe *first* try"]);
+    assert_eq!(
+        out,
+        format!("Wrote a note of 22 characters on run `{short}` (baseline)\n")
+    );
+    let show = lab_ok(&f.root, &["show", "baseline"]);
+    assert!(show.contains("  name        baseline\n"), "{show}");
+    assert!(
+        show.contains("Note\n  # Why\n  \n  the *first* try\n"),
+        "{show}"
+    );
+    assert!(show.contains("  stage       final\n"), "{show}");
+    let json: serde_json::Value =
+        serde_json::from_str(&lab_ok(&f.root, &["ls", "--format", "json"])).unwrap();
+    let row = json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["short_id"] == short.as_str())
+        .unwrap();
+    assert_eq!(row["name"], "baseline");
+    assert_eq!(
+        row["tags"],
+        serde_json::json!({"expr": "a=b", "stage": "final"})
+    );
+    // The run's own journal is untouched; the edits are in its meta journal.
+    let meta = f.root.join(".lab/runs").join(&short).join("meta.lab");
+    assert!(meta.is_file());
+    let out = lab_ok(&f.root, &["note", "baseline", ""]);
+    assert!(out.starts_with("Removed the note of run"), "{out}");
+    assert!(!lab_ok(&f.root, &["show", &short]).contains("Note\n"));
+}
+
+#[test]
+fn a_bad_edit_names_its_argument_and_changes_nothing() {
+    let f = fixture();
+    let short = f.d.short();
+    let meta = f.root.join(".lab/runs").join(&short).join("meta.lab");
+    let out = lab(&f.root, &["tag", &short, "stage"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .starts_with("error: `stage` is not a tag: expected KEY=VALUE\n\nhint: "),
+        "{}",
+        out.stderr
+    );
+    let out = lab(&f.root, &["rename", &short, " "]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert_eq!(
+        out.stderr,
+        "error: `name` must be a non-empty text: got ` `\n"
+    );
+    let out = lab(&f.root, &["tag", &short, "=v"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`tags` must be a non-empty tag key"),
+        "{}",
+        out.stderr
+    );
+    assert!(!meta.exists(), "nothing was written");
+    let out = lab(&f.root, &["rename", "no-such-run", "x"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no run is named `no-such-run`"),
+        "{}",
+        out.stderr
+    );
 }

@@ -310,6 +310,7 @@ fn a_stretch_of_journal_written_twice_is_counted_once() {
             misfiled: None,
         },
         paths: &paths,
+        edits: None,
     };
     let first = index.write_fold(None, &write, &mut || None).unwrap();
     assert_eq!(first, Written::Done { kept: None });
@@ -387,6 +388,7 @@ fn two_numbers_declared_for_one_metric_merge_into_one_summary() {
             misfiled: None,
         },
         paths: &paths,
+        edits: None,
     };
     index.write_fold(None, &write, &mut || None).unwrap();
     let run = index.run(&short).unwrap();

@@ -245,7 +245,6 @@ async fn bad_input_is_a_json_error_naming_it() {
         ("/api/v1/runs?limit=-1", "`limit`"),
         ("/api/v1/runs?limit=abc", "`limit`"),
         ("/api/v1/runs?status=done", "`status`"),
-        ("/api/v1/runs/zz", "zz"),
     ] {
         let r = get(&s, uri).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{uri}");
@@ -258,7 +257,18 @@ async fn bad_input_is_a_json_error_naming_it() {
             "{uri}: {}",
             r.json()
         );
-    }
+    } // What cannot be an id prefix is looked up as a name.
+    let r = get(&s, "/api/v1/runs/zz").await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("no run is named `zz`"),
+        "{}",
+        r.json()
+    );
+
     let missing = get(&s, "/api/v1/runs/abcdef12").await;
     assert_eq!(missing.status, StatusCode::NOT_FOUND);
     assert_eq!(error_code(&missing), "not_found");
@@ -1217,4 +1227,145 @@ async fn requests_while_the_index_is_replaced_all_succeed() {
         assert!(c.await.unwrap() > 0);
     }
     assert_eq!(listed(&s).await.1, 3);
+}
+
+fn patch(target: &str, body: &str) -> Request<Body> {
+    Request::patch(target)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_is_renamed_tagged_and_noted_in_any_state() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let live = {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        start(&project, "live")
+    };
+    for id in [ids[0].clone(), ids[2].clone(), live.id().to_string()] {
+        let target = format!("/api/v1/runs/{id}");
+        let r = send(
+            &s,
+            patch(
+                &target,
+                r##"{"name": "baseline ü", "tags": {"stage": "final", "k": "v"}, "note": "# Why\n\n<b>x</b>"}"##,
+            ),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json());
+        let detail = r.json();
+        assert_eq!(detail["name"], "baseline ü");
+        assert_eq!(
+            detail["tags"],
+            serde_json::json!({"k": "v", "stage": "final"})
+        );
+        assert_eq!(detail["note"], "# Why\n\n<b>x</b>");
+        let r = send(&s, patch(&target, r#"{"untag": ["k", "never-set"]}"#)).await;
+        assert_eq!(r.status, StatusCode::OK);
+        assert_eq!(r.json()["tags"], serde_json::json!({"stage": "final"}));
+        // The listing has the name.
+        let listed = get(&s, "/api/v1/runs?limit=10").await.json();
+        let row = listed["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == id.as_str())
+            .unwrap()
+            .clone();
+        assert_eq!(row["name"], "baseline ü");
+    }
+    let detail = get(&s, &format!("/api/v1/runs/{}", live.id())).await.json();
+    assert_eq!(detail["status"], "running");
+    let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    live.end(Status::Finished, None).unwrap();
+    lab_sdk::wait_for_background();
+}
+
+#[tokio::test]
+async fn a_bad_edit_is_a_400_naming_the_field_and_a_missing_run_a_404() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let target = format!("/api/v1/runs/{}", ids[1]);
+    let long = "x".repeat(201);
+    for (body, field, value) in [
+        (r#"{"name": ""}"#.to_owned(), "`name`", "got ``"),
+        (
+            format!(r#"{{"name": "{long}"}}"#),
+            "`name`",
+            "at most 200 characters",
+        ),
+        (r#"{"tags": {"": "v"}}"#.to_owned(), "`tags`", "tag key"),
+        (r#"{"tags": {"k": 3}}"#.to_owned(), "`tags`", "invalid type"),
+        (
+            r#"{"nmae": "x"}"#.to_owned(),
+            "`name`",
+            "unknown field `nmae`",
+        ),
+        ("not json".to_owned(), "JSON object", "expected"),
+    ] {
+        let r = send(&s, patch(&target, &body)).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{body}");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_owned();
+        assert!(message.contains(field), "{body}: {message}");
+        assert!(message.contains(value), "{body}: {message}");
+    }
+    let before = get(&s, &target).await.json();
+    assert_eq!(
+        before["name"],
+        lab_types::names::generated_name(&ids[1][..8]).unwrap()
+    );
+    assert!(!project.run_paths(&ids[1][..8]).meta.exists());
+    let r = send(&s, patch("/api/v1/runs/ffffffff", r#"{"name": "x"}"#)).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rename_is_announced_to_open_pages() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(lab_server::serve(listener, s.clone(), async {
+        let _ = stop_rx.await;
+    }));
+    let reader = tokio::spawn(read_events(port, |t| t.contains("renamed-by-patch")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = send(
+        &s,
+        patch(
+            &format!("/api/v1/runs/{}", ids[0]),
+            r#"{"name": "renamed-by-patch"}"#,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let seen = reader.await.unwrap();
+    assert!(seen.contains("event: run"), "{seen}");
+    assert!(seen.contains(&ids[0]), "{seen}");
+    // An edit made by another process (`lab rename`) is announced by the
+    // watcher's next look.
+    let reader = tokio::spawn(read_events(port, |t| t.contains("renamed-elsewhere")));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut other = lab_store::Store::open(project.clone()).unwrap();
+    other.refresh().unwrap();
+    other
+        .edit(
+            &ids[1],
+            &lab_store::Edit {
+                name: Some("renamed-elsewhere".into()),
+                ..lab_store::Edit::default()
+            },
+        )
+        .unwrap();
+    let seen = reader.await.unwrap();
+    assert!(seen.contains(&ids[1]), "{seen}");
+    let _ = stop_tx.send(());
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server stops promptly")
+        .unwrap()
+        .unwrap();
 }

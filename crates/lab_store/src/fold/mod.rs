@@ -244,10 +244,19 @@ pub(crate) fn fold_run(
             .as_ref()
             .map(|s| s.run)
             .filter(|run| run.short() != short);
+        // The meta journal's edits are applied after a stretch that set what
+        // they edit, or made the run's row: they keep the last word.
+        let edits = if delta.start.is_some() || delta.lost_start.is_some() || delta.touches_edited()
+        {
+            read_edits(&paths.meta)?
+        } else {
+            None
+        };
         let write = FoldWrite {
             short_id: short,
             id: &id,
             delta: &delta,
+            edits: edits.as_ref().map(|(d, len)| (d, *len)),
             folded: Folded {
                 end_offset: scan.end,
                 settled: writer != Writer::Live,
@@ -275,6 +284,21 @@ pub(crate) fn fold_run(
         drop(file);
         return Ok(issues_of(short, &scan, kept.as_ref()));
     }
+}
+
+/// Every edit of the meta journal at `path`, summed up, and how far its good
+/// frames reach; `None` when the run has no meta journal.
+pub(crate) fn read_edits(path: &Path) -> Result<Option<(Delta, u64)>, Error> {
+    let (records, scan) = lab_journal::read_edits(path)?;
+    if scan.end == 0 {
+        return Ok(None);
+    }
+    let mut delta = Delta::default();
+    let mut keys = HashMap::new();
+    for record in records {
+        delta.add(0, record, &mut keys);
+    }
+    Ok(Some((delta, scan.end)))
 }
 
 /// Reads a journal from where the index got, past damage when the writer is

@@ -42,6 +42,64 @@ pub(crate) fn indexed(conn: &Connection, short_id: &str) -> Result<Option<Indexe
         .optional()?)
 }
 
+/// Folds the meta journals edited since the last look: when the project's
+/// edit stamp moved, each run whose meta journal's length differs from what
+/// the index folded.
+pub(crate) fn fold_edited(project: &Project, conn: &mut Connection) -> Result<(), Error> {
+    let Some(stamp) = mtime_nanos(&project.edits_stamp()) else {
+        // Never edited.
+        return Ok(());
+    };
+    let seen: Option<i64> = conn
+        .prepare_cached("SELECT value FROM meta WHERE key = 'edits_seen'")?
+        .query_row([], |r| r.get(0))
+        .optional()?;
+    if seen == Some(stamp) {
+        return Ok(());
+    }
+    let runs: Vec<(String, String, i64)> = conn
+        .prepare_cached("SELECT short_id, id, meta_len FROM runs")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    for (short, id, meta_len) in runs {
+        let len = std::fs::metadata(project.run_paths(&short).meta).map_or(0, |m| m.len());
+        if len != u64::try_from(meta_len).unwrap_or(0) {
+            fold_edits(project, conn, &short, &id)?;
+        }
+    }
+    // Remembered once it has stood still for a second: an edit in the same
+    // clock tick would not move it, and would be missed.
+    if lab_types::now_nanos() - stamp > 1_000_000_000 {
+        conn.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES ('edits_seen', ?1)")?
+            .execute([stamp])?;
+    }
+    Ok(())
+}
+
+/// Folds every edit of run `short`'s meta journal (indexed as `id`), in one
+/// transaction.
+pub(crate) fn fold_edits(
+    project: &Project,
+    conn: &mut Connection,
+    short: &str,
+    id: &str,
+) -> Result<(), Error> {
+    let Some((edits, len)) = crate::fold::read_edits(&project.run_paths(short).meta)? else {
+        return Ok(());
+    };
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    write::edits(&tx, id, &edits, len)?;
+    crate::schema::bump_generation(&tx)?;
+    tx.commit()?;
+    Ok(())
+}
+
+fn mtime_nanos(path: &std::path::Path) -> Option<i64> {
+    let modified = std::fs::metadata(path).ok()?.modified().ok()?;
+    let d = modified.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
+}
+
 impl FoldIndex for SqliteIndex<'_> {
     fn indexed(&self, short_id: &str) -> Result<Option<Indexed>, Error> {
         indexed(self.conn, short_id)

@@ -26,10 +26,16 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
     }
     params_of(tx, id, d)?;
     metrics(tx, id, d)?;
+    untags(tx, id, &d.untags)?;
     tags(tx, id, &d.tags)?;
     artifacts(tx, id, d)?;
     models(tx, id, d)?;
     end(tx, id, d)?;
+    if let Some((edits, meta_len)) = w.edits {
+        // The meta journal's edits keep the last word over the run's own
+        // records (its name at start, a tag it set).
+        apply_edits(tx, id, edits, meta_len)?;
+    }
     crate::summary::write(tx, id)?;
     let note = damage_note(tx, id, &w.folded, kept, &w.paths.journal)?;
     if w.folded.settled {
@@ -45,6 +51,24 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
         note
     ])?;
     Ok(())
+}
+
+/// Applies every edit of a run's meta journal (read from its start: they
+/// are few, and applying them again gives the same result) and remembers
+/// how far the journal was read.
+fn apply_edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
+    attrs(tx, id, &edits.attrs)?;
+    untags(tx, id, &edits.untags)?;
+    tags(tx, id, &edits.tags)?;
+    tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE id = ?1")?
+        .execute(params![id, meta_len as i64])?;
+    Ok(())
+}
+
+/// Writes the edits of run `id`'s meta journal alone, and its summary.
+pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
+    apply_edits(tx, id, edits, meta_len)?;
+    crate::summary::write(tx, id)
 }
 
 /// Lists a run whose journal has nothing readable in it, as damaged.
@@ -82,10 +106,17 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), E
         (None, None) => return Ok(()),
     };
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
-         VALUES (?1, ?2, ?3, 'running', ?4, 0)",
+        "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset, name)
+         VALUES (?1, ?2, ?3, 'running', ?4, 0, ?5)",
     )?
-    .execute(params![id, short_id, experiment, time])?;
+    .execute(params![
+        id,
+        short_id,
+        experiment,
+        time,
+        // Until its journal (or meta journal) names it.
+        lab_types::names::generated_name(short_id)
+    ])?;
     Ok(())
 }
 
@@ -166,6 +197,14 @@ fn metrics(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
             s.max,
             s.count
         ])?;
+    }
+    Ok(())
+}
+
+fn untags(tx: &Connection, id: &str, keys: &[String]) -> Result<(), Error> {
+    for key in keys {
+        tx.prepare_cached("DELETE FROM tags WHERE run_id = ?1 AND key = ?2")?
+            .execute(params![id, key])?;
     }
     Ok(())
 }

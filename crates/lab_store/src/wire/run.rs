@@ -39,6 +39,11 @@ pub struct RunSummary {
     /// Each metric's last value.
     #[schema(schema_with = last_values)]
     pub metrics: Named<Float>,
+    /// The run's readable name: given, renamed, or generated
+    /// (`brisk-otter-4821`). Empty only from a server older than names
+    /// (`into_info` then generates it).
+    #[serde(default)]
+    pub name: String,
     /// Each parameter's value (any JSON).
     #[schema(schema_with = param_values)]
     pub params: Named<Value>,
@@ -106,6 +111,7 @@ impl RunSummary {
             host: text_attr(&run, attr::HOST),
             source: text_attr(&run, attr::SOURCE),
             user: text_attr(&run, attr::USER),
+            name: run.name(),
             id: run.id.to_string(),
             short_id: run.short_id,
             experiment: run.experiment,
@@ -152,7 +158,7 @@ impl Serialize for Fields<'_> {
     /// The fields in name order, named as `lab_types::fields` names them.
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let r = self.run;
-        let mut out = s.serialize_struct("RunSummary", if self.extras { 14 } else { 11 })?;
+        let mut out = s.serialize_struct("RunSummary", if self.extras { 15 } else { 12 })?;
         if self.extras {
             out.serialize_field("duration_s", &r.duration_s)?;
         }
@@ -164,6 +170,7 @@ impl Serialize for Fields<'_> {
         }
         out.serialize_field(field::ID, &r.id)?;
         out.serialize_field("metrics", &r.metrics)?;
+        out.serialize_field(attr::NAME, &r.name)?;
         out.serialize_field("params", &r.params)?;
         out.serialize_field(field::SHORT_ID, &r.short_id)?;
         out.serialize_field(attr::SOURCE, &r.source)?;
@@ -368,6 +375,12 @@ pub struct RunDetail {
     pub metrics: Vec<MetricSummary>,
     /// Models in logging order.
     pub models: Vec<Model>,
+    /// The run's readable name: given, renamed, or generated.
+    #[serde(default)]
+    pub name: String,
+    /// The run's note, Markdown; empty when it has none.
+    #[serde(default)]
+    pub note: String,
     /// The installed distributions.
     pub packages: Vec<Package>,
     /// Each parameter's value (any JSON).
@@ -420,7 +433,9 @@ fn features() -> Schema {
 
 /// The attributes a detail shows in a field of its own; the rest go in
 /// [`RunDetail::attrs`].
-const OWN_FIELDS: [&str; 13] = [
+const OWN_FIELDS: [&str; 15] = [
+    attr::NAME,
+    attr::NOTE,
     attr::SOURCE,
     attr::USER,
     attr::HOST,
@@ -524,6 +539,7 @@ impl RunDetail {
             text_attr(&run, attr::SOURCE),
             text_attr(&run, attr::USER),
         );
+        let (name, note) = (run.name(), run.note().to_owned());
         run.attrs.retain(|(k, _)| !OWN_FIELDS.contains(&k.as_str()));
         Self {
             argv,
@@ -546,6 +562,8 @@ impl RunDetail {
             id: run.id.to_string(),
             metrics: run.metrics.into_iter().map(metric).collect(),
             models: run.models.into_iter().map(model).collect(),
+            name,
+            note,
             packages,
             params: Named(run.params),
             parent,
@@ -585,6 +603,14 @@ fn run_id(text: &str) -> Result<lab_types::RunId, String> {
         .map_err(|_| format!("the run id `{text}` is not 32 hex digits"))
 }
 
+/// A name as the wire gives it, as an attribute: none when it is empty (a
+/// server older than names) or the one generated from the short id (which
+/// a run without the attribute has anyway).
+fn given_name(name: String, short_id: &str) -> Option<String> {
+    (!name.is_empty() && lab_types::names::generated_name(short_id).as_ref() != Some(&name))
+        .then_some(name)
+}
+
 fn text(name: &str, value: Option<String>) -> Option<(String, Value)> {
     value.map(|v| (name.to_owned(), Value::Str(v)))
 }
@@ -592,7 +618,7 @@ fn text(name: &str, value: Option<String>) -> Option<(String, Value)> {
 impl RunSummary {
     /// The [`RunInfo`] this summary was made from, as far as it tells: what
     /// a listing shows (each metric's last value only; no artifacts, models
-    /// or attributes beyond `source`, `user`, `host` and `group`). For reading a
+    /// or attributes beyond `source`, `user`, `host`, `group` and `name`). For reading a
     /// server's listing with the code that shows a local one.
     ///
     /// # Errors
@@ -604,6 +630,7 @@ impl RunSummary {
             text(attr::USER, self.user),
             text(attr::HOST, self.host),
             text(attr::GROUP, self.group),
+            text(attr::NAME, given_name(self.name, &self.short_id)),
         ]
         .into_iter()
         .flatten()
@@ -659,6 +686,8 @@ impl RunDetail {
             self.python.map(|v| (attr::PYTHON_VERSION.to_owned(), v)),
             self.argv.map(|v| (attr::ARGV.to_owned(), v)),
             self.dataset.map(|v| (attr::DATASET.to_owned(), v)),
+            text(attr::NAME, given_name(self.name, &self.short_id)),
+            text(attr::NOTE, Some(self.note).filter(|n| !n.is_empty())),
         ]
         .into_iter()
         .flatten()

@@ -15,6 +15,7 @@ use lab_types::{
     ConsoleLine, ErrorInfo, MetricPoint, Record, RunId, Status, Stream, Value, now_nanos,
 };
 
+mod edit;
 mod model;
 
 const SECOND: i64 = 1_000_000_000;
@@ -75,6 +76,14 @@ impl Writer {
             time_nanos: now_nanos(),
             key: key.into(),
             value,
+        });
+    }
+
+    fn tag(&mut self, key: &str, value: &str) {
+        self.rec(&Record::Tag {
+            time_nanos: now_nanos(),
+            key: key.into(),
+            value: value.into(),
         });
     }
 
@@ -453,10 +462,20 @@ fn runs_list_newest_first_and_prefixes_resolve() {
         }
         other => panic!("expected AmbiguousRun, got {:?}", other.map(|r| r.id)),
     }
-    for bad in ["xyz", "", "   ", "0e5-1", &"0".repeat(33)] {
+    for bad in ["", "   "] {
         match store.run(bad) {
             Err(Error::BadRunId { prefix }) => assert_eq!(prefix, bad),
             other => panic!("{bad:?}: expected BadRunId, got {:?}", other.map(|r| r.id)),
+        }
+    }
+    // What cannot be an id prefix may be a name.
+    for bad in ["xyz", "0e5-1", &"0".repeat(33)] {
+        match store.run(bad) {
+            Err(Error::UnknownRunName { name }) => assert_eq!(name, bad),
+            other => panic!(
+                "{bad:?}: expected UnknownRunName, got {:?}",
+                other.map(|r| r.id)
+            ),
         }
     }
 }

@@ -106,6 +106,7 @@ fn a_summary_in_json() {
         concat!(
             r#"{"duration_s":1.5,"end_time":"2026-11-27T07:50:01.500000Z","experiment":"iris","group":"lr-sweep","host":"box","#,
             r#""id":"0123456789abcdef0123456789abcdef","metrics":{"acc":"-Infinity","loss":0.25},"#,
+            r#""name":"brisk-vole-17107","#,
             r#""params":{"depth":3,"layers":[1,"NaN"],"lr":0.1,"model":"Forest()","opt":{"a":null,"b":1},"ratio":"NaN"},"#,
             r#""short_id":"01234567","source":"train.py","start_time":"2026-11-27T07:50:00.000000Z","#,
             r#""status":"failed","tags":{"team":"vision"},"user":"ada"}"#
@@ -132,6 +133,7 @@ fn a_summary_in_json() {
             "group",
             "id",
             "metrics",
+            "name",
             "params",
             "short_id",
             "source",
@@ -173,6 +175,8 @@ fn a_detail_in_json() {
                 "logged_time": "2026-11-27T07:50:01.000000Z", "name": "model",
                 "path": "models/model.joblib", "sha256": "ab", "size": 16,
             }],
+            "name": "brisk-vole-17107",
+            "note": "",
             "packages": [{"name": "numpy", "version": "2.0"}, {"name": "local", "version": null}],
             "params": {"depth": 3, "layers": [1, "NaN"], "lr": 0.1, "model": "Forest()", "opt": {"a": null, "b": 1}, "ratio": "NaN"},
             "parent": "fedcba9876543210fedcba9876543210",
