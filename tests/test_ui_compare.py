@@ -33,6 +33,7 @@ RUNS = 50
 
 MAKE_SWEEP = """
 import json, math
+import lab
 from lab.experiment import Experiment
 
 runs = []
@@ -48,7 +49,7 @@ for i in range(RUNS):
             e.log_metric("loss", 2.0 * math.exp(-step * lr * 100) + 0.1, step=step)
             e.log_metric("accuracy", final * (step + 1) / 5, step=step)
         e.log_metric("test_acc", final)
-        runs.append({"id": e.run_id, "lr": lr, "batch": batch, "optimizer": optimizer, "test_acc": final})
+        runs.append({"id": e.run_id, "name": lab.get_run(e.run_id).name, "lr": lr, "batch": batch, "optimizer": optimizer, "test_acc": final})
 print(json.dumps(runs))
 """
 
@@ -120,6 +121,13 @@ def test_fifty_runs_fold_their_chips(page: Page, sweep: tuple[Path, list[dict[st
     wait_loaded(page)
     chips = page.page.locator('[data-testid="run-chip"]')
     sync_api.expect(chips).to_have_count(8)
+    # Chips are named by the runs' names, the id one hover away and the run one click away.
+    first = chips.first
+    run = next(r for r in runs if r["id"] == first.get_attribute("data-run-id"))
+    assert run["name"] and run["name"] != run["id"][:8]
+    sync_api.expect(first.locator(".chip-name")).to_have_text(run["name"])
+    assert run["id"] in (first.locator(".chip-name").get_attribute("title") or "")
+    assert first.locator(".chip-name").get_attribute("href") == f"#/run/{run['id']}"
     more = page.page.locator('[data-testid="chips-more"]')
     sync_api.expect(more).to_have_text(f"+{RUNS - 8} more")
     sync_api.expect(more).to_have_attribute("aria-expanded", "false")
@@ -163,6 +171,7 @@ def test_a_metric_logged_once_is_a_table_of_bars(page: Page, sweep: tuple[Path, 
     table.locator('[data-testid="single-sort"]').first.click()
     first = table.locator("tbody tr").first
     sync_api.expect(first).to_have_attribute("data-run-id", best["id"])
+    sync_api.expect(first.locator("th a")).to_have_text(best["name"])
     page.page.locator('[data-testid="single-values"]').scroll_into_view_if_needed()
     page.shot("compare-single-values")
 

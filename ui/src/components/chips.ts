@@ -1,7 +1,8 @@
 // The compare page's run chips: each run's colour, name (a link to the run,
 // its id on hover), experiment and status, and a button to take it out of
 // the comparison. Past `FOLD` runs only the first ones show, with a button
-// that shows the rest (and one that folds them again).
+// that shows the rest (and one that folds them again). The experiment shows
+// only when the runs are of more than one.
 
 import { h } from "../dom";
 import { seriesColor } from "../theme";
@@ -37,6 +38,8 @@ export class RunChips {
     // One more chip takes less room than a "+1 more" button.
     const folds = this.chips.length > FOLD + 1;
     const shown = folds && !this.open ? this.chips.slice(0, FOLD) : this.chips;
+    // The experiment only when the runs are of more than one.
+    const experiments = new Set(this.chips.map((c) => c.experiment)).size > 1;
     const items = shown.map((c) => {
       const what = c.label === c.shortId ? c.shortId : `${c.label} (${c.shortId})`;
       return h(
@@ -44,7 +47,7 @@ export class RunChips {
         { class: "run-chip", testid: "run-chip", "data-run-id": c.id },
         h("span", { class: "swatch", style: { background: seriesColor(c.colorIndex) }, "aria-hidden": "true" }),
         h("a", { class: c.label === c.shortId ? "mono chip-name" : "chip-name", href: `#/run/${encodeURIComponent(c.id)}`, title: `${what}, ${c.id}` }, c.label),
-        h("span", { class: "muted chip-exp" }, c.experiment),
+        experiments ? h("span", { class: "muted chip-exp" }, c.experiment) : null,
         statusBadge(c.status),
         this.remove && this.chips.length > 1
           ? h(
@@ -79,6 +82,7 @@ export class RunChips {
           ),
         )
       : null;
-    this.el.replaceChildren(h("ul", { class: "run-chips" }, items, toggle));
+    // Many chips show their status by its mark alone (the word stays for screen readers and in the title).
+    this.el.replaceChildren(h("ul", { class: folds ? "run-chips compact" : "run-chips" }, items, toggle));
   }
 }
