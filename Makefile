@@ -87,7 +87,7 @@ bench-sysmetrics: venv ## The system metrics sampler's CPU at 5 s and 1 s, and l
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/system_metrics.py
 
-bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows, JS size
+bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows and compare of 20 runs, JS size
 	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
 	$(PY) benches/ui.py
 

@@ -2,6 +2,7 @@
 
     python benches/ui.py                  # 10,000 runs x 20 params x 20 metrics, a 10,000,000-point run
     python benches/ui.py --repeats 5      # fewer repetitions
+    python benches/ui.py --only compare   # one part: runs, series or compare
 
 Uses the `lab` next to this interpreter (a release build: `make bench-ui`
 installs one) and Playwright for Python driving the machine's Chromium
@@ -16,7 +17,10 @@ runs are the ones `benches/many_runs.py` makes), then measures, in this order:
   reads the journal) and the next ones (from the server's cache);
 - headless Chromium, from navigation to the runs table showing its first rows,
   each time in a fresh browser context;
-- the page's JavaScript, gzipped, as the server sends it.
+- the page's JavaScript, gzipped, as the server sends it;
+- headless Chromium, from navigation to the compare page of 20 runs of
+  100,000 points each to its chart drawn (a line per run), each time in a
+  fresh browser context.
 
 MLflow's REST `runs/search` on the same 10,000 runs is measured side by side
 with `lab ui`'s by the peer suite (`make bench-peers`, scenario 5).
@@ -53,6 +57,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 POINTS = 10_000_000
+COMPARE_RUNS = 20
+COMPARE_POINTS = 100_000
 
 
 def lab_exe() -> str:
@@ -92,6 +98,31 @@ with e.start_run():
     env = dict(os.environ, LAB_PROJECT=str(project))
     subprocess.run([sys.executable, "-c", code], env=env, cwd=project, check=True)
     marker.write_text(json.dumps({"points": POINTS}))
+
+
+def ensure_compare(project: Path) -> None:
+    marker = project / "generated.json"
+    shape = {"runs": COMPARE_RUNS, "points": COMPARE_POINTS}
+    if marker.exists() and json.loads(marker.read_text()).get("shape") == shape:
+        return
+    import shutil
+
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    code = f"""
+import math
+from lab.experiment import Experiment
+for r in range({COMPARE_RUNS}):
+    e = Experiment("compare")
+    with e.start_run():
+        e.log_parameter("lr", 10 ** -(1 + r % 4))
+        log = e.log_metric
+        for i in range({COMPARE_POINTS}):
+            log("loss", 1.0 / (1 + i * 1e-3) + 0.05 * r + 0.01 * math.sin(i), step=i)
+"""
+    env = dict(os.environ, LAB_PROJECT=str(project), LAB_SYSTEM_METRICS="0")
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=project, check=True)
+    marker.write_text(json.dumps({"shape": shape}))
 
 
 class Server:
@@ -163,6 +194,35 @@ def chromium_first_rows(base: str, repeats: int) -> list:
     return times
 
 
+def chromium_compare_drawn(base: str, ids: list, repeats: int) -> list:
+    """Navigation to the compare page of `ids` until its `loss` chart is drawn with a line per run (ms)."""
+    from playwright.sync_api import sync_playwright
+
+    url = base + "/#/compare?ids=" + ",".join(ids)
+    chart = '[data-testid="compare-chart"][data-metric="loss"]'
+    drawn = f"""() => {{
+        const c = document.querySelector('{chart}');
+        return c && c.dataset.series === '{len(ids)}' && Number(c.dataset.points) > 0 && c.querySelector('canvas') !== null;
+    }}"""
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for i in range(repeats + 1):
+                context = browser.new_context(viewport={"width": 1440, "height": 900})
+                page = context.new_page()
+                t = time.perf_counter()
+                page.goto(url)
+                page.wait_for_function(drawn, timeout=60_000, polling="raf")
+                elapsed = (time.perf_counter() - t) * 1e3
+                if i > 0:  # the first load starts the browser's own processes and fills the server's cache
+                    times.append(elapsed)
+                context.close()
+        finally:
+            browser.close()
+    return times
+
+
 def page_js_gzip(server: Server) -> tuple[int, int]:
     """Bytes of the page's JavaScript as served, raw and gzipped (level 9)."""
     _, _, html = server.get("/")
@@ -179,12 +239,43 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=21)
     parser.add_argument("--many", type=Path, default=HERE.parent / "bench-out" / "many-runs")
     parser.add_argument("--big", type=Path, default=HERE.parent / "bench-out" / "big-run")
+    parser.add_argument("--compare", type=Path, default=HERE.parent / "bench-out" / "compare-runs")
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "ui.json")
+    parser.add_argument("--only", choices=["runs", "series", "compare"], help="measure one part only")
     args = parser.parse_args()
-    ensure_many(args.many.resolve())
-    ensure_big(args.big.resolve())
+    part = lambda name: args.only in (None, name)  # noqa: E731
+    if part("runs"):
+        ensure_many(args.many.resolve())
+    if part("series"):
+        ensure_big(args.big.resolve())
+    if part("compare"):
+        ensure_compare(args.compare.resolve())
     results: dict = {}
 
+    if part("runs"):
+        measure_runs(args, results)
+    if part("series"):
+        measure_series(args, results)
+    if part("compare"):
+        with Server(args.compare.resolve()) as s:
+            _, _, body = s.get(f"/api/v1/runs?limit={COMPARE_RUNS}")
+            ids = [r["id"] for r in json.loads(body)["runs"]]
+            assert len(ids) == COMPARE_RUNS, len(ids)
+            loads = chromium_compare_drawn(s.base, ids, max(3, args.repeats // 3))
+            results[f"Chromium: compare of {COMPARE_RUNS} runs x {COMPARE_POINTS:,} points to the chart drawn (ms)"] = summary(loads)
+
+    print(f"{'measure':<72} {'median':>9} {'min':>9} {'max':>9}")
+    for name, v in results.items():
+        if isinstance(v, dict):
+            print(f"{name:<72} {v['median']:>9.1f} {v['min']:>9.1f} {v['max']:>9.1f}")
+        else:
+            print(f"{name:<72} {v:>9.1f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+def measure_runs(args: argparse.Namespace, results: dict) -> None:
     with Server(args.many.resolve()) as s:
         q = urllib.parse.urlencode({"where": "m1 > 0.5", "sort": "-m0", "limit": 100})
         s.get("/api/v1/runs?" + q)  # the first call opens the index
@@ -213,6 +304,8 @@ def main() -> int:
         results["page JavaScript (KB, as served)"] = raw / 1024
         results["page JavaScript (KB, gzipped)"] = gz / 1024
 
+
+def measure_series(args: argparse.Namespace, results: dict) -> None:
     with Server(args.big.resolve()) as s:
         _, _, body = s.get("/api/v1/runs?limit=1")
         run = json.loads(body)["runs"][0]["id"]
@@ -230,16 +323,6 @@ def main() -> int:
         results["10M-point metric to 2,000 points, cached: round trip (ms)"] = summary(walls)
         walls = [s.get(path + "&from=2500000&to=7500000")[1] for _ in range(args.repeats)]
         results["10M-point metric, zoomed to 5M points, to 2,000: server time (ms)"] = summary(walls)
-
-    print(f"{'measure':<72} {'median':>9} {'min':>9} {'max':>9}")
-    for name, v in results.items():
-        if isinstance(v, dict):
-            print(f"{name:<72} {v['median']:>9.1f} {v['min']:>9.1f} {v['max']:>9.1f}")
-        else:
-            print(f"{name:<72} {v:>9.1f}")
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2) + "\n")
-    return 0
 
 
 if __name__ == "__main__":

@@ -327,7 +327,7 @@ def test_the_run_page_charts_them_in_a_system_section(project: Path) -> None:
                 rss = '[data-testid="system-section"] [data-metric="sys/rss_bytes"]'
                 page.page.locator(rss).scroll_into_view_if_needed()
                 page.page.wait_for_function(f"() => Number(document.querySelector('{rss}').dataset.points) > 1")
-                sync_api.expect(page.page.locator(rss + " .u-legend")).to_contain_text("MB")
+                sync_api.expect(page.page.locator(rss + ' [data-testid="chart-legend"]')).to_contain_text("MB")
                 # Every chart draws (they load as they come into view).
                 for i in range(charts.count()):
                     charts.nth(i).scroll_into_view_if_needed()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import shutil
@@ -394,7 +395,9 @@ def test_the_run_page_draws_a_chart(page: Page, ui_project: tuple[Path, dict[str
     assert page.page.locator('[data-testid="metric-chart"]').count() == 2  # loss and accuracy
     sync_api.expect(page.page.locator('[data-testid="run-status"]')).to_have_attribute("data-status", "finished")
     # The legend shows the last value while the cursor is away.
-    sync_api.expect(page.page.locator(f'{chart} .u-legend')).to_contain_text("loss")
+    legend = page.page.locator(f'{chart} [data-testid="chart-legend"]')
+    sync_api.expect(legend).to_contain_text("loss")
+    assert legend.locator(".legend-value").inner_text() == f"{2.0 * math.exp(-299 / 60) + 0.01 * (299 % 7):.5g}"
     page.shot("run")
 
 
@@ -429,9 +432,10 @@ def test_compare_overlays_two_runs(page: Page, ui_project: tuple[Path, dict[str,
     page.page.wait_for_function("() => location.hash.startsWith('#/compare')")
     chart = page.page.locator('[data-testid="compare-chart"][data-metric="loss"]')
     sync_api.expect(chart).to_have_attribute("data-series", "2", timeout=10_000)
-    labels = chart.locator(".u-legend .u-series .u-label").all_inner_texts()
-    # The x axis, then one series per run, by short id.
-    assert sorted(labels[1:]) == sorted([ids["A"][:8], ids["B"][:8]])
+    labels = chart.locator('[data-testid="chart-legend"] .legend-label').all_inner_texts()
+    # One line per run, by name (by short id where a run has none).
+    rows = {r["id"]: r.get("name") or r["short_id"] for r in get_json(page.base + "/api/v1/runs")["runs"]}
+    assert sorted(labels) == sorted([rows[ids["A"]], rows[ids["B"]]])
     assert canvas_colours(page, '[data-testid="compare-chart"][data-metric="loss"]') > 2
     params = page.page.locator('[data-testid="compare-params"]')
     sync_api.expect(params.locator('tr.diff[data-name="lr"]')).to_have_count(1)

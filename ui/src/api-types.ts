@@ -459,11 +459,17 @@ export interface components {
         Series: {
             downsampled: boolean;
             name: string;
+            /** @description Where NaN and infinite values were logged (`y` is null there): every one in a whole series, the first of each kind per bucket in a downsampled one */
+            nonfinite: {
+                /** @enum {string} */
+                value: "NaN" | "Infinity" | "-Infinity";
+                x: number;
+            }[];
             /** @description Points in the range before downsampling */
             total: number;
             x: number[];
-            /** @enum {string} */
-            x_axis: "step" | "time";
+            /** @description The `x` asked for: `step`, `time`, `wall` or `metrics.<name>` */
+            x_axis: string;
             /** @description null where the value is NaN or infinite */
             y: (number | null)[];
         };
@@ -1204,8 +1210,8 @@ export interface operations {
     getMetric: {
         parameters: {
             query?: {
-                /** @description The x axis */
-                x?: "step" | "time";
+                /** @description The x axis: `step`, `time` (seconds since the run started), `wall` (seconds since the Unix epoch) or `metrics.<name>` (another metric's value at the same step) */
+                x?: string;
                 /** @description At most this many points */
                 max_points?: number;
                 /** @description Only points with x at least this */

@@ -33,9 +33,29 @@ export function theme(): Theme {
   return cached;
 }
 
+/** The colour of series `i`: the theme's ten, then colours made to differ
+ *  from each other and from those (hues 335.3° apart, four lightnesses in
+ *  turn: chosen so that the 50 first are at least 24 apart in RGB), not
+ *  repeating before 100 series. */
 export function seriesColor(i: number): string {
   const p = theme().palette;
-  return p[((i % p.length) + p.length) % p.length];
+  const n = Math.max(0, Math.floor(i)) % 100;
+  if (n < p.length) return p[n];
+  const j = n - p.length;
+  const dark = window.matchMedia("(prefers-color-scheme: dark)").matches;
+  const light = [0.4, 0.35, 0.59, 0.47][j % 4] + (dark ? 0.15 : 0);
+  return hslHex((j * 335.3 + 40) % 360, 0.85, light);
+}
+
+/** An HSL colour (hue in degrees, saturation and lightness 0..1) as #rrggbb. */
+export function hslHex(hue: number, sat: number, light: number): string {
+  const a = sat * Math.min(light, 1 - light);
+  const f = (k: number) => {
+    const t = (k + hue / 30) % 12;
+    const c = light - a * Math.max(-1, Math.min(t - 3, 9 - t, 1));
+    return Math.round(c * 255).toString(16).padStart(2, "0");
+  };
+  return `#${f(0)}${f(8)}${f(4)}`;
 }
 
 /** `color` with an alpha (for hex colours #rrggbb). */

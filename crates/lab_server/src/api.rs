@@ -204,51 +204,70 @@ async fn metric(
     Path((id, name)): Path<(String, String)>,
     Params(params): Params,
 ) -> Result<Json<J>, ApiError> {
+    let query = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
+    let x_axis = query.x_axis();
     let SeriesQuery {
         axis,
+        x_metric,
         max_points,
         from,
         to,
-    } = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
+    } = query;
     let cache_state = state.clone();
-    let (series, name) = state
+    let (series, x_series, name) = state
         .with_store(move |store| {
             store.refresh()?;
             let run = store.run(&id)?;
-            if run.metric(&name).is_none() {
-                return Err(ApiError::NotFound(format!(
-                    "run `{}` has no metric `{name}`",
-                    run.short_id
-                )));
-            }
-            // The index was just refreshed: its point count says whether a
-            // kept series is whole (a live journal's file length does not, as
-            // its space is reserved ahead).
-            let len = run
-                .metric(&name)
-                .map_or(0, |m| u64::try_from(m.count).unwrap_or(0));
-            let id = run.id.to_string();
             let cache = &cache_state.inner.series;
-            if let Some(s) = cache.get(&id, &name, len) {
-                return Ok((s, name));
-            }
-            // The count is what the index had; a live run may have logged
-            // more since, which the columns grow to hold.
-            let mut series = Series::with_capacity(usize::try_from(len).unwrap_or(0));
-            store.visit_metric(&run, &name, |step, nanos, value| {
-                series.push(step, nanos, run.start_nanos, value);
-            })?;
-            let s = Arc::new(series);
-            cache.put(&id, &name, len, s.clone());
-            Ok((s, name))
+            let series = cached_series(store, cache, &run, &name)?;
+            let x_series = match x_metric {
+                Some(x) => Some(cached_series(store, cache, &run, &x)?),
+                None => None,
+            };
+            Ok((series, x_series, name))
         })
         .await?;
-    let view = tokio::task::spawn_blocking(move || {
-        series::downsample(&series, axis, from, to, max_points)
+    let view = tokio::task::spawn_blocking(move || match x_series {
+        Some(x) => series::downsample(&series.against(&x), axis, from, to, max_points),
+        None => series::downsample(&series, axis, from, to, max_points),
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(view.to_json(&name, axis)))
+    Ok(Json(view.to_json(&name, &x_axis)))
+}
+
+/// Metric `name` of `run`, from the cache when it holds all of it.
+fn cached_series(
+    store: &Store,
+    cache: &series::Cache,
+    run: &lab_store::RunInfo,
+    name: &str,
+) -> Result<Arc<Series>, ApiError> {
+    if run.metric(name).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "run `{}` has no metric `{name}`",
+            run.short_id
+        )));
+    }
+    // The index was just refreshed: its point count says whether a
+    // kept series is whole (a live journal's file length does not, as
+    // its space is reserved ahead).
+    let len = run
+        .metric(name)
+        .map_or(0, |m| u64::try_from(m.count).unwrap_or(0));
+    let id = run.id.to_string();
+    if let Some(s) = cache.get(&id, name, len) {
+        return Ok(s);
+    }
+    // The count is what the index had; a live run may have logged
+    // more since, which the columns grow to hold.
+    let mut series = Series::with_capacity(usize::try_from(len).unwrap_or(0));
+    store.visit_metric(run, name, |step, nanos, value| {
+        series.push(step, nanos, run.start_nanos, value);
+    })?;
+    let s = Arc::new(series);
+    cache.put(&id, name, len, s.clone());
+    Ok(s)
 }
 
 /// What a run printed from journal offset `after` on, and where to ask

@@ -193,10 +193,12 @@ impl Columns {
 }
 
 /// What a `GET /runs/{id}/metrics/{name}` asks for.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct SeriesQuery {
-    /// `x`: `step` (the default) or `time`.
+    /// `x`: `step` (the default), `time`, `wall` or `metrics.<name>`.
     pub axis: XAxis,
+    /// The metric whose values are x, for `x=metrics.<name>`.
+    pub x_metric: Option<String>,
     /// `max_points`: 2 to 100,000; 2,000 by default.
     pub max_points: usize,
     /// `from`: the smallest x shown.
@@ -206,12 +208,35 @@ pub struct SeriesQuery {
 }
 
 impl SeriesQuery {
+    /// The `x` asked for, as the answer's `x_axis` says it.
+    #[must_use]
+    pub fn x_axis(&self) -> String {
+        match (self.axis, &self.x_metric) {
+            (XAxis::Step, _) => "step".to_owned(),
+            (XAxis::Time, _) => "time".to_owned(),
+            (XAxis::Wall, _) => "wall".to_owned(),
+            (XAxis::Metric, name) => format!("metrics.{}", name.as_deref().unwrap_or_default()),
+        }
+    }
+
     /// Reads `x`, `max_points`, `from` and `to`.
     pub fn parse(params: &[(String, String)]) -> Result<Self, String> {
+        let mut x_metric = None;
         let axis = match param(params, "x").unwrap_or("step") {
             "step" => XAxis::Step,
             "time" => XAxis::Time,
-            other => return Err(format!("`x` must be `step` or `time`: got `{other}`")),
+            "wall" => XAxis::Wall,
+            other => match other.strip_prefix("metrics.") {
+                Some(name) if !name.is_empty() => {
+                    x_metric = Some(name.to_owned());
+                    XAxis::Metric
+                }
+                _ => {
+                    return Err(format!(
+                        "`x` must be `step`, `time`, `wall` or `metrics.<name>`: got `{other}`"
+                    ));
+                }
+            },
         };
         let max_points = number(params, "max_points", 2000_usize, (2, 100_000))?;
         let bound = |key: &str| -> Result<Option<f64>, String> {
@@ -225,6 +250,7 @@ impl SeriesQuery {
         };
         Ok(Self {
             axis,
+            x_metric,
             max_points,
             from: bound("from")?,
             to: bound("to")?,

@@ -13,6 +13,11 @@ pub struct Series {
     pub times: Vec<f64>,
     /// Values.
     pub values: Vec<f64>,
+    /// When the run started, in seconds since the Unix epoch (for wall-clock x).
+    start_secs: f64,
+    /// Another metric's value at each point's step, in a series made by
+    /// [`Series::against`] (the x of [`XAxis::Metric`]); empty otherwise.
+    other: Vec<f64>,
     /// Whether the steps never decrease (then a range is found by bisection).
     steps_sorted: bool,
 }
@@ -25,6 +30,8 @@ impl Series {
             steps: Vec::new(),
             times: Vec::new(),
             values: Vec::new(),
+            start_secs: 0.0,
+            other: Vec::new(),
             steps_sorted: true,
         }
     }
@@ -37,6 +44,8 @@ impl Series {
             steps: Vec::with_capacity(points),
             times: Vec::with_capacity(points),
             values: Vec::with_capacity(points),
+            start_secs: 0.0,
+            other: Vec::new(),
             steps_sorted: true,
         }
     }
@@ -46,6 +55,7 @@ impl Series {
         if self.steps.last().is_some_and(|&last| step < last) {
             self.steps_sorted = false;
         }
+        self.start_secs = start_nanos as f64 / 1e9;
         self.steps.push(step);
         self.times.push((nanos - start_nanos) as f64 / 1e9);
         self.values.push(value);
@@ -59,6 +69,41 @@ impl Series {
             s.push(step, nanos, start_nanos, value);
         }
         s
+    }
+
+    /// The points of `self` drawn against metric `x`: each point whose step
+    /// `x` also logged, with `x`'s value at that step (its last one there)
+    /// as its x, ordered by that x (points of equal x keep their order).
+    /// Points where `x` is NaN or infinite are left out: they have no place
+    /// on the axis.
+    #[must_use]
+    pub fn against(&self, x: &Series) -> Series {
+        let at: HashMap<i64, f64> = x
+            .steps
+            .iter()
+            .copied()
+            .zip(x.values.iter().copied())
+            .collect();
+        let mut picked: Vec<(f64, usize)> = self
+            .steps
+            .iter()
+            .enumerate()
+            .filter_map(|(i, step)| at.get(step).filter(|v| v.is_finite()).map(|&v| (v, i)))
+            .collect();
+        picked.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut out = Series::with_capacity(picked.len());
+        out.start_secs = self.start_secs;
+        out.other.reserve(picked.len());
+        for (xv, i) in picked {
+            if out.steps.last().is_some_and(|&last| self.steps[i] < last) {
+                out.steps_sorted = false;
+            }
+            out.steps.push(self.steps[i]);
+            out.times.push(self.times[i]);
+            out.values.push(self.values[i]);
+            out.other.push(xv);
+        }
+        out
     }
 
     /// How many points.
@@ -77,6 +122,8 @@ impl Series {
         match axis {
             XAxis::Step => self.steps[i] as f64,
             XAxis::Time => self.times[i],
+            XAxis::Wall => self.start_secs + self.times[i],
+            XAxis::Metric => self.other.get(i).copied().unwrap_or(f64::NAN),
         }
     }
 
@@ -85,7 +132,9 @@ impl Series {
     fn sorted(&self, axis: XAxis) -> bool {
         match axis {
             XAxis::Step => self.steps_sorted,
-            XAxis::Time => self.times.windows(2).all(|w| w[0] <= w[1]),
+            XAxis::Time | XAxis::Wall => self.times.windows(2).all(|w| w[0] <= w[1]),
+            // `against` orders its points by the other metric.
+            XAxis::Metric => !self.other.is_empty() || self.values.is_empty(),
         }
     }
 }
@@ -103,6 +152,20 @@ pub enum XAxis {
     Step,
     /// Seconds since the run started.
     Time,
+    /// Wall-clock time: seconds since the Unix epoch.
+    Wall,
+    /// Another metric's value at the same step (a series made by
+    /// [`Series::against`]).
+    Metric,
+}
+
+/// A value JSON cannot hold, where it was logged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NonFinite {
+    /// Its x.
+    pub x: f64,
+    /// NaN, +inf or -inf.
+    pub value: f64,
 }
 
 /// A downsampled view: `x` and `y` columns (`None` for values JSON cannot hold).
@@ -112,6 +175,9 @@ pub struct View {
     pub x: Vec<f64>,
     /// y values; `None` where the value is NaN or infinite.
     pub y: Vec<Option<f64>>,
+    /// Where NaN and infinite values were logged: every one when the view
+    /// is whole, else the first of each kind in each bucket.
+    pub nonfinite: Vec<NonFinite>,
     /// Points in the range before downsampling.
     pub in_range: usize,
     /// Whether points were dropped.
@@ -120,24 +186,41 @@ pub struct View {
 
 impl View {
     /// The answer of `GET .../metrics/{name}` (by `lab ui` and the team
-    /// server alike) for metric `name` on `axis`.
+    /// server alike) for metric `name` on `axis` (`x_axis`: the `x` asked for).
     #[must_use]
-    pub fn to_json(&self, name: &str, axis: XAxis) -> serde_json::Value {
+    pub fn to_json(&self, name: &str, x_axis: &str) -> serde_json::Value {
+        let nonfinite: Vec<serde_json::Value> = self
+            .nonfinite
+            .iter()
+            .map(|n| {
+                let value = if n.value.is_nan() {
+                    "NaN"
+                } else if n.value > 0.0 {
+                    "Infinity"
+                } else {
+                    "-Infinity"
+                };
+                serde_json::json!({"x": n.x, "value": value})
+            })
+            .collect();
         serde_json::json!({
             "name": name,
-            "x_axis": if axis == XAxis::Step { "step" } else { "time" },
+            "x_axis": x_axis,
             "total": self.in_range,
             "downsampled": self.downsampled,
             "x": self.x,
             "y": self.y,
+            "nonfinite": nonfinite,
         })
     }
 }
 
 /// The points of `series` with x in `[from, to]`, at most `max_points` of
-/// them: when there are more, they are cut into `max_points / 2` buckets of
-/// consecutive points and each bucket gives its smallest and its largest
-/// value, in their order, so a spike stays visible.
+/// them: when there are more, they are cut into `(max_points - 1) / 2`
+/// buckets of consecutive points and each bucket gives its smallest and its
+/// largest finite value, in their order, so a spike stays visible; the last
+/// point of the range follows, so the line ends on the run's last value.
+/// NaN and infinite values are listed apart ([`View::nonfinite`]).
 #[must_use]
 pub fn downsample(
     series: &Series,
@@ -158,30 +241,59 @@ pub fn downsample(
         view.x.push(series.x(axis, i));
         view.y.push(finite(series.values[i]));
     };
+    let mark = |view: &mut View, i: usize| {
+        view.nonfinite.push(NonFinite {
+            x: series.x(axis, i),
+            value: series.values[i],
+        });
+    };
     let max_points = max_points.max(2);
     if n <= max_points {
         for k in span {
-            emit(&mut view, index(k));
+            let i = index(k);
+            emit(&mut view, i);
+            if !series.values[i].is_finite() {
+                mark(&mut view, i);
+            }
         }
         return view;
     }
     view.downsampled = true;
-    let buckets = max_points / 2;
-    view.x.reserve(buckets * 2);
-    view.y.reserve(buckets * 2);
+    // Room for the last point after the buckets' pairs (but for two points, a pair).
+    let buckets = if max_points < 3 {
+        1
+    } else {
+        (max_points - 1) / 2
+    };
+    view.x.reserve(buckets * 2 + 1);
+    view.y.reserve(buckets * 2 + 1);
+    let mut last = usize::MAX;
     for b in 0..buckets {
         let start = span.start + b * n / buckets;
         let end = span.start + (b + 1) * n / buckets;
-        let (lo, hi) = extremes(&series.values, start..end, picked.as_deref());
+        let found = extremes(&series.values, start..end, picked.as_deref());
+        let (lo, hi) = (found.lo, found.hi);
         if lo == usize::MAX {
             // Nothing finite in the bucket: its first point shows the gap.
             emit(&mut view, index(start));
+            last = start;
         } else if lo == hi {
             emit(&mut view, index(lo));
+            last = lo;
         } else {
             emit(&mut view, index(lo.min(hi)));
             emit(&mut view, index(lo.max(hi)));
+            last = lo.max(hi);
         }
+        let mut odd = [found.nan, found.pos_inf, found.neg_inf];
+        odd.sort_unstable();
+        for k in odd.into_iter().filter(|&k| k != usize::MAX) {
+            mark(&mut view, index(k));
+        }
+    }
+    let end = span.end - 1;
+    if max_points >= 3 && last != end {
+        emit(&mut view, index(end));
     }
     view
 }
@@ -210,46 +322,74 @@ fn in_range(
     }
 }
 
-/// Where the smallest and the largest value of one bucket are, as positions
-/// in the span, the first of equal values winning; `usize::MAX` where none
-/// was found (a bucket of NaNs has neither). `picked` maps positions to
-/// points when the span is a list. Meant to be inlined: it runs for every
-/// point, so it allocates nothing and calls nothing per point.
+/// What one bucket holds, as positions in the span; `usize::MAX` where
+/// none was found.
+struct Extremes {
+    /// The smallest finite value (the first of equal ones).
+    lo: usize,
+    /// The largest finite value (the first of equal ones).
+    hi: usize,
+    /// The first NaN.
+    nan: usize,
+    /// The first +inf.
+    pos_inf: usize,
+    /// The first -inf.
+    neg_inf: usize,
+}
+
+impl Extremes {
+    #[inline]
+    fn see(&mut self, k: usize, v: f64, lo_v: &mut f64, hi_v: &mut f64) {
+        if v.is_finite() {
+            if v < *lo_v {
+                *lo_v = v;
+                self.lo = k;
+            }
+            if v > *hi_v {
+                *hi_v = v;
+                self.hi = k;
+            }
+        } else {
+            let first = if v.is_nan() {
+                &mut self.nan
+            } else if v > 0.0 {
+                &mut self.pos_inf
+            } else {
+                &mut self.neg_inf
+            };
+            if *first == usize::MAX {
+                *first = k;
+            }
+        }
+    }
+}
+
+/// Where the smallest and the largest finite value of one bucket are, and
+/// its first NaN and infinities. `picked` maps positions to points when the
+/// span is a list. Meant to be inlined: it runs for every point, so it
+/// allocates nothing and calls nothing per point.
 #[inline]
-fn extremes(
-    values: &[f64],
-    bucket: std::ops::Range<usize>,
-    picked: Option<&[usize]>,
-) -> (usize, usize) {
-    let (mut lo, mut hi) = (usize::MAX, usize::MAX);
+fn extremes(values: &[f64], bucket: std::ops::Range<usize>, picked: Option<&[usize]>) -> Extremes {
+    let mut found = Extremes {
+        lo: usize::MAX,
+        hi: usize::MAX,
+        nan: usize::MAX,
+        pos_inf: usize::MAX,
+        neg_inf: usize::MAX,
+    };
     let (mut lo_v, mut hi_v) = (f64::INFINITY, f64::NEG_INFINITY);
     if let Some(picked) = picked {
         for k in bucket {
-            let v = values[picked[k]];
-            if v < lo_v {
-                lo_v = v;
-                lo = k;
-            }
-            if v > hi_v {
-                hi_v = v;
-                hi = k;
-            }
+            found.see(k, values[picked[k]], &mut lo_v, &mut hi_v);
         }
     } else {
         // The common case, a contiguous slice: a tight loop.
         let start = bucket.start;
         for (k, &v) in values[bucket].iter().enumerate() {
-            if v < lo_v {
-                lo_v = v;
-                lo = start + k;
-            }
-            if v > hi_v {
-                hi_v = v;
-                hi = start + k;
-            }
+            found.see(start + k, v, &mut lo_v, &mut hi_v);
         }
     }
-    (lo, hi)
+    found
 }
 
 /// The first index whose x fails `before` (x must be ordered).
@@ -440,5 +580,90 @@ mod tests {
             "the least recently used went"
         );
         assert!(cache.get("b", "m", 10).is_some());
+    }
+
+    #[test]
+    fn nan_and_infinities_are_listed_where_they_were_logged() {
+        let mut values = vec![1.0; 10_000];
+        values[10] = f64::NAN;
+        values[5000] = f64::INFINITY;
+        values[5001] = f64::NAN;
+        values[9000] = f64::NEG_INFINITY;
+        let s = series(&values);
+        let whole = downsample(&s, XAxis::Step, None, None, 100_000);
+        let at = |v: &View| -> Vec<(f64, String)> {
+            v.nonfinite
+                .iter()
+                .map(|n| (n.x, format!("{}", n.value)))
+                .collect()
+        };
+        let want = vec![
+            (10.0, "NaN".to_owned()),
+            (5000.0, "inf".to_owned()),
+            (5001.0, "NaN".to_owned()),
+            (9000.0, "-inf".to_owned()),
+        ];
+        assert_eq!(at(&whole), want);
+        assert_eq!(whole.y[5000], None);
+        // Downsampled, each is still marked, and no bucket's line point is
+        // an infinity (the line is drawn from finite values).
+        let small = downsample(&s, XAxis::Step, None, None, 100);
+        assert!(small.downsampled);
+        assert_eq!(at(&small), want);
+        assert!(small.y.iter().all(|y| y == &Some(1.0)), "{:?}", small.y);
+        let json = small.to_json("loss", "step");
+        assert_eq!(
+            json["nonfinite"][1],
+            serde_json::json!({"x": 5000.0, "value": "Infinity"})
+        );
+        assert_eq!(json["nonfinite"][3]["value"], "-Infinity");
+    }
+
+    #[test]
+    fn wall_clock_x_adds_the_start() {
+        let start = 1_700_000_000_000_000_000_i64;
+        let s = Series::from_points(
+            &[
+                (0, start + 500_000_000, 1.0),
+                (1, start + 2_000_000_000, 2.0),
+            ],
+            start,
+        );
+        let v = downsample(&s, XAxis::Wall, None, None, 10);
+        assert_eq!(v.x, vec![1_700_000_000.5, 1_700_000_002.0]);
+        let v = downsample(&s, XAxis::Wall, Some(1_700_000_001.0), None, 10);
+        assert_eq!(v.y, vec![Some(2.0)]);
+    }
+
+    #[test]
+    fn a_metric_against_another_pairs_by_step_and_orders_by_x() {
+        // y logged at steps 0..5; x logged at steps 1, 2, 4 (decreasing) and
+        // twice at step 4 (the last one counts), NaN at 2.
+        let y = series(&[10.0, 11.0, 12.0, 13.0, 14.0]);
+        let x = Series::from_points(
+            &[(1, 0, 0.9), (2, 0, f64::NAN), (4, 0, 0.5), (4, 0, 0.2)],
+            0,
+        );
+        let paired = y.against(&x);
+        let v = downsample(&paired, XAxis::Metric, None, None, 10);
+        assert_eq!(v.x, vec![0.2, 0.9]);
+        assert_eq!(v.y, vec![Some(14.0), Some(11.0)]);
+        let v = downsample(&paired, XAxis::Metric, Some(0.5), None, 10);
+        assert_eq!(v.x, vec![0.9]);
+    }
+
+    #[test]
+    fn the_last_point_survives_downsampling() {
+        // A series whose last point is neither its bucket's smallest nor
+        // its largest: a legend at rest shows it as the run's last value.
+        let values: Vec<f64> = (0..100_000).map(|i| f64::from(i % 7)).collect();
+        let s = series(&values);
+        for max in [3, 100, 2000, 99_999] {
+            let v = downsample(&s, XAxis::Step, None, None, max);
+            assert!(v.downsampled);
+            assert!(v.x.len() <= max, "{} points for {max}", v.x.len());
+            assert_eq!(v.x.last(), Some(&99_999.0), "max_points {max}");
+            assert_eq!(v.y.last(), Some(&Some(f64::from(99_999 % 7))));
+        }
     }
 }

@@ -202,23 +202,29 @@ pub(crate) async fn metric(
 ) -> Result<Json<J>, ApiError> {
     readable(&state, &caller, &project).await?;
     let params = pairs(query.as_deref())?;
+    let query = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
+    let x_axis = query.x_axis();
     let SeriesQuery {
         axis,
+        x_metric,
         max_points,
         from,
         to,
-    } = SeriesQuery::parse(&params).map_err(ApiError::BadRequest)?;
+    } = query;
     let p = project.clone();
     let n = name.clone();
+    let xn = x_metric.clone();
     let (run, length) = state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&p)?;
             let run = lease.with(|i| i.run(&id))?;
-            if run.metric(&n).is_none() {
-                return Err(ApiError::NotFound(format!(
-                    "run `{}` has no metric `{n}`",
-                    run.short_id
-                )));
+            for n in std::iter::once(&n).chain(xn.as_ref()) {
+                if run.metric(n).is_none() {
+                    return Err(ApiError::NotFound(format!(
+                        "run `{}` has no metric `{n}`",
+                        run.short_id
+                    )));
+                }
             }
             let length = lease
                 .with(|i| lab_store::index::FoldIndex::indexed_id(i, &run.id.to_string()))?
@@ -229,26 +235,45 @@ pub(crate) async fn metric(
     let bucket = &state.inner.bucket;
     let run_id = run.id.to_string();
     let mut series = Series::new();
+    let mut x_series = Series::new();
     let mut key = None;
+    let mut x_key = None;
     for (start, size) in bucket.stretches(&project, &run_id, length).await? {
         let bytes = bucket
             .store
             .get_range(&bucket.stretch(&project, &run_id, start), 0..size)
             .await?;
         lab_store::index::received_metric_events(start, &bytes, |event| match event {
-            MetricEvent::Declared { key: k, name: n } if n == name => key = Some(k),
-            MetricEvent::Point { time_nanos, point } if Some(point.key) == key => {
-                series.push(point.step, time_nanos, run.start_nanos, point.value);
+            MetricEvent::Declared { key: k, name: n } => {
+                if n == name {
+                    key = Some(k);
+                }
+                if x_metric.as_deref() == Some(n.as_str()) {
+                    x_key = Some(k);
+                }
             }
-            _ => {}
+            MetricEvent::Point { time_nanos, point } => {
+                if Some(point.key) == key {
+                    series.push(point.step, time_nanos, run.start_nanos, point.value);
+                }
+                if Some(point.key) == x_key {
+                    x_series.push(point.step, time_nanos, run.start_nanos, point.value);
+                }
+            }
+            MetricEvent::Ended(_) => {}
         })?;
     }
     let view = tokio::task::spawn_blocking(move || {
-        lab_server::series::downsample(&series, axis, from, to, max_points)
+        if x_key.is_some() {
+            let paired = series.against(&x_series);
+            lab_server::series::downsample(&paired, axis, from, to, max_points)
+        } else {
+            lab_server::series::downsample(&series, axis, from, to, max_points)
+        }
     })
     .await
     .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Json(view.to_json(&name, axis)))
+    Ok(Json(view.to_json(&name, &x_axis)))
 }
 
 /// `GET /projects/{project}/runs/{id}/logs`: as `lab ui`'s

@@ -10,20 +10,46 @@ import { h, fill, throttle } from "../dom";
 import { fmtAxis, fmtDuration, fmtNum } from "../format";
 import { onThemeChange, seriesColor, theme, withAlpha } from "../theme";
 import { getStr, type Route } from "../route";
+import { band, type BandKind } from "./chart-bands";
+import { ChartLegend, ChartTooltip } from "./chart-legend";
+import type { ChartSync, Zoom } from "./chart-sync";
+
+/** The x axis: `step`, `time` (since the run started), `wall` (wall-clock
+ *  time) or `metrics.<name>` (another metric at the same step). */
+export type XMode = string;
 
 export interface ChartSettings {
-  x: "step" | "time";
+  x: XMode;
   log: boolean;
   smooth: number; // EMA weight, 0 (none) to 0.99
+  /** How a group's runs are drawn: their mean with a band of min to max, or of ±1 standard deviation. */
+  band: BandKind;
 }
 
-/** The chart settings a page's address holds (`x`, `log`, `smooth`). */
+/** Whether `x` is an x axis the series API takes. */
+export function validX(x: string): boolean {
+  return x === "step" || x === "time" || x === "wall" || (x.startsWith("metrics.") && x.length > "metrics.".length);
+}
+
+/** The chart settings a page's address holds (`x`, `log`, `smooth`, `band`). */
 export function chartSettingsFrom(route: Route): ChartSettings {
   const smooth = Number(getStr(route, "smooth"));
+  const x = getStr(route, "x");
   return {
-    x: getStr(route, "x") === "time" ? "time" : "step",
+    x: validX(x) ? x : "step",
     log: getStr(route, "log") === "1",
     smooth: Number.isFinite(smooth) ? Math.min(0.99, Math.max(0, smooth)) : 0,
+    band: getStr(route, "band") === "std" ? "std" : "minmax",
+  };
+}
+
+/** The address's fields of `s` (those that differ from the defaults). */
+export function chartSettingsParams(s: ChartSettings): Record<string, string | undefined> {
+  return {
+    x: s.x !== "step" ? s.x : undefined,
+    log: s.log ? "1" : undefined,
+    smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+    band: s.band !== "minmax" ? s.band : undefined,
   };
 }
 
@@ -37,7 +63,13 @@ export interface ChartUnits {
 export interface ChartSource {
   runId: string;
   label: string;
+  /** Said on hover: the run's name and id, say. */
+  title?: string;
   colorIndex: number;
+  /** A colour of its own (coloured on a scale by a value), instead of the palette's. */
+  color?: string;
+  /** Runs of one group are drawn as their mean and a band. */
+  group?: string | null;
 }
 
 const HEIGHT = 210;
@@ -83,12 +115,34 @@ export function ema(ys: (number | null)[], w: number): (number | null)[] {
   return out;
 }
 
+interface NonFiniteMark {
+  x: number;
+  value: string;
+}
+
 interface Loaded {
   source: ChartSource;
   x: number[];
   y: (number | null)[];
+  nonfinite: NonFiniteMark[];
   total: number;
   downsampled: boolean;
+}
+
+/** One drawn line: a run, or a group's mean (with `lo`/`hi` its band). */
+interface Entry {
+  key: string;
+  label: string;
+  title: string;
+  color: string;
+  x: number[];
+  y: (number | null)[];
+  lo?: (number | null)[];
+  hi?: (number | null)[];
+  runs: string[];
+  nonfinite: NonFiniteMark[];
+  /** Its uPlot series (the smoothed one when a raw line is drawn too). */
+  sidx: number;
 }
 
 export class MetricChart {
@@ -96,9 +150,15 @@ export class MetricChart {
   private plotEl: HTMLElement;
   private info: HTMLElement;
   private note: HTMLElement;
+  private alt: HTMLElement;
+  private legend: ChartLegend;
+  private tip = new ChartTooltip();
   private plot: uPlot | null = null;
   private loaded: Loaded[] = [];
-  private zoom: [number, number] | null = null;
+  private entries: Entry[] = [];
+  private zoom: Zoom = null;
+  private hovering = false;
+  private focused: string | null = null;
   private visible = false;
   private loading = false;
   private again = false;
@@ -106,6 +166,7 @@ export class MetricChart {
   private abort = new AbortController();
   private ro: ResizeObserver;
   private unTheme: () => void;
+  private unSync: () => void = () => {};
   private lastWidth = 0;
 
   constructor(
@@ -115,14 +176,18 @@ export class MetricChart {
     testid: "metric-chart" | "compare-chart",
     subtitle?: string,
     private units?: ChartUnits,
+    private sync?: ChartSync,
   ) {
     this.info = h("span", { class: "chart-info" });
     this.note = h("div", { class: "chart-note", hidden: true });
-    this.plotEl = h("div", { class: "chart-plot", style: { minHeight: HEIGHT + 40 + "px" } });
+    const altId = "chart-alt-" + Math.random().toString(36).slice(2, 10);
+    this.alt = h("div", { class: "sr-only", id: altId, testid: "chart-alt" });
+    this.plotEl = h("div", { class: "chart-plot", role: "img", "aria-label": `Chart of ${metric}`, "aria-describedby": altId, style: { minHeight: HEIGHT + 10 + "px" } });
+    this.legend = new ChartLegend((key) => this.setFocus(key));
     const resetBtn = h("button", { class: "btn small chart-reset", hidden: true, title: "Show the whole run (or double-click the chart)", onclick: () => this.resetZoom() }, "Reset zoom");
     this.el = h(
       "figure",
-      { class: "chart", testid, "data-metric": metric, "data-points": "0", "data-series": "0" },
+      { class: "chart", testid, "data-metric": metric, "data-points": "0", "data-series": "0", "data-hover": "" },
       h(
         "figcaption",
         { class: "chart-head" },
@@ -133,8 +198,20 @@ export class MetricChart {
         resetBtn,
       ),
       this.plotEl,
+      this.legend.el,
       this.note,
+      this.alt,
     );
+    this.plotEl.addEventListener("mouseenter", () => (this.hovering = true));
+    this.plotEl.addEventListener("mouseleave", () => {
+      this.hovering = false;
+      this.tip.hide();
+      this.setFocus(null);
+    });
+    if (sync) {
+      this.zoom = sync.zoom;
+      this.unSync = sync.join(this);
+    }
     this.ro = new ResizeObserver(() => {
       const w = this.width();
       if (this.plot && Math.abs(w - this.lastWidth) > 2) {
@@ -158,6 +235,7 @@ export class MetricChart {
     this.settings = s;
     if (refetch) {
       this.zoom = null;
+      this.sync?.setZoom(null, this);
       this.load();
     } else {
       this.draw();
@@ -166,6 +244,21 @@ export class MetricChart {
 
   setSources(sources: ChartSource[]): void {
     this.sources = sources;
+    this.load();
+  }
+
+  /** New labels or groups for the same runs: drawn again without fetching. */
+  relabel(sources: ChartSource[]): void {
+    const byId = new Map(sources.map((s) => [s.runId, s]));
+    this.sources = sources;
+    for (const l of this.loaded) l.source = byId.get(l.source.runId) ?? l.source;
+    this.draw();
+  }
+
+  /** Another chart of the page zoomed (or went back to the whole run). */
+  applyZoom(z: Zoom): void {
+    if (z === this.zoom || (z && this.zoom && z[0] === this.zoom[0] && z[1] === this.zoom[1])) return;
+    this.zoom = z;
     this.load();
   }
 
@@ -205,9 +298,11 @@ export class MetricChart {
               x.push(xv);
               y.push(finite(s.y[i]));
             }
-            return { source: src, x, y, total: s.total ?? n, downsampled: !!s.downsampled };
+            const nonfinite = (s.nonfinite ?? []).filter((m) => Number.isFinite(m.x));
+            return { source: src, x, y, nonfinite, total: s.total ?? n, downsampled: !!s.downsampled };
           } catch (e) {
-            if (e instanceof ApiError && e.status === 404) return null; // this run lacks the metric
+            // This run lacks the metric (or the one on the x axis).
+            if (e instanceof ApiError && e.status === 404) return null;
             throw e;
           }
         }),
@@ -225,6 +320,16 @@ export class MetricChart {
       this.loading = false;
     }
     if (this.again && !this.destroyed) this.load();
+  }
+
+  /** Which runs are not drawn because they lack the metric on the x axis. */
+  private missingNote(): string | null {
+    if (!this.settings.x.startsWith("metrics.")) return null;
+    const have = new Set(this.loaded.map((l) => l.source.runId));
+    const missing = this.sources.filter((s) => !have.has(s.runId));
+    if (!missing.length) return null;
+    const names = missing.slice(0, 3).map((s) => s.label).join(", ") + (missing.length > 3 ? ` and ${missing.length - 3} more` : "");
+    return `Not drawn, as ${missing.length === 1 ? "it has" : "they have"} no \`${this.settings.x.slice(8)}\`: ${names}.`;
   }
 
   private showNote(s: string | null): void {
@@ -245,12 +350,19 @@ export class MetricChart {
       }
     }
     const log = this.settings.log && positive;
-    const { tables, series } = this.seriesData(log);
+    this.entries = this.makeEntries(log);
+    const { tables, series, bands } = this.seriesData();
     const points = this.loaded.reduce((a, l) => a + l.x.length, 0);
     this.showCounts(points);
+    this.describe();
+    this.legend.set(
+      this.entries.map((e) => ({ key: e.key, label: e.label, title: e.title, color: e.color, value: this.fmtY(lastValue(e.y)) })),
+    );
 
     this.plot?.destroy();
     this.plot = null;
+    this.focused = null;
+    this.tip.hide();
     if (!this.loaded.length || points === 0 || !anyFinite) {
       fill(
         this.plotEl,
@@ -260,63 +372,129 @@ export class MetricChart {
           !this.loaded.length ? "No points yet." : points === 0 ? "No points in this range." : "Every value is NaN or infinite: nothing to draw.",
         ),
       );
-      this.showNote(null);
+      this.showNote(this.missingNote());
       if (this.zoom) this.showNote("“Reset zoom” shows the whole run.");
       return;
     }
-    this.showNote(
-      this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null,
-    );
+    const notes = [this.settings.log && !positive ? "Log scale needs positive values: drawn on a linear scale." : null, this.missingNote()];
+    this.showNote(notes.filter((n) => n !== null).join(" ") || null);
     const data = tables.length === 1 ? tables[0] : uPlot.join(tables);
     this.plotEl.replaceChildren();
     this.lastWidth = this.width();
-    this.plot = new uPlot(this.options(series, log), data, this.plotEl);
+    this.plot = new uPlot(this.options(series, bands, log), data, this.plotEl);
+    this.plot.over.appendChild(this.tip.el);
     if (this.zoom) this.plot.setScale("x", { min: this.zoom[0], max: this.zoom[1] });
   }
 
-  /** uPlot's data and series of what was loaded: one line a run, or a faint raw line and its smoothed one. */
-  private seriesData(log: boolean): { tables: uPlot.AlignedData[]; series: uPlot.Series[] } {
-    const multi = this.sources.length > 1;
+  /** What is drawn: a line per run, but the runs of a group (two or more of
+   *  them) as one line of their mean with a band. */
+  private makeEntries(log: boolean): Entry[] {
+    const fix = (ys: (number | null)[]) => (log ? ys.map((v) => (v !== null && v > 0 ? v : null)) : ys);
+    const smooth = this.settings.smooth;
+    const single = this.loaded.length === 1;
+    const groups = new Map<string, Loaded[]>();
+    for (const l of this.loaded) {
+      const g = l.source.group;
+      if (g === null || g === undefined) continue;
+      const list = groups.get(g) ?? [];
+      list.push(l);
+      groups.set(g, list);
+    }
+    const out: Entry[] = [];
+    const done = new Set<string>();
+    for (const l of this.loaded) {
+      const g = l.source.group;
+      const members = g === null || g === undefined ? undefined : groups.get(g);
+      if (members && members.length > 1) {
+        if (done.has(g!)) continue;
+        done.add(g!);
+        const lines = members.map((m) => ({ x: m.x, y: smooth > 0 ? ema(fix(m.y), smooth) : fix(m.y) }));
+        const b = band(lines, this.settings.band, Math.max(200, this.width()));
+        const lo = log ? b.lo.map((v) => (v !== null && v > 0 ? v : null)) : b.lo;
+        out.push({
+          key: "group:" + g,
+          label: `${g} (${members.length})`,
+          title: `${g}: mean of ${members.length} runs, ${this.settings.band === "std" ? "±1 standard deviation" : "min to max"} shaded\n` + members.map((m) => m.source.title ?? m.source.label).join("\n"),
+          color: members[0].source.color ?? seriesColor(members[0].source.colorIndex),
+          x: b.x,
+          y: b.mean,
+          lo,
+          hi: b.hi,
+          runs: members.map((m) => m.source.runId),
+          nonfinite: members.flatMap((m) => m.nonfinite.map((n) => ({ ...n, label: m.source.label }))),
+          sidx: 0,
+        });
+        continue;
+      }
+      const ys = fix(l.y);
+      out.push({
+        key: l.source.runId,
+        label: l.source.label,
+        title: l.source.title ?? l.source.label,
+        color: l.source.color ?? seriesColor(l.source.colorIndex),
+        x: l.x,
+        // A single run keeps its raw line beside the smoothed one (see seriesData).
+        y: smooth > 0 && !single ? ema(ys, smooth) : ys,
+        runs: [l.source.runId],
+        nonfinite: l.nonfinite,
+        sidx: 0,
+      });
+    }
+    return out;
+  }
+
+  /** uPlot's data, series and bands of the entries. */
+  private seriesData(): { tables: uPlot.AlignedData[]; series: uPlot.Series[]; bands: uPlot.Band[] } {
     const smooth = this.settings.smooth;
     const tables: uPlot.AlignedData[] = [];
-    const series: uPlot.Series[] = [
-      {
-        label: this.settings.x === "time" ? "time" : "step",
-        value: (u, v, _s, idx) => {
-          const x = idx === null || idx === undefined ? lastOf(u, 0) : v;
-          if (x === null || x === undefined) return "–";
-          return this.settings.x === "time" ? fmtDuration(x) : fmtNum(x, 6);
-        },
-      },
-    ];
-    const fix = (ys: (number | null)[]) => (log ? ys.map((v) => (v !== null && v > 0 ? v : null)) : ys);
-    // At rest (no cursor), the legend shows each series' last value.
-    const fmtY = (u: uPlot, v: number | null, sidx: number, idx: number | null) => {
-      const x = idx === null || idx === undefined ? lastOf(u, sidx) : v;
-      if (x === null || x === undefined) return "–";
-      return this.units ? this.units.value(x) : fmtNum(x, 5);
-    };
-    for (const l of this.loaded) {
-      const color = seriesColor(l.source.colorIndex);
-      const ys = fix(l.y);
-      if (smooth > 0 && !multi) {
-        tables.push([l.x, ys, ema(ys, smooth)] as uPlot.AlignedData);
-        series.push({ label: l.source.label, stroke: withAlpha(color, 0.3), width: 1, value: fmtY, spanGaps: true, points: { show: false } });
-        series.push({ label: "smoothed", stroke: color, width: 2, value: fmtY, spanGaps: true, points: { show: false } });
+    const series: uPlot.Series[] = [{ label: this.xName() }];
+    const bands: uPlot.Band[] = [];
+    const many = this.entries.length > 1;
+    for (const e of this.entries) {
+      if (e.lo && e.hi) {
+        tables.push([e.x, e.y, e.lo, e.hi] as uPlot.AlignedData);
+        e.sidx = series.length;
+        series.push({ label: e.label, stroke: e.color, width: 2, spanGaps: true, points: { show: false } });
+        series.push({ label: e.label + " low", stroke: "transparent", width: 0, spanGaps: true, points: { show: false } });
+        series.push({ label: e.label + " high", stroke: "transparent", width: 0, spanGaps: true, points: { show: false } });
+        bands.push({ series: [series.length - 1, series.length - 2], fill: withAlpha(e.color, 0.18) });
+      } else if (smooth > 0 && !many) {
+        tables.push([e.x, e.y, ema(e.y, smooth)] as uPlot.AlignedData);
+        series.push({ label: e.label, stroke: withAlpha(e.color, 0.3), width: 1, spanGaps: true, points: { show: false } });
+        e.sidx = series.length;
+        series.push({ label: "smoothed", stroke: e.color, width: 2, spanGaps: true, points: { show: false } });
       } else {
-        tables.push([l.x, smooth > 0 ? ema(ys, smooth) : ys] as uPlot.AlignedData);
-        const sparse = l.x.length <= 60;
+        tables.push([e.x, e.y] as uPlot.AlignedData);
+        e.sidx = series.length;
+        const sparse = e.x.length <= 60;
         series.push({
-          label: l.source.label,
-          stroke: color,
-          width: multi ? 1.6 : 1.5,
-          value: fmtY,
+          label: e.label,
+          stroke: e.color,
+          width: many ? 1.6 : 1.5,
           spanGaps: true,
-          points: sparse ? { show: true, size: 5, fill: color } : { show: false },
+          points: sparse ? { show: true, size: 5, fill: e.color } : { show: false },
         });
       }
     }
-    return { tables, series };
+    return { tables, series, bands };
+  }
+
+  private xName(): string {
+    const x = this.settings.x;
+    return x === "time" ? "time" : x === "wall" ? "wall time" : x.startsWith("metrics.") ? x.slice("metrics.".length) : "step";
+  }
+
+  private fmtX(v: number): string {
+    const x = this.settings.x;
+    if (x === "time") return fmtDuration(v);
+    if (x === "wall") return new Date(v * 1000).toLocaleString();
+    if (x === "step") return fmtNum(Math.round(v), 12);
+    return fmtNum(v, 6);
+  }
+
+  private fmtY(v: number | null): string {
+    if (v === null) return "–";
+    return this.units ? this.units.value(v) : fmtNum(v, 5);
   }
 
   /** The chart's counts, in its head and in its data attributes (`points` drawn). */
@@ -325,13 +503,58 @@ export class MetricChart {
     this.el.dataset.points = String(points);
     this.el.dataset.total = String(total);
     this.el.dataset.series = String(this.loaded.length);
+    this.el.dataset.lines = String(this.entries.length);
+    this.el.dataset.bands = String(this.entries.filter((e) => e.lo).length);
+    this.el.dataset.nonfinite = String(this.entries.reduce((a, e) => a + e.nonfinite.length, 0));
     const down = this.loaded.some((l) => l.downsampled);
     this.info.textContent =
       `${total.toLocaleString("en-US")} point${total === 1 ? "" : "s"}` + (down ? ` · ${points.toLocaleString("en-US")} drawn` : "") + (this.zoom ? " · zoomed" : "");
     this.el.querySelector<HTMLElement>(".chart-reset")!.hidden = !this.zoom;
   }
 
-  private options(series: uPlot.Series[], log: boolean): uPlot.Options {
+  /** The text alternative: a sentence, and a table of each line's first and last points, range and NaN/inf. */
+  private describe(): void {
+    const xs = this.entries.flatMap((e) => (e.x.length ? [e.x[0], e.x[e.x.length - 1]] : []));
+    const span = xs.length ? ` over ${this.xName()} ${this.fmtX(Math.min(...xs))} to ${this.fmtX(Math.max(...xs))}` : "";
+    const odd = this.entries.reduce((a, e) => a + e.nonfinite.length, 0);
+    const sentence =
+      `${this.metric}: ${this.entries.length} line${this.entries.length === 1 ? "" : "s"}${span}` +
+      (this.zoom ? " (zoomed)" : "") +
+      (odd ? `; ${odd} NaN or infinite value${odd === 1 ? "" : "s"} marked` : "") +
+      ".";
+    this.plotEl.setAttribute("aria-label", sentence);
+    const rows = this.entries.map((e) => {
+      let min: number | null = null;
+      let max: number | null = null;
+      for (const v of e.y) {
+        if (v === null) continue;
+        if (min === null || v < min) min = v;
+        if (max === null || v > max) max = v;
+      }
+      const odd = e.nonfinite.map((n) => `${n.value} at ${this.xName()} ${this.fmtX(n.x)}`).join(", ");
+      return h(
+        "tr",
+        null,
+        h("th", { scope: "row" }, e.label),
+        h("td", null, this.fmtY(lastValue(e.y))),
+        h("td", null, this.fmtY(min)),
+        h("td", null, this.fmtY(max)),
+        h("td", null, odd || "none"),
+      );
+    });
+    this.alt.replaceChildren(
+      h("p", null, sentence),
+      h(
+        "table",
+        null,
+        h("caption", null, `${this.metric}, by line`),
+        h("thead", null, h("tr", null, ["line", "last", "lowest", "highest", "NaN or infinite"].map((c) => h("th", { scope: "col" }, c)))),
+        h("tbody", null, rows),
+      ),
+    );
+  }
+
+  private options(series: uPlot.Series[], bands: uPlot.Band[], log: boolean): uPlot.Options {
     const t = theme();
     const axis: uPlot.Axis = {
       stroke: t.muted,
@@ -339,16 +562,26 @@ export class MetricChart {
       ticks: { stroke: t.grid, width: 1, size: 4 },
       values: (_u, splits) => splits.map((v) => fmtAxis(v)),
     };
-    const timeAxis = this.settings.x === "time";
-    const xAxis: uPlot.Axis = timeAxis ? { ...axis, values: (_u, splits) => splits.map((v) => fmtSeconds(v, splits)) } : { ...axis };
+    const mode = this.settings.x;
+    // Room for one line of tick labels (uPlot leaves 50 px); wall-clock ticks take two.
+    const xAxis: uPlot.Axis =
+      mode === "time"
+        ? { ...axis, size: 30, values: (_u, splits) => splits.map((v) => fmtSeconds(v, splits)) }
+        : mode === "wall"
+          ? { stroke: axis.stroke, grid: axis.grid, ticks: axis.ticks }
+          : { ...axis, size: 30 };
     return {
       width: this.lastWidth,
       height: HEIGHT,
-      scales: { x: { time: false }, y: log ? { distr: 3, log: 10 } : {} },
+      scales: { x: { time: mode === "wall" }, y: log ? { distr: 3, log: 10 } : {} },
       axes: [xAxis, this.units ? { ...axis, size: 64, values: (_u, splits) => this.units!.axis(splits) } : { ...axis, size: 58 }],
       series,
-      legend: { show: true, live: true },
+      bands,
+      legend: { show: false },
+      focus: { alpha: 0.18 },
       cursor: {
+        sync: this.sync ? { key: this.sync.key, scales: ["x", null] } : undefined,
+        focus: { prox: -1 },
         drag: { x: true, y: false, setScale: false },
         bind: {
           dblclick: () => () => {
@@ -359,8 +592,120 @@ export class MetricChart {
       },
       hooks: {
         setSelect: [(u) => this.onSelect(u)],
+        setCursor: [(u) => this.onCursor(u)],
+        draw: [(u) => this.drawMarks(u)],
       },
     };
+  }
+
+  /** The tooltip: each line's value at the cursor's x, nearest the cursor first; the nearest line highlighted. */
+  private onCursor(u: uPlot): void {
+    const left = u.cursor.left ?? -1;
+    const top = u.cursor.top ?? -1;
+    if (!this.hovering || left < 0 || top < 0) {
+      this.tip.hide();
+      if (!this.hovering) return;
+      this.setFocus(null);
+      return;
+    }
+    const xv = u.posToVal(left, "x");
+    this.tip.el.dataset.y = String(u.posToVal(top, "y"));
+    const min = u.scales.x.min ?? 0;
+    const max = u.scales.x.max ?? 1;
+    const width = u.over.clientWidth || 1;
+    const perPx = (max - min) / width;
+    const rows: { e: Entry; v: number; lo: number | null; hi: number | null; dist: number }[] = [];
+    const notes: string[] = [];
+    for (const e of this.entries) {
+      const i = nearest(e.x, xv);
+      if (i < 0) continue;
+      if (xv < e.x[0] - 8 * perPx || xv > e.x[e.x.length - 1] + 8 * perPx) continue;
+      const k = presentNear(e.y, i);
+      if (k >= 0) {
+        const v = e.y[k]!;
+        rows.push({ e, v, lo: e.lo?.[k] ?? null, hi: e.hi?.[k] ?? null, dist: Math.abs(u.valToPos(v, "y") - top) });
+      }
+      for (const n of e.nonfinite) {
+        if (Math.abs(n.x - xv) <= 6 * perPx) notes.push(`${(n as { label?: string }).label ?? e.label}: ${n.value} at ${this.xName()} ${this.fmtX(n.x)}`);
+      }
+    }
+    rows.sort((a, b) => a.dist - b.dist);
+    this.setFocus(rows.length ? rows[0].e.key : null);
+    if (!rows.length && !notes.length) {
+      this.tip.hide();
+      return;
+    }
+    this.tip.show(
+      left,
+      top,
+      width,
+      u.over.clientHeight,
+      `${this.xName()} ${this.fmtX(xv)}`,
+      rows.map((r) => ({
+        key: r.e.key,
+        label: r.e.label,
+        color: r.e.color,
+        value: this.fmtY(r.v) + (r.lo !== null && r.hi !== null ? ` (${this.fmtY(r.lo)} – ${this.fmtY(r.hi)})` : ""),
+      })),
+      notes.slice(0, 6),
+    );
+  }
+
+  /** Highlights the line `key` (the others dimmed), or none. */
+  private setFocus(key: string | null): void {
+    if (key === this.focused) return;
+    this.focused = key;
+    this.el.dataset.hover = key ?? "";
+    for (const li of this.legend.el.querySelectorAll<HTMLElement>(".legend-item")) li.classList.toggle("focused", li.dataset.key === key);
+    const e = key ? this.entries.find((x) => x.key === key) : undefined;
+    this.plot?.setSeries(e ? e.sidx : null, { focus: true });
+  }
+
+  /** NaN and infinities where they were logged: a dashed line in the run's
+   *  colour, a triangle up (+inf) at the top, down (-inf) at the bottom, a
+   *  ring (NaN) at the top. */
+  private drawMarks(u: uPlot): void {
+    const ctx = u.ctx;
+    const { left, top, width, height } = u.bbox;
+    const dpr = window.devicePixelRatio || 1;
+    const r = 4.5 * dpr;
+    ctx.save();
+    for (const e of this.entries) {
+      if (this.focused && this.focused !== e.key) ctx.globalAlpha = 0.25;
+      else ctx.globalAlpha = 1;
+      for (const n of e.nonfinite) {
+        const cx = u.valToPos(n.x, "x", true);
+        if (!(cx >= left - 1 && cx <= left + width + 1)) continue;
+        ctx.strokeStyle = e.color;
+        ctx.fillStyle = e.color;
+        ctx.lineWidth = 1 * dpr;
+        ctx.setLineDash([3 * dpr, 3 * dpr]);
+        ctx.beginPath();
+        ctx.moveTo(cx, top);
+        ctx.lineTo(cx, top + height);
+        ctx.stroke();
+        ctx.setLineDash([]);
+        ctx.beginPath();
+        if (n.value === "Infinity") {
+          ctx.moveTo(cx, top);
+          ctx.lineTo(cx - r, top + 2 * r);
+          ctx.lineTo(cx + r, top + 2 * r);
+          ctx.closePath();
+          ctx.fill();
+        } else if (n.value === "-Infinity") {
+          ctx.moveTo(cx, top + height);
+          ctx.lineTo(cx - r, top + height - 2 * r);
+          ctx.lineTo(cx + r, top + height - 2 * r);
+          ctx.closePath();
+          ctx.fill();
+        } else {
+          ctx.lineWidth = 2 * dpr;
+          ctx.arc(cx, top + r + dpr, r, 0, 2 * Math.PI);
+          ctx.stroke();
+        }
+      }
+    }
+    ctx.restore();
   }
 
   private onSelect(u: uPlot): void {
@@ -371,6 +716,7 @@ export class MetricChart {
     u.setSelect({ left: 0, top: 0, width: 0, height: 0 }, false);
     if (!(to > from)) return;
     this.zoom = [from, to];
+    this.sync?.setZoom(this.zoom, this);
     u.setScale("x", { min: from, max: to });
     this.load();
   }
@@ -378,6 +724,7 @@ export class MetricChart {
   resetZoom(): void {
     if (!this.zoom) return;
     this.zoom = null;
+    this.sync?.setZoom(null, this);
     this.load();
   }
 
@@ -387,10 +734,39 @@ export class MetricChart {
     this.abort.abort();
     this.ro.disconnect();
     this.unTheme();
+    this.unSync();
     observer?.unobserve(this.el);
     this.plot?.destroy();
     this.plot = null;
   }
+}
+
+/** The index of the x nearest `v` in ascending `xs`, or -1 when there is none. */
+function nearest(xs: number[], v: number): number {
+  if (!xs.length) return -1;
+  let lo = 0;
+  let hi = xs.length - 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (xs[mid] < v) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo > 0 && Math.abs(xs[lo - 1] - v) <= Math.abs(xs[lo] - v) ? lo - 1 : lo;
+}
+
+/** `i`, or the nearest index within three of it whose value is there; -1 if none. */
+function presentNear(ys: (number | null)[], i: number): number {
+  for (let d = 0; d <= 3; d++) {
+    if (i - d >= 0 && ys[i - d] !== null) return i - d;
+    if (i + d < ys.length && ys[i + d] !== null) return i + d;
+  }
+  return -1;
+}
+
+/** The last value that is there. */
+function lastValue(ys: (number | null)[]): number | null {
+  for (let i = ys.length - 1; i >= 0; i--) if (ys[i] !== null) return ys[i];
+  return null;
 }
 
 /** Seconds since the start as axis labels: 30s, 4:30, 2h05. */
@@ -405,28 +781,29 @@ function fmtSeconds(v: number | null, splits: number[]): string {
   return `${sign}${Math.floor(a / 3600)}h${pad((a % 3600) / 60)}`;
 }
 
-/** The step/time, log and smoothing controls shared by a page's charts. */
-export function chartControls(initial: ChartSettings, onChange: (s: ChartSettings, refetch: boolean) => void, withSmoothing = true): HTMLElement {
+/** The x axis, log and smoothing controls shared by a page's charts;
+ *  `xMetrics` are the metrics offered as the x axis. */
+export function chartControls(
+  initial: ChartSettings,
+  onChange: (s: ChartSettings, refetch: boolean) => void,
+  withSmoothing = true,
+  xMetrics: string[] = [],
+): HTMLElement {
   const s = { ...initial };
   const change = (c: Partial<ChartSettings>, refetch: boolean) => {
     Object.assign(s, c);
     onChange({ ...s }, refetch);
   };
-  const name = "xaxis-" + Math.random().toString(36).slice(2, 8);
-  const radio = (value: "step" | "time", label: string) =>
-    h(
-      "label",
-      { class: "seg" },
-      h("input", {
-        type: "radio",
-        name,
-        value,
-        checked: s.x === value,
-        onchange: () => change({ x: value }, true),
-      }),
-      " ",
-      label,
-    );
+  const metrics = s.x.startsWith("metrics.") && !xMetrics.includes(s.x.slice(8)) ? [...xMetrics, s.x.slice(8)] : xMetrics;
+  const xSelect = h(
+    "select",
+    { "aria-label": "x axis", testid: "chart-x", onchange: () => change({ x: xSelect.value }, true) },
+    h("option", { value: "step" }, "step"),
+    h("option", { value: "time" }, "relative time"),
+    h("option", { value: "wall" }, "wall-clock time"),
+    metrics.length ? h("optgroup", { label: "a metric" }, metrics.map((m) => h("option", { value: "metrics." + m }, m))) : null,
+  );
+  xSelect.value = s.x;
   const smoothVal = h("output", { class: "smooth-val" }, s.smooth.toFixed(2));
   const slider = h("input", {
     type: "range",
@@ -443,7 +820,7 @@ export function chartControls(initial: ChartSettings, onChange: (s: ChartSetting
   return h(
     "div",
     { class: "chart-controls", role: "group", "aria-label": "Chart options" },
-    h("span", { class: "ctl", role: "radiogroup", "aria-label": "x axis" }, h("span", { class: "ctl-label" }, "x axis"), radio("step", "step"), radio("time", "time")),
+    h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "x axis"), xSelect),
     h(
       "label",
       { class: "ctl" },
@@ -453,11 +830,4 @@ export function chartControls(initial: ChartSettings, onChange: (s: ChartSetting
     withSmoothing ? h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "smoothing"), slider, smoothVal) : null,
     h("span", { class: "ctl-hint muted" }, "drag to zoom · double-click to reset"),
   );
-}
-
-/** The last value of series `sidx` that is there. */
-function lastOf(u: uPlot, sidx: number): number | null {
-  const d = u.data[sidx] as (number | null | undefined)[];
-  for (let i = d.length - 1; i >= 0; i--) if (d[i] !== null && d[i] !== undefined) return d[i] as number;
-  return null;
 }

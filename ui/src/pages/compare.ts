@@ -3,7 +3,8 @@
 // parallel coordinates over any fields (coloured by one, brushed to pick
 // runs), and a scatter of any field against any field. Past eight runs the
 // chips fold. The address keeps the plots' choices: `axes=` (the parallel
-// coordinates' fields in order), `color=`, `brush=` (their brushes), `sx=`
+// coordinates' fields in order), `pcolor=` (what colours them; `color=`
+// colours the charts' lines), `brush=` (their brushes), `sx=`
 // and `sy=` (the scatter's fields), `media=` (the image key side by side).
 
 import { api, errorText, isAbort, runPath, type RunDetail } from "../api";
@@ -12,7 +13,9 @@ import { fmtNum, fmtValue } from "../format";
 import { subscribe } from "../live";
 import type { View } from "../page";
 import { buildHash, getList, getStr, navigate, parseHash, runsHash, type Route } from "../route";
-import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
+import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, type ChartSettings } from "../components/chart";
+import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
+import { colorScale, groupingControls, sourceOf, type ColorScale, type Grouping } from "../components/chart-grouping";
 import { RunChips } from "../components/chips";
 import { RUN_FIELDS, fieldLabel, metricField, paramField, parseField, runLabel, type Field, type PlotRun } from "../components/fields";
 import { ParallelCoords, parseBrush } from "../components/parallel";
@@ -34,6 +37,9 @@ class CompareView implements View {
   private metric: string;
   private param: string;
   private settings: ChartSettings;
+  /** The crosshair and zoom the charts share; how their lines are grouped and labelled. */
+  private sync: ChartSync;
+  private grouping: Grouping;
   private charts = new Map<string, MetricChart>();
   private plotKeys: PlotKeys;
   private chips: RunChips | null = null;
@@ -58,6 +64,8 @@ class CompareView implements View {
     this.param = getStr(route, "param");
     this.plotKeys = plotKeysFrom(route);
     this.settings = chartSettingsFrom(route);
+    this.sync = new ChartSync(parseZoom(getStr(route, "zoom")), () => navigate(this.hash({}), true));
+    this.grouping = groupingFrom(route, this.settings);
     this.el = h("section", { class: "page compare-page" });
     this.refetch = throttle(() => this.load(false), 3000);
     this.unsub = subscribe({
@@ -98,11 +106,18 @@ class CompareView implements View {
     const ids = [...new Set(getList(route, "ids") ?? [])];
     if (ids.join(",") !== this.ids.join(",")) return false;
     const s = chartSettingsFrom(route);
-    if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth) {
+    if (s.x !== this.settings.x || s.log !== this.settings.log || s.smooth !== this.settings.smooth || s.band !== this.settings.band) {
       const refetch = s.x !== this.settings.x;
       this.settings = s;
       for (const c of this.charts.values()) c.setSettings(s, refetch);
       this.drawSingle();
+    }
+    const zoom = parseZoom(getStr(route, "zoom"));
+    if (zoomParam(zoom) !== zoomParam(this.sync.zoom)) this.sync.setZoom(zoom);
+    const grouping = groupingFrom(route, s);
+    if (JSON.stringify(grouping) !== JSON.stringify(this.grouping)) {
+      this.grouping = grouping;
+      this.syncCharts();
     }
     const metric = getStr(route, "metric");
     const param = getStr(route, "param");
@@ -126,13 +141,15 @@ class CompareView implements View {
       param: change.param ?? this.param,
       axes: k.axes ?? undefined,
       brush: k.brush.length ? k.brush : undefined,
-      color: k.color,
+      pcolor: k.color,
       sx: k.sx,
       sy: k.sy,
       media: k.media,
-      x: s.x === "time" ? "time" : undefined,
-      log: s.log ? "1" : undefined,
-      smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+      ...chartSettingsParams(s),
+      zoom: zoomParam(this.sync.zoom),
+      group: this.grouping.groupBy || undefined,
+      label: this.grouping.labelKeys.length ? this.grouping.labelKeys : undefined,
+      color: this.grouping.colorBy || undefined,
     });
   }
 
@@ -186,11 +203,29 @@ class CompareView implements View {
     this.renderChips();
 
     const chartsGrid = h("div", { class: "charts-grid" });
-    const controls = chartControls(this.settings, (s, refetch) => {
-      this.settings = s;
-      for (const c of this.charts.values()) c.setSettings(s, refetch);
-      navigate(this.hash({ settings: s }), true);
-    });
+    const controls = chartControls(
+      this.settings,
+      (s, refetch) => {
+        this.settings = s;
+        for (const c of this.charts.values()) c.setSettings(s, refetch);
+        navigate(this.hash({ settings: s }), true);
+      },
+      true,
+      this.metricNames().filter((n) => !isSystemMetric(n)),
+    );
+    const lines = groupingControls(
+      this.grouping,
+      this.paramNames(),
+      this.metricNames().filter((n) => !isSystemMetric(n)),
+      this.runs.some((r) => groupOfRun(r) !== null),
+      (g: Grouping) => {
+        this.grouping = g;
+        this.settings = { ...this.settings, band: g.band };
+        for (const c of this.charts.values()) c.setSettings(this.settings, false);
+        this.syncCharts();
+        navigate(this.hash({}), true);
+      },
+    );
 
     this.paramsBox = h("div", { class: "compare-params-box" });
     this.pc = new ParallelCoords({
@@ -225,7 +260,7 @@ class CompareView implements View {
       errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
       this.chips.el,
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
-      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls), chartsGrid),
+      h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines, this.colorKey), chartsGrid),
       this.singleCard,
       this.media.el,
       h(
@@ -269,6 +304,22 @@ class CompareView implements View {
 
   private chartsGrid: HTMLElement | null = null;
   private chartRuns = new Map<string, string>();
+  private chartLabels = new Map<string, string>();
+  private colorKey = h("span", { class: "color-key", testid: "chart-color-key", hidden: true });
+
+  /** The key of the colours by a value: its name and ends. */
+  private showColorKey(scale: ColorScale | null): void {
+    const by = this.grouping.colorBy;
+    this.colorKey.hidden = !scale;
+    if (!scale) return;
+    const name = by.replace(/^(params|metrics)\./, "");
+    this.colorKey.replaceChildren(
+      scale.range ? h("span", null, scale.range.lo) : h("span", null, name),
+      h("span", { class: "color-ramp", "aria-hidden": "true" }),
+      scale.range ? h("span", null, `${scale.range.hi}${scale.range.log ? " (log)" : ""}`) : "",
+    );
+    this.colorKey.title = `Lines coloured by ${by}` + (scale.range ? "" : " (its values in order)") + "; grey: runs without it";
+  }
 
   private syncCharts(): void {
     const grid = this.chartsGrid;
@@ -280,21 +331,27 @@ class CompareView implements View {
       return;
     }
     if (!this.charts.size) grid.replaceChildren();
+    const scale = this.grouping.colorBy ? colorScale(this.runs, this.grouping.colorBy) : null;
+    this.showColorKey(scale);
     for (const n of names) {
       const sources = this.runs
         .filter((r) => (r.metrics ?? []).some((m) => m.name === n))
-        .map((r) => ({ runId: r.id, label: r.short_id, colorIndex: this.colorOf(r) }));
+        .map((r) => sourceOf(r, this.colorOf(r), this.grouping, scale));
       const existing = this.charts.get(n);
       if (existing) {
         const key = sources.map((x) => x.runId).join(",");
         if (this.chartRuns.get(n) !== key) {
           this.chartRuns.set(n, key);
           existing.setSources(sources);
+        } else if (this.chartLabels.get(n) !== JSON.stringify(sources)) {
+          existing.relabel(sources);
         }
+        this.chartLabels.set(n, JSON.stringify(sources));
         continue;
       }
+      this.chartLabels.set(n, JSON.stringify(sources));
       this.chartRuns.set(n, sources.map((x) => x.runId).join(","));
-      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`, systemUnits(n));
+      const c = new MetricChart(n, sources, this.settings, "compare-chart", `${sources.length} of ${this.runs.length} runs`, systemUnits(n), this.sync);
       this.charts.set(n, c);
       grid.appendChild(c.el);
     }
@@ -484,6 +541,7 @@ interface PlotKeys {
   axes: string[] | null;
   /** The parallel coordinates' brushes (see `brushText`). */
   brush: string[];
+  /** What colours the parallel coordinates (`pcolor=` in the address). */
   color?: string;
   sx?: string;
   sy?: string;
@@ -493,7 +551,7 @@ interface PlotKeys {
 
 function plotKeysFrom(route: Route): PlotKeys {
   const opt = (k: string) => getStr(route, k) || undefined;
-  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("color"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
+  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("pcolor"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
 }
 
 /** Fills a select with fields, grouped as params, metrics and run fields. */
@@ -507,4 +565,21 @@ function fieldSelect(sel: HTMLSelectElement, fields: Field[], value: string, pla
   for (const g of [group("params", "params"), group("metrics", "metrics"), group("run", "run")]) if (g) sel.append(g);
   sel.value = value;
   sel.disabled = fields.length === 0;
+}
+
+/** The grouping and labels the address holds (`group=`, `label=`; the band is a chart setting). */
+function groupingFrom(route: Route, s: ChartSettings): Grouping {
+  const g = getStr(route, "group");
+  return {
+    // A bare name is a parameter (as the runs table may write it).
+    groupBy: !g || g === "group" || g.startsWith("params.") ? g : "params." + g,
+    band: s.band,
+    labelKeys: getList(route, "label") ?? [],
+    colorBy: /^(params|metrics)\./.test(getStr(route, "color")) ? getStr(route, "color") : "",
+  };
+}
+
+/** The run's group, if it has one. */
+function groupOfRun(r: RunDetail): string | null {
+  return r.group ?? null;
 }

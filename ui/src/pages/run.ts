@@ -7,7 +7,8 @@ import { subscribe, sameRun } from "../live";
 import type { View } from "../page";
 import { buildHash, getStr, navigate, runsHash, type Route } from "../route";
 import { statusBadge, updateBadge } from "../components/badge";
-import { MetricChart, chartControls, chartSettingsFrom, type ChartSettings } from "../components/chart";
+import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, type ChartSettings } from "../components/chart";
+import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
 import { ArtifactBrowser } from "../components/artifacts";
 import { LogView } from "../components/logs";
 import * as selection from "../selection";
@@ -27,6 +28,10 @@ class RunView implements View {
   private tab: Tab = "overview";
   private file: string | null = null;
   private settings: ChartSettings;
+  /** The crosshair and the zoom its charts share (the zoom in the address);
+   *  the system metrics' charts share theirs apart, their steps being samples. */
+  private sync: ChartSync;
+  private systemSync = new ChartSync(null, () => {});
   private head: HTMLElement;
   private tabsNav: HTMLElement;
   private content: HTMLElement;
@@ -49,6 +54,7 @@ class RunView implements View {
   constructor(route: Route) {
     this.ref = route.id ?? "";
     this.settings = chartSettingsFrom(route);
+    this.sync = new ChartSync(parseZoom(getStr(route, "zoom")), () => navigate(this.hashFor({}), true));
     this.tab = (TABS as string[]).includes(getStr(route, "tab")) ? (getStr(route, "tab") as Tab) : "overview";
     this.file = getStr(route, "file") || null;
     this.head = h("header", { class: "run-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"));
@@ -97,6 +103,8 @@ class RunView implements View {
       this.settings = s;
       for (const c of this.charts.values()) c.setSettings(s, refetch);
     }
+    const zoom = parseZoom(getStr(route, "zoom"));
+    if (zoomParam(zoom) !== zoomParam(this.sync.zoom)) this.sync.setZoom(zoom);
     return true;
   }
 
@@ -107,9 +115,8 @@ class RunView implements View {
     return buildHash(`/run/${encodeURIComponent(this.ref)}`, {
       tab: tab === "overview" ? undefined : tab,
       file: tab === "artifacts" && file ? file : undefined,
-      x: s.x === "time" ? "time" : undefined,
-      log: s.log ? "1" : undefined,
-      smooth: s.smooth > 0 ? String(s.smooth) : undefined,
+      ...chartSettingsParams(s),
+      zoom: zoomParam(this.sync.zoom),
     });
   }
 
@@ -295,12 +302,18 @@ class RunView implements View {
   private renderOverview(): void {
     this.side = h("div", { class: "run-side" });
     this.chartsGrid = h("div", { class: "charts-grid" });
-    const controls = chartControls(this.settings, (s, refetch) => {
-      this.settings = s;
-      for (const c of this.charts.values()) c.setSettings(s, refetch);
-      navigate(this.hashFor({ settings: s }), true);
-      this.renderTabs();
-    });
+    const xMetrics = (this.run?.metrics ?? []).map((m) => m.name).filter((n) => !isSystemMetric(n));
+    const controls = chartControls(
+      this.settings,
+      (s, refetch) => {
+        this.settings = s;
+        for (const c of this.charts.values()) c.setSettings(s, refetch);
+        navigate(this.hashFor({ settings: s }), true);
+        this.renderTabs();
+      },
+      true,
+      xMetrics,
+    );
     this.systemGrid = h("div", { class: "charts-grid" });
     this.systemSection = h(
       "section",
@@ -360,7 +373,7 @@ class RunView implements View {
     for (const n of names) {
       if (this.charts.has(n)) continue;
       const sub = isSystemMetric(n) ? systemLabel(n) : undefined;
-      const c = new MetricChart(n, [{ runId: this.run!.id, label: n, colorIndex: 0 }], this.settings, "metric-chart", sub, systemUnits(n));
+      const c = new MetricChart(n, [{ runId: this.run!.id, label: n, colorIndex: 0 }], this.settings, "metric-chart", sub, systemUnits(n), isSystemMetric(n) ? this.systemSync : this.sync);
       c.el.id = "chart-" + cssId(n);
       this.charts.set(n, c);
       grid.appendChild(c.el);

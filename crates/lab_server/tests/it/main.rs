@@ -383,6 +383,91 @@ async fn one_run_has_everything() {
 }
 
 #[tokio::test]
+async fn series_on_wall_clock_or_another_metric_mark_nan_and_infinities() {
+    let dir = tempfile::tempdir().unwrap();
+    let (project, _) = Project::create(dir.path()).unwrap();
+    let id = {
+        let _guard = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+        let run = start(&project, "iris");
+        for step in 0..10_i32 {
+            let loss = match step {
+                3 => f64::NAN,
+                5 => f64::INFINITY,
+                7 => f64::NEG_INFINITY,
+                _ => f64::from(step),
+            };
+            run.log_metric("loss", loss, Some(i64::from(step))).unwrap();
+            if step % 2 == 0 {
+                run.log_metric(
+                    "accuracy",
+                    f64::from(10 - step) / 10.0,
+                    Some(i64::from(step)),
+                )
+                .unwrap();
+            }
+        }
+        run.end(Status::Finished, None).unwrap();
+        run.id().to_string()
+    };
+    let s = state(&project, None);
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64();
+
+    let step = get(&s, &format!("/api/v1/runs/{id}/metrics/loss"))
+        .await
+        .json();
+    assert_eq!(step["x_axis"], "step");
+    assert_eq!(step["y"][3], J::Null, "old clients still see null");
+    assert_eq!(
+        step["nonfinite"],
+        serde_json::json!([
+            {"x": 3.0, "value": "NaN"},
+            {"x": 5.0, "value": "Infinity"},
+            {"x": 7.0, "value": "-Infinity"},
+        ])
+    );
+
+    let wall = get(&s, &format!("/api/v1/runs/{id}/metrics/loss?x=wall"))
+        .await
+        .json();
+    assert_eq!(wall["x_axis"], "wall");
+    let first = wall["x"][0].as_f64().unwrap();
+    assert!(
+        (first - now_secs).abs() < 120.0,
+        "{first} is a Unix time near {now_secs}"
+    );
+
+    let against = get(
+        &s,
+        &format!("/api/v1/runs/{id}/metrics/loss?x=metrics.accuracy"),
+    )
+    .await;
+    assert_eq!(against.status, StatusCode::OK);
+    let against = against.json();
+    assert_eq!(against["x_axis"], "metrics.accuracy");
+    // Steps 0, 2, 4, 6, 8 have both; x is accuracy, in order.
+    assert_eq!(against["x"], serde_json::json!([0.2, 0.4, 0.6, 0.8, 1.0]));
+    assert_eq!(against["y"], serde_json::json!([8.0, 6.0, 4.0, 2.0, 0.0]));
+
+    let missing = get(
+        &s,
+        &format!("/api/v1/runs/{id}/metrics/loss?x=metrics.nope"),
+    )
+    .await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`nope`")
+    );
+    let bad = get(&s, &format!("/api/v1/runs/{id}/metrics/loss?x=metrics.")).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn series_are_downsampled_keeping_spikes() {
     let (_dir, project, ids) = project();
     let s = state(&project, None);

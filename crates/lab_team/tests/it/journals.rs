@@ -217,10 +217,26 @@ fn a_journal_sent_in_pieces_is_kept_whole_and_folded_as_locally() {
             "?x=time&max_points=100&from=0.0",
             lab_server::series::XAxis::Time,
         ),
+        (
+            "?x=wall&max_points=100&from=0.0",
+            lab_server::series::XAxis::Wall,
+        ),
+        // A metric against itself: paired by step, the same points.
+        (
+            "?x=metrics.loss&max_points=100&from=0.0",
+            lab_server::series::XAxis::Metric,
+        ),
     ] {
         let from = if query.is_empty() { None } else { Some(0.0) };
         let max = if query.is_empty() { 2000 } else { 100 };
-        let want = lab_server::series::downsample(&series, axis, from, None, max);
+        let paired;
+        let source = if axis == lab_server::series::XAxis::Metric {
+            paired = series.against(&series);
+            &paired
+        } else {
+            &series
+        };
+        let want = lab_server::series::downsample(source, axis, from, None, max);
         let got = http(
             s.addr,
             "GET",
