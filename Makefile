@@ -15,7 +15,7 @@ TPIP := $(TEST_VENV)/bin/pip
 # kept out of the other two.
 INT_VENV ?= .venv-int
 IPY := $(INT_VENV)/bin/python
-TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis
+TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis pillow matplotlib
 export CARGO_TERM_COLOR ?= never
 
 .PHONY: help demo test test-rust test-python test-integrations lint fmt develop bench venv test-venv int-venv soak

@@ -50,6 +50,8 @@ def served(project: Path):
                 open("out/sub/data.csv", "w").write("a,b\\n1,2\\n")
                 e.log_artifact("out", "out")
                 e.log_model("model", {"weights": [1, 2, 3]})
+                e.log_image("samples", [[0, 255], [255, 0]])
+                e.log_table("preds", {"a": [1, float("nan")], "b": ["x", None]})
         try:
             with e.start_run():
                 e.log_parameter("n_estimators", 5)

@@ -794,6 +794,57 @@ class Experiment(ExperimentCore):
 
     log_artifacts = log_artifact
 
+    def log_image(self, key: str, image: Any, step: Optional[int] = None) -> None:
+        """Log an image under ``key``; the run page shows each key's images
+        with a step slider.
+
+        ``image`` is a numpy array of shape (height, width), (height, width, 1),
+        (height, width, 3) or (height, width, 4) holding uint8 numbers (0 to
+        255), floats from 0 to 1 or booleans; a Pillow image; a matplotlib
+        figure; or the bytes of a PNG file. It is stored as a PNG in the
+        run's folder, ``media/<key>/<step>.png``. ``step`` defaults to the
+        key's next step (0, 1, 2, ...); logging a key and step again replaces
+        the image. Bad input (another shape, NaN, values out of range, more
+        than 16384 pixels a side) raises and the run goes on.
+        """
+        run = self._live("log_image")
+        from lab._media import image_args
+
+        _lab.check_name("key", key)
+        how, args = image_args(image)
+        if how == "png":
+            run.log_png(key, args, step)
+        else:
+            data, height, width, channels, dtype = args
+            run.log_image(key, data, height, width, channels, dtype, step)
+
+    def log_figure(self, key: str, figure: Any, step: Optional[int] = None) -> None:
+        """Log a matplotlib figure as an image under ``key``, drawn at the
+        figure's size and dpi (see :meth:`log_image`)."""
+        run = self._live("log_figure")
+        from lab._media import figure_png
+
+        _lab.check_name("key", key)
+        run.log_png(key, figure_png(figure), step)
+
+    def log_table(self, key: str, table: Any, step: Optional[int] = None) -> None:
+        """Log a table under ``key``; the run page shows it as a sortable table.
+
+        ``table`` is a pandas or polars DataFrame (a pandas index that is not
+        the default 0, 1, 2, ... becomes the first column), a list of dicts
+        (one a row; the columns are every key, in the order first seen) or a
+        dict of columns of equal length. Cells are stored like parameter
+        values (numbers, text, booleans, None; anything else as its text), as
+        JSON in the run's folder, ``media/<key>/<step>.json``. At most
+        1,000,000 cells.
+        """
+        run = self._live("log_table")
+        from lab._media import table_args
+
+        _lab.check_name("key", key)
+        columns, rows = table_args(table)
+        run.log_table(key, columns, rows, step)
+
     def log_model(self, name: str, model: Any) -> None:
         """Serialise ``model`` into the run now.
 

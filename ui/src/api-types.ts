@@ -118,7 +118,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One artifact file (Range supported) */
+        /** One artifact file, or one media file (Range supported) */
         get: operations["getArtifactFile"];
         put?: never;
         post?: never;
@@ -140,6 +140,23 @@ export interface paths {
          * @description The lines of the run's console after journal offset `after`, in the order read, and the offset to ask from next time. A page follows a running run by asking again with `after` set to `next` until `done`.
          */
         get: operations["getLogs"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/runs/{id}/media": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The run's media (images, tables), by key in the order first logged, each key's files by step */
+        get: operations["listMedia"];
         put?: never;
         post?: never;
         delete?: never;
@@ -261,6 +278,26 @@ export interface components {
             lines: components["schemas"]["LogLine"][];
             /** @description The offset to ask from next time */
             next: number;
+        };
+        MediaList: {
+            media: {
+                items: {
+                    bytes: number;
+                    /** @description An image's height in pixels; a table's number of rows */
+                    height: number;
+                    /** @description Relative to the run's folder */
+                    path: string;
+                    step: number;
+                    /** @description An image's width in pixels; a table's number of columns */
+                    width: number;
+                }[];
+                key: string;
+                /**
+                 * @description `image`: PNG files; `table`: JSON files `{"columns": [...], "rows": [[...], ...]}`
+                 * @enum {string}
+                 */
+                kind: "image" | "table";
+            }[];
         };
         /** @description A metric's summary. */
         MetricSummary: {
@@ -488,6 +525,7 @@ export type Files = components['schemas']['Files'];
 export type Git = components['schemas']['Git'];
 export type LogLine = components['schemas']['LogLine'];
 export type Logs = components['schemas']['Logs'];
+export type MediaList = components['schemas']['MediaList'];
 export type MetricSummary = components['schemas']['MetricSummary'];
 export type Model = components['schemas']['Model'];
 export type Names = components['schemas']['Names'];
@@ -1034,7 +1072,7 @@ export interface operations {
             path: {
                 /** @description A full run id or a unique prefix of it (hex digits) */
                 id: string;
-                /** @description The file's path under the artifacts folder */
+                /** @description The file's path under the artifacts folder, or a media file's `path` as `/runs/{id}/media` lists it (`media/<key>/<step>.png`) */
                 path: string;
             };
             cookie?: never;
@@ -1158,6 +1196,74 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Logs"];
+                };
+            };
+            /** @description A bad parameter or query */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description A token is required and was missing or wrong */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description No such run */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Without a token, a `Host` that is not a loopback name or address (`bad_host`) */
+            421: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description An internal error */
+            500: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    listMedia: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description A full run id or a unique prefix of it (hex digits) */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The media; each file is read at `GET /runs/{id}/artifacts/{path}` with its `path` */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MediaList"];
                 };
             };
             /** @description A bad parameter or query */

@@ -20,6 +20,7 @@ export type MetricSummary = Api.MetricSummary;
 export type RunDetail = Api.RunDetail;
 export type Series = Api.Series;
 export type ArtifactFile = Api.Files["files"][number];
+export type MediaList = Api.MediaList;
 
 export class ApiError extends Error {
   constructor(

@@ -11,6 +11,7 @@ import { makeRunsPage } from "./pages/runs";
 import { runPage } from "./pages/run";
 import { comparePage } from "./pages/compare";
 import { projectsPage } from "./pages/projects";
+import { themeToggle } from "./components/theme-toggle";
 
 const app = document.getElementById("app")!;
 const runsPage = makeRunsPage();
@@ -208,6 +209,8 @@ if (PROJECT_LIST) {
 } else {
   start();
 }
+
+document.querySelector(".topbar .spacer")?.after(themeToggle());
 
 function start(): void {
   window.addEventListener("hashchange", () => {

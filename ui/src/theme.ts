@@ -1,5 +1,7 @@
-// Colours for canvases (uPlot and the hand-drawn plots) come from the CSS
-// variables, so light and dark themes follow `prefers-color-scheme`.
+// The page's theme (system, light or dark: the user's choice, remembered in
+// localStorage; system follows `prefers-color-scheme`), set as `data-theme`
+// on the root for the CSS; and colours for canvases (uPlot and the
+// hand-drawn plots), read from the CSS variables of the theme in force.
 
 export interface Theme {
   fg: string;
@@ -72,11 +74,47 @@ export function onThemeChange(fn: () => void): () => void {
   return () => listeners.delete(fn);
 }
 
+export type ThemeChoice = "system" | "light" | "dark";
+export const THEME_CHOICES: ThemeChoice[] = ["system", "light", "dark"];
+const THEME_KEY = "lab.theme";
+
+/** The theme the user chose (system unless they chose another). */
+export function themeChoice(): ThemeChoice {
+  let stored: string | null = null;
+  try {
+    stored = localStorage.getItem(THEME_KEY);
+  } catch {
+    // Storage refused (a private window's policy): the system's theme.
+  }
+  return (THEME_CHOICES as string[]).includes(stored ?? "") ? (stored as ThemeChoice) : "system";
+}
+
 const mq = window.matchMedia("(prefers-color-scheme: dark)");
-mq.addEventListener("change", () => {
+
+/** Puts the chosen theme on the page, and has canvases redraw in it. */
+export function applyTheme(): void {
+  const choice = themeChoice();
+  const dark = choice === "dark" || (choice === "system" && mq.matches);
+  const want = dark ? "dark" : "light";
+  if (document.documentElement.dataset.theme === want) return;
+  document.documentElement.dataset.theme = want;
   cached = null;
   for (const fn of listeners) fn();
-});
+}
+
+/** Remembers `choice` and applies it. */
+export function setThemeChoice(choice: ThemeChoice): void {
+  try {
+    if (choice === "system") localStorage.removeItem(THEME_KEY);
+    else localStorage.setItem(THEME_KEY, choice);
+  } catch {
+    // Not remembered; it still applies to this page.
+  }
+  applyTheme();
+}
+
+mq.addEventListener("change", applyTheme);
+applyTheme();
 
 export function canvasFont(size = 11): string {
   const family = getComputedStyle(document.body).fontFamily || "system-ui, sans-serif";

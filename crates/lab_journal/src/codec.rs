@@ -4,7 +4,9 @@
 //! (see [`encode_value`]). `docs/journal-format.md` is the normative description;
 //! this module and that document change together.
 
-use lab_types::{ConsoleLine, ErrorInfo, MetricPoint, Record, RunId, Status, Stream, Value};
+use lab_types::{
+    ConsoleLine, ErrorInfo, MediaKind, MetricPoint, Record, RunId, Status, Stream, Value,
+};
 
 /// Record tags.
 pub mod tag {
@@ -27,12 +29,13 @@ pub mod tag {
     pub const UNTAG: u8 = 17;
     pub const NOTE: u8 = 18;
     pub const SET_GROUP: u8 = 19;
+    pub const MEDIA: u8 = 20;
 }
 
 /// Whether `tag` is one of the record tags above.
 #[must_use]
 pub fn is_known_tag(t: u8) -> bool {
-    (tag::START..=tag::SET_GROUP).contains(&t)
+    (tag::START..=tag::MEDIA).contains(&t)
 }
 
 /// Value tags.
@@ -137,7 +140,9 @@ pub fn encode(record: &Record, out: &mut Vec<u8>) {
             put_str(out, name);
             put_str(out, source);
         }
-        Record::ArtifactStored { .. } | Record::Model { .. } => encode_file(record, out),
+        Record::ArtifactStored { .. } | Record::Model { .. } | Record::Media { .. } => {
+            encode_file(record, out);
+        }
         Record::End {
             time_nanos,
             status,
@@ -198,8 +203,8 @@ fn encode_edit(record: &Record, out: &mut Vec<u8>) {
     }
 }
 
-/// The records about files copied or saved into the run: `ArtifactStored`
-/// and `Model` (nothing for the others).
+/// The records about files copied or saved into the run: `ArtifactStored`,
+/// `Model` and `Media` (nothing for the others).
 fn encode_file(record: &Record, out: &mut Vec<u8>) {
     match record {
         Record::ArtifactStored {
@@ -234,6 +239,26 @@ fn encode_file(record: &Record, out: &mut Vec<u8>) {
             }
             put_u64(out, *size);
             put_str(out, sha256);
+        }
+        Record::Media {
+            time_nanos,
+            key,
+            step,
+            kind,
+            path,
+            width,
+            height,
+            bytes,
+        } => {
+            out.push(tag::MEDIA);
+            put_i64(out, *time_nanos);
+            put_str(out, key);
+            put_i64(out, *step);
+            out.push(kind.code());
+            put_str(out, path);
+            put_u32(out, *width);
+            put_u32(out, *height);
+            put_u64(out, *bytes);
         }
         _ => {}
     }
@@ -350,6 +375,9 @@ pub enum DecodeError {
     /// A console stream code other than 1 (stdout) or 2 (stderr).
     #[error("unknown console stream {0}")]
     UnknownStream(u8),
+    /// A media kind code other than 1 (image) or 2 (table).
+    #[error("unknown media kind {0}")]
+    UnknownMediaKind(u8),
     /// A flag byte other than 0 or 1.
     #[error("flag byte {0} is neither 0 nor 1")]
     BadFlag(u8),
@@ -437,6 +465,7 @@ pub fn decode_prefix(bytes: &[u8]) -> Result<(Record, usize), DecodeError> {
             sha256: c.string()?,
         },
         tag::END => c.end()?,
+        tag::MEDIA => c.media()?,
         tag::CLOSE => Record::Close {
             time_nanos: c.i64()?,
         },
@@ -579,6 +608,23 @@ impl Cursor<'_> {
             time_nanos,
             status,
             error,
+        })
+    }
+    /// The Media record after its tag.
+    fn media(&mut self) -> Result<Record, DecodeError> {
+        let time_nanos = self.i64()?;
+        let key = self.string()?;
+        let step = self.i64()?;
+        let code = self.u8()?;
+        Ok(Record::Media {
+            time_nanos,
+            key,
+            step,
+            kind: MediaKind::from_code(code).ok_or(DecodeError::UnknownMediaKind(code))?,
+            path: self.string()?,
+            width: self.u32()?,
+            height: self.u32()?,
+            bytes: self.u64()?,
         })
     }
     fn string(&mut self) -> Result<String, DecodeError> {
@@ -759,6 +805,26 @@ mod tests {
                 lines: 7,
                 bytes: 8,
             },
+            Record::Media {
+                time_nanos: 7,
+                key: "samples".into(),
+                step: 3,
+                kind: MediaKind::Image,
+                path: "media/samples/3.png".into(),
+                width: 64,
+                height: 32,
+                bytes: 1234,
+            },
+            Record::Media {
+                time_nanos: 8,
+                key: "preds".into(),
+                step: 0,
+                kind: MediaKind::Table,
+                path: "media/preds/0.json".into(),
+                width: 3,
+                height: 10,
+                bytes: 99,
+            },
             Record::Close { time_nanos: 3 },
             Record::Rename {
                 time_nanos: 9,
@@ -823,5 +889,12 @@ mod tests {
             Err(DecodeError::UnknownStream(3))
         );
         assert!(decode(&[tag::CONSOLE, 1, 255, 255, 255, 255]).is_err());
+        let mut media = vec![tag::MEDIA];
+        media.extend_from_slice(&0i64.to_le_bytes());
+        media.extend_from_slice(&0u32.to_le_bytes());
+        media.extend_from_slice(&0i64.to_le_bytes());
+        media.push(9);
+        assert_eq!(decode(&media), Err(DecodeError::UnknownMediaKind(9)));
+        assert!(is_known_tag(tag::MEDIA));
     }
 }

@@ -131,6 +131,39 @@ impl PgIndex {
     pub fn run(&self, prefix: &str) -> Result<RunInfo, Error> {
         self.snapshot(|r| r.run(prefix))
     }
+
+    /// The media of run `id` (a full id), as [`lab_store::Store::media`]
+    /// gives them for a project on disk.
+    pub fn media(&self, id: &lab_types::RunId) -> Result<Vec<lab_store::MediaKey>, Error> {
+        let id = id.to_string();
+        self.snapshot(|r| {
+            let project = r.project;
+            let rows = r.rows(
+                "SELECT key, step, kind, path, width, height, bytes FROM lab.media m
+                 WHERE project_id = $1 AND run_id = $2
+                 ORDER BY (SELECT min(seq) FROM lab.media f WHERE f.project_id = m.project_id AND f.run_id = m.run_id AND f.key = m.key), key, step",
+                &[&project, &id],
+            )?;
+            let items = rows
+                .iter()
+                .map(|row| {
+                    let kind: &str = row.get(2);
+                    (
+                        row.get::<_, String>(0),
+                        lab_types::MediaKind::parse(kind).unwrap_or(lab_types::MediaKind::Image),
+                        lab_store::MediaItem {
+                            step: row.get(1),
+                            path: row.get(3),
+                            width: u32::try_from(row.get::<_, i64>(4)).unwrap_or(0),
+                            height: u32::try_from(row.get::<_, i64>(5)).unwrap_or(0),
+                            bytes: u64::try_from(row.get::<_, i64>(6)).unwrap_or(0),
+                        },
+                    )
+                })
+                .collect();
+            Ok(lab_store::group_media(items))
+        })
+    }
 }
 
 /// Reads inside one snapshot.

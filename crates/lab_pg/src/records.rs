@@ -94,6 +94,7 @@ impl Fold<'_, '_> {
         self.tags(&d.tags)?;
         self.artifacts(d)?;
         self.models(d)?;
+        self.media(d)?;
         self.end(d)?;
         if let Some((edits, _)) = w.edits {
             // The meta journal's edits keep the last word.
@@ -429,6 +430,49 @@ impl Fold<'_, '_> {
                 &names, &seqs, &paths, &formats, &classes, &libraries, &versions, &sizes,
                 &hashes, &times,
             ],
+        )
+    }
+
+    /// Media files: a later record of a key and step replaces its row but
+    /// keeps its `seq`, so that keys stay in the order first logged.
+    fn media(&mut self, d: &Delta) -> Result<(), Error> {
+        if d.media.is_empty() {
+            return Ok(());
+        }
+        let media = merged(d.media.iter().map(|m| ((m.key.as_str(), m.step), m)), last);
+        let keys: Vec<String> = media
+            .iter()
+            .map(|(_, m)| text(&m.key).into_owned())
+            .collect();
+        let steps: Vec<i64> = media.iter().map(|(_, m)| m.step).collect();
+        // The first record's offset of each key and step in this stretch.
+        let mut first: HashMap<(&str, i64), i64> = HashMap::new();
+        for m in &d.media {
+            first
+                .entry((m.key.as_str(), m.step))
+                .or_insert(m.offset as i64);
+        }
+        let seqs: Vec<i64> = media
+            .iter()
+            .map(|(k, m)| first.get(k).copied().unwrap_or(m.offset as i64))
+            .collect();
+        let kinds: Vec<String> = media
+            .iter()
+            .map(|(_, m)| m.kind.as_str().to_owned())
+            .collect();
+        let paths: Vec<String> = media
+            .iter()
+            .map(|(_, m)| text(&m.path).into_owned())
+            .collect();
+        let widths: Vec<i64> = media.iter().map(|(_, m)| i64::from(m.width)).collect();
+        let heights: Vec<i64> = media.iter().map(|(_, m)| i64::from(m.height)).collect();
+        let bytes: Vec<i64> = media.iter().map(|(_, m)| m.bytes as i64).collect();
+        self.exec(
+            "INSERT INTO lab.media (project_id, run_id, key, step, seq, kind, path, width, height, bytes)
+             SELECT $1, $2, * FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::int8[], $9::int8[], $10::int8[])
+             ON CONFLICT (project_id, run_id, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
+               width = excluded.width, height = excluded.height, bytes = excluded.bytes",
+            &[&keys, &steps, &seqs, &kinds, &paths, &widths, &heights, &bytes],
         )
     }
 

@@ -185,6 +185,25 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE lab.runs ADD COLUMN name text COLLATE "C";
     CREATE INDEX runs_name ON lab.runs (project_id, name);
     "#,
+    // 6: the media files of runs (images, tables), as the local index keeps
+    // them: one row per key and step, `seq` the offset of the first record
+    // of that key and step.
+    r#"
+    CREATE TABLE lab.media (
+        project_id integer NOT NULL,
+        run_id text COLLATE "C" NOT NULL,
+        key text COLLATE "C" NOT NULL,
+        step bigint NOT NULL,
+        seq bigint NOT NULL,
+        kind text NOT NULL,
+        path text NOT NULL,
+        width bigint NOT NULL,
+        height bigint NOT NULL,
+        bytes bigint NOT NULL,
+        PRIMARY KEY (project_id, run_id, key, step),
+        FOREIGN KEY (project_id, run_id) REFERENCES lab.runs (project_id, id) ON DELETE CASCADE
+    );
+    "#,
 ];
 
 /// The channel on which a change of a project's runs is announced, once

@@ -538,6 +538,92 @@ impl RunHandle {
         .map_err(sdk_err)
     }
 
+    /// Logs an image of raw pixels: `data` holds `height * width *
+    /// channels` numbers of numpy type `dtype` (`|u1`, `<f4`, ...), row-major.
+    /// Returns the file's path relative to the run's folder and the step.
+    #[pyo3(signature = (key, data, height, width, channels, dtype, step=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn log_image(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        data: &[u8],
+        height: usize,
+        width: usize,
+        channels: usize,
+        dtype: &str,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, i64)> {
+        let key = convert::key_text("key", key)?.into_owned();
+        let step = convert::step(step)?;
+        let pixel = lab_sdk::media::PixelType::parse(dtype).map_err(sdk_err)?;
+        let image = lab_sdk::media::RawImage {
+            height,
+            width,
+            channels,
+            pixel,
+            data,
+        };
+        py.detach(|| self.run.log_image(&key, &image, step))
+            .map_err(sdk_err)
+    }
+
+    /// Logs an image a library encoded as a PNG.
+    #[pyo3(signature = (key, data, step=None))]
+    fn log_png(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        data: &[u8],
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, i64)> {
+        let key = convert::key_text("key", key)?.into_owned();
+        let step = convert::step(step)?;
+        let png = data.to_vec();
+        py.detach(|| self.run.log_png(&key, png, step))
+            .map_err(sdk_err)
+    }
+
+    /// Logs a table: column names (text) and rows (lists of one value per
+    /// column).
+    #[pyo3(signature = (key, columns, rows, step=None))]
+    fn log_table(
+        &self,
+        py: Python<'_>,
+        key: &Bound<'_, PyAny>,
+        columns: Vec<String>,
+        rows: &Bound<'_, PyList>,
+        step: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(String, i64)> {
+        let key = convert::key_text("key", key)?.into_owned();
+        let step = convert::step(step)?;
+        let cells = columns.len().saturating_mul(rows.len());
+        if cells > lab_sdk::media::MAX_TABLE_CELLS {
+            return Err(PyValueError::new_err(format!(
+                "`table` must have at most {} cells: got {} rows x {} columns",
+                lab_sdk::media::MAX_TABLE_CELLS,
+                rows.len(),
+                columns.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows.iter() {
+            let row = row.cast::<PyList>().map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "`table` rows must be lists: got {}",
+                    convert::describe(&row)
+                ))
+            })?;
+            out.push(
+                row.iter()
+                    .map(|v| convert::value("table", &v))
+                    .collect::<PyResult<Vec<Value>>>()?,
+            );
+        }
+        py.detach(|| self.run.log_table(&key, &columns, &out, step))
+            .map_err(sdk_err)
+    }
+
     /// Ends the run with `status` (`finished`, `failed`, `interrupted`) and,
     /// for a failure, `(type, message, traceback)`. Returns warnings.
     ///

@@ -25,6 +25,7 @@ mod env;
 mod error;
 mod hash;
 pub mod import;
+pub mod media;
 mod run;
 pub mod sysmetrics;
 pub mod tboard;

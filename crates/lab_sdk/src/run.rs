@@ -12,6 +12,7 @@ use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
 use crate::console::Capture;
+use crate::media::{self, RawImage};
 use crate::sysmetrics::Sampler;
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
@@ -67,6 +68,7 @@ struct State {
     names: HashMap<String, u32>,
     steps: Vec<Key>,
     artifacts: Vec<(String, PathBuf)>,
+    media_steps: media::Steps,
     ended: Option<Status>,
     points: Vec<MetricPoint>,
 }
@@ -272,6 +274,7 @@ impl Run {
                 names: HashMap::new(),
                 steps: Vec::new(),
                 artifacts: Vec::new(),
+                media_steps: media::Steps::default(),
                 ended: None,
                 points: Vec::new(),
             }),
@@ -652,6 +655,102 @@ impl Run {
         Ok((rel, size, sha256))
     }
 
+    /// Logs an image given as raw pixels under media `key` at `step` (the
+    /// key's next step when `None`), encoded as a PNG. Returns the file's
+    /// path relative to the run's folder and the step.
+    pub fn log_image(
+        &self,
+        key: &str,
+        image: &RawImage<'_>,
+        step: Option<i64>,
+    ) -> Result<(String, i64), SdkError> {
+        check_name("key", key)?;
+        check_media_step(step)?;
+        drop(self.live()?);
+        let encoded = media::encode_png(image)?;
+        self.add_media(key, &encoded, step)
+    }
+
+    /// Logs an image a library already encoded as a PNG (Pillow,
+    /// matplotlib); it must decode whole.
+    pub fn log_png(
+        &self,
+        key: &str,
+        png: Vec<u8>,
+        step: Option<i64>,
+    ) -> Result<(String, i64), SdkError> {
+        check_name("key", key)?;
+        check_media_step(step)?;
+        drop(self.live()?);
+        let encoded = media::checked_png(png)?;
+        self.add_media(key, &encoded, step)
+    }
+
+    /// Logs a table: column names, and rows of one value per column.
+    pub fn log_table(
+        &self,
+        key: &str,
+        columns: &[String],
+        rows: &[Vec<Value>],
+        step: Option<i64>,
+    ) -> Result<(String, i64), SdkError> {
+        check_name("key", key)?;
+        check_media_step(step)?;
+        drop(self.live()?);
+        let encoded = media::encode_table(columns, rows)?;
+        self.add_media(key, &encoded, step)
+    }
+
+    /// Writes an encoded media file into a temporary file, then, under the
+    /// run's lock, takes its step, moves it to its name and records it: of
+    /// two threads logging the same key and step, the file in place is the
+    /// one the later record describes.
+    fn add_media(
+        &self,
+        key: &str,
+        encoded: &media::Encoded,
+        step: Option<i64>,
+    ) -> Result<(String, i64), SdkError> {
+        let media_dir = self.paths.dir.join("media");
+        media::make_dir(&media_dir, &self.short_id, &self.paths.dir)?;
+        let key_dir = media_dir.join(key);
+        media::make_dir(&key_dir, &self.short_id, &self.paths.dir)?;
+        let temp = media::temp_path(&key_dir);
+        if let Err(e) = fs_err::write(&temp, &encoded.bytes) {
+            // A partial file is no use to anyone; its removal failing too
+            // leaves it to `lab gc`, and the write's error is the one to tell.
+            drop(fs_err::remove_file(&temp));
+            return Err(e.into());
+        }
+        let mut st = match self.live() {
+            Ok(st) => st,
+            Err(e) => {
+                drop(fs_err::remove_file(&temp));
+                return Err(e);
+            }
+        };
+        let step = match st.media_steps.take(key, encoded.kind, step) {
+            Ok(step) => step,
+            Err(e) => {
+                drop(fs_err::remove_file(&temp));
+                return Err(e);
+            }
+        };
+        let rel = media::relative_path(key, step, encoded.kind);
+        fs_err::rename(&temp, self.paths.dir.join(&rel))?;
+        st.journal()?.append(&Record::Media {
+            time_nanos: now_nanos(),
+            key: key.to_owned(),
+            step,
+            kind: encoded.kind,
+            path: rel.clone(),
+            width: encoded.width,
+            height: encoded.height,
+            bytes: encoded.bytes.len() as u64,
+        })?;
+        Ok((rel, step))
+    }
+
     /// Ends the run: copies its artifacts, writes the end record, and leaves
     /// closing, syncing and indexing the journal to a background thread.
     ///
@@ -801,6 +900,14 @@ impl Run {
             .fold_run(&self.short_id)
             .map_err(|e| format!("run {}: indexing failed: {e}", self.short_id))?;
         Ok(())
+    }
+}
+
+/// A media step, if given, must not be negative.
+fn check_media_step(step: Option<i64>) -> Result<(), SdkError> {
+    match step {
+        Some(s) if s < 0 => Err(bad_step(s)),
+        _ => Ok(()),
     }
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/runs/{id}/logs", get(logs))
         .route("/runs/{id}/artifacts", get(artifacts))
         .route("/runs/{id}/artifacts/{*path}", get(artifact_file))
+        .route("/runs/{id}/media", get(media))
         .route("/runs/{id}/models/{name}", get(model_file))
         .route("/names", get(names))
         .route("/events", get(events::stream))
@@ -311,6 +312,40 @@ async fn artifacts(
     Ok(Json(body))
 }
 
+/// The run's media by key, each key's files by step.
+async fn media(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<J>, ApiError> {
+    let body = state
+        .with_store(move |store| {
+            store.refresh()?;
+            let run = store.run(&id)?;
+            let media: Vec<J> = store
+                .media(&run.id)?
+                .into_iter()
+                .map(|k| {
+                    let items: Vec<J> = k
+                        .items
+                        .into_iter()
+                        .map(|i| {
+                            json!({
+                                "step": i.step,
+                                "path": i.path,
+                                "width": i.width,
+                                "height": i.height,
+                                "bytes": i.bytes,
+                            })
+                        })
+                        .collect();
+                    json!({ "key": k.key, "kind": k.kind.as_str(), "items": items })
+                })
+                .collect();
+            Ok(json!({ "media": media }))
+        })
+        .await?;
+    Ok(Json(body))
+}
+
+/// A file under the run's artifacts, or one of its media files by the path
+/// `/media` gives (relative to the run's folder).
 async fn artifact_file(
     State(state): State<AppState>,
     Path((id, path)): Path<(String, String)>,
@@ -320,6 +355,14 @@ async fn artifact_file(
         .with_store(move |store| {
             let run = store.run(&id)?;
             let paths = store.project().run_paths(&run.short_id);
+            if path.starts_with("media/") {
+                // A run still logging may have written the file since the
+                // index last looked.
+                store.refresh()?;
+                if store.is_media_path(&run.id, &path)? {
+                    return files::resolve(&paths.dir, &paths.dir, &path);
+                }
+            }
             files::resolve(&paths.artifacts, &paths.dir, &path)
         })
         .await?;

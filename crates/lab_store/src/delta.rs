@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use lab_types::fields::attr;
-use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value};
+use lab_types::{ErrorInfo, MediaKind, MetricPoint, Record, RunId, Status, Value};
 
 use crate::metrics::{MetricEvent, metric_events};
 
@@ -76,6 +76,26 @@ pub struct ModelLogged {
     pub sha256: String,
 }
 
+/// A media file as recorded.
+pub struct MediaLogged {
+    /// The record's offset: keys are listed in the order first logged.
+    pub offset: u64,
+    /// Its key.
+    pub key: String,
+    /// Its step.
+    pub step: i64,
+    /// What it holds.
+    pub kind: MediaKind,
+    /// The file, relative to the run's folder.
+    pub path: String,
+    /// An image's width; a table's columns.
+    pub width: u32,
+    /// An image's height; a table's rows.
+    pub height: u32,
+    /// The file's size.
+    pub bytes: u64,
+}
+
 /// The End record.
 pub struct End {
     /// When the run ended.
@@ -138,6 +158,8 @@ pub struct Delta {
     pub stored: Vec<ArtifactStored>,
     /// Models.
     pub models: Vec<ModelLogged>,
+    /// Media files, in the order recorded.
+    pub media: Vec<MediaLogged>,
     /// The End record.
     pub end: Option<End>,
     /// A Close record was read: the journal was closed by its writer.
@@ -244,6 +266,25 @@ impl Delta {
                 size,
                 sha256,
             }),
+            Record::Media {
+                key,
+                step,
+                kind,
+                path,
+                width,
+                height,
+                bytes,
+                ..
+            } => self.media.push(MediaLogged {
+                offset: at,
+                key,
+                step,
+                kind,
+                path,
+                width,
+                height,
+                bytes,
+            }),
             Record::End {
                 time_nanos,
                 status,
@@ -318,6 +359,7 @@ fn record_time(record: &Record) -> Option<i64> {
         | Record::Artifact { time_nanos, .. }
         | Record::ArtifactStored { time_nanos, .. }
         | Record::Model { time_nanos, .. }
+        | Record::Media { time_nanos, .. }
         | Record::End { time_nanos, .. }
         | Record::ConsoleCut { time_nanos, .. }
         | Record::Rename { time_nanos, .. }

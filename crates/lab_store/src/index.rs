@@ -20,8 +20,8 @@
 use lab_types::Value;
 
 pub use crate::delta::{
-    ArtifactLogged, ArtifactStored, Delta, End, MetricDelta, MetricKey, ModelLogged, ParamSet,
-    Start,
+    ArtifactLogged, ArtifactStored, Delta, End, MediaLogged, MetricDelta, MetricKey, ModelLogged,
+    ParamSet, Start,
 };
 pub use crate::facts::{
     MAX_COMPOUND_TEXT, damage_note, encode_value, param_columns, real, settled_status,

@@ -17,6 +17,7 @@ pub mod fields;
 mod fold;
 mod fold_index;
 pub mod index;
+mod media;
 mod metrics;
 mod project;
 pub mod query;
@@ -35,6 +36,7 @@ pub use doctor::{Health, Piece};
 pub use edit::{Edit, MAX_NOTE_BYTES, MAX_TAG_KEY_BYTES, check_name};
 pub use error::{Error, ErrorKind, Missing};
 pub use fold::Issue;
+pub use media::{MediaItem, MediaKey, group_media};
 pub use metrics::{MetricEvent, metric_events};
 pub use project::{
     JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR,

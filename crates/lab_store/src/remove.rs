@@ -14,6 +14,7 @@ const RUN_TABLES: &[&str] = &[
     "tags",
     "artifacts",
     "models",
+    "media",
 ];
 
 impl Store {

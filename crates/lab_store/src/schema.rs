@@ -149,6 +149,22 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE runs ADD COLUMN meta_len INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX runs_name ON runs(name);
     ",
+    // 10: the media files of runs (images, tables): one row per key and step,
+    // `seq` the offset of the first record of that key and step.
+    "
+    CREATE TABLE media (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (run_id, key, step)
+    ) WITHOUT ROWID;
+    ",
 ];
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.
@@ -163,6 +179,7 @@ const TABLES: &[&str] = &[
     "tags",
     "artifacts",
     "models",
+    "media",
     "names",
     "meta",
 ];

@@ -218,6 +218,7 @@ pub fn router(state: AppState) -> Router {
             "/projects/{project}/runs/{run}/artifacts/{*path}",
             get(runfiles::artifact_file),
         )
+        .route("/projects/{project}/runs/{run}/media", get(runfiles::media))
         .route(
             "/projects/{project}/runs/{run}/models/{name}",
             get(runfiles::model_file),

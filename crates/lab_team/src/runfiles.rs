@@ -1,7 +1,8 @@
 //! A run's files as `lab ui` serves them, read from the run's file list and
-//! the blobs it names: `GET .../artifacts` (the list), `GET
-//! .../artifacts/{path}` and `GET .../models/{name}` (the bytes, with `lab
-//! ui`'s safe headers, `Range` honoured).
+//! the blobs it names: `GET .../artifacts` (the list), `GET .../media` (the
+//! run's images and tables, from the index), `GET .../artifacts/{path}`
+//! (an artifact's or a media file's bytes) and `GET .../models/{name}` (the
+//! bytes, with `lab ui`'s safe headers, `Range` honoured).
 
 use axum::Extension;
 use axum::Json;
@@ -67,7 +68,40 @@ pub(crate) async fn artifacts(
     Ok(Json(json!({ "files": files })))
 }
 
-/// `GET /projects/{project}/runs/{id}/artifacts/{path}`: one file's bytes.
+/// `GET /projects/{project}/runs/{id}/media`: as `lab ui`'s, the run's
+/// media by key, each key's files by step.
+pub(crate) async fn media(
+    State(state): State<AppState>,
+    Extension(caller): Extension<Caller>,
+    Path((project, id)): Path<(String, String)>,
+) -> Result<Json<J>, ApiError> {
+    readable(&state, &caller, &project).await?;
+    let keys = state
+        .blocking(move |s| {
+            let mut lease = s.inner.indexes.take(&project)?;
+            lease.with(|i| {
+                let run = i.run(&id)?;
+                i.media(&run.id)
+            })
+        })
+        .await?;
+    let media: Vec<J> = keys
+        .into_iter()
+        .map(|k| {
+            let items: Vec<J> = k
+                .items
+                .into_iter()
+                .map(|i| json!({"step": i.step, "path": i.path, "width": i.width, "height": i.height, "bytes": i.bytes}))
+                .collect();
+            json!({"key": k.key, "kind": k.kind.as_str(), "items": items})
+        })
+        .collect();
+    Ok(Json(json!({ "media": media })))
+}
+
+/// `GET /projects/{project}/runs/{id}/artifacts/{path}`: one file's bytes:
+/// a media file's by the path `.../media` gives (`media/<key>/<step>.png`,
+/// relative to the run's folder), else an artifact's.
 pub(crate) async fn artifact_file(
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
@@ -75,11 +109,25 @@ pub(crate) async fn artifact_file(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     readable(&state, &caller, &project).await?;
-    let whole = format!("artifacts/{path}");
-    let wanted = whole.clone();
+    let artifact = format!("artifacts/{path}");
+    // Only a run's artifacts, models and media are sent to the server: a
+    // file at `media/...` of the run's folder is a media file.
+    let media = path.starts_with("media/").then(|| path.clone());
+    let wanted = artifact.clone();
     let (run, files) = state
-        .blocking(move |s| files_of(s, &project, &id, &wanted))
+        .blocking(move |s| {
+            let (run, mut files) = files_of(s, &project, &id, &wanted)?;
+            if let Some(media) = media {
+                files.extend(files_of(s, &project, &id, &media)?.1);
+            }
+            Ok((run, files))
+        })
         .await?;
+    let whole = if path.starts_with("media/") && files.iter().any(|f| f.path == path) {
+        path.clone()
+    } else {
+        artifact
+    };
     let Some(file) = files.into_iter().find(|f| f.path == whole) else {
         return Err(ApiError::NotFound(format!(
             "run `{}` has no artifact file `{path}` on the server",

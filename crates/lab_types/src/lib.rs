@@ -9,7 +9,7 @@ pub mod time;
 mod value;
 
 pub use id::{ParseRunIdError, RunId};
-pub use record::{ConsoleLine, ErrorInfo, MetricPoint, Record, Status, Stream};
+pub use record::{ConsoleLine, ErrorInfo, MediaKind, MetricPoint, Record, Status, Stream};
 pub use value::Value;
 
 /// Nanoseconds since the Unix epoch, UTC, as journals store time.

@@ -181,6 +181,53 @@ pub struct ConsoleLine {
     pub text: String,
 }
 
+/// What a media file of a run holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    /// A PNG image.
+    Image,
+    /// A table, as JSON `{"columns": [...], "rows": [[...], ...]}`.
+    Table,
+}
+
+impl MediaKind {
+    /// `image` or `table`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Table => "table",
+        }
+    }
+
+    /// Its code in the journal.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        match self {
+            MediaKind::Image => 1,
+            MediaKind::Table => 2,
+        }
+    }
+
+    /// The kind with that journal code.
+    #[must_use]
+    pub fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(MediaKind::Image),
+            2 => Some(MediaKind::Table),
+            _ => None,
+        }
+    }
+
+    /// The kind with that name.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        [MediaKind::Image, MediaKind::Table]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
 /// One journal entry. Times are nanoseconds since the Unix epoch, UTC.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Record {
@@ -348,6 +395,27 @@ pub enum Record {
         time_nanos: i64,
         /// The group, or `None` for no group.
         group: Option<String>,
+    },
+    /// A media file (an image, a table) was written into the run's folder.
+    /// A later one with the same key and step replaces it.
+    Media {
+        /// When it was written.
+        time_nanos: i64,
+        /// Its key: the name the step slider of the run page goes by.
+        key: String,
+        /// The step.
+        step: i64,
+        /// What it holds.
+        kind: MediaKind,
+        /// Where the file is, relative to the run's folder
+        /// (`media/<key>/<step>.png`, `media/<key>/<step>.json`).
+        path: String,
+        /// An image's width in pixels; a table's number of columns.
+        width: u32,
+        /// An image's height in pixels; a table's number of rows.
+        height: u32,
+        /// The file's size in bytes.
+        bytes: u64,
     },
     /// The writer closed the journal; nothing follows.
     Close {

@@ -11,6 +11,8 @@ import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, typ
 import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
 import { ArtifactBrowser } from "../components/artifacts";
 import { LogView } from "../components/logs";
+import { MediaSection } from "../components/media";
+import { editableText, noteEditor, patchRun, tagEditor, type RunEdit } from "../components/run-edit";
 import * as selection from "../selection";
 import { fmtSystem, isSystemMetric, sortSystem, systemLabel, systemUnits } from "../system";
 
@@ -44,6 +46,7 @@ class RunView implements View {
   private systemGrid: HTMLElement | null = null;
   private charts = new Map<string, MetricChart>();
   private artifacts: ArtifactBrowser | null = null;
+  private media: MediaSection | null = null;
   private logs: LogView | null = null;
   private abort = new AbortController();
   private unsub: () => void;
@@ -130,7 +133,12 @@ class RunView implements View {
         this.renderTabs();
         this.renderTab();
       } else {
-        this.refreshHead();
+        // Renamed elsewhere (another page, `lab rename`): the head shows the
+        // new name, unless its name is being edited here.
+        const shown = this.head.querySelector(".run-name")?.textContent;
+        const editing = this.head.querySelector(".edit-input") !== null;
+        if (!editing && shown !== undefined && shown !== (run.name ?? run.short_id)) this.renderHead();
+        else this.refreshHead();
         if (this.tab === "overview") this.refreshOverview();
         this.renderTabs();
       }
@@ -175,7 +183,21 @@ class RunView implements View {
       h(
         "div",
         { class: "run-title" },
-        h("h1", null, h("span", { class: "mono" }, r.short_id), h("span", { class: "run-exp" }, r.experiment)),
+        h(
+          "h1",
+          null,
+          READ_ONLY
+            ? h("span", { class: "run-name", testid: "run-name" }, r.name ?? r.short_id)
+            : editableText({
+                value: r.name ?? "",
+                label: "the run's name",
+                testid: "run-name",
+                view: (v) => h("span", { class: "run-name" }, v),
+                save: (name) => this.edit({ name }),
+              }),
+          h("span", { class: "mono run-short", title: r.id }, r.short_id),
+          h("span", { class: "run-exp" }, r.experiment),
+        ),
         this.badge,
         this.durationEl,
         h("span", { class: "muted", title: r.start_time ?? "" }, r.start_time ? "started " + fmtTime(r.start_time) : ""),
@@ -186,7 +208,16 @@ class RunView implements View {
       ),
     );
     this.updateDuration();
-    document.title = `${r.short_id} · ${r.experiment} · Lab`;
+    document.title = `${r.name ?? r.short_id} · ${r.experiment} · Lab`;
+  }
+
+  /** Sends an edit of the run; shows the run as it is afterwards. */
+  private async edit(edit: RunEdit): Promise<void> {
+    const run = await patchRun(this.run!.id, edit);
+    this.run = run;
+    this.renderHead();
+    this.fillSide(true);
+    this.renderTabs();
   }
 
   /** "Delete…", then an inline confirmation (no browser dialog). */
@@ -261,6 +292,8 @@ class RunView implements View {
     this.artifacts = null;
     this.logs?.destroy();
     this.logs = null;
+    this.media?.destroy();
+    this.media = null;
     this.side = null;
     this.chartsGrid = null;
     this.systemSection = null;
@@ -326,11 +359,14 @@ class RunView implements View {
       ),
       this.systemGrid,
     );
+    this.media = new MediaSection(this.run!.id);
+    this.media.setLive(this.run!.status === "running");
     const main = h(
       "div",
       { class: "run-main" },
       h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls),
       this.chartsGrid,
+      this.media.el,
       this.systemSection,
     );
     fill(this.content, this.errorPanel(), h("div", { class: "run-grid" }, this.side, main));
@@ -347,6 +383,10 @@ class RunView implements View {
     else if (fresh) this.content.prepend(fresh);
     this.fillSide();
     this.syncCharts();
+    if (this.media) {
+      this.media.setLive(this.run?.status === "running");
+      void this.media.refresh();
+    }
   }
 
   private syncCharts(): void {
@@ -393,6 +433,7 @@ class RunView implements View {
         ),
       );
     }
+    if (r.status === "crashed") parts.push(crashPanel(r));
     if (r.damage !== null && r.damage !== undefined) {
       parts.push(h("div", { class: "warn-box" }, h("strong", null, "This run's journal is damaged: "), fmtValue(r.damage)));
     }
@@ -400,17 +441,23 @@ class RunView implements View {
     return parts.length === 1 ? (parts[0] as HTMLElement) : h("div", { class: "run-error" }, parts);
   }
 
-  private fillSide(): void {
+  /** The side column; `fresh`: drop a note or tag being typed (it was just saved). */
+  private fillSide(fresh = false): void {
     if (!this.side || !this.run) return;
     const r = this.run;
     const params = Object.entries(r.params ?? {});
     const metrics = (r.metrics ?? []).filter((m) => !isSystemMetric(m.name));
     const order = sortSystem((r.metrics ?? []).filter((m) => isSystemMetric(m.name)).map((m) => m.name));
     const system = order.map((n) => r.metrics.find((m) => m.name === n)!);
+    // A note or a tag being typed survives the refreshes of a live run.
+    const typing = (sel: string) => (fresh ? null : (this.side?.querySelector<HTMLElement>(sel) ?? null));
+    const tags = READ_ONLY ? null : (typing(".tag-editor:has(input)") ?? tagEditor(r.tags ?? {}, (edit) => this.edit(edit)));
+    const note = typing(".run-note:has(textarea)") ?? noteEditor(r.note ?? "", READ_ONLY, (text) => this.edit({ note: text }));
     fill(
       this.side,
+      note,
       h("h2", null, "Details"),
-      detailsTable(r),
+      detailsTable(r, tags),
       h("h2", null, `Params (${params.length})`),
       paramsTable(params),
       metrics.length ? [h("h2", null, `Metrics (${metrics.length})`), metricsTable(metrics)] : null,
@@ -427,28 +474,30 @@ class RunView implements View {
     const r = this.run!;
     const models = r.models ?? [];
     if (!models.length) return h("p", { class: "muted" }, "This run saved no models.");
+    const cols = ["name", "format", "class", "library", "size", "sha256", ""];
     return h(
-      "table",
-      { class: "data models" },
+      "div",
+      { class: "table-scroll" },
       h(
-        "thead",
-        null,
-        h("tr", null, ["name", "format", "class", "library", "size", "sha256", ""].map((c) => h("th", { class: c === "size" ? "num" : undefined }, c))),
-      ),
-      h(
-        "tbody",
-        null,
+        "table",
+        { class: "data models", testid: "models-table" },
+        h("thead", null, h("tr", null, cols.map((c) => h("th", { class: c === "size" ? "num" : c === "class" || c === "sha256" ? "wide-only" : undefined }, c)))),
         models.map((m) =>
           h(
-            "tr",
-            null,
-            h("td", null, h("strong", null, m.name)),
-            h("td", null, m.format ?? ""),
-            h("td", { class: "mono" }, m.class ?? ""),
-            h("td", null, [m.library, m.library_version].filter(Boolean).join(" ")),
-            h("td", { class: "num" }, fmtBytes(m.size)),
-            h("td", { class: "mono sha", title: m.sha256 ?? "" }, m.sha256 ? m.sha256.slice(0, 16) + "…" : ""),
-            h("td", null, h("a", { class: "btn small", href: authedUrl(`${runPath(r.id)}/models/${encodeURIComponent(m.name)}`), download: m.name }, "Download")),
+            "tbody",
+            { class: "model" },
+            h(
+              "tr",
+              null,
+              h("td", null, h("strong", null, m.name)),
+              h("td", null, m.format ?? ""),
+              h("td", { class: "mono wide-only" }, m.class ?? ""),
+              h("td", null, [m.library, m.library_version].filter(Boolean).join(" ")),
+              h("td", { class: "num" }, fmtBytes(m.size)),
+              h("td", { class: "mono sha wide-only", title: m.sha256 ?? "" }, m.sha256 ? m.sha256.slice(0, 16) + "…" : ""),
+              h("td", null, h("a", { class: "btn small", href: authedUrl(`${runPath(r.id)}/models/${encodeURIComponent(m.name)}`), download: m.name }, "Download")),
+            ),
+            h("tr", { class: "load-row" }, h("td", { colspan: cols.length }, copyLine(loadModelLine(r, m.name)))),
           ),
         ),
       ),
@@ -490,7 +539,7 @@ class RunView implements View {
 // ---------------------------------------------------------------- the overview's side column
 
 /** The run's fields: id, experiment, status, source, command, times, where it ran, git, dataset, tags. */
-function detailsTable(r: RunDetail): HTMLElement {
+function detailsTable(r: RunDetail, tagsEditor: HTMLElement | null): HTMLElement {
   const rows: [string, Children][] = [];
   const add = (k: string, v: Children) => {
     if (v === null || v === undefined || v === "") return;
@@ -502,8 +551,8 @@ function detailsTable(r: RunDetail): HTMLElement {
   add("source", r.source ? h("span", { class: "mono" }, r.source) : null);
   // The arguments, the Python version and the dataset are attributes as
   // recorded (the API allows any JSON): a list of strings, a string, a dict.
-  const argv = r.argv as string[] | null;
-  add("command", argv && argv.length ? h("span", { class: "mono" }, argv.join(" ")) : null);
+  const command = commandLine(r);
+  add("command", command ? h("span", { class: "mono command", testid: "run-command" }, command) : null);
   add("start", r.start_time ? h("span", { title: r.start_time }, fmtTime(r.start_time)) : null);
   add("end", r.end_time ? h("span", { title: r.end_time }, fmtTime(r.end_time)) : null);
   add("duration", r.status === "running" ? "running" : fmtDuration(r.duration_s));
@@ -523,23 +572,120 @@ function detailsTable(r: RunDetail): HTMLElement {
       ),
     );
   }
-  if (r.dataset) {
-    const ds = r.dataset as Record<string, unknown>;
-    const name = typeof ds.name === "string" ? ds.name : null;
-    const rest = Object.entries(ds).filter(([k]) => k !== "name");
-    add(
-      "dataset",
-      h(
-        "span",
-        null,
-        name ? h("strong", null, name) : null,
-        rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
-      ),
-    );
-  }
+  add("dataset", datasetText(r.dataset));
   const tags = Object.entries(r.tags ?? {});
-  if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
+  if (tagsEditor) add("tags", tagsEditor);
+  else if (tags.length) add("tags", h("span", { class: "tags" }, tags.map(([k, v]) => h("span", { class: "tag" }, `${k}: ${v}`))));
   return h("table", { class: "kv" }, h("tbody", null, rows.map(([k, v]) => h("tr", null, h("th", { scope: "row" }, k), h("td", null, v)))));
+}
+
+/**
+ * What the page can say about a crashed run: its process is gone without
+ * ending it (from the journal: no End record, and no writer holds it any
+ * more), the last point it logged, and the artifacts that were never copied
+ * (they are copied when a run ends).
+ */
+function crashPanel(r: RunDetail): HTMLElement {
+  const who = [r.pid !== null && r.pid !== undefined ? `pid ${r.pid}` : null, r.host ? `on ${r.host}` : null].filter(Boolean).join(" ");
+  const metrics = (r.metrics ?? []).filter((m) => !isSystemMetric(m.name) && m.count > 0);
+  const last = metrics.reduce<MetricSummary | null>((a, m) => (a === null || m.last_step > a.last_step ? m : a), null);
+  const uncopied = (r.artifacts ?? []).filter((a) => a.path === null || a.path === undefined);
+  const lines: Children[] = [
+    h(
+      "p",
+      null,
+      `Its process${who ? ` (${who})` : ""} stopped without ending the run: killed (`,
+      h("code", null, "kill -9"),
+      "), out of memory, or the machine went down. Everything it logged up to then is kept.",
+    ),
+    h(
+      "p",
+      { testid: "crash-last-point" },
+      last
+        ? [`Last point: step ${last.last_step} of `, h("strong", null, last.name), ` (${fmtNum(last.last)})`, r.end_time ? `; last heard from ${fmtTime(r.end_time)}.` : "."]
+        : "It logged no metric points.",
+    ),
+    uncopied.length
+      ? h(
+          "p",
+          { testid: "crash-not-copied" },
+          `Not copied (artifacts are copied when a run ends): `,
+          uncopied.map((a, i) => [i ? ", " : "", h("strong", null, a.name), " from ", h("code", null, a.source)]),
+          ".",
+        )
+      : null,
+    h("p", { class: "muted" }, "The Logs tab has what it printed last."),
+  ];
+  return h("div", { class: "warn-box run-crash", role: "alert", testid: "crash-panel" }, h("strong", null, "This run crashed."), lines);
+}
+
+/** The Python line that loads model `name` of run `r` back. */
+function loadModelLine(r: RunDetail, name: string): string {
+  // JSON's string quoting is also a Python string literal.
+  return `lab.load_model(${JSON.stringify(r.short_id)}, ${JSON.stringify(name)})`;
+}
+
+/** A line of code and a button that copies it (or selects it, where the clipboard is refused). */
+function copyLine(text: string): HTMLElement {
+  const code = h("code", { class: "copy-text", testid: "load-model-line" }, text);
+  const button = h("button", { type: "button", class: "btn small", testid: "copy-button", "aria-label": `Copy ${text}` }, "Copy");
+  button.addEventListener("click", () => {
+    const selectIt = () => {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const sel = window.getSelection();
+      sel?.removeAllRanges();
+      sel?.addRange(range);
+      button.textContent = "Selected: press Ctrl+C";
+    };
+    if (!navigator.clipboard) return selectIt();
+    navigator.clipboard.writeText(text).then(() => {
+      button.textContent = "Copied";
+      window.setTimeout(() => (button.textContent = "Copy"), 1500);
+    }, selectIt);
+  });
+  return h("div", { class: "copy-line" }, code, button);
+}
+
+/** The dataset as recorded: text as it is, a dict as its name then the rest, anything else as a value. */
+function datasetText(ds: unknown): Children {
+  if (ds === null || ds === undefined || ds === "") return null;
+  if (typeof ds === "string") return h("strong", { testid: "run-dataset" }, ds);
+  if (typeof ds !== "object" || Array.isArray(ds)) return h("span", { testid: "run-dataset" }, fmtValue(ds));
+  const d = ds as Record<string, unknown>;
+  const name = typeof d.name === "string" ? d.name : null;
+  const rest = Object.entries(d).filter(([k]) => k !== "name" || name === null);
+  return h(
+    "span",
+    { testid: "run-dataset" },
+    name ? h("strong", null, name) : null,
+    rest.length ? h("span", { class: "muted ds-rest" }, (name ? " · " : "") + rest.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(" · ")) : null,
+  );
+}
+
+/** A word as a POSIX shell reads it back: quoted when it holds anything but plain characters. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, `'"'"'`) + "'";
+}
+
+/**
+ * The command that started the run, as typed: the interpreter (`python`,
+ * or the name of the one that ran it), the script (relative to the folder
+ * it ran in when inside it), then the arguments. Null when the run recorded
+ * no script.
+ */
+function commandLine(r: RunDetail): string | null {
+  const source = typeof r.source === "string" ? r.source : "";
+  const argv = Array.isArray(r.argv) ? (r.argv as unknown[]).map(String) : [];
+  if (!source && !argv.length) return null;
+  const attrs = (r.attrs ?? {}) as Record<string, unknown>;
+  const exe = typeof attrs.python_executable === "string" ? attrs.python_executable.split("/").pop() || "python" : "python";
+  const cwd = typeof attrs.cwd === "string" ? attrs.cwd.replace(/\/+$/, "") : "";
+  let script = source;
+  if (cwd && script.startsWith(cwd + "/")) script = script.slice(cwd.length + 1);
+  // `<stdin>`, `<command>`, `<notebook>`: no script file to name.
+  const words = source.startsWith("<") ? [source, ...argv] : [exe, script, ...argv].filter((w) => w !== "");
+  return words.map((w, i) => (i === 0 && w.startsWith("<") ? w : shellWord(w))).join(" ");
 }
 
 function paramsTable(params: [string, unknown][]): HTMLElement {

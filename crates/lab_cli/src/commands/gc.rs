@@ -134,6 +134,16 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
                 .filter(|p| is_orphaned_model_temp(&name_of(p)))
                 .map(Garbage::Temp),
         );
+        // `.lab/runs/<short>/media/<key>/.media.<pid>-<n>.tmp`: an image or
+        // a table being written.
+        for key_dir in dirs_in(&dir.join("media")) {
+            found.extend(
+                files_in(&key_dir)
+                    .into_iter()
+                    .filter(|p| is_orphaned_model_temp(&name_of(p)))
+                    .map(Garbage::Temp),
+            );
+        }
         // A running run may be copying its artifacts right now.
         if let Some(run) = run.filter(|r| r.status != Status::Running) {
             artifact_leftovers(&dir, run, &mut found);
@@ -279,6 +289,19 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
         .unwrap_or_default();
     files.sort();
     files
+}
+
+fn dirs_in(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|e| {
+            e.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    dirs.sort();
+    dirs
 }
 
 fn name_of(path: &Path) -> String {

@@ -1112,6 +1112,33 @@ fn a_run_folder_deleted_by_hand_leaves_the_index_at_the_next_command() {
 }
 
 #[test]
+fn gc_removes_the_orphaned_temporary_files_of_media() {
+    let f = fixture();
+    let key = f
+        .root
+        .join(".lab/runs")
+        .join(f.a.short())
+        .join("media/samples");
+    std::fs::create_dir_all(&key).unwrap();
+    let orphan = key.join(".media.2147483646-3.tmp");
+    std::fs::write(&orphan, vec![b'p'; 50]).unwrap();
+    let live = key.join(format!(".media.{}-0.tmp", std::process::id()));
+    std::fs::write(&live, b"being written").unwrap();
+    let image = key.join("0.png");
+    std::fs::write(&image, b"an image").unwrap();
+    let out = lab_ok(&f.root, &["gc"]);
+    assert!(
+        out.contains(&format!(
+            "Removed an orphaned temporary file (50 B): .lab/runs/{}/media/samples/.media.2147483646-3.tmp\n",
+            f.a.short()
+        )),
+        "{out}"
+    );
+    assert!(!orphan.exists());
+    assert!(live.is_file() && image.is_file());
+}
+
+#[test]
 fn gc_removes_leftovers_and_reports_them() {
     let f = fixture();
     let store = f.root.join(".lab");

@@ -61,6 +61,7 @@ fn a_new_database_gets_the_schema_and_a_second_connection_keeps_it() {
         [
             "artifacts",
             "attrs",
+            "media",
             "metric_keys",
             "metrics",
             "models",

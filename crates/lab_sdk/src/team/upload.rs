@@ -400,12 +400,12 @@ fn read_part(path: &Path, n: u64, part_size: u64, size: u64) -> Result<Vec<u8>, 
     Ok(bytes)
 }
 
-/// The run's artifacts and models: every regular file under `artifacts/`
-/// and `models/` but the temporary files of models being saved, with their
-/// SHA-256, in path order.
+/// The run's artifacts, models and media: every regular file under
+/// `artifacts/`, `models/` and `media/` but the temporary files of models
+/// and media being written, with their SHA-256, in path order.
 fn list_files(run_dir: &Path) -> Result<Vec<FileEntry>, Error> {
     let mut out = Vec::new();
-    for top in ["artifacts", "models"] {
+    for top in ["artifacts", "models", "media"] {
         let mut stack = vec![run_dir.join(top)];
         while let Some(dir) = stack.pop() {
             let entries = match fs_err::read_dir(&dir) {
@@ -421,7 +421,7 @@ fn list_files(run_dir: &Path) -> Result<Vec<FileEntry>, Error> {
                 if kind.is_dir() {
                     stack.push(path);
                 } else if kind.is_file()
-                    && !(top == "models" && name.to_string_lossy().starts_with('.'))
+                    && !(top != "artifacts" && name.to_string_lossy().starts_with('.'))
                 {
                     let rel = path
                         .strip_prefix(run_dir)

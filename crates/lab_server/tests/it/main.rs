@@ -14,6 +14,7 @@ use lab_types::{ErrorInfo, Status, Value};
 use serde_json::Value as J;
 use tower::ServiceExt;
 
+mod media;
 mod query;
 
 /// Runs end one test at a time (`wait_for_background` joins them all).

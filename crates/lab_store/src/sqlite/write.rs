@@ -30,6 +30,7 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
     tags(tx, id, &d.tags)?;
     artifacts(tx, id, d)?;
     models(tx, id, d)?;
+    media(tx, id, d)?;
     end(tx, id, d)?;
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
@@ -252,6 +253,32 @@ fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
             m.size as i64,
             m.sha256,
             m.time_nanos
+        ])?;
+    }
+    Ok(())
+}
+
+/// Media files: a later record of the same key and step replaces the row
+/// (its file was replaced before the record was written), but keeps its
+/// `seq`, so that keys stay in the order first logged.
+fn media(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+    for m in &d.media {
+        tx.prepare_cached(
+            "INSERT INTO media (run_id, key, step, seq, kind, path, width, height, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (run_id, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
+                 width = excluded.width, height = excluded.height, bytes = excluded.bytes",
+        )?
+        .execute(params![
+            id,
+            m.key,
+            m.step,
+            m.offset as i64,
+            m.kind.as_str(),
+            m.path,
+            m.width,
+            m.height,
+            m.bytes as i64
         ])?;
     }
     Ok(())

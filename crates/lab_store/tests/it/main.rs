@@ -16,6 +16,7 @@ use lab_types::{
 };
 
 mod edit;
+mod media;
 mod model;
 
 const SECOND: i64 = 1_000_000_000;
