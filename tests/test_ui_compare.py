@@ -338,3 +338,70 @@ def test_compare_on_a_phone_does_not_scroll_sideways(phone: Page, sweep: tuple[P
     assert wide == []
     phone.shot("compare-50-phone")
 
+
+MAKE_IMAGES = """
+import json
+import numpy as np
+from lab.experiment import Experiment
+
+ids = []
+for i in range(4):
+    e = Experiment("images")
+    with e.start_run():
+        e.log_parameter("seed", i)
+        e.log_metric("loss", 1.0 / (i + 1))
+        if i < 3:
+            for step in range(3):
+                # Each run and step a flat colour of its own, 16x12 pixels.
+                e.log_image("samples", np.full((12, 16, 3), (40 * i + 10 * step, 80, 200 - 50 * i), dtype=np.uint8), step=step * 10)
+        ids.append(e.run_id)
+print(json.dumps(ids))
+"""
+
+
+@pytest.fixture(scope="module")
+def images_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+    project = tmp_path_factory.mktemp("compare-images") / "project"
+    project.mkdir()
+    script = project / "images.py"
+    script.write_text(textwrap.dedent(MAKE_IMAGES))
+    env = {**lab_env(project), "LAB_SYSTEM_METRICS": "0"}
+    proc = subprocess.run([sys.executable, str(script)], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    ids = json.loads(proc.stdout.strip().splitlines()[-1])
+    with lab_ui(project) as base:
+        yield base, ids
+
+
+def test_compare_shows_one_image_per_run_side_by_side(browser: Any, images_server: tuple[str, list[str]]) -> None:
+    base, ids = images_server
+    for width, height, name in [(1440, 900, "compare-media-desktop"), (390, 844, "compare-media-phone")]:
+        for p in open_page(browser, base, width, height):
+            p.goto("#/compare?ids=" + ",".join(ids))
+            card = p.page.locator('[data-testid="compare-media"]')
+            sync_api.expect(card).to_be_visible(timeout=20_000)
+            images = card.locator('[data-testid="media-image"]')
+            # Three runs logged images; the fourth says it has none.
+            sync_api.expect(images).to_have_count(3)
+            sync_api.expect(card.locator(".media-cell")).to_have_count(4)
+            sync_api.expect(card.locator(f'.media-cell[data-run-id="{ids[3]}"]')).to_contain_text("no image")
+            # The last step first; each image is the run's own, and loads.
+            sync_api.expect(card.locator('[data-testid="media-step"]')).to_have_text("20")
+            for i in range(3):
+                cell = card.locator(f'.media-cell[data-run-id="{ids[i]}"]')
+                sync_api.expect(cell).to_have_attribute("data-step", "20")
+            p.page.wait_for_function(
+                "() => [...document.querySelectorAll('[data-testid=media-image]')].every(i => i.complete && i.naturalWidth === 16 && i.naturalHeight === 12)"
+            )
+            # The slider goes back to step 0 for every run at once.
+            slider = card.locator('[data-testid="media-slider"]')
+            slider.focus()
+            p.page.keyboard.press("Home")
+            sync_api.expect(card.locator('[data-testid="media-step"]')).to_have_text("0")
+            for i in range(3):
+                sync_api.expect(card.locator(f'.media-cell[data-run-id="{ids[i]}"]')).to_have_attribute("data-step", "0")
+            p.page.keyboard.press("ArrowRight")
+            sync_api.expect(card.locator('[data-testid="media-step"]')).to_have_text("10")
+            assert p.page.evaluate("() => document.documentElement.scrollWidth") <= width
+            card.scroll_into_view_if_needed()
+            p.shot(name)

@@ -5,7 +5,7 @@
 // chips fold. The address keeps the plots' choices: `axes=` (the parallel
 // coordinates' fields in order), `pcolor=` (what colours them; `color=`
 // colours the charts' lines), `brush=` (their brushes), `sx=`
-// and `sy=` (the scatter's fields).
+// and `sy=` (the scatter's fields), `media=` (the image key side by side).
 
 import { api, errorText, isAbort, runPath, type RunDetail } from "../api";
 import { h, fill, loading, errorBox, throttle } from "../dom";
@@ -19,6 +19,7 @@ import { colorScale, groupingControls, sourceOf, type ColorScale, type Grouping 
 import { RunChips } from "../components/chips";
 import { RUN_FIELDS, fieldLabel, metricField, paramField, parseField, runLabel, type Field, type PlotRun } from "../components/fields";
 import { ParallelCoords, parseBrush } from "../components/parallel";
+import { MediaStrip } from "../components/media-strip";
 import { Scatter } from "../components/scatter";
 import { SingleValues } from "../components/values";
 import { seriesColor } from "../theme";
@@ -45,6 +46,7 @@ class CompareView implements View {
   private pc: ParallelCoords | null = null;
   private scatter: Scatter | null = null;
   private single: SingleValues | null = null;
+  private media: MediaStrip | null = null;
   private singleCard: HTMLElement | null = null;
   private paramsBox: HTMLElement | null = null;
   private pcColor: HTMLSelectElement | null = null;
@@ -124,6 +126,7 @@ class CompareView implements View {
       this.metric = metric;
       this.param = param;
       this.plotKeys = keys;
+      this.media?.setKey(keys.media ?? "");
       this.drawPlots();
     }
     return true;
@@ -141,6 +144,7 @@ class CompareView implements View {
       pcolor: k.color,
       sx: k.sx,
       sy: k.sy,
+      media: k.media,
       ...chartSettingsParams(s),
       zoom: zoomParam(this.sync.zoom),
       group: this.grouping.groupBy || undefined,
@@ -162,6 +166,8 @@ class CompareView implements View {
     if (first) this.render(errors);
     else {
       this.renderChips();
+      // Running runs may have logged images since.
+      if (this.runs.some((r) => r.status === "running")) this.loadMedia();
       this.renderParams();
       this.drawPlots();
       this.syncCharts();
@@ -235,6 +241,7 @@ class CompareView implements View {
       h("div", { class: "section-head" }, h("h2", null, "Single values"), h("span", { class: "muted" }, "metrics logged once per run")),
       this.single.el,
     );
+    this.media = new MediaStrip((key) => navigate(this.hash({ media: key }), true));
     this.pcColor = h("select", { "aria-label": "Colour the parallel coordinates by", testid: "pc-color", onchange: () => navigate(this.hash({ color: this.pcColor!.value }), true) });
     this.pcAdd = h("select", {
       "aria-label": "Add an axis to the parallel coordinates",
@@ -255,6 +262,7 @@ class CompareView implements View {
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines, this.colorKey), chartsGrid),
       this.singleCard,
+      this.media.el,
       h(
         "section",
         { class: "card" },
@@ -284,6 +292,14 @@ class CompareView implements View {
     this.renderParams();
     this.syncCharts();
     this.drawPlots();
+    this.loadMedia();
+  }
+
+  private loadMedia(): void {
+    void this.media?.load(
+      this.runs.map((r) => ({ id: r.id, label: runLabel(r), shortId: r.short_id, colorIndex: this.colorOf(r) })),
+      this.plotKeys.media ?? "",
+    );
   }
 
   private chartsGrid: HTMLElement | null = null;
@@ -516,6 +532,7 @@ class CompareView implements View {
     for (const c of this.charts.values()) c.destroy();
     this.pc?.destroy();
     this.scatter?.destroy();
+    this.media?.destroy();
   }
 }
 
@@ -528,11 +545,13 @@ interface PlotKeys {
   color?: string;
   sx?: string;
   sy?: string;
+  /** The media key shown side by side. */
+  media?: string;
 }
 
 function plotKeysFrom(route: Route): PlotKeys {
   const opt = (k: string) => getStr(route, k) || undefined;
-  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("pcolor"), sx: opt("sx"), sy: opt("sy") };
+  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("pcolor"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
 }
 
 /** Fills a select with fields, grouped as params, metrics and run fields. */
