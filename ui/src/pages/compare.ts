@@ -1,18 +1,27 @@
 // Compare runs: metrics overlaid (one chart per metric, one series per run),
-// the params side by side (differences first), parallel coordinates of the
-// params against a metric, and a scatter of a param against a metric.
+// single-value metrics as bars, the params side by side (differences first),
+// parallel coordinates over any fields (coloured by one, brushed to pick
+// runs), and a scatter of any field against any field. Past eight runs the
+// chips fold. The address keeps the plots' choices: `axes=` (the parallel
+// coordinates' fields in order), `pcolor=` (what colours them; `color=`
+// colours the charts' lines), `brush=` (their brushes), `sx=`
+// and `sy=` (the scatter's fields), `media=` (the image key side by side).
 
 import { api, errorText, isAbort, runPath, type RunDetail } from "../api";
 import { h, fill, loading, errorBox, throttle } from "../dom";
 import { fmtNum, fmtValue } from "../format";
 import { subscribe } from "../live";
 import type { View } from "../page";
-import { buildHash, getList, getStr, navigate, runsHash, type Route } from "../route";
-import { statusBadge } from "../components/badge";
+import { buildHash, getList, getStr, navigate, parseHash, runsHash, type Route } from "../route";
 import { MetricChart, chartControls, chartSettingsFrom, chartSettingsParams, type ChartSettings } from "../components/chart";
 import { ChartSync, parseZoom, zoomParam } from "../components/chart-sync";
 import { colorScale, groupingControls, sourceOf, type ColorScale, type Grouping } from "../components/chart-grouping";
-import { ParallelCoords, Scatter, type PlotRun } from "../components/plots";
+import { RunChips } from "../components/chips";
+import { RUN_FIELDS, fieldLabel, metricField, paramField, parseField, runLabel, type Field, type PlotRun } from "../components/fields";
+import { ParallelCoords, parseBrush } from "../components/parallel";
+import { MediaStrip } from "../components/media-strip";
+import { Scatter } from "../components/scatter";
+import { SingleValues } from "../components/values";
 import { seriesColor } from "../theme";
 import * as selection from "../selection";
 import { isSystemMetric, sortSystem, systemUnits } from "../system";
@@ -32,12 +41,18 @@ class CompareView implements View {
   private sync: ChartSync;
   private grouping: Grouping;
   private charts = new Map<string, MetricChart>();
+  private plotKeys: PlotKeys;
+  private chips: RunChips | null = null;
   private pc: ParallelCoords | null = null;
   private scatter: Scatter | null = null;
+  private single: SingleValues | null = null;
+  private media: MediaStrip | null = null;
+  private singleCard: HTMLElement | null = null;
   private paramsBox: HTMLElement | null = null;
-  private pcMetric: HTMLSelectElement | null = null;
-  private scParam: HTMLSelectElement | null = null;
-  private scMetric: HTMLSelectElement | null = null;
+  private pcColor: HTMLSelectElement | null = null;
+  private pcAdd: HTMLSelectElement | null = null;
+  private scX: HTMLSelectElement | null = null;
+  private scY: HTMLSelectElement | null = null;
   private onlyDiff = false;
   private abort = new AbortController();
   private unsub: () => void;
@@ -47,6 +62,7 @@ class CompareView implements View {
     this.ids = [...new Set(getList(route, "ids") ?? [])];
     this.metric = getStr(route, "metric");
     this.param = getStr(route, "param");
+    this.plotKeys = plotKeysFrom(route);
     this.settings = chartSettingsFrom(route);
     this.sync = new ChartSync(parseZoom(getStr(route, "zoom")), () => navigate(this.hash({}), true));
     this.grouping = groupingFrom(route, this.settings);
@@ -94,6 +110,7 @@ class CompareView implements View {
       const refetch = s.x !== this.settings.x;
       this.settings = s;
       for (const c of this.charts.values()) c.setSettings(s, refetch);
+      this.drawSingle();
     }
     const zoom = parseZoom(getStr(route, "zoom"));
     if (zoomParam(zoom) !== zoomParam(this.sync.zoom)) this.sync.setZoom(zoom);
@@ -104,20 +121,30 @@ class CompareView implements View {
     }
     const metric = getStr(route, "metric");
     const param = getStr(route, "param");
-    if (metric !== this.metric || param !== this.param) {
+    const keys = plotKeysFrom(route);
+    if (metric !== this.metric || param !== this.param || JSON.stringify(keys) !== JSON.stringify(this.plotKeys)) {
       this.metric = metric;
       this.param = param;
+      this.plotKeys = keys;
+      this.media?.setKey(keys.media ?? "");
       this.drawPlots();
     }
     return true;
   }
 
-  private hash(change: Partial<{ metric: string; param: string; settings: ChartSettings; ids: string[] }>): string {
+  private hash(change: Partial<{ metric: string; param: string; settings: ChartSettings; ids: string[] } & PlotKeys>): string {
     const s = change.settings ?? this.settings;
+    const k = { ...this.plotKeys, ...change };
     return buildHash("/compare", {
       ids: change.ids ?? this.ids,
       metric: change.metric ?? this.metric,
       param: change.param ?? this.param,
+      axes: k.axes ?? undefined,
+      brush: k.brush.length ? k.brush : undefined,
+      pcolor: k.color,
+      sx: k.sx,
+      sy: k.sy,
+      media: k.media,
       ...chartSettingsParams(s),
       zoom: zoomParam(this.sync.zoom),
       group: this.grouping.groupBy || undefined,
@@ -138,6 +165,9 @@ class CompareView implements View {
     this.runs = runs;
     if (first) this.render(errors);
     else {
+      this.renderChips();
+      // Running runs may have logged images since.
+      if (this.runs.some((r) => r.status === "running")) this.loadMedia();
       this.renderParams();
       this.drawPlots();
       this.syncCharts();
@@ -169,28 +199,8 @@ class CompareView implements View {
   }
 
   private render(errors: string[]): void {
-    const chips = this.runs.map((r) =>
-      h(
-        "li",
-        { class: "run-chip" },
-        h("span", { class: "swatch", style: { background: seriesColor(this.colorOf(r)) }, "aria-hidden": "true" }),
-        h("a", { class: "mono", href: `#/run/${encodeURIComponent(r.id)}` }, r.short_id),
-        h("span", { class: "muted" }, r.experiment),
-        statusBadge(String(r.status)),
-        this.runs.length > 1
-          ? h(
-              "button",
-              {
-                class: "btn ghost small",
-                title: `Remove ${r.short_id} from the comparison`,
-                "aria-label": `Remove ${r.short_id} from the comparison`,
-                onclick: () => navigate(this.hash({ ids: this.ids.filter((id) => !(r.id === id || r.id.startsWith(id))) })),
-              },
-              "×",
-            )
-          : null,
-      ),
-    );
+    this.chips = new RunChips((id) => navigate(this.hash({ ids: this.ids.filter((x) => !(id === x || id.startsWith(x))) })));
+    this.renderChips();
 
     const chartsGrid = h("div", { class: "charts-grid" });
     const controls = chartControls(
@@ -218,23 +228,51 @@ class CompareView implements View {
     );
 
     this.paramsBox = h("div", { class: "compare-params-box" });
-    this.pc = new ParallelCoords();
+    this.pc = new ParallelCoords({
+      axes: (keys) => navigate(this.hash({ axes: keys, brush: (this.pc?.brushTexts() ?? []).filter((t) => keys.includes(parseBrush(t)?.[0] ?? "")) })),
+      compare: (ids) => navigate(this.hash({ ids, axes: this.pcFields().map((f) => f.key), brush: [] })),
+      brushes: (texts) => navigate(this.hash({ brush: texts }), true),
+    });
     this.scatter = new Scatter();
-    this.pcMetric = h("select", { "aria-label": "Metric of the parallel coordinates", onchange: () => navigate(this.hash({ metric: this.pcMetric!.value }), true) });
-    this.scParam = h("select", { "aria-label": "Param on the x axis", onchange: () => navigate(this.hash({ param: this.scParam!.value }), true) });
-    this.scMetric = h("select", { "aria-label": "Metric on the y axis", onchange: () => navigate(this.hash({ metric: this.scMetric!.value }), true) });
+    this.single = new SingleValues();
+    this.singleCard = h(
+      "section",
+      { class: "card", hidden: true },
+      h("div", { class: "section-head" }, h("h2", null, "Single values"), h("span", { class: "muted" }, "metrics logged once per run")),
+      this.single.el,
+    );
+    this.media = new MediaStrip((key) => navigate(this.hash({ media: key }), true));
+    this.pcColor = h("select", { "aria-label": "Colour the parallel coordinates by", testid: "pc-color", onchange: () => navigate(this.hash({ color: this.pcColor!.value }), true) });
+    this.pcAdd = h("select", {
+      "aria-label": "Add an axis to the parallel coordinates",
+      testid: "pc-add",
+      onchange: () => {
+        const key = this.pcAdd!.value;
+        if (key) navigate(this.hash({ axes: [...this.pcFields().map((f) => f.key), key] }));
+      },
+    });
+    this.scX = h("select", { "aria-label": "Scatter: field on the x axis", testid: "scatter-x", onchange: () => navigate(this.hash({ sx: this.scX!.value }), true) });
+    this.scY = h("select", { "aria-label": "Scatter: field on the y axis", testid: "scatter-y", onchange: () => navigate(this.hash({ sy: this.scY!.value }), true) });
 
     fill(
       this.el,
       h("div", { class: "compare-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"), h("h1", null, `Compare ${this.runs.length} runs`)),
       errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
-      h("ul", { class: "run-chips" }, chips),
+      this.chips.el,
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Metrics"), controls, lines, this.colorKey), chartsGrid),
+      this.singleCard,
+      this.media.el,
       h(
         "section",
         { class: "card" },
-        h("div", { class: "section-head" }, h("h2", null, "Parallel coordinates"), h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "metric"), this.pcMetric)),
+        h(
+          "div",
+          { class: "section-head" },
+          h("h2", null, "Parallel coordinates"),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "colour"), this.pcColor),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "add axis"), this.pcAdd),
+        ),
         this.pc.el,
       ),
       h(
@@ -244,8 +282,8 @@ class CompareView implements View {
           "div",
           { class: "section-head" },
           h("h2", null, "Scatter"),
-          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "param (x)"), this.scParam),
-          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "metric (y)"), this.scMetric),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "x"), this.scX),
+          h("label", { class: "ctl" }, h("span", { class: "ctl-label" }, "y"), this.scY),
         ),
         this.scatter.el,
       ),
@@ -254,6 +292,14 @@ class CompareView implements View {
     this.renderParams();
     this.syncCharts();
     this.drawPlots();
+    this.loadMedia();
+  }
+
+  private loadMedia(): void {
+    void this.media?.load(
+      this.runs.map((r) => ({ id: r.id, label: runLabel(r), shortId: r.short_id, colorIndex: this.colorOf(r) })),
+      this.plotKeys.media ?? "",
+    );
   }
 
   private chartsGrid: HTMLElement | null = null;
@@ -278,9 +324,10 @@ class CompareView implements View {
   private syncCharts(): void {
     const grid = this.chartsGrid;
     if (!grid) return;
-    const names = this.metricNames();
+    const single = this.singleMetrics();
+    const names = this.metricNames().filter((n) => !single.has(n));
     if (!names.length) {
-      fill(grid, h("p", { class: "muted" }, "These runs logged no metrics."));
+      fill(grid, h("p", { class: "muted" }, single.size ? "These runs logged each metric once: see Single values." : "These runs logged no metrics."));
       return;
     }
     if (!this.charts.size) grid.replaceChildren();
@@ -358,7 +405,7 @@ class CompareView implements View {
                   "th",
                   { scope: "col", class: "run-col" },
                   h("span", { class: "swatch", style: { background: seriesColor(this.colorOf(r)) }, "aria-hidden": "true" }),
-                  h("a", { class: "mono", href: `#/run/${encodeURIComponent(r.id)}` }, r.short_id),
+                  h("a", { class: runLabel(r) === r.short_id ? "mono" : undefined, href: `#/run/${encodeURIComponent(r.id)}`, title: r.id }, runLabel(r)),
                 ),
               ),
             ),
@@ -376,36 +423,106 @@ class CompareView implements View {
     );
   }
 
+  private renderChips(): void {
+    this.chips?.set(
+      this.runs.map((r) => ({ id: r.id, shortId: r.short_id, label: runLabel(r), experiment: r.experiment, status: String(r.status), colorIndex: this.colorOf(r) })),
+    );
+  }
+
+  /** Metrics every run logged at most once: shown as bars, not as charts of one dot. */
+  private singleMetrics(): Set<string> {
+    const counts = new Map<string, number>();
+    for (const r of this.runs) for (const m of r.metrics ?? []) counts.set(m.name, Math.max(counts.get(m.name) ?? 0, m.count));
+    return new Set([...counts].filter(([, n]) => n <= 1).map(([k]) => k));
+  }
+
   private plotRuns(): PlotRun[] {
-    return this.runs.map((r) => ({
-      id: r.id,
-      label: r.short_id,
-      colorIndex: this.colorOf(r),
-      params: r.params ?? {},
-      metrics: Object.fromEntries((r.metrics ?? []).map((m) => [m.name, m.last])),
-    }));
+    return this.runs.map((r) => {
+      const start = Date.parse(r.start_time);
+      return {
+        id: r.id,
+        label: runLabel(r),
+        shortId: r.short_id,
+        colorIndex: this.colorOf(r),
+        params: r.params ?? {},
+        metrics: Object.fromEntries((r.metrics ?? []).map((m) => [m.name, m.last])),
+        duration: r.duration_s ?? null,
+        startTime: Number.isFinite(start) ? start : null,
+        group: r.group ?? null,
+      };
+    });
+  }
+
+  /** Every field a plot can show: the runs' params, their metrics, the duration, the start, and the group when one has a group. */
+  private allFields(): Field[] {
+    const grouped = this.runs.some((r) => r.group);
+    return [...this.paramNames().map(paramField), ...this.metricNames().map(metricField), ...RUN_FIELDS.filter((f) => f.key !== "group" || grouped)];
+  }
+
+  /** The metric plots fall back to: the address's `metric`, or the first. */
+  private mainMetric(): string {
+    const metrics = this.metricNames();
+    return metrics.includes(this.metric) ? this.metric : metrics.find((m) => !isSystemMetric(m)) ?? metrics[0] ?? "";
+  }
+
+  /** The parallel coordinates' axes: the address's, or the params that differ and the metric. */
+  private pcFields(): Field[] {
+    const known = new Set(this.allFields().map((f) => f.key));
+    if (this.plotKeys.axes) return this.plotKeys.axes.map(parseField).filter((f): f is Field => f !== null && known.has(f.key));
+    const runs = this.runs;
+    const params = this.paramNames();
+    // Params that differ say the most; fall back to all of them.
+    const differing = params.filter((p) => this.differs(runs.map((r) => (r.params ?? {})[p])));
+    const metric = this.mainMetric();
+    return [...(differing.length ? differing : params).slice(0, 12).map(paramField), ...(metric ? [metricField(metric)] : [])];
+  }
+
+  /** What the lines are coloured by: the address's `color`, else the metric the runs table sorts by, else the metric. */
+  private pcColorField(): Field | null {
+    const known = new Set(this.allFields().map((f) => f.key));
+    const chosen = parseField(this.plotKeys.color ?? "");
+    if (chosen && known.has(chosen.key)) return chosen;
+    const sort = (getList(parseHash(runsHash()), "sort") ?? [])[0]?.replace(/^-/, "") ?? "";
+    const metrics = this.metricNames();
+    const sorted = sort.startsWith("metrics.") ? sort.slice("metrics.".length) : sort;
+    if (metrics.includes(sorted)) return metricField(sorted);
+    const m = this.mainMetric();
+    return m ? metricField(m) : null;
+  }
+
+  private drawSingle(): void {
+    if (!this.single || !this.singleCard) return;
+    const single = [...this.singleMetrics()];
+    this.singleCard.hidden = single.length === 0;
+    const ordered = this.metricNames().filter((n) => single.includes(n));
+    this.single.set(this.plotRuns(), ordered, this.settings.log);
   }
 
   private drawPlots(): void {
-    if (!this.pc || !this.scatter || !this.pcMetric || !this.scParam || !this.scMetric) return;
-    const metrics = this.metricNames();
-    const params = this.paramNames();
-    const metric = metrics.includes(this.metric) ? this.metric : metrics[0] ?? "";
-    const setOptions = (sel: HTMLSelectElement, list: string[], value: string) => {
-      sel.replaceChildren(...list.map((n) => h("option", { value: n }, n)));
-      sel.value = value;
-      sel.disabled = list.length === 0;
-    };
-    setOptions(this.pcMetric, metrics, metric);
-    setOptions(this.scMetric, metrics, metric);
-    // Params that differ say the most; fall back to all of them.
+    this.drawSingle();
+    if (!this.pc || !this.scatter || !this.pcColor || !this.pcAdd || !this.scX || !this.scY) return;
+    const all = this.allFields();
     const runs = this.plotRuns();
-    const differing = params.filter((p) => this.differs(runs.map((r) => r.params[p])));
-    const axes = (differing.length ? differing : params).slice(0, 14);
-    const param = params.includes(this.param) ? this.param : axes[0] ?? params[0] ?? "";
-    setOptions(this.scParam, params, param);
-    this.pc.set(runs, axes, metric);
-    this.scatter.set(runs, param, metric);
+    const axes = this.pcFields();
+    const color = this.pcColorField();
+    fieldSelect(this.pcColor, all, color?.key ?? "");
+    const onAxes = new Set(axes.map((f) => f.key));
+    fieldSelect(this.pcAdd, all.filter((f) => !onAxes.has(f.key)), "", "an axis…");
+    this.pc.set(runs, axes, color, this.plotKeys.brush);
+
+    const known = new Set(all.map((f) => f.key));
+    const pick = (key: string | undefined, fallback: Field | null) => {
+      const f = parseField(key ?? "");
+      return f && known.has(f.key) ? f : fallback;
+    };
+    const params = this.paramNames();
+    const metric = this.mainMetric();
+    const legacyParam = params.includes(this.param) ? paramField(this.param) : null;
+    const x = pick(this.plotKeys.sx, legacyParam ?? axes.find((f) => f.scope === "params") ?? (params[0] ? paramField(params[0]) : RUN_FIELDS[0]));
+    const y = pick(this.plotKeys.sy, metric ? metricField(metric) : null);
+    fieldSelect(this.scX, all, x?.key ?? "");
+    fieldSelect(this.scY, all, y?.key ?? "");
+    this.scatter.set(runs, x, y);
   }
 
   destroy(): void {
@@ -415,7 +532,39 @@ class CompareView implements View {
     for (const c of this.charts.values()) c.destroy();
     this.pc?.destroy();
     this.scatter?.destroy();
+    this.media?.destroy();
   }
+}
+
+/** The plots' choices the address keeps (see the top of this file). */
+interface PlotKeys {
+  axes: string[] | null;
+  /** The parallel coordinates' brushes (see `brushText`). */
+  brush: string[];
+  /** What colours the parallel coordinates (`pcolor=` in the address). */
+  color?: string;
+  sx?: string;
+  sy?: string;
+  /** The media key shown side by side. */
+  media?: string;
+}
+
+function plotKeysFrom(route: Route): PlotKeys {
+  const opt = (k: string) => getStr(route, k) || undefined;
+  return { axes: getList(route, "axes"), brush: getList(route, "brush") ?? [], color: opt("pcolor"), sx: opt("sx"), sy: opt("sy"), media: opt("media") };
+}
+
+/** Fills a select with fields, grouped as params, metrics and run fields. */
+function fieldSelect(sel: HTMLSelectElement, fields: Field[], value: string, placeholder?: string): void {
+  const group = (label: string, scope: Field["scope"]) => {
+    const fs = fields.filter((f) => f.scope === scope);
+    return fs.length ? h("optgroup", { label }, fs.map((f) => h("option", { value: f.key }, fieldLabel(f)))) : null;
+  };
+  sel.replaceChildren();
+  if (placeholder !== undefined) sel.append(h("option", { value: "" }, placeholder));
+  for (const g of [group("params", "params"), group("metrics", "metrics"), group("run", "run")]) if (g) sel.append(g);
+  sel.value = value;
+  sel.disabled = fields.length === 0;
 }
 
 /** The grouping and labels the address holds (`group=`, `label=`; the band is a chart setting). */
