@@ -225,6 +225,12 @@ class Page:
         return self.row_ids()
 
 
+def open_page(browser: Any, base: str, width: int = 1440, height: int = 900, **options: Any) -> tuple[Any, Page]:
+    """A page in a context of its own (close the context when done)."""
+    ctx = browser.new_context(viewport={"width": width, "height": height}, **options)
+    return ctx, Page(ctx.new_page(), base)
+
+
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Page]:
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import lab_env
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, canvas_colours, lab_ui
+from test_ui_browser import browser, canvas_colours, lab_ui, open_page, Page  # noqa: F401 (browser: a fixture)
 
 from playwright import sync_api
 
@@ -79,24 +79,9 @@ def server(charts_project: tuple[Path, list[str]]) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def new_page(browser: Any, server: str, width: int = 1440, height: int = 900) -> tuple[Any, Page]:
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    return ctx, Page(ctx.new_page(), server)
-
-
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Page]:
-    ctx, p = new_page(browser, server)
+    ctx, p = open_page(browser, server)
     try:
         yield p
     finally:
@@ -316,7 +301,7 @@ def test_zoom_and_crosshair_are_synced_and_the_zoom_is_in_the_address(page: Page
     sync_api.expect(page.page.locator(ACC)).to_have_attribute("data-total", str(3 * len([s for s in range(0, 3000, 10) if x0 <= s <= x1])))
     # A fresh page of the address opens zoomed.
     url = page.page.url
-    ctx, other = new_page(page.page.context.browser, page.base)
+    ctx, other = open_page(page.page.context.browser, page.base)
     try:
         other.page.goto(url)
         for chart in (LOSS, ACC):
@@ -433,7 +418,7 @@ def test_the_run_page_zoom_is_synced_and_in_the_address(page: Page, charts_proje
 
 def test_phone_layout_of_twenty_runs(browser: Any, server: str, charts_project: tuple[Path, list[str]]) -> None:
     _, ids = charts_project
-    ctx, p = new_page(browser, server, 390, 844)
+    ctx, p = open_page(browser, server, 390, 844)
     try:
         p.goto(f"#/compare?ids={','.join(ids[:20])}")
         p.page.locator(LOSS).scroll_into_view_if_needed()

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import lab_env
 from playwright import sync_api
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, lab_ui
+from test_ui_browser import browser, lab_ui, open_page, Page  # noqa: F401 (browser: a fixture)
 
 MAKE_RUNS = """
 import json
@@ -64,21 +64,6 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def base(project: Path) -> Iterator[str]:
     with lab_ui(project) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser: Any, base: str, width: int = 1440, height: int = 900) -> tuple[Any, Page]:
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    return ctx, Page(ctx.new_page(), base)
 
 
 def groups(page: Page) -> list[tuple[str, int]]:

@@ -16,7 +16,7 @@ import pytest
 from playwright import sync_api
 
 from conftest import lab_env
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, lab_ui, png_bytes
+from test_ui_browser import browser, lab_ui, open_page, Page, png_bytes  # noqa: F401 (browser: a fixture)
 
 expect = sync_api.expect
 
@@ -79,22 +79,6 @@ def run_project(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[st
 def server(run_project: tuple[Path, dict[str, str]]) -> Iterator[str]:
     with lab_ui(run_project[0]) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    assert Path(CHROMIUM).exists(), f"the browser tests need Chromium at {CHROMIUM}"
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser: Any, server: str, width: int = 1440, height: int = 900, **options: Any) -> tuple[Any, Page]:
-    ctx = browser.new_context(viewport={"width": width, "height": height}, **options)
-    return ctx, Page(ctx.new_page(), server)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import lab_env
 from playwright import sync_api
-from test_ui_browser import CHROMIUM, CHROMIUM_ARGS, Page, lab_ui
+from test_ui_browser import browser, lab_ui, open_page, Page  # noqa: F401 (browser: a fixture)
 
 # Two experiments with nothing in common but `loss`: `alpha` has seven params
 # whose names come first in the project (so the project's first six are all
@@ -69,24 +69,9 @@ def server(project: tuple[Path, dict[str, str]]) -> Iterator[str]:
         yield base
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def open_page(browser: Any, base: str, width: int = 1280, height: int = 800) -> tuple[Any, Page]:
-    ctx = browser.new_context(viewport={"width": width, "height": height})
-    return ctx, Page(ctx.new_page(), base)
-
-
 @pytest.fixture
 def page(browser: Any, server: str) -> Iterator[Page]:
-    ctx, p = open_page(browser, server)
+    ctx, p = open_page(browser, server, 1280, 800)
     try:
         yield p
     finally:
@@ -409,7 +394,7 @@ def test_a_saved_view_opens_by_link_in_a_fresh_page(browser: Any, server: str, p
         ctx.close()
     assert page.errors == []
     # A fresh browser opens the link.
-    ctx, fresh = open_page(browser, server)
+    ctx, fresh = open_page(browser, server, 1280, 800)
     try:
         fresh.goto("#/?view=good-optimizers")
         assert fresh.wait_rows(2) == [ids["A1"], ids["A3"]]
@@ -430,6 +415,35 @@ def test_a_saved_view_opens_by_link_in_a_fresh_page(browser: Any, server: str, p
     assert fresh.errors == []
 
 
+def test_a_compare_page_saved_as_a_view_opens_with_its_charts(browser: Any, server: str, project: tuple[Path, dict[str, str]]) -> None:
+    _, ids = project
+    state = f"/compare?ids={ids['A1']},{ids['A2']}&sx=params.lr&sy=metrics.accuracy&log=1"
+    ctx, page = open_page(browser, server, 1440, 900)
+    try:
+        page.goto("#" + state)
+        sync_api.expect(page.page.locator('[data-testid="scatter-x"]')).to_have_value("params.lr", timeout=10_000)
+        page.page.get_by_role("button", name="Views ▾").click()
+        dialog = page.page.get_by_role("dialog", name="Saved views")
+        dialog.locator('[data-testid="view-name"]').fill("two-runs")
+        dialog.locator('[data-testid="view-save"]').click()
+        sync_api.expect(dialog.locator(".view-status")).to_have_text("Saved as two-runs")
+    finally:
+        ctx.close()
+    assert page.errors == []
+    with urllib.request.urlopen(f"{server}/api/v1/views/two-runs", timeout=10) as r:
+        assert json.load(r)["state"] == state
+    ctx, fresh = open_page(browser, server, 1280, 800)
+    try:
+        fresh.goto("#/?view=two-runs")
+        sync_api.expect(fresh.page.locator('[data-testid="scatter-y"]')).to_have_value("metrics.accuracy", timeout=10_000)
+        assert hash_of(fresh) == "#" + state
+    finally:
+        ctx.close()
+        req = urllib.request.Request(f"{server}/api/v1/views/two-runs", method="DELETE", headers={"Origin": server})
+        urllib.request.urlopen(req, timeout=10).close()
+    assert fresh.errors == []
+
+
 def run_json(base: str, run_id: str) -> Any:
     with urllib.request.urlopen(f"{base}/api/v1/runs/{run_id}", timeout=10) as r:
         return json.load(r)
@@ -443,8 +457,8 @@ def test_a_run_is_renamed_in_the_table_and_another_page_sees_it(browser: Any, se
     _, ids = project
     run_id = ids["B1"]
     old = run_json(server, run_id)["name"]
-    ctx, page = open_page(browser, server)
-    ctx2, other = open_page(browser, server)
+    ctx, page = open_page(browser, server, 1280, 800)
+    ctx2, other = open_page(browser, server, 1280, 800)
     try:
         for p in (page, other):
             p.goto("#/?experiment=beta")

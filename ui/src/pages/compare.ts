@@ -25,6 +25,7 @@ import { SingleValues } from "../components/values";
 import { seriesColor } from "../theme";
 import * as selection from "../selection";
 import { isSystemMetric, sortSystem, systemUnits } from "../system";
+import { ViewsMenu } from "../runs/views";
 
 export function comparePage(route: Route): View {
   return new CompareView(route);
@@ -54,6 +55,8 @@ class CompareView implements View {
   private scX: HTMLSelectElement | null = null;
   private scY: HTMLSelectElement | null = null;
   private onlyDiff = false;
+  /** Saves the page as it is (its runs, charts and plots) as a view. */
+  private views = new ViewsMenu(() => location.hash.replace(/^#/, ""));
   private abort = new AbortController();
   private unsub: () => void;
   private refetch: ReturnType<typeof throttle>;
@@ -256,7 +259,7 @@ class CompareView implements View {
 
     fill(
       this.el,
-      h("div", { class: "compare-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"), h("h1", null, `Compare ${this.runs.length} runs`)),
+      h("div", { class: "compare-head" }, h("a", { class: "back", href: runsHash() }, "← Runs"), h("h1", null, `Compare ${this.runs.length} runs`), this.views.el),
       errors.length ? errorBox("Some runs could not be loaded: " + errors.join("; ")) : null,
       this.chips.el,
       h("section", { class: "card" }, h("div", { class: "section-head" }, h("h2", null, "Params and metrics")), this.paramsBox),
@@ -533,6 +536,7 @@ class CompareView implements View {
     this.pc?.destroy();
     this.scatter?.destroy();
     this.media?.destroy();
+    this.views.close();
   }
 }
 

@@ -1,7 +1,9 @@
-// Saved views of the runs page: the "Views" button and its box, which lists
-// the project's views (each a link `#/?view=NAME`), saves the page's state
-// (its path and query string) under a name, and deletes one; and opening a
-// view's link, which puts its state in the address. Views are kept by the
+// Saved views: the "Views" button and its box (on the runs page and the
+// compare page), which lists the project's views (each a link
+// `#/?view=NAME`), saves the page's state (its path and query string: the
+// runs page's query, columns, sort and grouping; the compare page's runs and
+// charts) under a name, and deletes one; and opening a view's link, which puts
+// its state in the address. Views are kept by the
 // server (`/api/v1/views`), in the project; a team server's pages are read
 // only and show no button.
 
@@ -28,7 +30,9 @@ export class ViewsMenu {
   private opening: AbortController | null = null;
   private message: HTMLElement;
 
-  constructor() {
+  /** `current`, where given, is the page's state at the time of saving (the
+   * compare page's address); else the runs page's, as `show` last set it. */
+  constructor(private readonly current?: () => string) {
     this.button = h("button", { class: "btn", "aria-haspopup": "dialog", "aria-expanded": "false", testid: "views-button", onclick: (e: Event) => this.toggle(e) }, "Views ▾");
     this.message = h("div", { class: "view-message", role: "alert", testid: "view-error", hidden: true });
     this.el = h("span", { class: "chooser-anchor views-anchor", hidden: READ_ONLY }, this.button, this.message);
@@ -105,7 +109,7 @@ export class ViewsMenu {
         await api<View>("/views/" + encodeURIComponent(n), undefined, {
           method: "PUT",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ state: this.state }),
+          body: JSON.stringify({ state: this.current ? this.current() : this.state }),
         });
         status.textContent = `Saved as ${n}`;
         status.className = "view-status";
