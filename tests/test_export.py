@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from conftest import lab_cli, wait_background
+import lab
 from lab.experiment import Experiment
 
 
@@ -41,6 +42,7 @@ def test_parquet_has_typed_columns(project: Path) -> None:
     assert rows[0]["params.lr"] == 0.01 and rows[0]["params.optimizer"] == "sgd"
     assert rows[1]["metrics.acc"] == 0.5
     assert rows[0]["status"] == "finished"
+    assert rows[1]["name"] == lab.get_run(first).name, "each run's name"
     schema = table.schema
     assert str(schema.field("params.lr").type) == "double"
     assert str(schema.field("params.optimizer").type) == "string"
@@ -109,7 +111,7 @@ def test_parquet_keeps_integer_and_boolean_parameters(project: Path) -> None:
     assert rows[first]["short_id"] == first[:8]
     assert math.isnan(rows[first]["metrics.loss"])
     assert rows[second]["metrics.loss"] == float("-inf") and rows[first]["metrics.gain"] == float("inf")
-    assert table.column_names[:7] == ["id", "short_id", "experiment", "status", "start_time", "end_time", "source"]
+    assert table.column_names[:8] == ["id", "short_id", "name", "experiment", "status", "start_time", "end_time", "source"]
 
 
 def test_csv_reads_back_with_pandas_like_the_data_frame(project: Path) -> None:
@@ -130,12 +132,13 @@ def test_csv_reads_back_with_pandas_like_the_data_frame(project: Path) -> None:
     csv = pd.read_csv(out, dtype={"id": str, "short_id": str})
     frame = lab.runs(as_frame=True)
     # The same first columns as the DataFrame, in the same order.
-    assert list(csv.columns[:7]) == list(frame.columns[:7]) == [
-        "id", "short_id", "experiment", "status", "start_time", "end_time", "source",
+    assert list(csv.columns[:8]) == list(frame.columns[:8]) == [
+        "id", "short_id", "name", "experiment", "status", "start_time", "end_time", "source",
     ]
     assert sorted(csv.columns) == sorted(frame.columns)
     csv = csv.set_index("id")
     assert csv.loc[first, "short_id"] == first[:8]
+    assert csv.loc[first, "name"] == lab.get_run(first).name
     for name in ("metrics.loss", "metrics.gain"):
         assert csv[name].dtype == "float64", (name, csv[name].dtype)
     assert math.isnan(csv.loc[first, "metrics.loss"])
@@ -157,7 +160,7 @@ def test_format_follows_the_file_name(project: Path) -> None:
     for name in ("runs.csv", "RUNS.CSV"):
         proc = lab_cli(project, "export", "-o", name)
         assert proc.returncode == 0, proc.stderr
-        assert (project / name).read_text().startswith("id,short_id,experiment,")
+        assert (project / name).read_text().startswith("id,short_id,name,experiment,")
     proc = lab_cli(project, "export", "-o", "runs.json")
     assert proc.returncode == 0, proc.stderr
     assert len(json.loads((project / "runs.json").read_text())) == 2

@@ -104,8 +104,12 @@ def test_a_run_is_edited_from_python_while_running_and_after(project: Path) -> N
     assert run.note == "while it ran"
     run.tags = {"k": "1"}
     assert lab.get_run(run_id).tags == {"k": "1"}
-    with pytest.raises(TypeError):
-        run.tags["x"] = "y"  # type: ignore[index]
+    with pytest.raises(TypeError, match="read-only: assign a dict"):
+        run.tags["x"] = "y"
+    with pytest.raises(TypeError, match="read-only"):
+        run.tags.update(x="y")
+    assert json.loads(json.dumps(run.tags)) == {"k": "1"}, "tags are a dict to JSON"
+    assert lab.get_run(run_id).tags == {"k": "1"}
     with pytest.raises(ValueError, match="`name` must be a non-empty text"):
         run.name = ""
     with pytest.raises(TypeError, match="`note` must be a string"):

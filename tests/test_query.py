@@ -127,7 +127,7 @@ def test_the_command_line_uses_the_same_language(runs: dict, project: Path) -> N
     csv = lab_cli(project, "ls", "--status", "failed", "--format", "csv")
     assert csv.returncode == 0, csv.stderr
     lines = csv.stdout.splitlines()
-    assert lines[0].startswith("id,short_id,experiment,status,start_time,end_time,source")
+    assert lines[0].startswith("id,short_id,name,experiment,status,start_time,end_time,source")
     assert "params.max_depth" in lines[0] and "metrics.accuracy" in lines[0]
     assert len(lines) == 2 and lines[1].startswith(runs[2])
     cols = lab_cli(project, "ls", "-e", "iris", "--columns", "max_depth,tags.team", "--sort", "max_depth")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from types import MappingProxyType
 from typing import NamedTuple
 
 from lab import _lab
@@ -40,6 +39,17 @@ class LogLine(NamedTuple):
     stream: str
     #: The line, without its line ending.
     text: str
+
+
+class _Tags(dict):
+    """A run's tags as ``Run.tags`` gives them: a dict (``json.dumps`` and
+    ``dict(...)`` take it) that refuses changes in place, which would change
+    nothing stored; assigning ``run.tags = {...}`` does."""
+
+    def _refuse(self, *args: object, **kwargs: object) -> None:
+        raise TypeError("`Run.tags` is read-only: assign a dict to `run.tags` to change the run's tags")
+
+    __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse  # type: ignore[assignment]
 
 
 class Run:
@@ -129,7 +139,7 @@ class Run:
     def tags(self) -> "Mapping[str, str]":
         """The run's tags, read-only: assign a dict to replace them (tags it
         lacks are removed), in any state of the run."""
-        return MappingProxyType(self._tags)
+        return _Tags(self._tags)
 
     @tags.setter
     def tags(self, value: "Mapping[str, Any]") -> None:
@@ -325,6 +335,7 @@ def runs(
         row = {
             "id": r.id,
             "short_id": r.short_id,
+            "name": r.name,
             "experiment": r.experiment,
             "status": r.status,
             "start_time": r.start_time,

@@ -253,14 +253,12 @@ impl Run {
                 value: me.to_value(),
             })?;
         }
-        let mut attrs = options.attrs;
-        if !given_name {
-            let name = lab_types::names::generated_name(&id.short()).unwrap_or_else(|| id.short());
-            attrs.push((attr::NAME.to_owned(), Value::Str(name)));
-        }
+        let attrs = options.attrs;
+        // A generated name is not recorded: every reader derives it from the
+        // short id, so the attribute stands for a name that was given.
         let name = match attrs.iter().find(|(k, _)| k == attr::NAME) {
-            Some((_, Value::Str(name))) => name.clone(),
-            _ => id.short(),
+            Some((_, Value::Str(name))) if given_name => name.clone(),
+            _ => lab_types::names::generated_name(&id.short()).unwrap_or_else(|| id.short()),
         };
         for (key, value) in attrs {
             journal.append(&Record::Attr {

@@ -459,9 +459,10 @@ fn csv_number(v: f64) -> String {
 
 /// The run's own columns of CSV and Parquet, in the order of the Python
 /// data frame (`lab.runs(as_frame=True)`).
-pub(super) const RUN_FIELDS: [&str; 7] = [
+pub(super) const RUN_FIELDS: [&str; 8] = [
     "id",
     "short_id",
+    "name",
     "experiment",
     "status",
     "start_time",
@@ -500,6 +501,7 @@ pub(super) fn write_csv(
         let mut row = vec![
             run.id.to_string(),
             run.short_id.clone(),
+            run.name(),
             run.experiment.clone(),
             run.status.to_string(),
             output::iso(run.start_nanos),

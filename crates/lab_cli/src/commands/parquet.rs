@@ -120,6 +120,7 @@ pub(super) fn write(runs: &[RunInfo], columns: &[Column]) -> Result<Vec<u8>> {
             "short_id",
             runs.iter().map(|r| Some(r.short_id.clone())).collect(),
         ),
+        text("name", runs.iter().map(|r| Some(r.name())).collect()),
         text(
             "experiment",
             runs.iter().map(|r| Some(r.experiment.clone())).collect(),
