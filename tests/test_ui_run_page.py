@@ -247,6 +247,9 @@ def test_the_run_page_fits_a_phone(browser: Any, server: str, run_project: tuple
         expect(p.page.get_by_test_id("media-section")).to_be_visible(timeout=10_000)
         wait_image(p, "samples", "2")
         assert page_width(p) <= 390
+        # Every tab is in view, none cut at the screen's edge.
+        tabs = p.page.locator(".tabs")
+        assert tabs.evaluate("t => t.scrollWidth <= t.clientWidth"), "the tabs row scrolls sideways"
         p.shot("run-phone")
         p.goto(f"#/run/{ids['media']}?tab=models")
         expect(p.page.get_by_test_id("load-model-line")).to_be_visible(timeout=10_000)
