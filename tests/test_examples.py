@@ -132,7 +132,7 @@ def test_complete_iris_example(project: Path) -> None:
     ls = lab_cli(project, "ls", "accuracy_score")
     assert ls.returncode == 0, ls.stderr
     header = ls.stdout.splitlines()[0]
-    assert header.split()[:4] == ["ID", "SOURCE", "STARTED", "(UTC)"]
+    assert header.split()[:5] == ["ID", "NAME", "SOURCE", "STARTED", "(UTC)"]
     assert "accuracy_score" in header
     show = lab_cli(project, "show", runs[0].short_id)
     assert show.returncode == 0, show.stderr

@@ -51,6 +51,10 @@ class _Tags(dict):
 
     __setitem__ = __delitem__ = update = pop = popitem = clear = setdefault = __ior__ = _refuse  # type: ignore[assignment]
 
+    def __reduce__(self) -> "tuple":
+        # Pickled (and copied) as the plain dict it reads as.
+        return (dict, (dict(self),))
+
 
 class Run:
     """One recorded run, as the project's index knows it.
