@@ -154,7 +154,7 @@ def test_a_sweep_leaves_out_keyword_arguments_that_are_no_keys(project: Path) ->
 
 
 def test_start_run_as_a_bare_decorator_still_runs_at_once(project: Path) -> None:
-    """The seed's contract: `@e.start_run` runs the function at decoration."""
+    """As the user guide documents it: `@e.start_run` runs the function at decoration."""
     e = Experiment("once")
     ran = []
 
