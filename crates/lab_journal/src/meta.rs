@@ -17,26 +17,13 @@ use std::path::Path;
 use lab_types::Record;
 
 use crate::reader::{Mode, Scan, read_journal};
-use crate::{HEADER_LEN, JournalError, MAX_PAYLOAD, codec, header};
+use crate::{HEADER_LEN, JournalError, header};
 
 /// Appends `records` to the meta journal at `path`, creating it (with its
 /// header) when it does not exist, and syncs it. Returns the journal's length
 /// after the append.
 pub fn append_edits(path: &Path, records: &[Record]) -> Result<u64, JournalError> {
-    let mut frames = Vec::new();
-    let mut payload = Vec::new();
-    for record in records {
-        payload.clear();
-        codec::encode(record, &mut payload);
-        if payload.len() > MAX_PAYLOAD {
-            return Err(JournalError::TooLarge {
-                size: payload.len(),
-            });
-        }
-        frames.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        frames.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
-        frames.extend_from_slice(&payload);
-    }
+    let frames = crate::writer::frames_of(records)?;
     let existed = path.exists();
     let file = fs_err::OpenOptions::new()
         .read(true)
@@ -93,6 +80,7 @@ pub fn read_edits(path: &Path) -> Result<(Vec<Record>, Scan), JournalError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec;
 
     fn rename(name: &str) -> Record {
         Record::Rename {

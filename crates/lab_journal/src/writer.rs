@@ -310,6 +310,25 @@ pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, Journal
             ),
         });
     }
+    let frames = frames_of(records)?;
+    if let Some(at) = scan.end.checked_sub(frames.len() as u64) {
+        let mut last = vec![0; frames.len()];
+        file.read_exact_at(&mut last, at)?;
+        if last == frames {
+            return Ok(0);
+        }
+    }
+    // Reserved zeros after the last frame go: the frames follow it directly.
+    file.set_len(scan.end)?;
+    file.seek(SeekFrom::Start(scan.end))?;
+    file.write_all(&frames)?;
+    file.sync_all()?;
+    Ok(frames.len() as u64)
+}
+
+/// `records` as the frames a journal holds them in (length, CRC-32C,
+/// payload), for a caller that writes them in one `write`.
+pub(crate) fn frames_of(records: &[Record]) -> Result<Vec<u8>, JournalError> {
     let mut frames = Vec::new();
     let mut payload = Vec::new();
     for record in records {
@@ -324,17 +343,5 @@ pub fn append_to_settled(path: &Path, records: &[Record]) -> Result<u64, Journal
         frames.extend_from_slice(&crc32c::crc32c(&payload).to_le_bytes());
         frames.extend_from_slice(&payload);
     }
-    if let Some(at) = scan.end.checked_sub(frames.len() as u64) {
-        let mut last = vec![0; frames.len()];
-        file.read_exact_at(&mut last, at)?;
-        if last == frames {
-            return Ok(0);
-        }
-    }
-    // Reserved zeros after the last frame go: the frames follow it directly.
-    file.set_len(scan.end)?;
-    file.seek(SeekFrom::Start(scan.end))?;
-    file.write_all(&frames)?;
-    file.sync_all()?;
-    Ok(frames.len() as u64)
+    Ok(frames)
 }

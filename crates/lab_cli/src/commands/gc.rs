@@ -279,29 +279,26 @@ fn store_copies(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn files_in(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|e| {
-            e.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
-                .map(|e| e.path())
-                .collect()
-        })
-        .unwrap_or_default();
-    files.sort();
-    files
+    entries_in(dir, std::fs::FileType::is_file)
 }
 
 fn dirs_in(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+    entries_in(dir, std::fs::FileType::is_dir)
+}
+
+/// The entries of `dir` of the kind `keep` takes, sorted; none when it
+/// cannot be read.
+fn entries_in(dir: &Path, keep: fn(&std::fs::FileType) -> bool) -> Vec<PathBuf> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|e| {
             e.flatten()
-                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .filter(|e| e.file_type().is_ok_and(|t| keep(&t)))
                 .map(|e| e.path())
                 .collect()
         })
         .unwrap_or_default();
-    dirs.sort();
-    dirs
+    paths.sort();
+    paths
 }
 
 fn name_of(path: &Path) -> String {
