@@ -131,7 +131,12 @@ def test_a_damaged_file_fails_its_run_and_the_others_are_imported(project: Path,
     damaged = run_folders(copy)[0]
     file = next(damaged.glob("*.wandb"))
     data = bytearray(file.read_bytes())
-    data[len(data) // 2] ^= 0x40
+    # A bit of the first chunk's data (after the 7-byte file header and the
+    # chunk's 7-byte header: CRC, length, type), which its CRC covers. A flip
+    # anywhere else may land on a length, which reads as a file cut short.
+    length = int.from_bytes(data[11:13], "little")
+    assert length > 0, "the first chunk holds data"
+    data[14 + length // 2] ^= 0x40
     file.write_bytes(bytes(data))
     (copy / "wandb" / "offline-run-20000101_000000-notarun").mkdir()
     proc = lab_cli(project, "import", "wandb", str(copy), timeout=300)
