@@ -821,7 +821,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -889,7 +889,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -973,7 +973,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -1054,7 +1054,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -1125,7 +1125,7 @@ export interface operations {
                 Range?: string;
             };
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
                 /** @description The file's path under the artifacts folder, or a media file's `path` as `/runs/{id}/media` lists it (`media/<key>/<step>.png`) */
                 path: string;
@@ -1237,7 +1237,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -1305,7 +1305,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
             };
             cookie?: never;
@@ -1382,7 +1382,7 @@ export interface operations {
             };
             header?: never;
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
                 /** @description The metric's name */
                 name: string;
@@ -1455,7 +1455,7 @@ export interface operations {
                 Range?: string;
             };
             path: {
-                /** @description A full run id or a unique prefix of it (hex digits) */
+                /** @description The run: its full id, a unique prefix of it (hex digits), or its name (URL-encoded) */
                 id: string;
                 /** @description The model's name */
                 name: string;
