@@ -171,6 +171,61 @@ def test_the_cli_edits_a_crashed_run(project: Path) -> None:
     assert lab.get_run("post-mortem").note == "from **stdin**\n"
 
 
+def test_lab_note_edit_opens_the_editor_on_the_runs_note(project: Path) -> None:
+    e = Experiment("noted")
+    with e.start_run(name="edited"):
+        e.log_note("first draft")
+    seen = project / "seen.md"
+    # An editor setting with an argument, as `code --wait` would be: the
+    # script copies what it was given, then writes the new note.
+    editor = project / "editor.sh"
+    editor.write_text(
+        '#!/bin/sh\n'
+        'for last in "$@"; do :; done\n'
+        'cp "$last" "$SEEN"\n'
+        'printf "%s" "$NEW" > "$last"\n'
+        'exit "${FAIL:-0}"\n'
+    )
+    editor.chmod(0o755)
+
+    def note_edit(new: str, fail: int = 0) -> subprocess.CompletedProcess:
+        env = lab_env(project) | {
+            "VISUAL": "",
+            "EDITOR": f"{editor} --wait",
+            "SEEN": str(seen),
+            "NEW": new,
+            "FAIL": str(fail),
+        }
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "lab"), "note", "edited", "--edit"],
+            cwd=project, env=env, capture_output=True, text=True, check=False, timeout=60,
+        )
+
+    out = note_edit("# Second\n\nwith *Markdown*\n")
+    assert out.returncode == 0, out.stderr
+    assert seen.read_text() == "first draft"
+    assert "Wrote a note" in out.stdout
+    assert lab.get_run("edited").note == "# Second\n\nwith *Markdown*\n"
+
+    # Saved unchanged: nothing is appended to the run's edits.
+    meta = Path(lab.get_run("edited").path) / "meta.lab"
+    size = meta.stat().st_size
+    out = note_edit("# Second\n\nwith *Markdown*\n")
+    assert out.returncode == 0, out.stderr
+    assert "is unchanged" in out.stdout
+    assert meta.stat().st_size == size
+
+    # An editor that fails changes nothing and says so.
+    out = note_edit("lost", fail=3)
+    assert out.returncode == 1
+    assert "failed" in out.stderr and "the note was not changed" in out.stderr
+    assert lab.get_run("edited").note == "# Second\n\nwith *Markdown*\n"
+
+    # Text and --edit together are refused by name.
+    both = lab_cli(project, "note", "edited", "text", "--edit")
+    assert both.returncode == 2 and "--edit" in both.stderr
+
+
 EDITOR = """
 import sys
 from lab import _lab

@@ -797,13 +797,19 @@ pub struct NoteArgs {
     #[arg(value_name = "RUN")]
     pub run: String,
     /// The note, Markdown; `-` reads it from standard input.
-    #[arg(value_name = "TEXT")]
-    pub text: String,
+    #[arg(value_name = "TEXT", required_unless_present = "edit")]
+    pub text: Option<String>,
+    /// Write the note in an editor (`$VISUAL`, else `$EDITOR`, else `vi`),
+    /// starting from the run's note; saved when the editor exits with
+    /// success and the text changed.
+    #[arg(short, long, conflicts_with = "text")]
+    pub edit: bool,
 }
 
 const NOTE_EXAMPLES: &str = "Examples:
   lab note baseline 'First run with the new tokenizer'
   lab note 0e52f0da - < notes.md             reads the note from a file
+  lab note baseline --edit                   edits the note in $EDITOR
   lab note baseline ''                       removes the note";
 
 /// `lab doctor`.

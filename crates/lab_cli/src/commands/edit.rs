@@ -102,18 +102,43 @@ pub fn untag(args: &UntagArgs) -> Result<ExitStatus> {
 }
 
 pub fn note(args: &NoteArgs) -> Result<ExitStatus> {
-    let text = if args.text == "-" {
-        let mut text = String::new();
-        std::io::stdin()
-            .lock()
-            .read_to_string(&mut text)
-            .context("reading the note from standard input (it must be UTF-8 text)")?;
-        text
-    } else {
-        args.text.clone()
+    let mut run_arg = args.run.clone();
+    let text = match args.text.as_deref() {
+        Some("-") => {
+            let mut text = String::new();
+            std::io::stdin()
+                .lock()
+                .read_to_string(&mut text)
+                .context("reading the note from standard input (it must be UTF-8 text)")?;
+            text
+        }
+        Some(text) => text.to_owned(),
+        None => {
+            let before = super::open_fresh()?.run(&args.run)?;
+            let text = match edit_in_editor(&before.short_id, before.note())? {
+                Edited::Saved(text) => text,
+                Edited::Unchanged => {
+                    writeln!(
+                        std::io::stdout().lock(),
+                        "The note of run `{}` ({}) is unchanged",
+                        before.short_id,
+                        visible::text(&before.name())
+                    )?;
+                    return Ok(ExitStatus::Success);
+                }
+                Edited::Failed(e) => {
+                    output::error(&e);
+                    return Ok(ExitStatus::Failure);
+                }
+            };
+            // The run found before the editor opened, whatever its name
+            // became meanwhile.
+            run_arg = before.id.to_string();
+            text
+        }
     };
     let run = apply(
-        &args.run,
+        &run_arg,
         &Edit {
             note: Some(text.clone()),
             ..Edit::default()
@@ -131,4 +156,69 @@ pub fn note(args: &NoteArgs) -> Result<ExitStatus> {
         visible::text(&run.name())
     )?;
     Ok(ExitStatus::Success)
+}
+
+/// The editor a note is written in: `$VISUAL`, else `$EDITOR`, else `vi`.
+fn editor() -> String {
+    ["VISUAL", "EDITOR"]
+        .iter()
+        .filter_map(|name| std::env::var(name).ok())
+        .find(|value| !value.trim().is_empty())
+        .unwrap_or_else(|| "vi".to_owned())
+}
+
+/// What came of editing a note.
+enum Edited {
+    /// The text saved, different from the note.
+    Saved(String),
+    /// Saved as it was, or not saved.
+    Unchanged,
+    /// The editor failed or left no text: the note stays as it was.
+    Failed(anyhow::Error),
+}
+
+/// Opens `note` in the user's editor. The editor's setting may hold
+/// arguments (`code --wait`), so a shell runs it, as git does.
+fn edit_in_editor(short_id: &str, note: &str) -> Result<Edited> {
+    let path = std::env::temp_dir().join(format!("lab-note-{short_id}-{}.md", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .with_context(|| format!("cannot create the note's file {}", path.display()))?;
+    file.write_all(note.as_bytes())?;
+    drop(file);
+    let editor = editor();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("{editor} \"$1\""))
+        .arg("sh")
+        .arg(&path)
+        .status();
+    let saved = std::fs::read(&path);
+    let _ = std::fs::remove_file(&path);
+    let failed = |what: String| {
+        Ok(Edited::Failed(anyhow!(
+            "{what}; the note was not changed\n\nhint: set `EDITOR` to the editor to use"
+        )))
+    };
+    match status {
+        Err(e) => return failed(format!("cannot start the editor `{editor}`: {e}")),
+        Ok(status) if !status.success() => {
+            return failed(format!("the editor `{editor}` failed ({status})"));
+        }
+        Ok(_) => {}
+    }
+    let Ok(saved) = saved else {
+        return failed(format!("the editor `{editor}` removed the note's file"));
+    };
+    let Ok(saved) = String::from_utf8(saved) else {
+        return failed("the note saved in the editor is not UTF-8 text".to_owned());
+    };
+    Ok(if saved == note {
+        Edited::Unchanged
+    } else {
+        Edited::Saved(saved)
+    })
 }
