@@ -253,6 +253,72 @@ def test_parallel_coordinates_colour_by_the_sort_metric_and_brush_to_compare(pag
     sync_api.expect(page.page.locator('[data-testid="parallel-coords"]')).to_have_attribute("data-brushed", str(brushed), timeout=20_000)
 
 
+def test_parallel_coordinates_brush_from_the_keyboard(page: Page, sweep: tuple[Path, list[dict[str, Any]]]) -> None:
+    _, runs = sweep
+    page.goto(compare_hash(runs))
+    wait_loaded(page)
+    pc = page.page.locator('[data-testid="parallel-coords"]')
+    status = page.page.locator('[data-testid="pc-brushed"]')
+
+    def brushed() -> int:
+        page.page.wait_for_timeout(50)
+        return int(pc.get_attribute("data-brushed") or "0")
+
+    # A category axis: ↓ starts at the top category (sgd), ↓ again moves to
+    # the next one down (adam), Shift+↑ widens the brush over both.
+    optimizer = page.page.locator('[data-testid="pc-axis"][data-key="params.optimizer"] .pc-name')
+    optimizer.focus()
+    page.page.keyboard.press("ArrowDown")
+    sgd = sum(r["optimizer"] == "sgd" for r in runs)
+    sync_api.expect(status).to_have_text(f"{sgd} of {RUNS} runs in the brushes")
+    assert address(page)["brush"] == "params.optimizer=sgd"
+    page.page.keyboard.press("ArrowDown")
+    sync_api.expect(status).to_have_text(f"{RUNS - sgd} of {RUNS} runs in the brushes")
+    assert address(page)["brush"] == "params.optimizer=adam"
+    page.page.keyboard.press("Shift+ArrowUp")
+    sync_api.expect(pc).to_have_attribute("data-brushed", str(RUNS))
+    assert set(address(page)["brush"].split("=", 1)[1].split("|")) == {"adam", "sgd"}
+    # Escape clears the axis's brush; the focus stays on its head.
+    page.page.keyboard.press("Escape")
+    sync_api.expect(status).to_have_count(0)
+    assert "brush" not in address(page)
+    assert page.page.evaluate("() => document.activeElement.closest('[data-testid=pc-axis]')?.dataset.key") == "params.optimizer"
+
+    # A number axis (lr, log scale): ↑ brushes its bottom fifth, and the runs
+    # inside are exactly those whose lr is in the range the address holds.
+    lr = page.page.locator('[data-testid="pc-axis"][data-key="params.lr"] .pc-name')
+    lr.focus()
+    page.page.keyboard.press("ArrowUp")
+    page.page.wait_for_function("() => location.hash.includes('brush=')")
+
+    def check_lr() -> tuple[float, float]:
+        key, lo, hi = address(page)["brush"].split(":")
+        assert key == "params.lr"
+        inside = sum(float(lo) <= r["lr"] <= float(hi) for r in runs)
+        sync_api.expect(pc).to_have_attribute("data-brushed", str(inside))
+        return float(lo), float(hi)
+
+    lo, hi = check_lr()
+    assert 0 < brushed() < RUNS
+    assert lo <= min(r["lr"] for r in runs) and hi < 1e-3
+    # ↑ moves it up the axis; Shift+↑ widens it; Shift+↓ narrows it back.
+    page.page.keyboard.press("ArrowUp")
+    lo2, hi2 = check_lr()
+    assert lo2 > lo and hi2 > hi
+    page.page.keyboard.press("Shift+ArrowUp")
+    lo3, hi3 = check_lr()
+    assert lo3 < lo2 and hi3 > hi2
+    page.page.keyboard.press("Shift+ArrowDown")
+    lo4, hi4 = check_lr()
+    assert lo4 == pytest.approx(lo2, rel=1e-6) and hi4 == pytest.approx(hi2, rel=1e-6)
+    pc.scroll_into_view_if_needed()
+    page.shot("compare-keyboard-brush")
+    # "Compare these" keeps exactly the runs inside.
+    inside = brushed()
+    page.page.locator('[data-testid="pc-compare"]').click()
+    page.page.wait_for_function(f"() => location.hash.split('ids=')[1]?.split('&')[0].split(',').length === {inside}")
+
+
 def test_parallel_axes_move_drop_and_come_back(page: Page, sweep: tuple[Path, list[dict[str, Any]]]) -> None:
     _, runs = sweep
     page.goto(compare_hash(runs))

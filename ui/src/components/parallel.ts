@@ -364,11 +364,13 @@ export class ParallelCoords extends CanvasPlot {
         {
           class: "pc-name",
           title: `${a.field.key} (${detail}): drag, or press ← or →, to move it`,
-          "aria-label": `Axis ${a.name}, ${detail}, ${i + 1} of ${this.axes.length}: press ← or → to move it, Delete to drop it`,
+          "aria-label": `Axis ${a.name}, ${detail}, ${i + 1} of ${this.axes.length}: press ← or → to move it, Delete to drop it, ↑ or ↓ to brush it (with Shift to widen or narrow the brush), Escape to clear its brush`,
           onkeydown: (e: KeyboardEvent) => {
             if (e.key === "ArrowLeft") move(i, i - 1);
             else if (e.key === "ArrowRight") move(i, i + 1);
             else if (e.key === "Delete" || e.key === "Backspace") drop(i);
+            else if (e.key === "ArrowUp" || e.key === "ArrowDown") this.keyBrush(i, e.key === "ArrowUp" ? 1 : -1, e.shiftKey);
+            else if (e.key === "Escape" && this.brushes.has(a.field.key)) this.setBrush(i, 0, 0);
             else return;
             e.preventDefault();
           },
@@ -489,18 +491,64 @@ export class ParallelCoords extends CanvasPlot {
     if (!b) return;
     this.brushing = null;
     b.to = this.posAt(this.local(e)[1]);
-    const a = this.axes[b.axis];
     const lo = Math.min(b.from, b.to);
     const hi = Math.max(b.from, b.to);
     // A click (no drag) on an axis clears its brush.
-    if ((hi - lo) * (this.g!.bottom - this.g!.top) < 4) this.brushes.delete(a.field.key);
+    this.setBrush(b.axis, lo, (hi - lo) * (this.g!.bottom - this.g!.top) < 4 ? lo : hi);
+  }
+
+  /** Brushes axis `i` from the keyboard: `dir` 1 moves the brush up, -1 down
+   *  (starting one at the bottom, or the top, when the axis has none), or
+   *  with `widen` grows (1) or shrinks (-1) it. A step is one category on a
+   *  category axis (a brush grows by one on each side), a twentieth of the
+   *  axis on others. */
+  private keyBrush(i: number, dir: 1 | -1, widen: boolean): void {
+    const a = this.axes[i];
+    const cats = a.kind === "cat" ? a.cats.length : 0;
+    const step = cats > 1 ? 1 / (cats - 1) : cats ? 1 : 0.05;
+    // Room around a category (as a dragged brush holds it), or a tenth of the axis.
+    const pad = cats > 1 ? 0.3 * step : cats ? 0.5 : 0;
+    const half = cats ? pad : 0.1;
+    const cur = cats ? this.catRange(i, pad) : this.brushRange(i);
+    let lo: number;
+    let hi: number;
+    if (!cur) {
+      if (widen) return;
+      [lo, hi] = dir > 0 ? [-pad, 2 * half - pad] : [1 + pad - 2 * half, 1 + pad];
+    } else if (widen) {
+      const grow = cats > 1 ? step : step / 2;
+      [lo, hi] = [cur[0] - dir * grow, cur[1] + dir * grow];
+      if (hi - lo < 2 * half - 1e-9) return;
+    } else {
+      const shift = dir > 0 ? Math.min(step, 1 + pad - cur[1]) : -Math.min(step, cur[0] + pad);
+      if (shift === 0) return;
+      [lo, hi] = [cur[0] + shift, cur[1] + shift];
+    }
+    this.setBrush(i, Math.max(-pad, lo), Math.min(1 + pad, hi));
+  }
+
+  /** The brush of category axis `i` as positions around its first and last
+   *  category, `pad` beyond each, unclipped; null when it has none. */
+  private catRange(i: number, pad: number): [number, number] | null {
+    const a = this.axes[i];
+    const b = this.brushes.get(a.field.key);
+    if (!b || b.kind !== "cat") return null;
+    const ps = a.cats.filter((c) => b.cats.has(c)).map((c) => a.pos(c)).filter((p): p is number => p !== null);
+    return ps.length ? [Math.min(...ps) - pad, Math.max(...ps) + pad] : null;
+  }
+
+  /** Sets the brush of axis `i` to positions `lo` to `hi` (0 at the bottom,
+   *  1 at the top); an empty range clears it. */
+  private setBrush(i: number, lo: number, hi: number): void {
+    const a = this.axes[i];
+    if (hi <= lo) this.brushes.delete(a.field.key);
     else if (a.kind === "cat") {
       const cats = new Set(a.cats.filter((c) => {
         const p = a.pos(c);
         return p !== null && p >= lo && p <= hi;
       }));
       this.brushes.set(a.field.key, { kind: "cat", cats });
-    } else this.brushes.set(a.field.key, { kind: "num", lo: a.valueAt(lo), hi: a.valueAt(hi) });
+    } else this.brushes.set(a.field.key, { kind: "num", lo: a.valueAt(Math.max(0, lo)), hi: a.valueAt(Math.min(1, hi)) });
     this.draw();
     this.handlers.brushes(this.brushTexts());
   }
