@@ -38,6 +38,7 @@ for i in range(50):
     with e.start_run(group=("warm" if i < 10 else "cold") if i < 20 else None):
         ids.append(e.run_id)
         e.log_parameters({"lr": [0.1, 0.01, 0.001, 0.0001][i % 4], "bs": 32 * (1 + i % 2), "seed": i})
+        e.log_tag("arch", ["cnn", "mlp", "vit"][i % 3])
         n = 3000 if i < 20 else 5
         for step in range(n):
             loss = 2.0 * math.exp(-step / 400) + 0.05 * i + 0.02 * math.sin(step)
@@ -386,6 +387,34 @@ def test_lines_coloured_on_a_scale_by_a_parameter_or_a_metric(page: Page, charts
     # The address brings it back.
     page.page.reload()
     sync_api.expect(page.page.locator('[data-testid="chart-color-key"]')).to_have_text("0.50.519", timeout=20_000)
+
+
+def test_lines_grouped_and_coloured_by_a_tag(page: Page, charts_project: tuple[Path, list[str]]) -> None:
+    _, ids = charts_project
+    open_compare(page, ids[:20])
+    chart = page.page.locator(LOSS)
+    page.page.locator('[data-testid="chart-group-by"]').select_option("tags.arch")
+    page.page.wait_for_function("() => location.hash.includes('group=tags.arch')")
+    # Runs 0..19 tagged cnn, mlp, vit in turn: seven, seven and six.
+    sync_api.expect(chart).to_have_attribute("data-lines", "3")
+    sync_api.expect(chart).to_have_attribute("data-bands", "3")
+    assert sorted(chart.locator(".legend-item .legend-label").all_inner_texts()) == ["arch=cnn (7)", "arch=mlp (7)", "arch=vit (6)"]
+    # The address brings it back.
+    page.page.reload()
+    sync_api.expect(page.page.locator(LOSS)).to_have_attribute("data-lines", "3", timeout=20_000)
+    sync_api.expect(page.page.locator('[data-testid="chart-group-by"]')).to_have_value("tags.arch")
+    page.page.locator('[data-testid="chart-group-by"]').select_option("")
+    sync_api.expect(chart).to_have_attribute("data-lines", "20")
+
+    # Coloured by the tag: one colour per value, the same for runs that share it.
+    page.page.locator('[data-testid="chart-color-by"]').select_option("tags.arch")
+    page.page.wait_for_function("() => location.hash.includes('color=tags.arch')")
+    sync_api.expect(page.page.locator('[data-testid="chart-color-key"]')).to_contain_text("arch")
+    chart.locator('[data-testid="legend-more"]').click()
+    colours = chart.locator(".legend-item .swatch").evaluate_all("els => els.map(e => getComputedStyle(e).backgroundColor)")
+    assert len(colours) == 20
+    assert len(set(colours)) == 3, colours
+    assert all(colours[i] == colours[i % 3] for i in range(20))
 
 
 def test_labels_built_from_parameters(page: Page, charts_project: tuple[Path, list[str]]) -> None:

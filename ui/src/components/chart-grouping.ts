@@ -1,5 +1,5 @@
 // The compare page's controls of how runs are drawn in its charts: grouped
-// (by their group or by a parameter: one mean line with a band per group),
+// (by their group, a parameter or a tag: one mean line with a band per group),
 // the band (min to max, or ±1 standard deviation), and line labels built of
 // parameters (`lr=0.001 bs=64`) instead of the runs' names.
 
@@ -10,12 +10,12 @@ import { paramLabel, runName } from "./chart-legend";
 import type { ChartSource } from "./chart";
 
 export interface Grouping {
-  /** "" (none), "group" (the runs' group) or `params.<name>`. */
+  /** "" (none), "group" (the runs' group), `params.<name>` or `tags.<key>`. */
   groupBy: string;
   band: BandKind;
   /** Parameters that make the labels; none: the runs' names. */
   labelKeys: string[];
-  /** "" (the palette), `params.<name>` or `metrics.<name>` (its last value): the lines coloured on a scale. */
+  /** "" (the palette), `params.<name>`, `metrics.<name>` (its last value) or `tags.<key>`: the lines coloured on a scale. */
   colorBy: string;
 }
 
@@ -25,12 +25,14 @@ export interface GroupedRun {
   name?: string | null;
   group?: string | null;
   params?: Record<string, unknown> | null;
+  tags?: Record<string, string> | null;
   metrics?: { name: string; last?: unknown }[] | null;
 }
 
-/** Run `r`'s value of `key` (`params.<name>` or `metrics.<name>`, its last value). */
+/** Run `r`'s value of `key` (`params.<name>`, `tags.<key>` or `metrics.<name>`, its last value). */
 function valueOf(r: GroupedRun, key: string): unknown {
   if (key.startsWith("params.")) return (r.params ?? {})[key.slice("params.".length)];
+  if (key.startsWith("tags.")) return (r.tags ?? {})[key.slice("tags.".length)];
   if (key.startsWith("metrics.")) return (r.metrics ?? []).find((m) => m.name === key.slice("metrics.".length))?.last;
   return undefined;
 }
@@ -88,9 +90,9 @@ export function colorScale(runs: GroupedRun[], key: string): ColorScale {
 export function groupOf(r: GroupedRun, groupBy: string): string | null {
   if (!groupBy) return null;
   if (groupBy === "group") return r.group ?? null;
-  const k = groupBy.startsWith("params.") ? groupBy.slice("params.".length) : groupBy;
-  const v = (r.params ?? {})[k];
-  return v === undefined ? null : `${k}=${fmtValue(v)}`;
+  const key = groupBy.startsWith("params.") || groupBy.startsWith("tags.") ? groupBy : "params." + groupBy;
+  const v = valueOf(r, key);
+  return v === undefined ? null : `${key.slice(key.indexOf(".") + 1)}=${fmtValue(v)}`;
 }
 
 /** Run `r` as a chart's source (`scale`: the colours by a value, if any). */
@@ -102,11 +104,13 @@ export function sourceOf(r: GroupedRun, colorIndex: number, g: Grouping, scale?:
   return { runId: r.id, label, title, colorIndex, color: scale?.colors.get(r.id), group: groupOf(r, g.groupBy) };
 }
 
-/** The controls; `onChange` gets the new grouping. `metrics` may colour the lines, as `params` may. */
+/** The controls; `onChange` gets the new grouping. `params` and `tags`
+ *  (keys) may group and colour the lines, `metrics` colour them. */
 export function groupingControls(
   initial: Grouping,
   params: string[],
   metrics: string[],
+  tags: string[],
   hasGroups: boolean,
   onChange: (g: Grouping) => void,
 ): HTMLElement {
@@ -126,6 +130,7 @@ export function groupingControls(
     h("option", { value: "" }, "no grouping"),
     hasGroups || initial.groupBy === "group" ? h("option", { value: "group" }, "their group") : null,
     params.map((p) => h("option", { value: "params." + p }, p)),
+    tags.length ? h("optgroup", { label: "a tag" }, tags.map((t) => h("option", { value: "tags." + t }, t))) : null,
   );
   by.value = g.groupBy;
   const bandSel = h(
@@ -176,6 +181,7 @@ export function groupingControls(
     h("option", { value: "" }, "run"),
     params.length ? h("optgroup", { label: "a parameter" }, params.map((p) => h("option", { value: "params." + p }, p))) : null,
     metrics.length ? h("optgroup", { label: "a metric (last value)" }, metrics.map((m) => h("option", { value: "metrics." + m }, m))) : null,
+    tags.length ? h("optgroup", { label: "a tag" }, tags.map((t) => h("option", { value: "tags." + t }, t))) : null,
   );
   colorSel.value = g.colorBy;
   return h(

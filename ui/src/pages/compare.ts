@@ -196,6 +196,13 @@ class CompareView implements View {
     return [...seen];
   }
 
+  /** The tag keys of the runs, in order. */
+  private tagKeys(): string[] {
+    const seen = new Set<string>();
+    for (const r of this.runs) for (const k of Object.keys(r.tags ?? {})) seen.add(k);
+    return [...seen].sort((x, y) => x.localeCompare(y));
+  }
+
   private differs(values: unknown[]): boolean {
     const s = values.map((v) => (v === undefined ? "\u0000missing" : fmtValue(v)));
     return s.some((x) => x !== s[0]);
@@ -220,6 +227,7 @@ class CompareView implements View {
       this.grouping,
       this.paramNames(),
       this.metricNames().filter((n) => !isSystemMetric(n)),
+      this.tagKeys(),
       this.runs.some((r) => groupOfRun(r) !== null),
       (g: Grouping) => {
         this.grouping = g;
@@ -315,7 +323,7 @@ class CompareView implements View {
     const by = this.grouping.colorBy;
     this.colorKey.hidden = !scale;
     if (!scale) return;
-    const name = by.replace(/^(params|metrics)\./, "");
+    const name = by.replace(/^(params|metrics|tags)\./, "");
     this.colorKey.replaceChildren(
       scale.range ? h("span", null, scale.range.lo) : h("span", null, name),
       h("span", { class: "color-ramp", "aria-hidden": "true" }),
@@ -576,10 +584,10 @@ function groupingFrom(route: Route, s: ChartSettings): Grouping {
   const g = getStr(route, "group");
   return {
     // A bare name is a parameter (as the runs table may write it).
-    groupBy: !g || g === "group" || g.startsWith("params.") ? g : "params." + g,
+    groupBy: !g || g === "group" || /^(params|tags)\./.test(g) ? g : "params." + g,
     band: s.band,
     labelKeys: getList(route, "label") ?? [],
-    colorBy: /^(params|metrics)\./.test(getStr(route, "color")) ? getStr(route, "color") : "",
+    colorBy: /^(params|metrics|tags)\./.test(getStr(route, "color")) ? getStr(route, "color") : "",
   };
 }
 
