@@ -9,8 +9,9 @@ the binary's.
 
 from __future__ import annotations
 
+import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Iterable, Optional
 
 
@@ -34,6 +35,28 @@ def _scripts_of(dists: Iterable[object]) -> Optional[Path]:
     return None
 
 
+def _recorded(site: Path) -> Optional[Path]:
+    """The `lab` script in the install record of the Lab in `site`, read
+    directly: importing `importlib.metadata` costs more than the listing."""
+    try:
+        names = os.listdir(site)
+    except OSError:
+        return None
+    for name in names:
+        if name.endswith(".dist-info") and name.split("-")[0] == "lab":
+            try:
+                lines = (site / name / "RECORD").read_text(encoding="utf-8").splitlines()
+            except OSError:
+                continue
+            for line in lines:
+                recorded = PurePosixPath(line.rsplit(",", 2)[0])
+                if recorded.name == "lab" and recorded.parent.name in ("bin", "Scripts"):
+                    path = (site / recorded).resolve()
+                    if _native(path):
+                        return path
+    return None
+
+
 def command() -> Optional[Path]:
     """The native ``lab`` installed with this Lab package, if there is one.
 
@@ -42,19 +65,18 @@ def command() -> Optional[Path]:
     ``--user``, ``--prefix``), also from an environment the package is
     linked into (``lab init``).
     """
-    from importlib import metadata
+    import sysconfig
 
     # The folder this package is installed in, through the link `lab init`
-    # makes; an editable install's record is on sys.path instead.
-    site = Path(__file__).resolve().parent.parent
-    found = _scripts_of(metadata.distributions(name="lab", path=[str(site)])) or _scripts_of(
-        metadata.distributions(name="lab")
-    )
+    # makes; then this environment's, where an editable install's record is.
+    found = _recorded(Path(__file__).resolve().parent.parent) or _recorded(Path(sysconfig.get_path("purelib")))
+    if found is None:
+        from importlib import metadata
+
+        found = _scripts_of(metadata.distributions(name="lab"))
     if found is None:
         # An environment `lab init` made, linked to an editable install:
         # its own `lab` is a link to the command.
-        import sysconfig
-
         beside = Path(sysconfig.get_path("scripts")) / "lab"
         if _native(beside):
             found = beside.resolve()
@@ -69,7 +91,6 @@ def main() -> int:
     output, its exit status, its Ctrl-C). Returns (status 3) only when the
     native command is missing.
     """
-    import os
     import signal
 
     lab = command()
