@@ -18,6 +18,16 @@ IPY := $(INT_VENV)/bin/python
 TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis pillow matplotlib
 export CARGO_TERM_COLOR ?= never
 
+# Builds Lab into the environment $(1) in the cargo profile $(2) (dev or
+# release): first the native `lab` command, which packaging/lab_build.py
+# stages as the wheel's script, then the extension module with maturin,
+# which installs both. The two builds share every compiled dependency.
+# (maturin would warn that pip builds through packaging/lab_build.py.)
+define install_lab
+	$(1)/bin/python packaging/lab_build.py --locked --profile $(2)
+	MATURIN_NO_MISSING_BUILD_BACKEND_WARNING=1 VIRTUAL_ENV=$$PWD/$(1) $(1)/bin/maturin develop -q$(if $(filter release,$(2)), --release)
+endef
+
 .PHONY: help demo test test-rust test-python test-integrations lint fmt develop bench venv test-venv int-venv soak
 
 help: ## List the tasks
@@ -43,13 +53,13 @@ test-venv: $(TPY) ## Make .venv-test with Lab's build and test tools
 
 demo: $(PY) ## Build Lab (release) into .venv, run the iris example in examples/, then `lab ls`
 	$(PIP) install -q --disable-pip-version-check maturin scikit-learn joblib
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	cd examples && ../$(PY) iris.py --seed 1 && ../$(PY) iris.py --seed 2 && ../$(VENV)/bin/lab ls
 	@echo
 	@echo "Lab is installed in $(VENV). To put \`lab\` on your PATH:  source $(VENV)/bin/activate"
 
 develop: test-venv ## Build Lab (debug) into .venv-test
-	VIRTUAL_ENV=$$PWD/$(TEST_VENV) $(TEST_VENV)/bin/maturin develop -q
+	$(call install_lab,$(TEST_VENV),dev)
 
 test: lint test-rust test-python test-integrations ## Run every check and test: what CI runs
 
@@ -67,7 +77,7 @@ test-python: develop ## Run the Python tests against a debug build, and check th
 	$(TPY) -m pytest -q tests --ignore=tests/integrations
 
 test-integrations: int-venv ## Run tests/integrations in .venv-int: Lab inside Keras, Lightning, Transformers, XGBoost, ...; importers
-	VIRTUAL_ENV=$$PWD/$(INT_VENV) $(INT_VENV)/bin/maturin develop -q
+	$(call install_lab,$(INT_VENV),dev)
 	$(IPY) -m pytest -q tests/integrations
 
 lint: ## Formatting, clippy (pedantic, warnings are errors), crate dependency direction, no module circles
@@ -80,19 +90,19 @@ fmt: ## Format the Rust code
 	cargo fmt --all
 
 bench: venv ## Run the benchmarks (release build) and print medians
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) benches/run.py
 
 bench-sysmetrics: venv ## The system metrics sampler's CPU at 5 s and 1 s, and log_metric beside it (release build, 4 minutes)
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) benches/system_metrics.py
 
 bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows and compare of 20 runs, JS size
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) benches/ui.py
 
 soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 minutes (release build)
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
 .PHONY: bench-sysmetrics bench-ui bench-peers bench-peers-quick bench-team bench-team-quick bench-epochs
@@ -107,9 +117,9 @@ bench-epochs: int-venv ## A Keras and a Lightning epoch with and without Lab, ML
 	python3 benches/epochs/run.py
 
 bench-team: venv ## Team mode (release): streaming cost, ingest, visibility, runs API, push; MLflow and Aim servers beside
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) benches/team.py
 
 bench-team-quick: venv ## The team-mode benchmarks at small sizes: a smoke run of every scenario
-	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(call install_lab,$(VENV),release)
 	$(PY) benches/team.py --quick --json bench-out/team-quick.json --md bench-out/team-quick.md

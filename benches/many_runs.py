@@ -4,8 +4,9 @@
     python benches/many_runs.py --runs 1000     # smaller
 
 Makes the project once with Lab's own Python API (every run a real run), then
-times whole `lab ls` processes (the `lab` next to this interpreter) and
-`lab.runs(where=..., sort=...)` calls, in shuffled order, and prints medians.
+times whole `lab ls` processes (the `lab` next to this interpreter, and the
+same listing through `python -m lab.cli`) and `lab.runs(where=..., sort=...)`
+calls, in shuffled order, and prints medians.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def main() -> int:
 
     cases = {
         "lab ls --sort -m0 --limit 50": lambda: time_process([lab, "ls", "--sort", "-m0", "--limit", "50"], env),
+        # The same command started through Python, as `python -m lab.cli`.
+        "python -m lab.cli ls --sort -m0 --limit 50": lambda: time_process(
+            [sys.executable, "-m", "lab.cli", "ls", "--sort", "-m0", "--limit", "50"], env
+        ),
         'lab ls --where "m1 > 0.5" --format json': lambda: time_process(
             [lab, "ls", "--where", "m1 > 0.5", "--format", "json"], env
         ),

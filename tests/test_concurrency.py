@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import lab
@@ -40,6 +41,12 @@ def test_eight_writers_lose_nothing(project: Path) -> None:
         )
         for w in range(PROCESSES)
     ]
+    # The first writer to start makes the folder a project; until then a
+    # reader is told it is none (a `lab ls` started at once, which takes a
+    # few milliseconds, can be there first).
+    marker = project / ".lab" / "project.json"
+    while not marker.is_file() and any(w.poll() is None for w in writers):
+        time.sleep(0.005)
     # Readers fold live journals into the index while the writers write.
     reads = 0
     while any(w.poll() is None for w in writers):

@@ -47,12 +47,5 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(read::console, m)?)?;
     m.add_function(wrap_pyfunction!(read::fetch_blob, m)?)?;
     m.add_function(wrap_pyfunction!(read::project_root, m)?)?;
-    m.add_function(wrap_pyfunction!(run_cli, m)?)?;
     Ok(())
-}
-
-/// Runs the `lab` command line with `argv` (program name first); returns the exit code.
-#[pyfunction]
-fn run_cli(py: Python<'_>, argv: Vec<String>) -> i32 {
-    py.detach(|| lab_cli::run(argv))
 }

@@ -18,12 +18,39 @@ use crate::ExitStatus;
 use crate::args::{InitArgs, RunArgs, current_dir};
 use crate::output::UserError;
 
-/// The Python Lab runs in: the console script says which (`LAB_PYTHON`);
-/// the standalone binary uses `python3` from `PATH`.
-fn host_python() -> PathBuf {
-    std::env::var_os("LAB_PYTHON")
-        .filter(|p| !p.is_empty())
-        .map_or_else(|| PathBuf::from("python3"), PathBuf::from)
+/// The Python Lab runs in: `LAB_PYTHON` when set (`python -m lab.cli` sets
+/// it to its own interpreter); else the `python3` or `python` in the folder
+/// of the running `lab`, which is the environment's `bin` when the `lab` a
+/// `pip install` puts there runs; else `python3` from `PATH`.
+fn host_python() -> Result<PathBuf> {
+    if let Some(python) = std::env::var_os("LAB_PYTHON").filter(|p| !p.is_empty()) {
+        let python = PathBuf::from(python);
+        // A bare name is looked up on `PATH`; a path must lead to a file.
+        if python.components().count() > 1 && !python.is_file() {
+            return Err(UserError(format!(
+                "`LAB_PYTHON` names no file: `{}`\n\nhint: set it to the Python Lab is installed in, or unset it to use the `python3` beside `lab`",
+                python.display()
+            ))
+            .into());
+        }
+        return Ok(python);
+    }
+    Ok(std::env::current_exe()
+        .ok()
+        .and_then(|exe| python_beside(&exe))
+        .unwrap_or_else(|| PathBuf::from("python3")))
+}
+
+/// The `python3` or `python` in the folder of `exe`, if there is one. The
+/// path is not resolved further: a virtual environment's `python` is a link
+/// to the base interpreter, and only called through the link is it the
+/// environment's.
+fn python_beside(exe: &Path) -> Option<PathBuf> {
+    let bin = exe.parent()?;
+    ["python3", "python"]
+        .into_iter()
+        .map(|name| bin.join(name))
+        .find(|python| python.is_file())
 }
 
 fn venv_python(root: &Path) -> PathBuf {
@@ -61,10 +88,10 @@ fn python_says(python: &Path, code: &str) -> Result<String> {
     Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
-/// Puts the running Lab's Python package into the environment at `root/.venv`,
-/// with a `lab` script, by linking it: nothing is downloaded.
+/// Puts the running Lab's Python package and `lab` command into the
+/// environment at `root/.venv` by linking them: nothing is downloaded.
 fn link_lab(root: &Path) -> Result<()> {
-    let package = python_says(&host_python(), "import lab, os; print(os.path.dirname(os.path.abspath(lab.__file__)))")
+    let package = python_says(&host_python()?, "import lab, os; print(os.path.dirname(os.path.abspath(lab.__file__)))")
         .map_err(|e| UserError(format!("cannot find this Lab's Python package to put into the environment: {e}\n\nhint: run `lab` from the environment Lab is installed in")))?;
     let python = venv_python(root);
     let site = PathBuf::from(python_says(
@@ -81,17 +108,15 @@ fn link_lab(root: &Path) -> Result<()> {
     }
     std::os::unix::fs::symlink(&package, &link)
         .with_context(|| format!("cannot link Lab into {}", site.display()))?;
+    // The environment's `lab` is this command, linked: it finds the Python
+    // Lab is installed in beside the file the link leads to.
+    let command = std::env::current_exe().context("cannot tell where this `lab` command is")?;
     let script = root.join(".venv").join("bin").join("lab");
-    std::fs::write(
-        &script,
-        format!(
-            "#!{}\nimport sys\nfrom lab.cli import main\nsys.exit(main())\n",
-            python.display()
-        ),
-    )?;
-    let mut perms = std::fs::metadata(&script)?.permissions();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-    std::fs::set_permissions(&script, perms)?;
+    if script.symlink_metadata().is_ok() {
+        std::fs::remove_file(&script)?;
+    }
+    std::os::unix::fs::symlink(&command, &script)
+        .with_context(|| format!("cannot link the `lab` command into {}", script.display()))?;
     python_says(&python, "import lab")?;
     Ok(())
 }
@@ -166,7 +191,7 @@ pub fn init(args: &InitArgs) -> Result<ExitStatus> {
     if !args.no_venv {
         eprintln!("Making the environment in {}", root.join(".venv").display());
         step(
-            Command::new(host_python())
+            Command::new(host_python()?)
                 .args(["-m", "venv"])
                 .arg(root.join(".venv")),
             "making the virtual environment",
@@ -279,7 +304,7 @@ pub fn run(args: &RunArgs) -> Result<i32> {
     let python = if venv_python(project.root()).exists() {
         venv_python(project.root())
     } else {
-        host_python()
+        host_python()?
     };
     // Runs the script starts carry this, so they can be listed at the end.
     let launch = lab_types::RunId::new(lab_types::now_nanos(), 0).to_string();
@@ -320,4 +345,28 @@ pub fn run(args: &RunArgs) -> Result<i32> {
         use std::os::unix::process::ExitStatusExt;
         128 + status.signal().unwrap_or(0)
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::python_beside;
+
+    #[test]
+    fn the_python_beside_the_command_is_found_python3_first() {
+        let bin = tempfile::tempdir().unwrap();
+        let lab = bin.path().join("lab");
+        std::fs::write(&lab, "").unwrap();
+        assert_eq!(python_beside(&lab), None, "no Python in the folder");
+        std::fs::write(bin.path().join("python"), "").unwrap();
+        assert_eq!(python_beside(&lab), Some(bin.path().join("python")));
+        std::fs::write(bin.path().join("python3"), "").unwrap();
+        assert_eq!(python_beside(&lab), Some(bin.path().join("python3")));
+    }
+
+    #[test]
+    fn a_folder_named_python3_is_no_python() {
+        let bin = tempfile::tempdir().unwrap();
+        std::fs::create_dir(bin.path().join("python3")).unwrap();
+        assert_eq!(python_beside(&bin.path().join("lab")), None);
+    }
 }
