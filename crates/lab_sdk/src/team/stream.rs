@@ -32,6 +32,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(250);
 /// The most requests one run gets before the next run's turn.
 const TURN: usize = 8;
+/// How often the runs of this process all on the server are looked at for
+/// edits made since.
+const EDITS_LOOK: Duration = Duration::from_secs(1);
 
 /// The uploaders of this process, one per project.
 static UPLOADERS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
@@ -198,6 +201,8 @@ struct Uploader {
     backlog: Option<Vec<String>>,
     /// This process's runs all on the server, watched for edits.
     sent: Vec<Watched>,
+    /// When they were last looked at.
+    looked: Option<Instant>,
     outage_told: bool,
 }
 
@@ -211,6 +216,7 @@ impl Uploader {
             runs: Vec::new(),
             backlog: None,
             sent: Vec::new(),
+            looked: None,
             outage_told: false,
         }
     }
@@ -218,6 +224,10 @@ impl Uploader {
     /// Takes up again, as this process's own, the runs all on the server
     /// whose meta journal changed since: an edit made since they were sent.
     fn look_for_edits(&mut self) {
+        if self.looked.is_some_and(|t| t.elapsed() < EDITS_LOOK) {
+            return;
+        }
+        self.looked = Some(Instant::now());
         let mut i = 0;
         while i < self.sent.len() {
             let watched = &mut self.sent[i];

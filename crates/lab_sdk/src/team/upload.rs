@@ -323,8 +323,11 @@ impl RunUpload {
             return self.send_journal(client);
         }
         // The edits go once the journal (its Start record first) is there,
-        // while the run lives too: a rename shows while it trains.
-        if self.edits_pending()? && self.meta_wait_until.is_none_or(|t| t <= Instant::now()) {
+        // while the run lives too: a rename shows while it trains. A meta
+        // journal that cannot be read holds up neither the journal nor the
+        // files: it is said once they are sent.
+        let edits = self.edits_pending().unwrap_or(false);
+        if edits && self.meta_wait_until.is_none_or(|t| t <= Instant::now()) {
             return self.send_meta(client);
         }
         if live {
