@@ -68,11 +68,11 @@ def token(project: Path, server: Server, monkeypatch: pytest.MonkeyPatch, reques
     return t
 
 
-def train(project: Path, n: int = 200, pause: float = 0.0) -> subprocess.Popen:
+def train(project: Path, n: int = 200, pause: float = 0.0, env: "dict | None" = None) -> subprocess.Popen:
     (project / "train.py").write_text(textwrap.dedent(TRAIN))
     return subprocess.Popen(
         [sys.executable, "train.py", str(n), str(pause)],
-        cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project, env=env or lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
@@ -287,3 +287,28 @@ def test_other_edits_on_the_server_are_said_and_leave_the_run(project: Path, ser
     assert f"run `{run_id[:8]}`: the server holds other bytes for this run's edits" in synced.stderr, synced.stderr
     assert on_server(server, token, project, run_id)["name"] == "on-the-server"
     assert state(project, run_id)["meta_acked"] == 0
+
+
+def test_a_server_that_lost_the_run_gets_it_again_before_its_edits(project: Path, server: Server, token: str) -> None:
+    # A run the state says is all on the server, which holds none of it (its
+    # database and store restored from before the run, say).
+    env = dict(lab_env(project), LAB_SERVER="", LAB_TOKEN="")
+    proc = train(project, 300, env=env)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    run_id = out.strip()
+    journal = project / ".lab" / "runs" / run_id[:8] / "journal.lab"
+    (journal.parent / "upload.json").write_text(json.dumps({
+        "server": server.url, "project": project.name, "run": run_id,
+        "acked": journal.stat().st_size, "end_acked": True, "done": True,
+    }))
+    assert on_server_or_none(server, token, project, run_id) is None
+    edit(project, "rename", run_id[:8], "found-again")
+    synced = lab_cli(project, "sync")
+    assert synced.returncode == 0, synced.stderr
+    assert "1 run sent, edits of 1 run sent, 0 runs already on the server" in synced.stdout, synced.stdout
+    detail = on_server(server, token, project, run_id)
+    assert (detail["name"], detail["status"]) == ("found-again", "finished")
+    assert sum(m["count"] for m in detail["metrics"] if m["name"] == "loss") == 300
+    assert state(project, run_id)["acked"] == journal.stat().st_size
+    assert state(project, run_id)["meta_acked"] == meta_len(project, run_id)

@@ -85,7 +85,7 @@ pub fn sync(
                     break;
                 }
                 Ok(Step::Stopped(Stop::Done)) => {
-                    if !was_there {
+                    if !was_there || run.sent_again() {
                         report.sent.push(short.clone());
                     } else if !run.edits_sent() {
                         // The server had them already (another client).

@@ -152,6 +152,9 @@ pub struct RunUpload {
     meta_wait_until: Option<Instant>,
     /// Whether this took edits to the server.
     edits_sent: bool,
+    /// Whether the server had lost what it acknowledged of the run, so
+    /// that this sends it again.
+    sent_again: bool,
     /// The server has no route for edits (a `lab server` older than this
     /// client): they stay here.
     edits_unsupported: bool,
@@ -226,6 +229,7 @@ impl RunUpload {
             meta_end: 0,
             meta_wait_until: None,
             edits_sent: false,
+            sent_again: false,
             edits_unsupported: false,
             last_request: None,
             files: None,
@@ -260,6 +264,14 @@ impl RunUpload {
     #[must_use]
     pub fn edits_sent(&self) -> bool {
         self.edits_sent
+    }
+
+    /// Whether the server had lost some of the journal it acknowledged
+    /// (found when it did not know the run its edits were for), so that
+    /// this sends the run again from what it holds.
+    #[must_use]
+    pub fn sent_again(&self) -> bool {
+        self.sent_again
     }
 
     /// The meta journal as this last looked at it: a later change of it is
@@ -471,6 +483,7 @@ impl RunUpload {
     fn edits_without_run(&mut self, client: &Client) -> Result<Step, Error> {
         let held = client.journal_length(&self.project, &self.state.run)?;
         if held < self.state.acked {
+            self.sent_again = true;
             self.state.acked = held;
             self.state.end_acked = false;
             self.state.done = false;
