@@ -331,16 +331,20 @@ impl RunUpload {
             end: scanned.end,
             end_record: scanned.end_record.or(self.scanned.end_record),
         };
+        // The edits go once the server holds the journal's start (its first
+        // request holds the Start record), ahead of the rest of it: a rename
+        // shows while the run trains, however fast it logs (the server lets
+        // an edit have the last word whatever order the two arrive in). A
+        // meta journal that cannot be read holds up neither the journal nor
+        // the files: it is said once they are sent.
+        if self.state.acked > 0
+            && self.meta_wait_until.is_none_or(|t| t <= Instant::now())
+            && self.edits_pending().unwrap_or(false)
+        {
+            return self.send_meta(client);
+        }
         if self.state.acked < self.scanned.end {
             return self.send_journal(client);
-        }
-        // The edits go once the journal (its Start record first) is there,
-        // while the run lives too: a rename shows while it trains. A meta
-        // journal that cannot be read holds up neither the journal nor the
-        // files: it is said once they are sent.
-        let edits = self.edits_pending().unwrap_or(false);
-        if edits && self.meta_wait_until.is_none_or(|t| t <= Instant::now()) {
-            return self.send_meta(client);
         }
         if live {
             if self.last_request.is_none_or(|t| t.elapsed() >= HEARTBEAT) {
