@@ -1,6 +1,7 @@
 //! Sending one run to the server: its journal from the last acknowledged
-//! offset, then its edits (its meta journal, `meta.lab`, from the last
-//! acknowledged offset of that), then its artifacts and models as blobs,
+//! offset, its edits (its meta journal, `meta.lab`, from the last
+//! acknowledged offset of that) as soon as the server holds the journal's
+//! start, then its artifacts and models as blobs,
 //! then the list of its files. Each [`RunUpload::step`] sends at most one
 //! request's worth, so one thread can serve several runs (a live one first)
 //! and stop at any point. A run all on the server is taken up again when its
