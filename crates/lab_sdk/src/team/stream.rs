@@ -237,6 +237,11 @@ impl Uploader {
                 continue;
             }
             watched.seen = now;
+            if now.is_none() {
+                // No meta journal (the run deleted): nothing to send.
+                i += 1;
+                continue;
+            }
             let (short, paths) = (watched.short.clone(), watched.paths.clone());
             lock(&self.shared.inner).own.insert(short.clone());
             self.open(&short, &paths, true);
