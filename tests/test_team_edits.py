@@ -145,7 +145,7 @@ def test_edits_of_an_ended_run_travel_with_lab_sync_once(project: Path, server: 
 
 
 def test_an_edit_made_while_the_run_streams_arrives_without_sync(project: Path, server: Server, token: str) -> None:
-    proc = train(project, 4000, 0.05)
+    proc = train(project, 8000, 0.05)
     run_id = proc.stdout.readline().strip()
     assert wait_for(lambda: on_server_or_none(server, token, project, run_id) is not None)
     edit(project, "rename", run_id[:8], "renamed-while-training")
@@ -214,7 +214,7 @@ def test_edits_of_an_old_run_travel_with_the_next_run(project: Path, server: Ser
     old = trained(project)
     edit(project, "rename", old[:8], "old-but-renamed")
     monkeypatch.setenv("LAB_UPLOAD_GRACE_SECS", "30")
-    proc = train(project, 4000, 0.05)
+    proc = train(project, 8000, 0.05)
     new = proc.stdout.readline().strip()
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 0, err
