@@ -312,3 +312,19 @@ def test_a_server_that_lost_the_run_gets_it_again_before_its_edits(project: Path
     assert sum(m["count"] for m in detail["metrics"] if m["name"] == "loss") == 300
     assert state(project, run_id)["acked"] == journal.stat().st_size
     assert state(project, run_id)["meta_acked"] == meta_len(project, run_id)
+
+
+def test_edits_the_server_refuses_are_said_and_leave_the_run(project: Path, server: Server, token: str) -> None:
+    run_id = trained(project)
+    folder = project / ".lab" / "runs" / run_id[:8]
+    # A meta journal holding a record that is no edit (the run's Start
+    # record, whole and sound, copied from its journal).
+    journal = (folder / "journal.lab").read_bytes()
+    length = int.from_bytes(journal[16:20], "little")
+    (folder / "meta.lab").write_bytes(journal[:16] + journal[16:16 + 8 + length])
+    synced = lab_cli(project, "sync")
+    assert synced.returncode == 1, synced.stdout
+    assert f"run `{run_id[:8]}`: the server refused its edits (`meta.lab`)" in synced.stderr, synced.stderr
+    assert "0 runs sent, edits of 0 runs sent, 0 runs already on the server" in synced.stdout, synced.stdout
+    assert state(project, run_id)["meta_acked"] == 0
+    assert on_server(server, token, project, run_id)["status"] == "finished"
