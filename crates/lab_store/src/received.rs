@@ -499,4 +499,69 @@ mod tests {
                 .contains("zero")
         );
     }
+
+    /// A meta journal as `lab_journal::append_edits` writes it, after each
+    /// of `edits` (one append each): its bytes and where each append ended.
+    fn meta(edits: &[Vec<Record>]) -> (Vec<u8>, Vec<u64>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.lab");
+        let ends = edits
+            .iter()
+            .map(|e| lab_journal::append_edits(&path, e).unwrap())
+            .collect();
+        (std::fs::read(&path).unwrap(), ends)
+    }
+
+    #[test]
+    fn a_meta_journal_is_kept_in_whole_frames_of_edits_only() {
+        let (bytes, ends) = meta(&[
+            vec![
+                Record::Rename {
+                    time_nanos: 5,
+                    name: "a".into(),
+                },
+                Record::Untag {
+                    time_nanos: 5,
+                    key: "k".into(),
+                },
+            ],
+            vec![Record::Note {
+                time_nanos: 6,
+                text: "why".into(),
+            }],
+        ]);
+        let all = bytes.len() as u64;
+        assert_eq!(check_received_meta(0, &bytes), Ok(all));
+        // A trailing partial frame, or a header cut short, is left out.
+        assert_eq!(
+            check_received_meta(0, &bytes[..bytes.len() - 2]),
+            Ok(ends[0])
+        );
+        assert_eq!(check_received_meta(0, &bytes[..9]), Ok(0));
+        assert_eq!(
+            check_received_meta(0, &bytes[..HEADER_LEN]),
+            Ok(HEADER_LEN as u64)
+        );
+        let from = usize::try_from(ends[0]).unwrap();
+        assert_eq!(check_received_meta(ends[0], &bytes[from..]), Ok(all));
+        // Damage, and what is not a meta journal, is refused.
+        let mut flipped = bytes.clone();
+        *flipped.last_mut().unwrap() ^= 1;
+        let e = check_received_meta(0, &flipped).unwrap_err();
+        assert_eq!(e.offset, ends[0]);
+        assert!(e.reason.contains("CRC"), "{e}");
+        assert!(check_received_meta(0, b"not a journal at all").is_err());
+        assert!(check_received_meta(3, &bytes[3..]).is_err());
+        let run = RunId::new(1_800_000_000_000_000_000, 7);
+        let (journal, _) = journal(run);
+        let e = check_received_meta(0, &journal).unwrap_err();
+        assert_eq!(e.offset, HEADER_LEN as u64);
+        assert!(e.reason.contains("only edits"), "{e}");
+        // Its edits, summed up as a local fold sums up the file's.
+        let (edits, len) = received_edits(&bytes).unwrap().unwrap();
+        assert_eq!(len, all);
+        assert_eq!(edits.untags, vec!["k".to_owned()]);
+        assert_eq!(edits.attrs.len(), 2);
+        assert!(received_edits(&[]).unwrap().is_none());
+    }
 }

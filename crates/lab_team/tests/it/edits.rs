@@ -326,29 +326,57 @@ fn an_edit_keeps_the_last_word_over_a_journal_stretch_that_arrives_after_it() {
 }
 
 #[test]
-fn a_rebuilt_index_keeps_the_edits() {
-    let s = Server::start();
+fn a_rebuilt_index_keeps_the_edits_and_merged_journals_leave_them_alone() {
+    // Journal stretches merged every 4: the run's edits are no journal
+    // stretch, and stay as they came.
+    let cluster = crate::Cluster::start();
+    let store = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", store.path().display());
+    let s = Server::on(cluster, store, &url, |o| o.compact_every = 4);
     let token = s.token("ci", Role::Writer, Some(P));
     let (_dir, project, runs) = local_project();
-    for run in &runs {
-        let id = run.id().to_string();
-        send_journal(
-            s.addr,
-            &token,
-            P,
-            &id,
-            &journal_bytes(&project, run),
-            1 << 20,
-        );
-    }
     let id = runs[1].id().to_string();
+    let journal = journal_bytes(&project, &runs[1]);
     let meta = edit(&project, &id[..8], &the_edit());
-    // In two stretches: the index is made again from both.
+    // Half the journal (its whole frames), the edits in two stretches, the
+    // rest of the journal in many requests.
+    let put_journal = http(
+        s.addr,
+        "PUT",
+        &format!("/api/v1/projects/{P}/runs/{id}/journal?offset=0"),
+        Some(&token),
+        &[],
+        &journal[..journal.len() / 2],
+    )
+    .unwrap();
+    assert!(length(&put_journal) > 16);
     let half = length(&put_meta(&s, &token, &id, "0", &meta[..meta.len() - 4]));
     assert_eq!(
         length(&put_meta(&s, &token, &id, &half.to_string(), &meta[half..])),
         meta.len()
     );
+    // From 0: the server answers where it got, and the rest follows.
+    send_journal(s.addr, &token, P, &id, &journal, 999);
+    send_journal(
+        s.addr,
+        &token,
+        P,
+        &runs[0].id().to_string(),
+        &journal_bytes(&project, &runs[0]),
+        1 << 20,
+    );
+    let stretches = |dir: &str| {
+        std::fs::read_dir(s.store.path().join(format!("projects/{P}/runs/{id}/{dir}")))
+            .unwrap()
+            .count()
+    };
+    assert!(
+        stretches("journal") < journal.len() / 999,
+        "nothing was merged"
+    );
+    assert_eq!(stretches("meta"), 2);
+    assert!(get(&s, &token, &format!("/runs/{id}/journal")).body == journal);
+    assert!(get(&s, &token, &format!("/runs/{id}/meta")).body == meta);
     let list = get(&s, &token, "/runs").json();
     let one = get(&s, &token, &format!("/runs/{id}")).json();
     assert_eq!(one["name"], J::from("baseline"));
@@ -455,20 +483,21 @@ fn the_edits_of_a_pushed_project_are_folded() {
     assert_eq!(length(&held), meta.len());
 }
 
-#[test]
-fn an_edit_sends_a_run_event_to_the_web_page() {
+/// A server holding the journal of a finished run of a local project;
+/// its writer's token, the project and the run's id.
+fn one_run_sent() -> (Server, String, tempfile::TempDir, Project, String) {
     let s = Server::start();
     let token = s.token("ci", Role::Writer, Some(P));
-    let (_dir, project, runs) = local_project();
+    let (dir, project, runs) = local_project();
     let id = runs[0].id().to_string();
-    send_journal(
-        s.addr,
-        &token,
-        P,
-        &id,
-        &journal_bytes(&project, &runs[0]),
-        1 << 20,
-    );
+    let journal = journal_bytes(&project, &runs[0]);
+    send_journal(s.addr, &token, P, &id, &journal, 1 << 20);
+    (s, token, dir, project, id)
+}
+
+#[test]
+fn an_edit_sends_a_run_event_to_the_web_page() {
+    let (s, token, _dir, project, id) = one_run_sent();
     let mut stream = TcpStream::connect(s.addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(20)))
@@ -500,19 +529,8 @@ fn an_edit_sends_a_run_event_to_the_web_page() {
 
 #[test]
 fn a_reader_cannot_send_edits_and_hostile_requests_are_refused() {
-    let s = Server::start();
-    let token = s.token("ci", Role::Writer, Some(P));
+    let (s, token, _dir, project, id) = one_run_sent();
     let reader = s.token("viewer", Role::Reader, Some(P));
-    let (_dir, project, runs) = local_project();
-    let id = runs[0].id().to_string();
-    send_journal(
-        s.addr,
-        &token,
-        P,
-        &id,
-        &journal_bytes(&project, &runs[0]),
-        1 << 20,
-    );
     let meta = edit(&project, &id[..8], &the_edit());
     let r = put_meta(&s, &reader, &id, "0", &meta);
     assert_eq!((r.status, r.code()), (403, "forbidden".to_owned()));
