@@ -74,7 +74,7 @@ def team(tmp_path_factory):
         )
         assert proc.returncode == 0, proc.stderr
     synced = subprocess.run([LAB, "sync"], cwd=project, env=env, capture_output=True, text=True, timeout=180)
-    assert synced.returncode == 0 and "0 runs sent, 8 runs already" in synced.stdout, synced.stdout + synced.stderr
+    assert synced.returncode == 0 and "0 runs sent, edits of 0 runs sent, 8 runs already" in synced.stdout, synced.stdout + synced.stderr
     yield server, token, project, env
     server.close()
     shutil.rmtree(folder, ignore_errors=True)

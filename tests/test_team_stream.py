@@ -193,7 +193,7 @@ def test_a_run_streams_while_it_trains(project: Path, server: Server, logged_in:
     assert state["done"] and state["acked"] == (project / ".lab" / "runs" / run_id[:8] / "journal.lab").stat().st_size
     # Nothing left for `lab sync`.
     synced = lab_cli(project, "sync")
-    assert synced.returncode == 0 and "0 runs sent, 1 run already on the server" in synced.stdout, synced.stdout
+    assert synced.returncode == 0 and "0 runs sent, edits of 0 runs sent, 1 run already on the server" in synced.stdout, synced.stdout
 
 
 def test_a_server_stopped_mid_run_costs_nothing_and_sync_sends_the_rest(project: Path, server: Server, logged_in: str, monkeypatch) -> None:

@@ -49,6 +49,19 @@ def _wait_at_exit() -> None:
         print(f"lab: {p}", file=sys.stderr)
 
 
+def _register_exit_wait() -> None:
+    """Waits at exit for the background work of this process's runs, and
+    their uploads (runs, edits) to a team server."""
+    global _waiter_registered
+    if not _waiter_registered:
+        import atexit
+
+        atexit.register(_wait_at_exit)
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_lab.after_fork_in_child)
+        _waiter_registered = True
+
+
 def _source() -> str:
     main = sys.modules.get("__main__")
     path = getattr(main, "__file__", None) or (sys.argv[0] if sys.argv else "")
@@ -614,7 +627,6 @@ class Experiment(ExperimentCore):
             self._attach(outer)
 
     def _start(self, options: _Options, outer: Optional[RunHandle]) -> RunHandle:
-        global _waiter_registered
         source = _valid_text(_source())
         name = self.name
         if name is not None:
@@ -667,13 +679,7 @@ class Experiment(ExperimentCore):
                 f"{os.path.join(created, '.lab')}{where}",
                 file=sys.stderr,
             )
-        if not _waiter_registered:
-            import atexit
-
-            atexit.register(_wait_at_exit)
-            if hasattr(os, "register_at_fork"):
-                os.register_at_fork(after_in_child=_lab.after_fork_in_child)
-            _waiter_registered = True
+        _register_exit_wait()
         for key, value in options.tags.items():
             run.set_tag(key, value)
         if limit is not None:

@@ -176,6 +176,11 @@ class Run:
                 "\n\nhint: edit it in the project it was recorded in (`lab.get_run(...)`), then push or sync it"
             )
         data = _lab.edit_run(self.id, **changes)
+        # In team mode the edit is on its way to the server: the process
+        # waits for it at exit, as for a run's upload.
+        from lab.experiment import _register_exit_wait
+
+        _register_exit_wait()
         self._data = data
         self._complete = data
         self._init_all(data)

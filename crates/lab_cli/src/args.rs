@@ -171,11 +171,16 @@ pub enum Command {
     Login(LoginArgs),
     /// Stop sending runs to the team server: forget its URL and token.
     Logout,
-    /// Send every run not yet all on the team server.
+    /// Send to the team server every run, and every run's edits, not yet there.
     ///
     /// Sends each journal from where the server's acknowledgement stopped,
-    /// then the run's artifacts and models. Safe to run at any time and to interrupt: the next `lab sync` goes on
-    /// where this one stopped. Runs still logging are sent as far as they go.
+    /// then the run's edits (`lab rename`, `lab tag`, `lab untag`, `lab
+    /// note`: its `meta.lab`), then its artifacts and models. A run already
+    /// on the server that was edited since is sent again: only its edits go.
+    /// Says how many runs were sent, how many runs' edits, and how many were
+    /// all there already. Safe to run at any time and to interrupt: the next
+    /// `lab sync` goes on where this one stopped. Runs still logging are sent
+    /// as far as they go.
     Sync,
 }
 

@@ -104,6 +104,23 @@ impl PgIndex {
             .pg()?;
         Ok(row.get(0))
     }
+
+    /// Each run's id and how many bytes of its meta journal (its edits) are
+    /// folded: what a watcher compares between two looks to see an edit,
+    /// which changes no status.
+    pub fn meta_lens(&self) -> Result<std::collections::HashMap<String, u64>, Error> {
+        Ok(self
+            .client
+            .borrow_mut()
+            .query(
+                "SELECT id, meta_len FROM lab.runs WHERE project_id = $1",
+                &[&self.project],
+            )
+            .pg()?
+            .into_iter()
+            .map(|r| (r.get(0), r.get::<_, i64>(1).cast_unsigned()))
+            .collect())
+    }
 }
 
 /// `url` without its password, to show in a message.

@@ -96,11 +96,16 @@ impl Fold<'_, '_> {
         self.models(d)?;
         self.media(d)?;
         self.end(d)?;
-        if let Some((edits, _)) = w.edits {
-            // The meta journal's edits keep the last word.
+        if let Some((edits, meta_len)) = w.edits {
+            // The meta journal's edits keep the last word over the run's
+            // own records (its name at start, a tag it set).
             self.attrs(&edits.attrs)?;
             self.untags(&edits.untags)?;
             self.tags(&edits.tags)?;
+            self.exec(
+                "UPDATE lab.runs SET meta_len = $3 WHERE project_id = $1 AND id = $2",
+                &[&(meta_len as i64)],
+            )?;
         }
         self.remember_names()?;
         let earlier: Option<String> = self

@@ -214,6 +214,13 @@ const MIGRATIONS: &[&str] = &[
     WHERE a.project_id = r.project_id AND a.run_id = r.id AND a.key = 'note'
       AND get_byte(a.value, 0) = 5;
     ",
+    // 8: how many bytes of each run's meta journal (`meta.lab`: its edits,
+    // received after its journal) are folded, as the local index keeps it:
+    // the length the server holds, and what a watcher compares to see an
+    // edit.
+    "
+    ALTER TABLE lab.runs ADD COLUMN meta_len bigint NOT NULL DEFAULT 0;
+    ",
 ];
 
 /// The channel on which a change of a project's runs is announced, once

@@ -45,10 +45,10 @@ fn indexed(
         c,
         match by {
             By::Short => {
-                "SELECT id, journal_offset, complete FROM lab.runs WHERE project_id = $1 AND short_id = $2 ORDER BY id LIMIT 1"
+                "SELECT id, journal_offset, complete, meta_len FROM lab.runs WHERE project_id = $1 AND short_id = $2 ORDER BY id LIMIT 1"
             }
             By::Id => {
-                "SELECT id, journal_offset, complete FROM lab.runs WHERE project_id = $1 AND id = $2"
+                "SELECT id, journal_offset, complete, meta_len FROM lab.runs WHERE project_id = $1 AND id = $2"
             }
         },
     )?;
@@ -58,6 +58,7 @@ fn indexed(
             id: r.get(0),
             offset: r.get::<_, i64>(1) as u64,
             complete: r.get(2),
+            meta_len: r.get::<_, i64>(3) as u64,
         }))
 }
 

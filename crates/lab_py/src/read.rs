@@ -218,7 +218,8 @@ pub fn get_run<'py>(
 
 /// Edits run `run` (an id prefix or a name) of the project here: its name,
 /// tags set, tags removed, note. Returns the run as edited, as `get_run`
-/// does. The edit is durable when this returns.
+/// does. The edit is durable when this returns; with a team server
+/// configured, it is then sent there on the project's upload thread.
 #[pyfunction]
 #[pyo3(signature = (run, name=None, tags=None, untag=None, note=None))]
 pub fn edit_run<'py>(
@@ -246,6 +247,11 @@ pub fn edit_run<'py>(
     let mut store = open(py)?;
     let (store, edited) = py.detach(move || {
         let edited = store.edit(&run, &edit);
+        if let Ok(info) = &edited {
+            // In team mode the edit travels, before the process exits.
+            let project = store.project();
+            lab_sdk::team::send_edits(project, &info.short_id, &project.run_paths(&info.short_id));
+        }
         (store, edited)
     });
     run_dict(

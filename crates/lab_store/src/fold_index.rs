@@ -21,6 +21,9 @@ pub struct Indexed {
     pub offset: u64,
     /// Whether its writer was gone at the last fold: nothing more to read.
     pub complete: bool,
+    /// How much of its meta journal (its edits) has been folded: 0 without
+    /// one.
+    pub meta_len: u64,
 }
 
 /// What a fold found out about a journal as a whole.

@@ -14,7 +14,8 @@
 //! writer is gone, how a parameter is kept for queries), the entry points
 //! that fold a project into any index ([`fold_project`], [`fold_one`]), those
 //! that check and fold journal bytes received from another machine
-//! ([`check_received`], [`fold_received`]: a team's server), and the read
+//! ([`check_received`], [`fold_received`], and for a run's edits
+//! [`check_received_meta`], [`fold_received_meta`]: a team's server), and the read
 //! side's seam, [`RunIndex`].
 
 use lab_types::Value;
@@ -30,8 +31,8 @@ pub use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 pub use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
 pub use crate::read::{pick_named, pick_run, prefix_range};
 pub use crate::received::{
-    BadFrame, FoldedReceived, check_received, fold_received, received_console_events,
-    received_metric_events,
+    BadFrame, FoldedReceived, check_received, check_received_meta, fold_received,
+    fold_received_meta, received_console_events, received_metric_events,
 };
 pub use crate::remove::vanished;
 pub use crate::select::selection_sql_in;

@@ -22,7 +22,7 @@ use object_store::ObjectStoreExt as _;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::store::Bucket;
+use crate::store::{Bucket, Journal};
 
 /// The largest object a merge makes.
 pub(crate) const MERGED_MAX: u64 = 64 << 20;
@@ -70,15 +70,15 @@ pub(crate) async fn merge(
     run: &str,
     length: u64,
 ) -> Result<usize, ApiError> {
-    let chain = bucket.stretches(project, run, length).await?;
+    let chain = bucket.stretches(Journal::Run, project, run, length).await?;
     // What the chain no longer goes through: the stretches the last merge
     // covered, and any a merge interrupted before left.
     let end = chain.last().map_or(0, |(start, size)| start + size);
-    for (start, _) in bucket.all_stretches(project, run).await? {
+    for (start, _) in bucket.all_stretches(Journal::Run, project, run).await? {
         if start < end && chain.binary_search_by_key(&start, |(s, _)| *s).is_err() {
             match bucket
                 .store
-                .delete(&bucket.stretch(project, run, start))
+                .delete(&bucket.stretch(Journal::Run, project, run, start))
                 .await
             {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -100,13 +100,19 @@ pub(crate) async fn merge(
         for (start, size) in group {
             let part = bucket
                 .store
-                .get_range(&bucket.stretch(project, run, *start), 0..*size)
+                .get_range(
+                    &bucket.stretch(Journal::Run, project, run, *start),
+                    0..*size,
+                )
                 .await?;
             bytes.extend_from_slice(&part);
         }
         bucket
             .store
-            .put(&bucket.stretch(project, run, group[0].0), bytes.into())
+            .put(
+                &bucket.stretch(Journal::Run, project, run, group[0].0),
+                bytes.into(),
+            )
             .await?;
     }
     Ok(groups.len())

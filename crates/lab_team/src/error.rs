@@ -59,6 +59,10 @@ pub enum ApiError {
         /// What the server holds.
         length: u64,
     },
+    /// A run's edits (its meta journal) sent before its journal's Start
+    /// record: the client sends the journal first.
+    #[error("{0}")]
+    NoRun(String),
     /// The request conflicts with what the server holds.
     #[error("{0}")]
     Conflict(String),
@@ -106,6 +110,7 @@ impl ApiError {
                 (StatusCode::CONFLICT, "conflict")
             }
             ApiError::BadFrame { .. } => (StatusCode::BAD_REQUEST, "bad_frame"),
+            ApiError::NoRun(_) => (StatusCode::CONFLICT, "no_run"),
             ApiError::MissingBlobs(_) => (StatusCode::CONFLICT, "missing_blobs"),
             ApiError::HashMismatch(_) => (StatusCode::UNPROCESSABLE_ENTITY, "hash_mismatch"),
             ApiError::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
@@ -180,6 +185,9 @@ impl IntoResponse for ApiError {
             | ApiError::JournalConflict { length, .. }
             | ApiError::BadFrame { length, .. } => {
                 body.insert("length".into(), json!(length));
+            }
+            ApiError::NoRun(_) => {
+                body.insert("length".into(), json!(0));
             }
             ApiError::MissingBlobs(missing) => {
                 body.insert("missing".into(), json!(missing));

@@ -1,5 +1,5 @@
 //! Live events of a project, as `lab ui`'s `GET /events` sends them: `run`
-//! (a run is new or its status changed, with its summary), `metrics` (new
+//! (a run is new, its status changed or it was edited, with its summary), `metrics` (new
 //! points: the run's id, the metrics' names, how many points), `removed`,
 //! and `lagged` (a reader too slow missed events: it reads again).
 //!
@@ -150,8 +150,9 @@ impl Hub {
 /// What a watcher saw the last time it read the runs.
 #[derive(Default)]
 struct Seen {
-    /// Each run's status as shown, and its metrics' point counts.
-    runs: HashMap<String, (String, HashMap<String, i64>)>,
+    /// Each run's status as shown, how much of its meta journal (its
+    /// edits) is folded, and its metrics' point counts.
+    runs: HashMap<String, (String, u64, HashMap<String, i64>)>,
     /// The project's generation when the runs were read.
     generation: Option<i64>,
     primed: bool,
@@ -181,6 +182,7 @@ fn look(
             ..Selection::default()
         })
     })?;
+    let meta_lens = lease.with(|i| i.meta_lens())?;
     let mut events = Vec::new();
     let mut push = |kind: &'static str, value: J| {
         events.push(Ev {
@@ -197,9 +199,12 @@ fn look(
             .iter()
             .map(|m| (m.name.clone(), m.count))
             .collect();
+        let meta_len = meta_lens.get(&id).copied().unwrap_or(0);
         let before = seen.runs.get(&id);
         if seen.primed {
-            if before.is_none_or(|(s, _)| *s != status) {
+            // A new status, or an edit (a new name, tags, note): the run's
+            // summary is sent again.
+            if before.is_none_or(|(s, m, _)| *s != status || *m != meta_len) {
                 let mut summary = RunSummary::of(run);
                 summary.sort();
                 let value =
@@ -209,7 +214,10 @@ fn look(
             let mut names = Vec::new();
             let mut points = 0;
             for (name, n) in &counts {
-                let was = before.and_then(|(_, c)| c.get(name)).copied().unwrap_or(0);
+                let was = before
+                    .and_then(|(_, _, c)| c.get(name))
+                    .copied()
+                    .unwrap_or(0);
                 if *n > was {
                     names.push(name.clone());
                     points += n - was;
@@ -223,7 +231,7 @@ fn look(
                 );
             }
         }
-        now.insert(id, (status, counts));
+        now.insert(id, (status, meta_len, counts));
     }
     if seen.primed {
         let mut gone: Vec<&String> = seen

@@ -1,6 +1,7 @@
 //! Receiving journals: byte ranges from an offset, checked, kept in the
-//! object store and folded into the index; heartbeats; a client's word that
-//! its run crashed.
+//! object store and folded into the index, for a run's journal and for its
+//! meta journal (the edits made to it after it started, folded after the
+//! journal); heartbeats; a client's word that its run crashed.
 //!
 //! A request that changes a run's journal holds a session advisory lock on
 //! the run (on a connection of its own) while it compares, stores and
@@ -16,7 +17,9 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{StreamExt as _, TryStreamExt as _};
-use lab_store::index::{FoldIndex as _, check_received, fold_received};
+use lab_store::index::{
+    FoldIndex as _, Indexed, check_received, check_received_meta, fold_received, fold_received_meta,
+};
 use lab_types::RunId;
 use object_store::ObjectStoreExt as _;
 use serde_json::{Value as J, json};
@@ -24,6 +27,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::error::ApiError;
 use crate::indexes::IndexLease;
+use crate::store::Journal;
 use crate::tokens::{Caller, Role, valid_project};
 use crate::{AppState, MAX_JOURNAL_BODY};
 
@@ -141,13 +145,33 @@ pub(crate) fn locked<T>(
     result
 }
 
-/// How many bytes of run `run`'s journal the index holds: its length on
-/// the server. Runs are found by full id: two machines' runs may share a
-/// short id.
-pub(crate) fn held(lease: &mut IndexLease<'_>, run: &RunId) -> Result<u64, ApiError> {
-    Ok(lease
-        .with(|i| i.indexed_id(&run.to_string()))?
-        .map_or(0, |i| i.offset))
+/// How many bytes of run `run`'s journal `journal` the index holds: its
+/// length on the server. Runs are found by full id: two machines' runs may
+/// share a short id.
+pub(crate) fn held(
+    lease: &mut IndexLease<'_>,
+    journal: Journal,
+    run: &RunId,
+) -> Result<u64, ApiError> {
+    let indexed = lease.with(|i| i.indexed_id(&run.to_string()))?;
+    Ok(length_of(journal, indexed.as_ref()))
+}
+
+/// How many bytes of journal `journal` of a run the index holds, from what
+/// it holds of the run (0 when nothing).
+fn length_of(journal: Journal, indexed: Option<&Indexed>) -> u64 {
+    indexed.map_or(0, |i| match journal {
+        Journal::Run => i.offset,
+        Journal::Meta => i.meta_len,
+    })
+}
+
+/// Edits sent for run `run`, whose journal's Start record the server does
+/// not hold yet.
+fn no_run(run: &RunId) -> ApiError {
+    ApiError::NoRun(format!(
+        "the server holds no journal of run `{run}` yet; its edits are taken once the journal's Start record is in\n\nhint: send the run's journal first, then its edits"
+    ))
 }
 
 /// Whether project `project` is in the index (without making it).
@@ -161,6 +185,25 @@ pub(crate) fn project_exists(s: &AppState, project: &str) -> Result<bool, ApiErr
 
 /// `GET .../journal/length`.
 pub(crate) async fn length(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+) -> Result<Json<J>, ApiError> {
+    length_in(Journal::Run, state, caller, path).await
+}
+
+/// `GET .../meta/length`.
+pub(crate) async fn meta_length(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+) -> Result<Json<J>, ApiError> {
+    length_in(Journal::Meta, state, caller, path).await
+}
+
+/// How many bytes of run `run`'s journal `journal` the server holds.
+async fn length_in(
+    journal: Journal,
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((project, run)): Path<(String, String)>,
@@ -174,7 +217,7 @@ pub(crate) async fn length(
                 return Ok(0);
             }
             let mut index = s.inner.indexes.take(&project)?;
-            held(&mut index, &run)
+            held(&mut index, journal, &run)
         })
         .await?;
     Ok(Json(json!({ "length": length })))
@@ -182,6 +225,30 @@ pub(crate) async fn length(
 
 /// `PUT .../journal?offset=N`: the journal's bytes from offset N.
 pub(crate) async fn put_journal(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+    query: RawQuery,
+    body: Body,
+) -> Result<Json<J>, ApiError> {
+    put_in(Journal::Run, state, caller, path, query, body).await
+}
+
+/// `PUT .../meta?offset=N`: the meta journal's bytes (the run's edits)
+/// from offset N.
+pub(crate) async fn put_meta(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+    query: RawQuery,
+    body: Body,
+) -> Result<Json<J>, ApiError> {
+    put_in(Journal::Meta, state, caller, path, query, body).await
+}
+
+/// Takes the bytes of run `run`'s journal `journal` from offset N.
+async fn put_in(
+    journal: Journal,
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((project, run)): Path<(String, String)>,
@@ -198,30 +265,45 @@ pub(crate) async fn put_journal(
             ))
         })?,
         None => {
-            return Err(ApiError::BadRequest(
-                "`offset` is required: the journal offset of the body's first byte".into(),
-            ));
+            return Err(ApiError::BadRequest(format!(
+                "`offset` is required: the {} offset of the body's first byte",
+                journal.what()
+            )));
         }
     };
-    let bytes = read_body(body, MAX_JOURNAL_BODY, "a journal stretch").await?;
+    let what = format!("a {} stretch", journal.what());
+    let bytes = read_body(body, MAX_JOURNAL_BODY, &what).await?;
     let handle = tokio::runtime::Handle::current();
     let length = state
         .blocking(move |s| {
+            // Edits of a project the server does not have are of no run it
+            // holds: the project is not made for them.
+            if journal == Journal::Meta && !project_exists(s, &project)? {
+                return Err(no_run(&run));
+            }
             locked(s, &project, &run, |client| {
-                touch(client, &project, &run)?;
-                receive(s, &handle, client, &project, &run, offset, &bytes)
+                // An edit says nothing of whether the run's process lives:
+                // it may be made long after the run ended.
+                if journal == Journal::Run {
+                    touch(client, &project, &run)?;
+                }
+                receive(s, &handle, client, journal, &project, &run, offset, &bytes)
             })
         })
         .await?;
     Ok(Json(json!({ "length": length })))
 }
 
-/// Compares, checks, stores and folds a journal stretch, holding the run's
-/// lock (on `client`'s session); returns the journal's length on the server after it.
+/// Compares, checks, stores and folds a stretch of run `run`'s journal
+/// `journal`, holding the run's lock (on `client`'s session); returns the
+/// journal's length on the server after it. Edits are taken only for a run
+/// whose journal's Start record is folded: they are applied to it.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn receive(
     s: &AppState,
     handle: &tokio::runtime::Handle,
     client: &mut postgres::Client,
+    journal: Journal,
     project: &str,
     run: &RunId,
     offset: u64,
@@ -229,23 +311,28 @@ pub(crate) fn receive(
 ) -> Result<u64, ApiError> {
     let bucket = &s.inner.bucket;
     let mut lease = s.inner.indexes.take(project)?;
-    let length = held(&mut lease, run)?;
+    let run_text = run.to_string();
+    let indexed = lease.with(|i| i.indexed_id(&run_text))?;
+    if journal == Journal::Meta && indexed.is_none() {
+        return Err(no_run(run));
+    }
+    let length = length_of(journal, indexed.as_ref());
     if offset > length {
         return Err(ApiError::Gap { length });
     }
-    let run_text = run.to_string();
     let end_of_body = offset + bytes.len() as u64;
     if offset < length {
         // The overlap must be what the server holds: a retry.
         let upto = length.min(end_of_body);
-        let held =
-            handle.block_on(bucket.journal_range(project, &run_text, length, offset, upto))?;
+        let held = handle
+            .block_on(bucket.journal_range(journal, project, &run_text, length, offset, upto))?;
         let sent = &bytes[..(upto - offset) as usize];
         if let Some(at) = held.iter().zip(sent).position(|(a, b)| a != b) {
             return Err(ApiError::JournalConflict {
                 message: format!(
-                    "byte {} of the journal of run `{run}` differs from the one the server holds; nothing was stored",
-                    offset + at as u64
+                    "byte {} of the {} of run `{run}` differs from the one the server holds; nothing was stored",
+                    offset + at as u64,
+                    journal.what()
                 ),
                 length,
             });
@@ -255,7 +342,11 @@ pub(crate) fn receive(
         return Ok(length);
     }
     let new = bytes.slice((length - offset) as usize..);
-    let end = check_received(run, length, &new).map_err(|e| ApiError::BadFrame {
+    let checked = match journal {
+        Journal::Run => check_received(run, length, &new),
+        Journal::Meta => check_received_meta(length, &new),
+    };
+    let end = checked.map_err(|e| ApiError::BadFrame {
         message: format!("{e}; nothing was stored"),
         length,
     })?;
@@ -265,24 +356,88 @@ pub(crate) fn receive(
     }
     let kept = new.slice(..(end - length) as usize);
     handle.block_on(bucket.store.put(
-        &bucket.stretch(project, &run_text, length),
+        &bucket.stretch(journal, project, &run_text, length),
         kept.clone().into(),
     ))?;
-    lease.with(|index| fold_received(index, run, length, &kept, false))?;
-    drop(lease);
-    // Stored and folded: a merge that fails costs reading speed, not data,
-    // and is tried again at the next stretch.
-    if let Err(e) = crate::compact::stretch_added(s, handle, client, project, &run_text, end) {
-        eprintln!(
-            "lab server: merging the journal of run `{run}` of project `{project}` failed: {e}"
-        );
+    match journal {
+        Journal::Run => {
+            let mut edits = held_edits(s, handle, project, &run_text);
+            lease.with(|index| fold_received(index, run, length, &kept, false, &mut edits))?;
+            drop(lease);
+            // Stored and folded: a merge that fails costs reading speed,
+            // not data, and is tried again at the next stretch.
+            if let Err(e) =
+                crate::compact::stretch_added(s, handle, client, project, &run_text, end)
+            {
+                eprintln!(
+                    "lab server: merging the journal of run `{run}` of project `{project}` failed: {e}"
+                );
+            }
+        }
+        Journal::Meta => {
+            // Every edit is applied again (they are few): the whole of it.
+            let mut meta = handle.block_on(bucket.journal_range(
+                Journal::Meta,
+                project,
+                &run_text,
+                length,
+                0,
+                length,
+            ))?;
+            meta.extend_from_slice(&kept);
+            lease.with(|index| fold_received_meta(index, run, &meta))?;
+        }
     }
     Ok(end)
+}
+
+/// What the fold of a journal stretch asks for when the stretch sets what
+/// the run's edits set: the first `n` bytes of run `run`'s meta journal,
+/// read from the object store.
+pub(crate) fn held_edits<'a>(
+    s: &'a AppState,
+    handle: &'a tokio::runtime::Handle,
+    project: &'a str,
+    run: &'a str,
+) -> impl FnMut(u64) -> Result<Vec<u8>, lab_store::Error> + 'a {
+    move |n| {
+        handle
+            .block_on(
+                s.inner
+                    .bucket
+                    .journal_range(Journal::Meta, project, run, n, 0, n),
+            )
+            .map_err(|e| lab_store::Error::OtherIndex {
+                database: "object store",
+                message: e.to_string(),
+                kind: lab_store::ErrorKind::Storage,
+            })
+    }
 }
 
 /// `GET .../journal`: the journal's bytes as the server holds them (for a
 /// reader that rebuilds an index, or checks a copy).
 pub(crate) async fn get_journal(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    get_in(Journal::Run, state, caller, path).await
+}
+
+/// `GET .../meta`: the meta journal's bytes (the run's edits) as the
+/// server holds them.
+pub(crate) async fn get_meta(
+    state: State<AppState>,
+    caller: Extension<Caller>,
+    path: Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    get_in(Journal::Meta, state, caller, path).await
+}
+
+/// The bytes of run `run`'s journal `journal` as the server holds them.
+async fn get_in(
+    journal: Journal,
     State(state): State<AppState>,
     Extension(caller): Extension<Caller>,
     Path((project, run)): Path<(String, String)>,
@@ -297,21 +452,22 @@ pub(crate) async fn get_journal(
                 return Err(ApiError::NotFound(format!("no project `{project2}`")));
             }
             let mut index = s.inner.indexes.take(&project2)?;
-            held(&mut index, &run2)
+            held(&mut index, journal, &run2)
         })
         .await?;
     if length == 0 {
-        return Err(ApiError::NotFound(format!(
-            "the server holds nothing of run `{run}`"
-        )));
+        return Err(ApiError::NotFound(match journal {
+            Journal::Run => format!("the server holds nothing of run `{run}`"),
+            Journal::Meta => format!("the server holds no edits of run `{run}`"),
+        }));
     }
     let bucket = state.inner.bucket.clone();
     let run_text = run.to_string();
     let paths: Vec<_> = bucket
-        .stretches(&project, &run_text, length)
+        .stretches(journal, &project, &run_text, length)
         .await?
         .into_iter()
-        .map(|(start, _)| bucket.stretch(&project, &run_text, start))
+        .map(|(start, _)| bucket.stretch(journal, &project, &run_text, start))
         .collect();
     let store = bucket.store.clone();
     let stream = futures_util::stream::iter(paths)
@@ -369,13 +525,16 @@ pub(crate) async fn crashed(
             locked(s, &project, &run, |client| {
                 touch(client, &project, &run)?;
                 let mut lease = s.inner.indexes.take(&project)?;
-                let length = held(&mut lease, &run)?;
+                let length = held(&mut lease, Journal::Run, &run)?;
                 if length == 0 {
                     return Err(ApiError::NotFound(format!(
                         "the server holds nothing of run `{run}`; send its journal first"
                     )));
                 }
-                lease.with(|index| fold_received(index, &run, length, &[], true))?;
+                let run_text = run.to_string();
+                let handle = tokio::runtime::Handle::current();
+                let mut edits = held_edits(s, &handle, &project, &run_text);
+                lease.with(|index| fold_received(index, &run, length, &[], true, &mut edits))?;
                 Ok(())
             })
         })

@@ -1,6 +1,7 @@
-//! `lab server`: a team's server. Clients send each run's journal (as byte
-//! ranges from an offset), heartbeats, artifacts and models (as blobs named
-//! by their SHA-256) and file lists; the server keeps the bytes in an object
+//! `lab server`: a team's server. Clients send each run's journal and meta
+//! journal (its edits; both as byte ranges from an offset), heartbeats,
+//! artifacts and models (as blobs named by their SHA-256) and file lists;
+//! the server keeps the bytes in an object
 //! store (the truth: S3 or any S3-compatible store, or a folder) and folds
 //! the journals into PostgreSQL (the index, `lab_pg`) with the same fold as
 //! a project's SQLite index, and answers the runs API of `lab ui` for each
@@ -230,6 +231,14 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/projects/{project}/runs/{run}/journal/length",
             get(ingest::length),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/meta",
+            put(ingest::put_meta).get(ingest::get_meta),
+        )
+        .route(
+            "/projects/{project}/runs/{run}/meta/length",
+            get(ingest::meta_length),
         )
         .route(
             "/projects/{project}/runs/{run}/heartbeat",

@@ -5,9 +5,10 @@
 //! `<project>/blobs/<sha256>` (see `lab_remote`). The server looks for such
 //! manifests right under its store's prefix (every [`Options::scan_pushed`],
 //! and at start) and, for each manifest it has not seen (by its entity tag), takes
-//! each run in it as if its client had sent it: the journal's bytes the
-//! server lacks go through the same checks, store and fold as a client's
-//! (a run that is also streamed, or pushed again, only grows), and the
+//! each run in it as if its client had sent it: the bytes of its journal,
+//! then of its meta journal (its edits), that the server lacks go through
+//! the same checks, store and fold as a client's (a run that is also
+//! streamed, or pushed again, only grows), and the
 //! run's artifacts and models become its file list, their blobs copied
 //! within the store to where the server keeps blobs.
 //!
@@ -19,13 +20,14 @@
 use std::collections::HashMap;
 
 use lab_remote::manifest::{Entry, MANIFEST_MAX_BYTES, Manifest, blob_key, manifest_key};
-use lab_store::JOURNAL_FILE;
+use lab_store::{JOURNAL_FILE, META_FILE};
 use lab_types::RunId;
 use object_store::ObjectStoreExt as _;
 
 use crate::blobs::{FileEntry, file_path, keep_file_list, present};
 use crate::error::ApiError;
 use crate::ingest::{held, locked, receive, run_id};
+use crate::store::Journal;
 use crate::tokens::valid_project;
 use crate::{AppState, MAX_JOURNAL_BODY};
 
@@ -37,9 +39,9 @@ const OWN_FOLDERS: [&str; 3] = ["projects", "blobs", "uploads"];
 pub(crate) struct Taken {
     /// Manifests read (new or changed since the last look).
     pub(crate) projects: usize,
-    /// Runs whose journal grew.
+    /// Runs whose journal or edits grew.
     pub(crate) runs: usize,
-    /// Journal bytes taken in.
+    /// Journal and meta journal bytes taken in.
     pub(crate) bytes: u64,
     /// Runs whose file list was set.
     pub(crate) file_lists: usize,
@@ -112,7 +114,12 @@ async fn take_project(
         let Some(journal) = manifest.files.iter().find(|f| f.path == journal_path) else {
             continue;
         };
-        let grew = take_journal(state, name, &run, journal).await?;
+        let mut grew = take_journal(state, name, &run, Journal::Run, journal).await?;
+        // The edits after the journal: they apply to the run it makes.
+        let meta_path = format!("{folder}{META_FILE}");
+        if let Some(meta) = manifest.files.iter().find(|f| f.path == meta_path) {
+            grew += take_journal(state, name, &run, Journal::Meta, meta).await?;
+        }
         if grew > 0 {
             taken.runs += 1;
             taken.bytes += grew;
@@ -124,29 +131,31 @@ async fn take_project(
     Ok(())
 }
 
-/// Sends the bytes of a pushed journal the server lacks through the checks,
-/// store and fold of a client's; returns how many bytes it took.
+/// Sends the bytes of a pushed journal `journal` (the file `file`) the
+/// server lacks through the checks, store and fold of a client's; returns
+/// how many bytes it took.
 async fn take_journal(
     state: &AppState,
     project: &str,
     run: &RunId,
-    journal: &Entry,
+    journal: Journal,
+    file: &Entry,
 ) -> Result<u64, ApiError> {
-    let blob = state.inner.bucket.path(&blob_key(project, &journal.sha256));
-    let size = journal.size;
+    let blob = state.inner.bucket.path(&blob_key(project, &file.sha256));
+    let size = file.size;
     let (project, run) = (project.to_owned(), *run);
     let handle = tokio::runtime::Handle::current();
     state
         .blocking(move |s| {
             let mut lease = s.inner.indexes.take(&project)?;
-            let start = held(&mut lease, &run)?;
+            let start = held(&mut lease, journal, &run)?;
             drop(lease);
             let mut length = start;
             while length < size {
                 let end = size.min(length + MAX_JOURNAL_BODY as u64);
                 let bytes = handle.block_on(s.inner.bucket.store.get_range(&blob, length..end))?;
                 let after = locked(s, &project, &run, |client| {
-                    receive(s, &handle, client, &project, &run, length, &bytes)
+                    receive(s, &handle, client, journal, &project, &run, length, &bytes)
                 });
                 match after {
                     Ok(after) if after > length => length = after,
@@ -155,10 +164,12 @@ async fn take_journal(
                     Err(
                         e @ (ApiError::JournalConflict { .. }
                         | ApiError::BadFrame { .. }
-                        | ApiError::Gap { .. }),
+                        | ApiError::Gap { .. }
+                        | ApiError::NoRun(_)),
                     ) => {
                         eprintln!(
-                            "lab server: the journal of run `{run}` pushed in project `{project}` does not go on from the server's: {e}; skipped"
+                            "lab server: the {} of run `{run}` pushed in project `{project}` does not go on from the server's: {e}; skipped",
+                            journal.what()
                         );
                         break;
                     }

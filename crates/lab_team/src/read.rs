@@ -21,6 +21,7 @@ use serde_json::{Value as J, json};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::ingest::{project_exists, project_name};
+use crate::store::Journal;
 use crate::tokens::{Caller, Role};
 
 /// `GET /projects`: the projects the token may see, with their run counts.
@@ -238,10 +239,16 @@ pub(crate) async fn metric(
     let mut x_series = Series::new();
     let mut key = None;
     let mut x_key = None;
-    for (start, size) in bucket.stretches(&project, &run_id, length).await? {
+    for (start, size) in bucket
+        .stretches(Journal::Run, &project, &run_id, length)
+        .await?
+    {
         let bytes = bucket
             .store
-            .get_range(&bucket.stretch(&project, &run_id, start), 0..size)
+            .get_range(
+                &bucket.stretch(Journal::Run, &project, &run_id, start),
+                0..size,
+            )
             .await?;
         lab_store::index::received_metric_events(start, &bytes, |event| match event {
             MetricEvent::Declared { key: k, name: n } => {
@@ -306,14 +313,20 @@ pub(crate) async fn logs(
     let bucket = &state.inner.bucket;
     let run_id = run.id.to_string();
     let mut lines = Lines::new(query.only);
-    for (start, size) in bucket.stretches(&project, &run_id, length).await? {
+    for (start, size) in bucket
+        .stretches(Journal::Run, &project, &run_id, length)
+        .await?
+    {
         if start + size <= query.after {
             continue;
         }
         let skip = query.after.saturating_sub(start);
         let bytes = bucket
             .store
-            .get_range(&bucket.stretch(&project, &run_id, start), skip..size)
+            .get_range(
+                &bucket.stretch(Journal::Run, &project, &run_id, start),
+                skip..size,
+            )
             .await?;
         lab_store::index::received_console_events(start + skip, &bytes, |event| {
             lines.push(event);

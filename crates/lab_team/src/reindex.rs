@@ -1,7 +1,8 @@
 //! `lab server reindex`: the index in PostgreSQL made again from the object
 //! store alone. Each project's runs are cleared from the index, then every
 //! journal in the store is folded again, stretch after stretch from offset
-//! 0, with the same fold as when it was received. Tokens, heartbeats and
+//! 0, with the same fold as when it was received, and after it the run's
+//! meta journal (its edits), which keep the last word. Tokens, heartbeats and
 //! file lists (the server's own state, schema `lab_team`) are left as they
 //! are.
 //!
@@ -9,12 +10,12 @@
 //! would be folded twice or not at all.
 
 use lab_pg::PgIndex;
-use lab_store::index::fold_received;
+use lab_store::index::{FoldIndex as _, fold_received, fold_received_meta};
 use object_store::ObjectStoreExt as _;
 
 use crate::error::ApiError;
 use crate::ingest::run_id;
-use crate::store::Bucket;
+use crate::store::{Bucket, Journal};
 use crate::tokens::valid_project;
 
 /// What a reindex did.
@@ -54,15 +55,26 @@ pub fn reindex(
         for run in runtime.block_on(bucket.folders(&format!("projects/{name}/runs")))? {
             let Ok(id) = run_id(&run) else { continue };
             let text = id.to_string();
-            let stretches = runtime.block_on(bucket.stretches(name, &text, u64::MAX))?;
+            let stretches =
+                runtime.block_on(bucket.stretches(Journal::Run, name, &text, u64::MAX))?;
             for (start, size) in stretches {
                 let bytes = runtime.block_on(
                     bucket
                         .store
-                        .get_range(&bucket.stretch(name, &text, start), 0..size),
+                        .get_range(&bucket.stretch(Journal::Run, name, &text, start), 0..size),
                 )?;
-                fold_received(&mut index, &id, start, &bytes, false)?;
+                // No edits are folded yet: they come after the journal.
+                fold_received(&mut index, &id, start, &bytes, false, &mut |_| {
+                    Ok(Vec::new())
+                })?;
                 done.bytes += size;
+            }
+            // Edits of a run whose journal has no Start record have nothing
+            // to apply to (the server never took them).
+            let meta = runtime.block_on(bucket.whole_journal(Journal::Meta, name, &text))?;
+            if !meta.is_empty() && index.indexed_id(&text)?.is_some() {
+                fold_received_meta(&mut index, &id, &meta)?;
+                done.bytes += meta.len() as u64;
             }
             done.runs += 1;
         }

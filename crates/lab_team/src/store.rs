@@ -1,9 +1,11 @@
-//! The object store, which holds the truth: each run's journal, as the
-//! stretches the server received (each kept once, named by the offset it
-//! starts at), and every blob, named by its SHA-256.
+//! The object store, which holds the truth: each run's journal and meta
+//! journal (its edits), as the stretches the server received (each kept
+//! once, named by the offset it starts at), and every blob, named by its
+//! SHA-256.
 //!
 //! ```text
 //! PREFIX/projects/{project}/runs/{run id}/journal/{offset, 20 digits}
+//! PREFIX/projects/{project}/runs/{run id}/meta/{offset, 20 digits}
 //! PREFIX/blobs/{first two hex digits}/{sha256}
 //! PREFIX/uploads/{upload id}/{part number, 6 digits}
 //! ```
@@ -22,6 +24,34 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt as _};
 
 use crate::error::ApiError;
+
+/// Which of a run's two journals: the one its process writes, or the meta
+/// journal of the edits made to it after it started (`meta.lab`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Journal {
+    /// `journal.lab`.
+    Run,
+    /// `meta.lab`.
+    Meta,
+}
+
+impl Journal {
+    /// The folder of its stretches, in the run's folder.
+    fn folder(self) -> &'static str {
+        match self {
+            Journal::Run => "journal",
+            Journal::Meta => "meta",
+        }
+    }
+
+    /// What it is called in messages.
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Journal::Run => "journal",
+            Journal::Meta => "meta journal",
+        }
+    }
+}
 
 /// The object store and the prefix under which the server keeps its objects.
 #[derive(Clone)]
@@ -108,15 +138,19 @@ impl Bucket {
         }
     }
 
-    /// The folder of run `run`'s journal stretches.
-    pub(crate) fn journal_dir(&self, project: &str, run: &str) -> Path {
-        self.path(&format!("projects/{project}/runs/{run}/journal"))
+    /// The folder of the stretches of run `run`'s journal `journal`.
+    pub(crate) fn journal_dir(&self, journal: Journal, project: &str, run: &str) -> Path {
+        self.path(&format!(
+            "projects/{project}/runs/{run}/{}",
+            journal.folder()
+        ))
     }
 
-    /// The stretch of run `run`'s journal that starts at `offset`.
-    pub(crate) fn stretch(&self, project: &str, run: &str, offset: u64) -> Path {
+    /// The stretch of run `run`'s journal `journal` that starts at `offset`.
+    pub(crate) fn stretch(&self, journal: Journal, project: &str, run: &str, offset: u64) -> Path {
         self.path(&format!(
-            "projects/{project}/runs/{run}/journal/{offset:020}"
+            "projects/{project}/runs/{run}/{}/{offset:020}",
+            journal.folder()
         ))
     }
 
@@ -151,16 +185,17 @@ impl Bucket {
         Ok(names)
     }
 
-    /// The stretches of run `run`'s journal that make it up to `length`:
-    /// `(start, size)` from offset 0, each starting where the one before
-    /// ended. A `length` of `u64::MAX` takes every stretch so chained.
+    /// The stretches of run `run`'s journal `journal` that make it up to
+    /// `length`: `(start, size)` from offset 0, each starting where the one
+    /// before ended. A `length` of `u64::MAX` takes every stretch so chained.
     pub(crate) async fn stretches(
         &self,
+        journal: Journal,
         project: &str,
         run: &str,
         length: u64,
     ) -> Result<Vec<(u64, u64)>, ApiError> {
-        let found = self.all_stretches(project, run).await?;
+        let found = self.all_stretches(journal, project, run).await?;
         let mut chain = Vec::new();
         let mut at = 0;
         for (start, size) in found {
@@ -174,21 +209,23 @@ impl Bucket {
         }
         if at < length && length != u64::MAX {
             return Err(ApiError::Internal(format!(
-                "the object store holds {at} bytes of the journal of run `{run}` of project `{project}`, the index {length}"
+                "the object store holds {at} bytes of the {} of run `{run}` of project `{project}`, the index {length}",
+                journal.what()
             )));
         }
         Ok(chain)
     }
 
-    /// Every stretch object of run `run`'s journal, chained or not (a merge
-    /// leaves the ones it covered for the next to delete), as `(start,
-    /// size)`, sorted.
+    /// Every stretch object of run `run`'s journal `journal`, chained or not
+    /// (a merge leaves the ones it covered for the next to delete), as
+    /// `(start, size)`, sorted.
     pub(crate) async fn all_stretches(
         &self,
+        journal: Journal,
         project: &str,
         run: &str,
     ) -> Result<Vec<(u64, u64)>, ApiError> {
-        let dir = self.journal_dir(project, run);
+        let dir = self.journal_dir(journal, project, run);
         let mut found: Vec<(u64, u64)> = Vec::new();
         let mut listing = self.store.list(Some(&dir));
         while let Some(meta) = listing.next().await {
@@ -201,9 +238,30 @@ impl Bucket {
         Ok(found)
     }
 
-    /// Bytes `[from, to)` of run `run`'s journal, which is `length` long.
+    /// The whole of run `run`'s journal `journal` as the store chains it:
+    /// every stretch from offset 0, each where the one before ended.
+    pub(crate) async fn whole_journal(
+        &self,
+        journal: Journal,
+        project: &str,
+        run: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut out = Vec::new();
+        for (start, size) in self.stretches(journal, project, run, u64::MAX).await? {
+            let bytes = self
+                .store
+                .get_range(&self.stretch(journal, project, run, start), 0..size)
+                .await?;
+            out.extend_from_slice(&bytes);
+        }
+        Ok(out)
+    }
+
+    /// Bytes `[from, to)` of run `run`'s journal `journal`, which is
+    /// `length` long.
     pub(crate) async fn journal_range(
         &self,
+        journal: Journal,
         project: &str,
         run: &str,
         length: u64,
@@ -211,7 +269,7 @@ impl Bucket {
         to: u64,
     ) -> Result<Vec<u8>, ApiError> {
         let mut out = Vec::with_capacity((to - from) as usize);
-        for (start, size) in self.stretches(project, run, length).await? {
+        for (start, size) in self.stretches(journal, project, run, length).await? {
             let end = start + size;
             if end <= from || start >= to {
                 continue;
@@ -220,7 +278,7 @@ impl Bucket {
             let hi = to.min(end) - start;
             let bytes = self
                 .store
-                .get_range(&self.stretch(project, run, start), lo..hi)
+                .get_range(&self.stretch(journal, project, run, start), lo..hi)
                 .await?;
             out.extend_from_slice(&bytes);
         }

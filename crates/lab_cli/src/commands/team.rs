@@ -94,7 +94,13 @@ pub fn sync() -> Result<ExitStatus> {
     })?;
     let project = Project::discover(&current_dir())?;
     let client = Client::new(&server);
-    let mut say = |short: &str| eprintln!("sending run {short}");
+    let mut say = |short: &str, edits_only: bool| {
+        if edits_only {
+            eprintln!("sending the edits of run {short}");
+        } else {
+            eprintln!("sending run {short}");
+        }
+    };
     let report = team::sync(&project, &client, &mut say).map_err(|e| {
         if e.is_refusal() {
             UserError(format!(
@@ -109,8 +115,9 @@ pub fn sync() -> Result<ExitStatus> {
     let mut out = std::io::stdout().lock();
     writeln!(
         out,
-        "{} sent, {} already on the server",
+        "{} sent, edits of {} sent, {} already on the server",
         runs(report.sent.len()),
+        runs(report.edited.len()),
         runs(report.already)
     )?;
     for short in &report.live {

@@ -4,6 +4,7 @@
 
 mod cluster;
 mod concurrent;
+mod edits;
 mod globs;
 mod journals;
 mod notify;

@@ -75,11 +75,17 @@ fn two_runs_with_one_short_id_are_both_kept_and_the_short_id_is_ambiguous() {
     let (ja, jb) = (journal(a, "ada", 5), journal(b, "bob", 7));
     // The first in two stretches, the second between them.
     let half = usize::try_from(check_received(&a, 0, &ja[..ja.len() / 2]).unwrap()).unwrap();
-    fold_received(&mut first, &a, 0, &ja[..half], false).unwrap();
-    fold_received(&mut second, &b, 0, &jb, false).unwrap();
-    fold_received(&mut first, &a, half as u64, &ja[half..], false).unwrap();
+    fold_received(&mut first, &a, 0, &ja[..half], false, &mut |_| {
+        Ok(Vec::new())
+    })
+    .unwrap();
+    fold_received(&mut second, &b, 0, &jb, false, &mut |_| Ok(Vec::new())).unwrap();
+    fold_received(&mut first, &a, half as u64, &ja[half..], false, &mut |_| {
+        Ok(Vec::new())
+    })
+    .unwrap();
     // Folding again is a retry, not a conflict.
-    fold_received(&mut first, &a, 0, &ja, false).unwrap();
+    fold_received(&mut first, &a, 0, &ja, false, &mut |_| Ok(Vec::new())).unwrap();
 
     let reader = connect(&cluster, "team");
     let runs = reader.select(&Selection::default()).unwrap();

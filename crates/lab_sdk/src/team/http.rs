@@ -32,7 +32,8 @@ pub struct WhoAmI {
     pub project: Option<String>,
 }
 
-/// What the server made of journal bytes sent to it.
+/// What the server made of journal bytes (of a run's journal or of its meta
+/// journal) sent to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum JournalAnswer {
     /// Stored: the server's copy is now this long.
@@ -44,6 +45,9 @@ pub enum JournalAnswer {
     /// A frame was refused (a bad CRC, an undecodable record), with the
     /// server's message; nothing was stored.
     BadFrame(u64, String),
+    /// Meta journal bytes for a run whose journal's start the server does
+    /// not hold yet: the journal goes first.
+    NoRun,
 }
 
 /// What `POST .../uploads` said.
@@ -221,10 +225,48 @@ impl Client {
         offset: u64,
         bytes: &[u8],
     ) -> Result<JournalAnswer, Error> {
-        let path = Self::run_path(project, run, &format!("/journal?offset={offset}"));
+        self.put_stretch(
+            &Self::run_path(project, run, &format!("/journal?offset={offset}")),
+            bytes,
+        )
+    }
+
+    /// `PUT .../meta?offset=N`: the bytes of the run's meta journal (its
+    /// edits, `meta.lab`) from `offset`.
+    pub fn put_meta(
+        &self,
+        project: &str,
+        run: &str,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<JournalAnswer, Error> {
+        self.put_stretch(
+            &Self::run_path(project, run, &format!("/meta?offset={offset}")),
+            bytes,
+        )
+    }
+
+    /// `GET .../journal/length`: how many bytes of the run's journal the
+    /// server holds.
+    pub fn journal_length(&self, project: &str, run: &str) -> Result<u64, Error> {
+        #[derive(Deserialize)]
+        struct Length {
+            length: u64,
+        }
+        let path = Self::run_path(project, run, "/journal/length");
+        let answer = self.call(http::Method::GET, &path, None)?;
+        match answer.status {
+            200 => Ok(self.json::<Length>(&path, &answer)?.length),
+            _ => Err(self.error(&path, &answer)),
+        }
+    }
+
+    /// A stretch of a journal (the training journal or the meta journal)
+    /// sent to `path`, and what the server made of it.
+    fn put_stretch(&self, path: &str, bytes: &[u8]) -> Result<JournalAnswer, Error> {
         let answer = self.call(
             http::Method::PUT,
-            &path,
+            path,
             Some((bytes, "application/octet-stream")),
         )?;
         let length = || -> Option<u64> {
@@ -233,7 +275,7 @@ impl Client {
                 .get("length")?
                 .as_u64()
         };
-        let err = self.error(&path, &answer);
+        let err = self.error(path, &answer);
         let code = match &err {
             Error::Status { code, .. } => code.as_str(),
             _ => "",
@@ -241,7 +283,10 @@ impl Client {
         match (answer.status, length()) {
             (200, Some(l)) => Ok(JournalAnswer::Stored(l)),
             (409, Some(l)) if code == "gap" => Ok(JournalAnswer::Gap(l)),
-            (409, Some(l)) if code == "conflict" => Ok(JournalAnswer::Conflict(l)),
+            (409, Some(l)) if matches!(code, "conflict" | "journal_conflict") => {
+                Ok(JournalAnswer::Conflict(l))
+            }
+            (409, _) if code == "no_run" => Ok(JournalAnswer::NoRun),
             (400, Some(l)) if code == "bad_frame" => {
                 Ok(JournalAnswer::BadFrame(l, err.to_string()))
             }

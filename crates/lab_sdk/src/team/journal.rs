@@ -39,6 +39,27 @@ pub fn whole_frames(path: &Path, from: u64) -> Result<Frames, JournalError> {
     })
 }
 
+/// Where the whole frames of the meta journal (`meta.lab`, a run's edits)
+/// at `path` end: 0 when there is none, or nothing past its header. It is
+/// read under the file's shared lock, so an edit being appended is waited
+/// for (an editor holds the lock only while it writes and syncs); a torn
+/// tail an editor left when it was killed is not read.
+pub fn meta_end(path: &Path) -> Result<u64, Error> {
+    let file = match fs_err::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
+    file.file().lock_shared()?;
+    let scan = lab_journal::read_journal_as(path, 0, Mode::Live, |_, _| {})
+        .map_err(|e| Error::Invalid(format!("its edits cannot be read: {e}")))?;
+    Ok(if scan.end > HEADER_LEN as u64 {
+        scan.end
+    } else {
+        0
+    })
+}
+
 /// The run id in the Start record that opens the journal at `path`.
 pub fn run_id(path: &Path) -> Result<Option<RunId>, JournalError> {
     let mut file = fs_err::File::open(path)?;
@@ -179,6 +200,49 @@ mod tests {
         w.close().unwrap();
         let closed = whole_frames(&path, 0).unwrap();
         assert_eq!(closed.end, std::fs::metadata(&path).unwrap().len());
+    }
+
+    fn rename(name: &str) -> Record {
+        Record::Rename {
+            time_nanos: 1,
+            name: name.into(),
+        }
+    }
+
+    #[test]
+    fn a_meta_journal_is_read_to_its_last_whole_edit() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("meta.lab");
+        // None yet, or only a header: nothing to send.
+        assert_eq!(meta_end(&path).unwrap(), 0);
+        std::fs::write(&path, lab_journal::header()).unwrap();
+        assert_eq!(meta_end(&path).unwrap(), 0);
+        std::fs::remove_file(&path).unwrap();
+        let one = lab_journal::append_edits(&path, &[rename("a")]).unwrap();
+        assert_eq!(meta_end(&path).unwrap(), one);
+        let two = lab_journal::append_edits(&path, &[rename("b")]).unwrap();
+        assert_eq!(meta_end(&path).unwrap(), two);
+        // An editor killed inside its write leaves half a frame: not read.
+        let mut torn = std::fs::read(&path).unwrap()[one as usize..two as usize].to_vec();
+        torn.truncate(torn.len() - 3);
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &torn, two).unwrap();
+        assert!(std::fs::metadata(&path).unwrap().len() > two);
+        assert_eq!(meta_end(&path).unwrap(), two);
+        // The bytes up to there are whole frames, header first.
+        let bytes = read_frames(&path, 0, two, 1 << 20).unwrap();
+        assert_eq!(bytes.len() as u64, two);
+        assert_eq!(&bytes[..8], lab_journal::MAGIC);
+        // A file that is not a journal is said, naming it.
+        std::fs::write(&path, b"not a journal at all, not at all").unwrap();
+        let e = meta_end(&path).unwrap_err().to_string();
+        assert!(
+            e.contains("its edits cannot be read") && e.contains("meta.lab"),
+            "{e}"
+        );
     }
 
     #[test]

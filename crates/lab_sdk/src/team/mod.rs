@@ -31,5 +31,5 @@ pub mod upload;
 pub use config::ServerConfig;
 pub use error::Error;
 pub use http::Client;
-pub use stream::{finish_uploads, grace, watch_run};
+pub use stream::{finish_uploads, grace, send_edits, watch_run};
 pub use sync::{SyncReport, sync};

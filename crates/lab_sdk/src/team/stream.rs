@@ -1,8 +1,12 @@
 //! The uploader thread: with a server configured, each process that logs
 //! runs has one `lab-upload` thread per project, which streams the runs this
-//! process starts while they train, then sends what earlier processes left
-//! (the project's pending runs). It never touches a run's state or lock:
-//! it reads journals with `read(2)`, so a `log_*` call never waits for it.
+//! process starts while they train, and their edits (`meta.lab`) as they are
+//! made, then sends what earlier processes left (the project's pending runs:
+//! runs not all sent, and runs all sent whose edits grew since). It never
+//! touches a run's state or lock: it reads journals with `read(2)`, so a
+//! `log_*` call never waits for it. A run of this process all sent is still
+//! watched while the process lives: an edit made later (`lab rename` from a
+//! shell) is sent too.
 //!
 //! When the server does not answer, the thread backs off ([`Backoff`]) and
 //! says so once per outage; when the server refuses the token it says so
@@ -17,7 +21,7 @@ use lab_store::{Project, RunPaths};
 
 use super::backoff::Backoff;
 use super::http::Client;
-use super::upload::{self, RunUpload, Step, Stop};
+use super::upload::{self, RunUpload, Stamp, Step, Stop, stamp};
 use super::{Error, config};
 
 /// The variable that sets the grace at exit, in seconds.
@@ -28,6 +32,9 @@ pub const DEFAULT_GRACE: Duration = Duration::from_secs(10);
 const TICK: Duration = Duration::from_millis(250);
 /// The most requests one run gets before the next run's turn.
 const TURN: usize = 8;
+/// How often the runs of this process all on the server are looked at for
+/// edits made since.
+const EDITS_LOOK: Duration = Duration::from_secs(1);
 
 /// The uploaders of this process, one per project.
 static UPLOADERS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
@@ -70,6 +77,21 @@ struct Inner {
 /// Streams the run `short` of `project` to the team server, if one is
 /// configured. Never fails the run: a problem is said once on stderr.
 pub fn watch_run(project: &Project, short: &str, paths: &RunPaths) {
+    hand_over(project, short, paths);
+}
+
+/// Sends the edits just made to run `short` of `project` (by this process:
+/// `Run.name = ...`) to the team server, if one is configured, on the
+/// project's `lab-upload` thread (started if this process has none), so
+/// that [`finish_uploads`] waits for them at exit. A run another process is
+/// sending is left to it; nothing is said unless something goes wrong.
+pub fn send_edits(project: &Project, short: &str, paths: &RunPaths) {
+    hand_over(project, short, paths);
+}
+
+/// Hands run `short` to the project's uploader: this process wants it all
+/// on the server before it exits.
+fn hand_over(project: &Project, short: &str, paths: &RunPaths) {
     let config = match config::current() {
         Ok(Some(c)) => c,
         Ok(None) => return,
@@ -177,6 +199,10 @@ struct Uploader {
     runs: Vec<(RunUpload, bool)>,
     /// The project's runs that earlier processes left to send.
     backlog: Option<Vec<String>>,
+    /// This process's runs all on the server, watched for edits.
+    sent: Vec<Watched>,
+    /// When they were last looked at.
+    looked: Option<Instant>,
     outage_told: bool,
 }
 
@@ -189,7 +215,42 @@ impl Uploader {
             backoff: Backoff::default(),
             runs: Vec::new(),
             backlog: None,
+            sent: Vec::new(),
+            looked: None,
             outage_told: false,
+        }
+    }
+
+    /// Takes up again, as this process's own, the runs all on the server
+    /// whose meta journal changed since: an edit made since they were sent.
+    fn look_for_edits(&mut self) {
+        if self.looked.is_some_and(|t| t.elapsed() < EDITS_LOOK) {
+            return;
+        }
+        self.looked = Some(Instant::now());
+        let mut i = 0;
+        while i < self.sent.len() {
+            let watched = &mut self.sent[i];
+            let now = stamp(&watched.paths.meta).unwrap_or(watched.seen);
+            if now == watched.seen {
+                i += 1;
+                continue;
+            }
+            watched.seen = now;
+            if now.is_none() {
+                // No meta journal (the run deleted): nothing to send.
+                i += 1;
+                continue;
+            }
+            let (short, paths) = (watched.short.clone(), watched.paths.clone());
+            lock(&self.shared.inner).own.insert(short.clone());
+            self.open(&short, &paths, true);
+            if self.runs.iter().any(|(r, _)| r.short_id() == short) {
+                // Watched again once it is all sent again.
+                self.sent.remove(i);
+            } else {
+                i += 1;
+            }
         }
     }
 
@@ -292,6 +353,7 @@ impl Uploader {
     /// One turn of every run, this process's first. Whether anything was
     /// sent.
     fn round(&mut self) -> Result<bool, Error> {
+        self.look_for_edits();
         let mut sent = false;
         let mut caught_up = true;
         let mut i = 0;
@@ -313,8 +375,15 @@ impl Uploader {
             }
             if let Some(stop) = stop {
                 let short = run.short_id().to_owned();
-                if let Stop::Refused(message) = stop {
-                    tell_once(&format!("run {short}"), &message);
+                if let Stop::Refused(message) = &stop {
+                    tell_once(&format!("run {short}"), message);
+                }
+                if *own && stop == Stop::Done {
+                    self.sent.push(Watched {
+                        short: short.clone(),
+                        paths: run.paths().clone(),
+                        seen: run.meta_seen(),
+                    });
                 }
                 self.runs.remove(i);
                 self.done_with(&short);
@@ -354,8 +423,16 @@ impl Uploader {
     }
 }
 
+/// A run of this process all on the server, and its meta journal as last
+/// seen.
+struct Watched {
+    short: String,
+    paths: RunPaths,
+    seen: Stamp,
+}
+
 /// The short ids of the runs of `local` that are not known to be all on
-/// `server` under `project`, newest first.
+/// `server` under `project`, their edits too, newest first.
 pub fn pending_runs(local: &Project, server: &str, project: &str) -> Vec<String> {
     let runs_dir = local.runs_dir();
     let Ok(entries) = std::fs::read_dir(&runs_dir) else {
@@ -369,9 +446,62 @@ pub fn pending_runs(local: &Project, server: &str, project: &str) -> Vec<String>
             let state = std::fs::read(runs_dir.join(short).join(upload::STATE_FILE))
                 .ok()
                 .and_then(|b| serde_json::from_slice::<upload::State>(&b).ok());
-            !state.is_some_and(|s| s.done && s.server == server && s.project == project)
+            let all_there = |s: upload::State| {
+                s.done
+                    && s.server == server
+                    && s.project == project
+                    // A meta journal that cannot be read: the run's upload
+                    // says why.
+                    && upload::edits_unsent(&local.run_paths(short).meta, s.meta_acked)
+                        .is_ok_and(|unsent| !unsent)
+            };
+            !state.is_some_and(all_there)
         })
         .collect();
     out.sort_unstable_by(|a, b| b.cmp(a));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::team::upload::tests::{SERVER, add_run, all_sent, project_with_run, rename};
+
+    #[test]
+    fn a_run_all_sent_is_pending_again_once_edited() {
+        let (_dir, project, old) = project_with_run(0);
+        let new = add_run(&project, 1);
+        // Neither sent: both pending, newest first.
+        assert_eq!(
+            pending_runs(&project, SERVER, "iris"),
+            [new.clone(), old.clone()]
+        );
+        all_sent(&project, &old, 0);
+        all_sent(&project, &new, 0);
+        assert!(pending_runs(&project, SERVER, "iris").is_empty());
+        // `lab rename` of the old run.
+        let len = rename(&project, &old, "better");
+        assert_eq!(
+            pending_runs(&project, SERVER, "iris"),
+            std::slice::from_ref(&old)
+        );
+        // For another server, or project, every run is pending.
+        assert_eq!(pending_runs(&project, "http://other", "iris").len(), 2);
+        assert_eq!(pending_runs(&project, SERVER, "other").len(), 2);
+        // Its edits acknowledged: all there.
+        all_sent(&project, &old, len);
+        assert!(pending_runs(&project, SERVER, "iris").is_empty());
+        // A torn edit (its editor killed) is no edit to send.
+        let meta = project.run_paths(&old).meta;
+        let f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&meta)
+            .unwrap();
+        std::os::unix::fs::FileExt::write_all_at(&f, &[9, 0, 0, 0, 1, 2], len).unwrap();
+        assert!(std::fs::metadata(&meta).unwrap().len() > len);
+        assert!(pending_runs(&project, SERVER, "iris").is_empty());
+        // A meta journal that cannot be read: pending, so its upload says why.
+        std::fs::write(&meta, "this is no journal of edits ".repeat(10)).unwrap();
+        assert_eq!(pending_runs(&project, SERVER, "iris"), [old]);
+    }
 }

@@ -1,5 +1,6 @@
 //! `lab sync`: sends every run of a project that is not all on the server,
-//! from where the server's acknowledgement stopped.
+//! from where the server's acknowledgement stopped, and the edits of runs
+//! all there made since they were sent.
 
 use std::time::Instant;
 
@@ -17,9 +18,13 @@ const MAX_FAILURES: u32 = 4;
 /// What `lab sync` did.
 #[derive(Debug, Default)]
 pub struct SyncReport {
-    /// Runs now all on the server.
+    /// Runs now all on the server that were not before.
     pub sent: Vec<String>,
-    /// Runs that were all there already.
+    /// Runs whose edits (`lab rename`, `lab tag`, ...: their `meta.lab`)
+    /// went to the server, whether the rest of the run went too or was
+    /// there already.
+    pub edited: Vec<String>,
+    /// Runs that were all there already, their edits too.
     pub already: usize,
     /// Runs still logging: sent as far as they go; their process (or a
     /// later `lab sync`) sends the rest.
@@ -31,13 +36,14 @@ pub struct SyncReport {
 }
 
 /// Sends every pending run of `local` through `client`, telling `progress`
-/// the short id of each run as it starts on it. Stops with the error when
+/// the short id of each run as it starts on it, and whether only its edits
+/// are left to send. Stops with the error when
 /// the server refuses the token or stays unreachable through
 /// [`MAX_FAILURES`] backed-off attempts.
 pub fn sync(
     local: &Project,
     client: &Client,
-    progress: &mut dyn FnMut(&str),
+    progress: &mut dyn FnMut(&str, bool),
 ) -> Result<SyncReport, Error> {
     let project = upload::project_name(local.root())?;
     let all = std::fs::read_dir(local.runs_dir()).map_or(0, |d| d.filter_map(Result::ok).count());
@@ -69,20 +75,26 @@ pub fn sync(
                 continue;
             }
         };
-        progress(&short);
+        let was_there = run.state().done;
+        progress(&short, was_there);
         loop {
             match run.step(client) {
                 Ok(Step::Sent) => backoff.succeed(),
                 Ok(Step::Waiting) => {
-                    report.live.push(short);
+                    report.live.push(short.clone());
                     break;
                 }
                 Ok(Step::Stopped(Stop::Done)) => {
-                    report.sent.push(short);
+                    if !was_there || run.sent_again() {
+                        report.sent.push(short.clone());
+                    } else if !run.edits_sent() {
+                        // The server had them already (another client).
+                        report.already += 1;
+                    }
                     break;
                 }
                 Ok(Step::Stopped(Stop::Busy)) => {
-                    report.busy.push(short);
+                    report.busy.push(short.clone());
                     break;
                 }
                 Ok(Step::Stopped(Stop::Refused(message))) => {
@@ -95,6 +107,9 @@ pub fn sync(
                 }
                 Err(e) => return Err(e),
             }
+        }
+        if run.edits_sent() {
+            report.edited.push(short);
         }
     }
     Ok(report)

@@ -1,7 +1,11 @@
 //! Sending one run to the server: its journal from the last acknowledged
-//! offset, then its artifacts and models as blobs, then the list of its
-//! files. Each [`RunUpload::step`] sends at most one request's worth, so one
-//! thread can serve several runs (a live one first) and stop at any point.
+//! offset, its edits (its meta journal, `meta.lab`, from the last
+//! acknowledged offset of that) as soon as the server holds the journal's
+//! start, then its artifacts and models as blobs,
+//! then the list of its files. Each [`RunUpload::step`] sends at most one
+//! request's worth, so one thread can serve several runs (a live one first)
+//! and stop at any point. A run all on the server is taken up again when its
+//! edits grow (`lab rename` of an old run): only they are sent.
 //!
 //! What the server acknowledged is kept in the run's folder, in
 //! `upload.json`, so a later process (`lab sync`, the next run) goes on
@@ -37,13 +41,17 @@ pub struct State {
     pub run: String,
     /// The server holds the journal up to here.
     pub acked: u64,
+    /// The server holds the meta journal (the run's edits) up to here.
+    #[serde(default)]
+    pub meta_acked: u64,
     /// The server holds the End record.
     #[serde(default)]
     pub end_acked: bool,
     /// The server was told the run crashed.
     #[serde(default)]
     pub crash_reported: bool,
-    /// The server took the list of the run's files: the run is all there.
+    /// The server took the list of the run's files: the run is all there
+    /// but for edits past `meta_acked`.
     #[serde(default)]
     pub done: bool,
     /// Uploads begun, by SHA-256, so an interrupted one resumes.
@@ -93,6 +101,33 @@ struct FileEntry {
     local: PathBuf,
 }
 
+/// How long a live run's edits wait after the server said it does not hold
+/// the run's start yet (`no_run`), while its journal goes on.
+const NO_RUN_WAIT: Duration = Duration::from_secs(30);
+
+/// What the meta journal looked like when last scanned: its length and
+/// modification time, so that it is scanned again only once it changed.
+pub(crate) type Stamp = Option<(u64, std::time::SystemTime)>;
+
+/// The length and modification time of the file at `path` (`None` when it
+/// does not exist).
+pub(crate) fn stamp(path: &Path) -> Result<Stamp, Error> {
+    match fs_err::metadata(path) {
+        Ok(m) => Ok(Some((m.len(), m.modified()?))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the meta journal at `path` holds edits past `acked`.
+pub(crate) fn edits_unsent(path: &Path, acked: u64) -> Result<bool, Error> {
+    // Most runs are never edited, or not since: a `stat` says so.
+    if stamp(path)?.is_none_or(|(len, _)| len <= acked) {
+        return Ok(false);
+    }
+    Ok(journal::meta_end(path)? > acked)
+}
+
 /// A blob upload under way.
 #[derive(Debug)]
 struct Blob {
@@ -111,6 +146,19 @@ pub struct RunUpload {
     state: State,
     state_file: fs_err::File,
     scanned: Frames,
+    /// The meta journal as last scanned, and where its whole frames ended.
+    meta_seen: Stamp,
+    meta_end: u64,
+    /// Edits of a live run wait until then (see [`NO_RUN_WAIT`]).
+    meta_wait_until: Option<Instant>,
+    /// Whether this took edits to the server.
+    edits_sent: bool,
+    /// Whether the server had lost what it acknowledged of the run, so
+    /// that this sends it again.
+    sent_again: bool,
+    /// The server has no route for edits (a `lab server` older than this
+    /// client): they stay here.
+    edits_unsupported: bool,
     last_request: Option<Instant>,
     files: Option<Vec<FileEntry>>,
     next_file: usize,
@@ -120,7 +168,7 @@ pub struct RunUpload {
 impl RunUpload {
     /// Takes the run in `paths` for sending to `server` under `project`:
     /// `Err(Stop::Busy)` when another process has it, `Err(Stop::Done)` when
-    /// it is all there already.
+    /// it is all there already, its edits too.
     pub fn open(
         short: &str,
         paths: &RunPaths,
@@ -151,7 +199,11 @@ impl RunUpload {
             .filter(|s| s.server == server && s.project == project)
             .unwrap_or_default();
         if state.done {
-            return Ok(Err(Stop::Done));
+            match edits_unsent(&paths.meta, state.meta_acked) {
+                Ok(true) => {}
+                Ok(false) => return Ok(Err(Stop::Done)),
+                Err(e) => return Ok(Err(Stop::Refused(format!("run `{short}`: {e}")))),
+            }
         }
         if state.run.is_empty() {
             match journal::run_id(&paths.journal) {
@@ -174,6 +226,12 @@ impl RunUpload {
             },
             state,
             state_file: file,
+            meta_seen: None,
+            meta_end: 0,
+            meta_wait_until: None,
+            edits_sent: false,
+            sent_again: false,
+            edits_unsupported: false,
             last_request: None,
             files: None,
             next_file: 0,
@@ -195,6 +253,32 @@ impl RunUpload {
     #[must_use]
     pub fn state(&self) -> &State {
         &self.state
+    }
+
+    /// The run's files.
+    #[must_use]
+    pub fn paths(&self) -> &RunPaths {
+        &self.paths
+    }
+
+    /// Whether this took some of the run's edits to the server.
+    #[must_use]
+    pub fn edits_sent(&self) -> bool {
+        self.edits_sent
+    }
+
+    /// Whether the server had lost some of the journal it acknowledged
+    /// (found when it did not know the run its edits were for), so that
+    /// this sends the run again from what it holds.
+    #[must_use]
+    pub fn sent_again(&self) -> bool {
+        self.sent_again
+    }
+
+    /// The meta journal as this last looked at it: a later change of it is
+    /// an edit this did not see.
+    pub(crate) fn meta_seen(&self) -> Stamp {
+        self.meta_seen
     }
 
     fn save(&mut self) -> Result<(), Error> {
@@ -232,6 +316,10 @@ impl RunUpload {
 
     fn step_inner(&mut self, client: &Client) -> Result<Step, Error> {
         if self.state.done {
+            // All there but, perhaps, edits made since.
+            if self.edits_pending()? {
+                return self.send_meta(client);
+            }
             return Ok(Step::Stopped(Stop::Done));
         }
         // Whether the writer is gone is asked before reading: a journal
@@ -244,6 +332,18 @@ impl RunUpload {
             end: scanned.end,
             end_record: scanned.end_record.or(self.scanned.end_record),
         };
+        // The edits go once the server holds the journal's start (its first
+        // request holds the Start record), ahead of the rest of it: a rename
+        // shows while the run trains, however fast it logs (the server lets
+        // an edit have the last word whatever order the two arrive in). A
+        // meta journal that cannot be read holds up neither the journal nor
+        // the files: it is said once they are sent.
+        if self.state.acked > 0
+            && self.meta_wait_until.is_none_or(|t| t <= Instant::now())
+            && self.edits_pending().unwrap_or(false)
+        {
+            return self.send_meta(client);
+        }
         if self.state.acked < self.scanned.end {
             return self.send_journal(client);
         }
@@ -305,7 +405,110 @@ impl RunUpload {
                 "run `{}`: the server refused its journal: {message}",
                 self.short
             )))),
+            JournalAnswer::NoRun => Ok(Step::Stopped(Stop::Refused(format!(
+                "run `{}`: the server answered `no_run` to its journal from offset {from}",
+                self.short
+            )))),
         }
+    }
+
+    /// Whether the meta journal holds edits the server lacks. Scanned only
+    /// when its length or time changed since the last look.
+    fn edits_pending(&mut self) -> Result<bool, Error> {
+        if self.edits_unsupported {
+            return Ok(false);
+        }
+        let now = stamp(&self.paths.meta)?;
+        if now != self.meta_seen {
+            self.meta_end = journal::meta_end(&self.paths.meta)?;
+            self.meta_seen = now;
+        }
+        Ok(self.meta_end > self.state.meta_acked)
+    }
+
+    fn send_meta(&mut self, client: &Client) -> Result<Step, Error> {
+        let from = self.state.meta_acked;
+        let bytes =
+            journal::read_frames(&self.paths.meta, from, self.meta_end, MAX_JOURNAL_REQUEST)?;
+        let answer = match client.put_meta(&self.project, &self.state.run, from, &bytes) {
+            Err(Error::Status {
+                status: 404 | 405, ..
+            }) => return Ok(self.edits_not_taken()),
+            other => other?,
+        };
+        self.last_request = Some(Instant::now());
+        match answer {
+            JournalAnswer::Stored(length) if length > from => {
+                self.state.meta_acked = length;
+                self.edits_sent = true;
+                self.save()?;
+                Ok(Step::Sent)
+            }
+            JournalAnswer::Stored(length) => Ok(Step::Stopped(Stop::Refused(format!(
+                "run `{}`: the server stored nothing of {} bytes of its edits sent from offset {from} (it holds {length})",
+                self.short,
+                bytes.len()
+            )))),
+            JournalAnswer::Gap(length) => {
+                // The server holds less than this process thought: go on
+                // from its end.
+                self.state.meta_acked = length;
+                self.save()?;
+                Ok(Step::Sent)
+            }
+            JournalAnswer::Conflict(length) => Ok(Step::Stopped(Stop::Refused(format!(
+                "run `{}`: the server holds other bytes for this run's edits (`meta.lab`; it holds {length} bytes, they differ from offset {from} on)",
+                self.short
+            )))),
+            JournalAnswer::BadFrame(_, message) => Ok(Step::Stopped(Stop::Refused(format!(
+                "run `{}`: the server refused its edits (`meta.lab`): {message}",
+                self.short
+            )))),
+            JournalAnswer::NoRun => self.edits_without_run(client),
+        }
+    }
+
+    /// The server has no route for edits: the rest of the run goes on
+    /// without them; a run with only its edits left is refused, saying why.
+    fn edits_not_taken(&mut self) -> Step {
+        self.edits_unsupported = true;
+        if self.state.done {
+            Step::Stopped(Stop::Refused(format!(
+                "run `{}`: the server does not take runs' edits (a `lab server` older than this `lab`): they stay on this machine",
+                self.short
+            )))
+        } else {
+            Step::Sent
+        }
+    }
+
+    /// The server does not hold the run's start, though it acknowledged
+    /// its journal: either it lost some of it (sent again from what it
+    /// holds), or it has not taken it in yet (the edits wait).
+    fn edits_without_run(&mut self, client: &Client) -> Result<Step, Error> {
+        let held = client.journal_length(&self.project, &self.state.run)?;
+        if held < self.state.acked {
+            self.sent_again = true;
+            self.state.acked = held;
+            self.state.end_acked = false;
+            self.state.done = false;
+            self.scanned = Frames {
+                end: held,
+                end_record: None,
+            };
+            self.files = None;
+            self.save()?;
+            return Ok(Step::Sent);
+        }
+        if self.live()? {
+            // The journal goes on meanwhile.
+            self.meta_wait_until = Some(Instant::now() + NO_RUN_WAIT);
+            return Ok(Step::Sent);
+        }
+        Ok(Step::Stopped(Stop::Refused(format!(
+            "run `{}`: the server has not taken in its journal's start yet (it answered `no_run`), so its edits wait; `lab sync` sends them later",
+            self.short
+        ))))
     }
 
     fn send_files(&mut self, client: &Client) -> Result<Step, Error> {
@@ -376,7 +579,8 @@ impl RunUpload {
             self.state.done = true;
             self.state.uploads.clear();
             self.save()?;
-            return Ok(Step::Stopped(Stop::Done));
+            // Edits made while the files went are sent next.
+            return Ok(Step::Sent);
         }
         // Some blob went missing meanwhile: send the files again.
         self.files = None;
@@ -469,8 +673,130 @@ pub fn project_name(root: &Path) -> Result<String, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
+    use lab_journal::JournalWriter;
+    use lab_store::Project;
+    use lab_types::{Record, RunId, Status};
+
     use super::*;
+
+    pub(crate) const SERVER: &str = "http://127.0.0.1:9";
+
+    /// A project with an ended run, and the run's short id.
+    pub(crate) fn project_with_run(bump: u32) -> (tempfile::TempDir, Project, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("iris");
+        std::fs::create_dir(&root).unwrap();
+        let (project, _) = Project::create(&root).unwrap();
+        let short = add_run(&project, bump);
+        (dir, project, short)
+    }
+
+    pub(crate) fn add_run(project: &Project, bump: u32) -> String {
+        let run = RunId::new(1_800_000_000_000_000_000, bump);
+        let paths = project.run_paths(&run.short());
+        std::fs::create_dir_all(&paths.dir).unwrap();
+        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        w.append(&Record::Start {
+            run,
+            time_nanos: 1,
+            experiment: "e".into(),
+        })
+        .unwrap();
+        w.append_final(&Record::End {
+            time_nanos: 2,
+            status: Status::Finished,
+            error: None,
+        })
+        .unwrap();
+        w.close().unwrap();
+        run.short()
+    }
+
+    /// Writes the state of a run all on the server, its edits up to
+    /// `meta_acked`.
+    pub(crate) fn all_sent(project: &Project, short: &str, meta_acked: u64) {
+        let paths = project.run_paths(short);
+        let state = State {
+            server: SERVER.into(),
+            project: "iris".into(),
+            run: journal::run_id(&paths.journal)
+                .unwrap()
+                .unwrap()
+                .to_string(),
+            acked: std::fs::metadata(&paths.journal).unwrap().len(),
+            meta_acked,
+            end_acked: true,
+            crash_reported: false,
+            done: true,
+            uploads: BTreeMap::new(),
+        };
+        std::fs::write(
+            paths.dir.join(STATE_FILE),
+            serde_json::to_vec(&state).unwrap(),
+        )
+        .unwrap();
+    }
+
+    pub(crate) fn rename(project: &Project, short: &str, name: &str) -> u64 {
+        lab_journal::append_edits(
+            &project.run_paths(short).meta,
+            &[Record::Rename {
+                time_nanos: 3,
+                name: name.into(),
+            }],
+        )
+        .unwrap()
+    }
+
+    fn opened(project: &Project, short: &str) -> Result<RunUpload, Stop> {
+        RunUpload::open(short, &project.run_paths(short), SERVER, "iris").unwrap()
+    }
+
+    #[test]
+    fn a_state_without_meta_acked_has_sent_no_edit() {
+        let old = br#"{"server":"s","project":"p","run":"r","acked":7,"done":true}"#;
+        let state: State = serde_json::from_slice(old).unwrap();
+        assert_eq!((state.acked, state.meta_acked, state.done), (7, 0, true));
+    }
+
+    #[test]
+    fn a_run_all_sent_is_taken_up_again_when_its_edits_grow() {
+        let (_dir, project, short) = project_with_run(0);
+        all_sent(&project, &short, 0);
+        assert_eq!(opened(&project, &short).unwrap_err(), Stop::Done);
+        let len = rename(&project, &short, "better");
+        let run = opened(&project, &short).unwrap();
+        assert!(run.state().done && run.state().meta_acked == 0);
+        assert!(!run.edits_sent());
+        drop(run);
+        // Edits the server acknowledged: all there again.
+        all_sent(&project, &short, len);
+        assert_eq!(opened(&project, &short).unwrap_err(), Stop::Done);
+        let more = rename(&project, &short, "best");
+        assert!(more > len);
+        assert!(opened(&project, &short).is_ok());
+        // Another process has it: busy.
+        let held = opened(&project, &short).unwrap();
+        assert_eq!(opened(&project, &short).unwrap_err(), Stop::Busy);
+        drop(held);
+    }
+
+    #[test]
+    fn a_meta_journal_that_cannot_be_read_is_said() {
+        let (_dir, project, short) = project_with_run(0);
+        all_sent(&project, &short, 0);
+        std::fs::write(
+            project.run_paths(&short).meta,
+            b"this is no journal of edits",
+        )
+        .unwrap();
+        let Stop::Refused(message) = opened(&project, &short).unwrap_err() else {
+            panic!("not refused");
+        };
+        assert!(message.contains(&format!("run `{short}`")), "{message}");
+        assert!(message.contains("meta.lab"), "{message}");
+    }
 
     #[test]
     fn parts_are_numbered_from_one() {

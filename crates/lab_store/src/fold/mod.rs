@@ -290,15 +290,25 @@ pub(crate) fn fold_run(
 /// frames reach; `None` when the run has no meta journal.
 pub(crate) fn read_edits(path: &Path) -> Result<Option<(Delta, u64)>, Error> {
     let (records, scan) = lab_journal::read_edits(path)?;
-    if scan.end == 0 {
-        return Ok(None);
+    Ok(sum_edits(records, scan.end))
+}
+
+/// `records`, a meta journal's edits in the order made, summed up, with
+/// `end`, how far its good frames reach; `None` when there is no meta
+/// journal (`end` 0).
+pub(crate) fn sum_edits(
+    records: impl IntoIterator<Item = lab_types::Record>,
+    end: u64,
+) -> Option<(Delta, u64)> {
+    if end == 0 {
+        return None;
     }
     let mut delta = Delta::default();
     let mut keys = HashMap::new();
     for record in records {
         delta.add(0, record, &mut keys);
     }
-    Ok(Some((delta, scan.end)))
+    Some((delta, end))
 }
 
 /// Reads a journal from where the index got, past damage when the writer is

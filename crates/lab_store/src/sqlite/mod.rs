@@ -31,12 +31,15 @@ impl<'c> SqliteIndex<'c> {
 /// What the index holds of run `short_id`: the `runs` row's progress.
 pub(crate) fn indexed(conn: &Connection, short_id: &str) -> Result<Option<Indexed>, Error> {
     Ok(conn
-        .prepare_cached("SELECT id, journal_offset, complete FROM runs WHERE short_id = :short_id")?
+        .prepare_cached(
+            "SELECT id, journal_offset, complete, meta_len FROM runs WHERE short_id = :short_id",
+        )?
         .query_row(&[(":short_id", short_id)], |r| {
             Ok(Indexed {
                 id: r.get("id")?,
                 offset: r.get::<_, i64>("journal_offset")? as u64,
                 complete: r.get("complete")?,
+                meta_len: r.get::<_, i64>("meta_len")? as u64,
             })
         })
         .optional()?)
@@ -108,12 +111,15 @@ impl FoldIndex for SqliteIndex<'_> {
     fn indexed_id(&self, id: &str) -> Result<Option<Indexed>, Error> {
         Ok(self
             .conn
-            .prepare_cached("SELECT id, journal_offset, complete FROM runs WHERE id = :id")?
+            .prepare_cached(
+                "SELECT id, journal_offset, complete, meta_len FROM runs WHERE id = :id",
+            )?
             .query_row(&[(":id", id)], |r| {
                 Ok(Indexed {
                     id: r.get("id")?,
                     offset: r.get::<_, i64>("journal_offset")? as u64,
                     complete: r.get("complete")?,
+                    meta_len: r.get::<_, i64>("meta_len")? as u64,
                 })
             })
             .optional()?)

@@ -10,6 +10,7 @@ mod cluster;
 
 mod blobs;
 pub(crate) mod crash;
+mod edits;
 mod events;
 mod journals;
 mod short_ids;
