@@ -20,8 +20,8 @@ and reports, per run:
   journal to be closed, synced and folded into the index
   (`_lab.wait_for_background`, what the exit handler waits for);
 - CPU: the process's user and system time over the same span (Lab's
-  background threads included), which is what the loop costs a machine
-  whose cores are busy.
+  background threads included, the processes it starts, such as git, not),
+  which is what the loop costs a machine whose cores are busy.
 
 One run is made before the timing starts (it makes the project). The last
 step checks that `lab.runs()` sees every run, finished. Run it against a
