@@ -51,7 +51,8 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
     }
     let now = lab_types::now_nanos();
     // Stamped before git looks: a change made while it looks moves a stamp.
-    let watched: Option<Vec<(PathBuf, Option<Stamp>)>> = watch_list(dir).map(|paths| {
+    let (paths, in_work_tree) = watch_list(dir);
+    let watched: Option<Vec<(PathBuf, Option<Stamp>)>> = paths.map(|paths| {
         paths
             .into_iter()
             .map(|p| {
@@ -62,7 +63,9 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
     });
     #[cfg(test)]
     lock(&tests::READ).push(dir.to_owned());
-    let state = git_status(dir);
+    // Out of a work tree, `git rev-parse` just said so: `git status` would
+    // fail as well.
+    let state = if in_work_tree { git_status(dir) } else { None };
     if let Some(watched) = watched
         && watched
             .iter()
@@ -190,8 +193,9 @@ fn git_env() -> Vec<(std::ffi::OsString, std::ffi::OsString)> {
 }
 
 /// The files whose stamps stand for what `git status` in `dir` reads, or
-/// `None` when they cannot (see [`GitSeen`]).
-fn watch_list(dir: &Path) -> Option<Vec<PathBuf>> {
+/// `None` when they cannot (see [`GitSeen`]); and whether `dir` is in a
+/// work tree at all.
+fn watch_list(dir: &Path) -> (Option<Vec<PathBuf>>, bool) {
     let mut paths = Vec::new();
     // The user's and the system's configuration.
     if let Some(home) = std::env::var_os("HOME") {
@@ -214,7 +218,7 @@ fn watch_list(dir: &Path) -> Option<Vec<PathBuf>> {
             drop(repos);
             // Out of a work tree: a `.git` made here or above moves a folder.
             paths.extend(dir.ancestors().map(Path::to_owned));
-            return Some(paths);
+            return (Some(paths), false);
         };
         if repos.len() >= MAX_LISTINGS {
             repos.remove(0);
@@ -229,7 +233,9 @@ fn watch_list(dir: &Path) -> Option<Vec<PathBuf>> {
         repo.index = index_now;
         repo.tracked = tracked_files(&repo.top);
     }
-    let tracked = repo.tracked.as_ref()?;
+    let Some(tracked) = repo.tracked.as_ref() else {
+        return (None, true);
+    };
     let head = repo.git_dir.join("HEAD");
     if let Ok(text) = std::fs::read_to_string(&head)
         && let Some(name) = text.trim().strip_prefix("ref: ")
@@ -244,7 +250,7 @@ fn watch_list(dir: &Path) -> Option<Vec<PathBuf>> {
         repo.git_dir.join("config.worktree"),
     ]);
     paths.extend(tracked.iter().map(|f| repo.top.join(f)));
-    Some(paths)
+    (Some(paths), true)
 }
 
 /// The repository of the work tree holding `dir`, if any.
@@ -253,7 +259,6 @@ fn find_repo(dir: &Path) -> Option<Repo> {
         dir,
         &[
             "rev-parse",
-            "--path-format=absolute",
             "--git-dir",
             "--git-common-dir",
             "--show-toplevel",
@@ -262,10 +267,11 @@ fn find_repo(dir: &Path) -> Option<Repo> {
     let text = String::from_utf8(out).ok()?;
     let mut lines = text.lines();
     let (git_dir, common_dir, top) = (lines.next()?, lines.next()?, lines.next()?);
+    // The first two may be relative to `dir`; joining keeps absolute ones.
     Some(Repo {
         dir: dir.to_owned(),
-        git_dir: git_dir.into(),
-        common_dir: common_dir.into(),
+        git_dir: dir.join(git_dir),
+        common_dir: dir.join(common_dir),
         top: top.into(),
         index: None,
         tracked: None,
@@ -612,6 +618,32 @@ mod tests {
             found,
             ["numpy==2.4.6", "scikit_learn==1.9.1", "six==1.16.0"]
         );
+    }
+
+    #[test]
+    fn a_folder_out_of_a_work_tree_is_seen_to_become_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let top = dir.path().join("work");
+        let sub = top.join("sub");
+        std::fs::create_dir_all(&sub).unwrap();
+        settle();
+        assert!(git_state(&sub).is_none());
+        assert!(git_state(&sub).is_none());
+        git(&top, &["init", "-q", "-b", "main"]);
+        std::fs::write(sub.join("train.py"), "print(1)\n").unwrap();
+        git(&top, &["add", "sub/train.py"]);
+        git(&top, &["commit", "-q", "-m", "first"]);
+        // From a folder below the top, whose git folder is found above.
+        let state = git_state(&sub).unwrap();
+        assert_eq!(attr(&state, attr::GIT_DIRTY), Some(&Value::Bool(false)));
+        settle();
+        let before = reads_of(&sub);
+        assert_eq!(git_state(&sub).unwrap(), state);
+        assert_eq!(git_state(&sub).unwrap(), state);
+        assert_eq!(reads_of(&sub), before + 1);
+        std::fs::write(sub.join("train.py"), "print(2)\n").unwrap();
+        let edited = git_state(&sub).unwrap();
+        assert_eq!(attr(&edited, attr::GIT_DIRTY), Some(&Value::Bool(true)));
     }
 
     #[test]
