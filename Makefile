@@ -97,6 +97,10 @@ bench-sysmetrics: venv ## The system metrics sampler's CPU at 5 s and 1 s, and l
 	$(call install_lab,$(VENV),release)
 	$(PY) benches/system_metrics.py
 
+bench-runcost: venv ## A run's cost from start to end: 1,000 short runs (10 params, 10 metrics) in one process (release build)
+	VIRTUAL_ENV=$$PWD/$(VENV) $(VENV)/bin/maturin develop --release -q
+	$(PY) benches/run_cost.py
+
 bench-ui: venv ## The web UI's speed: runs API, a 10M-point series, Chromium's first rows and compare of 20 runs, JS size
 	$(call install_lab,$(VENV),release)
 	$(PY) benches/ui.py
@@ -105,7 +109,7 @@ soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 
 	$(call install_lab,$(VENV),release)
 	$(PY) tests/soak.py --rounds 1000 --writers 16 --readers 4 --minutes 10
 
-.PHONY: bench-sysmetrics bench-ui bench-peers bench-peers-quick bench-team bench-team-quick bench-epochs
+.PHONY: bench-sysmetrics bench-runcost bench-ui bench-peers bench-peers-quick bench-team bench-team-quick bench-epochs
 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py

@@ -72,6 +72,54 @@ def test_kill_minus_nine_loses_no_acknowledged_step(project: Path) -> None:
     assert len(lab.runs("crash")) == ROUNDS
 
 
+ENDING_CHILD = """
+from lab.experiment import Experiment
+
+e = Experiment("ending")
+i = 0
+while True:
+    with e.start_run():
+        for k in range(10):
+            e.log_parameter(f"p{k}", i * 10 + k)
+            e.log_metric(f"m{k}", i + k / 10)
+    print(e.run_id, i, flush=True)
+    i += 1
+"""
+
+
+def test_a_run_acknowledged_as_ended_is_whole_and_finished_after_kill_minus_nine(project: Path) -> None:
+    """Ending a run writes its End record before it returns; closing,
+    syncing and indexing its journal follow on the `lab-finish` thread,
+    which takes the runs ended meanwhile together. A `kill -9` at any
+    instant loses none of it: every run the script saw end is `finished`
+    with all it logged, whether the thread had got to it or not, and the
+    one the kill cut short is `crashed`."""
+    script = project / "ending.py"
+    script.write_text(ENDING_CHILD)
+    rng = random.Random(99)
+    ended: dict = {}
+    for _ in range(6):
+        with subprocess.Popen(
+            [sys.executable, str(script)], cwd=project, env=lab_env(project), stdout=subprocess.PIPE, text=True
+        ) as child:
+            assert child.stdout is not None
+            want = rng.choice([1, 3, 20, 100])
+            lines = [child.stdout.readline() for _ in range(want)]
+            child.send_signal(signal.SIGKILL)
+            lines += child.stdout.read().splitlines()
+        assert child.returncode == -signal.SIGKILL
+        ended.update(dict(line.split() for line in lines if line.strip()))
+    runs = {r.id: r for r in lab.runs("ending")}
+    for run_id, i in ended.items():
+        run = runs[run_id]
+        i = int(i)
+        assert run.status == "finished", run_id
+        assert run.params == {f"p{k}": i * 10 + k for k in range(10)}, run_id
+        assert run.metrics == {f"m{k}": i + k / 10 for k in range(10)}, run_id
+    others = [r.status for r in runs.values() if r.id not in ended]
+    assert set(others) <= {"crashed"} and len(others) <= 6, others
+
+
 FORKING_CHILD = """
 import os, sys, time
 from lab.experiment import Experiment

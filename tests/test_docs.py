@@ -94,6 +94,8 @@ NOT_RUN = {
         "benchmarks: minutes, and their numbers are measurements",
     ("docs/benchmarks.md", "make bench-sysmetrics                                   # builds Lab in release into .venv, then runs it"):
         "the system metrics benchmark: minutes, and its numbers are measurements",
+    ("docs/benchmarks.md", "make bench-runcost                                      # builds Lab in release into .venv, then runs it"):
+        "the benchmark of a run's cost: a release build and minutes, and its numbers are measurements",
     ("docs/benchmarks.md", "python benches/gpu_check.py   # on a machine with a GPU; prints what it found, exits 1 on a failure"):
         "needs an NVIDIA GPU, which the test machines do not have",
     ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
+import textwrap
 import threading
 import time
 from pathlib import Path
@@ -521,3 +523,107 @@ def test_on_a_full_disk_the_run_still_ends_and_the_users_error_propagates(
     run = lab.get_run(run_id)
     assert run.status == "failed"
     assert run.error is not None and "the script's own error" in run.error["message"]
+
+
+def test_each_run_of_a_process_records_the_git_state_and_packages_it_started_with(
+    project: Path, tmp_path: Path
+) -> None:
+    """A process reads the git state and the installed packages once and
+    remembers them while nothing they come from moves: a commit, an edit of
+    a tracked file, a branch switched and a package installed or upgraded
+    between two runs of one process are each seen by the next run. Each
+    change is made once the state before it is remembered (its files a
+    second old), so a remembered state that missed a change would show."""
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "alpha-1.0.dist-info").mkdir()
+    env = dict(
+        lab_env(project),
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.com",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.com",
+    )
+    git = ["git", "-C", str(project)]
+    subprocess.run([*git, "init", "-q", "-b", "main"], check=True, env=env)
+    (project / ".gitignore").write_text(".lab/\n")
+    (project / "train.py").write_text(
+        textwrap.dedent(
+            f"""
+            import json, os, subprocess, sys, time
+            sys.path.append({str(site)!r})
+            from lab import _lab
+            from lab.experiment import Experiment
+            git = ["git", "-C", {str(project)!r}]
+            e = Experiment("env")
+            ids = []
+            def run():
+                with e.start_run():
+                    pass
+                ids.append(e.run_id)
+                # The state is gathered off the calling thread: wait for it
+                # before changing what it reads.
+                _lab.wait_for_background()
+            def settle():
+                time.sleep(1.2)
+            settle()
+            run()
+            run()
+            subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "second"], check=True)
+            run()
+            settle()
+            run()
+            with open("notes.txt", "a") as f:
+                f.write("more\\n")
+            run()
+            settle()
+            run()
+            subprocess.run([*git, "checkout", "-q", "-b", "other"], check=True)
+            run()
+            settle()
+            run()
+            os.mkdir(os.path.join({str(site)!r}, "beta-2.0.dist-info"))
+            run()
+            settle()
+            run()
+            os.rename(os.path.join({str(site)!r}, "alpha-1.0.dist-info"), os.path.join({str(site)!r}, "alpha-1.1.dist-info"))
+            run()
+            print(json.dumps(ids))
+            """
+        )
+    )
+    (project / "notes.txt").write_text("first\n")
+    subprocess.run([*git, "add", "train.py", "notes.txt", ".gitignore"], check=True, env=env)
+    subprocess.run([*git, "commit", "-q", "-m", "first"], check=True, env=env)
+    first = subprocess.run([*git, "rev-parse", "HEAD"], check=True, env=env, capture_output=True, text=True).stdout.strip()
+    proc = subprocess.run(
+        [sys.executable, str(project / "train.py")], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    second = subprocess.run([*git, "rev-parse", "HEAD"], check=True, env=env, capture_output=True, text=True).stdout.strip()
+    assert first != second
+    runs = [lab.get_run(i) for i in json.loads(proc.stdout.strip().splitlines()[-1])]
+
+    def state(run: lab.Run) -> tuple:
+        packages = [p for p in run.packages if p.startswith(("alpha==", "beta=="))]
+        return (run.attrs["git_commit"], run.attrs["git_branch"], run.attrs["git_dirty"], packages)
+
+    clean_first = (first, "main", False, ["alpha==1.0"])
+    clean_second = (second, "main", False, ["alpha==1.0"])
+    dirty = (second, "main", True, ["alpha==1.0"])
+    other = (second, "other", True, ["alpha==1.0"])
+    beta = (second, "other", True, ["alpha==1.0", "beta==2.0"])
+    upgraded = (second, "other", True, ["alpha==1.1", "beta==2.0"])
+    assert [state(r) for r in runs] == [
+        clean_first,
+        clean_first,
+        clean_second,
+        clean_second,
+        dirty,
+        dirty,
+        other,
+        other,
+        beta,
+        beta,
+        upgraded,
+    ]

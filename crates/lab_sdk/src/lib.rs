@@ -9,7 +9,8 @@
 //! kept sparse, a failed copy removed) and writes the end record (an error's
 //! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);
 //! closing, syncing and indexing the journal happen on a background thread
-//! that [`wait_for_background`] joins. While a run is live, another thread
+//! (one per process, for every run that ends: the `finish` module) that
+//! [`wait_for_background`] waits for. While a run is live, another thread
 //! may record what the machine is doing as `sys/` metrics (the `sysmetrics`
 //! module, when [`StartOptions::system_metrics`] asks for it). The scalars of
 //! TensorBoard event files in an artifact become metrics of the run
@@ -23,6 +24,7 @@ pub mod console;
 mod cut;
 mod env;
 mod error;
+mod finish;
 mod hash;
 pub mod import;
 pub mod media;

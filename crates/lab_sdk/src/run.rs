@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::thread::JoinHandle;
 
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
-use lab_store::{Project, RunPaths, Store};
+use lab_store::{Project, RunPaths};
 use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
@@ -150,9 +150,6 @@ const END_AND_CLOSE_BYTES: u64 = {
 };
 const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
 
-/// Finishers still closing and indexing journals.
-static BACKGROUND: Mutex<Vec<JoinHandle<Result<(), String>>>> = Mutex::new(Vec::new());
-
 /// Bumped in a forked child: runs started before the fork belong to the parent.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -166,10 +163,8 @@ static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
     crate::team::stream::after_fork_in_child();
-    // The threads behind these handles exist only in the parent.
-    if let Ok(mut handles) = BACKGROUND.try_lock() {
-        std::mem::forget(std::mem::take(&mut *handles));
-    }
+    // The finishing thread exists only in the parent.
+    crate::finish::after_fork_in_child();
     let Ok(mut live) = LIVE_RUNS.try_lock() else {
         return;
     };
@@ -194,20 +189,14 @@ pub fn after_fork_in_child() {
     crate::console::after_fork_in_child();
 }
 
-/// Waits for every run's closing and indexing to finish. Returns what failed.
+/// Waits until every ended run is closed, synced and indexed. Returns what
+/// failed since the last call.
+#[allow(clippy::must_use_candidate)] // Called for the wait, often.
 pub fn wait_for_background() -> Vec<String> {
-    let handles = std::mem::take(&mut *BACKGROUND.lock().unwrap_or_else(PoisonError::into_inner));
     // A child forked during a run may have printed after it ended: give
     // the console thread a moment to pass that on before the process exits.
     crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
-    handles
-        .into_iter()
-        .filter_map(|h| match h.join() {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e),
-            Err(_) => Some("a background thread of Lab panicked".to_owned()),
-        })
-        .collect()
+    crate::finish::wait()
 }
 
 /// Whether `attrs` give the run a name, checked as an edit's name is.
@@ -837,12 +826,7 @@ impl Run {
             })?;
             st.ended = Some(status);
         }
-        let run = Arc::clone(self);
-        let handle = spawn_quiet("lab-finish", move || run.finish())?;
-        BACKGROUND
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(handle);
+        crate::finish::hand_over(Arc::clone(self))?;
         Ok(report)
     }
 
@@ -888,29 +872,23 @@ impl Run {
         }
     }
 
-    /// Joins the environment thread, closes and syncs the journal, and folds
-    /// it into the index.
-    fn finish(&self) -> Result<(), String> {
+    /// Waits for the environment thread, whose records must come before the
+    /// Close record.
+    pub(crate) fn join_env(&self) -> Result<(), String> {
         let env = self
             .env_thread
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(h) = env {
-            h.join()
-                .map_err(|_| "the environment thread of Lab panicked".to_owned())?;
+        match env.map(JoinHandle::join) {
+            Some(Err(_)) => Err("the environment thread of Lab panicked".to_owned()),
+            _ => Ok(()),
         }
-        let journal = self.lock().journal.take();
-        if let Some(j) = journal {
-            j.close()
-                .map_err(|e| format!("run {}: closing the journal failed: {e}", self.short_id))?;
-        }
-        let mut store =
-            Store::open(self.project.clone()).map_err(|e| format!("run {}: {e}", self.short_id))?;
-        store
-            .fold_run(&self.short_id)
-            .map_err(|e| format!("run {}: indexing failed: {e}", self.short_id))?;
-        Ok(())
+    }
+
+    /// The journal, to close: no record can be appended after this.
+    pub(crate) fn take_journal(&self) -> Option<JournalWriter> {
+        self.lock().journal.take()
     }
 }
 

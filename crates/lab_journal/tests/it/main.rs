@@ -666,3 +666,47 @@ fn many_zeroed_lengths_before_a_long_frame_are_read_past_in_one_pass() {
     assert_eq!(scan.damage.len(), blocks);
     assert!(scan.damage.iter().all(|d| d.dropped_bytes == 37 && !d.tail));
 }
+
+#[test]
+fn journals_closed_together_each_end_with_close_cut_and_unlocked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writers = Vec::new();
+    let mut paths = Vec::new();
+    for i in 0..3 {
+        let path = dir.path().join(format!("journal-{i}.lab"));
+        let mut w = JournalWriter::create(&path).unwrap();
+        w.append(&start()).unwrap();
+        w.append(&Record::MetricKey {
+            key: 0,
+            name: "loss".into(),
+        })
+        .unwrap();
+        for step in 0..=i64::from(i) * 1000 {
+            w.append_metric(
+                step,
+                &MetricPoint {
+                    key: 0,
+                    step,
+                    value: 0.5,
+                },
+            )
+            .unwrap();
+        }
+        // Reserved space beyond the data until the journal is closed.
+        assert!(std::fs::metadata(&path).unwrap().len() > w.len());
+        writers.push(w);
+        paths.push(path);
+    }
+    let results = JournalWriter::close_all(writers);
+    assert_eq!(results.len(), 3);
+    for (i, (result, path)) in results.into_iter().zip(&paths).enumerate() {
+        result.unwrap();
+        let (records, scan) = collect(path);
+        assert_eq!(scan.damage, []);
+        assert_eq!(records.len(), 2 + i * 1000 + 1 + 1);
+        assert!(matches!(records.last(), Some(Record::Close { .. })));
+        // Cut to the last frame, and no longer locked by a writer.
+        assert_eq!(std::fs::metadata(path).unwrap().len(), scan.end);
+        std::fs::File::open(path).unwrap().try_lock().unwrap();
+    }
+}

@@ -469,3 +469,47 @@ fn a_run_without_system_metrics_has_none() {
     end(&run);
     assert_eq!(metric_names(&indexed(&project, &run)), ["loss"]);
 }
+
+#[test]
+fn runs_ended_in_a_burst_are_each_closed_synced_and_indexed() {
+    let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_a, first) = new_project();
+    let (_b, second) = new_project();
+    // Ended faster than they are finished, in two projects in turn: the
+    // finishing thread takes them in batches and switches indexes.
+    let runs: Vec<(Project, Arc<Run>)> = (0..40)
+        .map(|i| {
+            let project = if i % 3 == 0 { &second } else { &first };
+            let run = start(project);
+            run.log_param("i", lab_types::Value::Int(i)).unwrap();
+            run.log_metric("loss", 0.5, None).unwrap();
+            run.end(Status::Finished, None).unwrap();
+            (project.clone(), run)
+        })
+        .collect();
+    let failures = lab_sdk::wait_for_background();
+    assert!(failures.is_empty(), "{failures:?}");
+    for (i, (project, run)) in runs.iter().enumerate() {
+        // Closed: the last record is Close, the reserved space is cut off,
+        // and the writer's lock is released.
+        let journal = &run.paths().journal;
+        let mut last = None;
+        let scan = lab_journal::read_journal(journal, 0, |_, r| last = Some(r)).unwrap();
+        assert!(
+            matches!(last, Some(lab_types::Record::Close { .. })),
+            "run {i}"
+        );
+        assert_eq!(std::fs::metadata(journal).unwrap().len(), scan.end);
+        std::fs::File::open(journal).unwrap().try_lock().unwrap();
+        // Indexed by the thread: read without folding anything first.
+        let info = Store::open(project.clone())
+            .unwrap()
+            .run(run.short_id())
+            .unwrap();
+        assert_eq!(info.status, Status::Finished);
+        assert_eq!(
+            info.params,
+            [("i".to_owned(), lab_types::Value::Int(i as i64))]
+        );
+    }
+}

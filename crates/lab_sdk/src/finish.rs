@@ -1,0 +1,201 @@
+//! Finishing ended runs: one `lab-finish` thread per process closes, syncs
+//! and indexes the journals of the runs that ended, in batches.
+//!
+//! [`Run::end`](crate::Run::end) writes the End record and hands the run
+//! over; from then on a `kill -9` keeps everything the run logged, its end
+//! included (the records are in the kernel's page cache). What the thread
+//! adds is durability against a power failure and the index: it takes every
+//! run ended since it last looked, closes their journals together (a Close
+//! record each, the reserved space cut off), then syncs them one after the
+//! other, so the file system commits their metadata in one journal
+//! transaction where it can rather than one per run; only then does it let
+//! go of their locks, and folds them into the index through one connection
+//! it keeps open (opening and closing SQLite for each run made it
+//! checkpoint and delete its WAL each time). [`wait_for_background`] waits
+//! until every run handed over is synced and indexed.
+
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use lab_journal::JournalWriter;
+use lab_store::{Project, Store};
+
+use crate::Run;
+use crate::thread::spawn_quiet;
+
+/// Runs ended and not yet finished, and what went wrong finishing others.
+#[derive(Default)]
+struct Queue {
+    ended: Vec<Arc<Run>>,
+    /// Whether the thread is finishing a batch it took.
+    busy: bool,
+    /// The thread, once started (none in a child forked since).
+    thread: Option<JoinHandle<()>>,
+    /// Whether the thread holds the index open.
+    store_open: bool,
+    /// Asks the thread to close the index once it has nothing to do.
+    release: bool,
+    problems: Vec<String>,
+}
+
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    ended: Vec::new(),
+    busy: false,
+    thread: None,
+    store_open: false,
+    release: false,
+    problems: Vec::new(),
+});
+/// Rung when runs are handed over.
+static WORK: Condvar = Condvar::new();
+/// Rung when the thread has finished everything handed over.
+static IDLE: Condvar = Condvar::new();
+
+fn queue() -> MutexGuard<'static, Queue> {
+    QUEUE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Hands an ended run (its End record written) to the `lab-finish` thread,
+/// starting it if it is not running.
+pub(crate) fn hand_over(run: Arc<Run>) -> std::io::Result<()> {
+    let mut q = queue();
+    if q.thread.is_none() {
+        q.thread = Some(spawn_quiet("lab-finish", work)?);
+    }
+    q.ended.push(run);
+    drop(q);
+    WORK.notify_one();
+    Ok(())
+}
+
+/// How long the thread keeps the index open with no run to finish.
+const KEEP_OPEN: Duration = Duration::from_secs(1);
+
+/// Waits until every run handed over is closed, synced and indexed, and the
+/// index closed (so its write-ahead log is checkpointed, as a process's
+/// exit expects). Returns what failed since the last call.
+pub(crate) fn wait() -> Vec<String> {
+    let mut q = queue();
+    while q.thread.is_some() && (q.busy || !q.ended.is_empty() || q.store_open) {
+        q.release = true;
+        WORK.notify_all();
+        q = IDLE.wait(q).unwrap_or_else(PoisonError::into_inner);
+    }
+    q.release = false;
+    std::mem::take(&mut q.problems)
+}
+
+/// In a child right after `fork`: the thread is the parent's, and so are
+/// the runs it has yet to finish.
+pub(crate) fn after_fork_in_child() {
+    if let Ok(mut q) = QUEUE.try_lock() {
+        // The child's copies of their journals are dropped with the other
+        // runs it inherited; these must not be closed or indexed here.
+        std::mem::forget(std::mem::take(&mut q.ended));
+        q.busy = false;
+        std::mem::forget(q.thread.take());
+        q.store_open = false;
+        q.release = false;
+        q.problems.clear();
+    }
+}
+
+/// The thread: takes every run ended so far, finishes them, and again.
+/// Between batches it keeps the index open, for a second, or until
+/// [`wait`] asks for it to be closed.
+fn work() {
+    let mut store: Option<(Project, Store)> = None;
+    loop {
+        let mut q = queue();
+        while q.ended.is_empty() {
+            if store.is_none() {
+                q = WORK.wait(q).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            }
+            let let_go = q.release || {
+                let (guard, waited) = WORK
+                    .wait_timeout(q, KEEP_OPEN)
+                    .unwrap_or_else(PoisonError::into_inner);
+                q = guard;
+                waited.timed_out() || q.release
+            };
+            if let_go && q.ended.is_empty() {
+                // Closed outside the lock: SQLite checkpoints its log.
+                drop(q);
+                store = None;
+                q = queue();
+                q.store_open = false;
+                IDLE.notify_all();
+            }
+        }
+        q.busy = true;
+        let batch = std::mem::take(&mut q.ended);
+        drop(q);
+        let problems =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(&batch, &mut store)))
+                .unwrap_or_else(|_| {
+                    // A store left in the middle of something is not used again.
+                    store = None;
+                    vec!["a background thread of Lab panicked".to_owned()]
+                });
+        drop(batch);
+        let mut q = queue();
+        q.problems.extend(problems);
+        q.busy = false;
+        q.store_open = store.is_some();
+        drop(q);
+        IDLE.notify_all();
+    }
+}
+
+/// Closes, syncs and indexes `runs`; returns what went wrong.
+fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut journals: Vec<(&Arc<Run>, JournalWriter)> = Vec::new();
+    for run in runs {
+        // Its `git_*` and `packages` records come before the Close record.
+        if let Err(e) = run.join_env() {
+            problems.push(e);
+        }
+        if let Some(journal) = run.take_journal() {
+            journals.push((run, journal));
+        }
+    }
+    let (runs_closed, writers): (Vec<_>, Vec<_>) = journals.into_iter().unzip();
+    for (run, closed) in runs_closed.iter().zip(JournalWriter::close_all(writers)) {
+        if let Err(e) = closed {
+            problems.push(format!(
+                "run {}: closing the journal failed: {e}",
+                run.short_id()
+            ));
+        }
+    }
+    for run in runs {
+        if let Err(e) = fold(run, store) {
+            problems.push(format!("run {}: {e}", run.short_id()));
+        }
+    }
+    problems
+}
+
+/// Folds `run` into its project's index, through the store kept open for
+/// the project of the runs before it.
+fn fold(run: &Run, store: &mut Option<(Project, Store)>) -> Result<(), String> {
+    let project = run.project();
+    if store.as_ref().is_none_or(|(p, _)| p != project) {
+        *store = None;
+        let opened = Store::open(project.clone()).map_err(|e| e.to_string())?;
+        *store = Some((project.clone(), opened));
+    }
+    let Some((_, s)) = store.as_mut() else {
+        return Ok(());
+    };
+    if let Err(e) = s.fold_run(run.short_id()) {
+        // Opened again for the next run: the failure may have been the
+        // connection's (the index replaced under it by `lab reindex`).
+        *store = None;
+        return Err(format!("indexing failed: {e}"));
+    }
+    Ok(())
+}
