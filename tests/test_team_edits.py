@@ -137,6 +137,10 @@ def test_edits_of_an_ended_run_travel_with_lab_sync_once(project: Path, server: 
     listed = lab_cli(project, "ls", "--remote")
     assert listed.returncode == 0, listed.stderr
     assert "baseline" in listed.stdout and before["name"] not in listed.stdout, listed.stdout
+    # The server finds the run by its new name, as the project does.
+    shown = lab_cli(project, "show", "baseline", "--remote")
+    assert shown.returncode == 0, shown.stderr
+    assert short in shown.stdout and "Depth 4 beats 2" in shown.stdout, shown.stdout
     # Nothing more to send.
     again = lab_cli(project, "sync")
     assert again.returncode == 0, again.stderr

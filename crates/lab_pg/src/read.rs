@@ -11,7 +11,7 @@
 use std::collections::HashMap;
 
 use lab_store::index::{
-    RunIndex, decode_value, param_value, pick_run, prefix_range, selection_sql_in,
+    RunIndex, decode_value, param_value, pick_named, pick_run, prefix_range, selection_sql_in,
 };
 use lab_store::query::{Bound, Catalog};
 use lab_store::{
@@ -226,18 +226,36 @@ impl Reader<'_, '_> {
         Ok(usize::try_from(n).unwrap_or(0))
     }
 
-    fn run(&mut self, prefix: &str) -> Result<RunInfo, Error> {
-        let (low, high) = prefix_range(prefix)?;
+    /// Run `given`: an id prefix, else a name (as the local index resolves
+    /// one).
+    fn run(&mut self, given: &str) -> Result<RunInfo, Error> {
         let project = self.project;
-        let ids: Vec<String> = self
-            .rows(
-                "SELECT id FROM lab.runs WHERE project_id = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT 21",
-                &[&project, &low, &high],
-            )?
-            .into_iter()
-            .map(|r| r.get(0))
-            .collect();
-        let id = pick_run(prefix, ids)?;
+        let ids: Vec<String> = match prefix_range(given) {
+            Ok((low, high)) => self
+                .rows(
+                    "SELECT id FROM lab.runs WHERE project_id = $1 AND id >= $2 AND id < $3 ORDER BY id LIMIT 21",
+                    &[&project, &low, &high],
+                )?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect(),
+            Err(e) if given.trim().is_empty() => return Err(e),
+            Err(_) => Vec::new(),
+        };
+        let id = if ids.is_empty() {
+            let named: Vec<String> = self
+                .rows(
+                    "SELECT id FROM lab.runs WHERE project_id = $1 AND name = $2 ORDER BY id LIMIT 21",
+                    &[&project, &given],
+                )?
+                .into_iter()
+                .map(|r| r.get(0))
+                .collect();
+            pick_named(given, named)?
+        } else {
+            pick_run(given, ids)?
+        };
+        let prefix = given;
         let sql =
             format!("SELECT {RUN_COLUMNS} FROM lab.runs runs WHERE project_id = $1 AND id = $2");
         let rows = self.rows(&sql, &[&project, &id])?;

@@ -9,7 +9,7 @@ use lab_store::index::{
     fold_received_meta,
 };
 use lab_store::wire::RunDetail;
-use lab_store::{Edit, Error, Selection, Store};
+use lab_store::{Edit, Error, RunInfo, Selection, Store};
 use lab_types::RunId;
 use serde_json::Value as Json;
 
@@ -213,6 +213,20 @@ fn edits_received_in_any_order_give_the_same_runs_as_the_local_index() {
             answer(&pg, &selection),
             "{sort}"
         );
+    }
+    // A run is found by its name (given, edited or generated) as by its id,
+    // with the same answer for a name several runs have or none has.
+    let mut names: Vec<String> = store
+        .runs(None)
+        .unwrap()
+        .iter()
+        .map(RunInfo::name)
+        .collect();
+    names.extend(["no-such-run".to_owned(), "0e".to_owned()]);
+    for name in &names {
+        let local = store.run(name).map(|r| r.id).map_err(|e| e.to_string());
+        let team = pg.run(name).map(|r| r.id).map_err(|e| e.to_string());
+        assert_eq!(local, team, "{name}");
     }
 }
 
