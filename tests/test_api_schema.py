@@ -96,7 +96,11 @@ def test_the_document_is_served(served: str) -> None:
 def test_every_answer_matches_the_document(served: str, tmp_path: Path) -> None:
     # `positive_data_acceptance` is left out: a query in the query language, or a
     # run id prefix that no run has, is valid for the schema and still refused,
-    # which JSON Schema cannot express. Every other check runs.
+    # which JSON Schema cannot express. Every other check runs. A run in a path
+    # may be its name, any text: most texts generated for two path parameters
+    # at once cannot be a path segment, which Hypothesis's health check takes
+    # for a schema too strict to generate from (`filter_too_much`); the
+    # examples that remain are still sent and checked.
     proc = subprocess.run(
         [
             str(SCHEMATHESIS),
@@ -114,6 +118,8 @@ def test_every_answer_matches_the_document(served: str, tmp_path: Path) -> None:
             "40",
             "--seed",
             "1",
+            "--suppress-health-check",
+            "filter_too_much",
             "--no-color",
         ],
         cwd=tmp_path,
