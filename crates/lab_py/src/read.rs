@@ -316,6 +316,11 @@ impl Listing {
         let mut index: std::collections::HashMap<(u8, &str), usize> =
             std::collections::HashMap::new();
         let mut named: Vec<(String, Vec<Bound<'py, PyAny>>)> = Vec::new();
+        let mut keys: Vec<(u8, &str)> = Vec::new();
+        // The columns of the previous run's names, in its order: runs
+        // mostly name the same things in the same order, found so without
+        // hashing.
+        let mut order: Vec<usize> = Vec::new();
         for (row, run) in self.runs.iter().enumerate() {
             let source = run
                 .attrs
@@ -348,13 +353,22 @@ impl Listing {
                 let last = pyo3::types::PyFloat::new(py, m.last).into_any();
                 (1, m.name.as_str(), Ok(last))
             });
-            for (kind, key, cell) in params.chain(metrics) {
+            for (j, (kind, key, cell)) in params.chain(metrics).enumerate() {
                 let cell = cell?;
-                let at = *index.entry((kind, key)).or_insert_with(|| {
-                    let prefix = if kind == 0 { "params." } else { "metrics." };
-                    named.push((format!("{prefix}{key}"), vec![nan.clone(); row]));
-                    named.len() - 1
-                });
+                let at = match order.get(j) {
+                    Some(&at) if keys[at] == (kind, key) => at,
+                    _ => *index.entry((kind, key)).or_insert_with(|| {
+                        let prefix = if kind == 0 { "params." } else { "metrics." };
+                        named.push((format!("{prefix}{key}"), vec![nan.clone(); row]));
+                        keys.push((kind, key));
+                        named.len() - 1
+                    }),
+                };
+                if j < order.len() {
+                    order[j] = at;
+                } else {
+                    order.push(at);
+                }
                 let column = &mut named[at].1;
                 if column.len() > row {
                     // A name twice in one run: the later value, as a dict keeps.
