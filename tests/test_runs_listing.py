@@ -93,6 +93,15 @@ def test_a_listed_run_is_read_on_first_use_and_equals_one_read_whole(project: Pa
     assert not hasattr(fresh, "no_such_field")
 
 
+def test_what_is_assigned_to_a_listed_run_before_it_is_read_stays(project: Path) -> None:
+    make_runs(project)
+    run = lab.runs(limit=1)[0]
+    run.params = {"mine": 1}
+    run.mark = "seen"
+    assert run.id == eager()[0].id
+    assert run.params == {"mine": 1} and run.mark == "seen"
+
+
 def test_a_listed_run_sorted_and_filtered_equals_one_read_whole(project: Path) -> None:
     make_runs(project)
     selection = {"where": "params.depth >= 1", "sort": ["-acc", "name"]}

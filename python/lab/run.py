@@ -65,6 +65,9 @@ class Run:
     ``packages``, ``artifacts``, ``models``) is read on first use.
     """
 
+    # A run from `runs()` not read yet: its listing and its place there.
+    _listing: "Tuple[_lab.Listing, int]"
+
     def __init__(self, data: "Dict[str, Any]") -> None:
         self._fill(data)
 
@@ -117,7 +120,11 @@ class Run:
         place = fields.get("_listing")
         if place is not None:
             listing, i = place
+            # What was assigned to the run before stays, as it would have
+            # on a run read whole.
+            assigned = {k: v for k, v in fields.items() if k != "_listing"}
             self._fill(listing.run(i))
+            fields.update(assigned)
             # Filled, then marked so: another thread reading a field at the
             # same time finds it set, or fills it again alike.
             fields.pop("_listing", None)
