@@ -6,7 +6,8 @@
 Makes the project once with Lab's own Python API (every run a real run), then
 times whole `lab ls` processes (the `lab` next to this interpreter, and the
 same listing through `python -m lab.cli`) and `lab.runs(where=..., sort=...)`
-calls, in shuffled order, and prints medians.
+calls, as `Run` objects and with `as_frame=True` (pandas must be installed,
+as `make venv` installs it), in shuffled order, and prints medians.
 """
 
 from __future__ import annotations
@@ -98,6 +99,11 @@ def main() -> int:
             "import time, lab\nt = time.perf_counter()\nlab.runs(where='m1 > 0.5', sort='-m0')\nprint(time.perf_counter() - t)",
             env,
         ),
+        'lab.runs(where="m1 > 0.5", sort="-m0", as_frame=True) (in-process)': lambda: time_python(
+            "import time, lab\nimport pandas\nt = time.perf_counter()\n"
+            "lab.runs(where='m1 > 0.5', sort='-m0', as_frame=True)\nprint(time.perf_counter() - t)",
+            env,
+        ),
     }
     results: dict = {name: [] for name in cases}
     order = list(cases)
@@ -106,12 +112,12 @@ def main() -> int:
         for name in order:
             results[name].append(cases[name]())
     print(f"{args.runs:,} runs x {args.params} params x {args.metrics} metrics, written in {info['write_seconds']:.1f} s")
-    print(f"{'case':<58} {'median ms':>10} {'min':>8} {'max':>8}")
+    print(f"{'case':<72} {'median ms':>10} {'min':>8} {'max':>8}")
     summary = {}
     for name, times in results.items():
         ms = [t * 1e3 for t in times]
         summary[name] = {"median_ms": statistics.median(ms), "min_ms": min(ms), "max_ms": max(ms), "n": len(ms)}
-        print(f"{name:<58} {statistics.median(ms):>10.1f} {min(ms):>8.1f} {max(ms):>8.1f}")
+        print(f"{name:<72} {statistics.median(ms):>10.1f} {min(ms):>8.1f} {max(ms):>8.1f}")
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"shape": shape, "write_seconds": info["write_seconds"], "cases": summary}, indent=2) + "\n")
     return 0

@@ -46,6 +46,8 @@ __all__ = [
     "check_text",
     "after_fork_in_child",
     "list_runs",
+    "select_runs",
+    "Listing",
     "get_run",
     "edit_run",
     "metric_history",
@@ -167,6 +169,22 @@ def list_runs(
     limit: Optional[int] = None,
     remote: bool = False,
 ) -> List[Dict[str, Any]]: ...
+def select_runs(
+    experiment: Optional[str] = None,
+    where: Optional[str] = None,
+    sort: List[str] = ...,
+    status: List[str] = ...,
+    limit: Optional[int] = None,
+    remote: bool = False,
+) -> Listing: ...
+@final
+class Listing:
+    """The runs of one selection, not yet Python objects."""
+
+    def __len__(self) -> int: ...
+    def run(self, index: int) -> Dict[str, Any]: ...
+    def frame(self, fromtimestamp: Any, utc: Any) -> Dict[str, List[Any]]: ...
+
 def get_run(prefix: str, remote: bool = False) -> Dict[str, Any]: ...
 def edit_run(
     run: str,

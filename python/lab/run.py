@@ -65,7 +65,26 @@ class Run:
     ``packages``, ``artifacts``, ``models``) is read on first use.
     """
 
+    # A run from `runs()` not read yet: its listing and its place there.
+    _listing: "Tuple[_lab.Listing, int]"
+
     def __init__(self, data: "Dict[str, Any]") -> None:
+        self._fill(data)
+
+    @classmethod
+    def _listed(cls, listing: "_lab.Listing") -> "List[Run]":
+        """The runs of ``listing``, each holding only its place there: its
+        fields are converted the first time one is read (``__getattr__``),
+        so a listing of thousands of runs nobody looks into costs little."""
+        new = object.__new__
+        found = []
+        for i in range(len(listing)):
+            run = new(cls)
+            run._listing = (listing, i)
+            found.append(run)
+        return found
+
+    def _fill(self, data: "Dict[str, Any]") -> None:
         self._data = data
         self._complete: "Optional[Dict[str, Any]]" = data if data["full"] else None
         #: Whether the run was read from the team server (``remote=True``).
@@ -76,7 +95,7 @@ class Run:
             # it lacks are read with the rest of the run on first use
             # (``__getattr__``).
             for name in Run._NOT_LISTED:
-                del self.__dict__[name]
+                self.__dict__.pop(name, None)
 
     # Fields a server's listing does not carry.
     _NOT_LISTED = frozenset(
@@ -84,11 +103,41 @@ class Run:
     )
 
     def __getattr__(self, name: str) -> "Any":
-        # Only called for an attribute not set: those of a server's listing.
-        if name in Run._NOT_LISTED and self.__dict__.get("remote"):
+        # Only called for an attribute not set: every field of a run from
+        # `runs()` not yet read, and those a server's listing lacks.
+        self._read_listed()
+        fields = self.__dict__
+        if name in fields:
+            return fields[name]
+        if name in Run._NOT_LISTED and fields.get("remote"):
             self._init_all(self._all())
-            return self.__dict__[name]
+            return fields[name]
         raise AttributeError(f"'Run' object has no attribute '{name}'")
+
+    def _read_listed(self) -> None:
+        """Converts the fields of a run from `runs()`, if not yet done."""
+        fields = self.__dict__
+        place = fields.get("_listing")
+        if place is not None:
+            listing, i = place
+            # What was assigned to the run before stays, as it would have
+            # on a run read whole.
+            assigned = {k: v for k, v in fields.items() if k != "_listing"}
+            self._fill(listing.run(i))
+            fields.update(assigned)
+            # Filled, then marked so: another thread reading a field at the
+            # same time finds it set, or fills it again alike.
+            fields.pop("_listing", None)
+
+    def __getstate__(self) -> "Dict[str, Any]":
+        # Pickled (and copied) with every field read, as a run read whole
+        # is: the listing it came from stays in this process.
+        self._read_listed()
+        return dict(self.__dict__)
+
+    def __dir__(self) -> "List[str]":
+        self._read_listed()
+        return list(super().__dir__())
 
     def _init_all(self, data: "Dict[str, Any]") -> None:
         attrs = data["attrs"]
@@ -334,27 +383,19 @@ def runs(
     limit = _limit(limit)
     if not isinstance(remote, bool):
         raise TypeError(f"`remote` must be True or False: got {type(remote).__name__} {remote!r:.60}")
-    found = [Run(d) for d in _lab.list_runs(experiment, where, sort_keys, statuses, limit, remote)]
+    listing = _lab.select_runs(experiment, where, sort_keys, statuses, limit, remote)
     if not as_frame:
-        return found
+        return Run._listed(listing)
     import pandas as pd
 
-    rows = []
-    for r in found:
-        row = {
-            "id": r.id,
-            "short_id": r.short_id,
-            "name": r.name,
-            "experiment": r.experiment,
-            "status": r.status,
-            "start_time": r.start_time,
-            "end_time": r.end_time,
-            "source": r.source,
-        }
-        row.update({f"params.{k}": v for k, v in r.params.items()})
-        row.update({f"metrics.{k}": v for k, v in r.metrics.items()})
-        rows.append(row)
-    return pd.DataFrame(rows)
+    if not len(listing):
+        return pd.DataFrame([])
+    from datetime import datetime, timezone
+
+    # One list per column, made natively: the table pandas would make of one
+    # dict per run (the same columns, in the same order, with NaN where a
+    # run lacks a parameter or metric), without those dicts.
+    return pd.DataFrame(listing.frame(datetime.fromtimestamp, timezone.utc))
 
 
 def _limit(limit: "Any") -> "Optional[int]":

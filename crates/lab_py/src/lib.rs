@@ -41,6 +41,8 @@ fn _lab(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(run::check_text, m)?)?;
     m.add_function(wrap_pyfunction!(run::after_fork_in_child, m)?)?;
     m.add_function(wrap_pyfunction!(read::list_runs, m)?)?;
+    m.add_function(wrap_pyfunction!(read::select_runs, m)?)?;
+    m.add_class::<read::Listing>()?;
     m.add_function(wrap_pyfunction!(read::get_run, m)?)?;
     m.add_function(wrap_pyfunction!(read::edit_run, m)?)?;
     m.add_function(wrap_pyfunction!(read::metric_history, m)?)?;

@@ -60,6 +60,21 @@ fn run_dict<'py>(
     run: RunInfo,
     full: bool,
 ) -> PyResult<Bound<'py, PyAny>> {
+    let run_dir = place.run_dir(&run);
+    let remote = matches!(place, Place::Remote(_));
+    dict_of(py, to_python, run, run_dir, remote, full)
+}
+
+/// [`run_dict`] with the run's folder (or URL) given, and whether the run
+/// was read from the team server.
+fn dict_of<'py>(
+    py: Python<'py>,
+    to_python: &Converter<'py>,
+    run: RunInfo,
+    run_dir: String,
+    remote: bool,
+    full: bool,
+) -> PyResult<Bound<'py, PyAny>> {
     let attrs = PyDict::new(py);
     for (k, v) in &run.attrs {
         attrs.set_item(k, to_python.convert(v)?)?;
@@ -71,21 +86,6 @@ fn run_dict<'py>(
         .map(|(k, _)| k.as_str())
         .collect();
     let stringified = PyList::new(py, stringified)?;
-    let (run_dir, remote) = match place {
-        Place::Local(store) => (
-            store
-                .project()
-                .run_paths(&run.short_id)
-                .dir
-                .display()
-                .to_string(),
-            false,
-        ),
-        Place::Remote(remote) => (
-            remote.run_url(&run.id.to_string()).display().to_string(),
-            true,
-        ),
-    };
     let d = to_python.convert(&RunDetail::of(run))?;
     d.set_item(intern!(py, "attrs"), attrs)?;
     d.set_item(intern!(py, "run_dir"), run_dir)?;
@@ -101,6 +101,21 @@ enum Place {
     Remote(Remote),
 }
 
+impl Place {
+    /// The run's folder here, or its URL on the team server.
+    fn run_dir(&self, run: &RunInfo) -> String {
+        match self {
+            Place::Local(store) => store
+                .project()
+                .run_paths(&run.short_id)
+                .dir
+                .display()
+                .to_string(),
+            Place::Remote(remote) => remote.run_url(&run.id.to_string()).display().to_string(),
+        }
+    }
+}
+
 /// The current project on the team server `lab login` (or `LAB_SERVER` and
 /// `LAB_TOKEN`) names.
 fn open_remote(py: Python<'_>) -> PyResult<Remote> {
@@ -114,10 +129,10 @@ fn open_remote(py: Python<'_>) -> PyResult<Remote> {
     Remote::new(&server, project.root()).map_err(team_err)
 }
 
-/// The runs a selection asks for (all by default, newest first), as dicts.
-#[pyfunction]
-#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
-pub fn list_runs<'py>(
+/// The runs a selection asks for (all by default, newest first), and where
+/// they were read from.
+#[allow(clippy::too_many_arguments)]
+fn select<'py>(
     py: Python<'py>,
     experiment: Option<Bound<'py, PyString>>,
     r#where: Option<Bound<'py, PyString>>,
@@ -125,7 +140,7 @@ pub fn list_runs<'py>(
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
     remote: bool,
-) -> PyResult<Vec<Bound<'py, PyAny>>> {
+) -> PyResult<(Place, Vec<RunInfo>)> {
     let experiment = optional_text("experiment", experiment.as_ref())?;
     let r#where = optional_text("where", r#where.as_ref())?;
     let sort = sort
@@ -152,7 +167,7 @@ pub fn list_runs<'py>(
         offset: 0,
         detail: Detail::Listing,
     };
-    let (place, runs) = if remote {
+    if remote {
         let remote = open_remote(py)?;
         let statuses: Vec<String> = selection.statuses.iter().map(ToString::to_string).collect();
         let runs = py
@@ -169,19 +184,224 @@ pub fn list_runs<'py>(
             })
             .map_err(|e| team_err(*e))?
             .0;
-        (Place::Remote(remote), runs)
+        Ok((Place::Remote(remote), runs))
     } else {
         let store = open(py)?;
         let (store, runs) = py.detach(move || {
             let runs = store.select(&selection);
             (store, runs)
         });
-        (Place::Local(store), runs.map_err(store_err)?)
-    };
+        Ok((Place::Local(store), runs.map_err(store_err)?))
+    }
+}
+
+/// The runs a selection asks for (all by default, newest first), as dicts.
+#[pyfunction]
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
+pub fn list_runs<'py>(
+    py: Python<'py>,
+    experiment: Option<Bound<'py, PyString>>,
+    r#where: Option<Bound<'py, PyString>>,
+    sort: Vec<Bound<'py, PyString>>,
+    status: Vec<Bound<'py, PyString>>,
+    limit: Option<usize>,
+    remote: bool,
+) -> PyResult<Vec<Bound<'py, PyAny>>> {
+    let (place, runs) = select(py, experiment, r#where, sort, status, limit, remote)?;
     let to_python = Converter::new(py).leaving_out(NOT_READ);
     runs.into_iter()
         .map(|r| run_dict(py, &to_python, &place, r, false))
         .collect()
+}
+
+/// The runs a selection asks for, as [`Listing`]: what `lab.runs()` reads.
+#[pyfunction]
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
+pub fn select_runs<'py>(
+    py: Python<'py>,
+    experiment: Option<Bound<'py, PyString>>,
+    r#where: Option<Bound<'py, PyString>>,
+    sort: Vec<Bound<'py, PyString>>,
+    status: Vec<Bound<'py, PyString>>,
+    limit: Option<usize>,
+    remote: bool,
+) -> PyResult<Listing> {
+    let (place, runs) = select(py, experiment, r#where, sort, status, limit, remote)?;
+    let dirs = match &place {
+        // A run's folder is `<runs folder>/<short id>`: joined when read.
+        Place::Local(store) => Dirs::Under(store.project().runs_dir()),
+        Place::Remote(_) => Dirs::Each(runs.iter().map(|r| place.run_dir(r)).collect()),
+    };
+    Ok(Listing { runs, dirs })
+}
+
+/// Where the runs of a [`Listing`] are.
+enum Dirs {
+    /// In this folder of the project here, each in a folder named by its
+    /// short id.
+    Under(std::path::PathBuf),
+    /// On the team server, at these URLs.
+    Each(Vec<String>),
+}
+
+/// The runs of one selection, kept as they were read, not yet Python
+/// objects: `lab.runs()` makes a `lab.Run` of each that converts its run
+/// ([`Listing::run`]) the first time one of its fields is read, and
+/// `as_frame=True` takes them a column at a time ([`Listing::frame`]). A
+/// listing of 10,000 runs then costs 10,000 small objects, not the
+/// 500,000 its fields would make.
+#[pyclass(frozen, module = "lab._lab")]
+pub struct Listing {
+    runs: Vec<RunInfo>,
+    /// Where the runs are.
+    dirs: Dirs,
+}
+
+#[pymethods]
+impl Listing {
+    fn __len__(&self) -> usize {
+        self.runs.len()
+    }
+
+    /// Run `index` as the dict `list_runs` gives.
+    fn run<'py>(&self, py: Python<'py>, index: usize) -> PyResult<Bound<'py, PyAny>> {
+        let out_of_range = || {
+            pyo3::exceptions::PyIndexError::new_err(format!(
+                "`index` must be below {}: got {index}",
+                self.runs.len()
+            ))
+        };
+        let run = self.runs.get(index).ok_or_else(out_of_range)?;
+        let (dir, remote) = match &self.dirs {
+            Dirs::Under(runs) => (runs.join(&run.short_id).display().to_string(), false),
+            Dirs::Each(urls) => (urls.get(index).ok_or_else(out_of_range)?.clone(), true),
+        };
+        dict_of(
+            py,
+            &Converter::new(py).leaving_out(NOT_READ),
+            run.clone(),
+            dir,
+            remote,
+            false,
+        )
+    }
+
+    /// The columns of `lab.runs(as_frame=True)`, in order, name to list:
+    /// `id`, `short_id`, `name`, `experiment`, `status`, `start_time`,
+    /// `end_time` (each `fromtimestamp(nanos / 1e9, utc)`, or None),
+    /// `source`, then `params.<name>` and `metrics.<name>` (each metric's
+    /// last value) in the order a row after row reading meets them, NaN
+    /// where a run lacks one: the table pandas makes of one dict per run.
+    fn frame<'py>(
+        &self,
+        py: Python<'py>,
+        fromtimestamp: &Bound<'py, PyAny>,
+        utc: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyDict>> {
+        let n = self.runs.len();
+        let to_python = Converter::new(py);
+        let time = |nanos: i64| {
+            #[allow(clippy::cast_precision_loss)] // as Python's `nanos / 1e9`
+            let seconds = nanos as f64 / 1e9;
+            fromtimestamp.call1((seconds, utc))
+        };
+        let mut base: [Vec<Bound<'py, PyAny>>; 8] = Default::default();
+        for column in &mut base {
+            column.reserve_exact(n);
+        }
+        let nan = pyo3::types::PyFloat::new(py, f64::NAN).into_any();
+        let none = py.None().into_bound(py);
+        // `params.<name>` (kind 0) and `metrics.<name>` (kind 1) columns,
+        // in the order first met.
+        let mut index: std::collections::HashMap<(u8, &str), usize> =
+            std::collections::HashMap::new();
+        let mut named: Vec<(String, Vec<Bound<'py, PyAny>>)> = Vec::new();
+        let mut keys: Vec<(u8, &str)> = Vec::new();
+        // The columns of the previous run's names, in its order: runs
+        // mostly name the same things in the same order, found so without
+        // hashing.
+        let mut order: Vec<usize> = Vec::new();
+        for (row, run) in self.runs.iter().enumerate() {
+            let source = run
+                .attrs
+                .iter()
+                .rev()
+                .find(|(k, _)| k == lab_types::fields::attr::SOURCE)
+                .map(|(_, v)| to_python.convert(v))
+                .transpose()?;
+            let cells = [
+                PyString::new(py, &run.id.to_string()).into_any(),
+                PyString::new(py, &run.short_id).into_any(),
+                PyString::new(py, &run.name()).into_any(),
+                PyString::new(py, &run.experiment).into_any(),
+                PyString::new(py, run.status.as_str()).into_any(),
+                time(run.start_nanos)?,
+                run.end_nanos
+                    .map(time)
+                    .transpose()?
+                    .unwrap_or_else(|| none.clone()),
+                source.unwrap_or_else(|| none.clone()),
+            ];
+            for (column, cell) in base.iter_mut().zip(cells) {
+                column.push(cell);
+            }
+            let params = run
+                .params
+                .iter()
+                .map(|(k, v)| (0, k.as_str(), to_python.convert(v)));
+            let metrics = run.metrics.iter().map(|m| {
+                let last = pyo3::types::PyFloat::new(py, m.last).into_any();
+                (1, m.name.as_str(), Ok(last))
+            });
+            for (j, (kind, key, cell)) in params.chain(metrics).enumerate() {
+                let cell = cell?;
+                let at = match order.get(j) {
+                    Some(&at) if keys[at] == (kind, key) => at,
+                    _ => *index.entry((kind, key)).or_insert_with(|| {
+                        let prefix = if kind == 0 { "params." } else { "metrics." };
+                        named.push((format!("{prefix}{key}"), vec![nan.clone(); row]));
+                        keys.push((kind, key));
+                        named.len() - 1
+                    }),
+                };
+                if j < order.len() {
+                    order[j] = at;
+                } else {
+                    order.push(at);
+                }
+                let column = &mut named[at].1;
+                if column.len() > row {
+                    // A name twice in one run: the later value, as a dict keeps.
+                    column[row] = cell;
+                } else {
+                    column.push(cell);
+                }
+            }
+            for (_, column) in &mut named {
+                if column.len() == row {
+                    column.push(nan.clone());
+                }
+            }
+        }
+        let frame = PyDict::new(py);
+        let base_names = [
+            "id",
+            "short_id",
+            "name",
+            "experiment",
+            "status",
+            "start_time",
+            "end_time",
+            "source",
+        ];
+        for (name, column) in base_names.into_iter().zip(base) {
+            frame.set_item(name, PyList::new(py, column)?)?;
+        }
+        for (name, column) in named {
+            frame.set_item(name, PyList::new(py, column)?)?;
+        }
+        Ok(frame)
+    }
 }
 
 /// The run whose id starts with `prefix`, as a dict.

@@ -283,8 +283,14 @@ fn listed_run(
 ) -> Result<RunInfo, Error> {
     let mut run = run_row(row)?;
     if listing {
-        let blob: Option<Vec<u8>> = row.get(crate::read::col::SUMMARY)?;
-        if !blob.is_some_and(|b| summary::apply(&mut run, &b)) {
+        // Read in place (a listing reads thousands); what is not a blob is
+        // no summary, as one that does not decode.
+        let blob = row
+            .get_ref(crate::read::col::SUMMARY)?
+            .as_blob_or_null()
+            .ok()
+            .flatten();
+        if !blob.is_some_and(|b| summary::apply(&mut run, b)) {
             incomplete.push(at);
         }
     }
