@@ -93,8 +93,9 @@ pub trait FoldIndex {
 
     /// Starts a batch: the writes until [`FoldIndex::end_batch`] go into one
     /// transaction (each write still whole or not at all within it), so
-    /// that folding many runs commits a few times, not once a run. An index
-    /// without batches writes each at once.
+    /// that folding many runs commits a few times, not once a run. The
+    /// transaction begins at the first write. An index without batches
+    /// writes each at once.
     fn begin_batch(&mut self) -> Result<(), Error> {
         Ok(())
     }

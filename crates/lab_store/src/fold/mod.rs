@@ -204,9 +204,20 @@ fn fold_pending(
                     batch_start = Instant::now();
                 }
             }
-            Ok::<_, Error>(
-                reader.map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))),
-            )
+            let Some(reader) = reader else {
+                return Ok(None);
+            };
+            if !reader.is_finished() {
+                // Hold no lock while waiting for the reads.
+                index.end_batch(true)?;
+                index.begin_batch()?;
+                batch_start = Instant::now();
+            }
+            Ok::<_, Error>(Some(
+                reader
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ))
         })?;
         match (next, read) {
             (Some(c), Some(r)) => {
@@ -286,17 +297,25 @@ fn fold_one(
     issues: &mut Vec<Issue>,
     all_complete: &mut bool,
 ) -> Result<(), Error> {
+    // A fold on from where the index got reads its journal (perhaps a
+    // large one) after the batch so far is committed: no lock is held
+    // while it reads.
+    let fold_on = |index: &mut dyn FoldIndex| {
+        index.end_batch(true)?;
+        index.begin_batch()?;
+        fold_run(project, index, short)
+    };
     let folded = match read {
         Some(Ok(prepared)) => {
             match write_prepared(index, &project.run_paths(short), short, None, prepared) {
                 Ok(Some(found)) => Ok(found),
                 // Another fold got there first: go on from where it got.
-                Ok(None) => fold_run(project, index, short),
+                Ok(None) => fold_on(index),
                 Err(e) => Err(e),
             }
         }
         Some(Err(e)) => Err(e),
-        None => fold_run(project, index, short),
+        None => fold_on(index),
     };
     match folded {
         Ok(found) => {

@@ -20,9 +20,12 @@ use crate::{Error, Project};
 /// A project's SQLite index, seen through one connection.
 pub(crate) struct SqliteIndex<'c> {
     conn: &'c mut Connection,
-    /// Whether a batch's transaction is open: each fold is then a
-    /// savepoint in it.
+    /// Whether a batch was begun: each fold is then a savepoint in its
+    /// transaction, which the first write opens (so that reading journals
+    /// before it holds no lock).
     batch: bool,
+    /// Whether the batch's transaction is open.
+    open: bool,
     /// The names the open batch recorded (see [`write::Names`]).
     named: HashSet<(&'static str, String)>,
 }
@@ -38,8 +41,20 @@ impl<'c> SqliteIndex<'c> {
         Self {
             conn,
             batch: false,
+            open: false,
             named: HashSet::new(),
         }
+    }
+}
+
+impl SqliteIndex<'_> {
+    /// Opens the begun batch's transaction, if it is not open yet.
+    fn open_batch(&mut self) -> Result<(), Error> {
+        if !self.open {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open = true;
+        }
+        Ok(())
     }
 }
 
@@ -185,19 +200,16 @@ impl FoldIndex for SqliteIndex<'_> {
     }
 
     fn begin_batch(&mut self) -> Result<(), Error> {
-        if !self.batch {
-            self.conn.execute_batch("BEGIN IMMEDIATE")?;
-            self.batch = true;
-        }
+        self.batch = true;
         Ok(())
     }
 
     fn end_batch(&mut self, commit: bool) -> Result<(), Error> {
-        if !self.batch {
-            return Ok(());
-        }
         self.batch = false;
         self.named.clear();
+        if !std::mem::take(&mut self.open) {
+            return Ok(());
+        }
         if commit {
             self.conn.execute_batch("COMMIT")?;
         } else if !self.conn.is_autocommit() {
@@ -213,6 +225,7 @@ impl FoldIndex for SqliteIndex<'_> {
         cut_tail: &mut dyn FnMut() -> Option<PathBuf>,
     ) -> Result<Written, Error> {
         if self.batch {
+            self.open_batch()?;
             let sp = self.conn.savepoint()?;
             let mut names = write::Names(Some(&mut self.named));
             let written = write_fold_in(&sp, expected, write, cut_tail, &mut names);
@@ -233,6 +246,7 @@ impl FoldIndex for SqliteIndex<'_> {
 
     fn write_unreadable(&mut self, short_id: &str, reason: &str) -> Result<(), Error> {
         if self.batch {
+            self.open_batch()?;
             let sp = self.conn.savepoint()?;
             write_unreadable_in(&sp, short_id, reason)?;
             sp.commit()?;
