@@ -1,4 +1,4 @@
-"""Listing and querying many runs: `lab ls` and `lab.runs` on a generated project.
+"""Listing, querying and reindexing many runs: `lab ls`, `lab.runs` and `lab reindex` on a generated project.
 
     python benches/many_runs.py                 # 10,000 runs x 20 params x 20 metrics
     python benches/many_runs.py --runs 1000     # smaller
@@ -7,7 +7,8 @@ Makes the project once with Lab's own Python API (every run a real run), then
 times whole `lab ls` processes (the `lab` next to this interpreter, and the
 same listing through `python -m lab.cli`) and `lab.runs(where=..., sort=...)`
 calls, as `Run` objects and with `as_frame=True` (pandas must be installed,
-as `make venv` installs it), in shuffled order, and prints medians.
+as `make venv` installs it), in shuffled order, then whole `lab reindex`
+processes (each rebuilds the index from every journal), and prints medians.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def main() -> int:
     parser.add_argument("--params", type=int, default=20)
     parser.add_argument("--metrics", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--reindex-repeats", type=int, default=5, help="times `lab reindex` runs (0: not at all)")
     parser.add_argument("--project", type=Path, default=HERE.parent / "bench-out" / "many-runs")
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "many_runs.json")
     args = parser.parse_args()
@@ -111,6 +113,11 @@ def main() -> int:
         random.Random(i).shuffle(order)  # alternate, so drift hits every case alike
         for name in order:
             results[name].append(cases[name]())
+    # Last: each rebuild leaves the index as the listings found it.
+    if args.reindex_repeats:
+        results[f"lab reindex ({args.runs:,} journals)"] = [
+            time_process([lab, "reindex"], env) for _ in range(args.reindex_repeats)
+        ]
     print(f"{args.runs:,} runs x {args.params} params x {args.metrics} metrics, written in {info['write_seconds']:.1f} s")
     print(f"{'case':<72} {'median ms':>10} {'min':>8} {'max':>8}")
     summary = {}

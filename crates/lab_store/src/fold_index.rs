@@ -91,6 +91,22 @@ pub trait FoldIndex {
     /// An attribute of run `id`, if it has one.
     fn attr(&self, id: &str, key: &str) -> Result<Option<Value>, Error>;
 
+    /// Starts a batch: the writes until [`FoldIndex::end_batch`] go into one
+    /// transaction (each write still whole or not at all within it), so
+    /// that folding many runs commits a few times, not once a run. The
+    /// transaction begins at the first write. An index without batches
+    /// writes each at once.
+    fn begin_batch(&mut self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Ends the batch begun: commits its writes, or drops them when
+    /// `commit` is false (a fold in it failed).
+    fn end_batch(&mut self, commit: bool) -> Result<(), Error> {
+        let _ = commit;
+        Ok(())
+    }
+
     /// Writes what one fold read, in one transaction — unless the run's
     /// progress is no longer `expected` (another fold got there first), in
     /// which case nothing is written. `cut_tail` runs inside the

@@ -387,7 +387,13 @@ impl Store {
     pub fn reindex(&mut self) -> Result<Vec<Issue>, Error> {
         self.keep_rebuilt();
         schema::clear(&self.conn)?;
-        self.refresh()
+        // Every page of the index is written again: keep them in memory
+        // (64 MiB at most) rather than reading back ones just written.
+        let cache: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
+        self.conn.pragma_update(None, "cache_size", -65_536_i64)?;
+        let issues = self.refresh();
+        self.conn.pragma_update(None, "cache_size", cache)?;
+        issues
     }
 
     /// Opens the index of `project` to rebuild it, as `lab reindex` does: an

@@ -2057,3 +2057,76 @@ fn a_bad_edit_names_its_argument_and_changes_nothing() {
         out.stderr
     );
 }
+
+#[test]
+fn a_reindex_killed_midway_leaves_every_run_listed() {
+    const RUNS: usize = 1000;
+    let (_dir, project) = new_project();
+    let root = project.root().to_path_buf();
+    let t0 = lab_types::now_nanos() - 7200 * 1_000_000_000;
+    for i in 0..RUNS {
+        let start = t0 + i as i64 * 1_000_000_000;
+        let (id, paths) = project.claim_run(start).unwrap();
+        let mut w = lab_journal::JournalWriter::create(&paths.journal).unwrap();
+        w.append(&lab_types::Record::Start {
+            run: id,
+            time_nanos: start,
+            experiment: "many".into(),
+        })
+        .unwrap();
+        for p in 0..5 {
+            w.append(&lab_types::Record::Param {
+                time_nanos: start,
+                key: format!("p{p}"),
+                value: Value::Int(i as i64),
+            })
+            .unwrap();
+        }
+        w.append(&lab_types::Record::End {
+            time_nanos: start + 1,
+            status: Status::Finished,
+            error: None,
+        })
+        .unwrap();
+        w.close().unwrap();
+    }
+    let listed = |root: &Path| {
+        let out = lab(root, &["ls", "--format", "json"]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let rows: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        rows.as_array().unwrap().len()
+    };
+    assert_eq!(listed(&root), RUNS);
+    let index = root.join(".lab/index.sqlite");
+    let mut killed_midway = 0;
+    for delay_ms in [10, 40, 100, 200] {
+        let mut child = lab_command(&root, Some(&root), &["reindex"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        if child.try_wait().unwrap().is_none() {
+            killed_midway += 1;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // What the killed rebuild left, read as it is...
+        let conn = rusqlite::Connection::open(&index).unwrap();
+        let check: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(check, "ok", "after a kill at {delay_ms} ms");
+        drop(conn);
+        // ...and every run is listed all the same.
+        assert_eq!(listed(&root), RUNS, "after a kill at {delay_ms} ms");
+    }
+    assert!(
+        killed_midway > 0,
+        "no reindex was still running when killed"
+    );
+    assert!(
+        lab_ok(&root, &["reindex"]).starts_with(&format!("Indexed {RUNS} run(s)")),
+        "a later reindex ends"
+    );
+}

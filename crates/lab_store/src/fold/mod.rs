@@ -23,7 +23,11 @@ mod pieces;
 
 use std::collections::HashMap;
 use std::fs::TryLockError;
+use std::num::NonZero;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, read_journal_as};
 use lab_types::RunId;
@@ -144,22 +148,10 @@ pub(crate) fn refresh(project: &Project, index: &mut dyn FoldIndex) -> Result<Ve
     let complete_vanished = complete_listed < complete.len();
     index.forget_vanished(project, complete_vanished, &pending)?;
     let mut all_complete = true;
-    for short in pending {
-        match fold_run(project, index, &short) {
-            Ok(found) => {
-                issues.extend(found);
-                all_complete &= index.indexed(&short)?.is_some_and(|i| i.complete);
-            }
-            Err(e @ (Error::Journal(_) | Error::Io(_))) => {
-                all_complete = false;
-                issues.push(Issue::Unreadable {
-                    run: short,
-                    reason: e.to_string(),
-                });
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    index.begin_batch()?;
+    let folded = fold_pending(project, index, &pending, &mut issues, &mut all_complete);
+    index.end_batch(folded.is_ok())?;
+    folded?;
     // Remember the folder's time only once it has stood still for a second:
     // a folder made in the same clock tick as the last change would not move
     // it, and would be missed.
@@ -168,6 +160,178 @@ pub(crate) fn refresh(project: &Project, index: &mut dyn FoldIndex) -> Result<Ve
         index.set_settled_dir_mtime(runs_dir_mtime)?;
     }
     Ok(issues)
+}
+
+/// How many runs' journals are read at a time, ahead of their writes.
+const CHUNK: usize = 256;
+
+/// How long one batch of folds holds the index's write lock, at most about.
+const BATCH: Duration = Duration::from_millis(200);
+
+/// Folds the runs `pending`, in their order. The journals of runs the index
+/// does not hold yet (all of them in a rebuild) are read on several threads,
+/// a chunk ahead of the writes; the others are folded on from where the
+/// index got, one by one. The writes go in batches (see
+/// [`FoldIndex::begin_batch`]).
+fn fold_pending(
+    project: &Project,
+    index: &mut dyn FoldIndex,
+    pending: &[String],
+    issues: &mut Vec<Issue>,
+    all_complete: &mut bool,
+) -> Result<(), Error> {
+    let threads = std::thread::available_parallelism().map_or(1, NonZero::get);
+    let mut chunks = pending.chunks(CHUNK);
+    let Some(first) = chunks.next() else {
+        return Ok(());
+    };
+    let mut ahead = read_fresh(project, first, &fresh(index, first)?, threads);
+    let mut current = first;
+    let mut batch_start = Instant::now();
+    loop {
+        let next = chunks.next();
+        let next_fresh = match next {
+            Some(c) => fresh(index, c)?,
+            None => Vec::new(),
+        };
+        let read = std::thread::scope(|s| {
+            let reader = next.map(|c| s.spawn(|| read_fresh(project, c, &next_fresh, threads)));
+            for (short, read) in current.iter().zip(ahead) {
+                fold_one(project, index, short, read, issues, all_complete)?;
+                if batch_start.elapsed() > BATCH {
+                    index.end_batch(true)?;
+                    index.begin_batch()?;
+                    batch_start = Instant::now();
+                }
+            }
+            let Some(reader) = reader else {
+                return Ok(None);
+            };
+            if !reader.is_finished() {
+                // Hold no lock while waiting for the reads.
+                index.end_batch(true)?;
+                index.begin_batch()?;
+                batch_start = Instant::now();
+            }
+            Ok::<_, Error>(Some(
+                reader
+                    .join()
+                    .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            ))
+        })?;
+        match (next, read) {
+            (Some(c), Some(r)) => {
+                current = c;
+                ahead = r;
+            }
+            _ => return Ok(()),
+        }
+    }
+}
+
+/// Which of `shorts` the index does not hold yet.
+fn fresh(index: &dyn FoldIndex, shorts: &[String]) -> Result<Vec<bool>, Error> {
+    shorts
+        .iter()
+        .map(|s| Ok(index.indexed(s)?.is_none()))
+        .collect()
+}
+
+/// Reads the journals of the runs of `shorts` marked `fresh` (not indexed
+/// yet) on up to `threads` threads. Each slot holds its run's reading, or
+/// `None` for a run to fold on from where the index got.
+fn read_fresh(
+    project: &Project,
+    shorts: &[String],
+    fresh: &[bool],
+    threads: usize,
+) -> Vec<Option<Result<Prepared, Error>>> {
+    let read_one = |i: usize| {
+        let short = &shorts[i];
+        prepare(
+            &project.run_paths(short),
+            short,
+            None,
+            HashMap::new(),
+            &mut || Ok(None),
+        )
+    };
+    let threads = threads.min(fresh.iter().filter(|f| **f).count());
+    if threads <= 1 {
+        return (0..shorts.len())
+            .map(|i| fresh[i].then(|| read_one(i)))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<Prepared, Error>>>> =
+        shorts.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= shorts.len() {
+                        break;
+                    }
+                    if fresh[i] {
+                        let read = read_one(i);
+                        *slots[i].lock().unwrap_or_else(PoisonError::into_inner) = Some(read);
+                    }
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .map(|m| m.into_inner().unwrap_or_else(PoisonError::into_inner))
+        .collect()
+}
+
+/// Folds run `short`, from `read` when its journal was read ahead, and
+/// notes what came of it.
+fn fold_one(
+    project: &Project,
+    index: &mut dyn FoldIndex,
+    short: &str,
+    read: Option<Result<Prepared, Error>>,
+    issues: &mut Vec<Issue>,
+    all_complete: &mut bool,
+) -> Result<(), Error> {
+    // A fold on from where the index got reads its journal (perhaps a
+    // large one) after the batch so far is committed: no lock is held
+    // while it reads.
+    let fold_on = |index: &mut dyn FoldIndex| {
+        index.end_batch(true)?;
+        index.begin_batch()?;
+        fold_run(project, index, short)
+    };
+    let folded = match read {
+        Some(Ok(prepared)) => {
+            match write_prepared(index, &project.run_paths(short), short, None, prepared) {
+                Ok(Some(found)) => Ok(found),
+                // Another fold got there first: go on from where it got.
+                Ok(None) => fold_on(index),
+                Err(e) => Err(e),
+            }
+        }
+        Some(Err(e)) => Err(e),
+        None => fold_on(index),
+    };
+    match folded {
+        Ok(found) => {
+            issues.extend(found);
+            *all_complete &= index.indexed(short)?.is_some_and(|i| i.complete);
+        }
+        Err(e @ (Error::Journal(_) | Error::Io(_))) => {
+            *all_complete = false;
+            issues.push(Issue::Unreadable {
+                run: short.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Whether a folder name is a run's short id (8 lower-case hex digits).
@@ -214,76 +378,154 @@ pub(crate) fn fold_run(
         if before.as_ref().is_some_and(|b| b.complete) {
             return Ok(Vec::new());
         }
-        let file = match std::fs::File::open(&paths.journal) {
-            Ok(f) => f,
-            // A run folder whose journal is not created yet, or was removed.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(e.into()),
+        let keys = match &before {
+            Some(b) => index.metric_names(&b.id)?,
+            None => HashMap::new(),
         };
-        // Held until the fold is written: once we have it, the writer is gone
-        // for good and the file will not change.
-        let writer = match file.try_lock_shared() {
-            Ok(()) => Writer::Gone,
-            Err(TryLockError::WouldBlock) => Writer::Live,
-            Err(TryLockError::Error(e)) => return Err(e.into()),
-        };
-        let Some(Read {
-            mut delta,
-            scan,
-            writer,
-        }) = read(index, &paths.journal, before.as_ref(), writer)?
-        else {
-            // Nothing in it can be read, yet the run must not vanish.
-            return unreadable_run(index, short, &paths.journal);
-        };
-        let Some(id) = indexed_id(short, before.as_ref(), &mut delta, &scan, writer) else {
-            return Ok(Vec::new());
-        };
-        let misfiled = delta
-            .start
-            .as_ref()
-            .map(|s| s.run)
-            .filter(|run| run.short() != short);
-        // The meta journal's edits are applied after a stretch that set what
-        // they edit, or made the run's row: they keep the last word.
-        let edits = if delta.start.is_some() || delta.lost_start.is_some() || delta.touches_edited()
-        {
-            read_edits(&paths.meta)?
-        } else {
-            None
-        };
-        let write = FoldWrite {
-            short_id: short,
-            id: &id,
-            delta: &delta,
-            edits: edits.as_ref().map(|(d, len)| (d, *len)),
-            folded: Folded {
-                end_offset: scan.end,
-                settled: writer != Writer::Live,
-                damage: &scan.damage,
-                misfiled: misfiled.as_ref(),
-            },
-            paths: &paths,
-        };
-        // A damaged tail is cut off only by a fold that holds the lock, and
-        // only where the piece can be kept (not on a full disk or a
-        // read-only project: a later fold, or `lab reindex`, cuts it).
-        let mut cut_tail = || match scan.tail_damage() {
-            Some(d) if writer == Writer::Gone => pieces::cut_damaged_tail(&paths.journal, d).ok(),
-            _ => None,
-        };
-        let kept = match index.write_fold(before.as_ref(), &write, &mut cut_tail)? {
-            Written::Done { kept } => kept,
-            // Someone else folded these bytes meanwhile; start again from theirs.
-            Written::Raced => continue,
-        };
-        if writer == Writer::Gone && scan.tail_damage().is_none() {
-            // Only space is at stake: a read-only project keeps it.
-            let _ = pieces::trim_reserved_space(&paths.journal, scan.end);
+        let prepared = prepare(&paths, short, before.as_ref(), keys, &mut || {
+            index_writer(index, before.as_ref())
+        })?;
+        if let Some(issues) = write_prepared(index, &paths, short, before.as_ref(), prepared)? {
+            return Ok(issues);
         }
-        drop(file);
-        return Ok(issues_of(short, &scan, kept.as_ref()));
+        // Someone else folded these bytes meanwhile; start again from theirs.
     }
+}
+
+/// A journal read for a fold and not yet written. A journal read holds its
+/// file open, and with it the lock the fold took, until it is written.
+pub(crate) enum Prepared {
+    /// There is no run to index yet (see [`indexed_id`]), or no journal.
+    Nothing,
+    /// Nothing in the journal can be read, yet the run must not vanish.
+    Unreadable,
+    /// What to write.
+    Fold(Box<Ready>),
+}
+
+/// A journal read, summed up, with its edits.
+pub(crate) struct Ready {
+    /// Held until the fold is written: once this fold has the lock, the
+    /// writer is gone for good and the file will not change.
+    file: std::fs::File,
+    id: String,
+    delta: Delta,
+    scan: Scan,
+    writer: Writer,
+    edits: Option<(Delta, u64)>,
+    misfiled: Option<RunId>,
+}
+
+/// Reads run `short`'s journal from where `before` got (`keys`, its metric
+/// numbering so far) and its edits, writing nothing. `index_writer` gives
+/// the writer's identity the index holds, asked only for a live journal
+/// that does not name its writer.
+pub(crate) fn prepare(
+    paths: &crate::RunPaths,
+    short: &str,
+    before: Option<&Indexed>,
+    keys: HashMap<u32, String>,
+    index_writer: &mut dyn FnMut() -> Result<Option<WriterIdentity>, Error>,
+) -> Result<Prepared, Error> {
+    let file = match std::fs::File::open(&paths.journal) {
+        Ok(f) => f,
+        // A run folder whose journal is not created yet, or was removed.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Prepared::Nothing),
+        Err(e) => return Err(e.into()),
+    };
+    let writer = match file.try_lock_shared() {
+        Ok(()) => Writer::Gone,
+        Err(TryLockError::WouldBlock) => Writer::Live,
+        Err(TryLockError::Error(e)) => return Err(e.into()),
+    };
+    let Some(Read {
+        mut delta,
+        scan,
+        writer,
+    }) = read(&paths.journal, before, keys, writer, index_writer)?
+    else {
+        return Ok(Prepared::Unreadable);
+    };
+    let Some(id) = indexed_id(short, before, &mut delta, &scan, writer) else {
+        return Ok(Prepared::Nothing);
+    };
+    let misfiled = delta
+        .start
+        .as_ref()
+        .map(|s| s.run)
+        .filter(|run| run.short() != short);
+    // The meta journal's edits are applied after a stretch that set what
+    // they edit, or made the run's row: they keep the last word.
+    let edits = if delta.start.is_some() || delta.lost_start.is_some() || delta.touches_edited() {
+        read_edits(&paths.meta)?
+    } else {
+        None
+    };
+    Ok(Prepared::Fold(Box::new(Ready {
+        file,
+        id,
+        delta,
+        scan,
+        writer,
+        edits,
+        misfiled,
+    })))
+}
+
+/// Writes what [`prepare`] read of run `short`, whose progress was `before`.
+/// Returns the damage found in a journal whose writer is gone, or `None`
+/// when another fold moved the run on first (nothing was written).
+pub(crate) fn write_prepared(
+    index: &mut dyn FoldIndex,
+    paths: &crate::RunPaths,
+    short: &str,
+    before: Option<&Indexed>,
+    prepared: Prepared,
+) -> Result<Option<Vec<Issue>>, Error> {
+    let ready = match prepared {
+        Prepared::Nothing => return Ok(Some(Vec::new())),
+        Prepared::Unreadable => return unreadable_run(index, short, &paths.journal).map(Some),
+        Prepared::Fold(ready) => *ready,
+    };
+    let Ready {
+        file,
+        id,
+        delta,
+        scan,
+        writer,
+        edits,
+        misfiled,
+    } = ready;
+    let write = FoldWrite {
+        short_id: short,
+        id: &id,
+        delta: &delta,
+        edits: edits.as_ref().map(|(d, len)| (d, *len)),
+        folded: Folded {
+            end_offset: scan.end,
+            settled: writer != Writer::Live,
+            damage: &scan.damage,
+            misfiled: misfiled.as_ref(),
+        },
+        paths,
+    };
+    // A damaged tail is cut off only by a fold that holds the lock, and
+    // only where the piece can be kept (not on a full disk or a
+    // read-only project: a later fold, or `lab reindex`, cuts it).
+    let mut cut_tail = || match scan.tail_damage() {
+        Some(d) if writer == Writer::Gone => pieces::cut_damaged_tail(&paths.journal, d).ok(),
+        _ => None,
+    };
+    let kept = match index.write_fold(before, &write, &mut cut_tail)? {
+        Written::Done { kept } => kept,
+        Written::Raced => return Ok(None),
+    };
+    if writer == Writer::Gone && scan.tail_damage().is_none() {
+        // Only space is at stake: a read-only project keeps it.
+        let _ = pieces::trim_reserved_space(&paths.journal, scan.end);
+    }
+    drop(file);
+    Ok(Some(issues_of(short, &scan, kept.as_ref())))
 }
 
 /// Every edit of the meta journal at `path`, summed up, and how far its good
@@ -311,19 +553,17 @@ pub(crate) fn sum_edits(
     Some((delta, end))
 }
 
-/// Reads a journal from where the index got, past damage when the writer is
-/// gone; learns whether a held lock's writer is dead. `None` when a settled
-/// journal has nothing readable at all.
+/// Reads a journal from where the index got (`keys`, its metric numbering
+/// so far), past damage when the writer is gone; learns whether a held
+/// lock's writer is dead. `None` when a settled journal has nothing
+/// readable at all.
 fn read(
-    index: &dyn FoldIndex,
     journal: &Path,
     before: Option<&Indexed>,
+    mut keys: HashMap<u32, String>,
     mut writer: Writer,
+    index_writer: &mut dyn FnMut() -> Result<Option<WriterIdentity>, Error>,
 ) -> Result<Option<Read>, Error> {
-    let mut keys: HashMap<u32, String> = match before {
-        Some(b) => index.metric_names(&b.id)?,
-        None => HashMap::new(),
-    };
     let offset = before.map_or(0, |b| b.offset);
     let mut delta = Delta::default();
     let mode = if writer == Writer::Gone {
@@ -343,7 +583,7 @@ fn read(
     // A held lock may belong to a child the writer forked; if the writer
     // itself is certainly dead the run is over all the same.
     if writer == Writer::Live
-        && writer_identity(index, before, &delta)?.and_then(|w| w.is_dead()) == Some(true)
+        && writer_identity(&delta, index_writer)?.and_then(|w| w.is_dead()) == Some(true)
     {
         writer = Writer::DeadButLocked;
         // It can write no more: read what it wrote between our scan and
@@ -451,15 +691,23 @@ fn unreadable_run(
     }])
 }
 
-/// Who writes the journal, from what this fold read or what the index holds.
+/// Who writes the journal, from what this fold read or else what the index
+/// holds (`index_writer`).
 fn writer_identity(
-    index: &dyn FoldIndex,
-    before: Option<&Indexed>,
     delta: &Delta,
+    index_writer: &mut dyn FnMut() -> Result<Option<WriterIdentity>, Error>,
 ) -> Result<Option<WriterIdentity>, Error> {
     if let Some((_, v)) = delta.attrs.iter().find(|(k, _)| k == WRITER_ATTR) {
         return Ok(WriterIdentity::from_value(v));
     }
+    index_writer()
+}
+
+/// Who writes run `before`'s journal, as the index holds it.
+fn index_writer(
+    index: &dyn FoldIndex,
+    before: Option<&Indexed>,
+) -> Result<Option<WriterIdentity>, Error> {
     let Some(b) = before else { return Ok(None) };
     Ok(index
         .attr(&b.id, WRITER_ATTR)?

@@ -20,12 +20,73 @@ use crate::{Error, Project};
 /// A project's SQLite index, seen through one connection.
 pub(crate) struct SqliteIndex<'c> {
     conn: &'c mut Connection,
+    /// Whether a batch was begun: each fold is then a savepoint in its
+    /// transaction, which the first write opens (so that reading journals
+    /// before it holds no lock).
+    batch: bool,
+    /// Whether the batch's transaction is open.
+    open: bool,
+    /// The names the open batch recorded (see [`write::Names`]).
+    named: HashSet<(&'static str, String)>,
 }
+
+/// How many prepared statements a connection keeps: a fold runs some forty
+/// different ones a run, and rusqlite's default of 16 would prepare most of
+/// them again for every run.
+const STATEMENTS: usize = 128;
 
 impl<'c> SqliteIndex<'c> {
     pub(crate) fn new(conn: &'c mut Connection) -> Self {
-        Self { conn }
+        conn.set_prepared_statement_cache_capacity(STATEMENTS);
+        Self {
+            conn,
+            batch: false,
+            open: false,
+            named: HashSet::new(),
+        }
     }
+}
+
+impl SqliteIndex<'_> {
+    /// Opens the begun batch's transaction, if it is not open yet.
+    fn open_batch(&mut self) -> Result<(), Error> {
+        if !self.open {
+            self.conn.execute_batch("BEGIN IMMEDIATE")?;
+            self.open = true;
+        }
+        Ok(())
+    }
+}
+
+/// Writes one fold inside `tx`, unless the run's progress is no longer
+/// `expected`.
+fn write_fold_in(
+    tx: &Connection,
+    expected: Option<&Indexed>,
+    write: &FoldWrite<'_>,
+    cut_tail: &mut dyn FnMut() -> Option<PathBuf>,
+    names: &mut write::Names<'_>,
+) -> Result<Written, Error> {
+    let now = indexed(tx, write.short_id)?;
+    let progress = |i: Option<&Indexed>| i.map(|i| (i.offset, i.complete));
+    if progress(now.as_ref()) != progress(expected) {
+        // Someone else folded these bytes meanwhile (or, finding no new
+        // record, settled the run and cut its tail).
+        return Ok(Written::Raced);
+    }
+    let kept = cut_tail();
+    write::fold(tx, write, kept.as_deref(), names)?;
+    crate::schema::bump_generation(tx)?;
+    Ok(Written::Done { kept })
+}
+
+/// Lists a run whose journal holds nothing readable, inside `tx`.
+fn write_unreadable_in(tx: &Connection, short_id: &str, reason: &str) -> Result<(), Error> {
+    if indexed(tx, short_id)?.is_none() {
+        write::unreadable(tx, short_id, reason)?;
+        crate::schema::bump_generation(tx)?;
+    }
+    Ok(())
 }
 
 /// What the index holds of run `short_id`: the `runs` row's progress.
@@ -138,37 +199,63 @@ impl FoldIndex for SqliteIndex<'_> {
         Ok(blob.and_then(|b| codec::decode_value(&b).ok()))
     }
 
+    fn begin_batch(&mut self) -> Result<(), Error> {
+        self.batch = true;
+        Ok(())
+    }
+
+    fn end_batch(&mut self, commit: bool) -> Result<(), Error> {
+        self.batch = false;
+        self.named.clear();
+        if !std::mem::take(&mut self.open) {
+            return Ok(());
+        }
+        if commit {
+            self.conn.execute_batch("COMMIT")?;
+        } else if !self.conn.is_autocommit() {
+            self.conn.execute_batch("ROLLBACK")?;
+        }
+        Ok(())
+    }
+
     fn write_fold(
         &mut self,
         expected: Option<&Indexed>,
         write: &FoldWrite<'_>,
         cut_tail: &mut dyn FnMut() -> Option<PathBuf>,
     ) -> Result<Written, Error> {
+        if self.batch {
+            self.open_batch()?;
+            let sp = self.conn.savepoint()?;
+            let mut names = write::Names(Some(&mut self.named));
+            let written = write_fold_in(&sp, expected, write, cut_tail, &mut names);
+            let written = written.and_then(|w| Ok(sp.commit().map(|()| w)?));
+            if written.is_err() {
+                // Rolled back: what it recorded is gone.
+                self.named.clear();
+            }
+            return written;
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let now = indexed(&tx, write.short_id)?;
-        let progress = |i: Option<&Indexed>| i.map(|i| (i.offset, i.complete));
-        if progress(now.as_ref()) != progress(expected) {
-            // Someone else folded these bytes meanwhile (or, finding no new
-            // record, settled the run and cut its tail).
-            return Ok(Written::Raced);
-        }
-        let kept = cut_tail();
-        write::fold(&tx, write, kept.as_deref())?;
-        crate::schema::bump_generation(&tx)?;
+        let written = write_fold_in(&tx, expected, write, cut_tail, &mut write::Names(None))?;
         tx.commit()?;
-        Ok(Written::Done { kept })
+        Ok(written)
     }
 
     fn write_unreadable(&mut self, short_id: &str, reason: &str) -> Result<(), Error> {
+        if self.batch {
+            self.open_batch()?;
+            let sp = self.conn.savepoint()?;
+            write_unreadable_in(&sp, short_id, reason)?;
+            sp.commit()?;
+            return Ok(());
+        }
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        if indexed(&tx, short_id)?.is_none() {
-            write::unreadable(&tx, short_id, reason)?;
-            crate::schema::bump_generation(&tx)?;
-        }
+        write_unreadable_in(&tx, short_id, reason)?;
         tx.commit()?;
         Ok(())
     }

@@ -3,7 +3,7 @@
 //! the end), then the run's listing summary, its status verdict and its
 //! progress. All inside the transaction the caller holds.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use lab_types::fields::attr;
@@ -17,7 +17,12 @@ use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
 
 /// Writes everything one fold read about a run.
-pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> Result<(), Error> {
+pub(super) fn fold(
+    tx: &Connection,
+    w: &FoldWrite<'_>,
+    kept: Option<&Path>,
+    names: &mut Names<'_>,
+) -> Result<(), Error> {
     let (id, d) = (w.id, w.delta);
     run_row(tx, id, w.short_id, d)?;
     attrs(tx, id, &d.attrs)?;
@@ -25,10 +30,10 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
         tx.prepare_cached("UPDATE runs SET features = ?2 WHERE id = ?1")?
             .execute(params![id, blob(&Value::List(features.clone()))])?;
     }
-    params_of(tx, id, d)?;
-    metrics(tx, id, d)?;
+    params_of(tx, id, d, names)?;
+    metrics(tx, id, d, names)?;
     untags(tx, id, &d.untags)?;
-    tags(tx, id, &d.tags)?;
+    tags(tx, id, &d.tags, names)?;
     artifacts(tx, id, d)?;
     models(tx, id, d)?;
     media(tx, id, d)?;
@@ -36,7 +41,7 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
         // records (its name at start, a tag it set).
-        apply_edits(tx, id, edits, meta_len)?;
+        apply_edits(tx, id, edits, meta_len, names)?;
     }
     crate::summary::write(tx, id)?;
     let note = damage_note(tx, id, &w.folded, kept, &w.paths.journal)?;
@@ -58,10 +63,16 @@ pub(super) fn fold(tx: &Connection, w: &FoldWrite<'_>, kept: Option<&Path>) -> R
 /// Applies every edit of a run's meta journal (read from its start: they
 /// are few, and applying them again gives the same result) and remembers
 /// how far the journal was read.
-fn apply_edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
+fn apply_edits(
+    tx: &Connection,
+    id: &str,
+    edits: &Delta,
+    meta_len: u64,
+    names: &mut Names<'_>,
+) -> Result<(), Error> {
     attrs(tx, id, &edits.attrs)?;
     untags(tx, id, &edits.untags)?;
-    tags(tx, id, &edits.tags)?;
+    tags(tx, id, &edits.tags, names)?;
     tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE id = ?1")?
         .execute(params![id, meta_len as i64])?;
     Ok(())
@@ -69,7 +80,7 @@ fn apply_edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Resul
 
 /// Writes the edits of run `id`'s meta journal alone, and its summary.
 pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
-    apply_edits(tx, id, edits, meta_len)?;
+    apply_edits(tx, id, edits, meta_len, &mut Names::default())?;
     crate::summary::write(tx, id)
 }
 
@@ -156,7 +167,7 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
 }
 
 /// Parameters: the latest value of each, stored once.
-fn params_of(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
     for p in &d.params {
         let (stored, text) = param_columns(&p.value);
         tx.prepare_cached(
@@ -164,24 +175,24 @@ fn params_of(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
              ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
         .execute(params![id, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
-        remember_name(tx, "params", &p.key)?;
+        names.remember(tx, "params", &p.key)?;
     }
     Ok(())
 }
 
 /// Metric names and summaries (merged with what was folded before).
-fn metrics(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn metrics(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
     for k in &d.new_keys {
         tx.prepare_cached(
             "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
         )?
         .execute(params![id, k.key, k.name])?;
-        remember_name(tx, "metrics", &k.name)?;
+        names.remember(tx, "metrics", &k.name)?;
     }
     if d.metrics.is_empty() {
         return Ok(());
     }
-    let names = metric_names(tx, id)?;
+    let numbered = metric_names(tx, id)?;
     let mut stmt = tx.prepare_cached(
         "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -195,7 +206,7 @@ fn metrics(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
     for (key_id, s) in &d.metrics {
         // A point whose key was never declared cannot be named; the writer
         // always declares first, so this is only reachable in a damaged journal.
-        let Some(name) = names.get(key_id) else {
+        let Some(name) = numbered.get(key_id) else {
             continue;
         };
         stmt.execute(params![
@@ -222,11 +233,16 @@ fn untags(tx: &Connection, id: &str, keys: &[String]) -> Result<(), Error> {
     Ok(())
 }
 
-fn tags(tx: &Connection, id: &str, tags: &[(String, String)]) -> Result<(), Error> {
+fn tags(
+    tx: &Connection,
+    id: &str,
+    tags: &[(String, String)],
+    names: &mut Names<'_>,
+) -> Result<(), Error> {
     for (key, value) in tags {
         tx.prepare_cached("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![id, key, value])?;
-        remember_name(tx, "tags", key)?;
+        names.remember(tx, "tags", key)?;
     }
     Ok(())
 }
@@ -346,6 +362,28 @@ fn damage_note(
         .optional()?
         .flatten();
     crate::facts::damage_note(earlier, folded, kept, journal)
+}
+
+/// The names (scope and key) already recorded in the `names` table by the
+/// transaction under way, so that each is inserted once, not once a run:
+/// `None` remembers nothing (each name is inserted, and ignored when there).
+#[derive(Default)]
+pub(super) struct Names<'a>(pub(super) Option<&'a mut HashSet<(&'static str, String)>>);
+
+impl Names<'_> {
+    /// Records that some run has a metric, parameter or tag of this name,
+    /// for resolving names in queries without scanning the big tables.
+    fn remember(&mut self, tx: &Connection, scope: &'static str, key: &str) -> Result<(), Error> {
+        if let Some(seen) = &mut self.0 {
+            if seen.contains(&(scope, key.to_owned())) {
+                return Ok(());
+            }
+            remember_name(tx, scope, key)?;
+            seen.insert((scope, key.to_owned()));
+            return Ok(());
+        }
+        remember_name(tx, scope, key)
+    }
 }
 
 /// Records that some run has a metric, parameter or tag of this name, for

@@ -18,6 +18,7 @@ use lab_types::{
 mod edit;
 mod media;
 mod model;
+mod rebuild;
 
 const SECOND: i64 = 1_000_000_000;
 
