@@ -384,17 +384,7 @@ impl Listing {
             }
         }
         let frame = PyDict::new(py);
-        let base_names = [
-            "id",
-            "short_id",
-            "name",
-            "experiment",
-            "status",
-            "start_time",
-            "end_time",
-            "source",
-        ];
-        for (name, column) in base_names.into_iter().zip(base) {
+        for (name, column) in lab_store::fields::TABLE_FIELDS.into_iter().zip(base) {
             frame.set_item(name, PyList::new(py, column)?)?;
         }
         for (name, column) in named {

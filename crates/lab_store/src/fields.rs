@@ -45,6 +45,20 @@ pub struct Field {
     pub listed: bool,
 }
 
+/// A run's own columns in tables of runs, in this order: CSV and Parquet
+/// exports (`lab ls --format csv`, `lab export`) and the Python data frame
+/// (`lab.runs(as_frame=True)`).
+pub const TABLE_FIELDS: [&str; 8] = [
+    "id",
+    "short_id",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "source",
+];
+
 const fn run(name: &'static str, column: &'static str, kind: FieldKind) -> Field {
     Field {
         name,

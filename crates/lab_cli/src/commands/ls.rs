@@ -459,16 +459,7 @@ fn csv_number(v: f64) -> String {
 
 /// The run's own columns of CSV and Parquet, in the order of the Python
 /// data frame (`lab.runs(as_frame=True)`).
-pub(super) const RUN_FIELDS: [&str; 8] = [
-    "id",
-    "short_id",
-    "name",
-    "experiment",
-    "status",
-    "start_time",
-    "end_time",
-    "source",
-];
+pub(super) use lab_store::fields::TABLE_FIELDS as RUN_FIELDS;
 
 fn write_row<'a>(
     out: &mut impl Write,
