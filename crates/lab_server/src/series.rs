@@ -1,5 +1,6 @@
-//! Metric series for charts: read once from the journal, kept in memory, and
-//! downsampled per request so that every bucket keeps its minimum and maximum.
+//! Metric series for charts: read once (from the run's series file, else its
+//! journal), kept in memory, and downsampled per request so that every
+//! bucket keeps its minimum and maximum.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
