@@ -226,10 +226,27 @@ impl Store {
         mut f: impl FnMut(i64, i64, f64),
     ) -> Result<(), Error> {
         let paths = self.project.run_paths(&run.short_id);
-        if let Some(done) = crate::series::visit(&paths, name, &mut f) {
+        let columns = crate::series::Columns::All;
+        if let Some(done) = crate::series::visit(&paths, name, columns, &mut f) {
             return done;
         }
         self.visit_metric_in_journal(run, name, f)
+    }
+
+    /// [`Store::visit_metric`] for a reader that needs no times:
+    /// `f(step, value)`, without decoding the times of a series file.
+    pub fn visit_metric_steps(
+        &self,
+        run: &RunInfo,
+        name: &str,
+        mut f: impl FnMut(i64, f64),
+    ) -> Result<(), Error> {
+        let paths = self.project.run_paths(&run.short_id);
+        let columns = crate::series::Columns::StepsAndValues;
+        if let Some(done) = crate::series::visit(&paths, name, columns, |s, _, v| f(s, v)) {
+            return done;
+        }
+        self.visit_metric_in_journal(run, name, |s, _, v| f(s, v))
     }
 
     /// [`Store::visit_metric`] from the journal alone.

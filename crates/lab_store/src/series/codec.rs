@@ -277,6 +277,8 @@ impl<'a> Cursor<'a> {
 pub enum Columns {
     /// Steps, times and values.
     All,
+    /// Steps and values (times are skipped, not decoded).
+    StepsAndValues,
     /// Values alone (steps and times are skipped, not decoded).
     Values,
 }
@@ -312,15 +314,18 @@ pub fn decode_block(
     let step0 = c.u64()? as i64;
     let time0 = c.u64()? as i64;
     let bits0 = c.u64()?;
-    let all = columns == Columns::All;
-    if all {
+    let want_steps = columns != Columns::Values;
+    let want_times = columns == Columns::All;
+    if want_steps {
         into.steps.push(step0);
+    }
+    if want_times {
         into.times.push(time0);
     }
     into.bits.push(bits0);
     if n > 1 {
-        decode_ints(&mut c, n, step0, all.then_some(&mut into.steps))?;
-        decode_ints(&mut c, n, time0, all.then_some(&mut into.times))?;
+        decode_ints(&mut c, n, step0, want_steps.then_some(&mut into.steps))?;
+        decode_ints(&mut c, n, time0, want_times.then_some(&mut into.times))?;
         decode_values(&mut c, n, bits0, &mut into.bits)?;
     }
     if c.at != block.len() {
@@ -345,21 +350,23 @@ fn decode_ints(
     let Some(out) = into else {
         return Ok(());
     };
-    let mut dods: Vec<u64> = (0..n - 1)
-        .map(|i| read_bits(packed, i * width as usize, width))
-        .collect();
+    // The delta-of-deltas go in place first, the exceptions over them, and
+    // they are summed up in place: no buffer of their own.
+    let base = out.len();
+    out.extend((0..n - 1).map(|i| read_bits(packed, i * width as usize, width) as i64));
     for e in listed.chunks_exact(10) {
         let i = usize::from(u16::from_le_bytes([e[0], e[1]]));
         let mut a = [0u8; 8];
         a.copy_from_slice(&e[2..]);
-        *dods.get_mut(i).ok_or(Malformed)? = u64::from_le_bytes(a);
+        *out.get_mut(base + i)
+            .filter(|_| i < n - 1)
+            .ok_or(Malformed)? = u64::from_le_bytes(a) as i64;
     }
     let (mut value, mut delta) = (first, 0i64);
-    out.reserve(n - 1);
-    for z in dods {
-        delta = delta.wrapping_add(unzigzag(z));
+    for x in &mut out[base..] {
+        delta = delta.wrapping_add(unzigzag(*x as u64));
         value = value.wrapping_add(delta);
-        out.push(value);
+        *x = value;
     }
     Ok(())
 }
@@ -411,6 +418,9 @@ mod tests {
         decode_block(&out, summary.count, Columns::Values, &mut d).unwrap();
         assert!(d.steps.is_empty());
         assert_eq!(d.bits, bits);
+        decode_block(&out, summary.count, Columns::StepsAndValues, &mut d).unwrap();
+        assert!(d.times.is_empty());
+        assert_eq!((d.steps.as_slice(), d.bits.as_slice()), (steps, bits));
         out.len()
     }
 

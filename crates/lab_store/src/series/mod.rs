@@ -154,9 +154,11 @@ fn write_to(paths: &RunPaths, temp: &Path, len: u64) -> Result<Written, Error> {
 /// Hands `f` every point of metric `name` from the run's series file, if it
 /// has a usable one: `Some(Ok)` once all went to `f`, `None` when nothing
 /// did and the journal must be read instead.
+/// With [`Columns::StepsAndValues`], `f` is given 0 for every time.
 pub(crate) fn visit(
     paths: &RunPaths,
     name: &str,
+    columns: Columns,
     mut f: impl FnMut(i64, i64, f64),
 ) -> Option<Result<(), Error>> {
     let series = open(paths)?;
@@ -164,10 +166,16 @@ pub(crate) fn visit(
         return Some(Ok(()));
     };
     let mut started = false;
-    let read = series.read(metric, Columns::All, |d| {
+    let read = series.read(metric, columns, |d| {
         started = true;
-        for i in 0..d.bits.len() {
-            f(d.steps[i], d.times[i], f64::from_bits(d.bits[i]));
+        if d.times.is_empty() {
+            for (&step, &bits) in d.steps.iter().zip(&d.bits) {
+                f(step, 0, f64::from_bits(bits));
+            }
+        } else {
+            for ((&step, &time), &bits) in d.steps.iter().zip(&d.times).zip(&d.bits) {
+                f(step, time, f64::from_bits(bits));
+            }
         }
     });
     match read {
