@@ -353,7 +353,12 @@ fn decode_ints(
     // The delta-of-deltas go in place first, the exceptions over them, and
     // they are summed up in place: no buffer of their own.
     let base = out.len();
-    out.extend((0..n - 1).map(|i| read_bits(packed, i * width as usize, width) as i64));
+    if width == 0 {
+        // A constant delta (a step counted one by one): nothing to unpack.
+        out.resize(base + n - 1, 0);
+    } else {
+        out.extend((0..n - 1).map(|i| read_bits(packed, i * width as usize, width) as i64));
+    }
     for e in listed.chunks_exact(10) {
         let i = usize::from(u16::from_le_bytes([e[0], e[1]]));
         let mut a = [0u8; 8];
