@@ -63,7 +63,7 @@ pub fn open(paths: &RunPaths) -> Option<SeriesFile> {
 /// Writes the series file of the run at `paths` from its journal, unless a
 /// writer holds the journal, it is short ([`MIN_JOURNAL_BYTES`]), damaged,
 /// or names its metrics in a way the file does not keep (a number or a name
-/// declared twice), or a matching file is there already.
+/// declared twice), a matching file is there already, or the disk is full.
 pub fn write(paths: &RunPaths) -> Result<Written, Error> {
     write_at_least(paths, MIN_JOURNAL_BYTES)
 }
@@ -87,11 +87,25 @@ pub fn write_at_least(paths: &RunPaths, min_bytes: u64) -> Result<Written, Error
         return Ok(Written::Current);
     }
     let temp = temp_path(&paths.dir);
-    let result = write_to(paths, &temp, len);
+    let result = match write_to(paths, &temp, len) {
+        // The file only saves reading the journal: a disk too full for it
+        // costs the run nothing, and `lab gc` writes it once there is room.
+        Err(Error::Io(e)) if is_full(&e) => Ok(Written::Skipped("a full disk")),
+        other => other,
+    };
     if !matches!(result, Ok(Written::File { .. })) {
+        // One that cannot be removed now is `lab gc`'s, once this process
+        // is gone.
         let _ = std::fs::remove_file(&temp);
     }
     result
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+    )
 }
 
 /// `.series.lab.<pid>-<n>.tmp`: `lab gc` removes those of dead processes.
