@@ -3,6 +3,7 @@
     python benches/ui.py                  # 10,000 runs x 20 params x 20 metrics, a 10,000,000-point run
     python benches/ui.py --repeats 5      # fewer repetitions
     python benches/ui.py --only compare   # one part: runs, series or compare
+    python benches/ui.py --only series --journal-only   # the series read from the journal (as before series files)
 
 Uses the `lab` next to this interpreter (a release build: `make bench-ui`
 installs one) and Playwright for Python driving the machine's Chromium
@@ -13,8 +14,14 @@ runs are the ones `benches/many_runs.py` makes), then measures, in this order:
   `-m0`, asked again (the server keeps the matching ids of a query until the
   runs change) and as a new query each time: the server's own time (its
   `Server-Timing` header) and the round trip;
-- one metric of 10,000,000 points downsampled to 2,000: the first request (it
-  reads the journal) and the next ones (from the server's cache);
+- the 10,000,000-point run at rest: bytes per point of its journal and of its
+  series file (`series.lab`, written when the run ended);
+- one metric of 10,000,000 points downsampled to 2,000: the first request
+  after the server starts (it reads the series file, or with
+  `--journal-only` the journal) and the next ones (from the server's cache);
+- `lab show` of that run as a whole process (its sparklines read the
+  metric's values), and `Run.metric_history` of its 10,000,000 points in a
+  fresh Python process;
 - headless Chromium, from navigation to the runs table showing its first rows,
   each time in a fresh browser context (the bar: 500 ms);
 - a rename (`PATCH /api/v1/runs/{id}`) until another open page shows the new
@@ -283,6 +290,7 @@ def main() -> int:
     parser.add_argument("--compare", type=Path, default=HERE.parent / "bench-out" / "compare-runs")
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "ui.json")
     parser.add_argument("--only", choices=["runs", "series", "compare"], help="measure one part only")
+    parser.add_argument("--journal-only", action="store_true", help="move the 10M-point run's series file aside while measuring: every read from its journal")
     args = parser.parse_args()
     part = lambda name: args.only in (None, name)  # noqa: E731
     if part("runs"):
@@ -348,7 +356,71 @@ def measure_runs(args: argparse.Namespace, results: dict) -> None:
         results["page JavaScript (KB, gzipped)"] = gz / 1024
 
 
+def series_file(project: Path) -> Path:
+    (run_dir,) = (project / ".lab" / "runs").iterdir()
+    return run_dir / "series.lab"
+
+
+def measure_at_rest(args: argparse.Namespace, results: dict) -> None:
+    """Bytes per point of the run's files, its series file alone, and the first
+    reads of its metric: `lab ui`'s endpoint after a start, `lab show` as a
+    whole process, `metric_history` in a fresh Python process."""
+    project = args.big.resolve()
+    series = series_file(project)
+    journal = series.parent / "journal.lab"
+    if args.journal_only:
+        results["(series file moved aside: every read from the journal)"] = 1
+    elif series.exists():
+        results["series file, bytes per point"] = series.stat().st_size / POINTS
+        results["journal + series file at rest, bytes per point"] = (series.stat().st_size + journal.stat().st_size) / POINTS
+    results["journal, bytes per point"] = journal.stat().st_size / POINTS
+    firsts = []
+    for _ in range(max(3, args.repeats // 4)):
+        with Server(project) as s:
+            _, _, body = s.get("/api/v1/runs?limit=1")
+            run = json.loads(body)["runs"][0]["id"]
+            wall, server, body = s.get(f"/api/v1/runs/{run}/metrics/loss?max_points=2000")
+            assert json.loads(body)["total"] == POINTS
+            firsts.append((wall, server))
+    results["10M-point metric to 2,000 points, first request after a start: server time (ms)"] = summary([f[1] for f in firsts])
+    results["10M-point metric to 2,000 points, first request after a start: round trip (ms)"] = summary([f[0] for f in firsts])
+    env = dict(os.environ, LAB_PROJECT=str(project))
+    shows = []
+    for _ in range(max(3, args.repeats // 2)):
+        t = time.perf_counter()
+        out = subprocess.run([lab_exe(), "show", run], env=env, cwd=project, check=True, capture_output=True, text=True).stdout
+        shows.append((time.perf_counter() - t) * 1e3)
+        assert "10000000" in out, out
+    results["lab show of the 10M-point run, whole process (ms)"] = summary(shows)
+    code = f"""
+import time, lab
+run = lab.get_run({run!r})
+t = time.perf_counter()
+h = run.metric_history("loss")
+print((time.perf_counter() - t) * 1e3, len(h))
+"""
+    histories = []
+    for _ in range(max(3, args.repeats // 4)):
+        out = subprocess.run([sys.executable, "-c", code], env=env, cwd=project, check=True, capture_output=True, text=True).stdout.split()
+        assert int(out[1]) == POINTS, out
+        histories.append(float(out[0]))
+    results["metric_history of 10M points in a fresh process (ms)"] = summary(histories)
+
+
 def measure_series(args: argparse.Namespace, results: dict) -> None:
+    series = series_file(args.big.resolve())
+    aside = series.with_name("series.lab.aside")
+    if args.journal_only and series.exists():
+        series.rename(aside)
+    try:
+        measure_at_rest(args, results)
+        measure_series_cached(args, results)
+    finally:
+        if aside.exists():
+            aside.rename(series)
+
+
+def measure_series_cached(args: argparse.Namespace, results: dict) -> None:
     with Server(args.big.resolve()) as s:
         _, _, body = s.get("/api/v1/runs?limit=1")
         run = json.loads(body)["runs"][0]["id"]
@@ -356,7 +428,6 @@ def measure_series(args: argparse.Namespace, results: dict) -> None:
         wall, server, body = s.get(path)
         series = json.loads(body)
         assert series["total"] == POINTS and len(series["x"]) <= 2000, (series["total"], len(series["x"]))
-        results["10M-point metric to 2,000 points, first request: server time (ms)"] = server
         walls, servers = [], []
         for _ in range(args.repeats):
             wall, server, _ = s.get(path)

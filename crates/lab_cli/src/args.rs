@@ -69,7 +69,8 @@ pub enum Command {
     ///
     /// Removes leftover `.lab/trash` folders and temporary files of
     /// processes that are gone. (Index rows of runs whose folder no longer
-    /// exists need no `lab gc`: every command drops them.)
+    /// exists need no `lab gc`: every command drops them.) Writes the
+    /// series file of each ended run with a long journal that lacks one.
     Gc(GcArgs),
     /// Show the Lab version, the project and the machine.
     Info,
@@ -829,7 +830,7 @@ pub struct DoctorArgs {
 /// `lab gc`.
 #[derive(Debug, Parser)]
 pub struct GcArgs {
-    /// Only report what would be removed.
+    /// Only report what would be removed, and which series files written.
     #[arg(long)]
     pub dry_run: bool,
 }

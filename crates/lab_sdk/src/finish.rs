@@ -11,8 +11,10 @@
 //! transaction where it can rather than one per run; only then does it let
 //! go of their locks, and folds them into the index through one connection
 //! it keeps open (opening and closing SQLite for each run made it
-//! checkpoint and delete its WAL each time). [`wait_for_background`] waits
-//! until every run handed over is synced and indexed.
+//! checkpoint and delete its WAL each time). Last, it writes the series
+//! file of each run with a long journal (`lab_store::series`).
+//! [`wait_for_background`] waits until every run handed over is synced,
+//! indexed and has its series file.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -176,7 +178,23 @@ fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String
             problems.push(format!("run {}: {e}", run.short_id()));
         }
     }
+    write_series(runs, &mut problems);
     problems
+}
+
+/// Writes each ended run's series file (`series.lab`, its metrics in
+/// compact columns), once its journal is closed and indexed: until then, and
+/// whenever the file is missing, readers read the journal.
+fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
+    for run in runs {
+        let paths = run.project().run_paths(run.short_id());
+        if let Err(e) = lab_store::series::write(&paths) {
+            problems.push(format!(
+                "run {}: writing its series file failed: {e}",
+                run.short_id()
+            ));
+        }
+    }
 }
 
 /// Folds `run` into its project's index, through the store kept open for

@@ -1,5 +1,6 @@
-//! Metric series for charts: read once from the journal, kept in memory, and
-//! downsampled per request so that every bucket keeps its minimum and maximum.
+//! Metric series for charts: read once (from the run's series file, else its
+//! journal), kept in memory, and downsampled per request so that every
+//! bucket keeps its minimum and maximum.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -364,6 +365,201 @@ impl Extremes {
     }
 }
 
+/// [`downsample`] of a whole series (no range) on the step, time or
+/// wall-clock axis, fed one point at a time in logging order without
+/// keeping them: the same view, point for point, in memory the size of the
+/// view. For a series read from a run's series file, whose point count is
+/// known before the first point.
+#[derive(Debug)]
+pub struct Streamed {
+    axis: XAxis,
+    start_nanos: i64,
+    n: usize,
+    whole: bool,
+    buckets: usize,
+    bucket: usize,
+    bucket_start: usize,
+    bucket_end: usize,
+    max_points: usize,
+    seen: usize,
+    first: (f64, f64),
+    lo: Picked,
+    hi: Picked,
+    nan: Picked,
+    pos_inf: Picked,
+    neg_inf: Picked,
+    last_emitted: usize,
+    last: Picked,
+    view: View,
+}
+
+/// A point kept while streaming: its place, x and value.
+#[derive(Clone, Copy, Debug)]
+struct Picked {
+    at: usize,
+    x: f64,
+    value: f64,
+}
+
+const NONE: Picked = Picked {
+    at: usize::MAX,
+    x: 0.0,
+    value: 0.0,
+};
+
+impl Streamed {
+    /// A view of the `n` points to come, on `axis` (not [`XAxis::Metric`]),
+    /// of a run that started at `start_nanos`, of at most `max_points`.
+    #[must_use]
+    pub fn new(n: usize, axis: XAxis, start_nanos: i64, max_points: usize) -> Self {
+        let max_points = max_points.max(2);
+        let whole = n <= max_points;
+        let buckets = if max_points < 3 {
+            1
+        } else {
+            (max_points - 1) / 2
+        };
+        Self {
+            axis,
+            start_nanos,
+            n,
+            whole,
+            buckets,
+            bucket: 0,
+            bucket_start: 0,
+            bucket_end: if whole { usize::MAX } else { n / buckets },
+            max_points,
+            seen: 0,
+            first: (0.0, 0.0),
+            lo: NONE,
+            hi: NONE,
+            nan: NONE,
+            pos_inf: NONE,
+            neg_inf: NONE,
+            last_emitted: usize::MAX,
+            last: NONE,
+            view: View {
+                in_range: n,
+                downsampled: !whole,
+                ..View::default()
+            },
+        }
+    }
+
+    fn x(&self, step: i64, nanos: i64) -> f64 {
+        // As `Series::push` and `Series::x` compute them.
+        match self.axis {
+            XAxis::Step => step as f64,
+            XAxis::Time | XAxis::Metric => nanos.wrapping_sub(self.start_nanos) as f64 / 1e9,
+            XAxis::Wall => {
+                self.start_nanos as f64 / 1e9 + nanos.wrapping_sub(self.start_nanos) as f64 / 1e9
+            }
+        }
+    }
+
+    fn emit(&mut self, x: f64, value: f64) {
+        self.view.x.push(x);
+        self.view.y.push(value.is_finite().then_some(value));
+    }
+
+    fn mark(&mut self, p: Picked) {
+        self.view.nonfinite.push(NonFinite {
+            x: p.x,
+            value: p.value,
+        });
+    }
+
+    /// The next point.
+    #[inline]
+    pub fn push(&mut self, step: i64, nanos: i64, value: f64) {
+        let k = self.seen;
+        self.seen += 1;
+        let x = self.x(step, nanos);
+        if self.whole {
+            self.emit(x, value);
+            if !value.is_finite() {
+                self.mark(Picked { at: k, x, value });
+            }
+            return;
+        }
+        while k >= self.bucket_end {
+            self.close_bucket();
+        }
+        let p = Picked { at: k, x, value };
+        if k == self.bucket_start {
+            self.first = (x, value);
+        }
+        if value.is_finite() {
+            if self.lo.at == usize::MAX || value < self.lo.value {
+                self.lo = p;
+            }
+            if self.hi.at == usize::MAX || value > self.hi.value {
+                self.hi = p;
+            }
+        } else {
+            let first = if value.is_nan() {
+                &mut self.nan
+            } else if value > 0.0 {
+                &mut self.pos_inf
+            } else {
+                &mut self.neg_inf
+            };
+            if first.at == usize::MAX {
+                *first = p;
+            }
+        }
+        self.last = p;
+    }
+
+    fn close_bucket(&mut self) {
+        let (lo, hi) = (self.lo, self.hi);
+        if lo.at == usize::MAX {
+            // Nothing finite in the bucket: its first point shows the gap.
+            let (x, value) = self.first;
+            self.emit(x, value);
+            self.last_emitted = self.bucket_start;
+        } else if lo.at == hi.at {
+            self.emit(lo.x, lo.value);
+            self.last_emitted = lo.at;
+        } else {
+            let (a, b) = if lo.at < hi.at { (lo, hi) } else { (hi, lo) };
+            self.emit(a.x, a.value);
+            self.emit(b.x, b.value);
+            self.last_emitted = b.at;
+        }
+        let mut odd = [self.nan, self.pos_inf, self.neg_inf];
+        odd.sort_unstable_by_key(|p| p.at);
+        for p in odd.into_iter().filter(|p| p.at != usize::MAX) {
+            self.mark(p);
+        }
+        (self.lo, self.hi, self.nan, self.pos_inf, self.neg_inf) = (NONE, NONE, NONE, NONE, NONE);
+        self.bucket += 1;
+        self.bucket_start = self.bucket_end;
+        self.bucket_end = if self.bucket + 1 >= self.buckets {
+            usize::MAX
+        } else {
+            (self.bucket + 1) * self.n / self.buckets
+        };
+    }
+
+    /// The view, once every point was pushed; `None` when the number of
+    /// points was not the one announced.
+    #[must_use]
+    pub fn finish(mut self) -> Option<View> {
+        if self.seen != self.n {
+            return None;
+        }
+        if !self.whole {
+            self.close_bucket();
+            if self.max_points >= 3 && self.last_emitted != self.n - 1 {
+                let last = self.last;
+                self.emit(last.x, last.value);
+            }
+        }
+        Some(self.view)
+    }
+}
+
 /// Where the smallest and the largest finite value of one bucket are, and
 /// its first NaN and infinities. `picked` maps positions to points when the
 /// span is a list. Meant to be inlined: it runs for every point, so it
@@ -419,6 +615,8 @@ struct CacheInner {
     entries: HashMap<(String, String), Entry>,
     points: usize,
     clock: u64,
+    /// Series being read into the cache in the background.
+    filling: std::collections::HashSet<(String, String)>,
 }
 
 #[derive(Debug)]
@@ -453,6 +651,25 @@ impl Cache {
         }
         entry.used = now;
         Some(entry.series.clone())
+    }
+
+    /// Whether the caller is the one to read `metric` of run `id` into the
+    /// cache in the background: false while another does.
+    pub fn start_filling(&self, id: &str, metric: &str) -> bool {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.filling.insert((id.to_owned(), metric.to_owned()))
+    }
+
+    /// The background read of [`Cache::start_filling`] is over.
+    pub fn stop_filling(&self, id: &str, metric: &str) {
+        let mut inner = self
+            .inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        inner.filling.remove(&(id.to_owned(), metric.to_owned()));
     }
 
     /// Drops every series kept.
@@ -650,6 +867,60 @@ mod tests {
         assert_eq!(v.y, vec![Some(14.0), Some(11.0)]);
         let v = downsample(&paired, XAxis::Metric, Some(0.5), None, 10);
         assert_eq!(v.x, vec![0.9]);
+    }
+
+    #[test]
+    fn a_streamed_view_is_the_view_of_the_whole_series() {
+        let start = 1_700_000_000_123_456_789_i64;
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for n in [0, 1, 2, 3, 7, 100, 1999, 2000, 2001, 4096, 50_000] {
+            let points: Vec<(i64, i64, f64)> = (0..n)
+                .map(|i| {
+                    let r = next();
+                    let value = match r % 23 {
+                        0 => f64::NAN,
+                        1 => f64::INFINITY,
+                        2 => f64::NEG_INFINITY,
+                        3 => 1.0,
+                        _ => (r >> 11) as f64 / 1e6 - 4e6,
+                    };
+                    let step = if r % 5 == 0 { (r >> 40) as i64 } else { i };
+                    (step, start + i * 1_000_003 + (r % 977) as i64, value)
+                })
+                .collect();
+            let whole = Series::from_points(&points, start);
+            for axis in [XAxis::Step, XAxis::Time, XAxis::Wall] {
+                for max in [0, 2, 3, 4, 5, 100, 2000, 100_000] {
+                    let mut s = Streamed::new(points.len(), axis, start, max);
+                    for &(step, nanos, value) in &points {
+                        s.push(step, nanos, value);
+                    }
+                    let streamed = s.finish().unwrap();
+                    let want = downsample(&whole, axis, None, None, max);
+                    let bits = |v: &View| {
+                        (
+                            v.x.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                            v.y.iter().map(|y| y.map(f64::to_bits)).collect::<Vec<_>>(),
+                            v.nonfinite
+                                .iter()
+                                .map(|p| (p.x.to_bits(), p.value.to_bits()))
+                                .collect::<Vec<_>>(),
+                            v.in_range,
+                            v.downsampled,
+                        )
+                    };
+                    assert_eq!(bits(&streamed), bits(&want), "n {n}, {axis:?}, max {max}");
+                }
+            }
+        }
+        let short = Streamed::new(3, XAxis::Step, 0, 10);
+        assert!(short.finish().is_none(), "fewer points than announced");
     }
 
     #[test]

@@ -26,6 +26,7 @@ mod received;
 mod remove;
 mod schema;
 mod select;
+pub mod series;
 mod sqlite;
 mod summary;
 pub mod user_config;

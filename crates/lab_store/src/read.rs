@@ -206,7 +206,7 @@ impl Store {
     }
 
     /// Every point of metric `name` of a run, in logging order, as
-    /// `(step, time_nanos, value)`, read from the journal.
+    /// `(step, time_nanos, value)`, read as [`Store::visit_metric`] reads.
     pub fn metric_history(&self, run: &RunInfo, name: &str) -> Result<Vec<(i64, i64, f64)>, Error> {
         let mut out = Vec::new();
         self.visit_metric(run, name, |step, nanos, value| {
@@ -216,8 +216,41 @@ impl Store {
     }
 
     /// Calls `f(step, time_nanos, value)` for every point of metric `name` of
-    /// a run, in logging order, reading the journal once without collecting.
+    /// a run, in logging order, without collecting: from the run's series
+    /// file when it has one that matches its journal (that metric's blocks
+    /// alone), else reading the journal once.
     pub fn visit_metric(
+        &self,
+        run: &RunInfo,
+        name: &str,
+        mut f: impl FnMut(i64, i64, f64),
+    ) -> Result<(), Error> {
+        let paths = self.project.run_paths(&run.short_id);
+        let columns = crate::series::Columns::All;
+        if let Some(done) = crate::series::visit(&paths, name, columns, &mut f) {
+            return done;
+        }
+        self.visit_metric_in_journal(run, name, f)
+    }
+
+    /// [`Store::visit_metric`] for a reader that needs no times:
+    /// `f(step, value)`, without decoding the times of a series file.
+    pub fn visit_metric_steps(
+        &self,
+        run: &RunInfo,
+        name: &str,
+        mut f: impl FnMut(i64, f64),
+    ) -> Result<(), Error> {
+        let paths = self.project.run_paths(&run.short_id);
+        let columns = crate::series::Columns::StepsAndValues;
+        if let Some(done) = crate::series::visit(&paths, name, columns, |s, _, v| f(s, v)) {
+            return done;
+        }
+        self.visit_metric_in_journal(run, name, |s, _, v| f(s, v))
+    }
+
+    /// [`Store::visit_metric`] from the journal alone.
+    pub fn visit_metric_in_journal(
         &self,
         run: &RunInfo,
         name: &str,
@@ -234,9 +267,22 @@ impl Store {
         Ok(())
     }
 
-    /// Every metric's values in logging order, read from the journal in one
-    /// pass (for sparklines and summaries of the whole series).
+    /// Every metric's values in logging order (for sparklines and summaries
+    /// of the whole series): the values columns of the run's series file
+    /// when it has one that matches its journal, else the journal in one
+    /// pass.
     pub fn metric_series(&self, run: &RunInfo) -> Result<Vec<(String, Vec<f64>)>, Error> {
+        if let Some(series) = crate::series::values(&self.project.run_paths(&run.short_id)) {
+            return Ok(series);
+        }
+        self.metric_series_in_journal(run)
+    }
+
+    /// [`Store::metric_series`] from the journal alone.
+    pub fn metric_series_in_journal(
+        &self,
+        run: &RunInfo,
+    ) -> Result<Vec<(String, Vec<f64>)>, Error> {
         let mut names: HashMap<u32, usize> = HashMap::new();
         let mut series: Vec<(String, Vec<f64>)> = Vec::new();
         self.read_metric_events(&run.short_id, 0, |event| match event {

@@ -7,7 +7,10 @@
 //! in a run that is no longer running), copies of a Lab store inside an
 //! artifact (logging `"."` from the project root once copied `.lab` into
 //! itself), and run folders without a journal, recreated by the artifacts of
-//! a run that `lab rm --force` removed while it was live.
+//! a run that `lab rm --force` removed while it was live. Last, it writes
+//! the series file (`series.lab`) of each ended run with a long journal that
+//! lacks one: runs that ended before Lab wrote them, or whose process was
+//! killed before it could.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -62,14 +65,75 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     // Opening the index fresh also drops the rows of runs whose folder is gone.
     let store = super::open_fresh()?;
     let found = find(&store)?;
+    let unwritten = without_series(&store)?;
     let root = store.project().root().to_owned();
     let mut out = std::io::stdout().lock();
-    if found.is_empty() {
+    if found.is_empty() && unwritten.is_empty() {
         writeln!(out, "Nothing to clean up")?;
         return Ok(ExitStatus::Success);
     }
-    remove(&found, args.dry_run, &root, &mut out)?;
+    if !found.is_empty() {
+        remove(&found, args.dry_run, &root, &mut out)?;
+    }
+    write_series(&unwritten, args.dry_run, &root, &mut out)?;
     Ok(ExitStatus::Success)
+}
+
+/// The runs that ended with a journal long enough for a series file
+/// (`lab_store::series::MIN_JOURNAL_BYTES`) and have none that matches it:
+/// runs that ended before Lab wrote them, or whose process was killed
+/// before it could.
+fn without_series(store: &Store) -> Result<Vec<(String, lab_store::RunPaths)>> {
+    let mut found = Vec::new();
+    for run in store.runs(None)? {
+        if run.status == Status::Running {
+            continue;
+        }
+        let paths = store.project().run_paths(&run.short_id);
+        let long = std::fs::metadata(&paths.journal)
+            .is_ok_and(|m| m.len() >= lab_store::series::MIN_JOURNAL_BYTES);
+        if long && lab_store::series::open(&paths).is_none() && !paths.journal_is_locked()? {
+            found.push((run.short_id, paths));
+        }
+    }
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(found)
+}
+
+/// Writes the series file of each run in `runs` (or says it would), a line
+/// each.
+fn write_series(
+    runs: &[(String, lab_store::RunPaths)],
+    dry_run: bool,
+    root: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
+    for (short_id, paths) in runs {
+        let file = lab_store::series::path(paths);
+        if dry_run {
+            writeln!(
+                out,
+                "Would write the series file of run `{short_id}`: {}",
+                disk::shown(&file, root)
+            )?;
+            continue;
+        }
+        match lab_store::series::write(paths)? {
+            lab_store::series::Written::File { bytes, points } => writeln!(
+                out,
+                "Wrote the series file of run `{short_id}` ({points} points, {}): {}",
+                output::bytes(bytes),
+                disk::shown(&file, root)
+            )?,
+            lab_store::series::Written::Current => {}
+            lab_store::series::Written::Skipped(why) => writeln!(
+                out,
+                "Left run `{short_id}` without a series file ({why}): {}",
+                disk::shown(&paths.journal, root)
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// Everything there is to delete, folder by folder in name order: the trash,
@@ -132,6 +196,17 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
             files_in(&dir.join("models"))
                 .into_iter()
                 .filter(|p| is_orphaned_model_temp(&name_of(p)))
+                .map(Garbage::Temp),
+        );
+        // `.lab/runs/<short>/.series.lab.<pid>-<n>.tmp`: a series file
+        // being written.
+        found.extend(
+            files_in(&dir)
+                .into_iter()
+                .filter(|p| {
+                    let name = name_of(p);
+                    name.starts_with(".series.lab.") && is_orphaned_model_temp(&name)
+                })
                 .map(Garbage::Temp),
         );
         // `.lab/runs/<short>/media/<key>/.media.<pid>-<n>.tmp`: an image or

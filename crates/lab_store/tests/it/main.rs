@@ -19,6 +19,7 @@ mod edit;
 mod media;
 mod model;
 mod rebuild;
+mod series;
 
 const SECOND: i64 = 1_000_000_000;
 

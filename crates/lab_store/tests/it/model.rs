@@ -1,7 +1,10 @@
 //! A model-based test of the fold: random record sequences are written as a
 //! journal, damaged at a random byte (cut there, or one bit flipped), folded,
 //! and the run the index holds is compared with what an in-memory model says
-//! must survive: every record whose frame the damage did not touch.
+//! must survive: every record whose frame the damage did not touch. Each
+//! run's series file is written from the damaged journal and damaged in turn:
+//! every metric read back is the journal's, point for point, and the
+//! model's where the journal was left whole.
 
 use std::collections::HashMap;
 
@@ -36,6 +39,8 @@ struct Case {
     end: Option<Status>,
     close: bool,
     damage: Damage,
+    /// What happens to the series file once written.
+    series_damage: Damage,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -54,20 +59,26 @@ fn case() -> impl Strategy<Value = Case> {
             Just(Some(Status::Interrupted)),
         ],
         any::<bool>(),
-        prop_oneof![
-            Just(Damage::None),
-            (0.0f64..1.0).prop_map(Damage::Cut),
-            (0.0f64..1.0, 0u8..8).prop_map(|(at, bit)| Damage::Flip(at, bit)),
-        ],
+        damage(),
+        damage(),
     )
-        .prop_map(|(steps, end, close, damage)| Case {
+        .prop_map(|(steps, end, close, damage, series_damage)| Case {
             steps,
             end,
             // A writer that never ended the run may still have closed it (a
             // process that exits normally, say).
             close,
             damage,
+            series_damage,
         })
+}
+
+fn damage() -> impl Strategy<Value = Damage> {
+    prop_oneof![
+        Just(Damage::None),
+        (0.0f64..1.0).prop_map(Damage::Cut),
+        (0.0f64..1.0, 0u8..8).prop_map(|(at, bit)| Damage::Flip(at, bit)),
+    ]
 }
 
 /// A frame as written: where it is and what it holds.
@@ -347,6 +358,7 @@ fn check(store: &mut Store, case: &Case, n: i64) -> Result<(), TestCaseError> {
         return Ok(());
     }
     prop_assert_eq!(runs.len(), 1, "the run vanished");
+    check_series(store, &runs[0], case, &kept)?;
     let got = observed(&runs[0]);
     let expected = model(&short, &kept, detectable);
     // A flipped bit in the length of the last frame can leave that frame
@@ -363,6 +375,88 @@ fn check(store: &mut Store, case: &Case, n: i64) -> Result<(), TestCaseError> {
         return Ok(());
     }
     prop_assert_eq!(got, expected);
+    Ok(())
+}
+
+/// Every point of each metric the model knows, by name, as `(step, time,
+/// value bits)`.
+fn model_points(kept: &[&Record]) -> HashMap<String, Vec<(i64, i64, u64)>> {
+    let mut names: HashMap<u32, String> = HashMap::new();
+    let mut points: HashMap<String, Vec<(i64, i64, u64)>> = HashMap::new();
+    let mut add = |names: &HashMap<u32, String>, t: i64, p: &MetricPoint| {
+        if let Some(name) = names.get(&p.key) {
+            points
+                .entry(name.clone())
+                .or_default()
+                .push((p.step, t, p.value.to_bits()));
+        }
+    };
+    for record in kept {
+        match record {
+            Record::MetricKey { key, name } => {
+                names.insert(*key, name.clone());
+            }
+            Record::Metric { time_nanos, point } => add(&names, *time_nanos, point),
+            Record::Metrics { time_nanos, points } => {
+                for p in points {
+                    add(&names, *time_nanos, p);
+                }
+            }
+            _ => {}
+        }
+    }
+    points
+}
+
+/// Writes the run's series file, damages it as the case says, and reads
+/// every metric back: the journal's points, and the model's when the
+/// journal is whole.
+fn check_series(
+    store: &Store,
+    run: &RunInfo,
+    case: &Case,
+    kept: &[&Record],
+) -> Result<(), TestCaseError> {
+    let paths = store.project().run_paths(&run.short_id);
+    let written = lab_store::series::write_at_least(&paths, 0).unwrap();
+    if matches!(case.damage, Damage::None) {
+        prop_assert!(
+            matches!(written, lab_store::series::Written::File { .. }),
+            "{:?}",
+            written
+        );
+    }
+    let file = lab_store::series::path(&paths);
+    if let Ok(mut bytes) = std::fs::read(&file) {
+        match case.series_damage {
+            Damage::None => {}
+            Damage::Cut(at) => bytes.truncate((bytes.len() as f64 * at) as usize),
+            Damage::Flip(at, bit) => {
+                let i = ((bytes.len() as f64 * at) as usize).min(bytes.len() - 1);
+                bytes[i] ^= 1 << bit;
+            }
+        }
+        std::fs::write(&file, &bytes).unwrap();
+    }
+    let expected = model_points(kept);
+    for k in 0..4 {
+        let name = format!("m{k}");
+        let read: Vec<(i64, i64, u64)> = store
+            .metric_history(run, &name)
+            .unwrap()
+            .into_iter()
+            .map(|(s, t, v)| (s, t, v.to_bits()))
+            .collect();
+        let mut journal = Vec::new();
+        store
+            .visit_metric_in_journal(run, &name, |s, t, v| journal.push((s, t, v.to_bits())))
+            .unwrap();
+        prop_assert_eq!(&read, &journal, "metric {}", name);
+        if matches!(case.damage, Damage::None) {
+            let want = expected.get(&name).cloned().unwrap_or_default();
+            prop_assert_eq!(&read, &want, "metric {}", name);
+        }
+    }
     Ok(())
 }
 
