@@ -28,6 +28,7 @@ mod finish;
 mod hash;
 pub mod import;
 pub mod media;
+mod per_process;
 mod run;
 pub mod sysmetrics;
 pub mod tboard;

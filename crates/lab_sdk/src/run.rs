@@ -13,6 +13,7 @@ use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos}
 
 use crate::console::Capture;
 use crate::media::{self, RawImage};
+use crate::per_process::PerProcess;
 use crate::sysmetrics::Sampler;
 use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
@@ -154,7 +155,7 @@ const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Runs that may be live, so a forked child can let go of their journals.
-static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
+static LIVE_RUNS: PerProcess<Mutex<Vec<Weak<Run>>>> = PerProcess::new();
 
 /// To be called in a child process right after `fork`. The child gets a copy
 /// of every live run, but the runs stay the parent's: the child closes its
@@ -163,12 +164,20 @@ static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
     crate::team::stream::after_fork_in_child();
-    // The finishing thread exists only in the parent.
+    // The finishing thread exists only in the parent, which keeps its queue
+    // and its lock: the child gets its own.
     crate::finish::after_fork_in_child();
-    let Ok(mut live) = LIVE_RUNS.try_lock() else {
-        return;
-    };
-    for run in std::mem::take(&mut *live).iter().filter_map(Weak::upgrade) {
+    crate::env::after_fork_in_child();
+    crate::console::after_fork_in_child();
+    // Held at the fork by a thread starting a run, the parent's list is
+    // left alone (and those runs' copies with it).
+    let inherited = LIVE_RUNS
+        .get()
+        .try_lock()
+        .map(|mut live| std::mem::take(&mut *live))
+        .unwrap_or_default();
+    LIVE_RUNS.renew();
+    for run in inherited.iter().filter_map(Weak::upgrade) {
         // A lock held by a thread that did not survive the fork stays held;
         // such a run keeps its copy, which only delays the crash verdict.
         if let Ok(mut st) = run.state.try_lock() {
@@ -186,7 +195,6 @@ pub fn after_fork_in_child() {
             drop(capture.take());
         }
     }
-    crate::console::after_fork_in_child();
 }
 
 /// Waits until every ended run is closed, synced and indexed. Returns what
@@ -305,7 +313,10 @@ impl Run {
             let sampler = Sampler::start(Arc::downgrade(&run), options.system_metrics.interval)?;
             *run.sampler.lock().unwrap_or_else(PoisonError::into_inner) = Some(sampler);
         }
-        let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = LIVE_RUNS
+            .get()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
         drop(live);
