@@ -164,9 +164,10 @@ static LIVE_RUNS: PerProcess<Mutex<Vec<Weak<Run>>>> = PerProcess::new();
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
     crate::team::stream::after_fork_in_child();
-    // The finishing thread exists only in the parent, which keeps its queue
-    // and its lock: the child gets its own.
+    // The finishing and sampling threads exist only in the parent, which
+    // keeps their queues and locks: the child gets its own.
     crate::finish::after_fork_in_child();
+    crate::sysmetrics::after_fork_in_child();
     crate::env::after_fork_in_child();
     crate::console::after_fork_in_child();
     // Held at the fork by a thread starting a run, the parent's list is
@@ -188,7 +189,8 @@ pub fn after_fork_in_child() {
             std::mem::forget(env.take());
         }
         if let Ok(mut sampler) = run.sampler.try_lock() {
-            std::mem::forget(sampler.take());
+            // Its place is with the parent's sampler, not the child's.
+            sampler.take();
         }
         if let Ok(mut capture) = run.capture.try_lock() {
             // Closes the child's copies; the originals stay the parent's.
