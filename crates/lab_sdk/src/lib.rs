@@ -23,6 +23,7 @@ mod artifacts;
 pub mod console;
 mod cut;
 mod env;
+mod env_thread;
 mod error;
 mod finish;
 mod hash;

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
 
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths};
@@ -12,10 +11,10 @@ use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
 use crate::console::Capture;
+use crate::env_thread::Gathered;
 use crate::media::{self, RawImage};
 use crate::per_process::PerProcess;
 use crate::sysmetrics::Sampler;
-use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
 use crate::{EnvRequest, SdkError, SystemMetrics, artifacts, tboard};
 
@@ -53,7 +52,8 @@ pub struct Run {
     project: Project,
     paths: RunPaths,
     state: Mutex<State>,
-    env_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Whether the `lab-env` thread has recorded the run's slow facts.
+    gathered: Mutex<Gathered>,
     /// The system metrics thread, until the run ends.
     sampler: Mutex<Option<Sampler>>,
     /// The capture of the process's console, while this run has it.
@@ -169,6 +169,7 @@ pub fn after_fork_in_child() {
     crate::finish::after_fork_in_child();
     crate::sysmetrics::after_fork_in_child();
     crate::env::after_fork_in_child();
+    crate::env_thread::after_fork_in_child();
     crate::console::after_fork_in_child();
     // Held at the fork by a thread starting a run, the parent's list is
     // left alone (and those runs' copies with it).
@@ -184,9 +185,6 @@ pub fn after_fork_in_child() {
         if let Ok(mut st) = run.state.try_lock() {
             // Dropping the writer unmaps and closes; it never changes the file.
             drop(st.journal.take());
-        }
-        if let Ok(mut env) = run.env_thread.try_lock() {
-            std::mem::forget(env.take());
         }
         if let Ok(mut sampler) = run.sampler.try_lock() {
             // Its place is with the parent's sampler, not the child's.
@@ -282,35 +280,11 @@ impl Run {
                 ended: None,
                 points: Vec::new(),
             }),
-            env_thread: Mutex::new(None),
+            gathered: Mutex::new(Gathered::Pending),
             sampler: Mutex::new(None),
             capture: Mutex::new(None),
         });
-        let for_env = Arc::clone(&run);
-        let env = options.env;
-        let handle = spawn_quiet("lab-env", move || {
-            let attrs = env.gather();
-            let mut st = for_env.lock();
-            let time_nanos = now_nanos();
-            if let Some(journal) = st.journal.as_mut() {
-                for (key, value) in attrs {
-                    // A failure here (a full disk) shows at the next log call.
-                    if journal
-                        .append(&Record::Attr {
-                            time_nanos,
-                            key,
-                            value,
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        })?;
-        *run.env_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        crate::env_thread::gather_for(Arc::clone(&run), options.env)?;
         if options.system_metrics.enabled {
             let sampler = Sampler::start(Arc::downgrade(&run), options.system_metrics.interval)?;
             *run.sampler.lock().unwrap_or_else(PoisonError::into_inner) = Some(sampler);
@@ -888,14 +862,34 @@ impl Run {
     /// Waits for the environment thread, whose records must come before the
     /// Close record.
     pub(crate) fn join_env(&self) -> Result<(), String> {
-        let env = self
-            .env_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match env.map(JoinHandle::join) {
-            Some(Err(_)) => Err("the environment thread of Lab panicked".to_owned()),
-            _ => Ok(()),
+        match crate::env_thread::wait(self) {
+            Gathered::Panicked => Err("the environment thread of Lab panicked".to_owned()),
+            Gathered::Done | Gathered::Pending => Ok(()),
+        }
+    }
+
+    pub(crate) fn gathered(&self) -> MutexGuard<'_, Gathered> {
+        self.gathered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends the facts the environment thread gathered. A failure here
+    /// (a full disk) shows at the next log call.
+    pub(crate) fn append_env(&self, attrs: Vec<(String, Value)>) {
+        let mut st = self.lock();
+        let time_nanos = now_nanos();
+        if let Some(journal) = st.journal.as_mut() {
+            for (key, value) in attrs {
+                if journal
+                    .append(&Record::Attr {
+                        time_nanos,
+                        key,
+                        value,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
         }
     }
 
