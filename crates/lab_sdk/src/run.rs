@@ -179,6 +179,7 @@ pub fn after_fork_in_child() {
         .map(|mut live| std::mem::take(&mut *live))
         .unwrap_or_default();
     LIVE_RUNS.renew();
+    WRITER.renew();
     for run in inherited.iter().filter_map(Weak::upgrade) {
         // A lock held by a thread that did not survive the fork stays held;
         // such a run keeps its copy, which only delays the crash verdict.
@@ -205,6 +206,38 @@ pub fn wait_for_background() -> Vec<String> {
     // the console thread a moment to pass that on before the process exits.
     crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
     crate::finish::wait()
+}
+
+/// The pid of the process that read [`WriterIdentity::current`], and what
+/// it read.
+type KnownWriter = Option<(u32, Option<WriterIdentity>)>;
+
+/// This process's identity as a journal writer, and its pid.
+static WRITER: PerProcess<Mutex<KnownWriter>> = PerProcess::new();
+
+/// This process as its journals' writer, read from `/proc` once per
+/// process (a forked child, with a pid of its own, reads it again); the
+/// machine's name, which may change, each time.
+fn writer_identity() -> Option<Value> {
+    let pid = std::process::id();
+    let mut known = WRITER.get().lock().unwrap_or_else(PoisonError::into_inner);
+    let me = match &mut *known {
+        Some((of, me)) if *of == pid => {
+            if let Some(me) = me.as_mut() {
+                me.host = rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned();
+            }
+            me.clone()
+        }
+        _ => {
+            let me = WriterIdentity::current();
+            *known = Some((pid, me.clone()));
+            me
+        }
+    };
+    me.map(|me| me.to_value())
 }
 
 /// Whether `attrs` give the run a name, checked as an edit's name is.
@@ -243,11 +276,11 @@ impl Run {
             time_nanos,
             experiment: options.experiment,
         })?;
-        if let Some(me) = WriterIdentity::current() {
+        if let Some(me) = writer_identity() {
             journal.append(&Record::Attr {
                 time_nanos,
                 key: WRITER_ATTR.to_owned(),
-                value: me.to_value(),
+                value: me,
             })?;
         }
         let attrs = options.attrs;
