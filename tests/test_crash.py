@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import lab
-from conftest import lab_cli, lab_env
+from conftest import lab_cli, lab_env, run_python
 
 CHILD = """
 import sys
@@ -165,6 +165,73 @@ def test_a_forked_child_neither_logs_to_nor_keeps_alive_its_parents_run(project:
         assert run.metric_history("loss") and [v for _, _, v in run.metric_history("loss")] == [0.5]
     finally:
         os.kill(int(child_pid), signal.SIGKILL)
+
+
+FORKS_UNDER_LOAD = """
+import json, os, sys, threading, time
+# System metrics on, as users have them: their sampler is forked too.
+os.environ.pop("LAB_SYSTEM_METRICS", None)
+from lab import _lab
+from lab.experiment import Experiment
+
+FORKS = int(sys.argv[1])
+stop = threading.Event()
+
+def churn():
+    # Runs ended one after the other: the `lab-finish` thread is always
+    # taking, finishing and reporting batches, under its queue's lock now
+    # and then. (Not faster than it finishes them: each live journal holds
+    # megabytes of reserved space.)
+    busy = Experiment("busy", system_metrics_interval=0.1)
+    while not stop.is_set():
+        with busy.start_run():
+            busy.log_metric("x", 1.0)
+        time.sleep(0.005)
+
+threading.Thread(target=churn, daemon=True).start()
+time.sleep(0.2)
+hung = failed = 0
+for i in range(FORKS):
+    pid = os.fork()
+    if pid == 0:
+        child = Experiment("child", system_metrics_interval=0.1)
+        with child.start_run():
+            child.log_metric("y", float(i))
+        problems = _lab.wait_for_background()
+        if problems:
+            print(problems, file=sys.stderr, flush=True)
+        os._exit(1 if problems else 0)
+    deadline = time.monotonic() + 10
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            failed += status != 0
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            hung += 1
+            break
+        time.sleep(0.001)
+    if hung:
+        break
+stop.set()
+print(json.dumps({"forks": i + 1, "hung": hung, "failed": failed}), flush=True)
+"""
+
+
+def test_a_child_forked_while_runs_are_being_finished_ends_its_own_runs(project: Path) -> None:
+    # A child forked while the parent's `lab-finish` thread held its queue's
+    # lock inherited the lock held, by a thread it does not have: the first
+    # run it ended waited for it forever.
+    import json
+
+    proc = run_python(project, FORKS_UNDER_LOAD, "200", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out == {"forks": 200, "hung": 0, "failed": 0}, (out, proc.stderr[-3000:])
+    children = lab.runs(where="experiment = child")
+    assert len(children) == 200 and {r.status for r in children} == {"finished"}
 
 
 CONTAINED = """

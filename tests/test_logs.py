@@ -547,6 +547,38 @@ def test_a_child_forked_during_the_run_prints_after_it_ended(project: Path) -> N
     assert only_run(project).logs() == "parent in the run\nchild in the run\n"
 
 
+def test_a_child_of_one_run_printing_during_the_next_is_not_recorded_in_it(project: Path) -> None:
+    proc = run_python(
+        project,
+        """
+        import os, time, lab
+        e = lab.Experiment("t")
+        with e.start_run():
+            print("first run", flush=True)
+            pid = os.fork()
+            if pid == 0:
+                time.sleep(0.5)
+                print("child of the first run", flush=True)
+                os._exit(0)
+            first = e.run_id
+        with e.start_run():
+            print("second run", flush=True)
+            time.sleep(1)
+            print("second run again", flush=True)
+            second = e.run_id
+        os.waitpid(pid, 0)
+        print(first, second, flush=True)
+        """,
+        check=True,
+    )
+    first, second = proc.stdout.split()[-2:]
+    # The terminal got the child's line; neither run recorded it: the second
+    # run's capture reads pipes of its own.
+    assert "child of the first run" in proc.stdout
+    assert lab.get_run(first).logs() == "first run\n"
+    assert lab.get_run(second).logs() == "second run\nsecond run again\n"
+
+
 def test_a_thread_still_printing_when_the_run_ends(project: Path) -> None:
     proc = run_python(
         project,

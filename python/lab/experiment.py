@@ -81,11 +81,28 @@ def _user() -> str:
         if os.environ.get(var):
             return os.environ[var]
     try:
-        import pwd
-
-        return pwd.getpwuid(os.getuid()).pw_name
-    except (ImportError, KeyError, AttributeError):
+        uid = os.getuid()
+    except AttributeError:
         return ""
+    return _user_named(uid)
+
+
+_USER_NAMES: dict = {}
+
+
+def _user_named(uid: int) -> str:
+    """The name of user ``uid``, looked up once per process: each run read
+    the password database again."""
+    name = _USER_NAMES.get(uid)
+    if name is None:
+        try:
+            import pwd
+
+            name = pwd.getpwuid(uid).pw_name
+        except (ImportError, KeyError):
+            name = ""
+        _USER_NAMES[uid] = name
+    return name
 
 
 def _host() -> str:

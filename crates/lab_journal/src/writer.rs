@@ -1,7 +1,10 @@
 //! Appending to a journal through a shared memory map.
 //!
-//! The writer maps a window of the file (8 MiB, or more for a larger frame),
-//! with the space reserved by `fallocate` first: a full disk is then an error
+//! The writer maps a window of the file, with the space reserved by
+//! `fallocate` first: room for 64 KiB of records in a new journal (beside
+//! the reserve kept to end the run), twice as much at each move up to
+//! 8 MiB, or more for a larger frame. A short run reserves little, and a long one moves rarely. With the
+//! space reserved first, a full disk is then an error
 //! returned by `append`, never a `SIGBUS` on a store. Old windows are unmapped as
 //! the writer moves on, so memory stays flat however long the run. A frame is
 //! written payload first and length last; a reader (or a recovery after
@@ -19,8 +22,12 @@ use memmap2::{MmapMut, MmapOptions};
 use crate::codec::{self, METRIC_PAYLOAD_LEN};
 use crate::{FRAME_HEADER_LEN, HEADER_LEN, JournalError, MAX_PAYLOAD, header};
 
-/// How much of the file is mapped at once.
+/// How much of the file is mapped at once, at most (a larger frame aside).
 const WINDOW: u64 = 8 << 20;
+/// The first window of a new journal: each one after is twice as large, up
+/// to [`WINDOW`]. Reserving [`WINDOW`] for every new journal made a loop of
+/// short runs hold 9 MiB of disk for each run not yet closed.
+const FIRST_WINDOW: u64 = 64 << 10;
 
 /// File space kept in reserve for the records that end a run (its artifacts'
 /// `ArtifactStored` records, End and Close): ordinary appends fail with a full
@@ -43,6 +50,8 @@ pub struct JournalWriter {
     allocated: u64,
     scratch: Vec<u8>,
     page: u64,
+    /// The size of the next window.
+    window: u64,
 }
 
 impl JournalWriter {
@@ -69,6 +78,7 @@ impl JournalWriter {
             allocated: HEADER_LEN as u64,
             scratch: Vec::with_capacity(256),
             page: rustix::param::page_size() as u64,
+            window: FIRST_WINDOW,
         };
         writer.remap(0, END_RESERVE)?;
         Ok(writer)
@@ -188,7 +198,8 @@ impl JournalWriter {
     fn remap(&mut self, needed: u64, keep: u64) -> Result<(), JournalError> {
         let start = self.len - self.len % self.page;
         let round = |n: u64| n.div_ceil(self.page) * self.page;
-        let mut end = start + round((self.len - start + needed + keep).max(WINDOW));
+        let mut end = start + round((self.len - start + needed).max(self.window) + keep);
+        self.window = (self.window * 2).min(WINDOW);
         if end > self.allocated {
             match reserve_space(&self.file, self.allocated, end - self.allocated) {
                 Ok(()) => self.allocated = end,

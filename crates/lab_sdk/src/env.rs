@@ -8,6 +8,8 @@ use std::process::{Command, Stdio};
 use lab_types::Value;
 use lab_types::fields::attr;
 
+use crate::per_process::PerProcess;
+
 /// What to look at.
 #[derive(Clone, Debug, Default)]
 pub struct EnvRequest {
@@ -42,7 +44,7 @@ impl EnvRequest {
 fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
     let env = git_env();
     {
-        let seen = lock(&GIT_SEEN);
+        let seen = lock(GIT_SEEN.get());
         if let Some(s) = seen.iter().find(|s| s.dir == dir && s.env == env)
             && s.watched.iter().all(|(p, stamp)| Stamp::lstat(p) == *stamp)
         {
@@ -71,7 +73,7 @@ fn git_state(dir: &Path) -> Option<Vec<(String, Value)>> {
             .iter()
             .all(|(_, s)| s.is_none_or(|s| s.settled(now)))
     {
-        let mut seen = lock(&GIT_SEEN);
+        let mut seen = lock(GIT_SEEN.get());
         seen.retain(|s| s.dir != dir);
         if seen.len() >= MAX_LISTINGS {
             seen.remove(0);
@@ -161,7 +163,7 @@ struct GitSeen {
 /// The most tracked files whose stamps stand for `git status`.
 const MAX_TRACKED: usize = 10_000;
 
-static GIT_SEEN: std::sync::Mutex<Vec<GitSeen>> = std::sync::Mutex::new(Vec::new());
+static GIT_SEEN: PerProcess<std::sync::Mutex<Vec<GitSeen>>> = PerProcess::new();
 
 /// Where a work tree's git data is, and its tracked files as of the index
 /// whose stamp is `index` (`None`: not to be watched).
@@ -174,7 +176,16 @@ struct Repo {
     tracked: Option<Vec<PathBuf>>,
 }
 
-static REPOS: std::sync::Mutex<Vec<Repo>> = std::sync::Mutex::new(Vec::new());
+static REPOS: PerProcess<std::sync::Mutex<Vec<Repo>>> = PerProcess::new();
+
+/// In a child right after `fork`: what the parent's environment thread
+/// learnt is the child's to learn again, under locks of its own (the
+/// parent's thread may have held one at the fork).
+pub(crate) fn after_fork_in_child() {
+    GIT_SEEN.renew();
+    REPOS.renew();
+    LISTINGS.renew();
+}
 
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -206,7 +217,7 @@ fn watch_list(dir: &Path) -> (Option<Vec<PathBuf>>, bool) {
         paths.push(Path::new(&xdg).join("git/config"));
     }
     paths.push(PathBuf::from("/etc/gitconfig"));
-    let mut repos = lock(&REPOS);
+    let mut repos = lock(REPOS.get());
     let found = repos
         .iter()
         .position(|r| r.dir == dir && r.git_dir.join("HEAD").exists());
@@ -382,7 +393,7 @@ struct Listing {
 }
 
 /// Listings of folders that had stood still when they were read.
-static LISTINGS: std::sync::Mutex<Vec<Listing>> = std::sync::Mutex::new(Vec::new());
+static LISTINGS: PerProcess<std::sync::Mutex<Vec<Listing>>> = PerProcess::new();
 
 impl Listing {
     /// The distributions in `dir`: remembered, when neither the folder nor
@@ -392,7 +403,7 @@ impl Listing {
         let now = lab_types::now_nanos();
         let stamp = Stamp::of(dir);
         {
-            let listings = lock(&LISTINGS);
+            let listings = lock(LISTINGS.get());
             if let Some(l) = listings.iter().find(|l| l.dir == dir)
                 && stamp.is_some()
                 && l.stamp == stamp
@@ -404,7 +415,7 @@ impl Listing {
         let listing = Listing::read(dir, stamp);
         let settled = |s: &Option<Stamp>| s.is_some_and(|s| s.settled(now));
         if settled(&listing.stamp) && listing.files.iter().all(|(_, s)| settled(s)) {
-            let mut listings = lock(&LISTINGS);
+            let mut listings = lock(LISTINGS.get());
             listings.retain(|l| l.dir != dir);
             if listings.len() >= MAX_LISTINGS {
                 listings.remove(0);

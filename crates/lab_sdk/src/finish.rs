@@ -15,7 +15,13 @@
 //! file of each run with a long journal (`lab_store::series`).
 //! [`wait_for_background`] waits until every run handed over is synced,
 //! indexed and has its series file.
+//!
+//! A child forked from a process that had the index open leaves the fold
+//! to the index's next reader (SQLite's memory of the parent's locks came
+//! along with the fork), and a child gets a queue of its own: the parent's
+//! thread may have held the queue's lock at the fork.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -24,6 +30,7 @@ use lab_journal::JournalWriter;
 use lab_store::{Project, Store};
 
 use crate::Run;
+use crate::per_process::PerProcess;
 use crate::thread::spawn_quiet;
 
 /// Runs ended and not yet finished, and what went wrong finishing others.
@@ -32,7 +39,7 @@ struct Queue {
     ended: Vec<Arc<Run>>,
     /// Whether the thread is finishing a batch it took.
     busy: bool,
-    /// The thread, once started (none in a child forked since).
+    /// The thread, once started.
     thread: Option<JoinHandle<()>>,
     /// Whether the thread holds the index open.
     store_open: bool,
@@ -41,21 +48,28 @@ struct Queue {
     problems: Vec<String>,
 }
 
-static QUEUE: Mutex<Queue> = Mutex::new(Queue {
-    ended: Vec::new(),
-    busy: false,
-    thread: None,
-    store_open: false,
-    release: false,
-    problems: Vec::new(),
-});
-/// Rung when runs are handed over.
-static WORK: Condvar = Condvar::new();
-/// Rung when the thread has finished everything handed over.
-static IDLE: Condvar = Condvar::new();
+/// The queue and its signals: this process's (a forked child gets new ones,
+/// see [`after_fork_in_child`]).
+#[derive(Default)]
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Rung when runs are handed over.
+    work: Condvar,
+    /// Rung when the thread has finished everything handed over.
+    idle: Condvar,
+}
+
+static SHARED: PerProcess<Shared> = PerProcess::new();
+
+fn shared() -> &'static Shared {
+    SHARED.get()
+}
 
 fn queue() -> MutexGuard<'static, Queue> {
-    QUEUE.lock().unwrap_or_else(PoisonError::into_inner)
+    shared()
+        .queue
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Hands an ended run (its End record written) to the `lab-finish` thread,
@@ -67,7 +81,7 @@ pub(crate) fn hand_over(run: Arc<Run>) -> std::io::Result<()> {
     }
     q.ended.push(run);
     drop(q);
-    WORK.notify_one();
+    shared().work.notify_one();
     Ok(())
 }
 
@@ -78,45 +92,53 @@ const KEEP_OPEN: Duration = Duration::from_secs(1);
 /// index closed (so its write-ahead log is checkpointed, as a process's
 /// exit expects). Returns what failed since the last call.
 pub(crate) fn wait() -> Vec<String> {
+    let s = shared();
     let mut q = queue();
     while q.thread.is_some() && (q.busy || !q.ended.is_empty() || q.store_open) {
         q.release = true;
-        WORK.notify_all();
-        q = IDLE.wait(q).unwrap_or_else(PoisonError::into_inner);
+        s.work.notify_all();
+        q = s.idle.wait(q).unwrap_or_else(PoisonError::into_inner);
     }
     q.release = false;
     std::mem::take(&mut q.problems)
 }
 
 /// In a child right after `fork`: the thread is the parent's, and so are
-/// the runs it has yet to finish.
+/// the runs it has yet to finish, and the queue's lock, which the thread
+/// may have held at the fork. The child gets a queue of its own; the
+/// parent's is left untouched (its runs' copies of their journals are
+/// dropped with the other runs the child inherited: they must not be
+/// closed or indexed here).
 pub(crate) fn after_fork_in_child() {
-    if let Ok(mut q) = QUEUE.try_lock() {
-        // The child's copies of their journals are dropped with the other
-        // runs it inherited; these must not be closed or indexed here.
-        std::mem::forget(std::mem::take(&mut q.ended));
-        q.busy = false;
-        std::mem::forget(q.thread.take());
-        q.store_open = false;
-        q.release = false;
-        q.problems.clear();
+    SHARED.renew();
+    // What the parent's connections hold, SQLite's memory of its locks
+    // says this process holds: a connection of its own could wait for them.
+    if lab_store::index_opened_in_process() {
+        FOLD_LEFT_TO_READERS.store(true, Ordering::Relaxed);
     }
 }
+
+/// Set in a child forked from a process that had an index open: the runs it
+/// ends are closed and synced, and folded by the next reader of the index
+/// (as a run whose process was killed is) rather than by this process.
+static FOLD_LEFT_TO_READERS: AtomicBool = AtomicBool::new(false);
 
 /// The thread: takes every run ended so far, finishes them, and again.
 /// Between batches it keeps the index open, for a second, or until
 /// [`wait`] asks for it to be closed.
 fn work() {
+    let s = shared();
     let mut store: Option<(Project, Store)> = None;
     loop {
         let mut q = queue();
         while q.ended.is_empty() {
             if store.is_none() {
-                q = WORK.wait(q).unwrap_or_else(PoisonError::into_inner);
+                q = s.work.wait(q).unwrap_or_else(PoisonError::into_inner);
                 continue;
             }
             let let_go = q.release || {
-                let (guard, waited) = WORK
+                let (guard, waited) = s
+                    .work
                     .wait_timeout(q, KEEP_OPEN)
                     .unwrap_or_else(PoisonError::into_inner);
                 q = guard;
@@ -128,7 +150,7 @@ fn work() {
                 store = None;
                 q = queue();
                 q.store_open = false;
-                IDLE.notify_all();
+                s.idle.notify_all();
             }
         }
         q.busy = true;
@@ -147,7 +169,7 @@ fn work() {
         q.busy = false;
         q.store_open = store.is_some();
         drop(q);
-        IDLE.notify_all();
+        s.idle.notify_all();
     }
 }
 
@@ -200,6 +222,9 @@ fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
 /// Folds `run` into its project's index, through the store kept open for
 /// the project of the runs before it.
 fn fold(run: &Run, store: &mut Option<(Project, Store)>) -> Result<(), String> {
+    if FOLD_LEFT_TO_READERS.load(Ordering::Relaxed) {
+        return Ok(());
+    }
     let project = run.project();
     if store.as_ref().is_none_or(|(p, _)| p != project) {
         *store = None;

@@ -4,7 +4,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
-use std::thread::JoinHandle;
 
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
 use lab_store::{Project, RunPaths};
@@ -12,9 +11,10 @@ use lab_types::fields::attr;
 use lab_types::{ErrorInfo, MetricPoint, Record, RunId, Status, Value, now_nanos};
 
 use crate::console::Capture;
+use crate::env_thread::Gathered;
 use crate::media::{self, RawImage};
+use crate::per_process::PerProcess;
 use crate::sysmetrics::Sampler;
-use crate::thread::spawn_quiet;
 use crate::validate::{check_key, check_name, check_value};
 use crate::{EnvRequest, SdkError, SystemMetrics, artifacts, tboard};
 
@@ -52,7 +52,8 @@ pub struct Run {
     project: Project,
     paths: RunPaths,
     state: Mutex<State>,
-    env_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Whether the `lab-env` thread has recorded the run's slow facts.
+    gathered: Mutex<Gathered>,
     /// The system metrics thread, until the run ends.
     sampler: Mutex<Option<Sampler>>,
     /// The capture of the process's console, while this run has it.
@@ -154,7 +155,7 @@ const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
 /// Runs that may be live, so a forked child can let go of their journals.
-static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
+static LIVE_RUNS: PerProcess<Mutex<Vec<Weak<Run>>>> = PerProcess::new();
 
 /// To be called in a child process right after `fork`. The child gets a copy
 /// of every live run, but the runs stay the parent's: the child closes its
@@ -163,30 +164,38 @@ static LIVE_RUNS: Mutex<Vec<Weak<Run>>> = Mutex::new(Vec::new());
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
     crate::team::stream::after_fork_in_child();
-    // The finishing thread exists only in the parent.
+    // The finishing and sampling threads exist only in the parent, which
+    // keeps their queues and locks: the child gets its own.
     crate::finish::after_fork_in_child();
-    let Ok(mut live) = LIVE_RUNS.try_lock() else {
-        return;
-    };
-    for run in std::mem::take(&mut *live).iter().filter_map(Weak::upgrade) {
+    crate::sysmetrics::after_fork_in_child();
+    crate::env::after_fork_in_child();
+    crate::env_thread::after_fork_in_child();
+    crate::console::after_fork_in_child();
+    // Held at the fork by a thread starting a run, the parent's list is
+    // left alone (and those runs' copies with it).
+    let inherited = LIVE_RUNS
+        .get()
+        .try_lock()
+        .map(|mut live| std::mem::take(&mut *live))
+        .unwrap_or_default();
+    LIVE_RUNS.renew();
+    WRITER.renew();
+    for run in inherited.iter().filter_map(Weak::upgrade) {
         // A lock held by a thread that did not survive the fork stays held;
         // such a run keeps its copy, which only delays the crash verdict.
         if let Ok(mut st) = run.state.try_lock() {
             // Dropping the writer unmaps and closes; it never changes the file.
             drop(st.journal.take());
         }
-        if let Ok(mut env) = run.env_thread.try_lock() {
-            std::mem::forget(env.take());
-        }
         if let Ok(mut sampler) = run.sampler.try_lock() {
-            std::mem::forget(sampler.take());
+            // Its place is with the parent's sampler, not the child's.
+            sampler.take();
         }
         if let Ok(mut capture) = run.capture.try_lock() {
             // Closes the child's copies; the originals stay the parent's.
             drop(capture.take());
         }
     }
-    crate::console::after_fork_in_child();
 }
 
 /// Waits until every ended run is closed, synced and indexed. Returns what
@@ -197,6 +206,38 @@ pub fn wait_for_background() -> Vec<String> {
     // the console thread a moment to pass that on before the process exits.
     crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
     crate::finish::wait()
+}
+
+/// The pid of the process that read [`WriterIdentity::current`], and what
+/// it read.
+type KnownWriter = Option<(u32, Option<WriterIdentity>)>;
+
+/// This process's identity as a journal writer, and its pid.
+static WRITER: PerProcess<Mutex<KnownWriter>> = PerProcess::new();
+
+/// This process as its journals' writer, read from `/proc` once per
+/// process (a forked child, with a pid of its own, reads it again); the
+/// machine's name, which may change, each time.
+fn writer_identity() -> Option<Value> {
+    let pid = std::process::id();
+    let mut known = WRITER.get().lock().unwrap_or_else(PoisonError::into_inner);
+    let me = match &mut *known {
+        Some((of, me)) if *of == pid => {
+            if let Some(me) = me.as_mut() {
+                me.host = rustix::system::uname()
+                    .nodename()
+                    .to_string_lossy()
+                    .into_owned();
+            }
+            me.clone()
+        }
+        _ => {
+            let me = WriterIdentity::current();
+            *known = Some((pid, me.clone()));
+            me
+        }
+    };
+    me.map(|me| me.to_value())
 }
 
 /// Whether `attrs` give the run a name, checked as an edit's name is.
@@ -235,11 +276,11 @@ impl Run {
             time_nanos,
             experiment: options.experiment,
         })?;
-        if let Some(me) = WriterIdentity::current() {
+        if let Some(me) = writer_identity() {
             journal.append(&Record::Attr {
                 time_nanos,
                 key: WRITER_ATTR.to_owned(),
-                value: me.to_value(),
+                value: me,
             })?;
         }
         let attrs = options.attrs;
@@ -272,40 +313,19 @@ impl Run {
                 ended: None,
                 points: Vec::new(),
             }),
-            env_thread: Mutex::new(None),
+            gathered: Mutex::new(Gathered::Pending),
             sampler: Mutex::new(None),
             capture: Mutex::new(None),
         });
-        let for_env = Arc::clone(&run);
-        let env = options.env;
-        let handle = spawn_quiet("lab-env", move || {
-            let attrs = env.gather();
-            let mut st = for_env.lock();
-            let time_nanos = now_nanos();
-            if let Some(journal) = st.journal.as_mut() {
-                for (key, value) in attrs {
-                    // A failure here (a full disk) shows at the next log call.
-                    if journal
-                        .append(&Record::Attr {
-                            time_nanos,
-                            key,
-                            value,
-                        })
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-            }
-        })?;
-        *run.env_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(handle);
+        crate::env_thread::gather_for(Arc::clone(&run), options.env)?;
         if options.system_metrics.enabled {
             let sampler = Sampler::start(Arc::downgrade(&run), options.system_metrics.interval)?;
             *run.sampler.lock().unwrap_or_else(PoisonError::into_inner) = Some(sampler);
         }
-        let mut live = LIVE_RUNS.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = LIVE_RUNS
+            .get()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
         drop(live);
@@ -875,14 +895,34 @@ impl Run {
     /// Waits for the environment thread, whose records must come before the
     /// Close record.
     pub(crate) fn join_env(&self) -> Result<(), String> {
-        let env = self
-            .env_thread
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take();
-        match env.map(JoinHandle::join) {
-            Some(Err(_)) => Err("the environment thread of Lab panicked".to_owned()),
-            _ => Ok(()),
+        match crate::env_thread::wait(self) {
+            Gathered::Panicked => Err("the environment thread of Lab panicked".to_owned()),
+            Gathered::Done | Gathered::Pending => Ok(()),
+        }
+    }
+
+    pub(crate) fn gathered(&self) -> MutexGuard<'_, Gathered> {
+        self.gathered.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Appends the facts the environment thread gathered. A failure here
+    /// (a full disk) shows at the next log call.
+    pub(crate) fn append_env(&self, attrs: Vec<(String, Value)>) {
+        let mut st = self.lock();
+        let time_nanos = now_nanos();
+        if let Some(journal) = st.journal.as_mut() {
+            for (key, value) in attrs {
+                if journal
+                    .append(&Record::Attr {
+                        time_nanos,
+                        key,
+                        value,
+                    })
+                    .is_err()
+                {
+                    break;
+                }
+            }
         }
     }
 

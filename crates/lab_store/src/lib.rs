@@ -54,6 +54,22 @@ use rusqlite::Connection;
 
 use crate::sqlite::SqliteIndex;
 
+/// Whether this process has opened an index on disk with SQLite (or the
+/// process it was forked from had, before the fork).
+static OPENED_ON_DISK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether this process opened an index on disk, or was forked from one
+/// that had. SQLite keeps the locks a process's connections hold on a file
+/// in the process's memory, where a forked child finds them as they were
+/// at the fork: a connection the child opens to the same file may wait
+/// for locks that only the parent's connections could let go. Such a
+/// child is better off not writing the index (its readers fold what it
+/// wrote).
+#[must_use]
+pub fn index_opened_in_process() -> bool {
+    OPENED_ON_DISK.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// How long to wait for another process's lock on the index.
 const BUSY_TIMEOUT: Duration = Duration::from_mins(1);
 
@@ -192,6 +208,7 @@ impl Store {
     }
 
     fn open_on_disk(project: Project) -> Result<Self, Error> {
+        OPENED_ON_DISK.store(true, std::sync::atomic::Ordering::Relaxed);
         let conn = Connection::open(project.index_path())?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Switching a new index to WAL, and migrating it, take locks that

@@ -261,11 +261,21 @@ fn read_last_slot(path: &Path) -> Option<u32> {
 }
 
 /// Records `slot` as the last one given, unless a later one is recorded.
+/// The number is written over the old one in place, zero-padded to the
+/// width of any `u32`, so the file never shrinks: truncating it first made
+/// the file system free its block and allocate it again for every run.
 fn write_last_slot(path: &Path, slot: u32) -> std::io::Result<()> {
+    use std::io::Write as _;
     if read_last_slot(path).is_some_and(|given| given >= slot) {
         return Ok(());
     }
-    std::fs::write(path, format!("{slot}\n"))
+    // Opened without appending: written from the start.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?
+        .write_all(format!("{slot:010}\n").as_bytes())
 }
 
 /// Refuses a marker that is not a JSON object with a `format` this Lab
@@ -308,4 +318,24 @@ fn env_project() -> Option<PathBuf> {
     std::env::var_os("LAB_PROJECT")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_slot_is_written_in_place_and_never_goes_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(LAST_SLOT_FILE);
+        // As an earlier Lab wrote it.
+        std::fs::write(&path, "98765\n").unwrap();
+        write_last_slot(&path, 98766).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "0000098766\n");
+        assert_eq!(read_last_slot(&path), Some(98766));
+        write_last_slot(&path, 7).unwrap();
+        assert_eq!(read_last_slot(&path), Some(98766));
+        write_last_slot(&path, u32::MAX).unwrap();
+        assert_eq!(read_last_slot(&path), Some(u32::MAX));
+    }
 }

@@ -14,7 +14,10 @@
 //! A named thread, `lab-console`, reads both, copies every byte to the
 //! original at once, then cuts what it read into lines ([`lines::Splitter`])
 //! and appends them to the run's journal as Console records, one record per
-//! read, under the run's lock for the time of one copy into the journal. The
+//! read, under the run's lock for the time of one copy into the journal.
+//! The thread is the process's: the first capture starts it, and each
+//! capture after hands it its pipes (a loop of short runs starts no thread
+//! per run). The
 //! run keeps a bounded amount ([`lines::Bound`]): past it, the tail waits in
 //! memory until the run ends, behind a `ConsoleCut` record, and meanwhile in
 //! two small files beside the journal (`tail`), so that a run killed before
@@ -24,8 +27,9 @@
 //! process's): a run started while another is being captured is not
 //! captured. When the run ends ([`Capture::stop`]), the originals go back in
 //! place, the thread reads what was already written, records it, and from
-//! then on only forwards what processes forked during the run still write,
-//! until they close their copies.
+//! then on only forwards what processes forked during the run still write
+//! (while it records the next run's lines from new pipes), until they close
+//! their copies.
 
 pub mod lines;
 #[cfg(unix)]

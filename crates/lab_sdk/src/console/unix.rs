@@ -3,24 +3,55 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
-use std::sync::{Mutex, PoisonError, Weak};
-use std::time::Duration;
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
 
 use lab_types::{ConsoleLine, Record, Stream, now_nanos};
 
 use super::lines::{Bound, Splitter};
 use super::tail::TailFiles;
 use crate::Run;
+use crate::per_process::PerProcess;
 use crate::thread::spawn_quiet;
 
-/// Whether a capture holds fds 1 and 2 in this process.
-static ACTIVE: AtomicBool = AtomicBool::new(false);
+/// What the calling threads and the `lab-console` thread share.
+#[derive(Default)]
+struct State {
+    /// The write end of the thread's wake pipe, once the thread runs.
+    wake: Option<OwnedFd>,
+    /// Whether a capture holds fds 1 and 2.
+    active: bool,
+    next_id: u64,
+    /// For the thread, in order.
+    commands: Vec<Command>,
+    /// Captures whose stop the thread has answered.
+    stopped: Vec<u64>,
+    /// Captures not yet over: recording, or forwarding what processes
+    /// forked during them still write.
+    open: usize,
+}
 
-/// Answered when a `lab-console` thread ends: once every process that held
-/// the captured fds closed them, and what they wrote was passed on.
-static FORWARDERS: Mutex<Vec<Receiver<()>>> = Mutex::new(Vec::new());
+enum Command {
+    Start(Box<Session>),
+    Stop(u64),
+}
+
+/// The state and its signal: this process's (a forked child gets new ones,
+/// see [`after_fork_in_child`]).
+#[derive(Default)]
+struct Shared {
+    state: Mutex<State>,
+    /// Rung by the thread when it answers a stop or a capture is over.
+    changed: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+static SHARED: PerProcess<Shared> = PerProcess::new();
 
 /// How long ending a run waits for the thread to record what was written
 /// before it: only a terminal that takes no output (stopped with Ctrl-S)
@@ -35,12 +66,9 @@ const READ_BYTES: usize = 64 * 1024;
 
 /// A capture of fds 1 and 2, from [`Capture::start`] to [`Capture::stop`].
 pub(crate) struct Capture {
+    id: u64,
     /// The fds taken over, with a copy of what they were.
     saved: Vec<(RawFd, OwnedFd)>,
-    /// Written to tell the thread the run is ending.
-    wake: OwnedFd,
-    /// Answered once the thread has recorded all it will.
-    done: Receiver<()>,
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -169,23 +197,51 @@ struct Source {
     splitter: Splitter,
 }
 
+/// One capture, as the thread sees it.
+struct Session {
+    id: u64,
+    sources: Vec<Source>,
+    /// Where the lines go, until the run ends (or every source closed).
+    recorder: Option<Recorder>,
+}
+
+/// Writes a byte to the thread's wake pipe (made non-blocking: when full,
+/// the thread has wake-ups enough waiting).
+fn wake(state: &State) {
+    if let Some(fd) = &state.wake {
+        // SAFETY: writes one byte from a valid buffer to a pipe we own.
+        unsafe {
+            libc::write(fd.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+        }
+    }
+}
+
 impl Capture {
     /// Captures fds 1 and 2 for `run`, keeping at most `limit_bytes` of
     /// text. `None` when another capture holds them, or neither is open.
     pub(crate) fn start(run: Weak<Run>, limit_bytes: u64) -> io::Result<Option<Capture>> {
-        if ACTIVE.swap(true, Ordering::SeqCst) {
-            return Ok(None);
+        let shared = SHARED.get();
+        {
+            let mut state = shared.lock();
+            if state.active {
+                return Ok(None);
+            }
+            state.active = true;
         }
-        match Self::take_over(run, limit_bytes) {
+        match Self::take_over(shared, run, limit_bytes) {
             Ok(Some(c)) => Ok(Some(c)),
             other => {
-                ACTIVE.store(false, Ordering::SeqCst);
+                shared.lock().active = false;
                 other
             }
         }
     }
 
-    fn take_over(run: Weak<Run>, limit_bytes: u64) -> io::Result<Option<Capture>> {
+    fn take_over(
+        shared: &'static Shared,
+        run: Weak<Run>,
+        limit_bytes: u64,
+    ) -> io::Result<Option<Capture>> {
         let mut saved: Vec<(RawFd, OwnedFd)> = Vec::new();
         let mut sources = Vec::new();
         let result = (|| -> io::Result<()> {
@@ -222,22 +278,37 @@ impl Capture {
         if sources.is_empty() {
             return Ok(None);
         }
-        let (wake_read, wake) = pipe()?;
-        let (done_tx, done) = sync_channel(1);
-        let (gone_tx, gone) = sync_channel(1);
-        let spawned = spawn_quiet("lab-console", move || {
-            pump(sources, wake_read, &run, limit_bytes, &done_tx);
-            gone_tx.try_send(()).ok();
-        });
-        if let Err(e) = spawned {
-            restore(&saved);
-            return Err(e);
+        let mut state = shared.lock();
+        if state.wake.is_none() {
+            let started = pipe().and_then(|(wake_read, wake_write)| {
+                set_nonblocking(&wake_read);
+                set_nonblocking(&wake_write);
+                spawn_quiet("lab-console", move || pump(shared, &wake_read))?;
+                Ok(wake_write)
+            });
+            match started {
+                Ok(wake_write) => state.wake = Some(wake_write),
+                Err(e) => {
+                    drop(state);
+                    restore(&saved);
+                    return Err(e);
+                }
+            }
         }
-        FORWARDERS
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(gone);
-        Ok(Some(Capture { saved, wake, done }))
+        let id = state.next_id;
+        state.next_id += 1;
+        state.open += 1;
+        state.commands.push(Command::Start(Box::new(Session {
+            id,
+            sources,
+            recorder: Some(Recorder {
+                run,
+                bound: Bound::new(limit_bytes),
+                tail_files: None,
+            }),
+        })));
+        wake(&state);
+        Ok(Some(Capture { id, saved }))
     }
 
     /// Puts the original fds back, waits for the thread to record what was
@@ -248,45 +319,58 @@ impl Capture {
             // nothing better to do.
             replace(*fd, original).ok();
         }
-        // SAFETY: writes one byte from a valid buffer to a pipe we own.
-        unsafe {
-            libc::write(self.wake.as_raw_fd(), [1u8].as_ptr().cast(), 1);
+        let shared = SHARED.get();
+        let deadline = Instant::now() + STOP_WAIT;
+        let mut state = shared.lock();
+        state.commands.push(Command::Stop(self.id));
+        wake(&state);
+        loop {
+            if let Some(i) = state.stopped.iter().position(|&id| id == self.id) {
+                state.stopped.swap_remove(i);
+                break;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                // The thread records nothing more for the run once it
+                // gets to the stop: the run has ended by then.
+                break;
+            }
+            state = shared
+                .changed
+                .wait_timeout(state, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         }
-        // Ok, or the thread is gone: either way it records nothing more.
-        self.done.recv_timeout(STOP_WAIT).ok();
-        ACTIVE.store(false, Ordering::SeqCst);
+        state.active = false;
     }
 }
 
-/// Waits, up to `limit` in all, for the `lab-console` threads of ended runs
-/// to pass on what processes forked during those runs wrote after they
-/// ended: at exit, the process would otherwise take those bytes with it.
+/// Waits, up to `limit`, for the captures of ended runs to pass on what
+/// processes forked during those runs wrote after they ended: at exit, the
+/// process would otherwise take those bytes with it. (A capture still
+/// recording is waited for no longer than `limit` either.)
 pub(super) fn wait_for_forwarding(limit: Duration) {
-    let deadline = std::time::Instant::now() + limit;
-    let waiting = std::mem::take(&mut *FORWARDERS.lock().unwrap_or_else(PoisonError::into_inner));
-    let mut still = Vec::new();
-    for gone in waiting {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        // A thread still capturing, or still forwarding a child that lives
-        // on, is waited for no longer than `limit`.
-        if gone.recv_timeout(left) == Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
-            still.push(gone);
+    let shared = SHARED.get();
+    let deadline = Instant::now() + limit;
+    let mut state = shared.lock();
+    while state.open > 0 {
+        let now = Instant::now();
+        if now >= deadline {
+            return;
         }
+        state = shared
+            .changed
+            .wait_timeout(state, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
     }
-    FORWARDERS
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .extend(still);
 }
 
 pub(super) fn after_fork_in_child() {
-    // The parent's threads did not come along.
-    if let Ok(mut f) = FORWARDERS.try_lock() {
-        f.clear();
-    }
-    // The parent's thread did not come along: the capture is not this
-    // process's to stop, and this process may capture its own runs.
-    ACTIVE.store(false, Ordering::SeqCst);
+    // The parent's thread did not come along: its captures are not this
+    // process's to stop or wait for, and this process may capture its own
+    // runs.
+    SHARED.renew();
 }
 
 /// Writes all of `bytes` to `fd`, waiting while it is full.
@@ -369,14 +453,14 @@ fn read_some(fd: &OwnedFd, buf: &mut [u8]) -> Read {
 }
 
 /// Where the lines go while the run is being recorded.
-struct Recorder<'a> {
-    run: &'a Weak<Run>,
+struct Recorder {
+    run: Weak<Run>,
     bound: Bound,
     /// The tail on disk as it comes, once there is one.
     tail_files: Option<TailFiles>,
 }
 
-impl Recorder<'_> {
+impl Recorder {
     fn write(&self, record: &Record) {
         if let Some(run) = self.run.upgrade() {
             run.append_console(record);
@@ -449,7 +533,7 @@ impl Recorder<'_> {
 }
 
 /// Reads once from `source`: forwards, then records.
-fn pump_one(source: &mut Source, buf: &mut [u8], recorder: Option<&mut Recorder<'_>>) -> Read {
+fn pump_one(source: &mut Source, buf: &mut [u8], recorder: Option<&mut Recorder>) -> Read {
     let Some(read) = source.read.as_ref() else {
         return Read::Closed;
     };
@@ -489,90 +573,122 @@ fn pump_one(source: &mut Source, buf: &mut [u8], recorder: Option<&mut Recorder<
     got
 }
 
-/// The `lab-console` thread.
-fn pump(
-    mut sources: Vec<Source>,
-    wake: OwnedFd,
-    run: &Weak<Run>,
-    limit_bytes: u64,
-    done: &SyncSender<()>,
-) {
-    let mut buf = vec![0u8; READ_BYTES];
-    let mut recorder = Some(Recorder {
-        run,
-        bound: Bound::new(limit_bytes),
-        tail_files: None,
-    });
-    let mut wake = Some(wake);
-    loop {
-        let live: Vec<usize> = (0..sources.len())
-            .filter(|&i| sources[i].read.is_some())
-            .collect();
-        if live.is_empty() && wake.is_none() {
-            break;
+/// Records what was left to read when `session`'s run ends (the fds are
+/// back in place: what this process wrote is in the buffers), and the rest
+/// of its lines; from then on its sources are only forwarded.
+fn finish_recording(session: &mut Session, buf: &mut [u8]) {
+    let Some(mut rec) = session.recorder.take() else {
+        return;
+    };
+    for s in &mut session.sources {
+        if let Some(read) = &s.read {
+            set_nonblocking(read);
         }
+        while let Read::Bytes(_) = pump_one(s, buf, Some(&mut rec)) {}
+        if let Some(text) = s.splitter.finish() {
+            rec.lines(s.stream, vec![text]);
+        }
+    }
+    rec.finish();
+}
+
+/// The `lab-console` thread: reads the sources of every capture not yet
+/// over, and takes the callers' commands when woken through `wake`.
+fn pump(shared: &Shared, wake: &OwnedFd) {
+    let mut buf = vec![0u8; READ_BYTES];
+    let mut sessions: Vec<Session> = Vec::new();
+    loop {
+        let live: Vec<(usize, usize)> = sessions
+            .iter()
+            .enumerate()
+            .flat_map(|(n, s)| {
+                s.sources
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, src)| src.read.is_some())
+                    .map(move |(i, _)| (n, i))
+            })
+            .collect();
         let mut fds: Vec<libc::pollfd> = live
             .iter()
-            .filter_map(|&i| sources[i].read.as_ref())
-            .chain(wake.as_ref())
+            .filter_map(|&(n, i)| sessions[n].sources[i].read.as_ref())
+            .chain(std::iter::once(wake))
             .map(|fd| libc::pollfd {
                 fd: fd.as_raw_fd(),
                 events: libc::POLLIN,
                 revents: 0,
             })
             .collect();
-        let ptys = live.iter().any(|&i| sources[i].pty);
+        let ptys = live.iter().any(|&(n, i)| sessions[n].sources[i].pty);
         let timeout = if ptys { WINSIZE_POLL_MILLIS } else { -1 };
         // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
         if n < 0 {
-            if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
-                continue;
+            // EINTR; anything else (ENOMEM) is tried again, less often.
+            if io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                std::thread::sleep(Duration::from_millis(10));
             }
-            break;
+            continue;
         }
         if n == 0 {
-            for s in &sources {
+            for s in sessions.iter().flat_map(|s| &s.sources) {
                 if let (true, Some(read), Some(fwd)) = (s.pty, &s.read, &s.forward) {
                     copy_winsize(fwd.as_raw_fd(), read.as_raw_fd());
                 }
             }
             continue;
         }
-        for (slot, &i) in live.iter().enumerate() {
+        for (slot, &(n, i)) in live.iter().enumerate() {
             if fds[slot].revents != 0 {
-                pump_one(&mut sources[i], &mut buf, recorder.as_mut());
+                let session = &mut sessions[n];
+                pump_one(&mut session.sources[i], &mut buf, session.recorder.as_mut());
             }
         }
-        let woken = wake.is_some() && fds.last().is_some_and(|p| p.revents != 0);
-        if woken {
-            // The run is ending and the fds are back in place: what this
-            // process wrote is in the buffers; read it all, record it, and
-            // from now on only forward.
-            wake = None;
-            if let Some(mut rec) = recorder.take() {
-                for s in &mut sources {
-                    if let Some(read) = &s.read {
-                        set_nonblocking(read);
+        let mut answered = false;
+        if fds.last().is_some_and(|p| p.revents != 0) {
+            while let Read::Bytes(_) = read_some(wake, &mut buf) {}
+            let commands = std::mem::take(&mut shared.lock().commands);
+            let mut stops = Vec::new();
+            for command in commands {
+                match command {
+                    Command::Start(session) => sessions.push(*session),
+                    Command::Stop(id) => {
+                        if let Some(session) = sessions.iter_mut().find(|s| s.id == id) {
+                            finish_recording(session, &mut buf);
+                        }
+                        stops.push(id);
                     }
-                    while let Read::Bytes(_) = pump_one(s, &mut buf, Some(&mut rec)) {}
-                    if let Some(text) = s.splitter.finish() {
-                        rec.lines(s.stream, vec![text]);
+                }
+            }
+            if !stops.is_empty() {
+                shared.lock().stopped.extend(stops);
+                answered = true;
+            }
+        }
+        // Every source of a capture closed: before its run ended (the
+        // script closed fds 1 and 2), the rest is recorded; after, the
+        // processes forked during it are gone, and it is over.
+        let before = sessions.len();
+        sessions.retain_mut(|s| {
+            if s.sources.iter().any(|src| src.read.is_some()) {
+                return true;
+            }
+            if let Some(mut rec) = s.recorder.take() {
+                for src in &mut s.sources {
+                    if let Some(text) = src.splitter.finish() {
+                        rec.lines(src.stream, vec![text]);
                     }
                 }
                 rec.finish();
             }
-            done.try_send(()).ok();
+            false
+        });
+        let over = before - sessions.len();
+        if over > 0 {
+            shared.lock().open -= over;
+        }
+        if answered || over > 0 {
+            shared.changed.notify_all();
         }
     }
-    // Every source closed before the run ended (the script closed fds 1 and 2).
-    if let Some(mut rec) = recorder.take() {
-        for s in &mut sources {
-            if let Some(text) = s.splitter.finish() {
-                rec.lines(s.stream, vec![text]);
-            }
-        }
-        rec.finish();
-    }
-    done.try_send(()).ok();
 }

@@ -459,6 +459,66 @@ fn a_run_shorter_than_the_interval_gets_one_sample_and_ends_at_once() {
     );
 }
 
+/// The threads of this process named `name`.
+fn threads_named(name: &str) -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter(|t| {
+            let comm = t.as_ref().unwrap().path().join("comm");
+            std::fs::read_to_string(comm).is_ok_and(|c| c.trim() == name)
+        })
+        .count()
+}
+
+#[test]
+fn runs_live_at_once_are_each_sampled_at_their_own_interval_by_one_thread() {
+    let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
+    let (_dir, project) = new_project();
+    let fast = start_sampling(&project, std::time::Duration::from_millis(100));
+    let slow = start_sampling(&project, std::time::Duration::from_millis(450));
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    slow.end(Status::Finished, None).unwrap();
+    end(&fast);
+    let count = |run: &Run| {
+        let info = indexed(&project, run);
+        let cpu = info
+            .metrics
+            .iter()
+            .find(|m| m.name == "sys/cpu_percent")
+            .unwrap()
+            .clone();
+        // Numbered from 0 for each run, without a gap.
+        assert_eq!(cpu.last_step, cpu.count - 1, "{cpu:?}");
+        cpu.count
+    };
+    // Up to ten and two in a second, and one each at the end; fewer on a
+    // loaded machine.
+    let (fast, slow) = (count(&fast), count(&slow));
+    assert!((3..=11).contains(&fast), "{fast}");
+    assert!((1..=3).contains(&slow), "{slow}");
+    assert!(fast > slow, "{fast} {slow}");
+
+    // A loop of short runs: no thread of their own, and none waits for one.
+    let started = std::time::Instant::now();
+    let runs: Vec<Arc<Run>> = (0..50)
+        .map(|_| {
+            let run = start_sampling(&project, std::time::Duration::from_secs(5));
+            run.end(Status::Finished, None).unwrap();
+            run
+        })
+        .collect();
+    assert!(lab_sdk::wait_for_background().is_empty());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(threads_named(lab_sdk::sysmetrics::THREAD_NAME), 1);
+    // Under the shortest span from their baselines: no sample.
+    let info = indexed(&project, &runs[49]);
+    assert!(metric_names(&info).is_empty(), "{:?}", metric_names(&info));
+}
+
 #[test]
 fn a_run_without_system_metrics_has_none() {
     let _turn = SDK.lock().unwrap_or_else(PoisonError::into_inner);
