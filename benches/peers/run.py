@@ -892,7 +892,7 @@ class Suite:
             runs = reached[t.key]
             held = f"{runs:,} runs" + ("" if runs >= n else f" of {n:,}")
             if t.key == "lab":
-                note = f"{held}, every one through the API ({WRITE_PATH['lab']}), then folded into the index"
+                note = f"{held}, every one through the API ({WRITE_PATH['lab']}), waiting every 100 runs for the background thread that syncs ended runs, then folded into the index"
             elif t.key == "mlflow":
                 note = f"{held}: {api_runs:,} through the API ({WRITE_PATH['mlflow']}), timed; the other {runs - api_runs:,} inserted in bulk into the SQLite schema MLflow made, as its API writes them (the fill checks that search_runs reads both alike)"
             else:
