@@ -1317,6 +1317,8 @@ def main() -> int:
             suite.crash_tables()
     run_s = time.perf_counter() - t_run
     shutil.rmtree(suite.work, ignore_errors=True)
+    for store in MLFLOW_TEMPLATE:
+        shutil.rmtree(Path(store).parent, ignore_errors=True)
 
     order = {s: i for i, s in enumerate(["1 seed", "2 import", "3 per-call", "4 batch", "5 many runs", "5b query", "6 crash", "7 memory", "8 footprint"])}
     tables = sorted((t.as_json() for t in suite.tables), key=lambda t: order[t["scenario"]])
