@@ -1244,13 +1244,19 @@ def main() -> int:
     parser.add_argument("--lab-source", type=Path, default=ROOT, help="the Lab checkout to build (default: this one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every child process and its time")
     parser.add_argument("--seed", type=int, default=None, help="seed of the crash scenario's kill moments")
+    parser.add_argument("--query-sizes", default=None, help="comma-separated store sizes of the query scenario (default 10000,50000; --quick: 100)")
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
     suffix = "-quick" if args.quick else ""
     args.json = args.json or ROOT / "bench-out" / f"peers{suffix}.json"
     args.markdown = args.markdown or ROOT / "bench-out" / f"peers{suffix}.md"
-    sizes = SIZES["quick" if args.quick else "full"]
+    sizes = dict(SIZES["quick" if args.quick else "full"])
+    if args.query_sizes:
+        try:
+            sizes["query_runs"] = sorted(int(x) for x in args.query_sizes.split(","))
+        except ValueError:
+            parser.error(f"--query-sizes takes comma-separated numbers of runs, not {args.query_sizes!r}")
     wanted = [BY_KEY[k.strip()] for k in args.tools.split(",") if k.strip()]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for s in scenarios:
