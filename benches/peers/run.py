@@ -103,7 +103,7 @@ SIZES = {
         "query_sample": 500,  # MLflow: runs written through its API (timed); the rest in bulk
         "query_fill_workers": 2,  # Aim: SDK processes writing side by side
         "query_aim_deadline_s": 200,  # Aim: writing time per size (indexing comes after)
-        "query_fill_timeout_s": 3600,
+        "query_timeout_s": 3600,  # per child process: a fill, or one query process
         "query_variant_budget_s": 240,  # per size and query: no new repetition past it
         "crash_rounds": 10,
         "crash_delay_s": (0.5, 3.0),
@@ -131,7 +131,7 @@ SIZES = {
         "query_sample": 10,
         "query_fill_workers": 2,
         "query_aim_deadline_s": 4,
-        "query_fill_timeout_s": 120,
+        "query_timeout_s": 120,
         "query_variant_budget_s": 20,
         "crash_rounds": 1,
         "crash_delay_s": (0.1, 0.3),
@@ -859,7 +859,7 @@ class Suite:
 
         def fill(t, n):
             p = shape | {"from": reached[t.key], "to": n, "sample": sz["query_sample"], "workers": sz["query_fill_workers"], "deadline_s": sz["query_aim_deadline_s"]}
-            return run_driver(self.state, t, "query_fill", p, folders[t.key], sz["query_fill_timeout_s"], nice=True)
+            return run_driver(self.state, t, "query_fill", p, folders[t.key], sz["query_timeout_s"], nice=True)
 
         for n in sz["query_runs"]:
             todo = [t for t in tools if not failed[t.key]]
@@ -934,7 +934,7 @@ class Suite:
             p = shape | {"runs": runs, "mode": mode}
             outs, spent = [], 0.0
             for _ in range(sz["query_reps"]):
-                o = run_driver(self.state, t, "many_query", p, folders[key], max(sz["query_variant_budget_s"] - spent, 60))
+                o = run_driver(self.state, t, "many_query", p, folders[key], sz["query_timeout_s"])  # the budget only stops repetitions
                 spent += o.wall_s
                 outs.append(o)
                 if o.error or spent > sz["query_variant_budget_s"]:
