@@ -928,8 +928,8 @@ class Suite:
             if t not in tools:
                 return []
             runs = reached[key]
-            if t.broken or not runs:
-                why = t.broken or failed[key] or "no runs written"
+            if t.broken or not runs or failed[key]:  # a failed fill may have left more runs than it reported
+                why = t.broken or (f"its fill failed: {failed[key]}" if failed[key] else "no runs written")
                 return [(table, (label, t.version), {"status": f"not run: {why}"}) for table in (qt_first, qt_warm)]
             p = shape | {"runs": runs, "mode": mode}
             outs, spent = [], 0.0
