@@ -98,6 +98,13 @@ SIZES = {
         "many_deadline_default_s": 540,
         "many_runs_cap": {"wandb": 1000},
         "query_reps": 5,
+        # 5b. the query at sizes the peers' APIs cannot write in a benchmark's time
+        "query_runs": [10_000, 50_000],
+        "query_sample": 500,  # MLflow: runs written through its API (timed); the rest in bulk
+        "query_fill_workers": 2,  # Aim: SDK processes writing side by side
+        "query_aim_deadline_s": 200,  # Aim: writing time per size (indexing comes after)
+        "query_timeout_s": 3600,  # per child process: a fill, or one query process
+        "query_variant_budget_s": 240,  # per size and query: no new repetition past it
         "crash_rounds": 10,
         "crash_delay_s": (0.5, 3.0),
         "memory_n": 10_000_000,
@@ -120,6 +127,12 @@ SIZES = {
         "many_deadline_default_s": 3,
         "many_runs_cap": {},
         "query_reps": 1,
+        "query_runs": [100],
+        "query_sample": 10,
+        "query_fill_workers": 2,
+        "query_aim_deadline_s": 4,
+        "query_timeout_s": 120,
+        "query_variant_budget_s": 20,
         "crash_rounds": 1,
         "crash_delay_s": (0.1, 0.3),
         "memory_n": 50_000,
@@ -128,6 +141,7 @@ SIZES = {
     },
 }
 MANY_PARAMS = MANY_METRICS = 20
+QUERY_PARAMS = QUERY_METRICS = 10  # the shape of the query scenario's runs
 VERBOSE = False
 
 
@@ -355,11 +369,15 @@ class Outcome:
 MLFLOW_TEMPLATE: list = []  # the empty MLflow store made once per suite run
 
 
-def run_driver(state: Path, tool: Tool, scenario: str, params: dict, workdir: Path, timeout: float, sample_rss: bool = False) -> Outcome:
+def run_driver(state: Path, tool: Tool, scenario: str, params: dict, workdir: Path, timeout: float, sample_rss: bool = False, nice: bool = False) -> Outcome:
+    """Runs a driver's scenario in a child process; with `nice`, at the lowest
+    priority (filling a store, which is set-up, not a measurement)."""
     params = dict(params, mode=params.get("mode", tool.mode))
     if tool.env == "mlflow" and MLFLOW_TEMPLATE and not (workdir / "mlflow.db").exists():
         shutil.copyfile(MLFLOW_TEMPLATE[0], workdir / "mlflow.db")
     cmd = [python_of(state, tool), str(DRIVERS / tool.driver), scenario, json.dumps(params)]
+    if nice:
+        cmd = ["nice", "-n", "19", *cmd]
     out = Outcome()
     t = time.perf_counter()
     name = f"{scenario}-{time.time_ns()}"
@@ -818,6 +836,153 @@ class Suite:
         for d, _ in dirs.values():
             shutil.rmtree(d, ignore_errors=True)
 
+    # -------------------------------------------------- 5b. querying many runs
+
+    def query(self) -> None:
+        """The many-runs query at sizes (10,000 and 50,000 runs) past what the
+        peers' APIs write in a benchmark's time. Each store grows size by size:
+        Lab's through its API; MLflow's through its API for a sample (the write
+        figure), the rest inserted in bulk into the schema MLflow made, checked
+        to read back as the API's runs do; Aim's through its SDK in parallel
+        processes until a deadline (it has no bulk path), so Aim is queried at
+        the largest size it reached."""
+        tools = self.usable(["lab", "mlflow", "aim"])
+        shape = {"params": QUERY_PARAMS, "metrics": QUERY_METRICS}
+        folders = {t.key: self.workdir("query") for t in tools}
+        if MLFLOW_TEMPLATE and "mlflow" in folders:
+            shutil.copyfile(MLFLOW_TEMPLATE[0], folders["mlflow"] / "mlflow.db")
+        reached = {t.key: 0 for t in tools}
+        failed = {t.key: t.broken for t in tools}
+        fills: dict = {t.key: [] for t in tools}  # every fill's outcome, size by size
+        self.raw.append(fills)
+        sz = self.sizes
+
+        def fill(t, n):
+            p = shape | {"from": reached[t.key], "to": n, "sample": sz["query_sample"], "workers": sz["query_fill_workers"], "deadline_s": sz["query_aim_deadline_s"]}
+            return run_driver(self.state, t, "query_fill", p, folders[t.key], sz["query_timeout_s"], nice=True)
+
+        for n in sz["query_runs"]:
+            todo = [t for t in tools if not failed[t.key]]
+            log(f"  filling to {n:,} runs: {', '.join(t.key for t in todo)}")
+            with ThreadPoolExecutor(sz["jobs"]) as pool:
+                outs = dict(zip([t.key for t in todo], pool.map(lambda t, n=n: fill(t, n), todo)))
+            for key, o in outs.items():
+                fills[key].append(o)
+                if o.error:
+                    failed[key] = o.error
+                else:
+                    reached[key] = o.result["runs"]
+            self.query_fill_table(n, tools, fills, reached, failed)
+            self.query_tables(n, tools, folders, reached, failed, shape)
+        for d in folders.values():
+            shutil.rmtree(d, ignore_errors=True)
+
+    def query_fill_table(self, n: int, tools: list, fills: dict, reached: dict, failed: dict) -> None:
+        table = self.table("5b query", f"Query {n:,} runs × {QUERY_PARAMS} params × {QUERY_METRICS} metrics: the stores, and the time to write a run through each tool's API", "ms per run")
+        for t in tools:
+            outs = [o for o in fills[t.key] if not o.error]
+            if t.broken:
+                table.add(t.label, t.version, status=f"not run: {t.broken}")
+                continue
+            if failed[t.key] and not reached[t.key]:
+                table.add(t.label, t.version, status=f"failed: {failed[t.key]}")
+                continue
+            api_runs = sum(o.result["api_runs"] for o in outs)
+            api_s = sum(o.result["api_write_s"] for o in outs)
+            runs = reached[t.key]
+            held = f"{runs:,} runs" + ("" if runs >= n else f" of {n:,}")
+            if t.key == "lab":
+                note = f"{held}, every one through the API ({WRITE_PATH['lab']}), waiting every 100 runs for the background thread that syncs ended runs, then folded into the index"
+            elif t.key == "mlflow":
+                note = f"{held}: {api_runs:,} through the API ({WRITE_PATH['mlflow']}), timed; the other {runs - api_runs:,} inserted in bulk into the SQLite schema MLflow made, as its API writes them (the fill checks that search_runs reads both alike)"
+            else:
+                workers = outs[0].result.get("workers", 1) if outs else 1
+                note = f"{held}, every one through the SDK ({WRITE_PATH['aim']}) in {workers} processes, {self.sizes['query_aim_deadline_s']} s of writing per size (no bulk path), then indexed; per run: the processes' own time"
+            if failed[t.key]:
+                note = join(note, f"the next fill failed: {failed[t.key]}")
+            if api_runs:
+                table.add(t.label, t.version, [api_s / api_runs * 1e3], note=note, ref=t.key == "lab")
+            else:
+                table.add(t.label, t.version, status="n/a", note=note)
+
+    def query_tables(self, n: int, tools: list, folders: dict, reached: dict, failed: dict, shape: dict) -> None:
+        """The query `m1 > 0.5` sorted by `m0` largest first, every variant in
+        fresh processes, repeated up to query_reps times within a time budget."""
+        variants = [
+            ("lab", "api", "Lab: lab.runs(where=…, sort=…)", "in process, every matching run"),
+            ("lab", "cli", "Lab: lab ls --where … --sort … (whole process)", ""),
+            ("lab", "rest", "Lab: REST /api/v1/runs (lab ui)", "GET, every page of up to 10,000"),
+            ("mlflow", "search", "MLflow: mlflow.search_runs", "in process, every matching run (its pages followed)"),
+            ("mlflow", "rest", "MLflow: REST runs/search (mlflow server)", "POST, every page of up to 50,000"),
+            ("aim", "query", "Aim: repo.query_runs + sort in Python", "in process, every matching run; Aim's SDK has no sort"),
+        ]
+        title = f"Query {n:,} runs: `m1 > 0.5` sorted by `m0` descending"
+        qt_first = self.table("5b query", f"{title}, first call in a fresh process", "ms")
+        qt_warm = self.table("5b query", f"{title}, second call in the same process", "ms")
+        qt_page = self.table("5b query", f"{title}, REST, the first page of 100, server warm (what a web page asks for)", "ms")
+        sz = self.sizes
+
+        def one(variant):
+            key, mode, label, what = variant
+            t = BY_KEY[key]
+            if t not in tools:
+                return []
+            runs = reached[key]
+            if t.broken or not runs or failed[key]:  # a failed fill may have left more runs than it reported
+                why = t.broken or (f"its fill failed: {failed[key]}" if failed[key] else "no runs written")
+                return [(table, (label, t.version), {"status": f"not run: {why}"}) for table in (qt_first, qt_warm)]
+            p = shape | {"runs": runs, "mode": mode}
+            outs, spent = [], 0.0
+            for _ in range(sz["query_reps"]):
+                o = run_driver(self.state, t, "many_query", p, folders[key], sz["query_timeout_s"])  # the budget only stops repetitions
+                spent += o.wall_s
+                outs.append(o)
+                if o.error or spent > sz["query_variant_budget_s"]:
+                    break
+            good = [o for o in outs if not o.error]
+            note = [what] if what else []
+            if runs < n:
+                note.insert(0, f"{runs:,} runs (the most it reached)")
+            if good:
+                r = good[0].result
+                if not all(o.result.get("correct") for o in good):
+                    bad = next(o.result for o in good if not o.result.get("correct"))
+                    note.append(f"WRONG ANSWER: {bad.get('rows')} rows, expected {bad.get('expected_rows')}")
+                if mode == "cli":
+                    note.append(f"whole process: `{r.get('command', 'lab ls')}`")
+                if mode == "rest":
+                    start = statistics.median(o.result["server_start_s"] for o in good)
+                    note.append(f"server start ({start:.1f} s) not counted")
+                if len(good) < sz["query_reps"] and not outs[-1].error:
+                    note.append(f"{len(good)} process(es) within {sz['query_variant_budget_s']} s")
+            if outs and outs[-1].error and good:
+                note.append(f"then failed: {outs[-1].error}")
+            rows = []
+            if mode == "rest":
+                pages = [v * 1e3 for o in good for v in o.result.get("page_s", [])]
+                if pages:
+                    server = [v for o in good for v in o.result.get("page_server_ms", [])]
+                    told = f"; the server's own time (Server-Timing) {statistics.median(server):.1f} ms" if server else ""
+                    rows.append((qt_page, (label, t.version, pages), {"note": f"{runs:,} runs; 5 calls per server, {len(good)} server(s){told}", "ref": key == "lab"}))
+            for table, field_ in ((qt_first, "first_s"), (qt_warm, "warm_s")):
+                vals = [o.result[field_] * 1e3 for o in good if field_ in o.result]
+                if vals:
+                    rows.append((table, (label, t.version, vals), {"note": "; ".join(note), "ref": key == "lab" and mode == "api"}))
+                elif outs and outs[0].error:
+                    rows.append((table, (label, t.version), {"status": f"failed: {outs[0].error}"}))
+                elif good:
+                    rows.append((table, (label, t.version), {"status": "n/a", "note": "one call per process"}))
+            return rows
+
+        with ThreadPoolExecutor(sz["jobs"]) as pool:  # one at a time in a full run
+            futures = {v: pool.submit(one, v) for v in sorted(variants, key=lambda v: v[1] != "rest")}  # the slow ones first
+            for v in variants:
+                for table, a, kw in futures[v].result():
+                    table.add(*a, **kw)
+        if BY_KEY["wandb"] in self.tools:
+            for table in (qt_first, qt_warm):
+                table.add(BY_KEY["wandb"].label, BY_KEY["wandb"].version, status="not available: W&B queries runs only through its server (wandb.Api); offline it keeps each run in a .wandb file and has no local query")
+
     # -------------------------------------------------- 6. crash durability
 
     def crash(self) -> None:
@@ -1064,7 +1229,7 @@ def machine() -> dict:
     }
 
 
-SCENARIOS = ["seed", "import", "per-call", "batch", "many", "crash", "memory", "footprint"]
+SCENARIOS = ["seed", "import", "per-call", "batch", "many", "query", "crash", "memory", "footprint"]
 
 
 def main() -> int:
@@ -1079,13 +1244,19 @@ def main() -> int:
     parser.add_argument("--lab-source", type=Path, default=ROOT, help="the Lab checkout to build (default: this one)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every child process and its time")
     parser.add_argument("--seed", type=int, default=None, help="seed of the crash scenario's kill moments")
+    parser.add_argument("--query-sizes", default=None, help="comma-separated store sizes of the query scenario (default 10000,50000; --quick: 100)")
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
     suffix = "-quick" if args.quick else ""
     args.json = args.json or ROOT / "bench-out" / f"peers{suffix}.json"
     args.markdown = args.markdown or ROOT / "bench-out" / f"peers{suffix}.md"
-    sizes = SIZES["quick" if args.quick else "full"]
+    sizes = dict(SIZES["quick" if args.quick else "full"])
+    if args.query_sizes:
+        try:
+            sizes["query_runs"] = sorted(int(x) for x in args.query_sizes.split(","))
+        except ValueError:
+            parser.error(f"--query-sizes takes comma-separated numbers of runs, not {args.query_sizes!r}")
     wanted = [BY_KEY[k.strip()] for k in args.tools.split(",") if k.strip()]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for s in scenarios:
@@ -1133,6 +1304,7 @@ def main() -> int:
         "per-call": suite.per_call,
         "batch": suite.batch,
         "many": suite.many,
+        "query": suite.query,
         "crash": suite.crash,
         "memory": suite.memory,
         "footprint": lambda: suite.footprint(status),
@@ -1151,8 +1323,10 @@ def main() -> int:
             suite.crash_tables()
     run_s = time.perf_counter() - t_run
     shutil.rmtree(suite.work, ignore_errors=True)
+    for store in MLFLOW_TEMPLATE:
+        shutil.rmtree(Path(store).parent, ignore_errors=True)
 
-    order = {s: i for i, s in enumerate(["1 seed", "2 import", "3 per-call", "4 batch", "5 many runs", "6 crash", "7 memory", "8 footprint"])}
+    order = {s: i for i, s in enumerate(["1 seed", "2 import", "3 per-call", "4 batch", "5 many runs", "5b query", "6 crash", "7 memory", "8 footprint"])}
     tables = sorted((t.as_json() for t in suite.tables), key=lambda t: order[t["scenario"]])
     command = "python3 benches/peers/run.py" + (" --quick" if args.quick else "") + ("" if args.tools == parser.get_default("tools") else f" --tools {args.tools}")
     results = {

@@ -140,6 +140,66 @@ def many_write(p: dict) -> dict:
     return {"runs": done, "write_s": t1 - t0, "until_queryable_s": t2 - t0, "index_s": t2 - t1, "seen": seen}
 
 
+def query_fill(p: dict) -> dict:
+    """Grows the repo of the query scenario from run p["from"] towards run p["to"]
+    through Aim's own SDK (Aim has no bulk path), in p["workers"] processes that
+    take the next run number in turn until p["deadline_s"]; then indexes the new
+    runs, as Aim's UI would in the background, so that a query sees them. Every
+    number below the last one taken is written, so the repo holds runs 0..runs-1."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # nothing of this process's open repo inherited
+    before = set(repo().list_all_runs())
+    counter = ctx.Value("l", p["from"])
+    t0 = clock()
+    busy = ctx.Array("d", p["workers"])
+    workers = [ctx.Process(target=fill_worker, args=(counter, busy, w, p)) for w in range(p["workers"])]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    if any(w.exitcode for w in workers):
+        raise RuntimeError(f"a writing process failed: exit codes {[w.exitcode for w in workers]}")
+    t1 = clock()
+    r = Repo.from_path(os.getcwd())
+    from aim.sdk.index_manager import RepoIndexManager
+
+    manager = RepoIndexManager.get_index_manager(r)
+    new = [h for h in r.list_all_runs() if h not in before]
+    for h in new:
+        manager.index(h)
+    r.container_pool.clear()
+    t2 = clock()
+    written = counter.value - p["from"]
+    return {
+        "runs": counter.value,
+        "api_runs": written,
+        "api_write_s": sum(busy),  # the workers' own time: per run, what one process pays
+        "fill_s": t2 - t0,
+        "index_s": t2 - t1,
+        "seen": len(before) + len(new),
+        "workers": p["workers"],
+    }
+
+
+def fill_worker(counter, busy, w: int, p: dict) -> None:
+    r = repo()
+    end = clock() + p["deadline_s"]  # from here: the start of a process is not writing
+    while clock() < end:
+        with counter.get_lock():
+            i = counter.value
+            if i >= p["to"]:
+                break
+            counter.value = i + 1
+        t = clock()
+        params, metrics = common.many_runs_data(i, p["params"], p["metrics"])
+        run = new_run(r, "many")
+        run["hparams"] = params
+        run.track(metrics, step=0)
+        run.close()
+        busy[w] += clock() - t
+
+
 def many_query(p: dict) -> dict:
     """Aim's query language filters; Aim's SDK does not sort, so Python does."""
     ctx = Context({}).idx
@@ -216,6 +276,7 @@ if __name__ == "__main__":
             "log_batch": log_batch,
             "many_write": many_write,
             "many_query": many_query,
+            "query_fill": query_fill,
             "crash_child": crash_child,
             "read": read,
             "memory": memory,

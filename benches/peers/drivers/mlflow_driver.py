@@ -142,6 +142,135 @@ def many_write(p: dict) -> dict:
     return {"runs": done, "write_s": t1 - t0, "until_queryable_s": t1 - t0}
 
 
+def query_fill(p: dict) -> dict:
+    """Grows the store of the query scenario from run p["from"] to run p["to"]:
+    the first p["sample"] runs of an empty store through MLflow's API (timed, the
+    same calls as many_write), every other run inserted in bulk into the SQLite
+    schema MLflow made, row for row as those API calls write it (bulk_insert).
+    Before the first bulk insert, bulk_check proves on a copy of the store that
+    search_runs reads bulk-inserted runs exactly as it reads the API's."""
+    setup(p, "many")
+    client = MlflowClient()
+    exp_id = mlflow.get_experiment_by_name("many").experiment_id
+    first, end = p["from"], p["to"]
+    api_end = min(end, p["sample"]) if first < p["sample"] else first
+    t0 = clock()
+    for i in range(first, api_end):
+        params, metrics = common.many_runs_data(i, p["params"], p["metrics"])
+        run_id = client.create_run(exp_id).info.run_id
+        ts = int(time.time() * 1000)
+        client.log_batch(
+            run_id,
+            metrics=[Metric(k, v, ts, 0) for k, v in metrics.items()],
+            params=[Param(k, str(v)) for k, v in params.items()],
+        )
+        client.set_terminated(run_id)
+    t1 = clock()
+    checked = 0
+    if api_end < end:
+        if first < api_end:  # once per store, when its sample was written
+            checked = bulk_check(exp_id, min(5, api_end), p)
+        bulk_insert(exp_id, exp_id, range(api_end, end), p)
+    t2 = clock()
+    return {"runs": end, "api_runs": api_end - first, "api_write_s": t1 - t0, "bulk_runs": end - api_end, "fill_s": t2 - t0, "bulk_s": t2 - t1, "checked": checked}
+
+
+def bulk_insert(exp_id: str, template_exp_id: str, numbers, p: dict, db_path: str = "mlflow.db") -> None:
+    """Inserts runs `numbers` into experiment exp_id with plain SQL in one
+    transaction: for each, the rows that create_run + log_batch + set_terminated
+    write (runs, tags, params, metrics, latest_metrics; see SqlAlchemyStore.create_run),
+    every column copied from the first run of template_exp_id (written through
+    the API) but for the run's id, name (MLflow's own generator), times,
+    experiment, artifact location (under the experiment's, as MLflow makes it)
+    and its data."""
+    import sqlite3
+    import uuid
+
+    from mlflow.utils.name_utils import _generate_random_name
+
+    db = sqlite3.connect(db_path)
+    cols = [r[1] for r in db.execute("PRAGMA table_info(runs)")]
+    template = db.execute("SELECT * FROM runs WHERE experiment_id = ? ORDER BY start_time LIMIT 1", (int(template_exp_id),)).fetchone()
+    if template is None:
+        raise RuntimeError("no run written through the API to copy")
+    row = dict(zip(cols, template), experiment_id=int(exp_id))
+    (location,) = db.execute("SELECT artifact_location FROM experiments WHERE experiment_id = ?", (int(exp_id),)).fetchone()
+    tags = db.execute("SELECT key, value FROM tags WHERE run_uuid = ?", (row["run_uuid"],)).fetchall()
+    if [k for k, _ in tags] != ["mlflow.runName"]:
+        raise RuntimeError(f"the API's run has tags {tags!r}: bulk_insert writes only mlflow.runName")
+    runs, tag_rows, param_rows, metric_rows, latest_rows = [], [], [], [], []
+    for i in numbers:
+        params, metrics = common.many_runs_data(i, p["params"], p["metrics"])
+        run_id, name = uuid.uuid4().hex, _generate_random_name()
+        start = int(time.time() * 1000)
+        r = dict(row, run_uuid=run_id, name=name, start_time=start, end_time=start + 1, artifact_uri=f"{location.rstrip('/')}/{run_id}/artifacts")
+        runs.append(tuple(r[c] for c in cols))
+        tag_rows.append(("mlflow.runName", name, run_id))
+        param_rows += [(k, str(v), run_id) for k, v in params.items()]
+        metric_rows += [(k, v, start, run_id, 0, 0) for k, v in metrics.items()]
+        latest_rows += [(k, v, start, 0, 0, run_id) for k, v in metrics.items()]
+    with db:
+        db.executemany(f"INSERT INTO runs ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})", runs)
+        db.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tag_rows)
+        db.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", param_rows)
+        db.executemany("INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan) VALUES (?, ?, ?, ?, ?, ?)", metric_rows)
+        db.executemany("INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid) VALUES (?, ?, ?, ?, ?, ?)", latest_rows)
+    db.close()
+
+
+def bulk_check(exp_id: str, k: int, p: dict) -> int:
+    """On a copy of the store: bulk-inserts runs 0..k-1 again into a fresh
+    experiment and compares them, through search_runs and get_metric_history,
+    with the same runs written through the API. Raises on any difference."""
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir=".") as d:
+        db = os.path.join(d, "mlflow.db")
+        shutil.copyfile("mlflow.db", db)
+        client = MlflowClient(f"sqlite:///{os.path.abspath(db)}")
+        check_id = client.create_experiment("bulk-check")
+        bulk_insert(check_id, exp_id, range(k), p, db)
+        api = client.search_runs([exp_id], max_results=50000)
+        bulk = client.search_runs([check_id], max_results=50000)
+
+        def key(r):
+            return tuple(sorted(r.data.params.items()))
+
+        by_params = {key(r): r for r in api}
+        if len(bulk) != k:
+            raise RuntimeError(f"bulk check: {len(bulk)} runs read back, expected {k}")
+        for b in bulk:
+            a = by_params.get(key(b))
+            if a is None:
+                raise RuntimeError(f"bulk check: no API run with the params {b.data.params!r}")
+            for what, x, y in [
+                ("params", a.data.params, b.data.params),
+                ("metrics", a.data.metrics, b.data.metrics),
+                ("tag keys", sorted(a.data.tags), sorted(b.data.tags)),
+                ("run name tag", a.data.tags.get("mlflow.runName") == a.info.run_name, b.data.tags.get("mlflow.runName") == b.info.run_name),
+                ("status", a.info.status, b.info.status),
+                ("lifecycle", a.info.lifecycle_stage, b.info.lifecycle_stage),
+                ("user", a.info.user_id, b.info.user_id),
+                ("artifact uri", a.info.artifact_uri.replace(a.info.run_id, "<id>").replace(f"/{exp_id}/", "/<exp>/"), b.info.artifact_uri.replace(b.info.run_id, "<id>").replace(f"/{check_id}/", "/<exp>/")),
+                ("ended", a.info.end_time >= a.info.start_time, b.info.end_time >= b.info.start_time),
+                ("history", history(client, a), history(client, b)),
+            ]:
+                if x != y:
+                    raise RuntimeError(f"bulk check: {what} differ between the API's run and the bulk one: {x!r} != {y!r}")
+        # and the query itself, restricted to these runs, answers alike
+        got = [r.data.metrics[common.SORT_METRIC] for r in client.search_runs([check_id], filter_string=FILTER, order_by=ORDER)]
+        same = {key(b) for b in bulk}
+        want = sorted((r.data.metrics[common.SORT_METRIC] for r in api if key(r) in same and r.data.metrics[common.QUERY_METRIC] > common.QUERY_THRESHOLD), reverse=True)
+        if got != want:
+            raise RuntimeError(f"bulk check: the query answers {got!r} on the bulk runs, {want!r} on the API's")
+    return k
+
+
+def history(client, run) -> list:
+    return [[(m.key, m.value, m.step) for m in client.get_metric_history(run.info.run_id, name)] for name in sorted(run.data.metrics)]
+
+
 FILTER = f"metrics.{common.QUERY_METRIC} > {common.QUERY_THRESHOLD}"
 ORDER = [f"metrics.{common.SORT_METRIC} DESC"]
 
@@ -289,6 +418,7 @@ if __name__ == "__main__":
             "log_batch": log_batch,
             "many_write": many_write,
             "many_query": many_query,
+            "query_fill": query_fill,
             "crash_child": crash_child,
             "read": read,
             "memory": memory,
