@@ -495,7 +495,8 @@ impl Rows<'_> {
     }
 
     fn attrs(&mut self) -> Result<(), Error> {
-        self.each("attrs", "t.key, t.value", "key", |run, r| {
+        let cols = "t.key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
+        self.each("attrs", cols, "key", |run, r| {
             run.attrs
                 .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
             Ok(())

@@ -36,7 +36,14 @@ impl Store {
 /// transaction (see [`Store::remove_run`]).
 fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut shared = Vec::new();
     for id in ids {
+        let mut stmt =
+            tx.prepare_cached("SELECT shared FROM attrs WHERE run_id = ?1 AND shared IS NOT NULL")?;
+        for s in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
+            shared.push(s?);
+        }
+        drop(stmt);
         for table in RUN_TABLES {
             tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
         }
@@ -53,6 +60,13 @@ fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
             ),
             [scope],
         )?;
+    }
+    // A long attribute value no other run has goes with the last run that had it.
+    for id in shared {
+        tx.prepare_cached(
+            "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
+        )?
+        .execute([id])?;
     }
     crate::schema::bump_generation(&tx)?;
     tx.commit()?;
@@ -151,7 +165,9 @@ mod tests {
                 "
                 INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
                     VALUES ('aa', 'aa', 'e', 'finished', 1, 0), ('bb', 'bb', 'e', 'finished', 2, 0);
-                INSERT INTO attrs VALUES ('aa', 'user', x''), ('bb', 'user', x'');
+                INSERT INTO attrs VALUES ('aa', 'user', x'', NULL), ('bb', 'user', x'', NULL),
+                    ('aa', 'packages', NULL, 1), ('bb', 'packages', NULL, 1), ('aa', 'writer', NULL, 2);
+                INSERT INTO attr_values VALUES (1, 0, x'01'), (2, 0, x'02');
                 INSERT INTO params VALUES ('aa', 'lr', 0, x'', '0.1', 0.1), ('bb', 'seed', 0, x'', '1', 1);
                 INSERT INTO metric_keys VALUES ('aa', 0, 'acc'), ('bb', 0, 'acc');
                 INSERT INTO metrics VALUES ('aa', 'acc', 0, 1, 0, 0, 0, 1, 1, 1), ('aa', 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
@@ -177,6 +193,11 @@ mod tests {
         }
         assert_eq!(count(&store, "SELECT count(*) FROM runs"), 1);
         assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 1);
+        assert_eq!(
+            count(&store, "SELECT count(*) * 10 + sum(id) FROM attr_values"),
+            11,
+            "a long value goes with the last run that had it"
+        );
         let catalog = store.catalog().unwrap();
         assert!(catalog.metrics.contains("acc"));
         assert!(!catalog.metrics.contains("only_a"));

@@ -174,7 +174,45 @@ const MIGRATIONS: &[&str] = &[
         WHERE attrs.run_id = runs.id AND attrs.key = 'note' AND substr(value, 1, 1) = x'05'
     );
     ",
+    // 12: an attribute value of [`SHARED_VALUE`] bytes or more (the package
+    // list, the writer: the same for every run of a process) kept once, in
+    // `attr_values`, which `attrs.shared` points to (`attrs.value` is then
+    // NULL). The index is emptied to be folded again from the journals,
+    // which also drops the metric numbering of complete runs (see
+    // docs/storage.md).
+    "
+    DROP TABLE attrs;
+    CREATE TABLE attrs (
+        run_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB,
+        shared INTEGER,
+        PRIMARY KEY (run_id, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX attrs_shared ON attrs(shared) WHERE shared IS NOT NULL;
+    CREATE TABLE attr_values (
+        id INTEGER PRIMARY KEY,
+        hash INTEGER NOT NULL,
+        value BLOB NOT NULL
+    );
+    CREATE INDEX attr_values_hash ON attr_values(hash);
+    DELETE FROM runs;
+    DELETE FROM params;
+    DELETE FROM metric_keys;
+    DELETE FROM metrics;
+    DELETE FROM tags;
+    DELETE FROM artifacts;
+    DELETE FROM models;
+    DELETE FROM media;
+    DELETE FROM names;
+    DELETE FROM meta WHERE key != 'generation';
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    ",
 ];
+
+/// The shortest encoded attribute value kept once in `attr_values` rather
+/// than in each run's `attrs` row.
+pub(crate) const SHARED_VALUE: usize = 256;
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.
 const NAMES_MIGRATION: i64 = 9;
@@ -182,6 +220,7 @@ const NAMES_MIGRATION: i64 = 9;
 const TABLES: &[&str] = &[
     "runs",
     "attrs",
+    "attr_values",
     "params",
     "metric_keys",
     "metrics",
@@ -374,7 +413,8 @@ mod tests {
             [note],
         )
         .unwrap();
-        migrate(&conn).unwrap();
+        // Migration 11 alone: 12 empties the index to fold it again.
+        conn.execute_batch(MIGRATIONS[10]).unwrap();
         let notes: Vec<Option<String>> = conn
             .prepare("SELECT note FROM runs ORDER BY id")
             .unwrap()

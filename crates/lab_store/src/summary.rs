@@ -58,7 +58,7 @@ fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
 /// false when a value is too long to copy, and the run then has no summary.
 fn attrs(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
+        "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
         crate::fields::listed_attrs_sql()
     ))?;
     let rows: Vec<(String, Vec<u8>)> = stmt

@@ -31,7 +31,7 @@ pub(super) fn fold(
             .execute(params![id, blob(&Value::List(features.clone()))])?;
     }
     params_of(tx, id, d, names)?;
-    metrics(tx, id, d, names)?;
+    metrics(tx, id, d, w.folded.settled, names)?;
     untags(tx, id, &d.untags)?;
     tags(tx, id, &d.tags, names)?;
     artifacts(tx, id, d)?;
@@ -136,8 +136,16 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), E
 /// Attributes, and the `runs` columns the field table copies some into.
 fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Error> {
     for (key, value) in attrs {
-        tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, key, blob(value)])?;
+        let encoded = blob(value);
+        let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
+            (None, Some(shared_value(tx, &encoded)?))
+        } else {
+            (Some(encoded), None)
+        };
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO attrs (run_id, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![id, key, inline, shared])?;
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
             tx.prepare_cached("UPDATE runs SET note = ?2 WHERE id = ?1")?
@@ -166,6 +174,33 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
     Ok(())
 }
 
+/// The id of `encoded` in `attr_values`, where it is added unless there
+/// already: a long attribute value is mostly one every run of a process has.
+fn shared_value(tx: &Connection, encoded: &[u8]) -> Result<i64, Error> {
+    let hash = fnv1a(encoded);
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM attr_values WHERE hash = ?1 AND value = ?2")?
+        .query_row(params![hash, encoded], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO attr_values (hash, value) VALUES (?1, ?2)")?
+        .execute(params![hash, encoded])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// FNV-1a: a hash that is the same in every build, for finding a value
+/// among `attr_values` (equal hashes are then compared in full).
+fn fnv1a(bytes: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.cast_signed()
+}
+
 /// Parameters: the latest value of each, stored once.
 fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
     for p in &d.params {
@@ -180,19 +215,40 @@ fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Res
     Ok(())
 }
 
-/// Metric names and summaries (merged with what was folded before).
-fn metrics(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
+/// Metric names and summaries (merged with what was folded before). The
+/// journal's metric numbering is kept only while more of it may be folded:
+/// a settled run's is dropped.
+fn metrics(
+    tx: &Connection,
+    id: &str,
+    d: &Delta,
+    settled: bool,
+    names: &mut Names<'_>,
+) -> Result<(), Error> {
+    let mut numbered = HashMap::new();
+    if d.metrics
+        .keys()
+        .any(|k| !d.new_keys.iter().any(|n| n.key == *k))
+    {
+        numbered = metric_names(tx, id)?;
+    }
     for k in &d.new_keys {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, k.key, k.name])?;
+        if !settled {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![id, k.key, k.name])?;
+        }
+        numbered.insert(k.key, k.name.clone());
         names.remember(tx, "metrics", &k.name)?;
+    }
+    if settled {
+        tx.prepare_cached("DELETE FROM metric_keys WHERE run_id = ?1")?
+            .execute([id])?;
     }
     if d.metrics.is_empty() {
         return Ok(());
     }
-    let numbered = metric_names(tx, id)?;
     let mut stmt = tx.prepare_cached(
         "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
