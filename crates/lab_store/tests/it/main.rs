@@ -17,6 +17,7 @@ use lab_types::{
 
 mod edit;
 mod media;
+mod migrate;
 mod model;
 mod rebuild;
 
