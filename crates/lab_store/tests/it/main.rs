@@ -17,7 +17,6 @@ use lab_types::{
 
 mod edit;
 mod media;
-mod migrate;
 mod model;
 mod rebuild;
 
