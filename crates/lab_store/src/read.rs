@@ -279,7 +279,9 @@ impl Store {
     /// How many points each metric of run `id` (a full id) has.
     pub fn metric_counts(&self, id: &str) -> Result<Vec<(String, u64)>, Error> {
         self.read(|db| {
-            let mut stmt = db.prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
+            let mut stmt = db.prepare_cached(
+                "SELECT key, count FROM metrics WHERE run = (SELECT rid FROM runs WHERE id = ?1)",
+            )?;
             let rows = stmt.query_map([id], |r| {
                 let n: i64 = r.get(1)?;
                 Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
@@ -481,7 +483,7 @@ impl Rows<'_> {
             _ => String::new(),
         };
         let sql = format!(
-            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
+            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN runs r ON r.id = s.id JOIN {table} t ON t.run = r.rid{only} ORDER BY s.pos, t.{order}"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;

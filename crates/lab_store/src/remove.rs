@@ -5,7 +5,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{Error, Project, RunInfo, Store};
 
-/// The tables holding one row or more per run, keyed by `run_id`.
+/// The tables holding one row or more per run, keyed by `run` (`runs.rid`).
 const RUN_TABLES: &[&str] = &[
     "attrs",
     "params",
@@ -38,16 +38,19 @@ fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut shared = Vec::new();
     for id in ids {
+        let Some(rid) = crate::sqlite::rid_of(&tx, id)? else {
+            continue;
+        };
         let mut stmt =
-            tx.prepare_cached("SELECT shared FROM attrs WHERE run_id = ?1 AND shared IS NOT NULL")?;
-        for s in stmt.query_map([id], |r| r.get::<_, i64>(0))? {
+            tx.prepare_cached("SELECT shared FROM attrs WHERE run = ?1 AND shared IS NOT NULL")?;
+        for s in stmt.query_map([rid], |r| r.get::<_, i64>(0))? {
             shared.push(s?);
         }
         drop(stmt);
         for table in RUN_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+            tx.execute(&format!("DELETE FROM {table} WHERE run = ?1"), [rid])?;
         }
-        tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
+        tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])?;
     }
     for (scope, table) in [
         ("metrics", "metrics"),
@@ -163,29 +166,29 @@ mod tests {
             .conn
             .execute_batch(
                 "
-                INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
-                    VALUES ('aa', 'aa', 'e', 'finished', 1, 0), ('bb', 'bb', 'e', 'finished', 2, 0);
-                INSERT INTO attrs VALUES ('aa', 'user', x'', NULL), ('bb', 'user', x'', NULL),
-                    ('aa', 'packages', NULL, 1), ('bb', 'packages', NULL, 1), ('aa', 'writer', NULL, 2);
+                INSERT INTO runs (rid, id, short_id, experiment, status, start_nanos, journal_offset)
+                    VALUES (1, 'aa', 'aa', 'e', 'finished', 1, 0), (2, 'bb', 'bb', 'e', 'finished', 2, 0);
+                INSERT INTO attrs VALUES (1, 'user', x'', NULL), (2, 'user', x'', NULL),
+                    (1, 'packages', NULL, 1), (2, 'packages', NULL, 1), (1, 'writer', NULL, 2);
                 INSERT INTO attr_values VALUES (1, 0, x'01'), (2, 0, x'02');
-                INSERT INTO params VALUES ('aa', 'lr', 0, x'', '0.1', 0.1), ('bb', 'seed', 0, x'', '1', 1);
-                INSERT INTO metric_keys VALUES ('aa', 0, 'acc'), ('bb', 0, 'acc');
-                INSERT INTO metrics VALUES ('aa', 'acc', 0, 1, 0, 0, 0, 1, 1, 1), ('aa', 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
-                    ('bb', 'acc', 0, 1, 0, 0, 0, 1, 1, 1);
-                INSERT INTO tags VALUES ('aa', 'stage', 'x');
-                INSERT INTO artifacts VALUES ('aa', 'cm', 0, 'cm.csv', NULL, NULL, NULL);
-                INSERT INTO models VALUES ('aa', 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);
+                INSERT INTO params VALUES (1, 'lr', 0, x'', '0.1', 0.1), (2, 'seed', 0, x'', '1', 1);
+                INSERT INTO metric_keys VALUES (1, 0, 'acc'), (2, 0, 'acc');
+                INSERT INTO metrics VALUES (1, 'acc', 0, 1, 0, 0, 0, 1, 1, 1), (1, 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
+                    (2, 'acc', 0, 1, 0, 0, 0, 1, 1, 1);
+                INSERT INTO tags VALUES (1, 'stage', 'x');
+                INSERT INTO artifacts VALUES (1, 'cm', 0, 'cm.csv', NULL, NULL, NULL);
+                INSERT INTO models VALUES (1, 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);
                 INSERT INTO names VALUES ('metrics', 'acc'), ('metrics', 'only_a'), ('params', 'lr'), ('params', 'seed'), ('tags', 'stage');
                 ",
             )
             .unwrap();
         store.remove_run("aa").unwrap();
         for table in RUN_TABLES.iter().chain(&["runs"]) {
-            let column = if *table == "runs" { "id" } else { "run_id" };
+            let column = if *table == "runs" { "rid" } else { "run" };
             assert_eq!(
                 count(
                     &store,
-                    &format!("SELECT count(*) FROM {table} WHERE {column} = 'aa'")
+                    &format!("SELECT count(*) FROM {table} WHERE {column} = 1")
                 ),
                 0,
                 "{table}"

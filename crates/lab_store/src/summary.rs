@@ -35,34 +35,34 @@ pub(crate) const MAX_LISTED_VALUE: usize = 4096;
 /// A `metrics` row: name, last value's bits, last step, min, max, count.
 type MetricRow = (String, i64, i64, Option<f64>, Option<f64>, i64);
 
-/// Rebuilds the summary of run `id` from the index tables.
-pub(crate) fn write(tx: &Connection, id: &str) -> Result<(), Error> {
-    let summary = build(tx, id)?;
-    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE id = ?1")?
-        .execute(params![id, summary])?;
+/// Rebuilds the summary of run `rid` from the index tables.
+pub(crate) fn write(tx: &Connection, rid: i64) -> Result<(), Error> {
+    let summary = build(tx, rid)?;
+    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE rid = ?1")?
+        .execute(params![rid, summary])?;
     Ok(())
 }
 
-/// The summary of run `id`, or `None` when one of its values is too long to
+/// The summary of run `rid`, or `None` when one of its values is too long to
 /// copy into it.
-fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
+fn build(tx: &Connection, rid: i64) -> Result<Option<Vec<u8>>, Error> {
     let mut blob = Vec::with_capacity(1024);
-    let whole = attrs(tx, id, &mut blob)? && params(tx, id, &mut blob)? && {
-        metrics(tx, id, &mut blob)?;
-        tags(tx, id, &mut blob)?
+    let whole = attrs(tx, rid, &mut blob)? && params(tx, rid, &mut blob)? && {
+        metrics(tx, rid, &mut blob)?;
+        tags(tx, rid, &mut blob)?
     };
     Ok(whole.then_some(blob))
 }
 
 /// The sections, each written after the count of its entries. Each returns
 /// false when a value is too long to copy, and the run then has no summary.
-fn attrs(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
+fn attrs(tx: &Connection, rid: i64, blob: &mut Vec<u8>) -> Result<bool, Error> {
     let mut stmt = tx.prepare_cached(&format!(
-        "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
+        "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run = ?1 AND key IN ({}) ORDER BY key",
         crate::fields::listed_attrs_sql()
     ))?;
     let rows: Vec<(String, Vec<u8>)> = stmt
-        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
+        .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?
         .collect::<Result<_, _>>()?;
     blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
     for (k, v) in rows {
@@ -76,11 +76,11 @@ fn attrs(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
     Ok(true)
 }
 
-fn params(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
+fn params(tx: &Connection, rid: i64, blob: &mut Vec<u8>) -> Result<bool, Error> {
     let mut stmt =
-        tx.prepare_cached("SELECT key, value, text FROM params WHERE run_id = ?1 ORDER BY seq")?;
+        tx.prepare_cached("SELECT key, value, text FROM params WHERE run = ?1 ORDER BY seq")?;
     let rows: Vec<(String, Vec<u8>, Option<String>)> = stmt
-        .query_map([id], |r| {
+        .query_map([rid], |r| {
             Ok((r.get("key")?, r.get("value")?, r.get("text")?))
         })?
         .collect::<Result<_, _>>()?;
@@ -100,11 +100,10 @@ fn params(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> 
     Ok(true)
 }
 
-fn tags(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
-    let mut stmt =
-        tx.prepare_cached("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
+fn tags(tx: &Connection, rid: i64, blob: &mut Vec<u8>) -> Result<bool, Error> {
+    let mut stmt = tx.prepare_cached("SELECT key, value FROM tags WHERE run = ?1 ORDER BY key")?;
     let rows: Vec<(String, String)> = stmt
-        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
+        .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?
         .collect::<Result<_, _>>()?;
     blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
     for (k, v) in rows {
@@ -118,12 +117,12 @@ fn tags(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
 }
 
 /// Metric summaries: numbers, never too long.
-fn metrics(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<(), Error> {
+fn metrics(tx: &Connection, rid: i64, blob: &mut Vec<u8>) -> Result<(), Error> {
     let mut stmt = tx.prepare_cached(
-        "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run_id = ?1 ORDER BY seq",
+        "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run = ?1 ORDER BY seq",
     )?;
     let rows: Vec<MetricRow> = stmt
-        .query_map([id], |r| {
+        .query_map([rid], |r| {
             Ok((
                 r.get("key")?,
                 r.get("last_bits")?,

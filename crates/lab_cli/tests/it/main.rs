@@ -805,20 +805,22 @@ fn a_closed_pipe_ends_ls_quietly_with_success() {
 fn index_rows(project: &Path, id: &str) -> Vec<(&'static str, i64)> {
     let conn = rusqlite::Connection::open(project.join(".lab/index.sqlite")).unwrap();
     [
-        ("runs", "id"),
-        ("attrs", "run_id"),
-        ("params", "run_id"),
-        ("metric_keys", "run_id"),
-        ("metrics", "run_id"),
-        ("tags", "run_id"),
-        ("artifacts", "run_id"),
-        ("models", "run_id"),
+        ("runs", "rid"),
+        ("attrs", "run"),
+        ("params", "run"),
+        ("metric_keys", "run"),
+        ("metrics", "run"),
+        ("tags", "run"),
+        ("artifacts", "run"),
+        ("models", "run"),
     ]
     .into_iter()
     .map(|(table, column)| {
         let n: i64 = conn
             .query_row(
-                &format!("SELECT count(*) FROM {table} WHERE {column} = ?1"),
+                &format!(
+                    "SELECT count(*) FROM {table} WHERE {column} = (SELECT rid FROM runs WHERE id = ?1)"
+                ),
                 [id],
                 |r| r.get(0),
             )

@@ -25,34 +25,38 @@ pub(super) fn fold(
 ) -> Result<(), Error> {
     let (id, d) = (w.id, w.delta);
     run_row(tx, id, w.short_id, d)?;
-    attrs(tx, id, &d.attrs)?;
+    // A run whose Start record was never read has no row to write to.
+    let Some(rid) = rid_of(tx, id)? else {
+        return Ok(());
+    };
+    attrs(tx, rid, &d.attrs)?;
     if let Some(features) = &d.features {
-        tx.prepare_cached("UPDATE runs SET features = ?2 WHERE id = ?1")?
-            .execute(params![id, blob(&Value::List(features.clone()))])?;
+        tx.prepare_cached("UPDATE runs SET features = ?2 WHERE rid = ?1")?
+            .execute(params![rid, blob(&Value::List(features.clone()))])?;
     }
-    params_of(tx, id, d, names)?;
-    metrics(tx, id, d, w.folded.settled, names)?;
-    untags(tx, id, &d.untags)?;
-    tags(tx, id, &d.tags, names)?;
-    artifacts(tx, id, d)?;
-    models(tx, id, d)?;
-    media(tx, id, d)?;
-    end(tx, id, d)?;
+    params_of(tx, rid, d, names)?;
+    metrics(tx, rid, d, w.folded.settled, names)?;
+    untags(tx, rid, &d.untags)?;
+    tags(tx, rid, &d.tags, names)?;
+    artifacts(tx, rid, d)?;
+    models(tx, rid, d)?;
+    media(tx, rid, d)?;
+    end(tx, rid, d)?;
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
         // records (its name at start, a tag it set).
-        apply_edits(tx, id, edits, meta_len, names)?;
+        apply_edits(tx, rid, edits, meta_len, names)?;
     }
-    crate::summary::write(tx, id)?;
-    let note = damage_note(tx, id, &w.folded, kept, &w.paths.journal)?;
+    crate::summary::write(tx, rid)?;
+    let note = damage_note(tx, rid, &w.folded, kept, &w.paths.journal)?;
     if w.folded.settled {
-        verdict(tx, id, d, &w.folded, note.is_some())?;
+        verdict(tx, rid, d, &w.folded, note.is_some())?;
     }
     tx.prepare_cached(
-        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE id = ?1",
+        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE rid = ?1",
     )?
     .execute(params![
-        id,
+        rid,
         w.folded.end_offset as i64,
         w.folded.settled,
         note
@@ -60,28 +64,39 @@ pub(super) fn fold(
     Ok(())
 }
 
+/// The number the per-run tables know run `id` (a full id) by.
+pub(crate) fn rid_of(tx: &Connection, id: &str) -> Result<Option<i64>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT rid FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Applies every edit of a run's meta journal (read from its start: they
 /// are few, and applying them again gives the same result) and remembers
 /// how far the journal was read.
 fn apply_edits(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     edits: &Delta,
     meta_len: u64,
     names: &mut Names<'_>,
 ) -> Result<(), Error> {
-    attrs(tx, id, &edits.attrs)?;
-    untags(tx, id, &edits.untags)?;
-    tags(tx, id, &edits.tags, names)?;
-    tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE id = ?1")?
-        .execute(params![id, meta_len as i64])?;
+    attrs(tx, rid, &edits.attrs)?;
+    untags(tx, rid, &edits.untags)?;
+    tags(tx, rid, &edits.tags, names)?;
+    tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE rid = ?1")?
+        .execute(params![rid, meta_len as i64])?;
     Ok(())
 }
 
 /// Writes the edits of run `id`'s meta journal alone, and its summary.
 pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
-    apply_edits(tx, id, edits, meta_len, &mut Names::default())?;
-    crate::summary::write(tx, id)
+    let Some(rid) = rid_of(tx, id)? else {
+        return Ok(());
+    };
+    apply_edits(tx, rid, edits, meta_len, &mut Names::default())?;
+    crate::summary::write(tx, rid)
 }
 
 /// Lists a run whose journal has nothing readable in it, as damaged.
@@ -99,15 +114,25 @@ pub(super) fn unreadable(tx: &Connection, short_id: &str, reason: &str) -> Resul
         slot_nanos(short_id),
         format!("nothing in the journal can be read: {reason}")
     ])?;
-    crate::summary::write(tx, &id)?;
+    crate::summary::write(tx, tx.last_insert_rowid())?;
     Ok(())
 }
 
 /// The metric numbering of run `id`'s journal, as folded so far.
 pub(super) fn metric_names(conn: &Connection, id: &str) -> Result<HashMap<u32, String>, Error> {
     Ok(conn
-        .prepare_cached("SELECT key_id, name FROM metric_keys WHERE run_id = ?1")?
+        .prepare_cached(
+            "SELECT key_id, name FROM metric_keys WHERE run = (SELECT rid FROM runs WHERE id = ?1)",
+        )?
         .query_map([id], |r| Ok((r.get("key_id")?, r.get("name")?)))?
+        .collect::<Result<_, _>>()?)
+}
+
+/// The metric numbering of run `rid`'s journal, as folded so far.
+fn numbering(tx: &Connection, rid: i64) -> Result<HashMap<u32, String>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT key_id, name FROM metric_keys WHERE run = ?1")?
+        .query_map([rid], |r| Ok((r.get("key_id")?, r.get("name")?)))?
         .collect::<Result<_, _>>()?)
 }
 
@@ -134,7 +159,7 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), E
 }
 
 /// Attributes, and the `runs` columns the field table copies some into.
-fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Error> {
+fn attrs(tx: &Connection, rid: i64, attrs: &[(String, Value)]) -> Result<(), Error> {
     for (key, value) in attrs {
         let encoded = blob(value);
         let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
@@ -143,14 +168,14 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
             (Some(encoded), None)
         };
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO attrs (run_id, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![id, key, inline, shared])?;
+        .execute(params![rid, key, inline, shared])?;
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
-            tx.prepare_cached("UPDATE runs SET note = ?2 WHERE id = ?1")?
+            tx.prepare_cached("UPDATE runs SET note = ?2 WHERE rid = ?1")?
                 .execute(params![
-                    id,
+                    rid,
                     match value {
                         Value::Str(text) => Some(text.as_str()),
                         _ => None,
@@ -160,15 +185,15 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
         let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
             continue;
         };
-        let sql = format!("UPDATE runs SET {column} = ?2 WHERE id = ?1");
+        let sql = format!("UPDATE runs SET {column} = ?2 WHERE rid = ?1");
         match value {
-            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![id, b])?,
+            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![rid, b])?,
             Value::Null => tx
                 .prepare_cached(&sql)?
-                .execute(params![id, rusqlite::types::Null])?,
+                .execute(params![rid, rusqlite::types::Null])?,
             other => tx
                 .prepare_cached(&sql)?
-                .execute(params![id, other.to_string()])?,
+                .execute(params![rid, other.to_string()])?,
         };
     }
     Ok(())
@@ -202,14 +227,14 @@ fn fnv1a(bytes: &[u8]) -> i64 {
 }
 
 /// Parameters: the latest value of each, stored once.
-fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
+fn params_of(tx: &Connection, rid: i64, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
     for p in &d.params {
         let (stored, text) = param_columns(&p.value);
         tx.prepare_cached(
-            "INSERT INTO params (run_id, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
+            "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
-        .execute(params![id, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
+        .execute(params![rid, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
         names.remember(tx, "params", &p.key)?;
     }
     Ok(())
@@ -220,7 +245,7 @@ fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Res
 /// a settled run's is dropped.
 fn metrics(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     d: &Delta,
     settled: bool,
     names: &mut Names<'_>,
@@ -230,29 +255,29 @@ fn metrics(
         .keys()
         .any(|k| !d.new_keys.iter().any(|n| n.key == *k))
     {
-        numbered = metric_names(tx, id)?;
+        numbered = numbering(tx, rid)?;
     }
     for k in &d.new_keys {
         if !settled {
             tx.prepare_cached(
-                "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
+                "INSERT OR REPLACE INTO metric_keys (run, key_id, name) VALUES (?1, ?2, ?3)",
             )?
-            .execute(params![id, k.key, k.name])?;
+            .execute(params![rid, k.key, k.name])?;
         }
         numbered.insert(k.key, k.name.clone());
         names.remember(tx, "metrics", &k.name)?;
     }
     if settled {
-        tx.prepare_cached("DELETE FROM metric_keys WHERE run_id = ?1")?
-            .execute([id])?;
+        tx.prepare_cached("DELETE FROM metric_keys WHERE run = ?1")?
+            .execute([rid])?;
     }
     if d.metrics.is_empty() {
         return Ok(());
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
+        "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (run_id, key) DO UPDATE SET
+         ON CONFLICT (run, key) DO UPDATE SET
            last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
            last_nanos = excluded.last_nanos,
            min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
@@ -266,7 +291,7 @@ fn metrics(
             continue;
         };
         stmt.execute(params![
-            id,
+            rid,
             name,
             s.first_seq as i64,
             real(s.last),
@@ -281,52 +306,54 @@ fn metrics(
     Ok(())
 }
 
-fn untags(tx: &Connection, id: &str, keys: &[String]) -> Result<(), Error> {
+fn untags(tx: &Connection, rid: i64, keys: &[String]) -> Result<(), Error> {
     for key in keys {
-        tx.prepare_cached("DELETE FROM tags WHERE run_id = ?1 AND key = ?2")?
-            .execute(params![id, key])?;
+        tx.prepare_cached("DELETE FROM tags WHERE run = ?1 AND key = ?2")?
+            .execute(params![rid, key])?;
     }
     Ok(())
 }
 
 fn tags(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     tags: &[(String, String)],
     names: &mut Names<'_>,
 ) -> Result<(), Error> {
     for (key, value) in tags {
-        tx.prepare_cached("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, key, value])?;
+        tx.prepare_cached("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![rid, key, value])?;
         names.remember(tx, "tags", key)?;
     }
     Ok(())
 }
 
 /// Artifacts as logged, then as copied into the run.
-fn artifacts(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn artifacts(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for a in &d.artifacts {
         tx.prepare_cached(
-            "INSERT INTO artifacts (run_id, name, seq, source) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run_id, name) DO UPDATE SET source = excluded.source",
+            "INSERT INTO artifacts (run, name, seq, source) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run, name) DO UPDATE SET source = excluded.source",
         )?
-        .execute(params![id, a.name, a.offset as i64, a.source])?;
+        .execute(params![rid, a.name, a.offset as i64, a.source])?;
     }
     for s in &d.stored {
-        tx.prepare_cached("UPDATE artifacts SET path = ?3, files = ?4, bytes = ?5 WHERE run_id = ?1 AND name = ?2")?
-            .execute(params![id, s.name, s.path, s.files as i64, s.bytes as i64])?;
+        tx.prepare_cached(
+            "UPDATE artifacts SET path = ?3, files = ?4, bytes = ?5 WHERE run = ?1 AND name = ?2",
+        )?
+        .execute(params![rid, s.name, s.path, s.files as i64, s.bytes as i64])?;
     }
     Ok(())
 }
 
-fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn models(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for m in &d.models {
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO models (run_id, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
+            "INSERT OR REPLACE INTO models (run, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
-            id,
+            rid,
             m.name,
             m.offset as i64,
             m.path,
@@ -345,16 +372,16 @@ fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 /// Media files: a later record of the same key and step replaces the row
 /// (its file was replaced before the record was written), but keeps its
 /// `seq`, so that keys stay in the order first logged.
-fn media(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn media(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for m in &d.media {
         tx.prepare_cached(
-            "INSERT INTO media (run_id, key, step, seq, kind, path, width, height, bytes)
+            "INSERT INTO media (run, key, step, seq, kind, path, width, height, bytes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (run_id, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
+             ON CONFLICT (run, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
                  width = excluded.width, height = excluded.height, bytes = excluded.bytes",
         )?
         .execute(params![
-            id,
+            rid,
             m.key,
             m.step,
             m.offset as i64,
@@ -369,16 +396,16 @@ fn media(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 }
 
 /// The End record: status, end time and the exception of a failed run.
-fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn end(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     let Some(end) = &d.end else {
         return Ok(());
     };
     let error = end.error.as_ref();
     tx.prepare_cached(
-        "UPDATE runs SET status = ?2, end_nanos = ?3, error_type = ?4, error_message = ?5, traceback = ?6 WHERE id = ?1",
+        "UPDATE runs SET status = ?2, end_nanos = ?3, error_type = ?4, error_message = ?5, traceback = ?6 WHERE rid = ?1",
     )?
     .execute(params![
-        id,
+        rid,
         end.status.as_str(),
         end.time_nanos,
         error.map(|e| &e.kind),
@@ -392,14 +419,14 @@ fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 /// [`crate::facts::settled_status`]).
 fn verdict(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     d: &Delta,
     folded: &Folded<'_>,
     noted: bool,
 ) -> Result<(), Error> {
     let verdict = crate::facts::settled_status(d, folded, noted);
-    tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
-        .execute(params![id, verdict.as_str()])?;
+    tx.prepare_cached("UPDATE runs SET status = ?2 WHERE rid = ?1 AND status = 'running'")?
+        .execute(params![rid, verdict.as_str()])?;
     Ok(())
 }
 
@@ -407,14 +434,14 @@ fn verdict(
 /// adds (see [`crate::facts::damage_note`]).
 fn damage_note(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     folded: &Folded<'_>,
     kept: Option<&Path>,
     journal: &Path,
 ) -> Result<Option<String>, Error> {
     let earlier: Option<String> = tx
-        .prepare_cached("SELECT damage FROM runs WHERE id = ?1")?
-        .query_row([id], |r| r.get("damage"))
+        .prepare_cached("SELECT damage FROM runs WHERE rid = ?1")?
+        .query_row([rid], |r| r.get("damage"))
         .optional()?
         .flatten();
     crate::facts::damage_note(earlier, folded, kept, journal)
