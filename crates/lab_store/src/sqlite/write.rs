@@ -15,6 +15,7 @@ use crate::delta::Delta;
 use crate::facts::{encode_value as blob, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
+use crate::summary::{self, Mirror};
 
 /// Writes everything one fold read about a run.
 pub(super) fn fold(
@@ -24,20 +25,24 @@ pub(super) fn fold(
     names: &mut Names<'_>,
 ) -> Result<(), Error> {
     let (id, d) = (w.id, w.delta);
-    run_row(tx, id, w.short_id, d)?;
+    // A run whose row this fold makes has no rows in the other tables but
+    // those it writes: its summary is made from them as they are written.
+    let made = run_row(tx, id, w.short_id, d)?;
+    let mut mirror = made.then(Mirror::default);
+    let m = &mut mirror;
     // A run whose Start record was never read has no row to write to.
     let Some(rid) = rid_of(tx, id)? else {
         return Ok(());
     };
-    attrs(tx, rid, &d.attrs)?;
+    attrs(tx, rid, &d.attrs, m)?;
     if let Some(features) = &d.features {
         tx.prepare_cached("UPDATE runs SET features = ?2 WHERE rid = ?1")?
             .execute(params![rid, blob(&Value::List(features.clone()))])?;
     }
-    params_of(tx, rid, d, names)?;
-    metrics(tx, rid, d, w.folded.settled, names)?;
-    untags(tx, rid, &d.untags)?;
-    tags(tx, rid, &d.tags, names)?;
+    params_of(tx, rid, d, names, m)?;
+    metrics(tx, rid, d, w.folded.settled, names, m)?;
+    untags(tx, rid, &d.untags, m)?;
+    tags(tx, rid, &d.tags, names, m)?;
     artifacts(tx, rid, d)?;
     models(tx, rid, d)?;
     media(tx, rid, d)?;
@@ -45,10 +50,14 @@ pub(super) fn fold(
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
         // records (its name at start, a tag it set).
-        apply_edits(tx, rid, edits, meta_len, names)?;
+        apply_edits(tx, rid, edits, meta_len, names, m)?;
     }
-    crate::summary::write(tx, rid)?;
-    let note = damage_note(tx, rid, &w.folded, kept, &w.paths.journal)?;
+    let earlier = if made { None } else { earlier_damage(tx, rid)? };
+    match mirror {
+        Some(mirror) => summary::put(tx, rid, mirror.encode().as_deref())?,
+        None => summary::write(tx, rid)?,
+    }
+    let note = crate::facts::damage_note(earlier, &w.folded, kept, &w.paths.journal)?;
     if w.folded.settled {
         verdict(tx, rid, d, &w.folded, note.is_some())?;
     }
@@ -81,10 +90,11 @@ fn apply_edits(
     edits: &Delta,
     meta_len: u64,
     names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
-    attrs(tx, rid, &edits.attrs)?;
-    untags(tx, rid, &edits.untags)?;
-    tags(tx, rid, &edits.tags, names)?;
+    attrs(tx, rid, &edits.attrs, m)?;
+    untags(tx, rid, &edits.untags, m)?;
+    tags(tx, rid, &edits.tags, names, m)?;
     tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE rid = ?1")?
         .execute(params![rid, meta_len as i64])?;
     Ok(())
@@ -95,8 +105,8 @@ pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> 
     let Some(rid) = rid_of(tx, id)? else {
         return Ok(());
     };
-    apply_edits(tx, rid, edits, meta_len, &mut Names::default())?;
-    crate::summary::write(tx, rid)
+    apply_edits(tx, rid, edits, meta_len, &mut Names::default(), &mut None)?;
+    summary::write(tx, rid)
 }
 
 /// Lists a run whose journal has nothing readable in it, as damaged.
@@ -114,7 +124,7 @@ pub(super) fn unreadable(tx: &Connection, short_id: &str, reason: &str) -> Resul
         slot_nanos(short_id),
         format!("nothing in the journal can be read: {reason}")
     ])?;
-    crate::summary::write(tx, tx.last_insert_rowid())?;
+    summary::write(tx, tx.last_insert_rowid())?;
     Ok(())
 }
 
@@ -137,13 +147,14 @@ fn numbering(tx: &Connection, rid: i64) -> Result<HashMap<u32, String>, Error> {
 }
 
 /// The run's row, made when its Start record (or, lost, its folder) is read.
-fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), Error> {
+/// Returns whether it made it (rather than finding it made).
+fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<bool, Error> {
     let (experiment, time) = match (&d.start, &d.lost_start) {
         (Some(start), _) => (start.experiment.as_str(), start.time_nanos),
         (None, Some((_, time))) => (UNKNOWN_EXPERIMENT, *time),
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(false),
     };
-    tx.prepare_cached(
+    let made = tx.prepare_cached(
         "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset, name)
          VALUES (?1, ?2, ?3, 'running', ?4, 0, ?5)",
     )?
@@ -155,13 +166,21 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), E
         // Until its journal (or meta journal) names it.
         lab_types::names::generated_name(short_id)
     ])?;
-    Ok(())
+    Ok(made == 1)
 }
 
 /// Attributes, and the `runs` columns the field table copies some into.
-fn attrs(tx: &Connection, rid: i64, attrs: &[(String, Value)]) -> Result<(), Error> {
+fn attrs(
+    tx: &Connection,
+    rid: i64,
+    attrs: &[(String, Value)],
+    m: &mut Option<Mirror>,
+) -> Result<(), Error> {
     for (key, value) in attrs {
         let encoded = blob(value);
+        if let Some(m) = m {
+            m.attr(key, &encoded);
+        }
         let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
             (None, Some(shared_value(tx, &encoded)?))
         } else {
@@ -227,9 +246,18 @@ fn fnv1a(bytes: &[u8]) -> i64 {
 }
 
 /// Parameters: the latest value of each, stored once.
-fn params_of(tx: &Connection, rid: i64, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
+fn params_of(
+    tx: &Connection,
+    rid: i64,
+    d: &Delta,
+    names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
+) -> Result<(), Error> {
     for p in &d.params {
         let (stored, text) = param_columns(&p.value);
+        if let Some(m) = m {
+            m.param(&p.key, &stored, text.as_deref());
+        }
         tx.prepare_cached(
             "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
@@ -249,6 +277,7 @@ fn metrics(
     d: &Delta,
     settled: bool,
     names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
     let mut numbered = HashMap::new();
     if d.metrics
@@ -290,6 +319,17 @@ fn metrics(
         let Some(name) = numbered.get(key_id) else {
             continue;
         };
+        if let Some(m) = m {
+            let row = (
+                name.clone(),
+                s.last.to_bits() as i64,
+                s.last_step,
+                s.min,
+                s.max,
+                s.count,
+            );
+            m.metric(s.first_seq, row);
+        }
         stmt.execute(params![
             rid,
             name,
@@ -306,8 +346,11 @@ fn metrics(
     Ok(())
 }
 
-fn untags(tx: &Connection, rid: i64, keys: &[String]) -> Result<(), Error> {
+fn untags(tx: &Connection, rid: i64, keys: &[String], m: &mut Option<Mirror>) -> Result<(), Error> {
     for key in keys {
+        if let Some(m) = m {
+            m.untag(key);
+        }
         tx.prepare_cached("DELETE FROM tags WHERE run = ?1 AND key = ?2")?
             .execute(params![rid, key])?;
     }
@@ -319,8 +362,12 @@ fn tags(
     rid: i64,
     tags: &[(String, String)],
     names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
     for (key, value) in tags {
+        if let Some(m) = m {
+            m.tag(key, value);
+        }
         tx.prepare_cached("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?1, ?2, ?3)")?
             .execute(params![rid, key, value])?;
         names.remember(tx, "tags", key)?;
@@ -430,21 +477,14 @@ fn verdict(
     Ok(())
 }
 
-/// The run's damage note: what an earlier fold noted, then what this one
-/// adds (see [`crate::facts::damage_note`]).
-fn damage_note(
-    tx: &Connection,
-    rid: i64,
-    folded: &Folded<'_>,
-    kept: Option<&Path>,
-    journal: &Path,
-) -> Result<Option<String>, Error> {
-    let earlier: Option<String> = tx
+/// The damage an earlier fold noted, to which this one adds (see
+/// [`crate::facts::damage_note`]).
+fn earlier_damage(tx: &Connection, rid: i64) -> Result<Option<String>, Error> {
+    Ok(tx
         .prepare_cached("SELECT damage FROM runs WHERE rid = ?1")?
         .query_row([rid], |r| r.get("damage"))
         .optional()?
-        .flatten();
-    crate::facts::damage_note(earlier, folded, kept, journal)
+        .flatten())
 }
 
 /// The names (scope and key) already recorded in the `names` table by the
