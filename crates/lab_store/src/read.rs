@@ -514,11 +514,11 @@ impl Rows<'_> {
     }
 
     fn metrics(&mut self) -> Result<(), Error> {
-        let cols = "t.key, t.last_bits, t.last_step, t.min, t.max, t.count";
+        let cols = "t.key, t.last, t.last_bits, t.last_step, t.min, t.max, t.count";
         self.each("metrics", cols, "seq", |run, r| {
             run.metrics.push(MetricSummary {
                 name: r.get("key")?,
-                last: f64::from_bits(r.get::<_, i64>("last_bits")? as u64),
+                last: crate::summary::last_value(r.get("last")?, r.get("last_bits")?),
                 last_step: r.get("last_step")?,
                 min: r.get("min")?,
                 max: r.get("max")?,

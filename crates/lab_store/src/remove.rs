@@ -173,8 +173,8 @@ mod tests {
                 INSERT INTO attr_values VALUES (1, 0, x'01'), (2, 0, x'02');
                 INSERT INTO params VALUES (1, 'lr', 0, x'', '0.1', 0.1), (2, 'seed', 0, x'', '1', 1);
                 INSERT INTO metric_keys VALUES (1, 0, 'acc'), (2, 0, 'acc');
-                INSERT INTO metrics VALUES (1, 'acc', 0, 1, 0, 0, 0, 1, 1, 1), (1, 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
-                    (2, 'acc', 0, 1, 0, 0, 0, 1, 1, 1);
+                INSERT INTO metrics VALUES (1, 'acc', 0, 1, NULL, 0, 1, 1, 1), (1, 'only_a', 1, 1, NULL, 0, 1, 1, 1),
+                    (2, 'acc', 0, 1, NULL, 0, 1, 1, 1);
                 INSERT INTO tags VALUES (1, 'stage', 'x');
                 INSERT INTO artifacts VALUES (1, 'cm', 0, 'cm.csv', NULL, NULL, NULL);
                 INSERT INTO models VALUES (1, 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);

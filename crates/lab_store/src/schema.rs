@@ -178,7 +178,9 @@ const MIGRATIONS: &[&str] = &[
     // its 32-character id, which was most of each of their rows; an
     // attribute value of [`SHARED_VALUE`] bytes or more (the package list,
     // the writer: the same for every run of a process) kept once, in
-    // `attr_values`, which `attrs.shared` points to. The index is made anew,
+    // `attr_values`, which `attrs.shared` points to; a metric's last value
+    // kept once (`last_bits` only when `last` cannot hold it exactly), and
+    // no time of its last point, which nothing read. The index is made anew,
     // empty, to be folded again from the journals (see docs/storage.md),
     // keeping its generation, moved on.
     "
@@ -261,9 +263,8 @@ const MIGRATIONS: &[&str] = &[
         key TEXT NOT NULL,
         seq INTEGER NOT NULL,
         last REAL,
-        last_bits INTEGER NOT NULL,
+        last_bits INTEGER,
         last_step INTEGER NOT NULL,
-        last_nanos INTEGER NOT NULL,
         min REAL,
         max REAL,
         count INTEGER NOT NULL,

@@ -233,6 +233,16 @@ impl Mirror {
     }
 }
 
+/// A metric's last value from its `last` and `last_bits` columns (see
+/// docs/storage.md).
+pub(crate) fn last_value(last: Option<f64>, last_bits: Option<i64>) -> f64 {
+    match (last_bits, last) {
+        (Some(bits), _) => f64::from_bits(bits as u64),
+        (None, Some(last)) => last,
+        (None, None) => f64::NAN,
+    }
+}
+
 /// Writes `summary` (see [`Mirror::encode`]) as run `rid`'s.
 pub(crate) fn put(tx: &Connection, rid: i64, summary: Option<&[u8]>) -> Result<(), Error> {
     tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE rid = ?1")?
@@ -262,12 +272,12 @@ fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
         .collect::<Result<_, _>>()?;
     let metrics = tx
         .prepare_cached(
-            "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run = ?1 ORDER BY seq",
+            "SELECT key, last, last_bits, last_step, min, max, count FROM metrics WHERE run = ?1 ORDER BY seq",
         )?
         .query_map([rid], |r| {
             Ok((
                 r.get("key")?,
-                r.get("last_bits")?,
+                last_value(r.get("last")?, r.get("last_bits")?).to_bits() as i64,
                 r.get("last_step")?,
                 r.get("min")?,
                 r.get("max")?,
@@ -474,6 +484,10 @@ mod tests {
                 key: 2,
                 name: "loss".into(),
             },
+            Record::MetricKey {
+                key: 3,
+                name: "nan".into(),
+            },
             Record::Tag {
                 time_nanos: t,
                 key: "stage".into(),
@@ -503,6 +517,7 @@ mod tests {
             (1, 0, f64::NAN),
             (2, 7, 0.25),
             (1, 1, -0.0),
+            (3, 0, f64::NAN),
         ] {
             w.append_metric(t, &MetricPoint { key, step, value })
                 .unwrap();
@@ -546,6 +561,7 @@ mod tests {
             // fold's order, in the tables as here).
             assert_eq!(loss.count, 3);
             assert_eq!((loss.min, loss.max), (Some(0.25), Some(1.0)));
+            assert!(metric("nan").last.is_nan());
             let acc = metric("acc");
             // The last value keeps its sign; min and max are REAL columns, where
             // SQLite keeps -0.0 as 0.

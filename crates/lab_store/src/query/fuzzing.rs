@@ -180,8 +180,8 @@ fn index() -> Result<Connection, Error> {
         ];
         for (key, last) in metrics {
             conn.execute(
-                "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
-                 VALUES (?1, ?2, 0, ?3, 0, 0, 0, ?3, ?3, 1)",
+                "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, min, max, count)
+                 VALUES (?1, ?2, 0, ?3, NULL, 0, ?3, ?3, 1)",
                 rusqlite::params![rid, key, last],
             )?;
         }

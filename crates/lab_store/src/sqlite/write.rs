@@ -304,11 +304,10 @@ fn metrics(
         return Ok(());
     }
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, min, max, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (run, key) DO UPDATE SET
            last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
-           last_nanos = excluded.last_nanos,
            min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
            max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL THEN excluded.max ELSE max(max, excluded.max) END,
            count = count + excluded.count",
@@ -335,15 +334,21 @@ fn metrics(
             name,
             s.first_seq as i64,
             real(s.last),
-            s.last.to_bits() as i64,
+            last_bits(s.last),
             s.last_step,
-            s.last_nanos,
             s.min,
             s.max,
             s.count
         ])?;
     }
     Ok(())
+}
+
+/// A metric's last value's bits, for the `last_bits` column: only when its
+/// REAL column cannot hold it exactly (NaN, which it keeps as NULL, and
+/// -0.0, which SQLite keeps as 0).
+fn last_bits(last: f64) -> Option<i64> {
+    (last.is_nan() || (last == 0.0 && last.is_sign_negative())).then_some(last.to_bits() as i64)
 }
 
 fn untags(tx: &Connection, rid: i64, keys: &[String], m: &mut Option<Mirror>) -> Result<(), Error> {
