@@ -29,7 +29,7 @@
 //! [`Mirror`] of what it writes into the run's tables and encodes the summary
 //! from it; a fold on from an earlier one reads the tables back.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lab_journal::codec;
 use lab_types::Value;
@@ -163,8 +163,12 @@ pub(crate) struct Mirror {
     attrs: BTreeMap<String, Vec<u8>>,
     /// Parameters in the order first written, as `seq` orders them.
     params: Vec<(String, Vec<u8>, Option<String>)>,
+    /// Where each parameter is in `params`.
+    param_at: HashMap<String, usize>,
     /// Metrics with the `seq` of their first row.
     metrics: Vec<(u64, MetricRow)>,
+    /// Where each metric is in `metrics`.
+    metric_at: HashMap<String, usize>,
     tags: BTreeMap<String, String>,
 }
 
@@ -180,9 +184,11 @@ impl Mirror {
     /// keeps its place.
     pub(crate) fn param(&mut self, key: &str, stored: &[u8], text: Option<&str>) {
         let value = (stored.to_vec(), text.map(str::to_owned));
-        match self.params.iter_mut().find(|(k, _, _)| k == key) {
-            Some(p) => (p.1, p.2) = value,
-            None => self.params.push((key.to_owned(), value.0, value.1)),
+        if let Some(&at) = self.param_at.get(key) {
+            (self.params[at].1, self.params[at].2) = value;
+        } else {
+            self.param_at.insert(key.to_owned(), self.params.len());
+            self.params.push((key.to_owned(), value.0, value.1));
         }
     }
 
@@ -192,23 +198,24 @@ impl Mirror {
         // As a REAL column keeps them: SQLite stores -0.0 as 0.
         let real = |v: Option<f64>| v.map(|v| if v == 0.0 { 0.0 } else { v });
         (row.3, row.4) = (real(row.3), real(row.4));
-        match self.metrics.iter_mut().find(|(_, m)| m.0 == row.0) {
-            Some((_, m)) => {
-                let merge = |a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64| match (a, b) {
-                    (a, None) => a,
-                    (None, b) => b,
-                    (Some(a), Some(b)) => Some(f(a, b)),
-                };
-                *m = (
-                    row.0,
-                    row.1,
-                    row.2,
-                    merge(m.3, row.3, f64::min),
-                    merge(m.4, row.4, f64::max),
-                    m.5 + row.5,
-                );
-            }
-            None => self.metrics.push((seq, row)),
+        if let Some(&at) = self.metric_at.get(&row.0) {
+            let m = &mut self.metrics[at].1;
+            let merge = |a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64| match (a, b) {
+                (a, None) => a,
+                (None, b) => b,
+                (Some(a), Some(b)) => Some(f(a, b)),
+            };
+            *m = (
+                row.0,
+                row.1,
+                row.2,
+                merge(m.3, row.3, f64::min),
+                merge(m.4, row.4, f64::max),
+                m.5 + row.5,
+            );
+        } else {
+            self.metric_at.insert(row.0.clone(), self.metrics.len());
+            self.metrics.push((seq, row));
         }
     }
 

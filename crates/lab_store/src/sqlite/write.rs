@@ -279,12 +279,14 @@ fn metrics(
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
-    let mut numbered = HashMap::new();
-    if d.metrics
-        .keys()
-        .any(|k| !d.new_keys.iter().any(|n| n.key == *k))
-    {
-        numbered = numbering(tx, rid)?;
+    // The numbers this stretch declares, then those of earlier folds, read
+    // only when a point needs one.
+    let mut numbered: HashMap<u32, String> =
+        d.new_keys.iter().map(|k| (k.key, k.name.clone())).collect();
+    if d.metrics.keys().any(|k| !numbered.contains_key(k)) {
+        for (key, name) in numbering(tx, rid)? {
+            numbered.entry(key).or_insert(name);
+        }
     }
     for k in &d.new_keys {
         if !settled {
@@ -293,7 +295,6 @@ fn metrics(
             )?
             .execute(params![rid, k.key, k.name])?;
         }
-        numbered.insert(k.key, k.name.clone());
         names.remember(tx, "metrics", &k.name)?;
     }
     if settled {
