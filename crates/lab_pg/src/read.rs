@@ -27,12 +27,14 @@ use crate::{Pg as _, PgIndex, Postgres, text};
 /// The `lab.runs` columns a [`RunInfo`] is read from, in this order.
 const RUN_COLUMNS: &str = "runs.id, runs.short_id, runs.experiment, runs.status, runs.start_nanos, runs.end_nanos, runs.error_type, runs.error_message, runs.traceback, runs.features, runs.damage";
 
-/// The compiler's table names, as the project's rows.
+/// The compiler's table names, as the project's rows. The compiler joins a
+/// per-run table to its run as SQLite keys them (`run = runs.rid`); here
+/// both are the run's full id.
 const PROJECT_TABLES: &str =
-    "WITH runs AS NOT MATERIALIZED (SELECT * FROM lab.runs WHERE project_id = ?),
- params AS NOT MATERIALIZED (SELECT * FROM lab.params WHERE project_id = ?),
- metrics AS NOT MATERIALIZED (SELECT * FROM lab.metrics WHERE project_id = ?),
- tags AS NOT MATERIALIZED (SELECT * FROM lab.tags WHERE project_id = ?) ";
+    "WITH runs AS NOT MATERIALIZED (SELECT *, id AS rid FROM lab.runs WHERE project_id = ?),
+ params AS NOT MATERIALIZED (SELECT *, run_id AS run FROM lab.params WHERE project_id = ?),
+ metrics AS NOT MATERIALIZED (SELECT *, run_id AS run FROM lab.metrics WHERE project_id = ?),
+ tags AS NOT MATERIALIZED (SELECT *, run_id AS run FROM lab.tags WHERE project_id = ?) ";
 
 /// A value bound to a statement, with the type it is declared as.
 enum Param {

@@ -59,8 +59,8 @@ impl Store {
         self.read(|db| {
             let mut stmt = db.prepare_cached(
                 "SELECT key, step, kind, path, width, height, bytes FROM media
-                 WHERE run_id = ?1
-                 ORDER BY (SELECT MIN(seq) FROM media m WHERE m.run_id = media.run_id AND m.key = media.key), key, step",
+                 WHERE run = (SELECT rid FROM runs WHERE id = ?1)
+                 ORDER BY (SELECT MIN(seq) FROM media m WHERE m.run = media.run AND m.key = media.key), key, step",
             )?;
             let mut rows = stmt.query(params![id])?;
             let mut out = Vec::new();
@@ -89,7 +89,7 @@ impl Store {
         self.read(|db| {
             Ok(db
                 .prepare_cached(
-                    "SELECT EXISTS (SELECT 1 FROM media WHERE run_id = ?1 AND path = ?2)",
+                    "SELECT EXISTS (SELECT 1 FROM media WHERE run = (SELECT rid FROM runs WHERE id = ?1) AND path = ?2)",
                 )?
                 .query_row(params![id, path], |r| r.get(0))?)
         })

@@ -325,7 +325,9 @@ impl Store {
     /// How many points each metric of run `id` (a full id) has.
     pub fn metric_counts(&self, id: &str) -> Result<Vec<(String, u64)>, Error> {
         self.read(|db| {
-            let mut stmt = db.prepare_cached("SELECT key, count FROM metrics WHERE run_id = ?1")?;
+            let mut stmt = db.prepare_cached(
+                "SELECT key, count FROM metrics WHERE run = (SELECT rid FROM runs WHERE id = ?1)",
+            )?;
             let rows = stmt.query_map([id], |r| {
                 let n: i64 = r.get(1)?;
                 Ok((r.get::<_, String>(0)?, u64::try_from(n).unwrap_or(0)))
@@ -527,7 +529,7 @@ impl Rows<'_> {
             _ => String::new(),
         };
         let sql = format!(
-            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN {table} t ON t.run_id = s.id{only} ORDER BY s.pos, t.{order}"
+            "SELECT s.pos AS pos, {cols} FROM temp.selected s JOIN runs r ON r.id = s.id JOIN {table} t ON t.run = r.rid{only} ORDER BY s.pos, t.{order}"
         );
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let mut rows = stmt.query([])?;
@@ -541,7 +543,8 @@ impl Rows<'_> {
     }
 
     fn attrs(&mut self) -> Result<(), Error> {
-        self.each("attrs", "t.key, t.value", "key", |run, r| {
+        let cols = "t.key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
+        self.each("attrs", cols, "key", |run, r| {
             run.attrs
                 .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
             Ok(())
@@ -557,11 +560,11 @@ impl Rows<'_> {
     }
 
     fn metrics(&mut self) -> Result<(), Error> {
-        let cols = "t.key, t.last_bits, t.last_step, t.min, t.max, t.count";
+        let cols = "t.key, t.last, t.last_bits, t.last_step, t.min, t.max, t.count";
         self.each("metrics", cols, "seq", |run, r| {
             run.metrics.push(MetricSummary {
                 name: r.get("key")?,
-                last: f64::from_bits(r.get::<_, i64>("last_bits")? as u64),
+                last: crate::summary::last_value(r.get("last")?, r.get("last_bits")?),
                 last_step: r.get("last_step")?,
                 min: r.get("min")?,
                 max: r.get("max")?,

@@ -5,7 +5,7 @@ use rusqlite::{Connection, TransactionBehavior};
 
 use crate::{Error, Project, RunInfo, Store};
 
-/// The tables holding one row or more per run, keyed by `run_id`.
+/// The tables holding one row or more per run, keyed by `run` (`runs.rid`).
 const RUN_TABLES: &[&str] = &[
     "attrs",
     "params",
@@ -36,11 +36,21 @@ impl Store {
 /// transaction (see [`Store::remove_run`]).
 fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut shared = Vec::new();
     for id in ids {
-        for table in RUN_TABLES {
-            tx.execute(&format!("DELETE FROM {table} WHERE run_id = ?1"), [id])?;
+        let Some(rid) = crate::sqlite::rid_of(&tx, id)? else {
+            continue;
+        };
+        let mut stmt =
+            tx.prepare_cached("SELECT shared FROM attrs WHERE run = ?1 AND shared IS NOT NULL")?;
+        for s in stmt.query_map([rid], |r| r.get::<_, i64>(0))? {
+            shared.push(s?);
         }
-        tx.execute("DELETE FROM runs WHERE id = ?1", [id])?;
+        drop(stmt);
+        for table in RUN_TABLES {
+            tx.execute(&format!("DELETE FROM {table} WHERE run = ?1"), [rid])?;
+        }
+        tx.execute("DELETE FROM runs WHERE rid = ?1", [rid])?;
     }
     for (scope, table) in [
         ("metrics", "metrics"),
@@ -53,6 +63,13 @@ fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
             ),
             [scope],
         )?;
+    }
+    // A long attribute value no other run has goes with the last run that had it.
+    for id in shared {
+        tx.prepare_cached(
+            "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
+        )?
+        .execute([id])?;
     }
     crate::schema::bump_generation(&tx)?;
     tx.commit()?;
@@ -149,27 +166,29 @@ mod tests {
             .conn
             .execute_batch(
                 "
-                INSERT INTO runs (id, short_id, experiment, status, start_nanos, journal_offset)
-                    VALUES ('aa', 'aa', 'e', 'finished', 1, 0), ('bb', 'bb', 'e', 'finished', 2, 0);
-                INSERT INTO attrs VALUES ('aa', 'user', x''), ('bb', 'user', x'');
-                INSERT INTO params VALUES ('aa', 'lr', 0, x'', '0.1', 0.1), ('bb', 'seed', 0, x'', '1', 1);
-                INSERT INTO metric_keys VALUES ('aa', 0, 'acc'), ('bb', 0, 'acc');
-                INSERT INTO metrics VALUES ('aa', 'acc', 0, 1, 0, 0, 0, 1, 1, 1), ('aa', 'only_a', 1, 1, 0, 0, 0, 1, 1, 1),
-                    ('bb', 'acc', 0, 1, 0, 0, 0, 1, 1, 1);
-                INSERT INTO tags VALUES ('aa', 'stage', 'x');
-                INSERT INTO artifacts VALUES ('aa', 'cm', 0, 'cm.csv', NULL, NULL, NULL);
-                INSERT INTO models VALUES ('aa', 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);
+                INSERT INTO runs (rid, id, short_id, experiment, status, start_nanos, journal_offset)
+                    VALUES (1, 'aa', 'aa', 'e', 'finished', 1, 0), (2, 'bb', 'bb', 'e', 'finished', 2, 0);
+                INSERT INTO attrs VALUES (1, 'user', x'', NULL), (2, 'user', x'', NULL),
+                    (1, 'packages', NULL, 1), (2, 'packages', NULL, 1), (1, 'writer', NULL, 2);
+                INSERT INTO attr_values VALUES (1, 0, x'01'), (2, 0, x'02');
+                INSERT INTO params VALUES (1, 'lr', 0, x'', '0.1', 0.1), (2, 'seed', 0, x'', '1', 1);
+                INSERT INTO metric_keys VALUES (1, 0, 'acc'), (2, 0, 'acc');
+                INSERT INTO metrics VALUES (1, 'acc', 0, 1, NULL, 0, 1, 1, 1), (1, 'only_a', 1, 1, NULL, 0, 1, 1, 1),
+                    (2, 'acc', 0, 1, NULL, 0, 1, 1, 1);
+                INSERT INTO tags VALUES (1, 'stage', 'x');
+                INSERT INTO artifacts VALUES (1, 'cm', 0, 'cm.csv', NULL, NULL, NULL);
+                INSERT INTO models VALUES (1, 'clf', 0, 'models/clf.joblib', 'joblib', 'C', 'l', '1', 1, 'h', 1);
                 INSERT INTO names VALUES ('metrics', 'acc'), ('metrics', 'only_a'), ('params', 'lr'), ('params', 'seed'), ('tags', 'stage');
                 ",
             )
             .unwrap();
         store.remove_run("aa").unwrap();
         for table in RUN_TABLES.iter().chain(&["runs"]) {
-            let column = if *table == "runs" { "id" } else { "run_id" };
+            let column = if *table == "runs" { "rid" } else { "run" };
             assert_eq!(
                 count(
                     &store,
-                    &format!("SELECT count(*) FROM {table} WHERE {column} = 'aa'")
+                    &format!("SELECT count(*) FROM {table} WHERE {column} = 1")
                 ),
                 0,
                 "{table}"
@@ -177,6 +196,11 @@ mod tests {
         }
         assert_eq!(count(&store, "SELECT count(*) FROM runs"), 1);
         assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 1);
+        assert_eq!(
+            count(&store, "SELECT count(*) * 10 + sum(id) FROM attr_values"),
+            11,
+            "a long value goes with the last run that had it"
+        );
         let catalog = store.catalog().unwrap();
         assert!(catalog.metrics.contains("acc"));
         assert!(!catalog.metrics.contains("only_a"));

@@ -174,7 +174,150 @@ const MIGRATIONS: &[&str] = &[
         WHERE attrs.run_id = runs.id AND attrs.key = 'note' AND substr(value, 1, 1) = x'05'
     );
     ",
+    // 12: every per-run table keyed by the run's number (`runs.rid`), not
+    // its 32-character id, which was most of each of their rows; an
+    // attribute value of [`SHARED_VALUE`] bytes or more (the package list,
+    // the writer: the same for every run of a process) kept once, in
+    // `attr_values`, which `attrs.shared` points to; a metric's last value
+    // kept once (`last_bits` only when `last` cannot hold it exactly), and
+    // no time of its last point, which nothing read. The index is made anew,
+    // empty, to be folded again from the journals (see docs/storage.md),
+    // keeping its generation, moved on.
+    "
+    DROP TABLE runs;
+    DROP TABLE attrs;
+    DROP TABLE params;
+    DROP TABLE metric_keys;
+    DROP TABLE metrics;
+    DROP TABLE tags;
+    DROP TABLE artifacts;
+    DROP TABLE models;
+    DROP TABLE media;
+    DELETE FROM names;
+    DELETE FROM meta WHERE key != 'generation';
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    CREATE TABLE runs (
+        rid INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        short_id TEXT NOT NULL UNIQUE,
+        experiment TEXT NOT NULL,
+        status TEXT NOT NULL,
+        start_nanos INTEGER NOT NULL,
+        end_nanos INTEGER,
+        source TEXT,
+        user TEXT,
+        host TEXT,
+        python_version TEXT,
+        git_commit TEXT,
+        git_dirty INTEGER,
+        error_type TEXT,
+        error_message TEXT,
+        traceback TEXT,
+        features BLOB,
+        journal_offset INTEGER NOT NULL,
+        complete INTEGER NOT NULL DEFAULT 0,
+        damage TEXT,
+        summary BLOB,
+        run_group TEXT,
+        parent TEXT,
+        name TEXT,
+        meta_len INTEGER NOT NULL DEFAULT 0,
+        note TEXT
+    );
+    CREATE INDEX runs_start ON runs(start_nanos, id);
+    CREATE INDEX runs_experiment ON runs(experiment);
+    CREATE INDEX runs_incomplete ON runs(complete) WHERE complete = 0;
+    CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
+    CREATE INDEX runs_name ON runs(name);
+    CREATE TABLE attrs (
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value BLOB,
+        shared INTEGER,
+        PRIMARY KEY (run, key)
+    ) WITHOUT ROWID;
+    CREATE INDEX attrs_shared ON attrs(shared) WHERE shared IS NOT NULL;
+    CREATE TABLE attr_values (
+        id INTEGER PRIMARY KEY,
+        hash INTEGER NOT NULL,
+        value BLOB NOT NULL
+    );
+    CREATE INDEX attr_values_hash ON attr_values(hash);
+    CREATE TABLE params (
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        value BLOB NOT NULL,
+        text TEXT,
+        num REAL,
+        PRIMARY KEY (run, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE metric_keys (
+        run INTEGER NOT NULL,
+        key_id INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        PRIMARY KEY (run, key_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE metrics (
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        last REAL,
+        last_bits INTEGER,
+        last_step INTEGER NOT NULL,
+        min REAL,
+        max REAL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (run, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE tags (
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        PRIMARY KEY (run, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE artifacts (
+        run INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        path TEXT,
+        files INTEGER,
+        bytes INTEGER,
+        PRIMARY KEY (run, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE models (
+        run INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        format TEXT NOT NULL,
+        class TEXT NOT NULL,
+        library TEXT NOT NULL,
+        library_version TEXT NOT NULL,
+        size INTEGER NOT NULL,
+        sha256 TEXT NOT NULL,
+        logged_nanos INTEGER NOT NULL,
+        PRIMARY KEY (run, name)
+    ) WITHOUT ROWID;
+    CREATE TABLE media (
+        run INTEGER NOT NULL,
+        key TEXT NOT NULL,
+        step INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        path TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        height INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        PRIMARY KEY (run, key, step)
+    ) WITHOUT ROWID;
+    ",
 ];
+
+/// The shortest encoded attribute value kept once in `attr_values` rather
+/// than in each run's `attrs` row.
+pub(crate) const SHARED_VALUE: usize = 256;
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.
 const NAMES_MIGRATION: i64 = 9;
@@ -182,6 +325,7 @@ const NAMES_MIGRATION: i64 = 9;
 const TABLES: &[&str] = &[
     "runs",
     "attrs",
+    "attr_values",
     "params",
     "metric_keys",
     "metrics",
@@ -374,7 +518,8 @@ mod tests {
             [note],
         )
         .unwrap();
-        migrate(&conn).unwrap();
+        // Migration 11 alone: 12 empties the index to fold it again.
+        conn.execute_batch(MIGRATIONS[10]).unwrap();
         let notes: Vec<Option<String>> = conn
             .prepare("SELECT note FROM runs ORDER BY id")
             .unwrap()

@@ -3,20 +3,33 @@
 //! rewrite it; listings read one row per run instead of some fifty rows from
 //! four tables.
 //!
-//! Layout (little-endian; strings are `u32` length + UTF-8; values are the
-//! journal's value encoding):
+//! Layout (counts, lengths and integers are LEB128 varints, signed ones
+//! zigzag-encoded; strings are a length + UTF-8; values are the journal's
+//! value encoding; floats are 8 bytes little-endian):
 //!
 //! ```text
-//! u32 n, n × (string key, value)                      attributes
-//! u32 n, n × (string key, value)                      parameters, in logging order
-//! u32 n, n × (string name, f64 last, i64 last_step,
-//!             f64 min, f64 max, i64 count)            metrics (min/max NaN when none)
-//! u32 n, n × (string key, string value)               tags
+//! n, n × (string key, value)                          attributes
+//! n, n × (string key, value)                          parameters, in logging order
+//! n, n × (string name, u8 flags, f64 last,
+//!         [i64 last_step], [f64 min], [f64 max],
+//!         [i64 count])                                metrics
+//! n, n × (string key, string value)                   tags
 //! ```
+//!
+//! A metric's flags say which fields follow `last` (the last value's exact
+//! bits): 1 `last_step` (else 0), 2 `min`, 4 `max` (else none), 8 `min` and
+//! `max` both equal to `last` (and absent), 16 `count` (else 1). A metric
+//! logged once takes a dozen bytes, not fifty.
 //!
 //! A run with a value longer than [`MAX_LISTED_VALUE`] (a long dataset
 //! description, a parameter holding a document) has no summary: its values
 //! are then kept once, in their tables, and a listing reads them from there.
+//!
+//! A fold that makes a run's row (a rebuild folds every run so) keeps a
+//! [`Mirror`] of what it writes into the run's tables and encodes the summary
+//! from it; a fold on from an earlier one reads the tables back.
+
+use std::collections::{BTreeMap, HashMap};
 
 use lab_journal::codec;
 use lab_types::Value;
@@ -24,109 +37,254 @@ use rusqlite::{Connection, params};
 
 use crate::{Error, MetricSummary, RunInfo};
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
-    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
-    out.extend_from_slice(s.as_bytes());
-}
-
 /// The longest encoded attribute, parameter or tag a summary copies.
 pub(crate) const MAX_LISTED_VALUE: usize = 4096;
 
 /// A `metrics` row: name, last value's bits, last step, min, max, count.
 type MetricRow = (String, i64, i64, Option<f64>, Option<f64>, i64);
 
-/// Rebuilds the summary of run `id` from the index tables.
-pub(crate) fn write(tx: &Connection, id: &str) -> Result<(), Error> {
-    let summary = build(tx, id)?;
-    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE id = ?1")?
-        .execute(params![id, summary])?;
+/// What a summary holds, in its order.
+#[derive(Default)]
+struct Parts {
+    /// Listed attributes by key, encoded.
+    attrs: Vec<(String, Vec<u8>)>,
+    /// Parameters in logging order: key, stored value, text (see
+    /// `facts::param_columns`).
+    params: Vec<(String, Vec<u8>, Option<String>)>,
+    /// Metrics in the order first logged.
+    metrics: Vec<MetricRow>,
+    /// Tags by key.
+    tags: Vec<(String, String)>,
+}
+
+fn put_varint(out: &mut Vec<u8>, mut n: u64) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn put_signed(out: &mut Vec<u8>, n: i64) {
+    put_varint(out, ((n << 1) ^ (n >> 63)) as u64);
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    put_varint(out, s.len() as u64);
+    out.extend_from_slice(s.as_bytes());
+}
+
+const HAS_STEP: u8 = 1;
+const HAS_MIN: u8 = 2;
+const HAS_MAX: u8 = 4;
+const MIN_MAX_ARE_LAST: u8 = 8;
+const HAS_COUNT: u8 = 16;
+
+impl Parts {
+    /// The summary, or `None` when a value is too long to copy into it.
+    fn encode(&self) -> Option<Vec<u8>> {
+        let mut blob = Vec::with_capacity(512);
+        put_varint(&mut blob, self.attrs.len() as u64);
+        for (k, v) in &self.attrs {
+            if v.len() > MAX_LISTED_VALUE {
+                return None;
+            }
+            put_str(&mut blob, k);
+            // Already in the value encoding: copy it as it is.
+            blob.extend_from_slice(v);
+        }
+        put_varint(&mut blob, self.params.len() as u64);
+        for (k, v, text) in &self.params {
+            if v.len().max(text.as_ref().map_or(0, String::len)) > MAX_LISTED_VALUE {
+                return None;
+            }
+            put_str(&mut blob, k);
+            if v.is_empty() {
+                // A string, kept in the table as its text alone.
+                codec::encode_value(&Value::Str(text.clone().unwrap_or_default()), &mut blob);
+            } else {
+                blob.extend_from_slice(v);
+            }
+        }
+        put_varint(&mut blob, self.metrics.len() as u64);
+        for (name, last_bits, step, min, max, count) in &self.metrics {
+            put_str(&mut blob, name);
+            let last = f64::from_bits(*last_bits as u64);
+            let mut flags = 0;
+            if *step != 0 {
+                flags |= HAS_STEP;
+            }
+            let same = |m: &Option<f64>| m.is_some_and(|m| m.to_bits() == last.to_bits());
+            if same(min) && same(max) {
+                flags |= MIN_MAX_ARE_LAST;
+            } else {
+                if min.is_some() {
+                    flags |= HAS_MIN;
+                }
+                if max.is_some() {
+                    flags |= HAS_MAX;
+                }
+            }
+            if *count != 1 {
+                flags |= HAS_COUNT;
+            }
+            blob.push(flags);
+            blob.extend_from_slice(&last_bits.to_le_bytes());
+            if flags & HAS_STEP != 0 {
+                put_signed(&mut blob, *step);
+            }
+            for (flag, m) in [(HAS_MIN, min), (HAS_MAX, max)] {
+                if flags & flag != 0 {
+                    blob.extend_from_slice(&m.unwrap_or(f64::NAN).to_le_bytes());
+                }
+            }
+            if flags & HAS_COUNT != 0 {
+                put_signed(&mut blob, *count);
+            }
+        }
+        put_varint(&mut blob, self.tags.len() as u64);
+        for (k, v) in &self.tags {
+            if v.len() > MAX_LISTED_VALUE {
+                return None;
+            }
+            put_str(&mut blob, k);
+            put_str(&mut blob, v);
+        }
+        Some(blob)
+    }
+}
+
+/// What a fold wrote into the tables of a run whose row it made, kept as it
+/// writes, with the tables' rules (a later attribute, parameter or tag
+/// replaces an earlier; metric summaries merge), so that its summary needs
+/// no reading back.
+#[derive(Default)]
+pub(crate) struct Mirror {
+    attrs: BTreeMap<String, Vec<u8>>,
+    /// Parameters in the order first written, as `seq` orders them.
+    params: Vec<(String, Vec<u8>, Option<String>)>,
+    /// Where each parameter is in `params`.
+    param_at: HashMap<String, usize>,
+    /// Metrics with the `seq` of their first row.
+    metrics: Vec<(u64, MetricRow)>,
+    /// Where each metric is in `metrics`.
+    metric_at: HashMap<String, usize>,
+    tags: BTreeMap<String, String>,
+}
+
+impl Mirror {
+    /// An attribute written: kept if a listing shows it.
+    pub(crate) fn attr(&mut self, key: &str, encoded: &[u8]) {
+        if crate::fields::listed_attrs().any(|a| a == key) {
+            self.attrs.insert(key.to_owned(), encoded.to_vec());
+        }
+    }
+
+    /// A parameter written: replaces the value of one already there, which
+    /// keeps its place.
+    pub(crate) fn param(&mut self, key: &str, stored: &[u8], text: Option<&str>) {
+        let value = (stored.to_vec(), text.map(str::to_owned));
+        if let Some(&at) = self.param_at.get(key) {
+            (self.params[at].1, self.params[at].2) = value;
+        } else {
+            self.param_at.insert(key.to_owned(), self.params.len());
+            self.params.push((key.to_owned(), value.0, value.1));
+        }
+    }
+
+    /// A metric summary written, merged into one already there as the
+    /// `metrics` upsert merges it.
+    pub(crate) fn metric(&mut self, seq: u64, mut row: MetricRow) {
+        // As a REAL column keeps them: SQLite stores -0.0 as 0.
+        let real = |v: Option<f64>| v.map(|v| if v == 0.0 { 0.0 } else { v });
+        (row.3, row.4) = (real(row.3), real(row.4));
+        if let Some(&at) = self.metric_at.get(&row.0) {
+            let m = &mut self.metrics[at].1;
+            let merge = |a: Option<f64>, b: Option<f64>, f: fn(f64, f64) -> f64| match (a, b) {
+                (a, None) => a,
+                (None, b) => b,
+                (Some(a), Some(b)) => Some(f(a, b)),
+            };
+            *m = (
+                row.0,
+                row.1,
+                row.2,
+                merge(m.3, row.3, f64::min),
+                merge(m.4, row.4, f64::max),
+                m.5 + row.5,
+            );
+        } else {
+            self.metric_at.insert(row.0.clone(), self.metrics.len());
+            self.metrics.push((seq, row));
+        }
+    }
+
+    pub(crate) fn untag(&mut self, key: &str) {
+        self.tags.remove(key);
+    }
+
+    pub(crate) fn tag(&mut self, key: &str, value: &str) {
+        self.tags.insert(key.to_owned(), value.to_owned());
+    }
+
+    /// The summary of what was written, as [`write`] would read it back.
+    pub(crate) fn encode(mut self) -> Option<Vec<u8>> {
+        self.metrics.sort_by_key(|(seq, _)| *seq);
+        Parts {
+            attrs: self.attrs.into_iter().collect(),
+            params: self.params,
+            metrics: self.metrics.into_iter().map(|(_, m)| m).collect(),
+            tags: self.tags.into_iter().collect(),
+        }
+        .encode()
+    }
+}
+
+/// A metric's last value from its `last` and `last_bits` columns (see
+/// docs/storage.md).
+pub(crate) fn last_value(last: Option<f64>, last_bits: Option<i64>) -> f64 {
+    match (last_bits, last) {
+        (Some(bits), _) => f64::from_bits(bits as u64),
+        (None, Some(last)) => last,
+        (None, None) => f64::NAN,
+    }
+}
+
+/// Writes `summary` (see [`Mirror::encode`]) as run `rid`'s.
+pub(crate) fn put(tx: &Connection, rid: i64, summary: Option<&[u8]>) -> Result<(), Error> {
+    tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE rid = ?1")?
+        .execute(params![rid, summary])?;
     Ok(())
 }
 
-/// The summary of run `id`, or `None` when one of its values is too long to
-/// copy into it.
-fn build(tx: &Connection, id: &str) -> Result<Option<Vec<u8>>, Error> {
-    let mut blob = Vec::with_capacity(1024);
-    let whole = attrs(tx, id, &mut blob)? && params(tx, id, &mut blob)? && {
-        metrics(tx, id, &mut blob)?;
-        tags(tx, id, &mut blob)?
-    };
-    Ok(whole.then_some(blob))
+/// Rebuilds the summary of run `rid` from the index tables.
+pub(crate) fn write(tx: &Connection, rid: i64) -> Result<(), Error> {
+    put(tx, rid, read_parts(tx, rid)?.encode().as_deref())
 }
 
-/// The sections, each written after the count of its entries. Each returns
-/// false when a value is too long to copy, and the run then has no summary.
-fn attrs(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
-    let mut stmt = tx.prepare_cached(&format!(
-        "SELECT key, value FROM attrs WHERE run_id = ?1 AND key IN ({}) ORDER BY key",
-        crate::fields::listed_attrs_sql()
-    ))?;
-    let rows: Vec<(String, Vec<u8>)> = stmt
-        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
+/// What the tables hold of run `rid` for its summary.
+fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
+    let attrs = tx
+        .prepare_cached(&format!(
+            "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run = ?1 AND key IN ({}) ORDER BY key",
+            crate::fields::listed_attrs_sql()
+        ))?
+        .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?
         .collect::<Result<_, _>>()?;
-    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    for (k, v) in rows {
-        if v.len() > MAX_LISTED_VALUE {
-            return Ok(false);
-        }
-        put_str(blob, &k);
-        // Already in the value encoding: copy it as it is.
-        blob.extend_from_slice(&v);
-    }
-    Ok(true)
-}
-
-fn params(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
-    let mut stmt =
-        tx.prepare_cached("SELECT key, value, text FROM params WHERE run_id = ?1 ORDER BY seq")?;
-    let rows: Vec<(String, Vec<u8>, Option<String>)> = stmt
-        .query_map([id], |r| {
+    let params = tx
+        .prepare_cached("SELECT key, value, text FROM params WHERE run = ?1 ORDER BY seq")?
+        .query_map([rid], |r| {
             Ok((r.get("key")?, r.get("value")?, r.get("text")?))
         })?
         .collect::<Result<_, _>>()?;
-    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    for (k, v, text) in rows {
-        if v.len().max(text.as_ref().map_or(0, String::len)) > MAX_LISTED_VALUE {
-            return Ok(false);
-        }
-        put_str(blob, &k);
-        if v.is_empty() {
-            // A string, kept in the table as its text alone.
-            codec::encode_value(&Value::Str(text.unwrap_or_default()), blob);
-        } else {
-            blob.extend_from_slice(&v);
-        }
-    }
-    Ok(true)
-}
-
-fn tags(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<bool, Error> {
-    let mut stmt =
-        tx.prepare_cached("SELECT key, value FROM tags WHERE run_id = ?1 ORDER BY key")?;
-    let rows: Vec<(String, String)> = stmt
-        .query_map([id], |r| Ok((r.get("key")?, r.get("value")?)))?
-        .collect::<Result<_, _>>()?;
-    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    for (k, v) in rows {
-        if v.len() > MAX_LISTED_VALUE {
-            return Ok(false);
-        }
-        put_str(blob, &k);
-        put_str(blob, &v);
-    }
-    Ok(true)
-}
-
-/// Metric summaries: numbers, never too long.
-fn metrics(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<(), Error> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT key, last_bits, last_step, min, max, count FROM metrics WHERE run_id = ?1 ORDER BY seq",
-    )?;
-    let rows: Vec<MetricRow> = stmt
-        .query_map([id], |r| {
+    let metrics = tx
+        .prepare_cached(
+            "SELECT key, last, last_bits, last_step, min, max, count FROM metrics WHERE run = ?1 ORDER BY seq",
+        )?
+        .query_map([rid], |r| {
             Ok((
                 r.get("key")?,
-                r.get("last_bits")?,
+                last_value(r.get("last")?, r.get("last_bits")?).to_bits() as i64,
                 r.get("last_step")?,
                 r.get("min")?,
                 r.get("max")?,
@@ -134,16 +292,16 @@ fn metrics(tx: &Connection, id: &str, blob: &mut Vec<u8>) -> Result<(), Error> {
             ))
         })?
         .collect::<Result<_, _>>()?;
-    blob.extend_from_slice(&(rows.len() as u32).to_le_bytes());
-    for (name, last_bits, step, min, max, count) in rows {
-        put_str(blob, &name);
-        blob.extend_from_slice(&last_bits.to_le_bytes());
-        blob.extend_from_slice(&step.to_le_bytes());
-        blob.extend_from_slice(&min.unwrap_or(f64::NAN).to_le_bytes());
-        blob.extend_from_slice(&max.unwrap_or(f64::NAN).to_le_bytes());
-        blob.extend_from_slice(&count.to_le_bytes());
-    }
-    Ok(())
+    let tags = tx
+        .prepare_cached("SELECT key, value FROM tags WHERE run = ?1 ORDER BY key")?
+        .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(Parts {
+        attrs,
+        params,
+        metrics,
+        tags,
+    })
 }
 
 struct Reader<'a> {
@@ -157,18 +315,31 @@ impl Reader<'_> {
         self.pos += N;
         Some(b)
     }
-    fn u32(&mut self) -> Option<usize> {
-        self.bytes::<4>().map(|b| u32::from_le_bytes(b) as usize)
+    fn varint(&mut self) -> Option<u64> {
+        let mut n: u64 = 0;
+        for shift in (0..64).step_by(7) {
+            let b = *self.buf.get(self.pos)?;
+            self.pos += 1;
+            n |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Some(n);
+            }
+        }
+        None
     }
-    fn i64(&mut self) -> Option<i64> {
-        self.bytes::<8>().map(i64::from_le_bytes)
+    fn len(&mut self) -> Option<usize> {
+        usize::try_from(self.varint()?).ok()
+    }
+    fn signed(&mut self) -> Option<i64> {
+        let n = self.varint()?;
+        Some(((n >> 1) as i64) ^ -((n & 1) as i64))
     }
     fn f64(&mut self) -> Option<f64> {
         self.bytes::<8>().map(f64::from_le_bytes)
     }
     fn string(&mut self) -> Option<String> {
-        let n = self.u32()?;
-        let s = std::str::from_utf8(self.buf.get(self.pos..self.pos + n)?)
+        let n = self.len()?;
+        let s = std::str::from_utf8(self.buf.get(self.pos..self.pos.checked_add(n)?)?)
             .ok()?
             .to_owned();
         self.pos += n;
@@ -180,7 +351,7 @@ impl Reader<'_> {
         Some(v)
     }
     fn pairs(&mut self) -> Option<Vec<(String, Value)>> {
-        let n = self.u32()?;
+        let n = self.len()?;
         let mut out = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             out.push((self.string()?, self.value()?));
@@ -195,24 +366,48 @@ pub(crate) fn apply(run: &mut RunInfo, blob: &[u8]) -> bool {
     let mut read = || -> Option<()> {
         run.attrs = r.pairs()?;
         run.params = r.pairs()?;
-        let n = r.u32()?;
+        let n = r.len()?;
         run.metrics = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             let name = r.string()?;
-            let last = f64::from_bits(r.i64()? as u64);
-            let last_step = r.i64()?;
-            let (min, max) = (r.f64()?, r.f64()?);
-            let count = r.i64()?;
+            let flags = *r.buf.get(r.pos)?;
+            r.pos += 1;
+            let last = r.f64()?;
+            let last_step = if flags & HAS_STEP != 0 {
+                r.signed()?
+            } else {
+                0
+            };
+            let (min, max) = if flags & MIN_MAX_ARE_LAST != 0 {
+                (Some(last), Some(last))
+            } else {
+                let min = if flags & HAS_MIN != 0 {
+                    Some(r.f64()?)
+                } else {
+                    None
+                };
+                let max = if flags & HAS_MAX != 0 {
+                    Some(r.f64()?)
+                } else {
+                    None
+                };
+                (min, max)
+            };
+            let count = if flags & HAS_COUNT != 0 {
+                r.signed()?
+            } else {
+                1
+            };
             run.metrics.push(MetricSummary {
                 name,
                 last,
                 last_step,
-                min: (!min.is_nan()).then_some(min),
-                max: (!max.is_nan()).then_some(max),
+                min,
+                max,
                 count,
             });
         }
-        let n = r.u32()?;
+        let n = r.len()?;
         run.tags = Vec::with_capacity(n.min(4096));
         for _ in 0..n {
             run.tags.push((r.string()?, r.string()?));
@@ -220,4 +415,168 @@ pub(crate) fn apply(run: &mut RunInfo, blob: &[u8]) -> bool {
         Some(())
     };
     read().is_some() && r.pos == blob.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use lab_journal::JournalWriter;
+    use lab_types::{MetricPoint, Record, Status};
+
+    use super::*;
+    use crate::{Project, Store};
+
+    /// A run that exercises every rule the tables apply: an attribute, a
+    /// parameter and a tag set twice, a tag removed, two metric numbers
+    /// with one name, NaN, a long attribute kept in `attr_values`.
+    fn write_run(project: &Project, start: i64) {
+        let (id, paths) = project.claim_run(start).unwrap();
+        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        let t = start;
+        let str_value = |s: &str| Value::Str(s.into());
+        let records = [
+            Record::Start {
+                run: id,
+                time_nanos: t,
+                experiment: "e".into(),
+            },
+            Record::Attr {
+                time_nanos: t,
+                key: "user".into(),
+                value: str_value("ada"),
+            },
+            Record::Attr {
+                time_nanos: t,
+                key: "host".into(),
+                value: str_value("box"),
+            },
+            Record::Attr {
+                time_nanos: t,
+                key: "packages".into(),
+                value: str_value(&"p==1 ".repeat(100)),
+            },
+            Record::Attr {
+                time_nanos: t,
+                key: "user".into(),
+                value: str_value("bob"),
+            },
+            Record::Param {
+                time_nanos: t,
+                key: "lr".into(),
+                value: Value::Float(0.1),
+            },
+            Record::Param {
+                time_nanos: t,
+                key: "name".into(),
+                value: str_value("a run"),
+            },
+            Record::Param {
+                time_nanos: t,
+                key: "lr".into(),
+                value: Value::Float(0.01),
+            },
+            Record::Param {
+                time_nanos: t,
+                key: "layers".into(),
+                value: Value::List(vec![Value::Int(1)]),
+            },
+            Record::MetricKey {
+                key: 0,
+                name: "loss".into(),
+            },
+            Record::MetricKey {
+                key: 1,
+                name: "acc".into(),
+            },
+            Record::MetricKey {
+                key: 2,
+                name: "loss".into(),
+            },
+            Record::MetricKey {
+                key: 3,
+                name: "nan".into(),
+            },
+            Record::Tag {
+                time_nanos: t,
+                key: "stage".into(),
+                value: "dev".into(),
+            },
+            Record::Tag {
+                time_nanos: t,
+                key: "gone".into(),
+                value: "x".into(),
+            },
+            Record::Untag {
+                time_nanos: t,
+                key: "gone".into(),
+            },
+            Record::Tag {
+                time_nanos: t,
+                key: "stage".into(),
+                value: "prod".into(),
+            },
+        ];
+        for r in &records {
+            w.append(r).unwrap();
+        }
+        for (key, step, value) in [
+            (0, 0, 1.0),
+            (0, 5, 0.5),
+            (1, 0, f64::NAN),
+            (2, 7, 0.25),
+            (1, 1, -0.0),
+            (3, 0, f64::NAN),
+        ] {
+            w.append_metric(t, &MetricPoint { key, step, value })
+                .unwrap();
+        }
+        w.append(&Record::End {
+            time_nanos: t + 1,
+            status: Status::Finished,
+            error: None,
+        })
+        .unwrap();
+        w.close().unwrap();
+    }
+
+    #[test]
+    fn a_summary_made_while_folding_is_the_one_the_tables_give() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let t0 = lab_types::now_nanos();
+        write_run(&project, t0);
+        write_run(&project, t0 + 1_000_000_000);
+        let mut store = Store::open(project).unwrap();
+        store.refresh().unwrap();
+        let rows: Vec<(i64, Vec<u8>)> = store
+            .conn
+            .prepare("SELECT rid, summary FROM runs")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows.len(), 2);
+        for (rid, folded) in rows {
+            let read = read_parts(&store.conn, rid).unwrap().encode().unwrap();
+            assert_eq!(folded, read);
+            let mut run = store.runs(None).unwrap().remove(0);
+            assert!(apply(&mut run, &folded));
+            assert_eq!(run.tags, [("stage".to_owned(), "prod".to_owned())]);
+            let metric = |n: &str| run.metrics.iter().find(|m| m.name == n).unwrap();
+            let loss = metric("loss");
+            // Two numbers named alike merge (which one's last wins is the
+            // fold's order, in the tables as here).
+            assert_eq!(loss.count, 3);
+            assert_eq!((loss.min, loss.max), (Some(0.25), Some(1.0)));
+            assert!(metric("nan").last.is_nan());
+            let acc = metric("acc");
+            // The last value keeps its sign; min and max are REAL columns, where
+            // SQLite keeps -0.0 as 0.
+            assert_eq!(acc.last.to_bits(), (-0.0f64).to_bits());
+            assert_eq!(
+                (acc.min.map(f64::to_bits), acc.max.map(f64::to_bits)),
+                (Some(0.0f64.to_bits()), Some(0.0f64.to_bits()))
+            );
+        }
+    }
 }

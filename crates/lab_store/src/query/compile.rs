@@ -323,7 +323,7 @@ impl Compiler<'_> {
     /// A correlated subquery for one key of one table, with its key bound.
     fn sub(&mut self, column: &str, table: &str, key: &str) -> String {
         self.out.params.push(Bound::Text(key.to_owned()));
-        format!("(SELECT {column} FROM {table} WHERE run_id = runs.id AND key = ?)")
+        format!("(SELECT {column} FROM {table} WHERE run = runs.rid AND key = ?)")
     }
 
     /// The SQL for a resolved name; `text` picks a parameter's text over its number.
@@ -380,7 +380,7 @@ impl Compiler<'_> {
         let (name, note) = (holds("runs.name"), holds("runs.note"));
         let (key, value) = (holds("tags.key"), holds("tags.value"));
         self.dialect.or_false(&format!(
-            "{name} OR {note} OR EXISTS (SELECT 1 FROM tags WHERE tags.run_id = runs.id AND ({key} OR {value}))"
+            "{name} OR {note} OR EXISTS (SELECT 1 FROM tags WHERE tags.run = runs.rid AND ({key} OR {value}))"
         ))
     }
 

@@ -153,6 +153,7 @@ fn index() -> Result<Connection, Error> {
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'train.py', 'ada', 'node-1', '3.12.1', 'abc123', 0, 1)",
             rusqlite::params![id, &id[..8], experiment, status, start, end],
         )?;
+        let rid = conn.last_insert_rowid();
         let params: [(&str, String, Option<f64>); 5] = [
             ("depth", depth.to_string(), Some(depth as f64)),
             ("optimizer", optimizer.to_owned(), None),
@@ -166,8 +167,8 @@ fn index() -> Result<Connection, Error> {
         ];
         for (key, text, num) in params {
             conn.execute(
-                "INSERT INTO params (run_id, key, seq, value, text, num) VALUES (?1, ?2, 0, x'', ?3, ?4)",
-                rusqlite::params![id, key, text, num],
+                "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, 0, x'', ?3, ?4)",
+                rusqlite::params![rid, key, text, num],
             )?;
         }
         let metrics = [
@@ -179,14 +180,14 @@ fn index() -> Result<Connection, Error> {
         ];
         for (key, last) in metrics {
             conn.execute(
-                "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
-                 VALUES (?1, ?2, 0, ?3, 0, 0, 0, ?3, ?3, 1)",
-                rusqlite::params![id, key, last],
+                "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, min, max, count)
+                 VALUES (?1, ?2, 0, ?3, NULL, 0, ?3, ?3, 1)",
+                rusqlite::params![rid, key, last],
             )?;
         }
         conn.execute(
-            "INSERT INTO tags (run_id, key, value) VALUES (?1, 'team', ?2)",
-            rusqlite::params![id, if i == 2 { "vision" } else { "tabular" }],
+            "INSERT INTO tags (run, key, value) VALUES (?1, 'team', ?2)",
+            rusqlite::params![rid, if i == 2 { "vision" } else { "tabular" }],
         )?;
     }
     conn.execute_batch(

@@ -7,6 +7,8 @@
 
 mod write;
 
+pub(crate) use write::rid_of;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
@@ -193,8 +195,8 @@ impl FoldIndex for SqliteIndex<'_> {
     fn attr(&self, id: &str, key: &str) -> Result<Option<Value>, Error> {
         let blob: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT value FROM attrs WHERE run_id = ?1 AND key = ?2")?
-            .query_row(params![id, key], |r| r.get("value"))
+            .prepare_cached("SELECT coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) FROM attrs WHERE run = (SELECT rid FROM runs WHERE id = ?1) AND key = ?2")?
+            .query_row(params![id, key], |r| r.get(0))
             .optional()?;
         Ok(blob.and_then(|b| codec::decode_value(&b).ok()))
     }

@@ -15,6 +15,7 @@ use crate::delta::Delta;
 use crate::facts::{encode_value as blob, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
+use crate::summary::{self, Mirror};
 
 /// Writes everything one fold read about a run.
 pub(super) fn fold(
@@ -24,35 +25,47 @@ pub(super) fn fold(
     names: &mut Names<'_>,
 ) -> Result<(), Error> {
     let (id, d) = (w.id, w.delta);
-    run_row(tx, id, w.short_id, d)?;
-    attrs(tx, id, &d.attrs)?;
+    // A run whose row this fold makes has no rows in the other tables but
+    // those it writes: its summary is made from them as they are written.
+    let made = run_row(tx, id, w.short_id, d)?;
+    let mut mirror = made.then(Mirror::default);
+    let m = &mut mirror;
+    // A run whose Start record was never read has no row to write to.
+    let Some(rid) = rid_of(tx, id)? else {
+        return Ok(());
+    };
+    attrs(tx, rid, &d.attrs, m)?;
     if let Some(features) = &d.features {
-        tx.prepare_cached("UPDATE runs SET features = ?2 WHERE id = ?1")?
-            .execute(params![id, blob(&Value::List(features.clone()))])?;
+        tx.prepare_cached("UPDATE runs SET features = ?2 WHERE rid = ?1")?
+            .execute(params![rid, blob(&Value::List(features.clone()))])?;
     }
-    params_of(tx, id, d, names)?;
-    metrics(tx, id, d, names)?;
-    untags(tx, id, &d.untags)?;
-    tags(tx, id, &d.tags, names)?;
-    artifacts(tx, id, d)?;
-    models(tx, id, d)?;
-    media(tx, id, d)?;
-    end(tx, id, d)?;
+    params_of(tx, rid, d, names, m)?;
+    metrics(tx, rid, d, w.folded.settled, names, m)?;
+    untags(tx, rid, &d.untags, m)?;
+    tags(tx, rid, &d.tags, names, m)?;
+    artifacts(tx, rid, d)?;
+    models(tx, rid, d)?;
+    media(tx, rid, d)?;
+    end(tx, rid, d)?;
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
         // records (its name at start, a tag it set).
-        apply_edits(tx, id, edits, meta_len, names)?;
+        apply_edits(tx, rid, edits, meta_len, names, m)?;
     }
-    crate::summary::write(tx, id)?;
-    let note = damage_note(tx, id, &w.folded, kept, &w.paths.journal)?;
+    let earlier = if made { None } else { earlier_damage(tx, rid)? };
+    match mirror {
+        Some(mirror) => summary::put(tx, rid, mirror.encode().as_deref())?,
+        None => summary::write(tx, rid)?,
+    }
+    let note = crate::facts::damage_note(earlier, &w.folded, kept, &w.paths.journal)?;
     if w.folded.settled {
-        verdict(tx, id, d, &w.folded, note.is_some())?;
+        verdict(tx, rid, d, &w.folded, note.is_some())?;
     }
     tx.prepare_cached(
-        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE id = ?1",
+        "UPDATE runs SET journal_offset = ?2, complete = ?3, damage = ?4 WHERE rid = ?1",
     )?
     .execute(params![
-        id,
+        rid,
         w.folded.end_offset as i64,
         w.folded.settled,
         note
@@ -60,28 +73,40 @@ pub(super) fn fold(
     Ok(())
 }
 
+/// The number the per-run tables know run `id` (a full id) by.
+pub(crate) fn rid_of(tx: &Connection, id: &str) -> Result<Option<i64>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT rid FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// Applies every edit of a run's meta journal (read from its start: they
 /// are few, and applying them again gives the same result) and remembers
 /// how far the journal was read.
 fn apply_edits(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     edits: &Delta,
     meta_len: u64,
     names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
-    attrs(tx, id, &edits.attrs)?;
-    untags(tx, id, &edits.untags)?;
-    tags(tx, id, &edits.tags, names)?;
-    tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE id = ?1")?
-        .execute(params![id, meta_len as i64])?;
+    attrs(tx, rid, &edits.attrs, m)?;
+    untags(tx, rid, &edits.untags, m)?;
+    tags(tx, rid, &edits.tags, names, m)?;
+    tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE rid = ?1")?
+        .execute(params![rid, meta_len as i64])?;
     Ok(())
 }
 
 /// Writes the edits of run `id`'s meta journal alone, and its summary.
 pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> Result<(), Error> {
-    apply_edits(tx, id, edits, meta_len, &mut Names::default())?;
-    crate::summary::write(tx, id)
+    let Some(rid) = rid_of(tx, id)? else {
+        return Ok(());
+    };
+    apply_edits(tx, rid, edits, meta_len, &mut Names::default(), &mut None)?;
+    summary::write(tx, rid)
 }
 
 /// Lists a run whose journal has nothing readable in it, as damaged.
@@ -99,26 +124,37 @@ pub(super) fn unreadable(tx: &Connection, short_id: &str, reason: &str) -> Resul
         slot_nanos(short_id),
         format!("nothing in the journal can be read: {reason}")
     ])?;
-    crate::summary::write(tx, &id)?;
+    summary::write(tx, tx.last_insert_rowid())?;
     Ok(())
 }
 
 /// The metric numbering of run `id`'s journal, as folded so far.
 pub(super) fn metric_names(conn: &Connection, id: &str) -> Result<HashMap<u32, String>, Error> {
     Ok(conn
-        .prepare_cached("SELECT key_id, name FROM metric_keys WHERE run_id = ?1")?
+        .prepare_cached(
+            "SELECT key_id, name FROM metric_keys WHERE run = (SELECT rid FROM runs WHERE id = ?1)",
+        )?
         .query_map([id], |r| Ok((r.get("key_id")?, r.get("name")?)))?
         .collect::<Result<_, _>>()?)
 }
 
+/// The metric numbering of run `rid`'s journal, as folded so far.
+fn numbering(tx: &Connection, rid: i64) -> Result<HashMap<u32, String>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT key_id, name FROM metric_keys WHERE run = ?1")?
+        .query_map([rid], |r| Ok((r.get("key_id")?, r.get("name")?)))?
+        .collect::<Result<_, _>>()?)
+}
+
 /// The run's row, made when its Start record (or, lost, its folder) is read.
-fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), Error> {
+/// Returns whether it made it (rather than finding it made).
+fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<bool, Error> {
     let (experiment, time) = match (&d.start, &d.lost_start) {
         (Some(start), _) => (start.experiment.as_str(), start.time_nanos),
         (None, Some((_, time))) => (UNKNOWN_EXPERIMENT, *time),
-        (None, None) => return Ok(()),
+        (None, None) => return Ok(false),
     };
-    tx.prepare_cached(
+    let made = tx.prepare_cached(
         "INSERT OR IGNORE INTO runs (id, short_id, experiment, status, start_nanos, journal_offset, name)
          VALUES (?1, ?2, ?3, 'running', ?4, 0, ?5)",
     )?
@@ -130,19 +166,35 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<(), E
         // Until its journal (or meta journal) names it.
         lab_types::names::generated_name(short_id)
     ])?;
-    Ok(())
+    Ok(made == 1)
 }
 
 /// Attributes, and the `runs` columns the field table copies some into.
-fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Error> {
+fn attrs(
+    tx: &Connection,
+    rid: i64,
+    attrs: &[(String, Value)],
+    m: &mut Option<Mirror>,
+) -> Result<(), Error> {
     for (key, value) in attrs {
-        tx.prepare_cached("INSERT OR REPLACE INTO attrs (run_id, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, key, blob(value)])?;
+        let encoded = blob(value);
+        if let Some(m) = m {
+            m.attr(key, &encoded);
+        }
+        let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
+            (None, Some(shared_value(tx, &encoded)?))
+        } else {
+            (Some(encoded), None)
+        };
+        tx.prepare_cached(
+            "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![rid, key, inline, shared])?;
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
-            tx.prepare_cached("UPDATE runs SET note = ?2 WHERE id = ?1")?
+            tx.prepare_cached("UPDATE runs SET note = ?2 WHERE rid = ?1")?
                 .execute(params![
-                    id,
+                    rid,
                     match value {
                         Value::Str(text) => Some(text.as_str()),
                         _ => None,
@@ -152,53 +204,111 @@ fn attrs(tx: &Connection, id: &str, attrs: &[(String, Value)]) -> Result<(), Err
         let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
             continue;
         };
-        let sql = format!("UPDATE runs SET {column} = ?2 WHERE id = ?1");
+        let sql = format!("UPDATE runs SET {column} = ?2 WHERE rid = ?1");
         match value {
-            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![id, b])?,
+            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![rid, b])?,
             Value::Null => tx
                 .prepare_cached(&sql)?
-                .execute(params![id, rusqlite::types::Null])?,
+                .execute(params![rid, rusqlite::types::Null])?,
             other => tx
                 .prepare_cached(&sql)?
-                .execute(params![id, other.to_string()])?,
+                .execute(params![rid, other.to_string()])?,
         };
     }
     Ok(())
 }
 
+/// The id of `encoded` in `attr_values`, where it is added unless there
+/// already: a long attribute value is mostly one every run of a process has.
+fn shared_value(tx: &Connection, encoded: &[u8]) -> Result<i64, Error> {
+    let hash = fnv1a(encoded);
+    let found: Option<i64> = tx
+        .prepare_cached("SELECT id FROM attr_values WHERE hash = ?1 AND value = ?2")?
+        .query_row(params![hash, encoded], |r| r.get(0))
+        .optional()?;
+    if let Some(id) = found {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT INTO attr_values (hash, value) VALUES (?1, ?2)")?
+        .execute(params![hash, encoded])?;
+    Ok(tx.last_insert_rowid())
+}
+
+/// FNV-1a: a hash that is the same in every build, for finding a value
+/// among `attr_values` (equal hashes are then compared in full).
+fn fnv1a(bytes: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h.cast_signed()
+}
+
 /// Parameters: the latest value of each, stored once.
-fn params_of(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
+fn params_of(
+    tx: &Connection,
+    rid: i64,
+    d: &Delta,
+    names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
+) -> Result<(), Error> {
     for p in &d.params {
         let (stored, text) = param_columns(&p.value);
+        if let Some(m) = m {
+            m.param(&p.key, &stored, text.as_deref());
+        }
         tx.prepare_cached(
-            "INSERT INTO params (run_id, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-             ON CONFLICT (run_id, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
+            "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
-        .execute(params![id, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
+        .execute(params![rid, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
         names.remember(tx, "params", &p.key)?;
     }
     Ok(())
 }
 
-/// Metric names and summaries (merged with what was folded before).
-fn metrics(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Result<(), Error> {
+/// Metric names and summaries (merged with what was folded before). The
+/// journal's metric numbering is kept only while more of it may be folded:
+/// a settled run's is dropped.
+fn metrics(
+    tx: &Connection,
+    rid: i64,
+    d: &Delta,
+    settled: bool,
+    names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
+) -> Result<(), Error> {
+    // The numbers this stretch declares, then those of earlier folds, read
+    // only when a point needs one.
+    let mut numbered: HashMap<u32, String> =
+        d.new_keys.iter().map(|k| (k.key, k.name.clone())).collect();
+    if d.metrics.keys().any(|k| !numbered.contains_key(k)) {
+        for (key, name) in numbering(tx, rid)? {
+            numbered.entry(key).or_insert(name);
+        }
+    }
     for k in &d.new_keys {
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO metric_keys (run_id, key_id, name) VALUES (?1, ?2, ?3)",
-        )?
-        .execute(params![id, k.key, k.name])?;
+        if !settled {
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO metric_keys (run, key_id, name) VALUES (?1, ?2, ?3)",
+            )?
+            .execute(params![rid, k.key, k.name])?;
+        }
         names.remember(tx, "metrics", &k.name)?;
+    }
+    if settled {
+        tx.prepare_cached("DELETE FROM metric_keys WHERE run = ?1")?
+            .execute([rid])?;
     }
     if d.metrics.is_empty() {
         return Ok(());
     }
-    let numbered = metric_names(tx, id)?;
     let mut stmt = tx.prepare_cached(
-        "INSERT INTO metrics (run_id, key, seq, last, last_bits, last_step, last_nanos, min, max, count)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-         ON CONFLICT (run_id, key) DO UPDATE SET
+        "INSERT INTO metrics (run, key, seq, last, last_bits, last_step, min, max, count)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (run, key) DO UPDATE SET
            last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
-           last_nanos = excluded.last_nanos,
            min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
            max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL THEN excluded.max ELSE max(max, excluded.max) END,
            count = count + excluded.count",
@@ -209,14 +319,24 @@ fn metrics(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Resul
         let Some(name) = numbered.get(key_id) else {
             continue;
         };
+        if let Some(m) = m {
+            let row = (
+                name.clone(),
+                s.last.to_bits() as i64,
+                s.last_step,
+                s.min,
+                s.max,
+                s.count,
+            );
+            m.metric(s.first_seq, row);
+        }
         stmt.execute(params![
-            id,
+            rid,
             name,
             s.first_seq as i64,
             real(s.last),
-            s.last.to_bits() as i64,
+            last_bits(s.last),
             s.last_step,
-            s.last_nanos,
             s.min,
             s.max,
             s.count
@@ -225,52 +345,68 @@ fn metrics(tx: &Connection, id: &str, d: &Delta, names: &mut Names<'_>) -> Resul
     Ok(())
 }
 
-fn untags(tx: &Connection, id: &str, keys: &[String]) -> Result<(), Error> {
+/// A metric's last value's bits, for the `last_bits` column: only when its
+/// REAL column cannot hold it exactly (NaN, which it keeps as NULL, and
+/// -0.0, which SQLite keeps as 0).
+fn last_bits(last: f64) -> Option<i64> {
+    (last.is_nan() || (last == 0.0 && last.is_sign_negative())).then_some(last.to_bits() as i64)
+}
+
+fn untags(tx: &Connection, rid: i64, keys: &[String], m: &mut Option<Mirror>) -> Result<(), Error> {
     for key in keys {
-        tx.prepare_cached("DELETE FROM tags WHERE run_id = ?1 AND key = ?2")?
-            .execute(params![id, key])?;
+        if let Some(m) = m {
+            m.untag(key);
+        }
+        tx.prepare_cached("DELETE FROM tags WHERE run = ?1 AND key = ?2")?
+            .execute(params![rid, key])?;
     }
     Ok(())
 }
 
 fn tags(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     tags: &[(String, String)],
     names: &mut Names<'_>,
+    m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
     for (key, value) in tags {
-        tx.prepare_cached("INSERT OR REPLACE INTO tags (run_id, key, value) VALUES (?1, ?2, ?3)")?
-            .execute(params![id, key, value])?;
+        if let Some(m) = m {
+            m.tag(key, value);
+        }
+        tx.prepare_cached("INSERT OR REPLACE INTO tags (run, key, value) VALUES (?1, ?2, ?3)")?
+            .execute(params![rid, key, value])?;
         names.remember(tx, "tags", key)?;
     }
     Ok(())
 }
 
 /// Artifacts as logged, then as copied into the run.
-fn artifacts(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn artifacts(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for a in &d.artifacts {
         tx.prepare_cached(
-            "INSERT INTO artifacts (run_id, name, seq, source) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (run_id, name) DO UPDATE SET source = excluded.source",
+            "INSERT INTO artifacts (run, name, seq, source) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (run, name) DO UPDATE SET source = excluded.source",
         )?
-        .execute(params![id, a.name, a.offset as i64, a.source])?;
+        .execute(params![rid, a.name, a.offset as i64, a.source])?;
     }
     for s in &d.stored {
-        tx.prepare_cached("UPDATE artifacts SET path = ?3, files = ?4, bytes = ?5 WHERE run_id = ?1 AND name = ?2")?
-            .execute(params![id, s.name, s.path, s.files as i64, s.bytes as i64])?;
+        tx.prepare_cached(
+            "UPDATE artifacts SET path = ?3, files = ?4, bytes = ?5 WHERE run = ?1 AND name = ?2",
+        )?
+        .execute(params![rid, s.name, s.path, s.files as i64, s.bytes as i64])?;
     }
     Ok(())
 }
 
-fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn models(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for m in &d.models {
         tx.prepare_cached(
-            "INSERT OR REPLACE INTO models (run_id, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
+            "INSERT OR REPLACE INTO models (run, name, seq, path, format, class, library, library_version, size, sha256, logged_nanos)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?
         .execute(params![
-            id,
+            rid,
             m.name,
             m.offset as i64,
             m.path,
@@ -289,16 +425,16 @@ fn models(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 /// Media files: a later record of the same key and step replaces the row
 /// (its file was replaced before the record was written), but keeps its
 /// `seq`, so that keys stay in the order first logged.
-fn media(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn media(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     for m in &d.media {
         tx.prepare_cached(
-            "INSERT INTO media (run_id, key, step, seq, kind, path, width, height, bytes)
+            "INSERT INTO media (run, key, step, seq, kind, path, width, height, bytes)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
-             ON CONFLICT (run_id, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
+             ON CONFLICT (run, key, step) DO UPDATE SET kind = excluded.kind, path = excluded.path,
                  width = excluded.width, height = excluded.height, bytes = excluded.bytes",
         )?
         .execute(params![
-            id,
+            rid,
             m.key,
             m.step,
             m.offset as i64,
@@ -313,16 +449,16 @@ fn media(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 }
 
 /// The End record: status, end time and the exception of a failed run.
-fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
+fn end(tx: &Connection, rid: i64, d: &Delta) -> Result<(), Error> {
     let Some(end) = &d.end else {
         return Ok(());
     };
     let error = end.error.as_ref();
     tx.prepare_cached(
-        "UPDATE runs SET status = ?2, end_nanos = ?3, error_type = ?4, error_message = ?5, traceback = ?6 WHERE id = ?1",
+        "UPDATE runs SET status = ?2, end_nanos = ?3, error_type = ?4, error_message = ?5, traceback = ?6 WHERE rid = ?1",
     )?
     .execute(params![
-        id,
+        rid,
         end.status.as_str(),
         end.time_nanos,
         error.map(|e| &e.kind),
@@ -336,32 +472,25 @@ fn end(tx: &Connection, id: &str, d: &Delta) -> Result<(), Error> {
 /// [`crate::facts::settled_status`]).
 fn verdict(
     tx: &Connection,
-    id: &str,
+    rid: i64,
     d: &Delta,
     folded: &Folded<'_>,
     noted: bool,
 ) -> Result<(), Error> {
     let verdict = crate::facts::settled_status(d, folded, noted);
-    tx.prepare_cached("UPDATE runs SET status = ?2 WHERE id = ?1 AND status = 'running'")?
-        .execute(params![id, verdict.as_str()])?;
+    tx.prepare_cached("UPDATE runs SET status = ?2 WHERE rid = ?1 AND status = 'running'")?
+        .execute(params![rid, verdict.as_str()])?;
     Ok(())
 }
 
-/// The run's damage note: what an earlier fold noted, then what this one
-/// adds (see [`crate::facts::damage_note`]).
-fn damage_note(
-    tx: &Connection,
-    id: &str,
-    folded: &Folded<'_>,
-    kept: Option<&Path>,
-    journal: &Path,
-) -> Result<Option<String>, Error> {
-    let earlier: Option<String> = tx
-        .prepare_cached("SELECT damage FROM runs WHERE id = ?1")?
-        .query_row([id], |r| r.get("damage"))
+/// The damage an earlier fold noted, to which this one adds (see
+/// [`crate::facts::damage_note`]).
+fn earlier_damage(tx: &Connection, rid: i64) -> Result<Option<String>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT damage FROM runs WHERE rid = ?1")?
+        .query_row([rid], |r| r.get("damage"))
         .optional()?
-        .flatten();
-    crate::facts::damage_note(earlier, folded, kept, journal)
+        .flatten())
 }
 
 /// The names (scope and key) already recorded in the `names` table by the
