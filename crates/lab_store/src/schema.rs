@@ -174,6 +174,13 @@ const MIGRATIONS: &[&str] = &[
         WHERE attrs.run_id = runs.id AND attrs.key = 'note' AND substr(value, 1, 1) = x'05'
     );
     ",
+    // 12: each metric's last values and each parameter's numbers in order,
+    // so that a listing sorted by one finds its page's runs without looking
+    // up the key of every run (see `select::narrowing`).
+    "
+    CREATE INDEX metrics_key_last ON metrics(key, last);
+    CREATE INDEX params_key_num ON params(key, num);
+    ",
 ];
 
 /// The migration that added `runs.name`, which [`migrate`] fills in.

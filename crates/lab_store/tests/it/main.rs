@@ -22,6 +22,7 @@ mod rebuild;
 
 const SECOND: i64 = 1_000_000_000;
 
+mod paging;
 mod query;
 
 fn new_project() -> (tempfile::TempDir, Project) {
