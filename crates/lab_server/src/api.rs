@@ -54,6 +54,9 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Serialize)]
 struct RunList {
     names: J,
+    /// The cursor of the page's last run, for `after` (none after the last
+    /// page).
+    next: Option<String>,
     offset: usize,
     runs: Vec<RunSummary>,
     total: usize,
@@ -91,7 +94,7 @@ async fn list_runs(
             // The page alone: a first page of a million runs never lists
             // them all. The count is kept while the index stays the same,
             // so scrolling further pays only for its pages.
-            let runs = store.select(&selection)?;
+            let page = store.page(&selection)?;
             let total = if let Some(total) = cache.cached_total(&key, stamp) {
                 total
             } else {
@@ -101,8 +104,9 @@ async fn list_runs(
             };
             Ok(RunList {
                 names: names_of(store)?,
+                next: page.next,
                 offset,
-                runs: runs.into_iter().map(|r| columns.summary(r)).collect(),
+                runs: page.runs.into_iter().map(|r| columns.summary(r)).collect(),
                 total,
             })
         })

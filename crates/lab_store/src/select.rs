@@ -6,6 +6,7 @@ use lab_types::Status;
 use rusqlite::types::Value as Sql;
 use rusqlite::{Connection, OptionalExtension};
 
+use crate::cursor::Cursor;
 use crate::query::{self, Catalog};
 use crate::read::{Detail, RUN_COLUMNS, fill_details, run_row};
 use crate::{Error, RunInfo, Store, summary};
@@ -26,11 +27,41 @@ pub struct Selection {
     pub limit: Option<usize>,
     /// Skip this many first (paging).
     pub offset: usize,
+    /// Only the runs after this cursor: the `next` of an earlier [`Page`]
+    /// of a listing with the same sort keys (keyset paging; `offset` then
+    /// counts from there).
+    pub after: Option<String>,
     /// How much to load about each.
     pub detail: Detail,
 }
 
+/// One page of a listing, and where the next one starts.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The page's runs.
+    pub runs: Vec<RunInfo>,
+    /// The cursor of its last run, for [`Selection::after`] of the next
+    /// page: none when the page holds fewer runs than its limit (it is the
+    /// last one) or the selection has no limit.
+    pub next: Option<String>,
+}
+
 impl Store {
+    /// The runs `selection` asks for (after its cursor, if it has one),
+    /// and the cursor of the next page.
+    pub fn page(&self, selection: &Selection) -> Result<Page, Error> {
+        self.read(|db| {
+            let runs = select(db, selection)?;
+            let next = match (selection.limit, runs.last()) {
+                (Some(limit), Some(last)) if runs.len() == limit => {
+                    Some(cursor_of(db, selection, &last.id.to_string())?)
+                }
+                _ => None,
+            };
+            Ok(Page { runs, next })
+        })
+    }
+
     /// The names runs of this project have: what queries may refer to.
     pub fn catalog(&self) -> Result<Catalog, Error> {
         self.read(catalog)
@@ -246,6 +277,11 @@ fn selection_sql_with(
 ) -> Result<query::Compiled, Error> {
     let (conditions, mut params) = conditions_in(dialect, selection, catalog)?;
     let mut sql = format!("{head} WHERE {conditions}");
+    if let Some((after, values)) = after_in(dialect, selection, catalog)? {
+        sql.push_str(" AND ");
+        sql.push_str(&after);
+        params.extend(values);
+    }
     if let Some(n) = narrow {
         let _ = write!(
             sql,
@@ -333,6 +369,128 @@ fn conditions_in(
     Ok((sql, params))
 }
 
+/// The terms `selection` orders runs by, first one first, each with its
+/// direction (largest first): its sort keys' values, then the start time
+/// and the id, newest first.
+fn order_terms(
+    dialect: &dyn query::Dialect,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Vec<(query::Compiled, bool)>, Error> {
+    let mut terms = Vec::new();
+    for text in selection.sort.iter().take(query::MAX_SORT_KEYS) {
+        let key = query::parse_sort(text)?;
+        for term in query::sort_terms_in(dialect, &key, catalog, text)? {
+            terms.push((term, key.descending));
+        }
+    }
+    for column in ["runs.start_nanos", "runs.id"] {
+        terms.push((
+            query::Compiled {
+                sql: column.to_owned(),
+                params: Vec::new(),
+            },
+            true,
+        ));
+    }
+    Ok(terms)
+}
+
+/// For a selection with a cursor: the condition that a run comes after
+/// the cursor's in the selection's order, as SQL and its values.
+fn after_in(
+    dialect: &dyn query::Dialect,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Option<(String, Vec<query::Bound>)>, Error> {
+    let Some(text) = &selection.after else {
+        return Ok(None);
+    };
+    let cursor = Cursor::decode(text, &selection.sort)?;
+    let terms = order_terms(dialect, selection, catalog)?;
+    if cursor.keys.len() != terms.len() {
+        return Err(Error::BadCursor {
+            shown: text.chars().take(40).collect(),
+            reason: format!(
+                "it holds {} values where this listing orders by {}",
+                cursor.keys.len(),
+                terms.len()
+            ),
+        });
+    }
+    // From the last term back: after the cursor on term i is beyond its
+    // value there (a missing value is beyond any value), or equal to it and
+    // after the cursor on the terms that follow.
+    let mut sql = "1 = 0".to_owned();
+    let mut params: Vec<query::Bound> = Vec::new();
+    for ((term, descending), value) in terms.iter().zip(&cursor.keys).rev() {
+        let t = &term.sql;
+        let bound = match value {
+            Sql::Null => None,
+            Sql::Integer(i) => Some(query::Bound::Integer(*i)),
+            Sql::Real(f) => Some(query::Bound::Real(*f)),
+            Sql::Text(s) => Some(query::Bound::Text(s.clone())),
+            Sql::Blob(_) => {
+                return Err(Error::BadCursor {
+                    shown: text.chars().take(40).collect(),
+                    reason: "it holds a value no listing sorts by".into(),
+                });
+            }
+        };
+        let mut next = Vec::new();
+        match bound {
+            None => {
+                sql = format!("({t} IS NULL AND {sql})");
+                next.extend(term.params.iter().cloned());
+            }
+            Some(v) => {
+                let beyond = if *descending { "<" } else { ">" };
+                sql = format!("({t} {beyond} ? OR {t} IS NULL OR ({t} = ? AND {sql}))");
+                next.extend(term.params.iter().cloned());
+                next.push(v.clone());
+                next.extend(term.params.iter().cloned());
+                next.extend(term.params.iter().cloned());
+                next.push(v);
+            }
+        }
+        next.extend(params);
+        params = next;
+    }
+    if selection.sort.is_empty() {
+        // Newest first: the start time's index finds the place at once.
+        if let Some(Sql::Integer(start)) = cursor.keys.first() {
+            sql = format!("runs.start_nanos <= ? AND {sql}");
+            params.insert(0, query::Bound::Integer(*start));
+        }
+    }
+    Ok(Some((sql, params)))
+}
+
+/// The cursor of run `id` in `selection`'s order.
+fn cursor_of(conn: &Connection, selection: &Selection, id: &str) -> Result<String, Error> {
+    let catalog = catalog(conn)?;
+    let terms = order_terms(&query::Sqlite, selection, &catalog)?;
+    let columns: Vec<&str> = terms.iter().map(|(t, _)| t.sql.as_str()).collect();
+    let mut values: Vec<Sql> = terms
+        .iter()
+        .flat_map(|(t, _)| t.params.iter().cloned().map(sql_value))
+        .collect();
+    values.push(Sql::Text(id.to_owned()));
+    let keys: Vec<Sql> = conn
+        .prepare(&format!(
+            "SELECT {} FROM runs WHERE runs.id = ?",
+            columns.join(", ")
+        ))?
+        .query_row(rusqlite::params_from_iter(values), |row| {
+            (0..columns.len()).map(|i| row.get::<_, Sql>(i)).collect()
+        })?;
+    Ok(Cursor {
+        sort: selection.sort.clone(),
+        keys,
+    }
+    .encode())
+}
+
 /// Where a page of a listing sorted first by a metric or a parameter can
 /// be: runs whose value of that key is at least (largest first) or at most
 /// `threshold`.
@@ -399,12 +557,28 @@ fn narrowing_query(
     } else {
         ("ASC", "<=")
     };
-    let (conditions, params) = conditions_in(&query::Sqlite, selection, catalog)?;
+    let (mut conditions, mut params) = conditions_in(&query::Sqlite, selection, catalog)?;
+    if let Some((after, values)) = after_in(&query::Sqlite, selection, catalog)? {
+        let _ = write!(conditions, " AND {after}");
+        params.extend(values);
+    }
+    let mut from = String::new();
+    if let Some(cursor) = &selection.after {
+        // After a cursor, the walk starts at its run's value.
+        if let Some(Sql::Real(v)) = Cursor::decode(cursor, &selection.sort)?.keys.first() {
+            let _ = write!(
+                from,
+                " AND k.{column} {op_from} ?",
+                op_from = if key.descending { "<=" } else { ">=" }
+            );
+            params.push(query::Bound::Real(*v));
+        }
+    }
     // The key's index first (`CROSS JOIN` keeps that order), each run it
     // names tested against the conditions, until the page's last one.
     let sql = format!(
         "SELECT k.{column} FROM {table} AS k CROSS JOIN runs ON runs.id = k.run_id \
-         WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions} \
+         WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions}{from} \
          ORDER BY k.{column} {dir} LIMIT 1 OFFSET ?"
     );
     let mut values = vec![Sql::Text(key.name.key.clone())];

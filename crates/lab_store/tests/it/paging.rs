@@ -90,3 +90,140 @@ fn every_page_of_a_sorted_listing_is_a_slice_of_the_whole_listing() {
         }
     }
 }
+
+/// Every page of `whole` by keyset paging, `limit` runs at a time.
+fn keyset_pages(store: &Store, whole: &Selection, limit: usize) -> Vec<Vec<String>> {
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store
+            .page(&Selection {
+                limit: Some(limit),
+                after: after.clone(),
+                ..whole.clone()
+            })
+            .unwrap();
+        pages.push(page.runs.iter().map(|r| r.id.to_string()).collect());
+        match page.next {
+            Some(next) => after = Some(next),
+            None => return pages,
+        }
+        assert!(pages.len() <= 100, "keyset paging never ends");
+    }
+}
+
+#[test]
+fn keyset_pages_cover_the_whole_listing_once_across_ties() {
+    let (_dir, store) = tied_runs();
+    let sorts: [&[&str]; 7] = [
+        &[],
+        &["loss"],
+        &["-loss"],
+        &["-lr"],
+        &["-loss", "lr"],
+        &["params.lr", "-metrics.loss"],
+        &["experiment", "-start_time"],
+    ];
+    for sort in sorts {
+        for filter in [None, Some("depth >= 5"), Some("depth > 100")] {
+            let whole = Selection {
+                filter: filter.map(str::to_owned),
+                sort: sort.iter().map(|s| (*s).to_owned()).collect(),
+                ..Selection::default()
+            };
+            let all = ids(&store, &whole);
+            for limit in [1, 3, 7, 50] {
+                let pages = keyset_pages(&store, &whole, limit);
+                assert!(pages.iter().all(|p| p.len() <= limit));
+                assert_eq!(
+                    pages.concat(),
+                    all,
+                    "sort {sort:?}, filter {filter:?}, limit {limit}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_keyset_page_continues_after_its_cursor_when_runs_come_and_go() {
+    let (_dir, mut store) = tied_runs();
+    let whole = Selection {
+        sort: vec!["-loss".into()],
+        ..Selection::default()
+    };
+    let before = ids(&store, &whole);
+    let first = store
+        .page(&Selection {
+            limit: Some(10),
+            ..whole.clone()
+        })
+        .unwrap();
+    assert_eq!(first.runs.len(), 10);
+    // A run that sorts first, one that sorts last, and one of the next page
+    // removed.
+    let project = store.project().clone();
+    for loss in [100.0, -100.0] {
+        let mut w = super::begin(&project, "a", now_nanos());
+        w.key(0, "loss");
+        w.metric(0, 0, loss);
+        super::close_run(w);
+    }
+    store.refresh().unwrap();
+    let gone = store.run(&before[12]).unwrap();
+    store.delete_run(&gone).unwrap();
+    store.refresh().unwrap();
+    let after = ids(&store, &whole);
+    let second = store
+        .page(&Selection {
+            limit: Some(10),
+            after: first.next.clone(),
+            ..whole.clone()
+        })
+        .unwrap();
+    let second: Vec<String> = second.runs.iter().map(|r| r.id.to_string()).collect();
+    let place = after.iter().position(|id| *id == before[9]).unwrap();
+    assert_eq!(second, after[place + 1..place + 11].to_vec());
+    assert!(!second.contains(&before[12]));
+    assert_eq!(
+        second[0], before[10],
+        "the next page starts where the first ended"
+    );
+}
+
+#[test]
+fn a_cursor_from_another_sort_or_made_up_is_refused() {
+    let (_dir, store) = tied_runs();
+    let by_loss = Selection {
+        sort: vec!["-loss".into()],
+        limit: Some(5),
+        ..Selection::default()
+    };
+    let next = store.page(&by_loss).unwrap().next.unwrap();
+    let by_name = Selection {
+        sort: vec!["name".into()],
+        after: Some(next),
+        ..by_loss.clone()
+    };
+    let e = store.page(&by_name).unwrap_err();
+    assert_eq!(e.kind(), lab_store::ErrorKind::InvalidInput);
+    assert!(
+        e.to_string()
+            .contains("it was made for the sort `-loss`, not `name`"),
+        "{e}"
+    );
+    for made_up in ["nonsense", "00", &"ab".repeat(lab_store::MAX_CURSOR_CHARS)] {
+        let e = store
+            .page(&Selection {
+                after: Some(made_up.to_owned()),
+                ..by_loss.clone()
+            })
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("`after` must be the `next` cursor"),
+            "{e}"
+        );
+        assert!(e.to_string().len() < 400, "{e}");
+    }
+}
