@@ -285,11 +285,16 @@ fn selection_sql_with(
     if let Some(n) = narrow {
         let _ = write!(
             sql,
-            " AND runs.id IN (SELECT run_id FROM {} WHERE key = ? AND {} {} ?)",
+            " AND runs.id IN (SELECT run_id FROM {} WHERE key = ? AND {} {} ?",
             n.table, n.column, n.op
         );
         params.push(query::Bound::Text(n.key.clone()));
         params.push(query::Bound::Real(n.threshold));
+        if let Some((op, from)) = n.from {
+            let _ = write!(sql, " AND {} {op} ?", n.column);
+            params.push(query::Bound::Real(from));
+        }
+        sql.push(')');
     }
     sql.push_str(" ORDER BY ");
     for (i, text) in selection.sort.iter().enumerate() {
@@ -500,6 +505,9 @@ struct Narrow {
     key: String,
     op: &'static str,
     threshold: f64,
+    /// After a cursor: where the runs after it start (`<=` or `>=` its
+    /// run's value), so that a page deep in the listing sorts only itself.
+    from: Option<(&'static str, f64)>,
 }
 
 /// For a listing with a limit whose first sort key is a metric's last value
@@ -562,23 +570,25 @@ fn narrowing_query(
         let _ = write!(conditions, " AND {after}");
         params.extend(values);
     }
-    let mut from = String::new();
+    let mut from = None;
     if let Some(cursor) = &selection.after {
         // After a cursor, the walk starts at its run's value.
         if let Some(Sql::Real(v)) = Cursor::decode(cursor, &selection.sort)?.keys.first() {
-            let _ = write!(
-                from,
-                " AND k.{column} {op_from} ?",
-                op_from = if key.descending { "<=" } else { ">=" }
-            );
-            params.push(query::Bound::Real(*v));
+            from = Some((if key.descending { "<=" } else { ">=" }, *v));
         }
     }
+    let walk_from = match from {
+        Some((op, v)) => {
+            params.push(query::Bound::Real(v));
+            format!(" AND k.{column} {op} ?")
+        }
+        None => String::new(),
+    };
     // The key's index first (`CROSS JOIN` keeps that order), each run it
     // names tested against the conditions, until the page's last one.
     let sql = format!(
         "SELECT k.{column} FROM {table} AS k CROSS JOIN runs ON runs.id = k.run_id \
-         WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions}{from} \
+         WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions}{walk_from} \
          ORDER BY k.{column} {dir} LIMIT 1 OFFSET ?"
     );
     let mut values = vec![Sql::Text(key.name.key.clone())];
@@ -590,6 +600,7 @@ fn narrowing_query(
         key: key.name.key,
         op,
         threshold: 0.0,
+        from,
     };
     Ok(Some((sql, values, narrow)))
 }
