@@ -11,6 +11,11 @@ use crate::query::{self, Catalog};
 use crate::read::{Detail, RUN_COLUMNS, fill_details, run_row};
 use crate::{Error, RunInfo, Store, summary};
 
+/// The column that keys a run in `runs`, and the one that names its run in
+/// a row of a per-run table (`metrics`, `params`, ...).
+const RUN_KEY: &str = "runs.id";
+const ROW_RUN: &str = "run_id";
+
 /// Which runs to list, and in what order.
 #[derive(Clone, Debug, Default)]
 pub struct Selection {
@@ -285,7 +290,7 @@ fn selection_sql_with(
     if let Some(n) = narrow {
         let _ = write!(
             sql,
-            " AND runs.id IN (SELECT run_id FROM {} WHERE key = ? AND {} {} ?",
+            " AND {RUN_KEY} IN (SELECT {ROW_RUN} FROM {} WHERE key = ? AND {} {} ?",
             n.table, n.column, n.op
         );
         params.push(query::Bound::Text(n.key.clone()));
@@ -587,7 +592,7 @@ fn narrowing_query(
     // The key's index first (`CROSS JOIN` keeps that order), each run it
     // names tested against the conditions, until the page's last one.
     let sql = format!(
-        "SELECT k.{column} FROM {table} AS k CROSS JOIN runs ON runs.id = k.run_id \
+        "SELECT k.{column} FROM {table} AS k CROSS JOIN runs ON {RUN_KEY} = k.{ROW_RUN} \
          WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions}{walk_from} \
          ORDER BY k.{column} {dir} LIMIT 1 OFFSET ?"
     );
