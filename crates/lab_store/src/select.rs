@@ -558,6 +558,13 @@ fn narrowing_query(
     else {
         return Ok(None);
     };
+    // In the main statement's order, so that input with several faults
+    // gets the error it would get without this.
+    let (mut conditions, mut params) = conditions_in(&query::Sqlite, selection, catalog)?;
+    if let Some((after, values)) = after_in(&query::Sqlite, selection, catalog)? {
+        let _ = write!(conditions, " AND {after}");
+        params.extend(values);
+    }
     let key = query::parse_sort(first)?;
     let (table, column) = match catalog.scope_of(&key.name, first) {
         Ok(query::Scope::Metrics) => ("metrics", "last"),
@@ -570,11 +577,6 @@ fn narrowing_query(
     } else {
         ("ASC", "<=")
     };
-    let (mut conditions, mut params) = conditions_in(&query::Sqlite, selection, catalog)?;
-    if let Some((after, values)) = after_in(&query::Sqlite, selection, catalog)? {
-        let _ = write!(conditions, " AND {after}");
-        params.extend(values);
-    }
     let mut from = None;
     if let Some(cursor) = &selection.after {
         // After a cursor, the walk starts at its run's value.

@@ -227,3 +227,23 @@ fn a_cursor_from_another_sort_or_made_up_is_refused() {
         assert!(e.to_string().len() < 400, "{e}");
     }
 }
+
+#[test]
+fn a_page_with_a_bad_filter_and_a_bad_sort_key_reports_the_filter_as_the_whole_listing_does() {
+    let (_dir, store) = tied_runs();
+    let bad = Selection {
+        filter: Some("loss >".into()),
+        sort: vec!["-loss)".into()],
+        ..Selection::default()
+    };
+    let whole = store.select(&bad).unwrap_err().to_string();
+    let page = store
+        .select(&Selection {
+            limit: Some(5),
+            ..bad.clone()
+        })
+        .unwrap_err()
+        .to_string();
+    assert_eq!(page, whole);
+    assert!(!page.contains("sort key"), "{page}");
+}
