@@ -482,6 +482,8 @@ export interface components {
         };
         RunList: {
             names: components["schemas"]["Names"];
+            /** @description The cursor of the page's last run: pass it as `after` for the next page; null when the page holds fewer runs than `limit` (the last page) */
+            next: string | null;
             offset: number;
             runs: components["schemas"]["RunSummary"][];
             total: number;
@@ -760,8 +762,10 @@ export interface operations {
                 columns?: string;
                 /** @description At most this many runs */
                 limit?: number;
-                /** @description Skip this many first */
+                /** @description Skip this many first (counted from `after` when it is given) */
                 offset?: number;
+                /** @description Only the runs after this cursor: the `next` of an earlier page with the same `sort` (keyset paging; runs added or removed in between move no run from one page to another) */
+                after?: string;
             };
             header?: never;
             path?: never;

@@ -217,6 +217,7 @@ impl Reader<'_, '_> {
         let all = Selection {
             limit: None,
             offset: 0,
+            after: None,
             ..selection.clone()
         };
         let (sql, params) = self.selection_sql(&all)?;

@@ -165,6 +165,7 @@ fn select<'py>(
         sort,
         limit,
         offset: 0,
+        after: None,
         detail: Detail::Listing,
     };
     if remote {

@@ -7,8 +7,8 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use lab_store::Store;
 use lab_store::wire::{RunDetail, RunSummary};
-use lab_store::{Detail, Store};
 use lab_types::Status;
 use serde::Serialize;
 use serde_json::{Value as J, json};
@@ -54,6 +54,9 @@ pub(crate) fn routes() -> Router<AppState> {
 #[derive(Serialize)]
 struct RunList {
     names: J,
+    /// The cursor of the page's last run, for `after` (none after the last
+    /// page).
+    next: Option<String>,
     offset: usize,
     runs: Vec<RunSummary>,
     total: usize,
@@ -77,7 +80,7 @@ async fn list_runs(
     Params(params): Params,
 ) -> Result<Json<RunList>, ApiError> {
     let selection = params::selection(&params).map_err(ApiError::BadRequest)?;
-    let (offset, limit) = (selection.offset, selection.limit.unwrap_or(100));
+    let offset = selection.offset;
     let columns = Columns::parse(param(&params, "columns"));
     let key = format!(
         "{:?}\u{0}{:?}\u{0}{:?}\u{0}{:?}",
@@ -88,20 +91,22 @@ async fn list_runs(
         .with_store_at(move |store, epoch| {
             store.refresh()?;
             let stamp = (epoch, store.generation()?);
-            let ids = if let Some(ids) = cache.cached_ids(&key, stamp) {
-                ids
+            // The page alone: a first page of a million runs never lists
+            // them all. The count is kept while the index stays the same,
+            // so scrolling further pays only for its pages.
+            let page = store.page(&selection)?;
+            let total = if let Some(total) = cache.cached_total(&key, stamp) {
+                total
             } else {
-                let ids = Arc::new(store.select_ids(&selection)?);
-                cache.keep_ids(key, stamp, ids.clone());
-                ids
+                let total = store.count(&selection)?;
+                cache.keep_total(key, stamp, total);
+                total
             };
-            let total = ids.len();
-            let page = lab_store::page_of(&ids, offset, Some(limit));
-            let runs = store.load_runs(page, Detail::Listing)?;
             Ok(RunList {
                 names: names_of(store)?,
+                next: page.next,
                 offset,
-                runs: runs.into_iter().map(|r| columns.summary(r)).collect(),
+                runs: page.runs.into_iter().map(|r| columns.summary(r)).collect(),
                 total,
             })
         })

@@ -87,8 +87,9 @@ impl Options {
 /// its generation. Equal stamps mean equal answers to any query.
 pub(crate) type Stamp = (u64, i64);
 
-/// The ids a query matched, with the stamp of the index they were read from.
-type Matched = (Stamp, Arc<Vec<i64>>);
+/// How many runs a query matched, with the stamp of the index it was
+/// counted in.
+type Matched = (Stamp, usize);
 
 /// What every handler shares: cheap to clone.
 #[derive(Clone)]
@@ -101,8 +102,8 @@ struct Inner {
     /// The index connections.
     pool: pool::Pool,
     series: series::Cache,
-    /// The ids a runs query matched, by query, with the stamp of the index
-    /// they were read from: paging through a long table reads them once.
+    /// How many runs a runs query matched, by query, with the stamp of the
+    /// index they were counted in: paging through a long table counts once.
     selections: Mutex<HashMap<String, Matched>>,
     events: broadcast::Sender<events::Event>,
     shutdown: CancellationToken,
@@ -153,8 +154,8 @@ impl AppState {
         self.inner.shutdown.cancel();
     }
 
-    /// The matching ids of a runs query read at `stamp`, if kept.
-    pub(crate) fn cached_ids(&self, key: &str, stamp: Stamp) -> Option<Arc<Vec<i64>>> {
+    /// How many runs a runs query matched at `stamp`, if kept.
+    pub(crate) fn cached_total(&self, key: &str, stamp: Stamp) -> Option<usize> {
         let map = self
             .inner
             .selections
@@ -162,11 +163,11 @@ impl AppState {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.get(key)
             .filter(|(s, _)| *s == stamp)
-            .map(|(_, ids)| ids.clone())
+            .map(|(_, total)| *total)
     }
 
-    /// Keeps the matching ids of a runs query (a few dozen queries at most).
-    pub(crate) fn keep_ids(&self, key: String, stamp: Stamp, ids: Arc<Vec<i64>>) {
+    /// Keeps how many runs a runs query matched (a few dozen queries at most).
+    pub(crate) fn keep_total(&self, key: String, stamp: Stamp, total: usize) {
         let mut map = self
             .inner
             .selections
@@ -176,7 +177,7 @@ impl AppState {
         if map.len() >= 64 {
             map.clear();
         }
-        map.insert(key, (stamp, ids));
+        map.insert(key, (stamp, total));
     }
 
     /// Runs `f` with an index connection on a blocking thread.

@@ -109,7 +109,8 @@ pub fn list(text: &str) -> Vec<String> {
 }
 
 /// The runs a `GET /runs` asks for: `experiment`, `status`, `where`,
-/// `sort`, `limit` (0 to 10,000; 100 by default) and `offset`.
+/// `sort`, `limit` (0 to 10,000; 100 by default), `offset` and `after` (the
+/// `next` cursor of an earlier page).
 pub fn selection(params: &[(String, String)]) -> Result<Selection, String> {
     let limit = number(params, "limit", 100_usize, (0, 10_000))?;
     let offset = number(params, "offset", 0_usize, (0, usize::MAX / 2))?;
@@ -134,6 +135,7 @@ pub fn selection(params: &[(String, String)]) -> Result<Selection, String> {
         sort: param(params, "sort").map(list).unwrap_or_default(),
         limit: Some(limit),
         offset,
+        after: param(params, "after").map(str::to_owned),
         detail: Detail::Listing,
     })
 }

@@ -74,6 +74,16 @@ pub enum Error {
     /// A query or sort key that cannot be parsed or names nothing known.
     #[error("{0}")]
     Query(#[from] crate::query::QueryError),
+
+    #[error(
+        "`after` must be the `next` cursor of an earlier page of this listing, but {reason}: got `{shown}`\n\nhint: ask for the first page again, without `after`"
+    )]
+    BadCursor {
+        /// The start of the cursor given.
+        shown: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The index database failed.
     #[error("the index failed: {}{}", .0, damage_hint(.0))]
     Sqlite(#[from] rusqlite::Error),
@@ -179,9 +189,10 @@ impl Error {
             }
             Error::UnknownModel { .. } => ErrorKind::NotFound(Missing::Model),
             Error::AmbiguousRun { .. } | Error::AmbiguousRunName { .. } => ErrorKind::Ambiguous,
-            Error::BadRunId { .. } | Error::BadEdit { .. } | Error::Query(_) => {
-                ErrorKind::InvalidInput
-            }
+            Error::BadRunId { .. }
+            | Error::BadEdit { .. }
+            | Error::Query(_)
+            | Error::BadCursor { .. } => ErrorKind::InvalidInput,
             Error::Sqlite(e) => sqlite_kind(e),
             Error::OtherIndex { kind, .. } => *kind,
             Error::Journal(_)

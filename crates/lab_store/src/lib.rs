@@ -8,6 +8,7 @@
 //! indexed, so live and crashed runs read up to date.
 
 mod console;
+mod cursor;
 mod delta;
 mod doctor;
 mod edit;
@@ -34,6 +35,7 @@ pub mod views;
 pub mod wire;
 
 pub use console::{CONSOLE_TAIL_PREFIX, ConsoleEvent, ConsoleRead, console_events};
+pub use cursor::MAX_CURSOR_CHARS;
 pub use doctor::{Health, Piece};
 pub use edit::{Edit, MAX_NOTE_BYTES, MAX_TAG_KEY_BYTES, check_name};
 pub use error::{Error, ErrorKind, Missing};
@@ -44,7 +46,7 @@ pub use project::{
     JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR,
 };
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
-pub use select::{Selection, page_of};
+pub use select::{Page, Selection, page_of};
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};

@@ -3,12 +3,18 @@
 use std::fmt::Write as _;
 
 use lab_types::Status;
-use rusqlite::Connection;
 use rusqlite::types::Value as Sql;
+use rusqlite::{Connection, OptionalExtension};
 
+use crate::cursor::Cursor;
 use crate::query::{self, Catalog};
 use crate::read::{Detail, RUN_COLUMNS, fill_details, run_row};
 use crate::{Error, RunInfo, Store, summary};
+
+/// The column that keys a run in `runs`, and the one that names its run in
+/// a row of a per-run table (`metrics`, `params`, ...).
+const RUN_KEY: &str = "runs.rid";
+const ROW_RUN: &str = "run";
 
 /// Which runs to list, and in what order.
 #[derive(Clone, Debug, Default)]
@@ -26,11 +32,41 @@ pub struct Selection {
     pub limit: Option<usize>,
     /// Skip this many first (paging).
     pub offset: usize,
+    /// Only the runs after this cursor: the `next` of an earlier [`Page`]
+    /// of a listing with the same sort keys (keyset paging; `offset` then
+    /// counts from there).
+    pub after: Option<String>,
     /// How much to load about each.
     pub detail: Detail,
 }
 
+/// One page of a listing, and where the next one starts.
+#[derive(Clone, Debug)]
+pub struct Page {
+    /// The page's runs.
+    pub runs: Vec<RunInfo>,
+    /// The cursor of its last run, for [`Selection::after`] of the next
+    /// page: none when the page holds fewer runs than its limit (it is the
+    /// last one) or the selection has no limit.
+    pub next: Option<String>,
+}
+
 impl Store {
+    /// The runs `selection` asks for (after its cursor, if it has one),
+    /// and the cursor of the next page.
+    pub fn page(&self, selection: &Selection) -> Result<Page, Error> {
+        self.read(|db| {
+            let runs = select(db, selection)?;
+            let next = match (selection.limit, runs.last()) {
+                (Some(limit), Some(last)) if runs.len() == limit => {
+                    Some(cursor_of(db, selection, &last.id.to_string())?)
+                }
+                _ => None,
+            };
+            Ok(Page { runs, next })
+        })
+    }
+
     /// The names runs of this project have: what queries may refer to.
     pub fn catalog(&self) -> Result<Catalog, Error> {
         self.read(catalog)
@@ -45,11 +81,13 @@ impl Store {
     /// One page of the runs `selection` asks for (`offset`, `limit`), and how
     /// many runs match in all.
     pub fn select_page(&self, selection: &Selection) -> Result<(Vec<RunInfo>, usize), Error> {
-        self.read(|db| {
-            let ids = select_ids(db, selection)?;
-            let page = page_of(&ids, selection.offset, selection.limit);
-            Ok((load_runs(db, page, selection.detail)?, ids.len()))
-        })
+        self.read(|db| Ok((select(db, selection)?, count(db, selection)?)))
+    }
+
+    /// How many runs `selection` matches (`limit` and `offset` are not
+    /// applied), counted in the index without reading any run.
+    pub fn count(&self, selection: &Selection) -> Result<usize, Error> {
+        self.read(|db| count(db, selection))
     }
 
     /// The row ids of every run `selection` matches, in its order (`limit`
@@ -144,6 +182,19 @@ fn select(conn: &Connection, selection: &Selection) -> Result<Vec<RunInfo>, Erro
     Ok(runs)
 }
 
+/// [`Store::count`] on the index open on `conn`.
+fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
+    let catalog = catalog(conn)?;
+    let (conditions, params) = conditions_in(&query::Sqlite, selection, &catalog)?;
+    let n: i64 = conn
+        .prepare(&format!("SELECT count(*) FROM runs WHERE {conditions}"))?
+        .query_row(
+            rusqlite::params_from_iter(params.into_iter().map(sql_value)),
+            |r| r.get(0),
+        )?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
 /// The names the runs of the index on `conn` have.
 pub(crate) fn catalog(conn: &Connection) -> Result<Catalog, Error> {
     let mut c = Catalog::default();
@@ -185,7 +236,19 @@ fn selection_sql(
     } else {
         format!("SELECT {RUN_COLUMNS}, summary FROM runs")
     };
-    let compiled = selection_sql_in(&query::Sqlite, &head, selection, &catalog, limited)?;
+    let narrow = if limited {
+        narrowing(conn, selection, &catalog)?
+    } else {
+        None
+    };
+    let compiled = selection_sql_with(
+        &query::Sqlite,
+        &head,
+        selection,
+        &catalog,
+        limited,
+        narrow.as_ref(),
+    )?;
     Ok((
         compiled.sql,
         compiled.params.into_iter().map(sql_value).collect(),
@@ -204,34 +267,39 @@ pub fn selection_sql_in(
     catalog: &Catalog,
     limited: bool,
 ) -> Result<query::Compiled, Error> {
-    let mut sql = format!("{head} WHERE 1 = 1");
-    let mut params: Vec<query::Bound> = Vec::new();
-    if let Some(e) = &selection.experiment {
-        sql.push_str(" AND runs.experiment = ?");
-        params.push(query::Bound::Text(e.clone()));
+    selection_sql_with(dialect, head, selection, catalog, limited, None)
+}
+
+/// [`selection_sql_in`], keeping only the runs `narrow` keeps (which must
+/// hold every run of the page asked for).
+fn selection_sql_with(
+    dialect: &dyn query::Dialect,
+    head: &str,
+    selection: &Selection,
+    catalog: &Catalog,
+    limited: bool,
+    narrow: Option<&Narrow>,
+) -> Result<query::Compiled, Error> {
+    let (conditions, mut params) = conditions_in(dialect, selection, catalog)?;
+    let mut sql = format!("{head} WHERE {conditions}");
+    if let Some((after, values)) = after_in(dialect, selection, catalog)? {
+        sql.push_str(" AND ");
+        sql.push_str(&after);
+        params.extend(values);
     }
-    if !selection.statuses.is_empty() {
-        // Each status once: a list repeating them must not run out of
-        // SQLite's variables.
-        let statuses: std::collections::BTreeSet<&str> =
-            selection.statuses.iter().map(|s| s.as_str()).collect();
+    if let Some(n) = narrow {
         let _ = write!(
             sql,
-            " AND runs.status IN ({})",
-            vec!["?"; statuses.len()].join(", ")
+            " AND {RUN_KEY} IN (SELECT {ROW_RUN} FROM {} WHERE key = ? AND {} {} ?",
+            n.table, n.column, n.op
         );
-        params.extend(
-            statuses
-                .into_iter()
-                .map(|s| query::Bound::Text(s.to_owned())),
-        );
-    }
-    if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
-        let expr = query::parse(text)?;
-        let compiled = query::compile_where_in(dialect, &expr, catalog, text)?;
-        sql.push_str(" AND ");
-        sql.push_str(&compiled.sql);
-        params.extend(compiled.params);
+        params.push(query::Bound::Text(n.key.clone()));
+        params.push(query::Bound::Real(n.threshold));
+        if let Some((op, from)) = n.from {
+            let _ = write!(sql, " AND {} {op} ?", n.column);
+            params.push(query::Bound::Real(from));
+        }
+        sql.push(')');
     }
     sql.push_str(" ORDER BY ");
     for (i, text) in selection.sort.iter().enumerate() {
@@ -270,6 +338,278 @@ pub fn selection_sql_in(
         sql: dialect.finish(sql),
         params,
     })
+}
+
+/// What `selection` keeps whatever its order: its experiment, statuses and
+/// filter, as SQL after `WHERE` (in `dialect`) and the values it binds.
+fn conditions_in(
+    dialect: &dyn query::Dialect,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<(String, Vec<query::Bound>), Error> {
+    let mut sql = "1 = 1".to_owned();
+    let mut params: Vec<query::Bound> = Vec::new();
+    if let Some(e) = &selection.experiment {
+        sql.push_str(" AND runs.experiment = ?");
+        params.push(query::Bound::Text(e.clone()));
+    }
+    if !selection.statuses.is_empty() {
+        // Each status once: a list repeating them must not run out of
+        // SQLite's variables.
+        let statuses: std::collections::BTreeSet<&str> =
+            selection.statuses.iter().map(|s| s.as_str()).collect();
+        let _ = write!(
+            sql,
+            " AND runs.status IN ({})",
+            vec!["?"; statuses.len()].join(", ")
+        );
+        params.extend(
+            statuses
+                .into_iter()
+                .map(|s| query::Bound::Text(s.to_owned())),
+        );
+    }
+    if let Some(text) = selection.filter.as_deref().filter(|t| !t.trim().is_empty()) {
+        let expr = query::parse(text)?;
+        let compiled = query::compile_where_in(dialect, &expr, catalog, text)?;
+        sql.push_str(" AND ");
+        sql.push_str(&compiled.sql);
+        params.extend(compiled.params);
+    }
+    Ok((sql, params))
+}
+
+/// The terms `selection` orders runs by, first one first, each with its
+/// direction (largest first): its sort keys' values, then the start time
+/// and the id, newest first.
+fn order_terms(
+    dialect: &dyn query::Dialect,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Vec<(query::Compiled, bool)>, Error> {
+    let mut terms = Vec::new();
+    for text in selection.sort.iter().take(query::MAX_SORT_KEYS) {
+        let key = query::parse_sort(text)?;
+        for term in query::sort_terms_in(dialect, &key, catalog, text)? {
+            terms.push((term, key.descending));
+        }
+    }
+    for column in ["runs.start_nanos", "runs.id"] {
+        terms.push((
+            query::Compiled {
+                sql: column.to_owned(),
+                params: Vec::new(),
+            },
+            true,
+        ));
+    }
+    Ok(terms)
+}
+
+/// For a selection with a cursor: the condition that a run comes after
+/// the cursor's in the selection's order, as SQL and its values.
+fn after_in(
+    dialect: &dyn query::Dialect,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Option<(String, Vec<query::Bound>)>, Error> {
+    let Some(text) = &selection.after else {
+        return Ok(None);
+    };
+    let cursor = Cursor::decode(text, &selection.sort)?;
+    let terms = order_terms(dialect, selection, catalog)?;
+    if cursor.keys.len() != terms.len() {
+        return Err(Error::BadCursor {
+            shown: text.chars().take(40).collect(),
+            reason: format!(
+                "it holds {} values where this listing orders by {}",
+                cursor.keys.len(),
+                terms.len()
+            ),
+        });
+    }
+    // From the last term back: after the cursor on term i is beyond its
+    // value there (a missing value is beyond any value), or equal to it and
+    // after the cursor on the terms that follow.
+    let mut sql = "1 = 0".to_owned();
+    let mut params: Vec<query::Bound> = Vec::new();
+    for ((term, descending), value) in terms.iter().zip(&cursor.keys).rev() {
+        let t = &term.sql;
+        let bound = match value {
+            Sql::Null => None,
+            Sql::Integer(i) => Some(query::Bound::Integer(*i)),
+            Sql::Real(f) => Some(query::Bound::Real(*f)),
+            Sql::Text(s) => Some(query::Bound::Text(s.clone())),
+            Sql::Blob(_) => {
+                return Err(Error::BadCursor {
+                    shown: text.chars().take(40).collect(),
+                    reason: "it holds a value no listing sorts by".into(),
+                });
+            }
+        };
+        let mut next = Vec::new();
+        match bound {
+            None => {
+                sql = format!("({t} IS NULL AND {sql})");
+                next.extend(term.params.iter().cloned());
+            }
+            Some(v) => {
+                let beyond = if *descending { "<" } else { ">" };
+                sql = format!("({t} {beyond} ? OR {t} IS NULL OR ({t} = ? AND {sql}))");
+                next.extend(term.params.iter().cloned());
+                next.push(v.clone());
+                next.extend(term.params.iter().cloned());
+                next.extend(term.params.iter().cloned());
+                next.push(v);
+            }
+        }
+        next.extend(params);
+        params = next;
+    }
+    if selection.sort.is_empty() {
+        // Newest first: the start time's index finds the place at once.
+        if let Some(Sql::Integer(start)) = cursor.keys.first() {
+            sql = format!("runs.start_nanos <= ? AND {sql}");
+            params.insert(0, query::Bound::Integer(*start));
+        }
+    }
+    Ok(Some((sql, params)))
+}
+
+/// The cursor of run `id` in `selection`'s order.
+fn cursor_of(conn: &Connection, selection: &Selection, id: &str) -> Result<String, Error> {
+    let catalog = catalog(conn)?;
+    let terms = order_terms(&query::Sqlite, selection, &catalog)?;
+    let columns: Vec<&str> = terms.iter().map(|(t, _)| t.sql.as_str()).collect();
+    let mut values: Vec<Sql> = terms
+        .iter()
+        .flat_map(|(t, _)| t.params.iter().cloned().map(sql_value))
+        .collect();
+    values.push(Sql::Text(id.to_owned()));
+    let keys: Vec<Sql> = conn
+        .prepare(&format!(
+            "SELECT {} FROM runs WHERE runs.id = ?",
+            columns.join(", ")
+        ))?
+        .query_row(rusqlite::params_from_iter(values), |row| {
+            (0..columns.len()).map(|i| row.get::<_, Sql>(i)).collect()
+        })?;
+    Ok(Cursor {
+        sort: selection.sort.clone(),
+        keys,
+    }
+    .encode())
+}
+
+/// Where a page of a listing sorted first by a metric or a parameter can
+/// be: runs whose value of that key is at least (largest first) or at most
+/// `threshold`.
+struct Narrow {
+    table: &'static str,
+    column: &'static str,
+    key: String,
+    op: &'static str,
+    threshold: f64,
+    /// After a cursor: where the runs after it start (`<=` or `>=` its
+    /// run's value), so that a page deep in the listing sorts only itself.
+    from: Option<(&'static str, f64)>,
+}
+
+/// For a listing with a limit whose first sort key is a metric's last value
+/// or a parameter's number: the value of that key that the page's last run
+/// can have at most (largest first) or at least, read from the index on the
+/// key's values, and so which runs the listing can leave out before it
+/// sorts. Every run with a value beyond it sorts after at least `offset +
+/// limit` runs that match (a run without a value, last of all), so the
+/// page is the one the whole sort gives, ties and all; without that many
+/// runs with a value, nothing is left out. Sorting every matching run by a
+/// key looked up run by run took most of the time of such a listing.
+fn narrowing(
+    conn: &Connection,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Option<Narrow>, Error> {
+    let Some((sql, values, narrow)) = narrowing_query(selection, catalog)? else {
+        return Ok(None);
+    };
+    let threshold: Option<f64> = conn
+        .prepare(&sql)?
+        .query_row(rusqlite::params_from_iter(values), |r| r.get(0))
+        .optional()?;
+    Ok(threshold.map(|threshold| Narrow {
+        threshold,
+        ..narrow
+    }))
+}
+
+/// The statement that reads [`narrowing`]'s threshold, its values, and the
+/// narrowing it is for (threshold not yet known), if `selection` has one.
+fn narrowing_query(
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<Option<(String, Vec<Sql>, Narrow)>, Error> {
+    let (Some(first), Some(limit)) = (selection.sort.first(), selection.limit) else {
+        return Ok(None);
+    };
+    let Some(last) = selection
+        .offset
+        .checked_add(limit)
+        .and_then(|n| n.checked_sub(1))
+    else {
+        return Ok(None);
+    };
+    // In the main statement's order, so that input with several faults
+    // gets the error it would get without this.
+    let (mut conditions, mut params) = conditions_in(&query::Sqlite, selection, catalog)?;
+    if let Some((after, values)) = after_in(&query::Sqlite, selection, catalog)? {
+        let _ = write!(conditions, " AND {after}");
+        params.extend(values);
+    }
+    let key = query::parse_sort(first)?;
+    let (table, column) = match catalog.scope_of(&key.name, first) {
+        Ok(query::Scope::Metrics) => ("metrics", "last"),
+        Ok(query::Scope::Params) => ("params", "num"),
+        // Errors are the main statement's to report, with its context.
+        _ => return Ok(None),
+    };
+    let (dir, op) = if key.descending {
+        ("DESC", ">=")
+    } else {
+        ("ASC", "<=")
+    };
+    let mut from = None;
+    if let Some(cursor) = &selection.after {
+        // After a cursor, the walk starts at its run's value.
+        if let Some(Sql::Real(v)) = Cursor::decode(cursor, &selection.sort)?.keys.first() {
+            from = Some((if key.descending { "<=" } else { ">=" }, *v));
+        }
+    }
+    let walk_from = match from {
+        Some((op, v)) => {
+            params.push(query::Bound::Real(v));
+            format!(" AND k.{column} {op} ?")
+        }
+        None => String::new(),
+    };
+    // The key's index first (`CROSS JOIN` keeps that order), each run it
+    // names tested against the conditions, until the page's last one.
+    let sql = format!(
+        "SELECT k.{column} FROM {table} AS k CROSS JOIN runs ON {RUN_KEY} = k.{ROW_RUN} \
+         WHERE k.key = ? AND k.{column} IS NOT NULL AND {conditions}{walk_from} \
+         ORDER BY k.{column} {dir} LIMIT 1 OFFSET ?"
+    );
+    let mut values = vec![Sql::Text(key.name.key.clone())];
+    values.extend(params.into_iter().map(sql_value));
+    values.push(Sql::Integer(i64::try_from(last).unwrap_or(i64::MAX)));
+    let narrow = Narrow {
+        table,
+        column,
+        key: key.name.key,
+        op,
+        threshold: 0.0,
+        from,
+    };
+    Ok(Some((sql, values, narrow)))
 }
 
 /// A run from a row of `RUN_COLUMNS, summary`; for a listing, with its
@@ -311,5 +651,75 @@ fn sql_value(b: query::Bound) -> Sql {
         query::Bound::Integer(i) => Sql::Integer(i),
         query::Bound::Real(r) => Sql::Real(r),
         query::Bound::Text(t) => Sql::Text(t),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(conn: &Connection, sql: &str, values: Vec<Sql>) -> String {
+        conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .unwrap()
+            .query_map(rusqlite::params_from_iter(values), |r| {
+                r.get::<_, String>(3)
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap()
+            .join("; ")
+    }
+
+    #[test]
+    fn a_page_sorted_by_a_metric_or_a_parameter_is_found_through_their_indexes() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        let mut catalog = Catalog::default();
+        catalog.metrics.insert("loss".into());
+        catalog.params.insert("lr".into());
+        for (sort, index) in [
+            ("-loss", "metrics_key_last"),
+            ("loss", "metrics_key_last"),
+            ("params.lr", "params_key_num"),
+            ("-lr", "params_key_num"),
+        ] {
+            let selection = Selection {
+                sort: vec![sort.into(), "-start_time".into()],
+                filter: Some("lr > 0.1".into()),
+                limit: Some(50),
+                offset: 100,
+                ..Selection::default()
+            };
+            let (sql, values, mut narrow) = narrowing_query(&selection, &catalog).unwrap().unwrap();
+            let threshold = plan(&conn, &sql, values);
+            assert!(
+                threshold.contains(&format!("SEARCH k USING COVERING INDEX {index}"))
+                    && !threshold.contains("TEMP B-TREE"),
+                "{sort}: {threshold}"
+            );
+            narrow.threshold = 0.5;
+            let head = "SELECT runs.rowid FROM runs";
+            let page = selection_sql_with(
+                &query::Sqlite,
+                head,
+                &selection,
+                &catalog,
+                true,
+                Some(&narrow),
+            )
+            .unwrap();
+            let values: Vec<Sql> = page.params.into_iter().map(sql_value).collect();
+            let page = plan(&conn, &page.sql, values);
+            assert!(
+                page.contains("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)")
+                    && page.contains(&format!("USING COVERING INDEX {index}")),
+                "{sort}: {page}"
+            );
+        }
+        let unsorted = Selection {
+            limit: Some(50),
+            ..Selection::default()
+        };
+        assert!(narrowing_query(&unsorted, &catalog).unwrap().is_none());
     }
 }

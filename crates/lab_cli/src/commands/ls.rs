@@ -78,6 +78,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
             sort,
             limit: args.limit,
             offset: 0,
+            after: None,
             detail: Detail::Listing,
         };
         (store.select(&selection)?, Source::Local(Box::new(store)))

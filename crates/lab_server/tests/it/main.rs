@@ -160,7 +160,7 @@ async fn lists_filters_sorts_and_pages() {
         "the server reports its time"
     );
     let body = all.json();
-    assert_eq!(body["total"], 3);
+    assert_eq!(body["total"], 3, "{body}");
     assert_eq!(body["runs"].as_array().unwrap().len(), 3);
     assert_eq!(
         body["names"]["metrics"],
@@ -206,6 +206,53 @@ async fn lists_filters_sorts_and_pages() {
 
     let exp = get(&s, "/api/v1/runs?experiment=other").await.json();
     assert_eq!(exp["total"], 1);
+}
+
+#[tokio::test]
+async fn pages_follow_their_next_cursor_through_the_whole_listing() {
+    let (_dir, project, ids) = project();
+    let s = state(&project, None);
+    for sort in ["", "-accuracy", "n_estimators"] {
+        let whole = get(&s, &format!("/api/v1/runs?sort={sort}")).await.json();
+        assert!(whole["next"].is_null(), "one page holds them all: {whole}");
+        let want: Vec<String> = whole["runs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(want.len(), ids.len());
+        let mut got = Vec::new();
+        let mut uri = format!("/api/v1/runs?sort={sort}&limit=2");
+        loop {
+            let page = get(&s, &uri).await.json();
+            assert_eq!(page["total"], 3, "the total counts every run: {page}");
+            for run in page["runs"].as_array().unwrap() {
+                got.push(run["id"].as_str().unwrap().to_owned());
+            }
+            match page["next"].as_str() {
+                Some(next) => uri = format!("/api/v1/runs?sort={sort}&limit=2&after={next}"),
+                None => break,
+            }
+            assert!(got.len() <= ids.len(), "pages repeat: {got:?}");
+        }
+        assert_eq!(got, want, "sort `{sort}`");
+    }
+    let first = get(&s, "/api/v1/runs?sort=-accuracy&limit=1").await.json();
+    let next = first["next"].as_str().unwrap();
+    for uri in [
+        format!("/api/v1/runs?sort=name&after={next}"),
+        "/api/v1/runs?after=not-a-cursor".to_owned(),
+    ] {
+        let bad = get(&s, &uri).await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST, "{uri}");
+        let body = bad.json();
+        let message = body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.starts_with("`after` must be the `next` cursor"),
+            "{body}"
+        );
+    }
 }
 
 #[tokio::test]

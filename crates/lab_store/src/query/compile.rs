@@ -255,34 +255,63 @@ fn sort_sql(
     catalog: &Catalog,
     text: &str,
 ) -> Result<Compiled, QueryError> {
-    let mut c = Compiler {
+    let dir = if key.descending { "DESC" } else { "ASC" };
+    let mut out = Compiled::default();
+    for (i, term) in sort_terms(dialect, key, catalog, text)?
+        .into_iter()
+        .enumerate()
+    {
+        if i > 0 {
+            out.sql.push_str(", ");
+        }
+        // Runs without the value (NULL) come last in either direction.
+        let _ = write!(out.sql, "{} {dir} NULLS LAST", term.sql);
+        out.params.extend(term.params);
+    }
+    Ok(out)
+}
+
+/// The values one sort key (written as `text`) orders runs by, first one
+/// first, each an expression over `runs` in `dialect`: what
+/// [`compile_sort_in`] orders by (each in the key's direction, NULL last),
+/// for comparing a run with the last one of a page.
+pub fn sort_terms_in(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Vec<Compiled>, QueryError> {
+    sort_terms(dialect, key, catalog, text).map_err(|e| e.about(Input::SortKey))
+}
+
+fn sort_terms(
+    dialect: &dyn Dialect,
+    key: &SortKey,
+    catalog: &Catalog,
+    text: &str,
+) -> Result<Vec<Compiled>, QueryError> {
+    let term = || Compiler {
         dialect,
         catalog,
         query: text,
         out: Compiled::default(),
     };
-    {
-        let dir = if key.descending { "DESC" } else { "ASC" };
-        // Each subquery runs once per row it sorts (SQLite does not share
-        // them), so each key is looked up as few times as it can be.
-        match catalog.resolve(&key.name, text)? {
-            Resolved::Param(k) => {
-                let (as_number, as_text) =
-                    (c.sub("num", "params", &k), c.sub("text", "params", &k));
-                // Numbers sort before text, each in the asked direction; runs
-                // without the parameter (both NULL) come last.
-                let _ = write!(
-                    c.out.sql,
-                    "{as_number} {dir} NULLS LAST, {as_text} {dir} NULLS LAST"
-                );
-            }
-            other => {
-                let e = c.value(&other, false);
-                let _ = write!(c.out.sql, "{e} {dir} NULLS LAST");
-            }
+    // Each subquery runs once per row it sorts (SQLite does not share
+    // them), so each key is looked up as few times as it can be.
+    Ok(match catalog.resolve(&key.name, text)? {
+        Resolved::Param(k) => {
+            // Numbers sort before text, each in the asked direction.
+            let (mut number, mut text) = (term(), term());
+            number.out.sql = number.sub("num", "params", &k);
+            text.out.sql = text.sub("text", "params", &k);
+            vec![number.out, text.out]
         }
-    }
-    Ok(c.out)
+        other => {
+            let mut c = term();
+            c.out.sql = c.value(&other, false);
+            vec![c.out]
+        }
+    })
 }
 
 struct Compiler<'a> {

@@ -29,6 +29,7 @@ mod parser;
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 pub use compile::{
     Bound, Catalog, Compiled, compile_sort, compile_sort_in, compile_where, compile_where_in,
+    sort_terms_in,
 };
 pub use dialect::{Dialect, Sqlite};
 pub use error::{Input, QueryError};

@@ -23,6 +23,7 @@ mod series;
 
 const SECOND: i64 = 1_000_000_000;
 
+mod paging;
 mod query;
 
 fn new_project() -> (tempfile::TempDir, Project) {
