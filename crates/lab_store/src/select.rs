@@ -711,7 +711,7 @@ mod tests {
             let values: Vec<Sql> = page.params.into_iter().map(sql_value).collect();
             let page = plan(&conn, &page.sql, values);
             assert!(
-                page.contains("SEARCH runs USING INDEX sqlite_autoindex_runs_1 (id=?)")
+                page.contains("SEARCH runs USING INTEGER PRIMARY KEY (rowid=?)")
                     && page.contains(&format!("USING COVERING INDEX {index}")),
                 "{sort}: {page}"
             );
