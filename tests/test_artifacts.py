@@ -178,7 +178,7 @@ def test_a_full_disk_names_the_cause_and_leaves_no_partial_copy(tmp_path, monkey
     big = tmp_path / "big"
     big.mkdir()
     (big / "small.txt").write_text("small")
-    (big / "big.bin").write_bytes(os.urandom(12 << 20))
+    (big / "big.bin").write_bytes(os.urandom(17 << 20))
     (tmp_path / "fits.txt").write_text("fits")
     with tmpfs_project(tmp_path, monkeypatch, "16m") as project:
         e = Experiment("full")

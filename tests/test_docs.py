@@ -98,7 +98,7 @@ NOT_RUN = {
         "the benchmark of a run's cost: a release build and minutes, and its numbers are measurements",
     ("docs/benchmarks.md", "python benches/gpu_check.py   # on a machine with a GPU; prints what it found, exits 1 on a failure"):
         "needs an NVIDIA GPU, which the test machines do not have",
-    ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour on 2 cores"):
+    ("docs/benchmarks.md", "make bench-peers          # full sizes: about an hour and a half on 2 cores"):
         "benchmarks against other trackers: an hour, and installs them",
     ("docs/benchmarks.md", "make bench-epochs                                          # Lab's release wheel, every tracker, 5 rounds"):
         "installs MLflow and W&B beside the frameworks of .venv-int and trains for minutes; benches/epochs/run.py is the benchmark itself",

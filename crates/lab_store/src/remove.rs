@@ -38,7 +38,7 @@ fn remove_rows(conn: &mut Connection, ids: &[String]) -> Result<(), Error> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let mut shared = Vec::new();
     for id in ids {
-        let Some(rid) = crate::sqlite::rid_of(&tx, id)? else {
+        let Some(rid) = crate::schema::rid_of(&tx, id)? else {
             continue;
         };
         let mut stmt =

@@ -322,6 +322,14 @@ const MIGRATIONS: &[&str] = &[
     ",
 ];
 
+/// The number the per-run tables know run `id` (a full id) by.
+pub(crate) fn rid_of(tx: &Connection, id: &str) -> Result<Option<i64>, Error> {
+    Ok(tx
+        .prepare_cached("SELECT rid FROM runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))
+        .optional()?)
+}
+
 /// The shortest encoded attribute value kept once in `attr_values` rather
 /// than in each run's `attrs` row.
 pub(crate) const SHARED_VALUE: usize = 256;

@@ -7,8 +7,6 @@
 
 mod write;
 
-pub(crate) use write::rid_of;
-
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 

@@ -15,6 +15,7 @@ use crate::delta::Delta;
 use crate::facts::{encode_value as blob, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
+use crate::schema::rid_of;
 use crate::summary::{self, Mirror};
 
 /// Writes everything one fold read about a run.
@@ -71,14 +72,6 @@ pub(super) fn fold(
         note
     ])?;
     Ok(())
-}
-
-/// The number the per-run tables know run `id` (a full id) by.
-pub(crate) fn rid_of(tx: &Connection, id: &str) -> Result<Option<i64>, Error> {
-    Ok(tx
-        .prepare_cached("SELECT rid FROM runs WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
 }
 
 /// Applies every edit of a run's meta journal (read from its start: they
