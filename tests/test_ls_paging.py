@@ -72,3 +72,47 @@ def test_a_cursor_of_another_sort_is_refused(project: Path) -> None:
     cursor = NEXT.search(first.stderr).group(1)  # type: ignore[union-attr]
     proc = lab_cli(project, "ls", "--sort", "-start_time", "--limit", "3", "--after", cursor)
     assert proc.returncode == 1 and "`after`" in proc.stderr, proc.stderr
+
+
+PY_SORTS = [[], ["acc"], ["-acc"], ["-start_time"], ["params.lr", "-acc"]]
+
+
+@pytest.mark.parametrize("sort", PY_SORTS, ids=lambda s: " ".join(s) or "newest")
+def test_runs_page_by_page_gives_every_run_once_in_order(project: Path, sort: list) -> None:
+    import lab
+
+    make_runs()
+    want = [r.id for r in lab.runs(sort=sort)]
+    assert len(want) == 20
+    got: list[str] = []
+    page = lab.runs_page(sort=sort, limit=3)
+    for _ in range(10):
+        assert len(page.runs) <= 3
+        got += [r.id for r in page.runs]
+        if page.next is None:
+            break
+        # `lab.runs(after=...)` lists the same page.
+        assert [r.id for r in lab.runs(sort=sort, limit=3, after=page.next)] == [
+            r.id for r in lab.runs_page(sort=sort, limit=3, after=page.next).runs
+        ]
+        page = lab.runs_page(sort=sort, limit=3, after=page.next)
+    assert got == want
+    assert lab.runs_page(sort=sort, limit=20).next is not None
+    assert lab.runs_page(sort=sort, limit=21).next is None
+
+
+@pytest.mark.parametrize("cursor", ["nonsense", "", "e30", "!" * 10_000])
+def test_runs_with_a_bad_cursor_raises_naming_after(project: Path, cursor: str) -> None:
+    import lab
+
+    make_runs()
+    with pytest.raises(ValueError, match="`after`"):
+        lab.runs(limit=3, after=cursor)
+    with pytest.raises(ValueError, match="`after`"):
+        lab.runs_page(limit=3, after=cursor)
+    other = lab.runs_page(sort="acc", limit=3).next
+    with pytest.raises(ValueError, match="`after`"):
+        lab.runs_page(sort="-start_time", limit=3, after=other)
+    with pytest.raises(TypeError, match="`after`"):
+        lab.runs(after=3)  # type: ignore[arg-type]
+    assert len(lab.runs()) == 20
