@@ -104,7 +104,7 @@ NOT_RUN = {
         "installs MLflow and W&B beside the frameworks of .venv-int and trains for minutes; benches/epochs/run.py is the benchmark itself",
     ("docs/benchmarks.md", "make bench-team                                   # every scenario, full sizes (about 25 minutes here)"):
         "team-mode benchmarks: a PostgreSQL cluster, an S3 server and the peers' servers, minutes",
-    ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--format table|csv|json] [--remote]"):
+    ("docs/cli.md", "lab ls [SORT_BY] [-w QUERY] [-s [-]KEY]... [-e NAME] [--status S] [--params] [-c A,B] [-n N] [--after CURSOR] [--format table|csv|json] [--remote]"):
         "the synopsis of every command, not a command line",
     ("docs/cli.md", "warning: the journal of run `0e52f1df` is damaged at byte 2354: CRC mismatch; 37 bytes were skipped and the records after them read"):
         "the message about a journal damaged in the middle; its byte counts depend on the journal's "
@@ -274,6 +274,8 @@ MASKS = [
     (re.compile(r"(/\.[^/\s]+\.)\d+(-\d+\.tmp)"), r"\1<pid>\2"),
     # Temporary folders made by scripts (`tempfile.mkdtemp()`).
     (re.compile(r"/tmp/tmp[0-9a-z_]{8}\b"), "/tmp/tmpXXXXXXXX"),
+    # A page's cursor holds the values of its last run.
+    (re.compile(r"(`--after )[\w-]+(`)"), r"\1<cursor>\2"),
     # Line numbers inside Lab's own Python code, which move with any edit.
     (re.compile(r'(File "/work/main/python/lab/[^"]+", line )\d+'), r"\1<n>"),
 ]

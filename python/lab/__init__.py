@@ -29,7 +29,7 @@ from lab._lab import (
     __version__,
 )
 from lab.experiment import Experiment, LabWarning
-from lab.run import LogLine, ModelIntegrityError, Run, get_run, load_model, runs
+from lab.run import LogLine, ModelIntegrityError, Run, RunsPage, get_run, load_model, runs, runs_page
 
 __all__ = [
     "AmbiguousRunError",
@@ -44,10 +44,12 @@ __all__ = [
     "Run",
     "RunEndedError",
     "RunNotFoundError",
+    "RunsPage",
     "ServerError",
     "StorageError",
     "__version__",
     "get_run",
     "load_model",
     "runs",
+    "runs_page",
 ]

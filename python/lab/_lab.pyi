@@ -168,6 +168,7 @@ def list_runs(
     status: List[str] = ...,
     limit: Optional[int] = None,
     remote: bool = False,
+    after: Optional[str] = None,
 ) -> List[Dict[str, Any]]: ...
 def select_runs(
     experiment: Optional[str] = None,
@@ -176,12 +177,15 @@ def select_runs(
     status: List[str] = ...,
     limit: Optional[int] = None,
     remote: bool = False,
+    after: Optional[str] = None,
 ) -> Listing: ...
 @final
 class Listing:
     """The runs of one selection, not yet Python objects."""
 
     def __len__(self) -> int: ...
+    @property
+    def next(self) -> Optional[str]: ...
     def run(self, index: int) -> Dict[str, Any]: ...
     def frame(self, fromtimestamp: Any, utc: Any) -> Dict[str, List[Any]]: ...
 

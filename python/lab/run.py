@@ -353,6 +353,7 @@ def runs(
     limit: "Optional[int]" = None,
     as_frame: bool = False,
     remote: bool = False,
+    after: "Optional[str]" = None,
 ) -> "Any":
     """The runs of the current project, newest first.
 
@@ -373,17 +374,11 @@ def runs(
         ``lab login`` names, or ``LAB_SERVER`` and ``LAB_TOKEN``) instead of
         the runs here. A server that is not configured, cannot be reached or
         refuses the token raises :class:`lab.errors.ServerError`.
+    :param after: only the runs after this cursor, in the listing's order:
+        the ``next`` of a :func:`runs_page` with the same ``sort`` (see
+        :func:`runs_page`). A cursor that is not one raises ``ValueError``.
     """
-    if experiment is not None and not isinstance(experiment, str):
-        raise TypeError(f"`experiment` must be a string or None: got {type(experiment).__name__} {experiment!r}")
-    if where is not None and not isinstance(where, str):
-        raise TypeError(f"`where` must be a query string or None: got {type(where).__name__} {where!r}")
-    sort_keys = _strings("sort", sort)
-    statuses = _strings("status", status)
-    limit = _limit(limit)
-    if not isinstance(remote, bool):
-        raise TypeError(f"`remote` must be True or False: got {type(remote).__name__} {remote!r:.60}")
-    listing = _lab.select_runs(experiment, where, sort_keys, statuses, limit, remote)
+    listing = _select(experiment, where, sort, status, limit, remote, after)
     if not as_frame:
         return Run._listed(listing)
     import pandas as pd
@@ -396,6 +391,62 @@ def runs(
     # dict per run (the same columns, in the same order, with NaN where a
     # run lacks a parameter or metric), without those dicts.
     return pd.DataFrame(listing.frame(datetime.fromtimestamp, timezone.utc))
+
+
+class RunsPage(NamedTuple):
+    """One page of a listing: its runs, and the cursor of the next page."""
+
+    #: The page's runs, as :func:`runs` returns them.
+    runs: "List[Run]"
+    #: ``after`` for the next page, or None when no run follows.
+    next: "Optional[str]"
+
+
+def runs_page(
+    experiment: "Optional[str]" = None,
+    *,
+    where: "Optional[str]" = None,
+    sort: "Union[str, List[str], None]" = None,
+    status: "Union[str, List[str], None]" = None,
+    limit: int,
+    after: "Optional[str]" = None,
+) -> RunsPage:
+    """One page of the runs :func:`runs` lists with the same arguments: at
+    most ``limit`` runs after the cursor ``after`` (from the first run when
+    None), and the cursor of the next page::
+
+        page = lab.runs_page(sort="-accuracy", limit=100)
+        while True:
+            for run in page.runs: ...
+            if page.next is None:
+                break
+            page = lab.runs_page(sort="-accuracy", limit=100, after=page.next)
+
+    Runs logged or removed between pages neither shift nor repeat the
+    others. The project here only (not ``remote``).
+    """
+    if limit is None:
+        raise TypeError("`limit` must be a non-negative integer: got None")
+    listing = _select(experiment, where, sort, status, limit, False, after)
+    return RunsPage(Run._listed(listing), listing.next)
+
+
+def _select(
+    experiment: "Any", where: "Any", sort: "Any", status: "Any", limit: "Any", remote: "Any", after: "Any"
+) -> "_lab.Listing":
+    """The listing of :func:`runs`, its arguments checked."""
+    if experiment is not None and not isinstance(experiment, str):
+        raise TypeError(f"`experiment` must be a string or None: got {type(experiment).__name__} {experiment!r}")
+    if where is not None and not isinstance(where, str):
+        raise TypeError(f"`where` must be a query string or None: got {type(where).__name__} {where!r}")
+    sort_keys = _strings("sort", sort)
+    statuses = _strings("status", status)
+    limit = _limit(limit)
+    if not isinstance(remote, bool):
+        raise TypeError(f"`remote` must be True or False: got {type(remote).__name__} {remote!r:.60}")
+    if after is not None and not isinstance(after, str):
+        raise TypeError(f"`after` must be a cursor string or None: got {type(after).__name__} {after!r:.60}")
+    return _lab.select_runs(experiment, where, sort_keys, statuses, limit, remote, after)
 
 
 def _limit(limit: "Any") -> "Optional[int]":

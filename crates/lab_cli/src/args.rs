@@ -611,9 +611,14 @@ pub struct LsArgs {
     /// tags or run fields), separated by commas.
     #[arg(long, short = 'c', value_name = "A,B,C", value_delimiter = ',')]
     pub columns: Vec<String>,
-    /// Show at most this many runs.
+    /// Show at most this many runs. When more follow, a line on stderr
+    /// gives the `--after` cursor of the next page.
     #[arg(long, short = 'n', value_name = "N")]
     pub limit: Option<usize>,
+    /// Only the runs after this cursor, in the listing's order: the one a
+    /// limited listing with the same sort printed for its next page.
+    #[arg(long, value_name = "CURSOR", conflicts_with = "remote")]
+    pub after: Option<String>,
     /// Print this format instead of a table.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,

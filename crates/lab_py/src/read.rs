@@ -129,8 +129,9 @@ fn open_remote(py: Python<'_>) -> PyResult<Remote> {
     Remote::new(&server, project.root()).map_err(team_err)
 }
 
-/// The runs a selection asks for (all by default, newest first), and where
-/// they were read from.
+/// The runs a selection asks for (all by default, newest first; after the
+/// cursor `after`), where they were read from, and the cursor of the next
+/// page (none when no run follows within a limited listing).
 #[allow(clippy::too_many_arguments)]
 fn select<'py>(
     py: Python<'py>,
@@ -140,8 +141,15 @@ fn select<'py>(
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
     remote: bool,
-) -> PyResult<(Place, Vec<RunInfo>)> {
+    after: Option<Bound<'py, PyString>>,
+) -> PyResult<(Place, Vec<RunInfo>, Option<String>)> {
     let experiment = optional_text("experiment", experiment.as_ref())?;
+    let after = optional_text("after", after.as_ref())?;
+    if remote && after.is_some() {
+        return Err(PyValueError::new_err(
+            "`after` pages the runs here only: it cannot be given with `remote=True`",
+        ));
+    }
     let r#where = optional_text("where", r#where.as_ref())?;
     let sort = sort
         .iter()
@@ -165,7 +173,7 @@ fn select<'py>(
         sort,
         limit,
         offset: 0,
-        after: None,
+        after,
         detail: Detail::Listing,
     };
     if remote {
@@ -185,20 +193,22 @@ fn select<'py>(
             })
             .map_err(|e| team_err(*e))?
             .0;
-        Ok((Place::Remote(remote), runs))
+        Ok((Place::Remote(remote), runs, None))
     } else {
         let store = open(py)?;
-        let (store, runs) = py.detach(move || {
-            let runs = store.select(&selection);
-            (store, runs)
+        let (store, page) = py.detach(move || {
+            let page = store.page(&selection);
+            (store, page)
         });
-        Ok((Place::Local(store), runs.map_err(store_err)?))
+        let page = page.map_err(store_err)?;
+        Ok((Place::Local(store), page.runs, page.next))
     }
 }
 
 /// The runs a selection asks for (all by default, newest first), as dicts.
 #[pyfunction]
-#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false, after=None))]
 pub fn list_runs<'py>(
     py: Python<'py>,
     experiment: Option<Bound<'py, PyString>>,
@@ -207,8 +217,9 @@ pub fn list_runs<'py>(
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
     remote: bool,
+    after: Option<Bound<'py, PyString>>,
 ) -> PyResult<Vec<Bound<'py, PyAny>>> {
-    let (place, runs) = select(py, experiment, r#where, sort, status, limit, remote)?;
+    let (place, runs, _) = select(py, experiment, r#where, sort, status, limit, remote, after)?;
     let to_python = Converter::new(py).leaving_out(NOT_READ);
     runs.into_iter()
         .map(|r| run_dict(py, &to_python, &place, r, false))
@@ -217,7 +228,8 @@ pub fn list_runs<'py>(
 
 /// The runs a selection asks for, as [`Listing`]: what `lab.runs()` reads.
 #[pyfunction]
-#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false))]
+#[allow(clippy::too_many_arguments)]
+#[pyo3(signature = (experiment=None, r#where=None, sort=Vec::new(), status=Vec::new(), limit=None, remote=false, after=None))]
 pub fn select_runs<'py>(
     py: Python<'py>,
     experiment: Option<Bound<'py, PyString>>,
@@ -226,14 +238,15 @@ pub fn select_runs<'py>(
     status: Vec<Bound<'py, PyString>>,
     limit: Option<usize>,
     remote: bool,
+    after: Option<Bound<'py, PyString>>,
 ) -> PyResult<Listing> {
-    let (place, runs) = select(py, experiment, r#where, sort, status, limit, remote)?;
+    let (place, runs, next) = select(py, experiment, r#where, sort, status, limit, remote, after)?;
     let dirs = match &place {
         // A run's folder is `<runs folder>/<short id>`: joined when read.
         Place::Local(store) => Dirs::Under(store.project().runs_dir()),
         Place::Remote(_) => Dirs::Each(runs.iter().map(|r| place.run_dir(r)).collect()),
     };
-    Ok(Listing { runs, dirs })
+    Ok(Listing { runs, dirs, next })
 }
 
 /// Where the runs of a [`Listing`] are.
@@ -256,12 +269,21 @@ pub struct Listing {
     runs: Vec<RunInfo>,
     /// Where the runs are.
     dirs: Dirs,
+    /// The cursor of the next page, when a limited listing has more runs.
+    next: Option<String>,
 }
 
 #[pymethods]
 impl Listing {
     fn __len__(&self) -> usize {
         self.runs.len()
+    }
+
+    /// The cursor of the next page (`after`), or None when no run follows
+    /// (or the listing has no limit).
+    #[getter]
+    fn next(&self) -> Option<String> {
+        self.next.clone()
     }
 
     /// Run `index` as the dict `list_runs` gives.

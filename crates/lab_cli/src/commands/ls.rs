@@ -57,6 +57,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     }
     sort.extend(args.sort.iter().cloned());
     let statuses: Vec<Status> = args.status.iter().map(|s| Status::from(*s)).collect();
+    let mut next = None;
     let (runs, source) = if args.remote {
         let remote = super::team_read::open()?;
         let (runs, names) = remote
@@ -78,10 +79,12 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
             sort,
             limit: args.limit,
             offset: 0,
-            after: None,
+            after: args.after.clone(),
             detail: Detail::Listing,
         };
-        (store.select(&selection)?, Source::Local(Box::new(store)))
+        let page = store.page(&selection)?;
+        next = page.next;
+        (page.runs, Source::Local(Box::new(store)))
     };
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -117,18 +120,24 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
                         "No runs yet."
                     }
                 )?;
-                return Ok(ExitStatus::Success);
-            }
-            let columns = table_columns(&source, &runs, args)?;
-            let color = output::color_stdout();
-            let (text, dropped) = render(&runs, &columns, color).render(table::width(), 4);
-            out.write_all(text.as_bytes())?;
-            if dropped > 0 {
-                output::warn(&format!(
-                    "{dropped} column(s) did not fit the terminal; choose some with `--columns`, or use `--format csv`"
-                ));
+            } else {
+                let columns = table_columns(&source, &runs, args)?;
+                let color = output::color_stdout();
+                let (text, dropped) = render(&runs, &columns, color).render(table::width(), 4);
+                out.write_all(text.as_bytes())?;
+                if dropped > 0 {
+                    output::warn(&format!(
+                        "{dropped} column(s) did not fit the terminal; choose some with `--columns`, or use `--format csv`"
+                    ));
+                }
             }
         }
+    }
+    out.flush()?;
+    if let Some(cursor) = &next {
+        // On stderr, after the page and whatever the format: stdout keeps
+        // its shape, and a program finds the cursor between the backticks.
+        eprintln!("more runs: the next page is `--after {cursor}`");
     }
     Ok(ExitStatus::Success)
 }

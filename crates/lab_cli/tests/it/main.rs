@@ -264,11 +264,26 @@ fn fixture() -> Fixture {
     }
 }
 
+/// Runs `lab ls ARGS` and requires success with nothing on stderr but,
+/// for a limited listing with more runs, the next page's cursor.
+fn ls_ok(project: &Path, args: &[&str]) -> String {
+    let out = lab(project, args);
+    assert_eq!(out.code, 0, "lab {args:?} failed: {}", out.stderr);
+    let rest = out
+        .stderr
+        .strip_prefix("more runs: the next page is `--after ")
+        .map_or(out.stderr.as_str(), |r| {
+            r.split_once("`\n").map_or(r, |(_, t)| t)
+        });
+    assert_eq!(rest, "", "lab {args:?} warned");
+    out.stdout
+}
+
 /// The short ids `lab ls --format json ARGS` lists, in order.
 fn json_order(project: &Path, args: &[&str]) -> Vec<String> {
     let mut all = vec!["ls", "--format", "json"];
     all.extend_from_slice(args);
-    let rows: serde_json::Value = serde_json::from_str(&lab_ok(project, &all)).unwrap();
+    let rows: serde_json::Value = serde_json::from_str(&ls_ok(project, &all)).unwrap();
     rows.as_array()
         .unwrap()
         .iter()
@@ -387,7 +402,7 @@ fn ls_sorts_by_a_metric_and_limits_and_filters() {
     assert!(json_order(&fx.root, &["-e", "nothing"]).is_empty());
 
     // The table in the same order.
-    let table = lab_ok(&fx.root, &["ls", "-acc", "-e", "iris", "-n", "2"]);
+    let table = ls_ok(&fx.root, &["ls", "-acc", "-e", "iris", "-n", "2"]);
     let ids: Vec<&str> = table.lines().skip(1).map(|l| &l[..8]).collect();
     assert_eq!(ids, [d, a]);
     snapshot("ls_sorted_limited", &fx.root, &table, &[]);
