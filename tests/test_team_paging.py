@@ -1,12 +1,14 @@
 """Keyset paging of the team server's runs (PostgreSQL and a real S3
 server, started by the test): a limited listing gives `next`, the cursor of
 its last run, as `lab ui` does; following it lists every run once, in the
-listing's order; a bad cursor is a 400 naming `after`."""
+listing's order; a bad cursor is a 400 naming `after`. `lab ls --remote`
+pages with `--after` and prints the next page's line as `lab ls` does."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +23,7 @@ from conftest import lab_env
 from team_server import Server
 
 LAB = str(Path(sys.executable).parent / "lab")
+NEXT = re.compile(r"^more runs: the next page is `--after (\S+)`$", re.M)
 
 TRAIN = """
 import lab
@@ -132,3 +135,59 @@ def test_a_cursor_of_another_sort_is_a_400_naming_after(team) -> None:
     status, body, _ = server.answer(runs_path(project, ["-start_time"], {}, limit=3, after=cursor), token)
     assert status == 400 and "`after`" in body["error"]["message"], body
     assert "made for the sort `acc`" in body["error"]["message"], body
+
+
+def lab(env: dict, project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([LAB, *args], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("options", [[], ["acc"], ["--sort", "params.lr", "--sort", "-acc"], ["--where", "acc > 0", "--sort", "name"]])
+def test_ls_remote_follows_its_cursors_to_the_end(team, options: list) -> None:
+    _, _, project, env = team
+    whole = lab(env, project, "ls", "--remote", *options, "--format", "json")
+    assert whole.returncode == 0, whole.stderr
+    want = [r["id"] for r in json.loads(whole.stdout)]
+    assert len(want) > 5 and not NEXT.search(whole.stderr)
+    got: list = []
+    after: list = []
+    for _ in range(RUNS):
+        page = lab(env, project, "ls", "--remote", *options, "--limit", "5", "--format", "json", *after)
+        assert page.returncode == 0, page.stderr
+        got += [r["id"] for r in json.loads(page.stdout)]
+        found = NEXT.search(page.stderr)
+        if not found:
+            break
+        after = ["--after", found.group(1)]
+    assert got == want
+    # The table prints the same line, and the local listing's line reads alike.
+    table = lab(env, project, "ls", "--remote", *options, "--limit", "5")
+    assert table.returncode == 0 and NEXT.search(table.stderr), table.stderr
+    local = lab(env, project, "ls", *options, "--limit", "5")
+    assert local.returncode == 0 and NEXT.search(local.stderr), local.stderr
+
+
+def test_python_reads_the_servers_pages_after_a_cursor(team) -> None:
+    _, _, project, env = team
+    code = """
+import json, lab
+whole = [r.id for r in lab.runs(remote=True, sort="-acc")]
+first = lab.runs_page(sort="-acc", limit=5, remote=True)
+after = [r.id for r in lab.runs(remote=True, sort="-acc", limit=5, after=first.next)]
+page, pages = first, [r.id for r in first.runs]
+while page.next is not None:
+    page = lab.runs_page(sort="-acc", limit=5, after=page.next, remote=True)
+    pages += [r.id for r in page.runs]
+try:
+    lab.runs(remote=True, sort="acc", after=first.next)
+    refused = None
+except ValueError as e:
+    refused = str(e)
+print(json.dumps({"whole": whole, "after": after, "pages": pages, "refused": refused}))
+"""
+    proc = subprocess.run([sys.executable, "-c", code], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["after"] == out["whole"][5:10]
+    assert out["pages"] == out["whole"]
+    assert out["refused"] and "`after`" in out["refused"]
+

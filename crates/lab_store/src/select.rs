@@ -544,6 +544,13 @@ pub fn cursor_text(selection: &Selection, keys: Vec<Option<query::Bound>>) -> St
     .encode()
 }
 
+/// Refuses a cursor that is not one made for a listing sorted by `sort`
+/// ([`Error::BadCursor`]), before any index is asked: the checks a cursor
+/// passes whatever the index.
+pub fn check_cursor(text: &str, sort: &[String]) -> Result<(), Error> {
+    Cursor::decode(text, sort).map(drop)
+}
+
 /// Where a page of a listing sorted first by a metric or a parameter can
 /// be: runs whose value of that key is at least (largest first) or at most
 /// `threshold`.

@@ -57,19 +57,19 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     }
     sort.extend(args.sort.iter().cloned());
     let statuses: Vec<Status> = args.status.iter().map(|s| Status::from(*s)).collect();
-    let mut next = None;
-    let (runs, source) = if args.remote {
+    let (runs, source, next) = if args.remote {
         let remote = super::team_read::open()?;
-        let (runs, names) = remote
+        let listed = remote
             .runs(&super::team_read::Query {
                 filter: args.r#where.as_deref(),
                 sort: &sort,
                 statuses: statuses.iter().map(ToString::to_string).collect(),
                 experiment: args.experiment.as_deref(),
                 limit: args.limit,
+                after: args.after.as_deref(),
             })
             .map_err(|e| super::team_read::error(e, Some(&remote)))?;
-        (runs, Source::Remote(names))
+        (listed.runs, Source::Remote(listed.names), listed.next)
     } else {
         let store = super::open_fresh()?;
         let selection = Selection {
@@ -83,8 +83,7 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
             detail: Detail::Listing,
         };
         let page = store.page(&selection)?;
-        next = page.next;
-        (page.runs, Source::Local(Box::new(store)))
+        (page.runs, Source::Local(Box::new(store)), page.next)
     };
     let mut out = std::io::stdout().lock();
     match args.format {
