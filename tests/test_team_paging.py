@@ -21,6 +21,7 @@ import pytest
 
 from conftest import lab_env
 from team_server import Server
+from test_ls_paging import assert_refuses_after
 
 LAB = str(Path(sys.executable).parent / "lab")
 NEXT = re.compile(r"^more runs: the next page is `--after (\S+)`$", re.M)
@@ -191,3 +192,19 @@ print(json.dumps({"whole": whole, "after": after, "pages": pages, "refused": ref
     assert out["pages"] == out["whole"]
     assert out["refused"] and "`after`" in out["refused"]
 
+
+def test_ls_remote_refuses_a_bad_cursor_in_its_own_words(team) -> None:
+    _, _, project, env = team
+    for cursor in ["nonsense", "!" * 10_000]:
+        proc = lab(env, project, "ls", "--remote", "--limit", "3", "--after", cursor)
+        assert_refuses_after(proc, cursor)
+        assert "it is not a cursor Lab made" in proc.stderr
+    made = NEXT.search(lab(env, project, "ls", "--remote", "--sort", "acc", "--limit", "3").stderr).group(1)  # type: ignore[union-attr]
+    proc = lab(env, project, "ls", "--remote", "--sort", "name", "--limit", "3", "--after", made)
+    assert_refuses_after(proc, made)
+    assert "it was made for the sort `acc`, not `name`" in proc.stderr
+    # One only the server can tell is wrong: its sort is right, its values are not.
+    short = json.dumps({"sort": ["acc"], "keys": []}).encode().hex()
+    proc = lab(env, project, "ls", "--remote", "--sort", "acc", "--limit", "3", "--after", short)
+    assert_refuses_after(proc, short)
+    assert "it holds 0 values where this listing orders by 3" in proc.stderr
