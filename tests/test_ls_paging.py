@@ -82,6 +82,23 @@ def test_a_bad_cursor_is_refused_naming_after(project: Path, cursor: str) -> Non
     assert len(ids(lab_cli(project, "ls", "--format", "json").stdout)) == 20
 
 
+def test_a_cursor_of_the_earlier_longer_form_is_refused_saying_so(project: Path) -> None:
+    make_runs()
+    # As earlier versions printed them: the hexadecimal digits of JSON.
+    earlier = json.dumps({"keys": [{"i": 1796096966508118530}, {"s": "0e66f91b38ce045686a428d4fbb290da"}], "sort": []}).encode().hex()
+    proc = lab_cli(project, "ls", "--limit", "3", "--after", earlier)
+    assert_refuses_after(proc, earlier)
+    assert "it is a cursor of an earlier version of Lab" in proc.stderr
+
+
+def test_cursors_are_short_and_url_safe(project: Path) -> None:
+    make_runs()
+    for sort in SORTS:
+        cursor = NEXT.search(lab_cli(project, "ls", *sort, "--limit", "3").stderr).group(1)  # type: ignore[union-attr]
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor), cursor
+        assert len(cursor) <= 100, (sort, cursor)
+
+
 def test_a_cursor_of_another_sort_is_refused(project: Path) -> None:
     make_runs()
     first = lab_cli(project, "ls", "--sort", "acc", "--limit", "3")

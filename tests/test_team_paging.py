@@ -6,6 +6,7 @@ pages with `--after` and prints the next page's line as `lab ls` does."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -204,7 +205,7 @@ def test_ls_remote_refuses_a_bad_cursor_in_its_own_words(team) -> None:
     assert_refuses_after(proc, made)
     assert "it was made for the sort `acc`, not `name`" in proc.stderr
     # One only the server can tell is wrong: its sort is right, its values are not.
-    short = json.dumps({"sort": ["acc"], "keys": []}).encode().hex()
+    short = base64.urlsafe_b64encode(bytes([1, 1, 3]) + b"acc" + bytes([0])).decode().rstrip("=")
     proc = lab(env, project, "ls", "--remote", "--sort", "acc", "--limit", "3", "--after", short)
     assert_refuses_after(proc, short)
     assert "it holds 0 values where this listing orders by 3" in proc.stderr
