@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -77,6 +78,25 @@ def lab_cli(project: Path, *args: str, timeout: float = 60) -> subprocess.Comple
         text=True,
         timeout=timeout,
     )
+
+
+def sigint_default() -> None:
+    """`preexec_fn` of a child a test sends SIGINT: the child takes it as a
+    program takes Ctrl-C at a terminal, even when the tests run with SIGINT
+    ignored (started with `&` by a shell without job control), an ignore
+    each child would inherit."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def stop(proc: subprocess.Popen, timeout: float = 10) -> None:
+    """Kills `proc` unless it has ended, reaps it within `timeout` seconds
+    (a test never waits for a child without end), and closes its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=timeout)
+    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()
 
 
 def wait_background() -> None:

@@ -10,7 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from conftest import lab_env
+from conftest import lab_env, sigint_default, stop
 
 
 def lab_process(project: Path, *args: str) -> subprocess.Popen:
@@ -21,6 +21,7 @@ def lab_process(project: Path, *args: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=sigint_default,
     )
 
 
@@ -36,20 +37,22 @@ def test_ctrl_c_stops_watching_without_a_python_traceback(project: Path) -> None
             print("ready", flush=True)
             time.sleep(60)
     """))
-    with subprocess.Popen(
+    writer = subprocess.Popen(
         [sys.executable, "slow.py"], cwd=project, env=lab_env(project), stdout=subprocess.PIPE, text=True
-    ) as writer:
+    )
+    watch = None
+    try:
         assert writer.stdout is not None
         assert writer.stdout.readline() == "ready\n"
         watch = lab_process(project, "watch", "--interval", "0.1")
         assert watch.stdout is not None
         assert watch.stdout.readline() == "loss 0.5 (step 0)\n"
         watch.send_signal(signal.SIGINT)
-        try:
-            _, err = watch.communicate(timeout=10)
-        finally:
-            watch.kill()
-            writer.kill()
+        _, err = watch.communicate(timeout=10)
+    finally:
+        if watch is not None:
+            stop(watch)
+        stop(writer)
     assert watch.returncode == -signal.SIGINT, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
@@ -70,7 +73,7 @@ def test_ctrl_c_stops_lab_ui_cleanly(project: Path) -> None:
         ui.send_signal(signal.SIGINT)
         _, err = ui.communicate(timeout=10)
     finally:
-        ui.kill()
+        stop(ui)
     assert ui.returncode == 0, err
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
 
@@ -97,6 +100,7 @@ def test_ctrl_c_during_lab_run_lists_the_interrupted_run(project: Path) -> None:
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
+        preexec_fn=sigint_default,
     )
     try:
         assert lab.stdout is not None
@@ -106,6 +110,7 @@ def test_ctrl_c_during_lab_run_lists_the_interrupted_run(project: Path) -> None:
     finally:
         if lab.poll() is None:
             os.killpg(lab.pid, signal.SIGKILL)
+        lab.wait(timeout=10)
     assert lab.returncode == 128 + signal.SIGINT, err
     assert re.search(r"^lab: run [0-9a-f]{8} interrupted$", err, re.M), err
     # The script's own KeyboardInterrupt is shown; none from the console script.

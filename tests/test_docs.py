@@ -55,6 +55,7 @@ from typing import Optional
 import pytest
 
 import docs_scenario as sc
+from conftest import sigint_default
 
 REPO = Path(__file__).resolve().parent.parent
 DOC_FILES = ["README.md"] + sorted(f"docs/{p.name}" for p in (REPO / "docs").glob("*.md"))
@@ -506,11 +507,11 @@ def serve_and_stop(command: str, cwd: Path, env: dict, terminal: bool) -> tuple:
     if terminal:
         master, slave = pty.openpty()
         fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 160, 0, 0))
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=slave, stderr=slave, cwd=cwd, env=env, start_new_session=True, preexec_fn=sigint_default)
         os.close(slave)
         fd = master
     else:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, env=env, start_new_session=True, preexec_fn=sigint_default)
         fd = proc.stdout.fileno()
     raw = b""
     shown, since = None, time.monotonic()

@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 import pytest
 
 import lab
-from conftest import lab_env, run_python, wait_background
+from conftest import lab_env, run_python, sigint_default, stop, wait_background
 from lab.experiment import Experiment
 
 
@@ -46,17 +46,18 @@ def test_ctrl_c_right_after_a_run_starts_stops_a_blocking_call(project: Path) ->
     )
     # Before, one Ctrl-C in 3 to 15 here waited the whole minute.
     for _ in range(30):
-        with subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, str(project / "blocked.py")],
             cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ) as proc:
+            preexec_fn=sigint_default,
+        )
+        try:
             assert proc.stdout is not None
             run_id = proc.stdout.readline().strip()
             proc.send_signal(signal.SIGINT)
-            try:
-                _, err = proc.communicate(timeout=10)
-            finally:
-                proc.kill()
+            _, err = proc.communicate(timeout=10)
+        finally:
+            stop(proc)
         assert "KeyboardInterrupt" in err, err
         assert lab.get_run(run_id).status == "interrupted"
 
@@ -74,15 +75,19 @@ def test_ctrl_c_in_a_real_process(project: Path) -> None:
             time.sleep(0.001)
     """
     (project / "sigint.py").write_text(__import__("textwrap").dedent(code))
-    with subprocess.Popen(
+    proc = subprocess.Popen(
         [sys.executable, str(project / "sigint.py")],
         cwd=project, env=lab_env(project), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    ) as proc:
+        preexec_fn=sigint_default,
+    )
+    try:
         assert proc.stdout is not None
         run_id = proc.stdout.readline().strip()
         time.sleep(0.2)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
+    finally:
+        stop(proc)
     assert proc.returncode != 0
     assert "KeyboardInterrupt" in err
     run = lab.get_run(run_id)

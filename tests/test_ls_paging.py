@@ -55,15 +55,48 @@ def test_following_the_cursors_lists_every_run_once_in_order(project: Path, sort
     assert table.returncode == 0 and NEXT.search(table.stderr), table.stderr
 
 
+def assert_refuses_after(proc, cursor: str) -> None:
+    """`lab ls` refused `--after CURSOR` in its own words: the option, the
+    value (its start when huge) and what it takes."""
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout == ""
+    assert "`--after` must be a cursor a previous `lab ls` printed on stderr" in proc.stderr, proc.stderr
+    # The API's words are not the command line's.
+    assert "`after`" not in proc.stderr and "`next`" not in proc.stderr, proc.stderr
+    if len(cursor) > 40:
+        assert f"got `{cursor[:40]}...` ({len(cursor)} characters)" in proc.stderr, proc.stderr
+        assert len(proc.stderr) < 600, proc.stderr
+    else:
+        assert f"got `{cursor}`" in proc.stderr, proc.stderr
+    assert "hint: `lab ls` without `--after` lists the first page" in proc.stderr
+
+
 @pytest.mark.parametrize("cursor", ["nonsense", "", "e30", "!" * 10_000])
 def test_a_bad_cursor_is_refused_naming_after(project: Path, cursor: str) -> None:
     make_runs()
     before = sorted(p.relative_to(project) for p in project.rglob("*") if "index" not in p.name)
     proc = lab_cli(project, "ls", "--limit", "3", "--after", cursor)
-    assert proc.returncode == 1, proc.stderr
-    assert "`after`" in proc.stderr and proc.stdout == ""
+    assert_refuses_after(proc, cursor)
+    assert "it is not a cursor Lab made" in proc.stderr
     assert sorted(p.relative_to(project) for p in project.rglob("*") if "index" not in p.name) == before
     assert len(ids(lab_cli(project, "ls", "--format", "json").stdout)) == 20
+
+
+def test_a_cursor_of_the_earlier_longer_form_is_refused_saying_so(project: Path) -> None:
+    make_runs()
+    # As earlier versions printed them: the hexadecimal digits of JSON.
+    earlier = json.dumps({"keys": [{"i": 1796096966508118530}, {"s": "0e66f91b38ce045686a428d4fbb290da"}], "sort": []}).encode().hex()
+    proc = lab_cli(project, "ls", "--limit", "3", "--after", earlier)
+    assert_refuses_after(proc, earlier)
+    assert "it is a cursor of an earlier version of Lab" in proc.stderr
+
+
+def test_cursors_are_short_and_url_safe(project: Path) -> None:
+    make_runs()
+    for sort in SORTS:
+        cursor = NEXT.search(lab_cli(project, "ls", *sort, "--limit", "3").stderr).group(1)  # type: ignore[union-attr]
+        assert re.fullmatch(r"[A-Za-z0-9_-]+", cursor), cursor
+        assert len(cursor) <= 100, (sort, cursor)
 
 
 def test_a_cursor_of_another_sort_is_refused(project: Path) -> None:
@@ -71,7 +104,8 @@ def test_a_cursor_of_another_sort_is_refused(project: Path) -> None:
     first = lab_cli(project, "ls", "--sort", "acc", "--limit", "3")
     cursor = NEXT.search(first.stderr).group(1)  # type: ignore[union-attr]
     proc = lab_cli(project, "ls", "--sort", "-start_time", "--limit", "3", "--after", cursor)
-    assert proc.returncode == 1 and "`after`" in proc.stderr, proc.stderr
+    assert_refuses_after(proc, cursor)
+    assert "it was made for the sort `acc`, not `-start_time`" in proc.stderr
 
 
 PY_SORTS = [[], ["acc"], ["-acc"], ["-start_time"], ["params.lr", "-acc"]]

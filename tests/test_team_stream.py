@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import lab_cli, lab_env
+from conftest import lab_cli, lab_env, run_python
 from team_server import Server
 
 TRAIN = """
@@ -459,4 +459,77 @@ def test_sixteen_clients_of_100000_points_each_all_arrive_once(project: Path, se
     assert len(set(ids)) == clients
     for run_id in ids:
         same_on_server(server, logged_in, project, run_id, n)
+        assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"
+
+
+FORKS_WHILE_STREAMING = """
+import json, os, sys, threading, time
+from lab import _lab
+from lab.experiment import Experiment
+
+FORKS, CHURNERS = int(sys.argv[1]), int(sys.argv[2])
+stop = threading.Event()
+
+def churn():
+    # Team runs started and ended one after the other: each start hands the
+    # run to the project's `lab-upload` thread, under the uploaders' lock.
+    busy = Experiment("busy")
+    while not stop.is_set():
+        with busy.start_run():
+            busy.log_metric("x", 1.0)
+
+for _ in range(CHURNERS):
+    threading.Thread(target=churn, daemon=True).start()
+time.sleep(0.3)
+hung = failed = 0
+children = []
+for i in range(FORKS):
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(r)
+        child = Experiment("child")
+        with child.start_run():
+            child.log_metric("y", float(i))
+        # Its run closed and all on the server, by a thread of its own.
+        problems = _lab.wait_for_background() + _lab.finish_uploads()
+        os.write(w, (child.run_id + "\\n").encode())
+        if problems:
+            print(problems, file=sys.stderr, flush=True)
+        os._exit(1 if problems else 0)
+    os.close(w)
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            failed += status != 0
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            hung += 1
+            break
+        time.sleep(0.001)
+    with os.fdopen(r) as f:
+        children += f.read().split()
+    if hung:
+        break
+stop.set()
+print(json.dumps({"forks": i + 1, "hung": hung, "failed": failed, "children": children}), flush=True)
+"""
+
+
+def test_children_forked_while_team_runs_start_stream_their_own(project: Path, server: Server, logged_in: str) -> None:
+    # A child forked while a thread of the parent held the uploaders' lock
+    # (handing it a run) inherited the lock held, by a thread it does not
+    # have: the first run it started waited for it forever. (The window is
+    # narrow; the unit test in `team::stream` holds the lock at the fork.)
+    proc = run_python(project, FORKS_WHILE_STREAMING, "60", "2", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    children = out.pop("children")
+    assert out == {"forks": 60, "hung": 0, "failed": 0}, (out, proc.stderr[-3000:])
+    assert len(set(children)) == 60
+    # Each child's run reached the server, ended.
+    for run_id in children:
         assert server.get(f"/projects/{project.name}/runs/{run_id}", logged_in)["status"] == "finished"

@@ -410,6 +410,7 @@ def runs_page(
     status: "Union[str, List[str], None]" = None,
     limit: int,
     after: "Optional[str]" = None,
+    remote: bool = False,
 ) -> RunsPage:
     """One page of the runs :func:`runs` lists with the same arguments: at
     most ``limit`` runs after the cursor ``after`` (from the first run when
@@ -423,11 +424,12 @@ def runs_page(
             page = lab.runs_page(sort="-accuracy", limit=100, after=page.next)
 
     Runs logged or removed between pages neither shift nor repeat the
-    others. The project here only (not ``remote``).
+    others. With ``remote=True``, the pages of the team server's copy of
+    the project (see :func:`runs`).
     """
     if limit is None:
         raise TypeError("`limit` must be a non-negative integer: got None")
-    listing = _select(experiment, where, sort, status, limit, False, after)
+    listing = _select(experiment, where, sort, status, limit, remote, after)
     return RunsPage(Run._listed(listing), listing.next)
 
 

@@ -482,7 +482,7 @@ export interface components {
         };
         RunList: {
             names: components["schemas"]["Names"];
-            /** @description The cursor of the page's last run: pass it as `after` for the next page; null when the page holds fewer runs than `limit` (the last page) */
+            /** @description The cursor of the page's last run: pass it as `after` for the next page; null when the page holds fewer runs than `limit` (the last page). A team server's `/projects/{project}/runs` (through `/team/runs` here) gives its own, the same way */
             next: string | null;
             offset: number;
             runs: components["schemas"]["RunSummary"][];
@@ -782,7 +782,7 @@ export interface operations {
                     "application/json": components["schemas"]["RunList"];
                 };
             };
-            /** @description A bad parameter or query */
+            /** @description A bad parameter or query, or an `after` that is not a cursor of this listing (`bad_request`, its message naming `after`) */
             400: {
                 headers: {
                     [name: string]: unknown;

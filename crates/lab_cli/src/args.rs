@@ -617,7 +617,7 @@ pub struct LsArgs {
     pub limit: Option<usize>,
     /// Only the runs after this cursor, in the listing's order: the one a
     /// limited listing with the same sort printed for its next page.
-    #[arg(long, value_name = "CURSOR", conflicts_with = "remote")]
+    #[arg(long, value_name = "CURSOR")]
     pub after: Option<String>,
     /// Print this format instead of a table.
     #[arg(long, value_enum, default_value = "table")]

@@ -11,11 +11,12 @@
 use std::collections::HashMap;
 
 use lab_store::index::{
-    RunIndex, decode_value, param_value, pick_named, pick_run, prefix_range, selection_sql_in,
+    RunIndex, cursor_sql_in, cursor_text, decode_value, param_value, pick_named, pick_run,
+    prefix_range, selection_sql_in,
 };
 use lab_store::query::{Bound, Catalog};
 use lab_store::{
-    ArtifactInfo, Detail, Error, ErrorKind, MetricSummary, ModelInfo, RunInfo, Selection,
+    ArtifactInfo, Detail, Error, ErrorKind, MetricSummary, ModelInfo, Page, RunInfo, Selection,
 };
 use lab_types::{ErrorInfo, Status, Value};
 use postgres::types::{ToSql, Type};
@@ -74,6 +75,39 @@ impl From<Bound> for Param {
     }
 }
 
+/// Column `i` of a row of the values a listing orders by, as a cursor
+/// holds it: integers, numbers and text as they are, `None` for NULL.
+fn cursor_value(row: &Row, i: usize) -> Result<Option<Bound>, Error> {
+    let t = row.columns()[i].type_().clone();
+    Ok(if t == Type::INT8 {
+        row.try_get::<_, Option<i64>>(i).pg()?.map(Bound::Integer)
+    } else if t == Type::INT4 {
+        row.try_get::<_, Option<i32>>(i)
+            .pg()?
+            .map(|v| Bound::Integer(v.into()))
+    } else if t == Type::INT2 {
+        row.try_get::<_, Option<i16>>(i)
+            .pg()?
+            .map(|v| Bound::Integer(v.into()))
+    } else if t == Type::FLOAT8 {
+        row.try_get::<_, Option<f64>>(i).pg()?.map(Bound::Real)
+    } else if t == Type::FLOAT4 {
+        row.try_get::<_, Option<f32>>(i)
+            .pg()?
+            .map(|v| Bound::Real(v.into()))
+    } else if [Type::TEXT, Type::VARCHAR, Type::BPCHAR, Type::NAME].contains(&t) {
+        row.try_get::<_, Option<String>>(i).pg()?.map(Bound::Text)
+    } else {
+        return Err(Error::OtherIndex {
+            database: "PostgreSQL",
+            message: format!(
+                "a listing orders runs by a value of type `{t}`, which no cursor holds"
+            ),
+            kind: ErrorKind::Internal,
+        });
+    })
+}
+
 /// A value Lab never writes in its column: the index is damaged, or was
 /// written by something else.
 fn damaged(what: &str, value: &str) -> Error {
@@ -120,6 +154,22 @@ impl PgIndex {
     /// them for a project on disk.
     pub fn select(&self, selection: &Selection) -> Result<Vec<RunInfo>, Error> {
         self.snapshot(|r| r.select(selection))
+    }
+
+    /// The runs `selection` asks for (after its cursor, if it has one) and
+    /// the cursor of the next page, as [`lab_store::Store::page`] gives
+    /// them for a project on disk: one snapshot for both.
+    pub fn page(&self, selection: &Selection) -> Result<Page, Error> {
+        self.snapshot(|r| {
+            let runs = r.select(selection)?;
+            let next = match (selection.limit, runs.last()) {
+                (Some(limit), Some(last)) if runs.len() == limit => {
+                    Some(r.cursor_of(selection, &last.id.to_string())?)
+                }
+                _ => None,
+            };
+            Ok(Page { runs, next })
+        })
     }
 
     /// How many runs `selection` matches, whatever its limit and offset:
@@ -211,6 +261,26 @@ impl Reader<'_, '_> {
         let mut runs = rows.iter().map(run_row).collect::<Result<Vec<_>, _>>()?;
         self.fill_details(&mut runs, selection.detail)?;
         Ok(runs)
+    }
+
+    /// The cursor of run `id` (a full id) in `selection`'s order: the
+    /// values it has for each term of the order, as PostgreSQL reads them.
+    fn cursor_of(&mut self, selection: &Selection, id: &str) -> Result<String, Error> {
+        let catalog = self.catalog()?;
+        let compiled = cursor_sql_in(&Postgres, PROJECT_TABLES, selection, &catalog)?;
+        let params: Vec<Param> = (0..PROJECT_TABLES.matches('?').count())
+            .map(|_| Param::Int4(self.project))
+            .chain(compiled.params.into_iter().map(Param::from))
+            .chain(std::iter::once(Param::Text(id.to_owned())))
+            .collect();
+        let types: Vec<Type> = params.iter().map(Param::sql_type).collect();
+        let values: Vec<&(dyn ToSql + Sync)> = params.iter().map(Param::value).collect();
+        let stmt = self.tx.prepare_typed(&compiled.sql, &types).pg()?;
+        let row = self.tx.query_one(&stmt, &values).pg()?;
+        let keys = (0..row.len())
+            .map(|i| cursor_value(&row, i))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(cursor_text(selection, keys))
     }
 
     fn count(&mut self, selection: &Selection) -> Result<usize, Error> {

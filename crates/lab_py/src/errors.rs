@@ -115,7 +115,7 @@ pub fn team_err(e: lab_sdk::team::Error) -> PyErr {
     use lab_sdk::team::Error;
     let msg = e.to_string();
     match e {
-        Error::Query(_) | Error::Invalid(_) => PyValueError::new_err(msg),
+        Error::Query(_) | Error::Invalid(_) | Error::Cursor(_) => PyValueError::new_err(msg),
         Error::Status { status: 404, .. } => RunNotFoundError::new_err(msg),
         Error::Io(_) => StorageError::new_err(msg),
         e if e.is_refusal() => {

@@ -145,11 +145,6 @@ fn select<'py>(
 ) -> PyResult<(Place, Vec<RunInfo>, Option<String>)> {
     let experiment = optional_text("experiment", experiment.as_ref())?;
     let after = optional_text("after", after.as_ref())?;
-    if remote && after.is_some() {
-        return Err(PyValueError::new_err(
-            "`after` pages the runs here only: it cannot be given with `remote=True`",
-        ));
-    }
     let r#where = optional_text("where", r#where.as_ref())?;
     let sort = sort
         .iter()
@@ -179,7 +174,7 @@ fn select<'py>(
     if remote {
         let remote = open_remote(py)?;
         let statuses: Vec<String> = selection.statuses.iter().map(ToString::to_string).collect();
-        let runs = py
+        let listed = py
             .detach(|| {
                 remote
                     .runs(&Query {
@@ -188,12 +183,12 @@ fn select<'py>(
                         statuses,
                         experiment: selection.experiment.as_deref(),
                         limit: selection.limit,
+                        after: selection.after.as_deref(),
                     })
                     .map_err(Box::new)
             })
-            .map_err(|e| team_err(*e))?
-            .0;
-        Ok((Place::Remote(remote), runs, None))
+            .map_err(|e| team_err(*e))?;
+        Ok((Place::Remote(remote), listed.runs, listed.next))
     } else {
         let store = open(py)?;
         let (store, page) = py.detach(move || {

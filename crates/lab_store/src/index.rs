@@ -35,7 +35,7 @@ pub use crate::received::{
     fold_received_meta, received_console_events, received_metric_events,
 };
 pub use crate::remove::vanished;
-pub use crate::select::selection_sql_in;
+pub use crate::select::{cursor_sql_in, cursor_text, selection_sql_in};
 use crate::{Error, Issue, Project, RunInfo, Selection};
 
 /// Folds every run of `project` that `index` does not hold complete, as

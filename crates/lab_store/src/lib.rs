@@ -46,7 +46,7 @@ pub use project::{
     JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR,
 };
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
-pub use select::{Page, Selection, page_of};
+pub use select::{Page, Selection, check_cursor, page_of};
 
 use std::cell::OnceCell;
 use std::path::{Path, PathBuf};

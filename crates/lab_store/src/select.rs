@@ -501,6 +501,56 @@ fn cursor_of(conn: &Connection, selection: &Selection, id: &str) -> Result<Strin
     .encode())
 }
 
+/// The SQL (in `dialect`) that reads, for the run whose full id is bound
+/// last, the values `selection` orders runs by: `with` (table definitions,
+/// or nothing) then a `SELECT` of one column per term over `runs`. The
+/// values returned are the params of the terms; bind the run's id after
+/// them. [`cursor_text`] makes the cursor of the row read. An index other
+/// than SQLite's makes its pages' `next` with this, as [`Store::page`]
+/// does.
+pub fn cursor_sql_in(
+    dialect: &dyn query::Dialect,
+    with: &str,
+    selection: &Selection,
+    catalog: &Catalog,
+) -> Result<query::Compiled, Error> {
+    let terms = order_terms(dialect, selection, catalog)?;
+    let columns: Vec<&str> = terms.iter().map(|(t, _)| t.sql.as_str()).collect();
+    Ok(query::Compiled {
+        sql: dialect.finish(format!(
+            "{with}SELECT {} FROM runs WHERE runs.id = ?",
+            columns.join(", ")
+        )),
+        params: terms.into_iter().flat_map(|(t, _)| t.params).collect(),
+    })
+}
+
+/// The cursor of a run whose values of `selection`'s order terms (read with
+/// [`cursor_sql_in`]) are `keys`, `None` for a missing one.
+#[must_use]
+pub fn cursor_text(selection: &Selection, keys: Vec<Option<query::Bound>>) -> String {
+    Cursor {
+        sort: selection.sort.clone(),
+        keys: keys
+            .into_iter()
+            .map(|k| match k {
+                None => Sql::Null,
+                Some(query::Bound::Integer(i)) => Sql::Integer(i),
+                Some(query::Bound::Real(f)) => Sql::Real(f),
+                Some(query::Bound::Text(t)) => Sql::Text(t),
+            })
+            .collect(),
+    }
+    .encode()
+}
+
+/// Refuses a cursor that is not one made for a listing sorted by `sort`
+/// ([`Error::BadCursor`]), before any index is asked: the checks a cursor
+/// passes whatever the index.
+pub fn check_cursor(text: &str, sort: &[String]) -> Result<(), Error> {
+    Cursor::decode(text, sort).map(drop)
+}
+
 /// Where a page of a listing sorted first by a metric or a parameter can
 /// be: runs whose value of that key is at least (largest first) or at most
 /// `threshold`.

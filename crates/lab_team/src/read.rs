@@ -125,17 +125,24 @@ pub(crate) async fn runs(
         .blocking(move |s| {
             mark_unreachable(s, &project)?;
             let mut lease = s.inner.indexes.take(&project)?;
-            let page = lease.with(|i| i.select(&selection))?;
+            let page = lease.with(|i| i.page(&selection))?;
             let total = lease.with(|i| i.count(&selection))?;
             let names = lease.with(|i| i.catalog()).map(|c| names_json(&c))?;
             let runs: Vec<J> = page
+                .runs
                 .into_iter()
                 .map(|run| {
                     let summary = columns.summary(run);
                     serde_json::to_value(&summary).map_err(|e| ApiError::Internal(e.to_string()))
                 })
                 .collect::<Result<_, ApiError>>()?;
-            Ok(json!({ "names": names, "offset": offset, "runs": runs, "total": total }))
+            Ok(json!({
+                "names": names,
+                "next": page.next,
+                "offset": offset,
+                "runs": runs,
+                "total": total,
+            }))
         })
         .await?;
     Ok(Json(body))

@@ -13,7 +13,7 @@ use lab_types::{Status, Value};
 
 use crate::ExitStatus;
 use crate::args::{Format, LsArgs};
-use crate::output::{self, paint};
+use crate::output::{self, UserError, paint};
 use crate::table::{self, Table};
 use crate::visible;
 
@@ -57,19 +57,24 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
     }
     sort.extend(args.sort.iter().cloned());
     let statuses: Vec<Status> = args.status.iter().map(|s| Status::from(*s)).collect();
-    let mut next = None;
-    let (runs, source) = if args.remote {
+    let (runs, source, next) = if args.remote {
         let remote = super::team_read::open()?;
-        let (runs, names) = remote
+        let listed = remote
             .runs(&super::team_read::Query {
                 filter: args.r#where.as_deref(),
                 sort: &sort,
                 statuses: statuses.iter().map(ToString::to_string).collect(),
                 experiment: args.experiment.as_deref(),
                 limit: args.limit,
+                after: args.after.as_deref(),
             })
-            .map_err(|e| super::team_read::error(e, Some(&remote)))?;
-        (runs, Source::Remote(names))
+            .map_err(|e| match (e, args.after.as_deref()) {
+                (lab_sdk::team::Error::Cursor(message), Some(after)) => {
+                    bad_after(after, reason_of(&message))
+                }
+                (e, _) => super::team_read::error(e, Some(&remote)),
+            })?;
+        (listed.runs, Source::Remote(listed.names), listed.next)
     } else {
         let store = super::open_fresh()?;
         let selection = Selection {
@@ -82,9 +87,13 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
             after: args.after.clone(),
             detail: Detail::Listing,
         };
-        let page = store.page(&selection)?;
-        next = page.next;
-        (page.runs, Source::Local(Box::new(store)))
+        let page = store.page(&selection).map_err(|e| match e {
+            lab_store::Error::BadCursor { reason, .. } => {
+                bad_after(args.after.as_deref().unwrap_or_default(), &reason)
+            }
+            e => e.into(),
+        })?;
+        (page.runs, Source::Local(Box::new(store)), page.next)
     };
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -140,6 +149,34 @@ pub fn run(args: &LsArgs) -> Result<ExitStatus> {
         eprintln!("more runs: the next page is `--after {cursor}`");
     }
     Ok(ExitStatus::Success)
+}
+
+/// The longest start of a bad `--after` an error shows.
+const SHOWN_CURSOR_CHARS: usize = 40;
+
+/// The error for an `--after` that is not a cursor of this listing:
+/// `reason` says why, as the store put it.
+fn bad_after(given: &str, reason: &str) -> anyhow::Error {
+    let chars = given.chars().count();
+    let shown = if chars > SHOWN_CURSOR_CHARS {
+        let start: String = given.chars().take(SHOWN_CURSOR_CHARS).collect();
+        format!("`{start}...` ({chars} characters)")
+    } else {
+        format!("`{given}`")
+    };
+    UserError(format!(
+        "`--after` must be a cursor a previous `lab ls` printed on stderr (`more runs: the next page is --after CURSOR`) for a listing with the same sort, but {reason}: got {shown}\n\nhint: `lab ls` without `--after` lists the first page"
+    ))
+    .into()
+}
+
+/// Why the store refused a cursor, from its message (`... but REASON: got
+/// ...`), or the whole message when it does not read so.
+fn reason_of(message: &str) -> &str {
+    message
+        .split_once(", but ")
+        .and_then(|(_, rest)| rest.rsplit_once(": got `"))
+        .map_or(message, |(reason, _)| reason)
 }
 
 /// Where the listed runs come from: this project, or its copy on the team

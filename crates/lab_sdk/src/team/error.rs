@@ -48,6 +48,10 @@ pub enum Error {
     /// local query gives, pointing at the bad part.
     #[error(transparent)]
     Query(lab_store::query::QueryError),
+    /// The cursor `after` is not one of this listing's (checked here, or
+    /// refused by the server): the store's message, which says why.
+    #[error("{0}")]
+    Cursor(String),
     /// A local file could not be read.
     #[error(transparent)]
     Io(#[from] std::io::Error),

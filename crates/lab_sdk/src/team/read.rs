@@ -37,6 +37,21 @@ pub struct Query<'a> {
     pub experiment: Option<&'a str>,
     /// At most this many runs.
     pub limit: Option<usize>,
+    /// Only the runs after this cursor: the `next` of an earlier listing
+    /// with the same sort keys.
+    pub after: Option<&'a str>,
+}
+
+/// The runs a listing gives, and where the next page starts.
+#[derive(Debug, Default)]
+pub struct Listed {
+    /// The runs, in the listing's order.
+    pub runs: Vec<RunInfo>,
+    /// Every name the project's runs use.
+    pub names: Names,
+    /// The cursor of the last run, when the listing stopped at its limit
+    /// and more runs follow: `after` of the next page.
+    pub next: Option<String>,
 }
 
 /// Every name the server's runs use, by kind.
@@ -58,10 +73,11 @@ pub struct Names {
 
 #[derive(Deserialize)]
 struct Listing {
-    total: usize,
     runs: Vec<RunSummary>,
     #[serde(default)]
     names: Names,
+    #[serde(default)]
+    next: Option<String>,
 }
 
 impl Remote {
@@ -100,14 +116,16 @@ impl Remote {
     }
 
     /// The runs `query` selects, in its order (newest first by default), as
-    /// far as a listing tells (see [`RunSummary::into_info`]), and every
-    /// name the project's runs use. Pages through the server's listing.
+    /// far as a listing tells (see [`RunSummary::into_info`]), every name
+    /// the project's runs use, and the cursor of the next page when the
+    /// limit stopped the listing. Pages through the server's listing, each
+    /// request after the cursor of the one before.
     ///
     /// # Errors
     ///
     /// [`Error::Query`] for a bad query, as the local one; any other error
-    /// of the server or the network.
-    pub fn runs(&self, query: &Query<'_>) -> Result<(Vec<RunInfo>, Names), Error> {
+    /// of the server or the network (a bad cursor: `400` `bad_request`).
+    pub fn runs(&self, query: &Query<'_>) -> Result<Listed, Error> {
         let mut params = Vec::new();
         if let Some(filter) = query.filter {
             params.push(format!("where={}", escape(filter)));
@@ -121,15 +139,30 @@ impl Remote {
         if let Some(experiment) = query.experiment {
             params.push(format!("experiment={}", escape(experiment)));
         }
+        if let Some(cursor) = query.after {
+            // What can be told here is told without asking the server.
+            lab_store::check_cursor(cursor, query.sort)
+                .map_err(|e| Error::Cursor(e.to_string()))?;
+        }
         let mut runs = Vec::new();
+        let mut after = query.after.map(str::to_owned);
+        // Runs already read after `after`: a server that gives no `next`
+        // is paged by offset from the same cursor.
+        let mut skip = 0;
         loop {
             let want = query.limit.map_or(PAGE, |l| (l - runs.len()).min(PAGE));
             if want == 0 {
-                return Ok((runs, Names::default()));
+                return Ok(Listed {
+                    runs,
+                    ..Listed::default()
+                });
             }
             let mut page = params.clone();
+            if let Some(cursor) = &after {
+                page.push(format!("after={}", escape(cursor)));
+            }
             page.push(format!("limit={want}"));
-            page.push(format!("offset={}", runs.len()));
+            page.push(format!("offset={skip}"));
             let path = self.path(&format!("/runs?{}", page.join("&")));
             let value = self
                 .client
@@ -145,8 +178,19 @@ impl Remote {
                         .map_err(|e| self.bad_answer(&path, &e))?,
                 );
             }
-            if got == 0 || runs.len() >= listing.total || query.limit == Some(runs.len()) {
-                return Ok((runs, listing.names));
+            if query.limit == Some(runs.len()) || got < want {
+                return Ok(Listed {
+                    runs,
+                    names: listing.names,
+                    next: listing.next.filter(|_| got == want),
+                });
+            }
+            match listing.next {
+                Some(next) => {
+                    after = Some(next);
+                    skip = 0;
+                }
+                None => skip += got,
             }
         }
     }
@@ -328,6 +372,18 @@ impl Remote {
             && let Some(q) = query_error(body, query)
         {
             return Error::Query(q);
+        }
+        if let Error::Status {
+            status: 400,
+            code,
+            message,
+            ..
+        } = &e
+            && code == "bad_request"
+            && query.after.is_some()
+            && message.starts_with("`after`")
+        {
+            return Error::Cursor(message.clone());
         }
         e
     }

@@ -23,6 +23,7 @@ use super::backoff::Backoff;
 use super::http::Client;
 use super::upload::{self, RunUpload, Stamp, Step, Stop, stamp};
 use super::{Error, config};
+use crate::per_process::PerProcess;
 
 /// The variable that sets the grace at exit, in seconds.
 pub const GRACE_VAR: &str = "LAB_UPLOAD_GRACE_SECS";
@@ -36,10 +37,12 @@ const TURN: usize = 8;
 /// edits made since.
 const EDITS_LOOK: Duration = Duration::from_secs(1);
 
-/// The uploaders of this process, one per project.
-static UPLOADERS: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
-/// What has been said, so each thing is said once.
-static TOLD: Mutex<Vec<String>> = Mutex::new(Vec::new());
+/// The uploaders of this process, one per project: a forked child starts
+/// with none (the threads are the parent's), whatever lock the parent's
+/// threads held at the fork.
+static UPLOADERS: PerProcess<Mutex<Vec<Arc<Shared>>>> = PerProcess::new();
+/// What has been said, so each thing is said once (in each process).
+static TOLD: PerProcess<Mutex<Vec<String>>> = PerProcess::new();
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -47,7 +50,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 /// Prints `message` to stderr the first time `key` is told.
 pub(crate) fn tell_once(key: &str, message: &str) {
-    let mut told = lock(&TOLD);
+    let mut told = lock(TOLD.get());
     if !told.iter().any(|k| k == key) {
         told.push(key.to_owned());
         eprintln!("lab: {message}");
@@ -55,7 +58,7 @@ pub(crate) fn tell_once(key: &str, message: &str) {
 }
 
 fn forget_told(key: &str) {
-    lock(&TOLD).retain(|k| k != key);
+    lock(TOLD.get()).retain(|k| k != key);
 }
 
 struct Shared {
@@ -107,7 +110,7 @@ fn hand_over(project: &Project, short: &str, paths: &RunPaths) {
             return;
         }
     };
-    let mut all = lock(&UPLOADERS);
+    let mut all = lock(UPLOADERS.get());
     if let Some(shared) = all.iter().find(|s| s.project == *project) {
         let mut inner = lock(&shared.inner);
         inner.own.insert(short.to_owned());
@@ -157,7 +160,7 @@ pub fn grace() -> Duration {
 /// the runs' journals are closed). Returns what is left to say.
 pub fn finish_uploads(grace: Duration) -> Vec<String> {
     let deadline = Instant::now() + grace;
-    let uploaders: Vec<_> = lock(&UPLOADERS).clone();
+    let uploaders: Vec<_> = lock(UPLOADERS.get()).clone();
     let mut left = 0;
     for shared in uploaders {
         let mut inner = lock(&shared.inner);
@@ -183,11 +186,13 @@ pub fn finish_uploads(grace: Duration) -> Vec<String> {
     )]
 }
 
-/// In a child after `fork`: the uploader threads are the parent's.
+/// In a child after `fork`: the uploader threads are the parent's, and so
+/// are the locks they may have held at the fork. The child gets a list of
+/// its own, empty, and starts its own thread for the first run it streams;
+/// the parent's list is left as it is (never dropped here).
 pub(crate) fn after_fork_in_child() {
-    if let Ok(mut all) = UPLOADERS.try_lock() {
-        std::mem::forget(std::mem::take(&mut *all));
-    }
+    UPLOADERS.renew();
+    TOLD.renew();
 }
 
 struct Uploader {
@@ -466,6 +471,34 @@ pub fn pending_runs(local: &Project, server: &str, project: &str) -> Vec<String>
 mod tests {
     use super::*;
     use crate::team::upload::tests::{SERVER, add_run, all_sent, project_with_run, rename};
+
+    #[test]
+    fn a_child_forked_while_a_thread_held_the_uploaders_has_its_own() {
+        // A thread of the parent holds the uploaders' list and what has
+        // been said (handing a run over, saying something) at the fork.
+        let (held, release) = std::sync::mpsc::sync_channel::<()>(0);
+        let (go, wait) = std::sync::mpsc::sync_channel::<()>(0);
+        let holder = std::thread::Builder::new()
+            .name("parent-thread".into())
+            .spawn(move || {
+                let _all = lock(UPLOADERS.get());
+                let _told = lock(TOLD.get());
+                held.send(()).unwrap();
+                go.send(()).unwrap();
+            })
+            .unwrap();
+        release.recv().unwrap();
+        // As in the child: the holder is a thread it does not have.
+        after_fork_in_child();
+        let all = UPLOADERS.get().try_lock();
+        assert!(
+            all.is_ok_and(|a| a.is_empty()),
+            "the child's list is free and empty"
+        );
+        assert!(TOLD.get().try_lock().is_ok(), "and so is what it said");
+        wait.recv().unwrap();
+        holder.join().unwrap();
+    }
 
     #[test]
     fn a_run_all_sent_is_pending_again_once_edited() {
