@@ -32,8 +32,10 @@ export interface RowSource {
   /** Rows in all; -1 while not known. */
   readonly total: number;
   row(i: number): RunRow | null;
-  /** Fetches the rows `first` to `last` that are not held. */
+  /** Rows `first` to `last` are in view: fetches those not held (and may drop those far away). */
   want(first: number, last: number): void;
+  /** How many pages of rows are held (shown as the table's `data-held`). */
+  readonly held?: number;
   /** The group row at `i`, when rows are grouped (groups.ts). */
   group?(i: number): GroupRow | null;
 }
@@ -226,6 +228,7 @@ export class RunsTable {
     }
     const [first, last] = this.visibleRange();
     this.rows.want(first, last);
+    if (this.rows.held !== undefined) this.el.dataset.held = String(this.rows.held);
     const focusedIndex = this.body.contains(document.activeElement) ? this.active : -1;
     for (const [i, x] of this.drawn) {
       if (i < first || i > last) {
