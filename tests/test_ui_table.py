@@ -713,6 +713,27 @@ def test_a_scaled_table_holds_only_the_pages_near_its_view(tall: Page) -> None:
         tall.shot(f"table-scaled-middle-{width}")
 
 
+def test_pages_scrolled_past_quickly_are_not_asked_for(tall: Page) -> None:
+    open_tall(tall)
+    asked: list[int] = []
+    tall.page.on("request", lambda r: asked.append(int(urllib.parse.parse_qs(urllib.parse.urlparse(r.url).query).get("offset", ["0"])[0])) if "/api/v1/runs?" in r.url else None)
+    # The scroll bar dragged down the whole table in a few frames, then left at a quarter.
+    tall.page.evaluate(
+        """async () => {
+        const s = document.querySelector('.vt-scroll');
+        for (let i = 1; i <= 12; i++) {
+            s.scrollTop = (s.scrollHeight - s.clientHeight) * i / 12;
+            await new Promise(r => requestAnimationFrame(r));
+        }
+        s.scrollTop = (s.scrollHeight - s.clientHeight) / 4;
+    }"""
+    )
+    index, _ = top_row(tall)
+    pages = {o // 500 for o in asked}
+    # The view's page (and the next, when the view straddles them), not the five it crossed.
+    assert pages <= {index // 500, index // 500 + 1}, (index, sorted(asked))
+
+
 def test_sort_and_filter_take_a_scaled_table_back_to_its_top(tall: Page, many: str) -> None:
     open_tall(tall, "#/?sort=m")
     scroll_to(tall, "s.scrollHeight")
