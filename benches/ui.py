@@ -4,6 +4,8 @@
     python benches/ui.py --repeats 5      # fewer repetitions
     python benches/ui.py --only compare   # one part: runs, series or compare
     python benches/ui.py --only series --journal-only   # the series read from the journal (as before series files)
+    python benches/ui.py --only scale --scale-runs 100000   # the first rows of 100,000 runs
+    python benches/ui.py --only scale --scale-project DIR --lab A --lab B   # a project as it is, two builds alternately
 
 Uses the `lab` next to this interpreter (a release build: `make bench-ui`
 installs one) and Playwright for Python driving the machine's Chromium
@@ -29,7 +31,16 @@ runs are the ones `benches/many_runs.py` makes), then measures, in this order:
 - the page's JavaScript, gzipped, as the server sends it;
 - headless Chromium, from navigation to the compare page of 20 runs of
   100,000 points each to its chart drawn (a line per run), each time in a
-  fresh browser context.
+  fresh browser context;
+- `--only scale`: a project of `--scale-runs` runs (1,000 runs of 10 params
+  x 10 metrics written, then their folders copied under new short ids, each
+  copy a run of its own, and `lab reindex`; kept under `bench-out/` for the
+  next time), or `--scale-project` as it is (only read: the server is
+  started on it, nothing else), served by each `--lab` in turn (default:
+  the `lab` next to this interpreter): headless Chromium from navigation to
+  the first rows, newest first and sorted by `-m0`, and from the scroll bar
+  dragged to the end to the last run shown (a miss after 20 s counts as
+  such), each in a fresh browser context, the builds alternately.
 
 MLflow's REST `runs/search` on the same 10,000 runs is measured side by side
 with `lab ui`'s by the peer suite (`make bench-peers`, scenario 5).
@@ -137,13 +148,13 @@ for r in range({COMPARE_RUNS}):
 class Server:
     """`lab ui` on a free loopback port, stopped on exit."""
 
-    def __init__(self, project: Path) -> None:
+    def __init__(self, project: Path, exe: str | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         env = dict(os.environ, LAB_PROJECT=str(project))
         self.proc = subprocess.Popen(
-            [lab_exe(), "ui", "--port", str(self.port)],
+            [exe or lab_exe(), "ui", "--port", str(self.port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -271,6 +282,98 @@ def chromium_compare_drawn(base: str, ids: list, repeats: int) -> list:
     return times
 
 
+SCALE_SOURCE = 1_000
+
+
+def ensure_scale(project: Path, runs: int, exe: str) -> None:
+    """`runs` runs: SCALE_SOURCE written, the rest copies of their folders under new short ids, then `lab reindex`."""
+    marker = project / "generated.json"
+    shape = {"runs": runs, "params": 10, "metrics": 10, "copied_from": SCALE_SOURCE}
+    if marker.exists() and json.loads(marker.read_text()).get("shape") == shape:
+        return
+    import shutil
+
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    generate(project, min(runs, SCALE_SOURCE), 10, 10)
+    folders = sorted((project / ".lab" / "runs").iterdir())
+    for k in range(max(0, runs - len(folders))):
+        # Short ids past any written today's: a time slot in 2029.
+        shutil.copytree(folders[k % len(folders)], project / ".lab" / "runs" / f"{0x20000000 + k:08x}")
+    env = dict(os.environ, LAB_PROJECT=str(project))
+    subprocess.run([exe, "reindex"], env=env, cwd=project, check=True, stdout=subprocess.DEVNULL)
+    marker.write_text(json.dumps({"shape": shape}))
+
+
+def chromium_scale(bases: list, repeats: int) -> list:
+    """For each server of `bases` in turn (a fresh context each time): ms to the
+    first rows newest first, sorted by `-m0`, and from the scroll bar dragged
+    to the end to the last run shown (None: not shown in 20 s)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout, sync_playwright
+
+    out: list = [{"first": [], "sorted": [], "end": []} for _ in bases]
+    last_row = """(n) => {
+        const rows = [...document.querySelectorAll('[data-testid="run-row"]')];
+        const s = document.querySelector('.vt-scroll').getBoundingClientRect();
+        return rows.some(r => Number(r.dataset.index) === n && r.getBoundingClientRect().bottom <= s.bottom + 1 && r.getBoundingClientRect().top >= s.top);
+    }"""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for i in range(repeats + 1):
+                for b, base in enumerate(bases):
+                    for kind, route in [("first", "#/"), ("sorted", "#/?sort=-m0")]:
+                        context = browser.new_context(viewport={"width": 1280, "height": 800})
+                        page = context.new_page()
+                        t = time.perf_counter()
+                        page.goto(base + "/" + route)
+                        page.wait_for_selector('[data-testid="run-row"]', timeout=60_000)
+                        elapsed = (time.perf_counter() - t) * 1e3
+                        if kind == "first":
+                            total = int(page.get_attribute('[data-testid="runs-table"]', "aria-rowcount") or 0) - 1
+                            t = time.perf_counter()
+                            page.evaluate("() => { const s = document.querySelector('.vt-scroll'); s.scrollTop = s.scrollHeight; }")
+                            try:
+                                page.wait_for_function(last_row, arg=total - 1, timeout=20_000, polling="raf")
+                                end = (time.perf_counter() - t) * 1e3
+                            except PlaywrightTimeout:
+                                end = None
+                        if i > 0:  # the first round starts the browser's own processes
+                            out[b][kind].append(elapsed)
+                            if kind == "first":
+                                out[b]["end"].append(end)
+                        context.close()
+        finally:
+            browser.close()
+    return out
+
+
+def measure_scale(args: argparse.Namespace, results: dict) -> None:
+    if args.scale_project:
+        project = args.scale_project.resolve()
+    else:
+        project = (HERE.parent / "bench-out" / f"ui-scale-{args.scale_runs}").resolve()
+    exes = args.lab or [lab_exe()]
+    if not args.scale_project:
+        ensure_scale(project, args.scale_runs, exes[0])
+    servers = [Server(project, exe) for exe in exes]
+    try:
+        totals = [json.loads(s.get("/api/v1/runs?limit=1")[2])["total"] for s in servers]
+        got = chromium_scale([s.base for s in servers], max(3, args.repeats // 3))
+    finally:
+        for s in servers:
+            s.__exit__()
+    for exe, total, g in zip(exes, totals, got):
+        name = f"{total:,} runs, {exe}"
+        results[f"Chromium: navigation to the first rows, {name} (ms)"] = summary(g["first"])
+        results[f"Chromium: navigation to the first rows sorted by -m0, {name} (ms)"] = summary(g["sorted"])
+        reached = [e for e in g["end"] if e is not None]
+        if reached:
+            results[f"Chromium: scroll bar to the end until the last run shows, {name} (ms)"] = summary(reached)
+        if len(reached) < len(g["end"]):
+            results[f"Chromium: scroll bar to the end, last run not shown in 20 s, {name} (times)"] = float(len(g["end"]) - len(reached))
+
+
 def page_js_gzip(server: Server) -> tuple[int, int]:
     """Bytes of the page's JavaScript as served, raw and gzipped (level 9)."""
     _, _, html = server.get("/")
@@ -289,7 +392,10 @@ def main() -> int:
     parser.add_argument("--big", type=Path, default=HERE.parent / "bench-out" / "big-run")
     parser.add_argument("--compare", type=Path, default=HERE.parent / "bench-out" / "compare-runs")
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "ui.json")
-    parser.add_argument("--only", choices=["runs", "series", "compare"], help="measure one part only")
+    parser.add_argument("--only", choices=["runs", "series", "compare", "scale"], help="measure one part only (scale: only when asked)")
+    parser.add_argument("--scale-runs", type=int, default=100_000, help="runs of the project --only scale makes (default 100,000)")
+    parser.add_argument("--scale-project", type=Path, help="--only scale: measure this project as it is instead")
+    parser.add_argument("--lab", action="append", help="--only scale: a `lab` to serve the project (repeat to compare builds, alternately)")
     parser.add_argument("--journal-only", action="store_true", help="move the 10M-point run's series file aside while measuring: every read from its journal")
     args = parser.parse_args()
     part = lambda name: args.only in (None, name)  # noqa: E731
@@ -305,6 +411,8 @@ def main() -> int:
         measure_runs(args, results)
     if part("series"):
         measure_series(args, results)
+    if args.only == "scale":
+        measure_scale(args, results)
     if part("compare"):
         with Server(args.compare.resolve()) as s:
             _, _, body = s.get(f"/api/v1/runs?limit={COMPARE_RUNS}")

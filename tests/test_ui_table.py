@@ -2,7 +2,10 @@
 
 Columns that follow the runs in view, resized, reordered and pinned; the
 address keeping their order; the filter box's completions, its "did you mean"
-buttons, `/` and Back; saved views opened by link. The server and the browser
+buttons, `/` and Back; saved views opened by link; a table of more rows than
+a browser lets an element be tall (its cap lowered by the address), scrolled
+to its end and middle, by the wheel and the keys, holding only the pages near
+its view, and back to its top on a new sort or filter. The server and the browser
 are started as in `test_ui_browser.py` (the real `lab ui`, the machine's
 Chromium); screenshots go to `tests-output/ui/`.
 """
@@ -10,10 +13,13 @@ Chromium); screenshots go to `tests-output/ui/`.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
-import urllib.request
 import sys
 import textwrap
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -539,3 +545,213 @@ def test_the_table_on_a_phone_and_a_desktop(browser: Any, server: str) -> None:
         finally:
             ctx.close()
         assert page.errors == []
+
+
+# ---------------------------------------------------------------- a table taller than a browser lets an element be
+
+# Browsers cap an element's height (Chromium at about 16.7 million px), so the
+# table's spacer stops at 10,000,000 px (333,333 rows of 30 px) and the scroll
+# bar stands for all the rows past it. `?max_table_px=` lowers that cap for a
+# test: 30,000 px is 1,000 rows, so the scaling is at work with a few thousand.
+MANY = 3_000
+CAP = 30_000
+ROW_PX = 30
+MAKE_MANY = """
+import sys
+from lab.experiment import Experiment
+e = Experiment("many")
+for i in range(int(sys.argv[1])):
+    with e.start_run():
+        e.log_parameter("p", i % 7)
+        e.log_metric("m", (i * 7919) % 3001 / 3001)
+"""
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("many") / "project"
+    root.mkdir(parents=True)
+    env = {**lab_env(root), "LAB_SYSTEM_METRICS": "0"}
+    proc = subprocess.run([sys.executable, "-c", MAKE_MANY, str(MANY)], cwd=root, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    with lab_ui(root) as base:
+        yield base
+
+
+@pytest.fixture
+def tall(browser: Any, many: str) -> Iterator[Page]:
+    ctx, p = open_page(browser, many, 1280, 800)
+    try:
+        yield p
+    finally:
+        ctx.close()
+    assert p.errors == [], "the page reported errors"
+
+
+def api_runs(base: str, **params: Any) -> dict[str, Any]:
+    with urllib.request.urlopen(base + "/api/v1/runs?" + urllib.parse.urlencode(params), timeout=30) as r:
+        return json.load(r)
+
+
+def open_tall(p: Page, route: str = "#/") -> dict[str, float]:
+    """Opens the table with its cap lowered; checks that the spacer keeps under it; gives its geometry."""
+    p.goto(f"?max_table_px={CAP}{route}")
+    sync_api.expect(p.page.locator('[data-testid="run-row"]').first).to_be_visible(timeout=20_000)
+    g = geometry(p)
+    assert g["scrollHeight"] <= CAP + g["head"] + 2, g
+    return g
+
+
+def geometry(p: Page) -> dict[str, float]:
+    return p.page.evaluate(
+        """() => {
+        const s = document.querySelector('.vt-scroll');
+        const head = document.querySelector('.vt-head');
+        return {scrollTop: s.scrollTop, scrollHeight: s.scrollHeight, clientHeight: s.clientHeight, head: head.offsetHeight,
+                total: Number(document.querySelector('[data-testid="runs-table"]').getAttribute('aria-rowcount')) - 1};
+    }"""
+    )
+
+
+def top_row(p: Page) -> tuple[int, str]:
+    """The index and run id of the first row wholly in view under the header, once its run is in."""
+    got: list[Any] = []
+
+    def ready() -> bool:
+        got[:] = [
+            p.page.evaluate(
+                """() => {
+            const s = document.querySelector('.vt-scroll').getBoundingClientRect();
+            const head = document.querySelector('.vt-head').getBoundingClientRect();
+            const rows = [...document.querySelectorAll('.vt-row')].filter(r => {
+                const b = r.getBoundingClientRect();
+                return b.top >= head.bottom - 1 && b.bottom <= s.bottom + 1;
+            }).sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);
+            return rows.length ? [Number(rows[0].dataset.index), rows[0].dataset.runId || ''] : null;
+        }"""
+            )
+        ]
+        return bool(got[0] and got[0][1])
+
+    deadline = time.monotonic() + 15
+    while not ready():
+        assert time.monotonic() < deadline, f"no run at the top of the view: {got}"
+        time.sleep(0.05)
+    return got[0][0], got[0][1]
+
+
+def scroll_to(p: Page, top: str) -> None:
+    """Sets the scroll position as the scroll bar does (`top`: a JS expression of the scroller `s`)."""
+    p.page.evaluate(f"() => {{ const s = document.querySelector('.vt-scroll'); s.scrollTop = {top}; }}")
+
+
+def test_a_table_past_the_height_cap_scrolls_to_its_last_and_middle_runs(tall: Page, many: str) -> None:
+    g = open_tall(tall, "#/?sort=m")
+    assert g["total"] == MANY
+    tall.page.locator(".count").filter(has_text=f"{MANY:,} runs").wait_for()
+    last = api_runs(many, sort="m", limit=1, offset=MANY - 1)["runs"][0]
+    # The scroll bar dragged to the end: the last run of the sort, at the bottom.
+    scroll_to(tall, "s.scrollHeight")
+    row = tall.page.locator(f'[data-run-id="{last["id"]}"]')
+    sync_api.expect(row).to_be_visible(timeout=15_000)
+    box, view = row.bounding_box(), tall.page.locator(".vt-scroll").bounding_box()
+    assert box and view and abs((box["y"] + box["height"]) - (view["y"] + view["height"])) <= ROW_PX, (box, view)
+    tall.shot("table-scaled-end-1280")
+    # Its tick selects it, kept when the view is back at the top, and compare opens with it.
+    row.locator('[data-testid="row-select"]').check()
+    scroll_to(tall, "0")
+    first = api_runs(many, sort="m", limit=1)["runs"][0]["id"]
+    tall.page.locator(f'[data-run-id="{first}"] [data-testid="row-select"]').check()
+    tall.page.get_by_test_id("compare-button").click()
+    sync_api.expect(tall.page).to_have_url(re.compile(f"ids=({last['id']},{first}|{first},{last['id']})"))
+    # To the middle: the middle rows.
+    open_tall(tall, "#/?sort=m")
+    scroll_to(tall, "(s.scrollHeight - s.clientHeight) / 2")
+    g = geometry(tall)
+    view_px = g["clientHeight"] - g["head"]
+    expected = (MANY * ROW_PX - view_px) / 2 / ROW_PX
+    index, run_id = top_row(tall)
+    assert abs(index - expected) <= 1, (index, expected)
+    assert run_id == api_runs(many, sort="m", limit=1, offset=index)["runs"][0]["id"]
+
+
+def test_the_wheel_and_the_keys_move_a_scaled_table_row_by_row(tall: Page) -> None:
+    open_tall(tall)
+    scroll_to(tall, "(s.scrollHeight - s.clientHeight) / 3")
+    start, _ = top_row(tall)
+    tall.page.locator(".vt-scroll").hover()
+    tall.page.mouse.wheel(0, 3 * ROW_PX)
+    deadline = time.monotonic() + 5
+    while (moved := top_row(tall)[0]) == start and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # Three rows, as unscaled: not three rows times the scale.
+    assert moved == start + 3, (start, moved)
+    # The keys: the next row becomes the active one, in view.
+    tall.page.locator(f'.vt-row[data-index="{moved}"]').focus()
+    for _ in range(40):
+        tall.page.keyboard.press("ArrowDown")
+    active = tall.page.locator(".vt-row.active")
+    sync_api.expect(active).to_have_attribute("data-index", str(moved + 40))
+    sync_api.expect(active).to_be_in_viewport()
+    index, _ = top_row(tall)
+    assert moved < index <= moved + 40, (moved, index)
+    tall.page.keyboard.press("End")
+    sync_api.expect(active).to_have_attribute("data-index", str(MANY - 1))
+    sync_api.expect(tall.page.locator(f'.vt-row[data-index="{MANY - 1}"]')).to_be_in_viewport()
+
+
+def test_a_scaled_table_holds_only_the_pages_near_its_view(tall: Page) -> None:
+    for width, height in [(1440, 900), (390, 844)]:
+        tall.page.set_viewport_size({"width": width, "height": height})
+        open_tall(tall)
+        for share in [0.9, 0.1, 0.5, 1, 0.3, 0.7, 0.55]:
+            scroll_to(tall, f"(s.scrollHeight - s.clientHeight) * {share}")
+            top_row(tall)
+            held = int(tall.page.get_by_test_id("runs-table").get_attribute("data-held") or "-1")
+            # Page 0, the pages in view (at most two) and two either side.
+            assert 1 <= held <= 7, (share, held)
+        tall.shot(f"table-scaled-middle-{width}")
+
+
+def test_pages_scrolled_past_quickly_are_not_asked_for(tall: Page) -> None:
+    open_tall(tall)
+    asked: list[int] = []
+    tall.page.on("request", lambda r: asked.append(int(urllib.parse.parse_qs(urllib.parse.urlparse(r.url).query).get("offset", ["0"])[0])) if "/api/v1/runs?" in r.url else None)
+    # The scroll bar dragged down the whole table in a few frames, then left at a quarter.
+    tall.page.evaluate(
+        """async () => {
+        const s = document.querySelector('.vt-scroll');
+        for (let i = 1; i <= 12; i++) {
+            s.scrollTop = (s.scrollHeight - s.clientHeight) * i / 12;
+            await new Promise(r => requestAnimationFrame(r));
+        }
+        s.scrollTop = (s.scrollHeight - s.clientHeight) / 4;
+    }"""
+    )
+    index, _ = top_row(tall)
+    pages = {o // 500 for o in asked}
+    # The view's page (and the next, when the view straddles them), not the five it crossed.
+    assert pages <= {index // 500, index // 500 + 1}, (index, sorted(asked))
+
+
+def test_sort_and_filter_take_a_scaled_table_back_to_its_top(tall: Page, many: str) -> None:
+    open_tall(tall, "#/?sort=m")
+    scroll_to(tall, "s.scrollHeight")
+    top_row(tall)
+    tall.page.get_by_test_id("sort-header-metrics.m").click()
+    sync_api.expect(tall.page).to_have_url(re.compile("sort=-m"))
+    first = api_runs(many, sort="-m", limit=1)["runs"][0]["id"]
+    assert top_row(tall) == (0, first)
+    assert geometry(tall)["scrollTop"] == 0
+    box = tall.page.get_by_test_id("filter-input")
+    box.fill("p = 3")
+    box.press("Enter")
+    matching = api_runs(many, where="p = 3", sort="-m", limit=1)
+    tall.page.locator(".count").filter(has_text=f"{matching['total']:,} runs").wait_for()
+    assert top_row(tall) == (0, matching["runs"][0]["id"])
+    g = geometry(tall)
+    # Under the cap again: the spacer is as tall as the rows.
+    assert g["total"] == matching["total"] and g["scrollHeight"] == matching["total"] * ROW_PX + g["head"], g
+    scroll_to(tall, "s.scrollHeight")
+    last = api_runs(many, where="p = 3", sort="-m", limit=1, offset=matching["total"] - 1)["runs"][0]["id"]
+    sync_api.expect(tall.page.locator(f'[data-run-id="{last}"]')).to_be_in_viewport(timeout=15_000)

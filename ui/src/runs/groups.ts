@@ -79,6 +79,11 @@ export class GroupedRows {
     return true;
   }
 
+  /** How many of the pager's pages are held. */
+  get held(): number {
+    return this.pager.held;
+  }
+
   /** Rows in all; -1 while not known (with a key: until every page is in). */
   get total(): number {
     if (!this.by) return this.pager.total;

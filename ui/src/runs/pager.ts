@@ -2,11 +2,20 @@
 // they come into view: the pages held and those on their way, how many runs
 // match, fetching the pages in view again when runs change, and a run's new
 // state put into the row that holds it. A newer fetch wins over an older one.
+// Only a window of pages is held, whatever the number of runs: pages far from
+// the view are dropped, a page is asked for once the view has rested on it,
+// and the request for a page the view has left is cancelled.
 
 import { api, type Names, type Params, type RunRow, type RunsResponse } from "../api";
 
 /** Runs in a page: what one request asks for. */
 export const PAGE = 500;
+/** Pages kept either side of those in view (page 0, which the default columns
+ *  and the completions read, is kept too); the others are dropped. */
+export const KEEP = 2;
+/** How long the view rests on pages not held before they are asked for (ms):
+ *  pages scrolled past faster than this are never asked for. */
+const SETTLE_MS = 40;
 
 export interface PagerHooks {
   /** The `/runs` parameters for `limit` runs from `offset`. */
@@ -29,16 +38,26 @@ export class Pager {
   /** Runs matching the query; -1 until the server said. */
   total = -1;
   private pages = new Map<number, RunRow[]>();
-  private pending = new Set<number>();
+  /** The requests on their way, by page: each can be cancelled. */
+  private pending = new Map<number, AbortController>();
   private gen = 0;
+  /** The pages in view at the last want() (first, last). */
+  private inView: [number, number] = [0, -1];
+  private timer = 0;
 
   constructor(private hooks: PagerHooks) {}
 
-  /** Forgets every page, for a new query. */
+  /** How many pages are held. */
+  get held(): number {
+    return this.pages.size;
+  }
+
+  /** Forgets every page and cancels every request, for a new query. */
   reset(): void {
     this.gen++;
     this.pages = new Map();
-    this.pending.clear();
+    this.cancel(() => true);
+    this.stopTimer();
     this.total = -1;
   }
 
@@ -76,11 +95,27 @@ export class Pager {
     return [...this.pages.values()].some((rows) => rows.some((r) => r.id === id));
   }
 
-  /** Fetches the pages of rows `first` to `last` not held yet. */
+  /** Rows `first` to `last` are in view: drops the pages far from them,
+   *  cancels the requests for pages out of view, and asks for the pages
+   *  not held once the view has rested on them for SETTLE_MS. */
   want(first: number, last: number): void {
-    for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) {
-      if (!this.pages.has(p)) void this.fetch(p);
+    const p0 = Math.floor(first / PAGE);
+    const p1 = Math.floor(last / PAGE);
+    this.cancel((p) => p < p0 || p > p1);
+    for (const p of [...this.pages.keys()]) {
+      if (p !== 0 && (p < p0 - KEEP || p > p1 + KEEP)) this.pages.delete(p);
     }
+    const moved = p0 !== this.inView[0] || p1 !== this.inView[1];
+    this.inView = [p0, p1];
+    let missing = false;
+    for (let p = p0; p <= p1 && !missing; p++) missing = !this.pages.has(p) && !this.pending.has(p);
+    if (!missing || (this.timer && !moved)) return;
+    this.stopTimer();
+    this.timer = window.setTimeout(() => {
+      this.timer = 0;
+      const [a, b] = this.inView;
+      for (let p = a; p <= b; p++) void this.fetch(p);
+    }, SETTLE_MS);
   }
 
   /** Puts the new state of a run into the rows that hold it; whether one did. */
@@ -100,27 +135,50 @@ export class Pager {
   async fetch(p: number): Promise<void> {
     if (this.pending.has(p) || this.pages.has(p)) return;
     const gen = this.gen;
-    this.pending.add(p);
+    const ctl = new AbortController();
+    this.pending.set(p, ctl);
+    // Cancelled with the page too.
+    const page = this.hooks.signal;
+    const stop = () => ctl.abort();
+    page.addEventListener("abort", stop, { once: true });
+    if (page.aborted) ctl.abort();
     try {
-      const r = await this.get(p);
-      if (gen !== this.gen) return;
+      const r = await this.get(p, ctl.signal);
+      if (gen !== this.gen || this.pending.get(p) !== ctl) return;
       this.pending.delete(p);
       this.pages.set(p, r.runs);
       this.total = r.total;
       this.hooks.names(r.names);
       this.hooks.loaded(false);
     } catch (e) {
-      if (gen !== this.gen) return;
+      if (gen !== this.gen || this.pending.get(p) !== ctl) return;
       this.pending.delete(p);
       this.hooks.failed(e);
+    } finally {
+      page.removeEventListener("abort", stop);
     }
+  }
+
+  /** Cancels the requests for the pages `which` says. */
+  private cancel(which: (p: number) => boolean): void {
+    for (const [p, ctl] of [...this.pending]) {
+      if (!which(p)) continue;
+      this.pending.delete(p);
+      ctl.abort();
+    }
+  }
+
+  private stopTimer(): void {
+    clearTimeout(this.timer);
+    this.timer = 0;
   }
 
   /** Fetches the pages of rows `first` to `last` again and swaps them in at once (live updates). */
   async refresh(first: number, last: number): Promise<void> {
     if (this.total < 0 && this.pending.size) return;
     const gen = ++this.gen;
-    this.pending.clear();
+    this.cancel(() => true);
+    this.stopTimer();
     const want = new Set<number>([Math.floor(first / PAGE)]);
     if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
     try {
@@ -138,7 +196,8 @@ export class Pager {
     }
   }
 
-  private get(p: number): Promise<RunsResponse> {
-    return api<RunsResponse>("/runs", this.hooks.params(p * PAGE, PAGE), { signal: this.hooks.signal });
+  /** Page `p` from the server (`signal`: what cancels it; by default, leaving the page). */
+  private get(p: number, signal: AbortSignal = this.hooks.signal): Promise<RunsResponse> {
+    return api<RunsResponse>("/runs", this.hooks.params(p * PAGE, PAGE), { signal });
   }
 }

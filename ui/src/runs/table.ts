@@ -1,6 +1,8 @@
 // The runs table as drawn: a grid of fixed-height rows in which only the rows
 // in view (and a few more) are in the DOM, each at its place over a spacer of
-// the full height; the header with its sort buttons and the box that ticks
+// the full height (or, past what a browser lets an element be, of MAX_PX,
+// each scroll position standing for a place in the full height: see
+// `virtual`); the header with its sort buttons and the box that ticks
 // the runs in view; the column widths (fitted to the names, or dragged), the
 // columns dragged (or moved with Alt+arrows) into another order and the pinned
 // ones that stay in view; the active row, the mouse and the keyboard; ticks
@@ -19,6 +21,14 @@ import { rename } from "./rename";
 
 const RH = 30; // row height, px
 const OVERSCAN = 8;
+/**
+ * The tallest the rows' spacer is made, px: browsers cap an element's height
+ * (Chromium at about 16.7 million px, Firefox about 17.9 million), so past
+ * MAX_PX rows (333,333 rows) the scroll bar's whole length stands for all the
+ * rows. The page's address may lower it for tests: `?max_table_px=30000`
+ * before the `#`.
+ */
+const MAX_PX = maxTablePx();
 const SELECT_W = 34;
 /** The narrowest and widest a column is made to fit its name, and may be dragged to. */
 const MIN_W = 56;
@@ -32,8 +42,10 @@ export interface RowSource {
   /** Rows in all; -1 while not known. */
   readonly total: number;
   row(i: number): RunRow | null;
-  /** Fetches the rows `first` to `last` that are not held. */
+  /** Rows `first` to `last` are in view: fetches those not held (and may drop those far away). */
   want(first: number, last: number): void;
+  /** How many pages of rows are held (shown as the table's `data-held`). */
+  readonly held?: number;
   /** The group row at `i`, when rows are grouped (groups.ts). */
   group?(i: number): GroupRow | null;
 }
@@ -54,7 +66,8 @@ export interface TableHooks {
 
 /** Where the table was scrolled to and which row was active. */
 export interface TablePlace {
-  scrollTop: number;
+  /** The top of the view in the full height of the rows, px. */
+  top: number;
   scrollLeft: number;
   active: number;
 }
@@ -80,6 +93,14 @@ export class RunsTable {
   /** The run whose name is being edited: its row is not drawn again meanwhile. */
   private editing: string | null = null;
   private raf = 0;
+  /** The top of the view in px of the full height (rows × RH). The same as
+   *  the scroll position while the spacer is not capped; past MAX_PX, a
+   *  scroll to elsewhere (the scroll bar dragged) puts it at the same share
+   *  of the full height, and the wheel, the keys and the active row move it
+   *  by their own px (row by row) and the scroll position with it. */
+  private virtual = 0;
+  /** The scroll position when last seen (a scroll event or a scroll of ours). */
+  private lastTop = 0;
   private restoreScroll: { top: number; left: number } | null = null;
   private scroller: HTMLElement;
   private inner: HTMLElement;
@@ -101,7 +122,15 @@ export class RunsTable {
     this.scroller = h("div", { class: "vt-scroll" }, this.inner, this.empty);
     this.el = h("div", { class: "vt", role: "grid", testid: "runs-table", "aria-label": "Runs" }, this.scroller);
 
-    this.scroller.addEventListener("scroll", () => this.schedule(), { passive: true });
+    this.scroller.addEventListener(
+      "scroll",
+      () => {
+        this.follow();
+        this.schedule();
+      },
+      { passive: true },
+    );
+    this.scroller.addEventListener("wheel", (e) => this.onWheel(e), { passive: false });
     this.scroller.addEventListener("keydown", (e) => this.onKey(e));
     this.body.addEventListener("click", (e) => this.onClick(e));
     this.body.addEventListener("dblclick", (e) => {
@@ -151,18 +180,20 @@ export class RunsTable {
   /** Back to the top with the first row active and nothing drawn: a new query. */
   reset(): void {
     this.scroller.scrollTop = 0;
+    this.virtual = 0;
+    this.lastTop = 0;
     this.active = 0;
     this.clearRows();
   }
 
   place(): TablePlace {
-    return { scrollTop: this.scroller.scrollTop, scrollLeft: this.scroller.scrollLeft, active: this.active };
+    return { top: this.virtual, scrollLeft: this.scroller.scrollLeft, active: this.active };
   }
 
   /** Goes back to `p` once there are rows (see placeScroll()). */
   restore(p: TablePlace): void {
     this.active = p.active;
-    this.restoreScroll = { top: p.scrollTop, left: p.scrollLeft };
+    this.restoreScroll = { top: p.top, left: p.scrollLeft };
     this.clearRows();
   }
 
@@ -170,8 +201,8 @@ export class RunsTable {
   placeScroll(): boolean {
     if (!this.restoreScroll || this.rows.total <= 0) return true;
     if (this.scroller.clientHeight <= 0) return false;
-    this.scroller.scrollTop = this.restoreScroll.top;
     this.scroller.scrollLeft = this.restoreScroll.left;
+    this.scrollTo(this.restoreScroll.top);
     this.restoreScroll = null;
     return true;
   }
@@ -179,8 +210,15 @@ export class RunsTable {
   /** Sizes the spacer for every row. */
   size(): void {
     const total = Math.max(0, this.rows.total);
-    this.body.style.height = total * RH + "px";
+    // A scroll not seen yet (its event comes in the next frame) first.
+    this.follow();
     this.el.setAttribute("aria-rowcount", String(total + 1));
+    const height = this.bodyHeight() + "px";
+    if (this.body.style.height === height) return;
+    this.body.style.height = height;
+    // The same rows stay in view when the scale changes.
+    if (this.scaled()) this.scrollTo(this.virtual);
+    else this.follow();
   }
 
   /** Shows `message` over the rows (null: none). */
@@ -191,8 +229,8 @@ export class RunsTable {
 
   /** The rows to have in the DOM: those in view and a few more either side. */
   visibleRange(): [number, number] {
-    const top = this.scroller.scrollTop;
-    const hgt = Math.max(RH, this.scroller.clientHeight - this.head.offsetHeight);
+    const top = this.virtual;
+    const hgt = this.viewHeight();
     const first = Math.max(0, Math.floor(top / RH) - OVERSCAN);
     const last = Math.min(Math.max(0, this.rows.total) - 1, Math.ceil((top + hgt) / RH) + OVERSCAN);
     return [first, last];
@@ -224,8 +262,13 @@ export class RunsTable {
       this.clearRows();
       return;
     }
+    this.follow();
     const [first, last] = this.visibleRange();
     this.rows.want(first, last);
+    if (this.rows.held !== undefined) this.el.dataset.held = String(this.rows.held);
+    // Where row 0 would be in the spacer: rows are placed so that the view's
+    // top (this.virtual in the full height) is at the scroll position.
+    const shift = this.virtual - this.lastTop;
     const focusedIndex = this.body.contains(document.activeElement) ? this.active : -1;
     for (const [i, x] of this.drawn) {
       if (i < first || i > last) {
@@ -237,6 +280,8 @@ export class RunsTable {
     let prev: HTMLElement | null = null;
     for (let i = first; i <= last; i++) {
       const x = this.drawRow(i);
+      const top = i * RH - shift + "px";
+      if (x.el.style.top !== top) x.el.style.top = top;
       const tabbable = activeShown ? i === this.active : i === first;
       x.el.tabIndex = tabbable ? 0 : -1;
       x.el.classList.toggle("active", i === this.active);
@@ -248,6 +293,74 @@ export class RunsTable {
     if (focusedIndex >= 0 && !this.drawn.get(focusedIndex)?.el.contains(document.activeElement)) {
       this.drawn.get(focusedIndex)?.el.focus({ preventScroll: true });
     }
+  }
+
+  // ---------------------------------------------------------------- scrolling
+
+  /** The rows' full height, px. */
+  private fullHeight(): number {
+    return Math.max(0, this.rows.total) * RH;
+  }
+
+  /** The spacer's height: the full height, or MAX_PX past it. */
+  private bodyHeight(): number {
+    return Math.min(this.fullHeight(), MAX_PX);
+  }
+
+  /** Whether the spacer is shorter than the rows (scroll positions are scaled). */
+  private scaled(): boolean {
+    return this.fullHeight() > MAX_PX;
+  }
+
+  /** The height of the rows' view, px. */
+  private viewHeight(): number {
+    return Math.max(RH, this.scroller.clientHeight - this.head.offsetHeight);
+  }
+
+  /** The largest scroll position, and the largest top of the view in the full height. */
+  private ends(): [number, number] {
+    const view = this.viewHeight();
+    return [Math.max(0, this.bodyHeight() - view), Math.max(0, this.fullHeight() - view)];
+  }
+
+  /** Takes a scroll position that is not ours (the scroll bar dragged, a
+   *  touch): the view's top at the same share of the full height, the last
+   *  row at the end. Unscaled, the two are the same. */
+  private follow(): void {
+    const top = this.scroller.scrollTop;
+    if (!this.scaled()) {
+      this.virtual = top;
+      this.lastTop = top;
+      return;
+    }
+    if (top === this.lastTop) return;
+    this.lastTop = top;
+    const [maxTop, maxVirtual] = this.ends();
+    this.virtual = top >= maxTop - 0.5 ? maxVirtual : maxTop > 0 ? (top / maxTop) * maxVirtual : 0;
+  }
+
+  /** Puts the view's top at `v` px of the full height, and the scroll position with it. */
+  private scrollTo(v: number): void {
+    const [maxTop, maxVirtual] = this.ends();
+    this.virtual = Math.max(0, Math.min(maxVirtual, v));
+    if (!this.scaled()) {
+      this.scroller.scrollTop = this.virtual;
+      this.follow();
+    } else {
+      this.scroller.scrollTop = maxVirtual > 0 ? (this.virtual / maxVirtual) * maxTop : 0;
+      this.lastTop = this.scroller.scrollTop;
+    }
+    this.schedule();
+  }
+
+  /** Scaled, the wheel moves the rows by its own px (as it does unscaled),
+   *  not by the scaled scroll position's. */
+  private onWheel(e: WheelEvent): void {
+    if (!this.scaled() || e.ctrlKey || e.shiftKey || e.deltaY === 0) return;
+    e.preventDefault();
+    const unit = e.deltaMode === WheelEvent.DOM_DELTA_LINE ? RH : e.deltaMode === WheelEvent.DOM_DELTA_PAGE ? this.viewHeight() : 1;
+    if (e.deltaX) this.scroller.scrollLeft += e.deltaX * unit;
+    this.scrollTo(this.virtual + e.deltaY * unit);
   }
 
   destroy(): void {
@@ -662,9 +775,9 @@ export class RunsTable {
     this.active = Math.min(n - 1, Math.max(0, i));
     if (focus) {
       const top = this.active * RH;
-      const bodyH = this.scroller.clientHeight - this.head.offsetHeight;
-      if (top < this.scroller.scrollTop) this.scroller.scrollTop = top;
-      else if (top + RH > this.scroller.scrollTop + bodyH) this.scroller.scrollTop = top + RH - bodyH;
+      const view = this.viewHeight();
+      if (top < this.virtual) this.scrollTo(top);
+      else if (top + RH > this.virtual + view) this.scrollTo(top + RH - view);
     }
     this.render();
     if (focus) this.drawn.get(this.active)?.el.focus({ preventScroll: true });
@@ -678,8 +791,18 @@ export class RunsTable {
       this.setActive(this.active, true);
       return;
     }
+    if (t === this.scroller && this.scaled()) {
+      // The scroller's own keys, scaled: by rows, as unscaled.
+      const view = this.viewHeight();
+      const by: Record<string, number> = { ArrowDown: 40, ArrowUp: -40, PageDown: view - RH, PageUp: RH - view, " ": e.shiftKey ? RH - view : view - RH };
+      if (e.key in by || e.key === "Home" || e.key === "End") {
+        e.preventDefault();
+        this.scrollTo(e.key === "Home" ? 0 : e.key === "End" ? this.fullHeight() : this.virtual + by[e.key]);
+      }
+      return;
+    }
     if (!t.classList.contains("vt-row")) return;
-    const page = Math.max(1, Math.floor((this.scroller.clientHeight - this.head.offsetHeight) / RH) - 1);
+    const page = Math.max(1, Math.floor(this.viewHeight() / RH) - 1);
     const moves: Record<string, number> = { ArrowDown: 1, ArrowUp: -1, PageDown: page, PageUp: -page };
     if (e.key in moves) {
       e.preventDefault();
@@ -715,8 +838,8 @@ export class RunsTable {
   /** The header's box: ticks (or unticks) the runs in view. */
   private selectVisible(on: boolean): void {
     const [first, last] = this.visibleRange();
-    const top = Math.floor(this.scroller.scrollTop / RH);
-    const bottom = Math.floor((this.scroller.scrollTop + this.scroller.clientHeight - this.head.offsetHeight) / RH);
+    const top = Math.floor(this.virtual / RH);
+    const bottom = Math.floor((this.virtual + this.viewHeight()) / RH);
     const rows: RunRow[] = [];
     for (let i = Math.max(first, top); i <= Math.min(last, bottom); i++) {
       const r = this.rows.row(i);
@@ -757,6 +880,12 @@ function pinIcon(): SVGSVGElement {
   path.setAttribute("fill", "currentColor");
   svg.append(path);
   return svg;
+}
+
+/** MAX_PX: 10,000,000, or what the address's `max_table_px` says (for tests). */
+function maxTablePx(): number {
+  const given = Number(new URLSearchParams(location.search).get("max_table_px"));
+  return Number.isFinite(given) && given >= 1000 ? Math.floor(given) : 10_000_000;
 }
 
 let measure: CanvasRenderingContext2D | null = null;
