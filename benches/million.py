@@ -136,13 +136,11 @@ def crc32c(data: bytes) -> int:
     return crc ^ 0xFFFFFFFF
 
 
-def copy_journal(data: bytes, run_id: int, shift_ns: int) -> bytes:
-    """The journal `data` as the run `run_id`'s: the Start record's id and
-    every record's time (moved by `shift_ns`) changed, each changed frame's
-    CRC made again, every other byte as it was."""
+def journal_frames(data: bytes) -> list:
+    """The (payload, CRC) of every frame of a closed journal, each checked."""
     if data[:8] != b"LABJRNL\0" or struct.unpack_from("<H", data, 8)[0] != 1:
         raise ValueError("not a version 1 Lab journal")
-    out = [data[:16]]
+    frames = []
     off = 16
     while off < len(data):
         length, crc = struct.unpack_from("<II", data, off)
@@ -151,20 +149,30 @@ def copy_journal(data: bytes, run_id: int, shift_ns: int) -> bytes:
         payload = data[off + 8 : off + 8 + length]
         if len(payload) != length or crc32c(payload) != crc:
             raise ValueError(f"a damaged frame at byte {off}")
+        if payload[0] not in TIMED and payload[0] not in (1, 5):  # Console (14) holds a time per line; not written with capture=False
+            raise ValueError(f"record tag {payload[0]} at byte {off}: copying it is not supported")
+        frames.append((payload, crc))
+        off += 8 + length
+    return frames
+
+
+def copy_journal(header: bytes, frames: list, run_id: int, shift_ns: int) -> bytes:
+    """The journal of `frames` as the run `run_id`'s: the Start record's id
+    and every record's time (moved by `shift_ns`) changed, each changed
+    frame's CRC made again, every other byte as it was."""
+    out = [header]
+    for payload, crc in frames:
         tag = payload[0]
         if tag == 1:  # Start: run id, time, experiment
             (t,) = struct.unpack_from("<q", payload, 17)
             payload = b"\x01" + run_id.to_bytes(16, "big") + struct.pack("<q", t + shift_ns) + payload[25:]
-        elif tag in TIMED:
+            crc = crc32c(payload)
+        elif tag != 5:  # MetricKey has no time; every other record written here starts with one
             (t,) = struct.unpack_from("<q", payload, 1)
             payload = payload[:1] + struct.pack("<q", t + shift_ns) + payload[9:]
-        elif tag == 5:  # MetricKey: no time, nothing to change
-            pass
-        else:  # Console (14) holds a time per line; not written with capture=False
-            raise ValueError(f"record tag {tag} at byte {off}: copying it is not supported")
-        out.append(struct.pack("<II", length, crc if tag == 5 else crc32c(payload)))
+            crc = crc32c(payload)
+        out.append(struct.pack("<II", len(payload), crc))
         out.append(payload)
-        off += 8 + length
     return b"".join(out)
 
 
@@ -178,6 +186,7 @@ def _copy_worker(runs_dir: str, names: list, copies: int, span: int, seed: int) 
             raise ValueError(f"run folder {folder} holds {others}: only a journal is copied")
         with open(os.path.join(folder, "journal.lab"), "rb") as f:
             data = f.read()
+        frames = journal_frames(data)
         slot = int(name, 16)
         for k in range(1, copies + 1):
             new_slot = slot - k * span
@@ -185,7 +194,7 @@ def _copy_worker(runs_dir: str, names: list, copies: int, span: int, seed: int) 
             target = os.path.join(runs_dir, f"{new_slot:08x}")
             os.mkdir(target)  # fails rather than touch a run that is there
             with open(os.path.join(target, "journal.lab"), "xb") as f:
-                f.write(copy_journal(data, run_id, -k * span * SLOT_NS))
+                f.write(copy_journal(data[:16], frames, run_id, -k * span * SLOT_NS))
             made += 1
     return made
 
