@@ -3,8 +3,8 @@
     python benches/million.py --runs 1000000          # 10^6 runs x 10 params x 10 metrics, 8 writing processes
     python benches/million.py --runs 100000 --procs 1 # one writing process
     python benches/million.py --runs 10000 --keep     # keep the project for another run of the queries
-    python benches/million.py --runs 1000000 --api-runs 100000 --project /work/million-proj --keep
-                                                      # 10^5 runs through the API, then 9 copies of each
+    python benches/million.py --runs 1000000 --api-runs 12500 --project /work/million-proj --keep
+                                                      # 12,500 runs through the API, then 79 copies of each
 
 Makes the project with Lab's own Python API (every run a real run, started
 and ended, with `system_metrics=False, capture=False`), split over `--procs`
