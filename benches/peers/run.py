@@ -100,7 +100,7 @@ SIZES = {
         "query_reps": 5,
         # 5b. the query at sizes the peers' APIs cannot write in a benchmark's time
         "query_runs": [10_000, 50_000],
-        "query_sample": 500,  # MLflow: runs written through its API (timed); the rest in bulk
+        "query_sample": 500,  # Lab and MLflow: runs written through the API (timed); the rest in bulk
         "query_fill_workers": 2,  # Aim: SDK processes writing side by side
         "query_aim_deadline_s": 200,  # Aim: writing time per size (indexing comes after)
         "query_timeout_s": 3600,  # per child process: a fill, or one query process
@@ -283,6 +283,8 @@ def setup_envs(state: Path, tools: list, lab_source: Path, then: dict) -> dict:
     envs = sorted({t.env for t in tools} | {"lab"})
 
     def prepare(env: str) -> dict:
+        if env == "lab" and LAB_ENV:  # built elsewhere: nothing to install, no footprint
+            return {"ok": True, "footprint": None, "prebuilt": str(LAB_ENV[0])}
         status = ensure_env(env, groups.get(env, []) if env != "lab" else [], shared, state)
         if env == "lab" and status["ok"]:
             built = build_lab(state, lab_source)
@@ -299,7 +301,12 @@ def setup_envs(state: Path, tools: list, lab_source: Path, then: dict) -> dict:
 # ------------------------------------------------------------ child processes
 
 
+LAB_ENV: list = []  # --lab-env: an environment that has Lab installed already
+
+
 def python_of(state: Path, tool: Tool) -> str:
+    if tool.env == "lab" and LAB_ENV:
+        return str(LAB_ENV[0] / "bin" / "python")
     return str(state / "venvs" / tool.env / "bin" / "python")
 
 
@@ -519,7 +526,7 @@ def render(table: dict, markdown: bool) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---", "---", "---:", "---:", "---:", "---:", "---"]) + "|"]
         lines += ["| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |" for cells in body]
         return "\n".join(lines)
-    widths = [max(len(head[i]), *(len(b[i]) for b in body)) for i in range(len(head) - 1)]
+    widths = [max([len(head[i])] + [len(b[i]) for b in body]) for i in range(len(head) - 1)]  # a table may be empty
     out = ["  ".join(h.ljust(w) for h, w in zip(head, widths)) + "  note"]
     for cells in body:
         out.append("  ".join(c.ljust(w) for c, w in zip(cells, widths)) + "  " + cells[-1])
@@ -841,8 +848,9 @@ class Suite:
     def query(self) -> None:
         """The many-runs query at sizes (10,000 and 50,000 runs) past what the
         peers' APIs write in a benchmark's time. Each store grows size by size:
-        Lab's through its API; MLflow's through its API for a sample (the write
-        figure), the rest inserted in bulk into the schema MLflow made, checked
+        Lab's and MLflow's through the API for a sample (the write figure),
+        the rest written in bulk (Lab: journals, record for record as its API
+        writes them; MLflow: rows inserted into the schema it made), checked
         to read back as the API's runs do; Aim's through its SDK in parallel
         processes until a deadline (it has no bulk path), so Aim is queried at
         the largest size it reached."""
@@ -892,7 +900,7 @@ class Suite:
             runs = reached[t.key]
             held = f"{runs:,} runs" + ("" if runs >= n else f" of {n:,}")
             if t.key == "lab":
-                note = f"{held}, every one through the API ({WRITE_PATH['lab']}), waiting every 100 runs for the background thread that syncs ended runs, then folded into the index"
+                note = f"{held}: {api_runs:,} through the API ({WRITE_PATH['lab']}), timed, waiting every 100 runs for the background thread that syncs ended runs; the other {runs - api_runs:,} written in bulk as journals, record for record as the API writes them (the fill checks that Lab reads both alike); then folded into the index"
             elif t.key == "mlflow":
                 note = f"{held}: {api_runs:,} through the API ({WRITE_PATH['mlflow']}), timed; the other {runs - api_runs:,} inserted in bulk into the SQLite schema MLflow made, as its API writes them (the fill checks that search_runs reads both alike)"
             else:
@@ -1242,9 +1250,11 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, default=None, help="where to write the tables as Markdown (default bench-out/peers[-quick].md)")
     parser.add_argument("--workdir", default=None, help="parent of the temporary work folders (default: the system's)")
     parser.add_argument("--lab-source", type=Path, default=ROOT, help="the Lab checkout to build (default: this one)")
+    parser.add_argument("--lab-env", type=Path, default=None, help="use the Lab installed in this virtual environment (a release build made elsewhere, e.g. `.venv` after `make venv`) instead of building a wheel; the seed scenario needs scikit-learn there, and the footprint scenario has no Lab row")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every child process and its time")
     parser.add_argument("--seed", type=int, default=None, help="seed of the crash scenario's kill moments")
     parser.add_argument("--query-sizes", default=None, help="comma-separated store sizes of the query scenario (default 10000,50000; --quick: 100)")
+    parser.add_argument("--query-timeout", type=float, default=None, help="seconds each process of the query scenario may take, a fill or one query (default 3600; --quick: 120); a query past it is reported as timed out")
     args = parser.parse_args()
     global VERBOSE
     VERBOSE = args.verbose
@@ -1257,6 +1267,10 @@ def main() -> int:
             sizes["query_runs"] = sorted(int(x) for x in args.query_sizes.split(","))
         except ValueError:
             parser.error(f"--query-sizes takes comma-separated numbers of runs, not {args.query_sizes!r}")
+    if args.query_timeout is not None:
+        if args.query_timeout <= 0:
+            parser.error(f"--query-timeout takes a positive number of seconds, not {args.query_timeout}")
+        sizes["query_timeout_s"] = args.query_timeout
     wanted = [BY_KEY[k.strip()] for k in args.tools.split(",") if k.strip()]
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     for s in scenarios:
@@ -1268,6 +1282,8 @@ def main() -> int:
     started = time.time()
     t_start = time.perf_counter()
     args.state.mkdir(parents=True, exist_ok=True)
+    if args.lab_env:
+        LAB_ENV.append(args.lab_env.resolve())
 
     def mlflow_store():
         d = Path(tempfile.mkdtemp(prefix="lab-peers-mlflow-", dir=args.workdir))
