@@ -408,6 +408,18 @@ pub(crate) fn param_value(value: &[u8], text: Option<String>) -> Value {
     }
 }
 
+/// A parameter from SQLite's `value` and `text` columns: as
+/// [`param_value`], and a NULL `value` for a number or bool its text gives
+/// back exactly.
+pub(crate) fn sqlite_param(value: Option<&[u8]>, text: Option<String>) -> Value {
+    if let Some(value) = value {
+        return param_value(value, text);
+    }
+    let text = text.unwrap_or_default();
+    crate::facts::number_from_text(&text)
+        .unwrap_or_else(|| Value::Repr(format!("<undecodable value: {text:?}>")))
+}
+
 pub(crate) fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
@@ -553,14 +565,18 @@ impl Rows<'_> {
 
     fn params(&mut self) -> Result<(), Error> {
         self.each("params", "t.key, t.value, t.text", "seq", |run, r| {
-            let value = param_value(&r.get::<_, Vec<u8>>("value")?, r.get("text")?);
+            let value = sqlite_param(
+                r.get::<_, Option<Vec<u8>>>("value")?.as_deref(),
+                r.get("text")?,
+            );
             run.params.push((r.get("key")?, value));
             Ok(())
         })
     }
 
     fn metrics(&mut self) -> Result<(), Error> {
-        let cols = "t.key, t.last, t.last_bits, t.last_step, t.min, t.max, t.count";
+        // `min` and `max` are NULL where they equal `last` (see `unless_last`).
+        let cols = "t.key, t.last, t.last_bits, t.last_step, coalesce(t.min, t.last) AS min, coalesce(t.max, t.last) AS max, t.count";
         self.each("metrics", cols, "seq", |run, r| {
             run.metrics.push(MetricSummary {
                 name: r.get("key")?,

@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::delta::Delta;
-use crate::facts::{encode_value as blob, param_columns, real};
+use crate::facts::{encode_value as blob, number_in_text, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
 use crate::schema::rid_of;
@@ -251,11 +251,17 @@ fn params_of(
         if let Some(m) = m {
             m.param(&p.key, &stored, text.as_deref());
         }
+        // A number or bool its text gives back exactly is kept as that text
+        // (and `num`) alone, with a NULL `value`.
+        let kept = match text.as_deref() {
+            Some(t) if number_in_text(&p.value, t) => None,
+            _ => Some(stored),
+        };
         tx.prepare_cached(
             "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
-        .execute(params![rid, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
+        .execute(params![rid, p.key, p.offset as i64, kept, text, p.value.as_f64().and_then(real)])?;
         names.remember(tx, "params", &p.key)?;
     }
     Ok(())
@@ -302,8 +308,10 @@ fn metrics(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (run, key) DO UPDATE SET
            last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
-           min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
-           max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL THEN excluded.max ELSE max(max, excluded.max) END,
+           min = nullif(coalesce(min(coalesce(min, last), coalesce(excluded.min, excluded.last)),
+                                 coalesce(min, last), coalesce(excluded.min, excluded.last)), excluded.last),
+           max = nullif(coalesce(max(coalesce(max, last), coalesce(excluded.max, excluded.last)),
+                                 coalesce(max, last), coalesce(excluded.max, excluded.last)), excluded.last),
            count = count + excluded.count",
     )?;
     for (key_id, s) in &d.metrics {
@@ -330,12 +338,22 @@ fn metrics(
             real(s.last),
             last_bits(s.last),
             s.last_step,
-            s.min,
-            s.max,
+            unless_last(s.min, s.last),
+            unless_last(s.max, s.last),
             s.count
         ])?;
     }
     Ok(())
+}
+
+/// A metric's smallest or largest value for its column: NULL when it is the
+/// last value (a metric logged once, or ending on its best), which readers
+/// take from `last` instead. NULL in a row whose `last` is NULL (NaN) means
+/// that every value was NaN.
+fn unless_last(extreme: Option<f64>, last: f64) -> Option<f64> {
+    // Exactly equal, as REAL columns compare them: -0.0 equals 0.
+    #[allow(clippy::float_cmp)]
+    extreme.filter(|v| last.is_nan() || *v != last)
 }
 
 /// A metric's last value's bits, for the `last_bits` column: only when its
