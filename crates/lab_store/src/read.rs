@@ -535,9 +535,10 @@ impl Rows<'_> {
     ) -> Result<(), Error> {
         let only = match (table, self.detail) {
             // What a listing summary would carry: the listed attributes.
-            ("attrs", Detail::Listing) => {
-                format!(" AND t.key IN ({})", crate::fields::listed_attrs_sql())
-            }
+            ("attrs", Detail::Listing) => format!(
+                " AND t.key IN (SELECT id FROM attr_keys WHERE name IN ({}))",
+                crate::fields::listed_attrs_sql()
+            ),
             _ => String::new(),
         };
         let sql = format!(
@@ -555,12 +556,17 @@ impl Rows<'_> {
     }
 
     fn attrs(&mut self) -> Result<(), Error> {
-        let cols = "t.key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
+        let cols = "(SELECT name FROM attr_keys WHERE id = t.key) AS key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
         self.each("attrs", cols, "key", |run, r| {
             run.attrs
                 .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
             Ok(())
-        })
+        })?;
+        // By name: `t.key` is the name's number.
+        for run in self.runs.iter_mut() {
+            run.attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(())
     }
 
     fn params(&mut self) -> Result<(), Error> {

@@ -323,8 +323,9 @@ const MIGRATIONS: &[&str] = &[
     // 14: the index made anew, empty, as 12 did, to be folded again from
     // the journals into rows that hold less twice: a parameter's `value` is
     // NULL when its text gives the number back exactly, a metric's `min` and
-    // `max` NULL when they are its last value, and an attribute value of
-    // [`SHARED_VALUE`] bytes or more (now the writer too) kept once.
+    // `max` NULL when they are its last value, an attribute value of
+    // [`SHARED_VALUE`] bytes or more (now the writer too) kept once, and
+    // attribute names numbered (`attr_keys`): a dozen names, in every run.
     "
     DROP TABLE runs;
     DROP TABLE attrs;
@@ -372,9 +373,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_incomplete ON runs(complete) WHERE complete = 0;
     CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
     CREATE INDEX runs_name ON runs(name);
+    CREATE TABLE attr_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE
+    );
     CREATE TABLE attrs (
         run INTEGER NOT NULL,
-        key TEXT NOT NULL,
+        key INTEGER NOT NULL,
         value BLOB,
         shared INTEGER,
         PRIMARY KEY (run, key)
@@ -478,6 +483,7 @@ const NAMES_MIGRATION: i64 = 9;
 const TABLES: &[&str] = &[
     "runs",
     "attrs",
+    "attr_keys",
     "attr_values",
     "params",
     "metric_keys",

@@ -266,7 +266,7 @@ pub(crate) fn write(tx: &Connection, rid: i64) -> Result<(), Error> {
 fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
     let attrs = tx
         .prepare_cached(&format!(
-            "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run = ?1 AND key IN ({}) ORDER BY key",
+            "SELECT k.name AS key, coalesce(a.value, (SELECT value FROM attr_values WHERE id = a.shared)) AS value FROM attrs a JOIN attr_keys k ON k.id = a.key WHERE a.run = ?1 AND k.name IN ({}) ORDER BY k.name",
             crate::fields::listed_attrs_sql()
         ))?
         .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?

@@ -2319,7 +2319,9 @@ fn index_count(project: &Project, sql: &str) -> i64 {
 fn values_kept_once_read_back_exactly() {
     let (_dir, project) = new_project();
     let mut w = begin(&project, "once", now_nanos());
+    w.attr("zeta", Value::Int(1));
     w.attr(WRITER_ATTR, WriterIdentity::current().unwrap().to_value());
+    w.attr("alpha", Value::Str("a".into()));
     let neg_nan = f64::from_bits(f64::NAN.to_bits() | (1 << 63));
     let params = [
         ("int", Value::Int(8)),
@@ -2382,7 +2384,11 @@ fn values_kept_once_read_back_exactly() {
         .into_iter()
         .next()
         .unwrap();
-    for run in [store.run(&short).unwrap(), listed] {
+    let shown = store.run(&short).unwrap();
+    let attrs: Vec<&str> = shown.attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(attrs, ["alpha", WRITER_ATTR, "zeta"]);
+    assert_eq!(shown.attrs[0].1, Value::Str("a".into()));
+    for run in [shown, listed] {
         assert_eq!(run.params.len(), params.len());
         for ((key, value), (k, v)) in params.iter().zip(&run.params) {
             assert_eq!(key, k);
@@ -2430,4 +2436,13 @@ fn values_kept_once_read_back_exactly() {
         ),
         1
     );
+    // Attribute names numbered, each once.
+    assert_eq!(
+        index_count(
+            &project,
+            "SELECT count(*) FROM attrs WHERE typeof(key) = 'integer'"
+        ),
+        3
+    );
+    assert_eq!(index_count(&project, "SELECT count(*) FROM attr_keys"), 3);
 }
