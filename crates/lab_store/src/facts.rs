@@ -100,6 +100,33 @@ pub fn param_columns(value: &Value) -> (Vec<u8>, Option<String>) {
     }
 }
 
+/// A number or bool read back from its text (see [`param_columns`]):
+/// `True`, `False`, an integer, or else a float; `None` for other text.
+/// SQLite's index leaves out the encoded `value` of a parameter this gives
+/// back exactly.
+pub(crate) fn number_from_text(text: &str) -> Option<Value> {
+    match text {
+        "True" => Some(Value::Bool(true)),
+        "False" => Some(Value::Bool(false)),
+        _ => text
+            .parse::<i64>()
+            .map(Value::Int)
+            .ok()
+            .or_else(|| text.parse::<f64>().ok().map(Value::Float)),
+    }
+}
+
+/// Whether [`number_from_text`] of `text` gives back `value` exactly (a
+/// float to the bit: NaN's payload, -0.0).
+pub(crate) fn number_in_text(value: &Value, text: &str) -> bool {
+    match (value, number_from_text(text)) {
+        (Value::Bool(a), Some(Value::Bool(b))) => *a == b,
+        (Value::Int(a), Some(Value::Int(b))) => *a == b,
+        (Value::Float(a), Some(Value::Float(b))) => a.to_bits() == b.to_bits(),
+        _ => false,
+    }
+}
+
 /// A value in the journal's encoding, as indexes keep attributes, features
 /// and parameters.
 #[must_use]

@@ -408,6 +408,18 @@ pub(crate) fn param_value(value: &[u8], text: Option<String>) -> Value {
     }
 }
 
+/// A parameter from SQLite's `value` and `text` columns: as
+/// [`param_value`], and a NULL `value` for a number or bool its text gives
+/// back exactly.
+pub(crate) fn sqlite_param(value: Option<&[u8]>, text: Option<String>) -> Value {
+    if let Some(value) = value {
+        return param_value(value, text);
+    }
+    let text = text.unwrap_or_default();
+    crate::facts::number_from_text(&text)
+        .unwrap_or_else(|| Value::Repr(format!("<undecodable value: {text:?}>")))
+}
+
 pub(crate) fn decode(bytes: &[u8]) -> Value {
     codec::decode_value(bytes).unwrap_or_else(|e| Value::Repr(format!("<undecodable value: {e}>")))
 }
@@ -523,9 +535,10 @@ impl Rows<'_> {
     ) -> Result<(), Error> {
         let only = match (table, self.detail) {
             // What a listing summary would carry: the listed attributes.
-            ("attrs", Detail::Listing) => {
-                format!(" AND t.key IN ({})", crate::fields::listed_attrs_sql())
-            }
+            ("attrs", Detail::Listing) => format!(
+                " AND t.key IN (SELECT id FROM attr_keys WHERE name IN ({}))",
+                crate::fields::listed_attrs_sql()
+            ),
             _ => String::new(),
         };
         let sql = format!(
@@ -543,24 +556,33 @@ impl Rows<'_> {
     }
 
     fn attrs(&mut self) -> Result<(), Error> {
-        let cols = "t.key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
+        let cols = "(SELECT name FROM attr_keys WHERE id = t.key) AS key, coalesce(t.value, (SELECT v.value FROM attr_values v WHERE v.id = t.shared)) AS value";
         self.each("attrs", cols, "key", |run, r| {
             run.attrs
                 .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
             Ok(())
-        })
+        })?;
+        // By name: `t.key` is the name's number.
+        for run in self.runs.iter_mut() {
+            run.attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        Ok(())
     }
 
     fn params(&mut self) -> Result<(), Error> {
         self.each("params", "t.key, t.value, t.text", "seq", |run, r| {
-            let value = param_value(&r.get::<_, Vec<u8>>("value")?, r.get("text")?);
+            let value = sqlite_param(
+                r.get::<_, Option<Vec<u8>>>("value")?.as_deref(),
+                r.get("text")?,
+            );
             run.params.push((r.get("key")?, value));
             Ok(())
         })
     }
 
     fn metrics(&mut self) -> Result<(), Error> {
-        let cols = "t.key, t.last, t.last_bits, t.last_step, t.min, t.max, t.count";
+        // `min` and `max` are NULL where they equal `last` (see `unless_last`).
+        let cols = "t.key, t.last, t.last_bits, t.last_step, coalesce(t.min, t.last) AS min, coalesce(t.max, t.last) AS max, t.count";
         self.each("metrics", cols, "seq", |run, r| {
             run.metrics.push(MetricSummary {
                 name: r.get("key")?,

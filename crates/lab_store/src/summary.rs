@@ -266,7 +266,7 @@ pub(crate) fn write(tx: &Connection, rid: i64) -> Result<(), Error> {
 fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
     let attrs = tx
         .prepare_cached(&format!(
-            "SELECT key, coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) AS value FROM attrs WHERE run = ?1 AND key IN ({}) ORDER BY key",
+            "SELECT k.name AS key, coalesce(a.value, (SELECT value FROM attr_values WHERE id = a.shared)) AS value FROM attrs a JOIN attr_keys k ON k.id = a.key WHERE a.run = ?1 AND k.name IN ({}) ORDER BY k.name",
             crate::fields::listed_attrs_sql()
         ))?
         .query_map([rid], |r| Ok((r.get("key")?, r.get("value")?)))?
@@ -274,12 +274,18 @@ fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
     let params = tx
         .prepare_cached("SELECT key, value, text FROM params WHERE run = ?1 ORDER BY seq")?
         .query_map([rid], |r| {
-            Ok((r.get("key")?, r.get("value")?, r.get("text")?))
+            let text: Option<String> = r.get("text")?;
+            let value = match r.get::<_, Option<Vec<u8>>>("value")? {
+                Some(value) => value,
+                // A number kept as its text alone.
+                None => crate::facts::encode_value(&crate::read::sqlite_param(None, text.clone())),
+            };
+            Ok((r.get("key")?, value, text))
         })?
         .collect::<Result<_, _>>()?;
     let metrics = tx
         .prepare_cached(
-            "SELECT key, last, last_bits, last_step, min, max, count FROM metrics WHERE run = ?1 ORDER BY seq",
+            "SELECT key, last, last_bits, last_step, coalesce(min, last) AS min, coalesce(max, last) AS max, count FROM metrics WHERE run = ?1 ORDER BY seq",
         )?
         .query_map([rid], |r| {
             Ok((

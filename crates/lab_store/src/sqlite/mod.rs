@@ -26,8 +26,8 @@ pub(crate) struct SqliteIndex<'c> {
     batch: bool,
     /// Whether the batch's transaction is open.
     open: bool,
-    /// The names the open batch recorded (see [`write::Names`]).
-    named: HashSet<(&'static str, String)>,
+    /// What the open batch recorded (see [`write::Names`]).
+    named: write::Remembered,
 }
 
 /// How many prepared statements a connection keeps: a fold runs some forty
@@ -42,7 +42,7 @@ impl<'c> SqliteIndex<'c> {
             conn,
             batch: false,
             open: false,
-            named: HashSet::new(),
+            named: write::Remembered::default(),
         }
     }
 }
@@ -193,7 +193,7 @@ impl FoldIndex for SqliteIndex<'_> {
     fn attr(&self, id: &str, key: &str) -> Result<Option<Value>, Error> {
         let blob: Option<Vec<u8>> = self
             .conn
-            .prepare_cached("SELECT coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) FROM attrs WHERE run = (SELECT rid FROM runs WHERE id = ?1) AND key = ?2")?
+            .prepare_cached("SELECT coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) FROM attrs WHERE run = (SELECT rid FROM runs WHERE id = ?1) AND key = (SELECT id FROM attr_keys WHERE name = ?2)")?
             .query_row(params![id, key], |r| r.get(0))
             .optional()?;
         Ok(blob.and_then(|b| codec::decode_value(&b).ok()))

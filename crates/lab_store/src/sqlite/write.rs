@@ -12,7 +12,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::Error;
 use crate::delta::Delta;
-use crate::facts::{encode_value as blob, param_columns, real};
+use crate::facts::{encode_value as blob, number_in_text, param_columns, real};
 use crate::fold::{UNKNOWN_EXPERIMENT, lost_start_id, slot_nanos};
 use crate::fold_index::{FoldWrite, Folded};
 use crate::schema::rid_of;
@@ -35,7 +35,7 @@ pub(super) fn fold(
     let Some(rid) = rid_of(tx, id)? else {
         return Ok(());
     };
-    attrs(tx, rid, &d.attrs, m)?;
+    attrs(tx, rid, &d.attrs, names, m)?;
     if let Some(features) = &d.features {
         tx.prepare_cached("UPDATE runs SET features = ?2 WHERE rid = ?1")?
             .execute(params![rid, blob(&Value::List(features.clone()))])?;
@@ -85,7 +85,7 @@ fn apply_edits(
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
-    attrs(tx, rid, &edits.attrs, m)?;
+    attrs(tx, rid, &edits.attrs, names, m)?;
     untags(tx, rid, &edits.untags, m)?;
     tags(tx, rid, &edits.tags, names, m)?;
     tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE rid = ?1")?
@@ -167,9 +167,11 @@ fn attrs(
     tx: &Connection,
     rid: i64,
     attrs: &[(String, Value)],
+    names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
     for (key, value) in attrs {
+        let key_id = names.attr_key(tx, key)?;
         let encoded = blob(value);
         if let Some(m) = m {
             m.attr(key, &encoded);
@@ -182,7 +184,7 @@ fn attrs(
         tx.prepare_cached(
             "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
         )?
-        .execute(params![rid, key, inline, shared])?;
+        .execute(params![rid, key_id, inline, shared])?;
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
             tx.prepare_cached("UPDATE runs SET note = ?2 WHERE rid = ?1")?
@@ -251,11 +253,17 @@ fn params_of(
         if let Some(m) = m {
             m.param(&p.key, &stored, text.as_deref());
         }
+        // A number or bool its text gives back exactly is kept as that text
+        // (and `num`) alone, with a NULL `value`.
+        let kept = match text.as_deref() {
+            Some(t) if number_in_text(&p.value, t) => None,
+            _ => Some(stored),
+        };
         tx.prepare_cached(
             "INSERT INTO params (run, key, seq, value, text, num) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (run, key) DO UPDATE SET value = excluded.value, text = excluded.text, num = excluded.num",
         )?
-        .execute(params![rid, p.key, p.offset as i64, stored, text, p.value.as_f64().and_then(real)])?;
+        .execute(params![rid, p.key, p.offset as i64, kept, text, p.value.as_f64().and_then(real)])?;
         names.remember(tx, "params", &p.key)?;
     }
     Ok(())
@@ -302,8 +310,10 @@ fn metrics(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (run, key) DO UPDATE SET
            last = excluded.last, last_bits = excluded.last_bits, last_step = excluded.last_step,
-           min = CASE WHEN excluded.min IS NULL THEN min WHEN min IS NULL THEN excluded.min ELSE min(min, excluded.min) END,
-           max = CASE WHEN excluded.max IS NULL THEN max WHEN max IS NULL THEN excluded.max ELSE max(max, excluded.max) END,
+           min = nullif(coalesce(min(coalesce(min, last), coalesce(excluded.min, excluded.last)),
+                                 coalesce(min, last), coalesce(excluded.min, excluded.last)), excluded.last),
+           max = nullif(coalesce(max(coalesce(max, last), coalesce(excluded.max, excluded.last)),
+                                 coalesce(max, last), coalesce(excluded.max, excluded.last)), excluded.last),
            count = count + excluded.count",
     )?;
     for (key_id, s) in &d.metrics {
@@ -330,12 +340,22 @@ fn metrics(
             real(s.last),
             last_bits(s.last),
             s.last_step,
-            s.min,
-            s.max,
+            unless_last(s.min, s.last),
+            unless_last(s.max, s.last),
             s.count
         ])?;
     }
     Ok(())
+}
+
+/// A metric's smallest or largest value for its column: NULL when it is the
+/// last value (a metric logged once, or ending on its best), which readers
+/// take from `last` instead. NULL in a row whose `last` is NULL (NaN) means
+/// that every value was NaN.
+fn unless_last(extreme: Option<f64>, last: f64) -> Option<f64> {
+    // Exactly equal, as REAL columns compare them: -0.0 equals 0.
+    #[allow(clippy::float_cmp)]
+    extreme.filter(|v| last.is_nan() || *v != last)
 }
 
 /// A metric's last value's bits, for the `last_bits` column: only when its
@@ -486,25 +506,64 @@ fn earlier_damage(tx: &Connection, rid: i64) -> Result<Option<String>, Error> {
         .flatten())
 }
 
-/// The names (scope and key) already recorded in the `names` table by the
-/// transaction under way, so that each is inserted once, not once a run:
-/// `None` remembers nothing (each name is inserted, and ignored when there).
+/// What the transaction under way recorded: the names (scope and key) in
+/// the `names` table, so that each is inserted once, not once a run, and the
+/// numbers of attribute names in `attr_keys`, so that each is looked up once.
 #[derive(Default)]
-pub(super) struct Names<'a>(pub(super) Option<&'a mut HashSet<(&'static str, String)>>);
+pub(super) struct Remembered {
+    names: HashSet<(&'static str, String)>,
+    attr_keys: HashMap<String, i64>,
+}
+
+impl Remembered {
+    /// Forgets everything: the transaction that recorded it rolled back.
+    pub(super) fn clear(&mut self) {
+        self.names.clear();
+        self.attr_keys.clear();
+    }
+}
+
+/// What the transaction under way recorded ([`Remembered`]); `None`
+/// remembers nothing (each name is inserted, and ignored when there).
+#[derive(Default)]
+pub(super) struct Names<'a>(pub(super) Option<&'a mut Remembered>);
 
 impl Names<'_> {
     /// Records that some run has a metric, parameter or tag of this name,
     /// for resolving names in queries without scanning the big tables.
     fn remember(&mut self, tx: &Connection, scope: &'static str, key: &str) -> Result<(), Error> {
         if let Some(seen) = &mut self.0 {
-            if seen.contains(&(scope, key.to_owned())) {
+            if seen.names.contains(&(scope, key.to_owned())) {
                 return Ok(());
             }
             remember_name(tx, scope, key)?;
-            seen.insert((scope, key.to_owned()));
+            seen.names.insert((scope, key.to_owned()));
             return Ok(());
         }
         remember_name(tx, scope, key)
+    }
+
+    /// The number of attribute name `key` in `attr_keys`, where it is added
+    /// unless there already.
+    fn attr_key(&mut self, tx: &Connection, key: &str) -> Result<i64, Error> {
+        if let Some(id) = self.0.as_ref().and_then(|seen| seen.attr_keys.get(key)) {
+            return Ok(*id);
+        }
+        let found: Option<i64> = tx
+            .prepare_cached("SELECT id FROM attr_keys WHERE name = ?1")?
+            .query_row([key], |r| r.get(0))
+            .optional()?;
+        let id = if let Some(id) = found {
+            id
+        } else {
+            tx.prepare_cached("INSERT INTO attr_keys (name) VALUES (?1)")?
+                .execute([key])?;
+            tx.last_insert_rowid()
+        };
+        if let Some(seen) = &mut self.0 {
+            seen.attr_keys.insert(key.to_owned(), id);
+        }
+        Ok(id)
     }
 }
 

@@ -2306,3 +2306,143 @@ fn a_crashed_run_keeps_its_console_and_reading_it_is_done() {
         }]
     );
 }
+
+/// Counts `sql`'s single number in the project's index.
+fn index_count(project: &Project, sql: &str) -> i64 {
+    rusqlite::Connection::open(project.index_path())
+        .unwrap()
+        .query_row(sql, [], |r| r.get(0))
+        .unwrap()
+}
+
+#[test]
+fn values_kept_once_read_back_exactly() {
+    let (_dir, project) = new_project();
+    let mut w = begin(&project, "once", now_nanos());
+    w.attr("zeta", Value::Int(1));
+    w.attr(WRITER_ATTR, WriterIdentity::current().unwrap().to_value());
+    w.attr("alpha", Value::Str("a".into()));
+    let neg_nan = f64::from_bits(f64::NAN.to_bits() | (1 << 63));
+    let params = [
+        ("int", Value::Int(8)),
+        ("big", Value::Int(i64::MAX)),
+        ("negative", Value::Int(-3)),
+        ("float", Value::Float(0.1 + 0.2)),
+        ("whole", Value::Float(2.0)),
+        ("tiny", Value::Float(5e-324)),
+        ("huge", Value::Float(1e300)),
+        ("negative_zero", Value::Float(-0.0)),
+        ("infinite", Value::Float(f64::NEG_INFINITY)),
+        ("nan", Value::Float(neg_nan)),
+        ("yes", Value::Bool(true)),
+        ("no", Value::Bool(false)),
+        ("none", Value::Null),
+        ("number_text", Value::Str("10".into())),
+        ("float_text", Value::Str("0.5".into())),
+        ("bool_text", Value::Str("True".into())),
+        ("list", Value::List(vec![Value::Int(1), Value::Float(2.5)])),
+    ];
+    for (key, value) in &params {
+        w.param(key, value.clone());
+    }
+    w.key(0, "once");
+    w.key(1, "falling");
+    w.key(2, "rising");
+    w.key(3, "ends_nan");
+    w.key(4, "negative_zero");
+    w.key(5, "all_nan");
+    w.metrics(&[
+        (0, 0, 0.25),
+        (1, 0, 3.0),
+        (2, 0, 1.0),
+        (3, 0, 2.0),
+        (4, 0, 1.0),
+    ]);
+    w.metric(5, 0, f64::NAN);
+    let short = w.short();
+
+    // Folded in two stretches: what the first keeps merges with the second.
+    let mut store = open(&project);
+    assert!(store.refresh().unwrap().is_empty());
+    w.metrics(&[(1, 1, 2.0), (2, 1, 4.0), (3, 1, f64::NAN), (4, 1, -0.0)]);
+    w.metric(1, 2, 1.0);
+    w.metric(2, 2, 3.0);
+    w.metric(5, 1, f64::NAN);
+    w.end(now_nanos(), Status::Finished, None);
+    w.close();
+    assert!(store.refresh().unwrap().is_empty());
+
+    let expected_metrics = [
+        ("once", 0.25, Some(0.25), Some(0.25), 1),
+        ("falling", 1.0, Some(1.0), Some(3.0), 3),
+        ("rising", 3.0, Some(1.0), Some(4.0), 3),
+        ("negative_zero", -0.0, Some(0.0), Some(1.0), 2),
+    ];
+    let listed = store
+        .select(&lab_store::Selection::default())
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap();
+    let shown = store.run(&short).unwrap();
+    let attrs: Vec<&str> = shown.attrs.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(attrs, ["alpha", WRITER_ATTR, "zeta"]);
+    assert_eq!(shown.attrs[0].1, Value::Str("a".into()));
+    for run in [shown, listed] {
+        assert_eq!(run.params.len(), params.len());
+        for ((key, value), (k, v)) in params.iter().zip(&run.params) {
+            assert_eq!(key, k);
+            match (value, v) {
+                (Value::Float(a), Value::Float(b)) => assert_eq!(a.to_bits(), b.to_bits(), "{key}"),
+                _ => assert_eq!(value, v, "{key}"),
+            }
+        }
+        for (name, last, min, max, count) in expected_metrics {
+            let m = summary(&run, name);
+            assert_eq!(m.last.to_bits(), f64::to_bits(last), "{name}");
+            assert_eq!((m.min, m.max, m.count), (min, max, count), "{name}");
+        }
+        let ends_nan = summary(&run, "ends_nan");
+        assert!(ends_nan.last.is_nan());
+        assert_eq!((ends_nan.min, ends_nan.max), (Some(2.0), Some(2.0)));
+        let all_nan = summary(&run, "all_nan");
+        assert_eq!((all_nan.min, all_nan.max, all_nan.count), (None, None, 2));
+    }
+
+    // Each number once: kept as its text, a metric's extremes left out where
+    // they are its last value, the writer's identity shared.
+    assert_eq!(
+        index_count(&project, "SELECT count(*) FROM params WHERE value IS NULL"),
+        11
+    );
+    assert_eq!(
+        index_count(
+            &project,
+            "SELECT count(*) FROM metrics WHERE min IS NULL AND last IS NOT NULL"
+        ),
+        3
+    );
+    assert_eq!(
+        index_count(
+            &project,
+            "SELECT count(*) FROM metrics WHERE max IS NULL AND last IS NOT NULL"
+        ),
+        1
+    );
+    assert_eq!(
+        index_count(
+            &project,
+            "SELECT count(*) FROM attrs WHERE shared IS NOT NULL"
+        ),
+        1
+    );
+    // Attribute names numbered, each once.
+    assert_eq!(
+        index_count(
+            &project,
+            "SELECT count(*) FROM attrs WHERE typeof(key) = 'integer'"
+        ),
+        3
+    );
+    assert_eq!(index_count(&project, "SELECT count(*) FROM attr_keys"), 3);
+}
