@@ -11,9 +11,14 @@ wall time of the write and runs per second. Then folds the index (one
 where SQLite's `dbstat` is compiled in, and the journals' bytes per run. Then
 times whole `lab reindex` processes, and the first page of the listings: whole
 `lab ls --limit 50` and `lab ls --where "m1 > 0.5" --sort -m0 --limit 50`
-processes, `lab.runs(where=..., sort=..., limit=50)` in process, and
-`lab ui`'s `/api/v1/runs?limit=100` (the first request after the server
-starts, then warm ones), in shuffled order, and prints medians.
+processes, `lab.runs(where=..., sort=...)` in process (with `limit=50`,
+without a limit, and `as_frame=True`: each the first call in a fresh
+process, pandas imported before), and `lab ui`'s `/api/v1/runs?limit=100`
+(the first request after the server starts, then warm ones), in shuffled
+order, and prints medians. `--only TEXT` times only the listings whose
+name holds TEXT:
+
+    python benches/million.py --runs 10000 --keep --only lab.runs
 
 Uses the `lab` next to this interpreter (a release build: `make venv`). A
 million runs take several gigabytes of journals: check `df -h` first; the
@@ -175,6 +180,9 @@ def main() -> int:
     parser.add_argument("--reindex-repeats", type=int, default=1, help="times `lab reindex` runs (0: not at all)")
     parser.add_argument("--project", type=Path, default=HERE.parent / "bench-out" / "million")
     parser.add_argument("--keep", action="store_true", help="keep the project (and reuse one of the same shape)")
+    parser.add_argument(
+        "--only", metavar="TEXT", help="time only the listings whose name holds TEXT (no `lab ui`, no `lab reindex`)"
+    )
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "million.json")
     args = parser.parse_args()
     if args.runs < 1 or args.procs < 1:
@@ -199,7 +207,7 @@ def main() -> int:
     index = index_bytes(project)
     journals = journal_bytes(project)
 
-    reindex = [time_process([lab, "reindex"], env) for _ in range(args.reindex_repeats)]
+    reindex = [time_process([lab, "reindex"], env) for _ in range(0 if args.only else args.reindex_repeats)]
 
     where, sort = "m1 > 0.5", "-m0"
     cases = {
@@ -212,7 +220,21 @@ def main() -> int:
             f"lab.runs(where={where!r}, sort={sort!r}, limit=50)\nprint(time.perf_counter() - t)",
             env,
         ),
+        f'lab.runs(where="{where}", sort="{sort}") (in-process, every match)': lambda: time_python(
+            "import time, lab\nt = time.perf_counter()\n"
+            f"lab.runs(where={where!r}, sort={sort!r})\nprint(time.perf_counter() - t)",
+            env,
+        ),
+        # pandas is imported before the clock starts: its import is no part
+        # of the listing.
+        f'lab.runs(where="{where}", sort="{sort}", as_frame=True) (in-process)': lambda: time_python(
+            "import time, lab, pandas\nt = time.perf_counter()\n"
+            f"lab.runs(where={where!r}, sort={sort!r}, as_frame=True)\nprint(time.perf_counter() - t)",
+            env,
+        ),
     }
+    if args.only:
+        cases = {name: case for name, case in cases.items() if args.only in name}
     results: dict = {name: [] for name in cases}
     order = list(cases)
     for i in range(args.repeats):
@@ -220,12 +242,13 @@ def main() -> int:
         for name in order:
             results[name].append(cases[name]())
     ui_first, ui_warm = [], []
-    for _ in range(args.repeats):
+    for _ in range(0 if args.only else args.repeats):
         with Server(project) as server:
             ui_first.append(server.get("/api/v1/runs?limit=100"))
             ui_warm.append(server.get("/api/v1/runs?limit=100"))
-    results["lab ui /api/v1/runs?limit=100, first request"] = ui_first
-    results["lab ui /api/v1/runs?limit=100, warm"] = ui_warm
+    if ui_first:
+        results["lab ui /api/v1/runs?limit=100, first request"] = ui_first
+        results["lab ui /api/v1/runs?limit=100, warm"] = ui_warm
     if reindex:
         results[f"lab reindex ({runs:,} journals)"] = reindex
 
