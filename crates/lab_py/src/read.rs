@@ -261,7 +261,7 @@ enum Dirs {
 /// The runs of one selection, kept as they were read, not yet Python
 /// objects: `lab.runs()` makes a `lab.Run` of each that converts its run
 /// ([`Listing::run`]) the first time one of its fields is read, and
-/// `as_frame=True` takes them a column at a time ([`Listing::frame`]). A
+/// `as_frame=True` takes them a column at a time ([`Listing::columns`]). A
 /// listing of 10,000 runs then costs 10,000 small objects, not the
 /// 500,000 its fields would make.
 #[pyclass(frozen, module = "lab._lab")]
