@@ -26,11 +26,15 @@ index's bytes per run, by table and index where SQLite's `dbstat` is
 compiled in, and the journals' bytes per run and the disk the project takes.
 Then times whole `lab reindex` processes, and the first page of the listings:
 whole `lab ls --limit 50` and `lab ls --where "m1 > 0.5" --sort -m0 --limit 50`
-processes, `lab.runs(where=..., sort=..., limit=50)` in process, and
-`lab ui`'s `/api/v1/runs?limit=100` and `?where=m1>0.5&sort=-m0&limit=100`
+processes, `lab.runs(where=..., sort=...)` in process (with `limit=50`, without a
+limit, and `as_frame=True`: each the first call in a fresh process, pandas
+imported before), and `lab ui`'s `/api/v1/runs?limit=100` and `?where=m1>0.5&sort=-m0&limit=100`
 (the first request after the server starts, then warm ones, with the
 server's own time from its `Server-Timing` header), in shuffled order, and
-prints medians.
+prints medians. `--only TEXT` times only the listings
+whose name holds TEXT (no `lab ui`, no `lab reindex`):
+
+    python benches/million.py --runs 10000 --keep --only lab.runs
 
 Uses the `lab` next to this interpreter (a release build: `make venv`). A
 million runs take about 8 KB of disk each (a folder and a journal of a 4 KB
@@ -332,6 +336,9 @@ def main() -> int:
     parser.add_argument("--reindex-repeats", type=int, default=1, help="times `lab reindex` runs (0: not at all)")
     parser.add_argument("--project", type=Path, default=HERE.parent / "bench-out" / "million")
     parser.add_argument("--keep", action="store_true", help="keep the project (and reuse one of the same shape)")
+    parser.add_argument(
+        "--only", metavar="TEXT", help="time only the listings whose name holds TEXT (no `lab ui`, no `lab reindex`)"
+    )
     parser.add_argument("--json", type=Path, default=HERE.parent / "bench-out" / "million.json")
     args = parser.parse_args()
     api_runs = args.runs if args.api_runs is None else args.api_runs
@@ -359,7 +366,7 @@ def main() -> int:
     saved = json.loads(marker.read_text())
     written, copied = saved["written"], saved.get("copied")
 
-    reindex = [time_process([lab, "reindex"], env) for _ in range(args.reindex_repeats)]
+    reindex = [time_process([lab, "reindex"], env) for _ in range(0 if args.only else args.reindex_repeats)]
     if copied and not reindex:
         reindex_once = time_process([lab, "reindex"], env)  # copies are folded by a reindex, not by a listing
         print(f"lab reindex (folding the copies): {reindex_once:.1f} s")
@@ -381,7 +388,21 @@ def main() -> int:
             f"lab.runs(where={where!r}, sort={sort!r}, limit=50)\nprint(time.perf_counter() - t)",
             env,
         ),
+        f'lab.runs(where="{where}", sort="{sort}") (in-process, every match)': lambda: time_python(
+            "import time, lab\nt = time.perf_counter()\n"
+            f"lab.runs(where={where!r}, sort={sort!r})\nprint(time.perf_counter() - t)",
+            env,
+        ),
+        # pandas is imported before the clock starts: its import is no part
+        # of the listing.
+        f'lab.runs(where="{where}", sort="{sort}", as_frame=True) (in-process)': lambda: time_python(
+            "import time, lab, pandas\nt = time.perf_counter()\n"
+            f"lab.runs(where={where!r}, sort={sort!r}, as_frame=True)\nprint(time.perf_counter() - t)",
+            env,
+        ),
     }
+    if args.only:
+        cases = {name: case for name, case in cases.items() if args.only in name}
     results: dict = {name: [] for name in cases}
     order = list(cases)
     for i in range(args.repeats):
@@ -393,7 +414,7 @@ def main() -> int:
         "/api/v1/runs?where=m1>0.5&sort=-m0&limit=100": "/api/v1/runs?" + urllib.parse.urlencode({"where": where, "sort": sort, "limit": 100}),
     }
     server_ms: dict = {}
-    for i in range(args.repeats):
+    for i in range(0 if args.only else args.repeats):
         with Server(project) as server:
             names = list(pages)
             random.Random(i).shuffle(names)

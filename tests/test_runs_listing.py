@@ -204,3 +204,64 @@ def test_as_frame_of_a_running_run_and_a_limit(project: Path) -> None:
 def _keys(selection: dict) -> list:
     sort = selection.get("sort", [])
     return [sort] if isinstance(sort, str) else list(sort)
+
+
+def make_typed_runs() -> None:
+    """Runs whose parameters give each kind of column pandas makes: ints
+    alone, ints with a missing cell or a float, bools alone or with a
+    missing cell or an int, strings, None, huge ints, -0.0 and infinities;
+    metrics with NaN and missing cells; keys met in different orders."""
+    rows = [
+        {"i": 1, "i_gap": 1, "if": 1, "b": True, "b_gap": True, "bi": True, "bf": 1.5, "s": "a", "big": 2**62 + 1},
+        {"i": -2, "if": 2.5, "b": False, "bi": 3, "bf": False, "s": "b", "s_gap": "x", "big": 0.5, "none": None},
+        {"i": 2**63 - 1, "i_gap": -7, "if": -0.0, "b": True, "bi": False, "bf": float("inf"), "s": "", "big": -(2**63)},
+    ]
+    e = Experiment("typed")
+    for i, params in enumerate(rows):
+        with e.start_run():
+            # Keys logged in another order in each run.
+            e.log_parameters(dict(reversed(list(params.items()))) if i % 2 else params)
+            metrics = {"m": [0.5, float("nan"), -0.0][i], "inf": float("-inf")}
+            if i != 1:
+                metrics["gap"] = i
+            e.log_metrics(metrics)
+    wait_background()
+
+
+def test_as_frame_makes_each_kind_of_column_pandas_makes(project: Path) -> None:
+    make_typed_runs()
+    got = lab.runs("typed", as_frame=True)
+    assert_same_frame(got, frame_of_dicts(eager(where="experiment = 'typed'")))
+    dtypes = {c: str(t) for c, t in got.dtypes.items()}
+    # The numbers that come as numpy arrays, and the columns that stay objects.
+    assert dtypes["params.i"] == "int64" and dtypes["params.b"] == "bool"
+    assert dtypes["params.i_gap"] == dtypes["params.if"] == dtypes["params.big"] == "float64"
+    assert dtypes["metrics.m"] == dtypes["metrics.gap"] == "float64"
+    assert dtypes["params.b_gap"] == dtypes["params.bi"] == dtypes["params.bf"] == "object"
+    assert dtypes["start_time"].startswith("datetime64[") and dtypes["start_time"] == dtypes["end_time"]
+    assert got["params.i"].tolist() == [2**63 - 1, -2, 1]
+    # The frame is the caller's to change.
+    got.loc[0, "metrics.m"] = 1.0
+    got.loc[0, "params.i"] = 5
+
+
+def test_as_frame_with_many_keys_and_runs_naming_different_ones(project: Path) -> None:
+    e = Experiment("wide")
+    for i in range(5):
+        with e.start_run():
+            e.log_parameters({f"p{j}": j * i for j in range(i * 60, i * 60 + 150)})
+            e.log_metrics({f"m{j}": j / (i + 1) for j in range(0, 200, i + 1)})
+    wait_background()
+    got = lab.runs("wide", as_frame=True)
+    assert len(got.columns) == 8 + 390 + 200
+    assert_same_frame(got, frame_of_dicts(eager(where="experiment = 'wide'")))
+
+
+def test_as_frame_of_runs_all_running_keeps_end_time_a_column_of_none(project: Path) -> None:
+    e = Experiment("running")
+    with e.start_run():
+        e.log_parameter("depth", 3)
+        got = lab.runs("running", as_frame=True)
+        want = frame_of_dicts(eager(where="experiment = 'running'"))
+        assert got["end_time"].tolist() == [None] and got["end_time"].dtype == object
+        assert_same_frame(got, want)

@@ -381,16 +381,45 @@ def runs(
     listing = _select(experiment, where, sort, status, limit, remote, after)
     if not as_frame:
         return Run._listed(listing)
+    return _frame(listing)
+
+
+def _frame(listing: "_lab.Listing") -> "Any":
+    """The table pandas makes of one dict per run of ``listing`` (the same
+    columns, in the same order, the same dtypes, with NaN where a run lacks
+    a parameter or metric), made a column at a time: a column of numbers or
+    times arrives as the bytes of a numpy array, with no Python object per
+    cell; the others as lists of their cells, which pandas reads as it
+    reads the dicts' values."""
     import pandas as pd
 
     if not len(listing):
         return pd.DataFrame([])
+    import numpy as np
+
+    columns = {}
+    for name, dtype, data in listing.columns():
+        if dtype is None:
+            columns[name] = data
+        elif dtype == "datetime64[us]":
+            columns[name] = _utc_times(pd, np.frombuffer(data, dtype))
+        else:
+            columns[name] = np.frombuffer(data, dtype)
+    return pd.DataFrame(columns)
+
+
+def _utc_times(pd: "Any", values: "Any") -> "Any":
+    """``values`` (numpy ``datetime64[us]``, UTC) as the column pandas makes
+    of the same times as ``datetime`` objects in UTC (NaT for None)."""
     from datetime import datetime, timezone
 
-    # One list per column, made natively: the table pandas would make of one
-    # dict per run (the same columns, in the same order, with NaN where a
-    # run lacks a parameter or metric), without those dicts.
-    return pd.DataFrame(listing.frame(datetime.fromtimestamp, timezone.utc))
+    times = pd.DatetimeIndex(values).tz_localize(timezone.utc)
+    # The resolution pandas gives such a column (microseconds, or
+    # nanoseconds before pandas 3).
+    want = pd.Series([datetime(2000, 1, 1, tzinfo=timezone.utc)]).dtype
+    if times.dtype != want:
+        times = times.astype(want)
+    return times.array
 
 
 class RunsPage(NamedTuple):

@@ -5,11 +5,11 @@ use std::borrow::Cow;
 use lab_sdk::team::{config, read::Query, read::Remote};
 use lab_store::wire::RunDetail;
 use lab_store::{Detail, Project, RunInfo, Selection, Store};
-use lab_types::Status;
+use lab_types::{Status, Value};
 use pyo3::exceptions::PyValueError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString};
 
 use crate::convert::{optional_text, text};
 use crate::errors::{ServerError, store_err, team_err};
@@ -256,7 +256,7 @@ enum Dirs {
 /// The runs of one selection, kept as they were read, not yet Python
 /// objects: `lab.runs()` makes a `lab.Run` of each that converts its run
 /// ([`Listing::run`]) the first time one of its fields is read, and
-/// `as_frame=True` takes them a column at a time ([`Listing::frame`]). A
+/// `as_frame=True` takes them a column at a time ([`Listing::columns`]). A
 /// listing of 10,000 runs then costs 10,000 small objects, not the
 /// 500,000 its fields would make.
 #[pyclass(frozen, module = "lab._lab")]
@@ -304,112 +304,269 @@ impl Listing {
         )
     }
 
-    /// The columns of `lab.runs(as_frame=True)`, in order, name to list:
-    /// `id`, `short_id`, `name`, `experiment`, `status`, `start_time`,
-    /// `end_time` (each `fromtimestamp(nanos / 1e9, utc)`, or None),
-    /// `source`, then `params.<name>` and `metrics.<name>` (each metric's
-    /// last value) in the order a row after row reading meets them, NaN
-    /// where a run lacks one: the table pandas makes of one dict per run.
-    fn frame<'py>(
-        &self,
-        py: Python<'py>,
-        fromtimestamp: &Bound<'py, PyAny>,
-        utc: &Bound<'py, PyAny>,
-    ) -> PyResult<Bound<'py, PyDict>> {
-        let n = self.runs.len();
-        let to_python = Converter::new(py);
-        let time = |nanos: i64| {
-            #[allow(clippy::cast_precision_loss)] // as Python's `nanos / 1e9`
-            let seconds = nanos as f64 / 1e9;
-            fromtimestamp.call1((seconds, utc))
-        };
-        let mut base: [Vec<Bound<'py, PyAny>>; 8] = Default::default();
-        for column in &mut base {
-            column.reserve_exact(n);
+    /// The columns of `lab.runs(as_frame=True)`, in order, each as `(name,
+    /// dtype, data)`: `id`, `short_id`, `name`, `experiment`, `status`,
+    /// `start_time`, `end_time`, `source`, then `params.<name>` and
+    /// `metrics.<name>` (each metric's last value) in the order a row after
+    /// row reading meets them, NaN where a run lacks one: the table pandas
+    /// makes of one dict per run. A column whose every cell pandas would
+    /// read as one number type comes as the bytes of a numpy array of
+    /// `dtype` (native byte order: `float64`, `int64` or `bool`), the times
+    /// as `datetime64[us]` (what `datetime.fromtimestamp(nanos / 1e9, utc)`
+    /// holds, `NaT` where a run has none), so that no Python object is made
+    /// per cell; any other column as a list of its cells (dtype None), for
+    /// pandas to read as it reads them.
+    fn columns<'py>(&self, py: Python<'py>) -> PyResult<Vec<FrameColumn<'py>>> {
+        frame_columns(py, &self.runs)
+    }
+}
+
+/// A column of [`Listing::columns`]: its name, its numpy dtype (none for
+/// a list of objects), its data.
+type FrameColumn<'py> = (String, Option<&'static str>, Bound<'py, PyAny>);
+
+/// One column of a data frame, as it is handed to pandas.
+enum Column<'py> {
+    /// A numpy array of this dtype, as its bytes.
+    Array(&'static str, Vec<u8>),
+    /// Python objects, one per row.
+    Objects(Vec<Bound<'py, PyAny>>),
+}
+
+impl<'py> Column<'py> {
+    fn into_python(self, py: Python<'py>, name: String) -> PyResult<FrameColumn<'py>> {
+        Ok(match self {
+            Column::Array(dtype, bytes) => (name, Some(dtype), PyBytes::new(py, &bytes).into_any()),
+            Column::Objects(cells) => (name, None, PyList::new(py, cells)?.into_any()),
+        })
+    }
+}
+
+/// The cells of a `params.<name>` or `metrics.<name>` column, row by row
+/// (none where the run lacks the name).
+enum Cells<'a> {
+    Params(Vec<Option<&'a Value>>),
+    Metrics(Vec<f64>),
+}
+
+impl Cells<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Cells::Params(cells) => cells.len(),
+            Cells::Metrics(cells) => cells.len(),
         }
-        let nan = pyo3::types::PyFloat::new(py, f64::NAN).into_any();
-        let none = py.None().into_bound(py);
-        // `params.<name>` (kind 0) and `metrics.<name>` (kind 1) columns,
-        // in the order first met.
-        let mut index: std::collections::HashMap<(u8, &str), usize> =
-            std::collections::HashMap::new();
-        let mut named: Vec<(String, Vec<Bound<'py, PyAny>>)> = Vec::new();
-        let mut keys: Vec<(u8, &str)> = Vec::new();
-        // The columns of the previous run's names, in its order: runs
-        // mostly name the same things in the same order, found so without
-        // hashing.
-        let mut order: Vec<usize> = Vec::new();
-        for (row, run) in self.runs.iter().enumerate() {
-            let source = run
-                .attrs
+    }
+
+    /// Marks the cell of row `self.len()` missing.
+    fn push_missing(&mut self) {
+        match self {
+            Cells::Params(cells) => cells.push(None),
+            Cells::Metrics(cells) => cells.push(f64::NAN),
+        }
+    }
+}
+
+/// The bytes of a numpy array of these numbers, in native byte order.
+fn array_bytes<const N: usize, T>(
+    values: impl ExactSizeIterator<Item = T>,
+    to_bytes: impl Fn(T) -> [u8; N],
+) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * N);
+    for v in values {
+        out.extend_from_slice(&to_bytes(v));
+    }
+    out
+}
+
+/// The microseconds since the epoch of `datetime.fromtimestamp(nanos /
+/// 1e9, utc)`: Python rounds the float's fraction of a second to the
+/// nearest microsecond, ties to even.
+#[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+fn fromtimestamp_micros(nanos: i64) -> i64 {
+    let t = nanos as f64 / 1e9;
+    let mut seconds = t.trunc();
+    let mut micros = ((t - seconds) * 1e6).round_ties_even();
+    if micros >= 1e6 {
+        micros -= 1e6;
+        seconds += 1.0;
+    } else if micros < 0.0 {
+        micros += 1e6;
+        seconds -= 1.0;
+    }
+    (seconds as i64) * 1_000_000 + micros as i64
+}
+
+/// A `params.<name>` column: numbers when pandas would read its cells as
+/// numbers (every cell an int: `int64`; every one a bool: `bool`; ints,
+/// floats and missing cells: `float64`, a missing one NaN), else its cells
+/// (a missing one NaN).
+fn param_column<'py>(
+    to_python: &Converter<'py>,
+    nan: &Bound<'py, PyAny>,
+    cells: &[Option<&Value>],
+) -> PyResult<Column<'py>> {
+    let all = |f: fn(Option<&Value>) -> bool| cells.iter().all(|c| f(*c));
+    if all(|c| matches!(c, Some(Value::Int(_)))) {
+        let ints = cells.iter().map(|c| match c {
+            Some(Value::Int(i)) => *i,
+            _ => 0,
+        });
+        return Ok(Column::Array("int64", array_bytes(ints, i64::to_ne_bytes)));
+    }
+    if all(|c| matches!(c, Some(Value::Bool(_)))) {
+        let bools = cells
+            .iter()
+            .map(|c| u8::from(matches!(c, Some(Value::Bool(true)))));
+        return Ok(Column::Array("bool", array_bytes(bools, |b| [b])));
+    }
+    if all(|c| matches!(c, None | Some(Value::Int(_) | Value::Float(_)))) {
+        #[allow(clippy::cast_precision_loss)] // as pandas makes a float of an int
+        let floats = cells.iter().map(|c| match c {
+            Some(Value::Int(i)) => *i as f64,
+            Some(Value::Float(f)) => *f,
+            _ => f64::NAN,
+        });
+        return Ok(Column::Array(
+            "float64",
+            array_bytes(floats, f64::to_ne_bytes),
+        ));
+    }
+    let objects = cells
+        .iter()
+        .map(|c| c.map_or_else(|| Ok(nan.clone()), |v| to_python.convert(v)))
+        .collect::<PyResult<_>>()?;
+    Ok(Column::Objects(objects))
+}
+
+/// A time column: `datetime64[us]` with `NaT` for a missing time, or, when
+/// every time is missing, `None` in every cell (as pandas keeps a column of
+/// `None`).
+fn time_column<'py>(py: Python<'py>, times: &[Option<i64>]) -> Column<'py> {
+    if times.iter().all(Option::is_none) {
+        return Column::Objects(vec![py.None().into_bound(py); times.len()]);
+    }
+    // numpy's NaT is the smallest i64.
+    let micros = times
+        .iter()
+        .map(|t| t.map_or(i64::MIN, fromtimestamp_micros));
+    Column::Array("datetime64[us]", array_bytes(micros, i64::to_ne_bytes))
+}
+
+/// A column of strings, one Python string per distinct value in a row (an
+/// experiment or a status repeats from run to run).
+fn text_column<'py, 'a>(
+    py: Python<'py>,
+    values: impl Iterator<Item = Cow<'a, str>>,
+) -> Column<'py> {
+    let mut last: Option<(Cow<'a, str>, Bound<'py, PyAny>)> = None;
+    let cells = values
+        .map(|v| match &last {
+            Some((text, cell)) if *text == v => cell.clone(),
+            _ => {
+                let cell = PyString::new(py, &v).into_any();
+                last = Some((v, cell.clone()));
+                cell
+            }
+        })
+        .collect();
+    Column::Objects(cells)
+}
+
+/// The columns of [`Listing::columns`].
+fn frame_columns<'py>(py: Python<'py>, runs: &[RunInfo]) -> PyResult<Vec<FrameColumn<'py>>> {
+    let to_python = Converter::new(py);
+    let nan = pyo3::types::PyFloat::new(py, f64::NAN).into_any();
+    let none = py.None().into_bound(py);
+    let ids: Vec<String> = runs.iter().map(|r| r.id.to_string()).collect();
+    let source = runs
+        .iter()
+        .map(|run| {
+            run.attrs
                 .iter()
                 .rev()
                 .find(|(k, _)| k == lab_types::fields::attr::SOURCE)
-                .map(|(_, v)| to_python.convert(v))
-                .transpose()?;
-            let cells = [
-                PyString::new(py, &run.id.to_string()).into_any(),
-                PyString::new(py, &run.short_id).into_any(),
-                PyString::new(py, &run.name()).into_any(),
-                PyString::new(py, &run.experiment).into_any(),
-                PyString::new(py, run.status.as_str()).into_any(),
-                time(run.start_nanos)?,
-                run.end_nanos
-                    .map(time)
-                    .transpose()?
-                    .unwrap_or_else(|| none.clone()),
-                source.unwrap_or_else(|| none.clone()),
-            ];
-            for (column, cell) in base.iter_mut().zip(cells) {
-                column.push(cell);
+                .map_or_else(|| Ok(none.clone()), |(_, v)| to_python.convert(v))
+        })
+        .collect::<PyResult<Vec<_>>>()?;
+    let starts: Vec<Option<i64>> = runs.iter().map(|r| Some(r.start_nanos)).collect();
+    let ends: Vec<Option<i64>> = runs.iter().map(|r| r.end_nanos).collect();
+    let base = [
+        text_column(py, ids.iter().map(|id| Cow::Borrowed(id.as_str()))),
+        text_column(py, runs.iter().map(|r| Cow::Borrowed(r.short_id.as_str()))),
+        text_column(py, runs.iter().map(|r| Cow::Owned(r.name()))),
+        text_column(
+            py,
+            runs.iter().map(|r| Cow::Borrowed(r.experiment.as_str())),
+        ),
+        text_column(py, runs.iter().map(|r| Cow::Borrowed(r.status.as_str()))),
+        time_column(py, &starts),
+        time_column(py, &ends),
+        Column::Objects(source),
+    ];
+    // `params.<name>` (kind 0) and `metrics.<name>` (kind 1) columns, in
+    // the order first met.
+    let mut index: std::collections::HashMap<(u8, &str), usize> = std::collections::HashMap::new();
+    let mut named: Vec<(String, Cells<'_>)> = Vec::new();
+    let mut keys: Vec<(u8, &str)> = Vec::new();
+    // The columns of the previous run's names, in its order: runs mostly
+    // name the same things in the same order, found so without hashing.
+    let mut order: Vec<usize> = Vec::new();
+    for (row, run) in runs.iter().enumerate() {
+        let params = run
+            .params
+            .iter()
+            .map(|(k, v)| (0, k.as_str(), Some(v), 0.0));
+        let metrics = run
+            .metrics
+            .iter()
+            .map(|m| (1, m.name.as_str(), None, m.last));
+        for (j, (kind, key, param, last)) in params.chain(metrics).enumerate() {
+            let at = match order.get(j) {
+                Some(&at) if keys[at] == (kind, key) => at,
+                _ => *index.entry((kind, key)).or_insert_with(|| {
+                    let (prefix, cells) = if kind == 0 {
+                        ("params.", Cells::Params(vec![None; row]))
+                    } else {
+                        ("metrics.", Cells::Metrics(vec![f64::NAN; row]))
+                    };
+                    named.push((format!("{prefix}{key}"), cells));
+                    keys.push((kind, key));
+                    named.len() - 1
+                }),
+            };
+            if j < order.len() {
+                order[j] = at;
+            } else {
+                order.push(at);
             }
-            let params = run
-                .params
-                .iter()
-                .map(|(k, v)| (0, k.as_str(), to_python.convert(v)));
-            let metrics = run.metrics.iter().map(|m| {
-                let last = pyo3::types::PyFloat::new(py, m.last).into_any();
-                (1, m.name.as_str(), Ok(last))
-            });
-            for (j, (kind, key, cell)) in params.chain(metrics).enumerate() {
-                let cell = cell?;
-                let at = match order.get(j) {
-                    Some(&at) if keys[at] == (kind, key) => at,
-                    _ => *index.entry((kind, key)).or_insert_with(|| {
-                        let prefix = if kind == 0 { "params." } else { "metrics." };
-                        named.push((format!("{prefix}{key}"), vec![nan.clone(); row]));
-                        keys.push((kind, key));
-                        named.len() - 1
-                    }),
-                };
-                if j < order.len() {
-                    order[j] = at;
-                } else {
-                    order.push(at);
-                }
-                let column = &mut named[at].1;
-                if column.len() > row {
-                    // A name twice in one run: the later value, as a dict keeps.
-                    column[row] = cell;
-                } else {
-                    column.push(cell);
-                }
-            }
-            for (_, column) in &mut named {
-                if column.len() == row {
-                    column.push(nan.clone());
-                }
+            // A name twice in one run: the later value, as a dict keeps.
+            match &mut named[at].1 {
+                Cells::Params(cells) if cells.len() > row => cells[row] = param,
+                Cells::Params(cells) => cells.push(param),
+                Cells::Metrics(cells) if cells.len() > row => cells[row] = last,
+                Cells::Metrics(cells) => cells.push(last),
             }
         }
-        let frame = PyDict::new(py);
-        for (name, column) in lab_store::fields::TABLE_FIELDS.into_iter().zip(base) {
-            frame.set_item(name, PyList::new(py, column)?)?;
+        for (_, cells) in &mut named {
+            if cells.len() == row {
+                cells.push_missing();
+            }
         }
-        for (name, column) in named {
-            frame.set_item(name, PyList::new(py, column)?)?;
-        }
-        Ok(frame)
     }
+    let mut out = Vec::with_capacity(base.len() + named.len());
+    for (name, column) in lab_store::fields::TABLE_FIELDS.into_iter().zip(base) {
+        out.push(column.into_python(py, name.to_owned())?);
+    }
+    for (name, cells) in named {
+        let column = match cells {
+            Cells::Params(cells) => param_column(&to_python, &nan, &cells)?,
+            Cells::Metrics(cells) => {
+                Column::Array("float64", array_bytes(cells.into_iter(), f64::to_ne_bytes))
+            }
+        };
+        out.push(column.into_python(py, name)?);
+    }
+    Ok(out)
 }
 
 /// The run whose id starts with `prefix`, as a dict.
@@ -601,4 +758,45 @@ pub fn fetch_blob(
 pub fn project_root(py: Python<'_>) -> PyResult<String> {
     let store = open(py)?;
     Ok(store.project().root().display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fromtimestamp_micros;
+
+    #[test]
+    fn times_round_to_microseconds_as_python_fromtimestamp_does() {
+        // `(nanos, microseconds of datetime.fromtimestamp(nanos / 1e9, utc))`
+        // as CPython 3 computes them: ties to even, and the float's error
+        // where it has one (the ...1500 below).
+        let python = [
+            (0, 0),
+            (1, 0),
+            (499, 0),
+            (500, 0),
+            (501, 1),
+            (1500, 2),
+            (2500, 2),
+            (-1, 0),
+            (-500, 0),
+            (-1500, -2),
+            (999_999_499, 999_999),
+            (999_999_500, 1_000_000),
+            (999_999_501, 1_000_000),
+            (-999_999_500, -1_000_000),
+            (1_764_560_000_000_000_500, 1_764_560_000_000_000),
+            (1_764_560_000_000_001_500, 1_764_560_000_000_001),
+            (1_764_560_000_999_999_600, 1_764_560_001_000_000),
+            (-1_000_000_000_000_000_000, -1_000_000_000_000_000),
+            (1_827_600_247_627_320_631, 1_827_600_247_627_321),
+            (1_627_835_230_574_584_912, 1_627_835_230_574_585),
+            (1_654_262_275_521_876_011, 1_654_262_275_521_876),
+            (1_723_765_076_861_079_285, 1_723_765_076_861_079),
+            (1_649_545_205_289_406_680, 1_649_545_205_289_407),
+            (1_841_059_834_533_996_378, 1_841_059_834_533_996),
+        ];
+        for (nanos, micros) in python {
+            assert_eq!(fromtimestamp_micros(nanos), micros, "{nanos}");
+        }
+    }
 }

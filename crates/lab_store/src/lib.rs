@@ -173,6 +173,33 @@ fn damaged(e: Error, path: &Path) -> Error {
     }
 }
 
+/// `f` on `conn` in one read transaction (unless `conn` is in one already):
+/// every statement of the read sees the index as it was when the first one
+/// ran, and SQLite takes its locks and checks the files once for the whole
+/// read, where each statement on its own took two `fcntl` locks and an
+/// `fstat`: 15,000 system calls for a listing of 5,000 runs read one by one.
+fn in_one_read<T>(
+    conn: &Connection,
+    f: &impl Fn(&Connection) -> Result<T, Error>,
+) -> Result<T, Error> {
+    if !conn.is_autocommit() {
+        return f(conn);
+    }
+    conn.execute_batch("BEGIN")?;
+    let out = f(conn);
+    // A read writes at most its temporary tables; SQLite may have ended
+    // the transaction already on some errors.
+    if !conn.is_autocommit() {
+        if out.is_ok() {
+            conn.execute_batch("COMMIT")?;
+        } else {
+            // The read's own error is the one to report.
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+    }
+    out
+}
+
 /// An empty index in memory, for the runs the journals hold.
 fn empty_in_memory() -> Result<Connection, Error> {
     let conn = Connection::open_in_memory()?;
@@ -269,12 +296,12 @@ impl Store {
     /// Runs the read `f`. When it finds the index damaged, every journal is
     /// read into memory, and `f` runs there (as does every later read).
     fn read<T>(&self, f: impl Fn(&Connection) -> Result<T, Error>) -> Result<T, Error> {
-        match f(self.db()) {
+        match in_one_read(self.db(), &f) {
             Err(e) if is_damage(&e) && !self.from_journals && self.rebuilt.get().is_none() => {
                 let why = damaged(e, &self.project.index_path()).to_string();
                 let mut conn = empty_in_memory()?;
                 fold::refresh(&self.project, &mut SqliteIndex::new(&mut conn))?;
-                f(&self.rebuilt.get_or_init(move || (conn, why)).0)
+                in_one_read(&self.rebuilt.get_or_init(move || (conn, why)).0, &f)
             }
             Err(e) => Err(damaged(e, &self.project.index_path())),
             ok => ok,
@@ -523,4 +550,30 @@ fn move_aside(path: &Path) -> Result<PathBuf, Error> {
         }
     }
     Ok(target)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_statements_of_one_read_see_one_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let other = Connection::open(project.index_path()).unwrap();
+        let store = Store::open(project).unwrap();
+        let first = store.read(schema::generation).unwrap();
+        let (before, after) = store
+            .read(|db| {
+                let before = schema::generation(db)?;
+                // Another process changes the index mid-read.
+                schema::bump_generation(&other)?;
+                Ok((before, schema::generation(db)?))
+            })
+            .unwrap();
+        assert_eq!((before, after), (first, first));
+        // The read is over: the next one sees the change.
+        assert_eq!(store.read(schema::generation).unwrap(), first + 1);
+        assert!(store.db().is_autocommit());
+    }
 }

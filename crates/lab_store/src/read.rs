@@ -503,15 +503,22 @@ fn select(conn: &Connection, runs: &[RunInfo]) -> Result<(), Error> {
     conn.execute_batch(
         "CREATE TEMP TABLE IF NOT EXISTS selected (pos INTEGER PRIMARY KEY, id TEXT NOT NULL); DELETE FROM temp.selected;",
     )?;
-    let tx = conn.unchecked_transaction()?;
+    // The inserts in one transaction: the read's own, when it is in one.
+    let tx = if conn.is_autocommit() {
+        Some(conn.unchecked_transaction()?)
+    } else {
+        None
+    };
     {
         let mut insert =
-            tx.prepare_cached("INSERT INTO temp.selected (pos, id) VALUES (?1, ?2)")?;
+            conn.prepare_cached("INSERT INTO temp.selected (pos, id) VALUES (?1, ?2)")?;
         for (i, r) in runs.iter().enumerate() {
             insert.execute(params![i as i64, r.id.to_string()])?;
         }
     }
-    tx.commit()?;
+    if let Some(tx) = tx {
+        tx.commit()?;
+    }
     Ok(())
 }
 
