@@ -9,9 +9,10 @@
 //! record each, the reserved space cut off), then syncs them one after the
 //! other, so the file system commits their metadata in one journal
 //! transaction where it can rather than one per run; only then does it let
-//! go of their locks, and folds them into the index through one connection
-//! it keeps open (opening and closing SQLite for each run made it
-//! checkpoint and delete its WAL each time). Last, it writes the series
+//! go of their locks, and folds them into the index in one transaction
+//! (one commit for the batch rather than one per run), through one
+//! connection it keeps open (opening and closing SQLite for each run made
+//! it checkpoint and delete its WAL each time). Last, it writes the series
 //! file of each run with a long journal (`lab_store::series`).
 //! [`wait_for_background`] waits until every run handed over is synced,
 //! indexed and has its series file.
@@ -195,9 +196,12 @@ fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String
             ));
         }
     }
-    for run in runs {
-        if let Err(e) = fold(run, store) {
-            problems.push(format!("run {}: {e}", run.short_id()));
+    // The runs of one project are folded in one transaction.
+    for group in runs.chunk_by(|a, b| a.project() == b.project()) {
+        for (run, folded) in group.iter().zip(fold(group, store)) {
+            if let Err(e) = folded {
+                problems.push(format!("run {}: {e}", run.short_id()));
+            }
         }
     }
     write_series(runs, &mut problems);
@@ -219,26 +223,38 @@ fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
     }
 }
 
-/// Folds `run` into its project's index, through the store kept open for
-/// the project of the runs before it.
-fn fold(run: &Run, store: &mut Option<(Project, Store)>) -> Result<(), String> {
+/// Folds `runs`, all of one project, into its index in one transaction,
+/// through the store kept open for the project of the runs before them.
+/// Gives each run's result, in order.
+fn fold(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<Result<(), String>> {
+    let ok = || runs.iter().map(|_| Ok(())).collect();
+    let Some(first) = runs.first() else {
+        return Vec::new();
+    };
     if FOLD_LEFT_TO_READERS.load(Ordering::Relaxed) {
-        return Ok(());
+        return ok();
     }
-    let project = run.project();
+    let project = first.project();
     if store.as_ref().is_none_or(|(p, _)| p != project) {
         *store = None;
-        let opened = Store::open(project.clone()).map_err(|e| e.to_string())?;
-        *store = Some((project.clone(), opened));
+        match Store::open(project.clone()) {
+            Ok(opened) => *store = Some((project.clone(), opened)),
+            Err(e) => return runs.iter().map(|_| Err(e.to_string())).collect(),
+        }
     }
     let Some((_, s)) = store.as_mut() else {
-        return Ok(());
+        return ok();
     };
-    if let Err(e) = s.fold_run(run.short_id()) {
-        // Opened again for the next run: the failure may have been the
+    let shorts: Vec<&str> = runs.iter().map(|r| r.short_id()).collect();
+    let folded: Vec<Result<(), String>> = s
+        .fold_runs(&shorts)
+        .into_iter()
+        .map(|r| r.map(drop).map_err(|e| format!("indexing failed: {e}")))
+        .collect();
+    if folded.iter().any(Result::is_err) {
+        // Opened again for the next runs: the failure may have been the
         // connection's (the index replaced under it by `lab reindex`).
         *store = None;
-        return Err(format!("indexing failed: {e}"));
     }
-    Ok(())
+    folded
 }

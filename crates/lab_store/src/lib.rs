@@ -54,6 +54,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+use crate::fold_index::FoldIndex as _;
 use crate::sqlite::SqliteIndex;
 
 /// Whether this process has opened an index on disk with SQLite (or the
@@ -422,6 +423,30 @@ impl Store {
             Err(e) => Err(damaged(e, &self.project.index_path())),
             ok => ok,
         }
+    }
+
+    /// Folds the journals of `short_ids` into the index in one transaction,
+    /// as a process that ended them does: one commit for the lot rather
+    /// than one per run. When any of them fails, nothing of the batch is
+    /// kept and each is folded on its own with [`Store::fold_run`] (which
+    /// goes on in memory when the index cannot be written), so one bad run
+    /// costs the others nothing. Returns each run's result, in order.
+    pub fn fold_runs(&mut self, short_ids: &[&str]) -> Vec<Result<Vec<Issue>, Error>> {
+        self.keep_rebuilt();
+        if short_ids.len() > 1 {
+            let mut index = SqliteIndex::new(&mut self.conn);
+            let batch = index.begin_batch().and_then(|()| {
+                short_ids
+                    .iter()
+                    .map(|short| fold::fold_run(&self.project, &mut index, short))
+                    .collect::<Result<Vec<_>, Error>>()
+            });
+            let ended = index.end_batch(batch.is_ok());
+            if let (Ok(issues), Ok(())) = (batch, ended) {
+                return issues.into_iter().map(Ok).collect();
+            }
+        }
+        short_ids.iter().map(|short| self.fold_run(short)).collect()
     }
 
     /// A number that changes whenever the indexed runs change: two equal
