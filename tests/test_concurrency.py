@@ -78,3 +78,82 @@ def test_eight_writers_lose_nothing(project: Path) -> None:
         history = run.metric_history("value")
         assert [s for s, _, _ in history] == list(range(POINTS))
         assert all(v == worker * 1_000_000 + s for s, _, v in history)
+
+
+LOOP = """
+import sys
+from lab.experiment import Experiment
+
+e = Experiment("ahead", capture=False)
+with e.start_run():
+    e.log_parameter("warm", 1)
+from lab import _lab
+assert not _lab.wait_for_background()
+print("ready", flush=True)
+sys.stdin.readline()
+for i in range(int(sys.argv[1])):
+    with e.start_run():
+        e.log_parameter("i", i)
+    print(i + 1, flush=True)
+"""
+
+# How many ended runs may wait for the finishing thread (`MAX_WAITING` in
+# crates/lab_sdk/src/finish.rs).
+MAX_WAITING = 256
+
+
+def test_a_loop_far_ahead_of_the_finishing_thread_waits_for_it(project: Path) -> None:
+    import queue
+    import sqlite3
+    import threading
+
+    script = project / "loop.py"
+    script.write_text(LOOP)
+    total = 3 * MAX_WAITING
+    loop = subprocess.Popen(
+        [sys.executable, str(script), str(total)],
+        cwd=project,
+        env=lab_env(project),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert loop.stdout is not None and loop.stdin is not None
+    assert loop.stdout.readline().strip() == "ready"
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(s) for s in loop.stdout], daemon=True)
+    reader.start()
+    # Nothing can be folded while another connection holds the index's lock:
+    # the finishing thread falls behind, and the loop must wait for it.
+    index = sqlite3.connect(project / ".lab" / "index.sqlite", isolation_level=None)
+    index.execute("BEGIN EXCLUSIVE")
+    try:
+        loop.stdin.write("go\n")
+        loop.stdin.flush()
+        ended = 0
+        while True:
+            try:
+                ended = int(lines.get(timeout=2.0))
+            except queue.Empty:
+                break
+        assert loop.poll() is None
+        # The first batch taken, the runs waiting, and none beyond.
+        assert 0 < ended <= MAX_WAITING + 2, ended
+    finally:
+        index.execute("COMMIT")
+        index.close()
+    loop.stdin.close()
+    assert loop.wait(timeout=120) == 0
+    reader.join()
+    loop.stdout.close()
+    assert loop.stderr is not None
+    with loop.stderr:
+        # Only the line saying the folder became a project.
+        assert [line for line in loop.stderr if "is now a Lab project" not in line] == []
+    while not lines.empty():
+        ended = int(lines.get())
+    assert ended == total
+    runs = lab.runs()
+    assert len(runs) == total + 1
+    assert all(r.status == "finished" for r in runs)

@@ -12,7 +12,8 @@
 //! go of their locks, and folds them into the index in one transaction
 //! (one commit for the batch rather than one per run), through one
 //! connection it keeps open (opening and closing SQLite for each run made
-//! it checkpoint and delete its WAL each time). Last, it writes the series
+//! it checkpoint and delete its WAL each time). Its queue is bounded
+//! ([`MAX_WAITING`]): a loop far ahead of it waits for it at a run's end. Last, it writes the series
 //! file of each run with a long journal (`lab_store::series`).
 //! [`wait_for_background`] waits until every run handed over is synced,
 //! indexed and has its series file.
@@ -58,6 +59,8 @@ struct Shared {
     work: Condvar,
     /// Rung when the thread has finished everything handed over.
     idle: Condvar,
+    /// Rung when the thread takes the runs waiting.
+    taken: Condvar,
 }
 
 static SHARED: PerProcess<Shared> = PerProcess::new();
@@ -73,12 +76,25 @@ fn queue() -> MutexGuard<'static, Queue> {
         .unwrap_or_else(PoisonError::into_inner)
 }
 
+/// How many ended runs may wait for the `lab-finish` thread before the
+/// thread that ends the next one waits for it to take them: a loop of short
+/// runs far ahead of the syncs and the index holds no more than this many
+/// runs' journals open (and twice this many unfinished, with the batch the
+/// thread is finishing).
+pub(crate) const MAX_WAITING: usize = 256;
+
 /// Hands an ended run (its End record written) to the `lab-finish` thread,
-/// starting it if it is not running.
+/// starting it if it is not running. Waits while [`MAX_WAITING`] runs are
+/// waiting already, until the thread takes them.
 pub(crate) fn hand_over(run: Arc<Run>) -> std::io::Result<()> {
+    let s = shared();
     let mut q = queue();
     if q.thread.is_none() {
         q.thread = Some(spawn_quiet("lab-finish", work)?);
+    }
+    while q.ended.len() >= MAX_WAITING {
+        s.work.notify_one();
+        q = s.taken.wait(q).unwrap_or_else(PoisonError::into_inner);
     }
     q.ended.push(run);
     drop(q);
@@ -157,6 +173,7 @@ fn work() {
         q.busy = true;
         let batch = std::mem::take(&mut q.ended);
         drop(q);
+        s.taken.notify_all();
         let problems =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| finish(&batch, &mut store)))
                 .unwrap_or_else(|_| {
