@@ -215,7 +215,13 @@ impl Project {
     /// the new run's folder for the old one's. So the project remembers the
     /// last slot it gave (`.lab/last_slot`), and a new run takes a later one
     /// (unless that is more than an hour ahead of the clock, as after the
-    /// clock was set back: then the clock wins).
+    /// clock was set back: then the clock's slot is tried first).
+    ///
+    /// A taken slot moves the id past the last slot given, not one slot on:
+    /// a project written faster than four runs a second (a quarter second
+    /// a slot) has given slots far ahead of the clock, hours ahead for
+    /// 20,000 runs, and a claim that walked them one `mkdir` at a time from
+    /// the clock's slot took a fifth of a second a run there.
     pub fn claim_run(&self, time_nanos: i64) -> Result<(RunId, RunPaths), Error> {
         let runs = self.runs_dir();
         fs_err::create_dir_all(&runs)?;
@@ -235,7 +241,14 @@ impl Project {
                     let _ = write_last_slot(&last, id.slot());
                     return Ok((id, RunPaths::new(dir)));
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => id = id.next_slot(),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    id = id.next_slot();
+                    if let Some(given) = read_last_slot(&last)
+                        && given >= id.slot()
+                    {
+                        id = id.at_least_slot(given.saturating_add(1));
+                    }
+                }
                 Err(e) => {
                     return Err(Error::Io(std::io::Error::new(
                         e.kind(),
@@ -337,5 +350,41 @@ mod tests {
         assert_eq!(read_last_slot(&path), Some(98766));
         write_last_slot(&path, u32::MAX).unwrap();
         assert_eq!(read_last_slot(&path), Some(u32::MAX));
+    }
+
+    #[test]
+    fn a_taken_slot_far_behind_the_last_one_given_moves_past_it_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let now = lab_types::now_nanos();
+        let clock = RunId::new(now, 0).slot();
+        // As a loop of runs faster than four a second leaves it: the slots
+        // from the clock's on are taken, and the last given is hours ahead.
+        let last = clock + SLOTS_AHEAD + 1000;
+        write_last_slot(&project.store_dir().join(LAST_SLOT_FILE), last).unwrap();
+        fs_err::create_dir_all(project.runs_dir()).unwrap();
+        for slot in clock..clock + 20 {
+            let taken = RunId::new(now, 0).at_least_slot(slot);
+            std::fs::create_dir(project.runs_dir().join(taken.short())).unwrap();
+        }
+        let mut tried = 0;
+        let (id, paths) = project
+            .claim_run_with(now, &mut |d| {
+                tried += 1;
+                std::fs::create_dir(d)
+            })
+            .unwrap();
+        assert_eq!(id.slot(), last + 1);
+        assert_eq!(tried, 2);
+        assert!(paths.dir.is_dir());
+        assert_eq!(
+            read_last_slot(&project.store_dir().join(LAST_SLOT_FILE)),
+            Some(last + 1)
+        );
+        // With the clock's slot free, as after the clock was set back, the
+        // clock's slot is taken.
+        let later = now + 40 * 250_000_000;
+        let (id, _) = project.claim_run(later).unwrap();
+        assert_eq!(id.slot(), RunId::new(later, 0).slot());
     }
 }
