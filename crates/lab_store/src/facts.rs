@@ -143,3 +143,13 @@ pub fn encode_value(v: &Value) -> Vec<u8> {
 pub fn real(v: f64) -> Option<f64> {
     (!v.is_nan()).then_some(v)
 }
+
+/// A metric's last value from its `last` and `last_bits` columns (see
+/// docs/storage.md).
+pub(crate) fn last_value(last: Option<f64>, last_bits: Option<i64>) -> f64 {
+    match (last_bits, last) {
+        (Some(bits), _) => f64::from_bits(bits as u64),
+        (None, Some(last)) => last,
+        (None, None) => f64::NAN,
+    }
+}

@@ -593,7 +593,7 @@ impl Rows<'_> {
         self.each("metrics", cols, "seq", |run, r| {
             run.metrics.push(MetricSummary {
                 name: r.get("key")?,
-                last: crate::summary::last_value(r.get("last")?, r.get("last_bits")?),
+                last: crate::facts::last_value(r.get("last")?, r.get("last_bits")?),
                 last_step: r.get("last_step")?,
                 min: r.get("min")?,
                 max: r.get("max")?,

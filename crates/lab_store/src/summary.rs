@@ -240,16 +240,6 @@ impl Mirror {
     }
 }
 
-/// A metric's last value from its `last` and `last_bits` columns (see
-/// docs/storage.md).
-pub(crate) fn last_value(last: Option<f64>, last_bits: Option<i64>) -> f64 {
-    match (last_bits, last) {
-        (Some(bits), _) => f64::from_bits(bits as u64),
-        (None, Some(last)) => last,
-        (None, None) => f64::NAN,
-    }
-}
-
 /// Writes `summary` (see [`Mirror::encode`]) as run `rid`'s.
 pub(crate) fn put(tx: &Connection, rid: i64, summary: Option<&[u8]>) -> Result<(), Error> {
     tx.prepare_cached("UPDATE runs SET summary = ?2 WHERE rid = ?1")?
@@ -290,7 +280,7 @@ fn read_parts(tx: &Connection, rid: i64) -> Result<Parts, Error> {
         .query_map([rid], |r| {
             Ok((
                 r.get("key")?,
-                last_value(r.get("last")?, r.get("last_bits")?).to_bits() as i64,
+                crate::facts::last_value(r.get("last")?, r.get("last_bits")?).to_bits() as i64,
                 r.get("last_step")?,
                 r.get("min")?,
                 r.get("max")?,
