@@ -61,6 +61,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from labjournal import SLOT_NS, crc32c, read_frames
+
 HERE = Path(__file__).resolve().parent
 PARAMS = 10
 METRICS = 10
@@ -115,48 +117,16 @@ def generate(project: Path, runs: int, procs: int) -> dict:
 
 # ---------------------------------------------------------------- copies
 
-SLOT_NS = 250_000_000  # a run id's first 32 bits count quarter seconds
 TIMED = {2, 3, 4, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18, 19, 20}  # records whose first field is a time
 
 
-def _crc_table() -> list:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data: bytes) -> int:
-    """CRC-32C, as docs/journal-format.md defines it."""
-    crc, table = 0xFFFFFFFF, CRC_TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
 def journal_frames(data: bytes) -> list:
-    """The (payload, CRC) of every frame of a closed journal, each checked."""
-    if data[:8] != b"LABJRNL\0" or struct.unpack_from("<H", data, 8)[0] != 1:
-        raise ValueError("not a version 1 Lab journal")
-    frames = []
-    off = 16
-    while off < len(data):
-        length, crc = struct.unpack_from("<II", data, off)
-        if length == 0:
-            raise ValueError(f"the journal was not closed (a zero length at byte {off})")
-        payload = data[off + 8 : off + 8 + length]
-        if len(payload) != length or crc32c(payload) != crc:
-            raise ValueError(f"a damaged frame at byte {off}")
+    """The (payload, CRC) of every frame of a closed journal, each checked,
+    and each of a record this copy knows how to move in time."""
+    frames = read_frames(data)
+    for payload, _ in frames:
         if payload[0] not in TIMED and payload[0] not in (1, 5):  # Console (14) holds a time per line; not written with capture=False
-            raise ValueError(f"record tag {payload[0]} at byte {off}: copying it is not supported")
-        frames.append((payload, crc))
-        off += 8 + length
+            raise ValueError(f"record tag {payload[0]}: copying it is not supported")
     return frames
 
 

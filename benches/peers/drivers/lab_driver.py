@@ -15,6 +15,10 @@ import time
 import common
 from common import clock
 
+# benches/: the journal reading benches/million.py shares
+sys.path.append(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+from labjournal import EPOCH_SLOTS, HEADER, SLOT_NS, crc32c, read_frames  # noqa: E402
+
 import lab
 from lab.experiment import Experiment
 
@@ -162,53 +166,12 @@ def query_fill(p: dict) -> dict:
 
 # ------------------------------------------------- journals written in bulk
 
-SLOT_NS = 250_000_000  # a run id's first 32 bits: quarter seconds since 2025-01-01
-EPOCH_SLOTS = 1_735_689_600 * 4
-
-
-def _crc_table() -> list:
-    table = []
-    for n in range(256):
-        c = n
-        for _ in range(8):
-            c = (c >> 1) ^ (0x82F63B78 if c & 1 else 0)
-        table.append(c)
-    return table
-
-
-CRC_TABLE = _crc_table()
-
-
-def crc32c(data: bytes) -> int:
-    crc, table = 0xFFFFFFFF, CRC_TABLE
-    for b in data:
-        crc = table[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
-
-
-def frames(data: bytes) -> list:
-    """The payloads of a closed version 1 journal (docs/journal-format.md)."""
-    import struct
-
-    if data[:8] != b"LABJRNL\0" or struct.unpack_from("<H", data, 8)[0] != 1:
-        raise RuntimeError("the template is not a version 1 Lab journal")
-    out, off = [], 16
-    while off < len(data):
-        length, crc = struct.unpack_from("<II", data, off)
-        payload = data[off + 8 : off + 8 + length]
-        if length == 0 or len(payload) != length or crc32c(payload) != crc:
-            raise RuntimeError(f"the template journal has a bad frame at byte {off}")
-        out.append(payload)
-        off += 8 + length
-    return out
-
-
 def template_journal(project: str) -> list:
     """The frames of the project's first run (written through the API)."""
     runs = os.path.join(project, ".lab", "runs")
     first = min(n for n in os.listdir(runs) if len(n) == 8)
     with open(os.path.join(runs, first, "journal.lab"), "rb") as f:
-        return frames(f.read())
+        return [payload for payload, _ in read_frames(f.read())]
 
 
 def encode_value(v) -> bytes:
@@ -241,7 +204,6 @@ def bulk_write(project: str, template: list, numbers, p: dict) -> None:
     (t_start,) = struct.unpack_from("<q", template[0], 17)
     runs = os.path.join(project, ".lab", "runs")
     slot = 0
-    header = b"LABJRNL\0" + struct.pack("<HHI", 1, 0, 0)
     for i in numbers:
         params, metrics = common.many_runs_data(i, p["params"], p["metrics"])
         now = time.time_ns()
@@ -255,7 +217,7 @@ def bulk_write(project: str, template: list, numbers, p: dict) -> None:
             except FileExistsError:
                 slot += 1
         run_id = (slot << 96) | int.from_bytes(os.urandom(12), "big")
-        out = [header]
+        out = [HEADER]
         for f in template:
             tag = f[0]
             if tag == 1:
