@@ -62,6 +62,7 @@ import urllib.request
 from pathlib import Path
 
 from labjournal import SLOT_NS, crc32c, read_frames
+from many_runs import lab_exe, time_process, time_python
 
 HERE = Path(__file__).resolve().parent
 PARAMS = 10
@@ -80,10 +81,6 @@ for r in range(first, first + count):
         e.log_metrics({f"m{i}": rng.random() for i in range(%(metrics)d)})
 print(time.perf_counter() - t)
 """
-
-
-def lab_exe() -> str:
-    return str(Path(sys.executable).parent / "lab")
 
 
 def generate(project: Path, runs: int, procs: int) -> dict:
@@ -220,18 +217,6 @@ def journal_bytes(project: Path) -> int:
         for f in files:
             total += os.stat(os.path.join(root, f)).st_size
     return total
-
-
-def time_process(args: list, env: dict) -> float:
-    t = time.perf_counter()
-    subprocess.run(args, env=env, check=True, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - t
-
-
-def time_python(code: str, env: dict) -> float:
-    """Seconds the snippet's own timing reports (excludes interpreter start)."""
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
 
 
 class Server:
