@@ -320,59 +320,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX metrics_key_last ON metrics(key, last);
     CREATE INDEX params_key_num ON params(key, num);
     ",
-    // 14: the index made anew, empty, as 12 did, to be folded again from
-    // the journals into rows that hold less twice: a parameter's `value` is
+    // 14: the index emptied, as 12 did, to be folded again from the
+    // journals into rows that hold less twice (only `attrs` and `params`
+    // change shape, and `attr_keys` is new): a parameter's `value` is
     // NULL when its text gives the number back exactly, a metric's `min` and
     // `max` NULL when they are its last value, an attribute value of
     // [`SHARED_VALUE`] bytes or more (now the writer too) kept once, and
     // attribute names numbered (`attr_keys`): a dozen names, in every run.
     "
-    DROP TABLE runs;
+    DELETE FROM media;
+    DELETE FROM models;
+    DELETE FROM artifacts;
+    DELETE FROM tags;
+    DELETE FROM metrics;
+    DELETE FROM metric_keys;
+    DELETE FROM attr_values;
+    DELETE FROM runs;
     DROP TABLE attrs;
-    DROP TABLE attr_values;
     DROP TABLE params;
-    DROP TABLE metric_keys;
-    DROP TABLE metrics;
-    DROP TABLE tags;
-    DROP TABLE artifacts;
-    DROP TABLE models;
-    DROP TABLE media;
     DELETE FROM names;
     DELETE FROM meta WHERE key != 'generation';
     UPDATE meta SET value = value + 1 WHERE key = 'generation';
-    CREATE TABLE runs (
-        rid INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
-        short_id TEXT NOT NULL UNIQUE,
-        experiment TEXT NOT NULL,
-        status TEXT NOT NULL,
-        start_nanos INTEGER NOT NULL,
-        end_nanos INTEGER,
-        source TEXT,
-        user TEXT,
-        host TEXT,
-        python_version TEXT,
-        git_commit TEXT,
-        git_dirty INTEGER,
-        error_type TEXT,
-        error_message TEXT,
-        traceback TEXT,
-        features BLOB,
-        journal_offset INTEGER NOT NULL,
-        complete INTEGER NOT NULL DEFAULT 0,
-        damage TEXT,
-        summary BLOB,
-        run_group TEXT,
-        parent TEXT,
-        name TEXT,
-        meta_len INTEGER NOT NULL DEFAULT 0,
-        note TEXT
-    );
-    CREATE INDEX runs_start ON runs(start_nanos, id);
-    CREATE INDEX runs_experiment ON runs(experiment);
-    CREATE INDEX runs_incomplete ON runs(complete) WHERE complete = 0;
-    CREATE INDEX runs_group ON runs(run_group) WHERE run_group IS NOT NULL;
-    CREATE INDEX runs_name ON runs(name);
     CREATE TABLE attr_keys (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE
@@ -385,12 +353,6 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (run, key)
     ) WITHOUT ROWID;
     CREATE INDEX attrs_shared ON attrs(shared) WHERE shared IS NOT NULL;
-    CREATE TABLE attr_values (
-        id INTEGER PRIMARY KEY,
-        hash INTEGER NOT NULL,
-        value BLOB NOT NULL
-    );
-    CREATE INDEX attr_values_hash ON attr_values(hash);
     CREATE TABLE params (
         run INTEGER NOT NULL,
         key TEXT NOT NULL,
@@ -400,67 +362,6 @@ const MIGRATIONS: &[&str] = &[
         num REAL,
         PRIMARY KEY (run, key)
     ) WITHOUT ROWID;
-    CREATE TABLE metric_keys (
-        run INTEGER NOT NULL,
-        key_id INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        PRIMARY KEY (run, key_id)
-    ) WITHOUT ROWID;
-    CREATE TABLE metrics (
-        run INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        last REAL,
-        last_bits INTEGER,
-        last_step INTEGER NOT NULL,
-        min REAL,
-        max REAL,
-        count INTEGER NOT NULL,
-        PRIMARY KEY (run, key)
-    ) WITHOUT ROWID;
-    CREATE TABLE tags (
-        run INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        value TEXT NOT NULL,
-        PRIMARY KEY (run, key)
-    ) WITHOUT ROWID;
-    CREATE TABLE artifacts (
-        run INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        source TEXT NOT NULL,
-        path TEXT,
-        files INTEGER,
-        bytes INTEGER,
-        PRIMARY KEY (run, name)
-    ) WITHOUT ROWID;
-    CREATE TABLE models (
-        run INTEGER NOT NULL,
-        name TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        path TEXT NOT NULL,
-        format TEXT NOT NULL,
-        class TEXT NOT NULL,
-        library TEXT NOT NULL,
-        library_version TEXT NOT NULL,
-        size INTEGER NOT NULL,
-        sha256 TEXT NOT NULL,
-        logged_nanos INTEGER NOT NULL,
-        PRIMARY KEY (run, name)
-    ) WITHOUT ROWID;
-    CREATE TABLE media (
-        run INTEGER NOT NULL,
-        key TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        seq INTEGER NOT NULL,
-        kind TEXT NOT NULL,
-        path TEXT NOT NULL,
-        width INTEGER NOT NULL,
-        height INTEGER NOT NULL,
-        bytes INTEGER NOT NULL,
-        PRIMARY KEY (run, key, step)
-    ) WITHOUT ROWID;
-    CREATE INDEX metrics_key_last ON metrics(key, last);
     CREATE INDEX params_key_num ON params(key, num);
     ",
 ];
