@@ -3,7 +3,7 @@
     python benches/million.py --runs 1000000          # 10^6 runs x 10 params x 10 metrics, 8 writing processes
     python benches/million.py --runs 100000 --procs 1 # one writing process
     python benches/million.py --runs 10000 --keep     # keep the project for another run of the queries
-    python benches/million.py --runs 1000000 --api-runs 12500 --project /work/million-proj --keep
+    python benches/million.py --runs 1000000 --api-runs 12500 --project bench-out/million --keep
                                                       # 12,500 runs through the API, then 79 copies of each
 
 Makes the project with Lab's own Python API (every run a real run, started
