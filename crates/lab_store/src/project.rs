@@ -232,6 +232,9 @@ impl Project {
         {
             id = id.at_least_slot(given.saturating_add(1));
         }
+        // Past the last slot given at most once: a damaged `last_slot` at
+        // the end of the slots would otherwise send every try back to it.
+        let mut jumped = false;
         loop {
             let dir = runs.join(id.short());
             match std::fs::create_dir(&dir) {
@@ -243,10 +246,12 @@ impl Project {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     id = id.next_slot();
-                    if let Some(given) = read_last_slot(&last)
+                    if !jumped
+                        && let Some(given) = read_last_slot(&last)
                         && given >= id.slot()
                     {
                         id = id.at_least_slot(given.saturating_add(1));
+                        jumped = true;
                     }
                 }
                 Err(e) => {
@@ -381,5 +386,24 @@ mod tests {
         let later = now + 40 * 250_000_000;
         let (id, _) = project.claim_run(later).unwrap();
         assert_eq!(id.slot(), RunId::new(later, 0).slot());
+    }
+
+    #[test]
+    fn a_last_slot_at_the_end_of_the_slots_still_gives_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let now = lab_types::now_nanos();
+        let clock = RunId::new(now, 0);
+        write_last_slot(&project.store_dir().join(LAST_SLOT_FILE), u32::MAX).unwrap();
+        fs_err::create_dir_all(project.runs_dir()).unwrap();
+        for taken in [clock, clock.at_least_slot(u32::MAX)] {
+            std::fs::create_dir(project.runs_dir().join(taken.short())).unwrap();
+        }
+        // The clock's slot taken, the last one too: a folder all the same
+        // (it tried the last slot over and over before).
+        let (id, paths) = project.claim_run(now).unwrap();
+        assert!(paths.dir.is_dir());
+        assert_ne!(id.slot(), clock.slot());
+        assert_ne!(id.slot(), u32::MAX);
     }
 }
