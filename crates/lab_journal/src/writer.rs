@@ -246,6 +246,15 @@ impl JournalWriter {
             .unwrap_or(Err(JournalError::Closed))
     }
 
+    /// Unmaps the journal and gives back its file, unchanged and still
+    /// locked, without a Close record: for a forked child letting go of its
+    /// copies of the parent's writers, which must not touch the journal.
+    #[must_use]
+    pub fn into_file(self) -> File {
+        drop(self.map);
+        self.file
+    }
+
     /// Closes several journals together: each gets its Close record and is
     /// cut to its written length, then each is synced to disk and closed
     /// (which releases its lock). Cutting them all before syncing any lets

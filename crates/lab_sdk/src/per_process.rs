@@ -9,7 +9,23 @@
 //! The parent's copy is left as it is, never dropped: what it holds (runs,
 //! descriptors, thread handles) is the parent's.
 
+use std::os::fd::{IntoRawFd as _, OwnedFd};
 use std::sync::atomic::{AtomicPtr, Ordering};
+
+/// Closes a forked child's copy of a descriptor that the parent's memory
+/// holds, which the child may not have: `fork` copies the descriptors before
+/// the memory, so one that another thread of the parent opened meanwhile is
+/// in the child's memory but not among its descriptors (dropping it as an
+/// `OwnedFd` would abort, a closed descriptor being taken for a double
+/// close). Right after the fork, with no other thread, the number is either
+/// that copy or free: closing it closes nothing else.
+pub(crate) fn close_inherited(fd: OwnedFd) {
+    let raw = fd.into_raw_fd();
+    // SAFETY: `raw` was given up by its owner just above and is not used
+    // again. `EBADF` (the copy the child lacks) is the one failure expected,
+    // and nothing is left to do about any other.
+    unsafe { libc::close(raw) };
+}
 
 /// A process-wide `T`, made on first use, and made again in a forked child
 /// by [`PerProcess::renew`].

@@ -184,8 +184,10 @@ pub fn after_fork_in_child() {
         // A lock held by a thread that did not survive the fork stays held;
         // such a run keeps its copy, which only delays the crash verdict.
         if let Ok(mut st) = run.state.try_lock() {
-            // Dropping the writer unmaps and closes; it never changes the file.
-            drop(st.journal.take());
+            // Unmapped and closed, the file never changed.
+            if let Some(journal) = st.journal.take() {
+                crate::per_process::close_inherited(journal.into_file().into());
+            }
         }
         if let Ok(mut sampler) = run.sampler.try_lock() {
             // Its place is with the parent's sampler, not the child's.
@@ -193,7 +195,9 @@ pub fn after_fork_in_child() {
         }
         if let Ok(mut capture) = run.capture.try_lock() {
             // Closes the child's copies; the originals stay the parent's.
-            drop(capture.take());
+            if let Some(capture) = capture.take() {
+                capture.let_go_in_forked_child();
+            }
         }
     }
 }

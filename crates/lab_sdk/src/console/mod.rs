@@ -56,6 +56,7 @@ impl Capture {
         Ok(None)
     }
     pub(crate) fn stop(self) {}
+    pub(crate) fn let_go_in_forked_child(self) {}
 }
 
 /// Waits, up to `limit`, for what processes forked during ended runs wrote

@@ -311,6 +311,16 @@ impl Capture {
         Ok(Some(Capture { id, saved }))
     }
 
+    /// In a forked child, which has a copy of the parent's capture: closes
+    /// the child's copies of the saved fds (see
+    /// [`close_inherited`](crate::per_process::close_inherited)), leaving
+    /// fds 1 and 2 as the child has them.
+    pub(crate) fn let_go_in_forked_child(self) {
+        for (_, original) in self.saved {
+            crate::per_process::close_inherited(original);
+        }
+    }
+
     /// Puts the original fds back, waits for the thread to record what was
     /// written before, and lets another capture start.
     pub(crate) fn stop(self) {
