@@ -120,6 +120,55 @@ def test_default_columns_are_those_of_the_runs_in_view(page: Page) -> None:
     assert "metrics.accuracy" not in headers(page)
 
 
+def requests_in_order(page: Page) -> list[tuple[str, str]]:
+    """From now on, the page's `/names` and `/runs` requests and answers, in
+    the order they happened: ("ask" or "answer", "names" or "runs")."""
+    seen: list[tuple[str, str]] = []
+
+    def note(what: str, url: str) -> None:
+        path = urllib.parse.urlsplit(url).path
+        for name in ("names", "runs"):
+            if path.endswith(f"/api/v1/{name}"):
+                seen.append((what, name))
+
+    page.page.on("request", lambda r: note("ask", r.url))
+    page.page.on("response", lambda r: note("answer", r.url))
+    return seen
+
+
+@pytest.mark.parametrize("route, rows", [("#/", 5), ("#/?where=loss%20%3C%200.3&status=finished", 2), ("#/?experiment=beta", 2)])
+def test_the_first_page_is_asked_for_with_the_names_not_after_them(page: Page, route: str, rows: int) -> None:
+    # An address that reads the same without the project's names: its first
+    # page is on its way before the names come back, and asked for once.
+    seen = requests_in_order(page)
+    page.goto(route)
+    page.wait_rows(rows)
+    assert seen.index(("ask", "runs")) < seen.index(("answer", "names")), seen
+    assert seen.count(("ask", "runs")) == 1, seen
+
+
+@pytest.mark.parametrize("route", ["#/?sort=-accuracy", "#/?cols=accuracy,lr"])
+def test_an_address_that_needs_the_names_asks_for_its_page_after_them(page: Page, route: str) -> None:
+    # `accuracy` could be a param, a metric or a tag until the names say.
+    seen = requests_in_order(page)
+    page.goto(route)
+    page.wait_rows(5)
+    assert seen.index(("answer", "names")) < seen.index(("ask", "runs")), seen
+    assert seen.count(("ask", "runs")) == 1, seen
+
+
+def test_columns_remembered_for_an_experiment_wait_for_the_names(page: Page) -> None:
+    page.goto("#/?experiment=alpha")
+    page.wait_rows(3)
+    page.page.locator('[data-testid="sort-header-metrics.accuracy"]').wait_for()
+    page.page.evaluate("""() => localStorage.setItem("lab.columns", JSON.stringify({alpha: {cols: ["metrics.accuracy"], pin: []}}))""")
+    seen = requests_in_order(page)
+    page.page.reload()
+    page.wait_rows(3)
+    assert headers(page) == ["metrics.accuracy"]
+    assert seen.count(("ask", "runs")) == 1, seen
+
+
 def test_columns_are_remembered_per_experiment(page: Page) -> None:
     page.goto("#/?experiment=alpha")
     page.wait_rows(3)

@@ -145,8 +145,21 @@ class RunsView implements View {
       void this.loadNames();
     } else {
       this.pendingRoute = route;
+      this.askFirstPageEarly(route);
       void this.loadNames().then(() => this.update(this.pendingRoute ?? route));
     }
+  }
+
+  /** With no names yet, the first page of an address that reads the same
+   *  without them (no sort, columns, pins, grouping or view, and no columns
+   *  remembered for its experiment) is asked for alongside the names rather
+   *  than after them. The pager takes the answer only if its first request
+   *  is the same. */
+  private askFirstPageEarly(route: Route): void {
+    if (["sort", "cols", "pin", "group", "view"].some((k) => route.raw.has(k))) return;
+    const q = readQuery(route, null);
+    if (remembered(q.experiment, null)) return;
+    this.pager.askEarly(serverParams(q, null, null, 0, PAGE));
   }
 
   update(route: Route): boolean {

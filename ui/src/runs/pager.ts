@@ -44,6 +44,8 @@ export class Pager {
   /** The pages in view at the last want() (first, last). */
   private inView: [number, number] = [0, -1];
   private timer = 0;
+  /** A first page asked for before the query could be read (askEarly). */
+  private early: { params: string; answer: Promise<RunsResponse> } | null = null;
 
   constructor(private hooks: PagerHooks) {}
 
@@ -196,8 +198,22 @@ export class Pager {
     }
   }
 
+  /** Asks for a page with `params` now, before the query is known: the
+   *  next request for a page is answered by it if it has the same
+   *  parameters, and sent as usual if not. */
+  askEarly(params: Params): void {
+    const answer = api<RunsResponse>("/runs", params, { signal: this.hooks.signal });
+    // Its failure is met by the request that takes it, if one does.
+    answer.catch(() => undefined);
+    this.early = { params: JSON.stringify(params), answer };
+  }
+
   /** Page `p` from the server (`signal`: what cancels it; by default, leaving the page). */
   private get(p: number, signal: AbortSignal = this.hooks.signal): Promise<RunsResponse> {
-    return api<RunsResponse>("/runs", this.hooks.params(p * PAGE, PAGE), { signal });
+    const params = this.hooks.params(p * PAGE, PAGE);
+    const early = this.early;
+    this.early = null;
+    if (early && early.params === JSON.stringify(params)) return early.answer;
+    return api<RunsResponse>("/runs", params, { signal });
   }
 }
