@@ -183,9 +183,10 @@ fn select(conn: &Connection, selection: &Selection) -> Result<Vec<RunInfo>, Erro
 }
 
 /// [`Store::count`] on the index open on `conn`.
-fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
+pub(crate) fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
     let catalog = catalog(conn)?;
-    let (conditions, params) = conditions_in(&query::Sqlite, selection, &catalog)?;
+    let (conditions, params) =
+        conditions_in(&query::ByValueIndex(&query::Sqlite), selection, &catalog)?;
     let n: i64 = conn
         .prepare(&format!("SELECT count(*) FROM runs WHERE {conditions}"))?
         .query_row(
@@ -222,6 +223,16 @@ pub(crate) fn select_ids(conn: &Connection, selection: &Selection) -> Result<Vec
         .collect::<Result<_, _>>()?)
 }
 
+/// The row ids of the page of runs `selection` asks for (its `limit` and
+/// `offset` applied), in its order.
+pub(crate) fn page_ids(conn: &Connection, selection: &Selection) -> Result<Vec<i64>, Error> {
+    let (sql, params) = selection_sql(conn, selection, true, true)?;
+    Ok(conn
+        .prepare(&sql)?
+        .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
+        .collect::<Result<_, _>>()?)
+}
+
 /// The SQL for `selection`: row ids only, or the listing's columns; with
 /// its `LIMIT` and `OFFSET` or without.
 fn selection_sql(
@@ -241,8 +252,12 @@ fn selection_sql(
     } else {
         None
     };
+    // Every matching run visited: its tests read the keys' indexes of values.
+    let every = !limited || selection.limit.is_none();
+    let whole = query::ByValueIndex(&query::Sqlite);
+    let dialect: &dyn query::Dialect = if every { &whole } else { &query::Sqlite };
     let compiled = selection_sql_with(
-        &query::Sqlite,
+        dialect,
         &head,
         selection,
         &catalog,

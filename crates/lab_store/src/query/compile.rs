@@ -506,8 +506,22 @@ impl Compiler<'_> {
             )),
             _ => {
                 let (x, value) = self.operands(&r, name, lit)?;
+                let number = matches!(value, Bound::Real(_));
                 self.out.params.push(value);
-                Ok(self.dialect.or_false(&format!("{x} {} ?", sql_op(op))))
+                // `x` bound the key, then the value: the order the runs
+                // from the index of values take them in too.
+                let indexed = match &r {
+                    Resolved::Metric(_) if number => Some(("metrics", "last")),
+                    Resolved::Param(_) if number => Some(("params", "num")),
+                    _ => None,
+                };
+                Ok(match indexed {
+                    Some((table, column)) if self.dialect.tests_by_value_index() => format!(
+                        "runs.rid IN (SELECT run FROM {table} WHERE key = ? AND {column} {} ?)",
+                        sql_op(op)
+                    ),
+                    _ => self.dialect.or_false(&format!("{x} {} ?", sql_op(op))),
+                })
             }
         }
     }

@@ -1,7 +1,9 @@
 //! How the SQL the query compiler writes is spelled in one database.
 //!
 //! The compiler writes standard SQL over the index's tables (`runs`, and a
-//! correlated subquery into `metrics`, `params` or `tags` per name) and asks
+//! correlated subquery into `metrics`, `params` or `tags` per name, or for
+//! a count or a whole list, the runs a key's index of values gives: see
+//! [`ByValueIndex`]) and asks
 //! a [`Dialect`] for the few things databases spell differently: a test that
 //! is false rather than NULL when a value is missing, a glob, a
 //! case-insensitive substring, membership in a bound list. Every value is
@@ -39,6 +41,59 @@ pub trait Dialect {
     /// database's own placeholders.
     fn finish(&self, sql: String) -> String {
         sql
+    }
+
+    /// Whether a metric's last value or a parameter's number compared with
+    /// a number is written as membership in the runs that the key's index of
+    /// values gives (`runs.rid IN (SELECT run FROM metrics WHERE key = ? AND
+    /// last > ?)`, one range of that index read) rather than as the key
+    /// looked up in each run. The two select the same runs; see
+    /// [`ByValueIndex`].
+    fn tests_by_value_index(&self) -> bool {
+        false
+    }
+}
+
+/// A dialect whose numeric tests of a key read the key's index of values
+/// ([`Dialect::tests_by_value_index`]): for statements that visit every
+/// matching run (a count, a listing without a limit), where reading that
+/// range once costs a third of looking the key up in every run. A page in
+/// another order is better served by the lookups, which stop at its last
+/// run.
+#[derive(Clone, Copy)]
+pub struct ByValueIndex<'a>(pub &'a dyn Dialect);
+
+impl Dialect for ByValueIndex<'_> {
+    fn or_false(&self, test: &str) -> String {
+        self.0.or_false(test)
+    }
+
+    fn glob(&self, x: &str) -> String {
+        self.0.glob(x)
+    }
+
+    fn glob_pattern(&self, glob: &str) -> String {
+        self.0.glob_pattern(glob)
+    }
+
+    fn contains_text(&self, x: &str) -> String {
+        self.0.contains_text(x)
+    }
+
+    fn in_json_array(&self, x: &str, negated: bool, text: bool) -> String {
+        self.0.in_json_array(x, negated, text)
+    }
+
+    fn json_list(&self, json: String) -> String {
+        self.0.json_list(json)
+    }
+
+    fn finish(&self, sql: String) -> String {
+        self.0.finish(sql)
+    }
+
+    fn tests_by_value_index(&self) -> bool {
+        true
     }
 }
 

@@ -44,13 +44,38 @@ fn check_filter(conn: &Connection, text: &str) {
         ..Selection::default()
     };
     match crate::select::select_ids(conn, &selection) {
-        Ok(_) => assert!(compiled.is_ok(), "`{text}` failed to compile but ran"),
+        Ok(ids) => {
+            assert!(compiled.is_ok(), "`{text}` failed to compile but ran");
+            assert_same_runs_both_ways(conn, &selection, &ids);
+        }
         Err(Error::Query(e)) => {
             assert!(compiled.is_err(), "`{text}` compiled but was refused: {e}");
             assert_clean(&e, text, Input::Filter);
         }
         Err(e) => panic!("`{text}` failed in the index: {e}"),
     }
+}
+
+/// The runs of `selection` (`ids`, every one, its tests reading the keys'
+/// indexes of values) are those a page as long as the index gives (its
+/// tests looking the keys up run by run), in the same order, and as many
+/// as its count.
+fn assert_same_runs_both_ways(conn: &Connection, selection: &Selection, ids: &[i64]) {
+    let text = selection.filter.as_deref().unwrap_or_default();
+    let page = Selection {
+        limit: Some(RUNS.len()),
+        ..selection.clone()
+    };
+    let paged = crate::select::page_ids(conn, &page)
+        .unwrap_or_else(|e| panic!("`{text}` failed as a page: {e}"));
+    assert_eq!(paged, ids, "`{text}`: a page and the whole list differ");
+    let counted = crate::select::count(conn, selection)
+        .unwrap_or_else(|e| panic!("`{text}` failed to count: {e}"));
+    assert_eq!(
+        counted,
+        ids.len(),
+        "`{text}`: the count and the list differ"
+    );
 }
 
 fn check_sort(conn: &Connection, text: &str) {
@@ -240,6 +265,25 @@ mod tests {
             assert_eq!(ids("optimizer in (adam, sgd)"), 2);
             assert_eq!(ids("metrics.score = 1e999 and params.score = 1"), 3);
         });
+        // Numeric tests of metrics and params, whichever way they are read
+        // (`acc` is NaN, so missing, in one run; `flag` is a bool).
+        for filter in [
+            "acc > 0.6",
+            "acc <= 0.5",
+            "acc != 0.5",
+            "not acc > 0.6",
+            "not (acc != 0.5)",
+            "acc > 0.6 or depth >= 3",
+            "not (acc < 1 and depth != 2)",
+            "depth = 2",
+            "params.score < 2 and metrics.score > 1",
+            "flag = true",
+            "not flag = false",
+            "optimizer = 'adam' or acc = 0.9",
+            "acc = null or acc < 0.6",
+        ] {
+            check(filter);
+        }
         check("experiment = adam");
         check("((a");
     }

@@ -31,7 +31,7 @@ pub use compile::{
     Bound, Catalog, Compiled, compile_sort, compile_sort_in, compile_where, compile_where_in,
     sort_terms_in,
 };
-pub use dialect::{Dialect, Sqlite};
+pub use dialect::{ByValueIndex, Dialect, Sqlite};
 pub use error::{Input, QueryError};
 pub use parser::{parse, parse_sort};
 
