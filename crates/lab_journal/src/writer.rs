@@ -13,6 +13,7 @@
 
 use std::fs::File;
 use std::io::Write as _;
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{Ordering, fence};
 
@@ -52,6 +53,8 @@ pub struct JournalWriter {
     page: u64,
     /// The size of the next window.
     window: u64,
+    /// The file's device and inode.
+    id: (u64, u64),
 }
 
 impl JournalWriter {
@@ -69,7 +72,9 @@ impl JournalWriter {
         // a lock held knows the writer is gone.
         file.lock()?;
         (&file).write_all(&header())?;
+        let meta = file.metadata()?;
         let mut writer = Self {
+            id: (meta.dev(), meta.ino()),
             file,
             path: path.to_owned(),
             map: None,
@@ -82,6 +87,14 @@ impl JournalWriter {
         };
         writer.remap(0, END_RESERVE)?;
         Ok(writer)
+    }
+
+    /// The device and inode of the journal's file: which file a descriptor
+    /// of the same number is, in a process forked since, can be checked
+    /// against it.
+    #[must_use]
+    pub fn file_id(&self) -> (u64, u64) {
+        self.id
     }
 
     /// The journal's path.

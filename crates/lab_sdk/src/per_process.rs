@@ -9,22 +9,40 @@
 //! The parent's copy is left as it is, never dropped: what it holds (runs,
 //! descriptors, thread handles) is the parent's.
 
-use std::os::fd::{IntoRawFd as _, OwnedFd};
+use std::fs::File;
+use std::mem::ManuallyDrop;
+use std::os::fd::{AsRawFd as _, BorrowedFd, FromRawFd as _, IntoRawFd as _, OwnedFd, RawFd};
+use std::os::unix::fs::MetadataExt as _;
 use std::sync::atomic::{AtomicPtr, Ordering};
 
+/// The device and inode of what `fd` is open on.
+pub(crate) fn file_id(fd: BorrowedFd<'_>) -> Option<(u64, u64)> {
+    id_of_raw(fd.as_raw_fd())
+}
+
+fn id_of_raw(raw: RawFd) -> Option<(u64, u64)> {
+    // SAFETY: the `File` only lends `fstat` the number and is never dropped,
+    // so it never closes it; a number not open gives `EBADF`.
+    let file = ManuallyDrop::new(unsafe { File::from_raw_fd(raw) });
+    file.metadata().ok().map(|m| (m.dev(), m.ino()))
+}
+
 /// Closes a forked child's copy of a descriptor that the parent's memory
-/// holds, which the child may not have: `fork` copies the descriptors before
-/// the memory, so one that another thread of the parent opened meanwhile is
-/// in the child's memory but not among its descriptors (dropping it as an
-/// `OwnedFd` would abort, a closed descriptor being taken for a double
-/// close). Right after the fork, with no other thread, the number is either
-/// that copy or free: closing it closes nothing else.
-pub(crate) fn close_inherited(fd: OwnedFd) {
+/// holds, if the child has it: the number must still be open on the file
+/// `id` names (the device and inode read when it was opened). `fork`
+/// copies the descriptors before the memory, so one that another thread of
+/// the parent opened meanwhile is in the child's memory but not among its
+/// descriptors (dropping it as an `OwnedFd` would abort, a closed
+/// descriptor being taken for a double close), and fork handlers that ran
+/// before Lab's may have opened something else under that number since.
+/// A number open on another file is left alone.
+pub(crate) fn close_inherited(fd: OwnedFd, id: Option<(u64, u64)>) {
     let raw = fd.into_raw_fd();
-    // SAFETY: `raw` was given up by its owner just above and is not used
-    // again. `EBADF` (the copy the child lacks) is the one failure expected,
-    // and nothing is left to do about any other.
-    unsafe { libc::close(raw) };
+    if id.is_some() && id_of_raw(raw) == id {
+        // SAFETY: `raw` was given up by its owner just above, is open on the
+        // very file it was opened on, and is not used again.
+        unsafe { libc::close(raw) };
+    }
 }
 
 /// A process-wide `T`, made on first use, and made again in a forked child

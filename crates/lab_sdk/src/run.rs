@@ -186,7 +186,8 @@ pub fn after_fork_in_child() {
         if let Ok(mut st) = run.state.try_lock() {
             // Unmapped and closed, the file never changed.
             if let Some(journal) = st.journal.take() {
-                crate::per_process::close_inherited(journal.into_file().into());
+                let id = journal.file_id();
+                crate::per_process::close_inherited(journal.into_file().into(), Some(id));
             }
         }
         if let Ok(mut sampler) = run.sampler.try_lock() {

@@ -2,7 +2,7 @@
 //! and the thread that reads them.
 
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd as _, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
@@ -69,6 +69,8 @@ pub(crate) struct Capture {
     id: u64,
     /// The fds taken over, with a copy of what they were.
     saved: Vec<(RawFd, OwnedFd)>,
+    /// The device and inode of each copy, as `saved`.
+    saved_ids: Vec<Option<(u64, u64)>>,
 }
 
 fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
@@ -308,7 +310,15 @@ impl Capture {
             }),
         })));
         wake(&state);
-        Ok(Some(Capture { id, saved }))
+        let saved_ids = saved
+            .iter()
+            .map(|(_, original)| crate::per_process::file_id(original.as_fd()))
+            .collect();
+        Ok(Some(Capture {
+            id,
+            saved,
+            saved_ids,
+        }))
     }
 
     /// In a forked child, which has a copy of the parent's capture: closes
@@ -316,8 +326,8 @@ impl Capture {
     /// [`close_inherited`](crate::per_process::close_inherited)), leaving
     /// fds 1 and 2 as the child has them.
     pub(crate) fn let_go_in_forked_child(self) {
-        for (_, original) in self.saved {
-            crate::per_process::close_inherited(original);
+        for ((_, original), id) in self.saved.into_iter().zip(self.saved_ids) {
+            crate::per_process::close_inherited(original, id);
         }
     }
 
