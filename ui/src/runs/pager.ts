@@ -45,7 +45,7 @@ export class Pager {
   private inView: [number, number] = [0, -1];
   private timer = 0;
   /** A first page asked for before the query could be read (askEarly). */
-  private early: { params: string; answer: Promise<RunsResponse> } | null = null;
+  private early: { params: string; answer: Promise<RunsResponse>; ctl: AbortController } | null = null;
 
   constructor(private hooks: PagerHooks) {}
 
@@ -177,14 +177,16 @@ export class Pager {
 
   /** Fetches the pages of rows `first` to `last` again and swaps them in at once (live updates). */
   async refresh(first: number, last: number): Promise<void> {
-    if (this.total < 0 && this.pending.size) return;
+    // Before the first page is in, it is on its way (or asked for early):
+    // it shows what the refresh would.
+    if (this.total < 0 && (this.pending.size || this.early)) return;
     const gen = ++this.gen;
     this.cancel(() => true);
     this.stopTimer();
     const want = new Set<number>([Math.floor(first / PAGE)]);
     if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
     try {
-      const got = await Promise.all([...want].map(async (p) => [p, await this.get(p)] as const));
+      const got = await Promise.all([...want].map(async (p) => [p, await this.get(p, this.hooks.signal, false)] as const));
       if (gen !== this.gen) return;
       this.pages = new Map();
       for (const [p, r] of got) {
@@ -202,18 +204,28 @@ export class Pager {
    *  next request for a page is answered by it if it has the same
    *  parameters, and sent as usual if not. */
   askEarly(params: Params): void {
-    const answer = api<RunsResponse>("/runs", params, { signal: this.hooks.signal });
+    // Cancelled when not taken, and with the page.
+    const ctl = new AbortController();
+    const page = this.hooks.signal;
+    if (page.aborted) ctl.abort();
+    else page.addEventListener("abort", () => ctl.abort(), { once: true });
+    const answer = api<RunsResponse>("/runs", params, { signal: ctl.signal });
     // Its failure is met by the request that takes it, if one does.
     answer.catch(() => undefined);
-    this.early = { params: JSON.stringify(params), answer };
+    this.early = { params: JSON.stringify(params), answer, ctl };
   }
 
-  /** Page `p` from the server (`signal`: what cancels it; by default, leaving the page). */
-  private get(p: number, signal: AbortSignal = this.hooks.signal): Promise<RunsResponse> {
+  /** Page `p` from the server (`signal`: what cancels it; by default, leaving
+   *  the page). The first page fetched takes the early answer if it asks the
+   *  same (`early`), and cancels it if not; a refresh leaves it alone. */
+  private get(p: number, signal: AbortSignal = this.hooks.signal, early = true): Promise<RunsResponse> {
     const params = this.hooks.params(p * PAGE, PAGE);
-    const early = this.early;
-    this.early = null;
-    if (early && early.params === JSON.stringify(params)) return early.answer;
+    const asked = early ? this.early : null;
+    if (asked) {
+      this.early = null;
+      if (asked.params === JSON.stringify(params)) return asked.answer;
+      asked.ctl.abort();
+    }
     return api<RunsResponse>("/runs", params, { signal });
   }
 }
