@@ -182,11 +182,24 @@ fn select(conn: &Connection, selection: &Selection) -> Result<Vec<RunInfo>, Erro
     Ok(runs)
 }
 
+/// Whether a statement visiting every run `selection` matches reads its
+/// numeric tests of keys from the keys' indexes of values
+/// ([`query::ByValueIndex`]): not when an experiment or statuses narrow the
+/// runs first, where a few lookups cost less than a key's whole range.
+fn by_value_index(selection: &Selection) -> bool {
+    selection.experiment.is_none() && selection.statuses.is_empty()
+}
+
 /// [`Store::count`] on the index open on `conn`.
 pub(crate) fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
     let catalog = catalog(conn)?;
-    let (conditions, params) =
-        conditions_in(&query::ByValueIndex(&query::Sqlite), selection, &catalog)?;
+    let whole = query::ByValueIndex(&query::Sqlite);
+    let dialect: &dyn query::Dialect = if by_value_index(selection) {
+        &whole
+    } else {
+        &query::Sqlite
+    };
+    let (conditions, params) = conditions_in(dialect, selection, &catalog)?;
     let n: i64 = conn
         .prepare(&format!("SELECT count(*) FROM runs WHERE {conditions}"))?
         .query_row(
@@ -252,10 +265,13 @@ fn selection_sql(
     } else {
         None
     };
-    // Every matching run visited: its tests read the keys' indexes of values.
     let every = !limited || selection.limit.is_none();
     let whole = query::ByValueIndex(&query::Sqlite);
-    let dialect: &dyn query::Dialect = if every { &whole } else { &query::Sqlite };
+    let dialect: &dyn query::Dialect = if every && by_value_index(selection) {
+        &whole
+    } else {
+        &query::Sqlite
+    };
     let compiled = selection_sql_with(
         dialect,
         &head,
