@@ -182,24 +182,24 @@ fn select(conn: &Connection, selection: &Selection) -> Result<Vec<RunInfo>, Erro
     Ok(runs)
 }
 
-/// Whether a statement visiting every run `selection` matches reads its
-/// numeric tests of keys from the keys' indexes of values
-/// ([`query::ByValueIndex`]): not when an experiment or statuses narrow the
-/// runs first, where a few lookups cost less than a key's whole range.
-fn by_value_index(selection: &Selection) -> bool {
-    selection.experiment.is_none() && selection.statuses.is_empty()
+/// The dialect of a statement over the runs `selection` matches, `every`
+/// one of them or a page: one visiting every run reads its numeric tests
+/// of keys from the keys' indexes of values ([`query::ByValueIndex`]), but
+/// not when an experiment or statuses narrow the runs first, where a few
+/// lookups cost less than a key's whole range.
+fn dialect_for(selection: &Selection, every: bool) -> &'static dyn query::Dialect {
+    const WHOLE: query::ByValueIndex<'static> = query::ByValueIndex(&query::Sqlite);
+    if every && selection.experiment.is_none() && selection.statuses.is_empty() {
+        &WHOLE
+    } else {
+        &query::Sqlite
+    }
 }
 
 /// [`Store::count`] on the index open on `conn`.
 pub(crate) fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
     let catalog = catalog(conn)?;
-    let whole = query::ByValueIndex(&query::Sqlite);
-    let dialect: &dyn query::Dialect = if by_value_index(selection) {
-        &whole
-    } else {
-        &query::Sqlite
-    };
-    let (conditions, params) = conditions_in(dialect, selection, &catalog)?;
+    let (conditions, params) = conditions_in(dialect_for(selection, true), selection, &catalog)?;
     let n: i64 = conn
         .prepare(&format!("SELECT count(*) FROM runs WHERE {conditions}"))?
         .query_row(
@@ -229,17 +229,17 @@ pub(crate) fn catalog(conn: &Connection) -> Result<Catalog, Error> {
 
 /// [`Store::select_ids`] on the index open on `conn`.
 pub(crate) fn select_ids(conn: &Connection, selection: &Selection) -> Result<Vec<i64>, Error> {
-    let (sql, params) = selection_sql(conn, selection, true, false)?;
-    Ok(conn
-        .prepare(&sql)?
-        .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
-        .collect::<Result<_, _>>()?)
+    ids(conn, selection, false)
 }
 
 /// The row ids of the page of runs `selection` asks for (its `limit` and
 /// `offset` applied), in its order.
 pub(crate) fn page_ids(conn: &Connection, selection: &Selection) -> Result<Vec<i64>, Error> {
-    let (sql, params) = selection_sql(conn, selection, true, true)?;
+    ids(conn, selection, true)
+}
+
+fn ids(conn: &Connection, selection: &Selection, limited: bool) -> Result<Vec<i64>, Error> {
+    let (sql, params) = selection_sql(conn, selection, true, limited)?;
     Ok(conn
         .prepare(&sql)?
         .query_map(rusqlite::params_from_iter(params), |r| r.get(0))?
@@ -265,15 +265,8 @@ fn selection_sql(
     } else {
         None
     };
-    let every = !limited || selection.limit.is_none();
-    let whole = query::ByValueIndex(&query::Sqlite);
-    let dialect: &dyn query::Dialect = if every && by_value_index(selection) {
-        &whole
-    } else {
-        &query::Sqlite
-    };
     let compiled = selection_sql_with(
-        dialect,
+        dialect_for(selection, !limited || selection.limit.is_none()),
         &head,
         selection,
         &catalog,

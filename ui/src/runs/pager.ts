@@ -145,7 +145,7 @@ export class Pager {
     page.addEventListener("abort", stop, { once: true });
     if (page.aborted) ctl.abort();
     try {
-      const r = await this.get(p, ctl.signal);
+      const r = await (this.takeEarly(p) ?? this.get(p, ctl.signal));
       if (gen !== this.gen || this.pending.get(p) !== ctl) return;
       this.pending.delete(p);
       this.pages.set(p, r.runs);
@@ -186,7 +186,7 @@ export class Pager {
     const want = new Set<number>([Math.floor(first / PAGE)]);
     if (last >= first) for (let p = Math.floor(first / PAGE); p <= Math.floor(last / PAGE); p++) want.add(p);
     try {
-      const got = await Promise.all([...want].map(async (p) => [p, await this.get(p, this.hooks.signal, false)] as const));
+      const got = await Promise.all([...want].map(async (p) => [p, await this.get(p)] as const));
       if (gen !== this.gen) return;
       this.pages = new Map();
       for (const [p, r] of got) {
@@ -201,8 +201,7 @@ export class Pager {
   }
 
   /** Asks for a page with `params` now, before the query is known: the
-   *  next request for a page is answered by it if it has the same
-   *  parameters, and sent as usual if not. */
+   *  first page fetched takes the answer if it asks the same (takeEarly). */
   askEarly(params: Params): void {
     // Cancelled when not taken, and with the page.
     const ctl = new AbortController();
@@ -210,22 +209,24 @@ export class Pager {
     if (page.aborted) ctl.abort();
     else page.addEventListener("abort", () => ctl.abort(), { once: true });
     const answer = api<RunsResponse>("/runs", params, { signal: ctl.signal });
-    // Its failure is met by the request that takes it, if one does.
+    // Its failure is met by the fetch that takes it, if one does.
     answer.catch(() => undefined);
     this.early = { params: JSON.stringify(params), answer, ctl };
   }
 
-  /** Page `p` from the server (`signal`: what cancels it; by default, leaving
-   *  the page). The first page fetched takes the early answer if it asks the
-   *  same (`early`), and cancels it if not; a refresh leaves it alone. */
-  private get(p: number, signal: AbortSignal = this.hooks.signal, early = true): Promise<RunsResponse> {
-    const params = this.hooks.params(p * PAGE, PAGE);
-    const asked = early ? this.early : null;
-    if (asked) {
-      this.early = null;
-      if (asked.params === JSON.stringify(params)) return asked.answer;
-      asked.ctl.abort();
-    }
-    return api<RunsResponse>("/runs", params, { signal });
+  /** The early answer, for the first page fetched if it asks the same;
+   *  cancelled and forgotten otherwise. */
+  private takeEarly(p: number): Promise<RunsResponse> | null {
+    const asked = this.early;
+    if (!asked) return null;
+    this.early = null;
+    if (asked.params === JSON.stringify(this.hooks.params(p * PAGE, PAGE))) return asked.answer;
+    asked.ctl.abort();
+    return null;
+  }
+
+  /** Page `p` from the server (`signal`: what cancels it; by default, leaving the page). */
+  private get(p: number, signal: AbortSignal = this.hooks.signal): Promise<RunsResponse> {
+    return api<RunsResponse>("/runs", this.hooks.params(p * PAGE, PAGE), { signal });
   }
 }
