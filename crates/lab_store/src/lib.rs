@@ -236,7 +236,10 @@ impl Store {
     pub fn open(project: Project) -> Result<Self, Error> {
         let path = project.index_path();
         match Self::open_on_disk(project.clone()) {
-            Ok(store) => Ok(store),
+            Ok(store) => {
+                store.restore_interrupted();
+                Ok(store)
+            }
             Err(e) if unwritable(&e) => Self::open_copy(project, &e.to_string()),
             Err(e) => match damaged(e, &path) {
                 e @ Error::DamagedIndex { .. } => Ok(Self {
@@ -525,14 +528,50 @@ impl Store {
     /// Empties the index and rebuilds it from the journals alone.
     pub fn reindex(&mut self) -> Result<Vec<Issue>, Error> {
         self.keep_rebuilt();
+        // Held while the indexes built at the end are missing: another
+        // process that finds them missing makes them only when it can take
+        // this (the rebuild that dropped them was interrupted). Two
+        // rebuilds take turns.
+        let held = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.project.rebuild_lock_path())
+            .ok()
+            .filter(|f| f.lock().is_ok());
         schema::clear(&self.conn)?;
+        if held.is_some() {
+            schema::defer_indexes(&self.conn)?;
+        }
         // Every page of the index is written again: keep them in memory
         // (64 MiB at most) rather than reading back ones just written.
         let cache: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
         self.conn.pragma_update(None, "cache_size", -65_536_i64)?;
         let issues = self.refresh();
+        let restored = schema::restore_indexes(&self.conn);
         self.conn.pragma_update(None, "cache_size", cache)?;
+        drop(held);
+        restored?;
         issues
+    }
+
+    /// Makes the indexes that an interrupted `lab reindex` dropped
+    /// ([`schema::defer_indexes`]), unless a rebuild still runs. Queries
+    /// give the same answers without them, only slower; a failure here
+    /// (a read-only project) leaves them so.
+    fn restore_interrupted(&self) {
+        if !schema::indexes_deferred(&self.conn).unwrap_or(false) {
+            return;
+        }
+        let free = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.project.rebuild_lock_path())
+            .is_ok_and(|f| f.try_lock().is_ok());
+        if free {
+            let _ = schema::restore_indexes(&self.conn);
+        }
     }
 
     /// Opens the index of `project` to rebuild it, as `lab reindex` does: an
@@ -759,6 +798,48 @@ mod tests {
             usize::try_from(runs).unwrap()
         );
         longest
+    }
+
+    fn index_names(project: &Project) -> Vec<String> {
+        let conn = Connection::open(project.index_path()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    }
+
+    #[test]
+    fn a_rebuild_makes_the_indexes_it_dropped_again_even_when_interrupted() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let mut store = Store::open(project.clone()).unwrap();
+        let all = index_names(&project);
+        for name in schema::DEFERRED_INDEXES {
+            assert!(all.iter().any(|n| n == name), "{name} in {all:?}");
+        }
+        store.reindex().unwrap();
+        assert_eq!(index_names(&project), all);
+        assert!(!schema::indexes_deferred(&store.conn).unwrap());
+
+        // A rebuild killed while they were dropped, twice over: their SQL
+        // is kept once.
+        schema::defer_indexes(&store.conn).unwrap();
+        schema::defer_indexes(&store.conn).unwrap();
+        assert!(index_names(&project).len() == all.len() - schema::DEFERRED_INDEXES.len());
+        drop(store);
+        // While a rebuild holds its lock, an opener leaves them to it.
+        let rebuilding = std::fs::File::create(project.rebuild_lock_path()).unwrap();
+        rebuilding.lock().unwrap();
+        drop(Store::open(project.clone()).unwrap());
+        assert_ne!(index_names(&project), all);
+        drop(rebuilding);
+        // Once none does, the next opener makes them.
+        let store = Store::open(project.clone()).unwrap();
+        assert_eq!(index_names(&project), all);
+        assert!(!schema::indexes_deferred(&store.conn).unwrap());
     }
 
     #[test]

@@ -180,6 +180,13 @@ impl Project {
         self.root.join(STORE_DIR)
     }
 
+    /// The file a rebuild of the index (`lab reindex`) holds locked while it
+    /// runs.
+    #[must_use]
+    pub fn rebuild_lock_path(&self) -> PathBuf {
+        self.store_dir().join("rebuild.lock")
+    }
+
     /// The index database.
     #[must_use]
     pub fn index_path(&self) -> PathBuf {

@@ -468,6 +468,100 @@ pub fn clear(conn: &Connection) -> Result<(), Error> {
     Ok(())
 }
 
+/// Indexes a rebuild drops before it folds every journal, and makes again
+/// after: their entries are in an order of their own (a metric's value, a
+/// parameter's number, a name), so filling them run by run wrote a page
+/// somewhere in each for nearly every row, and at a million runs most of a
+/// rebuild's time went into writing those pages again and again. Made at
+/// the end, each is one sort.
+pub(crate) const DEFERRED_INDEXES: [&str; 3] = ["metrics_key_last", "params_key_num", "runs_name"];
+
+/// The `meta` key under which the SQL of the indexes a rebuild dropped is
+/// kept until they are made again.
+const DEFERRED_KEY: &str = "deferred_indexes";
+
+/// Drops [`DEFERRED_INDEXES`], keeping their SQL in `meta` in the same
+/// transaction, so that [`restore_indexes`] makes them again even after the
+/// rebuild was interrupted. Queries meanwhile give the same answers,
+/// reading the tables instead.
+pub fn defer_indexes(conn: &Connection) -> Result<(), Error> {
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        let mut sql: Vec<String> = deferred_sql(conn)?.into_iter().collect();
+        for name in DEFERRED_INDEXES {
+            let made: Option<String> = conn
+                .query_row(
+                    "SELECT sql FROM sqlite_schema WHERE type = 'index' AND name = ?1",
+                    [name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(made) = made {
+                sql.push(made);
+                conn.execute_batch(&format!("DROP INDEX {name}"))?;
+            }
+        }
+        if !sql.is_empty() {
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2",
+                rusqlite::params![DEFERRED_KEY, sql.join(";\n")],
+            )?;
+        }
+        Ok::<(), Error>(())
+    })();
+    finish(conn, result)
+}
+
+/// The SQL of the indexes a rebuild dropped and did not make again yet.
+fn deferred_sql(conn: &Connection) -> Result<Option<String>, Error> {
+    Ok(conn
+        .query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [DEFERRED_KEY],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Whether a rebuild dropped indexes that are not made again yet.
+pub fn indexes_deferred(conn: &Connection) -> Result<bool, Error> {
+    Ok(deferred_sql(conn)?.is_some())
+}
+
+/// Makes the indexes [`defer_indexes`] dropped, in one transaction. Their
+/// sorts go to temporary files rather than memory: at a million runs one
+/// holds ten million entries.
+pub fn restore_indexes(conn: &Connection) -> Result<(), Error> {
+    if deferred_sql(conn)?.is_none() {
+        return Ok(());
+    }
+    // Not within a transaction: SQLite refuses to change it there.
+    conn.pragma_update(None, "temp_store", "FILE")?;
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let result = (|| {
+        // Another process may have made them while this one waited.
+        if let Some(sql) = deferred_sql(conn)? {
+            conn.execute_batch(&sql)?;
+            conn.execute("DELETE FROM meta WHERE key = ?1", [DEFERRED_KEY])?;
+        }
+        Ok::<(), Error>(())
+    })();
+    let done = finish(conn, result);
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    done
+}
+
+/// Commits the transaction begun when `result` is Ok, else rolls it back.
+fn finish(conn: &Connection, result: Result<(), Error>) -> Result<(), Error> {
+    match result {
+        Ok(()) => conn.execute_batch("COMMIT").map_err(Error::from),
+        Err(e) => {
+            conn.execute_batch("ROLLBACK")?;
+            Err(e)
+        }
+    }
+}
+
 /// A number that changes whenever the index's runs change (a fold, a
 /// removal, a rebuild): equal numbers mean equal answers to any query.
 pub fn generation(conn: &Connection) -> Result<i64, Error> {
