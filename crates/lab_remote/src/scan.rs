@@ -4,9 +4,10 @@
 //!
 //! - what `.labignore` files list (gitignore syntax; a `.labignore` in a
 //!   subfolder applies below it, as `.gitignore` does);
-//! - the index (`.lab/index.sqlite*`: derived, rebuilt by `lab pull`), the
-//!   trash of an interrupted `lab rm` (`.lab/trash`), and the push's own
-//!   state (`.lab/push`);
+//! - the index (`.lab/index.sqlite*`: derived, rebuilt by `lab pull`) and
+//!   the lock a rebuild of it holds (`.lab/rebuild.lock`), the trash of an
+//!   interrupted `lab rm` (`.lab/trash`), and the push's own state
+//!   (`.lab/push`);
 //! - the folders of runs still logging: their journal grows while it is
 //!   read and their artifacts are not copied yet, and a copy taken now
 //!   would show the run as crashed wherever it is pulled. They are reported,
@@ -65,6 +66,7 @@ pub fn scan(project: &Project) -> Result<Scan, Error> {
     let store = project.store_dir();
     left_out.insert(store.join("trash"));
     left_out.insert(store.join(STATE_DIR));
+    left_out.insert(project.rebuild_lock_path());
     let runs = project.runs_dir();
     if runs.is_dir() {
         for entry in fs_err::read_dir(&runs)? {
@@ -195,6 +197,7 @@ mod tests {
         std::fs::create_dir_all(root.join("empty")).unwrap();
         std::fs::write(root.join(".lab/index.sqlite"), "x").unwrap();
         std::fs::write(root.join(".lab/index.sqlite-wal"), "x").unwrap();
+        std::fs::write(root.join(".lab/rebuild.lock"), "").unwrap();
         std::fs::create_dir_all(root.join(".lab/trash/x")).unwrap();
         std::os::unix::fs::symlink("local.txt", root.join("link")).unwrap();
         let scan = scan(&project).unwrap();

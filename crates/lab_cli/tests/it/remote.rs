@@ -191,14 +191,15 @@ fn tree(root: &Path) -> BTreeMap<PathBuf, Option<(Vec<u8>, u32)>> {
     out
 }
 
-/// A project folder as a push should reproduce it: without the index, the
-/// push's own state, and what `.labignore` lists.
+/// A project folder as a push should reproduce it: without the index and
+/// its rebuild lock, the push's own state, and what `.labignore` lists.
 fn pushed_part(root: &Path) -> BTreeMap<PathBuf, Option<(Vec<u8>, u32)>> {
     tree(root)
         .into_iter()
         .filter(|(p, _)| {
             let s = p.to_string_lossy();
             !s.starts_with(".lab/index.sqlite")
+                && s != ".lab/rebuild.lock"
                 && !s.starts_with(".lab/push")
                 && !s.starts_with(".venv")
                 && !s.ends_with(".tmp")
