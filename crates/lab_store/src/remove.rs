@@ -196,6 +196,13 @@ mod tests {
         }
         assert_eq!(count(&store, "SELECT count(*) FROM runs"), 1);
         assert_eq!(count(&store, "SELECT count(*) FROM metrics"), 1);
+        // A count read from the index of a metric's values alone no longer
+        // sees the run either.
+        let acc = crate::Selection {
+            filter: Some("acc > 0".into()),
+            ..crate::Selection::default()
+        };
+        assert_eq!(store.count(&acc).unwrap(), 1);
         assert_eq!(
             count(&store, "SELECT count(*) * 10 + sum(id) FROM attr_values"),
             11,

@@ -200,12 +200,19 @@ fn dialect_for(selection: &Selection, every: bool) -> &'static dyn query::Dialec
 pub(crate) fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
     let catalog = catalog(conn)?;
     let (conditions, params) = conditions_in(dialect_for(selection, true), selection, &catalog)?;
-    let n: i64 = conn
-        .prepare(&format!("SELECT count(*) FROM runs WHERE {conditions}"))?
-        .query_row(
-            rusqlite::params_from_iter(params.into_iter().map(sql_value)),
-            |r| r.get(0),
-        )?;
+    // One test of a key's values alone: count that range of the key's index
+    // rather than look up each run it names in the (much larger) runs table.
+    let statement = match conditions
+        .strip_prefix("1 = 1 AND ")
+        .and_then(query::sole_membership)
+    {
+        Some(runs) => format!("SELECT count(*) FROM ({runs})"),
+        None => format!("SELECT count(*) FROM runs WHERE {conditions}"),
+    };
+    let n: i64 = conn.prepare(&statement)?.query_row(
+        rusqlite::params_from_iter(params.into_iter().map(sql_value)),
+        |r| r.get(0),
+    )?;
     Ok(usize::try_from(n).unwrap_or(0))
 }
 
@@ -795,5 +802,51 @@ mod tests {
             ..Selection::default()
         };
         assert!(narrowing_query(&unsorted, &catalog).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_count_of_one_test_of_a_keys_values_reads_only_that_keys_index() {
+        let conn = Connection::open_in_memory().unwrap();
+        crate::schema::migrate(&conn).unwrap();
+        conn.execute_batch(
+            "
+            INSERT INTO runs (rid, id, short_id, experiment, status, start_nanos, journal_offset)
+                VALUES (1, 'aa', 'aa', 'e', 'finished', 1, 0), (2, 'bb', 'bb', 'f', 'failed', 2, 0),
+                       (3, 'cc', 'cc', 'e', 'finished', 3, 0);
+            INSERT INTO metrics VALUES (1, 'loss', 0, 0.2, NULL, 0, 0.2, 0.2, 1),
+                (2, 'loss', 0, 0.7, NULL, 0, 0.7, 0.7, 1), (3, 'acc', 0, 0.9, NULL, 0, 0.9, 0.9, 1);
+            INSERT INTO params VALUES (1, 'lr', 0, x'', '0.1', 0.1), (2, 'lr', 0, x'', '0.01', 0.01);
+            INSERT INTO names VALUES ('metrics', 'loss'), ('metrics', 'acc'), ('params', 'lr');
+            ",
+        )
+        .unwrap();
+        let counted = |filter: &str, experiment: Option<&str>| {
+            let selection = Selection {
+                filter: Some(filter.into()),
+                experiment: experiment.map(str::to_owned),
+                ..Selection::default()
+            };
+            count(&conn, &selection).unwrap()
+        };
+        assert_eq!(counted("loss > 0.1", None), 2);
+        assert_eq!(counted("loss > 0.5", None), 1);
+        assert_eq!(counted("lr < 0.05", None), 1);
+        assert_eq!(counted("lr >= 0", None), 2);
+        assert_eq!(counted("acc < 0", None), 0);
+        assert_eq!(counted("loss > 0.1", Some("e")), 1);
+        assert_eq!(counted("loss > 0.1 and lr > 0.05", None), 1);
+        let membership = query::sole_membership(
+            "runs.rid IN (SELECT run FROM metrics WHERE key = ? AND last > ?)",
+        )
+        .unwrap();
+        let read = plan(
+            &conn,
+            &format!("SELECT count(*) FROM ({membership})"),
+            vec![Sql::Text("loss".into()), Sql::Real(0.1)],
+        );
+        assert!(
+            read.contains("COVERING INDEX metrics_key_last") && !read.contains("runs"),
+            "{read}"
+        );
     }
 }

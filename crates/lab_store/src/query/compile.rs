@@ -233,6 +233,22 @@ pub fn compile_where_in(
     Ok(c.out)
 }
 
+/// How a test read from a key's index of values begins
+/// ([`Dialect::tests_by_value_index`]); the statement that gives the runs
+/// follows, then `)`.
+const MEMBERSHIP: &str = "runs.rid IN (";
+
+/// The statement giving the runs, when the filter `sql` is one test of a
+/// key read from its index of values and nothing else (`m1 > 0.5`, not
+/// `m1 > 0.5 and m2 < 1`). It gives each matching run once, and only runs
+/// in the index: a run's values are removed with it. Counting its rows
+/// counts the runs without visiting them.
+#[must_use]
+pub fn sole_membership(sql: &str) -> Option<&str> {
+    let inner = sql.strip_prefix(MEMBERSHIP)?.strip_suffix(')')?;
+    (inner.starts_with("SELECT run FROM ") && !inner.contains(['(', ')'])).then_some(inner)
+}
+
 /// Compiles one sort key (written as `text`) to SQLite `ORDER BY` terms;
 /// runs that lack the key go last whichever the direction.
 pub fn compile_sort(key: &SortKey, catalog: &Catalog, text: &str) -> Result<Compiled, QueryError> {
@@ -517,7 +533,7 @@ impl Compiler<'_> {
                 };
                 Ok(match indexed {
                     Some((table, column)) if self.dialect.tests_by_value_index() => format!(
-                        "runs.rid IN (SELECT run FROM {table} WHERE key = ? AND {column} {} ?)",
+                        "{MEMBERSHIP}SELECT run FROM {table} WHERE key = ? AND {column} {} ?)",
                         sql_op(op)
                     ),
                     _ => self.dialect.or_false(&format!("{x} {} ?", sql_op(op))),

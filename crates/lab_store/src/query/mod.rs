@@ -29,7 +29,7 @@ mod parser;
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 pub use compile::{
     Bound, Catalog, Compiled, compile_sort, compile_sort_in, compile_where, compile_where_in,
-    sort_terms_in,
+    sole_membership, sort_terms_in,
 };
 pub use dialect::{ByValueIndex, Dialect, Sqlite};
 pub use error::{Input, QueryError};
@@ -62,6 +62,8 @@ pub const MAX_SORT_KEYS: usize = 100;
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeSet;
+
     use proptest::prelude::*;
 
     use super::*;
@@ -152,6 +154,47 @@ mod tests {
                 inner.prop_map(|a| Expr::Not(Box::new(a))),
             ]
         })
+    }
+
+    #[test]
+    fn only_a_lone_test_of_a_keys_values_is_counted_from_its_index() {
+        let catalog = Catalog {
+            metrics: ["m1".to_owned(), "m2".to_owned()].into(),
+            params: ["lr".to_owned(), "opt".to_owned()].into(),
+            tags: BTreeSet::new(),
+        };
+        let sql = |text: &str| {
+            compile_where_in(
+                &ByValueIndex(&Sqlite),
+                &parse(text).unwrap(),
+                &catalog,
+                text,
+            )
+            .unwrap()
+            .sql
+        };
+        assert_eq!(
+            sole_membership(&sql("m1 > 0.5")),
+            Some("SELECT run FROM metrics WHERE key = ? AND last > ?")
+        );
+        assert_eq!(
+            sole_membership(&sql("params.lr <= 3")),
+            Some("SELECT run FROM params WHERE key = ? AND num <= ?")
+        );
+        for more in [
+            "m1 > 0.5 and m2 < 1",
+            "m1 > 0.5 or m2 < 1",
+            "not m1 > 0.5",
+            "m1 = null",
+            "opt = 'adam'",
+            "m1 in (1, 2)",
+            "status = finished",
+        ] {
+            assert_eq!(sole_membership(&sql(more)), None, "{more}: {}", sql(more));
+        }
+        // Without the index of values, no membership at all.
+        let plain = compile_where(&parse("m1 > 0.5").unwrap(), &catalog, "m1 > 0.5").unwrap();
+        assert_eq!(sole_membership(&plain.sql), None, "{}", plain.sql);
     }
 
     proptest! {
