@@ -197,17 +197,32 @@ fn dialect_for(selection: &Selection, every: bool) -> &'static dyn query::Dialec
 }
 
 /// [`Store::count`] on the index open on `conn`.
+/// The most tests a count chains one after another (`... AND run IN (...)`);
+/// SQLite refuses expressions nested 1,000 deep, and a filter of more tests
+/// is counted over `runs`, its tests nested in pairs.
+const CHAINED_TESTS: usize = 64;
+
 pub(crate) fn count(conn: &Connection, selection: &Selection) -> Result<usize, Error> {
     let catalog = catalog(conn)?;
     let (conditions, params) = conditions_in(dialect_for(selection, true), selection, &catalog)?;
-    // One test of a key's values alone: count that range of the key's index
-    // rather than look up each run it names in the (much larger) runs table.
+    // Tests of keys' values alone: count the range of the first key's index
+    // that the others' ranges hold too, rather than look up each run they
+    // name in the (much larger) runs table.
     let statement = match conditions
         .strip_prefix("1 = 1 AND ")
-        .and_then(query::sole_membership)
+        .and_then(query::memberships)
+        .filter(|runs| runs.len() <= CHAINED_TESTS)
+        .as_deref()
     {
-        Some(runs) => format!("SELECT count(*) FROM ({runs})"),
-        None => format!("SELECT count(*) FROM runs WHERE {conditions}"),
+        Some([first, rest @ ..]) => {
+            let mut statement = format!("SELECT count(*) FROM ({first}");
+            for runs in rest {
+                let _ = write!(statement, " AND run IN ({runs})");
+            }
+            statement.push(')');
+            statement
+        }
+        _ => format!("SELECT count(*) FROM runs WHERE {conditions}"),
     };
     let n: i64 = conn.prepare(&statement)?.query_row(
         rusqlite::params_from_iter(params.into_iter().map(sql_value)),
@@ -805,7 +820,7 @@ mod tests {
     }
 
     #[test]
-    fn a_count_of_one_test_of_a_keys_values_reads_only_that_keys_index() {
+    fn a_count_of_tests_of_keys_values_reads_only_their_indexes() {
         let conn = Connection::open_in_memory().unwrap();
         crate::schema::migrate(&conn).unwrap();
         conn.execute_batch(
@@ -835,17 +850,38 @@ mod tests {
         assert_eq!(counted("acc < 0", None), 0);
         assert_eq!(counted("loss > 0.1", Some("e")), 1);
         assert_eq!(counted("loss > 0.1 and lr > 0.05", None), 1);
-        let membership = query::sole_membership(
-            "runs.rid IN (SELECT run FROM metrics WHERE key = ? AND last > ?)",
-        )
-        .unwrap();
+        assert_eq!(counted("loss > 0.1 and lr > 0.001", None), 2);
+        assert_eq!(counted("lr > 0.001 and loss > 0.5", None), 1);
+        assert_eq!(counted("loss > 0.1 and lr > 0.05 and acc > 0", None), 0);
+        assert_eq!(counted("loss > 0.1 and (lr > 0.05 or acc > 0)", None), 1);
+        assert_eq!(counted("loss > 0.5 and lr > 0.001", Some("e")), 0);
+        // As many tests as are chained, and more (nested in pairs instead).
+        for n in [CHAINED_TESTS, CHAINED_TESTS + 1, 1_000] {
+            assert_eq!(
+                counted(&vec!["loss > 0.1"; n].join(" and "), None),
+                2,
+                "{n}"
+            );
+        }
+        let sql = "(runs.rid IN (SELECT run FROM metrics WHERE key = ? AND last > ?) \
+                   AND runs.rid IN (SELECT run FROM params WHERE key = ? AND num > ?))";
+        let [first, second] = query::memberships(sql).unwrap()[..] else {
+            panic!("two memberships in {sql}");
+        };
         let read = plan(
             &conn,
-            &format!("SELECT count(*) FROM ({membership})"),
-            vec![Sql::Text("loss".into()), Sql::Real(0.1)],
+            &format!("SELECT count(*) FROM ({first} AND run IN ({second}))"),
+            vec![
+                Sql::Text("loss".into()),
+                Sql::Real(0.1),
+                Sql::Text("lr".into()),
+                Sql::Real(0.001),
+            ],
         );
         assert!(
-            read.contains("COVERING INDEX metrics_key_last") && !read.contains("runs"),
+            read.contains("COVERING INDEX metrics_key_last")
+                && read.contains("COVERING INDEX params_key_num")
+                && !read.contains("runs"),
             "{read}"
         );
     }

@@ -238,15 +238,52 @@ pub fn compile_where_in(
 /// follows, then `)`.
 const MEMBERSHIP: &str = "runs.rid IN (";
 
-/// The statement giving the runs, when the filter `sql` is one test of a
-/// key read from its index of values and nothing else (`m1 > 0.5`, not
-/// `m1 > 0.5 and m2 < 1`). It gives each matching run once, and only runs
-/// in the index: a run's values are removed with it. Counting its rows
-/// counts the runs without visiting them.
+/// The statements giving the runs, when the filter `sql` is one test of a
+/// key read from its index of values (`m1 > 0.5`), or several joined by
+/// `and` (`m1 > 0.5 and lr < 0.1`), and nothing else: not `or`, `not` or a
+/// test that reads `runs`. Each gives each matching run once, and only runs
+/// in the index: a run's values are removed with it. Counting the runs the
+/// first gives that the others give too counts the matches without
+/// visiting `runs`. The statements come in the order of their bound values.
 #[must_use]
-pub fn sole_membership(sql: &str) -> Option<&str> {
-    let inner = sql.strip_prefix(MEMBERSHIP)?.strip_suffix(')')?;
-    (inner.starts_with("SELECT run FROM ") && !inner.contains(['(', ')'])).then_some(inner)
+pub fn memberships(sql: &str) -> Option<Vec<&str>> {
+    let mut found = Vec::new();
+    tests_joined(sql, &mut found).then_some(found)
+}
+
+/// Adds to `found` the statements of the memberships `sql` joins with
+/// `AND` (as [`Compiler::join`] writes it: `(a AND b)`, nested); false when
+/// it holds anything else.
+fn tests_joined<'a>(sql: &'a str, found: &mut Vec<&'a str>) -> bool {
+    if let Some(inner) = sql
+        .strip_prefix(MEMBERSHIP)
+        .and_then(|s| s.strip_suffix(')'))
+    {
+        // One statement with no parentheses of its own: no nested test.
+        if inner.starts_with("SELECT run FROM ") && !inner.contains(['(', ')']) {
+            found.push(inner);
+            return true;
+        }
+        return false;
+    }
+    let Some(body) = sql.strip_prefix('(').and_then(|s| s.strip_suffix(')')) else {
+        return false;
+    };
+    // The `AND` outside every parenthesis splits the pair.
+    let mut depth = 0_i32;
+    for (i, c) in body.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' if depth == 0 => return false,
+            ')' => depth -= 1,
+            ' ' if depth == 0 && body[i..].starts_with(" AND ") => {
+                let (left, right) = (&body[..i], &body[i + " AND ".len()..]);
+                return tests_joined(left, found) && tests_joined(right, found);
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// Compiles one sort key (written as `text`) to SQLite `ORDER BY` terms;

@@ -29,7 +29,7 @@ mod parser;
 pub use ast::{CmpOp, Expr, Literal, Name, Operand, Scope, SortKey};
 pub use compile::{
     Bound, Catalog, Compiled, compile_sort, compile_sort_in, compile_where, compile_where_in,
-    sole_membership, sort_terms_in,
+    memberships, sort_terms_in,
 };
 pub use dialect::{ByValueIndex, Dialect, Sqlite};
 pub use error::{Input, QueryError};
@@ -157,7 +157,7 @@ mod tests {
     }
 
     #[test]
-    fn only_a_lone_test_of_a_keys_values_is_counted_from_its_index() {
+    fn only_tests_of_keys_values_joined_by_and_are_counted_from_their_indexes() {
         let catalog = Catalog {
             metrics: ["m1".to_owned(), "m2".to_owned()].into(),
             params: ["lr".to_owned(), "opt".to_owned()].into(),
@@ -173,28 +173,48 @@ mod tests {
             .unwrap()
             .sql
         };
+        let metric = "SELECT run FROM metrics WHERE key = ? AND last > ?";
+        let param = "SELECT run FROM params WHERE key = ? AND num <= ?";
+        assert_eq!(memberships(&sql("m1 > 0.5")), Some(vec![metric]));
+        assert_eq!(memberships(&sql("params.lr <= 3")), Some(vec![param]));
         assert_eq!(
-            sole_membership(&sql("m1 > 0.5")),
-            Some("SELECT run FROM metrics WHERE key = ? AND last > ?")
+            memberships(&sql("m1 > 0.5 and lr <= 3")),
+            Some(vec![metric, param])
         );
         assert_eq!(
-            sole_membership(&sql("params.lr <= 3")),
-            Some("SELECT run FROM params WHERE key = ? AND num <= ?")
+            memberships(&sql(
+                "lr <= 3 and m1 > 0.5 and m2 > 1 and (lr <= 2 and m1 > 0)"
+            )),
+            Some(vec![param, metric, metric, param, metric])
         );
         for more in [
-            "m1 > 0.5 and m2 < 1",
             "m1 > 0.5 or m2 < 1",
+            "m1 > 0.5 and (m2 < 1 or lr <= 3)",
+            "m1 > 0.5 and not m2 < 1",
             "not m1 > 0.5",
             "m1 = null",
+            "m1 > 0.5 and m2 = null",
             "opt = 'adam'",
+            "m1 > 0.5 and opt = 'adam'",
             "m1 in (1, 2)",
             "status = finished",
+            "m1 > 0.5 and status = finished",
         ] {
-            assert_eq!(sole_membership(&sql(more)), None, "{more}: {}", sql(more));
+            assert_eq!(memberships(&sql(more)), None, "{more}: {}", sql(more));
         }
         // Without the index of values, no membership at all.
         let plain = compile_where(&parse("m1 > 0.5").unwrap(), &catalog, "m1 > 0.5").unwrap();
-        assert_eq!(sole_membership(&plain.sql), None, "{}", plain.sql);
+        assert_eq!(memberships(&plain.sql), None, "{}", plain.sql);
+        // Nothing that merely looks like a pair.
+        for odd in [
+            "(",
+            ")",
+            "()",
+            "( AND )",
+            "(runs.rid IN (SELECT run FROM t)) AND (x)",
+        ] {
+            assert_eq!(memberships(odd), None, "{odd}");
+        }
     }
 
     proptest! {
