@@ -28,7 +28,8 @@ Then times whole `lab reindex` processes, and the first page of the listings:
 whole `lab ls --limit 50` and `lab ls --where "m1 > 0.5" --sort -m0 --limit 50`
 processes, `lab.runs(where=..., sort=...)` in process (with `limit=50`, without a
 limit, and `as_frame=True`: each the first call in a fresh process, pandas
-imported before), and `lab ui`'s `/api/v1/runs?limit=100` and `?where=m1>0.5&sort=-m0&limit=100`
+imported before), and `lab ui`'s `/api/v1/runs?limit=100`, `?where=m1>0.5&sort=-m0&limit=100`
+and the same with a second test, `where=m1 > 0.5 and p1 >= 4`
 (the first request after the server starts, then warm ones, with the
 server's own time from its `Server-Timing` header), in shuffled order, and
 prints medians. `--only TEXT` times only the listings
@@ -333,6 +334,7 @@ def main() -> int:
     disk = disk_bytes(project)
 
     where, sort = "m1 > 0.5", "-m0"
+    both = "m1 > 0.5 and p1 >= 4"  # two tests: the page's `total` counts where both hold
     cases = {
         "lab ls --limit 50": lambda: time_process([lab, "ls", "--limit", "50"], env),
         f'lab ls --where "{where}" --sort {sort} --limit 50': lambda: time_process(
@@ -367,6 +369,7 @@ def main() -> int:
     pages = {
         "/api/v1/runs?limit=100": "/api/v1/runs?limit=100",
         "/api/v1/runs?where=m1>0.5&sort=-m0&limit=100": "/api/v1/runs?" + urllib.parse.urlencode({"where": where, "sort": sort, "limit": 100}),
+        f"/api/v1/runs?where={both}&sort=-m0&limit=100": "/api/v1/runs?" + urllib.parse.urlencode({"where": both, "sort": sort, "limit": 100}),
     }
     server_ms: dict = {}
     for i in range(0 if args.only else args.repeats):
