@@ -114,8 +114,8 @@ soak: venv ## 1,000 random kill -9 rounds, then 16 writers and 4 readers for 10 
 bench-peers: ## Benchmark Lab against MLflow, Aim and W&B side by side (docs/benchmarks.md)
 	python3 benches/peers/run.py
 
-bench-peers-quick: ## The side-by-side benchmarks at small sizes: a smoke run of every scenario
-	python3 benches/peers/run.py --quick
+bench-peers-quick: ## The side-by-side benchmarks at small sizes, Lab in its debug build: a smoke run of every scenario
+	python3 benches/peers/run.py --quick --lab-profile dev
 
 bench-epochs: int-venv ## A Keras and a Lightning epoch with and without Lab, MLflow autolog and W&B beside (docs/benchmarks.md)
 	python3 benches/epochs/run.py

@@ -1,13 +1,14 @@
 """Side-by-side benchmarks: Lab against MLflow, Aim and W&B, on this machine, in one run.
 
     python3 benches/peers/run.py            # full sizes (make bench-peers)
-    python3 benches/peers/run.py --quick    # small sizes, under two minutes (make bench-peers-quick)
+    python3 benches/peers/run.py --quick --lab-profile dev    # small sizes, a smoke run (make bench-peers-quick)
 
 Each tool runs in a virtual environment of its own under bench-out/peers/venvs/,
 with the versions pinned in benches/peers/requirements.txt; an environment is
 made again only when that file changes (or its last install failed). Lab is
-built in release mode from this checkout (`pip wheel`, not editable) and
-installed into its environment on every run.
+built from this checkout (`pip wheel`, not editable) in the cargo profile of
+`--lab-profile` (release unless told) and installed into its environment on
+every run.
 
 Every measurement is a fresh child process (benches/peers/drivers/<tool>_driver.py)
 in a fresh work folder, and the tools take turns within each scenario (the
@@ -196,13 +197,13 @@ def short_error(text: str) -> str:
     return pick[:300]
 
 
-def pip(venv: Path, *args: str, timeout: float = 1800) -> None:
+def pip(venv: Path, *args: str, timeout: float = 1800, env: dict | None = None) -> None:
     proc = subprocess.run(
         [str(venv / "bin" / "pip"), *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=dict(os.environ, **PIP_ENV),
+        env=dict(os.environ, **PIP_ENV, **(env or {})),
     )
     if proc.returncode != 0:
         raise RuntimeError(f"pip {args[0]} failed: " + short_error(proc.stderr or proc.stdout))
@@ -247,16 +248,18 @@ def ensure_env(name: str, pins: list, shared: list, state: Path) -> dict:
     return {"ok": True, "footprint": footprint, "cached": False}
 
 
-def build_lab(state: Path, source: Path) -> dict:
-    """Builds Lab's release wheel from this checkout and installs it (not
-    editable) into Lab's environment; measures its footprint in an empty one."""
+def build_lab(state: Path, source: Path, profile: str) -> dict:
+    """Builds Lab's wheel from this checkout in the cargo profile `profile`
+    and installs it (not editable) into Lab's environment; measures its
+    footprint in an empty one."""
     venv = state / "venvs" / "lab"
     wheels = state / "wheel"
     shutil.rmtree(wheels, ignore_errors=True)
-    log("building Lab (release wheel)")
+    log(f"building Lab (wheel, cargo profile {profile})")
     t = time.perf_counter()
     try:
-        pip(venv, "wheel", "--no-deps", "-w", str(wheels), str(source))
+        # The build backend and maturin both read the profile from here.
+        pip(venv, "wheel", "--no-deps", "-w", str(wheels), str(source), env={"MATURIN_PEP517_ARGS": f"--profile {profile}"})
         wheel = str(next(wheels.glob("lab-*.whl")))
         build_s = time.perf_counter() - t
         pip(venv, "install", "--force-reinstall", "--no-deps", wheel)
@@ -272,10 +275,10 @@ def build_lab(state: Path, source: Path) -> dict:
     except Exception as exc:
         return {"ok": False, "error": str(exc)[-800:]}
     log(f"built Lab in {build_s:.0f} s")
-    return {"ok": True, "footprint": footprint, "build_s": build_s}
+    return {"ok": True, "footprint": footprint, "build_s": build_s, "profile": profile}
 
 
-def setup_envs(state: Path, tools: list, lab_source: Path, then: dict) -> dict:
+def setup_envs(state: Path, tools: list, lab_source: Path, lab_profile: str, then: dict) -> dict:
     """Every environment, side by side (downloads overlap, and Lab builds while
     the peers install); then[env](), if any, runs once that environment is ready."""
     groups = requirements()
@@ -287,7 +290,7 @@ def setup_envs(state: Path, tools: list, lab_source: Path, then: dict) -> dict:
             return {"ok": True, "footprint": None, "prebuilt": str(LAB_ENV[0])}
         status = ensure_env(env, groups.get(env, []) if env != "lab" else [], shared, state)
         if env == "lab" and status["ok"]:
-            built = build_lab(state, lab_source)
+            built = build_lab(state, lab_source, lab_profile)
             status = built if not built["ok"] else status | built
         if status["ok"] and env in then:
             then[env]()
@@ -1109,7 +1112,7 @@ class Suite:
                 for table in (pk, mb):
                     table.add(t.label, t.version, status=f"not measured: {t.broken or s.get('error', 'install failed')}")
                 continue
-            note = "Lab's release wheel, built from this checkout" if t.key == "lab" else f"pip install {requirements()[t.env][0]}"
+            note = f"Lab's wheel, built from this checkout (cargo profile {s.get('profile', 'release')})" if t.key == "lab" else f"pip install {requirements()[t.env][0]}"
             pk.add(t.label, t.version, [fp["packages"]], note=note, ref=t.key == "lab")
             mb.add(t.label, t.version, [fp["mb"]], note=note, ref=t.key == "lab")
         self.note_async(pk)
@@ -1250,6 +1253,7 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, default=None, help="where to write the tables as Markdown (default bench-out/peers[-quick].md)")
     parser.add_argument("--workdir", default=None, help="parent of the temporary work folders (default: the system's)")
     parser.add_argument("--lab-source", type=Path, default=ROOT, help="the Lab checkout to build (default: this one)")
+    parser.add_argument("--lab-profile", default="release", help="the cargo profile Lab's wheel is built in (default release; `dev` reuses the debug build of `make test`, for a smoke run: its figures are a debug build's)")
     parser.add_argument("--lab-env", type=Path, default=None, help="use the Lab installed in this virtual environment (a release build made elsewhere, e.g. `.venv` after `make venv`) instead of building a wheel; the seed scenario needs scikit-learn there, and the footprint scenario has no Lab row")
     parser.add_argument("-v", "--verbose", action="store_true", help="log every child process and its time")
     parser.add_argument("--seed", type=int, default=None, help="seed of the crash scenario's kill moments")
@@ -1295,7 +1299,7 @@ def main() -> int:
         else:
             MLFLOW_TEMPLATE.append(o.result["store"])
 
-    status = setup_envs(args.state, wanted, args.lab_source, {"mlflow": mlflow_store})
+    status = setup_envs(args.state, wanted, args.lab_source, args.lab_profile, {"mlflow": mlflow_store})
     for t in wanted:
         s = status[t.env]
         if not s["ok"]:
@@ -1344,11 +1348,17 @@ def main() -> int:
 
     order = {s: i for i, s in enumerate(["1 seed", "2 import", "3 per-call", "4 batch", "5 many runs", "5b query", "6 crash", "7 memory", "8 footprint"])}
     tables = sorted((t.as_json() for t in suite.tables), key=lambda t: order[t["scenario"]])
-    command = "python3 benches/peers/run.py" + (" --quick" if args.quick else "") + ("" if args.tools == parser.get_default("tools") else f" --tools {args.tools}")
+    command = (
+        "python3 benches/peers/run.py"
+        + (" --quick" if args.quick else "")
+        + ("" if args.lab_profile == "release" else f" --lab-profile {args.lab_profile}")
+        + ("" if args.tools == parser.get_default("tools") else f" --tools {args.tools}")
+    )
     results = {
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(started)),
         "command": command,
         "quick": args.quick,
+        "lab_profile": args.lab_profile,
         "machine": machine(),
         "sizes": {k: v for k, v in sizes.items()},
         "versions": {t.key: t.version for t in wanted},
