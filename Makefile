@@ -15,7 +15,7 @@ TPIP := $(TEST_VENV)/bin/pip
 # kept out of the other two.
 INT_VENV ?= .venv-int
 IPY := $(INT_VENV)/bin/python
-TEST_DEPS := maturin pytest hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis pillow matplotlib
+TEST_DEPS := maturin pytest pytest-xdist hypothesis mypy numpy pandas pyarrow scikit-learn joblib playwright schemathesis pillow matplotlib
 export CARGO_TERM_COLOR ?= never
 
 # Builds Lab into the environment $(1) in the cargo profile $(2) (dev or
@@ -72,9 +72,12 @@ test-rust: ## Build the workspace and run the Rust tests
 	fi
 	cargo test --workspace --doc --locked
 
-test-python: develop ## Run the Python tests against a debug build, and check the type stubs
+# Two workers: most tests wait on the processes and services they start, so
+# two at once take a little over half the time on two cores. A file's tests
+# stay on one worker (they share its fixtures: servers, clusters).
+test-python: develop ## Run the Python tests against a debug build (two at a time), and check the type stubs
 	$(TPY) -m mypy.stubtest lab._lab
-	$(TPY) -m pytest -q tests --ignore=tests/integrations
+	$(TPY) -m pytest -q -n 2 --dist loadfile tests --ignore=tests/integrations
 
 test-integrations: int-venv ## Run tests/integrations in .venv-int: Lab inside Keras, Lightning, Transformers, XGBoost, ...; importers
 	$(call install_lab,$(INT_VENV),dev)

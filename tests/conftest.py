@@ -28,6 +28,16 @@ def _no_system_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LAB_SYSTEM_METRICS", "0")
 
 
+@pytest.fixture(autouse=True)
+def _no_terminal_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The commands a test runs see no `COLUMNS` or `LINES` of the shell or
+    of the test runner (pytest-xdist's workers set `COLUMNS=80`): with
+    stdout a pipe, `lab ls` fits its table to `COLUMNS`, and tests that
+    read its columns expect the whole table."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty folder that is the current folder and `LAB_PROJECT`."""
