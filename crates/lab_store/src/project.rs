@@ -285,8 +285,10 @@ const LAST_SLOT_FILE: &str = "last_slot";
 /// followed: an hour of quarter seconds.
 const SLOTS_AHEAD: u32 = 4 * 3600;
 
-/// The file `last_slot`, open for one claim; `None` when it cannot be
-/// opened (a read-only store), which only loses its protection.
+/// The file `last_slot`, open for one claim: for reading and writing, else
+/// (a file this user may not write) for reading alone, which still keeps
+/// the claim past the slots given; `None` when it cannot be opened at all,
+/// which only loses its protection.
 struct LastSlot(Option<std::fs::File>);
 
 impl LastSlot {
@@ -298,6 +300,7 @@ impl LastSlot {
                 .create(true)
                 .truncate(false)
                 .open(path)
+                .or_else(|_| std::fs::File::open(path))
                 .ok(),
         )
     }
@@ -307,8 +310,12 @@ impl LastSlot {
     /// protection.
     fn read(&self) -> Option<u32> {
         use std::os::unix::fs::FileExt as _;
-        let mut bytes = [0; 16];
+        // Lab writes 11 bytes; a longer file is not one it wrote.
+        let mut bytes = [0; 64];
         let n = self.0.as_ref()?.read_at(&mut bytes, 0).ok()?;
+        if n == bytes.len() {
+            return None;
+        }
         std::str::from_utf8(&bytes[..n]).ok()?.trim().parse().ok()
     }
 
@@ -388,6 +395,27 @@ mod tests {
         assert_eq!(LastSlot::open(&path).read(), Some(98766));
         LastSlot::open(&path).record(u32::MAX).unwrap();
         assert_eq!(LastSlot::open(&path).read(), Some(u32::MAX));
+    }
+
+    #[test]
+    fn a_last_slot_this_user_may_not_write_is_still_followed() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let now = lab_types::now_nanos();
+        let clock = RunId::new(now, 0).slot();
+        let path = project.store_dir().join(LAST_SLOT_FILE);
+        LastSlot::open(&path).record(clock + 500).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        let writable = std::fs::OpenOptions::new().write(true).open(&path).is_ok();
+        let (id, _) = project.claim_run(now).unwrap();
+        assert_eq!(id.slot(), clock + 501);
+        // Not written (unless this user may write it all the same: root).
+        let recorded = LastSlot::open(&path).read();
+        assert_eq!(
+            recorded,
+            Some(if writable { clock + 501 } else { clock + 500 })
+        );
     }
 
     #[test]
