@@ -547,6 +547,78 @@ def test_a_child_forked_during_the_run_prints_after_it_ended(project: Path) -> N
     assert only_run(project).logs() == "parent in the run\nchild in the run\n"
 
 
+def test_each_of_many_short_runs_keeps_its_own_lines_and_unfinished_last_line(project: Path) -> None:
+    # A run's end records what is left (here an unfinished last line)
+    # itself when nothing waits in the pipes, and leaves it to Lab's thread
+    # when something does (as it may after a burst); either way each run
+    # keeps exactly its lines.
+    proc = run_python(
+        project,
+        """
+        import sys, time, lab
+        e = lab.Experiment("t")
+        ids = []
+        for i in range(30):
+            with e.start_run():
+                if i % 2:
+                    print(f"run {i}")
+                    print(f"err {i}", file=sys.stderr, flush=True)
+                    sys.stdout.write(f"unfinished {i}")
+                    sys.stdout.flush()
+                    time.sleep(0.02)
+                else:
+                    for k in range(2000):
+                        print(f"run {i} line {k}")
+                    sys.stdout.write(f"unfinished {i}")
+                    sys.stdout.flush()
+                ids.append(e.run_id)
+        print()
+        print(" ".join(ids))
+        """,
+        check=True,
+    )
+    ids = proc.stdout.splitlines()[-1].split()
+    assert len(ids) == 30
+    for i, run_id in enumerate(ids):
+        run = lab.get_run(run_id)
+        if i % 2:
+            assert run.logs("stdout") == f"run {i}\nunfinished {i}\n", i
+            assert run.logs("stderr") == f"err {i}\n", i
+        else:
+            expected = "".join(f"run {i} line {k}\n" for k in range(2000)) + f"unfinished {i}\n"
+            assert run.logs() == expected, i
+    # The terminal got everything too.
+    assert proc.stdout.count("unfinished") == 30
+    assert proc.stderr.count("err ") == 15
+
+
+def test_each_of_many_short_runs_in_a_terminal_keeps_its_last_line(project: Path) -> None:
+    # In a terminal, a line written just before the end reaches the
+    # capture's side a moment later: the end always goes through Lab's
+    # thread, which waits for it.
+    status, out = run_in_terminal(
+        project,
+        """
+        import sys, lab
+        e = lab.Experiment("t")
+        ids = []
+        for i in range(20):
+            with e.start_run():
+                print(f"run {i}")
+                sys.stdout.write(f"last {i}")
+                sys.stdout.flush()
+                ids.append(e.run_id)
+        print()
+        print(" ".join(ids))
+        """,
+    )
+    assert status == 0, out
+    ids = out.decode().replace("\r\n", "\n").splitlines()[-1].split()
+    assert len(ids) == 20
+    for i, run_id in enumerate(ids):
+        assert lab.get_run(run_id).logs() == f"run {i}\nlast {i}\n", i
+
+
 def test_a_child_of_one_run_printing_during_the_next_is_not_recorded_in_it(project: Path) -> None:
     proc = run_python(
         project,

@@ -26,10 +26,12 @@
 //! Only one capture runs in a process at a time (file descriptors are the
 //! process's): a run started while another is being captured is not
 //! captured. When the run ends ([`Capture::stop`]), the originals go back in
-//! place, the thread reads what was already written, records it, and from
-//! then on only forwards what processes forked during the run still write
-//! (while it records the next run's lines from new pipes), until they close
-//! their copies.
+//! place, the thread reads what was already written, records it (or, when
+//! the thread is idle and nothing waits in the capture's pipes, the ending
+//! thread records the unfinished last line and the tail itself), and from
+//! then on the thread only forwards what processes forked during the run
+//! still write (while it records the next run's lines from new pipes),
+//! until they close their copies.
 
 pub mod lines;
 #[cfg(unix)]

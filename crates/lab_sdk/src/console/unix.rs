@@ -43,11 +43,21 @@ struct Shared {
     state: Mutex<State>,
     /// Rung by the thread when it answers a stop or a capture is over.
     changed: Condvar,
+    /// The captures the thread reads, held by it while it reads and
+    /// records (not while it waits in `poll`). A run's end takes it, if it
+    /// is free, to end the recording itself when nothing waits in the
+    /// pipes (see [`Capture::stop`]). Only the thread adds or removes a
+    /// session or closes a source. Taken before `state` when both are.
+    sessions: Mutex<Vec<Session>>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn sessions(&self) -> MutexGuard<'_, Vec<Session>> {
+        self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -332,7 +342,8 @@ impl Capture {
     }
 
     /// Puts the original fds back, waits for the thread to record what was
-    /// written before, and lets another capture start.
+    /// written before (or records the end itself, see
+    /// [`Capture::end_here`]), and lets another capture start.
     pub(crate) fn stop(self) {
         for (fd, original) in &self.saved {
             // Fails only if `fd` was closed and reused meanwhile, when there is
@@ -340,6 +351,10 @@ impl Capture {
             replace(*fd, original).ok();
         }
         let shared = SHARED.get();
+        if self.end_here(shared) {
+            shared.lock().active = false;
+            return;
+        }
         let deadline = Instant::now() + STOP_WAIT;
         let mut state = shared.lock();
         state.commands.push(Command::Stop(self.id));
@@ -363,6 +378,68 @@ impl Capture {
         }
         state.active = false;
     }
+}
+
+impl Capture {
+    /// Ends the recording on the calling thread, without waking the thread
+    /// and waiting for its answer (two trips between threads, most of what
+    /// ending a captured run cost), when the thread is not reading or
+    /// recording (it waits in `poll`, or has not taken the capture yet),
+    /// every source is a pipe and nothing written waits in them: what is
+    /// left to record is then only what the thread keeps (an unfinished
+    /// last line, the tail of a long output), and that is written here.
+    /// `true` too when the thread has already recorded the end (it saw every
+    /// source closed, as putting the fds back closes the last copy of each
+    /// pipe's write end when no child holds one). Otherwise `false`, and
+    /// the thread drains the sources, forwarding what it reads (which may
+    /// wait for a terminal; the run's end waits for it no longer than
+    /// [`STOP_WAIT`]). A pseudo-terminal always goes to the thread: what was
+    /// written to it reaches the master a moment later, so `FIONREAD` on
+    /// the master can say nothing waits while a line is still on its way,
+    /// where a read waits for it. Either way the thread goes on forwarding
+    /// what processes forked during the run write.
+    fn end_here(&self, shared: &Shared) -> bool {
+        let mut sessions = match shared.sessions.try_lock() {
+            Ok(sessions) => sessions,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => return false,
+        };
+        // Held while the end is recorded: a moment's journal appends (and
+        // the removal of the tail files of a long output).
+        let mut state = shared.lock();
+        let session = match sessions.iter_mut().find(|s| s.id == self.id) {
+            Some(session) => session,
+            None => match state.commands.iter_mut().find_map(|c| match c {
+                Command::Start(s) if s.id == self.id => Some(&mut **s),
+                _ => None,
+            }) {
+                Some(session) => session,
+                // Neither taken nor to be taken: the thread saw every
+                // source closed and recorded the end.
+                None => return true,
+            },
+        };
+        let to_the_thread = session.sources.iter().any(|s| {
+            s.pty
+                || s.read
+                    .as_ref()
+                    .is_some_and(|read| unread_bytes(read) != Some(0))
+        });
+        if to_the_thread {
+            return false;
+        }
+        finish_recording(session, None);
+        true
+    }
+}
+
+/// How many bytes wait to be read from a pipe; `None` when it cannot
+/// tell.
+fn unread_bytes(fd: &OwnedFd) -> Option<usize> {
+    let mut n: libc::c_int = 0;
+    // SAFETY: `FIONREAD` writes one `int` to the valid pointer given.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), libc::FIONREAD, &raw mut n) };
+    (ret == 0).then_some(n as usize)
 }
 
 /// Waits, up to `limit`, for the captures of ended runs to pass on what
@@ -594,17 +671,20 @@ fn pump_one(source: &mut Source, buf: &mut [u8], recorder: Option<&mut Recorder>
 }
 
 /// Records what was left to read when `session`'s run ends (the fds are
-/// back in place: what this process wrote is in the buffers), and the rest
+/// back in place: what this process wrote is in the buffers), read with
+/// `buf` (`None`: nothing is left, see [`Capture::end_here`]), and the rest
 /// of its lines; from then on its sources are only forwarded.
-fn finish_recording(session: &mut Session, buf: &mut [u8]) {
+fn finish_recording(session: &mut Session, mut buf: Option<&mut [u8]>) {
     let Some(mut rec) = session.recorder.take() else {
         return;
     };
     for s in &mut session.sources {
-        if let Some(read) = &s.read {
-            set_nonblocking(read);
+        if let Some(buf) = buf.as_deref_mut() {
+            if let Some(read) = &s.read {
+                set_nonblocking(read);
+            }
+            while let Read::Bytes(_) = pump_one(s, buf, Some(&mut rec)) {}
         }
-        while let Read::Bytes(_) = pump_one(s, buf, Some(&mut rec)) {}
         if let Some(text) = s.splitter.finish() {
             rec.lines(s.stream, vec![text]);
         }
@@ -616,30 +696,36 @@ fn finish_recording(session: &mut Session, buf: &mut [u8]) {
 /// over, and takes the callers' commands when woken through `wake`.
 fn pump(shared: &Shared, wake: &OwnedFd) {
     let mut buf = vec![0u8; READ_BYTES];
-    let mut sessions: Vec<Session> = Vec::new();
     loop {
-        let live: Vec<(usize, usize)> = sessions
-            .iter()
-            .enumerate()
-            .flat_map(|(n, s)| {
-                s.sources
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, src)| src.read.is_some())
-                    .map(move |(i, _)| (n, i))
-            })
-            .collect();
-        let mut fds: Vec<libc::pollfd> = live
-            .iter()
-            .filter_map(|&(n, i)| sessions[n].sources[i].read.as_ref())
-            .chain(std::iter::once(wake))
-            .map(|fd| libc::pollfd {
-                fd: fd.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            })
-            .collect();
-        let ptys = live.iter().any(|&(n, i)| sessions[n].sources[i].pty);
+        // Each source to poll, by its session's id and its place there
+        // (a run's end may take the sessions while this waits, but adds
+        // none, removes none and closes no source).
+        let (live, mut fds, ptys) = {
+            let sessions = shared.sessions();
+            let live: Vec<(u64, usize, RawFd)> = sessions
+                .iter()
+                .flat_map(|s| {
+                    s.sources.iter().enumerate().filter_map(move |(i, src)| {
+                        src.read.as_ref().map(|r| (s.id, i, r.as_raw_fd()))
+                    })
+                })
+                .collect();
+            let fds: Vec<libc::pollfd> = live
+                .iter()
+                .map(|&(_, _, fd)| fd)
+                .chain(std::iter::once(wake.as_raw_fd()))
+                .map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+                .collect();
+            let ptys = sessions
+                .iter()
+                .flat_map(|s| &s.sources)
+                .any(|src| src.pty && src.read.is_some());
+            (live, fds, ptys)
+        };
         let timeout = if ptys { WINSIZE_POLL_MILLIS } else { -1 };
         // SAFETY: `fds` is a valid array of `fds.len()` pollfds.
         let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout) };
@@ -650,6 +736,7 @@ fn pump(shared: &Shared, wake: &OwnedFd) {
             }
             continue;
         }
+        let mut sessions = shared.sessions();
         if n == 0 {
             for s in sessions.iter().flat_map(|s| &s.sources) {
                 if let (true, Some(read), Some(fwd)) = (s.pty, &s.read, &s.forward) {
@@ -658,9 +745,10 @@ fn pump(shared: &Shared, wake: &OwnedFd) {
             }
             continue;
         }
-        for (slot, &(n, i)) in live.iter().enumerate() {
-            if fds[slot].revents != 0 {
-                let session = &mut sessions[n];
+        for (slot, &(id, i, _)) in live.iter().enumerate() {
+            if fds[slot].revents != 0
+                && let Some(session) = sessions.iter_mut().find(|s| s.id == id)
+            {
                 pump_one(&mut session.sources[i], &mut buf, session.recorder.as_mut());
             }
         }
@@ -674,7 +762,7 @@ fn pump(shared: &Shared, wake: &OwnedFd) {
                     Command::Start(session) => sessions.push(*session),
                     Command::Stop(id) => {
                         if let Some(session) = sessions.iter_mut().find(|s| s.id == id) {
-                            finish_recording(session, &mut buf);
+                            finish_recording(session, Some(&mut buf));
                         }
                         stops.push(id);
                     }
@@ -704,6 +792,7 @@ fn pump(shared: &Shared, wake: &OwnedFd) {
             false
         });
         let over = before - sessions.len();
+        drop(sessions);
         if over > 0 {
             shared.lock().open -= over;
         }
