@@ -378,9 +378,7 @@ impl Capture {
         }
         state.active = false;
     }
-}
 
-impl Capture {
     /// Ends the recording on the calling thread, without waking the thread
     /// and waiting for its answer (two trips between threads, most of what
     /// ending a captured run cost), when the thread is not reading or
