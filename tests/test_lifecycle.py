@@ -11,12 +11,12 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, List
 
 import pytest
 
 import lab
-from conftest import lab_env, run_python, sigint_default, stop, wait_background
+from conftest import lab_cli, lab_env, run_python, sigint_default, stop, wait_background
 from lab.experiment import Experiment
 
 
@@ -632,3 +632,252 @@ def test_each_run_of_a_process_records_the_git_state_and_packages_it_started_wit
         beta,
         upgraded,
     ]
+
+
+# Reading a process's spare run folders from outside: each found with its
+# journal's inode, and whether the journal is locked (by its process).
+SPARES = """
+import fcntl, os
+
+spare_root = os.path.join(os.environ["LAB_PROJECT"], ".lab", "spare")
+
+def spares(pid=None):
+    found = {}
+    try:
+        names = os.listdir(spare_root)
+    except FileNotFoundError:
+        return found
+    for name in names:
+        if pid is not None and not name.startswith(f"{pid}-"):
+            continue
+        try:
+            with open(os.path.join(spare_root, name, "journal.lab"), "rb") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    locked = False
+                except BlockingIOError:
+                    locked = True
+                found[name] = (os.fstat(f.fileno()).st_ino, locked)
+        except FileNotFoundError:
+            pass
+    return found
+
+def wait_for_spares(n, pid=None):
+    import time
+    deadline = time.monotonic() + 10
+    while True:
+        ready = {ino for ino, locked in spares(pid).values() if locked}
+        if len(ready) >= n:
+            return ready
+        assert time.monotonic() < deadline, spares(pid)
+        time.sleep(0.005)
+"""
+
+# A loop of runs that waits, before each run, for two spare journals (the
+# process makes them one after the other, so the older is ready to be
+# taken), and checks after it that the run's journal is one of them.
+SPARES_LOOP = SPARES + """
+import json
+from lab.experiment import Experiment
+
+store = os.path.join(os.environ["LAB_PROJECT"], ".lab")
+e = Experiment("spares")
+taken = 0
+for i in range(40):
+    ready = wait_for_spares(2) if i else set()
+    with e.start_run():
+        e.log_parameter("i", i)
+        e.log_metric("loss", 1.0 / (i + 1))
+        newest = max(os.listdir(os.path.join(store, "runs")))
+        taken += os.stat(os.path.join(store, "runs", newest, "journal.lab")).st_ino in ready
+print(json.dumps({"taken": taken}))
+"""
+
+
+def test_runs_take_the_folders_made_ahead_for_them_and_none_is_left_at_exit(project: Path) -> None:
+    proc = run_python(project, SPARES_LOOP, check=True)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    # Each run after the first found spares ready, so took one.
+    assert seen["taken"] == 39, seen
+    # The exit removed the process's spares.
+    assert os.listdir(project / ".lab" / "spare") == []
+    runs = lab.runs()
+    assert len(runs) == 40
+    assert {r.status for r in runs} == {"finished"}
+    assert sorted(r.params["i"] for r in runs) == list(range(40))
+    assert sorted(p.name for p in (project / ".lab" / "runs").iterdir()) == sorted(r.short_id for r in runs)
+
+
+KILLED_WITH_SPARES = SPARES + """
+import signal
+from lab.experiment import Experiment
+
+e = Experiment("killed")
+with e.start_run():
+    e.log_metric("loss", 0.5)
+wait_for_spares(3)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def age(folders: List[Path], seconds: float = 60) -> None:
+    """Sets back the times of spare folders and their journals."""
+    old = time.time() - seconds
+    for folder in folders:
+        os.utime(folder / "journal.lab", (old, old))
+        os.utime(folder, (old, old))
+
+
+def test_a_killed_processs_spare_folders_are_no_runs_and_are_removed_once_settled(project: Path) -> None:
+    proc = run_python(project, KILLED_WITH_SPARES)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    spare_root = project / ".lab" / "spare"
+    left = sorted(spare_root.iterdir())
+    assert len(left) == 3, left
+    # Not runs: the one run the process made is all there is.
+    runs = lab.runs()
+    assert [(r.experiment, r.status, r.metrics["loss"]) for r in runs] == [("killed", "finished", 0.5)]
+    assert len(lab_cli(project, "ls").stdout.strip().splitlines()) == 2
+    # Changed in the last ten seconds: kept (its owner may be one that has
+    # not locked it yet).
+    dry = lab_cli(project, "gc", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "spare" not in dry.stdout
+    age(left)
+    dry = lab_cli(project, "gc", "--dry-run")
+    assert dry.stdout.count("a killed process's spare run folder") == 3, dry.stdout
+    assert sorted(spare_root.iterdir()) == left
+    done = lab_cli(project, "gc")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("a killed process's spare run folder") == 3, done.stdout
+    assert list(spare_root.iterdir()) == []
+    assert [r.status for r in lab.runs()] == ["finished"]
+
+
+def test_the_next_process_that_makes_spares_removes_a_killed_ones(project: Path) -> None:
+    proc = run_python(project, KILLED_WITH_SPARES)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    spare_root = project / ".lab" / "spare"
+    left = sorted(spare_root.iterdir())
+    assert len(left) == 3
+    age(left)
+    run_python(
+        project,
+        SPARES
+        + """
+from lab.experiment import Experiment
+e = Experiment("next")
+for i in range(3):
+    with e.start_run():
+        e.log_metric("loss", i)
+    # Its first spare is made after the stale ones were looked for.
+    wait_for_spares(1, os.getpid())
+""",
+        check=True,
+    )
+    assert list(spare_root.iterdir()) == []
+    assert sorted((r.experiment, r.status) for r in lab.runs()) == [("killed", "finished")] + [("next", "finished")] * 3
+
+
+LIVE_WITH_SPARES = SPARES + """
+import sys
+from lab.experiment import Experiment
+
+e = Experiment("live")
+with e.start_run():
+    e.log_metric("loss", 0.5)
+ready = wait_for_spares(3)
+print("ready", flush=True)
+sys.stdin.readline()
+with e.start_run():
+    e.log_metric("loss", 0.25)
+    newest = max(os.listdir(os.path.join(os.environ["LAB_PROJECT"], ".lab", "runs")))
+    ino = os.stat(os.path.join(os.environ["LAB_PROJECT"], ".lab", "runs", newest, "journal.lab")).st_ino
+print("taken" if ino in ready else "made", flush=True)
+"""
+
+
+def test_a_live_processs_spares_are_kept_by_lab_gc_however_old(project: Path) -> None:
+    (project / "script.py").write_text(LIVE_WITH_SPARES)
+    with subprocess.Popen(
+        [sys.executable, str(project / "script.py")],
+        cwd=project,
+        env=lab_env(project),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    ) as proc:
+        assert proc.stdin is not None and proc.stdout is not None
+        assert proc.stdout.readline() == "ready\n"
+        spare_root = project / ".lab" / "spare"
+        left = sorted(spare_root.iterdir())
+        assert len(left) == 3
+        age(left, 3600)
+        done = lab_cli(project, "gc")
+        assert done.returncode == 0, done.stderr
+        assert "spare" not in done.stdout
+        assert sorted(spare_root.iterdir()) == left
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+        assert proc.stdout.readline() == "taken\n"
+        assert proc.wait(timeout=60) == 0
+    assert sorted(r.metrics["loss"] for r in lab.runs()) == [0.25, 0.5]
+    assert list(spare_root.iterdir()) == []
+
+
+FORK_WITH_SPARES = """
+import json, os, sys, time
+import lab
+from lab import _lab
+from lab.experiment import Experiment
+
+e = Experiment("parent")
+with e.start_run():
+    e.log_metric("loss", 1.0)
+spare_root = os.path.join(os.environ["LAB_PROJECT"], ".lab", "spare")
+deadline = time.monotonic() + 10
+while not os.path.isdir(spare_root) or not os.listdir(spare_root):
+    assert time.monotonic() < deadline, "no spare was made"
+    time.sleep(0.01)
+read, write = os.pipe()
+pid = os.fork()
+if pid == 0:
+    # A worker that outlives the parent's next runs, holding whatever
+    # descriptors it inherited, and starting a run of its own.
+    os.close(read)
+    child = Experiment("child")
+    with child.start_run():
+        child.log_metric("loss", 2.0)
+    _lab.wait_for_background()
+    os.write(write, b"x")
+    time.sleep(30)
+    os._exit(0)
+os.close(write)
+assert os.read(read, 1) == b"x"
+for i in range(3):
+    with e.start_run():
+        e.log_metric("loss", float(i))
+_lab.wait_for_background()
+# The parent's runs ended and were closed: no journal of theirs is held
+# locked by a copy of its descriptor in the child.
+import fcntl
+locked = []
+for r in lab.runs():
+    path = os.path.join(os.environ["LAB_PROJECT"], ".lab", "runs", r.short_id, "journal.lab")
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            locked.append(r.experiment)
+statuses = sorted((r.experiment, r.status) for r in lab.runs())
+os.kill(pid, 9)
+os.waitpid(pid, 0)
+print(json.dumps({"statuses": statuses, "locked": locked}))
+"""
+
+
+def test_a_child_forked_with_spares_ready_leaves_them_to_the_parent(project: Path) -> None:
+    proc = run_python(project, FORK_WITH_SPARES, check=True)
+    seen = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert seen["statuses"] == [["child", "finished"]] + [["parent", "finished"]] * 4, seen
+    assert seen["locked"] == [], seen

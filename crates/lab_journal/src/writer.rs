@@ -61,6 +61,16 @@ impl JournalWriter {
     /// Creates a new journal at `path` (which must not exist), locks it and
     /// writes its header.
     pub fn create(path: &Path) -> Result<Self, JournalError> {
+        let mut writer = Self::create_unmapped(path)?;
+        writer.map_reserved()?;
+        Ok(writer)
+    }
+
+    /// [`JournalWriter::create`] without reserving the file's space or
+    /// mapping it: a journal made ahead of its run, which holds no more disk
+    /// than its header until [`JournalWriter::map_reserved`] is called, as
+    /// its run starts.
+    pub fn create_unmapped(path: &Path) -> Result<Self, JournalError> {
         let file = fs_err::OpenOptions::new()
             .read(true)
             .write(true)
@@ -73,7 +83,7 @@ impl JournalWriter {
         file.lock()?;
         (&file).write_all(&header())?;
         let meta = file.metadata()?;
-        let mut writer = Self {
+        let writer = Self {
             id: (meta.dev(), meta.ino()),
             file,
             path: path.to_owned(),
@@ -85,8 +95,17 @@ impl JournalWriter {
             page: rustix::param::page_size() as u64,
             window: FIRST_WINDOW,
         };
-        writer.remap(0, END_RESERVE)?;
         Ok(writer)
+    }
+
+    /// Reserves the space of the first window and of the records that end
+    /// a run ([`END_RESERVE`]), and maps it, unless that was done: what a
+    /// journal needs before its first record.
+    pub fn map_reserved(&mut self) -> Result<(), JournalError> {
+        if self.map.is_none() {
+            self.remap(0, END_RESERVE)?;
+        }
+        Ok(())
     }
 
     /// The device and inode of the journal's file: which file a descriptor
@@ -101,6 +120,12 @@ impl JournalWriter {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Tells the writer its file was renamed (or its folder moved) to
+    /// `path`: the descriptor, the lock and the mapping stay as they are.
+    pub fn moved_to(&mut self, path: PathBuf) {
+        self.path = path;
     }
 
     /// Bytes written so far, header included.

@@ -6,7 +6,8 @@
 //!   subfolder applies below it, as `.gitignore` does);
 //! - the index (`.lab/index.sqlite*`: derived, rebuilt by `lab pull`) and
 //!   the lock a rebuild of it holds (`.lab/rebuild.lock`), the trash of an
-//!   interrupted `lab rm` (`.lab/trash`), and the push's own state
+//!   interrupted `lab rm` (`.lab/trash`), the folders processes made ahead
+//!   for their next runs (`.lab/spare`), and the push's own state
 //!   (`.lab/push`);
 //! - the folders of runs still logging: their journal grows while it is
 //!   read and their artifacts are not copied yet, and a copy taken now
@@ -21,7 +22,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lab_store::{Project, STORE_DIR};
+use lab_store::{Project, SPARE_DIR, STORE_DIR};
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
@@ -65,6 +66,7 @@ pub fn scan(project: &Project) -> Result<Scan, Error> {
     let mut left_out: BTreeSet<PathBuf> = BTreeSet::new();
     let store = project.store_dir();
     left_out.insert(store.join("trash"));
+    left_out.insert(store.join(SPARE_DIR));
     left_out.insert(store.join(STATE_DIR));
     left_out.insert(project.rebuild_lock_path());
     let runs = project.runs_dir();
@@ -199,6 +201,8 @@ mod tests {
         std::fs::write(root.join(".lab/index.sqlite-wal"), "x").unwrap();
         std::fs::write(root.join(".lab/rebuild.lock"), "").unwrap();
         std::fs::create_dir_all(root.join(".lab/trash/x")).unwrap();
+        std::fs::create_dir_all(root.join(".lab/spare/1-0123456789abcdef")).unwrap();
+        std::fs::write(root.join(".lab/spare/1-0123456789abcdef/journal.lab"), "x").unwrap();
         std::os::unix::fs::symlink("local.txt", root.join("link")).unwrap();
         let scan = scan(&project).unwrap();
         let files: Vec<_> = scan.files.iter().map(|f| f.path.as_str()).collect();

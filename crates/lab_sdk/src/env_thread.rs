@@ -25,7 +25,8 @@ pub(crate) enum Gathered {
 #[derive(Default)]
 struct Queue {
     started: bool,
-    todo: VecDeque<(Arc<Run>, EnvRequest)>,
+    /// Each run with what to gather, and the spares' epoch at its start.
+    todo: VecDeque<(Arc<Run>, EnvRequest, u64)>,
 }
 
 /// The queue and its signals: this process's (a forked child gets new ones:
@@ -51,15 +52,17 @@ pub(crate) fn after_fork_in_child() {
     SHARED.renew();
 }
 
-/// Queues `run` for its facts, starting the thread if it is not running.
-pub(crate) fn gather_for(run: Arc<Run>, request: EnvRequest) -> std::io::Result<()> {
+/// Queues `run` for its facts, starting the thread if it is not running;
+/// after them, the thread makes spare run folders (`spares`: the epoch
+/// [`crate::spare::make_for`] takes).
+pub(crate) fn gather_for(run: Arc<Run>, request: EnvRequest, spares: u64) -> std::io::Result<()> {
     let shared = SHARED.get();
     let mut q = shared.lock();
     if !q.started {
         spawn_quiet("lab-env", move || serve(shared))?;
         q.started = true;
     }
-    q.todo.push_back((run, request));
+    q.todo.push_back((run, request, spares));
     drop(q);
     shared.work.notify_one();
     Ok(())
@@ -85,7 +88,7 @@ pub(crate) fn wait(run: &Run) -> Gathered {
 fn serve(shared: &Shared) {
     let mut q = shared.lock();
     loop {
-        let Some((run, request)) = q.todo.pop_front() else {
+        let Some((run, request, spares)) = q.todo.pop_front() else {
             q = shared.work.wait(q).unwrap_or_else(PoisonError::into_inner);
             continue;
         };
@@ -102,7 +105,16 @@ fn serve(shared: &Shared) {
         // Set under the queue's lock, which `wait` holds between looking
         // and waiting: its wake-up is not missed.
         *run.gathered() = gathered;
-        drop(run);
         shared.done.notify_all();
+        if q.todo.is_empty() {
+            // Idle: the next run's folder and journal, made ahead.
+            drop(q);
+            let project = run.project().clone();
+            drop(run);
+            let _ = std::panic::catch_unwind(|| {
+                crate::spare::make_for(&project, spares, || !shared.lock().todo.is_empty());
+            });
+            q = shared.lock();
+        }
     }
 }

@@ -1,9 +1,10 @@
 //! The run lifecycle: start, log, end, for any client (Python today).
 //!
-//! [`Run::start`] claims a run folder, creates the journal and writes what is
-//! known at once (experiment, source, user, host, ...). Slow facts (the git
-//! commit, the installed packages) are gathered by a named background thread
-//! and appended when ready. Every `log_*` validates its input, then appends one
+//! [`Run::start`] claims a run folder, creates the journal (or moves into
+//! place a folder and journal made ahead: the `spare` module) and writes
+//! what is known at once (experiment, source, user, host, ...). Slow facts
+//! (the git commit, the installed packages) are gathered by a named
+//! background thread and appended when ready. Every `log_*` validates its input, then appends one
 //! record and returns: the record is then the kernel's. [`Run::end`] copies
 //! artifacts (the `artifacts` module: never Lab's own folders, sparse files
 //! kept sparse, a failed copy removed) and writes the end record (an error's
@@ -31,6 +32,7 @@ pub mod import;
 pub mod media;
 mod per_process;
 mod run;
+mod spare;
 pub mod sysmetrics;
 pub mod tboard;
 pub mod team;

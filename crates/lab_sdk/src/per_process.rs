@@ -45,6 +45,53 @@ pub(crate) fn close_inherited(fd: OwnedFd, id: Option<(u64, u64)>) {
     }
 }
 
+/// In a forked child: lets go of every descriptor it inherited on a journal
+/// of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
+/// `…/.lab/spare/<name>/journal.lab`, as `/proc/self/fd` names them). Right
+/// after a fork the child has no journal of its own, and a copy of the
+/// parent's would share its lock: a run the parent ended just before the
+/// fork (its journal still with the `lab-finish` thread, in no list the
+/// child can see) or a spare the parent was making would look live for as
+/// long as the child lives. Each such number is pointed at `/dev/null`
+/// rather than closed: a writer the child's memory still holds (a run whose
+/// lock was held at the fork) may close it one day, and must not close a
+/// file the child opened under the same number since.
+#[cfg(target_os = "linux")]
+pub(crate) fn close_inherited_journals() {
+    let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let Ok(null) = File::open("/dev/null") else {
+        return;
+    };
+    let numbers: Vec<RawFd> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    for raw in numbers {
+        let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{raw}")) else {
+            continue;
+        };
+        let parts: Vec<_> = target.components().rev().take(4).collect();
+        let is_journal = matches!(
+            parts.as_slice(),
+            [file, _, kind, store]
+                if file.as_os_str() == lab_store::JOURNAL_FILE
+                    && (kind.as_os_str() == "runs" || kind.as_os_str() == lab_store::SPARE_DIR)
+                    && store.as_os_str() == lab_store::STORE_DIR
+        );
+        if is_journal {
+            // SAFETY: `raw` is open in this process (just listed) on a
+            // journal of the parent's, which nothing in the child writes;
+            // `dup3` only swaps what the number refers to, atomically.
+            unsafe { libc::dup3(null.as_raw_fd(), raw, libc::O_CLOEXEC) };
+        }
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn close_inherited_journals() {}
+
 /// A process-wide `T`, made on first use, and made again in a forked child
 /// by [`PerProcess::renew`].
 pub(crate) struct PerProcess<T> {

@@ -171,6 +171,7 @@ pub fn after_fork_in_child() {
     crate::env::after_fork_in_child();
     crate::env_thread::after_fork_in_child();
     crate::console::after_fork_in_child();
+    crate::spare::after_fork_in_child();
     // Held at the fork by a thread starting a run, the parent's list is
     // left alone (and those runs' copies with it).
     let inherited = LIVE_RUNS
@@ -201,12 +202,18 @@ pub fn after_fork_in_child() {
             }
         }
     }
+    // Last, what no list above holds: journals the `lab-finish` thread was
+    // closing, spares being made, runs whose lock was held at the fork.
+    crate::per_process::close_inherited_journals();
 }
 
 /// Waits until every ended run is closed, synced and indexed. Returns what
 /// failed since the last call.
 #[allow(clippy::must_use_candidate)] // Called for the wait, often.
 pub fn wait_for_background() -> Vec<String> {
+    // Nothing of the process is left open in the project: the folders
+    // made ahead for its next runs go too (the next run makes more).
+    crate::spare::discard();
     // A child forked during a run may have printed after it ended: give
     // the console thread a moment to pass that on before the process exits.
     crate::console::wait_for_forwarding(std::time::Duration::from_secs(1));
@@ -274,8 +281,15 @@ impl Run {
         // Checked before anything is written: a bad name makes no run.
         let given_name = check_given_name(&options.attrs)?;
         let time_nanos = now_nanos();
-        let (id, paths) = project.claim_run(time_nanos)?;
-        let mut journal = JournalWriter::create(&paths.journal)?;
+        let (id, paths, mut journal) =
+            if let Some(claimed) = crate::spare::claim(project, time_nanos) {
+                claimed
+            } else {
+                let (id, paths) = project.claim_run(time_nanos)?;
+                let journal = JournalWriter::create(&paths.journal)?;
+                (id, paths, journal)
+            };
+        journal.map_reserved()?;
         journal.append(&Record::Start {
             run: id,
             time_nanos,
@@ -322,7 +336,7 @@ impl Run {
             sampler: Mutex::new(None),
             capture: Mutex::new(None),
         });
-        crate::env_thread::gather_for(Arc::clone(&run), options.env)?;
+        crate::env_thread::gather_for(Arc::clone(&run), options.env, crate::spare::epoch())?;
         if options.system_metrics.enabled {
             let sampler = Sampler::start(Arc::downgrade(&run), options.system_metrics.interval)?;
             *run.sampler.lock().unwrap_or_else(PoisonError::into_inner) = Some(sampler);

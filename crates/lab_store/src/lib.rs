@@ -43,7 +43,8 @@ pub use fold::Issue;
 pub use media::{MediaItem, MediaKey, group_media};
 pub use metrics::{MetricEvent, metric_events};
 pub use project::{
-    JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, STORE_DIR,
+    JOURNAL_FILE, MARKER_FILE, META_FILE, PROJECT_FORMAT, Project, RunPaths, SPARE_DIR, STORE_DIR,
+    remove_stale_spare, stale_spares,
 };
 pub use read::{ArtifactInfo, Detail, MetricSummary, ModelInfo, RunInfo};
 pub use select::{Page, Selection, check_cursor, page_of};

@@ -7,6 +7,7 @@
 //! <project>/.lab/runs/<short id>/artifacts/<name>/...
 //! <project>/.lab/runs/<short id>/models/<name>.<format>
 //! <project>/.lab/trash/<short id>/        a run `lab rm` is deleting
+//! <project>/.lab/spare/<pid>-<random>/  a running process's next run, made ahead
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -230,6 +231,18 @@ impl Project {
     /// 20,000 runs, and a claim that walked them one `mkdir` at a time from
     /// the clock's slot took a fifth of a second a run there.
     pub fn claim_run(&self, time_nanos: i64) -> Result<(RunId, RunPaths), Error> {
+        self.claim_run_by(time_nanos, |dir| std::fs::create_dir(dir))
+    }
+
+    /// [`Project::claim_run`] with the run's folder made by `make`, which
+    /// must fail with `AlreadyExists` when the folder exists (as `mkdir`
+    /// does), and so claim it atomically: a process that made its next
+    /// run's folder ahead of time (in [`SPARE_DIR`]) renames it into place.
+    pub fn claim_run_by(
+        &self,
+        time_nanos: i64,
+        mut make: impl FnMut(&Path) -> std::io::Result<()>,
+    ) -> Result<(RunId, RunPaths), Error> {
         let runs = self.runs_dir();
         let mut id = RunId::new(time_nanos, 0);
         // Opened once for the claim: read, then written in place. (Three
@@ -246,7 +259,7 @@ impl Project {
         let mut jumped = false;
         loop {
             let dir = runs.join(id.short());
-            match std::fs::create_dir(&dir) {
+            match make(&dir) {
                 Ok(()) => {
                     // Remembering is best effort: losing it only makes a
                     // reused name possible again after a hand deletion.
@@ -275,6 +288,103 @@ impl Project {
                 }
             }
         }
+    }
+}
+
+/// The folder in [`STORE_DIR`] where a process makes its next run's folder
+/// and journal ahead of time, to rename into place with
+/// [`Project::claim_run_by`] when the run starts.
+pub const SPARE_DIR: &str = "spare";
+
+/// How long a spare folder must have been left alone before it may be
+/// taken for a dead process's: its owner locks the journal it creates at
+/// once, and a journal found unlocked is either an owner's that died or
+/// one made in the last instant, not yet locked.
+const SPARE_SETTLED: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The spare folders of [`SPARE_DIR`] whose process is gone: their journal
+/// is not locked (or there is none) and nothing changed them for
+/// [`SPARE_SETTLED`]. A process removes its own spares whenever it waits
+/// for its background work (so as it exits); one killed leaves them, for
+/// the next process that makes spares in the project or `lab gc` to
+/// remove ([`remove_stale_spare`]).
+#[must_use]
+pub fn stale_spares(store_dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(store_dir.join(SPARE_DIR)) else {
+        return Vec::new();
+    };
+    let mut stale: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|dir| matches!(stale_spare(dir), Ok(SpareLook::Stale(_))))
+        .collect();
+    stale.sort();
+    stale
+}
+
+/// What a look at a spare folder found.
+enum SpareLook {
+    /// Its process may be alive: locked, or changed in the last
+    /// [`SPARE_SETTLED`].
+    Kept,
+    /// Stale, with its journal (locked by this look, so that no process
+    /// takes it up meanwhile) when it has one.
+    Stale(Option<std::fs::File>),
+}
+
+fn stale_spare(dir: &Path) -> std::io::Result<SpareLook> {
+    let settled = |path: &Path| {
+        std::fs::symlink_metadata(path)
+            .and_then(|m| m.modified())
+            .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= SPARE_SETTLED))
+    };
+    let journal = dir.join(JOURNAL_FILE);
+    Ok(match std::fs::File::open(&journal) {
+        Ok(file) if file.try_lock().is_ok() && settled(&journal) => SpareLook::Stale(Some(file)),
+        Ok(_) => SpareLook::Kept,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && settled(dir) => {
+            SpareLook::Stale(None)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => SpareLook::Kept,
+        Err(e) => return Err(e),
+    })
+}
+
+/// Removes the spare folder `dir` if it is still stale (see
+/// [`stale_spares`]): its journal while holding the journal's lock, and
+/// only if the name is still that file's, then the folder. Returns whether
+/// it was removed; one already gone (another process removed it) is not an
+/// error.
+pub fn remove_stale_spare(dir: &Path) -> std::io::Result<bool> {
+    use std::os::unix::fs::MetadataExt as _;
+    let gone = |e: std::io::Error| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Ok(false)
+        } else {
+            Err(e)
+        }
+    };
+    let journal = match stale_spare(dir) {
+        Ok(SpareLook::Stale(journal)) => journal,
+        Ok(SpareLook::Kept) => return Ok(false),
+        Err(e) => return gone(e),
+    };
+    if let Some(file) = journal {
+        let path = dir.join(JOURNAL_FILE);
+        let held = file.metadata()?;
+        match std::fs::symlink_metadata(&path) {
+            Ok(named) if named.dev() == held.dev() && named.ino() == held.ino() => {
+                if let Err(e) = std::fs::remove_file(&path) {
+                    return gone(e);
+                }
+            }
+            Ok(_) => return Ok(false),
+            Err(e) => return gone(e),
+        }
+    }
+    match std::fs::remove_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) => gone(e),
     }
 }
 

@@ -40,6 +40,8 @@ enum Garbage {
     Temp(PathBuf),
     /// The scratch folder of a `lab import` that was killed.
     ImportScratch(PathBuf),
+    /// A folder a killed process made ahead for its next run.
+    Spare(PathBuf),
     /// A run folder without a journal, unknown to the index.
     RunFolder(PathBuf),
     /// An artifact folder that no `ArtifactStored` record claims.
@@ -54,6 +56,7 @@ impl Garbage {
             Garbage::Trash(_) => "a leftover trash folder",
             Garbage::Temp(_) => "an orphaned temporary file",
             Garbage::ImportScratch(_) => "a killed import's scratch folder",
+            Garbage::Spare(_) => "a killed process's spare run folder",
             Garbage::RunFolder(_) => "a run folder without a journal",
             Garbage::PartialArtifact(_) => "an artifact whose copy never completed",
             Garbage::StoreCopy(_) => "a copy of a Lab store inside an artifact",
@@ -137,7 +140,8 @@ fn write_series(
 }
 
 /// Everything there is to delete, folder by folder in name order: the trash,
-/// the store's orphaned temporary files, then what each run folder holds.
+/// the store's orphaned temporary files, killed processes' scratch and spare
+/// folders, then what each run folder holds.
 fn find(store: &Store) -> Result<Vec<Garbage>> {
     let project = store.project();
     let store_dir = project.store_dir();
@@ -175,6 +179,11 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
         scratch.sort();
         found.extend(scratch.into_iter().map(Garbage::ImportScratch));
     }
+    found.extend(
+        lab_store::stale_spares(&store_dir)
+            .into_iter()
+            .map(Garbage::Spare),
+    );
     let runs = store.runs(None)?;
     let by_short: HashMap<&str, &RunInfo> = runs.iter().map(|r| (r.short_id.as_str(), r)).collect();
     let mut run_dirs: Vec<PathBuf> = std::fs::read_dir(project.runs_dir())
@@ -237,11 +246,17 @@ fn remove(found: &[Garbage], dry_run: bool, root: &Path, out: &mut impl Write) -
             Garbage::Trash(path)
             | Garbage::Temp(path)
             | Garbage::ImportScratch(path)
+            | Garbage::Spare(path)
             | Garbage::RunFolder(path)
             | Garbage::PartialArtifact(path)
             | Garbage::StoreCopy(path) => {
                 let bytes = disk::size(path);
-                if !dry_run {
+                if dry_run {
+                } else if let Garbage::Spare(_) = item {
+                    // Looked at again under its journal's lock: taken up
+                    // or removed by a process since, it is left alone.
+                    lab_store::remove_stale_spare(path)?;
+                } else {
                     disk::remove(path)?;
                 }
                 freed += bytes;

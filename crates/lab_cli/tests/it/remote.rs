@@ -201,6 +201,7 @@ fn pushed_part(root: &Path) -> BTreeMap<PathBuf, Option<(Vec<u8>, u32)>> {
             !s.starts_with(".lab/index.sqlite")
                 && s != ".lab/rebuild.lock"
                 && !s.starts_with(".lab/push")
+                && !s.starts_with(".lab/spare")
                 && !s.starts_with(".venv")
                 && !s.ends_with(".tmp")
                 && s != "data/raw/secret.csv"
