@@ -740,6 +740,7 @@ def test_a_killed_processs_spare_folders_are_no_runs_and_are_removed_once_settle
     assert len(lab_cli(project, "ls").stdout.strip().splitlines()) == 2
     # Changed in the last ten seconds: kept (its owner may be one that has
     # not locked it yet).
+    age(left, 0)
     dry = lab_cli(project, "gc", "--dry-run")
     assert dry.returncode == 0, dry.stderr
     assert "spare" not in dry.stdout
@@ -752,6 +753,16 @@ def test_a_killed_processs_spare_folders_are_no_runs_and_are_removed_once_settle
     assert done.stdout.count("a killed process's spare run folder") == 3, done.stdout
     assert list(spare_root.iterdir()) == []
     assert [r.status for r in lab.runs()] == ["finished"]
+    # A journal there with more than a header is a run whose move into
+    # `runs` did not last: never removed unread.
+    odd = spare_root / "1-0123456789abcdef"
+    odd.mkdir()
+    (odd / "journal.lab").write_bytes((project / ".lab" / "runs" / runs[0].short_id / "journal.lab").read_bytes())
+    age([odd])
+    kept = lab_cli(project, "gc")
+    assert kept.returncode == 0, kept.stderr
+    assert "spare" not in kept.stdout
+    assert (odd / "journal.lab").is_file()
 
 
 def test_the_next_process_that_makes_spares_removes_a_killed_ones(project: Path) -> None:

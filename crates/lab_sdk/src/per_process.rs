@@ -45,8 +45,8 @@ pub(crate) fn close_inherited(fd: OwnedFd, id: Option<(u64, u64)>) {
     }
 }
 
-/// In a forked child: lets go of every descriptor it inherited on a journal
-/// of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
+/// In a forked child: lets go of every descriptor it inherited open for
+/// writing on a journal of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
 /// `…/.lab/spare/<name>/journal.lab`, as `/proc/self/fd` names them). Right
 /// after a fork the child has no journal of its own, and a copy of the
 /// parent's would share its lock: a run the parent ended just before the
@@ -72,6 +72,13 @@ pub(crate) fn close_inherited_journals() {
         let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{raw}")) else {
             continue;
         };
+        // A writer opens its journal for reading and writing; a descriptor
+        // only for reading (user code tailing a journal) is left as it is.
+        // SAFETY: `F_GETFL` reads the flags of a number, open or not.
+        let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
+        if flags < 0 || flags & libc::O_ACCMODE != libc::O_RDWR {
+            continue;
+        }
         let parts: Vec<_> = target.components().rev().take(4).collect();
         let is_journal = matches!(
             parts.as_slice(),

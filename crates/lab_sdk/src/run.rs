@@ -283,7 +283,7 @@ impl Run {
         let time_nanos = now_nanos();
         let (id, paths, mut journal) =
             if let Some(claimed) = crate::spare::claim(project, time_nanos) {
-                claimed
+                claimed?
             } else {
                 let (id, paths) = project.claim_run(time_nanos)?;
                 let journal = JournalWriter::create(&paths.journal)?;

@@ -194,11 +194,11 @@ fn throw_away(spare: Spare) {
 /// a spare into place, and gives its journal, whose space the caller
 /// reserves ([`JournalWriter::map_reserved`]): `None` when no spare is ready
 /// for this project (or it could not be moved), and the caller makes the
-/// folder itself.
+/// folder itself. An error once the folder is claimed is the run's.
 pub(crate) fn claim(
     project: &Project,
     time_nanos: i64,
-) -> Option<(RunId, RunPaths, JournalWriter)> {
+) -> Option<Result<(RunId, RunPaths, JournalWriter), lab_journal::JournalError>> {
     let store = project.store_dir();
     let mut spare = {
         let mut st = state();
@@ -233,11 +233,10 @@ pub(crate) fn claim(
     let named = std::fs::symlink_metadata(&paths.journal);
     if named.is_ok_and(|m| m.dev() == dev && m.ino() == ino) {
         spare.journal.moved_to(paths.journal.clone());
-        return Some((id, paths, spare.journal));
+        return Some(Ok((id, paths, spare.journal)));
     }
     drop(spare.journal);
-    let journal = JournalWriter::create(&paths.journal).ok()?;
-    Some((id, paths, journal))
+    Some(JournalWriter::create(&paths.journal).map(|journal| (id, paths, journal)))
 }
 
 /// Renames the folder `from` to `to`, failing with `AlreadyExists` rather
@@ -308,7 +307,7 @@ mod tests {
         let now = lab_types::now_nanos();
         let taken = project.run_paths(&RunId::new(now, 0).short());
         std::fs::create_dir_all(&taken.dir).unwrap();
-        let (id, paths, journal) = claim(&project, now).unwrap();
+        let (id, paths, journal) = claim(&project, now).unwrap().unwrap();
         assert_ne!(paths.dir, taken.dir);
         assert!(taken.dir.is_dir());
         assert_eq!(journal.path(), paths.journal);
@@ -325,7 +324,7 @@ mod tests {
         make_for(&project, epoch(), || false);
         let spare_dir = state().ready.front().map(|s| s.dir.clone()).unwrap();
         std::fs::remove_file(spare_dir.join(JOURNAL_FILE)).unwrap();
-        let (_, paths, mut journal) = claim(&project, lab_types::now_nanos()).unwrap();
+        let (_, paths, mut journal) = claim(&project, lab_types::now_nanos()).unwrap().unwrap();
         journal.map_reserved().unwrap();
         assert_eq!(journal.path(), paths.journal);
         assert!(paths.journal_is_locked().unwrap());

@@ -303,8 +303,8 @@ pub const SPARE_DIR: &str = "spare";
 const SPARE_SETTLED: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The spare folders of [`SPARE_DIR`] whose process is gone: their journal
-/// is not locked (or there is none) and nothing changed them for
-/// [`SPARE_SETTLED`]. A process removes its own spares whenever it waits
+/// is not locked (or there is none), holds nothing but its header, and
+/// nothing changed them for [`SPARE_SETTLED`]. A process removes its own spares whenever it waits
 /// for its background work (so as it exits); one killed leaves them, for
 /// the next process that makes spares in the project or `lab gc` to
 /// remove ([`remove_stale_spare`]).
@@ -339,8 +339,24 @@ fn stale_spare(dir: &Path) -> std::io::Result<SpareLook> {
             .is_ok_and(|t| t.elapsed().is_ok_and(|age| age >= SPARE_SETTLED))
     };
     let journal = dir.join(JOURNAL_FILE);
+    // Only a plain file is opened (a FIFO's `open` would wait for a
+    // writer), and only one of nothing but a header is stale: one with
+    // records is a run whose move into `runs` did not last (nothing syncs
+    // the folder), never to be deleted unread.
+    match std::fs::symlink_metadata(&journal) {
+        Ok(m) if !m.is_file() || m.len() > lab_journal::HEADER_LEN as u64 => {
+            return Ok(SpareLook::Kept);
+        }
+        _ => {}
+    }
     Ok(match std::fs::File::open(&journal) {
-        Ok(file) if file.try_lock().is_ok() && settled(&journal) => SpareLook::Stale(Some(file)),
+        Ok(file)
+            if file.try_lock().is_ok()
+                && settled(&journal)
+                && file.metadata()?.len() <= lab_journal::HEADER_LEN as u64 =>
+        {
+            SpareLook::Stale(Some(file))
+        }
         Ok(_) => SpareLook::Kept,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && settled(dir) => {
             SpareLook::Stale(None)

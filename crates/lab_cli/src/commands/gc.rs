@@ -240,41 +240,55 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
 /// each with the bytes it held, then the total.
 fn remove(found: &[Garbage], dry_run: bool, root: &Path, out: &mut impl Write) -> Result<()> {
     let verb = if dry_run { "Would remove" } else { "Removed" };
-    let mut freed = 0;
+    let (mut freed, mut count) = (0, 0);
     for item in found {
-        match item {
+        let path = match item {
             Garbage::Trash(path)
             | Garbage::Temp(path)
             | Garbage::ImportScratch(path)
             | Garbage::Spare(path)
             | Garbage::RunFolder(path)
             | Garbage::PartialArtifact(path)
-            | Garbage::StoreCopy(path) => {
-                let bytes = disk::size(path);
-                if dry_run {
-                } else if let Garbage::Spare(_) = item {
-                    // Looked at again under its journal's lock: taken up
-                    // or removed by a process since, it is left alone.
-                    lab_store::remove_stale_spare(path)?;
-                } else {
-                    disk::remove(path)?;
+            | Garbage::StoreCopy(path) => path,
+        };
+        let bytes = disk::size(path);
+        if !dry_run {
+            if let Garbage::Spare(_) = item {
+                // Looked at again under its journal's lock: one taken up
+                // or removed by a process since is left alone, and one
+                // that cannot be removed is told and the rest goes on.
+                match lab_store::remove_stale_spare(path) {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => {
+                        writeln!(
+                            out,
+                            "Left {} ({e}): {}",
+                            item.describe(),
+                            disk::shown(path, root)
+                        )?;
+                        continue;
+                    }
                 }
-                freed += bytes;
-                writeln!(
-                    out,
-                    "{verb} {} ({}): {}",
-                    item.describe(),
-                    output::bytes(bytes),
-                    disk::shown(path, root)
-                )?;
+            } else {
+                disk::remove(path)?;
             }
         }
+        freed += bytes;
+        count += 1;
+        writeln!(
+            out,
+            "{verb} {} ({}): {}",
+            item.describe(),
+            output::bytes(bytes),
+            disk::shown(path, root)
+        )?;
     }
     writeln!(
         out,
         "{} {} item(s), {} {}",
         verb,
-        found.len(),
+        count,
         if dry_run { "would free" } else { "freed" },
         output::bytes(freed)
     )?;
