@@ -125,14 +125,18 @@ pub(crate) fn wait() -> Vec<String> {
 /// may have held at the fork. The child gets a queue of its own; the
 /// parent's is left untouched (its runs' copies of their journals are
 /// dropped with the other runs the child inherited: they must not be
-/// closed or indexed here).
-pub(crate) fn after_fork_in_child() {
+/// closed or indexed here). Returns whether the thread may have held
+/// journals of its own at the fork (a batch it was closing, which no run
+/// holds any more): the child then looks for them by path.
+pub(crate) fn after_fork_in_child() -> bool {
+    let busy = SHARED.get().queue.try_lock().map_or(true, |q| q.busy);
     SHARED.renew();
     // What the parent's connections hold, SQLite's memory of its locks
     // says this process holds: a connection of its own could wait for them.
     if lab_store::index_opened_in_process() {
         FOLD_LEFT_TO_READERS.store(true, Ordering::Relaxed);
     }
+    busy
 }
 
 /// Set in a child forked from a process that had an index open: the runs it

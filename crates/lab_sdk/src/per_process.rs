@@ -45,8 +45,8 @@ pub(crate) fn close_inherited(fd: OwnedFd, id: Option<(u64, u64)>) {
     }
 }
 
-/// In a forked child: lets go of every descriptor it inherited open for
-/// writing on a journal of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
+/// In a forked child: lets go of every descriptor it inherited that holds
+/// the lock of a journal of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
 /// `…/.lab/spare/<name>/journal.lab`, as `/proc/self/fd` names them). Right
 /// after a fork the child has no journal of its own, and a copy of the
 /// parent's would share its lock: a run the parent ended just before the
@@ -61,24 +61,22 @@ pub(crate) fn close_inherited_journals() {
     let Ok(entries) = std::fs::read_dir("/proc/self/fd") else {
         return;
     };
-    let Ok(null) = File::open("/dev/null") else {
-        return;
-    };
     let numbers: Vec<RawFd> = entries
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
         .collect();
+    let mut null: Option<File> = None;
     for raw in numbers {
+        // A cheap test first, so that a process with many descriptors
+        // (sockets, pipes) pays a `readlink` for few of them.
+        // SAFETY: as in `id_of_raw`: lent for `fstat`, never closed.
+        let file = ManuallyDrop::new(unsafe { File::from_raw_fd(raw) });
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            continue;
+        }
         let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{raw}")) else {
             continue;
         };
-        // A writer opens its journal for reading and writing; a descriptor
-        // only for reading (user code tailing a journal) is left as it is.
-        // SAFETY: `F_GETFL` reads the flags of a number, open or not.
-        let flags = unsafe { libc::fcntl(raw, libc::F_GETFL) };
-        if flags < 0 || flags & libc::O_ACCMODE != libc::O_RDWR {
-            continue;
-        }
         let parts: Vec<_> = target.components().rev().take(4).collect();
         let is_journal = matches!(
             parts.as_slice(),
@@ -87,13 +85,32 @@ pub(crate) fn close_inherited_journals() {
                     && (kind.as_os_str() == "runs" || kind.as_os_str() == lab_store::SPARE_DIR)
                     && store.as_os_str() == lab_store::STORE_DIR
         );
-        if is_journal {
+        // Only a descriptor that holds the journal's lock: a writer's, or
+        // one a reader was testing the lock with at the fork. One that
+        // user code reads a journal through is left as it is.
+        if !is_journal || !holds_flock(raw) {
+            continue;
+        }
+        if null.is_none() {
+            null = File::open("/dev/null").ok();
+        }
+        if let Some(null) = &null {
             // SAFETY: `raw` is open in this process (just listed) on a
             // journal of the parent's, which nothing in the child writes;
             // `dup3` only swaps what the number refers to, atomically.
             unsafe { libc::dup3(null.as_raw_fd(), raw, libc::O_CLOEXEC) };
         }
     }
+}
+
+/// Whether the open file behind `raw` holds an `flock` (a `FLOCK` line in
+/// `/proc/self/fdinfo/<raw>`).
+#[cfg(target_os = "linux")]
+fn holds_flock(raw: RawFd) -> bool {
+    std::fs::read_to_string(format!("/proc/self/fdinfo/{raw}")).is_ok_and(|info| {
+        info.lines()
+            .any(|l| l.starts_with("lock:") && l.contains("FLOCK"))
+    })
 }
 
 #[cfg(not(target_os = "linux"))]

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use lab_journal::{JournalWriter, WRITER_ATTR, WriterIdentity};
@@ -154,6 +154,26 @@ const _: () = assert!(END_AND_CLOSE_BYTES < lab_journal::END_RESERVE);
 /// Bumped in a forked child: runs started before the fork belong to the parent.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 
+/// Runs between their journal's creation and their place in [`LIVE_RUNS`]:
+/// a journal a forked child cannot find there.
+static STARTING: AtomicUsize = AtomicUsize::new(0);
+
+/// Counts a run as starting until dropped.
+struct Starting;
+
+impl Starting {
+    fn new() -> Self {
+        STARTING.fetch_add(1, Ordering::SeqCst);
+        Self
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        STARTING.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs that may be live, so a forked child can let go of their journals.
 static LIVE_RUNS: PerProcess<Mutex<Vec<Weak<Run>>>> = PerProcess::new();
 
@@ -163,22 +183,27 @@ static LIVE_RUNS: PerProcess<Mutex<Vec<Weak<Run>>>> = PerProcess::new();
 /// log call on them raises. Runs the child starts itself work as usual.
 pub fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    // Whether a journal may have been open at the fork where no list below
+    // finds it: a run starting on another thread, a batch the `lab-finish`
+    // thread was closing, a spare being made, a lock held.
+    let mut unsure = STARTING.swap(0, Ordering::SeqCst) > 0;
     crate::team::stream::after_fork_in_child();
     // The finishing and sampling threads exist only in the parent, which
     // keeps their queues and locks: the child gets its own.
-    crate::finish::after_fork_in_child();
+    unsure |= crate::finish::after_fork_in_child();
     crate::sysmetrics::after_fork_in_child();
     crate::env::after_fork_in_child();
     crate::env_thread::after_fork_in_child();
     crate::console::after_fork_in_child();
-    crate::spare::after_fork_in_child();
+    unsure |= crate::spare::after_fork_in_child();
     // Held at the fork by a thread starting a run, the parent's list is
     // left alone (and those runs' copies with it).
-    let inherited = LIVE_RUNS
-        .get()
-        .try_lock()
-        .map(|mut live| std::mem::take(&mut *live))
-        .unwrap_or_default();
+    let inherited = if let Ok(mut live) = LIVE_RUNS.get().try_lock() {
+        std::mem::take(&mut *live)
+    } else {
+        unsure = true;
+        Vec::new()
+    };
     LIVE_RUNS.renew();
     WRITER.renew();
     for run in inherited.iter().filter_map(Weak::upgrade) {
@@ -190,6 +215,8 @@ pub fn after_fork_in_child() {
                 let id = journal.file_id();
                 crate::per_process::close_inherited(journal.into_file().into(), Some(id));
             }
+        } else {
+            unsure = true;
         }
         if let Ok(mut sampler) = run.sampler.try_lock() {
             // Its place is with the parent's sampler, not the child's.
@@ -202,9 +229,11 @@ pub fn after_fork_in_child() {
             }
         }
     }
-    // Last, what no list above holds: journals the `lab-finish` thread was
-    // closing, spares being made, runs whose lock was held at the fork.
-    crate::per_process::close_inherited_journals();
+    // Last, what no list above holds, looked for by path only when there
+    // may be some: the look costs a fresh child a few hundred µs.
+    if unsure {
+        crate::per_process::close_inherited_journals();
+    }
 }
 
 /// Waits until every ended run is closed, synced and indexed. Returns what
@@ -280,6 +309,7 @@ impl Run {
         check_key("experiment", &options.experiment)?;
         // Checked before anything is written: a bad name makes no run.
         let given_name = check_given_name(&options.attrs)?;
+        let starting = Starting::new();
         let time_nanos = now_nanos();
         let (id, paths, mut journal) =
             if let Some(claimed) = crate::spare::claim(project, time_nanos) {
@@ -348,6 +378,7 @@ impl Run {
         live.retain(|w| w.strong_count() > 0);
         live.push(Arc::downgrade(&run));
         drop(live);
+        drop(starting);
         // With a team server configured, a background thread sends the
         // journal as it grows; nothing on the logging path waits for it.
         crate::team::watch_run(project, &run.short_id, &run.paths);

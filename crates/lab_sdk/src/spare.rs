@@ -273,22 +273,22 @@ pub(crate) fn discard() {
 /// In a child right after `fork`: the parent's spares stay the parent's.
 /// The child closes its copies of their journals' descriptors (which share
 /// the parent's locks: a run that later takes one would look live while
-/// the child lives) and starts without any. (A spare the parent's thread
-/// was making at the fork is in no list yet: the fork handler's sweep of
-/// inherited journals closes it,
-/// [`close_inherited_journals`](crate::per_process::close_inherited_journals).)
-pub(crate) fn after_fork_in_child() {
-    let inherited = SHARED
-        .get()
-        .state
-        .try_lock()
-        .map(|mut st| std::mem::take(&mut st.ready))
-        .unwrap_or_default();
+/// the child lives) and starts without any. Returns whether the parent's
+/// thread was making a spare at the fork (or the list's lock was held): that
+/// one is in no list yet, and the fork handler's sweep of inherited
+/// journals lets go of it
+/// ([`close_inherited_journals`](crate::per_process::close_inherited_journals)).
+pub(crate) fn after_fork_in_child() -> bool {
+    let (inherited, unsure) = match SHARED.get().state.try_lock() {
+        Ok(mut st) => (std::mem::take(&mut st.ready), st.making),
+        Err(_) => (VecDeque::new(), true),
+    };
     SHARED.renew();
     for spare in inherited {
         let id = spare.journal.file_id();
         crate::per_process::close_inherited(spare.journal.into_file().into(), Some(id));
     }
+    unsure
 }
 
 #[cfg(test)]
