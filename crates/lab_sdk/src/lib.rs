@@ -4,8 +4,9 @@
 //! place a folder and journal made ahead: the `spare` module) and writes
 //! what is known at once (experiment, source, user, host, ...). Slow facts
 //! (the git commit, the installed packages) are gathered by a named
-//! background thread and appended when ready. Every `log_*` validates its input, then appends one
-//! record and returns: the record is then the kernel's. [`Run::end`] copies
+//! background thread and appended when ready. Every `log_*` validates its
+//! input, then appends one record and returns: the record is then the
+//! kernel's. [`Run::end`] copies
 //! artifacts (the `artifacts` module: never Lab's own folders, sparse files
 //! kept sparse, a failed copy removed) and writes the end record (an error's
 //! text cut to [`MAX_ERROR_MESSAGE_BYTES`] and [`MAX_ERROR_TRACEBACK_BYTES`]);

@@ -46,8 +46,9 @@ pub(crate) fn close_inherited(fd: OwnedFd, id: Option<(u64, u64)>) {
 }
 
 /// In a forked child: lets go of every descriptor it inherited that holds
-/// the lock of a journal of a run or of a spare run folder (`…/.lab/runs/<id>/journal.lab`,
-/// `…/.lab/spare/<name>/journal.lab`, as `/proc/self/fd` names them). Right
+/// the lock of a journal of a run or of a spare run folder
+/// (`…/.lab/runs/<id>/journal.lab`, `…/.lab/spare/<name>/journal.lab`, as
+/// `/proc/self/fd` names them). Right
 /// after a fork the child has no journal of its own, and a copy of the
 /// parent's would share its lock: a run the parent ended just before the
 /// fork (its journal still with the `lab-finish` thread, in no list the

@@ -304,10 +304,10 @@ const SPARE_SETTLED: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The spare folders of [`SPARE_DIR`] whose process is gone: their journal
 /// is not locked (or there is none), holds nothing but its header, and
-/// nothing changed them for [`SPARE_SETTLED`]. A process removes its own spares whenever it waits
-/// for its background work (so as it exits); one killed leaves them, for
-/// the next process that makes spares in the project or `lab gc` to
-/// remove ([`remove_stale_spare`]).
+/// nothing changed them for ten seconds. A process removes its own
+/// spares whenever it waits for its background work (so as it exits); one
+/// killed leaves them, for a later process that makes spares in the
+/// project or `lab gc` to remove ([`remove_stale_spare`]).
 #[must_use]
 pub fn stale_spares(store_dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(store_dir.join(SPARE_DIR)) else {
