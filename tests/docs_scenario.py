@@ -230,6 +230,18 @@ def make_leftovers(project: Path, short_id) -> None:
     code = store / "runs" / short_id(IRIS_SEED_3) / "artifacts" / "code"
     code.mkdir()
     (code / "train.py").write_text("print('training')\n" * 40)
+    # The spare run folders a killed process made ahead: the guide's
+    # `train.py`, killed, leaves some or none, by how far its background
+    # thread got; here exactly one, of a process that is gone, made a
+    # minute ago.
+    shutil.rmtree(store / "spare", ignore_errors=True)
+    spare = store / "spare" / f"{pid}-5d2c0f9a61e3b7d4"
+    spare.mkdir(parents=True)
+    header = (store / "runs" / short_id(IRIS_SEED_3) / "journal.lab").read_bytes()[:16]
+    (spare / "journal.lab").write_bytes(header)
+    old = time.time() - 60
+    os.utime(spare / "journal.lab", (old, old))
+    os.utime(spare, (old, old))
 
 
 # The S3 server the examples of `lab push` and `lab pull` send to: s3s-fs

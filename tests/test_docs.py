@@ -273,6 +273,7 @@ MASKS = [
     # Process ids in the names of temporary files.
     (re.compile(r"(\.project\.json\.)\d+"), r"\1<pid>"),
     (re.compile(r"(/\.[^/\s]+\.)\d+(-\d+\.tmp)"), r"\1<pid>\2"),
+    (re.compile(r"(\.lab/spare/)\d+(-[0-9a-f]{16})"), r"\1<pid>\2"),
     # Temporary folders made by scripts (`tempfile.mkdtemp()`).
     (re.compile(r"/tmp/tmp[0-9a-z_]{8}\b"), "/tmp/tmpXXXXXXXX"),
     # A page's cursor holds the values of its last run.
