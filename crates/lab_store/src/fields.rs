@@ -4,6 +4,7 @@
 //! listing summary and the API all read this table; adding a field is one
 //! row here (and, for a new column, a migration).
 
+use lab_types::Value;
 use lab_types::fields::{attr, field};
 
 /// What kind of value a field holds, as queries compare it.
@@ -181,6 +182,110 @@ pub(crate) fn listed_attrs_sql() -> &'static str {
     &SQL
 }
 
+/// The `runs` columns that hold attributes, as [`crate::read::RUN_COLUMNS`]
+/// lists them after the run's own: the order of [`attr_columns`].
+pub(crate) const ATTR_COLUMNS_SQL: &str =
+    "name, source, user, host, git_commit, python_version, git_dirty, run_group, parent";
+
+/// Whether the `runs` column that attribute `key` of run `short_id` is
+/// copied into gives `value` back exactly. Such an attribute is kept there
+/// alone: it has no `attrs` row and no copy in the listing summary, and
+/// [`column_attrs`] reads it back. That is text in a text column and a bool
+/// in a bool column, but for a run's name the one generated from its short
+/// id, which the column holds for a run never named.
+pub(crate) fn held_by_column(key: &str, value: &Value, short_id: &str) -> bool {
+    let Some(f) = FIELDS
+        .iter()
+        .find(|f| f.origin == Origin::Attr && f.column.is_some() && f.name == key)
+    else {
+        return false;
+    };
+    match (f.kind, value) {
+        (FieldKind::Text, Value::Str(s)) => {
+            key != attr::NAME || !lab_types::names::is_generated_name(short_id, s)
+        }
+        (FieldKind::Bool, Value::Bool(_)) => true,
+        _ => false,
+    }
+}
+
+/// The attribute columns of [`ATTR_COLUMNS_SQL`] by the attribute's name:
+/// the attribute, the column's place among them, and its kind.
+static COLUMNS_BY_NAME: std::sync::LazyLock<Vec<(&'static str, usize, FieldKind)>> =
+    std::sync::LazyLock::new(|| {
+        let mut columns: Vec<_> = attr_columns()
+            .enumerate()
+            .map(|(at, (name, _))| (name, at, field(name).map_or(FieldKind::Text, |f| f.kind)))
+            .collect();
+        columns.sort_by_key(|c| c.0);
+        columns
+    });
+
+/// The attributes a run's row holds alone (see [`held_by_column`]), from the
+/// [`ATTR_COLUMNS_SQL`] columns of `row`, the first at `first`, by name. A
+/// column holding a value of another kind (the text of a number) is left
+/// out: that attribute has its `attrs` row, which the caller's rows put
+/// first (see [`add_column_attrs`]).
+pub(crate) fn column_attrs(
+    row: &rusqlite::Row<'_>,
+    first: usize,
+    short_id: &str,
+) -> rusqlite::Result<Vec<(String, Value)>> {
+    use rusqlite::types::ValueRef;
+    let mut out = Vec::new();
+    for &(name, at, kind) in COLUMNS_BY_NAME.iter() {
+        let value = match (kind, row.get_ref(first + at)?) {
+            (FieldKind::Bool, ValueRef::Integer(n)) => Value::Bool(n != 0),
+            (FieldKind::Text, ValueRef::Text(t)) => match std::str::from_utf8(t) {
+                Ok(t) if name != attr::NAME => Value::Str(t.to_owned()),
+                // Unless it is the name generated from the short id.
+                Ok(t) if !lab_types::names::is_generated_name(short_id, t) => {
+                    Value::Str(t.to_owned())
+                }
+                _ => continue,
+            },
+            _ => continue,
+        };
+        out.push((name.to_owned(), value));
+    }
+    Ok(out)
+}
+
+/// Adds to `attrs` (a run's attributes by name, read from `attrs` rows or
+/// its summary) those of `columns` (by name, from [`column_attrs`]) it does
+/// not have, keeping them by name.
+pub(crate) fn add_column_attrs(attrs: &mut Vec<(String, Value)>, columns: Vec<(String, Value)>) {
+    if columns.is_empty() {
+        return;
+    }
+    if attrs.is_empty() {
+        *attrs = columns;
+        return;
+    }
+    let rows = std::mem::take(attrs);
+    attrs.reserve(rows.len() + columns.len());
+    let mut rows = rows.into_iter().peekable();
+    let mut columns = columns.into_iter().peekable();
+    loop {
+        let order = match (rows.peek(), columns.peek()) {
+            (Some(r), Some(c)) => r.0.cmp(&c.0),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => break,
+        };
+        let next = match order {
+            std::cmp::Ordering::Less => rows.next(),
+            std::cmp::Ordering::Greater => columns.next(),
+            std::cmp::Ordering::Equal => {
+                // The row's value is the attribute's (see `column_attrs`).
+                columns.next();
+                rows.next()
+            }
+        };
+        attrs.extend(next);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +308,61 @@ mod tests {
         assert!(queryable().any(|f| f.name == "group"));
         assert!(attr_columns().any(|(a, c)| a == "group" && c == "run_group"));
         assert!(!listed_attrs().any(|a| a == "packages"));
+    }
+
+    #[test]
+    fn the_attribute_columns_are_listed_in_the_order_of_the_field_table() {
+        let columns: Vec<&str> = attr_columns().map(|(_, c)| c).collect();
+        assert_eq!(columns.join(", "), ATTR_COLUMNS_SQL);
+        // Every attribute kept in a column alone is one a listing carries.
+        assert!(attr_columns().all(|(a, _)| listed_attrs().any(|l| l == a)));
+    }
+
+    #[test]
+    fn column_attributes_join_the_rows_by_name_and_a_row_wins() {
+        let text = |s: &str| Value::Str(s.into());
+        let pairs = |p: &[(&str, Value)]| -> Vec<(String, Value)> {
+            p.iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect()
+        };
+        let mut attrs = pairs(&[("argv", text("a")), ("source", Value::Int(5))]);
+        let columns = pairs(&[
+            ("git_dirty", Value::Bool(true)),
+            ("source", text("5")),
+            ("user", text("ada")),
+        ]);
+        add_column_attrs(&mut attrs, columns.clone());
+        assert_eq!(
+            attrs,
+            pairs(&[
+                ("argv", text("a")),
+                ("git_dirty", Value::Bool(true)),
+                ("source", Value::Int(5)),
+                ("user", text("ada")),
+            ])
+        );
+        let mut none = Vec::new();
+        add_column_attrs(&mut none, columns.clone());
+        assert_eq!(none, columns);
+        let names: Vec<&str> = COLUMNS_BY_NAME.iter().map(|c| c.0).collect();
+        assert!(names.is_sorted(), "{names:?}");
+    }
+
+    #[test]
+    fn an_attribute_is_held_by_its_column_only_when_the_column_gives_it_back() {
+        let text = |s: &str| Value::Str(s.into());
+        assert!(held_by_column("source", &text("train.py"), "0e738991"));
+        assert!(held_by_column("git_dirty", &Value::Bool(true), "0e738991"));
+        // The text of a number, a bool in a text column, a null: kept in `attrs`.
+        assert!(!held_by_column("source", &Value::Int(5), "0e738991"));
+        assert!(!held_by_column("source", &Value::Bool(true), "0e738991"));
+        assert!(!held_by_column("git_dirty", &text("yes"), "0e738991"));
+        assert!(!held_by_column("user", &Value::Null, "0e738991"));
+        assert!(!held_by_column("argv", &text("x"), "0e738991"));
+        // A name is, unless it is the one the column holds for a run never named.
+        let generated = lab_types::names::generated_name("0e738991").unwrap();
+        assert!(!held_by_column("name", &text(&generated), "0e738991"));
+        assert!(held_by_column("name", &text("baseline"), "0e738991"));
     }
 }

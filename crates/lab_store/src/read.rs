@@ -151,7 +151,7 @@ pub enum Detail {
 
 /// The `runs` columns a [`RunInfo`] is read from, in this order, then (for a
 /// listing) its summary. [`col`] names each one's place.
-pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage";
+pub(crate) const RUN_COLUMNS: &str = "id, short_id, experiment, status, start_nanos, end_nanos, error_type, error_message, traceback, features, damage, name, source, user, host, git_commit, python_version, git_dirty, run_group, parent";
 
 /// The place of each column of [`RUN_COLUMNS`] (and the `summary` after
 /// them) in a row: rows are read by place, which costs no name lookups in a
@@ -168,8 +168,10 @@ pub(crate) mod col {
     pub const TRACEBACK: usize = 8;
     pub const FEATURES: usize = 9;
     pub const DAMAGE: usize = 10;
+    /// The first of the attribute columns (`fields::ATTR_COLUMNS_SQL`).
+    pub const ATTRS: usize = 11;
     /// After `RUN_COLUMNS`, in a listing's query.
-    pub const SUMMARY: usize = 11;
+    pub const SUMMARY: usize = 20;
 }
 
 impl Store {
@@ -569,9 +571,24 @@ impl Rows<'_> {
                 .push((r.get("key")?, decode(&r.get::<_, Vec<u8>>("value")?)));
             Ok(())
         })?;
-        // By name: `t.key` is the name's number.
+        // By name (`t.key` is the name's number), then with those the run's
+        // own row holds alone.
         for run in self.runs.iter_mut() {
             run.attrs.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let sql = format!(
+            "SELECT s.pos, r.short_id, {} FROM temp.selected s JOIN runs r ON r.id = s.id ORDER BY s.pos",
+            crate::fields::ATTR_COLUMNS_SQL
+        );
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let pos: i64 = row.get(0)?;
+            if let Some(run) = usize::try_from(pos).ok().and_then(|p| self.runs.get_mut(p)) {
+                let short_id: String = row.get(1)?;
+                let columns = crate::fields::column_attrs(row, 2, &short_id)?;
+                crate::fields::add_column_attrs(&mut run.attrs, columns);
+            }
         }
         Ok(())
     }
@@ -694,6 +711,10 @@ mod tests {
         ] {
             assert_eq!(names[place], name);
         }
+        assert_eq!(
+            names[col::ATTRS..].join(", "),
+            crate::fields::ATTR_COLUMNS_SQL
+        );
         assert_eq!(col::SUMMARY, names.len());
     }
 }

@@ -364,6 +364,27 @@ const MIGRATIONS: &[&str] = &[
     ) WITHOUT ROWID;
     CREATE INDEX params_key_num ON params(key, num);
     ",
+    // 15: the index emptied, as 14 did, to be folded again into rows that
+    // keep an attribute its `runs` column gives back exactly (the source,
+    // user, host, Python version, git commit and state, group, parent, and a
+    // name given) in that column alone: no `attrs` row and no copy in the
+    // listing summary (see `fields::held_by_column`).
+    "
+    DELETE FROM media;
+    DELETE FROM models;
+    DELETE FROM artifacts;
+    DELETE FROM tags;
+    DELETE FROM metrics;
+    DELETE FROM metric_keys;
+    DELETE FROM params;
+    DELETE FROM attrs;
+    DELETE FROM attr_values;
+    DELETE FROM attr_keys;
+    DELETE FROM runs;
+    DELETE FROM names;
+    DELETE FROM meta WHERE key NOT IN ('generation', 'deferred_indexes');
+    UPDATE meta SET value = value + 1 WHERE key = 'generation';
+    ",
 ];
 
 /// The number the per-run tables know run `id` (a full id) by.

@@ -747,7 +747,11 @@ fn listed_run(
             .as_blob_or_null()
             .ok()
             .flatten();
-        if !blob.is_some_and(|b| summary::apply(&mut run, b)) {
+        if blob.is_some_and(|b| summary::apply(&mut run, b)) {
+            // The attributes the row's columns hold alone.
+            let columns = crate::fields::column_attrs(row, crate::read::col::ATTRS, &run.short_id)?;
+            crate::fields::add_column_attrs(&mut run.attrs, columns);
+        } else {
             incomplete.push(at);
         }
     }

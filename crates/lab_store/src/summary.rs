@@ -173,10 +173,16 @@ pub(crate) struct Mirror {
 }
 
 impl Mirror {
-    /// An attribute written: kept if a listing shows it.
-    pub(crate) fn attr(&mut self, key: &str, encoded: &[u8]) {
-        if crate::fields::listed_attrs().any(|a| a == key) {
-            self.attrs.insert(key.to_owned(), encoded.to_vec());
+    /// An attribute written: kept if a listing shows it, unless its `runs`
+    /// column holds it alone (`None`), which the listing reads instead.
+    pub(crate) fn attr(&mut self, key: &str, encoded: Option<&[u8]>) {
+        match encoded {
+            Some(encoded) if crate::fields::listed_attrs().any(|a| a == key) => {
+                self.attrs.insert(key.to_owned(), encoded.to_vec());
+            }
+            _ => {
+                self.attrs.remove(key);
+            }
         }
     }
 
@@ -532,6 +538,150 @@ mod tests {
         })
         .unwrap();
         w.close().unwrap();
+    }
+
+    /// Attributes its `runs` columns give back are kept there alone, and
+    /// every way of reading a run gives them back as they were written.
+    #[test]
+    fn attributes_their_columns_give_back_are_kept_there_alone() {
+        use lab_types::fields::attr::{GIT_COMMIT, GIT_DIRTY, HOST, NAME, SOURCE, USER};
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let t = lab_types::now_nanos();
+        let (id, paths) = project.claim_run(t).unwrap();
+        let short = id.to_string()[..8].to_owned();
+        let generated = lab_types::names::generated_name(&short).unwrap();
+        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        let attr = |key: &str, value: Value| Record::Attr {
+            time_nanos: t,
+            key: key.into(),
+            value,
+        };
+        let text = |s: &str| Value::Str(s.into());
+        w.append(&Record::Start {
+            run: id,
+            time_nanos: t,
+            experiment: "e".into(),
+        })
+        .unwrap();
+        for r in [
+            attr(SOURCE, Value::Int(5)),
+            attr(SOURCE, text("train.py")),
+            attr(USER, text("ada")),
+            attr(USER, Value::Int(7)),
+            attr(HOST, Value::Null),
+            attr(GIT_DIRTY, Value::Bool(false)),
+            attr(GIT_COMMIT, text("c0ffee")),
+            attr(NAME, text(&generated)),
+            attr("argv", text("train.py")),
+        ] {
+            w.append(&r).unwrap();
+        }
+        w.close().unwrap();
+        let mut store = Store::open(project).unwrap();
+        store.refresh().unwrap();
+        let expected: Vec<(String, Value)> = vec![
+            ("argv".into(), text("train.py")),
+            (GIT_COMMIT.into(), text("c0ffee")),
+            (GIT_DIRTY.into(), Value::Bool(false)),
+            (HOST.into(), Value::Null),
+            (NAME.into(), text(&generated)),
+            (SOURCE.into(), text("train.py")),
+            (USER.into(), Value::Int(7)),
+        ];
+        let full = store.run(&short).unwrap();
+        assert_eq!(full.attrs, expected);
+        let listed: Vec<(String, Value)> = expected
+            .iter()
+            .filter(|(k, _)| k != "argv")
+            .cloned()
+            .collect();
+        let listing = store
+            .select(&crate::Selection {
+                experiment: None,
+                statuses: Vec::new(),
+                filter: None,
+                sort: Vec::new(),
+                limit: Some(10),
+                offset: 0,
+                after: None,
+                detail: crate::Detail::Listing,
+            })
+            .unwrap();
+        assert_eq!(listing[0].attrs, listed);
+        // Only what no column gives back has a row: a number in a text
+        // column, a null, the generated name, and an attribute with no column.
+        let mut rows: Vec<String> = store
+            .conn
+            .prepare("SELECT k.name FROM attrs a JOIN attr_keys k ON k.id = a.key ORDER BY k.name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.sort();
+        assert_eq!(rows, ["argv", HOST, NAME, USER]);
+        let blob: Vec<u8> = store
+            .conn
+            .query_row("SELECT summary FROM runs", [], |r| r.get(0))
+            .unwrap();
+        let mut bare = full.clone();
+        assert!(apply(&mut bare, &blob));
+        let keys: Vec<&str> = bare.attrs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, [HOST, NAME, USER]);
+        // The fold's own look-up of one attribute reads the column too.
+        let run_id = id.to_string();
+        let index = crate::sqlite::SqliteIndex::new(&mut store.conn);
+        for (key, value) in &expected {
+            use crate::index::FoldIndex;
+            assert_eq!(
+                index.attr(&run_id, key).unwrap().as_ref(),
+                Some(value),
+                "{key}"
+            );
+        }
+    }
+
+    /// A name given is kept in its column alone, and read back from there.
+    #[test]
+    fn a_name_given_is_kept_in_its_column_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let t = lab_types::now_nanos();
+        let (id, paths) = project.claim_run(t).unwrap();
+        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        w.append(&Record::Start {
+            run: id,
+            time_nanos: t,
+            experiment: "e".into(),
+        })
+        .unwrap();
+        w.append(&Record::Attr {
+            time_nanos: t,
+            key: "name".into(),
+            value: Value::Str("baseline".into()),
+        })
+        .unwrap();
+        w.close().unwrap();
+        let mut store = Store::open(project).unwrap();
+        store.refresh().unwrap();
+        let rows: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM attrs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        let run = store.run("baseline").unwrap();
+        assert_eq!(
+            run.attrs,
+            [("name".to_owned(), Value::Str("baseline".into()))]
+        );
+        let blob: Vec<u8> = store
+            .conn
+            .query_row("SELECT summary FROM runs", [], |r| r.get(0))
+            .unwrap();
+        let mut bare = run.clone();
+        assert!(apply(&mut bare, &blob));
+        assert!(bare.attrs.is_empty());
     }
 
     #[test]

@@ -27,6 +27,30 @@ pub fn generated_name(short: &str) -> Option<String> {
     Some(format!("{adjective}-{noun}-{}", mixed & 0xffff))
 }
 
+/// Whether `name` is [`generated_name`] of `short`, found without making
+/// the name: a listing asks this of every run it reads.
+#[must_use]
+pub fn is_generated_name(short: &str, name: &str) -> bool {
+    if short.len() != 8 {
+        return false;
+    }
+    let Ok(bits) = u32::from_str_radix(short, 16) else {
+        return false;
+    };
+    let mixed = mix(bits);
+    let number = mixed & 0xffff;
+    name.strip_prefix(ADJECTIVES[(mixed >> 24) as usize])
+        .and_then(|rest| rest.strip_prefix('-'))
+        .and_then(|rest| rest.strip_prefix(NOUNS[((mixed >> 16) & 0xff) as usize]))
+        .and_then(|rest| rest.strip_prefix('-'))
+        .is_some_and(|digits| {
+            // The number as `format!` writes it: no sign, no leading zero.
+            digits.bytes().all(|b| b.is_ascii_digit())
+                && (digits == "0" || !digits.starts_with('0'))
+                && digits.parse::<u32>() == Ok(number)
+        })
+}
+
 /// A bijection of `u32` that spreads neighbouring values far apart (each
 /// step is invertible: xor with a shift, multiplication by an odd number).
 fn mix(mut x: u32) -> u32 {
@@ -559,6 +583,28 @@ const NOUNS: [&str; 256] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_generated_name_is_recognised_and_nothing_else() {
+        for short in ["00000000", "0e738991", "ffffffff", "12345678"] {
+            let name = generated_name(short).unwrap();
+            assert!(is_generated_name(short, &name), "{name}");
+            for other in [
+                format!("{name}0"),
+                format!("{name}-"),
+                name.replace('-', "_"),
+                name[..name.len() - 1].to_owned(),
+                format!("x{name}"),
+            ] {
+                assert!(!is_generated_name(short, &other), "{other}");
+            }
+            let (head, number) = name.rsplit_once('-').unwrap();
+            assert!(!is_generated_name(short, &format!("{head}-0{number}")));
+            assert!(!is_generated_name(short, &format!("{head}-+{number}")));
+        }
+        assert!(!is_generated_name("0e73899", "able-ant-1"));
+        assert!(!is_generated_name("zzzzzzzz", "able-ant-1"));
+    }
 
     #[test]
     fn names_are_readable_and_stable() {

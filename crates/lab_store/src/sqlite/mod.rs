@@ -196,7 +196,27 @@ impl FoldIndex for SqliteIndex<'_> {
             .prepare_cached("SELECT coalesce(value, (SELECT value FROM attr_values WHERE id = shared)) FROM attrs WHERE run = (SELECT rid FROM runs WHERE id = ?1) AND key = (SELECT id FROM attr_keys WHERE name = ?2)")?
             .query_row(params![id, key], |r| r.get(0))
             .optional()?;
-        Ok(blob.and_then(|b| codec::decode_value(&b).ok()))
+        if let Some(blob) = blob {
+            return Ok(codec::decode_value(&blob).ok());
+        }
+        // An attribute its `runs` column holds alone.
+        if !crate::fields::attr_columns().any(|(a, _)| a == key) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT short_id, {} FROM runs WHERE id = ?1",
+            crate::fields::ATTR_COLUMNS_SQL
+        );
+        let columns = self
+            .conn
+            .prepare_cached(&sql)?
+            .query_row([id], |r| {
+                let short_id: String = r.get(0)?;
+                crate::fields::column_attrs(r, 1, &short_id)
+            })
+            .optional()?
+            .unwrap_or_default();
+        Ok(columns.into_iter().find(|(k, _)| k == key).map(|(_, v)| v))
     }
 
     fn begin_batch(&mut self) -> Result<(), Error> {

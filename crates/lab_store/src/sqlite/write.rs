@@ -170,21 +170,37 @@ fn attrs(
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
+    let mut short_id = None;
     for (key, value) in attrs {
         let key_id = names.attr_key(tx, key)?;
-        let encoded = blob(value);
-        if let Some(m) = m {
-            m.attr(key, &encoded);
-        }
-        let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
-            (None, Some(shared_value(tx, &encoded)?))
-        } else {
-            (Some(encoded), None)
+        let in_column = crate::fields::attr_columns().any(|(a, _)| a == key) && {
+            if short_id.is_none() {
+                short_id = Some(short_id_of(tx, rid)?);
+            }
+            crate::fields::held_by_column(key, value, short_id.as_deref().unwrap_or_default())
         };
-        tx.prepare_cached(
-            "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
-        )?
-        .execute(params![rid, key_id, inline, shared])?;
+        if in_column {
+            // Kept in its `runs` column alone (copied there below).
+            if let Some(m) = m {
+                m.attr(key, None);
+            }
+            tx.prepare_cached("DELETE FROM attrs WHERE run = ?1 AND key = ?2")?
+                .execute(params![rid, key_id])?;
+        } else {
+            let encoded = blob(value);
+            if let Some(m) = m {
+                m.attr(key, Some(&encoded));
+            }
+            let (inline, shared) = if encoded.len() >= crate::schema::SHARED_VALUE {
+                (None, Some(shared_value(tx, &encoded)?))
+            } else {
+                (Some(encoded), None)
+            };
+            tx.prepare_cached(
+                "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
+            )?
+            .execute(params![rid, key_id, inline, shared])?;
+        }
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
             tx.prepare_cached("UPDATE runs SET note = ?2 WHERE rid = ?1")?
@@ -211,6 +227,13 @@ fn attrs(
         };
     }
     Ok(())
+}
+
+/// The short id of run `rid`.
+fn short_id_of(tx: &Connection, rid: i64) -> Result<String, Error> {
+    Ok(tx
+        .prepare_cached("SELECT short_id FROM runs WHERE rid = ?1")?
+        .query_row([rid], |r| r.get(0))?)
 }
 
 /// The id of `encoded` in `attr_values`, where it is added unless there
