@@ -479,7 +479,13 @@ pub fn clear(conn: &Connection) -> Result<(), Error> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
     let generation = generation(conn)?;
     for t in TABLES {
-        conn.execute(&format!("DELETE FROM {t}"), [])?;
+        if *t == "meta" {
+            // What an interrupted rebuild left to make again stays, for
+            // the next rebuild to make (see `defer_indexes`).
+            conn.execute("DELETE FROM meta WHERE key != ?1", [DEFERRED_KEY])?;
+        } else {
+            conn.execute(&format!("DELETE FROM {t}"), [])?;
+        }
     }
     conn.execute(
         "INSERT INTO meta (key, value) VALUES ('generation', ?1)",
@@ -606,6 +612,34 @@ pub fn bump_generation(conn: &Connection) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A rebuild after one that was killed with the indexes dropped makes
+    /// them again: emptying the index keeps what is left to make.
+    #[test]
+    fn a_rebuild_after_an_interrupted_one_makes_its_indexes_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = crate::Project::create(dir.path()).unwrap();
+        let mut store = crate::Store::open(project).unwrap();
+        store.refresh().unwrap();
+        let indexes = |conn: &Connection| -> Vec<String> {
+            conn.prepare("SELECT name FROM sqlite_schema WHERE type = 'index' AND name IN ('metrics_key_last', 'params_key_num', 'runs_name') ORDER BY name")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        };
+        assert_eq!(indexes(&store.conn).len(), 3);
+        // As a rebuild killed while it folds leaves the index.
+        defer_indexes(&store.conn).unwrap();
+        assert!(indexes(&store.conn).is_empty());
+        store.reindex().unwrap();
+        assert_eq!(
+            indexes(&store.conn),
+            ["metrics_key_last", "params_key_num", "runs_name"]
+        );
+        assert_eq!(deferred_sql(&store.conn).unwrap(), None);
+    }
 
     #[test]
     fn migrations_apply_to_an_empty_database_and_are_idempotent() {

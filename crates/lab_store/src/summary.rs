@@ -565,8 +565,10 @@ mod tests {
         })
         .unwrap();
         for r in [
-            attr(SOURCE, Value::Int(5)),
+            // Long enough to be kept once, in `attr_values`.
+            attr(SOURCE, Value::List(vec![text(&"x".repeat(200))])),
             attr(SOURCE, text("train.py")),
+            attr(GIT_COMMIT, Value::Int(5)),
             attr(USER, text("ada")),
             attr(USER, Value::Int(7)),
             attr(HOST, Value::Null),
@@ -621,6 +623,16 @@ mod tests {
             .unwrap();
         rows.sort();
         assert_eq!(rows, ["argv", HOST, NAME, USER]);
+        // The long value the source held first went with its row.
+        let orphans: i64 = store
+            .conn
+            .query_row(
+                "SELECT count(*) FROM attr_values WHERE id NOT IN (SELECT shared FROM attrs WHERE shared IS NOT NULL)",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(orphans, 0);
         let blob: Vec<u8> = store
             .conn
             .query_row("SELECT summary FROM runs", [], |r| r.get(0))

@@ -184,8 +184,17 @@ fn attrs(
             if let Some(m) = m {
                 m.attr(key, None);
             }
-            tx.prepare_cached("DELETE FROM attrs WHERE run = ?1 AND key = ?2")?
-                .execute(params![rid, key_id])?;
+            let shared: Option<Option<i64>> = tx
+                .prepare_cached("DELETE FROM attrs WHERE run = ?1 AND key = ?2 RETURNING shared")?
+                .query_row(params![rid, key_id], |r| r.get(0))
+                .optional()?;
+            if let Some(Some(shared)) = shared {
+                // A long value it held, kept once, that no row needs now.
+                tx.prepare_cached(
+                    "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
+                )?
+                .execute([shared])?;
+            }
         } else {
             let encoded = blob(value);
             if let Some(m) = m {
