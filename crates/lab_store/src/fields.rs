@@ -187,28 +187,6 @@ pub(crate) fn listed_attrs_sql() -> &'static str {
 pub(crate) const ATTR_COLUMNS_SQL: &str =
     "name, source, user, host, git_commit, python_version, git_dirty, run_group, parent";
 
-/// Whether the `runs` column that attribute `key` of run `short_id` is
-/// copied into gives `value` back exactly. Such an attribute is kept there
-/// alone: it has no `attrs` row and no copy in the listing summary, and
-/// [`column_attrs`] reads it back. That is text in a text column and a bool
-/// in a bool column, but for a run's name the one generated from its short
-/// id, which the column holds for a run never named.
-pub(crate) fn held_by_column(key: &str, value: &Value, short_id: &str) -> bool {
-    let Some(f) = FIELDS
-        .iter()
-        .find(|f| f.origin == Origin::Attr && f.column.is_some() && f.name == key)
-    else {
-        return false;
-    };
-    match (f.kind, value) {
-        (FieldKind::Text, Value::Str(s)) => {
-            key != attr::NAME || !lab_types::names::is_generated_name(short_id, s)
-        }
-        (FieldKind::Bool, Value::Bool(_)) => true,
-        _ => false,
-    }
-}
-
 /// The attribute columns of [`ATTR_COLUMNS_SQL`] by the attribute's name:
 /// the attribute, the column's place among them, and its kind.
 static COLUMNS_BY_NAME: std::sync::LazyLock<Vec<(&'static str, usize, FieldKind)>> =
@@ -220,6 +198,30 @@ static COLUMNS_BY_NAME: std::sync::LazyLock<Vec<(&'static str, usize, FieldKind)
         columns.sort_by_key(|c| c.0);
         columns
     });
+
+/// Whether the `runs` column that attribute `key` of run `short_id` is
+/// copied into gives `value` back exactly. Such an attribute is kept there
+/// alone: it has no `attrs` row and no copy in the listing summary, and
+/// [`column_attrs`] reads it back. That is text in a text column and a bool
+/// in a bool column, but for a run's name the one generated from its short
+/// id, which the column holds for a run never named (`short_id` is read
+/// only for `name`).
+pub(crate) fn held_by_column(key: &str, value: &Value, short_id: &str) -> bool {
+    COLUMNS_BY_NAME
+        .binary_search_by_key(&key, |c| c.0)
+        .is_ok_and(|at| gives_back(key, COLUMNS_BY_NAME[at].2, value, short_id))
+}
+
+/// [`held_by_column`] of an attribute whose column is of `kind`.
+fn gives_back(key: &str, kind: FieldKind, value: &Value, short_id: &str) -> bool {
+    match (kind, value) {
+        (FieldKind::Text, Value::Str(s)) => {
+            key != attr::NAME || !lab_types::names::is_generated_name(short_id, s)
+        }
+        (FieldKind::Bool, Value::Bool(_)) => true,
+        _ => false,
+    }
+}
 
 /// The attributes a run's row holds alone (see [`held_by_column`]), from the
 /// [`ATTR_COLUMNS_SQL`] columns of `row`, the first at `first`, by name. A
@@ -234,19 +236,17 @@ pub(crate) fn column_attrs(
     use rusqlite::types::ValueRef;
     let mut out = Vec::new();
     for &(name, at, kind) in COLUMNS_BY_NAME.iter() {
-        let value = match (kind, row.get_ref(first + at)?) {
-            (FieldKind::Bool, ValueRef::Integer(n)) => Value::Bool(n != 0),
-            (FieldKind::Text, ValueRef::Text(t)) => match std::str::from_utf8(t) {
-                Ok(t) if name != attr::NAME => Value::Str(t.to_owned()),
-                // Unless it is the name generated from the short id.
-                Ok(t) if !lab_types::names::is_generated_name(short_id, t) => {
-                    Value::Str(t.to_owned())
-                }
-                _ => continue,
+        let value = match row.get_ref(first + at)? {
+            ValueRef::Integer(n) => Value::Bool(n != 0),
+            ValueRef::Text(t) => match std::str::from_utf8(t) {
+                Ok(t) => Value::Str(t.to_owned()),
+                Err(_) => continue,
             },
             _ => continue,
         };
-        out.push((name.to_owned(), value));
+        if gives_back(name, kind, &value, short_id) {
+            out.push((name.to_owned(), value));
+        }
     }
     Ok(out)
 }

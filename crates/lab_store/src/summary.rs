@@ -427,20 +427,27 @@ mod tests {
     use super::*;
     use crate::{Project, Store};
 
+    /// A run of experiment `e` started at `t`, and its journal's writer.
+    fn started(project: &Project, t: i64) -> (lab_types::RunId, JournalWriter) {
+        let (id, paths) = project.claim_run(t).unwrap();
+        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        w.append(&Record::Start {
+            run: id,
+            time_nanos: t,
+            experiment: "e".into(),
+        })
+        .unwrap();
+        (id, w)
+    }
+
     /// A run that exercises every rule the tables apply: an attribute, a
     /// parameter and a tag set twice, a tag removed, two metric numbers
     /// with one name, NaN, a long attribute kept in `attr_values`.
     fn write_run(project: &Project, start: i64) {
-        let (id, paths) = project.claim_run(start).unwrap();
-        let mut w = JournalWriter::create(&paths.journal).unwrap();
+        let (_, mut w) = started(project, start);
         let t = start;
         let str_value = |s: &str| Value::Str(s.into());
         let records = [
-            Record::Start {
-                run: id,
-                time_nanos: t,
-                experiment: "e".into(),
-            },
             Record::Attr {
                 time_nanos: t,
                 key: "user".into(),
@@ -548,22 +555,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (project, _) = Project::create(dir.path()).unwrap();
         let t = lab_types::now_nanos();
-        let (id, paths) = project.claim_run(t).unwrap();
+        let (id, mut w) = started(&project, t);
         let short = id.to_string()[..8].to_owned();
         let generated = lab_types::names::generated_name(&short).unwrap();
-        let mut w = JournalWriter::create(&paths.journal).unwrap();
         let attr = |key: &str, value: Value| Record::Attr {
             time_nanos: t,
             key: key.into(),
             value,
         };
         let text = |s: &str| Value::Str(s.into());
-        w.append(&Record::Start {
-            run: id,
-            time_nanos: t,
-            experiment: "e".into(),
-        })
-        .unwrap();
         for r in [
             // Long enough to be kept once, in `attr_values`.
             attr(SOURCE, Value::List(vec![text(&"x".repeat(200))])),
@@ -600,14 +600,8 @@ mod tests {
             .collect();
         let listing = store
             .select(&crate::Selection {
-                experiment: None,
-                statuses: Vec::new(),
-                filter: None,
-                sort: Vec::new(),
-                limit: Some(10),
-                offset: 0,
-                after: None,
                 detail: crate::Detail::Listing,
+                ..Default::default()
             })
             .unwrap();
         assert_eq!(listing[0].attrs, listed);
@@ -660,14 +654,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (project, _) = Project::create(dir.path()).unwrap();
         let t = lab_types::now_nanos();
-        let (id, paths) = project.claim_run(t).unwrap();
-        let mut w = JournalWriter::create(&paths.journal).unwrap();
-        w.append(&Record::Start {
-            run: id,
-            time_nanos: t,
-            experiment: "e".into(),
-        })
-        .unwrap();
+        let (_, mut w) = started(&project, t);
         w.append(&Record::Attr {
             time_nanos: t,
             key: "name".into(),

@@ -17,31 +17,34 @@ pub const GENERATED_MAX_CHARS: usize = 27;
 /// close) read differently. `None` when `short` is not 8 hex digits.
 #[must_use]
 pub fn generated_name(short: &str) -> Option<String> {
+    let (adjective, noun, number) = name_parts(short)?;
+    Some(format!("{adjective}-{noun}-{number}"))
+}
+
+/// The adjective, noun and number of [`generated_name`] of `short`.
+fn name_parts(short: &str) -> Option<(&'static str, &'static str, u32)> {
     if short.len() != 8 {
         return None;
     }
     let bits = u32::from_str_radix(short, 16).ok()?;
     let mixed = mix(bits);
-    let adjective = ADJECTIVES[(mixed >> 24) as usize];
-    let noun = NOUNS[((mixed >> 16) & 0xff) as usize];
-    Some(format!("{adjective}-{noun}-{}", mixed & 0xffff))
+    Some((
+        ADJECTIVES[(mixed >> 24) as usize],
+        NOUNS[((mixed >> 16) & 0xff) as usize],
+        mixed & 0xffff,
+    ))
 }
 
 /// Whether `name` is [`generated_name`] of `short`, found without making
 /// the name: a listing asks this of every run it reads.
 #[must_use]
 pub fn is_generated_name(short: &str, name: &str) -> bool {
-    if short.len() != 8 {
-        return false;
-    }
-    let Ok(bits) = u32::from_str_radix(short, 16) else {
+    let Some((adjective, noun, number)) = name_parts(short) else {
         return false;
     };
-    let mixed = mix(bits);
-    let number = mixed & 0xffff;
-    name.strip_prefix(ADJECTIVES[(mixed >> 24) as usize])
+    name.strip_prefix(adjective)
         .and_then(|rest| rest.strip_prefix('-'))
-        .and_then(|rest| rest.strip_prefix(NOUNS[((mixed >> 16) & 0xff) as usize]))
+        .and_then(|rest| rest.strip_prefix(noun))
         .and_then(|rest| rest.strip_prefix('-'))
         .is_some_and(|digits| {
             // The number as `format!` writes it: no sign, no leading zero.

@@ -170,16 +170,14 @@ fn attrs(
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
-    let mut short_id = None;
     for (key, value) in attrs {
         let key_id = names.attr_key(tx, key)?;
-        let in_column = crate::fields::attr_columns().any(|(a, _)| a == key) && {
-            if short_id.is_none() {
-                short_id = Some(short_id_of(tx, rid)?);
-            }
-            crate::fields::held_by_column(key, value, short_id.as_deref().unwrap_or_default())
+        let short_id = if key == attr::NAME {
+            short_id_of(tx, rid)?
+        } else {
+            String::new()
         };
-        if in_column {
+        if crate::fields::held_by_column(key, value, &short_id) {
             // Kept in its `runs` column alone (copied there below).
             if let Some(m) = m {
                 m.attr(key, None);
