@@ -175,10 +175,50 @@ fn read_file(
         return Ok(scan);
     }
     let start = from.max(HEADER_LEN as u64);
-    if start > HEADER_LEN as u64 {
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(start))?;
+    let len = file.metadata()?.len();
+    // A list that cannot be read leaves its holes to be found as zeros, and
+    // reported as damage, as any zeroed stretch is.
+    let holes = crate::holes::read_holes(path, len).ok().flatten();
+    let stretches = holes.map(|h| h.stretches).unwrap_or_default();
+    scan_around(file, start, mode, &stretches, visit)
+}
+
+/// Scans `file` from `start`, stepping over `stretches` (whole frames not to
+/// be read, see [`crate::holes`]).
+fn scan_around(
+    mut file: fs_err::File,
+    start: u64,
+    mode: Mode,
+    stretches: &[(u64, u64)],
+    mut visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
+    use std::io::{Seek, SeekFrom};
+    let mut at = start;
+    let mut scan = Scan {
+        end: start,
+        records: 0,
+        damage: Vec::new(),
+    };
+    for &(hole_start, hole_end) in stretches.iter().filter(|&&(_, end)| end > start) {
+        if hole_start > at {
+            file.seek(SeekFrom::Start(at))?;
+            let part = scan_from_as(file.by_ref().take(hole_start - at), at, mode, &mut visit)?;
+            scan.records += part.records;
+            // Damage before a hole has good frames after it.
+            scan.damage
+                .extend(part.damage.into_iter().map(|d| Damage { tail: false, ..d }));
+        }
+        at = at.max(hole_end);
+        scan.end = at;
     }
-    scan_from_as(file, start, mode, visit)
+    if at > HEADER_LEN as u64 {
+        file.seek(SeekFrom::Start(at))?;
+    }
+    let rest = scan_from_as(file, at, mode, &mut visit)?;
+    scan.records += rest.records;
+    scan.damage.extend(rest.damage);
+    scan.end = rest.end;
+    Ok(scan)
 }
 
 /// Scans frames from `input`, whose first byte is at file offset `start`, as
@@ -197,6 +237,42 @@ pub fn scan_from_as(
     start: u64,
     mode: Mode,
     mut visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
+    scan_frames(input, start, mode, |at, _, record| {
+        if let Some(record) = record {
+            visit(at, record);
+        }
+    })
+}
+
+/// Reads the settled journal at `path` frame by frame from its first frame,
+/// calling `visit(start, end, record)` for each good frame, with `None` for
+/// a record of a kind this build does not know. Its holes are not looked
+/// for: this is for a journal that has none.
+pub fn read_frames(
+    path: &Path,
+    mut visit: impl FnMut(u64, u64, Option<Record>),
+) -> Result<Scan, JournalError> {
+    let mut file = fs_err::File::open(path)?;
+    let mut head = [0u8; HEADER_LEN];
+    if read_full(&mut file, &mut head)? < HEADER_LEN
+        || &head[..8] != MAGIC
+        || u16::from_le_bytes([head[8], head[9]]) != FORMAT_VERSION
+    {
+        return Err(JournalError::BadHeader {
+            path: path.display().to_string(),
+            reason: "not a whole journal header of this version".into(),
+        });
+    }
+    scan_frames(file, HEADER_LEN as u64, Mode::Settled, &mut visit)
+}
+
+/// [`scan_from_as`], frame by frame: `visit(start, end, record)`.
+fn scan_frames(
+    input: impl Read,
+    start: u64,
+    mode: Mode,
+    mut visit: impl FnMut(u64, u64, Option<Record>),
 ) -> Result<Scan, JournalError> {
     let mut s = Stream {
         input,
@@ -218,10 +294,11 @@ pub fn scan_from_as(
                 return Ok(scan);
             }
             Frame::Good(len, record) => {
-                if let Some(record) = record {
-                    visit(at, record);
+                let end = at + (FRAME_HEADER_LEN + len) as u64;
+                if record.is_some() {
                     scan.records += 1;
                 }
+                visit(at, end, record);
                 s.pos += FRAME_HEADER_LEN + len;
                 scan.end = s.offset();
                 continue;
@@ -231,7 +308,7 @@ pub fn scan_from_as(
                 // length (killed mid-append, or its last page written back
                 // without the one before): the frame is whole but for it.
                 if let Some((len, record)) = s.unsealed()? {
-                    visit(at, record);
+                    visit(at, at + (FRAME_HEADER_LEN + len) as u64, Some(record));
                     scan.records += 1;
                     s.pos += FRAME_HEADER_LEN + len;
                     scan.end = s.offset();
