@@ -231,13 +231,31 @@ fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String
 
 /// Writes each ended run's series file (`series.lab`, its metrics in
 /// compact columns), once its journal is closed and indexed: until then, and
-/// whenever the file is missing, readers read the journal.
+/// whenever the file is missing, readers read the journal. Then gives back
+/// the journal's pages whose points the file holds, once checked against it.
 fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
+    use lab_store::series::{self, Written};
     for run in runs {
         let paths = run.project().run_paths(run.short_id());
-        if let Err(e) = lab_store::series::write(&paths) {
+        match series::write(&paths) {
+            Ok(Written::File { .. } | Written::Current) => {}
+            Ok(Written::Skipped(_)) => continue,
+            Err(e) => {
+                problems.push(format!(
+                    "run {}: writing its series file failed: {e}",
+                    run.short_id()
+                ));
+                continue;
+            }
+        }
+        // A run sent to a team server is read from its journal by offsets
+        // until the server holds it all: its pages stay.
+        if matches!(crate::team::config::current(), Ok(Some(_)) | Err(_)) {
+            continue;
+        }
+        if let Err(e) = series::compact(&paths) {
             problems.push(format!(
-                "run {}: writing its series file failed: {e}",
+                "run {}: giving back its journal's pages of points failed (`lab gc` tries again): {e}",
                 run.short_id()
             ));
         }

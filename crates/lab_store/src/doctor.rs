@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use lab_journal::{Damage, Mode, read_journal_as, scan_from};
 use lab_types::Record;
 
-use crate::fold::damaged_pieces;
+use crate::pieces::damaged_pieces;
 use crate::{Error, Store};
 
 /// A piece cut off a journal.
@@ -117,14 +117,21 @@ impl Store {
         } else {
             Mode::Settled
         };
-        match read_journal_as(&paths.journal, 0, mode, |_, _| {}) {
+        // A journal with holes has its points checked in the series file.
+        let journal = &paths.journal;
+        match crate::series::read_records(
+            journal,
+            0,
+            |visit| read_journal_as(journal, 0, mode, visit),
+            |_, _| {},
+        ) {
             // Behind a live writer, what looks damaged may be a frame on its way.
             Ok(scan) if !health.live => health.damage = scan.damage,
             Ok(_) => {}
-            Err(e @ lab_journal::JournalError::BadHeader { .. }) => {
+            Err(Error::Journal(e @ lab_journal::JournalError::BadHeader { .. })) => {
                 health.unreadable = Some(e.to_string());
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(e),
         }
         Ok(health)
     }

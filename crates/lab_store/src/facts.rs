@@ -51,7 +51,7 @@ pub fn damage_note(
     } else if parts.is_empty() && folded.settled {
         // Rebuilding the index of a journal an earlier fold cut: say where
         // the pieces are.
-        let kept = crate::fold::pieces(journal)?;
+        let kept = crate::pieces::pieces(journal)?;
         if !kept.is_empty() {
             let names: Vec<String> = kept.iter().map(|p| p.path.display().to_string()).collect();
             let salvaged = if kept.iter().all(|p| p.salvaged) {

@@ -20,6 +20,7 @@ mod fold_index;
 pub mod index;
 mod media;
 mod metrics;
+mod pieces;
 mod project;
 pub mod query;
 mod read;

@@ -5,8 +5,6 @@
 
 use lab_types::{MetricPoint, Record, Status};
 
-use crate::{Error, Store};
-
 /// What a journal record says about a run's metrics.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MetricEvent {
@@ -42,23 +40,5 @@ pub fn metric_events(record: Record, f: &mut impl FnMut(MetricEvent)) {
         }
         Record::End { status, .. } => f(MetricEvent::Ended(status)),
         _ => {}
-    }
-}
-
-impl Store {
-    /// Reads the metric events of run `short_id`'s journal from byte `from`
-    /// on (0 for the start), in order, and returns the offset to read on
-    /// from next time.
-    pub fn read_metric_events(
-        &self,
-        short_id: &str,
-        from: u64,
-        mut f: impl FnMut(MetricEvent),
-    ) -> Result<u64, Error> {
-        let paths = self.project.run_paths(short_id);
-        let scan = lab_journal::read_journal(&paths.journal, from, |_, record| {
-            metric_events(record, &mut f);
-        })?;
-        Ok(scan.end.max(from))
     }
 }

@@ -689,6 +689,28 @@ pub fn pick_run(prefix: &str, ids: Vec<String>) -> Result<String, Error> {
     }
 }
 
+impl Store {
+    /// Reads the metric events of run `short_id`'s journal from byte `from`
+    /// on (0 for the start), in order, and returns the offset to read on
+    /// from next time.
+    pub fn read_metric_events(
+        &self,
+        short_id: &str,
+        from: u64,
+        mut f: impl FnMut(MetricEvent),
+    ) -> Result<u64, Error> {
+        let paths = self.project.run_paths(short_id);
+        let journal = &paths.journal;
+        let scan = crate::series::read_records(
+            journal,
+            from,
+            |visit| lab_journal::read_journal(journal, from, visit),
+            |_, record| crate::metric_events(record, &mut f),
+        )?;
+        Ok(scan.end.max(from))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{RUN_COLUMNS, col};

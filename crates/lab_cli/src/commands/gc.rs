@@ -9,8 +9,9 @@
 //! itself), and run folders without a journal, recreated by the artifacts of
 //! a run that `lab rm --force` removed while it was live. Last, it writes
 //! the series file (`series.lab`) of each ended run with a long journal that
-//! lacks one: runs that ended before Lab wrote them, or whose process was
-//! killed before it could.
+//! lacks one (runs that ended before Lab wrote them, or whose process was
+//! killed before it could), and gives back the pages of those journals
+//! whose points the series file holds (`lab_store::series::compact`).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -68,10 +69,10 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
     // Opening the index fresh also drops the rows of runs whose folder is gone.
     let store = super::open_fresh()?;
     let found = find(&store)?;
-    let unwritten = without_series(&store)?;
+    let (unwritten, uncompacted) = series_due(&store)?;
     let root = store.project().root().to_owned();
     let mut out = std::io::stdout().lock();
-    if found.is_empty() && unwritten.is_empty() {
+    if found.is_empty() && unwritten.is_empty() && uncompacted.is_empty() {
         writeln!(out, "Nothing to clean up")?;
         return Ok(ExitStatus::Success);
     }
@@ -79,15 +80,23 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
         remove(&found, args.dry_run, &root, &mut out)?;
     }
     write_series(&unwritten, args.dry_run, &root, &mut out)?;
+    compact(&uncompacted, args.dry_run, &root, &mut out)?;
     Ok(ExitStatus::Success)
 }
 
+type Due = Vec<(String, lab_store::RunPaths)>;
+
 /// The runs that ended with a journal long enough for a series file
-/// (`lab_store::series::MIN_JOURNAL_BYTES`) and have none that matches it:
-/// runs that ended before Lab wrote them, or whose process was killed
-/// before it could.
-fn without_series(store: &Store) -> Result<Vec<(String, lab_store::RunPaths)>> {
-    let mut found = Vec::new();
+/// (`lab_store::series::MIN_JOURNAL_BYTES`): first those that have none
+/// that matches it (runs that ended before Lab wrote them, or whose process
+/// was killed before it could), then those whose journal still holds the
+/// pages of points the series file holds (or will).
+fn series_due(store: &Store) -> Result<(Due, Due)> {
+    let mut unwritten = Vec::new();
+    let mut uncompacted = Vec::new();
+    // Runs sent to a team server are read from their journals by offsets
+    // until the server holds them: their pages stay.
+    let team = !matches!(lab_sdk::team::config::current(), Ok(None));
     for run in store.runs(None)? {
         if run.status == Status::Running {
             continue;
@@ -95,12 +104,53 @@ fn without_series(store: &Store) -> Result<Vec<(String, lab_store::RunPaths)>> {
         let paths = store.project().run_paths(&run.short_id);
         let long = std::fs::metadata(&paths.journal)
             .is_ok_and(|m| m.len() >= lab_store::series::MIN_JOURNAL_BYTES);
-        if long && lab_store::series::open(&paths).is_none() && !paths.journal_is_locked()? {
-            found.push((run.short_id, paths));
+        if !long || paths.journal_is_locked()? {
+            continue;
+        }
+        if !team && lab_store::series::compaction_due(&paths)? {
+            uncompacted.push((run.short_id.clone(), paths.clone()));
+        }
+        if lab_store::series::open(&paths).is_none() && !lab_store::series::has_holes(&paths) {
+            unwritten.push((run.short_id, paths));
         }
     }
-    found.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(found)
+    unwritten.sort_by(|a, b| a.0.cmp(&b.0));
+    uncompacted.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok((unwritten, uncompacted))
+}
+
+/// Gives back the pages of each run's journal whose points its series file
+/// holds (or says it would), a line each.
+fn compact(runs: &Due, dry_run: bool, root: &Path, out: &mut impl Write) -> Result<()> {
+    for (short_id, paths) in runs {
+        if dry_run {
+            writeln!(
+                out,
+                "Would give back the pages of run `{short_id}`'s journal whose points its series file holds: {}",
+                disk::shown(&paths.journal, root)
+            )?;
+            continue;
+        }
+        if lab_store::series::open(paths).is_none() && !lab_store::series::has_holes(paths) {
+            // Its series file could not be written: said above.
+            continue;
+        }
+        match lab_store::series::compact(paths)? {
+            lab_store::series::Compacted::Punched { freed, .. } => writeln!(
+                out,
+                "Gave back {} of run `{short_id}`'s journal, whose points its series file holds: {}",
+                output::bytes(freed),
+                disk::shown(&paths.journal, root)
+            )?,
+            lab_store::series::Compacted::Current => {}
+            lab_store::series::Compacted::Skipped(why) => writeln!(
+                out,
+                "Kept run `{short_id}`'s journal whole ({why}): {}",
+                disk::shown(&paths.journal, root)
+            )?,
+        }
+    }
+    Ok(())
 }
 
 /// Writes the series file of each run in `runs` (or says it would), a line
@@ -208,13 +258,15 @@ fn find(store: &Store) -> Result<Vec<Garbage>> {
                 .map(Garbage::Temp),
         );
         // `.lab/runs/<short>/.series.lab.<pid>-<n>.tmp`: a series file
-        // being written.
+        // being written; `.journal.lab.holes.<pid>-0.tmp`: a list of a
+        // journal's holes.
         found.extend(
             files_in(&dir)
                 .into_iter()
                 .filter(|p| {
                     let name = name_of(p);
-                    name.starts_with(".series.lab.") && is_orphaned_model_temp(&name)
+                    (name.starts_with(".series.lab.") || name.starts_with(".journal.lab.holes."))
+                        && is_orphaned_model_temp(&name)
                 })
                 .map(Garbage::Temp),
         );

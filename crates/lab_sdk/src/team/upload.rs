@@ -322,6 +322,13 @@ impl RunUpload {
             }
             return Ok(Step::Stopped(Stop::Done));
         }
+        // A journal whose pages of points were given back (it was never
+        // sent while a server was configured) reads as zeros there.
+        if lab_store::series::has_holes(&self.paths) {
+            return Err(Error::Invalid(
+                "its journal's points were moved to its series file (series.lab) before a team server was configured, so the journal cannot be sent; `lab push` copies the run whole".into(),
+            ));
+        }
         // Whether the writer is gone is asked before reading: a journal
         // found settled is read to its real end.
         let live = self.live()?;

@@ -19,8 +19,6 @@
 //! index what it has folded and hands it what to write, through
 //! [`FoldIndex`](crate::index::FoldIndex).
 
-mod pieces;
-
 use std::collections::HashMap;
 use std::fs::TryLockError;
 use std::num::NonZero;
@@ -32,7 +30,7 @@ use std::time::{Duration, Instant};
 use lab_journal::{Damage, Mode, Scan, WRITER_ATTR, WriterIdentity, read_journal_as};
 use lab_types::RunId;
 
-pub(crate) use pieces::{damaged_pieces, pieces};
+use crate::pieces;
 
 use crate::delta::Delta;
 use crate::fold_index::{FoldIndex, FoldWrite, Folded, Indexed, Written};
@@ -571,14 +569,19 @@ fn read(
     } else {
         Mode::Live
     };
-    let mut scan = match read_journal_as(journal, offset, mode, |at, record| {
-        delta.add(at, record, &mut keys);
-    }) {
+    let mut scan = match crate::series::read_records(
+        journal,
+        offset,
+        |visit| read_journal_as(journal, offset, mode, visit),
+        |at, record| delta.add(at, record, &mut keys),
+    ) {
         Ok(scan) => scan,
-        Err(lab_journal::JournalError::BadHeader { .. }) if writer == Writer::Gone => {
+        Err(Error::Journal(lab_journal::JournalError::BadHeader { .. }))
+            if writer == Writer::Gone =>
+        {
             return Ok(None);
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(e),
     };
     // A held lock may belong to a child the writer forked; if the writer
     // itself is certainly dead the run is over all the same.

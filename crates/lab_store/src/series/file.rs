@@ -220,6 +220,8 @@ pub struct SeriesFile {
     map: memmap2::Mmap,
     metrics: Vec<MetricEntry>,
     by_name: HashMap<String, usize>,
+    whole: bool,
+    journal_crc: u32,
 }
 
 impl std::fmt::Debug for SeriesFile {
@@ -295,8 +297,16 @@ impl SeriesFile {
         }
         let mut journal_file = std::fs::File::open(journal)?;
         let actual_len = journal_file.metadata()?.len();
-        if actual_len != journal_len
-            || journal_tail_crc(&mut journal_file, actual_len)? != journal_crc
+        let whole = actual_len == journal_len
+            && journal_tail_crc(&mut journal_file, actual_len).ok() == Some(journal_crc);
+        // A journal whose points were given back (see `lab_journal::holes`)
+        // may have changed at its end since (a damaged tail cut off, records
+        // salvaged): its list of holes names this file by what it recorded.
+        if !whole
+            && !matches!(
+                lab_journal::holes::read_holes(journal, u64::MAX),
+                Ok(Some(h)) if h.covered == journal_len && h.journal_crc == journal_crc
+            )
         {
             return Err(Unusable::Stale);
         }
@@ -322,10 +332,26 @@ impl SeriesFile {
             map,
             metrics,
             by_name,
+            whole,
+            journal_crc,
         }))
     }
 
     /// Every metric, in the order the journal declared them.
+    /// Whether the journal is as it was when this file was made, so that
+    /// the file holds every one of its points. A journal with holes that
+    /// changed since has points after the holes' covered length too.
+    #[must_use]
+    pub fn is_whole(&self) -> bool {
+        self.whole
+    }
+
+    /// The checksum of the journal's end that this file was made from.
+    #[must_use]
+    pub fn journal_crc(&self) -> u32 {
+        self.journal_crc
+    }
+
     #[must_use]
     pub fn metrics(&self) -> &[MetricEntry] {
         &self.metrics
@@ -337,35 +363,102 @@ impl SeriesFile {
         self.by_name.get(name).map(|&i| &self.metrics[i])
     }
 
-    /// Hands `f` each block of `metric` decoded, in order, once every block's
-    /// checksum is known good (so `f` sees all of the metric or none of it).
+    /// Hands `f` the points of `metric`, block by block, in the `columns`
+    /// asked for; `Err` without handing any when a block's checksum fails.
     pub fn read(
         &self,
         metric: &MetricEntry,
         columns: Columns,
         mut f: impl FnMut(&Decoded),
     ) -> Result<(), Unusable> {
-        let mut bodies = Vec::with_capacity(metric.blocks.len());
-        for b in &metric.blocks {
-            let start = b.offset as usize;
-            let end = start + b.len as usize;
-            let bytes = self
-                .map
-                .get(start..end)
-                .filter(|bytes| bytes.len() >= 4)
-                .ok_or(Unusable::Damaged("a block is outside the file"))?;
-            let (body, crc) = bytes.split_at(bytes.len() - 4);
-            if crc32c::crc32c(body).to_le_bytes() != crc {
-                return Err(Unusable::Damaged("a block's checksum fails"));
-            }
-            bodies.push((body, b.summary.count));
-        }
+        let bodies = metric
+            .blocks
+            .iter()
+            .map(|b| self.block_body(b))
+            .collect::<Result<Vec<_>, _>>()?;
         let mut decoded = Decoded::default();
-        for (body, count) in bodies {
-            codec::decode_block(body, count, columns, &mut decoded)?;
+        for (body, b) in bodies.into_iter().zip(&metric.blocks) {
+            codec::decode_block(body, b.summary.count, columns, &mut decoded)?;
             f(&decoded);
         }
         Ok(())
+    }
+
+    /// [`SeriesFile::read`] past damage: a block whose checksum fails or
+    /// that does not decode is left out, and the points lost with it are
+    /// counted in what it returns.
+    pub fn read_past_damage(
+        &self,
+        metric: &MetricEntry,
+        columns: Columns,
+        mut f: impl FnMut(&Decoded),
+    ) -> u64 {
+        let mut lost = 0;
+        let mut decoded = Decoded::default();
+        for i in 0..metric.blocks.len() {
+            match self.read_block(metric, i, columns, &mut decoded) {
+                Ok(()) => f(&decoded),
+                Err(_) => lost += u64::from(metric.blocks[i].summary.count),
+            }
+        }
+        lost
+    }
+
+    /// Decodes block `i` of `metric` into `into`, checking its checksum.
+    pub fn read_block(
+        &self,
+        metric: &MetricEntry,
+        i: usize,
+        columns: Columns,
+        into: &mut Decoded,
+    ) -> Result<(), Unusable> {
+        let b = metric
+            .blocks
+            .get(i)
+            .ok_or(Unusable::Damaged("no such block"))?;
+        let body = self.block_body(b)?;
+        codec::decode_block(body, b.summary.count, columns, into)?;
+        Ok(())
+    }
+
+    /// Lets the pages of block `i` of `metric` go from the process's memory
+    /// (they are read from the file again if asked for): a reader of every
+    /// block once, such as the check against the journal, does not hold the
+    /// whole file resident.
+    pub fn forget_block(&self, metric: &MetricEntry, i: usize) {
+        let Some(b) = metric.blocks.get(i) else {
+            return;
+        };
+        let (Ok(offset), Ok(len)) = (usize::try_from(b.offset), usize::try_from(b.len)) else {
+            return;
+        };
+        if offset
+            .checked_add(len)
+            .is_some_and(|end| end <= self.map.len())
+        {
+            // SAFETY: the map is of a file opened read-only and never written
+            // through it, so dropping its pages loses nothing: they are read
+            // from the file again when touched.
+            let _ = unsafe {
+                self.map
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            };
+        }
+    }
+
+    /// A block's bytes, without its checksum, once the checksum holds.
+    fn block_body(&self, b: &BlockEntry) -> Result<&[u8], Unusable> {
+        let start = usize::try_from(b.offset).map_err(|_| Unusable::Damaged("block offset"))?;
+        let bytes = start
+            .checked_add(b.len as usize)
+            .and_then(|end| self.map.get(start..end))
+            .filter(|bytes| bytes.len() >= 4)
+            .ok_or(Unusable::Damaged("a block is outside the file"))?;
+        let (body, crc) = bytes.split_at(bytes.len() - 4);
+        if crc32c::crc32c(body).to_le_bytes() != crc {
+            return Err(Unusable::Damaged("a block's checksum fails"));
+        }
+        Ok(body)
     }
 }
 

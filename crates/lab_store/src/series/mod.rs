@@ -3,15 +3,19 @@
 //! values XOR-ed with the one before), block by block, with a per-metric index, so that reading
 //! one metric decodes that metric alone.
 //!
-//! The journal stays the truth. The file is written once the run has ended
-//! (by the `lab-finish` thread, or `lab gc` for runs that ended before),
-//! under a temporary name, synced and renamed; it records the journal's
-//! length and a checksum of its last bytes. A reader uses it only when it
-//! matches the journal as it is and every checksum holds; anything else, and
-//! the journal is read as before. The layout is in docs/storage.md ("The
-//! series file").
+//! The file is written from the journal once the run has ended (by the
+//! `lab-finish` thread, or `lab gc` for runs that ended before), under a
+//! temporary name, synced and renamed; it records the journal's length and
+//! a checksum of its last bytes. A reader uses it only when it matches the
+//! journal as it is and every checksum holds; anything else, and the journal
+//! is read as before. Once [`compact`] has checked it against the journal
+//! point by point and given back the journal's pages of points, it is where
+//! those points are kept: [`read_records`] hands them to readers of the
+//! journal. The layout is in docs/storage.md ("The series file", "The
+//! journal's holes").
 
 mod codec;
+mod compact;
 mod file;
 
 use std::collections::{HashMap, HashSet};
@@ -19,7 +23,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use codec::{BLOCK_POINTS, BlockSummary, Columns, Decoded};
+pub use compact::{Compacted, compact, compaction_due};
 pub use file::{BlockEntry, MetricEntry, SeriesFile, Unusable};
+
+use lab_journal::Scan;
+use lab_types::Record;
 
 use crate::{Error, MetricEvent, RunPaths, metric_events};
 
@@ -52,12 +60,14 @@ pub fn path(paths: &RunPaths) -> PathBuf {
     paths.dir.join(SERIES_FILE)
 }
 
-/// The run's series file, when there is one that matches its journal.
+/// The run's series file, when there is one that holds every point of its
+/// journal as it is.
 #[must_use]
 pub fn open(paths: &RunPaths) -> Option<SeriesFile> {
     SeriesFile::open(&path(paths), &paths.journal)
         .ok()
         .flatten()
+        .filter(SeriesFile::is_whole)
 }
 
 /// Writes the series file of the run at `paths` from its journal, unless a
@@ -83,8 +93,12 @@ pub fn write_at_least(paths: &RunPaths, min_bytes: u64) -> Result<Written, Error
     if paths.journal_is_locked()? {
         return Ok(Written::Skipped("a run still logging"));
     }
-    if matches!(SeriesFile::open(&path(paths), &paths.journal), Ok(Some(_))) {
+    if open(paths).is_some() {
         return Ok(Written::Current);
+    }
+    if !matches!(holes_of(&paths.journal), Ok(None)) {
+        // Some of its points are in the file there is, and nowhere else.
+        return Ok(Written::Skipped("a journal whose points were given back"));
     }
     let temp = temp_path(&paths.dir);
     let result = match write_to(paths, &temp, len) {
@@ -220,4 +234,131 @@ pub(crate) fn values(paths: &RunPaths) -> Option<Vec<(String, Vec<f64>)>> {
         out.push((metric.name.clone(), values));
     }
     Some(out)
+}
+
+/// Whether the journal of the run at `paths` has holes: pages of points
+/// given back, those points kept in its series file alone (a list of holes
+/// that cannot be read counts).
+#[must_use]
+pub fn has_holes(paths: &RunPaths) -> bool {
+    !matches!(
+        lab_journal::holes::read_holes(&paths.journal, u64::MAX),
+        Ok(None)
+    )
+}
+
+/// The holes of the journal at `journal` (see [`lab_journal::holes`]):
+/// `Ok(None)` when it has none.
+pub(crate) fn holes_of(journal: &Path) -> Result<Option<lab_journal::holes::Holes>, Error> {
+    let len = match fs_err::metadata(journal) {
+        Ok(m) => m.len(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    lab_journal::holes::read_holes(journal, len)
+        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+}
+
+/// Reads the journal at `journal` from byte `from` as `read` does (a
+/// `lab_journal` read, handed the visitor), handing `visit` every record in
+/// order, where a journal with holes has its points before the holes'
+/// covered length from the series file beside it: each metric's points come,
+/// as `Metric` records, right after the record that declared it. What
+/// cannot be read of them is told as damage in the scan.
+pub(crate) fn read_records(
+    journal: &Path,
+    from: u64,
+    read: impl FnOnce(&mut dyn FnMut(u64, Record)) -> Result<Scan, lab_journal::JournalError>,
+    mut visit: impl FnMut(u64, Record),
+) -> Result<Scan, Error> {
+    let series_path = journal.with_file_name(SERIES_FILE);
+    let holes = match holes_of(journal) {
+        Ok(Some(h)) if h.covered > from => h,
+        Ok(_) => return Ok(read(&mut visit)?),
+        // A damaged list: the holes read as zeros (and are told as damage),
+        // but a series file made from the journal as it is still holds
+        // every point.
+        Err(_) => match SeriesFile::open(&series_path, journal) {
+            Ok(Some(s)) if s.is_whole() && fs_err::metadata(journal)?.len() > from => {
+                lab_journal::holes::Holes {
+                    covered: fs_err::metadata(journal)?.len(),
+                    journal_crc: s.journal_crc(),
+                    stretches: Vec::new(),
+                }
+            }
+            _ => return Ok(read(&mut visit)?),
+        },
+    };
+    let series = SeriesFile::open(&series_path, journal);
+    let mut lost: Vec<String> = Vec::new();
+    let first_hole = holes.stretches.first().map_or(holes.covered, |s| s.0);
+    if from > lab_journal::HEADER_LEN as u64 && from < holes.covered {
+        lost.push(format!(
+            "the points kept in {} are read only with the whole journal: `lab reindex` reads them",
+            series_path.display()
+        ));
+    }
+    let series = match series {
+        Ok(Some(s)) => Some(s),
+        Ok(None) => {
+            lost.push(format!(
+                "the points of the journal's holes were kept in {}, which is missing",
+                series_path.display()
+            ));
+            None
+        }
+        Err(e) => {
+            lost.push(format!(
+                "the points of the journal's holes are kept in {}, which cannot be read: {e:?}",
+                series_path.display()
+            ));
+            None
+        }
+    };
+    let mut scan = read(&mut |at, record| match record {
+        Record::Metric { .. } | Record::Metrics { .. } if at < holes.covered => {
+            // Kept in the series file; without one, those outside the holes
+            // are all there is.
+            if series.is_none() {
+                visit(at, record);
+            }
+        }
+        Record::MetricKey { key, ref name } if at < holes.covered && from <= at => {
+            let metric = series.as_ref().and_then(|s| s.metric(name).map(|m| (s, m)));
+            visit(at, record.clone());
+            let Some((s, metric)) = metric else { return };
+            let n = s.read_past_damage(metric, Columns::All, |d| {
+                for ((&step, &time_nanos), &bits) in d.steps.iter().zip(&d.times).zip(&d.bits) {
+                    let point = lab_types::MetricPoint {
+                        key,
+                        step,
+                        value: f64::from_bits(bits),
+                    };
+                    visit(at, Record::Metric { time_nanos, point });
+                }
+            });
+            if n > 0 {
+                lost.push(format!(
+                    "{n} points of metric `{}` are lost: a block of {} that holds them is damaged",
+                    metric.name,
+                    series_path.display()
+                ));
+            }
+        }
+        record => visit(at, record),
+    })?;
+    if !lost.is_empty() {
+        let end = holes.stretches.last().map_or(first_hole, |s| s.1);
+        let at = scan.damage.partition_point(|d| d.offset < first_hole);
+        scan.damage.insert(
+            at,
+            lab_journal::Damage {
+                offset: first_hole,
+                dropped_bytes: end - first_hole,
+                reason: lost.join("; "),
+                tail: false,
+            },
+        );
+    }
+    Ok(scan)
 }

@@ -16,6 +16,7 @@ use lab_types::{
 };
 
 mod edit;
+mod holes;
 mod media;
 mod model;
 mod rebuild;

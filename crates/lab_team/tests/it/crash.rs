@@ -6,11 +6,10 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
-use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_team::Role;
 use lab_types::Status;
 
@@ -53,31 +52,13 @@ fn a_server_killed_mid_upload_loses_no_acknowledged_byte() {
     let cluster = Cluster::start();
     let store = tempfile::tempdir().unwrap();
     let token = lab_team::create_token(&cluster.lab(), "ci", Role::Writer, Some("p")).unwrap();
-    // A journal of a few megabytes.
-    let (dir, project, run) = {
-        let _guard = crate::SDK.lock().unwrap_or_else(PoisonError::into_inner);
-        let dir = tempfile::tempdir().unwrap();
-        let (project, _) = lab_store::Project::create(dir.path()).unwrap();
-        let run = Run::start(
-            &project,
-            StartOptions {
-                experiment: "big".into(),
-                attrs: Vec::new(),
-                env: EnvRequest::default(),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        for step in 0..150_000 {
-            run.log_metric("loss", 1.0 / f64::from(step + 1), Some(i64::from(step)))
-                .unwrap();
-        }
-        run.end(Status::Finished, None).unwrap();
-        lab_sdk::wait_for_background();
-        (dir, project, run)
-    };
-    let bytes = Arc::new(crate::journal_bytes(&project, &run));
-    let id = run.id().to_string();
+    // A journal of a few megabytes, written as a run's process writes it
+    // (the journal of a run that ended through `lab_sdk` has the pages of
+    // its points given back to its series file, which this client does not
+    // send).
+    let run = lab_types::RunId::new(lab_types::now_nanos(), 0);
+    let bytes = Arc::new(big_journal(run, 150_000));
+    let id = run.to_string();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -120,7 +101,12 @@ fn a_server_killed_mid_upload_loses_no_acknowledged_byte() {
             })
             .unwrap()
     };
+    let deadline = Instant::now() + Duration::from_mins(2);
     while acked.load(Ordering::SeqCst) < bytes.len() as u64 / 3 {
+        assert!(
+            Instant::now() < deadline && !client.is_finished(),
+            "the server never took a third of the journal"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     server.kill().unwrap();
@@ -178,7 +164,42 @@ fn a_server_killed_mid_upload_loses_no_acknowledged_byte() {
     assert_eq!(shown.json()["status"], "finished");
     server.kill().unwrap();
     server.wait().unwrap();
-    drop(dir);
+}
+
+/// The bytes of an ended run's journal holding `points` points of `loss`.
+fn big_journal(run: lab_types::RunId, points: i64) -> Vec<u8> {
+    use lab_types::{MetricPoint, Record};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.lab");
+    let mut w = lab_journal::JournalWriter::create(&path).unwrap();
+    let t = lab_types::now_nanos();
+    w.append(&Record::Start {
+        run,
+        time_nanos: t,
+        experiment: "big".into(),
+    })
+    .unwrap();
+    w.append(&Record::MetricKey {
+        key: 0,
+        name: "loss".into(),
+    })
+    .unwrap();
+    for step in 0..points {
+        let point = MetricPoint {
+            key: 0,
+            step,
+            value: 1.0 / (step + 1) as f64,
+        };
+        w.append_metric(t + step, &point).unwrap();
+    }
+    w.append(&Record::End {
+        time_nanos: t + points,
+        status: Status::Finished,
+        error: None,
+    })
+    .unwrap();
+    w.close().unwrap();
+    std::fs::read(&path).unwrap()
 }
 
 #[test]
