@@ -16,7 +16,8 @@ runs are the ones `benches/many_runs.py` makes), then measures, in this order:
   `-m0`, asked again (the server keeps the matching ids of a query until the
   runs change) and as a new query each time: the server's own time (its
   `Server-Timing` header) and the round trip;
-- the 10,000,000-point run at rest: bytes per point of its journal and of its
+- the 10,000,000-point run at rest: bytes per point of its journal (its
+  length, and what it takes on disk once its pages of points are given back) and of its
   series file (`series.lab`, written when the run ended);
 - one metric of 10,000,000 points downsampled to 2,000: the first request
   after the server starts (it reads the series file, or with
@@ -476,12 +477,14 @@ def measure_at_rest(args: argparse.Namespace, results: dict) -> None:
     project = args.big.resolve()
     series = series_file(project)
     journal = series.parent / "journal.lab"
+    on_disk = lambda path: path.stat().st_blocks * 512  # noqa: E731
     if args.journal_only:
         results["(series file moved aside: every read from the journal)"] = 1
     elif series.exists():
         results["series file, bytes per point"] = series.stat().st_size / POINTS
-        results["journal + series file at rest, bytes per point"] = (series.stat().st_size + journal.stat().st_size) / POINTS
-    results["journal, bytes per point"] = journal.stat().st_size / POINTS
+        results["journal + series file at rest (on disk), bytes per point"] = (on_disk(series) + on_disk(journal)) / POINTS
+    results["journal, bytes per point (its length)"] = journal.stat().st_size / POINTS
+    results["journal, bytes per point (on disk)"] = on_disk(journal) / POINTS
     firsts = []
     for _ in range(max(3, args.repeats // 4)):
         with Server(project) as s:
@@ -518,6 +521,11 @@ print((time.perf_counter() - t) * 1e3, len(h))
 def measure_series(args: argparse.Namespace, results: dict) -> None:
     series = series_file(args.big.resolve())
     aside = series.with_name("series.lab.aside")
+    if args.journal_only and series.with_name("journal.lab.holes").exists():
+        sys.exit(
+            "--journal-only: the run's journal gave back its pages of points (journal.lab.holes), whose points "
+            "its series file alone holds; pass --big a project whose journal is whole (made by a build before holes)"
+        )
     if args.journal_only and series.exists():
         series.rename(aside)
     try:

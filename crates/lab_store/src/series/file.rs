@@ -421,29 +421,35 @@ impl SeriesFile {
         Ok(())
     }
 
-    /// Lets the pages of block `i` of `metric` go from the process's memory
-    /// (they are read from the file again if asked for): a reader of every
-    /// block once, such as the check against the journal, does not hold the
-    /// whole file resident.
-    pub fn forget_block(&self, metric: &MetricEntry, i: usize) {
-        let Some(b) = metric.blocks.get(i) else {
-            return;
-        };
-        let (Ok(offset), Ok(len)) = (usize::try_from(b.offset), usize::try_from(b.len)) else {
-            return;
-        };
-        if offset
-            .checked_add(len)
-            .is_some_and(|end| end <= self.map.len())
-        {
-            // SAFETY: the map is of a file opened read-only and never written
-            // through it, so dropping its pages loses nothing: they are read
-            // from the file again when touched.
-            let _ = unsafe {
-                self.map
-                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
-            };
+    /// [`SeriesFile::read_block`] through `file` (this series file opened
+    /// for reading) with `read(2)` into `buf` rather than through the map:
+    /// a reader of every block once, such as the check against the journal,
+    /// does not keep the whole file resident.
+    pub fn read_block_from(
+        &self,
+        file: &std::fs::File,
+        buf: &mut Vec<u8>,
+        metric: &MetricEntry,
+        i: usize,
+        columns: Columns,
+        into: &mut Decoded,
+    ) -> Result<(), Unusable> {
+        use std::os::unix::fs::FileExt;
+        let b = metric
+            .blocks
+            .get(i)
+            .ok_or(Unusable::Damaged("no such block"))?;
+        if b.offset.saturating_add(u64::from(b.len)) > self.map.len() as u64 || b.len < 4 {
+            return Err(Unusable::Damaged("a block is outside the file"));
         }
+        buf.resize(b.len as usize, 0);
+        file.read_exact_at(buf, b.offset)?;
+        let (body, crc) = buf.split_at(buf.len() - 4);
+        if crc32c::crc32c(body).to_le_bytes() != crc {
+            return Err(Unusable::Damaged("a block's checksum fails"));
+        }
+        codec::decode_block(body, b.summary.count, columns, into)?;
+        Ok(())
     }
 
     /// A block's bytes, without its checksum, once the checksum holds.
