@@ -105,7 +105,7 @@ impl Holes {
             return Err("its length does not match its count");
         }
         let mut stretches = Vec::with_capacity(n as usize);
-        let mut last_end = 0;
+        let mut last_end = crate::HEADER_LEN as u64;
         for i in 0..n as usize {
             let (start, end) = (word(HEAD + 16 * i), word(HEAD + 8 + 16 * i));
             if start < last_end || end <= start || end > covered {
@@ -230,6 +230,7 @@ mod tests {
     fn stretches_out_of_order_or_past_the_covered_length_are_refused() {
         for stretches in [
             vec![(100, 50)],
+            vec![(0, 4096)],
             vec![(16, 200), (100, 300)],
             vec![(16, 2 << 20)],
         ] {

@@ -24,8 +24,8 @@ pub use codec::DecodeError;
 pub use liveness::{WRITER_ATTR, WriterIdentity};
 pub use meta::{append_edits, read_edits};
 pub use reader::{
-    Damage, Mode, RESYNC_MAX_PAYLOAD, Scan, read_frames, read_journal, read_journal_as, scan_from,
-    scan_from_as,
+    Damage, Mode, RESYNC_MAX_PAYLOAD, Scan, read_frames, read_journal, read_journal_as,
+    read_journal_skipping, scan_from, scan_from_as,
 };
 pub use writer::{END_RESERVE, JournalWriter, append_to_settled};
 

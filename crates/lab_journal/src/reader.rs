@@ -99,7 +99,7 @@ pub fn read_journal(
         Err(TryLockError::WouldBlock) => Mode::Live,
         Err(TryLockError::Error(e)) => return Err(e.into()),
     };
-    read_file(file, path, from, mode, visit)
+    read_file(file, path, from, mode, None, visit)
 }
 
 /// [`read_journal`] with the mode given: for a caller that already knows
@@ -110,7 +110,30 @@ pub fn read_journal_as(
     mode: Mode,
     visit: impl FnMut(u64, Record),
 ) -> Result<Scan, JournalError> {
-    read_file(fs_err::File::open(path)?, path, from, mode, visit)
+    read_file(fs_err::File::open(path)?, path, from, mode, None, visit)
+}
+
+/// [`read_journal`] (with the mode given, or told by the lock when `None`)
+/// stepping over `stretches` rather than those of the journal's list of
+/// holes: for a caller that read the list itself, under the journal's lock,
+/// and must read the journal by that same list.
+pub fn read_journal_skipping(
+    path: &Path,
+    from: u64,
+    mode: Option<Mode>,
+    stretches: &[(u64, u64)],
+    visit: impl FnMut(u64, Record),
+) -> Result<Scan, JournalError> {
+    let file = fs_err::File::open(path)?;
+    let mode = match mode {
+        Some(mode) => mode,
+        None => match file.file().try_lock_shared() {
+            Ok(()) => Mode::Settled,
+            Err(TryLockError::WouldBlock) => Mode::Live,
+            Err(TryLockError::Error(e)) => return Err(e.into()),
+        },
+    };
+    read_file(file, path, from, mode, Some(stretches), visit)
 }
 
 fn read_file(
@@ -118,6 +141,7 @@ fn read_file(
     path: &Path,
     from: u64,
     mode: Mode,
+    stretches: Option<&[(u64, u64)]>,
     mut visit: impl FnMut(u64, Record),
 ) -> Result<Scan, JournalError> {
     let mut head = [0u8; HEADER_LEN];
@@ -175,6 +199,9 @@ fn read_file(
         return Ok(scan);
     }
     let start = from.max(HEADER_LEN as u64);
+    if let Some(stretches) = stretches {
+        return scan_around(file, start, mode, stretches, visit);
+    }
     let len = file.metadata()?.len();
     // A list that cannot be read leaves its holes to be found as zeros, and
     // reported as damage, as any zeroed stretch is.

@@ -22,7 +22,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use lab_store::{Project, SPARE_DIR, STORE_DIR};
+use lab_store::{JOURNAL_FILE, Project, SPARE_DIR, STORE_DIR};
 use sha2::{Digest as _, Sha256};
 
 use crate::Error;
@@ -136,9 +136,41 @@ pub fn scan(project: &Project) -> Result<Scan, Error> {
             out.unsendable.push(rel_text);
         }
     }
+    add_lists_of_holes(&mut out)?;
     out.files.sort_by(|a, b| a.path.cmp(&b.path));
     out.dirs.sort();
     Ok(out)
+}
+
+/// Adds the list of holes of each journal sent that got one after the walk
+/// passed its folder (`lab gc`, or a run's end, gave back the journal's
+/// pages of points meanwhile): a journal with holes is read by its list.
+fn add_lists_of_holes(out: &mut Scan) -> Result<(), Error> {
+    let listed: BTreeSet<String> = out.files.iter().map(|f| f.path.clone()).collect();
+    let mut found = Vec::new();
+    for file in out
+        .files
+        .iter()
+        .filter(|f| f.abs.file_name() == Some(JOURNAL_FILE.as_ref()))
+    {
+        let list = file.abs.with_file_name(format!("{JOURNAL_FILE}.holes"));
+        let path = format!("{}.holes", file.path);
+        if listed.contains(&path) {
+            continue;
+        }
+        match fs_err::metadata(&list) {
+            Ok(meta) => found.push(LocalFile {
+                path,
+                abs: list,
+                size: meta.len(),
+                mode: meta.permissions().mode() & 0o777,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    out.files.extend(found);
+    Ok(())
 }
 
 /// The SHA-256 (lowercase hex) and size of a file's bytes, read in pieces.

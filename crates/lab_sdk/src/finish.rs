@@ -225,7 +225,7 @@ fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String
             }
         }
     }
-    write_series(runs, &mut problems);
+    write_series(runs, store.as_ref(), &mut problems);
     problems
 }
 
@@ -233,7 +233,7 @@ fn finish(runs: &[Arc<Run>], store: &mut Option<(Project, Store)>) -> Vec<String
 /// compact columns), once its journal is closed and indexed: until then, and
 /// whenever the file is missing, readers read the journal. Then gives back
 /// the journal's pages whose points the file holds, once checked against it.
-fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
+fn write_series(runs: &[Arc<Run>], store: Option<&(Project, Store)>, problems: &mut Vec<String>) {
     use lab_store::series::{self, Written};
     for run in runs {
         let paths = run.project().run_paths(run.short_id());
@@ -249,11 +249,18 @@ fn write_series(runs: &[Arc<Run>], problems: &mut Vec<String>) {
             }
         }
         // A run sent to a team server is read from its journal by offsets
-        // until the server holds it all: its pages stay.
-        if matches!(crate::team::config::current(), Ok(Some(_)) | Err(_)) {
+        // until the server holds it all: its pages stay. So do those of a
+        // run this process did not index (left to readers, or a fold that
+        // failed): `lab gc` gives them back once the index holds them.
+        if matches!(crate::team::config::current(), Ok(Some(_)) | Err(_))
+            || FOLD_LEFT_TO_READERS.load(Ordering::Relaxed)
+        {
             continue;
         }
-        if let Err(e) = series::compact(&paths) {
+        let Some((_, store)) = store.filter(|(p, _)| p == run.project()) else {
+            continue;
+        };
+        if let Err(e) = store.compact_run(run.short_id()) {
             problems.push(format!(
                 "run {}: giving back its journal's pages of points failed (`lab gc` tries again): {e}",
                 run.short_id()

@@ -11,7 +11,7 @@
 use std::fs::TryLockError;
 use std::path::PathBuf;
 
-use lab_journal::{Damage, Mode, read_journal_as, scan_from};
+use lab_journal::{Damage, Mode, scan_from};
 use lab_types::Record;
 
 use crate::pieces::damaged_pieces;
@@ -122,7 +122,9 @@ impl Store {
         match crate::series::read_records(
             journal,
             0,
-            |visit| read_journal_as(journal, 0, mode, visit),
+            |stretches, visit| {
+                lab_journal::read_journal_skipping(journal, 0, Some(mode), stretches, visit)
+            },
             |_, _| {},
         ) {
             // Behind a live writer, what looks damaged may be a frame on its way.

@@ -468,6 +468,36 @@ impl Store {
         Ok(())
     }
 
+    /// Gives back the pages of run `short_id`'s journal whose points its
+    /// series file holds ([`series::compact`]), once the index holds the
+    /// whole journal: a fold that had read part of it could not read the
+    /// rest of its points from the journal any more.
+    pub fn compact_run(&self, short_id: &str) -> Result<series::Compacted, Error> {
+        use rusqlite::OptionalExtension;
+        let paths = self.project.run_paths(short_id);
+        let len = match std::fs::metadata(&paths.journal) {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(series::Compacted::Skipped("no journal"));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let indexed: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT journal_offset FROM runs WHERE short_id = ?1",
+                [short_id],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if indexed.and_then(|o| u64::try_from(o).ok()) != Some(len) {
+            return Ok(series::Compacted::Skipped(
+                "a journal not indexed to its end",
+            ));
+        }
+        series::compact(&paths)
+    }
+
     /// Folds the journal of one run into the index. Returns the damage found
     /// in it, if its writer is gone. When the index turns out not to be
     /// writable, the fold goes on in a copy of it in memory, as

@@ -704,7 +704,9 @@ impl Store {
         let scan = crate::series::read_records(
             journal,
             from,
-            |visit| lab_journal::read_journal(journal, from, visit),
+            |stretches, visit| {
+                lab_journal::read_journal_skipping(journal, from, None, stretches, visit)
+            },
             |_, record| crate::metric_events(record, &mut f),
         )?;
         Ok(scan.end.max(from))

@@ -80,7 +80,7 @@ pub fn run(args: &GcArgs) -> Result<ExitStatus> {
         remove(&found, args.dry_run, &root, &mut out)?;
     }
     write_series(&unwritten, args.dry_run, &root, &mut out)?;
-    compact(&uncompacted, args.dry_run, &root, &mut out)?;
+    compact(&store, &uncompacted, args.dry_run, &root, &mut out)?;
     Ok(ExitStatus::Success)
 }
 
@@ -121,7 +121,13 @@ fn series_due(store: &Store) -> Result<(Due, Due)> {
 
 /// Gives back the pages of each run's journal whose points its series file
 /// holds (or says it would), a line each.
-fn compact(runs: &Due, dry_run: bool, root: &Path, out: &mut impl Write) -> Result<()> {
+fn compact(
+    store: &Store,
+    runs: &Due,
+    dry_run: bool,
+    root: &Path,
+    out: &mut impl Write,
+) -> Result<()> {
     for (short_id, paths) in runs {
         if dry_run {
             writeln!(
@@ -135,7 +141,7 @@ fn compact(runs: &Due, dry_run: bool, root: &Path, out: &mut impl Write) -> Resu
             // Its series file could not be written: said above.
             continue;
         }
-        match lab_store::series::compact(paths)? {
+        match store.compact_run(short_id)? {
             lab_store::series::Compacted::Punched { freed, .. } => writeln!(
                 out,
                 "Gave back {} of run `{short_id}`'s journal, whose points its series file holds: {}",

@@ -57,6 +57,11 @@ impl Follow {
     }
 
     fn read(&mut self, store: &Store, short_id: &str) -> Result<bool> {
+        if lab_store::series::moved_after(&store.project().run_paths(short_id), self.offset) {
+            // The run ended and its points went to its series file: read
+            // them all again from there.
+            *self = Follow::default();
+        }
         let before: u64 = self.series.iter().map(|s| s.count).sum();
         self.offset = store.read_metric_events(short_id, self.offset, |event| match event {
             MetricEvent::Declared { key, name } => {

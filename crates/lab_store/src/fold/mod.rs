@@ -572,7 +572,9 @@ fn read(
     let mut scan = match crate::series::read_records(
         journal,
         offset,
-        |visit| read_journal_as(journal, offset, mode, visit),
+        |stretches, visit| {
+            lab_journal::read_journal_skipping(journal, offset, Some(mode), stretches, visit)
+        },
         |at, record| delta.add(at, record, &mut keys),
     ) {
         Ok(scan) => scan,

@@ -67,7 +67,10 @@ pub fn compact(paths: &RunPaths) -> Result<Compacted, Error> {
     if paths.dir.join(UPLOAD_STATE).exists() {
         return Ok(Compacted::Skipped("a run sent to a team server"));
     }
-    if !crate::pieces::pieces(&paths.journal)?.is_empty() {
+    if crate::pieces::pieces(&paths.journal)?
+        .iter()
+        .any(|p| !p.salvaged)
+    {
         return Ok(Compacted::Skipped("pieces cut off its journal, to salvage"));
     }
     let Some(series) = super::open(paths) else {
@@ -79,22 +82,25 @@ pub fn compact(paths: &RunPaths) -> Result<Compacted, Error> {
         return Ok(Compacted::Skipped("a damaged list of holes"));
     };
     let (holes, made_now) = match listed {
-        Some(h) if h.covered == len => (h, false),
+        Some(h) if h.covered == len && h.journal_crc == series.journal_crc() => (h, false),
         Some(_) => {
             return Ok(Compacted::Skipped(
                 "a journal changed since its holes were made",
             ));
         }
         None => match point_stretches(paths, &series, len)? {
-            Ok(h) if h.stretches.is_empty() => {
-                return Ok(Compacted::Skipped("no stretch of points a page long"));
-            }
             Ok(h) => (h, true),
             Err(why) => return Ok(Compacted::Skipped(why)),
         },
     };
     if made_now {
+        // Written even when empty (no stretch spans a page): the journal
+        // is then known to have nothing to give back, and is not read
+        // through again by each `lab gc`.
         holes::write_holes(&paths.journal, &holes)?;
+    }
+    if holes.stretches.is_empty() {
+        return Ok(Compacted::Skipped("no stretch of points a page long"));
     }
     // Readers that opened the journal before the list was there hold their
     // lock: its pages are punched only once none does. A reader that comes

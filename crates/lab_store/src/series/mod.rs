@@ -19,6 +19,7 @@ mod compact;
 mod file;
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -247,6 +248,16 @@ pub fn has_holes(paths: &RunPaths) -> bool {
     )
 }
 
+/// Whether the points after byte `from` of the journal of the run at
+/// `paths` were moved to its series file after a reader read up to `from`
+/// (`lab watch` following a run as it ended): that reader reads again from
+/// the start, as the series file gives a metric's points whole.
+#[must_use]
+pub fn moved_after(paths: &RunPaths, from: u64) -> bool {
+    from > lab_journal::HEADER_LEN as u64
+        && matches!(holes_of(&paths.journal), Ok(Some(h)) if h.covered > from)
+}
+
 /// The holes of the journal at `journal` (see [`lab_journal::holes`]):
 /// `Ok(None)` when it has none.
 pub(crate) fn holes_of(journal: &Path) -> Result<Option<lab_journal::holes::Holes>, Error> {
@@ -260,33 +271,52 @@ pub(crate) fn holes_of(journal: &Path) -> Result<Option<lab_journal::holes::Hole
 }
 
 /// Reads the journal at `journal` from byte `from` as `read` does (a
-/// `lab_journal` read, handed the visitor), handing `visit` every record in
-/// order, where a journal with holes has its points before the holes'
-/// covered length from the series file beside it: each metric's points come,
-/// as `Metric` records, right after the record that declared it. What
-/// cannot be read of them is told as damage in the scan.
+/// `lab_journal` read, handed the stretches to step over and the visitor),
+/// handing `visit` every record in order, where a journal with holes has its
+/// points before the holes' covered length from the series file beside it:
+/// each metric's points come, as `Metric` records, right after the record
+/// that declared it. What cannot be read of them is told as damage in the
+/// scan. The list of holes is read under the journal's lock (held to the
+/// end), so that no page is punched between reading it and reading by it.
 pub(crate) fn read_records(
     journal: &Path,
     from: u64,
-    read: impl FnOnce(&mut dyn FnMut(u64, Record)) -> Result<Scan, lab_journal::JournalError>,
+    read: impl FnOnce(
+        &[(u64, u64)],
+        &mut dyn FnMut(u64, Record),
+    ) -> Result<Scan, lab_journal::JournalError>,
     mut visit: impl FnMut(u64, Record),
 ) -> Result<Scan, Error> {
+    let file = match std::fs::File::open(journal) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(read(&[], &mut visit)?),
+        Err(e) => return Err(e.into()),
+    };
+    // Held, a punch waits; refused, a writer or a punch holds it, and a
+    // punch writes its list before it takes the lock.
+    let _ = file.try_lock_shared();
+    let meta = file.metadata()?;
     let series_path = journal.with_file_name(SERIES_FILE);
-    let holes = match holes_of(journal) {
+    let holes = match lab_journal::holes::read_holes(journal, meta.len()) {
         Ok(Some(h)) if h.covered > from => h,
-        Ok(_) => return Ok(read(&mut visit)?),
-        // A damaged list: the holes read as zeros (and are told as damage),
-        // but a series file made from the journal as it is still holds
-        // every point.
-        Err(_) => match SeriesFile::open(&series_path, journal) {
-            Ok(Some(s)) if s.is_whole() && fs_err::metadata(journal)?.len() > from => {
-                lab_journal::holes::Holes {
-                    covered: fs_err::metadata(journal)?.len(),
-                    journal_crc: s.journal_crc(),
-                    stretches: Vec::new(),
-                }
-            }
-            _ => return Ok(read(&mut visit)?),
+        Ok(Some(_)) => return Ok(read(&[], &mut visit)?),
+        // No list, or one that cannot be read, for a journal whose pages
+        // were given back (fewer on disk than its length): its holes read as
+        // zeros (and are told as damage), but a series file made from the
+        // journal as it is still holds every point.
+        Ok(None) | Err(_)
+            if !(meta.len() >= lab_journal::holes::MIN_JOURNAL_BYTES
+                && meta.blocks() * 512 + (64 << 10) < meta.len()) =>
+        {
+            return Ok(read(&[], &mut visit)?);
+        }
+        Ok(None) | Err(_) => match SeriesFile::open(&series_path, journal) {
+            Ok(Some(s)) if s.is_whole() && meta.len() > from => lab_journal::holes::Holes {
+                covered: meta.len(),
+                journal_crc: s.journal_crc(),
+                stretches: Vec::new(),
+            },
+            _ => return Ok(read(&[], &mut visit)?),
         },
     };
     let series = SeriesFile::open(&series_path, journal);
@@ -315,7 +345,7 @@ pub(crate) fn read_records(
             None
         }
     };
-    let mut scan = read(&mut |at, record| match record {
+    let mut scan = read(&holes.stretches, &mut |at, record| match record {
         Record::Metric { .. } | Record::Metrics { .. } if at < holes.covered => {
             // Kept in the series file; without one, those outside the holes
             // are all there is.

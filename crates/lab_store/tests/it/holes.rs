@@ -395,3 +395,93 @@ fn giving_back_stopped_at_any_step_loses_nothing() {
         assert_eq!(read(&store, &short), truth, "finished after step {k}");
     }
 }
+
+#[test]
+fn only_a_journal_the_index_holds_to_its_end_gives_its_pages_back() {
+    let (_dir, project) = project();
+    let mut store = Store::open(project.clone()).unwrap();
+    let (paths, short) = run(&project, 60_000);
+    assert!(matches!(
+        series::write(&paths).unwrap(),
+        Written::File { .. }
+    ));
+    assert_eq!(
+        store.compact_run(&short).unwrap(),
+        Compacted::Skipped("a journal not indexed to its end")
+    );
+    assert!(!series::has_holes(&paths));
+    store.fold_run(&short).unwrap();
+    let truth = read(&store, &short);
+    assert!(matches!(
+        store.compact_run(&short).unwrap(),
+        Compacted::Punched { .. }
+    ));
+    // A reader that had read part of the journal before its points moved
+    // is told to read again from the start.
+    let len = std::fs::metadata(&paths.journal).unwrap().len();
+    assert!(series::moved_after(&paths, len / 2));
+    assert!(!series::moved_after(&paths, 16), "from the start is whole");
+    assert!(!series::moved_after(&paths, len), "past the holes");
+    assert_eq!(read(&store, &short), truth);
+}
+
+#[test]
+fn a_journal_without_a_page_of_points_alone_is_looked_through_once() {
+    let (_dir, project) = project();
+    let mut store = Store::open(project.clone()).unwrap();
+    let (id, paths) = project.claim_run(lab_types::now_nanos()).unwrap();
+    let mut w = JournalWriter::create(&paths.journal).unwrap();
+    w.append(&Record::Start {
+        run: id,
+        time_nanos: 1,
+        experiment: "holes".into(),
+    })
+    .unwrap();
+    w.append(&Record::MetricKey {
+        key: 0,
+        name: "loss".into(),
+    })
+    .unwrap();
+    // A console line after every point: no stretch of points spans a page.
+    for i in 0..8_000i64 {
+        w.append_metric(
+            i,
+            &MetricPoint {
+                key: 0,
+                step: i,
+                value: 0.5,
+            },
+        )
+        .unwrap();
+        w.append(&Record::Console {
+            stream: Stream::Stdout,
+            lines: vec![ConsoleLine {
+                time_nanos: i,
+                text: format!("step {i}"),
+            }],
+        })
+        .unwrap();
+    }
+    w.close().unwrap();
+    let short = id.short();
+    store.fold_run(&short).unwrap();
+    assert!(matches!(
+        series::write(&paths).unwrap(),
+        Written::File { .. }
+    ));
+    let before = on_disk(&paths);
+    assert_eq!(
+        store.compact_run(&short).unwrap(),
+        Compacted::Skipped("no stretch of points a page long")
+    );
+    assert!(series::has_holes(&paths), "an empty list says so");
+    assert!(
+        !series::compaction_due(&paths).unwrap(),
+        "not looked through again"
+    );
+    assert_eq!(on_disk(&paths), before);
+    let run = store.run(&short).unwrap();
+    assert_eq!(store.metric_history(&run, "loss").unwrap().len(), 8_000);
+    store.reindex().unwrap();
+    assert_eq!(store.run(&short).unwrap().metrics[0].count, 8_000);
+}
