@@ -192,7 +192,6 @@ fn point_stretches(
 ) -> Result<Result<Holes, &'static str>, Error> {
     let mut check = Check {
         series,
-        file: std::fs::File::open(super::path(paths))?,
         by_key: HashMap::new(),
         cursors: series.metrics().iter().map(Cursor::new).collect(),
         mismatch: None,
@@ -245,8 +244,6 @@ fn close(stretch: Option<(u64, u64)>, len: u64, into: &mut Vec<(u64, u64)>) {
 /// Checks the journal's points, in order, against the series file.
 struct Check<'a> {
     series: &'a SeriesFile,
-    /// The series file, read block by block (not through its map).
-    file: std::fs::File,
     /// A journal key's metric, by its place in the series file.
     by_key: HashMap<u32, usize>,
     cursors: Vec<Cursor<'a>>,
@@ -273,7 +270,7 @@ impl Check<'_> {
                     return;
                 };
                 let got = (point.step, time_nanos, point.value.to_bits());
-                match self.cursors[m].next(self.series, &self.file) {
+                match self.cursors[m].next(self.series) {
                     Some(p) if p == got => {}
                     Some(_) => self.mismatch = Some("a point that the series file holds otherwise"),
                     None => self.mismatch = Some("a point missing from the series file"),
@@ -306,14 +303,13 @@ impl<'a> Cursor<'a> {
 
     /// The next point: step, time, value's bits; `None` past the last, or
     /// at a block that does not read.
-    fn next(&mut self, series: &SeriesFile, file: &std::fs::File) -> Option<(i64, i64, u64)> {
+    fn next(&mut self, series: &SeriesFile) -> Option<(i64, i64, u64)> {
         while self.at == self.decoded.bits.len() {
             if self.block == self.metric.blocks.len() {
                 return None;
             }
             series
                 .read_block_from(
-                    file,
                     &mut self.buf,
                     self.metric,
                     self.block,

@@ -222,6 +222,8 @@ pub struct SeriesFile {
     by_name: HashMap<String, usize>,
     whole: bool,
     journal_crc: u32,
+    /// The file, for reads of every block once ([`SeriesFile::read_past_damage`]).
+    file: std::fs::File,
 }
 
 impl std::fmt::Debug for SeriesFile {
@@ -334,6 +336,7 @@ impl SeriesFile {
             by_name,
             whole,
             journal_crc,
+            file,
         }))
     }
 
@@ -395,8 +398,9 @@ impl SeriesFile {
     ) -> u64 {
         let mut lost = 0;
         let mut decoded = Decoded::default();
+        let mut buf = Vec::new();
         for i in 0..metric.blocks.len() {
-            match self.read_block(metric, i, columns, &mut decoded) {
+            match self.read_block_from(&mut buf, metric, i, columns, &mut decoded) {
                 Ok(()) => f(&decoded),
                 Err(_) => lost += u64::from(metric.blocks[i].summary.count),
             }
@@ -421,13 +425,11 @@ impl SeriesFile {
         Ok(())
     }
 
-    /// [`SeriesFile::read_block`] through `file` (this series file opened
-    /// for reading) with `read(2)` into `buf` rather than through the map:
-    /// a reader of every block once, such as the check against the journal,
-    /// does not keep the whole file resident.
+    /// [`SeriesFile::read_block`] with `read(2)` into `buf` rather than
+    /// through the map: a reader of every block once (the check against the
+    /// journal, a fold) does not keep the whole file resident.
     pub fn read_block_from(
         &self,
-        file: &std::fs::File,
         buf: &mut Vec<u8>,
         metric: &MetricEntry,
         i: usize,
@@ -443,7 +445,7 @@ impl SeriesFile {
             return Err(Unusable::Damaged("a block is outside the file"));
         }
         buf.resize(b.len as usize, 0);
-        file.read_exact_at(buf, b.offset)?;
+        self.file.read_exact_at(buf, b.offset)?;
         let (body, crc) = buf.split_at(buf.len() - 4);
         if crc32c::crc32c(body).to_le_bytes() != crc {
             return Err(Unusable::Damaged("a block's checksum fails"));
