@@ -92,3 +92,45 @@ def test_a_full_disk_refuses_logging_cleanly_and_the_run_still_ends(small_disk: 
     assert listing.returncode == 0, listing.stderr
     assert "into memory" not in listing.stderr
     assert lab.get_run(run_id).status == "finished"
+
+
+def test_a_full_disk_keeps_a_journal_whole_until_there_is_room(small_disk: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Giving back a journal's pages of points first writes their list: on a
+    full disk it keeps the journal whole, says so, and does it once there is
+    room."""
+    from test_series import KILLED
+
+    project = small_disk / "project"
+    project.mkdir()
+    monkeypatch.setenv("LAB_PROJECT", str(project))
+    proc = run_python(project, KILLED)
+    assert proc.returncode == -9, proc.stderr
+    run_id = proc.stdout.split()[0]
+    folder = project / ".lab" / "runs" / run_id[:8]
+    journal = folder / "journal.lab"
+    # The series file first, alone (a run sent to a team server keeps its pages).
+    (folder / "upload.json").write_text("{}")
+    assert "Wrote the series file" in lab_cli(project, "gc").stdout
+    (folder / "upload.json").unlink()
+    truth = lab.get_run(run_id).metric_history("loss")
+    assert len(truth) == 30_000
+    whole = journal.read_bytes()
+    filler = small_disk / "filler"
+    with open(filler, "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"x" * (1 << 12))
+        except OSError:
+            pass
+    full = lab_cli(project, "gc")
+    assert full.returncode == 0, full.stderr
+    assert f"Kept run `{run_id[:8]}`'s journal whole (a full disk)" in full.stdout, full.stdout
+    assert not (folder / "journal.lab.holes").exists()
+    assert not [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
+    assert journal.read_bytes() == whole
+    assert lab.get_run(run_id).metric_history("loss") == truth
+    filler.unlink()
+    room = lab_cli(project, "gc")
+    assert "Gave back" in room.stdout and run_id[:8] in room.stdout, room.stdout
+    assert journal.stat().st_blocks * 512 * 5 < journal.stat().st_size
+    assert lab.get_run(run_id).metric_history("loss") == truth

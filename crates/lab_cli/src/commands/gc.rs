@@ -110,13 +110,19 @@ fn series_due(store: &Store) -> Result<(Due, Due)> {
         if !team && lab_store::series::compaction_due(&paths)? {
             uncompacted.push((run.short_id.clone(), paths.clone()));
         }
-        if lab_store::series::open(&paths).is_none() && !lab_store::series::has_holes(&paths) {
+        if without_series(&paths) {
             unwritten.push((run.short_id, paths));
         }
     }
     unwritten.sort_by(|a, b| a.0.cmp(&b.0));
     uncompacted.sort_by(|a, b| a.0.cmp(&b.0));
     Ok((unwritten, uncompacted))
+}
+
+/// Whether the run at `paths` has no series file that holds every point of
+/// its journal, and one can be written (its journal gave no pages back).
+fn without_series(paths: &lab_store::RunPaths) -> bool {
+    lab_store::series::open(paths).is_none() && !lab_store::series::has_holes(paths)
 }
 
 /// Gives back the pages of each run's journal whose points its series file
@@ -137,7 +143,7 @@ fn compact(
             )?;
             continue;
         }
-        if lab_store::series::open(paths).is_none() && !lab_store::series::has_holes(paths) {
+        if without_series(paths) {
             // Its series file could not be written: said above.
             continue;
         }

@@ -97,7 +97,12 @@ pub fn compact(paths: &RunPaths) -> Result<Compacted, Error> {
         // Written even when empty (no stretch spans a page): the journal
         // is then known to have nothing to give back, and is not read
         // through again by each `lab gc`.
-        holes::write_holes(&paths.journal, &holes)?;
+        match holes::write_holes(&paths.journal, &holes) {
+            // Only space is at stake, as for the series file: `lab gc` tries
+            // again once there is room.
+            Err(e) if super::is_full(&e) => return Ok(Compacted::Skipped("a full disk")),
+            other => other?,
+        }
     }
     if holes.stretches.is_empty() {
         return Ok(Compacted::Skipped("no stretch of points a page long"));
@@ -309,7 +314,7 @@ impl<'a> Cursor<'a> {
                 return None;
             }
             series
-                .read_block_from(
+                .read_block(
                     &mut self.buf,
                     self.metric,
                     self.block,

@@ -400,7 +400,7 @@ impl SeriesFile {
         let mut decoded = Decoded::default();
         let mut buf = Vec::new();
         for i in 0..metric.blocks.len() {
-            match self.read_block_from(&mut buf, metric, i, columns, &mut decoded) {
+            match self.read_block(&mut buf, metric, i, columns, &mut decoded) {
                 Ok(()) => f(&decoded),
                 Err(_) => lost += u64::from(metric.blocks[i].summary.count),
             }
@@ -408,27 +408,11 @@ impl SeriesFile {
         lost
     }
 
-    /// Decodes block `i` of `metric` into `into`, checking its checksum.
+    /// Decodes block `i` of `metric` into `into`, checking its checksum,
+    /// with `read(2)` into `buf` rather than through the map: a reader of
+    /// every block once (the check against the journal, a fold) does not
+    /// keep the whole file resident.
     pub fn read_block(
-        &self,
-        metric: &MetricEntry,
-        i: usize,
-        columns: Columns,
-        into: &mut Decoded,
-    ) -> Result<(), Unusable> {
-        let b = metric
-            .blocks
-            .get(i)
-            .ok_or(Unusable::Damaged("no such block"))?;
-        let body = self.block_body(b)?;
-        codec::decode_block(body, b.summary.count, columns, into)?;
-        Ok(())
-    }
-
-    /// [`SeriesFile::read_block`] with `read(2)` into `buf` rather than
-    /// through the map: a reader of every block once (the check against the
-    /// journal, a fold) does not keep the whole file resident.
-    pub fn read_block_from(
         &self,
         buf: &mut Vec<u8>,
         metric: &MetricEntry,
@@ -441,16 +425,12 @@ impl SeriesFile {
             .blocks
             .get(i)
             .ok_or(Unusable::Damaged("no such block"))?;
-        if b.offset.saturating_add(u64::from(b.len)) > self.map.len() as u64 || b.len < 4 {
+        if b.offset.saturating_add(u64::from(b.len)) > self.map.len() as u64 {
             return Err(Unusable::Damaged("a block is outside the file"));
         }
         buf.resize(b.len as usize, 0);
         self.file.read_exact_at(buf, b.offset)?;
-        let (body, crc) = buf.split_at(buf.len() - 4);
-        if crc32c::crc32c(body).to_le_bytes() != crc {
-            return Err(Unusable::Damaged("a block's checksum fails"));
-        }
-        codec::decode_block(body, b.summary.count, columns, into)?;
+        codec::decode_block(checked(buf)?, b.summary.count, columns, into)?;
         Ok(())
     }
 
@@ -460,14 +440,23 @@ impl SeriesFile {
         let bytes = start
             .checked_add(b.len as usize)
             .and_then(|end| self.map.get(start..end))
-            .filter(|bytes| bytes.len() >= 4)
             .ok_or(Unusable::Damaged("a block is outside the file"))?;
-        let (body, crc) = bytes.split_at(bytes.len() - 4);
-        if crc32c::crc32c(body).to_le_bytes() != crc {
-            return Err(Unusable::Damaged("a block's checksum fails"));
-        }
-        Ok(body)
+        checked(bytes)
     }
+}
+
+/// A block's bytes (its body, then a CRC-32C of it) without the checksum,
+/// once it holds.
+fn checked(bytes: &[u8]) -> Result<&[u8], Unusable> {
+    let body_len = bytes
+        .len()
+        .checked_sub(4)
+        .ok_or(Unusable::Damaged("a block is outside the file"))?;
+    let (body, crc) = bytes.split_at(body_len);
+    if crc32c::crc32c(body).to_le_bytes() != crc {
+        return Err(Unusable::Damaged("a block's checksum fails"));
+    }
+    Ok(body)
 }
 
 fn parse_index(index: &[u8], blocks_end: u64) -> Result<Vec<MetricEntry>, Unusable> {

@@ -97,7 +97,7 @@ pub fn write_at_least(paths: &RunPaths, min_bytes: u64) -> Result<Written, Error
     if open(paths).is_some() {
         return Ok(Written::Current);
     }
-    if !matches!(holes_of(&paths.journal), Ok(None)) {
+    if has_holes(paths) {
         // Some of its points are in the file there is, and nowhere else.
         return Ok(Written::Skipped("a journal whose points were given back"));
     }
@@ -255,19 +255,10 @@ pub fn has_holes(paths: &RunPaths) -> bool {
 #[must_use]
 pub fn moved_after(paths: &RunPaths, from: u64) -> bool {
     from > lab_journal::HEADER_LEN as u64
-        && matches!(holes_of(&paths.journal), Ok(Some(h)) if h.covered > from)
-}
-
-/// The holes of the journal at `journal` (see [`lab_journal::holes`]):
-/// `Ok(None)` when it has none.
-pub(crate) fn holes_of(journal: &Path) -> Result<Option<lab_journal::holes::Holes>, Error> {
-    let len = match fs_err::metadata(journal) {
-        Ok(m) => m.len(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    lab_journal::holes::read_holes(journal, len)
-        .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))
+        && matches!(
+            lab_journal::holes::read_holes(&paths.journal, u64::MAX),
+            Ok(Some(h)) if h.covered > from
+        )
 }
 
 /// Reads the journal at `journal` from byte `from` as `read` does (a

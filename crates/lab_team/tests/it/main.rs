@@ -23,10 +23,11 @@ use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use lab_journal::JournalWriter;
 use lab_sdk::{EnvRequest, Run, StartOptions};
 use lab_store::Project;
 use lab_team::{AppState, Options, Role};
-use lab_types::{Status, Value};
+use lab_types::{MetricPoint, Record, RunId, Status, Value};
 use serde_json::Value as J;
 
 pub use cluster::Cluster;
@@ -344,4 +345,52 @@ pub fn metric_count(detail: &J, name: &str) -> Option<u64> {
         .iter()
         .find(|m| m["name"] == name)?["count"]
         .as_u64()
+}
+
+/// A whole journal of run `run`: a parameter `machine`, `count` points of
+/// metric `loss`, and an End record.
+pub fn whole_journal(run: RunId, machine: &str, count: i64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal");
+    let mut w = JournalWriter::create(&path).unwrap();
+    let t = lab_types::now_nanos();
+    w.append(&Record::Start {
+        run,
+        time_nanos: t,
+        experiment: "iris".into(),
+    })
+    .unwrap();
+    w.append(&Record::Param {
+        time_nanos: t,
+        key: "machine".into(),
+        value: Value::Str(machine.into()),
+    })
+    .unwrap();
+    w.append(&Record::MetricKey {
+        key: 0,
+        name: "loss".into(),
+    })
+    .unwrap();
+    for step in 0..count {
+        w.append(&Record::Metric {
+            time_nanos: t + step,
+            point: MetricPoint {
+                key: 0,
+                step,
+                value: 1.0 / (step + 1) as f64,
+            },
+        })
+        .unwrap();
+    }
+    w.append_final(&Record::End {
+        time_nanos: t + count,
+        status: Status::Finished,
+        error: None,
+    })
+    .unwrap();
+    let len = usize::try_from(w.len()).unwrap();
+    drop(w);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes.truncate(len);
+    bytes
 }

@@ -1,62 +1,13 @@
 //! Two machines of a team start runs in the same quarter second: the runs
 //! share a short id. The server keeps both, keyed by their full ids.
 
-use lab_journal::JournalWriter;
 use lab_team::Role;
-use lab_types::{MetricPoint, Record, RunId, Status, Value};
+use lab_types::RunId;
 use serde_json::Value as J;
 
 use crate::{Server, http, send_journal};
 
 const P: &str = "team-project";
-
-/// A whole journal of run `run`: a parameter `machine`, `count` points of
-/// metric `loss`, and an End record.
-fn journal(run: RunId, machine: &str, count: i64) -> Vec<u8> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("journal");
-    let mut w = JournalWriter::create(&path).unwrap();
-    let t = lab_types::now_nanos();
-    w.append(&Record::Start {
-        run,
-        time_nanos: t,
-        experiment: "iris".into(),
-    })
-    .unwrap();
-    w.append(&Record::Param {
-        time_nanos: t,
-        key: "machine".into(),
-        value: Value::Str(machine.into()),
-    })
-    .unwrap();
-    w.append(&Record::MetricKey {
-        key: 0,
-        name: "loss".into(),
-    })
-    .unwrap();
-    for step in 0..count {
-        w.append(&Record::Metric {
-            time_nanos: t + step,
-            point: MetricPoint {
-                key: 0,
-                step,
-                value: 1.0 / (step + 1) as f64,
-            },
-        })
-        .unwrap();
-    }
-    w.append_final(&Record::End {
-        time_nanos: t + count,
-        status: Status::Finished,
-        error: None,
-    })
-    .unwrap();
-    let len = usize::try_from(w.len()).unwrap();
-    drop(w);
-    let mut bytes = std::fs::read(&path).unwrap();
-    bytes.truncate(len);
-    bytes
-}
 
 fn get(s: &Server, token: &str, path: &str) -> crate::Response {
     http(
@@ -78,7 +29,10 @@ fn runs_of_two_machines_with_one_short_id_both_land_and_both_list() {
     let a: RunId = "6a1b2c3d00000000000000000000aaaa".parse().unwrap();
     let b: RunId = "6a1b2c3d11111111111111111111bbbb".parse().unwrap();
     assert_eq!(a.short(), b.short());
-    let (ja, jb) = (journal(a, "ada", 300), journal(b, "bob", 500));
+    let (ja, jb) = (
+        crate::whole_journal(a, "ada", 300),
+        crate::whole_journal(b, "bob", 500),
+    );
     // Each machine sends its run in pieces, turn about: the first half of
     // one (up to a frame's end), the other whole, then the rest of the one.
     let half = lab_store::index::check_received(&a, 0, &ja[..ja.len() / 2]).unwrap();
