@@ -114,6 +114,10 @@ async fn take_project(
         let Some(journal) = manifest.files.iter().find(|f| f.path == journal_path) else {
             continue;
         };
+        // The files first: a run listed is a run whose files can be read.
+        if take_files(state, name, &run, &folder, &manifest.files).await? {
+            taken.file_lists += 1;
+        }
         let mut grew = take_journal(state, name, &run, Journal::Run, journal).await?;
         // The edits after the journal: they apply to the run it makes.
         let meta_path = format!("{folder}{META_FILE}");
@@ -123,9 +127,6 @@ async fn take_project(
         if grew > 0 {
             taken.runs += 1;
             taken.bytes += grew;
-        }
-        if take_files(state, name, &run, &folder, &manifest.files).await? {
-            taken.file_lists += 1;
         }
     }
     Ok(())
