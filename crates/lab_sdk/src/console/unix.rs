@@ -68,6 +68,10 @@ static SHARED: PerProcess<Shared> = PerProcess::new();
 /// makes it wait that long.
 const STOP_WAIT: Duration = Duration::from_secs(10);
 
+/// How long ending a run waits for the thread to let go of the captures
+/// before it asks the thread to end the recording instead.
+const END_HERE_WAIT: Duration = Duration::from_micros(200);
+
 /// How often the window size of a terminal is looked at.
 const WINSIZE_POLL_MILLIS: i32 = 250;
 
@@ -397,10 +401,20 @@ impl Capture {
     /// where a read waits for it. Either way the thread goes on forwarding
     /// what processes forked during the run write.
     fn end_here(&self, shared: &Shared) -> bool {
-        let mut sessions = match shared.sessions.try_lock() {
-            Ok(sessions) => sessions,
-            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(std::sync::TryLockError::WouldBlock) => return false,
+        // The thread holds the lock for a moment each time it wakes (to
+        // take a capture, to see one's pipes closed, to list what it
+        // polls), and longer only while it reads or forwards: a moment's
+        // wait here saves the trip to it and back.
+        let deadline = Instant::now() + END_HERE_WAIT;
+        let mut sessions = loop {
+            match shared.sessions.try_lock() {
+                Ok(sessions) => break sessions,
+                Err(std::sync::TryLockError::Poisoned(e)) => break e.into_inner(),
+                Err(std::sync::TryLockError::WouldBlock) if Instant::now() < deadline => {
+                    std::thread::yield_now();
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return false,
+            }
         };
         // Held while the end is recorded: a moment's journal appends (and
         // the removal of the tail files of a long output).
