@@ -162,7 +162,8 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<bool,
     Ok(made == 1)
 }
 
-/// Attributes, and the `runs` columns the field table copies some into.
+/// Attributes, and the `runs` columns the field table copies some into
+/// (set in one `UPDATE`, each to the last value the fold read for it).
 fn attrs(
     tx: &Connection,
     rid: i64,
@@ -170,6 +171,11 @@ fn attrs(
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
 ) -> Result<(), Error> {
+    // A run whose row this fold made has no `attrs` rows to take back but
+    // those this fold wrote (an attribute set again, as another kind).
+    let made = m.is_some();
+    let mut written: Vec<i64> = Vec::new();
+    let mut columns: Vec<(&'static str, rusqlite::types::Value)> = Vec::new();
     for (key, value) in attrs {
         let key_id = names.attr_key(tx, key)?;
         let short_id = if key == attr::NAME {
@@ -182,16 +188,20 @@ fn attrs(
             if let Some(m) = m {
                 m.attr(key, None);
             }
-            let shared: Option<Option<i64>> = tx
-                .prepare_cached("DELETE FROM attrs WHERE run = ?1 AND key = ?2 RETURNING shared")?
-                .query_row(params![rid, key_id], |r| r.get(0))
-                .optional()?;
-            if let Some(Some(shared)) = shared {
-                // A long value it held, kept once, that no row needs now.
-                tx.prepare_cached(
-                    "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
-                )?
-                .execute([shared])?;
+            if !made || written.contains(&key_id) {
+                let shared: Option<Option<i64>> = tx
+                    .prepare_cached(
+                        "DELETE FROM attrs WHERE run = ?1 AND key = ?2 RETURNING shared",
+                    )?
+                    .query_row(params![rid, key_id], |r| r.get(0))
+                    .optional()?;
+                if let Some(Some(shared)) = shared {
+                    // A long value it held, kept once, that no row needs now.
+                    tx.prepare_cached(
+                        "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
+                    )?
+                    .execute([shared])?;
+                }
             }
         } else {
             let encoded = blob(value);
@@ -207,6 +217,9 @@ fn attrs(
                 "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![rid, key_id, inline, shared])?;
+            if made {
+                written.push(key_id);
+            }
         }
         if key == attr::NOTE {
             // For the plain-word search (see `fields`: no field of queries).
@@ -222,16 +235,31 @@ fn attrs(
         let Some((_, column)) = crate::fields::attr_columns().find(|(a, _)| a == key) else {
             continue;
         };
-        let sql = format!("UPDATE runs SET {column} = ?2 WHERE rid = ?1");
-        match value {
-            Value::Bool(b) => tx.prepare_cached(&sql)?.execute(params![rid, b])?,
-            Value::Null => tx
-                .prepare_cached(&sql)?
-                .execute(params![rid, rusqlite::types::Null])?,
-            other => tx
-                .prepare_cached(&sql)?
-                .execute(params![rid, other.to_string()])?,
+        let stored = match value {
+            Value::Bool(b) => rusqlite::types::Value::Integer(i64::from(*b)),
+            Value::Null => rusqlite::types::Value::Null,
+            other => rusqlite::types::Value::Text(other.to_string()),
         };
+        match columns.iter_mut().find(|(c, _)| *c == column) {
+            Some(set) => set.1 = stored,
+            None => columns.push((column, stored)),
+        }
+    }
+    if !columns.is_empty() {
+        let sets: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(i, (column, _))| format!("{column} = ?{}", i + 2))
+            .collect();
+        // The same attributes, in the same order, run after run: one
+        // statement, prepared once.
+        let sql = format!("UPDATE runs SET {} WHERE rid = ?1", sets.join(", "));
+        let mut stmt = tx.prepare_cached(&sql)?;
+        stmt.raw_bind_parameter(1, rid)?;
+        for (i, (_, stored)) in columns.iter().enumerate() {
+            stmt.raw_bind_parameter(i + 2, stored)?;
+        }
+        stmt.raw_execute()?;
     }
     Ok(())
 }
@@ -328,7 +356,8 @@ fn metrics(
         }
         names.remember(tx, "metrics", &k.name)?;
     }
-    if settled {
+    // A run whose row this fold made has no numbering kept yet.
+    if settled && m.is_none() {
         tx.prepare_cached("DELETE FROM metric_keys WHERE run = ?1")?
             .execute([rid])?;
     }
