@@ -724,4 +724,119 @@ mod tests {
             );
         }
     }
+
+    /// A long attribute kept in `attr_values` and set again to another long
+    /// value, in the same fold or in a later one, leaves no value that no
+    /// row names.
+    #[test]
+    fn a_long_attribute_set_again_leaves_no_orphan_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let t = lab_types::now_nanos();
+        let (id, mut w) = started(&project, t);
+        let short = id.to_string()[..8].to_owned();
+        let long = |c: &str| Value::List(vec![Value::Str(c.repeat(200))]);
+        let argv = |value: Value| Record::Attr {
+            time_nanos: t,
+            key: "argv".into(),
+            value,
+        };
+        w.append(&argv(long("a"))).unwrap();
+        w.append(&argv(long("b"))).unwrap();
+        let mut store = Store::open(project).unwrap();
+        let orphans = |store: &Store| -> i64 {
+            store
+                .conn
+                .query_row(
+                    "SELECT count(*) FROM attr_values WHERE id NOT IN (SELECT shared FROM attrs WHERE shared IS NOT NULL)",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap()
+        };
+        // The run is live: folded now, and again once more is written.
+        store.refresh().unwrap();
+        assert_eq!(
+            store.run(&short).unwrap().attrs,
+            [("argv".to_owned(), long("b"))]
+        );
+        assert_eq!(orphans(&store), 0);
+        w.append(&argv(long("c"))).unwrap();
+        w.append(&argv(long("c"))).unwrap();
+        w.close().unwrap();
+        store.refresh().unwrap();
+        assert_eq!(
+            store.run(&short).unwrap().attrs,
+            [("argv".to_owned(), long("c"))]
+        );
+        assert_eq!(orphans(&store), 0);
+        let values: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM attr_values", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(values, 1);
+    }
+
+    /// A run folded for the first time with edits: an attribute its journal
+    /// gave a row, renamed or noted again by an edit, keeps only the edit's
+    /// value, and no long value is left that no row names.
+    #[test]
+    fn an_edit_in_the_first_fold_replaces_what_the_journal_set() {
+        use lab_types::fields::attr::{NAME, NOTE};
+        let dir = tempfile::tempdir().unwrap();
+        let (project, _) = Project::create(dir.path()).unwrap();
+        let t = lab_types::now_nanos();
+        let (id, mut w) = started(&project, t);
+        let short = id.to_string()[..8].to_owned();
+        let attr = |key: &str, value: Value| Record::Attr {
+            time_nanos: t,
+            key: key.into(),
+            value,
+        };
+        // A name its column cannot give back (a number), and a long note.
+        w.append(&attr(NAME, Value::Int(5))).unwrap();
+        w.append(&attr(NOTE, Value::Str("n".repeat(300)))).unwrap();
+        w.close().unwrap();
+        let meta = project.run_paths(&short).meta;
+        lab_journal::append_edits(
+            &meta,
+            &[
+                Record::Rename {
+                    time_nanos: t,
+                    name: "renamed".into(),
+                },
+                Record::Note {
+                    time_nanos: t,
+                    text: "m".repeat(300),
+                },
+            ],
+        )
+        .unwrap();
+        let mut store = Store::open(project).unwrap();
+        store.refresh().unwrap();
+        let run = store.run(&short).unwrap();
+        assert_eq!(run.name(), "renamed");
+        let attrs: Vec<(String, Value)> = run.attrs.clone();
+        assert_eq!(
+            attrs,
+            [
+                (NAME.to_owned(), Value::Str("renamed".into())),
+                (NOTE.to_owned(), Value::Str("m".repeat(300))),
+            ]
+        );
+        let rows: Vec<String> = store
+            .conn
+            .prepare("SELECT k.name FROM attrs a JOIN attr_keys k ON k.id = a.key ORDER BY k.name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(rows, [NOTE]);
+        let values: i64 = store
+            .conn
+            .query_row("SELECT count(*) FROM attr_values", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(values, 1);
+    }
 }

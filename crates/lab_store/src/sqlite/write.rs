@@ -35,7 +35,9 @@ pub(super) fn fold(
     let Some(rid) = rid_of(tx, id)? else {
         return Ok(());
     };
-    attrs(tx, rid, &d.attrs, names, m)?;
+    // The attributes this fold gave an `attrs` row, for the edits after.
+    let mut written = Vec::new();
+    attrs(tx, rid, &d.attrs, names, m, &mut written)?;
     if let Some(features) = &d.features {
         tx.prepare_cached("UPDATE runs SET features = ?2 WHERE rid = ?1")?
             .execute(params![rid, blob(&Value::List(features.clone()))])?;
@@ -51,7 +53,7 @@ pub(super) fn fold(
     if let Some((edits, meta_len)) = w.edits {
         // The meta journal's edits keep the last word over the run's own
         // records (its name at start, a tag it set).
-        apply_edits(tx, rid, edits, meta_len, names, m)?;
+        apply_edits(tx, rid, edits, meta_len, names, m, &mut written)?;
     }
     let earlier = if made { None } else { earlier_damage(tx, rid)? };
     match mirror {
@@ -84,8 +86,9 @@ fn apply_edits(
     meta_len: u64,
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
+    written: &mut Vec<i64>,
 ) -> Result<(), Error> {
-    attrs(tx, rid, &edits.attrs, names, m)?;
+    attrs(tx, rid, &edits.attrs, names, m, written)?;
     untags(tx, rid, &edits.untags, m)?;
     tags(tx, rid, &edits.tags, names, m)?;
     tx.prepare_cached("UPDATE runs SET meta_len = ?2 WHERE rid = ?1")?
@@ -98,7 +101,15 @@ pub(super) fn edits(tx: &Connection, id: &str, edits: &Delta, meta_len: u64) -> 
     let Some(rid) = rid_of(tx, id)? else {
         return Ok(());
     };
-    apply_edits(tx, rid, edits, meta_len, &mut Names::default(), &mut None)?;
+    apply_edits(
+        tx,
+        rid,
+        edits,
+        meta_len,
+        &mut Names::default(),
+        &mut None,
+        &mut Vec::new(),
+    )?;
     summary::write(tx, rid)
 }
 
@@ -164,17 +175,19 @@ fn run_row(tx: &Connection, id: &str, short_id: &str, d: &Delta) -> Result<bool,
 
 /// Attributes, and the `runs` columns the field table copies some into
 /// (set in one `UPDATE`, each to the last value the fold read for it).
+/// `written` lists the attributes this fold has given an `attrs` row so
+/// far, the run's own and then its edits'.
 fn attrs(
     tx: &Connection,
     rid: i64,
     attrs: &[(String, Value)],
     names: &mut Names<'_>,
     m: &mut Option<Mirror>,
+    written: &mut Vec<i64>,
 ) -> Result<(), Error> {
     // A run whose row this fold made has no `attrs` rows to take back but
     // those this fold wrote (an attribute set again, as another kind).
     let made = m.is_some();
-    let mut written: Vec<i64> = Vec::new();
     let mut columns: Vec<(&'static str, rusqlite::types::Value)> = Vec::new();
     for (key, value) in attrs {
         let key_id = names.attr_key(tx, key)?;
@@ -189,19 +202,8 @@ fn attrs(
                 m.attr(key, None);
             }
             if !made || written.contains(&key_id) {
-                let shared: Option<Option<i64>> = tx
-                    .prepare_cached(
-                        "DELETE FROM attrs WHERE run = ?1 AND key = ?2 RETURNING shared",
-                    )?
-                    .query_row(params![rid, key_id], |r| r.get(0))
-                    .optional()?;
-                if let Some(Some(shared)) = shared {
-                    // A long value it held, kept once, that no row needs now.
-                    tx.prepare_cached(
-                        "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
-                    )?
-                    .execute([shared])?;
-                }
+                let held = take_back(tx, rid, key_id)?;
+                forget_unless_named(tx, held)?;
             }
         } else {
             let encoded = blob(value);
@@ -213,10 +215,16 @@ fn attrs(
             } else {
                 (Some(encoded), None)
             };
+            let held = if !made || written.contains(&key_id) {
+                take_back(tx, rid, key_id)?
+            } else {
+                None
+            };
             tx.prepare_cached(
                 "INSERT OR REPLACE INTO attrs (run, key, value, shared) VALUES (?1, ?2, ?3, ?4)",
             )?
             .execute(params![rid, key_id, inline, shared])?;
+            forget_unless_named(tx, held)?;
             if made {
                 written.push(key_id);
             }
@@ -260,6 +268,28 @@ fn attrs(
             stmt.raw_bind_parameter(i + 2, stored)?;
         }
         stmt.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// Removes run `rid`'s `attrs` row for attribute `key_id`, if it has one;
+/// gives the long value the row named (kept once, in `attr_values`).
+fn take_back(tx: &Connection, rid: i64, key_id: i64) -> Result<Option<i64>, Error> {
+    let shared: Option<Option<i64>> = tx
+        .prepare_cached("DELETE FROM attrs WHERE run = ?1 AND key = ?2 RETURNING shared")?
+        .query_row(params![rid, key_id], |r| r.get(0))
+        .optional()?;
+    Ok(shared.flatten())
+}
+
+/// Removes the long value `shared` (from [`take_back`]) when no row names
+/// it any more.
+fn forget_unless_named(tx: &Connection, shared: Option<i64>) -> Result<(), Error> {
+    if let Some(shared) = shared {
+        tx.prepare_cached(
+            "DELETE FROM attr_values WHERE id = ?1 AND NOT EXISTS (SELECT 1 FROM attrs WHERE shared = ?1)",
+        )?
+        .execute([shared])?;
     }
     Ok(())
 }
