@@ -533,10 +533,17 @@ fn an_interrupted_push_of_a_large_file_resumes_where_it_stopped() {
     // Killed once the server has some of its parts, not all.
     let deadline = Instant::now() + Duration::from_mins(2);
     loop {
+        // The state file itself, not the temporary one it is renamed from:
+        // a push killed before that rename left the parts that file names
+        // unrecorded, and sent them all again.
         let done = std::fs::read_dir(&uploads)
             .ok()
-            .and_then(|mut d| d.next())
-            .and_then(|e| std::fs::read(e.unwrap().path()).ok())
+            .and_then(|d| {
+                d.filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .find(|p| p.extension().is_some_and(|x| x == "json"))
+            })
+            .and_then(|p| std::fs::read(p).ok())
             .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
             .map_or(0, |state| {
                 state["parts"]
