@@ -607,26 +607,11 @@ mod tests {
         assert_eq!(listing[0].attrs, listed);
         // Only what no column gives back has a row: a number in a text
         // column, a null, the generated name, and an attribute with no column.
-        let mut rows: Vec<String> = store
-            .conn
-            .prepare("SELECT k.name FROM attrs a JOIN attr_keys k ON k.id = a.key ORDER BY k.name")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let mut rows = attr_rows(&store);
         rows.sort();
         assert_eq!(rows, ["argv", HOST, NAME, USER]);
         // The long value the source held first went with its row.
-        let orphans: i64 = store
-            .conn
-            .query_row(
-                "SELECT count(*) FROM attr_values WHERE id NOT IN (SELECT shared FROM attrs WHERE shared IS NOT NULL)",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(orphans, 0);
+        assert_eq!(orphan_values(&store), 0);
         let blob: Vec<u8> = store
             .conn
             .query_row("SELECT summary FROM runs", [], |r| r.get(0))
@@ -744,23 +729,13 @@ mod tests {
         w.append(&argv(long("a"))).unwrap();
         w.append(&argv(long("b"))).unwrap();
         let mut store = Store::open(project).unwrap();
-        let orphans = |store: &Store| -> i64 {
-            store
-                .conn
-                .query_row(
-                    "SELECT count(*) FROM attr_values WHERE id NOT IN (SELECT shared FROM attrs WHERE shared IS NOT NULL)",
-                    [],
-                    |r| r.get(0),
-                )
-                .unwrap()
-        };
         // The run is live: folded now, and again once more is written.
         store.refresh().unwrap();
         assert_eq!(
             store.run(&short).unwrap().attrs,
             [("argv".to_owned(), long("b"))]
         );
-        assert_eq!(orphans(&store), 0);
+        assert_eq!(orphan_values(&store), 0);
         w.append(&argv(long("c"))).unwrap();
         w.append(&argv(long("c"))).unwrap();
         w.close().unwrap();
@@ -769,12 +744,8 @@ mod tests {
             store.run(&short).unwrap().attrs,
             [("argv".to_owned(), long("c"))]
         );
-        assert_eq!(orphans(&store), 0);
-        let values: i64 = store
-            .conn
-            .query_row("SELECT count(*) FROM attr_values", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(values, 1);
+        assert_eq!(orphan_values(&store), 0);
+        assert_eq!(count(&store, "SELECT count(*) FROM attr_values"), 1);
     }
 
     /// A run folded for the first time with edits: an attribute its journal
@@ -824,19 +795,32 @@ mod tests {
                 (NOTE.to_owned(), Value::Str("m".repeat(300))),
             ]
         );
-        let rows: Vec<String> = store
+        let rows = attr_rows(&store);
+        assert_eq!(rows, [NOTE]);
+        assert_eq!(count(&store, "SELECT count(*) FROM attr_values"), 1);
+    }
+
+    /// The attributes that have an `attrs` row, by name.
+    fn attr_rows(store: &Store) -> Vec<String> {
+        store
             .conn
             .prepare("SELECT k.name FROM attrs a JOIN attr_keys k ON k.id = a.key ORDER BY k.name")
             .unwrap()
             .query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
-            .unwrap();
-        assert_eq!(rows, [NOTE]);
-        let values: i64 = store
-            .conn
-            .query_row("SELECT count(*) FROM attr_values", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(values, 1);
+            .unwrap()
+    }
+
+    fn count(store: &Store, sql: &str) -> i64 {
+        store.conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    /// Long values kept in `attr_values` that no `attrs` row names.
+    fn orphan_values(store: &Store) -> i64 {
+        count(
+            store,
+            "SELECT count(*) FROM attr_values WHERE id NOT IN (SELECT shared FROM attrs WHERE shared IS NOT NULL)",
+        )
     }
 }
